@@ -1,0 +1,45 @@
+# Ward: the two commands a new user needs are `make run` and `make test`.
+# Both install what is missing (scripts/deps.sh), then build.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build run test test-unit test-asan bench style clean
+
+all: build
+
+deps:
+	@sh scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# Scans a demo tree with the built-in EICAR test signature.
+run: build
+	@sh scripts/demo.sh $(BUILD)/bin/ward $(BUILD)/demo
+
+# Every test: the style check, the release build's full suite, then the
+# unit tests and fuzz targets again under AddressSanitizer and UBSan (clang).
+test: build style
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@$(MAKE) --no-print-directory test-asan
+
+test-asan: deps
+	@CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DWARD_SANITIZE=ON \
+		-DWARD_FUZZ=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j $(JOBS) -L sanitize
+
+bench: build
+	@python3 bench/run.py --ward $(BUILD)/bin/ward $(BENCH_ARGS)
+
+style:
+	@sh scripts/check-style.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,41 @@
+/* util.h -- small helpers every Ward program uses. */
+#ifndef WARD_UTIL_H
+#define WARD_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A growable byte buffer, always NUL-terminated when non-empty. Zero-
+ * initialise it; release with util_buf_free(). Not thread-safe. */
+struct util_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+/* Appends formatted text. Returns 0, or -1 when out of memory. */
+int util_buf_printf(struct util_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Appends n bytes. Returns 0, or -1 when out of memory. */
+int util_buf_append(struct util_buf *b, const void *p, size_t n);
+
+void util_buf_free(struct util_buf *b);
+
+/* Returns "dir/name" (a single slash between them) in a new allocation the
+ * caller frees, or NULL when out of memory. */
+char *util_path_join(const char *dir, const char *name);
+
+/* Writes n bytes to path, creating or truncating it with the given mode.
+ * Returns 0, or -1 with errno set. */
+int util_write_file(const char *path, const void *p, size_t n, mode_t mode);
+
+/* Creates path and its missing parents with mode. Returns 0 (also when it
+ * exists as a directory), or -1 with errno set. */
+int util_mkdir_p(const char *path, mode_t mode);
+
+/* Returns a monotonic clock reading in nanoseconds. */
+uint64_t util_now_ns(void);
+
+#endif

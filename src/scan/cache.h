@@ -1,0 +1,86 @@
+/* cache.h -- the persistent scan cache: files known clean under a signature set.
+ *
+ * A cache directory holds one table per signature-set identity
+ * (engine_sigset_id()). A table is a sorted array of file identities
+ * (device, inode, size, mtime, ctime) that scanned clean; a file whose
+ * identity is found need not be scanned again. Writing a file changes its
+ * ctime, which no user can set, so a modified or replaced file never
+ * matches. The format is documented in docs/formats.md.
+ *
+ * Thread-safety: scache_lookup() and scache_add() may be called from any
+ * number of threads; scache_open(), scache_save() and scache_close() not
+ * concurrently with anything else on the same cache. Several processes may
+ * share a directory: scache_save() merges under a lock.
+ */
+#ifndef WARD_SCAN_CACHE_H
+#define WARD_SCAN_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "scan/scan.h"
+
+/* The identity of a file as the cache keys it. */
+struct scache_key {
+	uint64_t dev;
+	uint64_t ino;
+	uint64_t size;
+	int64_t mtime_ns;
+	int64_t ctime_ns;
+};
+
+/* Upper bound on entries kept in one table; past it, entries neither added
+ * nor confirmed by this run are dropped when saving. */
+#define SCACHE_MAX_ENTRIES 4000000u
+
+struct scache;
+
+/* Fills *key from a stat result. */
+void scache_key_from_stat(struct scache_key *key, const struct stat *st);
+
+/* Opens (creating if needed) the cache directory dir for the signature set
+ * id. A missing or unusable table (corrupt, other version, other machine
+ * word order) starts empty; *warning then says why, for a message. Returns
+ * SCAN_OK, or SCAN_EIO / SCAN_ENOMEM with errbuf naming the problem; the
+ * caller owns the returned cache. */
+enum scan_err scache_open(const char *dir, const unsigned char id[32],
+			  struct scache **out, char *warning, size_t warnlen,
+			  char *errbuf, size_t errlen);
+
+/* Returns true when key is recorded clean. */
+bool scache_lookup(struct scache *c, const struct scache_key *key);
+
+/* Records key as clean (kept in memory until scache_save()). Returns
+ * SCAN_OK or SCAN_ENOMEM. */
+enum scan_err scache_add(struct scache *c, const struct scache_key *key);
+
+/* Signature count stored with the table (0 when unknown), so a run that
+ * needs no scan can still report it without loading the signatures. */
+uint32_t scache_signatures(const struct scache *c);
+void scache_set_signatures(struct scache *c, uint32_t sigs);
+
+/* Writes the table back: merges what is on disk now (another process may
+ * have saved meanwhile) with this run's additions, replacing entries of the
+ * same device and inode, and renames the result into place. Also removes
+ * the tables of all but the most recently used signature sets. */
+enum scan_err scache_save(struct scache *c, char *errbuf, size_t errlen);
+
+/* Frees the cache without saving. */
+void scache_close(struct scache *c);
+
+/* Validates a serialised table (the whole file's bytes) for id; on success
+ * points *recs at its sorted records and sets *n and *sigs. Exposed for
+ * the fuzz target and tests. Returns NULL on success or a static text
+ * naming the defect. */
+const char *scache_parse(const unsigned char *buf, size_t len, const unsigned char id[32],
+			 const struct scache_key **recs, size_t *n, uint32_t *sigs);
+
+/* Serialises recs (sorted, unique) into a new allocation (*out, *outlen)
+ * the caller frees. Returns SCAN_OK or SCAN_ENOMEM. */
+enum scan_err scache_serialise(const struct scache_key *recs, size_t n,
+			       const unsigned char id[32], uint32_t sigs,
+			       unsigned char **out, size_t *outlen);
+
+#endif

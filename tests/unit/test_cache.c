@@ -1,0 +1,173 @@
+/* test_cache.c -- the persistent scan cache: lookups, saving and merging,
+ * corrupt tables, pruning of old signature sets. */
+#include <dirent.h>
+
+#include "check.h"
+#include "scan/cache.h"
+
+static struct scache_key key(uint64_t ino, int64_t ctime_ns)
+{
+	struct scache_key k = { .dev = 2049, .ino = ino, .size = ino * 10,
+				.mtime_ns = 1000, .ctime_ns = ctime_ns };
+	return k;
+}
+
+static struct scache *open_cache(const char *dir, unsigned char idbyte)
+{
+	unsigned char id[32];
+	char warning[256], err[256];
+	struct scache *c = NULL;
+
+	memset(id, idbyte, sizeof(id));
+	CHECK(scache_open(dir, id, &c, warning, sizeof(warning), err, sizeof(err)) == SCAN_OK);
+	return c;
+}
+
+static void test_roundtrip(const char *dir)
+{
+	struct scache *c = open_cache(dir, 1);
+	struct scache_key k1 = key(1, 5), k2 = key(2, 5), k1_changed = key(1, 6);
+	char err[256];
+
+	CHECK(!scache_lookup(c, &k1));
+	CHECK(scache_add(c, &k1) == SCAN_OK);
+	CHECK(scache_add(c, &k2) == SCAN_OK);
+	scache_set_signatures(c, 1234);
+	CHECK(scache_save(c, err, sizeof(err)) == SCAN_OK);
+	scache_close(c);
+
+	c = open_cache(dir, 1);
+	CHECK(scache_lookup(c, &k1));
+	CHECK(scache_lookup(c, &k2));
+	/* Same file, new ctime: a write happened, so it is not known clean. */
+	CHECK(!scache_lookup(c, &k1_changed));
+	CHECK(scache_signatures(c) == 1234);
+	scache_close(c);
+
+	/* Another signature set sees none of it. */
+	c = open_cache(dir, 2);
+	CHECK(!scache_lookup(c, &k1));
+	scache_close(c);
+}
+
+static void test_concurrent_merge(const char *dir)
+{
+	struct scache *a = open_cache(dir, 3), *b = open_cache(dir, 3), *c;
+	struct scache_key ka = key(10, 1), kb = key(20, 1), kb_new = key(20, 2);
+	char err[256];
+
+	/* Two runs open the same table, each adds, both save: the later save
+	 * must keep the other's entries. */
+	CHECK(scache_add(a, &ka) == SCAN_OK);
+	CHECK(scache_add(b, &kb) == SCAN_OK);
+	CHECK(scache_save(a, err, sizeof(err)) == SCAN_OK);
+	CHECK(scache_save(b, err, sizeof(err)) == SCAN_OK);
+	scache_close(a);
+	scache_close(b);
+	c = open_cache(dir, 3);
+	CHECK(scache_lookup(c, &ka));
+	CHECK(scache_lookup(c, &kb));
+	/* A newer version of the same inode replaces the old entry. */
+	CHECK(scache_add(c, &kb_new) == SCAN_OK);
+	CHECK(scache_save(c, err, sizeof(err)) == SCAN_OK);
+	scache_close(c);
+	c = open_cache(dir, 3);
+	CHECK(scache_lookup(c, &kb_new));
+	CHECK(!scache_lookup(c, &kb));
+	scache_close(c);
+}
+
+static void test_parse_defects(void)
+{
+	unsigned char id[32], other[32], *buf = NULL;
+	struct scache_key recs[2] = { key(1, 1), key(2, 1) };
+	const struct scache_key *out;
+	size_t len, n;
+	uint32_t sigs;
+
+	memset(id, 7, sizeof(id));
+	memset(other, 8, sizeof(other));
+	CHECK(scache_serialise(recs, 2, id, 99, &buf, &len) == SCAN_OK);
+	CHECK(scache_parse(buf, len, id, &out, &n, &sigs) == NULL);
+	CHECK(n == 2 && sigs == 99 && out[1].ino == 2);
+	CHECK_STR_CONTAINS(scache_parse(buf, 10, id, &out, &n, &sigs), "shorter");
+	CHECK_STR_CONTAINS(scache_parse(buf, len - 1, id, &out, &n, &sigs), "size");
+	CHECK_STR_CONTAINS(scache_parse(buf, len, other, &out, &n, &sigs), "another signature set");
+	/* Records out of order would make lookups miss silently: refused. */
+	memcpy(buf + 64, &recs[1], sizeof(recs[1]));
+	memcpy(buf + 64 + sizeof(recs[1]), &recs[0], sizeof(recs[0]));
+	CHECK_STR_CONTAINS(scache_parse(buf, len, id, &out, &n, &sigs), "out of order");
+	buf[0] = 'X';
+	CHECK_STR_CONTAINS(scache_parse(buf, len, id, &out, &n, &sigs), "not a Ward");
+	free(buf);
+}
+
+static void test_corrupt_table_is_replaced(const char *dir)
+{
+	unsigned char id[32];
+	char warning[256], err[256], name[128];
+	struct scache *c = NULL;
+	struct scache_key k = key(5, 5);
+	int i;
+
+	memset(id, 4, sizeof(id));
+	strcpy(name, "clean-");
+	for (i = 0; i < 16; i++)
+		sprintf(name + 6 + 2 * i, "%02x", id[i]);
+	strcat(name, ".wsc");
+	free(test_write(dir, name, "garbage that is not a table at all, but long enough to have "
+			"a header's worth of bytes in it.", 94));
+	CHECK(scache_open(dir, id, &c, warning, sizeof(warning), err, sizeof(err)) == SCAN_OK);
+	CHECK_STR_CONTAINS(warning, "not a Ward scan cache table");
+	CHECK(!scache_lookup(c, &k));
+	CHECK(scache_add(c, &k) == SCAN_OK);
+	CHECK(scache_save(c, err, sizeof(err)) == SCAN_OK);
+	scache_close(c);
+	c = open_cache(dir, 4);
+	CHECK(scache_lookup(c, &k));
+	scache_close(c);
+}
+
+static int count_tables(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d)))
+		n += strncmp(de->d_name, "clean-", 6) == 0;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void test_prune(void)
+{
+	char dir[512], err[256];
+	unsigned char b;
+
+	snprintf(dir, sizeof(dir), "%s", test_tmpdir());
+	for (b = 10; b < 15; b++) {
+		struct scache *c = open_cache(dir, b);
+		struct scache_key k = key(b, 1);
+
+		CHECK(scache_add(c, &k) == SCAN_OK);
+		CHECK(scache_save(c, err, sizeof(err)) == SCAN_OK);
+		scache_close(c);
+	}
+	/* The current set plus the two most recent others. */
+	CHECK(count_tables(dir) == 3);
+}
+
+int main(void)
+{
+	char dir[512];
+
+	snprintf(dir, sizeof(dir), "%s/cache", test_tmpdir());
+	test_roundtrip(dir);
+	test_concurrent_merge(dir);
+	test_parse_defects();
+	test_corrupt_table_is_replaced(dir);
+	test_prune();
+	return check_finish();
+}
