@@ -19,8 +19,10 @@
 #include "scan/cache.h"
 #include "scan/job.h"
 
-/* Where clamscan looks when no database is named (freshclam keeps it). */
+/* Where clamscan looks when no database is named (freshclam keeps it);
+ * the environment variable overrides it. */
 #define DEFAULT_DATABASE_DIR "/var/lib/clamav"
+#define DATABASE_DIR_ENV "WARD_DATABASE_DIR"
 
 struct scan_opts {
 	const char **dbs;
@@ -102,7 +104,7 @@ static void help(void)
 	      "follow clamscan: 0 nothing found, 1 something found, 2 an error occurred.\n"
 	      "\n"
 	      "  -d, --database=PATH       signature database file or directory (repeatable;\n"
-	      "                            default " DEFAULT_DATABASE_DIR ")\n"
+	      "                            default $" DATABASE_DIR_ENV " or " DEFAULT_DATABASE_DIR ")\n"
 	      "  -r, --recursive           scan directories recursively\n"
 	      "  -i, --infected            print only infected files\n"
 	      "  -z, --allmatch            report every matching signature\n"
@@ -338,16 +340,19 @@ static int parse_args(int argc, char **argv, struct scan_opts *o)
 		}
 	}
 	if (o->ndbs == 0) {
-		if (has_databases(DEFAULT_DATABASE_DIR)) {
+		const char *dir = getenv(DATABASE_DIR_ENV);
+
+		if (!dir || !*dir)
+			dir = DEFAULT_DATABASE_DIR;
+		if (has_databases(dir)) {
 			o->dbs = malloc(sizeof(*o->dbs));
 			if (!o->dbs)
 				return -1;
-			o->dbs[o->ndbs++] = DEFAULT_DATABASE_DIR;
+			o->dbs[o->ndbs++] = dir;
 		} else {
 			o->builtin = true;
-			fprintf(stderr, "ward scan: no signature database in %s; using the built-in "
-				"EICAR test signature only (give one with -d)\n",
-				DEFAULT_DATABASE_DIR);
+			fprintf(stderr, "WARNING: no signature database in %s; using the built-in "
+				"EICAR test signature only (name databases with -d)\n", dir);
 		}
 	}
 	if (o->use_cache && !o->cache_dir)
@@ -509,9 +514,12 @@ static void report(const struct sjob_report *r, void *arg)
 	fflush(stdout);
 }
 
-static void print_summary(const struct scan_opts *o, unsigned sigs, uint64_t dirs,
-			  const struct tally *t, double secs, time_t start, time_t end)
+static void print_summary(const struct scan_opts *o, const struct engine_src *src,
+			  uint64_t dirs, const struct tally *t, double secs, time_t start,
+			  time_t end)
 {
+	unsigned sigs = src->engine ? engine_signatures(src->engine) :
+			src->cache ? scache_signatures(src->cache) : 0;
 	char sdate[32], edate[32];
 	/* clamscan's units: 4 KiB blocks shown as MB. */
 	double scanned_mb = (double)t->blocks_scanned * 4 / 1024.0;
@@ -520,7 +528,8 @@ static void print_summary(const struct scan_opts *o, unsigned sigs, uint64_t dir
 	strftime(sdate, sizeof(sdate), "%Y:%m:%d %H:%M:%S", localtime(&start));
 	strftime(edate, sizeof(edate), "%Y:%m:%d %H:%M:%S", localtime(&end));
 	if (o->json) {
-		json_t *j = json_pack("{s:{s:I,s:s,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f}}", "summary",
+		json_t *j = json_pack("{s:{s:I,s:s,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:b,s:f}}",
+				      "summary",
 				      "known_viruses", (json_int_t)sigs,
 				      "engine_version", engine_version(),
 				      "scanned_directories", (json_int_t)dirs,
@@ -530,7 +539,9 @@ static void print_summary(const struct scan_opts *o, unsigned sigs, uint64_t dir
 				      "cached_files", (json_int_t)t->cached,
 				      "data_scanned_mb", scanned_mb,
 				      "data_read_mb", read_mb,
-				      "seconds", secs);
+				      "seconds", secs,
+				      "signatures_loaded", src->engine != NULL,
+				      "load_seconds", (double)src->load_ns / 1e9);
 
 		json_dumpf(j, stdout, JSON_COMPACT);
 		fputc('\n', stdout);
@@ -633,9 +644,8 @@ int scan_cmd_main(int argc, char **argv)
 	}
 summary:
 	if (o.summary)
-		print_summary(&o, src.engine ? engine_signatures(src.engine) :
-				  src.cache ? scache_signatures(src.cache) : 0, stats.dirs, &tally,
-			      (double)(util_now_ns() - t0) / 1e9, start, time(NULL));
+		print_summary(&o, &src, stats.dirs, &tally, (double)(util_now_ns() - t0) / 1e9,
+			      start, time(NULL));
 	/* clamscan's precedence: a detection beats every error. */
 	status = tally.infected ? 1 : (failed || tally.errors || tally.unscannable) ? 2 : 0;
 out:

@@ -91,6 +91,7 @@ static void init_libclamav(void)
 
 /* Formats "prefix: reason[ (detail)]" into errbuf, where detail is the
  * libclamav message captured during the failed call, if any. */
+__attribute__((format(printf, 4, 5)))
 static void set_error(char *errbuf, size_t errlen, const char *detail, const char *fmt, ...)
 {
 	va_list ap;

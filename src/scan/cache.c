@@ -18,23 +18,26 @@
 #define TABLE_MAGIC "WARDSCAN"
 #define TABLE_VERSION 1u
 #define TABLE_BOM 0x01020304u
-#define TABLE_HEADER 64u
+#define TABLE_HEADER 96u
 /* Tables of this many other signature sets survive a save. */
 #define TABLES_KEPT 2
 
 _Static_assert(sizeof(struct scache_key) == 40, "scache_key must have no padding");
+_Static_assert(sizeof(struct scache_entry) == 48, "scache_entry must have no padding");
 
 struct table_header {
 	char magic[8];
 	uint32_t version;
 	uint32_t bom;
 	uint64_t count;
+	uint64_t names_len;
 	uint32_t signatures;
-	uint32_t record_size;
+	uint32_t entry_size;
 	unsigned char id[32];
+	unsigned char reserved[24];
 };
 
-_Static_assert(sizeof(struct table_header) == TABLE_HEADER, "header is 64 bytes");
+_Static_assert(sizeof(struct table_header) == TABLE_HEADER, "header is 96 bytes");
 
 struct scache {
 	char *dir;
@@ -43,15 +46,15 @@ struct scache {
 	/* The table as opened: read-only, never modified in place. */
 	void *map;
 	size_t maplen;
-	const struct scache_key *recs;
-	size_t n;
-	_Atomic unsigned char *hit;  /* per record: confirmed by this run */
+	struct scache_table t;
+	_Atomic unsigned char *hit;  /* per entry: confirmed by this run */
+	pthread_mutex_t lock;        /* guards everything below */
 	uint32_t sigs;
 	bool dirty;
-	pthread_mutex_t lock;  /* guards added, nadded, cap, dirty */
-	struct scache_key *added;
+	struct scache_entry *added;  /* names_off into added_names */
 	size_t nadded;
 	size_t cap;
+	struct util_buf added_names;
 };
 
 void scache_key_from_stat(struct scache_key *key, const struct stat *st)
@@ -63,7 +66,7 @@ void scache_key_from_stat(struct scache_key *key, const struct stat *st)
 	key->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
 }
 
-/* Orders records by (device, inode): one entry per file. */
+/* Orders entries by (device, inode): one entry per file. */
 static int key_cmp(const struct scache_key *a, const struct scache_key *b)
 {
 	if (a->dev != b->dev)
@@ -73,9 +76,10 @@ static int key_cmp(const struct scache_key *a, const struct scache_key *b)
 	return 0;
 }
 
-static int key_qsort_cmp(const void *a, const void *b)
+static int entry_qsort_cmp(const void *a, const void *b)
 {
-	return key_cmp(a, b);
+	return key_cmp(&((const struct scache_entry *)a)->key,
+		       &((const struct scache_entry *)b)->key);
 }
 
 static bool key_same_version(const struct scache_key *a, const struct scache_key *b)
@@ -84,11 +88,12 @@ static bool key_same_version(const struct scache_key *a, const struct scache_key
 }
 
 const char *scache_parse(const unsigned char *buf, size_t len, const unsigned char id[32],
-			 const struct scache_key **recs, size_t *n, uint32_t *sigs)
+			 struct scache_table *t)
 {
 	struct table_header h;
-	const struct scache_key *r;
-	size_t i;
+	const struct scache_entry *e;
+	const char *names;
+	size_t i, room;
 
 	if (len < TABLE_HEADER)
 		return "shorter than its header";
@@ -99,31 +104,42 @@ const char *scache_parse(const unsigned char *buf, size_t len, const unsigned ch
 		return "written by a machine of another byte order";
 	if (h.version != TABLE_VERSION)
 		return "unsupported table version";
-	if (h.record_size != sizeof(struct scache_key))
-		return "unexpected record size";
-	if (h.count > (len - TABLE_HEADER) / sizeof(struct scache_key) ||
-	    len != TABLE_HEADER + h.count * sizeof(struct scache_key))
-		return "size does not match its record count";
+	if (h.entry_size != sizeof(struct scache_entry))
+		return "unexpected entry size";
+	room = len - TABLE_HEADER;
+	if (h.count > room / sizeof(*e) || h.names_len != room - h.count * sizeof(*e))
+		return "size does not match its entry count";
 	if (memcmp(h.id, id, 32) != 0)
 		return "belongs to another signature set";
-	if ((uintptr_t)(buf + TABLE_HEADER) % _Alignof(struct scache_key) != 0)
+	if ((uintptr_t)(buf + TABLE_HEADER) % _Alignof(struct scache_entry) != 0)
 		return "misaligned buffer";
-	r = (const struct scache_key *)(const void *)(buf + TABLE_HEADER);
-	for (i = 1; i < h.count; i++)
-		if (key_cmp(&r[i - 1], &r[i]) >= 0)
-			return "records out of order";
-	*recs = r;
-	*n = (size_t)h.count;
-	*sigs = h.signatures;
+	e = (const struct scache_entry *)(const void *)(buf + TABLE_HEADER);
+	names = (const char *)(buf + TABLE_HEADER + h.count * sizeof(*e));
+	for (i = 0; i < h.count; i++) {
+		if (i > 0 && key_cmp(&e[i - 1].key, &e[i].key) >= 0)
+			return "entries out of order";
+		if (e[i].names_len == 0)
+			continue;
+		if (e[i].names_off > h.names_len || e[i].names_len > h.names_len - e[i].names_off)
+			return "signature names outside the names area";
+		if (names[e[i].names_off] == '\0' ||
+		    names[e[i].names_off + e[i].names_len - 1] != '\0')
+			return "malformed signature names";
+	}
+	t->entries = e;
+	t->n = (size_t)h.count;
+	t->names = names;
+	t->names_len = (size_t)h.names_len;
+	t->signatures = h.signatures;
 	return NULL;
 }
 
-enum scan_err scache_serialise(const struct scache_key *recs, size_t n,
-			       const unsigned char id[32], uint32_t sigs,
+enum scan_err scache_serialise(const struct scache_table *t, const unsigned char id[32],
 			       unsigned char **out, size_t *outlen)
 {
 	struct table_header h;
-	size_t len = TABLE_HEADER + n * sizeof(*recs);
+	size_t elen = t->n * sizeof(*t->entries);
+	size_t len = TABLE_HEADER + elen + t->names_len;
 	unsigned char *buf = malloc(len);
 
 	if (!buf)
@@ -132,24 +148,26 @@ enum scan_err scache_serialise(const struct scache_key *recs, size_t n,
 	memcpy(h.magic, TABLE_MAGIC, 8);
 	h.version = TABLE_VERSION;
 	h.bom = TABLE_BOM;
-	h.count = n;
-	h.signatures = sigs;
-	h.record_size = sizeof(*recs);
+	h.count = t->n;
+	h.names_len = t->names_len;
+	h.signatures = t->signatures;
+	h.entry_size = sizeof(*t->entries);
 	memcpy(h.id, id, 32);
 	memcpy(buf, &h, sizeof(h));
-	if (n)
-		memcpy(buf + TABLE_HEADER, recs, n * sizeof(*recs));
+	if (elen)
+		memcpy(buf + TABLE_HEADER, t->entries, elen);
+	if (t->names_len)
+		memcpy(buf + TABLE_HEADER + elen, t->names, t->names_len);
 	*out = buf;
 	*outlen = len;
 	return SCAN_OK;
 }
 
-/* Maps the table at path and validates it. On success *map and *maplen hold
- * the mapping (NULL/0 when the file is absent or empty). A defect is
- * described in warning and leaves nothing mapped. */
-static enum scan_err map_table(const char *path, const unsigned char id[32], void **map,
-			       size_t *maplen, const struct scache_key **recs, size_t *n,
-			       uint32_t *sigs, char *warning, size_t warnlen)
+/* Maps the table at path and validates it into *t. On success *map and
+ * *maplen hold the mapping (NULL and 0 when the file is absent or empty).
+ * A defect is described in warning and leaves nothing mapped. */
+static void map_table(const char *path, const unsigned char id[32], void **map, size_t *maplen,
+		      struct scache_table *t, char *warning, size_t warnlen)
 {
 	struct stat st;
 	const char *defect;
@@ -158,36 +176,33 @@ static enum scan_err map_table(const char *path, const unsigned char id[32], voi
 
 	*map = NULL;
 	*maplen = 0;
-	*n = 0;
-	*sigs = 0;
+	memset(t, 0, sizeof(*t));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno != ENOENT)
 			snprintf(warning, warnlen, "%s: %s; scanning without it", path,
 				 strerror(errno));
-		return SCAN_OK;
+		return;
 	}
 	if (fstat(fd, &st) != 0 || st.st_size == 0) {
 		close(fd);
-		return SCAN_OK;
+		return;
 	}
 	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
 	if (m == MAP_FAILED) {
 		snprintf(warning, warnlen, "%s: %s; scanning without it", path, strerror(errno));
-		return SCAN_OK;
+		return;
 	}
-	defect = scache_parse(m, (size_t)st.st_size, id, recs, n, sigs);
+	defect = scache_parse(m, (size_t)st.st_size, id, t);
 	if (defect) {
 		snprintf(warning, warnlen, "%s: %s; starting a new one", path, defect);
 		munmap(m, (size_t)st.st_size);
-		*n = 0;
-		*sigs = 0;
-		return SCAN_OK;
+		memset(t, 0, sizeof(*t));
+		return;
 	}
 	*map = m;
 	*maplen = (size_t)st.st_size;
-	return SCAN_OK;
 }
 
 enum scan_err scache_open(const char *dir, const unsigned char id[32],
@@ -208,18 +223,18 @@ enum scan_err scache_open(const char *dir, const unsigned char id[32],
 		goto nomem;
 	pthread_mutex_init(&c->lock, NULL);
 	memcpy(c->id, id, 32);
-	strcpy(name, "clean-");
+	strcpy(name, "sigset-");
 	for (i = 0; i < 16; i++)
-		snprintf(name + 6 + 2 * i, 3, "%02x", id[i]);
+		snprintf(name + 7 + 2 * i, 3, "%02x", id[i]);
 	strcat(name, ".wsc");
 	c->dir = strdup(dir);
 	c->table_path = util_path_join(dir, name);
 	if (!c->dir || !c->table_path)
 		goto nomem;
-	map_table(c->table_path, id, &c->map, &c->maplen, &c->recs, &c->n, &c->sigs,
-		  warning, warnlen);
-	if (c->n) {
-		c->hit = calloc(c->n, 1);
+	map_table(c->table_path, id, &c->map, &c->maplen, &c->t, warning, warnlen);
+	c->sigs = c->t.signatures;
+	if (c->t.n) {
+		c->hit = calloc(c->t.n, 1);
 		if (!c->hit)
 			goto nomem;
 	}
@@ -231,18 +246,22 @@ nomem:
 	return SCAN_ENOMEM;
 }
 
-bool scache_lookup(struct scache *c, const struct scache_key *key)
+bool scache_lookup(struct scache *c, const struct scache_key *key, const char **names,
+		   size_t *len)
 {
-	size_t lo = 0, hi = c->n;
+	size_t lo = 0, hi = c->t.n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int d = key_cmp(&c->recs[mid], key);
+		const struct scache_entry *e = &c->t.entries[mid];
+		int d = key_cmp(&e->key, key);
 
 		if (d == 0) {
-			if (!key_same_version(&c->recs[mid], key))
+			if (!key_same_version(&e->key, key))
 				return false;
 			atomic_store_explicit(&c->hit[mid], 1, memory_order_relaxed);
+			*names = e->names_len ? c->t.names + e->names_off : NULL;
+			*len = e->names_len;
 			return true;
 		}
 		if (d < 0)
@@ -253,25 +272,38 @@ bool scache_lookup(struct scache *c, const struct scache_key *key)
 	return false;
 }
 
-enum scan_err scache_add(struct scache *c, const struct scache_key *key)
+enum scan_err scache_add(struct scache *c, const struct scache_key *key, char *const *names,
+			 size_t nnames)
 {
-	enum scan_err rc = SCAN_OK;
+	struct scache_entry *e;
+	enum scan_err rc = SCAN_ENOMEM;
+	size_t i, before;
 
 	pthread_mutex_lock(&c->lock);
+	before = c->added_names.len;
 	if (c->nadded == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 1024;
-		struct scache_key *p = realloc(c->added, cap * sizeof(*p));
+		struct scache_entry *p = realloc(c->added, cap * sizeof(*p));
 
-		if (!p) {
-			rc = SCAN_ENOMEM;
+		if (!p)
 			goto out;
-		}
 		c->added = p;
 		c->cap = cap;
 	}
-	c->added[c->nadded++] = *key;
+	for (i = 0; i < nnames; i++)
+		if (util_buf_append(&c->added_names, names[i], strlen(names[i]) + 1) != 0)
+			goto out;
+	if (c->added_names.len > UINT32_MAX)
+		goto out;
+	e = &c->added[c->nadded++];
+	e->key = *key;
+	e->names_off = (uint32_t)before;
+	e->names_len = (uint32_t)(c->added_names.len - before);
 	c->dirty = true;
+	rc = SCAN_OK;
 out:
+	if (rc != SCAN_OK)
+		c->added_names.len = before;
 	pthread_mutex_unlock(&c->lock);
 	return rc;
 }
@@ -291,39 +323,62 @@ void scache_set_signatures(struct scache *c, uint32_t sigs)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Merges two sorted, unique runs into out (room for na + nb); on equal
- * (device, inode) the entry of b wins. Returns the merged count. */
-static size_t merge(const struct scache_key *a, size_t na, const struct scache_key *b,
-		    size_t nb, struct scache_key *out)
+/* Sorts entries and drops duplicates (same device and inode, which within
+ * one run can only be hard links, i.e. the same file). */
+static size_t sort_unique(struct scache_entry *e, size_t n)
 {
-	size_t i = 0, j = 0, k = 0;
+	size_t i, k = 0;
 
-	while (i < na || j < nb) {
-		int d = i == na ? 1 : j == nb ? -1 : key_cmp(&a[i], &b[j]);
-
-		if (d < 0) {
-			out[k++] = a[i++];
-		} else {
-			out[k++] = b[j++];
-			if (d == 0)
-				i++;
-		}
+	qsort(e, n, sizeof(*e), entry_qsort_cmp);
+	for (i = 0; i < n; i++) {
+		if (k > 0 && key_cmp(&e[k - 1].key, &e[i].key) == 0)
+			e[k - 1] = e[i];
+		else
+			e[k++] = e[i];
 	}
 	return k;
 }
 
-/* Sorts keys and drops duplicates (same device and inode: the last added
- * wins, though within one run they can only be hard links, i.e. equal). */
-static size_t sort_unique(struct scache_key *keys, size_t n)
+/* Appends entry e (whose names live in src) to out, copying its names into
+ * the output names area. Returns 0, or -1 when out of memory. */
+static int emit(struct scache_entry *out, size_t *k, struct util_buf *names,
+		const struct scache_entry *e, const char *src)
 {
-	size_t i, k = 0;
+	struct scache_entry copy = *e;
 
-	qsort(keys, n, sizeof(*keys), key_qsort_cmp);
-	for (i = 0; i < n; i++) {
-		if (k > 0 && key_cmp(&keys[k - 1], &keys[i]) == 0)
-			keys[k - 1] = keys[i];
-		else
-			keys[k++] = keys[i];
+	if (e->names_len) {
+		if (names->len > UINT32_MAX - e->names_len ||
+		    util_buf_append(names, src + e->names_off, e->names_len) != 0)
+			return -1;
+		copy.names_off = (uint32_t)(names->len - e->names_len);
+	}
+	out[(*k)++] = copy;
+	return 0;
+}
+
+/* Merges two sorted, unique runs (a with names in an, b with names in bn)
+ * into out (room for na + nb) and names; on equal device and inode the
+ * entry of b wins. Returns the merged count, or (size_t)-1 when out of
+ * memory. */
+static size_t merge(const struct scache_entry *a, size_t na, const char *an,
+		    const struct scache_entry *b, size_t nb, const char *bn,
+		    struct scache_entry *out, struct util_buf *names)
+{
+	size_t i = 0, j = 0, k = 0;
+
+	while (i < na || j < nb) {
+		int d = i == na ? 1 : j == nb ? -1 : key_cmp(&a[i].key, &b[j].key);
+		int rc;
+
+		if (d < 0) {
+			rc = emit(out, &k, names, &a[i++], an);
+		} else {
+			rc = emit(out, &k, names, &b[j++], bn);
+			if (d == 0)
+				i++;
+		}
+		if (rc != 0)
+			return (size_t)-1;
 	}
 	return k;
 }
@@ -344,7 +399,7 @@ static void prune_tables(struct scache *c)
 		struct stat st;
 		char *p;
 
-		if (strncmp(nm, "clean-", 6) == 0 && l > 4 && strcmp(nm + l - 4, ".wsc") == 0 &&
+		if (strncmp(nm, "sigset-", 7) == 0 && l > 4 && strcmp(nm + l - 4, ".wsc") == 0 &&
 		    nold < sizeof(old) / sizeof(old[0]) && (p = util_path_join(c->dir, nm))) {
 			if (strcmp(p, c->table_path) != 0 && stat(p, &st) == 0) {
 				old[nold].path = p;
@@ -374,34 +429,37 @@ static void prune_tables(struct scache *c)
 	}
 }
 
-/* Keeps only the records this run confirmed, for when a table is full. */
-static size_t keep_confirmed(const struct scache *c, struct scache_key *out)
+/* Copies the entries of our opened table that this run confirmed, for when
+ * a table is full; their names stay in c->t.names. */
+static size_t keep_confirmed(const struct scache *c, struct scache_entry *out)
 {
 	size_t i, k = 0;
 
-	for (i = 0; i < c->n; i++)
+	for (i = 0; i < c->t.n; i++)
 		if (atomic_load_explicit(&c->hit[i], memory_order_relaxed))
-			out[k++] = c->recs[i];
+			out[k++] = c->t.entries[i];
 	return k;
 }
 
 enum scan_err scache_save(struct scache *c, char *errbuf, size_t errlen)
 {
-	const struct scache_key *disk = NULL;
-	struct scache_key *merged = NULL, *base = NULL;
+	struct scache_table disk, result;
+	struct scache_entry *merged = NULL, *base = NULL;
+	struct util_buf names = { 0 };
+	const char *base_names;
 	unsigned char *ser = NULL;
-	size_t ndisk = 0, nmerged, serlen, nbase;
+	size_t nmerged, serlen, nbase, tmplen;
 	void *map = NULL;
 	size_t maplen = 0;
-	uint32_t disk_sigs;
 	char warning[256], *lock_path = NULL, *tmp_path = NULL;
 	enum scan_err rc = SCAN_EIO;
 	int lockfd = -1;
 
 	if (!c->dirty)
 		return SCAN_OK;
+	tmplen = strlen(c->table_path) + 32;
 	lock_path = util_path_join(c->dir, ".lock");
-	tmp_path = malloc(strlen(c->table_path) + 32);
+	tmp_path = malloc(tmplen);
 	if (!lock_path || !tmp_path)
 		goto nomem;
 	lockfd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -411,23 +469,33 @@ enum scan_err scache_save(struct scache *c, char *errbuf, size_t errlen)
 	}
 	/* What is on disk now, not what we opened: another run may have
 	 * saved since. An unusable table is simply replaced. */
-	map_table(c->table_path, c->id, &map, &maplen, &disk, &ndisk, &disk_sigs, warning,
-		  sizeof(warning));
+	map_table(c->table_path, c->id, &map, &maplen, &disk, warning, sizeof(warning));
 	c->nadded = sort_unique(c->added, c->nadded);
-	base = malloc((ndisk + c->n + 1) * sizeof(*base));
-	merged = malloc((ndisk + c->n + c->nadded + 1) * sizeof(*merged));
+	base = malloc((disk.n + c->t.n + 1) * sizeof(*base));
+	merged = malloc((disk.n + c->t.n + c->nadded + 1) * sizeof(*merged));
 	if (!base || !merged)
 		goto nomem;
-	nbase = ndisk;
-	if (ndisk)
-		memcpy(base, disk, ndisk * sizeof(*base));
-	if (ndisk + c->nadded > SCACHE_MAX_ENTRIES)
+	if (disk.n + c->nadded > SCACHE_MAX_ENTRIES) {
 		nbase = keep_confirmed(c, base);
-	nmerged = merge(base, nbase, c->added, c->nadded, merged);
-	if (scache_serialise(merged, nmerged, c->id, c->sigs, &ser, &serlen) != SCAN_OK)
+		base_names = c->t.names;
+	} else {
+		nbase = disk.n;
+		if (nbase)
+			memcpy(base, disk.entries, nbase * sizeof(*base));
+		base_names = disk.names;
+	}
+	nmerged = merge(base, nbase, base_names, c->added, c->nadded, c->added_names.data,
+			merged, &names);
+	if (nmerged == (size_t)-1)
 		goto nomem;
-	snprintf(tmp_path, strlen(c->table_path) + 32, "%s.tmp%ld", c->table_path,
-		 (long)getpid());
+	result.entries = merged;
+	result.n = nmerged;
+	result.names = names.data;
+	result.names_len = names.len;
+	result.signatures = c->sigs;
+	if (scache_serialise(&result, c->id, &ser, &serlen) != SCAN_OK)
+		goto nomem;
+	snprintf(tmp_path, tmplen, "%s.tmp%ld", c->table_path, (long)getpid());
 	if (util_write_file(tmp_path, ser, serlen, 0600) != 0 ||
 	    rename(tmp_path, c->table_path) != 0) {
 		snprintf(errbuf, errlen, "%s: %s", c->table_path, strerror(errno));
@@ -446,6 +514,7 @@ out:
 		munmap(map, maplen);
 	if (lockfd >= 0)
 		close(lockfd);
+	util_buf_free(&names);
 	free(ser);
 	free(merged);
 	free(base);
@@ -463,6 +532,7 @@ void scache_close(struct scache *c)
 	pthread_mutex_destroy(&c->lock);
 	free((void *)c->hit);
 	free(c->added);
+	util_buf_free(&c->added_names);
 	free(c->table_path);
 	free(c->dir);
 	free(c);

@@ -1,11 +1,13 @@
-/* cache.h -- the persistent scan cache: files known clean under a signature set.
+/* cache.h -- the persistent scan cache: verdicts of files under a signature set.
  *
  * A cache directory holds one table per signature-set identity
  * (engine_sigset_id()). A table is a sorted array of file identities
- * (device, inode, size, mtime, ctime) that scanned clean; a file whose
- * identity is found need not be scanned again. Writing a file changes its
- * ctime, which no user can set, so a modified or replaced file never
- * matches. The format is documented in docs/formats.md.
+ * (device, inode, size, mtime, ctime), each with its verdict: clean, or the
+ * names of the signatures that matched. A file whose identity is found need
+ * not be scanned again: the same bytes under the same signatures give the
+ * same verdict. Writing a file changes its ctime, which no user can set, so
+ * a modified or replaced file never matches. The format is documented in
+ * docs/formats.md.
  *
  * Thread-safety: scache_lookup() and scache_add() may be called from any
  * number of threads; scache_open(), scache_save() and scache_close() not
@@ -31,6 +33,13 @@ struct scache_key {
 	int64_t ctime_ns;
 };
 
+/* A stored entry: a file identity and its verdict. */
+struct scache_entry {
+	struct scache_key key;
+	uint32_t names_off;  /* into the table's names area */
+	uint32_t names_len;  /* bytes of NUL-terminated signature names; 0 = clean */
+};
+
 /* Upper bound on entries kept in one table; past it, entries neither added
  * nor confirmed by this run are dropped when saving. */
 #define SCACHE_MAX_ENTRIES 4000000u
@@ -49,12 +58,17 @@ enum scan_err scache_open(const char *dir, const unsigned char id[32],
 			  struct scache **out, char *warning, size_t warnlen,
 			  char *errbuf, size_t errlen);
 
-/* Returns true when key is recorded clean. */
-bool scache_lookup(struct scache *c, const struct scache_key *key);
+/* Looks key up. Returns false when it is not recorded; true when it is,
+ * with *names and *len the signature names that matched, NUL-terminated one
+ * after another (*len 0: clean), valid until scache_close(). */
+bool scache_lookup(struct scache *c, const struct scache_key *key, const char **names,
+		   size_t *len);
 
-/* Records key as clean (kept in memory until scache_save()). Returns
- * SCAN_OK or SCAN_ENOMEM. */
-enum scan_err scache_add(struct scache *c, const struct scache_key *key);
+/* Records the verdict of key: clean when nnames is 0, else the names that
+ * matched (copied; kept in memory until scache_save()). Returns SCAN_OK or
+ * SCAN_ENOMEM. */
+enum scan_err scache_add(struct scache *c, const struct scache_key *key, char *const *names,
+			 size_t nnames);
 
 /* Signature count stored with the table (0 when unknown), so a run that
  * needs no scan can still report it without loading the signatures. */
@@ -70,17 +84,24 @@ enum scan_err scache_save(struct scache *c, char *errbuf, size_t errlen);
 /* Frees the cache without saving. */
 void scache_close(struct scache *c);
 
-/* Validates a serialised table (the whole file's bytes) for id; on success
- * points *recs at its sorted records and sets *n and *sigs. Exposed for
- * the fuzz target and tests. Returns NULL on success or a static text
- * naming the defect. */
-const char *scache_parse(const unsigned char *buf, size_t len, const unsigned char id[32],
-			 const struct scache_key **recs, size_t *n, uint32_t *sigs);
+/* A table's contents, pointing into its serialised bytes. */
+struct scache_table {
+	const struct scache_entry *entries;  /* sorted by device and inode */
+	size_t n;
+	const char *names;                   /* the names area */
+	size_t names_len;
+	uint32_t signatures;
+};
 
-/* Serialises recs (sorted, unique) into a new allocation (*out, *outlen)
- * the caller frees. Returns SCAN_OK or SCAN_ENOMEM. */
-enum scan_err scache_serialise(const struct scache_key *recs, size_t n,
-			       const unsigned char id[32], uint32_t sigs,
+/* Validates a serialised table (the whole file's bytes, 8-byte aligned)
+ * for id and describes it in *t. Exposed for the fuzz target and tests.
+ * Returns NULL on success or a static text naming the defect. */
+const char *scache_parse(const unsigned char *buf, size_t len, const unsigned char id[32],
+			 struct scache_table *t);
+
+/* Serialises t (entries sorted and unique) for id into a new allocation
+ * (*out, *outlen) the caller frees. Returns SCAN_OK or SCAN_ENOMEM. */
+enum scan_err scache_serialise(const struct scache_table *t, const unsigned char id[32],
 			       unsigned char **out, size_t *outlen);
 
 #endif

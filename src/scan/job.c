@@ -178,6 +178,30 @@ static bool same_version(const struct stat *a, const struct stat *b)
 	       a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
+/* Fills res from cached signature names (NUL-terminated, one after
+ * another, len bytes in all). Returns false when out of memory. */
+static bool names_from_cache(struct engine_result *res, const char *names, size_t len)
+{
+	const char *p;
+	size_t n = 0, i = 0;
+
+	if (len == 0)
+		return true;  /* clean */
+	for (p = names; p < names + len; p += strlen(p) + 1)
+		n++;
+	res->names = calloc(n, sizeof(*res->names));
+	if (!res->names)
+		return false;
+	for (p = names; p < names + len; p += strlen(p) + 1) {
+		res->names[i] = strdup(p);
+		if (!res->names[i])
+			return false;
+		res->nnames = ++i;
+	}
+	res->infected = true;
+	return true;
+}
+
 /* Scans one regular file: the worker's part of a slot. */
 static void scan_slot(struct job *j, struct slot *s)
 {
@@ -196,11 +220,21 @@ static void scan_slot(struct job *j, struct slot *s)
 
 		if (fstatat(AT_FDCWD, s->path, &st, flags) == 0 && S_ISREG(st.st_mode) &&
 		    statfs(s->path, &sfs) == 0 && fs_trusted((long)sfs.f_type)) {
+			const char *names;
+			size_t len;
+
 			cacheable = true;
 			scache_key_from_stat(&key, &st);
-			if (scache_lookup(cfg->cache, &key)) {
+			if (scache_lookup(cfg->cache, &key, &names, &len)) {
 				s->rep.cached = true;
 				s->rep.size = (uint64_t)st.st_size;
+				if (!names_from_cache(&s->res, names, len)) {
+					set_outcome(s, SJOB_ERROR, ENOMEM, strerror(ENOMEM));
+					return;
+				}
+				s->rep.infected = s->res.infected;
+				s->rep.names = s->res.names;
+				s->rep.nnames = s->res.nnames;
 				return;
 			}
 		}
@@ -247,8 +281,8 @@ static void scan_slot(struct job *j, struct slot *s)
 	s->rep.bytes_scanned = s->res.bytes_scanned;
 	if (fstat(fd, &st2) != 0 || !same_version(&st, &st2))
 		s->rep.changed = true;
-	else if (cacheable && !s->res.infected)
-		(void)scache_add(cfg->cache, &key);  /* out of memory costs only the cache */
+	else if (cacheable)  /* out of memory costs only the cache entry */
+		(void)scache_add(cfg->cache, &key, s->res.names, s->res.nnames);
 out:
 	close(fd);
 }

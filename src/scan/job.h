@@ -46,7 +46,7 @@ struct sjob_report {
 	size_t nnames;
 	uint64_t size;
 	uint64_t bytes_scanned;  /* as counted by the engine */
-	bool cached;           /* known clean from the cache; not opened */
+	bool cached;           /* verdict from the cache; not opened */
 	bool changed;          /* modified while it was scanned (not cached) */
 };
 

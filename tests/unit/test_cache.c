@@ -12,6 +12,15 @@ static struct scache_key key(uint64_t ino, int64_t ctime_ns)
 	return k;
 }
 
+/* Looks k up; returns -1 when absent, else the names length (0: clean). */
+static long lookup(struct scache *c, const struct scache_key *k)
+{
+	const char *names;
+	size_t len;
+
+	return scache_lookup(c, k, &names, &len) ? (long)len : -1;
+}
+
 static struct scache *open_cache(const char *dir, unsigned char idbyte)
 {
 	unsigned char id[32];
@@ -25,28 +34,33 @@ static struct scache *open_cache(const char *dir, unsigned char idbyte)
 
 static void test_roundtrip(const char *dir)
 {
+	char *const infected[] = { "Sig.One", "Sig.Two" };
+	const char *names;
+	size_t len;
 	struct scache *c = open_cache(dir, 1);
 	struct scache_key k1 = key(1, 5), k2 = key(2, 5), k1_changed = key(1, 6);
 	char err[256];
 
-	CHECK(!scache_lookup(c, &k1));
-	CHECK(scache_add(c, &k1) == SCAN_OK);
-	CHECK(scache_add(c, &k2) == SCAN_OK);
+	CHECK(lookup(c, &k1) == -1);
+	CHECK(scache_add(c, &k1, NULL, 0) == SCAN_OK);
+	CHECK(scache_add(c, &k2, infected, 2) == SCAN_OK);
 	scache_set_signatures(c, 1234);
 	CHECK(scache_save(c, err, sizeof(err)) == SCAN_OK);
 	scache_close(c);
 
 	c = open_cache(dir, 1);
-	CHECK(scache_lookup(c, &k1));
-	CHECK(scache_lookup(c, &k2));
+	CHECK(lookup(c, &k1) == 0);
+	/* An infected verdict comes back with its names. */
+	CHECK(scache_lookup(c, &k2, &names, &len));
+	CHECK(len == 16 && memcmp(names, "Sig.One\0Sig.Two\0", 16) == 0);
 	/* Same file, new ctime: a write happened, so it is not known clean. */
-	CHECK(!scache_lookup(c, &k1_changed));
+	CHECK(lookup(c, &k1_changed) == -1);
 	CHECK(scache_signatures(c) == 1234);
 	scache_close(c);
 
 	/* Another signature set sees none of it. */
 	c = open_cache(dir, 2);
-	CHECK(!scache_lookup(c, &k1));
+	CHECK(lookup(c, &k1) == -1);
 	scache_close(c);
 }
 
@@ -58,52 +72,59 @@ static void test_concurrent_merge(const char *dir)
 
 	/* Two runs open the same table, each adds, both save: the later save
 	 * must keep the other's entries. */
-	CHECK(scache_add(a, &ka) == SCAN_OK);
-	CHECK(scache_add(b, &kb) == SCAN_OK);
+	CHECK(scache_add(a, &ka, NULL, 0) == SCAN_OK);
+	CHECK(scache_add(b, &kb, NULL, 0) == SCAN_OK);
 	CHECK(scache_save(a, err, sizeof(err)) == SCAN_OK);
 	CHECK(scache_save(b, err, sizeof(err)) == SCAN_OK);
 	scache_close(a);
 	scache_close(b);
 	c = open_cache(dir, 3);
-	CHECK(scache_lookup(c, &ka));
-	CHECK(scache_lookup(c, &kb));
+	CHECK(lookup(c, &ka) == 0);
+	CHECK(lookup(c, &kb) == 0);
 	/* A newer version of the same inode replaces the old entry. */
-	CHECK(scache_add(c, &kb_new) == SCAN_OK);
+	CHECK(scache_add(c, &kb_new, NULL, 0) == SCAN_OK);
 	CHECK(scache_save(c, err, sizeof(err)) == SCAN_OK);
 	scache_close(c);
 	c = open_cache(dir, 3);
-	CHECK(scache_lookup(c, &kb_new));
-	CHECK(!scache_lookup(c, &kb));
+	CHECK(lookup(c, &kb_new) == 0);
+	CHECK(lookup(c, &kb) == -1);
 	scache_close(c);
 }
 
 static void test_parse_defects(void)
 {
 	unsigned char id[32], other[32], *buf = NULL;
-	struct scache_key recs[2] = { key(1, 1), key(2, 1) };
-	const struct scache_key *out;
-	size_t len, n;
-	uint32_t sigs;
+	struct scache_entry e[2] = { { key(1, 1), 0, 0 }, { key(2, 1), 0, 4 } };
+	struct scache_table t = { e, 2, "Sig", 4, 99 }, out;
+	size_t len;
 
 	memset(id, 7, sizeof(id));
 	memset(other, 8, sizeof(other));
-	CHECK(scache_serialise(recs, 2, id, 99, &buf, &len) == SCAN_OK);
-	CHECK(scache_parse(buf, len, id, &out, &n, &sigs) == NULL);
-	CHECK(n == 2 && sigs == 99 && out[1].ino == 2);
-	CHECK_STR_CONTAINS(scache_parse(buf, 10, id, &out, &n, &sigs), "shorter");
-	CHECK_STR_CONTAINS(scache_parse(buf, len - 1, id, &out, &n, &sigs), "size");
-	CHECK_STR_CONTAINS(scache_parse(buf, len, other, &out, &n, &sigs), "another signature set");
-	/* Records out of order would make lookups miss silently: refused. */
-	memcpy(buf + 64, &recs[1], sizeof(recs[1]));
-	memcpy(buf + 64 + sizeof(recs[1]), &recs[0], sizeof(recs[0]));
-	CHECK_STR_CONTAINS(scache_parse(buf, len, id, &out, &n, &sigs), "out of order");
+	CHECK(scache_serialise(&t, id, &buf, &len) == SCAN_OK);
+	CHECK(scache_parse(buf, len, id, &out) == NULL);
+	CHECK(out.n == 2 && out.signatures == 99 && out.entries[1].key.ino == 2);
+	CHECK(out.names_len == 4 && strcmp(out.names + out.entries[1].names_off, "Sig") == 0);
+	CHECK_STR_CONTAINS(scache_parse(buf, 10, id, &out), "shorter");
+	CHECK_STR_CONTAINS(scache_parse(buf, len, other, &out), "another signature set");
+	/* Names must stay inside their area and end with NUL. */
+	buf[len - 1] = 'x';
+	CHECK_STR_CONTAINS(scache_parse(buf, len, id, &out), "malformed signature names");
+	buf[len - 1] = '\0';
+	memcpy(buf + 96 + 48 + 40, &(uint32_t){ 100 }, 4);
+	CHECK_STR_CONTAINS(scache_parse(buf, len, id, &out), "outside the names area");
+	/* Entries out of order would make lookups miss silently: refused. */
+	memcpy(buf + 96, &e[1], sizeof(e[1]));
+	memcpy(buf + 96 + sizeof(e[1]), &e[0], sizeof(e[0]));
+	CHECK_STR_CONTAINS(scache_parse(buf, len, id, &out), "out of order");
 	buf[0] = 'X';
-	CHECK_STR_CONTAINS(scache_parse(buf, len, id, &out, &n, &sigs), "not a Ward");
+	CHECK_STR_CONTAINS(scache_parse(buf, len, id, &out), "not a Ward");
 	free(buf);
 }
 
 static void test_corrupt_table_is_replaced(const char *dir)
 {
+	const char *garbage = "garbage that is not a table at all, but long enough to have "
+			      "a header's worth of bytes in it, and then some more bytes.";
 	unsigned char id[32];
 	char warning[256], err[256], name[128];
 	struct scache *c = NULL;
@@ -111,20 +132,19 @@ static void test_corrupt_table_is_replaced(const char *dir)
 	int i;
 
 	memset(id, 4, sizeof(id));
-	strcpy(name, "clean-");
+	strcpy(name, "sigset-");
 	for (i = 0; i < 16; i++)
-		sprintf(name + 6 + 2 * i, "%02x", id[i]);
+		sprintf(name + 7 + 2 * i, "%02x", id[i]);
 	strcat(name, ".wsc");
-	free(test_write(dir, name, "garbage that is not a table at all, but long enough to have "
-			"a header's worth of bytes in it.", 94));
+	free(test_write(dir, name, garbage, strlen(garbage)));
 	CHECK(scache_open(dir, id, &c, warning, sizeof(warning), err, sizeof(err)) == SCAN_OK);
 	CHECK_STR_CONTAINS(warning, "not a Ward scan cache table");
-	CHECK(!scache_lookup(c, &k));
-	CHECK(scache_add(c, &k) == SCAN_OK);
+	CHECK(lookup(c, &k) == -1);
+	CHECK(scache_add(c, &k, NULL, 0) == SCAN_OK);
 	CHECK(scache_save(c, err, sizeof(err)) == SCAN_OK);
 	scache_close(c);
 	c = open_cache(dir, 4);
-	CHECK(scache_lookup(c, &k));
+	CHECK(lookup(c, &k) == 0);
 	scache_close(c);
 }
 
@@ -135,7 +155,7 @@ static int count_tables(const char *dir)
 	int n = 0;
 
 	while (d && (de = readdir(d)))
-		n += strncmp(de->d_name, "clean-", 6) == 0;
+		n += strncmp(de->d_name, "sigset-", 7) == 0;
 	if (d)
 		closedir(d);
 	return n;
@@ -151,7 +171,7 @@ static void test_prune(void)
 		struct scache *c = open_cache(dir, b);
 		struct scache_key k = key(b, 1);
 
-		CHECK(scache_add(c, &k) == SCAN_OK);
+		CHECK(scache_add(c, &k, NULL, 0) == SCAN_OK);
 		CHECK(scache_save(c, err, sizeof(err)) == SCAN_OK);
 		scache_close(c);
 	}
