@@ -57,26 +57,31 @@ def check_file(path, problems):
     elif path.suffix == ".c" and rel.startswith("src/"):
         problems.append(f"{rel}:1: no module prefix registered in scripts/check_style.py")
     if path.suffix == ".h":
-        for n, line in enumerate(lines, 1):
-            if DECL.match(line) and line.rstrip().endswith((";", ",")) is not None:
-                if not DECL.match(line) or "(" not in line:
-                    continue
-                prev = lines[n - 2].strip() if n >= 2 else ""
-                if not (prev.endswith("*/") or prev.startswith("*") or
-                        prev.startswith("/*") or prev.startswith("//") or
-                        is_continued_group(lines, n - 2)):
-                    problems.append(f"{rel}:{n}: declaration of {DECL.match(line).group(1)} "
-                                    "without a comment stating its contract")
+        check_header_comments(rel, lines, problems)
 
 
-def is_continued_group(lines, i):
-    """A declaration right after another one shares the comment above the
-    group (e.g. a getter and its setter)."""
-    while i >= 0 and lines[i].strip() and not lines[i].strip().endswith("*/"):
-        if DECL.match(lines[i]) is None and not lines[i].startswith(("\t", " ")):
-            return False
-        i -= 1
-    return i >= 0 and lines[i].strip().endswith("*/")
+def check_header_comments(rel, lines, problems):
+    """Each function declaration needs a comment above it, or must follow
+    a declaration that has one (a group such as a getter and its setter)."""
+    commented = False
+    for n, line in enumerate(lines, 1):
+        stripped = line.strip()
+        m = DECL.match(line)
+        if m:
+            if not commented:
+                problems.append(f"{rel}:{n}: declaration of {m.group(1)} without a "
+                                "comment stating its contract")
+            commented = True
+        elif stripped.endswith("*/"):
+            commented = True
+        elif not stripped:
+            commented = False
+        elif stripped.startswith("#") or stripped in ("};", "{"):
+            pass
+        elif line.startswith(("\t", " ")):
+            pass  # continuation of a declaration or a struct member
+        else:
+            commented = False
 
 
 def main():

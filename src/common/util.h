@@ -21,6 +21,7 @@ int util_buf_printf(struct util_buf *b, const char *fmt, ...)
 /* Appends n bytes. Returns 0, or -1 when out of memory. */
 int util_buf_append(struct util_buf *b, const void *p, size_t n);
 
+/* Frees the contents and leaves b empty and reusable. */
 void util_buf_free(struct util_buf *b);
 
 /* Returns "dir/name" (a single slash between them) in a new allocation the

@@ -288,7 +288,8 @@ enum engine_err engine_load_builtin(struct engine *e, char *errbuf, size_t errle
 	}
 	snprintf(path, sizeof(path), "%s/builtin.ndb", dir);
 	if (util_write_file(path, line, n, 0600) != 0)
-		set_error(errbuf, errlen, NULL, "built-in signature: %s: %s", path, strerror(errno));
+		set_error(errbuf, errlen, NULL, "built-in signature: %s: %s", path,
+			  strerror(errno));
 	else
 		rc = engine_load(e, path, errbuf, errlen);
 	unlink(path);

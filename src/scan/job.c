@@ -246,7 +246,8 @@ static void scan_slot(struct job *j, struct slot *s)
 		int saved = errno;
 
 		if (saved == ELOOP && s->nofollow)
-			set_outcome(s, SJOB_SKIPPED, 0, "replaced by a symbolic link during the scan");
+			set_outcome(s, SJOB_SKIPPED, 0,
+				    "replaced by a symbolic link during the scan");
 		else
 			set_outcome(s, SJOB_ERROR, saved, saved == ENOENT ?
 				    "vanished during the scan" : strerror(saved));
@@ -495,8 +496,10 @@ static int walk_subdir(struct job *j, const char *path, unsigned depth)
 /* Reports a link that stat() could not resolve. */
 static int push_bad_link(struct job *j, const char *path, int err)
 {
-	return push_outcome(j, path, SJOB_SKIPPED, err == ELOOP ? "symbolic link loop; not followed" :
-			    err == ENOENT ? "dangling symbolic link" : strerror(err), 0);
+	const char *why = err == ELOOP ? "symbolic link loop; not followed" :
+			  err == ENOENT ? "dangling symbolic link" : strerror(err);
+
+	return push_outcome(j, path, SJOB_SKIPPED, why, 0);
 }
 
 /* Walks one entry of a directory at depth: a file to queue, a directory to
@@ -507,7 +510,8 @@ static int walk_entry(struct job *j, const char *path, const struct stat *lst, u
 	struct stat st;
 
 	if (S_ISLNK(lst->st_mode)) {
-		if (cfg->follow_dirs != SJOB_FOLLOW_ALWAYS && cfg->follow_files != SJOB_FOLLOW_ALWAYS)
+		if (cfg->follow_dirs != SJOB_FOLLOW_ALWAYS &&
+		    cfg->follow_files != SJOB_FOLLOW_ALWAYS)
 			return push_outcome(j, path, SJOB_LINK, NULL, 0);
 		if (stat(path, &st) != 0)
 			return push_bad_link(j, path, errno);
@@ -546,7 +550,8 @@ static int walk_dir(struct job *j, const char *path, unsigned depth)
 		if (j->anc[i].dev == st.st_dev && j->anc[i].ino == st.st_ino) {
 			close(fd);
 			return push_outcome(j, path, SJOB_SKIPPED,
-					    "directory loop (already being scanned); not entered", 0);
+					    "directory loop (already being scanned); not entered",
+					    0);
 		}
 	}
 	if (j->nanc == j->capanc) {
