@@ -308,6 +308,11 @@ out:
 	return rc;
 }
 
+size_t scache_entries(const struct scache *c)
+{
+	return c->t.n;
+}
+
 uint32_t scache_signatures(const struct scache *c)
 {
 	return c->sigs;

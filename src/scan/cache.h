@@ -70,6 +70,9 @@ bool scache_lookup(struct scache *c, const struct scache_key *key, const char **
 enum scan_err scache_add(struct scache *c, const struct scache_key *key, char *const *names,
 			 size_t nnames);
 
+/* Returns how many verdicts the table held when opened. */
+size_t scache_entries(const struct scache *c);
+
 /* Signature count stored with the table (0 when unknown), so a run that
  * needs no scan can still report it without loading the signatures. */
 uint32_t scache_signatures(const struct scache *c);

@@ -1,9 +1,11 @@
 /* job.c -- parallel, ordered tree scans (see job.h).
  *
  * The walker (the calling thread) fills a window of slots in traversal
- * order; workers claim slots in the same order, and whichever worker
- * completes the oldest outstanding slot reports it and every completed slot
- * after it. The window bounds memory however large the tree, and a slow file
+ * order. Workers take the largest file waiting in the window first, so the
+ * run ends on small files rather than one worker scanning a large file while
+ * the others idle. Whichever worker completes the oldest outstanding slot
+ * reports it and every completed slot after it: output keeps traversal
+ * order, the window bounds memory however large the tree, and a slow file
  * delays output, not the other workers.
  */
 #include "scan/job.h"
@@ -30,7 +32,7 @@ enum slot_state { SLOT_FREE, SLOT_READY, SLOT_DONE };
 struct slot {
 	char *path;
 	enum slot_state state;
-	bool resolved;   /* the walker decided the outcome; nothing to do */
+	uint64_t size;   /* expected work: the file's size at walk time */
 	bool nofollow;   /* open without following a final symlink */
 	bool dropped;    /* the run stopped before it was done: not reported */
 	struct sjob_report rep;
@@ -53,7 +55,9 @@ struct job {
 	pthread_cond_t work;   /* a slot to claim, or the walk ended */
 	pthread_cond_t space;  /* a slot was freed, or the run stopped */
 	struct slot *slots;
-	uint64_t pushed, claimed, reported;
+	uint64_t pushed, reported;
+	uint64_t *ready;       /* max-heap of waiting files' sequence numbers */
+	size_t nready;
 	bool walk_done;
 	bool stopped;          /* the engine failed: drop everything left */
 	char stop_msg[ENGINE_ERRLEN];
@@ -288,6 +292,52 @@ out:
 	close(fd);
 }
 
+/* True when waiting file a should be scanned before b: larger first, then
+ * in traversal order. */
+static bool ready_before(struct job *j, uint64_t a, uint64_t b)
+{
+	uint64_t sa = slot_at(j, a)->size, sb = slot_at(j, b)->size;
+
+	return sa != sb ? sa > sb : a < b;
+}
+
+/* Adds seq to the ready heap (which has room: it holds at most WINDOW).
+ * Called with j->lock held. */
+static void ready_push(struct job *j, uint64_t seq)
+{
+	size_t i = j->nready++;
+
+	while (i > 0 && ready_before(j, seq, j->ready[(i - 1) / 2])) {
+		j->ready[i] = j->ready[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	j->ready[i] = seq;
+}
+
+/* Removes and returns the file to scan next. Called with j->lock held and
+ * the heap not empty. */
+static uint64_t ready_pop(struct job *j)
+{
+	uint64_t top = j->ready[0], last = j->ready[--j->nready];
+	size_t i = 0;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= j->nready)
+			break;
+		if (c + 1 < j->nready && ready_before(j, j->ready[c + 1], j->ready[c]))
+			c++;
+		if (!ready_before(j, j->ready[c], last))
+			break;
+		j->ready[i] = j->ready[c];
+		i = c;
+	}
+	if (j->nready)
+		j->ready[i] = last;
+	return top;
+}
+
 static void *worker(void *arg)
 {
 	struct job *j = arg;
@@ -296,19 +346,17 @@ static void *worker(void *arg)
 	for (;;) {
 		struct slot *s;
 
-		while (j->claimed == j->pushed && !j->walk_done)
+		while (j->nready == 0 && !j->walk_done)
 			pthread_cond_wait(&j->work, &j->lock);
-		if (j->claimed == j->pushed)
+		if (j->nready == 0)
 			break;
-		s = slot_at(j, j->claimed++);
-		if (!s->resolved) {
-			if (j->stopped) {
-				s->dropped = true;
-			} else {
-				pthread_mutex_unlock(&j->lock);
-				scan_slot(j, s);
-				pthread_mutex_lock(&j->lock);
-			}
+		s = slot_at(j, ready_pop(j));
+		if (j->stopped) {
+			s->dropped = true;
+		} else {
+			pthread_mutex_unlock(&j->lock);
+			scan_slot(j, s);
+			pthread_mutex_lock(&j->lock);
 		}
 		s->state = SLOT_DONE;
 		flush_locked(j);
@@ -321,15 +369,15 @@ static void *worker(void *arg)
 #define PUSH_NOFOLLOW 0x2  /* open without following a final symlink */
 #define PUSH_DIR      0x4  /* an error reading a directory */
 
-/* Queues one item; path is copied. A resolved item carries its outcome
- * (kind, message, err) already. Returns -1 when out of memory or the run
- * has stopped. */
-static int push(struct job *j, const char *path, unsigned flags, enum sjob_kind kind,
-		const char *msg, int err)
+/* Queues one item of size bytes; path is copied. A resolved item carries
+ * its outcome (kind, message, err) already and is complete at once; any
+ * other waits for a worker. Returns -1 when out of memory or the run has
+ * stopped. */
+static int push(struct job *j, const char *path, uint64_t size, unsigned flags,
+		enum sjob_kind kind, const char *msg, int err)
 {
-	struct slot *s;
-
 	char *copy = strdup(path);
+	struct slot *s;
 
 	if (!copy)
 		return -1;
@@ -343,7 +391,7 @@ static int push(struct job *j, const char *path, unsigned flags, enum sjob_kind 
 	}
 	s = slot_at(j, j->pushed);
 	s->path = copy;
-	s->resolved = flags & PUSH_RESOLVED;
+	s->size = size;
 	s->nofollow = flags & PUSH_NOFOLLOW;
 	s->rep.kind = kind;
 	s->rep.err = err;
@@ -352,29 +400,35 @@ static int push(struct job *j, const char *path, unsigned flags, enum sjob_kind 
 		snprintf(s->msg, sizeof(s->msg), "%s", msg);
 		s->rep.message = s->msg;
 	}
-	s->state = SLOT_READY;
-	j->pushed++;
-	pthread_cond_signal(&j->work);
+	if (flags & PUSH_RESOLVED) {
+		s->state = SLOT_DONE;
+		j->pushed++;
+		flush_locked(j);
+	} else {
+		s->state = SLOT_READY;
+		ready_push(j, j->pushed++);
+		pthread_cond_signal(&j->work);
+	}
 	pthread_mutex_unlock(&j->lock);
 	return 0;
 }
 
-static int push_file(struct job *j, const char *path, bool nofollow)
+static int push_file(struct job *j, const char *path, uint64_t size, bool nofollow)
 {
-	return push(j, path, nofollow ? PUSH_NOFOLLOW : 0, SJOB_FILE, NULL, 0);
+	return push(j, path, size, nofollow ? PUSH_NOFOLLOW : 0, SJOB_FILE, NULL, 0);
 }
 
 /* Queues an outcome the walker decided. For SJOB_ERROR, err is the errno. */
 static int push_outcome(struct job *j, const char *path, enum sjob_kind kind, const char *msg,
 			int err)
 {
-	return push(j, path, PUSH_RESOLVED, kind, msg, err);
+	return push(j, path, 0, PUSH_RESOLVED, kind, msg, err);
 }
 
 /* Queues a directory that could not be read. */
 static int push_dir_error(struct job *j, const char *path, int err)
 {
-	return push(j, path, PUSH_RESOLVED | PUSH_DIR, SJOB_ERROR, strerror(err), err);
+	return push(j, path, 0, PUSH_RESOLVED | PUSH_DIR, SJOB_ERROR, strerror(err), err);
 }
 
 static bool matches(const struct sjob_pattern *pat, size_t n, const char *path)
@@ -480,7 +534,7 @@ static int walk_file(struct job *j, const char *path, const struct stat *st, boo
 		return push_outcome(j, path, SJOB_EXCLUDED, NULL, 0);
 	if (st->st_size == 0)
 		return push_outcome(j, path, SJOB_EMPTY, NULL, 0);
-	return push_file(j, path, nofollow);
+	return push_file(j, path, (uint64_t)st->st_size, nofollow);
 }
 
 /* Enters a directory after the exclude check. */
@@ -653,9 +707,11 @@ enum scan_err sjob_run(const struct sjob_config *cfg, const char *const *paths,
 	memset(&j, 0, sizeof(j));
 	j.cfg = cfg;
 	j.slots = calloc(WINDOW, sizeof(*j.slots));
+	j.ready = calloc(WINDOW, sizeof(*j.ready));
 	threads = calloc(cfg->jobs, sizeof(*threads));
-	if (!j.slots || !threads) {
+	if (!j.slots || !j.ready || !threads) {
 		free(j.slots);
+		free(j.ready);
 		free(threads);
 		snprintf(errbuf, errlen, "out of memory starting the scan");
 		return SCAN_ENOMEM;
@@ -700,6 +756,7 @@ enum scan_err sjob_run(const struct sjob_config *cfg, const char *const *paths,
 	pthread_mutex_destroy(&j.engine_lock);
 	pthread_mutex_destroy(&j.lock);
 	free(j.anc);
+	free(j.ready);
 	free(j.slots);
 	free(threads);
 	return rc;

@@ -2,8 +2,9 @@
  *
  * sjob_run() walks its paths on the calling thread (directory entries in
  * byte order of their names), hands regular files to a pool of worker
- * threads, and reports every outcome to one callback in traversal order:
- * the output of a run does not depend on the number of threads. Files
+ * threads (largest waiting file first, so no worker idles at the end behind
+ * one large file), and reports every outcome to one callback in traversal
+ * order: the output of a run does not depend on the number of threads. Files
  * recorded in the scan cache are reported without being opened; the engine
  * is requested only when a file actually needs scanning, so a re-scan of an
  * unchanged tree never loads the signatures.

@@ -1,5 +1,6 @@
 /* test_job.c -- parallel ordered tree scans on the real engine. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/socket.h>
@@ -338,6 +339,80 @@ static void test_engine_failure_stops(void)
 	util_buf_free(&log.text);
 }
 
+/* Records the order in which files (depth-0 layers) are scanned. */
+struct scan_order {
+	pthread_mutex_t lock;
+	size_t n;
+	size_t big_at;  /* position of the large file, 1-based; 0 = not seen */
+};
+
+static void on_layer_order(const struct engine_layer *l, void *arg)
+{
+	struct scan_order *o = arg;
+
+	if (l->depth != 0)
+		return;
+	pthread_mutex_lock(&o->lock);
+	o->n++;
+	if (l->size == 1u << 20)
+		o->big_at = o->n;
+	pthread_mutex_unlock(&o->lock);
+}
+
+static const struct engine *get_hooked_engine(void *arg, char *errbuf, size_t errlen)
+{
+	struct engine_config cfg = { .layer_hook = true };
+	struct engine **e = arg;
+	enum engine_err err;
+
+	engine_limits_default(&cfg.limits);
+	*e = engine_new(&cfg, &err, errbuf, errlen);
+	if (!*e || engine_load_builtin(*e, errbuf, errlen) != ENGINE_OK ||
+	    engine_compile(*e, errbuf, errlen) != ENGINE_OK)
+		return NULL;
+	return *e;
+}
+
+static void test_largest_first(void)
+{
+	char root[512], name[32], err[256];
+	struct scan_order order = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct engine *e = NULL;
+	struct sjob_config cfg;
+	struct sjob_stats st;
+	struct log log = { 0 };
+	const char *paths[1];
+	char *big = calloc(1, 1u << 20);
+	int i;
+
+	snprintf(root, sizeof(root), "%s", test_tmpdir());
+	for (i = 0; i < 1000; i++) {
+		snprintf(name, sizeof(name), "a%04d.txt", i);
+		free(test_write(root, name, name, strlen(name)));
+	}
+	/* Last in traversal order, and by far the largest. */
+	free(test_write(root, "z-big.bin", big, 1u << 20));
+	base_config(&cfg, 1);
+	cfg.get_engine = get_hooked_engine;
+	cfg.engine_arg = &e;
+	cfg.layer_hook = on_layer_order;
+	cfg.layer_arg = &order;
+	cfg.report = on_report;
+	cfg.report_arg = &log;
+	paths[0] = root;
+	CHECK(sjob_run(&cfg, paths, 1, &st, err, sizeof(err)) == SCAN_OK);
+	CHECK(order.n == 1001);
+	/* The walker queues files far faster than one worker scans them, so
+	 * the large file is taken long before the small ones run out... */
+	CHECK(order.big_at > 0 && order.big_at < 500);
+	/* ...while the report order stays the traversal order. */
+	CHECK(log.text.data && strstr(log.text.data, "z-big.bin\n") ==
+	      log.text.data + log.text.len - strlen("z-big.bin\n"));
+	util_buf_free(&log.text);
+	engine_free(e);
+	free(big);
+}
+
 int main(void)
 {
 	test_order_independent_of_threads();
@@ -345,5 +420,6 @@ int main(void)
 	test_special_files_and_links();
 	test_depth_and_excludes();
 	test_engine_failure_stops();
+	test_largest_first();
 	return check_finish();
 }
