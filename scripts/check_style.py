@@ -23,7 +23,6 @@ PREFIXES = {
     "src/engine/engine.c": ("engine_",),
     "src/scan/cache.c": ("scache_",),
     "src/scan/job.c": ("sjob_",),
-    "src/scan/scan.c": ("scan_",),
     "src/cli/main.c": ("main",),
     "src/cli/scan_cmd.c": ("scan_cmd_",),
 }

@@ -116,6 +116,10 @@ int util_mkdir_p(const char *path, mode_t mode)
 
 	if (!p)
 		return -1;
+	if (!*p) {
+		errno = ENOENT;
+		goto out;
+	}
 	for (s = p + 1; ; s++) {
 		if (*s != '/' && *s != '\0')
 			continue;

@@ -122,19 +122,6 @@ const char *engine_version(void)
 	return cl_retver();
 }
 
-const char *engine_strerror(enum engine_err err)
-{
-	switch (err) {
-	case ENGINE_OK: return "no error";
-	case ENGINE_ENOMEM: return "out of memory";
-	case ENGINE_EINIT: return "scan engine initialisation failed";
-	case ENGINE_EDB: return "signature database error";
-	case ENGINE_ESTATE: return "engine used out of order";
-	case ENGINE_ESCAN: return "scan failed";
-	}
-	return "unknown engine error";
-}
-
 static void on_virus_found(int fd, const char *virname, void *context)
 {
 	struct scan_ctx *ctx = context;

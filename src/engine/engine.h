@@ -125,7 +125,4 @@ enum engine_err engine_sigset_id(const char *const *paths, size_t npaths, bool b
 				 const struct engine_config *cfg, unsigned char id[32],
 				 char *errbuf, size_t errlen);
 
-/* Returns a static description of err. */
-const char *engine_strerror(enum engine_err err);
-
 #endif

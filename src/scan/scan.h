@@ -11,7 +11,4 @@ enum scan_err {
 	SCAN_EUSAGE,  /* invalid configuration, e.g. a bad exclude pattern */
 };
 
-/* Returns a static description of err. */
-const char *scan_strerror(enum scan_err err);
-
 #endif

@@ -6,6 +6,7 @@
 #ifndef WARD_TEST_CHECK_H
 #define WARD_TEST_CHECK_H
 
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,10 @@
 #include <unistd.h>
 
 static int check_passed, check_failed;
+
+/* Directories made by test_tmpdir(), removed by check_finish(). */
+static char test_dirs[64][512];
+static int test_ndirs;
 
 #define CHECK(cond) do { \
 	if (cond) { \
@@ -42,6 +47,8 @@ static inline const char *test_tmpdir(void)
 		perror("mkdtemp");
 		abort();
 	}
+	if (test_ndirs < 64)
+		snprintf(test_dirs[test_ndirs++], sizeof(test_dirs[0]), "%s", path);
 	return path;
 }
 
@@ -63,9 +70,30 @@ static inline char *test_write(const char *dir, const char *name, const void *da
 	return path;
 }
 
-/* Prints "N passed, N failed" and returns the exit status. */
+/* nftw() callback: removes one entry, making it removable first. */
+static inline int test_remove(const char *path, const struct stat *st, int flag,
+			      struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	chmod(path, 0700);
+	remove(path);
+	return 0;
+}
+
+/* Removes the test directories (and the "-cache" ones beside them), prints
+ * "N passed, N failed" and returns the exit status. */
 static inline int check_finish(void)
 {
+	char sibling[600];
+	int i;
+
+	for (i = 0; i < test_ndirs; i++) {
+		snprintf(sibling, sizeof(sibling), "%.500s-cache", test_dirs[i]);
+		nftw(sibling, test_remove, 16, FTW_DEPTH | FTW_PHYS);
+		nftw(test_dirs[i], test_remove, 16, FTW_DEPTH | FTW_PHYS);
+	}
 	printf("%d passed, %d failed\n", check_passed, check_failed);
 	return check_failed ? 1 : 0;
 }
