@@ -173,24 +173,36 @@ def warm_page_cache(tree):
                     pass
 
 
-def bench_ward(args, db, corpus, work, empty):
-    res = {}
+def first_result(run, corpus):
+    return {"scan": run.wall, "cpu": run.cpu, "peak_rss": run.maxrss_kib, "found": verdicts(run, corpus)}
+
+
+def ward_scan_cmd(args, db, corpus, cache):
+    return [args.ward, "scan", "-r", "-j", args.jobs, "--cache", cache, "--no-summary", "-i",
+            "-d", db, corpus]
+
+
+def ward_load(args, db, work, empty):
     load = median_run([args.ward, "scan", "--no-cache", "-d", db, empty], work, "ward-load", ok=(0,))
-    res.update(load=load.wall, load_rss=load.maxrss_kib)
     log(f"ward: DB load {load.wall:.2f}s")
-    cache = work / "ward-cache"
+    return {"load": load.wall, "load_rss": load.maxrss_kib}
+
+
+def ward_first(args, db, corpus, work, rnd):
+    """One first scan, into a fresh cache directory (kept for the re-scan)."""
+    cache = work / f"ward-cache-{rnd}"
     cache.mkdir()
-    scan_cmd = [args.ward, "scan", "-r", "-j", args.jobs, "--cache", cache, "--no-summary", "-i",
-                "-d", db, corpus]
     warm_page_cache(corpus)
-    first = run_timed(scan_cmd, work, "ward-first")
-    res.update(scan=first.wall, cpu=first.cpu, peak_rss=first.maxrss_kib, found=verdicts(first, corpus))
-    log(f"ward: first scan {first.wall:.2f}s")
+    first = run_timed(ward_scan_cmd(args, db, corpus, cache), work, f"ward-first-{rnd}")
+    log(f"ward: first scan {first.wall:.2f}s (round {rnd})")
+    return first_result(first, corpus)
+
+
+def ward_rescan(args, db, corpus, work):
     # Whole command, DB included: whatever ward needs to answer from its cache is part of the cost.
-    rescan = median_run(scan_cmd, work, "ward-rescan")
-    res.update(rescan=rescan.wall, rescan_found=verdicts(rescan, corpus))
+    rescan = median_run(ward_scan_cmd(args, db, corpus, work / "ward-cache-1"), work, "ward-rescan")
     log(f"ward: re-scan {rescan.wall:.2f}s")
-    return res
+    return {"rescan": rescan.wall, "rescan_found": verdicts(rescan, corpus)}
 
 
 def bench_clamscan(db, corpus, work, empty):
@@ -200,8 +212,8 @@ def bench_clamscan(db, corpus, work, empty):
     log(f"clamscan: DB load {load.wall:.2f}s")
     warm_page_cache(corpus)
     first = run_timed(["clamscan", "-r", "--no-summary", "-i", "-d", db, corpus], work, "clamscan-first")
-    res.update(scan=first.wall, cpu=first.cpu, peak_rss=first.maxrss_kib, found=verdicts(first, corpus))
     log(f"clamscan: first scan {first.wall:.2f}s")
+    res["rounds"] = [first_result(first, corpus)]
     return res
 
 
@@ -231,24 +243,30 @@ def clamd_answers(sock_path, timeout):
         return reply == b"PONG\0"
 
 
-def bench_clamd(threads, db, corpus, work):
-    res = {"daemon": True}
+def clamd_round(threads, db, corpus, work, rnd):
+    """Start clamd, time its load, one clamdscan --multiscan, stop it.
+
+    A fresh daemon each round: clamd remembers clean files by content hash,
+    so a second scan by the same daemon would not scan at all.
+    """
+    res = {}
     # AF_UNIX paths are limited to 108 bytes, so the socket lives in a short temp dir.
     sock_dir = Path(tempfile.mkdtemp(prefix="ward-bench-"))
     sock = sock_dir / "clamd.sock"
     conf = work / "clamd.conf"
-    # Without LogFile clamd reports to stderr (kept in clamd.log); without User,
+    # Without LogFile clamd reports to stderr (kept in clamd-ROUND.log); without User,
     # started by root, it stays root and can read the whole corpus.
     conf.write_text(f"LocalSocket {sock}\nDatabaseDirectory {db}\nForeground yes\n"
                     f"MaxThreads {threads}\nTemporaryDirectory {work}\n")
-    with open(work / "clamd.log", "wb") as clamd_log:
+    clamd_log_path = work / f"clamd-{rnd}.log"
+    with open(clamd_log_path, "wb") as clamd_log:
         start = time.perf_counter()
         proc = subprocess.Popen(["clamd", "-c", str(conf)], stdout=clamd_log, stderr=subprocess.STDOUT)
         try:
             while True:
                 if proc.poll() is not None:
                     raise ToolError(f"clamd exited {proc.returncode}:\n"
-                                    + (work / "clamd.log").read_text(errors="replace")[-2000:])
+                                    + clamd_log_path.read_text(errors="replace")[-2000:])
                 remaining = CLAMD_START_LIMIT - (time.perf_counter() - start)
                 if remaining <= 0:
                     raise ToolError(f"clamd did not answer PING within {CLAMD_START_LIMIT}s")
@@ -259,14 +277,14 @@ def bench_clamd(threads, db, corpus, work):
                     pass
                 time.sleep(0.02)
             res.update(load=time.perf_counter() - start, load_rss=vm_hwm_kib(proc.pid))
-            log(f"clamd: ready after {res['load']:.2f}s")
+            log(f"clamd: ready after {res['load']:.2f}s (round {rnd})")
             warm_page_cache(corpus)
             cpu_before = cpu_seconds(proc.pid)
             scan = run_timed(["clamdscan", "-c", conf, "--multiscan", "--no-summary", "-i", corpus],
-                             work, "clamdscan-first")
+                             work, f"clamdscan-first-{rnd}")
             res.update(scan=scan.wall, cpu=cpu_seconds(proc.pid) - cpu_before,
                        peak_rss=vm_hwm_kib(proc.pid), found=verdicts(scan, corpus))
-            log(f"clamdscan: first scan {scan.wall:.2f}s")
+            log(f"clamdscan: first scan {scan.wall:.2f}s (round {rnd})")
         finally:
             proc.terminate()
             try:
@@ -276,6 +294,29 @@ def bench_clamd(threads, db, corpus, work):
                 proc.wait()
             shutil.rmtree(sock_dir, ignore_errors=True)
     return res
+
+
+def attempt(res, step):
+    """Run one measurement step for res, unless an earlier step of res failed."""
+    if "error" in res:
+        return
+    try:
+        step()
+    except ToolError as e:
+        log(str(e))
+        res["error"] = str(e)
+
+
+def summarise(res):
+    """Report the median first-scan round of res (by wall time) as its result."""
+    rounds = res.get("rounds")
+    if "error" in res or not rounds:
+        return
+    med = sorted(rounds, key=lambda r: r["scan"])[len(rounds) // 2]
+    res.update({k: med[k] for k in ("scan", "cpu", "peak_rss", "found")})
+    if "load" not in res:  # clamd loads once per round
+        res["load"] = sorted(r["load"] for r in rounds)[len(rounds) // 2]
+        res["load_rss"] = med["load_rss"]
 
 
 def read_manifest(path):
@@ -292,7 +333,7 @@ def check_verdicts(results, manifest):
         if "found" not in res:
             continue
         problems = []
-        outputs = [("first scan", res["found"])]
+        outputs = [(f"first scan {i}", r["found"]) for i, r in enumerate(res["rounds"], 1)]
         if "rescan_found" in res:
             outputs.append(("re-scan", res["rescan_found"]))
         for label, found in outputs:
@@ -319,20 +360,21 @@ def fmt_mib(kib):
 
 def table(results, corpus_bytes):
     base = next((r.get("scan") for r in results if r["name"] == CLAMSCAN), None)
-    rows = ["| tool | DB load | load RSS | first scan | CPU time | throughput | speedup vs clamscan "
-            "| re-scan | first / re-scan | peak RSS | verdicts |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    rows = ["| tool | DB load | load RSS | first scan | all first scans | CPU time | throughput "
+            "| speedup vs clamscan | re-scan | first / re-scan | peak RSS | verdicts |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
         if "error" in r:
-            rows.append(f"| {r['name']} | error: {r['error'].splitlines()[0]} |" + " |" * 9)
+            rows.append(f"| {r['name']} | error: {r['error'].splitlines()[0]} |" + " |" * 10)
             continue
         # A one-shot scanner loads its database inside the scan; the daemon already has.
         scan_only = r["scan"] if r.get("daemon") else r["scan"] - r["load"]
         throughput = f"{corpus_bytes / MIB / scan_only:.1f} MiB/s" if scan_only > 0 else "—"
         speedup = f"{base / r['scan']:.2f}×" if base else "—"
         ratio = f"{r['scan'] / r['rescan']:.1f}×" if r.get("rescan") else "—"
+        runs = ", ".join(f"{x['scan']:.1f}" for x in r["rounds"])
         rows.append(f"| {r['name']} | {fmt_s(r['load'])} | {fmt_mib(r['load_rss'])} | {fmt_s(r['scan'])} "
-                    f"| {fmt_s(r['cpu'])} | {throughput} | {speedup} | {fmt_s(r.get('rescan'))} | {ratio} "
+                    f"| {runs} | {fmt_s(r['cpu'])} | {throughput} | {speedup} | {fmt_s(r.get('rescan'))} | {ratio} "
                     f"| {fmt_mib(r['peak_rss'])} | {r['verdict']} |")
     return rows
 
@@ -351,6 +393,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1, help="seed of both generators")
     ap.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)),
                     help="ward -j, and clamd's scanning threads")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="first scans of ward and of clamd, alternating; the median is reported")
     ap.add_argument("--skip-clamd", action="store_true", help="leave out clamd + clamdscan")
     ap.add_argument("--out", default=REPO / "build/bench-results.md", type=Path,
                     help="markdown report to write")
@@ -375,19 +419,22 @@ def main():
     # ward -j JOBS: on 2 CPUs, MaxThreads 2 kept 1.0 CPU busy, 3 kept 1.95 and
     # 4 no more.  clamd's default of 10 would only oversubscribe the CPUs.
     clamd_threads = args.jobs + 1
-    benches = [(f"ward -j {args.jobs}", lambda: bench_ward(args, db, corpus, work, empty)),
-               (CLAMSCAN, lambda: bench_clamscan(db, corpus, work, empty))]
-    if not args.skip_clamd:
-        benches.append(("clamd + clamdscan --multiscan",
-                        lambda: bench_clamd(clamd_threads, db, corpus, work)))
-    results = []
-    for name, bench in benches:
-        try:
-            res = bench()
-        except ToolError as e:
-            log(str(e))
-            res = {"error": str(e)}
-        results.append({"name": name, **res})
+    ward = {"name": f"ward -j {args.jobs}", "rounds": []}
+    clamscan = {"name": CLAMSCAN}
+    clamd = {"name": "clamd + clamdscan --multiscan", "daemon": True, "rounds": []}
+    attempt(ward, lambda: ward.update(ward_load(args, db, work, empty)))
+    attempt(clamscan, lambda: clamscan.update(bench_clamscan(db, corpus, work, empty)))
+    # The parallel scanners alternate round by round, so that a slow spell of
+    # the shared host falls on both rather than on one of them.
+    for rnd in range(1, args.rounds + 1):
+        attempt(ward, lambda: ward["rounds"].append(ward_first(args, db, corpus, work, rnd)))
+        if not args.skip_clamd:
+            attempt(clamd, lambda: clamd["rounds"].append(
+                clamd_round(clamd_threads, db, corpus, work, rnd)))
+    attempt(ward, lambda: ward.update(ward_rescan(args, db, corpus, work)))
+    results = [ward, clamscan] + ([] if args.skip_clamd else [clamd])
+    for res in results:
+        summarise(res)
 
     manifest = read_manifest(data / "manifest.tsv")
     mismatches = check_verdicts(results, manifest)
@@ -409,12 +456,16 @@ def main():
         "",
         *table(results, corpus_bytes),
         "",
-        "DB load: median of 3 scans of an empty file (clamd: start until it answers PING). "
-        "Throughput: corpus bytes / (first scan − DB load) for one-shot scanners, corpus bytes / wall "
-        "for clamdscan. Speedup: clamscan first-scan wall / tool first-scan wall. Re-scan: median of 3 "
-        "whole `ward scan` runs over the unchanged corpus with the first scan's cache. CPU time: user + "
-        "system seconds of the first scan (clamd: the daemon's). RSS: peak of the process (clamd: VmHWM "
-        "after loading / after the scan). The corpus is read once right before each first scan.",
+        f"First scan: the median of {args.rounds} rounds in which ward and a freshly started clamd "
+        "alternate (all first scans: each round's wall time, in order); clamscan runs once. "
+        "DB load: median of 3 scans of an empty file (clamd: start until it answers PING, median of "
+        "its rounds). Throughput: corpus bytes / (first scan − DB load) for one-shot scanners, corpus "
+        "bytes / wall for clamdscan. Speedup: clamscan first-scan wall / tool first-scan wall. "
+        "Re-scan: median of 3 whole `ward scan` runs over the unchanged corpus with the first "
+        "round's cache. CPU time: user + system seconds of the median first scan (clamd: the "
+        "daemon's). RSS: peak of the process (clamd: VmHWM after loading / after the scan). The "
+        "corpus is read once right before each first scan. Verdicts: every first scan and the "
+        "re-scan, against clamscan and the planted manifest.",
     ]
     if mismatches:
         lines += ["", "## Verdict mismatches", ""] + mismatches

@@ -581,6 +581,7 @@ int scan_cmd_main(int argc, char **argv)
 	int first, status = 2;
 	size_t i;
 
+	engine_tune_allocator();
 	first = parse_args(argc, argv, &o);
 	if (first < 0) {
 		status = first == -2 ? 0 : 2;

