@@ -20,6 +20,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Module prefix of each source file's non-static names.
 PREFIXES = {
     "src/common/util.c": ("util_",),
+    "src/common/settings.c": ("settings_",),
+    "src/server/store.c": ("store_",),
     "src/engine/engine.c": ("engine_",),
     "src/scan/cache.c": ("scache_",),
     "src/scan/job.c": ("sjob_",),

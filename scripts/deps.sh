@@ -8,7 +8,8 @@ set -eu
 # benchmarks compare against (clamscan, clamd, clamav-testfiles).
 packages="
 build-essential cmake pkg-config clang
-libclamav-dev libjansson-dev
+libclamav-dev libjansson-dev libsqlite3-dev libsodium-dev
+libmicrohttpd-dev libgnutls28-dev libcurl4-gnutls-dev
 clamav clamav-daemon clamdscan clamav-testfiles
 python3 time
 "

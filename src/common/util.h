@@ -2,6 +2,7 @@
 #ifndef WARD_UTIL_H
 #define WARD_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -35,6 +36,10 @@ int util_write_file(const char *path, const void *p, size_t n, mode_t mode);
 /* Creates path and its missing parents with mode. Returns 0 (also when it
  * exists as a directory), or -1 with errno set. */
 int util_mkdir_p(const char *path, mode_t mode);
+
+/* Returns true when the n bytes at s are valid UTF-8 (no overlong forms,
+ * no surrogates, nothing above U+10FFFF). */
+bool util_utf8_valid(const char *s, size_t n);
 
 /* Returns a monotonic clock reading in nanoseconds. */
 uint64_t util_now_ns(void);

@@ -1,0 +1,54 @@
+/* settings.h -- the client settings the server manages, defined once.
+ *
+ * Every setting an administrator can place at the root, on a domain or on
+ * a client is one row of a table: its key, its type, the levels it may be
+ * set at, its default and how a value is validated. The server stores and
+ * inherits values, the REST API and the CLI validate with it, the agent
+ * reads its effective settings by the same keys. Values are JSON (jansson).
+ */
+#ifndef WARD_SETTINGS_H
+#define WARD_SETTINGS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The levels of the client tree a setting may be placed at (a bit set). */
+#define SETTINGS_AT_ROOT   0x1
+#define SETTINGS_AT_DOMAIN 0x2
+#define SETTINGS_AT_CLIENT 0x4
+#define SETTINGS_AT_ANY    (SETTINGS_AT_ROOT | SETTINGS_AT_DOMAIN | SETTINGS_AT_CLIENT)
+
+enum settings_type {
+	SETTINGS_BOOL,
+	SETTINGS_ENUM,      /* one of a fixed list of strings */
+	SETTINGS_SCHEDULE,  /* "hourly", "daily HH:MM" or "weekly DAY HH:MM" */
+};
+
+struct settings_def {
+	const char *key;
+	enum settings_type type;
+	unsigned levels;              /* SETTINGS_AT_* */
+	const char *const *choices;   /* SETTINGS_ENUM: NULL-terminated */
+	const char *default_json;     /* the root's value on a new server */
+	const char *summary;
+};
+
+/* Returns the table of every setting and stores its length in *n. Static
+ * storage; safe from any thread. */
+const struct settings_def *settings_table(size_t *n);
+
+/* Returns the definition of key, or NULL when no setting has that name. */
+const struct settings_def *settings_find(const char *key);
+
+/* Checks that value is valid for def at the given level (one SETTINGS_AT_*
+ * bit). Returns true, or false with a message naming the setting and what
+ * is wrong written to errbuf. */
+bool settings_validate(const struct settings_def *def, const json_t *value, unsigned level,
+		       char *errbuf, size_t errlen);
+
+/* Returns a new object holding every setting at its default. The caller
+ * owns the reference; NULL when out of memory. */
+json_t *settings_defaults(void);
+
+#endif

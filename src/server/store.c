@@ -1,0 +1,856 @@
+/* store.c -- wardd's state in SQLite (see store.h). */
+#include "server/store.h"
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/settings.h"
+#include "common/util.h"
+
+struct store {
+	sqlite3 *db;
+};
+
+/* Schema version 1. Foreign keys cascade from a node to its settings, its
+ * client row and that client's delivery. A client's effective settings are
+ * kept as canonical JSON (sorted keys), so a recomputation that yields the
+ * same text is no change and an agent is sent exactly what is stored. */
+static const char schema_v1[] =
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	"INSERT INTO meta VALUES ('settings_rev', 0);"
+	"CREATE TABLE nodes ("
+	" id INTEGER PRIMARY KEY,"
+	" parent INTEGER REFERENCES nodes(id),"
+	" kind INTEGER NOT NULL CHECK (kind IN (0, 1, 2)),"
+	" name TEXT NOT NULL,"
+	" CHECK ((kind = 0) = (parent IS NULL)));"
+	"CREATE INDEX nodes_parent ON nodes(parent);"
+	"CREATE UNIQUE INDEX nodes_domain_name ON nodes(parent, name) WHERE kind = 1;"
+	"INSERT INTO nodes (id, parent, kind, name) VALUES (1, NULL, 0, '');"
+	"CREATE TABLE clients ("
+	" node INTEGER PRIMARY KEY REFERENCES nodes(id) ON DELETE CASCADE,"
+	" uuid TEXT NOT NULL UNIQUE,"
+	" hostname TEXT NOT NULL,"
+	" eff_json TEXT,"
+	" eff_version INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE settings ("
+	" node INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,"
+	" key TEXT NOT NULL,"
+	" value TEXT NOT NULL,"
+	" PRIMARY KEY (node, key)) WITHOUT ROWID;"
+	"CREATE TABLE deliveries ("
+	" client INTEGER PRIMARY KEY REFERENCES clients(node) ON DELETE CASCADE,"
+	" version INTEGER NOT NULL,"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" next_attempt INTEGER NOT NULL DEFAULT 0,"
+	" created INTEGER NOT NULL);";
+
+/* Descendants of ?1, itself included. */
+#define SUBTREE_CTE \
+	"WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL " \
+	"SELECT n.id FROM nodes n JOIN sub ON n.parent = sub.id) "
+
+static void set_msg(char *errbuf, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_msg(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!errbuf || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Reports the database's last error for the operation what. */
+static enum store_err db_fail(struct store *st, const char *what, char *errbuf, size_t errlen)
+{
+	int code = sqlite3_errcode(st->db);
+
+	set_msg(errbuf, errlen, "database: %s: %s", what, sqlite3_errmsg(st->db));
+	return code == SQLITE_NOMEM ? STORE_ENOMEM : STORE_EDB;
+}
+
+static enum store_err exec(struct store *st, const char *sql, char *errbuf, size_t errlen)
+{
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(st, sql, errbuf, errlen);
+	return STORE_OK;
+}
+
+/* Prepares sql and binds the arguments described by fmt: one 'i' per
+ * int64_t, one 's' per string (NULL binds NULL). Returns NULL on failure
+ * with the message in errbuf. */
+static sqlite3_stmt *vprepare(struct store *st, char *errbuf, size_t errlen, const char *sql,
+			      const char *fmt, va_list ap)
+{
+	sqlite3_stmt *stmt = NULL;
+	int i, rc = SQLITE_OK;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		db_fail(st, "prepare", errbuf, errlen);
+		return NULL;
+	}
+	for (i = 0; fmt[i] && rc == SQLITE_OK; i++) {
+		if (fmt[i] == 'i')
+			rc = sqlite3_bind_int64(stmt, i + 1, va_arg(ap, int64_t));
+		else
+			rc = sqlite3_bind_text(stmt, i + 1, va_arg(ap, const char *), -1,
+					       SQLITE_TRANSIENT);
+	}
+	if (rc != SQLITE_OK) {
+		db_fail(st, "bind", errbuf, errlen);
+		sqlite3_finalize(stmt);
+		return NULL;
+	}
+	return stmt;
+}
+
+/* vprepare() with the arguments inline. */
+static sqlite3_stmt *prepare(struct store *st, char *errbuf, size_t errlen, const char *sql,
+			     const char *fmt, ...)
+{
+	sqlite3_stmt *stmt;
+	va_list ap;
+
+	va_start(ap, fmt);
+	stmt = vprepare(st, errbuf, errlen, sql, fmt, ap);
+	va_end(ap);
+	return stmt;
+}
+
+/* Steps a statement that returns no rows, then finalizes it. */
+static enum store_err run(struct store *st, sqlite3_stmt *stmt, char *errbuf, size_t errlen)
+{
+	enum store_err err = STORE_OK;
+	int rc = SQLITE_DONE;
+
+	if (!stmt)
+		return STORE_EDB;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_CONSTRAINT)
+		err = STORE_EEXIST;
+	else if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = db_fail(st, "step", errbuf, errlen);
+	sqlite3_finalize(stmt);
+	return err;
+}
+
+/* Runs a query expected to return one integer; STORE_ENOENT without a row. */
+static enum store_err query_int(struct store *st, sqlite3_stmt *stmt, int64_t *out,
+				char *errbuf, size_t errlen)
+{
+	enum store_err err = STORE_OK;
+	int rc = SQLITE_DONE;
+
+	if (!stmt)
+		return STORE_EDB;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(stmt, 0);
+	else if (rc == SQLITE_DONE)
+		err = STORE_ENOENT;
+	else
+		err = db_fail(st, "query", errbuf, errlen);
+	sqlite3_finalize(stmt);
+	return err;
+}
+
+/* Runs sql (arguments as for prepare()) for its effect. */
+static enum store_err sql_exec(struct store *st, char *errbuf, size_t errlen, const char *sql,
+			       const char *fmt, ...)
+{
+	va_list ap;
+	sqlite3_stmt *stmt;
+
+	va_start(ap, fmt);
+	stmt = vprepare(st, errbuf, errlen, sql, fmt, ap);
+	va_end(ap);
+	return run(st, stmt, errbuf, errlen);
+}
+
+/* Runs sql (arguments as for prepare()) for the integer in its first row. */
+static enum store_err sql_int(struct store *st, int64_t *out, char *errbuf, size_t errlen,
+			      const char *sql, const char *fmt, ...)
+{
+	va_list ap;
+	sqlite3_stmt *stmt;
+
+	va_start(ap, fmt);
+	stmt = vprepare(st, errbuf, errlen, sql, fmt, ap);
+	va_end(ap);
+	return query_int(st, stmt, out, errbuf, errlen);
+}
+
+static enum store_err begin(struct store *st, char *errbuf, size_t errlen)
+{
+	return exec(st, "BEGIN IMMEDIATE", errbuf, errlen);
+}
+
+/* Commits when err is STORE_OK, rolls back otherwise; returns the outcome. */
+static enum store_err finish(struct store *st, enum store_err err, char *errbuf, size_t errlen)
+{
+	if (err == STORE_OK)
+		return exec(st, "COMMIT", errbuf, errlen);
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return err;
+}
+
+static enum store_err node_kind(struct store *st, int64_t id, enum store_kind *kind,
+				char *errbuf, size_t errlen)
+{
+	int64_t k;
+	enum store_err err = sql_int(st, &k, errbuf, errlen,
+				     "SELECT kind FROM nodes WHERE id = ?", "i", id);
+
+	if (err == STORE_ENOENT)
+		set_msg(errbuf, errlen, "no node with id %lld", (long long)id);
+	*kind = (enum store_kind)k;
+	return err;
+}
+
+/* Checks that id names the root or a domain: the places domains and
+ * clients can live. */
+static enum store_err expect_container(struct store *st, int64_t id, char *errbuf, size_t errlen)
+{
+	enum store_kind kind;
+	enum store_err err = node_kind(st, id, &kind, errbuf, errlen);
+
+	if (err == STORE_OK && kind == STORE_KIND_CLIENT) {
+		set_msg(errbuf, errlen, "node %lld is a client, not a domain", (long long)id);
+		return STORE_EINVAL;
+	}
+	return err;
+}
+
+static enum store_err expect_kind(struct store *st, int64_t id, enum store_kind want,
+				  char *errbuf, size_t errlen)
+{
+	enum store_kind kind;
+	enum store_err err = node_kind(st, id, &kind, errbuf, errlen);
+
+	if (err == STORE_OK && kind != want) {
+		set_msg(errbuf, errlen, "node %lld is not a %s", (long long)id,
+			want == STORE_KIND_DOMAIN ? "domain" : "client");
+		return STORE_EINVAL;
+	}
+	return err;
+}
+
+/* Domain names: 1-64 bytes of valid UTF-8, no control characters, no '/',
+ * not "." or "..", so that paths are unambiguous. */
+static bool valid_name(const char *name, char *errbuf, size_t errlen)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n > 64 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+		set_msg(errbuf, errlen, "domain name: must be 1 to 64 bytes, not '.' or '..'");
+		return false;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (c < 0x20 || c == 0x7f || c == '/') {
+			set_msg(errbuf, errlen,
+				"domain name: '/' and control characters are not allowed");
+			return false;
+		}
+	}
+	if (!util_utf8_valid(name, n)) {
+		set_msg(errbuf, errlen, "domain name: not valid UTF-8");
+		return false;
+	}
+	return true;
+}
+
+/* Computes the effective settings of node: the values on the path from
+ * the root down to it, the nearest winning. */
+static enum store_err effective(struct store *st, int64_t node, json_t **out,
+				char *errbuf, size_t errlen)
+{
+	sqlite3_stmt *stmt = prepare(st, errbuf, errlen,
+		"WITH RECURSIVE up(id, depth) AS (SELECT ?1, 0 UNION ALL "
+		"SELECT n.parent, up.depth + 1 FROM nodes n JOIN up ON n.id = up.id "
+		"WHERE n.parent IS NOT NULL) "
+		"SELECT s.key, s.value FROM up JOIN settings s ON s.node = up.id "
+		"ORDER BY up.depth DESC", "i", node);
+	json_t *obj = json_object(), *v;
+	enum store_err err = STORE_OK;
+	int rc = SQLITE_DONE;
+
+	if (!stmt || !obj) {
+		sqlite3_finalize(stmt);
+		json_decref(obj);
+		return stmt ? STORE_ENOMEM : STORE_EDB;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		v = json_loads((const char *)sqlite3_column_text(stmt, 1), JSON_DECODE_ANY, NULL);
+		if (!v || json_object_set_new(obj, (const char *)sqlite3_column_text(stmt, 0),
+					      v) != 0) {
+			set_msg(errbuf, errlen, "database: setting value of node %lld unreadable",
+				(long long)node);
+			err = STORE_EDB;
+			break;
+		}
+	}
+	if (err == STORE_OK && rc != SQLITE_DONE)
+		err = db_fail(st, "effective settings", errbuf, errlen);
+	sqlite3_finalize(stmt);
+	if (err != STORE_OK) {
+		json_decref(obj);
+		return err;
+	}
+	*out = obj;
+	return STORE_OK;
+}
+
+/* Stores text as client id's effective settings and queues its delivery,
+ * replacing any queued older one. The first change of an operation takes a
+ * new settings revision (*rev, 0 until then); later ones share it. */
+static enum store_err record_change(struct store *st, int64_t id, const char *text,
+				    int64_t *rev, char *errbuf, size_t errlen)
+{
+	enum store_err err = STORE_OK;
+
+	if (*rev == 0) {
+		err = sql_exec(st, errbuf, errlen,
+			       "UPDATE meta SET value = value + 1 WHERE key = 'settings_rev'", "");
+		if (err == STORE_OK)
+			err = sql_int(st, rev, errbuf, errlen,
+				      "SELECT value FROM meta WHERE key = 'settings_rev'", "");
+	}
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "UPDATE clients SET eff_json = ?, "
+			       "eff_version = ? WHERE node = ?", "sii", text, *rev, id);
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "INSERT OR REPLACE INTO deliveries "
+			       "(client, version, created) VALUES (?, ?, ?)", "iii", id, *rev,
+			       (int64_t)time(NULL));
+	return err;
+}
+
+/* Recomputes the effective settings of every client at or below node.
+ * Clients whose settings changed share one new settings revision as their
+ * version, and get a queued delivery replacing any older one. Runs inside
+ * the caller's transaction. The clients are listed first and updated
+ * after: SQLite leaves undefined what a query sees of rows changed while
+ * it runs. */
+static enum store_err refresh(struct store *st, int64_t node, size_t *changed,
+			      char *errbuf, size_t errlen)
+{
+	sqlite3_stmt *stmt = prepare(st, errbuf, errlen,
+		SUBTREE_CTE "SELECT c.node, c.eff_json FROM sub JOIN clients c ON c.node = sub.id",
+		"i", node);
+	struct { int64_t id; char *old; } *list = NULL, *grown;
+	enum store_err err = STORE_OK;
+	size_t i, n = 0, cap = 0, nchanged = 0;
+	int64_t rev = 0;
+	json_t *eff;
+	char *text;
+	int rc = SQLITE_DONE;
+
+	if (!stmt)
+		return STORE_EDB;
+	while (err == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const char *old = (const char *)sqlite3_column_text(stmt, 1);
+
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			grown = realloc(list, cap * sizeof(*list));
+			if (!grown) {
+				err = STORE_ENOMEM;
+				break;
+			}
+			list = grown;
+		}
+		list[n].id = sqlite3_column_int64(stmt, 0);
+		list[n].old = old ? strdup(old) : NULL;
+		if (old && !list[n].old)
+			err = STORE_ENOMEM;
+		n++;
+	}
+	if (err == STORE_OK && rc != SQLITE_DONE)
+		err = db_fail(st, "refresh", errbuf, errlen);
+	sqlite3_finalize(stmt);
+	for (i = 0; err == STORE_OK && i < n; i++) {
+		err = effective(st, list[i].id, &eff, errbuf, errlen);
+		if (err != STORE_OK)
+			break;
+		text = json_dumps(eff, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(eff);
+		if (!text) {
+			err = STORE_ENOMEM;
+			break;
+		}
+		if (!list[i].old || strcmp(list[i].old, text) != 0) {
+			err = record_change(st, list[i].id, text, &rev, errbuf, errlen);
+			nchanged++;
+		}
+		free(text);
+	}
+	for (i = 0; i < n; i++)
+		free(list[i].old);
+	free(list);
+	if (changed)
+		*changed = nchanged;
+	return err;
+}
+
+static enum store_err migrate(struct store *st, char *errbuf, size_t errlen)
+{
+	const struct settings_def *defs;
+	enum store_err err;
+	int64_t version;
+	size_t i, n;
+
+	err = sql_int(st, &version, errbuf, errlen, "PRAGMA user_version", "");
+	if (err != STORE_OK || version == 1)
+		return err;
+	if (version != 0) {
+		set_msg(errbuf, errlen, "database: schema version %lld is newer than this wardd "
+			"understands (1)", (long long)version);
+		return STORE_EINVAL;
+	}
+	err = begin(st, errbuf, errlen);
+	if (err != STORE_OK)
+		return err;
+	err = exec(st, schema_v1, errbuf, errlen);
+	defs = settings_table(&n);
+	for (i = 0; err == STORE_OK && i < n; i++)
+		err = sql_exec(st, errbuf, errlen, "INSERT INTO settings VALUES (1, ?, ?)",
+			       "ss", defs[i].key, defs[i].default_json);
+	if (err == STORE_OK)
+		err = exec(st, "PRAGMA user_version = 1", errbuf, errlen);
+	return finish(st, err, errbuf, errlen);
+}
+
+struct store *store_open(const char *path, char *errbuf, size_t errlen)
+{
+	struct store *st = calloc(1, sizeof(*st));
+
+	if (!st) {
+		set_msg(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		set_msg(errbuf, errlen, "database %s: %s", path,
+			st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		goto fail;
+	}
+	/* WAL: readers never block the writer, and a commit is one append.
+	 * synchronous=NORMAL in WAL mode loses no committed transaction on a
+	 * process crash, only possibly the last ones on a power cut. */
+	sqlite3_busy_timeout(st->db, 5000);
+	if (exec(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+		 "PRAGMA foreign_keys = ON;", errbuf, errlen) != STORE_OK ||
+	    migrate(st, errbuf, errlen) != STORE_OK)
+		goto fail;
+	return st;
+fail:
+	store_close(st);
+	return NULL;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	sqlite3_close(st->db);
+	free(st);
+}
+
+enum store_err store_domain_create(struct store *st, int64_t parent, const char *name,
+				   int64_t *id, char *errbuf, size_t errlen)
+{
+	enum store_err err;
+
+	if (!valid_name(name, errbuf, errlen))
+		return STORE_EINVAL;
+	err = begin(st, errbuf, errlen);
+	if (err != STORE_OK)
+		return err;
+	err = expect_container(st, parent, errbuf, errlen);
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "INSERT INTO nodes (parent, kind, name) "
+			       "VALUES (?, 1, ?)", "is", parent, name);
+	if (err == STORE_EEXIST)
+		set_msg(errbuf, errlen, "domain '%s' already exists there", name);
+	if (err == STORE_OK)
+		*id = sqlite3_last_insert_rowid(st->db);
+	return finish(st, err, errbuf, errlen);
+}
+
+enum store_err store_domain_rename(struct store *st, int64_t id, const char *name,
+				   char *errbuf, size_t errlen)
+{
+	enum store_err err;
+
+	if (!valid_name(name, errbuf, errlen))
+		return STORE_EINVAL;
+	err = begin(st, errbuf, errlen);
+	if (err != STORE_OK)
+		return err;
+	err = expect_kind(st, id, STORE_KIND_DOMAIN, errbuf, errlen);
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "UPDATE nodes SET name = ? WHERE id = ?",
+			       "si", name, id);
+	if (err == STORE_EEXIST)
+		set_msg(errbuf, errlen, "domain '%s' already exists there", name);
+	return finish(st, err, errbuf, errlen);
+}
+
+enum store_err store_domain_delete(struct store *st, int64_t id, char *errbuf, size_t errlen)
+{
+	enum store_err err;
+	int64_t children = 0;
+
+	err = begin(st, errbuf, errlen);
+	if (err != STORE_OK)
+		return err;
+	err = expect_kind(st, id, STORE_KIND_DOMAIN, errbuf, errlen);
+	if (err == STORE_OK)
+		err = sql_int(st, &children, errbuf, errlen, "SELECT count(*) FROM nodes "
+			      "WHERE parent = ?", "i", id);
+	if (err == STORE_OK && children > 0) {
+		set_msg(errbuf, errlen, "domain %lld still holds %lld domains or clients",
+			(long long)id, (long long)children);
+		err = STORE_ENOTEMPTY;
+	}
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "DELETE FROM nodes WHERE id = ?", "i", id);
+	return finish(st, err, errbuf, errlen);
+}
+
+enum store_err store_domain_move(struct store *st, int64_t id, int64_t parent,
+				 char *errbuf, size_t errlen)
+{
+	enum store_err err;
+	int64_t inside = 0;
+
+	err = begin(st, errbuf, errlen);
+	if (err != STORE_OK)
+		return err;
+	err = expect_kind(st, id, STORE_KIND_DOMAIN, errbuf, errlen);
+	if (err == STORE_OK)
+		err = expect_container(st, parent, errbuf, errlen);
+	if (err == STORE_OK)
+		err = sql_int(st, &inside, errbuf, errlen, SUBTREE_CTE
+			      "SELECT count(*) FROM sub WHERE id = ?2", "ii", id,
+			      parent);
+	if (err == STORE_OK && inside) {
+		set_msg(errbuf, errlen, "cannot move domain %lld into itself or below itself",
+			(long long)id);
+		err = STORE_EINVAL;
+	}
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "UPDATE nodes SET parent = ? WHERE id = ?",
+			       "ii", parent, id);
+	if (err == STORE_EEXIST)
+		set_msg(errbuf, errlen, "a domain of that name already exists there");
+	if (err == STORE_OK)
+		err = refresh(st, id, NULL, errbuf, errlen);
+	return finish(st, err, errbuf, errlen);
+}
+
+enum store_err store_domain_lookup(struct store *st, const char *path, int create, int64_t *id,
+				   char *errbuf, size_t errlen)
+{
+	enum store_err err = STORE_OK;
+	int64_t cur = STORE_ROOT, next;
+	char name[65];
+	const char *p = path, *slash;
+	size_t n;
+
+	if (path[0] != '/') {
+		set_msg(errbuf, errlen, "domain path '%s' must start with '/'", path);
+		return STORE_EINVAL;
+	}
+	while (err == STORE_OK) {
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		slash = strchr(p, '/');
+		n = slash ? (size_t)(slash - p) : strlen(p);
+		if (n >= sizeof(name)) {
+			set_msg(errbuf, errlen, "domain path '%s': a name is over 64 bytes", path);
+			return STORE_EINVAL;
+		}
+		memcpy(name, p, n);
+		name[n] = '\0';
+		p += n;
+		err = sql_int(st, &next, errbuf, errlen, "SELECT id FROM nodes WHERE "
+			      "parent = ? AND kind = 1 AND name = ?", "is", cur, name);
+		if (err == STORE_ENOENT && create)
+			err = store_domain_create(st, cur, name, &next, errbuf, errlen);
+		else if (err == STORE_ENOENT)
+			set_msg(errbuf, errlen, "no domain '%s' in path '%s'", name, path);
+		cur = next;
+	}
+	if (err == STORE_OK)
+		*id = cur;
+	return err;
+}
+
+enum store_err store_domain_path(struct store *st, int64_t id, char *buf, size_t len)
+{
+	sqlite3_stmt *stmt = prepare(st, NULL, 0,
+		"WITH RECURSIVE up(id, name, parent, depth) AS ("
+		"SELECT id, name, parent, 0 FROM nodes WHERE id = ?1 AND kind != 2 UNION ALL "
+		"SELECT n.id, n.name, n.parent, up.depth + 1 "
+		"FROM nodes n JOIN up ON n.id = up.parent) "
+		"SELECT name FROM up WHERE parent IS NOT NULL ORDER BY depth DESC", "i", id);
+	size_t used = 0;
+	int rc, rows = 0;
+
+	if (!stmt)
+		return STORE_EDB;
+	buf[0] = '\0';
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "/%s",
+					 (const char *)sqlite3_column_text(stmt, 0));
+		rows++;
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE)
+		return STORE_EDB;
+	if (rows == 0 && id != STORE_ROOT)
+		return STORE_ENOENT;
+	if (rows == 0)
+		snprintf(buf, len, "/");
+	return used < len ? STORE_OK : STORE_EINVAL;
+}
+
+enum store_err store_tree(struct store *st, json_t **out, char *errbuf, size_t errlen)
+{
+	sqlite3_stmt *stmt = prepare(st, errbuf, errlen,
+		"SELECT n.id, n.parent, n.kind, n.name, c.uuid FROM nodes n "
+		"LEFT JOIN clients c ON c.node = n.id ORDER BY n.kind, n.name, n.id", "");
+	json_t *byid = json_object(), *node, *parent, *root = NULL;
+	enum store_err err = STORE_OK;
+	char key[24];
+	int rc = SQLITE_DONE;
+
+	if (!stmt || !byid) {
+		sqlite3_finalize(stmt);
+		json_decref(byid);
+		return stmt ? STORE_ENOMEM : STORE_EDB;
+	}
+	/* Parents may have larger ids than children (domains move), so every
+	 * node is made first and linked in a second pass. */
+	while (err == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		static const char *const kinds[] = { "root", "domain", "client" };
+		int kind = sqlite3_column_int(stmt, 2);
+		const char *uuid = (const char *)sqlite3_column_text(stmt, 4);
+
+		node = json_pack("{sI sI ss ss}", "id", (json_int_t)sqlite3_column_int64(stmt, 0),
+				 "parent", (json_int_t)sqlite3_column_int64(stmt, 1),
+				 "kind", kinds[kind], "name", sqlite3_column_text(stmt, 3));
+		if (node && kind == STORE_KIND_CLIENT)
+			json_object_set_new(node, "uuid", json_string(uuid));
+		if (node && kind != STORE_KIND_CLIENT) {
+			json_object_set_new(node, "domains", json_array());
+			json_object_set_new(node, "clients", json_array());
+		}
+		snprintf(key, sizeof(key), "%lld", (long long)sqlite3_column_int64(stmt, 0));
+		if (!node || json_object_set_new(byid, key, node) != 0)
+			err = STORE_ENOMEM;
+	}
+	if (err == STORE_OK && rc != SQLITE_DONE)
+		err = db_fail(st, "tree", errbuf, errlen);
+	sqlite3_finalize(stmt);
+	if (err == STORE_OK) {
+		const char *k;
+
+		json_object_foreach(byid, k, node) {
+			json_int_t pid = json_integer_value(json_object_get(node, "parent"));
+			const char *kind = json_string_value(json_object_get(node, "kind"));
+
+			json_object_del(node, "parent");
+			if (strcmp(kind, "root") == 0) {
+				root = node;
+				continue;
+			}
+			snprintf(key, sizeof(key), "%lld", (long long)pid);
+			parent = json_object_get(byid, key);
+			if (!parent || json_array_append(json_object_get(parent,
+					strcmp(kind, "client") == 0 ? "clients" : "domains"),
+					node) != 0)
+				err = STORE_ENOMEM;
+		}
+	}
+	if (err == STORE_OK && root)
+		*out = json_incref(root);
+	json_decref(byid);
+	return err == STORE_OK && !root ? STORE_EDB : err;
+}
+
+enum store_err store_client_add(struct store *st, int64_t domain, const char *uuid,
+				const char *hostname, int64_t *id, char *errbuf, size_t errlen)
+{
+	enum store_err err = begin(st, errbuf, errlen);
+
+	if (err != STORE_OK)
+		return err;
+	err = expect_container(st, domain, errbuf, errlen);
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "INSERT INTO nodes (parent, kind, name) "
+			       "VALUES (?, 2, ?)", "is", domain, hostname);
+	if (err == STORE_OK) {
+		*id = sqlite3_last_insert_rowid(st->db);
+		err = sql_exec(st, errbuf, errlen, "INSERT INTO clients (node, uuid, hostname)"
+			       " VALUES (?, ?, ?)", "iss", *id, uuid, hostname);
+		if (err == STORE_EEXIST)
+			set_msg(errbuf, errlen, "a client with uuid %s exists already", uuid);
+	}
+	if (err == STORE_OK)
+		err = refresh(st, *id, NULL, errbuf, errlen);
+	return finish(st, err, errbuf, errlen);
+}
+
+enum store_err store_client_move(struct store *st, int64_t client, int64_t domain,
+				 char *errbuf, size_t errlen)
+{
+	enum store_err err = begin(st, errbuf, errlen);
+
+	if (err != STORE_OK)
+		return err;
+	err = expect_kind(st, client, STORE_KIND_CLIENT, errbuf, errlen);
+	if (err == STORE_OK)
+		err = expect_container(st, domain, errbuf, errlen);
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "UPDATE nodes SET parent = ? WHERE id = ?",
+			       "ii", domain, client);
+	if (err == STORE_OK)
+		err = refresh(st, client, NULL, errbuf, errlen);
+	return finish(st, err, errbuf, errlen);
+}
+
+/* The SETTINGS_AT_* level of a node kind. */
+static unsigned level_of(enum store_kind kind)
+{
+	return kind == STORE_KIND_ROOT ? SETTINGS_AT_ROOT :
+	       kind == STORE_KIND_DOMAIN ? SETTINGS_AT_DOMAIN : SETTINGS_AT_CLIENT;
+}
+
+enum store_err store_setting_set(struct store *st, int64_t node, const char *key,
+				 const json_t *value, enum store_apply mode, size_t *changed,
+				 char *errbuf, size_t errlen)
+{
+	const struct settings_def *def = settings_find(key);
+	enum store_kind kind;
+	enum store_err err;
+	char *text;
+
+	if (!def) {
+		set_msg(errbuf, errlen, "%s: no such setting", key);
+		return STORE_EINVAL;
+	}
+	err = begin(st, errbuf, errlen);
+	if (err != STORE_OK)
+		return err;
+	err = node_kind(st, node, &kind, errbuf, errlen);
+	if (err == STORE_OK && !settings_validate(def, value, level_of(kind), errbuf, errlen))
+		err = STORE_EINVAL;
+	if (err == STORE_OK && mode == STORE_APPLY_ALL)
+		err = sql_exec(st, errbuf, errlen, SUBTREE_CTE "DELETE FROM settings WHERE "
+			       "key = ?2 AND node IN (SELECT id FROM sub WHERE id != ?1)",
+			       "is", node, key);
+	if (err == STORE_OK) {
+		text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+		err = text ? sql_exec(st, errbuf, errlen, "INSERT OR REPLACE INTO settings "
+				      "VALUES (?, ?, ?)", "iss", node, key, text) : STORE_ENOMEM;
+		free(text);
+	}
+	if (err == STORE_OK)
+		err = refresh(st, node, changed, errbuf, errlen);
+	return finish(st, err, errbuf, errlen);
+}
+
+enum store_err store_setting_unset(struct store *st, int64_t node, const char *key,
+				   size_t *changed, char *errbuf, size_t errlen)
+{
+	enum store_err err;
+	int64_t had = 0;
+
+	if (node == STORE_ROOT) {
+		set_msg(errbuf, errlen, "%s: the root holds every setting; set it instead", key);
+		return STORE_EINVAL;
+	}
+	err = begin(st, errbuf, errlen);
+	if (err != STORE_OK)
+		return err;
+	err = sql_int(st, &had, errbuf, errlen, "SELECT count(*) FROM settings WHERE "
+		      "node = ? AND key = ?", "is", node, key);
+	if (err == STORE_OK && !had) {
+		set_msg(errbuf, errlen, "%s: node %lld has no value of its own", key,
+			(long long)node);
+		err = STORE_ENOENT;
+	}
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "DELETE FROM settings WHERE node = ? AND "
+			       "key = ?", "is", node, key);
+	if (err == STORE_OK)
+		err = refresh(st, node, changed, errbuf, errlen);
+	return finish(st, err, errbuf, errlen);
+}
+
+enum store_err store_settings_get(struct store *st, int64_t node, json_t **own,
+				  json_t **effective_out, char *errbuf, size_t errlen)
+{
+	enum store_kind kind;
+	enum store_err err = node_kind(st, node, &kind, errbuf, errlen);
+	sqlite3_stmt *stmt;
+	json_t *obj, *v;
+	int rc = SQLITE_DONE;
+
+	if (err != STORE_OK)
+		return err;
+	if (effective_out) {
+		err = effective(st, node, effective_out, errbuf, errlen);
+		if (err != STORE_OK)
+			return err;
+	}
+	if (!own)
+		return STORE_OK;
+	stmt = prepare(st, errbuf, errlen, "SELECT key, value FROM settings WHERE node = ?",
+		       "i", node);
+	obj = json_object();
+	while (stmt && obj && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		v = json_loads((const char *)sqlite3_column_text(stmt, 1), JSON_DECODE_ANY, NULL);
+		if (v)
+			json_object_set_new(obj, (const char *)sqlite3_column_text(stmt, 0), v);
+	}
+	if (!stmt || !obj || rc != SQLITE_DONE) {
+		err = stmt && obj ? db_fail(st, "settings", errbuf, errlen) :
+		      stmt ? STORE_ENOMEM : STORE_EDB;
+		json_decref(obj);
+		obj = NULL;
+	}
+	sqlite3_finalize(stmt);
+	if (err != STORE_OK && effective_out) {
+		json_decref(*effective_out);
+		*effective_out = NULL;
+	}
+	*own = obj;
+	return err;
+}
+
+enum store_err store_client_version(struct store *st, int64_t client, int64_t *version)
+{
+	return sql_int(st, version, NULL, 0, "SELECT eff_version FROM clients WHERE node = ?", "i",
+		       client);
+}
+
+enum store_err store_delivery_count(struct store *st, int64_t *count)
+{
+	return sql_int(st, count, NULL, 0, "SELECT count(*) FROM deliveries", "");
+}

@@ -1,0 +1,121 @@
+/* store.h -- wardd's persistent state: every SQL statement lives behind this.
+ *
+ * The client tree (the root, nested domains, clients), the settings placed
+ * on its nodes and the settings each client effectively has, and the queue
+ * of setting deliveries to agents. The backend is SQLite in WAL mode; the
+ * interface names no SQLite type, so another backend can replace it.
+ *
+ * A store handle is not thread-safe: one thread uses it at a time. Every
+ * function that changes state does so in one transaction, all or nothing.
+ * Functions returning STORE_EDB or STORE_EINVAL write a message to errbuf.
+ */
+#ifndef WARD_STORE_H
+#define WARD_STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Errors of the storage layer. */
+enum store_err {
+	STORE_OK = 0,
+	STORE_ENOMEM,    /* out of memory */
+	STORE_EDB,       /* the database failed (I/O, corruption, full disk) */
+	STORE_ENOENT,    /* no such node, client or setting */
+	STORE_EEXIST,    /* the name or identity is taken */
+	STORE_EINVAL,    /* an argument or value is not acceptable */
+	STORE_ENOTEMPTY, /* a domain still holds domains or clients */
+};
+
+/* The root's node id: the tree always has it. */
+#define STORE_ROOT 1
+
+enum store_kind {
+	STORE_KIND_ROOT = 0,
+	STORE_KIND_DOMAIN = 1,
+	STORE_KIND_CLIENT = 2,
+};
+
+/* How a setting placed on a node treats the values below it. */
+enum store_apply {
+	STORE_APPLY_ALL = 0,   /* every node below takes it: their own values go */
+	STORE_APPLY_INHERIT,   /* only nodes below without their own value take it */
+};
+
+struct store;
+
+/* Opens (creating when missing) the database at path and brings its schema
+ * up to date; a new database gets the root with every setting at its
+ * default. Returns NULL with a message in errbuf on failure. The caller
+ * owns the handle and closes it with store_close(). */
+struct store *store_open(const char *path, char *errbuf, size_t errlen);
+
+/* Closes the handle (NULL is accepted). */
+void store_close(struct store *st);
+
+/* Creates domain name under parent (the root or a domain). Names are 1-64
+ * printable characters without '/', unique among their siblings. Stores
+ * the new node id in *id. */
+enum store_err store_domain_create(struct store *st, int64_t parent, const char *name,
+				   int64_t *id, char *errbuf, size_t errlen);
+
+/* Renames a domain. */
+enum store_err store_domain_rename(struct store *st, int64_t id, const char *name,
+				   char *errbuf, size_t errlen);
+
+/* Deletes an empty domain (STORE_ENOTEMPTY otherwise) and its settings. */
+enum store_err store_domain_delete(struct store *st, int64_t id, char *errbuf, size_t errlen);
+
+/* Moves a domain under another parent (not into itself or below itself). */
+enum store_err store_domain_move(struct store *st, int64_t id, int64_t parent,
+				 char *errbuf, size_t errlen);
+
+/* Resolves a domain path ("/" for the root, "/a/b" for domain b in a) to
+ * its node id. With create, missing domains along the path are created
+ * (a moved client lands in the domain of the same path). */
+enum store_err store_domain_lookup(struct store *st, const char *path, int create, int64_t *id,
+				   char *errbuf, size_t errlen);
+
+/* Writes the path of domain (or root) id into buf: "/" or "/a/b". */
+enum store_err store_domain_path(struct store *st, int64_t id, char *buf, size_t len);
+
+/* Returns the tree as a new JSON object {id, name, kind, children: [...],
+ * clients: [{id, uuid, hostname}]}; the caller owns the reference. */
+enum store_err store_tree(struct store *st, json_t **out, char *errbuf, size_t errlen);
+
+/* Adds a client with the given unique uuid and host name in domain (or the
+ * root) and stores its node id in *id. Its effective settings are computed
+ * and, being new, queued for delivery. */
+enum store_err store_client_add(struct store *st, int64_t domain, const char *uuid,
+				const char *hostname, int64_t *id, char *errbuf, size_t errlen);
+
+/* Moves a client to another domain (or the root); its effective settings
+ * are recomputed and queued for delivery if they changed. */
+enum store_err store_client_move(struct store *st, int64_t client, int64_t domain,
+				 char *errbuf, size_t errlen);
+
+/* Places setting key = value on node with the given apply mode. The value
+ * is validated against the settings table (settings.h) for the node's
+ * level. Every client whose effective settings change gets a new version
+ * and a queued delivery; their number is stored in *changed (may be NULL). */
+enum store_err store_setting_set(struct store *st, int64_t node, const char *key,
+				 const json_t *value, enum store_apply mode, size_t *changed,
+				 char *errbuf, size_t errlen);
+
+/* Removes node's own value of key, so it inherits again (not on the root,
+ * which holds every setting). Changed clients as for store_setting_set(). */
+enum store_err store_setting_unset(struct store *st, int64_t node, const char *key,
+				   size_t *changed, char *errbuf, size_t errlen);
+
+/* Returns node's own values (*own) and its effective ones (*effective),
+ * each a new JSON object the caller owns; either pointer may be NULL. */
+enum store_err store_settings_get(struct store *st, int64_t node, json_t **own,
+				  json_t **effective, char *errbuf, size_t errlen);
+
+/* Returns a client's effective settings version (0 before the first). */
+enum store_err store_client_version(struct store *st, int64_t client, int64_t *version);
+
+/* Returns the number of queued deliveries. */
+enum store_err store_delivery_count(struct store *st, int64_t *count);
+
+#endif

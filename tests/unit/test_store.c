@@ -1,0 +1,242 @@
+/* test_store.c -- the client tree, settings inheritance and delivery queue
+ * on a real SQLite database. */
+#include <jansson.h>
+#include <stdint.h>
+
+#include "check.h"
+#include "common/settings.h"
+#include "common/util.h"
+#include "server/store.h"
+
+static char msg[512];
+
+/* Returns client's effective value of key as compact JSON text, in static
+ * storage ("" on failure). */
+static const char *eff(struct store *st, int64_t node, const char *key)
+{
+	static char text[128];
+	json_t *e = NULL;
+	char *s;
+
+	text[0] = '\0';
+	if (store_settings_get(st, node, NULL, &e, msg, sizeof(msg)) != STORE_OK)
+		return text;
+	s = json_dumps(json_object_get(e, key), JSON_ENCODE_ANY);
+	if (s)
+		snprintf(text, sizeof(text), "%s", s);
+	free(s);
+	json_decref(e);
+	return text;
+}
+
+static enum store_err set(struct store *st, int64_t node, const char *key, const char *value,
+			  enum store_apply mode, size_t *changed)
+{
+	json_t *v = json_loads(value, JSON_DECODE_ANY, NULL);
+	enum store_err err = store_setting_set(st, node, key, v, mode, changed, msg, sizeof(msg));
+
+	json_decref(v);
+	return err;
+}
+
+static void test_tree(struct store *st)
+{
+	int64_t a, b, c, id, moved;
+	char path[256];
+
+	CHECK(store_domain_create(st, STORE_ROOT, "Sales", &a, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_domain_create(st, a, "Berlin", &b, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_domain_create(st, STORE_ROOT, "Sales", &c, msg, sizeof(msg)) == STORE_EEXIST);
+	CHECK_STR_CONTAINS(msg, "already exists");
+	/* The same name in another parent is fine. */
+	CHECK(store_domain_create(st, STORE_ROOT, "Berlin", &c, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_domain_create(st, a, "a/b", &id, msg, sizeof(msg)) == STORE_EINVAL);
+	CHECK(store_domain_create(st, a, "", &id, msg, sizeof(msg)) == STORE_EINVAL);
+	CHECK(store_domain_create(st, a, "\xc3\x28", &id, msg, sizeof(msg)) == STORE_EINVAL);
+	CHECK_STR_CONTAINS(msg, "UTF-8");
+	CHECK(store_domain_create(st, 9999, "x", &id, msg, sizeof(msg)) == STORE_ENOENT);
+
+	CHECK(store_domain_path(st, b, path, sizeof(path)) == STORE_OK);
+	CHECK(strcmp(path, "/Sales/Berlin") == 0);
+	CHECK(store_domain_path(st, STORE_ROOT, path, sizeof(path)) == STORE_OK);
+	CHECK(strcmp(path, "/") == 0);
+	CHECK(store_domain_lookup(st, "/Sales/Berlin", 0, &id, msg, sizeof(msg)) == STORE_OK);
+	CHECK(id == b);
+	CHECK(store_domain_lookup(st, "/Sales/Paris", 0, &id, msg, sizeof(msg)) == STORE_ENOENT);
+	CHECK_STR_CONTAINS(msg, "Paris");
+	CHECK(store_domain_lookup(st, "/Ops/Lab/Rack1", 1, &id, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_domain_path(st, id, path, sizeof(path)) == STORE_OK);
+	CHECK(strcmp(path, "/Ops/Lab/Rack1") == 0);
+
+	/* A domain cannot move below itself; it can move elsewhere, and
+	 * names stay unique among siblings. */
+	CHECK(store_domain_move(st, a, b, msg, sizeof(msg)) == STORE_EINVAL);
+	CHECK(store_domain_move(st, a, a, msg, sizeof(msg)) == STORE_EINVAL);
+	CHECK(store_domain_move(st, c, a, msg, sizeof(msg)) == STORE_EEXIST);
+	CHECK(store_domain_rename(st, c, "Munich", msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_domain_move(st, c, a, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_domain_path(st, c, path, sizeof(path)) == STORE_OK);
+	CHECK(strcmp(path, "/Sales/Munich") == 0);
+
+	/* Only empty domains are deleted. */
+	CHECK(store_client_add(st, c, "uuid-m", "host-m", &moved, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_domain_delete(st, c, msg, sizeof(msg)) == STORE_ENOTEMPTY);
+	CHECK(store_client_move(st, moved, b, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_domain_delete(st, c, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_domain_delete(st, STORE_ROOT, msg, sizeof(msg)) == STORE_EINVAL);
+	CHECK(store_client_add(st, b, "uuid-m", "dup", &id, msg, sizeof(msg)) == STORE_EEXIST);
+	CHECK(store_client_move(st, moved, moved, msg, sizeof(msg)) == STORE_EINVAL);
+}
+
+static void test_inheritance(struct store *st)
+{
+	int64_t d, sub, c1, c2, c3, v1, v2, v3, n;
+	size_t changed = 99;
+
+	CHECK(store_domain_create(st, STORE_ROOT, "Eng", &d, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_domain_create(st, d, "QA", &sub, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_client_add(st, d, "u1", "h1", &c1, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_client_add(st, sub, "u2", "h2", &c2, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_client_add(st, STORE_ROOT, "u3", "h3", &c3, msg, sizeof(msg)) == STORE_OK);
+	/* New clients start with the defaults and a queued delivery. */
+	CHECK(strcmp(eff(st, c2, "scan_method"), "\"conventional\"") == 0);
+	CHECK(store_client_version(st, c2, &v2) == STORE_OK && v2 > 0);
+
+	/* A domain value reaches the clients below it, not the others. */
+	CHECK(set(st, d, "scan_method", "\"smart\"", STORE_APPLY_INHERIT, &changed) == STORE_OK);
+	CHECK(changed == 2);
+	CHECK(strcmp(eff(st, c1, "scan_method"), "\"smart\"") == 0);
+	CHECK(strcmp(eff(st, c2, "scan_method"), "\"smart\"") == 0);
+	CHECK(strcmp(eff(st, c3, "scan_method"), "\"conventional\"") == 0);
+	CHECK(store_client_version(st, c1, &v1) == STORE_OK && v1 > v2);
+
+	/* A client override survives an INHERIT change above it... */
+	CHECK(set(st, c2, "scan_method", "\"conventional\"", STORE_APPLY_INHERIT, &changed) ==
+	      STORE_OK && changed == 1);
+	CHECK(set(st, STORE_ROOT, "scan_method", "\"smart\"", STORE_APPLY_INHERIT, &changed) ==
+	      STORE_OK);
+	CHECK(changed == 2); /* c3 and host-m; c1 is smart already, c2 keeps its own */
+	CHECK(strcmp(eff(st, c2, "scan_method"), "\"conventional\"") == 0);
+	/* ...and is cleared by an ALL change, as is the domain's. */
+	CHECK(set(st, STORE_ROOT, "scan_method", "\"conventional\"", STORE_APPLY_ALL, &changed) ==
+	      STORE_OK);
+	CHECK(changed == 3); /* c1, c3, host-m; c2 was conventional already */
+	CHECK(strcmp(eff(st, c1, "scan_method"), "\"conventional\"") == 0);
+	CHECK(store_client_version(st, c2, &v3) == STORE_OK);
+	{
+		json_t *own = NULL;
+
+		CHECK(store_settings_get(st, d, &own, NULL, msg, sizeof(msg)) == STORE_OK);
+		CHECK(own && json_object_get(own, "scan_method") == NULL);
+		json_decref(own);
+	}
+
+	/* Unset returns a node to inheriting. */
+	CHECK(set(st, sub, "roaming", "true", STORE_APPLY_INHERIT, &changed) == STORE_OK);
+	CHECK(strcmp(eff(st, c2, "roaming"), "true") == 0);
+	CHECK(store_setting_unset(st, sub, "roaming", &changed, msg, sizeof(msg)) == STORE_OK);
+	CHECK(changed == 1 && strcmp(eff(st, c2, "roaming"), "false") == 0);
+	CHECK(store_setting_unset(st, sub, "roaming", &changed, msg, sizeof(msg)) == STORE_ENOENT);
+	CHECK(store_setting_unset(st, STORE_ROOT, "roaming", &changed, msg, sizeof(msg)) ==
+	      STORE_EINVAL);
+
+	/* Moving a client to a domain with other values changes its settings. */
+	CHECK(set(st, sub, "update.schedule", "\"weekly sun 04:30\"", STORE_APPLY_INHERIT,
+		  &changed) == STORE_OK);
+	CHECK(store_client_version(st, c1, &v1) == STORE_OK);
+	CHECK(store_client_move(st, c1, sub, msg, sizeof(msg)) == STORE_OK);
+	CHECK(strcmp(eff(st, c1, "update.schedule"), "\"weekly sun 04:30\"") == 0);
+	CHECK(store_client_version(st, c1, &v2) == STORE_OK && v2 > v1);
+
+	/* One queued delivery per client, whatever the number of changes. */
+	CHECK(store_delivery_count(st, &n) == STORE_OK);
+	CHECK(n == 4); /* host-m from test_tree, c1, c2, c3 */
+}
+
+static void test_validation(struct store *st)
+{
+	int64_t d;
+
+	CHECK(store_domain_lookup(st, "/Eng", 0, &d, msg, sizeof(msg)) == STORE_OK);
+	CHECK(set(st, d, "scan_method", "\"fast\"", STORE_APPLY_ALL, NULL) == STORE_EINVAL);
+	CHECK_STR_CONTAINS(msg, "scan_method: expected one of smart, conventional");
+	CHECK(set(st, d, "roaming", "1", STORE_APPLY_ALL, NULL) == STORE_EINVAL);
+	CHECK_STR_CONTAINS(msg, "roaming: expected true or false");
+	CHECK(set(st, d, "update.schedule", "\"daily 24:00\"", STORE_APPLY_ALL, NULL) ==
+	      STORE_EINVAL);
+	CHECK(set(st, d, "update.schedule", "\"weekly fun 01:00\"", STORE_APPLY_ALL, NULL) ==
+	      STORE_EINVAL);
+	CHECK(set(st, d, "update.schedule", "\"daily 7:00\"", STORE_APPLY_ALL, NULL) ==
+	      STORE_EINVAL);
+	CHECK(set(st, d, "update.schedule", "\"hourly\"", STORE_APPLY_ALL, NULL) == STORE_OK);
+	CHECK(set(st, d, "restart.notify", "false", STORE_APPLY_ALL, NULL) == STORE_EINVAL);
+	CHECK_STR_CONTAINS(msg, "root only");
+	CHECK(set(st, STORE_ROOT, "restart.notify", "false", STORE_APPLY_ALL, NULL) == STORE_OK);
+	CHECK(set(st, d, "no.such", "true", STORE_APPLY_ALL, NULL) == STORE_EINVAL);
+	CHECK_STR_CONTAINS(msg, "no.such: no such setting");
+}
+
+static void test_tree_json(struct store *st)
+{
+	json_t *tree = NULL, *doms;
+	size_t i;
+	int found = 0;
+
+	CHECK(store_tree(st, &tree, msg, sizeof(msg)) == STORE_OK && tree);
+	if (!tree)
+		return;
+	CHECK(strcmp(json_string_value(json_object_get(tree, "kind")), "root") == 0);
+	doms = json_object_get(tree, "domains");
+	for (i = 0; i < json_array_size(doms); i++)
+		if (strcmp(json_string_value(json_object_get(json_array_get(doms, i), "name")),
+			   "Sales") == 0)
+			found = 1;
+	CHECK(found);
+	CHECK(json_array_size(json_object_get(tree, "clients")) == 1); /* u3 */
+	json_decref(tree);
+}
+
+/* The database survives reopening, and a newer schema is refused. */
+static void test_reopen(const char *path)
+{
+	struct store *st = store_open(path, msg, sizeof(msg));
+	int64_t d;
+
+	CHECK(st != NULL);
+	CHECK(store_domain_lookup(st, "/Sales/Berlin", 0, &d, msg, sizeof(msg)) == STORE_OK);
+	CHECK(strcmp(eff(st, STORE_ROOT, "restart.notify"), "false") == 0);
+	store_close(st);
+}
+
+static void test_utf8(void)
+{
+	CHECK(util_utf8_valid("abc", 3));
+	CHECK(util_utf8_valid("M\xc3\xbcnchen", 8));
+	CHECK(util_utf8_valid("\xf0\x9f\x98\x80", 4));
+	CHECK(!util_utf8_valid("\xc0\xaf", 2));          /* overlong '/' */
+	CHECK(!util_utf8_valid("\xed\xa0\x80", 3));      /* surrogate */
+	CHECK(!util_utf8_valid("\xf4\x90\x80\x80", 4));  /* above U+10FFFF */
+	CHECK(!util_utf8_valid("\xe2\x82", 2));          /* truncated */
+}
+
+int main(void)
+{
+	char path[600];
+	struct store *st;
+
+	snprintf(path, sizeof(path), "%s/ward.db", test_tmpdir());
+	st = store_open(path, msg, sizeof(msg));
+	CHECK(st != NULL);
+	if (!st) {
+		fprintf(stderr, "%s\n", msg);
+		return check_finish();
+	}
+	test_tree(st);
+	test_inheritance(st);
+	test_validation(st);
+	test_tree_json(st);
+	store_close(st);
+	test_reopen(path);
+	test_utf8();
+	return check_finish();
+}
