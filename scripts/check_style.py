@@ -21,6 +21,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 PREFIXES = {
     "src/common/util.c": ("util_",),
     "src/common/settings.c": ("settings_",),
+    "src/common/ini.c": ("ini_",),
     "src/server/store.c": ("store_",),
     "src/engine/engine.c": ("engine_",),
     "src/scan/cache.c": ("scache_",),
