@@ -23,6 +23,7 @@ PREFIXES = {
     "src/common/settings.c": ("settings_",),
     "src/common/ini.c": ("ini_",),
     "src/server/store.c": ("store_",),
+    "src/server/pki.c": ("pki_",),
     "src/engine/engine.c": ("engine_",),
     "src/scan/cache.c": ("scache_",),
     "src/scan/job.c": ("sjob_",),

@@ -1,0 +1,41 @@
+/* pki.h -- wardd's certificate authority: the server CA and the
+ * certificates it issues, made with GnuTLS.
+ *
+ * Keys are ECDSA P-256, signatures SHA-256. Everything is exchanged as PEM
+ * text in NUL-terminated strings the caller frees. Thread-safe (no shared
+ * state beyond GnuTLS's own, initialised on first use).
+ */
+#ifndef WARD_PKI_H
+#define WARD_PKI_H
+
+#include <stddef.h>
+
+/* Errors of the PKI layer. */
+enum pki_err {
+	PKI_OK = 0,
+	PKI_ENOMEM,   /* out of memory */
+	PKI_ECRYPTO,  /* GnuTLS refused: a key or certificate is malformed or unusable */
+	PKI_EINVAL,   /* a name is not a valid DNS name or IP address */
+};
+
+/* Makes a self-signed CA certificate named cn, valid for days from now.
+ * Stores the new key and certificate (PEM, caller frees) in *key_pem and
+ * *cert_pem. */
+enum pki_err pki_make_ca(const char *cn, unsigned days, char **key_pem, char **cert_pem,
+			 char *errbuf, size_t errlen);
+
+/* Issues a TLS server certificate signed by the CA (ca_key_pem,
+ * ca_cert_pem) for names: host names (DNS) and IPv4/IPv6 literals, the
+ * first also being the subject's common name. Valid for days from now.
+ * Stores the new key and certificate in *key_pem and *cert_pem. */
+enum pki_err pki_issue_server(const char *ca_key_pem, const char *ca_cert_pem,
+			      const char *const *names, size_t nnames, unsigned days,
+			      char **key_pem, char **cert_pem, char *errbuf, size_t errlen);
+
+/* Checks that cert_pem was issued by ca_cert_pem, is valid now and names
+ * host (a DNS name or IP literal). Returns PKI_OK or PKI_ECRYPTO with the
+ * reason in errbuf. */
+enum pki_err pki_verify_server(const char *ca_cert_pem, const char *cert_pem, const char *host,
+			       char *errbuf, size_t errlen);
+
+#endif
