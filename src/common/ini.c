@@ -268,34 +268,17 @@ out:
 bool ini_load(const char *path, const struct ini_field *fields, size_t n, void *cfg,
 	      char *errbuf, size_t errlen)
 {
-	struct util_buf b = { 0 };
-	char chunk[8192];
-	size_t got;
-	FILE *f = fopen(path, "rb");
-	bool ok = false;
+	size_t len;
+	char *text = util_read_file(path, 1u << 20, &len);
+	bool ok;
 
-	if (!f) {
-		fail(errbuf, errlen, path, 0, "%s", strerror(errno));
+	if (!text) {
+		fail(errbuf, errlen, path, 0, "%s", errno == EFBIG ? "larger than 1 MiB" :
+		     strerror(errno));
 		return false;
 	}
-	while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (b.len + got > (1u << 20)) {
-			fail(errbuf, errlen, path, 0, "larger than 1 MiB");
-			goto out;
-		}
-		if (util_buf_append(&b, chunk, got) != 0) {
-			fail(errbuf, errlen, path, 0, "out of memory");
-			goto out;
-		}
-	}
-	if (ferror(f)) {
-		fail(errbuf, errlen, path, 0, "%s", strerror(errno));
-		goto out;
-	}
-	ok = ini_parse(path, b.data ? b.data : "", b.len, fields, n, cfg, errbuf, errlen);
-out:
-	fclose(f);
-	util_buf_free(&b);
+	ok = ini_parse(path, text, len, fields, n, cfg, errbuf, errlen);
+	free(text);
 	return ok;
 }
 

@@ -184,3 +184,40 @@ bool util_utf8_valid(const char *s, size_t n)
 	}
 	return true;
 }
+
+char *util_read_file(const char *path, size_t max, size_t *len)
+{
+	struct util_buf b = { 0 };
+	char chunk[8192];
+	ssize_t got;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), saved;
+
+	if (fd < 0)
+		return NULL;
+	while ((got = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			goto fail;
+		if (b.len + (size_t)got > max) {
+			errno = EFBIG;
+			goto fail;
+		}
+		if (util_buf_append(&b, chunk, (size_t)got) != 0) {
+			errno = ENOMEM;
+			goto fail;
+		}
+	}
+	close(fd);
+	if (!b.data && util_buf_append(&b, "", 0) != 0)
+		return NULL;
+	if (len)
+		*len = b.len;
+	return b.data;
+fail:
+	saved = errno;
+	close(fd);
+	util_buf_free(&b);
+	errno = saved;
+	return NULL;
+}

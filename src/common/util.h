@@ -33,6 +33,11 @@ char *util_path_join(const char *dir, const char *name);
  * Returns 0, or -1 with errno set. */
 int util_write_file(const char *path, const void *p, size_t n, mode_t mode);
 
+/* Reads the whole file at path (at most max bytes) into a new
+ * NUL-terminated allocation the caller frees, its length in *len (may be
+ * NULL). Returns NULL with errno set (EFBIG when larger than max). */
+char *util_read_file(const char *path, size_t max, size_t *len);
+
 /* Creates path and its missing parents with mode. Returns 0 (also when it
  * exists as a directory), or -1 with errno set. */
 int util_mkdir_p(const char *path, mode_t mode);

@@ -43,6 +43,12 @@ static const char schema_v1[] =
 	" key TEXT NOT NULL,"
 	" value TEXT NOT NULL,"
 	" PRIMARY KEY (node, key)) WITHOUT ROWID;"
+	"CREATE TABLE admins (name TEXT PRIMARY KEY, pwhash TEXT NOT NULL);"
+	"CREATE TABLE tokens ("
+	" hash BLOB PRIMARY KEY,"
+	" kind INTEGER NOT NULL,"
+	" subject TEXT NOT NULL,"
+	" expires INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE deliveries ("
 	" client INTEGER PRIMARY KEY REFERENCES clients(node) ON DELETE CASCADE,"
 	" version INTEGER NOT NULL,"
@@ -853,4 +859,86 @@ enum store_err store_client_version(struct store *st, int64_t client, int64_t *v
 enum store_err store_delivery_count(struct store *st, int64_t *count)
 {
 	return sql_int(st, count, NULL, 0, "SELECT count(*) FROM deliveries", "");
+}
+
+enum store_err store_admin_put(struct store *st, const char *name, const char *pwhash,
+			       char *errbuf, size_t errlen)
+{
+	return sql_exec(st, errbuf, errlen, "INSERT OR REPLACE INTO admins VALUES (?, ?)", "ss",
+			name, pwhash);
+}
+
+enum store_err store_admin_get(struct store *st, const char *name, char **pwhash,
+			       char *errbuf, size_t errlen)
+{
+	sqlite3_stmt *stmt = prepare(st, errbuf, errlen,
+				     "SELECT pwhash FROM admins WHERE name = ?", "s", name);
+	enum store_err err = STORE_OK;
+	int rc;
+
+	if (!stmt)
+		return STORE_EDB;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*pwhash = strdup((const char *)sqlite3_column_text(stmt, 0));
+		if (!*pwhash)
+			err = STORE_ENOMEM;
+	} else if (rc == SQLITE_DONE) {
+		err = STORE_ENOENT;
+	} else {
+		err = db_fail(st, "admin", errbuf, errlen);
+	}
+	sqlite3_finalize(stmt);
+	return err;
+}
+
+enum store_err store_admin_count(struct store *st, int64_t *count)
+{
+	return sql_int(st, count, NULL, 0, "SELECT count(*) FROM admins", "");
+}
+
+enum store_err store_token_put(struct store *st, const unsigned char hash[32],
+			       enum store_token kind, const char *subject, int64_t expires,
+			       char *errbuf, size_t errlen)
+{
+	sqlite3_stmt *stmt = prepare(st, errbuf, errlen, "INSERT INTO tokens VALUES (?, ?, ?, ?)",
+				     "");
+
+	if (!stmt)
+		return STORE_EDB;
+	if (sqlite3_bind_blob(stmt, 1, hash, 32, SQLITE_TRANSIENT) != SQLITE_OK ||
+	    sqlite3_bind_int(stmt, 2, (int)kind) != SQLITE_OK ||
+	    sqlite3_bind_text(stmt, 3, subject, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 4, expires) != SQLITE_OK) {
+		sqlite3_finalize(stmt);
+		return db_fail(st, "token", errbuf, errlen);
+	}
+	return run(st, stmt, errbuf, errlen);
+}
+
+enum store_err store_token_check(struct store *st, const unsigned char hash[32],
+				 enum store_token kind, int64_t now, char *subject, size_t len)
+{
+	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT subject FROM tokens WHERE hash = ? AND "
+				     "kind = ? AND expires > ?", "");
+	enum store_err err = STORE_ENOENT;
+
+	if (!stmt)
+		return STORE_EDB;
+	if (sqlite3_bind_blob(stmt, 1, hash, 32, SQLITE_TRANSIENT) == SQLITE_OK &&
+	    sqlite3_bind_int(stmt, 2, (int)kind) == SQLITE_OK &&
+	    sqlite3_bind_int64(stmt, 3, now) == SQLITE_OK &&
+	    sqlite3_step(stmt) == SQLITE_ROW) {
+		snprintf(subject, len, "%s", (const char *)sqlite3_column_text(stmt, 0));
+		err = STORE_OK;
+	}
+	sqlite3_finalize(stmt);
+	return err;
+}
+
+enum store_err store_token_count(struct store *st, enum store_token kind, int64_t now,
+				 int64_t *count)
+{
+	return sql_int(st, count, NULL, 0, "SELECT count(*) FROM tokens WHERE kind = ? AND "
+		       "expires > ?", "ii", (int64_t)kind, now);
 }

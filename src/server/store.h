@@ -115,6 +115,39 @@ enum store_err store_settings_get(struct store *st, int64_t node, json_t **own,
 /* Returns a client's effective settings version (0 before the first). */
 enum store_err store_client_version(struct store *st, int64_t client, int64_t *version);
 
+/* Kinds of bearer tokens. Only a token's SHA-256 is stored: tokens are 256
+ * random bits, so a fast hash suffices where a password needs Argon2id. */
+enum store_token {
+	STORE_TOKEN_SESSION = 1,  /* an administrator's API session; subject: admin name */
+	STORE_TOKEN_ENROLL = 2,   /* lets agents enroll; subject: the domain path */
+};
+
+/* Creates or replaces administrator name with an Argon2id hash string. */
+enum store_err store_admin_put(struct store *st, const char *name, const char *pwhash,
+			       char *errbuf, size_t errlen);
+
+/* Returns administrator name's password hash in *pwhash (caller frees);
+ * STORE_ENOENT when there is no such administrator. */
+enum store_err store_admin_get(struct store *st, const char *name, char **pwhash,
+			       char *errbuf, size_t errlen);
+
+/* Returns the number of administrators. */
+enum store_err store_admin_count(struct store *st, int64_t *count);
+
+/* Records a token by its SHA-256, valid until expires (Unix time). */
+enum store_err store_token_put(struct store *st, const unsigned char hash[32],
+			       enum store_token kind, const char *subject, int64_t expires,
+			       char *errbuf, size_t errlen);
+
+/* Looks up a token of kind valid at now by its SHA-256: STORE_OK with its
+ * subject copied to subject, or STORE_ENOENT. */
+enum store_err store_token_check(struct store *st, const unsigned char hash[32],
+				 enum store_token kind, int64_t now, char *subject, size_t len);
+
+/* Returns the number of tokens of kind valid at now. */
+enum store_err store_token_count(struct store *st, enum store_token kind, int64_t now,
+				 int64_t *count);
+
 /* Returns the number of queued deliveries. */
 enum store_err store_delivery_count(struct store *st, int64_t *count);
 

@@ -1,0 +1,27 @@
+/* api.h -- wardd's REST API: the route table and its handlers.
+ *
+ * JSON in and out under /api/v1. Administrators authenticate with a
+ * bearer token from POST /api/v1/login; docs/api.md describes every route.
+ * Handlers run on the HTTP loop's thread (see http.h).
+ */
+#ifndef WARD_API_H
+#define WARD_API_H
+
+#include "server/config.h"
+#include "server/http.h"
+#include "server/store.h"
+
+struct api_ctx {
+	struct store *st;
+	const struct config *cfg;
+};
+
+/* The request handler for http_new(): routes req by method and path,
+ * checks its credentials and answers it. arg is a struct api_ctx. */
+void api_handle(struct http_req *req, void *arg);
+
+/* Returns a new random token as 64 hex digits in out (65 bytes) and its
+ * SHA-256 in hash. */
+void api_new_token(char out[65], unsigned char hash[32]);
+
+#endif

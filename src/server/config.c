@@ -1,0 +1,67 @@
+/* config.c -- wardd's configuration table (see config.h). */
+#include "server/config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "common/ini.h"
+
+#define F(sec, key, type, member, def, min, max, help) \
+	{ sec, key, type, offsetof(struct config, member), def, min, max, help }
+
+/* The one definition of every option: docs/configuration.md follows it. */
+static const struct ini_field fields[] = {
+	F("server", "listen", INI_STRING, listen, "*:8443", 0, 0,
+	  "addresses to listen on, comma-separated ADDR:PORT; *:PORT is dual-stack"),
+	F("server", "hostname", INI_STRING, hostname, "", 0, 0,
+	  "the host name agents reach the server by (its certificate names it)"),
+	F("server", "data_dir", INI_STRING, data_dir, "/var/lib/ward/server", 0, 0,
+	  "database, certificates and enrollment files"),
+	F("agents", "heartbeat_interval", INI_DURATION, heartbeat_interval, "60s", 5, 86400,
+	  "how often agents report their status"),
+	F("agents", "offline_after", INI_DURATION, offline_after, "150s", 10, 7 * 86400,
+	  "an agent without event channel or heartbeat for this long is offline"),
+	F("agents", "inactive_after", INI_DURATION, inactive_after, "30d", 3600, 3650 * 86400,
+	  "an agent not seen for this long is inactive"),
+	F("agents", "remove_after", INI_DURATION, remove_after, "90d", 3600, 3650 * 86400,
+	  "an inactive agent is removed from the tree after this long (never uninstalled)"),
+	F("agents", "default_domain", INI_STRING, default_domain, "/", 0, 0,
+	  "domain path where new agents land when no grouping rule matches"),
+	F("notify", "batch", INI_INT, notify_batch, "500", 1, 1000000,
+	  "agents notified of a change at once"),
+	F("notify", "ack_timeout", INI_DURATION, ack_timeout, "120s", 1, 86400,
+	  "a notified agent that has not acknowledged after this long counts as failed"),
+	F("notify", "retry_interval", INI_DURATION, retry_interval, "15m", 1, 86400,
+	  "failed deliveries are retried this often"),
+	F("notify", "retries", INI_INT, retries, "5", 0, 1000,
+	  "retries of a failed delivery before it waits for the agent to reconnect"),
+	F("http", "max_connections", INI_INT, max_connections, "20000", 16, 1000000,
+	  "simultaneous connections (agents hold one each)"),
+	F("http", "max_request", INI_INT, max_request, "1048576", 1024, 64 << 20,
+	  "largest request body accepted, in bytes"),
+	F("http", "long_poll", INI_DURATION, long_poll, "50s", 1, 3600,
+	  "how long an agent's event channel is held before it is answered empty"),
+};
+
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+bool config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	if (!ini_defaults(fields, NFIELDS, cfg, errbuf, errlen))
+		return false;
+	if (path && !ini_load(path, fields, NFIELDS, cfg, errbuf, errlen))
+		return false;
+	if (cfg->offline_after <= cfg->heartbeat_interval) {
+		snprintf(errbuf, errlen, "%s: agents.offline_after (%llds) must exceed "
+			 "agents.heartbeat_interval (%llds)", path ? path : "defaults",
+			 (long long)cfg->offline_after, (long long)cfg->heartbeat_interval);
+		return false;
+	}
+	return true;
+}
+
+void config_free(struct config *cfg)
+{
+	ini_free(fields, NFIELDS, cfg);
+}

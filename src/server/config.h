@@ -1,0 +1,43 @@
+/* config.h -- wardd's configuration: an INI file over built-in defaults.
+ *
+ * Every option is one row of the table in config.c, which docs/configuration.md
+ * documents; `wardd --config FILE` applies a file, without one the defaults
+ * serve. */
+#ifndef WARD_SERVER_CONFIG_H
+#define WARD_SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config {
+	/* [server] */
+	char *listen;            /* "ADDR:PORT, ..."; "*:PORT" = every IPv4 and IPv6 address */
+	char *hostname;          /* the name agents use; empty = this host's FQDN */
+	char *data_dir;
+	/* [agents] */
+	int64_t heartbeat_interval;  /* seconds */
+	int64_t offline_after;
+	int64_t inactive_after;
+	int64_t remove_after;
+	char *default_domain;
+	/* [notify] */
+	int64_t notify_batch;
+	int64_t ack_timeout;
+	int64_t retry_interval;
+	int64_t retries;
+	/* [http] */
+	int64_t max_connections;
+	int64_t max_request;         /* bytes of a request body */
+	int64_t long_poll;           /* seconds an event channel is held open */
+};
+
+/* Fills cfg with the defaults, then applies the file at path (NULL: none).
+ * Returns false with "PATH:LINE: message" in errbuf. Free with
+ * config_free() in either case. */
+bool config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen);
+
+/* Frees what config_load() allocated. */
+void config_free(struct config *cfg);
+
+#endif

@@ -1,0 +1,93 @@
+/* http.h -- wardd's HTTPS front: libmicrohttpd daemons (one per listen
+ * address) driven by a single-threaded epoll loop, which also runs timers.
+ *
+ * Every callback (request handler, timers) runs on the loop's thread, the
+ * thread that called http_run(); nothing here is thread-safe otherwise.
+ * A handler answers a request at once with http_respond_*(), or parks it
+ * (a long poll) and answers it later from a timer or another handler; a
+ * parked request must be answered eventually, since libmicrohttpd never
+ * times out a suspended connection itself.
+ */
+#ifndef WARD_HTTP_H
+#define WARD_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct http_server;
+struct http_req;
+
+/* Called once per complete request (headers and body). */
+typedef void (*http_handler_fn)(struct http_req *req, void *arg);
+
+/* Called when a timer falls due. */
+typedef void (*http_timer_fn)(void *arg);
+
+/* Called when a parked request's connection is about to be dropped
+ * because the server stops; the request must not be used afterwards. */
+typedef void (*http_drop_fn)(struct http_req *req, void *arg);
+
+struct http_config {
+	const char *listen;       /* "ADDR:PORT, ..."; "*:PORT" = dual-stack, all addresses */
+	const char *key_pem;      /* TLS key and certificate chain */
+	const char *cert_pem;
+	unsigned max_connections;
+	size_t max_request;       /* body bytes; larger requests get 413 */
+	unsigned idle_timeout;    /* seconds a connection may idle between requests */
+};
+
+/* Starts listening as cfg says (the PEM strings are copied). Returns NULL
+ * with a message naming the address on failure. The caller owns the
+ * server and releases it with http_free(). */
+struct http_server *http_new(const struct http_config *cfg, http_handler_fn handler,
+			     void *arg, char *errbuf, size_t errlen);
+
+/* Runs the loop until http_stop() or SIGINT/SIGTERM. Returns 0, or -1 when
+ * the loop itself failed (logged). */
+int http_run(struct http_server *s);
+
+/* Makes http_run() return after the current iteration. */
+void http_stop(struct http_server *s);
+
+/* Stops listening, drops every connection and frees the server. */
+void http_free(struct http_server *s);
+
+/* Calls fn(arg) every interval_ms milliseconds, the first time one interval
+ * from now. Returns 0, or -1 when out of memory. */
+int http_every(struct http_server *s, uint64_t interval_ms, http_timer_fn fn, void *arg);
+
+/* Request accessors; the strings live as long as the request. */
+const char *http_req_method(const struct http_req *r);
+/* The URL path, without the query string. */
+const char *http_req_path(const struct http_req *r);
+/* A request header (case-insensitive name), or NULL. */
+const char *http_req_header(const struct http_req *r, const char *name);
+/* A query-string argument, or NULL. */
+const char *http_req_query(const struct http_req *r, const char *name);
+/* The body (NUL-terminated; *len without the NUL). */
+const char *http_req_body(const struct http_req *r, size_t *len);
+/* The peer's address as text ("192.0.2.1", "2001:db8::1"; IPv4-mapped
+ * IPv6 addresses are shown as IPv4). */
+const char *http_req_peer(const struct http_req *r);
+
+/* Per-request slot for the handler's own state. */
+void http_req_set_data(struct http_req *r, void *data);
+void *http_req_data(const struct http_req *r);
+
+/* Answers with status and a JSON body (reference stolen; NULL: no body). */
+void http_respond_json(struct http_req *r, unsigned status, json_t *body);
+
+/* Answers with status and {"error": message}. */
+void http_respond_error(struct http_req *r, unsigned status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Parks r: it is answered later by http_respond_*(). drop is called
+ * instead if the server stops first. */
+void http_park(struct http_req *r, http_drop_fn drop, void *arg);
+
+/* Returns the loop's clock, in milliseconds (monotonic). */
+uint64_t http_now_ms(void);
+
+#endif

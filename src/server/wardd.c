@@ -1,0 +1,330 @@
+/* wardd.c -- the management server: configuration, first start (data
+ * directory, CA, server certificate, first administrator, enrollment
+ * token), then the HTTPS API until SIGTERM. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "server/api.h"
+#include "server/config.h"
+#include "server/http.h"
+#include "server/pki.h"
+#include "server/store.h"
+
+#define CA_DAYS (20 * 365)
+#define CERT_DAYS 825
+/* Enrollment tokens made on first start stay valid for a year. */
+#define ENROLL_SECONDS (365 * 86400)
+
+struct files {
+	char *ca_key, *ca_crt, *key, *crt, *db, *password, *token, *bundle;
+};
+
+static void usage(FILE *f)
+{
+	fputs("usage: wardd [--config FILE] [--debug]\n"
+	      "  --config FILE  read settings from FILE (INI; defaults need none)\n"
+	      "  --debug        log debug messages\n"
+	      "  --version      print the version\n", f);
+}
+
+/* The name agents should use: the configured one, else this host's
+ * fully qualified name, else its bare host name. */
+static char *server_name(const struct config *cfg)
+{
+	struct addrinfo hints = { .ai_flags = AI_CANONNAME }, *res = NULL;
+	char host[256];
+	char *name;
+
+	if (cfg->hostname[0])
+		return strdup(cfg->hostname);
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	if (getaddrinfo(host, NULL, &hints, &res) == 0 && res && res->ai_canonname)
+		name = strdup(res->ai_canonname);
+	else
+		name = strdup(host);
+	if (res)
+		freeaddrinfo(res);
+	return name;
+}
+
+static bool is_ip_literal(const char *s)
+{
+	unsigned char buf[16];
+
+	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* The port of the first listen address, for the URL agents are given. */
+static unsigned listen_port(const char *listen)
+{
+	const char *end = listen + strcspn(listen, ",");
+	const char *colon = end;
+
+	while (colon > listen && colon[-1] != ':')
+		colon--;
+	return (unsigned)strtoul(colon, NULL, 10);
+}
+
+/* Writes a file readable by wardd's user only. */
+static bool write_private(const char *path, const char *text)
+{
+	if (util_write_file(path, text, strlen(text), 0600) != 0) {
+		log_msg(LOG_LVL_ERROR, "%s: %s", path, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* Loads the CA (making it on first start) and a server certificate that
+ * names name (issued anew when missing or when the name changed). */
+static bool setup_tls(const struct files *f, const char *name, char **key, char **crt)
+{
+	const char *names[] = { name, "localhost", "127.0.0.1", "::1" };
+	char *cakey = util_read_file(f->ca_key, 1 << 16, NULL);
+	char *cacrt = util_read_file(f->ca_crt, 1 << 16, NULL);
+	char msg[256];
+	bool ok = false;
+
+	*key = *crt = NULL;
+	if (!cakey || !cacrt) {
+		free(cakey);
+		free(cacrt);
+		cakey = cacrt = NULL;
+		if (pki_make_ca("Ward server CA", CA_DAYS, &cakey, &cacrt, msg, sizeof(msg)) !=
+		    PKI_OK) {
+			log_msg(LOG_LVL_ERROR, "CA: %s", msg);
+			goto out;
+		}
+		if (!write_private(f->ca_key, cakey) || !write_private(f->ca_crt, cacrt))
+			goto out;
+		log_msg(LOG_LVL_INFO, "first start: made the server CA %s", f->ca_crt);
+	}
+	*key = util_read_file(f->key, 1 << 16, NULL);
+	*crt = util_read_file(f->crt, 1 << 16, NULL);
+	if (*key && *crt && pki_verify_server(cacrt, *crt, name, msg, sizeof(msg)) == PKI_OK) {
+		ok = true;
+		goto out;
+	}
+	free(*key);
+	free(*crt);
+	*key = *crt = NULL;
+	if (pki_issue_server(cakey, cacrt, names, 4, CERT_DAYS, key, crt, msg, sizeof(msg)) !=
+	    PKI_OK) {
+		log_msg(LOG_LVL_ERROR, "server certificate for %s: %s", name, msg);
+		goto out;
+	}
+	ok = write_private(f->key, *key) && write_private(f->crt, *crt);
+	if (ok)
+		log_msg(LOG_LVL_INFO, "issued the server certificate for %s", name);
+out:
+	free(cakey);
+	free(cacrt);
+	return ok;
+}
+
+/* On first start: the administrator "admin" with a random password, which
+ * is written to a file only wardd's user can read, never to the log. */
+static bool setup_admin(struct store *st, const struct files *f)
+{
+	unsigned char raw[18];
+	char password[32], hash[crypto_pwhash_STRBYTES], msg[256], line[64];
+	int64_t n = 0;
+
+	if (store_admin_count(st, &n) != STORE_OK)
+		return false;
+	if (n > 0)
+		return true;
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2base64(password, sizeof(password), raw, sizeof(raw),
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	if (crypto_pwhash_str(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+			      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+		log_msg(LOG_LVL_ERROR, "first administrator: out of memory hashing the password");
+		return false;
+	}
+	snprintf(line, sizeof(line), "%s\n", password);
+	sodium_memzero(password, sizeof(password));
+	if (!write_private(f->password, line))
+		return false;
+	sodium_memzero(line, sizeof(line));
+	if (store_admin_put(st, "admin", hash, msg, sizeof(msg)) != STORE_OK) {
+		log_msg(LOG_LVL_ERROR, "first administrator: %s", msg);
+		return false;
+	}
+	log_msg(LOG_LVL_INFO, "first start: administrator 'admin' created; its password is in %s",
+		f->password);
+	return true;
+}
+
+/* On first start (or when every enrollment token has expired): a new
+ * token, and the one-file enrollment bundle agents enroll with. */
+static bool setup_enrollment(struct store *st, const struct config *cfg, const struct files *f,
+			     const char *name)
+{
+	unsigned char hash[32];
+	char token[65], url[300], msg[256], *ca = NULL, *text = NULL;
+	int64_t n = 0, now = (int64_t)time(NULL);
+	json_t *bundle = NULL;
+	bool ok = false;
+
+	if (store_token_count(st, STORE_TOKEN_ENROLL, now, &n) != STORE_OK)
+		return false;
+	if (n > 0)
+		return true;
+	api_new_token(token, hash);
+	if (store_token_put(st, hash, STORE_TOKEN_ENROLL, cfg->default_domain,
+			    now + ENROLL_SECONDS, msg, sizeof(msg)) != STORE_OK) {
+		log_msg(LOG_LVL_ERROR, "enrollment token: %s", msg);
+		goto out;
+	}
+	ca = util_read_file(f->ca_crt, 1 << 16, NULL);
+	snprintf(url, sizeof(url), is_ip_literal(name) && strchr(name, ':') ?
+		 "https://[%s]:%u" : "https://%s:%u", name, listen_port(cfg->listen));
+	bundle = json_pack("{ss ss ss}", "server", url, "ca", ca ? ca : "", "token", token);
+	text = bundle ? json_dumps(bundle, JSON_INDENT(2)) : NULL;
+	ok = text && write_private(f->token, token) && write_private(f->bundle, text);
+	if (ok)
+		log_msg(LOG_LVL_INFO, "enrollment: token in %s, bundle for agents in %s", f->token,
+			f->bundle);
+out:
+	sodium_memzero(token, sizeof(token));
+	free(text);
+	free(ca);
+	json_decref(bundle);
+	return ok;
+}
+
+static char *data_path(const struct config *cfg, const char *name)
+{
+	return util_path_join(cfg->data_dir, name);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct config cfg;
+	struct files f = { 0 };
+	struct store *st = NULL;
+	struct http_server *http = NULL;
+	struct api_ctx ctx;
+	const char *conf_path = NULL;
+	char msg[512], *name = NULL, *key = NULL, *crt = NULL;
+	int c, status = 1;
+
+	while ((c = getopt_long(argc, argv, "c:dVh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'd':
+			log_set_level(LOG_LVL_DEBUG);
+			break;
+		case 'V':
+			printf("wardd %s\n", WARD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (!config_load(&cfg, conf_path, msg, sizeof(msg))) {
+		log_msg(LOG_LVL_ERROR, "config: %s", msg);
+		config_free(&cfg);
+		return 2;
+	}
+	if (sodium_init() < 0) {
+		log_msg(LOG_LVL_ERROR, "libsodium could not be initialised");
+		goto out;
+	}
+	umask(077);
+	if (util_mkdir_p(cfg.data_dir, 0700) != 0) {
+		log_msg(LOG_LVL_ERROR, "data directory %s: %s", cfg.data_dir, strerror(errno));
+		goto out;
+	}
+	f.ca_key = data_path(&cfg, "ca.key");
+	f.ca_crt = data_path(&cfg, "ca.crt");
+	f.key = data_path(&cfg, "server.key");
+	f.crt = data_path(&cfg, "server.crt");
+	f.db = data_path(&cfg, "ward.db");
+	f.password = data_path(&cfg, "initial-admin-password");
+	f.token = data_path(&cfg, "enroll-token");
+	f.bundle = data_path(&cfg, "enroll.bundle");
+	name = server_name(&cfg);
+	if (!f.ca_key || !f.ca_crt || !f.key || !f.crt || !f.db || !f.password || !f.token ||
+	    !f.bundle || !name) {
+		log_msg(LOG_LVL_ERROR, "out of memory");
+		goto out;
+	}
+	if (is_ip_literal(name))
+		log_msg(LOG_LVL_WARN, "server.hostname is the bare address %s: agents enrolled to "
+			"it are stranded if the address changes; prefer a host name", name);
+	st = store_open(f.db, msg, sizeof(msg));
+	if (!st) {
+		log_msg(LOG_LVL_ERROR, "%s", msg);
+		goto out;
+	}
+	if (!setup_tls(&f, name, &key, &crt) || !setup_admin(st, &f) ||
+	    !setup_enrollment(st, &cfg, &f, name))
+		goto out;
+	ctx.st = st;
+	ctx.cfg = &cfg;
+	http = http_new(&(struct http_config){
+				.listen = cfg.listen, .key_pem = key, .cert_pem = crt,
+				.max_connections = (unsigned)cfg.max_connections,
+				.max_request = (size_t)cfg.max_request,
+				.idle_timeout = (unsigned)cfg.long_poll + 30 },
+			api_handle, &ctx, msg, sizeof(msg));
+	if (!http) {
+		log_msg(LOG_LVL_ERROR, "%s", msg);
+		goto out;
+	}
+	log_msg(LOG_LVL_INFO, "wardd %s serving https://%s:%u (listening on %s), data in %s",
+		WARD_VERSION, name, listen_port(cfg.listen), cfg.listen, cfg.data_dir);
+	status = http_run(http) == 0 ? 0 : 1;
+out:
+	http_free(http);
+	store_close(st);
+	if (key)
+		sodium_memzero(key, strlen(key));
+	free(key);
+	free(crt);
+	free(name);
+	free(f.ca_key);
+	free(f.ca_crt);
+	free(f.key);
+	free(f.crt);
+	free(f.db);
+	free(f.password);
+	free(f.token);
+	free(f.bundle);
+	config_free(&cfg);
+	return status;
+}

@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""wardd as a real daemon over real HTTPS on loopback (IPv4 and IPv6).
+
+First start (data directory, CA, certificate, administrator, enrollment
+bundle), the API's answers to good and bad requests, a restart that keeps
+everything, configuration errors and a clean stop.  Python standard
+library only; WARDD_BIN names the daemon.
+"""
+import http.client
+import json
+import os
+import signal
+import socket
+import ssl
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+WARDD = os.environ.get("WARDD_BIN", os.path.join(os.path.dirname(__file__),
+                                                 "../../build/bin/wardd"))
+
+
+def free_port():
+    """A port free on both 127.0.0.1 and ::1 right now."""
+    while True:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s6:
+            s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            s6.bind(("::", 0))
+            return s6.getsockname()[1]
+
+
+class Wardd:
+    """One wardd process with its own data directory and config file."""
+
+    def __init__(self, root, extra=""):
+        self.root = root
+        self.data = os.path.join(root, "data")
+        self.port = free_port()
+        self.conf = os.path.join(root, "wardd.ini")
+        with open(self.conf, "w") as f:
+            f.write(f"[server]\nlisten = *:{self.port}\nhostname = localhost\n"
+                    f"data_dir = {self.data}\n{extra}")
+        self.log_path = os.path.join(root, "wardd.log")
+        self.proc = None
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([WARDD, "--config", self.conf], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"wardd exited {self.proc.returncode}: {self.log_text()}")
+            try:
+                if self.request("GET", "/api/v1/health")[0] == 200:
+                    return
+            except (OSError, ssl.SSLError, http.client.HTTPException):
+                pass
+            time.sleep(0.05)
+        raise AssertionError("wardd did not answer within 30 s: " + self.log_text())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            code = self.proc.wait(timeout=10)
+            self.log.close()
+            return code
+        return None
+
+    def log_text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def request(self, method, path, body=None, token=None, host="127.0.0.1", raw=None):
+        ctx = ssl.create_default_context(cafile=os.path.join(self.data, "ca.crt"))
+        conn = http.client.HTTPSConnection(host, self.port, context=ctx, timeout=10)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            resp = conn.getresponse()
+            text = resp.read()
+            return resp.status, (json.loads(text) if text else None)
+        finally:
+            conn.close()
+
+    def login(self):
+        with open(os.path.join(self.data, "initial-admin-password")) as f:
+            password = f.read().strip()
+        status, body = self.request("POST", "/api/v1/login",
+                                    {"user": "admin", "password": password})
+        assert status == 200, body
+        return body["token"]
+
+
+class WarddTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="ward-wardd-")
+        self.w = Wardd(self.tmp.name)
+        self.w.start()
+
+    def tearDown(self):
+        self.w.stop()
+        self.tmp.cleanup()
+
+    def test_first_start(self):
+        for name in ("ca.crt", "ca.key", "server.crt", "server.key", "ward.db",
+                     "initial-admin-password", "enroll-token", "enroll.bundle"):
+            mode = stat.S_IMODE(os.stat(os.path.join(self.w.data, name)).st_mode)
+            self.assertEqual(mode & 0o077, 0, f"{name} is readable by others: {oct(mode)}")
+        with open(os.path.join(self.w.data, "enroll.bundle")) as f:
+            bundle = json.load(f)
+        self.assertEqual(bundle["server"], f"https://localhost:{self.w.port}")
+        self.assertIn("BEGIN CERTIFICATE", bundle["ca"])
+        self.assertEqual(len(bundle["token"]), 64)
+        log = self.w.log_text()
+        self.assertIn("administrator 'admin' created", log)
+        # Secrets are named in the log, never shown.
+        with open(os.path.join(self.w.data, "initial-admin-password")) as f:
+            self.assertNotIn(f.read().strip(), log)
+        self.assertNotIn(bundle["token"], log)
+
+    def test_dual_stack(self):
+        for host in ("127.0.0.1", "::1", "localhost"):
+            status, body = self.w.request("GET", "/api/v1/health", host=host)
+            self.assertEqual((status, body["status"]), (200, "ok"), host)
+
+    def test_login_and_tree(self):
+        token = self.w.login()
+        status, tree = self.w.request("GET", "/api/v1/tree", token=token)
+        self.assertEqual(status, 200)
+        self.assertEqual((tree["kind"], tree["domains"], tree["clients"]), ("root", [], []))
+
+    def test_bad_requests(self):
+        w = self.w
+        cases = [
+            (("GET", "/api/v1/tree"), 401, "bearer token"),
+            (("GET", "/api/v1/tree", None, "0" * 64), 401, "bearer token"),
+            (("POST", "/api/v1/login", {"user": "admin", "password": "wrong"}), 401,
+             "wrong user name or password"),
+            (("POST", "/api/v1/login", {"user": "nobody", "password": "x"}), 401,
+             "wrong user name or password"),
+            (("POST", "/api/v1/login", {"user": "admin"}), 400, "expected"),
+            (("POST", "/api/v1/login", None, None, "127.0.0.1", b"{bad"), 400,
+             "invalid JSON at line 1 column"),
+            (("POST", "/api/v1/login", None, None, "127.0.0.1", b"[1]"), 400,
+             "expected a JSON object"),
+            (("POST", "/api/v1/login", None, None, "127.0.0.1", b"x" * (2 << 20)), 413,
+             "larger than 1048576 bytes"),
+            (("GET", "/nope"), 404, "no such resource: /nope"),
+            (("DELETE", "/api/v1/health"), 405, "DELETE is not allowed"),
+        ]
+        for args, want_status, want_text in cases:
+            status, body = w.request(*args)
+            self.assertEqual(status, want_status, (args[:2], body))
+            self.assertIn(want_text, body["error"], args[:2])
+        # Malformed HTTP and a TLS-less client do not hurt the server.
+        with socket.create_connection(("127.0.0.1", w.port)) as s:
+            s.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            s.settimeout(5)
+            try:
+                s.recv(100)
+            except OSError:
+                pass
+        self.assertEqual(w.request("GET", "/api/v1/health")[0], 200)
+
+    def test_restart_keeps_state(self):
+        token = self.w.login()
+        files = {}
+        for name in ("ca.crt", "server.crt", "enroll.bundle", "initial-admin-password"):
+            with open(os.path.join(self.w.data, name), "rb") as f:
+                files[name] = f.read()
+        self.assertEqual(self.w.stop(), 0)
+        self.w.start()
+        for name, before in files.items():
+            with open(os.path.join(self.w.data, name), "rb") as f:
+                self.assertEqual(f.read(), before, f"{name} changed on restart")
+        # Sessions survive a restart; the first password still works.
+        self.assertEqual(self.w.request("GET", "/api/v1/tree", token=token)[0], 200)
+        self.w.login()
+
+    def test_stop_is_clean(self):
+        start = time.monotonic()
+        self.assertEqual(self.w.stop(), 0)
+        self.assertLess(time.monotonic() - start, 5)
+        self.assertIn("stopping", self.w.log_text())
+
+
+class ConfigTest(unittest.TestCase):
+    def run_with(self, text):
+        with tempfile.TemporaryDirectory(prefix="ward-conf-") as d:
+            path = os.path.join(d, "w.ini")
+            with open(path, "w") as f:
+                f.write(text.replace("DATA", os.path.join(d, "data")))
+            done = subprocess.run([WARDD, "--config", path], capture_output=True, text=True,
+                                  timeout=30)
+            return done.returncode, done.stderr.replace(path, "CONF")
+
+    def test_errors_name_file_and_line(self):
+        for text, want in [
+            ("[server]\nlisten = *:1\nport = 3\n", "CONF:3: unknown key 'port' in [server]"),
+            ("[notify]\nbatch = 0\n", "CONF:2: notify.batch: 0 is out of range"),
+            ("[agents]\nheartbeat_interval = 5x\n", "CONF:2: agents.heartbeat_interval"),
+            ("[agents]\nheartbeat_interval = 5m\noffline_after = 1m\n",
+             "offline_after (60s) must exceed agents.heartbeat_interval (300s)"),
+            ("[server]\ndata_dir = DATA\nlisten = 127.0.0.1\n", "listen: '127.0.0.1' is not"),
+        ]:
+            code, err = self.run_with(text)
+            self.assertEqual(code, 2 if "listen" not in want else 1, err)
+            self.assertIn(want, err)
+
+    def test_missing_config_file(self):
+        done = subprocess.run([WARDD, "--config", "/nonexistent/w.ini"], capture_output=True,
+                              text=True, timeout=30)
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("/nonexistent/w.ini: No such file", done.stderr)
+
+    def test_bare_ip_warns(self):
+        with tempfile.TemporaryDirectory(prefix="ward-ip-") as d:
+            w = Wardd(d)
+            with open(w.conf) as f:
+                text = f.read()
+            text = text.replace("hostname = localhost", "hostname = 127.0.0.1")
+            with open(w.conf, "w") as f:
+                f.write(text)
+            w.start()
+            try:
+                self.assertIn("bare address 127.0.0.1", w.log_text())
+                self.assertEqual(w.request("GET", "/api/v1/health")[0], 200)
+            finally:
+                w.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=1, buffer=False, argv=sys.argv[:1])
