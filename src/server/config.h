@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct config {
 	/* [server] */
@@ -36,6 +37,11 @@ struct config {
  * Returns false with "PATH:LINE: message" in errbuf. Free with
  * config_free() in either case. */
 bool config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen);
+
+/* Writes every option with its default and help as an INI file to f:
+ * a starting point for a configuration file, and the reference in
+ * docs/configuration.md (a test keeps the two equal). */
+void config_print_defaults(FILE *f);
 
 /* Frees what config_load() allocated. */
 void config_free(struct config *cfg);

@@ -34,9 +34,10 @@ struct files {
 static void usage(FILE *f)
 {
 	fputs("usage: wardd [--config FILE] [--debug]\n"
-	      "  --config FILE  read settings from FILE (INI; defaults need none)\n"
-	      "  --debug        log debug messages\n"
-	      "  --version      print the version\n", f);
+	      "  --config FILE     read settings from FILE (INI; defaults need none)\n"
+	      "  --debug           log debug messages\n"
+	      "  --print-defaults  print every setting at its default, as an INI file\n"
+	      "  --version         print the version\n", f);
 }
 
 /* The name agents should use: the configured one, else this host's
@@ -219,6 +220,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "print-defaults", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -231,7 +233,7 @@ int main(int argc, char **argv)
 	char msg[512], *name = NULL, *key = NULL, *crt = NULL;
 	int c, status = 1;
 
-	while ((c = getopt_long(argc, argv, "c:dVh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:dVhp", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			conf_path = optarg;
@@ -244,6 +246,9 @@ int main(int argc, char **argv)
 			return 0;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'p':
+			config_print_defaults(stdout);
 			return 0;
 		default:
 			usage(stderr);

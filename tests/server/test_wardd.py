@@ -212,6 +212,25 @@ class ConfigTest(unittest.TestCase):
             self.assertEqual(code, 2 if "listen" not in want else 1, err)
             self.assertIn(want, err)
 
+    def test_print_defaults(self):
+        out = subprocess.run([WARDD, "--print-defaults"], capture_output=True, text=True,
+                             check=True).stdout
+        docs = os.path.join(os.path.dirname(__file__), "../../docs/configuration.md")
+        with open(docs) as f:
+            text = f.read()
+        block = text.split("```ini\n", 1)[1].split("```", 1)[0]
+        self.assertEqual(block, out, "docs/configuration.md is out of date: paste "
+                         "`wardd --print-defaults` into it")
+        # The printed file is one wardd reads back.
+        with tempfile.TemporaryDirectory(prefix="ward-defaults-") as d:
+            w = Wardd(d)
+            with open(w.conf, "w") as f:
+                f.write(out.replace("listen = *:8443", f"listen = *:{w.port}")
+                        .replace("hostname =", "hostname = localhost")
+                        .replace("/var/lib/ward/server", w.data))
+            w.start()
+            self.assertEqual(w.stop(), 0)
+
     def test_missing_config_file(self):
         done = subprocess.run([WARDD, "--config", "/nonexistent/w.ini"], capture_output=True,
                               text=True, timeout=30)
