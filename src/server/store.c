@@ -36,8 +36,12 @@ static const char schema_v1[] =
 	" node INTEGER PRIMARY KEY REFERENCES nodes(id) ON DELETE CASCADE,"
 	" uuid TEXT NOT NULL UNIQUE,"
 	" hostname TEXT NOT NULL,"
+	" secret BLOB NOT NULL,"
+	" status TEXT,"
+	" last_seen INTEGER NOT NULL DEFAULT 0,"
 	" eff_json TEXT,"
-	" eff_version INTEGER NOT NULL DEFAULT 0);"
+	" eff_version INTEGER NOT NULL DEFAULT 0,"
+	" acked_version INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE settings ("
 	" node INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,"
 	" key TEXT NOT NULL,"
@@ -700,8 +704,10 @@ enum store_err store_tree(struct store *st, json_t **out, char *errbuf, size_t e
 }
 
 enum store_err store_client_add(struct store *st, int64_t domain, const char *uuid,
-				const char *hostname, int64_t *id, char *errbuf, size_t errlen)
+				const char *hostname, const unsigned char secret_hash[32],
+				int64_t *id, char *errbuf, size_t errlen)
 {
+	sqlite3_stmt *stmt;
 	enum store_err err = begin(st, errbuf, errlen);
 
 	if (err != STORE_OK)
@@ -712,8 +718,17 @@ enum store_err store_client_add(struct store *st, int64_t domain, const char *uu
 			       "VALUES (?, 2, ?)", "is", domain, hostname);
 	if (err == STORE_OK) {
 		*id = sqlite3_last_insert_rowid(st->db);
-		err = sql_exec(st, errbuf, errlen, "INSERT INTO clients (node, uuid, hostname)"
-			       " VALUES (?, ?, ?)", "iss", *id, uuid, hostname);
+		stmt = prepare(st, errbuf, errlen, "INSERT INTO clients (node, uuid, hostname, "
+			       "secret, last_seen) VALUES (?, ?, ?, ?, ?)", "iss", *id, uuid,
+			       hostname);
+		if (stmt && (sqlite3_bind_blob(stmt, 4, secret_hash, 32, SQLITE_TRANSIENT) !=
+			     SQLITE_OK ||
+			     sqlite3_bind_int64(stmt, 5, (int64_t)time(NULL)) != SQLITE_OK)) {
+			sqlite3_finalize(stmt);
+			stmt = NULL;
+			db_fail(st, "bind", errbuf, errlen);
+		}
+		err = run(st, stmt, errbuf, errlen);
 		if (err == STORE_EEXIST)
 			set_msg(errbuf, errlen, "a client with uuid %s exists already", uuid);
 	}
@@ -941,4 +956,76 @@ enum store_err store_token_count(struct store *st, enum store_token kind, int64_
 {
 	return sql_int(st, count, NULL, 0, "SELECT count(*) FROM tokens WHERE kind = ? AND "
 		       "expires > ?", "ii", (int64_t)kind, now);
+}
+
+enum store_err store_agent_auth(struct store *st, const char *uuid,
+				const unsigned char secret_hash[32], int64_t *id)
+{
+	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT node FROM clients WHERE uuid = ? AND "
+				     "secret = ?", "s", uuid);
+	enum store_err err = STORE_ENOENT;
+	int rc;
+
+	if (!stmt)
+		return STORE_EDB;
+	if (sqlite3_bind_blob(stmt, 2, secret_hash, 32, SQLITE_TRANSIENT) != SQLITE_OK) {
+		sqlite3_finalize(stmt);
+		return STORE_EDB;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(stmt, 0);
+		err = STORE_OK;
+	} else if (rc != SQLITE_DONE) {
+		err = STORE_EDB;
+	}
+	sqlite3_finalize(stmt);
+	return err;
+}
+
+enum store_err store_agent_seen(struct store *st, int64_t id, const char *status, int64_t now,
+				char *errbuf, size_t errlen)
+{
+	if (status)
+		return sql_exec(st, errbuf, errlen, "UPDATE clients SET status = ?, last_seen = ? "
+				"WHERE node = ?", "sii", status, now, id);
+	return sql_exec(st, errbuf, errlen, "UPDATE clients SET last_seen = ? WHERE node = ?",
+			"ii", now, id);
+}
+
+enum store_err store_agent_settings(struct store *st, int64_t id, char **json,
+				    int64_t *version, char *errbuf, size_t errlen)
+{
+	sqlite3_stmt *stmt = prepare(st, errbuf, errlen, "SELECT eff_json, eff_version FROM "
+				     "clients WHERE node = ?", "i", id);
+	enum store_err err = STORE_ENOENT;
+	int rc;
+
+	if (!stmt)
+		return STORE_EDB;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW && sqlite3_column_text(stmt, 0)) {
+		*json = strdup((const char *)sqlite3_column_text(stmt, 0));
+		*version = sqlite3_column_int64(stmt, 1);
+		err = *json ? STORE_OK : STORE_ENOMEM;
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		err = db_fail(st, "agent settings", errbuf, errlen);
+	}
+	sqlite3_finalize(stmt);
+	return err;
+}
+
+enum store_err store_agent_ack(struct store *st, int64_t id, int64_t version, char *errbuf,
+			       size_t errlen)
+{
+	enum store_err err = begin(st, errbuf, errlen);
+
+	if (err != STORE_OK)
+		return err;
+	err = sql_exec(st, errbuf, errlen, "UPDATE clients SET acked_version = max(acked_version,"
+		       " ?) WHERE node = ?", "ii", version, id);
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "DELETE FROM deliveries WHERE client = ? AND "
+			       "version <= ?", "ii", id, version);
+	return finish(st, err, errbuf, errlen);
 }

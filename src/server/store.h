@@ -83,11 +83,13 @@ enum store_err store_domain_path(struct store *st, int64_t id, char *buf, size_t
  * clients: [{id, uuid, hostname}]}; the caller owns the reference. */
 enum store_err store_tree(struct store *st, json_t **out, char *errbuf, size_t errlen);
 
-/* Adds a client with the given unique uuid and host name in domain (or the
- * root) and stores its node id in *id. Its effective settings are computed
- * and, being new, queued for delivery. */
+/* Adds a client with the given unique uuid, host name and credential (the
+ * SHA-256 of its secret) in domain (or the root) and stores its node id in
+ * *id. Its effective settings are computed and, being new, queued for
+ * delivery. */
 enum store_err store_client_add(struct store *st, int64_t domain, const char *uuid,
-				const char *hostname, int64_t *id, char *errbuf, size_t errlen);
+				const char *hostname, const unsigned char secret_hash[32],
+				int64_t *id, char *errbuf, size_t errlen);
 
 /* Moves a client to another domain (or the root); its effective settings
  * are recomputed and queued for delivery if they changed. */
@@ -147,6 +149,27 @@ enum store_err store_token_check(struct store *st, const unsigned char hash[32],
 /* Returns the number of tokens of kind valid at now. */
 enum store_err store_token_count(struct store *st, enum store_token kind, int64_t now,
 				 int64_t *count);
+
+/* Authenticates an agent: STORE_OK with its node id in *id when a client
+ * has uuid and the credential whose SHA-256 is secret_hash, else
+ * STORE_ENOENT. */
+enum store_err store_agent_auth(struct store *st, const char *uuid,
+				const unsigned char secret_hash[32], int64_t *id);
+
+/* Records that agent id was seen at now, with its reported status (JSON
+ * text; NULL keeps the last one). */
+enum store_err store_agent_seen(struct store *st, int64_t id, const char *status, int64_t now,
+				char *errbuf, size_t errlen);
+
+/* Returns agent id's effective settings (canonical JSON text in *json,
+ * caller frees) and their version. */
+enum store_err store_agent_settings(struct store *st, int64_t id, char **json,
+				    int64_t *version, char *errbuf, size_t errlen);
+
+/* Records that agent id applied its settings up to version: its queued
+ * delivery of that version or an older one is done. */
+enum store_err store_agent_ack(struct store *st, int64_t id, int64_t version, char *errbuf,
+			       size_t errlen);
 
 /* Returns the number of queued deliveries. */
 enum store_err store_delivery_count(struct store *st, int64_t *count);

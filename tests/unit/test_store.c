@@ -9,6 +9,7 @@
 #include "server/store.h"
 
 static char msg[512];
+static const unsigned char secret[32] = { 1, 2, 3 };
 
 /* Returns client's effective value of key as compact JSON text, in static
  * storage ("" on failure). */
@@ -79,12 +80,14 @@ static void test_tree(struct store *st)
 	CHECK(strcmp(path, "/Sales/Munich") == 0);
 
 	/* Only empty domains are deleted. */
-	CHECK(store_client_add(st, c, "uuid-m", "host-m", &moved, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_client_add(st, c, "uuid-m", "host-m", secret, &moved, msg, sizeof(msg)) ==
+	      STORE_OK);
 	CHECK(store_domain_delete(st, c, msg, sizeof(msg)) == STORE_ENOTEMPTY);
 	CHECK(store_client_move(st, moved, b, msg, sizeof(msg)) == STORE_OK);
 	CHECK(store_domain_delete(st, c, msg, sizeof(msg)) == STORE_OK);
 	CHECK(store_domain_delete(st, STORE_ROOT, msg, sizeof(msg)) == STORE_EINVAL);
-	CHECK(store_client_add(st, b, "uuid-m", "dup", &id, msg, sizeof(msg)) == STORE_EEXIST);
+	CHECK(store_client_add(st, b, "uuid-m", "dup", secret, &id, msg, sizeof(msg)) ==
+	      STORE_EEXIST);
 	CHECK(store_client_move(st, moved, moved, msg, sizeof(msg)) == STORE_EINVAL);
 }
 
@@ -95,9 +98,10 @@ static void test_inheritance(struct store *st)
 
 	CHECK(store_domain_create(st, STORE_ROOT, "Eng", &d, msg, sizeof(msg)) == STORE_OK);
 	CHECK(store_domain_create(st, d, "QA", &sub, msg, sizeof(msg)) == STORE_OK);
-	CHECK(store_client_add(st, d, "u1", "h1", &c1, msg, sizeof(msg)) == STORE_OK);
-	CHECK(store_client_add(st, sub, "u2", "h2", &c2, msg, sizeof(msg)) == STORE_OK);
-	CHECK(store_client_add(st, STORE_ROOT, "u3", "h3", &c3, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_client_add(st, d, "u1", "h1", secret, &c1, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_client_add(st, sub, "u2", "h2", secret, &c2, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_client_add(st, STORE_ROOT, "u3", "h3", secret, &c3, msg, sizeof(msg)) ==
+	      STORE_OK);
 	/* New clients start with the defaults and a queued delivery. */
 	CHECK(strcmp(eff(st, c2, "scan_method"), "\"conventional\"") == 0);
 	CHECK(store_client_version(st, c2, &v2) == STORE_OK && v2 > 0);
@@ -196,6 +200,29 @@ static void test_tree_json(struct store *st)
 	json_decref(tree);
 }
 
+/* Agents authenticate by uuid and secret; acknowledging a version ends its
+ * delivery, and only that version or an older one. */
+static void test_agents(struct store *st)
+{
+	unsigned char wrong[32] = { 9 };
+	int64_t id, c2, v, n0, n1;
+	char *json = NULL;
+
+	CHECK(store_agent_auth(st, "u2", secret, &id) == STORE_OK);
+	CHECK(store_agent_auth(st, "u2", wrong, &c2) == STORE_ENOENT);
+	CHECK(store_agent_auth(st, "nobody", secret, &c2) == STORE_ENOENT);
+	CHECK(store_agent_seen(st, id, "{\"os\":\"Debian 12\"}", 1000, msg, sizeof(msg)) ==
+	      STORE_OK);
+	CHECK(store_agent_settings(st, id, &json, &v, msg, sizeof(msg)) == STORE_OK);
+	CHECK_STR_CONTAINS(json, "\"scan_method\":\"conventional\"");
+	free(json);
+	CHECK(store_delivery_count(st, &n0) == STORE_OK);
+	CHECK(store_agent_ack(st, id, v - 1, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_delivery_count(st, &n1) == STORE_OK && n1 == n0);
+	CHECK(store_agent_ack(st, id, v, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_delivery_count(st, &n1) == STORE_OK && n1 == n0 - 1);
+}
+
 /* The database survives reopening, and a newer schema is refused. */
 static void test_reopen(const char *path)
 {
@@ -235,6 +262,7 @@ int main(void)
 	test_inheritance(st);
 	test_validation(st);
 	test_tree_json(st);
+	test_agents(st);
 	store_close(st);
 	test_reopen(path);
 	test_utf8();
