@@ -27,6 +27,7 @@ PREFIXES = {
     "src/server/config.c": ("config_",),
     "src/server/http.c": ("http_",),
     "src/server/api.c": ("api_",),
+    "src/server/notify.c": ("notify_",),
     "src/server/wardd.c": ("main",),
     "src/common/log.c": ("log_",),
     "src/engine/engine.c": ("engine_",),

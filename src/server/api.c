@@ -3,6 +3,7 @@
 
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -13,7 +14,9 @@
 
 enum api_auth {
 	AUTH_NONE,
-	AUTH_ADMIN,
+	AUTH_ADMIN,   /* session token; who = the administrator */
+	AUTH_ENROLL,  /* enrollment token; who = its domain path */
+	AUTH_AGENT,   /* "UUID:SECRET"; who = the client's node id */
 };
 
 struct route {
@@ -22,6 +25,16 @@ struct route {
 	enum api_auth auth;
 	void (*fn)(struct api_ctx *ctx, struct http_req *req, const char *who);
 };
+
+/* Answers a store failure: 404 for a missing node, 409 for a taken name or
+ * a domain that is not empty, 400 for an invalid value, 500 otherwise. */
+static void store_error(struct http_req *req, enum store_err err, const char *msg)
+{
+	unsigned status = err == STORE_ENOENT ? 404 : err == STORE_EEXIST ? 409 :
+			  err == STORE_EINVAL ? 400 : err == STORE_ENOTEMPTY ? 409 : 500;
+
+	http_respond_error(req, status, "%s", msg);
+}
 
 void api_new_token(char out[65], unsigned char hash[32])
 {
@@ -120,27 +133,320 @@ static void get_tree(struct api_ctx *ctx, struct http_req *req, const char *who)
 	http_respond_json(req, 200, tree);
 }
 
+/* Resolves a scope: "root", "domain:/PATH" or "client:ID". */
+static enum store_err parse_scope(struct api_ctx *ctx, const char *scope, int64_t *node,
+				  char *msg, size_t len)
+{
+	char *end;
+	long long id;
+
+	if (!scope) {
+		snprintf(msg, len, "scope: missing (root, domain:/PATH or client:ID)");
+		return STORE_EINVAL;
+	}
+	if (strcmp(scope, "root") == 0) {
+		*node = STORE_ROOT;
+		return STORE_OK;
+	}
+	if (strncmp(scope, "domain:", 7) == 0)
+		return store_domain_lookup(ctx->st, scope + 7, 0, node, msg, len);
+	if (strncmp(scope, "client:", 7) == 0) {
+		id = strtoll(scope + 7, &end, 10);
+		if (*end == '\0' && end != scope + 7 && id > STORE_ROOT) {
+			*node = id;
+			return STORE_OK;
+		}
+	}
+	snprintf(msg, len, "scope: '%s' is not root, domain:/PATH or client:ID", scope);
+	return STORE_EINVAL;
+}
+
+static void get_settings(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *own = NULL, *eff = NULL;
+	enum store_err err;
+	char msg[256];
+	int64_t node;
+
+	(void)who;
+	err = parse_scope(ctx, http_req_query(req, "scope"), &node, msg, sizeof(msg));
+	if (err == STORE_OK)
+		err = store_settings_get(ctx->st, node, &own, &eff, msg, sizeof(msg));
+	if (err != STORE_OK) {
+		store_error(req, err, msg);
+		return;
+	}
+	http_respond_json(req, 200, json_pack("{so so}", "own", own, "effective", eff));
+}
+
+static void put_settings(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *body = body_object(req), *value;
+	const char *scope, *key, *apply = "inherit";
+	enum store_apply mode;
+	enum store_err err;
+	size_t changed = 0;
+	char msg[256];
+	int64_t node;
+
+	if (!body)
+		return;
+	if (json_unpack(body, "{s:s, s:s, s:o, s?:s !}", "scope", &scope, "key", &key, "value",
+			&value, "apply", &apply) != 0) {
+		http_respond_error(req, 400, "settings: expected {\"scope\", \"key\", \"value\""
+				   "[, \"apply\": \"all\" or \"inherit\"]}");
+		goto out;
+	}
+	if (strcmp(apply, "all") != 0 && strcmp(apply, "inherit") != 0) {
+		http_respond_error(req, 400, "apply: expected \"all\" or \"inherit\"");
+		goto out;
+	}
+	mode = strcmp(apply, "all") == 0 ? STORE_APPLY_ALL : STORE_APPLY_INHERIT;
+	err = parse_scope(ctx, scope, &node, msg, sizeof(msg));
+	if (err == STORE_OK)
+		err = store_setting_set(ctx->st, node, key, value, mode, &changed, msg,
+					sizeof(msg));
+	if (err != STORE_OK) {
+		store_error(req, err, msg);
+		goto out;
+	}
+	log_msg(LOG_LVL_INFO, "settings: %s set %s on %s (%s): %zu clients changed", who, key,
+		scope, apply, changed);
+	if (changed)
+		notify_kick(ctx->notify);
+	http_respond_json(req, 200, json_pack("{sI}", "changed", (json_int_t)changed));
+out:
+	json_decref(body);
+}
+
+static void delete_settings(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	const char *key = http_req_query(req, "key");
+	enum store_err err;
+	size_t changed = 0;
+	char msg[256];
+	int64_t node;
+
+	(void)who;
+	err = parse_scope(ctx, http_req_query(req, "scope"), &node, msg, sizeof(msg));
+	if (err == STORE_OK && !key) {
+		snprintf(msg, sizeof(msg), "key: missing");
+		err = STORE_EINVAL;
+	}
+	if (err == STORE_OK)
+		err = store_setting_unset(ctx->st, node, key, &changed, msg, sizeof(msg));
+	if (err != STORE_OK) {
+		store_error(req, err, msg);
+		return;
+	}
+	if (changed)
+		notify_kick(ctx->notify);
+	http_respond_json(req, 200, json_pack("{sI}", "changed", (json_int_t)changed));
+}
+
+static void post_domains(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *body = body_object(req);
+	const char *path;
+	enum store_err err;
+	char msg[256];
+	int64_t id;
+
+	(void)who;
+	if (!body)
+		return;
+	if (json_unpack(body, "{s:s !}", "path", &path) != 0) {
+		http_respond_error(req, 400, "domains: expected {\"path\": \"/A/B\"}");
+		goto out;
+	}
+	err = store_domain_lookup(ctx->st, path, 1, &id, msg, sizeof(msg));
+	if (err != STORE_OK) {
+		store_error(req, err, msg);
+		goto out;
+	}
+	http_respond_json(req, 201, json_pack("{sI ss}", "id", (json_int_t)id, "path", path));
+out:
+	json_decref(body);
+}
+
+static void get_queue(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *list = NULL;
+
+	(void)who;
+	if (store_deliveries_json(ctx->st, &list) != STORE_OK) {
+		http_respond_error(req, 500, "database: reading the queue failed");
+		return;
+	}
+	http_respond_json(req, 200, json_pack("{so sI}", "queue", list, "in_flight",
+					      (json_int_t)notify_in_flight(ctx->notify)));
+}
+
+static void delete_queue(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	const char *client = http_req_query(req, "client");
+	int64_t id = -1, n = 0;
+	char *end;
+
+	if (client) {
+		id = strtoll(client, &end, 10);
+		if (*end || end == client || id <= STORE_ROOT) {
+			http_respond_error(req, 400, "client: '%s' is not a client id", client);
+			return;
+		}
+	}
+	if (store_deliveries_cancel(ctx->st, id, &n) != STORE_OK) {
+		http_respond_error(req, 500, "database: cancelling failed");
+		return;
+	}
+	log_msg(LOG_LVL_INFO, "notify: %s cancelled %lld queued deliveries", who, (long long)n);
+	http_respond_json(req, 200, json_pack("{sI}", "cancelled", (json_int_t)n));
+}
+
+/* Agent enrollment: the agent names itself (uuid, host name, status) and
+ * gets its credential, which the server keeps only as a SHA-256. */
+static void post_enroll(struct api_ctx *ctx, struct http_req *req, const char *domain_path)
+{
+	json_t *body = body_object(req), *status = NULL;
+	const char *uuid, *hostname;
+	unsigned char hash[32];
+	char secret[65], msg[256];
+	enum store_err err;
+	int64_t domain, id;
+
+	if (!body)
+		return;
+	if (json_unpack(body, "{s:s, s:s, s?:o}", "uuid", &uuid, "hostname", &hostname,
+			"status", &status) != 0 || strlen(uuid) != 36 ||
+	    strspn(uuid, "0123456789abcdef-") != 36 || !*hostname || strlen(hostname) > 253) {
+		http_respond_error(req, 400, "enroll: expected {\"uuid\": 36 lowercase hex and "
+				   "dashes, \"hostname\": 1 to 253 characters}");
+		goto out;
+	}
+	api_new_token(secret, hash);
+	err = store_domain_lookup(ctx->st, domain_path, 1, &domain, msg, sizeof(msg));
+	if (err == STORE_OK)
+		err = store_client_add(ctx->st, domain, uuid, hostname, hash, &id, msg,
+				       sizeof(msg));
+	if (err != STORE_OK) {
+		store_error(req, err, msg);
+		goto out;
+	}
+	log_msg(LOG_LVL_INFO, "enroll: %s (%s) from %s into %s as client %lld", hostname, uuid,
+		http_req_peer(req), domain_path, (long long)id);
+	notify_kick(ctx->notify);
+	http_respond_json(req, 201, json_pack("{sI ss sI sI}", "client", (json_int_t)id,
+					      "secret", secret, "heartbeat_interval",
+					      (json_int_t)ctx->cfg->heartbeat_interval,
+					      "long_poll", (json_int_t)ctx->cfg->long_poll));
+out:
+	sodium_memzero(secret, sizeof(secret));
+	json_decref(body);
+}
+
+static void post_heartbeat(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	int64_t id = strtoll(who, NULL, 10), version = 0;
+	json_t *body = body_object(req);
+	char msg[256], *status, *json = NULL;
+
+	if (!body)
+		return;
+	status = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!status || store_agent_seen(ctx->st, id, status, (int64_t)time(NULL), msg,
+					sizeof(msg)) != STORE_OK ||
+	    store_agent_settings(ctx->st, id, &json, &version, msg, sizeof(msg)) != STORE_OK)
+		http_respond_error(req, 500, "heartbeat: database failed");
+	else
+		http_respond_json(req, 200, json_pack("{sI sI}", "version", (json_int_t)version,
+						      "heartbeat_interval",
+						      (json_int_t)ctx->cfg->heartbeat_interval));
+	free(json);
+	free(status);
+	json_decref(body);
+}
+
+static void get_events(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	const char *have = http_req_query(req, "version");
+	int64_t id = strtoll(who, NULL, 10), version = -1;
+	char *end = NULL, msg[64];
+
+	if (have)
+		version = strtoll(have, &end, 10);
+	if (!have || *end || end == have || version < 0) {
+		http_respond_error(req, 400, "events: expected ?version=N (the settings version "
+				   "the agent has)");
+		return;
+	}
+	store_agent_seen(ctx->st, id, NULL, (int64_t)time(NULL), msg, sizeof(msg));
+	notify_poll(ctx->notify, req, id, version);
+}
+
+static void post_ack(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *body = body_object(req);
+	json_int_t version;
+
+	if (!body)
+		return;
+	if (json_unpack(body, "{s:I !}", "version", &version) != 0 || version < 0) {
+		http_respond_error(req, 400, "ack: expected {\"version\": N}");
+	} else {
+		notify_ack(ctx->notify, strtoll(who, NULL, 10), version);
+		http_respond_json(req, 200, json_pack("{sI}", "version", version));
+	}
+	json_decref(body);
+}
+
 /* Every route of the API, once. */
 static const struct route routes[] = {
 	{ "GET", "/api/v1/health", AUTH_NONE, get_health },
 	{ "POST", "/api/v1/login", AUTH_NONE, post_login },
 	{ "GET", "/api/v1/tree", AUTH_ADMIN, get_tree },
+	{ "POST", "/api/v1/domains", AUTH_ADMIN, post_domains },
+	{ "GET", "/api/v1/settings", AUTH_ADMIN, get_settings },
+	{ "PUT", "/api/v1/settings", AUTH_ADMIN, put_settings },
+	{ "DELETE", "/api/v1/settings", AUTH_ADMIN, delete_settings },
+	{ "GET", "/api/v1/notify/queue", AUTH_ADMIN, get_queue },
+	{ "DELETE", "/api/v1/notify/queue", AUTH_ADMIN, delete_queue },
+	{ "POST", "/api/v1/agent/enroll", AUTH_ENROLL, post_enroll },
+	{ "POST", "/api/v1/agent/heartbeat", AUTH_AGENT, post_heartbeat },
+	{ "GET", "/api/v1/agent/events", AUTH_AGENT, get_events },
+	{ "POST", "/api/v1/agent/ack", AUTH_AGENT, post_ack },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
-/* Checks "Authorization: Bearer TOKEN" for a session; copies the admin's
- * name to who. */
-static bool authorized(struct api_ctx *ctx, struct http_req *req, char *who, size_t len)
+/* Checks the request's "Authorization: Bearer ..." for the route's kind of
+ * credential; copies who it names to who. */
+static bool authorized(struct api_ctx *ctx, struct http_req *req, enum api_auth auth,
+		       char *who, size_t len)
 {
-	const char *h = http_req_header(req, "Authorization");
+	const char *h = http_req_header(req, "Authorization"), *tok;
 	unsigned char hash[32];
+	char uuid[37];
+	int64_t id;
 
-	if (!h || strncmp(h, "Bearer ", 7) != 0 || strlen(h + 7) != 64)
+	if (!h || strncmp(h, "Bearer ", 7) != 0)
 		return false;
-	crypto_hash_sha256(hash, (const unsigned char *)h + 7, 64);
-	return store_token_check(ctx->st, hash, STORE_TOKEN_SESSION, (int64_t)time(NULL), who,
-				 len) == STORE_OK;
+	tok = h + 7;
+	if (auth == AUTH_AGENT) {
+		if (strlen(tok) != 36 + 1 + 64 || tok[36] != ':')
+			return false;
+		memcpy(uuid, tok, 36);
+		uuid[36] = '\0';
+		crypto_hash_sha256(hash, (const unsigned char *)tok + 37, 64);
+		if (store_agent_auth(ctx->st, uuid, hash, &id) != STORE_OK)
+			return false;
+		snprintf(who, len, "%lld", (long long)id);
+		return true;
+	}
+	if (strlen(tok) != 64)
+		return false;
+	crypto_hash_sha256(hash, (const unsigned char *)tok, 64);
+	return store_token_check(ctx->st, hash, auth == AUTH_ADMIN ? STORE_TOKEN_SESSION :
+				 STORE_TOKEN_ENROLL, (int64_t)time(NULL), who, len) == STORE_OK;
 }
 
 void api_handle(struct http_req *req, void *arg)
@@ -157,7 +463,8 @@ void api_handle(struct http_req *req, void *arg)
 		path_known = true;
 		if (strcmp(routes[i].method, method) != 0)
 			continue;
-		if (routes[i].auth == AUTH_ADMIN && !authorized(ctx, req, who, sizeof(who))) {
+		if (routes[i].auth != AUTH_NONE &&
+		    !authorized(ctx, req, routes[i].auth, who, sizeof(who))) {
 			http_respond_error(req, 401, "missing, expired or unknown bearer token");
 			return;
 		}

@@ -9,11 +9,13 @@
 
 #include "server/config.h"
 #include "server/http.h"
+#include "server/notify.h"
 #include "server/store.h"
 
 struct api_ctx {
 	struct store *st;
 	const struct config *cfg;
+	struct notify *notify;
 };
 
 /* The request handler for http_new(): routes req by method and path,

@@ -1029,3 +1029,109 @@ enum store_err store_agent_ack(struct store *st, int64_t id, int64_t version, ch
 			       "version <= ?", "ii", id, version);
 	return finish(st, err, errbuf, errlen);
 }
+
+enum store_err store_deliveries_due(struct store *st, int64_t now,
+				    int (*fn)(const struct store_delivery *d, void *arg),
+				    void *arg)
+{
+	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT client, version, attempts, "
+				     "next_attempt FROM deliveries WHERE next_attempt <= ? "
+				     "ORDER BY created, client", "i", now);
+	struct store_delivery d;
+	int rc;
+
+	if (!stmt)
+		return STORE_EDB;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		d.client = sqlite3_column_int64(stmt, 0);
+		d.version = sqlite3_column_int64(stmt, 1);
+		d.attempts = sqlite3_column_int64(stmt, 2);
+		d.next_attempt = sqlite3_column_int64(stmt, 3);
+		if (fn(&d, arg))
+			break;
+	}
+	sqlite3_finalize(stmt);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : STORE_EDB;
+}
+
+enum store_err store_delivery_get(struct store *st, int64_t client, struct store_delivery *d)
+{
+	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT version, attempts, next_attempt FROM "
+				     "deliveries WHERE client = ?", "i", client);
+	enum store_err err = STORE_ENOENT;
+	int rc;
+
+	if (!stmt)
+		return STORE_EDB;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		d->client = client;
+		d->version = sqlite3_column_int64(stmt, 0);
+		d->attempts = sqlite3_column_int64(stmt, 1);
+		d->next_attempt = sqlite3_column_int64(stmt, 2);
+		err = STORE_OK;
+	} else if (rc != SQLITE_DONE) {
+		err = STORE_EDB;
+	}
+	sqlite3_finalize(stmt);
+	return err;
+}
+
+enum store_err store_delivery_retry(struct store *st, int64_t client, int64_t attempts,
+				    int64_t next_attempt)
+{
+	return sql_exec(st, NULL, 0, "UPDATE deliveries SET attempts = ?, next_attempt = ? "
+			"WHERE client = ?", "iii", attempts, next_attempt, client);
+}
+
+enum store_err store_deliveries_json(struct store *st, json_t **out)
+{
+	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT d.client, c.uuid, c.hostname, "
+				     "d.version, d.attempts, d.next_attempt FROM deliveries d "
+				     "JOIN clients c ON c.node = d.client ORDER BY d.created, "
+				     "d.client", "");
+	json_t *arr = json_array(), *item;
+	enum store_err err = STORE_OK;
+	int rc = SQLITE_DONE;
+
+	if (!stmt || !arr) {
+		sqlite3_finalize(stmt);
+		json_decref(arr);
+		return stmt ? STORE_ENOMEM : STORE_EDB;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		int64_t next = sqlite3_column_int64(stmt, 5);
+
+		item = json_pack("{sI ss ss sI sI so}", "client",
+				 (json_int_t)sqlite3_column_int64(stmt, 0),
+				 "uuid", sqlite3_column_text(stmt, 1),
+				 "hostname", sqlite3_column_text(stmt, 2),
+				 "version", (json_int_t)sqlite3_column_int64(stmt, 3),
+				 "attempts", (json_int_t)sqlite3_column_int64(stmt, 4),
+				 "next_attempt", next == STORE_NEVER ? json_null() :
+				 json_integer((json_int_t)next));
+		if (!item || json_array_append_new(arr, item) != 0) {
+			err = STORE_ENOMEM;
+			break;
+		}
+	}
+	if (err == STORE_OK && rc != SQLITE_DONE)
+		err = STORE_EDB;
+	sqlite3_finalize(stmt);
+	if (err != STORE_OK) {
+		json_decref(arr);
+		return err;
+	}
+	*out = arr;
+	return STORE_OK;
+}
+
+enum store_err store_deliveries_cancel(struct store *st, int64_t client, int64_t *n)
+{
+	enum store_err err = client < 0 ?
+		sql_exec(st, NULL, 0, "DELETE FROM deliveries", "") :
+		sql_exec(st, NULL, 0, "DELETE FROM deliveries WHERE client = ?", "i", client);
+
+	*n = err == STORE_OK ? sqlite3_changes(st->db) : 0;
+	return err;
+}

@@ -171,6 +171,38 @@ enum store_err store_agent_settings(struct store *st, int64_t id, char **json,
 enum store_err store_agent_ack(struct store *st, int64_t id, int64_t version, char *errbuf,
 			       size_t errlen);
 
+/* A queued delivery of a client's settings. */
+struct store_delivery {
+	int64_t client;
+	int64_t version;
+	int64_t attempts;
+	int64_t next_attempt;  /* Unix time; STORE_NEVER: waits for a reconnect */
+};
+
+#define STORE_NEVER INT64_MAX
+
+/* Calls fn(d, arg) for each delivery due at now (next_attempt <= now),
+ * oldest first, until fn returns nonzero. fn must not change the store. */
+enum store_err store_deliveries_due(struct store *st, int64_t now,
+				    int (*fn)(const struct store_delivery *d, void *arg),
+				    void *arg);
+
+/* Returns client's queued delivery in *d; STORE_ENOENT when none. */
+enum store_err store_delivery_get(struct store *st, int64_t client, struct store_delivery *d);
+
+/* Sets client's delivery to be tried again at next_attempt, with attempts
+ * counted. */
+enum store_err store_delivery_retry(struct store *st, int64_t client, int64_t attempts,
+				    int64_t next_attempt);
+
+/* Lists every queued delivery as a new JSON array of {client, uuid,
+ * hostname, version, attempts, next_attempt}; the caller owns it. */
+enum store_err store_deliveries_json(struct store *st, json_t **out);
+
+/* Cancels client's queued delivery (client < 0: all). Stores the number
+ * cancelled in *n. */
+enum store_err store_deliveries_cancel(struct store *st, int64_t client, int64_t *n);
+
 /* Returns the number of queued deliveries. */
 enum store_err store_delivery_count(struct store *st, int64_t *count);
 

@@ -19,6 +19,7 @@
 #include "server/api.h"
 #include "server/config.h"
 #include "server/http.h"
+#include "server/notify.h"
 #include "server/pki.h"
 #include "server/store.h"
 
@@ -228,7 +229,7 @@ int main(int argc, char **argv)
 	struct files f = { 0 };
 	struct store *st = NULL;
 	struct http_server *http = NULL;
-	struct api_ctx ctx;
+	struct api_ctx ctx = { 0 };
 	const char *conf_path = NULL;
 	char msg[512], *name = NULL, *key = NULL, *crt = NULL;
 	int c, status = 1;
@@ -311,11 +312,17 @@ int main(int argc, char **argv)
 		log_msg(LOG_LVL_ERROR, "%s", msg);
 		goto out;
 	}
+	ctx.notify = notify_new(st, &cfg, http);
+	if (!ctx.notify) {
+		log_msg(LOG_LVL_ERROR, "out of memory");
+		goto out;
+	}
 	log_msg(LOG_LVL_INFO, "wardd %s serving https://%s:%u (listening on %s), data in %s",
 		WARD_VERSION, name, listen_port(cfg.listen), cfg.listen, cfg.data_dir);
 	status = http_run(http) == 0 ? 0 : 1;
 out:
 	http_free(http);
+	notify_free(ctx.notify);
 	store_close(st);
 	if (key)
 		sodium_memzero(key, strlen(key));

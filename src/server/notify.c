@@ -1,0 +1,307 @@
+/* notify.c -- batched delivery of settings over event channels (see
+ * notify.h). */
+#include "server/notify.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+
+/* How often the queue is looked at when something may have changed, and
+ * how often deadlines are checked. */
+#define FILL_MS 20
+#define DEADLINE_MS 250
+
+/* One agent's channel state, kept while its event channel is open or a
+ * delivery to it is in flight. */
+struct chan {
+	struct http_req *req;      /* parked event channel, or NULL */
+	int64_t have;              /* settings version the agent reported */
+	uint64_t poll_deadline;    /* ms: answer the parked request empty then */
+	int64_t sent_version;      /* in flight: version sent, 0 when none */
+	uint64_t ack_deadline;     /* ms */
+	struct notify *owner;
+	int64_t client;
+};
+
+struct notify {
+	struct store *st;
+	const struct config *cfg;
+	struct chan **chans;       /* indexed by client id */
+	size_t nchans;
+	int64_t in_flight;
+	int64_t connected;
+	int kick;
+};
+
+static struct chan *chan_get(struct notify *n, int64_t client, int create)
+{
+	struct chan **grown, *c;
+	size_t want;
+
+	if (client <= 0)
+		return NULL;
+	if ((size_t)client < n->nchans && n->chans[client])
+		return n->chans[client];
+	if (!create)
+		return NULL;
+	if ((size_t)client >= n->nchans) {
+		want = n->nchans ? n->nchans : 1024;
+		while (want <= (size_t)client)
+			want *= 2;
+		grown = realloc(n->chans, want * sizeof(*grown));
+		if (!grown)
+			return NULL;
+		memset(grown + n->nchans, 0, (want - n->nchans) * sizeof(*grown));
+		n->chans = grown;
+		n->nchans = want;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->owner = n;
+	c->client = client;
+	n->chans[client] = c;
+	return c;
+}
+
+/* Frees c when it no longer holds anything. */
+static void chan_release(struct notify *n, struct chan *c)
+{
+	if (c->req || c->sent_version)
+		return;
+	n->chans[c->client] = NULL;
+	free(c);
+}
+
+static void on_drop(struct http_req *req, void *arg)
+{
+	struct chan *c = arg;
+
+	(void)req;
+	c->req = NULL;
+	c->owner->connected--;
+}
+
+/* Answers c's parked request with status and body (stolen). */
+static void answer(struct notify *n, struct chan *c, unsigned status, json_t *body)
+{
+	struct http_req *req = c->req;
+
+	c->req = NULL;
+	n->connected--;
+	http_respond_json(req, status, body);
+}
+
+/* Sends client its current settings over its parked channel; returns 1
+ * when sent, 0 when it turned out to have them already (acknowledged
+ * here), -1 on a store failure. */
+static int send_settings(struct notify *n, struct chan *c, int64_t queued)
+{
+	char *text = NULL, msg[256];
+	int64_t version;
+	json_t *settings;
+
+	if (store_agent_settings(n->st, c->client, &text, &version, msg, sizeof(msg)) !=
+	    STORE_OK)
+		return -1;
+	if (c->have >= version || c->have >= queued) {
+		free(text);
+		store_agent_ack(n->st, c->client, c->have, msg, sizeof(msg));
+		return 0;
+	}
+	settings = json_loads(text, 0, NULL);
+	free(text);
+	if (!settings)
+		return -1;
+	c->sent_version = version;
+	c->ack_deadline = http_now_ms() + (uint64_t)n->cfg->ack_timeout * 1000;
+	n->in_flight++;
+	answer(n, c, 200, json_pack("{sI so}", "version", (json_int_t)version, "settings",
+				    settings));
+	return 1;
+}
+
+/* Collects due deliveries of connected agents not in flight, up to what
+ * the batch has room for. Sending waits until the query is done, since
+ * sending writes to the store. */
+struct picks {
+	struct notify *n;
+	struct store_delivery *list;
+	size_t count, room;
+};
+
+static int pick(const struct store_delivery *d, void *arg)
+{
+	struct picks *p = arg;
+	struct chan *c = chan_get(p->n, d->client, 0);
+
+	if (c && c->req && !c->sent_version)
+		p->list[p->count++] = *d;
+	return p->count == p->room;
+}
+
+/* Sends due deliveries to connected agents until notify.batch are in
+ * flight. */
+static void fill(struct notify *n)
+{
+	struct picks p = { .n = n };
+	struct chan *c;
+	size_t i;
+
+	n->kick = 0;
+	if (n->in_flight >= n->cfg->notify_batch || n->connected == 0)
+		return;
+	p.room = (size_t)(n->cfg->notify_batch - n->in_flight);
+	p.list = calloc(p.room, sizeof(*p.list));
+	if (!p.list || store_deliveries_due(n->st, (int64_t)time(NULL), pick, &p) != STORE_OK) {
+		free(p.list);
+		n->kick = 1; /* try again on the next tick */
+		return;
+	}
+	for (i = 0; i < p.count; i++) {
+		c = chan_get(n, p.list[i].client, 0);
+		if (c && c->req && send_settings(n, c, p.list[i].version) == 0)
+			n->kick = 1; /* had it already: room for another */
+	}
+	free(p.list);
+}
+
+static void on_fill_timer(void *arg)
+{
+	struct notify *n = arg;
+
+	if (n->kick)
+		fill(n);
+}
+
+/* Answers expired event channels empty, and counts unacknowledged
+ * deliveries as failed. */
+static void on_deadline_timer(void *arg)
+{
+	struct notify *n = arg;
+	uint64_t now = http_now_ms();
+	struct store_delivery d;
+	size_t i;
+	struct chan *c;
+
+	for (i = 0; i < n->nchans; i++) {
+		c = n->chans[i];
+		if (!c)
+			continue;
+		if (c->req && c->poll_deadline <= now)
+			answer(n, c, 204, NULL);
+		if (c->sent_version && c->ack_deadline <= now) {
+			n->in_flight--;
+			n->kick = 1;
+			if (store_delivery_get(n->st, c->client, &d) == STORE_OK) {
+				d.attempts++;
+				d.next_attempt = d.attempts > n->cfg->retries ? STORE_NEVER :
+						 (int64_t)time(NULL) + n->cfg->retry_interval;
+				store_delivery_retry(n->st, c->client, d.attempts, d.next_attempt);
+				log_msg(LOG_LVL_WARN, "notify: client %lld did not acknowledge "
+					"version %lld (attempt %lld)%s", (long long)c->client,
+					(long long)c->sent_version, (long long)d.attempts,
+					d.next_attempt == STORE_NEVER ?
+					"; waiting for it to reconnect" : "");
+			}
+			c->sent_version = 0;
+		}
+		chan_release(n, c);
+	}
+}
+
+struct notify *notify_new(struct store *st, const struct config *cfg, struct http_server *http)
+{
+	struct notify *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	n->st = st;
+	n->cfg = cfg;
+	if (http_every(http, FILL_MS, on_fill_timer, n) != 0 ||
+	    http_every(http, DEADLINE_MS, on_deadline_timer, n) != 0) {
+		free(n);
+		return NULL;
+	}
+	return n;
+}
+
+void notify_free(struct notify *n)
+{
+	size_t i;
+
+	if (!n)
+		return;
+	for (i = 0; i < n->nchans; i++)
+		free(n->chans[i]);
+	free(n->chans);
+	free(n);
+}
+
+void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t have)
+{
+	struct chan *c = chan_get(n, client, 1);
+	struct store_delivery d;
+	char msg[256];
+
+	if (!c) {
+		http_respond_error(req, 503, "out of memory");
+		return;
+	}
+	if (c->req) /* the agent opened a new channel: the old one is dead */
+		answer(n, c, 204, NULL);
+	c->have = have;
+	if (store_delivery_get(n->st, client, &d) == STORE_OK) {
+		/* The agent has this version already: its acknowledgement was
+		 * lost (a crash on either side). Done, not sent again. */
+		if (d.version <= have) {
+			store_agent_ack(n->st, client, have, msg, sizeof(msg));
+			if (c->sent_version && c->sent_version <= have) {
+				c->sent_version = 0;
+				n->in_flight--;
+			}
+		} else if (d.next_attempt == STORE_NEVER) {
+			/* Retries ran out; a reconnecting agent starts anew. */
+			store_delivery_retry(n->st, client, 0, 0);
+		}
+		n->kick = 1;
+	}
+	c->req = req;
+	c->poll_deadline = http_now_ms() + (uint64_t)n->cfg->long_poll * 1000;
+	n->connected++;
+	http_park(req, on_drop, c);
+}
+
+void notify_ack(struct notify *n, int64_t client, int64_t version)
+{
+	struct chan *c = chan_get(n, client, 0);
+	char msg[256];
+
+	if (store_agent_ack(n->st, client, version, msg, sizeof(msg)) != STORE_OK)
+		log_msg(LOG_LVL_ERROR, "notify: acknowledgement of client %lld: %s",
+			(long long)client, msg);
+	if (c && c->sent_version && c->sent_version <= version) {
+		c->sent_version = 0;
+		n->in_flight--;
+		chan_release(n, c);
+	}
+	n->kick = 1;
+}
+
+void notify_kick(struct notify *n)
+{
+	n->kick = 1;
+}
+
+int notify_connected(const struct notify *n, int64_t client)
+{
+	return client > 0 && (size_t)client < n->nchans && n->chans[client] &&
+	       n->chans[client]->req != NULL;
+}
+
+int64_t notify_in_flight(const struct notify *n)
+{
+	return n->in_flight;
+}

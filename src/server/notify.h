@@ -1,0 +1,50 @@
+/* notify.h -- delivering settings to agents over their event channels.
+ *
+ * Each online agent keeps one long poll open (its event channel). The
+ * store queues one delivery per client whose effective settings changed;
+ * the notifier answers the event channels of queued clients, at most
+ * notify.batch at a time: the next ones go as earlier ones acknowledge or
+ * time out. A delivery that is not acknowledged within notify.ack_timeout
+ * is retried every notify.retry_interval, notify.retries times, and after
+ * that when the agent reconnects. The queue lives in the store, so a
+ * restarted server resumes it; an agent reports the version it has, so a
+ * delivery the agent applied before a crash is not sent again.
+ *
+ * Everything runs on the HTTP loop's thread.
+ */
+#ifndef WARD_NOTIFY_H
+#define WARD_NOTIFY_H
+
+#include <stdint.h>
+
+#include "server/config.h"
+#include "server/http.h"
+#include "server/store.h"
+
+struct notify;
+
+/* Creates the notifier and registers its timers on http. The caller owns
+ * it and frees it with notify_free() after http_free(). NULL when out of
+ * memory. */
+struct notify *notify_new(struct store *st, const struct config *cfg, struct http_server *http);
+
+/* Frees the notifier (NULL is accepted). */
+void notify_free(struct notify *n);
+
+/* Handles an agent's event channel: client has settings version have.
+ * Answers at once when a delivery for it may go now, else parks req. */
+void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t have);
+
+/* Records client's acknowledgement of version and lets the next delivery go. */
+void notify_ack(struct notify *n, int64_t client, int64_t version);
+
+/* Looks for deliveries that may go now (call after the queue grew). */
+void notify_kick(struct notify *n);
+
+/* Returns whether client has its event channel open. */
+int notify_connected(const struct notify *n, int64_t client);
+
+/* Returns the number of deliveries sent and not yet acknowledged. */
+int64_t notify_in_flight(const struct notify *n);
+
+#endif
