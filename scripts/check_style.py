@@ -30,6 +30,8 @@ PREFIXES = {
     "src/server/notify.c": ("notify_",),
     "src/server/wardd.c": ("main",),
     "src/common/log.c": ("log_",),
+    "src/common/rest.c": ("rest_",),
+    "src/agent/agent.c": ("main",),
     "src/engine/engine.c": ("engine_",),
     "src/scan/cache.c": ("scache_",),
     "src/scan/job.c": ("sjob_",),

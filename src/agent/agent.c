@@ -1,0 +1,534 @@
+/* agent.c -- ward-agent: enrolls with a wardd, then keeps an event channel
+ * open to it, reports its status by heartbeat and applies the settings the
+ * server sends.
+ *
+ * State lives in one directory (agent.state_dir): the credential, the
+ * server's CA certificate and the settings in effect, each replaced
+ * atomically, so the agent may be killed at any moment.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <ifaddrs.h>
+#include <jansson.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/ini.h"
+#include "common/log.h"
+#include "common/rest.h"
+#include "common/util.h"
+
+struct agent_config {
+	char *state_dir;
+};
+
+static const struct ini_field fields[] = {
+	{ "agent", "state_dir", INI_STRING, offsetof(struct agent_config, state_dir),
+	  "/var/lib/ward/agent", 0, 0, "credential, server CA and settings in effect" },
+};
+
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+/* Everything the running agent shares between its two threads. */
+struct agent {
+	struct agent_config cfg;
+	char *cred_path, *ca_path, *settings_path;
+	char *server, *uuid, *token;   /* token = "UUID:SECRET" */
+	pthread_mutex_t lock;          /* guards the fields below */
+	int64_t version;
+	json_t *settings;
+	int64_t heartbeat_interval;
+	long long_poll;
+};
+
+static void usage(FILE *f)
+{
+	fputs("usage: ward-agent [--config FILE] COMMAND\n\n"
+	      "commands:\n"
+	      "  enroll --bundle FILE              enroll with the server the bundle names\n"
+	      "  enroll --server URL --token T --ca FILE\n"
+	      "  run                               serve: event channel, heartbeats, settings\n"
+	      "  status                            print the enrollment and settings in effect\n",
+	      f);
+}
+
+static char *state_file(const struct agent *a, const char *name)
+{
+	return util_path_join(a->cfg.state_dir, name);
+}
+
+/* Replaces path atomically with text (mode 0600). */
+static bool write_atomic(const char *path, const char *text)
+{
+	char tmp[4096];
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if (util_write_file(tmp, text, strlen(text), 0600) != 0 || rename(tmp, path) != 0) {
+		log_msg(LOG_LVL_ERROR, "%s: %s", path, strerror(errno));
+		unlink(tmp);
+		return false;
+	}
+	return true;
+}
+
+static bool write_json(const char *path, json_t *obj)
+{
+	char *text = json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);
+	bool ok = text && write_atomic(path, text);
+
+	free(text);
+	return ok;
+}
+
+/* A random (version 4) UUID in lowercase. */
+static void new_uuid(char out[37])
+{
+	unsigned char b[16];
+
+	randombytes_buf(b, sizeof(b));
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		 "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+		 b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+/* The operating system's name from /etc/os-release. */
+static json_t *os_name(void)
+{
+	char *text = util_read_file("/etc/os-release", 1 << 16, NULL), *p, *end;
+	json_t *name;
+
+	p = text ? strstr(text, "PRETTY_NAME=") : NULL;
+	if (!p) {
+		free(text);
+		return json_string("Linux");
+	}
+	p += 12;
+	if (*p == '"')
+		p++;
+	end = p + strcspn(p, "\"\n");
+	*end = '\0';
+	name = json_string(p);
+	free(text);
+	return name;
+}
+
+/* The host's addresses, loopback excluded, as {"ipv4": [...], "ipv6": [...]}. */
+static void add_addresses(json_t *status)
+{
+	json_t *v4 = json_array(), *v6 = json_array();
+	struct ifaddrs *ifs = NULL, *i;
+	char buf[INET6_ADDRSTRLEN];
+	const void *addr;
+	int family;
+
+	if (getifaddrs(&ifs) == 0) {
+		for (i = ifs; i; i = i->ifa_next) {
+			if (!i->ifa_addr || (i->ifa_flags & IFF_LOOPBACK))
+				continue;
+			family = i->ifa_addr->sa_family;
+			if (family == AF_INET)
+				addr = &((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+			else if (family == AF_INET6)
+				addr = &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+			else
+				continue;
+			if (inet_ntop(family, addr, buf, sizeof(buf)))
+				json_array_append_new(family == AF_INET ? v4 : v6,
+						      json_string(buf));
+		}
+		freeifaddrs(ifs);
+	}
+	json_object_set_new(status, "ipv4", v4);
+	json_object_set_new(status, "ipv6", v6);
+}
+
+static char *host_name(void)
+{
+	char host[256];
+
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	return strdup(host);
+}
+
+/* What a heartbeat reports. */
+static json_t *status_report(struct agent *a)
+{
+	char *host = host_name();
+	json_t *s = json_pack("{ss so ss}", "hostname", host ? host : "", "os", os_name(),
+			      "agent_version", WARD_VERSION);
+
+	free(host);
+	if (!s)
+		return NULL;
+	add_addresses(s);
+	pthread_mutex_lock(&a->lock);
+	json_object_set_new(s, "settings_version", json_integer(a->version));
+	json_object_set(s, "scan_method", a->settings ?
+			json_object_get(a->settings, "scan_method") : json_null());
+	pthread_mutex_unlock(&a->lock);
+	return s;
+}
+
+static int cmd_enroll(struct agent *a, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "bundle", required_argument, NULL, 'b' },
+		{ "server", required_argument, NULL, 's' },
+		{ "token", required_argument, NULL, 't' },
+		{ "ca", required_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *bundle_path = NULL, *server = NULL, *token = NULL, *ca_file = NULL;
+	json_t *bundle = NULL, *body = NULL, *answer = NULL, *cred = NULL;
+	struct rest_client *rc = NULL;
+	char uuid[37], msg[512], *ca = NULL, *host = NULL;
+	const char *secret;
+	json_error_t jerr;
+	long status;
+	int c, ret = 1;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "b:s:t:c:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			bundle_path = optarg;
+			break;
+		case 's':
+			server = optarg;
+			break;
+		case 't':
+			token = optarg;
+			break;
+		case 'c':
+			ca_file = optarg;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (bundle_path) {
+		bundle = json_load_file(bundle_path, 0, &jerr);
+		if (!bundle || json_unpack(bundle, "{s:s, s:s, s:s}", "server", &server, "ca",
+					   (const char **)&ca, "token", &token) != 0) {
+			log_msg(LOG_LVL_ERROR, "%s: not an enrollment bundle%s%s", bundle_path,
+				bundle ? "" : ": ", bundle ? "" : jerr.text);
+			goto out;
+		}
+		ca = strdup(ca);
+	} else if (server && token && ca_file) {
+		ca = util_read_file(ca_file, 1 << 16, NULL);
+		if (!ca) {
+			log_msg(LOG_LVL_ERROR, "%s: %s", ca_file, strerror(errno));
+			goto out;
+		}
+	} else {
+		usage(stderr);
+		ret = 2;
+		goto out;
+	}
+	if (util_mkdir_p(a->cfg.state_dir, 0700) != 0) {
+		log_msg(LOG_LVL_ERROR, "%s: %s", a->cfg.state_dir, strerror(errno));
+		goto out;
+	}
+	if (access(a->cred_path, F_OK) == 0) {
+		log_msg(LOG_LVL_ERROR, "already enrolled (%s exists); remove the state directory "
+			"to enroll anew", a->cred_path);
+		goto out;
+	}
+	if (!ca || !write_atomic(a->ca_path, ca))
+		goto out;
+	new_uuid(uuid);
+	host = host_name();
+	rc = rest_new(server, a->ca_path);
+	body = json_pack("{ss ss so}", "uuid", uuid, "hostname", host ? host : "", "status",
+			 status_report(a));
+	if (!rc || !body || rest_set_token(rc, token) != 0) {
+		log_msg(LOG_LVL_ERROR, "out of memory");
+		goto out;
+	}
+	if (rest_call(rc, "POST", "/api/v1/agent/enroll", body, 60, &status, &answer, msg,
+		      sizeof(msg)) != REST_OK) {
+		log_msg(LOG_LVL_ERROR, "enroll: %s", msg);
+		goto out;
+	}
+	if (status != 201 || json_unpack(answer, "{s:s}", "secret", &secret) != 0) {
+		log_msg(LOG_LVL_ERROR, "enroll: the server answered %ld: %s", status,
+			json_string_value(json_object_get(answer, "error")) ?
+			json_string_value(json_object_get(answer, "error")) : "(no message)");
+		goto out;
+	}
+	cred = json_pack("{ss ss ss sO sO}", "server", server, "uuid", uuid, "secret", secret,
+			 "client", json_object_get(answer, "client"), "long_poll",
+			 json_object_get(answer, "long_poll"));
+	if (!cred || !write_json(a->cred_path, cred))
+		goto out;
+	printf("enrolled with %s as %s (client %lld)\n", server, uuid,
+	       (long long)json_integer_value(json_object_get(answer, "client")));
+	ret = 0;
+out:
+	free(host);
+	free(ca);
+	rest_free(rc);
+	json_decref(cred);
+	json_decref(answer);
+	json_decref(body);
+	json_decref(bundle);
+	return ret;
+}
+
+/* Loads the credential and the settings in effect. */
+static bool load_state(struct agent *a)
+{
+	json_t *cred = json_load_file(a->cred_path, 0, NULL), *st;
+	const char *server, *uuid, *secret;
+	bool ok = false;
+
+	if (!cred || json_unpack(cred, "{s:s, s:s, s:s}", "server", &server, "uuid", &uuid,
+				 "secret", &secret) != 0) {
+		log_msg(LOG_LVL_ERROR, "%s: not enrolled (run ward-agent enroll first)",
+			a->cred_path);
+		goto out;
+	}
+	a->server = strdup(server);
+	a->uuid = strdup(uuid);
+	a->token = malloc(strlen(uuid) + strlen(secret) + 2);
+	if (!a->server || !a->uuid || !a->token)
+		goto out;
+	sprintf(a->token, "%s:%s", uuid, secret);
+	if (json_integer_value(json_object_get(cred, "long_poll")) > 0)
+		a->long_poll = (long)json_integer_value(json_object_get(cred, "long_poll"));
+	st = json_load_file(a->settings_path, 0, NULL);
+	if (st) {
+		a->version = json_integer_value(json_object_get(st, "version"));
+		a->settings = json_incref(json_object_get(st, "settings"));
+		json_decref(st);
+	}
+	ok = true;
+out:
+	json_decref(cred);
+	return ok;
+}
+
+/* Logs each setting that changes, then makes settings the ones in effect. */
+static bool apply(struct agent *a, int64_t version, json_t *settings)
+{
+	json_t *doc, *old, *v;
+	const char *key;
+	char *was, *now;
+	bool ok;
+
+	json_object_foreach(settings, key, v) {
+		old = a->settings ? json_object_get(a->settings, key) : NULL;
+		if (old && json_equal(old, v))
+			continue;
+		was = old ? json_dumps(old, JSON_ENCODE_ANY) : NULL;
+		now = json_dumps(v, JSON_ENCODE_ANY);
+		log_msg(LOG_LVL_INFO, "settings %lld: %s %s -> %s", (long long)version, key,
+			was ? was : "(unset)", now ? now : "?");
+		free(was);
+		free(now);
+	}
+	doc = json_pack("{sI sO}", "version", (json_int_t)version, "settings", settings);
+	ok = doc && write_json(a->settings_path, doc);
+	json_decref(doc);
+	if (!ok)
+		return false;
+	pthread_mutex_lock(&a->lock);
+	json_decref(a->settings);
+	a->settings = json_incref(settings);
+	a->version = version;
+	pthread_mutex_unlock(&a->lock);
+	return true;
+}
+
+static void *heartbeat_main(void *arg)
+{
+	struct agent *a = arg;
+	struct rest_client *rc = rest_new(a->server, a->ca_path);
+	json_t *body, *answer;
+	char msg[512];
+	long status;
+	int64_t interval;
+
+	if (!rc || rest_set_token(rc, a->token) != 0) {
+		log_msg(LOG_LVL_ERROR, "heartbeat: out of memory");
+		return NULL;
+	}
+	for (;;) {
+		body = status_report(a);
+		answer = NULL;
+		if (rest_call(rc, "POST", "/api/v1/agent/heartbeat", body, 30, &status, &answer,
+			      msg, sizeof(msg)) != REST_OK)
+			log_msg(LOG_LVL_WARN, "heartbeat: %s", msg);
+		else if (status != 200)
+			log_msg(LOG_LVL_WARN, "heartbeat: the server answered %ld", status);
+		else if (json_integer_value(json_object_get(answer, "heartbeat_interval")) > 0)
+			a->heartbeat_interval =
+				json_integer_value(json_object_get(answer, "heartbeat_interval"));
+		json_decref(body);
+		json_decref(answer);
+		pthread_mutex_lock(&a->lock);
+		interval = a->heartbeat_interval;
+		pthread_mutex_unlock(&a->lock);
+		sleep((unsigned)interval);
+	}
+	return NULL;
+}
+
+/* The event channel: one long poll after another, applying and
+ * acknowledging what comes, backing off (1 s doubling to 60 s) while the
+ * server cannot be reached. */
+static int cmd_run(struct agent *a)
+{
+	struct rest_client *rc;
+	json_t *answer, *settings, *ack;
+	char path[64], msg[512];
+	json_int_t version;
+	unsigned backoff = 1;
+	pthread_t hb;
+	long status;
+
+	if (!load_state(a))
+		return 1;
+	rc = rest_new(a->server, a->ca_path);
+	if (!rc || rest_set_token(rc, a->token) != 0) {
+		log_msg(LOG_LVL_ERROR, "out of memory");
+		return 1;
+	}
+	if (pthread_create(&hb, NULL, heartbeat_main, a) != 0) {
+		log_msg(LOG_LVL_ERROR, "cannot start the heartbeat thread");
+		rest_free(rc);
+		return 1;
+	}
+	log_msg(LOG_LVL_INFO, "ward-agent %s: %s, settings version %lld", WARD_VERSION, a->server,
+		(long long)a->version);
+	for (;;) {
+		snprintf(path, sizeof(path), "/api/v1/agent/events?version=%lld",
+			 (long long)a->version);
+		answer = NULL;
+		if (rest_call(rc, "GET", path, NULL, a->long_poll + 30, &status, &answer, msg,
+			      sizeof(msg)) != REST_OK || (status != 200 && status != 204)) {
+			if (status == 401)
+				log_msg(LOG_LVL_ERROR, "events: the server does not know "
+					"this agent (removed, or moved to another server)");
+			else
+				log_msg(LOG_LVL_WARN, "events: %s",
+					status ? "unexpected answer" : msg);
+			json_decref(answer);
+			sleep(backoff);
+			backoff = backoff >= 60 ? 60 : backoff * 2;
+			continue;
+		}
+		backoff = 1;
+		if (status == 204) {
+			json_decref(answer);
+			continue;
+		}
+		if (json_unpack(answer, "{s:I, s:o}", "version", &version, "settings",
+				&settings) == 0 && json_is_object(settings) &&
+		    apply(a, version, settings)) {
+			ack = json_pack("{sI}", "version", version);
+			json_decref(answer);
+			answer = NULL;
+			if (rest_call(rc, "POST", "/api/v1/agent/ack", ack, 30, &status, &answer,
+				      msg, sizeof(msg)) != REST_OK || status != 200)
+				log_msg(LOG_LVL_WARN, "ack of settings %lld failed; the next event "
+					"poll reports the version instead", (long long)version);
+			json_decref(ack);
+		} else {
+			log_msg(LOG_LVL_WARN, "events: malformed settings ignored");
+		}
+		json_decref(answer);
+	}
+}
+
+static int cmd_status(struct agent *a)
+{
+	char *text;
+
+	if (!load_state(a))
+		return 1;
+	printf("server: %s\nagent: %s\nsettings version: %lld\n", a->server, a->uuid,
+	       (long long)a->version);
+	text = a->settings ? json_dumps(a->settings, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+	printf("settings: %s\n", text ? text : "(none yet)");
+	free(text);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct agent a = { .heartbeat_interval = 60, .long_poll = 50 };
+	const char *conf = NULL;
+	char msg[512];
+	int i, ret;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			conf = argv[++i];
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("ward-agent %s\n", WARD_VERSION);
+			return 0;
+		} else if (strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (i == argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!ini_defaults(fields, NFIELDS, &a.cfg, msg, sizeof(msg)) ||
+	    (conf && !ini_load(conf, fields, NFIELDS, &a.cfg, msg, sizeof(msg)))) {
+		log_msg(LOG_LVL_ERROR, "config: %s", msg);
+		ini_free(fields, NFIELDS, &a.cfg);
+		return 2;
+	}
+	if (sodium_init() < 0)
+		return 1;
+	rest_global_init();
+	signal(SIGPIPE, SIG_IGN);
+	umask(077);
+	pthread_mutex_init(&a.lock, NULL);
+	a.cred_path = state_file(&a, "credential.json");
+	a.ca_path = state_file(&a, "server-ca.crt");
+	a.settings_path = state_file(&a, "settings.json");
+	if (!a.cred_path || !a.ca_path || !a.settings_path)
+		return 1;
+	if (strcmp(argv[i], "enroll") == 0)
+		ret = cmd_enroll(&a, argc - i, argv + i);
+	else if (strcmp(argv[i], "run") == 0 && i + 1 == argc)
+		ret = cmd_run(&a);
+	else if (strcmp(argv[i], "status") == 0 && i + 1 == argc)
+		ret = cmd_status(&a);
+	else {
+		usage(stderr);
+		ret = 2;
+	}
+	json_decref(a.settings);
+	free(a.server);
+	free(a.uuid);
+	free(a.token);
+	free(a.cred_path);
+	free(a.ca_path);
+	free(a.settings_path);
+	ini_free(fields, NFIELDS, &a.cfg);
+	return ret;
+}

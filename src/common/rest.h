@@ -1,0 +1,46 @@
+/* rest.h -- a JSON-over-HTTPS client for Ward's REST API (libcurl).
+ *
+ * One struct rest_client per thread: it holds a libcurl handle, which keeps
+ * its TLS connection to the server between requests. The server's
+ * certificate is checked against the given CA file and host name.
+ */
+#ifndef WARD_REST_H
+#define WARD_REST_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* Errors of the client layer (an HTTP error status is not one: the
+ * request succeeded and the status says what the server answered). */
+enum rest_err {
+	REST_OK = 0,
+	REST_ENOMEM,
+	REST_ENET,      /* no connection, TLS failure, timeout */
+	REST_EPROTO,    /* the answer is not the JSON it should be */
+};
+
+struct rest_client;
+
+/* Initialises libcurl; call once at program start, before threads. */
+void rest_global_init(void);
+
+/* Creates a client for base (e.g. "https://host:8443") trusting the CA
+ * certificates in ca_file. Returns NULL when out of memory. The caller
+ * owns it; not thread-safe. */
+struct rest_client *rest_new(const char *base, const char *ca_file);
+
+/* Frees the client (NULL is accepted). */
+void rest_free(struct rest_client *c);
+
+/* Sets the bearer token sent with every request (copied; NULL: none). */
+int rest_set_token(struct rest_client *c, const char *token);
+
+/* Sends method path (appended to base) with body (JSON, may be NULL) and
+ * waits up to timeout seconds. Stores the HTTP status in *status and the
+ * answer, parsed, in *answer (a new reference; NULL for an empty body).
+ * Returns REST_OK, or an error with a message in errbuf. */
+enum rest_err rest_call(struct rest_client *c, const char *method, const char *path,
+			json_t *body, long timeout, long *status, json_t **answer,
+			char *errbuf, size_t errlen);
+
+#endif
