@@ -252,6 +252,12 @@ void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t
 	}
 	if (c->req) /* the agent opened a new channel: the old one is dead */
 		answer(n, c, 204, NULL);
+	if (c->sent_version && have < c->sent_version) {
+		/* Agents acknowledge before they poll again: this one never got
+		 * what was sent (it went to a dead connection). Send it anew. */
+		c->sent_version = 0;
+		n->in_flight--;
+	}
 	c->have = have;
 	if (store_delivery_get(n->st, client, &d) == STORE_OK) {
 		/* The agent has this version already: its acknowledgement was

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""wardd with several real ward-agent processes on loopback.
+
+Enrollment over IPv4 and IPv6, a settings change reaching every agent in
+batches of notify.batch, a server killed with SIGKILL in the middle of a
+batched notification resuming its queue without losing or repeating a
+delivery, and an offline agent getting the change when it comes back.
+WARDD_BIN and WARD_AGENT_BIN name the programs.
+"""
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_wardd import Wardd  # noqa: E402
+
+AGENT = os.environ.get("WARD_AGENT_BIN", os.path.join(os.path.dirname(__file__),
+                                                      "../../build/bin/ward-agent"))
+
+
+class Agent:
+    def __init__(self, root, name):
+        self.dir = os.path.join(root, name)
+        os.makedirs(self.dir)
+        self.conf = os.path.join(self.dir, "agent.ini")
+        with open(self.conf, "w") as f:
+            f.write(f"[agent]\nstate_dir = {self.dir}/state\n")
+        self.log_path = os.path.join(self.dir, "agent.log")
+        self.proc = None
+
+    def enroll(self, *args):
+        return subprocess.run([AGENT, "--config", self.conf, "enroll", *args],
+                              capture_output=True, text=True, timeout=60)
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([AGENT, "--config", self.conf, "run"], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+            self.log.close()
+
+    def log_text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def version(self):
+        out = subprocess.run([AGENT, "--config", self.conf, "status"], capture_output=True,
+                             text=True, timeout=30).stdout
+        m = re.search(r"settings version: (\d+)", out)
+        return int(m.group(1)) if m else -1
+
+    def applied(self):
+        """Settings versions this agent applied, in order, one per change line group."""
+        seen = []
+        for m in re.finditer(r"settings (\d+): ", self.log_text()):
+            v = int(m.group(1))
+            if not seen or seen[-1] != v:
+                seen.append(v)
+        return seen
+
+
+def wait_for(cond, timeout=30, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class AgentsTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="ward-agents-")
+        self.server = Wardd(self.tmp.name, extra="[notify]\nbatch = 2\n[http]\nlong_poll = 5s\n")
+        self.server.start()
+        self.agents = []
+
+    def tearDown(self):
+        for a in self.agents:
+            a.stop()
+        self.server.stop()
+        self.tmp.cleanup()
+
+    def add_agents(self, n):
+        bundle = os.path.join(self.server.data, "enroll.bundle")
+        for i in range(n):
+            a = Agent(self.tmp.name, f"agent{len(self.agents)}")
+            done = a.enroll("--bundle", bundle)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertIn("enrolled with", done.stdout)
+            a.start()
+            self.agents.append(a)
+        wait_for(lambda: all(a.version() > 0 for a in self.agents), what="first settings")
+
+    def set_root(self, key, value, token):
+        status, body = self.server.request("PUT", "/api/v1/settings",
+                                           {"scope": "root", "key": key, "value": value,
+                                            "apply": "all"}, token=token)
+        self.assertEqual(status, 200, body)
+        return body["changed"]
+
+    def test_change_reaches_every_agent_in_batches(self):
+        self.add_agents(5)
+        token = self.server.login()
+        _, tree = self.server.request("GET", "/api/v1/tree", token=token)
+        self.assertEqual(len(tree["clients"]), 5)
+        self.assertEqual(self.set_root("scan_method", "smart", token), 5)
+        peak = 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            _, q = self.server.request("GET", "/api/v1/notify/queue", token=token)
+            peak = max(peak, q["in_flight"])
+            if not q["queue"]:
+                break
+        self.assertLessEqual(peak, 2, "more agents notified at once than notify.batch")
+        wait_for(lambda: all("scan_method \"conventional\" -> \"smart\"" in a.log_text()
+                             for a in self.agents), what="every agent switching to smart")
+
+    def test_enroll_over_ipv6_and_bad_tokens(self):
+        a = Agent(self.tmp.name, "v6")
+        token_file = os.path.join(self.server.data, "enroll-token")
+        with open(token_file) as f:
+            token = f.read().strip()
+        ca = os.path.join(self.server.data, "ca.crt")
+        done = a.enroll("--server", f"https://[::1]:{self.server.port}", "--token", token,
+                        "--ca", ca)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        a.start()
+        self.agents.append(a)
+        wait_for(lambda: a.version() > 0, what="settings over IPv6")
+        bad = Agent(self.tmp.name, "bad")
+        done = bad.enroll("--server", f"https://127.0.0.1:{self.server.port}", "--token",
+                          "0" * 64, "--ca", ca)
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn("401", done.stderr)
+        self.assertIn("POST /api/v1/agent/enroll from 127.0.0.1: 401 missing, expired or "
+                      "unknown bearer token", self.server.log_text())
+
+    def test_sigkill_mid_batch_resumes_without_loss_or_repeat(self):
+        self.add_agents(6)
+        token = self.server.login()
+        self.set_root("roaming", True, token)
+        # Kill the server while the batch of 2 is being worked through.
+        time.sleep(0.05)
+        self.server.proc.send_signal(signal.SIGKILL)
+        self.server.proc.wait()
+        self.server.log.close()
+        self.server.start()
+        wait_for(lambda: all(a.version() == self.agents[0].version() and a.version() >= 2
+                             for a in self.agents) and
+                 all("roaming false -> true" in a.log_text() for a in self.agents),
+                 timeout=60, what="every agent getting the change after the restart")
+        token = self.server.login()
+        wait_for(lambda: not self.server.request("GET", "/api/v1/notify/queue",
+                                                 token=token)[1]["queue"],
+                 what="an empty queue")
+        for a in self.agents:
+            applied = a.applied()
+            self.assertEqual(len(applied), len(set(applied)),
+                             f"an agent applied a version twice: {applied}")
+
+    def test_offline_agent_gets_change_on_reconnect(self):
+        self.add_agents(2)
+        off = self.agents[1]
+        off.stop()
+        token = self.server.login()
+        self.set_root("update.schedule", "weekly mon 01:00", token)
+        wait_for(lambda: "weekly mon 01:00" in self.agents[0].log_text(),
+                 what="the online agent")
+        self.assertNotIn("weekly mon 01:00", off.log_text())
+        _, q = self.server.request("GET", "/api/v1/notify/queue", token=token)
+        self.assertEqual(len(q["queue"]), 1)
+        off.start()
+        wait_for(lambda: "weekly mon 01:00" in off.log_text(), what="the returning agent")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=1, argv=sys.argv[:1])
