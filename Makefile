@@ -17,9 +17,10 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Scans a demo tree with the built-in EICAR test signature.
+# Scans a demo tree with the built-in EICAR test signature, then runs wardd
+# with one local agent enrolled to it until Ctrl-C.
 run: build
-	@sh scripts/demo.sh $(BUILD)/bin/ward $(BUILD)/demo
+	@sh scripts/run.sh $(BUILD)/bin $(BUILD)/run
 
 # Every test: the style check, the release build's full suite, then the
 # unit tests and fuzz targets again under AddressSanitizer and UBSan (clang).

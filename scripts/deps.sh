@@ -11,7 +11,7 @@ build-essential cmake pkg-config clang
 libclamav-dev libjansson-dev libsqlite3-dev libsodium-dev
 libmicrohttpd-dev libgnutls28-dev libcurl4-gnutls-dev
 clamav clamav-daemon clamdscan clamav-testfiles
-python3 time
+python3 time curl
 "
 
 missing=""

@@ -1,0 +1,66 @@
+#!/bin/sh
+# `make run`: the scan demo, then wardd on its defaults (data kept under
+# the build directory) with one local agent enrolled to it, in the
+# foreground until Ctrl-C.
+set -eu
+bin=$1
+run=$2
+port=${WARD_PORT:-8443}
+
+sh "$(dirname "$0")/demo.sh" "$bin/ward" "$run/demo"
+
+mkdir -p "$run"
+conf=$run/wardd.ini
+cat >"$conf" <<INI
+# make run: wardd's defaults, except where its data lives and the port.
+[server]
+listen = *:$port
+hostname = localhost
+data_dir = $run/server
+INI
+printf '[agent]\nstate_dir = %s/agent\n' "$run" >"$run/agent.ini"
+
+pids=""
+stop() {
+	[ -n "$pids" ] && kill $pids 2>/dev/null
+	wait 2>/dev/null
+	echo "== stopped"
+}
+trap stop EXIT INT TERM
+
+"$bin/wardd" --config "$conf" >"$run/wardd.log" 2>&1 &
+pids=$!
+tries=0
+until curl -fs --cacert "$run/server/ca.crt" "https://localhost:$port/api/v1/health" \
+	>/dev/null 2>&1; do
+	tries=$((tries + 1))
+	if [ $tries -gt 100 ] || ! kill -0 $pids 2>/dev/null; then
+		echo "wardd did not start:" >&2
+		cat "$run/wardd.log" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+if [ ! -f "$run/agent/credential.json" ]; then
+	"$bin/ward-agent" --config "$run/agent.ini" enroll --bundle "$run/server/enroll.bundle"
+fi
+"$bin/ward-agent" --config "$run/agent.ini" run >"$run/agent.log" 2>&1 &
+pids="$pids $!"
+sleep 1
+
+ca=$run/server/ca.crt
+cat <<MSG
+
+== wardd is serving https://localhost:$port (IPv4 and IPv6), one agent enrolled
+   administrator: admin, password in $run/server/initial-admin-password
+   logs: $run/wardd.log, $run/agent.log
+
+Try, in another terminal:
+  T=\$(curl -s --cacert $ca -d "{\"user\":\"admin\",\"password\":\"\$(cat $run/server/initial-admin-password)\"}" https://localhost:$port/api/v1/login | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  curl -s --cacert $ca -H "Authorization: Bearer \$T" https://localhost:$port/api/v1/tree
+  curl -s --cacert $ca -H "Authorization: Bearer \$T" -X PUT -d '{"scope":"root","key":"scan_method","value":"smart","apply":"all"}' https://localhost:$port/api/v1/settings
+  $bin/ward-agent --config $run/agent.ini status     (the agent has switched)
+
+Ctrl-C stops both.
+MSG
+wait
