@@ -12,7 +12,6 @@
 #include <ifaddrs.h>
 #include <jansson.h>
 #include <net/if.h>
-#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -38,12 +37,11 @@ static const struct ini_field fields[] = {
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
-/* Everything the running agent shares between its two threads. */
+/* The running agent's state (one thread). */
 struct agent {
 	struct agent_config cfg;
 	char *cred_path, *ca_path, *settings_path;
 	char *server, *uuid, *token;   /* token = "UUID:SECRET" */
-	pthread_mutex_t lock;          /* guards the fields below */
 	int64_t version;
 	json_t *settings;
 	int64_t heartbeat_interval;
@@ -174,11 +172,9 @@ static json_t *status_report(struct agent *a)
 	if (!s)
 		return NULL;
 	add_addresses(s);
-	pthread_mutex_lock(&a->lock);
 	json_object_set_new(s, "settings_version", json_integer(a->version));
 	json_object_set(s, "scan_method", a->settings ?
 			json_object_get(a->settings, "scan_method") : json_null());
-	pthread_mutex_unlock(&a->lock);
 	return s;
 }
 
@@ -271,9 +267,10 @@ static int cmd_enroll(struct agent *a, int argc, char **argv)
 			json_string_value(json_object_get(answer, "error")) : "(no message)");
 		goto out;
 	}
-	cred = json_pack("{ss ss ss sO sO}", "server", server, "uuid", uuid, "secret", secret,
-			 "client", json_object_get(answer, "client"), "long_poll",
-			 json_object_get(answer, "long_poll"));
+	cred = json_pack("{ss ss ss sO sO sO}", "server", server, "uuid", uuid, "secret",
+			 secret, "client", json_object_get(answer, "client"), "long_poll",
+			 json_object_get(answer, "long_poll"), "heartbeat_interval",
+			 json_object_get(answer, "heartbeat_interval"));
 	if (!cred || !write_json(a->cred_path, cred))
 		goto out;
 	printf("enrolled with %s as %s (client %lld)\n", server, uuid,
@@ -311,6 +308,9 @@ static bool load_state(struct agent *a)
 	sprintf(a->token, "%s:%s", uuid, secret);
 	if (json_integer_value(json_object_get(cred, "long_poll")) > 0)
 		a->long_poll = (long)json_integer_value(json_object_get(cred, "long_poll"));
+	if (json_integer_value(json_object_get(cred, "heartbeat_interval")) > 0)
+		a->heartbeat_interval = json_integer_value(json_object_get(cred,
+							   "heartbeat_interval"));
 	st = json_load_file(a->settings_path, 0, NULL);
 	if (st) {
 		a->version = json_integer_value(json_object_get(st, "version"));
@@ -347,59 +347,24 @@ static bool apply(struct agent *a, int64_t version, json_t *settings)
 	json_decref(doc);
 	if (!ok)
 		return false;
-	pthread_mutex_lock(&a->lock);
 	json_decref(a->settings);
 	a->settings = json_incref(settings);
 	a->version = version;
-	pthread_mutex_unlock(&a->lock);
 	return true;
 }
 
-static void *heartbeat_main(void *arg)
-{
-	struct agent *a = arg;
-	struct rest_client *rc = rest_new(a->server, a->ca_path);
-	json_t *body, *answer;
-	char msg[512];
-	long status;
-	int64_t interval;
-
-	if (!rc || rest_set_token(rc, a->token) != 0) {
-		log_msg(LOG_LVL_ERROR, "heartbeat: out of memory");
-		return NULL;
-	}
-	for (;;) {
-		body = status_report(a);
-		answer = NULL;
-		if (rest_call(rc, "POST", "/api/v1/agent/heartbeat", body, 30, &status, &answer,
-			      msg, sizeof(msg)) != REST_OK)
-			log_msg(LOG_LVL_WARN, "heartbeat: %s", msg);
-		else if (status != 200)
-			log_msg(LOG_LVL_WARN, "heartbeat: the server answered %ld", status);
-		else if (json_integer_value(json_object_get(answer, "heartbeat_interval")) > 0)
-			a->heartbeat_interval =
-				json_integer_value(json_object_get(answer, "heartbeat_interval"));
-		json_decref(body);
-		json_decref(answer);
-		pthread_mutex_lock(&a->lock);
-		interval = a->heartbeat_interval;
-		pthread_mutex_unlock(&a->lock);
-		sleep((unsigned)interval);
-	}
-	return NULL;
-}
-
-/* The event channel: one long poll after another, applying and
- * acknowledging what comes, backing off (1 s doubling to 60 s) while the
- * server cannot be reached. */
+/* The event channel: one long poll after another over one connection,
+ * carrying the agent's status (its heartbeat) whenever the heartbeat
+ * interval has passed, applying and acknowledging what comes, and backing
+ * off (1 s doubling to 60 s) while the server cannot be reached. */
 static int cmd_run(struct agent *a)
 {
 	struct rest_client *rc;
-	json_t *answer, *settings, *ack;
-	char path[64], msg[512];
+	json_t *answer, *settings, *ack, *poll;
+	char msg[512];
 	json_int_t version;
 	unsigned backoff = 1;
-	pthread_t hb;
+	uint64_t last_status = 0, now;
 	long status;
 
 	if (!load_state(a))
@@ -409,19 +374,21 @@ static int cmd_run(struct agent *a)
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		return 1;
 	}
-	if (pthread_create(&hb, NULL, heartbeat_main, a) != 0) {
-		log_msg(LOG_LVL_ERROR, "cannot start the heartbeat thread");
-		rest_free(rc);
-		return 1;
-	}
 	log_msg(LOG_LVL_INFO, "ward-agent %s: %s, settings version %lld", WARD_VERSION, a->server,
 		(long long)a->version);
 	for (;;) {
-		snprintf(path, sizeof(path), "/api/v1/agent/events?version=%lld",
-			 (long long)a->version);
+		now = util_now_ns() / 1000000000u;
+		poll = json_pack("{sI}", "version", (json_int_t)a->version);
+		if (poll && (!last_status ||
+			     now - last_status >= (uint64_t)a->heartbeat_interval)) {
+			json_object_set_new(poll, "status", status_report(a));
+			last_status = now;
+		}
 		answer = NULL;
-		if (rest_call(rc, "GET", path, NULL, a->long_poll + 30, &status, &answer, msg,
-			      sizeof(msg)) != REST_OK || (status != 200 && status != 204)) {
+		status = 0;
+		if (rest_call(rc, "POST", "/api/v1/agent/events", poll, a->long_poll + 30,
+			      &status, &answer, msg, sizeof(msg)) != REST_OK ||
+		    (status != 200 && status != 204)) {
 			if (status == 401)
 				log_msg(LOG_LVL_ERROR, "events: the server does not know "
 					"this agent (removed, or moved to another server)");
@@ -429,10 +396,13 @@ static int cmd_run(struct agent *a)
 				log_msg(LOG_LVL_WARN, "events: %s",
 					status ? "unexpected answer" : msg);
 			json_decref(answer);
+			json_decref(poll);
+			last_status = 0; /* report status on the first poll that gets through */
 			sleep(backoff);
 			backoff = backoff >= 60 ? 60 : backoff * 2;
 			continue;
 		}
+		json_decref(poll);
 		backoff = 1;
 		if (status == 204) {
 			json_decref(answer);
@@ -506,7 +476,6 @@ int main(int argc, char **argv)
 	rest_global_init();
 	signal(SIGPIPE, SIG_IGN);
 	umask(077);
-	pthread_mutex_init(&a.lock, NULL);
 	a.cred_path = state_file(&a, "credential.json");
 	a.ca_path = state_file(&a, "server-ca.crt");
 	a.settings_path = state_file(&a, "settings.json");

@@ -366,21 +366,35 @@ static void post_heartbeat(struct api_ctx *ctx, struct http_req *req, const char
 	json_decref(body);
 }
 
-static void get_events(struct api_ctx *ctx, struct http_req *req, const char *who)
+/* The event channel: {"version": N[, "status": {...}]}. The agent sends
+ * its status (a heartbeat) with the poll when its interval has passed, so
+ * one connection per agent carries both. */
+static void post_events(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	const char *have = http_req_query(req, "version");
-	int64_t id = strtoll(who, NULL, 10), version = -1;
-	char *end = NULL, msg[64];
+	json_t *body = body_object(req), *status = NULL;
+	int64_t id = strtoll(who, NULL, 10);
+	json_int_t version;
+	char *text = NULL, msg[256];
 
-	if (have)
-		version = strtoll(have, &end, 10);
-	if (!have || *end || end == have || version < 0) {
-		http_respond_error(req, 400, "events: expected ?version=N (the settings version "
-				   "the agent has)");
+	if (!body)
 		return;
+	if (json_unpack(body, "{s:I, s?:o !}", "version", &version, "status", &status) != 0 ||
+	    version < 0 || (status && !json_is_object(status))) {
+		http_respond_error(req, 400, "events: expected {\"version\": N (the settings "
+				   "version the agent has)[, \"status\": {...}]}");
+		goto out;
 	}
-	store_agent_seen(ctx->st, id, NULL, (int64_t)time(NULL), msg, sizeof(msg));
+	if (status)
+		text = json_dumps(status, JSON_COMPACT | JSON_SORT_KEYS);
+	if (store_agent_seen(ctx->st, id, text, (int64_t)time(NULL), msg, sizeof(msg)) !=
+	    STORE_OK) {
+		http_respond_error(req, 500, "%s", msg);
+		goto out;
+	}
 	notify_poll(ctx->notify, req, id, version);
+out:
+	free(text);
+	json_decref(body);
 }
 
 static void post_ack(struct api_ctx *ctx, struct http_req *req, const char *who)
@@ -399,12 +413,72 @@ static void post_ack(struct api_ctx *ctx, struct http_req *req, const char *who)
 	json_decref(body);
 }
 
+/* A client's connection state: online (event channel open, or seen within
+ * agents.offline_after), inactive (not seen for agents.inactive_after),
+ * roaming (away, with the roaming privilege) or offline. */
+static const char *client_state(const struct api_ctx *ctx, json_t *c, int64_t now)
+{
+	int64_t id = json_integer_value(json_object_get(c, "id"));
+	int64_t seen = json_integer_value(json_object_get(c, "last_seen"));
+
+	if (notify_connected(ctx->notify, id) || now - seen <= ctx->cfg->offline_after)
+		return "online";
+	if (now - seen >= ctx->cfg->inactive_after)
+		return "inactive";
+	return json_is_true(json_object_get(c, "roaming")) ? "roaming" : "offline";
+}
+
+struct client_list {
+	const struct api_ctx *ctx;
+	json_t *list;      /* NULL: summary only */
+	json_t *summary;
+	int64_t now;
+};
+
+static int list_client(json_t *c, void *arg)
+{
+	struct client_list *l = arg;
+	const char *state = client_state(l->ctx, c, l->now);
+	json_t *count = json_object_get(l->summary, state);
+
+	json_object_set_new(l->summary, state, json_integer(json_integer_value(count) + 1));
+	if (l->list) {
+		json_object_set_new(c, "state", json_string(state));
+		json_array_append(l->list, c);
+	}
+	return 0;
+}
+
+static void get_clients(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	const char *summary_only = http_req_query(req, "summary");
+	struct client_list l = { .ctx = ctx, .now = (int64_t)time(NULL) };
+
+	(void)who;
+	l.summary = json_pack("{si si si si}", "online", 0, "offline", 0, "roaming", 0,
+			      "inactive", 0);
+	l.list = summary_only ? NULL : json_array();
+	if (!l.summary || (!summary_only && !l.list) ||
+	    store_clients_each(ctx->st, list_client, &l) != STORE_OK) {
+		json_decref(l.summary);
+		json_decref(l.list);
+		http_respond_error(req, 500, "database: listing clients failed");
+		return;
+	}
+	if (l.list)
+		http_respond_json(req, 200, json_pack("{so so}", "clients", l.list, "summary",
+						      l.summary));
+	else
+		http_respond_json(req, 200, json_pack("{so}", "summary", l.summary));
+}
+
 /* Every route of the API, once. */
 static const struct route routes[] = {
 	{ "GET", "/api/v1/health", AUTH_NONE, get_health },
 	{ "POST", "/api/v1/login", AUTH_NONE, post_login },
 	{ "GET", "/api/v1/tree", AUTH_ADMIN, get_tree },
 	{ "POST", "/api/v1/domains", AUTH_ADMIN, post_domains },
+	{ "GET", "/api/v1/clients", AUTH_ADMIN, get_clients },
 	{ "GET", "/api/v1/settings", AUTH_ADMIN, get_settings },
 	{ "PUT", "/api/v1/settings", AUTH_ADMIN, put_settings },
 	{ "DELETE", "/api/v1/settings", AUTH_ADMIN, delete_settings },
@@ -412,7 +486,7 @@ static const struct route routes[] = {
 	{ "DELETE", "/api/v1/notify/queue", AUTH_ADMIN, delete_queue },
 	{ "POST", "/api/v1/agent/enroll", AUTH_ENROLL, post_enroll },
 	{ "POST", "/api/v1/agent/heartbeat", AUTH_AGENT, post_heartbeat },
-	{ "GET", "/api/v1/agent/events", AUTH_AGENT, get_events },
+	{ "POST", "/api/v1/agent/events", AUTH_AGENT, post_events },
 	{ "POST", "/api/v1/agent/ack", AUTH_AGENT, post_ack },
 };
 

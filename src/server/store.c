@@ -1135,3 +1135,41 @@ enum store_err store_deliveries_cancel(struct store *st, int64_t client, int64_t
 	*n = err == STORE_OK ? sqlite3_changes(st->db) : 0;
 	return err;
 }
+
+enum store_err store_clients_each(struct store *st, int (*fn)(json_t *c, void *arg), void *arg)
+{
+	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT c.node, c.uuid, c.hostname, n.parent, "
+				     "c.last_seen, c.eff_version, c.acked_version, c.status, "
+				     "json_extract(c.eff_json, '$.roaming') FROM clients c "
+				     "JOIN nodes n ON n.id = c.node ORDER BY c.node", "");
+	enum store_err err = STORE_OK;
+	const char *status;
+	json_t *obj;
+	int rc = SQLITE_DONE, stop = 0;
+
+	if (!stmt)
+		return STORE_EDB;
+	while (!stop && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		status = (const char *)sqlite3_column_text(stmt, 7);
+		obj = json_pack("{sI ss ss sI sI sI sI so sb}",
+				"id", (json_int_t)sqlite3_column_int64(stmt, 0),
+				"uuid", sqlite3_column_text(stmt, 1),
+				"hostname", sqlite3_column_text(stmt, 2),
+				"domain", (json_int_t)sqlite3_column_int64(stmt, 3),
+				"last_seen", (json_int_t)sqlite3_column_int64(stmt, 4),
+				"version", (json_int_t)sqlite3_column_int64(stmt, 5),
+				"acked_version", (json_int_t)sqlite3_column_int64(stmt, 6),
+				"status", status ? json_loads(status, 0, NULL) : json_null(),
+				"roaming", sqlite3_column_int(stmt, 8));
+		if (!obj) {
+			err = STORE_ENOMEM;
+			break;
+		}
+		stop = fn(obj, arg);
+		json_decref(obj);
+	}
+	if (err == STORE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = STORE_EDB;
+	sqlite3_finalize(stmt);
+	return err;
+}
