@@ -105,6 +105,8 @@ enum rest_err rest_call(struct rest_client *c, const char *method, const char *p
 	curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file);
+	/* The server CA alone: not the system's CA directory as well. */
+	curl_easy_setopt(c->curl, CURLOPT_CAPATH, NULL);
 	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "https");

@@ -24,7 +24,7 @@
 /* Per-connection memory for headers and buffers: a request line, a few
  * headers and a bearer token fit with room to spare; bodies stream
  * through the handler into the request's own buffer. */
-#define CONN_MEMORY 16384
+#define CONN_MEMORY 8192
 
 /* TLS 1.2 and 1.3 only. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"

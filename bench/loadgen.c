@@ -1,0 +1,418 @@
+/* loadgen.c -- simulates many ward agents against one wardd, over real
+ * HTTPS connections: each agent enrolls (or reuses credentials saved by an
+ * earlier run), then keeps its event channel open exactly as ward-agent
+ * does -- one connection, a long poll carrying its status whenever the
+ * heartbeat interval has passed, acknowledging every delivery.
+ *
+ * One thread, libcurl's multi interface on epoll. Every delivery received
+ * is written to the --events file as "CLIENT VERSION UNIX_NS", so a driver
+ * can measure delivery times against the moment it changed a setting.
+ * "READY N" goes to standard output once every agent has its channel open;
+ * a JSON summary when it stops (SIGINT, SIGTERM or --duration).
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+enum lg_state { LG_ENROLL, LG_POLL, LG_ACK, LG_WAIT };
+
+struct lg_agent {
+	int idx;
+	char uuid[37];
+	char auth[160];        /* "Authorization: Bearer UUID:SECRET" */
+	int64_t client;
+	int64_t version;
+	CURL *h;
+	struct curl_slist *hdrs;
+	char *in;              /* answer being received */
+	size_t inlen;
+	char *body;            /* request body */
+	enum lg_state st;
+	bool busy;             /* a transfer is running */
+	bool ready;            /* had its first poll answered and polls again */
+	uint64_t next_status;  /* ms: send status with the next poll after this */
+	uint64_t retry_at;     /* ms: in LG_WAIT, start the next poll then */
+};
+
+struct lg {
+	CURLM *multi;
+	int epfd;
+	long curl_timeout;     /* ms, -1 none */
+	struct lg_agent *agents;
+	int n;
+	const char *server, *ca, *token;
+	int64_t heartbeat_ms;
+	long long_poll;
+	int enrolling, enroll_max, next_enroll;
+	int nready;
+	FILE *events;
+	/* counters */
+	long deliveries, polls_empty, errors, enrolled, status_sent;
+};
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int64_t real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static size_t on_data(char *p, size_t size, size_t n, void *arg)
+{
+	struct lg_agent *a = arg;
+	char *grown = realloc(a->in, a->inlen + size * n + 1);
+
+	if (!grown)
+		return 0;
+	a->in = grown;
+	memcpy(a->in + a->inlen, p, size * n);
+	a->inlen += size * n;
+	a->in[a->inlen] = '\0';
+	return size * n;
+}
+
+static int on_socket(CURL *h, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+	struct lg *lg = arg;
+	struct epoll_event ev = { .data.fd = fd };
+
+	(void)h;
+	(void)sockp;
+	if (what == CURL_POLL_REMOVE) {
+		epoll_ctl(lg->epfd, EPOLL_CTL_DEL, fd, NULL);
+		return 0;
+	}
+	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+	if (epoll_ctl(lg->epfd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT)
+		epoll_ctl(lg->epfd, EPOLL_CTL_ADD, fd, &ev);
+	return 0;
+}
+
+static int on_timer(CURLM *m, long timeout_ms, void *arg)
+{
+	struct lg *lg = arg;
+
+	(void)m;
+	lg->curl_timeout = timeout_ms;
+	return 0;
+}
+
+/* Starts a request for agent a on its own handle (which keeps its
+ * connection between requests). body is stolen. */
+static void start(struct lg *lg, struct lg_agent *a, const char *path, char *body,
+		  long timeout)
+{
+	char url[512];
+
+	snprintf(url, sizeof(url), "%s%s", lg->server, path);
+	free(a->body);
+	a->body = body;
+	free(a->in);
+	a->in = NULL;
+	a->inlen = 0;
+	curl_easy_setopt(a->h, CURLOPT_URL, url);
+	curl_easy_setopt(a->h, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(a->h, CURLOPT_TIMEOUT, timeout);
+	a->busy = true;
+	curl_multi_add_handle(lg->multi, a->h);
+}
+
+static void start_poll(struct lg *lg, struct lg_agent *a)
+{
+	char *body = malloc(256);
+	uint64_t now = now_ms();
+
+	if (!body)
+		return;
+	if (now >= a->next_status) {
+		snprintf(body, 256, "{\"version\":%lld,\"status\":{\"hostname\":\"loadgen-%d\","
+			 "\"os\":\"loadgen\",\"agent_version\":\"loadgen\",\"settings_version\":"
+			 "%lld}}", (long long)a->version, a->idx, (long long)a->version);
+		a->next_status = now + (uint64_t)lg->heartbeat_ms;
+		lg->status_sent++;
+	} else {
+		snprintf(body, 256, "{\"version\":%lld}", (long long)a->version);
+	}
+	a->st = LG_POLL;
+	start(lg, a, "/api/v1/agent/events", body, lg->long_poll + 30);
+}
+
+static void set_auth(struct lg_agent *a, const char *token)
+{
+	snprintf(a->auth, sizeof(a->auth), "Authorization: Bearer %s", token);
+	curl_slist_free_all(a->hdrs);
+	a->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	a->hdrs = curl_slist_append(a->hdrs, a->auth);
+	curl_easy_setopt(a->h, CURLOPT_HTTPHEADER, a->hdrs);
+}
+
+static void start_enroll(struct lg *lg, struct lg_agent *a)
+{
+	char *body = malloc(160);
+
+	if (!body)
+		return;
+	snprintf(body, 160, "{\"uuid\":\"%s\",\"hostname\":\"loadgen-%d\"}", a->uuid, a->idx);
+	set_auth(a, lg->token);
+	a->st = LG_ENROLL;
+	lg->enrolling++;
+	start(lg, a, "/api/v1/agent/enroll", body, 120);
+}
+
+/* Handles the end of a's transfer with HTTP status (0: no answer). */
+static void finished(struct lg *lg, struct lg_agent *a, long status)
+{
+	json_t *ans = a->in ? json_loads(a->in, 0, NULL) : NULL;
+	json_int_t version;
+	const char *secret;
+	char token[128], *body;
+
+	a->busy = false;
+	switch (a->st) {
+	case LG_ENROLL:
+		lg->enrolling--;
+		if (status == 201 && json_unpack(ans, "{s:s, s:I}", "secret", &secret, "client",
+						 &version) == 0) {
+			a->client = version;
+			snprintf(token, sizeof(token), "%s:%s", a->uuid, secret);
+			set_auth(a, token);
+			lg->enrolled++;
+			start_poll(lg, a);
+		} else {
+			lg->errors++;
+			fprintf(stderr, "loadgen: enroll of agent %d: %ld %s\n", a->idx, status,
+				a->in ? a->in : "");
+			a->st = LG_WAIT;
+			a->retry_at = now_ms() + 1000;
+		}
+		break;
+	case LG_POLL:
+		if (status == 200 && json_unpack(ans, "{s:I}", "version", &version) == 0) {
+			lg->deliveries++;
+			a->version = version;
+			fprintf(lg->events, "%lld %lld %lld\n", (long long)a->client,
+				(long long)version, (long long)real_ns());
+			body = malloc(64);
+			if (body) {
+				snprintf(body, 64, "{\"version\":%lld}", (long long)version);
+				a->st = LG_ACK;
+				start(lg, a, "/api/v1/agent/ack", body, 30);
+			}
+		} else if (status == 204) {
+			lg->polls_empty++;
+			start_poll(lg, a);
+		} else {
+			lg->errors++;
+			fprintf(stderr, "loadgen: poll of agent %d: %ld\n", a->idx, status);
+			a->st = LG_WAIT;
+			a->retry_at = now_ms() + 1000;
+		}
+		break;
+	case LG_ACK:
+		if (status != 200)
+			lg->errors++;
+		if (!a->ready) {
+			a->ready = true;
+			lg->nready++;
+		}
+		start_poll(lg, a);
+		break;
+	case LG_WAIT:
+		break;
+	}
+	json_decref(ans);
+}
+
+static void drain(struct lg *lg)
+{
+	struct lg_agent *a;
+	CURLMsg *msg;
+	long status;
+	int left;
+
+	while ((msg = curl_multi_info_read(lg->multi, &left))) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&a);
+		status = 0;
+		if (msg->data.result == CURLE_OK)
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+		curl_multi_remove_handle(lg->multi, msg->easy_handle);
+		finished(lg, a, status);
+	}
+}
+
+static void new_uuid(char out[37], int idx)
+{
+	uint64_t r = ((uint64_t)rand() << 32) ^ (uint64_t)rand() ^ ((uint64_t)time(NULL) << 20);
+
+	snprintf(out, 37, "%08x-%04x-4%03x-8%03x-%012llx", (unsigned)idx, (unsigned)(r & 0xffff),
+		 (unsigned)((r >> 16) & 0xfff), (unsigned)((r >> 28) & 0xfff),
+		 (unsigned long long)(r >> 8) & 0xffffffffffffULL);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "server", required_argument, NULL, 's' },
+		{ "ca", required_argument, NULL, 'c' },
+		{ "token", required_argument, NULL, 't' },
+		{ "agents", required_argument, NULL, 'n' },
+		{ "heartbeat", required_argument, NULL, 'h' },
+		{ "long-poll", required_argument, NULL, 'l' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "events", required_argument, NULL, 'e' },
+		{ "concurrency", required_argument, NULL, 'k' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct lg lg = { .curl_timeout = -1, .heartbeat_ms = 60000, .long_poll = 50,
+			 .enroll_max = 32 };
+	struct epoll_event evs[256];
+	struct rlimit rl;
+	const char *events_path = "/dev/null";
+	uint64_t start_ms, duration_ms = 0, now, last_retry_scan = 0, last_stats = 0;
+	int c, i, n, running, wait, announced = 0;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': lg.server = optarg; break;
+		case 'c': lg.ca = optarg; break;
+		case 't': lg.token = optarg; break;
+		case 'n': lg.n = atoi(optarg); break;
+		case 'h': lg.heartbeat_ms = atoll(optarg) * 1000; break;
+		case 'l': lg.long_poll = atol(optarg); break;
+		case 'd': duration_ms = (uint64_t)atoll(optarg) * 1000; break;
+		case 'e': events_path = optarg; break;
+		case 'k': lg.enroll_max = atoi(optarg); break;
+		default: return 2;
+		}
+	}
+	if (!lg.server || !lg.ca || !lg.token || lg.n <= 0) {
+		fprintf(stderr, "usage: ward-loadgen --server URL --ca FILE --token ENROLL_TOKEN "
+			"--agents N [--heartbeat S] [--long-poll S] [--duration S] "
+			"[--events FILE] [--concurrency N]\n");
+		return 2;
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	srand((unsigned)getpid() ^ (unsigned)time(NULL));
+	lg.events = fopen(events_path, "w");
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	lg.multi = curl_multi_init();
+	lg.epfd = epoll_create1(EPOLL_CLOEXEC);
+	lg.agents = calloc((size_t)lg.n, sizeof(*lg.agents));
+	if (!lg.events || !lg.multi || lg.epfd < 0 || !lg.agents) {
+		fprintf(stderr, "loadgen: cannot start: %s\n", strerror(errno));
+		return 1;
+	}
+	curl_multi_setopt(lg.multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(lg.multi, CURLMOPT_SOCKETDATA, &lg);
+	curl_multi_setopt(lg.multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(lg.multi, CURLMOPT_TIMERDATA, &lg);
+	curl_multi_setopt(lg.multi, CURLMOPT_MAXCONNECTS, (long)lg.n + 64);
+	for (i = 0; i < lg.n; i++) {
+		struct lg_agent *a = &lg.agents[i];
+
+		a->idx = i;
+		new_uuid(a->uuid, i);
+		a->h = curl_easy_init();
+		if (!a->h)
+			return 1;
+		curl_easy_setopt(a->h, CURLOPT_PRIVATE, (char *)a);
+		curl_easy_setopt(a->h, CURLOPT_CAINFO, lg.ca);
+		/* Only the server CA: without this libcurl also loads the
+		 * system's whole CA directory for every connection (megabytes
+		 * and milliseconds each). */
+		curl_easy_setopt(a->h, CURLOPT_CAPATH, NULL);
+		curl_easy_setopt(a->h, CURLOPT_WRITEFUNCTION, on_data);
+		curl_easy_setopt(a->h, CURLOPT_WRITEDATA, a);
+		curl_easy_setopt(a->h, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(a->h, CURLOPT_CONNECTTIMEOUT, 60L);
+		/* Spread the heartbeats over the interval, as real agents are. */
+		a->next_status = (uint64_t)rand() % (uint64_t)lg.heartbeat_ms;
+		a->st = LG_WAIT;
+	}
+	start_ms = now_ms();
+	for (i = 0; i < lg.n; i++)
+		lg.agents[i].next_status += start_ms;
+	while (!stopping && (!duration_ms || now_ms() - start_ms < duration_ms)) {
+		now = now_ms();
+		while (lg.next_enroll < lg.n && lg.enrolling < lg.enroll_max)
+			start_enroll(&lg, &lg.agents[lg.next_enroll++]);
+		for (i = 0; now - last_retry_scan >= 100 && i < lg.n; i++) {
+			struct lg_agent *a = &lg.agents[i];
+
+			if (a->st == LG_WAIT && !a->busy && a->retry_at && a->retry_at <= now) {
+				a->retry_at = 0;
+				if (a->client)
+					start_poll(&lg, a);
+				else
+					start_enroll(&lg, a);
+			}
+		}
+		if (now - last_retry_scan >= 100)
+			last_retry_scan = now;
+		wait = lg.curl_timeout < 0 || lg.curl_timeout > 100 ? 100 : (int)lg.curl_timeout;
+		n = epoll_wait(lg.epfd, evs, 256, wait);
+		for (i = 0; i < n; i++)
+			curl_multi_socket_action(lg.multi, evs[i].data.fd,
+						 (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+						 (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+						 (evs[i].events & (EPOLLERR | EPOLLHUP) ?
+						  CURL_CSELECT_ERR : 0), &running);
+		if (n == 0 || lg.curl_timeout == 0)
+			curl_multi_socket_action(lg.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		drain(&lg);
+		fflush(lg.events);
+		if (now - last_stats >= 5000) {
+			/* For the driver: counters as they grow. */
+			fprintf(stderr, "STATS %.1f deliveries %ld status_reports %ld errors %ld "
+				"ready %d\n", (double)(now - start_ms) / 1000.0, lg.deliveries,
+				lg.status_sent, lg.errors, lg.nready);
+			last_stats = now;
+		}
+		if (!announced && lg.nready == lg.n) {
+			printf("READY %d %.1f\n", lg.n, (double)(now_ms() - start_ms) / 1000.0);
+			fflush(stdout);
+			announced = 1;
+		}
+	}
+	printf("{\"agents\": %d, \"enrolled\": %ld, \"ready\": %d, \"deliveries\": %ld, "
+	       "\"empty_polls\": %ld, \"status_reports\": %ld, \"errors\": %ld}\n", lg.n,
+	       lg.enrolled, lg.nready, lg.deliveries, lg.polls_empty, lg.status_sent, lg.errors);
+	fclose(lg.events);
+	return 0;
+}
