@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -66,6 +67,8 @@ struct http_server {
 	char *cert;
 	struct http_timer *timers;
 	size_t ntimers;
+	http_timer_fn after;
+	void *after_arg;
 	struct http_req *parked;
 };
 
@@ -110,6 +113,19 @@ static void fill_peer(struct http_req *r)
 		else
 			inet_ntop(AF_INET6, a, r->peer, sizeof(r->peer));
 	}
+}
+
+/* Answers go out as soon as they are written: with Nagle's algorithm a
+ * TLS record sent after another waits for the peer's delayed ACK (40 ms),
+ * which is most of a delivery's latency. */
+static void no_delay(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	int one = 1;
+
+	if (ci)
+		setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 static void unpark(struct http_req *r)
@@ -229,6 +245,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		r->method = method;
 		r->url = url;
 		fill_peer(r);
+		no_delay(c);
 		*con_cls = r;
 		return MHD_YES;
 	}
@@ -421,6 +438,13 @@ int http_every(struct http_server *s, uint64_t interval_ms, http_timer_fn fn, vo
 	return 0;
 }
 
+int http_after_each(struct http_server *s, http_timer_fn fn, void *arg)
+{
+	s->after = fn;
+	s->after_arg = arg;
+	return 0;
+}
+
 /* Milliseconds until the loop must next run: a timer or a daemon's own
  * deadline. -1 = none. */
 static int next_wait(struct http_server *s)
@@ -476,6 +500,8 @@ int http_run(struct http_server *s)
 		for (d = 0; d < s->ndaemons; d++)
 			MHD_run(s->daemons[d]);
 		run_timers(s);
+		if (s->after)
+			s->after(s->after_arg);
 	}
 	return 0;
 }

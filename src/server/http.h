@@ -58,6 +58,12 @@ void http_free(struct http_server *s);
  * from now. Returns 0, or -1 when out of memory. */
 int http_every(struct http_server *s, uint64_t interval_ms, http_timer_fn fn, void *arg);
 
+/* Calls fn(arg) after every pass of the loop over the daemons: work that
+ * handlers set in motion (answering parked requests) then goes out in the
+ * same pass. fn must be cheap when there is nothing to do. Returns 0, or
+ * -1 when out of memory. */
+int http_after_each(struct http_server *s, http_timer_fn fn, void *arg);
+
 /* Request accessors; the strings live as long as the request. */
 const char *http_req_method(const struct http_req *r);
 /* The URL path, without the query string. */

@@ -8,9 +8,7 @@
 
 #include "common/log.h"
 
-/* How often the queue is looked at when something may have changed, and
- * how often deadlines are checked. */
-#define FILL_MS 20
+/* How often deadlines are checked. */
 #define DEADLINE_MS 250
 
 /* One agent's channel state, kept while its event channel is open or a
@@ -168,7 +166,9 @@ static void fill(struct notify *n)
 	free(p.list);
 }
 
-static void on_fill_timer(void *arg)
+/* After each pass of the HTTP loop: when something may have made a
+ * delivery possible (a change, an acknowledgement, a reconnect), look. */
+static void after_pass(void *arg)
 {
 	struct notify *n = arg;
 
@@ -220,7 +220,7 @@ struct notify *notify_new(struct store *st, const struct config *cfg, struct htt
 		return NULL;
 	n->st = st;
 	n->cfg = cfg;
-	if (http_every(http, FILL_MS, on_fill_timer, n) != 0 ||
+	if (http_after_each(http, after_pass, n) != 0 ||
 	    http_every(http, DEADLINE_MS, on_deadline_timer, n) != 0) {
 		free(n);
 		return NULL;

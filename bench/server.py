@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""Benchmark wardd holding many agents: ward-loadgen simulates them over
+real HTTPS connections (enrollment, one event channel each, status
+reports on the heartbeat interval, acknowledgements).
+
+Measures: server RSS and CPU, status reports (heartbeats) per second, the
+time a root-level scan-method switch takes to reach every agent with
+notify.batch agents at a time, the p99 latency of a change to a single
+agent while all are connected, and whether any agent was ever shown
+offline. Prints a markdown report and writes it to --out.
+"""
+import argparse
+import http.client
+import json
+import os
+import random
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def log(msg):
+    print(f"bench-server: {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+        s.bind(("::", 0))
+        return s.getsockname()[1]
+
+
+class Api:
+    def __init__(self, port, ca):
+        self.port = port
+        self.ctx = ssl.create_default_context(cafile=ca)
+        self.conn = None
+        self.token = None
+
+    def call(self, method, path, body=None):
+        for attempt in range(2):
+            if self.conn is None:
+                self.conn = http.client.HTTPSConnection("localhost", self.port, context=self.ctx,
+                                                        timeout=60)
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            try:
+                self.conn.request(method, path, body=json.dumps(body) if body is not None
+                                  else None, headers=headers)
+                resp = self.conn.getresponse()
+                text = resp.read()
+                return resp.status, json.loads(text) if text else None
+            except (OSError, http.client.HTTPException):
+                self.conn = None
+                if attempt:
+                    raise
+        return None
+
+
+def proc_stat(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    with open(f"/proc/{pid}/status") as f:
+        mem = {line.split(":")[0]: int(line.split()[1]) for line in f
+               if line.startswith(("VmRSS", "VmHWM"))}
+    return cpu, mem["VmRSS"], mem["VmHWM"]
+
+
+class Events:
+    """Follows the load generator's deliveries file: (client, version) -> receipt time."""
+
+    def __init__(self, path):
+        self.path = path
+        self.seen = {}
+        self.last = {}
+        self.pos = 0
+        self.partial = ""
+
+    def poll(self):
+        with open(self.path) as f:
+            f.seek(self.pos)
+            data = f.read()
+            self.pos = f.tell()
+        data = self.partial + data
+        lines = data.split("\n")
+        self.partial = lines.pop()
+        for line in lines:
+            client, version, ns = line.split()
+            self.seen[(int(client), int(version))] = int(ns) / 1e9
+            self.last[int(client)] = int(ns) / 1e9
+        return len(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", default=REPO / "build/bin", type=Path)
+    ap.add_argument("--agents", type=int, default=10000)
+    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--steady", type=int, default=180,
+                    help="seconds of steady state (longer than agents.offline_after)")
+    ap.add_argument("--singles", type=int, default=200, help="single-agent changes timed")
+    ap.add_argument("--work", default=REPO / "build/bench-server", type=Path)
+    ap.add_argument("--out", default=REPO / "build/bench-server.md", type=Path)
+    args = ap.parse_args()
+
+    shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True)
+    port = free_port()
+    conf = args.work / "wardd.ini"
+    conf.write_text(f"[server]\nlisten = *:{port}\nhostname = localhost\n"
+                    f"data_dir = {args.work}/data\n[notify]\nbatch = {args.batch}\n")
+    wlog = open(args.work / "wardd.log", "wb")
+    wardd = subprocess.Popen([args.bin / "wardd", "--config", conf], stdout=wlog,
+                             stderr=subprocess.STDOUT)
+    data = args.work / "data"
+    ca = data / "ca.crt"
+    deadline = time.monotonic() + 60
+    while not (data / "enroll-token").exists() or not ca.exists():
+        if time.monotonic() > deadline or wardd.poll() is not None:
+            sys.exit("bench-server: wardd did not start; see " + str(args.work / "wardd.log"))
+        time.sleep(0.1)
+    time.sleep(0.5)
+    api = Api(port, str(ca))
+    status, body = api.call("POST", "/api/v1/login", {
+        "user": "admin", "password": (data / "initial-admin-password").read_text().strip()})
+    api.token = body["token"]
+
+    events_path = args.work / "events.txt"
+    lg_err = open(args.work / "loadgen.err", "w")
+    start = time.monotonic()
+    loadgen = subprocess.Popen([args.bin / "ward-loadgen", "--server", f"https://localhost:{port}",
+                                "--ca", ca, "--token", (data / "enroll-token").read_text().strip(),
+                                "--agents", str(args.agents), "--events", events_path],
+                               stdout=subprocess.PIPE, stderr=lg_err, text=True)
+    ready = loadgen.stdout.readline().split()
+    if not ready or ready[0] != "READY":
+        sys.exit("bench-server: the load generator failed; see " + str(args.work / "loadgen.err"))
+    ramp = time.monotonic() - start
+    log(f"{args.agents} agents enrolled and connected in {ramp:.1f}s")
+    events = Events(events_path)
+    events.poll()
+
+    # Steady state: status reports flow; the server must never show an agent offline.
+    offline_max = 0
+    cpu0, _, _ = proc_stat(wardd.pid)
+    t0 = time.monotonic()
+    reports0 = None
+    samples = []
+    while time.monotonic() - t0 < args.steady:
+        _, s = api.call("GET", "/api/v1/clients?summary=1")
+        offline_max = max(offline_max, s["summary"]["offline"] + s["summary"]["inactive"])
+        samples.append(s["summary"]["online"])
+        time.sleep(10)
+    cpu1, rss, hwm = proc_stat(wardd.pid)
+    steady = time.monotonic() - t0
+    lg_err.flush()
+    stats = [line.split() for line in open(args.work / "loadgen.err") if line.startswith("STATS")]
+    # Status reports per second over the steady window, from the generator's counters.
+    window = [s for s in stats if float(s[1]) >= ramp]
+    reports0 = int(window[0][5]) if window else 0
+    reports1 = int(window[-1][5]) if window else 0
+    span = float(window[-1][1]) - float(window[0][1]) if len(window) > 1 else 1
+    hb_rate = (reports1 - reports0) / span
+    log(f"steady state: {hb_rate:.0f} status reports/s, server CPU {cpu1 - cpu0:.1f}s over "
+        f"{steady:.0f}s, RSS {rss / 1024:.0f} MiB")
+
+    # A root-level scan-method switch, all agents at once, notify.batch at a time.
+    t_switch = time.time()
+    status, body = api.call("PUT", "/api/v1/settings", {"scope": "root", "key": "scan_method",
+                                                       "value": "smart", "apply": "all"})
+    assert status == 200 and body["changed"] == args.agents, body
+    _, tree = api.call("GET", "/api/v1/clients")
+    versions = {c["id"]: c["version"] for c in tree["clients"]}
+    pending = set(versions.items())
+    while pending and time.time() - t_switch < 600:
+        events.poll()
+        pending = {k for k in pending if k not in events.seen}
+        time.sleep(0.05)
+    switch_all = max(events.seen[k] for k in versions.items() if k in events.seen) - t_switch
+    log(f"root switch reached {len(versions) - len(pending)}/{len(versions)} agents in "
+        f"{switch_all:.2f}s")
+
+    # Single-agent changes while all are connected.
+    ids = list(versions)
+    random.seed(1)
+    latencies = []
+    put_times = []
+    for i in range(args.singles):
+        cid = random.choice(ids)
+        t = time.time()
+        status, body = api.call("PUT", "/api/v1/settings", {
+            "scope": f"client:{cid}", "key": "update.schedule",
+            "value": f"daily {i // 60 % 24:02d}:{i % 60:02d}", "apply": "all"})
+        assert status == 200 and body["changed"] == 1, body
+        put_times.append(time.time() - t)
+        while True:
+            events.poll()
+            if events.last.get(cid, 0) >= t:
+                latencies.append(events.last[cid] - t)
+                break
+            if time.time() - t > 30:
+                latencies.append(30.0)
+                break
+            time.sleep(0.002)
+    latencies.sort()
+    p50 = latencies[len(latencies) // 2]
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    log(f"single-agent change: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
+        f"(the API call itself: median {sorted(put_times)[len(put_times) // 2] * 1000:.0f} ms)")
+    _, s = api.call("GET", "/api/v1/clients?summary=1")
+    cpu2, rss2, hwm2 = proc_stat(wardd.pid)
+
+    loadgen.terminate()
+    summary = loadgen.communicate(timeout=60)[0].strip().splitlines()[-1]
+    wardd.terminate()
+    wardd.wait(timeout=60)
+    lines = [
+        "# wardd scale benchmark",
+        "",
+        f"- {args.agents} simulated agents (ward-loadgen), one HTTPS connection each, status "
+        f"every 60 s, long poll 50 s; notify.batch {args.batch}",
+        f"- Load generator: {summary}",
+        "",
+        "| measure | result |",
+        "|---|---:|",
+        f"| enroll and connect all agents | {ramp:.1f} s |",
+        f"| server RSS, steady state / peak | {rss / 1024:.0f} MiB / {hwm2 / 1024:.0f} MiB |",
+        f"| server CPU in steady state | {(cpu1 - cpu0) / steady * 100:.1f} % of one core |",
+        f"| status reports (heartbeats) per second | {hb_rate:.0f} |",
+        f"| root scan-method switch reaching all {args.agents} agents | {switch_all:.2f} s |",
+        f"| single-agent change, p50 / p99 ({args.singles} changes) | "
+        f"{p50 * 1000:.0f} ms / {p99 * 1000:.0f} ms |",
+        f"| agents shown offline or inactive at any check ({len(samples)} checks) | "
+        f"{offline_max} |",
+        "",
+    ]
+    report = "\n".join(lines)
+    print(report)
+    args.out.write_text(report)
+    ok = offline_max == 0 and hwm2 <= 300 * 1024 and p99 <= 1.0 and not pending
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
