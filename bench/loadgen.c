@@ -152,7 +152,8 @@ static void start_poll(struct lg *lg, struct lg_agent *a)
 
 	if (!body)
 		return;
-	if (now >= a->next_status) {
+	/* As ward-agent: status once 90% of the heartbeat interval passed. */
+	if (now + (uint64_t)lg->heartbeat_ms / 10 >= a->next_status) {
 		snprintf(body, 256, "{\"version\":%lld,\"status\":{\"hostname\":\"loadgen-%d\","
 			 "\"os\":\"loadgen\",\"agent_version\":\"loadgen\",\"settings_version\":"
 			 "%lld}}", (long long)a->version, a->idx, (long long)a->version);
@@ -293,7 +294,7 @@ int main(int argc, char **argv)
 		{ "concurrency", required_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct lg lg = { .curl_timeout = -1, .heartbeat_ms = 60000, .long_poll = 50,
+	struct lg lg = { .curl_timeout = -1, .heartbeat_ms = 60000, .long_poll = 55,
 			 .enroll_max = 32 };
 	struct epoll_event evs[256];
 	struct rlimit rl;

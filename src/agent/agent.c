@@ -379,8 +379,10 @@ static int cmd_run(struct agent *a)
 	for (;;) {
 		now = util_now_ns() / 1000000000u;
 		poll = json_pack("{sI}", "version", (json_int_t)a->version);
+		/* Status goes with the poll once 90% of the interval has passed:
+		 * polls end every http.long_poll, a little less than it. */
 		if (poll && (!last_status ||
-			     now - last_status >= (uint64_t)a->heartbeat_interval)) {
+			     (now - last_status) * 10 >= (uint64_t)a->heartbeat_interval * 9)) {
 			json_object_set_new(poll, "status", status_report(a));
 			last_status = now;
 		}
@@ -442,7 +444,7 @@ static int cmd_status(struct agent *a)
 
 int main(int argc, char **argv)
 {
-	struct agent a = { .heartbeat_interval = 60, .long_poll = 50 };
+	struct agent a = { .heartbeat_interval = 60, .long_poll = 55 };
 	const char *conf = NULL;
 	char msg[512];
 	int i, ret;

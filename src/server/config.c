@@ -39,7 +39,7 @@ static const struct ini_field fields[] = {
 	  "simultaneous connections (agents hold one each)"),
 	F("http", "max_request", INI_INT, max_request, "1048576", 1024, 64 << 20,
 	  "largest request body accepted, in bytes"),
-	F("http", "long_poll", INI_DURATION, long_poll, "50s", 1, 3600,
+	F("http", "long_poll", INI_DURATION, long_poll, "55s", 1, 3600,
 	  "how long an agent's event channel is held before it is answered empty"),
 };
 

@@ -58,7 +58,8 @@ static const char schema_v1[] =
 	" version INTEGER NOT NULL,"
 	" attempts INTEGER NOT NULL DEFAULT 0,"
 	" next_attempt INTEGER NOT NULL DEFAULT 0,"
-	" created INTEGER NOT NULL);";
+	" created INTEGER NOT NULL);"
+	"CREATE INDEX deliveries_order ON deliveries(created, client);";
 
 /* Descendants of ?1, itself included. */
 #define SUBTREE_CTE \
