@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-unit test-asan bench style clean
+.PHONY: all deps build run test test-unit test-asan bench bench-scan bench-server style clean
 
 all: build
 
@@ -36,8 +36,15 @@ test-asan: deps
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS) -L sanitize
 
-bench: build
+# Both benchmarks: ward scan against clamscan and clamd (about 25 min),
+# then wardd holding 10,000 simulated agents (about 5 min).
+bench: bench-scan bench-server
+
+bench-scan: build
 	@python3 bench/run.py --ward $(BUILD)/bin/ward $(BENCH_ARGS)
+
+bench-server: build
+	@python3 bench/server.py --bin $(BUILD)/bin $(BENCH_SERVER_ARGS)
 
 style:
 	@sh scripts/check-style.sh
