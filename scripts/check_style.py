@@ -31,6 +31,7 @@ PREFIXES = {
     "src/server/wardd.c": ("main",),
     "src/common/log.c": ("log_",),
     "src/common/rest.c": ("rest_",),
+    "src/common/ops.c": ("ops_",),
     "src/agent/agent.c": ("main",),
     "src/engine/engine.c": ("engine_",),
     "src/scan/cache.c": ("scache_",),

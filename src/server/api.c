@@ -8,23 +8,15 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/ops.h"
 
 /* How long an administrator's session token lasts. */
 #define SESSION_SECONDS (12 * 3600)
 
-enum api_auth {
-	AUTH_NONE,
-	AUTH_ADMIN,   /* session token; who = the administrator */
-	AUTH_ENROLL,  /* enrollment token; who = its domain path */
-	AUTH_AGENT,   /* "UUID:SECRET"; who = the client's node id */
-};
-
-struct route {
-	const char *method;
-	const char *path;
-	enum api_auth auth;
-	void (*fn)(struct api_ctx *ctx, struct http_req *req, const char *who);
-};
+/* A handler; who names the caller the credential identified: the
+ * administrator, the enrollment token's domain path, or the agent's client
+ * id. */
+typedef void (*handler_fn)(struct api_ctx *ctx, struct http_req *req, const char *who);
 
 /* Answers a store failure: 404 for a missing node, 409 for a taken name or
  * a domain that is not empty, 400 for an invalid value, 500 otherwise. */
@@ -459,7 +451,7 @@ static void get_clients(struct api_ctx *ctx, struct http_req *req, const char *w
 			      "inactive", 0);
 	l.list = summary_only ? NULL : json_array();
 	if (!l.summary || (!summary_only && !l.list) ||
-	    store_clients_each(ctx->st, list_client, &l) != STORE_OK) {
+	    store_clients_each(ctx->st, 0, list_client, &l) != STORE_OK) {
 		json_decref(l.summary);
 		json_decref(l.list);
 		http_respond_error(req, 500, "database: listing clients failed");
@@ -472,29 +464,209 @@ static void get_clients(struct api_ctx *ctx, struct http_req *req, const char *w
 		http_respond_json(req, 200, json_pack("{so}", "summary", l.summary));
 }
 
-/* Every route of the API, once. */
-static const struct route routes[] = {
-	{ "GET", "/api/v1/health", AUTH_NONE, get_health },
-	{ "POST", "/api/v1/login", AUTH_NONE, post_login },
-	{ "GET", "/api/v1/tree", AUTH_ADMIN, get_tree },
-	{ "POST", "/api/v1/domains", AUTH_ADMIN, post_domains },
-	{ "GET", "/api/v1/clients", AUTH_ADMIN, get_clients },
-	{ "GET", "/api/v1/settings", AUTH_ADMIN, get_settings },
-	{ "PUT", "/api/v1/settings", AUTH_ADMIN, put_settings },
-	{ "DELETE", "/api/v1/settings", AUTH_ADMIN, delete_settings },
-	{ "GET", "/api/v1/notify/queue", AUTH_ADMIN, get_queue },
-	{ "DELETE", "/api/v1/notify/queue", AUTH_ADMIN, delete_queue },
-	{ "POST", "/api/v1/agent/enroll", AUTH_ENROLL, post_enroll },
-	{ "POST", "/api/v1/agent/heartbeat", AUTH_AGENT, post_heartbeat },
-	{ "POST", "/api/v1/agent/events", AUTH_AGENT, post_events },
-	{ "POST", "/api/v1/agent/ack", AUTH_AGENT, post_ack },
+/* Resolves a domain path given in the body (member name) or the query. */
+static bool domain_arg(struct api_ctx *ctx, struct http_req *req, const char *path,
+		       const char *what, int64_t *id)
+{
+	enum store_err err;
+	char msg[256];
+
+	if (!path) {
+		http_respond_error(req, 400, "%s: missing (a domain path, /A/B)", what);
+		return false;
+	}
+	err = store_domain_lookup(ctx->st, path, 0, id, msg, sizeof(msg));
+	if (err != STORE_OK) {
+		store_error(req, err, msg);
+		return false;
+	}
+	return true;
+}
+
+static void post_domain_rename(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *body = body_object(req);
+	const char *path, *name;
+	enum store_err err;
+	char msg[256];
+	int64_t id;
+
+	if (!body)
+		return;
+	if (json_unpack(body, "{s:s, s:s !}", "path", &path, "name", &name) != 0) {
+		http_respond_error(req, 400, "rename: expected {\"path\": \"/A/B\", \"name\": "
+				   "NAME}");
+	} else if (domain_arg(ctx, req, path, "path", &id)) {
+		err = store_domain_rename(ctx->st, id, name, msg, sizeof(msg));
+		if (err != STORE_OK)
+			store_error(req, err, msg);
+		else {
+			log_msg(LOG_LVL_INFO, "tree: %s renamed %s to %s", who, path, name);
+			http_respond_json(req, 200, json_pack("{sI ss}", "id", (json_int_t)id,
+							      "name", name));
+		}
+	}
+	json_decref(body);
+}
+
+static void post_domain_move(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *body = body_object(req);
+	const char *path, *to;
+	enum store_err err;
+	int64_t id, parent;
+	char msg[256];
+
+	if (!body)
+		return;
+	if (json_unpack(body, "{s:s, s:s !}", "path", &path, "to", &to) != 0) {
+		http_respond_error(req, 400, "move: expected {\"path\": \"/A/B\", \"to\": "
+				   "\"/C\"}");
+	} else if (domain_arg(ctx, req, path, "path", &id) &&
+		   domain_arg(ctx, req, to, "to", &parent)) {
+		err = store_domain_move(ctx->st, id, parent, msg, sizeof(msg));
+		if (err != STORE_OK) {
+			store_error(req, err, msg);
+		} else {
+			log_msg(LOG_LVL_INFO, "tree: %s moved %s under %s", who, path, to);
+			notify_kick(ctx->notify);
+			http_respond_json(req, 200, json_pack("{sI}", "id", (json_int_t)id));
+		}
+	}
+	json_decref(body);
+}
+
+static void delete_domain(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	const char *path = http_req_query(req, "path");
+	enum store_err err;
+	char msg[256];
+	int64_t id;
+
+	if (!domain_arg(ctx, req, path, "path", &id))
+		return;
+	err = store_domain_delete(ctx->st, id, msg, sizeof(msg));
+	if (err != STORE_OK) {
+		store_error(req, err, msg);
+		return;
+	}
+	log_msg(LOG_LVL_INFO, "tree: %s deleted %s", who, path);
+	http_respond_json(req, 200, json_pack("{sI}", "deleted", (json_int_t)id));
+}
+
+struct one_client {
+	const struct api_ctx *ctx;
+	json_t *found;
 };
 
-#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+static int take_client(json_t *c, void *arg)
+{
+	struct one_client *o = arg;
+
+	json_object_set_new(c, "state", json_string(client_state(o->ctx, c,
+								  (int64_t)time(NULL))));
+	o->found = json_incref(c);
+	return 1;
+}
+
+static void get_client(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	const char *arg = http_req_query(req, "id");
+	struct one_client o = { .ctx = ctx };
+	json_t *own = NULL, *eff = NULL;
+	char *end = NULL, msg[256];
+	int64_t id = arg ? strtoll(arg, &end, 10) : 0;
+
+	(void)who;
+	if (!arg || *end || id <= STORE_ROOT) {
+		http_respond_error(req, 400, "id: expected a client id");
+		return;
+	}
+	if (store_clients_each(ctx->st, id, take_client, &o) != STORE_OK) {
+		http_respond_error(req, 500, "database: reading the client failed");
+		return;
+	}
+	if (!o.found) {
+		http_respond_error(req, 404, "no client with id %lld", (long long)id);
+		return;
+	}
+	if (store_settings_get(ctx->st, id, &own, &eff, msg, sizeof(msg)) == STORE_OK) {
+		json_object_set_new(o.found, "own_settings", own);
+		json_object_set_new(o.found, "settings", eff);
+	}
+	http_respond_json(req, 200, o.found);
+}
+
+/* Moves one client or a list; answers each one's result. */
+static void post_client_move(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *body = body_object(req), *ids, *list = NULL, *results = json_array(), *v;
+	const char *to;
+	enum store_err err;
+	int64_t domain, moved = 0;
+	char msg[256];
+	size_t i;
+
+	if (!body || !results)
+		goto out;
+	if (json_unpack(body, "{s:o, s:s !}", "ids", &ids, "to", &to) != 0 ||
+	    !(json_is_integer(ids) || json_is_array(ids))) {
+		http_respond_error(req, 400, "move: expected {\"ids\": ID or [IDS], \"to\": "
+				   "\"/PATH\"}");
+		goto out;
+	}
+	if (!domain_arg(ctx, req, to, "to", &domain))
+		goto out;
+	list = json_is_array(ids) ? json_incref(ids) : json_pack("[O]", ids);
+	json_array_foreach(list, i, v) {
+		if (!json_is_integer(v)) {
+			json_array_append_new(results, json_pack("{sO sb ss}", "id", v, "ok", 0,
+								  "error", "not a client id"));
+			continue;
+		}
+		err = store_client_move(ctx->st, json_integer_value(v), domain, msg, sizeof(msg));
+		json_array_append_new(results, err == STORE_OK ?
+				      json_pack("{sO sb}", "id", v, "ok", 1) :
+				      json_pack("{sO sb ss}", "id", v, "ok", 0, "error", msg));
+		moved += err == STORE_OK;
+	}
+	log_msg(LOG_LVL_INFO, "tree: %s moved %lld clients to %s", who, (long long)moved, to);
+	notify_kick(ctx->notify);
+	http_respond_json(req, 200, json_pack("{sI sO}", "moved", (json_int_t)moved, "results",
+					      results));
+out:
+	json_decref(list);
+	json_decref(results);
+	json_decref(body);
+}
+
+/* The handler of every operation of the table in src/common/ops.c. */
+static const handler_fn handlers[OPS_COUNT] = {
+	[OPS_HEALTH] = get_health,
+	[OPS_LOGIN] = post_login,
+	[OPS_TREE] = get_tree,
+	[OPS_DOMAIN_CREATE] = post_domains,
+	[OPS_DOMAIN_RENAME] = post_domain_rename,
+	[OPS_DOMAIN_MOVE] = post_domain_move,
+	[OPS_DOMAIN_DELETE] = delete_domain,
+	[OPS_CLIENT_LIST] = get_clients,
+	[OPS_CLIENT_SHOW] = get_client,
+	[OPS_CLIENT_MOVE] = post_client_move,
+	[OPS_SETTINGS_GET] = get_settings,
+	[OPS_SETTINGS_SET] = put_settings,
+	[OPS_SETTINGS_UNSET] = delete_settings,
+	[OPS_NOTIFY_QUEUE] = get_queue,
+	[OPS_NOTIFY_CANCEL] = delete_queue,
+	[OPS_AGENT_ENROLL] = post_enroll,
+	[OPS_AGENT_EVENTS] = post_events,
+	[OPS_AGENT_ACK] = post_ack,
+	[OPS_AGENT_HEARTBEAT] = post_heartbeat,
+};
+
 
 /* Checks the request's "Authorization: Bearer ..." for the route's kind of
  * credential; copies who it names to who. */
-static bool authorized(struct api_ctx *ctx, struct http_req *req, enum api_auth auth,
+static bool authorized(struct api_ctx *ctx, struct http_req *req, enum ops_auth auth,
 		       char *who, size_t len)
 {
 	const char *h = http_req_header(req, "Authorization"), *tok;
@@ -505,7 +677,7 @@ static bool authorized(struct api_ctx *ctx, struct http_req *req, enum api_auth 
 	if (!h || strncmp(h, "Bearer ", 7) != 0)
 		return false;
 	tok = h + 7;
-	if (auth == AUTH_AGENT) {
+	if (auth == OPS_AUTH_AGENT) {
 		if (strlen(tok) != 36 + 1 + 64 || tok[36] != ':')
 			return false;
 		memcpy(uuid, tok, 36);
@@ -519,7 +691,7 @@ static bool authorized(struct api_ctx *ctx, struct http_req *req, enum api_auth 
 	if (strlen(tok) != 64)
 		return false;
 	crypto_hash_sha256(hash, (const unsigned char *)tok, 64);
-	return store_token_check(ctx->st, hash, auth == AUTH_ADMIN ? STORE_TOKEN_SESSION :
+	return store_token_check(ctx->st, hash, auth == OPS_AUTH_ADMIN ? STORE_TOKEN_SESSION :
 				 STORE_TOKEN_ENROLL, (int64_t)time(NULL), who, len) == STORE_OK;
 }
 
@@ -527,26 +699,20 @@ void api_handle(struct http_req *req, void *arg)
 {
 	struct api_ctx *ctx = arg;
 	const char *method = http_req_method(req), *path = http_req_path(req);
-	bool path_known = false;
+	bool path_known;
+	const struct ops_op *op = ops_route(method, path, &path_known);
 	char who[128] = "";
-	size_t i;
 
-	for (i = 0; i < NROUTES; i++) {
-		if (strcmp(routes[i].path, path) != 0)
-			continue;
-		path_known = true;
-		if (strcmp(routes[i].method, method) != 0)
-			continue;
-		if (routes[i].auth != AUTH_NONE &&
-		    !authorized(ctx, req, routes[i].auth, who, sizeof(who))) {
-			http_respond_error(req, 401, "missing, expired or unknown bearer token");
-			return;
-		}
-		routes[i].fn(ctx, req, who);
+	if (!op) {
+		if (path_known)
+			http_respond_error(req, 405, "%s is not allowed on %s", method, path);
+		else
+			http_respond_error(req, 404, "no such resource: %s", path);
 		return;
 	}
-	if (path_known)
-		http_respond_error(req, 405, "%s is not allowed on %s", method, path);
-	else
-		http_respond_error(req, 404, "no such resource: %s", path);
+	if (op->auth != OPS_AUTH_NONE && !authorized(ctx, req, op->auth, who, sizeof(who))) {
+		http_respond_error(req, 401, "missing, expired or unknown bearer token");
+		return;
+	}
+	handlers[op->id](ctx, req, who);
 }

@@ -1137,12 +1137,14 @@ enum store_err store_deliveries_cancel(struct store *st, int64_t client, int64_t
 	return err;
 }
 
-enum store_err store_clients_each(struct store *st, int (*fn)(json_t *c, void *arg), void *arg)
+enum store_err store_clients_each(struct store *st, int64_t only,
+				  int (*fn)(json_t *c, void *arg), void *arg)
 {
 	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT c.node, c.uuid, c.hostname, n.parent, "
 				     "c.last_seen, c.eff_version, c.acked_version, c.status, "
 				     "json_extract(c.eff_json, '$.roaming') FROM clients c "
-				     "JOIN nodes n ON n.id = c.node ORDER BY c.node", "");
+				     "JOIN nodes n ON n.id = c.node WHERE ?1 = 0 OR c.node = ?1 "
+				     "ORDER BY c.node", "i", only);
 	enum store_err err = STORE_OK;
 	const char *status;
 	json_t *obj;

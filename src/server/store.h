@@ -203,10 +203,12 @@ enum store_err store_deliveries_json(struct store *st, json_t **out);
  * cancelled in *n. */
 enum store_err store_deliveries_cancel(struct store *st, int64_t client, int64_t *n);
 
-/* Calls fn(c, arg) for every client: c is a JSON object {id, uuid,
- * hostname, domain (node id), last_seen, version, acked_version, status,
- * roaming} valid during the call. Stops when fn returns nonzero. */
-enum store_err store_clients_each(struct store *st, int (*fn)(json_t *c, void *arg), void *arg);
+/* Calls fn(c, arg) for every client (only: that one client; 0: all): c is
+ * a JSON object {id, uuid, hostname, domain (node id), last_seen, version,
+ * acked_version, status, roaming} valid during the call. Stops when fn
+ * returns nonzero. */
+enum store_err store_clients_each(struct store *st, int64_t only,
+				  int (*fn)(json_t *c, void *arg), void *arg);
 
 /* Returns the number of queued deliveries. */
 enum store_err store_delivery_count(struct store *st, int64_t *count);

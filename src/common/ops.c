@@ -1,0 +1,90 @@
+/* ops.c -- the table of API operations (see ops.h). */
+#include "common/ops.h"
+
+#include <string.h>
+
+#define BODY(n, t, req, h)  { n, OPS_IN_BODY, t, false, req, h }
+#define POS(n, t, h)        { n, OPS_IN_BODY, t, true, true, h }
+#define QPOS(n, t, h)       { n, OPS_IN_QUERY, t, true, true, h }
+#define QUERY(n, t, req, h) { n, OPS_IN_QUERY, t, false, req, h }
+
+#define SCOPE_HELP "root, domain:/PATH or client:ID"
+
+static const struct ops_op table[OPS_COUNT] = {
+	{ OPS_HEALTH, NULL, "GET", "/api/v1/health", OPS_AUTH_NONE,
+	  "the server's status and version", { { NULL } } },
+	{ OPS_LOGIN, NULL, "POST", "/api/v1/login", OPS_AUTH_NONE,
+	  "an administrator's session token", { { NULL } } },
+	{ OPS_TREE, "tree", "GET", "/api/v1/tree", OPS_AUTH_ADMIN,
+	  "show the client tree: domains and clients", { { NULL } } },
+	{ OPS_DOMAIN_CREATE, "domain create", "POST", "/api/v1/domains", OPS_AUTH_ADMIN,
+	  "create a domain (and its missing parents)",
+	  { POS("path", OPS_STRING, "/PARENT/NAME"), { NULL } } },
+	{ OPS_DOMAIN_RENAME, "domain rename", "POST", "/api/v1/domains/rename", OPS_AUTH_ADMIN,
+	  "rename a domain",
+	  { POS("path", OPS_STRING, "/PATH of the domain"), POS("name", OPS_STRING, "new name"),
+	    { NULL } } },
+	{ OPS_DOMAIN_MOVE, "domain move", "POST", "/api/v1/domains/move", OPS_AUTH_ADMIN,
+	  "move a domain under another parent",
+	  { POS("path", OPS_STRING, "/PATH of the domain"),
+	    BODY("to", OPS_STRING, true, "/PATH of the new parent"), { NULL } } },
+	{ OPS_DOMAIN_DELETE, "domain delete", "DELETE", "/api/v1/domains", OPS_AUTH_ADMIN,
+	  "delete an empty domain", { QPOS("path", OPS_STRING, "/PATH"), { NULL } } },
+	{ OPS_CLIENT_LIST, "client list", "GET", "/api/v1/clients", OPS_AUTH_ADMIN,
+	  "list clients with their connection states",
+	  { QUERY("summary", OPS_INT, false, "1: only the count per state"), { NULL } } },
+	{ OPS_CLIENT_SHOW, "client show", "GET", "/api/v1/client", OPS_AUTH_ADMIN,
+	  "show one client: status, settings in effect, state",
+	  { QPOS("id", OPS_INT, "client id"), { NULL } } },
+	{ OPS_CLIENT_MOVE, "client move", "POST", "/api/v1/clients/move", OPS_AUTH_ADMIN,
+	  "move clients to a domain",
+	  { POS("ids", OPS_JSON, "client id, or a JSON list of ids"),
+	    BODY("to", OPS_STRING, true, "/PATH of the domain"), { NULL } } },
+	{ OPS_SETTINGS_GET, "settings get", "GET", "/api/v1/settings", OPS_AUTH_ADMIN,
+	  "show the settings placed on a node and those in effect there",
+	  { QUERY("scope", OPS_STRING, true, SCOPE_HELP), { NULL } } },
+	{ OPS_SETTINGS_SET, "settings set", "PUT", "/api/v1/settings", OPS_AUTH_ADMIN,
+	  "place a setting on a node",
+	  { BODY("scope", OPS_STRING, true, SCOPE_HELP), POS("key", OPS_STRING, "setting"),
+	    POS("value", OPS_JSON, "value (JSON, or text)"),
+	    BODY("apply", OPS_STRING, false,
+		 "all (clear values below) or inherit (keep them; the default)"),
+	    { NULL } } },
+	{ OPS_SETTINGS_UNSET, "settings unset", "DELETE", "/api/v1/settings", OPS_AUTH_ADMIN,
+	  "remove a node's own value so that it inherits again",
+	  { QUERY("scope", OPS_STRING, true, SCOPE_HELP), QPOS("key", OPS_STRING, "setting"),
+	    { NULL } } },
+	{ OPS_NOTIFY_QUEUE, "notify queue", "GET", "/api/v1/notify/queue", OPS_AUTH_ADMIN,
+	  "show the queued deliveries of settings", { { NULL } } },
+	{ OPS_NOTIFY_CANCEL, "notify cancel", "DELETE", "/api/v1/notify/queue", OPS_AUTH_ADMIN,
+	  "cancel queued deliveries (all, or one client's)",
+	  { QUERY("client", OPS_INT, false, "client id"), { NULL } } },
+	{ OPS_AGENT_ENROLL, NULL, "POST", "/api/v1/agent/enroll", OPS_AUTH_ENROLL,
+	  "enroll an agent", { { NULL } } },
+	{ OPS_AGENT_EVENTS, NULL, "POST", "/api/v1/agent/events", OPS_AUTH_AGENT,
+	  "an agent's event channel", { { NULL } } },
+	{ OPS_AGENT_ACK, NULL, "POST", "/api/v1/agent/ack", OPS_AUTH_AGENT,
+	  "an agent acknowledges settings", { { NULL } } },
+	{ OPS_AGENT_HEARTBEAT, NULL, "POST", "/api/v1/agent/heartbeat", OPS_AUTH_AGENT,
+	  "an agent reports its status", { { NULL } } },
+};
+
+const struct ops_op *ops_table(void)
+{
+	return table;
+}
+
+const struct ops_op *ops_route(const char *method, const char *path, bool *path_known)
+{
+	size_t i;
+
+	*path_known = false;
+	for (i = 0; i < OPS_COUNT; i++) {
+		if (strcmp(table[i].path, path) != 0)
+			continue;
+		*path_known = true;
+		if (strcmp(table[i].method, method) == 0)
+			return &table[i];
+	}
+	return NULL;
+}

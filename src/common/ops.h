@@ -1,0 +1,87 @@
+/* ops.h -- every operation of wardd's REST API, defined once.
+ *
+ * The server routes requests by this table (method, path, credential) and
+ * attaches a handler to each id; the `ward` command line builds requests
+ * from it (its words, its arguments and where each goes) and prints its
+ * help from it. An operation without CLI words is for agents or is the
+ * login itself.
+ */
+#ifndef WARD_OPS_H
+#define WARD_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum ops_id {
+	OPS_HEALTH,
+	OPS_LOGIN,
+	OPS_TREE,
+	OPS_DOMAIN_CREATE,
+	OPS_DOMAIN_RENAME,
+	OPS_DOMAIN_MOVE,
+	OPS_DOMAIN_DELETE,
+	OPS_CLIENT_LIST,
+	OPS_CLIENT_SHOW,
+	OPS_CLIENT_MOVE,
+	OPS_SETTINGS_GET,
+	OPS_SETTINGS_SET,
+	OPS_SETTINGS_UNSET,
+	OPS_NOTIFY_QUEUE,
+	OPS_NOTIFY_CANCEL,
+	OPS_AGENT_ENROLL,
+	OPS_AGENT_EVENTS,
+	OPS_AGENT_ACK,
+	OPS_AGENT_HEARTBEAT,
+	OPS_COUNT
+};
+
+/* Who may call an operation. */
+enum ops_auth {
+	OPS_AUTH_NONE,
+	OPS_AUTH_ADMIN,   /* an administrator's session token */
+	OPS_AUTH_ENROLL,  /* an enrollment token */
+	OPS_AUTH_AGENT,   /* an agent's credential */
+};
+
+/* Where an argument goes in the request. */
+enum ops_in {
+	OPS_IN_BODY,   /* a member of the JSON body */
+	OPS_IN_QUERY,  /* a query-string parameter */
+};
+
+enum ops_type {
+	OPS_STRING,
+	OPS_INT,
+	OPS_JSON,      /* any JSON value; on the command line, text that is not
+			* JSON is taken as a string */
+};
+
+struct ops_arg {
+	const char *name;
+	enum ops_in in;
+	enum ops_type type;
+	bool positional;  /* on the command line, given in order without --name */
+	bool required;
+	const char *help;
+};
+
+#define OPS_MAX_ARGS 6
+
+struct ops_op {
+	enum ops_id id;
+	const char *cli;      /* command-line words ("domain create"), or NULL */
+	const char *method;
+	const char *path;
+	enum ops_auth auth;
+	const char *summary;
+	struct ops_arg args[OPS_MAX_ARGS];  /* ended by a NULL name */
+};
+
+/* Returns the table (static storage, indexed by enum ops_id). */
+const struct ops_op *ops_table(void);
+
+/* Finds the operation for method and path; NULL when none. Sets
+ * *path_known when some operation has that path (for 405 against 404). */
+const struct ops_op *ops_route(const char *method, const char *path, bool *path_known);
+
+#endif
