@@ -17,6 +17,7 @@ static int help_main(int argc, char **argv);
 /* Every ward command, once: dispatch, help and the man page follow it. */
 static const struct cli_command commands[] = {
 	{ "scan", "scan files and directories (clamscan-compatible)", scan_cmd_main },
+	{ "login", "start a session with a wardd (see below)", admin_cmd_login },
 	{ "version", "print the versions of ward and of libclamav", version_main },
 	{ "help", "list the commands", help_main },
 };
@@ -30,6 +31,7 @@ static void usage(FILE *f)
 	fputs("usage: ward COMMAND [ARGS]\n\ncommands:\n", f);
 	for (i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	admin_cmd_usage(f);
 	fputs("\n'ward COMMAND --help' describes a command.\n", f);
 }
 
@@ -64,6 +66,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < NCOMMANDS; i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].run(argc - 1, argv + 1);
+	if (admin_cmd_known(argv[1]))
+		return admin_cmd_main(argc - 1, argv + 1);
 	fprintf(stderr, "ward: unknown command '%s'\n", argv[1]);
 	usage(stderr);
 	return 2;

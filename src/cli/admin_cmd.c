@@ -1,0 +1,451 @@
+/* admin_cmd.c -- `ward login` and the administration commands, each built
+ * from the operation table in src/common/ops.c: its words, its arguments
+ * (positional, or --name VALUE) and where each goes in the request. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "common/ops.h"
+#include "common/rest.h"
+#include "common/util.h"
+
+/* The session `ward login` saves: $XDG_CONFIG_HOME/ward/cli.json. */
+static char *session_path(void)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	char buf[4096];
+
+	if (xdg && *xdg)
+		snprintf(buf, sizeof(buf), "%s/ward", xdg);
+	else if (home && *home)
+		snprintf(buf, sizeof(buf), "%s/.config/ward", home);
+	else
+		return NULL;
+	if (util_mkdir_p(buf, 0700) != 0)
+		return NULL;
+	return util_path_join(buf, "cli.json");
+}
+
+/* Reads a password: $WARD_PASSWORD, else a line from the terminal (not
+ * echoed) or from standard input. */
+static char *read_password(void)
+{
+	const char *env = getenv("WARD_PASSWORD");
+	struct termios old, quiet;
+	char line[512];
+	bool tty = isatty(STDIN_FILENO);
+
+	if (env)
+		return strdup(env);
+	if (tty) {
+		fputs("password: ", stderr);
+		tcgetattr(STDIN_FILENO, &old);
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+	}
+	if (!fgets(line, sizeof(line), stdin))
+		line[0] = '\0';
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSANOW, &old);
+		fputc('\n', stderr);
+	}
+	line[strcspn(line, "\r\n")] = '\0';
+	return strdup(line);
+}
+
+int admin_cmd_login(int argc, char **argv)
+{
+	const char *server = NULL, *ca = NULL, *user = "admin";
+	char *password = NULL, *path = NULL, msg[512], cafull[4096];
+	struct rest_client *rc = NULL;
+	json_t *answer = NULL, *session = NULL;
+	long status;
+	int i, ret = 1;
+
+	for (i = 1; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--server") == 0)
+			server = argv[i + 1];
+		else if (strcmp(argv[i], "--ca") == 0)
+			ca = argv[i + 1];
+		else if (strcmp(argv[i], "--user") == 0)
+			user = argv[i + 1];
+		else
+			break;
+	}
+	if (i != argc || !server || !ca) {
+		fputs("usage: ward login --server https://HOST:PORT --ca CA_FILE [--user NAME]\n"
+		      "  the password comes from $WARD_PASSWORD, the terminal or standard input\n",
+		      stderr);
+		return 2;
+	}
+	if (!realpath(ca, cafull)) {
+		fprintf(stderr, "ward: %s: %s\n", ca, strerror(errno));
+		return 2;
+	}
+	rest_global_init();
+	password = read_password();
+	rc = rest_new(server, cafull);
+	if (!password || !rc)
+		goto out;
+	session = json_pack("{ss ss}", "user", user, "password", password);
+	if (rest_call(rc, "POST", "/api/v1/login", session, 60, &status, &answer, msg,
+		      sizeof(msg)) != REST_OK) {
+		fprintf(stderr, "ward: %s\n", msg);
+		goto out;
+	}
+	json_decref(session);
+	session = NULL;
+	if (status != 200) {
+		fprintf(stderr, "ward: login: %s\n",
+			json_string_value(json_object_get(answer, "error")) ?
+			json_string_value(json_object_get(answer, "error")) : "refused");
+		goto out;
+	}
+	path = session_path();
+	session = json_pack("{ss ss sO sO}", "server", server, "ca", cafull, "token",
+			    json_object_get(answer, "token"), "expires",
+			    json_object_get(answer, "expires"));
+	if (!path || !session || json_dump_file(session, path, JSON_INDENT(2)) != 0 ||
+	    chmod(path, 0600) != 0) {
+		fprintf(stderr, "ward: cannot save the session in %s\n", path ? path : "~/.config");
+		goto out;
+	}
+	printf("logged in to %s as %s (session saved in %s)\n", server, user, path);
+	ret = 0;
+out:
+	if (password)
+		memset(password, 0, strlen(password));
+	free(password);
+	free(path);
+	json_decref(session);
+	json_decref(answer);
+	rest_free(rc);
+	return ret;
+}
+
+/* Finds the operation whose words start argv; *used = how many words. */
+static const struct ops_op *find_op(int argc, char **argv, int *used)
+{
+	const struct ops_op *ops = ops_table();
+	char words[128];
+	size_t i;
+
+	words[0] = '\0';
+	if (argc >= 1)
+		snprintf(words, sizeof(words), "%s", argv[0]);
+	for (i = 0; i < OPS_COUNT; i++) {
+		if (!ops[i].cli)
+			continue;
+		if (strcmp(ops[i].cli, words) == 0) {
+			*used = 1;
+			return &ops[i];
+		}
+		if (argc >= 2 && strncmp(ops[i].cli, words, strlen(words)) == 0 &&
+		    ops[i].cli[strlen(words)] == ' ' &&
+		    strcmp(ops[i].cli + strlen(words) + 1, argv[1]) == 0) {
+			*used = 2;
+			return &ops[i];
+		}
+	}
+	return NULL;
+}
+
+bool admin_cmd_known(const char *word)
+{
+	const struct ops_op *ops = ops_table();
+	size_t i, n = strlen(word);
+
+	for (i = 0; i < OPS_COUNT; i++)
+		if (ops[i].cli && strncmp(ops[i].cli, word, n) == 0 &&
+		    (ops[i].cli[n] == ' ' || ops[i].cli[n] == '\0'))
+			return true;
+	return false;
+}
+
+/* Appends an argument's usage: NAME, --name NAME or [--name NAME]. */
+static void append_usage(char *words, size_t size, const struct ops_arg *a)
+{
+	char meta[32];
+	size_t i, n = strlen(words);
+
+	for (i = 0; a->name[i] && i + 1 < sizeof(meta); i++)
+		meta[i] = (char)(a->name[i] >= 'a' && a->name[i] <= 'z' ? a->name[i] - 32 :
+				 a->name[i]);
+	meta[i] = '\0';
+	if (a->positional)
+		snprintf(words + n, size - n, " %s", meta);
+	else
+		snprintf(words + n, size - n, a->required ? " --%s %s" : " [--%s %s]", a->name,
+			 meta);
+}
+
+void admin_cmd_usage(FILE *f)
+{
+	const struct ops_op *ops = ops_table();
+	char words[96];
+	size_t i, j;
+
+	fputs("\nadministration (after 'ward login'; each takes --json):\n", f);
+	fprintf(f, "  %-42s %s\n", "login --server URL --ca FILE", "start a session with wardd");
+	for (i = 0; i < OPS_COUNT; i++) {
+		if (!ops[i].cli)
+			continue;
+		snprintf(words, sizeof(words), "%s", ops[i].cli);
+		for (j = 0; ops[i].args[j].name; j++)
+			append_usage(words, sizeof(words), &ops[i].args[j]);
+		fprintf(f, "  %-42s %s\n", words, ops[i].summary);
+	}
+}
+
+/* A command-line value as JSON of the argument's type. */
+static json_t *arg_value(const struct ops_arg *a, const char *text)
+{
+	json_t *v;
+	char *end;
+	long long n;
+
+	switch (a->type) {
+	case OPS_INT:
+		n = strtoll(text, &end, 10);
+		return *end || end == text ? NULL : json_integer(n);
+	case OPS_JSON:
+		v = json_loads(text, JSON_DECODE_ANY, NULL);
+		return v ? v : json_string(text);
+	case OPS_STRING:
+		break;
+	}
+	return json_string(text);
+}
+
+/* Appends name=value (URL-encoded) to the query. */
+static void add_query(struct util_buf *q, const char *name, json_t *v)
+{
+	char *text = json_is_string(v) ? strdup(json_string_value(v)) :
+		     json_dumps(v, JSON_ENCODE_ANY);
+	const char *p;
+
+	util_buf_printf(q, "%c%s=", q->len ? '&' : '?', name);
+	for (p = text ? text : ""; *p; p++) {
+		if (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~/:",
+			   *p))
+			util_buf_append(q, p, 1);
+		else
+			util_buf_printf(q, "%%%02X", (unsigned char)*p);
+	}
+	free(text);
+}
+
+/* Prints a value on one line (strings bare). */
+static void print_scalar(FILE *f, json_t *v, int width)
+{
+	char *text = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+	const char *s = json_is_string(v) ? json_string_value(v) : text ? text : "";
+
+	if (width == 0)
+		fputs(s, f);
+	else if ((int)strlen(s) > width)
+		fprintf(f, "%.*s~ ", width - 1, s);
+	else
+		fprintf(f, "%-*s ", width, s);
+	free(text);
+}
+
+/* An array of objects as a table: one column per key of the first. */
+static void print_table(json_t *rows)
+{
+	json_t *first = json_array_get(rows, 0), *row, *v;
+	const char *key;
+	size_t i;
+
+	json_object_foreach(first, key, v)
+		fprintf(stdout, "%-16s ", key);
+	fputc('\n', stdout);
+	json_array_foreach(rows, i, row) {
+		json_object_foreach(first, key, v)
+			print_scalar(stdout, json_object_get(row, key), 16);
+		fputc('\n', stdout);
+	}
+}
+
+static void print_children(json_t *list, int depth);
+
+static void print_tree(json_t *node, int depth)
+{
+	const char *kind = json_string_value(json_object_get(node, "kind"));
+
+	printf("%*s%s%s (%s %lld)\n", depth * 2, "",
+	       json_string_value(json_object_get(node, "name")),
+	       strcmp(kind, "client") ? "/" : "", kind,
+	       (long long)json_integer_value(json_object_get(node, "id")));
+	print_children(json_object_get(node, "domains"), depth);
+	print_children(json_object_get(node, "clients"), depth);
+}
+
+static void print_children(json_t *list, int depth)
+{
+	json_t *child;
+	size_t i;
+
+	json_array_foreach(list, i, child)
+		print_tree(child, depth + 1);
+}
+
+/* The human form of an answer: scalars as "key: value", arrays of objects
+ * as tables, objects indented. */
+static void print_human(json_t *v, int depth)
+{
+	const char *key;
+	json_t *m;
+
+	json_object_foreach(v, key, m) {
+		if (json_is_array(m) && json_is_object(json_array_get(m, 0))) {
+			printf("%*s%s:\n", depth * 2, "", key);
+			print_table(m);
+		} else if (json_is_object(m) && json_object_size(m)) {
+			printf("%*s%s:\n", depth * 2, "", key);
+			print_human(m, depth + 1);
+		} else {
+			printf("%*s%s: ", depth * 2, "", key);
+			print_scalar(stdout, m, 0);
+			fputc('\n', stdout);
+		}
+	}
+}
+
+int admin_cmd_main(int argc, char **argv)
+{
+	const struct ops_op *op;
+	json_t *body = NULL, *answer = NULL, *session = NULL, *v;
+	struct util_buf query = { 0 }, path = { 0 };
+	struct rest_client *rc = NULL;
+	const char *server, *ca, *token;
+	char *spath = NULL, msg[512];
+	int used = 0, i, j, ret = 2;
+	size_t k;
+	bool json_out = false, given[OPS_MAX_ARGS] = { false };
+	long status;
+
+	op = find_op(argc, argv, &used);
+	if (!op) {
+		fprintf(stderr, "ward: unknown command '%s%s%s'\n", argv[0], argc > 1 ? " " : "",
+			argc > 1 ? argv[1] : "");
+		return 2;
+	}
+	body = json_object();
+	for (i = used; i < argc; i++) {
+		const struct ops_arg *a = NULL;
+
+		if (strcmp(argv[i], "--json") == 0) {
+			json_out = true;
+			continue;
+		}
+		if (strncmp(argv[i], "--", 2) == 0) {
+			for (j = 0; op->args[j].name; j++)
+				if (strcmp(op->args[j].name, argv[i] + 2) == 0 &&
+				    !op->args[j].positional)
+					a = &op->args[j];
+			if (!a || i + 1 == argc) {
+				fprintf(stderr, "ward %s: unknown option or missing value: %s\n",
+					op->cli, argv[i]);
+				goto out;
+			}
+			i++;
+		} else {
+			for (j = 0; op->args[j].name; j++)
+				if (op->args[j].positional && !given[j]) {
+					a = &op->args[j];
+					break;
+				}
+			if (!a) {
+				fprintf(stderr, "ward %s: unexpected argument '%s'\n", op->cli,
+					argv[i]);
+				goto out;
+			}
+		}
+		j = (int)(a - op->args);
+		given[j] = true;
+		v = arg_value(a, argv[i]);
+		if (!v) {
+			fprintf(stderr, "ward %s: %s: '%s' is not a number\n", op->cli, a->name,
+				argv[i]);
+			goto out;
+		}
+		if (a->in == OPS_IN_QUERY) {
+			add_query(&query, a->name, v);
+			json_decref(v);
+		} else {
+			json_object_set_new(body, a->name, v);
+		}
+	}
+	for (j = 0; op->args[j].name; j++) {
+		if (op->args[j].required && !given[j]) {
+			fprintf(stderr, "ward %s: missing %s%s (%s)\n", op->cli,
+				op->args[j].positional ? "" : "--", op->args[j].name,
+				op->args[j].help);
+			goto out;
+		}
+	}
+	ret = 1;
+	spath = session_path();
+	session = spath ? json_load_file(spath, 0, NULL) : NULL;
+	server = getenv("WARD_SERVER") ? getenv("WARD_SERVER") :
+		 json_string_value(json_object_get(session, "server"));
+	ca = getenv("WARD_CA") ? getenv("WARD_CA") :
+	     json_string_value(json_object_get(session, "ca"));
+	token = getenv("WARD_TOKEN") ? getenv("WARD_TOKEN") :
+		json_string_value(json_object_get(session, "token"));
+	if (!server || !ca || !token) {
+		fprintf(stderr, "ward: not logged in (run ward login --server URL --ca FILE)\n");
+		goto out;
+	}
+	rest_global_init();
+	rc = rest_new(server, ca);
+	util_buf_printf(&path, "%s%s", op->path, query.data ? query.data : "");
+	if (!rc || rest_set_token(rc, token) != 0 || !path.data) {
+		fprintf(stderr, "ward: out of memory\n");
+		goto out;
+	}
+	if (rest_call(rc, op->method, path.data, json_object_size(body) ? body : NULL, 120,
+		      &status, &answer, msg, sizeof(msg)) != REST_OK) {
+		fprintf(stderr, "ward: %s\n", msg);
+		goto out;
+	}
+	if (status >= 400) {
+		fprintf(stderr, "ward %s: %s\n", op->cli,
+			json_string_value(json_object_get(answer, "error")) ?
+			json_string_value(json_object_get(answer, "error")) : "failed");
+		if (status == 401)
+			fprintf(stderr, "ward: the session has expired or was never made: "
+				"run ward login\n");
+		goto out;
+	}
+	ret = 0;
+	if (json_out) {
+		json_dumpf(answer, stdout, JSON_INDENT(2));
+		fputc('\n', stdout);
+	} else if (op->id == OPS_TREE) {
+		print_tree(answer, 0);
+	} else if (answer) {
+		print_human(answer, 0);
+	}
+	/* Bulk operations: a failed item fails the command. */
+	json_array_foreach(json_object_get(answer, "results"), k, v)
+		if (json_is_false(json_object_get(v, "ok")))
+			ret = 1;
+out:
+	util_buf_free(&query);
+	util_buf_free(&path);
+	free(spath);
+	json_decref(session);
+	json_decref(answer);
+	json_decref(body);
+	rest_free(rc);
+	return ret;
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""The ward administration commands against a real wardd and agent:
+login, the tree, domains, moving clients, settings (the agent gets them),
+the queue, --json, and the errors a user meets."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_agents import Agent, wait_for  # noqa: E402
+from test_wardd import Wardd  # noqa: E402
+
+WARD = os.environ.get("WARD_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin/ward"))
+
+
+class CliTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-cli-")
+        cls.server = Wardd(cls.tmp.name)
+        cls.server.start()
+        cls.agent = Agent(cls.tmp.name, "agent")
+        cls.agent.enroll("--bundle", os.path.join(cls.server.data, "enroll.bundle"))
+        cls.agent.start()
+        wait_for(lambda: cls.agent.version() > 0, what="the agent's first settings")
+        cls.env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(cls.tmp.name, "cfg"))
+        with open(os.path.join(cls.server.data, "initial-admin-password")) as f:
+            cls.password = f.read().strip()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.agent.stop()
+        cls.server.stop()
+        cls.tmp.cleanup()
+
+    def ward(self, *args, password=None, ok=True):
+        env = dict(self.env)
+        if password is not None:
+            env["WARD_PASSWORD"] = password
+        done = subprocess.run([WARD, *args], capture_output=True, text=True, env=env,
+                              timeout=60)
+        if ok:
+            self.assertEqual(done.returncode, 0, done.stderr)
+        return done
+
+    def login(self):
+        self.ward("login", "--server", f"https://localhost:{self.server.port}", "--ca",
+                  os.path.join(self.server.data, "ca.crt"), password=self.password)
+
+    def test_1_not_logged_in(self):
+        done = self.ward("tree", ok=False)
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("not logged in", done.stderr)
+
+    def test_2_login(self):
+        done = self.ward("login", "--server", f"https://localhost:{self.server.port}", "--ca",
+                         os.path.join(self.server.data, "ca.crt"), password="wrong", ok=False)
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("wrong user name or password", done.stderr)
+        self.login()
+        path = os.path.join(self.env["XDG_CONFIG_HOME"], "ward", "cli.json")
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+
+    def test_3_domains_clients_settings(self):
+        self.login()
+        out = self.ward("domain", "create", "/Sales/Berlin").stdout
+        self.assertIn("path: /Sales/Berlin", out)
+        clients = json.loads(self.ward("client", "list", "--json").stdout)["clients"]
+        cid = clients[0]["id"]
+        self.assertEqual(clients[0]["state"], "online")
+        moved = json.loads(self.ward("client", "move", str(cid), "--to", "/Sales/Berlin",
+                                     "--json").stdout)
+        self.assertEqual(moved["moved"], 1)
+        tree = self.ward("tree").stdout
+        self.assertIn("  Sales/ (domain", tree)
+        self.assertIn("    Berlin/ (domain", tree)
+        self.assertIn(f"(client {cid})", tree)
+        # A setting on the domain reaches the agent.
+        self.ward("settings", "set", "--scope", "domain:/Sales", "scan_method", "smart")
+        wait_for(lambda: '"conventional" -> "smart"' in self.agent.log_text(),
+                 what="the agent switching to smart scan")
+        eff = json.loads(self.ward("settings", "get", "--scope", f"client:{cid}",
+                                   "--json").stdout)["effective"]
+        self.assertEqual(eff["scan_method"], "smart")
+        show = json.loads(self.ward("client", "show", str(cid), "--json").stdout)
+        self.assertEqual(show["settings"]["scan_method"], "smart")
+        self.assertEqual(show["state"], "online")
+        # A bulk move reports each item; a bad one fails the command.
+        done = self.ward("client", "move", f"[{cid}, 99999]", "--to", "/Sales", "--json",
+                         ok=False)
+        self.assertEqual(done.returncode, 1)
+        results = json.loads(done.stdout)["results"]
+        self.assertEqual([r["ok"] for r in results], [True, False])
+        self.assertIn("no node with id 99999", results[1]["error"])
+        queue = json.loads(self.ward("notify", "queue", "--json").stdout)
+        self.assertIn("in_flight", queue)
+
+    def test_4_errors(self):
+        self.login()
+        for args, want in [
+            (("settings", "set", "--scope", "root", "scan_method", "fast"),
+             "scan_method: expected one of smart, conventional"),
+            (("settings", "set", "--scope", "domain:/Nope", "roaming", "true"),
+             "no domain 'Nope'"),
+            (("domain", "delete", "/"), "not a domain"),
+            (("client", "show", "abc"), "id: 'abc' is not a number"),
+            (("domain", "create"), "missing path"),
+            (("tree", "--bogus", "1"), "unknown option"),
+        ]:
+            done = self.ward(*args, ok=False)
+            self.assertNotEqual(done.returncode, 0, args)
+            self.assertIn(want, done.stderr, args)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=1, argv=sys.argv[:1])
