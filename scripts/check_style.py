@@ -28,6 +28,7 @@ PREFIXES = {
     "src/server/http.c": ("http_",),
     "src/server/api.c": ("api_",),
     "src/server/notify.c": ("notify_",),
+    "src/server/grouping.c": ("grouping_",),
     "src/server/wardd.c": ("main",),
     "src/common/log.c": ("log_",),
     "src/common/rest.c": ("rest_",),

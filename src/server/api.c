@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "common/ops.h"
+#include "server/grouping.h"
 
 /* How long an administrator's session token lasts. */
 #define SESSION_SECONDS (12 * 3600)
@@ -295,6 +296,9 @@ static void delete_queue(struct api_ctx *ctx, struct http_req *req, const char *
 	http_respond_json(req, 200, json_pack("{sI}", "cancelled", (json_int_t)n));
 }
 
+static int64_t grouped_domain(struct api_ctx *ctx, const json_t *status);
+static void regroup(struct api_ctx *ctx, int64_t id, const json_t *status);
+
 /* Agent enrollment: the agent names itself (uuid, host name, status) and
  * gets its credential, which the server keeps only as a SHA-256. */
 static void post_enroll(struct api_ctx *ctx, struct http_req *req, const char *domain_path)
@@ -316,7 +320,10 @@ static void post_enroll(struct api_ctx *ctx, struct http_req *req, const char *d
 		goto out;
 	}
 	api_new_token(secret, hash);
-	err = store_domain_lookup(ctx->st, domain_path, 1, &domain, msg, sizeof(msg));
+	/* A grouping rule decides, else the enrollment token's domain. */
+	domain = grouped_domain(ctx, status);
+	err = domain ? STORE_OK : store_domain_lookup(ctx->st, domain_path, 1, &domain, msg,
+							sizeof(msg));
 	if (err == STORE_OK)
 		err = store_client_add(ctx->st, domain, uuid, hostname, hash, &id, msg,
 				       sizeof(msg));
@@ -324,8 +331,8 @@ static void post_enroll(struct api_ctx *ctx, struct http_req *req, const char *d
 		store_error(req, err, msg);
 		goto out;
 	}
-	log_msg(LOG_LVL_INFO, "enroll: %s (%s) from %s into %s as client %lld", hostname, uuid,
-		http_req_peer(req), domain_path, (long long)id);
+	log_msg(LOG_LVL_INFO, "enroll: %s (%s) from %s as client %lld in domain %lld", hostname,
+		uuid, http_req_peer(req), (long long)id, (long long)domain);
 	notify_kick(ctx->notify);
 	http_respond_json(req, 201, json_pack("{sI ss sI sI}", "client", (json_int_t)id,
 					      "secret", secret, "heartbeat_interval",
@@ -344,6 +351,7 @@ static void post_heartbeat(struct api_ctx *ctx, struct http_req *req, const char
 
 	if (!body)
 		return;
+	regroup(ctx, id, body);
 	status = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
 	if (!status || store_agent_seen(ctx->st, id, status, (int64_t)time(NULL), msg,
 					sizeof(msg)) != STORE_OK ||
@@ -376,8 +384,10 @@ static void post_events(struct api_ctx *ctx, struct http_req *req, const char *w
 				   "version the agent has)[, \"status\": {...}]}");
 		goto out;
 	}
-	if (status)
+	if (status) {
+		regroup(ctx, id, status);
 		text = json_dumps(status, JSON_COMPACT | JSON_SORT_KEYS);
+	}
 	if (store_agent_seen(ctx->st, id, text, (int64_t)time(NULL), msg, sizeof(msg)) !=
 	    STORE_OK) {
 		http_respond_error(req, 500, "%s", msg);
@@ -640,6 +650,96 @@ out:
 	json_decref(body);
 }
 
+bool api_load_rules(struct api_ctx *ctx)
+{
+	char *text = NULL;
+	enum store_err err = store_kv_get(ctx->st, "grouping_rules", &text);
+
+	json_decref(ctx->rules);
+	ctx->rules = err == STORE_OK ? json_loads(text, 0, NULL) :
+		     err == STORE_ENOENT ? json_array() : NULL;
+	free(text);
+	return ctx->rules != NULL;
+}
+
+static void get_grouping(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	(void)who;
+	http_respond_json(req, 200, json_pack("{sO}", "rules", ctx->rules));
+}
+
+static void put_grouping(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *body = body_object(req), *rules;
+	char msg[256], *text = NULL;
+
+	if (!body)
+		return;
+	rules = json_object_get(body, "rules");
+	if (json_object_size(body) != 1 || !rules) {
+		http_respond_error(req, 400, "grouping: expected {\"rules\": [...]}");
+	} else if (!grouping_validate(rules, msg, sizeof(msg))) {
+		http_respond_error(req, 400, "%s", msg);
+	} else if (!(text = json_dumps(rules, JSON_COMPACT)) ||
+		   store_kv_put(ctx->st, "grouping_rules", text, msg, sizeof(msg)) != STORE_OK ||
+		   !api_load_rules(ctx)) {
+		http_respond_error(req, 500, "grouping: saving the rules failed");
+	} else {
+		log_msg(LOG_LVL_INFO, "grouping: %s set %zu rules", who, json_array_size(rules));
+		http_respond_json(req, 200, json_pack("{sO}", "rules", ctx->rules));
+	}
+	free(text);
+	json_decref(body);
+}
+
+/* The domain the grouping rules give an agent with this status, created
+ * when missing; 0 when no rule matches. */
+static int64_t grouped_domain(struct api_ctx *ctx, const json_t *status)
+{
+	const char *path = status ? grouping_match(ctx->rules, status) : NULL;
+	char msg[256];
+	int64_t id;
+
+	if (!path || store_domain_lookup(ctx->st, path, 1, &id, msg, sizeof(msg)) != STORE_OK)
+		return 0;
+	return id;
+}
+
+static int take_status(json_t *c, void *arg)
+{
+	json_t **out = arg;
+
+	*out = json_incref(json_object_get(c, "status"));
+	if (!*out)
+		*out = json_null();
+	return 1;
+}
+
+/* When an agent reports addresses other than before, the grouping rules
+ * are applied again: a matching rule moves it to its domain. */
+static void regroup(struct api_ctx *ctx, int64_t id, const json_t *status)
+{
+	json_t *old = NULL;
+	int64_t domain;
+	char msg[256];
+
+	if (json_array_size(ctx->rules) == 0 ||
+	    store_clients_each(ctx->st, id, take_status, &old) != STORE_OK || !old)
+		return;
+	if (!json_equal(json_object_get(old, "ipv4"), json_object_get(status, "ipv4")) ||
+	    !json_equal(json_object_get(old, "ipv6"), json_object_get(status, "ipv6")) ||
+	    !json_equal(json_object_get(old, "hostname"), json_object_get(status, "hostname"))) {
+		domain = grouped_domain(ctx, status);
+		if (domain &&
+		    store_client_move(ctx->st, id, domain, msg, sizeof(msg)) == STORE_OK) {
+			log_msg(LOG_LVL_INFO, "grouping: client %lld regrouped after an address "
+				"change", (long long)id);
+			notify_kick(ctx->notify);
+		}
+	}
+	json_decref(old);
+}
+
 /* The handler of every operation of the table in src/common/ops.c. */
 static const handler_fn handlers[OPS_COUNT] = {
 	[OPS_HEALTH] = get_health,
@@ -657,6 +757,8 @@ static const handler_fn handlers[OPS_COUNT] = {
 	[OPS_SETTINGS_UNSET] = delete_settings,
 	[OPS_NOTIFY_QUEUE] = get_queue,
 	[OPS_NOTIFY_CANCEL] = delete_queue,
+	[OPS_GROUPING_GET] = get_grouping,
+	[OPS_GROUPING_SET] = put_grouping,
 	[OPS_AGENT_ENROLL] = post_enroll,
 	[OPS_AGENT_EVENTS] = post_events,
 	[OPS_AGENT_ACK] = post_ack,

@@ -16,7 +16,12 @@ struct api_ctx {
 	struct store *st;
 	const struct config *cfg;
 	struct notify *notify;
+	json_t *rules;   /* the grouping rules (a list; empty: manual grouping) */
 };
+
+/* Loads the grouping rules from the store into ctx->rules. Returns false
+ * when out of memory or when the stored rules are unreadable. */
+bool api_load_rules(struct api_ctx *ctx);
 
 /* The request handler for http_new(): routes req by method and path,
  * checks its credentials and answers it. arg is a struct api_ctx. */

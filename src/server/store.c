@@ -48,6 +48,7 @@ static const char schema_v1[] =
 	" value TEXT NOT NULL,"
 	" PRIMARY KEY (node, key)) WITHOUT ROWID;"
 	"CREATE TABLE admins (name TEXT PRIMARY KEY, pwhash TEXT NOT NULL);"
+	"CREATE TABLE server_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 	"CREATE TABLE tokens ("
 	" hash BLOB PRIMARY KEY,"
 	" kind INTEGER NOT NULL,"
@@ -1175,4 +1176,31 @@ enum store_err store_clients_each(struct store *st, int64_t only,
 		err = STORE_EDB;
 	sqlite3_finalize(stmt);
 	return err;
+}
+
+enum store_err store_kv_get(struct store *st, const char *key, char **value)
+{
+	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT value FROM server_kv WHERE key = ?",
+				     "s", key);
+	enum store_err err = STORE_ENOENT;
+	int rc;
+
+	if (!stmt)
+		return STORE_EDB;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*value = strdup((const char *)sqlite3_column_text(stmt, 0));
+		err = *value ? STORE_OK : STORE_ENOMEM;
+	} else if (rc != SQLITE_DONE) {
+		err = STORE_EDB;
+	}
+	sqlite3_finalize(stmt);
+	return err;
+}
+
+enum store_err store_kv_put(struct store *st, const char *key, const char *value,
+			    char *errbuf, size_t errlen)
+{
+	return sql_exec(st, errbuf, errlen, "INSERT OR REPLACE INTO server_kv VALUES (?, ?)",
+			"ss", key, value);
 }

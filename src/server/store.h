@@ -210,6 +210,14 @@ enum store_err store_deliveries_cancel(struct store *st, int64_t client, int64_t
 enum store_err store_clients_each(struct store *st, int64_t only,
 				  int (*fn)(json_t *c, void *arg), void *arg);
 
+/* Server-wide values by key (grouping rules, for one): the value of key
+ * in *value (caller frees), or STORE_ENOENT. */
+enum store_err store_kv_get(struct store *st, const char *key, char **value);
+
+/* Sets key to value. */
+enum store_err store_kv_put(struct store *st, const char *key, const char *value,
+			    char *errbuf, size_t errlen);
+
 /* Returns the number of queued deliveries. */
 enum store_err store_delivery_count(struct store *st, int64_t *count);
 

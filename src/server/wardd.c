@@ -302,6 +302,10 @@ int main(int argc, char **argv)
 		goto out;
 	ctx.st = st;
 	ctx.cfg = &cfg;
+	if (!api_load_rules(&ctx)) {
+		log_msg(LOG_LVL_ERROR, "database: the grouping rules are unreadable");
+		goto out;
+	}
 	http = http_new(&(struct http_config){
 				.listen = cfg.listen, .key_pem = key, .cert_pem = crt,
 				.max_connections = (unsigned)cfg.max_connections,
@@ -323,6 +327,7 @@ int main(int argc, char **argv)
 out:
 	http_free(http);
 	notify_free(ctx.notify);
+	json_decref(ctx.rules);
 	store_close(st);
 	if (key)
 		sodium_memzero(key, strlen(key));

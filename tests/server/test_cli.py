@@ -2,8 +2,11 @@
 """The ward administration commands against a real wardd and agent:
 login, the tree, domains, moving clients, settings (the agent gets them),
 the queue, --json, and the errors a user meets."""
+import http.client
 import json
 import os
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -113,6 +116,40 @@ class CliTest(unittest.TestCase):
             done = self.ward(*args, ok=False)
             self.assertNotEqual(done.returncode, 0, args)
             self.assertIn(want, done.stderr, args)
+
+
+    def test_5_grouping(self):
+        """Automatic grouping: at enrollment and when an agent's addresses change."""
+        self.login()
+        host = socket.gethostname()
+        self.ward("grouping", "set",
+                  json.dumps([{"match": "host", "value": host, "domain": "/ByHost"}]))
+        rules = json.loads(self.ward("grouping", "get", "--json").stdout)["rules"]
+        self.assertEqual(rules[0]["domain"], "/ByHost")
+        second = Agent(self.tmp.name, "second")
+        done = second.enroll("--bundle", os.path.join(self.server.data, "enroll.bundle"))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        with open(os.path.join(second.dir, "state", "credential.json")) as f:
+            cred = json.load(f)
+        cid = cred["client"]
+        tree = self.ward("tree").stdout
+        self.assertRegex(tree, rf"ByHost/ \(domain \d+\)\n\s+\S+ \(client {cid}\)")
+        # A new address matching an IP rule moves the client.
+        self.ward("grouping", "set",
+                  json.dumps([{"match": "ip", "value": "198.51.100.0/24", "domain": "/Moved"}]))
+        ctx = ssl.create_default_context(cafile=os.path.join(self.server.data, "ca.crt"))
+        conn = http.client.HTTPSConnection("localhost", self.server.port, context=ctx)
+        conn.request("POST", "/api/v1/agent/heartbeat", body=json.dumps(
+            {"hostname": host, "ipv4": ["198.51.100.5"], "ipv6": []}),
+            headers={"Authorization": f"Bearer {cred['uuid']}:{cred['secret']}"})
+        self.assertEqual(conn.getresponse().status, 200)
+        conn.close()
+        tree = self.ward("tree").stdout
+        self.assertRegex(tree, rf"Moved/ \(domain \d+\)\n\s+\S+ \(client {cid}\)")
+        done = self.ward("grouping", "set", '[{"match": "ip", "value": "10.0.0.0/40", '
+                         '"domain": "/X"}]', ok=False)
+        self.assertIn("rule 1: '10.0.0.0/40' is not an IPv4 or IPv6", done.stderr)
+        self.ward("grouping", "set", "[]")
 
 
 if __name__ == "__main__":
