@@ -43,6 +43,8 @@ static const struct ops_op table[OPS_COUNT] = {
 	  "move clients to a domain",
 	  { POS("ids", OPS_JSON, "client id, or a JSON list of ids"),
 	    BODY("to", OPS_STRING, true, "/PATH of the domain"), END } },
+	{ OPS_CLIENT_VERIFY, "client verify", "POST", "/api/v1/clients/verify", OPS_AUTH_ADMIN,
+	  "verify every client's connection now; log and show what changed", { END } },
 	{ OPS_SETTINGS_GET, "settings get", "GET", "/api/v1/settings", OPS_AUTH_ADMIN,
 	  "show the settings placed on a node and those in effect there",
 	  { QUERY("scope", OPS_STRING, true, SCOPE_HELP), END } },

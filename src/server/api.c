@@ -740,6 +740,100 @@ static void regroup(struct api_ctx *ctx, int64_t id, const json_t *status)
 	json_decref(old);
 }
 
+struct verify_pass {
+	struct api_ctx *ctx;
+	int64_t now;
+	json_t *summary, *changed, *removed, *changes;  /* changes: {id: new state} */
+};
+
+static int verify_client(json_t *c, void *arg)
+{
+	struct verify_pass *v = arg;
+	const char *state = client_state(v->ctx, c, v->now);
+	const char *was = json_string_value(json_object_get(c, "verified_state"));
+	int64_t seen = json_integer_value(json_object_get(c, "last_seen"));
+	json_t *count = json_object_get(v->summary, state);
+	char key[24];
+
+	json_object_set_new(v->summary, state, json_integer(json_integer_value(count) + 1));
+	snprintf(key, sizeof(key), "%lld", (long long)json_integer_value(json_object_get(c, "id")));
+	if (strcmp(state, "inactive") == 0 && v->now - seen >= v->ctx->cfg->remove_after) {
+		json_array_append_new(v->removed, json_pack("{sO sO}", "id",
+							     json_object_get(c, "id"), "hostname",
+							     json_object_get(c, "hostname")));
+	} else if (!was || strcmp(was, state) != 0) {
+		json_array_append_new(v->changed, json_pack("{sO sO ss ss}", "id",
+				      json_object_get(c, "id"), "hostname",
+				      json_object_get(c, "hostname"), "from", was ? was : "",
+				      "to", state));
+		json_object_set_new(v->changes, key, json_string(state));
+	}
+	return 0;
+}
+
+json_t *api_verify(struct api_ctx *ctx)
+{
+	struct verify_pass v = { .ctx = ctx, .now = (int64_t)time(NULL) };
+	json_t *item, *state;
+	const char *key;
+	char msg[256];
+	size_t i;
+
+	v.summary = json_pack("{si si si si}", "online", 0, "offline", 0, "roaming", 0,
+			      "inactive", 0);
+	v.changed = json_array();
+	v.removed = json_array();
+	v.changes = json_object();
+	if (!v.summary || !v.changed || !v.removed || !v.changes ||
+	    store_clients_each(ctx->st, 0, verify_client, &v) != STORE_OK) {
+		json_decref(v.summary);
+		json_decref(v.changed);
+		json_decref(v.removed);
+		json_decref(v.changes);
+		return NULL;
+	}
+	/* The store is written after the walk over it. */
+	json_object_foreach(v.changes, key, state)
+		store_client_set_state(ctx->st, strtoll(key, NULL, 10), json_string_value(state));
+	json_array_foreach(v.changed, i, item)
+		log_msg(LOG_LVL_INFO, "verify: client %lld (%s) is %s (was %s)",
+			(long long)json_integer_value(json_object_get(item, "id")),
+			json_string_value(json_object_get(item, "hostname")),
+			json_string_value(json_object_get(item, "to")),
+			json_string_value(json_object_get(item, "from")));
+	json_array_foreach(v.removed, i, item) {
+		if (store_client_remove(ctx->st, json_integer_value(json_object_get(item, "id")),
+					msg, sizeof(msg)) == STORE_OK)
+			log_msg(LOG_LVL_INFO, "verify: removed client %lld (%s) from the tree: "
+				"inactive for more than %llds (the endpoint is not touched)",
+				(long long)json_integer_value(json_object_get(item, "id")),
+				json_string_value(json_object_get(item, "hostname")),
+				(long long)ctx->cfg->remove_after);
+	}
+	log_msg(LOG_LVL_INFO, "verify: %lld online, %lld offline, %lld roaming, %lld inactive; "
+		"%zu changed, %zu removed",
+		(long long)json_integer_value(json_object_get(v.summary, "online")),
+		(long long)json_integer_value(json_object_get(v.summary, "offline")),
+		(long long)json_integer_value(json_object_get(v.summary, "roaming")),
+		(long long)json_integer_value(json_object_get(v.summary, "inactive")),
+		json_array_size(v.changed), json_array_size(v.removed));
+	json_decref(v.changes);
+	return json_pack("{so so so}", "summary", v.summary, "changed", v.changed, "removed",
+			 v.removed);
+}
+
+static void post_verify(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *report;
+
+	log_msg(LOG_LVL_INFO, "verify: requested by %s", who);
+	report = api_verify(ctx);
+	if (!report)
+		http_respond_error(req, 500, "verify: failed");
+	else
+		http_respond_json(req, 200, report);
+}
+
 /* The handler of every operation of the table in src/common/ops.c. */
 static const handler_fn handlers[OPS_COUNT] = {
 	[OPS_HEALTH] = get_health,
@@ -752,6 +846,7 @@ static const handler_fn handlers[OPS_COUNT] = {
 	[OPS_CLIENT_LIST] = get_clients,
 	[OPS_CLIENT_SHOW] = get_client,
 	[OPS_CLIENT_MOVE] = post_client_move,
+	[OPS_CLIENT_VERIFY] = post_verify,
 	[OPS_SETTINGS_GET] = get_settings,
 	[OPS_SETTINGS_SET] = put_settings,
 	[OPS_SETTINGS_UNSET] = delete_settings,

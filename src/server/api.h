@@ -19,6 +19,13 @@ struct api_ctx {
 	json_t *rules;   /* the grouping rules (a list; empty: manual grouping) */
 };
 
+/* Verifies every client's connection state: logs each change since the
+ * last verification and removes clients inactive for longer than
+ * agents.remove_after (from the tree only). Returns a new report
+ * {"summary": {...}, "changed": [...], "removed": [...]}, or NULL when
+ * out of memory. */
+json_t *api_verify(struct api_ctx *ctx);
+
 /* Loads the grouping rules from the store into ctx->rules. Returns false
  * when out of memory or when the stored rules are unreadable. */
 bool api_load_rules(struct api_ctx *ctx);

@@ -22,6 +22,7 @@ struct config {
 	int64_t inactive_after;
 	int64_t remove_after;
 	char *default_domain;
+	int64_t verify_interval;
 	/* [notify] */
 	int64_t notify_batch;
 	int64_t ack_timeout;

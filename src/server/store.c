@@ -41,7 +41,8 @@ static const char schema_v1[] =
 	" last_seen INTEGER NOT NULL DEFAULT 0,"
 	" eff_json TEXT,"
 	" eff_version INTEGER NOT NULL DEFAULT 0,"
-	" acked_version INTEGER NOT NULL DEFAULT 0);"
+	" acked_version INTEGER NOT NULL DEFAULT 0,"
+	" state TEXT NOT NULL DEFAULT 'online');"
 	"CREATE TABLE settings ("
 	" node INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,"
 	" key TEXT NOT NULL,"
@@ -1143,8 +1144,9 @@ enum store_err store_clients_each(struct store *st, int64_t only,
 {
 	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT c.node, c.uuid, c.hostname, n.parent, "
 				     "c.last_seen, c.eff_version, c.acked_version, c.status, "
-				     "json_extract(c.eff_json, '$.roaming') FROM clients c "
-				     "JOIN nodes n ON n.id = c.node WHERE ?1 = 0 OR c.node = ?1 "
+				     "json_extract(c.eff_json, '$.roaming'), c.state "
+				     "FROM clients c JOIN nodes n ON n.id = c.node "
+				     "WHERE ?1 = 0 OR c.node = ?1 "
 				     "ORDER BY c.node", "i", only);
 	enum store_err err = STORE_OK;
 	const char *status;
@@ -1155,7 +1157,7 @@ enum store_err store_clients_each(struct store *st, int64_t only,
 		return STORE_EDB;
 	while (!stop && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		status = (const char *)sqlite3_column_text(stmt, 7);
-		obj = json_pack("{sI ss ss sI sI sI sI so sb}",
+		obj = json_pack("{sI ss ss sI sI sI sI so sb ss}",
 				"id", (json_int_t)sqlite3_column_int64(stmt, 0),
 				"uuid", sqlite3_column_text(stmt, 1),
 				"hostname", sqlite3_column_text(stmt, 2),
@@ -1164,7 +1166,8 @@ enum store_err store_clients_each(struct store *st, int64_t only,
 				"version", (json_int_t)sqlite3_column_int64(stmt, 5),
 				"acked_version", (json_int_t)sqlite3_column_int64(stmt, 6),
 				"status", status ? json_loads(status, 0, NULL) : json_null(),
-				"roaming", sqlite3_column_int(stmt, 8));
+				"roaming", sqlite3_column_int(stmt, 8),
+				"verified_state", sqlite3_column_text(stmt, 9));
 		if (!obj) {
 			err = STORE_ENOMEM;
 			break;
@@ -1203,4 +1206,22 @@ enum store_err store_kv_put(struct store *st, const char *key, const char *value
 {
 	return sql_exec(st, errbuf, errlen, "INSERT OR REPLACE INTO server_kv VALUES (?, ?)",
 			"ss", key, value);
+}
+
+enum store_err store_client_set_state(struct store *st, int64_t id, const char *state)
+{
+	return sql_exec(st, NULL, 0, "UPDATE clients SET state = ? WHERE node = ?", "si", state,
+			id);
+}
+
+enum store_err store_client_remove(struct store *st, int64_t id, char *errbuf, size_t errlen)
+{
+	enum store_err err = begin(st, errbuf, errlen);
+
+	if (err != STORE_OK)
+		return err;
+	err = expect_kind(st, id, STORE_KIND_CLIENT, errbuf, errlen);
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "DELETE FROM nodes WHERE id = ?", "i", id);
+	return finish(st, err, errbuf, errlen);
 }

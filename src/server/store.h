@@ -205,10 +205,17 @@ enum store_err store_deliveries_cancel(struct store *st, int64_t client, int64_t
 
 /* Calls fn(c, arg) for every client (only: that one client; 0: all): c is
  * a JSON object {id, uuid, hostname, domain (node id), last_seen, version,
- * acked_version, status, roaming} valid during the call. Stops when fn
+ * acked_version, status, roaming, verified_state} valid during the call. Stops when fn
  * returns nonzero. */
 enum store_err store_clients_each(struct store *st, int64_t only,
 				  int (*fn)(json_t *c, void *arg), void *arg);
+
+/* Records the connection state the last verification found for client id. */
+enum store_err store_client_set_state(struct store *st, int64_t id, const char *state);
+
+/* Removes client id from the tree (its settings and queued delivery go
+ * with it). Nothing is done to the endpoint. */
+enum store_err store_client_remove(struct store *st, int64_t id, char *errbuf, size_t errlen);
 
 /* Server-wide values by key (grouping rules, for one): the value of key
  * in *value (caller frees), or STORE_ENOENT. */

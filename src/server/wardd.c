@@ -210,6 +210,12 @@ out:
 	return ok;
 }
 
+/* The scheduled connection verification (its report is logged). */
+static void on_verify(void *arg)
+{
+	json_decref(api_verify(arg));
+}
+
 static char *data_path(const struct config *cfg, const char *name)
 {
 	return util_path_join(cfg->data_dir, name);
@@ -317,7 +323,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ctx.notify = notify_new(st, &cfg, http);
-	if (!ctx.notify) {
+	if (!ctx.notify || http_every(http, (uint64_t)cfg.verify_interval * 1000, on_verify,
+				      &ctx) != 0) {
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;
 	}

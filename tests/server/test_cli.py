@@ -6,10 +6,12 @@ import http.client
 import json
 import os
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -150,6 +152,42 @@ class CliTest(unittest.TestCase):
                          '"domain": "/X"}]', ok=False)
         self.assertIn("rule 1: '10.0.0.0/40' is not an IPv4 or IPv6", done.stderr)
         self.ward("grouping", "set", "[]")
+
+    def test_6_verify_states_and_removal(self):
+        """Connection verification on demand: states, changes logged, and
+        removal of clients inactive too long (time is moved by editing
+        last_seen in the database, as if the agents had been away)."""
+        self.login()
+        away = Agent(self.tmp.name, "away")
+        gone = Agent(self.tmp.name, "gone")
+        for a in (away, gone):
+            self.assertEqual(a.enroll("--bundle", os.path.join(self.server.data,
+                                                               "enroll.bundle")).returncode, 0)
+        ids = {}
+        for a in (away, gone):
+            with open(os.path.join(a.dir, "state", "credential.json")) as f:
+                ids[a] = json.load(f)["client"]
+        self.ward("client", "verify")
+        db = sqlite3.connect(os.path.join(self.server.data, "ward.db"), timeout=10)
+        now = int(time.time())
+        db.execute("UPDATE clients SET last_seen = ? WHERE node = ?", (now - 300, ids[away]))
+        db.execute("UPDATE clients SET last_seen = ? WHERE node = ?",
+                   (now - 100 * 86400, ids[gone]))
+        db.commit()
+        db.close()
+        report = json.loads(self.ward("client", "verify", "--json").stdout)
+        changed = {c["id"]: (c["from"], c["to"]) for c in report["changed"]}
+        self.assertEqual(changed.get(ids[away]), ("online", "offline"))
+        self.assertEqual([r["id"] for r in report["removed"]], [ids[gone]])
+        self.assertEqual(report["summary"]["online"], 2)  # the running agent, second
+        self.assertIn(f"verify: client {ids[away]} (", self.server.log_text())
+        self.assertIn(f"removed client {ids[gone]}", self.server.log_text())
+        self.assertNotIn(f"(client {ids[gone]})", self.ward("tree").stdout)
+        # With the roaming privilege an absent agent is roaming, not offline.
+        self.ward("settings", "set", "--scope", f"client:{ids[away]}", "roaming", "true")
+        report = json.loads(self.ward("client", "verify", "--json").stdout)
+        self.assertIn({"id": ids[away], "hostname": socket.gethostname(), "from": "offline",
+                       "to": "roaming"}, report["changed"])
 
 
 if __name__ == "__main__":
