@@ -178,6 +178,55 @@ static json_t *status_report(struct agent *a)
 	return s;
 }
 
+/* Enrolls as uuid with server, trusting the CA in ca_file, into domain
+ * (NULL: the server decides), and on success writes the credential. The
+ * caller makes the state directory and puts the CA in place. */
+static bool enroll_at(struct agent *a, const char *server, const char *ca_file,
+		      const char *token, const char *uuid, const char *domain)
+{
+	struct rest_client *rc = rest_new(server, ca_file);
+	json_t *body, *answer = NULL, *cred = NULL;
+	char msg[512], *host = host_name();
+	const char *secret;
+	bool ok = false;
+	long status;
+
+	body = json_pack("{ss ss so}", "uuid", uuid, "hostname", host ? host : "", "status",
+			 status_report(a));
+	if (body && domain)
+		json_object_set_new(body, "domain", json_string(domain));
+	if (!rc || !body || rest_set_token(rc, token) != 0) {
+		log_msg(LOG_LVL_ERROR, "out of memory");
+		goto out;
+	}
+	if (rest_call(rc, "POST", "/api/v1/agent/enroll", body, 60, &status, &answer, msg,
+		      sizeof(msg)) != REST_OK) {
+		log_msg(LOG_LVL_ERROR, "enroll: %s", msg);
+		goto out;
+	}
+	if (status != 201 || json_unpack(answer, "{s:s}", "secret", &secret) != 0) {
+		log_msg(LOG_LVL_ERROR, "enroll: the server answered %ld: %s", status,
+			json_string_value(json_object_get(answer, "error")) ?
+			json_string_value(json_object_get(answer, "error")) : "(no message)");
+		goto out;
+	}
+	cred = json_pack("{ss ss ss sO sO sO}", "server", server, "uuid", uuid, "secret",
+			 secret, "client", json_object_get(answer, "client"), "long_poll",
+			 json_object_get(answer, "long_poll"), "heartbeat_interval",
+			 json_object_get(answer, "heartbeat_interval"));
+	ok = cred && write_json(a->cred_path, cred);
+	if (ok)
+		log_msg(LOG_LVL_INFO, "enrolled with %s as %s (client %lld)", server, uuid,
+			(long long)json_integer_value(json_object_get(answer, "client")));
+out:
+	free(host);
+	rest_free(rc);
+	json_decref(cred);
+	json_decref(answer);
+	json_decref(body);
+	return ok;
+}
+
 static int cmd_enroll(struct agent *a, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -188,12 +237,9 @@ static int cmd_enroll(struct agent *a, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *bundle_path = NULL, *server = NULL, *token = NULL, *ca_file = NULL;
-	json_t *bundle = NULL, *body = NULL, *answer = NULL, *cred = NULL;
-	struct rest_client *rc = NULL;
-	char uuid[37], msg[512], *ca = NULL, *host = NULL;
-	const char *secret;
+	json_t *bundle = NULL;
+	char uuid[37], *ca = NULL;
 	json_error_t jerr;
-	long status;
 	int c, ret = 1;
 
 	optind = 1;
@@ -245,46 +291,41 @@ static int cmd_enroll(struct agent *a, int argc, char **argv)
 			"to enroll anew", a->cred_path);
 		goto out;
 	}
-	if (!ca || !write_atomic(a->ca_path, ca))
-		goto out;
 	new_uuid(uuid);
-	host = host_name();
-	rc = rest_new(server, a->ca_path);
-	body = json_pack("{ss ss so}", "uuid", uuid, "hostname", host ? host : "", "status",
-			 status_report(a));
-	if (!rc || !body || rest_set_token(rc, token) != 0) {
-		log_msg(LOG_LVL_ERROR, "out of memory");
-		goto out;
+	if (ca && write_atomic(a->ca_path, ca) &&
+	    enroll_at(a, server, a->ca_path, token, uuid, NULL)) {
+		printf("enrolled with %s as %s\n", server, uuid);
+		ret = 0;
 	}
-	if (rest_call(rc, "POST", "/api/v1/agent/enroll", body, 60, &status, &answer, msg,
-		      sizeof(msg)) != REST_OK) {
-		log_msg(LOG_LVL_ERROR, "enroll: %s", msg);
-		goto out;
-	}
-	if (status != 201 || json_unpack(answer, "{s:s}", "secret", &secret) != 0) {
-		log_msg(LOG_LVL_ERROR, "enroll: the server answered %ld: %s", status,
-			json_string_value(json_object_get(answer, "error")) ?
-			json_string_value(json_object_get(answer, "error")) : "(no message)");
-		goto out;
-	}
-	cred = json_pack("{ss ss ss sO sO sO}", "server", server, "uuid", uuid, "secret",
-			 secret, "client", json_object_get(answer, "client"), "long_poll",
-			 json_object_get(answer, "long_poll"), "heartbeat_interval",
-			 json_object_get(answer, "heartbeat_interval"));
-	if (!cred || !write_json(a->cred_path, cred))
-		goto out;
-	printf("enrolled with %s as %s (client %lld)\n", server, uuid,
-	       (long long)json_integer_value(json_object_get(answer, "client")));
-	ret = 0;
 out:
-	free(host);
 	free(ca);
-	rest_free(rc);
-	json_decref(cred);
-	json_decref(answer);
-	json_decref(body);
 	json_decref(bundle);
 	return ret;
+}
+
+/* Moves to the server the old one named: enroll there (same uuid, domain
+ * of the same path) with the CA beside the current one, so that the old
+ * server can still be told; the caller acknowledges and switches. */
+static bool move_server(struct agent *a, json_t *move)
+{
+	const char *server, *ca, *token, *domain;
+	char next_ca[4096];
+
+	if (json_unpack(move, "{s:s, s:s, s:s, s:s}", "server", &server, "ca", &ca, "token",
+			&token, "domain", &domain) != 0) {
+		log_msg(LOG_LVL_ERROR, "move: malformed instruction ignored");
+		return false;
+	}
+	snprintf(next_ca, sizeof(next_ca), "%s.next", a->ca_path);
+	log_msg(LOG_LVL_INFO, "move: the server sends this agent to %s (domain %s)", server,
+		domain);
+	if (!write_atomic(next_ca, ca) || !enroll_at(a, server, next_ca, token, a->uuid, domain))
+		return false;
+	if (rename(next_ca, a->ca_path) != 0) {
+		log_msg(LOG_LVL_ERROR, "%s: %s", a->ca_path, strerror(errno));
+		return false;
+	}
+	return true;
 }
 
 /* Loads the credential and the settings in effect. */
@@ -353,6 +394,25 @@ static bool apply(struct agent *a, int64_t version, json_t *settings)
 	return true;
 }
 
+/* Reloads the credential (after a move) and connects to its server. */
+static bool switch_server(struct agent *a, struct rest_client **rc)
+{
+	free(a->server);
+	free(a->uuid);
+	free(a->token);
+	a->server = a->uuid = a->token = NULL;
+	if (!load_state(a))
+		return false;
+	a->version = 0;
+	*rc = rest_new(a->server, a->ca_path);
+	if (!*rc || rest_set_token(*rc, a->token) != 0) {
+		log_msg(LOG_LVL_ERROR, "out of memory");
+		return false;
+	}
+	log_msg(LOG_LVL_INFO, "now served by %s", a->server);
+	return true;
+}
+
 /* The event channel: one long poll after another over one connection,
  * carrying the agent's status (its heartbeat) whenever the heartbeat
  * interval has passed, applying and acknowledging what comes, and backing
@@ -360,9 +420,10 @@ static bool apply(struct agent *a, int64_t version, json_t *settings)
 static int cmd_run(struct agent *a)
 {
 	struct rest_client *rc;
-	json_t *answer, *settings, *ack, *poll;
+	json_t *answer, *settings, *ack, *poll, *move;
 	char msg[512];
 	json_int_t version;
+	bool moved;
 	unsigned backoff = 1;
 	uint64_t last_status = 0, now;
 	long status;
@@ -411,20 +472,37 @@ static int cmd_run(struct agent *a)
 			continue;
 		}
 		if (json_unpack(answer, "{s:I, s:o}", "version", &version, "settings",
-				&settings) == 0 && json_is_object(settings) &&
-		    apply(a, version, settings)) {
-			ack = json_pack("{sI}", "version", version);
-			json_decref(answer);
-			answer = NULL;
-			if (rest_call(rc, "POST", "/api/v1/agent/ack", ack, 30, &status, &answer,
-				      msg, sizeof(msg)) != REST_OK || status != 200)
-				log_msg(LOG_LVL_WARN, "ack of settings %lld failed; the next event "
-					"poll reports the version instead", (long long)version);
-			json_decref(ack);
-		} else {
+				&settings) != 0 || !json_is_object(settings) ||
+		    !apply(a, version, settings)) {
 			log_msg(LOG_LVL_WARN, "events: malformed settings ignored");
+			json_decref(answer);
+			continue;
 		}
+		/* A move is acknowledged only once this agent is enrolled with
+		 * the new server; until then the old one keeps it. */
+		move = json_object_get(answer, "move");
+		moved = move && move_server(a, move);
+		if (move && !moved) {
+			json_decref(answer);
+			sleep(backoff);
+			continue;
+		}
+		ack = json_pack("{sI}", "version", version);
 		json_decref(answer);
+		answer = NULL;
+		if (rest_call(rc, "POST", "/api/v1/agent/ack", ack, 30, &status, &answer,
+			      msg, sizeof(msg)) != REST_OK || status != 200)
+			log_msg(LOG_LVL_WARN, "ack of settings %lld failed; the next event "
+				"poll reports the version instead", (long long)version);
+		json_decref(ack);
+		json_decref(answer);
+		if (moved) {
+			rest_free(rc);
+			rc = NULL;
+			a->version = 0; /* the new server's settings come next */
+			if (!switch_server(a, &rc))
+				return 1;
+		}
 	}
 }
 

@@ -204,13 +204,26 @@ void admin_cmd_usage(FILE *f)
 	}
 }
 
-/* A command-line value as JSON of the argument's type. */
+/* A command-line value as JSON of the argument's type; "@FILE" stands
+ * for the file's contents (an export, a CA certificate). */
 static json_t *arg_value(const struct ops_arg *a, const char *text)
 {
 	json_t *v;
-	char *end;
+	char *end, *file;
 	long long n;
 
+	if (text[0] == '@' && a->type != OPS_INT) {
+		file = util_read_file(text + 1, 64u << 20, NULL);
+		if (!file) {
+			fprintf(stderr, "ward: %s: %s\n", text + 1, strerror(errno));
+			return NULL;
+		}
+		v = a->type == OPS_JSON ? json_loads(file, 0, NULL) : json_string(file);
+		if (!v)
+			fprintf(stderr, "ward: %s: not valid JSON\n", text + 1);
+		free(file);
+		return v;
+	}
 	switch (a->type) {
 	case OPS_INT:
 		n = strtoll(text, &end, 10);
@@ -373,8 +386,9 @@ int admin_cmd_main(int argc, char **argv)
 		given[j] = true;
 		v = arg_value(a, argv[i]);
 		if (!v) {
-			fprintf(stderr, "ward %s: %s: '%s' is not a number\n", op->cli, a->name,
-				argv[i]);
+			if (argv[i][0] != '@')
+				fprintf(stderr, "ward %s: %s: '%s' is not a number\n", op->cli,
+					a->name, argv[i]);
 			goto out;
 		}
 		if (a->in == OPS_IN_QUERY) {
@@ -427,7 +441,7 @@ int admin_cmd_main(int argc, char **argv)
 		goto out;
 	}
 	ret = 0;
-	if (json_out) {
+	if (json_out || op->id == OPS_EXPORT) {
 		json_dumpf(answer, stdout, JSON_INDENT(2));
 		fputc('\n', stdout);
 	} else if (op->id == OPS_TREE) {

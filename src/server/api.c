@@ -304,7 +304,7 @@ static void regroup(struct api_ctx *ctx, int64_t id, const json_t *status);
 static void post_enroll(struct api_ctx *ctx, struct http_req *req, const char *domain_path)
 {
 	json_t *body = body_object(req), *status = NULL;
-	const char *uuid, *hostname;
+	const char *uuid, *hostname, *wanted = NULL;
 	unsigned char hash[32];
 	char secret[65], msg[256];
 	enum store_err err;
@@ -312,18 +312,19 @@ static void post_enroll(struct api_ctx *ctx, struct http_req *req, const char *d
 
 	if (!body)
 		return;
-	if (json_unpack(body, "{s:s, s:s, s?:o}", "uuid", &uuid, "hostname", &hostname,
-			"status", &status) != 0 || strlen(uuid) != 36 ||
+	if (json_unpack(body, "{s:s, s:s, s?:o, s?:s}", "uuid", &uuid, "hostname", &hostname,
+			"status", &status, "domain", &wanted) != 0 || strlen(uuid) != 36 ||
 	    strspn(uuid, "0123456789abcdef-") != 36 || !*hostname || strlen(hostname) > 253) {
 		http_respond_error(req, 400, "enroll: expected {\"uuid\": 36 lowercase hex and "
 				   "dashes, \"hostname\": 1 to 253 characters}");
 		goto out;
 	}
 	api_new_token(secret, hash);
-	/* A grouping rule decides, else the enrollment token's domain. */
-	domain = grouped_domain(ctx, status);
-	err = domain ? STORE_OK : store_domain_lookup(ctx->st, domain_path, 1, &domain, msg,
-							sizeof(msg));
+	/* A client moving from another server keeps its domain path; else a
+	 * grouping rule decides, else the enrollment token's domain. */
+	domain = wanted ? 0 : grouped_domain(ctx, status);
+	err = domain ? STORE_OK : store_domain_lookup(ctx->st, wanted ? wanted : domain_path, 1,
+							&domain, msg, sizeof(msg));
 	if (err == STORE_OK)
 		err = store_client_add(ctx->st, domain, uuid, hostname, hash, &id, msg,
 				       sizeof(msg));
@@ -415,14 +416,18 @@ static void post_ack(struct api_ctx *ctx, struct http_req *req, const char *who)
 	json_decref(body);
 }
 
-/* A client's connection state: online (event channel open, or seen within
- * agents.offline_after), inactive (not seen for agents.inactive_after),
- * roaming (away, with the roaming privilege) or offline. */
+/* A client's connection state: moved (to another server), online (event
+ * channel open, or seen within agents.offline_after), inactive (not seen
+ * for agents.inactive_after), roaming (away, with the roaming privilege)
+ * or offline. */
 static const char *client_state(const struct api_ctx *ctx, json_t *c, int64_t now)
 {
 	int64_t id = json_integer_value(json_object_get(c, "id"));
 	int64_t seen = json_integer_value(json_object_get(c, "last_seen"));
+	const char *verified = json_string_value(json_object_get(c, "verified_state"));
 
+	if (verified && strcmp(verified, "moved") == 0)
+		return "moved";
 	if (notify_connected(ctx->notify, id) || now - seen <= ctx->cfg->offline_after)
 		return "online";
 	if (now - seen >= ctx->cfg->inactive_after)
@@ -761,7 +766,7 @@ static int verify_client(json_t *c, void *arg)
 		json_array_append_new(v->removed, json_pack("{sO sO}", "id",
 							     json_object_get(c, "id"), "hostname",
 							     json_object_get(c, "hostname")));
-	} else if (!was || strcmp(was, state) != 0) {
+	} else if (strcmp(state, "moved") != 0 && (!was || strcmp(was, state) != 0)) {
 		json_array_append_new(v->changed, json_pack("{sO sO ss ss}", "id",
 				      json_object_get(c, "id"), "hostname",
 				      json_object_get(c, "hostname"), "from", was ? was : "",
@@ -834,6 +839,159 @@ static void post_verify(struct api_ctx *ctx, struct http_req *req, const char *w
 		http_respond_json(req, 200, report);
 }
 
+static int take_domain(json_t *c, void *arg)
+{
+	*(int64_t *)arg = json_integer_value(json_object_get(c, "domain"));
+	return 1;
+}
+
+/* Tells clients to move to another server: each re-enrolls there with the
+ * token given, into the domain of the path it has here. */
+static void post_move_server(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *body = body_object(req), *ids, *list = NULL, *results = json_array(), *v, *move;
+	const char *server, *token, *ca;
+	char path[4096], msg[256], *text;
+	int64_t domain, moving = 0;
+	enum store_err err;
+	size_t i;
+
+	if (!body || !results)
+		goto out;
+	if (json_unpack(body, "{s:o, s:s, s:s, s:s !}", "ids", &ids, "server", &server, "token",
+			&token, "ca", &ca) != 0 || !(json_is_integer(ids) || json_is_array(ids))) {
+		http_respond_error(req, 400, "move-server: expected {\"ids\", \"server\", "
+				   "\"token\", \"ca\"}");
+		goto out;
+	}
+	if (strncmp(server, "https://", 8) != 0 || strlen(token) != 64 ||
+	    !strstr(ca, "-----BEGIN CERTIFICATE-----")) {
+		http_respond_error(req, 400, "move-server: server must be https://HOST:PORT, token "
+				   "64 hex digits, ca a PEM certificate");
+		goto out;
+	}
+	list = json_is_array(ids) ? json_incref(ids) : json_pack("[O]", ids);
+	json_array_foreach(list, i, v) {
+		domain = 0;
+		err = json_is_integer(v) ? store_clients_each(ctx->st, json_integer_value(v),
+							      take_domain, &domain) : STORE_EINVAL;
+		if (err == STORE_OK && !domain)
+			err = STORE_ENOENT;
+		if (err == STORE_OK)
+			err = store_domain_path(ctx->st, domain, path, sizeof(path));
+		move = err != STORE_OK ? NULL :
+		       json_pack("{ss ss ss ss}", "server", server, "token", token, "ca", ca,
+				 "domain", path);
+		text = move ? json_dumps(move, JSON_COMPACT) : NULL;
+		json_decref(move);
+		if (text)
+			err = store_client_move_server(ctx->st, json_integer_value(v), text, msg,
+						       sizeof(msg));
+		else if (err == STORE_OK)
+			err = STORE_ENOMEM;
+		free(text);
+		json_array_append_new(results, err == STORE_OK ?
+				      json_pack("{sO sb}", "id", v, "ok", 1) :
+				      json_pack("{sO sb ss}", "id", v, "ok", 0, "error",
+						err == STORE_ENOENT ? "no such client" : "failed"));
+		moving += err == STORE_OK;
+	}
+	log_msg(LOG_LVL_INFO, "move-server: %s sent %lld clients to %s", who, (long long)moving,
+		server);
+	notify_kick(ctx->notify);
+	http_respond_json(req, 200, json_pack("{sI sO}", "moving", (json_int_t)moving, "results",
+					      results));
+out:
+	json_decref(list);
+	json_decref(results);
+	json_decref(body);
+}
+
+static void get_export(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *domains = NULL;
+
+	(void)who;
+	if (store_export(ctx->st, &domains) != STORE_OK) {
+		http_respond_error(req, 500, "export: reading the tree failed");
+		return;
+	}
+	http_respond_json(req, 200, json_pack("{si so sO}", "format", 1, "domains", domains,
+					      "grouping", ctx->rules));
+}
+
+/* Makes one node's own settings those of an export entry. */
+static enum store_err import_node(struct api_ctx *ctx, int64_t node, json_t *want,
+				  char *msg, size_t len)
+{
+	json_t *own = NULL, *v;
+	enum store_err err = store_settings_get(ctx->st, node, &own, NULL, msg, len);
+	const char *key;
+
+	json_object_foreach(want, key, v) {
+		if (err != STORE_OK)
+			break;
+		if (!json_equal(json_object_get(own, key), v))
+			err = store_setting_set(ctx->st, node, key, v, STORE_APPLY_INHERIT,
+						NULL, msg, len);
+	}
+	json_object_foreach(own, key, v) {
+		if (err == STORE_OK && node != STORE_ROOT && !json_object_get(want, key))
+			err = store_setting_unset(ctx->st, node, key, NULL, msg, len);
+	}
+	json_decref(own);
+	return err;
+}
+
+static void post_import(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *body = body_object(req), *ex, *domains, *rules, *d, *results = json_array();
+	const char *path;
+	char msg[256], *text = NULL;
+	enum store_err err;
+	int64_t node, done = 0;
+	size_t i;
+
+	if (!body || !results)
+		goto out;
+	ex = json_object_get(body, "export");
+	domains = json_object_get(ex, "domains");
+	rules = json_object_get(ex, "grouping");
+	if (!json_is_array(domains) || json_integer_value(json_object_get(ex, "format")) != 1 ||
+	    (rules && !grouping_validate(rules, msg, sizeof(msg)))) {
+		http_respond_error(req, 400, "import: expected {\"export\": the output of GET "
+				   "/api/v1/export (format 1)}");
+		goto out;
+	}
+	json_array_foreach(domains, i, d) {
+		path = json_string_value(json_object_get(d, "path"));
+		err = path ? store_domain_lookup(ctx->st, path, 1, &node, msg, sizeof(msg)) :
+		      STORE_EINVAL;
+		if (!path)
+			snprintf(msg, sizeof(msg), "entry %zu has no path", i + 1);
+		if (err == STORE_OK)
+			err = import_node(ctx, node, json_object_get(d, "settings"), msg,
+					  sizeof(msg));
+		json_array_append_new(results, err == STORE_OK ?
+				      json_pack("{ss sb}", "path", path, "ok", 1) :
+				      json_pack("{ss sb ss}", "path", path ? path : "", "ok", 0,
+						"error", msg));
+		done += err == STORE_OK;
+	}
+	if (rules && ((text = json_dumps(rules, JSON_COMPACT)) == NULL ||
+		      store_kv_put(ctx->st, "grouping_rules", text, msg, sizeof(msg)) != STORE_OK ||
+		      !api_load_rules(ctx)))
+		log_msg(LOG_LVL_ERROR, "import: saving the grouping rules failed");
+	log_msg(LOG_LVL_INFO, "import: %s imported %lld domains", who, (long long)done);
+	notify_kick(ctx->notify);
+	http_respond_json(req, 200, json_pack("{sI sO}", "imported", (json_int_t)done, "results",
+					      results));
+out:
+	free(text);
+	json_decref(results);
+	json_decref(body);
+}
+
 /* The handler of every operation of the table in src/common/ops.c. */
 static const handler_fn handlers[OPS_COUNT] = {
 	[OPS_HEALTH] = get_health,
@@ -847,6 +1005,9 @@ static const handler_fn handlers[OPS_COUNT] = {
 	[OPS_CLIENT_SHOW] = get_client,
 	[OPS_CLIENT_MOVE] = post_client_move,
 	[OPS_CLIENT_VERIFY] = post_verify,
+	[OPS_CLIENT_MOVE_SERVER] = post_move_server,
+	[OPS_EXPORT] = get_export,
+	[OPS_IMPORT] = post_import,
 	[OPS_SETTINGS_GET] = get_settings,
 	[OPS_SETTINGS_SET] = put_settings,
 	[OPS_SETTINGS_UNSET] = delete_settings,

@@ -99,7 +99,7 @@ static int send_settings(struct notify *n, struct chan *c, int64_t queued)
 {
 	char *text = NULL, msg[256];
 	int64_t version;
-	json_t *settings;
+	json_t *settings, *body;
 
 	if (store_agent_settings(n->st, c->client, &text, &version, msg, sizeof(msg)) !=
 	    STORE_OK)
@@ -116,8 +116,13 @@ static int send_settings(struct notify *n, struct chan *c, int64_t queued)
 	c->sent_version = version;
 	c->ack_deadline = http_now_ms() + (uint64_t)n->cfg->ack_timeout * 1000;
 	n->in_flight++;
-	answer(n, c, 200, json_pack("{sI so}", "version", (json_int_t)version, "settings",
-				    settings));
+	body = json_pack("{sI so}", "version", (json_int_t)version, "settings", settings);
+	/* A client that is to move to another server is told where. */
+	if (body && store_client_move_info(n->st, c->client, &text) == STORE_OK) {
+		json_object_set_new(body, "move", json_loads(text, 0, NULL));
+		free(text);
+	}
+	answer(n, c, 200, body);
 	return 1;
 }
 

@@ -42,7 +42,8 @@ static const char schema_v1[] =
 	" eff_json TEXT,"
 	" eff_version INTEGER NOT NULL DEFAULT 0,"
 	" acked_version INTEGER NOT NULL DEFAULT 0,"
-	" state TEXT NOT NULL DEFAULT 'online');"
+	" state TEXT NOT NULL DEFAULT 'online',"
+	" move TEXT);"
 	"CREATE TABLE settings ("
 	" node INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,"
 	" key TEXT NOT NULL,"
@@ -1027,6 +1028,11 @@ enum store_err store_agent_ack(struct store *st, int64_t id, int64_t version, ch
 		return err;
 	err = sql_exec(st, errbuf, errlen, "UPDATE clients SET acked_version = max(acked_version,"
 		       " ?) WHERE node = ?", "ii", version, id);
+	/* An agent acknowledges a move once it has enrolled with the target. */
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "UPDATE clients SET state = 'moved' "
+			       "WHERE node = ? AND move IS NOT NULL AND eff_version <= ?", "ii",
+			       id, version);
 	if (err == STORE_OK)
 		err = sql_exec(st, errbuf, errlen, "DELETE FROM deliveries WHERE client = ? AND "
 			       "version <= ?", "ii", id, version);
@@ -1224,4 +1230,93 @@ enum store_err store_client_remove(struct store *st, int64_t id, char *errbuf, s
 	if (err == STORE_OK)
 		err = sql_exec(st, errbuf, errlen, "DELETE FROM nodes WHERE id = ?", "i", id);
 	return finish(st, err, errbuf, errlen);
+}
+
+enum store_err store_client_move_server(struct store *st, int64_t id, const char *move,
+					char *errbuf, size_t errlen)
+{
+	sqlite3_stmt *stmt;
+	enum store_err err = begin(st, errbuf, errlen);
+	int64_t rev = 0;
+	char *eff = NULL;
+
+	if (err != STORE_OK)
+		return err;
+	err = expect_kind(st, id, STORE_KIND_CLIENT, errbuf, errlen);
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "UPDATE clients SET move = ? WHERE node = ?",
+			       "si", move, id);
+	if (err == STORE_OK) {
+		stmt = prepare(st, errbuf, errlen, "SELECT eff_json FROM clients WHERE node = ?",
+			       "i", id);
+		if (stmt && sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0))
+			eff = strdup((const char *)sqlite3_column_text(stmt, 0));
+		sqlite3_finalize(stmt);
+		err = eff ? STORE_OK : STORE_EDB;
+	}
+	/* A new version carries the move to the agent like a settings change. */
+	if (err == STORE_OK)
+		err = record_change(st, id, eff, &rev, errbuf, errlen);
+	free(eff);
+	return finish(st, err, errbuf, errlen);
+}
+
+enum store_err store_client_move_info(struct store *st, int64_t id, char **move)
+{
+	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT move FROM clients WHERE node = ? AND "
+				     "move IS NOT NULL AND state != 'moved'", "i", id);
+	enum store_err err = STORE_ENOENT;
+
+	if (!stmt)
+		return STORE_EDB;
+	if (sqlite3_step(stmt) == SQLITE_ROW) {
+		*move = strdup((const char *)sqlite3_column_text(stmt, 0));
+		err = *move ? STORE_OK : STORE_ENOMEM;
+	}
+	sqlite3_finalize(stmt);
+	return err;
+}
+
+enum store_err store_export(struct store *st, json_t **out)
+{
+	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT id FROM nodes WHERE kind != 2 "
+				     "ORDER BY id", "");
+	json_t *list = json_array(), *own;
+	enum store_err err = STORE_OK;
+	char path[4096];
+	int64_t *ids = NULL, *grown;
+	size_t n = 0, i;
+
+	if (!stmt || !list) {
+		sqlite3_finalize(stmt);
+		json_decref(list);
+		return stmt ? STORE_ENOMEM : STORE_EDB;
+	}
+	while (sqlite3_step(stmt) == SQLITE_ROW) {
+		grown = realloc(ids, (n + 1) * sizeof(*ids));
+		if (!grown) {
+			err = STORE_ENOMEM;
+			break;
+		}
+		ids = grown;
+		ids[n++] = sqlite3_column_int64(stmt, 0);
+	}
+	sqlite3_finalize(stmt);
+	for (i = 0; err == STORE_OK && i < n; i++) {
+		own = NULL;
+		err = store_domain_path(st, ids[i], path, sizeof(path));
+		if (err == STORE_OK)
+			err = store_settings_get(st, ids[i], &own, NULL, NULL, 0);
+		if (err == STORE_OK &&
+		    json_array_append_new(list, json_pack("{ss so}", "path", path, "settings",
+							  own)) != 0)
+			err = STORE_ENOMEM;
+	}
+	free(ids);
+	if (err != STORE_OK) {
+		json_decref(list);
+		return err;
+	}
+	*out = list;
+	return STORE_OK;
 }

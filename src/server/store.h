@@ -217,6 +217,21 @@ enum store_err store_client_set_state(struct store *st, int64_t id, const char *
  * with it). Nothing is done to the endpoint. */
 enum store_err store_client_remove(struct store *st, int64_t id, char *errbuf, size_t errlen);
 
+/* Records that client id is to move to another server (move: JSON text
+ * {"server", "ca", "token", "domain"}) and queues it for delivery under a
+ * new version; when the agent acknowledges that version, the client's
+ * state becomes "moved". */
+enum store_err store_client_move_server(struct store *st, int64_t id, const char *move,
+					char *errbuf, size_t errlen);
+
+/* Returns the pending move of client id (JSON text, caller frees), or
+ * STORE_ENOENT. */
+enum store_err store_client_move_info(struct store *st, int64_t id, char **move);
+
+/* Returns the domain structure as a new JSON list of {"path", "settings"}
+ * (each node's own values), the root first. */
+enum store_err store_export(struct store *st, json_t **out);
+
 /* Server-wide values by key (grouping rules, for one): the value of key
  * in *value (caller frees), or STORE_ENOENT. */
 enum store_err store_kv_get(struct store *st, const char *key, char **value);
