@@ -10,6 +10,7 @@ WARDD_BIN and WARD_AGENT_BIN name the programs.
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -181,6 +182,34 @@ class AgentsTest(unittest.TestCase):
         self.assertEqual(len(q["queue"]), 1)
         off.start()
         wait_for(lambda: "weekly mon 01:00" in off.log_text(), what="the returning agent")
+
+    def test_roaming_agent_gets_change_when_back(self):
+        self.add_agents(2)
+        token = self.server.login()
+        roamer = self.agents[1]
+        status, body = self.server.request("GET", "/api/v1/clients", token=token)
+        rid = max(c["id"] for c in body["clients"])
+        self.server.request("PUT", "/api/v1/settings", {"scope": f"client:{rid}",
+                                                        "key": "roaming", "value": True},
+                            token=token)
+        wait_for(lambda: "roaming false -> true" in roamer.log_text(), what="the privilege")
+        roamer.stop()
+        # Away (its channel closed, its last poll long ago): roaming, and
+        # nothing reaches it until it is back.
+        db = sqlite3.connect(os.path.join(self.server.data, "ward.db"), timeout=10)
+        db.execute("UPDATE clients SET last_seen = last_seen - 600 WHERE node = ?", (rid,))
+        db.commit()
+        db.close()
+        wait_for(lambda: {c["id"]: c["state"] for c in self.server.request(
+            "GET", "/api/v1/clients", token=token)[1]["clients"]}[rid] == "roaming",
+            timeout=90, what="the agent counted as roaming")
+        self.set_root("update.allow_update_now", False, token)
+        wait_for(lambda: "update.allow_update_now true -> false" in self.agents[0].log_text(),
+                 what="the agent at home")
+        self.assertNotIn("update.allow_update_now true -> false", roamer.log_text())
+        roamer.start()
+        wait_for(lambda: "update.allow_update_now true -> false" in roamer.log_text(),
+                 what="the roaming agent once back")
 
 
 if __name__ == "__main__":
