@@ -612,15 +612,48 @@ static void get_client(struct api_ctx *ctx, struct http_req *req, const char *wh
 	http_respond_json(req, 200, o.found);
 }
 
+/* A bulk operation on clients: fn(ctx, id, arg, msg, len) for each id of
+ * ids (one id, or a list), each result {"id", "ok", "error"?} appended to
+ * results. Returns how many succeeded. */
+static int64_t each_client(struct api_ctx *ctx, json_t *ids, json_t *results,
+			   enum store_err (*fn)(struct api_ctx *ctx, int64_t id, void *arg,
+						char *msg, size_t len),
+			   void *arg)
+{
+	json_t *list = json_is_array(ids) ? json_incref(ids) : json_pack("[O]", ids), *v;
+	enum store_err err;
+	int64_t done = 0;
+	char msg[256];
+	size_t i;
+
+	json_array_foreach(list, i, v) {
+		if (json_is_integer(v)) {
+			err = fn(ctx, json_integer_value(v), arg, msg, sizeof(msg));
+		} else {
+			err = STORE_EINVAL;
+			snprintf(msg, sizeof(msg), "not a client id");
+		}
+		json_array_append_new(results, err == STORE_OK ?
+				      json_pack("{sO sb}", "id", v, "ok", 1) :
+				      json_pack("{sO sb ss}", "id", v, "ok", 0, "error", msg));
+		done += err == STORE_OK;
+	}
+	json_decref(list);
+	return done;
+}
+
+static enum store_err move_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
+			       size_t len)
+{
+	return store_client_move(ctx->st, id, *(int64_t *)arg, msg, len);
+}
+
 /* Moves one client or a list; answers each one's result. */
 static void post_client_move(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *body = body_object(req), *ids, *list = NULL, *results = json_array(), *v;
+	json_t *body = body_object(req), *ids, *results = json_array();
+	int64_t domain, moved;
 	const char *to;
-	enum store_err err;
-	int64_t domain, moved = 0;
-	char msg[256];
-	size_t i;
 
 	if (!body || !results)
 		goto out;
@@ -632,25 +665,12 @@ static void post_client_move(struct api_ctx *ctx, struct http_req *req, const ch
 	}
 	if (!domain_arg(ctx, req, to, "to", &domain))
 		goto out;
-	list = json_is_array(ids) ? json_incref(ids) : json_pack("[O]", ids);
-	json_array_foreach(list, i, v) {
-		if (!json_is_integer(v)) {
-			json_array_append_new(results, json_pack("{sO sb ss}", "id", v, "ok", 0,
-								  "error", "not a client id"));
-			continue;
-		}
-		err = store_client_move(ctx->st, json_integer_value(v), domain, msg, sizeof(msg));
-		json_array_append_new(results, err == STORE_OK ?
-				      json_pack("{sO sb}", "id", v, "ok", 1) :
-				      json_pack("{sO sb ss}", "id", v, "ok", 0, "error", msg));
-		moved += err == STORE_OK;
-	}
+	moved = each_client(ctx, ids, results, move_one, &domain);
 	log_msg(LOG_LVL_INFO, "tree: %s moved %lld clients to %s", who, (long long)moved, to);
 	notify_kick(ctx->notify);
 	http_respond_json(req, 200, json_pack("{sI sO}", "moved", (json_int_t)moved, "results",
 					      results));
 out:
-	json_decref(list);
 	json_decref(results);
 	json_decref(body);
 }
@@ -845,64 +865,71 @@ static int take_domain(json_t *c, void *arg)
 	return 1;
 }
 
+struct server_move {
+	const char *server, *token, *ca;
+};
+
+static enum store_err move_server_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
+				      size_t len)
+{
+	const struct server_move *m = arg;
+	enum store_err err;
+	int64_t domain = 0;
+	char path[4096], *text = NULL;
+	json_t *move;
+
+	err = store_clients_each(ctx->st, id, take_domain, &domain);
+	if (err == STORE_OK && !domain) {
+		snprintf(msg, len, "no client with id %lld", (long long)id);
+		return STORE_ENOENT;
+	}
+	if (err == STORE_OK)
+		err = store_domain_path(ctx->st, domain, path, sizeof(path));
+	move = err != STORE_OK ? NULL :
+	       json_pack("{ss ss ss ss}", "server", m->server, "token", m->token, "ca", m->ca,
+			 "domain", path);
+	text = move ? json_dumps(move, JSON_COMPACT) : NULL;
+	json_decref(move);
+	if (err == STORE_OK && !text) {
+		snprintf(msg, len, "out of memory");
+		err = STORE_ENOMEM;
+	}
+	if (err == STORE_OK)
+		err = store_client_move_server(ctx->st, id, text, msg, len);
+	free(text);
+	return err;
+}
+
 /* Tells clients to move to another server: each re-enrolls there with the
  * token given, into the domain of the path it has here. */
 static void post_move_server(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *body = body_object(req), *ids, *list = NULL, *results = json_array(), *v, *move;
-	const char *server, *token, *ca;
-	char path[4096], msg[256], *text;
-	int64_t domain, moving = 0;
-	enum store_err err;
-	size_t i;
+	json_t *body = body_object(req), *ids, *results = json_array();
+	struct server_move m;
+	int64_t moving;
 
 	if (!body || !results)
 		goto out;
-	if (json_unpack(body, "{s:o, s:s, s:s, s:s !}", "ids", &ids, "server", &server, "token",
-			&token, "ca", &ca) != 0 || !(json_is_integer(ids) || json_is_array(ids))) {
+	if (json_unpack(body, "{s:o, s:s, s:s, s:s !}", "ids", &ids, "server", &m.server,
+			"token", &m.token, "ca", &m.ca) != 0 ||
+	    !(json_is_integer(ids) || json_is_array(ids))) {
 		http_respond_error(req, 400, "move-server: expected {\"ids\", \"server\", "
 				   "\"token\", \"ca\"}");
 		goto out;
 	}
-	if (strncmp(server, "https://", 8) != 0 || strlen(token) != 64 ||
-	    !strstr(ca, "-----BEGIN CERTIFICATE-----")) {
+	if (strncmp(m.server, "https://", 8) != 0 || strlen(m.token) != 64 ||
+	    !strstr(m.ca, "-----BEGIN CERTIFICATE-----")) {
 		http_respond_error(req, 400, "move-server: server must be https://HOST:PORT, token "
 				   "64 hex digits, ca a PEM certificate");
 		goto out;
 	}
-	list = json_is_array(ids) ? json_incref(ids) : json_pack("[O]", ids);
-	json_array_foreach(list, i, v) {
-		domain = 0;
-		err = json_is_integer(v) ? store_clients_each(ctx->st, json_integer_value(v),
-							      take_domain, &domain) : STORE_EINVAL;
-		if (err == STORE_OK && !domain)
-			err = STORE_ENOENT;
-		if (err == STORE_OK)
-			err = store_domain_path(ctx->st, domain, path, sizeof(path));
-		move = err != STORE_OK ? NULL :
-		       json_pack("{ss ss ss ss}", "server", server, "token", token, "ca", ca,
-				 "domain", path);
-		text = move ? json_dumps(move, JSON_COMPACT) : NULL;
-		json_decref(move);
-		if (text)
-			err = store_client_move_server(ctx->st, json_integer_value(v), text, msg,
-						       sizeof(msg));
-		else if (err == STORE_OK)
-			err = STORE_ENOMEM;
-		free(text);
-		json_array_append_new(results, err == STORE_OK ?
-				      json_pack("{sO sb}", "id", v, "ok", 1) :
-				      json_pack("{sO sb ss}", "id", v, "ok", 0, "error",
-						err == STORE_ENOENT ? "no such client" : "failed"));
-		moving += err == STORE_OK;
-	}
+	moving = each_client(ctx, ids, results, move_server_one, &m);
 	log_msg(LOG_LVL_INFO, "move-server: %s sent %lld clients to %s", who, (long long)moving,
-		server);
+		m.server);
 	notify_kick(ctx->notify);
 	http_respond_json(req, 200, json_pack("{sI sO}", "moving", (json_int_t)moving, "results",
 					      results));
 out:
-	json_decref(list);
 	json_decref(results);
 	json_decref(body);
 }

@@ -203,6 +203,33 @@ static enum store_err sql_int(struct store *st, int64_t *out, char *errbuf, size
 	return query_int(st, stmt, out, errbuf, errlen);
 }
 
+/* Runs sql (arguments as for prepare()) for the text in the first column
+ * of its first row, copied into *out (the caller frees); STORE_ENOENT
+ * without a row or with NULL there. */
+static enum store_err sql_text(struct store *st, char **out, char *errbuf, size_t errlen,
+			       const char *sql, const char *fmt, ...)
+{
+	enum store_err err = STORE_ENOENT;
+	sqlite3_stmt *stmt;
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	stmt = vprepare(st, errbuf, errlen, sql, fmt, ap);
+	va_end(ap);
+	if (!stmt)
+		return STORE_EDB;
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW && sqlite3_column_text(stmt, 0)) {
+		*out = strdup((const char *)sqlite3_column_text(stmt, 0));
+		err = *out ? STORE_OK : STORE_ENOMEM;
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		err = db_fail(st, "query", errbuf, errlen);
+	}
+	sqlite3_finalize(stmt);
+	return err;
+}
+
 static enum store_err begin(struct store *st, char *errbuf, size_t errlen)
 {
 	return exec(st, "BEGIN IMMEDIATE", errbuf, errlen);
@@ -890,25 +917,8 @@ enum store_err store_admin_put(struct store *st, const char *name, const char *p
 enum store_err store_admin_get(struct store *st, const char *name, char **pwhash,
 			       char *errbuf, size_t errlen)
 {
-	sqlite3_stmt *stmt = prepare(st, errbuf, errlen,
-				     "SELECT pwhash FROM admins WHERE name = ?", "s", name);
-	enum store_err err = STORE_OK;
-	int rc;
-
-	if (!stmt)
-		return STORE_EDB;
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		*pwhash = strdup((const char *)sqlite3_column_text(stmt, 0));
-		if (!*pwhash)
-			err = STORE_ENOMEM;
-	} else if (rc == SQLITE_DONE) {
-		err = STORE_ENOENT;
-	} else {
-		err = db_fail(st, "admin", errbuf, errlen);
-	}
-	sqlite3_finalize(stmt);
-	return err;
+	return sql_text(st, pwhash, errbuf, errlen, "SELECT pwhash FROM admins WHERE name = ?",
+			"s", name);
 }
 
 enum store_err store_admin_count(struct store *st, int64_t *count)
@@ -1189,22 +1199,7 @@ enum store_err store_clients_each(struct store *st, int64_t only,
 
 enum store_err store_kv_get(struct store *st, const char *key, char **value)
 {
-	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT value FROM server_kv WHERE key = ?",
-				     "s", key);
-	enum store_err err = STORE_ENOENT;
-	int rc;
-
-	if (!stmt)
-		return STORE_EDB;
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		*value = strdup((const char *)sqlite3_column_text(stmt, 0));
-		err = *value ? STORE_OK : STORE_ENOMEM;
-	} else if (rc != SQLITE_DONE) {
-		err = STORE_EDB;
-	}
-	sqlite3_finalize(stmt);
-	return err;
+	return sql_text(st, value, NULL, 0, "SELECT value FROM server_kv WHERE key = ?", "s", key);
 }
 
 enum store_err store_kv_put(struct store *st, const char *key, const char *value,
@@ -1235,7 +1230,6 @@ enum store_err store_client_remove(struct store *st, int64_t id, char *errbuf, s
 enum store_err store_client_move_server(struct store *st, int64_t id, const char *move,
 					char *errbuf, size_t errlen)
 {
-	sqlite3_stmt *stmt;
 	enum store_err err = begin(st, errbuf, errlen);
 	int64_t rev = 0;
 	char *eff = NULL;
@@ -1246,14 +1240,9 @@ enum store_err store_client_move_server(struct store *st, int64_t id, const char
 	if (err == STORE_OK)
 		err = sql_exec(st, errbuf, errlen, "UPDATE clients SET move = ? WHERE node = ?",
 			       "si", move, id);
-	if (err == STORE_OK) {
-		stmt = prepare(st, errbuf, errlen, "SELECT eff_json FROM clients WHERE node = ?",
-			       "i", id);
-		if (stmt && sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0))
-			eff = strdup((const char *)sqlite3_column_text(stmt, 0));
-		sqlite3_finalize(stmt);
-		err = eff ? STORE_OK : STORE_EDB;
-	}
+	if (err == STORE_OK)
+		err = sql_text(st, &eff, errbuf, errlen, "SELECT eff_json FROM clients WHERE "
+			       "node = ?", "i", id);
 	/* A new version carries the move to the agent like a settings change. */
 	if (err == STORE_OK)
 		err = record_change(st, id, eff, &rev, errbuf, errlen);
@@ -1263,18 +1252,8 @@ enum store_err store_client_move_server(struct store *st, int64_t id, const char
 
 enum store_err store_client_move_info(struct store *st, int64_t id, char **move)
 {
-	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT move FROM clients WHERE node = ? AND "
-				     "move IS NOT NULL AND state != 'moved'", "i", id);
-	enum store_err err = STORE_ENOENT;
-
-	if (!stmt)
-		return STORE_EDB;
-	if (sqlite3_step(stmt) == SQLITE_ROW) {
-		*move = strdup((const char *)sqlite3_column_text(stmt, 0));
-		err = *move ? STORE_OK : STORE_ENOMEM;
-	}
-	sqlite3_finalize(stmt);
-	return err;
+	return sql_text(st, move, NULL, 0, "SELECT move FROM clients WHERE node = ? AND "
+			"move IS NOT NULL AND state != 'moved'", "i", id);
 }
 
 enum store_err store_export(struct store *st, json_t **out)
