@@ -173,6 +173,10 @@ static json_t *status_report(struct agent *a)
 		return NULL;
 	add_addresses(s);
 	json_object_set_new(s, "settings_version", json_integer(a->version));
+	/* Reported empty until the agent installs signature components and
+	 * scans on the server's behalf. */
+	json_object_set_new(s, "components", json_object());
+	json_object_set_new(s, "last_scan", json_null());
 	json_object_set(s, "scan_method", a->settings ?
 			json_object_get(a->settings, "scan_method") : json_null());
 	return s;
