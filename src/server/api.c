@@ -768,6 +768,7 @@ static void regroup(struct api_ctx *ctx, int64_t id, const json_t *status)
 struct verify_pass {
 	struct api_ctx *ctx;
 	int64_t now;
+	bool remove;
 	json_t *summary, *changed, *removed, *changes;  /* changes: {id: new state} */
 };
 
@@ -782,7 +783,8 @@ static int verify_client(json_t *c, void *arg)
 
 	json_object_set_new(v->summary, state, json_integer(json_integer_value(count) + 1));
 	snprintf(key, sizeof(key), "%lld", (long long)json_integer_value(json_object_get(c, "id")));
-	if (strcmp(state, "inactive") == 0 && v->now - seen >= v->ctx->cfg->remove_after) {
+	if (v->remove && strcmp(state, "inactive") == 0 &&
+	    v->now - seen >= v->ctx->cfg->remove_after) {
 		json_array_append_new(v->removed, json_pack("{sO sO}", "id",
 							     json_object_get(c, "id"), "hostname",
 							     json_object_get(c, "hostname")));
@@ -796,9 +798,9 @@ static int verify_client(json_t *c, void *arg)
 	return 0;
 }
 
-json_t *api_verify(struct api_ctx *ctx)
+json_t *api_verify(struct api_ctx *ctx, bool remove)
 {
-	struct verify_pass v = { .ctx = ctx, .now = (int64_t)time(NULL) };
+	struct verify_pass v = { .ctx = ctx, .now = (int64_t)time(NULL), .remove = remove };
 	json_t *item, *state;
 	const char *key;
 	char msg[256];
@@ -852,7 +854,7 @@ static void post_verify(struct api_ctx *ctx, struct http_req *req, const char *w
 	json_t *report;
 
 	log_msg(LOG_LVL_INFO, "verify: requested by %s", who);
-	report = api_verify(ctx);
+	report = api_verify(ctx, true);
 	if (!report)
 		http_respond_error(req, 500, "verify: failed");
 	else

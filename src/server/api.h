@@ -19,12 +19,12 @@ struct api_ctx {
 	json_t *rules;   /* the grouping rules (a list; empty: manual grouping) */
 };
 
-/* Verifies every client's connection state: logs each change since the
- * last verification and removes clients inactive for longer than
- * agents.remove_after (from the tree only). Returns a new report
- * {"summary": {...}, "changed": [...], "removed": [...]}, or NULL when
- * out of memory. */
-json_t *api_verify(struct api_ctx *ctx);
+/* Verifies every client's connection state and logs each change since the
+ * last verification; with remove, also removes clients inactive for longer
+ * than agents.remove_after (from the tree only: the daily task, and
+ * verification on demand). Returns a new report {"summary": {...},
+ * "changed": [...], "removed": [...]}, or NULL when out of memory. */
+json_t *api_verify(struct api_ctx *ctx, bool remove);
 
 /* Loads the grouping rules from the store into ctx->rules. Returns false
  * when out of memory or when the stored rules are unreadable. */

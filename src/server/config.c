@@ -24,7 +24,8 @@ static const struct ini_field fields[] = {
 	F("agents", "inactive_after", INI_DURATION, inactive_after, "30d", 3600, 3650 * 86400,
 	  "an agent not seen for this long is inactive"),
 	F("agents", "remove_after", INI_DURATION, remove_after, "90d", 3600, 3650 * 86400,
-	  "an inactive agent is removed from the tree after this long (never uninstalled)"),
+	  "an agent not seen for this long is removed from the tree by the daily task "
+	  "(never uninstalled)"),
 	F("agents", "verify_interval", INI_DURATION, verify_interval, "10m", 10, 86400,
 	  "how often connection states are verified and changes logged"),
 	F("agents", "default_domain", INI_STRING, default_domain, "/", 0, 0,

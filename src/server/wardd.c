@@ -213,7 +213,13 @@ out:
 /* The scheduled connection verification (its report is logged). */
 static void on_verify(void *arg)
 {
-	json_decref(api_verify(arg));
+	json_decref(api_verify(arg, false));
+}
+
+/* The daily task: verification that also removes long-inactive clients. */
+static void on_daily(void *arg)
+{
+	json_decref(api_verify(arg, true));
 }
 
 static char *data_path(const struct config *cfg, const char *name)
@@ -323,8 +329,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ctx.notify = notify_new(st, &cfg, http);
-	if (!ctx.notify || http_every(http, (uint64_t)cfg.verify_interval * 1000, on_verify,
-				      &ctx) != 0) {
+	if (!ctx.notify ||
+	    http_every(http, (uint64_t)cfg.verify_interval * 1000, on_verify, &ctx) != 0 ||
+	    http_every(http, 86400u * 1000, on_daily, &ctx) != 0) {
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;
 	}
