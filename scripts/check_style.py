@@ -33,6 +33,7 @@ PREFIXES = {
     "src/common/log.c": ("log_",),
     "src/common/rest.c": ("rest_",),
     "src/common/ops.c": ("ops_",),
+    "src/common/pkg.c": ("pkg_",),
     "src/agent/agent.c": ("main",),
     "src/engine/engine.c": ("engine_",),
     "src/scan/cache.c": ("scache_",),

@@ -1,0 +1,247 @@
+/* pkg.c -- signed component packages (see pkg.h). */
+#include "common/pkg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Largest manifest accepted: a few hundred payloads at most. */
+#define MANIFEST_MAX (1u << 20)
+
+/* Domain separation: a rotation signature can never pass for a manifest
+ * signature, whatever the bytes. */
+static const char rotation_prefix[] = "ward-key-rotation:";
+
+void pkg_keygen(unsigned char pk[PKG_PK_BYTES], unsigned char sk[PKG_SK_BYTES])
+{
+	crypto_sign_keypair(pk, sk);
+}
+
+char *pkg_manifest(const char *component, int64_t version, int64_t base, const json_t *payloads)
+{
+	json_t *m = json_pack("{si ss sI sI sO}", "format", 1, "component", component, "version",
+			      (json_int_t)version, "base", (json_int_t)base, "payloads", payloads);
+	char *text = m ? json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+	json_decref(m);
+	return text;
+}
+
+static void hex(char *out, const unsigned char *bin, size_t n)
+{
+	sodium_bin2hex(out, 2 * n + 1, bin, n);
+}
+
+/* Decodes exactly n bytes of hex. */
+static bool unhex(unsigned char *out, size_t n, const char *text)
+{
+	size_t got = 0;
+
+	return text && strlen(text) == 2 * n &&
+	       sodium_hex2bin(out, n, text, 2 * n, NULL, &got, NULL) == 0 && got == n;
+}
+
+char *pkg_seal(const char *manifest, const unsigned char pk[PKG_PK_BYTES],
+	       const unsigned char sk[PKG_SK_BYTES])
+{
+	unsigned char sig[crypto_sign_BYTES];
+	char sighex[2 * crypto_sign_BYTES + 1], pkhex[2 * PKG_PK_BYTES + 1], *text;
+	json_t *env;
+
+	crypto_sign_detached(sig, NULL, (const unsigned char *)manifest, strlen(manifest), sk);
+	hex(sighex, sig, sizeof(sig));
+	hex(pkhex, pk, PKG_PK_BYTES);
+	env = json_pack("{ss ss ss}", "manifest", manifest, "key", pkhex, "signature", sighex);
+	text = env ? json_dumps(env, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(env);
+	return text;
+}
+
+/* Checks a manifest's members: format 1, a component name, versions,
+ * payloads with safe names, sizes and SHA-256 digests. */
+static bool manifest_valid(json_t *m, char *errbuf, size_t errlen)
+{
+	const char *component, *name, *sha;
+	json_int_t format, version, base, size;
+	json_t *payloads, *p;
+	size_t i;
+
+	if (json_unpack(m, "{s:I, s:s, s:I, s:I, s:o !}", "format", &format, "component",
+			&component, "version", &version, "base", &base, "payloads",
+			&payloads) != 0 || format != 1 || !json_is_array(payloads)) {
+		snprintf(errbuf, errlen, "manifest: not a format 1 manifest");
+		return false;
+	}
+	if (!*component || strlen(component) > PKG_NAME_MAX || version <= 0 || base < 0 ||
+	    base >= version) {
+		snprintf(errbuf, errlen, "manifest: bad component name or versions");
+		return false;
+	}
+	json_array_foreach(payloads, i, p) {
+		if (json_unpack(p, "{s:s, s:I, s:s !}", "name", &name, "size", &size, "sha256",
+				&sha) != 0 || size < 0 || strlen(sha) != 64 ||
+		    strspn(sha, "0123456789abcdef") != 64 || !*name ||
+		    strlen(name) > PKG_NAME_MAX || name[0] == '.' ||
+		    strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(name)) {
+			snprintf(errbuf, errlen, "manifest: payload %zu is malformed (names are "
+				 "lowercase letters, digits, '.', '_' and '-')", i + 1);
+			return false;
+		}
+	}
+	return true;
+}
+
+enum pkg_err pkg_open(const char *envelope, size_t len, const unsigned char trusted[PKG_PK_BYTES],
+		      json_t **manifest, char *errbuf, size_t errlen)
+{
+	unsigned char pk[PKG_PK_BYTES], sig[crypto_sign_BYTES];
+	const char *text, *key, *sighex;
+	json_t *env, *m = NULL;
+	enum pkg_err err = PKG_EFORMAT;
+	json_error_t jerr;
+
+	*manifest = NULL;
+	if (len > MANIFEST_MAX) {
+		snprintf(errbuf, errlen, "envelope: larger than %u bytes", MANIFEST_MAX);
+		return PKG_EFORMAT;
+	}
+	env = json_loadb(envelope, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!env || json_unpack(env, "{s:s, s:s, s:s !}", "manifest", &text, "key", &key,
+				"signature", &sighex) != 0 ||
+	    !unhex(pk, sizeof(pk), key) || !unhex(sig, sizeof(sig), sighex)) {
+		snprintf(errbuf, errlen, "envelope: malformed");
+		goto out;
+	}
+	if (sodium_memcmp(pk, trusted, PKG_PK_BYTES) != 0) {
+		snprintf(errbuf, errlen, "envelope: signed by key %.16s..., not the trusted key",
+			 key);
+		err = PKG_ESIG;
+		goto out;
+	}
+	if (crypto_sign_verify_detached(sig, (const unsigned char *)text, strlen(text), pk) != 0) {
+		snprintf(errbuf, errlen, "envelope: the signature does not match the manifest");
+		err = PKG_ESIG;
+		goto out;
+	}
+	m = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+	if (!m || !manifest_valid(m, errbuf, errlen)) {
+		if (!m)
+			snprintf(errbuf, errlen, "manifest: not JSON: %s", jerr.text);
+		json_decref(m);
+		goto out;
+	}
+	*manifest = m;
+	err = PKG_OK;
+out:
+	json_decref(env);
+	return err;
+}
+
+enum pkg_err pkg_check_version(const json_t *manifest, int64_t installed, char *errbuf,
+			       size_t errlen)
+{
+	json_int_t v = json_integer_value(json_object_get(manifest, "version"));
+
+	if (v <= installed) {
+		snprintf(errbuf, errlen, "%s version %lld is not newer than the installed %lld",
+			 json_string_value(json_object_get(manifest, "component")), (long long)v,
+			 (long long)installed);
+		return PKG_EOLD;
+	}
+	return PKG_OK;
+}
+
+enum pkg_err pkg_check_payload(const json_t *manifest, const char *name, const char *path,
+			       char *errbuf, size_t errlen)
+{
+	unsigned char digest[crypto_hash_sha256_BYTES], want[crypto_hash_sha256_BYTES];
+	crypto_hash_sha256_state st;
+	const json_t *p = NULL, *item;
+	unsigned char buf[65536];
+	uint64_t total = 0;
+	ssize_t got;
+	size_t i;
+	int fd;
+
+	json_array_foreach(json_object_get(manifest, "payloads"), i, item)
+		if (strcmp(json_string_value(json_object_get(item, "name")), name) == 0)
+			p = item;
+	if (!p) {
+		snprintf(errbuf, errlen, "payload %s: not in the manifest", name);
+		return PKG_EFORMAT;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(errbuf, errlen, "payload %s: %s", path, strerror(errno));
+		return PKG_EIO;
+	}
+	crypto_hash_sha256_init(&st);
+	while ((got = read(fd, buf, sizeof(buf))) > 0) {
+		crypto_hash_sha256_update(&st, buf, (unsigned long long)got);
+		total += (uint64_t)got;
+	}
+	close(fd);
+	if (got < 0) {
+		snprintf(errbuf, errlen, "payload %s: %s", path, strerror(errno));
+		return PKG_EIO;
+	}
+	crypto_hash_sha256_final(&st, digest);
+	unhex(want, sizeof(want), json_string_value(json_object_get(p, "sha256")));
+	if (total != (uint64_t)json_integer_value(json_object_get(p, "size")) ||
+	    sodium_memcmp(digest, want, sizeof(want)) != 0) {
+		snprintf(errbuf, errlen, "payload %s: size or SHA-256 differs from the manifest",
+			 name);
+		return PKG_EHASH;
+	}
+	return PKG_OK;
+}
+
+char *pkg_rotation(const unsigned char new_pk[PKG_PK_BYTES],
+		   const unsigned char old_sk[PKG_SK_BYTES])
+{
+	unsigned char msg[sizeof(rotation_prefix) - 1 + PKG_PK_BYTES], sig[crypto_sign_BYTES];
+	char keyhex[2 * PKG_PK_BYTES + 1], sighex[2 * crypto_sign_BYTES + 1], *text;
+	json_t *rec;
+
+	memcpy(msg, rotation_prefix, sizeof(rotation_prefix) - 1);
+	memcpy(msg + sizeof(rotation_prefix) - 1, new_pk, PKG_PK_BYTES);
+	crypto_sign_detached(sig, NULL, msg, sizeof(msg), old_sk);
+	hex(keyhex, new_pk, PKG_PK_BYTES);
+	hex(sighex, sig, sizeof(sig));
+	rec = json_pack("{ss ss}", "key", keyhex, "signature", sighex);
+	text = rec ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(rec);
+	return text;
+}
+
+enum pkg_err pkg_rotate(const char *record, const unsigned char trusted[PKG_PK_BYTES],
+			unsigned char next[PKG_PK_BYTES], char *errbuf, size_t errlen)
+{
+	unsigned char msg[sizeof(rotation_prefix) - 1 + PKG_PK_BYTES], sig[crypto_sign_BYTES];
+	unsigned char pk[PKG_PK_BYTES];
+	json_t *rec = json_loads(record, JSON_REJECT_DUPLICATES, NULL);
+	const char *key, *sighex;
+	enum pkg_err err = PKG_EFORMAT;
+
+	if (!rec || json_unpack(rec, "{s:s, s:s !}", "key", &key, "signature", &sighex) != 0 ||
+	    !unhex(pk, sizeof(pk), key) || !unhex(sig, sizeof(sig), sighex)) {
+		snprintf(errbuf, errlen, "key rotation: malformed record");
+		goto out;
+	}
+	memcpy(msg, rotation_prefix, sizeof(rotation_prefix) - 1);
+	memcpy(msg + sizeof(rotation_prefix) - 1, pk, PKG_PK_BYTES);
+	if (crypto_sign_verify_detached(sig, msg, sizeof(msg), trusted) != 0) {
+		snprintf(errbuf, errlen, "key rotation: not signed by the trusted key");
+		err = PKG_ESIG;
+		goto out;
+	}
+	memcpy(next, pk, PKG_PK_BYTES);
+	err = PKG_OK;
+out:
+	json_decref(rec);
+	return err;
+}
