@@ -214,10 +214,13 @@ static bool enroll_at(struct agent *a, const char *server, const char *ca_file,
 			json_string_value(json_object_get(answer, "error")) : "(no message)");
 		goto out;
 	}
-	cred = json_pack("{ss ss ss sO sO sO}", "server", server, "uuid", uuid, "secret",
+	/* The package signing key is pinned here: every component package must
+	 * be signed by it (or by a key it rotated to). */
+	cred = json_pack("{ss ss ss sO sO sO sO}", "server", server, "uuid", uuid, "secret",
 			 secret, "client", json_object_get(answer, "client"), "long_poll",
 			 json_object_get(answer, "long_poll"), "heartbeat_interval",
-			 json_object_get(answer, "heartbeat_interval"));
+			 json_object_get(answer, "heartbeat_interval"), "package_key",
+			 json_object_get(answer, "package_key"));
 	ok = cred && write_json(a->cred_path, cred);
 	if (ok)
 		log_msg(LOG_LVL_INFO, "enrolled with %s as %s (client %lld)", server, uuid,

@@ -335,10 +335,11 @@ static void post_enroll(struct api_ctx *ctx, struct http_req *req, const char *d
 	log_msg(LOG_LVL_INFO, "enroll: %s (%s) from %s as client %lld in domain %lld", hostname,
 		uuid, http_req_peer(req), (long long)id, (long long)domain);
 	notify_kick(ctx->notify);
-	http_respond_json(req, 201, json_pack("{sI ss sI sI}", "client", (json_int_t)id,
+	http_respond_json(req, 201, json_pack("{sI ss sI sI ss}", "client", (json_int_t)id,
 					      "secret", secret, "heartbeat_interval",
 					      (json_int_t)ctx->cfg->heartbeat_interval,
-					      "long_poll", (json_int_t)ctx->cfg->long_poll));
+					      "long_poll", (json_int_t)ctx->cfg->long_poll,
+					      "package_key", ctx->package_key));
 out:
 	sodium_memzero(secret, sizeof(secret));
 	json_decref(body);

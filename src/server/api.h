@@ -17,6 +17,7 @@ struct api_ctx {
 	const struct config *cfg;
 	struct notify *notify;
 	json_t *rules;   /* the grouping rules (a list; empty: manual grouping) */
+	char package_key[65]; /* the package signing key (hex), pinned by agents */
 };
 
 /* Verifies every client's connection state and logs each change since the

@@ -7,6 +7,7 @@ batched notification resuming its queue without losing or repeating a
 delivery, and an offline agent getting the change when it comes back.
 WARDD_BIN and WARD_AGENT_BIN name the programs.
 """
+import json
 import os
 import re
 import signal
@@ -125,6 +126,13 @@ class AgentsTest(unittest.TestCase):
         self.assertLessEqual(peak, 2, "more agents notified at once than notify.batch")
         wait_for(lambda: all("scan_method \"conventional\" -> \"smart\"" in a.log_text()
                              for a in self.agents), what="every agent switching to smart")
+
+    def test_agents_pin_the_package_key(self):
+        self.add_agents(1)
+        with open(os.path.join(self.agents[0].dir, "state", "credential.json")) as f:
+            cred = json.load(f)
+        with open(os.path.join(self.server.data, "signing.pub")) as f:
+            self.assertEqual(cred["package_key"], f.read().strip())
 
     def test_enroll_over_ipv6_and_bad_tokens(self):
         a = Agent(self.tmp.name, "v6")

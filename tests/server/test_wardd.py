@@ -108,7 +108,8 @@ class WarddTest(unittest.TestCase):
 
     def test_first_start(self):
         for name in ("ca.crt", "ca.key", "server.crt", "server.key", "ward.db",
-                     "initial-admin-password", "enroll-token", "enroll.bundle"):
+                     "initial-admin-password", "enroll-token", "enroll.bundle", "signing.key",
+                     "signing.pub"):
             mode = stat.S_IMODE(os.stat(os.path.join(self.w.data, name)).st_mode)
             self.assertEqual(mode & 0o077, 0, f"{name} is readable by others: {oct(mode)}")
         with open(os.path.join(self.w.data, "enroll.bundle")) as f:
@@ -116,6 +117,10 @@ class WarddTest(unittest.TestCase):
         self.assertEqual(bundle["server"], f"https://localhost:{self.w.port}")
         self.assertIn("BEGIN CERTIFICATE", bundle["ca"])
         self.assertEqual(len(bundle["token"]), 64)
+        # The package signing key agents pin at enrollment.
+        with open(os.path.join(self.w.data, "signing.pub")) as f:
+            self.assertEqual(bundle["package_key"], f.read().strip())
+        self.assertRegex(bundle["package_key"], "^[0-9a-f]{64}$")
         log = self.w.log_text()
         self.assertIn("administrator 'admin' created", log)
         # Secrets are named in the log, never shown.
@@ -170,7 +175,8 @@ class WarddTest(unittest.TestCase):
     def test_restart_keeps_state(self):
         token = self.w.login()
         files = {}
-        for name in ("ca.crt", "server.crt", "enroll.bundle", "initial-admin-password"):
+        for name in ("ca.crt", "server.crt", "enroll.bundle", "initial-admin-password",
+                     "signing.pub", "signing.key"):
             with open(os.path.join(self.w.data, name), "rb") as f:
                 files[name] = f.read()
         self.assertEqual(self.w.stop(), 0)
