@@ -29,6 +29,7 @@ PREFIXES = {
     "src/server/api.c": ("api_",),
     "src/server/notify.c": ("notify_",),
     "src/server/grouping.c": ("grouping_",),
+    "src/server/cvd.c": ("cvd_",),
     "src/server/wardd.c": ("main",),
     "src/common/log.c": ("log_",),
     "src/common/rest.c": ("rest_",),
