@@ -83,6 +83,12 @@ static const struct ops_op table[OPS_COUNT] = {
 	  "replace the grouping rules (a JSON list; [] for manual grouping)",
 	  { POS("rules", OPS_JSON,
 		"[{\"match\": \"ip\"|\"host\", \"value\", \"domain\"}, ...]"), END } },
+	{ OPS_SOURCES_GET, "sources get", "GET", "/api/v1/update-sources", OPS_AUTH_ADMIN,
+	  "show the update source table", { END } },
+	{ OPS_SOURCES_SET, "sources set", "PUT", "/api/v1/update-sources", OPS_AUTH_ADMIN,
+	  "replace the update source table (a JSON list, checked in order)",
+	  { POS("sources", OPS_JSON, "[{\"range\": CIDR, \"url\": \"https://...\"}, ...]"),
+	    END } },
 	{ OPS_AGENT_ENROLL, NULL, "POST", "/api/v1/agent/enroll", OPS_AUTH_ENROLL,
 	  "enroll an agent", { END } },
 	{ OPS_AGENT_EVENTS, NULL, "POST", "/api/v1/agent/events", OPS_AUTH_AGENT,
@@ -91,6 +97,8 @@ static const struct ops_op table[OPS_COUNT] = {
 	  "an agent acknowledges settings", { END } },
 	{ OPS_AGENT_HEARTBEAT, NULL, "POST", "/api/v1/agent/heartbeat", OPS_AUTH_AGENT,
 	  "an agent reports its status", { END } },
+	{ OPS_AGENT_SOURCE, NULL, "GET", "/api/v1/agent/update-source", OPS_AUTH_AGENT,
+	  "where an agent downloads updates from", { END } },
 };
 
 const struct ops_op *ops_table(void)

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/ops.h"
 #include "server/grouping.h"
+#include "server/sources.h"
 
 /* How long an administrator's session token lasts. */
 #define SESSION_SECONDS (12 * 3600)
@@ -676,16 +677,25 @@ out:
 	json_decref(body);
 }
 
-bool api_load_rules(struct api_ctx *ctx)
+/* Reads a list kept under key in the store; [] when none was stored. */
+static json_t *load_list(struct api_ctx *ctx, const char *key)
 {
 	char *text = NULL;
-	enum store_err err = store_kv_get(ctx->st, "grouping_rules", &text);
+	enum store_err err = store_kv_get(ctx->st, key, &text);
+	json_t *list = err == STORE_OK ? json_loads(text, 0, NULL) :
+		       err == STORE_ENOENT ? json_array() : NULL;
 
-	json_decref(ctx->rules);
-	ctx->rules = err == STORE_OK ? json_loads(text, 0, NULL) :
-		     err == STORE_ENOENT ? json_array() : NULL;
 	free(text);
-	return ctx->rules != NULL;
+	return list;
+}
+
+bool api_load_rules(struct api_ctx *ctx)
+{
+	json_decref(ctx->rules);
+	json_decref(ctx->sources);
+	ctx->rules = load_list(ctx, "grouping_rules");
+	ctx->sources = load_list(ctx, "update_sources");
+	return ctx->rules && ctx->sources;
 }
 
 static void get_grouping(struct api_ctx *ctx, struct http_req *req, const char *who)
@@ -694,28 +704,74 @@ static void get_grouping(struct api_ctx *ctx, struct http_req *req, const char *
 	http_respond_json(req, 200, json_pack("{sO}", "rules", ctx->rules));
 }
 
-static void put_grouping(struct api_ctx *ctx, struct http_req *req, const char *who)
+/* Replaces the list kept under key (member of the body) after validate. */
+static void put_list(struct api_ctx *ctx, struct http_req *req, const char *who,
+		     const char *member, const char *key,
+		     bool (*validate)(const json_t *list, char *errbuf, size_t errlen))
 {
-	json_t *body = body_object(req), *rules;
+	json_t *body = body_object(req), *list;
 	char msg[256], *text = NULL;
 
 	if (!body)
 		return;
-	rules = json_object_get(body, "rules");
-	if (json_object_size(body) != 1 || !rules) {
-		http_respond_error(req, 400, "grouping: expected {\"rules\": [...]}");
-	} else if (!grouping_validate(rules, msg, sizeof(msg))) {
+	list = json_object_get(body, member);
+	if (json_object_size(body) != 1 || !list) {
+		http_respond_error(req, 400, "%s: expected {\"%s\": [...]}", member, member);
+	} else if (!validate(list, msg, sizeof(msg))) {
 		http_respond_error(req, 400, "%s", msg);
-	} else if (!(text = json_dumps(rules, JSON_COMPACT)) ||
-		   store_kv_put(ctx->st, "grouping_rules", text, msg, sizeof(msg)) != STORE_OK ||
+	} else if (!(text = json_dumps(list, JSON_COMPACT)) ||
+		   store_kv_put(ctx->st, key, text, msg, sizeof(msg)) != STORE_OK ||
 		   !api_load_rules(ctx)) {
-		http_respond_error(req, 500, "grouping: saving the rules failed");
+		http_respond_error(req, 500, "%s: saving failed", member);
 	} else {
-		log_msg(LOG_LVL_INFO, "grouping: %s set %zu rules", who, json_array_size(rules));
-		http_respond_json(req, 200, json_pack("{sO}", "rules", ctx->rules));
+		log_msg(LOG_LVL_INFO, "%s: %s set %zu entries", member, who, json_array_size(list));
+		http_respond_json(req, 200, json_pack("{sO}", member, list));
 	}
 	free(text);
 	json_decref(body);
+}
+
+static void put_grouping(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	put_list(ctx, req, who, "rules", "grouping_rules", grouping_validate);
+}
+
+static void get_sources(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	(void)who;
+	http_respond_json(req, 200, json_pack("{sO}", "sources", ctx->sources));
+}
+
+static void put_sources(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	put_list(ctx, req, who, "sources", "update_sources", sources_validate);
+}
+
+static int take_addresses(json_t *c, void *arg)
+{
+	json_t *list = arg, *status = json_object_get(c, "status");
+
+	json_array_extend(list, json_object_get(status, "ipv4"));
+	json_array_extend(list, json_object_get(status, "ipv6"));
+	return 1;
+}
+
+/* Where an agent updates from: the first table entry holding the address
+ * it connects from or one it reported; null means this server. */
+static void get_agent_source(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *addresses = json_pack("[s]", http_req_peer(req));
+	const char *url;
+
+	if (!addresses) {
+		http_respond_error(req, 500, "out of memory");
+		return;
+	}
+	store_clients_each(ctx->st, strtoll(who, NULL, 10), take_addresses, addresses);
+	url = sources_select(ctx->sources, addresses);
+	http_respond_json(req, 200, json_pack("{so}", "source", url ? json_string(url) :
+					      json_null()));
+	json_decref(addresses);
 }
 
 /* The domain the grouping rules give an agent with this status, created
@@ -1045,10 +1101,13 @@ static const handler_fn handlers[OPS_COUNT] = {
 	[OPS_NOTIFY_CANCEL] = delete_queue,
 	[OPS_GROUPING_GET] = get_grouping,
 	[OPS_GROUPING_SET] = put_grouping,
+	[OPS_SOURCES_GET] = get_sources,
+	[OPS_SOURCES_SET] = put_sources,
 	[OPS_AGENT_ENROLL] = post_enroll,
 	[OPS_AGENT_EVENTS] = post_events,
 	[OPS_AGENT_ACK] = post_ack,
 	[OPS_AGENT_HEARTBEAT] = post_heartbeat,
+	[OPS_AGENT_SOURCE] = get_agent_source,
 };
 
 

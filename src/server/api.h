@@ -18,6 +18,7 @@ struct api_ctx {
 	struct notify *notify;
 	json_t *rules;   /* the grouping rules (a list; empty: manual grouping) */
 	char package_key[65]; /* the package signing key (hex), pinned by agents */
+	json_t *sources; /* the update source table (a list; empty: the server) */
 };
 
 /* Verifies every client's connection state and logs each change since the
@@ -27,8 +28,8 @@ struct api_ctx {
  * "changed": [...], "removed": [...]}, or NULL when out of memory. */
 json_t *api_verify(struct api_ctx *ctx, bool remove);
 
-/* Loads the grouping rules from the store into ctx->rules. Returns false
- * when out of memory or when the stored rules are unreadable. */
+/* Loads the grouping rules and the update source table from the store into
+ * ctx. Returns false when out of memory or when they are unreadable. */
 bool api_load_rules(struct api_ctx *ctx);
 
 /* The request handler for http_new(): routes req by method and path,

@@ -7,51 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-struct cidr {
-	int family;
-	unsigned char addr[16];
-	unsigned bits;
-};
-
-/* Parses "ADDR/BITS" or a bare address (all bits). */
-static bool parse_cidr(const char *text, struct cidr *c)
-{
-	char buf[64], *slash, *end;
-	unsigned long bits;
-
-	if (strlen(text) >= sizeof(buf))
-		return false;
-	strcpy(buf, text);
-	slash = strchr(buf, '/');
-	if (slash)
-		*slash = '\0';
-	if (inet_pton(AF_INET, buf, c->addr) == 1)
-		c->family = AF_INET;
-	else if (inet_pton(AF_INET6, buf, c->addr) == 1)
-		c->family = AF_INET6;
-	else
-		return false;
-	c->bits = c->family == AF_INET ? 32 : 128;
-	if (slash) {
-		bits = strtoul(slash + 1, &end, 10);
-		if (*end || end == slash + 1 || bits > c->bits)
-			return false;
-		c->bits = (unsigned)bits;
-	}
-	return true;
-}
-
-static bool in_cidr(const struct cidr *c, const char *address)
-{
-	unsigned char a[16];
-	unsigned full = c->bits / 8, rest = c->bits % 8;
-
-	if (inet_pton(c->family, address, a) != 1)
-		return false;
-	if (memcmp(a, c->addr, full) != 0)
-		return false;
-	return rest == 0 || ((a[full] ^ c->addr[full]) & (0xff << (8 - rest)) & 0xff) == 0;
-}
+#include "common/cidr.h"
 
 /* Whether host is suffix or ends with "." followed by it, ignoring case. */
 static bool host_in(const char *host, const char *suffix)
@@ -72,7 +28,7 @@ static const char *rule_problem(const char *match, const char *value)
 	struct cidr c;
 
 	if (strcmp(match, "ip") == 0)
-		return parse_cidr(value, &c) ? NULL :
+		return cidr_parse(value, &c) ? NULL :
 		       "is not an IPv4 or IPv6 address or CIDR range";
 	if (strcmp(match, "host") == 0)
 		return *value && strlen(value) <= 253 ? NULL : "is not a host name suffix";
@@ -117,7 +73,7 @@ static bool any_in(const struct cidr *c, const json_t *list)
 	size_t i;
 
 	json_array_foreach(list, i, a)
-		if (json_is_string(a) && in_cidr(c, json_string_value(a)))
+		if (json_is_string(a) && cidr_contains(c, json_string_value(a)))
 			return true;
 	return false;
 }
@@ -135,7 +91,7 @@ const char *grouping_match(const json_t *rules, const json_t *status)
 		value = json_string_value(json_object_get(r, "value"));
 		if (!match || !value)
 			continue;
-		if (strcmp(match, "ip") == 0 && parse_cidr(value, &c) &&
+		if (strcmp(match, "ip") == 0 && cidr_parse(value, &c) &&
 		    any_in(&c, json_object_get(status, c.family == AF_INET ? "ipv4" : "ipv6")))
 			return json_string_value(json_object_get(r, "domain"));
 		if (strcmp(match, "host") == 0 && host && host_in(host, value))

@@ -362,7 +362,8 @@ int main(int argc, char **argv)
 	ctx.st = st;
 	ctx.cfg = &cfg;
 	if (!api_load_rules(&ctx)) {
-		log_msg(LOG_LVL_ERROR, "database: the grouping rules are unreadable");
+		log_msg(LOG_LVL_ERROR, "database: the grouping rules or update sources are "
+			"unreadable");
 		goto out;
 	}
 	http = http_new(&(struct http_config){
@@ -389,6 +390,7 @@ out:
 	http_free(http);
 	notify_free(ctx.notify);
 	json_decref(ctx.rules);
+	json_decref(ctx.sources);
 	store_close(st);
 	if (key)
 		sodium_memzero(key, strlen(key));

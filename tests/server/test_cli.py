@@ -189,6 +189,35 @@ class CliTest(unittest.TestCase):
         self.assertIn({"id": ids[away], "hostname": socket.gethostname(), "from": "offline",
                        "to": "roaming"}, report["changed"])
 
+    def test_7_update_sources(self):
+        """The update source table picks by the agent's address, IPv4 or IPv6."""
+        self.login()
+        done = self.ward("sources", "set", '[{"range": "10.0.0.0/8", "url": "ftp://x"}]',
+                         ok=False)
+        self.assertIn("update source 1: 'ftp://x' is not an https:// URL", done.stderr)
+        self.ward("sources", "set", json.dumps([
+            {"range": "0.0.0.1", "url": "https://never.example"},
+            {"range": "127.0.0.0/8", "url": "https://v4.example/updates"},
+            {"range": "::1", "url": "https://v6.example/updates"}]))
+        self.assertEqual(len(json.loads(self.ward("sources", "get", "--json").stdout)
+                             ["sources"]), 3)
+        with open(os.path.join(self.agent.dir, "state", "credential.json")) as f:
+            cred = json.load(f)
+        ctx = ssl.create_default_context(cafile=os.path.join(self.server.data, "ca.crt"))
+        for host, want in (("127.0.0.1", "https://v4.example/updates"),
+                           ("::1", "https://v6.example/updates")):
+            conn = http.client.HTTPSConnection(host, self.server.port, context=ctx)
+            conn.request("GET", "/api/v1/agent/update-source",
+                         headers={"Authorization": f"Bearer {cred['uuid']}:{cred['secret']}"})
+            self.assertEqual(json.loads(conn.getresponse().read())["source"], want, host)
+            conn.close()
+        self.ward("sources", "set", "[]")
+        conn = http.client.HTTPSConnection("127.0.0.1", self.server.port, context=ctx)
+        conn.request("GET", "/api/v1/agent/update-source",
+                     headers={"Authorization": f"Bearer {cred['uuid']}:{cred['secret']}"})
+        self.assertIsNone(json.loads(conn.getresponse().read())["source"])
+        conn.close()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=1, argv=sys.argv[:1])
