@@ -30,6 +30,7 @@ PREFIXES = {
     "src/server/notify.c": ("notify_",),
     "src/server/grouping.c": ("grouping_",),
     "src/server/cvd.c": ("cvd_",),
+    "src/server/importer.c": ("import_",),
     "src/server/sources.c": ("sources_",),
     "src/server/wardd.c": ("main",),
     "src/common/log.c": ("log_",),

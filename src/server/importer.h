@@ -1,0 +1,34 @@
+/* importer.h -- reading a signature source directory: the ClamAV
+ * containers (.cvd, .cld) and the signature files an administrator adds,
+ * each checked, as the first step of building components.
+ *
+ * The result is an inventory: one entry per usable file {name, kind,
+ * size, sha256, version?, sigs?}, sorted by name, and a digest of it that
+ * changes whenever any file does, so an unchanged directory is not
+ * imported again. A file that fails its checks makes the whole import fail
+ * with a message naming it: components are never built from part of a
+ * source. Thread-safe.
+ */
+#ifndef WARD_IMPORTER_H
+#define WARD_IMPORTER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Errors of the import layer. */
+enum import_err {
+	IMPORT_OK = 0,
+	IMPORT_ENOMEM,
+	IMPORT_EIO,      /* the directory or a file could not be read */
+	IMPORT_EBAD,     /* a file failed its checks (corrupt, truncated, forged) */
+	IMPORT_EEMPTY,   /* no signature file at all */
+};
+
+/* Reads directory dir into a new inventory (*inventory, a JSON list the
+ * caller owns) and its digest (64 hex digits). Files of unknown types are
+ * skipped and listed in *skipped (a JSON list of names, caller owns). */
+enum import_err import_scan(const char *dir, json_t **inventory, char digest[65],
+			    json_t **skipped, char *errbuf, size_t errlen);
+
+#endif
