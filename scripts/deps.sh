@@ -9,7 +9,7 @@ set -eu
 packages="
 build-essential cmake pkg-config clang
 libclamav-dev libjansson-dev libsqlite3-dev libsodium-dev
-libmicrohttpd-dev libgnutls28-dev libcurl4-gnutls-dev
+libmicrohttpd-dev libgnutls28-dev libcurl4-gnutls-dev libarchive-dev
 clamav clamav-daemon clamdscan clamav-testfiles
 python3 time curl
 "

@@ -1,6 +1,8 @@
 /* importer.c -- checking a signature source directory (see importer.h). */
 #include "server/importer.h"
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -175,4 +177,153 @@ enum import_err import_scan(const char *dir, json_t **inventory, char digest[65]
 	*inventory = inv;
 	*skipped = skip;
 	return IMPORT_OK;
+}
+
+/* A member name is a plain file name: no '/', not "." or "..", printable. */
+static bool plain_name(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n > 255 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return false;
+	for (i = 0; i < n; i++)
+		if (name[i] == '/' || (unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* Writes the current member of a into dir/name, refusing to go past max. */
+static enum import_err write_member(struct archive *a, const char *dir, const char *name,
+				    long long max, char *errbuf, size_t errlen)
+{
+	char *path = util_path_join(dir, name), buf[65536];
+	long long total = 0;
+	la_ssize_t got;
+	int fd;
+
+	if (!path)
+		return IMPORT_ENOMEM;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(errbuf, errlen, "import: %s: %s", path, strerror(errno));
+		free(path);
+		return IMPORT_EIO;
+	}
+	while ((got = archive_read_data(a, buf, sizeof(buf))) > 0) {
+		total += got;
+		if (total > max || write(fd, buf, (size_t)got) != got) {
+			snprintf(errbuf, errlen, "import: %s: %s", path, total > max ?
+				 "member larger than the limit" : strerror(errno));
+			got = -1;
+			break;
+		}
+	}
+	if (got < 0 && total <= max && !errbuf[0])
+		snprintf(errbuf, errlen, "import: %s: %s", path, archive_error_string(a));
+	if (close(fd) != 0 && got >= 0) {
+		snprintf(errbuf, errlen, "import: %s: %s", path, strerror(errno));
+		got = -1;
+	}
+	free(path);
+	return got < 0 ? IMPORT_EBAD : IMPORT_OK;
+}
+
+/* Unpacks the container at path (its tar after the 512-byte header,
+ * gzip-compressed or not) into dir. */
+static enum import_err unpack_one(const char *path, const char *dir, long long max,
+				  char *errbuf, size_t errlen)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *entry;
+	enum import_err err = IMPORT_OK;
+	const char *name;
+	int fd = -1, rc;
+
+	if (!a)
+		return IMPORT_ENOMEM;
+	archive_read_support_filter_gzip(a);
+	archive_read_support_filter_none(a);
+	archive_read_support_format_tar(a);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || lseek(fd, CVD_HEADER_SIZE, SEEK_SET) != CVD_HEADER_SIZE ||
+	    archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK) {
+		snprintf(errbuf, errlen, "import: %s: %s", path,
+			 fd < 0 ? strerror(errno) : archive_error_string(a));
+		err = fd < 0 ? IMPORT_EIO : IMPORT_EBAD;
+		goto out;
+	}
+	while (err == IMPORT_OK && (rc = archive_read_next_header(a, &entry)) == ARCHIVE_OK) {
+		name = archive_entry_pathname(entry);
+		if (archive_entry_filetype(entry) == AE_IFDIR)
+			continue;
+		if (!name || archive_entry_filetype(entry) != AE_IFREG || !plain_name(name)) {
+			snprintf(errbuf, errlen, "import: %s: member '%s' is not a plain file",
+				 path, name ? name : "?");
+			err = IMPORT_EBAD;
+			break;
+		}
+		err = write_member(a, dir, name, max, errbuf, errlen);
+	}
+	if (err == IMPORT_OK && rc != ARCHIVE_EOF) {
+		snprintf(errbuf, errlen, "import: %s: %s", path, archive_error_string(a));
+		err = IMPORT_EBAD;
+	}
+out:
+	archive_read_free(a);
+	if (fd >= 0)
+		close(fd);
+	return err;
+}
+
+/* Copies the file at from to to (mode 0600). */
+static enum import_err copy_file(const char *from, const char *to, char *errbuf, size_t errlen)
+{
+	size_t len;
+	char *data = util_read_file(from, 1u << 30, &len);
+
+	if (!data || util_write_file(to, data, len, 0600) != 0) {
+		snprintf(errbuf, errlen, "import: %s: %s", data ? to : from, strerror(errno));
+		free(data);
+		return IMPORT_EIO;
+	}
+	free(data);
+	return IMPORT_OK;
+}
+
+enum import_err import_unpack(const char *dir, const json_t *inventory, const char *out,
+			      long long max_member, char *errbuf, size_t errlen)
+{
+	enum import_err err = IMPORT_OK;
+	char *from = NULL, *sub = NULL, *to = NULL, stem[256];
+	const char *name, *kind;
+	json_t *e;
+	size_t i;
+
+	errbuf[0] = '\0';
+	json_array_foreach(inventory, i, e) {
+		name = json_string_value(json_object_get(e, "name"));
+		kind = json_string_value(json_object_get(e, "kind"));
+		snprintf(stem, sizeof(stem), "%.*s", (int)(strrchr(name, '.') - name), name);
+		from = util_path_join(dir, name);
+		sub = util_path_join(out, strcmp(kind, "container") == 0 ? stem : "custom");
+		if (!from || !sub) {
+			err = IMPORT_ENOMEM;
+		} else if (util_mkdir_p(sub, 0700) != 0) {
+			snprintf(errbuf, errlen, "import: %s: %s", sub, strerror(errno));
+			err = IMPORT_EIO;
+		} else if (strcmp(kind, "container") == 0) {
+			err = unpack_one(from, sub, max_member, errbuf, errlen);
+		} else if (!(to = util_path_join(sub, name))) {
+			err = IMPORT_ENOMEM;
+		} else {
+			err = copy_file(from, to, errbuf, errlen);
+		}
+		free(from);
+		free(sub);
+		free(to);
+		from = sub = to = NULL;
+		if (err != IMPORT_OK)
+			break;
+	}
+	return err;
 }

@@ -31,4 +31,12 @@ enum import_err {
 enum import_err import_scan(const char *dir, json_t **inventory, char digest[65],
 			    json_t **skipped, char *errbuf, size_t errlen);
 
+/* Unpacks every container of inventory (from dir) into out, one
+ * subdirectory per container named by its stem ("main" for main.cvd),
+ * and copies the other signature files into out/custom. Member names must
+ * be plain file names; anything else (a path, "..", a link, a device)
+ * fails the unpack, as does a member over max_member bytes. */
+enum import_err import_unpack(const char *dir, const json_t *inventory, const char *out,
+			      long long max_member, char *errbuf, size_t errlen);
+
 #endif

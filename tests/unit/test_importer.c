@@ -1,10 +1,15 @@
 /* test_importer.c -- reading a signature source directory: ClamAV's test
  * CVDs and custom files are inventoried, other files skipped, a corrupt
  * container fails the import naming it, and the digest follows changes. */
+#include <fcntl.h>
 #include <jansson.h>
 #include <sodium.h>
 
+#include <archive.h>
+#include <archive_entry.h>
+
 #include "check.h"
+#include "engine/engine.h"
 #include "server/importer.h"
 
 #ifndef UPSTREAM_CVD_DIR
@@ -24,6 +29,95 @@ static void copy(const char *from, const char *dir, const char *name, size_t cut
 	if (flip)
 		buf[n - 10] ^= 1;
 	free(test_write(dir, name, buf, n - cut));
+}
+
+/* Writes dir/name: test-3.cvd's header followed by a tar.gz holding one
+ * member called member. */
+static void forged_container(const char *dir, const char *name, const char *member)
+{
+	static unsigned char out[1 << 16];
+	unsigned char head[512];
+	struct archive *a = archive_write_new();
+	struct archive_entry *e = archive_entry_new();
+	FILE *f = fopen(UPSTREAM_CVD_DIR "/test-3.cvd", "rb");
+	size_t used = 0;
+
+	CHECK(f && fread(head, 1, sizeof(head), f) == sizeof(head));
+	if (f)
+		fclose(f);
+	memcpy(out, head, sizeof(head));
+	archive_write_add_filter_gzip(a);
+	archive_write_set_format_ustar(a);
+	archive_write_open_memory(a, out + 512, sizeof(out) - 512, &used);
+	archive_entry_set_pathname(e, member);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, 5);
+	archive_write_header(a, e);
+	archive_write_data(a, "evil\n", 5);
+	archive_write_close(a);
+	archive_write_free(a);
+	archive_entry_free(e);
+	free(test_write(dir, name, out, 512 + used));
+}
+
+/* The unpacked test-6.cvd is a database libclamav loads: clam.exe is found
+ * by the signature it holds. */
+static void check_loads(const char *dir)
+{
+	struct engine_config cfg = { 0 };
+	struct engine_result res;
+	enum engine_err err;
+	struct engine *e;
+	char m[ENGINE_ERRLEN];
+	int fd = open("/usr/share/clamav-testfiles/clam.exe", O_RDONLY);
+
+	engine_limits_default(&cfg.limits);
+	e = engine_new(&cfg, &err, m, sizeof(m));
+	CHECK(e && engine_load(e, dir, m, sizeof(m)) == ENGINE_OK);
+	CHECK(e && engine_compile(e, m, sizeof(m)) == ENGINE_OK);
+	CHECK(fd >= 0 && e && engine_scan_fd(e, fd, "clam.exe", NULL, NULL, &res, m,
+					     sizeof(m)) == ENGINE_OK);
+	CHECK(res.infected && res.nnames == 1);
+	if (res.nnames)
+		CHECK_STR_CONTAINS(res.names[0], "Clamav.Test.File-6");
+	engine_result_clear(&res);
+	engine_free(e);
+	if (fd >= 0)
+		close(fd);
+}
+
+static void test_unpack(void)
+{
+	char src[512], out[600], path[700];
+	json_t *inv = NULL, *skipped = NULL, *bad;
+	char d[65];
+	struct stat sb;
+
+	CHECK(import_scan(UPSTREAM_CVD_DIR, &inv, d, &skipped, msg, sizeof(msg)) == IMPORT_OK);
+	snprintf(out, sizeof(out), "%s/unpacked", test_tmpdir());
+	CHECK(import_unpack(UPSTREAM_CVD_DIR, inv, out, 1 << 20, msg, sizeof(msg)) == IMPORT_OK);
+	snprintf(path, sizeof(path), "%s/test-3/test.hsb", out);
+	CHECK(stat(path, &sb) == 0 && S_ISREG(sb.st_mode));
+	snprintf(path, sizeof(path), "%s/test-6", out);
+	check_loads(path);
+	/* A member over the size limit fails the unpack. */
+	snprintf(path, sizeof(path), "%s/small", test_tmpdir());
+	CHECK(import_unpack(UPSTREAM_CVD_DIR, inv, path, 10, msg, sizeof(msg)) == IMPORT_EBAD);
+	CHECK_STR_CONTAINS(msg, "larger than the limit");
+	json_decref(inv);
+	json_decref(skipped);
+
+	/* A member that would escape its directory is refused. */
+	snprintf(src, sizeof(src), "%s", test_tmpdir());
+	forged_container(src, "bad.cvd", "../evil");
+	bad = json_pack("[{ss ss}]", "name", "bad.cvd", "kind", "container");
+	snprintf(out, sizeof(out), "%s/out", src);
+	CHECK(import_unpack(src, bad, out, 1 << 20, msg, sizeof(msg)) == IMPORT_EBAD);
+	CHECK_STR_CONTAINS(msg, "member '../evil' is not a plain file");
+	snprintf(path, sizeof(path), "%s/evil", src);
+	CHECK(stat(path, &sb) != 0);
+	json_decref(bad);
 }
 
 int main(void)
@@ -74,6 +168,7 @@ int main(void)
 	copy(UPSTREAM_CVD_DIR "/test-5.cvd", dir, "daily.cvd", 3000, 0);
 	CHECK(import_scan(dir, &inv, d2, &skipped, msg, sizeof(msg)) == IMPORT_EBAD);
 
+	test_unpack();
 	snprintf(dir, sizeof(dir), "%s", test_tmpdir());
 	CHECK(import_scan(dir, &inv, d2, &skipped, msg, sizeof(msg)) == IMPORT_EEMPTY);
 	CHECK_STR_CONTAINS(msg, "holds no signature file");
