@@ -222,9 +222,6 @@ static bool enroll_at(struct agent *a, const char *server, const char *ca_file,
 			 json_object_get(answer, "heartbeat_interval"), "package_key",
 			 json_object_get(answer, "package_key"));
 	ok = cred && write_json(a->cred_path, cred);
-	if (ok)
-		log_msg(LOG_LVL_INFO, "enrolled with %s as %s (client %lld)", server, uuid,
-			(long long)json_integer_value(json_object_get(answer, "client")));
 out:
 	free(host);
 	rest_free(rc);
@@ -332,6 +329,7 @@ static bool move_server(struct agent *a, json_t *move)
 		log_msg(LOG_LVL_ERROR, "%s: %s", a->ca_path, strerror(errno));
 		return false;
 	}
+	log_msg(LOG_LVL_INFO, "move: enrolled with %s", server);
 	return true;
 }
 
