@@ -1010,22 +1010,17 @@ enum store_err store_agent_seen(struct store *st, int64_t id, const char *status
 enum store_err store_agent_settings(struct store *st, int64_t id, char **json,
 				    int64_t *version, char *errbuf, size_t errlen)
 {
-	sqlite3_stmt *stmt = prepare(st, errbuf, errlen, "SELECT eff_json, eff_version FROM "
-				     "clients WHERE node = ?", "i", id);
-	enum store_err err = STORE_ENOENT;
-	int rc;
+	enum store_err err = sql_text(st, json, errbuf, errlen,
+				      "SELECT eff_json FROM clients WHERE node = ?", "i", id);
 
-	if (!stmt)
-		return STORE_EDB;
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW && sqlite3_column_text(stmt, 0)) {
-		*json = strdup((const char *)sqlite3_column_text(stmt, 0));
-		*version = sqlite3_column_int64(stmt, 1);
-		err = *json ? STORE_OK : STORE_ENOMEM;
-	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		err = db_fail(st, "agent settings", errbuf, errlen);
+	if (err == STORE_OK) {
+		err = sql_int(st, version, errbuf, errlen,
+			      "SELECT eff_version FROM clients WHERE node = ?", "i", id);
+		if (err != STORE_OK) {
+			free(*json);
+			*json = NULL;
+		}
 	}
-	sqlite3_finalize(stmt);
 	return err;
 }
 
