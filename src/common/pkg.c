@@ -155,17 +155,39 @@ enum pkg_err pkg_check_version(const json_t *manifest, int64_t installed, char *
 	return PKG_OK;
 }
 
+bool pkg_file_sha256(const char *path, char hex_out[65], uint64_t *size)
+{
+	unsigned char digest[crypto_hash_sha256_BYTES], buf[65536];
+	crypto_hash_sha256_state st;
+	ssize_t got;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), saved;
+
+	if (fd < 0)
+		return false;
+	*size = 0;
+	crypto_hash_sha256_init(&st);
+	while ((got = read(fd, buf, sizeof(buf))) > 0) {
+		crypto_hash_sha256_update(&st, buf, (unsigned long long)got);
+		*size += (uint64_t)got;
+	}
+	saved = errno;
+	close(fd);
+	if (got < 0) {
+		errno = saved;
+		return false;
+	}
+	crypto_hash_sha256_final(&st, digest);
+	hex(hex_out, digest, sizeof(digest));
+	return true;
+}
+
 enum pkg_err pkg_check_payload(const json_t *manifest, const char *name, const char *path,
 			       char *errbuf, size_t errlen)
 {
-	unsigned char digest[crypto_hash_sha256_BYTES], want[crypto_hash_sha256_BYTES];
-	crypto_hash_sha256_state st;
 	const json_t *p = NULL, *item;
-	unsigned char buf[65536];
-	uint64_t total = 0;
-	ssize_t got;
+	char digest[65];
+	uint64_t size;
 	size_t i;
-	int fd;
 
 	json_array_foreach(json_object_get(manifest, "payloads"), i, item)
 		if (strcmp(json_string_value(json_object_get(item, "name")), name) == 0)
@@ -174,25 +196,12 @@ enum pkg_err pkg_check_payload(const json_t *manifest, const char *name, const c
 		snprintf(errbuf, errlen, "payload %s: not in the manifest", name);
 		return PKG_EFORMAT;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	if (!pkg_file_sha256(path, digest, &size)) {
 		snprintf(errbuf, errlen, "payload %s: %s", path, strerror(errno));
 		return PKG_EIO;
 	}
-	crypto_hash_sha256_init(&st);
-	while ((got = read(fd, buf, sizeof(buf))) > 0) {
-		crypto_hash_sha256_update(&st, buf, (unsigned long long)got);
-		total += (uint64_t)got;
-	}
-	close(fd);
-	if (got < 0) {
-		snprintf(errbuf, errlen, "payload %s: %s", path, strerror(errno));
-		return PKG_EIO;
-	}
-	crypto_hash_sha256_final(&st, digest);
-	unhex(want, sizeof(want), json_string_value(json_object_get(p, "sha256")));
-	if (total != (uint64_t)json_integer_value(json_object_get(p, "size")) ||
-	    sodium_memcmp(digest, want, sizeof(want)) != 0) {
+	if (size != (uint64_t)json_integer_value(json_object_get(p, "size")) ||
+	    strcmp(digest, json_string_value(json_object_get(p, "sha256"))) != 0) {
 		snprintf(errbuf, errlen, "payload %s: size or SHA-256 differs from the manifest",
 			 name);
 		return PKG_EHASH;

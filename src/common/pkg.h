@@ -69,6 +69,10 @@ enum pkg_err pkg_check_version(const json_t *manifest, int64_t installed, char *
 enum pkg_err pkg_check_payload(const json_t *manifest, const char *name, const char *path,
 			       char *errbuf, size_t errlen);
 
+/* Computes the SHA-256 of the file at path (as 64 hex digits in hex) and
+ * its size. Returns false with errno set when it cannot be read. */
+bool pkg_file_sha256(const char *path, char hex[65], uint64_t *size);
+
 /* Signs a rotation to new_pk with the current key: returns the record
  * {"key": new hex, "signature": hex by the old key} as a new string. */
 char *pkg_rotation(const unsigned char new_pk[PKG_PK_BYTES],

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/crypto.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,7 +105,7 @@ enum cvd_err cvd_check_file(const char *path, struct cvd_header *h, char *errbuf
 	gnutls_hash_hd_t hd;
 	char hex[33], msg[200];
 	enum cvd_err err;
-	size_t n = strlen(path), i;
+	size_t n = strlen(path);
 	ssize_t got;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
@@ -136,8 +137,7 @@ enum cvd_err cvd_check_file(const char *path, struct cvd_header *h, char *errbuf
 		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
 		return CVD_EIO;
 	}
-	for (i = 0; i < sizeof(md5); i++)
-		snprintf(hex + 2 * i, 3, "%02x", md5[i]);
+	sodium_bin2hex(hex, sizeof(hex), md5, sizeof(md5));
 	if (strcmp(hex, h->md5) != 0) {
 		snprintf(errbuf, errlen, "%s: the body's MD5 %s differs from the header's %s "
 			 "(corrupt or truncated)", path, hex, h->md5);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/pkg.h"
 #include "common/util.h"
 #include "server/cvd.h"
 
@@ -41,30 +42,6 @@ static bool is_text_type(const char *ext)
 	return false;
 }
 
-/* SHA-256 of the file at path, as hex, and its size. */
-static bool file_digest(const char *path, char hex[65], long long *size)
-{
-	crypto_hash_sha256_state st;
-	unsigned char buf[65536], digest[32];
-	ssize_t got;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return false;
-	*size = 0;
-	crypto_hash_sha256_init(&st);
-	while ((got = read(fd, buf, sizeof(buf))) > 0) {
-		crypto_hash_sha256_update(&st, buf, (unsigned long long)got);
-		*size += got;
-	}
-	close(fd);
-	if (got < 0)
-		return false;
-	crypto_hash_sha256_final(&st, digest);
-	sodium_bin2hex(hex, 65, digest, sizeof(digest));
-	return true;
-}
-
 static int by_name(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -79,7 +56,7 @@ static enum import_err add_file(const char *dir, const char *name, json_t *inv, 
 	bool container = strcmp(ext, "cvd") == 0 || strcmp(ext, "cld") == 0;
 	struct cvd_header h;
 	char *path, hex[65], msg[512];
-	long long size;
+	uint64_t size;
 	json_t *e;
 	enum import_err err = IMPORT_OK;
 
@@ -93,7 +70,7 @@ static enum import_err add_file(const char *dir, const char *name, json_t *inv, 
 	if (container && cvd_check_file(path, &h, msg, sizeof(msg)) != CVD_OK) {
 		snprintf(errbuf, errlen, "import: %s", msg);
 		err = IMPORT_EBAD;
-	} else if (!file_digest(path, hex, &size)) {
+	} else if (!pkg_file_sha256(path, hex, &size)) {
 		snprintf(errbuf, errlen, "import: %s: %s", path, strerror(errno));
 		err = IMPORT_EIO;
 	} else {
