@@ -311,17 +311,12 @@ static bool valid_name(const char *name, char *errbuf, size_t errlen)
 	return true;
 }
 
-/* Computes the effective settings of node: the values on the path from
- * the root down to it, the nearest winning. */
-static enum store_err effective(struct store *st, int64_t node, json_t **out,
-				char *errbuf, size_t errlen)
+/* Runs sql, whose rows are (key, JSON value) and whose ?1 is node, into a
+ * new object: later rows replace earlier ones with the same key. */
+static enum store_err settings_object(struct store *st, const char *sql, int64_t node,
+				      json_t **out, char *errbuf, size_t errlen)
 {
-	sqlite3_stmt *stmt = prepare(st, errbuf, errlen,
-		"WITH RECURSIVE up(id, depth) AS (SELECT ?1, 0 UNION ALL "
-		"SELECT n.parent, up.depth + 1 FROM nodes n JOIN up ON n.id = up.id "
-		"WHERE n.parent IS NOT NULL) "
-		"SELECT s.key, s.value FROM up JOIN settings s ON s.node = up.id "
-		"ORDER BY up.depth DESC", "i", node);
+	sqlite3_stmt *stmt = prepare(st, errbuf, errlen, sql, "i", node);
 	json_t *obj = json_object(), *v;
 	enum store_err err = STORE_OK;
 	int rc = SQLITE_DONE;
@@ -335,14 +330,14 @@ static enum store_err effective(struct store *st, int64_t node, json_t **out,
 		v = json_loads((const char *)sqlite3_column_text(stmt, 1), JSON_DECODE_ANY, NULL);
 		if (!v || json_object_set_new(obj, (const char *)sqlite3_column_text(stmt, 0),
 					      v) != 0) {
-			set_msg(errbuf, errlen, "database: setting value of node %lld unreadable",
-				(long long)node);
+			set_msg(errbuf, errlen, "database: a setting value of node %lld is "
+				"unreadable", (long long)node);
 			err = STORE_EDB;
 			break;
 		}
 	}
 	if (err == STORE_OK && rc != SQLITE_DONE)
-		err = db_fail(st, "effective settings", errbuf, errlen);
+		err = db_fail(st, "settings", errbuf, errlen);
 	sqlite3_finalize(stmt);
 	if (err != STORE_OK) {
 		json_decref(obj);
@@ -350,6 +345,19 @@ static enum store_err effective(struct store *st, int64_t node, json_t **out,
 	}
 	*out = obj;
 	return STORE_OK;
+}
+
+/* Computes the effective settings of node: the values on the path from
+ * the root down to it, the nearest winning. */
+static enum store_err effective(struct store *st, int64_t node, json_t **out,
+				char *errbuf, size_t errlen)
+{
+	return settings_object(st,
+		"WITH RECURSIVE up(id, depth) AS (SELECT ?1, 0 UNION ALL "
+		"SELECT n.parent, up.depth + 1 FROM nodes n JOIN up ON n.id = up.id "
+		"WHERE n.parent IS NOT NULL) "
+		"SELECT s.key, s.value FROM up JOIN settings s ON s.node = up.id "
+		"ORDER BY up.depth DESC", node, out, errbuf, errlen);
 }
 
 /* Stores text as client id's effective settings and queues its delivery,
@@ -860,39 +868,17 @@ enum store_err store_settings_get(struct store *st, int64_t node, json_t **own,
 {
 	enum store_kind kind;
 	enum store_err err = node_kind(st, node, &kind, errbuf, errlen);
-	sqlite3_stmt *stmt;
-	json_t *obj, *v;
-	int rc = SQLITE_DONE;
 
-	if (err != STORE_OK)
-		return err;
-	if (effective_out) {
+	if (err == STORE_OK && effective_out)
 		err = effective(st, node, effective_out, errbuf, errlen);
-		if (err != STORE_OK)
-			return err;
+	if (err == STORE_OK && own) {
+		err = settings_object(st, "SELECT key, value FROM settings WHERE node = ?1", node,
+				      own, errbuf, errlen);
+		if (err != STORE_OK && effective_out) {
+			json_decref(*effective_out);
+			*effective_out = NULL;
+		}
 	}
-	if (!own)
-		return STORE_OK;
-	stmt = prepare(st, errbuf, errlen, "SELECT key, value FROM settings WHERE node = ?",
-		       "i", node);
-	obj = json_object();
-	while (stmt && obj && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		v = json_loads((const char *)sqlite3_column_text(stmt, 1), JSON_DECODE_ANY, NULL);
-		if (v)
-			json_object_set_new(obj, (const char *)sqlite3_column_text(stmt, 0), v);
-	}
-	if (!stmt || !obj || rc != SQLITE_DONE) {
-		err = stmt && obj ? db_fail(st, "settings", errbuf, errlen) :
-		      stmt ? STORE_ENOMEM : STORE_EDB;
-		json_decref(obj);
-		obj = NULL;
-	}
-	sqlite3_finalize(stmt);
-	if (err != STORE_OK && effective_out) {
-		json_decref(*effective_out);
-		*effective_out = NULL;
-	}
-	*own = obj;
 	return err;
 }
 
