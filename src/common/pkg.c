@@ -21,11 +21,18 @@ void pkg_keygen(unsigned char pk[PKG_PK_BYTES], unsigned char sk[PKG_SK_BYTES])
 	crypto_sign_keypair(pk, sk);
 }
 
-char *pkg_manifest(const char *component, int64_t version, int64_t base, const json_t *payloads)
+char *pkg_manifest(const char *component, int64_t version, int64_t base, const json_t *payloads,
+		   const json_t *files)
 {
 	json_t *m = json_pack("{si ss sI sI sO}", "format", 1, "component", component, "version",
 			      (json_int_t)version, "base", (json_int_t)base, "payloads", payloads);
-	char *text = m ? json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	char *text;
+
+	if (m && files && json_object_set(m, "files", (json_t *)files) != 0) {
+		json_decref(m);
+		return NULL;
+	}
+	text = m ? json_dumps(m, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 
 	json_decref(m);
 	return text;
@@ -61,18 +68,44 @@ char *pkg_seal(const char *manifest, const unsigned char pk[PKG_PK_BYTES],
 	return text;
 }
 
-/* Checks a manifest's members: format 1, a component name, versions,
- * payloads with safe names, sizes and SHA-256 digests. */
-static bool manifest_valid(json_t *m, char *errbuf, size_t errlen)
+/* Checks a list of {name, size, sha256}: names of 1 to max characters
+ * from allowed, not starting with '.', in ascending order when sorted. */
+static bool entries_valid(const json_t *list, size_t max, const char *allowed, bool sorted)
 {
-	const char *component, *name, *sha;
-	json_int_t format, version, base, size;
-	json_t *payloads, *p;
+	const char *name, *sha, *prev = NULL;
+	json_int_t size;
+	json_t *p;
 	size_t i;
 
-	if (json_unpack(m, "{s:I, s:s, s:I, s:I, s:o !}", "format", &format, "component",
+	if (!json_is_array(list))
+		return false;
+	json_array_foreach(list, i, p) {
+		if (json_unpack(p, "{s:s, s:I, s:s !}", "name", &name, "size", &size, "sha256",
+				&sha) != 0 || size < 0 || strlen(sha) != 64 ||
+		    strspn(sha, "0123456789abcdef") != 64 || !*name || strlen(name) > max ||
+		    name[0] == '.' || strspn(name, allowed) != strlen(name) ||
+		    (sorted && prev && strcmp(prev, name) >= 0))
+			return false;
+		prev = name;
+	}
+	return true;
+}
+
+#define LOWER "abcdefghijklmnopqrstuvwxyz0123456789._-"
+#define UPPER "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+/* Checks a manifest's members: format 1, a component name, versions,
+ * payloads with safe names, sizes and SHA-256 digests, and the optional
+ * list of the component's files. */
+static bool manifest_valid(json_t *m, char *errbuf, size_t errlen)
+{
+	const char *component;
+	json_int_t format, version, base;
+	json_t *payloads, *files = NULL;
+
+	if (json_unpack(m, "{s:I, s:s, s:I, s:I, s:o, s?o !}", "format", &format, "component",
 			&component, "version", &version, "base", &base, "payloads",
-			&payloads) != 0 || format != 1 || !json_is_array(payloads)) {
+			&payloads, "files", &files) != 0 || format != 1) {
 		snprintf(errbuf, errlen, "manifest: not a format 1 manifest");
 		return false;
 	}
@@ -81,16 +114,15 @@ static bool manifest_valid(json_t *m, char *errbuf, size_t errlen)
 		snprintf(errbuf, errlen, "manifest: bad component name or versions");
 		return false;
 	}
-	json_array_foreach(payloads, i, p) {
-		if (json_unpack(p, "{s:s, s:I, s:s !}", "name", &name, "size", &size, "sha256",
-				&sha) != 0 || size < 0 || strlen(sha) != 64 ||
-		    strspn(sha, "0123456789abcdef") != 64 || !*name ||
-		    strlen(name) > PKG_NAME_MAX || name[0] == '.' ||
-		    strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(name)) {
-			snprintf(errbuf, errlen, "manifest: payload %zu is malformed (names are "
-				 "lowercase letters, digits, '.', '_' and '-')", i + 1);
-			return false;
-		}
+	if (!entries_valid(payloads, PKG_NAME_MAX, LOWER, false)) {
+		snprintf(errbuf, errlen, "manifest: a payload is malformed (names are lowercase "
+			 "letters, digits, '.', '_' and '-')");
+		return false;
+	}
+	if (files && !entries_valid(files, PKG_FILE_NAME_MAX, LOWER UPPER, true)) {
+		snprintf(errbuf, errlen, "manifest: the file list is malformed (sorted names of "
+			 "letters, digits, '.', '_' and '-')");
+		return false;
 	}
 	return true;
 }

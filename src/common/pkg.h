@@ -39,14 +39,20 @@ enum pkg_err {
 /* The longest component and payload names accepted. */
 #define PKG_NAME_MAX 64
 
+/* The longest name of a file of a component. */
+#define PKG_FILE_NAME_MAX 128
+
 /* Makes a new signing key pair. */
 void pkg_keygen(unsigned char pk[PKG_PK_BYTES], unsigned char sk[PKG_SK_BYTES]);
 
 /* Builds the manifest text of component at version (base: the version a
  * delta applies to, 0 for a full package) with payloads, a JSON list of
- * {"name", "size", "sha256"}. Returns a new string the caller frees, or
- * NULL when out of memory. */
-char *pkg_manifest(const char *component, int64_t version, int64_t base, const json_t *payloads);
+ * {"name", "size", "sha256"}, and files (NULL: none), the list of the
+ * files the component is made of once installed, sorted by name, in the
+ * same form. Returns a new string the caller frees, or NULL when out of
+ * memory. */
+char *pkg_manifest(const char *component, int64_t version, int64_t base, const json_t *payloads,
+		   const json_t *files);
 
 /* Signs manifest text with sk (whose public half is pk) and returns the
  * envelope as a new string the caller frees, or NULL when out of memory. */

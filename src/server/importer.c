@@ -1,11 +1,10 @@
 /* importer.c -- checking a signature source directory (see importer.h). */
 #include "server/importer.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/pack.h"
 #include "common/pkg.h"
 #include "common/util.h"
 #include "server/cvd.h"
@@ -40,6 +40,13 @@ static bool is_text_type(const char *ext)
 		if (strcmp(ext, text_types[i]) == 0)
 			return true;
 	return false;
+}
+
+bool import_signature_file(const char *name)
+{
+	const char *ext = extension(name);
+
+	return strcmp(ext, "info") != 0 && is_text_type(ext);
 }
 
 static int by_name(const void *a, const void *b)
@@ -156,100 +163,27 @@ enum import_err import_scan(const char *dir, json_t **inventory, char digest[65]
 	return IMPORT_OK;
 }
 
-/* A member name is a plain file name: no '/', not "." or "..", printable. */
-static bool plain_name(const char *name)
-{
-	size_t i, n = strlen(name);
-
-	if (n == 0 || n > 255 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-		return false;
-	for (i = 0; i < n; i++)
-		if (name[i] == '/' || (unsigned char)name[i] < 0x20 || name[i] == 0x7f)
-			return false;
-	return true;
-}
-
-/* Writes the current member of a into dir/name, refusing to go past max. */
-static enum import_err write_member(struct archive *a, const char *dir, const char *name,
-				    long long max, char *errbuf, size_t errlen)
-{
-	char *path = util_path_join(dir, name), buf[65536];
-	long long total = 0;
-	la_ssize_t got;
-	int fd;
-
-	if (!path)
-		return IMPORT_ENOMEM;
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		snprintf(errbuf, errlen, "import: %s: %s", path, strerror(errno));
-		free(path);
-		return IMPORT_EIO;
-	}
-	while ((got = archive_read_data(a, buf, sizeof(buf))) > 0) {
-		total += got;
-		if (total > max || write(fd, buf, (size_t)got) != got) {
-			snprintf(errbuf, errlen, "import: %s: %s", path, total > max ?
-				 "member larger than the limit" : strerror(errno));
-			got = -1;
-			break;
-		}
-	}
-	if (got < 0 && total <= max && !errbuf[0])
-		snprintf(errbuf, errlen, "import: %s: %s", path, archive_error_string(a));
-	if (close(fd) != 0 && got >= 0) {
-		snprintf(errbuf, errlen, "import: %s: %s", path, strerror(errno));
-		got = -1;
-	}
-	free(path);
-	return got < 0 ? IMPORT_EBAD : IMPORT_OK;
-}
-
 /* Unpacks the container at path (its tar after the 512-byte header,
  * gzip-compressed or not) into dir. */
 static enum import_err unpack_one(const char *path, const char *dir, long long max,
 				  char *errbuf, size_t errlen)
 {
-	struct archive *a = archive_read_new();
-	struct archive_entry *entry;
-	enum import_err err = IMPORT_OK;
-	const char *name;
-	int fd = -1, rc;
+	enum pack_err perr;
+	char msg[512];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (!a)
-		return IMPORT_ENOMEM;
-	archive_read_support_filter_gzip(a);
-	archive_read_support_filter_none(a);
-	archive_read_support_format_tar(a);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || lseek(fd, CVD_HEADER_SIZE, SEEK_SET) != CVD_HEADER_SIZE ||
-	    archive_read_open_fd(a, fd, 65536) != ARCHIVE_OK) {
-		snprintf(errbuf, errlen, "import: %s: %s", path,
-			 fd < 0 ? strerror(errno) : archive_error_string(a));
-		err = fd < 0 ? IMPORT_EIO : IMPORT_EBAD;
-		goto out;
+	if (fd < 0 || lseek(fd, CVD_HEADER_SIZE, SEEK_SET) != CVD_HEADER_SIZE) {
+		snprintf(errbuf, errlen, "import: %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return IMPORT_EIO;
 	}
-	while (err == IMPORT_OK && (rc = archive_read_next_header(a, &entry)) == ARCHIVE_OK) {
-		name = archive_entry_pathname(entry);
-		if (archive_entry_filetype(entry) == AE_IFDIR)
-			continue;
-		if (!name || archive_entry_filetype(entry) != AE_IFREG || !plain_name(name)) {
-			snprintf(errbuf, errlen, "import: %s: member '%s' is not a plain file",
-				 path, name ? name : "?");
-			err = IMPORT_EBAD;
-			break;
-		}
-		err = write_member(a, dir, name, max, errbuf, errlen);
-	}
-	if (err == IMPORT_OK && rc != ARCHIVE_EOF) {
-		snprintf(errbuf, errlen, "import: %s: %s", path, archive_error_string(a));
-		err = IMPORT_EBAD;
-	}
-out:
-	archive_read_free(a);
-	if (fd >= 0)
-		close(fd);
-	return err;
+	perr = pack_extract_fd(fd, path, dir, max, LLONG_MAX, msg, sizeof(msg));
+	close(fd);
+	if (perr == PACK_OK)
+		return IMPORT_OK;
+	snprintf(errbuf, errlen, "import: %s", msg);
+	return perr == PACK_ENOMEM ? IMPORT_ENOMEM : perr == PACK_EIO ? IMPORT_EIO : IMPORT_EBAD;
 }
 
 /* Copies the file at from to to (mode 0600). */

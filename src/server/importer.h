@@ -39,4 +39,8 @@ enum import_err import_scan(const char *dir, json_t **inventory, char digest[65]
 enum import_err import_unpack(const char *dir, const json_t *inventory, const char *out,
 			      long long max_member, char *errbuf, size_t errlen);
 
+/* Returns true when name is a signature file libclamav loads (what a
+ * container's ".info" index is not). */
+bool import_signature_file(const char *name);
+
 #endif
