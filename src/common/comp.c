@@ -170,7 +170,8 @@ static enum comp_err apply_delta(const char *installed, const char *name, const 
 	}
 	serr = sdelta_apply(old, oldlen, delta, dlen, &out, msg, sizeof(msg));
 	if (serr != SDELTA_OK) {
-		snprintf(errbuf, errlen, "%s: %s", name, serr == SDELTA_ENOMEM ? "out of memory" : msg);
+		snprintf(errbuf, errlen, "%s: %s", name,
+			 serr == SDELTA_ENOMEM ? "out of memory" : msg);
 		err = serr == SDELTA_EBASE ? COMP_EBASE : serr == SDELTA_ENOMEM ? COMP_ENOMEM :
 		      COMP_EFORMAT;
 		goto out;
