@@ -41,6 +41,7 @@ PREFIXES = {
     "src/common/pack.c": ("pack_",),
     "src/common/comp.c": ("comp_",),
     "src/server/builder.c": ("build_",),
+    "src/server/updates.c": ("updates_",),
     "src/common/cidr.c": ("cidr_",),
     "src/agent/agent.c": ("main",),
     "src/engine/engine.c": ("engine_",),

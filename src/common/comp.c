@@ -129,20 +129,6 @@ enum comp_err comp_describe(const char *dir, json_t **files, char *errbuf, size_
 	return COMP_OK;
 }
 
-int comp_remove_dir(const char *path)
-{
-	DIR *dp = opendir(path);
-	struct dirent *de;
-
-	if (!dp)
-		return errno == ENOENT ? 0 : -1;
-	while ((de = readdir(dp)))
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			unlinkat(dirfd(dp), de->d_name, 0);
-	closedir(dp);
-	return rmdir(path);
-}
-
 /* Makes out/name from the delta file at dpath applied to installed/name. */
 static enum comp_err apply_delta(const char *installed, const char *name, const char *dpath,
 				 const char *to, char *errbuf, size_t errlen)
@@ -313,7 +299,7 @@ enum comp_err comp_assemble(const json_t *manifest, const char *payload_path,
 out:
 	if (fd >= 0)
 		close(fd);
-	comp_remove_dir(payload_dir);
+	util_remove_tree(payload_dir);
 	free(payload_dir);
 	return err;
 }

@@ -81,8 +81,4 @@ enum comp_err comp_assemble(const json_t *manifest, const char *payload_path,
 			    const char *installed, const char *work, const char *out,
 			    char *errbuf, size_t errlen);
 
-/* Removes the directory path and the files in it (not recursive: a
- * component directory is flat). Returns 0, or -1 with errno set. */
-int comp_remove_dir(const char *path);
-
 #endif

@@ -89,6 +89,14 @@ static const struct ops_op table[OPS_COUNT] = {
 	  "replace the update source table (a JSON list, checked in order)",
 	  { POS("sources", OPS_JSON, "[{\"range\": CIDR, \"url\": \"https://...\"}, ...]"),
 	    END } },
+	{ OPS_UPDATE_STATUS, "update status", "GET", "/api/v1/update", OPS_AUTH_ADMIN,
+	  "show the signature components, their packages and the last import", { END } },
+	{ OPS_UPDATE_NOW, "update now", "POST", "/api/v1/update/now", OPS_AUTH_ADMIN,
+	  "import the signature source now and wait for the outcome", { END } },
+	{ OPS_UPDATE_AGENTS, "update agents", "POST", "/api/v1/update/agents", OPS_AUTH_ADMIN,
+	  "tell the online agents of a scope to update their components now (roaming "
+	  "agents update at their next scheduled update)",
+	  { BODY("scope", OPS_STRING, true, SCOPE_HELP), END } },
 	{ OPS_AGENT_ENROLL, NULL, "POST", "/api/v1/agent/enroll", OPS_AUTH_ENROLL,
 	  "enroll an agent", { END } },
 	{ OPS_AGENT_EVENTS, NULL, "POST", "/api/v1/agent/events", OPS_AUTH_AGENT,
@@ -99,6 +107,10 @@ static const struct ops_op table[OPS_COUNT] = {
 	  "an agent reports its status", { END } },
 	{ OPS_AGENT_SOURCE, NULL, "GET", "/api/v1/agent/update-source", OPS_AUTH_AGENT,
 	  "where an agent downloads updates from", { END } },
+	{ OPS_AGENT_UPDATE, NULL, "POST", "/api/v1/agent/update", OPS_AUTH_AGENT,
+	  "how an agent gets a component's newest version", { END } },
+	{ OPS_AGENT_DOWNLOAD, NULL, "GET", "/api/v1/agent/download", OPS_AUTH_AGENT,
+	  "a package payload", { END } },
 };
 
 const struct ops_op *ops_table(void)

@@ -2,9 +2,12 @@
 #include "common/rest.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/util.h"
 
@@ -136,6 +139,91 @@ out:
 	curl_slist_free_all(headers);
 	util_buf_free(&in);
 	free(text);
+	free(url);
+	return err;
+}
+
+/* Where a download goes. */
+struct sink {
+	int fd;
+	long long got, max;
+	int error;   /* errno of a failed write; EFBIG past max */
+};
+
+static size_t on_file_data(char *p, size_t size, size_t n, void *arg)
+{
+	struct sink *s = arg;
+	size_t len = size * n, done = 0;
+	ssize_t w;
+
+	if (s->got + (long long)len > s->max) {
+		s->error = EFBIG;
+		return 0;
+	}
+	while (done < len) {
+		w = write(s->fd, p + done, len - done);
+		if (w < 0) {
+			s->error = errno;
+			return 0;
+		}
+		done += (size_t)w;
+	}
+	s->got += (long long)len;
+	return len;
+}
+
+enum rest_err rest_download(struct rest_client *c, const char *where, int fd, long long max,
+			    long timeout, long *status, long *retry_after, char *errbuf,
+			    size_t errlen)
+{
+	bool absolute = strncmp(where, "https://", 8) == 0 || strncmp(where, "http://", 7) == 0;
+	struct curl_slist *headers = NULL;
+	struct sink sink = { fd, 0, max, 0 };
+	struct curl_header *h = NULL;
+	enum rest_err err = REST_OK;
+	char *url = malloc(strlen(c->base) + strlen(where) + 1);
+	CURLcode rc;
+
+	*status = 0;
+	*retry_after = 0;
+	if (!url) {
+		snprintf(errbuf, errlen, "out of memory");
+		return REST_ENOMEM;
+	}
+	sprintf(url, "%s%s", absolute ? "" : c->base, where);
+	curl_easy_reset(c->curl);
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	/* The credential goes to this server only, never to a mirror; a
+	 * mirror's certificate is checked against the system's CAs (what it
+	 * serves is signed, so a mirror may also be plain HTTP). */
+	if (!absolute) {
+		if (c->auth)
+			headers = curl_slist_append(headers, c->auth);
+		curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
+		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file);
+		curl_easy_setopt(c->curl, CURLOPT_CAPATH, NULL);
+		curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "https");
+	} else {
+		curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	}
+	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, timeout);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 15L);
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_file_data);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &sink);
+	rc = curl_easy_perform(c->curl);
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
+	if (rc != CURLE_OK) {
+		snprintf(errbuf, errlen, "%s: %s", url, sink.error ? strerror(sink.error) :
+			 curl_easy_strerror(rc));
+		err = REST_ENET;
+	} else if (curl_easy_header(c->curl, "Retry-After", 0, CURLH_HEADER, -1, &h) ==
+		   CURLHE_OK) {
+		*retry_after = strtol(h->value, NULL, 10);
+	}
+	curl_slist_free_all(headers);
 	free(url);
 	return err;
 }

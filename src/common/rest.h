@@ -43,4 +43,14 @@ enum rest_err rest_call(struct rest_client *c, const char *method, const char *p
 			json_t *body, long timeout, long *status, json_t **answer,
 			char *errbuf, size_t errlen);
 
+/* Downloads where (a path on the server, sent with the token; or an
+ * absolute http(s) URL of a mirror, sent without it) into fd, at most max
+ * bytes, waiting up to timeout seconds. Stores the HTTP status in *status
+ * and the Retry-After seconds of the answer (0: none) in *retry_after.
+ * What fd receives is the answer's body whatever the status; the caller
+ * keeps it only on 200. */
+enum rest_err rest_download(struct rest_client *c, const char *where, int fd, long long max,
+			    long timeout, long *status, long *retry_after, char *errbuf,
+			    size_t errlen);
+
 #endif

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 /* The levels of the client tree a setting may be placed at (a bit set). */
 #define SETTINGS_AT_ROOT   0x1
@@ -22,7 +23,8 @@
 enum settings_type {
 	SETTINGS_BOOL,
 	SETTINGS_ENUM,      /* one of a fixed list of strings */
-	SETTINGS_SCHEDULE,  /* "hourly", "daily HH:MM" or "weekly DAY HH:MM" */
+	SETTINGS_SCHEDULE,  /* "hourly", "daily HH:MM", "weekly DAY HH:MM" or "every N" */
+	SETTINGS_INT,       /* a whole number from min to max */
 };
 
 struct settings_def {
@@ -32,6 +34,16 @@ struct settings_def {
 	const char *const *choices;   /* SETTINGS_ENUM: NULL-terminated */
 	const char *default_json;     /* the root's value on a new server */
 	const char *summary;
+	long long min, max;           /* SETTINGS_INT: the range */
+};
+
+/* A parsed schedule: every `every` seconds (counted from the epoch), or
+ * at `at` seconds after local midnight, every day or on weekday (0 =
+ * Sunday; -1: every day). */
+struct settings_schedule {
+	long every;
+	long at;
+	int weekday;
 };
 
 /* Returns the table of every setting and stores its length in *n. Static
@@ -46,6 +58,12 @@ const struct settings_def *settings_find(const char *key);
  * is wrong written to errbuf. */
 bool settings_validate(const struct settings_def *def, const json_t *value, unsigned level,
 		       char *errbuf, size_t errlen);
+
+/* Parses a schedule value; returns false when it is not one. */
+bool settings_schedule_parse(const char *s, struct settings_schedule *out);
+
+/* Returns the first time after now the schedule falls due (local time). */
+time_t settings_schedule_next(const struct settings_schedule *sc, time_t now);
 
 /* Returns a new object holding every setting at its default. The caller
  * owns the reference; NULL when out of memory. */

@@ -2,6 +2,7 @@
 #include "common/util.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -220,4 +221,20 @@ fail:
 	util_buf_free(&b);
 	errno = saved;
 	return NULL;
+}
+
+/* nftw() callback of util_remove_tree(). */
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path) != 0 && errno != ENOENT ? -1 : 0;
+}
+
+int util_remove_tree(const char *path)
+{
+	if (access(path, F_OK) != 0)
+		return errno == ENOENT ? 0 : -1;
+	return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
 }

@@ -42,6 +42,11 @@ char *util_read_file(const char *path, size_t max, size_t *len);
  * exists as a directory), or -1 with errno set. */
 int util_mkdir_p(const char *path, mode_t mode);
 
+/* Removes path and, for a directory, everything below it (symbolic links
+ * are removed, never followed). Returns 0 (also when path does not exist),
+ * or -1 with errno set. */
+int util_remove_tree(const char *path);
+
 /* Returns true when the n bytes at s are valid UTF-8 (no overlong forms,
  * no surrogates, nothing above U+10FFFF). */
 bool util_utf8_valid(const char *s, size_t n);

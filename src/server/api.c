@@ -1079,6 +1079,125 @@ out:
 }
 
 /* The handler of every operation of the table in src/common/ops.c. */
+static void get_update_status(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *status = updates_status(ctx->updates);
+
+	(void)who;
+	if (!status)
+		http_respond_error(req, 500, "database: the package table is unreadable");
+	else
+		http_respond_json(req, 200, status);
+}
+
+static void post_update_now(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	log_msg(LOG_LVL_INFO, "update: %s asks for an import now", who);
+	updates_import_now(ctx->updates, req);
+}
+
+struct update_agents {
+	struct api_ctx *ctx;
+	int64_t now;
+	json_t *skipped;   /* {"offline": N, "roaming": N, ...} */
+	json_t *ids;       /* clients to tell */
+};
+
+/* Picks the clients an Update Now reaches: online, without the roaming
+ * privilege (roaming agents take updates at their scheduled update). */
+static int pick_update(json_t *c, void *arg)
+{
+	struct update_agents *u = arg;
+	const char *state = client_state(u->ctx, c, u->now);
+	json_t *count;
+
+	if (strcmp(state, "online") == 0 && json_is_true(json_object_get(c, "roaming")))
+		state = "roaming";
+	if (strcmp(state, "online") == 0) {
+		json_array_append(u->ids, json_object_get(c, "id"));
+		return 0;
+	}
+	count = json_object_get(u->skipped, state);
+	json_object_set_new(u->skipped, state, json_integer(json_integer_value(count) + 1));
+	return 0;
+}
+
+static enum store_err update_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
+				 size_t len)
+{
+	(void)arg;
+	return store_client_update_now(ctx->st, id, msg, len);
+}
+
+static void post_update_agents(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *body = body_object(req), *results = json_array();
+	struct update_agents u = { .ctx = ctx, .now = (int64_t)time(NULL) };
+	const char *scope;
+	int64_t node, told;
+	char msg[256];
+	enum store_err err;
+
+	u.skipped = json_object();
+	u.ids = json_array();
+	if (!body || !results || !u.skipped || !u.ids)
+		goto out;
+	if (json_unpack(body, "{s:s !}", "scope", &scope) != 0) {
+		http_respond_error(req, 400, "update agents: expected {\"scope\": ...}");
+		goto out;
+	}
+	err = parse_scope(ctx, scope, &node, msg, sizeof(msg));
+	if (err != STORE_OK) {
+		store_error(req, err, msg);
+		goto out;
+	}
+	if (store_clients_each(ctx->st, node, pick_update, &u) != STORE_OK) {
+		http_respond_error(req, 500, "database: reading the clients failed");
+		goto out;
+	}
+	told = each_client(ctx, u.ids, results, update_one, NULL);
+	log_msg(LOG_LVL_INFO, "update: %s told %lld agents in %s to update now", who,
+		(long long)told, scope);
+	notify_kick(ctx->notify);
+	http_respond_json(req, 200, json_pack("{sI sO}", "notified", (json_int_t)told, "skipped",
+					      u.skipped));
+out:
+	json_decref(u.skipped);
+	json_decref(u.ids);
+	json_decref(results);
+	json_decref(body);
+}
+
+static void post_agent_update(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *body = body_object(req);
+	const char *component;
+	json_int_t have;
+	int full = 0;
+
+	(void)who;
+	if (!body)
+		return;
+	if (json_unpack(body, "{s:s, s:I, s?b !}", "component", &component, "have", &have,
+			"full", &full) != 0 || have < 0)
+		http_respond_error(req, 400, "update: expected {\"component\", \"have\": N, "
+				   "\"full\"?: BOOL}");
+	else
+		updates_plan(ctx->updates, req, component, have, full);
+	json_decref(body);
+}
+
+static void get_agent_download(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	const char *file = http_req_query(req, "file");
+
+	(void)who;
+	if (!file)
+		http_respond_error(req, 400, "download: the file parameter is missing");
+	else
+		updates_download(ctx->updates, req, file);
+}
+
 static const handler_fn handlers[OPS_COUNT] = {
 	[OPS_HEALTH] = get_health,
 	[OPS_LOGIN] = post_login,
@@ -1108,6 +1227,11 @@ static const handler_fn handlers[OPS_COUNT] = {
 	[OPS_AGENT_ACK] = post_ack,
 	[OPS_AGENT_HEARTBEAT] = post_heartbeat,
 	[OPS_AGENT_SOURCE] = get_agent_source,
+	[OPS_UPDATE_STATUS] = get_update_status,
+	[OPS_UPDATE_NOW] = post_update_now,
+	[OPS_UPDATE_AGENTS] = post_update_agents,
+	[OPS_AGENT_UPDATE] = post_agent_update,
+	[OPS_AGENT_DOWNLOAD] = get_agent_download,
 };
 
 

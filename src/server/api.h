@@ -11,6 +11,7 @@
 #include "server/http.h"
 #include "server/notify.h"
 #include "server/store.h"
+#include "server/updates.h"
 
 struct api_ctx {
 	struct store *st;
@@ -19,6 +20,7 @@ struct api_ctx {
 	json_t *rules;   /* the grouping rules (a list; empty: manual grouping) */
 	char package_key[65]; /* the package signing key (hex), pinned by agents */
 	json_t *sources; /* the update source table (a list; empty: the server) */
+	struct updates *updates;
 };
 
 /* Verifies every client's connection state and logs each change since the

@@ -370,7 +370,7 @@ enum build_err build_package(const char *component, int64_t version, int64_t bas
 	*envelope = NULL;
 	errbuf[0] = '\0';
 	snprintf(stage, sizeof(stage), "%s.d", payload_path);
-	comp_remove_dir(stage);
+	util_remove_tree(stage);
 	if (!members)
 		return BUILD_ENOMEM;
 	if (comp_describe(dir, &files, errbuf, errlen) != COMP_OK ||
@@ -419,7 +419,7 @@ enum build_err build_package(const char *component, int64_t version, int64_t bas
 	*size = (int64_t)psize;
 out:
 	if (base_dir)
-		comp_remove_dir(stage);
+		util_remove_tree(stage);
 	if (err != BUILD_OK)
 		unlink(payload_path);
 	free(names);

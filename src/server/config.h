@@ -28,6 +28,13 @@ struct config {
 	int64_t ack_timeout;
 	int64_t retry_interval;
 	int64_t retries;
+	/* [updates] */
+	char *source_dir;            /* ClamAV databases and custom signature files */
+	int64_t watch_interval;      /* seconds between looks for a changed source */
+	int64_t check_interval;      /* seconds between full imports of the source */
+	int64_t keep_deltas;         /* versions back that deltas reach */
+	int64_t max_downloads;       /* simultaneous package downloads */
+	int64_t retry_after;         /* seconds a refused download is told to wait */
 	/* [http] */
 	int64_t max_connections;
 	int64_t max_request;         /* bytes of a request body */

@@ -38,6 +38,7 @@ struct http_req {
 	struct util_buf body;
 	bool too_big;
 	bool parked;
+	bool download;               /* answered with a file: counted until done */
 	struct MHD_Response *resp;   /* the answer, once given */
 	unsigned status;
 	char peer[INET6_ADDRSTRLEN];
@@ -70,6 +71,7 @@ struct http_server {
 	http_timer_fn after;
 	void *after_arg;
 	struct http_req *parked;
+	unsigned downloads;
 };
 
 uint64_t http_now_ms(void)
@@ -145,7 +147,26 @@ static void unpark(struct http_req *r)
 	MHD_resume_connection(r->conn);
 }
 
-/* Sets r's answer; a parked request is resumed so the loop sends it. */
+/* Makes resp (NULL: it could not be made) r's answer; a parked request
+ * is resumed so the loop sends it. */
+static void set_answer(struct http_req *r, unsigned status, struct MHD_Response *resp,
+		       const char *type)
+{
+	if (!resp) {
+		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		type = NULL;
+	}
+	if (resp && type)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	if (resp)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	r->resp = resp;
+	r->status = status;
+	unpark(r);
+}
+
+/* Sets r's answer to the len bytes of JSON text (taken over). */
 static void respond(struct http_req *r, unsigned status, char *text, size_t len)
 {
 	struct MHD_Response *resp;
@@ -155,18 +176,44 @@ static void respond(struct http_req *r, unsigned status, char *text, size_t len)
 		return;
 	}
 	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
+	if (!resp)
 		free(text);
-		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	set_answer(r, status, resp, len ? "application/json" : NULL);
+}
+
+void http_respond_file(struct http_req *r, int fd, uint64_t size)
+{
+	struct MHD_Response *resp = r->resp ? NULL : MHD_create_response_from_fd64(size, fd);
+
+	if (!resp) { /* answered twice, or out of memory */
+		close(fd);
+		if (r->resp)
+			return;
+	} else {
+		r->download = true;
+		r->srv->downloads++;
 	}
-	if (resp && len)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	if (resp)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	r->resp = resp;
-	r->status = status;
-	unpark(r);
+	set_answer(r, 200, resp, "application/octet-stream");
+}
+
+unsigned http_downloads(const struct http_server *s)
+{
+	return s->downloads;
+}
+
+void http_respond_busy(struct http_req *r, unsigned seconds, const char *fmt, ...)
+{
+	char msg[256], after[16];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_msg(LOG_LVL_DEBUG, "%s %s from %s: 503 %s", r->method, r->url, r->peer, msg);
+	http_respond_json(r, MHD_HTTP_SERVICE_UNAVAILABLE, json_pack("{ss}", "error", msg));
+	snprintf(after, sizeof(after), "%u", seconds);
+	if (r->resp)
+		MHD_add_response_header(r->resp, MHD_HTTP_HEADER_RETRY_AFTER, after);
 }
 
 void http_respond_json(struct http_req *r, unsigned status, json_t *body)
@@ -285,6 +332,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)toe;
 	if (!r)
 		return;
+	if (r->download)
+		r->srv->downloads--;
 	if (r->resp)
 		MHD_destroy_response(r->resp);
 	util_buf_free(&r->body);

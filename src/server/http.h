@@ -89,6 +89,19 @@ void http_respond_json(struct http_req *r, unsigned status, json_t *body);
 void http_respond_error(struct http_req *r, unsigned status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Answers 200 with the size bytes of the open file fd, which is taken
+ * over (closed when the answer is done, or at once on failure). The
+ * answer counts in http_downloads() until it is sent or cut off. */
+void http_respond_file(struct http_req *r, int fd, uint64_t size);
+
+/* Returns the number of file answers being sent. */
+unsigned http_downloads(const struct http_server *s);
+
+/* Answers 503 with a Retry-After of seconds and {"error": message}; logged
+ * at debug level only, since a busy server sends many. */
+void http_respond_busy(struct http_req *r, unsigned seconds, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* Parks r: it is answered later by http_respond_*(). drop is called
  * instead if the server stops first. */
 void http_park(struct http_req *r, http_drop_fn drop, void *arg);

@@ -100,6 +100,7 @@ static int send_settings(struct notify *n, struct chan *c, int64_t queued)
 	char *text = NULL, msg[256];
 	int64_t version;
 	json_t *settings, *body;
+	int pending = 0;
 
 	if (store_agent_settings(n->st, c->client, &text, &version, msg, sizeof(msg)) !=
 	    STORE_OK)
@@ -117,6 +118,11 @@ static int send_settings(struct notify *n, struct chan *c, int64_t queued)
 	c->ack_deadline = http_now_ms() + (uint64_t)n->cfg->ack_timeout * 1000;
 	n->in_flight++;
 	body = json_pack("{sI so}", "version", (json_int_t)version, "settings", settings);
+	/* A client asked to update now is told so; it acknowledges once its
+	 * components are current. */
+	if (body && store_client_update_pending(n->st, c->client, &pending) == STORE_OK &&
+	    pending)
+		json_object_set_new(body, "update", json_true());
 	/* A client that is to move to another server is told where. */
 	if (body && store_client_move_info(n->st, c->client, &text) == STORE_OK) {
 		json_object_set_new(body, "move", json_loads(text, 0, NULL));

@@ -64,6 +64,22 @@ static const char schema_v1[] =
 	" created INTEGER NOT NULL);"
 	"CREATE INDEX deliveries_order ON deliveries(created, client);";
 
+/* Schema version 2: component packages, and a client's pending "update
+ * now" (the settings version that carries it; 0: none). */
+static const char schema_v2[] =
+	"ALTER TABLE clients ADD COLUMN update_req INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE packages ("
+	" file TEXT PRIMARY KEY,"
+	" component TEXT NOT NULL,"
+	" version INTEGER NOT NULL,"
+	" base INTEGER NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" envelope TEXT NOT NULL,"
+	" created INTEGER NOT NULL,"
+	" UNIQUE (component, version, base));";
+
+#define SCHEMA_VERSION 2
+
 /* Descendants of ?1, itself included. */
 #define SUBTREE_CTE \
 	"WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL " \
@@ -460,23 +476,27 @@ static enum store_err migrate(struct store *st, char *errbuf, size_t errlen)
 	size_t i, n;
 
 	err = sql_int(st, &version, errbuf, errlen, "PRAGMA user_version", "");
-	if (err != STORE_OK || version == 1)
+	if (err != STORE_OK || version == SCHEMA_VERSION)
 		return err;
-	if (version != 0) {
+	if (version > SCHEMA_VERSION) {
 		set_msg(errbuf, errlen, "database: schema version %lld is newer than this wardd "
-			"understands (1)", (long long)version);
+			"understands (%d)", (long long)version, SCHEMA_VERSION);
 		return STORE_EINVAL;
 	}
 	err = begin(st, errbuf, errlen);
 	if (err != STORE_OK)
 		return err;
-	err = exec(st, schema_v1, errbuf, errlen);
+	if (version == 0)
+		err = exec(st, schema_v1, errbuf, errlen);
+	if (err == STORE_OK)
+		err = exec(st, schema_v2, errbuf, errlen);
+	/* The root holds every setting: those added since get their defaults. */
 	defs = settings_table(&n);
 	for (i = 0; err == STORE_OK && i < n; i++)
-		err = sql_exec(st, errbuf, errlen, "INSERT INTO settings VALUES (1, ?, ?)",
+		err = sql_exec(st, errbuf, errlen, "INSERT OR IGNORE INTO settings VALUES (1, ?, ?)",
 			       "ss", defs[i].key, defs[i].default_json);
 	if (err == STORE_OK)
-		err = exec(st, "PRAGMA user_version = 1", errbuf, errlen);
+		err = exec(st, "PRAGMA user_version = 2", errbuf, errlen);
 	return finish(st, err, errbuf, errlen);
 }
 
@@ -1019,6 +1039,9 @@ enum store_err store_agent_ack(struct store *st, int64_t id, int64_t version, ch
 		return err;
 	err = sql_exec(st, errbuf, errlen, "UPDATE clients SET acked_version = max(acked_version,"
 		       " ?) WHERE node = ?", "ii", version, id);
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "UPDATE clients SET update_req = 0 WHERE "
+			       "node = ? AND update_req <= ?", "ii", id, version);
 	/* An agent acknowledges a move once it has enrolled with the target. */
 	if (err == STORE_OK)
 		err = sql_exec(st, errbuf, errlen, "UPDATE clients SET state = 'moved' "
@@ -1139,11 +1162,12 @@ enum store_err store_deliveries_cancel(struct store *st, int64_t client, int64_t
 enum store_err store_clients_each(struct store *st, int64_t only,
 				  int (*fn)(json_t *c, void *arg), void *arg)
 {
-	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT c.node, c.uuid, c.hostname, n.parent, "
+	sqlite3_stmt *stmt = prepare(st, NULL, 0, SUBTREE_CTE
+				     "SELECT c.node, c.uuid, c.hostname, n.parent, "
 				     "c.last_seen, c.eff_version, c.acked_version, c.status, "
 				     "json_extract(c.eff_json, '$.roaming'), c.state "
 				     "FROM clients c JOIN nodes n ON n.id = c.node "
-				     "WHERE ?1 = 0 OR c.node = ?1 "
+				     "WHERE ?1 = 0 OR c.node IN (SELECT id FROM sub) "
 				     "ORDER BY c.node", "i", only);
 	enum store_err err = STORE_OK;
 	const char *status;
@@ -1229,6 +1253,87 @@ enum store_err store_client_move_server(struct store *st, int64_t id, const char
 		err = record_change(st, id, eff, &rev, errbuf, errlen);
 	free(eff);
 	return finish(st, err, errbuf, errlen);
+}
+
+enum store_err store_client_update_now(struct store *st, int64_t id, char *errbuf, size_t errlen)
+{
+	enum store_err err = begin(st, errbuf, errlen);
+	int64_t rev = 0;
+	char *eff = NULL;
+
+	if (err != STORE_OK)
+		return err;
+	err = expect_kind(st, id, STORE_KIND_CLIENT, errbuf, errlen);
+	if (err == STORE_OK)
+		err = sql_text(st, &eff, errbuf, errlen, "SELECT eff_json FROM clients WHERE "
+			       "node = ?", "i", id);
+	if (err == STORE_OK)
+		err = record_change(st, id, eff, &rev, errbuf, errlen);
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "UPDATE clients SET update_req = ? WHERE "
+			       "node = ? AND update_req = 0", "ii", rev, id);
+	free(eff);
+	return finish(st, err, errbuf, errlen);
+}
+
+enum store_err store_client_update_pending(struct store *st, int64_t id, int *pending)
+{
+	int64_t v = 0;
+	enum store_err err = sql_int(st, &v, NULL, 0, "SELECT update_req FROM clients WHERE "
+				     "node = ?", "i", id);
+
+	*pending = err == STORE_OK && v > 0;
+	return err;
+}
+
+enum store_err store_package_add(struct store *st, const char *component, int64_t version,
+				 int64_t base, const char *file, int64_t size,
+				 const char *envelope, char *errbuf, size_t errlen)
+{
+	return sql_exec(st, errbuf, errlen, "INSERT INTO packages (file, component, version, "
+			"base, size, envelope, created) VALUES (?, ?, ?, ?, ?, ?, ?)", "ssiiisi",
+			file, component, version, base, size, envelope, (int64_t)time(NULL));
+}
+
+enum store_err store_package_remove(struct store *st, const char *file)
+{
+	return sql_exec(st, NULL, 0, "DELETE FROM packages WHERE file = ?", "s", file);
+}
+
+enum store_err store_packages(struct store *st, const char *component, json_t **out)
+{
+	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT version, base, file, size, envelope, "
+				     "created FROM packages WHERE component = ? "
+				     "ORDER BY version, base", "s", component);
+	json_t *list = json_array(), *e;
+	enum store_err err = STORE_OK;
+	int rc;
+
+	if (!stmt || !list) {
+		sqlite3_finalize(stmt);
+		json_decref(list);
+		return stmt ? STORE_ENOMEM : STORE_EDB;
+	}
+	while (err == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		e = json_pack("{sI sI ss sI ss sI}", "version",
+			      (json_int_t)sqlite3_column_int64(stmt, 0), "base",
+			      (json_int_t)sqlite3_column_int64(stmt, 1), "file",
+			      (const char *)sqlite3_column_text(stmt, 2), "size",
+			      (json_int_t)sqlite3_column_int64(stmt, 3), "envelope",
+			      (const char *)sqlite3_column_text(stmt, 4), "created",
+			      (json_int_t)sqlite3_column_int64(stmt, 5));
+		if (!e || json_array_append_new(list, e) != 0)
+			err = STORE_ENOMEM;
+	}
+	if (err == STORE_OK && rc != SQLITE_DONE)
+		err = STORE_EDB;
+	sqlite3_finalize(stmt);
+	if (err != STORE_OK) {
+		json_decref(list);
+		return err;
+	}
+	*out = list;
+	return STORE_OK;
 }
 
 enum store_err store_client_move_info(struct store *st, int64_t id, char **move)

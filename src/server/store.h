@@ -203,7 +203,8 @@ enum store_err store_deliveries_json(struct store *st, json_t **out);
  * cancelled in *n. */
 enum store_err store_deliveries_cancel(struct store *st, int64_t client, int64_t *n);
 
-/* Calls fn(c, arg) for every client (only: that one client; 0: all): c is
+/* Calls fn(c, arg) for every client at or below node only (a client, a
+ * domain or the root; 0: all): c is
  * a JSON object {id, uuid, hostname, domain (node id), last_seen, version,
  * acked_version, status, roaming, verified_state} valid during the call. Stops when fn
  * returns nonzero. */
@@ -227,6 +228,29 @@ enum store_err store_client_move_server(struct store *st, int64_t id, const char
 /* Returns the pending move of client id (JSON text, caller frees), or
  * STORE_ENOENT. */
 enum store_err store_client_move_info(struct store *st, int64_t id, char **move);
+
+/* Asks client id to update its components now: a new version carries the
+ * request to the agent like a settings change, and the request stays
+ * pending until the agent acknowledges that version (or a later one). */
+enum store_err store_client_update_now(struct store *st, int64_t id, char *errbuf, size_t errlen);
+
+/* Sets *pending to whether client id has an update request not yet
+ * acknowledged. */
+enum store_err store_client_update_pending(struct store *st, int64_t id, int *pending);
+
+/* Records a component package: version of component, a full package
+ * (base 0) or a delta from base, whose payload is file (a name in the
+ * package directory) of size bytes, with its signed envelope. */
+enum store_err store_package_add(struct store *st, const char *component, int64_t version,
+				 int64_t base, const char *file, int64_t size,
+				 const char *envelope, char *errbuf, size_t errlen);
+
+/* Forgets the package whose payload is file. */
+enum store_err store_package_remove(struct store *st, const char *file);
+
+/* Lists component's packages as a new JSON array of {version, base, file,
+ * size, envelope, created}, by version then base; the caller owns it. */
+enum store_err store_packages(struct store *st, const char *component, json_t **out);
 
 /* Returns the domain structure as a new JSON list of {"path", "settings"}
  * (each node's own values), the root first. */

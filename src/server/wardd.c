@@ -377,6 +377,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ctx.notify = notify_new(st, &cfg, http);
+	ctx.updates = updates_new(st, &cfg, http, msg, sizeof(msg));
+	if (!ctx.updates) {
+		log_msg(LOG_LVL_ERROR, "%s", msg);
+		goto out;
+	}
 	if (!ctx.notify ||
 	    http_every(http, (uint64_t)cfg.verify_interval * 1000, on_verify, &ctx) != 0 ||
 	    http_every(http, 86400u * 1000, on_daily, &ctx) != 0) {
@@ -388,6 +393,7 @@ int main(int argc, char **argv)
 	status = http_run(http) == 0 ? 0 : 1;
 out:
 	http_free(http);
+	updates_free(ctx.updates);
 	notify_free(ctx.notify);
 	json_decref(ctx.rules);
 	json_decref(ctx.sources);

@@ -1,0 +1,695 @@
+/* updates.c -- imports, component versions and package downloads (see
+ * updates.h). */
+#include "server/updates.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/comp.h"
+#include "common/log.h"
+#include "common/pack.h"
+#include "common/pkg.h"
+#include "common/util.h"
+#include "server/builder.h"
+#include "server/importer.h"
+
+/* How often the loop looks at a running import and the watch clock. */
+#define TICK_MS 250
+
+/* The largest member a container may unpack to. */
+#define MAX_MEMBER (2LL << 30)
+
+/* What one component's import produced. */
+struct built {
+	int64_t version;            /* 0: unchanged */
+	int64_t base;               /* the version the delta applies to; 0: no delta */
+	char full[160], delta[200]; /* payload file names */
+	char *full_env, *delta_env;
+	int64_t full_size, delta_size;
+};
+
+/* One import, handed to the worker thread and back. */
+struct job {
+	/* Set before the worker starts. */
+	char *source_dir, *packages_dir, *components_dir, *staging_dir;
+	char last_digest[65];
+	int64_t current[COMP_COUNT];
+	const unsigned char *pk, *sk;
+	/* Set by the worker. */
+	bool failed, unchanged;
+	char msg[1024];
+	char digest[65];
+	struct built built[COMP_COUNT];
+	atomic_bool done;
+};
+
+/* A `ward update now` waiting for the import to end. */
+struct waiter {
+	struct http_req *req;
+	struct waiter *next;
+};
+
+struct updates {
+	struct store *st;
+	const struct config *cfg;
+	struct http_server *http;
+	unsigned char pk[PKG_PK_BYTES], sk[PKG_SK_BYTES];
+	char *packages_dir, *components_dir, *staging_dir;
+	struct job *job;          /* the running import, or NULL */
+	pthread_t thread;
+	uint64_t watch_sig;       /* the source directory as last looked at */
+	bool watched;
+	uint64_t next_watch_ms, next_check_ms;
+	struct waiter *waiters;
+	json_t *last;             /* the last import's outcome */
+};
+
+static const char *comp_name(int c)
+{
+	return comp_table()[c].name;
+}
+
+/* Makes version's package files of component c in the staging area
+ * (full, and a delta when the previous version's files are there). */
+static bool build_one(struct job *j, int c, const char *dir)
+{
+	struct built *b = &j->built[c];
+	char prev[4096], path[4400], msg[512];
+	json_t *now = NULL, *before = NULL;
+	bool same, has_prev;
+
+	b->version = 0;
+	snprintf(prev, sizeof(prev), "%s/%s/%lld", j->components_dir, comp_name(c),
+		 (long long)j->current[c]);
+	if (comp_describe(dir, &now, msg, sizeof(msg)) != COMP_OK) {
+		snprintf(j->msg, sizeof(j->msg), "%s", msg);
+		return false;
+	}
+	/* Without the previous version's files there is no delta to make. */
+	has_prev = j->current[c] > 0 &&
+		   comp_describe(prev, &before, msg, sizeof(msg)) == COMP_OK;
+	same = has_prev && json_equal(now, before);
+	json_decref(now);
+	json_decref(before);
+	if (same)
+		return true;
+	b->version = j->current[c] + 1;
+	snprintf(b->full, sizeof(b->full), "%s-%lld.tar.zst", comp_name(c), (long long)b->version);
+	snprintf(path, sizeof(path), "%s/%s", j->packages_dir, b->full);
+	if (build_package(comp_name(c), b->version, 0, NULL, dir, path, b->full, j->pk, j->sk,
+			  &b->full_env, &b->full_size, j->msg, sizeof(j->msg)) != BUILD_OK)
+		return false;
+	if (!has_prev)
+		return true;
+	b->base = j->current[c];
+	snprintf(b->delta, sizeof(b->delta), "%s-%lld-%lld.tar.zst", comp_name(c),
+		 (long long)b->base, (long long)b->version);
+	snprintf(path, sizeof(path), "%s/%s", j->packages_dir, b->delta);
+	return build_package(comp_name(c), b->version, b->base, prev, dir, path, b->delta, j->pk,
+			     j->sk, &b->delta_env, &b->delta_size, j->msg, sizeof(j->msg)) ==
+	       BUILD_OK;
+}
+
+/* Removes what a failed job made. */
+static void undo(struct job *j)
+{
+	char path[4400];
+	int c;
+
+	for (c = 0; c < COMP_COUNT; c++) {
+		struct built *b = &j->built[c];
+
+		if (b->full[0]) {
+			snprintf(path, sizeof(path), "%s/%s", j->packages_dir, b->full);
+			unlink(path);
+		}
+		if (b->delta[0]) {
+			snprintf(path, sizeof(path), "%s/%s", j->packages_dir, b->delta);
+			unlink(path);
+		}
+		b->version = 0;
+	}
+}
+
+/* The worker: import, build, package; every file goes into place only when
+ * all components are built, and the loop thread records them. */
+static void *run_job(void *arg)
+{
+	struct job *j = arg;
+	json_t *inv = NULL, *skipped = NULL;
+	char unpacked[4200], out[4200], dir[4400], to[4400];
+	int c;
+
+	if (import_scan(j->source_dir, &inv, j->digest, &skipped, j->msg, sizeof(j->msg)) !=
+	    IMPORT_OK) {
+		j->failed = true;
+		goto out;
+	}
+	if (strcmp(j->digest, j->last_digest) == 0) {
+		j->unchanged = true;
+		goto out;
+	}
+	snprintf(unpacked, sizeof(unpacked), "%s/unpacked", j->staging_dir);
+	snprintf(out, sizeof(out), "%s/out", j->staging_dir);
+	if (util_remove_tree(j->staging_dir) != 0 || util_mkdir_p(out, 0700) != 0) {
+		snprintf(j->msg, sizeof(j->msg), "%s: %s", j->staging_dir, strerror(errno));
+		j->failed = true;
+		goto out;
+	}
+	if (import_unpack(j->source_dir, inv, unpacked, MAX_MEMBER, j->msg, sizeof(j->msg)) !=
+	    IMPORT_OK || build_contents(unpacked, out, j->msg, sizeof(j->msg)) != BUILD_OK) {
+		j->failed = true;
+		goto out;
+	}
+	for (c = 0; c < COMP_COUNT && !j->failed; c++) {
+		snprintf(dir, sizeof(dir), "%s/%s", out, comp_name(c));
+		j->failed = !build_one(j, c, dir);
+	}
+	for (c = 0; c < COMP_COUNT && !j->failed; c++) {
+		if (!j->built[c].version)
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", out, comp_name(c));
+		snprintf(to, sizeof(to), "%s/%s/%lld", j->components_dir, comp_name(c),
+			 (long long)j->built[c].version);
+		if (util_remove_tree(to) != 0 || util_mkdir_p(to, 0700) != 0 || rmdir(to) != 0 ||
+		    rename(dir, to) != 0) {
+			snprintf(j->msg, sizeof(j->msg), "%.512s: %s", to, strerror(errno));
+			j->failed = true;
+		}
+	}
+	if (j->failed)
+		undo(j);
+out:
+	util_remove_tree(j->staging_dir);
+	json_decref(inv);
+	json_decref(skipped);
+	atomic_store(&j->done, true);
+	return NULL;
+}
+
+static void job_free(struct job *j)
+{
+	int c;
+
+	if (!j)
+		return;
+	for (c = 0; c < COMP_COUNT; c++) {
+		free(j->built[c].full_env);
+		free(j->built[c].delta_env);
+	}
+	free(j);
+}
+
+/* The newest full version of component c (0: none), from its packages. */
+static int64_t latest(const json_t *packages)
+{
+	int64_t v = 0;
+	json_t *p;
+	size_t i;
+
+	json_array_foreach(packages, i, p)
+		if (json_integer_value(json_object_get(p, "base")) == 0 &&
+		    json_integer_value(json_object_get(p, "version")) > v)
+			v = json_integer_value(json_object_get(p, "version"));
+	return v;
+}
+
+/* Starts an import on the worker thread. */
+static void start(struct updates *u)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	json_t *packages;
+	char *digest = NULL;
+	int c;
+
+	if (!j)
+		return;
+	j->source_dir = u->cfg->source_dir;
+	j->packages_dir = u->packages_dir;
+	j->components_dir = u->components_dir;
+	j->staging_dir = u->staging_dir;
+	j->pk = u->pk;
+	j->sk = u->sk;
+	if (store_kv_get(u->st, "updates.digest", &digest) == STORE_OK)
+		snprintf(j->last_digest, sizeof(j->last_digest), "%s", digest);
+	free(digest);
+	for (c = 0; c < COMP_COUNT; c++) {
+		packages = NULL;
+		if (store_packages(u->st, comp_name(c), &packages) != STORE_OK) {
+			log_msg(LOG_LVL_ERROR, "update: the package table is unreadable");
+			free(j);
+			return;
+		}
+		j->current[c] = latest(packages);
+		json_decref(packages);
+	}
+	if (pthread_create(&u->thread, NULL, run_job, j) != 0) {
+		log_msg(LOG_LVL_ERROR, "update: cannot start the import thread");
+		free(j);
+		return;
+	}
+	u->job = j;
+}
+
+/* Removes a package's file and row. */
+static void drop_package(struct updates *u, const char *file)
+{
+	char *path = util_path_join(u->packages_dir, file);
+
+	if (path)
+		unlink(path);
+	free(path);
+	store_package_remove(u->st, file);
+}
+
+/* Keeps component c's deltas reaching keep_deltas versions back from v and
+ * the full packages of v and v - 1; removes older versions' files. */
+static void prune(struct updates *u, int c, int64_t v)
+{
+	char dir[4200], path[4400];
+	json_t *packages = NULL, *p;
+	struct dirent *de;
+	int64_t pv, base;
+	size_t i;
+	DIR *dp;
+
+	if (store_packages(u->st, comp_name(c), &packages) != STORE_OK)
+		return;
+	json_array_foreach(packages, i, p) {
+		pv = json_integer_value(json_object_get(p, "version"));
+		base = json_integer_value(json_object_get(p, "base"));
+		if ((base == 0 && pv < v - 1) || (base > 0 && base < v - u->cfg->keep_deltas))
+			drop_package(u, json_string_value(json_object_get(p, "file")));
+	}
+	json_decref(packages);
+	snprintf(dir, sizeof(dir), "%s/%s", u->components_dir, comp_name(c));
+	dp = opendir(dir);
+	while (dp && (de = readdir(dp))) {
+		if (de->d_name[0] == '.' || strtoll(de->d_name, NULL, 10) == v)
+			continue;
+		snprintf(path, sizeof(path), "%.4000s/%s", dir, de->d_name);
+		util_remove_tree(path);
+	}
+	if (dp)
+		closedir(dp);
+}
+
+/* Records what a finished job built; returns the outcome for the log and
+ * for `ward update now`. */
+static json_t *record(struct updates *u, struct job *j)
+{
+	json_t *out = json_pack("{sI sb}", "time", (json_int_t)time(NULL), "ok", !j->failed);
+	json_t *versions = json_object();
+	char msg[512];
+	int c;
+	bool ok = !j->failed;
+
+	for (c = 0; c < COMP_COUNT && ok; c++) {
+		struct built *b = &j->built[c];
+
+		if (!b->version)
+			continue;
+		if (store_package_add(u->st, comp_name(c), b->version, 0, b->full, b->full_size,
+				      b->full_env, msg, sizeof(msg)) != STORE_OK ||
+		    (b->base && store_package_add(u->st, comp_name(c), b->version, b->base,
+						  b->delta, b->delta_size, b->delta_env, msg,
+						  sizeof(msg)) != STORE_OK)) {
+			snprintf(j->msg, sizeof(j->msg), "recording packages: %s", msg);
+			ok = false;
+			break;
+		}
+		json_object_set_new(versions, comp_name(c), json_integer(b->version));
+		if (b->base)
+			log_msg(LOG_LVL_INFO, "update: %s version %lld: full package %lld bytes, "
+				"delta from %lld %lld bytes", comp_name(c), (long long)b->version,
+				(long long)b->full_size, (long long)b->base,
+				(long long)b->delta_size);
+		else
+			log_msg(LOG_LVL_INFO, "update: %s version %lld: full package %lld bytes",
+				comp_name(c), (long long)b->version, (long long)b->full_size);
+		prune(u, c, b->version);
+	}
+	if (ok && !j->unchanged)
+		store_kv_put(u->st, "updates.digest", j->digest, msg, sizeof(msg));
+	if (!ok) {
+		undo(j);
+		log_msg(LOG_LVL_ERROR, "update: import of %s failed: %s; the components in use "
+			"stay as they were", u->cfg->source_dir, j->msg);
+	} else if (j->unchanged) {
+		snprintf(j->msg, sizeof(j->msg), "the source is unchanged");
+	} else if (json_object_size(versions) == 0) {
+		snprintf(j->msg, sizeof(j->msg), "the source changed, the components did not");
+	} else {
+		snprintf(j->msg, sizeof(j->msg), "new component versions built");
+	}
+	json_object_set_new(out, "ok", json_boolean(ok));
+	json_object_set_new(out, "message", json_string(j->msg));
+	json_object_set_new(out, "built", versions);
+	return out;
+}
+
+/* A 64-bit summary of the source directory's entries (name, size, mtime,
+ * inode), cheap enough to take every few seconds: it changes when a file
+ * is added, removed, replaced or written. */
+static uint64_t source_signature(const char *dir)
+{
+	unsigned char h[8];
+	uint64_t sum = 0, v;
+	struct dirent *de;
+	struct stat sb;
+	char line[600];
+	DIR *dp = opendir(dir);
+
+	if (!dp)
+		return (uint64_t)errno;
+	while ((de = readdir(dp))) {
+		if (de->d_name[0] == '.' || fstatat(dirfd(dp), de->d_name, &sb, 0) != 0)
+			continue;
+		snprintf(line, sizeof(line), "%s/%lld/%lld.%ld/%llu", de->d_name,
+			 (long long)sb.st_size, (long long)sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec,
+			 (unsigned long long)sb.st_ino);
+		crypto_generichash(h, sizeof(h), (const unsigned char *)line, strlen(line), NULL, 0);
+		memcpy(&v, h, sizeof(v));
+		sum += v; /* order-independent: readdir's order means nothing */
+	}
+	closedir(dp);
+	return sum;
+}
+
+static void answer_waiters(struct updates *u)
+{
+	struct waiter *w;
+
+	while ((w = u->waiters)) {
+		u->waiters = w->next;
+		http_respond_json(w->req, 200, json_incref(u->last));
+		free(w);
+	}
+}
+
+/* The loop's timer: collects a finished import, starts one when due. */
+static void tick(void *arg)
+{
+	struct updates *u = arg;
+	uint64_t now = http_now_ms(), sig;
+
+	if (u->job && atomic_load(&u->job->done)) {
+		pthread_join(u->thread, NULL);
+		json_decref(u->last);
+		u->last = record(u, u->job);
+		job_free(u->job);
+		u->job = NULL;
+		answer_waiters(u);
+	}
+	if (u->job)
+		return;
+	if (u->waiters || now >= u->next_check_ms) {
+		u->next_check_ms = now + (uint64_t)u->cfg->check_interval * 1000;
+		start(u);
+		return;
+	}
+	if (now >= u->next_watch_ms) {
+		u->next_watch_ms = now + (uint64_t)u->cfg->watch_interval * 1000;
+		sig = source_signature(u->cfg->source_dir);
+		if (u->watched && sig != u->watch_sig) {
+			log_msg(LOG_LVL_INFO, "update: %s changed; importing", u->cfg->source_dir);
+			start(u);
+		}
+		u->watch_sig = sig;
+		u->watched = true;
+	}
+}
+
+static void drop_waiter(struct http_req *req, void *arg)
+{
+	struct updates *u = arg;
+	struct waiter **p, *w;
+
+	for (p = &u->waiters; (w = *p); p = &w->next)
+		if (w->req == req) {
+			*p = w->next;
+			free(w);
+			return;
+		}
+}
+
+void updates_import_now(struct updates *u, struct http_req *req)
+{
+	struct waiter *w = malloc(sizeof(*w));
+
+	if (!w) {
+		http_respond_error(req, 500, "out of memory");
+		return;
+	}
+	w->req = req;
+	w->next = u->waiters;
+	u->waiters = w;
+	http_park(req, drop_waiter, u);
+	log_msg(LOG_LVL_INFO, "update: import of %s requested", u->cfg->source_dir);
+	/* The next tick starts it, after a running import ends if need be. */
+}
+
+/* Loads the package signing key pair from the data directory. */
+static bool load_key(struct updates *u, char *errbuf, size_t errlen)
+{
+	char *path = util_path_join(u->cfg->data_dir, "signing.key"), *text;
+	size_t got = 0;
+	bool ok;
+
+	text = path ? util_read_file(path, 1024, NULL) : NULL;
+	ok = text && sodium_hex2bin(u->sk, sizeof(u->sk), text, strcspn(text, "\n"), NULL, &got,
+				    NULL) == 0 && got == sizeof(u->sk);
+	if (!ok)
+		snprintf(errbuf, errlen, "%s: not a package signing key", path ? path : "signing.key");
+	else
+		crypto_sign_ed25519_sk_to_pk(u->pk, u->sk);
+	if (text)
+		sodium_memzero(text, strlen(text));
+	free(text);
+	free(path);
+	return ok;
+}
+
+struct updates *updates_new(struct store *st, const struct config *cfg, struct http_server *http,
+			    char *errbuf, size_t errlen)
+{
+	struct updates *u = calloc(1, sizeof(*u));
+
+	if (!u) {
+		snprintf(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	u->st = st;
+	u->cfg = cfg;
+	u->http = http;
+	u->packages_dir = util_path_join(cfg->data_dir, "packages");
+	u->components_dir = util_path_join(cfg->data_dir, "components");
+	u->staging_dir = util_path_join(cfg->data_dir, "staging");
+	u->last = json_pack("{sn sb ss}", "time", "ok", 1, "message", "no import yet");
+	if (!u->packages_dir || !u->components_dir || !u->staging_dir || !u->last) {
+		snprintf(errbuf, errlen, "out of memory");
+		goto fail;
+	}
+	if (util_mkdir_p(u->packages_dir, 0700) != 0 || util_mkdir_p(u->components_dir, 0700)) {
+		snprintf(errbuf, errlen, "%s: %s", u->packages_dir, strerror(errno));
+		goto fail;
+	}
+	if (!load_key(u, errbuf, errlen))
+		goto fail;
+	if (http_every(http, TICK_MS, tick, u) != 0) {
+		snprintf(errbuf, errlen, "out of memory");
+		goto fail;
+	}
+	return u;
+fail:
+	updates_free(u);
+	return NULL;
+}
+
+void updates_free(struct updates *u)
+{
+	struct waiter *w;
+
+	if (!u)
+		return;
+	if (u->job) {
+		pthread_join(u->thread, NULL);
+		undo(u->job);
+		job_free(u->job);
+	}
+	while ((w = u->waiters)) {
+		u->waiters = w->next;
+		free(w);
+	}
+	sodium_memzero(u->sk, sizeof(u->sk));
+	json_decref(u->last);
+	free(u->packages_dir);
+	free(u->components_dir);
+	free(u->staging_dir);
+	free(u);
+}
+
+json_t *updates_status(struct updates *u)
+{
+	json_t *out = json_pack("{ss sO sb si sI}", "source_dir", u->cfg->source_dir,
+				"last_import", u->last, "importing", u->job != NULL, "downloads",
+				(int)http_downloads(u->http), "max_downloads",
+				(json_int_t)u->cfg->max_downloads);
+	json_t *list = json_array(), *packages, *p, *deltas, *entry;
+	int64_t v;
+	size_t i;
+	int c;
+
+	if (!out || !list) {
+		json_decref(out);
+		json_decref(list);
+		return NULL;
+	}
+	json_object_set_new(out, "components", list);
+	for (c = 0; c < COMP_COUNT; c++) {
+		packages = NULL;
+		if (store_packages(u->st, comp_name(c), &packages) != STORE_OK) {
+			json_decref(out);
+			return NULL;
+		}
+		v = latest(packages);
+		deltas = json_array();
+		entry = json_pack("{ss ss sI so}", "name", comp_name(c), "title",
+				  comp_table()[c].title, "version", (json_int_t)v, "deltas", deltas);
+		json_array_foreach(packages, i, p) {
+			if (json_integer_value(json_object_get(p, "version")) != v)
+				continue;
+			if (json_integer_value(json_object_get(p, "base")) == 0)
+				json_object_set(entry, "size", json_object_get(p, "size"));
+		}
+		json_array_foreach(packages, i, p)
+			if (json_integer_value(json_object_get(p, "base")) > 0)
+				json_array_append_new(deltas, json_pack(
+					"{sO sO sO}", "base", json_object_get(p, "base"), "version",
+					json_object_get(p, "version"), "size",
+					json_object_get(p, "size")));
+		json_array_append_new(list, entry);
+		json_decref(packages);
+	}
+	return out;
+}
+
+/* Appends package p to steps as {"envelope", "file", "size"}. */
+static void add_step(json_t *steps, const json_t *p)
+{
+	json_array_append_new(steps, json_pack("{sO sO sO}", "envelope",
+					       json_object_get(p, "envelope"), "file",
+					       json_object_get(p, "file"), "size",
+					       json_object_get(p, "size")));
+}
+
+void updates_plan(struct updates *u, struct http_req *req, const char *component, int64_t have,
+		  bool full)
+{
+	json_t *packages = NULL, *p, *steps = json_array(), *full_pkg = NULL, *answer;
+	int64_t v, target, reached = have, chain_size = 0;
+	size_t i;
+	bool found;
+
+	if (comp_find(component) < 0) {
+		http_respond_error(req, 400, "component: no component is called '%s'", component);
+		goto out;
+	}
+	if (!steps || store_packages(u->st, component, &packages) != STORE_OK) {
+		http_respond_error(req, 500, "the package table is unreadable");
+		goto out;
+	}
+	target = latest(packages);
+	if (target == 0) {
+		http_respond_error(req, 404, "%s: no version built yet (is updates.source_dir "
+				   "set?)", component);
+		goto out;
+	}
+	json_array_foreach(packages, i, p)
+		if (json_integer_value(json_object_get(p, "version")) == target &&
+		    json_integer_value(json_object_get(p, "base")) == 0)
+			full_pkg = p;
+	/* Deltas are always from one version to the next: follow them. */
+	while (have > 0 && reached < target && !full) {
+		found = false;
+		json_array_foreach(packages, i, p) {
+			v = json_integer_value(json_object_get(p, "base"));
+			if (v == reached) {
+				add_step(steps, p);
+				chain_size += json_integer_value(json_object_get(p, "size"));
+				reached = json_integer_value(json_object_get(p, "version"));
+				found = true;
+				break;
+			}
+		}
+		if (!found)
+			break;
+	}
+	if (have < target && (reached != target || full || have <= 0 ||
+			      chain_size >= json_integer_value(json_object_get(full_pkg, "size")))) {
+		json_array_clear(steps);
+		add_step(steps, full_pkg);
+	}
+	if (have >= target)
+		json_array_clear(steps);
+	answer = json_pack("{ss sI sO}", "component", component, "version", (json_int_t)target,
+			   "steps", steps);
+	http_respond_json(req, 200, answer);
+out:
+	json_decref(packages);
+	json_decref(steps);
+}
+
+void updates_download(struct updates *u, struct http_req *req, const char *file)
+{
+	json_t *packages = NULL, *p;
+	const char *name;
+	char *path = NULL;
+	int64_t size = -1;
+	size_t i, n;
+	struct stat sb;
+	int c, fd;
+
+	if (http_downloads(u->http) >= (unsigned)u->cfg->max_downloads) {
+		http_respond_busy(req, (unsigned)u->cfg->retry_after, "%u downloads in progress; "
+				  "try again later", http_downloads(u->http));
+		return;
+	}
+	for (c = 0; c < COMP_COUNT && size < 0; c++) {
+		name = comp_name(c);
+		n = strlen(name);
+		if (strncmp(file, name, n) != 0 || file[n] != '-' ||
+		    store_packages(u->st, name, &packages) != STORE_OK)
+			continue;
+		json_array_foreach(packages, i, p)
+			if (strcmp(json_string_value(json_object_get(p, "file")), file) == 0)
+				size = json_integer_value(json_object_get(p, "size"));
+		json_decref(packages);
+		packages = NULL;
+	}
+	if (size < 0 || !pack_plain_name(file)) {
+		http_respond_error(req, 404, "no package file '%s'", file);
+		return;
+	}
+	path = util_path_join(u->packages_dir, file);
+	fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size != size) {
+		http_respond_error(req, 500, "%s: %s", file, fd < 0 ? strerror(errno) :
+				   "its size differs from the package table's");
+		if (fd >= 0)
+			close(fd);
+	} else {
+		http_respond_file(req, fd, (uint64_t)size);
+	}
+	free(path);
+}

@@ -1,0 +1,63 @@
+/* updates.h -- the server's side of signature updates: importing the
+ * source directory into new component versions, keeping their packages,
+ * and serving them to agents.
+ *
+ * An import runs on a worker thread (reading, sorting and compressing a
+ * large database takes seconds) and is started when the source directory
+ * changes (looked at every updates.watch_interval), every
+ * updates.check_interval, and on demand (`ward update now`). It checks the
+ * source (importer.h), builds the components (builder.h) and, for each
+ * component whose files changed, makes version N+1 as a full package and a
+ * delta from N, signed with the server's package key. A failed import
+ * changes nothing: the previous versions stay served. Deltas reaching
+ * back updates.keep_deltas versions are kept, and the full packages of the
+ * last two versions.
+ *
+ * Packages live in DATA_DIR/packages (a directory a mirror can copy as it
+ * is), each version's files in DATA_DIR/components/NAME/VERSION.
+ * Everything but the worker runs on the HTTP loop's thread.
+ */
+#ifndef WARD_UPDATES_H
+#define WARD_UPDATES_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "server/config.h"
+#include "server/http.h"
+#include "server/store.h"
+
+struct updates;
+
+/* Creates the update service: loads the package signing key from the data
+ * directory and registers its timers on http. Returns NULL with a message
+ * in errbuf on failure. The caller frees it with updates_free() after
+ * http_free(). */
+struct updates *updates_new(struct store *st, const struct config *cfg, struct http_server *http,
+			    char *errbuf, size_t errlen);
+
+/* Waits for a running import, then frees u (NULL is accepted). */
+void updates_free(struct updates *u);
+
+/* Starts an import now (unless one runs: it is waited for instead) and
+ * answers req with its outcome when it ends. */
+void updates_import_now(struct updates *u, struct http_req *req);
+
+/* Returns a new object describing the components, their packages, the
+ * source and the last import; NULL when the store fails. */
+json_t *updates_status(struct updates *u);
+
+/* Answers an agent asking how to get from version have of component to
+ * the newest: {"component", "version", "steps": [{"envelope", "file",
+ * "size"}]}, the steps a chain of deltas or one full package (with full,
+ * always the full package), whichever is smaller; no steps when have is
+ * current. */
+void updates_plan(struct updates *u, struct http_req *req, const char *component, int64_t have,
+		  bool full);
+
+/* Answers a download of package file, or 503 with Retry-After when
+ * updates.max_downloads are being served already. */
+void updates_download(struct updates *u, struct http_req *req, const char *file);
+
+#endif
