@@ -378,7 +378,8 @@ static uint64_t source_signature(const char *dir)
 		snprintf(line, sizeof(line), "%s/%lld/%lld.%ld/%llu", de->d_name,
 			 (long long)sb.st_size, (long long)sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec,
 			 (unsigned long long)sb.st_ino);
-		crypto_generichash(h, sizeof(h), (const unsigned char *)line, strlen(line), NULL, 0);
+		crypto_generichash(h, sizeof(h), (const unsigned char *)line, strlen(line), NULL,
+				   0);
 		memcpy(&v, h, sizeof(v));
 		sum += v; /* order-independent: readdir's order means nothing */
 	}
@@ -470,7 +471,8 @@ static bool load_key(struct updates *u, char *errbuf, size_t errlen)
 	ok = text && sodium_hex2bin(u->sk, sizeof(u->sk), text, strcspn(text, "\n"), NULL, &got,
 				    NULL) == 0 && got == sizeof(u->sk);
 	if (!ok)
-		snprintf(errbuf, errlen, "%s: not a package signing key", path ? path : "signing.key");
+		snprintf(errbuf, errlen, "%s: not a package signing key",
+			 path ? path : "signing.key");
 	else
 		crypto_sign_ed25519_sk_to_pk(u->pk, u->sk);
 	if (text)
@@ -565,7 +567,8 @@ json_t *updates_status(struct updates *u)
 		v = latest(packages);
 		deltas = json_array();
 		entry = json_pack("{ss ss sI so}", "name", comp_name(c), "title",
-				  comp_table()[c].title, "version", (json_int_t)v, "deltas", deltas);
+				  comp_table()[c].title, "version", (json_int_t)v, "deltas",
+				  deltas);
 		json_array_foreach(packages, i, p) {
 			if (json_integer_value(json_object_get(p, "version")) != v)
 				continue;
@@ -636,7 +639,8 @@ void updates_plan(struct updates *u, struct http_req *req, const char *component
 			break;
 	}
 	if (have < target && (reached != target || full || have <= 0 ||
-			      chain_size >= json_integer_value(json_object_get(full_pkg, "size")))) {
+			      chain_size >= json_integer_value(json_object_get(full_pkg,
+									       "size")))) {
 		json_array_clear(steps);
 		add_step(steps, full_pkg);
 	}
