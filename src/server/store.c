@@ -494,7 +494,8 @@ static enum store_err migrate(struct store *st, char *errbuf, size_t errlen)
 	defs = settings_table(&n);
 	for (i = 0; err == STORE_OK && i < n; i++)
 		err = sql_exec(st, errbuf, errlen,
-			       "INSERT OR IGNORE INTO settings VALUES (1, ?, ?)", "ss", defs[i].key, defs[i].default_json);
+			       "INSERT OR IGNORE INTO settings VALUES (1, ?, ?)", "ss",
+			       defs[i].key, defs[i].default_json);
 	if (err == STORE_OK)
 		err = exec(st, "PRAGMA user_version = 2", errbuf, errlen);
 	return finish(st, err, errbuf, errlen);
