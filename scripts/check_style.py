@@ -44,6 +44,7 @@ PREFIXES = {
     "src/server/updates.c": ("updates_",),
     "src/common/cidr.c": ("cidr_",),
     "src/agent/agent.c": ("main",),
+    "src/agent/updater.c": ("updater_",),
     "src/engine/engine.c": ("engine_",),
     "src/scan/cache.c": ("scache_",),
     "src/scan/job.c": ("sjob_",),

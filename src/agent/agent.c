@@ -8,12 +8,15 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <ifaddrs.h>
 #include <jansson.h>
 #include <net/if.h>
 #include <signal.h>
 #include <sodium.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +24,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/updater.h"
+#include "common/comp.h"
 #include "common/ini.h"
 #include "common/log.h"
 #include "common/rest.h"
+#include "common/settings.h"
 #include "common/util.h"
+#include "engine/engine.h"
 
 struct agent_config {
 	char *state_dir;
@@ -40,12 +47,19 @@ static const struct ini_field fields[] = {
 /* The running agent's state (one thread). */
 struct agent {
 	struct agent_config cfg;
-	char *cred_path, *ca_path, *settings_path;
+	char *cred_path, *ca_path, *settings_path, *comp_dir;
 	char *server, *uuid, *token;   /* token = "UUID:SECRET" */
 	int64_t version;
 	json_t *settings;
 	int64_t heartbeat_interval;
 	long long_poll;
+	struct updater up;
+	/* The engine scans run on, loaded from the component in use. */
+	struct engine *engine;
+	const char *engine_comp;
+	int64_t engine_version;
+	char update_error[1024];       /* the last update's failure; empty: none */
+	time_t next_update;            /* the next scheduled update; 0: none */
 };
 
 static void usage(FILE *f)
@@ -54,8 +68,10 @@ static void usage(FILE *f)
 	      "commands:\n"
 	      "  enroll --bundle FILE              enroll with the server the bundle names\n"
 	      "  enroll --server URL --token T --ca FILE\n"
-	      "  run                               serve: event channel, heartbeats, settings\n"
-	      "  status                            print the enrollment and settings in effect\n",
+	      "  run                               serve: event channel, heartbeats, settings,\n"
+	      "                                    component updates\n"
+	      "  update                            update the components now (Update Now)\n"
+	      "  status                            print the enrollment, settings and components\n",
 	      f);
 }
 
@@ -161,6 +177,27 @@ static char *host_name(void)
 	return strdup(host);
 }
 
+/* The components an agent installs: never the Smart Scan Pattern, which
+ * smart protection servers hold. */
+static const enum comp_id agent_components[] = { COMP_VIRUS, COMP_SMART_AGENT };
+
+/* {name: version} of the installed components. */
+static json_t *installed_components(const struct agent *a)
+{
+	json_t *out = json_object();
+	const char *name;
+	int64_t v;
+	size_t i;
+
+	for (i = 0; out && i < sizeof(agent_components) / sizeof(agent_components[0]); i++) {
+		name = comp_table()[agent_components[i]].name;
+		v = updater_installed(a->comp_dir, name);
+		if (v)
+			json_object_set_new(out, name, json_integer(v));
+	}
+	return out;
+}
+
 /* What a heartbeat reports. */
 static json_t *status_report(struct agent *a)
 {
@@ -173,9 +210,10 @@ static json_t *status_report(struct agent *a)
 		return NULL;
 	add_addresses(s);
 	json_object_set_new(s, "settings_version", json_integer(a->version));
-	/* Reported empty until the agent installs signature components and
-	 * scans on the server's behalf. */
-	json_object_set_new(s, "components", json_object());
+	json_object_set_new(s, "components", installed_components(a));
+	json_object_set_new(s, "update_error", a->update_error[0] ?
+			    json_string(a->update_error) : json_null());
+	/* Reported empty until the agent scans on the server's behalf. */
 	json_object_set_new(s, "last_scan", json_null());
 	json_object_set(s, "scan_method", a->settings ?
 			json_object_get(a->settings, "scan_method") : json_null());
@@ -337,8 +375,9 @@ static bool move_server(struct agent *a, json_t *move)
 static bool load_state(struct agent *a)
 {
 	json_t *cred = json_load_file(a->cred_path, 0, NULL), *st;
-	const char *server, *uuid, *secret;
+	const char *server, *uuid, *secret, *key;
 	bool ok = false;
+	size_t got = 0;
 
 	if (!cred || json_unpack(cred, "{s:s, s:s, s:s}", "server", &server, "uuid", &uuid,
 				 "secret", &secret) != 0) {
@@ -352,6 +391,13 @@ static bool load_state(struct agent *a)
 	if (!a->server || !a->uuid || !a->token)
 		goto out;
 	sprintf(a->token, "%s:%s", uuid, secret);
+	key = json_string_value(json_object_get(cred, "package_key"));
+	if (!key || strlen(key) != 2 * PKG_PK_BYTES ||
+	    sodium_hex2bin(a->up.key, sizeof(a->up.key), key, strlen(key), NULL, &got, NULL) != 0 ||
+	    got != PKG_PK_BYTES) {
+		log_msg(LOG_LVL_ERROR, "%s: no package signing key: enroll anew", a->cred_path);
+		goto out;
+	}
 	if (json_integer_value(json_object_get(cred, "long_poll")) > 0)
 		a->long_poll = (long)json_integer_value(json_object_get(cred, "long_poll"));
 	if (json_integer_value(json_object_get(cred, "heartbeat_interval")) > 0)
@@ -418,10 +464,183 @@ static bool switch_server(struct agent *a, struct rest_client **rc)
 	return true;
 }
 
+/* A setting in effect: from settings (NULL: those in effect), else its
+ * default. The caller releases the reference. */
+static json_t *setting(const struct agent *a, const json_t *settings, const char *key)
+{
+	const struct settings_def *def = settings_find(key);
+	json_t *v = json_object_get(settings ? settings : a->settings, key);
+
+	if (v)
+		return json_incref(v);
+	return def ? json_loads(def->default_json, JSON_DECODE_ANY, NULL) : NULL;
+}
+
+/* The component the scan method of settings (NULL: those in effect) needs. */
+static const char *needed_component(const struct agent *a, const json_t *settings)
+{
+	json_t *method = setting(a, settings, "scan_method");
+	bool smart = method && strcmp(json_string_value(method), "smart") == 0;
+
+	json_decref(method);
+	return comp_table()[smart ? COMP_SMART_AGENT : COMP_VIRUS].name;
+}
+
+/* Loads a new engine from the component version in dir. */
+static struct engine *load_engine(const char *dir, char *errbuf, size_t errlen)
+{
+	struct engine_config cfg = { 0 };
+	enum engine_err err;
+	struct engine *e;
+
+	engine_limits_default(&cfg.limits);
+	e = engine_new(&cfg, &err, errbuf, errlen);
+	if (e && (engine_load(e, dir, errbuf, errlen) != ENGINE_OK ||
+		  engine_compile(e, errbuf, errlen) != ENGINE_OK)) {
+		engine_free(e);
+		e = NULL;
+	}
+	return e;
+}
+
+/* Makes the engine the one of component's installed version, loading it
+ * when it is not (after an update by `ward-agent update`, say). */
+static bool use_installed(struct agent *a, const char *component)
+{
+	int64_t v = updater_installed(a->comp_dir, component);
+	char dir[PATH_MAX], msg[ENGINE_ERRLEN];
+	struct engine *e;
+
+	if (!v || (a->engine && a->engine_comp == component && a->engine_version == v))
+		return true;
+	updater_path(a->comp_dir, component, v, dir, sizeof(dir));
+	e = load_engine(dir, msg, sizeof(msg));
+	if (!e) {
+		snprintf(a->update_error, sizeof(a->update_error), "%s version %lld does not "
+			 "load: %s", component, (long long)v, msg);
+		log_msg(LOG_LVL_ERROR, "%s", a->update_error);
+		return false;
+	}
+	engine_free(a->engine);
+	a->engine = e;
+	a->engine_comp = component;
+	a->engine_version = v;
+	log_msg(LOG_LVL_INFO, "engine: %s version %lld, %u signatures", component, (long long)v,
+		engine_signatures(e));
+	return true;
+}
+
+/* Brings component up to date and loads it: a new version is used only
+ * once an engine has loaded it, else the installed one stays in use and
+ * the failure is reported. Returns true when component is current (or
+ * the server has none yet). Serialised with other agent processes on the
+ * same state by a lock. */
+static bool update_component(struct agent *a, const char *component)
+{
+	char lock_path[PATH_MAX], dir[PATH_MAX], msg[ENGINE_ERRLEN];
+	enum updater_err err;
+	struct engine *e = NULL;
+	int64_t staged = 0;
+	bool ok = false;
+	int lock;
+
+	snprintf(lock_path, sizeof(lock_path), "%s/.lock", a->comp_dir);
+	if (util_mkdir_p(a->comp_dir, 0700) != 0 ||
+	    (lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		snprintf(a->update_error, sizeof(a->update_error), "%s: %s", a->comp_dir,
+			 strerror(errno));
+		return false;
+	}
+	flock(lock, LOCK_EX);
+	err = updater_fetch(&a->up, component, &staged, a->update_error,
+			    sizeof(a->update_error));
+	if (err == UPDATER_ENONE) {
+		log_msg(LOG_LVL_INFO, "update: %s", a->update_error);
+		a->update_error[0] = '\0';
+		ok = true;
+		goto out;
+	}
+	if (err != UPDATER_OK)
+		goto out;
+	if (staged) {
+		updater_path(a->comp_dir, component, staged, dir, sizeof(dir));
+		e = load_engine(dir, msg, sizeof(msg));
+		if (!e) {
+			updater_discard(&a->up, component, staged);
+			snprintf(a->update_error, sizeof(a->update_error), "%s version %lld does "
+				 "not load (%s); version %lld stays in use", component,
+				 (long long)staged, msg,
+				 (long long)updater_installed(a->comp_dir, component));
+			log_msg(LOG_LVL_ERROR, "update: %s", a->update_error);
+			goto out;
+		}
+		if (updater_commit(&a->up, component, staged) != 0) {
+			snprintf(a->update_error, sizeof(a->update_error), "%s: %s", component,
+				 strerror(errno));
+			engine_free(e);
+			goto out;
+		}
+		engine_free(a->engine);
+		a->engine = e;
+		a->engine_comp = component;
+		a->engine_version = staged;
+		log_msg(LOG_LVL_INFO, "update: %s version %lld in use, %u signatures", component,
+			(long long)staged, engine_signatures(e));
+	}
+	a->update_error[0] = '\0';
+	ok = use_installed(a, component);
+out:
+	flock(lock, LOCK_UN);
+	close(lock);
+	return ok;
+}
+
+/* Sets the time of the next scheduled update from the settings in effect:
+ * the schedule's next time plus a random part of update.window, so that
+ * agents on the same schedule spread out. */
+static void plan_next_update(struct agent *a)
+{
+	json_t *on = setting(a, NULL, "update.scheduled"), *sched = setting(a, NULL,
+									  "update.schedule");
+	json_t *window = setting(a, NULL, "update.window");
+	struct settings_schedule sc;
+	time_t now = time(NULL);
+	int64_t spread;
+
+	a->next_update = 0;
+	if (json_is_true(on) && json_is_string(sched) &&
+	    settings_schedule_parse(json_string_value(sched), &sc)) {
+		spread = json_integer_value(window) * 60;
+		if (sc.every && spread > sc.every)
+			spread = sc.every;
+		a->next_update = settings_schedule_next(&sc, now) +
+				 (spread > 0 ? (time_t)randombytes_uniform((uint32_t)spread) : 0);
+	}
+	json_decref(on);
+	json_decref(sched);
+	json_decref(window);
+}
+
+/* Handles a delivery of settings (and perhaps an update request): a change
+ * of scan method, or a request, updates the components first; the
+ * delivery is applied and acknowledged only once that is done, so the
+ * server counts the agent done only when its download is installed. */
+static bool take_delivery(struct agent *a, json_int_t version, json_t *settings,
+			  bool update)
+{
+	const char *comp = needed_component(a, settings);
+
+	if ((update || comp != needed_component(a, NULL) ||
+	     !updater_installed(a->comp_dir, comp)) && !update_component(a, comp))
+		return false;
+	return apply(a, version, settings);
+}
+
 /* The event channel: one long poll after another over one connection,
  * carrying the agent's status (its heartbeat) whenever the heartbeat
- * interval has passed, applying and acknowledging what comes, and backing
- * off (1 s doubling to 60 s) while the server cannot be reached. */
+ * interval has passed, applying and acknowledging what comes, taking
+ * scheduled updates between polls, and backing off (1 s doubling to 60 s)
+ * while the server cannot be reached or an update fails. */
 static int cmd_run(struct agent *a)
 {
 	struct rest_client *rc;
@@ -431,6 +650,7 @@ static int cmd_run(struct agent *a)
 	bool moved;
 	unsigned backoff = 1;
 	uint64_t last_status = 0, now;
+	int64_t wait;
 	long status;
 
 	if (!load_state(a))
@@ -440,10 +660,22 @@ static int cmd_run(struct agent *a)
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		return 1;
 	}
+	a->up.rc = rc;
 	log_msg(LOG_LVL_INFO, "ward-agent %s: %s, settings version %lld", WARD_VERSION, a->server,
 		(long long)a->version);
+	/* A new agent gets its pattern at once; others load what they have. */
+	if (!updater_installed(a->comp_dir, needed_component(a, NULL)) ||
+	    !use_installed(a, needed_component(a, NULL)))
+		update_component(a, needed_component(a, NULL));
+	plan_next_update(a);
 	for (;;) {
 		now = util_now_ns() / 1000000000u;
+		if (a->next_update && (time_t)now >= a->next_update) {
+			log_msg(LOG_LVL_INFO, "update: scheduled update");
+			update_component(a, needed_component(a, NULL));
+			plan_next_update(a);
+		}
+		use_installed(a, needed_component(a, NULL));
 		poll = json_pack("{sI}", "version", (json_int_t)a->version);
 		/* Status goes with the poll once 90% of the interval has passed:
 		 * polls end every http.long_poll, a little less than it. */
@@ -452,6 +684,10 @@ static int cmd_run(struct agent *a)
 			json_object_set_new(poll, "status", status_report(a));
 			last_status = now;
 		}
+		/* The poll ends in time for the next scheduled update. */
+		wait = a->next_update ? (int64_t)a->next_update - (int64_t)now : a->long_poll;
+		if (poll && wait < a->long_poll)
+			json_object_set_new(poll, "wait", json_integer(wait > 1 ? wait : 1));
 		answer = NULL;
 		status = 0;
 		if (rest_call(rc, "POST", "/api/v1/agent/events", poll, a->long_poll + 30,
@@ -471,18 +707,28 @@ static int cmd_run(struct agent *a)
 			continue;
 		}
 		json_decref(poll);
-		backoff = 1;
 		if (status == 204) {
+			backoff = 1;
 			json_decref(answer);
 			continue;
 		}
 		if (json_unpack(answer, "{s:I, s:o}", "version", &version, "settings",
-				&settings) != 0 || !json_is_object(settings) ||
-		    !apply(a, version, settings)) {
+				&settings) != 0 || !json_is_object(settings)) {
 			log_msg(LOG_LVL_WARN, "events: malformed settings ignored");
 			json_decref(answer);
 			continue;
 		}
+		if (!take_delivery(a, version, settings,
+				   json_is_true(json_object_get(answer, "update")))) {
+			/* Not acknowledged: the server delivers it again. */
+			json_decref(answer);
+			last_status = 0;
+			sleep(backoff);
+			backoff = backoff >= 60 ? 60 : backoff * 2;
+			continue;
+		}
+		backoff = 1;
+		plan_next_update(a);
 		/* A move is acknowledged only once this agent is enrolled with
 		 * the new server; until then the old one keeps it. */
 		move = json_object_get(answer, "move");
@@ -507,13 +753,50 @@ static int cmd_run(struct agent *a)
 			a->version = 0; /* the new server's settings come next */
 			if (!switch_server(a, &rc))
 				return 1;
+			a->up.rc = rc;
 		}
 	}
+}
+
+/* Update Now from the endpoint: allowed unless the administrator switched
+ * it off (update.allow_update_now). */
+static int cmd_update(struct agent *a)
+{
+	json_t *allowed;
+	const char *comp;
+	int ret = 1;
+
+	if (!load_state(a))
+		return 1;
+	allowed = setting(a, NULL, "update.allow_update_now");
+	if (!json_is_true(allowed)) {
+		log_msg(LOG_LVL_ERROR, "update: Update Now is switched off by the administrator "
+			"(update.allow_update_now)");
+		json_decref(allowed);
+		return 1;
+	}
+	json_decref(allowed);
+	a->up.rc = rest_new(a->server, a->ca_path);
+	if (!a->up.rc || rest_set_token(a->up.rc, a->token) != 0) {
+		log_msg(LOG_LVL_ERROR, "out of memory");
+		goto out;
+	}
+	comp = needed_component(a, NULL);
+	if (update_component(a, comp)) {
+		printf("%s version %lld\n", comp,
+		       (long long)updater_installed(a->comp_dir, comp));
+		ret = 0;
+	}
+out:
+	rest_free(a->up.rc);
+	a->up.rc = NULL;
+	return ret;
 }
 
 static int cmd_status(struct agent *a)
 {
 	char *text;
+	json_t *comps;
 
 	if (!load_state(a))
 		return 1;
@@ -522,6 +805,11 @@ static int cmd_status(struct agent *a)
 	text = a->settings ? json_dumps(a->settings, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
 	printf("settings: %s\n", text ? text : "(none yet)");
 	free(text);
+	comps = installed_components(a);
+	text = comps ? json_dumps(comps, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+	printf("components: %s\n", text ? text : "(none)");
+	free(text);
+	json_decref(comps);
 	return 0;
 }
 
@@ -564,19 +852,26 @@ int main(int argc, char **argv)
 	a.cred_path = state_file(&a, "credential.json");
 	a.ca_path = state_file(&a, "server-ca.crt");
 	a.settings_path = state_file(&a, "settings.json");
-	if (!a.cred_path || !a.ca_path || !a.settings_path)
+	a.comp_dir = state_file(&a, "components");
+	if (!a.cred_path || !a.ca_path || !a.settings_path || !a.comp_dir)
 		return 1;
+	a.up.dir = a.comp_dir;
+	a.up.max_wait = 3600;
 	if (strcmp(argv[i], "enroll") == 0)
 		ret = cmd_enroll(&a, argc - i, argv + i);
 	else if (strcmp(argv[i], "run") == 0 && i + 1 == argc)
 		ret = cmd_run(&a);
 	else if (strcmp(argv[i], "status") == 0 && i + 1 == argc)
 		ret = cmd_status(&a);
+	else if (strcmp(argv[i], "update") == 0 && i + 1 == argc)
+		ret = cmd_update(&a);
 	else {
 		usage(stderr);
 		ret = 2;
 	}
 	json_decref(a.settings);
+	engine_free(a.engine);
+	free(a.comp_dir);
 	free(a.server);
 	free(a.uuid);
 	free(a.token);

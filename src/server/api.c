@@ -376,15 +376,17 @@ static void post_events(struct api_ctx *ctx, struct http_req *req, const char *w
 {
 	json_t *body = body_object(req), *status = NULL;
 	int64_t id = strtoll(who, NULL, 10);
-	json_int_t version;
+	json_int_t version, wait = 0;
 	char *text = NULL, msg[256];
 
 	if (!body)
 		return;
-	if (json_unpack(body, "{s:I, s?:o !}", "version", &version, "status", &status) != 0 ||
+	if (json_unpack(body, "{s:I, s?:o, s?:I !}", "version", &version, "status", &status,
+			"wait", &wait) != 0 ||
 	    version < 0 || (status && !json_is_object(status))) {
 		http_respond_error(req, 400, "events: expected {\"version\": N (the settings "
-				   "version the agent has)[, \"status\": {...}]}");
+				   "version the agent has)[, \"status\": {...}][, \"wait\": "
+				   "SECONDS]}");
 		goto out;
 	}
 	if (status) {
@@ -396,7 +398,7 @@ static void post_events(struct api_ctx *ctx, struct http_req *req, const char *w
 		http_respond_error(req, 500, "%s", msg);
 		goto out;
 	}
-	notify_poll(ctx->notify, req, id, version);
+	notify_poll(ctx->notify, req, id, version, wait);
 out:
 	free(text);
 	json_decref(body);

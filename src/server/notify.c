@@ -251,7 +251,8 @@ void notify_free(struct notify *n)
 	free(n);
 }
 
-void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t have)
+void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t have,
+		 int64_t wait)
 {
 	struct chan *c = chan_get(n, client, 1);
 	struct store_delivery d;
@@ -286,7 +287,9 @@ void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t
 		n->kick = 1;
 	}
 	c->req = req;
-	c->poll_deadline = http_now_ms() + (uint64_t)n->cfg->long_poll * 1000;
+	if (wait <= 0 || wait > n->cfg->long_poll)
+		wait = n->cfg->long_poll;
+	c->poll_deadline = http_now_ms() + (uint64_t)wait * 1000;
 	n->connected++;
 	http_park(req, on_drop, c);
 }

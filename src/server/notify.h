@@ -32,8 +32,10 @@ struct notify *notify_new(struct store *st, const struct config *cfg, struct htt
 void notify_free(struct notify *n);
 
 /* Handles an agent's event channel: client has settings version have.
- * Answers at once when a delivery for it may go now, else parks req. */
-void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t have);
+ * Answers at once when a delivery for it may go now, else parks req for
+ * wait seconds (0, or more than http.long_poll: http.long_poll). */
+void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t have,
+		 int64_t wait);
 
 /* Records client's acknowledgement of version and lets the next delivery go. */
 void notify_ack(struct notify *n, int64_t client, int64_t version);

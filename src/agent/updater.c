@@ -1,0 +1,340 @@
+/* updater.c -- the agent's signature components (see updater.h). */
+#include "agent/updater.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/comp.h"
+#include "common/log.h"
+#include "common/util.h"
+
+/* Seconds a payload download may take. */
+#define DOWNLOAD_TIMEOUT 3600
+
+void updater_path(const char *dir, const char *component, int64_t version, char *buf,
+		  size_t len)
+{
+	snprintf(buf, len, "%s/%s/%lld", dir, component, (long long)version);
+}
+
+int64_t updater_installed(const char *dir, const char *component)
+{
+	char link[PATH_MAX], target[64], *end;
+	ssize_t n;
+	long long v;
+
+	snprintf(link, sizeof(link), "%s/%s/current", dir, component);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n <= 0)
+		return 0;
+	target[n] = '\0';
+	v = strtoll(target, &end, 10);
+	return *end == '\0' && v > 0 ? v : 0;
+}
+
+/* Downloads file (size bytes) into path: from the update source when
+ * there is one, else (or when the source fails) from the server, waiting
+ * as a busy server asks, with random jitter so that refused agents do not
+ * come back together. */
+static enum updater_err download(struct updater *u, const char *source, const char *file,
+				 int64_t size, const char *path, char *errbuf, size_t errlen)
+{
+	char where[2048], msg[512];
+	bool mirror = source != NULL;
+	unsigned waited = 0, delay;
+	long status, retry;
+	enum rest_err rerr;
+	int fd;
+
+	for (;;) {
+		if (mirror)
+			snprintf(where, sizeof(where), "%s%s%s", source,
+				 source[strlen(source) - 1] == '/' ? "" : "/", file);
+		else
+			snprintf(where, sizeof(where), "/api/v1/agent/download?file=%s", file);
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
+			return UPDATER_EIO;
+		}
+		rerr = rest_download(u->rc, where, fd, size, DOWNLOAD_TIMEOUT, &status, &retry,
+				     msg, sizeof(msg));
+		if (close(fd) != 0 && rerr == REST_OK) {
+			snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
+			return UPDATER_EIO;
+		}
+		if (rerr == REST_OK && status == 200)
+			return UPDATER_OK;
+		if (mirror) {
+			log_msg(LOG_LVL_WARN, "update: source %s: %s; downloading from the server",
+				source, rerr == REST_OK ? "it answered with an error" : msg);
+			mirror = false;
+			continue;
+		}
+		if (rerr == REST_OK && status == 503 && waited < u->max_wait) {
+			delay = retry > 0 && retry < 3600 ? (unsigned)retry : 5;
+			delay += randombytes_uniform(delay + 1);
+			log_msg(LOG_LVL_DEBUG, "update: the server is busy; again in %u s", delay);
+			sleep(delay);
+			waited += delay;
+			continue;
+		}
+		if (rerr == REST_OK)
+			snprintf(errbuf, errlen, "download of %s: the server answered %ld", file,
+				 status);
+		else
+			snprintf(errbuf, errlen, "download of %s: %s", file, msg);
+		return UPDATER_ENET;
+	}
+}
+
+/* Asks the server how to bring component from have to the newest. */
+static enum updater_err plan(struct updater *u, const char *component, int64_t have, bool full,
+			     json_t **answer, char *errbuf, size_t errlen)
+{
+	json_t *body = json_pack("{ss sI sb}", "component", component, "have", (json_int_t)have,
+				 "full", full);
+	const char *msg;
+	char net[512];
+	long status;
+	enum rest_err rerr;
+
+	*answer = NULL;
+	if (!body)
+		return UPDATER_ENOMEM;
+	rerr = rest_call(u->rc, "POST", "/api/v1/agent/update", body, 60, &status, answer, net,
+			 sizeof(net));
+	json_decref(body);
+	if (rerr != REST_OK) {
+		snprintf(errbuf, errlen, "update of %s: %s", component, net);
+		return UPDATER_ENET;
+	}
+	if (status == 200 && json_is_array(json_object_get(*answer, "steps")))
+		return UPDATER_OK;
+	msg = json_string_value(json_object_get(*answer, "error"));
+	snprintf(errbuf, errlen, "update of %s: the server answered %ld: %s", component, status,
+		 msg ? msg : "(no message)");
+	json_decref(*answer);
+	*answer = NULL;
+	return status == 404 ? UPDATER_ENONE : UPDATER_ENET;
+}
+
+/* The update source the server names for this agent; NULL: the server. */
+static char *source_url(struct updater *u)
+{
+	json_t *answer = NULL;
+	const char *url;
+	char msg[512], *out = NULL;
+	long status;
+
+	if (rest_call(u->rc, "GET", "/api/v1/agent/update-source", NULL, 60, &status, &answer,
+		      msg, sizeof(msg)) == REST_OK && status == 200 &&
+	    (url = json_string_value(json_object_get(answer, "source"))))
+		out = strdup(url);
+	json_decref(answer);
+	return out;
+}
+
+/* What one step of a plan does to the installed version. */
+struct step {
+	struct updater *u;
+	const char *component;
+	const char *source;
+	int64_t cur;           /* the version the step starts from (0: none) */
+	json_t *manifest;
+	bool delta_failed;     /* the step was a delta that did not fit */
+};
+
+/* Verifies, downloads and puts together one step into DIR/NAME/VERSION. */
+static enum updater_err apply_step(struct step *s, const json_t *step, char *errbuf,
+				   size_t errlen)
+{
+	struct updater *u = s->u;
+	const char *env = json_string_value(json_object_get(step, "envelope"));
+	const char *file = json_string_value(json_object_get(step, "file"));
+	json_int_t size = json_integer_value(json_object_get(step, "size"));
+	char base[PATH_MAX], tmp[PATH_MAX], work[PATH_MAX], out[PATH_MAX], to[PATH_MAX];
+	char msg[512];
+	const char *pname, *comp;
+	enum updater_err err;
+	enum comp_err cerr;
+	int64_t version, from;
+
+	json_decref(s->manifest);
+	s->manifest = NULL;
+	if (!env || !file || size < 0 ||
+	    pkg_open(env, strlen(env), u->key, &s->manifest, msg, sizeof(msg)) != PKG_OK ||
+	    pkg_check_version(s->manifest, s->cur, msg, sizeof(msg)) != PKG_OK) {
+		snprintf(errbuf, errlen, "package %s refused: %s", file ? file : "?",
+			 env && file ? msg : "malformed plan");
+		return UPDATER_EREFUSED;
+	}
+	comp = json_string_value(json_object_get(s->manifest, "component"));
+	pname = json_string_value(json_object_get(json_array_get(
+		json_object_get(s->manifest, "payloads"), 0), "name"));
+	version = json_integer_value(json_object_get(s->manifest, "version"));
+	from = json_integer_value(json_object_get(s->manifest, "base"));
+	if (strcmp(comp, s->component) != 0 || !pname || strcmp(pname, file) != 0) {
+		snprintf(errbuf, errlen, "package %s refused: it is not the %s package planned",
+			 file, s->component);
+		return UPDATER_EREFUSED;
+	}
+	if (from && from != s->cur) {
+		snprintf(errbuf, errlen, "delta %s applies to version %lld, not %lld", file,
+			 (long long)from, (long long)s->cur);
+		s->delta_failed = true;
+		return UPDATER_EREFUSED;
+	}
+	snprintf(tmp, sizeof(tmp), "%s/%s/.download", u->dir, s->component);
+	snprintf(work, sizeof(work), "%s/%s/.work", u->dir, s->component);
+	snprintf(out, sizeof(out), "%s/%s/.new", u->dir, s->component);
+	updater_path(u->dir, s->component, s->cur, base, sizeof(base));
+	updater_path(u->dir, s->component, version, to, sizeof(to));
+	err = download(u, s->source, file, size, tmp, errbuf, errlen);
+	/* A source that served something else is passed over for the server. */
+	if (err == UPDATER_OK && s->source &&
+	    pkg_check_payload(s->manifest, pname, tmp, msg, sizeof(msg)) != PKG_OK) {
+		log_msg(LOG_LVL_WARN, "update: source %s served a bad %s (%s); downloading from "
+			"the server", s->source, file, msg);
+		err = download(u, NULL, file, size, tmp, errbuf, errlen);
+	}
+	if (err != UPDATER_OK)
+		goto out;
+	if (pkg_check_payload(s->manifest, pname, tmp, msg, sizeof(msg)) != PKG_OK) {
+		snprintf(errbuf, errlen, "package %s refused: %s", file, msg);
+		err = UPDATER_EREFUSED;
+		goto out;
+	}
+	util_remove_tree(work);
+	util_remove_tree(out);
+	if (mkdir(work, 0700) != 0) {
+		snprintf(errbuf, errlen, "%s: %s", work, strerror(errno));
+		err = UPDATER_EIO;
+		goto out;
+	}
+	cerr = comp_assemble(s->manifest, tmp, from ? base : NULL, work, out, msg, sizeof(msg));
+	if (cerr != COMP_OK) {
+		snprintf(errbuf, errlen, "%s version %lld: %s", s->component, (long long)version,
+			 msg);
+		s->delta_failed = from && (cerr == COMP_EBASE || cerr == COMP_EHASH);
+		err = cerr == COMP_EIO || cerr == COMP_ENOMEM ? UPDATER_EIO : UPDATER_EREFUSED;
+		goto out;
+	}
+	if (util_remove_tree(to) != 0 || rename(out, to) != 0) {
+		snprintf(errbuf, errlen, "%s: %s", to, strerror(errno));
+		err = UPDATER_EIO;
+		goto out;
+	}
+	log_msg(LOG_LVL_INFO, "update: %s %lld -> %lld by %s (%lld bytes)", s->component,
+		(long long)s->cur, (long long)version, from ? "delta" : "full package",
+		(long long)size);
+	s->cur = version;
+out:
+	unlink(tmp);
+	util_remove_tree(work);
+	util_remove_tree(out);
+	return err;
+}
+
+enum updater_err updater_fetch(struct updater *u, const char *component, int64_t *staged,
+			       char *errbuf, size_t errlen)
+{
+	int64_t have = updater_installed(u->dir, component);
+	struct step s = { .u = u, .component = component };
+	enum updater_err err;
+	char *source = NULL, path[PATH_MAX];
+	json_t *answer = NULL, *st;
+	bool full = false;
+	size_t i;
+
+	*staged = 0;
+	snprintf(path, sizeof(path), "%s/%s", u->dir, component);
+	if (util_mkdir_p(path, 0700) != 0) {
+		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
+		return UPDATER_EIO;
+	}
+again:
+	err = plan(u, component, have, full, &answer, errbuf, errlen);
+	if (err != UPDATER_OK || json_array_size(json_object_get(answer, "steps")) == 0)
+		goto out;
+	if (!source)
+		source = source_url(u);
+	s.cur = have;
+	s.delta_failed = false;
+	json_array_foreach(json_object_get(answer, "steps"), i, st) {
+		err = apply_step(&s, st, errbuf, errlen);
+		if (err != UPDATER_OK)
+			break;
+		/* Versions passed through on the way are not kept. */
+		if (i > 0) {
+			updater_path(u->dir, component, json_integer_value(json_object_get(
+				s.manifest, "base")), path, sizeof(path));
+			util_remove_tree(path);
+		}
+	}
+	if (err != UPDATER_OK && s.delta_failed && !full) {
+		log_msg(LOG_LVL_WARN, "update: %s; taking the full package", errbuf);
+		if (s.cur != have)
+			updater_discard(u, component, s.cur);
+		full = true;
+		json_decref(answer);
+		answer = NULL;
+		goto again;
+	}
+	if (err == UPDATER_OK)
+		*staged = s.cur;
+	else if (s.cur != have)
+		updater_discard(u, component, s.cur);
+out:
+	if (err != UPDATER_OK && err != UPDATER_ENONE)
+		log_msg(LOG_LVL_ERROR, "update: %s; version %lld stays in use", errbuf,
+			(long long)have);
+	json_decref(s.manifest);
+	json_decref(answer);
+	free(source);
+	return err;
+}
+
+int updater_commit(const struct updater *u, const char *component, int64_t version)
+{
+	char link[PATH_MAX], tmp[PATH_MAX], target[32], dir[PATH_MAX];
+	struct dirent *de;
+	DIR *dp;
+
+	snprintf(link, sizeof(link), "%s/%s/current", u->dir, component);
+	snprintf(tmp, sizeof(tmp), "%s/%s/.current", u->dir, component);
+	snprintf(target, sizeof(target), "%lld", (long long)version);
+	unlink(tmp);
+	if (symlink(target, tmp) != 0 || rename(tmp, link) != 0)
+		return -1;
+	snprintf(dir, sizeof(dir), "%s/%s", u->dir, component);
+	dp = opendir(dir);
+	while (dp && (de = readdir(dp))) {
+		if (de->d_name[0] == '.' || strcmp(de->d_name, "current") == 0 ||
+		    strcmp(de->d_name, target) == 0)
+			continue;
+		snprintf(tmp, sizeof(tmp), "%.3800s/%s", dir, de->d_name);
+		util_remove_tree(tmp);
+	}
+	if (dp)
+		closedir(dp);
+	return 0;
+}
+
+void updater_discard(const struct updater *u, const char *component, int64_t version)
+{
+	char path[PATH_MAX];
+
+	if (version == updater_installed(u->dir, component))
+		return;
+	updater_path(u->dir, component, version, path, sizeof(path));
+	util_remove_tree(path);
+}

@@ -1,0 +1,65 @@
+/* updater.h -- the agent's signature components: which versions are
+ * installed, and bringing one up to date.
+ *
+ * Components live in DIR/NAME/VERSION/ with DIR/NAME/current, a symbolic
+ * link to the version in use, replaced atomically. An update asks the
+ * server how to reach the newest version (a chain of deltas or the full
+ * package), downloads each payload from the update source the server
+ * names (falling back to the server itself) into a temporary file,
+ * verifies it (the signature by the pinned key, the version newer than the
+ * installed one, the payload's SHA-256), puts the version together beside
+ * the installed one and checks every file. Nothing in use is touched
+ * until updater_commit(): a cut download, a refused package or a failed
+ * load leaves the installed version as it was. A delta that does not fit
+ * (a broken chain) is replaced by the full package.
+ *
+ * Not thread-safe: one updater per thread, using its own REST client.
+ */
+#ifndef WARD_UPDATER_H
+#define WARD_UPDATER_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "common/pkg.h"
+#include "common/rest.h"
+
+/* Errors of the update layer. */
+enum updater_err {
+	UPDATER_OK = 0,
+	UPDATER_ENOMEM,
+	UPDATER_ENET,      /* the server or source could not be reached, or stayed busy */
+	UPDATER_ENONE,     /* the server has no version of the component yet */
+	UPDATER_EREFUSED,  /* a package failed verification: logged, nothing installed */
+	UPDATER_EIO,       /* the local disk failed */
+};
+
+struct updater {
+	struct rest_client *rc;              /* to the server, with the agent's token */
+	const char *dir;                     /* where components live */
+	unsigned char key[PKG_PK_BYTES];     /* the pinned package signing key */
+	unsigned max_wait;                   /* seconds to keep retrying a busy server */
+};
+
+/* Returns the version of component in use under dir (0: none). */
+int64_t updater_installed(const char *dir, const char *component);
+
+/* Writes the directory of component's version under dir into buf. */
+void updater_path(const char *dir, const char *component, int64_t version, char *buf,
+		  size_t len);
+
+/* Brings component to the server's newest version, put together in its
+ * own directory but not yet in use: *staged is that version, or 0 when
+ * the installed one is current. Errors are logged and described in
+ * errbuf. */
+enum updater_err updater_fetch(struct updater *u, const char *component, int64_t *staged,
+			       char *errbuf, size_t errlen);
+
+/* Makes staged version of component the one in use and removes the
+ * others. Returns 0, or -1 with errno set. */
+int updater_commit(const struct updater *u, const char *component, int64_t version);
+
+/* Removes a staged version that is not to be used. */
+void updater_discard(const struct updater *u, const char *component, int64_t version);
+
+#endif
