@@ -9,6 +9,12 @@
  * can measure delivery times against the moment it changed a setting.
  * "READY N" goes to standard output once every agent has its channel open;
  * a JSON summary when it stops (SIGINT, SIGTERM or --duration).
+ *
+ * With --update COMPONENT --have N, each agent instead updates that
+ * component from version N as ward-agent does: it asks for the plan, then
+ * downloads every step's payload, waiting out 503 answers for their
+ * Retry-After plus random jitter; the run ends when every agent holds the
+ * newest version, and the summary gives the time the last one took.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -25,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum lg_state { LG_ENROLL, LG_POLL, LG_ACK, LG_WAIT };
+enum lg_state { LG_ENROLL, LG_POLL, LG_ACK, LG_WAIT, LG_PLAN, LG_DOWNLOAD, LG_DONE };
 
 struct lg_agent {
 	int idx;
@@ -43,6 +49,9 @@ struct lg_agent {
 	bool ready;            /* had its first poll answered and polls again */
 	uint64_t next_status;  /* ms: send status with the next poll after this */
 	uint64_t retry_at;     /* ms: in LG_WAIT, start the next poll then */
+	json_t *steps;         /* update mode: the plan's steps */
+	size_t step;           /* the step being downloaded */
+	bool discard;          /* count the answer's bytes, keep none */
 };
 
 struct lg {
@@ -57,8 +66,13 @@ struct lg {
 	int enrolling, enroll_max, next_enroll;
 	int nready;
 	FILE *events;
+	const char *component;  /* update mode, else NULL */
+	long have;
 	/* counters */
 	long deliveries, polls_empty, errors, enrolled, status_sent;
+	long updated, refused, downloads;
+	long long bytes;
+	uint64_t last_done;
 };
 
 static volatile sig_atomic_t stopping;
@@ -88,8 +102,13 @@ static int64_t real_ns(void)
 static size_t on_data(char *p, size_t size, size_t n, void *arg)
 {
 	struct lg_agent *a = arg;
-	char *grown = realloc(a->in, a->inlen + size * n + 1);
+	char *grown;
 
+	if (a->discard) {
+		a->inlen += size * n;
+		return size * n;
+	}
+	grown = realloc(a->in, a->inlen + size * n + 1);
 	if (!grown)
 		return 0;
 	a->in = grown;
@@ -138,8 +157,12 @@ static void start(struct lg *lg, struct lg_agent *a, const char *path, char *bod
 	free(a->in);
 	a->in = NULL;
 	a->inlen = 0;
+	a->discard = a->st == LG_DOWNLOAD;
 	curl_easy_setopt(a->h, CURLOPT_URL, url);
-	curl_easy_setopt(a->h, CURLOPT_POSTFIELDS, body);
+	if (body)
+		curl_easy_setopt(a->h, CURLOPT_POSTFIELDS, body);
+	else
+		curl_easy_setopt(a->h, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(a->h, CURLOPT_TIMEOUT, timeout);
 	a->busy = true;
 	curl_multi_add_handle(lg->multi, a->h);
@@ -188,6 +211,73 @@ static void start_enroll(struct lg *lg, struct lg_agent *a)
 	start(lg, a, "/api/v1/agent/enroll", body, 120);
 }
 
+/* Update mode: asks how to get the component from the version held. */
+static void start_plan(struct lg *lg, struct lg_agent *a)
+{
+	char *body = malloc(160);
+
+	if (!body)
+		return;
+	snprintf(body, 160, "{\"component\":\"%s\",\"have\":%ld}", lg->component, lg->have);
+	a->st = LG_PLAN;
+	start(lg, a, "/api/v1/agent/update", body, 60);
+}
+
+/* Update mode: downloads the current step's payload, or is done. */
+static void start_download(struct lg *lg, struct lg_agent *a)
+{
+	json_t *st = json_array_get(a->steps, a->step);
+	char path[512];
+
+	if (!st) {
+		a->st = LG_DONE;
+		lg->updated++;
+		lg->last_done = now_ms();
+		return;
+	}
+	snprintf(path, sizeof(path), "/api/v1/agent/download?file=%s",
+		 json_string_value(json_object_get(st, "file")));
+	a->st = LG_DOWNLOAD;
+	start(lg, a, path, NULL, 600);
+}
+
+/* Update mode: the end of a plan or download. */
+static void finished_update(struct lg *lg, struct lg_agent *a, long status, json_t *ans)
+{
+	struct curl_header *h;
+	long after = 1;
+
+	if (a->st == LG_PLAN && status == 200 && json_is_array(json_object_get(ans, "steps"))) {
+		a->steps = json_incref(json_object_get(ans, "steps"));
+		a->step = 0;
+		start_download(lg, a);
+		return;
+	}
+	if (a->st == LG_DOWNLOAD && status == 200 &&
+	    (json_int_t)a->inlen == json_integer_value(json_object_get(
+		    json_array_get(a->steps, a->step), "size"))) {
+		lg->downloads++;
+		lg->bytes += (long long)a->inlen;
+		a->step++;
+		start_download(lg, a);
+		return;
+	}
+	if (a->st == LG_DOWNLOAD && status == 503) {
+		lg->refused++;
+		if (curl_easy_header(a->h, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK)
+			after = atol(h->value) > 0 ? atol(h->value) : 1;
+		/* As ward-agent: Retry-After plus up to as much again. */
+		a->retry_at = now_ms() + (uint64_t)after * 1000 +
+			      (uint64_t)rand() % ((uint64_t)after * 1000 + 1);
+		a->st = LG_WAIT;
+		return;
+	}
+	lg->errors++;
+	fprintf(stderr, "loadgen: update of agent %d: %ld\n", a->idx, status);
+	a->retry_at = now_ms() + 1000;
+	a->st = LG_WAIT;
+}
+
 /* Handles the end of a's transfer with HTTP status (0: no answer). */
 static void finished(struct lg *lg, struct lg_agent *a, long status)
 {
@@ -206,7 +296,10 @@ static void finished(struct lg *lg, struct lg_agent *a, long status)
 			snprintf(token, sizeof(token), "%s:%s", a->uuid, secret);
 			set_auth(a, token);
 			lg->enrolled++;
-			start_poll(lg, a);
+			if (lg->component)
+				start_plan(lg, a);
+			else
+				start_poll(lg, a);
 		} else {
 			lg->errors++;
 			fprintf(stderr, "loadgen: enroll of agent %d: %ld %s\n", a->idx, status,
@@ -246,7 +339,12 @@ static void finished(struct lg *lg, struct lg_agent *a, long status)
 		}
 		start_poll(lg, a);
 		break;
+	case LG_PLAN:
+	case LG_DOWNLOAD:
+		finished_update(lg, a, status, ans);
+		break;
 	case LG_WAIT:
+	case LG_DONE:
 		break;
 	}
 	json_decref(ans);
@@ -292,6 +390,8 @@ int main(int argc, char **argv)
 		{ "duration", required_argument, NULL, 'd' },
 		{ "events", required_argument, NULL, 'e' },
 		{ "concurrency", required_argument, NULL, 'k' },
+		{ "update", required_argument, NULL, 'u' },
+		{ "have", required_argument, NULL, 'v' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lg lg = { .curl_timeout = -1, .heartbeat_ms = 60000, .long_poll = 55,
@@ -313,13 +413,15 @@ int main(int argc, char **argv)
 		case 'd': duration_ms = (uint64_t)atoll(optarg) * 1000; break;
 		case 'e': events_path = optarg; break;
 		case 'k': lg.enroll_max = atoi(optarg); break;
+		case 'u': lg.component = optarg; break;
+		case 'v': lg.have = atol(optarg); break;
 		default: return 2;
 		}
 	}
 	if (!lg.server || !lg.ca || !lg.token || lg.n <= 0) {
 		fprintf(stderr, "usage: ward-loadgen --server URL --ca FILE --token ENROLL_TOKEN "
 			"--agents N [--heartbeat S] [--long-poll S] [--duration S] "
-			"[--events FILE] [--concurrency N]\n");
+			"[--events FILE] [--concurrency N] [--update COMPONENT --have N]\n");
 		return 2;
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
@@ -369,7 +471,8 @@ int main(int argc, char **argv)
 	start_ms = now_ms();
 	for (i = 0; i < lg.n; i++)
 		lg.agents[i].next_status += start_ms;
-	while (!stopping && (!duration_ms || now_ms() - start_ms < duration_ms)) {
+	while (!stopping && (!duration_ms || now_ms() - start_ms < duration_ms) &&
+	       (!lg.component || lg.updated < lg.n)) {
 		now = now_ms();
 		while (lg.next_enroll < lg.n && lg.enrolling < lg.enroll_max)
 			start_enroll(&lg, &lg.agents[lg.next_enroll++]);
@@ -378,10 +481,14 @@ int main(int argc, char **argv)
 
 			if (a->st == LG_WAIT && !a->busy && a->retry_at && a->retry_at <= now) {
 				a->retry_at = 0;
-				if (a->client)
-					start_poll(&lg, a);
-				else
+				if (!a->client)
 					start_enroll(&lg, a);
+				else if (lg.component && a->steps)
+					start_download(&lg, a);
+				else if (lg.component)
+					start_plan(&lg, a);
+				else
+					start_poll(&lg, a);
 			}
 		}
 		if (now - last_retry_scan >= 100)
@@ -411,9 +518,16 @@ int main(int argc, char **argv)
 			announced = 1;
 		}
 	}
-	printf("{\"agents\": %d, \"enrolled\": %ld, \"ready\": %d, \"deliveries\": %ld, "
-	       "\"empty_polls\": %ld, \"status_reports\": %ld, \"errors\": %ld}\n", lg.n,
-	       lg.enrolled, lg.nready, lg.deliveries, lg.polls_empty, lg.status_sent, lg.errors);
+	if (lg.component)
+		printf("{\"agents\": %d, \"enrolled\": %ld, \"updated\": %ld, \"downloads\": %ld, "
+		       "\"refused\": %ld, \"bytes\": %lld, \"seconds\": %.2f, \"errors\": %ld}\n",
+		       lg.n, lg.enrolled, lg.updated, lg.downloads, lg.refused, lg.bytes,
+		       lg.updated ? (double)(lg.last_done - start_ms) / 1000.0 : 0.0, lg.errors);
+	else
+		printf("{\"agents\": %d, \"enrolled\": %ld, \"ready\": %d, \"deliveries\": "
+		       "%ld, \"empty_polls\": %ld, \"status_reports\": %ld, \"errors\": %ld}\n",
+		       lg.n, lg.enrolled, lg.nready, lg.deliveries, lg.polls_empty, lg.status_sent,
+		       lg.errors);
 	fclose(lg.events);
 	return 0;
 }

@@ -267,6 +267,7 @@ again:
 		goto out;
 	if (!source)
 		source = source_url(u);
+	s.source = source;
 	s.cur = have;
 	s.delta_failed = false;
 	json_array_foreach(json_object_get(answer, "steps"), i, st) {

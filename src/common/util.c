@@ -32,6 +32,8 @@ static int buf_reserve(struct util_buf *b, size_t extra)
 
 int util_buf_append(struct util_buf *b, const void *p, size_t n)
 {
+	if (n == 0) /* p may be NULL then (an empty buffer's data) */
+		return 0;
 	if (buf_reserve(b, n) != 0)
 		return -1;
 	memcpy(b->data + b->len, p, n);

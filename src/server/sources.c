@@ -29,10 +29,12 @@ bool sources_validate(const json_t *table, char *errbuf, size_t errlen)
 				 "address or CIDR range", i + 1, range);
 			return false;
 		}
-		if (strncmp(url, "https://", 8) != 0 || strlen(url) > 2048 ||
-		    strcspn(url, " \t\r\n\"") != strlen(url)) {
-			snprintf(errbuf, errlen, "update source %zu: '%s' is not an https:// URL",
-				 i + 1, url);
+		/* Plain HTTP is allowed: what a source serves is signed, and a
+		 * mirror is often a plain web server inside the network. */
+		if ((strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) ||
+		    strlen(url) > 2048 || strcspn(url, " \t\r\n\"?#") != strlen(url)) {
+			snprintf(errbuf, errlen, "update source %zu: '%s' is not an http:// or "
+				 "https:// URL (without query or fragment)", i + 1, url);
 			return false;
 		}
 	}

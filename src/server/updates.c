@@ -70,7 +70,8 @@ struct updates {
 	uint64_t watch_sig;       /* the source directory as last looked at */
 	bool watched;
 	uint64_t next_watch_ms, next_check_ms;
-	struct waiter *waiters;
+	struct waiter *waiters;   /* for the running (or next) import */
+	struct waiter *queued;    /* came while an import ran: for the one after */
 	json_t *last;             /* the last import's outcome */
 };
 
@@ -411,6 +412,8 @@ static void tick(void *arg)
 		job_free(u->job);
 		u->job = NULL;
 		answer_waiters(u);
+		u->waiters = u->queued;
+		u->queued = NULL;
 	}
 	if (u->job)
 		return;
@@ -431,33 +434,44 @@ static void tick(void *arg)
 	}
 }
 
-static void drop_waiter(struct http_req *req, void *arg)
+/* Removes req from list; returns whether it was there. */
+static bool unlink_waiter(struct waiter **list, struct http_req *req)
 {
-	struct updates *u = arg;
 	struct waiter **p, *w;
 
-	for (p = &u->waiters; (w = *p); p = &w->next)
+	for (p = list; (w = *p); p = &w->next)
 		if (w->req == req) {
 			*p = w->next;
 			free(w);
-			return;
+			return true;
 		}
+	return false;
+}
+
+static void drop_waiter(struct http_req *req, void *arg)
+{
+	struct updates *u = arg;
+
+	if (!unlink_waiter(&u->waiters, req))
+		unlink_waiter(&u->queued, req);
 }
 
 void updates_import_now(struct updates *u, struct http_req *req)
 {
 	struct waiter *w = malloc(sizeof(*w));
+	struct waiter **list = u->job ? &u->queued : &u->waiters;
 
 	if (!w) {
 		http_respond_error(req, 500, "out of memory");
 		return;
 	}
+	/* An import already running may have read the source before the
+	 * change the administrator wants imported: wait for the next one. */
 	w->req = req;
-	w->next = u->waiters;
-	u->waiters = w;
+	w->next = *list;
+	*list = w;
 	http_park(req, drop_waiter, u);
 	log_msg(LOG_LVL_INFO, "update: import of %s requested", u->cfg->source_dir);
-	/* The next tick starts it, after a running import ends if need be. */
 }
 
 /* Loads the package signing key pair from the data directory. */
@@ -529,8 +543,11 @@ void updates_free(struct updates *u)
 		undo(u->job);
 		job_free(u->job);
 	}
-	while ((w = u->waiters)) {
-		u->waiters = w->next;
+	while ((w = u->waiters) || (w = u->queued)) {
+		if (w == u->waiters)
+			u->waiters = w->next;
+		else
+			u->queued = w->next;
 		free(w);
 	}
 	sodium_memzero(u->sk, sizeof(u->sk));

@@ -40,7 +40,7 @@ struct updates *updates_new(struct store *st, const struct config *cfg, struct h
 /* Waits for a running import, then frees u (NULL is accepted). */
 void updates_free(struct updates *u);
 
-/* Starts an import now (unless one runs: it is waited for instead) and
+/* Starts an import now (when one runs, the next one, after it) and
  * answers req with its outcome when it ends. */
 void updates_import_now(struct updates *u, struct http_req *req);
 

@@ -194,7 +194,7 @@ class CliTest(unittest.TestCase):
         self.login()
         done = self.ward("sources", "set", '[{"range": "10.0.0.0/8", "url": "ftp://x"}]',
                          ok=False)
-        self.assertIn("update source 1: 'ftp://x' is not an https:// URL", done.stderr)
+        self.assertIn("update source 1: 'ftp://x' is not an http:// or https:// URL", done.stderr)
         self.ward("sources", "set", json.dumps([
             {"range": "0.0.0.1", "url": "https://never.example"},
             {"range": "127.0.0.0/8", "url": "https://v4.example/updates"},

@@ -34,9 +34,19 @@ int main(void)
 	CHECK(strcmp(pick(t, "[]"), "(server)") == 0);
 	json_decref(t);
 
+	/* Plain HTTP mirrors are accepted (payloads are signed); other schemes
+	 * and URLs with a query are not. */
 	t = json_loads("[{\"range\": \"10.0.0.0/8\", \"url\": \"http://plain.example\"}]", 0, NULL);
+	CHECK(sources_validate(t, msg, sizeof(msg)));
+	json_decref(t);
+	t = json_loads("[{\"range\": \"10.0.0.0/8\", \"url\": \"ftp://x.example\"},"
+		       " {\"range\": \"::1\", \"url\": \"https://x.example/?a=b\"}]", 0, NULL);
 	CHECK(!sources_validate(t, msg, sizeof(msg)));
-	CHECK_STR_CONTAINS(msg, "update source 1: 'http://plain.example' is not an https:// URL");
+	CHECK_STR_CONTAINS(msg, "update source 1: 'ftp://x.example' is not an http:// or "
+			   "https:// URL");
+	CHECK(json_array_remove(t, 0) == 0);
+	CHECK(!sources_validate(t, msg, sizeof(msg)));
+	CHECK_STR_CONTAINS(msg, "without query");
 	json_decref(t);
 	t = json_loads("[{\"range\": \"10.0.0.0/99\", \"url\": \"https://x\"}]", 0, NULL);
 	CHECK(!sources_validate(t, msg, sizeof(msg)));
