@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-unit test-asan bench bench-scan bench-server style clean
+.PHONY: all deps build run test test-unit test-asan bench bench-scan bench-server bench-updates style clean
 
 all: build
 
@@ -36,15 +36,19 @@ test-asan: deps
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS) -L sanitize
 
-# Both benchmarks: ward scan against clamscan and clamd (about 25 min),
-# then wardd holding 10,000 simulated agents (about 5 min).
-bench: bench-scan bench-server
+# The benchmarks: ward scan against clamscan and clamd (about 25 min),
+# wardd holding 10,000 simulated agents (about 5 min), and signature
+# updates: delta sizes and 1,000 agents updating under the download cap.
+bench: bench-scan bench-server bench-updates
 
 bench-scan: build
 	@python3 bench/run.py --ward $(BUILD)/bin/ward $(BENCH_ARGS)
 
 bench-server: build
 	@python3 bench/server.py --bin $(BUILD)/bin $(BENCH_SERVER_ARGS)
+
+bench-updates: build
+	@python3 bench/updates.py --bin $(BUILD)/bin $(BENCH_UPDATES_ARGS)
 
 style:
 	@sh scripts/check-style.sh

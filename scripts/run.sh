@@ -10,13 +10,26 @@ port=${WARD_PORT:-8443}
 sh "$(dirname "$0")/demo.sh" "$bin/ward" "$run/demo"
 
 mkdir -p "$run"
+# Signatures: freshclam's databases when this machine has them, else a
+# small source of custom hash signatures (the EICAR test file and
+# clamav-testfiles' clam.exe), so that the agent installs a real pattern.
+source=/var/lib/clamav
+if ! ls "$source"/*.cvd "$source"/*.cld >/dev/null 2>&1; then
+	source=$run/signatures
+	mkdir -p "$source"
+	printf '%s\n' '44d88612fea8a8f36de82e1278abb02f:68:Demo.Eicar' \
+		'aa15bcf478d165efd2065190eb473bcb:544:Demo.ClamExe' >"$source/demo.hdb"
+fi
 conf=$run/wardd.ini
 cat >"$conf" <<INI
-# make run: wardd's defaults, except where its data lives and the port.
+# make run: wardd's defaults, except where its data lives, the port and
+# (without freshclam's databases) the signature source.
 [server]
 listen = *:$port
 hostname = localhost
 data_dir = $run/server
+[updates]
+source_dir = $source
 INI
 printf '[agent]\nstate_dir = %s/agent\n' "$run" >"$run/agent.ini"
 
@@ -54,12 +67,16 @@ cat <<MSG
 == wardd is serving https://localhost:$port (IPv4 and IPv6), one agent enrolled
    administrator: admin, password in $run/server/initial-admin-password
    logs: $run/wardd.log, $run/agent.log
+   signatures from $source, built into components the agent installed
 
 Try, in another terminal:
   T=\$(curl -s --cacert $ca -d "{\"user\":\"admin\",\"password\":\"\$(cat $run/server/initial-admin-password)\"}" https://localhost:$port/api/v1/login | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   curl -s --cacert $ca -H "Authorization: Bearer \$T" https://localhost:$port/api/v1/tree
   curl -s --cacert $ca -H "Authorization: Bearer \$T" -X PUT -d '{"scope":"root","key":"scan_method","value":"smart","apply":"all"}' https://localhost:$port/api/v1/settings
-  $bin/ward-agent --config $run/agent.ini status     (the agent has switched)
+  $bin/ward-agent --config $run/agent.ini status     (the agent has switched, and
+                                                     installed the smart agent pattern)
+  WARD_PASSWORD=\$(cat $run/server/initial-admin-password) $bin/ward login --server https://localhost:$port --ca $ca
+  $bin/ward update status
 
 Ctrl-C stops both.
 MSG

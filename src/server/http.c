@@ -72,6 +72,7 @@ struct http_server {
 	void *after_arg;
 	struct http_req *parked;
 	unsigned downloads;
+	unsigned downloads_peak;
 };
 
 uint64_t http_now_ms(void)
@@ -191,13 +192,16 @@ void http_respond_file(struct http_req *r, int fd, uint64_t size)
 			return;
 	} else {
 		r->download = true;
-		r->srv->downloads++;
+		if (++r->srv->downloads > r->srv->downloads_peak)
+			r->srv->downloads_peak = r->srv->downloads;
 	}
 	set_answer(r, 200, resp, "application/octet-stream");
 }
 
-unsigned http_downloads(const struct http_server *s)
+unsigned http_downloads(const struct http_server *s, unsigned *peak)
 {
+	if (peak)
+		*peak = s->downloads_peak;
 	return s->downloads;
 }
 

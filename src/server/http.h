@@ -94,8 +94,9 @@ void http_respond_error(struct http_req *r, unsigned status, const char *fmt, ..
  * answer counts in http_downloads() until it is sent or cut off. */
 void http_respond_file(struct http_req *r, int fd, uint64_t size);
 
-/* Returns the number of file answers being sent. */
-unsigned http_downloads(const struct http_server *s);
+/* Returns the number of file answers being sent, and in *peak (may be
+ * NULL) the most there were at once since the server started. */
+unsigned http_downloads(const struct http_server *s, unsigned *peak);
 
 /* Answers 503 with a Retry-After of seconds and {"error": message}; logged
  * at debug level only, since a busy server sends many. */

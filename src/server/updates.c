@@ -560,9 +560,10 @@ void updates_free(struct updates *u)
 
 json_t *updates_status(struct updates *u)
 {
-	json_t *out = json_pack("{ss sO sb si sI}", "source_dir", u->cfg->source_dir,
+	unsigned peak, now = http_downloads(u->http, &peak);
+	json_t *out = json_pack("{ss sO sb si si sI}", "source_dir", u->cfg->source_dir,
 				"last_import", u->last, "importing", u->job != NULL, "downloads",
-				(int)http_downloads(u->http), "max_downloads",
+				(int)now, "downloads_peak", (int)peak, "max_downloads",
 				(json_int_t)u->cfg->max_downloads);
 	json_t *list = json_array(), *packages, *p, *deltas, *entry;
 	int64_t v;
@@ -681,9 +682,9 @@ void updates_download(struct updates *u, struct http_req *req, const char *file)
 	struct stat sb;
 	int c, fd;
 
-	if (http_downloads(u->http) >= (unsigned)u->cfg->max_downloads) {
+	if (http_downloads(u->http, NULL) >= (unsigned)u->cfg->max_downloads) {
 		http_respond_busy(req, (unsigned)u->cfg->retry_after, "%u downloads in progress; "
-				  "try again later", http_downloads(u->http));
+				  "try again later", http_downloads(u->http, NULL));
 		return;
 	}
 	for (c = 0; c < COMP_COUNT && size < 0; c++) {

@@ -403,6 +403,8 @@ class UpdatesTest(unittest.TestCase):
         self.assertEqual(set(results), {want})
         self.assertGreater(refused[0], 0)
         self.assertLessEqual(peak[0], cap)
+        # The server's own high-water mark: the cap was reached, never passed.
+        self.assertEqual(self.api("GET", "/api/v1/update")["downloads_peak"], cap)
 
 
 def a_bin():
