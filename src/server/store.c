@@ -246,6 +246,22 @@ static enum store_err sql_text(struct store *st, char **out, char *errbuf, size_
 	return err;
 }
 
+/* Ends a query that built list row by row (rc: the last step's result):
+ * finalizes stmt and hands list to *out, or frees it on failure. */
+static enum store_err finish_list(sqlite3_stmt *stmt, enum store_err err, int rc, json_t *list,
+				  json_t **out)
+{
+	if (err == STORE_OK && rc != SQLITE_DONE)
+		err = STORE_EDB;
+	sqlite3_finalize(stmt);
+	if (err != STORE_OK) {
+		json_decref(list);
+		return err;
+	}
+	*out = list;
+	return STORE_OK;
+}
+
 static enum store_err begin(struct store *st, char *errbuf, size_t errlen)
 {
 	return exec(st, "BEGIN IMMEDIATE", errbuf, errlen);
@@ -1139,15 +1155,7 @@ enum store_err store_deliveries_json(struct store *st, json_t **out)
 			break;
 		}
 	}
-	if (err == STORE_OK && rc != SQLITE_DONE)
-		err = STORE_EDB;
-	sqlite3_finalize(stmt);
-	if (err != STORE_OK) {
-		json_decref(arr);
-		return err;
-	}
-	*out = arr;
-	return STORE_OK;
+	return finish_list(stmt, err, rc, arr, out);
 }
 
 enum store_err store_deliveries_cancel(struct store *st, int64_t client, int64_t *n)
@@ -1326,15 +1334,7 @@ enum store_err store_packages(struct store *st, const char *component, json_t **
 		if (!e || json_array_append_new(list, e) != 0)
 			err = STORE_ENOMEM;
 	}
-	if (err == STORE_OK && rc != SQLITE_DONE)
-		err = STORE_EDB;
-	sqlite3_finalize(stmt);
-	if (err != STORE_OK) {
-		json_decref(list);
-		return err;
-	}
-	*out = list;
-	return STORE_OK;
+	return finish_list(stmt, err, rc, list, out);
 }
 
 enum store_err store_client_move_info(struct store *st, int64_t id, char **move)
