@@ -246,6 +246,15 @@ static enum store_err sql_text(struct store *st, char **out, char *errbuf, size_
 	return err;
 }
 
+/* Undoes the start of a query that builds a JSON container when either
+ * failed to be made: STORE_EDB for the statement, else STORE_ENOMEM. */
+static enum store_err list_fail(sqlite3_stmt *stmt, json_t *container)
+{
+	sqlite3_finalize(stmt);
+	json_decref(container);
+	return stmt ? STORE_ENOMEM : STORE_EDB;
+}
+
 /* Ends a query that built list row by row (rc: the last step's result):
  * finalizes stmt and hands list to *out, or frees it on failure. */
 static enum store_err finish_list(sqlite3_stmt *stmt, enum store_err err, int rc, json_t *list,
@@ -353,11 +362,8 @@ static enum store_err settings_object(struct store *st, const char *sql, int64_t
 	enum store_err err = STORE_OK;
 	int rc = SQLITE_DONE;
 
-	if (!stmt || !obj) {
-		sqlite3_finalize(stmt);
-		json_decref(obj);
-		return stmt ? STORE_ENOMEM : STORE_EDB;
-	}
+	if (!stmt || !obj)
+		return list_fail(stmt, obj);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		v = json_loads((const char *)sqlite3_column_text(stmt, 1), JSON_DECODE_ANY, NULL);
 		if (!v || json_object_set_new(obj, (const char *)sqlite3_column_text(stmt, 0),
@@ -725,11 +731,8 @@ enum store_err store_tree(struct store *st, json_t **out, char *errbuf, size_t e
 	char key[24];
 	int rc = SQLITE_DONE;
 
-	if (!stmt || !byid) {
-		sqlite3_finalize(stmt);
-		json_decref(byid);
-		return stmt ? STORE_ENOMEM : STORE_EDB;
-	}
+	if (!stmt || !byid)
+		return list_fail(stmt, byid);
 	/* Parents may have larger ids than children (domains move), so every
 	 * node is made first and linked in a second pass. */
 	while (err == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -1134,11 +1137,8 @@ enum store_err store_deliveries_json(struct store *st, json_t **out)
 	enum store_err err = STORE_OK;
 	int rc = SQLITE_DONE;
 
-	if (!stmt || !arr) {
-		sqlite3_finalize(stmt);
-		json_decref(arr);
-		return stmt ? STORE_ENOMEM : STORE_EDB;
-	}
+	if (!stmt || !arr)
+		return list_fail(stmt, arr);
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		int64_t next = sqlite3_column_int64(stmt, 5);
 
@@ -1318,11 +1318,8 @@ enum store_err store_packages(struct store *st, const char *component, json_t **
 	enum store_err err = STORE_OK;
 	int rc;
 
-	if (!stmt || !list) {
-		sqlite3_finalize(stmt);
-		json_decref(list);
-		return stmt ? STORE_ENOMEM : STORE_EDB;
-	}
+	if (!stmt || !list)
+		return list_fail(stmt, list);
 	while (err == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		e = json_pack("{sI sI ss sI ss sI}", "version",
 			      (json_int_t)sqlite3_column_int64(stmt, 0), "base",
@@ -1353,11 +1350,8 @@ enum store_err store_export(struct store *st, json_t **out)
 	int64_t *ids = NULL, *grown;
 	size_t n = 0, i;
 
-	if (!stmt || !list) {
-		sqlite3_finalize(stmt);
-		json_decref(list);
-		return stmt ? STORE_ENOMEM : STORE_EDB;
-	}
+	if (!stmt || !list)
+		return list_fail(stmt, list);
 	while (sqlite3_step(stmt) == SQLITE_ROW) {
 		grown = realloc(ids, (n + 1) * sizeof(*ids));
 		if (!grown) {
