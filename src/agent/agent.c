@@ -650,6 +650,7 @@ static int cmd_run(struct agent *a)
 	bool moved;
 	unsigned backoff = 1;
 	uint64_t last_status = 0, now;
+	time_t wall;
 	int64_t wait;
 	long status;
 
@@ -670,7 +671,9 @@ static int cmd_run(struct agent *a)
 	plan_next_update(a);
 	for (;;) {
 		now = util_now_ns() / 1000000000u;
-		if (a->next_update && (time_t)now >= a->next_update) {
+		/* Schedules are in wall-clock time; heartbeats in monotonic. */
+		wall = time(NULL);
+		if (a->next_update && wall >= a->next_update) {
 			log_msg(LOG_LVL_INFO, "update: scheduled update");
 			update_component(a, needed_component(a, NULL));
 			plan_next_update(a);
@@ -685,7 +688,7 @@ static int cmd_run(struct agent *a)
 			last_status = now;
 		}
 		/* The poll ends in time for the next scheduled update. */
-		wait = a->next_update ? (int64_t)a->next_update - (int64_t)now : a->long_poll;
+		wait = a->next_update ? (int64_t)(a->next_update - time(NULL)) : a->long_poll;
 		if (poll && wait < a->long_poll)
 			json_object_set_new(poll, "wait", json_integer(wait > 1 ? wait : 1));
 		answer = NULL;

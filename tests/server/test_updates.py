@@ -300,6 +300,34 @@ class UpdatesTest(unittest.TestCase):
         self.assertIn("virus-pattern 1 -> 2 by full package", done.stderr)
         self.assertEqual(self.installed(a), 2)
 
+    def test_scheduled_updates_and_roaming_agents(self):
+        """Update Now reaches online agents; one with the roaming privilege is
+        skipped and takes the new version at its next scheduled update."""
+        a, b = self.add_agent(), self.add_agent()
+        wait_for(lambda: self.installed(a) == 1 and self.installed(b) == 1, what="installs")
+        with open(os.path.join(b.dir, "state", "credential.json")) as f:
+            b_uuid = json.load(f)["uuid"]
+        b_id = next(c["id"] for c in self.api("GET", "/api/v1/clients")["clients"]
+                    if c["uuid"] == b_uuid)
+        self.api("PUT", "/api/v1/settings", {"scope": "root", "key": "update.schedule",
+                                             "value": "every 10s"})
+        self.api("PUT", "/api/v1/settings", {"scope": "root", "key": "update.window",
+                                             "value": 0})
+        self.api("PUT", "/api/v1/settings", {"scope": f"client:{b_id}", "key": "roaming",
+                                             "value": True})
+        wait_for(lambda: "roaming false -> true" in b.log_text() and
+                 "update.window 60 -> 0" in a.log_text(), what="settings applied")
+        self.new_source_version()
+        answer = self.api("POST", "/api/v1/update/agents", {"scope": "root"})
+        self.assertEqual(answer["notified"], 1)
+        self.assertEqual(answer["skipped"], {"roaming": 1})
+        wait_for(lambda: self.installed(a) == 2, what="update now")
+        wait_for(lambda: self.installed(b) == 2, timeout=40, what="scheduled update")
+        log = b.log_text()
+        self.assertIn("update: scheduled update", log)
+        self.assertLess(log.index("update: scheduled update"),
+                        log.index("virus-pattern 1 -> 2 by delta"))
+
     def test_update_now_can_be_switched_off(self):
         a = self.add_agent()
         wait_for(lambda: self.installed(a) == 1, what="first install")
