@@ -401,7 +401,9 @@ class UpdatesTest(unittest.TestCase):
                 time.sleep(0.01)
 
         def client(cred):
-            for _ in range(200):
+            # Until served: slow builds (sanitizers) take many rounds.
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
                 conn = http.client.HTTPSConnection("127.0.0.1", self.server.port,
                                                    context=ctx, timeout=30)
                 conn.request("GET", path, headers={"Authorization": f"Bearer {cred}"})
