@@ -83,12 +83,8 @@ static char *state_file(const struct agent *a, const char *name)
 /* Replaces path atomically with text (mode 0600). */
 static bool write_atomic(const char *path, const char *text)
 {
-	char tmp[4096];
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if (util_write_file(tmp, text, strlen(text), 0600) != 0 || rename(tmp, path) != 0) {
+	if (util_replace_file(path, text, strlen(text), 0600) != 0) {
 		log_msg(LOG_LVL_ERROR, "%s: %s", path, strerror(errno));
-		unlink(tmp);
 		return false;
 	}
 	return true;
@@ -530,6 +526,22 @@ static bool use_installed(struct agent *a, const char *component)
 	return true;
 }
 
+/* Stores the package signing key a rotation moved the pin to, so that it
+ * survives a restart (until then the server's chain moves it again). */
+static void pin_key(struct agent *a)
+{
+	json_t *cred = json_load_file(a->cred_path, 0, NULL);
+	char hex[2 * PKG_PK_BYTES + 1];
+
+	a->up.rotated = false;
+	sodium_bin2hex(hex, sizeof(hex), a->up.key, sizeof(a->up.key));
+	if (!cred || json_object_set_new(cred, "package_key", json_string(hex)) != 0 ||
+	    !write_json(a->cred_path, cred))
+		log_msg(LOG_LVL_ERROR, "%s: cannot store the rotated package signing key",
+			a->cred_path);
+	json_decref(cred);
+}
+
 /* Brings component up to date and loads it: a new version is used only
  * once an engine has loaded it, else the installed one stays in use and
  * the failure is reported. Returns true when component is current (or
@@ -554,6 +566,8 @@ static bool update_component(struct agent *a, const char *component)
 	flock(lock, LOCK_EX);
 	err = updater_fetch(&a->up, component, &staged, a->update_error,
 			    sizeof(a->update_error));
+	if (a->up.rotated)
+		pin_key(a);
 	if (err == UPDATER_ENONE) {
 		log_msg(LOG_LVL_INFO, "update: %s", a->update_error);
 		a->update_error[0] = '\0';
@@ -798,13 +812,14 @@ out:
 
 static int cmd_status(struct agent *a)
 {
-	char *text;
+	char *text, key[2 * PKG_PK_BYTES + 1];
 	json_t *comps;
 
 	if (!load_state(a))
 		return 1;
-	printf("server: %s\nagent: %s\nsettings version: %lld\n", a->server, a->uuid,
-	       (long long)a->version);
+	sodium_bin2hex(key, sizeof(key), a->up.key, sizeof(a->up.key));
+	printf("server: %s\nagent: %s\npackage key: %s\nsettings version: %lld\n", a->server,
+	       a->uuid, key, (long long)a->version);
 	text = a->settings ? json_dumps(a->settings, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
 	printf("settings: %s\n", text ? text : "(none yet)");
 	free(text);

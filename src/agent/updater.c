@@ -96,6 +96,29 @@ static enum updater_err download(struct updater *u, const char *source, const ch
 	}
 }
 
+/* Follows the key rotation chain (oldest first) from the pinned key: each
+ * record the trusted key signed moves trust to the key it names. Records
+ * from before the pinned key, and any the trusted key did not sign, move
+ * nothing, so a forged one can at most leave the pin where it is. */
+static void follow_rotations(struct updater *u, const json_t *chain)
+{
+	unsigned char next[PKG_PK_BYTES];
+	char hex[2 * PKG_PK_BYTES + 1], msg[256];
+	const json_t *rec;
+	size_t i;
+
+	json_array_foreach(chain, i, rec) {
+		if (!json_is_string(rec) ||
+		    pkg_rotate(json_string_value(rec), u->key, next, msg, sizeof(msg)) != PKG_OK)
+			continue;
+		memcpy(u->key, next, PKG_PK_BYTES);
+		u->rotated = true;
+		sodium_bin2hex(hex, sizeof(hex), next, PKG_PK_BYTES);
+		log_msg(LOG_LVL_INFO, "update: the package signing key rotated to %s (signed by "
+			"the key pinned before it)", hex);
+	}
+}
+
 /* Asks the server how to bring component from have to the newest. */
 static enum updater_err plan(struct updater *u, const char *component, int64_t have, bool full,
 			     json_t **answer, char *errbuf, size_t errlen)
@@ -117,8 +140,10 @@ static enum updater_err plan(struct updater *u, const char *component, int64_t h
 		snprintf(errbuf, errlen, "update of %s: %s", component, net);
 		return UPDATER_ENET;
 	}
-	if (status == 200 && json_is_array(json_object_get(*answer, "steps")))
+	if (status == 200 && json_is_array(json_object_get(*answer, "steps"))) {
+		follow_rotations(u, json_object_get(*answer, "rotations"));
 		return UPDATER_OK;
+	}
 	msg = json_string_value(json_object_get(*answer, "error"));
 	snprintf(errbuf, errlen, "update of %s: the server answered %ld: %s", component, status,
 		 msg ? msg : "(no message)");

@@ -8,7 +8,10 @@
  * names (falling back to the server itself) into a temporary file,
  * verifies it (the signature by the pinned key, the version newer than the
  * installed one, the payload's SHA-256), puts the version together beside
- * the installed one and checks every file. Nothing in use is touched
+ * the installed one and checks every file. The server's answer also
+ * carries the key rotation chain: a record signed by the pinned key moves
+ * the pin to the key it names (key and rotated are updated; the caller
+ * stores the new pin). Nothing in use is touched
  * until updater_commit(): a cut download, a refused package or a failed
  * load leaves the installed version as it was. A delta that does not fit
  * (a broken chain) is replaced by the full package.
@@ -18,6 +21,7 @@
 #ifndef WARD_UPDATER_H
 #define WARD_UPDATER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -39,6 +43,7 @@ struct updater {
 	const char *dir;                     /* where components live */
 	unsigned char key[PKG_PK_BYTES];     /* the pinned package signing key */
 	unsigned max_wait;                   /* seconds to keep retrying a busy server */
+	bool rotated;                        /* key changed by a rotation: pin it */
 };
 
 /* Returns the version of component in use under dir (0: none). */

@@ -97,6 +97,9 @@ static const struct ops_op table[OPS_COUNT] = {
 	  "tell the online agents of a scope to update their components now (roaming "
 	  "agents update at their next scheduled update)",
 	  { BODY("scope", OPS_STRING, true, SCOPE_HELP), END } },
+	{ OPS_UPDATE_ROTATE_KEY, "update rotate-key", "POST", "/api/v1/update/rotate-key",
+	  OPS_AUTH_ADMIN, "replace the package signing key with a new one it signs; agents "
+	  "follow at their next update", { END } },
 	{ OPS_AGENT_ENROLL, NULL, "POST", "/api/v1/agent/enroll", OPS_AUTH_ENROLL,
 	  "enroll an agent", { END } },
 	{ OPS_AGENT_EVENTS, NULL, "POST", "/api/v1/agent/events", OPS_AUTH_AGENT,

@@ -83,7 +83,8 @@ char *util_path_join(const char *dir, const char *name)
 	return p;
 }
 
-int util_write_file(const char *path, const void *p, size_t n, mode_t mode)
+/* Writes n bytes to path; with sync, flushes them to disk before closing. */
+static int write_file(const char *path, const void *p, size_t n, mode_t mode, bool sync)
 {
 	const char *c = p;
 	int fd, saved;
@@ -101,6 +102,8 @@ int util_write_file(const char *path, const void *p, size_t n, mode_t mode)
 		c += w;
 		n -= (size_t)w;
 	}
+	if (sync && fsync(fd) != 0)
+		goto fail;
 	if (close(fd) != 0)
 		return -1;
 	return 0;
@@ -109,6 +112,30 @@ fail:
 	close(fd);
 	errno = saved;
 	return -1;
+}
+
+int util_write_file(const char *path, const void *p, size_t n, mode_t mode)
+{
+	return write_file(path, p, n, mode, false);
+}
+
+int util_replace_file(const char *path, const void *p, size_t n, mode_t mode)
+{
+	char *tmp = malloc(strlen(path) + 5);
+	int saved;
+
+	if (!tmp)
+		return -1;
+	sprintf(tmp, "%s.tmp", path);
+	if (write_file(tmp, p, n, mode, true) != 0 || rename(tmp, path) != 0) {
+		saved = errno;
+		unlink(tmp);
+		free(tmp);
+		errno = saved;
+		return -1;
+	}
+	free(tmp);
+	return 0;
 }
 
 int util_mkdir_p(const char *path, mode_t mode)

@@ -33,6 +33,12 @@ char *util_path_join(const char *dir, const char *name);
  * Returns 0, or -1 with errno set. */
 int util_write_file(const char *path, const void *p, size_t n, mode_t mode);
 
+/* Replaces path atomically with n bytes of the given mode: written to
+ * "path.tmp", flushed to disk, then renamed over path, so a crash leaves
+ * the old contents or the new, never a mix. Returns 0, or -1 with errno
+ * set (the temporary file removed). */
+int util_replace_file(const char *path, const void *p, size_t n, mode_t mode);
+
 /* Reads the whole file at path (at most max bytes) into a new
  * NUL-terminated allocation the caller frees, its length in *len (may be
  * NULL). Returns NULL with errno set (EFBIG when larger than max). */

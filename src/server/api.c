@@ -340,7 +340,7 @@ static void post_enroll(struct api_ctx *ctx, struct http_req *req, const char *d
 					      "secret", secret, "heartbeat_interval",
 					      (json_int_t)ctx->cfg->heartbeat_interval,
 					      "long_poll", (json_int_t)ctx->cfg->long_poll,
-					      "package_key", ctx->package_key));
+					      "package_key", updates_key(ctx->updates)));
 out:
 	sodium_memzero(secret, sizeof(secret));
 	json_decref(body);
@@ -1098,6 +1098,11 @@ static void post_update_now(struct api_ctx *ctx, struct http_req *req, const cha
 	updates_import_now(ctx->updates, req);
 }
 
+static void post_update_rotate_key(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	updates_rotate_key(ctx->updates, req, who);
+}
+
 struct update_agents {
 	struct api_ctx *ctx;
 	int64_t now;
@@ -1232,6 +1237,7 @@ static const handler_fn handlers[OPS_COUNT] = {
 	[OPS_UPDATE_STATUS] = get_update_status,
 	[OPS_UPDATE_NOW] = post_update_now,
 	[OPS_UPDATE_AGENTS] = post_update_agents,
+	[OPS_UPDATE_ROTATE_KEY] = post_update_rotate_key,
 	[OPS_AGENT_UPDATE] = post_agent_update,
 	[OPS_AGENT_DOWNLOAD] = get_agent_download,
 };

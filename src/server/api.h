@@ -18,7 +18,6 @@ struct api_ctx {
 	const struct config *cfg;
 	struct notify *notify;
 	json_t *rules;   /* the grouping rules (a list; empty: manual grouping) */
-	char package_key[65]; /* the package signing key (hex), pinned by agents */
 	json_t *sources; /* the update source table (a list; empty: the server) */
 	struct updates *updates;
 };

@@ -1309,6 +1309,24 @@ enum store_err store_package_remove(struct store *st, const char *file)
 	return sql_exec(st, NULL, 0, "DELETE FROM packages WHERE file = ?", "s", file);
 }
 
+enum store_err store_package_reseal(struct store *st, const json_t *envelopes, const char *key,
+				    const char *value, char *errbuf, size_t errlen)
+{
+	enum store_err err = begin(st, errbuf, errlen);
+	const char *file;
+	json_t *env;
+
+	if (err != STORE_OK)
+		return err;
+	json_object_foreach((json_t *)envelopes, file, env)
+		if (err == STORE_OK)
+			err = sql_exec(st, errbuf, errlen, "UPDATE packages SET envelope = ? "
+				       "WHERE file = ?", "ss", json_string_value(env), file);
+	if (err == STORE_OK)
+		err = store_kv_put(st, key, value, errbuf, errlen);
+	return finish(st, err, errbuf, errlen);
+}
+
 enum store_err store_packages(struct store *st, const char *component, json_t **out)
 {
 	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT version, base, file, size, envelope, "

@@ -248,6 +248,13 @@ enum store_err store_package_add(struct store *st, const char *component, int64_
 /* Forgets the package whose payload is file. */
 enum store_err store_package_remove(struct store *st, const char *file);
 
+/* Signs every package anew after a key rotation, in one transaction:
+ * replaces the envelope of each package named in envelopes (an object
+ * payload file -> envelope text) and sets server value key to value (the
+ * rotation chain). */
+enum store_err store_package_reseal(struct store *st, const json_t *envelopes, const char *key,
+				    const char *value, char *errbuf, size_t errlen);
+
 /* Lists component's packages as a new JSON array of {version, base, file,
  * size, envelope, created}, by version then base; the caller owns it. */
 enum store_err store_packages(struct store *st, const char *component, json_t **out);

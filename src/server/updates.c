@@ -26,6 +26,9 @@
 /* How often the loop looks at a running import and the watch clock. */
 #define TICK_MS 250
 
+/* The server value holding the key rotation chain (a JSON list). */
+#define ROTATIONS_KEY "updates.rotations"
+
 /* The largest member a container may unpack to. */
 #define MAX_MEMBER (2LL << 30)
 
@@ -64,6 +67,9 @@ struct updates {
 	const struct config *cfg;
 	struct http_server *http;
 	unsigned char pk[PKG_PK_BYTES], sk[PKG_SK_BYTES];
+	char pk_hex[2 * PKG_PK_BYTES + 1];
+	char *key_path, *new_key_path, *pub_path;
+	json_t *rotations;        /* the rotation records, oldest first (strings) */
 	char *packages_dir, *components_dir, *staging_dir;
 	struct job *job;          /* the running import, or NULL */
 	pthread_t thread;
@@ -474,25 +480,123 @@ void updates_import_now(struct updates *u, struct http_req *req)
 	log_msg(LOG_LVL_INFO, "update: import of %s requested", u->cfg->source_dir);
 }
 
-/* Loads the package signing key pair from the data directory. */
-static bool load_key(struct updates *u, char *errbuf, size_t errlen)
+/* Reads the secret key at path (hex) into sk and its public half into pk.
+ * Returns false with errno set: ENOENT when there is none, EINVAL when it
+ * is not a key. */
+static bool read_key(const char *path, unsigned char sk[PKG_SK_BYTES],
+		     unsigned char pk[PKG_PK_BYTES])
 {
-	char *path = util_path_join(u->cfg->data_dir, "signing.key"), *text;
+	char *text = util_read_file(path, 1024, NULL);
 	size_t got = 0;
 	bool ok;
 
-	text = path ? util_read_file(path, 1024, NULL) : NULL;
-	ok = text && sodium_hex2bin(u->sk, sizeof(u->sk), text, strcspn(text, "\n"), NULL, &got,
-				    NULL) == 0 && got == sizeof(u->sk);
-	if (!ok)
-		snprintf(errbuf, errlen, "%s: not a package signing key",
-			 path ? path : "signing.key");
-	else
-		crypto_sign_ed25519_sk_to_pk(u->pk, u->sk);
-	if (text)
-		sodium_memzero(text, strlen(text));
+	if (!text)
+		return false;
+	ok = sodium_hex2bin(sk, PKG_SK_BYTES, text, strcspn(text, "\n"), NULL, &got, NULL) == 0 &&
+	     got == PKG_SK_BYTES;
+	sodium_memzero(text, strlen(text));
 	free(text);
-	free(path);
+	if (!ok) {
+		errno = EINVAL;
+		return false;
+	}
+	crypto_sign_ed25519_sk_to_pk(pk, sk);
+	return true;
+}
+
+/* Writes secret key sk to path (hex, mode 0600), replacing it atomically. */
+static bool write_key(const char *path, const unsigned char sk[PKG_SK_BYTES])
+{
+	char text[2 * PKG_SK_BYTES + 2];
+	bool ok;
+
+	sodium_bin2hex(text, sizeof(text) - 1, sk, PKG_SK_BYTES);
+	strcat(text, "\n");
+	ok = util_replace_file(path, text, strlen(text), 0600) == 0;
+	if (!ok)
+		log_msg(LOG_LVL_ERROR, "%s: %s", path, strerror(errno));
+	sodium_memzero(text, sizeof(text));
+	return ok;
+}
+
+/* Makes pk (with sk) the key in use: its hex form for enrollment answers,
+ * and DATA_DIR/signing.pub for administrators (rewritten when it differs). */
+static void use_key(struct updates *u, const unsigned char pk[PKG_PK_BYTES],
+		    const unsigned char sk[PKG_SK_BYTES])
+{
+	char line[2 * PKG_PK_BYTES + 2], *old = util_read_file(u->pub_path, 256, NULL);
+
+	memcpy(u->pk, pk, PKG_PK_BYTES);
+	memcpy(u->sk, sk, PKG_SK_BYTES);
+	sodium_bin2hex(u->pk_hex, sizeof(u->pk_hex), pk, PKG_PK_BYTES);
+	snprintf(line, sizeof(line), "%s\n", u->pk_hex);
+	if ((!old || strcmp(old, line) != 0) &&
+	    util_replace_file(u->pub_path, line, strlen(line), 0644) != 0)
+		log_msg(LOG_LVL_WARN, "%s: %s", u->pub_path, strerror(errno));
+	free(old);
+}
+
+/* The public key the last rotation record names; false when there is none. */
+static bool last_rotated_key(const struct updates *u, unsigned char pk[PKG_PK_BYTES])
+{
+	json_t *rec = json_loads(json_string_value(json_array_get(
+		u->rotations, json_array_size(u->rotations) - 1)), 0, NULL);
+	const char *key = json_string_value(json_object_get(rec, "key"));
+	size_t got = 0;
+	bool ok = key && sodium_hex2bin(pk, PKG_PK_BYTES, key, strlen(key), NULL, &got,
+					NULL) == 0 && got == PKG_PK_BYTES;
+
+	json_decref(rec);
+	return ok;
+}
+
+/* Loads the package signing key pair and the rotation chain; makes the key
+ * on first start. A rotation is committed by the store (the chain and the
+ * packages signed anew) between writing signing.key.new and renaming it
+ * over signing.key: one cut off in between is finished here when the
+ * store has it, else discarded. */
+static bool load_key(struct updates *u, char *errbuf, size_t errlen)
+{
+	unsigned char pk[PKG_PK_BYTES], sk[PKG_SK_BYTES], rotated[PKG_PK_BYTES];
+	char *chain = NULL;
+	bool ok = false;
+
+	if (store_kv_get(u->st, ROTATIONS_KEY, &chain) == STORE_OK)
+		u->rotations = json_loads(chain, 0, NULL);
+	else
+		u->rotations = json_array();
+	free(chain);
+	if (!json_is_array(u->rotations)) {
+		snprintf(errbuf, errlen, "database: the key rotation chain is unreadable");
+		return false;
+	}
+	if (read_key(u->new_key_path, sk, pk)) {
+		if (last_rotated_key(u, rotated) && sodium_memcmp(rotated, pk, PKG_PK_BYTES) == 0 &&
+		    rename(u->new_key_path, u->key_path) == 0) {
+			log_msg(LOG_LVL_WARN, "update: finished the key rotation to %s that was "
+				"cut off", u->new_key_path);
+		} else {
+			log_msg(LOG_LVL_WARN, "update: %s: discarded a key rotation that was cut "
+				"off before it was recorded", u->new_key_path);
+			unlink(u->new_key_path);
+		}
+	}
+	if (read_key(u->key_path, sk, pk)) {
+		ok = true;
+	} else if (errno == ENOENT) {
+		pkg_keygen(pk, sk);
+		ok = write_key(u->key_path, sk);
+		if (ok)
+			log_msg(LOG_LVL_INFO, "first start: made the package signing key %s",
+				u->pub_path);
+		else
+			snprintf(errbuf, errlen, "%s: %s", u->key_path, strerror(errno));
+	} else {
+		snprintf(errbuf, errlen, "%s: not a package signing key", u->key_path);
+	}
+	if (ok)
+		use_key(u, pk, sk);
+	sodium_memzero(sk, sizeof(sk));
 	return ok;
 }
 
@@ -511,8 +615,12 @@ struct updates *updates_new(struct store *st, const struct config *cfg, struct h
 	u->packages_dir = util_path_join(cfg->data_dir, "packages");
 	u->components_dir = util_path_join(cfg->data_dir, "components");
 	u->staging_dir = util_path_join(cfg->data_dir, "staging");
+	u->key_path = util_path_join(cfg->data_dir, "signing.key");
+	u->new_key_path = util_path_join(cfg->data_dir, "signing.key.new");
+	u->pub_path = util_path_join(cfg->data_dir, "signing.pub");
 	u->last = json_pack("{sn sb ss}", "time", "ok", 1, "message", "no import yet");
-	if (!u->packages_dir || !u->components_dir || !u->staging_dir || !u->last) {
+	if (!u->packages_dir || !u->components_dir || !u->staging_dir || !u->key_path ||
+	    !u->new_key_path || !u->pub_path || !u->last) {
 		snprintf(errbuf, errlen, "out of memory");
 		goto fail;
 	}
@@ -552,6 +660,10 @@ void updates_free(struct updates *u)
 	}
 	sodium_memzero(u->sk, sizeof(u->sk));
 	json_decref(u->last);
+	json_decref(u->rotations);
+	free(u->key_path);
+	free(u->new_key_path);
+	free(u->pub_path);
 	free(u->packages_dir);
 	free(u->components_dir);
 	free(u->staging_dir);
@@ -561,10 +673,11 @@ void updates_free(struct updates *u)
 json_t *updates_status(struct updates *u)
 {
 	unsigned peak, now = http_downloads(u->http, &peak);
-	json_t *out = json_pack("{ss sO sb si si sI}", "source_dir", u->cfg->source_dir,
+	json_t *out = json_pack("{ss sO sb si si sI ss sI}", "source_dir", u->cfg->source_dir,
 				"last_import", u->last, "importing", u->job != NULL, "downloads",
 				(int)now, "downloads_peak", (int)peak, "max_downloads",
-				(json_int_t)u->cfg->max_downloads);
+				(json_int_t)u->cfg->max_downloads, "key", u->pk_hex, "rotations",
+				(json_int_t)json_array_size(u->rotations));
 	json_t *list = json_array(), *packages, *p, *deltas, *entry;
 	int64_t v;
 	size_t i;
@@ -603,6 +716,111 @@ json_t *updates_status(struct updates *u)
 		json_decref(packages);
 	}
 	return out;
+}
+
+const char *updates_key(const struct updates *u)
+{
+	return u->pk_hex;
+}
+
+/* Signs every package's manifest anew with pk/sk: returns a new object
+ * payload file -> envelope, or NULL (a message in errbuf). */
+static json_t *reseal_all(struct updates *u, const unsigned char pk[PKG_PK_BYTES],
+			  const unsigned char sk[PKG_SK_BYTES], char *errbuf, size_t errlen)
+{
+	json_t *out = json_object(), *packages = NULL, *p, *env;
+	const char *manifest, *text;
+	char *sealed;
+	size_t i;
+	int c;
+
+	for (c = 0; c < COMP_COUNT && out; c++) {
+		if (store_packages(u->st, comp_name(c), &packages) != STORE_OK) {
+			snprintf(errbuf, errlen, "database: the package table is unreadable");
+			goto fail;
+		}
+		json_array_foreach(packages, i, p) {
+			text = json_string_value(json_object_get(p, "envelope"));
+			env = json_loads(text, 0, NULL);
+			manifest = json_string_value(json_object_get(env, "manifest"));
+			sealed = manifest ? pkg_seal(manifest, pk, sk) : NULL;
+			json_decref(env);
+			if (!sealed || json_object_set_new(out, json_string_value(json_object_get(
+				p, "file")), json_string(sealed)) != 0) {
+				snprintf(errbuf, errlen, "package %s: cannot sign it anew",
+					 json_string_value(json_object_get(p, "file")));
+				free(sealed);
+				goto fail;
+			}
+			free(sealed);
+		}
+		json_decref(packages);
+		packages = NULL;
+	}
+	if (!out)
+		snprintf(errbuf, errlen, "out of memory");
+	return out;
+fail:
+	json_decref(packages);
+	json_decref(out);
+	return NULL;
+}
+
+void updates_rotate_key(struct updates *u, struct http_req *req, const char *who)
+{
+	unsigned char pk[PKG_PK_BYTES], sk[PKG_SK_BYTES];
+	char msg[512], old_hex[sizeof(u->pk_hex)], *record = NULL, *chain_text = NULL;
+	json_t *chain = NULL, *envelopes = NULL;
+
+	if (u->job) {
+		http_respond_error(req, 409, "an import is running; rotate the key once it ends");
+		return;
+	}
+	pkg_keygen(pk, sk);
+	record = pkg_rotation(pk, u->sk);
+	chain = json_copy(u->rotations);
+	if (!record || !chain || json_array_append_new(chain, json_string(record)) != 0 ||
+	    !(chain_text = json_dumps(chain, JSON_COMPACT))) {
+		http_respond_error(req, 500, "out of memory");
+		goto out;
+	}
+	envelopes = reseal_all(u, pk, sk, msg, sizeof(msg));
+	if (!envelopes) {
+		http_respond_error(req, 500, "%s", msg);
+		goto out;
+	}
+	/* The new key is on disk before the store commits to it (load_key()
+	 * finishes a rotation cut off after the commit). */
+	if (!write_key(u->new_key_path, sk)) {
+		http_respond_error(req, 500, "%s: %s", u->new_key_path, strerror(errno));
+		goto out;
+	}
+	if (store_package_reseal(u->st, envelopes, ROTATIONS_KEY, chain_text, msg,
+				 sizeof(msg)) != STORE_OK) {
+		unlink(u->new_key_path);
+		http_respond_error(req, 500, "%s", msg);
+		goto out;
+	}
+	if (rename(u->new_key_path, u->key_path) != 0)
+		log_msg(LOG_LVL_ERROR, "%s: %s; the rotation is finished at the next start",
+			u->key_path, strerror(errno));
+	snprintf(old_hex, sizeof(old_hex), "%s", u->pk_hex);
+	json_decref(u->rotations);
+	u->rotations = chain;
+	chain = NULL;
+	use_key(u, pk, sk);
+	log_msg(LOG_LVL_INFO, "update: %s rotated the package signing key from %s to %s; "
+		"%zu packages signed anew", who, old_hex, u->pk_hex, json_object_size(envelopes));
+	http_respond_json(req, 200, json_pack("{ss ss sI sI}", "key", u->pk_hex, "previous",
+					      old_hex, "rotations",
+					      (json_int_t)json_array_size(u->rotations), "packages",
+					      (json_int_t)json_object_size(envelopes)));
+out:
+	sodium_memzero(sk, sizeof(sk));
+	json_decref(envelopes);
+	json_decref(chain);
+	free(chain_text);
+	free(record);
 }
 
 /* Appends package p to steps as {"envelope", "file", "size"}. */
@@ -664,8 +882,8 @@ void updates_plan(struct updates *u, struct http_req *req, const char *component
 	}
 	if (have >= target)
 		json_array_clear(steps);
-	answer = json_pack("{ss sI sO}", "component", component, "version", (json_int_t)target,
-			   "steps", steps);
+	answer = json_pack("{ss sI sO sO}", "component", component, "version",
+			   (json_int_t)target, "steps", steps, "rotations", u->rotations);
 	http_respond_json(req, 200, answer);
 out:
 	json_decref(packages);

@@ -31,9 +31,10 @@
 struct updates;
 
 /* Creates the update service: loads the package signing key from the data
- * directory and registers its timers on http. Returns NULL with a message
- * in errbuf on failure. The caller frees it with updates_free() after
- * http_free(). */
+ * directory (DATA_DIR/signing.key, made on first start; its public half
+ * in signing.pub) and the key rotation chain, and registers its timers on
+ * http. Returns NULL with a message in errbuf on failure. The caller frees
+ * it with updates_free() after http_free(). */
 struct updates *updates_new(struct store *st, const struct config *cfg, struct http_server *http,
 			    char *errbuf, size_t errlen);
 
@@ -48,11 +49,24 @@ void updates_import_now(struct updates *u, struct http_req *req);
  * source and the last import; NULL when the store fails. */
 json_t *updates_status(struct updates *u);
 
+/* The package signing key in use: its public half as 64 hex digits, for
+ * agents to pin at enrollment. Valid until the next rotation. */
+const char *updates_key(const struct updates *u);
+
+/* Rotates the package signing key (who: the administrator, for the log):
+ * makes a new key pair, appends a record of the new key signed by the old
+ * one to the rotation chain, signs every stored package anew, and answers
+ * req with {"key", "previous", "rotations", "packages"}. Agents pinned to
+ * any earlier key follow the chain (it comes with every update plan).
+ * Refused (409) while an import runs, whose packages the old key signs. */
+void updates_rotate_key(struct updates *u, struct http_req *req, const char *who);
+
 /* Answers an agent asking how to get from version have of component to
  * the newest: {"component", "version", "steps": [{"envelope", "file",
- * "size"}]}, the steps a chain of deltas or one full package (with full,
- * always the full package), whichever is smaller; no steps when have is
- * current. */
+ * "size"}], "rotations": [record, ...]}. The steps are a chain of deltas
+ * or one full package (with full, always the full package), whichever is
+ * smaller; none when have is current. The rotations are the key rotation
+ * chain, oldest first, as text (see pkg_rotate()). */
 void updates_plan(struct updates *u, struct http_req *req, const char *component, int64_t have,
 		  bool full);
 

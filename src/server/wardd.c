@@ -21,7 +21,6 @@
 #include "server/http.h"
 #include "server/notify.h"
 #include "server/pki.h"
-#include "common/pkg.h"
 #include "server/store.h"
 
 #define CA_DAYS (20 * 365)
@@ -30,8 +29,7 @@
 #define ENROLL_SECONDS (365 * 86400)
 
 struct files {
-	char *ca_key, *ca_crt, *key, *crt, *db, *password, *token, *bundle, *sign_key,
-	     *sign_pub;
+	char *ca_key, *ca_crt, *key, *crt, *db, *password, *token, *bundle;
 };
 
 static void usage(FILE *f)
@@ -140,48 +138,6 @@ out:
 	return ok;
 }
 
-/* The package signing key: made on first start; its public half (hex) is
- * returned in pub_hex (65 bytes) for agents to pin at enrollment. */
-static bool setup_signing_key(const struct files *f, char *pub_hex)
-{
-	unsigned char pk[PKG_PK_BYTES], sk[PKG_SK_BYTES];
-	char sk_hex[2 * PKG_SK_BYTES + 2], *text = util_read_file(f->sign_pub, 256, NULL);
-	size_t n;
-
-	if (text && access(f->sign_key, R_OK) == 0) {
-		n = strcspn(text, "\n");
-		if (n == 2 * PKG_PK_BYTES && strspn(text, "0123456789abcdef") >= n) {
-			memcpy(pub_hex, text, n);
-			pub_hex[n] = '\0';
-			free(text);
-			return true;
-		}
-		log_msg(LOG_LVL_ERROR, "%s: not a package signing key", f->sign_pub);
-		free(text);
-		return false;
-	}
-	free(text);
-	pkg_keygen(pk, sk);
-	sodium_bin2hex(sk_hex, sizeof(sk_hex) - 1, sk, sizeof(sk));
-	sodium_bin2hex(pub_hex, 2 * PKG_PK_BYTES + 1, pk, sizeof(pk));
-	strcat(sk_hex, "\n");
-	if (!write_private(f->sign_key, sk_hex))
-		return false;
-	sodium_memzero(sk, sizeof(sk));
-	sodium_memzero(sk_hex, sizeof(sk_hex));
-	text = malloc(2 * PKG_PK_BYTES + 2);
-	if (!text)
-		return false;
-	sprintf(text, "%s\n", pub_hex);
-	if (!write_private(f->sign_pub, text)) {
-		free(text);
-		return false;
-	}
-	free(text);
-	log_msg(LOG_LVL_INFO, "first start: made the package signing key %s", f->sign_pub);
-	return true;
-}
-
 /* On first start: the administrator "admin" with a random password, which
  * is written to a file only wardd's user can read, never to the log. */
 static bool setup_admin(struct store *st, const struct files *f)
@@ -219,7 +175,7 @@ static bool setup_admin(struct store *st, const struct files *f)
 /* On first start (or when every enrollment token has expired): a new
  * token, and the one-file enrollment bundle agents enroll with. */
 static bool setup_enrollment(struct store *st, const struct config *cfg, const struct files *f,
-			     const char *name, const char *cfg_package_key)
+			     const char *name)
 {
 	unsigned char hash[32];
 	char token[65], url[300], msg[256], *ca = NULL, *text = NULL;
@@ -240,8 +196,7 @@ static bool setup_enrollment(struct store *st, const struct config *cfg, const s
 	ca = util_read_file(f->ca_crt, 1 << 16, NULL);
 	snprintf(url, sizeof(url), is_ip_literal(name) && strchr(name, ':') ?
 		 "https://[%s]:%u" : "https://%s:%u", name, listen_port(cfg->listen));
-	bundle = json_pack("{ss ss ss ss}", "server", url, "ca", ca ? ca : "", "token", token,
-			   "package_key", cfg_package_key);
+	bundle = json_pack("{ss ss ss}", "server", url, "ca", ca ? ca : "", "token", token);
 	text = bundle ? json_dumps(bundle, JSON_INDENT(2)) : NULL;
 	ok = text && write_private(f->token, token) && write_private(f->bundle, text);
 	if (ok)
@@ -340,11 +295,9 @@ int main(int argc, char **argv)
 	f.password = data_path(&cfg, "initial-admin-password");
 	f.token = data_path(&cfg, "enroll-token");
 	f.bundle = data_path(&cfg, "enroll.bundle");
-	f.sign_key = data_path(&cfg, "signing.key");
-	f.sign_pub = data_path(&cfg, "signing.pub");
 	name = server_name(&cfg);
 	if (!f.ca_key || !f.ca_crt || !f.key || !f.crt || !f.db || !f.password || !f.token ||
-	    !f.bundle || !f.sign_key || !f.sign_pub || !name) {
+	    !f.bundle || !name) {
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;
 	}
@@ -356,8 +309,8 @@ int main(int argc, char **argv)
 		log_msg(LOG_LVL_ERROR, "%s", msg);
 		goto out;
 	}
-	if (!setup_tls(&f, name, &key, &crt) || !setup_signing_key(&f, ctx.package_key) ||
-	    !setup_admin(st, &f) || !setup_enrollment(st, &cfg, &f, name, ctx.package_key))
+	if (!setup_tls(&f, name, &key, &crt) || !setup_admin(st, &f) ||
+	    !setup_enrollment(st, &cfg, &f, name))
 		goto out;
 	ctx.st = st;
 	ctx.cfg = &cfg;
@@ -411,8 +364,6 @@ out:
 	free(f.password);
 	free(f.token);
 	free(f.bundle);
-	free(f.sign_key);
-	free(f.sign_pub);
 	config_free(&cfg);
 	return status;
 }

@@ -284,6 +284,104 @@ class UpdatesTest(unittest.TestCase):
         self.assertIn("not newer", done.stderr)
         self.assertEqual(self.installed(a), 2)
 
+    def read_data(self, name):
+        with open(os.path.join(self.server.data, name)) as f:
+            return f.read()
+
+    def pinned(self, agent):
+        with open(os.path.join(agent.dir, "state", "credential.json")) as f:
+            return json.load(f)["package_key"]
+
+    def set_chain(self, chain):
+        """Rewrites the stored rotation chain with wardd stopped."""
+        self.assertEqual(self.server.stop(), 0)
+        with self.db() as db:
+            db.execute("UPDATE server_kv SET value = ? WHERE key = 'updates.rotations'",
+                       (json.dumps(chain),))
+        self.server.start()
+        self.token = self.server.login()
+
+    def test_key_rotation(self):
+        """The signing key is rotated twice; a running agent and one that was
+        stopped meanwhile follow the chain from their pin, re-pin, and take
+        the version the newest key signed. A chain that does not start at an
+        agent's pin moves nothing; a rotation cut off is finished or
+        discarded at the next start."""
+        a, b = self.add_agent(), self.add_agent()
+        wait_for(lambda: self.installed(a) == 1 and self.installed(b) == 1, what="installs")
+        k0 = self.read_data("signing.pub").strip()
+        self.assertEqual(self.pinned(a), k0)
+        a.stop()
+        r1 = self.api("POST", "/api/v1/update/rotate-key")
+        k1 = r1["key"]
+        self.assertEqual((r1["previous"], r1["rotations"]), (k0, 1))
+        self.assertNotEqual(k1, k0)
+        k1_secret = self.read_data("signing.key")
+        # Every stored package is signed anew, by the new key.
+        with self.db() as db:
+            envelopes = [json.loads(e) for (e,) in db.execute("SELECT envelope FROM packages")]
+        self.assertEqual(r1["packages"], len(envelopes))
+        self.assertEqual({e["key"] for e in envelopes}, {k1})
+        self.assertEqual(self.read_data("signing.pub").strip(), k1)
+        status = self.api("GET", "/api/v1/update")
+        self.assertEqual((status["key"], status["rotations"]), (k1, 1))
+        # New agents pin the key in use from the enrollment answer.
+        status, body = self.server.request(
+            "POST", "/api/v1/agent/enroll", {"uuid": "00000000-0000-4000-8000-000000000001",
+                                             "hostname": "late"},
+            token=self.read_data("enroll-token").strip())
+        self.assertEqual((status, body["package_key"]), (201, k1))
+        k2 = self.api("POST", "/api/v1/update/rotate-key")["key"]
+        self.new_source_version()
+        # The running agent follows both records and takes version 2.
+        self.api("POST", "/api/v1/update/agents", {"scope": "root"})
+        wait_for(lambda: self.installed(b) == 2, what="update after rotation")
+        self.assertEqual(self.pinned(b), k2)
+        for k in (k1, k2):
+            self.assertIn(f"package signing key rotated to {k}", b.log_text())
+        # A chain that does not start at a's pin (k0) cannot move it: the
+        # packages k2 signed are refused and version 1 stays.
+        status, plan = self.server.request(
+            "POST", "/api/v1/agent/update", {"component": "virus-pattern", "have": 2},
+            token=f"00000000-0000-4000-8000-000000000001:{body['secret']}")
+        self.assertEqual((status, plan["steps"]), (200, []))
+        chain = plan["rotations"]
+        self.assertEqual([json.loads(r)["key"] for r in chain], [k1, k2])
+        self.set_chain(chain[1:])
+
+        def update_a():
+            return subprocess.run([a_bin(), "--config", a.conf, "update"],
+                                  capture_output=True, text=True, timeout=120)
+        done = update_a()
+        self.assertNotEqual(done.returncode, 0)
+        self.assertIn("refused", done.stderr)
+        self.assertEqual((self.installed(a), self.pinned(a)), (1, k0))
+        self.set_chain(chain)
+        done = update_a()
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual((self.installed(a), self.pinned(a)), (2, k2))
+        # A rotation cut off after the store recorded it (the new key still
+        # in signing.key.new) is finished at the next start; one cut off
+        # before (a key the chain does not name) is discarded.
+        self.assertEqual(self.server.stop(), 0)
+        data = self.server.data
+        os.rename(os.path.join(data, "signing.key"), os.path.join(data, "signing.key.new"))
+        with open(os.path.join(data, "signing.key"), "w") as f:
+            f.write(k1_secret)
+        self.server.start()
+        self.token = self.server.login()
+        self.assertIn("finished the key rotation", self.server.log_text())
+        self.assertEqual(self.api("GET", "/api/v1/update")["key"], k2)
+        self.assertEqual(self.read_data("signing.pub").strip(), k2)
+        self.assertEqual(self.server.stop(), 0)
+        with open(os.path.join(data, "signing.key.new"), "w") as f:
+            f.write(k1_secret)
+        self.server.start()
+        self.token = self.server.login()
+        self.assertIn("discarded a key rotation", self.server.log_text())
+        self.assertFalse(os.path.exists(os.path.join(data, "signing.key.new")))
+        self.assertEqual(self.api("GET", "/api/v1/update")["key"], k2)
+
     def test_broken_delta_chain_falls_back_to_full(self):
         a = self.add_agent()
         wait_for(lambda: self.installed(a) == 1, what="first install")
