@@ -218,6 +218,19 @@ class CliTest(unittest.TestCase):
         self.assertIsNone(json.loads(conn.getresponse().read())["source"])
         conn.close()
 
+    def test_8_rotate_key(self):
+        """`ward update rotate-key` replaces the key signing.pub shows."""
+        self.login()
+        with open(os.path.join(self.server.data, "signing.pub")) as f:
+            old = f.read().strip()
+        answer = json.loads(self.ward("update", "rotate-key", "--json").stdout)
+        self.assertEqual(answer["previous"], old)
+        with open(os.path.join(self.server.data, "signing.pub")) as f:
+            self.assertEqual(f.read().strip(), answer["key"])
+        self.assertIn(f"rotated the package signing key from {old} to {answer['key']}",
+                      self.server.log_text())
+        self.assertIn(answer["key"], self.ward("update", "status").stdout)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=1, argv=sys.argv[:1])
