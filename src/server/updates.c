@@ -559,26 +559,29 @@ static bool load_key(struct updates *u, char *errbuf, size_t errlen)
 {
 	unsigned char pk[PKG_PK_BYTES], sk[PKG_SK_BYTES], rotated[PKG_PK_BYTES];
 	char *chain = NULL;
+	enum store_err err = store_kv_get(u->st, ROTATIONS_KEY, &chain);
 	bool ok = false;
 
-	if (store_kv_get(u->st, ROTATIONS_KEY, &chain) == STORE_OK)
-		u->rotations = json_loads(chain, 0, NULL);
-	else
-		u->rotations = json_array();
+	u->rotations = err == STORE_OK ? json_loads(chain, 0, NULL) :
+		       err == STORE_ENOENT ? json_array() : NULL;
 	free(chain);
 	if (!json_is_array(u->rotations)) {
 		snprintf(errbuf, errlen, "database: the key rotation chain is unreadable");
 		return false;
 	}
 	if (read_key(u->new_key_path, sk, pk)) {
-		if (last_rotated_key(u, rotated) && sodium_memcmp(rotated, pk, PKG_PK_BYTES) == 0 &&
-		    rename(u->new_key_path, u->key_path) == 0) {
-			log_msg(LOG_LVL_WARN, "update: finished the key rotation to %s that was "
-				"cut off", u->new_key_path);
-		} else {
+		if (!last_rotated_key(u, rotated) ||
+		    sodium_memcmp(rotated, pk, PKG_PK_BYTES) != 0) {
 			log_msg(LOG_LVL_WARN, "update: %s: discarded a key rotation that was cut "
 				"off before it was recorded", u->new_key_path);
 			unlink(u->new_key_path);
+		} else if (rename(u->new_key_path, u->key_path) != 0) {
+			snprintf(errbuf, errlen, "%s: %s (finishing a key rotation)", u->key_path,
+				 strerror(errno));
+			goto out;
+		} else {
+			log_msg(LOG_LVL_WARN, "update: finished the key rotation to %s that was "
+				"cut off", u->new_key_path);
 		}
 	}
 	if (read_key(u->key_path, sk, pk)) {
@@ -596,6 +599,7 @@ static bool load_key(struct updates *u, char *errbuf, size_t errlen)
 	}
 	if (ok)
 		use_key(u, pk, sk);
+out:
 	sodium_memzero(sk, sizeof(sk));
 	return ok;
 }
