@@ -264,11 +264,17 @@ void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t
 	}
 	if (c->req) /* the agent opened a new channel: the old one is dead */
 		answer(n, c, 204, NULL);
-	if (c->sent_version && have < c->sent_version) {
-		/* Agents acknowledge before they poll again: this one never got
-		 * what was sent (it went to a dead connection). Send it anew. */
+	if (c->sent_version) {
+		/* Agents acknowledge before they poll again. One below what was
+		 * sent never got it (it went to a dead connection): it is sent
+		 * anew. One at or above it has it, and its acknowledgement was
+		 * lost (it stopped before sending it): done. Either way the
+		 * send no longer holds a place in the batch. */
+		if (have >= c->sent_version)
+			store_agent_ack(n->st, client, have, msg, sizeof(msg));
 		c->sent_version = 0;
 		n->in_flight--;
+		n->kick = 1;
 	}
 	c->have = have;
 	if (store_delivery_get(n->st, client, &d) == STORE_OK) {
@@ -276,10 +282,6 @@ void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t
 		 * lost (a crash on either side). Done, not sent again. */
 		if (d.version <= have) {
 			store_agent_ack(n->st, client, have, msg, sizeof(msg));
-			if (c->sent_version && c->sent_version <= have) {
-				c->sent_version = 0;
-				n->in_flight--;
-			}
 		} else if (d.next_attempt == STORE_NEVER) {
 			/* Retries ran out; a reconnecting agent starts anew. */
 			store_delivery_retry(n->st, client, 0, 0);

@@ -191,6 +191,33 @@ class AgentsTest(unittest.TestCase):
         off.start()
         wait_for(lambda: "weekly mon 01:00" in off.log_text(), what="the returning agent")
 
+    def test_lost_acknowledgement(self):
+        """An agent that applied a delivery but stopped before acknowledging
+        it polls again with that version: the send is done, and a newer
+        change reaches it at once (not after notify.ack_timeout)."""
+        with open(os.path.join(self.server.data, "enroll-token")) as f:
+            enroll = f.read().strip()
+        uuid = "00000000-0000-4000-8000-00000000000a"
+        status, body = self.server.request("POST", "/api/v1/agent/enroll",
+                                           {"uuid": uuid, "hostname": "lossy"}, token=enroll)
+        self.assertEqual(status, 201, body)
+        cred = f"{uuid}:{body['secret']}"
+        status, first = self.server.request("POST", "/api/v1/agent/events",
+                                            {"version": 0, "wait": 5}, token=cred)
+        self.assertEqual(status, 200, first)
+        token = self.server.login()
+        self.set_root("scan_method", "smart", token)
+        started = time.monotonic()
+        status, second = self.server.request("POST", "/api/v1/agent/events",
+                                             {"version": first["version"], "wait": 5},
+                                             token=cred)
+        self.assertEqual(status, 200, second)
+        self.assertGreater(second["version"], first["version"])
+        self.assertEqual(second["settings"]["scan_method"], "smart")
+        self.assertLess(time.monotonic() - started, 4)
+        _, q = self.server.request("GET", "/api/v1/notify/queue", token=token)
+        self.assertEqual(q["in_flight"], 1)
+
     def test_roaming_agent_gets_change_when_back(self):
         self.add_agents(2)
         token = self.server.login()
