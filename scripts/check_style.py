@@ -38,6 +38,7 @@ PREFIXES = {
     "src/common/ops.c": ("ops_",),
     "src/common/pkg.c": ("pkg_",),
     "src/common/sdelta.c": ("sdelta_",),
+    "src/common/pset.c": ("pset_",),
     "src/common/pack.c": ("pack_",),
     "src/common/comp.c": ("comp_",),
     "src/server/builder.c": ("build_",),

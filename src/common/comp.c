@@ -13,6 +13,7 @@
 
 #include "common/pack.h"
 #include "common/pkg.h"
+#include "common/pset.h"
 #include "common/sdelta.h"
 #include "common/util.h"
 
@@ -63,6 +64,37 @@ int comp_set_width(const char *name)
 		if (strcmp(dot + 1, line_sets[i]) == 0)
 			return 0;
 	return -1;
+}
+
+enum comp_err comp_set_read(const char *name, const char *data, size_t n, struct util_buf *buf,
+			    const char **set, size_t *setlen, char *errbuf, size_t errlen)
+{
+	enum pset_err err;
+
+	if (strcmp(name, COMP_PREFIX_FILE) != 0) {
+		*set = data;
+		*setlen = n;
+		return COMP_OK;
+	}
+	err = pset_decode(data, n, buf, errbuf, errlen);
+	if (err == PSET_ENOMEM)
+		snprintf(errbuf, errlen, "out of memory");
+	*set = buf->data ? buf->data : "";
+	*setlen = buf->len;
+	return err == PSET_OK ? COMP_OK : err == PSET_ENOMEM ? COMP_ENOMEM : COMP_EFORMAT;
+}
+
+enum comp_err comp_set_write(const char *name, const char *set, size_t n, struct util_buf *out,
+			     char *errbuf, size_t errlen)
+{
+	enum pset_err err;
+
+	if (strcmp(name, COMP_PREFIX_FILE) != 0)
+		return util_buf_append(out, set, n) == 0 ? COMP_OK : COMP_ENOMEM;
+	err = pset_encode(set, n, out, errbuf, errlen);
+	if (err == PSET_ENOMEM)
+		snprintf(errbuf, errlen, "out of memory");
+	return err == PSET_OK ? COMP_OK : err == PSET_ENOMEM ? COMP_ENOMEM : COMP_EFORMAT;
 }
 
 static int by_name(const void *a, const void *b)
@@ -134,10 +166,11 @@ static enum comp_err apply_delta(const char *installed, const char *name, const 
 				 const char *to, char *errbuf, size_t errlen)
 {
 	char *from = installed ? util_path_join(installed, name) : NULL, *old = NULL, *delta;
-	struct util_buf out = { 0 };
-	size_t oldlen = 0, dlen = 0;
+	struct util_buf out = { 0 }, decoded = { 0 }, file = { 0 };
+	size_t oldlen = 0, dlen = 0, setlen = 0;
 	enum comp_err err = COMP_OK;
 	enum sdelta_err serr;
+	const char *set;
 	char msg[256];
 
 	delta = util_read_file(dpath, MAX_SET_FILE, &dlen);
@@ -154,7 +187,14 @@ static enum comp_err apply_delta(const char *installed, const char *name, const 
 		err = COMP_EBASE;
 		goto out;
 	}
-	serr = sdelta_apply(old, oldlen, delta, dlen, &out, msg, sizeof(msg));
+	/* An installed file that does not decode is not the base either. */
+	if (comp_set_read(name, old, oldlen, &decoded, &set, &setlen, msg, sizeof(msg)) !=
+	    COMP_OK) {
+		snprintf(errbuf, errlen, "installed %s: %s", name, msg);
+		err = COMP_EBASE;
+		goto out;
+	}
+	serr = sdelta_apply(set, setlen, delta, dlen, &out, msg, sizeof(msg));
 	if (serr != SDELTA_OK) {
 		snprintf(errbuf, errlen, "%s: %s", name,
 			 serr == SDELTA_ENOMEM ? "out of memory" : msg);
@@ -162,11 +202,18 @@ static enum comp_err apply_delta(const char *installed, const char *name, const 
 		      COMP_EFORMAT;
 		goto out;
 	}
-	if (util_write_file(to, out.data ? out.data : "", out.len, 0600) != 0) {
+	err = comp_set_write(name, out.data ? out.data : "", out.len, &file, msg, sizeof(msg));
+	if (err != COMP_OK) {
+		snprintf(errbuf, errlen, "%s: %s", name, msg);
+		goto out;
+	}
+	if (util_write_file(to, file.data ? file.data : "", file.len, 0600) != 0) {
 		snprintf(errbuf, errlen, "%s: %s", to, strerror(errno));
 		err = COMP_EIO;
 	}
 out:
+	util_buf_free(&file);
+	util_buf_free(&decoded);
 	util_buf_free(&out);
 	free(from);
 	free(old);

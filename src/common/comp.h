@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/util.h"
+
 /* Errors of the component layer. */
 enum comp_err {
 	COMP_OK = 0,
@@ -41,8 +43,9 @@ struct comp_def {
 	const char *title;  /* for people */
 };
 
-/* The file of hash-digest prefixes in the Smart Scan Agent Pattern and
- * the width of its records: a digest type byte and four digest bytes. */
+/* The file of hash-digest prefixes in the Smart Scan Agent Pattern (a
+ * compact file whose set form has records of a digest type byte and four
+ * digest bytes: pset.h). */
 #define COMP_PREFIX_FILE "hash-prefixes.wpx"
 #define COMP_PREFIX_WIDTH 5
 
@@ -65,6 +68,17 @@ int comp_find(const char *name);
 /* Returns the element width of file name when it is kept as a set (0 for
  * lines, COMP_PREFIX_WIDTH for the prefix file), or -1 when it is not. */
 int comp_set_width(const char *name);
+
+/* Gives the set form of set file name, whose bytes are data (n): for the
+ * prefix file its decoded records, appended to buf (*set then points into
+ * buf); for any other set file the bytes themselves (*set = data). */
+enum comp_err comp_set_read(const char *name, const char *data, size_t n, struct util_buf *buf,
+			    const char **set, size_t *setlen, char *errbuf, size_t errlen);
+
+/* Appends to out the bytes of set file name whose set form is set (n
+ * bytes): the prefix file is encoded; any other set is its own file. */
+enum comp_err comp_set_write(const char *name, const char *set, size_t n, struct util_buf *out,
+			     char *errbuf, size_t errlen);
 
 /* Lists the regular files of dir as a new JSON array of {name, size,
  * sha256}, sorted by name; the caller owns it. */

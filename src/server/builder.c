@@ -15,6 +15,7 @@
 
 #include "common/comp.h"
 #include "common/pack.h"
+#include "common/pset.h"
 #include "common/sdelta.h"
 #include "common/util.h"
 #include "server/importer.h"
@@ -88,10 +89,8 @@ static bool add_hash(struct gather *g, const char *line, size_t n, const char *s
 			    type == COMP_MD5 ? "md5" : type == COMP_SHA1 ? "sha1" : "sha256", hexd,
 			    (int)sizelen, c1 + 1, state, (int)(end - name), name) != 0)
 		return false;
-	/* Allow-list entries need no prefix: only a hash that detects is
-	 * worth asking a smart protection server about. */
-	if (strcmp(state, "allow") == 0)
-		return true;
+	/* Allow-list entries get prefixes too: an agent checks a layer
+	 * against them before scanning it, as libclamav checks .fp/.sfp. */
 	sodium_hex2bin(digest, sizeof(digest), hexd, 8, NULL, NULL, NULL);
 	rec[0] = (unsigned char)type;
 	memcpy(rec + 1, digest, 4);
@@ -224,6 +223,52 @@ static void free_names(char **names, size_t n)
 	free(names);
 }
 
+/* Writes the prefix file: the gathered prefixes cut to the width their
+ * type's count calls for (pset.h), with the widths, encoded. */
+static enum build_err put_prefixes(struct gather *g, char *errbuf, size_t errlen)
+{
+	struct util_buf raw = { 0 }, set = { 0 }, file = { 0 };
+	uint64_t count[PSET_TYPES + 1] = { 0 };
+	unsigned char *r, params[PSET_TYPES][PSET_RECORD];
+	unsigned bits[PSET_TYPES + 1] = { 0 }, type, nparams = 0;
+	enum build_err err = BUILD_ENOMEM;
+	char dir[4096], msg[256];
+	size_t i;
+
+	if (sdelta_normalize(g->prefixes.data, g->prefixes.len, PSET_RECORD, &raw) != SDELTA_OK)
+		goto out;
+	for (i = 0; i < raw.len; i += PSET_RECORD)
+		count[(unsigned char)raw.data[i]]++;
+	for (type = 1; type <= PSET_TYPES; type++)
+		if (count[type]) {
+			bits[type] = pset_width(count[type]);
+			pset_param(type, bits[type], params[nparams++]);
+		}
+	for (i = 0; i < raw.len; i += PSET_RECORD) {
+		r = (unsigned char *)raw.data + i;
+		pset_record(r[0], r + 1, bits[r[0]], r);
+	}
+	/* Cut prefixes may coincide: normalised again. Parameter records
+	 * sort after every prefix. */
+	if (util_buf_append(&raw, params, nparams * PSET_RECORD) != 0 ||
+	    sdelta_normalize(raw.data ? raw.data : "", raw.len, PSET_RECORD, &set) != SDELTA_OK)
+		goto out;
+	if (comp_set_write(COMP_PREFIX_FILE, set.data ? set.data : "", set.len, &file, msg,
+			   sizeof(msg)) != COMP_OK) {
+		snprintf(errbuf, errlen, "hash prefixes: %s", msg);
+		err = BUILD_EIO;
+		goto out;
+	}
+	snprintf(dir, sizeof(dir), "%s/%s", g->out, comp_table()[COMP_SMART_AGENT].name);
+	err = put_file(dir, COMP_PREFIX_FILE, file.data, file.len, "hash prefixes", errbuf,
+		       errlen);
+out:
+	util_buf_free(&raw);
+	util_buf_free(&set);
+	util_buf_free(&file);
+	return err;
+}
+
 /* Normalises the gathered hash entries and prefixes into their files. */
 static enum build_err put_sets(struct gather *g, char *errbuf, size_t errlen)
 {
@@ -236,15 +281,8 @@ static enum build_err put_sets(struct gather *g, char *errbuf, size_t errlen)
 	snprintf(dir, sizeof(dir), "%s/%s", g->out, comp_table()[COMP_SMART].name);
 	err = put_file(dir, COMP_HASHES_FILE, set.data, set.len, "hash entries", errbuf, errlen);
 	util_buf_free(&set);
-	if (err == BUILD_OK &&
-	    sdelta_normalize(g->prefixes.data, g->prefixes.len, COMP_PREFIX_WIDTH, &set) !=
-	    SDELTA_OK)
-		err = BUILD_ENOMEM;
-	snprintf(dir, sizeof(dir), "%s/%s", g->out, comp_table()[COMP_SMART_AGENT].name);
 	if (err == BUILD_OK)
-		err = put_file(dir, COMP_PREFIX_FILE, set.data, set.len, "hash prefixes", errbuf,
-			       errlen);
-	util_buf_free(&set);
+		err = put_prefixes(g, errbuf, errlen);
 	return err;
 }
 
@@ -310,10 +348,12 @@ static enum build_err delta_member(const json_t *e, const json_t *old_files,
 	const char *name = json_string_value(json_object_get(e, "name"));
 	const json_t *old = find_file(old_files, name);
 	int width = comp_set_width(name);
-	struct util_buf delta = { 0 };
+	struct util_buf delta = { 0 }, aset = { 0 }, bset = { 0 };
 	enum build_err err = BUILD_OK;
 	char *a = NULL, *b = NULL, member[PKG_FILE_NAME_MAX + 8], from[4096], to[4096 + 256];
-	size_t alen = 0, blen = 0;
+	char msg[256];
+	const char *as, *bs;
+	size_t alen = 0, blen = 0, aslen, bslen;
 
 	if (old && json_equal(json_object_get(old, "sha256"), json_object_get(e, "sha256")))
 		return BUILD_OK;
@@ -325,7 +365,11 @@ static enum build_err delta_member(const json_t *e, const json_t *old_files,
 		if (!a || !b) {
 			snprintf(errbuf, errlen, "%s: %s", a ? from : to, strerror(errno));
 			err = BUILD_EIO;
-		} else if (sdelta_make(a, alen, b, blen, (size_t)width, &delta) != SDELTA_OK) {
+		} else if (comp_set_read(name, a, alen, &aset, &as, &aslen, msg, sizeof(msg)) !=
+			   COMP_OK ||
+			   comp_set_read(name, b, blen, &bset, &bs, &bslen, msg, sizeof(msg)) !=
+			   COMP_OK ||
+			   sdelta_make(as, aslen, bs, bslen, (size_t)width, &delta) != SDELTA_OK) {
 			/* Not a set after all (it was written by an older rule):
 			 * the whole file goes. */
 			util_buf_free(&delta);
@@ -349,6 +393,8 @@ static enum build_err delta_member(const json_t *e, const json_t *old_files,
 	if (err == BUILD_OK && json_array_append_new(members, json_string(member)) != 0)
 		err = BUILD_ENOMEM;
 	util_buf_free(&delta);
+	util_buf_free(&aset);
+	util_buf_free(&bset);
 	free(a);
 	free(b);
 	return err;

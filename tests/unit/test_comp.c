@@ -9,6 +9,7 @@
 #include "check.h"
 #include "common/comp.h"
 #include "common/pkg.h"
+#include "common/pset.h"
 #include "common/sdelta.h"
 #include "engine/engine.h"
 #include "server/builder.h"
@@ -216,6 +217,7 @@ static void check_components(void)
 	int64_t full_size = 0, delta_size = 0;
 	size_t n;
 	char *text;
+	struct pset *ps;
 
 	pkg_keygen(pk, sk);
 	snprintf(src, sizeof(src), "%s", test_tmpdir());
@@ -265,7 +267,9 @@ static void check_components(void)
 	free(name);
 	snprintf(path, sizeof(path), "%s/smart-agent-pattern/%s", v2, COMP_PREFIX_FILE);
 	text = util_read_file(path, 1 << 20, &n);
-	CHECK(text && memmem(text, n, "\x03\x71\xe7\xb6\x04", 5) != NULL);
+	ps = text ? pset_load(text, n, msg, sizeof(msg)) : NULL;
+	CHECK(ps && pset_has(ps, COMP_SHA256, (const unsigned char *)"\x71\xe7\xb6\x04"));
+	pset_free(ps);
 	free(text);
 	snprintf(path, sizeof(path), "%s/full.tar.zst", v2);
 
@@ -285,6 +289,22 @@ static void check_components(void)
 	snprintf(out, sizeof(out), "%s/installed-no-base", v2);
 	CHECK(install(env_delta, pk, path, src, out) == COMP_EBASE);
 	free(env_full);
+	free(env_delta);
+	/* The agent pattern's prefix file travels as a set delta and is put
+	 * together encoded again, byte for byte what the server built. */
+	snprintf(dir1, sizeof(dir1), "%s/smart-agent-pattern", v1);
+	snprintf(dir2, sizeof(dir2), "%s/smart-agent-pattern", v2);
+	snprintf(path, sizeof(path), "%s/ssap-delta.tar.zst", v2);
+	CHECK(build_package("smart-agent-pattern", 2, 1, dir1, dir2, path, "ssap-delta.tar.zst",
+			    pk, sk, &env_delta, &delta_size, msg, sizeof(msg)) == BUILD_OK);
+	snprintf(out, sizeof(out), "%s/installed-ssap", v2);
+	CHECK(install(env_delta, pk, path, dir1, out) == COMP_OK);
+	snprintf(path, sizeof(path), "%.900s/%s", out, COMP_PREFIX_FILE);
+	text = util_read_file(path, 1 << 20, &n);
+	ps = text ? pset_load(text, n, msg, sizeof(msg)) : NULL;
+	CHECK(ps && pset_has(ps, COMP_SHA256, (const unsigned char *)"\x71\xe7\xb6\x04"));
+	pset_free(ps);
+	free(text);
 	free(env_delta);
 }
 
