@@ -1282,6 +1282,9 @@ void api_handle(struct http_req *req, void *arg)
 	const struct ops_op *op = ops_route(method, path, &path_known);
 	char who[128] = "";
 
+	/* The integrated smart protection server's own routes. */
+	if (ctx->sps && sps_service_handle(ctx->sps, req))
+		return;
 	if (!op) {
 		if (path_known)
 			http_respond_error(req, 405, "%s is not allowed on %s", method, path);

@@ -8,7 +8,7 @@
 #define WARD_API_H
 
 #include "server/config.h"
-#include "server/http.h"
+#include "common/http.h"
 #include "server/notify.h"
 #include "server/store.h"
 #include "server/updates.h"
@@ -20,6 +20,7 @@ struct api_ctx {
 	json_t *rules;   /* the grouping rules (a list; empty: manual grouping) */
 	json_t *sources; /* the update source table (a list; empty: the server) */
 	struct updates *updates;
+	struct sps_service *sps; /* the integrated smart protection server, or NULL */
 };
 
 /* Verifies every client's connection state and logs each change since the

@@ -51,6 +51,11 @@ static const struct ini_field fields[] = {
 	  "package downloads served at once; more are answered 503 with Retry-After"),
 	F("updates", "retry_after", INI_DURATION, retry_after, "5s", 1, 3600,
 	  "the Retry-After of a download refused for the cap (agents add random jitter)"),
+	F("sps", "enabled", INI_BOOL, sps_enabled, "yes", 0, 0,
+	  "serve the Smart Scan Pattern to smart-scan agents (the integrated smart protection "
+	  "server, at /sps/v1/ on the server's own address)"),
+	F("sps", "ttl", INI_DURATION, sps_ttl, "1h", 0, 7 * 86400,
+	  "how long agents may keep a lookup's answers (a new pattern flushes them anyway)"),
 	F("http", "max_connections", INI_INT, max_connections, "20000", 16, 1000000,
 	  "simultaneous connections (agents hold one each)"),
 	F("http", "max_request", INI_INT, max_request, "1048576", 1024, 64 << 20,

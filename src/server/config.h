@@ -35,6 +35,9 @@ struct config {
 	int64_t keep_deltas;         /* versions back that deltas reach */
 	int64_t max_downloads;       /* simultaneous package downloads */
 	int64_t retry_after;         /* seconds a refused download is told to wait */
+	/* [sps] */
+	bool sps_enabled;            /* the integrated smart protection server */
+	int64_t sps_ttl;             /* seconds agents may keep its answers */
 	/* [http] */
 	int64_t max_connections;
 	int64_t max_request;         /* bytes of a request body */

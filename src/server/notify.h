@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "server/config.h"
-#include "server/http.h"
+#include "common/http.h"
 #include "server/store.h"
 
 struct notify;

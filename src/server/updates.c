@@ -22,6 +22,7 @@
 #include "common/util.h"
 #include "server/builder.h"
 #include "server/importer.h"
+#include "sps/pattern.h"
 
 /* How often the loop looks at a running import and the watch clock. */
 #define TICK_MS 250
@@ -53,6 +54,8 @@ struct job {
 	char msg[1024];
 	char digest[65];
 	struct built built[COMP_COUNT];
+	struct sps_pattern *pattern; /* the new Smart Scan Pattern, loaded for the SPS */
+	bool load_pattern;
 	atomic_bool done;
 };
 
@@ -66,6 +69,7 @@ struct updates {
 	struct store *st;
 	const struct config *cfg;
 	struct http_server *http;
+	struct sps_service *sps;  /* the integrated smart protection server, or NULL */
 	unsigned char pk[PKG_PK_BYTES], sk[PKG_SK_BYTES];
 	char pk_hex[2 * PKG_PK_BYTES + 1];
 	char *key_path, *new_key_path, *pub_path;
@@ -194,6 +198,16 @@ static void *run_job(void *arg)
 			j->failed = true;
 		}
 	}
+	/* The integrated smart protection server's next pattern is loaded
+	 * (and checked) here, off the loop thread. */
+	if (!j->failed && j->load_pattern && j->built[COMP_SMART].version) {
+		snprintf(to, sizeof(to), "%s/%s/%lld/%s", j->components_dir,
+			 comp_name(COMP_SMART), (long long)j->built[COMP_SMART].version,
+			 COMP_HASHES_FILE);
+		j->pattern = sps_pattern_load(to, j->built[COMP_SMART].version, j->msg,
+					      sizeof(j->msg));
+		j->failed = !j->pattern;
+	}
 	if (j->failed)
 		undo(j);
 out:
@@ -210,6 +224,7 @@ static void job_free(struct job *j)
 
 	if (!j)
 		return;
+	sps_pattern_free(j->pattern);
 	for (c = 0; c < COMP_COUNT; c++) {
 		free(j->built[c].full_env);
 		free(j->built[c].delta_env);
@@ -247,6 +262,7 @@ static void start(struct updates *u)
 	j->staging_dir = u->staging_dir;
 	j->pk = u->pk;
 	j->sk = u->sk;
+	j->load_pattern = u->sps != NULL;
 	if (store_kv_get(u->st, "updates.digest", &digest) == STORE_OK)
 		snprintf(j->last_digest, sizeof(j->last_digest), "%s", digest);
 	free(digest);
@@ -348,6 +364,13 @@ static json_t *record(struct updates *u, struct job *j)
 	}
 	if (ok && !j->unchanged)
 		store_kv_put(u->st, "updates.digest", j->digest, msg, sizeof(msg));
+	if (ok && j->pattern) {
+		log_msg(LOG_LVL_INFO, "sps: Smart Scan Pattern version %lld in use, %llu entries",
+			(long long)sps_pattern_version(j->pattern),
+			(unsigned long long)sps_pattern_entries(j->pattern));
+		sps_service_set(u->sps, j->pattern);
+		j->pattern = NULL;
+	}
 	if (!ok) {
 		undo(j);
 		log_msg(LOG_LVL_ERROR, "update: import of %s failed: %s; the components in use "
@@ -604,8 +627,36 @@ out:
 	return ok;
 }
 
+/* Gives the integrated smart protection server the newest Smart Scan
+ * Pattern there is at start. */
+static bool load_pattern(struct updates *u, char *errbuf, size_t errlen)
+{
+	json_t *packages = NULL;
+	struct sps_pattern *p;
+	char path[4400];
+	int64_t v;
+
+	if (store_packages(u->st, comp_name(COMP_SMART), &packages) != STORE_OK) {
+		snprintf(errbuf, errlen, "database: the package table is unreadable");
+		return false;
+	}
+	v = latest(packages);
+	json_decref(packages);
+	if (v == 0)
+		return true;
+	snprintf(path, sizeof(path), "%s/%s/%lld/%s", u->components_dir, comp_name(COMP_SMART),
+		 (long long)v, COMP_HASHES_FILE);
+	p = sps_pattern_load(path, v, errbuf, errlen);
+	if (!p)
+		return false;
+	log_msg(LOG_LVL_INFO, "sps: Smart Scan Pattern version %lld in use, %llu entries",
+		(long long)v, (unsigned long long)sps_pattern_entries(p));
+	sps_service_set(u->sps, p);
+	return true;
+}
+
 struct updates *updates_new(struct store *st, const struct config *cfg, struct http_server *http,
-			    char *errbuf, size_t errlen)
+			    struct sps_service *sps, char *errbuf, size_t errlen)
 {
 	struct updates *u = calloc(1, sizeof(*u));
 
@@ -616,6 +667,7 @@ struct updates *updates_new(struct store *st, const struct config *cfg, struct h
 	u->st = st;
 	u->cfg = cfg;
 	u->http = http;
+	u->sps = sps;
 	u->packages_dir = util_path_join(cfg->data_dir, "packages");
 	u->components_dir = util_path_join(cfg->data_dir, "components");
 	u->staging_dir = util_path_join(cfg->data_dir, "staging");
@@ -632,7 +684,7 @@ struct updates *updates_new(struct store *st, const struct config *cfg, struct h
 		snprintf(errbuf, errlen, "%s: %s", u->packages_dir, strerror(errno));
 		goto fail;
 	}
-	if (!load_key(u, errbuf, errlen))
+	if (!load_key(u, errbuf, errlen) || (sps && !load_pattern(u, errbuf, errlen)))
 		goto fail;
 	if (http_every(http, TICK_MS, tick, u) != 0) {
 		snprintf(errbuf, errlen, "out of memory");

@@ -25,18 +25,21 @@
 #include <stdint.h>
 
 #include "server/config.h"
-#include "server/http.h"
+#include "common/http.h"
 #include "server/store.h"
+#include "sps/service.h"
 
 struct updates;
 
 /* Creates the update service: loads the package signing key from the data
  * directory (DATA_DIR/signing.key, made on first start; its public half
  * in signing.pub) and the key rotation chain, and registers its timers on
- * http. Returns NULL with a message in errbuf on failure. The caller frees
+ * http. With sps (the integrated smart protection server), it loads the
+ * newest Smart Scan Pattern into it now and each new one after an import.
+ * Returns NULL with a message in errbuf on failure. The caller frees
  * it with updates_free() after http_free(). */
 struct updates *updates_new(struct store *st, const struct config *cfg, struct http_server *http,
-			    char *errbuf, size_t errlen);
+			    struct sps_service *sps, char *errbuf, size_t errlen);
 
 /* Waits for a running import, then frees u (NULL is accepted). */
 void updates_free(struct updates *u);

@@ -18,7 +18,7 @@
 #include "common/util.h"
 #include "server/api.h"
 #include "server/config.h"
-#include "server/http.h"
+#include "common/http.h"
 #include "server/notify.h"
 #include "server/pki.h"
 #include "server/store.h"
@@ -330,7 +330,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ctx.notify = notify_new(st, &cfg, http);
-	ctx.updates = updates_new(st, &cfg, http, msg, sizeof(msg));
+	if (cfg.sps_enabled && !(ctx.sps = sps_service_new(cfg.sps_ttl))) {
+		log_msg(LOG_LVL_ERROR, "out of memory");
+		goto out;
+	}
+	ctx.updates = updates_new(st, &cfg, http, ctx.sps, msg, sizeof(msg));
 	if (!ctx.updates) {
 		log_msg(LOG_LVL_ERROR, "%s", msg);
 		goto out;
@@ -347,6 +351,7 @@ int main(int argc, char **argv)
 out:
 	http_free(http);
 	updates_free(ctx.updates);
+	sps_service_free(ctx.sps);
 	notify_free(ctx.notify);
 	json_decref(ctx.rules);
 	json_decref(ctx.sources);

@@ -1,5 +1,5 @@
 /* http.c -- libmicrohttpd daemons under one epoll loop (see http.h). */
-#include "server/http.h"
+#include "common/http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -168,7 +168,9 @@ static void set_answer(struct http_req *r, unsigned status, struct MHD_Response 
 }
 
 /* Sets r's answer to the len bytes of JSON text (taken over). */
-static void respond(struct http_req *r, unsigned status, char *text, size_t len)
+/* Answers with the len bytes of text (taken over) of content type. */
+static void respond_as(struct http_req *r, unsigned status, char *text, size_t len,
+		       const char *type)
 {
 	struct MHD_Response *resp;
 
@@ -179,7 +181,21 @@ static void respond(struct http_req *r, unsigned status, char *text, size_t len)
 	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	if (!resp)
 		free(text);
-	set_answer(r, status, resp, len ? "application/json" : NULL);
+	set_answer(r, status, resp, len ? type : NULL);
+}
+
+static void respond(struct http_req *r, unsigned status, char *text, size_t len)
+{
+	respond_as(r, status, text, len, "application/json");
+}
+
+void http_respond_text(struct http_req *r, unsigned status, struct util_buf *body)
+{
+	char *text = body->data;
+	size_t len = body->len;
+
+	*body = (struct util_buf){ 0 };
+	respond_as(r, status, text, len, "text/plain; charset=utf-8");
 }
 
 void http_respond_file(struct http_req *r, int fd, uint64_t size)

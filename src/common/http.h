@@ -1,5 +1,6 @@
-/* http.h -- wardd's HTTPS front: libmicrohttpd daemons (one per listen
- * address) driven by a single-threaded epoll loop, which also runs timers.
+/* http.h -- the HTTPS front of wardd and ward-sps: libmicrohttpd daemons
+ * (one per listen address) driven by a single-threaded epoll loop, which
+ * also runs timers.
  *
  * Every callback (request handler, timers) runs on the loop's thread, the
  * thread that called http_run(); nothing here is thread-safe otherwise.
@@ -15,6 +16,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "common/util.h"
 
 struct http_server;
 struct http_req;
@@ -84,6 +87,10 @@ void *http_req_data(const struct http_req *r);
 
 /* Answers with status and a JSON body (reference stolen; NULL: no body). */
 void http_respond_json(struct http_req *r, unsigned status, json_t *body);
+
+/* Answers with status and the text in body (text/plain), which is taken
+ * over: body is left empty. */
+void http_respond_text(struct http_req *r, unsigned status, struct util_buf *body);
 
 /* Answers with status and {"error": message}. */
 void http_respond_error(struct http_req *r, unsigned status, const char *fmt, ...)
