@@ -166,7 +166,8 @@ class UpdatesTest(unittest.TestCase):
         wait_for(lambda: self.installed(a) == 2 and self.installed(b) == 2, what="delta install")
         for x in (a, b):
             self.assertIn("virus-pattern 1 -> 2 by delta", x.log_text())
-            self.assertIn("virus-pattern version 2 in use", x.log_text())
+            # `current` is switched just before the line is logged.
+            wait_for(lambda: "virus-pattern version 2 in use" in x.log_text(), what="the log")
         # An unchanged source is not imported again.
         answer = self.api("POST", "/api/v1/update/now")
         self.assertTrue(answer["ok"])

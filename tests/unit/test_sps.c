@@ -50,7 +50,7 @@ static void test_lookups_match_a_scan(void)
 		for (bits = 8; bits <= 32; bits += 4)
 			for (i = 0; i < 300; i += 7) {
 				q = (struct spsq_query){ type, (uint32_t)(i * 0x00100000u) &
-							 ~(0xffffffffu >> bits), bits };
+							 (uint32_t)~(0xffffffffull >> bits), bits };
 				out.len = want.len = 0;
 				n = 0;
 				got = sps_pattern_lookup(p, &q, &out);
