@@ -2,7 +2,6 @@
 #include "common/pset.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,20 +71,6 @@ void pset_param(unsigned type, unsigned bits, unsigned char rec[PSET_RECORD])
 	rec[1] = (unsigned char)bits;
 }
 
-static void set_msg(char *errbuf, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_msg(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!errbuf || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Bits appended MSB first. */
 struct bitwr {
 	struct util_buf *out;
@@ -139,7 +124,7 @@ enum pset_err pset_encode(const char *set, size_t n, struct util_buf *out, char 
 	size_t mark;
 
 	if (n % PSET_RECORD) {
-		set_msg(errbuf, errlen, "hash prefixes: %s (%zu bytes)", "not whole records", n);
+		util_set_msg(errbuf, errlen, "hash prefixes: not whole records (%zu bytes)", n);
 		return PSET_EFORMAT;
 	}
 	/* The parameter records come last (they sort after the elements). */
@@ -147,14 +132,14 @@ enum pset_err pset_encode(const char *set, size_t n, struct util_buf *out, char 
 		type = s[i] & ~(unsigned)PARAM_FLAG;
 		if (type < 1 || type > PSET_TYPES || (i && memcmp(s + i - PSET_RECORD, s + i,
 								 PSET_RECORD) >= 0)) {
-			set_msg(errbuf, errlen, "hash prefixes: %s at record %zu",
+			util_set_msg(errbuf, errlen, "hash prefixes: %s at record %zu",
 				"an unknown type or an element out of order", i / PSET_RECORD);
 			return PSET_EFORMAT;
 		}
 		if (s[i] & PARAM_FLAG) {
 			bits[type] = s[i + 1];
 			if (bits[type] < 1 || bits[type] > 32 || load_be32(s + i + 1) << 8) {
-				set_msg(errbuf, errlen, "hash prefixes: %s at record %zu",
+				util_set_msg(errbuf, errlen, "hash prefixes: %s at record %zu",
 					"a malformed parameter record", i / PSET_RECORD);
 				return PSET_EFORMAT;
 			}
@@ -165,7 +150,7 @@ enum pset_err pset_encode(const char *set, size_t n, struct util_buf *out, char 
 	}
 	for (type = 1; type <= PSET_TYPES; type++)
 		if (count[type] && !bits[type]) {
-			set_msg(errbuf, errlen, "hash prefixes: no width for type %u", type);
+			util_set_msg(errbuf, errlen, "hash prefixes: no width for type %u", type);
 			return PSET_EFORMAT;
 		}
 	if (util_buf_append(out, magic, sizeof(magic)) ||
@@ -186,7 +171,7 @@ enum pset_err pset_encode(const char *set, size_t n, struct util_buf *out, char 
 		for (i = start; i < start + count[type] * PSET_RECORD; i += PSET_RECORD) {
 			if (load_be32(s + i + 1) != (uint32_t)((uint64_t)prefix_value(
 				s + i + 1, bits[type]) << (32 - bits[type]))) {
-				set_msg(errbuf, errlen, "hash prefixes: %s at record %zu",
+				util_set_msg(errbuf, errlen, "hash prefixes: %s at record %zu",
 					"bits beyond the width", i / PSET_RECORD);
 				return PSET_EFORMAT;
 			}
@@ -202,7 +187,7 @@ enum pset_err pset_encode(const char *set, size_t n, struct util_buf *out, char 
 		if (w.failed)
 			return PSET_ENOMEM;
 		if (out->len - mark - 4 > MAX_STREAM) {
-			set_msg(errbuf, errlen, "hash prefixes: %s (%zu records)", "too many",
+			util_set_msg(errbuf, errlen, "hash prefixes: %s (%zu records)", "too many",
 				count[type]);
 			return PSET_EFORMAT;
 		}
@@ -257,13 +242,13 @@ static enum pset_err walk(const unsigned char *data, size_t n, struct ptype *t,
 	unsigned nparams = 0;
 
 	if (n < 5 || memcmp(data, magic, sizeof(magic)) != 0) {
-		set_msg(errbuf, errlen, "hash prefixes: not a WPX2 file at offset 0");
+		util_set_msg(errbuf, errlen, "hash prefixes: not a WPX2 file at offset 0");
 		return PSET_EFORMAT;
 	}
 	ntypes = data[4];
 	while (ntypes--) {
 		if (n - at < 11) {
-			set_msg(errbuf, errlen, "hash prefixes: %s at offset %zu", "truncated", at);
+			util_set_msg(errbuf, errlen, "hash prefixes: truncated at offset %zu", at);
 			return PSET_EFORMAT;
 		}
 		type = data[at];
@@ -274,7 +259,7 @@ static enum pset_err walk(const unsigned char *data, size_t n, struct ptype *t,
 		if (type <= last || type > PSET_TYPES || bits < 1 || bits > 32 || k > 31 ||
 		    nbytes > MAX_STREAM || n - at - 11 < nbytes ||
 		    (uint64_t)count > nbytes * 8ull || (uint64_t)count > (1ull << bits)) {
-			set_msg(errbuf, errlen, "hash prefixes: %s at offset %zu",
+			util_set_msg(errbuf, errlen, "hash prefixes: %s at offset %zu",
 				"a malformed type header", at);
 			return PSET_EFORMAT;
 		}
@@ -294,7 +279,7 @@ static enum pset_err walk(const unsigned char *data, size_t n, struct ptype *t,
 		for (i = 0, v = 0; i < count; i++) {
 			room = i ? (v < limit ? limit - v - 1 : 0) : limit;
 			if ((i && v >= limit) || !get_rice(&r, k, room, &gap)) {
-				set_msg(errbuf, errlen, "hash prefixes: %s at offset %zu",
+				util_set_msg(errbuf, errlen, "hash prefixes: %s at offset %zu",
 					"a prefix code runs past the stream or the width",
 					at + (size_t)(r.pos >> 3));
 				return PSET_EFORMAT;
@@ -314,7 +299,7 @@ static enum pset_err walk(const unsigned char *data, size_t n, struct ptype *t,
 		/* The stream ends in its last byte, padded with zero bits. */
 		if ((r.pos + 7) / 8 != nbytes ||
 		    (r.pos & 7 && data[at + nbytes - 1] & (0xff >> (r.pos & 7)))) {
-			set_msg(errbuf, errlen, "hash prefixes: %s at offset %zu",
+			util_set_msg(errbuf, errlen, "hash prefixes: %s at offset %zu",
 				"bytes or bits left over", at + (size_t)(r.pos >> 3));
 			return PSET_EFORMAT;
 		}
@@ -322,7 +307,7 @@ static enum pset_err walk(const unsigned char *data, size_t n, struct ptype *t,
 		at += nbytes;
 	}
 	if (at != n) {
-		set_msg(errbuf, errlen, "hash prefixes: %s at offset %zu", "bytes left over", at);
+		util_set_msg(errbuf, errlen, "hash prefixes: bytes left over at offset %zu", at);
 		return PSET_EFORMAT;
 	}
 	for (i = 0; out && i < nparams; i++)

@@ -1,27 +1,12 @@
 /* spsq.c -- the smart protection query protocol (see spsq.h). */
 #include "common/spsq.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *const type_names[] = { NULL, "md5", "sha1", "sha256" };
 static const char *const state_names[] = { "block", "pua", "allow" };
-
-static void set_msg(char *errbuf, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_msg(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!errbuf || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
 
 size_t spsq_digest_len(unsigned type)
 {
@@ -188,18 +173,18 @@ enum spsq_err spsq_parse_request(const char *body, size_t len, struct spsq_query
 	*n = 0;
 	while (next_line(body, len, &at, &line, &ln, &bad)) {
 		if (*n == max) {
-			set_msg(errbuf, errlen, "more than %zu queries", max);
+			util_set_msg(errbuf, errlen, "more than %zu queries", max);
 			return SPSQ_EFORMAT;
 		}
 		if (spsq_parse_query(line, ln, &queries[*n]) != SPSQ_OK) {
-			set_msg(errbuf, errlen, "line %zu: not a query (TYPE:PPPPPPPP/BITS)",
+			util_set_msg(errbuf, errlen, "line %zu: not a query (TYPE:PPPPPPPP/BITS)",
 				*n + 1);
 			return SPSQ_EFORMAT;
 		}
 		(*n)++;
 	}
 	if (bad || *n == 0) {
-		set_msg(errbuf, errlen, bad ? "line %zu: no newline at its end" :
+		util_set_msg(errbuf, errlen, bad ? "line %zu: no newline at its end" :
 			"no query (one TYPE:PPPPPPPP/BITS per line)", *n + 1);
 		return SPSQ_EFORMAT;
 	}
@@ -222,7 +207,7 @@ enum spsq_err spsq_parse_answer(const char *body, size_t len, const struct spsq_
 	    !(sp = memchr(line + 11, ' ', ln - 11)) ||
 	    !parse_num(line + 11, (size_t)(sp - line - 11), INT64_MAX, &v) ||
 	    !parse_num(sp + 1, (size_t)(line + ln - sp - 1), 86400 * 30, &t)) {
-		set_msg(errbuf, errlen, "answer line 1: not a ward-sps 1 header");
+		util_set_msg(errbuf, errlen, "answer line 1: not a ward-sps 1 header");
 		return SPSQ_EFORMAT;
 	}
 	*version = (int64_t)v;
@@ -238,7 +223,7 @@ enum spsq_err spsq_parse_answer(const char *body, size_t len, const struct spsq_
 		    !(sp2 = memchr(line, ' ', ln)) || (size_t)(sp2 - line) != want.len - 1 ||
 		    memcmp(line, want.data, want.len - 1) != 0 ||
 		    !parse_num(sp2 + 1, (size_t)(line + ln - sp2 - 1), SPSQ_MAX_ENTRIES, &count)) {
-			set_msg(errbuf, errlen, "answer line %zu: not the answer to query %zu",
+			util_set_msg(errbuf, errlen, "answer line %zu: not the answer to query %zu",
 				lineno, i + 1);
 			util_buf_free(&want);
 			return SPSQ_EFORMAT;
@@ -248,7 +233,7 @@ enum spsq_err spsq_parse_answer(const char *body, size_t len, const struct spsq_
 			if (!next_line(body, len, &at, &line, &ln, &bad) ||
 			    spsq_parse_entry(line, ln, &e) != SPSQ_OK ||
 			    !spsq_matches(&queries[i], &e) || (fn && fn(i, &e, arg) != 0)) {
-				set_msg(errbuf, errlen, "answer line %zu: not an entry under "
+				util_set_msg(errbuf, errlen, "answer line %zu: not an entry under "
 					"query %zu", lineno, i + 1);
 				util_buf_free(&want);
 				return SPSQ_EFORMAT;
@@ -257,7 +242,7 @@ enum spsq_err spsq_parse_answer(const char *body, size_t len, const struct spsq_
 	}
 	util_buf_free(&want);
 	if (at != len) {
-		set_msg(errbuf, errlen, "answer line %zu: more than was asked", lineno + 1);
+		util_set_msg(errbuf, errlen, "answer line %zu: more than was asked", lineno + 1);
 		return SPSQ_EFORMAT;
 	}
 	return SPSQ_OK;

@@ -83,6 +83,17 @@ char *util_path_join(const char *dir, const char *name)
 	return p;
 }
 
+void util_set_msg(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!errbuf || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(errbuf, errlen, fmt, ap);
+	va_end(ap);
+}
+
 /* Writes n bytes to path; with sync, flushes them to disk before closing. */
 static int write_file(const char *path, const void *p, size_t n, mode_t mode, bool sync)
 {

@@ -29,6 +29,11 @@ void util_buf_free(struct util_buf *b);
  * caller frees, or NULL when out of memory. */
 char *util_path_join(const char *dir, const char *name);
 
+/* Formats a message into errbuf (errlen bytes); does nothing when errbuf
+ * is NULL or errlen is 0, so callers may pass a caller's optional buffer. */
+void util_set_msg(char *errbuf, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* Writes n bytes to path, creating or truncating it with the given mode.
  * Returns 0, or -1 with errno set. */
 int util_write_file(const char *path, const void *p, size_t n, mode_t mode);

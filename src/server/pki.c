@@ -5,35 +5,22 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "common/util.h"
+
 /* Certificates are valid from a little in the past, so that a peer whose
  * clock is slightly behind does not refuse a certificate made just now. */
 #define BACKDATE_SECONDS 3600
 
-static void set_msg(char *errbuf, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_msg(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!errbuf || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Records GnuTLS's error for the step what; returns the matching code. */
 static enum pki_err tls_fail(int rc, const char *what, char *errbuf, size_t errlen)
 {
-	set_msg(errbuf, errlen, "%s: %s", what, gnutls_strerror(rc));
+	util_set_msg(errbuf, errlen, "%s: %s", what, gnutls_strerror(rc));
 	return rc == GNUTLS_E_MEMORY_ERROR ? PKI_ENOMEM : PKI_ECRYPTO;
 }
 
@@ -113,7 +100,7 @@ static enum pki_err export_pair(gnutls_x509_privkey_t key, gnutls_x509_crt_t crt
 		free(*key_pem);
 		free(*cert_pem);
 		*key_pem = *cert_pem = NULL;
-		set_msg(errbuf, errlen, "out of memory");
+		util_set_msg(errbuf, errlen, "out of memory");
 		return PKI_ENOMEM;
 	}
 	return PKI_OK;
@@ -203,7 +190,7 @@ enum pki_err pki_issue_server(const char *ca_key_pem, const char *ca_cert_pem,
 	int rc;
 
 	if (nnames == 0) {
-		set_msg(errbuf, errlen, "a server certificate needs at least one name");
+		util_set_msg(errbuf, errlen, "a server certificate needs at least one name");
 		return PKI_EINVAL;
 	}
 	rc = import_ca(ca_key_pem, ca_cert_pem, &cakey, &cacrt);
@@ -219,7 +206,7 @@ enum pki_err pki_issue_server(const char *ca_key_pem, const char *ca_cert_pem,
 	for (i = 0; rc >= 0 && i < nnames; i++)
 		rc = add_san(crt, names[i], &bad);
 	if (bad) {
-		set_msg(errbuf, errlen, "'%s' is neither a host name nor an IP address",
+		util_set_msg(errbuf, errlen, "'%s' is neither a host name nor an IP address",
 			names[i - 1]);
 		err = PKI_EINVAL;
 		goto out;
@@ -273,10 +260,10 @@ enum pki_err pki_verify_server(const char *ca_cert_pem, const char *cert_pem, co
 	if (rc < 0)
 		err = tls_fail(rc, "verifying the certificate", errbuf, errlen);
 	else if (status) {
-		set_msg(errbuf, errlen, "certificate not valid (status 0x%x)", status);
+		util_set_msg(errbuf, errlen, "certificate not valid (status 0x%x)", status);
 		err = PKI_ECRYPTO;
 	} else if (!gnutls_x509_crt_check_hostname(crt, host)) {
-		set_msg(errbuf, errlen, "certificate does not name %s", host);
+		util_set_msg(errbuf, errlen, "certificate does not name %s", host);
 		err = PKI_ECRYPTO;
 	}
 	gnutls_x509_crt_deinit(ca);

@@ -85,26 +85,12 @@ static const char schema_v2[] =
 	"WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL " \
 	"SELECT n.id FROM nodes n JOIN sub ON n.parent = sub.id) "
 
-static void set_msg(char *errbuf, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_msg(char *errbuf, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!errbuf || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(errbuf, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Reports the database's last error for the operation what. */
 static enum store_err db_fail(struct store *st, const char *what, char *errbuf, size_t errlen)
 {
 	int code = sqlite3_errcode(st->db);
 
-	set_msg(errbuf, errlen, "database: %s: %s", what, sqlite3_errmsg(st->db));
+	util_set_msg(errbuf, errlen, "database: %s: %s", what, sqlite3_errmsg(st->db));
 	return code == SQLITE_NOMEM ? STORE_ENOMEM : STORE_EDB;
 }
 
@@ -293,7 +279,7 @@ static enum store_err node_kind(struct store *st, int64_t id, enum store_kind *k
 				     "SELECT kind FROM nodes WHERE id = ?", "i", id);
 
 	if (err == STORE_ENOENT)
-		set_msg(errbuf, errlen, "no node with id %lld", (long long)id);
+		util_set_msg(errbuf, errlen, "no node with id %lld", (long long)id);
 	*kind = (enum store_kind)k;
 	return err;
 }
@@ -306,7 +292,7 @@ static enum store_err expect_container(struct store *st, int64_t id, char *errbu
 	enum store_err err = node_kind(st, id, &kind, errbuf, errlen);
 
 	if (err == STORE_OK && kind == STORE_KIND_CLIENT) {
-		set_msg(errbuf, errlen, "node %lld is a client, not a domain", (long long)id);
+		util_set_msg(errbuf, errlen, "node %lld is a client, not a domain", (long long)id);
 		return STORE_EINVAL;
 	}
 	return err;
@@ -319,7 +305,7 @@ static enum store_err expect_kind(struct store *st, int64_t id, enum store_kind 
 	enum store_err err = node_kind(st, id, &kind, errbuf, errlen);
 
 	if (err == STORE_OK && kind != want) {
-		set_msg(errbuf, errlen, "node %lld is not a %s", (long long)id,
+		util_set_msg(errbuf, errlen, "node %lld is not a %s", (long long)id,
 			want == STORE_KIND_DOMAIN ? "domain" : "client");
 		return STORE_EINVAL;
 	}
@@ -333,20 +319,20 @@ static bool valid_name(const char *name, char *errbuf, size_t errlen)
 	size_t i, n = strlen(name);
 
 	if (n == 0 || n > 64 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
-		set_msg(errbuf, errlen, "domain name: must be 1 to 64 bytes, not '.' or '..'");
+		util_set_msg(errbuf, errlen, "domain name: must be 1 to 64 bytes, not '.' or '..'");
 		return false;
 	}
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)name[i];
 
 		if (c < 0x20 || c == 0x7f || c == '/') {
-			set_msg(errbuf, errlen,
+			util_set_msg(errbuf, errlen,
 				"domain name: '/' and control characters are not allowed");
 			return false;
 		}
 	}
 	if (!util_utf8_valid(name, n)) {
-		set_msg(errbuf, errlen, "domain name: not valid UTF-8");
+		util_set_msg(errbuf, errlen, "domain name: not valid UTF-8");
 		return false;
 	}
 	return true;
@@ -368,7 +354,7 @@ static enum store_err settings_object(struct store *st, const char *sql, int64_t
 		v = json_loads((const char *)sqlite3_column_text(stmt, 1), JSON_DECODE_ANY, NULL);
 		if (!v || json_object_set_new(obj, (const char *)sqlite3_column_text(stmt, 0),
 					      v) != 0) {
-			set_msg(errbuf, errlen, "database: a setting value of node %lld is "
+			util_set_msg(errbuf, errlen, "database: a setting value of node %lld is "
 				"unreadable", (long long)node);
 			err = STORE_EDB;
 			break;
@@ -501,8 +487,8 @@ static enum store_err migrate(struct store *st, char *errbuf, size_t errlen)
 	if (err != STORE_OK || version == SCHEMA_VERSION)
 		return err;
 	if (version > SCHEMA_VERSION) {
-		set_msg(errbuf, errlen, "database: schema version %lld is newer than this wardd "
-			"understands (%d)", (long long)version, SCHEMA_VERSION);
+		util_set_msg(errbuf, errlen, "database: schema version %lld is newer than this "
+			     "wardd understands (%d)", (long long)version, SCHEMA_VERSION);
 		return STORE_EINVAL;
 	}
 	err = begin(st, errbuf, errlen);
@@ -528,12 +514,12 @@ struct store *store_open(const char *path, char *errbuf, size_t errlen)
 	struct store *st = calloc(1, sizeof(*st));
 
 	if (!st) {
-		set_msg(errbuf, errlen, "out of memory");
+		util_set_msg(errbuf, errlen, "out of memory");
 		return NULL;
 	}
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		set_msg(errbuf, errlen, "database %s: %s", path,
+		util_set_msg(errbuf, errlen, "database %s: %s", path,
 			st->db ? sqlite3_errmsg(st->db) : "out of memory");
 		goto fail;
 	}
@@ -574,7 +560,7 @@ enum store_err store_domain_create(struct store *st, int64_t parent, const char 
 		err = sql_exec(st, errbuf, errlen, "INSERT INTO nodes (parent, kind, name) "
 			       "VALUES (?, 1, ?)", "is", parent, name);
 	if (err == STORE_EEXIST)
-		set_msg(errbuf, errlen, "domain '%s' already exists there", name);
+		util_set_msg(errbuf, errlen, "domain '%s' already exists there", name);
 	if (err == STORE_OK)
 		*id = sqlite3_last_insert_rowid(st->db);
 	return finish(st, err, errbuf, errlen);
@@ -595,7 +581,7 @@ enum store_err store_domain_rename(struct store *st, int64_t id, const char *nam
 		err = sql_exec(st, errbuf, errlen, "UPDATE nodes SET name = ? WHERE id = ?",
 			       "si", name, id);
 	if (err == STORE_EEXIST)
-		set_msg(errbuf, errlen, "domain '%s' already exists there", name);
+		util_set_msg(errbuf, errlen, "domain '%s' already exists there", name);
 	return finish(st, err, errbuf, errlen);
 }
 
@@ -612,7 +598,7 @@ enum store_err store_domain_delete(struct store *st, int64_t id, char *errbuf, s
 		err = sql_int(st, &children, errbuf, errlen, "SELECT count(*) FROM nodes "
 			      "WHERE parent = ?", "i", id);
 	if (err == STORE_OK && children > 0) {
-		set_msg(errbuf, errlen, "domain %lld still holds %lld domains or clients",
+		util_set_msg(errbuf, errlen, "domain %lld still holds %lld domains or clients",
 			(long long)id, (long long)children);
 		err = STORE_ENOTEMPTY;
 	}
@@ -638,7 +624,7 @@ enum store_err store_domain_move(struct store *st, int64_t id, int64_t parent,
 			      "SELECT count(*) FROM sub WHERE id = ?2", "ii", id,
 			      parent);
 	if (err == STORE_OK && inside) {
-		set_msg(errbuf, errlen, "cannot move domain %lld into itself or below itself",
+		util_set_msg(errbuf, errlen, "cannot move domain %lld into itself or below itself",
 			(long long)id);
 		err = STORE_EINVAL;
 	}
@@ -646,7 +632,7 @@ enum store_err store_domain_move(struct store *st, int64_t id, int64_t parent,
 		err = sql_exec(st, errbuf, errlen, "UPDATE nodes SET parent = ? WHERE id = ?",
 			       "ii", parent, id);
 	if (err == STORE_EEXIST)
-		set_msg(errbuf, errlen, "a domain of that name already exists there");
+		util_set_msg(errbuf, errlen, "a domain of that name already exists there");
 	if (err == STORE_OK)
 		err = refresh(st, id, NULL, errbuf, errlen);
 	return finish(st, err, errbuf, errlen);
@@ -662,7 +648,7 @@ enum store_err store_domain_lookup(struct store *st, const char *path, int creat
 	size_t n;
 
 	if (path[0] != '/') {
-		set_msg(errbuf, errlen, "domain path '%s' must start with '/'", path);
+		util_set_msg(errbuf, errlen, "domain path '%s' must start with '/'", path);
 		return STORE_EINVAL;
 	}
 	while (err == STORE_OK) {
@@ -673,7 +659,8 @@ enum store_err store_domain_lookup(struct store *st, const char *path, int creat
 		slash = strchr(p, '/');
 		n = slash ? (size_t)(slash - p) : strlen(p);
 		if (n >= sizeof(name)) {
-			set_msg(errbuf, errlen, "domain path '%s': a name is over 64 bytes", path);
+			util_set_msg(errbuf, errlen, "domain path '%s': a name is over 64 bytes",
+				     path);
 			return STORE_EINVAL;
 		}
 		memcpy(name, p, n);
@@ -684,7 +671,7 @@ enum store_err store_domain_lookup(struct store *st, const char *path, int creat
 		if (err == STORE_ENOENT && create)
 			err = store_domain_create(st, cur, name, &next, errbuf, errlen);
 		else if (err == STORE_ENOENT)
-			set_msg(errbuf, errlen, "no domain '%s' in path '%s'", name, path);
+			util_set_msg(errbuf, errlen, "no domain '%s' in path '%s'", name, path);
 		cur = next;
 	}
 	if (err == STORE_OK)
@@ -809,7 +796,7 @@ enum store_err store_client_add(struct store *st, int64_t domain, const char *uu
 		}
 		err = run(st, stmt, errbuf, errlen);
 		if (err == STORE_EEXIST)
-			set_msg(errbuf, errlen, "a client with uuid %s exists already", uuid);
+			util_set_msg(errbuf, errlen, "a client with uuid %s exists already", uuid);
 	}
 	if (err == STORE_OK)
 		err = refresh(st, *id, NULL, errbuf, errlen);
@@ -851,7 +838,7 @@ enum store_err store_setting_set(struct store *st, int64_t node, const char *key
 	char *text;
 
 	if (!def) {
-		set_msg(errbuf, errlen, "%s: no such setting", key);
+		util_set_msg(errbuf, errlen, "%s: no such setting", key);
 		return STORE_EINVAL;
 	}
 	err = begin(st, errbuf, errlen);
@@ -882,7 +869,8 @@ enum store_err store_setting_unset(struct store *st, int64_t node, const char *k
 	int64_t had = 0;
 
 	if (node == STORE_ROOT) {
-		set_msg(errbuf, errlen, "%s: the root holds every setting; set it instead", key);
+		util_set_msg(errbuf, errlen, "%s: the root holds every setting; set it instead",
+			     key);
 		return STORE_EINVAL;
 	}
 	err = begin(st, errbuf, errlen);
@@ -891,7 +879,7 @@ enum store_err store_setting_unset(struct store *st, int64_t node, const char *k
 	err = sql_int(st, &had, errbuf, errlen, "SELECT count(*) FROM settings WHERE "
 		      "node = ? AND key = ?", "is", node, key);
 	if (err == STORE_OK && !had) {
-		set_msg(errbuf, errlen, "%s: node %lld has no value of its own", key,
+		util_set_msg(errbuf, errlen, "%s: node %lld has no value of its own", key,
 			(long long)node);
 		err = STORE_ENOENT;
 	}
