@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAGIC "WSDELTA1"
+#define MAGIC "WSDELTA2"
 #define MAGIC_LEN 8
 
 /* One element: its bytes without the line end. */
@@ -119,6 +119,20 @@ enum sdelta_err sdelta_normalize(const char *in, size_t n, size_t width, struct 
 	return err;
 }
 
+/* Records of up to 8 bytes travel as numbers: big-endian, so their order
+ * is the numbers' order, and additions can be coded as gaps. */
+#define NUMERIC_WIDTH 8
+
+static uint64_t elem_value(const struct elem *e)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; i < e->n; i++)
+		v = v << 8 | (unsigned char)e->p[i];
+	return v;
+}
+
 static int put_varint(struct util_buf *out, uint64_t v)
 {
 	unsigned char b[10];
@@ -141,6 +155,7 @@ enum sdelta_err sdelta_make(const char *old, size_t oldlen, const char *new_set,
 	struct util_buf adds = { 0 }, rems = { 0 };
 	unsigned char hash[32], w = (unsigned char)width;
 	size_t i = 0, j = 0, nadd = 0, nrem = 0, last = 0;
+	uint64_t v, prev = 0;
 	enum sdelta_err err;
 	int c, fail = 0;
 
@@ -155,7 +170,14 @@ enum sdelta_err sdelta_make(const char *old, size_t oldlen, const char *new_set,
 			last = i++;
 			nrem++;
 		} else if (c > 0) {
-			fail = put_elem(&adds, &b.v[j++], width);
+			/* Gaps again: the first addition absolute. */
+			if (width && width <= NUMERIC_WIDTH) {
+				v = elem_value(&b.v[j++]);
+				fail = put_varint(&adds, nadd ? v - prev - 1 : v);
+				prev = v;
+			} else {
+				fail = put_elem(&adds, &b.v[j++], width);
+			}
 			nadd++;
 		} else {
 			i++;
@@ -209,11 +231,42 @@ static enum sdelta_err get_varint(struct reader *r, uint64_t *v)
 	}
 }
 
-/* Reads the next added element. */
-static enum sdelta_err get_elem(struct reader *r, size_t width, struct elem *e)
+/* The additions being read: numeric ones are decoded into buf. */
+struct adds {
+	size_t width;
+	uint64_t left, prev;
+	bool first;
+	unsigned char buf[2][NUMERIC_WIDTH];
+	unsigned flip;
+};
+
+/* Reads the next added element into e, which stays valid until the
+ * next-but-one call (the caller compares it with the one before). */
+static enum sdelta_err get_elem(struct reader *r, struct adds *a, struct elem *e)
 {
 	const unsigned char *nl;
+	size_t width = a->width, i;
+	uint64_t v;
+	enum sdelta_err err;
 
+	if (width && width <= NUMERIC_WIDTH) {
+		err = get_varint(r, &v);
+		if (err != SDELTA_OK)
+			return err;
+		if (!a->first && (v >= UINT64_MAX - a->prev))
+			return bad(r, "addition out of range");
+		v = a->first ? v : a->prev + v + 1;
+		if (width < 8 && v >> (8 * width))
+			return bad(r, "addition out of range");
+		a->first = false;
+		a->prev = v;
+		a->flip ^= 1;
+		for (i = width; i-- > 0; v >>= 8)
+			a->buf[a->flip][i] = (unsigned char)v;
+		e->p = (const char *)a->buf[a->flip];
+		e->n = width;
+		return SDELTA_OK;
+	}
 	e->p = (const char *)r->p + r->pos;
 	if (width) {
 		if (r->len - r->pos < width)
@@ -238,16 +291,17 @@ enum sdelta_err sdelta_apply(const char *old, size_t oldlen, const char *delta, 
 	struct reader r = { (const unsigned char *)delta, dlen, 0, errbuf, errlen };
 	struct elems a = { 0 };
 	struct elem add, prev = { NULL, 0 };
+	struct adds adds = { .first = true };
 	unsigned char hash[32];
 	bool *removed = NULL, have_prev = false, have_add = false;
-	uint64_t nrem, nadd, gap, pos = 0, k;
+	uint64_t nrem, gap, pos = 0, k;
 	size_t width, i = 0;
 	enum sdelta_err err;
 	int c;
 
 	if (dlen < MAGIC_LEN + 1 + 32 || memcmp(delta, MAGIC, MAGIC_LEN) != 0)
 		return bad(&r, "not a set delta");
-	width = r.p[MAGIC_LEN];
+	width = adds.width = r.p[MAGIC_LEN];
 	r.pos = MAGIC_LEN + 1;
 	crypto_hash_sha256(hash, (const unsigned char *)old, oldlen);
 	if (memcmp(hash, r.p + r.pos, 32) != 0) {
@@ -276,13 +330,13 @@ enum sdelta_err sdelta_apply(const char *old, size_t oldlen, const char *delta, 
 		removed[pos] = true;
 	}
 	if (err == SDELTA_OK)
-		err = get_varint(&r, &nadd);
+		err = get_varint(&r, &adds.left);
 	/* Merge what stays with the additions, which must be new and ascending. */
 	while (err == SDELTA_OK) {
 		while (i < a.n && removed[i])
 			i++;
-		if (!have_add && nadd) {
-			err = get_elem(&r, width, &add);
+		if (!have_add && adds.left) {
+			err = get_elem(&r, &adds, &add);
 			if (err != SDELTA_OK)
 				break;
 			if (have_prev && elem_cmp(&prev, &add) >= 0) {
@@ -291,7 +345,7 @@ enum sdelta_err sdelta_apply(const char *old, size_t oldlen, const char *delta, 
 			}
 			prev = add;
 			have_prev = have_add = true;
-			nadd--;
+			adds.left--;
 		}
 		if (i == a.n && !have_add)
 			break;

@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!d)
 		return 0;
 	memcpy(d, data, size);
-	memcpy(d, "WSDELTA1", 8);
+	memcpy(d, "WSDELTA2", 8);
 	d[8] = (unsigned char)width;
 	crypto_hash_sha256(d + 9, (const unsigned char *)base, blen);
 	(void)sdelta_apply(base, blen, (const char *)d, size, &out, msg, sizeof(msg));

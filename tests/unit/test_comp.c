@@ -90,11 +90,25 @@ static void check_round_trip(size_t w)
 		size_t first = w ? w : (size_t)((char *)memchr(a.data, '\n', a.len) - a.data) + 1;
 
 		crypto_hash_sha256(hash, (const unsigned char *)a.data, a.len);
-		util_buf_append(&bad, "WSDELTA1", 8);
+		util_buf_append(&bad, "WSDELTA2", 8);
 		util_buf_append(&bad, &wb, 1);
 		util_buf_append(&bad, hash, 32);
 		util_buf_append(&bad, "\0\1", 2);
-		util_buf_append(&bad, a.data, first);
+		if (w && w <= 8) {
+			/* Records of up to 8 bytes travel as LEB128 numbers. */
+			uint64_t v = 0;
+			unsigned char byte;
+
+			for (i = 0; i < w; i++)
+				v = v << 8 | (unsigned char)a.data[i];
+			do {
+				byte = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+				util_buf_append(&bad, &byte, 1);
+				v >>= 7;
+			} while (v);
+		} else {
+			util_buf_append(&bad, a.data, first);
+		}
 		CHECK(sdelta_apply(a.data, a.len, bad.data, bad.len, &r, msg, sizeof(msg)) ==
 		      SDELTA_EFORMAT);
 		CHECK_STR_CONTAINS(msg, "already in the set");
@@ -326,6 +340,8 @@ int main(void)
 	check_normalize();
 	check_round_trip(0);
 	check_round_trip(COMP_PREFIX_WIDTH);
+	check_round_trip(8);
+	check_round_trip(12);
 	check_components();
 	check_bad_source();
 	return check_finish();
