@@ -22,13 +22,31 @@ struct engine {
 	bool compiled;
 };
 
-/* Per-scan state handed to libclamav's callbacks as their context. */
+/* The names a layer hook reported for one layer still being scanned. */
+struct frame {
+	char **names;
+	size_t n;
+};
+
+/* Per-scan state handed to libclamav's callbacks as their context. The
+ * frames follow libclamav's recursion: the inspection callback opens one
+ * for each layer and the post-scan callback, which ends every inspected
+ * layer (the clean cache, whose hits skip it, is off with a hook), closes
+ * it. */
 struct scan_ctx {
+	const struct engine *e;
 	struct engine_result *res;
 	engine_layer_fn hook;
 	void *hook_arg;
+	struct frame *frames;
+	size_t depth, cap;
+	size_t lost;          /* layers opened without a frame (out of memory) */
+	struct frame *emit;   /* the names "Detected.By.Callback" stands for */
 	bool nomem;
 };
+
+/* The name libclamav reports when the post-scan callback detects. */
+#define CALLBACK_NAME "Detected.By.Callback"
 
 /* libclamav reports errors through a process-wide message callback, not
  * through return values. While a thread runs a load, compile or scan it
@@ -138,6 +156,40 @@ const char *engine_version(void)
 	return cl_retver();
 }
 
+static void frame_clear(struct frame *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		free(f->names[i]);
+	free(f->names);
+	f->names = NULL;
+	f->n = 0;
+}
+
+/* Moves the names of the frame being emitted into the result: all of them
+ * with allmatch, else the first, as libclamav reports one match. */
+static void emit_frame(struct scan_ctx *ctx)
+{
+	struct engine_result *res = ctx->res;
+	struct frame *f = ctx->emit;
+	size_t n = ctx->e->cfg.allmatch ? f->n : 1, i;
+	char **names = realloc(res->names, (res->nnames + n) * sizeof(*names));
+
+	ctx->emit = NULL;
+	if (!names) {
+		ctx->nomem = true;
+		frame_clear(f);
+		return;
+	}
+	res->names = names;
+	for (i = 0; i < n; i++) {
+		res->names[res->nnames++] = f->names[i];
+		f->names[i] = NULL;
+	}
+	frame_clear(f);
+}
+
 static void on_virus_found(int fd, const char *virname, void *context)
 {
 	struct scan_ctx *ctx = context;
@@ -146,6 +198,10 @@ static void on_virus_found(int fd, const char *virname, void *context)
 	char *name;
 
 	(void)fd;
+	if (ctx->emit && strcmp(virname, CALLBACK_NAME) == 0) {
+		emit_frame(ctx);
+		return;
+	}
 	names = realloc(res->names, (res->nnames + 1) * sizeof(*names));
 	name = strdup(virname);
 	if (!names || !name) {
@@ -167,12 +223,28 @@ static cl_error_t on_file_inspection(int fd, const char *type, const char **ance
 {
 	struct scan_ctx *ctx = context;
 	struct engine_layer layer;
+	struct frame *frames;
 
 	(void)fd;
 	(void)ancestors;
 	(void)parent_file_size;
-	if (!ctx || !ctx->hook)
+	if (!ctx)
 		return CL_CLEAN;
+	if (ctx->depth == ctx->cap) {
+		frames = realloc(ctx->frames, (ctx->cap + 8) * sizeof(*frames));
+		if (!frames) {
+			ctx->nomem = true;
+			ctx->lost++;
+			return CL_CLEAN;
+		}
+		memset(frames + ctx->cap, 0, 8 * sizeof(*frames));
+		ctx->frames = frames;
+		ctx->cap += 8;
+	}
+	frame_clear(&ctx->frames[ctx->depth++]);
+	if (!ctx->hook)
+		return CL_CLEAN;
+	layer.scan = ctx;
 	layer.depth = recursion_level;
 	layer.type = type;
 	layer.name = file_name;
@@ -183,8 +255,58 @@ static cl_error_t on_file_inspection(int fd, const char *type, const char **ance
 		layer.attributes |= ENGINE_LAYER_NORMALIZED;
 	if (layer_attributes & LAYER_ATTRIBUTES_DECRYPTED)
 		layer.attributes |= ENGINE_LAYER_DECRYPTED;
-	ctx->hook(&layer, ctx->hook_arg);
+	return ctx->hook(&layer, ctx->hook_arg) == ENGINE_LAYER_SKIP ? CL_BREAK : CL_CLEAN;
+}
+
+/* Ends a layer: the names its hook reported are detected now (libclamav
+ * appends "Detected.By.Callback", which on_virus_found() replaces). */
+static cl_error_t on_post_scan(int fd, int result, const char *virname, void *context)
+{
+	struct scan_ctx *ctx = context;
+	struct frame *f;
+
+	(void)fd;
+	(void)result;
+	(void)virname;
+	if (!ctx)
+		return CL_CLEAN;
+	if (ctx->lost) {
+		ctx->lost--;
+		return CL_CLEAN;
+	}
+	if (ctx->depth == 0)
+		return CL_CLEAN;
+	f = &ctx->frames[--ctx->depth];
+	if (f->n && (ctx->e->cfg.allmatch || ctx->res->nnames == 0)) {
+		ctx->emit = f;
+		return CL_VIRUS;
+	}
+	frame_clear(f);
 	return CL_CLEAN;
+}
+
+int engine_layer_detect(const struct engine_layer *layer, const char *name)
+{
+	struct scan_ctx *ctx = layer->scan;
+	struct frame *f = &ctx->frames[ctx->depth - 1];
+	char **names = realloc(f->names, (f->n + 1) * sizeof(*names));
+
+	if (names)
+		f->names = names;
+	if (!names || !(f->names[f->n] = strdup(name))) {
+		ctx->nomem = true;
+		return -1;
+	}
+	f->n++;
+	return 0;
+}
+
+bool engine_hash(const char *alg, const void *data, size_t n, unsigned char *out)
+{
+	unsigned int len = 0;
+
+	pthread_once(&init_once, init_libclamav);
+	return cl_hash_data(alg, data, n, out, &len) != NULL && len > 0;
 }
 
 static bool set_num(struct cl_engine *cl, enum cl_engine_field f, long long v)
@@ -226,8 +348,16 @@ struct engine *engine_new(const struct engine_config *cfg, enum engine_err *err,
 		return NULL;
 	}
 	cl_engine_set_clcb_virus_found(e->cl, on_virus_found);
-	if (cfg->layer_hook)
+	if (cfg->layer_hook) {
 		cl_engine_set_clcb_file_inspection(e->cl, on_file_inspection);
+		cl_engine_set_clcb_post_scan(e->cl, on_post_scan);
+		if (!set_num(e->cl, CL_ENGINE_DISABLE_CACHE, 1)) {
+			*err = ENGINE_EINIT;
+			set_error(errbuf, errlen, NULL, "libclamav refused to turn its cache off");
+			engine_free(e);
+			return NULL;
+		}
+	}
 	*err = ENGINE_OK;
 	return e;
 nomem:
@@ -257,7 +387,7 @@ enum engine_err engine_load(struct engine *e, const char *path, char *errbuf, si
 	capture_len = sizeof(detail);
 	capture_subject = path;
 	/* The same database options clamscan and clamd use by default. */
-	rc = cl_load(path, e->cl, &sigs, CL_DB_STDOPT);
+	rc = cl_load(path, e->cl, &sigs, CL_DB_STDOPT | (e->cfg.official ? CL_DB_OFFICIAL : 0));
 	capture_buf = NULL;
 	capture_subject = NULL;
 	if (rc != CL_SUCCESS) {
@@ -367,7 +497,7 @@ enum engine_err engine_scan_fd(const struct engine *e, int fd, const char *name,
 			       engine_layer_fn hook, void *hook_arg,
 			       struct engine_result *res, char *errbuf, size_t errlen)
 {
-	struct scan_ctx ctx = { .res = res, .hook = hook, .hook_arg = hook_arg };
+	struct scan_ctx ctx = { .e = e, .res = res, .hook = hook, .hook_arg = hook_arg };
 	struct cl_scan_options opts;
 	char detail[ENGINE_ERRLEN] = "";
 	const char *virname = NULL;
@@ -394,6 +524,9 @@ enum engine_err engine_scan_fd(const struct engine *e, int fd, const char *name,
 	capture_len = sizeof(detail);
 	rc = scan_desc(e, fd, name, &virname, &scanned, &opts, &ctx);
 	capture_buf = NULL;
+	while (ctx.cap)
+		frame_clear(&ctx.frames[--ctx.cap]);
+	free(ctx.frames);
 	/* libclamav counts in blocks of CL_COUNT_PRECISION bytes. */
 	res->bytes_scanned = (uint64_t)scanned * CL_COUNT_PRECISION;
 	if (ctx.nomem) {
@@ -499,10 +632,11 @@ enum engine_err engine_sigset_id(const char *const *paths, size_t npaths, bool b
 
 	pthread_once(&init_once, init_libclamav);
 	if (util_buf_printf(&b, "ward-sigset 1\nlibclamav %s\nlimits %llu %llu %u %u %u\n"
-			    "allmatch %d\nbuiltin %d\n",
+			    "allmatch %d\nofficial %d\nbuiltin %d\n",
 			    cl_retver(), (unsigned long long)l->max_filesize,
 			    (unsigned long long)l->max_scansize, l->max_files,
-			    l->max_recursion, l->max_scantime, cfg->allmatch, builtin) != 0)
+			    l->max_recursion, l->max_scantime, cfg->allmatch, cfg->official,
+			    builtin) != 0)
 		rc = ENGINE_ENOMEM;
 	for (i = 0; i < npaths && rc == ENGINE_OK; i++) {
 		struct stat st;

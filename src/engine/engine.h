@@ -40,7 +40,12 @@ struct engine_limits {
 struct engine_config {
 	struct engine_limits limits;
 	bool allmatch;    /* report every matching signature, not the first */
-	bool layer_hook;  /* enable the per-layer hook of engine_scan_fd() */
+	bool layer_hook;  /* enable the per-layer hook of engine_scan_fd(); this
+			   * turns libclamav's clean cache off, since a hook's
+			   * decisions may change from one scan to the next */
+	bool official;    /* the databases are Ward's signed components: names
+			   * stay as signed (libclamav marks the names of
+			   * loose database files ".UNOFFICIAL") */
 };
 
 /* Layer attributes (mirroring libclamav's). */
@@ -55,10 +60,21 @@ struct engine_layer {
 	const unsigned char *data; /* the layer's bytes (NULL when size is 0) */
 	size_t size;
 	uint32_t attributes;       /* ENGINE_LAYER_* */
+	void *scan;                /* the scan's state, for engine_layer_detect() */
 };
 
-/* Called once per layer, in scan order, on the scanning thread. */
-typedef void (*engine_layer_fn)(const struct engine_layer *layer, void *arg);
+/* What a layer hook decides for its layer. */
+enum engine_layer_action {
+	ENGINE_LAYER_SCAN = 0,  /* scan it as usual */
+	ENGINE_LAYER_SKIP,      /* allow-listed: neither it nor anything in it
+				 * is scanned or reported, as libclamav treats
+				 * a layer whose hash is on a .fp/.sfp list */
+};
+
+/* Called once per layer, in scan order, on the scanning thread, before
+ * libclamav looks at the layer. */
+typedef enum engine_layer_action (*engine_layer_fn)(const struct engine_layer *layer,
+						    void *arg);
 
 /* The outcome of one scan. Owned by the caller; release with
  * engine_result_clear(). */
@@ -112,6 +128,19 @@ unsigned engine_signatures(const struct engine *e);
 enum engine_err engine_scan_fd(const struct engine *e, int fd, const char *name,
 			       engine_layer_fn hook, void *hook_arg,
 			       struct engine_result *res, char *errbuf, size_t errlen);
+
+/* Called by a layer hook: reports the layer as matching signature name
+ * (copied), as a hash signature of the layer would. The name is reported
+ * when libclamav has finished the layer (so the layer's own content and
+ * members are scanned first): with allmatch always, otherwise only when
+ * nothing else was reported yet. Returns 0, or -1 when out of memory (the
+ * scan then fails with ENGINE_ENOMEM). */
+int engine_layer_detect(const struct engine_layer *layer, const char *name);
+
+/* Computes the digest of n bytes at data with algorithm alg ("md5",
+ * "sha1" or "sha256") into out (16, 20 or 32 bytes). Returns false for
+ * an unknown algorithm. Thread-safe. */
+bool engine_hash(const char *alg, const void *data, size_t n, unsigned char *out);
 
 /* Frees the names held by res and zeroes it. */
 void engine_result_clear(struct engine_result *res);

@@ -35,6 +35,13 @@ static int test_ndirs;
 		fprintf(stderr, "    '%s' does not contain '%s'\n", h_ ? h_ : "(null)", (needle)); \
 } while (0)
 
+#define CHECK_STR_EQ(got, want) do { \
+	const char *g_ = (got); \
+	CHECK(g_ != NULL && strcmp(g_, (want)) == 0); \
+	if (!g_ || strcmp(g_, (want)) != 0) \
+		fprintf(stderr, "    got '%s', want '%s'\n", g_ ? g_ : "(null)", (want)); \
+} while (0)
+
 /* Creates a fresh directory under $TMPDIR (or /tmp) and returns its path
  * in static storage, which the next call overwrites. Aborts on failure. */
 static inline const char *test_tmpdir(void)

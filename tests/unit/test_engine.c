@@ -151,7 +151,7 @@ struct layers_seen {
 	bool member_matches;
 };
 
-static void on_layer(const struct engine_layer *l, void *arg)
+static enum engine_layer_action on_layer(const struct engine_layer *l, void *arg)
 {
 	struct layers_seen *seen = arg;
 	static unsigned char clam[544];
@@ -172,6 +172,7 @@ static void on_layer(const struct engine_layer *l, void *arg)
 	if (l->depth == 1 && l->size == sizeof(clam) && loaded && l->data &&
 	    memcmp(l->data, clam, sizeof(clam)) == 0)
 		seen->member_matches = true;
+	return ENGINE_LAYER_SCAN;
 }
 
 static void test_layer_hook(void)
@@ -191,6 +192,96 @@ static void test_layer_hook(void)
 	CHECK(seen.max_depth >= 1);
 	engine_result_clear(&res);
 	engine_free(e);
+}
+
+/* A hook that decides by depth: what one scan of clam.zip should do. */
+struct decide {
+	uint32_t detect_depth, skip_depth;  /* UINT32_MAX: none */
+	const char *names[2];
+	unsigned layers;
+};
+
+static enum engine_layer_action on_decide(const struct engine_layer *l, void *arg)
+{
+	struct decide *d = arg;
+	size_t i;
+
+	d->layers++;
+	if (l->depth == d->skip_depth)
+		return ENGINE_LAYER_SKIP;
+	for (i = 0; l->depth == d->detect_depth && i < 2 && d->names[i]; i++)
+		CHECK(engine_layer_detect(l, d->names[i]) == 0);
+	return ENGINE_LAYER_SCAN;
+}
+
+/* The hook's decisions stand in for hash signatures: a detection at a
+ * member's layer, every name with allmatch and the first without; a
+ * skipped layer hides what it holds; the same file scans again the same
+ * way (libclamav's clean cache, off with a hook, would have skipped the
+ * member the second time). */
+static void test_layer_decisions(void)
+{
+	struct decide d = { 1, UINT32_MAX, { "Ward.Test.A", "Ward.Test.B" }, 0 };
+	struct engine_result res;
+	char msg[ENGINE_ERRLEN];
+	struct engine *e;
+	int pass, round;
+
+	for (pass = 0; pass < 2; pass++) {
+		e = new_engine(pass == 1, true);
+		CHECK(engine_load_builtin(e, msg, sizeof(msg)) == ENGINE_OK);
+		CHECK(engine_compile(e, msg, sizeof(msg)) == ENGINE_OK);
+		for (round = 0; round < 2; round++) {
+			d.detect_depth = round == 0 ? UINT32_MAX : 1;
+			CHECK(scan_path(e, TESTFILES "/clam.zip", &res, on_decide, &d) ==
+			      ENGINE_OK);
+			CHECK(res.infected == (round == 1));
+			CHECK(res.nnames == (round == 0 ? 0u : pass == 1 ? 2u : 1u));
+			if (res.nnames >= 1)
+				CHECK_STR_EQ(res.names[0], "Ward.Test.A");
+			if (res.nnames == 2)
+				CHECK_STR_EQ(res.names[1], "Ward.Test.B");
+			engine_result_clear(&res);
+		}
+		/* Skipping the zip skips the member and its detection. */
+		d.skip_depth = 0;
+		d.layers = 0;
+		CHECK(scan_path(e, TESTFILES "/clam.zip", &res, on_decide, &d) == ENGINE_OK);
+		CHECK(!res.infected && d.layers == 1);
+		engine_result_clear(&res);
+		d.skip_depth = UINT32_MAX;
+		engine_free(e);
+	}
+}
+
+/* Ward's own components load as official: names without ".UNOFFICIAL". */
+static void test_official(const char *dir)
+{
+	const char hdb[] = "44d88612fea8a8f36de82e1278abb02f:68:Test.Eicar.Hash\n";
+	char *hpath = test_write(dir, "o.hdb", hdb, sizeof(hdb) - 1);
+	char *file = test_write(dir, "o.com", eicar, sizeof(eicar) - 1);
+	struct engine_config cfg = { 0 };
+	struct engine_result res;
+	char msg[ENGINE_ERRLEN];
+	enum engine_err err;
+	struct engine *e;
+	int pass;
+
+	engine_limits_default(&cfg.limits);
+	for (pass = 0; pass < 2; pass++) {
+		cfg.official = pass == 1;
+		e = engine_new(&cfg, &err, msg, sizeof(msg));
+		CHECK(e && engine_load(e, hpath, msg, sizeof(msg)) == ENGINE_OK &&
+		      engine_compile(e, msg, sizeof(msg)) == ENGINE_OK);
+		CHECK(scan_path(e, file, &res, NULL, NULL) == ENGINE_OK && res.nnames == 1);
+		if (res.nnames == 1)
+			CHECK_STR_EQ(res.names[0], pass == 1 ? "Test.Eicar.Hash" :
+				     "Test.Eicar.Hash.UNOFFICIAL");
+		engine_result_clear(&res);
+		engine_free(e);
+	}
+	free(hpath);
+	free(file);
 }
 
 static void test_limits(const char *dir)
@@ -304,6 +395,8 @@ int main(void)
 	test_hash_and_allmatch(dir);
 	test_bad_databases(dir);
 	test_layer_hook();
+	test_layer_decisions();
+	test_official(dir);
 	test_limits(dir);
 	test_map_paths(dir);
 	test_sigset_id(dir);

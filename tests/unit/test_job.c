@@ -346,17 +346,18 @@ struct scan_order {
 	size_t big_at;  /* position of the large file, 1-based; 0 = not seen */
 };
 
-static void on_layer_order(const struct engine_layer *l, void *arg)
+static enum engine_layer_action on_layer_order(const struct engine_layer *l, void *arg)
 {
 	struct scan_order *o = arg;
 
 	if (l->depth != 0)
-		return;
+		return ENGINE_LAYER_SCAN;
 	pthread_mutex_lock(&o->lock);
 	o->n++;
 	if (l->size == 1u << 20)
 		o->big_at = o->n;
 	pthread_mutex_unlock(&o->lock);
+	return ENGINE_LAYER_SCAN;
 }
 
 static const struct engine *get_hooked_engine(void *arg, char *errbuf, size_t errlen)
