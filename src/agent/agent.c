@@ -485,7 +485,7 @@ static const char *needed_component(const struct agent *a, const json_t *setting
 /* Loads a new engine from the component version in dir. */
 static struct engine *load_engine(const char *dir, char *errbuf, size_t errlen)
 {
-	struct engine_config cfg = { 0 };
+	struct engine_config cfg = { .official = true };
 	enum engine_err err;
 	struct engine *e;
 

@@ -2,6 +2,8 @@
  * with a persistent cache of files known clean. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
@@ -18,6 +20,8 @@
 #include "engine/engine.h"
 #include "scan/cache.h"
 #include "scan/job.h"
+#include "scan/smart.h"
+#include "common/pack.h"
 
 /* Where clamscan looks when no database is named (freshclam keeps it);
  * the environment variable overrides it. */
@@ -35,6 +39,14 @@ struct scan_opts {
 	const char *cache_dir;
 	struct engine_config ecfg;
 	struct sjob_config job;
+	/* A Ward component to scan with, as an agent does (directory or full
+	 * package payload): the Virus Pattern, or for smart scan the agent
+	 * pattern with its smart protection sources. */
+	const char *pattern;
+	bool smart;
+	const char **sps;
+	size_t nsps;
+	const char *sps_ca;
 	struct sjob_pattern *exclude, *exclude_dir;
 	size_t nexclude, nexclude_dir;
 };
@@ -45,12 +57,14 @@ struct engine_src {
 	struct scache *cache;
 	struct engine *engine;
 	uint64_t load_ns;
+	char *pattern_dir;      /* the agent pattern in use, when smart */
+	char *extracted;        /* a temporary directory to remove, or NULL */
 };
 
 /* What the reports add up to, for the summary and the exit status. */
 struct tally {
 	const struct scan_opts *o;
-	uint64_t files, infected, errors, cached;
+	uint64_t files, infected, errors, cached, unverified;
 	uint64_t blocks_scanned, blocks_read;  /* 4 KiB blocks, as clamscan counts */
 	bool unscannable;  /* a named path was missing or of an unsupported type */
 };
@@ -70,6 +84,10 @@ enum {
 	OPT_FOLLOW_DIR,
 	OPT_FOLLOW_FILE,
 	OPT_MAX_DIR_RECURSION,
+	OPT_AGENT_PATTERN,
+	OPT_VIRUS_PATTERN,
+	OPT_SPS,
+	OPT_SPS_CA,
 };
 
 static const struct option long_opts[] = {
@@ -93,6 +111,10 @@ static const struct option long_opts[] = {
 	{ "follow-dir-symlinks", optional_argument, NULL, OPT_FOLLOW_DIR },
 	{ "follow-file-symlinks", optional_argument, NULL, OPT_FOLLOW_FILE },
 	{ "max-dir-recursion", required_argument, NULL, OPT_MAX_DIR_RECURSION },
+	{ "agent-pattern", required_argument, NULL, OPT_AGENT_PATTERN },
+	{ "virus-pattern", required_argument, NULL, OPT_VIRUS_PATTERN },
+	{ "sps", required_argument, NULL, OPT_SPS },
+	{ "sps-ca", required_argument, NULL, OPT_SPS_CA },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -125,6 +147,15 @@ static void help(void)
 	      "      --max-dir-recursion=N directory depth scanned (default 15)\n"
 	      "      --follow-dir-symlinks[=0|1|2]   never / on the command line only\n"
 	      "      --follow-file-symlinks[=0|1|2]  (default 1) / always\n"
+	      "\n"
+	      "Scanning as an agent does, with a component of a Ward server (an installed\n"
+	      "version's directory or a full package payload, .tar.zst):\n"
+	      "      --virus-pattern=PATH  conventional scan with the Virus Pattern\n"
+	      "      --agent-pattern=PATH  smart scan with the Smart Scan Agent Pattern\n"
+	      "      --sps=URL             a smart protection server (repeatable; tried in\n"
+	      "                            order), e.g. https://wardd.example:8443\n"
+	      "      --sps-ca=FILE         CA certificates the servers chain to (default:\n"
+	      "                            the system's)\n"
 	      "\n"
 	      "SIZE takes a K or M suffix. With no database available, the built-in EICAR\n"
 	      "test signature is used (and said so).\n",
@@ -335,12 +366,42 @@ static int parse_args(int argc, char **argv, struct scan_opts *o)
 			if (parse_u32(name, optarg, &o->job.max_depth) != 0)
 				return -1;
 			break;
+		case OPT_AGENT_PATTERN:
+		case OPT_VIRUS_PATTERN:
+			if (o->pattern) {
+				fprintf(stderr, "ward scan: one --agent-pattern or "
+					"--virus-pattern only\n");
+				return -1;
+			}
+			o->pattern = optarg;
+			o->smart = c == OPT_AGENT_PATTERN;
+			break;
+		case OPT_SPS: {
+			const char **p = realloc(o->sps, (o->nsps + 1) * sizeof(*p));
+
+			if (!p)
+				return -1;
+			o->sps = p;
+			o->sps[o->nsps++] = optarg;
+			break;
+		}
+		case OPT_SPS_CA: o->sps_ca = optarg; break;
 		default:
 			fputs("Try 'ward scan --help'.\n", stderr);
 			return -1;
 		}
 	}
-	if (o->ndbs == 0) {
+	if (o->pattern && o->ndbs) {
+		fprintf(stderr, "ward scan: --database does not go with --%s-pattern\n",
+			o->smart ? "agent" : "virus");
+		return -1;
+	}
+	if (o->smart != (o->nsps > 0) || (o->sps_ca && !o->smart)) {
+		fprintf(stderr, "ward scan: %s\n", o->smart ? "--agent-pattern needs at least "
+			"one --sps" : "--sps and --sps-ca need --agent-pattern");
+		return -1;
+	}
+	if (o->ndbs == 0 && !o->pattern) {
 		const char *dir = getenv(DATABASE_DIR_ENV);
 
 		if (!dir || !*dir)
@@ -361,6 +422,57 @@ static int parse_args(int argc, char **argv, struct scan_opts *o)
 	if (!o->cache_dir)
 		o->use_cache = false;
 	return optind;
+}
+
+/* Makes the component ready: a directory is used as it is, a package
+ * payload is extracted into a temporary directory. It becomes the one
+ * database, loaded as an agent loads it (official names; for smart scan,
+ * with the layer hook). Returns false with errbuf set. */
+static bool open_pattern(struct scan_opts *o, struct engine_src *src, char *errbuf,
+			       size_t errlen)
+{
+	const char *tmp = getenv("TMPDIR");
+	char dir[PATH_MAX];
+	struct stat st;
+	enum pack_err err;
+	int fd;
+
+	if (stat(o->pattern, &st) != 0) {
+		util_set_msg(errbuf, errlen, "%s: %s", o->pattern, strerror(errno));
+		return false;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		src->pattern_dir = strdup(o->pattern);
+	} else {
+		snprintf(dir, sizeof(dir), "%s/ward-pattern-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		if (!mkdtemp(dir)) {
+			util_set_msg(errbuf, errlen, "%s: %s", dir, strerror(errno));
+			return false;
+		}
+		src->extracted = strdup(dir);
+		fd = open(o->pattern, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			util_set_msg(errbuf, errlen, "%s: %s", o->pattern, strerror(errno));
+			return false;
+		}
+		err = pack_extract_fd(fd, o->pattern, dir, 1ll << 30, 4ll << 30, errbuf,
+				      errlen);
+		close(fd);
+		if (err != PACK_OK)
+			return false;
+		src->pattern_dir = strdup(dir);
+	}
+	o->dbs = malloc(sizeof(*o->dbs));
+	if (!src->pattern_dir || !o->dbs) {
+		util_set_msg(errbuf, errlen, "out of memory");
+		return false;
+	}
+	o->dbs[0] = src->pattern_dir;
+	o->ndbs = 1;
+	o->ecfg.official = true;
+	if (o->smart)
+		o->ecfg = smart_engine_config(&o->ecfg);
+	return true;
 }
 
 /* Loads and compiles the engine (sjob_engine_fn). */
@@ -397,7 +509,7 @@ static const struct engine *build_engine(void *arg, char *errbuf, size_t errlen)
 static const char *kind_name(const struct sjob_report *r)
 {
 	switch (r->kind) {
-	case SJOB_FILE: return r->infected ? "infected" : "clean";
+	case SJOB_FILE: return r->infected ? "infected" : r->unverified ? "unverified" : "clean";
 	case SJOB_EMPTY: return "empty";
 	case SJOB_EXCLUDED: return "excluded";
 	case SJOB_LINK: return "symlink";
@@ -446,7 +558,7 @@ static void report_line(const struct scan_opts *o, const struct sjob_report *r)
 	if (o->infected_only)
 		return;
 	switch (r->kind) {
-	case SJOB_FILE: printf("%s: OK\n", r->path); break;
+	case SJOB_FILE: printf("%s: %s\n", r->path, r->unverified ? "Unverified" : "OK"); break;
 	case SJOB_EMPTY: printf("%s: Empty file\n", r->path); break;
 	case SJOB_EXCLUDED: printf("%s: Excluded\n", r->path); break;
 	case SJOB_LINK: printf("%s: Symbolic link\n", r->path); break;
@@ -472,6 +584,9 @@ static void report_problem(const struct sjob_report *r)
 		if (r->changed)
 			fprintf(stderr, "WARNING: %s: changed while being scanned; "
 				"the result is not cached\n", r->path);
+		if (r->unverified)
+			fprintf(stderr, "WARNING: %s: unverified: no smart protection server "
+				"answered for a hash of it\n", r->path);
 		break;
 	case SJOB_SKIPPED:
 	case SJOB_UNSCANNABLE:
@@ -498,6 +613,7 @@ static void report(const struct sjob_report *r, void *arg)
 		t->files++;
 		t->infected += r->infected;
 		t->cached += r->cached;
+		t->unverified += r->unverified;
 		t->blocks_scanned += r->bytes_scanned / 4096;
 		if (!r->cached)
 			t->blocks_read += r->size / 4096;
@@ -557,6 +673,8 @@ static void print_summary(const struct scan_opts *o, const struct engine_src *sr
 	printf("Infected files: %llu\n", (unsigned long long)t->infected);
 	if (t->errors)
 		printf("Total errors: %llu\n", (unsigned long long)t->errors);
+	if (t->unverified)
+		printf("Unverified files: %llu\n", (unsigned long long)t->unverified);
 	printf("Data scanned: %2.2lf MB\n", scanned_mb);
 	printf("Data read: %2.2lf MB (ratio %.2f:1)\n", read_mb,
 	       t->blocks_read ? (double)t->blocks_scanned / (double)t->blocks_read : 0.0);
@@ -577,6 +695,7 @@ int scan_cmd_main(int argc, char **argv)
 	size_t npaths;
 	uint64_t t0 = util_now_ns();
 	time_t start = time(NULL);
+	struct smart *smart = NULL;
 	bool failed = false;
 	int first, status = 2;
 	size_t i;
@@ -602,6 +721,19 @@ int scan_cmd_main(int argc, char **argv)
 	}
 	src.o = &o;
 	tally.o = &o;
+	if (o.pattern) {
+		struct smart_config sc = { .sources = o.sps, .nsources = o.nsps,
+					   .ca_file = o.sps_ca, .family = AF_UNSPEC };
+
+		if (!open_pattern(&o, &src, errbuf, sizeof(errbuf)) ||
+		    (o.smart && !(smart = smart_new(src.pattern_dir, &sc, errbuf,
+						    sizeof(errbuf))))) {
+			fprintf(stderr, "ERROR: pattern %s\n", errbuf);
+			failed = true;
+			goto summary;
+		}
+		o.job.smart = smart;
+	}
 	if (o.use_cache) {
 		if (engine_sigset_id(o.dbs, o.ndbs, o.builtin, &o.ecfg, id, errbuf,
 				     sizeof(errbuf)) != ENGINE_OK) {
@@ -655,10 +787,16 @@ summary:
 		print_summary(&o, &src, stats.dirs, &tally, (double)(util_now_ns() - t0) / 1e9,
 			      start, time(NULL));
 	/* clamscan's precedence: a detection beats every error. */
-	status = tally.infected ? 1 : (failed || tally.errors || tally.unscannable) ? 2 : 0;
+	status = tally.infected ? 1 : (failed || tally.errors || tally.unscannable ||
+				       tally.unverified) ? 2 : 0;
 out:
 	scache_close(src.cache);
 	engine_free(src.engine);
+	smart_free(smart);
+	if (src.extracted)
+		util_remove_tree(src.extracted);
+	free(src.extracted);
+	free(src.pattern_dir);
 	for (i = 0; i < o.nexclude; i++)
 		regfree(&o.exclude[i].re);
 	for (i = 0; i < o.nexclude_dir; i++)

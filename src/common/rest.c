@@ -3,6 +3,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <sys/socket.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +18,10 @@
 struct rest_client {
 	CURL *curl;
 	char *base;
-	char *ca_file;
-	char *auth;   /* "Authorization: Bearer ..." */
+	char *ca_file;  /* NULL: the system's CAs */
+	char *auth;     /* "Authorization: Bearer ..." */
+	char *proxy;    /* NULL: the environment's */
+	long ipresolve; /* CURL_IPRESOLVE_* */
 };
 
 void rest_global_init(void)
@@ -34,8 +37,9 @@ struct rest_client *rest_new(const char *base, const char *ca_file)
 		return NULL;
 	c->curl = curl_easy_init();
 	c->base = strdup(base);
-	c->ca_file = strdup(ca_file);
-	if (!c->curl || !c->base || !c->ca_file) {
+	c->ca_file = ca_file ? strdup(ca_file) : NULL;
+	c->ipresolve = CURL_IPRESOLVE_WHATEVER;
+	if (!c->curl || !c->base || (ca_file && !c->ca_file)) {
 		rest_free(c);
 		return NULL;
 	}
@@ -51,7 +55,43 @@ void rest_free(struct rest_client *c)
 	free(c->base);
 	free(c->ca_file);
 	free(c->auth);
+	free(c->proxy);
 	free(c);
+}
+
+int rest_set_route(struct rest_client *c, const char *proxy, int af)
+{
+	char *p = proxy ? strdup(proxy) : NULL;
+
+	if (proxy && !p)
+		return -1;
+	free(c->proxy);
+	c->proxy = p;
+	c->ipresolve = af == AF_INET ? CURL_IPRESOLVE_V4 : af == AF_INET6 ? CURL_IPRESOLVE_V6 :
+		       CURL_IPRESOLVE_WHATEVER;
+	return 0;
+}
+
+/* Resets the handle for a transfer to url with the options every transfer
+ * shares: timeouts, the route, certificate checks against the client's CA
+ * (trust_ca) or the system's. */
+static void prepare(struct rest_client *c, const char *url, long timeout, bool trust_ca)
+{
+	curl_easy_reset(c->curl);
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	if (trust_ca && c->ca_file) {
+		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file);
+		/* The server CA alone: not the system's CA directory as well. */
+		curl_easy_setopt(c->curl, CURLOPT_CAPATH, NULL);
+	}
+	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, timeout);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, timeout < 15 ? timeout : 15L);
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_IPRESOLVE, c->ipresolve);
+	if (c->proxy)
+		curl_easy_setopt(c->curl, CURLOPT_PROXY, c->proxy);
 }
 
 int rest_set_token(struct rest_client *c, const char *token)
@@ -69,29 +109,103 @@ int rest_set_token(struct rest_client *c, const char *token)
 	return 0;
 }
 
+/* Where an answer goes. */
+struct answer_sink {
+	struct util_buf *b;
+	size_t max;
+	bool over;
+};
+
 static size_t on_data(char *p, size_t size, size_t n, void *arg)
 {
-	struct util_buf *b = arg;
+	struct answer_sink *a = arg;
 
-	if (b->len + size * n > MAX_ANSWER || util_buf_append(b, p, size * n) != 0)
+	if (a->b->len + size * n > a->max) {
+		a->over = true;
 		return 0; /* libcurl fails the transfer */
+	}
+	if (util_buf_append(a->b, p, size * n) != 0)
+		return 0;
 	return size * n;
+}
+
+/* Sends method url with body (len bytes of content_type; NULL: none), the
+ * token if any, and collects the answer (at most max bytes) in in. */
+static enum rest_err exchange(struct rest_client *c, const char *method, const char *url,
+			      const char *body, size_t len, const char *content_type,
+			      long timeout, size_t max, long *status, struct util_buf *in,
+			      char *errbuf, size_t errlen)
+{
+	struct answer_sink sink = { in, max, false };
+	struct curl_slist *headers = NULL;
+	char ctype[128];
+	CURLcode rc;
+
+	*status = 0;
+	snprintf(ctype, sizeof(ctype), "Content-Type: %s", content_type);
+	headers = curl_slist_append(headers, ctype);
+	if (c->auth)
+		headers = curl_slist_append(headers, c->auth);
+	prepare(c, url, timeout, true);
+	curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &sink);
+	if (body) {
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	}
+	rc = curl_easy_perform(c->curl);
+	curl_slist_free_all(headers);
+	if (rc != CURLE_OK) {
+		snprintf(errbuf, errlen, "%s: %s", url, sink.over ? "answer too large" :
+			 curl_easy_strerror(rc));
+		return sink.over ? REST_EPROTO : REST_ENET;
+	}
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
+	return REST_OK;
+}
+
+/* Returns base + path, or NULL when out of memory. */
+static char *make_url(const struct rest_client *c, const char *path)
+{
+	char *url = malloc(strlen(c->base) + strlen(path) + 1);
+
+	if (url)
+		sprintf(url, "%s%s", c->base, path);
+	return url;
+}
+
+enum rest_err rest_post_text(struct rest_client *c, const char *path, const char *body,
+			     size_t len, const char *content_type, long timeout, size_t max,
+			     long *status, struct util_buf *answer, char *errbuf, size_t errlen)
+{
+	char *url = make_url(c, path);
+	enum rest_err err;
+
+	if (!url) {
+		*status = 0;
+		snprintf(errbuf, errlen, "out of memory");
+		return REST_ENOMEM;
+	}
+	err = exchange(c, "POST", url, body, len, content_type, timeout, max, status, answer,
+		       errbuf, errlen);
+	free(url);
+	return err;
 }
 
 enum rest_err rest_call(struct rest_client *c, const char *method, const char *path,
 			json_t *body, long timeout, long *status, json_t **answer,
 			char *errbuf, size_t errlen)
 {
-	struct curl_slist *headers = NULL;
 	struct util_buf in = { 0 };
-	char *url = NULL, *text = NULL;
-	enum rest_err err = REST_OK;
+	char *url = make_url(c, path), *text = NULL;
+	enum rest_err err;
 	json_error_t jerr;
-	CURLcode rc;
 
 	*answer = NULL;
 	*status = 0;
-	url = malloc(strlen(c->base) + strlen(path) + 1);
 	if (body)
 		text = json_dumps(body, JSON_COMPACT);
 	if (!url || (body && !text)) {
@@ -99,35 +213,9 @@ enum rest_err rest_call(struct rest_client *c, const char *method, const char *p
 		snprintf(errbuf, errlen, "out of memory");
 		goto out;
 	}
-	sprintf(url, "%s%s", c->base, path);
-	headers = curl_slist_append(headers, "Content-Type: application/json");
-	if (c->auth)
-		headers = curl_slist_append(headers, c->auth);
-	curl_easy_reset(c->curl);
-	curl_easy_setopt(c->curl, CURLOPT_URL, url);
-	curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file);
-	/* The server CA alone: not the system's CA directory as well. */
-	curl_easy_setopt(c->curl, CURLOPT_CAPATH, NULL);
-	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, timeout);
-	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 15L);
-	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &in);
-	if (text)
-		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, text);
-	rc = curl_easy_perform(c->curl);
-	if (rc != CURLE_OK) {
-		snprintf(errbuf, errlen, "%s: %s", url, curl_easy_strerror(rc));
-		err = REST_ENET;
-		goto out;
-	}
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
-	if (in.len) {
+	err = exchange(c, method, url, text, text ? strlen(text) : 0, "application/json",
+		       timeout, MAX_ANSWER, status, &in, errbuf, errlen);
+	if (err == REST_OK && in.len) {
 		*answer = json_loadb(in.data, in.len, 0, &jerr);
 		if (!*answer) {
 			snprintf(errbuf, errlen, "%s: answer %ld is not JSON: %s", url, *status,
@@ -136,7 +224,6 @@ enum rest_err rest_call(struct rest_client *c, const char *method, const char *p
 		}
 	}
 out:
-	curl_slist_free_all(headers);
 	util_buf_free(&in);
 	free(text);
 	free(url);
@@ -191,26 +278,18 @@ enum rest_err rest_download(struct rest_client *c, const char *where, int fd, lo
 		return REST_ENOMEM;
 	}
 	sprintf(url, "%s%s", absolute ? "" : c->base, where);
-	curl_easy_reset(c->curl);
-	curl_easy_setopt(c->curl, CURLOPT_URL, url);
 	/* The credential goes to this server only, never to a mirror; a
 	 * mirror's certificate is checked against the system's CAs (what it
 	 * serves is signed, so a mirror may also be plain HTTP). */
+	prepare(c, url, timeout, !absolute);
 	if (!absolute) {
 		if (c->auth)
 			headers = curl_slist_append(headers, c->auth);
 		curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
-		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file);
-		curl_easy_setopt(c->curl, CURLOPT_CAPATH, NULL);
 		curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "https");
 	} else {
 		curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	}
-	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, timeout);
-	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 15L);
-	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_file_data);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &sink);
 	rc = curl_easy_perform(c->curl);

@@ -10,6 +10,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "common/util.h"
+
 /* Errors of the client layer (an HTTP error status is not one: the
  * request succeeded and the status says what the server answered). */
 enum rest_err {
@@ -25,8 +27,8 @@ struct rest_client;
 void rest_global_init(void);
 
 /* Creates a client for base (e.g. "https://host:8443") trusting the CA
- * certificates in ca_file. Returns NULL when out of memory. The caller
- * owns it; not thread-safe. */
+ * certificates in ca_file (NULL: the system's). Returns NULL when out of
+ * memory. The caller owns it; not thread-safe. */
 struct rest_client *rest_new(const char *base, const char *ca_file);
 
 /* Frees the client (NULL is accepted). */
@@ -35,6 +37,13 @@ void rest_free(struct rest_client *c);
 /* Sets the bearer token sent with every request (copied; NULL: none). */
 int rest_set_token(struct rest_client *c, const char *token);
 
+/* Sends every request through the HTTP proxy at url (copied; NULL: the
+ * environment's, as libcurl does), and resolves and connects over the
+ * address family af only (AF_INET, AF_INET6; AF_UNSPEC: either). The
+ * family applies to the proxy when there is one. Returns 0, or -1 when out
+ * of memory. */
+int rest_set_route(struct rest_client *c, const char *proxy, int af);
+
 /* Sends method path (appended to base) with body (JSON, may be NULL) and
  * waits up to timeout seconds. Stores the HTTP status in *status and the
  * answer, parsed, in *answer (a new reference; NULL for an empty body).
@@ -42,6 +51,13 @@ int rest_set_token(struct rest_client *c, const char *token);
 enum rest_err rest_call(struct rest_client *c, const char *method, const char *path,
 			json_t *body, long timeout, long *status, json_t **answer,
 			char *errbuf, size_t errlen);
+
+/* Sends body (len bytes of content_type) to path with POST and waits up
+ * to timeout seconds; the HTTP status goes to *status and the answer's
+ * body to *answer (appended; at most max bytes, else REST_EPROTO). */
+enum rest_err rest_post_text(struct rest_client *c, const char *path, const char *body,
+			     size_t len, const char *content_type, long timeout, size_t max,
+			     long *status, struct util_buf *answer, char *errbuf, size_t errlen);
 
 /* Downloads where (a path on the server, sent with the token; or an
  * absolute http(s) URL of a mirror, sent without it) into fd, at most max

@@ -214,6 +214,7 @@ static void scan_slot(struct job *j, struct slot *s)
 	struct scache_key key;
 	struct stat st, st2;
 	struct statfs sfs;
+	struct smart_outcome smart = { 0 };
 	bool cacheable = false;
 	char err[ENGINE_ERRLEN];
 	int fd;
@@ -275,11 +276,16 @@ static void scan_slot(struct job *j, struct slot *s)
 		s->dropped = true;
 		goto out;
 	}
-	if (engine_scan_fd(e, fd, s->path, cfg->layer_hook, cfg->layer_arg, &s->res, err,
-			   sizeof(err)) != ENGINE_OK) {
+	if ((cfg->smart ? smart_scan_fd(cfg->smart, e, fd, s->path, &s->res, &smart, err,
+					sizeof(err)) :
+	     engine_scan_fd(e, fd, s->path, cfg->layer_hook, cfg->layer_arg, &s->res, err,
+			    sizeof(err))) != ENGINE_OK) {
 		set_outcome(s, SJOB_ERROR, 0, err);
 		goto out;
 	}
+	/* A verdict resting on answers expires with them: not cached. */
+	s->rep.unverified = smart.unverified;
+	cacheable = cacheable && !smart.asked;
 	s->rep.infected = s->res.infected;
 	s->rep.names = s->res.names;
 	s->rep.nnames = s->res.nnames;

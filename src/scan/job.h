@@ -20,6 +20,7 @@
 #include "engine/engine.h"
 #include "scan/cache.h"
 #include "scan/scan.h"
+#include "scan/smart.h"
 
 enum sjob_kind {
 	SJOB_FILE,         /* a regular file, scanned or found in the cache */
@@ -48,6 +49,8 @@ struct sjob_report {
 	uint64_t size;
 	uint64_t bytes_scanned;  /* as counted by the engine */
 	bool cached;           /* verdict from the cache; not opened */
+	bool unverified;       /* smart scan: no smart protection source answered
+				* for a hash the verdict depends on */
 	bool changed;          /* modified while it was scanned (not cached) */
 };
 
@@ -90,7 +93,9 @@ struct sjob_config {
 	struct scache *cache;     /* NULL: no cache */
 	sjob_engine_fn get_engine;
 	void *engine_arg;
-	engine_layer_fn layer_hook;  /* NULL: none */
+	struct smart *smart;         /* smart scan (the engine configured for
+				      * it); NULL: conventional scan */
+	engine_layer_fn layer_hook;  /* NULL: none; not with smart */
 	void *layer_arg;
 	sjob_report_fn report;
 	void *report_arg;

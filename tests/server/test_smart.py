@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""Smart scan against conventional scan, with real components: wardd imports
+a ClamAV directory (the signed test CVD plus custom hash and allow-list
+files), builds the Virus Pattern and the Smart Scan Agent Pattern, and
+serves its integrated smart protection server. `ward scan --virus-pattern`
+and `ward scan --agent-pattern --sps` then scan one corpus and must give
+the same verdicts and names: hash signatures of whole files and of members
+inside zip, 7z and tar.gz, sized and `*` entries, MD5/SHA-1/SHA-256, .fp/.sfp
+allow-lists on a file and on the archive holding it, PUA entries (off in
+both). Faults: the smart protection server down (files unverified, never
+clean; a second source takes over), malformed source URLs.
+WARDD_BIN and WARD_BIN name the programs.
+"""
+import hashlib
+import http.client
+import io
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import tarfile
+import tempfile
+import unittest
+import zipfile
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_wardd import Wardd  # noqa: E402
+from test_agents import wait_for  # noqa: E402
+
+WARD = os.environ.get("WARD_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin/ward"))
+CVDS = os.path.join(os.path.dirname(__file__), "../../../shared/testdata/clamav-upstream/cvd")
+TESTFILES = "/usr/share/clamav-testfiles"
+
+
+def digest(alg, b):
+    return hashlib.new(alg, b).hexdigest()
+
+
+def payload(name):
+    """Random-looking but fixed content for a corpus file."""
+    return hashlib.sha256(name.encode()).digest() * 40 + name.encode() + b"\n"
+
+
+MD5_SIZED = payload("md5-sized")
+MD5_ANY = payload("md5-any")
+SHA1_SIZED = payload("sha1-sized")
+SHA256_ANY = payload("sha256-any")
+WRONG_SIZE = payload("wrong-size")
+IN_ZIP = payload("member-of-zip")
+IN_TGZ = payload("member-of-tgz")
+PUA = payload("pua")
+TRUSTED_BODY = payload("trusted") + b"WARD-TEST-BODY-SIGNATURE"
+CLAM_EXE = open(os.path.join(TESTFILES, "clam.exe"), "rb").read()
+
+
+def zip_of(members):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members:
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def tgz_of(members):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 1700000000
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+TRUSTED_ZIP = zip_of([("inside.bin", TRUSTED_BODY + b"!")])
+
+
+def write_sources(src):
+    """The ClamAV source directory: the test CVD and custom files."""
+    shutil.copy(os.path.join(CVDS, "test-5.cvd"), os.path.join(src, "main.cvd"))
+    files = {
+        "local.hdb": [f"{digest('md5', MD5_SIZED)}:{len(MD5_SIZED)}:Ward.Test.Md5Sized",
+                      f"{digest('md5', WRONG_SIZE)}:{len(WRONG_SIZE) + 1}:Ward.Test.WrongSize",
+                      f"{digest('md5', IN_ZIP)}:{len(IN_ZIP)}:Ward.Test.ZipMember",
+                      ],
+        "local.hsb": [f"{digest('md5', MD5_ANY)}:*:Ward.Test.Md5Any:73",
+                      f"{digest('sha1', SHA1_SIZED)}:{len(SHA1_SIZED)}:Ward.Test.Sha1Sized",
+                      f"{digest('sha256', SHA256_ANY)}:*:Ward.Test.Sha256Any:73",
+                      f"{digest('sha256', IN_TGZ)}:{len(IN_TGZ)}:Ward.Test.TgzMember",
+                      # The test CVD has clam.exe's MD5 as Clamav.Test.File-6.
+                      f"{digest('sha256', CLAM_EXE)}:{len(CLAM_EXE)}:Ward.Test.ClamExe"],
+        "local.hdu": [f"{digest('md5', PUA)}:{len(PUA)}:Ward.Test.Pua"],
+        "local.ndb": ["Ward.Test.Body:0:*:" + b"WARD-TEST-BODY-SIGNATURE".hex()],
+        # The trusted file and the zip holding a body-matching file are allowed.
+        "local.fp": [f"{digest('md5', TRUSTED_BODY)}:{len(TRUSTED_BODY)}:Trusted.File"],
+        "local.sfp": [f"{digest('sha256', TRUSTED_ZIP)}:*:Trusted.Zip:73"],
+    }
+    for name, lines in files.items():
+        with open(os.path.join(src, name), "w") as f:
+            f.write("".join(line + "\n" for line in lines))
+
+
+def write_corpus(root):
+    files = {
+        "md5-sized.bin": MD5_SIZED, "md5-any.bin": MD5_ANY, "sha1-sized.bin": SHA1_SIZED,
+        "sha256-any.bin": SHA256_ANY, "wrong-size.bin": WRONG_SIZE, "pua.bin": PUA,
+        "trusted.bin": TRUSTED_BODY, "untrusted.bin": TRUSTED_BODY + b"!",
+        "trusted.zip": TRUSTED_ZIP,
+        "member.zip": zip_of([("a.txt", b"hello\n"), ("m.bin", IN_ZIP)]),
+        "member.tar.gz": tgz_of([("dir/t.bin", IN_TGZ), ("dir/b.txt", b"x" * 100)]),
+        "nested.zip": zip_of([("inner.tar.gz", tgz_of([("deep.bin", MD5_ANY)]))]),
+        "clam.exe": CLAM_EXE,
+    }
+    for i in range(300):
+        files[f"clean/{i:03d}.txt"] = payload(f"clean-{i}")
+    for name, data in files.items():
+        path = os.path.join(root, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+    # Real archives from ClamAV's test files: clam.exe inside.
+    for name in ("clam.7z", "clam.zip", "clam.tar.gz"):
+        shutil.copy(os.path.join(TESTFILES, name), os.path.join(root, name))
+
+
+class SmartScanTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-smart-")
+        src = os.path.join(cls.tmp.name, "source")
+        os.makedirs(src)
+        write_sources(src)
+        cls.corpus = os.path.join(cls.tmp.name, "corpus")
+        write_corpus(cls.corpus)
+        cls.server = Wardd(cls.tmp.name, extra=(
+            f"[updates]\nsource_dir = {src}\nwatch_interval = 1s\n[sps]\nttl = 600\n"))
+        cls.server.start()
+        packages = os.path.join(cls.server.data, "packages")
+        cls.vp = os.path.join(packages, "virus-pattern-1.tar.zst")
+        cls.sap = os.path.join(packages, "smart-agent-pattern-1.tar.zst")
+        cls.ca = os.path.join(cls.server.data, "ca.crt")
+        cls.sps = f"https://127.0.0.1:{cls.server.port}"
+        wait_for(lambda: os.path.exists(cls.vp) and os.path.exists(cls.sap) and
+                 '"version":1' in cls.server_get("/sps/v1/status").replace(" ", ""),
+                 what="the first components")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.tmp.cleanup()
+
+    def scan(self, *args, ok=(0, 1)):
+        p = subprocess.run([WARD, "scan", "-r", "--no-cache", "--json", "-j", "2", *args,
+                            self.corpus], capture_output=True, text=True, timeout=300)
+        self.assertIn(p.returncode, ok, p.stderr)
+        results = {}
+        for line in p.stdout.splitlines():
+            o = json.loads(line)
+            if "path" in o:
+                results[os.path.relpath(o["path"], self.corpus)] = (o["result"],
+                                                                   o["signatures"])
+        return results, p.stderr
+
+    def smart(self, *args, sps=None, ok=(0, 1)):
+        sps = sps or [self.sps]
+        return self.scan("--agent-pattern", self.sap, "--sps-ca", self.ca,
+                         *[f"--sps={u}" for u in sps], *args, ok=ok)
+
+    def test_parity(self):
+        for extra in ((), ("--allmatch",)):
+            conventional, _ = self.scan("--virus-pattern", self.vp, *extra)
+            smart, err = self.smart(*extra)
+            self.assertEqual(len(conventional), 316)
+            if extra:
+                # allmatch reports the same names; their order may differ.
+                conventional = {k: (r, sorted(n)) for k, (r, n) in conventional.items()}
+                smart = {k: (r, sorted(n)) for k, (r, n) in smart.items()}
+            differ = {k: (smart.get(k), conventional.get(k))
+                      for k in set(smart) | set(conventional)
+                      if smart.get(k) != conventional.get(k)}
+            self.assertEqual(differ, {}, f"{extra}: (smart, conventional)\n{err}")
+        # What both found, by name: the cases the corpus is made of.
+        want = {
+            "md5-sized.bin": "Ward.Test.Md5Sized", "md5-any.bin": "Ward.Test.Md5Any",
+            "sha1-sized.bin": "Ward.Test.Sha1Sized", "sha256-any.bin": "Ward.Test.Sha256Any",
+            "member.zip": "Ward.Test.ZipMember", "member.tar.gz": "Ward.Test.TgzMember",
+            "nested.zip": "Ward.Test.Md5Any", "untrusted.bin": "Ward.Test.Body",
+            "clam.exe": "Ward.Test.ClamExe", "clam.7z": "Ward.Test.ClamExe",
+            "clam.zip": "Ward.Test.ClamExe", "clam.tar.gz": "Ward.Test.ClamExe",
+        }
+        smart, _ = self.smart("--allmatch")
+        for k, name in want.items():
+            self.assertEqual(smart[k][0], "infected", k)
+            self.assertIn(name, smart[k][1], k)
+        for clean in ("wrong-size.bin", "pua.bin", "trusted.bin", "trusted.zip"):
+            self.assertEqual(smart[clean], ("clean", []), clean)
+
+    def test_source_down_and_failover(self):
+        # Nothing listens on port 1: every file a hash answer decides is
+        # unverified, never clean; the others keep their verdicts.
+        dead = "https://127.0.0.1:1"
+        results, err = self.smart(sps=[dead], ok=(1,))
+        self.assertEqual(results["md5-sized.bin"][0], "unverified")
+        self.assertEqual(results["member.zip"][0], "unverified")
+        self.assertEqual(results["untrusted.bin"][0], "infected")  # a body signature
+        self.assertIn("127.0.0.1:1", err)
+        self.assertIn("no source answers", err)
+        unverified = [k for k, (r, _) in results.items() if r == "unverified"]
+        # The hash entries' files, plus clean files whose prefix hit by chance.
+        self.assertLess(len(unverified), 30, unverified)
+        # The second source answers: the same as with it alone.
+        results, err = self.smart(sps=[dead, self.sps])
+        alone, _ = self.smart()
+        self.assertEqual(results, alone)
+        self.assertIn("trying the next source", err)
+
+    def test_queries_few_and_batched(self):
+        before = json.loads(self.server_get("/sps/v1/status"))["requests"]
+        p = subprocess.run([WARD, "scan", "-r", "--no-cache", "--json", "--agent-pattern",
+                            self.sap, "--sps-ca", self.ca, f"--sps={self.sps}",
+                            os.path.join(self.corpus, "clean")],
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        status = json.loads(self.server_get("/sps/v1/status"))
+        # 300 clean files: a prefix hits by chance about once in 430 or more
+        # lookups, so a handful of requests at most.
+        self.assertLessEqual(status["requests"] - before, 10, status)
+
+    @classmethod
+    def server_get(cls, path):
+        ctx = ssl.create_default_context(cafile=cls.ca)
+        conn = http.client.HTTPSConnection("127.0.0.1", cls.server.port, context=ctx,
+                                           timeout=30)
+        conn.request("GET", path)
+        body = conn.getresponse().read().decode()
+        conn.close()
+        return body
+
+    def test_bad_arguments(self):
+        for args, want in ((["--agent-pattern", self.sap], "needs at least one --sps"),
+                           (["--sps", self.sps], "need --agent-pattern"),
+                           (["--agent-pattern", "/nonexistent", "--sps", self.sps],
+                            "/nonexistent"),
+                           (["--agent-pattern", self.vp, "--sps", self.sps],
+                            "hash-prefixes.wpx")):
+            p = subprocess.run([WARD, "scan", "--no-cache", *args, self.corpus],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, 2, args)
+            self.assertIn(want, p.stderr, args)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=sys.argv[:1])
