@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/scan.h"
 #include "agent/updater.h"
 #include "common/comp.h"
 #include "common/ini.h"
@@ -35,11 +36,15 @@
 
 struct agent_config {
 	char *state_dir;
+	char *networks;
 };
 
 static const struct ini_field fields[] = {
 	{ "agent", "state_dir", INI_STRING, offsetof(struct agent_config, state_dir),
 	  "/var/lib/ward/agent", 0, 0, "credential, server CA and settings in effect" },
+	{ "agent", "networks", INI_STRING, offsetof(struct agent_config, networks), "auto", 0, 0,
+	  "the address families this host's networks carry: auto (from its addresses), "
+	  "ipv4, ipv6 or dual" },
 };
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -54,10 +59,15 @@ struct agent {
 	int64_t heartbeat_interval;
 	long long_poll;
 	struct updater up;
-	/* The engine scans run on, loaded from the component in use. */
+	/* The engine scans run on, loaded from the component in use, and for
+	 * smart scan its smart protection state. */
 	struct engine *engine;
 	const char *engine_comp;
 	int64_t engine_version;
+	struct smart *smart;
+	char *unverified_path;         /* the files smart scan left unverified */
+	uint64_t last_rescan;          /* when they were last tried (monotonic s) */
+	size_t unverified;             /* how many files are on that list */
 	char update_error[1024];       /* the last update's failure; empty: none */
 	time_t next_update;            /* the next scheduled update; 0: none */
 };
@@ -71,6 +81,8 @@ static void usage(FILE *f)
 	      "  run                               serve: event channel, heartbeats, settings,\n"
 	      "                                    component updates\n"
 	      "  update                            update the components now (Update Now)\n"
+	      "  scan PATH...                      scan files and directories with the\n"
+	      "                                    component in use (smart or conventional)\n"
 	      "  status                            print the enrollment, settings and components\n",
 	      f);
 }
@@ -194,6 +206,38 @@ static json_t *installed_components(const struct agent *a)
 	return out;
 }
 
+/* The address family smart protection sources must be reached by:
+ * agent.networks, or with "auto" the families of the host's addresses
+ * (loopback and link-local aside); AF_UNSPEC for both. */
+static int network_family(const struct agent *a)
+{
+	struct ifaddrs *ifs = NULL, *i;
+	bool v4 = false, v6 = false;
+	const struct sockaddr_in6 *sin6;
+
+	if (strcmp(a->cfg.networks, "ipv4") == 0)
+		return AF_INET;
+	if (strcmp(a->cfg.networks, "ipv6") == 0)
+		return AF_INET6;
+	if (strcmp(a->cfg.networks, "dual") == 0 || getifaddrs(&ifs) != 0)
+		return AF_UNSPEC;
+	for (i = ifs; i; i = i->ifa_next) {
+		if (!i->ifa_addr || (i->ifa_flags & IFF_LOOPBACK))
+			continue;
+		sin6 = (const struct sockaddr_in6 *)i->ifa_addr;
+		v4 |= i->ifa_addr->sa_family == AF_INET;
+		v6 |= i->ifa_addr->sa_family == AF_INET6 &&
+		      !IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr);
+	}
+	freeifaddrs(ifs);
+	return v4 == v6 ? AF_UNSPEC : v4 ? AF_INET : AF_INET6;
+}
+
+static const char *network_name(int af)
+{
+	return af == AF_INET ? "ipv4" : af == AF_INET6 ? "ipv6" : "dual";
+}
+
 /* What a heartbeat reports. */
 static json_t *status_report(struct agent *a)
 {
@@ -213,6 +257,16 @@ static json_t *status_report(struct agent *a)
 	json_object_set_new(s, "last_scan", json_null());
 	json_object_set(s, "scan_method", a->settings ?
 			json_object_get(a->settings, "scan_method") : json_null());
+	json_object_set_new(s, "networks", json_string(network_name(network_family(a))));
+	json_object_set_new(s, "unverified", json_integer((json_int_t)a->unverified));
+	if (a->smart) {
+		struct smart_stats st;
+
+		smart_stats(a->smart, &st);
+		json_object_set_new(s, "smart", json_pack("{sb sI sI}", "answering",
+				    st.answering, "requests",
+				    (json_int_t)st.requests, "failures", (json_int_t)st.failures));
+	}
 	return s;
 }
 
@@ -482,14 +536,23 @@ static const char *needed_component(const struct agent *a, const json_t *setting
 	return comp_table()[smart ? COMP_SMART_AGENT : COMP_VIRUS].name;
 }
 
-/* Loads a new engine from the component version in dir. */
-static struct engine *load_engine(const char *dir, char *errbuf, size_t errlen)
+/* Whether component is the one smart scan uses. */
+static bool is_smart(const char *component)
+{
+	return strcmp(component, comp_table()[COMP_SMART_AGENT].name) == 0;
+}
+
+/* Loads a new engine from the version of component in dir. */
+static struct engine *load_engine(const char *component, const char *dir, char *errbuf,
+				  size_t errlen)
 {
 	struct engine_config cfg = { .official = true };
 	enum engine_err err;
 	struct engine *e;
 
 	engine_limits_default(&cfg.limits);
+	if (is_smart(component))
+		cfg = smart_engine_config(&cfg);
 	e = engine_new(&cfg, &err, errbuf, errlen);
 	if (e && (engine_load(e, dir, errbuf, errlen) != ENGINE_OK ||
 		  engine_compile(e, errbuf, errlen) != ENGINE_OK)) {
@@ -497,6 +560,82 @@ static struct engine *load_engine(const char *dir, char *errbuf, size_t errlen)
 		e = NULL;
 	}
 	return e;
+}
+
+/* The agent's smart protection source list: from the server (kept in the
+ * state directory), else the one kept, else the server's integrated one.
+ * The caller releases it. */
+static json_t *sps_list(struct agent *a, struct rest_client *rc)
+{
+	char *path = state_file(a, "sps-sources.json"), msg[512];
+	json_t *list = NULL;
+	long status = 0;
+
+	if (rc && rest_call(rc, "GET", "/api/v1/agent/sps-sources", NULL, 30, &status, &list,
+			    msg, sizeof(msg)) == REST_OK && status == 200 &&
+	    json_is_array(json_object_get(list, "sources"))) {
+		if (path)
+			write_json(path, list);
+	} else {
+		json_decref(list);
+		list = path ? json_load_file(path, 0, NULL) : NULL;
+		if (!list)
+			list = json_pack("{s[s] sn}", "sources", "integrated", "proxy");
+	}
+	free(path);
+	return list;
+}
+
+/* Sets up smart protection for the agent pattern in dir: its source list
+ * (the integrated server is reached at the server's own address, with its
+ * CA), this host's address family. Returns NULL when it cannot (logged). */
+static struct smart *open_smart(struct agent *a, struct rest_client *rc, const char *dir)
+{
+	json_t *list = sps_list(a, rc), *u;
+	const char *urls[32];
+	struct smart_config cfg = { .sources = urls, .ca_file = a->ca_path,
+				    .family = network_family(a) };
+	struct smart *sm;
+	char msg[512];
+	size_t i;
+
+	cfg.proxy = json_string_value(json_object_get(list, "proxy"));
+	json_array_foreach(json_object_get(list, "sources"), i, u) {
+		if (!json_is_string(u) || cfg.nsources == sizeof(urls) / sizeof(*urls))
+			continue;
+		urls[cfg.nsources++] = strcmp(json_string_value(u), "integrated") == 0 ?
+				       a->server : json_string_value(u);
+	}
+	sm = smart_new(dir, &cfg, msg, sizeof(msg));
+	if (!sm)
+		log_msg(LOG_LVL_ERROR, "smart protection: %s", msg);
+	else
+		log_msg(LOG_LVL_INFO, "smart protection: %zu source%s from list %lld "
+			"(0: none matched, the integrated server), %s networks", cfg.nsources,
+			cfg.nsources == 1 ? "" : "s",
+			(long long)json_integer_value(json_object_get(list, "list")),
+			network_name(cfg.family));
+	json_decref(list);
+	return sm;
+}
+
+/* Makes e, loaded from version of component, the engine in use; for smart
+ * scan with new smart protection state (so no answer cached for an older
+ * pattern survives). */
+static void set_engine(struct agent *a, struct engine *e, const char *component, int64_t version)
+{
+	char dir[PATH_MAX];
+
+	smart_free(a->smart);
+	a->smart = NULL;
+	engine_free(a->engine);
+	a->engine = e;
+	a->engine_comp = component;
+	a->engine_version = version;
+	if (is_smart(component)) {
+		updater_path(a->comp_dir, component, version, dir, sizeof(dir));
+		a->smart = open_smart(a, a->up.rc, dir);
+	}
 }
 
 /* Makes the engine the one of component's installed version, loading it
@@ -510,17 +649,14 @@ static bool use_installed(struct agent *a, const char *component)
 	if (!v || (a->engine && a->engine_comp == component && a->engine_version == v))
 		return true;
 	updater_path(a->comp_dir, component, v, dir, sizeof(dir));
-	e = load_engine(dir, msg, sizeof(msg));
+	e = load_engine(component, dir, msg, sizeof(msg));
 	if (!e) {
 		snprintf(a->update_error, sizeof(a->update_error), "%s version %lld does not "
 			 "load: %s", component, (long long)v, msg);
 		log_msg(LOG_LVL_ERROR, "%s", a->update_error);
 		return false;
 	}
-	engine_free(a->engine);
-	a->engine = e;
-	a->engine_comp = component;
-	a->engine_version = v;
+	set_engine(a, e, component, v);
 	log_msg(LOG_LVL_INFO, "engine: %s version %lld, %u signatures", component, (long long)v,
 		engine_signatures(e));
 	return true;
@@ -578,7 +714,7 @@ static bool update_component(struct agent *a, const char *component)
 		goto out;
 	if (staged) {
 		updater_path(a->comp_dir, component, staged, dir, sizeof(dir));
-		e = load_engine(dir, msg, sizeof(msg));
+		e = load_engine(component, dir, msg, sizeof(msg));
 		if (!e) {
 			updater_discard(&a->up, component, staged);
 			snprintf(a->update_error, sizeof(a->update_error), "%s version %lld does "
@@ -594,10 +730,7 @@ static bool update_component(struct agent *a, const char *component)
 			engine_free(e);
 			goto out;
 		}
-		engine_free(a->engine);
-		a->engine = e;
-		a->engine_comp = component;
-		a->engine_version = staged;
+		set_engine(a, e, component, staged);
 		log_msg(LOG_LVL_INFO, "update: %s version %lld in use, %u signatures", component,
 			(long long)staged, engine_signatures(e));
 	}
@@ -650,6 +783,91 @@ static bool take_delivery(struct agent *a, json_int_t version, json_t *settings,
 	return apply(a, version, settings);
 }
 
+/* Opens (creating) the lock of the unverified list and takes it; with
+ * wait false, returns -1 at once when another process holds it. */
+static int lock_unverified(const struct agent *a, bool wait)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.lock", a->unverified_path);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0 && flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* The unverified files (a new JSON list; empty when none are kept). */
+static json_t *load_unverified(const struct agent *a)
+{
+	json_t *list = json_load_file(a->unverified_path, 0, NULL);
+
+	if (!json_is_array(list)) {
+		json_decref(list);
+		list = json_array();
+	}
+	return list;
+}
+
+/* Scans paths with the engine in use (and its smart protection), keeping
+ * the unverified list up to date, which the caller has locked. */
+static int scan_paths(struct agent *a, const char *const *paths, size_t n, FILE *out,
+		      struct ascan_totals *t)
+{
+	json_t *list = load_unverified(a);
+	char msg[512];
+	int rc;
+
+	rc = ascan_run(a->engine, a->smart, paths, n, out, list, t, msg, sizeof(msg));
+	if (rc != 0)
+		log_msg(LOG_LVL_ERROR, "scan: %s", msg);
+	if (!write_json(a->unverified_path, list))
+		rc = -1;
+	a->unverified = json_array_size(list);
+	json_decref(list);
+	return rc;
+}
+
+/* Rescans the unverified files once a smart protection source answers
+ * again, trying at most every 10 seconds; skipped while a scan of
+ * `ward-agent scan` holds the list. */
+static void rescan_unverified(struct agent *a)
+{
+	uint64_t now = util_now_ns() / 1000000000u;
+	const char **paths;
+	struct ascan_totals t;
+	json_t *list;
+	size_t i, n;
+	int lock;
+
+	if (!a->smart || !a->engine || now - a->last_rescan < 10)
+		return;
+	a->last_rescan = now;
+	lock = lock_unverified(a, false);
+	if (lock < 0)
+		return;
+	list = load_unverified(a);
+	n = json_array_size(list);
+	a->unverified = n;
+	paths = n ? calloc(n, sizeof(*paths)) : NULL;
+	if (paths && smart_reachable(a->smart)) {
+		for (i = 0; i < n; i++)
+			paths[i] = json_string_value(json_array_get(list, i));
+		log_msg(LOG_LVL_INFO, "rescan: %zu unverified file%s, now that a smart protection "
+			"source answers", n, n == 1 ? "" : "s");
+		if (scan_paths(a, paths, n, NULL, &t) == 0)
+			log_msg(LOG_LVL_INFO, "rescan: %llu file%s scanned, %llu infected, %llu "
+				"still unverified", (unsigned long long)t.files,
+				t.files == 1 ? "" : "s", (unsigned long long)t.infected,
+				(unsigned long long)t.unverified);
+	}
+	free(paths);
+	json_decref(list);
+	close(lock);
+}
+
 /* The event channel: one long poll after another over one connection,
  * carrying the agent's status (its heartbeat) whenever the heartbeat
  * interval has passed, applying and acknowledging what comes, taking
@@ -693,6 +911,7 @@ static int cmd_run(struct agent *a)
 			plan_next_update(a);
 		}
 		use_installed(a, needed_component(a, NULL));
+		rescan_unverified(a);
 		poll = json_pack("{sI}", "version", (json_int_t)a->version);
 		/* Status goes with the poll once 90% of the interval has passed:
 		 * polls end every http.long_poll, a little less than it. */
@@ -703,6 +922,9 @@ static int cmd_run(struct agent *a)
 		}
 		/* The poll ends in time for the next scheduled update. */
 		wait = a->next_update ? (int64_t)(a->next_update - time(NULL)) : a->long_poll;
+		/* Unverified files are retried every 10 s, between polls. */
+		if (a->unverified && a->smart && wait > 10)
+			wait = 10;
 		if (poll && wait < a->long_poll)
 			json_object_set_new(poll, "wait", json_integer(wait > 1 ? wait : 1));
 		answer = NULL;
@@ -773,6 +995,52 @@ static int cmd_run(struct agent *a)
 			a->up.rc = rc;
 		}
 	}
+}
+
+/* An on-demand scan with the component the scan method needs. */
+static int cmd_scan(struct agent *a, int argc, char **argv)
+{
+	const char *comp;
+	struct ascan_totals t;
+	int ret = 2, lock = -1;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!load_state(a))
+		return 2;
+	a->up.rc = rest_new(a->server, a->ca_path);
+	if (!a->up.rc || rest_set_token(a->up.rc, a->token) != 0) {
+		log_msg(LOG_LVL_ERROR, "out of memory");
+		goto out;
+	}
+	comp = needed_component(a, NULL);
+	if (!updater_installed(a->comp_dir, comp)) {
+		log_msg(LOG_LVL_ERROR, "scan: no %s installed yet (ward-agent update)", comp);
+		goto out;
+	}
+	if (!use_installed(a, comp) || (is_smart(comp) && !a->smart))
+		goto out;
+	lock = lock_unverified(a, true);
+	if (lock < 0 || scan_paths(a, (const char *const *)argv + 1, (size_t)argc - 1, stdout,
+				   &t) != 0)
+		goto out;
+	printf("\n----------- SCAN SUMMARY -----------\nScan method: %s\nScanned files: %llu\n"
+	       "Infected files: %llu\n", is_smart(comp) ? "smart" : "conventional",
+	       (unsigned long long)t.files, (unsigned long long)t.infected);
+	if (t.unverified)
+		printf("Unverified files: %llu (rescanned when a smart protection source "
+		       "answers)\n", (unsigned long long)t.unverified);
+	if (t.errors)
+		printf("Total errors: %llu\n", (unsigned long long)t.errors);
+	ret = t.infected ? 1 : (t.errors || t.unverified) ? 2 : 0;
+out:
+	if (lock >= 0)
+		close(lock);
+	rest_free(a->up.rc);
+	a->up.rc = NULL;
+	return ret;
 }
 
 /* Update Now from the endpoint: allowed unless the administrator switched
@@ -871,8 +1139,15 @@ int main(int argc, char **argv)
 	a.ca_path = state_file(&a, "server-ca.crt");
 	a.settings_path = state_file(&a, "settings.json");
 	a.comp_dir = state_file(&a, "components");
-	if (!a.cred_path || !a.ca_path || !a.settings_path || !a.comp_dir)
+	a.unverified_path = state_file(&a, "unverified.json");
+	if (!a.cred_path || !a.ca_path || !a.settings_path || !a.comp_dir || !a.unverified_path)
 		return 1;
+	if (strcmp(a.cfg.networks, "auto") != 0 && strcmp(a.cfg.networks, "ipv4") != 0 &&
+	    strcmp(a.cfg.networks, "ipv6") != 0 && strcmp(a.cfg.networks, "dual") != 0) {
+		log_msg(LOG_LVL_ERROR, "config: agent.networks: expected auto, ipv4, ipv6 or dual, "
+			"not '%s'", a.cfg.networks);
+		return 2;
+	}
 	a.up.dir = a.comp_dir;
 	a.up.max_wait = 3600;
 	if (strcmp(argv[i], "enroll") == 0)
@@ -883,12 +1158,16 @@ int main(int argc, char **argv)
 		ret = cmd_status(&a);
 	else if (strcmp(argv[i], "update") == 0 && i + 1 == argc)
 		ret = cmd_update(&a);
+	else if (strcmp(argv[i], "scan") == 0)
+		ret = cmd_scan(&a, argc - i, argv + i);
 	else {
 		usage(stderr);
 		ret = 2;
 	}
 	json_decref(a.settings);
+	smart_free(a.smart);
 	engine_free(a.engine);
+	free(a.unverified_path);
 	free(a.comp_dir);
 	free(a.server);
 	free(a.uuid);

@@ -43,3 +43,28 @@ bool cidr_contains(const struct cidr *c, const char *address)
 		return false;
 	return rest == 0 || ((a[full] ^ c->addr[full]) & (0xff << (8 - rest)) & 0xff) == 0;
 }
+
+int cidr_url_family(const char *url)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	unsigned char addr[16];
+	const char *p = strstr(url, "://"), *end;
+	size_t n;
+
+	p = p ? p + 3 : url;
+	if (*p == '[') {
+		end = strchr(p, ']');
+		n = end ? (size_t)(end - p - 1) : 0;
+		if (!end || n >= sizeof(host))
+			return AF_UNSPEC;
+		memcpy(host, p + 1, n);
+		host[n] = '\0';
+		return inet_pton(AF_INET6, host, addr) == 1 ? AF_INET6 : AF_UNSPEC;
+	}
+	n = strcspn(p, ":/");
+	if (n >= sizeof(host))
+		return AF_UNSPEC;
+	memcpy(host, p, n);
+	host[n] = '\0';
+	return inet_pton(AF_INET, host, addr) == 1 ? AF_INET : AF_UNSPEC;
+}

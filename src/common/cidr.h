@@ -19,4 +19,9 @@ bool cidr_parse(const char *text, struct cidr *c);
  * family or one that does not parse. */
 bool cidr_contains(const struct cidr *c, const char *address);
 
+/* The address family a URL's host names literally (AF_INET for
+ * "https://192.0.2.1:8443", AF_INET6 for "https://[2001:db8::1]/"), or
+ * AF_UNSPEC for a host name, which may resolve to either. */
+int cidr_url_family(const char *url);
+
 #endif

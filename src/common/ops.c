@@ -89,6 +89,14 @@ static const struct ops_op table[OPS_COUNT] = {
 	  "replace the update source table (a JSON list, checked in order)",
 	  { POS("sources", OPS_JSON, "[{\"range\": CIDR, \"url\": \"https://...\"}, ...]"),
 	    END } },
+	{ OPS_SPS_GET, "sps get", "GET", "/api/v1/sps-lists", OPS_AUTH_ADMIN,
+	  "show the smart protection source lists, with address-family warnings",
+	  { END } },
+	{ OPS_SPS_SET, "sps set", "PUT", "/api/v1/sps-lists", OPS_AUTH_ADMIN,
+	  "replace the smart protection source lists (a JSON list, checked in order; "
+	  "range \"*\" is the standard list; agents in none use the integrated server)",
+	  { POS("lists", OPS_JSON, "[{\"range\": CIDR|\"*\", \"sources\": [\"https://...\"|"
+		"\"integrated\", ...], \"proxy\": \"http://...\"}, ...]"), END } },
 	{ OPS_UPDATE_STATUS, "update status", "GET", "/api/v1/update", OPS_AUTH_ADMIN,
 	  "show the signature components, their packages and the last import", { END } },
 	{ OPS_UPDATE_NOW, "update now", "POST", "/api/v1/update/now", OPS_AUTH_ADMIN,
@@ -110,6 +118,8 @@ static const struct ops_op table[OPS_COUNT] = {
 	  "an agent reports its status", { END } },
 	{ OPS_AGENT_SOURCE, NULL, "GET", "/api/v1/agent/update-source", OPS_AUTH_AGENT,
 	  "where an agent downloads updates from", { END } },
+	{ OPS_AGENT_SPS, NULL, "GET", "/api/v1/agent/sps-sources", OPS_AUTH_AGENT,
+	  "the smart protection sources of an agent", { END } },
 	{ OPS_AGENT_UPDATE, NULL, "POST", "/api/v1/agent/update", OPS_AUTH_AGENT,
 	  "how an agent gets a component's newest version", { END } },
 	{ OPS_AGENT_DOWNLOAD, NULL, "GET", "/api/v1/agent/download", OPS_AUTH_AGENT,

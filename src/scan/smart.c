@@ -2,7 +2,6 @@
  * (see smart.h). */
 #include "scan/smart.h"
 
-#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "common/cidr.h"
 #include "common/comp.h"
 #include "common/log.h"
 #include "common/pset.h"
@@ -143,32 +143,6 @@ static void cache_room(struct smart *s, uint64_t now)
 		cache_flush(s);
 }
 
-/* Literal addresses give a source's family away; a name may have both. */
-static int url_family(const char *url)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	unsigned char addr[16];
-	const char *p = strstr(url, "://"), *end;
-	size_t n;
-
-	p = p ? p + 3 : url;
-	if (*p == '[') {
-		end = strchr(p, ']');
-		n = end ? (size_t)(end - p - 1) : 0;
-		if (!end || n >= sizeof(host))
-			return AF_UNSPEC;
-		memcpy(host, p + 1, n);
-		host[n] = '\0';
-		return inet_pton(AF_INET6, host, addr) == 1 ? AF_INET6 : AF_UNSPEC;
-	}
-	n = strcspn(p, ":/");
-	if (n >= sizeof(host))
-		return AF_UNSPEC;
-	memcpy(host, p, n);
-	host[n] = '\0';
-	return inet_pton(AF_INET, host, addr) == 1 ? AF_INET : AF_UNSPEC;
-}
-
 static const char *family_name(int af)
 {
 	return af == AF_INET ? "IPv4" : "IPv6";
@@ -178,7 +152,7 @@ static const char *family_name(int af)
 static int add_source(struct smart *s, const char *url, const struct smart_config *cfg)
 {
 	struct source *src = &s->sources[s->nsources];
-	int af = url_family(cfg->proxy ? cfg->proxy : url);
+	int af = cidr_url_family(cfg->proxy ? cfg->proxy : url);
 
 	if (cfg->family != AF_UNSPEC && af != AF_UNSPEC && af != cfg->family) {
 		log_msg(LOG_LVL_WARN, "smart protection source %s%s%s is reachable over %s only "
@@ -595,6 +569,7 @@ void smart_stats(struct smart *s, struct smart_stats *st)
 	st->requests = s->requests;
 	st->failures = s->failures;
 	st->unverified = s->unverified;
+	st->answering = s->answering;
 	pthread_mutex_lock(&s->lock);
 	st->pattern = s->pattern;
 	pthread_mutex_unlock(&s->lock);

@@ -61,6 +61,7 @@ struct smart_stats {
 	uint64_t failures;    /* requests a source did not answer */
 	uint64_t unverified;  /* files left unverified */
 	int64_t pattern;      /* the Smart Scan Pattern version of the last answer */
+	bool answering;       /* the last request was answered */
 };
 
 struct smart;

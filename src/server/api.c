@@ -3,6 +3,7 @@
 
 #include <sodium.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -695,9 +696,11 @@ bool api_load_rules(struct api_ctx *ctx)
 {
 	json_decref(ctx->rules);
 	json_decref(ctx->sources);
+	json_decref(ctx->sps_lists);
 	ctx->rules = load_list(ctx, "grouping_rules");
 	ctx->sources = load_list(ctx, "update_sources");
-	return ctx->rules && ctx->sources;
+	ctx->sps_lists = load_list(ctx, "sps_lists");
+	return ctx->rules && ctx->sources && ctx->sps_lists;
 }
 
 static void get_grouping(struct api_ctx *ctx, struct http_req *req, const char *who)
@@ -770,10 +773,118 @@ static void get_agent_source(struct api_ctx *ctx, struct http_req *req, const ch
 		return;
 	}
 	store_clients_each(ctx->st, strtoll(who, NULL, 10), take_addresses, addresses);
-	url = sources_select(ctx->sources, addresses);
+	url = json_string_value(json_object_get(sources_match(ctx->sources, addresses), "url"));
 	http_respond_json(req, 200, json_pack("{so}", "source", url ? json_string(url) :
 					      json_null()));
 	json_decref(addresses);
+}
+
+/* Counts, per list, the agents that reach the network over one family only
+ * and can reach none of the list's sources by it. */
+struct reach {
+	const json_t *lists;
+	size_t *v4_only, *v6_only;  /* per list */
+};
+
+static int count_unreachable(json_t *c, void *arg)
+{
+	struct reach *r = arg;
+	json_t *status = json_object_get(c, "status"), *addresses = json_array();
+	const char *networks = json_string_value(json_object_get(status, "networks"));
+	const json_t *list;
+	size_t i;
+
+	if (!addresses)
+		return 1;
+	take_addresses(c, addresses);
+	list = sources_match(r->lists, addresses);
+	json_decref(addresses);
+	if (!list || !networks)
+		return 0;
+	i = (size_t)json_array_size(r->lists);
+	while (i-- > 0 && json_array_get(r->lists, i) != list)
+		;
+	if (strcmp(networks, "ipv4") == 0 && !sources_sps_reachable(list, AF_INET))
+		r->v4_only[i]++;
+	if (strcmp(networks, "ipv6") == 0 && !sources_sps_reachable(list, AF_INET6))
+		r->v6_only[i]++;
+	return 0;
+}
+
+/* Warnings for the lists some agents cannot use (a new list of strings),
+ * each also logged when log is set. */
+static json_t *sps_warnings(struct api_ctx *ctx, bool log)
+{
+	size_t n = json_array_size(ctx->sps_lists), i, k;
+	struct reach r = { ctx->sps_lists, calloc(n + 1, sizeof(size_t)),
+			   calloc(n + 1, sizeof(size_t)) };
+	json_t *out = json_array();
+	char text[512];
+
+	if (out && r.v4_only && r.v6_only)
+		store_clients_each(ctx->st, 0, count_unreachable, &r);
+	for (i = 0; out && r.v4_only && r.v6_only && i < n; i++)
+		for (k = 0; k < 2; k++) {
+			size_t count = k ? r.v6_only[i] : r.v4_only[i];
+
+			if (!count)
+				continue;
+			snprintf(text, sizeof(text), "smart protection list %zu (%s): %zu agent%s "
+				 "reach%s the network over %s only and can reach none of its "
+				 "sources%s", i + 1, json_string_value(json_object_get(
+				 json_array_get(ctx->sps_lists, i), "range")), count,
+				 count == 1 ? "" : "s", count == 1 ? "es" : "",
+				 k ? "IPv6" : "IPv4",
+				 json_object_get(json_array_get(ctx->sps_lists, i), "proxy") ?
+				 " (its proxy)" : "");
+			json_array_append_new(out, json_string(text));
+			if (log)
+				log_msg(LOG_LVL_WARN, "%s", text);
+		}
+	free(r.v4_only);
+	free(r.v6_only);
+	return out;
+}
+
+static void get_sps(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	(void)who;
+	http_respond_json(req, 200, json_pack("{sO so}", "lists", ctx->sps_lists, "warnings",
+					      sps_warnings(ctx, false)));
+}
+
+static void put_sps(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	put_list(ctx, req, who, "lists", "sps_lists", sources_sps_validate);
+	json_decref(sps_warnings(ctx, true));
+}
+
+/* The smart protection sources of the agent: the first list holding an
+ * address it connects from or reported; the integrated server when none
+ * does. */
+static void get_agent_sps(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *addresses = json_pack("[s]", http_req_peer(req));
+	const json_t *list;
+	size_t i = 0;
+
+	if (!addresses) {
+		http_respond_error(req, 500, "out of memory");
+		return;
+	}
+	store_clients_each(ctx->st, strtoll(who, NULL, 10), take_addresses, addresses);
+	list = sources_match(ctx->sps_lists, addresses);
+	json_decref(addresses);
+	while (list && json_array_get(ctx->sps_lists, i) != list)
+		i++;
+	if (list)
+		http_respond_json(req, 200, json_pack("{sI sO sO sO*}", "list", (json_int_t)i + 1,
+						      "range", json_object_get(list, "range"),
+						      "sources", json_object_get(list, "sources"),
+						      "proxy", json_object_get(list, "proxy")));
+	else
+		http_respond_json(req, 200, json_pack("{sn sn s[s] sn}", "list", "range",
+						      "sources", SOURCES_INTEGRATED, "proxy"));
 }
 
 /* The domain the grouping rules give an agent with this status, created
@@ -1229,6 +1340,9 @@ static const handler_fn handlers[OPS_COUNT] = {
 	[OPS_GROUPING_SET] = put_grouping,
 	[OPS_SOURCES_GET] = get_sources,
 	[OPS_SOURCES_SET] = put_sources,
+	[OPS_SPS_GET] = get_sps,
+	[OPS_SPS_SET] = put_sps,
+	[OPS_AGENT_SPS] = get_agent_sps,
 	[OPS_AGENT_ENROLL] = post_enroll,
 	[OPS_AGENT_EVENTS] = post_events,
 	[OPS_AGENT_ACK] = post_ack,

@@ -19,6 +19,7 @@ struct api_ctx {
 	struct notify *notify;
 	json_t *rules;   /* the grouping rules (a list; empty: manual grouping) */
 	json_t *sources; /* the update source table (a list; empty: the server) */
+	json_t *sps_lists; /* smart protection source lists (empty: integrated) */
 	struct updates *updates;
 	struct sps_service *sps; /* the integrated smart protection server, or NULL */
 };

@@ -355,6 +355,7 @@ out:
 	notify_free(ctx.notify);
 	json_decref(ctx.rules);
 	json_decref(ctx.sources);
+	json_decref(ctx.sps_lists);
 	store_close(st);
 	if (key)
 		sodium_memzero(key, strlen(key));

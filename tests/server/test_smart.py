@@ -27,7 +27,7 @@ import zipfile
 
 sys.path.insert(0, os.path.dirname(__file__))
 from test_wardd import Wardd  # noqa: E402
-from test_agents import wait_for  # noqa: E402
+from test_agents import Agent, AGENT, wait_for  # noqa: E402
 
 WARD = os.environ.get("WARD_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin/ward"))
 CVDS = os.path.join(os.path.dirname(__file__), "../../../shared/testdata/clamav-upstream/cvd")
@@ -249,6 +249,111 @@ class SmartScanTest(unittest.TestCase):
                                capture_output=True, text=True, timeout=60)
             self.assertEqual(p.returncode, 2, args)
             self.assertIn(want, p.stderr, args)
+
+
+class SmartAgentTest(unittest.TestCase):
+    """Real agents: one switched to smart scan by the server, one left on
+    conventional scan, scanning the same corpus with `ward-agent scan`."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="ward-smart-agent-")
+        src = os.path.join(self.tmp.name, "source")
+        os.makedirs(src)
+        write_sources(src)
+        self.corpus = os.path.join(self.tmp.name, "corpus")
+        write_corpus(self.corpus)
+        self.server = Wardd(self.tmp.name, extra=(
+            f"[updates]\nsource_dir = {src}\nwatch_interval = 1s\n[sps]\nttl = 600\n"
+            "[http]\nlong_poll = 5s\n"))
+        self.server.start()
+        self.token = self.server.login()
+        wait_for(lambda: self.server.request("GET", "/sps/v1/health")[0] == 200,
+                 what="the first components")
+        self.agents = {}
+        for name in ("smart", "conventional"):
+            a = Agent(self.tmp.name, name)
+            done = a.enroll("--bundle", os.path.join(self.server.data, "enroll.bundle"))
+            self.assertEqual(done.returncode, 0, done.stderr)
+            a.start()
+            self.agents[name] = a
+        wait_for(lambda: all(a.version() > 0 for a in self.agents.values()),
+                 what="first settings")
+
+    def tearDown(self):
+        for a in self.agents.values():
+            a.stop()
+        self.server.stop()
+        self.tmp.cleanup()
+
+    def client_id(self, agent):
+        with open(os.path.join(agent.dir, "state", "credential.json")) as f:
+            uuid = json.load(f)["uuid"]
+        status, body = self.server.request("GET", "/api/v1/clients", token=self.token)
+        self.assertEqual(status, 200, body)
+        return next(c["id"] for c in body["clients"] if c["uuid"] == uuid)
+
+    def installed(self, agent, component):
+        return os.path.exists(os.path.join(agent.dir, "state", "components", component,
+                                           "current"))
+
+    def agent_scan(self, agent, ok=(0, 1)):
+        p = subprocess.run([AGENT, "--config", agent.conf, "scan", self.corpus],
+                           capture_output=True, text=True, timeout=300)
+        self.assertIn(p.returncode, ok, p.stderr)
+        lines = sorted(l for l in p.stdout.splitlines() if l.startswith(self.corpus))
+        return lines, p.stdout, p.stderr
+
+    def switch_to_smart(self):
+        smart = self.agents["smart"]
+        status, body = self.server.request(
+            "PUT", "/api/v1/settings", {"scope": f"client:{self.client_id(smart)}",
+                                        "key": "scan_method", "value": "smart"},
+            token=self.token)
+        self.assertEqual(status, 200, body)
+        settings = os.path.join(smart.dir, "state", "settings.json")
+
+        def smart_in_effect():
+            with open(settings) as f:
+                return '"scan_method": "smart"' in f.read()
+        wait_for(lambda: self.installed(smart, "smart-agent-pattern") and smart_in_effect(),
+                 timeout=60, what="the agent pattern installed")
+        return smart
+
+    def test_smart_agent_detects_what_conventional_detects(self):
+        smart = self.switch_to_smart()
+        conventional = self.agents["conventional"]
+        self.assertTrue(self.installed(conventional, "virus-pattern"))
+        self.assertFalse(self.installed(conventional, "smart-agent-pattern"))
+        want, _, _ = self.agent_scan(conventional)
+        got, out, err = self.agent_scan(smart)
+        self.assertEqual(got, want, err)
+        self.assertIn("Scan method: smart", out)
+        self.assertIn(f"{self.corpus}/member.zip: Ward.Test.ZipMember FOUND", got)
+        self.assertIn(f"{self.corpus}/trusted.zip: OK", got)
+        # Its queries went to the integrated smart protection server.
+        status, body = self.server.request("GET", "/sps/v1/status")
+        self.assertGreater(body["requests"], 0)
+
+    def test_server_down_leaves_files_unverified_until_it_answers(self):
+        smart = self.switch_to_smart()
+        self.server.stop()
+        lines, out, err = self.agent_scan(smart, ok=(1,))
+        self.assertIn(f"{self.corpus}/md5-sized.bin: Unverified", lines)
+        self.assertIn(f"{self.corpus}/untrusted.bin: Ward.Test.Body FOUND", lines)
+        self.assertIn("Unverified files:", out)
+        self.assertIn("no source answers", err)
+        with open(os.path.join(smart.dir, "state", "unverified.json")) as f:
+            unverified = json.load(f)
+        self.assertIn(f"{self.corpus}/md5-sized.bin", unverified)
+        # Back: the running agent rescans them, finds what they hold, and
+        # reports the list empty.
+        self.server.start()
+        wait_for(lambda: "rescan: " in smart.log_text() and
+                 "still unverified" in smart.log_text(), timeout=60, what="the rescan")
+        self.assertIn(f"{self.corpus}/md5-sized.bin: Ward.Test.Md5Sized found",
+                      smart.log_text())
+        with open(os.path.join(smart.dir, "state", "unverified.json")) as f:
+            self.assertEqual(json.load(f), [])
 
 
 if __name__ == "__main__":

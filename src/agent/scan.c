@@ -1,0 +1,97 @@
+/* scan.c -- ward-agent's scans (see scan.h). */
+#include "agent/scan.h"
+
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "scan/job.h"
+
+/* What the report callback needs. */
+struct run {
+	const struct engine *e;
+	FILE *out;
+	json_t *unverified;
+	struct ascan_totals *t;
+};
+
+static const struct engine *given_engine(void *arg, char *errbuf, size_t errlen)
+{
+	(void)errbuf;
+	(void)errlen;
+	return ((struct run *)arg)->e;
+}
+
+/* Removes path from list, if it is there. */
+static void list_remove(json_t *list, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(list); i++)
+		if (strcmp(json_string_value(json_array_get(list, i)), path) == 0) {
+			json_array_remove(list, i);
+			return;
+		}
+}
+
+static void on_report(const struct sjob_report *r, void *arg)
+{
+	struct run *run = arg;
+	size_t i;
+
+	switch (r->kind) {
+	case SJOB_FILE:
+		run->t->files++;
+		list_remove(run->unverified, r->path);
+		if (r->infected) {
+			run->t->infected++;
+			for (i = 0; i < r->nnames; i++) {
+				log_msg(LOG_LVL_WARN, "scan: %s: %s found", r->path, r->names[i]);
+				if (run->out)
+					fprintf(run->out, "%s: %s FOUND\n", r->path, r->names[i]);
+			}
+		} else if (r->unverified) {
+			run->t->unverified++;
+			json_array_append_new(run->unverified, json_string(r->path));
+			if (run->out)
+				fprintf(run->out, "%s: Unverified\n", r->path);
+		} else if (run->out) {
+			fprintf(run->out, "%s: OK\n", r->path);
+		}
+		break;
+	case SJOB_ERROR:
+	case SJOB_UNSCANNABLE:
+		run->t->errors++;
+		/* Gone or unreadable: nothing left to verify. */
+		list_remove(run->unverified, r->path);
+		log_msg(LOG_LVL_ERROR, "scan: %s: %s", r->path, r->message);
+		break;
+	default:
+		break;
+	}
+	if (run->out)
+		fflush(run->out);
+}
+
+int ascan_run(const struct engine *e, struct smart *smart, const char *const *paths, size_t n,
+	      FILE *out, json_t *unverified, struct ascan_totals *t, char *errbuf,
+	      size_t errlen)
+{
+	struct run run = { e, out, unverified, t };
+	struct sjob_config cfg = { 0 };
+	struct sjob_stats stats;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(t, 0, sizeof(*t));
+	cfg.jobs = ncpu > 0 ? (unsigned)ncpu : 1;
+	cfg.recursive = true;
+	cfg.max_depth = 15;
+	cfg.follow_dirs = SJOB_FOLLOW_ARGS;
+	cfg.follow_files = SJOB_FOLLOW_ARGS;
+	cfg.get_engine = given_engine;
+	cfg.engine_arg = &run;
+	cfg.smart = smart;
+	cfg.report = on_report;
+	cfg.report_arg = &run;
+	return sjob_run(&cfg, paths, n, &stats, errbuf, errlen) == SCAN_OK ? 0 : -1;
+}
