@@ -355,6 +355,55 @@ class SmartAgentTest(unittest.TestCase):
         with open(os.path.join(smart.dir, "state", "unverified.json")) as f:
             self.assertEqual(json.load(f), [])
 
+    def set_lists(self, lists):
+        status, body = self.server.request("PUT", "/api/v1/sps-lists", {"lists": lists},
+                                           token=self.token)
+        self.assertEqual(status, 200, body)
+
+    def test_ipv6_only_agent_and_an_ipv4_source(self):
+        smart = self.switch_to_smart()
+        smart.stop()
+        with open(smart.conf, "a") as f:
+            f.write("networks = ipv6\n")
+        port = self.server.port
+        self.set_lists([{"range": "*", "sources": [f"https://127.0.0.1:{port}"]}])
+        smart.start()
+        # The server sees the agent's networks and warns about the list.
+        wait_for(lambda: self.server.request("GET", "/api/v1/sps-lists", token=self.token)
+                 [1]["warnings"], timeout=30, what="the address-family warning")
+        warning = self.server.request("GET", "/api/v1/sps-lists",
+                                      token=self.token)[1]["warnings"][0]
+        self.assertIn("1 agent reaches the network over IPv6 only", warning)
+        # The agent does not try the source, says why, and leaves files
+        # unverified rather than clean.
+        lines, _, err = self.agent_scan(smart, ok=(1,))
+        self.assertIn("reachable over IPv4 only and this host has IPv6 only: not tried", err)
+        self.assertIn(f"{self.corpus}/md5-sized.bin: Unverified", lines)
+        # Over IPv6 the same server answers.
+        self.set_lists([{"range": "*", "sources": [f"https://[::1]:{port}"]}])
+        self.assertEqual(self.server.request("GET", "/api/v1/sps-lists",
+                                             token=self.token)[1]["warnings"], [])
+        lines, _, err = self.agent_scan(smart)
+        self.assertIn(f"{self.corpus}/md5-sized.bin: Ward.Test.Md5Sized FOUND", lines)
+
+    def test_lists_checked(self):
+        for lists, want in (([{"range": "10.0.0.0/8", "sources": ["ftp://x"]}],
+                             "smart protection list 1, source 1"),
+                            ([{"range": "*", "sources": ["integrated"], "extra": 1}],
+                             "expected {\"range\""),
+                            ({"range": "*"}, "expected a list")):
+            status, body = self.server.request("PUT", "/api/v1/sps-lists", {"lists": lists},
+                                               token=self.token)
+            self.assertEqual(status, 400, body)
+            self.assertIn(want, body["error"])
+        # Failover across a list: a dead source first, the integrated one next.
+        self.set_lists([{"range": "127.0.0.0/8", "sources": ["https://127.0.0.1:1",
+                                                            "integrated"]}])
+        smart = self.switch_to_smart()
+        lines, _, err = self.agent_scan(smart)
+        self.assertIn(f"{self.corpus}/md5-sized.bin: Ward.Test.Md5Sized FOUND", lines)
+        self.assertIn("trying the next source", err)
+
 
 if __name__ == "__main__":
     unittest.main(argv=sys.argv[:1])
