@@ -804,6 +804,7 @@ out:
 	free(o.exclude);
 	free(o.exclude_dir);
 	free(o.dbs);
+	free(o.sps);
 	free(cwd);
 	return status;
 }
