@@ -125,18 +125,25 @@ def write_corpus(root):
         shutil.copy(os.path.join(TESTFILES, name), os.path.join(root, name))
 
 
+def start_server(prefix):
+    """A wardd importing the sources, and the corpus: (tmp, corpus, wardd)."""
+    tmp = tempfile.TemporaryDirectory(prefix=prefix)
+    src = os.path.join(tmp.name, "source")
+    os.makedirs(src)
+    write_sources(src)
+    corpus = os.path.join(tmp.name, "corpus")
+    write_corpus(corpus)
+    server = Wardd(tmp.name, extra=(
+        f"[updates]\nsource_dir = {src}\nwatch_interval = 1s\n[sps]\nttl = 600\n"
+        "[http]\nlong_poll = 5s\n"))
+    server.start()
+    return tmp, corpus, server
+
+
 class SmartScanTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-smart-")
-        src = os.path.join(cls.tmp.name, "source")
-        os.makedirs(src)
-        write_sources(src)
-        cls.corpus = os.path.join(cls.tmp.name, "corpus")
-        write_corpus(cls.corpus)
-        cls.server = Wardd(cls.tmp.name, extra=(
-            f"[updates]\nsource_dir = {src}\nwatch_interval = 1s\n[sps]\nttl = 600\n"))
-        cls.server.start()
+        cls.tmp, cls.corpus, cls.server = start_server("ward-smart-")
         packages = os.path.join(cls.server.data, "packages")
         cls.vp = os.path.join(packages, "virus-pattern-1.tar.zst")
         cls.sap = os.path.join(packages, "smart-agent-pattern-1.tar.zst")
@@ -256,16 +263,7 @@ class SmartAgentTest(unittest.TestCase):
     conventional scan, scanning the same corpus with `ward-agent scan`."""
 
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="ward-smart-agent-")
-        src = os.path.join(self.tmp.name, "source")
-        os.makedirs(src)
-        write_sources(src)
-        self.corpus = os.path.join(self.tmp.name, "corpus")
-        write_corpus(self.corpus)
-        self.server = Wardd(self.tmp.name, extra=(
-            f"[updates]\nsource_dir = {src}\nwatch_interval = 1s\n[sps]\nttl = 600\n"
-            "[http]\nlong_poll = 5s\n"))
-        self.server.start()
+        self.tmp, self.corpus, self.server = start_server("ward-smart-agent-")
         self.token = self.server.login()
         wait_for(lambda: self.server.request("GET", "/sps/v1/health")[0] == 200,
                  what="the first components")
