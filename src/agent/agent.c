@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "agent/scan.h"
-#include "agent/updater.h"
+#include "common/updater.h"
 #include "common/comp.h"
 #include "common/ini.h"
 #include "common/log.h"

@@ -97,6 +97,13 @@ static const struct ops_op table[OPS_COUNT] = {
 	  "range \"*\" is the standard list; agents in none use the integrated server)",
 	  { POS("lists", OPS_JSON, "[{\"range\": CIDR|\"*\", \"sources\": [\"https://...\"|"
 		"\"integrated\", ...], \"proxy\": \"http://...\"}, ...]"), END } },
+	{ OPS_SPS_SERVERS, "sps servers", "GET", "/api/v1/sps-servers", OPS_AUTH_ADMIN,
+	  "list the enrolled smart protection servers (ward-sps) with what they last "
+	  "reported", { END } },
+	{ OPS_SPS_ENROLL, NULL, "POST", "/api/v1/sps/enroll", OPS_AUTH_ENROLL,
+	  "enroll a smart protection server", { END } },
+	{ OPS_SPS_HEARTBEAT, NULL, "POST", "/api/v1/sps/heartbeat", OPS_AUTH_SPS,
+	  "a smart protection server reports its status", { END } },
 	{ OPS_UPDATE_STATUS, "update status", "GET", "/api/v1/update", OPS_AUTH_ADMIN,
 	  "show the signature components, their packages and the last import", { END } },
 	{ OPS_UPDATE_NOW, "update now", "POST", "/api/v1/update/now", OPS_AUTH_ADMIN,
@@ -120,9 +127,9 @@ static const struct ops_op table[OPS_COUNT] = {
 	  "where an agent downloads updates from", { END } },
 	{ OPS_AGENT_SPS, NULL, "GET", "/api/v1/agent/sps-sources", OPS_AUTH_AGENT,
 	  "the smart protection sources of an agent", { END } },
-	{ OPS_AGENT_UPDATE, NULL, "POST", "/api/v1/agent/update", OPS_AUTH_AGENT,
+	{ OPS_AGENT_UPDATE, NULL, "POST", "/api/v1/agent/update", OPS_AUTH_COMPONENTS,
 	  "how an agent gets a component's newest version", { END } },
-	{ OPS_AGENT_DOWNLOAD, NULL, "GET", "/api/v1/agent/download", OPS_AUTH_AGENT,
+	{ OPS_AGENT_DOWNLOAD, NULL, "GET", "/api/v1/agent/download", OPS_AUTH_COMPONENTS,
 	  "a package payload", { END } },
 };
 

@@ -38,6 +38,9 @@ enum ops_id {
 	OPS_SOURCES_SET,
 	OPS_SPS_GET,
 	OPS_SPS_SET,
+	OPS_SPS_SERVERS,
+	OPS_SPS_ENROLL,
+	OPS_SPS_HEARTBEAT,
 	OPS_UPDATE_STATUS,
 	OPS_UPDATE_NOW,
 	OPS_UPDATE_AGENTS,
@@ -59,6 +62,8 @@ enum ops_auth {
 	OPS_AUTH_ADMIN,   /* an administrator's session token */
 	OPS_AUTH_ENROLL,  /* an enrollment token */
 	OPS_AUTH_AGENT,   /* an agent's credential */
+	OPS_AUTH_SPS,     /* a smart protection server's credential */
+	OPS_AUTH_COMPONENTS, /* either: those who install components */
 };
 
 /* Where an argument goes in the request. */

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/ops.h"
 #include "server/grouping.h"
+#include "server/pki.h"
 #include "server/sources.h"
 
 /* How long an administrator's session token lasts. */
@@ -345,6 +346,132 @@ static void post_enroll(struct api_ctx *ctx, struct http_req *req, const char *d
 out:
 	sodium_memzero(secret, sizeof(secret));
 	json_decref(body);
+}
+
+/* How long a smart protection server's certificate is valid, in days: it
+ * renews by enrolling again. */
+#define SPS_CERT_DAYS 825
+
+/* Smart protection server enrollment: it names itself (uuid, host name,
+ * the names agents reach it by) and gets its credential, the package key
+ * and a TLS server certificate from the server CA for those names. */
+static void post_sps_enroll(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *body = body_object(req), *names = NULL, *n;
+	const char *uuid, *hostname, *list[8];
+	char secret[65], msg[512], *ca_key = NULL, *ca_cert = NULL, *key = NULL, *cert = NULL;
+	char *names_text = NULL, *ca_key_path = NULL, *ca_cert_path = NULL;
+	unsigned char hash[32];
+	enum store_err err;
+	size_t i;
+
+	(void)who;
+	secret[0] = '\0';
+	if (!body)
+		return;
+	if (json_unpack(body, "{s:s, s:s, s:o !}", "uuid", &uuid, "hostname", &hostname, "names",
+			&names) != 0 || strlen(uuid) != 36 ||
+	    strspn(uuid, "0123456789abcdef-") != 36 || !*hostname || strlen(hostname) > 253 ||
+	    !json_is_array(names) || json_array_size(names) < 1 || json_array_size(names) > 8) {
+		http_respond_error(req, 400, "sps enroll: expected {\"uuid\": 36 lowercase hex "
+				   "and dashes, \"hostname\", \"names\": 1 to 8 host names or "
+				   "addresses}");
+		goto out;
+	}
+	json_array_foreach(names, i, n) {
+		list[i] = json_string_value(n);
+		if (!list[i]) {
+			http_respond_error(req, 400, "sps enroll: name %zu is not a string", i + 1);
+			goto out;
+		}
+	}
+	ca_key_path = util_path_join(ctx->cfg->data_dir, "ca.key");
+	ca_cert_path = util_path_join(ctx->cfg->data_dir, "ca.crt");
+	ca_key = ca_key_path ? util_read_file(ca_key_path, 1 << 16, NULL) : NULL;
+	ca_cert = ca_cert_path ? util_read_file(ca_cert_path, 1 << 16, NULL) : NULL;
+	if (!ca_key || !ca_cert) {
+		http_respond_error(req, 500, "sps enroll: the server CA is unreadable");
+		goto out;
+	}
+	switch (pki_issue_server(ca_key, ca_cert, list, json_array_size(names), SPS_CERT_DAYS,
+				 &key, &cert, msg, sizeof(msg))) {
+	case PKI_OK:
+		break;
+	case PKI_EINVAL:
+		http_respond_error(req, 400, "sps enroll: %s", msg);
+		goto out;
+	default:
+		http_respond_error(req, 500, "sps enroll: %s", msg);
+		goto out;
+	}
+	api_new_token(secret, hash);
+	names_text = json_dumps(names, JSON_COMPACT);
+	err = names_text ? store_sps_add(ctx->st, uuid, hash, hostname, names_text,
+					 (int64_t)time(NULL), msg, sizeof(msg)) : STORE_ENOMEM;
+	if (err != STORE_OK) {
+		store_error(req, err, msg);
+		goto out;
+	}
+	log_msg(LOG_LVL_INFO, "sps enroll: %s (%s) from %s, certificate for %s", hostname, uuid,
+		http_req_peer(req), names_text);
+	http_respond_json(req, 201, json_pack("{ss ss ss ss ss sI}", "secret", secret,
+					      "certificate", cert, "key", key, "ca", ca_cert,
+					      "package_key", updates_key(ctx->updates),
+					      "heartbeat_interval",
+					      (json_int_t)ctx->cfg->heartbeat_interval));
+out:
+	sodium_memzero(secret, sizeof(secret));
+	if (key)
+		sodium_memzero(key, strlen(key));
+	if (ca_key)
+		sodium_memzero(ca_key, strlen(ca_key));
+	free(key);
+	free(cert);
+	free(ca_key);
+	free(ca_cert);
+	free(ca_key_path);
+	free(ca_cert_path);
+	free(names_text);
+	json_decref(body);
+}
+
+/* A smart protection server's status: what its /sps/v1/status says. */
+static void post_sps_heartbeat(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *body = body_object(req);
+	char msg[256], *status;
+
+	if (!body)
+		return;
+	status = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!status || store_sps_seen(ctx->st, strtoll(who + 4, NULL, 10), status,
+				      (int64_t)time(NULL), msg, sizeof(msg)) != STORE_OK)
+		http_respond_error(req, 500, "heartbeat: database failed");
+	else
+		http_respond_json(req, 200, json_pack("{sI}", "heartbeat_interval",
+						      (json_int_t)ctx->cfg->heartbeat_interval));
+	free(status);
+	json_decref(body);
+}
+
+/* The enrolled smart protection servers, each online when it reported
+ * within three heartbeat intervals. */
+static void get_sps_servers(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	int64_t now = (int64_t)time(NULL);
+	json_t *list = NULL, *e;
+	size_t i;
+
+	(void)who;
+	if (store_sps_list(ctx->st, &list) != STORE_OK) {
+		http_respond_error(req, 500, "sps servers: database failed");
+		return;
+	}
+	json_array_foreach(list, i, e)
+		json_object_set_new(e, "state", json_string(
+			now - json_integer_value(json_object_get(e, "last_seen")) <=
+			3 * ctx->cfg->heartbeat_interval ? "online" : "offline"));
+	http_respond_json(req, 200, json_pack("{so}", "servers", list));
 }
 
 static void post_heartbeat(struct api_ctx *ctx, struct http_req *req, const char *who)
@@ -1343,6 +1470,9 @@ static const handler_fn handlers[OPS_COUNT] = {
 	[OPS_SPS_GET] = get_sps,
 	[OPS_SPS_SET] = put_sps,
 	[OPS_AGENT_SPS] = get_agent_sps,
+	[OPS_SPS_SERVERS] = get_sps_servers,
+	[OPS_SPS_ENROLL] = post_sps_enroll,
+	[OPS_SPS_HEARTBEAT] = post_sps_heartbeat,
 	[OPS_AGENT_ENROLL] = post_enroll,
 	[OPS_AGENT_EVENTS] = post_events,
 	[OPS_AGENT_ACK] = post_ack,
@@ -1370,16 +1500,24 @@ static bool authorized(struct api_ctx *ctx, struct http_req *req, enum ops_auth 
 	if (!h || strncmp(h, "Bearer ", 7) != 0)
 		return false;
 	tok = h + 7;
-	if (auth == OPS_AUTH_AGENT) {
+	if (auth == OPS_AUTH_AGENT || auth == OPS_AUTH_SPS || auth == OPS_AUTH_COMPONENTS) {
 		if (strlen(tok) != 36 + 1 + 64 || tok[36] != ':')
 			return false;
 		memcpy(uuid, tok, 36);
 		uuid[36] = '\0';
 		crypto_hash_sha256(hash, (const unsigned char *)tok + 37, 64);
-		if (store_agent_auth(ctx->st, uuid, hash, &id) != STORE_OK)
-			return false;
-		snprintf(who, len, "%lld", (long long)id);
-		return true;
+		/* An agent's id alone; a smart protection server's "sps:ID". */
+		if (auth != OPS_AUTH_SPS &&
+		    store_agent_auth(ctx->st, uuid, hash, &id) == STORE_OK) {
+			snprintf(who, len, "%lld", (long long)id);
+			return true;
+		}
+		if (auth != OPS_AUTH_AGENT &&
+		    store_sps_auth(ctx->st, uuid, hash, &id) == STORE_OK) {
+			snprintf(who, len, "sps:%lld", (long long)id);
+			return true;
+		}
+		return false;
 	}
 	if (strlen(tok) != 64)
 		return false;

@@ -78,7 +78,19 @@ static const char schema_v2[] =
 	" created INTEGER NOT NULL,"
 	" UNIQUE (component, version, base));";
 
-#define SCHEMA_VERSION 2
+/* Schema version 3: the smart protection servers enrolled with wardd. */
+static const char schema_v3[] =
+	"CREATE TABLE sps_servers ("
+	" id INTEGER PRIMARY KEY,"
+	" uuid TEXT UNIQUE NOT NULL,"
+	" secret BLOB NOT NULL,"
+	" hostname TEXT NOT NULL,"
+	" names TEXT NOT NULL,"
+	" enrolled INTEGER NOT NULL,"
+	" last_seen INTEGER NOT NULL DEFAULT 0,"
+	" status TEXT);";
+
+#define SCHEMA_VERSION 3
 
 /* Descendants of ?1, itself included. */
 #define SUBTREE_CTE \
@@ -496,8 +508,10 @@ static enum store_err migrate(struct store *st, char *errbuf, size_t errlen)
 		return err;
 	if (version == 0)
 		err = exec(st, schema_v1, errbuf, errlen);
-	if (err == STORE_OK)
+	if (err == STORE_OK && version < 2)
 		err = exec(st, schema_v2, errbuf, errlen);
+	if (err == STORE_OK)
+		err = exec(st, schema_v3, errbuf, errlen);
 	/* The root holds every setting: those added since get their defaults. */
 	defs = settings_table(&n);
 	for (i = 0; err == STORE_OK && i < n; i++)
@@ -505,7 +519,7 @@ static enum store_err migrate(struct store *st, char *errbuf, size_t errlen)
 			       "INSERT OR IGNORE INTO settings VALUES (1, ?, ?)", "ss",
 			       defs[i].key, defs[i].default_json);
 	if (err == STORE_OK)
-		err = exec(st, "PRAGMA user_version = 2", errbuf, errlen);
+		err = exec(st, "PRAGMA user_version = 3", errbuf, errlen);
 	return finish(st, err, errbuf, errlen);
 }
 
@@ -986,11 +1000,12 @@ enum store_err store_token_count(struct store *st, enum store_token kind, int64_
 		       "expires > ?", "ii", (int64_t)kind, now);
 }
 
-enum store_err store_agent_auth(struct store *st, const char *uuid,
-				const unsigned char secret_hash[32], int64_t *id)
+/* Finds the id of the row of sql ("SELECT id ... WHERE uuid = ? AND secret
+ * = ?") for uuid and secret_hash: STORE_ENOENT when there is none. */
+static enum store_err auth(struct store *st, const char *sql, const char *uuid,
+			   const unsigned char secret_hash[32], int64_t *id)
 {
-	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT node FROM clients WHERE uuid = ? AND "
-				     "secret = ?", "s", uuid);
+	sqlite3_stmt *stmt = prepare(st, NULL, 0, sql, "s", uuid);
 	enum store_err err = STORE_ENOENT;
 	int rc;
 
@@ -1009,6 +1024,69 @@ enum store_err store_agent_auth(struct store *st, const char *uuid,
 	}
 	sqlite3_finalize(stmt);
 	return err;
+}
+
+enum store_err store_agent_auth(struct store *st, const char *uuid,
+				const unsigned char secret_hash[32], int64_t *id)
+{
+	return auth(st, "SELECT node FROM clients WHERE uuid = ? AND secret = ?", uuid,
+		    secret_hash, id);
+}
+
+enum store_err store_sps_auth(struct store *st, const char *uuid,
+			      const unsigned char secret_hash[32], int64_t *id)
+{
+	return auth(st, "SELECT id FROM sps_servers WHERE uuid = ? AND secret = ?", uuid,
+		    secret_hash, id);
+}
+
+enum store_err store_sps_add(struct store *st, const char *uuid,
+			     const unsigned char secret_hash[32], const char *hostname,
+			     const char *names, int64_t now, char *errbuf, size_t errlen)
+{
+	sqlite3_stmt *stmt = prepare(st, errbuf, errlen, "INSERT INTO sps_servers (uuid, hostname, "
+				     "names, enrolled, secret) VALUES (?, ?, ?, ?, ?)", "sssi",
+				     uuid, hostname, names, now);
+
+	if (stmt && sqlite3_bind_blob(stmt, 5, secret_hash, 32, SQLITE_TRANSIENT) != SQLITE_OK) {
+		sqlite3_finalize(stmt);
+		stmt = NULL;
+	}
+	return run(st, stmt, errbuf, errlen);
+}
+
+enum store_err store_sps_seen(struct store *st, int64_t id, const char *status, int64_t now,
+			      char *errbuf, size_t errlen)
+{
+	return sql_exec(st, errbuf, errlen, "UPDATE sps_servers SET status = ?, last_seen = ? "
+			"WHERE id = ?", "sii", status, now, id);
+}
+
+enum store_err store_sps_list(struct store *st, json_t **out)
+{
+	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT id, uuid, hostname, names, enrolled, "
+				     "last_seen, status FROM sps_servers ORDER BY id", "");
+	json_t *list = json_array(), *e;
+	enum store_err err = STORE_OK;
+	const char *status;
+	int rc;
+
+	if (!stmt || !list)
+		return list_fail(stmt, list);
+	while (err == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		status = (const char *)sqlite3_column_text(stmt, 6);
+		e = json_pack("{sI ss ss so sI sI so}", "id",
+			      (json_int_t)sqlite3_column_int64(stmt, 0), "uuid",
+			      (const char *)sqlite3_column_text(stmt, 1), "hostname",
+			      (const char *)sqlite3_column_text(stmt, 2), "names",
+			      json_loads((const char *)sqlite3_column_text(stmt, 3), 0, NULL),
+			      "enrolled", (json_int_t)sqlite3_column_int64(stmt, 4), "last_seen",
+			      (json_int_t)sqlite3_column_int64(stmt, 5), "status",
+			      status ? json_loads(status, 0, NULL) : json_null());
+		if (!e || json_array_append_new(list, e) != 0)
+			err = STORE_ENOMEM;
+	}
+	return finish_list(stmt, err, rc, list, out);
 }
 
 enum store_err store_agent_seen(struct store *st, int64_t id, const char *status, int64_t now,

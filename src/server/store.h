@@ -150,6 +150,27 @@ enum store_err store_token_check(struct store *st, const unsigned char hash[32],
 enum store_err store_token_count(struct store *st, enum store_token kind, int64_t now,
 				 int64_t *count);
 
+/* Records a smart protection server enrolled as uuid with the credential
+ * whose SHA-256 is secret_hash, its host name and the names its
+ * certificate carries (a JSON list, as text). STORE_EEXIST when uuid is
+ * taken. */
+enum store_err store_sps_add(struct store *st, const char *uuid,
+			     const unsigned char secret_hash[32], const char *hostname,
+			     const char *names, int64_t now, char *errbuf, size_t errlen);
+
+/* Authenticates a smart protection server as store_agent_auth() does an
+ * agent; *id is its row id. */
+enum store_err store_sps_auth(struct store *st, const char *uuid,
+			      const unsigned char secret_hash[32], int64_t *id);
+
+/* Records what smart protection server id reported (JSON text) and when. */
+enum store_err store_sps_seen(struct store *st, int64_t id, const char *status, int64_t now,
+			      char *errbuf, size_t errlen);
+
+/* Stores in *out (a new list) every enrolled smart protection server:
+ * {id, uuid, hostname, names, enrolled, last_seen, status}. */
+enum store_err store_sps_list(struct store *st, json_t **out);
+
 /* Authenticates an agent: STORE_OK with its node id in *id when a client
  * has uuid and the credential whose SHA-256 is secret_hash, else
  * STORE_ENOENT. */

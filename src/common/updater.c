@@ -1,5 +1,5 @@
 /* updater.c -- the agent's signature components (see updater.h). */
-#include "agent/updater.h"
+#include "common/updater.h"
 
 #include <dirent.h>
 #include <errno.h>

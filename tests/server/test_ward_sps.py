@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""The standalone smart protection server, ward-sps, with real daemons: it
+enrolls with wardd (which issues its certificate), takes the Smart Scan
+Pattern through the signed update channel, answers lookups over IPv4 and
+IPv6, swaps a new pattern in while lookups keep coming without one failing,
+reports to wardd, serves smart scans with the verdicts of conventional
+scan, and when killed during a scan leaves files unverified, never clean.
+WARDD_BIN, WARD_BIN and WARD_SPS_BIN name the programs.
+"""
+import http.client
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_wardd import free_port  # noqa: E402
+from test_agents import AGENT, Agent, wait_for  # noqa: E402
+from test_sps import query  # noqa: E402
+from test_smart import WARD, digest, payload, start_server  # noqa: E402
+
+WARD_SPS = os.environ.get("WARD_SPS_BIN", os.path.join(os.path.dirname(__file__),
+                                                       "../../build/bin/ward-sps"))
+
+
+class WardSps:
+    """One ward-sps with its own state directory."""
+
+    def __init__(self, root, listen_host="*"):
+        self.dir = os.path.join(root, "sps")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.conf = os.path.join(self.dir, "sps.ini")
+        with open(self.conf, "w") as f:
+            f.write(f"[sps]\nstate_dir = {self.dir}/state\nlisten = {listen_host}:{self.port}\n"
+                    "update_interval = 10s\nttl = 300\n")
+        self.log_path = os.path.join(self.dir, "sps.log")
+        self.proc = None
+
+    def run(self, *args):
+        return subprocess.run([WARD_SPS, "--config", self.conf, *args], capture_output=True,
+                              text=True, timeout=60)
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([WARD_SPS, "--config", self.conf, "run"],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+            self.log.close()
+
+    def log_text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def request(self, method, path, body=None, host="127.0.0.1"):
+        ctx = ssl.create_default_context(cafile=os.path.join(self.dir, "state",
+                                                             "server-ca.crt"))
+        conn = http.client.HTTPSConnection(host, self.port, context=ctx, timeout=30)
+        conn.request(method, path, body=body)
+        resp = conn.getresponse()
+        text = resp.read().decode()
+        conn.close()
+        return resp.status, text
+
+
+MALWARE = [payload(f"malware-{i}") for i in range(150)]
+
+
+class WardSpsTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp, self.corpus, self.server = start_server("ward-sps-")
+        self.src = os.path.join(self.tmp.name, "source")
+        self.token = self.server.login()
+        wait_for(lambda: self.server.request("GET", "/sps/v1/health")[0] == 200,
+                 what="the first components")
+        self.sps = WardSps(self.tmp.name)
+        done = self.sps.run("enroll", "--bundle", os.path.join(self.server.data,
+                                                               "enroll.bundle"),
+                            "--name", "localhost", "--name", "127.0.0.1", "--name", "::1")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.sps.start()
+        wait_for(lambda: self.health() == 200, timeout=60, what="ward-sps serving")
+
+    def tearDown(self):
+        self.sps.stop()
+        self.server.stop()
+        self.tmp.cleanup()
+
+    def health(self):
+        try:
+            return self.sps.request("GET", "/sps/v1/health")[0]
+        except OSError:
+            return 0
+
+    def lookup(self, lines, host="127.0.0.1"):
+        status, text = self.sps.request("POST", "/sps/v1/lookup",
+                                        "".join(f"{l}\n" for l in lines), host=host)
+        self.assertEqual(status, 200, text)
+        return text
+
+    def test_serves_reports_and_swaps_patterns(self):
+        md5 = digest("md5", payload("md5-sized"))
+        q = query("md5", md5)
+        for host in ("127.0.0.1", "::1"):
+            text = self.lookup([q], host=host).split("\n")
+            self.assertEqual(text[0], "ward-sps 1 1 300")
+            self.assertIn(f"{q} 1", text)
+        # wardd lists it, online, with what it last reported.
+        def reported():
+            return self.server.request("GET", "/api/v1/sps-servers",
+                                       token=self.token)[1]["servers"][0]
+        wait_for(lambda: (reported()["status"] or {}).get("version") == 1,
+                 what="a heartbeat with version 1")
+        server = reported()
+        self.assertEqual(server["state"], "online")
+        self.assertEqual(server["names"], ["localhost", "127.0.0.1", "::1"])
+        self.assertGreater(server["status"]["entries"], 0)
+        # Bad requests: 400 naming the line, 413 when oversized; still serving.
+        status, text = self.sps.request("POST", "/sps/v1/lookup", "md5:zz/32\n")
+        self.assertEqual(status, 400)
+        self.assertIn("line 1", text)
+        status, _ = self.sps.request("POST", "/sps/v1/lookup", "md5:00000000/32\n" * 20000)
+        self.assertEqual(status, 413)
+        # A new pattern while lookups keep coming: none fails, and the new
+        # entry is answered once it is in.
+        new = payload("added-later")
+        failures, answered, stop = [], [0], threading.Event()
+
+        def hammer():
+            while not stop.is_set():
+                try:
+                    status, text = self.sps.request("POST", "/sps/v1/lookup", f"{q}\n")
+                    if status != 200 or f"{q} 1" not in text:
+                        failures.append((status, text))
+                    answered[0] += 1
+                except OSError as e:
+                    failures.append(str(e))
+        t = threading.Thread(target=hammer)
+        t.start()
+        with open(os.path.join(self.src, "later.hdb"), "w") as f:
+            f.write(f"{digest('md5', new)}:{len(new)}:Ward.Test.Later\n")
+        q_new = query("md5", digest("md5", new))
+        try:
+            wait_for(lambda: f"{q_new} 1" in self.lookup([q_new]), timeout=90,
+                     what="version 2 at ward-sps")
+        finally:
+            stop.set()
+            t.join()
+        self.assertEqual(failures, [])
+        self.assertGreater(answered[0], 10)
+        self.assertIn("Smart Scan Pattern version 2 in use", self.sps.log_text())
+        # A restart serves the installed version at once.
+        self.sps.stop()
+        self.sps.start()
+        wait_for(lambda: self.health() == 200, what="ward-sps again")
+        self.assertIn(f"{q_new} 1", self.lookup([q_new]))
+
+    def scan(self, sps, *paths, ok=(0, 1)):
+        packages = os.path.join(self.server.data, "packages")
+        p = subprocess.run([WARD, "scan", "-r", "--no-cache", "--json", "-j", "1",
+                            "--agent-pattern",
+                            os.path.join(packages, "smart-agent-pattern-1.tar.zst"),
+                            "--sps-ca", os.path.join(self.server.data, "ca.crt"),
+                            *[f"--sps={u}" for u in sps], *paths],
+                           capture_output=True, text=True, timeout=300)
+        self.assertIn(p.returncode, ok, p.stderr)
+        return {json.loads(l)["path"]: json.loads(l)["result"]
+                for l in p.stdout.splitlines() if '"path"' in l}
+
+    def test_smart_scan_through_ward_sps(self):
+        packages = os.path.join(self.server.data, "packages")
+        conventional = subprocess.run(
+            [WARD, "scan", "-r", "--no-cache", "--json", "--virus-pattern",
+             os.path.join(packages, "virus-pattern-1.tar.zst"), self.corpus],
+            capture_output=True, text=True, timeout=300)
+        want = {json.loads(l)["path"]: json.loads(l)["result"]
+                for l in conventional.stdout.splitlines() if '"path"' in l}
+        got = self.scan([f"https://localhost:{self.sps.port}"], self.corpus)
+        self.assertEqual(got, want)
+        self.assertIn("infected", set(got.values()))
+
+    def test_smart_agent_uses_ward_sps(self):
+        agent = Agent(self.tmp.name, "agent")
+        done = agent.enroll("--bundle", os.path.join(self.server.data, "enroll.bundle"))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        agent.start()
+        try:
+            status, body = self.server.request(
+                "PUT", "/api/v1/sps-lists", {"lists": [{"range": "*", "sources": [
+                    f"https://localhost:{self.sps.port}"]}]}, token=self.token)
+            self.assertEqual(status, 200, body)
+            status, body = self.server.request(
+                "PUT", "/api/v1/settings", {"scope": "root", "key": "scan_method",
+                                            "value": "smart"}, token=self.token)
+            self.assertEqual(status, 200, body)
+            wait_for(lambda: os.path.exists(os.path.join(
+                agent.dir, "state", "components", "smart-agent-pattern", "current")),
+                timeout=60, what="the agent pattern")
+            before = json.loads(self.sps.request("GET", "/sps/v1/status")[1])["requests"]
+            p = subprocess.run([AGENT, "--config", agent.conf, "scan", self.corpus],
+                               capture_output=True, text=True, timeout=300)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn(f"{self.corpus}/member.tar.gz: Ward.Test.TgzMember FOUND", p.stdout)
+            self.assertIn("Scan method: smart", p.stdout)
+            after = json.loads(self.sps.request("GET", "/sps/v1/status")[1])["requests"]
+            self.assertGreater(after, before)
+        finally:
+            agent.stop()
+
+    def test_killed_during_a_scan(self):
+        # Many files whose verdicts need answers, scanned one at a time.
+        bad = os.path.join(self.tmp.name, "bad")
+        os.makedirs(bad)
+        with open(os.path.join(self.src, "many.hdb"), "w") as f:
+            for i, data in enumerate(MALWARE):
+                f.write(f"{digest('md5', data)}:{len(data)}:Ward.Test.Many{i}\n")
+                with open(os.path.join(bad, f"{i:03d}.bin"), "wb") as out:
+                    out.write(data)
+        wait_for(lambda: os.path.exists(os.path.join(
+            self.server.data, "packages", "smart-agent-pattern-2.tar.zst")), timeout=60,
+            what="version 2")
+        q = query("md5", digest("md5", MALWARE[0]))
+        wait_for(lambda: f"{q} 1" in self.lookup([q]), timeout=90, what="ward-sps on v2")
+        packages = os.path.join(self.server.data, "packages")
+        proc = subprocess.Popen([WARD, "scan", "-r", "--no-cache", "--json", "-j", "1",
+                                 "--agent-pattern",
+                                 os.path.join(packages, "smart-agent-pattern-2.tar.zst"),
+                                 "--sps-ca", os.path.join(self.server.data, "ca.crt"),
+                                 f"--sps=https://127.0.0.1:{self.sps.port}", bad],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = proc.stdout.readline()
+        self.sps.stop(signal.SIGKILL)
+        rest, err = proc.communicate(timeout=300)
+        results = [json.loads(l) for l in (first + rest).splitlines() if '"path"' in l]
+        self.assertEqual(len(results), len(MALWARE))
+        kinds = {r["result"] for r in results}
+        # Infected while it answered, unverified after: never clean.
+        self.assertNotIn("clean", kinds, err)
+        self.assertIn("unverified", kinds)
+        self.assertIn("infected", kinds)
+        self.assertEqual(proc.returncode, 1)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=sys.argv[:1])
