@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-unit test-asan bench bench-scan bench-server bench-updates style clean
+.PHONY: all deps build run test test-unit test-asan bench bench-scan bench-server bench-updates bench-smart style clean
 
 all: build
 
@@ -39,7 +39,7 @@ test-asan: deps
 # The benchmarks: ward scan against clamscan and clamd (about 25 min),
 # wardd holding 10,000 simulated agents (about 5 min), and signature
 # updates: delta sizes and 1,000 agents updating under the download cap.
-bench: bench-scan bench-server bench-updates
+bench: bench-scan bench-server bench-updates bench-smart
 
 bench-scan: build
 	@python3 bench/run.py --ward $(BUILD)/bin/ward $(BENCH_ARGS)
@@ -49,6 +49,9 @@ bench-server: build
 
 bench-updates: build
 	@python3 bench/updates.py --bin $(BUILD)/bin $(BENCH_UPDATES_ARGS)
+
+bench-smart: build
+	@python3 bench/smart.py --bin $(BUILD)/bin $(BENCH_SMART_ARGS)
 
 style:
 	@sh scripts/check-style.sh

@@ -396,6 +396,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3,
                     help="first scans of ward and of clamd, alternating; the median is reported")
     ap.add_argument("--skip-clamd", action="store_true", help="leave out clamd + clamdscan")
+    ap.add_argument("--data-only", action="store_true",
+                    help="make (or check) the corpus and database, then stop")
     ap.add_argument("--out", default=REPO / "build/bench-results.md", type=Path,
                     help="markdown report to write")
     args = ap.parse_args()
@@ -404,6 +406,8 @@ def main():
         sys.exit(f"bench: {args.ward} is not an executable; build ward first or pass --ward")
     data = args.data.resolve()
     meta = ensure_data(args, data)
+    if args.data_only:
+        return
     corpus, db = data / "corpus", data / "db"
     work = data / "run"
     shutil.rmtree(work, ignore_errors=True)

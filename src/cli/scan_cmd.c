@@ -632,8 +632,8 @@ static void report(const struct sjob_report *r, void *arg)
 }
 
 static void print_summary(const struct scan_opts *o, const struct engine_src *src,
-			  uint64_t dirs, const struct tally *t, double secs, time_t start,
-			  time_t end)
+			  struct smart *smart, uint64_t dirs, const struct tally *t, double secs,
+			  time_t start, time_t end)
 {
 	unsigned sigs = src->engine ? engine_signatures(src->engine) :
 			src->cache ? scache_signatures(src->cache) : 0;
@@ -660,6 +660,20 @@ static void print_summary(const struct scan_opts *o, const struct engine_src *sr
 				      "signatures_loaded", src->engine != NULL,
 				      "load_seconds", (double)src->load_ns / 1e9);
 
+		if (smart) {
+			struct smart_stats st;
+			uint64_t prefixes;
+			size_t bytes = smart_memory(smart, &prefixes);
+
+			smart_stats(smart, &st);
+			json_object_set_new(json_object_get(j, "summary"), "smart", json_pack(
+				"{sI sI sI sI sI sI sI sI}", "prefixes", (json_int_t)prefixes,
+				"prefix_bytes", (json_int_t)bytes, "layers",
+				(json_int_t)st.layers, "prefix_hits", (json_int_t)st.prefix_hits,
+				"cache_hits", (json_int_t)st.cache_hits, "requests",
+				(json_int_t)st.requests, "failures", (json_int_t)st.failures,
+				"pattern", (json_int_t)st.pattern));
+		}
 		json_dumpf(j, stdout, JSON_COMPACT);
 		fputc('\n', stdout);
 		json_decref(j);
@@ -784,7 +798,7 @@ int scan_cmd_main(int argc, char **argv)
 	}
 summary:
 	if (o.summary)
-		print_summary(&o, &src, stats.dirs, &tally, (double)(util_now_ns() - t0) / 1e9,
+		print_summary(&o, &src, smart, stats.dirs, &tally, (double)(util_now_ns() - t0) / 1e9,
 			      start, time(NULL));
 	/* clamscan's precedence: a detection beats every error. */
 	status = tally.infected ? 1 : (failed || tally.errors || tally.unscannable ||
