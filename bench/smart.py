@@ -223,8 +223,8 @@ def main():
                                   "--batch", "1024", "--duration", str(args.duration)],
                                  capture_output=True, text=True, check=True)
         single = subprocess.run([load, "--url", sps_url, "--ca", ca, "--connections", "64",
-                                 "--batch", "1", "--rate", "5000", "--duration",
-                                 str(args.duration)], capture_output=True, text=True,
+                                 "--batch", "1", "--rate", "5000", "--warmup", "3",
+                                 "--duration", str(args.duration)], capture_output=True, text=True,
                                 check=True)
         res["sps"] = {"batched": json.loads(batched.stdout), "single": json.loads(single.stdout)}
         sps.send_signal(signal.SIGTERM)

@@ -798,8 +798,8 @@ int scan_cmd_main(int argc, char **argv)
 	}
 summary:
 	if (o.summary)
-		print_summary(&o, &src, smart, stats.dirs, &tally, (double)(util_now_ns() - t0) / 1e9,
-			      start, time(NULL));
+		print_summary(&o, &src, smart, stats.dirs, &tally,
+			      (double)(util_now_ns() - t0) / 1e9, start, time(NULL));
 	/* clamscan's precedence: a detection beats every error. */
 	status = tally.infected ? 1 : (failed || tally.errors || tally.unscannable ||
 				       tally.unverified) ? 2 : 0;

@@ -33,7 +33,7 @@ struct pset {
 
 unsigned pset_width(uint64_t n)
 {
-	double b = floor(log2((double)n) + 9.75);
+	double b = floor(log2((double)n) + 10.75);
 
 	return b < 8 ? 8 : b > 32 ? 32 : (unsigned)b;
 }

@@ -1,6 +1,6 @@
 /* pset.h -- the hash-prefix set of the Smart Scan Agent Pattern: which
  * digest prefixes a smart protection server may know about, kept in about
- * 11 bits per hash signature.
+ * 12 bits per hash signature.
  *
  * As a set (what deltas are made of, sdelta.h) it is a sorted run of
  * 5-byte records: a digest type (COMP_MD5, COMP_SHA1, COMP_SHA256) and
@@ -8,7 +8,7 @@
  * (the rest are zero), plus one parameter record per type present,
  * (0x10 | type, B, 0, 0, 0), which sorts after every element. B is chosen
  * from the number of digests of the type (pset_width()), so that about one
- * lookup in 500 to 1,000 of a clean file's digests hits by chance.
+ * lookup in 860 to 1,720 of a clean file's digests hits by chance.
  *
  * As a file it is Golomb-Rice coded: the gaps between successive prefixes
  * of each type (formats.md, "Hash prefixes"). pset_encode() and

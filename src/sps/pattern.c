@@ -10,26 +10,23 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Lines are found through the first 16 bits of their digest: a bucket per
+ * value and type holds the index of the first line at or above it, so a
+ * lookup binary-searches a few dozen heads that sit side by side in
+ * memory instead of the whole pattern's lines. */
+#define BUCKET_BITS 16
+#define BUCKETS (1u << BUCKET_BITS)
+
 struct sps_pattern {
 	const char *map;
 	size_t len;
 	uint32_t *lines;          /* offset of each line */
+	uint32_t *heads;          /* the first four digest bytes of each line */
+	uint32_t *buckets[4];     /* per type, BUCKETS + 1 line indexes */
 	uint64_t n;
 	uint64_t first[4], end[4]; /* the lines of each digest type */
 	int64_t version;
 };
-
-/* The first four digest bytes of the entry line at off, as a number. */
-static uint32_t head_of(const struct sps_pattern *p, unsigned type, uint32_t off)
-{
-	const char *h = p->map + off + (type == 1 ? 4 : type == 2 ? 5 : 7);
-	uint32_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 4 | (uint32_t)(h[i] <= '9' ? h[i] - '0' : h[i] - 'a' + 10);
-	return v;
-}
 
 /* Compares the type and digest of two entry lines (the key they sort by). */
 /* The length of "TYPE:DIGEST" at the start of a checked entry line. */
@@ -56,7 +53,8 @@ struct sps_pattern *sps_pattern_load(const char *path, int64_t version, char *er
 	const char *line, *nl, *prev = NULL;
 	struct spsq_entry e;
 	size_t cap = 0, prevlen = 0, at;
-	uint32_t *grown;
+	uint32_t *grown, *grown_heads;
+	uint64_t i, b;
 	struct stat st;
 	unsigned t, last = 0;
 	int fd = -1;
@@ -101,12 +99,17 @@ struct sps_pattern *sps_pattern_load(const char *path, int64_t version, char *er
 		if (p->n == cap) {
 			cap = cap ? 2 * cap : 4096;
 			grown = realloc(p->lines, cap * sizeof(*p->lines));
-			if (!grown) {
+			if (grown)
+				p->lines = grown;
+			grown_heads = grown ? realloc(p->heads, cap * sizeof(*p->heads)) : NULL;
+			if (!grown_heads) {
 				snprintf(errbuf, errlen, "out of memory");
 				goto fail;
 			}
-			p->lines = grown;
+			p->heads = grown_heads;
 		}
+		p->heads[p->n] = (uint32_t)e.digest[0] << 24 | (uint32_t)e.digest[1] << 16 |
+				 (uint32_t)e.digest[2] << 8 | e.digest[3];
 		for (t = last + 1; t <= e.type; t++)
 			p->first[t] = p->n;
 		last = e.type > last ? e.type : last;
@@ -118,6 +121,16 @@ struct sps_pattern *sps_pattern_load(const char *path, int64_t version, char *er
 		if (t > last)
 			p->first[t] = p->n;
 		p->end[t] = t < 3 ? (t + 1 <= last ? p->first[t + 1] : p->n) : p->n;
+		p->buckets[t] = malloc((BUCKETS + 1) * sizeof(**p->buckets));
+		if (!p->buckets[t]) {
+			snprintf(errbuf, errlen, "out of memory");
+			goto fail;
+		}
+		for (i = p->first[t], b = 0; b <= BUCKETS; b++) {
+			while (i < p->end[t] && (p->heads[i] >> (32 - BUCKET_BITS)) < b)
+				i++;
+			p->buckets[t][b] = (uint32_t)i;
+		}
 	}
 	close(fd);
 	return p;
@@ -132,19 +145,22 @@ int sps_pattern_lookup(const struct sps_pattern *p, const struct spsq_query *q,
 		       struct util_buf *out)
 {
 	uint32_t mask = q->bits >= 32 ? 0xffffffffu : ~(0xffffffffu >> q->bits);
-	uint64_t lo = p->first[q->type], hi = p->end[q->type], mid, i;
+	uint32_t b = q->prefix >> (32 - BUCKET_BITS);
+	uint64_t lo = p->buckets[q->type][b], hi = p->buckets[q->type][b + 1], mid, i;
 	const char *line, *nl;
 	int count = 0;
 
+	/* The first line at or above the prefix is in its bucket, or is the
+	 * first of the next. */
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (head_of(p, q->type, p->lines[mid]) < q->prefix)
+		if (p->heads[mid] < q->prefix)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	for (i = lo; i < p->end[q->type] && count < SPSQ_MAX_ENTRIES; i++, count++) {
-		if ((head_of(p, q->type, p->lines[i]) & mask) != q->prefix)
+		if ((p->heads[i] & mask) != q->prefix)
 			break;
 		line = p->map + p->lines[i];
 		nl = memchr(line, '\n', p->len - p->lines[i]);
@@ -166,10 +182,15 @@ uint64_t sps_pattern_entries(const struct sps_pattern *p)
 
 void sps_pattern_free(struct sps_pattern *p)
 {
+	unsigned t;
+
 	if (!p)
 		return;
 	if (p->map)
 		munmap((void *)p->map, p->len);
 	free(p->lines);
+	free(p->heads);
+	for (t = 1; t <= 3; t++)
+		free(p->buckets[t]);
 	free(p);
 }

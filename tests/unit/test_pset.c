@@ -179,7 +179,7 @@ int main(void)
 {
 	if (sodium_init() < 0)
 		return 1;
-	CHECK(pset_width(1) == 9 && pset_width(2000000) == 30 && pset_width(2020000) == 30);
+	CHECK(pset_width(1) == 10 && pset_width(2000000) == 31 && pset_width(2020000) == 31);
 	test_round_trip_and_lookups();
 	test_bits_per_signature();
 	test_malformed();
