@@ -16,12 +16,16 @@ import http.client
 import io
 import json
 import os
+import select
 import shutil
+import socket
+import socketserver
 import ssl
 import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import unittest
 import zipfile
 
@@ -258,6 +262,46 @@ class SmartScanTest(unittest.TestCase):
             self.assertIn(want, p.stderr, args)
 
 
+class ConnectProxy(socketserver.ThreadingTCPServer):
+    """An HTTP CONNECT proxy listening on ::1 only, which reaches any
+    address: what a dual-stack proxy does for IPv6-only hosts."""
+    address_family = socket.AF_INET6
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self):
+        self.tunnels = []
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(inner):
+                line = inner.rfile.readline().decode()
+                while inner.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                method, target, _ = line.split(" ", 2)
+                if method != "CONNECT":
+                    inner.wfile.write(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+                    return
+                host, port = target.rsplit(":", 1)
+                self.tunnels.append(target)
+                upstream = socket.create_connection((host.strip("[]"), int(port)))
+                inner.wfile.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                inner.wfile.flush()
+                ends = [inner.connection, upstream]
+                while True:
+                    ready, _, _ = select.select(ends, [], [], 30)
+                    if not ready:
+                        break
+                    for r in ready:
+                        data = r.recv(65536)
+                        if not data:
+                            upstream.close()
+                            return
+                        (upstream if r is inner.connection else inner.connection).sendall(data)
+        super().__init__(("::1", 0), Handler)
+        self.port = self.server_address[1]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
 class SmartAgentTest(unittest.TestCase):
     """Real agents: one switched to smart scan by the server, one left on
     conventional scan, scanning the same corpus with `ward-agent scan`."""
@@ -383,6 +427,34 @@ class SmartAgentTest(unittest.TestCase):
                                              token=self.token)[1]["warnings"], [])
         lines, _, err = self.agent_scan(smart)
         self.assertIn(f"{self.corpus}/md5-sized.bin: Ward.Test.Md5Sized FOUND", lines)
+
+    def test_ipv6_only_agent_through_a_dual_stack_proxy(self):
+        smart = self.switch_to_smart()
+        smart.stop()
+        with open(smart.conf, "a") as f:
+            f.write("networks = ipv6\n")
+        smart.start()
+        proxy = ConnectProxy()
+        try:
+            target = f"127.0.0.1:{self.server.port}"
+            self.set_lists([{"range": "*", "sources": [f"https://{target}"],
+                             "proxy": f"http://[::1]:{proxy.port}"}])
+            self.assertEqual(self.server.request("GET", "/api/v1/sps-lists",
+                                                 token=self.token)[1]["warnings"], [])
+            lines, _, err = self.agent_scan(smart)
+            self.assertIn(f"{self.corpus}/md5-sized.bin: Ward.Test.Md5Sized FOUND", lines)
+            self.assertIn(target, proxy.tunnels)
+            # An IPv4 proxy is no use to it: not tried, and the server warns.
+            self.set_lists([{"range": "*", "sources": [f"https://{target}"],
+                             "proxy": "http://127.0.0.1:9"}])
+            wait_for(lambda: self.server.request("GET", "/api/v1/sps-lists", token=self.token)
+                     [1]["warnings"], what="the warning")
+            lines, _, err = self.agent_scan(smart, ok=(1,))
+            self.assertIn("not tried", err)
+            self.assertIn(f"{self.corpus}/md5-sized.bin: Unverified", lines)
+        finally:
+            proxy.shutdown()
+            proxy.server_close()
 
     def test_lists_checked(self):
         for lists, want in (([{"range": "10.0.0.0/8", "sources": ["ftp://x"]}],
