@@ -341,7 +341,9 @@ struct engine *engine_new(const struct engine_config *cfg, enum engine_err *err,
 	    /* clamscan's settings, so verdicts match it exactly. */
 	    !set_num(e->cl, CL_ENGINE_CACHE_SIZE, 65536) ||
 	    !set_num(e->cl, CL_ENGINE_BYTECODE_TIMEOUT, 10000) ||
-	    !set_num(e->cl, CL_ENGINE_BYTECODE_MODE, CL_BYTECODE_MODE_AUTO)) {
+	    !set_num(e->cl, CL_ENGINE_BYTECODE_MODE, CL_BYTECODE_MODE_AUTO) ||
+	    (cfg->ac_depth && (!set_num(e->cl, CL_ENGINE_AC_MINDEPTH, cfg->ac_depth) ||
+			       !set_num(e->cl, CL_ENGINE_AC_MAXDEPTH, cfg->ac_depth)))) {
 		*err = ENGINE_EINIT;
 		set_error(errbuf, errlen, NULL, "libclamav refused a scan limit");
 		engine_free(e);
@@ -632,11 +634,11 @@ enum engine_err engine_sigset_id(const char *const *paths, size_t npaths, bool b
 
 	pthread_once(&init_once, init_libclamav);
 	if (util_buf_printf(&b, "ward-sigset 1\nlibclamav %s\nlimits %llu %llu %u %u %u\n"
-			    "allmatch %d\nofficial %d\nbuiltin %d\n",
+			    "allmatch %d\nofficial %d\nac_depth %u\nbuiltin %d\n",
 			    cl_retver(), (unsigned long long)l->max_filesize,
 			    (unsigned long long)l->max_scansize, l->max_files,
 			    l->max_recursion, l->max_scantime, cfg->allmatch, cfg->official,
-			    builtin) != 0)
+			    cfg->ac_depth, builtin) != 0)
 		rc = ENGINE_ENOMEM;
 	for (i = 0; i < npaths && rc == ENGINE_OK; i++) {
 		struct stat st;

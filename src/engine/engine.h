@@ -46,6 +46,10 @@ struct engine_config {
 	bool official;    /* the databases are Ward's signed components: names
 			   * stay as signed (libclamav marks the names of
 			   * loose database files ".UNOFFICIAL") */
+	unsigned ac_depth; /* 0: libclamav's content matcher as it comes (trie
+			    * depth 2 to 3); else that fixed depth: 2 holds
+			    * the matcher in a fraction of the memory, at
+			    * some scan speed (docs/benchmarks.md, smart scan) */
 };
 
 /* Layer attributes (mirroring libclamav's). */

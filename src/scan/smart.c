@@ -246,6 +246,9 @@ struct engine_config smart_engine_config(const struct engine_config *cfg)
 
 	c.layer_hook = true;
 	c.official = true;
+	/* A small agent is smart scan's point: the content matcher in about
+	 * a third of its memory, for about a sixth more scan time. */
+	c.ac_depth = 2;
 	return c;
 }
 

@@ -79,7 +79,8 @@ struct smart *smart_new(const char *dir, const struct smart_config *cfg, char *e
 void smart_free(struct smart *s);
 
 /* Returns the engine configuration a smart scan needs: cfg with the layer
- * hook on and official names (the pattern is Ward's signed component). */
+ * hook on, official names (the pattern is Ward's signed component) and
+ * the compact content matcher (ac_depth 2). */
 struct engine_config smart_engine_config(const struct engine_config *cfg);
 
 /* Scans fd with e (configured by smart_engine_config() and loaded with the
