@@ -397,6 +397,53 @@ class SmartAgentTest(unittest.TestCase):
         with open(os.path.join(smart.dir, "state", "unverified.json")) as f:
             self.assertEqual(json.load(f), [])
 
+    def test_new_pattern_drops_cached_answers(self):
+        smart = self.switch_to_smart()
+        src = os.path.join(self.tmp.name, "source")
+        x = os.path.join(self.tmp.name, "x.bin")
+        data = payload("renamed-later")
+        with open(x, "wb") as f:
+            f.write(data)
+        with open(os.path.join(src, "renamed.hdb"), "w") as f:
+            f.write(f"{digest('md5', data)}:{len(data)}:Ward.Test.OldName\n")
+        wait_for(lambda: os.path.exists(os.path.join(
+            self.server.data, "packages", "smart-agent-pattern-2.tar.zst")), timeout=60,
+            what="version 2")
+
+        def unverified_then_rescanned(name):
+            # With the server down the scan leaves x unverified; the running
+            # agent rescans it once the server answers, with its own cache.
+            self.server.stop()
+            p = subprocess.run([AGENT, "--config", smart.conf, "scan", x],
+                               capture_output=True, text=True, timeout=120)
+            self.assertIn(f"{x}: Unverified", p.stdout, p.stderr)
+            self.server.start()
+            wait_for(lambda: f"{x}: {name} found" in smart.log_text(), timeout=60,
+                     what=f"the rescan finding {name}")
+
+        status, body = self.server.request("POST", "/api/v1/update/agents", {"scope": "root"},
+                                           token=self.token)
+        self.assertEqual(status, 200, body)
+        wait_for(lambda: os.path.realpath(os.path.join(
+            smart.dir, "state", "components", "smart-agent-pattern", "current")).endswith("/2"),
+            timeout=60, what="the agent on version 2")
+        unverified_then_rescanned("Ward.Test.OldName")
+        # The entry is renamed in version 3. The agent's cached answer (good
+        # for 600 s) names the old one: the new pattern must drop it.
+        with open(os.path.join(src, "renamed.hdb"), "w") as f:
+            f.write(f"{digest('md5', data)}:{len(data)}:Ward.Test.NewName\n")
+        wait_for(lambda: os.path.exists(os.path.join(
+            self.server.data, "packages", "smart-agent-pattern-3.tar.zst")), timeout=60,
+            what="version 3")
+        self.token = self.server.login()
+        status, body = self.server.request("POST", "/api/v1/update/agents", {"scope": "root"},
+                                           token=self.token)
+        self.assertEqual(status, 200, body)
+        wait_for(lambda: os.path.realpath(os.path.join(
+            smart.dir, "state", "components", "smart-agent-pattern", "current")).endswith("/3"),
+            timeout=60, what="the agent on version 3")
+        unverified_then_rescanned("Ward.Test.NewName")
+
     def set_lists(self, lists):
         status, body = self.server.request("PUT", "/api/v1/sps-lists", {"lists": lists},
                                            token=self.token)
