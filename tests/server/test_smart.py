@@ -406,9 +406,7 @@ class SmartAgentTest(unittest.TestCase):
             f.write(data)
         with open(os.path.join(src, "renamed.hdb"), "w") as f:
             f.write(f"{digest('md5', data)}:{len(data)}:Ward.Test.OldName\n")
-        wait_for(lambda: os.path.exists(os.path.join(
-            self.server.data, "packages", "smart-agent-pattern-2.tar.zst")), timeout=60,
-            what="version 2")
+        self.wait_imported(2)
 
         def unverified_then_rescanned(name):
             # With the server down the scan leaves x unverified; the running
@@ -428,14 +426,15 @@ class SmartAgentTest(unittest.TestCase):
             smart.dir, "state", "components", "smart-agent-pattern", "current")).endswith("/2"),
             timeout=60, what="the agent on version 2")
         unverified_then_rescanned("Ward.Test.OldName")
-        # The entry is renamed in version 3. The agent's cached answer (good
-        # for 600 s) names the old one: the new pattern must drop it.
+        # The entry is renamed in version 3, which also gains a hash (so the
+        # agent pattern changes too). The agent's cached answer (good for
+        # 600 s) names the old one: the new agent pattern must drop it.
+        other = payload("another")
         with open(os.path.join(src, "renamed.hdb"), "w") as f:
-            f.write(f"{digest('md5', data)}:{len(data)}:Ward.Test.NewName\n")
-        wait_for(lambda: os.path.exists(os.path.join(
-            self.server.data, "packages", "smart-agent-pattern-3.tar.zst")), timeout=60,
-            what="version 3")
+            f.write(f"{digest('md5', data)}:{len(data)}:Ward.Test.NewName\n"
+                    f"{digest('md5', other)}:{len(other)}:Ward.Test.Another\n")
         self.token = self.server.login()
+        self.wait_imported(3)
         status, body = self.server.request("POST", "/api/v1/update/agents", {"scope": "root"},
                                            token=self.token)
         self.assertEqual(status, 200, body)
@@ -443,6 +442,13 @@ class SmartAgentTest(unittest.TestCase):
             smart.dir, "state", "components", "smart-agent-pattern", "current")).endswith("/3"),
             timeout=60, what="the agent on version 3")
         unverified_then_rescanned("Ward.Test.NewName")
+
+    def wait_imported(self, version):
+        status, body = self.server.request("POST", "/api/v1/update/now", token=self.token)
+        self.assertEqual(status, 200, body)
+        status = self.server.request("GET", "/api/v1/update", token=self.token)[1]
+        versions = {c["name"]: c["version"] for c in status["components"]}
+        self.assertEqual(versions["smart-agent-pattern"], version, body)
 
     def set_lists(self, lists):
         status, body = self.server.request("PUT", "/api/v1/sps-lists", {"lists": lists},
