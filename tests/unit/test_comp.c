@@ -257,7 +257,14 @@ static void check_components(void)
 	free(text);
 	snprintf(path, sizeof(path), "%s/smart-agent-pattern/%s", v1, COMP_PREFIX_FILE);
 	text = util_read_file(path, 1 << 20, &n);
-	CHECK(text && n % COMP_PREFIX_WIDTH == 0 && n > 0);
+	{
+		/* The compact file decodes to whole prefix records. */
+		struct util_buf set = { 0 };
+
+		CHECK(text && pset_decode(text, n, &set, msg, sizeof(msg)) == PSET_OK &&
+		      set.len % COMP_PREFIX_WIDTH == 0 && set.len > 0);
+		util_buf_free(&set);
+	}
 	free(text);
 	snprintf(dir1, sizeof(dir1), "%s/virus-pattern", v1);
 	name = detect(dir1);
