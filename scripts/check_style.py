@@ -28,6 +28,7 @@ PREFIXES = {
     "src/common/http.c": ("http_",),
     "src/common/spsq.c": ("spsq_",),
     "src/scan/smart.c": ("smart_",),
+    "src/common/state.c": ("state_",),
     "src/agent/scan.c": ("ascan_",),
     "src/sps/pattern.c": ("sps_pattern_",),
     "src/sps/service.c": ("sps_service_",),

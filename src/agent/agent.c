@@ -31,6 +31,7 @@
 #include "common/log.h"
 #include "common/rest.h"
 #include "common/settings.h"
+#include "common/state.h"
 #include "common/util.h"
 #include "engine/engine.h"
 
@@ -90,38 +91,6 @@ static void usage(FILE *f)
 static char *state_file(const struct agent *a, const char *name)
 {
 	return util_path_join(a->cfg.state_dir, name);
-}
-
-/* Replaces path atomically with text (mode 0600). */
-static bool write_atomic(const char *path, const char *text)
-{
-	if (util_replace_file(path, text, strlen(text), 0600) != 0) {
-		log_msg(LOG_LVL_ERROR, "%s: %s", path, strerror(errno));
-		return false;
-	}
-	return true;
-}
-
-static bool write_json(const char *path, json_t *obj)
-{
-	char *text = json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);
-	bool ok = text && write_atomic(path, text);
-
-	free(text);
-	return ok;
-}
-
-/* A random (version 4) UUID in lowercase. */
-static void new_uuid(char out[37])
-{
-	unsigned char b[16];
-
-	randombytes_buf(b, sizeof(b));
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-		 "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-		 b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 /* The operating system's name from /etc/os-release. */
@@ -309,7 +278,7 @@ static bool enroll_at(struct agent *a, const char *server, const char *ca_file,
 			 json_object_get(answer, "long_poll"), "heartbeat_interval",
 			 json_object_get(answer, "heartbeat_interval"), "package_key",
 			 json_object_get(answer, "package_key"));
-	ok = cred && write_json(a->cred_path, cred);
+	ok = cred && state_write_json(a->cred_path, cred);
 out:
 	free(host);
 	rest_free(rc);
@@ -383,8 +352,8 @@ static int cmd_enroll(struct agent *a, int argc, char **argv)
 			"to enroll anew", a->cred_path);
 		goto out;
 	}
-	new_uuid(uuid);
-	if (ca && write_atomic(a->ca_path, ca) &&
+	util_uuid(uuid);
+	if (ca && state_write(a->ca_path, ca) &&
 	    enroll_at(a, server, a->ca_path, token, uuid, NULL)) {
 		printf("enrolled with %s as %s\n", server, uuid);
 		ret = 0;
@@ -411,7 +380,7 @@ static bool move_server(struct agent *a, json_t *move)
 	snprintf(next_ca, sizeof(next_ca), "%s.next", a->ca_path);
 	log_msg(LOG_LVL_INFO, "move: the server sends this agent to %s (domain %s)", server,
 		domain);
-	if (!write_atomic(next_ca, ca) || !enroll_at(a, server, next_ca, token, a->uuid, domain))
+	if (!state_write(next_ca, ca) || !enroll_at(a, server, next_ca, token, a->uuid, domain))
 		return false;
 	if (rename(next_ca, a->ca_path) != 0) {
 		log_msg(LOG_LVL_ERROR, "%s: %s", a->ca_path, strerror(errno));
@@ -425,9 +394,8 @@ static bool move_server(struct agent *a, json_t *move)
 static bool load_state(struct agent *a)
 {
 	json_t *cred = json_load_file(a->cred_path, 0, NULL), *st;
-	const char *server, *uuid, *secret, *key;
+	const char *server, *uuid, *secret;
 	bool ok = false;
-	size_t got = 0;
 
 	if (!cred || json_unpack(cred, "{s:s, s:s, s:s}", "server", &server, "uuid", &uuid,
 				 "secret", &secret) != 0) {
@@ -441,10 +409,7 @@ static bool load_state(struct agent *a)
 	if (!a->server || !a->uuid || !a->token)
 		goto out;
 	sprintf(a->token, "%s:%s", uuid, secret);
-	key = json_string_value(json_object_get(cred, "package_key"));
-	if (!key || strlen(key) != 2 * PKG_PK_BYTES ||
-	    sodium_hex2bin(a->up.key, sizeof(a->up.key), key, strlen(key), NULL, &got, NULL) != 0 ||
-	    got != PKG_PK_BYTES) {
+	if (!updater_load_pin(&a->up, cred)) {
 		log_msg(LOG_LVL_ERROR, "%s: no package signing key: enroll anew", a->cred_path);
 		goto out;
 	}
@@ -485,7 +450,7 @@ static bool apply(struct agent *a, int64_t version, json_t *settings)
 		free(now);
 	}
 	doc = json_pack("{sI sO}", "version", (json_int_t)version, "settings", settings);
-	ok = doc && write_json(a->settings_path, doc);
+	ok = doc && state_write_json(a->settings_path, doc);
 	json_decref(doc);
 	if (!ok)
 		return false;
@@ -575,7 +540,7 @@ static json_t *sps_list(struct agent *a, struct rest_client *rc)
 			    msg, sizeof(msg)) == REST_OK && status == 200 &&
 	    json_is_array(json_object_get(list, "sources"))) {
 		if (path)
-			write_json(path, list);
+			state_write_json(path, list);
 	} else {
 		json_decref(list);
 		list = path ? json_load_file(path, 0, NULL) : NULL;
@@ -666,16 +631,9 @@ static bool use_installed(struct agent *a, const char *component)
  * survives a restart (until then the server's chain moves it again). */
 static void pin_key(struct agent *a)
 {
-	json_t *cred = json_load_file(a->cred_path, 0, NULL);
-	char hex[2 * PKG_PK_BYTES + 1];
-
-	a->up.rotated = false;
-	sodium_bin2hex(hex, sizeof(hex), a->up.key, sizeof(a->up.key));
-	if (!cred || json_object_set_new(cred, "package_key", json_string(hex)) != 0 ||
-	    !write_json(a->cred_path, cred))
-		log_msg(LOG_LVL_ERROR, "%s: cannot store the rotated package signing key",
-			a->cred_path);
-	json_decref(cred);
+	if (updater_store_pin(&a->up, a->cred_path) != 0)
+		log_msg(LOG_LVL_ERROR, "%s: cannot store the rotated package signing key: %s",
+			a->cred_path, strerror(errno));
 }
 
 /* Brings component up to date and loads it: a new version is used only
@@ -823,7 +781,7 @@ static int scan_paths(struct agent *a, const char *const *paths, size_t n, FILE 
 	rc = ascan_run(a->engine, a->smart, paths, n, out, list, t, msg, sizeof(msg));
 	if (rc != 0)
 		log_msg(LOG_LVL_ERROR, "scan: %s", msg);
-	if (!write_json(a->unverified_path, list))
+	if (!state_write_json(a->unverified_path, list))
 		rc = -1;
 	a->unverified = json_array_size(list);
 	json_decref(list);
@@ -1102,34 +1060,11 @@ static int cmd_status(struct agent *a)
 int main(int argc, char **argv)
 {
 	struct agent a = { .heartbeat_interval = 60, .long_poll = 55 };
-	const char *conf = NULL;
-	char msg[512];
 	int i, ret;
 
-	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
-		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-			conf = argv[++i];
-		} else if (strcmp(argv[i], "--version") == 0) {
-			printf("ward-agent %s\n", WARD_VERSION);
-			return 0;
-		} else if (strcmp(argv[i], "--help") == 0) {
-			usage(stdout);
-			return 0;
-		} else {
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (i == argc) {
-		usage(stderr);
-		return 2;
-	}
-	if (!ini_defaults(fields, NFIELDS, &a.cfg, msg, sizeof(msg)) ||
-	    (conf && !ini_load(conf, fields, NFIELDS, &a.cfg, msg, sizeof(msg)))) {
-		log_msg(LOG_LVL_ERROR, "config: %s", msg);
-		ini_free(fields, NFIELDS, &a.cfg);
-		return 2;
-	}
+	i = ini_command_line(argc, argv, "ward-agent", usage, fields, NFIELDS, &a.cfg, &ret);
+	if (!i)
+		return ret;
 	if (sodium_init() < 0)
 		return 1;
 	rest_global_init();

@@ -295,3 +295,39 @@ void ini_free(const struct ini_field *fields, size_t n, void *cfg)
 		}
 	}
 }
+
+int ini_command_line(int argc, char **argv, const char *program, void (*usage)(FILE *f),
+		     const struct ini_field *fields, size_t n, void *cfg, int *status)
+{
+	const char *conf = NULL;
+	char msg[512];
+	int i;
+
+	*status = 2;
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			conf = argv[++i];
+		} else if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "--help") == 0) {
+			if (argv[i][2] == 'v')
+				printf("%s %s\n", program, WARD_VERSION);
+			else
+				usage(stdout);
+			*status = 0;
+			return 0;
+		} else {
+			usage(stderr);
+			return 0;
+		}
+	}
+	if (i == argc) {
+		usage(stderr);
+		return 0;
+	}
+	if (!ini_defaults(fields, n, cfg, msg, sizeof(msg)) ||
+	    (conf && !ini_load(conf, fields, n, cfg, msg, sizeof(msg)))) {
+		fprintf(stderr, "error: config: %s\n", msg);
+		ini_free(fields, n, cfg);
+		return 0;
+	}
+	return i;
+}

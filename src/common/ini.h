@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 enum ini_type {
 	INI_STRING,    /* char *, owned by the struct (ini_free() releases it) */
@@ -53,6 +54,14 @@ bool ini_load(const char *path, const struct ini_field *fields, size_t n, void *
  * messages. */
 bool ini_parse(const char *name, const char *text, size_t len, const struct ini_field *fields,
 	       size_t n, void *cfg, char *errbuf, size_t errlen);
+
+/* The start of a daemon's command line, "PROGRAM [--config FILE] COMMAND
+ * ...": answers --version and --help, loads the defaults and the file into
+ * cfg. Returns the index of COMMAND, or 0 when the program should exit
+ * with *status (0 after --version or --help; 2 with usage or the
+ * configuration error on standard error). */
+int ini_command_line(int argc, char **argv, const char *program, void (*usage)(FILE *f),
+		     const struct ini_field *fields, size_t n, void *cfg, int *status);
 
 /* Frees the INI_STRING members of cfg. */
 void ini_free(const struct ini_field *fields, size_t n, void *cfg);

@@ -364,3 +364,29 @@ void updater_discard(const struct updater *u, const char *component, int64_t ver
 	updater_path(u->dir, component, version, path, sizeof(path));
 	util_remove_tree(path);
 }
+
+bool updater_load_pin(struct updater *u, const json_t *cred)
+{
+	const char *key = json_string_value(json_object_get(cred, "package_key"));
+	size_t got = 0;
+
+	return key && strlen(key) == 2 * PKG_PK_BYTES &&
+	       sodium_hex2bin(u->key, sizeof(u->key), key, strlen(key), NULL, &got, NULL) == 0 &&
+	       got == PKG_PK_BYTES;
+}
+
+int updater_store_pin(struct updater *u, const char *path)
+{
+	json_t *cred = json_load_file(path, 0, NULL);
+	char hex[2 * PKG_PK_BYTES + 1];
+	int rc = -1;
+
+	u->rotated = false;
+	sodium_bin2hex(hex, sizeof(hex), u->key, sizeof(u->key));
+	if (cred && json_object_set_new(cred, "package_key", json_string(hex)) == 0)
+		rc = util_write_json(path, cred);
+	else
+		errno = cred ? ENOMEM : EINVAL;
+	json_decref(cred);
+	return rc;
+}

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -128,6 +129,38 @@ fail:
 int util_write_file(const char *path, const void *p, size_t n, mode_t mode)
 {
 	return write_file(path, p, n, mode, false);
+}
+
+int util_write_json(const char *path, const json_t *obj)
+{
+	char *text = json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);
+	int rc;
+
+	if (!text) {
+		errno = ENOMEM;
+		return -1;
+	}
+	rc = util_replace_file(path, text, strlen(text), 0600);
+	free(text);
+	return rc;
+}
+
+void util_uuid(char out[37])
+{
+	unsigned char b[16];
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < sizeof(b)) {
+		n = getrandom(b + got, sizeof(b) - got, 0);
+		if (n > 0)
+			got += (size_t)n;
+	}
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		 "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
+		 b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 int util_replace_file(const char *path, const void *p, size_t n, mode_t mode)

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 /* A growable byte buffer, always NUL-terminated when non-empty. Zero-
  * initialise it; release with util_buf_free(). Not thread-safe. */
 struct util_buf {
@@ -43,6 +45,13 @@ int util_write_file(const char *path, const void *p, size_t n, mode_t mode);
  * the old contents or the new, never a mix. Returns 0, or -1 with errno
  * set (the temporary file removed). */
 int util_replace_file(const char *path, const void *p, size_t n, mode_t mode);
+
+/* Replaces path like util_replace_file() (mode 0600) with obj as JSON,
+ * indented and with sorted keys. Returns 0, or -1 with errno set. */
+int util_write_json(const char *path, const json_t *obj);
+
+/* Writes a new random (version 4) UUID, lowercase, into out. */
+void util_uuid(char out[37]);
 
 /* Reads the whole file at path (at most max bytes) into a new
  * NUL-terminated allocation the caller frees, its length in *len (may be

@@ -28,6 +28,7 @@
 #include "common/ini.h"
 #include "common/log.h"
 #include "common/rest.h"
+#include "common/state.h"
 #include "common/updater.h"
 #include "common/util.h"
 #include "sps/pattern.h"
@@ -93,38 +94,6 @@ static char *state_file(const struct sps_daemon *d, const char *name)
 	return util_path_join(d->cfg.state_dir, name);
 }
 
-/* Writes text to path atomically with mode 0600, logging a failure. */
-static bool write_private(const char *path, const char *text)
-{
-	if (util_replace_file(path, text, strlen(text), 0600) != 0) {
-		log_msg(LOG_LVL_ERROR, "%s: %s", path, strerror(errno));
-		return false;
-	}
-	return true;
-}
-
-static bool write_json(const char *path, json_t *obj)
-{
-	char *text = json_dumps(obj, JSON_INDENT(2) | JSON_SORT_KEYS);
-	bool ok = text && write_private(path, text);
-
-	free(text);
-	return ok;
-}
-
-/* A random (version 4) UUID. */
-static void new_uuid(char out[37])
-{
-	unsigned char b[16];
-
-	randombytes_buf(b, sizeof(b));
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-		 "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7],
-		 b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-}
-
 static int cmd_enroll(struct sps_daemon *d, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -176,8 +145,8 @@ static int cmd_enroll(struct sps_daemon *d, int argc, char **argv)
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
-	new_uuid(uuid);
-	if (!write_private(d->ca_path, ca))
+	util_uuid(uuid);
+	if (!state_write(d->ca_path, ca))
 		goto out;
 	rc = rest_new(server, d->ca_path);
 	body = json_pack("{ss ss sO}", "uuid", uuid, "hostname", host, "names", names);
@@ -203,8 +172,8 @@ static int cmd_enroll(struct sps_daemon *d, int argc, char **argv)
 	cred = json_pack("{ss ss ss ss sO}", "server", server, "uuid", uuid, "secret", secret,
 			 "package_key", key, "heartbeat_interval",
 			 json_object_get(answer, "heartbeat_interval"));
-	if (!cred || !write_private(d->key_path, tls_key) || !write_private(d->cert_path, cert) ||
-	    !write_json(d->cred_path, cred))
+	if (!cred || !state_write(d->key_path, tls_key) || !state_write(d->cert_path, cert) ||
+	    !state_write_json(d->cred_path, cred))
 		goto out;
 	printf("enrolled with %s as %s\n", server, uuid);
 	ret = 0;
@@ -222,19 +191,16 @@ out:
 static bool load_credential(struct sps_daemon *d)
 {
 	json_t *cred = json_load_file(d->cred_path, 0, NULL);
-	const char *server, *uuid, *secret, *key;
-	size_t got = 0;
+	const char *server, *uuid, *secret;
 	bool ok = false;
 
-	if (!cred || json_unpack(cred, "{s:s, s:s, s:s, s:s}", "server", &server, "uuid", &uuid,
-				 "secret", &secret, "package_key", &key) != 0) {
+	if (!cred || json_unpack(cred, "{s:s, s:s, s:s}", "server", &server, "uuid", &uuid,
+				 "secret", &secret) != 0) {
 		log_msg(LOG_LVL_ERROR, "%s: not enrolled (run ward-sps enroll first)",
 			d->cred_path);
 		goto out;
 	}
-	if (strlen(key) != 2 * PKG_PK_BYTES ||
-	    sodium_hex2bin(d->up.key, sizeof(d->up.key), key, strlen(key), NULL, &got,
-			   NULL) != 0 || got != PKG_PK_BYTES) {
+	if (!updater_load_pin(&d->up, cred)) {
 		log_msg(LOG_LVL_ERROR, "%s: malformed package key: enroll anew", d->cred_path);
 		goto out;
 	}
@@ -255,16 +221,9 @@ out:
 /* Stores the key a rotation moved the pin to. */
 static void pin_key(struct sps_daemon *d)
 {
-	json_t *cred = json_load_file(d->cred_path, 0, NULL);
-	char hex[2 * PKG_PK_BYTES + 1];
-
-	d->up.rotated = false;
-	sodium_bin2hex(hex, sizeof(hex), d->up.key, sizeof(d->up.key));
-	if (!cred || json_object_set_new(cred, "package_key", json_string(hex)) != 0 ||
-	    !write_json(d->cred_path, cred))
-		log_msg(LOG_LVL_ERROR, "%s: cannot store the rotated package signing key",
-			d->cred_path);
-	json_decref(cred);
+	if (updater_store_pin(&d->up, d->cred_path) != 0)
+		log_msg(LOG_LVL_ERROR, "%s: cannot store the rotated package signing key: %s",
+			d->cred_path, strerror(errno));
 }
 
 /* Loads version of the Smart Scan Pattern installed under the state
@@ -499,34 +458,11 @@ int main(int argc, char **argv)
 {
 	struct sps_daemon d = { .lock = PTHREAD_MUTEX_INITIALIZER,
 				.wake = PTHREAD_COND_INITIALIZER };
-	const char *conf = NULL;
-	char msg[512];
 	int i, ret;
 
-	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
-		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-			conf = argv[++i];
-		} else if (strcmp(argv[i], "--version") == 0) {
-			printf("ward-sps %s\n", WARD_VERSION);
-			return 0;
-		} else if (strcmp(argv[i], "--help") == 0) {
-			usage(stdout);
-			return 0;
-		} else {
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (i == argc) {
-		usage(stderr);
-		return 2;
-	}
-	if (!ini_defaults(fields, NFIELDS, &d.cfg, msg, sizeof(msg)) ||
-	    (conf && !ini_load(conf, fields, NFIELDS, &d.cfg, msg, sizeof(msg)))) {
-		log_msg(LOG_LVL_ERROR, "config: %s", msg);
-		ini_free(fields, NFIELDS, &d.cfg);
-		return 2;
-	}
+	i = ini_command_line(argc, argv, "ward-sps", usage, fields, NFIELDS, &d.cfg, &ret);
+	if (!i)
+		return ret;
 	if (sodium_init() < 0)
 		return 1;
 	rest_global_init();
