@@ -66,6 +66,8 @@ struct agent {
 	const char *engine_comp;
 	int64_t engine_version;
 	struct smart *smart;
+	json_t *sps_sources;           /* the source list it was set up with */
+	uint64_t last_sources;         /* when that list was last fetched (monotonic s) */
 	char *unverified_path;         /* the files smart scan left unverified */
 	uint64_t last_rescan;          /* when they were last tried (monotonic s) */
 	size_t unverified;             /* how many files are on that list */
@@ -554,9 +556,9 @@ static json_t *sps_list(struct agent *a, struct rest_client *rc)
 /* Sets up smart protection for the agent pattern in dir: its source list
  * (the integrated server is reached at the server's own address, with its
  * CA), this host's address family. Returns NULL when it cannot (logged). */
-static struct smart *open_smart(struct agent *a, struct rest_client *rc, const char *dir)
+static struct smart *open_smart(struct agent *a, const json_t *list, const char *dir)
 {
-	json_t *list = sps_list(a, rc), *u;
+	json_t *u;
 	const char *urls[32];
 	struct smart_config cfg = { .sources = urls, .ca_file = a->ca_path,
 				    .family = network_family(a) };
@@ -580,8 +582,32 @@ static struct smart *open_smart(struct agent *a, struct rest_client *rc, const c
 			cfg.nsources == 1 ? "" : "s",
 			(long long)json_integer_value(json_object_get(list, "list")),
 			network_name(cfg.family));
-	json_decref(list);
 	return sm;
+}
+
+/* Fetches the source list again; when it changed, smart protection
+ * starts over with it (the engine stays). */
+static void refresh_sources(struct agent *a)
+{
+	json_t *list = sps_list(a, a->up.rc);
+	char dir[PATH_MAX];
+	struct smart *sm;
+
+	if (!list || !a->smart || (a->sps_sources && json_equal(list, a->sps_sources))) {
+		json_decref(list);
+		return;
+	}
+	log_msg(LOG_LVL_INFO, "smart protection: the source list changed");
+	updater_path(a->comp_dir, a->engine_comp, a->engine_version, dir, sizeof(dir));
+	sm = open_smart(a, list, dir);
+	if (!sm) {
+		json_decref(list);
+		return;
+	}
+	smart_free(a->smart);
+	a->smart = sm;
+	json_decref(a->sps_sources);
+	a->sps_sources = list;
 }
 
 /* Makes e, loaded from version of component, the engine in use; for smart
@@ -599,7 +625,9 @@ static void set_engine(struct agent *a, struct engine *e, const char *component,
 	a->engine_version = version;
 	if (is_smart(component)) {
 		updater_path(a->comp_dir, component, version, dir, sizeof(dir));
-		a->smart = open_smart(a, a->up.rc, dir);
+		json_decref(a->sps_sources);
+		a->sps_sources = sps_list(a, a->up.rc);
+		a->smart = a->sps_sources ? open_smart(a, a->sps_sources, dir) : NULL;
 	}
 }
 
@@ -790,7 +818,9 @@ static int scan_paths(struct agent *a, const char *const *paths, size_t n, FILE 
 
 /* Rescans the unverified files once a smart protection source answers
  * again, trying at most every 10 seconds; skipped while a scan of
- * `ward-agent scan` holds the list. */
+ * `ward-agent scan` holds the list. The source list is fetched again
+ * every 5 minutes, and at each try while no source answers, so that an
+ * administrator's new list takes over. */
 static void rescan_unverified(struct agent *a)
 {
 	uint64_t now = util_now_ns() / 1000000000u;
@@ -803,6 +833,10 @@ static void rescan_unverified(struct agent *a)
 	if (!a->smart || !a->engine || now - a->last_rescan < 10)
 		return;
 	a->last_rescan = now;
+	if (now - a->last_sources >= 300) {
+		refresh_sources(a);
+		a->last_sources = now;
+	}
 	lock = lock_unverified(a, false);
 	if (lock < 0)
 		return;
@@ -810,6 +844,10 @@ static void rescan_unverified(struct agent *a)
 	n = json_array_size(list);
 	a->unverified = n;
 	paths = n ? calloc(n, sizeof(*paths)) : NULL;
+	if (paths && !smart_reachable(a->smart)) {
+		refresh_sources(a);
+		a->last_sources = now;
+	}
 	if (paths && smart_reachable(a->smart)) {
 		for (i = 0; i < n; i++)
 			paths[i] = json_string_value(json_array_get(list, i));
@@ -1101,6 +1139,7 @@ int main(int argc, char **argv)
 	}
 	json_decref(a.settings);
 	smart_free(a.smart);
+	json_decref(a.sps_sources);
 	engine_free(a.engine);
 	free(a.unverified_path);
 	free(a.comp_dir);

@@ -509,6 +509,21 @@ class SmartAgentTest(unittest.TestCase):
             proxy.shutdown()
             proxy.server_close()
 
+    def test_new_list_reaches_the_running_agent(self):
+        # The agent starts smart scan with a list whose only source is dead.
+        self.set_lists([{"range": "*", "sources": ["https://127.0.0.1:1"]}])
+        smart = self.switch_to_smart()
+        x = os.path.join(self.corpus, "md5-sized.bin")
+        p = subprocess.run([AGENT, "--config", smart.conf, "scan", x], capture_output=True,
+                           text=True, timeout=120)
+        self.assertIn(f"{x}: Unverified", p.stdout, p.stderr)
+        # The administrator names a working source: the running agent takes
+        # the new list and rescans.
+        self.set_lists([{"range": "*", "sources": ["integrated"]}])
+        wait_for(lambda: f"{x}: Ward.Test.Md5Sized found" in smart.log_text(), timeout=60,
+                 what="the rescan with the new list")
+        self.assertIn("the source list changed", smart.log_text())
+
     def test_lists_checked(self):
         for lists, want in (([{"range": "10.0.0.0/8", "sources": ["ftp://x"]}],
                              "smart protection list 1, source 1"),
