@@ -188,6 +188,31 @@ class WardSpsTest(unittest.TestCase):
         self.assertEqual(got, want)
         self.assertIn("infected", set(got.values()))
 
+    def test_enrollment_checked(self):
+        with open(os.path.join(self.server.data, "enroll-token")) as f:
+            token = f.read().strip()
+        good = {"uuid": "0" * 8 + "-0000-4000-8000-" + "0" * 12, "hostname": "sps2",
+                "names": ["sps2.example.net"]}
+        for body, status, want in (
+                (dict(good, names=["not a name!"]), 400, "not a name!"),
+                (dict(good, names=[]), 400, "1 to 8 host names"),
+                (dict(good, uuid="x"), 400, "36 lowercase hex"),
+                (dict(good, extra=1), 400, "expected")):
+            got, answer = self.server.request("POST", "/api/v1/sps/enroll", body, token=token)
+            self.assertEqual(got, status, answer)
+            self.assertIn(want, answer["error"])
+        self.assertEqual(self.server.request("POST", "/api/v1/sps/enroll", good)[0], 401)
+        # The update channel takes its credential, but the agent routes do not.
+        got, answer = self.server.request("POST", "/api/v1/sps/enroll", good, token=token)
+        self.assertEqual(got, 201, answer)
+        cred = f"{good['uuid']}:{answer['secret']}"
+        self.assertEqual(self.server.request("POST", "/api/v1/agent/update", {
+            "component": "smart-pattern", "have": 0}, token=cred)[0], 200)
+        self.assertEqual(self.server.request("POST", "/api/v1/agent/events", {"version": 0},
+                                             token=cred)[0], 401)
+        self.assertEqual(len(self.server.request("GET", "/api/v1/sps-servers",
+                                                 token=self.token)[1]["servers"]), 2)
+
     def test_smart_agent_uses_ward_sps(self):
         agent = Agent(self.tmp.name, "agent")
         done = agent.enroll("--bundle", os.path.join(self.server.data, "enroll.bundle"))
