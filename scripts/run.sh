@@ -75,6 +75,9 @@ Try, in another terminal:
   curl -s --cacert $ca -H "Authorization: Bearer \$T" -X PUT -d '{"scope":"root","key":"scan_method","value":"smart","apply":"all"}' https://localhost:$port/api/v1/settings
   $bin/ward-agent --config $run/agent.ini status     (the agent has switched, and
                                                      installed the smart agent pattern)
+  $bin/ward-agent --config $run/agent.ini scan $run/demo
+                                                    (smart scan: hashes asked of wardd's
+                                                     integrated smart protection server)
   WARD_PASSWORD=\$(cat $run/server/initial-admin-password) $bin/ward login --server https://localhost:$port --ca $ca
   $bin/ward update status
 
