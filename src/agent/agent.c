@@ -521,7 +521,7 @@ static struct engine *load_engine(const char *component, const char *dir, char *
 	if (is_smart(component))
 		cfg = smart_engine_config(&cfg);
 	e = engine_new(&cfg, &err, errbuf, errlen);
-	if (e && (engine_load(e, dir, errbuf, errlen) != ENGINE_OK ||
+	if (e && ((engine_has_databases(dir) && engine_load(e, dir, errbuf, errlen) != ENGINE_OK) ||
 		  engine_compile(e, errbuf, errlen) != ENGINE_OK)) {
 		engine_free(e);
 		e = NULL;

@@ -237,31 +237,6 @@ static int add_pattern(struct sjob_pattern **list, size_t *n, const char *opt,
 	return 0;
 }
 
-/* True when dir holds at least one file libclamav would load. */
-static bool has_databases(const char *dir)
-{
-	static const char *const exts[] = {
-		".cvd", ".cld", ".cud", ".hdb", ".hsb", ".mdb", ".msb", ".ndb", ".ldb",
-		".cdb", ".idb", ".fp", ".sfp", ".ign2", ".ftm", ".pdb", ".wdb", ".cbc",
-		".yar", ".yara", ".crb", ".cat",
-	};
-	struct dirent **ents = NULL;
-	bool found = false;
-	int i, n;
-	size_t k;
-
-	n = scandir(dir, &ents, NULL, NULL);
-	for (i = 0; i < n; i++) {
-		const char *dot = strrchr(ents[i]->d_name, '.');
-
-		for (k = 0; dot && !found && k < sizeof(exts) / sizeof(exts[0]); k++)
-			found = strcmp(dot, exts[k]) == 0;
-		free(ents[i]);
-	}
-	free(ents);
-	return found;
-}
-
 static const char *default_cache_dir(void)
 {
 	static char buf[PATH_MAX];
@@ -406,7 +381,7 @@ static int parse_args(int argc, char **argv, struct scan_opts *o)
 
 		if (!dir || !*dir)
 			dir = DEFAULT_DATABASE_DIR;
-		if (has_databases(dir)) {
+		if (engine_has_databases(dir)) {
 			o->dbs = malloc(sizeof(*o->dbs));
 			if (!o->dbs)
 				return -1;
@@ -492,7 +467,9 @@ static const struct engine *build_engine(void *arg, char *errbuf, size_t errlen)
 	if (o->builtin)
 		err = engine_load_builtin(src->engine, errbuf, errlen);
 	for (i = 0; i < o->ndbs && err == ENGINE_OK; i++)
-		err = engine_load(src->engine, o->dbs[i], errbuf, errlen);
+		/* A component may hold no signature file at all. */
+		if (!o->pattern || engine_has_databases(o->dbs[i]))
+			err = engine_load(src->engine, o->dbs[i], errbuf, errlen);
 	if (err == ENGINE_OK)
 		err = engine_compile(src->engine, errbuf, errlen);
 	if (err != ENGINE_OK) {

@@ -400,6 +400,30 @@ enum engine_err engine_load(struct engine *e, const char *path, char *errbuf, si
 	return ENGINE_OK;
 }
 
+bool engine_has_databases(const char *dir)
+{
+	static const char *const exts[] = {
+		".cvd", ".cld", ".cud", ".hdb", ".hsb", ".mdb", ".msb", ".ndb", ".ldb",
+		".cdb", ".idb", ".fp", ".sfp", ".ign2", ".ftm", ".pdb", ".wdb", ".cbc",
+		".yar", ".yara", ".crb", ".cat",
+	};
+	struct dirent **ents = NULL;
+	bool found = false;
+	int i, n;
+	size_t k;
+
+	n = scandir(dir, &ents, NULL, NULL);
+	for (i = 0; i < n; i++) {
+		const char *dot = strrchr(ents[i]->d_name, '.');
+
+		for (k = 0; dot && !found && k < sizeof(exts) / sizeof(exts[0]); k++)
+			found = strcmp(dot, exts[k]) == 0;
+		free(ents[i]);
+	}
+	free(ents);
+	return found;
+}
+
 /* The EICAR test file is 68 bytes of printable ASCII; anything may follow
  * it (commonly a newline), so the signature anchors it at offset 0. */
 static const char eicar[] =

@@ -114,6 +114,11 @@ struct engine *engine_new(const struct engine_config *cfg, enum engine_err *err,
 enum engine_err engine_load(struct engine *e, const char *path, char *errbuf,
 			    size_t errlen);
 
+/* Returns whether the directory dir holds at least one file libclamav
+ * would load (by its extension). A component may hold none: an agent
+ * pattern of a database made of hash signatures only is just prefixes. */
+bool engine_has_databases(const char *dir);
+
 /* Loads Ward's built-in test signature, which detects the EICAR test file
  * as "Eicar-Test-Signature". Same contract as engine_load(). */
 enum engine_err engine_load_builtin(struct engine *e, char *errbuf, size_t errlen);

@@ -262,6 +262,40 @@ class SmartScanTest(unittest.TestCase):
             self.assertIn(want, p.stderr, args)
 
 
+class HashOnlyTest(unittest.TestCase):
+    """A database of hash signatures only: the agent pattern is prefixes
+    alone, with no signature file libclamav would load, and still scans."""
+
+    def test_prefixes_alone(self):
+        with tempfile.TemporaryDirectory(prefix="ward-smart-hashes-") as tmp:
+            src = os.path.join(tmp, "source")
+            os.makedirs(src)
+            with open(os.path.join(src, "only.hdb"), "w") as f:
+                f.write(f"{digest('md5', MD5_SIZED)}:{len(MD5_SIZED)}:Ward.Test.Md5Sized\n")
+            corpus = os.path.join(tmp, "corpus")
+            os.makedirs(corpus)
+            for name, data in (("bad.bin", MD5_SIZED), ("good.bin", payload("good"))):
+                with open(os.path.join(corpus, name), "wb") as f:
+                    f.write(data)
+            server = Wardd(tmp, extra=f"[updates]\nsource_dir = {src}\n")
+            server.start()
+            try:
+                packages = os.path.join(server.data, "packages")
+                sap = os.path.join(packages, "smart-agent-pattern-1.tar.zst")
+                wait_for(lambda: os.path.exists(sap) and
+                         server.request("GET", "/sps/v1/health")[0] == 200,
+                         what="the components")
+                p = subprocess.run([WARD, "scan", "--no-cache", "--agent-pattern", sap,
+                                    f"--sps=https://127.0.0.1:{server.port}", "--sps-ca",
+                                    os.path.join(server.data, "ca.crt"), corpus],
+                                   capture_output=True, text=True, timeout=60)
+                self.assertEqual(p.returncode, 1, p.stderr)
+                self.assertIn("bad.bin: Ward.Test.Md5Sized FOUND", p.stdout)
+                self.assertIn("good.bin: OK", p.stdout)
+            finally:
+                server.stop()
+
+
 class ConnectProxy(socketserver.ThreadingTCPServer):
     """An HTTP CONNECT proxy listening on ::1 only, which reaches any
     address: what a dual-stack proxy does for IPv6-only hosts."""
