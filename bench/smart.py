@@ -38,35 +38,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 from run import clamd_answers, median_run, run_timed, vm_hwm_kib  # noqa: E402
-from server import Api, free_port, log  # noqa: E402
-from updates import wait_import  # noqa: E402
-
-
-def start_wardd(args, src):
-    port = free_port()
-    data = args.work / "data"
-    conf = args.work / "wardd.ini"
-    conf.write_text(f"[server]\nlisten = *:{port}\nhostname = localhost\ndata_dir = {data}\n"
-                    f"[updates]\nsource_dir = {src}\n")
-    wlog = open(args.work / "wardd.log", "w")
-    proc = subprocess.Popen([args.bin / "wardd", "--config", conf], stdout=wlog,
-                            stderr=subprocess.STDOUT)
-    for _ in range(600):
-        if (data / "initial-admin-password").exists():
-            break
-        time.sleep(0.1)
-    api = Api(port, data / "ca.crt")
-    for _ in range(600):
-        try:
-            if api.call("GET", "/api/v1/health")[0] == 200:
-                break
-        except OSError:
-            api.conn = None
-        time.sleep(0.1)
-    api.token = api.call("POST", "/api/v1/login", {
-        "user": "admin",
-        "password": (data / "initial-admin-password").read_text().strip()})[1]["token"]
-    return proc, api, port, data
+from server import free_port, log  # noqa: E402
+from updates import start_wardd, wait_import  # noqa: E402
 
 
 def start_sps(args, data):
@@ -149,7 +122,7 @@ def main():
         if f.suffix in (".hdb", ".hsb", ".ndb", ".ldb"):
             os.link(f, src / f.name)
     log("wardd imports the database")
-    wardd, api, port, data = start_wardd(args, src)
+    wardd, api, port, data = start_wardd(args.bin, args.work, src)
     res = {}
     try:
         _, res["import_s"] = wait_import(api, 1)

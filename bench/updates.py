@@ -71,6 +71,35 @@ def wait_import(api, want, timeout=1800):
     sys.exit(f"bench-updates: no version {want} after {timeout} s")
 
 
+def start_wardd(bin_dir, work, src, extra=""):
+    """Starts wardd on work/data importing src; returns (process, logged-in
+    Api, port, data directory)."""
+    port = free_port()
+    data = work / "data"
+    conf = work / "wardd.ini"
+    conf.write_text(f"[server]\nlisten = *:{port}\nhostname = localhost\ndata_dir = {data}\n"
+                    f"[updates]\nsource_dir = {src}\n{extra}")
+    wlog = open(work / "wardd.log", "w")
+    proc = subprocess.Popen([bin_dir / "wardd", "--config", conf], stdout=wlog,
+                            stderr=subprocess.STDOUT)
+    for _ in range(600):
+        if (data / "initial-admin-password").exists():
+            break
+        time.sleep(0.1)
+    api = Api(port, data / "ca.crt")
+    for _ in range(600):
+        try:
+            if api.call("GET", "/api/v1/health")[0] == 200:
+                break
+        except (OSError, ssl.SSLError, http.client.HTTPException):
+            api.conn = None
+        time.sleep(0.1)
+    api.token = api.call("POST", "/api/v1/login", {
+        "user": "admin",
+        "password": (data / "initial-admin-password").read_text().strip()})[1]["token"]
+    return proc, api, port, data
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -93,29 +122,9 @@ def main():
     for f in sorted(args.db.iterdir()):
         if f.suffix in (".hdb", ".hsb", ".ndb", ".ldb"):
             os.link(f, src / f.name)
-    port = free_port()
-    data = args.work / "data"
-    conf = args.work / "wardd.ini"
-    conf.write_text(f"[server]\nlisten = *:{port}\nhostname = localhost\ndata_dir = {data}\n"
-                    f"[updates]\nsource_dir = {src}\nmax_downloads = {args.cap}\n"
-                    f"[http]\nmax_connections = {args.agents + 200}\n")
-    wlog = open(args.work / "wardd.log", "w")
-    wardd = subprocess.Popen([args.bin / "wardd", "--config", conf], stdout=wlog,
-                             stderr=subprocess.STDOUT)
-    for _ in range(300):
-        if (data / "initial-admin-password").exists():
-            break
-        time.sleep(0.1)
-    api = Api(port, data / "ca.crt")
-    for _ in range(300):
-        try:
-            if api.call("GET", "/api/v1/health")[0] == 200:
-                break
-        except (OSError, ssl.SSLError, http.client.HTTPException):
-            api.conn = None
-        time.sleep(0.1)
-    api.token = api.call("POST", "/api/v1/login", {
-        "user": "admin", "password": (data / "initial-admin-password").read_text().strip()})[1]["token"]
+    wardd, api, port, data = start_wardd(
+        args.bin, args.work, src, f"max_downloads = {args.cap}\n"
+        f"[http]\nmax_connections = {args.agents + 200}\n")
     log("importing version 1")
     _, import1 = wait_import(api, 1)
     rng = random.Random(1)

@@ -59,7 +59,7 @@ struct smart {
 	size_t cap, used;
 	int64_t pattern;
 	_Atomic bool answering;     /* the last request got an answer */
-	_Atomic uint64_t layers, prefix_hits, cache_hits, requests, failures, unverified;
+	_Atomic uint64_t layers, prefix_hits, cache_hits, requests, failures;
 };
 
 /* The state of one file's scan, handed to the layer hook. */
@@ -533,7 +533,6 @@ enum engine_err smart_scan_fd(struct smart *s, const struct engine *e, int fd,
 		for (done = 0; answered && done < fs.npending; done += n) {
 			n = fs.npending - done;
 			n = n < SPSQ_MAX_QUERIES ? n : SPSQ_MAX_QUERIES;
-			out->queries++;
 			answered = ask(s, fs.pending + done, n);
 		}
 		if (!answered)
@@ -549,8 +548,6 @@ enum engine_err smart_scan_fd(struct smart *s, const struct engine *e, int fd,
 	}
 	out->asked = fs.asked;
 	out->unverified = err == ENGINE_OK && fs.npending && !res->infected;
-	if (out->unverified)
-		s->unverified++;
 	free(fs.pending);
 	return err;
 }
@@ -571,7 +568,6 @@ void smart_stats(struct smart *s, struct smart_stats *st)
 	st->cache_hits = s->cache_hits;
 	st->requests = s->requests;
 	st->failures = s->failures;
-	st->unverified = s->unverified;
 	st->answering = s->answering;
 	pthread_mutex_lock(&s->lock);
 	st->pattern = s->pattern;

@@ -49,7 +49,6 @@ struct smart_outcome {
 			    * rests on answers, which expire */
 	bool unverified;   /* no source answered for a prefix the verdict
 			    * depends on; the verdict is not "clean" */
-	unsigned queries;  /* requests sent to sources for this file */
 };
 
 /* Counters since smart_new(). */
@@ -59,7 +58,6 @@ struct smart_stats {
 	uint64_t cache_hits;  /* of those, answered from the cache */
 	uint64_t requests;    /* requests sent (each up to SPSQ_MAX_QUERIES prefixes) */
 	uint64_t failures;    /* requests a source did not answer */
-	uint64_t unverified;  /* files left unverified */
 	int64_t pattern;      /* the Smart Scan Pattern version of the last answer */
 	bool answering;       /* the last request was answered */
 };
