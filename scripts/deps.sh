@@ -5,14 +5,18 @@
 set -eu
 
 # Build and runtime libraries, then the peers and test data the tests and
-# benchmarks compare against (clamscan, clamd, clamav-testfiles).
+# benchmarks compare against (clamscan, clamd, clamav-testfiles), then the
+# browser the console's tests drive (chromium).
 packages="
 build-essential cmake pkg-config clang
 libclamav-dev libjansson-dev libsqlite3-dev libsodium-dev
 libmicrohttpd-dev libgnutls28-dev libcurl4-gnutls-dev libarchive-dev
 clamav clamav-daemon clamdscan clamav-testfiles
-python3 time curl
+python3 time curl chromium
 "
+# Node.js and npm run the browser tests; a machine that has them (any
+# version from 18 on) keeps its own, others get Debian's.
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages="$packages nodejs npm"
 
 missing=""
 for p in $packages; do
@@ -20,7 +24,19 @@ for p in $packages; do
 		missing="$missing $p"
 	fi
 done
-[ -z "$missing" ] && exit 0
+
+# playwright-core, at the version of the committed lock file.
+browser_tests=$(dirname "$0")/../tests/browser
+npm_ci() {
+	[ -d "$browser_tests/node_modules/playwright-core" ] && return 0
+	echo "deps: installing playwright-core for the browser tests (npm ci)" >&2
+	(cd "$browser_tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
+if [ -z "$missing" ]; then
+	npm_ci
+	exit 0
+fi
 
 echo "deps: installing:$missing" >&2
 sudo=""
@@ -36,3 +52,4 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 # shellcheck disable=SC2086
 $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+npm_ci

@@ -65,6 +65,9 @@ ca=$run/server/ca.crt
 cat <<MSG
 
 == wardd is serving https://localhost:$port (IPv4 and IPv6), one agent enrolled
+   web console:   https://localhost:$port/console/
+                  (the certificate is from the server's own CA, $run/server/ca.crt:
+                   import it into the browser, or accept the warning)
    administrator: admin, password in $run/server/initial-admin-password
    logs: $run/wardd.log, $run/agent.log
    signatures from $source, built into components the agent installed

@@ -69,6 +69,7 @@ struct agent {
 	json_t *sps_sources;           /* the source list it was set up with */
 	uint64_t last_sources;         /* when that list was last fetched (monotonic s) */
 	char *unverified_path;         /* the files smart scan left unverified */
+	char *detections_path;         /* detections not yet reported to the server */
 	uint64_t last_rescan;          /* when they were last tried (monotonic s) */
 	size_t unverified;             /* how many files are on that list */
 	char update_error[1024];       /* the last update's failure; empty: none */
@@ -769,8 +770,9 @@ static bool take_delivery(struct agent *a, json_int_t version, json_t *settings,
 	return apply(a, version, settings);
 }
 
-/* Opens (creating) the lock of the unverified list and takes it; with
- * wait false, returns -1 at once when another process holds it. */
+/* Opens (creating) the lock of the scan state (the unverified list and
+ * the detections not yet reported) and takes it; with wait false, returns
+ * -1 at once when another process holds it. */
 static int lock_unverified(const struct agent *a, bool wait)
 {
 	char path[PATH_MAX];
@@ -785,10 +787,11 @@ static int lock_unverified(const struct agent *a, bool wait)
 	return fd;
 }
 
-/* The unverified files (a new JSON list; empty when none are kept). */
-static json_t *load_unverified(const struct agent *a)
+/* The JSON list in the state file path (a new list; empty when none is
+ * kept): the unverified files, or the detections to report. */
+static json_t *load_list(const char *path)
 {
-	json_t *list = json_load_file(a->unverified_path, 0, NULL);
+	json_t *list = json_load_file(path, 0, NULL);
 
 	if (!json_is_array(list)) {
 		json_decref(list);
@@ -797,23 +800,82 @@ static json_t *load_unverified(const struct agent *a)
 	return list;
 }
 
+/* Detections kept for the server at most; past it the oldest go (an
+ * agent cut off from its server for long, on an infested machine). */
+#define MAX_KEPT_DETECTIONS 10000
+
 /* Scans paths with the engine in use (and its smart protection), keeping
- * the unverified list up to date, which the caller has locked. */
+ * the unverified list and the detections to report up to date; the caller
+ * has locked them. */
 static int scan_paths(struct agent *a, const char *const *paths, size_t n, FILE *out,
 		      struct ascan_totals *t)
 {
-	json_t *list = load_unverified(a);
+	json_t *list = load_list(a->unverified_path), *found = json_array(), *kept;
 	char msg[512];
 	int rc;
 
-	rc = ascan_run(a->engine, a->smart, paths, n, out, list, t, msg, sizeof(msg));
+	rc = ascan_run(a->engine, a->smart, paths, n, out, list, found, t, msg, sizeof(msg));
 	if (rc != 0)
 		log_msg(LOG_LVL_ERROR, "scan: %s", msg);
 	if (!state_write_json(a->unverified_path, list))
 		rc = -1;
 	a->unverified = json_array_size(list);
 	json_decref(list);
+	if (json_array_size(found)) {
+		kept = load_list(a->detections_path);
+		json_array_extend(kept, found);
+		while (json_array_size(kept) > MAX_KEPT_DETECTIONS)
+			json_array_remove(kept, 0);
+		if (!state_write_json(a->detections_path, kept))
+			rc = -1;
+		json_decref(kept);
+	}
+	json_decref(found);
 	return rc;
+}
+
+/* Reports the detections kept in the state directory to the server, at
+ * most LOGS_MAX_REPORT (1000) a request, and forgets those it took.
+ * Skipped while a scan holds the lock; what fails is tried again later. */
+static void report_detections(struct agent *a, struct rest_client *rc)
+{
+	json_t *kept, *batch, *body = NULL, *answer = NULL;
+	char msg[256];
+	long status = 0;
+	size_t i, n;
+	int lock;
+
+	if (access(a->detections_path, F_OK) != 0)
+		return;
+	lock = lock_unverified(a, false);
+	if (lock < 0)
+		return;
+	kept = load_list(a->detections_path);
+	n = json_array_size(kept) < 1000 ? json_array_size(kept) : 1000;
+	batch = json_array();
+	for (i = 0; batch && i < n; i++)
+		json_array_append(batch, json_array_get(kept, i));
+	body = batch ? json_pack("{sO}", "detections", batch) : NULL;
+	if (n && body &&
+	    rest_call(rc, "POST", "/api/v1/agent/detections", body, 30, &status, &answer, msg,
+		      sizeof(msg)) == REST_OK && status == 200) {
+		for (i = 0; i < n; i++)
+			json_array_remove(kept, 0);
+		log_msg(LOG_LVL_INFO, "reported %zu detection%s to the server", n,
+			n == 1 ? "" : "s");
+	} else if (n) {
+		log_msg(LOG_LVL_WARN, "reporting detections failed (%s); tried again later",
+			status ? "the server refused them" : msg);
+	}
+	if (json_array_size(kept) == 0)
+		unlink(a->detections_path);
+	else if (n)
+		state_write_json(a->detections_path, kept);
+	json_decref(answer);
+	json_decref(body);
+	json_decref(batch);
+	json_decref(kept);
+	close(lock);
 }
 
 /* Rescans the unverified files once a smart protection source answers
@@ -840,7 +902,7 @@ static void rescan_unverified(struct agent *a)
 	lock = lock_unverified(a, false);
 	if (lock < 0)
 		return;
-	list = load_unverified(a);
+	list = load_list(a->unverified_path);
 	n = json_array_size(list);
 	a->unverified = n;
 	paths = n ? calloc(n, sizeof(*paths)) : NULL;
@@ -908,6 +970,7 @@ static int cmd_run(struct agent *a)
 		}
 		use_installed(a, needed_component(a, NULL));
 		rescan_unverified(a);
+		report_detections(a, rc);
 		poll = json_pack("{sI}", "version", (json_int_t)a->version);
 		/* Status goes with the poll once 90% of the interval has passed:
 		 * polls end every http.long_poll, a little less than it. */
@@ -1113,7 +1176,9 @@ int main(int argc, char **argv)
 	a.settings_path = state_file(&a, "settings.json");
 	a.comp_dir = state_file(&a, "components");
 	a.unverified_path = state_file(&a, "unverified.json");
-	if (!a.cred_path || !a.ca_path || !a.settings_path || !a.comp_dir || !a.unverified_path)
+	a.detections_path = state_file(&a, "detections.json");
+	if (!a.cred_path || !a.ca_path || !a.settings_path || !a.comp_dir || !a.unverified_path ||
+	    !a.detections_path)
 		return 1;
 	if (strcmp(a.cfg.networks, "auto") != 0 && strcmp(a.cfg.networks, "ipv4") != 0 &&
 	    strcmp(a.cfg.networks, "ipv6") != 0 && strcmp(a.cfg.networks, "dual") != 0) {
@@ -1142,6 +1207,7 @@ int main(int argc, char **argv)
 	json_decref(a.sps_sources);
 	engine_free(a.engine);
 	free(a.unverified_path);
+	free(a.detections_path);
 	free(a.comp_dir);
 	free(a.server);
 	free(a.uuid);

@@ -2,6 +2,7 @@
 #include "agent/scan.h"
 
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -12,6 +13,8 @@ struct run {
 	const struct engine *e;
 	FILE *out;
 	json_t *unverified;
+	json_t *found;
+	const char *method;
 	struct ascan_totals *t;
 };
 
@@ -47,6 +50,11 @@ static void on_report(const struct sjob_report *r, void *arg)
 			run->t->infected++;
 			for (i = 0; i < r->nnames; i++) {
 				log_msg(LOG_LVL_WARN, "scan: %s: %s found", r->path, r->names[i]);
+				if (run->found)
+					json_array_append_new(run->found, json_pack(
+						"{sI ss ss ss}", "time", (json_int_t)time(NULL),
+						"path", r->path, "name", r->names[i], "method",
+						run->method));
 				if (run->out)
 					fprintf(run->out, "%s: %s FOUND\n", r->path, r->names[i]);
 			}
@@ -74,10 +82,10 @@ static void on_report(const struct sjob_report *r, void *arg)
 }
 
 int ascan_run(const struct engine *e, struct smart *smart, const char *const *paths, size_t n,
-	      FILE *out, json_t *unverified, struct ascan_totals *t, char *errbuf,
-	      size_t errlen)
+	      FILE *out, json_t *unverified, json_t *found, struct ascan_totals *t,
+	      char *errbuf, size_t errlen)
 {
-	struct run run = { e, out, unverified, t };
+	struct run run = { e, out, unverified, found, smart ? "smart" : "conventional", t };
 	struct sjob_config cfg = { 0 };
 	struct sjob_stats stats;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);

@@ -24,10 +24,12 @@ struct ascan_totals {
  * was configured for), printing a line per file to out (NULL: none) and
  * logging each detection. Unverified files are added to unverified (a
  * JSON array of paths, kept without duplicates); files of it that are now
- * verified are removed from it. Returns 0, or -1 with errbuf set when the
- * scan could not run. */
+ * verified are removed from it. Each detection is appended to found (a
+ * JSON array; NULL: not collected) as {"time", "path", "name", "method"},
+ * the form the server's detection report takes. Returns 0, or -1 with
+ * errbuf set when the scan could not run. */
 int ascan_run(const struct engine *e, struct smart *smart, const char *const *paths, size_t n,
-	      FILE *out, json_t *unverified, struct ascan_totals *t, char *errbuf,
-	      size_t errlen);
+	      FILE *out, json_t *unverified, json_t *found, struct ascan_totals *t,
+	      char *errbuf, size_t errlen);
 
 #endif

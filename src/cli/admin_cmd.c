@@ -441,7 +441,11 @@ int admin_cmd_main(int argc, char **argv)
 		goto out;
 	}
 	ret = 0;
-	if (json_out || op->id == OPS_EXPORT) {
+	if (op->id == OPS_LOGOUT && spath && unlink(spath) != 0 && errno != ENOENT)
+		fprintf(stderr, "ward: %s: %s\n", spath, strerror(errno));
+	if (json_is_string(answer)) {
+		fputs(json_string_value(answer), stdout);
+	} else if (json_out || op->id == OPS_EXPORT) {
 		json_dumpf(answer, stdout, JSON_INDENT(2));
 		fputc('\n', stdout);
 	} else if (op->id == OPS_TREE) {

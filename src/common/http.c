@@ -148,10 +148,24 @@ static void unpark(struct http_req *r)
 	MHD_resume_connection(r->conn);
 }
 
-/* Makes resp (NULL: it could not be made) r's answer; a parked request
- * is resumed so the loop sends it. */
+/* Headers every answer carries: nothing of wardd's may be sniffed as
+ * another type, framed, or run scripts from elsewhere (the console's pages
+ * come from the same origin as the API). */
+static void add_security_headers(struct MHD_Response *resp)
+{
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+	MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+	MHD_add_response_header(resp, "Content-Security-Policy",
+				"default-src 'self'; img-src 'self' data:; object-src 'none'; "
+				"base-uri 'none'; frame-ancestors 'none'; form-action 'self'");
+}
+
+/* Makes resp (NULL: it could not be made) r's answer, of content type
+ * (NULL: none) and with the Cache-Control cache; a parked request is
+ * resumed so the loop sends it. */
 static void set_answer(struct http_req *r, unsigned status, struct MHD_Response *resp,
-		       const char *type)
+		       const char *type, const char *cache)
 {
 	if (!resp) {
 		resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -160,20 +174,23 @@ static void set_answer(struct http_req *r, unsigned status, struct MHD_Response 
 	}
 	if (resp && type)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	if (resp)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (resp) {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, cache);
+		add_security_headers(resp);
+	}
 	r->resp = resp;
 	r->status = status;
 	unpark(r);
 }
 
-/* Sets r's answer to the len bytes of JSON text (taken over). */
-/* Answers with the len bytes of text (taken over) of content type. */
-static void respond_as(struct http_req *r, unsigned status, char *text, size_t len,
-		       const char *type)
+void http_respond_data(struct http_req *r, unsigned status, const char *type,
+		       struct util_buf *body)
 {
 	struct MHD_Response *resp;
+	char *text = body->data;
+	size_t len = body->len;
 
+	*body = (struct util_buf){ 0 };
 	if (r->resp) { /* answered twice: keep the first */
 		free(text);
 		return;
@@ -181,21 +198,35 @@ static void respond_as(struct http_req *r, unsigned status, char *text, size_t l
 	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 	if (!resp)
 		free(text);
-	set_answer(r, status, resp, len ? type : NULL);
-}
-
-static void respond(struct http_req *r, unsigned status, char *text, size_t len)
-{
-	respond_as(r, status, text, len, "application/json");
+	set_answer(r, status, resp, len ? type : NULL, "no-store");
 }
 
 void http_respond_text(struct http_req *r, unsigned status, struct util_buf *body)
 {
-	char *text = body->data;
-	size_t len = body->len;
+	http_respond_data(r, status, "text/plain; charset=utf-8", body);
+}
 
-	*body = (struct util_buf){ 0 };
-	respond_as(r, status, text, len, "text/plain; charset=utf-8");
+void http_respond_static(struct http_req *r, const void *data, size_t len, const char *type,
+			 const char *etag)
+{
+	const char *match = http_req_header(r, "If-None-Match");
+	bool same = match && strcmp(match, etag) == 0;
+	struct MHD_Response *resp;
+
+	if (r->resp)
+		return;
+	resp = MHD_create_response_from_buffer(same ? 0 : len, same ? (void *)"" : (void *)data,
+					       MHD_RESPMEM_PERSISTENT);
+	set_answer(r, same ? MHD_HTTP_NOT_MODIFIED : MHD_HTTP_OK, resp, same ? NULL : type,
+		   "no-cache");
+	if (r->resp)
+		MHD_add_response_header(r->resp, MHD_HTTP_HEADER_ETAG, etag);
+}
+
+void http_add_header(struct http_req *r, const char *name, const char *value)
+{
+	if (r->resp)
+		MHD_add_response_header(r->resp, name, value);
 }
 
 void http_respond_file(struct http_req *r, int fd, uint64_t size)
@@ -211,7 +242,7 @@ void http_respond_file(struct http_req *r, int fd, uint64_t size)
 		if (++r->srv->downloads > r->srv->downloads_peak)
 			r->srv->downloads_peak = r->srv->downloads;
 	}
-	set_answer(r, 200, resp, "application/octet-stream");
+	set_answer(r, 200, resp, "application/octet-stream", "no-store");
 }
 
 unsigned http_downloads(const struct http_server *s, unsigned *peak)
@@ -232,8 +263,7 @@ void http_respond_busy(struct http_req *r, unsigned seconds, const char *fmt, ..
 	log_msg(LOG_LVL_DEBUG, "%s %s from %s: 503 %s", r->method, r->url, r->peer, msg);
 	http_respond_json(r, MHD_HTTP_SERVICE_UNAVAILABLE, json_pack("{ss}", "error", msg));
 	snprintf(after, sizeof(after), "%u", seconds);
-	if (r->resp)
-		MHD_add_response_header(r->resp, MHD_HTTP_HEADER_RETRY_AFTER, after);
+	http_add_header(r, MHD_HTTP_HEADER_RETRY_AFTER, after);
 }
 
 void http_respond_json(struct http_req *r, unsigned status, json_t *body)
@@ -252,7 +282,7 @@ void http_respond_json(struct http_req *r, unsigned status, json_t *body)
 			len++;
 		}
 	}
-	respond(r, status, text, len);
+	http_respond_data(r, status, "application/json", &(struct util_buf){ text, len, len });
 }
 
 void http_respond_error(struct http_req *r, unsigned status, const char *fmt, ...)

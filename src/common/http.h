@@ -88,9 +88,23 @@ void *http_req_data(const struct http_req *r);
 /* Answers with status and a JSON body (reference stolen; NULL: no body). */
 void http_respond_json(struct http_req *r, unsigned status, json_t *body);
 
+/* Answers with status and the bytes in body, of content type, which are
+ * taken over: body is left empty. */
+void http_respond_data(struct http_req *r, unsigned status, const char *type,
+		       struct util_buf *body);
+
 /* Answers with status and the text in body (text/plain), which is taken
  * over: body is left empty. */
 void http_respond_text(struct http_req *r, unsigned status, struct util_buf *body);
+
+/* Answers 200 with the len bytes at data (not copied: they must outlive
+ * the server) of content type, or 304 when the request's If-None-Match
+ * is etag; the browser revalidates each time (no-cache). */
+void http_respond_static(struct http_req *r, const void *data, size_t len, const char *type,
+			 const char *etag);
+
+/* Adds a header to r's answer, once one is given (Set-Cookie, Retry-After). */
+void http_add_header(struct http_req *r, const char *name, const char *value);
 
 /* Answers with status and {"error": message}. */
 void http_respond_error(struct http_req *r, unsigned status, const char *fmt, ...)

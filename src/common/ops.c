@@ -18,6 +18,14 @@ static const struct ops_op table[OPS_COUNT] = {
 	  "the server's status and version", { END } },
 	{ OPS_LOGIN, NULL, "POST", "/api/v1/login", OPS_AUTH_NONE,
 	  "an administrator's session token", { END } },
+	{ OPS_LOGOUT, "logout", "POST", "/api/v1/logout", OPS_AUTH_ADMIN,
+	  "end this session: its token stops working", { END } },
+	{ OPS_SESSION, "session", "GET", "/api/v1/session", OPS_AUTH_ADMIN,
+	  "show this session: administrator and expiry", { END } },
+	{ OPS_OVERVIEW, "overview", "GET", "/api/v1/overview", OPS_AUTH_ADMIN,
+	  "agents by state, scan method and component version; the notification queue, "
+	  "recent detections and the health of the server and smart protection servers",
+	  { END } },
 	{ OPS_TREE, "tree", "GET", "/api/v1/tree", OPS_AUTH_ADMIN,
 	  "show the client tree: domains and clients", { END } },
 	{ OPS_DOMAIN_CREATE, "domain create", "POST", "/api/v1/domains", OPS_AUTH_ADMIN,
@@ -53,11 +61,17 @@ static const struct ops_op table[OPS_COUNT] = {
 	    BODY("token", OPS_STRING, true, "an enrollment token of the target server"),
 	    BODY("ca", OPS_STRING, true, "the target server's CA certificate (PEM, or @FILE)"),
 	    END } },
+	{ OPS_CLIENT_REMOVE, "client remove", "POST", "/api/v1/clients/remove", OPS_AUTH_ADMIN,
+	  "remove clients from the tree (their credentials stop working; nothing is "
+	  "uninstalled)", { POS("ids", OPS_JSON, "client id, or a JSON list of ids"), END } },
 	{ OPS_EXPORT, "export", "GET", "/api/v1/export", OPS_AUTH_ADMIN,
 	  "the domain structure with its settings and grouping rules, as JSON", { END } },
 	{ OPS_IMPORT, "import", "POST", "/api/v1/import", OPS_AUTH_ADMIN,
 	  "make the domain structure, settings and rules those of an export",
 	  { POS("export", OPS_JSON, "the export (JSON, or @FILE)"), END } },
+	{ OPS_SETTINGS_KEYS, "settings keys", "GET", "/api/v1/settings/keys", OPS_AUTH_ADMIN,
+	  "list every setting: its type, choices or range, where it may be placed, its "
+	  "default", { END } },
 	{ OPS_SETTINGS_GET, "settings get", "GET", "/api/v1/settings", OPS_AUTH_ADMIN,
 	  "show the settings placed on a node and those in effect there",
 	  { QUERY("scope", OPS_STRING, true, SCOPE_HELP), END } },
@@ -115,6 +129,17 @@ static const struct ops_op table[OPS_COUNT] = {
 	{ OPS_UPDATE_ROTATE_KEY, "update rotate-key", "POST", "/api/v1/update/rotate-key",
 	  OPS_AUTH_ADMIN, "replace the package signing key with a new one it signs; agents "
 	  "follow at their next update", { END } },
+	{ OPS_LOGS, "logs", "GET", "/api/v1/logs", OPS_AUTH_ADMIN,
+	  "show the event log, newest first: system events, connection verification, "
+	  "notification deliveries, detections",
+	  { QUERY("kind", OPS_STRING, false, "system, verify, delivery or detection"),
+	    QUERY("since", OPS_INT, false, "from this time (seconds since the epoch)"),
+	    QUERY("until", OPS_INT, false, "up to this time (seconds since the epoch)"),
+	    QUERY("client", OPS_INT, false, "one client's events (its id)"),
+	    QUERY("domain", OPS_STRING, false, "events of clients in this domain and below"),
+	    QUERY("before", OPS_INT, false, "only events older than this id (the next page)"),
+	    QUERY("limit", OPS_INT, false, "at most this many (default 100, at most 100000)"),
+	    QUERY("format", OPS_STRING, false, "json (the default) or csv"), END } },
 	{ OPS_AGENT_ENROLL, NULL, "POST", "/api/v1/agent/enroll", OPS_AUTH_ENROLL,
 	  "enroll an agent", { END } },
 	{ OPS_AGENT_EVENTS, NULL, "POST", "/api/v1/agent/events", OPS_AUTH_AGENT,
@@ -131,6 +156,8 @@ static const struct ops_op table[OPS_COUNT] = {
 	  "how an agent gets a component's newest version", { END } },
 	{ OPS_AGENT_DOWNLOAD, NULL, "GET", "/api/v1/agent/download", OPS_AUTH_COMPONENTS,
 	  "a package payload", { END } },
+	{ OPS_AGENT_DETECTIONS, NULL, "POST", "/api/v1/agent/detections", OPS_AUTH_AGENT,
+	  "an agent reports what its scans detected", { END } },
 };
 
 const struct ops_op *ops_table(void)

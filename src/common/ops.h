@@ -15,6 +15,9 @@
 enum ops_id {
 	OPS_HEALTH,
 	OPS_LOGIN,
+	OPS_LOGOUT,
+	OPS_SESSION,
+	OPS_OVERVIEW,
 	OPS_TREE,
 	OPS_DOMAIN_CREATE,
 	OPS_DOMAIN_RENAME,
@@ -25,8 +28,10 @@ enum ops_id {
 	OPS_CLIENT_MOVE,
 	OPS_CLIENT_VERIFY,
 	OPS_CLIENT_MOVE_SERVER,
+	OPS_CLIENT_REMOVE,
 	OPS_EXPORT,
 	OPS_IMPORT,
+	OPS_SETTINGS_KEYS,
 	OPS_SETTINGS_GET,
 	OPS_SETTINGS_SET,
 	OPS_SETTINGS_UNSET,
@@ -45,6 +50,7 @@ enum ops_id {
 	OPS_UPDATE_NOW,
 	OPS_UPDATE_AGENTS,
 	OPS_UPDATE_ROTATE_KEY,
+	OPS_LOGS,
 	OPS_AGENT_ENROLL,
 	OPS_AGENT_EVENTS,
 	OPS_AGENT_ACK,
@@ -53,13 +59,15 @@ enum ops_id {
 	OPS_AGENT_SPS,
 	OPS_AGENT_UPDATE,
 	OPS_AGENT_DOWNLOAD,
+	OPS_AGENT_DETECTIONS,
 	OPS_COUNT
 };
 
 /* Who may call an operation. */
 enum ops_auth {
 	OPS_AUTH_NONE,
-	OPS_AUTH_ADMIN,   /* an administrator's session token */
+	OPS_AUTH_ADMIN,   /* an administrator's session: a bearer token, or the
+			   * console's cookie with its CSRF token */
 	OPS_AUTH_ENROLL,  /* an enrollment token */
 	OPS_AUTH_AGENT,   /* an agent's credential */
 	OPS_AUTH_SPS,     /* a smart protection server's credential */
@@ -88,7 +96,7 @@ struct ops_arg {
 	const char *help;
 };
 
-#define OPS_MAX_ARGS 6
+#define OPS_MAX_ARGS 9
 
 struct ops_op {
 	enum ops_id id;

@@ -200,7 +200,7 @@ enum rest_err rest_call(struct rest_client *c, const char *method, const char *p
 			char *errbuf, size_t errlen)
 {
 	struct util_buf in = { 0 };
-	char *url = make_url(c, path), *text = NULL;
+	char *url = make_url(c, path), *text = NULL, *ctype = NULL;
 	enum rest_err err;
 	json_error_t jerr;
 
@@ -215,7 +215,16 @@ enum rest_err rest_call(struct rest_client *c, const char *method, const char *p
 	}
 	err = exchange(c, method, url, text, text ? strlen(text) : 0, "application/json",
 		       timeout, MAX_ANSWER, status, &in, errbuf, errlen);
-	if (err == REST_OK && in.len) {
+	/* A text answer (an export as CSV) is handed over as a JSON string. */
+	if (err == REST_OK && in.len && *status < 300 &&
+	    curl_easy_getinfo(c->curl, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype &&
+	    strncmp(ctype, "text/", 5) == 0) {
+		*answer = json_stringn(in.data, in.len);
+		if (!*answer) {
+			snprintf(errbuf, errlen, "%s: answer %ld is not UTF-8 text", url, *status);
+			err = REST_EPROTO;
+		}
+	} else if (err == REST_OK && in.len) {
 		*answer = json_loadb(in.data, in.len, 0, &jerr);
 		if (!*answer) {
 			snprintf(errbuf, errlen, "%s: answer %ld is not JSON: %s", url, *status,

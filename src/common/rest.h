@@ -46,8 +46,9 @@ int rest_set_route(struct rest_client *c, const char *proxy, int af);
 
 /* Sends method path (appended to base) with body (JSON, may be NULL) and
  * waits up to timeout seconds. Stores the HTTP status in *status and the
- * answer, parsed, in *answer (a new reference; NULL for an empty body).
- * Returns REST_OK, or an error with a message in errbuf. */
+ * answer, parsed, in *answer (a new reference; NULL for an empty body; a
+ * JSON string holding a successful text/... answer). Returns REST_OK, or
+ * an error with a message in errbuf. */
 enum rest_err rest_call(struct rest_client *c, const char *method, const char *path,
 			json_t *body, long timeout, long *status, json_t **answer,
 			char *errbuf, size_t errlen);

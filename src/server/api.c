@@ -8,14 +8,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/comp.h"
 #include "common/log.h"
 #include "common/ops.h"
+#include "common/settings.h"
 #include "server/grouping.h"
+#include "server/logs.h"
 #include "server/pki.h"
+#include "server/session.h"
 #include "server/sources.h"
-
-/* How long an administrator's session token lasts. */
-#define SESSION_SECONDS (12 * 3600)
 
 /* A handler; who names the caller the credential identified: the
  * administrator, the enrollment token's domain path, or the agent's client
@@ -72,20 +73,35 @@ static void get_health(struct api_ctx *ctx, struct http_req *req, const char *wh
 					      WARD_VERSION));
 }
 
+/* Signs an administrator in. With {"cookie": true} (the console) the
+ * session travels in a cookie and the answer carries its CSRF token;
+ * otherwise the answer carries a bearer token. */
 static void post_login(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *body = body_object(req);
-	const char *user, *password;
-	char *hash = NULL, token[65], msg[256];
+	const char *user, *password, *peer = http_req_peer(req);
+	char *hash = NULL, token[65], csrf[65], msg[256], after[16];
 	unsigned char th[32];
-	int64_t expires = (int64_t)time(NULL) + SESSION_SECONDS;
+	int64_t now = (int64_t)time(NULL), ends = now + ctx->cfg->session_lifetime;
+	int cookie = 0;
+	unsigned wait;
 	enum store_err err;
 
 	(void)who;
 	if (!body)
 		return;
-	if (json_unpack(body, "{s:s, s:s !}", "user", &user, "password", &password) != 0) {
-		http_respond_error(req, 400, "login: expected {\"user\": ..., \"password\": ...}");
+	if (json_unpack(body, "{s:s, s:s, s?b !}", "user", &user, "password", &password,
+			"cookie", &cookie) != 0) {
+		http_respond_error(req, 400, "login: expected {\"user\": ..., \"password\": ...[, "
+				   "\"cookie\": true]}");
+		goto out;
+	}
+	wait = session_guard_wait(ctx->guard, peer, now);
+	if (wait) {
+		http_respond_error(req, 429, "login: too many wrong passwords from %s; try "
+				   "again in %u seconds", peer, wait);
+		snprintf(after, sizeof(after), "%u", wait);
+		http_add_header(req, "Retry-After", after);
 		goto out;
 	}
 	err = store_admin_get(ctx->st, user, &hash, msg, sizeof(msg));
@@ -96,24 +112,94 @@ static void post_login(struct api_ctx *ctx, struct http_req *req, const char *wh
 	/* The same answer for an unknown user and a wrong password. */
 	if (err == STORE_ENOENT ||
 	    crypto_pwhash_str_verify(hash, password, strlen(password)) != 0) {
-		log_msg(LOG_LVL_WARN, "login: refused for user '%s' from %s", user,
-			http_req_peer(req));
+		wait = session_guard_fail(ctx->guard, peer, now);
+		store_eventf(ctx->st, "system", 0, "sign-in refused for user '%s' from %s%s", user,
+			     peer, wait ? "; the address must wait before trying again" : "");
 		http_respond_error(req, 401, "login: wrong user name or password");
 		goto out;
 	}
+	session_guard_clear(ctx->guard, peer);
 	api_new_token(token, th);
-	if (store_token_put(ctx->st, th, STORE_TOKEN_SESSION, user, expires, msg,
+	if (store_token_put(ctx->st, th, cookie ? STORE_TOKEN_CONSOLE : STORE_TOKEN_SESSION, user,
+			    cookie ? now + ctx->cfg->session_idle : ends, cookie ? ends : 0, msg,
 			    sizeof(msg)) != STORE_OK) {
 		http_respond_error(req, 500, "%s", msg);
 		goto out;
 	}
-	log_msg(LOG_LVL_INFO, "login: %s from %s", user, http_req_peer(req));
-	http_respond_json(req, 200, json_pack("{ss sI}", "token", token, "expires",
-					      (json_int_t)expires));
+	store_eventf(ctx->st, "system", 0, "%s signed in from %s (%s)", user, peer,
+		     cookie ? "console" : "API");
+	if (cookie) {
+		session_csrf(token, csrf);
+		http_respond_json(req, 200, json_pack("{ss ss sI}", "user", user, "csrf", csrf,
+						      "expires", (json_int_t)(now +
+						      ctx->cfg->session_idle)));
+		session_set_cookie(req, token, ctx->cfg->session_lifetime);
+	} else {
+		http_respond_json(req, 200, json_pack("{ss sI}", "token", token, "expires",
+						      (json_int_t)ends));
+	}
 	sodium_memzero(token, sizeof(token));
 out:
 	free(hash);
 	json_decref(body);
+}
+
+/* The caller's session token, from the Authorization header or else the
+ * console's cookie (*cookie tells which). */
+static bool session_token(const struct http_req *req, char token[65], bool *cookie)
+{
+	const char *h = http_req_header(req, "Authorization");
+
+	*cookie = false;
+	if (h && strncmp(h, "Bearer ", 7) == 0 && strlen(h + 7) == 64) {
+		memcpy(token, h + 7, 65);
+		return true;
+	}
+	*cookie = !h && session_cookie(req, token);
+	return *cookie;
+}
+
+static void post_logout(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	unsigned char th[32];
+	char token[65];
+	bool cookie;
+
+	if (session_token(req, token, &cookie)) {
+		crypto_hash_sha256(th, (const unsigned char *)token, 64);
+		if (store_token_delete(ctx->st, th) != STORE_OK) {
+			http_respond_error(req, 500, "logout: database failed");
+			return;
+		}
+	}
+	store_eventf(ctx->st, "system", 0, "%s signed out", who);
+	http_respond_json(req, 200, json_pack("{sb}", "ok", 1));
+	if (cookie)
+		session_set_cookie(req, NULL, 0);
+}
+
+static void get_session(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	char token[65], csrf[65], name[128];
+	unsigned char th[32];
+	int64_t expires = 0;
+	bool cookie;
+	json_t *out;
+
+	if (session_token(req, token, &cookie)) {
+		crypto_hash_sha256(th, (const unsigned char *)token, 64);
+		store_token_check(ctx->st, th, cookie ? STORE_TOKEN_CONSOLE : STORE_TOKEN_SESSION,
+				  (int64_t)time(NULL), 0, name, sizeof(name), &expires);
+	}
+	out = json_pack("{ss sI ss sI sI}", "user", who, "expires", (json_int_t)expires, "kind",
+			cookie ? "console" : "bearer", "lifetime",
+			(json_int_t)ctx->cfg->session_lifetime, "idle",
+			(json_int_t)(cookie ? ctx->cfg->session_idle : 0));
+	if (out && cookie) {
+		session_csrf(token, csrf);
+		json_object_set_new(out, "csrf", json_string(csrf));
+	}
+	http_respond_json(req, 200, out);
 }
 
 static void get_tree(struct api_ctx *ctx, struct http_req *req, const char *who)
@@ -159,7 +245,7 @@ static enum store_err parse_scope(struct api_ctx *ctx, const char *scope, int64_
 
 static void get_settings(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *own = NULL, *eff = NULL;
+	json_t *own = NULL, *eff = NULL, *origin = NULL;
 	enum store_err err;
 	char msg[256];
 	int64_t node;
@@ -168,11 +254,55 @@ static void get_settings(struct api_ctx *ctx, struct http_req *req, const char *
 	err = parse_scope(ctx, http_req_query(req, "scope"), &node, msg, sizeof(msg));
 	if (err == STORE_OK)
 		err = store_settings_get(ctx->st, node, &own, &eff, msg, sizeof(msg));
+	if (err == STORE_OK && store_settings_origin(ctx->st, node, &origin) != STORE_OK) {
+		json_decref(own);
+		json_decref(eff);
+		snprintf(msg, sizeof(msg), "database: where the settings come from is unreadable");
+		err = STORE_EDB;
+	}
 	if (err != STORE_OK) {
 		store_error(req, err, msg);
 		return;
 	}
-	http_respond_json(req, 200, json_pack("{so so}", "own", own, "effective", eff));
+	http_respond_json(req, 200, json_pack("{so so so}", "own", own, "effective", eff,
+					      "origin", origin));
+}
+
+static void get_settings_keys(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	static const char *const types[] = { "bool", "enum", "schedule", "int" };
+	const struct settings_def *defs;
+	json_t *list = json_array(), *e, *levels, *choices;
+	size_t n, i, c;
+
+	(void)ctx;
+	(void)who;
+	defs = settings_table(&n);
+	for (i = 0; list && i < n; i++) {
+		levels = json_array();
+		if (defs[i].levels & SETTINGS_AT_ROOT)
+			json_array_append_new(levels, json_string("root"));
+		if (defs[i].levels & SETTINGS_AT_DOMAIN)
+			json_array_append_new(levels, json_string("domain"));
+		if (defs[i].levels & SETTINGS_AT_CLIENT)
+			json_array_append_new(levels, json_string("client"));
+		e = json_pack("{ss ss so so ss}", "key", defs[i].key, "type", types[defs[i].type],
+			      "levels", levels, "default",
+			      json_loads(defs[i].default_json, JSON_DECODE_ANY, NULL),
+			      "summary", defs[i].summary);
+		if (e && defs[i].type == SETTINGS_ENUM) {
+			choices = json_array();
+			for (c = 0; defs[i].choices[c]; c++)
+				json_array_append_new(choices, json_string(defs[i].choices[c]));
+			json_object_set_new(e, "choices", choices);
+		}
+		if (e && defs[i].type == SETTINGS_INT) {
+			json_object_set_new(e, "min", json_integer(defs[i].min));
+			json_object_set_new(e, "max", json_integer(defs[i].max));
+		}
+		json_array_append_new(list, e);
+	}
+	http_respond_json(req, 200, json_pack("{so}", "settings", list));
 }
 
 static void put_settings(struct api_ctx *ctx, struct http_req *req, const char *who)
@@ -206,8 +336,8 @@ static void put_settings(struct api_ctx *ctx, struct http_req *req, const char *
 		store_error(req, err, msg);
 		goto out;
 	}
-	log_msg(LOG_LVL_INFO, "settings: %s set %s on %s (%s): %zu clients changed", who, key,
-		scope, apply, changed);
+	store_eventf(ctx->st, "system", 0, "%s set %s on %s (%s): %zu clients changed", who, key,
+		     scope, apply, changed);
 	if (changed)
 		notify_kick(ctx->notify);
 	http_respond_json(req, 200, json_pack("{sI}", "changed", (json_int_t)changed));
@@ -223,7 +353,6 @@ static void delete_settings(struct api_ctx *ctx, struct http_req *req, const cha
 	char msg[256];
 	int64_t node;
 
-	(void)who;
 	err = parse_scope(ctx, http_req_query(req, "scope"), &node, msg, sizeof(msg));
 	if (err == STORE_OK && !key) {
 		snprintf(msg, sizeof(msg), "key: missing");
@@ -235,6 +364,8 @@ static void delete_settings(struct api_ctx *ctx, struct http_req *req, const cha
 		store_error(req, err, msg);
 		return;
 	}
+	store_eventf(ctx->st, "system", 0, "%s removed %s from %s (it inherits): %zu clients "
+		     "changed", who, key, http_req_query(req, "scope"), changed);
 	if (changed)
 		notify_kick(ctx->notify);
 	http_respond_json(req, 200, json_pack("{sI}", "changed", (json_int_t)changed));
@@ -248,7 +379,6 @@ static void post_domains(struct api_ctx *ctx, struct http_req *req, const char *
 	char msg[256];
 	int64_t id;
 
-	(void)who;
 	if (!body)
 		return;
 	if (json_unpack(body, "{s:s !}", "path", &path) != 0) {
@@ -260,6 +390,7 @@ static void post_domains(struct api_ctx *ctx, struct http_req *req, const char *
 		store_error(req, err, msg);
 		goto out;
 	}
+	store_eventf(ctx->st, "system", 0, "%s created domain %s", who, path);
 	http_respond_json(req, 201, json_pack("{sI ss}", "id", (json_int_t)id, "path", path));
 out:
 	json_decref(body);
@@ -295,7 +426,8 @@ static void delete_queue(struct api_ctx *ctx, struct http_req *req, const char *
 		http_respond_error(req, 500, "database: cancelling failed");
 		return;
 	}
-	log_msg(LOG_LVL_INFO, "notify: %s cancelled %lld queued deliveries", who, (long long)n);
+	store_eventf(ctx->st, "delivery", 0, "%s cancelled %lld queued deliveries", who,
+		     (long long)n);
 	http_respond_json(req, 200, json_pack("{sI}", "cancelled", (json_int_t)n));
 }
 
@@ -335,8 +467,8 @@ static void post_enroll(struct api_ctx *ctx, struct http_req *req, const char *d
 		store_error(req, err, msg);
 		goto out;
 	}
-	log_msg(LOG_LVL_INFO, "enroll: %s (%s) from %s as client %lld in domain %lld", hostname,
-		uuid, http_req_peer(req), (long long)id, (long long)domain);
+	store_eventf(ctx->st, "system", id, "%s (%s) enrolled from %s as client %lld", hostname,
+		     uuid, http_req_peer(req), (long long)id);
 	notify_kick(ctx->notify);
 	http_respond_json(req, 201, json_pack("{sI ss sI sI ss}", "client", (json_int_t)id,
 					      "secret", secret, "heartbeat_interval",
@@ -412,8 +544,8 @@ static void post_sps_enroll(struct api_ctx *ctx, struct http_req *req, const cha
 		store_error(req, err, msg);
 		goto out;
 	}
-	log_msg(LOG_LVL_INFO, "sps enroll: %s (%s) from %s, certificate for %s", hostname, uuid,
-		http_req_peer(req), names_text);
+	store_eventf(ctx->st, "system", 0, "smart protection server %s (%s) enrolled from %s, "
+		     "certificate for %s", hostname, uuid, http_req_peer(req), names_text);
 	http_respond_json(req, 201, json_pack("{ss ss ss ss ss sI}", "secret", secret,
 					      "certificate", cert, "key", key, "ca", ca_cert,
 					      "package_key", updates_key(ctx->updates),
@@ -648,7 +780,8 @@ static void post_domain_rename(struct api_ctx *ctx, struct http_req *req, const 
 		if (err != STORE_OK)
 			store_error(req, err, msg);
 		else {
-			log_msg(LOG_LVL_INFO, "tree: %s renamed %s to %s", who, path, name);
+			store_eventf(ctx->st, "system", 0, "%s renamed domain %s to %s", who,
+				     path, name);
 			http_respond_json(req, 200, json_pack("{sI ss}", "id", (json_int_t)id,
 							      "name", name));
 		}
@@ -675,7 +808,8 @@ static void post_domain_move(struct api_ctx *ctx, struct http_req *req, const ch
 		if (err != STORE_OK) {
 			store_error(req, err, msg);
 		} else {
-			log_msg(LOG_LVL_INFO, "tree: %s moved %s under %s", who, path, to);
+			store_eventf(ctx->st, "system", 0, "%s moved domain %s under %s", who,
+				     path, to);
 			notify_kick(ctx->notify);
 			http_respond_json(req, 200, json_pack("{sI}", "id", (json_int_t)id));
 		}
@@ -697,7 +831,7 @@ static void delete_domain(struct api_ctx *ctx, struct http_req *req, const char 
 		store_error(req, err, msg);
 		return;
 	}
-	log_msg(LOG_LVL_INFO, "tree: %s deleted %s", who, path);
+	store_eventf(ctx->st, "system", 0, "%s deleted domain %s", who, path);
 	http_respond_json(req, 200, json_pack("{sI}", "deleted", (json_int_t)id));
 }
 
@@ -774,17 +908,32 @@ static int64_t each_client(struct api_ctx *ctx, json_t *ids, json_t *results,
 	return done;
 }
 
+/* Where clients move, and who moves them. */
+struct move_to {
+	int64_t domain;
+	const char *path, *who;
+};
+
 static enum store_err move_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
 			       size_t len)
 {
-	return store_client_move(ctx->st, id, *(int64_t *)arg, msg, len);
+	const struct move_to *m = arg;
+	enum store_err err = store_client_move(ctx->st, id, m->domain, msg, len);
+	char note[300];
+
+	if (err == STORE_OK) {
+		snprintf(note, sizeof(note), "moved to %s by %s", m->path, m->who);
+		store_event_add(ctx->st, "system", id, 0, note);
+	}
+	return err;
 }
 
 /* Moves one client or a list; answers each one's result. */
 static void post_client_move(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *body = body_object(req), *ids, *results = json_array();
-	int64_t domain, moved;
+	struct move_to m = { .who = who };
+	int64_t moved;
 	const char *to;
 
 	if (!body || !results)
@@ -795,13 +944,47 @@ static void post_client_move(struct api_ctx *ctx, struct http_req *req, const ch
 				   "\"/PATH\"}");
 		goto out;
 	}
-	if (!domain_arg(ctx, req, to, "to", &domain))
+	if (!domain_arg(ctx, req, to, "to", &m.domain))
 		goto out;
-	moved = each_client(ctx, ids, results, move_one, &domain);
-	log_msg(LOG_LVL_INFO, "tree: %s moved %lld clients to %s", who, (long long)moved, to);
+	m.path = to;
+	moved = each_client(ctx, ids, results, move_one, &m);
+	store_eventf(ctx->st, "system", 0, "%s moved %lld clients to %s", who, (long long)moved,
+		     to);
 	notify_kick(ctx->notify);
 	http_respond_json(req, 200, json_pack("{sI sO}", "moved", (json_int_t)moved, "results",
 					      results));
+out:
+	json_decref(results);
+	json_decref(body);
+}
+
+static enum store_err remove_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
+				 size_t len)
+{
+	return store_client_remove(ctx->st, id, arg, msg, len);
+}
+
+/* Removes clients from the tree: their credentials stop working at once,
+ * and an agent that still runs must enroll again to come back. */
+static void post_client_remove(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *body = body_object(req), *ids, *results = json_array();
+	char note[200];
+	int64_t removed;
+
+	if (!body || !results)
+		goto out;
+	if (json_unpack(body, "{s:o !}", "ids", &ids) != 0 ||
+	    !(json_is_integer(ids) || json_is_array(ids))) {
+		http_respond_error(req, 400, "remove: expected {\"ids\": ID or [IDS]}");
+		goto out;
+	}
+	snprintf(note, sizeof(note), "removed from the tree by %s", who);
+	removed = each_client(ctx, ids, results, remove_one, note);
+	store_eventf(ctx->st, "system", 0, "%s removed %lld clients from the tree", who,
+		     (long long)removed);
+	http_respond_json(req, 200, json_pack("{sI sO}", "removed", (json_int_t)removed,
+					      "results", results));
 out:
 	json_decref(results);
 	json_decref(body);
@@ -836,9 +1019,10 @@ static void get_grouping(struct api_ctx *ctx, struct http_req *req, const char *
 	http_respond_json(req, 200, json_pack("{sO}", "rules", ctx->rules));
 }
 
-/* Replaces the list kept under key (member of the body) after validate. */
+/* Replaces the list kept under key (member of the body) after validate;
+ * what names it in the event log. */
 static void put_list(struct api_ctx *ctx, struct http_req *req, const char *who,
-		     const char *member, const char *key,
+		     const char *member, const char *key, const char *what,
 		     bool (*validate)(const json_t *list, char *errbuf, size_t errlen))
 {
 	json_t *body = body_object(req), *list;
@@ -856,7 +1040,8 @@ static void put_list(struct api_ctx *ctx, struct http_req *req, const char *who,
 		   !api_load_rules(ctx)) {
 		http_respond_error(req, 500, "%s: saving failed", member);
 	} else {
-		log_msg(LOG_LVL_INFO, "%s: %s set %zu entries", member, who, json_array_size(list));
+		store_eventf(ctx->st, "system", 0, "%s replaced the %s (%zu entries)", who, what,
+			     json_array_size(list));
 		http_respond_json(req, 200, json_pack("{sO}", member, list));
 	}
 	free(text);
@@ -865,7 +1050,7 @@ static void put_list(struct api_ctx *ctx, struct http_req *req, const char *who,
 
 static void put_grouping(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	put_list(ctx, req, who, "rules", "grouping_rules", grouping_validate);
+	put_list(ctx, req, who, "rules", "grouping_rules", "grouping rules", grouping_validate);
 }
 
 static void get_sources(struct api_ctx *ctx, struct http_req *req, const char *who)
@@ -876,7 +1061,8 @@ static void get_sources(struct api_ctx *ctx, struct http_req *req, const char *w
 
 static void put_sources(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	put_list(ctx, req, who, "sources", "update_sources", sources_validate);
+	put_list(ctx, req, who, "sources", "update_sources", "update source table",
+		 sources_validate);
 }
 
 static int take_addresses(json_t *c, void *arg)
@@ -982,7 +1168,8 @@ static void get_sps(struct api_ctx *ctx, struct http_req *req, const char *who)
 
 static void put_sps(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	put_list(ctx, req, who, "lists", "sps_lists", sources_sps_validate);
+	put_list(ctx, req, who, "lists", "sps_lists", "smart protection source lists",
+		 sources_sps_validate);
 	json_decref(sps_warnings(ctx, true));
 }
 
@@ -1100,7 +1287,8 @@ json_t *api_verify(struct api_ctx *ctx, bool remove)
 	struct verify_pass v = { .ctx = ctx, .now = (int64_t)time(NULL), .remove = remove };
 	json_t *item, *state;
 	const char *key;
-	char msg[256];
+	char msg[256], why[160];
+	int64_t id;
 	size_t i;
 
 	v.summary = json_pack("{si si si si}", "online", 0, "offline", 0, "roaming", 0,
@@ -1120,19 +1308,23 @@ json_t *api_verify(struct api_ctx *ctx, bool remove)
 	json_object_foreach(v.changes, key, state)
 		store_client_set_state(ctx->st, strtoll(key, NULL, 10), json_string_value(state));
 	json_array_foreach(v.changed, i, item)
-		log_msg(LOG_LVL_INFO, "verify: client %lld (%s) is %s (was %s)",
-			(long long)json_integer_value(json_object_get(item, "id")),
-			json_string_value(json_object_get(item, "hostname")),
-			json_string_value(json_object_get(item, "to")),
-			json_string_value(json_object_get(item, "from")));
+		store_eventf(ctx->st, "verify", json_integer_value(json_object_get(item, "id")),
+			     "client %lld (%s) is %s (was %s)",
+			     (long long)json_integer_value(json_object_get(item, "id")),
+			     json_string_value(json_object_get(item, "hostname")),
+			     json_string_value(json_object_get(item, "to")),
+			     *json_string_value(json_object_get(item, "from")) ?
+			     json_string_value(json_object_get(item, "from")) : "new");
 	json_array_foreach(v.removed, i, item) {
-		if (store_client_remove(ctx->st, json_integer_value(json_object_get(item, "id")),
-					msg, sizeof(msg)) == STORE_OK)
-			log_msg(LOG_LVL_INFO, "verify: removed client %lld (%s) from the tree: "
-				"inactive for more than %llds (the endpoint is not touched)",
-				(long long)json_integer_value(json_object_get(item, "id")),
-				json_string_value(json_object_get(item, "hostname")),
-				(long long)ctx->cfg->remove_after);
+		id = json_integer_value(json_object_get(item, "id"));
+		snprintf(why, sizeof(why), "removed from the tree: inactive for more than %llds "
+			 "(the endpoint is not touched)", (long long)ctx->cfg->remove_after);
+		if (store_client_remove(ctx->st, id, why, msg, sizeof(msg)) == STORE_OK)
+			log_msg(LOG_LVL_INFO, "verify: client %lld (%s) %s", (long long)id,
+				json_string_value(json_object_get(item, "hostname")), why);
+		else
+			log_msg(LOG_LVL_ERROR, "verify: removing client %lld: %s", (long long)id,
+				msg);
 	}
 	log_msg(LOG_LVL_INFO, "verify: %lld online, %lld offline, %lld roaming, %lld inactive; "
 		"%zu changed, %zu removed",
@@ -1150,7 +1342,7 @@ static void post_verify(struct api_ctx *ctx, struct http_req *req, const char *w
 {
 	json_t *report;
 
-	log_msg(LOG_LVL_INFO, "verify: requested by %s", who);
+	store_eventf(ctx->st, "verify", 0, "connection verification requested by %s", who);
 	report = api_verify(ctx, true);
 	if (!report)
 		http_respond_error(req, 500, "verify: failed");
@@ -1223,7 +1415,8 @@ static void post_move_server(struct api_ctx *ctx, struct http_req *req, const ch
 		goto out;
 	}
 	moving = each_client(ctx, ids, results, move_server_one, &m);
-	log_msg(LOG_LVL_INFO, "move-server: %s sent %lld clients to %s", who, (long long)moving,
+	store_eventf(ctx->st, "system", 0, "%s sent %lld clients to the server %s", who,
+		     (long long)moving,
 		m.server);
 	notify_kick(ctx->notify);
 	http_respond_json(req, 200, json_pack("{sI sO}", "moving", (json_int_t)moving, "results",
@@ -1308,7 +1501,7 @@ static void post_import(struct api_ctx *ctx, struct http_req *req, const char *w
 		      store_kv_put(ctx->st, "grouping_rules", text, msg, sizeof(msg)) != STORE_OK ||
 		      !api_load_rules(ctx)))
 		log_msg(LOG_LVL_ERROR, "import: saving the grouping rules failed");
-	log_msg(LOG_LVL_INFO, "import: %s imported %lld domains", who, (long long)done);
+	store_eventf(ctx->st, "system", 0, "%s imported %lld domains", who, (long long)done);
 	notify_kick(ctx->notify);
 	http_respond_json(req, 200, json_pack("{sI sO}", "imported", (json_int_t)done, "results",
 					      results));
@@ -1318,21 +1511,148 @@ out:
 	json_decref(body);
 }
 
+/* What the fleet runs: clients by connection state and by the scan method
+ * they report, and for each component how many of the clients that use it
+ * (the Virus Pattern in conventional scan, the Smart Scan Agent Pattern in
+ * smart scan) have its newest version, an older one, or none. */
+struct fleet {
+	const struct api_ctx *ctx;
+	int64_t now, total;
+	json_t *states, *methods;
+	json_t *components;  /* {name: {"latest", "current", "outdated", "missing"}} */
+};
+
+static void fleet_bump(json_t *obj, const char *key)
+{
+	json_object_set_new(obj, key, json_integer(json_integer_value(json_object_get(obj, key)) +
+						   1));
+}
+
+static int fleet_client(json_t *c, void *arg)
+{
+	struct fleet *f = arg;
+	const char *state = client_state(f->ctx, c, f->now);
+	json_t *status = json_object_get(c, "status");
+	const char *method = json_string_value(json_object_get(status, "scan_method")), *name;
+	json_t *comp;
+	int64_t have;
+
+	if (strcmp(state, "moved") == 0)
+		return 0;
+	f->total++;
+	fleet_bump(f->states, state);
+	fleet_bump(f->methods, method ? method : "unknown");
+	if (!method)
+		return 0;
+	name = comp_table()[strcmp(method, "smart") == 0 ? COMP_SMART_AGENT : COMP_VIRUS].name;
+	comp = json_object_get(f->components, name);
+	if (!comp || json_integer_value(json_object_get(comp, "latest")) == 0)
+		return 0;
+	have = json_integer_value(json_object_get(json_object_get(status, "components"), name));
+	fleet_bump(comp, have == 0 ? "missing" :
+		   have == json_integer_value(json_object_get(comp, "latest")) ? "current" :
+		   "outdated");
+	return 0;
+}
+
+/* Counts the fleet against the components of update status (as from
+ * updates_status()), adding {"current", "outdated", "missing"} as "agents"
+ * to each component there. Returns a new {"total", "states", "methods"},
+ * or NULL on failure. */
+static json_t *count_fleet(struct api_ctx *ctx, json_t *status)
+{
+	struct fleet f = { .ctx = ctx, .now = (int64_t)time(NULL) };
+	json_t *comp, *counts;
+	const char *key;
+	size_t i;
+
+	f.states = json_pack("{si si si si}", "online", 0, "offline", 0, "roaming", 0,
+			     "inactive", 0);
+	f.methods = json_pack("{si si si}", "conventional", 0, "smart", 0, "unknown", 0);
+	f.components = json_object();
+	json_array_foreach(json_object_get(status, "components"), i, comp) {
+		counts = json_pack("{sO si si si}", "latest", json_object_get(comp, "version"),
+				   "current", 0, "outdated", 0, "missing", 0);
+		json_object_set_new(f.components, json_string_value(json_object_get(comp, "name")),
+				    counts);
+		json_object_set(comp, "agents", counts);
+	}
+	if (!f.states || !f.methods || !f.components ||
+	    store_clients_each(ctx->st, 0, fleet_client, &f) != STORE_OK) {
+		json_decref(f.states);
+		json_decref(f.methods);
+		json_decref(f.components);
+		return NULL;
+	}
+	json_object_foreach(f.components, key, counts)
+		json_object_del(counts, "latest");
+	json_decref(f.components);
+	return json_pack("{sI so so}", "total", (json_int_t)f.total, "states", f.states, "methods",
+			 f.methods);
+}
+
 /* The handler of every operation of the table in src/common/ops.c. */
 static void get_update_status(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *status = updates_status(ctx->updates);
+	json_t *status = updates_status(ctx->updates), *fleet;
 
 	(void)who;
-	if (!status)
-		http_respond_error(req, 500, "database: the package table is unreadable");
+	fleet = status ? count_fleet(ctx, status) : NULL;
+	if (!fleet) {
+		json_decref(status);
+		http_respond_error(req, 500, "database: the package or client table is unreadable");
+		return;
+	}
+	json_decref(fleet);
+	http_respond_json(req, 200, status);
+}
+
+/* The dashboard's one request. */
+static void get_overview(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	struct store_event_filter recent = { .kind = "detection", .limit = 10 };
+	json_t *status = updates_status(ctx->updates), *fleet = NULL, *detections = NULL;
+	json_t *servers = NULL, *e, *out = NULL;
+	int64_t now = (int64_t)time(NULL), queued = 0;
+	size_t i;
+
+	(void)who;
+	if (status)
+		fleet = count_fleet(ctx, status);
+	if (!fleet || store_delivery_count(ctx->st, &queued) != STORE_OK ||
+	    store_events(ctx->st, &recent, &detections) != STORE_OK ||
+	    store_sps_list(ctx->st, &servers) != STORE_OK) {
+		http_respond_error(req, 500, "database: the overview could not be read");
+		goto out;
+	}
+	json_array_foreach(servers, i, e)
+		json_object_set_new(e, "state", json_string(
+			now - json_integer_value(json_object_get(e, "last_seen")) <=
+			3 * ctx->cfg->heartbeat_interval ? "online" : "offline"));
+	out = json_pack("{sO sO s{sO sO sO sO} sI sO s{ss sI sI} s{so sO}}", "agents", fleet,
+			"components", json_object_get(status, "components"), "update",
+			"last_import", json_object_get(status, "last_import"), "importing",
+			json_object_get(status, "importing"), "downloads",
+			json_object_get(status, "downloads"), "max_downloads",
+			json_object_get(status, "max_downloads"), "queued", (json_int_t)queued,
+			"detections", detections, "server", "version", WARD_VERSION, "started",
+			(json_int_t)ctx->started, "uptime", (json_int_t)(now - ctx->started), "sps",
+			"integrated", ctx->sps ? sps_service_status(ctx->sps) : json_null(),
+			"servers", servers);
+	if (!out)
+		http_respond_error(req, 500, "out of memory");
 	else
-		http_respond_json(req, 200, status);
+		http_respond_json(req, 200, out);
+out:
+	json_decref(status);
+	json_decref(fleet);
+	json_decref(detections);
+	json_decref(servers);
 }
 
 static void post_update_now(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	log_msg(LOG_LVL_INFO, "update: %s asks for an import now", who);
+	store_eventf(ctx->st, "system", 0, "%s asked for a signature import now", who);
 	updates_import_now(ctx->updates, req);
 }
 
@@ -1401,7 +1721,7 @@ static void post_update_agents(struct api_ctx *ctx, struct http_req *req, const 
 		goto out;
 	}
 	told = each_client(ctx, u.ids, results, update_one, NULL);
-	log_msg(LOG_LVL_INFO, "update: %s told %lld agents in %s to update now", who,
+	store_eventf(ctx->st, "system", 0, "%s told %lld agents in %s to update now", who,
 		(long long)told, scope);
 	notify_kick(ctx->notify);
 	http_respond_json(req, 200, json_pack("{sI sO}", "notified", (json_int_t)told, "skipped",
@@ -1446,6 +1766,12 @@ static void get_agent_download(struct api_ctx *ctx, struct http_req *req, const 
 static const handler_fn handlers[OPS_COUNT] = {
 	[OPS_HEALTH] = get_health,
 	[OPS_LOGIN] = post_login,
+	[OPS_LOGOUT] = post_logout,
+	[OPS_SESSION] = get_session,
+	[OPS_OVERVIEW] = get_overview,
+	[OPS_CLIENT_REMOVE] = post_client_remove,
+	[OPS_LOGS] = logs_get,
+	[OPS_AGENT_DETECTIONS] = logs_post_detections,
 	[OPS_TREE] = get_tree,
 	[OPS_DOMAIN_CREATE] = post_domains,
 	[OPS_DOMAIN_RENAME] = post_domain_rename,
@@ -1458,6 +1784,7 @@ static const handler_fn handlers[OPS_COUNT] = {
 	[OPS_CLIENT_MOVE_SERVER] = post_move_server,
 	[OPS_EXPORT] = get_export,
 	[OPS_IMPORT] = post_import,
+	[OPS_SETTINGS_KEYS] = get_settings_keys,
 	[OPS_SETTINGS_GET] = get_settings,
 	[OPS_SETTINGS_SET] = put_settings,
 	[OPS_SETTINGS_UNSET] = delete_settings,
@@ -1489,14 +1816,32 @@ static const handler_fn handlers[OPS_COUNT] = {
 
 /* Checks the request's "Authorization: Bearer ..." for the route's kind of
  * credential; copies who it names to who. */
+/* Checks the request's credential for auth and names the caller in who.
+ * An administrator may use a bearer token or the console's cookie, and a
+ * cookie request that is not a GET must carry the session's CSRF token. */
 static bool authorized(struct api_ctx *ctx, struct http_req *req, enum ops_auth auth,
 		       char *who, size_t len)
 {
-	const char *h = http_req_header(req, "Authorization"), *tok;
+	const char *h = http_req_header(req, "Authorization"), *tok, *sent;
 	unsigned char hash[32];
-	char uuid[37];
-	int64_t id;
+	char uuid[37], token[65], csrf[65];
+	int64_t id, now = (int64_t)time(NULL);
+	bool cookie;
 
+	if (auth == OPS_AUTH_ADMIN) {
+		if (!session_token(req, token, &cookie))
+			return false;
+		if (cookie && strcmp(http_req_method(req), "GET") != 0) {
+			session_csrf(token, csrf);
+			sent = http_req_header(req, SESSION_CSRF_HEADER);
+			if (!sent || sodium_memcmp(sent, csrf, 64) != 0 || strlen(sent) != 64)
+				return false;
+		}
+		crypto_hash_sha256(hash, (const unsigned char *)token, 64);
+		return store_token_check(ctx->st, hash, cookie ? STORE_TOKEN_CONSOLE :
+					 STORE_TOKEN_SESSION, now, cookie ? ctx->cfg->session_idle :
+					 0, who, len, NULL) == STORE_OK;
+	}
 	if (!h || strncmp(h, "Bearer ", 7) != 0)
 		return false;
 	tok = h + 7;
@@ -1522,8 +1867,8 @@ static bool authorized(struct api_ctx *ctx, struct http_req *req, enum ops_auth 
 	if (strlen(tok) != 64)
 		return false;
 	crypto_hash_sha256(hash, (const unsigned char *)tok, 64);
-	return store_token_check(ctx->st, hash, auth == OPS_AUTH_ADMIN ? STORE_TOKEN_SESSION :
-				 STORE_TOKEN_ENROLL, (int64_t)time(NULL), who, len) == STORE_OK;
+	return store_token_check(ctx->st, hash, STORE_TOKEN_ENROLL, now, 0, who, len, NULL) ==
+	       STORE_OK;
 }
 
 void api_handle(struct http_req *req, void *arg)
@@ -1537,6 +1882,8 @@ void api_handle(struct http_req *req, void *arg)
 	/* The integrated smart protection server's own routes. */
 	if (ctx->sps && sps_service_handle(ctx->sps, req))
 		return;
+	if (console_handle(ctx->console, req))
+		return;
 	if (!op) {
 		if (path_known)
 			http_respond_error(req, 405, "%s is not allowed on %s", method, path);
@@ -1545,7 +1892,8 @@ void api_handle(struct http_req *req, void *arg)
 		return;
 	}
 	if (op->auth != OPS_AUTH_NONE && !authorized(ctx, req, op->auth, who, sizeof(who))) {
-		http_respond_error(req, 401, "missing, expired or unknown bearer token");
+		http_respond_error(req, 401, "missing, expired or unknown bearer token or session "
+				   "(or, from the console, a missing CSRF token)");
 		return;
 	}
 	handlers[op->id](ctx, req, who);

@@ -1,13 +1,16 @@
 /* api.h -- wardd's REST API: the route table and its handlers.
  *
  * JSON in and out under /api/v1. Administrators authenticate with a
- * bearer token from POST /api/v1/login; docs/api.md describes every route.
+ * bearer token from POST /api/v1/login, or in the web console (served here
+ * too, under /console/) with a session cookie; docs/api.md describes every
+ * route.
  * Handlers run on the HTTP loop's thread (see http.h).
  */
 #ifndef WARD_API_H
 #define WARD_API_H
 
 #include "server/config.h"
+#include "server/console.h"
 #include "common/http.h"
 #include "server/notify.h"
 #include "server/store.h"
@@ -22,6 +25,9 @@ struct api_ctx {
 	json_t *sps_lists; /* smart protection source lists (empty: integrated) */
 	struct updates *updates;
 	struct sps_service *sps; /* the integrated smart protection server, or NULL */
+	struct session_guard *guard; /* wrong passwords by address */
+	struct console *console;  /* the web console's files, or NULL */
+	int64_t started;         /* when wardd started (seconds since the epoch) */
 };
 
 /* Verifies every client's connection state and logs each change since the

@@ -16,6 +16,9 @@ struct config {
 	char *listen;            /* "ADDR:PORT, ..."; "*:PORT" = every IPv4 and IPv6 address */
 	char *hostname;          /* the name agents use; empty = this host's FQDN */
 	char *data_dir;
+	char *console_dir;       /* empty: beside the program */
+	int64_t session_lifetime;    /* seconds */
+	int64_t session_idle;        /* seconds a console session may go unused */
 	/* [agents] */
 	int64_t heartbeat_interval;  /* seconds */
 	int64_t offline_after;
@@ -38,6 +41,8 @@ struct config {
 	/* [sps] */
 	bool sps_enabled;            /* the integrated smart protection server */
 	int64_t sps_ttl;             /* seconds agents may keep its answers */
+	/* [logs] */
+	int64_t logs_keep;           /* seconds */
 	/* [http] */
 	int64_t max_connections;
 	int64_t max_request;         /* bytes of a request body */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/log.h"
 #include "common/settings.h"
 #include "common/util.h"
 
@@ -90,7 +91,24 @@ static const char schema_v3[] =
 	" last_seen INTEGER NOT NULL DEFAULT 0,"
 	" status TEXT);";
 
-#define SCHEMA_VERSION 3
+/* Schema version 4: the event log (system events, connection
+ * verification, notification deliveries, detections; a client's host
+ * name and domain are copied into its events, which outlive it), and
+ * the absolute end of a token whose expiry slides with use (0: none). */
+static const char schema_v4[] =
+	"CREATE TABLE events ("
+	" id INTEGER PRIMARY KEY,"
+	" time INTEGER NOT NULL,"
+	" kind TEXT NOT NULL,"
+	" client INTEGER,"
+	" hostname TEXT,"
+	" domain TEXT,"
+	" message TEXT NOT NULL);"
+	"CREATE INDEX events_time ON events(time);"
+	"CREATE INDEX events_client ON events(client, time);"
+	"ALTER TABLE tokens ADD COLUMN ends INTEGER NOT NULL DEFAULT 0;";
+
+#define SCHEMA_VERSION 4
 
 /* Descendants of ?1, itself included. */
 #define SUBTREE_CTE \
@@ -510,8 +528,10 @@ static enum store_err migrate(struct store *st, char *errbuf, size_t errlen)
 		err = exec(st, schema_v1, errbuf, errlen);
 	if (err == STORE_OK && version < 2)
 		err = exec(st, schema_v2, errbuf, errlen);
-	if (err == STORE_OK)
+	if (err == STORE_OK && version < 3)
 		err = exec(st, schema_v3, errbuf, errlen);
+	if (err == STORE_OK)
+		err = exec(st, schema_v4, errbuf, errlen);
 	/* The root holds every setting: those added since get their defaults. */
 	defs = settings_table(&n);
 	for (i = 0; err == STORE_OK && i < n; i++)
@@ -519,7 +539,7 @@ static enum store_err migrate(struct store *st, char *errbuf, size_t errlen)
 			       "INSERT OR IGNORE INTO settings VALUES (1, ?, ?)", "ss",
 			       defs[i].key, defs[i].default_json);
 	if (err == STORE_OK)
-		err = exec(st, "PRAGMA user_version = 3", errbuf, errlen);
+		err = exec(st, "PRAGMA user_version = 4", errbuf, errlen);
 	return finish(st, err, errbuf, errlen);
 }
 
@@ -924,6 +944,44 @@ enum store_err store_settings_get(struct store *st, int64_t node, json_t **own,
 	return err;
 }
 
+enum store_err store_settings_origin(struct store *st, int64_t node, json_t **out)
+{
+	sqlite3_stmt *stmt = prepare(st, NULL, 0,
+		"WITH RECURSIVE up(id, depth) AS (SELECT ?1, 0 UNION ALL "
+		"SELECT n.parent, up.depth + 1 FROM nodes n JOIN up ON n.id = up.id "
+		"WHERE n.parent IS NOT NULL) "
+		"SELECT s.key, up.id, n.kind FROM up JOIN settings s ON s.node = up.id "
+		"JOIN nodes n ON n.id = up.id ORDER BY up.depth DESC", "i", node);
+	json_t *origin = json_object();
+	enum store_err err = STORE_OK;
+	char scope[1100], path[1024];
+	int64_t id;
+	int rc;
+
+	if (!stmt || !origin)
+		return list_fail(stmt, origin);
+	/* Nearer nodes come last and replace what farther ones set. */
+	while (err == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		id = sqlite3_column_int64(stmt, 1);
+		switch (sqlite3_column_int(stmt, 2)) {
+		case STORE_KIND_ROOT:
+			snprintf(scope, sizeof(scope), "root");
+			break;
+		case STORE_KIND_DOMAIN:
+			err = store_domain_path(st, id, path, sizeof(path));
+			snprintf(scope, sizeof(scope), "domain:%s", path);
+			break;
+		default:
+			snprintf(scope, sizeof(scope), "client:%lld", (long long)id);
+		}
+		if (err == STORE_OK &&
+		    json_object_set_new(origin, (const char *)sqlite3_column_text(stmt, 0),
+					json_string(scope)) != 0)
+			err = STORE_ENOMEM;
+	}
+	return finish_list(stmt, err, rc, origin, out);
+}
+
 enum store_err store_client_version(struct store *st, int64_t client, int64_t *version)
 {
 	return sql_int(st, version, NULL, 0, "SELECT eff_version FROM clients WHERE node = ?", "i",
@@ -956,41 +1014,81 @@ enum store_err store_admin_count(struct store *st, int64_t *count)
 
 enum store_err store_token_put(struct store *st, const unsigned char hash[32],
 			       enum store_token kind, const char *subject, int64_t expires,
-			       char *errbuf, size_t errlen)
+			       int64_t ends, char *errbuf, size_t errlen)
 {
-	sqlite3_stmt *stmt = prepare(st, errbuf, errlen, "INSERT INTO tokens VALUES (?, ?, ?, ?)",
-				     "");
+	sqlite3_stmt *stmt;
 
+	/* Expired tokens go as new ones come. */
+	if (sql_exec(st, errbuf, errlen, "DELETE FROM tokens WHERE expires <= ?", "i",
+		     (int64_t)time(NULL)) != STORE_OK)
+		return STORE_EDB;
+	stmt = prepare(st, errbuf, errlen, "INSERT INTO tokens (hash, kind, subject, expires, "
+		       "ends) VALUES (?, ?, ?, ?, ?)", "");
 	if (!stmt)
 		return STORE_EDB;
 	if (sqlite3_bind_blob(stmt, 1, hash, 32, SQLITE_TRANSIENT) != SQLITE_OK ||
 	    sqlite3_bind_int(stmt, 2, (int)kind) != SQLITE_OK ||
 	    sqlite3_bind_text(stmt, 3, subject, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 4, expires) != SQLITE_OK) {
+	    sqlite3_bind_int64(stmt, 4, expires) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 5, ends) != SQLITE_OK) {
 		sqlite3_finalize(stmt);
 		return db_fail(st, "token", errbuf, errlen);
 	}
 	return run(st, stmt, errbuf, errlen);
 }
 
-enum store_err store_token_check(struct store *st, const unsigned char hash[32],
-				 enum store_token kind, int64_t now, char *subject, size_t len)
+/* Binds a token's hash as parameter i of stmt; false on failure (stmt is
+ * then finalized). */
+static bool bind_hash(sqlite3_stmt *stmt, int i, const unsigned char hash[32])
 {
-	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT subject FROM tokens WHERE hash = ? AND "
-				     "kind = ? AND expires > ?", "");
-	enum store_err err = STORE_ENOENT;
+	if (stmt && sqlite3_bind_blob(stmt, i, hash, 32, SQLITE_TRANSIENT) == SQLITE_OK)
+		return true;
+	sqlite3_finalize(stmt);
+	return false;
+}
 
-	if (!stmt)
+enum store_err store_token_check(struct store *st, const unsigned char hash[32],
+				 enum store_token kind, int64_t now, int64_t idle,
+				 char *subject, size_t len, int64_t *expires)
+{
+	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT subject, expires, ends FROM tokens "
+				     "WHERE hash = ?1 AND kind = ?2 AND expires > ?3", "");
+	enum store_err err = STORE_ENOENT;
+	int64_t until = 0, ends = 0, slid;
+
+	if (!bind_hash(stmt, 1, hash))
 		return STORE_EDB;
-	if (sqlite3_bind_blob(stmt, 1, hash, 32, SQLITE_TRANSIENT) == SQLITE_OK &&
-	    sqlite3_bind_int(stmt, 2, (int)kind) == SQLITE_OK &&
-	    sqlite3_bind_int64(stmt, 3, now) == SQLITE_OK &&
-	    sqlite3_step(stmt) == SQLITE_ROW) {
+	if (sqlite3_bind_int(stmt, 2, (int)kind) == SQLITE_OK &&
+	    sqlite3_bind_int64(stmt, 3, now) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
 		snprintf(subject, len, "%s", (const char *)sqlite3_column_text(stmt, 0));
+		until = sqlite3_column_int64(stmt, 1);
+		ends = sqlite3_column_int64(stmt, 2);
 		err = STORE_OK;
 	}
 	sqlite3_finalize(stmt);
+	/* A sliding token lives idle seconds past its last use, up to its end;
+	 * written only when that moves it by a twelfth of idle or more, not on
+	 * every request. */
+	slid = now + idle < ends ? now + idle : ends;
+	if (err == STORE_OK && idle > 0 && ends > 0 && (slid - until) * 12 >= idle) {
+		until = slid;
+		stmt = prepare(st, NULL, 0, "UPDATE tokens SET expires = ?2 WHERE hash = ?1", "");
+		if (!bind_hash(stmt, 1, hash) || sqlite3_bind_int64(stmt, 2, until) != SQLITE_OK ||
+		    run(st, stmt, NULL, 0) != STORE_OK)
+			err = STORE_EDB;
+	}
+	if (expires)
+		*expires = until;
 	return err;
+}
+
+enum store_err store_token_delete(struct store *st, const unsigned char hash[32])
+{
+	sqlite3_stmt *stmt = prepare(st, NULL, 0, "DELETE FROM tokens WHERE hash = ?1", "");
+
+	if (!bind_hash(stmt, 1, hash))
+		return STORE_EDB;
+	return run(st, stmt, NULL, 0);
 }
 
 enum store_err store_token_count(struct store *st, enum store_token kind, int64_t now,
@@ -1295,13 +1393,16 @@ enum store_err store_client_set_state(struct store *st, int64_t id, const char *
 			id);
 }
 
-enum store_err store_client_remove(struct store *st, int64_t id, char *errbuf, size_t errlen)
+enum store_err store_client_remove(struct store *st, int64_t id, const char *why,
+				   char *errbuf, size_t errlen)
 {
 	enum store_err err = begin(st, errbuf, errlen);
 
 	if (err != STORE_OK)
 		return err;
 	err = expect_kind(st, id, STORE_KIND_CLIENT, errbuf, errlen);
+	if (err == STORE_OK)
+		err = store_event_add(st, "system", id, 0, why);
 	if (err == STORE_OK)
 		err = sql_exec(st, errbuf, errlen, "DELETE FROM nodes WHERE id = ?", "i", id);
 	return finish(st, err, errbuf, errlen);
@@ -1463,4 +1564,85 @@ enum store_err store_export(struct store *st, json_t **out)
 	}
 	*out = list;
 	return STORE_OK;
+}
+
+const char *const store_event_kinds[] = { "system", "verify", "delivery", "detection", NULL };
+
+enum store_err store_event_add(struct store *st, const char *kind, int64_t client,
+			       int64_t when, const char *message)
+{
+	char *host = NULL, domain[1024] = "";
+	int64_t parent = 0;
+	enum store_err err;
+
+	if (client > 0 &&
+	    sql_text(st, &host, NULL, 0, "SELECT hostname FROM clients WHERE node = ?", "i",
+		     client) == STORE_OK &&
+	    sql_int(st, &parent, NULL, 0, "SELECT parent FROM nodes WHERE id = ?", "i",
+		    client) == STORE_OK &&
+	    store_domain_path(st, parent, domain, sizeof(domain)) != STORE_OK)
+		domain[0] = '\0';
+	err = sql_exec(st, NULL, 0, "INSERT INTO events (time, kind, client, hostname, domain, "
+		       "message) VALUES (?, ?, nullif(?, 0), ?, nullif(?, ''), ?)", "isisss",
+		       when ? when : (int64_t)time(NULL), kind, client, host, domain, message);
+	free(host);
+	return err;
+}
+
+enum store_err store_eventf(struct store *st, const char *kind, int64_t client,
+			    const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_msg(LOG_LVL_INFO, "%s: %s", kind, msg);
+	return store_event_add(st, kind, client, 0, msg);
+}
+
+enum store_err store_events(struct store *st, const struct store_event_filter *f,
+			    json_t **out)
+{
+	/* A domain matches itself and every domain below it. */
+	sqlite3_stmt *stmt = prepare(st, NULL, 0,
+		"SELECT id, time, kind, client, hostname, domain, message FROM events "
+		"WHERE (?1 IS NULL OR kind = ?1) AND time >= ?2 AND time <= ?3 "
+		"AND (?4 = 0 OR client = ?4) AND (?5 IS NULL OR domain = ?5 OR "
+		"substr(domain, 1, length(?5) + 1) = ?5 || '/' OR ?5 = '/') "
+		"AND (?6 = 0 OR id < ?6) ORDER BY id DESC LIMIT ?7", "siiisii",
+		f->kind, f->since, f->until ? f->until : INT64_MAX, f->client, f->domain,
+		f->before, f->limit);
+	json_t *list = json_array(), *e;
+	enum store_err err = STORE_OK;
+	int rc;
+
+	if (!stmt || !list)
+		return list_fail(stmt, list);
+	while (err == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		e = json_pack("{sI sI ss so so so ss}", "id",
+			      (json_int_t)sqlite3_column_int64(stmt, 0), "time",
+			      (json_int_t)sqlite3_column_int64(stmt, 1), "kind",
+			      (const char *)sqlite3_column_text(stmt, 2), "client",
+			      sqlite3_column_type(stmt, 3) == SQLITE_NULL ? json_null() :
+			      json_integer(sqlite3_column_int64(stmt, 3)), "hostname",
+			      sqlite3_column_text(stmt, 4) ?
+			      json_string((const char *)sqlite3_column_text(stmt, 4)) : json_null(),
+			      "domain", sqlite3_column_text(stmt, 5) ?
+			      json_string((const char *)sqlite3_column_text(stmt, 5)) : json_null(),
+			      "message", (const char *)sqlite3_column_text(stmt, 6));
+		if (!e || json_array_append_new(list, e) != 0)
+			err = STORE_ENOMEM;
+	}
+	return finish_list(stmt, err, rc, list, out);
+}
+
+enum store_err store_events_prune(struct store *st, int64_t before, int64_t *n)
+{
+	enum store_err err = sql_exec(st, NULL, 0, "DELETE FROM events WHERE time < ?", "i",
+				      before);
+
+	*n = err == STORE_OK ? (int64_t)sqlite3_changes(st->db) : 0;
+	return err;
 }

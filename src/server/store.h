@@ -114,6 +114,10 @@ enum store_err store_setting_unset(struct store *st, int64_t node, const char *k
 enum store_err store_settings_get(struct store *st, int64_t node, json_t **own,
 				  json_t **effective, char *errbuf, size_t errlen);
 
+/* Stores in *out (a new object the caller owns) where each setting in
+ * effect at node comes from: "root", "domain:/PATH" or "client:ID". */
+enum store_err store_settings_origin(struct store *st, int64_t node, json_t **out);
+
 /* Returns a client's effective settings version (0 before the first). */
 enum store_err store_client_version(struct store *st, int64_t client, int64_t *version);
 
@@ -122,6 +126,8 @@ enum store_err store_client_version(struct store *st, int64_t client, int64_t *v
 enum store_token {
 	STORE_TOKEN_SESSION = 1,  /* an administrator's API session; subject: admin name */
 	STORE_TOKEN_ENROLL = 2,   /* lets agents enroll; subject: the domain path */
+	STORE_TOKEN_CONSOLE = 3,  /* a web console session (a cookie): ends when unused
+				   * for a while; subject: admin name */
 };
 
 /* Creates or replaces administrator name with an Argon2id hash string. */
@@ -136,15 +142,23 @@ enum store_err store_admin_get(struct store *st, const char *name, char **pwhash
 /* Returns the number of administrators. */
 enum store_err store_admin_count(struct store *st, int64_t *count);
 
-/* Records a token by its SHA-256, valid until expires (Unix time). */
+/* Records a token by its SHA-256, valid until expires (Unix time); ends,
+ * when not 0, is the latest a sliding token may be extended to. Expired
+ * tokens are deleted first. */
 enum store_err store_token_put(struct store *st, const unsigned char hash[32],
 			       enum store_token kind, const char *subject, int64_t expires,
-			       char *errbuf, size_t errlen);
+			       int64_t ends, char *errbuf, size_t errlen);
 
 /* Looks up a token of kind valid at now by its SHA-256: STORE_OK with its
- * subject copied to subject, or STORE_ENOENT. */
+ * subject copied into subject (len bytes) and, when expires is not NULL,
+ * its expiry there; STORE_ENOENT when unknown or expired. With idle > 0 a
+ * sliding token's expiry moves to now + idle (never past its end). */
 enum store_err store_token_check(struct store *st, const unsigned char hash[32],
-				 enum store_token kind, int64_t now, char *subject, size_t len);
+				 enum store_token kind, int64_t now, int64_t idle,
+				 char *subject, size_t len, int64_t *expires);
+
+/* Deletes a token (a session that signs out); unknown ones are no error. */
+enum store_err store_token_delete(struct store *st, const unsigned char hash[32]);
 
 /* Returns the number of tokens of kind valid at now. */
 enum store_err store_token_count(struct store *st, enum store_token kind, int64_t now,
@@ -236,8 +250,10 @@ enum store_err store_clients_each(struct store *st, int64_t only,
 enum store_err store_client_set_state(struct store *st, int64_t id, const char *state);
 
 /* Removes client id from the tree (its settings and queued delivery go
- * with it). Nothing is done to the endpoint. */
-enum store_err store_client_remove(struct store *st, int64_t id, char *errbuf, size_t errlen);
+ * with it) and logs a system event about it saying why (its host name
+ * and domain kept there). Nothing is done to the endpoint. */
+enum store_err store_client_remove(struct store *st, int64_t id, const char *why,
+				   char *errbuf, size_t errlen);
 
 /* Records that client id is to move to another server (move: JSON text
  * {"server", "ca", "token", "domain"}) and queues it for delivery under a
@@ -294,5 +310,37 @@ enum store_err store_kv_put(struct store *st, const char *key, const char *value
 
 /* Returns the number of queued deliveries. */
 enum store_err store_delivery_count(struct store *st, int64_t *count);
+
+/* The kinds of event the log holds (NULL-terminated): system events,
+ * connection verification, notification deliveries, detections. */
+extern const char *const store_event_kinds[];
+
+/* Appends an event of kind about client (0: none; its host name and
+ * domain path are copied in) to the log, stamped when (0: now). */
+enum store_err store_event_add(struct store *st, const char *kind, int64_t client,
+			       int64_t when, const char *message);
+
+/* store_event_add() of a formatted message, which also goes to the
+ * daemon's log (info level). */
+enum store_err store_eventf(struct store *st, const char *kind, int64_t client,
+			    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Which events store_events() returns; zero or NULL members match all. */
+struct store_event_filter {
+	const char *kind;
+	int64_t since, until;    /* seconds since the epoch, inclusive */
+	int64_t client;
+	const char *domain;      /* a domain path: it and every domain below */
+	int64_t before;          /* only events older than this id (paging) */
+	int64_t limit;
+};
+
+/* Stores in *out (a new array the caller owns) the events f selects,
+ * newest first: {id, time, kind, client, hostname, domain, message}. */
+enum store_err store_events(struct store *st, const struct store_event_filter *f,
+			    json_t **out);
+
+/* Deletes the events older than before; *n tells how many. */
+enum store_err store_events_prune(struct store *st, int64_t before, int64_t *n);
 
 #endif

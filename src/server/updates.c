@@ -353,13 +353,14 @@ static json_t *record(struct updates *u, struct job *j)
 		}
 		json_object_set_new(versions, comp_name(c), json_integer(b->version));
 		if (b->base)
-			log_msg(LOG_LVL_INFO, "update: %s version %lld: full package %lld bytes, "
-				"delta from %lld %lld bytes", comp_name(c), (long long)b->version,
-				(long long)b->full_size, (long long)b->base,
-				(long long)b->delta_size);
+			store_eventf(u->st, "system", 0, "%s version %lld built: full package %lld "
+				     "bytes, delta from %lld %lld bytes", comp_table()[c].title,
+				     (long long)b->version, (long long)b->full_size,
+				     (long long)b->base, (long long)b->delta_size);
 		else
-			log_msg(LOG_LVL_INFO, "update: %s version %lld: full package %lld bytes",
-				comp_name(c), (long long)b->version, (long long)b->full_size);
+			store_eventf(u->st, "system", 0, "%s version %lld built: full package %lld "
+				     "bytes", comp_table()[c].title, (long long)b->version,
+				     (long long)b->full_size);
 		prune(u, c, b->version);
 	}
 	if (ok && !j->unchanged)
@@ -373,8 +374,10 @@ static json_t *record(struct updates *u, struct job *j)
 	}
 	if (!ok) {
 		undo(j);
-		log_msg(LOG_LVL_ERROR, "update: import of %s failed: %s; the components in use "
-			"stay as they were", u->cfg->source_dir, j->msg);
+		log_msg(LOG_LVL_ERROR, "update: import of %s failed: %s", u->cfg->source_dir,
+			j->msg);
+		store_eventf(u->st, "system", 0, "signature import of %s failed: %s; the "
+			     "components in use stay as they were", u->cfg->source_dir, j->msg);
 	} else if (j->unchanged) {
 		snprintf(j->msg, sizeof(j->msg), "the source is unchanged");
 	} else if (json_object_size(versions) == 0) {
@@ -729,12 +732,15 @@ void updates_free(struct updates *u)
 json_t *updates_status(struct updates *u)
 {
 	unsigned peak, now = http_downloads(u->http, &peak);
-	json_t *out = json_pack("{ss sO sb si si sI ss sI}", "source_dir", u->cfg->source_dir,
-				"last_import", u->last, "importing", u->job != NULL, "downloads",
-				(int)now, "downloads_peak", (int)peak, "max_downloads",
-				(json_int_t)u->cfg->max_downloads, "key", u->pk_hex, "rotations",
-				(json_int_t)json_array_size(u->rotations));
-	json_t *list = json_array(), *packages, *p, *deltas, *entry;
+	json_t *out = json_pack("{ss sO sb si si sI ss sI sI sI}", "source_dir",
+				u->cfg->source_dir, "last_import", u->last, "importing",
+				u->job != NULL, "downloads", (int)now, "downloads_peak", (int)peak,
+				"max_downloads", (json_int_t)u->cfg->max_downloads, "key",
+				u->pk_hex,
+				"rotations", (json_int_t)json_array_size(u->rotations),
+				"watch_interval", (json_int_t)u->cfg->watch_interval,
+				"check_interval", (json_int_t)u->cfg->check_interval);
+	json_t *list = json_array(), *packages, *p, *deltas, *entry, *history;
 	int64_t v;
 	size_t i;
 	int c;
@@ -753,14 +759,20 @@ json_t *updates_status(struct updates *u)
 		}
 		v = latest(packages);
 		deltas = json_array();
-		entry = json_pack("{ss ss sI so}", "name", comp_name(c), "title",
+		history = json_array();
+		entry = json_pack("{ss ss sI so so}", "name", comp_name(c), "title",
 				  comp_table()[c].title, "version", (json_int_t)v, "deltas",
-				  deltas);
-		json_array_foreach(packages, i, p) {
-			if (json_integer_value(json_object_get(p, "version")) != v)
+				  deltas, "history", history);
+		/* The versions still kept, newest first, each with its full package. */
+		for (i = json_array_size(packages); i-- > 0;) {
+			p = json_array_get(packages, i);
+			if (json_integer_value(json_object_get(p, "base")) != 0)
 				continue;
-			if (json_integer_value(json_object_get(p, "base")) == 0)
+			if (json_integer_value(json_object_get(p, "version")) == v)
 				json_object_set(entry, "size", json_object_get(p, "size"));
+			json_array_append_new(history, json_pack(
+				"{sO sO sO}", "version", json_object_get(p, "version"), "created",
+				json_object_get(p, "created"), "size", json_object_get(p, "size")));
 		}
 		json_array_foreach(packages, i, p)
 			if (json_integer_value(json_object_get(p, "base")) > 0)
@@ -865,8 +877,9 @@ void updates_rotate_key(struct updates *u, struct http_req *req, const char *who
 	u->rotations = chain;
 	chain = NULL;
 	use_key(u, pk, sk);
-	log_msg(LOG_LVL_INFO, "update: %s rotated the package signing key from %s to %s; "
-		"%zu packages signed anew", who, old_hex, u->pk_hex, json_object_size(envelopes));
+	store_eventf(u->st, "system", 0, "%s rotated the package signing key from %s to %s; "
+		     "%zu packages signed anew", who, old_hex, u->pk_hex,
+		     json_object_size(envelopes));
 	http_respond_json(req, 200, json_pack("{ss ss sI sI}", "key", u->pk_hex, "previous",
 					      old_hex, "rotations",
 					      (json_int_t)json_array_size(u->rotations), "packages",

@@ -18,6 +18,8 @@
 #include "common/util.h"
 #include "server/api.h"
 #include "server/config.h"
+#include "server/console.h"
+#include "server/session.h"
 #include "common/http.h"
 #include "server/notify.h"
 #include "server/pki.h"
@@ -189,7 +191,7 @@ static bool setup_enrollment(struct store *st, const struct config *cfg, const s
 		return true;
 	api_new_token(token, hash);
 	if (store_token_put(st, hash, STORE_TOKEN_ENROLL, cfg->default_domain,
-			    now + ENROLL_SECONDS, msg, sizeof(msg)) != STORE_OK) {
+			    now + ENROLL_SECONDS, 0, msg, sizeof(msg)) != STORE_OK) {
 		log_msg(LOG_LVL_ERROR, "enrollment token: %s", msg);
 		goto out;
 	}
@@ -216,10 +218,48 @@ static void on_verify(void *arg)
 	json_decref(api_verify(arg, false));
 }
 
-/* The daily task: verification that also removes long-inactive clients. */
+/* The daily task: verification that also removes long-inactive clients,
+ * and the event log's oldest events going. */
 static void on_daily(void *arg)
 {
-	json_decref(api_verify(arg, true));
+	struct api_ctx *ctx = arg;
+	int64_t n = 0;
+
+	json_decref(api_verify(ctx, true));
+	if (store_events_prune(ctx->st, (int64_t)time(NULL) - ctx->cfg->logs_keep, &n) !=
+	    STORE_OK)
+		log_msg(LOG_LVL_ERROR, "logs: removing old events failed");
+	else if (n)
+		log_msg(LOG_LVL_INFO, "logs: removed %lld events older than %llds", (long long)n,
+			(long long)ctx->cfg->logs_keep);
+}
+
+/* Loads the web console from server.console_dir, or by default from
+ * share/ward/console beside the directory of wardd's program (bin/), as
+ * in the build tree and under an installation prefix. Without it wardd
+ * serves the API alone. */
+static struct console *load_console(const struct config *cfg)
+{
+	char exe[4096], dir[4200], msg[512], *slash;
+	struct console *c;
+	ssize_t n;
+
+	if (cfg->console_dir[0]) {
+		snprintf(dir, sizeof(dir), "%s", cfg->console_dir);
+	} else {
+		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[n > 0 ? n : 0] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash)
+			*slash = '\0';
+		snprintf(dir, sizeof(dir), "%s/../share/ward/console", exe);
+	}
+	c = console_load(dir, msg, sizeof(msg));
+	if (!c)
+		log_msg(LOG_LVL_WARN, "%s: the web console is not served", msg);
+	else
+		log_msg(LOG_LVL_INFO, "console: %zu files from %s", console_files(c), dir);
+	return c;
 }
 
 static char *data_path(const struct config *cfg, const char *name)
@@ -314,6 +354,13 @@ int main(int argc, char **argv)
 		goto out;
 	ctx.st = st;
 	ctx.cfg = &cfg;
+	ctx.started = (int64_t)time(NULL);
+	ctx.console = load_console(&cfg);
+	ctx.guard = session_guard_new();
+	if (!ctx.guard) {
+		log_msg(LOG_LVL_ERROR, "out of memory");
+		goto out;
+	}
 	if (!api_load_rules(&ctx)) {
 		log_msg(LOG_LVL_ERROR, "database: the grouping rules or update sources are "
 			"unreadable");
@@ -345,14 +392,16 @@ int main(int argc, char **argv)
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;
 	}
-	log_msg(LOG_LVL_INFO, "wardd %s serving https://%s:%u (listening on %s), data in %s",
-		WARD_VERSION, name, listen_port(cfg.listen), cfg.listen, cfg.data_dir);
+	store_eventf(st, "system", 0, "wardd %s started: https://%s:%u (listening on %s), data in "
+		     "%s", WARD_VERSION, name, listen_port(cfg.listen), cfg.listen, cfg.data_dir);
 	status = http_run(http) == 0 ? 0 : 1;
 out:
 	http_free(http);
 	updates_free(ctx.updates);
 	sps_service_free(ctx.sps);
 	notify_free(ctx.notify);
+	console_free(ctx.console);
+	session_guard_free(ctx.guard);
 	json_decref(ctx.rules);
 	json_decref(ctx.sources);
 	json_decref(ctx.sps_lists);

@@ -181,7 +181,7 @@ class CliTest(unittest.TestCase):
         self.assertEqual([r["id"] for r in report["removed"]], [ids[gone]])
         self.assertEqual(report["summary"]["online"], 2)  # the running agent, second
         self.assertIn(f"verify: client {ids[away]} (", self.server.log_text())
-        self.assertIn(f"removed client {ids[gone]}", self.server.log_text())
+        self.assertIn(f"client {ids[gone]} (vm) removed from the tree", self.server.log_text())
         self.assertNotIn(f"(client {ids[gone]})", self.ward("tree").stdout)
         # With the roaming privilege an absent agent is roaming, not offline.
         self.ward("settings", "set", "--scope", f"client:{ids[away]}", "roaming", "true")

@@ -223,6 +223,72 @@ static void test_agents(struct store *st)
 	CHECK(store_delivery_count(st, &n1) == STORE_OK && n1 == n0 - 1);
 }
 
+/* The event log keeps a client's host name and domain, filters by kind,
+ * client, domain (and below), time and page, and prunes by age; settings
+ * say where each value in effect comes from; a console token slides. */
+static void test_events(struct store *st)
+{
+	struct store_event_filter f = { .limit = 100 };
+	unsigned char tok[32] = { 7 };
+	int64_t dom, sub, c, n, exp = 0;
+	json_t *list = NULL, *origin = NULL;
+	char who[64];
+
+	CHECK(store_domain_lookup(st, "/Ev/Sub", 1, &sub, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_domain_lookup(st, "/Ev", 0, &dom, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_client_add(st, sub, "ev-uuid", "ev-host", secret, &c, msg, sizeof(msg)) ==
+	      STORE_OK);
+	CHECK(store_event_add(st, "detection", c, 1000, "Eicar in /x") == STORE_OK);
+	CHECK(store_event_add(st, "system", 0, 2000, "server started") == STORE_OK);
+	CHECK(store_events(st, &f, &list) == STORE_OK);
+	CHECK(json_array_size(list) >= 2);
+	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(list, 0), "message")),
+		     "server started");
+	json_decref(list);
+	f.domain = "/Ev";
+	CHECK(store_events(st, &f, &list) == STORE_OK && json_array_size(list) == 1);
+	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(list, 0), "domain")),
+		     "/Ev/Sub");
+	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(list, 0), "hostname")),
+		     "ev-host");
+	json_decref(list);
+	f.domain = "/E";   /* a prefix of a name is not a domain above it */
+	CHECK(store_events(st, &f, &list) == STORE_OK && json_array_size(list) == 0);
+	json_decref(list);
+	f = (struct store_event_filter){ .kind = "detection", .client = c, .since = 1000,
+					 .until = 1000, .limit = 10 };
+	CHECK(store_events(st, &f, &list) == STORE_OK && json_array_size(list) == 1);
+	json_decref(list);
+	/* The client goes; its events stay, with its name. */
+	CHECK(store_client_remove(st, c, "removed for the test", msg, sizeof(msg)) == STORE_OK);
+	f = (struct store_event_filter){ .client = c, .limit = 10 };
+	CHECK(store_events(st, &f, &list) == STORE_OK && json_array_size(list) == 2);
+	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(list, 0), "message")),
+		     "removed for the test");
+	json_decref(list);
+	CHECK(store_events_prune(st, 1500, &n) == STORE_OK && n == 1);
+
+	CHECK(store_setting_set(st, dom, "roaming", json_true(), STORE_APPLY_INHERIT, NULL, msg,
+				sizeof(msg)) == STORE_OK);
+	CHECK(store_settings_origin(st, sub, &origin) == STORE_OK);
+	CHECK_STR_EQ(json_string_value(json_object_get(origin, "roaming")), "domain:/Ev");
+	CHECK_STR_EQ(json_string_value(json_object_get(origin, "scan_method")), "root");
+	json_decref(origin);
+
+	/* A sliding token: 60 s past each use, never past its end. */
+	CHECK(store_token_put(st, tok, STORE_TOKEN_CONSOLE, "admin", 10060, 10100, msg,
+			      sizeof(msg)) == STORE_OK);
+	CHECK(store_token_check(st, tok, STORE_TOKEN_CONSOLE, 10050, 60, who, sizeof(who),
+				&exp) == STORE_OK && exp == 10100);
+	CHECK(store_token_check(st, tok, STORE_TOKEN_CONSOLE, 10099, 60, who, sizeof(who),
+				&exp) == STORE_OK && exp == 10100);
+	CHECK(store_token_check(st, tok, STORE_TOKEN_CONSOLE, 10100, 60, who, sizeof(who),
+				NULL) == STORE_ENOENT);
+	CHECK(store_token_check(st, tok, STORE_TOKEN_SESSION, 10050, 0, who, sizeof(who),
+				NULL) == STORE_ENOENT);
+	CHECK(store_token_delete(st, tok) == STORE_OK);
+}
+
 /* The database survives reopening, and a newer schema is refused. */
 static void test_reopen(const char *path)
 {
@@ -263,6 +329,7 @@ int main(void)
 	test_validation(st);
 	test_tree_json(st);
 	test_agents(st);
+	test_events(st);
 	store_close(st);
 	test_reopen(path);
 	test_utf8();

@@ -1,0 +1,158 @@
+/* session.c -- console cookies, CSRF tokens and the sign-in brake (see
+ * session.h). */
+#include "server/session.h"
+
+#include <arpa/inet.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Addresses the guard remembers; when full, the one whose last failure is
+ * oldest is forgotten. */
+#define GUARD_SLOTS 1024
+
+/* Failures older than this no longer count. */
+#define GUARD_WINDOW 900
+
+#define GUARD_FIRST_WAIT 30
+#define GUARD_MAX_WAIT 900
+
+struct guard_slot {
+	char key[INET6_ADDRSTRLEN];
+	unsigned failures;
+	int64_t last;      /* time of the last failure; 0: free slot */
+	int64_t until;     /* no try before this */
+};
+
+struct session_guard {
+	struct guard_slot slots[GUARD_SLOTS];
+};
+
+struct session_guard *session_guard_new(void)
+{
+	return calloc(1, sizeof(struct session_guard));
+}
+
+void session_guard_free(struct session_guard *g)
+{
+	free(g);
+}
+
+/* The key of a peer address: an IPv6 address stands for its /64, which
+ * one host commonly has in full. */
+static void guard_key(const char *peer, char key[INET6_ADDRSTRLEN])
+{
+	unsigned char a[16];
+
+	if (strchr(peer, ':') && inet_pton(AF_INET6, peer, a) == 1) {
+		memset(a + 8, 0, 8);
+		if (inet_ntop(AF_INET6, a, key, INET6_ADDRSTRLEN))
+			return;
+	}
+	snprintf(key, INET6_ADDRSTRLEN, "%s", peer);
+}
+
+/* Finds peer's slot; with take, makes one (replacing the stalest). */
+static struct guard_slot *guard_find(const struct session_guard *g, const char *peer,
+				     bool take)
+{
+	struct session_guard *mg = (struct session_guard *)g;
+	struct guard_slot *oldest = &mg->slots[0];
+	char key[INET6_ADDRSTRLEN];
+	size_t i;
+
+	guard_key(peer, key);
+	for (i = 0; i < GUARD_SLOTS; i++) {
+		if (mg->slots[i].last && strcmp(mg->slots[i].key, key) == 0)
+			return &mg->slots[i];
+		if (mg->slots[i].last < oldest->last)
+			oldest = &mg->slots[i];
+	}
+	if (!take)
+		return NULL;
+	memset(oldest, 0, sizeof(*oldest));
+	snprintf(oldest->key, sizeof(oldest->key), "%s", key);
+	return oldest;
+}
+
+unsigned session_guard_wait(const struct session_guard *g, const char *peer, int64_t now)
+{
+	const struct guard_slot *s = guard_find(g, peer, false);
+
+	return s && s->until > now ? (unsigned)(s->until - now) : 0;
+}
+
+unsigned session_guard_fail(struct session_guard *g, const char *peer, int64_t now)
+{
+	struct guard_slot *s = guard_find(g, peer, true);
+	int64_t wait = GUARD_FIRST_WAIT;
+	unsigned over;
+
+	if (now - s->last > GUARD_WINDOW && s->until <= now)
+		s->failures = 0;
+	s->failures++;
+	s->last = now;
+	if (s->failures < SESSION_FREE_FAILURES)
+		return 0;
+	for (over = s->failures - SESSION_FREE_FAILURES; over > 0 && wait < GUARD_MAX_WAIT; over--)
+		wait *= 2;
+	if (wait > GUARD_MAX_WAIT)
+		wait = GUARD_MAX_WAIT;
+	s->until = now + wait;
+	return (unsigned)wait;
+}
+
+void session_guard_clear(struct session_guard *g, const char *peer)
+{
+	struct guard_slot *s = guard_find(g, peer, false);
+
+	if (s)
+		memset(s, 0, sizeof(*s));
+}
+
+bool session_cookie(const struct http_req *req, char token[65])
+{
+	return session_cookie_parse(http_req_header(req, "Cookie"), token);
+}
+
+bool session_cookie_parse(const char *h, char token[65])
+{
+	size_t n = strlen(SESSION_COOKIE), i;
+	const char *p;
+
+	/* Cookie: a=b; __Host-ward_session=HEX; c=d */
+	for (p = h; p && *p; p = strchr(p, ';') ? strchr(p, ';') + 1 : NULL) {
+		while (*p == ' ')
+			p++;
+		if (strncmp(p, SESSION_COOKIE, n) != 0 || p[n] != '=')
+			continue;
+		p += n + 1;
+		for (i = 0; i < 64 && p[i] && strchr("0123456789abcdef", p[i]); i++)
+			token[i] = p[i];
+		if (i == 64 && (p[64] == '\0' || p[64] == ';' || p[64] == ' ')) {
+			token[64] = '\0';
+			return true;
+		}
+	}
+	return false;
+}
+
+void session_csrf(const char *token, char out[65])
+{
+	static const unsigned char key[] = "ward console csrf token";
+	unsigned char h[32];
+
+	crypto_generichash(h, sizeof(h), (const unsigned char *)token, strlen(token), key,
+			   sizeof(key) - 1);
+	sodium_bin2hex(out, 65, h, sizeof(h));
+}
+
+void session_set_cookie(struct http_req *req, const char *token, int64_t max_age)
+{
+	char v[256];
+
+	snprintf(v, sizeof(v), "%s=%s; Path=/; Max-Age=%lld; Secure; HttpOnly; SameSite=Strict",
+		 SESSION_COOKIE, token ? token : "", token ? (long long)max_age : 0LL);
+	http_add_header(req, "Set-Cookie", v);
+}

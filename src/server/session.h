@@ -1,0 +1,71 @@
+/* session.h -- what administrators' sessions need beyond the token table:
+ * the console's cookie and its CSRF token, and the brake on wrong
+ * passwords.
+ *
+ * The console signs in with POST /api/v1/login {"cookie": true}: the
+ * session token then travels only in an HttpOnly, Secure, SameSite=Strict
+ * cookie, and every request that changes something must also carry the
+ * session's CSRF token (derived from the session token, one-way) in the
+ * X-Ward-CSRF header. The command line keeps using bearer tokens, which no
+ * browser sends by itself and so need no CSRF token.
+ *
+ * Wrong passwords are counted per source address (an IPv6 address by its
+ * /64): from the SESSION_FREE_FAILURES-th on, the address must wait before
+ * the next try, 30 seconds doubling up to 15 minutes; a successful sign-in
+ * clears it. Runs on the HTTP loop's thread; not thread-safe.
+ */
+#ifndef WARD_SESSION_H
+#define WARD_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/http.h"
+
+/* The cookie's name: __Host- makes browsers insist on Secure, Path=/ and
+ * no Domain. */
+#define SESSION_COOKIE "__Host-ward_session"
+
+/* The header that carries the CSRF token. */
+#define SESSION_CSRF_HEADER "X-Ward-CSRF"
+
+/* Wrong passwords an address may give before it must wait. */
+#define SESSION_FREE_FAILURES 5
+
+struct session_guard;
+
+/* Returns a new, empty guard (the caller frees it with
+ * session_guard_free()), or NULL when out of memory. */
+struct session_guard *session_guard_new(void);
+
+/* Frees g (NULL is accepted). */
+void session_guard_free(struct session_guard *g);
+
+/* Returns how many seconds the address peer must still wait before it may
+ * try a password (0: it may now). */
+unsigned session_guard_wait(const struct session_guard *g, const char *peer, int64_t now);
+
+/* Counts a wrong password from peer; returns the seconds it must now wait
+ * (0 while it has free tries left). */
+unsigned session_guard_fail(struct session_guard *g, const char *peer, int64_t now);
+
+/* Forgets peer's wrong passwords after a successful sign-in. */
+void session_guard_clear(struct session_guard *g, const char *peer);
+
+/* Finds the session token in the request's Cookie header. Returns true
+ * with its 64 hex digits and a NUL in token. */
+bool session_cookie(const struct http_req *req, char token[65]);
+
+/* session_cookie() of a Cookie header's value (NULL: none); untrusted
+ * input, strictly parsed: the cookie's value must be 64 lowercase hex
+ * digits. */
+bool session_cookie_parse(const char *header, char token[65]);
+
+/* Derives the CSRF token of a session token into out (64 hex digits). */
+void session_csrf(const char *token, char out[65]);
+
+/* Sets (token not NULL, for max_age seconds) or clears the session cookie
+ * on req's answer. */
+void session_set_cookie(struct http_req *req, const char *token, int64_t max_age);
+
+#endif

@@ -1,0 +1,179 @@
+// console.mjs -- the web console in a real browser: Debian's chromium,
+// headless, driven by playwright-core, against a real wardd with a real
+// agent (test_browser.py starts both and passes them in the environment).
+//
+// WARD_URL      https://localhost:PORT of the server
+// WARD_PASSWORD the admin password
+// WARD_AGENT    the host name of the enrolled agent
+// WARD_SHOTS    the directory the screenshots go to
+// CHROMIUM      the browser (default /usr/bin/chromium)
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const url = process.env.WARD_URL;
+const password = process.env.WARD_PASSWORD;
+const host = process.env.WARD_AGENT;
+const shots = process.env.WARD_SHOTS;
+fs.mkdirSync(shots, { recursive: true });
+
+const browser = await chromium.launch({
+	executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+	headless: true,
+	// This machine's network is closed: no background connections.
+	args: ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+		'--disable-component-update', '--disable-sync'],
+});
+// The server's certificate comes from its own CA, which this browser
+// profile does not hold.
+const context = await browser.newContext({ ignoreHTTPSErrors: true,
+	viewport: { width: 1400, height: 900 } });
+const page = await context.newPage();
+const problems = [];
+page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+page.on('console', (m) => {
+	if (m.type() === 'error' && !/40[19]|429/.test(m.text()))
+		problems.push(`console error: ${m.text()}`);
+});
+
+async function shot(name) {
+	await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+}
+
+function step(name) {
+	console.log(`step: ${name}`);
+}
+
+try {
+	step('the console is served at /console/ and asks for a sign-in');
+	await page.goto(`${url}/`);
+	assert.match(page.url(), /\/console\/$/);
+	await page.waitForSelector('form.signin');
+	await shot('signin');
+
+	step('a wrong password is refused');
+	await page.fill('#password', 'not-the-password');
+	await page.click('form.signin button[type=submit]');
+	await page.waitForSelector('form.signin .error:has-text("Wrong user name or password")');
+
+	step('sign in');
+	await page.fill('#password', password);
+	await page.click('form.signin button[type=submit]');
+	await page.waitForSelector('#dashboard #card-states');
+	const cookies = await context.cookies();
+	const session = cookies.find((c) => c.name === '__Host-ward_session');
+	assert.ok(session, 'the session cookie is set');
+	assert.equal(session.httpOnly, true);
+	assert.equal(session.secure, true);
+	assert.equal(session.sameSite, 'Strict');
+	assert.equal(await page.evaluate(() => document.cookie), '', 'the page cannot read it');
+
+	step('the dashboard shows the agent');
+	await page.waitForSelector('#card-states [data-count=online]:text("1")');
+	await page.waitForSelector('#card-components td:text("Virus Pattern")');
+	await shot('dashboard');
+
+	step('a request without the CSRF token is refused');
+	const forged = await page.evaluate(async () => (await fetch('/api/v1/domains', {
+		method: 'POST', body: JSON.stringify({ path: '/Forged' }) })).status);
+	assert.equal(forged, 401);
+
+	step('create a domain');
+	await page.click('nav a[data-page=agents]');
+	await page.waitForSelector(`.vrow[data-host="${host}"]`);
+	await page.click('#dom-new');
+	await page.fill('#domain-name', 'Berlin');
+	await page.click('.dialog button:text("Create")');
+	await page.waitForSelector('#domain-tree [data-domain="/Berlin"]');
+
+	step('move the agent into it');
+	await page.click('#domain-tree [data-domain="/"]');
+	const row = `.vrow[data-host="${host}"]`;
+	await page.check(`${row} input[type=checkbox]`);
+	await page.click('#act-move');
+	await page.selectOption('#move-to', '/Berlin');
+	await page.click('.dialog button:text("Move")');
+	await page.waitForSelector(`${row} div:text("/Berlin")`);
+	await page.click('#domain-tree [data-domain="/Berlin"]');
+	await page.waitForSelector(row);
+
+	step('switch its scan method and see the agent change');
+	await page.waitForSelector(`${row} [data-col=method]:text("conventional")`, { timeout: 60000 });
+	await page.check(`${row} input[type=checkbox]`);
+	await page.click('#act-method');
+	await page.selectOption('#method', 'smart');
+	await page.selectOption('#target', 'clients');
+	await page.click('.dialog button:text("Apply")');
+	await page.waitForSelector(`${row} [data-col=method]:text("smart")`, { timeout: 90000 });
+
+	step('its settings say where each comes from');
+	await page.click(`${row} div[title="${host}"]`);
+	await page.waitForSelector('#detail tr[data-setting=scan_method] .origin:has-text("set here")');
+	await page.waitForSelector('#detail tr[data-setting=roaming] .origin:has-text("inherited from the root")');
+	await shot('agents');
+
+	step('the domain shows its inherited settings');
+	await page.click('#domain-tree [data-domain="/Berlin"]');
+	await page.waitForSelector('#detail [data-scope="domain:/Berlin"] tr[data-setting=scan_method]');
+
+	step('search narrows the list');
+	await page.click('#domain-tree [data-domain="/"]');
+	await page.fill('#search', 'no-such-host');
+	await page.waitForSelector('#selection:has-text("of 0 shown")');
+	await page.fill('#search', host);
+	await page.waitForSelector(row);
+
+	step('global agent settings');
+	await page.click('nav a[data-page=settings]');
+	await page.waitForSelector('#global-settings tr[data-setting="restart.postpone_updates"]');
+	await page.selectOption('#global-settings tr[data-setting="restart.postpone_updates"] select',
+		'true');
+	await page.click('#global-settings tr[data-setting="restart.postpone_updates"] button:text("Save")');
+	await page.waitForSelector('.toast:has-text("restart.postpone_updates set on the root")');
+	await shot('settings');
+
+	step('updates');
+	await page.click('nav a[data-page=updates]');
+	await page.waitForSelector('#components tr[data-component=virus-pattern]');
+	await page.waitForSelector('#signing-key .mono');
+	await shot('updates');
+
+	step('smart protection');
+	await page.click('nav a[data-page=smart]');
+	await page.waitForSelector('#sps-servers td:text("integrated (wardd)")');
+	await page.waitForSelector('#sps-lists');
+	await shot('smart-protection');
+
+	step('logs, filtered, and their CSV export');
+	await page.click('nav a[data-page=logs]');
+	await page.waitForSelector('#log-table td:has-text("moved 1 clients to /Berlin")');
+	await page.selectOption('#log-kind', 'verify');
+	await page.waitForSelector('#log-table tbody tr');
+	await page.selectOption('#log-kind', 'system');
+	await page.waitForSelector('#log-table td:has-text("created domain /Berlin")');
+	await shot('logs');
+	const href = await page.getAttribute('#log-csv', 'href');
+	const csv = await page.request.get(`${url}${href}`);
+	assert.equal(csv.status(), 200);
+	assert.match(csv.headers()['content-type'], /^text\/csv/);
+	const text = await csv.text();
+	assert.match(text, /^time,kind,client,hostname,domain,message\r\n/);
+	assert.match(text, /created domain \/Berlin/);
+
+	step('sign out');
+	await page.click('#signout');
+	await page.waitForSelector('form.signin');
+	const after = await page.evaluate(async () => (await fetch('/api/v1/session')).status);
+	assert.equal(after, 401);
+
+	assert.deepEqual(problems, []);
+	console.log('ok: every step passed');
+} catch (e) {
+	await shot('failure').catch(() => {});
+	console.error(`FAILED: ${e.stack || e}`);
+	console.error(problems.join('\n'));
+	process.exitCode = 1;
+} finally {
+	await browser.close();
+}

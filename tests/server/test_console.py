@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+"""What the web console stands on, over real HTTPS against a real wardd.
+
+The console's files under /console/ (types, caching, security headers,
+nothing outside them); the cookie session (HttpOnly, Secure,
+SameSite=Strict), CSRF tokens, sign-out and idle expiry; wrong passwords
+rate-limited per address; the event log with its filters and CSV export;
+agents reporting detections (a real ward-agent scanning the EICAR file);
+removing clients; settings showing where each value comes from; the
+overview behind the dashboard. WARDD_BIN and WARD_AGENT_BIN name the
+programs.
+"""
+import csv
+import http.client
+import io
+import json
+import os
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(__file__))
+from test_agents import AGENT, Agent, wait_for  # noqa: E402
+from test_wardd import Wardd  # noqa: E402
+
+EICAR = (b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*")
+
+
+class Console(Wardd):
+    """A wardd with raw requests: any headers in, every header out."""
+
+    def raw(self, method, path, body=None, headers=None, host="127.0.0.1"):
+        ctx = ssl.create_default_context(cafile=os.path.join(self.data, "ca.crt"))
+        conn = http.client.HTTPSConnection(host, self.port, context=ctx, timeout=10)
+        data = json.dumps(body) if isinstance(body, (dict, list)) else body
+        try:
+            conn.request(method, path, body=data, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, resp.headers, resp.read()
+        finally:
+            conn.close()
+
+    def password(self):
+        with open(os.path.join(self.data, "initial-admin-password")) as f:
+            return f.read().strip()
+
+    def cookie_login(self, host="127.0.0.1"):
+        """Signs in as the console does; returns (cookie header, csrf)."""
+        status, headers, body = self.raw("POST", "/api/v1/login", {
+            "user": "admin", "password": self.password(), "cookie": True}, host=host)
+        assert status == 200, body
+        cookie = headers["Set-Cookie"].split(";")[0]
+        return cookie, json.loads(body)["csrf"]
+
+
+class Base(unittest.TestCase):
+    extra = "[http]\nlong_poll = 5s\n"
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="ward-console-")
+        self.server = Console(self.tmp.name, extra=self.extra)
+        self.server.start()
+        self.agents = []
+
+    def tearDown(self):
+        for a in self.agents:
+            a.stop()
+        self.server.stop()
+        self.tmp.cleanup()
+
+    def enroll(self, hostname):
+        """Enrolls a client through the API; returns (id, its bearer credential)."""
+        with open(os.path.join(self.server.data, "enroll-token")) as f:
+            token = f.read().strip()
+        u = str(uuid.uuid4())
+        status, body = self.server.request("POST", "/api/v1/agent/enroll",
+                                           {"uuid": u, "hostname": hostname}, token=token)
+        self.assertEqual(status, 201, body)
+        return body["client"], f"{u}:{body['secret']}"
+
+
+class ConsoleTest(Base):
+
+    def test_console_files(self):
+        s = self.server
+        status, headers, _ = s.raw("GET", "/")
+        self.assertEqual((status, headers["Location"]), (302, "/console/"))
+        status, headers, body = s.raw("GET", "/console/")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["Content-Type"], "text/html; charset=utf-8")
+        self.assertIn(b'<script type="module" src="js/main.js">', body)
+        self.assertIn("default-src 'self'", headers["Content-Security-Policy"])
+        self.assertIn("frame-ancestors 'none'", headers["Content-Security-Policy"])
+        self.assertEqual(headers["X-Content-Type-Options"], "nosniff")
+        self.assertEqual(headers["X-Frame-Options"], "DENY")
+        etag = headers["ETag"]
+        status, headers, body = s.raw("GET", "/console/index.html",
+                                      headers={"If-None-Match": etag})
+        self.assertEqual((status, body), (304, b""))
+        status, headers, body = s.raw("GET", "/console/js/main.js")
+        self.assertEqual((status, headers["Content-Type"]),
+                         (200, "text/javascript; charset=utf-8"))
+        status, headers, _ = s.raw("GET", "/console/console.css")
+        self.assertEqual(headers["Content-Type"], "text/css; charset=utf-8")
+        for path in ("/console/nope.js", "/console/../data/ca.key", "/console/js/../../x"):
+            self.assertEqual(s.raw("GET", path)[0], 404, path)
+        self.assertEqual(s.raw("POST", "/console/", b"x")[0], 405)
+        # Every asset comes from wardd itself: nothing names another host.
+        for name in ("index.html", "js/main.js", "console.css"):
+            self.assertNotIn(b"http://", s.raw("GET", f"/console/{name}")[2])
+            self.assertNotIn(b"https://", s.raw("GET", f"/console/{name}")[2])
+
+    def test_cookie_session_csrf_and_sign_out(self):
+        s = self.server
+        status, headers, body = s.raw("POST", "/api/v1/login", {
+            "user": "admin", "password": s.password(), "cookie": True})
+        self.assertEqual(status, 200, body)
+        flags = [f.strip() for f in headers["Set-Cookie"].split(";")]
+        self.assertTrue(flags[0].startswith("__Host-ward_session="))
+        for flag in ("HttpOnly", "Secure", "SameSite=Strict", "Path=/"):
+            self.assertIn(flag, flags)
+        answer = json.loads(body)
+        self.assertNotIn("token", answer)   # the token lives in the cookie alone
+        cookie, csrf = flags[0], answer["csrf"]
+        status, _, body = s.raw("GET", "/api/v1/session", headers={"Cookie": cookie})
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body)["user"], "admin")
+        self.assertEqual(json.loads(body)["csrf"], csrf)
+        # A change without the CSRF token, or with another, is refused.
+        for h in ({}, {"X-Ward-CSRF": "0" * 64}, {"X-Ward-CSRF": csrf[:-1]}):
+            status, _, _ = s.raw("POST", "/api/v1/domains", {"path": "/X"},
+                                 headers={"Cookie": cookie, **h})
+            self.assertEqual(status, 401, h)
+        status, _, body = s.raw("POST", "/api/v1/domains", {"path": "/X"},
+                                headers={"Cookie": cookie, "X-Ward-CSRF": csrf})
+        self.assertEqual(status, 201, body)
+        # The cookie's token is no bearer token.
+        token = cookie.split("=", 1)[1]
+        self.assertEqual(s.request("GET", "/api/v1/tree", token=token)[0], 401)
+        status, headers, _ = s.raw("POST", "/api/v1/logout",
+                                   headers={"Cookie": cookie, "X-Ward-CSRF": csrf})
+        self.assertEqual(status, 200)
+        self.assertIn("Max-Age=0", headers["Set-Cookie"])
+        self.assertEqual(s.raw("GET", "/api/v1/session", headers={"Cookie": cookie})[0], 401)
+        # A bearer session signs out the same way.
+        bearer = s.login()
+        self.assertEqual(s.request("POST", "/api/v1/logout", token=bearer)[0], 200)
+        self.assertEqual(s.request("GET", "/api/v1/tree", token=bearer)[0], 401)
+
+    def test_wrong_passwords_are_rate_limited(self):
+        s = self.server
+        wrong = {"user": "admin", "password": "guess"}
+        for i in range(5):
+            status, _, _ = s.raw("POST", "/api/v1/login", wrong)
+            self.assertEqual(status, 401, i)
+        # From now on the address waits, even with the right password.
+        status, headers, body = s.raw("POST", "/api/v1/login",
+                                      {"user": "admin", "password": s.password()})
+        self.assertEqual(status, 429, body)
+        self.assertTrue(25 <= int(headers["Retry-After"]) <= 30)
+        self.assertIn("too many wrong passwords", json.loads(body)["error"])
+        # Another address is not held back, and a good sign-in is no reset
+        # for the first one.
+        self.assertEqual(s.raw("POST", "/api/v1/login", {"user": "admin", "password":
+                                                         s.password()}, host="::1")[0], 200)
+        self.assertEqual(s.raw("POST", "/api/v1/login", wrong)[0], 429)
+        token = json.loads(s.raw("POST", "/api/v1/login", {"user": "admin", "password":
+                                                           s.password()}, host="::1")[2])["token"]
+        status, body = s.request("GET", "/api/v1/logs?kind=system", token=token, host="::1")
+        refused = [e for e in body["events"] if "sign-in refused" in e["message"]]
+        self.assertEqual(len(refused), 5)
+        self.assertIn("must wait", refused[0]["message"])
+
+    def test_event_log_filters_and_csv(self):
+        s = self.server
+        token = s.login()
+        a, _ = self.enroll("alpha")
+        b, _ = self.enroll('=HYPERLINK("x", "y"), "quoted"')
+        for path in ("/Sales", "/Sales/EU", "/Ops"):
+            self.assertEqual(s.request("POST", "/api/v1/domains", {"path": path},
+                                       token=token)[0], 201)
+        s.request("POST", "/api/v1/clients/move", {"ids": [a], "to": "/Sales/EU"}, token=token)
+        s.request("POST", "/api/v1/clients/move", {"ids": [b], "to": "/Ops"}, token=token)
+        s.request("POST", "/api/v1/clients/verify", token=token)
+
+        def events(q):
+            status, body = s.request("GET", f"/api/v1/logs?{q}", token=token)
+            self.assertEqual(status, 200, body)
+            return body["events"]
+
+        every = events("limit=1000")
+        self.assertEqual([e["id"] for e in every], sorted((e["id"] for e in every),
+                                                          reverse=True))
+        self.assertTrue(all(e["kind"] == "verify" for e in events("kind=verify")))
+        self.assertTrue(events("kind=verify"))
+        mine = events(f"client={a}")
+        self.assertTrue(mine and all(e["client"] == a for e in mine))
+        self.assertIn("alpha", [e["hostname"] for e in mine])
+        # A domain holds the events of its clients and of those below it.
+        self.assertEqual({e["client"] for e in events("domain=/Sales")}, {a})
+        self.assertEqual({e["client"] for e in events("domain=/Ops")}, {b})
+        # Time bounds and pages.
+        self.assertEqual(events(f"until={every[-1]['time'] - 1}"), [])
+        page = events("limit=2")
+        older = events(f"limit=2&before={page[-1]['id']}")
+        self.assertEqual([e["id"] for e in page + older], [e["id"] for e in every[:4]])
+        for q, word in (("kind=nope", "kind"), ("limit=0", "limit"), ("since=abc", "since"),
+                        ("format=xml", "format"), ("client=-1", "client")):
+            status, body = s.request("GET", f"/api/v1/logs?{q}", token=token)
+            self.assertEqual(status, 400, q)
+            self.assertIn(word, body["error"])
+        # CSV: a header, quoting, and no cell a spreadsheet would run.
+        status, headers, body = s.raw("GET", "/api/v1/logs?format=csv&limit=1000",
+                                      headers={"Authorization": f"Bearer {token}"})
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["Content-Type"], "text/csv; charset=utf-8")
+        self.assertIn("attachment", headers["Content-Disposition"])
+        rows = list(csv.reader(io.StringIO(body.decode())))
+        self.assertEqual(rows[0], ["time", "kind", "client", "hostname", "domain", "message"])
+        self.assertEqual(len(rows), len(every) + 1)
+        hosts = {r[3] for r in rows[1:]}
+        self.assertIn("'=HYPERLINK(\"x\", \"y\"), \"quoted\"", hosts)
+        self.assertFalse(any(cell[:1] in "=+-@" and cell for r in rows for cell in r))
+        # The command line prints the same CSV.
+        env = dict(os.environ, WARD_SERVER=f"https://localhost:{s.port}",
+                   WARD_CA=os.path.join(s.data, "ca.crt"), WARD_TOKEN=token)
+        ward = os.environ.get("WARD_BIN", os.path.join(os.path.dirname(__file__),
+                                                       "../../build/bin/ward"))
+        out = subprocess.run([ward, "logs", "--format", "csv", "--kind", "verify"], env=env,
+                             capture_output=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertTrue(out.stdout.startswith(b"time,kind,client,hostname,domain,message\r\n"))
+        self.assertIn(b",verify,", out.stdout)
+
+    def test_detection_reports(self):
+        s = self.server
+        token = s.login()
+        a, cred = self.enroll("beta")
+        now = int(time.time())
+        report = {"detections": [{"time": now - 60, "path": "/home/x/eicar.com",
+                                  "name": "Eicar-Signature", "method": "conventional"}]}
+        self.assertEqual(s.request("POST", "/api/v1/agent/detections", report,
+                                   token=cred), (200, {"logged": 1}))
+        # A bad report is refused whole, naming the entry.
+        bad = {"detections": [report["detections"][0], {"time": now, "path": "/x"}]}
+        status, body = s.request("POST", "/api/v1/agent/detections", bad, token=cred)
+        self.assertEqual(status, 400)
+        self.assertIn("detections[1]", body["error"])
+        many = {"detections": report["detections"] * 1001}
+        self.assertEqual(s.request("POST", "/api/v1/agent/detections", many,
+                                   token=cred)[0], 400)
+        self.assertEqual(s.request("POST", "/api/v1/agent/detections", report,
+                                   token=token)[0], 401)   # an admin is no agent
+        status, body = s.request("GET", "/api/v1/logs?kind=detection", token=token)
+        self.assertEqual(len(body["events"]), 1)
+        e = body["events"][0]
+        self.assertEqual((e["client"], e["hostname"], e["time"]), (a, "beta", now - 60))
+        self.assertEqual(e["message"], "Eicar-Signature in /home/x/eicar.com (conventional "
+                         "scan)")
+        status, o = s.request("GET", "/api/v1/overview", token=token)
+        self.assertEqual(o["detections"][0]["id"], e["id"])
+
+    def test_client_remove(self):
+        s = self.server
+        token = s.login()
+        keep, _ = self.enroll("keep")
+        gone, cred = self.enroll("gone")
+        status, body = s.request("POST", "/api/v1/clients/remove", {"ids": [gone, 999]},
+                                 token=token)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["removed"], 1)
+        self.assertEqual([r["ok"] for r in body["results"]], [True, False])
+        status, tree = s.request("GET", "/api/v1/tree", token=token)
+        self.assertEqual([c["id"] for c in tree["clients"]], [keep])
+        # Its credential no longer opens anything.
+        self.assertEqual(s.request("POST", "/api/v1/agent/heartbeat", {}, token=cred)[0], 401)
+        status, body = s.request("GET", f"/api/v1/logs?client={gone}", token=token)
+        self.assertIn("removed from the tree by admin", body["events"][0]["message"])
+        self.assertEqual(body["events"][0]["hostname"], "gone")
+
+    def test_settings_origin_keys_and_overview(self):
+        s = self.server
+        token = s.login()
+        c, _ = self.enroll("gamma")
+        s.request("POST", "/api/v1/domains", {"path": "/A/B"}, token=token)
+        s.request("POST", "/api/v1/clients/move", {"ids": [c], "to": "/A/B"}, token=token)
+        for scope, key, value in (("domain:/A", "roaming", True),
+                                  (f"client:{c}", "scan_method", "smart")):
+            self.assertEqual(s.request("PUT", "/api/v1/settings", {
+                "scope": scope, "key": key, "value": value}, token=token)[0], 200)
+        status, body = s.request("GET", f"/api/v1/settings?scope=client:{c}", token=token)
+        self.assertEqual(body["origin"]["roaming"], "domain:/A")
+        self.assertEqual(body["origin"]["scan_method"], f"client:{c}")
+        self.assertEqual(body["origin"]["update.window"], "root")
+        self.assertEqual(set(body["origin"]), set(body["effective"]))
+        status, body = s.request("GET", "/api/v1/settings?scope=domain:/A/B", token=token)
+        self.assertEqual(body["origin"]["roaming"], "domain:/A")
+        status, body = s.request("GET", "/api/v1/settings/keys", token=token)
+        keys = {k["key"]: k for k in body["settings"]}
+        self.assertEqual(keys["scan_method"]["choices"], ["smart", "conventional"])
+        self.assertEqual(keys["restart.notify"]["levels"], ["root"])
+        self.assertIs(keys["roaming"]["default"], False)
+        self.assertEqual(keys["update.window"]["type"], "int")
+        status, o = s.request("GET", "/api/v1/overview", token=token)
+        self.assertEqual(status, 200, o)
+        self.assertEqual(o["agents"]["total"], 1)
+        self.assertEqual(sum(o["agents"]["states"].values()), 1)
+        self.assertEqual(o["agents"]["methods"]["unknown"], 1)
+        self.assertEqual([c["name"] for c in o["components"]],
+                         ["virus-pattern", "smart-agent-pattern", "smart-pattern"])
+        self.assertIsNotNone(o["sps"]["integrated"])
+        self.assertGreaterEqual(o["server"]["uptime"], 0)
+
+
+class ConsoleAgentTest(Base):
+    """With signatures: a real agent scans, detects and reports."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="ward-console-")
+        source = os.path.join(self.tmp.name, "signatures")
+        os.makedirs(source)
+        with open(os.path.join(source, "demo.hdb"), "w") as f:
+            f.write("44d88612fea8a8f36de82e1278abb02f:68:Demo.Eicar\n")
+        self.server = Console(self.tmp.name, extra=(
+            f"[server]\nsession_idle = 5s\n[updates]\nsource_dir = {source}\n"
+            "[http]\nlong_poll = 5s\n"))
+        self.server.start()
+        self.agents = []
+
+    def test_agent_reports_what_it_detects(self):
+        s = self.server
+        token = s.login()
+        wait_for(lambda: all(c["version"] for c in s.request(
+            "GET", "/api/v1/update", token=token)[1]["components"]), timeout=60,
+            what="the first components")
+        agent = Agent(self.tmp.name, "agent")
+        self.assertEqual(agent.enroll("--bundle", os.path.join(s.data, "enroll.bundle"))
+                         .returncode, 0)
+        agent.start()
+        self.agents.append(agent)
+        wait_for(lambda: "virus-pattern" in agent.log_text(), timeout=60, what="a pattern")
+        infected = os.path.join(self.tmp.name, "files")
+        os.makedirs(infected)
+        with open(os.path.join(infected, "eicar.com"), "wb") as f:
+            f.write(EICAR)
+        scan = subprocess.run([AGENT, "--config", agent.conf, "scan", infected],
+                              capture_output=True, text=True, timeout=120)
+        self.assertIn("Demo.Eicar FOUND", scan.stdout, scan.stderr)
+
+        def logged():
+            status, body = s.request("GET", "/api/v1/logs?kind=detection", token=token)
+            return body["events"]
+        wait_for(logged, timeout=30, what="the detection in the server's log")
+        e = logged()[0]
+        self.assertIn("Demo.Eicar in ", e["message"])
+        self.assertIn("eicar.com (conventional scan)", e["message"])
+        # Reported once: the agent forgot what the server took.
+        wait_for(lambda: not os.path.exists(os.path.join(agent.dir, "state",
+                                                         "detections.json")),
+                 what="the agent's report spool emptied")
+        self.assertEqual(len(logged()), 1)
+
+    def test_console_session_ends_when_unused(self):
+        s = self.server
+        cookie, _ = s.cookie_login()
+        for _ in range(3):    # each use moves the end further
+            time.sleep(2)
+            self.assertEqual(s.raw("GET", "/api/v1/session", headers={"Cookie": cookie})[0],
+                             200)
+        time.sleep(6)
+        self.assertEqual(s.raw("GET", "/api/v1/session", headers={"Cookie": cookie})[0], 401)
+
+
+if __name__ == "__main__":
+    unittest.main()

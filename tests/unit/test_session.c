@@ -1,0 +1,151 @@
+/* test_session.c -- the console's session helpers and the event log's
+ * parsers: the wrong-password brake, the Cookie header, CSRF tokens, CSV
+ * cells and agents' detection reports. */
+#include <jansson.h>
+#include <string.h>
+
+#include "check.h"
+#include "server/logs.h"
+#include "server/session.h"
+
+#define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static void test_guard(void)
+{
+	struct session_guard *g = session_guard_new();
+	int64_t t = 1000000;
+	int i;
+
+	CHECK(g != NULL);
+	for (i = 0; i < SESSION_FREE_FAILURES - 1; i++)
+		CHECK(session_guard_fail(g, "192.0.2.7", t) == 0);
+	CHECK(session_guard_wait(g, "192.0.2.7", t) == 0);
+	/* The fifth wrong password: 30 s, then doubling, at most 15 min. */
+	CHECK(session_guard_fail(g, "192.0.2.7", t) == 30);
+	CHECK(session_guard_wait(g, "192.0.2.7", t + 10) == 20);
+	CHECK(session_guard_wait(g, "192.0.2.7", t + 30) == 0);
+	CHECK(session_guard_fail(g, "192.0.2.7", t + 31) == 60);
+	for (i = 0; i < 10; i++)
+		session_guard_fail(g, "192.0.2.7", t + 100 + i);
+	CHECK(session_guard_wait(g, "192.0.2.7", t + 109) == 900);
+	/* Other addresses are not held back; an IPv6 /64 counts as one. */
+	CHECK(session_guard_wait(g, "192.0.2.8", t) == 0);
+	for (i = 0; i < SESSION_FREE_FAILURES; i++)
+		session_guard_fail(g, i % 2 ? "2001:db8::1" : "2001:db8::2:3", t);
+	CHECK(session_guard_wait(g, "2001:db8::ffff", t) == 30);
+	CHECK(session_guard_wait(g, "2001:db8:0:1::1", t) == 0);
+	/* A success forgets; failures older than 15 minutes no longer count. */
+	session_guard_clear(g, "192.0.2.7");
+	CHECK(session_guard_wait(g, "192.0.2.7", t + 109) == 0);
+	for (i = 0; i < SESSION_FREE_FAILURES - 1; i++)
+		session_guard_fail(g, "198.51.100.1", t);
+	CHECK(session_guard_fail(g, "198.51.100.1", t + 901) == 0);
+	/* Many addresses: the table stays bounded and keeps working. */
+	for (i = 0; i < 5000; i++) {
+		char a[32];
+
+		snprintf(a, sizeof(a), "10.0.%d.%d", i / 256, i % 256);
+		session_guard_fail(g, a, t + i);
+	}
+	for (i = 0; i < SESSION_FREE_FAILURES; i++)
+		session_guard_fail(g, "203.0.113.9", t + 6000);
+	CHECK(session_guard_wait(g, "203.0.113.9", t + 6000) == 30);
+	session_guard_free(g);
+}
+
+static void test_cookie(void)
+{
+	char token[65];
+
+	CHECK(session_cookie_parse("__Host-ward_session=" HEX64, token));
+	CHECK_STR_EQ(token, HEX64);
+	CHECK(session_cookie_parse("a=b; __Host-ward_session=" HEX64 "; c=d", token));
+	CHECK(!session_cookie_parse(NULL, token));
+	CHECK(!session_cookie_parse("", token));
+	CHECK(!session_cookie_parse("__Host-ward_session=" HEX64 "0", token));
+	CHECK(!session_cookie_parse("__Host-ward_session=abc", token));
+	CHECK(!session_cookie_parse("__Host-ward_session=" "0123456789ABCDEF0123456789abcdef"
+				    "0123456789abcdef0123456789abcdef", token));
+	CHECK(!session_cookie_parse("x__Host-ward_session=" HEX64, token));
+	CHECK(!session_cookie_parse("ward_session=" HEX64, token));
+}
+
+static void test_csrf(void)
+{
+	char a[65], b[65], c[65];
+
+	session_csrf(HEX64, a);
+	session_csrf(HEX64, b);
+	session_csrf("f123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", c);
+	CHECK(strlen(a) == 64);
+	CHECK(strcmp(a, b) == 0);
+	CHECK(strcmp(a, c) != 0);
+	CHECK(strcmp(a, HEX64) != 0);
+}
+
+static void csv_is(const char *in, const char *want)
+{
+	struct util_buf b = { 0 };
+
+	CHECK(logs_csv_field(&b, in) == 0);
+	CHECK(util_buf_append(&b, "", 1) == 0);
+	CHECK_STR_EQ(b.data, want);
+	util_buf_free(&b);
+}
+
+static void test_csv(void)
+{
+	csv_is("plain text", "plain text");
+	csv_is("a,b", "\"a,b\"");
+	csv_is("say \"hi\"", "\"say \"\"hi\"\"\"");
+	csv_is("two\nlines", "\"two\nlines\"");
+	csv_is("=SUM(A1)", "\"'=SUM(A1)\"");
+	csv_is("+1", "\"'+1\"");
+	csv_is("-1", "\"'-1\"");
+	csv_is("@x", "\"'@x\"");
+	csv_is("", "");
+}
+
+static void test_report(void)
+{
+	static const char good[] = "{\"detections\": [{\"time\": 1700000000, \"path\": \"/x\", "
+				   "\"name\": \"Eicar\", \"method\": \"smart\"}]}";
+	char msg[1200];
+	json_t *list = logs_parse_report(good, strlen(good), 1700000100, msg, sizeof(msg));
+
+	CHECK(json_array_size(list) == 1);
+	json_decref(list);
+	struct { const char *text, *want; } bad[] = {
+		{ "", "expected {\"detections\"" },
+		{ "[]", "expected {\"detections\"" },
+		{ "{\"detections\": [], \"x\": 1}", "expected {\"detections\"" },
+		{ "{\"detections\": [{\"time\": 1}]}", "detections[0]" },
+		{ "{\"detections\": [{\"time\": 0, \"path\": \"/x\", \"name\": \"n\", "
+		  "\"method\": \"smart\"}]}", "detections[0]" },
+		{ "{\"detections\": [{\"time\": 1, \"path\": \"/x\", \"name\": \"n\", "
+		  "\"method\": \"fast\"}]}", "detections[0]" },
+		{ "{\"detections\": [{\"time\": 1, \"path\": \"/x\", \"name\": \"n\", "
+		  "\"method\": \"smart\", \"extra\": 1}]}", "detections[0]" },
+		{ "{\"detections\": [{\"time\": 1799999999, \"path\": \"/x\", \"name\": \"n\", "
+		  "\"method\": \"smart\"}]}", "not past tomorrow" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		list = logs_parse_report(bad[i].text, strlen(bad[i].text), 1700000100, msg,
+					 sizeof(msg));
+		CHECK(list == NULL);
+		CHECK_STR_CONTAINS(msg, bad[i].want);
+		json_decref(list);
+	}
+}
+
+int main(void)
+{
+	test_guard();
+	test_cookie();
+	test_csrf();
+	test_csv();
+	test_report();
+	return check_finish();
+}

@@ -1,0 +1,112 @@
+// dashboard.js -- the fleet at a glance, from GET /api/v1/overview,
+// refreshed every 10 seconds.
+import { get } from './api.js';
+import { h, fill, fmtAgo, fmtTime, fmtDuration } from './dom.js';
+
+function counts(obj, order) {
+	return h('table', {}, order.map((k) => h('tr', {},
+		h('td', {}, k), h('td', { class: 'big-cell', 'data-count': k }, obj[k] || 0))));
+}
+
+function bar(parts) {
+	const total = parts.reduce((n, p) => n + p.n, 0) || 1;
+	return h('div', { class: 'bar' }, parts.map((p) => {
+		const s = h('span', { class: p.cls, title: `${p.label}: ${p.n}` });
+		s.style.width = `${(100 * p.n) / total}%`;
+		return s;
+	}));
+}
+
+function render(el, o) {
+	const a = o.agents;
+	const outdated = o.components.reduce((n, c) => n + c.agents.outdated + c.agents.missing, 0);
+	const integ = o.sps.integrated;
+	fill(el,
+		h('h1', {}, 'Dashboard'),
+		h('div', { class: 'cards' },
+			h('section', { class: 'panel', id: 'card-states' },
+				h('h2', {}, 'Agents by connection state'),
+				h('div', { class: 'big' }, a.total),
+				bar([{ n: a.states.online, cls: 'b-ok', label: 'online' },
+					{ n: a.states.roaming + a.states.offline, cls: 'b-warn',
+						label: 'offline or roaming' },
+					{ n: a.states.inactive, cls: 'b-bad', label: 'inactive' }]),
+				counts(a.states, ['online', 'offline', 'roaming', 'inactive'])),
+			h('section', { class: 'panel', id: 'card-methods' },
+				h('h2', {}, 'Agents by scan method'),
+				counts(a.methods, ['conventional', 'smart', 'unknown']),
+				h('p', { class: 'muted' }, '"unknown": not yet reported by the agent.')),
+			h('section', { class: 'panel', id: 'card-queue' },
+				h('h2', {}, 'Notification queue'),
+				h('div', { class: 'big' }, o.queued),
+				h('p', { class: 'muted' }, 'settings deliveries waiting for agents'),
+				h('a', { href: '#/logs/delivery' }, 'Delivery log')),
+			h('section', { class: 'panel', id: 'card-server' },
+				h('h2', {}, 'Server'),
+				h('dl', { class: 'kv' },
+					h('dt', {}, 'wardd'), h('dd', { class: 'ok' }, `${o.server.version}, running`),
+					h('dt', {}, 'up for'), h('dd', {}, fmtDuration(Math.max(60,
+						Math.round(o.server.uptime / 60) * 60))),
+					h('dt', {}, 'last import'), h('dd', {}, o.update.last_import ?
+						h('span', { class: o.update.last_import.ok ? 'ok' : 'bad' },
+							`${fmtAgo(o.update.last_import.time)}: ` +
+							o.update.last_import.message) : 'none yet'),
+					h('dt', {}, 'downloads'), h('dd', {},
+						`${o.update.downloads} now (cap ${o.update.max_downloads})`)))),
+		h('section', { class: 'panel', id: 'card-components' },
+			h('h2', {}, 'Components'),
+			h('p', { class: outdated ? 'warn' : 'ok' }, outdated ?
+				`${outdated} agent(s) out of date` : 'Every agent that reported is up to date.'),
+			h('table', {},
+				h('tr', {}, h('th', {}, 'Component'), h('th', {}, 'Version'),
+					h('th', {}, 'Agents current'), h('th', {}, 'Out of date'),
+					h('th', {}, 'Not installed')),
+				o.components.map((c) => h('tr', {},
+					h('td', {}, c.title), h('td', {}, c.version || 'not built'),
+					h('td', {}, c.name === 'smart-pattern' ? '(server side)' : c.agents.current),
+					h('td', { class: c.agents.outdated ? 'warn' : '' },
+						c.name === 'smart-pattern' ? '' : c.agents.outdated),
+					h('td', { class: c.agents.missing ? 'warn' : '' },
+						c.name === 'smart-pattern' ? '' : c.agents.missing))))),
+		h('div', { class: 'cards' },
+			h('section', { class: 'panel', id: 'card-detections' },
+				h('h2', {}, 'Recent detections'),
+				o.detections.length ? h('table', {}, o.detections.map((d) => h('tr', {},
+					h('td', { class: 'muted' }, fmtTime(d.time)),
+					h('td', {}, d.hostname || ''), h('td', {}, d.message)))) :
+					h('p', { class: 'muted' }, 'None.'),
+				h('a', { href: '#/logs/detection' }, 'All detections')),
+			h('section', { class: 'panel', id: 'card-sps' },
+				h('h2', {}, 'Smart protection servers'),
+				h('table', {},
+					h('tr', {}, h('th', {}, 'Server'), h('th', {}, 'State'),
+						h('th', {}, 'Pattern')),
+					integ ? h('tr', {}, h('td', {}, 'integrated (wardd)'),
+						h('td', { class: integ.version ? 'ok' : 'warn' },
+							integ.version ? 'serving' : 'no pattern yet'),
+						h('td', {}, integ.version ? `${integ.version} (${integ.entries} entries)` :
+							'')) : h('tr', {}, h('td', {}, 'integrated'),
+						h('td', { class: 'muted' }, 'disabled'), h('td', {})),
+					o.sps.servers.map((s) => h('tr', {}, h('td', {}, s.hostname),
+						h('td', { class: s.state === 'online' ? 'ok' : 'bad' }, s.state),
+						h('td', {}, s.status && s.status.version ?
+							`${s.status.version} (${s.status.entries} entries)` : '')))),
+				h('a', { href: '#/smart' }, 'Smart protection'))));
+}
+
+export function show(main) {
+	const el = h('div', { id: 'dashboard' }, h('p', { class: 'muted' }, 'Loading...'));
+	main.append(el);
+	let stopped = false;
+	async function load() {
+		try {
+			render(el, await get('/api/v1/overview'));
+		} catch (e) {
+			if (e.status !== 401)
+				fill(el, h('h1', {}, 'Dashboard'), h('p', { class: 'error' }, e.message));
+		}
+	}
+	load();
+	const timer = setInterval(() => { if (!stopped) load(); }, 10000);
+	return () => { stopped = true; clearInterval(timer); };
+}

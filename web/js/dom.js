@@ -1,0 +1,131 @@
+// dom.js -- building the page from data without innerHTML: every value
+// the server sends is set as text, so nothing it holds can run as markup.
+
+// h('div', {class: 'x', onclick: f}, child, 'text', [more]) makes an element.
+export function h(tag, attrs, ...children) {
+	const el = document.createElement(tag);
+	for (const [k, v] of Object.entries(attrs || {})) {
+		if (v === undefined || v === null || v === false)
+			continue;
+		if (k.startsWith('on'))
+			el.addEventListener(k.slice(2), v);
+		else if (k === 'value')
+			el.value = v;
+		else if (k === 'checked' || k === 'disabled' || k === 'selected')
+			el[k] = !!v;
+		else
+			el.setAttribute(k, v === true ? '' : String(v));
+	}
+	add(el, children);
+	return el;
+}
+
+function add(el, children) {
+	for (const c of children) {
+		if (c === undefined || c === null || c === false)
+			continue;
+		if (Array.isArray(c))
+			add(el, c);
+		else
+			el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+	}
+}
+
+// Replaces the children of el.
+export function fill(el, ...children) {
+	el.replaceChildren();
+	add(el, children);
+	return el;
+}
+
+export function fmtTime(t) {
+	if (!t)
+		return 'never';
+	const d = new Date(t * 1000);
+	const p = (n) => String(n).padStart(2, '0');
+	return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ` +
+		`${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+export function fmtAgo(t) {
+	if (!t)
+		return 'never';
+	const s = Math.max(0, Math.round(Date.now() / 1000 - t));
+	if (s < 90)
+		return `${s} s ago`;
+	if (s < 5400)
+		return `${Math.round(s / 60)} min ago`;
+	if (s < 129600)
+		return `${Math.round(s / 3600)} h ago`;
+	return `${Math.round(s / 86400)} days ago`;
+}
+
+export function fmtDuration(s) {
+	if (s % 86400 === 0)
+		return `${s / 86400} d`;
+	if (s % 3600 === 0)
+		return `${s / 3600} h`;
+	if (s % 60 === 0)
+		return `${s / 60} min`;
+	return `${s} s`;
+}
+
+export function fmtBytes(n) {
+	if (n >= 1 << 20)
+		return `${(n / (1 << 20)).toFixed(1)} MiB`;
+	if (n >= 1024)
+		return `${(n / 1024).toFixed(1)} KiB`;
+	return `${n} B`;
+}
+
+export function fmtValue(v) {
+	return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+export function pill(state) {
+	return h('span', { class: `pill ${state}` }, state);
+}
+
+// A short message at the corner of the page.
+export function toast(text, bad) {
+	const t = h('div', { class: bad ? 'toast bad' : 'toast', role: 'status' }, text);
+	document.body.append(t);
+	setTimeout(() => t.remove(), bad ? 8000 : 4000);
+}
+
+// A modal dialog: body is an element (or list), buttons [{label, class,
+// action}] where action returns false to keep the dialog open (on an
+// error it shows). Resolves when closed.
+export function dialog(title, body, buttons) {
+	return new Promise((resolve) => {
+		const err = h('div', { class: 'error' });
+		const close = () => { back.remove(); resolve(); };
+		const row = h('div', { class: 'buttons' },
+			h('button', { class: 'secondary', onclick: close }, 'Cancel'),
+			buttons.map((b) => h('button', {
+				class: b.class || '',
+				onclick: async (ev) => {
+					ev.target.disabled = true;
+					fill(err);
+					try {
+						if (await b.action() !== false)
+							close();
+					} catch (e) {
+						fill(err, e.message);
+					}
+					ev.target.disabled = false;
+				},
+			}, b.label)));
+		const back = h('div', { class: 'dialog-back' },
+			h('div', { class: 'dialog', role: 'dialog', 'aria-label': title },
+				h('h2', {}, title), body, err, row));
+		document.body.append(back);
+		const first = back.querySelector('input, select, textarea');
+		if (first)
+			first.focus();
+	});
+}
+
+export function field(label, input) {
+	return [h('label', {}, label), input];
+}

@@ -1,0 +1,94 @@
+// logs.js -- Logs: system events, connection verification, notification
+// deliveries and detections, filtered by kind, time, agent and domain,
+// newest first, a page at a time; exported as CSV by the same query.
+import { get, query } from './api.js';
+import { fill, fmtTime, h } from './dom.js';
+
+const PAGE = 200;
+
+function seconds(input) {
+	return input.value ? String(Math.floor(new Date(input.value).getTime() / 1000)) : '';
+}
+
+export function show(main, args) {
+	const kind = h('select', { id: 'log-kind' }, h('option', { value: '' }, 'all kinds'),
+		['system', 'verify', 'delivery', 'detection'].map((k) =>
+			h('option', { value: k, selected: k === args[0] }, k)));
+	const since = h('input', { id: 'log-since', type: 'datetime-local' });
+	const until = h('input', { id: 'log-until', type: 'datetime-local' });
+	const agent = h('input', { id: 'log-agent', placeholder: 'host name or id', size: 16 });
+	const domain = h('select', { id: 'log-domain' }, h('option', { value: '' }, 'all domains'));
+	const rows = h('tbody', {});
+	const err = h('div', { class: 'error' });
+	const more = h('button', { class: 'secondary', id: 'log-more' }, 'Older events');
+	const csv = h('a', { id: 'log-csv', href: '#', download: 'ward-events.csv' }, 'Export CSV');
+	let clients = null;   // host name -> id, fetched when first needed
+	let last = 0;
+
+	async function filter() {
+		const f = { kind: kind.value, since: seconds(since), until: seconds(until),
+			domain: domain.value };
+		const a = agent.value.trim();
+		if (/^\d+$/.test(a)) {
+			f.client = a;
+		} else if (a) {
+			if (!clients)
+				clients = new Map((await get('/api/v1/clients')).clients.map((c) =>
+					[c.hostname.toLowerCase(), c.id]));
+			const id = clients.get(a.toLowerCase());
+			if (!id)
+				throw new Error(`no agent with host name ${a}`);
+			f.client = id;
+		}
+		return f;
+	}
+
+	async function load(older) {
+		fill(err);
+		try {
+			const f = await filter();
+			csv.href = `/api/v1/logs${query({ ...f, limit: 100000, format: 'csv' })}`;
+			const r = await get(`/api/v1/logs${query({ ...f, limit: PAGE,
+				before: older ? last : '' })}`);
+			if (!older)
+				rows.replaceChildren();
+			for (const e of r.events)
+				rows.append(h('tr', { 'data-kind': e.kind },
+					h('td', { class: 'muted' }, fmtTime(e.time)), h('td', {}, e.kind),
+					h('td', {}, e.hostname ? `${e.hostname} (${e.client})` : ''),
+					h('td', {}, e.domain || ''), h('td', {}, e.message)));
+			if (r.events.length)
+				last = r.events[r.events.length - 1].id;
+			more.disabled = r.events.length < PAGE;
+			if (!older && !r.events.length)
+				rows.append(h('tr', {}, h('td', { colspan: 5, class: 'muted' },
+					'No events match.')));
+		} catch (e) {
+			fill(err, e.message);
+		}
+	}
+
+	more.addEventListener('click', () => load(true));
+	for (const el of [kind, since, until, domain])
+		el.addEventListener('change', () => load(false));
+	agent.addEventListener('change', () => load(false));
+	get('/api/v1/tree').then((t) => {
+		const walk = (n, p) => n.domains.forEach((d) => {
+			const path = `${p}/${d.name}`;
+			domain.append(h('option', { value: path }, path));
+			walk(d, path);
+		});
+		walk(t, '');
+	}, () => {});
+	main.append(h('h1', {}, 'Logs'),
+		h('section', { class: 'panel' },
+			h('div', { class: 'row filters' }, kind, h('span', { class: 'muted' }, 'from'), since,
+				h('span', { class: 'muted' }, 'to'), until, agent, domain,
+				h('button', { onclick: () => load(false) }, 'Show'), csv),
+			err,
+			h('table', { id: 'log-table' }, h('thead', {}, h('tr', {}, h('th', {}, 'Time'),
+				h('th', {}, 'Kind'), h('th', {}, 'Agent'), h('th', {}, 'Domain'),
+				h('th', {}, 'Event'))), rows),
+			more));
+	load(false);
+}
