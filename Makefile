@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-unit test-asan bench bench-scan bench-server bench-updates bench-smart style clean
+.PHONY: all deps build run test test-unit test-asan bench bench-scan bench-server bench-updates bench-smart bench-console style clean
 
 all: build
 
@@ -39,7 +39,7 @@ test-asan: deps
 # The benchmarks: ward scan against clamscan and clamd (about 25 min),
 # wardd holding 10,000 simulated agents (about 5 min), and signature
 # updates: delta sizes and 1,000 agents updating under the download cap.
-bench: bench-scan bench-server bench-updates bench-smart
+bench: bench-scan bench-server bench-updates bench-smart bench-console
 
 bench-scan: build
 	@python3 bench/run.py --ward $(BUILD)/bin/ward $(BENCH_ARGS)
@@ -52,6 +52,9 @@ bench-updates: build
 
 bench-smart: build
 	@python3 bench/smart.py --bin $(BUILD)/bin $(BENCH_SMART_ARGS)
+
+bench-console: build
+	@python3 bench/console.py --bin $(BUILD)/bin $(BENCH_CONSOLE_ARGS)
 
 style:
 	@sh scripts/check-style.sh

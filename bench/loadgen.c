@@ -170,20 +170,26 @@ static void start(struct lg *lg, struct lg_agent *a, const char *path, char *bod
 
 static void start_poll(struct lg *lg, struct lg_agent *a)
 {
-	char *body = malloc(256);
+	char *body = malloc(512);
 	uint64_t now = now_ms();
 
 	if (!body)
 		return;
 	/* As ward-agent: status once 90% of the heartbeat interval passed. */
 	if (now + (uint64_t)lg->heartbeat_ms / 10 >= a->next_status) {
-		snprintf(body, 256, "{\"version\":%lld,\"status\":{\"hostname\":\"loadgen-%d\","
+		/* What a real agent reports, as far as the console shows it: a
+		 * scan method (every third agent smart), an address, components. */
+		snprintf(body, 512, "{\"version\":%lld,\"status\":{\"hostname\":\"loadgen-%d\","
 			 "\"os\":\"loadgen\",\"agent_version\":\"loadgen\",\"settings_version\":"
-			 "%lld}}", (long long)a->version, a->idx, (long long)a->version);
+			 "%lld,\"ipv4\":[\"10.%d.%d.%d\"],\"scan_method\":\"%s\",\"components\":"
+			 "{\"%s\":1}}}", (long long)a->version, a->idx, (long long)a->version,
+			 a->idx >> 16 & 255, a->idx >> 8 & 255, a->idx & 255,
+			 a->idx % 3 ? "conventional" : "smart",
+			 a->idx % 3 ? "virus-pattern" : "smart-agent-pattern");
 		a->next_status = now + (uint64_t)lg->heartbeat_ms;
 		lg->status_sent++;
 	} else {
-		snprintf(body, 256, "{\"version\":%lld}", (long long)a->version);
+		snprintf(body, 512, "{\"version\":%lld}", (long long)a->version);
 	}
 	a->st = LG_POLL;
 	start(lg, a, "/api/v1/agent/events", body, lg->long_poll + 30);

@@ -194,6 +194,7 @@ static void on_deadline_timer(void *arg)
 	struct notify *n = arg;
 	uint64_t now = http_now_ms();
 	struct store_delivery d;
+	char msg[200];
 	size_t i;
 	struct chan *c;
 
@@ -211,11 +212,13 @@ static void on_deadline_timer(void *arg)
 				d.next_attempt = d.attempts > n->cfg->retries ? STORE_NEVER :
 						 (int64_t)time(NULL) + n->cfg->retry_interval;
 				store_delivery_retry(n->st, c->client, d.attempts, d.next_attempt);
-				log_msg(LOG_LVL_WARN, "notify: client %lld did not acknowledge "
-					"version %lld (attempt %lld)%s", (long long)c->client,
-					(long long)c->sent_version, (long long)d.attempts,
-					d.next_attempt == STORE_NEVER ?
-					"; waiting for it to reconnect" : "");
+				snprintf(msg, sizeof(msg), "settings version %lld not acknowledged "
+					 "(attempt %lld)%s", (long long)c->sent_version,
+					 (long long)d.attempts, d.next_attempt == STORE_NEVER ?
+					 "; waiting for the agent to reconnect" : "; retried later");
+				log_msg(LOG_LVL_WARN, "notify: client %lld: %s", (long long)c->client,
+					msg);
+				store_event_add(n->st, "delivery", c->client, 0, msg);
 			}
 			c->sent_version = 0;
 		}
@@ -305,6 +308,9 @@ void notify_ack(struct notify *n, int64_t client, int64_t version)
 		log_msg(LOG_LVL_ERROR, "notify: acknowledgement of client %lld: %s",
 			(long long)client, msg);
 	if (c && c->sent_version && c->sent_version <= version) {
+		snprintf(msg, sizeof(msg), "settings version %lld delivered and acknowledged",
+			 (long long)version);
+		store_event_add(n->st, "delivery", client, 0, msg);
 		c->sent_version = 0;
 		n->in_flight--;
 		chan_release(n, c);

@@ -73,6 +73,9 @@ try {
 	await page.waitForSelector('#card-states [data-count=online]:text("1")');
 	await page.waitForSelector('#card-components td:text("Virus Pattern")');
 	await shot('dashboard');
+	await page.click('#view-queue');
+	await page.waitForSelector('.dialog h2:text("Notification queue")');
+	await page.click('.dialog button:text("Cancel")');
 
 	step('a request without the CSRF token is refused');
 	const forged = await page.evaluate(async () => (await fetch('/api/v1/domains', {
@@ -116,6 +119,16 @@ try {
 	step('the domain shows its inherited settings');
 	await page.click('#domain-tree [data-domain="/Berlin"]');
 	await page.waitForSelector('#detail [data-scope="domain:/Berlin"] tr[data-setting=scan_method]');
+
+	step('export the domain structure, and import it again');
+	const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+	const exported = path.join(shots, 'ward-domains.json');
+	await download.saveAs(exported);
+	assert.match(fs.readFileSync(exported, "utf8"), /"path": "\/Berlin"/);
+	await page.click('#import');
+	await page.setInputFiles('#import-file', exported);
+	await page.click('.dialog button:text("Import")');
+	await page.waitForSelector('.toast:has-text("domain(s) imported")');
 
 	step('search narrows the list');
 	await page.click('#domain-tree [data-domain="/"]');

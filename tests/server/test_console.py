@@ -358,6 +358,10 @@ class ConsoleAgentTest(Base):
         e = logged()[0]
         self.assertIn("Demo.Eicar in ", e["message"])
         self.assertIn("eicar.com (conventional scan)", e["message"])
+        # Its first settings arrived and were acknowledged: a delivery event.
+        status, body = s.request("GET", f"/api/v1/logs?kind=delivery&client={e['client']}",
+                                 token=token)
+        self.assertIn("delivered and acknowledged", body["events"][-1]["message"])
         # Reported once: the agent forgot what the server took.
         wait_for(lambda: not os.path.exists(os.path.join(agent.dir, "state",
                                                          "detections.json")),

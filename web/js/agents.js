@@ -369,6 +369,41 @@ async function deleteDomain() {
 	} }]);
 }
 
+// The domain structure with its settings and grouping rules, as a file:
+// what another server imports to get the same structure.
+async function exportStructure() {
+	const data = await get('/api/v1/export');
+	const a = h('a', { href: URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)],
+		{ type: 'application/json' })), download: 'ward-domains.json' });
+	document.body.append(a);
+	a.click();
+	a.remove();
+	toast(`Exported ${data.domains ? data.domains.length : 0} domain(s)`);
+}
+
+async function importDialog() {
+	const file = h('input', { type: 'file', id: 'import-file', accept: '.json,application/json' });
+	await dialog('Import a domain structure', [
+		h('p', { class: 'muted' }, 'An export of this or another server: its domains are ' +
+			'created here, with their settings and the grouping rules. Clients are not moved.'),
+		field('Export file', file)], [{ label: 'Import', action: async () => {
+		if (!file.files.length)
+			throw new Error('choose an export file');
+		let data;
+		try {
+			data = JSON.parse(await file.files[0].text());
+		} catch (e) {
+			throw new Error(`${file.files[0].name}: not JSON (${e.message})`);
+		}
+		const r = await call('POST', '/api/v1/import', { export: data });
+		const failed = r.results.filter((x) => !x.ok);
+		toast(`${r.imported} domain(s) imported` + (failed.length ?
+			`; ${failed.length} failed: ${failed[0].path}: ${failed[0].error}` : ''),
+		failed.length > 0);
+		refresh();
+	} }]);
+}
+
 async function groupingDialog() {
 	const { rules } = await get('/api/v1/grouping');
 	const list = h('tbody', {});
@@ -497,7 +532,9 @@ export function show(main) {
 					id: 'subtree', onclick: (ev) => { st.subtree = ev.target.checked;
 						applyFilter(); render(); } }), 'include domains below'),
 				els.tree,
-				h('div', { class: 'row' }, btn('Grouping rules...', groupingDialog, 'grouping'))),
+				h('div', { class: 'row' }, btn('Grouping rules...', groupingDialog, 'grouping'),
+					btn('Export', exportStructure, 'export'),
+					btn('Import...', importDialog, 'import'))),
 			h('section', { class: 'panel clients' },
 				h('div', { class: 'row filters' },
 					h('input', { id: 'search', class: 'grow', type: 'search',

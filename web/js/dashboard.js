@@ -1,7 +1,26 @@
 // dashboard.js -- the fleet at a glance, from GET /api/v1/overview,
 // refreshed every 10 seconds.
-import { get } from './api.js';
-import { h, fill, fmtAgo, fmtTime, fmtDuration } from './dom.js';
+import { call, get } from './api.js';
+import { dialog, h, fill, fmtAgo, fmtTime, fmtDuration, toast } from './dom.js';
+
+// The queued deliveries of settings, with cancelling them.
+async function queueDialog() {
+	const q = await get('/api/v1/notify/queue');
+	await dialog('Notification queue', [
+		h('p', { class: 'muted' }, `${q.queue.length} queued, ${q.in_flight} sent and waiting ` +
+			'for acknowledgement. Cancelled deliveries are not sent; the agents get their ' +
+			'settings with the next change.'),
+		q.queue.length ? h('table', { id: 'queue' }, h('tr', {}, h('th', {}, 'Agent'),
+			h('th', {}, 'Settings version'), h('th', {}, 'Attempts'), h('th', {}, 'Next try')),
+		q.queue.slice(0, 200).map((d) => h('tr', {}, h('td', {}, `${d.hostname} (${d.client})`),
+			h('td', {}, d.version), h('td', {}, d.attempts),
+			h('td', {}, d.next_attempt === null ? 'when it reconnects' :
+				fmtTime(d.next_attempt))))) : null], q.queue.length ? [{
+		label: 'Cancel all', class: 'danger', action: async () => {
+			const r = await call('DELETE', '/api/v1/notify/queue');
+			toast(`${r.cancelled} queued deliveries cancelled`);
+		} }] : []);
+}
 
 function counts(obj, order) {
 	return h('table', {}, order.map((k) => h('tr', {},
@@ -40,7 +59,9 @@ function render(el, o) {
 				h('h2', {}, 'Notification queue'),
 				h('div', { class: 'big' }, o.queued),
 				h('p', { class: 'muted' }, 'settings deliveries waiting for agents'),
-				h('a', { href: '#/logs/delivery' }, 'Delivery log')),
+				h('div', { class: 'row' }, h('button', { class: 'secondary', id: 'view-queue',
+					onclick: () => queueDialog().catch((e) => toast(e.message, true)) },
+				'View...'), h('a', { href: '#/logs/delivery' }, 'Delivery log'))),
 			h('section', { class: 'panel', id: 'card-server' },
 				h('h2', {}, 'Server'),
 				h('dl', { class: 'kv' },

@@ -68,8 +68,10 @@ function renderStatus(el, s, domains) {
 				onclick: async () => {
 					try {
 						const r = await call('POST', '/api/v1/update/agents', { scope: scope.value });
+						const skipped = Object.entries(r.skipped || {}).filter(([, n]) => n)
+							.map(([k, n]) => `${n} ${k}`);
 						toast(`${r.notified} agent(s) told to update now` +
-							(r.skipped && r.skipped.length ? `, ${r.skipped.length} skipped` : ''));
+							(skipped.length ? `; skipped: ${skipped.join(', ')}` : ''));
 					} catch (e) {
 						toast(e.message, true);
 					}
