@@ -187,6 +187,20 @@ static void after_pass(void *arg)
 		fill(n);
 }
 
+/* Logs that c's delivery d went unacknowledged. */
+static void unacknowledged(struct notify *n, const struct chan *c,
+			   const struct store_delivery *d)
+{
+	char msg[200];
+
+	snprintf(msg, sizeof(msg), "settings version %lld not acknowledged (attempt %lld)%s",
+		 (long long)c->sent_version, (long long)d->attempts,
+		 d->next_attempt == STORE_NEVER ? "; waiting for the agent to reconnect" :
+		 "; retried later");
+	log_msg(LOG_LVL_WARN, "notify: client %lld: %s", (long long)c->client, msg);
+	store_event_add(n->st, "delivery", c->client, 0, msg);
+}
+
 /* Answers expired event channels empty, and counts unacknowledged
  * deliveries as failed. */
 static void on_deadline_timer(void *arg)
@@ -194,7 +208,6 @@ static void on_deadline_timer(void *arg)
 	struct notify *n = arg;
 	uint64_t now = http_now_ms();
 	struct store_delivery d;
-	char msg[200];
 	size_t i;
 	struct chan *c;
 
@@ -212,13 +225,7 @@ static void on_deadline_timer(void *arg)
 				d.next_attempt = d.attempts > n->cfg->retries ? STORE_NEVER :
 						 (int64_t)time(NULL) + n->cfg->retry_interval;
 				store_delivery_retry(n->st, c->client, d.attempts, d.next_attempt);
-				snprintf(msg, sizeof(msg), "settings version %lld not acknowledged "
-					 "(attempt %lld)%s", (long long)c->sent_version,
-					 (long long)d.attempts, d.next_attempt == STORE_NEVER ?
-					 "; waiting for the agent to reconnect" : "; retried later");
-				log_msg(LOG_LVL_WARN, "notify: client %lld: %s", (long long)c->client,
-					msg);
-				store_event_add(n->st, "delivery", c->client, 0, msg);
+				unacknowledged(n, c, &d);
 			}
 			c->sent_version = 0;
 		}
