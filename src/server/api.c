@@ -1834,7 +1834,7 @@ static bool authorized(struct api_ctx *ctx, struct http_req *req, enum ops_auth 
 		if (cookie && strcmp(http_req_method(req), "GET") != 0) {
 			session_csrf(token, csrf);
 			sent = http_req_header(req, SESSION_CSRF_HEADER);
-			if (!sent || sodium_memcmp(sent, csrf, 64) != 0 || strlen(sent) != 64)
+			if (!sent || strlen(sent) != 64 || sodium_memcmp(sent, csrf, 64) != 0)
 				return false;
 		}
 		crypto_hash_sha256(hash, (const unsigned char *)token, 64);
