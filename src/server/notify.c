@@ -280,8 +280,12 @@ void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t
 		 * anew. One at or above it has it, and its acknowledgement was
 		 * lost (it stopped before sending it): done. Either way the
 		 * send no longer holds a place in the batch. */
-		if (have >= c->sent_version)
+		if (have >= c->sent_version) {
 			store_agent_ack(n->st, client, have, msg, sizeof(msg));
+			snprintf(msg, sizeof(msg), "settings version %lld delivered (its "
+				 "acknowledgement was lost)", (long long)c->sent_version);
+			store_event_add(n->st, "delivery", client, 0, msg);
+		}
 		c->sent_version = 0;
 		n->in_flight--;
 		n->kick = 1;

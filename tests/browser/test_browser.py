@@ -20,6 +20,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "../server"))
 from test_agents import Agent, wait_for  # noqa: E402
+from test_console import demo_signatures, wait_for_components  # noqa: E402
 from test_wardd import Wardd  # noqa: E402
 
 SHOTS = os.environ.get("WARD_SHOTS", os.path.join(HERE, "../../build/console-screenshots"))
@@ -33,18 +34,13 @@ class ConsoleBrowserTest(unittest.TestCase):
             self.assertTrue(need, "node, chromium and playwright-core are needed: "
                             "scripts/deps.sh installs them")
         self.tmp = tempfile.TemporaryDirectory(prefix="ward-browser-")
-        source = os.path.join(self.tmp.name, "signatures")
-        os.makedirs(source)
-        with open(os.path.join(source, "demo.hdb"), "w") as f:
-            f.write("44d88612fea8a8f36de82e1278abb02f:68:Demo.Eicar\n")
+        source = demo_signatures(self.tmp.name)
         self.server = Wardd(self.tmp.name, extra=(
             f"[agents]\nheartbeat_interval = 5s\noffline_after = 20s\n"
             f"[updates]\nsource_dir = {source}\n[http]\nlong_poll = 5s\n"))
         self.server.start()
         self.token = self.server.login()
-        wait_for(lambda: all(c["version"] for c in self.server.request(
-            "GET", "/api/v1/update", token=self.token)[1]["components"]), timeout=60,
-            what="the first components")
+        wait_for_components(self.server, self.token)
         self.agent = Agent(self.tmp.name, "agent")
         done = self.agent.enroll("--bundle", os.path.join(self.server.data, "enroll.bundle"))
         self.assertEqual(done.returncode, 0, done.stderr)

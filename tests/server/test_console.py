@@ -30,6 +30,22 @@ from test_wardd import Wardd  # noqa: E402
 EICAR = (b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*")
 
 
+def demo_signatures(root):
+    """A signature source of one hash signature (the EICAR file); its path."""
+    source = os.path.join(root, "signatures")
+    os.makedirs(source)
+    with open(os.path.join(source, "demo.hdb"), "w") as f:
+        f.write("44d88612fea8a8f36de82e1278abb02f:68:Demo.Eicar\n")
+    return source
+
+
+def wait_for_components(server, token):
+    """Waits until the server has built every component from its source."""
+    wait_for(lambda: all(c["version"] for c in server.request(
+        "GET", "/api/v1/update", token=token)[1]["components"]), timeout=60,
+        what="the first components")
+
+
 class Console(Wardd):
     """A wardd with raw requests: any headers in, every header out."""
 
@@ -321,10 +337,7 @@ class ConsoleAgentTest(Base):
 
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="ward-console-")
-        source = os.path.join(self.tmp.name, "signatures")
-        os.makedirs(source)
-        with open(os.path.join(source, "demo.hdb"), "w") as f:
-            f.write("44d88612fea8a8f36de82e1278abb02f:68:Demo.Eicar\n")
+        source = demo_signatures(self.tmp.name)
         self.server = Console(self.tmp.name, extra=(
             f"[server]\nsession_idle = 5s\n[updates]\nsource_dir = {source}\n"
             "[http]\nlong_poll = 5s\n"))
@@ -334,9 +347,7 @@ class ConsoleAgentTest(Base):
     def test_agent_reports_what_it_detects(self):
         s = self.server
         token = s.login()
-        wait_for(lambda: all(c["version"] for c in s.request(
-            "GET", "/api/v1/update", token=token)[1]["components"]), timeout=60,
-            what="the first components")
+        wait_for_components(s, token)
         agent = Agent(self.tmp.name, "agent")
         self.assertEqual(agent.enroll("--bundle", os.path.join(s.data, "enroll.bundle"))
                          .returncode, 0)
@@ -358,10 +369,16 @@ class ConsoleAgentTest(Base):
         e = logged()[0]
         self.assertIn("Demo.Eicar in ", e["message"])
         self.assertIn("eicar.com (conventional scan)", e["message"])
-        # Its first settings arrived and were acknowledged: a delivery event.
-        status, body = s.request("GET", f"/api/v1/logs?kind=delivery&client={e['client']}",
-                                 token=token)
-        self.assertIn("delivered and acknowledged", body["events"][-1]["message"])
+        # A change reaches it and is acknowledged: a delivery event.
+        self.assertEqual(s.request("PUT", "/api/v1/settings", {
+            "scope": f"client:{e['client']}", "key": "roaming", "value": True},
+            token=token)[0], 200)
+
+        def delivered():
+            status, body = s.request(
+                "GET", f"/api/v1/logs?kind=delivery&client={e['client']}", token=token)
+            return any("delivered and acknowledged" in x["message"] for x in body["events"])
+        wait_for(delivered, timeout=60, what="the delivery in the server's log")
         # Reported once: the agent forgot what the server took.
         wait_for(lambda: not os.path.exists(os.path.join(agent.dir, "state",
                                                          "detections.json")),
