@@ -54,6 +54,8 @@ class Api:
                                   else None, headers=headers)
                 resp = self.conn.getresponse()
                 text = resp.read()
+                if resp.getheader("Content-Type", "").startswith("text/"):
+                    return resp.status, text.decode()
                 return resp.status, json.loads(text) if text else None
             except (OSError, http.client.HTTPException):
                 self.conn = None
