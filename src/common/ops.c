@@ -129,6 +129,16 @@ static const struct ops_op table[OPS_COUNT] = {
 	{ OPS_UPDATE_ROTATE_KEY, "update rotate-key", "POST", "/api/v1/update/rotate-key",
 	  OPS_AUTH_ADMIN, "replace the package signing key with a new one it signs; agents "
 	  "follow at their next update", { END } },
+	{ OPS_UPDATE_SETTINGS, "update settings", "GET", "/api/v1/update/settings", OPS_AUTH_ADMIN,
+	  "show the signature source, the import schedule and the download cap in use",
+	  { END } },
+	{ OPS_UPDATE_CONFIGURE, "update configure", "PUT", "/api/v1/update/settings",
+	  OPS_AUTH_ADMIN, "change the signature source, the import schedule or the download cap "
+	  "(kept over wardd.conf's values; null: back to them)",
+	  { BODY("source_dir", OPS_JSON, false, "directory of ClamAV databases on the server"),
+	    BODY("watch_interval", OPS_JSON, false, "seconds between looks for a changed source"),
+	    BODY("check_interval", OPS_JSON, false, "seconds between full imports"),
+	    BODY("max_downloads", OPS_JSON, false, "package downloads served at once"), END } },
 	{ OPS_LOGS, "logs", "GET", "/api/v1/logs", OPS_AUTH_ADMIN,
 	  "show the event log, newest first: system events, connection verification, "
 	  "notification deliveries, detections",

@@ -1607,6 +1607,26 @@ static void get_update_status(struct api_ctx *ctx, struct http_req *req, const c
 	http_respond_json(req, 200, status);
 }
 
+static void get_update_settings(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	(void)who;
+	http_respond_json(req, 200, updates_settings(ctx->updates));
+}
+
+static void put_update_settings(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *body = body_object(req);
+	char msg[512];
+
+	if (!body)
+		return;
+	if (!updates_configure(ctx->updates, body, who, msg, sizeof(msg)))
+		http_respond_error(req, 400, "update settings: %s", msg);
+	else
+		http_respond_json(req, 200, updates_settings(ctx->updates));
+	json_decref(body);
+}
+
 /* The dashboard's one request. */
 static void get_overview(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
@@ -1771,6 +1791,8 @@ static const handler_fn handlers[OPS_COUNT] = {
 	[OPS_OVERVIEW] = get_overview,
 	[OPS_CLIENT_REMOVE] = post_client_remove,
 	[OPS_LOGS] = logs_get,
+	[OPS_UPDATE_SETTINGS] = get_update_settings,
+	[OPS_UPDATE_CONFIGURE] = put_update_settings,
 	[OPS_AGENT_DETECTIONS] = logs_post_detections,
 	[OPS_TREE] = get_tree,
 	[OPS_DOMAIN_CREATE] = post_domains,

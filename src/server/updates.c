@@ -83,6 +83,25 @@ struct updates {
 	struct waiter *waiters;   /* for the running (or next) import */
 	struct waiter *queued;    /* came while an import ran: for the one after */
 	json_t *last;             /* the last import's outcome */
+	/* The options an administrator may change while wardd runs: wardd.conf's
+	 * values, or those set through the API (kept in the store) over them. */
+	char *source_dir;
+	int64_t watch_interval, check_interval, max_downloads;
+	json_t *overrides;        /* {option: value} set through the API */
+};
+
+/* Where the options set through the API are kept. */
+#define SETTINGS_KEY "updates.settings"
+
+/* The options of updates_configure(): name, and the range of a number. */
+static const struct {
+	const char *name;
+	int64_t min, max;
+} options[] = {
+	{ "source_dir", 0, 0 },
+	{ "watch_interval", 1, 3600 },
+	{ "check_interval", 60, 7 * 86400 },
+	{ "max_downloads", 1, 100000 },
 };
 
 static const char *comp_name(int c)
@@ -224,6 +243,7 @@ static void job_free(struct job *j)
 
 	if (!j)
 		return;
+	free(j->source_dir);
 	sps_pattern_free(j->pattern);
 	for (c = 0; c < COMP_COUNT; c++) {
 		free(j->built[c].full_env);
@@ -256,7 +276,11 @@ static void start(struct updates *u)
 
 	if (!j)
 		return;
-	j->source_dir = u->cfg->source_dir;
+	j->source_dir = strdup(u->source_dir);
+	if (!j->source_dir) {
+		free(j);
+		return;
+	}
 	j->packages_dir = u->packages_dir;
 	j->components_dir = u->components_dir;
 	j->staging_dir = u->staging_dir;
@@ -270,7 +294,7 @@ static void start(struct updates *u)
 		packages = NULL;
 		if (store_packages(u->st, comp_name(c), &packages) != STORE_OK) {
 			log_msg(LOG_LVL_ERROR, "update: the package table is unreadable");
-			free(j);
+			job_free(j);
 			return;
 		}
 		j->current[c] = latest(packages);
@@ -278,7 +302,7 @@ static void start(struct updates *u)
 	}
 	if (pthread_create(&u->thread, NULL, run_job, j) != 0) {
 		log_msg(LOG_LVL_ERROR, "update: cannot start the import thread");
-		free(j);
+		job_free(j);
 		return;
 	}
 	u->job = j;
@@ -374,10 +398,10 @@ static json_t *record(struct updates *u, struct job *j)
 	}
 	if (!ok) {
 		undo(j);
-		log_msg(LOG_LVL_ERROR, "update: import of %s failed: %s", u->cfg->source_dir,
+		log_msg(LOG_LVL_ERROR, "update: import of %s failed: %s", u->source_dir,
 			j->msg);
 		store_eventf(u->st, "system", 0, "signature import of %s failed: %s; the "
-			     "components in use stay as they were", u->cfg->source_dir, j->msg);
+			     "components in use stay as they were", u->source_dir, j->msg);
 	} else if (j->unchanged) {
 		snprintf(j->msg, sizeof(j->msg), "the source is unchanged");
 	} else if (json_object_size(versions) == 0) {
@@ -450,15 +474,15 @@ static void tick(void *arg)
 	if (u->job)
 		return;
 	if (u->waiters || now >= u->next_check_ms) {
-		u->next_check_ms = now + (uint64_t)u->cfg->check_interval * 1000;
+		u->next_check_ms = now + (uint64_t)u->check_interval * 1000;
 		start(u);
 		return;
 	}
 	if (now >= u->next_watch_ms) {
-		u->next_watch_ms = now + (uint64_t)u->cfg->watch_interval * 1000;
-		sig = source_signature(u->cfg->source_dir);
+		u->next_watch_ms = now + (uint64_t)u->watch_interval * 1000;
+		sig = source_signature(u->source_dir);
 		if (u->watched && sig != u->watch_sig) {
-			log_msg(LOG_LVL_INFO, "update: %s changed; importing", u->cfg->source_dir);
+			log_msg(LOG_LVL_INFO, "update: %s changed; importing", u->source_dir);
 			start(u);
 		}
 		u->watch_sig = sig;
@@ -503,7 +527,7 @@ void updates_import_now(struct updates *u, struct http_req *req)
 	w->next = *list;
 	*list = w;
 	http_park(req, drop_waiter, u);
-	log_msg(LOG_LVL_INFO, "update: import of %s requested", u->cfg->source_dir);
+	log_msg(LOG_LVL_INFO, "update: import of %s requested", u->source_dir);
 }
 
 /* Reads the secret key at path (hex) into sk and its public half into pk.
@@ -658,6 +682,137 @@ static bool load_pattern(struct updates *u, char *errbuf, size_t errlen)
 	return true;
 }
 
+/* Checks overrides ({option: value}; see options[]) and makes them, over
+ * wardd.conf's values, the options in use. Nothing changes on failure,
+ * which names the option and what is wrong in errbuf. */
+static bool apply_settings(struct updates *u, json_t *overrides, char *errbuf, size_t errlen)
+{
+	int64_t num[sizeof(options) / sizeof(options[0])] = { 0, u->cfg->watch_interval,
+							      u->cfg->check_interval,
+							      u->cfg->max_downloads };
+	const char *dir = u->cfg->source_dir, *key;
+	char *copy;
+	struct stat sb;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach(overrides, key, v) {
+		for (i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+			if (strcmp(options[i].name, key) == 0)
+				break;
+		if (i == sizeof(options) / sizeof(options[0])) {
+			snprintf(errbuf, errlen, "%s: no such option (source_dir, watch_interval, "
+				 "check_interval, max_downloads)", key);
+			return false;
+		}
+		if (i == 0) {
+			dir = json_string_value(v);
+			if (!dir || dir[0] != '/' || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+				snprintf(errbuf, errlen, "source_dir: %s is not a directory on "
+					 "the server (an absolute path is needed)",
+					 dir ? dir : "(not text)");
+				return false;
+			}
+		} else if (!json_is_integer(v) || json_integer_value(v) < options[i].min ||
+			   json_integer_value(v) > options[i].max) {
+			snprintf(errbuf, errlen, "%s: expected a whole number from %lld to %lld",
+				 key, (long long)options[i].min, (long long)options[i].max);
+			return false;
+		} else {
+			num[i] = json_integer_value(v);
+		}
+	}
+	copy = strdup(dir);
+	if (!copy) {
+		snprintf(errbuf, errlen, "out of memory");
+		return false;
+	}
+	free(u->source_dir);
+	u->source_dir = copy;
+	u->watch_interval = num[1];
+	u->check_interval = num[2];
+	u->max_downloads = num[3];
+	json_decref(u->overrides);
+	u->overrides = json_incref(overrides);
+	return true;
+}
+
+json_t *updates_settings(const struct updates *u)
+{
+	return json_pack("{ss sI sI sI sO s{ss sI sI sI}}", "source_dir", u->source_dir,
+			 "watch_interval", (json_int_t)u->watch_interval, "check_interval",
+			 (json_int_t)u->check_interval, "max_downloads",
+			 (json_int_t)u->max_downloads, "set", u->overrides, "config", "source_dir",
+			 u->cfg->source_dir, "watch_interval", (json_int_t)u->cfg->watch_interval,
+			 "check_interval", (json_int_t)u->cfg->check_interval, "max_downloads",
+			 (json_int_t)u->cfg->max_downloads);
+}
+
+bool updates_configure(struct updates *u, const json_t *changes, const char *who,
+		       char *errbuf, size_t errlen)
+{
+	json_t *next = json_deep_copy(u->overrides), *v;
+	char *old = strdup(u->source_dir), *text = NULL, msg[256];
+	const char *key;
+	bool ok = false;
+
+	if (!next || !old || !json_is_object(changes) || json_object_size(changes) == 0) {
+		snprintf(errbuf, errlen, next && old ? "expected an object of options to set "
+			 "(null: back to wardd.conf's value)" : "out of memory");
+		goto out;
+	}
+	json_object_foreach((json_t *)changes, key, v) {
+		if (json_is_null(v))
+			json_object_del(next, key);
+		else
+			json_object_set(next, key, v);
+	}
+	if (!apply_settings(u, next, errbuf, errlen))
+		goto out;
+	text = json_dumps(next, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!text || store_kv_put(u->st, SETTINGS_KEY, text, msg, sizeof(msg)) != STORE_OK) {
+		snprintf(errbuf, errlen, "database: the update settings could not be saved");
+		goto out;
+	}
+	store_eventf(u->st, "system", 0, "%s set the update settings: source %s, looked at every "
+		     "%llds, imported every %llds, %lld downloads at once", who, u->source_dir,
+		     (long long)u->watch_interval, (long long)u->check_interval,
+		     (long long)u->max_downloads);
+	/* The new source is looked at now, and imported at once if it moved. */
+	u->next_watch_ms = 0;
+	if (strcmp(old, u->source_dir) != 0)
+		u->next_check_ms = 0;
+	ok = true;
+out:
+	free(text);
+	free(old);
+	json_decref(next);
+	return ok;
+}
+
+/* Takes the options in use from wardd.conf and the overrides kept in the
+ * store; overrides that no longer hold (a source directory gone) are
+ * dropped, logged. */
+static bool load_settings(struct updates *u, char *errbuf, size_t errlen)
+{
+	char *text = NULL, msg[512];
+	json_t *saved = NULL, *none = json_object();
+
+	if (store_kv_get(u->st, SETTINGS_KEY, &text) == STORE_OK)
+		saved = json_loads(text, 0, NULL);
+	free(text);
+	if (saved && !apply_settings(u, saved, msg, sizeof(msg)))
+		log_msg(LOG_LVL_ERROR, "update settings set through the API no longer hold (%s); "
+			"wardd.conf's are used", msg);
+	json_decref(saved);
+	if (!u->source_dir && !apply_settings(u, none, errbuf, errlen)) {
+		json_decref(none);
+		return false;
+	}
+	json_decref(none);
+	return true;
+}
+
 struct updates *updates_new(struct store *st, const struct config *cfg, struct http_server *http,
 			    struct sps_service *sps, char *errbuf, size_t errlen)
 {
@@ -683,6 +838,8 @@ struct updates *updates_new(struct store *st, const struct config *cfg, struct h
 		snprintf(errbuf, errlen, "out of memory");
 		goto fail;
 	}
+	if (!load_settings(u, errbuf, errlen))
+		goto fail;
 	if (util_mkdir_p(u->packages_dir, 0700) != 0 || util_mkdir_p(u->components_dir, 0700)) {
 		snprintf(errbuf, errlen, "%s: %s", u->packages_dir, strerror(errno));
 		goto fail;
@@ -718,6 +875,8 @@ void updates_free(struct updates *u)
 		free(w);
 	}
 	sodium_memzero(u->sk, sizeof(u->sk));
+	free(u->source_dir);
+	json_decref(u->overrides);
 	json_decref(u->last);
 	json_decref(u->rotations);
 	free(u->key_path);
@@ -733,13 +892,13 @@ json_t *updates_status(struct updates *u)
 {
 	unsigned peak, now = http_downloads(u->http, &peak);
 	json_t *out = json_pack("{ss sO sb si si sI ss sI sI sI}", "source_dir",
-				u->cfg->source_dir, "last_import", u->last, "importing",
+				u->source_dir, "last_import", u->last, "importing",
 				u->job != NULL, "downloads", (int)now, "downloads_peak", (int)peak,
-				"max_downloads", (json_int_t)u->cfg->max_downloads, "key",
+				"max_downloads", (json_int_t)u->max_downloads, "key",
 				u->pk_hex,
 				"rotations", (json_int_t)json_array_size(u->rotations),
-				"watch_interval", (json_int_t)u->cfg->watch_interval,
-				"check_interval", (json_int_t)u->cfg->check_interval);
+				"watch_interval", (json_int_t)u->watch_interval,
+				"check_interval", (json_int_t)u->check_interval);
 	json_t *list = json_array(), *packages, *p, *deltas, *entry, *history;
 	int64_t v;
 	size_t i;
@@ -969,7 +1128,7 @@ void updates_download(struct updates *u, struct http_req *req, const char *file)
 	struct stat sb;
 	int c, fd;
 
-	if (http_downloads(u->http, NULL) >= (unsigned)u->cfg->max_downloads) {
+	if (http_downloads(u->http, NULL) >= (unsigned)u->max_downloads) {
 		http_respond_busy(req, (unsigned)u->cfg->retry_after, "%u downloads in progress; "
 				  "try again later", http_downloads(u->http, NULL));
 		return;

@@ -52,6 +52,22 @@ void updates_import_now(struct updates *u, struct http_req *req);
  * source and the last import; NULL when the store fails. */
 json_t *updates_status(struct updates *u);
 
+/* Returns a new object of the update options in use ({"source_dir",
+ * "watch_interval", "check_interval", "max_downloads"}), with "set": those
+ * set through the API, and "config": wardd.conf's values; NULL when out of
+ * memory. */
+json_t *updates_settings(const struct updates *u);
+
+/* Sets update options while wardd runs (who: the administrator, for the
+ * log): changes is {option: value, ...}, a null value going back to
+ * wardd.conf's. The source directory must exist on the server; numbers
+ * keep wardd.conf's ranges. Saved in the store, they outlive restarts and
+ * take precedence over wardd.conf. A new source is imported at once.
+ * Returns false with a message naming the option in errbuf; nothing
+ * changes then. */
+bool updates_configure(struct updates *u, const json_t *changes, const char *who,
+		       char *errbuf, size_t errlen);
+
 /* The package signing key in use: its public half as 64 hex digits, for
  * agents to pin at enrollment. Valid until the next rotation. */
 const char *updates_key(const struct updates *u);

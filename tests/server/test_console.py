@@ -332,6 +332,43 @@ class ConsoleTest(Base):
         self.assertGreaterEqual(o["server"]["uptime"], 0)
 
 
+class UpdateSettingsTest(Base):
+    def test_source_schedule_and_cap_set_while_running(self):
+        s = self.server
+        token = s.login()
+        status, u = s.request("GET", "/api/v1/update/settings", token=token)
+        self.assertEqual((status, u["set"], u["max_downloads"]), (200, {}, 50))
+        for body, word in (({"max_downloads": 0}, "max_downloads"),
+                           ({"check_interval": "1h"}, "check_interval"),
+                           ({"source_dir": "relative/dir"}, "source_dir"),
+                           ({"source_dir": "/no/such/dir"}, "not a directory"),
+                           ({"bogus": 1}, "bogus: no such option"), ({}, "expected")):
+            status, answer = s.request("PUT", "/api/v1/update/settings", body, token=token)
+            self.assertEqual(status, 400, body)
+            self.assertIn(word, answer["error"])
+        self.assertEqual(s.request("GET", "/api/v1/update/settings", token=token)[1]["set"], {})
+        # A new source is imported at once.
+        source = demo_signatures(self.tmp.name)
+        status, u = s.request("PUT", "/api/v1/update/settings",
+                              {"source_dir": source, "max_downloads": 7}, token=token)
+        self.assertEqual(status, 200, u)
+        self.assertEqual(u["set"], {"source_dir": source, "max_downloads": 7})
+        wait_for_components(s, token)
+        status, st = s.request("GET", "/api/v1/update", token=token)
+        self.assertEqual((st["source_dir"], st["max_downloads"]), (source, 7))
+        # Kept over wardd.conf's values across a restart, until set back.
+        s.stop()
+        s.start()
+        token = s.login()
+        self.assertEqual(s.request("GET", "/api/v1/update/settings", token=token)[1]
+                         ["max_downloads"], 7)
+        status, u = s.request("PUT", "/api/v1/update/settings", {"max_downloads": None},
+                              token=token)
+        self.assertEqual((u["max_downloads"], u["set"]), (50, {"source_dir": source}))
+        status, body = s.request("GET", "/api/v1/logs?kind=system", token=token)
+        self.assertIn("set the update settings", json.dumps(body))
+
+
 class ConsoleAgentTest(Base):
     """With signatures: a real agent scans, detects and reports."""
 

@@ -3,7 +3,7 @@
 // has gone, Update Now to a scope, the download cap, the update source
 // table and the package signing key.
 import { call, get } from './api.js';
-import { dialog, fill, fmtAgo, fmtBytes, fmtDuration, fmtTime, h, toast } from './dom.js';
+import { dialog, fill, fmtAgo, fmtBytes, fmtTime, h, toast } from './dom.js';
 
 function progress(a) {
 	const total = a.current + a.outdated + a.missing;
@@ -24,17 +24,13 @@ function renderStatus(el, s, domains) {
 		domains.map((p) => h('option', { value: `domain:${p}` }, `domain ${p}`)));
 	fill(el,
 		h('section', { class: 'panel', id: 'source' },
-			h('h2', {}, 'Signature source'),
+			h('h2', {}, 'Signature import'),
 			h('dl', { class: 'kv' },
 				h('dt', {}, 'source'), h('dd', { class: 'mono' }, s.source_dir),
-				h('dt', {}, 'schedule'), h('dd', {}, `looked at every ` +
-					`${fmtDuration(s.watch_interval)} for changed files; imported in full every ` +
-					`${fmtDuration(s.check_interval)}`),
-				h('dt', {}, 'last import'), h('dd', {}, li ? h('span', { class: li.ok ? 'ok' : 'bad' },
-					`${fmtTime(li.time)} (${fmtAgo(li.time)}): ${li.message}`) : 'none yet'),
+				h('dt', {}, 'last import'), h('dd', {}, li && li.time ?
+					h('span', { class: li.ok ? 'ok' : 'bad' },
+						`${fmtTime(li.time)} (${fmtAgo(li.time)}): ${li.message}`) : 'none yet'),
 				h('dt', {}, 'now'), h('dd', {}, s.importing ? 'importing...' : 'idle')),
-			h('p', { class: 'muted' }, 'The source and schedule are set in wardd\'s configuration ' +
-				'([updates] source_dir, watch_interval, check_interval).'),
 			h('button', { id: 'import-now', onclick: async (ev) => {
 				ev.target.disabled = true;
 				try {
@@ -58,8 +54,8 @@ function renderStatus(el, s, domains) {
 					h('td', {}, c.history.map((v) => h('div', { class: 'muted' },
 						`${v.version}: ${fmtTime(v.created)}, ${fmtBytes(v.size)}`)))))),
 			h('p', { class: 'muted' }, `Downloads now: ${s.downloads} (most at once: ` +
-				`${s.downloads_peak}); cap: ${s.max_downloads} at once ([updates] max_downloads ` +
-				'in wardd\'s configuration), more are told to retry.')),
+				`${s.downloads_peak}); cap: ${s.max_downloads} at once, more are told to ` +
+				'retry.')),
 		h('section', { class: 'panel', id: 'update-now' },
 			h('h2', {}, 'Update Now'),
 			h('p', { class: 'muted' }, 'Online agents update their components at once; roaming ' +
@@ -86,6 +82,65 @@ function renderStatus(el, s, domains) {
 						await call('POST', '/api/v1/update/rotate-key');
 						toast('Signing key rotated');
 					} }]) }, 'Rotate key...')));
+}
+
+// The signature source, the import schedule and the download cap: set
+// here over wardd.conf's values, or back to them.
+function settingsForm(el) {
+	const fields = [
+		{ key: 'source_dir', label: 'Signature source (a directory of ClamAV databases on ' +
+			'the server)', type: 'text' },
+		{ key: 'watch_interval', label: 'Look at the source for changes every (seconds)' },
+		{ key: 'check_interval', label: 'Import the source in full every (seconds)' },
+		{ key: 'max_downloads', label: 'Download cap: packages served at once' },
+	];
+	const err = h('div', { class: 'error' });
+	async function load() {
+		let cur;
+		try {
+			cur = await get('/api/v1/update/settings');
+		} catch (e) {
+			fill(el, h('p', { class: 'error' }, e.message));
+			return;
+		}
+		const inputs = {};
+		const save = async (body) => {
+			fill(err);
+			try {
+				await call('PUT', '/api/v1/update/settings', body);
+				toast('Update settings saved');
+				load();
+			} catch (e) {
+				fill(err, e.message);
+			}
+		};
+		fill(el, h('section', { class: 'panel', id: 'update-settings' },
+			h('h2', {}, 'Source, schedule and download cap'),
+			fields.map((f) => {
+				inputs[f.key] = h('input', { id: `us-${f.key}`, value: cur[f.key],
+					type: f.type || 'number', size: f.type ? 50 : 10 });
+				return [h('label', { for: `us-${f.key}` }, f.label), h('div', { class: 'row' },
+					inputs[f.key], h('span', { class: 'origin muted' },
+						f.key in cur.set ? `set here (wardd.conf: ${cur.config[f.key]})` :
+							'from wardd.conf'))];
+			}),
+			err,
+			h('div', { class: 'row actions' },
+				h('button', { id: 'save-update-settings', onclick: () => {
+					const body = {};
+					for (const f of fields) {
+						const v = f.type ? inputs[f.key].value.trim() : Number(inputs[f.key].value);
+						if (v !== cur[f.key])
+							body[f.key] = v;
+					}
+					if (Object.keys(body).length)
+						save(body);
+				} }, 'Save'),
+				Object.keys(cur.set).length ? h('button', { class: 'secondary', onclick: () =>
+					save(Object.fromEntries(Object.keys(cur.set).map((k) => [k, null]))) },
+				'Back to wardd.conf\'s values') : null)));
+	}
+	load();
 }
 
 function sourceTable(el) {
@@ -136,8 +191,10 @@ function domainPaths(node, path, out) {
 
 export function show(main) {
 	const status = h('div', {}, h('p', { class: 'muted' }, 'Loading...'));
+	const settings = h('div', {});
 	const sources = h('div', {});
-	main.append(h('h1', {}, 'Updates'), status, sources);
+	main.append(h('h1', {}, 'Updates'), status, settings, sources);
+	settingsForm(settings);
 	let domains = [];
 	async function load() {
 		try {
