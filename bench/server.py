@@ -49,6 +49,8 @@ class Api:
                 self.conn = http.client.HTTPSConnection("localhost", self.port, context=self.ctx,
                                                         timeout=60)
             headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            if body is not None:
+                headers["Content-Type"] = "application/json"
             try:
                 self.conn.request(method, path, body=json.dumps(body) if body is not None
                                   else None, headers=headers)

@@ -73,7 +73,7 @@ cat <<MSG
    signatures from $source, built into components the agent installed
 
 Try, in another terminal:
-  T=\$(curl -s --cacert $ca -d "{\"user\":\"admin\",\"password\":\"\$(cat $run/server/initial-admin-password)\"}" https://localhost:$port/api/v1/login | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  T=\$(curl -s --cacert $ca -H 'Content-Type: application/json' -d "{\"user\":\"admin\",\"password\":\"\$(cat $run/server/initial-admin-password)\"}" https://localhost:$port/api/v1/login | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   curl -s --cacert $ca -H "Authorization: Bearer \$T" https://localhost:$port/api/v1/tree
   curl -s --cacert $ca -H "Authorization: Bearer \$T" -X PUT -d '{"scope":"root","key":"scan_method","value":"smart","apply":"all"}' https://localhost:$port/api/v1/settings
   $bin/ward-agent --config $run/agent.ini status     (the agent has switched, and

@@ -804,6 +804,21 @@ static json_t *load_list(const char *path)
  * agent cut off from its server for long, on an infested machine). */
 #define MAX_KEPT_DETECTIONS 10000
 
+/* Returns a new list of the last MAX_KEPT_DETECTIONS of kept (whose
+ * reference it takes) followed by found; NULL when out of memory. */
+static json_t *keep_newest(json_t *kept, const json_t *found)
+{
+	size_t n = json_array_size(kept) + json_array_size(found), i;
+	size_t skip = n > MAX_KEPT_DETECTIONS ? n - MAX_KEPT_DETECTIONS : 0;
+	json_t *out = json_array();
+
+	for (i = skip; out && i < n; i++)
+		json_array_append(out, i < json_array_size(kept) ? json_array_get(kept, i) :
+				  json_array_get(found, i - json_array_size(kept)));
+	json_decref(kept);
+	return out;
+}
+
 /* Scans paths with the engine in use (and its smart protection), keeping
  * the unverified list and the detections to report up to date; the caller
  * has locked them. */
@@ -822,24 +837,30 @@ static int scan_paths(struct agent *a, const char *const *paths, size_t n, FILE 
 	a->unverified = json_array_size(list);
 	json_decref(list);
 	if (json_array_size(found)) {
-		kept = load_list(a->detections_path);
-		json_array_extend(kept, found);
-		while (json_array_size(kept) > MAX_KEPT_DETECTIONS)
-			json_array_remove(kept, 0);
-		if (!state_write_json(a->detections_path, kept))
+		kept = keep_newest(load_list(a->detections_path), found);
+		if (!kept || !state_write_json(a->detections_path, kept)) {
+			log_msg(LOG_LVL_ERROR, "scan: %s: the detections could not be kept for the "
+				"server", a->detections_path);
 			rc = -1;
+		}
 		json_decref(kept);
 	}
 	json_decref(found);
 	return rc;
 }
 
-/* Reports the detections kept in the state directory to the server, at
- * most LOGS_MAX_REPORT (1000) a request, and forgets those it took.
- * Skipped while a scan holds the lock; what fails is tried again later. */
+/* Detections a report carries at most: well under the server's request
+ * size limit even with long paths. */
+#define REPORT_BATCH 100
+
+/* Reports the detections kept in the state directory to the server,
+ * REPORT_BATCH a request, and forgets those it took. Skipped while a scan
+ * holds the lock; what the server cannot be reached for is tried again
+ * later, what it refuses (it would refuse it again) is dropped, logged. */
 static void report_detections(struct agent *a, struct rest_client *rc)
 {
-	json_t *kept, *batch, *body = NULL, *answer = NULL;
+	json_t *kept, *batch, *body = NULL, *answer = NULL, *rest;
+	const char *why;
 	char msg[256];
 	long status = 0;
 	size_t i, n;
@@ -851,26 +872,35 @@ static void report_detections(struct agent *a, struct rest_client *rc)
 	if (lock < 0)
 		return;
 	kept = load_list(a->detections_path);
-	n = json_array_size(kept) < 1000 ? json_array_size(kept) : 1000;
+	n = json_array_size(kept) < REPORT_BATCH ? json_array_size(kept) : REPORT_BATCH;
 	batch = json_array();
 	for (i = 0; batch && i < n; i++)
 		json_array_append(batch, json_array_get(kept, i));
 	body = batch ? json_pack("{sO}", "detections", batch) : NULL;
-	if (n && body &&
-	    rest_call(rc, "POST", "/api/v1/agent/detections", body, 30, &status, &answer, msg,
-		      sizeof(msg)) == REST_OK && status == 200) {
-		for (i = 0; i < n; i++)
-			json_array_remove(kept, 0);
-		log_msg(LOG_LVL_INFO, "reported %zu detection%s to the server", n,
-			n == 1 ? "" : "s");
+	if (n && body && rest_call(rc, "POST", "/api/v1/agent/detections", body, 30, &status,
+				   &answer, msg, sizeof(msg)) == REST_OK &&
+	    (status == 200 || status == 400 || status == 413)) {
+		why = json_string_value(json_object_get(answer, "error"));
+		if (status == 200)
+			log_msg(LOG_LVL_INFO, "reported %zu detection%s to the server", n,
+				n == 1 ? "" : "s");
+		else
+			log_msg(LOG_LVL_ERROR, "the server refused %zu detection%s (%s); dropped",
+				n, n == 1 ? "" : "s", why ? why : "too large");
+		rest = json_array();
+		for (i = n; rest && i < json_array_size(kept); i++)
+			json_array_append(rest, json_array_get(kept, i));
+		json_decref(kept);
+		kept = rest;
 	} else if (n) {
 		log_msg(LOG_LVL_WARN, "reporting detections failed (%s); tried again later",
-			status ? "the server refused them" : msg);
+			status ? "the server is busy or failing" : msg);
 	}
-	if (json_array_size(kept) == 0)
+	if (kept && json_array_size(kept) == 0)
 		unlink(a->detections_path);
-	else if (n)
-		state_write_json(a->detections_path, kept);
+	else if (n && (!kept || !state_write_json(a->detections_path, kept)))
+		log_msg(LOG_LVL_ERROR, "%s: could not be rewritten; reported detections may be "
+			"sent again", a->detections_path);
 	json_decref(answer);
 	json_decref(body);
 	json_decref(batch);

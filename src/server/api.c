@@ -78,7 +78,9 @@ static void get_health(struct api_ctx *ctx, struct http_req *req, const char *wh
  * otherwise the answer carries a bearer token. */
 static void post_login(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *body = body_object(req);
+	const char *ctype = http_req_header(req, "Content-Type");
+	json_t *body = ctype && strncmp(ctype, "application/json", 16) == 0 ?
+		       body_object(req) : NULL;
 	const char *user, *password, *peer = http_req_peer(req);
 	char *hash = NULL, token[65], csrf[65], msg[256], after[16];
 	unsigned char th[32];
@@ -88,6 +90,12 @@ static void post_login(struct api_ctx *ctx, struct http_req *req, const char *wh
 	enum store_err err;
 
 	(void)who;
+	/* JSON only: a form on another site cannot post one without CORS,
+	 * so no page the administrator visits can spend their tries. */
+	if (!ctype || strncmp(ctype, "application/json", 16) != 0) {
+		http_respond_error(req, 415, "login: expected Content-Type: application/json");
+		goto out;
+	}
 	if (!body)
 		return;
 	if (json_unpack(body, "{s:s, s:s, s?b !}", "user", &user, "password", &password,
@@ -113,7 +121,10 @@ static void post_login(struct api_ctx *ctx, struct http_req *req, const char *wh
 	if (err == STORE_ENOENT ||
 	    crypto_pwhash_str_verify(hash, password, strlen(password)) != 0) {
 		wait = session_guard_fail(ctx->guard, peer, now);
-		store_eventf(ctx->st, "system", 0, "sign-in refused for user '%s' from %s%s", user,
+		/* An unknown name may be a password typed in the wrong field. */
+		store_eventf(ctx->st, "system", 0, "sign-in refused for %s%s%s from %s%s",
+			     err == STORE_ENOENT ? "an unknown user name" : "user '",
+			     err == STORE_ENOENT ? "" : user, err == STORE_ENOENT ? "" : "'",
 			     peer, wait ? "; the address must wait before trying again" : "");
 		http_respond_error(req, 401, "login: wrong user name or password");
 		goto out;
@@ -121,7 +132,8 @@ static void post_login(struct api_ctx *ctx, struct http_req *req, const char *wh
 	session_guard_clear(ctx->guard, peer);
 	api_new_token(token, th);
 	if (store_token_put(ctx->st, th, cookie ? STORE_TOKEN_CONSOLE : STORE_TOKEN_SESSION, user,
-			    cookie ? now + ctx->cfg->session_idle : ends, cookie ? ends : 0, msg,
+			    cookie && now + ctx->cfg->session_idle < ends ?
+			    now + ctx->cfg->session_idle : ends, cookie ? ends : 0, msg,
 			    sizeof(msg)) != STORE_OK) {
 		http_respond_error(req, 500, "%s", msg);
 		goto out;
@@ -132,7 +144,8 @@ static void post_login(struct api_ctx *ctx, struct http_req *req, const char *wh
 		session_csrf(token, csrf);
 		http_respond_json(req, 200, json_pack("{ss ss sI}", "user", user, "csrf", csrf,
 						      "expires", (json_int_t)(now +
-						      ctx->cfg->session_idle)));
+						      ctx->cfg->session_idle < ends ? now +
+						      ctx->cfg->session_idle : ends)));
 		session_set_cookie(req, token, ctx->cfg->session_lifetime);
 	} else {
 		http_respond_json(req, 200, json_pack("{ss sI}", "token", token, "expires",
@@ -1571,6 +1584,8 @@ static json_t *count_fleet(struct api_ctx *ctx, json_t *status)
 	f.methods = json_pack("{si si si}", "conventional", 0, "smart", 0, "unknown", 0);
 	f.components = json_object();
 	json_array_foreach(json_object_get(status, "components"), i, comp) {
+		if (!json_string_value(json_object_get(comp, "name")))
+			continue;
 		counts = json_pack("{sO si si si}", "latest", json_object_get(comp, "version"),
 				   "current", 0, "outdated", 0, "missing", 0);
 		json_object_set_new(f.components, json_string_value(json_object_get(comp, "name")),
@@ -1847,7 +1862,7 @@ static bool authorized(struct api_ctx *ctx, struct http_req *req, enum ops_auth 
 	const char *h = http_req_header(req, "Authorization"), *tok, *sent;
 	unsigned char hash[32];
 	char uuid[37], token[65], csrf[65];
-	int64_t id, now = (int64_t)time(NULL);
+	int64_t id, idle, now = (int64_t)time(NULL);
 	bool cookie;
 
 	if (auth == OPS_AUTH_ADMIN) {
@@ -1859,10 +1874,14 @@ static bool authorized(struct api_ctx *ctx, struct http_req *req, enum ops_auth 
 			if (!sent || strlen(sent) != 64 || sodium_memcmp(sent, csrf, 64) != 0)
 				return false;
 		}
+		/* A page refreshing itself is no sign of someone at the console:
+		 * only the administrator's own requests keep a session alive. */
+		idle = cookie && !http_req_header(req, SESSION_BACKGROUND_HEADER) ?
+		       ctx->cfg->session_idle : 0;
 		crypto_hash_sha256(hash, (const unsigned char *)token, 64);
 		return store_token_check(ctx->st, hash, cookie ? STORE_TOKEN_CONSOLE :
-					 STORE_TOKEN_SESSION, now, cookie ? ctx->cfg->session_idle :
-					 0, who, len, NULL) == STORE_OK;
+					 STORE_TOKEN_SESSION, now, idle, who, len, NULL) ==
+		       STORE_OK;
 	}
 	if (!h || strncmp(h, "Bearer ", 7) != 0)
 		return false;

@@ -11,6 +11,9 @@
 #define DEFAULT_LIMIT 100
 #define MAX_LIMIT 100000
 
+/* What a spreadsheet takes a cell beginning with as a formula (OWASP's list). */
+#define CSV_FORMULA "=+-@\t\r"
+
 /* Reads query argument name as a whole number >= 0 into *out (left alone
  * when absent); false, answered 400, when it is not one. */
 static bool query_int(struct http_req *req, const char *name, int64_t *out)
@@ -37,10 +40,10 @@ int logs_csv_field(struct util_buf *b, const char *s)
 
 	if (!s)
 		return 0;
-	if (!strpbrk(s, ",\"\r\n") && !strchr("=+-@", *s ? *s : 'x'))
+	if (!strpbrk(s, ",\"\r\n") && !strchr(CSV_FORMULA, *s ? *s : 'x'))
 		return util_buf_append(b, s, strlen(s));
 	rc |= util_buf_append(b, "\"", 1);
-	if (strchr("=+-@", *s) && *s)
+	if (strchr(CSV_FORMULA, *s) && *s)
 		rc |= util_buf_append(b, "'", 1);
 	for (p = s; *p && rc == 0; p++)
 		rc |= *p == '"' ? util_buf_append(b, "\"\"", 2) : util_buf_append(b, p, 1);
@@ -85,11 +88,18 @@ void logs_get(struct api_ctx *ctx, struct http_req *req, const char *who)
 	const char *format = http_req_query(req, "format");
 	struct util_buf csv = { 0 };
 	json_t *events = NULL;
+	char domain[1024];
 	size_t i;
 
 	(void)who;
 	f.kind = http_req_query(req, "kind");
-	f.domain = http_req_query(req, "domain");
+	/* "/A/B/" is "/A/B". */
+	if (http_req_query(req, "domain")) {
+		snprintf(domain, sizeof(domain), "%s", http_req_query(req, "domain"));
+		for (i = strlen(domain); i > 1 && domain[i - 1] == '/'; i--)
+			domain[i - 1] = '\0';
+		f.domain = domain;
+	}
 	if (!query_int(req, "since", &f.since) || !query_int(req, "until", &f.until) ||
 	    !query_int(req, "client", &f.client) || !query_int(req, "before", &f.before) ||
 	    !query_int(req, "limit", &f.limit))
@@ -128,8 +138,7 @@ void logs_get(struct api_ctx *ctx, struct http_req *req, const char *who)
 	http_respond_json(req, 200, json_pack("{so}", "events", events));
 }
 
-json_t *logs_parse_report(const char *text, size_t len, int64_t now, char *errbuf,
-			  size_t errlen)
+json_t *logs_parse_report(const char *text, size_t len, char *errbuf, size_t errlen)
 {
 	json_t *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL), *list, *d;
 	const char *path, *name, *method;
@@ -147,11 +156,11 @@ json_t *logs_parse_report(const char *text, size_t len, int64_t now, char *errbu
 	}
 	json_array_foreach(list, i, d) {
 		if (json_unpack(d, "{s:I, s:s, s:s, s:s !}", "time", &when, "path", &path, "name",
-				&name, "method", &method) != 0 || when <= 0 || when > now + 86400 ||
+				&name, "method", &method) != 0 || when <= 0 ||
 		    (strcmp(method, "smart") != 0 && strcmp(method, "conventional") != 0)) {
-			util_set_msg(errbuf, errlen, "detections[%zu]: expected {\"time\": SECONDS "
-				     "(not past tomorrow), \"path\", \"name\", \"method\": "
-				     "\"smart\" or \"conventional\"}", i);
+			util_set_msg(errbuf, errlen, "detections[%zu]: expected {\"time\": "
+				     "SECONDS, \"path\", \"name\", \"method\": \"smart\" or "
+				     "\"conventional\"}", i);
 			json_decref(body);
 			return NULL;
 		}
@@ -165,13 +174,13 @@ void logs_post_detections(struct api_ctx *ctx, struct http_req *req, const char 
 {
 	size_t len, i;
 	const char *text = http_req_body(req, &len), *path, *name, *method;
-	int64_t id = strtoll(who, NULL, 10);
+	int64_t id = strtoll(who, NULL, 10), now = (int64_t)time(NULL);
 	json_t *list, *d;
 	json_int_t when;
 	char msg[1200];
 
-	/* Checked in full first: a bad report is refused whole, never half logged. */
-	list = logs_parse_report(text, len, (int64_t)time(NULL), msg, sizeof(msg));
+	/* Checked in full first: a malformed report logs nothing. */
+	list = logs_parse_report(text, len, msg, sizeof(msg));
 	if (!list) {
 		http_respond_error(req, 400, "%s", msg);
 		return;
@@ -180,7 +189,9 @@ void logs_post_detections(struct api_ctx *ctx, struct http_req *req, const char 
 		json_unpack(d, "{s:I, s:s, s:s, s:s}", "time", &when, "path", &path, "name", &name,
 			    "method", &method);
 		snprintf(msg, sizeof(msg), "%s in %s (%s scan)", name, path, method);
-		if (store_event_add(ctx->st, "detection", id, when, msg) != STORE_OK) {
+		/* An agent whose clock runs ahead is not believed past now. */
+		if (store_event_add(ctx->st, "detection", id, when < now ? when : now, msg) !=
+		    STORE_OK) {
 			http_respond_error(req, 500, "database: logging a detection failed");
 			goto out;
 		}

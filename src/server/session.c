@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,12 +54,23 @@ static void guard_key(const char *peer, char key[INET6_ADDRSTRLEN])
 	snprintf(key, INET6_ADDRSTRLEN, "%s", peer);
 }
 
-/* Finds peer's slot; with take, makes one (replacing the stalest). */
+/* How much a slot is worth keeping at now: an address still waiting most
+ * (by when its wait ends), then by its last failure; a free slot least. */
+static int64_t guard_worth(const struct guard_slot *s, int64_t now)
+{
+	if (!s->last)
+		return INT64_MIN;
+	return s->until > now ? s->until + ((int64_t)1 << 40) : s->last;
+}
+
+/* Finds peer's slot; with take, makes one in place of the slot least worth
+ * keeping, so that many addresses failing once cannot push out one that
+ * must wait. */
 static struct guard_slot *guard_find(const struct session_guard *g, const char *peer,
-				     bool take)
+				     bool take, int64_t now)
 {
 	struct session_guard *mg = (struct session_guard *)g;
-	struct guard_slot *oldest = &mg->slots[0];
+	struct guard_slot *least = &mg->slots[0];
 	char key[INET6_ADDRSTRLEN];
 	size_t i;
 
@@ -66,26 +78,26 @@ static struct guard_slot *guard_find(const struct session_guard *g, const char *
 	for (i = 0; i < GUARD_SLOTS; i++) {
 		if (mg->slots[i].last && strcmp(mg->slots[i].key, key) == 0)
 			return &mg->slots[i];
-		if (mg->slots[i].last < oldest->last)
-			oldest = &mg->slots[i];
+		if (guard_worth(&mg->slots[i], now) < guard_worth(least, now))
+			least = &mg->slots[i];
 	}
 	if (!take)
 		return NULL;
-	memset(oldest, 0, sizeof(*oldest));
-	snprintf(oldest->key, sizeof(oldest->key), "%s", key);
-	return oldest;
+	memset(least, 0, sizeof(*least));
+	snprintf(least->key, sizeof(least->key), "%s", key);
+	return least;
 }
 
 unsigned session_guard_wait(const struct session_guard *g, const char *peer, int64_t now)
 {
-	const struct guard_slot *s = guard_find(g, peer, false);
+	const struct guard_slot *s = guard_find(g, peer, false, now);
 
 	return s && s->until > now ? (unsigned)(s->until - now) : 0;
 }
 
 unsigned session_guard_fail(struct session_guard *g, const char *peer, int64_t now)
 {
-	struct guard_slot *s = guard_find(g, peer, true);
+	struct guard_slot *s = guard_find(g, peer, true, now);
 	int64_t wait = GUARD_FIRST_WAIT;
 	unsigned over;
 
@@ -105,7 +117,7 @@ unsigned session_guard_fail(struct session_guard *g, const char *peer, int64_t n
 
 void session_guard_clear(struct session_guard *g, const char *peer)
 {
-	struct guard_slot *s = guard_find(g, peer, false);
+	struct guard_slot *s = guard_find(g, peer, false, 0);
 
 	if (s)
 		memset(s, 0, sizeof(*s));

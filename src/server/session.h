@@ -29,6 +29,11 @@
 /* The header that carries the CSRF token. */
 #define SESSION_CSRF_HEADER "X-Ward-CSRF"
 
+/* The header the console puts on the requests it makes by itself (a page
+ * refreshing): they do not count as use of the session, which therefore
+ * ends after server.session_idle without the administrator's own. */
+#define SESSION_BACKGROUND_HEADER "X-Ward-Background"
+
 /* Wrong passwords an address may give before it must wait. */
 #define SESSION_FREE_FAILURES 5
 

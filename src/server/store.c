@@ -813,9 +813,13 @@ enum store_err store_client_add(struct store *st, int64_t domain, const char *uu
 	if (err != STORE_OK)
 		return err;
 	err = expect_container(st, domain, errbuf, errlen);
+	/* A client id is never used twice, not even the last one's after its
+	 * removal: the event log keeps naming removed clients by theirs. */
 	if (err == STORE_OK)
-		err = sql_exec(st, errbuf, errlen, "INSERT INTO nodes (parent, kind, name) "
-			       "VALUES (?, 2, ?)", "is", domain, hostname);
+		err = sql_exec(st, errbuf, errlen, "INSERT INTO nodes (id, parent, kind, name) "
+			       "VALUES (1 + max((SELECT max(id) FROM nodes), "
+			       "coalesce((SELECT max(client) FROM events), 0)), ?, 2, ?)", "is",
+			       domain, hostname);
 	if (err == STORE_OK) {
 		*id = sqlite3_last_insert_rowid(st->db);
 		stmt = prepare(st, errbuf, errlen, "INSERT INTO clients (node, uuid, hostname, "
@@ -1068,14 +1072,16 @@ enum store_err store_token_check(struct store *st, const unsigned char hash[32],
 	sqlite3_finalize(stmt);
 	/* A sliding token lives idle seconds past its last use, up to its end;
 	 * written only when that moves it by a twelfth of idle or more, not on
-	 * every request. */
+	 * every request. A failed write leaves the token valid as it was. */
 	slid = now + idle < ends ? now + idle : ends;
 	if (err == STORE_OK && idle > 0 && ends > 0 && (slid - until) * 12 >= idle) {
-		until = slid;
 		stmt = prepare(st, NULL, 0, "UPDATE tokens SET expires = ?2 WHERE hash = ?1", "");
-		if (!bind_hash(stmt, 1, hash) || sqlite3_bind_int64(stmt, 2, until) != SQLITE_OK ||
-		    run(st, stmt, NULL, 0) != STORE_OK)
-			err = STORE_EDB;
+		if (bind_hash(stmt, 1, hash)) {
+			if (sqlite3_bind_int64(stmt, 2, slid) != SQLITE_OK)
+				sqlite3_finalize(stmt);
+			else if (run(st, stmt, NULL, 0) == STORE_OK)
+				until = slid;
+		}
 	}
 	if (expires)
 		*expires = until;
@@ -1610,7 +1616,8 @@ enum store_err store_events(struct store *st, const struct store_event_filter *f
 		"SELECT id, time, kind, client, hostname, domain, message FROM events "
 		"WHERE (?1 IS NULL OR kind = ?1) AND time >= ?2 AND time <= ?3 "
 		"AND (?4 = 0 OR client = ?4) AND (?5 IS NULL OR domain = ?5 OR "
-		"substr(domain, 1, length(?5) + 1) = ?5 || '/' OR ?5 = '/') "
+		"substr(domain, 1, length(?5) + 1) = ?5 || '/' OR "
+		"(?5 = '/' AND domain IS NOT NULL)) "
 		"AND (?6 = 0 OR id < ?6) ORDER BY id DESC LIMIT ?7", "siiisii",
 		f->kind, f->since, f->until ? f->until : INT64_MAX, f->client, f->domain,
 		f->before, f->limit);

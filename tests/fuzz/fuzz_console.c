@@ -33,13 +33,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		break;
 	case 1:
-		list = logs_parse_report(text, size - 1, 1800000000, msg, sizeof(msg));
+		list = logs_parse_report(text, size - 1, msg, sizeof(msg));
 		if (!list && !msg[0])
 			abort();
 		json_decref(list);
 		break;
 	default:
-		if (logs_csv_field(&b, text) == 0 && strchr("=+-@", text[0]) && text[0] &&
+		if (logs_csv_field(&b, text) == 0 && strchr("=+-@\t\r", text[0]) && text[0] &&
 		    (b.len < 2 || b.data[1] != '\''))
 			abort();
 		util_buf_free(&b);

@@ -79,6 +79,8 @@ class Wardd:
         conn = http.client.HTTPSConnection(host, self.port, context=ctx, timeout=10)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        if data is not None:
+            headers["Content-Type"] = "application/json"
         try:
             conn.request(method, path, body=data, headers=headers)
             resp = conn.getresponse()

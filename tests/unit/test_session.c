@@ -50,6 +50,14 @@ static void test_guard(void)
 	for (i = 0; i < SESSION_FREE_FAILURES; i++)
 		session_guard_fail(g, "203.0.113.9", t + 6000);
 	CHECK(session_guard_wait(g, "203.0.113.9", t + 6000) == 30);
+	/* Addresses failing once each do not push out one that must wait. */
+	for (i = 0; i < 5000; i++) {
+		char a[32];
+
+		snprintf(a, sizeof(a), "10.1.%d.%d", i / 256, i % 256);
+		session_guard_fail(g, a, t + 6001);
+	}
+	CHECK(session_guard_wait(g, "203.0.113.9", t + 6002) == 28);
 	session_guard_free(g);
 }
 
@@ -103,6 +111,8 @@ static void test_csv(void)
 	csv_is("+1", "\"'+1\"");
 	csv_is("-1", "\"'-1\"");
 	csv_is("@x", "\"'@x\"");
+	csv_is("\tx", "\"'\tx\"");
+	csv_is("\r=1", "\"'\r=1\"");
 	csv_is("", "");
 }
 
@@ -111,7 +121,7 @@ static void test_report(void)
 	static const char good[] = "{\"detections\": [{\"time\": 1700000000, \"path\": \"/x\", "
 				   "\"name\": \"Eicar\", \"method\": \"smart\"}]}";
 	char msg[1200];
-	json_t *list = logs_parse_report(good, strlen(good), 1700000100, msg, sizeof(msg));
+	json_t *list = logs_parse_report(good, strlen(good), msg, sizeof(msg));
 
 	CHECK(json_array_size(list) == 1);
 	json_decref(list);
@@ -126,14 +136,11 @@ static void test_report(void)
 		  "\"method\": \"fast\"}]}", "detections[0]" },
 		{ "{\"detections\": [{\"time\": 1, \"path\": \"/x\", \"name\": \"n\", "
 		  "\"method\": \"smart\", \"extra\": 1}]}", "detections[0]" },
-		{ "{\"detections\": [{\"time\": 1799999999, \"path\": \"/x\", \"name\": \"n\", "
-		  "\"method\": \"smart\"}]}", "not past tomorrow" },
 	};
 	size_t i;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		list = logs_parse_report(bad[i].text, strlen(bad[i].text), 1700000100, msg,
-					 sizeof(msg));
+		list = logs_parse_report(bad[i].text, strlen(bad[i].text), msg, sizeof(msg));
 		CHECK(list == NULL);
 		CHECK_STR_CONTAINS(msg, bad[i].want);
 		json_decref(list);

@@ -267,6 +267,9 @@ static void test_events(struct store *st)
 		     "removed for the test");
 	json_decref(list);
 	CHECK(store_events_prune(st, 1500, &n) == STORE_OK && n == 1);
+	/* The removed client was the newest: its id is not given again. */
+	CHECK(store_client_add(st, sub, "ev-uuid-2", "ev-host-2", secret, &n, msg, sizeof(msg)) ==
+	      STORE_OK && n > c);
 
 	CHECK(store_setting_set(st, dom, "roaming", json_true(), STORE_APPLY_INHERIT, NULL, msg,
 				sizeof(msg)) == STORE_OK);

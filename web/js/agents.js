@@ -90,9 +90,9 @@ function applyFilter() {
 	});
 }
 
-async function load() {
-	const [tree, list, upd] = await Promise.all([get('/api/v1/tree'), get('/api/v1/clients'),
-		get('/api/v1/update')]);
+async function load(background) {
+	const [tree, list, upd] = await Promise.all([get('/api/v1/tree', background),
+		get('/api/v1/clients', background), get('/api/v1/update', background)]);
 	st.domains.clear();
 	walkTree(tree, null, '/');
 	st.clients = list.clients;
@@ -187,9 +187,9 @@ function render() {
 	renderActions();
 }
 
-async function refresh() {
+async function refresh(background) {
 	try {
-		await load();
+		await load(background === true);
 		render();
 	} catch (e) {
 		if (e.status !== 401)
@@ -564,11 +564,11 @@ export function show(main) {
 						h('div', {}, 'Last seen')),
 					els.body))),
 		els.detail);
-	refresh().then(() => {
-		st.timer = setInterval(() => {
-			if (st.clients.length <= AUTO_REFRESH)
-				refresh();
-		}, 5000);
-	});
-	return () => clearInterval(st.timer);
+	refresh();
+	const mine = st;
+	mine.timer = setInterval(() => {
+		if (st === mine && st.clients.length <= AUTO_REFRESH)
+			refresh(true);
+	}, 5000);
+	return () => clearInterval(mine.timer);
 }

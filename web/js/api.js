@@ -24,8 +24,12 @@ export function setCsrf(token) {
 
 // Sends method path with body (JSON; undefined: none). Resolves to the
 // answer's JSON; rejects with an ApiError carrying the server's message.
-export async function call(method, path, body) {
+// A background request (a page refreshing itself) does not keep the
+// session alive: only the administrator's own requests do.
+export async function call(method, path, body, background) {
 	const opts = { method, headers: {}, credentials: 'same-origin', cache: 'no-store' };
+	if (background)
+		opts.headers['X-Ward-Background'] = '1';
 	if (body !== undefined) {
 		opts.body = JSON.stringify(body);
 		opts.headers['Content-Type'] = 'application/json';
@@ -55,7 +59,7 @@ export async function call(method, path, body) {
 	return data;
 }
 
-export const get = (path) => call('GET', path);
+export const get = (path, background) => call('GET', path, undefined, background);
 
 // A query string from an object, leaving out empty values.
 export function query(params) {

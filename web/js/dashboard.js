@@ -119,15 +119,15 @@ export function show(main) {
 	const el = h('div', { id: 'dashboard' }, h('p', { class: 'muted' }, 'Loading...'));
 	main.append(el);
 	let stopped = false;
-	async function load() {
+	async function load(background) {
 		try {
-			render(el, await get('/api/v1/overview'));
+			render(el, await get('/api/v1/overview', background));
 		} catch (e) {
 			if (e.status !== 401)
 				fill(el, h('h1', {}, 'Dashboard'), h('p', { class: 'error' }, e.message));
 		}
 	}
 	load();
-	const timer = setInterval(() => { if (!stopped) load(); }, 10000);
+	const timer = setInterval(() => { if (!stopped) load(true); }, 10000);
 	return () => { stopped = true; clearInterval(timer); };
 }

@@ -6,8 +6,11 @@ import { fill, fmtTime, h } from './dom.js';
 
 const PAGE = 200;
 
-function seconds(input) {
-	return input.value ? String(Math.floor(new Date(input.value).getTime() / 1000)) : '';
+// The input's local time in seconds since the epoch; an upper bound takes
+// the whole minute it names.
+function seconds(input, end) {
+	return input.value ? String(Math.floor(new Date(input.value).getTime() / 1000) +
+		(end ? 59 : 0)) : '';
 }
 
 export function show(main, args) {
@@ -26,19 +29,27 @@ export function show(main, args) {
 	let last = 0;
 
 	async function filter() {
-		const f = { kind: kind.value, since: seconds(since), until: seconds(until),
+		const f = { kind: kind.value, since: seconds(since), until: seconds(until, true),
 			domain: domain.value };
 		const a = agent.value.trim();
 		if (/^\d+$/.test(a)) {
 			f.client = a;
 		} else if (a) {
-			if (!clients)
-				clients = new Map((await get('/api/v1/clients')).clients.map((c) =>
-					[c.hostname.toLowerCase(), c.id]));
-			const id = clients.get(a.toLowerCase());
-			if (!id)
+			// Fetched again when a name is not there: agents come and go.
+			if (!clients || !clients.has(a.toLowerCase())) {
+				clients = new Map();
+				for (const c of (await get('/api/v1/clients')).clients) {
+					const ids = clients.get(c.hostname.toLowerCase()) || [];
+					clients.set(c.hostname.toLowerCase(), [...ids, c.id]);
+				}
+			}
+			const ids = clients.get(a.toLowerCase());
+			if (!ids)
 				throw new Error(`no agent with host name ${a}`);
-			f.client = id;
+			if (ids.length > 1)
+				throw new Error(`${ids.length} agents are named ${a} (ids ` +
+					`${ids.join(', ')}): enter the id`);
+			f.client = ids[0];
 		}
 		return f;
 	}
@@ -64,6 +75,7 @@ export function show(main, args) {
 				rows.append(h('tr', {}, h('td', { colspan: 5, class: 'muted' },
 					'No events match.')));
 		} catch (e) {
+			csv.removeAttribute('href');   // never an export of another filter
 			fill(err, e.message);
 		}
 	}

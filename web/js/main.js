@@ -93,12 +93,19 @@ function route() {
 		return;
 	const [id, ...rest] = (location.hash.replace(/^#\/?/, '') || 'dashboard').split('/');
 	const page = pages.find((p) => p.id === id) || pages[0];
+	const args = rest.map((a) => {
+		try {
+			return decodeURIComponent(a);
+		} catch {
+			return a;
+		}
+	});
 	leave();
 	for (const a of nav.querySelectorAll('a'))
 		a.classList.toggle('active', a.dataset.page === page.id);
 	document.title = `${page.title} - Ward console`;
 	fill(main);
-	current = { id: page.id, leave: page.mod.show(main, rest.map(decodeURIComponent)) };
+	current = { id: page.id, leave: page.mod.show(main, args) };
 }
 
 window.addEventListener('hashchange', route);

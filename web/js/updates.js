@@ -196,9 +196,9 @@ export function show(main) {
 	main.append(h('h1', {}, 'Updates'), status, settings, sources);
 	settingsForm(settings);
 	let domains = [];
-	async function load() {
+	async function load(background) {
 		try {
-			const s = await get('/api/v1/update');
+			const s = await get('/api/v1/update', background);
 			const keep = document.getElementById('update-scope');
 			const chosen = keep ? keep.value : 'root';
 			renderStatus(status, s, domains);
@@ -210,6 +210,6 @@ export function show(main) {
 	}
 	get('/api/v1/tree').then((t) => { domains = domainPaths(t, '', []); load(); }, load);
 	sourceTable(sources);
-	const timer = setInterval(load, 5000);
+	const timer = setInterval(() => load(true), 5000);
 	return () => clearInterval(timer);
 }
