@@ -198,6 +198,14 @@ class ConsoleTest(Base):
         refused = [e for e in body["events"] if "sign-in refused" in e["message"]]
         self.assertEqual(len(refused), 5)
         self.assertIn("must wait", refused[0]["message"])
+        self.assertIn("for user 'admin' from 127.0.0.1", refused[0]["message"])
+        # A name no administrator has may be a password typed in the wrong
+        # field: it is never written down.
+        s.raw("POST", "/api/v1/login", {"user": "Tr0ub4dor&3", "password": "x"}, host="::1")
+        status, body = s.request("GET", "/api/v1/logs?kind=system", token=token, host="::1")
+        self.assertNotIn("Tr0ub4dor", json.dumps(body))
+        self.assertIn("sign-in refused for an unknown user name from ::1",
+                      body["events"][0]["message"])
 
     def test_event_log_filters_and_csv(self):
         s = self.server
@@ -226,7 +234,11 @@ class ConsoleTest(Base):
         self.assertIn("alpha", [e["hostname"] for e in mine])
         # A domain holds the events of its clients and of those below it.
         self.assertEqual({e["client"] for e in events("domain=/Sales")}, {a})
+        self.assertEqual({e["client"] for e in events("domain=/Sales/")}, {a})
         self.assertEqual({e["client"] for e in events("domain=/Ops")}, {b})
+        self.assertEqual({e["client"] for e in events("domain=/Sal")}, set())
+        # The root's domain: every client's events, and no server-wide ones.
+        self.assertEqual({e["client"] for e in events("domain=/&limit=1000")}, {a, b})
         # Time bounds and pages.
         self.assertEqual(events(f"until={every[-1]['time'] - 1}"), [])
         page = events("limit=2")
@@ -287,6 +299,12 @@ class ConsoleTest(Base):
                          "scan)")
         status, o = s.request("GET", "/api/v1/overview", token=token)
         self.assertEqual(o["detections"][0]["id"], e["id"])
+        # An agent whose clock runs ahead is not believed past the server's.
+        ahead = {"detections": [dict(report["detections"][0], time=now + 86400 * 365)]}
+        self.assertEqual(s.request("POST", "/api/v1/agent/detections", ahead,
+                                   token=cred)[0], 200)
+        status, body = s.request("GET", "/api/v1/logs?kind=detection&limit=1", token=token)
+        self.assertLessEqual(body["events"][0]["time"], int(time.time()))
 
     def test_client_remove(self):
         s = self.server
@@ -403,17 +421,24 @@ class ConsoleAgentTest(Base):
         os.makedirs(infected)
         with open(os.path.join(infected, "eicar.com"), "wb") as f:
             f.write(EICAR)
+        # Any bytes may name a file; this one is reported all the same.
+        with open(os.path.join(os.fsencode(infected), b"bad-\xff-name"), "wb") as f:
+            f.write(EICAR)
         scan = subprocess.run([AGENT, "--config", agent.conf, "scan", infected],
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, encoding="utf-8", errors="replace",
+                              timeout=120)
         self.assertIn("Demo.Eicar FOUND", scan.stdout, scan.stderr)
 
         def logged():
             status, body = s.request("GET", "/api/v1/logs?kind=detection", token=token)
             return body["events"]
-        wait_for(logged, timeout=30, what="the detection in the server's log")
+        wait_for(lambda: len(logged()) == 2, timeout=30,
+                 what="the detections in the server's log")
+        messages = sorted(x["message"] for x in logged())
         e = logged()[0]
-        self.assertIn("Demo.Eicar in ", e["message"])
-        self.assertIn("eicar.com (conventional scan)", e["message"])
+        self.assertIn("Demo.Eicar in ", messages[0])
+        self.assertIn("bad-\\xff-name (conventional scan)", messages[0])
+        self.assertIn("eicar.com (conventional scan)", messages[1])
         # A change reaches it and is acknowledged: a delivery event.
         self.assertEqual(s.request("PUT", "/api/v1/settings", {
             "scope": f"client:{e['client']}", "key": "roaming", "value": True},
@@ -428,7 +453,17 @@ class ConsoleAgentTest(Base):
         wait_for(lambda: not os.path.exists(os.path.join(agent.dir, "state",
                                                          "detections.json")),
                  what="the agent's report spool emptied")
-        self.assertEqual(len(logged()), 1)
+        self.assertEqual(len(logged()), 2)
+        # What the server refuses would be refused again: dropped, logged,
+        # and the next detections still go through.
+        spool = os.path.join(agent.dir, "state", "detections.json")
+        with open(spool + ".tmp", "w") as f:
+            json.dump([{"time": 1, "path": "/x", "name": "N", "method": "bogus"}], f)
+        os.rename(spool + ".tmp", spool)
+        wait_for(lambda: "the server refused 1 detection" in agent.log_text(), timeout=30,
+                 what="the refused report dropped")
+        wait_for(lambda: not os.path.exists(spool), what="the spool emptied")
+        self.assertEqual(len(logged()), 2)
 
     def test_console_session_ends_when_unused(self):
         s = self.server
