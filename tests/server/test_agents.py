@@ -99,6 +99,7 @@ class AgentsTest(unittest.TestCase):
             done = a.enroll("--bundle", bundle)
             self.assertEqual(done.returncode, 0, done.stderr)
             self.assertIn("enrolled with", done.stdout)
+            a.uuid = done.stdout.split()[-1]
             a.start()
             self.agents.append(a)
         wait_for(lambda: all(a.version() > 0 for a in self.agents), what="first settings")
@@ -185,9 +186,12 @@ class AgentsTest(unittest.TestCase):
         self.set_root("update.schedule", "weekly mon 01:00", token)
         wait_for(lambda: "weekly mon 01:00" in self.agents[0].log_text(),
                  what="the online agent")
+        # The online agent logs the change before its acknowledgement lands.
+        queue = lambda: self.server.request("GET", "/api/v1/notify/queue",
+                                            token=token)[1]["queue"]
+        wait_for(lambda: len(queue()) == 1, what="the online agent's acknowledgement")
         self.assertNotIn("weekly mon 01:00", off.log_text())
-        _, q = self.server.request("GET", "/api/v1/notify/queue", token=token)
-        self.assertEqual(len(q["queue"]), 1)
+        self.assertEqual(queue()[0]["uuid"], off.uuid)
         off.start()
         wait_for(lambda: "weekly mon 01:00" in off.log_text(), what="the returning agent")
 
