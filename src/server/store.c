@@ -287,6 +287,54 @@ static enum store_err finish_list(sqlite3_stmt *stmt, enum store_err err, int rc
 	return STORE_OK;
 }
 
+/* One column of the current row as JSON: integers, reals and text as
+ * themselves, NULL as null; text is parsed as JSON where as_json is set. */
+static json_t *column_json(sqlite3_stmt *stmt, int i, bool as_json)
+{
+	const char *text;
+
+	switch (sqlite3_column_type(stmt, i)) {
+	case SQLITE_INTEGER:
+		return json_integer((json_int_t)sqlite3_column_int64(stmt, i));
+	case SQLITE_FLOAT:
+		return json_real(sqlite3_column_double(stmt, i));
+	case SQLITE_NULL:
+		return json_null();
+	default:
+		text = (const char *)sqlite3_column_text(stmt, i);
+		if (!text)
+			return NULL;
+		return as_json ? json_loads(text, 0, NULL) : json_string(text);
+	}
+}
+
+/* Runs stmt (NULL: preparing failed) and hands *out an array with one
+ * object per row, keyed by the column names; bit i of json_cols marks
+ * column i as holding JSON text. Finalizes stmt; the caller owns *out. */
+static enum store_err query_rows(sqlite3_stmt *stmt, unsigned json_cols, json_t **out)
+{
+	json_t *list = json_array(), *row, *v;
+	enum store_err err = STORE_OK;
+	int rc = SQLITE_DONE, i, n;
+
+	if (!stmt || !list)
+		return list_fail(stmt, list);
+	n = sqlite3_column_count(stmt);
+	while (err == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		row = json_object();
+		if (!row || json_array_append_new(list, row) != 0) {
+			err = STORE_ENOMEM;
+			break;
+		}
+		for (i = 0; i < n && err == STORE_OK; i++) {
+			v = column_json(stmt, i, (json_cols >> i) & 1u);
+			if (!v || json_object_set_new(row, sqlite3_column_name(stmt, i), v) != 0)
+				err = STORE_ENOMEM;
+		}
+	}
+	return finish_list(stmt, err, rc, list, out);
+}
+
 static enum store_err begin(struct store *st, char *errbuf, size_t errlen)
 {
 	return exec(st, "BEGIN IMMEDIATE", errbuf, errlen);
@@ -1168,29 +1216,10 @@ enum store_err store_sps_seen(struct store *st, int64_t id, const char *status, 
 
 enum store_err store_sps_list(struct store *st, json_t **out)
 {
-	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT id, uuid, hostname, names, enrolled, "
-				     "last_seen, status FROM sps_servers ORDER BY id", "");
-	json_t *list = json_array(), *e;
-	enum store_err err = STORE_OK;
-	const char *status;
-	int rc;
-
-	if (!stmt || !list)
-		return list_fail(stmt, list);
-	while (err == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		status = (const char *)sqlite3_column_text(stmt, 6);
-		e = json_pack("{sI ss ss so sI sI so}", "id",
-			      (json_int_t)sqlite3_column_int64(stmt, 0), "uuid",
-			      (const char *)sqlite3_column_text(stmt, 1), "hostname",
-			      (const char *)sqlite3_column_text(stmt, 2), "names",
-			      json_loads((const char *)sqlite3_column_text(stmt, 3), 0, NULL),
-			      "enrolled", (json_int_t)sqlite3_column_int64(stmt, 4), "last_seen",
-			      (json_int_t)sqlite3_column_int64(stmt, 5), "status",
-			      status ? json_loads(status, 0, NULL) : json_null());
-		if (!e || json_array_append_new(list, e) != 0)
-			err = STORE_ENOMEM;
-	}
-	return finish_list(stmt, err, rc, list, out);
+	/* names and status are JSON text. */
+	return query_rows(prepare(st, NULL, 0, "SELECT id, uuid, hostname, names, enrolled, "
+				  "last_seen, status FROM sps_servers ORDER BY id", ""),
+			  1u << 3 | 1u << 6, out);
 }
 
 enum store_err store_agent_seen(struct store *st, int64_t id, const char *status, int64_t now,
@@ -1299,33 +1328,13 @@ enum store_err store_delivery_retry(struct store *st, int64_t client, int64_t at
 
 enum store_err store_deliveries_json(struct store *st, json_t **out)
 {
-	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT d.client, c.uuid, c.hostname, "
-				     "d.version, d.attempts, d.next_attempt FROM deliveries d "
-				     "JOIN clients c ON c.node = d.client ORDER BY d.created, "
-				     "d.client", "");
-	json_t *arr = json_array(), *item;
-	enum store_err err = STORE_OK;
-	int rc = SQLITE_DONE;
-
-	if (!stmt || !arr)
-		return list_fail(stmt, arr);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		int64_t next = sqlite3_column_int64(stmt, 5);
-
-		item = json_pack("{sI ss ss sI sI so}", "client",
-				 (json_int_t)sqlite3_column_int64(stmt, 0),
-				 "uuid", sqlite3_column_text(stmt, 1),
-				 "hostname", sqlite3_column_text(stmt, 2),
-				 "version", (json_int_t)sqlite3_column_int64(stmt, 3),
-				 "attempts", (json_int_t)sqlite3_column_int64(stmt, 4),
-				 "next_attempt", next == STORE_NEVER ? json_null() :
-				 json_integer((json_int_t)next));
-		if (!item || json_array_append_new(arr, item) != 0) {
-			err = STORE_ENOMEM;
-			break;
-		}
-	}
-	return finish_list(stmt, err, rc, arr, out);
+	return query_rows(prepare(st, NULL, 0, "SELECT d.client AS client, c.uuid AS uuid, "
+				  "c.hostname AS hostname, d.version AS version, "
+				  "d.attempts AS attempts, "
+				  "NULLIF(d.next_attempt, ?) AS next_attempt "
+				  "FROM deliveries d JOIN clients c ON c.node = d.client "
+				  "ORDER BY d.created, d.client", "i", (int64_t)STORE_NEVER),
+			  0, out);
 }
 
 enum store_err store_deliveries_cancel(struct store *st, int64_t client, int64_t *n)
@@ -1502,27 +1511,9 @@ enum store_err store_package_reseal(struct store *st, const json_t *envelopes, c
 
 enum store_err store_packages(struct store *st, const char *component, json_t **out)
 {
-	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT version, base, file, size, envelope, "
-				     "created FROM packages WHERE component = ? "
-				     "ORDER BY version, base", "s", component);
-	json_t *list = json_array(), *e;
-	enum store_err err = STORE_OK;
-	int rc;
-
-	if (!stmt || !list)
-		return list_fail(stmt, list);
-	while (err == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		e = json_pack("{sI sI ss sI ss sI}", "version",
-			      (json_int_t)sqlite3_column_int64(stmt, 0), "base",
-			      (json_int_t)sqlite3_column_int64(stmt, 1), "file",
-			      (const char *)sqlite3_column_text(stmt, 2), "size",
-			      (json_int_t)sqlite3_column_int64(stmt, 3), "envelope",
-			      (const char *)sqlite3_column_text(stmt, 4), "created",
-			      (json_int_t)sqlite3_column_int64(stmt, 5));
-		if (!e || json_array_append_new(list, e) != 0)
-			err = STORE_ENOMEM;
-	}
-	return finish_list(stmt, err, rc, list, out);
+	return query_rows(prepare(st, NULL, 0, "SELECT version, base, file, size, envelope, "
+				  "created FROM packages WHERE component = ? "
+				  "ORDER BY version, base", "s", component), 0, out);
 }
 
 enum store_err store_client_move_info(struct store *st, int64_t id, char **move)
@@ -1612,7 +1603,7 @@ enum store_err store_events(struct store *st, const struct store_event_filter *f
 			    json_t **out)
 {
 	/* A domain matches itself and every domain below it. */
-	sqlite3_stmt *stmt = prepare(st, NULL, 0,
+	return query_rows(prepare(st, NULL, 0,
 		"SELECT id, time, kind, client, hostname, domain, message FROM events "
 		"WHERE (?1 IS NULL OR kind = ?1) AND time >= ?2 AND time <= ?3 "
 		"AND (?4 = 0 OR client = ?4) AND (?5 IS NULL OR domain = ?5 OR "
@@ -1620,29 +1611,7 @@ enum store_err store_events(struct store *st, const struct store_event_filter *f
 		"(?5 = '/' AND domain IS NOT NULL)) "
 		"AND (?6 = 0 OR id < ?6) ORDER BY id DESC LIMIT ?7", "siiisii",
 		f->kind, f->since, f->until ? f->until : INT64_MAX, f->client, f->domain,
-		f->before, f->limit);
-	json_t *list = json_array(), *e;
-	enum store_err err = STORE_OK;
-	int rc;
-
-	if (!stmt || !list)
-		return list_fail(stmt, list);
-	while (err == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		e = json_pack("{sI sI ss so so so ss}", "id",
-			      (json_int_t)sqlite3_column_int64(stmt, 0), "time",
-			      (json_int_t)sqlite3_column_int64(stmt, 1), "kind",
-			      (const char *)sqlite3_column_text(stmt, 2), "client",
-			      sqlite3_column_type(stmt, 3) == SQLITE_NULL ? json_null() :
-			      json_integer(sqlite3_column_int64(stmt, 3)), "hostname",
-			      sqlite3_column_text(stmt, 4) ?
-			      json_string((const char *)sqlite3_column_text(stmt, 4)) : json_null(),
-			      "domain", sqlite3_column_text(stmt, 5) ?
-			      json_string((const char *)sqlite3_column_text(stmt, 5)) : json_null(),
-			      "message", (const char *)sqlite3_column_text(stmt, 6));
-		if (!e || json_array_append_new(list, e) != 0)
-			err = STORE_ENOMEM;
-	}
-	return finish_list(stmt, err, rc, list, out);
+		f->before, f->limit), 0, out);
 }
 
 enum store_err store_events_prune(struct store *st, int64_t before, int64_t *n)

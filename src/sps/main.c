@@ -346,10 +346,11 @@ static void on_tick(void *arg)
 	d->ready = NULL;
 	pthread_mutex_unlock(&d->lock);
 	if (p) {
-		sps_service_set(d->svc, p);
+		/* Logged first: once set, a query may already see the version. */
 		log_msg(LOG_LVL_INFO, "Smart Scan Pattern version %lld in use, %llu entries",
 			(long long)sps_pattern_version(p),
 			(unsigned long long)sps_pattern_entries(p));
+		sps_service_set(d->svc, p);
 	}
 	st = sps_service_status(d->svc);
 	text = st ? json_dumps(st, JSON_COMPACT) : NULL;
