@@ -147,16 +147,6 @@ static void add_addresses(json_t *status)
 	json_object_set_new(status, "ipv6", v6);
 }
 
-static char *host_name(void)
-{
-	char host[256];
-
-	if (gethostname(host, sizeof(host)) != 0)
-		snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
-	return strdup(host);
-}
-
 /* The components an agent installs: never the Smart Scan Pattern, which
  * smart protection servers hold. */
 static const enum comp_id agent_components[] = { COMP_VIRUS, COMP_SMART_AGENT };
@@ -213,11 +203,12 @@ static const char *network_name(int af)
 /* What a heartbeat reports. */
 static json_t *status_report(struct agent *a)
 {
-	char *host = host_name();
-	json_t *s = json_pack("{ss so ss}", "hostname", host ? host : "", "os", os_name(),
-			      "agent_version", WARD_VERSION);
+	char host[256];
+	json_t *s;
 
-	free(host);
+	util_host_name(host);
+	s = json_pack("{ss so ss}", "hostname", host, "os", os_name(), "agent_version",
+		      WARD_VERSION);
 	if (!s)
 		return NULL;
 	add_addresses(s);
@@ -248,30 +239,21 @@ static json_t *status_report(struct agent *a)
 static bool enroll_at(struct agent *a, const char *server, const char *ca_file,
 		      const char *token, const char *uuid, const char *domain)
 {
-	struct rest_client *rc = rest_new(server, ca_file);
 	json_t *body, *answer = NULL, *cred = NULL;
-	char msg[512], *host = host_name();
 	const char *secret;
+	char host[256];
 	bool ok = false;
-	long status;
 
-	body = json_pack("{ss ss so}", "uuid", uuid, "hostname", host ? host : "", "status",
+	util_host_name(host);
+	body = json_pack("{ss ss so}", "uuid", uuid, "hostname", host, "status",
 			 status_report(a));
 	if (body && domain)
 		json_object_set_new(body, "domain", json_string(domain));
-	if (!rc || !body || rest_set_token(rc, token) != 0) {
-		log_msg(LOG_LVL_ERROR, "out of memory");
+	answer = state_enroll(server, ca_file, token, "/api/v1/agent/enroll", body);
+	if (!answer)
 		goto out;
-	}
-	if (rest_call(rc, "POST", "/api/v1/agent/enroll", body, 60, &status, &answer, msg,
-		      sizeof(msg)) != REST_OK) {
-		log_msg(LOG_LVL_ERROR, "enroll: %s", msg);
-		goto out;
-	}
-	if (status != 201 || json_unpack(answer, "{s:s}", "secret", &secret) != 0) {
-		log_msg(LOG_LVL_ERROR, "enroll: the server answered %ld: %s", status,
-			json_string_value(json_object_get(answer, "error")) ?
-			json_string_value(json_object_get(answer, "error")) : "(no message)");
+	if (json_unpack(answer, "{s:s}", "secret", &secret) != 0) {
+		log_msg(LOG_LVL_ERROR, "enroll: the server's answer has no secret");
 		goto out;
 	}
 	/* The package signing key is pinned here: every component package must
@@ -283,8 +265,6 @@ static bool enroll_at(struct agent *a, const char *server, const char *ca_file,
 			 json_object_get(answer, "package_key"));
 	ok = cred && state_write_json(a->cred_path, cred);
 out:
-	free(host);
-	rest_free(rc);
 	json_decref(cred);
 	json_decref(answer);
 	json_decref(body);
@@ -301,9 +281,9 @@ static int cmd_enroll(struct agent *a, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *bundle_path = NULL, *server = NULL, *token = NULL, *ca_file = NULL;
+	const char *bundle_ca;
 	json_t *bundle = NULL;
 	char uuid[37], *ca = NULL;
-	json_error_t jerr;
 	int c, ret = 1;
 
 	optind = 1;
@@ -327,14 +307,10 @@ static int cmd_enroll(struct agent *a, int argc, char **argv)
 		}
 	}
 	if (bundle_path) {
-		bundle = json_load_file(bundle_path, 0, &jerr);
-		if (!bundle || json_unpack(bundle, "{s:s, s:s, s:s}", "server", &server, "ca",
-					   (const char **)&ca, "token", &token) != 0) {
-			log_msg(LOG_LVL_ERROR, "%s: not an enrollment bundle%s%s", bundle_path,
-				bundle ? "" : ": ", bundle ? "" : jerr.text);
+		bundle = state_read_bundle(bundle_path, &server, &bundle_ca, &token);
+		if (!bundle)
 			goto out;
-		}
-		ca = strdup(ca);
+		ca = strdup(bundle_ca);
 	} else if (server && token && ca_file) {
 		ca = util_read_file(ca_file, 1 << 16, NULL);
 		if (!ca) {
@@ -346,15 +322,8 @@ static int cmd_enroll(struct agent *a, int argc, char **argv)
 		ret = 2;
 		goto out;
 	}
-	if (util_mkdir_p(a->cfg.state_dir, 0700) != 0) {
-		log_msg(LOG_LVL_ERROR, "%s: %s", a->cfg.state_dir, strerror(errno));
+	if (!state_enroll_begin(a->cfg.state_dir, a->cred_path))
 		goto out;
-	}
-	if (access(a->cred_path, F_OK) == 0) {
-		log_msg(LOG_LVL_ERROR, "already enrolled (%s exists); remove the state directory "
-			"to enroll anew", a->cred_path);
-		goto out;
-	}
 	util_uuid(uuid);
 	if (ca && state_write(a->ca_path, ca) &&
 	    enroll_at(a, server, a->ca_path, token, uuid, NULL)) {
@@ -396,22 +365,15 @@ static bool move_server(struct agent *a, json_t *move)
 /* Loads the credential and the settings in effect. */
 static bool load_state(struct agent *a)
 {
-	json_t *cred = json_load_file(a->cred_path, 0, NULL), *st;
-	const char *server, *uuid, *secret;
+	json_t *cred = state_read_credential(a->cred_path, "ward-agent", &a->token), *st;
 	bool ok = false;
 
-	if (!cred || json_unpack(cred, "{s:s, s:s, s:s}", "server", &server, "uuid", &uuid,
-				 "secret", &secret) != 0) {
-		log_msg(LOG_LVL_ERROR, "%s: not enrolled (run ward-agent enroll first)",
-			a->cred_path);
+	if (!cred)
+		return false;
+	a->server = strdup(json_string_value(json_object_get(cred, "server")));
+	a->uuid = strdup(json_string_value(json_object_get(cred, "uuid")));
+	if (!a->server || !a->uuid)
 		goto out;
-	}
-	a->server = strdup(server);
-	a->uuid = strdup(uuid);
-	a->token = malloc(strlen(uuid) + strlen(secret) + 2);
-	if (!a->server || !a->uuid || !a->token)
-		goto out;
-	sprintf(a->token, "%s:%s", uuid, secret);
 	if (!updater_load_pin(&a->up, cred)) {
 		log_msg(LOG_LVL_ERROR, "%s: no package signing key: enroll anew", a->cred_path);
 		goto out;
@@ -656,15 +618,6 @@ static bool use_installed(struct agent *a, const char *component)
 	return true;
 }
 
-/* Stores the package signing key a rotation moved the pin to, so that it
- * survives a restart (until then the server's chain moves it again). */
-static void pin_key(struct agent *a)
-{
-	if (updater_store_pin(&a->up, a->cred_path) != 0)
-		log_msg(LOG_LVL_ERROR, "%s: cannot store the rotated package signing key: %s",
-			a->cred_path, strerror(errno));
-}
-
 /* Brings component up to date and loads it: a new version is used only
  * once an engine has loaded it, else the installed one stays in use and
  * the failure is reported. Returns true when component is current (or
@@ -690,7 +643,7 @@ static bool update_component(struct agent *a, const char *component)
 	err = updater_fetch(&a->up, component, &staged, a->update_error,
 			    sizeof(a->update_error));
 	if (a->up.rotated)
-		pin_key(a);
+		updater_store_pin(&a->up, a->cred_path);
 	if (err == UPDATER_ENONE) {
 		log_msg(LOG_LVL_INFO, "update: %s", a->update_error);
 		a->update_error[0] = '\0';

@@ -375,7 +375,7 @@ bool updater_load_pin(struct updater *u, const json_t *cred)
 	       got == PKG_PK_BYTES;
 }
 
-int updater_store_pin(struct updater *u, const char *path)
+void updater_store_pin(struct updater *u, const char *path)
 {
 	json_t *cred = json_load_file(path, 0, NULL);
 	char hex[2 * PKG_PK_BYTES + 1];
@@ -388,5 +388,7 @@ int updater_store_pin(struct updater *u, const char *path)
 	else
 		errno = cred ? ENOMEM : EINVAL;
 	json_decref(cred);
-	return rc;
+	if (rc != 0)
+		log_msg(LOG_LVL_ERROR, "%s: cannot store the rotated package signing key: %s",
+			path, strerror(errno));
 }

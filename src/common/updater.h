@@ -52,8 +52,9 @@ bool updater_load_pin(struct updater *u, const json_t *cred);
 
 /* Stores u's key as the "package_key" of the credential file at path
  * (replaced atomically), after a rotation moved the pin; clears rotated.
- * Returns 0, or -1 with errno set. */
-int updater_store_pin(struct updater *u, const char *path);
+ * so that the pin survives a restart. A failure is logged: the new pin
+ * then holds until the daemon restarts. */
+void updater_store_pin(struct updater *u, const char *path);
 
 /* Returns the version of component in use under dir (0: none). */
 int64_t updater_installed(const char *dir, const char *component);

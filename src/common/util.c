@@ -145,6 +145,13 @@ int util_write_json(const char *path, const json_t *obj)
 	return rc;
 }
 
+void util_host_name(char out[256])
+{
+	if (gethostname(out, 256) != 0)
+		snprintf(out, 256, "localhost");
+	out[255] = '\0';
+}
+
 void util_uuid(char out[37])
 {
 	unsigned char b[16];

@@ -50,6 +50,10 @@ int util_replace_file(const char *path, const void *p, size_t n, mode_t mode);
  * indented and with sorted keys. Returns 0, or -1 with errno set. */
 int util_write_json(const char *path, const json_t *obj);
 
+/* Writes this machine's host name into out ("localhost" when it has
+ * none). */
+void util_host_name(char out[256]);
+
 /* Writes a new random (version 4) UUID, lowercase, into out. */
 void util_uuid(char out[37]);
 

@@ -53,9 +53,7 @@ static char *server_name(const struct config *cfg)
 
 	if (cfg->hostname[0])
 		return strdup(cfg->hostname);
-	if (gethostname(host, sizeof(host)) != 0)
-		snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
+	util_host_name(host);
 	if (getaddrinfo(host, NULL, &hints, &res) == 0 && res && res->ai_canonname)
 		name = strdup(res->ai_canonname);
 	else

@@ -103,10 +103,7 @@ static int cmd_enroll(struct sps_daemon *d, int argc, char **argv)
 	};
 	const char *bundle_path = NULL, *server, *ca, *token, *secret, *key, *cert, *tls_key;
 	json_t *bundle = NULL, *names = json_array(), *body = NULL, *answer = NULL, *cred = NULL;
-	struct rest_client *rc = NULL;
-	char uuid[37], host[256], msg[512];
-	json_error_t jerr;
-	long status = 0;
+	char uuid[37], host[256];
 	int c, ret = 1;
 
 	optind = 1;
@@ -126,45 +123,21 @@ static int cmd_enroll(struct sps_daemon *d, int argc, char **argv)
 		ret = 2;
 		goto out;
 	}
-	bundle = json_load_file(bundle_path, 0, &jerr);
-	if (!bundle || json_unpack(bundle, "{s:s, s:s, s:s}", "server", &server, "ca", &ca,
-				   "token", &token) != 0) {
-		log_msg(LOG_LVL_ERROR, "%s: not an enrollment bundle%s%s", bundle_path,
-			bundle ? "" : ": ", bundle ? "" : jerr.text);
+	bundle = state_read_bundle(bundle_path, &server, &ca, &token);
+	if (!bundle || !state_enroll_begin(d->cfg.state_dir, d->cred_path))
 		goto out;
-	}
-	if (access(d->cred_path, F_OK) == 0) {
-		log_msg(LOG_LVL_ERROR, "already enrolled (%s exists); remove the state directory "
-			"to enroll anew", d->cred_path);
-		goto out;
-	}
-	if (util_mkdir_p(d->cfg.state_dir, 0700) != 0) {
-		log_msg(LOG_LVL_ERROR, "%s: %s", d->cfg.state_dir, strerror(errno));
-		goto out;
-	}
-	if (gethostname(host, sizeof(host)) != 0)
-		snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
+	util_host_name(host);
 	util_uuid(uuid);
 	if (!state_write(d->ca_path, ca))
 		goto out;
-	rc = rest_new(server, d->ca_path);
 	body = json_pack("{ss ss sO}", "uuid", uuid, "hostname", host, "names", names);
-	if (!rc || !body || rest_set_token(rc, token) != 0) {
-		log_msg(LOG_LVL_ERROR, "out of memory");
+	answer = state_enroll(server, d->ca_path, token, "/api/v1/sps/enroll", body);
+	if (!answer)
 		goto out;
-	}
-	if (rest_call(rc, "POST", "/api/v1/sps/enroll", body, 60, &status, &answer, msg,
-		      sizeof(msg)) != REST_OK) {
-		log_msg(LOG_LVL_ERROR, "enroll: %s", msg);
-		goto out;
-	}
-	if (status != 201 || json_unpack(answer, "{s:s, s:s, s:s, s:s}", "secret", &secret,
-					 "package_key", &key, "certificate", &cert, "key",
-					 &tls_key) != 0) {
-		log_msg(LOG_LVL_ERROR, "enroll: the server answered %ld: %s", status,
-			json_string_value(json_object_get(answer, "error")) ?
-			json_string_value(json_object_get(answer, "error")) : "(no message)");
+	if (json_unpack(answer, "{s:s, s:s, s:s, s:s}", "secret", &secret, "package_key", &key,
+			"certificate", &cert, "key", &tls_key) != 0) {
+		log_msg(LOG_LVL_ERROR, "enroll: the server's answer lacks the secret, the package "
+			"key or the TLS certificate");
 		goto out;
 	}
 	/* The TLS key and certificate before the credential: a credential
@@ -178,7 +151,6 @@ static int cmd_enroll(struct sps_daemon *d, int argc, char **argv)
 	printf("enrolled with %s as %s\n", server, uuid);
 	ret = 0;
 out:
-	rest_free(rc);
 	json_decref(cred);
 	json_decref(answer);
 	json_decref(body);
@@ -190,25 +162,18 @@ out:
 /* Loads the credential: the server, the token and the pinned key. */
 static bool load_credential(struct sps_daemon *d)
 {
-	json_t *cred = json_load_file(d->cred_path, 0, NULL);
-	const char *server, *uuid, *secret;
+	json_t *cred = state_read_credential(d->cred_path, "ward-sps", &d->token);
 	bool ok = false;
 
-	if (!cred || json_unpack(cred, "{s:s, s:s, s:s}", "server", &server, "uuid", &uuid,
-				 "secret", &secret) != 0) {
-		log_msg(LOG_LVL_ERROR, "%s: not enrolled (run ward-sps enroll first)",
-			d->cred_path);
-		goto out;
-	}
+	if (!cred)
+		return false;
 	if (!updater_load_pin(&d->up, cred)) {
 		log_msg(LOG_LVL_ERROR, "%s: malformed package key: enroll anew", d->cred_path);
 		goto out;
 	}
-	d->server = strdup(server);
-	d->token = malloc(strlen(uuid) + strlen(secret) + 2);
-	if (!d->server || !d->token)
+	d->server = strdup(json_string_value(json_object_get(cred, "server")));
+	if (!d->server)
 		goto out;
-	sprintf(d->token, "%s:%s", uuid, secret);
 	d->heartbeat_interval = json_integer_value(json_object_get(cred, "heartbeat_interval"));
 	if (d->heartbeat_interval <= 0)
 		d->heartbeat_interval = 60;
@@ -216,14 +181,6 @@ static bool load_credential(struct sps_daemon *d)
 out:
 	json_decref(cred);
 	return ok;
-}
-
-/* Stores the key a rotation moved the pin to. */
-static void pin_key(struct sps_daemon *d)
-{
-	if (updater_store_pin(&d->up, d->cred_path) != 0)
-		log_msg(LOG_LVL_ERROR, "%s: cannot store the rotated package signing key: %s",
-			d->cred_path, strerror(errno));
 }
 
 /* Loads version of the Smart Scan Pattern installed under the state
@@ -255,7 +212,7 @@ static void update_pattern(struct sps_daemon *d)
 
 	err = updater_fetch(&d->up, name, &staged, msg, sizeof(msg));
 	if (d->up.rotated)
-		pin_key(d);
+		updater_store_pin(&d->up, d->cred_path);
 	if (err == UPDATER_ENONE || (err == UPDATER_OK && !staged))
 		return;
 	if (err != UPDATER_OK) {

@@ -40,6 +40,11 @@ class Wardd:
         self.data = os.path.join(root, "data")
         self.port = free_port()
         self.conf = os.path.join(root, "wardd.ini")
+        if "source_dir" not in extra:
+            # Never the machine's /var/lib/clamav: an empty source of its own.
+            source = os.path.join(root, "no-signatures")
+            os.makedirs(source, exist_ok=True)
+            extra = f"[updates]\nsource_dir = {source}\n{extra}"
         with open(self.conf, "w") as f:
             f.write(f"[server]\nlisten = *:{self.port}\nhostname = localhost\n"
                     f"data_dir = {self.data}\n{extra}")
