@@ -36,6 +36,7 @@ PREFIXES = {
     "src/server/api.c": ("api_",),
     "src/server/session.c": ("session_",),
     "src/server/logs.c": ("logs_",),
+    "src/server/enroll.c": ("enroll_",),
     "src/server/console.c": ("console_",),
     "src/server/notify.c": ("notify_",),
     "src/server/grouping.c": ("grouping_",),

@@ -255,11 +255,19 @@ static void add_query(struct util_buf *q, const char *name, json_t *v)
 	free(text);
 }
 
-/* Prints a value on one line (strings bare). */
+/* A value on one line (strings bare); *owned is set to what the caller
+ * frees. */
+static const char *scalar_text(json_t *v, char **owned)
+{
+	*owned = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+	return json_is_string(v) ? json_string_value(v) : *owned ? *owned : "";
+}
+
+/* Prints a value in a column width wide (0: as it is), cut with '~'. */
 static void print_scalar(FILE *f, json_t *v, int width)
 {
-	char *text = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-	const char *s = json_is_string(v) ? json_string_value(v) : text ? text : "";
+	char *owned;
+	const char *s = scalar_text(v, &owned);
 
 	if (width == 0)
 		fputs(s, f);
@@ -267,24 +275,53 @@ static void print_scalar(FILE *f, json_t *v, int width)
 		fprintf(f, "%.*s~ ", width - 1, s);
 	else
 		fprintf(f, "%-*s ", width, s);
-	free(text);
+	free(owned);
 }
 
-/* An array of objects as a table: one column per key of the first. */
+/* An array of objects as a table: one column per key of the first, each
+ * as wide as its widest value up to TABLE_COLUMN; the last is never cut
+ * (a log message, a description). */
+#define TABLE_COLUMN 32
 static void print_table(json_t *rows)
 {
 	json_t *first = json_array_get(rows, 0), *row, *v;
+	size_t i, n = json_object_size(first), c;
 	const char *key;
-	size_t i;
+	int *width = calloc(n ? n : 1, sizeof(*width));
+	char *owned;
 
+	if (!width)
+		return;
+	c = 0;
 	json_object_foreach(first, key, v)
-		fprintf(stdout, "%-16s ", key);
+		width[c++] = (int)strlen(key);
+	json_array_foreach(rows, i, row) {
+		c = 0;
+		json_object_foreach(first, key, v) {
+			int len = (int)strlen(scalar_text(json_object_get(row, key), &owned));
+
+			free(owned);
+			if (len > width[c])
+				width[c] = len > TABLE_COLUMN ? TABLE_COLUMN : len;
+			c++;
+		}
+	}
+	width[n - 1] = 0;
+	c = 0;
+	json_object_foreach(first, key, v) {
+		if (++c < n)
+			fprintf(stdout, "%-*s ", width[c - 1], key);
+		else
+			fputs(key, stdout);
+	}
 	fputc('\n', stdout);
 	json_array_foreach(rows, i, row) {
+		c = 0;
 		json_object_foreach(first, key, v)
-			print_scalar(stdout, json_object_get(row, key), 16);
+			print_scalar(stdout, json_object_get(row, key), width[c++]);
 		fputc('\n', stdout);
 	}
+	free(width);
 }
 
 static void print_children(json_t *list, int depth);

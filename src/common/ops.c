@@ -64,6 +64,18 @@ static const struct ops_op table[OPS_COUNT] = {
 	{ OPS_CLIENT_REMOVE, "client remove", "POST", "/api/v1/clients/remove", OPS_AUTH_ADMIN,
 	  "remove clients from the tree (their credentials stop working; nothing is "
 	  "uninstalled)", { POS("ids", OPS_JSON, "client id, or a JSON list of ids"), END } },
+	{ OPS_ENROLL_TOKENS, "enroll tokens", "GET", "/api/v1/enroll/tokens", OPS_AUTH_ADMIN,
+	  "list the enrollment tokens in force: their ids, domains and expiry", { END } },
+	{ OPS_ENROLL_TOKEN_NEW, "enroll new", "POST", "/api/v1/enroll/tokens", OPS_AUTH_ADMIN,
+	  "create an enrollment token for agents and smart protection servers; the answer "
+	  "(the token shown once) is itself the bundle `ward-agent enroll --bundle` reads",
+	  { BODY("domain", OPS_STRING, false, "the domain new agents land in (default: "
+		 "agents.default_domain); grouping rules come first"),
+	    BODY("days", OPS_INT, false, "days the token is valid (1 to 3650, default 30)"),
+	    END } },
+	{ OPS_ENROLL_TOKEN_REVOKE, "enroll revoke", "POST", "/api/v1/enroll/tokens/revoke",
+	  OPS_AUTH_ADMIN, "revoke an enrollment token (enrolled agents are not affected)",
+	  { POS("id", OPS_STRING, "the token's id (from enroll tokens)"), END } },
 	{ OPS_EXPORT, "export", "GET", "/api/v1/export", OPS_AUTH_ADMIN,
 	  "the domain structure with its settings and grouping rules, as JSON", { END } },
 	{ OPS_IMPORT, "import", "POST", "/api/v1/import", OPS_AUTH_ADMIN,

@@ -13,6 +13,7 @@
 #include "common/ops.h"
 #include "common/settings.h"
 #include "server/grouping.h"
+#include "server/enroll.h"
 #include "server/logs.h"
 #include "server/pki.h"
 #include "server/session.h"
@@ -43,9 +44,7 @@ void api_new_token(char out[65], unsigned char hash[32])
 	sodium_memzero(raw, sizeof(raw));
 }
 
-/* Parses the body as a JSON object; answers 400 and returns NULL if it is
- * not one. */
-static json_t *body_object(struct http_req *req)
+json_t *api_body_object(struct http_req *req)
 {
 	json_error_t jerr;
 	size_t len;
@@ -80,7 +79,7 @@ static void post_login(struct api_ctx *ctx, struct http_req *req, const char *wh
 {
 	const char *ctype = http_req_header(req, "Content-Type");
 	json_t *body = ctype && strncmp(ctype, "application/json", 16) == 0 ?
-		       body_object(req) : NULL;
+		       api_body_object(req) : NULL;
 	const char *user, *password, *peer = http_req_peer(req);
 	char *hash = NULL, token[65], csrf[65], msg[256], after[16];
 	unsigned char th[32];
@@ -320,7 +319,7 @@ static void get_settings_keys(struct api_ctx *ctx, struct http_req *req, const c
 
 static void put_settings(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *body = body_object(req), *value;
+	json_t *body = api_body_object(req), *value;
 	const char *scope, *key, *apply = "inherit";
 	enum store_apply mode;
 	enum store_err err;
@@ -386,7 +385,7 @@ static void delete_settings(struct api_ctx *ctx, struct http_req *req, const cha
 
 static void post_domains(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *body = body_object(req);
+	json_t *body = api_body_object(req);
 	const char *path;
 	enum store_err err;
 	char msg[256];
@@ -451,7 +450,7 @@ static void regroup(struct api_ctx *ctx, int64_t id, const json_t *status);
  * gets its credential, which the server keeps only as a SHA-256. */
 static void post_enroll(struct api_ctx *ctx, struct http_req *req, const char *domain_path)
 {
-	json_t *body = body_object(req), *status = NULL;
+	json_t *body = api_body_object(req), *status = NULL;
 	const char *uuid, *hostname, *wanted = NULL;
 	unsigned char hash[32];
 	char secret[65], msg[256];
@@ -502,7 +501,7 @@ out:
  * and a TLS server certificate from the server CA for those names. */
 static void post_sps_enroll(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *body = body_object(req), *names = NULL, *n;
+	json_t *body = api_body_object(req), *names = NULL, *n;
 	const char *uuid, *hostname, *list[8];
 	char secret[65], msg[512], *ca_key = NULL, *ca_cert = NULL, *key = NULL, *cert = NULL;
 	char *names_text = NULL, *ca_key_path = NULL, *ca_cert_path = NULL;
@@ -583,7 +582,7 @@ out:
 /* A smart protection server's status: what its /sps/v1/status says. */
 static void post_sps_heartbeat(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *body = body_object(req);
+	json_t *body = api_body_object(req);
 	char msg[256], *status;
 
 	if (!body)
@@ -622,7 +621,7 @@ static void get_sps_servers(struct api_ctx *ctx, struct http_req *req, const cha
 static void post_heartbeat(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	int64_t id = strtoll(who, NULL, 10), version = 0;
-	json_t *body = body_object(req);
+	json_t *body = api_body_object(req);
 	char msg[256], *status, *json = NULL;
 
 	if (!body)
@@ -647,7 +646,7 @@ static void post_heartbeat(struct api_ctx *ctx, struct http_req *req, const char
  * one connection per agent carries both. */
 static void post_events(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *body = body_object(req), *status = NULL;
+	json_t *body = api_body_object(req), *status = NULL;
 	int64_t id = strtoll(who, NULL, 10);
 	json_int_t version, wait = 0;
 	char *text = NULL, msg[256];
@@ -679,7 +678,7 @@ out:
 
 static void post_ack(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *body = body_object(req);
+	json_t *body = api_body_object(req);
 	json_int_t version;
 
 	if (!body)
@@ -777,7 +776,7 @@ static bool domain_arg(struct api_ctx *ctx, struct http_req *req, const char *pa
 
 static void post_domain_rename(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *body = body_object(req);
+	json_t *body = api_body_object(req);
 	const char *path, *name;
 	enum store_err err;
 	char msg[256];
@@ -804,7 +803,7 @@ static void post_domain_rename(struct api_ctx *ctx, struct http_req *req, const 
 
 static void post_domain_move(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *body = body_object(req);
+	json_t *body = api_body_object(req);
 	const char *path, *to;
 	enum store_err err;
 	int64_t id, parent;
@@ -944,7 +943,7 @@ static enum store_err move_one(struct api_ctx *ctx, int64_t id, void *arg, char 
 /* Moves one client or a list; answers each one's result. */
 static void post_client_move(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *body = body_object(req), *ids, *results = json_array();
+	json_t *body = api_body_object(req), *ids, *results = json_array();
 	struct move_to m = { .who = who };
 	int64_t moved;
 	const char *to;
@@ -981,7 +980,7 @@ static enum store_err remove_one(struct api_ctx *ctx, int64_t id, void *arg, cha
  * and an agent that still runs must enroll again to come back. */
 static void post_client_remove(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *body = body_object(req), *ids, *results = json_array();
+	json_t *body = api_body_object(req), *ids, *results = json_array();
 	char note[200];
 	int64_t removed;
 
@@ -1038,7 +1037,7 @@ static void put_list(struct api_ctx *ctx, struct http_req *req, const char *who,
 		     const char *member, const char *key, const char *what,
 		     bool (*validate)(const json_t *list, char *errbuf, size_t errlen))
 {
-	json_t *body = body_object(req), *list;
+	json_t *body = api_body_object(req), *list;
 	char msg[256], *text = NULL;
 
 	if (!body)
@@ -1408,7 +1407,7 @@ static enum store_err move_server_one(struct api_ctx *ctx, int64_t id, void *arg
  * token given, into the domain of the path it has here. */
 static void post_move_server(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *body = body_object(req), *ids, *results = json_array();
+	json_t *body = api_body_object(req), *ids, *results = json_array();
 	struct server_move m;
 	int64_t moving;
 
@@ -1477,7 +1476,7 @@ static enum store_err import_node(struct api_ctx *ctx, int64_t node, json_t *wan
 
 static void post_import(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *body = body_object(req), *ex, *domains, *rules, *d, *results = json_array();
+	json_t *body = api_body_object(req), *ex, *domains, *rules, *d, *results = json_array();
 	const char *path;
 	char msg[256], *text = NULL;
 	enum store_err err;
@@ -1630,7 +1629,7 @@ static void get_update_settings(struct api_ctx *ctx, struct http_req *req, const
 
 static void put_update_settings(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *body = body_object(req);
+	json_t *body = api_body_object(req);
 	char msg[512];
 
 	if (!body)
@@ -1731,7 +1730,7 @@ static enum store_err update_one(struct api_ctx *ctx, int64_t id, void *arg, cha
 
 static void post_update_agents(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *body = body_object(req), *results = json_array();
+	json_t *body = api_body_object(req), *results = json_array();
 	struct update_agents u = { .ctx = ctx, .now = (int64_t)time(NULL) };
 	const char *scope;
 	int64_t node, told;
@@ -1770,7 +1769,7 @@ out:
 
 static void post_agent_update(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *body = body_object(req);
+	json_t *body = api_body_object(req);
 	const char *component;
 	json_int_t have;
 	int full = 0;
@@ -1805,6 +1804,9 @@ static const handler_fn handlers[OPS_COUNT] = {
 	[OPS_SESSION] = get_session,
 	[OPS_OVERVIEW] = get_overview,
 	[OPS_CLIENT_REMOVE] = post_client_remove,
+	[OPS_ENROLL_TOKENS] = enroll_get_tokens,
+	[OPS_ENROLL_TOKEN_NEW] = enroll_post_token,
+	[OPS_ENROLL_TOKEN_REVOKE] = enroll_post_revoke,
 	[OPS_LOGS] = logs_get,
 	[OPS_UPDATE_SETTINGS] = get_update_settings,
 	[OPS_UPDATE_CONFIGURE] = put_update_settings,

@@ -28,6 +28,8 @@ struct api_ctx {
 	struct session_guard *guard; /* wrong passwords by address */
 	struct console *console;  /* the web console's files, or NULL */
 	int64_t started;         /* when wardd started (seconds since the epoch) */
+	const char *server_url;  /* https://NAME:PORT agents enroll with */
+	const char *ca_pem;      /* the server CA's certificate */
 };
 
 /* Verifies every client's connection state and logs each change since the
@@ -44,6 +46,10 @@ bool api_load_rules(struct api_ctx *ctx);
 /* The request handler for http_new(): routes req by method and path,
  * checks its credentials and answers it. arg is a struct api_ctx. */
 void api_handle(struct http_req *req, void *arg);
+
+/* Parses req's body as a JSON object. Returns it (owned by the caller),
+ * or NULL after answering 400 naming what is wrong. */
+json_t *api_body_object(struct http_req *req);
 
 /* Returns a new random token as 64 hex digits in out (65 bytes) and its
  * SHA-256 in hash. */

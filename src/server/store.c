@@ -1145,6 +1145,27 @@ enum store_err store_token_delete(struct store *st, const unsigned char hash[32]
 	return run(st, stmt, NULL, 0);
 }
 
+/* A token's public name: the first 8 bytes of its SHA-256, in hex. */
+#define TOKEN_ID "lower(hex(substr(hash, 1, 8)))"
+
+enum store_err store_tokens_list(struct store *st, enum store_token kind, int64_t now,
+				 json_t **out)
+{
+	return query_rows(prepare(st, NULL, 0, "SELECT " TOKEN_ID " AS id, subject, expires "
+				  "FROM tokens WHERE kind = ? AND expires > ? ORDER BY expires",
+				  "ii", (int64_t)kind, now), 0, out);
+}
+
+enum store_err store_token_revoke(struct store *st, enum store_token kind, const char *id,
+				  int64_t *n)
+{
+	enum store_err err = sql_exec(st, NULL, 0, "DELETE FROM tokens WHERE kind = ? AND "
+				      TOKEN_ID " = ?", "is", (int64_t)kind, id);
+
+	*n = err == STORE_OK ? sqlite3_changes(st->db) : 0;
+	return err;
+}
+
 enum store_err store_token_count(struct store *st, enum store_token kind, int64_t now,
 				 int64_t *count)
 {

@@ -160,6 +160,17 @@ enum store_err store_token_check(struct store *st, const unsigned char hash[32],
 /* Deletes a token (a session that signs out); unknown ones are no error. */
 enum store_err store_token_delete(struct store *st, const unsigned char hash[32]);
 
+/* Lists the tokens of kind valid at now, soonest expiry first, as
+ * [{"id", "subject", "expires"}]: id is the first 8 bytes of the token's
+ * SHA-256 in hex (naming it without revealing it). The caller owns *out. */
+enum store_err store_tokens_list(struct store *st, enum store_token kind, int64_t now,
+				 json_t **out);
+
+/* Deletes the token of kind named id (as store_tokens_list names it); *n
+ * is the number deleted (0: no such token). */
+enum store_err store_token_revoke(struct store *st, enum store_token kind, const char *id,
+				  int64_t *n);
+
 /* Returns the number of tokens of kind valid at now. */
 enum store_err store_token_count(struct store *st, enum store_token kind, int64_t now,
 				 int64_t *count);

@@ -19,6 +19,7 @@
 #include "server/api.h"
 #include "server/config.h"
 #include "server/console.h"
+#include "server/enroll.h"
 #include "server/session.h"
 #include "common/http.h"
 #include "server/notify.h"
@@ -172,41 +173,40 @@ static bool setup_admin(struct store *st, const struct files *f)
 	return true;
 }
 
-/* On first start (or when every enrollment token has expired): a new
- * token, and the one-file enrollment bundle agents enroll with. */
+/* On first start (or when no enrollment token is left in force): a new
+ * one for agents.default_domain, in DATA_DIR with the one-file bundle
+ * agents enroll with. Administrators make others through the API. */
 static bool setup_enrollment(struct store *st, const struct config *cfg, const struct files *f,
-			     const char *name)
+			     const char *url, const char *ca)
 {
-	unsigned char hash[32];
-	char token[65], url[300], msg[256], *ca = NULL, *text = NULL;
+	char msg[256], *text = NULL;
 	int64_t n = 0, now = (int64_t)time(NULL);
-	json_t *bundle = NULL;
-	bool ok = false;
+	json_t *made;
+	bool ok;
 
 	if (store_token_count(st, STORE_TOKEN_ENROLL, now, &n) != STORE_OK)
 		return false;
 	if (n > 0)
 		return true;
-	api_new_token(token, hash);
-	if (store_token_put(st, hash, STORE_TOKEN_ENROLL, cfg->default_domain,
-			    now + ENROLL_SECONDS, 0, msg, sizeof(msg)) != STORE_OK) {
+	made = enroll_token_new(st, url, ca, cfg->default_domain, now + ENROLL_SECONDS, msg,
+				sizeof(msg));
+	if (!made) {
 		log_msg(LOG_LVL_ERROR, "enrollment token: %s", msg);
-		goto out;
+		return false;
 	}
-	ca = util_read_file(f->ca_crt, 1 << 16, NULL);
-	snprintf(url, sizeof(url), is_ip_literal(name) && strchr(name, ':') ?
-		 "https://[%s]:%u" : "https://%s:%u", name, listen_port(cfg->listen));
-	bundle = json_pack("{ss ss ss}", "server", url, "ca", ca ? ca : "", "token", token);
-	text = bundle ? json_dumps(bundle, JSON_INDENT(2)) : NULL;
-	ok = text && write_private(f->token, token) && write_private(f->bundle, text);
+	json_object_del(made, "id");
+	json_object_del(made, "domain");
+	json_object_del(made, "expires");
+	text = json_dumps(made, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	ok = text && write_private(f->token, json_string_value(json_object_get(made, "token"))) &&
+	     write_private(f->bundle, text);
 	if (ok)
 		log_msg(LOG_LVL_INFO, "enrollment: token in %s, bundle for agents in %s", f->token,
 			f->bundle);
-out:
-	sodium_memzero(token, sizeof(token));
+	if (text)
+		sodium_memzero(text, strlen(text));
 	free(text);
-	free(ca);
-	json_decref(bundle);
+	json_decref(made);
 	return ok;
 }
 
@@ -281,7 +281,7 @@ int main(int argc, char **argv)
 	struct http_server *http = NULL;
 	struct api_ctx ctx = { 0 };
 	const char *conf_path = NULL;
-	char msg[512], *name = NULL, *key = NULL, *crt = NULL;
+	char msg[512], url[300], *name = NULL, *key = NULL, *crt = NULL, *ca = NULL;
 	int c, status = 1;
 
 	while ((c = getopt_long(argc, argv, "c:dVhp", opts, NULL)) != -1) {
@@ -347,12 +347,22 @@ int main(int argc, char **argv)
 		log_msg(LOG_LVL_ERROR, "%s", msg);
 		goto out;
 	}
-	if (!setup_tls(&f, name, &key, &crt) || !setup_admin(st, &f) ||
-	    !setup_enrollment(st, &cfg, &f, name))
+	snprintf(url, sizeof(url), is_ip_literal(name) && strchr(name, ':') ?
+		 "https://[%s]:%u" : "https://%s:%u", name, listen_port(cfg.listen));
+	if (!setup_tls(&f, name, &key, &crt))
+		goto out;
+	ca = util_read_file(f.ca_crt, 1 << 16, NULL);
+	if (!ca) {
+		log_msg(LOG_LVL_ERROR, "%s: %s", f.ca_crt, strerror(errno));
+		goto out;
+	}
+	if (!setup_admin(st, &f) || !setup_enrollment(st, &cfg, &f, url, ca))
 		goto out;
 	ctx.st = st;
 	ctx.cfg = &cfg;
 	ctx.started = (int64_t)time(NULL);
+	ctx.server_url = url;
+	ctx.ca_pem = ca;
 	ctx.console = load_console(&cfg);
 	ctx.guard = session_guard_new();
 	if (!ctx.guard) {
@@ -408,6 +418,7 @@ out:
 		sodium_memzero(key, strlen(key));
 	free(key);
 	free(crt);
+	free(ca);
 	free(name);
 	free(f.ca_key);
 	free(f.ca_crt);

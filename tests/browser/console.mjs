@@ -131,6 +131,21 @@ try {
 	await page.click('.dialog button:text("Import")');
 	await page.waitForSelector('.toast:has-text("domain(s) imported")');
 
+	step('add agents: a token for /Berlin, its bundle downloaded');
+	await page.click('#enroll');
+	await page.selectOption('#enroll-domain', '/Berlin');
+	await page.fill('#enroll-days', '3');
+	const [bundle] = await Promise.all([page.waitForEvent('download'),
+		page.click('.dialog button:text("Create token and download bundle")')]);
+	await bundle.saveAs(path.join(shots, 'enroll.bundle'));
+	const token = await page.inputValue('#enroll-token');
+	assert.match(token, /^[0-9a-f]{64}$/);
+	assert.equal(JSON.parse(fs.readFileSync(path.join(shots, 'enroll.bundle'), 'utf8')).token,
+		token);
+	await page.waitForSelector('#enroll-tokens tr:has-text("/Berlin")');
+	await shot('add-agents');
+	await page.click('.dialog button:text("Cancel")');
+
 	step('search narrows the list');
 	await page.click('#domain-tree [data-domain="/"]');
 	await page.fill('#search', 'no-such-host');

@@ -90,6 +90,14 @@ class ConsoleBrowserTest(unittest.TestCase):
         text = json.dumps(logs)
         self.assertIn("sign-in refused for user 'admin'", text)
         self.assertIn("admin signed out", text)
+        # The bundle the console downloaded enrolls an agent into /Berlin.
+        second = Agent(self.tmp.name, "second")
+        done = second.enroll("--bundle", os.path.join(SHOTS, "enroll.bundle"))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        uuid = done.stdout.split()[-1]
+        status, body = self.server.request("GET", "/api/v1/clients", token=self.token)
+        self.assertEqual(next(c["domain"] for c in body["clients"] if c["uuid"] == uuid),
+                         berlin[0]["id"])
 
 
 if __name__ == "__main__":

@@ -231,6 +231,48 @@ class CliTest(unittest.TestCase):
                       self.server.log_text())
         self.assertIn(answer["key"], self.ward("update", "status").stdout)
 
+    def test_9_enrollment_tokens(self):
+        """A token made for a domain places the agents it enrolls there, its
+        answer is the bundle, and once revoked it enrolls no one."""
+        self.login()
+        self.ward("domain", "create", "/Branch")
+        done = self.ward("enroll", "new", "--domain", "/Branch", "--days", "7", "--json")
+        bundle = os.path.join(self.tmp.name, "branch.bundle")
+        with open(bundle, "w") as f:
+            f.write(done.stdout)
+        made = json.loads(done.stdout)
+        self.assertEqual((made["domain"], len(made["token"]), len(made["id"])),
+                         ("/Branch", 64, 16))
+        self.assertAlmostEqual(made["expires"], time.time() + 7 * 86400, delta=60)
+        listed = self.ward("enroll", "tokens").stdout
+        self.assertIn(f"{made['id']} {made['expires']} /Branch", listed)
+        self.assertNotIn(made["token"], listed)
+        branch = Agent(self.tmp.name, "branch")
+        enrolled = branch.enroll("--bundle", bundle)
+        self.assertEqual(enrolled.returncode, 0, enrolled.stderr)
+        uuid = enrolled.stdout.split()[-1]
+        clients = json.loads(self.ward("client", "list", "--json").stdout)["clients"]
+        self.assertEqual(next(c["domain"] for c in clients if c["uuid"] == uuid),
+                         next(d["id"] for d in json.loads(self.ward("tree", "--json").stdout)
+                              ["domains"] if d["name"] == "Branch"))
+        self.ward("enroll", "revoke", made["id"])
+        late = Agent(self.tmp.name, "late").enroll("--bundle", bundle)
+        self.assertEqual(late.returncode, 1)
+        self.assertIn("401", late.stderr)
+        self.assertNotIn(made["id"], self.ward("enroll", "tokens").stdout)
+        # Mistakes are named.
+        for args, word in ((["enroll", "new", "--domain", "/Nowhere"], "no domain /Nowhere"),
+                           (["enroll", "new", "--days", "0"], "days: expected 1 to 3650"),
+                           (["enroll", "revoke", made["id"]], "no enrollment token"),
+                           (["enroll", "revoke", "xyz"], "16 lowercase hex")):
+            done = self.ward(*args, ok=False)
+            self.assertEqual(done.returncode, 1, args)
+            self.assertIn(word, done.stderr)
+        # The token never reaches the server's log or the event log.
+        self.assertNotIn(made["token"], self.server.log_text())
+        self.assertIn(f"admin created enrollment token {made['id']} for /Branch, valid for "
+                      "7 days", self.ward("logs", "--kind", "system").stdout)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=1, argv=sys.argv[:1])

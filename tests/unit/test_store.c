@@ -292,6 +292,45 @@ static void test_events(struct store *st)
 	CHECK(store_token_delete(st, tok) == STORE_OK);
 }
 
+/* Enrollment tokens are listed by an id from their hash, and revoked by it. */
+static void test_token_ids(struct store *st)
+{
+	unsigned char a[32] = { 0xab, 0xcd, 1, 2, 3, 4, 5, 6, 7 }, b[32] = { 0x01 };
+	char who[64];
+	json_t *list = NULL;
+	int64_t n = 0, before = 0, now = (int64_t)time(NULL);
+
+	CHECK(store_token_count(st, STORE_TOKEN_ENROLL, now, &before) == STORE_OK);
+	CHECK(store_token_put(st, a, STORE_TOKEN_ENROLL, "/Lab", now + 3000, 0, msg, sizeof(msg)) ==
+	      STORE_OK);
+	CHECK(store_token_put(st, b, STORE_TOKEN_ENROLL, "/", now + 500, 0, msg, sizeof(msg)) ==
+	      STORE_OK);
+	CHECK(store_tokens_list(st, STORE_TOKEN_ENROLL, now, &list) == STORE_OK);
+	CHECK(json_array_size(list) == (size_t)before + 2);
+	/* Soonest expiry first; only the id, the subject and the expiry. */
+	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(list, before), "id")),
+		     "0100000000000000");
+	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(list, before + 1), "id")),
+		     "abcd010203040506");
+	CHECK(json_object_size(json_array_get(list, before + 1)) == 3);
+	json_decref(list);
+	/* An expired token is not listed (tokens expire in real time: the
+	 * store deletes those past it). */
+	CHECK(store_tokens_list(st, STORE_TOKEN_ENROLL, now + 1000, &list) == STORE_OK);
+	CHECK(json_array_size(list) == 1);
+	json_decref(list);
+	/* Revoking needs the kind and the whole id. */
+	CHECK(store_token_revoke(st, STORE_TOKEN_CONSOLE, "abcd010203040506", &n) == STORE_OK &&
+	      n == 0);
+	CHECK(store_token_revoke(st, STORE_TOKEN_ENROLL, "abcd0102", &n) == STORE_OK && n == 0);
+	CHECK(store_token_revoke(st, STORE_TOKEN_ENROLL, "abcd010203040506", &n) == STORE_OK &&
+	      n == 1);
+	CHECK(store_token_check(st, a, STORE_TOKEN_ENROLL, now, 0, who, sizeof(who), NULL) ==
+	      STORE_ENOENT);
+	CHECK(store_token_check(st, b, STORE_TOKEN_ENROLL, now, 0, who, sizeof(who), NULL) ==
+	      STORE_OK);
+}
+
 /* The database survives reopening, and a newer schema is refused. */
 static void test_reopen(const char *path)
 {
@@ -333,6 +372,7 @@ int main(void)
 	test_tree_json(st);
 	test_agents(st);
 	test_events(st);
+	test_token_ids(st);
 	store_close(st);
 	test_reopen(path);
 	test_utf8();

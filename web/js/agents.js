@@ -4,7 +4,7 @@
 // clients and domains; the settings of a domain or client with where each
 // comes from. Everything goes through the REST API (docs/api.md).
 import { call, each, get, query } from './api.js';
-import { dialog, field, fill, fmtAgo, h, pill, toast } from './dom.js';
+import { dialog, download, field, fill, fmtAgo, fmtTime, h, pill, toast } from './dom.js';
 import { describeScope, settingsPanel } from './settings.js';
 
 const ROW = 32;          // px; matches --row in console.css
@@ -373,12 +373,52 @@ async function deleteDomain() {
 // what another server imports to get the same structure.
 async function exportStructure() {
 	const data = await get('/api/v1/export');
-	const a = h('a', { href: URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)],
-		{ type: 'application/json' })), download: 'ward-domains.json' });
-	document.body.append(a);
-	a.click();
-	a.remove();
+	download('ward-domains.json', data);
 	toast(`Exported ${data.domains ? data.domains.length : 0} domain(s)`);
+}
+
+// Enrollment tokens: a new one (its bundle downloaded, the token shown
+// once, for ward-agent, ward-sps or another server's move), and those in
+// force with their ids to revoke.
+async function enrollDialog() {
+	const here = st.domains.get(st.domain);
+	const domain = h('select', { id: 'enroll-domain' }, domainOptions(here ? here.path : '/'));
+	const days = h('input', { id: 'enroll-days', type: 'number', value: 30, min: 1, max: 3650 });
+	const made = h('div', { id: 'enroll-made' });
+	const list = h('tbody', { id: 'enroll-tokens' });
+	const load = async () => {
+		const { tokens } = await get('/api/v1/enroll/tokens');
+		fill(list, tokens.map((t) => h('tr', {},
+			h('td', { class: 'mono' }, t.id), h('td', {}, t.domain), h('td', {}, fmtTime(t.expires)),
+			h('td', {}, h('button', { class: 'secondary', onclick: async () => {
+				try {
+					await call('POST', '/api/v1/enroll/tokens/revoke', { id: t.id });
+					toast(`Enrollment token ${t.id} revoked`);
+					await load();
+				} catch (e) {
+					toast(e.message, true);
+				}
+			} }, 'Revoke')))));
+	};
+	await load();
+	await dialog('Add agents', [
+		h('p', { class: 'muted' }, 'An enrollment token lets new agents (and smart protection ' +
+			'servers) join this server; grouping rules come first, then the token\'s domain. ' +
+			'Copy the bundle to the endpoint and run: ward-agent enroll --bundle enroll.bundle'),
+		field('Domain for new agents', domain), field('Valid for (days)', days), made,
+		h('h3', {}, 'Tokens in force'),
+		h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Id'), h('th', {}, 'Domain'),
+			h('th', {}, 'Expires'), h('th', {}))), list)],
+	[{ label: 'Create token and download bundle', action: async () => {
+		const r = await call('POST', '/api/v1/enroll/tokens',
+			{ domain: domain.value, days: Number(days.value) });
+		download('enroll.bundle', { server: r.server, ca: r.ca, token: r.token });
+		fill(made, h('p', {}, `Token ${r.id} for ${r.domain}, until ${fmtTime(r.expires)} ` +
+			'(shown only now):'), h('input', { id: 'enroll-token', readonly: true,
+			class: 'mono', value: r.token }));
+		await load();
+		return false;
+	} }]);
 }
 
 async function importDialog() {
@@ -532,7 +572,8 @@ export function show(main) {
 					id: 'subtree', onclick: (ev) => { st.subtree = ev.target.checked;
 						applyFilter(); render(); } }), 'include domains below'),
 				els.tree,
-				h('div', { class: 'row' }, btn('Grouping rules...', groupingDialog, 'grouping'),
+				h('div', { class: 'row' }, btn('Add agents...', enrollDialog, 'enroll'),
+					btn('Grouping rules...', groupingDialog, 'grouping'),
 					btn('Export', exportStructure, 'export'),
 					btn('Import...', importDialog, 'import'))),
 			h('section', { class: 'panel clients' },

@@ -126,6 +126,16 @@ export function dialog(title, body, buttons) {
 	});
 }
 
+// Saves data (JSON, pretty) as a file named name.
+export function download(name, data) {
+	const a = h('a', { href: URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)],
+		{ type: 'application/json' })), download: name });
+	document.body.append(a);
+	a.click();
+	a.remove();
+	setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
 export function field(label, input) {
 	return [h('label', {}, label), input];
 }
