@@ -1149,11 +1149,8 @@ int main(int argc, char **argv)
 	i = ini_command_line(argc, argv, "ward-agent", usage, fields, NFIELDS, &a.cfg, &ret);
 	if (!i)
 		return ret;
-	if (sodium_init() < 0)
+	if (!state_process_init())
 		return 1;
-	rest_global_init();
-	signal(SIGPIPE, SIG_IGN);
-	umask(077);
 	a.cred_path = state_file(&a, "credential.json");
 	a.ca_path = state_file(&a, "server-ca.crt");
 	a.settings_path = state_file(&a, "settings.json");

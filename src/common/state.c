@@ -2,14 +2,27 @@
 #include "common/state.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/rest.h"
 #include "common/util.h"
+
+bool state_process_init(void)
+{
+	if (sodium_init() < 0)
+		return false;
+	rest_global_init();
+	signal(SIGPIPE, SIG_IGN);
+	umask(077);
+	return true;
+}
 
 bool state_write(const char *path, const char *text)
 {

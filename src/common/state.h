@@ -10,6 +10,12 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+/* The process setup of a daemon with a state directory: libsodium and
+ * libcurl initialised, SIGPIPE ignored (a peer closing is an error
+ * return), files private (umask 077). Call first, single-threaded.
+ * Returns false when libsodium cannot start. */
+bool state_process_init(void);
+
 /* Replaces path with text. Returns false (logged) on failure. */
 bool state_write(const char *path, const char *text);
 

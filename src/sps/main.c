@@ -421,11 +421,8 @@ int main(int argc, char **argv)
 	i = ini_command_line(argc, argv, "ward-sps", usage, fields, NFIELDS, &d.cfg, &ret);
 	if (!i)
 		return ret;
-	if (sodium_init() < 0)
+	if (!state_process_init())
 		return 1;
-	rest_global_init();
-	signal(SIGPIPE, SIG_IGN);
-	umask(077);
 	d.cred_path = state_file(&d, "credential.json");
 	d.ca_path = state_file(&d, "server-ca.crt");
 	d.key_path = state_file(&d, "tls.key");
