@@ -42,14 +42,19 @@ from server import free_port, log  # noqa: E402
 from updates import start_wardd, wait_import  # noqa: E402
 
 
-def start_sps(args, data):
+def start_sps(args, api):
+    """A ward-sps enrolled with an administrator's token for one server; it is
+    reached by 127.0.0.1 (wardd is localhost)."""
     port = free_port()
     sdir = args.work / "sps"
     sdir.mkdir()
     conf = sdir / "sps.ini"
     conf.write_text(f"[sps]\nstate_dir = {sdir}/state\nlisten = *:{port}\n")
+    status, bundle = api.call("POST", "/api/v1/sps/tokens", {})
+    assert status == 201, bundle
+    (sdir / "sps.bundle").write_text(json.dumps(bundle))
     subprocess.run([args.bin / "ward-sps", "--config", conf, "enroll", "--bundle",
-                    data / "enroll.bundle", "--name", "localhost", "--name", "127.0.0.1"],
+                    sdir / "sps.bundle", "--name", "127.0.0.1"],
                    check=True, capture_output=True)
     slog = open(sdir / "sps.log", "w")
     proc = subprocess.Popen([args.bin / "ward-sps", "--config", conf, "run"], stdout=slog,
@@ -128,9 +133,9 @@ def main():
         _, res["import_s"] = wait_import(api, 1)
         comps = data / "components"
         vp, sap = comps / "virus-pattern" / "1", comps / "smart-agent-pattern" / "1"
-        sps, sps_port = start_sps(args, data)
-        sps_url = f"https://localhost:{sps_port}"
-        ca = data / "ca.crt"
+        sps, sps_port = start_sps(args, api)
+        sps_url = f"https://127.0.0.1:{sps_port}"
+        ca = data / "sps-ca.crt"
         empty = args.work / "empty.txt"
         empty.write_text("nothing\n")
         smart_args = ["--agent-pattern", sap, "--sps", sps_url, "--sps-ca", ca]

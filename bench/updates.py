@@ -78,7 +78,9 @@ def start_wardd(bin_dir, work, src, extra=""):
     data = work / "data"
     conf = work / "wardd.ini"
     conf.write_text(f"[server]\nlisten = *:{port}\nhostname = localhost\ndata_dir = {data}\n"
-                    f"[updates]\nsource_dir = {src}\n{extra}")
+                    f"[updates]\nsource_dir = {src}\n"
+                    # The simulated fleet enrolls at once, from one address.
+                    f"[enroll]\nper_token = 0\nper_address = 0\n{extra}")
     wlog = open(work / "wardd.log", "w")
     proc = subprocess.Popen([bin_dir / "wardd", "--config", conf], stdout=wlog,
                             stderr=subprocess.STDOUT)

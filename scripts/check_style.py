@@ -55,6 +55,7 @@ PREFIXES = {
     "src/server/builder.c": ("build_",),
     "src/server/updates.c": ("updates_",),
     "src/common/cidr.c": ("cidr_",),
+    "src/common/rate.c": ("rate_",),
     "src/agent/agent.c": ("main",),
     "src/common/updater.c": ("updater_",),
     "src/engine/engine.c": ("engine_",),

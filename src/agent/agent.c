@@ -338,28 +338,45 @@ out:
 
 /* Moves to the server the old one named: enroll there (same uuid, domain
  * of the same path) with the CA beside the current one, so that the old
- * server can still be told; the caller acknowledges and switches. */
-static bool move_server(struct agent *a, json_t *move)
+ * server can still be told; the caller acknowledges and switches. The
+ * instruction must be signed by the package key this agent pinned (or one
+ * it rotated to) and name this agent: nothing else that reaches the event
+ * channel can send it elsewhere. */
+static bool move_server(struct agent *a, const json_t *move)
 {
-	const char *server, *ca, *token, *domain;
-	char next_ca[4096];
+	const char *kind, *client, *server, *ca, *token, *domain;
+	char next_ca[4096], msg[256];
+	json_t *order = NULL;
+	bool ok = false;
 
-	if (json_unpack(move, "{s:s, s:s, s:s, s:s}", "server", &server, "ca", &ca, "token",
-			&token, "domain", &domain) != 0) {
-		log_msg(LOG_LVL_ERROR, "move: malformed instruction ignored");
-		return false;
+	if (updater_open_signed(&a->up, move, &order, msg, sizeof(msg)) != PKG_OK) {
+		log_msg(LOG_LVL_ERROR, "move: refused an instruction not signed by this agent's "
+			"server (%s)", msg);
+		goto out;
+	}
+	if (a->up.rotated)
+		updater_store_pin(&a->up, a->cred_path);
+	if (json_unpack(order, "{s:s, s:s, s:s, s:s, s:s, s:s}", "kind", &kind, "client", &client,
+			"server", &server, "ca", &ca, "token", &token, "domain", &domain) != 0 ||
+	    strcmp(kind, "move") != 0 || strcmp(client, a->uuid) != 0) {
+		log_msg(LOG_LVL_ERROR, "move: refused a signed instruction that is no move of this "
+			"agent");
+		goto out;
 	}
 	snprintf(next_ca, sizeof(next_ca), "%s.next", a->ca_path);
 	log_msg(LOG_LVL_INFO, "move: the server sends this agent to %s (domain %s)", server,
 		domain);
 	if (!state_write(next_ca, ca) || !enroll_at(a, server, next_ca, token, a->uuid, domain))
-		return false;
+		goto out;
 	if (rename(next_ca, a->ca_path) != 0) {
 		log_msg(LOG_LVL_ERROR, "%s: %s", a->ca_path, strerror(errno));
-		return false;
+		goto out;
 	}
 	log_msg(LOG_LVL_INFO, "move: enrolled with %s", server);
-	return true;
+	ok = true;
+out:
+	json_decref(order);
+	return ok;
 }
 
 /* Loads the credential and the settings in effect. */
@@ -516,19 +533,67 @@ static json_t *sps_list(struct agent *a, struct rest_client *rc)
 	return list;
 }
 
+/* Writes what smart protection sources are trusted by: the server CA
+ * (the integrated server is wardd itself) and the smart protection CA the
+ * list names, to sps-ca.crt; and the keys the list pins, joined as libcurl
+ * takes them, to pins (NULL: none pinned). Returns the file's path (the
+ * caller frees it), or NULL when it cannot be written (logged). */
+static char *sps_trust(struct agent *a, const json_t *list, char **pins)
+{
+	const char *sps_ca = json_string_value(json_object_get(list, "ca"));
+	char *server_ca = util_read_file(a->ca_path, 1 << 16, NULL);
+	char *path = state_file(a, "sps-ca.crt");
+	struct util_buf b = { 0 };
+	const json_t *p;
+	size_t i;
+
+	*pins = NULL;
+	if (!server_ca || !path || util_buf_append(&b, server_ca, strlen(server_ca)) != 0 ||
+	    (sps_ca && util_buf_append(&b, sps_ca, strlen(sps_ca)) != 0) ||
+	    util_buf_append(&b, "", 1) != 0 || !state_write(path, b.data)) {
+		log_msg(LOG_LVL_ERROR, "smart protection: cannot write %s", path ? path : "its CA");
+		free(path);
+		path = NULL;
+		goto out;
+	}
+	util_buf_free(&b);
+	json_array_foreach(json_object_get(list, "pins"), i, p) {
+		const char *pin = json_string_value(p);
+
+		if (!pin || strchr(pin, ';'))
+			continue;
+		if ((b.len && util_buf_append(&b, ";", 1) != 0) ||
+		    util_buf_append(&b, pin, strlen(pin)) != 0)
+			goto out;
+	}
+	if (b.len && util_buf_append(&b, "", 1) == 0) {
+		*pins = b.data;
+		b = (struct util_buf){ 0 };
+	}
+out:
+	util_buf_free(&b);
+	free(server_ca);
+	return path;
+}
+
 /* Sets up smart protection for the agent pattern in dir: its source list
- * (the integrated server is reached at the server's own address, with its
- * CA), this host's address family. Returns NULL when it cannot (logged). */
+ * (the integrated server is reached at the server's own address), what
+ * the sources are trusted by, this host's address family. Returns NULL
+ * when it cannot (logged). */
 static struct smart *open_smart(struct agent *a, const json_t *list, const char *dir)
 {
 	json_t *u;
 	const char *urls[32];
-	struct smart_config cfg = { .sources = urls, .ca_file = a->ca_path,
-				    .family = network_family(a) };
-	struct smart *sm;
-	char msg[512];
+	struct smart_config cfg = { .sources = urls, .family = network_family(a) };
+	struct smart *sm = NULL;
+	char msg[512], *trust, *pins = NULL;
 	size_t i;
 
+	trust = sps_trust(a, list, &pins);
+	if (!trust)
+		return NULL;
+	cfg.ca_file = trust;
+	cfg.pins = pins;
 	cfg.proxy = json_string_value(json_object_get(list, "proxy"));
 	json_array_foreach(json_object_get(list, "sources"), i, u) {
 		if (!json_is_string(u) || cfg.nsources == sizeof(urls) / sizeof(*urls))
@@ -545,6 +610,8 @@ static struct smart *open_smart(struct agent *a, const json_t *list, const char 
 			cfg.nsources == 1 ? "" : "s",
 			(long long)json_integer_value(json_object_get(list, "list")),
 			network_name(cfg.family));
+	free(trust);
+	free(pins);
 	return sm;
 }
 

@@ -67,11 +67,12 @@ static const struct ops_op table[OPS_COUNT] = {
 	{ OPS_ENROLL_TOKENS, "enroll tokens", "GET", "/api/v1/enroll/tokens", OPS_AUTH_ADMIN,
 	  "list the enrollment tokens in force: their ids, domains and expiry", { END } },
 	{ OPS_ENROLL_TOKEN_NEW, "enroll new", "POST", "/api/v1/enroll/tokens", OPS_AUTH_ADMIN,
-	  "create an enrollment token for agents and smart protection servers; the answer "
+	  "create an enrollment token for agents; the answer "
 	  "(the token shown once) is itself the bundle `ward-agent enroll --bundle` reads",
 	  { BODY("domain", OPS_STRING, false, "the domain new agents land in (default: "
-		 "agents.default_domain); grouping rules come first"),
+		 "agents.default_domain); grouping rules apply within it"),
 	    BODY("days", OPS_INT, false, "days the token is valid (1 to 3650, default 30)"),
+	    BODY("max_uses", OPS_INT, false, "agents it may enroll (default 0: no cap)"),
 	    END } },
 	{ OPS_ENROLL_TOKEN_REVOKE, "enroll revoke", "POST", "/api/v1/enroll/tokens/revoke",
 	  OPS_AUTH_ADMIN, "revoke an enrollment token (enrolled agents are not affected)",
@@ -126,7 +127,22 @@ static const struct ops_op table[OPS_COUNT] = {
 	{ OPS_SPS_SERVERS, "sps servers", "GET", "/api/v1/sps-servers", OPS_AUTH_ADMIN,
 	  "list the enrolled smart protection servers (ward-sps) with what they last "
 	  "reported", { END } },
-	{ OPS_SPS_ENROLL, NULL, "POST", "/api/v1/sps/enroll", OPS_AUTH_ENROLL,
+	{ OPS_SPS_TOKEN_NEW, "sps token", "POST", "/api/v1/sps/tokens", OPS_AUTH_ADMIN,
+	  "create a token that enrolls one smart protection server (ward-sps); the answer "
+	  "(the token shown once) is itself the bundle `ward-sps enroll --bundle` reads",
+	  { BODY("days", OPS_INT, false, "days the token is valid (1 to 30, default 1)"),
+	    END } },
+	{ OPS_SPS_DISABLE, "sps disable", "POST", "/api/v1/sps-servers/disable", OPS_AUTH_ADMIN,
+	  "stop agents trusting a smart protection server until it is enabled again",
+	  { POS("id", OPS_INT, "the server's id (from sps servers)"), END } },
+	{ OPS_SPS_ENABLE, "sps enable", "POST", "/api/v1/sps-servers/enable", OPS_AUTH_ADMIN,
+	  "let agents trust a disabled smart protection server again",
+	  { POS("id", OPS_INT, "the server's id (from sps servers)"), END } },
+	{ OPS_SPS_REVOKE, "sps revoke", "POST", "/api/v1/sps-servers/revoke", OPS_AUTH_ADMIN,
+	  "revoke a smart protection server for good: agents stop trusting its certificate "
+	  "and its credential stops working (it must enroll again, with a new token)",
+	  { POS("id", OPS_INT, "the server's id (from sps servers)"), END } },
+	{ OPS_SPS_ENROLL, NULL, "POST", "/api/v1/sps/enroll", OPS_AUTH_SPS_ENROLL,
 	  "enroll a smart protection server", { END } },
 	{ OPS_SPS_HEARTBEAT, NULL, "POST", "/api/v1/sps/heartbeat", OPS_AUTH_SPS,
 	  "a smart protection server reports its status", { END } },

@@ -47,6 +47,10 @@ enum ops_id {
 	OPS_SPS_GET,
 	OPS_SPS_SET,
 	OPS_SPS_SERVERS,
+	OPS_SPS_TOKEN_NEW,
+	OPS_SPS_DISABLE,
+	OPS_SPS_ENABLE,
+	OPS_SPS_REVOKE,
 	OPS_SPS_ENROLL,
 	OPS_SPS_HEARTBEAT,
 	OPS_UPDATE_STATUS,
@@ -73,7 +77,8 @@ enum ops_auth {
 	OPS_AUTH_NONE,
 	OPS_AUTH_ADMIN,   /* an administrator's session: a bearer token, or the
 			   * console's cookie with its CSRF token */
-	OPS_AUTH_ENROLL,  /* an enrollment token */
+	OPS_AUTH_ENROLL,  /* an agent enrollment token */
+	OPS_AUTH_SPS_ENROLL, /* a smart protection server's enrollment token */
 	OPS_AUTH_AGENT,   /* an agent's credential */
 	OPS_AUTH_SPS,     /* a smart protection server's credential */
 	OPS_AUTH_COMPONENTS, /* either: those who install components */

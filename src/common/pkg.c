@@ -127,16 +127,17 @@ static bool manifest_valid(json_t *m, char *errbuf, size_t errlen)
 	return true;
 }
 
-enum pkg_err pkg_open(const char *envelope, size_t len, const unsigned char trusted[PKG_PK_BYTES],
-		      json_t **manifest, char *errbuf, size_t errlen)
+enum pkg_err pkg_open_signed(const char *envelope, size_t len,
+			     const unsigned char trusted[PKG_PK_BYTES], json_t **content,
+			     char *errbuf, size_t errlen)
 {
 	unsigned char pk[PKG_PK_BYTES], sig[crypto_sign_BYTES];
 	const char *text, *key, *sighex;
-	json_t *env, *m = NULL;
+	json_t *env;
 	enum pkg_err err = PKG_EFORMAT;
 	json_error_t jerr;
 
-	*manifest = NULL;
+	*content = NULL;
 	if (len > MANIFEST_MAX) {
 		snprintf(errbuf, errlen, "envelope: larger than %u bytes", MANIFEST_MAX);
 		return PKG_EFORMAT;
@@ -159,17 +160,30 @@ enum pkg_err pkg_open(const char *envelope, size_t len, const unsigned char trus
 		err = PKG_ESIG;
 		goto out;
 	}
-	m = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-	if (!m || !manifest_valid(m, errbuf, errlen)) {
-		if (!m)
-			snprintf(errbuf, errlen, "manifest: not JSON: %s", jerr.text);
-		json_decref(m);
+	*content = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+	if (!*content || !json_is_object(*content)) {
+		snprintf(errbuf, errlen, "manifest: not a JSON object%s%s", *content ? "" : ": ",
+			 *content ? "" : jerr.text);
+		json_decref(*content);
+		*content = NULL;
 		goto out;
 	}
-	*manifest = m;
 	err = PKG_OK;
 out:
 	json_decref(env);
+	return err;
+}
+
+enum pkg_err pkg_open(const char *envelope, size_t len, const unsigned char trusted[PKG_PK_BYTES],
+		      json_t **manifest, char *errbuf, size_t errlen)
+{
+	enum pkg_err err = pkg_open_signed(envelope, len, trusted, manifest, errbuf, errlen);
+
+	if (err == PKG_OK && !manifest_valid(*manifest, errbuf, errlen)) {
+		json_decref(*manifest);
+		*manifest = NULL;
+		err = PKG_EFORMAT;
+	}
 	return err;
 }
 

@@ -66,6 +66,14 @@ char *pkg_seal(const char *manifest, const unsigned char pk[PKG_PK_BYTES],
 enum pkg_err pkg_open(const char *envelope, size_t len, const unsigned char trusted[PKG_PK_BYTES],
 		      json_t **manifest, char *errbuf, size_t errlen);
 
+/* Opens an envelope of any signed JSON object (an instruction to an agent
+ * travels like a manifest: the same envelope, its text in "manifest"):
+ * checks that it is signed by trusted and stores the object in *content
+ * (a new reference). Errors name what failed in errbuf. */
+enum pkg_err pkg_open_signed(const char *envelope, size_t len,
+			     const unsigned char trusted[PKG_PK_BYTES], json_t **content,
+			     char *errbuf, size_t errlen);
+
 /* Refuses (PKG_EOLD) a manifest whose version is not newer than installed. */
 enum pkg_err pkg_check_version(const json_t *manifest, int64_t installed, char *errbuf,
 			       size_t errlen);

@@ -21,6 +21,7 @@ struct rest_client {
 	char *ca_file;  /* NULL: the system's CAs */
 	char *auth;     /* "Authorization: Bearer ..." */
 	char *proxy;    /* NULL: the environment's */
+	char *pins;     /* "sha256//...;..." keys the server must have; NULL: any */
 	long ipresolve; /* CURL_IPRESOLVE_* */
 };
 
@@ -56,7 +57,19 @@ void rest_free(struct rest_client *c)
 	free(c->ca_file);
 	free(c->auth);
 	free(c->proxy);
+	free(c->pins);
 	free(c);
+}
+
+int rest_set_pins(struct rest_client *c, const char *pins)
+{
+	char *p = pins ? strdup(pins) : NULL;
+
+	if (pins && !p)
+		return -1;
+	free(c->pins);
+	c->pins = p;
+	return 0;
 }
 
 int rest_set_route(struct rest_client *c, const char *proxy, int af)
@@ -83,6 +96,8 @@ static void prepare(struct rest_client *c, const char *url, long timeout, bool t
 		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_file);
 		/* The server CA alone: not the system's CA directory as well. */
 		curl_easy_setopt(c->curl, CURLOPT_CAPATH, NULL);
+		if (c->pins)
+			curl_easy_setopt(c->curl, CURLOPT_PINNEDPUBLICKEY, c->pins);
 	}
 	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);

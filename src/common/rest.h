@@ -37,6 +37,12 @@ void rest_free(struct rest_client *c);
 /* Sets the bearer token sent with every request (copied; NULL: none). */
 int rest_set_token(struct rest_client *c, const char *token);
 
+/* Accepts only servers whose certificate key is one of pins
+ * ("sha256//BASE64;sha256//BASE64...", as libcurl pins; copied; NULL: any
+ * the CA signed), on top of the CA check. Returns 0, or -1 when out of
+ * memory. */
+int rest_set_pins(struct rest_client *c, const char *pins);
+
 /* Sends every request through the HTTP proxy at url (copied; NULL: the
  * environment's, as libcurl does), and resolves and connects over the
  * address family af only (AF_INET, AF_INET6; AF_UNSPEC: either). The

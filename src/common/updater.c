@@ -392,3 +392,17 @@ void updater_store_pin(struct updater *u, const char *path)
 		log_msg(LOG_LVL_ERROR, "%s: cannot store the rotated package signing key: %s",
 			path, strerror(errno));
 }
+
+enum pkg_err updater_open_signed(struct updater *u, const json_t *instruction, json_t **content,
+				 char *errbuf, size_t errlen)
+{
+	const char *env = json_string_value(json_object_get(instruction, "signed"));
+
+	*content = NULL;
+	if (!env) {
+		snprintf(errbuf, errlen, "not signed");
+		return PKG_EFORMAT;
+	}
+	follow_rotations(u, json_object_get(instruction, "rotations"));
+	return pkg_open_signed(env, strlen(env), u->key, content, errbuf, errlen);
+}

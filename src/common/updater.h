@@ -56,6 +56,14 @@ bool updater_load_pin(struct updater *u, const json_t *cred);
  * then holds until the daemon restarts. */
 void updater_store_pin(struct updater *u, const char *path);
 
+/* Opens an instruction the server signed ({"signed": envelope,
+ * "rotations": chain}, from updates_sign()): follows the chain from the
+ * pinned key (u->rotated then says to store the pin), then checks the
+ * envelope against the key. Stores the instruction in *content (a new
+ * reference); errors name what failed. */
+enum pkg_err updater_open_signed(struct updater *u, const json_t *instruction, json_t **content,
+				 char *errbuf, size_t errlen);
+
 /* Returns the version of component in use under dir (0: none). */
 int64_t updater_installed(const char *dir, const char *component);
 

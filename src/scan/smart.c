@@ -165,7 +165,8 @@ static int add_source(struct smart *s, const char *url, const struct smart_confi
 	}
 	src->url = strdup(url);
 	src->rc = rest_new(url, cfg->ca_file);
-	if (!src->url || !src->rc || rest_set_route(src->rc, cfg->proxy, cfg->family) != 0) {
+	if (!src->url || !src->rc || rest_set_route(src->rc, cfg->proxy, cfg->family) != 0 ||
+	    rest_set_pins(src->rc, cfg->pins) != 0) {
 		free(src->url);
 		rest_free(src->rc);
 		return -1;

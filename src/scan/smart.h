@@ -36,6 +36,7 @@ struct smart_config {
 	const char *const *sources;  /* base URLs (https://host:port), in order */
 	size_t nsources;
 	const char *ca_file;   /* CA certificates the sources chain to; NULL: the system's */
+	const char *pins;      /* keys the sources may have ("sha256//...;..."); NULL: any */
 	const char *proxy;     /* HTTP proxy the sources are reached through; NULL: none */
 	int family;            /* the address family this host can use: AF_INET,
 				* AF_INET6, or AF_UNSPEC for both */

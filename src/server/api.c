@@ -446,6 +446,106 @@ static void delete_queue(struct api_ctx *ctx, struct http_req *req, const char *
 static int64_t grouped_domain(struct api_ctx *ctx, const json_t *status);
 static void regroup(struct api_ctx *ctx, int64_t id, const json_t *status);
 
+/* Bounds of what an agent reports about itself (its status): the console
+ * and the command line show it, the grouping rules match it. */
+#define STATUS_DEPTH 4
+#define STATUS_ITEMS 1024     /* values in all */
+#define STATUS_WIDTH 64       /* members of an object, items of a list */
+#define STATUS_STRING 256     /* bytes of a string or a member's name */
+
+/* Returns whether text holds no control character and is at most
+ * STATUS_STRING bytes: nothing that forges a log line or drives a
+ * terminal. */
+static bool status_text_ok(const char *text)
+{
+	size_t i, n = strlen(text);
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+			return false;
+	return n <= STATUS_STRING;
+}
+
+static bool status_ok(const json_t *v, int depth, size_t *items)
+{
+	const char *key;
+	json_t *m;
+	size_t i;
+
+	if (++*items > STATUS_ITEMS || depth > STATUS_DEPTH)
+		return false;
+	if (json_is_string(v))
+		return status_text_ok(json_string_value(v)) &&
+		       strlen(json_string_value(v)) == json_string_length(v);
+	if (json_is_object(v)) {
+		if (json_object_size(v) > STATUS_WIDTH)
+			return false;
+		json_object_foreach((json_t *)v, key, m)
+			if (!status_text_ok(key) || !status_ok(m, depth + 1, items))
+				return false;
+		return true;
+	}
+	if (json_is_array(v)) {
+		if (json_array_size(v) > STATUS_WIDTH)
+			return false;
+		json_array_foreach(v, i, m)
+			if (!status_ok(m, depth + 1, items))
+				return false;
+	}
+	return true;
+}
+
+/* Checks an agent's status report (NULL: none); answers 400 when it is not
+ * an object within the bounds above. */
+static bool status_valid(struct http_req *req, const json_t *status)
+{
+	size_t items = 0;
+
+	if (!status || (json_is_object(status) && status_ok(status, 1, &items)))
+		return true;
+	http_respond_error(req, 400, "status: expected an object at most %d levels deep, %d "
+			   "values in all, %d members or items each, strings of at most %d bytes "
+			   "without control characters", STATUS_DEPTH, STATUS_ITEMS, STATUS_WIDTH,
+			   STATUS_STRING);
+	return false;
+}
+
+/* Returns whether the domain path is token (a canonical path) or below it. */
+static bool within(const char *token, const char *path)
+{
+	size_t n = strlen(token);
+
+	return strcmp(token, "/") == 0 || (strncmp(path, token, n) == 0 &&
+					   (path[n] == '\0' || path[n] == '/'));
+}
+
+/* The domain an agent enrolling with the token for domain_path lands in:
+ * the domain it asks for (a client moving from another server keeps its
+ * path) when that exists within the token's; else the one a grouping rule
+ * gives, when within it; else the token's own. Nothing a token holder
+ * sends creates a domain. */
+static enum store_err enroll_domain(struct api_ctx *ctx, const char *domain_path,
+				    const char *wanted, const json_t *status, int64_t *domain,
+				    char *msg, size_t len)
+{
+	char path[4096];
+	int64_t id = 0;
+
+	if (wanted && store_domain_lookup(ctx->st, wanted, 0, &id, msg, len) == STORE_OK &&
+	    store_domain_path(ctx->st, id, path, sizeof(path)) == STORE_OK &&
+	    within(domain_path, path)) {
+		*domain = id;
+		return STORE_OK;
+	}
+	id = wanted ? 0 : grouped_domain(ctx, status);
+	if (id && store_domain_path(ctx->st, id, path, sizeof(path)) == STORE_OK &&
+	    within(domain_path, path)) {
+		*domain = id;
+		return STORE_OK;
+	}
+	return store_domain_lookup(ctx->st, domain_path, 0, domain, msg, len);
+}
+
 /* Agent enrollment: the agent names itself (uuid, host name, status) and
  * gets its credential, which the server keeps only as a SHA-256. */
 static void post_enroll(struct api_ctx *ctx, struct http_req *req, const char *domain_path)
@@ -457,24 +557,28 @@ static void post_enroll(struct api_ctx *ctx, struct http_req *req, const char *d
 	enum store_err err;
 	int64_t domain, id;
 
-	if (!body)
-		return;
+	secret[0] = '\0';
+	if (!body || !enroll_admit(ctx, req))
+		goto out;
 	if (json_unpack(body, "{s:s, s:s, s?:o, s?:s}", "uuid", &uuid, "hostname", &hostname,
 			"status", &status, "domain", &wanted) != 0 || strlen(uuid) != 36 ||
-	    strspn(uuid, "0123456789abcdef-") != 36 || !*hostname || strlen(hostname) > 253) {
+	    strspn(uuid, "0123456789abcdef-") != 36 || !enroll_valid_host(hostname)) {
 		http_respond_error(req, 400, "enroll: expected {\"uuid\": 36 lowercase hex and "
-				   "dashes, \"hostname\": 1 to 253 characters}");
+				   "dashes, \"hostname\": 1 to 253 letters, digits, dots, dashes "
+				   "and underscores}");
 		goto out;
 	}
+	if (!status_valid(req, status))
+		goto out;
 	api_new_token(secret, hash);
-	/* A client moving from another server keeps its domain path; else a
-	 * grouping rule decides, else the enrollment token's domain. */
-	domain = wanted ? 0 : grouped_domain(ctx, status);
-	err = domain ? STORE_OK : store_domain_lookup(ctx->st, wanted ? wanted : domain_path, 1,
-							&domain, msg, sizeof(msg));
+	err = enroll_domain(ctx, domain_path, wanted, status, &domain, msg, sizeof(msg));
 	if (err == STORE_OK)
 		err = store_client_add(ctx->st, domain, uuid, hostname, hash, &id, msg,
 				       sizeof(msg));
+	if (err == STORE_OK && store_token_use(ctx->st, ctx->caller_token, -1) != STORE_OK) {
+		snprintf(msg, sizeof(msg), "database: spending the token failed");
+		err = STORE_EDB;
+	}
 	if (err != STORE_OK) {
 		store_error(req, err, msg);
 		goto out;
@@ -489,93 +593,6 @@ static void post_enroll(struct api_ctx *ctx, struct http_req *req, const char *d
 					      "package_key", updates_key(ctx->updates)));
 out:
 	sodium_memzero(secret, sizeof(secret));
-	json_decref(body);
-}
-
-/* How long a smart protection server's certificate is valid, in days: it
- * renews by enrolling again. */
-#define SPS_CERT_DAYS 825
-
-/* Smart protection server enrollment: it names itself (uuid, host name,
- * the names agents reach it by) and gets its credential, the package key
- * and a TLS server certificate from the server CA for those names. */
-static void post_sps_enroll(struct api_ctx *ctx, struct http_req *req, const char *who)
-{
-	json_t *body = api_body_object(req), *names = NULL, *n;
-	const char *uuid, *hostname, *list[8];
-	char secret[65], msg[512], *ca_key = NULL, *ca_cert = NULL, *key = NULL, *cert = NULL;
-	char *names_text = NULL, *ca_key_path = NULL, *ca_cert_path = NULL;
-	unsigned char hash[32];
-	enum store_err err;
-	size_t i;
-
-	(void)who;
-	secret[0] = '\0';
-	if (!body)
-		return;
-	if (json_unpack(body, "{s:s, s:s, s:o !}", "uuid", &uuid, "hostname", &hostname, "names",
-			&names) != 0 || strlen(uuid) != 36 ||
-	    strspn(uuid, "0123456789abcdef-") != 36 || !*hostname || strlen(hostname) > 253 ||
-	    !json_is_array(names) || json_array_size(names) < 1 || json_array_size(names) > 8) {
-		http_respond_error(req, 400, "sps enroll: expected {\"uuid\": 36 lowercase hex "
-				   "and dashes, \"hostname\", \"names\": 1 to 8 host names or "
-				   "addresses}");
-		goto out;
-	}
-	json_array_foreach(names, i, n) {
-		list[i] = json_string_value(n);
-		if (!list[i]) {
-			http_respond_error(req, 400, "sps enroll: name %zu is not a string", i + 1);
-			goto out;
-		}
-	}
-	ca_key_path = util_path_join(ctx->cfg->data_dir, "ca.key");
-	ca_cert_path = util_path_join(ctx->cfg->data_dir, "ca.crt");
-	ca_key = ca_key_path ? util_read_file(ca_key_path, 1 << 16, NULL) : NULL;
-	ca_cert = ca_cert_path ? util_read_file(ca_cert_path, 1 << 16, NULL) : NULL;
-	if (!ca_key || !ca_cert) {
-		http_respond_error(req, 500, "sps enroll: the server CA is unreadable");
-		goto out;
-	}
-	switch (pki_issue_server(ca_key, ca_cert, list, json_array_size(names), SPS_CERT_DAYS,
-				 &key, &cert, msg, sizeof(msg))) {
-	case PKI_OK:
-		break;
-	case PKI_EINVAL:
-		http_respond_error(req, 400, "sps enroll: %s", msg);
-		goto out;
-	default:
-		http_respond_error(req, 500, "sps enroll: %s", msg);
-		goto out;
-	}
-	api_new_token(secret, hash);
-	names_text = json_dumps(names, JSON_COMPACT);
-	err = names_text ? store_sps_add(ctx->st, uuid, hash, hostname, names_text,
-					 (int64_t)time(NULL), msg, sizeof(msg)) : STORE_ENOMEM;
-	if (err != STORE_OK) {
-		store_error(req, err, msg);
-		goto out;
-	}
-	store_eventf(ctx->st, "system", 0, "smart protection server %s (%s) enrolled from %s, "
-		     "certificate for %s", hostname, uuid, http_req_peer(req), names_text);
-	http_respond_json(req, 201, json_pack("{ss ss ss ss ss sI}", "secret", secret,
-					      "certificate", cert, "key", key, "ca", ca_cert,
-					      "package_key", updates_key(ctx->updates),
-					      "heartbeat_interval",
-					      (json_int_t)ctx->cfg->heartbeat_interval));
-out:
-	sodium_memzero(secret, sizeof(secret));
-	if (key)
-		sodium_memzero(key, strlen(key));
-	if (ca_key)
-		sodium_memzero(ca_key, strlen(ca_key));
-	free(key);
-	free(cert);
-	free(ca_key);
-	free(ca_cert);
-	free(ca_key_path);
-	free(ca_cert_path);
-	free(names_text);
 	json_decref(body);
 }
 
@@ -622,10 +639,12 @@ static void post_heartbeat(struct api_ctx *ctx, struct http_req *req, const char
 {
 	int64_t id = strtoll(who, NULL, 10), version = 0;
 	json_t *body = api_body_object(req);
-	char msg[256], *status, *json = NULL;
+	char msg[256], *status = NULL, *json = NULL;
 
 	if (!body)
 		return;
+	if (!status_valid(req, body))
+		goto out;
 	regroup(ctx, id, body);
 	status = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
 	if (!status || store_agent_seen(ctx->st, id, status, (int64_t)time(NULL), msg,
@@ -636,6 +655,7 @@ static void post_heartbeat(struct api_ctx *ctx, struct http_req *req, const char
 		http_respond_json(req, 200, json_pack("{sI sI}", "version", (json_int_t)version,
 						      "heartbeat_interval",
 						      (json_int_t)ctx->cfg->heartbeat_interval));
+out:
 	free(json);
 	free(status);
 	json_decref(body);
@@ -661,6 +681,8 @@ static void post_events(struct api_ctx *ctx, struct http_req *req, const char *w
 				   "SECONDS]}");
 		goto out;
 	}
+	if (!status_valid(req, status))
+		goto out;
 	if (status) {
 		regroup(ctx, id, status);
 		text = json_dumps(status, JSON_COMPACT | JSON_SORT_KEYS);
@@ -1187,15 +1209,18 @@ static void put_sps(struct api_ctx *ctx, struct http_req *req, const char *who)
 
 /* The smart protection sources of the agent: the first list holding an
  * address it connects from or reported; the integrated server when none
- * does. */
+ * does. With them what it may trust: certificates of the smart protection
+ * CA (wardd's own for the integrated server), and of those only the keys
+ * pinned here: wardd's and the enabled servers'. */
 static void get_agent_sps(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *addresses = json_pack("[s]", http_req_peer(req));
+	json_t *addresses = json_pack("[s]", http_req_peer(req)), *pins = NULL, *out, *p;
 	const json_t *list;
 	size_t i = 0;
 
-	if (!addresses) {
-		http_respond_error(req, 500, "out of memory");
+	if (!addresses || store_sps_pins(ctx->st, &pins) != STORE_OK) {
+		json_decref(addresses);
+		http_respond_error(req, 500, "sps sources: database failed");
 		return;
 	}
 	store_clients_each(ctx->st, strtoll(who, NULL, 10), take_addresses, addresses);
@@ -1204,13 +1229,23 @@ static void get_agent_sps(struct api_ctx *ctx, struct http_req *req, const char 
 	while (list && json_array_get(ctx->sps_lists, i) != list)
 		i++;
 	if (list)
-		http_respond_json(req, 200, json_pack("{sI sO sO sO*}", "list", (json_int_t)i + 1,
-						      "range", json_object_get(list, "range"),
-						      "sources", json_object_get(list, "sources"),
-						      "proxy", json_object_get(list, "proxy")));
+		out = json_pack("{sI sO sO sO*}", "list", (json_int_t)i + 1, "range",
+				json_object_get(list, "range"), "sources",
+				json_object_get(list, "sources"), "proxy",
+				json_object_get(list, "proxy"));
 	else
-		http_respond_json(req, 200, json_pack("{sn sn s[s] sn}", "list", "range",
-						      "sources", SOURCES_INTEGRATED, "proxy"));
+		out = json_pack("{sn sn s[s] sn}", "list", "range", "sources", SOURCES_INTEGRATED,
+				"proxy");
+	json_array_foreach(pins, i, p)
+		json_array_set(pins, i, json_object_get(p, "pin"));
+	json_array_append_new(pins, json_string(ctx->server_pin));
+	if (out) {
+		json_object_set_new(out, "ca", json_string(ctx->sps_ca_pem));
+		json_object_set_new(out, "pins", pins);
+	} else {
+		json_decref(pins);
+	}
+	http_respond_json(req, 200, out);
 }
 
 /* The domain the grouping rules give an agent with this status, created
@@ -1362,9 +1397,11 @@ static void post_verify(struct api_ctx *ctx, struct http_req *req, const char *w
 		http_respond_json(req, 200, report);
 }
 
-static int take_domain(json_t *c, void *arg)
+static int keep_client(json_t *c, void *arg)
 {
-	*(int64_t *)arg = json_integer_value(json_object_get(c, "domain"));
+	json_t **out = arg;
+
+	*out = json_incref(c);
 	return 1;
 }
 
@@ -1377,20 +1414,23 @@ static enum store_err move_server_one(struct api_ctx *ctx, int64_t id, void *arg
 {
 	const struct server_move *m = arg;
 	enum store_err err;
-	int64_t domain = 0;
 	char path[4096], *text = NULL;
-	json_t *move;
+	json_t *move, *client = NULL;
 
-	err = store_clients_each(ctx->st, id, take_domain, &domain);
-	if (err == STORE_OK && !domain) {
+	err = store_clients_each(ctx->st, id, keep_client, &client);
+	if (err == STORE_OK && !client) {
 		snprintf(msg, len, "no client with id %lld", (long long)id);
 		return STORE_ENOENT;
 	}
 	if (err == STORE_OK)
-		err = store_domain_path(ctx->st, domain, path, sizeof(path));
+		err = store_domain_path(ctx->st, json_integer_value(json_object_get(client,
+				       "domain")), path, sizeof(path));
+	/* The instruction names its client: signed, it moves that agent alone. */
 	move = err != STORE_OK ? NULL :
-	       json_pack("{ss ss ss ss}", "server", m->server, "token", m->token, "ca", m->ca,
-			 "domain", path);
+	       json_pack("{ss sO ss ss ss ss}", "kind", "move", "client",
+			 json_object_get(client, "uuid"), "server", m->server, "token", m->token,
+			 "ca", m->ca, "domain", path);
+	json_decref(client);
 	text = move ? json_dumps(move, JSON_COMPACT) : NULL;
 	json_decref(move);
 	if (err == STORE_OK && !text) {
@@ -1837,7 +1877,11 @@ static const handler_fn handlers[OPS_COUNT] = {
 	[OPS_SPS_SET] = put_sps,
 	[OPS_AGENT_SPS] = get_agent_sps,
 	[OPS_SPS_SERVERS] = get_sps_servers,
-	[OPS_SPS_ENROLL] = post_sps_enroll,
+	[OPS_SPS_ENROLL] = enroll_post_sps,
+	[OPS_SPS_TOKEN_NEW] = enroll_post_sps_token,
+	[OPS_SPS_DISABLE] = enroll_post_sps_disable,
+	[OPS_SPS_ENABLE] = enroll_post_sps_enable,
+	[OPS_SPS_REVOKE] = enroll_post_sps_revoke,
 	[OPS_SPS_HEARTBEAT] = post_sps_heartbeat,
 	[OPS_AGENT_ENROLL] = post_enroll,
 	[OPS_AGENT_EVENTS] = post_events,
@@ -1910,8 +1954,13 @@ static bool authorized(struct api_ctx *ctx, struct http_req *req, enum ops_auth 
 	if (strlen(tok) != 64)
 		return false;
 	crypto_hash_sha256(hash, (const unsigned char *)tok, 64);
-	return store_token_check(ctx->st, hash, STORE_TOKEN_ENROLL, now, 0, who, len, NULL) ==
-	       STORE_OK;
+	/* Each kind of enrollment token opens its own route alone. */
+	if (store_token_check(ctx->st, hash, auth == OPS_AUTH_SPS_ENROLL ?
+			      STORE_TOKEN_SPS_ENROLL : STORE_TOKEN_ENROLL, now, 0, who, len,
+			      NULL) != STORE_OK)
+		return false;
+	memcpy(ctx->caller_token, hash, sizeof(hash));
+	return true;
 }
 
 void api_handle(struct http_req *req, void *arg)

@@ -11,6 +11,8 @@
 
 #include "server/config.h"
 #include "server/console.h"
+#include "server/pki.h"
+#include "common/rate.h"
 #include "common/http.h"
 #include "server/notify.h"
 #include "server/store.h"
@@ -29,7 +31,16 @@ struct api_ctx {
 	struct console *console;  /* the web console's files, or NULL */
 	int64_t started;         /* when wardd started (seconds since the epoch) */
 	const char *server_url;  /* https://NAME:PORT agents enroll with */
+	const char *server_name; /* its NAME */
 	const char *ca_pem;      /* the server CA's certificate */
+	const char *server_crt;  /* wardd's own certificate */
+	char server_pin[PKI_PIN_LEN]; /* the pin of its key (the integrated smart
+				       * protection server's, for agents) */
+	const char *sps_ca_pem;  /* the smart protection CA's certificate */
+	const char *sps_ca_key_path, *sps_ca_crt_path; /* read for each enrollment */
+	unsigned char caller_token[32]; /* during a handler of an enrollment route:
+					 * the SHA-256 of the token presented */
+	struct rate *enroll_by_token, *enroll_by_address;
 };
 
 /* Verifies every client's connection state and logs each change since the

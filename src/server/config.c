@@ -36,6 +36,14 @@ static const struct ini_field fields[] = {
 	  "how often connection states are verified and changes logged"),
 	F("agents", "default_domain", INI_STRING, default_domain, "/", 0, 0,
 	  "domain path where new agents land when no grouping rule matches"),
+	F("enroll", "bootstrap_lifetime", INI_DURATION, bootstrap_lifetime, "7d", 3600,
+	  365 * 86400, "how long the enrollment token wardd makes for itself (DATA_DIR/"
+	  "enroll.bundle, when no other is in force) stays valid"),
+	F("enroll", "per_token", INI_INT, enroll_per_token, "60", 0, 1000000,
+	  "enrollments one token may make a minute (bursts of as many); 0 = no limit"),
+	F("enroll", "per_address", INI_INT, enroll_per_address, "20", 0, 1000000,
+	  "enrollments from one address (an IPv6 /64) a minute, bursts of as many; agents "
+	  "behind one NAT share it; 0 = no limit"),
 	F("notify", "batch", INI_INT, notify_batch, "500", 1, 1000000,
 	  "agents notified of a change at once"),
 	F("notify", "ack_timeout", INI_DURATION, ack_timeout, "120s", 1, 86400,

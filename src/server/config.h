@@ -26,6 +26,10 @@ struct config {
 	int64_t remove_after;
 	char *default_domain;
 	int64_t verify_interval;
+	/* [enroll] */
+	int64_t bootstrap_lifetime;  /* seconds wardd's own enrollment token is valid */
+	int64_t enroll_per_token;    /* enrollments a minute per token; 0: no limit */
+	int64_t enroll_per_address;  /* enrollments a minute per address; 0: no limit */
 	/* [notify] */
 	int64_t notify_batch;
 	int64_t ack_timeout;

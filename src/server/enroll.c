@@ -1,19 +1,34 @@
-/* enroll.c -- enrollment tokens (see enroll.h). */
+/* enroll.c -- enrollment tokens and smart protection server enrollment
+ * (see enroll.h). */
 #include "server/enroll.h"
 
+#include <arpa/inet.h>
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include "common/log.h"
+#include "server/pki.h"
 #include "server/store.h"
 
 #define DEFAULT_DAYS 30
 #define MAX_DAYS 3650
+#define SPS_MAX_DAYS 30
 #define ID_BYTES 8   /* as store_tokens_list names a token */
 
-json_t *enroll_token_new(struct store *st, const char *url, const char *ca,
-			 const char *domain, int64_t expires, char *errbuf, size_t errlen)
+/* How long a smart protection server's certificate is valid, in days: it
+ * renews by enrolling again, with a new token. */
+#define SPS_CERT_DAYS 825
+
+/* Refused enrollments are logged once per offender and this interval. */
+#define LOG_INTERVAL 300
+
+json_t *enroll_token_new(struct store *st, const char *url, const char *ca, const char *subject,
+			 int64_t expires, enum store_token kind, int64_t max_uses, char *errbuf,
+			 size_t errlen)
 {
 	unsigned char hash[32];
 	char token[65], id[2 * ID_BYTES + 1];
@@ -21,11 +36,17 @@ json_t *enroll_token_new(struct store *st, const char *url, const char *ca,
 
 	api_new_token(token, hash);
 	sodium_bin2hex(id, sizeof(id), hash, ID_BYTES);
-	if (store_token_put(st, hash, STORE_TOKEN_ENROLL, domain, expires, 0, errbuf,
-			    errlen) != STORE_OK)
+	if (store_token_put(st, hash, kind, subject, expires, 0, errbuf, errlen) != STORE_OK)
 		goto out;
-	out = json_pack("{ss ss ss ss ss sI}", "server", url, "ca", ca, "token", token, "id", id,
-			"domain", domain, "expires", (json_int_t)expires);
+	if (max_uses && store_token_use(st, hash, max_uses) != STORE_OK) {
+		snprintf(errbuf, errlen, "database: capping the token's uses failed");
+		goto out;
+	}
+	out = json_pack("{ss ss ss ss ss sI sI}", "server", url, "ca", ca, "token", token, "id", id,
+			"kind", kind == STORE_TOKEN_SPS_ENROLL ? "sps" : "agent", "expires",
+			(json_int_t)expires, "max_uses", (json_int_t)max_uses);
+	if (out && kind == STORE_TOKEN_ENROLL)
+		json_object_set_new(out, "domain", json_string(subject));
 	if (!out)
 		snprintf(errbuf, errlen, "out of memory");
 out:
@@ -33,21 +54,38 @@ out:
 	return out;
 }
 
-void enroll_get_tokens(struct api_ctx *ctx, struct http_req *req, const char *who)
+/* Appends the tokens of kind in force to list, each with its kind. */
+static bool list_kind(struct api_ctx *ctx, enum store_token kind, json_t *list)
 {
-	json_t *list = NULL, *t;
+	json_t *part = NULL, *t;
 	size_t i;
 
+	if (store_tokens_list(ctx->st, kind, (int64_t)time(NULL), &part) != STORE_OK)
+		return false;
+	/* In the order the command line shows: what it is, then its limits. */
+	json_array_foreach(part, i, t)
+		json_array_append_new(list, json_pack("{sO ss sO sO sO sO}", "id",
+				      json_object_get(t, "id"), "kind",
+				      kind == STORE_TOKEN_ENROLL ? "agent" : "sps",
+				      kind == STORE_TOKEN_ENROLL ? "domain" : "made_by",
+				      json_object_get(t, "subject"), "expires",
+				      json_object_get(t, "expires"), "uses",
+				      json_object_get(t, "uses"), "max_uses",
+				      json_object_get(t, "max_uses")));
+	json_decref(part);
+	return true;
+}
+
+void enroll_get_tokens(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *list = json_array();
+
 	(void)who;
-	if (store_tokens_list(ctx->st, STORE_TOKEN_ENROLL, (int64_t)time(NULL), &list) !=
-	    STORE_OK) {
+	if (!list || !list_kind(ctx, STORE_TOKEN_ENROLL, list) ||
+	    !list_kind(ctx, STORE_TOKEN_SPS_ENROLL, list)) {
+		json_decref(list);
 		http_respond_error(req, 500, "database: reading the enrollment tokens failed");
 		return;
-	}
-	/* The store's subject of an enrollment token is its domain. */
-	json_array_foreach(list, i, t) {
-		json_object_set(t, "domain", json_object_get(t, "subject"));
-		json_object_del(t, "subject");
 	}
 	http_respond_json(req, 200, json_pack("{so}", "tokens", list));
 }
@@ -56,20 +94,26 @@ void enroll_post_token(struct api_ctx *ctx, struct http_req *req, const char *wh
 {
 	json_t *body = api_body_object(req), *made = NULL;
 	const char *domain = NULL;
-	json_int_t days = DEFAULT_DAYS;
+	json_int_t days = DEFAULT_DAYS, max_uses = 0;
 	int64_t node, expires;
 	char path[4096], msg[256];
 
 	if (!body)
 		return;
-	if (json_unpack(body, "{s?s s?I !}", "domain", &domain, "days", &days) != 0) {
+	if (json_unpack(body, "{s?s s?I s?I !}", "domain", &domain, "days", &days, "max_uses",
+			&max_uses) != 0) {
 		http_respond_error(req, 400, "enroll token: expected {\"domain\"?: PATH, "
-				   "\"days\"?: NUMBER}");
+				   "\"days\"?: NUMBER, \"max_uses\"?: NUMBER}");
 		goto out;
 	}
 	if (days < 1 || days > MAX_DAYS) {
 		http_respond_error(req, 400, "days: expected 1 to %d, got %lld", MAX_DAYS,
 				   (long long)days);
+		goto out;
+	}
+	if (max_uses < 0 || max_uses > 1000000) {
+		http_respond_error(req, 400, "max_uses: expected 0 (no cap) to 1000000, got %lld",
+				   (long long)max_uses);
 		goto out;
 	}
 	if (!domain)
@@ -80,15 +124,44 @@ void enroll_post_token(struct api_ctx *ctx, struct http_req *req, const char *wh
 		goto out;
 	}
 	expires = (int64_t)time(NULL) + days * 86400;
-	made = enroll_token_new(ctx->st, ctx->server_url, ctx->ca_pem, path, expires, msg,
-				sizeof(msg));
+	made = enroll_token_new(ctx->st, ctx->server_url, ctx->ca_pem, path, expires,
+				STORE_TOKEN_ENROLL, max_uses, msg, sizeof(msg));
 	if (!made) {
 		http_respond_error(req, 500, "enroll token: %s", msg);
 		goto out;
 	}
 	store_eventf(ctx->st, "system", 0, "%s created enrollment token %s for %s, valid for "
-		     "%lld days", who, json_string_value(json_object_get(made, "id")), path,
-		     (long long)days);
+		     "%lld days%s", who, json_string_value(json_object_get(made, "id")), path,
+		     (long long)days, max_uses ? ", with a cap on its uses" : "");
+	http_respond_json(req, 201, made);
+out:
+	json_decref(body);
+}
+
+void enroll_post_sps_token(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *body = api_body_object(req), *made = NULL;
+	json_int_t days = 1;
+	char msg[256];
+
+	if (!body)
+		return;
+	if (json_unpack(body, "{s?I !}", "days", &days) != 0 || days < 1 ||
+	    days > SPS_MAX_DAYS) {
+		http_respond_error(req, 400, "sps token: expected {\"days\"?: 1 to %d}",
+				   SPS_MAX_DAYS);
+		goto out;
+	}
+	made = enroll_token_new(ctx->st, ctx->server_url, ctx->ca_pem, who,
+				(int64_t)time(NULL) + days * 86400, STORE_TOKEN_SPS_ENROLL, 1, msg,
+				sizeof(msg));
+	if (!made) {
+		http_respond_error(req, 500, "sps token: %s", msg);
+		goto out;
+	}
+	store_eventf(ctx->st, "system", 0, "%s created smart protection server enrollment token "
+		     "%s, for one server, valid for %lld days", who,
+		     json_string_value(json_object_get(made, "id")), (long long)days);
 	http_respond_json(req, 201, made);
 out:
 	json_decref(body);
@@ -98,7 +171,7 @@ void enroll_post_revoke(struct api_ctx *ctx, struct http_req *req, const char *w
 {
 	json_t *body = api_body_object(req);
 	const char *id;
-	int64_t n = 0;
+	int64_t n = 0, m = 0;
 
 	if (!body)
 		return;
@@ -108,11 +181,12 @@ void enroll_post_revoke(struct api_ctx *ctx, struct http_req *req, const char *w
 				   "digits}");
 		goto out;
 	}
-	if (store_token_revoke(ctx->st, STORE_TOKEN_ENROLL, id, &n) != STORE_OK) {
+	if (store_token_revoke(ctx->st, STORE_TOKEN_ENROLL, id, &n) != STORE_OK ||
+	    store_token_revoke(ctx->st, STORE_TOKEN_SPS_ENROLL, id, &m) != STORE_OK) {
 		http_respond_error(req, 500, "database: revoking the token failed");
 		goto out;
 	}
-	if (n == 0) {
+	if (n + m == 0) {
 		http_respond_error(req, 404, "no enrollment token %s", id);
 		goto out;
 	}
@@ -120,4 +194,212 @@ void enroll_post_revoke(struct api_ctx *ctx, struct http_req *req, const char *w
 	http_respond_json(req, 200, json_pack("{ss}", "revoked", id));
 out:
 	json_decref(body);
+}
+
+bool enroll_admit(struct api_ctx *ctx, struct http_req *req)
+{
+	char id[2 * ID_BYTES + 1], peer[RATE_KEY_MAX], after[16];
+	uint64_t now = http_now_ms();
+	unsigned wait;
+	bool first;
+
+	sodium_bin2hex(id, sizeof(id), ctx->caller_token, ID_BYTES);
+	rate_peer_key(http_req_peer(req), peer);
+	wait = rate_take(ctx->enroll_by_token, id, now, LOG_INTERVAL, &first);
+	if (wait) {
+		if (first)
+			log_msg(LOG_LVL_WARN, "enrollment: token %s is over enroll.per_token (%lld "
+				"a minute); refusing it for now", id,
+				(long long)ctx->cfg->enroll_per_token);
+	} else {
+		wait = rate_take(ctx->enroll_by_address, peer, now, LOG_INTERVAL, &first);
+		if (wait && first)
+			log_msg(LOG_LVL_WARN, "enrollment: address %s is over enroll.per_address "
+				"(%lld a minute); refusing it for now", peer,
+				(long long)ctx->cfg->enroll_per_address);
+	}
+	if (!wait)
+		return true;
+	http_respond_json(req, 429, json_pack("{ss}", "error", "enroll: too many enrollments; "
+					      "try again later"));
+	snprintf(after, sizeof(after), "%u", wait);
+	http_add_header(req, "Retry-After", after);
+	return false;
+}
+
+bool enroll_valid_host(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n >= 1 && n <= 253 && strspn(name, "abcdefghijklmnopqrstuvwxyz"
+					     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") == n;
+}
+
+/* Returns whether name stands for a loopback address, which every host
+ * has: a name of a smart protection server beside wardd, not of wardd. */
+static bool loopback(const char *name)
+{
+	unsigned char a[16];
+
+	if (strcasecmp(name, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, name, a) == 1)
+		return a[0] == 127;
+	return inet_pton(AF_INET6, name, a) == 1 && memcmp(a, in6addr_loopback.s6_addr, 16) == 0;
+}
+
+/* The first of names that wardd's certificate answers to, or NULL: a
+ * smart protection server's certificate must carry none of wardd's names.
+ * Loopback names are every host's, so they are refused only when they
+ * are the name wardd is reached by. */
+static const char *wardd_name(const struct api_ctx *ctx, const char *const *names, size_t n)
+{
+	const char *which = NULL;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (loopback(names[i]) && strcasecmp(names[i], ctx->server_name) != 0)
+			continue;
+		if (strcasecmp(names[i], ctx->server_name) == 0 ||
+		    pki_names_overlap(ctx->server_crt, &names[i], 1, &which))
+			return names[i];
+	}
+	return NULL;
+}
+
+void enroll_post_sps(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *body = api_body_object(req), *names = NULL, *n;
+	const char *uuid, *hostname, *list[8], *taken;
+	char secret[65], msg[512], *ca_key = NULL, *ca_cert = NULL, *key = NULL, *cert = NULL;
+	char *names_text = NULL, pin[PKI_PIN_LEN];
+	unsigned char hash[32];
+	enum store_err err;
+	size_t i;
+
+	secret[0] = '\0';
+	if (!body || !enroll_admit(ctx, req))
+		goto out;
+	if (json_unpack(body, "{s:s, s:s, s:o !}", "uuid", &uuid, "hostname", &hostname, "names",
+			&names) != 0 || strlen(uuid) != 36 ||
+	    strspn(uuid, "0123456789abcdef-") != 36 || !enroll_valid_host(hostname) ||
+	    !json_is_array(names) || json_array_size(names) < 1 || json_array_size(names) > 8) {
+		http_respond_error(req, 400, "sps enroll: expected {\"uuid\": 36 lowercase hex "
+				   "and dashes, \"hostname\": 1 to 253 letters, digits, dots, "
+				   "dashes and underscores, \"names\": 1 to 8 host names or "
+				   "addresses}");
+		goto out;
+	}
+	json_array_foreach(names, i, n) {
+		list[i] = json_string_value(n);
+		if (!list[i]) {
+			http_respond_error(req, 400, "sps enroll: name %zu is not a string", i + 1);
+			goto out;
+		}
+	}
+	taken = wardd_name(ctx, list, json_array_size(names));
+	if (taken) {
+		log_msg(LOG_LVL_WARN, "sps enroll: refused a certificate for %s, a name of this "
+			"server, to %s", taken, http_req_peer(req));
+		http_respond_error(req, 400, "sps enroll: %s is a name of the management server "
+				   "itself; a smart protection server needs names of its own",
+				   taken);
+		goto out;
+	}
+	ca_key = util_read_file(ctx->sps_ca_key_path, 1 << 16, NULL);
+	ca_cert = util_read_file(ctx->sps_ca_crt_path, 1 << 16, NULL);
+	if (!ca_key || !ca_cert) {
+		http_respond_error(req, 500, "sps enroll: the smart protection CA is unreadable");
+		goto out;
+	}
+	switch (pki_issue_server(ca_key, ca_cert, list, json_array_size(names), SPS_CERT_DAYS,
+				 &key, &cert, msg, sizeof(msg))) {
+	case PKI_OK:
+		break;
+	case PKI_EINVAL:
+		http_respond_error(req, 400, "sps enroll: %s", msg);
+		goto out;
+	default:
+		http_respond_error(req, 500, "sps enroll: %s", msg);
+		goto out;
+	}
+	if (pki_pin(cert, pin, msg, sizeof(msg)) != PKI_OK) {
+		http_respond_error(req, 500, "sps enroll: %s", msg);
+		goto out;
+	}
+	api_new_token(secret, hash);
+	names_text = json_dumps(names, JSON_COMPACT);
+	err = names_text ? store_sps_add(ctx->st, uuid, hash, hostname, names_text, pin,
+					 (int64_t)time(NULL), msg, sizeof(msg)) : STORE_ENOMEM;
+	if (err == STORE_OK && store_token_use(ctx->st, ctx->caller_token, -1) != STORE_OK) {
+		snprintf(msg, sizeof(msg), "database: spending the token failed");
+		err = STORE_EDB;
+	}
+	if (err != STORE_OK) {
+		http_respond_error(req, err == STORE_EEXIST ? 409 : 500, "%s", msg);
+		goto out;
+	}
+	store_eventf(ctx->st, "system", 0, "smart protection server %s (%s) enrolled from %s "
+		     "with a token made by %s, certificate for %s", hostname, uuid,
+		     http_req_peer(req), who, names_text);
+	/* ca: what it trusts wardd by; the certificate chains to the smart
+	 * protection CA, which agents trust for smart protection alone. */
+	http_respond_json(req, 201, json_pack("{ss ss ss ss ss sI}", "secret", secret,
+					      "certificate", cert, "key", key, "ca", ctx->ca_pem,
+					      "package_key", updates_key(ctx->updates),
+					      "heartbeat_interval",
+					      (json_int_t)ctx->cfg->heartbeat_interval));
+out:
+	sodium_memzero(secret, sizeof(secret));
+	if (key)
+		sodium_memzero(key, strlen(key));
+	if (ca_key)
+		sodium_memzero(ca_key, strlen(ca_key));
+	free(key);
+	free(cert);
+	free(ca_key);
+	free(ca_cert);
+	free(names_text);
+	json_decref(body);
+}
+
+/* Changes smart protection server "id"'s state; state "revoked" is for
+ * good. */
+static void set_sps_state(struct api_ctx *ctx, struct http_req *req, const char *who,
+			  const char *state)
+{
+	json_t *body = api_body_object(req);
+	json_int_t id;
+	int64_t n = 0;
+
+	if (!body)
+		return;
+	if (json_unpack(body, "{s:I !}", "id", &id) != 0) {
+		http_respond_error(req, 400, "sps %s: expected {\"id\": N}", state);
+	} else if (store_sps_set_state(ctx->st, id, state, &n) != STORE_OK) {
+		http_respond_error(req, 500, "database: changing the server's state failed");
+	} else if (n == 0) {
+		http_respond_error(req, 404, "no smart protection server %lld that is not revoked",
+				   (long long)id);
+	} else {
+		store_eventf(ctx->st, "system", 0, "%s set smart protection server %lld %s", who,
+			     (long long)id, state);
+		http_respond_json(req, 200, json_pack("{sI ss}", "id", id, "state", state));
+	}
+	json_decref(body);
+}
+
+void enroll_post_sps_disable(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	set_sps_state(ctx, req, who, "disabled");
+}
+
+void enroll_post_sps_enable(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	set_sps_state(ctx, req, who, "enabled");
+}
+
+void enroll_post_sps_revoke(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	set_sps_state(ctx, req, who, "revoked");
 }

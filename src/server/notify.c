@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "server/updates.h"
 
 /* How often deadlines are checked. */
 #define DEADLINE_MS 250
@@ -31,6 +32,7 @@ struct notify {
 	int64_t in_flight;
 	int64_t connected;
 	int kick;
+	const struct updates *updates; /* signs moves; NULL until set */
 };
 
 static struct chan *chan_get(struct notify *n, int64_t client, int create)
@@ -123,9 +125,10 @@ static int send_settings(struct notify *n, struct chan *c, int64_t queued)
 	if (body && store_client_update_pending(n->st, c->client, &pending) == STORE_OK &&
 	    pending)
 		json_object_set_new(body, "update", json_true());
-	/* A client that is to move to another server is told where. */
-	if (body && store_client_move_info(n->st, c->client, &text) == STORE_OK) {
-		json_object_set_new(body, "move", json_loads(text, 0, NULL));
+	/* A client that is to move to another server is told where, signed:
+	 * an agent follows no move that does not come from its server's key. */
+	if (body && n->updates && store_client_move_info(n->st, c->client, &text) == STORE_OK) {
+		json_object_set_new(body, "move", updates_sign(n->updates, text));
 		free(text);
 	}
 	answer(n, c, 200, body);
@@ -343,4 +346,9 @@ int notify_connected(const struct notify *n, int64_t client)
 int64_t notify_in_flight(const struct notify *n)
 {
 	return n->in_flight;
+}
+
+void notify_set_signer(struct notify *n, const struct updates *u)
+{
+	n->updates = u;
 }

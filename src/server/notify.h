@@ -28,6 +28,12 @@ struct notify;
  * memory. */
 struct notify *notify_new(struct store *st, const struct config *cfg, struct http_server *http);
 
+struct updates;
+
+/* Lets the notifier sign the moves it delivers with u's package key (a
+ * move is not delivered before this is called). */
+void notify_set_signer(struct notify *n, const struct updates *u);
+
 /* Frees the notifier (NULL is accepted). */
 void notify_free(struct notify *n);
 

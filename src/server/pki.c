@@ -2,6 +2,7 @@
 #include "server/pki.h"
 
 #include <arpa/inet.h>
+#include <gnutls/abstract.h>
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -269,4 +270,68 @@ enum pki_err pki_verify_server(const char *ca_cert_pem, const char *cert_pem, co
 	gnutls_x509_crt_deinit(ca);
 	gnutls_x509_crt_deinit(crt);
 	return err;
+}
+
+enum pki_err pki_pin(const char *cert_pem, char out[PKI_PIN_LEN], char *errbuf, size_t errlen)
+{
+	gnutls_datum_t c = { (unsigned char *)cert_pem, (unsigned)strlen(cert_pem) };
+	gnutls_datum_t spki = { NULL, 0 };
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_pubkey_t pub = NULL;
+	unsigned char digest[32];
+	enum pki_err err = PKI_OK;
+	int rc;
+
+	rc = gnutls_x509_crt_init(&crt);
+	if (rc >= 0)
+		rc = gnutls_x509_crt_import(crt, &c, GNUTLS_X509_FMT_PEM);
+	if (rc >= 0)
+		rc = gnutls_pubkey_init(&pub);
+	if (rc >= 0)
+		rc = gnutls_pubkey_import_x509(pub, crt, 0);
+	if (rc >= 0)
+		rc = gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &spki);
+	if (rc >= 0)
+		rc = gnutls_hash_fast(GNUTLS_DIG_SHA256, spki.data, spki.size, digest);
+	if (rc < 0) {
+		err = tls_fail(rc, "reading the certificate's public key", errbuf, errlen);
+	} else {
+		gnutls_datum_t d = { digest, sizeof(digest) }, b64 = { NULL, 0 };
+
+		/* curl's CURLOPT_PINNEDPUBLICKEY form: sha256//BASE64. */
+		rc = gnutls_base64_encode2(&d, &b64);
+		if (rc < 0 || b64.size != 44)
+			err = tls_fail(rc < 0 ? rc : GNUTLS_E_INTERNAL_ERROR, "encoding the pin",
+				       errbuf, errlen);
+		else
+			snprintf(out, PKI_PIN_LEN, "sha256//%.44s", (const char *)b64.data);
+		gnutls_free(b64.data);
+	}
+	gnutls_free(spki.data);
+	gnutls_pubkey_deinit(pub);
+	gnutls_x509_crt_deinit(crt);
+	return err;
+}
+
+bool pki_names_overlap(const char *cert_pem, const char *const *names, size_t nnames,
+		       const char **which)
+{
+	gnutls_datum_t c = { (unsigned char *)cert_pem, (unsigned)strlen(cert_pem) };
+	gnutls_x509_crt_t crt = NULL;
+	bool hit = false;
+	size_t i;
+
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return true;
+	if (gnutls_x509_crt_import(crt, &c, GNUTLS_X509_FMT_PEM) < 0)
+		hit = true;
+	for (i = 0; !hit && i < nnames; i++) {
+		/* Wildcards and case are the TLS clients' rules. */
+		if (gnutls_x509_crt_check_hostname(crt, names[i])) {
+			hit = true;
+			*which = names[i];
+		}
+	}
+	gnutls_x509_crt_deinit(crt);
+	return hit;
 }

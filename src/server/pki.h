@@ -8,6 +8,7 @@
 #ifndef WARD_PKI_H
 #define WARD_PKI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Errors of the PKI layer. */
@@ -37,5 +38,20 @@ enum pki_err pki_issue_server(const char *ca_key_pem, const char *ca_cert_pem,
  * reason in errbuf. */
 enum pki_err pki_verify_server(const char *ca_cert_pem, const char *cert_pem, const char *host,
 			       char *errbuf, size_t errlen);
+
+/* The length of a pin with its NUL: "sha256//" and 44 base64 characters. */
+#define PKI_PIN_LEN 53
+
+/* Writes the pin of cert_pem's public key to out: "sha256//" and the
+ * base64 SHA-256 of its SubjectPublicKeyInfo, the form libcurl pins
+ * (CURLOPT_PINNEDPUBLICKEY). */
+enum pki_err pki_pin(const char *cert_pem, char out[PKI_PIN_LEN], char *errbuf, size_t errlen);
+
+/* Returns true when the certificate cert_pem would be accepted by a TLS
+ * client for one of names (host names or addresses; *which is set to it),
+ * or when it cannot be read. A smart protection server's names must never
+ * reach wardd's own. */
+bool pki_names_overlap(const char *cert_pem, const char *const *names, size_t nnames,
+		       const char **which);
 
 #endif

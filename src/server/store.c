@@ -108,7 +108,23 @@ static const char schema_v4[] =
 	"CREATE INDEX events_client ON events(client, time);"
 	"ALTER TABLE tokens ADD COLUMN ends INTEGER NOT NULL DEFAULT 0;";
 
-#define SCHEMA_VERSION 4
+/* Schema version 5: enrollment tokens with a count of uses and an
+ * optional cap (a smart protection server's token is good for one); smart
+ * protection servers with the pin of their certificate's key and a state
+ * (enabled, disabled, revoked). Those enrolled before had certificates
+ * from the server CA itself, which could stand for wardd: revoked. */
+static const char schema_v5[] =
+	"ALTER TABLE tokens ADD COLUMN uses INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tokens ADD COLUMN max_uses INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE sps_servers ADD COLUMN pin TEXT;"
+	"ALTER TABLE sps_servers ADD COLUMN state TEXT NOT NULL DEFAULT 'enabled';"
+	"UPDATE sps_servers SET state = 'revoked';";
+
+/* The steps from an empty database (user_version 0) to the current one. */
+static const char *const schema_steps[] = { schema_v1, schema_v2, schema_v3, schema_v4,
+					    schema_v5 };
+
+#define SCHEMA_VERSION ((int64_t)(sizeof(schema_steps) / sizeof(*schema_steps)))
 
 /* Descendants of ?1, itself included. */
 #define SUBTREE_CTE \
@@ -559,6 +575,7 @@ static enum store_err migrate(struct store *st, char *errbuf, size_t errlen)
 	const struct settings_def *defs;
 	enum store_err err;
 	int64_t version;
+	char pragma[48];
 	size_t i, n;
 
 	err = sql_int(st, &version, errbuf, errlen, "PRAGMA user_version", "");
@@ -566,28 +583,24 @@ static enum store_err migrate(struct store *st, char *errbuf, size_t errlen)
 		return err;
 	if (version > SCHEMA_VERSION) {
 		util_set_msg(errbuf, errlen, "database: schema version %lld is newer than this "
-			     "wardd understands (%d)", (long long)version, SCHEMA_VERSION);
+			     "wardd understands (%lld)", (long long)version,
+			     (long long)SCHEMA_VERSION);
 		return STORE_EINVAL;
 	}
 	err = begin(st, errbuf, errlen);
 	if (err != STORE_OK)
 		return err;
-	if (version == 0)
-		err = exec(st, schema_v1, errbuf, errlen);
-	if (err == STORE_OK && version < 2)
-		err = exec(st, schema_v2, errbuf, errlen);
-	if (err == STORE_OK && version < 3)
-		err = exec(st, schema_v3, errbuf, errlen);
-	if (err == STORE_OK)
-		err = exec(st, schema_v4, errbuf, errlen);
+	for (; err == STORE_OK && version < SCHEMA_VERSION; version++)
+		err = exec(st, schema_steps[version], errbuf, errlen);
 	/* The root holds every setting: those added since get their defaults. */
 	defs = settings_table(&n);
 	for (i = 0; err == STORE_OK && i < n; i++)
 		err = sql_exec(st, errbuf, errlen,
 			       "INSERT OR IGNORE INTO settings VALUES (1, ?, ?)", "ss",
 			       defs[i].key, defs[i].default_json);
+	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %lld", (long long)SCHEMA_VERSION);
 	if (err == STORE_OK)
-		err = exec(st, "PRAGMA user_version = 4", errbuf, errlen);
+		err = exec(st, pragma, errbuf, errlen);
 	return finish(st, err, errbuf, errlen);
 }
 
@@ -627,6 +640,26 @@ void store_close(struct store *st)
 	free(st);
 }
 
+/* Checks that a subtree of height levels (1: a domain alone) fits under
+ * parent within STORE_MAX_DEPTH levels of domains. */
+static enum store_err check_depth(struct store *st, int64_t parent, int64_t height,
+				  char *errbuf, size_t errlen)
+{
+	int64_t depth = 0;
+	enum store_err err = sql_int(st, &depth, errbuf, errlen,
+				     "WITH RECURSIVE up(id, parent) AS (SELECT id, parent FROM "
+				     "nodes WHERE id = ?1 UNION ALL SELECT n.id, n.parent FROM "
+				     "nodes n JOIN up ON n.id = up.parent) SELECT count(*) - 1 "
+				     "FROM up", "i", parent);
+
+	if (err == STORE_OK && depth + height > STORE_MAX_DEPTH) {
+		util_set_msg(errbuf, errlen, "domains nest at most %d levels deep",
+			     STORE_MAX_DEPTH);
+		err = STORE_EINVAL;
+	}
+	return err;
+}
+
 enum store_err store_domain_create(struct store *st, int64_t parent, const char *name,
 				   int64_t *id, char *errbuf, size_t errlen)
 {
@@ -638,6 +671,8 @@ enum store_err store_domain_create(struct store *st, int64_t parent, const char 
 	if (err != STORE_OK)
 		return err;
 	err = expect_container(st, parent, errbuf, errlen);
+	if (err == STORE_OK)
+		err = check_depth(st, parent, 1, errbuf, errlen);
 	if (err == STORE_OK)
 		err = sql_exec(st, errbuf, errlen, "INSERT INTO nodes (parent, kind, name) "
 			       "VALUES (?, 1, ?)", "is", parent, name);
@@ -693,7 +728,7 @@ enum store_err store_domain_move(struct store *st, int64_t id, int64_t parent,
 				 char *errbuf, size_t errlen)
 {
 	enum store_err err;
-	int64_t inside = 0;
+	int64_t inside = 0, height = 1;
 
 	err = begin(st, errbuf, errlen);
 	if (err != STORE_OK)
@@ -711,6 +746,13 @@ enum store_err store_domain_move(struct store *st, int64_t id, int64_t parent,
 		err = STORE_EINVAL;
 	}
 	if (err == STORE_OK)
+		err = sql_int(st, &height, errbuf, errlen, "WITH RECURSIVE sub(id, level) AS "
+			      "(SELECT ?1, 1 UNION ALL SELECT n.id, sub.level + 1 FROM nodes n "
+			      "JOIN sub ON n.parent = sub.id WHERE n.kind = 1) SELECT "
+			      "max(level) FROM sub", "i", id);
+	if (err == STORE_OK)
+		err = check_depth(st, parent, height, errbuf, errlen);
+	if (err == STORE_OK)
 		err = sql_exec(st, errbuf, errlen, "UPDATE nodes SET parent = ? WHERE id = ?",
 			       "ii", parent, id);
 	if (err == STORE_EEXIST)
@@ -727,6 +769,7 @@ enum store_err store_domain_lookup(struct store *st, const char *path, int creat
 	int64_t cur = STORE_ROOT, next;
 	char name[65];
 	const char *p = path, *slash;
+	int levels = 0;
 	size_t n;
 
 	if (path[0] != '/') {
@@ -734,6 +777,11 @@ enum store_err store_domain_lookup(struct store *st, const char *path, int creat
 		return STORE_EINVAL;
 	}
 	while (err == STORE_OK) {
+		if (++levels > STORE_MAX_DEPTH + 1) {
+			util_set_msg(errbuf, errlen, "domain path: domains nest at most %d levels "
+				     "deep", STORE_MAX_DEPTH);
+			return STORE_EINVAL;
+		}
 		while (*p == '/')
 			p++;
 		if (!*p)
@@ -1104,7 +1152,8 @@ enum store_err store_token_check(struct store *st, const unsigned char hash[32],
 				 char *subject, size_t len, int64_t *expires)
 {
 	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT subject, expires, ends FROM tokens "
-				     "WHERE hash = ?1 AND kind = ?2 AND expires > ?3", "");
+				     "WHERE hash = ?1 AND kind = ?2 AND expires > ?3 AND "
+				     "(max_uses = 0 OR uses < max_uses)", "");
 	enum store_err err = STORE_ENOENT;
 	int64_t until = 0, ends = 0, slid;
 
@@ -1151,9 +1200,26 @@ enum store_err store_token_delete(struct store *st, const unsigned char hash[32]
 enum store_err store_tokens_list(struct store *st, enum store_token kind, int64_t now,
 				 json_t **out)
 {
-	return query_rows(prepare(st, NULL, 0, "SELECT " TOKEN_ID " AS id, subject, expires "
-				  "FROM tokens WHERE kind = ? AND expires > ? ORDER BY expires",
+	return query_rows(prepare(st, NULL, 0, "SELECT " TOKEN_ID " AS id, subject, expires, "
+				  "uses, max_uses FROM tokens WHERE kind = ? AND expires > ? AND "
+				  "(max_uses = 0 OR uses < max_uses) ORDER BY expires",
 				  "ii", (int64_t)kind, now), 0, out);
+}
+
+enum store_err store_token_use(struct store *st, const unsigned char hash[32],
+			       int64_t max_uses)
+{
+	const char *sql = max_uses >= 0 ? "UPDATE tokens SET max_uses = ?2 WHERE hash = ?1" :
+			  "UPDATE tokens SET uses = uses + 1 WHERE hash = ?1";
+	sqlite3_stmt *stmt = prepare(st, NULL, 0, sql, "");
+
+	if (!bind_hash(stmt, 1, hash))
+		return STORE_EDB;
+	if (max_uses >= 0 && sqlite3_bind_int64(stmt, 2, max_uses) != SQLITE_OK) {
+		sqlite3_finalize(stmt);
+		return STORE_EDB;
+	}
+	return run(st, stmt, NULL, 0);
 }
 
 enum store_err store_token_revoke(struct store *st, enum store_token kind, const char *id,
@@ -1209,19 +1275,20 @@ enum store_err store_agent_auth(struct store *st, const char *uuid,
 enum store_err store_sps_auth(struct store *st, const char *uuid,
 			      const unsigned char secret_hash[32], int64_t *id)
 {
-	return auth(st, "SELECT id FROM sps_servers WHERE uuid = ? AND secret = ?", uuid,
-		    secret_hash, id);
+	return auth(st, "SELECT id FROM sps_servers WHERE uuid = ? AND secret = ? AND "
+		    "state != 'revoked'", uuid, secret_hash, id);
 }
 
 enum store_err store_sps_add(struct store *st, const char *uuid,
 			     const unsigned char secret_hash[32], const char *hostname,
-			     const char *names, int64_t now, char *errbuf, size_t errlen)
+			     const char *names, const char *pin, int64_t now, char *errbuf,
+			     size_t errlen)
 {
 	sqlite3_stmt *stmt = prepare(st, errbuf, errlen, "INSERT INTO sps_servers (uuid, hostname, "
-				     "names, enrolled, secret) VALUES (?, ?, ?, ?, ?)", "sssi",
-				     uuid, hostname, names, now);
+				     "names, pin, enrolled, secret) VALUES (?, ?, ?, ?, ?, ?)",
+				     "ssssi", uuid, hostname, names, pin, now);
 
-	if (stmt && sqlite3_bind_blob(stmt, 5, secret_hash, 32, SQLITE_TRANSIENT) != SQLITE_OK) {
+	if (stmt && sqlite3_bind_blob(stmt, 6, secret_hash, 32, SQLITE_TRANSIENT) != SQLITE_OK) {
 		sqlite3_finalize(stmt);
 		stmt = NULL;
 	}
@@ -1239,8 +1306,25 @@ enum store_err store_sps_list(struct store *st, json_t **out)
 {
 	/* names and status are JSON text. */
 	return query_rows(prepare(st, NULL, 0, "SELECT id, uuid, hostname, names, enrolled, "
-				  "last_seen, status FROM sps_servers ORDER BY id", ""),
-			  1u << 3 | 1u << 6, out);
+				  "last_seen, status, pin, state AS trust FROM sps_servers "
+				  "ORDER BY id", ""), 1u << 3 | 1u << 6, out);
+}
+
+enum store_err store_sps_set_state(struct store *st, int64_t id, const char *state,
+				   int64_t *n)
+{
+	/* A revocation is for good: the server must enroll again. */
+	enum store_err err = sql_exec(st, NULL, 0, "UPDATE sps_servers SET state = ? WHERE "
+				      "id = ? AND state != 'revoked'", "si", state, id);
+
+	*n = err == STORE_OK ? sqlite3_changes(st->db) : 0;
+	return err;
+}
+
+enum store_err store_sps_pins(struct store *st, json_t **out)
+{
+	return query_rows(prepare(st, NULL, 0, "SELECT pin FROM sps_servers WHERE state = "
+				  "'enabled' AND pin IS NOT NULL ORDER BY id", ""), 0, out);
 }
 
 enum store_err store_agent_seen(struct store *st, int64_t id, const char *status, int64_t now,

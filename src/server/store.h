@@ -30,6 +30,10 @@ enum store_err {
 /* The root's node id: the tree always has it. */
 #define STORE_ROOT 1
 
+/* Domains nest at most this deep: every tree walk (and jansson's
+ * recursive encoding of the tree) stays shallow. */
+#define STORE_MAX_DEPTH 32
+
 enum store_kind {
 	STORE_KIND_ROOT = 0,
 	STORE_KIND_DOMAIN = 1,
@@ -128,6 +132,8 @@ enum store_token {
 	STORE_TOKEN_ENROLL = 2,   /* lets agents enroll; subject: the domain path */
 	STORE_TOKEN_CONSOLE = 3,  /* a web console session (a cookie): ends when unused
 				   * for a while; subject: admin name */
+	STORE_TOKEN_SPS_ENROLL = 4, /* lets one smart protection server enroll;
+				     * subject: the administrator who made it */
 };
 
 /* Creates or replaces administrator name with an Argon2id hash string. */
@@ -157,11 +163,17 @@ enum store_err store_token_check(struct store *st, const unsigned char hash[32],
 				 enum store_token kind, int64_t now, int64_t idle,
 				 char *subject, size_t len, int64_t *expires);
 
+/* With max_uses >= 0, caps the uses of the token whose SHA-256 is hash
+ * (0: no cap); with max_uses < 0, counts one use of it. A token used up is
+ * no longer valid (store_token_check) nor listed. */
+enum store_err store_token_use(struct store *st, const unsigned char hash[32],
+			       int64_t max_uses);
+
 /* Deletes a token (a session that signs out); unknown ones are no error. */
 enum store_err store_token_delete(struct store *st, const unsigned char hash[32]);
 
 /* Lists the tokens of kind valid at now, soonest expiry first, as
- * [{"id", "subject", "expires"}]: id is the first 8 bytes of the token's
+ * [{"id", "subject", "expires", "uses", "max_uses"}]: id is the first 8 bytes of the token's
  * SHA-256 in hex (naming it without revealing it). The caller owns *out. */
 enum store_err store_tokens_list(struct store *st, enum store_token kind, int64_t now,
 				 json_t **out);
@@ -176,15 +188,16 @@ enum store_err store_token_count(struct store *st, enum store_token kind, int64_
 				 int64_t *count);
 
 /* Records a smart protection server enrolled as uuid with the credential
- * whose SHA-256 is secret_hash, its host name and the names its
- * certificate carries (a JSON list, as text). STORE_EEXIST when uuid is
- * taken. */
+ * whose SHA-256 is secret_hash, its host name, the names its certificate
+ * carries (a JSON list, as text) and the pin of its key (pki_pin()),
+ * enabled. STORE_EEXIST when uuid is taken. */
 enum store_err store_sps_add(struct store *st, const char *uuid,
 			     const unsigned char secret_hash[32], const char *hostname,
-			     const char *names, int64_t now, char *errbuf, size_t errlen);
+			     const char *names, const char *pin, int64_t now, char *errbuf,
+			     size_t errlen);
 
 /* Authenticates a smart protection server as store_agent_auth() does an
- * agent; *id is its row id. */
+ * agent; *id is its row id. A revoked one is unknown. */
 enum store_err store_sps_auth(struct store *st, const char *uuid,
 			      const unsigned char secret_hash[32], int64_t *id);
 
@@ -193,8 +206,19 @@ enum store_err store_sps_seen(struct store *st, int64_t id, const char *status, 
 			      char *errbuf, size_t errlen);
 
 /* Stores in *out (a new list) every enrolled smart protection server:
- * {id, uuid, hostname, names, enrolled, last_seen, status}. */
+ * {id, uuid, hostname, names, enrolled, last_seen, status, pin, trust}, trust
+ * being its state: enabled, disabled or revoked. */
 enum store_err store_sps_list(struct store *st, json_t **out);
+
+/* Sets smart protection server id's state ("enabled", "disabled" or
+ * "revoked"); a revoked one stays so. *n: 1 when changed, 0 when there is
+ * no such server or it is revoked. */
+enum store_err store_sps_set_state(struct store *st, int64_t id, const char *state,
+				   int64_t *n);
+
+/* Stores in *out (a new list of {"pin"}) the pins of the enabled smart
+ * protection servers' keys: the ones agents may trust. */
+enum store_err store_sps_pins(struct store *st, json_t **out);
 
 /* Authenticates an agent: STORE_OK with its node id in *id when a client
  * has uuid and the credential whose SHA-256 is secret_hash, else

@@ -950,6 +950,15 @@ const char *updates_key(const struct updates *u)
 	return u->pk_hex;
 }
 
+json_t *updates_sign(const struct updates *u, const char *text)
+{
+	char *env = pkg_seal(text, u->pk, u->sk);
+	json_t *out = env ? json_pack("{ss sO}", "signed", env, "rotations", u->rotations) : NULL;
+
+	free(env);
+	return out;
+}
+
 /* Signs every package's manifest anew with pk/sk: returns a new object
  * payload file -> envelope, or NULL (a message in errbuf). */
 static json_t *reseal_all(struct updates *u, const unsigned char pk[PKG_PK_BYTES],

@@ -72,6 +72,12 @@ bool updates_configure(struct updates *u, const json_t *changes, const char *who
  * agents to pin at enrollment. Valid until the next rotation. */
 const char *updates_key(const struct updates *u);
 
+/* Signs an instruction to an agent (the JSON text of an object) with the
+ * package signing key the agent pinned, or one it leads to: returns
+ * {"signed": envelope (as pkg_open_signed() opens it), "rotations": the
+ * rotation chain}, owned by the caller, or NULL when out of memory. */
+json_t *updates_sign(const struct updates *u, const char *text);
+
 /* Rotates the package signing key (who: the administrator, for the log):
  * makes a new key pair, appends a record of the new key signed by the old
  * one to the rotation chain, signs every stored package anew, and answers

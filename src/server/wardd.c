@@ -28,11 +28,9 @@
 
 #define CA_DAYS (20 * 365)
 #define CERT_DAYS 825
-/* Enrollment tokens made on first start stay valid for a year. */
-#define ENROLL_SECONDS (365 * 86400)
-
 struct files {
 	char *ca_key, *ca_crt, *key, *crt, *db, *password, *token, *bundle;
+	char *sps_ca_key, *sps_ca_crt;
 };
 
 static void usage(FILE *f)
@@ -92,30 +90,47 @@ static bool write_private(const char *path, const char *text)
 	return true;
 }
 
-/* Loads the CA (making it on first start) and a server certificate that
- * names name (issued anew when missing or when the name changed). */
+/* Loads the CA of key_path and crt_path into *key and *crt, making it
+ * when missing. */
+static bool load_ca(const char *key_path, const char *crt_path, const char *cn, char **key,
+		    char **crt)
+{
+	char msg[256];
+
+	*key = util_read_file(key_path, 1 << 16, NULL);
+	*crt = util_read_file(crt_path, 1 << 16, NULL);
+	if (*key && *crt)
+		return true;
+	free(*key);
+	free(*crt);
+	*key = *crt = NULL;
+	if (pki_make_ca(cn, CA_DAYS, key, crt, msg, sizeof(msg)) != PKI_OK) {
+		log_msg(LOG_LVL_ERROR, "%s: %s", crt_path, msg);
+		return false;
+	}
+	if (!write_private(key_path, *key) || !write_private(crt_path, *crt))
+		return false;
+	log_msg(LOG_LVL_INFO, "made the %s %s", cn, crt_path);
+	return true;
+}
+
+/* Loads the server CA and the smart protection CA (making them when
+ * missing) and a server certificate that names name (issued anew when
+ * missing or when the name changed). The server CA signs wardd's own
+ * certificate and nothing else, so whoever trusts it for wardd (agents,
+ * ward-sps, the command line) can be shown no other server; smart
+ * protection servers get theirs from the other CA. */
 static bool setup_tls(const struct files *f, const char *name, char **key, char **crt)
 {
 	const char *names[] = { name, "localhost", "127.0.0.1", "::1" };
-	char *cakey = util_read_file(f->ca_key, 1 << 16, NULL);
-	char *cacrt = util_read_file(f->ca_crt, 1 << 16, NULL);
+	char *cakey = NULL, *cacrt = NULL, *spskey = NULL, *spscrt = NULL;
 	char msg[256];
 	bool ok = false;
 
 	*key = *crt = NULL;
-	if (!cakey || !cacrt) {
-		free(cakey);
-		free(cacrt);
-		cakey = cacrt = NULL;
-		if (pki_make_ca("Ward server CA", CA_DAYS, &cakey, &cacrt, msg, sizeof(msg)) !=
-		    PKI_OK) {
-			log_msg(LOG_LVL_ERROR, "CA: %s", msg);
-			goto out;
-		}
-		if (!write_private(f->ca_key, cakey) || !write_private(f->ca_crt, cacrt))
-			goto out;
-		log_msg(LOG_LVL_INFO, "first start: made the server CA %s", f->ca_crt);
-	}
+	if (!load_ca(f->ca_key, f->ca_crt, "Ward server CA", &cakey, &cacrt) ||
+	    !load_ca(f->sps_ca_key, f->sps_ca_crt, "Ward smart protection CA", &spskey, &spscrt))
+		goto out;
 	*key = util_read_file(f->key, 1 << 16, NULL);
 	*crt = util_read_file(f->crt, 1 << 16, NULL);
 	if (*key && *crt && pki_verify_server(cacrt, *crt, name, msg, sizeof(msg)) == PKI_OK) {
@@ -134,8 +149,14 @@ static bool setup_tls(const struct files *f, const char *name, char **key, char 
 	if (ok)
 		log_msg(LOG_LVL_INFO, "issued the server certificate for %s", name);
 out:
+	if (cakey)
+		sodium_memzero(cakey, strlen(cakey));
+	if (spskey)
+		sodium_memzero(spskey, strlen(spskey));
 	free(cakey);
 	free(cacrt);
+	free(spskey);
+	free(spscrt);
 	return ok;
 }
 
@@ -188,8 +209,8 @@ static bool setup_enrollment(struct store *st, const struct config *cfg, const s
 		return false;
 	if (n > 0)
 		return true;
-	made = enroll_token_new(st, url, ca, cfg->default_domain, now + ENROLL_SECONDS, msg,
-				sizeof(msg));
+	made = enroll_token_new(st, url, ca, cfg->default_domain, now + cfg->bootstrap_lifetime,
+				STORE_TOKEN_ENROLL, 0, msg, sizeof(msg));
 	if (!made) {
 		log_msg(LOG_LVL_ERROR, "enrollment token: %s", msg);
 		return false;
@@ -197,6 +218,7 @@ static bool setup_enrollment(struct store *st, const struct config *cfg, const s
 	json_object_del(made, "id");
 	json_object_del(made, "domain");
 	json_object_del(made, "expires");
+	json_object_del(made, "max_uses");
 	text = json_dumps(made, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	ok = text && write_private(f->token, json_string_value(json_object_get(made, "token"))) &&
 	     write_private(f->bundle, text);
@@ -282,6 +304,7 @@ int main(int argc, char **argv)
 	struct api_ctx ctx = { 0 };
 	const char *conf_path = NULL;
 	char msg[512], url[300], *name = NULL, *key = NULL, *crt = NULL, *ca = NULL;
+	char *sps_ca = NULL;
 	int c, status = 1;
 
 	while ((c = getopt_long(argc, argv, "c:dVhp", opts, NULL)) != -1) {
@@ -333,9 +356,11 @@ int main(int argc, char **argv)
 	f.password = data_path(&cfg, "initial-admin-password");
 	f.token = data_path(&cfg, "enroll-token");
 	f.bundle = data_path(&cfg, "enroll.bundle");
+	f.sps_ca_key = data_path(&cfg, "sps-ca.key");
+	f.sps_ca_crt = data_path(&cfg, "sps-ca.crt");
 	name = server_name(&cfg);
 	if (!f.ca_key || !f.ca_crt || !f.key || !f.crt || !f.db || !f.password || !f.token ||
-	    !f.bundle || !name) {
+	    !f.bundle || !f.sps_ca_key || !f.sps_ca_crt || !name) {
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;
 	}
@@ -352,8 +377,13 @@ int main(int argc, char **argv)
 	if (!setup_tls(&f, name, &key, &crt))
 		goto out;
 	ca = util_read_file(f.ca_crt, 1 << 16, NULL);
-	if (!ca) {
-		log_msg(LOG_LVL_ERROR, "%s: %s", f.ca_crt, strerror(errno));
+	sps_ca = util_read_file(f.sps_ca_crt, 1 << 16, NULL);
+	if (!ca || !sps_ca) {
+		log_msg(LOG_LVL_ERROR, "%s: %s", ca ? f.sps_ca_crt : f.ca_crt, strerror(errno));
+		goto out;
+	}
+	if (pki_pin(crt, ctx.server_pin, msg, sizeof(msg)) != PKI_OK) {
+		log_msg(LOG_LVL_ERROR, "%s: %s", f.crt, msg);
 		goto out;
 	}
 	if (!setup_admin(st, &f) || !setup_enrollment(st, &cfg, &f, url, ca))
@@ -362,7 +392,12 @@ int main(int argc, char **argv)
 	ctx.cfg = &cfg;
 	ctx.started = (int64_t)time(NULL);
 	ctx.server_url = url;
+	ctx.server_name = name;
 	ctx.ca_pem = ca;
+	ctx.server_crt = crt;
+	ctx.sps_ca_pem = sps_ca;
+	ctx.sps_ca_key_path = f.sps_ca_key;
+	ctx.sps_ca_crt_path = f.sps_ca_crt;
 	ctx.console = load_console(&cfg);
 	ctx.guard = session_guard_new();
 	if (!ctx.guard) {
@@ -394,7 +429,13 @@ int main(int argc, char **argv)
 		log_msg(LOG_LVL_ERROR, "%s", msg);
 		goto out;
 	}
-	if (!ctx.notify ||
+	ctx.enroll_by_token = rate_new(4096, (unsigned)cfg.enroll_per_token,
+				       (unsigned)cfg.enroll_per_token);
+	ctx.enroll_by_address = rate_new(4096, (unsigned)cfg.enroll_per_address,
+					 (unsigned)cfg.enroll_per_address);
+	if (ctx.notify)
+		notify_set_signer(ctx.notify, ctx.updates);
+	if (!ctx.notify || !ctx.enroll_by_token || !ctx.enroll_by_address ||
 	    http_every(http, (uint64_t)cfg.verify_interval * 1000, on_verify, &ctx) != 0 ||
 	    http_every(http, 86400u * 1000, on_daily, &ctx) != 0) {
 		log_msg(LOG_LVL_ERROR, "out of memory");
@@ -410,6 +451,8 @@ out:
 	notify_free(ctx.notify);
 	console_free(ctx.console);
 	session_guard_free(ctx.guard);
+	rate_free(ctx.enroll_by_token);
+	rate_free(ctx.enroll_by_address);
 	json_decref(ctx.rules);
 	json_decref(ctx.sources);
 	json_decref(ctx.sps_lists);
@@ -419,6 +462,7 @@ out:
 	free(key);
 	free(crt);
 	free(ca);
+	free(sps_ca);
 	free(name);
 	free(f.ca_key);
 	free(f.ca_crt);
@@ -428,6 +472,8 @@ out:
 	free(f.password);
 	free(f.token);
 	free(f.bundle);
+	free(f.sps_ca_key);
+	free(f.sps_ca_crt);
 	config_free(&cfg);
 	return status;
 }

@@ -245,7 +245,7 @@ class CliTest(unittest.TestCase):
                          ("/Branch", 64, 16))
         self.assertAlmostEqual(made["expires"], time.time() + 7 * 86400, delta=60)
         listed = self.ward("enroll", "tokens").stdout
-        self.assertIn(f"{made['id']} {made['expires']} /Branch", listed)
+        self.assertIn(f"{made['id']} agent /Branch {made['expires']}", listed)
         self.assertNotIn(made["token"], listed)
         branch = Agent(self.tmp.name, "branch")
         enrolled = branch.enroll("--bundle", bundle)

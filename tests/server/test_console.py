@@ -217,7 +217,9 @@ class ConsoleTest(Base):
         s = self.server
         token = s.login()
         a, _ = self.enroll("alpha")
-        b, _ = self.enroll('=HYPERLINK("x", "y"), "quoted"')
+        # A host name may start with '-', which a spreadsheet takes for a
+        # formula (quoting itself is unit.session's).
+        b, _ = self.enroll("-bravo")
         for path in ("/Sales", "/Sales/EU", "/Ops"):
             self.assertEqual(s.request("POST", "/api/v1/domains", {"path": path},
                                        token=token)[0], 201)
@@ -265,7 +267,7 @@ class ConsoleTest(Base):
         self.assertEqual(rows[0], ["time", "kind", "client", "hostname", "domain", "message"])
         self.assertEqual(len(rows), len(every) + 1)
         hosts = {r[3] for r in rows[1:]}
-        self.assertIn("'=HYPERLINK(\"x\", \"y\"), \"quoted\"", hosts)
+        self.assertIn("'-bravo", hosts)
         self.assertFalse(any(cell[:1] in "=+-@" and cell for r in rows for cell in r))
         # The command line prints the same CSV.
         env = dict(os.environ, WARD_SERVER=f"https://localhost:{s.port}",

@@ -87,7 +87,9 @@ class UpdatesTest(unittest.TestCase):
         self.server = Wardd(self.tmp.name, extra=(
             f"[updates]\nsource_dir = {self.src}\nwatch_interval = 1s\n"
             "max_downloads = 2\nretry_after = 1s\n[http]\nlong_poll = 5s\n"
-            "[notify]\nack_timeout = 60s\nretry_interval = 2s\n"))
+            "[notify]\nack_timeout = 60s\nretry_interval = 2s\n"
+            # 200 simulated clients enroll at once, from one address.
+            "[enroll]\nper_token = 0\nper_address = 0\n"))
         self.server.start()
         self.token = self.server.login()
         self.agents = []

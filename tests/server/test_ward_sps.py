@@ -31,7 +31,8 @@ WARD_SPS = os.environ.get("WARD_SPS_BIN", os.path.join(os.path.dirname(__file__)
 class WardSps:
     """One ward-sps with its own state directory."""
 
-    def __init__(self, root, listen_host="*"):
+    def __init__(self, root, ca, listen_host="*"):
+        self.ca = ca  # the smart protection CA its certificate chains to
         self.dir = os.path.join(root, "sps")
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
@@ -62,14 +63,23 @@ class WardSps:
             return f.read()
 
     def request(self, method, path, body=None, host="127.0.0.1"):
-        ctx = ssl.create_default_context(cafile=os.path.join(self.dir, "state",
-                                                             "server-ca.crt"))
+        ctx = ssl.create_default_context(cafile=self.ca)
         conn = http.client.HTTPSConnection(host, self.port, context=ctx, timeout=30)
         conn.request(method, path, body=body)
         resp = conn.getresponse()
         text = resp.read().decode()
         conn.close()
         return resp.status, text
+
+
+def sps_bundle(server, token, root):
+    """An administrator's token for one smart protection server, as a bundle."""
+    status, made = server.request("POST", "/api/v1/sps/tokens", {}, token=token)
+    assert status == 201, made
+    path = os.path.join(root, f"sps-{made['id']}.bundle")
+    with open(path, "w") as f:
+        json.dump(made, f)
+    return path
 
 
 MALWARE = [payload(f"malware-{i}") for i in range(150)]
@@ -82,10 +92,12 @@ class WardSpsTest(unittest.TestCase):
         self.token = self.server.login()
         wait_for(lambda: self.server.request("GET", "/sps/v1/health")[0] == 200,
                  what="the first components")
-        self.sps = WardSps(self.tmp.name)
-        done = self.sps.run("enroll", "--bundle", os.path.join(self.server.data,
-                                                               "enroll.bundle"),
-                            "--name", "localhost", "--name", "127.0.0.1", "--name", "::1")
+        self.sps = WardSps(self.tmp.name, os.path.join(self.server.data, "sps-ca.crt"))
+        # wardd is "localhost" here: the smart protection server is reached by
+        # the loopback addresses, names of its own.
+        done = self.sps.run("enroll", "--bundle", sps_bundle(self.server, self.token,
+                                                             self.tmp.name),
+                            "--name", "127.0.0.1", "--name", "::1")
         self.assertEqual(done.returncode, 0, done.stderr)
         self.sps.start()
         wait_for(lambda: self.health() == 200, timeout=60, what="ward-sps serving")
@@ -122,7 +134,9 @@ class WardSpsTest(unittest.TestCase):
                  what="a heartbeat with version 1")
         server = reported()
         self.assertEqual(server["state"], "online")
-        self.assertEqual(server["names"], ["localhost", "127.0.0.1", "::1"])
+        self.assertEqual(server["names"], ["127.0.0.1", "::1"])
+        self.assertEqual(server["state"], "online")
+        self.assertTrue(server["pin"].startswith("sha256//"))
         self.assertGreater(server["status"]["entries"], 0)
         # Bad requests: 400 naming the line, 413 when oversized; still serving.
         status, text = self.sps.request("POST", "/sps/v1/lookup", "md5:zz/32\n")
@@ -169,7 +183,7 @@ class WardSpsTest(unittest.TestCase):
         p = subprocess.run([WARD, "scan", "-r", "--no-cache", "--json", "-j", "1",
                             "--agent-pattern",
                             os.path.join(packages, "smart-agent-pattern-1.tar.zst"),
-                            "--sps-ca", os.path.join(self.server.data, "ca.crt"),
+                            "--sps-ca", os.path.join(self.server.data, "sps-ca.crt"),
                             *[f"--sps={u}" for u in sps], *paths],
                            capture_output=True, text=True, timeout=300)
         self.assertIn(p.returncode, ok, p.stderr)
@@ -184,19 +198,20 @@ class WardSpsTest(unittest.TestCase):
             capture_output=True, text=True, timeout=300)
         want = {json.loads(l)["path"]: json.loads(l)["result"]
                 for l in conventional.stdout.splitlines() if '"path"' in l}
-        got = self.scan([f"https://localhost:{self.sps.port}"], self.corpus)
+        got = self.scan([f"https://127.0.0.1:{self.sps.port}"], self.corpus)
         self.assertEqual(got, want)
         self.assertIn("infected", set(got.values()))
 
     def test_enrollment_checked(self):
-        with open(os.path.join(self.server.data, "enroll-token")) as f:
-            token = f.read().strip()
+        with open(sps_bundle(self.server, self.token, self.tmp.name)) as f:
+            token = json.load(f)["token"]
         good = {"uuid": "0" * 8 + "-0000-4000-8000-" + "0" * 12, "hostname": "sps2",
                 "names": ["sps2.example.net"]}
         for body, status, want in (
                 (dict(good, names=["not a name!"]), 400, "not a name!"),
                 (dict(good, names=[]), 400, "1 to 8 host names"),
                 (dict(good, uuid="x"), 400, "36 lowercase hex"),
+                (dict(good, hostname="a\x1b[2Jb"), 400, "letters, digits"),
                 (dict(good, extra=1), 400, "expected")):
             got, answer = self.server.request("POST", "/api/v1/sps/enroll", body, token=token)
             self.assertEqual(got, status, answer)
@@ -205,6 +220,10 @@ class WardSpsTest(unittest.TestCase):
         # The update channel takes its credential, but the agent routes do not.
         got, answer = self.server.request("POST", "/api/v1/sps/enroll", good, token=token)
         self.assertEqual(got, 201, answer)
+        # The token was good for that one server.
+        again = dict(good, uuid="1" * 8 + "-0000-4000-8000-" + "0" * 12)
+        self.assertEqual(self.server.request("POST", "/api/v1/sps/enroll", again,
+                                             token=token)[0], 401)
         cred = f"{good['uuid']}:{answer['secret']}"
         self.assertEqual(self.server.request("POST", "/api/v1/agent/update", {
             "component": "smart-pattern", "have": 0}, token=cred)[0], 200)
@@ -221,7 +240,7 @@ class WardSpsTest(unittest.TestCase):
         try:
             status, body = self.server.request(
                 "PUT", "/api/v1/sps-lists", {"lists": [{"range": "*", "sources": [
-                    f"https://localhost:{self.sps.port}"]}]}, token=self.token)
+                    f"https://127.0.0.1:{self.sps.port}"]}]}, token=self.token)
             self.assertEqual(status, 200, body)
             status, body = self.server.request(
                 "PUT", "/api/v1/settings", {"scope": "root", "key": "scan_method",
@@ -238,6 +257,19 @@ class WardSpsTest(unittest.TestCase):
             self.assertIn("Scan method: smart", p.stdout)
             after = json.loads(self.sps.request("GET", "/sps/v1/status")[1])["requests"]
             self.assertGreater(after, before)
+            # Revoked, it is trusted no more: the agent does not even finish a
+            # handshake with it, and what needed its answers is unverified.
+            queries = json.loads(self.sps.request("GET", "/sps/v1/status")[1])["queries"]
+            sid = self.server.request("GET", "/api/v1/sps-servers",
+                                      token=self.token)[1]["servers"][0]["id"]
+            self.assertEqual(self.server.request("POST", "/api/v1/sps-servers/revoke",
+                                                 {"id": sid}, token=self.token)[0], 200)
+            p = subprocess.run([AGENT, "--config", agent.conf, "scan", self.corpus],
+                               capture_output=True, text=True, timeout=300)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("Unverified files:", p.stdout)
+            self.assertEqual(json.loads(self.sps.request("GET", "/sps/v1/status")[1])[
+                "queries"], queries)
         finally:
             agent.stop()
 
@@ -259,7 +291,7 @@ class WardSpsTest(unittest.TestCase):
         proc = subprocess.Popen([WARD, "scan", "-r", "--no-cache", "--json", "-j", "1",
                                  "--agent-pattern",
                                  os.path.join(packages, "smart-agent-pattern-2.tar.zst"),
-                                 "--sps-ca", os.path.join(self.server.data, "ca.crt"),
+                                 "--sps-ca", os.path.join(self.server.data, "sps-ca.crt"),
                                  f"--sps=https://127.0.0.1:{self.sps.port}", bad],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         first = proc.stdout.readline()
