@@ -604,6 +604,29 @@ static enum store_err migrate(struct store *st, char *errbuf, size_t errlen)
 	return finish(st, err, errbuf, errlen);
 }
 
+/* Checks the database's structure (pages, indexes, constraints): one
+ * damaged by a disk or a hand is refused, never served or built upon. */
+static bool intact(struct store *st, const char *path, char *errbuf, size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+	const char *verdict;
+	bool ok = false;
+	int rc;
+
+	rc = sqlite3_prepare_v2(st->db, "PRAGMA quick_check(1)", -1, &stmt, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_step(stmt);
+	verdict = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(stmt, 0) : NULL;
+	if (verdict && strcmp(verdict, "ok") == 0)
+		ok = true;
+	else
+		util_set_msg(errbuf, errlen, "database %s is damaged (%s): restore it from a "
+			     "backup; wardd does not start on it", path,
+			     verdict ? verdict : sqlite3_errmsg(st->db));
+	sqlite3_finalize(stmt);
+	return ok;
+}
+
 struct store *store_open(const char *path, char *errbuf, size_t errlen)
 {
 	struct store *st = calloc(1, sizeof(*st));
@@ -622,7 +645,8 @@ struct store *store_open(const char *path, char *errbuf, size_t errlen)
 	 * synchronous=NORMAL in WAL mode loses no committed transaction on a
 	 * process crash, only possibly the last ones on a power cut. */
 	sqlite3_busy_timeout(st->db, 5000);
-	if (exec(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+	if (!intact(st, path, errbuf, errlen) ||
+	    exec(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
 		 "PRAGMA foreign_keys = ON;", errbuf, errlen) != STORE_OK ||
 	    migrate(st, errbuf, errlen) != STORE_OK)
 		goto fail;

@@ -48,10 +48,12 @@ enum store_apply {
 
 struct store;
 
-/* Opens (creating when missing) the database at path and brings its schema
- * up to date; a new database gets the root with every setting at its
- * default. Returns NULL with a message in errbuf on failure. The caller
- * owns the handle and closes it with store_close(). */
+/* Opens (creating when missing) the database at path, checks its
+ * structure (a damaged one is refused with a message that names the file
+ * and says to restore it) and brings its schema up to date; a new
+ * database gets the root with every setting at its default. Returns NULL
+ * with a message in errbuf on failure. The caller owns the handle and
+ * closes it with store_close(). */
 struct store *store_open(const char *path, char *errbuf, size_t errlen);
 
 /* Closes the handle (NULL is accepted). */

@@ -2,6 +2,7 @@
  * directory, CA, server certificate, first administrator, enrollment
  * token), then the HTTPS API until SIGTERM. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
@@ -282,6 +283,39 @@ static struct console *load_console(const struct config *cfg)
 	return c;
 }
 
+/* A database is made only on a first start, in an empty data directory:
+ * a missing or empty ward.db beside the server's keys is a loss (a disk,
+ * a hand, a failed restore), not a new server, and starting afresh would
+ * issue a new administrator password and token and drop every client. */
+static bool database_present(const struct config *cfg, const struct files *f)
+{
+	struct stat sb;
+	DIR *dir;
+	struct dirent *e;
+	bool empty = true;
+
+	if (stat(f->db, &sb) == 0) {
+		if (sb.st_size > 0)
+			return true;
+		log_msg(LOG_LVL_ERROR, "%s is empty: restore the database from a backup (wardd "
+			"makes a new one only in an empty data directory)", f->db);
+		return false;
+	}
+	dir = opendir(cfg->data_dir);
+	if (!dir) {
+		log_msg(LOG_LVL_ERROR, "%s: %s", cfg->data_dir, strerror(errno));
+		return false;
+	}
+	while (empty && (e = readdir(dir)) != NULL)
+		empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+	closedir(dir);
+	if (!empty)
+		log_msg(LOG_LVL_ERROR, "%s is missing but %s holds a server's files: restore the "
+			"database from a backup, or empty the directory to start a new server",
+			f->db, cfg->data_dir);
+	return empty;
+}
+
 static char *data_path(const struct config *cfg, const char *name)
 {
 	return util_path_join(cfg->data_dir, name);
@@ -367,6 +401,8 @@ int main(int argc, char **argv)
 	if (is_ip_literal(name))
 		log_msg(LOG_LVL_WARN, "server.hostname is the bare address %s: agents enrolled to "
 			"it are stranded if the address changes; prefer a host name", name);
+	if (!database_present(&cfg, &f))
+		goto out;
 	st = store_open(f.db, msg, sizeof(msg));
 	if (!st) {
 		log_msg(LOG_LVL_ERROR, "%s", msg);

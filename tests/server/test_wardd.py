@@ -199,6 +199,56 @@ class WarddTest(unittest.TestCase):
         self.assertEqual(self.w.request("GET", "/api/v1/tree", token=token)[0], 200)
         self.w.login()
 
+    def refused_start(self):
+        """Starts wardd on the data as it is; returns its exit status and log."""
+        log = os.path.join(self.tmp.name, "refused.log")
+        with open(log, "wb") as out:
+            code = subprocess.run([WARDD, "--config", self.w.conf], stdout=out,
+                                  stderr=subprocess.STDOUT, timeout=30).returncode
+        with open(log, errors="replace") as f:
+            return code, f.read()
+
+    def test_lost_or_damaged_database_is_no_first_start(self):
+        """A zero-length, missing or damaged ward.db beside the server's files
+        is refused, naming the file and pointing to a restore; nothing of the
+        server (password, token, keys) is made anew."""
+        token = self.w.login()
+        self.assertEqual(self.w.stop(), 0)
+        db = os.path.join(self.w.data, "ward.db")
+        with open(db, "rb") as f:
+            good = f.read()
+        with open(os.path.join(self.w.data, "initial-admin-password")) as f:
+            password = f.read()
+        for wal in ("ward.db-wal", "ward.db-shm"):
+            if os.path.exists(os.path.join(self.w.data, wal)):
+                os.remove(os.path.join(self.w.data, wal))
+        damaged = bytearray(good)
+        for i in range(len(damaged) // 2, len(damaged) // 2 + 64):
+            damaged[i] ^= 0xFF
+        for what, content, want in (("empty", b"", "is empty: restore"),
+                                    ("missing", None, "is missing but"),
+                                    ("damaged", bytes(damaged), "is damaged"),
+                                    ("not a database", b"x" * 4096, "is damaged")):
+            if content is None:
+                os.remove(db)
+            else:
+                with open(db, "wb") as f:
+                    f.write(content)
+            code, log = self.refused_start()
+            self.assertNotEqual(code, 0, what)
+            self.assertIn(db, log, what)
+            self.assertIn(want, log, what)
+            self.assertIn("restore", log, what)
+            with open(os.path.join(self.w.data, "initial-admin-password")) as f:
+                self.assertEqual(f.read(), password, what)
+            if content is not None:
+                with open(db, "rb") as f:
+                    self.assertEqual(f.read(), content, f"{what}: the file was changed")
+        with open(db, "wb") as f:
+            f.write(good)
+        self.w.start()
+        self.assertEqual(self.w.request("GET", "/api/v1/tree", token=token)[0], 200)
+
     def test_stop_is_clean(self):
         start = time.monotonic()
         self.assertEqual(self.w.stop(), 0)
