@@ -63,7 +63,14 @@ static const struct ops_op table[OPS_COUNT] = {
 	    END } },
 	{ OPS_CLIENT_REMOVE, "client remove", "POST", "/api/v1/clients/remove", OPS_AUTH_ADMIN,
 	  "remove clients from the tree (their credentials stop working; nothing is "
-	  "uninstalled)", { POS("ids", OPS_JSON, "client id, or a JSON list of ids"), END } },
+	  "uninstalled; they can be restored for agents.removed_keep)",
+	  { POS("ids", OPS_JSON, "client id, or a JSON list of ids"), END } },
+	{ OPS_CLIENT_REMOVED, "client removed", "GET", "/api/v1/clients/removed", OPS_AUTH_ADMIN,
+	  "list the clients removed from the tree that can still be restored", { END } },
+	{ OPS_CLIENT_RESTORE, "client restore", "POST", "/api/v1/clients/restore",
+	  OPS_AUTH_ADMIN, "put removed clients back: their credentials work again, in the "
+	  "domain they were in", { POS("ids", OPS_JSON, "client id, or a JSON list of ids"),
+				   END } },
 	{ OPS_ENROLL_TOKENS, "enroll tokens", "GET", "/api/v1/enroll/tokens", OPS_AUTH_ADMIN,
 	  "list the enrollment tokens in force: their ids, domains and expiry", { END } },
 	{ OPS_ENROLL_TOKEN_NEW, "enroll new", "POST", "/api/v1/enroll/tokens", OPS_AUTH_ADMIN,

@@ -1024,6 +1024,52 @@ out:
 	json_decref(body);
 }
 
+static enum store_err restore_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
+				  size_t len)
+{
+	enum store_err err = store_client_restore(ctx->st, id, msg, len);
+
+	if (err == STORE_OK)
+		store_eventf(ctx->st, "system", id, "client %lld restored to the tree by %s",
+			     (long long)id, (const char *)arg);
+	return err;
+}
+
+/* Puts removed clients back (agents.removed_keep): their credentials work
+ * again and their settings are delivered. */
+static void post_client_restore(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *body = api_body_object(req), *ids, *results = json_array();
+	int64_t restored;
+
+	if (!body || !results)
+		goto out;
+	if (json_unpack(body, "{s:o !}", "ids", &ids) != 0 ||
+	    !(json_is_integer(ids) || json_is_array(ids))) {
+		http_respond_error(req, 400, "restore: expected {\"ids\": ID or [IDS]}");
+		goto out;
+	}
+	restored = each_client(ctx, ids, results, restore_one, (void *)who);
+	notify_kick(ctx->notify);
+	http_respond_json(req, 200, json_pack("{sI sO}", "restored", (json_int_t)restored,
+					      "results", results));
+out:
+	json_decref(results);
+	json_decref(body);
+}
+
+static void get_clients_removed(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	json_t *list = NULL;
+
+	(void)who;
+	if (store_removed_list(ctx->st, &list) != STORE_OK)
+		http_respond_error(req, 500, "database: reading the removed clients failed");
+	else
+		http_respond_json(req, 200, json_pack("{so sI}", "clients", list, "keep",
+						      (json_int_t)ctx->cfg->removed_keep));
+}
+
 /* Reads a list kept under key in the store; [] when none was stored. */
 static json_t *load_list(struct api_ctx *ctx, const char *key)
 {
@@ -1298,7 +1344,7 @@ static void regroup(struct api_ctx *ctx, int64_t id, const json_t *status)
 
 struct verify_pass {
 	struct api_ctx *ctx;
-	int64_t now;
+	int64_t now, observed;
 	bool remove;
 	json_t *summary, *changed, *removed, *changes;  /* changes: {id: new state} */
 };
@@ -1314,8 +1360,12 @@ static int verify_client(json_t *c, void *arg)
 
 	json_object_set_new(v->summary, state, json_integer(json_integer_value(count) + 1));
 	snprintf(key, sizeof(key), "%lld", (long long)json_integer_value(json_object_get(c, "id")));
+	/* Unseen that long by the clock and by this server's own running time:
+	 * a clock set forward removes no one. */
 	if (v->remove && strcmp(state, "inactive") == 0 &&
-	    v->now - seen >= v->ctx->cfg->remove_after) {
+	    v->now - seen >= v->ctx->cfg->remove_after &&
+	    v->observed - json_integer_value(json_object_get(c, "seen_observed")) >=
+	    v->ctx->cfg->remove_after) {
 		json_array_append_new(v->removed, json_pack("{sO sO}", "id",
 							     json_object_get(c, "id"), "hostname",
 							     json_object_get(c, "hostname")));
@@ -1331,7 +1381,8 @@ static int verify_client(json_t *c, void *arg)
 
 json_t *api_verify(struct api_ctx *ctx, bool remove)
 {
-	struct verify_pass v = { .ctx = ctx, .now = (int64_t)time(NULL), .remove = remove };
+	struct verify_pass v = { .ctx = ctx, .now = (int64_t)time(NULL),
+				 .observed = store_observed(ctx->st), .remove = remove };
 	json_t *item, *state;
 	const char *key;
 	char msg[256], why[160];
@@ -1844,6 +1895,8 @@ static const handler_fn handlers[OPS_COUNT] = {
 	[OPS_SESSION] = get_session,
 	[OPS_OVERVIEW] = get_overview,
 	[OPS_CLIENT_REMOVE] = post_client_remove,
+	[OPS_CLIENT_REMOVED] = get_clients_removed,
+	[OPS_CLIENT_RESTORE] = post_client_restore,
 	[OPS_ENROLL_TOKENS] = enroll_get_tokens,
 	[OPS_ENROLL_TOKEN_NEW] = enroll_post_token,
 	[OPS_ENROLL_TOKEN_REVOKE] = enroll_post_revoke,

@@ -32,6 +32,9 @@ static const struct ini_field fields[] = {
 	F("agents", "remove_after", INI_DURATION, remove_after, "90d", 3600, 3650 * 86400,
 	  "an agent not seen for this long is removed from the tree by the daily task "
 	  "(never uninstalled)"),
+	F("agents", "removed_keep", INI_DURATION, removed_keep, "30d", 3600, 3650 * 86400,
+	  "how long a client removed from the tree is kept for an administrator to restore "
+	  "(ward client restore)"),
 	F("agents", "verify_interval", INI_DURATION, verify_interval, "10m", 10, 86400,
 	  "how often connection states are verified and changes logged"),
 	F("agents", "default_domain", INI_STRING, default_domain, "/", 0, 0,

@@ -24,6 +24,7 @@ struct config {
 	int64_t offline_after;
 	int64_t inactive_after;
 	int64_t remove_after;
+	int64_t removed_keep;        /* seconds a removed client can be restored */
 	char *default_domain;
 	int64_t verify_interval;
 	/* [enroll] */

@@ -15,6 +15,8 @@
 
 struct store {
 	sqlite3 *db;
+	int64_t observed;     /* seconds this server had run before this open */
+	uint64_t opened_ns;   /* the monotonic clock then */
 };
 
 /* Schema version 1. Foreign keys cascade from a node to its settings, its
@@ -120,11 +122,40 @@ static const char schema_v5[] =
 	"ALTER TABLE sps_servers ADD COLUMN state TEXT NOT NULL DEFAULT 'enabled';"
 	"UPDATE sps_servers SET state = 'revoked';";
 
+/* Schema version 6: time as this server observed it, so that no clock
+ * step removes or expires anything (store_observed()): the seconds it has
+ * run, and that count at a client's last contact, at a token's expiry and
+ * at each event; removed clients, kept for a while so that a removal can
+ * be undone. Tokens made before count from the upgrade. */
+static const char schema_v6[] =
+	"INSERT INTO meta VALUES ('observed', 0);"
+	"ALTER TABLE clients ADD COLUMN seen_observed INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE tokens ADD COLUMN observed_expires INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE tokens SET observed_expires = max(0, expires - unixepoch());"
+	"ALTER TABLE events ADD COLUMN observed INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE removed_clients ("
+	" node INTEGER PRIMARY KEY,"
+	" uuid TEXT NOT NULL,"
+	" hostname TEXT NOT NULL,"
+	" secret BLOB NOT NULL,"
+	" domain TEXT NOT NULL,"      /* the path it was in */
+	" settings TEXT NOT NULL,"    /* {key: value} placed on the client itself */
+	" status TEXT,"
+	" last_seen INTEGER NOT NULL,"
+	" removed INTEGER NOT NULL,"
+	" removed_observed INTEGER NOT NULL,"
+	" why TEXT NOT NULL);";
+
 /* The steps from an empty database (user_version 0) to the current one. */
 static const char *const schema_steps[] = { schema_v1, schema_v2, schema_v3, schema_v4,
-					    schema_v5 };
+					    schema_v5, schema_v6 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof(schema_steps) / sizeof(*schema_steps)))
+
+/* A token in force at ?3 (the clock) and ?4 (store_observed()): expired
+ * by either, it opens nothing; used up, neither. */
+#define TOKEN_VALID "expires > ?3 AND observed_expires > ?4 AND " \
+	"(max_uses = 0 OR uses < max_uses)"
 
 /* Descendants of ?1, itself included. */
 #define SUBTREE_CTE \
@@ -648,18 +679,34 @@ struct store *store_open(const char *path, char *errbuf, size_t errlen)
 	if (!intact(st, path, errbuf, errlen) ||
 	    exec(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
 		 "PRAGMA foreign_keys = ON;", errbuf, errlen) != STORE_OK ||
-	    migrate(st, errbuf, errlen) != STORE_OK)
+	    migrate(st, errbuf, errlen) != STORE_OK ||
+	    sql_int(st, &st->observed, errbuf, errlen, "SELECT value FROM meta WHERE key = "
+		    "'observed'", "") != STORE_OK)
 		goto fail;
+	st->opened_ns = util_now_ns();
 	return st;
 fail:
 	store_close(st);
 	return NULL;
 }
 
+int64_t store_observed(const struct store *st)
+{
+	return st->observed + (int64_t)((util_now_ns() - st->opened_ns) / 1000000000u);
+}
+
+enum store_err store_observed_save(struct store *st)
+{
+	return sql_exec(st, NULL, 0, "UPDATE meta SET value = max(value, ?) WHERE key = "
+			"'observed'", "i", store_observed(st));
+}
+
 void store_close(struct store *st)
 {
 	if (!st)
 		return;
+	if (st->db)
+		store_observed_save(st);
 	sqlite3_close(st->db);
 	free(st);
 }
@@ -938,16 +985,18 @@ enum store_err store_client_add(struct store *st, int64_t domain, const char *uu
 	if (err == STORE_OK)
 		err = sql_exec(st, errbuf, errlen, "INSERT INTO nodes (id, parent, kind, name) "
 			       "VALUES (1 + max((SELECT max(id) FROM nodes), "
-			       "coalesce((SELECT max(client) FROM events), 0)), ?, 2, ?)", "is",
+			       "coalesce((SELECT max(client) FROM events), 0), "
+			       "coalesce((SELECT max(node) FROM removed_clients), 0)), ?, 2, ?)",
+			       "is",
 			       domain, hostname);
 	if (err == STORE_OK) {
 		*id = sqlite3_last_insert_rowid(st->db);
 		stmt = prepare(st, errbuf, errlen, "INSERT INTO clients (node, uuid, hostname, "
-			       "secret, last_seen) VALUES (?, ?, ?, ?, ?)", "iss", *id, uuid,
-			       hostname);
-		if (stmt && (sqlite3_bind_blob(stmt, 4, secret_hash, 32, SQLITE_TRANSIENT) !=
+			       "seen_observed, secret, last_seen) VALUES (?, ?, ?, ?, ?, ?)",
+			       "issi", *id, uuid, hostname, store_observed(st));
+		if (stmt && (sqlite3_bind_blob(stmt, 5, secret_hash, 32, SQLITE_TRANSIENT) !=
 			     SQLITE_OK ||
-			     sqlite3_bind_int64(stmt, 5, (int64_t)time(NULL)) != SQLITE_OK)) {
+			     sqlite3_bind_int64(stmt, 6, (int64_t)time(NULL)) != SQLITE_OK)) {
 			sqlite3_finalize(stmt);
 			stmt = NULL;
 			db_fail(st, "bind", errbuf, errlen);
@@ -1140,21 +1189,24 @@ enum store_err store_token_put(struct store *st, const unsigned char hash[32],
 			       enum store_token kind, const char *subject, int64_t expires,
 			       int64_t ends, char *errbuf, size_t errlen)
 {
+	int64_t now = (int64_t)time(NULL), observed = store_observed(st);
 	sqlite3_stmt *stmt;
 
-	/* Expired tokens go as new ones come. */
-	if (sql_exec(st, errbuf, errlen, "DELETE FROM tokens WHERE expires <= ?", "i",
-		     (int64_t)time(NULL)) != STORE_OK)
+	/* Expired tokens go as new ones come: expired by the clock and by this
+	 * server's own count, so a clock set forward deletes none. */
+	if (sql_exec(st, errbuf, errlen, "DELETE FROM tokens WHERE expires <= ? AND "
+		     "observed_expires <= ?", "ii", now, observed) != STORE_OK)
 		return STORE_EDB;
 	stmt = prepare(st, errbuf, errlen, "INSERT INTO tokens (hash, kind, subject, expires, "
-		       "ends) VALUES (?, ?, ?, ?, ?)", "");
+		       "ends, observed_expires) VALUES (?, ?, ?, ?, ?, ?)", "");
 	if (!stmt)
 		return STORE_EDB;
 	if (sqlite3_bind_blob(stmt, 1, hash, 32, SQLITE_TRANSIENT) != SQLITE_OK ||
 	    sqlite3_bind_int(stmt, 2, (int)kind) != SQLITE_OK ||
 	    sqlite3_bind_text(stmt, 3, subject, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
 	    sqlite3_bind_int64(stmt, 4, expires) != SQLITE_OK ||
-	    sqlite3_bind_int64(stmt, 5, ends) != SQLITE_OK) {
+	    sqlite3_bind_int64(stmt, 5, ends) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 6, observed + (expires - now)) != SQLITE_OK) {
 		sqlite3_finalize(stmt);
 		return db_fail(st, "token", errbuf, errlen);
 	}
@@ -1176,15 +1228,16 @@ enum store_err store_token_check(struct store *st, const unsigned char hash[32],
 				 char *subject, size_t len, int64_t *expires)
 {
 	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT subject, expires, ends FROM tokens "
-				     "WHERE hash = ?1 AND kind = ?2 AND expires > ?3 AND "
-				     "(max_uses = 0 OR uses < max_uses)", "");
+				     "WHERE hash = ?1 AND kind = ?2 AND " TOKEN_VALID, "");
 	enum store_err err = STORE_ENOENT;
 	int64_t until = 0, ends = 0, slid;
 
 	if (!bind_hash(stmt, 1, hash))
 		return STORE_EDB;
 	if (sqlite3_bind_int(stmt, 2, (int)kind) == SQLITE_OK &&
-	    sqlite3_bind_int64(stmt, 3, now) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+	    sqlite3_bind_int64(stmt, 3, now) == SQLITE_OK &&
+	    sqlite3_bind_int64(stmt, 4, store_observed(st)) == SQLITE_OK &&
+	    sqlite3_step(stmt) == SQLITE_ROW) {
 		snprintf(subject, len, "%s", (const char *)sqlite3_column_text(stmt, 0));
 		until = sqlite3_column_int64(stmt, 1);
 		ends = sqlite3_column_int64(stmt, 2);
@@ -1196,9 +1249,12 @@ enum store_err store_token_check(struct store *st, const unsigned char hash[32],
 	 * every request. A failed write leaves the token valid as it was. */
 	slid = now + idle < ends ? now + idle : ends;
 	if (err == STORE_OK && idle > 0 && ends > 0 && (slid - until) * 12 >= idle) {
-		stmt = prepare(st, NULL, 0, "UPDATE tokens SET expires = ?2 WHERE hash = ?1", "");
+		stmt = prepare(st, NULL, 0, "UPDATE tokens SET expires = ?2, observed_expires = "
+			       "?3 WHERE hash = ?1", "");
 		if (bind_hash(stmt, 1, hash)) {
-			if (sqlite3_bind_int64(stmt, 2, slid) != SQLITE_OK)
+			if (sqlite3_bind_int64(stmt, 2, slid) != SQLITE_OK ||
+			    sqlite3_bind_int64(stmt, 3, store_observed(st) + (slid - now)) !=
+			    SQLITE_OK)
 				sqlite3_finalize(stmt);
 			else if (run(st, stmt, NULL, 0) == STORE_OK)
 				until = slid;
@@ -1225,9 +1281,9 @@ enum store_err store_tokens_list(struct store *st, enum store_token kind, int64_
 				 json_t **out)
 {
 	return query_rows(prepare(st, NULL, 0, "SELECT " TOKEN_ID " AS id, subject, expires, "
-				  "uses, max_uses FROM tokens WHERE kind = ? AND expires > ? AND "
-				  "(max_uses = 0 OR uses < max_uses) ORDER BY expires",
-				  "ii", (int64_t)kind, now), 0, out);
+				  "uses, max_uses FROM tokens WHERE kind = ?2 AND " TOKEN_VALID
+				  " ORDER BY expires", "iiii", (int64_t)0, (int64_t)kind, now,
+				  store_observed(st)), 0, out);
 }
 
 enum store_err store_token_use(struct store *st, const unsigned char hash[32],
@@ -1259,8 +1315,8 @@ enum store_err store_token_revoke(struct store *st, enum store_token kind, const
 enum store_err store_token_count(struct store *st, enum store_token kind, int64_t now,
 				 int64_t *count)
 {
-	return sql_int(st, count, NULL, 0, "SELECT count(*) FROM tokens WHERE kind = ? AND "
-		       "expires > ?", "ii", (int64_t)kind, now);
+	return sql_int(st, count, NULL, 0, "SELECT count(*) FROM tokens WHERE kind = ?2 AND "
+		       TOKEN_VALID, "iiii", (int64_t)0, (int64_t)kind, now, store_observed(st));
 }
 
 /* Finds the id of the row of sql ("SELECT id ... WHERE uuid = ? AND secret
@@ -1355,10 +1411,11 @@ enum store_err store_agent_seen(struct store *st, int64_t id, const char *status
 				char *errbuf, size_t errlen)
 {
 	if (status)
-		return sql_exec(st, errbuf, errlen, "UPDATE clients SET status = ?, last_seen = ? "
-				"WHERE node = ?", "sii", status, now, id);
-	return sql_exec(st, errbuf, errlen, "UPDATE clients SET last_seen = ? WHERE node = ?",
-			"ii", now, id);
+		return sql_exec(st, errbuf, errlen, "UPDATE clients SET status = ?, last_seen = ?, "
+				"seen_observed = ? WHERE node = ?", "siii", status, now,
+				store_observed(st), id);
+	return sql_exec(st, errbuf, errlen, "UPDATE clients SET last_seen = ?, seen_observed = ? "
+			"WHERE node = ?", "iii", now, store_observed(st), id);
 }
 
 enum store_err store_agent_settings(struct store *st, int64_t id, char **json,
@@ -1482,8 +1539,8 @@ enum store_err store_clients_each(struct store *st, int64_t only,
 	sqlite3_stmt *stmt = prepare(st, NULL, 0, SUBTREE_CTE
 				     "SELECT c.node, c.uuid, c.hostname, n.parent, "
 				     "c.last_seen, c.eff_version, c.acked_version, c.status, "
-				     "json_extract(c.eff_json, '$.roaming'), c.state "
-				     "FROM clients c JOIN nodes n ON n.id = c.node "
+				     "json_extract(c.eff_json, '$.roaming'), c.state, "
+				     "c.seen_observed FROM clients c JOIN nodes n ON n.id = c.node "
 				     "WHERE ?1 = 0 OR c.node IN (SELECT id FROM sub) "
 				     "ORDER BY c.node", "i", only);
 	enum store_err err = STORE_OK;
@@ -1506,6 +1563,9 @@ enum store_err store_clients_each(struct store *st, int64_t only,
 				"status", status ? json_loads(status, 0, NULL) : json_null(),
 				"roaming", sqlite3_column_int(stmt, 8),
 				"verified_state", sqlite3_column_text(stmt, 9));
+		if (obj)
+			json_object_set_new(obj, "seen_observed",
+					    json_integer(sqlite3_column_int64(stmt, 10)));
 		if (!obj) {
 			err = STORE_ENOMEM;
 			break;
@@ -1541,15 +1601,98 @@ enum store_err store_client_remove(struct store *st, int64_t id, const char *why
 				   char *errbuf, size_t errlen)
 {
 	enum store_err err = begin(st, errbuf, errlen);
+	int64_t parent = 0;
+	char path[4096];
 
 	if (err != STORE_OK)
 		return err;
 	err = expect_kind(st, id, STORE_KIND_CLIENT, errbuf, errlen);
 	if (err == STORE_OK)
+		err = sql_int(st, &parent, errbuf, errlen, "SELECT parent FROM nodes WHERE id = ?",
+			      "i", id);
+	if (err == STORE_OK)
+		err = store_domain_path(st, parent, path, sizeof(path));
+	if (err == STORE_OK)
 		err = store_event_add(st, "system", id, 0, why);
+	/* Kept, credential and settings included, for an administrator to
+	 * restore within agents.removed_keep. */
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "INSERT INTO removed_clients (node, uuid, "
+			       "hostname, secret, domain, settings, status, last_seen, removed, "
+			       "removed_observed, why) SELECT c.node, c.uuid, c.hostname, "
+			       "c.secret, ?2, (SELECT json_group_array(json_array(key, value)) "
+			       "FROM settings WHERE node = c.node), c.status, c.last_seen, ?3, ?4, "
+			       "?5 FROM "
+			       "clients c WHERE c.node = ?1", "isiis", id, path,
+			       (int64_t)time(NULL), store_observed(st), why);
 	if (err == STORE_OK)
 		err = sql_exec(st, errbuf, errlen, "DELETE FROM nodes WHERE id = ?", "i", id);
 	return finish(st, err, errbuf, errlen);
+}
+
+enum store_err store_removed_list(struct store *st, json_t **out)
+{
+	return query_rows(prepare(st, NULL, 0, "SELECT node AS id, uuid, hostname, domain, "
+				  "last_seen, removed, why FROM removed_clients ORDER BY removed "
+				  "DESC, node", ""), 0, out);
+}
+
+enum store_err store_client_restore(struct store *st, int64_t id, char *errbuf, size_t errlen)
+{
+	enum store_err err = begin(st, errbuf, errlen);
+	char *path = NULL;
+	int64_t domain = STORE_ROOT, other = 0;
+
+	if (err != STORE_OK)
+		return err;
+	err = sql_text(st, &path, errbuf, errlen, "SELECT domain FROM removed_clients WHERE "
+		       "node = ?", "i", id);
+	if (err == STORE_ENOENT)
+		util_set_msg(errbuf, errlen, "no removed client %lld (restored already, or kept "
+			     "no longer)", (long long)id);
+	if (err == STORE_OK &&
+	    sql_int(st, &other, NULL, 0, "SELECT c.node FROM clients c JOIN removed_clients r "
+		    "ON r.uuid = c.uuid WHERE r.node = ?", "i", id) == STORE_OK) {
+		util_set_msg(errbuf, errlen, "client %lld's agent has enrolled again, as client "
+			     "%lld", (long long)id, (long long)other);
+		err = STORE_EEXIST;
+	}
+	/* Back in its domain, or the root when that is gone. */
+	if (err == STORE_OK && store_domain_lookup(st, path, 0, &domain, NULL, 0) != STORE_OK)
+		domain = STORE_ROOT;
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "INSERT INTO nodes (id, parent, kind, name) "
+			       "SELECT node, ?2, 2, hostname FROM removed_clients WHERE node = ?1",
+			       "ii", id, domain);
+	/* Seen now: its inactivity counts afresh. */
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "INSERT INTO clients (node, uuid, hostname, "
+			       "secret, status, last_seen, seen_observed) SELECT node, uuid, "
+			       "hostname, secret, status, ?2, ?3 FROM removed_clients WHERE "
+			       "node = ?1", "iii", id, (int64_t)time(NULL), store_observed(st));
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "INSERT INTO settings (node, key, value) SELECT "
+			       "?1, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') "
+			       "FROM removed_clients r, json_each(r.settings) j WHERE r.node = ?1",
+			       "i", id);
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "DELETE FROM removed_clients WHERE node = ?",
+			       "i", id);
+	if (err == STORE_OK)
+		err = refresh(st, id, NULL, errbuf, errlen);
+	free(path);
+	return finish(st, err, errbuf, errlen);
+}
+
+enum store_err store_removed_purge(struct store *st, int64_t keep, int64_t now, int64_t *n)
+{
+	/* Past keep by the clock and by this server's own count. */
+	enum store_err err = sql_exec(st, NULL, 0, "DELETE FROM removed_clients WHERE removed < ? "
+				      "AND removed_observed < ?", "ii", now - keep,
+				      store_observed(st) - keep);
+
+	*n = err == STORE_OK ? (int64_t)sqlite3_changes(st->db) : 0;
+	return err;
 }
 
 enum store_err store_client_move_server(struct store *st, int64_t id, const char *move,
@@ -1709,8 +1852,9 @@ enum store_err store_event_add(struct store *st, const char *kind, int64_t clien
 	    store_domain_path(st, parent, domain, sizeof(domain)) != STORE_OK)
 		domain[0] = '\0';
 	err = sql_exec(st, NULL, 0, "INSERT INTO events (time, kind, client, hostname, domain, "
-		       "message) VALUES (?, ?, nullif(?, 0), ?, nullif(?, ''), ?)", "isisss",
-		       when ? when : (int64_t)time(NULL), kind, client, host, domain, message);
+		       "message, observed) VALUES (?, ?, nullif(?, 0), ?, nullif(?, ''), ?, ?)",
+		       "isisssi", when ? when : (int64_t)time(NULL), kind, client, host, domain,
+		       message, store_observed(st));
 	free(host);
 	return err;
 }
@@ -1743,10 +1887,12 @@ enum store_err store_events(struct store *st, const struct store_event_filter *f
 		f->before, f->limit), 0, out);
 }
 
-enum store_err store_events_prune(struct store *st, int64_t before, int64_t *n)
+enum store_err store_events_prune(struct store *st, int64_t keep, int64_t now, int64_t *n)
 {
-	enum store_err err = sql_exec(st, NULL, 0, "DELETE FROM events WHERE time < ?", "i",
-				      before);
+	/* Older by the clock and by this server's own count: a clock set
+	 * forward deletes nothing. */
+	enum store_err err = sql_exec(st, NULL, 0, "DELETE FROM events WHERE time < ? AND "
+				      "observed < ?", "ii", now - keep, store_observed(st) - keep);
 
 	*n = err == STORE_OK ? (int64_t)sqlite3_changes(st->db) : 0;
 	return err;

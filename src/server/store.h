@@ -56,8 +56,20 @@ struct store;
  * closes it with store_close(). */
 struct store *store_open(const char *path, char *errbuf, size_t errlen);
 
-/* Closes the handle (NULL is accepted). */
+/* Closes the handle (NULL is accepted), saving store_observed(). */
 void store_close(struct store *st);
+
+/* Returns the seconds this server has run, over every start (monotonic
+ * time, saved by store_observed_save() and at close). Decisions that
+ * remove or expire something need both it and the clock to agree, so a
+ * clock step removes nothing: a client's last contact, a token's expiry,
+ * an event's and a removal's time are recorded in both. */
+int64_t store_observed(const struct store *st);
+
+/* Saves store_observed() (never moving it back): wardd does so every
+ * verification, so a crash loses at most that much of the count, which
+ * only ever delays a removal. */
+enum store_err store_observed_save(struct store *st);
 
 /* Creates domain name under parent (the root or a domain). Names are 1-64
  * printable characters without '/', unique among their siblings. Stores
@@ -286,11 +298,29 @@ enum store_err store_clients_each(struct store *st, int64_t only,
 /* Records the connection state the last verification found for client id. */
 enum store_err store_client_set_state(struct store *st, int64_t id, const char *state);
 
-/* Removes client id from the tree (its settings and queued delivery go
- * with it) and logs a system event about it saying why (its host name
- * and domain kept there). Nothing is done to the endpoint. */
+/* Removes client id from the tree (its queued delivery goes with it; its
+ * credential stops working) and logs a system event about it saying why
+ * (its host name and domain kept there). It is kept, with its credential
+ * and own settings, among the removed clients until restored or purged
+ * (store_client_restore(), store_removed_purge()). Nothing is done to the
+ * endpoint. */
 enum store_err store_client_remove(struct store *st, int64_t id, const char *why,
 				   char *errbuf, size_t errlen);
+
+/* Stores in *out (a new list) the removed clients kept for restoring,
+ * newest removal first: [{"id", "uuid", "hostname", "domain" (the path it
+ * was in), "last_seen", "removed", "why"}]. */
+enum store_err store_removed_list(struct store *st, json_t **out);
+
+/* Puts removed client id back, with its id, credential and own settings,
+ * in the domain of its path (the root when that is gone), seen now, and
+ * queues its settings. STORE_ENOENT when it is not kept; STORE_EEXIST when
+ * its agent has enrolled again meanwhile. */
+enum store_err store_client_restore(struct store *st, int64_t id, char *errbuf, size_t errlen);
+
+/* Forgets the removed clients older than keep seconds at now (the clock)
+ * and by store_observed(); *n is how many. */
+enum store_err store_removed_purge(struct store *st, int64_t keep, int64_t now, int64_t *n);
 
 /* Records that client id is to move to another server (move: JSON text
  * {"server", "ca", "token", "domain"}) and queues it for delivery under a
@@ -377,7 +407,8 @@ struct store_event_filter {
 enum store_err store_events(struct store *st, const struct store_event_filter *f,
 			    json_t **out);
 
-/* Deletes the events older than before; *n tells how many. */
-enum store_err store_events_prune(struct store *st, int64_t before, int64_t *n);
+/* Deletes the events older than keep seconds at now (the clock) and by
+ * store_observed(); *n is how many. */
+enum store_err store_events_prune(struct store *st, int64_t keep, int64_t now, int64_t *n);
 
 #endif

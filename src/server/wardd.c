@@ -233,26 +233,36 @@ static bool setup_enrollment(struct store *st, const struct config *cfg, const s
 	return ok;
 }
 
-/* The scheduled connection verification (its report is logged). */
+/* The scheduled connection verification (its report is logged); the
+ * server's own count of time is saved with it. */
 static void on_verify(void *arg)
 {
-	json_decref(api_verify(arg, false));
+	struct api_ctx *ctx = arg;
+
+	json_decref(api_verify(ctx, false));
+	if (store_observed_save(ctx->st) != STORE_OK)
+		log_msg(LOG_LVL_ERROR, "database: saving the server's running time failed");
 }
 
 /* The daily task: verification that also removes long-inactive clients,
- * and the event log's oldest events going. */
+ * and the event log's oldest events and the removed clients kept past
+ * agents.removed_keep going. */
 static void on_daily(void *arg)
 {
 	struct api_ctx *ctx = arg;
-	int64_t n = 0;
+	int64_t n = 0, now = (int64_t)time(NULL);
 
 	json_decref(api_verify(ctx, true));
-	if (store_events_prune(ctx->st, (int64_t)time(NULL) - ctx->cfg->logs_keep, &n) !=
-	    STORE_OK)
+	if (store_events_prune(ctx->st, ctx->cfg->logs_keep, now, &n) != STORE_OK)
 		log_msg(LOG_LVL_ERROR, "logs: removing old events failed");
 	else if (n)
 		log_msg(LOG_LVL_INFO, "logs: removed %lld events older than %llds", (long long)n,
 			(long long)ctx->cfg->logs_keep);
+	if (store_removed_purge(ctx->st, ctx->cfg->removed_keep, now, &n) != STORE_OK)
+		log_msg(LOG_LVL_ERROR, "clients: forgetting removed clients failed");
+	else if (n)
+		log_msg(LOG_LVL_INFO, "clients: forgot %lld clients removed more than %llds ago",
+			(long long)n, (long long)ctx->cfg->removed_keep);
 }
 
 /* Loads the web console from server.console_dir, or by default from

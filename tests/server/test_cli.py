@@ -170,9 +170,11 @@ class CliTest(unittest.TestCase):
         self.ward("client", "verify")
         db = sqlite3.connect(os.path.join(self.server.data, "ward.db"), timeout=10)
         now = int(time.time())
-        db.execute("UPDATE clients SET last_seen = ? WHERE node = ?", (now - 300, ids[away]))
-        db.execute("UPDATE clients SET last_seen = ? WHERE node = ?",
-                   (now - 100 * 86400, ids[gone]))
+        # Away by the clock and by the server's own running time, which
+        # removal needs both of.
+        for a, ago in ((away, 300), (gone, 100 * 86400)):
+            db.execute("UPDATE clients SET last_seen = ?, seen_observed = seen_observed - ? "
+                       "WHERE node = ?", (now - ago, ago, ids[a]))
         db.commit()
         db.close()
         report = json.loads(self.ward("client", "verify", "--json").stdout)

@@ -291,5 +291,95 @@ class TrustTest(unittest.TestCase):
         self.assertEqual(self.server.log_text().count("over enroll.per_token"), 1)
 
 
+def clock_ahead(days):
+    """An environment whose wall clock is days ahead (libfaketime, Debian's
+    faketime package), the monotonic clock untouched: a clock step."""
+    import glob
+    lib = glob.glob("/usr/lib/*/faketime/libfaketime.so.1")
+    if not lib:
+        raise AssertionError("libfaketime is missing: scripts/deps.sh installs faketime")
+    return dict(os.environ, LD_PRELOAD=lib[0], FAKETIME=f"+{days}d",
+                FAKETIME_DONT_FAKE_MONOTONIC="1")
+
+
+class ClockStepTest(unittest.TestCase):
+    """A clock stepped 100 days ahead removes no client and deletes no token;
+    stepped back, everything is as it was. Removal and expiry need the
+    server's own running time to agree with the clock."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="ward-clock-")
+        self.server = Wardd(self.tmp.name)
+        self.server.start()
+
+    def tearDown(self):
+        self.server.stop()
+        self.tmp.cleanup()
+
+    def test_forward_step_removes_and_deletes_nothing(self):
+        s = self.server
+        token = enroll_token(s)
+        ids = []
+        for i in range(3):
+            status, answer = s.request("POST", "/api/v1/agent/enroll",
+                                       {"uuid": uuid(200 + i), "hostname": f"c{i}"}, token=token)
+            self.assertEqual(status, 201, answer)
+            ids.append(answer["client"])
+        self.assertEqual(s.stop(), 0)
+        s.start(env=clock_ahead(100))
+        admin = s.login()
+        status, report = s.request("POST", "/api/v1/clients/verify", token=admin)
+        self.assertEqual(status, 200, report)
+        self.assertEqual(report["removed"], [])
+        self.assertEqual(report["summary"]["inactive"], 3)
+        # A new token makes the store drop expired ones: the bootstrap token,
+        # 7 days old by the stepped clock, is not among them.
+        self.assertEqual(s.request("POST", "/api/v1/enroll/tokens", {}, token=admin)[0], 201)
+        self.assertEqual(s.request("POST", "/api/v1/agent/enroll",
+                                   {"uuid": uuid(210), "hostname": "late"}, token=token)[0],
+                         401)
+        self.assertEqual(s.stop(), 0)
+        # The clock back: the token enrolls again, every client is there.
+        s.start()
+        status, answer = s.request("POST", "/api/v1/agent/enroll",
+                                   {"uuid": uuid(211), "hostname": "back"}, token=token)
+        self.assertEqual(status, 201, answer)
+        admin = s.login()
+        listed = {c["id"] for c in s.request("GET", "/api/v1/clients", token=admin)[1]["clients"]}
+        self.assertTrue(set(ids) <= listed)
+
+    def test_removal_is_undone(self):
+        s = self.server
+        admin = s.login()
+        status, answer = s.request("POST", "/api/v1/agent/enroll",
+                                   {"uuid": uuid(300), "hostname": "gone"},
+                                   token=enroll_token(s))
+        self.assertEqual(status, 201, answer)
+        cid, cred = answer["client"], f"{uuid(300)}:{answer['secret']}"
+        self.assertEqual(s.request("POST", "/api/v1/domains", {"path": "/Lab"}, token=admin)[0],
+                         201)
+        self.assertEqual(s.request("POST", "/api/v1/clients/move", {"ids": [cid], "to": "/Lab"},
+                                   token=admin)[0], 200)
+        self.assertEqual(s.request("PUT", "/api/v1/settings", {
+            "scope": f"client:{cid}", "key": "scan_method", "value": "smart"},
+            token=admin)[0], 200)
+        self.assertEqual(s.request("POST", "/api/v1/clients/remove", {"ids": [cid]},
+                                   token=admin)[1]["removed"], 1)
+        self.assertEqual(s.request("POST", "/api/v1/agent/heartbeat", {}, token=cred)[0], 401)
+        removed = s.request("GET", "/api/v1/clients/removed", token=admin)[1]
+        self.assertEqual([(c["id"], c["domain"]) for c in removed["clients"]], [(cid, "/Lab")])
+        status, answer = s.request("POST", "/api/v1/clients/restore", {"ids": [cid]},
+                                   token=admin)
+        self.assertEqual((status, answer["restored"]), (200, 1), answer)
+        self.assertEqual(s.request("POST", "/api/v1/agent/heartbeat", {}, token=cred)[0], 200)
+        status, got = s.request("GET", f"/api/v1/settings?scope=client:{cid}", token=admin)
+        self.assertEqual(got["own"]["scan_method"], "smart", got)
+        self.assertEqual(s.request("GET", "/api/v1/clients/removed", token=admin)[1]["clients"],
+                         [])
+        status, answer = s.request("POST", "/api/v1/clients/restore", {"ids": [cid]},
+                                   token=admin)
+        self.assertEqual(answer["results"][0]["ok"], False)
+
+
 if __name__ == "__main__":
     unittest.main(argv=sys.argv[:1])

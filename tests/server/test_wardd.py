@@ -51,10 +51,10 @@ class Wardd:
         self.log_path = os.path.join(root, "wardd.log")
         self.proc = None
 
-    def start(self):
+    def start(self, env=None):
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([WARDD, "--config", self.conf], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -222,9 +222,11 @@ class WarddTest(unittest.TestCase):
         for wal in ("ward.db-wal", "ward.db-shm"):
             if os.path.exists(os.path.join(self.w.data, wal)):
                 os.remove(os.path.join(self.w.data, wal))
+        # Every page after the first with a b-tree page type that is none.
         damaged = bytearray(good)
-        for i in range(len(damaged) // 2, len(damaged) // 2 + 64):
-            damaged[i] ^= 0xFF
+        page = int.from_bytes(good[16:18], "big")
+        for off in range(page, len(damaged), page):
+            damaged[off] = 0xFF
         for what, content, want in (("empty", b"", "is empty: restore"),
                                     ("missing", None, "is missing but"),
                                     ("damaged", bytes(damaged), "is damaged"),

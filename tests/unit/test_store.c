@@ -1,6 +1,7 @@
 /* test_store.c -- the client tree, settings inheritance and delivery queue
  * on a real SQLite database. */
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdint.h>
 
 #include "check.h"
@@ -230,7 +231,7 @@ static void test_events(struct store *st)
 {
 	struct store_event_filter f = { .limit = 100 };
 	unsigned char tok[32] = { 7 };
-	int64_t dom, sub, c, n, exp = 0;
+	int64_t dom, sub, c, n, exp = 0, t = (int64_t)time(NULL);
 	json_t *list = NULL, *origin = NULL;
 	char who[64];
 
@@ -266,7 +267,22 @@ static void test_events(struct store *st)
 	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(list, 0), "message")),
 		     "removed for the test");
 	json_decref(list);
-	CHECK(store_events_prune(st, 1500, &n) == STORE_OK && n == 1);
+	/* Kept among the removed clients, restored with its id and its own
+	 * settings, and removed again. */
+	CHECK(store_removed_list(st, &list) == STORE_OK);
+	CHECK(json_array_size(list) >= 1);
+	CHECK(json_integer_value(json_object_get(json_array_get(list, 0), "id")) == c);
+	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(list, 0), "domain")),
+		     "/Ev/Sub");
+	json_decref(list);
+	CHECK(store_client_restore(st, c, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_client_restore(st, c, msg, sizeof(msg)) == STORE_ENOENT);
+	CHECK(store_agent_auth(st, "ev-uuid", secret, &n) == STORE_OK && n == c);
+	CHECK(store_client_remove(st, c, "removed for the test", msg, sizeof(msg)) == STORE_OK);
+	/* Old by the clock alone is not old: this server has not run that long. */
+	CHECK(store_events_prune(st, 500, 2000, &n) == STORE_OK && n == 0);
+	CHECK(store_removed_purge(st, 500, (int64_t)time(NULL) + 100000, &n) == STORE_OK &&
+	      n == 0);
 	/* The removed client was the newest: its id is not given again. */
 	CHECK(store_client_add(st, sub, "ev-uuid-2", "ev-host-2", secret, &n, msg, sizeof(msg)) ==
 	      STORE_OK && n > c);
@@ -278,16 +294,17 @@ static void test_events(struct store *st)
 	CHECK_STR_EQ(json_string_value(json_object_get(origin, "scan_method")), "root");
 	json_decref(origin);
 
-	/* A sliding token: 60 s past each use, never past its end. */
-	CHECK(store_token_put(st, tok, STORE_TOKEN_CONSOLE, "admin", 10060, 10100, msg,
+	/* A sliding token: 60 s past each use, never past its end (times
+	 * from now: a token also counts its life in the server's own time). */
+	CHECK(store_token_put(st, tok, STORE_TOKEN_CONSOLE, "admin", t + 60, t + 100, msg,
 			      sizeof(msg)) == STORE_OK);
-	CHECK(store_token_check(st, tok, STORE_TOKEN_CONSOLE, 10050, 60, who, sizeof(who),
-				&exp) == STORE_OK && exp == 10100);
-	CHECK(store_token_check(st, tok, STORE_TOKEN_CONSOLE, 10099, 60, who, sizeof(who),
-				&exp) == STORE_OK && exp == 10100);
-	CHECK(store_token_check(st, tok, STORE_TOKEN_CONSOLE, 10100, 60, who, sizeof(who),
+	CHECK(store_token_check(st, tok, STORE_TOKEN_CONSOLE, t + 50, 60, who, sizeof(who),
+				&exp) == STORE_OK && exp == t + 100);
+	CHECK(store_token_check(st, tok, STORE_TOKEN_CONSOLE, t + 99, 60, who, sizeof(who),
+				&exp) == STORE_OK && exp == t + 100);
+	CHECK(store_token_check(st, tok, STORE_TOKEN_CONSOLE, t + 100, 60, who, sizeof(who),
 				NULL) == STORE_ENOENT);
-	CHECK(store_token_check(st, tok, STORE_TOKEN_SESSION, 10050, 0, who, sizeof(who),
+	CHECK(store_token_check(st, tok, STORE_TOKEN_SESSION, t + 50, 0, who, sizeof(who),
 				NULL) == STORE_ENOENT);
 	CHECK(store_token_delete(st, tok) == STORE_OK);
 }
@@ -329,6 +346,30 @@ static void test_token_ids(struct store *st)
 	      STORE_ENOENT);
 	CHECK(store_token_check(st, b, STORE_TOKEN_ENROLL, now, 0, who, sizeof(who), NULL) ==
 	      STORE_OK);
+}
+
+/* After the server has run long enough (its count, saved in the
+ * database, set forward here as hours of running would): what is old by
+ * the clock and by that count goes. */
+static void test_observed(const char *path)
+{
+	struct store *st;
+	sqlite3 *db = NULL;
+	int64_t n = 0;
+
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "UPDATE meta SET value = value + 100000 WHERE key = 'observed'",
+			   NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	st = store_open(path, msg, sizeof(msg));
+	CHECK(st != NULL);
+	if (!st)
+		return;
+	CHECK(store_observed(st) >= 100000);
+	CHECK(store_events_prune(st, 500, 2000, &n) == STORE_OK && n == 1);
+	CHECK(store_removed_purge(st, 500, (int64_t)time(NULL) + 100000, &n) == STORE_OK &&
+	      n >= 1);
+	store_close(st);
 }
 
 /* The database survives reopening, and a newer schema is refused. */
@@ -375,6 +416,7 @@ int main(void)
 	test_token_ids(st);
 	store_close(st);
 	test_reopen(path);
+	test_observed(path);
 	test_utf8();
 	return check_finish();
 }
