@@ -6,14 +6,14 @@ set -eu
 
 # Build and runtime libraries, then the peers and test data the tests and
 # benchmarks compare against (clamscan, clamd, clamav-testfiles), then the
-# browser the console's tests drive (chromium), and faketime for the tests of
-# clock steps.
+# browser the console's tests drive (chromium), faketime for the tests of
+# clock steps, and systemd-analyze for the units' privileges.
 packages="
 build-essential cmake pkg-config clang
 libclamav-dev libjansson-dev libsqlite3-dev libsodium-dev
 libmicrohttpd-dev libgnutls28-dev libcurl4-gnutls-dev libarchive-dev
 clamav clamav-daemon clamdscan clamav-testfiles
-python3 time curl chromium faketime
+python3 time curl chromium faketime systemd
 "
 # Node.js and npm run the browser tests; a machine that has them (any
 # version from 18 on) keeps its own, others get Debian's.

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""The systemd units in packaging/ keep their privileges as docs/architecture.md
+records them: systemd-analyze's exposure score at most the recorded one,
+ward-agent with CAP_DAC_READ_SEARCH alone and the host's /tmp in sight,
+ward-sps under a user of its own with wardd's data out of its sight.
+"""
+import os
+import subprocess
+import unittest
+
+PACKAGING = os.path.join(os.path.dirname(__file__), "../../packaging")
+
+# The highest exposure each unit may have (systemd-analyze security, 0-10).
+LIMITS = {"ward-agent.service": 2.2, "ward-sps.service": 1.2, "wardd.service": 1.2}
+
+
+def service(name):
+    """The [Service] section of a unit, each key's values in order."""
+    values = {}
+    with open(os.path.join(PACKAGING, name)) as f:
+        section = None
+        for line in f:
+            line = line.strip()
+            if line.startswith("["):
+                section = line
+            elif section == "[Service]" and "=" in line and not line.startswith("#"):
+                key, value = line.split("=", 1)
+                values.setdefault(key, []).append(value)
+    return values
+
+
+class UnitsTest(unittest.TestCase):
+    def test_exposure(self):
+        for name, limit in LIMITS.items():
+            done = subprocess.run(["systemd-analyze", "security", "--offline=yes",
+                                   f"--threshold={int(limit * 10)}",
+                                   os.path.join(PACKAGING, name)],
+                                  capture_output=True, text=True, timeout=60)
+            self.assertEqual(done.returncode, 0, f"{name} is above {limit}:\n{done.stdout}")
+
+    def test_agent(self):
+        s = service("ward-agent.service")
+        self.assertEqual(s["CapabilityBoundingSet"], ["CAP_DAC_READ_SEARCH"])
+        self.assertNotIn("PrivateTmp", s)
+        self.assertNotIn("User", s)
+        self.assertEqual(s["ProtectSystem"], ["strict"])
+
+    def test_sps_cannot_read_wardd(self):
+        sps, wardd = service("ward-sps.service"), service("wardd.service")
+        self.assertNotEqual(sps["User"], wardd["User"])
+        self.assertIn("-/var/lib/ward/server", sps["InaccessiblePaths"])
+        with open(os.path.join(PACKAGING, "ward.sysusers")) as f:
+            users = [l.split()[1] for l in f if l.startswith("u ")]
+        self.assertEqual(sorted(users), sorted([sps["User"][0], wardd["User"][0]]))
+        for s in (sps, wardd):
+            self.assertEqual(s["StateDirectoryMode"], ["0700"])
+            self.assertEqual(s["CapabilityBoundingSet"], [""])
+
+
+if __name__ == "__main__":
+    unittest.main()
