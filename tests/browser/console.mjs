@@ -179,6 +179,16 @@ try {
 	await page.waitForSelector('#sps-servers td:text("integrated (wardd)")');
 	await page.waitForSelector('#sps-lists');
 	await shot('smart-protection');
+	// A token for one ward-sps, of its own kind: the bundle is downloaded.
+	await page.click('#sps-add');
+	const [spsBundle] = await Promise.all([page.waitForEvent('download'),
+		page.click('.dialog button:text("Create token and download bundle")')]);
+	assert.equal(spsBundle.suggestedFilename(), 'sps.bundle');
+	await page.waitForSelector('#sps-token-made p:has-text("for one server")');
+	await page.click('.dialog button:text("Cancel")');
+	const kinds = await page.evaluate(async () =>
+		(await (await fetch('/api/v1/enroll/tokens')).json()).tokens.map((t) => t.kind));
+	assert.ok(kinds.includes('sps'), kinds);
 
 	step('logs, filtered, and their CSV export');
 	await page.click('nav a[data-page=logs]');

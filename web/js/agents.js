@@ -377,9 +377,10 @@ async function exportStructure() {
 	toast(`Exported ${data.domains ? data.domains.length : 0} domain(s)`);
 }
 
-// Enrollment tokens: a new one (its bundle downloaded, the token shown
-// once, for ward-agent, ward-sps or another server's move), and those in
-// force with their ids to revoke.
+// Agent enrollment tokens: a new one (its bundle downloaded, the token
+// shown once, for ward-agent or another server's move), and those in force
+// with their ids to revoke. (Smart protection servers have tokens of their
+// own: sps.js.)
 async function enrollDialog() {
 	const here = st.domains.get(st.domain);
 	const domain = h('select', { id: 'enroll-domain' }, domainOptions(here ? here.path : '/'));
@@ -388,7 +389,7 @@ async function enrollDialog() {
 	const list = h('tbody', { id: 'enroll-tokens' });
 	const load = async () => {
 		const { tokens } = await get('/api/v1/enroll/tokens');
-		fill(list, tokens.map((t) => h('tr', {},
+		fill(list, tokens.filter((t) => t.kind === 'agent').map((t) => h('tr', {},
 			h('td', { class: 'mono' }, t.id), h('td', {}, t.domain), h('td', {}, fmtTime(t.expires)),
 			h('td', {}, h('button', { class: 'secondary', onclick: async () => {
 				try {
@@ -402,9 +403,9 @@ async function enrollDialog() {
 	};
 	await load();
 	await dialog('Add agents', [
-		h('p', { class: 'muted' }, 'An enrollment token lets new agents (and smart protection ' +
-			'servers) join this server; grouping rules come first, then the token\'s domain. ' +
-			'Copy the bundle to the endpoint and run: ward-agent enroll --bundle enroll.bundle'),
+		h('p', { class: 'muted' }, 'An enrollment token lets new agents join this server, ' +
+			'in its domain or below: grouping rules apply within it. Copy the bundle to the ' +
+			'endpoint and run: ward-agent enroll --bundle enroll.bundle'),
 		field('Domain for new agents', domain), field('Valid for (days)', days), made,
 		h('h3', {}, 'Tokens in force'),
 		h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Id'), h('th', {}, 'Domain'),

@@ -3,7 +3,7 @@
 // and the warnings about agents that cannot reach a list's sources by
 // address family.
 import { call, get } from './api.js';
-import { fill, fmtAgo, h, toast } from './dom.js';
+import { dialog, download, field, fill, fmtAgo, fmtTime, h, toast } from './dom.js';
 
 // The host of a source URL, without brackets.
 function hostOf(url) {
@@ -79,15 +79,57 @@ function listsEditor(el, data, integrated, servers, reload) {
 			} }, 'Save'))));
 }
 
-function serversTable(el, integrated, servers) {
+// Changes a ward-sps's trust: agents trust enabled servers only; a
+// revoked one is so for good.
+async function setTrust(s, what, reload) {
+	if (what === 'revoke' && !confirm(`Revoke ${s.hostname} for good? Agents stop trusting ` +
+		'it and it must enroll again with a new token.'))
+		return;
+	try {
+		await call('POST', `/api/v1/sps-servers/${what}`, { id: s.id });
+		toast(`${s.hostname}: ${what === 'enable' ? 'enabled' : what + 'd'}`);
+		reload();
+	} catch (e) {
+		toast(e.message, true);
+	}
+}
+
+function trustCell(s, reload) {
+	const act = (what, label) => h('button', { class: 'secondary write', 'data-act': what,
+		onclick: () => setTrust(s, what, reload) }, label);
+	return h('td', {}, h('span', { class: s.trust === 'enabled' ? 'ok' : 'bad' }, s.trust),
+		s.trust === 'enabled' ? act('disable', 'Disable') : '',
+		s.trust === 'disabled' ? act('enable', 'Enable') : '',
+		s.trust !== 'revoked' ? act('revoke', 'Revoke') : '');
+}
+
+// A token for one new ward-sps, its bundle downloaded.
+async function addDialog() {
+	const days = h('input', { id: 'sps-token-days', type: 'number', value: 1, min: 1, max: 30 });
+	const made = h('div', { id: 'sps-token-made' });
+	await dialog('Add a smart protection server', [
+		h('p', { class: 'muted' }, 'A token enrolls one ward-sps. Copy the bundle to its host ' +
+			'and run, as its user: ward-sps enroll --bundle sps.bundle --name HOST (names ' +
+			'agents reach it by; none of this server\'s).'),
+		field('Valid for (days)', days), made],
+	[{ label: 'Create token and download bundle', class: 'write', action: async () => {
+		const r = await call('POST', '/api/v1/sps/tokens', { days: Number(days.value) });
+		download('sps.bundle', { server: r.server, ca: r.ca, token: r.token });
+		fill(made, h('p', {}, `Token ${r.id}, for one server, until ${fmtTime(r.expires)}.`));
+		return false;
+	} }]);
+}
+
+function serversTable(el, integrated, servers, reload) {
 	fill(el, h('section', { class: 'panel', id: 'sps-servers' },
 		h('h2', {}, 'Smart protection servers'),
 		h('table', {},
 			h('tr', {}, h('th', {}, 'Server'), h('th', {}, 'Names'), h('th', {}, 'State'),
-				h('th', {}, 'Pattern'), h('th', {}, 'Requests'), h('th', {}, 'Latency p99'),
-				h('th', {}, 'Last seen')),
+				h('th', {}, 'Trust'), h('th', {}, 'Pattern'), h('th', {}, 'Requests'),
+				h('th', {}, 'Latency p99'), h('th', {}, 'Last seen')),
 			h('tr', {}, h('td', {}, 'integrated (wardd)'), h('td', {}, ''),
 				h('td', { class: integrated ? 'ok' : 'muted' }, integrated ? 'running' : 'disabled'),
+				h('td', {}, ''),
 				h('td', {}, integrated && integrated.version ?
 					`${integrated.version} (${integrated.entries} entries)` : ''),
 				h('td', {}, integrated ? integrated.requests : ''),
@@ -96,14 +138,15 @@ function serversTable(el, integrated, servers) {
 			servers.map((s) => h('tr', { 'data-sps': s.hostname },
 				h('td', {}, s.hostname), h('td', { class: 'mono' }, (s.names || []).join(', ')),
 				h('td', { class: s.state === 'online' ? 'ok' : 'bad' }, s.state),
+				trustCell(s, reload),
 				h('td', {}, s.status && s.status.version ?
 					`${s.status.version} (${s.status.entries} entries)` : 'none yet'),
 				h('td', {}, s.status ? s.status.requests : ''),
 				h('td', {}, s.status && s.status.latency_us ?
 					`${(s.status.latency_us.p99 / 1000).toFixed(2)} ms` : ''),
 				h('td', {}, fmtAgo(s.last_seen))))),
-		h('p', { class: 'muted' }, 'A ward-sps joins with `ward-sps enroll --bundle FILE ' +
-			'--name HOST` and the enrollment bundle of this server.')));
+		h('div', { class: 'row' }, h('button', { id: 'sps-add', class: 'write',
+			onclick: addDialog }, 'Add a smart protection server...'))));
 }
 
 export function show(main) {
@@ -115,7 +158,7 @@ export function show(main) {
 			const [data, sv, o] = await Promise.all([get('/api/v1/sps-lists'),
 				get('/api/v1/sps-servers'), get('/api/v1/overview')]);
 			listsEditor(lists, data, o.sps.integrated, sv.servers, load);
-			serversTable(servers, o.sps.integrated, sv.servers);
+			serversTable(servers, o.sps.integrated, sv.servers, load);
 		} catch (e) {
 			if (e.status !== 401)
 				fill(lists, h('p', { class: 'error' }, e.message));
