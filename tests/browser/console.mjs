@@ -145,6 +145,9 @@ try {
 	await page.waitForSelector('#enroll-tokens tr:has-text("/Berlin")');
 	await shot('add-agents');
 	await page.click('.dialog button:text("Cancel")');
+	await page.click('#removed');
+	await page.waitForSelector('#removed-clients td:has-text("No removed client is kept.")');
+	await page.click('.dialog button:text("Cancel")');
 
 	step('search narrows the list');
 	await page.click('#domain-tree [data-domain="/"]');

@@ -422,6 +422,38 @@ async function enrollDialog() {
 	} }]);
 }
 
+// Clients removed from the tree (by an administrator or for inactivity),
+// kept for agents.removed_keep: each can be put back, credential and own
+// settings included.
+async function removedDialog() {
+	const list = h('tbody', { id: 'removed-clients' });
+	const load = async () => {
+		const { clients } = await get('/api/v1/clients/removed');
+		fill(list, clients.length ? clients.map((c) => h('tr', { 'data-removed': c.id },
+			h('td', {}, c.hostname), h('td', {}, c.domain), h('td', {}, fmtTime(c.removed)),
+			h('td', {}, c.why),
+			h('td', {}, h('button', { class: 'secondary write', onclick: async () => {
+				try {
+					const r = await call('POST', '/api/v1/clients/restore', { ids: [c.id] });
+					if (!r.results[0].ok)
+						throw new Error(r.results[0].error);
+					toast(`${c.hostname} restored to ${c.domain}`);
+					await load();
+					await refresh();
+				} catch (e) {
+					toast(e.message, true);
+				}
+			} }, 'Restore')))) : h('tr', {}, h('td', { colspan: 5, class: 'muted' },
+			'No removed client is kept.')));
+	};
+	await load();
+	await dialog('Removed clients', [
+		h('p', { class: 'muted' }, 'Clients removed from the tree are kept for a while: ' +
+			'restoring one brings it back with its credential and its own settings.'),
+		h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Host'), h('th', {}, 'Domain'),
+			h('th', {}, 'Removed'), h('th', {}, 'Why'), h('th', {}))), list)], []);
+}
+
 async function importDialog() {
 	const file = h('input', { type: 'file', id: 'import-file', accept: '.json,application/json' });
 	await dialog('Import a domain structure', [
@@ -576,7 +608,8 @@ export function show(main) {
 				h('div', { class: 'row' }, btn('Add agents...', enrollDialog, 'enroll'),
 					btn('Grouping rules...', groupingDialog, 'grouping'),
 					btn('Export', exportStructure, 'export'),
-					btn('Import...', importDialog, 'import'))),
+					btn('Import...', importDialog, 'import'),
+					btn('Removed clients...', removedDialog, 'removed'))),
 			h('section', { class: 'panel clients' },
 				h('div', { class: 'row filters' },
 					h('input', { id: 'search', class: 'grow', type: 'search',
