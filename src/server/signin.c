@@ -277,7 +277,7 @@ bool signin_submit(struct signin *s, struct http_req *req, const char *hash,
 	pthread_mutex_lock(&s->lock);
 	*s->queue_tail = j;
 	s->queue_tail = &j->next;
-	pthread_cond_signal(&s->wake);
+	pthread_cond_broadcast(&s->wake);
 	pthread_mutex_unlock(&s->lock);
 	return true;
 }
