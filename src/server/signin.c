@@ -45,6 +45,7 @@ struct signin {
 	int64_t window_start;
 	unsigned window_failures;
 	int64_t braked_until;
+	int64_t full_logged;        /* when a full queue was last logged */
 };
 
 /* The hash an unknown name is verified against: made once, with the same
@@ -256,8 +257,15 @@ bool signin_submit(struct signin *s, struct http_req *req, const char *hash,
 	struct job *j;
 	bool ok = true;
 
-	if (s->pending >= s->cfg.queue)
+	if (s->pending >= s->cfg.queue) {
+		/* Logged once a minute, not per request turned away. */
+		if (time(NULL) - s->full_logged >= 60) {
+			s->full_logged = time(NULL);
+			log_msg(LOG_LVL_WARN, "sign-in: %u password checks wait or run "
+				"(server.signin_queue); more are answered 503 for now", s->pending);
+		}
 		return false;
+	}
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return false;

@@ -72,7 +72,8 @@ void signin_free(struct signin *s);
  * against the dummy, which never matches; password NULL: nothing to
  * verify), then, if that matched, hash new_password (may be NULL). The
  * strings are copied. Returns false, leaving req unanswered and arg with
- * the caller, when the queue is full or memory is short. */
+ * the caller, when the queue is full (logged at most once a minute) or
+ * memory is short. */
 bool signin_submit(struct signin *s, struct http_req *req, const char *hash,
 		   const char *password, const char *new_password, signin_done_fn done,
 		   void *arg);
