@@ -25,14 +25,15 @@ static const struct ops_op table[OPS_COUNT] = {
 	  "show this session: administrator, role and expiry", { END } },
 	{ OPS_ADMIN_PASSWD, "admin passwd", "POST", "/api/v1/admins/passwd", OPS_AUTH_READ,
 	  "change your password, or (an administrator) reset another's; your current "
-	  "password is asked either way, and the changed one's other sessions end",
+	  "password is asked either way ($WARD_PASSWORD, the new one $WARD_NEW_PASSWORD, "
+	  "else the terminal), and the changed one's other sessions end",
 	  { BODY("user", OPS_STRING, false, "whose password (default: yours)"),
 	    SECRET("password", "your current password"),
 	    SECRET("new_password", "the new password"), END } },
 	{ OPS_ADMIN_LIST, "admin list", "GET", "/api/v1/admins", OPS_AUTH_READ,
 	  "list the administrators and their roles", { END } },
 	{ OPS_ADMIN_ADD, "admin add", "POST", "/api/v1/admins", OPS_AUTH_ADMIN,
-	  "add an administrator",
+	  "add an administrator (the password from $WARD_NEW_PASSWORD, else the terminal)",
 	  { POS("name", OPS_STRING, "the new administrator's name"),
 	    BODY("role", OPS_STRING, false, "admin (the default) or read-only"),
 	    SECRET("new_password", "the new administrator's password"), END } },

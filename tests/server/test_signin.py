@@ -207,6 +207,25 @@ class AdminsTest(SigninBase):
         self.assertTrue(any("initial password file" in m and "was removed" in m
                             for m in events), events)
 
+    def test_admin_commands(self):
+        self.ward("login", "--server", f"https://localhost:{self.w.port}", "--ca",
+                  os.path.join(self.w.data, "ca.crt"), WARD_PASSWORD=self.w.password())
+        self.ward("admin", "add", "bob", "--role", "read-only", WARD_NEW_PASSWORD=NEW_PASSWORD)
+        done = self.ward("admin", "add", "eve", ok=False, WARD_NEW_PASSWORD="short")
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("12 to 1024 bytes", done.stderr)
+        lines = self.ward("admin", "list").stdout.splitlines()
+        self.assertEqual([line.split() for line in lines[2:]],
+                         [["admin", "admin"], ["bob", "read-only"]])
+        self.ward("admin", "role", "bob", "admin")
+        self.assertIn("bob", self.ward("admin", "list", "--json").stdout)
+        done = self.ward("admin", "role", "bob", "root", ok=False)
+        self.assertIn("neither", done.stderr)
+        self.ward("admin", "remove", "bob")
+        done = self.ward("admin", "remove", "admin", ok=False)
+        self.assertIn("last administrator", done.stderr)
+        self.assertIn("admin passwd", self.ward("help").stdout)
+
     def test_read_only_administrator(self):
         admin = self.w.token()
         status, _, body = self.w.call("POST", "/api/v1/admins", {
