@@ -35,6 +35,8 @@ PREFIXES = {
     "src/sps/main.c": ("main",),
     "src/server/api.c": ("api_",),
     "src/server/session.c": ("session_",),
+    "src/server/admins.c": ("admins_",),
+    "src/server/signin.c": ("signin_",),
     "src/server/logs.c": ("logs_",),
     "src/server/enroll.c": ("enroll_",),
     "src/server/console.c": ("console_",),

@@ -32,19 +32,25 @@ static char *session_path(void)
 	return util_path_join(buf, "cli.json");
 }
 
-/* Reads a password: $WARD_PASSWORD, else a line from the terminal (not
- * echoed) or from standard input. */
-static char *read_password(void)
+/* Reads a secret: $WARD_NAME (name in capitals), else a line from the
+ * terminal (not echoed, after a prompt) or from standard input. */
+static char *read_secret(const char *name, const char *prompt)
 {
-	const char *env = getenv("WARD_PASSWORD");
+	const char *env;
 	struct termios old, quiet;
-	char line[512];
+	char line[1100], var[64];
 	bool tty = isatty(STDIN_FILENO);
+	size_t i;
 
+	snprintf(var, sizeof(var), "WARD_%s", name);
+	for (i = 5; var[i]; i++)
+		if (var[i] >= 'a' && var[i] <= 'z')
+			var[i] = (char)(var[i] - 32);
+	env = getenv(var);
 	if (env)
 		return strdup(env);
 	if (tty) {
-		fputs("password: ", stderr);
+		fprintf(stderr, "%s: ", prompt);
 		tcgetattr(STDIN_FILENO, &old);
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
@@ -58,6 +64,12 @@ static char *read_password(void)
 	}
 	line[strcspn(line, "\r\n")] = '\0';
 	return strdup(line);
+}
+
+/* Reads a password: $WARD_PASSWORD, the terminal or standard input. */
+static char *read_password(void)
+{
+	return read_secret("password", "password");
 }
 
 int admin_cmd_login(int argc, char **argv)
@@ -179,6 +191,8 @@ static void append_usage(char *words, size_t size, const struct ops_arg *a)
 		meta[i] = (char)(a->name[i] >= 'a' && a->name[i] <= 'z' ? a->name[i] - 32 :
 				 a->name[i]);
 	meta[i] = '\0';
+	if (a->type == OPS_SECRET)
+		return; /* asked for, never given on the command line */
 	if (a->positional)
 		snprintf(words + n, size - n, " %s", meta);
 	else
@@ -232,6 +246,7 @@ static json_t *arg_value(const struct ops_arg *a, const char *text)
 		v = json_loads(text, JSON_DECODE_ANY, NULL);
 		return v ? v : json_string(text);
 	case OPS_STRING:
+	case OPS_SECRET:
 		break;
 	}
 	return json_string(text);
@@ -399,7 +414,7 @@ int admin_cmd_main(int argc, char **argv)
 		if (strncmp(argv[i], "--", 2) == 0) {
 			for (j = 0; op->args[j].name; j++)
 				if (strcmp(op->args[j].name, argv[i] + 2) == 0 &&
-				    !op->args[j].positional)
+				    !op->args[j].positional && op->args[j].type != OPS_SECRET)
 					a = &op->args[j];
 			if (!a || i + 1 == argc) {
 				fprintf(stderr, "ward %s: unknown option or missing value: %s\n",
@@ -436,6 +451,19 @@ int admin_cmd_main(int argc, char **argv)
 		}
 	}
 	for (j = 0; op->args[j].name; j++) {
+		if (op->args[j].type == OPS_SECRET) {
+			char *secret = read_secret(op->args[j].name, op->args[j].help);
+
+			if (!secret || json_object_set_new(body, op->args[j].name,
+							   json_string(secret)) != 0) {
+				free(secret);
+				fprintf(stderr, "ward: out of memory\n");
+				goto out;
+			}
+			memset(secret, 0, strlen(secret));
+			free(secret);
+			continue;
+		}
 		if (op->args[j].required && !given[j]) {
 			fprintf(stderr, "ward %s: missing %s%s (%s)\n", op->cli,
 				op->args[j].positional ? "" : "--", op->args[j].name,

@@ -71,6 +71,7 @@ struct http_server {
 	http_timer_fn after;
 	void *after_arg;
 	struct http_req *parked;
+	bool closing;             /* http_free() under way: nothing parks any more */
 	unsigned downloads;
 	unsigned downloads_peak;
 };
@@ -306,6 +307,14 @@ void http_park(struct http_req *r, http_drop_fn drop, void *arg)
 {
 	struct http_server *s = r->srv;
 
+	/* A request completed during http_free()'s last pass would stay
+	 * suspended, and libmicrohttpd aborts on stopping with one. */
+	if (s->closing) {
+		if (drop)
+			drop(r, arg);
+		http_respond_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "server stopping");
+		return;
+	}
 	r->drop = drop;
 	r->drop_arg = arg;
 	r->parked = true;
@@ -619,6 +628,7 @@ void http_free(struct http_server *s)
 		return;
 	/* libmicrohttpd refuses to stop with suspended connections: answer
 	 * each parked request, then let the daemons send the answers. */
+	s->closing = true;
 	while ((r = s->parked) != NULL) {
 		if (r->drop)
 			r->drop(r, r->drop_arg);

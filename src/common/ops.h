@@ -17,6 +17,11 @@ enum ops_id {
 	OPS_LOGIN,
 	OPS_LOGOUT,
 	OPS_SESSION,
+	OPS_ADMIN_PASSWD,
+	OPS_ADMIN_LIST,
+	OPS_ADMIN_ADD,
+	OPS_ADMIN_REMOVE,
+	OPS_ADMIN_ROLE,
 	OPS_OVERVIEW,
 	OPS_TREE,
 	OPS_DOMAIN_CREATE,
@@ -77,8 +82,10 @@ enum ops_id {
 /* Who may call an operation. */
 enum ops_auth {
 	OPS_AUTH_NONE,
-	OPS_AUTH_ADMIN,   /* an administrator's session: a bearer token, or the
-			   * console's cookie with its CSRF token */
+	OPS_AUTH_ADMIN,   /* a session of an administrator of role "admin": a bearer
+			   * token, or the console's cookie with its CSRF token */
+	OPS_AUTH_READ,    /* a session of any administrator, "read-only" too: what
+			   * reads, and what concerns only the session itself */
 	OPS_AUTH_ENROLL,  /* an agent enrollment token */
 	OPS_AUTH_SPS_ENROLL, /* a smart protection server's enrollment token */
 	OPS_AUTH_AGENT,   /* an agent's credential */
@@ -94,6 +101,8 @@ enum ops_in {
 
 enum ops_type {
 	OPS_STRING,
+	OPS_SECRET,    /* a string never given on the command line: read from
+			* $WARD_<NAME>, the terminal or standard input */
 	OPS_INT,
 	OPS_JSON,      /* any JSON value; on the command line, text that is not
 			* JSON is taken as a string */

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/ops.h"
 #include "common/settings.h"
+#include "server/admins.h"
 #include "server/grouping.h"
 #include "server/enroll.h"
 #include "server/logs.h"
@@ -72,105 +73,6 @@ static void get_health(struct api_ctx *ctx, struct http_req *req, const char *wh
 					      WARD_VERSION));
 }
 
-/* Signs an administrator in. With {"cookie": true} (the console) the
- * session travels in a cookie and the answer carries its CSRF token;
- * otherwise the answer carries a bearer token. */
-static void post_login(struct api_ctx *ctx, struct http_req *req, const char *who)
-{
-	const char *ctype = http_req_header(req, "Content-Type");
-	json_t *body = ctype && strncmp(ctype, "application/json", 16) == 0 ?
-		       api_body_object(req) : NULL;
-	const char *user, *password, *peer = http_req_peer(req);
-	char *hash = NULL, token[65], csrf[65], msg[256], after[16];
-	unsigned char th[32];
-	int64_t now = (int64_t)time(NULL), ends = now + ctx->cfg->session_lifetime;
-	int cookie = 0;
-	unsigned wait;
-	enum store_err err;
-
-	(void)who;
-	/* JSON only: a form on another site cannot post one without CORS,
-	 * so no page the administrator visits can spend their tries. */
-	if (!ctype || strncmp(ctype, "application/json", 16) != 0) {
-		http_respond_error(req, 415, "login: expected Content-Type: application/json");
-		goto out;
-	}
-	if (!body)
-		return;
-	if (json_unpack(body, "{s:s, s:s, s?b !}", "user", &user, "password", &password,
-			"cookie", &cookie) != 0) {
-		http_respond_error(req, 400, "login: expected {\"user\": ..., \"password\": ...[, "
-				   "\"cookie\": true]}");
-		goto out;
-	}
-	wait = session_guard_wait(ctx->guard, peer, now);
-	if (wait) {
-		http_respond_error(req, 429, "login: too many wrong passwords from %s; try "
-				   "again in %u seconds", peer, wait);
-		snprintf(after, sizeof(after), "%u", wait);
-		http_add_header(req, "Retry-After", after);
-		goto out;
-	}
-	err = store_admin_get(ctx->st, user, &hash, msg, sizeof(msg));
-	if (err != STORE_OK && err != STORE_ENOENT) {
-		http_respond_error(req, 500, "%s", msg);
-		goto out;
-	}
-	/* The same answer for an unknown user and a wrong password. */
-	if (err == STORE_ENOENT ||
-	    crypto_pwhash_str_verify(hash, password, strlen(password)) != 0) {
-		wait = session_guard_fail(ctx->guard, peer, now);
-		/* An unknown name may be a password typed in the wrong field. */
-		store_eventf(ctx->st, "system", 0, "sign-in refused for %s%s%s from %s%s",
-			     err == STORE_ENOENT ? "an unknown user name" : "user '",
-			     err == STORE_ENOENT ? "" : user, err == STORE_ENOENT ? "" : "'",
-			     peer, wait ? "; the address must wait before trying again" : "");
-		http_respond_error(req, 401, "login: wrong user name or password");
-		goto out;
-	}
-	session_guard_clear(ctx->guard, peer);
-	api_new_token(token, th);
-	if (store_token_put(ctx->st, th, cookie ? STORE_TOKEN_CONSOLE : STORE_TOKEN_SESSION, user,
-			    cookie && now + ctx->cfg->session_idle < ends ?
-			    now + ctx->cfg->session_idle : ends, cookie ? ends : 0, msg,
-			    sizeof(msg)) != STORE_OK) {
-		http_respond_error(req, 500, "%s", msg);
-		goto out;
-	}
-	store_eventf(ctx->st, "system", 0, "%s signed in from %s (%s)", user, peer,
-		     cookie ? "console" : "API");
-	if (cookie) {
-		session_csrf(token, csrf);
-		http_respond_json(req, 200, json_pack("{ss ss sI}", "user", user, "csrf", csrf,
-						      "expires", (json_int_t)(now +
-						      ctx->cfg->session_idle < ends ? now +
-						      ctx->cfg->session_idle : ends)));
-		session_set_cookie(req, token, ctx->cfg->session_lifetime);
-	} else {
-		http_respond_json(req, 200, json_pack("{ss sI}", "token", token, "expires",
-						      (json_int_t)ends));
-	}
-	sodium_memzero(token, sizeof(token));
-out:
-	free(hash);
-	json_decref(body);
-}
-
-/* The caller's session token, from the Authorization header or else the
- * console's cookie (*cookie tells which). */
-static bool session_token(const struct http_req *req, char token[65], bool *cookie)
-{
-	const char *h = http_req_header(req, "Authorization");
-
-	*cookie = false;
-	if (h && strncmp(h, "Bearer ", 7) == 0 && strlen(h + 7) == 64) {
-		memcpy(token, h + 7, 65);
-		return true;
-	}
-	*cookie = !h && session_cookie(req, token);
-	return *cookie;
-}
-
 static void post_logout(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	unsigned char th[32];
@@ -192,7 +94,7 @@ static void post_logout(struct api_ctx *ctx, struct http_req *req, const char *w
 
 static void get_session(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	char token[65], csrf[65], name[128];
+	char token[65], csrf[65], name[128], *role = NULL;
 	unsigned char th[32];
 	int64_t expires = 0;
 	bool cookie;
@@ -203,10 +105,12 @@ static void get_session(struct api_ctx *ctx, struct http_req *req, const char *w
 		store_token_check(ctx->st, th, cookie ? STORE_TOKEN_CONSOLE : STORE_TOKEN_SESSION,
 				  (int64_t)time(NULL), 0, name, sizeof(name), &expires);
 	}
-	out = json_pack("{ss sI ss sI sI}", "user", who, "expires", (json_int_t)expires, "kind",
-			cookie ? "console" : "bearer", "lifetime",
+	store_admin_role(ctx->st, who, &role);
+	out = json_pack("{ss ss sI ss sI sI}", "user", who, "role", role ? role : "", "expires",
+			(json_int_t)expires, "kind", cookie ? "console" : "bearer", "lifetime",
 			(json_int_t)ctx->cfg->session_lifetime, "idle",
 			(json_int_t)(cookie ? ctx->cfg->session_idle : 0));
+	free(role);
 	if (out && cookie) {
 		session_csrf(token, csrf);
 		json_object_set_new(out, "csrf", json_string(csrf));
@@ -1890,9 +1794,14 @@ static void get_agent_download(struct api_ctx *ctx, struct http_req *req, const 
 
 static const handler_fn handlers[OPS_COUNT] = {
 	[OPS_HEALTH] = get_health,
-	[OPS_LOGIN] = post_login,
+	[OPS_LOGIN] = admins_post_login,
 	[OPS_LOGOUT] = post_logout,
 	[OPS_SESSION] = get_session,
+	[OPS_ADMIN_PASSWD] = admins_post_passwd,
+	[OPS_ADMIN_LIST] = admins_get,
+	[OPS_ADMIN_ADD] = admins_post,
+	[OPS_ADMIN_REMOVE] = admins_delete,
+	[OPS_ADMIN_ROLE] = admins_put_role,
 	[OPS_OVERVIEW] = get_overview,
 	[OPS_CLIENT_REMOVE] = post_client_remove,
 	[OPS_CLIENT_REMOVED] = get_clients_removed,
@@ -1952,36 +1861,16 @@ static const handler_fn handlers[OPS_COUNT] = {
 
 /* Checks the request's "Authorization: Bearer ..." for the route's kind of
  * credential; copies who it names to who. */
-/* Checks the request's credential for auth and names the caller in who.
- * An administrator may use a bearer token or the console's cookie, and a
- * cookie request that is not a GET must carry the session's CSRF token. */
+/* Checks the request's credential for auth (any but an administrator's
+ * session: admins_authorize()) and names the caller in who. */
 static bool authorized(struct api_ctx *ctx, struct http_req *req, enum ops_auth auth,
 		       char *who, size_t len)
 {
-	const char *h = http_req_header(req, "Authorization"), *tok, *sent;
+	const char *h = http_req_header(req, "Authorization"), *tok;
 	unsigned char hash[32];
-	char uuid[37], token[65], csrf[65];
-	int64_t id, idle, now = (int64_t)time(NULL);
-	bool cookie;
+	char uuid[37];
+	int64_t id, now = (int64_t)time(NULL);
 
-	if (auth == OPS_AUTH_ADMIN) {
-		if (!session_token(req, token, &cookie))
-			return false;
-		if (cookie && strcmp(http_req_method(req), "GET") != 0) {
-			session_csrf(token, csrf);
-			sent = http_req_header(req, SESSION_CSRF_HEADER);
-			if (!sent || strlen(sent) != 64 || sodium_memcmp(sent, csrf, 64) != 0)
-				return false;
-		}
-		/* A page refreshing itself is no sign of someone at the console:
-		 * only the administrator's own requests keep a session alive. */
-		idle = cookie && !http_req_header(req, SESSION_BACKGROUND_HEADER) ?
-		       ctx->cfg->session_idle : 0;
-		crypto_hash_sha256(hash, (const unsigned char *)token, 64);
-		return store_token_check(ctx->st, hash, cookie ? STORE_TOKEN_CONSOLE :
-					 STORE_TOKEN_SESSION, now, idle, who, len, NULL) ==
-		       STORE_OK;
-	}
 	if (!h || strncmp(h, "Bearer ", 7) != 0)
 		return false;
 	tok = h + 7;
@@ -2023,6 +1912,7 @@ void api_handle(struct http_req *req, void *arg)
 	bool path_known;
 	const struct ops_op *op = ops_route(method, path, &path_known);
 	char who[128] = "";
+	unsigned status = 0;
 
 	/* The integrated smart protection server's own routes. */
 	if (ctx->sps && sps_service_handle(ctx->sps, req))
@@ -2036,9 +1926,18 @@ void api_handle(struct http_req *req, void *arg)
 			http_respond_error(req, 404, "no such resource: %s", path);
 		return;
 	}
-	if (op->auth != OPS_AUTH_NONE && !authorized(ctx, req, op->auth, who, sizeof(who))) {
+	if (op->auth == OPS_AUTH_ADMIN || op->auth == OPS_AUTH_READ)
+		status = admins_authorize(ctx, req, op->auth, who, sizeof(who));
+	else if (op->auth != OPS_AUTH_NONE && !authorized(ctx, req, op->auth, who, sizeof(who)))
+		status = 401;
+	if (status == 401) {
 		http_respond_error(req, 401, "missing, expired or unknown bearer token or session "
 				   "(or, from the console, a missing CSRF token)");
+		return;
+	}
+	if (status == 403) {
+		http_respond_error(req, 403, "%s is a read-only administrator: %s %s needs the "
+				   "role \"admin\"", who, method, path);
 		return;
 	}
 	handlers[op->id](ctx, req, who);

@@ -23,6 +23,22 @@ static const struct ini_field fields[] = {
 	  "how long an administrator's session (console or command line) lasts after sign-in"),
 	F("server", "session_idle", INI_DURATION, session_idle, "30m", 5, 7 * 86400,
 	  "a console session unused for this long ends"),
+	F("server", "signin_workers", INI_INT, signin_workers, "2", 1, 64,
+	  "threads that verify and hash administrators' passwords (Argon2id), off the loop "
+	  "that answers requests"),
+	F("server", "signin_queue", INI_INT, signin_queue, "32", 1, 10000,
+	  "sign-ins and password changes waiting or being verified at once; more are answered "
+	  "503 with Retry-After"),
+	F("server", "signin_brake_failures", INI_INT, signin_brake_failures, "50", 1, 1000000,
+	  "wrong passwords from all addresses together within signin_brake_window that engage "
+	  "the global brake (besides each address's own)"),
+	F("server", "signin_brake_window", INI_DURATION, signin_brake_window, "5m", 10, 86400,
+	  "the window wrong passwords are counted over; the brake holds until a window passes "
+	  "after the last one that kept it engaged"),
+	F("server", "signin_brake_pace", INI_DURATION, signin_brake_pace, "1s", 1, 60,
+	  "while the brake is engaged, sign-ins are verified one at a time, this far apart"),
+	F("server", "password_min_length", INI_INT, password_min_length, "12", 8, 1024,
+	  "shortest password an administrator may be given, in bytes"),
 	F("agents", "heartbeat_interval", INI_DURATION, heartbeat_interval, "60s", 5, 86400,
 	  "how often agents report their status"),
 	F("agents", "offline_after", INI_DURATION, offline_after, "150s", 10, 7 * 86400,

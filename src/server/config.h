@@ -19,6 +19,12 @@ struct config {
 	char *console_dir;       /* empty: beside the program */
 	int64_t session_lifetime;    /* seconds */
 	int64_t session_idle;        /* seconds a console session may go unused */
+	int64_t signin_workers;      /* threads verifying and hashing passwords */
+	int64_t signin_queue;        /* password jobs waiting or running, at most */
+	int64_t signin_brake_failures; /* wrong passwords (all addresses) engaging the brake */
+	int64_t signin_brake_window; /* seconds they are counted over */
+	int64_t signin_brake_pace;   /* seconds between verifications while braked */
+	int64_t password_min_length; /* bytes */
 	/* [agents] */
 	int64_t heartbeat_interval;  /* seconds */
 	int64_t offline_after;

@@ -123,6 +123,19 @@ void session_guard_clear(struct session_guard *g, const char *peer)
 		memset(s, 0, sizeof(*s));
 }
 
+bool session_token(const struct http_req *req, char token[65], bool *cookie)
+{
+	const char *h = http_req_header(req, "Authorization");
+
+	*cookie = false;
+	if (h && strncmp(h, "Bearer ", 7) == 0 && strlen(h + 7) == 64) {
+		memcpy(token, h + 7, 65);
+		return true;
+	}
+	*cookie = !h && session_cookie(req, token);
+	return *cookie;
+}
+
 bool session_cookie(const struct http_req *req, char token[65])
 {
 	return session_cookie_parse(http_req_header(req, "Cookie"), token);

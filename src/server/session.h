@@ -57,6 +57,11 @@ unsigned session_guard_fail(struct session_guard *g, const char *peer, int64_t n
 /* Forgets peer's wrong passwords after a successful sign-in. */
 void session_guard_clear(struct session_guard *g, const char *peer);
 
+/* The caller's session token: from the Authorization header (a bearer
+ * token), or else from the console's cookie (*cookie tells which). Returns
+ * true with its 64 characters and a NUL in token. */
+bool session_token(const struct http_req *req, char token[65], bool *cookie);
+
 /* Finds the session token in the request's Cookie header. Returns true
  * with its 64 hex digits and a NUL in token. */
 bool session_cookie(const struct http_req *req, char token[65]);

@@ -146,9 +146,15 @@ static const char schema_v6[] =
 	" removed_observed INTEGER NOT NULL,"
 	" why TEXT NOT NULL);";
 
+/* Schema version 7: administrators' roles ("admin": everything;
+ * "read-only": what reads and nothing that changes). */
+static const char schema_v7[] =
+	"ALTER TABLE admins ADD COLUMN role TEXT NOT NULL DEFAULT 'admin'"
+	" CHECK (role IN ('admin', 'read-only'));";
+
 /* The steps from an empty database (user_version 0) to the current one. */
 static const char *const schema_steps[] = { schema_v1, schema_v2, schema_v3, schema_v4,
-					    schema_v5, schema_v6 };
+					    schema_v5, schema_v6, schema_v7 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof(schema_steps) / sizeof(*schema_steps)))
 
@@ -1169,8 +1175,63 @@ enum store_err store_delivery_count(struct store *st, int64_t *count)
 enum store_err store_admin_put(struct store *st, const char *name, const char *pwhash,
 			       char *errbuf, size_t errlen)
 {
-	return sql_exec(st, errbuf, errlen, "INSERT OR REPLACE INTO admins VALUES (?, ?)", "ss",
-			name, pwhash);
+	return sql_exec(st, errbuf, errlen, "INSERT INTO admins (name, pwhash) VALUES (?1, ?2) "
+			"ON CONFLICT (name) DO UPDATE SET pwhash = ?2", "ss", name, pwhash);
+}
+
+enum store_err store_admin_add(struct store *st, const char *name, const char *pwhash,
+			       const char *role, char *errbuf, size_t errlen)
+{
+	int64_t n = 0;
+	enum store_err err = sql_int(st, &n, errbuf, errlen, "SELECT count(*) FROM admins "
+				     "WHERE name = ?", "s", name);
+
+	if (err == STORE_OK && n > 0) {
+		util_set_msg(errbuf, errlen, "administrator '%s' exists already", name);
+		return STORE_EEXIST;
+	}
+	if (err != STORE_OK)
+		return err;
+	return sql_exec(st, errbuf, errlen, "INSERT INTO admins (name, pwhash, role) "
+			"VALUES (?, ?, ?)", "sss", name, pwhash, role);
+}
+
+enum store_err store_admin_role(struct store *st, const char *name, char **role)
+{
+	return sql_text(st, role, NULL, 0, "SELECT role FROM admins WHERE name = ?", "s", name);
+}
+
+enum store_err store_admin_set_role(struct store *st, const char *name, const char *role,
+				    char *errbuf, size_t errlen)
+{
+	return sql_exec(st, errbuf, errlen, "UPDATE admins SET role = ? WHERE name = ?", "ss",
+			role, name);
+}
+
+enum store_err store_admin_remove(struct store *st, const char *name, char *errbuf,
+				  size_t errlen)
+{
+	enum store_err err = begin(st, errbuf, errlen);
+
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "DELETE FROM admins WHERE name = ?", "s", name);
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "DELETE FROM tokens WHERE kind IN (?, ?) AND "
+			       "subject = ?", "iis", (int64_t)STORE_TOKEN_SESSION,
+			       (int64_t)STORE_TOKEN_CONSOLE, name);
+	return finish(st, err, errbuf, errlen);
+}
+
+enum store_err store_admin_list(struct store *st, json_t **out)
+{
+	return query_rows(prepare(st, NULL, 0, "SELECT name, role FROM admins ORDER BY name",
+				  ""), 0, out);
+}
+
+enum store_err store_admin_count_role(struct store *st, const char *role, int64_t *count)
+{
+	return sql_int(st, count, NULL, 0, "SELECT count(*) FROM admins WHERE role = ?", "s",
+		       role);
 }
 
 enum store_err store_admin_get(struct store *st, const char *name, char **pwhash,
@@ -1270,6 +1331,19 @@ enum store_err store_token_delete(struct store *st, const unsigned char hash[32]
 	sqlite3_stmt *stmt = prepare(st, NULL, 0, "DELETE FROM tokens WHERE hash = ?1", "");
 
 	if (!bind_hash(stmt, 1, hash))
+		return STORE_EDB;
+	return run(st, stmt, NULL, 0);
+}
+
+enum store_err store_admin_end_sessions(struct store *st, const char *name,
+					const unsigned char keep[32])
+{
+	sqlite3_stmt *stmt = prepare(st, NULL, 0, "DELETE FROM tokens WHERE kind IN (?1, ?2) "
+				     "AND subject = ?3 AND hash IS NOT ?4", "iis",
+				     (int64_t)STORE_TOKEN_SESSION, (int64_t)STORE_TOKEN_CONSOLE,
+				     name);
+
+	if (keep ? !bind_hash(stmt, 4, keep) : !stmt)
 		return STORE_EDB;
 	return run(st, stmt, NULL, 0);
 }

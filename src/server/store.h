@@ -150,7 +150,8 @@ enum store_token {
 				     * subject: the administrator who made it */
 };
 
-/* Creates or replaces administrator name with an Argon2id hash string. */
+/* Creates administrator name (role "admin") with an Argon2id hash string,
+ * or sets an existing one's password hash. */
 enum store_err store_admin_put(struct store *st, const char *name, const char *pwhash,
 			       char *errbuf, size_t errlen);
 
@@ -161,6 +162,35 @@ enum store_err store_admin_get(struct store *st, const char *name, char **pwhash
 
 /* Returns the number of administrators. */
 enum store_err store_admin_count(struct store *st, int64_t *count);
+
+/* Adds administrator name with an Argon2id hash string and a role
+ * ("admin" or "read-only"); STORE_EEXIST when the name is taken. */
+enum store_err store_admin_add(struct store *st, const char *name, const char *pwhash,
+			       const char *role, char *errbuf, size_t errlen);
+
+/* Returns administrator name's role in *role (caller frees); STORE_ENOENT
+ * when there is no such administrator. */
+enum store_err store_admin_role(struct store *st, const char *name, char **role);
+
+/* Sets administrator name's role ("admin" or "read-only"). */
+enum store_err store_admin_set_role(struct store *st, const char *name, const char *role,
+				    char *errbuf, size_t errlen);
+
+/* Removes administrator name and ends their sessions, in one transaction. */
+enum store_err store_admin_remove(struct store *st, const char *name, char *errbuf,
+				  size_t errlen);
+
+/* Lists the administrators by name as [{"name", "role"}]; the caller owns
+ * *out. */
+enum store_err store_admin_list(struct store *st, json_t **out);
+
+/* Returns the number of administrators of role. */
+enum store_err store_admin_count_role(struct store *st, const char *role, int64_t *count);
+
+/* Ends administrator name's sessions (API and console) but the one whose
+ * token's SHA-256 is keep (NULL: all). */
+enum store_err store_admin_end_sessions(struct store *st, const char *name,
+					const unsigned char keep[32]);
 
 /* Records a token by its SHA-256, valid until expires (Unix time); ends,
  * when not 0, is the latest a sliding token may be extended to. Expired

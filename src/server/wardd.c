@@ -17,11 +17,13 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "server/admins.h"
 #include "server/api.h"
 #include "server/config.h"
 #include "server/console.h"
 #include "server/enroll.h"
 #include "server/session.h"
+#include "server/signin.h"
 #include "common/http.h"
 #include "server/notify.h"
 #include "server/pki.h"
@@ -176,8 +178,8 @@ static bool setup_admin(struct store *st, const struct files *f)
 	randombytes_buf(raw, sizeof(raw));
 	sodium_bin2base64(password, sizeof(password), raw, sizeof(raw),
 			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	if (crypto_pwhash_str(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-			      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+	if (crypto_pwhash_str(hash, password, strlen(password), SIGNIN_OPSLIMIT,
+			      SIGNIN_MEMLIMIT) != 0) {
 		log_msg(LOG_LVL_ERROR, "first administrator: out of memory hashing the password");
 		return false;
 	}
@@ -186,12 +188,12 @@ static bool setup_admin(struct store *st, const struct files *f)
 	if (!write_private(f->password, line))
 		return false;
 	sodium_memzero(line, sizeof(line));
-	if (store_admin_put(st, "admin", hash, msg, sizeof(msg)) != STORE_OK) {
+	if (store_admin_put(st, ADMINS_FIRST, hash, msg, sizeof(msg)) != STORE_OK) {
 		log_msg(LOG_LVL_ERROR, "first administrator: %s", msg);
 		return false;
 	}
-	log_msg(LOG_LVL_INFO, "first start: administrator 'admin' created; its password is in %s",
-		f->password);
+	log_msg(LOG_LVL_INFO, "first start: administrator '" ADMINS_FIRST "' created; its "
+		"password is in %s until it is changed", f->password);
 	return true;
 }
 
@@ -465,6 +467,17 @@ int main(int argc, char **argv)
 		log_msg(LOG_LVL_ERROR, "%s", msg);
 		goto out;
 	}
+	ctx.password_file = f.password;
+	ctx.signin = signin_new(&(struct signin_config){
+					.workers = (unsigned)cfg.signin_workers,
+					.queue = (unsigned)cfg.signin_queue,
+					.brake_failures = (unsigned)cfg.signin_brake_failures,
+					.brake_window = cfg.signin_brake_window,
+					.brake_pace = cfg.signin_brake_pace }, http);
+	if (!ctx.signin) {
+		log_msg(LOG_LVL_ERROR, "cannot start the threads that verify passwords");
+		goto out;
+	}
 	ctx.notify = notify_new(st, &cfg, http);
 	if (cfg.sps_enabled && !(ctx.sps = sps_service_new(cfg.sps_ttl))) {
 		log_msg(LOG_LVL_ERROR, "out of memory");
@@ -492,6 +505,7 @@ int main(int argc, char **argv)
 	status = http_run(http) == 0 ? 0 : 1;
 out:
 	http_free(http);
+	signin_free(ctx.signin);
 	updates_free(ctx.updates);
 	sps_service_free(ctx.sps);
 	notify_free(ctx.notify);

@@ -209,11 +209,60 @@ try {
 	assert.match(text, /^time,kind,client,hostname,domain,message\r\n/);
 	assert.match(text, /created domain \/Berlin/);
 
+	step('administrators: a read-only one added, the own password changed');
+	await page.click('nav a[data-page=admins]');
+	await page.waitForSelector('#admin-list tr[data-admin=admin]');
+	await page.fill('#admin-name', 'auditor');
+	await page.selectOption('#admin-role', 'read-only');
+	await page.fill('#admin-password', 'auditor password');
+	await page.click('#admin-add');
+	await page.waitForSelector('#admin-list tr[data-admin=auditor] select:has(option[value="read-only"]:checked)');
+	await page.fill('#pw-current', 'not the password');
+	await page.fill('#pw-new', 'a new password for admin');
+	await page.fill('#pw-again', 'a new password for admin');
+	await page.click('#pw-save');
+	await page.waitForSelector('#password .error:has-text("wrong current password")');
+	await page.fill('#pw-current', password);
+	await page.click('#pw-save');
+	await page.waitForSelector('.toast:text("Password changed")');
+	await shot('administrators');
+
 	step('sign out');
 	await page.click('#signout');
 	await page.waitForSelector('form.signin');
 	const after = await page.evaluate(async () => (await fetch('/api/v1/session')).status);
 	assert.equal(after, 401);
+
+	step('a read-only administrator is shown nothing that changes');
+	await page.fill('#user', 'auditor');
+	await page.fill('#password', 'auditor password');
+	await page.click('form.signin button[type=submit]');
+	await page.waitForSelector('#who:text("auditor (read-only)")');
+	await page.click('nav a[data-page=agents]');
+	await page.waitForSelector('#refresh');
+	for (const id of ['#dom-new', '#enroll', '#act-move', '#act-verify', '#import'])
+		assert.equal(await page.isVisible(id), false, `${id} is shown to a read-only administrator`);
+	await page.click('nav a[data-page=updates]');
+	await page.waitForSelector('#source');
+	assert.equal(await page.isVisible('#import-now'), false);
+	await page.click('nav a[data-page=admins]');
+	await page.waitForSelector('#admin-list tr[data-admin=auditor]');
+	assert.equal(await page.isVisible('#admin-add'), false);
+	assert.equal(await page.isVisible('#remove-admin'), false);
+	assert.equal(await page.isVisible('#pw-save'), true);
+	await shot('read-only');
+	await page.click('#signout');
+	await page.waitForSelector('form.signin');
+
+	step('the old password of admin is refused, the new one accepted');
+	await page.fill('#user', 'admin');
+	await page.fill('#password', password);
+	await page.click('form.signin button[type=submit]');
+	await page.waitForSelector('form.signin .error:has-text("Wrong user name or password")');
+	await page.fill('#password', 'a new password for admin');
+	await page.click('form.signin button[type=submit]');
+	await page.waitForSelector('#who:text-is("admin")');
+	assert.equal(await page.isVisible('#admin-add'), true);
 
 	assert.deepEqual(problems, []);
 	console.log('ok: every step passed');

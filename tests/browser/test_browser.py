@@ -69,8 +69,17 @@ class ConsoleBrowserTest(unittest.TestCase):
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr +
                          "\nwardd log:\n" + self.server.log_text()[-4000:])
         for name in ("signin", "dashboard", "agents", "settings", "updates",
-                     "smart-protection", "logs"):
+                     "smart-protection", "logs", "administrators", "read-only"):
             self.assertTrue(os.path.getsize(os.path.join(SHOTS, f"{name}.png")) > 10000, name)
+        # The console changed admin's password: the initial one's file is
+        # gone, and so are the sessions it opened.
+        self.assertFalse(os.path.exists(os.path.join(self.server.data,
+                                                     "initial-admin-password")))
+        self.assertEqual(self.server.request("GET", "/api/v1/tree", token=self.token)[0], 401)
+        status, body = self.server.request("POST", "/api/v1/login", {
+            "user": "admin", "password": "a new password for admin"})
+        self.assertEqual(status, 200, body)
+        self.token = body["token"]
         # What the browser did, as the API sees it.
         c = self.client()
         status, tree = self.server.request("GET", "/api/v1/tree", token=self.token)

@@ -372,6 +372,57 @@ static void test_observed(const char *path)
 	store_close(st);
 }
 
+/* Administrators: roles, the last one of role admin, their sessions
+ * ended on removal, or all but one on a password change. */
+static void test_admins(struct store *st)
+{
+	unsigned char a[32] = { 0xa1 }, b[32] = { 0xb2 }, c[32] = { 0xc3 };
+	int64_t n = 0, now = (int64_t)time(NULL);
+	char who[64], *role = NULL;
+	json_t *list = NULL;
+
+	CHECK(store_admin_put(st, "chief", "$argon2id$hash-1", msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_admin_add(st, "reader", "$argon2id$hash-2", "read-only", msg, sizeof(msg)) ==
+	      STORE_OK);
+	CHECK(store_admin_add(st, "reader", "$argon2id$hash-3", "admin", msg, sizeof(msg)) ==
+	      STORE_EEXIST);
+	CHECK(store_admin_add(st, "odd", "$argon2id$hash-3", "root", msg, sizeof(msg)) !=
+	      STORE_OK);
+	/* A password change keeps the role. */
+	CHECK(store_admin_put(st, "reader", "$argon2id$hash-4", msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_admin_role(st, "reader", &role) == STORE_OK);
+	CHECK_STR_EQ(role, "read-only");
+	free(role);
+	CHECK(store_admin_role(st, "nobody", &role) == STORE_ENOENT);
+	CHECK(store_admin_count_role(st, "admin", &n) == STORE_OK && n == 1);
+	CHECK(store_admin_set_role(st, "reader", "admin", msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_admin_count_role(st, "admin", &n) == STORE_OK && n == 2);
+	CHECK(store_admin_list(st, &list) == STORE_OK && json_array_size(list) == 2);
+	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(list, 1), "name")),
+		     "reader");
+	json_decref(list);
+
+	CHECK(store_token_put(st, a, STORE_TOKEN_SESSION, "reader", now + 60, 0, msg,
+			      sizeof(msg)) == STORE_OK);
+	CHECK(store_token_put(st, b, STORE_TOKEN_CONSOLE, "reader", now + 60, now + 60, msg,
+			      sizeof(msg)) == STORE_OK);
+	CHECK(store_token_put(st, c, STORE_TOKEN_SESSION, "chief", now + 60, 0, msg,
+			      sizeof(msg)) == STORE_OK);
+	CHECK(store_admin_end_sessions(st, "reader", a) == STORE_OK);
+	CHECK(store_token_check(st, a, STORE_TOKEN_SESSION, now, 0, who, sizeof(who), NULL) ==
+	      STORE_OK);
+	CHECK(store_token_check(st, b, STORE_TOKEN_CONSOLE, now, 0, who, sizeof(who), NULL) ==
+	      STORE_ENOENT);
+	CHECK(store_admin_remove(st, "reader", msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_token_check(st, a, STORE_TOKEN_SESSION, now, 0, who, sizeof(who), NULL) ==
+	      STORE_ENOENT);
+	CHECK(store_token_check(st, c, STORE_TOKEN_SESSION, now, 0, who, sizeof(who), NULL) ==
+	      STORE_OK);
+	CHECK(store_admin_end_sessions(st, "chief", NULL) == STORE_OK);
+	CHECK(store_token_check(st, c, STORE_TOKEN_SESSION, now, 0, who, sizeof(who), NULL) ==
+	      STORE_ENOENT);
+}
+
 /* The database survives reopening, and a newer schema is refused. */
 static void test_reopen(const char *path)
 {
@@ -414,6 +465,7 @@ int main(void)
 	test_agents(st);
 	test_events(st);
 	test_token_ids(st);
+	test_admins(st);
 	store_close(st);
 	test_reopen(path);
 	test_observed(path);

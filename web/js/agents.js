@@ -583,7 +583,9 @@ export function show(main) {
 			renderRows(els.body, els.inner);
 			renderActions();
 		} });
-	const btn = (label, fn, id) => h('button', { class: 'secondary', id, onclick: async () => {
+	// Those that change something are hidden from read-only administrators.
+	const btn = (label, fn, id, read) => h('button', { class: read ? 'secondary' :
+		'secondary write', id, onclick: async () => {
 		try {
 			await fn();
 		} catch (e) {
@@ -607,9 +609,9 @@ export function show(main) {
 				els.tree,
 				h('div', { class: 'row' }, btn('Add agents...', enrollDialog, 'enroll'),
 					btn('Grouping rules...', groupingDialog, 'grouping'),
-					btn('Export', exportStructure, 'export'),
+					btn('Export', exportStructure, 'export', true),
 					btn('Import...', importDialog, 'import'),
-					btn('Removed clients...', removedDialog, 'removed'))),
+					btn('Removed clients...', removedDialog, 'removed', true))),
 			h('section', { class: 'panel clients' },
 				h('div', { class: 'row filters' },
 					h('input', { id: 'search', class: 'grow', type: 'search',
@@ -626,7 +628,7 @@ export function show(main) {
 						h('option', { value: '' }, 'any pattern version'),
 						h('option', { value: 'current' }, 'up to date'),
 						h('option', { value: 'outdated' }, 'out of date')),
-					btn('Refresh', refresh, 'refresh')),
+					btn('Refresh', refresh, 'refresh', true)),
 				h('div', { class: 'row actions' },
 					btn('Scan method...', scanMethodDialog, 'act-method'),
 					els.clientButtons,

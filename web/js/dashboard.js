@@ -16,7 +16,7 @@ async function queueDialog() {
 			h('td', {}, d.version), h('td', {}, d.attempts),
 			h('td', {}, d.next_attempt === null ? 'when it reconnects' :
 				fmtTime(d.next_attempt))))) : null], q.queue.length ? [{
-		label: 'Cancel all', class: 'danger', action: async () => {
+		label: 'Cancel all', class: 'danger write', action: async () => {
 			const r = await call('DELETE', '/api/v1/notify/queue');
 			toast(`${r.cancelled} queued deliveries cancelled`);
 		} }] : []);

@@ -8,6 +8,7 @@ import * as global from './global.js';
 import * as updates from './updates.js';
 import * as sps from './sps.js';
 import * as logs from './logs.js';
+import * as admins from './admins.js';
 
 const pages = [
 	{ id: 'dashboard', title: 'Dashboard', mod: dashboard },
@@ -16,6 +17,7 @@ const pages = [
 	{ id: 'updates', title: 'Updates', mod: updates },
 	{ id: 'smart', title: 'Smart protection', mod: sps },
 	{ id: 'logs', title: 'Logs', mod: logs },
+	{ id: 'admins', title: 'Administrators', mod: admins },
 ];
 
 const app = document.getElementById('app');
@@ -74,6 +76,8 @@ let main, nav;
 function start(s) {
 	session = s;
 	setCsrf(s.csrf);
+	// A read-only administrator is not shown what the server would refuse.
+	document.body.classList.toggle('read-only', s.role !== 'admin');
 	nav = h('nav', {}, pages.map((p) => h('a', { href: `#/${p.id}`, 'data-page': p.id },
 		p.title)));
 	main = h('main', {});
@@ -82,7 +86,7 @@ function start(s) {
 			h('span', { class: 'brand' }, 'Ward'),
 			h('span', { class: 'muted' }, 'management console'),
 			h('span', { class: 'grow' }),
-			h('span', { id: 'who' }, s.user),
+			h('span', { id: 'who' }, s.role === 'admin' ? s.user : `${s.user} (${s.role})`),
 			h('button', { id: 'signout', onclick: signOut }, 'Sign out')),
 		h('div', { class: 'shell' }, nav, main));
 	route();
@@ -105,7 +109,7 @@ function route() {
 		a.classList.toggle('active', a.dataset.page === page.id);
 	document.title = `${page.title} - Ward console`;
 	fill(main);
-	current = { id: page.id, leave: page.mod.show(main, args) };
+	current = { id: page.id, leave: page.mod.show(main, args, session) };
 }
 
 window.addEventListener('hashchange', route);

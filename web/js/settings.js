@@ -110,13 +110,13 @@ export function settingsPanel(scope, opts = {}) {
 						'default'), h('div', { class: 'muted' },
 						`in effect: ${fmtValue(s.effective[def.key])}`)),
 				h('td', {}, h('div', { class: 'row' },
-					h('button', { class: 'secondary', onclick: run(() => save(def, input)) },
+					h('button', { class: 'secondary write', onclick: run(() => save(def, input)) },
 						'Save'),
-					own && level !== 'root' ? h('button', { class: 'secondary',
+					own && level !== 'root' ? h('button', { class: 'secondary write',
 						onclick: run(() => unset(def)) }, 'Inherit') : null)));
 		});
 		fill(el,
-			level !== 'client' ? h('div', { class: 'row' }, h('span', { class: 'muted' },
+			level !== 'client' ? h('div', { class: 'row write' }, h('span', { class: 'muted' },
 				'When saving, for the domains and clients below:'), apply) : null,
 			h('table', {}, h('tr', {}, h('th', {}, 'Setting'), h('th', {}, 'Value'),
 				h('th', {}, 'Where it comes from'), h('th', {})), rows));

@@ -41,7 +41,8 @@ function listsEditor(el, data, integrated, servers, reload) {
 				`${s}: `, sourceStatus(s, integrated, servers))))),
 			h('td', {}, h('input', { 'data-f': 'proxy', value: l.proxy || '', size: 22,
 				placeholder: 'http://proxy:3128 (none)' })),
-			h('td', {}, h('button', { class: 'secondary', onclick: () => tr.remove() }, 'x')));
+			h('td', {}, h('button', { class: 'secondary write', onclick: () => tr.remove() },
+				'x')));
 		body.append(tr);
 	};
 	data.lists.forEach((l) => add(l));
@@ -57,8 +58,8 @@ function listsEditor(el, data, integrated, servers, reload) {
 			h('th', {}, 'Proxy'), h('th', {})), body),
 		err,
 		h('div', { class: 'row' },
-			h('button', { class: 'secondary', onclick: () => add() }, 'Add list'),
-			h('button', { id: 'save-lists', onclick: async () => {
+			h('button', { class: 'secondary write', onclick: () => add() }, 'Add list'),
+			h('button', { class: 'write', id: 'save-lists', onclick: async () => {
 				fill(err);
 				const lists = [...body.children].map((tr) => {
 					const l = { range: tr.querySelector('[data-f=range]').value.trim(),

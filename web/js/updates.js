@@ -31,7 +31,7 @@ function renderStatus(el, s, domains) {
 					h('span', { class: li.ok ? 'ok' : 'bad' },
 						`${fmtTime(li.time)} (${fmtAgo(li.time)}): ${li.message}`) : 'none yet'),
 				h('dt', {}, 'now'), h('dd', {}, s.importing ? 'importing...' : 'idle')),
-			h('button', { id: 'import-now', onclick: async (ev) => {
+			h('button', { class: 'write', id: 'import-now', onclick: async (ev) => {
 				ev.target.disabled = true;
 				try {
 					const r = await call('POST', '/api/v1/update/now');
@@ -60,7 +60,7 @@ function renderStatus(el, s, domains) {
 			h('h2', {}, 'Update Now'),
 			h('p', { class: 'muted' }, 'Online agents update their components at once; roaming ' +
 				'and offline ones at their next scheduled update.'),
-			h('div', { class: 'row' }, scope, h('button', { id: 'update-agents',
+			h('div', { class: 'row write' }, scope, h('button', { id: 'update-agents',
 				onclick: async () => {
 					try {
 						const r = await call('POST', '/api/v1/update/agents', { scope: scope.value });
@@ -75,7 +75,7 @@ function renderStatus(el, s, domains) {
 		h('section', { class: 'panel', id: 'signing-key' },
 			h('h2', {}, 'Package signing key'),
 			h('p', {}, h('span', { class: 'mono' }, s.key), ` (${s.rotations} rotation(s))`),
-			h('button', { class: 'secondary', id: 'rotate-key', onclick: () => dialog(
+			h('button', { class: 'secondary write', id: 'rotate-key', onclick: () => dialog(
 				'Rotate the package signing key', h('p', {}, 'A new key replaces the current ' +
 					'one, which signs it; agents follow at their next update.'), [{
 					label: 'Rotate', class: 'danger', action: async () => {
@@ -126,7 +126,7 @@ function settingsForm(el) {
 			}),
 			err,
 			h('div', { class: 'row actions' },
-				h('button', { id: 'save-update-settings', onclick: () => {
+				h('button', { class: 'write', id: 'save-update-settings', onclick: () => {
 					const body = {};
 					for (const f of fields) {
 						const v = f.type ? inputs[f.key].value.trim() : Number(inputs[f.key].value);
@@ -136,7 +136,7 @@ function settingsForm(el) {
 					if (Object.keys(body).length)
 						save(body);
 				} }, 'Save'),
-				Object.keys(cur.set).length ? h('button', { class: 'secondary', onclick: () =>
+				Object.keys(cur.set).length ? h('button', { class: 'secondary write', onclick: () =>
 					save(Object.fromEntries(Object.keys(cur.set).map((k) => [k, null]))) },
 				'Back to wardd.conf\'s values') : null)));
 	}
@@ -152,7 +152,8 @@ function sourceTable(el) {
 				placeholder: '10.1.0.0/16 or 2001:db8::/32' })),
 			h('td', {}, h('input', { 'data-f': 'url', value: r.url, size: 40,
 				placeholder: 'https://mirror.example.com:8443' })),
-			h('td', {}, h('button', { class: 'secondary', onclick: () => tr.remove() }, 'x')));
+			h('td', {}, h('button', { class: 'secondary write', onclick: () => tr.remove() },
+				'x')));
 		list.append(tr);
 	};
 	get('/api/v1/update-sources').then((r) => r.sources.forEach(add),
@@ -165,8 +166,8 @@ function sourceTable(el) {
 			list),
 		err,
 		h('div', { class: 'row' },
-			h('button', { class: 'secondary', onclick: () => add() }, 'Add source'),
-			h('button', { id: 'save-sources', onclick: async () => {
+			h('button', { class: 'secondary write', onclick: () => add() }, 'Add source'),
+			h('button', { class: 'write', id: 'save-sources', onclick: async () => {
 				fill(err);
 				const sources = [...list.children].map((tr) => ({
 					range: tr.querySelector('[data-f=range]').value.trim(),
