@@ -26,6 +26,7 @@ struct api_ctx {
 	struct updates *updates;
 	struct sps_service *sps; /* the integrated smart protection server, or NULL */
 	struct session_guard *guard; /* wrong passwords by address */
+	struct logs_quota *quota;    /* detections reported by each agent */
 	struct console *console;  /* the web console's files, or NULL */
 	int64_t started;         /* when wardd started (seconds since the epoch) */
 	const char *server_url;  /* https://NAME:PORT agents enroll with */

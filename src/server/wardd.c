@@ -20,6 +20,7 @@
 #include "server/config.h"
 #include "server/console.h"
 #include "server/enroll.h"
+#include "server/logs.h"
 #include "server/session.h"
 #include "common/http.h"
 #include "server/notify.h"
@@ -365,7 +366,8 @@ int main(int argc, char **argv)
 	ctx.ca_pem = ca;
 	ctx.console = load_console(&cfg);
 	ctx.guard = session_guard_new();
-	if (!ctx.guard) {
+	ctx.quota = logs_quota_new();
+	if (!ctx.guard || !ctx.quota) {
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;
 	}
@@ -385,7 +387,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ctx.notify = notify_new(st, &cfg, http);
-	if (cfg.sps_enabled && !(ctx.sps = sps_service_new(cfg.sps_ttl))) {
+	if (cfg.sps_enabled &&
+	    !(ctx.sps = sps_service_new(&(struct sps_limits){
+			.ttl = cfg.sps_ttl, .max_entries = (size_t)cfg.sps_max_answer_entries,
+			.max_bytes = (size_t)cfg.sps_max_answer_bytes,
+			.max_held = (size_t)cfg.sps_max_held_answers }))) {
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;
 	}
@@ -410,6 +416,7 @@ out:
 	notify_free(ctx.notify);
 	console_free(ctx.console);
 	session_guard_free(ctx.guard);
+	logs_quota_free(ctx.quota);
 	json_decref(ctx.rules);
 	json_decref(ctx.sources);
 	json_decref(ctx.sps_lists);
