@@ -90,8 +90,10 @@ static void refuse(struct sps_service *s, struct http_req *req, enum refusal kin
 		   unsigned status, const char *what)
 {
 	static const char *const limits[REFUSE_KINDS] = {
-		"prefixes shorter than the pattern's width", "sps.max_answer_entries or "
-		"sps.max_answer_bytes", "sps.max_held_answers" };
+		"prefixes shorter than the pattern's width",
+		"sps.max_answer_entries or sps.max_answer_bytes",
+		"sps.max_held_answers",
+	};
 	uint64_t now = http_now_ms();
 	char after[16];
 

@@ -14,7 +14,8 @@ and 7), with real daemons on loopback:
 - detection reports: one agent flooding 20,000 detections is capped at
   logs.detections_per_hour (429 with Retry-After), the event log holds no
   more, an administrator's request is answered promptly meanwhile, and
-  another agent's report still lands.
+  another agent's report still lands; a real ward-agent keeps what the
+  limit refuses.
 WARDD_BIN, WARD_BIN and WARD_SPS_BIN name the programs.
 """
 import base64
@@ -34,7 +35,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from test_wardd import Wardd  # noqa: E402
-from test_agents import wait_for  # noqa: E402
+from test_agents import Agent, wait_for  # noqa: E402
 from test_sps import query  # noqa: E402
 from test_smart import WARD, payload, zip_of  # noqa: E402
 from test_ward_sps import WardSps  # noqa: E402
@@ -180,13 +181,13 @@ class LookupLimitsTest(unittest.TestCase):
             self.assertLess(len(text), 1 << 20)
 
     def test_silent_lookup_clients_keep_memory_bounded(self):
-        """30 clients per daemon send the amplification request and never
+        """100 clients per daemon send the amplification request and never
         read: the old code held about 15 MB for each."""
         for name, port, ctx, pid in self.targets():
             before = rss_kb(pid)
             socks = []
             try:
-                for _ in range(30):
+                for _ in range(100):
                     socks.append(silent(port, ctx, lookup_request(amplification())))
                 time.sleep(3)
                 grown = (rss_kb(pid) - before) // 1024
@@ -385,13 +386,16 @@ class DownloadLimitsTest(unittest.TestCase):
 class DetectionLimitsTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="ward-detections-")
-        self.server = Wardd(self.tmp.name)
+        self.server = Wardd(self.tmp.name, extra="[http]\nlong_poll = 1s\n")
         self.server.start()
+        self.agents = []
         self.ctx = ssl.create_default_context(cafile=os.path.join(self.server.data, "ca.crt"))
         self.token = self.server.login()
         self.creds = enroll_clients(self.server, 2)
 
     def tearDown(self):
+        for a in self.agents:
+            a.stop()
         self.server.stop()
         self.tmp.cleanup()
 
@@ -461,6 +465,29 @@ class DetectionLimitsTest(unittest.TestCase):
         self.assertEqual(self.report(conn, self.creds[1], 3, "other")[0], 200)
         conn.close()
         self.assertEqual(self.detections("limits1"), 3)
+
+    def test_agent_keeps_what_the_limit_refuses(self):
+        """A real ward-agent with 1,100 detections to report sends them 100
+        a report: 1,000 are taken, the rest refused 429 and kept."""
+        agent = Agent(self.tmp.name, "agent")
+        done = agent.enroll("--bundle", os.path.join(self.server.data, "enroll.bundle"))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.agents.append(agent)
+        spool = os.path.join(agent.dir, "state", "detections.json")
+        now = int(time.time())
+        with open(spool, "w") as f:
+            json.dump([{"time": now, "path": f"/srv/f{i}", "name": "Eicar-Test",
+                        "method": "conventional"} for i in range(1100)], f)
+        agent.start()
+        wait_for(lambda: "the server's limit for this agent is reached" in agent.log_text(),
+                 timeout=120, what="the agent refused for its limit")
+        db = sqlite3.connect(os.path.join(self.server.data, "ward.db"), timeout=10)
+        logged = db.execute("SELECT count(*) FROM events WHERE kind = 'detection'").fetchone()[0]
+        db.close()
+        self.assertEqual(logged, 1000)
+        with open(spool) as f:
+            kept = json.load(f)
+        self.assertEqual([d["path"] for d in kept], [f"/srv/f{i}" for i in range(1000, 1100)])
 
 
 if __name__ == "__main__":
