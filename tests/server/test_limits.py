@@ -159,8 +159,10 @@ class LookupLimitsTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.sps.stop()
-        cls.server.stop()
+        code = cls.server.stop()
         cls.tmp.cleanup()
+        # Clean stops (under the sanitizers: no leak, no error).
+        assert (code, cls.sps.proc.returncode) == (0, 0), (code, cls.sps.proc.returncode)
 
     def targets(self):
         return (("wardd", self.server.port, self.ctx, self.server.proc.pid),
@@ -227,8 +229,9 @@ class HeldAnswersTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.stop()
+        code = cls.server.stop()
         cls.tmp.cleanup()
+        assert code == 0, code
 
     def queries(self, n):
         return "".join(query("md5", hashlib.md5(d).hexdigest()) + "\n"
@@ -315,8 +318,9 @@ class DownloadLimitsTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.stop()
+        code = cls.server.stop()
         cls.tmp.cleanup()
+        assert code == 0, code
 
     @classmethod
     def update(cls):
@@ -396,8 +400,9 @@ class DetectionLimitsTest(unittest.TestCase):
     def tearDown(self):
         for a in self.agents:
             a.stop()
-        self.server.stop()
+        code = self.server.stop()
         self.tmp.cleanup()
+        self.assertEqual(code, 0)
 
     def report(self, conn, cred, n, tag):
         body = json.dumps({"detections": [
