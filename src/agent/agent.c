@@ -875,8 +875,9 @@ static int scan_paths(struct agent *a, const char *const *paths, size_t n, FILE 
 
 /* Reports the detections kept in the state directory to the server,
  * REPORT_BATCH a request, and forgets those it took. Skipped while a scan
- * holds the lock; what the server cannot be reached for is tried again
- * later, what it refuses (it would refuse it again) is dropped, logged. */
+ * holds the lock; what the server cannot be reached for, is busy for or
+ * limits (429) is tried again later, what it refuses as malformed (it
+ * would refuse it again) is dropped, logged. */
 static void report_detections(struct agent *a, struct rest_client *rc)
 {
 	json_t *kept, *batch, *body = NULL, *answer = NULL, *rest;
@@ -913,7 +914,10 @@ static void report_detections(struct agent *a, struct rest_client *rc)
 		json_decref(kept);
 		kept = rest;
 	} else if (n) {
+		/* 429: this agent's hourly or daily number is reached; they
+		 * are kept like any other refusal that may pass later. */
 		log_msg(LOG_LVL_WARN, "reporting detections failed (%s); tried again later",
+			status == 429 ? "the server's limit for this agent is reached" :
 			status ? "the server is busy or failing" : msg);
 	}
 	if (kept && json_array_size(kept) == 0)

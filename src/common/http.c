@@ -39,6 +39,9 @@ struct http_req {
 	bool too_big;
 	bool parked;
 	bool download;               /* answered with a file: counted until done */
+	size_t held;                 /* bytes of a buffered answer, counted until done */
+	http_done_fn done;           /* called when the request ends (NULL: none) */
+	void *done_arg;
 	struct MHD_Response *resp;   /* the answer, once given */
 	unsigned status;
 	char peer[INET6_ADDRSTRLEN];
@@ -74,6 +77,7 @@ struct http_server {
 	bool closing;             /* http_free() under way: nothing parks any more */
 	unsigned downloads;
 	unsigned downloads_peak;
+	size_t held;                 /* bytes of buffered answers not yet sent */
 };
 
 uint64_t http_now_ms(void)
@@ -197,8 +201,12 @@ void http_respond_data(struct http_req *r, unsigned status, const char *type,
 		return;
 	}
 	resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-	if (!resp)
+	if (!resp) {
 		free(text);
+	} else {
+		r->held = len;
+		r->srv->held += len;
+	}
 	set_answer(r, status, resp, len ? type : NULL, "no-store");
 }
 
@@ -230,7 +238,7 @@ void http_add_header(struct http_req *r, const char *name, const char *value)
 		MHD_add_response_header(r->resp, name, value);
 }
 
-void http_respond_file(struct http_req *r, int fd, uint64_t size)
+void http_respond_file(struct http_req *r, int fd, uint64_t size, unsigned idle)
 {
 	struct MHD_Response *resp = r->resp ? NULL : MHD_create_response_from_fd64(size, fd);
 
@@ -242,6 +250,9 @@ void http_respond_file(struct http_req *r, int fd, uint64_t size)
 		r->download = true;
 		if (++r->srv->downloads > r->srv->downloads_peak)
 			r->srv->downloads_peak = r->srv->downloads;
+		/* libmicrohttpd's timeout counts from the last byte sent: a
+		 * client that stops reading loses the download after idle. */
+		MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, idle);
 	}
 	set_answer(r, 200, resp, "application/octet-stream", "no-store");
 }
@@ -251,6 +262,17 @@ unsigned http_downloads(const struct http_server *s, unsigned *peak)
 	if (peak)
 		*peak = s->downloads_peak;
 	return s->downloads;
+}
+
+size_t http_held(const struct http_req *r)
+{
+	return r->srv->held;
+}
+
+void http_on_done(struct http_req *r, http_done_fn fn, void *arg)
+{
+	r->done = fn;
+	r->done_arg = arg;
 }
 
 void http_respond_busy(struct http_req *r, unsigned seconds, const char *fmt, ...)
@@ -393,6 +415,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		return;
 	if (r->download)
 		r->srv->downloads--;
+	r->srv->held -= r->held;
+	if (r->done)
+		r->done(r->done_arg);
 	if (r->resp)
 		MHD_destroy_response(r->resp);
 	util_buf_free(&r->body);

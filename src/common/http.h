@@ -28,6 +28,9 @@ typedef void (*http_handler_fn)(struct http_req *req, void *arg);
 /* Called when a timer falls due. */
 typedef void (*http_timer_fn)(void *arg);
 
+/* Called when a request ends: its answer sent, or its connection closed. */
+typedef void (*http_done_fn)(void *arg);
+
 /* Called when a parked request's connection is about to be dropped
  * because the server stops; the request must not be used afterwards. */
 typedef void (*http_drop_fn)(struct http_req *req, void *arg);
@@ -112,12 +115,22 @@ void http_respond_error(struct http_req *r, unsigned status, const char *fmt, ..
 
 /* Answers 200 with the size bytes of the open file fd, which is taken
  * over (closed when the answer is done, or at once on failure). The
- * answer counts in http_downloads() until it is sent or cut off. */
-void http_respond_file(struct http_req *r, int fd, uint64_t size);
+ * answer counts in http_downloads() until it is sent or cut off; it is
+ * cut off when the client has taken nothing for idle seconds. */
+void http_respond_file(struct http_req *r, int fd, uint64_t size, unsigned idle);
 
 /* Returns the number of file answers being sent, and in *peak (may be
  * NULL) the most there were at once since the server started. */
 unsigned http_downloads(const struct http_server *s, unsigned *peak);
+
+/* Returns the bytes of answers held in memory by r's server until their
+ * clients have taken them (or their connections end): what clients that
+ * do not read make the server keep. */
+size_t http_held(const struct http_req *r);
+
+/* Has fn(arg) called once when r ends (its answer sent, or its
+ * connection closed), after which r must not be used. */
+void http_on_done(struct http_req *r, http_done_fn fn, void *arg);
 
 /* Answers 503 with a Retry-After of seconds and {"error": message}; logged
  * at debug level only, since a busy server sends many. */

@@ -79,7 +79,8 @@ static enum updater_err download(struct updater *u, const char *source, const ch
 			mirror = false;
 			continue;
 		}
-		if (rerr == REST_OK && status == 503 && waited < u->max_wait) {
+		/* 503: the server's cap; 429: this agent's own. */
+		if (rerr == REST_OK && (status == 503 || status == 429) && waited < u->max_wait) {
 			delay = retry > 0 && retry < 3600 ? (unsigned)retry : 5;
 			delay += randombytes_uniform(delay + 1);
 			log_msg(LOG_LVL_DEBUG, "update: the server is busy; again in %u s", delay);

@@ -421,9 +421,11 @@ static void cache_store(struct smart *s, const struct spsq_query *q, struct answ
 }
 
 /* Asks one source for q[0..n) and caches the answers. Returns true when it
- * answered; else why says what failed. */
+ * answered; else why says what failed, and *too_big whether the source
+ * refused the answer's size (413). */
 static bool ask_source(struct smart *s, struct source *src, const struct spsq_query *q,
-		       size_t n, const struct util_buf *body, char *why, size_t whylen)
+		       size_t n, const struct util_buf *body, bool *too_big, char *why,
+		       size_t whylen)
 {
 	struct util_buf in = { 0 };
 	struct collect c = { calloc(n, sizeof(struct answer)), false };
@@ -433,6 +435,7 @@ static bool ask_source(struct smart *s, struct source *src, const struct spsq_qu
 	long status = 0;
 	size_t i;
 
+	*too_big = false;
 	if (!c.answers) {
 		snprintf(why, whylen, "out of memory");
 		return false;
@@ -446,6 +449,7 @@ static bool ask_source(struct smart *s, struct source *src, const struct spsq_qu
 	}
 	pthread_mutex_unlock(&src->lock);
 	if (status != 200) {
+		*too_big = status == 413;
 		while (in.len && (in.data[in.len - 1] == '\n' || in.data[in.len - 1] == '\r'))
 			in.len--;
 		snprintf(why, whylen, "%s: answered %ld %.*s", src->url, status,
@@ -468,14 +472,15 @@ out:
 }
 
 /* Asks the sources for q[0..n), in order, passing over those that failed
- * lately unless every one did. Returns true when one answered. */
+ * lately unless every one did; a source that finds the answer too large
+ * is asked for each half. Returns true when one answered. */
 static bool ask(struct smart *s, const struct spsq_query *q, size_t n)
 {
 	struct util_buf body = { 0 };
 	char why[512];
 	uint64_t now = util_now_ns();
 	size_t i, round;
-	bool ok = false, tried = false;
+	bool ok = false, tried = false, too_big = false;
 
 	for (i = 0; i < n; i++)
 		if (spsq_format_query(&q[i], &body) != 0) {
@@ -489,10 +494,14 @@ static bool ask(struct smart *s, const struct spsq_query *q, size_t n)
 			if (round == 0 && src->down_until_ns > now)
 				continue;
 			tried = true;
-			ok = ask_source(s, src, q, n, &body, why, sizeof(why));
+			ok = ask_source(s, src, q, n, &body, &too_big, why, sizeof(why));
 			if (ok) {
 				src->down_until_ns = 0;
 				break;
+			}
+			if (too_big && n > 1) {
+				util_buf_free(&body);
+				return ask(s, q, n / 2) && ask(s, q + n / 2, n - n / 2);
 			}
 			s->failures++;
 			log_msg(LOG_LVL_WARN, "smart protection: %s%s", why,

@@ -7,7 +7,8 @@
  * only a digest whose prefix is in the set is looked up: in the answer
  * cache, else by a query to a source. A scan runs once with what the cache
  * knows, collecting the prefixes it does not; those are asked in one
- * request (per SPSQ_MAX_QUERIES), and the file is scanned again with the
+ * request (per SPSQ_MAX_QUERIES; a source that finds the answer too large,
+ * 413, is asked for each half), and the file is scanned again with the
  * answers. The verdict follows libclamav's for hash signatures: the size
  * or "*", MD5/SHA-1/SHA-256, and allow-listed (.fp/.sfp) layers skipped
  * with everything in them. PUA entries count only where PUA detection is

@@ -1785,11 +1785,10 @@ static void get_agent_download(struct api_ctx *ctx, struct http_req *req, const 
 {
 	const char *file = http_req_query(req, "file");
 
-	(void)who;
 	if (!file)
 		http_respond_error(req, 400, "download: the file parameter is missing");
 	else
-		updates_download(ctx->updates, req, file);
+		updates_download(ctx->updates, req, who, file);
 }
 
 static const handler_fn handlers[OPS_COUNT] = {

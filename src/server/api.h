@@ -30,6 +30,7 @@ struct api_ctx {
 	struct session_guard *guard; /* wrong passwords by address */
 	struct signin *signin;   /* password work off the loop; the global brake */
 	const char *password_file; /* the first start's password, until changed */
+	struct logs_quota *quota;    /* detections reported by each agent */
 	struct console *console;  /* the web console's files, or NULL */
 	int64_t started;         /* when wardd started (seconds since the epoch) */
 	const char *server_url;  /* https://NAME:PORT agents enroll with */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/ini.h"
+#include "sps/service.h"
 
 #define F(sec, key, type, member, def, min, max, help) \
 	{ sec, key, type, offsetof(struct config, member), def, min, max, help }
@@ -84,13 +85,32 @@ static const struct ini_field fields[] = {
 	  "package downloads served at once; more are answered 503 with Retry-After"),
 	F("updates", "retry_after", INI_DURATION, retry_after, "5s", 1, 3600,
 	  "the Retry-After of a download refused for the cap (agents add random jitter)"),
+	F("updates", "max_downloads_per_client", INI_INT, max_downloads_per_client, "2", 1,
+	  100000, "package downloads one agent (one credential) is served at once; more are "
+	  "answered 429 with Retry-After"),
+	F("updates", "download_idle", INI_DURATION, download_idle, "30s", 1, 3600,
+	  "a download whose client takes nothing for this long is cut off, freeing its slot"),
 	F("sps", "enabled", INI_BOOL, sps_enabled, "yes", 0, 0,
 	  "serve the Smart Scan Pattern to smart-scan agents (the integrated smart protection "
 	  "server, at /sps/v1/ on the server's own address)"),
 	F("sps", "ttl", INI_DURATION, sps_ttl, "1h", 0, 7 * 86400,
 	  "how long agents may keep a lookup's answers (a new pattern flushes them anyway)"),
+	F("sps", "max_answer_entries", INI_INT, sps_max_answer_entries, "8192", 256, 1 << 20,
+	  "entries one lookup's answer holds at most; a lookup drawing more is answered 413 "
+	  "(agents then ask for fewer prefixes at once)"),
+	F("sps", "max_answer_bytes", INI_INT, sps_max_answer_bytes, "1048576",
+	  SPS_MIN_ANSWER_BYTES, 64 << 20,
+	  "bytes one lookup's answer takes at most; a lookup drawing more is answered 413"),
+	F("sps", "max_held_answers", INI_INT, sps_max_held_answers, "67108864", 1 << 20,
+	  (int64_t)1 << 34, "bytes of answers wardd keeps for clients that have not yet read "
+	  "them; past it lookups are answered 503 with Retry-After"),
 	F("logs", "keep", INI_DURATION, logs_keep, "90d", 86400, 3650 * 86400,
 	  "how long the event log (system, verification, deliveries, detections) is kept"),
+	F("logs", "detections_per_hour", INI_INT, detections_per_hour, "1000", 1000, 100000000,
+	  "detections one agent may report in an hour; past it reports are answered 429 with "
+	  "Retry-After and the agent keeps them"),
+	F("logs", "detections_per_day", INI_INT, detections_per_day, "5000", 1000, 100000000,
+	  "detections one agent may report in a day (its quota); past it as above"),
 	F("http", "max_connections", INI_INT, max_connections, "20000", 16, 1000000,
 	  "simultaneous connections (agents hold one each)"),
 	F("http", "max_request", INI_INT, max_request, "1048576", 1024, 64 << 20,

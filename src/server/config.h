@@ -49,11 +49,18 @@ struct config {
 	int64_t keep_deltas;         /* versions back that deltas reach */
 	int64_t max_downloads;       /* simultaneous package downloads */
 	int64_t retry_after;         /* seconds a refused download is told to wait */
+	int64_t max_downloads_per_client; /* simultaneous downloads of one agent */
+	int64_t download_idle;       /* seconds a download may go unread */
 	/* [sps] */
 	bool sps_enabled;            /* the integrated smart protection server */
 	int64_t sps_ttl;             /* seconds agents may keep its answers */
+	int64_t sps_max_answer_entries;  /* entries of one answer */
+	int64_t sps_max_answer_bytes;    /* bytes of one answer */
+	int64_t sps_max_held_answers;    /* bytes of answers not yet read */
 	/* [logs] */
 	int64_t logs_keep;           /* seconds */
+	int64_t detections_per_hour; /* one agent's detections an hour */
+	int64_t detections_per_day;  /* and a day */
 	/* [http] */
 	int64_t max_connections;
 	int64_t max_request;         /* bytes of a request body */

@@ -11,6 +11,25 @@
 #define DEFAULT_LIMIT 100
 #define MAX_LIMIT 100000
 
+/* The windows of the detection limits, in milliseconds. */
+#define HOUR_MS 3600000u
+#define DAY_MS 86400000u
+
+/* One agent's detections in its current hour and day; each window starts
+ * at the agent's first report after the last one ended (monotonic time,
+ * so clock steps change nothing). */
+struct quota_entry {
+	int64_t client;
+	uint64_t hour_start, day_start;  /* ms, http_now_ms() */
+	int64_t hour, day;               /* detections logged in them */
+	uint64_t logged;                 /* when a refusal was last logged */
+};
+
+struct logs_quota {
+	struct quota_entry *e;
+	size_t n, cap;
+};
+
 /* What a spreadsheet takes a cell beginning with as a formula (OWASP's list). */
 #define CSV_FORMULA "=+-@\t\r"
 
@@ -170,14 +189,104 @@ json_t *logs_parse_report(const char *text, size_t len, char *errbuf, size_t err
 	return list;
 }
 
+struct logs_quota *logs_quota_new(void)
+{
+	return calloc(1, sizeof(struct logs_quota));
+}
+
+void logs_quota_free(struct logs_quota *q)
+{
+	if (!q)
+		return;
+	free(q->e);
+	free(q);
+}
+
+/* Returns client's entry with its windows current at now (a new entry
+ * when it has none), or NULL when out of memory. Entries whose day has
+ * ended make room first: the record holds the agents of the last day. */
+static struct quota_entry *quota_entry(struct logs_quota *q, int64_t client, uint64_t now)
+{
+	struct quota_entry *e = NULL, *grown;
+	size_t i, kept;
+
+	for (i = 0; i < q->n && !e; i++)
+		if (q->e[i].client == client)
+			e = &q->e[i];
+	if (!e && q->n == q->cap) {
+		for (i = kept = 0; i < q->n; i++)
+			if (now - q->e[i].day_start < DAY_MS)
+				q->e[kept++] = q->e[i];
+		q->n = kept;
+	}
+	if (!e && q->n == q->cap) {
+		grown = realloc(q->e, (q->cap ? 2 * q->cap : 64) * sizeof(*grown));
+		if (!grown)
+			return NULL;
+		q->e = grown;
+		q->cap = q->cap ? 2 * q->cap : 64;
+	}
+	if (!e) {
+		e = &q->e[q->n++];
+		*e = (struct quota_entry){ .client = client, .hour_start = now, .day_start = now };
+	}
+	if (now - e->hour_start >= HOUR_MS) {
+		e->hour_start = now;
+		e->hour = 0;
+	}
+	if (now - e->day_start >= DAY_MS) {
+		e->day_start = now;
+		e->day = 0;
+	}
+	return e;
+}
+
+/* Refuses n more detections of client when they do not fit its hour or
+ * day (429, Retry-After: when they will), logging that once an hour;
+ * returns whether it did. */
+static bool quota_refuse(struct api_ctx *ctx, struct http_req *req, struct quota_entry *e,
+			 int64_t n, uint64_t now)
+{
+	uint64_t wait = 0;
+	char after[24];
+
+	if (e->hour + n > ctx->cfg->detections_per_hour)
+		wait = e->hour_start + HOUR_MS - now;
+	if (e->day + n > ctx->cfg->detections_per_day && e->day_start + DAY_MS - now > wait)
+		wait = e->day_start + DAY_MS - now;
+	if (!wait)
+		return false;
+	if (!e->logged || now - e->logged >= HOUR_MS) {
+		store_eventf(ctx->st, "system", e->client, "detection reports refused: the agent "
+			     "reported %lld in the last hour and %lld in the last day "
+			     "(logs.detections_per_hour %lld, logs.detections_per_day %lld); "
+			     "it keeps the rest and sends them later", (long long)e->hour,
+			     (long long)e->day, (long long)ctx->cfg->detections_per_hour,
+			     (long long)ctx->cfg->detections_per_day);
+		e->logged = now;
+	}
+	http_respond_json(req, 429, json_pack("{ss}", "error", "this agent's detections are "
+					      "at logs.detections_per_hour or "
+					      "logs.detections_per_day; keep them and send them "
+					      "after Retry-After"));
+	snprintf(after, sizeof(after), "%llu", (unsigned long long)(wait + 999) / 1000);
+	http_add_header(req, "Retry-After", after);
+	return true;
+}
+
 void logs_post_detections(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	size_t len, i;
+	size_t len, i, n;
 	const char *text = http_req_body(req, &len), *path, *name, *method;
 	int64_t id = strtoll(who, NULL, 10), now = (int64_t)time(NULL);
+	uint64_t now_ms = http_now_ms();
+	struct quota_entry *e;
+	int64_t when[LOGS_MAX_REPORT];
+	char *messages[LOGS_MAX_REPORT] = { 0 };
 	json_t *list, *d;
-	json_int_t when;
+	json_int_t t;
 	char msg[1200];
+	enum store_err err;
 
 	/* Checked in full first: a malformed report logs nothing. */
 	list = logs_parse_report(text, len, msg, sizeof(msg));
@@ -185,18 +294,35 @@ void logs_post_detections(struct api_ctx *ctx, struct http_req *req, const char 
 		http_respond_error(req, 400, "%s", msg);
 		return;
 	}
+	n = json_array_size(list);
+	e = quota_entry(ctx->quota, id, now_ms);
+	if (!e) {
+		http_respond_error(req, 500, "out of memory");
+		goto out;
+	}
+	if (quota_refuse(ctx, req, e, (int64_t)n, now_ms))
+		goto out;
 	json_array_foreach(list, i, d) {
-		json_unpack(d, "{s:I, s:s, s:s, s:s}", "time", &when, "path", &path, "name", &name,
+		json_unpack(d, "{s:I, s:s, s:s, s:s}", "time", &t, "path", &path, "name", &name,
 			    "method", &method);
-		snprintf(msg, sizeof(msg), "%s in %s (%s scan)", name, path, method);
 		/* An agent whose clock runs ahead is not believed past now. */
-		if (store_event_add(ctx->st, "detection", id, when < now ? when : now, msg) !=
-		    STORE_OK) {
-			http_respond_error(req, 500, "database: logging a detection failed");
+		when[i] = t < now ? t : now;
+		if (asprintf(&messages[i], "%s in %s (%s scan)", name, path, method) < 0) {
+			messages[i] = NULL;
+			http_respond_error(req, 500, "out of memory");
 			goto out;
 		}
 	}
-	http_respond_json(req, 200, json_pack("{sI}", "logged", (json_int_t)json_array_size(list)));
+	err = store_events_add(ctx->st, "detection", id, when, (const char *const *)messages, n);
+	if (err != STORE_OK) {
+		http_respond_error(req, 500, "database: logging the detections failed");
+		goto out;
+	}
+	e->hour += (int64_t)n;
+	e->day += (int64_t)n;
+	http_respond_json(req, 200, json_pack("{sI}", "logged", (json_int_t)n));
 out:
+	for (i = 0; i < n && i < LOGS_MAX_REPORT; i++)
+		free(messages[i]);
 	json_decref(list);
 }

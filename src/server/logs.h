@@ -20,8 +20,22 @@ void logs_get(struct api_ctx *ctx, struct http_req *req, const char *who);
  * reference), or NULL with a message naming the bad entry in errbuf. */
 json_t *logs_parse_report(const char *text, size_t len, char *errbuf, size_t errlen);
 
+/* What each agent has reported lately, against logs.detections_per_hour
+ * and logs.detections_per_day (in memory: from wardd's start). */
+struct logs_quota;
+
+/* Returns a new, empty record, or NULL when out of memory. */
+struct logs_quota *logs_quota_new(void);
+
+/* Frees q (NULL is accepted). */
+void logs_quota_free(struct logs_quota *q);
+
 /* POST /api/v1/agent/detections: {"detections": [{"time", "path", "name",
- * "method"}, ...]} from agent who, each logged as a detection event. */
+ * "method"}, ...]} from agent who, each logged as a detection event, all
+ * in one transaction. A report that would take the agent past its hourly
+ * or daily number is refused whole with 429 and a Retry-After of the
+ * seconds until it fits (the agent keeps it); that is logged once per
+ * agent and hour. */
 void logs_post_detections(struct api_ctx *ctx, struct http_req *req, const char *who);
 
 /* Writes a field to b for CSV (RFC 4180 quoting); a field a spreadsheet

@@ -1911,26 +1911,60 @@ enum store_err store_export(struct store *st, json_t **out)
 
 const char *const store_event_kinds[] = { "system", "verify", "delivery", "detection", NULL };
 
-enum store_err store_event_add(struct store *st, const char *kind, int64_t client,
-			       int64_t when, const char *message)
+/* Fills *host (NULL when unknown; the caller frees it) and domain with
+ * client's host name and domain path, which events keep as they were. */
+static void event_place(struct store *st, int64_t client, char **host, char *domain,
+			size_t len)
 {
-	char *host = NULL, domain[1024] = "";
 	int64_t parent = 0;
-	enum store_err err;
 
+	*host = NULL;
+	domain[0] = '\0';
 	if (client > 0 &&
-	    sql_text(st, &host, NULL, 0, "SELECT hostname FROM clients WHERE node = ?", "i",
+	    sql_text(st, host, NULL, 0, "SELECT hostname FROM clients WHERE node = ?", "i",
 		     client) == STORE_OK &&
 	    sql_int(st, &parent, NULL, 0, "SELECT parent FROM nodes WHERE id = ?", "i",
 		    client) == STORE_OK &&
-	    store_domain_path(st, parent, domain, sizeof(domain)) != STORE_OK)
+	    store_domain_path(st, parent, domain, len) != STORE_OK)
 		domain[0] = '\0';
-	err = sql_exec(st, NULL, 0, "INSERT INTO events (time, kind, client, hostname, domain, "
-		       "message, observed) VALUES (?, ?, nullif(?, 0), ?, nullif(?, ''), ?, ?)",
-		       "isisssi", when ? when : (int64_t)time(NULL), kind, client, host, domain,
-		       message, store_observed(st));
+}
+
+static enum store_err event_insert(struct store *st, const char *kind, int64_t client,
+				   const char *host, const char *domain, int64_t when,
+				   const char *message)
+{
+	return sql_exec(st, NULL, 0, "INSERT INTO events (time, kind, client, hostname, domain, "
+			"message, observed) VALUES (?, ?, nullif(?, 0), ?, nullif(?, ''), ?, ?)",
+			"isisssi", when ? when : (int64_t)time(NULL), kind, client, host, domain,
+			message, store_observed(st));
+}
+
+enum store_err store_event_add(struct store *st, const char *kind, int64_t client,
+			       int64_t when, const char *message)
+{
+	char *host, domain[1024];
+	enum store_err err;
+
+	event_place(st, client, &host, domain, sizeof(domain));
+	err = event_insert(st, kind, client, host, domain, when, message);
 	free(host);
 	return err;
+}
+
+enum store_err store_events_add(struct store *st, const char *kind, int64_t client,
+				const int64_t *when, const char *const *messages, size_t n)
+{
+	char *host, domain[1024];
+	enum store_err err = begin(st, NULL, 0);
+	size_t i;
+
+	if (err != STORE_OK)
+		return err;
+	event_place(st, client, &host, domain, sizeof(domain));
+	for (i = 0; i < n && err == STORE_OK; i++)
+		err = event_insert(st, kind, client, host, domain, when[i], messages[i]);
+	free(host);
+	return finish(st, err, NULL, 0);
 }
 
 enum store_err store_eventf(struct store *st, const char *kind, int64_t client,

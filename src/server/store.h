@@ -417,6 +417,12 @@ extern const char *const store_event_kinds[];
 enum store_err store_event_add(struct store *st, const char *kind, int64_t client,
 			       int64_t when, const char *message);
 
+/* Appends n events of kind about client, stamped when[i] (0: now), with
+ * messages[i], in one transaction: all or none. Not inside another
+ * transaction. */
+enum store_err store_events_add(struct store *st, const char *kind, int64_t client,
+				const int64_t *when, const char *const *messages, size_t n);
+
 /* store_event_add() of a formatted message, which also goes to the
  * daemon's log (info level). */
 enum store_err store_eventf(struct store *st, const char *kind, int64_t client,

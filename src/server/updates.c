@@ -88,7 +88,20 @@ struct updates {
 	char *source_dir;
 	int64_t watch_interval, check_interval, max_downloads;
 	json_t *overrides;        /* {option: value} set through the API */
+	struct downloader *downloaders; /* clients with downloads being served */
 };
+
+/* A client (its credential's identity) and the downloads it is served. */
+struct downloader {
+	struct updates *u;
+	struct downloader *next;
+	unsigned n;
+	uint64_t logged_ms;       /* when its refusal was last logged */
+	char who[];
+};
+
+/* A client's refusals for the per-client cap are logged at most this often. */
+#define DOWNLOADER_LOG_MS 60000
 
 /* Where the options set through the API are kept. */
 #define SETTINGS_KEY "updates.settings"
@@ -1127,9 +1140,74 @@ out:
 	json_decref(steps);
 }
 
-void updates_download(struct updates *u, struct http_req *req, const char *file)
+/* Forgets d once it has no download. */
+static void downloader_release(struct downloader *d)
+{
+	struct downloader **at;
+
+	if (d->n)
+		return;
+	for (at = &d->u->downloaders; *at != d; at = &(*at)->next)
+		;
+	*at = d->next;
+	free(d);
+}
+
+/* Called when one of d's downloads ends. */
+static void downloader_done(void *arg)
+{
+	struct downloader *d = arg;
+
+	d->n--;
+	downloader_release(d);
+}
+
+/* Returns who's entry, made (with no download) when it has none; NULL
+ * when out of memory. */
+static struct downloader *downloader(struct updates *u, const char *who)
+{
+	struct downloader *d;
+	size_t len = strlen(who) + 1;
+
+	for (d = u->downloaders; d; d = d->next)
+		if (strcmp(d->who, who) == 0)
+			return d;
+	d = calloc(1, sizeof(*d) + len);
+	if (!d)
+		return NULL;
+	memcpy(d->who, who, len);
+	d->u = u;
+	d->next = u->downloaders;
+	u->downloaders = d;
+	return d;
+}
+
+/* Refuses a download past who's own cap (answered 429; logged once a
+ * minute per client); returns whether it did. */
+static bool refuse_downloader(struct updates *u, struct http_req *req, struct downloader *d)
+{
+	char after[24];
+	uint64_t now = http_now_ms();
+
+	if (d->n < (unsigned)u->cfg->max_downloads_per_client)
+		return false;
+	if (!d->logged_ms || now - d->logged_ms >= DOWNLOADER_LOG_MS) {
+		log_msg(LOG_LVL_WARN, "updates: client %s holds %u downloads "
+			"(updates.max_downloads_per_client); more are refused", d->who, d->n);
+		d->logged_ms = now;
+	}
+	http_respond_json(req, 429, json_pack("{ss}", "error", "this client's downloads are at "
+					      "updates.max_downloads_per_client; try again later"));
+	snprintf(after, sizeof(after), "%lld", (long long)u->cfg->retry_after);
+	http_add_header(req, "Retry-After", after);
+	return true;
+}
+
+void updates_download(struct updates *u, struct http_req *req, const char *who,
+		      const char *file)
 {
 	json_t *packages = NULL, *p;
+	struct downloader *d;
 	const char *name;
 	char *path = NULL;
 	int64_t size = -1;
@@ -1137,10 +1215,17 @@ void updates_download(struct updates *u, struct http_req *req, const char *file)
 	struct stat sb;
 	int c, fd;
 
+	d = downloader(u, who);
+	if (!d) {
+		http_respond_error(req, 500, "out of memory");
+		return;
+	}
+	if (refuse_downloader(u, req, d))
+		return;  /* d holds downloads: kept */
 	if (http_downloads(u->http, NULL) >= (unsigned)u->max_downloads) {
 		http_respond_busy(req, (unsigned)u->cfg->retry_after, "%u downloads in progress; "
 				  "try again later", http_downloads(u->http, NULL));
-		return;
+		goto out;
 	}
 	for (c = 0; c < COMP_COUNT && size < 0; c++) {
 		name = comp_name(c);
@@ -1156,7 +1241,7 @@ void updates_download(struct updates *u, struct http_req *req, const char *file)
 	}
 	if (size < 0 || !pack_plain_name(file)) {
 		http_respond_error(req, 404, "no package file '%s'", file);
-		return;
+		goto out;
 	}
 	path = util_path_join(u->packages_dir, file);
 	fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
@@ -1166,7 +1251,12 @@ void updates_download(struct updates *u, struct http_req *req, const char *file)
 		if (fd >= 0)
 			close(fd);
 	} else {
-		http_respond_file(req, fd, (uint64_t)size);
+		/* Counted until the download ends, sent or cut off. */
+		d->n++;
+		http_on_done(req, downloader_done, d);
+		http_respond_file(req, fd, (uint64_t)size, (unsigned)u->cfg->download_idle);
 	}
 	free(path);
+out:
+	downloader_release(d);
 }

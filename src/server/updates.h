@@ -95,8 +95,11 @@ void updates_rotate_key(struct updates *u, struct http_req *req, const char *who
 void updates_plan(struct updates *u, struct http_req *req, const char *component, int64_t have,
 		  bool full);
 
-/* Answers a download of package file, or 503 with Retry-After when
- * updates.max_downloads are being served already. */
-void updates_download(struct updates *u, struct http_req *req, const char *file);
+/* Answers client who's download of package file: 429 with Retry-After
+ * when who is served updates.max_downloads_per_client already, 503 with
+ * Retry-After when updates.max_downloads are being served. A download
+ * that goes unread for updates.download_idle is cut off. */
+void updates_download(struct updates *u, struct http_req *req, const char *who,
+		      const char *file);
 
 #endif

@@ -22,6 +22,7 @@
 #include "server/config.h"
 #include "server/console.h"
 #include "server/enroll.h"
+#include "server/logs.h"
 #include "server/session.h"
 #include "server/signin.h"
 #include "common/http.h"
@@ -448,7 +449,8 @@ int main(int argc, char **argv)
 	ctx.sps_ca_crt_path = f.sps_ca_crt;
 	ctx.console = load_console(&cfg);
 	ctx.guard = session_guard_new();
-	if (!ctx.guard) {
+	ctx.quota = logs_quota_new();
+	if (!ctx.guard || !ctx.quota) {
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;
 	}
@@ -479,7 +481,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ctx.notify = notify_new(st, &cfg, http);
-	if (cfg.sps_enabled && !(ctx.sps = sps_service_new(cfg.sps_ttl))) {
+	if (cfg.sps_enabled &&
+	    !(ctx.sps = sps_service_new(&(struct sps_limits){
+			.ttl = cfg.sps_ttl, .max_entries = (size_t)cfg.sps_max_answer_entries,
+			.max_bytes = (size_t)cfg.sps_max_answer_bytes,
+			.max_held = (size_t)cfg.sps_max_held_answers }))) {
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;
 	}
@@ -513,6 +519,7 @@ out:
 	session_guard_free(ctx.guard);
 	rate_free(ctx.enroll_by_token);
 	rate_free(ctx.enroll_by_address);
+	logs_quota_free(ctx.quota);
 	json_decref(ctx.rules);
 	json_decref(ctx.sources);
 	json_decref(ctx.sps_lists);

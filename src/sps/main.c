@@ -38,6 +38,9 @@ struct sps_config {
 	char *state_dir;
 	char *listen;
 	int64_t ttl;
+	int64_t max_answer_entries;
+	int64_t max_answer_bytes;
+	int64_t max_held_answers;
 	int64_t update_interval;
 	int64_t max_connections;
 	int64_t max_request;
@@ -50,6 +53,15 @@ static const struct ini_field fields[] = {
 	  "addresses to listen on, comma-separated ADDR:PORT; *:PORT is dual-stack" },
 	{ "sps", "ttl", INI_DURATION, offsetof(struct sps_config, ttl), "1h", 0, 7 * 86400,
 	  "how long agents may keep a lookup's answers" },
+	{ "sps", "max_answer_entries", INI_INT, offsetof(struct sps_config, max_answer_entries),
+	  "8192", 256, 1 << 20, "entries one lookup's answer holds at most; a lookup drawing "
+	  "more is answered 413 (agents then ask for fewer prefixes at once)" },
+	{ "sps", "max_answer_bytes", INI_INT, offsetof(struct sps_config, max_answer_bytes),
+	  "1048576", SPS_MIN_ANSWER_BYTES, 64 << 20, "bytes one lookup's answer takes at most; a "
+	  "lookup drawing more is answered 413" },
+	{ "sps", "max_held_answers", INI_INT, offsetof(struct sps_config, max_held_answers),
+	  "67108864", 1 << 20, (int64_t)1 << 34, "bytes of answers kept for clients that have "
+	  "not yet read them; past it lookups are answered 503 with Retry-After" },
 	{ "sps", "update_interval", INI_DURATION, offsetof(struct sps_config, update_interval),
 	  "5m", 10, 86400, "how often wardd is asked for a newer Smart Scan Pattern" },
 	{ "http", "max_connections", INI_INT, offsetof(struct sps_config, max_connections),
@@ -342,7 +354,10 @@ static int cmd_run(struct sps_daemon *d)
 	key = util_read_file(d->key_path, 1 << 16, NULL);
 	cert = util_read_file(d->cert_path, 1 << 16, NULL);
 	d->up.rc = rest_new(d->server, d->ca_path);
-	d->svc = sps_service_new(d->cfg.ttl);
+	d->svc = sps_service_new(&(struct sps_limits){
+		.ttl = d->cfg.ttl, .max_entries = (size_t)d->cfg.max_answer_entries,
+		.max_bytes = (size_t)d->cfg.max_answer_bytes,
+		.max_held = (size_t)d->cfg.max_held_answers });
 	if (!key || !cert) {
 		log_msg(LOG_LVL_ERROR, "%s, %s: unreadable (enroll anew)", d->key_path,
 			d->cert_path);

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/pset.h"
+
 /* Lines are found through the first 16 bits of their digest: a bucket per
  * value and type holds the index of the first line at or above it, so a
  * lookup binary-searches a few dozen heads that sit side by side in
@@ -25,6 +27,7 @@ struct sps_pattern {
 	uint32_t *buckets[4];     /* per type, BUCKETS + 1 line indexes */
 	uint64_t n;
 	uint64_t first[4], end[4]; /* the lines of each digest type */
+	unsigned bits[4];          /* the agent pattern's prefix width of each type */
 	int64_t version;
 };
 
@@ -131,6 +134,10 @@ struct sps_pattern *sps_pattern_load(const char *path, int64_t version, char *er
 				i++;
 			p->buckets[t][b] = (uint32_t)i;
 		}
+		/* The builder cuts one prefix per distinct head to this width. */
+		for (i = p->first[t], b = 0; i < p->end[t]; i++)
+			b += i == p->first[t] || p->heads[i] != p->heads[i - 1];
+		p->bits[t] = b ? pset_width(b) : 0;
 	}
 	close(fd);
 	return p;
@@ -141,8 +148,13 @@ fail:
 	return NULL;
 }
 
-int sps_pattern_lookup(const struct sps_pattern *p, const struct spsq_query *q,
-		       struct util_buf *out)
+unsigned sps_pattern_bits(const struct sps_pattern *p, unsigned type)
+{
+	return type >= 1 && type <= 3 ? p->bits[type] : 0;
+}
+
+int sps_pattern_lookup(const struct sps_pattern *p, const struct spsq_query *q, size_t max,
+		       size_t max_bytes, struct util_buf *out)
 {
 	uint32_t mask = q->bits >= 32 ? 0xffffffffu : ~(0xffffffffu >> q->bits);
 	uint32_t b = q->prefix >> (32 - BUCKET_BITS);
@@ -164,6 +176,8 @@ int sps_pattern_lookup(const struct sps_pattern *p, const struct spsq_query *q,
 			break;
 		line = p->map + p->lines[i];
 		nl = memchr(line, '\n', p->len - p->lines[i]);
+		if ((size_t)count == max || out->len + (size_t)(nl - line) + 1 > max_bytes)
+			return -2;
 		if (util_buf_append(out, line, (size_t)(nl - line) + 1) != 0)
 			return -1;
 	}

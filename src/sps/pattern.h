@@ -26,10 +26,15 @@ struct sps_pattern *sps_pattern_load(const char *path, int64_t version, char *er
 				     size_t errlen);
 
 /* Appends to out the entry lines under q (each ending in '\n'), at most
- * SPSQ_MAX_ENTRIES of them (the first, by digest); returns how many, or -1
- * when out of memory. */
-int sps_pattern_lookup(const struct sps_pattern *p, const struct spsq_query *q,
-		       struct util_buf *out);
+ * SPSQ_MAX_ENTRIES of them (the first, by digest); returns how many, -1
+ * when out of memory, or -2 when they would be more than max or take out
+ * past max_bytes (what was appended is then left in out). */
+int sps_pattern_lookup(const struct sps_pattern *p, const struct spsq_query *q, size_t max,
+		       size_t max_bytes, struct util_buf *out);
+
+/* The prefix width in bits the agent pattern built with p has for digest
+ * type (pset_width() of its distinct prefixes; 0: p has no such digest). */
+unsigned sps_pattern_bits(const struct sps_pattern *p, unsigned type);
 
 /* The version p was loaded as, and how many entries it holds. */
 int64_t sps_pattern_version(const struct sps_pattern *p);

@@ -8,7 +8,11 @@
  *                          "hits", "errors", "latency_us": {"p50", "p99"}}
  *   GET  /sps/v1/health   200 when a pattern is loaded, else 503
  * Lookups need no credential: a prefix tells nothing about a file, and an
- * answer only what the pattern says of malware. Runs on the HTTP loop's
+ * answer only what the pattern says of malware. So that no request can
+ * make much work or memory: prefixes shorter than the pattern's width
+ * (less 2 bits) get 400, answers past max_entries or max_bytes 413, and
+ * while the answers not yet taken by their clients pass max_held, lookups
+ * get 503 with Retry-After. Runs on the HTTP loop's
  * thread; a new pattern replaces the old one between two requests, so no
  * request ever sees half of either.
  */
@@ -24,9 +28,23 @@
 
 struct sps_service;
 
-/* Creates the service; answers may be kept ttl seconds by agents. Returns
- * NULL when out of memory. */
-struct sps_service *sps_service_new(int64_t ttl);
+/* What the service gives (docs/configuration.md, [sps]). */
+struct sps_limits {
+	int64_t ttl;          /* seconds agents may keep answers */
+	size_t max_entries;   /* entries one answer holds at most */
+	size_t max_bytes;     /* bytes one answer takes at most (at least
+			       * SPS_MIN_ANSWER_BYTES, so one query always fits) */
+	size_t max_held;      /* bytes of answers given but not yet taken by
+			       * their clients (every route's) past which
+			       * lookups get 503 */
+};
+
+/* The least max_bytes may be: one query's SPSQ_MAX_ENTRIES longest lines. */
+#define SPS_MIN_ANSWER_BYTES 131072
+
+/* Creates the service with the limits in lim (copied). Returns NULL when
+ * out of memory. */
+struct sps_service *sps_service_new(const struct sps_limits *lim);
 
 /* Makes p (taken over) the pattern in use and frees the one before. */
 void sps_service_set(struct sps_service *s, struct sps_pattern *p);

@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include "check.h"
+#include "common/pset.h"
 #include "common/spsq.h"
 #include "sps/pattern.h"
 
@@ -46,6 +47,16 @@ static void test_lookups_match_a_scan(void)
 		}
 	p = sps_pattern_load(write_pattern(text.data), 7, msg, sizeof(msg));
 	CHECK(p && sps_pattern_entries(p) == 6000 && sps_pattern_version(p) == 7);
+	/* The agent pattern's width: 2,000 distinct prefixes of each type. */
+	for (type = 1; p && type <= 3; type++)
+		CHECK(sps_pattern_bits(p, type) == pset_width(2000));
+	/* Past the caps on entries and bytes: -2, never a cut answer. */
+	q = (struct spsq_query){ 1, 0, 8 };
+	CHECK(p && sps_pattern_lookup(p, &q, 15, SIZE_MAX, &out) == -2);
+	out.len = 0;
+	CHECK(p && sps_pattern_lookup(p, &q, 16, SIZE_MAX, &out) == 16);
+	out.len = 0;
+	CHECK(p && sps_pattern_lookup(p, &q, 16, out.len + 100, &out) == -2);
 	for (type = 1; p && type <= 3; type++)
 		for (bits = 8; bits <= 32; bits += 4)
 			for (i = 0; i < 300; i += 7) {
@@ -53,7 +64,7 @@ static void test_lookups_match_a_scan(void)
 							 (uint32_t)~(0xffffffffull >> bits), bits };
 				out.len = want.len = 0;
 				n = 0;
-				got = sps_pattern_lookup(p, &q, &out);
+				got = sps_pattern_lookup(p, &q, SIZE_MAX, SIZE_MAX, &out);
 				/* The same by looking at every line. */
 				for (line = text.data; *line; line = nl + 1) {
 					nl = strchr(line, '\n');
