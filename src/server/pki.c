@@ -239,23 +239,33 @@ out:
 	return err;
 }
 
+/* Makes *crt the certificate in pem; returns GnuTLS's code (*crt is NULL
+ * on failure). */
+static int import_crt(const char *pem, gnutls_x509_crt_t *crt)
+{
+	gnutls_datum_t d = { (unsigned char *)pem, (unsigned)strlen(pem) };
+	int rc = gnutls_x509_crt_init(crt);
+
+	if (rc >= 0)
+		rc = gnutls_x509_crt_import(*crt, &d, GNUTLS_X509_FMT_PEM);
+	if (rc < 0) {
+		gnutls_x509_crt_deinit(*crt);
+		*crt = NULL;
+	}
+	return rc;
+}
+
 enum pki_err pki_verify_server(const char *ca_cert_pem, const char *cert_pem, const char *host,
 			       char *errbuf, size_t errlen)
 {
-	gnutls_datum_t c = { (unsigned char *)cert_pem, (unsigned)strlen(cert_pem) };
-	gnutls_datum_t a = { (unsigned char *)ca_cert_pem, (unsigned)strlen(ca_cert_pem) };
 	gnutls_x509_crt_t crt = NULL, ca = NULL;
 	unsigned status = 0;
 	enum pki_err err = PKI_OK;
 	int rc;
 
-	rc = gnutls_x509_crt_init(&crt);
+	rc = import_crt(cert_pem, &crt);
 	if (rc >= 0)
-		rc = gnutls_x509_crt_import(crt, &c, GNUTLS_X509_FMT_PEM);
-	if (rc >= 0)
-		rc = gnutls_x509_crt_init(&ca);
-	if (rc >= 0)
-		rc = gnutls_x509_crt_import(ca, &a, GNUTLS_X509_FMT_PEM);
+		rc = import_crt(ca_cert_pem, &ca);
 	if (rc >= 0)
 		rc = gnutls_x509_crt_verify(crt, &ca, 1, 0, &status);
 	if (rc < 0)
@@ -274,7 +284,6 @@ enum pki_err pki_verify_server(const char *ca_cert_pem, const char *cert_pem, co
 
 enum pki_err pki_pin(const char *cert_pem, char out[PKI_PIN_LEN], char *errbuf, size_t errlen)
 {
-	gnutls_datum_t c = { (unsigned char *)cert_pem, (unsigned)strlen(cert_pem) };
 	gnutls_datum_t spki = { NULL, 0 };
 	gnutls_x509_crt_t crt = NULL;
 	gnutls_pubkey_t pub = NULL;
@@ -282,9 +291,7 @@ enum pki_err pki_pin(const char *cert_pem, char out[PKI_PIN_LEN], char *errbuf, 
 	enum pki_err err = PKI_OK;
 	int rc;
 
-	rc = gnutls_x509_crt_init(&crt);
-	if (rc >= 0)
-		rc = gnutls_x509_crt_import(crt, &c, GNUTLS_X509_FMT_PEM);
+	rc = import_crt(cert_pem, &crt);
 	if (rc >= 0)
 		rc = gnutls_pubkey_init(&pub);
 	if (rc >= 0)
@@ -316,15 +323,10 @@ enum pki_err pki_pin(const char *cert_pem, char out[PKI_PIN_LEN], char *errbuf, 
 bool pki_names_overlap(const char *cert_pem, const char *const *names, size_t nnames,
 		       const char **which)
 {
-	gnutls_datum_t c = { (unsigned char *)cert_pem, (unsigned)strlen(cert_pem) };
 	gnutls_x509_crt_t crt = NULL;
-	bool hit = false;
+	bool hit = import_crt(cert_pem, &crt) < 0;
 	size_t i;
 
-	if (gnutls_x509_crt_init(&crt) < 0)
-		return true;
-	if (gnutls_x509_crt_import(crt, &c, GNUTLS_X509_FMT_PEM) < 0)
-		hit = true;
 	for (i = 0; !hit && i < nnames; i++) {
 		/* Wildcards and case are the TLS clients' rules. */
 		if (gnutls_x509_crt_check_hostname(crt, names[i])) {

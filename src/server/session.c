@@ -2,12 +2,13 @@
  * session.h). */
 #include "server/session.h"
 
-#include <arpa/inet.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "common/rate.h"
 
 /* Addresses the guard remembers; when full, the one whose last failure is
  * oldest is forgotten. */
@@ -20,7 +21,7 @@
 #define GUARD_MAX_WAIT 900
 
 struct guard_slot {
-	char key[INET6_ADDRSTRLEN];
+	char key[RATE_KEY_MAX];   /* rate_peer_key(): an IPv6 address by its /64 */
 	unsigned failures;
 	int64_t last;      /* time of the last failure; 0: free slot */
 	int64_t until;     /* no try before this */
@@ -40,20 +41,6 @@ void session_guard_free(struct session_guard *g)
 	free(g);
 }
 
-/* The key of a peer address: an IPv6 address stands for its /64, which
- * one host commonly has in full. */
-static void guard_key(const char *peer, char key[INET6_ADDRSTRLEN])
-{
-	unsigned char a[16];
-
-	if (strchr(peer, ':') && inet_pton(AF_INET6, peer, a) == 1) {
-		memset(a + 8, 0, 8);
-		if (inet_ntop(AF_INET6, a, key, INET6_ADDRSTRLEN))
-			return;
-	}
-	snprintf(key, INET6_ADDRSTRLEN, "%s", peer);
-}
-
 /* How much a slot is worth keeping at now: an address still waiting most
  * (by when its wait ends), then by its last failure; a free slot least. */
 static int64_t guard_worth(const struct guard_slot *s, int64_t now)
@@ -71,10 +58,10 @@ static struct guard_slot *guard_find(const struct session_guard *g, const char *
 {
 	struct session_guard *mg = (struct session_guard *)g;
 	struct guard_slot *least = &mg->slots[0];
-	char key[INET6_ADDRSTRLEN];
+	char key[RATE_KEY_MAX];
 	size_t i;
 
-	guard_key(peer, key);
+	rate_peer_key(peer, key);
 	for (i = 0; i < GUARD_SLOTS; i++) {
 		if (mg->slots[i].last && strcmp(mg->slots[i].key, key) == 0)
 			return &mg->slots[i];
