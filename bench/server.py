@@ -119,7 +119,9 @@ def main():
     port = free_port()
     conf = args.work / "wardd.ini"
     conf.write_text(f"[server]\nlisten = *:{port}\nhostname = localhost\n"
-                    f"data_dir = {args.work}/data\n[notify]\nbatch = {args.batch}\n")
+                    f"data_dir = {args.work}/data\n[notify]\nbatch = {args.batch}\n"
+                    # Every simulated agent comes from 127.0.0.1.
+                    f"[http]\nmax_per_address = {args.agents + 100}\n")
     wlog = open(args.work / "wardd.log", "wb")
     wardd = subprocess.Popen([args.bin / "wardd", "--config", conf], stdout=wlog,
                              stderr=subprocess.STDOUT)
