@@ -37,11 +37,16 @@
  * connections, and when one was last reported. */
 #define PEER_BUCKETS 4096
 
+/* A limit's log lines: one per HTTP_LOG_INTERVAL, counting the rest. */
+struct report {
+	uint64_t logged_ms;       /* last line (0: never) */
+	unsigned unreported;      /* times since */
+};
+
 struct peer {
 	unsigned char key[16];
 	unsigned conns;
-	uint64_t logged_ms;       /* last report (0: never) */
-	unsigned unreported;      /* refusals and cuts since */
+	struct report rep;        /* refusals and cuts */
 	struct peer *next;
 };
 
@@ -58,7 +63,7 @@ struct conn {
 	enum conn_phase phase;
 	uint64_t since_ms;        /* when the phase began */
 	bool reserve;             /* beyond max_connections: privileged requests only */
-	bool cut;                 /* shut down by a deadline; closing */
+	bool cut;                 /* shut down by us; closing */
 	struct conn *next, *prev;
 };
 
@@ -113,6 +118,7 @@ struct http_server {
 	unsigned max_connections, admin_reserve, max_per_address;
 	uint64_t header_ms, body_ms;
 	http_privileged_fn privileged;
+	struct report full;           /* connections beyond max_connections */
 	struct peer *peers[PEER_BUCKETS];
 };
 
@@ -175,30 +181,40 @@ static void peer_release(struct http_server *s, struct peer *p, uint64_t now)
 {
 	struct peer **pp;
 
-	if (p->conns || (p->logged_ms && now - p->logged_ms < HTTP_LOG_INTERVAL * 1000u))
+	if (p->conns || (p->rep.logged_ms && now - p->rep.logged_ms < HTTP_LOG_INTERVAL * 1000u))
 		return;
 	pp = peer_slot(s, p->key);
 	*pp = p->next;
 	free(p);
 }
 
-/* Logs what happened to p once per HTTP_LOG_INTERVAL, counting the rest. */
-static void peer_report(struct peer *p, const char *what)
+/* Logs "WHO: WHAT" unless rep logged within HTTP_LOG_INTERVAL, in which
+ * case it is only counted, into the next line. */
+static void report(struct report *rep, const char *who, const char *what)
 {
 	uint64_t now = http_now_ms();
-	char addr[INET6_ADDRSTRLEN];
+
+	if (rep->logged_ms && now - rep->logged_ms < HTTP_LOG_INTERVAL * 1000u) {
+		rep->unreported++;
+		return;
+	}
+	log_msg(LOG_LVL_WARN, "http: %s: %s (%u more since the last report)", who, what,
+		rep->unreported);
+	rep->logged_ms = now;
+	rep->unreported = 0;
+}
+
+/* Reports what happened to peer p, named by its address or /64. */
+static void peer_report(struct peer *p, const char *what)
+{
+	char addr[INET6_ADDRSTRLEN + 3];
 	bool v4 = p->key[10] == 0xff && p->key[11] == 0xff &&
 		  !memcmp(p->key, (const unsigned char[10]){ 0 }, 10);
 
-	if (p->logged_ms && now - p->logged_ms < HTTP_LOG_INTERVAL * 1000u) {
-		p->unreported++;
-		return;
-	}
-	inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? p->key + 12 : p->key, addr, sizeof(addr));
-	log_msg(LOG_LVL_WARN, "http: %s%s: %s (%u more since the last report)", addr,
-		v4 ? "" : "/64", what, p->unreported);
-	p->logged_ms = now;
-	p->unreported = 0;
+	inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? p->key + 12 : p->key, addr, INET6_ADDRSTRLEN);
+	if (!v4)
+		strcat(addr, "/64");
+	report(&p->rep, addr, what);
 }
 
 /* Accepts a connection unless its peer already holds max_per_address. */
@@ -288,6 +304,9 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **ctx,
 	}
 	c->reserve = true;
 	s->reserved++;
+	report(&s->full, "http.max_connections", s->privileged ?
+	       "every connection in use; more serve administrators only (http.admin_reserve), "
+	       "the rest are closed" : "every connection in use; more are closed");
 	/* Several listen addresses each take max_connections + admin_reserve. */
 	if (!s->privileged || s->reserved > s->admin_reserve)
 		conn_cut(c);

@@ -271,6 +271,10 @@ class ReserveTest(unittest.TestCase):
         self.assertEqual(status, 503, body)
         # The slow ones are still held (their deadline is 120 s away).
         self.assertFalse(closed_by_server(self.held[0], 0.2))
+        # Reported once, not once per connection beyond the limit.
+        lines = [l for l in self.w.log_text().splitlines()
+                 if "http.max_connections: every connection in use" in l]
+        self.assertEqual(len(lines), 1, self.w.log_text())
 
 
 class FdLimitTest(unittest.TestCase):
