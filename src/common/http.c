@@ -710,6 +710,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	struct conn *conn;
 
 	(void)cls;
+	(void)c;
 	(void)toe;
 	if (!r)
 		return;
@@ -718,7 +719,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		conn->phase = CONN_HEAD;
 		conn->since_ms = http_now_ms();
 	}
-	(void)c;
 	if (r->download)
 		r->srv->downloads--;
 	if (r->resp)

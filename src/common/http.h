@@ -8,6 +8,11 @@
  * (a long poll) and answers it later from a timer or another handler; a
  * parked request must be answered eventually, since libmicrohttpd never
  * times out a suspended connection itself.
+ *
+ * Before a handler sees a request, the front has enforced the connection
+ * limits of struct http_config (deadlines for headers and body, connections
+ * per address, the administrators' reserve) and answered 400 a request
+ * with %00 in its path or query or an ambiguous Content-Length.
  */
 #ifndef WARD_HTTP_H
 #define WARD_HTTP_H
