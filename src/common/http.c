@@ -995,6 +995,7 @@ void http_stop(struct http_server *s)
 void http_free(struct http_server *s)
 {
 	struct http_req *r;
+	struct peer *p;
 	size_t i;
 
 	if (!s)
@@ -1010,6 +1011,12 @@ void http_free(struct http_server *s)
 		MHD_run(s->daemons[i]);
 		MHD_stop_daemon(s->daemons[i]);
 	}
+	/* Every connection is closed now; peers may linger for their reports. */
+	for (i = 0; i < PEER_BUCKETS; i++)
+		while ((p = s->peers[i]) != NULL) {
+			s->peers[i] = p->next;
+			free(p);
+		}
 	if (s->epfd >= 0)
 		close(s->epfd);
 	if (s->sigfd >= 0)

@@ -92,6 +92,14 @@ def raw_request(port, text):
         return read_answer(s)
 
 
+def clean_exit(w):
+    """Fails when a sanitizer build of wardd reported anything (a leak of
+    the connection tracking, say) in its log."""
+    text = w.log_text()
+    if "Sanitizer" in text or "runtime error:" in text:
+        raise AssertionError("wardd's sanitizer report:\n" + text[-4000:])
+
+
 SLOW_HEADERS = b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\nX-Pad: " + b"a" * 200
 
 
@@ -108,6 +116,7 @@ class DeadlineTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.w.stop()
+        clean_exit(cls.w)
         cls.tmp.cleanup()
 
     def test_slow_headers_cut_off(self):
@@ -249,6 +258,7 @@ class ReserveTest(unittest.TestCase):
         for s in self.held:
             s.close()
         self.w.stop()
+        clean_exit(self.w)
         self.tmp.cleanup()
 
     def test_administrator_gets_in(self):
