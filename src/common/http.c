@@ -57,14 +57,31 @@ enum conn_phase {
 	CONN_BUSY,    /* its answer: being made, parked or sent */
 };
 
+/* The slot a connection holds. */
+enum conn_slot {
+	SLOT_NONE,      /* none: cut off, closing */
+	SLOT_ORDINARY,  /* one of max_connections */
+	SLOT_RESERVE,   /* one of admin_reserve: privileged requests only */
+};
+
+/* Connections cut off (their socket shut down) until libmicrohttpd closes
+ * them, at its next pass: room it keeps beyond the slots. */
+#define CUT_HEADROOM 64
+
 struct conn {
 	struct MHD_Connection *mc;
 	struct peer *peer;
 	enum conn_phase phase;
+	enum conn_slot slot;
 	uint64_t since_ms;        /* when the phase began */
-	bool reserve;             /* beyond max_connections: privileged requests only */
+	bool listed;              /* in its phase's waiting list */
 	bool cut;                 /* shut down by us; closing */
-	struct conn *next, *prev;
+	struct conn *next, *prev; /* waiting list */
+};
+
+/* The connections waiting in one phase (HEAD or BODY), longest first. */
+struct conn_list {
+	struct conn *head, *tail;
 };
 
 struct http_req {
@@ -113,8 +130,8 @@ struct http_server {
 	unsigned downloads;
 	unsigned downloads_peak;
 	/* Connections and their deadlines (see struct http_config). */
-	struct conn *conns;
-	unsigned ordinary, reserved;  /* connections within max_connections, beyond it */
+	struct conn_list waiting[2];  /* by phase: CONN_HEAD, CONN_BODY */
+	unsigned ordinary, reserved;  /* slots held */
 	unsigned max_connections, admin_reserve, max_per_address;
 	uint64_t header_ms, body_ms;
 	http_privileged_fn privileged;
@@ -235,21 +252,117 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
 	return MHD_YES;
 }
 
+static void conn_unlist(struct http_server *s, struct conn *c)
+{
+	struct conn_list *l = &s->waiting[c->phase];
+
+	if (!c->listed)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		l->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		l->tail = c->prev;
+	c->next = c->prev = NULL;
+	c->listed = false;
+}
+
+/* Moves c into phase from now: its deadline starts again. Each waiting
+ * list stays in order of since_ms, since connections join at its tail. */
+static void conn_enter(struct http_server *s, struct conn *c, enum conn_phase phase)
+{
+	struct conn_list *l = &s->waiting[phase];
+
+	conn_unlist(s, c);
+	c->phase = phase;
+	c->since_ms = http_now_ms();
+	if (phase == CONN_BUSY || c->cut)
+		return;
+	c->prev = l->tail;
+	if (l->tail)
+		l->tail->next = c;
+	else
+		l->head = c;
+	l->tail = c;
+	c->listed = true;
+}
+
+static void conn_release(struct http_server *s, struct conn *c)
+{
+	if (c->slot == SLOT_ORDINARY)
+		s->ordinary--;
+	else if (c->slot == SLOT_RESERVE)
+		s->reserved--;
+	c->slot = SLOT_NONE;
+}
+
 /* Closes c's socket under libmicrohttpd, which notices at once and drops
- * the connection: it has no call to close one itself. */
-static void conn_cut(struct conn *c)
+ * the connection (it has no call to close one itself); its slot is free
+ * from now. */
+static void conn_cut(struct http_server *s, struct conn *c)
 {
 	const union MHD_ConnectionInfo *ci =
 		MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
 
-	if (c->cut || !ci)
+	if (c->cut)
 		return;
 	c->cut = true;
-	shutdown(ci->connect_fd, SHUT_RDWR);
+	conn_unlist(s, c);
+	conn_release(s, c);
+	if (ci)
+		shutdown(ci->connect_fd, SHUT_RDWR);
 }
 
-/* Tracks each connection from accept to close: its peer's count, whether
- * it is one of the reserve, and its phase for the deadlines. */
+/* The connection of slot that has waited longest for its request (headers
+ * or body), or NULL. Connections answering or parked never wait. */
+static struct conn *oldest_waiting(struct http_server *s, enum conn_slot slot)
+{
+	struct conn *best = NULL, *c;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		for (c = s->waiting[i].head; c && c->slot != slot; c = c->next)
+			;
+		if (c && (!best || c->since_ms < best->since_ms))
+			best = c;
+	}
+	return best;
+}
+
+/* Finds a new connection a slot. With every ordinary one taken, the
+ * connection that has waited longest for its request gives up its slot:
+ * slow and silent clients go first, while agents in their long poll and
+ * requests being answered stay. When none waits, privileged requests
+ * still get one of the reserve. */
+static enum conn_slot conn_place(struct http_server *s)
+{
+	struct conn *victim;
+
+	if (s->ordinary < s->max_connections)
+		return SLOT_ORDINARY;
+	report(&s->full, "http.max_connections", "every connection in use: the one waiting "
+	       "longest for its request is closed for a new one, or the new one serves "
+	       "administrators only (http.admin_reserve)");
+	if ((victim = oldest_waiting(s, SLOT_ORDINARY)) != NULL) {
+		conn_cut(s, victim);
+		return SLOT_ORDINARY;
+	}
+	if (!s->privileged)
+		return SLOT_NONE;
+	if (s->reserved < s->admin_reserve)
+		return SLOT_RESERVE;
+	if ((victim = oldest_waiting(s, SLOT_RESERVE)) != NULL) {
+		conn_cut(s, victim);
+		return SLOT_RESERVE;
+	}
+	return SLOT_NONE;
+}
+
+/* Tracks each connection from accept to close: its peer's count, its slot,
+ * and its phase for the deadlines. */
 static void on_connection(void *cls, struct MHD_Connection *mc, void **ctx,
 			  enum MHD_ConnectionNotificationCode what)
 {
@@ -262,16 +375,8 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **ctx,
 	if (what == MHD_CONNECTION_NOTIFY_CLOSED) {
 		if (!c)
 			return;
-		if (c->reserve)
-			s->reserved--;
-		else
-			s->ordinary--;
-		if (c->prev)
-			c->prev->next = c->next;
-		else
-			s->conns = c->next;
-		if (c->next)
-			c->next->prev = c->prev;
+		conn_unlist(s, c);
+		conn_release(s, c);
 		if (c->peer) {
 			c->peer->conns--;
 			peer_release(s, c->peer, http_now_ms());
@@ -284,7 +389,6 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **ctx,
 	if (!c)
 		return; /* untracked: counted nowhere, cut by the idle timeout */
 	c->mc = mc;
-	c->since_ms = http_now_ms();
 	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && peer_key(ci->client_addr, key)) {
 		pp = peer_slot(s, key);
@@ -293,49 +397,40 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **ctx,
 		if ((c->peer = *pp) != NULL)
 			c->peer->conns++;
 	}
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
 	*ctx = c;
-	if (s->ordinary < s->max_connections) {
+	c->slot = conn_place(s);
+	if (c->slot == SLOT_ORDINARY)
 		s->ordinary++;
-		return;
-	}
-	c->reserve = true;
-	s->reserved++;
-	report(&s->full, "http.max_connections", s->privileged ?
-	       "every connection in use; more serve administrators only (http.admin_reserve), "
-	       "the rest are closed" : "every connection in use; more are closed");
-	/* Several listen addresses each take max_connections + admin_reserve. */
-	if (!s->privileged || s->reserved > s->admin_reserve)
-		conn_cut(c);
+	else if (c->slot == SLOT_RESERVE)
+		s->reserved++;
+	else
+		conn_cut(s, c);
+	conn_enter(s, c, CONN_HEAD);
 }
 
 /* Cuts off connections past their phase's deadline: libmicrohttpd's own
  * timeout only counts silence, which a byte every few seconds defeats.
- * Also frees peers whose report interval is over. */
+ * Each waiting list is in order of age, so only the expired are looked
+ * at. Also frees peers whose report interval is over. */
 static void sweep(void *arg)
 {
 	struct http_server *s = arg;
-	uint64_t now = http_now_ms();
+	uint64_t now = http_now_ms(), limit;
 	struct peer *p, *next;
 	struct conn *c;
 	size_t i;
 
-	for (c = s->conns; c; c = c->next) {
-		uint64_t limit = c->phase == CONN_HEAD ? s->header_ms :
-				 c->phase == CONN_BODY ? s->body_ms : 0;
-
-		if (!limit || c->cut || now - c->since_ms <= limit)
-			continue;
-		conn_cut(c);
-		if (c->peer)
-			peer_report(c->peer, c->phase == CONN_HEAD ?
-				    "request headers not complete within http.header_timeout; "
-				    "connection closed" :
-				    "request body not complete within http.body_timeout; "
-				    "connection closed");
+	for (i = 0; i < 2; i++) {
+		limit = i == CONN_HEAD ? s->header_ms : s->body_ms;
+		while ((c = s->waiting[i].head) != NULL && now - c->since_ms > limit) {
+			if (c->peer)
+				peer_report(c->peer, i == CONN_HEAD ?
+					    "request headers not complete within "
+					    "http.header_timeout; connection closed" :
+					    "request body not complete within http.body_timeout; "
+					    "connection closed");
+			conn_cut(s, c);
+		}
 	}
 	for (i = 0; i < PEER_BUCKETS; i++)
 		for (p = s->peers[i]; p; p = next) {
@@ -636,7 +731,7 @@ static bool admit(struct http_req *r, struct conn *c)
 				   "more than one Content-Length header" : n.bad ?
 				   "a Content-Length that is not a number" :
 				   "both Content-Length and Transfer-Encoding");
-	else if (c && c->reserve && !s->privileged(r, s->arg))
+	else if (c && c->slot == SLOT_RESERVE && !s->privileged(r, s->arg))
 		http_respond_busy(r, 5, "the server is at its connection limit "
 				  "(http.max_connections)");
 	else
@@ -666,10 +761,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		fill_peer(r);
 		no_delay(c);
 		conn = req_conn(r);
-		if (conn) {
-			conn->phase = CONN_BODY;
-			conn->since_ms = http_now_ms();
-		}
+		if (conn)
+			conn_enter(s, conn, CONN_BODY);
 		if (!admit(r, conn))
 			return queue_answer(r);
 		return MHD_YES;
@@ -687,7 +780,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		return queue_answer(r);
 	conn = req_conn(r);
 	if (conn)
-		conn->phase = CONN_BUSY;
+		conn_enter(s, conn, CONN_BUSY);
 	if (r->too_big)
 		http_respond_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
 				   "request body larger than %zu bytes", s->max_request);
@@ -715,10 +808,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (!r)
 		return;
 	/* The next request's headers are due from now. */
-	if (r->started && (conn = req_conn(r)) != NULL) {
-		conn->phase = CONN_HEAD;
-		conn->since_ms = http_now_ms();
-	}
+	if (r->started && (conn = req_conn(r)) != NULL)
+		conn_enter(r->srv, conn, CONN_HEAD);
 	if (r->download)
 		r->srv->downloads--;
 	if (r->resp)
@@ -778,7 +869,7 @@ static bool start_daemon(struct http_server *s, const struct http_config *cfg, c
 		MHD_OPTION_HTTPS_MEM_KEY, s->key,
 		MHD_OPTION_HTTPS_MEM_CERT, s->cert,
 		MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
-		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + s->admin_reserve,
+		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + s->admin_reserve + CUT_HEADROOM,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,

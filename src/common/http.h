@@ -47,8 +47,10 @@ struct http_config {
 	const char *listen;       /* "ADDR:PORT, ..."; "*:PORT" = dual-stack, all addresses */
 	const char *key_pem;      /* TLS key and certificate chain */
 	const char *cert_pem;
-	unsigned max_connections;
-	unsigned admin_reserve;   /* connections beyond max_connections, for privileged requests */
+	unsigned max_connections; /* when all are taken, a new connection replaces the one
+				   * waiting longest for its request (headers or body) */
+	unsigned admin_reserve;   /* connections beyond max_connections, for privileged
+				   * requests, when no connection waits to be replaced */
 	http_privileged_fn privileged; /* NULL: no reserve */
 	unsigned max_per_address; /* connections from one IPv4 address or IPv6 /64 */
 	size_t max_request;       /* body bytes; larger requests get 413 */
@@ -59,7 +61,8 @@ struct http_config {
 };
 
 /* File descriptors http_new() asks for beyond its connections: the
- * database, imports, certificates, worker threads' files. */
+ * database, imports, certificates, worker threads' files, and connections
+ * cut off but not closed yet. */
 #define HTTP_SPARE_FDS 256
 
 /* Seconds between two log lines about one offender (an address held at

@@ -65,11 +65,13 @@ static const struct ini_field fields[] = {
 	F("logs", "keep", INI_DURATION, logs_keep, "90d", 86400, 3650 * 86400,
 	  "how long the event log (system, verification, deliveries, detections) is kept"),
 	F("http", "max_connections", INI_INT, max_connections, "16000", 16, 1000000,
-	  "simultaneous connections (agents hold one each); wardd raises its open files limit "
+	  "simultaneous connections (agents hold one each); when all are taken, a new one "
+	  "replaces the one waiting longest for its request; wardd raises its open files limit "
 	  "to this + admin_reserve + 256, or refuses to start"),
 	F("http", "admin_reserve", INI_INT, admin_reserve, "32", 0, 10000,
-	  "connections beyond max_connections kept for administrators: on them only sign-in, "
-	  "the console's files and requests of a signed-in administrator are served"),
+	  "connections beyond max_connections kept for administrators, when none waits to be "
+	  "replaced: on them only sign-in, the console's files and requests of a signed-in "
+	  "administrator are served"),
 	F("http", "max_per_address", INI_INT, max_per_address, "256", 1, 1000000,
 	  "simultaneous connections from one IPv4 address or IPv6 /64 (agents behind one NAT "
 	  "address share it: raise it for them)"),

@@ -56,8 +56,9 @@ static const struct ini_field fields[] = {
 	{ "sps", "update_interval", INI_DURATION, offsetof(struct sps_config, update_interval),
 	  "5m", 10, 86400, "how often wardd is asked for a newer Smart Scan Pattern" },
 	{ "http", "max_connections", INI_INT, offsetof(struct sps_config, max_connections),
-	  "4096", 16, 1000000, "simultaneous connections; ward-sps raises its open files limit "
-	  "to this + 256, or refuses to start" },
+	  "4096", 16, 1000000, "simultaneous connections; when all are taken, a new one replaces "
+	  "the one waiting longest for its request; ward-sps raises its open files limit to "
+	  "this + 256, or refuses to start" },
 	{ "http", "max_per_address", INI_INT, offsetof(struct sps_config, max_per_address),
 	  "256", 1, 1000000, "simultaneous connections from one IPv4 address or IPv6 /64 "
 	  "(agents behind one NAT address share it: raise it for them)" },

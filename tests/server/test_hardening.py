@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import unittest
+import uuid
 
 sys.path.insert(0, os.path.dirname(__file__))
 from test_wardd import WARDD, Wardd  # noqa: E402
@@ -67,21 +68,24 @@ def trickle(sock, data, every, limit):
     return None
 
 
-def read_answer(sock, timeout=10):
+def read_answer(sock, timeout=10, body=False):
     """Reads one answer (headers and a Content-Length body); returns its
-    status code, or None when the connection closed first."""
+    status code (and with body, the body too), or None when the connection
+    closed first."""
     sock.settimeout(timeout)
     data = b""
     while True:
-        head, sep, body = data.partition(b"\r\n\r\n")
+        head, sep, rest = data.partition(b"\r\n\r\n")
         if sep:
             m = re.search(rb"\r\ncontent-length: *(\d+)", head, re.I)
-            if len(body) >= (int(m.group(1)) if m else 0):
+            length = int(m.group(1)) if m else 0
+            if len(rest) >= length:
                 m = re.match(rb"HTTP/1\.1 (\d+)", head)
-                return int(m.group(1)) if m else None
+                status = int(m.group(1)) if m else None
+                return (status, rest[:length].decode()) if body else status
         chunk = sock.recv(4096)
         if not chunk:
-            return None
+            return (None, "") if body else None
         data += chunk
 
 
@@ -242,15 +246,17 @@ class DeadlineTest(unittest.TestCase):
         self.w.request("PUT", "/api/v1/update/settings", {"source_dir": None}, token=token)
 
 
-class ReserveTest(unittest.TestCase):
-    """Every ordinary slot held by slow clients from many addresses."""
+class SlotsTest(unittest.TestCase):
+    """Every ordinary slot held: by slow clients from many addresses, or by
+    agents' parked event channels."""
 
-    SLOTS = 40
+    SLOTS = 16
 
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="ward-hardening-")
         self.w = Wardd(self.tmp.name, extra=f"[http]\nmax_connections = {self.SLOTS}\n"
-                       "admin_reserve = 4\nmax_per_address = 4\nheader_timeout = 120s\n")
+                       "admin_reserve = 4\nmax_per_address = 4\nheader_timeout = 120s\n"
+                       "long_poll = 120s\n")
         self.w.start()
         self.held = []
 
@@ -261,30 +267,85 @@ class ReserveTest(unittest.TestCase):
         clean_exit(self.w)
         self.tmp.cleanup()
 
-    def test_administrator_gets_in(self):
-        token = self.w.login()
-        # Ten addresses, four slow connections each: every ordinary slot.
-        for i in range(self.SLOTS):
-            s = tls_connect(self.w.port, f"127.0.{10 + i // 4}.{1 + i % 4}")
+    def slow(self, n, base):
+        """n slow clients, four an address from 127.0.BASE.1 on, each with
+        a request line sent and the rest of its headers pending."""
+        socks = []
+        for i in range(n):
+            s = tls_connect(self.w.port, f"127.0.{base + i // 4}.{1 + i % 4}")
             s.sendall(b"GET /api/v1/health HTTP/1.1\r\n")
-            self.held.append(s)
-        time.sleep(0.5)
+            socks.append(s)
+            time.sleep(0.02)  # in order of age
+        self.held += socks
+        return socks
+
+    def parked_agent(self, i, token):
+        """An agent enrolled from its own address, its event channel parked."""
+        src = f"127.0.40.{i + 1}"
+        body = json.dumps({"uuid": str(uuid.uuid4()), "hostname": f"agent-{i}"})
+        with tls_connect(self.w.port, src) as s:
+            s.sendall(f"POST /api/v1/agent/enroll HTTP/1.1\r\nHost: localhost\r\n"
+                      f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+                      f"Content-Length: {len(body)}\r\n\r\n{body}".encode())
+            status, answer = read_answer(s, body=True)
+        self.assertEqual(status, 201, answer)
+        cred = f"{json.loads(body)['uuid']}:{json.loads(answer)['secret']}"
+        s = tls_connect(self.w.port, src)
+        self.held.append(s)
+        version = 0
+        for _ in range(2):
+            poll = json.dumps({"version": version})
+            s.sendall(f"POST /api/v1/agent/events HTTP/1.1\r\nHost: localhost\r\n"
+                      f"Authorization: Bearer {cred}\r\nContent-Type: application/json\r\n"
+                      f"Content-Length: {len(poll)}\r\n\r\n{poll}".encode())
+            if version:
+                return s  # parked: no answer before long_poll
+            status, answer = read_answer(s, body=True)
+            self.assertEqual(status, 200, answer)
+            version = json.loads(answer)["version"]
+
+    def admin_gets_in(self):
         start = time.monotonic()
         fresh = self.w.login()
         status, tree = self.w.request("GET", "/api/v1/tree", token=fresh)
         self.assertEqual(status, 200, tree)
-        status, _ = self.w.request("GET", "/api/v1/overview", token=token)
-        self.assertEqual(status, 200)
         self.assertLess(time.monotonic() - start, 10)
-        # The reserve is for administrators only.
+        return fresh
+
+    def report_lines(self):
+        return [l for l in self.w.log_text().splitlines()
+                if "http.max_connections: every connection in use" in l]
+
+    def test_slow_clients_give_way(self):
+        # The finding: one host (here ten addresses) holds every slot with
+        # slow headers, and no administrator gets in.
+        socks = self.slow(self.SLOTS, 10)
+        time.sleep(0.5)
+        self.admin_gets_in()
+        # Anyone else gets in too: the slow client waiting longest gives way.
+        self.assertEqual(self.w.request("GET", "/api/v1/health")[0], 200)
+        self.assertTrue(closed_by_server(socks[0], 2))
+        self.assertFalse(closed_by_server(socks[-1], 0.2))
+        self.assertEqual(len(self.report_lines()), 1, self.w.log_text())
+
+    def test_reserve_for_administrators(self):
+        # Every ordinary slot is an agent's parked event channel, which
+        # never gives way; slow clients take the reserve.
+        with open(os.path.join(self.w.data, "enroll-token")) as f:
+            token = f.read().strip()
+        agents = [self.parked_agent(i, token) for i in range(self.SLOTS)]
+        self.slow(6, 20)
+        time.sleep(0.5)
+        fresh = self.admin_gets_in()
+        status, body = self.w.request("GET", "/api/v1/clients?summary=1", token=fresh)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["summary"]["online"], self.SLOTS, body)
+        # The reserve serves administrators only.
         status, body = self.w.request("GET", "/api/v1/health")
         self.assertEqual(status, 503, body)
-        # The slow ones are still held (their deadline is 120 s away).
-        self.assertFalse(closed_by_server(self.held[0], 0.2))
-        # Reported once, not once per connection beyond the limit.
-        lines = [l for l in self.w.log_text().splitlines()
-                 if "http.max_connections: every connection in use" in l]
-        self.assertEqual(len(lines), 1, self.w.log_text())
+        for s in agents:
+            self.assertFalse(closed_by_server(s, 0.05))
+        self.assertEqual(len(self.report_lines()), 1, self.w.log_text())
 
 
 class FdLimitTest(unittest.TestCase):
