@@ -46,7 +46,9 @@ def main():
     src.mkdir()
     (src / "demo.hdb").write_text("44d88612fea8a8f36de82e1278abb02f:68:Demo.Eicar\n")
     wardd, api, port, data = start_wardd(args.bin, args.work, src,
-                                         "[http]\nlong_poll = 55s\n")
+                                         "[http]\nlong_poll = 55s\n"
+                                         # Every simulated agent comes from 127.0.0.1.
+                                         f"max_per_address = {args.agents + 100}\n")
     lg_err = open(args.work / "loadgen.err", "w")
     t0 = time.monotonic()
     loadgen = subprocess.Popen(

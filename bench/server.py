@@ -120,8 +120,10 @@ def main():
     conf = args.work / "wardd.ini"
     conf.write_text(f"[server]\nlisten = *:{port}\nhostname = localhost\n"
                     f"data_dir = {args.work}/data\n[notify]\nbatch = {args.batch}\n"
-                    # The simulated fleet enrolls at once, from one address.
-                    "[enroll]\nper_token = 0\nper_address = 0\n")
+                    # The simulated fleet enrolls at once, from one address
+                    # (127.0.0.1), and holds a connection each from there.
+                    "[enroll]\nper_token = 0\nper_address = 0\n"
+                    f"[http]\nmax_per_address = {args.agents + 100}\n")
     wlog = open(args.work / "wardd.log", "wb")
     wardd = subprocess.Popen([args.bin / "wardd", "--config", conf], stdout=wlog,
                              stderr=subprocess.STDOUT)

@@ -126,7 +126,9 @@ def main():
             os.link(f, src / f.name)
     wardd, api, port, data = start_wardd(
         args.bin, args.work, src, f"max_downloads = {args.cap}\n"
-        f"[http]\nmax_connections = {args.agents + 200}\n")
+        f"[http]\nmax_connections = {args.agents + 200}\n"
+        # Every simulated agent comes from 127.0.0.1.
+        f"max_per_address = {args.agents + 200}\n")
     log("importing version 1")
     _, import1 = wait_import(api, 1)
     rng = random.Random(1)

@@ -270,12 +270,28 @@ static void add_query(struct util_buf *q, const char *name, json_t *v)
 	free(text);
 }
 
-/* A value on one line (strings bare); *owned is set to what the caller
- * frees. */
+/* text with its control characters escaped (util_escape()), for the
+ * caller to free; NULL when out of memory. A host name or a message an
+ * agent reported must not move the cursor or clear the screen. */
+static char *escaped(const char *text)
+{
+	size_t len = strlen(text) * 4 + 1;
+	char *out = malloc(len);
+
+	if (out)
+		util_escape(out, len, text);
+	return out;
+}
+
+/* A value on one line (strings bare, control characters escaped); *owned
+ * is set to what the caller frees. */
 static const char *scalar_text(json_t *v, char **owned)
 {
-	*owned = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-	return json_is_string(v) ? json_string_value(v) : *owned ? *owned : "";
+	char *dumped = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+
+	*owned = escaped(json_is_string(v) ? json_string_value(v) : dumped ? dumped : "");
+	free(dumped);
+	return *owned ? *owned : "";
 }
 
 /* Prints a value in a column width wide (0: as it is), cut with '~'. */
@@ -324,10 +340,13 @@ static void print_table(json_t *rows)
 	width[n - 1] = 0;
 	c = 0;
 	json_object_foreach(first, key, v) {
+		char *k = escaped(key);
+
 		if (++c < n)
-			fprintf(stdout, "%-*s ", width[c - 1], key);
+			fprintf(stdout, "%-*s ", width[c - 1], k ? k : "");
 		else
-			fputs(key, stdout);
+			fputs(k ? k : "", stdout);
+		free(k);
 	}
 	fputc('\n', stdout);
 	json_array_foreach(rows, i, row) {
@@ -344,11 +363,13 @@ static void print_children(json_t *list, int depth);
 static void print_tree(json_t *node, int depth)
 {
 	const char *kind = json_string_value(json_object_get(node, "kind"));
+	const char *raw = json_string_value(json_object_get(node, "name"));
+	char *name = escaped(raw ? raw : "");
 
-	printf("%*s%s%s (%s %lld)\n", depth * 2, "",
-	       json_string_value(json_object_get(node, "name")),
+	printf("%*s%s%s (%s %lld)\n", depth * 2, "", name ? name : "",
 	       strcmp(kind, "client") ? "/" : "", kind,
 	       (long long)json_integer_value(json_object_get(node, "id")));
+	free(name);
 	print_children(json_object_get(node, "domains"), depth);
 	print_children(json_object_get(node, "clients"), depth);
 }
@@ -370,17 +391,21 @@ static void print_human(json_t *v, int depth)
 	json_t *m;
 
 	json_object_foreach(v, key, m) {
+		char *k = escaped(key);
+		const char *name = k ? k : "";
+
 		if (json_is_array(m) && json_is_object(json_array_get(m, 0))) {
-			printf("%*s%s:\n", depth * 2, "", key);
+			printf("%*s%s:\n", depth * 2, "", name);
 			print_table(m);
 		} else if (json_is_object(m) && json_object_size(m)) {
-			printf("%*s%s:\n", depth * 2, "", key);
+			printf("%*s%s:\n", depth * 2, "", name);
 			print_human(m, depth + 1);
 		} else {
-			printf("%*s%s: ", depth * 2, "", key);
+			printf("%*s%s: ", depth * 2, "", name);
 			print_scalar(stdout, m, 0);
 			fputc('\n', stdout);
 		}
+		free(k);
 	}
 }
 

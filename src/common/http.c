@@ -12,8 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +33,57 @@
 /* TLS 1.2 and 1.3 only. */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
+/* Peers by IPv4 address or IPv6 /64 (a host holds a whole /64): their
+ * connections, and when one was last reported. */
+#define PEER_BUCKETS 4096
+
+/* A limit's log lines: one per HTTP_LOG_INTERVAL, counting the rest. */
+struct report {
+	uint64_t logged_ms;       /* last line (0: never) */
+	unsigned unreported;      /* times since */
+};
+
+struct peer {
+	unsigned char key[16];
+	unsigned conns;
+	struct report rep;        /* refusals and cuts */
+	struct peer *next;
+};
+
+/* What a connection is waiting for, and so which deadline it is under. */
+enum conn_phase {
+	CONN_HEAD,    /* a request's headers (since it connected or was last answered) */
+	CONN_BODY,    /* the request's body */
+	CONN_BUSY,    /* its answer: being made, parked or sent */
+};
+
+/* The slot a connection holds. */
+enum conn_slot {
+	SLOT_NONE,      /* none: cut off, closing */
+	SLOT_ORDINARY,  /* one of max_connections */
+	SLOT_RESERVE,   /* one of admin_reserve: privileged requests only */
+};
+
+/* Connections cut off (their socket shut down) until libmicrohttpd closes
+ * them, at its next pass: room it keeps beyond the slots. */
+#define CUT_HEADROOM 64
+
+struct conn {
+	struct MHD_Connection *mc;
+	struct peer *peer;
+	enum conn_phase phase;
+	enum conn_slot slot;
+	uint64_t since_ms;        /* when the phase began */
+	bool listed;              /* in its phase's waiting list */
+	bool cut;                 /* shut down by us; closing */
+	struct conn *next, *prev; /* waiting list */
+};
+
+/* The connections waiting in one phase (HEAD or BODY), longest first. */
+struct conn_list {
+	struct conn *head, *tail;
+};
+
 struct http_req {
 	struct http_server *srv;
 	struct MHD_Connection *conn;
@@ -37,6 +91,8 @@ struct http_req {
 	const char *url;
 	struct util_buf body;
 	bool too_big;
+	bool started;                /* the handler saw the headers */
+	bool nul;                    /* the path or query has an encoded NUL byte */
 	bool parked;
 	bool download;               /* answered with a file: counted until done */
 	size_t held;                 /* bytes of a buffered answer, counted until done */
@@ -78,6 +134,14 @@ struct http_server {
 	unsigned downloads;
 	unsigned downloads_peak;
 	size_t held;                 /* bytes of buffered answers not yet sent */
+	/* Connections and their deadlines (see struct http_config). */
+	struct conn_list waiting[2];  /* by phase: CONN_HEAD, CONN_BODY */
+	unsigned ordinary, reserved;  /* slots held */
+	unsigned max_connections, admin_reserve, max_per_address;
+	uint64_t header_ms, body_ms;
+	http_privileged_fn privileged;
+	struct report full;           /* connections beyond max_connections */
+	struct peer *peers[PEER_BUCKETS];
 };
 
 uint64_t http_now_ms(void)
@@ -99,6 +163,294 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 		line[--n] = '\0';
 	/* TLS handshake failures of stray clients are common; not warnings. */
 	log_msg(LOG_LVL_DEBUG, "http: %s", line);
+}
+
+/* The peer key of sa: an IPv4 address (as IPv4-mapped IPv6), or an IPv6
+ * address's /64. Returns false for other families. */
+static bool peer_key(const struct sockaddr *sa, unsigned char key[16])
+{
+	memset(key, 0, 16);
+	if (sa && sa->sa_family == AF_INET) {
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return true;
+	}
+	if (sa && sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		memcpy(key, a->s6_addr, IN6_IS_ADDR_V4MAPPED(a) ? 16 : 8);
+		return true;
+	}
+	return false;
+}
+
+static struct peer **peer_slot(struct http_server *s, const unsigned char key[16])
+{
+	uint32_t h = 2166136261u;
+	struct peer **pp;
+	size_t i;
+
+	for (i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 16777619u;
+	for (pp = &s->peers[h % PEER_BUCKETS]; *pp; pp = &(*pp)->next)
+		if (memcmp((*pp)->key, key, 16) == 0)
+			break;
+	return pp;
+}
+
+/* Frees p when it holds no connection and its report interval is over. */
+static void peer_release(struct http_server *s, struct peer *p, uint64_t now)
+{
+	struct peer **pp;
+
+	if (p->conns || (p->rep.logged_ms && now - p->rep.logged_ms < HTTP_LOG_INTERVAL * 1000u))
+		return;
+	pp = peer_slot(s, p->key);
+	*pp = p->next;
+	free(p);
+}
+
+/* Logs "WHO: WHAT" unless rep logged within HTTP_LOG_INTERVAL, in which
+ * case it is only counted, into the next line. */
+static void report(struct report *rep, const char *who, const char *what)
+{
+	uint64_t now = http_now_ms();
+
+	if (rep->logged_ms && now - rep->logged_ms < HTTP_LOG_INTERVAL * 1000u) {
+		rep->unreported++;
+		return;
+	}
+	log_msg(LOG_LVL_WARN, "http: %s: %s (%u more since the last report)", who, what,
+		rep->unreported);
+	rep->logged_ms = now;
+	rep->unreported = 0;
+}
+
+/* Reports what happened to peer p, named by its address or /64. */
+static void peer_report(struct peer *p, const char *what)
+{
+	char addr[INET6_ADDRSTRLEN + 3];
+	bool v4 = p->key[10] == 0xff && p->key[11] == 0xff &&
+		  !memcmp(p->key, (const unsigned char[10]){ 0 }, 10);
+
+	inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? p->key + 12 : p->key, addr, INET6_ADDRSTRLEN);
+	if (!v4)
+		strcat(addr, "/64");
+	report(&p->rep, addr, what);
+}
+
+/* Accepts a connection unless its peer already holds max_per_address. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct http_server *s = cls;
+	unsigned char key[16];
+	struct peer *p;
+
+	(void)addrlen;
+	if (!peer_key(addr, key))
+		return MHD_YES;
+	p = *peer_slot(s, key);
+	if (p && p->conns >= s->max_per_address) {
+		peer_report(p, "holds http.max_per_address connections; more refused");
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+static void conn_unlist(struct http_server *s, struct conn *c)
+{
+	struct conn_list *l = &s->waiting[c->phase];
+
+	if (!c->listed)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		l->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		l->tail = c->prev;
+	c->next = c->prev = NULL;
+	c->listed = false;
+}
+
+/* Moves c into phase from now: its deadline starts again. Each waiting
+ * list stays in order of since_ms, since connections join at its tail. */
+static void conn_enter(struct http_server *s, struct conn *c, enum conn_phase phase)
+{
+	struct conn_list *l = &s->waiting[phase];
+
+	conn_unlist(s, c);
+	c->phase = phase;
+	c->since_ms = http_now_ms();
+	if (phase == CONN_BUSY || c->cut)
+		return;
+	c->prev = l->tail;
+	if (l->tail)
+		l->tail->next = c;
+	else
+		l->head = c;
+	l->tail = c;
+	c->listed = true;
+}
+
+static void conn_release(struct http_server *s, struct conn *c)
+{
+	if (c->slot == SLOT_ORDINARY)
+		s->ordinary--;
+	else if (c->slot == SLOT_RESERVE)
+		s->reserved--;
+	c->slot = SLOT_NONE;
+}
+
+/* Closes c's socket under libmicrohttpd, which notices at once and drops
+ * the connection (it has no call to close one itself); its slot is free
+ * from now. */
+static void conn_cut(struct http_server *s, struct conn *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+	if (c->cut)
+		return;
+	c->cut = true;
+	conn_unlist(s, c);
+	conn_release(s, c);
+	if (ci)
+		shutdown(ci->connect_fd, SHUT_RDWR);
+}
+
+/* The connection of slot that has waited longest for its request (headers
+ * or body), or NULL. Connections answering or parked never wait. */
+static struct conn *oldest_waiting(struct http_server *s, enum conn_slot slot)
+{
+	struct conn *best = NULL, *c;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		for (c = s->waiting[i].head; c && c->slot != slot; c = c->next)
+			;
+		if (c && (!best || c->since_ms < best->since_ms))
+			best = c;
+	}
+	return best;
+}
+
+/* Finds a new connection a slot. With every ordinary one taken, the
+ * connection that has waited longest for its request gives up its slot:
+ * slow and silent clients go first, while agents in their long poll and
+ * requests being answered stay. When none waits, privileged requests
+ * still get one of the reserve. */
+static enum conn_slot conn_place(struct http_server *s)
+{
+	struct conn *victim;
+
+	if (s->ordinary < s->max_connections)
+		return SLOT_ORDINARY;
+	report(&s->full, "http.max_connections", "every connection in use: the one waiting "
+	       "longest for its request is closed for a new one, or the new one serves "
+	       "administrators only (http.admin_reserve)");
+	if ((victim = oldest_waiting(s, SLOT_ORDINARY)) != NULL) {
+		conn_cut(s, victim);
+		return SLOT_ORDINARY;
+	}
+	if (!s->privileged)
+		return SLOT_NONE;
+	if (s->reserved < s->admin_reserve)
+		return SLOT_RESERVE;
+	if ((victim = oldest_waiting(s, SLOT_RESERVE)) != NULL) {
+		conn_cut(s, victim);
+		return SLOT_RESERVE;
+	}
+	return SLOT_NONE;
+}
+
+/* Tracks each connection from accept to close: its peer's count, its slot,
+ * and its phase for the deadlines. */
+static void on_connection(void *cls, struct MHD_Connection *mc, void **ctx,
+			  enum MHD_ConnectionNotificationCode what)
+{
+	struct http_server *s = cls;
+	const union MHD_ConnectionInfo *ci;
+	struct conn *c = *ctx;
+	unsigned char key[16];
+	struct peer **pp;
+
+	if (what == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (!c)
+			return;
+		conn_unlist(s, c);
+		conn_release(s, c);
+		if (c->peer) {
+			c->peer->conns--;
+			peer_release(s, c->peer, http_now_ms());
+		}
+		free(c);
+		*ctx = NULL;
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return; /* untracked: counted nowhere, cut by the idle timeout */
+	c->mc = mc;
+	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && peer_key(ci->client_addr, key)) {
+		pp = peer_slot(s, key);
+		if (!*pp && (*pp = calloc(1, sizeof(**pp))) != NULL)
+			memcpy((*pp)->key, key, 16);
+		if ((c->peer = *pp) != NULL)
+			c->peer->conns++;
+	}
+	*ctx = c;
+	c->slot = conn_place(s);
+	if (c->slot == SLOT_ORDINARY)
+		s->ordinary++;
+	else if (c->slot == SLOT_RESERVE)
+		s->reserved++;
+	else
+		conn_cut(s, c);
+	conn_enter(s, c, CONN_HEAD);
+}
+
+/* Cuts off connections past their phase's deadline: libmicrohttpd's own
+ * timeout only counts silence, which a byte every few seconds defeats.
+ * Each waiting list is in order of age, so only the expired are looked
+ * at. Also frees peers whose report interval is over. */
+static void sweep(void *arg)
+{
+	struct http_server *s = arg;
+	uint64_t now = http_now_ms(), limit;
+	struct peer *p, *next;
+	struct conn *c;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		limit = i == CONN_HEAD ? s->header_ms : s->body_ms;
+		while ((c = s->waiting[i].head) != NULL && now - c->since_ms > limit) {
+			if (c->peer)
+				peer_report(c->peer, i == CONN_HEAD ?
+					    "request headers not complete within "
+					    "http.header_timeout; connection closed" :
+					    "request body not complete within http.body_timeout; "
+					    "connection closed");
+			conn_cut(s, c);
+		}
+	}
+	for (i = 0; i < PEER_BUCKETS; i++)
+		for (p = s->peers[i]; p; p = next) {
+			next = p->next;
+			peer_release(s, p, now);
+		}
+}
+
+/* The connection state of request r's connection, or NULL (untracked). */
+static struct conn *req_conn(const struct http_req *r)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci ? ci->socket_context : NULL;
 }
 
 static void fill_peer(struct http_req *r)
@@ -356,25 +708,96 @@ static enum MHD_Result queue_answer(struct http_req *r)
 	return ret;
 }
 
+/* Makes each request's state as its request line arrives, while the raw
+ * URI is at hand: libmicrohttpd decodes %00 into the path and the query,
+ * where it would cut names short ("x.tar.zst%00.txt"). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct http_req *r = calloc(1, sizeof(*r));
+
+	(void)c;
+	/* A request may end before its headers are complete (a connection
+	 * cut off): what on_completed() counts must be there from the start. */
+	if (r) {
+		r->srv = cls;
+		r->nul = strstr(uri, "%00") != NULL;
+	}
+	return r;
+}
+
+struct length_count {
+	unsigned lengths;   /* Content-Length headers */
+	bool bad;           /* one is not a plain decimal number */
+	bool chunked;       /* a Transfer-Encoding header too */
+};
+
+static enum MHD_Result count_length(void *cls, enum MHD_ValueKind kind, const char *key,
+				    const char *value)
+{
+	struct length_count *n = cls;
+
+	(void)kind;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		n->lengths++;
+		if (!value || !*value || strspn(value, "0123456789") != strlen(value))
+			n->bad = true;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		n->chunked = true;
+	}
+	return MHD_YES;
+}
+
+/* Answers at once what must not reach a handler: an encoded NUL byte, a
+ * body length given twice or in two ways (a proxy in front may read another
+ * body than this server), and, on a reserve connection, anything that is
+ * not privileged. Returns false when r has been answered. */
+static bool admit(struct http_req *r, struct conn *c)
+{
+	struct http_server *s = r->srv;
+	struct length_count n = { 0 };
+
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_length, &n);
+	if (r->nul)
+		http_respond_error(r, MHD_HTTP_BAD_REQUEST, "a NUL byte (%%00) in the path or "
+				   "query");
+	else if (n.lengths > 1 || n.bad || (n.lengths && n.chunked))
+		http_respond_error(r, MHD_HTTP_BAD_REQUEST, "%s", n.lengths > 1 ?
+				   "more than one Content-Length header" : n.bad ?
+				   "a Content-Length that is not a number" :
+				   "both Content-Length and Transfer-Encoding");
+	else if (c && c->slot == SLOT_RESERVE && !s->privileged(r, s->arg))
+		http_respond_busy(r, 5, "the server is at its connection limit "
+				  "(http.max_connections)");
+	else
+		return true;
+	/* The body, if any, is never read: the connection cannot go on. */
+	http_add_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+	return false;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
 {
 	struct http_server *s = cls;
 	struct http_req *r = *con_cls;
+	struct conn *conn;
 
 	(void)version;
-	if (!r) {
-		r = calloc(1, sizeof(*r));
-		if (!r)
-			return MHD_NO;
-		r->srv = s;
+	if (!r)
+		return MHD_NO; /* out of memory in on_uri() */
+	if (!r->started) {
+		r->started = true;
 		r->conn = c;
 		r->method = method;
 		r->url = url;
 		fill_peer(r);
 		no_delay(c);
-		*con_cls = r;
+		conn = req_conn(r);
+		if (conn)
+			conn_enter(s, conn, CONN_BODY);
+		if (!admit(r, conn))
+			return queue_answer(r);
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -388,6 +811,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	}
 	if (r->resp)
 		return queue_answer(r);
+	conn = req_conn(r);
+	if (conn)
+		conn_enter(s, conn, CONN_BUSY);
 	if (r->too_big)
 		http_respond_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
 				   "request body larger than %zu bytes", s->max_request);
@@ -407,12 +833,16 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct http_req *r = *con_cls;
+	struct conn *conn;
 
 	(void)cls;
 	(void)c;
 	(void)toe;
 	if (!r)
 		return;
+	/* The next request's headers are due from now. */
+	if (r->started && (conn = req_conn(r)) != NULL)
+		conn_enter(r->srv, conn, CONN_HEAD);
 	if (r->download)
 		r->srv->downloads--;
 	r->srv->held -= r->held;
@@ -469,17 +899,19 @@ static bool start_daemon(struct http_server *s, const struct http_config *cfg, c
 		snprintf(errbuf, errlen, "listen: more than %d addresses", MAX_DAEMONS);
 		return false;
 	}
-	s->daemons[s->ndaemons] = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL,
+	s->daemons[s->ndaemons] = MHD_start_daemon(flags, (uint16_t)port, on_accept, s,
 		on_request, s,
 		MHD_OPTION_SOCK_ADDR, sa,
 		MHD_OPTION_HTTPS_MEM_KEY, s->key,
 		MHD_OPTION_HTTPS_MEM_CERT, s->cert,
 		MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES,
-		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+		MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections + s->admin_reserve + CUT_HEADROOM,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+		MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
 		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
 		MHD_OPTION_END);
 	if (!s->daemons[s->ndaemons]) {
@@ -492,6 +924,38 @@ static bool start_daemon(struct http_server *s, const struct http_config *cfg, c
 bad:
 	snprintf(errbuf, errlen, "listen: '%s' is not *:PORT, IPV4:PORT or [IPV6]:PORT", addr);
 	return false;
+}
+
+/* Raises the soft limit of open files (and the hard one, when allowed) to
+ * need; fails naming both when the hard limit is lower and stays so. */
+static bool raise_fd_limit(rlim_t need, char *errbuf, size_t errlen)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		snprintf(errbuf, errlen, "open files limit: %s", strerror(errno));
+		return false;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= need)
+		return true;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+		struct rlimit want = { need, need };
+
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			return true;
+		snprintf(errbuf, errlen, "open files: http.max_connections + http.admin_reserve + "
+			 "%d need %llu, but the hard limit is %llu (LimitNOFILE= in the unit, "
+			 "ulimit -Hn): raise it or lower http.max_connections", HTTP_SPARE_FDS,
+			 (unsigned long long)need, (unsigned long long)rl.rlim_max);
+		return false;
+	}
+	rl.rlim_cur = need;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		snprintf(errbuf, errlen, "open files limit %llu: %s", (unsigned long long)need,
+			 strerror(errno));
+		return false;
+	}
+	return true;
 }
 
 struct http_server *http_new(const struct http_config *cfg, http_handler_fn handler,
@@ -509,6 +973,15 @@ struct http_server *http_new(const struct http_config *cfg, http_handler_fn hand
 	s->handler = handler;
 	s->arg = arg;
 	s->max_request = cfg->max_request;
+	s->max_connections = cfg->max_connections;
+	s->privileged = cfg->privileged;
+	s->admin_reserve = cfg->privileged ? cfg->admin_reserve : 0;
+	s->max_per_address = cfg->max_per_address;
+	s->header_ms = cfg->header_timeout * 1000ull;
+	s->body_ms = cfg->body_timeout * 1000ull;
+	if (!raise_fd_limit((rlim_t)cfg->max_connections + s->admin_reserve + HTTP_SPARE_FDS,
+			    errbuf, errlen))
+		goto fail;
 	s->key = strdup(cfg->key_pem);
 	s->cert = strdup(cfg->cert_pem);
 	list = strdup(cfg->listen);
@@ -543,6 +1016,8 @@ struct http_server *http_new(const struct http_config *cfg, http_handler_fn hand
 		if (!di || epoll_ctl(s->epfd, EPOLL_CTL_ADD, di->epoll_fd, &ev) != 0)
 			goto sysfail;
 	}
+	if (http_every(s, 1000, sweep, s) != 0)
+		goto nomem;
 	free(list);
 	return s;
 nomem:
@@ -647,6 +1122,7 @@ void http_stop(struct http_server *s)
 void http_free(struct http_server *s)
 {
 	struct http_req *r;
+	struct peer *p;
 	size_t i;
 
 	if (!s)
@@ -663,6 +1139,12 @@ void http_free(struct http_server *s)
 		MHD_run(s->daemons[i]);
 		MHD_stop_daemon(s->daemons[i]);
 	}
+	/* Every connection is closed now; peers may linger for their reports. */
+	for (i = 0; i < PEER_BUCKETS; i++)
+		while ((p = s->peers[i]) != NULL) {
+			s->peers[i] = p->next;
+			free(p);
+		}
 	if (s->epfd >= 0)
 		close(s->epfd);
 	if (s->sigfd >= 0)

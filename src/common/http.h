@@ -8,6 +8,11 @@
  * (a long poll) and answers it later from a timer or another handler; a
  * parked request must be answered eventually, since libmicrohttpd never
  * times out a suspended connection itself.
+ *
+ * Before a handler sees a request, the front has enforced the connection
+ * limits of struct http_config (deadlines for headers and body, connections
+ * per address, the administrators' reserve) and answered 400 a request
+ * with %00 in its path or query or an ambiguous Content-Length.
  */
 #ifndef WARD_HTTP_H
 #define WARD_HTTP_H
@@ -35,17 +40,43 @@ typedef void (*http_done_fn)(void *arg);
  * because the server stops; the request must not be used afterwards. */
 typedef void (*http_drop_fn)(struct http_req *req, void *arg);
 
+/* Called when a request's headers are in, on a connection beyond
+ * max_connections (one of the admin_reserve): true lets it through, false
+ * answers 503 and closes the connection. It must be cheap (no password
+ * hashing). */
+typedef bool (*http_privileged_fn)(struct http_req *req, void *arg);
+
 struct http_config {
 	const char *listen;       /* "ADDR:PORT, ..."; "*:PORT" = dual-stack, all addresses */
 	const char *key_pem;      /* TLS key and certificate chain */
 	const char *cert_pem;
-	unsigned max_connections;
+	unsigned max_connections; /* when all are taken, a new connection replaces the one
+				   * waiting longest for its request (headers or body) */
+	unsigned admin_reserve;   /* connections beyond max_connections, for privileged
+				   * requests, when no connection waits to be replaced */
+	http_privileged_fn privileged; /* NULL: no reserve */
+	unsigned max_per_address; /* connections from one IPv4 address or IPv6 /64 */
 	size_t max_request;       /* body bytes; larger requests get 413 */
-	unsigned idle_timeout;    /* seconds a connection may idle between requests */
+	unsigned idle_timeout;    /* seconds a connection may idle while an answer is sent */
+	unsigned header_timeout;  /* seconds from connecting (or the last answer) to a
+				   * request's complete headers */
+	unsigned body_timeout;    /* seconds from the headers to the complete body */
 };
 
-/* Starts listening as cfg says (the PEM strings are copied). Returns NULL
- * with a message naming the address on failure. The caller owns the
+/* File descriptors http_new() asks for beyond its connections: the
+ * database, imports, certificates, worker threads' files, and connections
+ * cut off but not closed yet. */
+#define HTTP_SPARE_FDS 256
+
+/* Seconds between two log lines about one offender (an address held at
+ * max_per_address, or cut off at a deadline); what happens in between is
+ * counted into the next line. */
+#define HTTP_LOG_INTERVAL 60
+
+/* Starts listening as cfg says (the PEM strings are copied), first raising
+ * the process's limit of open files to max_connections + admin_reserve +
+ * HTTP_SPARE_FDS. Returns NULL with a message naming the address, or the
+ * limit that could not be raised, on failure. The caller owns the
  * server and releases it with http_free(). */
 struct http_server *http_new(const struct http_config *cfg, http_handler_fn handler,
 			     void *arg, char *errbuf, size_t errlen);

@@ -75,6 +75,19 @@ int util_remove_tree(const char *path);
  * no surrogates, nothing above U+10FFFF). */
 bool util_utf8_valid(const char *s, size_t n);
 
+/* Copies s to out (outlen > 0 bytes, always NUL-terminated, cut short when
+ * full) with every control character escaped, so that text from elsewhere
+ * cannot start a new line or drive a terminal: newline, CR and tab as \n,
+ * \r, \t, a backslash as \\, other C0 bytes, DEL and the C1 controls
+ * (U+0080-U+009F in UTF-8) as \xNN per byte. Returns the length written.
+ * Thread-safe. */
+size_t util_escape(char *out, size_t outlen, const char *s);
+
+/* Returns the name of the kernel's pseudo file system (proc, sysfs, ...)
+ * path is on, or NULL when it is on a real one or cannot be looked at.
+ * Thread-safe. */
+const char *util_pseudo_fs(const char *path);
+
 /* Returns a monotonic clock reading in nanoseconds. */
 uint64_t util_now_ns(void);
 

@@ -1941,3 +1941,17 @@ void api_handle(struct http_req *req, void *arg)
 	}
 	handlers[op->id](ctx, req, who);
 }
+
+bool api_privileged(struct http_req *req, void *arg)
+{
+	struct api_ctx *ctx = arg;
+	const char *path = http_req_path(req);
+	bool path_known;
+	const struct ops_op *op = ops_route(http_req_method(req), path, &path_known);
+	char who[128];
+
+	if (strcmp(path, "/api/v1/login") == 0 || strncmp(path, "/console/", 9) == 0)
+		return true;
+	return op && (op->auth == OPS_AUTH_ADMIN || op->auth == OPS_AUTH_READ) &&
+	       admins_authorize(ctx, req, op->auth, who, sizeof(who)) == 0;
+}

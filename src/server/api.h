@@ -61,6 +61,11 @@ bool api_load_rules(struct api_ctx *ctx);
  * checks its credentials and answers it. arg is a struct api_ctx. */
 void api_handle(struct http_req *req, void *arg);
 
+/* The http_privileged_fn of wardd (arg: the api_ctx): true for sign-in,
+ * the console's files and a request with an administrator's session,
+ * which the connections of http.admin_reserve serve. Loop thread only. */
+bool api_privileged(struct http_req *req, void *arg);
+
 /* Parses req's body as a JSON object. Returns it (owned by the caller),
  * or NULL after answering 400 naming what is wrong. */
 json_t *api_body_object(struct http_req *req);

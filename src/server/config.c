@@ -111,8 +111,22 @@ static const struct ini_field fields[] = {
 	  "Retry-After and the agent keeps them"),
 	F("logs", "detections_per_day", INI_INT, detections_per_day, "5000", 1000, 100000000,
 	  "detections one agent may report in a day (its quota); past it as above"),
-	F("http", "max_connections", INI_INT, max_connections, "20000", 16, 1000000,
-	  "simultaneous connections (agents hold one each)"),
+	F("http", "max_connections", INI_INT, max_connections, "16000", 16, 1000000,
+	  "simultaneous connections (agents hold one each); when all are taken, a new one "
+	  "replaces the one waiting longest for its request; wardd raises its open files limit "
+	  "to this + admin_reserve + 256, or refuses to start"),
+	F("http", "admin_reserve", INI_INT, admin_reserve, "32", 0, 10000,
+	  "connections beyond max_connections kept for administrators, when none waits to be "
+	  "replaced: on them only sign-in, the console's files and requests of a signed-in "
+	  "administrator are served"),
+	F("http", "max_per_address", INI_INT, max_per_address, "256", 1, 1000000,
+	  "simultaneous connections from one IPv4 address or IPv6 /64 (agents behind one NAT "
+	  "address share it: raise it for them)"),
+	F("http", "header_timeout", INI_DURATION, header_timeout, "20s", 1, 3600,
+	  "a request's headers must be in within this long after connecting or the last "
+	  "answer, however slowly they trickle in (idle kept-alive connections close then too)"),
+	F("http", "body_timeout", INI_DURATION, body_timeout, "60s", 1, 3600,
+	  "a request's body must be in within this long after its headers"),
 	F("http", "max_request", INI_INT, max_request, "1048576", 1024, 64 << 20,
 	  "largest request body accepted, in bytes"),
 	F("http", "long_poll", INI_DURATION, long_poll, "55s", 1, 3600,

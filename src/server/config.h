@@ -63,6 +63,10 @@ struct config {
 	int64_t detections_per_day;  /* and a day */
 	/* [http] */
 	int64_t max_connections;
+	int64_t admin_reserve;       /* connections beyond max_connections for administrators */
+	int64_t max_per_address;     /* connections per IPv4 address or IPv6 /64 */
+	int64_t header_timeout;      /* seconds to a request's complete headers */
+	int64_t body_timeout;        /* seconds from the headers to the complete body */
 	int64_t max_request;         /* bytes of a request body */
 	int64_t long_poll;           /* seconds an event channel is held open */
 };

@@ -703,7 +703,7 @@ static bool apply_settings(struct updates *u, json_t *overrides, char *errbuf, s
 	int64_t num[sizeof(options) / sizeof(options[0])] = { 0, u->cfg->watch_interval,
 							      u->cfg->check_interval,
 							      u->cfg->max_downloads };
-	const char *dir = u->cfg->source_dir, *key;
+	const char *dir = u->cfg->source_dir, *key, *fs;
 	char *copy;
 	struct stat sb;
 	json_t *v;
@@ -734,6 +734,12 @@ static bool apply_settings(struct updates *u, json_t *overrides, char *errbuf, s
 		} else {
 			num[i] = json_integer_value(v);
 		}
+	}
+	/* /proc and its kind change under every look: endless imports. */
+	if ((fs = util_pseudo_fs(dir)) != NULL) {
+		snprintf(errbuf, errlen, "source_dir: %s is on the kernel's %s pseudo file "
+			 "system, not a directory of signature files", dir, fs);
+		return false;
 	}
 	copy = strdup(dir);
 	if (!copy) {

@@ -462,8 +462,13 @@ int main(int argc, char **argv)
 	http = http_new(&(struct http_config){
 				.listen = cfg.listen, .key_pem = key, .cert_pem = crt,
 				.max_connections = (unsigned)cfg.max_connections,
+				.admin_reserve = (unsigned)cfg.admin_reserve,
+				.privileged = api_privileged,
+				.max_per_address = (unsigned)cfg.max_per_address,
 				.max_request = (size_t)cfg.max_request,
-				.idle_timeout = (unsigned)cfg.long_poll + 30 },
+				.idle_timeout = (unsigned)cfg.long_poll + 30,
+				.header_timeout = (unsigned)cfg.header_timeout,
+				.body_timeout = (unsigned)cfg.body_timeout },
 			api_handle, &ctx, msg, sizeof(msg));
 	if (!http) {
 		log_msg(LOG_LVL_ERROR, "%s", msg);

@@ -43,6 +43,9 @@ struct sps_config {
 	int64_t max_held_answers;
 	int64_t update_interval;
 	int64_t max_connections;
+	int64_t max_per_address;
+	int64_t header_timeout;
+	int64_t body_timeout;
 	int64_t max_request;
 };
 
@@ -65,7 +68,17 @@ static const struct ini_field fields[] = {
 	{ "sps", "update_interval", INI_DURATION, offsetof(struct sps_config, update_interval),
 	  "5m", 10, 86400, "how often wardd is asked for a newer Smart Scan Pattern" },
 	{ "http", "max_connections", INI_INT, offsetof(struct sps_config, max_connections),
-	  "4096", 16, 1000000, "simultaneous connections" },
+	  "4096", 16, 1000000, "simultaneous connections; when all are taken, a new one replaces "
+	  "the one waiting longest for its request; ward-sps raises its open files limit to "
+	  "this + 256, or refuses to start" },
+	{ "http", "max_per_address", INI_INT, offsetof(struct sps_config, max_per_address),
+	  "256", 1, 1000000, "simultaneous connections from one IPv4 address or IPv6 /64 "
+	  "(agents behind one NAT address share it: raise it for them)" },
+	{ "http", "header_timeout", INI_DURATION, offsetof(struct sps_config, header_timeout),
+	  "20s", 1, 3600, "a request's headers must be in within this long after connecting or "
+	  "the last answer, however slowly they trickle in" },
+	{ "http", "body_timeout", INI_DURATION, offsetof(struct sps_config, body_timeout),
+	  "60s", 1, 3600, "a request's body must be in within this long after its headers" },
 	{ "http", "max_request", INI_INT, offsetof(struct sps_config, max_request), "131072",
 	  1024, 16 << 20, "largest request body accepted, in bytes" },
 };
@@ -378,7 +391,10 @@ static int cmd_run(struct sps_daemon *d)
 	d->http = http_new(&(struct http_config){
 				.listen = d->cfg.listen, .key_pem = key, .cert_pem = cert,
 				.max_connections = (unsigned)d->cfg.max_connections,
-				.max_request = (size_t)d->cfg.max_request, .idle_timeout = 60 },
+				.max_per_address = (unsigned)d->cfg.max_per_address,
+				.max_request = (size_t)d->cfg.max_request, .idle_timeout = 60,
+				.header_timeout = (unsigned)d->cfg.header_timeout,
+				.body_timeout = (unsigned)d->cfg.body_timeout },
 			   handle, d, msg, sizeof(msg));
 	if (!d->http) {
 		log_msg(LOG_LVL_ERROR, "%s", msg);

@@ -1,0 +1,54 @@
+/* test_util.c -- util_escape(), which every log line and the CLI's tables
+ * go through, and util_pseudo_fs(). */
+#include <string.h>
+
+#include "check.h"
+#include "common/util.h"
+
+static char out[256];
+
+static const char *esc(const char *s)
+{
+	util_escape(out, sizeof(out), s);
+	return out;
+}
+
+static void test_escape(void)
+{
+	CHECK_STR_EQ(esc("plain, UTF-8: \xc3\xa9t\xc3\xa9"), "plain, UTF-8: \xc3\xa9t\xc3\xa9");
+	CHECK_STR_EQ(esc("a\nb\rc\td"), "a\\nb\\rc\\td");
+	CHECK_STR_EQ(esc("\x1b[2J\x07\x7f"), "\\x1b[2J\\x07\\x7f");
+	/* A backslash is doubled, so "\\n" in the text cannot pass for a newline. */
+	CHECK_STR_EQ(esc("C:\\n"), "C:\\\\n");
+	/* C1 controls in UTF-8 (U+009B is a CSI of its own); U+00A0 is not one. */
+	CHECK_STR_EQ(esc("x\xc2\x9b" "31m\xc2\xa0"), "x\\xc2\\x9b31m\xc2\xa0");
+}
+
+static void test_escape_cut(void)
+{
+	char small[5];
+
+	/* Cut short at a whole escape, always terminated. */
+	CHECK(util_escape(small, sizeof(small), "ab\ncd") == 4);
+	CHECK_STR_EQ(small, "ab\\n");
+	CHECK(util_escape(small, sizeof(small), "abc\x1b") == 3);
+	CHECK_STR_EQ(small, "abc");
+	CHECK(util_escape(small, 1, "abc") == 0);
+	CHECK_STR_EQ(small, "");
+}
+
+static void test_pseudo_fs(void)
+{
+	CHECK_STR_EQ(util_pseudo_fs("/proc/self"), "proc");
+	CHECK(util_pseudo_fs("/") == NULL);
+	CHECK(util_pseudo_fs(test_tmpdir()) == NULL);
+	CHECK(util_pseudo_fs("/nonexistent/dir") == NULL);
+}
+
+int main(void)
+{
+	test_escape();
+	test_escape_cut();
+	test_pseudo_fs();
+	return check_finish();
+}
