@@ -85,6 +85,12 @@ static void make_agent_pattern(void)
 	util_buf_free(&wpx);
 }
 
+static void fail(const char *what, const char *msg)
+{
+	fprintf(stderr, "fuzz_agent: %s: %s\n", what, msg);
+	abort();
+}
+
 /* The server (a CA and a certificate for 127.0.0.1, on a free port), and
  * an agent enrolled with it in the scratch directory, pinning a key that
  * signs nothing. */
@@ -94,7 +100,7 @@ static void setup(void)
 	char *ca_key, *ca_crt, *key, *crt, msg[512], listen[32];
 	struct http_server *srv = NULL;
 	pthread_t thread;
-	unsigned port;
+	unsigned port, tries;
 
 	if (!state_process_init())
 		abort();
@@ -102,8 +108,10 @@ static void setup(void)
 	if (pki_make_ca("Ward fuzz CA", 30, &ca_key, &ca_crt, msg, sizeof(msg)) != PKI_OK ||
 	    pki_issue_server(ca_key, ca_crt, names, 1, 30, &key, &crt, msg, sizeof(msg)) !=
 	    PKI_OK)
-		abort();
-	for (port = 20000 + randombytes_uniform(30000); !srv; port++) {
+		fail("certificate", msg);
+	for (port = 20000 + randombytes_uniform(30000), tries = 0; !srv; port++, tries++) {
+		if (tries == 100)
+			fail("server", msg);
 		snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
 		srv = http_new(&(struct http_config){ .listen = listen, .key_pem = key,
 						      .cert_pem = crt, .max_connections = 8,
