@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-unit test-asan bench bench-scan bench-server bench-updates bench-smart bench-console bench-attack style clean
+.PHONY: all deps build run test test-unit test-asan fuzz bench bench-scan bench-server bench-updates bench-smart bench-console bench-attack style clean
 
 all: build
 
@@ -35,6 +35,18 @@ test-asan: deps
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS) -L sanitize
+
+# Every libFuzzer target in turn for FUZZ_TIME seconds in the sanitizer
+# build, going on from the inputs earlier runs found (kept in
+# $(ASAN_BUILD)/fuzz-work); prints the edges each reached, and fails
+# when one crashes (its artifact is kept there too).
+FUZZ_TIME ?= 60
+fuzz: deps
+	@CC=clang cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DWARD_SANITIZE=ON \
+		-DWARD_FUZZ=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@FUZZ_WORK=$(ASAN_BUILD)/fuzz-work UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		sh scripts/fuzz.sh $(ASAN_BUILD)/bin tests/fuzz/corpus $(FUZZ_TIME) $(FUZZ_TARGETS)
 
 # The benchmarks: ward scan against clamscan and clamd (about 25 min),
 # wardd holding 10,000 simulated agents (about 5 min), and signature

@@ -105,6 +105,8 @@ struct http_req {
 	http_drop_fn drop;
 	void *drop_arg;
 	struct http_req *next, *prev; /* parked list */
+	const char *const *local_headers; /* a request made in memory (no conn) */
+	const char *const *local_query;
 };
 
 struct http_timer {
@@ -502,7 +504,8 @@ static void unpark(struct http_req *r)
 		r->next->prev = r->prev;
 	r->next = r->prev = NULL;
 	r->parked = false;
-	MHD_resume_connection(r->conn);
+	if (r->conn)
+		MHD_resume_connection(r->conn);
 }
 
 /* Headers every answer carries: nothing of wardd's may be sniffed as
@@ -1165,13 +1168,26 @@ const char *http_req_path(const struct http_req *r)
 	return r->url;
 }
 
+/* The value of name in a request made in memory: pairs, NULL-ended. */
+static const char *local_value(const char *const *pairs, const char *name)
+{
+	for (; pairs && pairs[0]; pairs += 2)
+		if (strcasecmp(pairs[0], name) == 0)
+			return pairs[1];
+	return NULL;
+}
+
 const char *http_req_header(const struct http_req *r, const char *name)
 {
+	if (!r->conn)
+		return local_value(r->local_headers, name);
 	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
 const char *http_req_query(const struct http_req *r, const char *name)
 {
+	if (!r->conn)
+		return local_value(r->local_query, name);
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
@@ -1194,4 +1210,47 @@ void http_req_set_data(struct http_req *r, void *data)
 void *http_req_data(const struct http_req *r)
 {
 	return r->data;
+}
+
+struct http_server *http_new_local(http_handler_fn handler, void *arg, size_t max_request)
+{
+	struct http_server *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->epfd = s->sigfd = -1;
+	s->handler = handler;
+	s->arg = arg;
+	s->max_request = max_request;
+	return s;
+}
+
+unsigned http_local_request(struct http_server *s, const char *method, const char *path,
+			    const char *const *headers, const char *const *query,
+			    const char *body, size_t len)
+{
+	struct http_req r = { .srv = s, .method = method, .url = path, .local_headers = headers,
+			      .local_query = query };
+	unsigned status;
+
+	snprintf(r.peer, sizeof(r.peer), "127.0.0.1");
+	if (len > s->max_request)
+		http_respond_error(&r, MHD_HTTP_CONTENT_TOO_LARGE,
+				   "request body larger than %zu bytes", s->max_request);
+	else if (util_buf_append(&r.body, body, len) != 0)
+		http_respond_error(&r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	else
+		s->handler(&r, s->arg);
+	if (r.parked) { /* its owner forgets it, as when the server stops */
+		if (r.drop)
+			r.drop(&r, r.drop_arg);
+		unpark(&r);
+	}
+	status = r.resp ? r.status : 0;
+	if (r.download)
+		s->downloads--;
+	if (r.resp)
+		MHD_destroy_response(r.resp);
+	util_buf_free(&r.body);
+	return status;
 }

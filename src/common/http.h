@@ -175,4 +175,18 @@ void http_park(struct http_req *r, http_drop_fn drop, void *arg);
 /* Returns the loop's clock, in milliseconds (monotonic). */
 uint64_t http_now_ms(void);
 
+/* Test seam: a server with no listener, whose handler (called as for
+ * http_new()) only sees requests made in memory by http_local_request().
+ * Freed with http_free(). Returns NULL when out of memory. */
+struct http_server *http_new_local(http_handler_fn handler, void *arg, size_t max_request);
+
+/* Test seam: runs s's handler on a request made in memory, from 127.0.0.1,
+ * without a socket: method, path, headers and query arguments (each a
+ * NULL-ended list of name, value pairs; NULL: none) and the len bytes of
+ * body. Returns the answer's status, or 0 when the handler gave none; a
+ * request it parked is dropped at once, as when the server stops. */
+unsigned http_local_request(struct http_server *s, const char *method, const char *path,
+			    const char *const *headers, const char *const *query,
+			    const char *body, size_t len);
+
 #endif

@@ -1,7 +1,12 @@
-/* fuzz_pkg.c -- libFuzzer target for package envelopes and key-rotation
- * records, which agents take from the network (or from an update source
- * anyone may run). */
+/* fuzz_pkg.c -- libFuzzer target for package envelopes, manifests and
+ * key-rotation records, which agents take from the network (or from an
+ * update source anyone may run). The input's first byte picks what the
+ * rest is: an envelope checked against a key nobody holds, a rotation
+ * record, or a manifest text that the harness signs with its own key pair
+ * before opening it, so that the manifest checks behind the signature are
+ * reached too. */
 #include <sodium.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,23 +16,53 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The harness's signing key pair, the same in every run (a fixed seed). */
+static unsigned char harness_pk[PKG_PK_BYTES], harness_sk[PKG_SK_BYTES];
+
+static bool harness_init(void)
+{
+	static const unsigned char seed[crypto_sign_SEEDBYTES] = "ward fuzz_pkg harness key seed";
+	static bool done;
+
+	if (!done) {
+		if (sodium_init() < 0 ||
+		    crypto_sign_seed_keypair(harness_pk, harness_sk, seed) != 0)
+			return false;
+		done = true;
+	}
+	return true;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const unsigned char trusted[PKG_PK_BYTES] = { 1 };
+	static const unsigned char nobody[PKG_PK_BYTES] = { 1 };
 	unsigned char next[PKG_PK_BYTES];
 	json_t *m = NULL;
-	char msg[256], *text;
+	char msg[256], *text, *env;
 
-	if (sodium_init() < 0)
+	if (size < 1 || !harness_init())
 		return 0;
-	if (pkg_open((const char *)data, size, trusted, &m, msg, sizeof(msg)) == PKG_OK)
-		json_decref(m);
-	text = malloc(size + 1);
+	text = malloc(size);
 	if (!text)
 		return 0;
-	memcpy(text, data, size);
-	text[size] = '\0';
-	(void)pkg_rotate(text, trusted, next, msg, sizeof(msg));
+	memcpy(text, data + 1, size - 1);
+	text[size - 1] = '\0';
+	switch (data[0] % 3) {
+	case 0:
+		if (pkg_open(text, size - 1, nobody, &m, msg, sizeof(msg)) == PKG_OK)
+			abort(); /* nobody holds that key: nothing may open */
+		break;
+	case 1:
+		(void)pkg_rotate(text, nobody, next, msg, sizeof(msg));
+		break;
+	default:
+		env = pkg_seal(text, harness_pk, harness_sk);
+		if (env && pkg_open(env, strlen(env), harness_pk, &m, msg, sizeof(msg)) == PKG_OK) {
+			(void)pkg_check_version(m, 1, msg, sizeof(msg));
+			json_decref(m);
+		}
+		free(env);
+	}
 	free(text);
 	return 0;
 }
