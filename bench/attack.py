@@ -12,8 +12,8 @@ run). Then, for --duration seconds:
   handshake, then one header byte every --trickle seconds); each one cut
   off is opened again at once;
 - --lookups clients, each from its own 127.2.0.x address, send a smart
-  protection lookup of 1,024 8-bit prefixes (about 15 KB) with a tiny
-  receive buffer, never read the answer, and ask again when cut off;
+  protection lookup of 1,024 8-bit prefixes (about 15 KB; --lookup-bits
+  0: of the narrowest prefixes wardd answers) with a tiny receive buffer, never read the answer, and ask again when cut off;
 
 while an administrator asks for the client summary (`GET
 /api/v1/clients?summary=1`, a new TLS connection each time) every
@@ -180,13 +180,30 @@ class SlowConnections(threading.Thread):
             self.drop(key.data, cut=False)
 
 
+def narrowest_bits(port):
+    """The shortest MD5 prefix wardd answers (it names it when refusing a
+    shorter one): the lookups that draw the largest answers it gives."""
+    conn = http.client.HTTPSConnection("localhost", port, context=unverified_context(),
+                                       timeout=10)
+    conn.request("POST", "/sps/v1/lookup", body="md5:00000000/8\n",
+                 headers={"Content-Type": "text/plain"})
+    resp = conn.getresponse()
+    text = resp.read().decode()
+    conn.close()
+    if resp.status == 200:
+        return 8
+    return int(text.split("prefixes of ")[1].split()[0])
+
+
 class LookupClient(threading.Thread):
     """Sends a big lookup, never reads the answer, asks again when cut off."""
 
-    def __init__(self, port, idx, stop, counters):
+    def __init__(self, port, idx, stop, counters, bits):
         super().__init__(daemon=True)
         self.port, self.idx, self.stop, self.counters = port, idx, stop, counters
-        lines = "".join(f"md5:{(k % 256) << 24:08x}/8\n" for k in range(1024))
+        # 1,024 different prefixes of the given width (8: the issue's request).
+        mask = (0xFFFFFFFF << (32 - bits)) & 0xFFFFFFFF
+        lines = "".join(f"md5:{(k * 0x9E3779B1) & mask:08x}/{bits}\n" for k in range(1024))
         self.request = (f"POST /sps/v1/lookup HTTP/1.1\r\nHost: localhost\r\n"
                         f"Content-Type: text/plain\r\nContent-Length: {len(lines)}\r\n\r\n"
                         f"{lines}").encode()
@@ -261,6 +278,10 @@ def main():
                     help="slow connections per 127.1.x.y source address")
     ap.add_argument("--trickle", type=float, default=5, help="seconds between slow bytes")
     ap.add_argument("--lookups", type=int, default=100, help="non-reading lookup clients")
+    ap.add_argument("--lookup-bits", type=int, default=8,
+                    help="prefix width of their queries (8: the issue's amplification "
+                         "request; 0: the narrowest the server answers, for the largest "
+                         "answers it gives)")
     ap.add_argument("--duration", type=float, default=90, help="seconds of attack")
     ap.add_argument("--admin-every", type=float, default=0.25)
     ap.add_argument("--admin-timeout", type=float, default=10)
@@ -325,7 +346,9 @@ def main():
         counters = {"lookups": 0, "lookup_failures": 0}
         slow = SlowConnections(port, args.slow, args.per_address, args.trickle, stop)
         threads.append(slow)
-        threads += [LookupClient(port, i, stop, counters) for i in range(args.lookups)]
+        bits = args.lookup_bits or narrowest_bits(port)
+        log(f"lookup clients ask with {bits}-bit prefixes")
+        threads += [LookupClient(port, i, stop, counters, bits) for i in range(args.lookups)]
         for t in threads:
             t.start()
         lat, offline, failed, peak, aborted = [], 0, 0, rss0, None
@@ -370,7 +393,7 @@ def main():
             f"{args.hashes} MD5 signatures in the pattern",
             f"- {args.slow} slow or silent connections from 127.1.x.y ({args.per_address} per "
             f"address, a byte every {args.trickle:g} s), {args.lookups} non-reading lookup "
-            f"clients (1,024 8-bit prefixes each), for {args.duration:g} s"
+            f"clients (1,024 {bits}-bit prefixes each), for {args.duration:g} s"
             + (f" — stopped early: {aborted}" if aborted else ""),
             f"- wardd.ini extras: {args.config or 'none'}",
             f"- Load generator: {lg_summary[-1] if lg_summary else 'no summary'}",

@@ -77,10 +77,11 @@ def start_wardd(bin_dir, work, src, extra=""):
     port = free_port()
     data = work / "data"
     conf = work / "wardd.ini"
+    # The simulated fleet enrolls at once, from one address; extra goes on
+    # in [updates] unless it names a section.
     conf.write_text(f"[server]\nlisten = *:{port}\nhostname = localhost\ndata_dir = {data}\n"
-                    f"[updates]\nsource_dir = {src}\n"
-                    # The simulated fleet enrolls at once, from one address.
-                    f"[enroll]\nper_token = 0\nper_address = 0\n{extra}")
+                    "[enroll]\nper_token = 0\nper_address = 0\n"
+                    f"[updates]\nsource_dir = {src}\n{extra}")
     wlog = open(work / "wardd.log", "w")
     proc = subprocess.Popen([bin_dir / "wardd", "--config", conf], stdout=wlog,
                             stderr=subprocess.STDOUT)
