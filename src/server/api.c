@@ -902,30 +902,44 @@ static enum store_err remove_one(struct api_ctx *ctx, int64_t id, void *arg, cha
 	return store_client_remove(ctx->st, id, arg, msg, len);
 }
 
-/* Removes clients from the tree: their credentials stop working at once,
- * and an agent that still runs must enroll again to come back. */
-static void post_client_remove(struct api_ctx *ctx, struct http_req *req, const char *who)
+/* Does fn to each client a body {"ids": ID or [IDS]} names and answers
+ * {done_key: N, "results": [...]}; returns N, or -1 after answering 400. */
+static int64_t ids_action(struct api_ctx *ctx, struct http_req *req, const char *what,
+			  const char *done_key,
+			  enum store_err (*fn)(struct api_ctx *ctx, int64_t id, void *arg,
+					       char *msg, size_t len), void *arg)
 {
 	json_t *body = api_body_object(req), *ids, *results = json_array();
-	char note[200];
-	int64_t removed;
+	int64_t done = -1;
 
 	if (!body || !results)
 		goto out;
 	if (json_unpack(body, "{s:o !}", "ids", &ids) != 0 ||
 	    !(json_is_integer(ids) || json_is_array(ids))) {
-		http_respond_error(req, 400, "remove: expected {\"ids\": ID or [IDS]}");
+		http_respond_error(req, 400, "%s: expected {\"ids\": ID or [IDS]}", what);
 		goto out;
 	}
-	snprintf(note, sizeof(note), "removed from the tree by %s", who);
-	removed = each_client(ctx, ids, results, remove_one, note);
-	store_eventf(ctx->st, "system", 0, "%s removed %lld clients from the tree", who,
-		     (long long)removed);
-	http_respond_json(req, 200, json_pack("{sI sO}", "removed", (json_int_t)removed,
-					      "results", results));
+	done = each_client(ctx, ids, results, fn, arg);
+	http_respond_json(req, 200, json_pack("{sI sO}", done_key, (json_int_t)done, "results",
+					      results));
 out:
 	json_decref(results);
 	json_decref(body);
+	return done;
+}
+
+/* Removes clients from the tree: their credentials stop working at once;
+ * they can be restored for agents.removed_keep. */
+static void post_client_remove(struct api_ctx *ctx, struct http_req *req, const char *who)
+{
+	char note[200];
+	int64_t removed;
+
+	snprintf(note, sizeof(note), "removed from the tree by %s", who);
+	removed = ids_action(ctx, req, "remove", "removed", remove_one, note);
+	if (removed >= 0)
+		store_eventf(ctx->st, "system", 0, "%s removed %lld clients from the tree", who,
+			     (long long)removed);
 }
 
 static enum store_err restore_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
@@ -943,23 +957,8 @@ static enum store_err restore_one(struct api_ctx *ctx, int64_t id, void *arg, ch
  * again and their settings are delivered. */
 static void post_client_restore(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
-	json_t *body = api_body_object(req), *ids, *results = json_array();
-	int64_t restored;
-
-	if (!body || !results)
-		goto out;
-	if (json_unpack(body, "{s:o !}", "ids", &ids) != 0 ||
-	    !(json_is_integer(ids) || json_is_array(ids))) {
-		http_respond_error(req, 400, "restore: expected {\"ids\": ID or [IDS]}");
-		goto out;
-	}
-	restored = each_client(ctx, ids, results, restore_one, (void *)who);
-	notify_kick(ctx->notify);
-	http_respond_json(req, 200, json_pack("{sI sO}", "restored", (json_int_t)restored,
-					      "results", results));
-out:
-	json_decref(results);
-	json_decref(body);
+	if (ids_action(ctx, req, "restore", "restored", restore_one, (void *)who) > 0)
+		notify_kick(ctx->notify);
 }
 
 static void get_clients_removed(struct api_ctx *ctx, struct http_req *req, const char *who)

@@ -334,6 +334,9 @@ class SlotsTest(unittest.TestCase):
         with open(os.path.join(self.w.data, "enroll-token")) as f:
             token = f.read().strip()
         agents = [self.parked_agent(i, token) for i in range(self.SLOTS)]
+        # The enrollments' own connections are closed: let the server see
+        # them go (else a slow client takes a slot one of them held).
+        time.sleep(1.5)
         self.slow(6, 20)
         time.sleep(0.5)
         fresh = self.admin_gets_in()
