@@ -88,7 +88,7 @@ class Base(unittest.TestCase):
         # reads the log.
         token = self.server.login()
         wait_for(lambda: self.server.request("GET", "/api/v1/update", token=token)[1]
-                 ["last_import"], what="the first import")
+                 ["last_import"]["time"], what="the first import")
 
     def tearDown(self):
         for a in self.agents:
