@@ -1,8 +1,9 @@
 /* main.c -- ward-sps: a standalone smart protection server. It enrolls
- * with a wardd (which issues its TLS certificate from the server CA, so
- * agents already trust it), takes the Smart Scan Pattern from it through
- * the signed update channel, and answers hash-prefix lookups over HTTPS on
- * every address (dual-stack).
+ * with a wardd, with a token an administrator made for it (wardd issues
+ * its TLS certificate from the smart protection CA, and agents trust it
+ * while the administrator keeps it enabled), takes the Smart Scan Pattern
+ * from it through the signed update channel, and answers hash-prefix
+ * lookups over HTTPS on every address (dual-stack).
  *
  * Two threads: the HTTP loop answers lookups and swaps a new pattern in
  * between two requests; a worker checks for new patterns, puts them
@@ -106,7 +107,8 @@ static void usage(FILE *f)
 {
 	fputs("usage: ward-sps [--config FILE] COMMAND\n\n"
 	      "commands:\n"
-	      "  enroll --bundle FILE --name NAME...  enroll with the wardd the bundle names;\n"
+	      "  enroll --bundle FILE --name NAME...  enroll with the wardd the bundle names\n"
+	      "                                      (ward sps token --json makes one);\n"
 	      "                                      NAME: a host name or address agents reach\n"
 	      "                                      this server by (its certificate's names)\n"
 	      "  run                                 serve lookups; keep the pattern current\n"
