@@ -77,6 +77,15 @@ struct lg {
 
 static volatile sig_atomic_t stopping;
 
+/* A spread for timings and fake uuids (a PCG-style LCG step), not secrets. */
+static uint64_t lg_seed = 1;
+
+static uint64_t lg_random(void)
+{
+	lg_seed = lg_seed * 6364136223846793005ull + 1442695040888963407ull;
+	return lg_seed >> 33;
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -271,10 +280,10 @@ static void finished_update(struct lg *lg, struct lg_agent *a, long status, json
 	if (a->st == LG_DOWNLOAD && status == 503) {
 		lg->refused++;
 		if (curl_easy_header(a->h, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK)
-			after = atol(h->value) > 0 ? atol(h->value) : 1;
+			after = strtol(h->value, NULL, 10) > 0 ? strtol(h->value, NULL, 10) : 1;
 		/* As ward-agent: Retry-After plus up to as much again. */
 		a->retry_at = now_ms() + (uint64_t)after * 1000 +
-			      (uint64_t)rand() % ((uint64_t)after * 1000 + 1);
+			      lg_random() % ((uint64_t)after * 1000 + 1);
 		a->st = LG_WAIT;
 		return;
 	}
@@ -375,9 +384,24 @@ static void drain(struct lg *lg)
 	}
 }
 
+/* A number option's value, or exit 2 naming the option. */
+static long long lg_number(const char *text, const char *option)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(text, &end, 10);
+	if (errno || end == text || *end) {
+		fprintf(stderr, "ward-loadgen: --%s: '%s' is not a number\n", option, text);
+		exit(2);
+	}
+	return v;
+}
+
 static void new_uuid(char out[37], int idx)
 {
-	uint64_t r = ((uint64_t)rand() << 32) ^ (uint64_t)rand() ^ ((uint64_t)time(NULL) << 20);
+	uint64_t r = (lg_random() << 32) ^ lg_random() ^ ((uint64_t)time(NULL) << 20);
 
 	snprintf(out, 37, "%08x-%04x-4%03x-8%03x-%012llx", (unsigned)idx, (unsigned)(r & 0xffff),
 		 (unsigned)((r >> 16) & 0xfff), (unsigned)((r >> 28) & 0xfff),
@@ -413,14 +437,14 @@ int main(int argc, char **argv)
 		case 's': lg.server = optarg; break;
 		case 'c': lg.ca = optarg; break;
 		case 't': lg.token = optarg; break;
-		case 'n': lg.n = atoi(optarg); break;
-		case 'h': lg.heartbeat_ms = atoll(optarg) * 1000; break;
-		case 'l': lg.long_poll = atol(optarg); break;
-		case 'd': duration_ms = (uint64_t)atoll(optarg) * 1000; break;
+		case 'n': lg.n = (int)lg_number(optarg, "agents"); break;
+		case 'h': lg.heartbeat_ms = lg_number(optarg, "heartbeat") * 1000; break;
+		case 'l': lg.long_poll = (long)lg_number(optarg, "long-poll"); break;
+		case 'd': duration_ms = (uint64_t)lg_number(optarg, "duration") * 1000; break;
 		case 'e': events_path = optarg; break;
-		case 'k': lg.enroll_max = atoi(optarg); break;
+		case 'k': lg.enroll_max = (int)lg_number(optarg, "concurrency"); break;
 		case 'u': lg.component = optarg; break;
-		case 'v': lg.have = atol(optarg); break;
+		case 'v': lg.have = (long)lg_number(optarg, "have"); break;
 		default: return 2;
 		}
 	}
@@ -437,7 +461,7 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	srand((unsigned)getpid() ^ (unsigned)time(NULL));
+	lg_seed = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
 	lg.events = fopen(events_path, "w");
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	lg.multi = curl_multi_init();
@@ -471,7 +495,7 @@ int main(int argc, char **argv)
 		curl_easy_setopt(a->h, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(a->h, CURLOPT_CONNECTTIMEOUT, 60L);
 		/* Spread the heartbeats over the interval, as real agents are. */
-		a->next_status = (uint64_t)rand() % (uint64_t)lg.heartbeat_ms;
+		a->next_status = lg_random() % (uint64_t)lg.heartbeat_ms;
 		a->st = LG_WAIT;
 	}
 	start_ms = now_ms();

@@ -17,6 +17,7 @@
  * One thread, libcurl's multi interface.
  */
 #include <curl/curl.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -59,7 +60,7 @@ static char *make_body(unsigned n, unsigned bits, uint64_t *seed)
 	for (i = 0; b && i < n; i++) {
 		*seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
 		v = (uint32_t)(*seed >> 32) & mask;
-		p += sprintf(p, "md5:%08x/%u\n", v, bits);
+		p += snprintf(p, 24 + 1, "md5:%08x/%u\n", v, bits);
 	}
 	return b;
 }
@@ -88,6 +89,21 @@ static void start(CURLM *m, struct conn *c, const char *url, const char *ca, uns
 	c->due_ns = due;
 	c->busy = true;
 	curl_multi_add_handle(m, c->h);
+}
+
+/* A number option's value, or exit 2 naming the option. */
+static double spsload_number(const char *text, const char *option)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(text, &end);
+	if (errno || end == text || *end || v < 0) {
+		fprintf(stderr, "ward-spsload: --%s: '%s' is not a number\n", option, text);
+		exit(2);
+	}
+	return v;
 }
 
 int main(int argc, char **argv)
@@ -119,12 +135,12 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'u': base = optarg; break;
 		case 'c': ca = optarg; break;
-		case 'n': nconn = (unsigned)atoi(optarg); break;
-		case 'b': batch = (unsigned)atoi(optarg); break;
-		case 'B': bits = (unsigned)atoi(optarg); break;
-		case 'd': duration = atof(optarg); break;
-		case 'r': rate = atof(optarg); break;
-		case 'w': warmup = atof(optarg); break;
+		case 'n': nconn = (unsigned)spsload_number(optarg, "connections"); break;
+		case 'b': batch = (unsigned)spsload_number(optarg, "batch"); break;
+		case 'B': bits = (unsigned)spsload_number(optarg, "bits"); break;
+		case 'd': duration = spsload_number(optarg, "duration"); break;
+		case 'r': rate = spsload_number(optarg, "rate"); break;
+		case 'w': warmup = spsload_number(optarg, "warmup"); break;
 		default: return 2;
 		}
 	}

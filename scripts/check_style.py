@@ -7,7 +7,8 @@ compiler does not enforce:
 - every non-static function defined in src/ carries its module's prefix
   (the PREFIXES table below: one per file);
 - every function declared in a header has a comment right above it, which
-  states its contract.
+  states its contract;
+- no call to a banned function (BANNED below, each with what to use instead).
 
 Prints one line per problem as FILE:LINE: message and exits 1 if any.
 """
@@ -68,6 +69,38 @@ PREFIXES = {
     "src/cli/admin_cmd.c": ("admin_cmd_",),
 }
 
+# Functions that invite a bug, as curl's checksrc bans them: what to use.
+BANNED = {
+    "gets": "fgets",
+    "strcpy": "snprintf or util_buf",
+    "strcat": "snprintf or util_buf",
+    "sprintf": "snprintf",
+    "vsprintf": "vsnprintf",
+    "strncpy": "snprintf (strncpy may leave the string unterminated)",
+    "strncat": "snprintf or util_buf",
+    "atoi": "strtol with its end and errno checked",
+    "atol": "strtol with its end and errno checked",
+    "atoll": "strtoll with its end and errno checked",
+    "atof": "strtod with its end and errno checked",
+    "strtok": "strtok_r (strtok keeps hidden state)",
+    "tmpnam": "mkstemp",
+    "tempnam": "mkstemp",
+    "mktemp": "mkstemp",
+    "rand": "randombytes_buf",
+    "srand": "randombytes_buf",
+    "localtime": "localtime_r",
+    "gmtime": "gmtime_r",
+    "ctime": "strftime with localtime_r",
+    "asctime": "strftime",
+    "alloca": "a bounded array or malloc",
+    "system": "fork and exec without a shell",
+    "popen": "fork and exec without a shell",
+}
+BANNED_CALL = re.compile(r"(?<![\w.>])(" + "|".join(BANNED) + r")\s*\(")
+# Comments, string and character literals: where a banned name is no call.
+NOT_CODE = re.compile(r'/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'',
+                      re.S)
+
 FUNC_DEF = re.compile(r"^(?!static\b)(?:[a-z_][\w\s\*]*?[\s\*])([a-z_]\w*)\(([^;]*)$")
 DECL = re.compile(r"^(?!typedef\b)(?!#)[a-z_][\w\s\*]*?[\s\*]([a-z_]\w*)\(")
 
@@ -88,6 +121,7 @@ def check_file(path, problems):
             problems.append(f"{rel}:{n}: line longer than 100 columns")
         if re.match(r"^ {2,}\S", line) and not line.lstrip().startswith("*"):
             problems.append(f"{rel}:{n}: indented with spaces")
+    check_banned(rel, "\n".join(lines), problems)
     if path.suffix == ".c" and rel in PREFIXES:
         for n, line in enumerate(lines, 1):
             m = FUNC_DEF.match(line)
@@ -98,6 +132,16 @@ def check_file(path, problems):
         problems.append(f"{rel}:1: no module prefix registered in scripts/check_style.py")
     if path.suffix == ".h":
         check_header_comments(rel, lines, problems)
+
+
+def check_banned(rel, text, problems):
+    """Blanks comments and literals (keeping their line breaks), then looks
+    for calls of banned functions."""
+    code = NOT_CODE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
+    for m in BANNED_CALL.finditer(code):
+        n = code.count("\n", 0, m.start()) + 1
+        name = m.group(1)
+        problems.append(f"{rel}:{n}: {name}() is banned: use {BANNED[name]}")
 
 
 def check_header_comments(rel, lines, problems):

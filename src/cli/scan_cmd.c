@@ -619,8 +619,12 @@ static void print_summary(const struct scan_opts *o, const struct engine_src *sr
 	double scanned_mb = (double)t->blocks_scanned * 4 / 1024.0;
 	double read_mb = (double)t->blocks_read * 4 / 1024.0;
 
-	strftime(sdate, sizeof(sdate), "%Y:%m:%d %H:%M:%S", localtime(&start));
-	strftime(edate, sizeof(edate), "%Y:%m:%d %H:%M:%S", localtime(&end));
+	struct tm stm, etm;
+
+	localtime_r(&start, &stm);
+	localtime_r(&end, &etm);
+	strftime(sdate, sizeof(sdate), "%Y:%m:%d %H:%M:%S", &stm);
+	strftime(edate, sizeof(edate), "%Y:%m:%d %H:%M:%S", &etm);
 	if (o->json) {
 		json_t *j = json_pack("{s:{s:I,s:s,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f,s:b,s:f}}",
 				      "summary",

@@ -2,6 +2,7 @@
 #include "common/cidr.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,9 +11,8 @@ bool cidr_parse(const char *text, struct cidr *c)
 	char buf[64], *slash, *end;
 	unsigned long bits;
 
-	if (strlen(text) >= sizeof(buf))
+	if ((size_t)snprintf(buf, sizeof(buf), "%s", text) >= sizeof(buf))
 		return false;
-	strcpy(buf, text);
 	slash = strchr(buf, '/');
 	if (slash)
 		*slash = '\0';

@@ -231,14 +231,13 @@ static void report(struct report *rep, const char *who, const char *what)
 /* Reports what happened to peer p, named by its address or /64. */
 static void peer_report(struct peer *p, const char *what)
 {
-	char addr[INET6_ADDRSTRLEN + 3];
+	char addr[INET6_ADDRSTRLEN], name[INET6_ADDRSTRLEN + 3];
 	bool v4 = p->key[10] == 0xff && p->key[11] == 0xff &&
 		  !memcmp(p->key, (const unsigned char[10]){ 0 }, 10);
 
-	inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? p->key + 12 : p->key, addr, INET6_ADDRSTRLEN);
-	if (!v4)
-		strcat(addr, "/64");
-	report(&p->rep, addr, what);
+	inet_ntop(v4 ? AF_INET : AF_INET6, v4 ? p->key + 12 : p->key, addr, sizeof(addr));
+	snprintf(name, sizeof(name), "%s%s", addr, v4 ? "" : "/64");
+	report(&p->rep, name, what);
 }
 
 /* Accepts a connection unless its peer already holds max_per_address. */

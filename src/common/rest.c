@@ -114,10 +114,9 @@ int rest_set_token(struct rest_client *c, const char *token)
 	char *auth = NULL;
 
 	if (token) {
-		auth = malloc(strlen(token) + 32);
+		auth = util_printf("Authorization: Bearer %s", token);
 		if (!auth)
 			return -1;
-		sprintf(auth, "Authorization: Bearer %s", token);
 	}
 	free(c->auth);
 	c->auth = auth;
@@ -185,11 +184,7 @@ static enum rest_err exchange(struct rest_client *c, const char *method, const c
 /* Returns base + path, or NULL when out of memory. */
 static char *make_url(const struct rest_client *c, const char *path)
 {
-	char *url = malloc(strlen(c->base) + strlen(path) + 1);
-
-	if (url)
-		sprintf(url, "%s%s", c->base, path);
-	return url;
+	return util_printf("%s%s", c->base, path);
 }
 
 enum rest_err rest_post_text(struct rest_client *c, const char *path, const char *body,
@@ -292,7 +287,7 @@ enum rest_err rest_download(struct rest_client *c, const char *where, int fd, lo
 	struct sink sink = { fd, 0, max, 0 };
 	struct curl_header *h = NULL;
 	enum rest_err err = REST_OK;
-	char *url = malloc(strlen(c->base) + strlen(where) + 1);
+	char *url = util_printf("%s%s", absolute ? "" : c->base, where);
 	CURLcode rc;
 
 	*status = 0;
@@ -301,7 +296,6 @@ enum rest_err rest_download(struct rest_client *c, const char *where, int fd, lo
 		snprintf(errbuf, errlen, "out of memory");
 		return REST_ENOMEM;
 	}
-	sprintf(url, "%s%s", absolute ? "" : c->base, where);
 	/* The credential goes to this server only, never to a mirror; a
 	 * mirror's certificate is checked against the system's CAs (what it
 	 * serves is signed, so a mirror may also be plain HTTP). */

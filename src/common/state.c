@@ -106,13 +106,12 @@ json_t *state_read_credential(const char *path, const char *program, char **toke
 		json_decref(cred);
 		return NULL;
 	}
-	*token = malloc(strlen(uuid) + strlen(secret) + 2);
+	*token = util_printf("%s:%s", uuid, secret);
 	if (!*token) {
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		json_decref(cred);
 		return NULL;
 	}
-	sprintf(*token, "%s:%s", uuid, secret);
 	return cred;
 }
 

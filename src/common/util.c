@@ -97,6 +97,25 @@ void util_set_msg(char *errbuf, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+void util_assert_fail(const char *cond, const char *file, int line, const char *func)
+{
+	fprintf(stderr, "ward: invariant broken at %s:%d in %s(): %s\n", file, line, func, cond);
+	fflush(stderr);
+	abort();
+}
+
+char *util_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	return s;
+}
+
 /* Writes n bytes to path; with sync, flushes them to disk before closing. */
 static int write_file(const char *path, const void *p, size_t n, mode_t mode, bool sync)
 {
@@ -174,12 +193,11 @@ void util_uuid(char out[37])
 
 int util_replace_file(const char *path, const void *p, size_t n, mode_t mode)
 {
-	char *tmp = malloc(strlen(path) + 5);
+	char *tmp = util_printf("%s.tmp", path);
 	int saved;
 
 	if (!tmp)
 		return -1;
-	sprintf(tmp, "%s.tmp", path);
 	if (write_file(tmp, p, n, mode, true) != 0 || rename(tmp, path) != 0) {
 		saved = errno;
 		unlink(tmp);

@@ -31,6 +31,20 @@ void util_buf_free(struct util_buf *b);
  * caller frees, or NULL when out of memory. */
 char *util_path_join(const char *dir, const char *name);
 
+/* Stops the program (abort, after a message naming the condition and where)
+ * when an invariant does not hold: for states that cannot happen unless the
+ * code is wrong, where going on would corrupt stored data. Unlike assert(),
+ * it is never compiled out. */
+#define util_assert(cond) \
+	((cond) ? (void)0 : util_assert_fail(#cond, __FILE__, __LINE__, __func__))
+
+/* util_assert's failure: writes the message to standard error, then aborts. */
+_Noreturn void util_assert_fail(const char *cond, const char *file, int line, const char *func);
+
+/* Returns the formatted text in a new allocation the caller frees, or
+ * NULL when out of memory. Thread-safe. */
+char *util_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Formats a message into errbuf (errlen bytes); does nothing when errbuf
  * is NULL or errlen is 0, so callers may pass a caller's optional buffer. */
 void util_set_msg(char *errbuf, size_t errlen, const char *fmt, ...)

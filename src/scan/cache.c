@@ -223,10 +223,10 @@ enum scan_err scache_open(const char *dir, const unsigned char id[32],
 		goto nomem;
 	pthread_mutex_init(&c->lock, NULL);
 	memcpy(c->id, id, 32);
-	strcpy(name, "sigset-");
+	memcpy(name, "sigset-", 7);
 	for (i = 0; i < 16; i++)
 		snprintf(name + 7 + 2 * i, 3, "%02x", id[i]);
-	strcat(name, ".wsc");
+	snprintf(name + 7 + 32, sizeof(name) - 7 - 32, ".wsc");
 	c->dir = strdup(dir);
 	c->table_path = util_path_join(dir, name);
 	if (!c->dir || !c->table_path)
@@ -493,6 +493,8 @@ enum scan_err scache_save(struct scache *c, char *errbuf, size_t errlen)
 			merged, &names);
 	if (nmerged == (size_t)-1)
 		goto nomem;
+	/* merged was sized for both inputs; more would have overrun it. */
+	util_assert(nmerged <= nbase + c->nadded);
 	result.entries = merged;
 	result.n = nmerged;
 	result.names = names.data;

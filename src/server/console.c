@@ -115,16 +115,18 @@ static bool add_dir(struct console *c, const char *dir, const char *prefix, int 
 		if (e->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		snprintf(name, sizeof(name), "%s%s", prefix, e->d_name);
 		if (stat(path, &sb) != 0) {
 			util_set_msg(errbuf, errlen, "console: %s: %s", path, strerror(errno));
 			ok = false;
-		} else if (S_ISDIR(sb.st_mode) && depth > 0) {
-			strncat(name, "/", sizeof(name) - strlen(name) - 1);
-			ok = add_dir(c, path, name, depth - 1, errbuf, errlen);
-		} else if (S_ISREG(sb.st_mode)) {
-			ok = add_file(c, path, name, errbuf, errlen);
+			break;
 		}
+		/* A folder's name ends in a slash: the prefix of what is in it. */
+		snprintf(name, sizeof(name), "%s%s%s", prefix, e->d_name,
+			 S_ISDIR(sb.st_mode) ? "/" : "");
+		if (S_ISDIR(sb.st_mode) && depth > 0)
+			ok = add_dir(c, path, name, depth - 1, errbuf, errlen);
+		else if (S_ISREG(sb.st_mode))
+			ok = add_file(c, path, name, errbuf, errlen);
 	}
 	closedir(d);
 	return ok;

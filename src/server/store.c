@@ -396,8 +396,13 @@ static enum store_err begin(struct store *st, char *errbuf, size_t errlen)
 /* Commits when err is STORE_OK, rolls back otherwise; returns the outcome. */
 static enum store_err finish(struct store *st, enum store_err err, char *errbuf, size_t errlen)
 {
-	if (err == STORE_OK)
+	/* Succeeded outside a transaction, the steps before would each have
+	 * been committed on their own: half an operation stored. (A failed
+	 * step may have ended it: SQLite rolls back on a full disk.) */
+	if (err == STORE_OK) {
+		util_assert(!sqlite3_get_autocommit(st->db));
 		return exec(st, "COMMIT", errbuf, errlen);
+	}
 	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	return err;
 }
@@ -1213,8 +1218,9 @@ enum store_err store_admin_remove(struct store *st, const char *name, char *errb
 {
 	enum store_err err = begin(st, errbuf, errlen);
 
-	if (err == STORE_OK)
-		err = sql_exec(st, errbuf, errlen, "DELETE FROM admins WHERE name = ?", "s", name);
+	if (err != STORE_OK)
+		return err;
+	err = sql_exec(st, errbuf, errlen, "DELETE FROM admins WHERE name = ?", "s", name);
 	if (err == STORE_OK)
 		err = sql_exec(st, errbuf, errlen, "DELETE FROM tokens WHERE kind IN (?, ?) AND "
 			       "subject = ?", "iis", (int64_t)STORE_TOKEN_SESSION,

@@ -574,7 +574,8 @@ static bool write_key(const char *path, const unsigned char sk[PKG_SK_BYTES])
 	bool ok;
 
 	sodium_bin2hex(text, sizeof(text) - 1, sk, PKG_SK_BYTES);
-	strcat(text, "\n");
+	text[2 * PKG_SK_BYTES] = '\n';
+	text[2 * PKG_SK_BYTES + 1] = '\0';
 	ok = util_replace_file(path, text, strlen(text), 0600) == 0;
 	if (!ok)
 		log_msg(LOG_LVL_ERROR, "%s: %s", path, strerror(errno));

@@ -63,12 +63,13 @@ static inline const char *test_tmpdir(void)
  * Aborts on failure. */
 static inline char *test_write(const char *dir, const char *name, const void *data, size_t n)
 {
-	char *path = malloc(strlen(dir) + strlen(name) + 2);
+	size_t len = strlen(dir) + strlen(name) + 2;
+	char *path = malloc(len);
 	FILE *f;
 
 	if (!path)
 		abort();
-	sprintf(path, "%s/%s", dir, name);
+	snprintf(path, len, "%s/%s", dir, name);
 	f = fopen(path, "wb");
 	if (!f || fwrite(data, 1, n, f) != n || fclose(f) != 0) {
 		perror(path);

@@ -132,10 +132,10 @@ static void test_corrupt_table_is_replaced(const char *dir)
 	int i;
 
 	memset(id, 4, sizeof(id));
-	strcpy(name, "sigset-");
+	snprintf(name, sizeof(name), "sigset-");
 	for (i = 0; i < 16; i++)
-		sprintf(name + 7 + 2 * i, "%02x", id[i]);
-	strcat(name, ".wsc");
+		snprintf(name + 7 + 2 * i, 3, "%02x", id[i]);
+	snprintf(name + 7 + 32, sizeof(name) - 7 - 32, ".wsc");
 	free(test_write(dir, name, garbage, strlen(garbage)));
 	CHECK(scache_open(dir, id, &c, warning, sizeof(warning), err, sizeof(err)) == SCAN_OK);
 	CHECK_STR_CONTAINS(warning, "not a Ward scan cache table");

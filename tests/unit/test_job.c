@@ -296,7 +296,7 @@ static void test_depth_and_excludes(void)
 	snprintf(root, sizeof(root), "%s", test_tmpdir());
 	snprintf(p, sizeof(p), "%s", root);
 	for (i = 0; i < 4; i++) {
-		strcat(p, "/d");
+		snprintf(p + strlen(p), sizeof(p) - strlen(p), "/d");
 		mkdir(p, 0700);
 		free(test_write(p, "f.txt", "x\n", 2));
 	}

@@ -81,7 +81,7 @@ int main(void)
 		CHECK(try_open(copy, len, pk) == PKG_ESIG);
 		CHECK_STR_CONTAINS(msg, "signature does not match");
 	}
-	strcpy(copy, env);
+	memcpy(copy, env, strlen(env) + 1);
 	p = strstr(copy, "\"signature\":\"") + strlen("\"signature\":\"");
 	*p = *p == '0' ? '1' : '0';
 	CHECK(try_open(copy, len, pk) == PKG_ESIG);

@@ -1,6 +1,10 @@
 /* test_util.c -- util_escape(), which every log line and the CLI's tables
- * go through, and util_pseudo_fs(). */
+ * go through, util_pseudo_fs(), util_printf() and util_assert(). */
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "common/util.h"
@@ -45,10 +49,49 @@ static void test_pseudo_fs(void)
 	CHECK(util_pseudo_fs("/nonexistent/dir") == NULL);
 }
 
+static void test_printf(void)
+{
+	char *s = util_printf("%s:%d", "a", 42);
+
+	CHECK_STR_EQ(s, "a:42");
+	free(s);
+}
+
+/* A broken invariant stops the process with SIGABRT and says which and
+ * where, in every build (NDEBUG does not remove it). */
+static void test_assert(void)
+{
+	int fds[2], status = 0;
+	char msg[256] = "";
+	ssize_t n;
+	pid_t pid;
+
+	util_assert(1 + 1 == 2);
+	CHECK(pipe(fds) == 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		dup2(fds[1], 2);
+		signal(SIGABRT, SIG_DFL);
+		util_assert(1 + 1 == 3);
+		_exit(0);
+	}
+	close(fds[1]);
+	n = read(fds[0], msg, sizeof(msg) - 1);
+	close(fds[0]);
+	msg[n > 0 ? n : 0] = '\0';
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+	CHECK_STR_CONTAINS(msg, "invariant broken at");
+	CHECK_STR_CONTAINS(msg, "test_assert(): 1 + 1 == 3");
+}
+
 int main(void)
 {
 	test_escape();
 	test_escape_cut();
 	test_pseudo_fs();
+	test_printf();
+	test_assert();
 	return check_finish();
 }

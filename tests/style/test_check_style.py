@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""scripts/check_style.py's rules on small sources: a banned call is found
+on its line with what to use instead; the same names in comments, strings,
+longer names and members are not calls."""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "scripts"))
+import check_style  # noqa: E402
+
+
+def banned(text):
+    problems = []
+    check_style.check_banned("x.c", text, problems)
+    return problems
+
+
+class BannedTest(unittest.TestCase):
+    def test_calls_found(self):
+        src = ("int f(char *d, const char *s)\n{\n"
+               "\tstrcpy(d, s);\n"
+               "\treturn atoi (s) + (int)system(s);\n}\n")
+        self.assertEqual(banned(src), [
+            "x.c:3: strcpy() is banned: use snprintf or util_buf",
+            "x.c:4: atoi() is banned: use strtol with its end and errno checked",
+            "x.c:4: system() is banned: use fork and exec without a shell",
+        ])
+
+    def test_not_calls(self):
+        src = ("/* strcpy(d, s) and\n * sprintf( in a comment */\n"
+               "// gets(line)\n"
+               "const char *m = \"atoi(x) \\\" rand()\";\n"
+               "char c = '(';\n"
+               "int n = my_atoi(s) + o.rand() + p->system(1) + strtoll(s, 0, 10);\n")
+        self.assertEqual(banned(src), [])
+
+    def test_line_numbers_after_comments(self):
+        src = "/* a\n b\n c */ int x;\nvoid g(void) { sprintf(b, \"%d\", 1); }\n"
+        self.assertEqual(banned(src), ["x.c:4: sprintf() is banned: use snprintf"])
+
+    def test_tree_is_clean(self):
+        self.assertEqual(check_style.main(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()
