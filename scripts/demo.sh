@@ -2,8 +2,9 @@
 # `make run`: builds a small demo tree and scans it, so a new user sees Ward
 # find something with nothing configured.
 set -eu
-ward=$1
-demo=$2
+ward=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+mkdir -p "$2"
+demo=$(cd "$2" && pwd)
 
 rm -rf "$demo"
 mkdir -p "$demo/docs" "$demo/downloads"

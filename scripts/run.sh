@@ -3,18 +3,21 @@
 # the build directory) with one local agent enrolled to it, in the
 # foreground until Ctrl-C.
 set -eu
-bin=$1
-run=$2
+# Absolute paths: what is printed below must work from any folder.
+mkdir -p "$2"
+bin=$(cd "$1" && pwd)
+run=$(cd "$2" && pwd)
 port=${WARD_PORT:-8443}
 
 sh "$(dirname "$0")/demo.sh" "$bin/ward" "$run/demo"
 
-mkdir -p "$run"
 # Signatures: freshclam's databases when this machine has them, else a
 # small source of custom hash signatures (the EICAR test file and
 # clamav-testfiles' clam.exe), so that the agent installs a real pattern.
 source=/var/lib/clamav
+demo_source=false
 if ! ls "$source"/*.cvd "$source"/*.cld >/dev/null 2>&1; then
+	demo_source=true
 	source=$run/signatures
 	mkdir -p "$source"
 	printf '%s\n' '44d88612fea8a8f36de82e1278abb02f:68:Demo.Eicar' \
@@ -35,6 +38,7 @@ printf '[agent]\nstate_dir = %s/agent\n' "$run" >"$run/agent.ini"
 
 pids=""
 stop() {
+	trap - EXIT INT TERM
 	[ -n "$pids" ] && kill $pids 2>/dev/null
 	wait 2>/dev/null
 	echo "== stopped"
@@ -62,6 +66,18 @@ pids="$pids $!"
 sleep 1
 
 ca=$run/server/ca.crt
+if $demo_source; then
+	signatures="signatures from $source: a DEMO source of two signatures
+                  (the EICAR test file and clamav-testfiles' clam.exe), which
+                  protects against nothing real. For ClamAV's signatures
+                  (about 8 million), install freshclam, which downloads and
+                  keeps them current in /var/lib/clamav, and run make run again:
+                    sudo apt-get install clamav-freshclam
+                  or set source_dir in [updates] of $conf to a folder
+                  of .cvd/.cld files (see docs/configuration.md)"
+else
+	signatures="signatures from $source (ClamAV's, kept current by freshclam)"
+fi
 cat <<MSG
 
 == wardd is serving https://localhost:$port (IPv4 and IPv6), one agent enrolled
@@ -70,19 +86,19 @@ cat <<MSG
                    import it into the browser, or accept the warning)
    administrator: admin, password in $run/server/initial-admin-password
    logs: $run/wardd.log, $run/agent.log
-   signatures from $source, built into components the agent installed
+   $signatures;
+   built into components the agent installed
 
 Try, in another terminal:
-  T=\$(curl -s --cacert $ca -H 'Content-Type: application/json' -d "{\"user\":\"admin\",\"password\":\"\$(cat $run/server/initial-admin-password)\"}" https://localhost:$port/api/v1/login | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-  curl -s --cacert $ca -H "Authorization: Bearer \$T" https://localhost:$port/api/v1/tree
-  curl -s --cacert $ca -H "Authorization: Bearer \$T" -X PUT -d '{"scope":"root","key":"scan_method","value":"smart","apply":"all"}' https://localhost:$port/api/v1/settings
-  $bin/ward-agent --config $run/agent.ini status     (the agent has switched, and
-                                                     installed the smart agent pattern)
-  $bin/ward-agent --config $run/agent.ini scan $run/demo
-                                                    (smart scan: hashes asked of wardd's
-                                                     integrated smart protection server)
-  WARD_PASSWORD=\$(cat $run/server/initial-admin-password) $bin/ward login --server https://localhost:$port --ca $ca
-  $bin/ward update status
+  export PATH=$bin:\$PATH WARD_PASSWORD=\$(cat $run/server/initial-admin-password)
+  ward login --server https://localhost:$port --ca $ca --user admin
+  ward tree
+  ward settings set --scope root scan_method smart
+  ward-agent --config $run/agent.ini status   (the agent has switched to smart scan
+                                                and installed the smart agent pattern)
+  ward-agent --config $run/agent.ini scan $run/demo
+  ward update status
+  ward --help
 
 Ctrl-C stops both.
 MSG
