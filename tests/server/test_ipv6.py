@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""IPv6 as a site has it, in real networks: network namespaces joined by
+veth pairs to bridges (tests/lib/netns.py), never loopback. Needs root.
+
+- wardd, known by its host name, on a pure-IPv6 network and an IPv4 one
+  (a dual-stack host), and agents on a pure-IPv6 host, a pure-IPv4 host
+  and a dual-stack one, each enrolling by the server's name (A and AAAA
+  records in every host's hosts file): each comes online, reports the
+  families it has, is grouped by an IPv6 prefix or an IPv4 range, takes
+  its component, takes a settings change (smart scan) with its pattern,
+  and detects a file through the integrated smart protection server,
+  reached by name over its own family.
+- a pure-IPv6 agent whose smart protection source is a ward-sps on a
+  pure-IPv4 host: unreachable directly (files unverified, never clean),
+  reached through a dual-stack HTTP CONNECT proxy (tests/lib/
+  connect_proxy.py) named in the source list.
+- wardd named by a bare IPv6 address: warned about in its log and in the
+  overview's health, and still reachable by agents at that address.
+- enrollments counted per IPv6 /64 and per IPv4 address.
+
+WARDD_BIN, WARD_AGENT_BIN and WARD_SPS_BIN name the programs.
+"""
+import hashlib
+import json
+import os
+import ssl
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import netns  # noqa: E402
+from test_wardd import Wardd  # noqa: E402
+from test_agents import AGENT, Agent, wait_for  # noqa: E402
+from test_ward_sps import WardSps, sps_bundle  # noqa: E402
+
+PROXY = os.path.join(HERE, "..", "lib", "connect_proxy.py")
+
+# A file only the smart protection server's answer names (a hash signature).
+BAD = hashlib.sha256(b"ward ipv6 test").digest() * 64
+BAD_NAME = "Ward.Test.Ipv6"
+
+
+class NetTest(unittest.TestCase):
+    """A lab per test, a signature source and a wardd on a host of it."""
+
+    def setUp(self):
+        why = netns.available()
+        if why:
+            self.skipTest(why)
+        self.tmp = tempfile.TemporaryDirectory(prefix="ward-ipv6-")
+        self.root = self.tmp.name
+        self.lab = netns.Lab()
+        self.addCleanup(self.tmp.cleanup)
+        self.addCleanup(self.check_clean)
+        self.addCleanup(self.lab.cleanup)
+        self.bad = os.path.join(self.root, "bad.bin")
+        with open(self.bad, "wb") as f:
+            f.write(BAD)
+        self.good = os.path.join(self.root, "good.bin")
+        with open(self.good, "wb") as f:
+            f.write(b"nothing to see\n" * 100)
+
+    def check_clean(self):
+        self.assertEqual(self.lab.leftovers(), [], "namespaces left behind")
+
+    def start_server(self, host, hostname, extra=""):
+        src = os.path.join(self.root, "source")
+        os.makedirs(src, exist_ok=True)
+        with open(os.path.join(src, "demo.hdb"), "w") as f:
+            f.write(f"{hashlib.md5(BAD).hexdigest()}:{len(BAD)}:{BAD_NAME}\n")
+        os.makedirs(os.path.join(self.root, "server"))
+        server = Wardd(os.path.join(self.root, "server"), extra=(
+            f"[updates]\nsource_dir = {src}\nwatch_interval = 1s\n"
+            f"[http]\nlong_poll = 5s\n{extra}"))
+        with open(server.conf) as f:
+            conf = f.read().replace("hostname = localhost", f"hostname = {hostname}")
+        with open(server.conf, "w") as f:
+            f.write(conf)
+        server.wrap = host.wrap
+        server.connection = lambda addr, ctx: host.https(addr, server.port, ctx)
+        server.start()
+        self.addCleanup(server.stop)
+        self.token = server.login()
+        wait_for(lambda: server.request("GET", "/sps/v1/health")[0] == 200, timeout=60,
+                 what="the first components")
+        return server
+
+    def agent(self, server, host, name, *enroll):
+        a = Agent(self.root, name)
+        a.wrap = host.wrap
+        done = a.enroll(*(enroll or ("--bundle", os.path.join(server.data, "enroll.bundle"))))
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        a.uuid = done.stdout.split()[-1]
+        a.host = host
+        a.start()
+        self.addCleanup(a.stop)
+        return a
+
+    def clients(self, server):
+        status, body = server.request("GET", "/api/v1/clients", token=self.token)
+        self.assertEqual(status, 200, body)
+        return {c["uuid"]: c for c in body["clients"]}
+
+    def installed(self, agent, component):
+        return os.path.exists(os.path.join(agent.dir, "state", "components", component,
+                                           "current"))
+
+    def settings(self, agent):
+        try:
+            with open(os.path.join(agent.dir, "state", "settings.json")) as f:
+                return json.load(f)["settings"]
+        except (OSError, ValueError, KeyError):
+            return {}
+
+    def scan(self, agent, path):
+        """ward-agent scan on the agent's host: (exit status, output)."""
+        p = agent.host.run([AGENT, "--config", agent.conf, "scan", path], timeout=120)
+        return p.returncode, p.stdout + p.stderr
+
+    def set_root(self, server, key, value):
+        status, body = server.request("PUT", "/api/v1/settings", {
+            "scope": "root", "key": key, "value": value, "apply": "all"}, token=self.token)
+        self.assertEqual(status, 200, body)
+
+
+class FamiliesTest(NetTest):
+    def test_agents_of_every_family_enroll_by_the_servers_name(self):
+        lab = self.lab
+        v6, v4 = lab.network("v6"), lab.network("v4")
+        srv = lab.host("srv", {v6: ["2001:db8:6::1/64"], v4: ["10.64.0.1/24"]})
+        hosts = {"ipv6": lab.host("a6", {v6: ["2001:db8:6::10/64"]}),
+                 "ipv4": lab.host("a4", {v4: ["10.64.0.10/24"]}),
+                 "dual": lab.host("ad", {v6: ["2001:db8:6::20/64"], v4: ["10.64.0.20/24"]})}
+        lab.name_everywhere("wardd.test", "2001:db8:6::1", "10.64.0.1")
+        server = self.start_server(srv, "wardd.test")
+        with open(os.path.join(server.data, "enroll.bundle")) as f:
+            self.assertEqual(json.load(f)["server"], f"https://wardd.test:{server.port}")
+        # Grouping by an IPv6 address, an IPv6 prefix and an IPv4 range.
+        status, body = server.request("PUT", "/api/v1/grouping", {"rules": [
+            {"match": "ip", "value": "2001:db8:6::20", "domain": "/Dual"},
+            {"match": "ip", "value": "2001:db8:6::/64", "domain": "/Six"},
+            {"match": "ip", "value": "10.64.0.0/24", "domain": "/Four"}]}, token=self.token)
+        self.assertEqual(status, 200, body)
+        agents = {family: self.agent(server, h, family) for family, h in hosts.items()}
+
+        def reported():
+            c = self.clients(server)
+            return all(a.uuid in c and c[a.uuid]["state"] == "online" and
+                       (c[a.uuid].get("status") or {}).get("networks") == family
+                       for family, a in agents.items())
+        wait_for(reported, timeout=60, what="every agent online, reporting its networks")
+        clients = self.clients(server)
+        status, tree = server.request("GET", "/api/v1/tree", token=self.token)
+        domains = {d["id"]: "/" + d["name"] for d in tree["domains"]}
+        for family, domain in (("ipv6", "/Six"), ("ipv4", "/Four"), ("dual", "/Dual")):
+            c = clients[agents[family].uuid]
+            self.assertEqual(domains[c["domain"]], domain, c)
+        self.assertEqual(clients[agents["ipv6"].uuid]["status"]["ipv4"], [])
+        self.assertEqual(clients[agents["ipv6"].uuid]["status"]["ipv6"], ["2001:db8:6::10"])
+        self.assertEqual(clients[agents["ipv4"].uuid]["status"]["ipv4"], ["10.64.0.10"])
+        self.assertEqual(clients[agents["ipv4"].uuid]["status"]["ipv6"], [])
+        # Each takes its component (conventional scan: the Virus Pattern)...
+        wait_for(lambda: all(self.installed(a, "virus-pattern") for a in agents.values()),
+                 timeout=90, what="the Virus Pattern on every agent")
+        for a in agents.values():
+            code, out = self.scan(a, self.bad)
+            self.assertEqual(code, 1, out)
+            self.assertIn(f"{BAD_NAME} FOUND", out)
+        # ... and a settings change, with the pattern it calls for.
+        self.set_root(server, "scan_method", "smart")
+        wait_for(lambda: all(self.settings(a).get("scan_method") == "smart" and
+                             self.installed(a, "smart-agent-pattern")
+                             for a in agents.values()),
+                 timeout=90, what="smart scan and its pattern on every agent")
+        # Smart scan: the integrated smart protection server, at wardd.test,
+        # over each agent's own family, names the file.
+        before = server.request("GET", "/sps/v1/status")[1]["requests"]
+        for family, a in agents.items():
+            code, out = self.scan(a, self.bad)
+            self.assertEqual(code, 1, f"{family}: {out}")
+            self.assertIn(f"{BAD_NAME} FOUND", out)
+            self.assertIn("Scan method: smart", out)
+            code, out = self.scan(a, self.good)
+            self.assertEqual(code, 0, f"{family}: {out}")
+        self.assertGreaterEqual(server.request("GET", "/sps/v1/status")[1]["requests"],
+                                before + 3)
+        for a in agents.values():
+            self.assertNotIn("not tried", a.log_text())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
