@@ -127,18 +127,19 @@ class Host:
         self.lab.procs.append(p)
         return p
 
-    def connect(self, host, port, timeout=10):
-        """A TCP connection made from this host (host: an address)."""
-        return in_namespace(self.ns, lambda: socket.create_connection((host, port),
-                                                                      timeout=timeout))
+    def connect(self, host, port, timeout=10, source=None):
+        """A TCP connection made from this host (host: an address), from
+        its address source when given."""
+        return in_namespace(self.ns, lambda: socket.create_connection(
+            (host, port), timeout=timeout, source_address=(source, 0) if source else None))
 
-    def https(self, host, port, context, timeout=10):
+    def https(self, host, port, context, timeout=10, source=None):
         """An http.client connection from this host to an address."""
         me = self
 
         class Connection(http.client.HTTPSConnection):
             def connect(self):
-                sock = me.connect(self.host, self.port, timeout)
+                sock = me.connect(self.host, self.port, timeout, source)
                 self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
         return Connection(host, port, context=context, timeout=timeout)
 

@@ -24,15 +24,17 @@ import hashlib
 import json
 import os
 import ssl
+import subprocess
 import sys
 import tempfile
 import unittest
+import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import netns  # noqa: E402
-from test_wardd import Wardd  # noqa: E402
+from test_wardd import Wardd, free_port  # noqa: E402
 from test_agents import AGENT, Agent, wait_for  # noqa: E402
 from test_ward_sps import WardSps, sps_bundle  # noqa: E402
 
@@ -189,6 +191,145 @@ class FamiliesTest(NetTest):
                                 before + 3)
         for a in agents.values():
             self.assertNotIn("not tried", a.log_text())
+
+
+class ProxyTest(NetTest):
+    def test_ipv6_only_agent_reaches_an_ipv4_only_source_through_a_proxy(self):
+        lab = self.lab
+        v6, v4 = lab.network("v6"), lab.network("v4")
+        srv = lab.host("srv", {v6: ["2001:db8:6::1/64"], v4: ["10.64.0.1/24"]})
+        sps_host = lab.host("sps", {v4: ["10.64.0.5/24"]})
+        proxy_host = lab.host("px", {v6: ["2001:db8:6::3/64"], v4: ["10.64.0.3/24"]})
+        a6 = lab.host("a6", {v6: ["2001:db8:6::10/64"]})
+        lab.name_everywhere("wardd.test", "2001:db8:6::1", "10.64.0.1")
+        lab.name_everywhere("sps.test", "10.64.0.5")
+        lab.name_everywhere("proxy.test", "2001:db8:6::3", "10.64.0.3")
+        server = self.start_server(srv, "wardd.test")
+        # ward-sps on its IPv4-only host, enrolled with wardd by name.
+        sps = WardSps(self.root, os.path.join(server.data, "sps-ca.crt"))
+        sps.wrap = sps_host.wrap
+        done = sps.run("enroll", "--bundle", sps_bundle(server, self.token, self.root),
+                       "--name", "sps.test")
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        sps.start()
+        self.addCleanup(sps.stop)
+
+        def sps_serving():
+            servers = server.request("GET", "/api/v1/sps-servers", token=self.token)[1]
+            return any((s.get("status") or {}).get("version") == 1
+                       for s in servers["servers"])
+        wait_for(sps_serving, timeout=90, what="ward-sps with the Smart Scan Pattern")
+        agent = self.agent(server, a6, "a6")
+        self.set_root(server, "scan_method", "smart")
+        wait_for(lambda: self.installed(agent, "smart-agent-pattern") and
+                 self.settings(agent).get("scan_method") == "smart", timeout=90,
+                 what="the agent on smart scan")
+        source = f"https://sps.test:{sps.port}"
+        # Named alone, the source is out of the agent's reach: the file is
+        # left unverified, never reported clean.
+        status, body = server.request("PUT", "/api/v1/sps-lists", {"lists": [
+            {"range": "*", "sources": [source]}]}, token=self.token)
+        self.assertEqual(status, 200, body)
+        code, out = self.scan(agent, self.bad)
+        self.assertEqual(code, 2, out)
+        self.assertIn(f"{self.bad}: Unverified", out)
+        # Through the dual-stack proxy it is reached, by name, over IPv4.
+        port = free_port()
+        log_path = os.path.join(self.root, "proxy.log")
+        with open(log_path, "wb") as log:
+            proxy = proxy_host.popen([sys.executable, PROXY, str(port)], stdout=log,
+                                     stderr=subprocess.STDOUT)
+
+        def proxy_log():
+            with open(log_path, errors="replace") as f:
+                return f.read()
+        wait_for(lambda: "listening" in proxy_log() or proxy.poll() is not None,
+                 what="the proxy")
+        self.assertIsNone(proxy.poll(), proxy_log())
+        status, body = server.request("PUT", "/api/v1/sps-lists", {"lists": [
+            {"range": "*", "sources": [source], "proxy": f"http://proxy.test:{port}"}]},
+            token=self.token)
+        self.assertEqual(status, 200, body)
+        code, out = self.scan(agent, self.bad)
+        self.assertEqual(code, 1, out)
+        self.assertIn(f"{self.bad}: {BAD_NAME} FOUND", out)
+        self.assertIn(f"tunnel sps.test:{sps.port} -> 10.64.0.5", proxy_log())
+        self.assertIn("1 source from list 1", out)
+        code, out = self.scan(agent, self.good)
+        self.assertEqual(code, 0, out)
+
+
+class AddressTest(NetTest):
+    def test_server_named_by_a_bare_ipv6_address(self):
+        v6 = self.lab.network("v6")
+        # A pure-IPv6 server: nothing but IPv6 on its link.
+        srv = self.lab.host("srv", {v6: ["2001:db8:6::1/64"]})
+        a6 = self.lab.host("a6", {v6: ["2001:db8:6::10/64"]})
+        server = self.start_server(srv, "2001:db8:6::1")
+        warning = "server.hostname is the bare address 2001:db8:6::1"
+        self.assertIn(warning, server.log_text())
+        status, overview = server.request("GET", "/api/v1/overview", token=self.token)
+        self.assertEqual(status, 200, overview)
+        self.assertTrue(any(warning in w for w in overview["server"]["warnings"]), overview)
+        # Agents still reach it at that address: a URL with brackets, a
+        # certificate naming the address.
+        with open(os.path.join(server.data, "enroll.bundle")) as f:
+            self.assertEqual(json.load(f)["server"], f"https://[2001:db8:6::1]:{server.port}")
+        agent = self.agent(server, a6, "a6")
+        wait_for(lambda: self.clients(server).get(agent.uuid, {}).get("state") == "online",
+                 what="the agent online")
+        ctx = ssl.create_default_context(cafile=os.path.join(server.data, "ca.crt"))
+        conn = a6.https("2001:db8:6::1", server.port, ctx)
+        conn.request("GET", "/api/v1/health")
+        self.assertEqual(conn.getresponse().status, 200)
+        conn.close()
+
+    def test_server_named_by_a_host_name_has_no_warning(self):
+        v6 = self.lab.network("v6")
+        srv = self.lab.host("srv", {v6: ["2001:db8:6::1/64"]})
+        self.lab.name_everywhere("wardd.test", "2001:db8:6::1")
+        server = self.start_server(srv, "wardd.test")
+        self.assertNotIn("bare address", server.log_text())
+        self.assertEqual(server.request("GET", "/api/v1/overview",
+                                        token=self.token)[1]["server"]["warnings"], [])
+
+    def test_enrollments_are_counted_per_ipv6_64_and_per_ipv4_address(self):
+        v6, v4 = self.lab.network("v6"), self.lab.network("v4")
+        srv = self.lab.host("srv", {v6: ["2001:db8:6::1/64", "2001:db8:7::1/64"],
+                                    v4: ["10.64.0.1/24"]})
+        many = self.lab.host("many", {v6: ["2001:db8:6::10/64", "2001:db8:6::11/64",
+                                           "2001:db8:7::10/64"],
+                                      v4: ["10.64.0.10/24", "10.64.0.11/24"]})
+        server = self.start_server(srv, "wardd.test", "[enroll]\nper_address = 2\n")
+        with open(os.path.join(server.data, "enroll-token")) as f:
+            token = f.read().strip()
+        ctx = ssl.create_default_context(cafile=os.path.join(server.data, "ca.crt"))
+        ctx.check_hostname = False  # reached by its addresses, which it is not named by
+
+        def enroll(source, to):
+            conn = many.https(to, server.port, ctx, source=source)
+            try:
+                conn.request("POST", "/api/v1/agent/enroll", json.dumps(
+                    {"uuid": str(uuid.uuid4()), "hostname": "many.test"}),
+                    {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+                resp = conn.getresponse()
+                resp.read()
+                return resp.status
+            finally:
+                conn.close()
+        # Two addresses of one /64 share its two enrollments a minute.
+        self.assertEqual(enroll("2001:db8:6::10", "2001:db8:6::1"), 201)
+        self.assertEqual(enroll("2001:db8:6::11", "2001:db8:6::1"), 201)
+        self.assertEqual(enroll("2001:db8:6::11", "2001:db8:6::1"), 429)
+        self.assertEqual(enroll("2001:db8:6::10", "2001:db8:6::1"), 429)
+        # Another /64 has its own.
+        self.assertEqual(enroll("2001:db8:7::10", "2001:db8:7::1"), 201)
+        # IPv4 addresses count one by one.
+        for source in ("10.64.0.10", "10.64.0.10", "10.64.0.11", "10.64.0.11"):
+            self.assertEqual(enroll(source, "10.64.0.1"), 201, source)
+        self.assertEqual(enroll("10.64.0.10", "10.64.0.1"), 429)
+        self.assertIn("address 2001:db8:6::/64 is over enroll.per_address",
+                      server.log_text())
 
 
 if __name__ == "__main__":
