@@ -532,8 +532,8 @@ int main(int argc, char **argv)
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;
 	}
-	store_eventf(st, "system", 0, "wardd %s started: https://%s:%u (listening on %s), data in "
-		     "%s", WARD_VERSION, name, listen_port(cfg.listen), cfg.listen, cfg.data_dir);
+	store_eventf(st, "system", 0, "wardd %s started: %s (listening on %s), data in %s",
+		     WARD_VERSION, url, cfg.listen, cfg.data_dir);
 	status = http_run(http) == 0 ? 0 : 1;
 out:
 	http_free(http);

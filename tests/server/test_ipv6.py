@@ -268,6 +268,7 @@ class AddressTest(NetTest):
         server = self.start_server(srv, "2001:db8:6::1")
         warning = "server.hostname is the bare address 2001:db8:6::1"
         self.assertIn(warning, server.log_text())
+        self.assertIn(f"started: https://[2001:db8:6::1]:{server.port} ", server.log_text())
         status, overview = server.request("GET", "/api/v1/overview", token=self.token)
         self.assertEqual(status, 200, overview)
         self.assertTrue(any(warning in w for w in overview["server"]["warnings"]), overview)
