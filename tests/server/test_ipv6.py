@@ -23,6 +23,7 @@ WARDD_BIN, WARD_AGENT_BIN and WARD_SPS_BIN name the programs.
 import hashlib
 import json
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -294,14 +295,52 @@ class AddressTest(NetTest):
         self.assertEqual(server.request("GET", "/api/v1/overview",
                                         token=self.token)[1]["server"]["warnings"], [])
 
-    def test_enrollments_are_counted_per_ipv6_64_and_per_ipv4_address(self):
+    def two_prefixes(self, extra):
+        """wardd on a link with two IPv6 /64s and an IPv4 network, and a
+        host with several addresses in each: (wardd, that host)."""
         v6, v4 = self.lab.network("v6"), self.lab.network("v4")
         srv = self.lab.host("srv", {v6: ["2001:db8:6::1/64", "2001:db8:7::1/64"],
                                     v4: ["10.64.0.1/24"]})
         many = self.lab.host("many", {v6: ["2001:db8:6::10/64", "2001:db8:6::11/64",
-                                           "2001:db8:7::10/64"],
+                                           "2001:db8:6::12/64", "2001:db8:7::10/64"],
                                       v4: ["10.64.0.10/24", "10.64.0.11/24"]})
-        server = self.start_server(srv, "wardd.test", "[enroll]\nper_address = 2\n")
+        return self.start_server(srv, "wardd.test", extra), many
+
+    def test_connections_are_counted_per_ipv6_64_and_per_ipv4_address(self):
+        server, many = self.two_prefixes("max_per_address = 2\n")  # in [http]
+        held = []
+
+        def refused(source, to):
+            """Whether wardd closes a new connection from source at once."""
+            sock = many.connect(to, server.port, source=source)
+            sock.settimeout(2)
+            try:
+                closed = sock.recv(1) == b""
+            except ConnectionResetError:
+                closed = True
+            except socket.timeout:
+                held.append(sock)
+                return False
+            sock.close()
+            return closed
+        try:
+            self.assertFalse(refused("2001:db8:6::10", "2001:db8:6::1"))
+            self.assertFalse(refused("2001:db8:6::11", "2001:db8:6::1"))
+            # A third address of the same /64: the /64 holds two already.
+            self.assertTrue(refused("2001:db8:6::12", "2001:db8:6::1"))
+            self.assertFalse(refused("2001:db8:7::10", "2001:db8:7::1"))
+            self.assertFalse(refused("10.64.0.10", "10.64.0.1"))
+            self.assertFalse(refused("10.64.0.11", "10.64.0.1"))
+            self.assertFalse(refused("10.64.0.11", "10.64.0.1"))
+            self.assertTrue(refused("10.64.0.11", "10.64.0.1"))
+        finally:
+            for sock in held:
+                sock.close()
+        wait_for(lambda: "http: 2001:db8:6::/64: holds http.max_per_address" in
+                 server.log_text(), what="the refusal logged")
+
+    def test_enrollments_are_counted_per_ipv6_64_and_per_ipv4_address(self):
+        server, many = self.two_prefixes("[enroll]\nper_address = 2\n")
         with open(os.path.join(server.data, "enroll-token")) as f:
             token = f.read().strip()
         ctx = ssl.create_default_context(cafile=os.path.join(server.data, "ca.crt"))
