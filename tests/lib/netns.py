@@ -23,6 +23,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 
@@ -93,6 +94,15 @@ def in_namespace(ns, fn):
     return out["value"]
 
 
+_terminated = False
+
+
+def _on_sigterm(*_):
+    global _terminated
+    _terminated = True
+    sys.exit(128 + signal.SIGTERM)
+
+
 class Host:
     """One namespace: a host with links on some of the lab's networks."""
 
@@ -148,6 +158,14 @@ class Lab:
     """Hosts and networks; a context manager that always cleans up."""
 
     def __init__(self):
+        # A test stopped by SIGTERM (ctest's timeout) unwinds, so that
+        # cleanup() runs, and no lab is made after; SIGKILL leaves the lab
+        # to the next run's sweep.
+        if _terminated:
+            sys.exit(128 + signal.SIGTERM)
+        if (threading.current_thread() is threading.main_thread() and
+                signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
+            signal.signal(signal.SIGTERM, _on_sigterm)
         sweep_stale()
         self.tag = f"{PREFIX}-{os.getpid()}-{os.urandom(2).hex()}"
         self.tmp = tempfile.TemporaryDirectory(prefix="ward-netns-")
