@@ -110,15 +110,9 @@ class Host:
         self.lab = lab
         self.name = name
         self.ns = f"{lab.tag}-{name}"
-        self.addresses = {}  # network -> [address without prefix length]
         self.hosts_file = os.path.join(lab.dir, f"{name}.hosts")
         with open(self.hosts_file, "w") as f:
             f.write("127.0.0.1 localhost\n::1 localhost\n")
-
-    def address(self, network, family):
-        """This host's first address of family (4 or 6) on network."""
-        return next(a for a in self.addresses.get(network, [])
-                    if (":" in a) == (family == 6))
 
     def wrap(self, argv):
         """argv run in this host's network namespace with its hosts file."""
@@ -216,7 +210,6 @@ class Lab:
                 _ip("-n", h.ns, "addr", "add", a, "dev", inside,
                     *(["nodad"] if ":" in a else []))
             _ip("-n", h.ns, "link", "set", inside, "up")
-            h.addresses[network] = [a.split("/")[0] for a in addrs]
         self.hosts[name] = h
         return h
 
