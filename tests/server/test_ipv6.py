@@ -69,7 +69,7 @@ class NetTest(unittest.TestCase):
     def check_clean(self):
         self.assertEqual(self.lab.leftovers(), [], "namespaces left behind")
 
-    def start_server(self, host, hostname, extra=""):
+    def start_server(self, host, hostname, extra="", listen="*:{port}"):
         src = os.path.join(self.root, "source")
         os.makedirs(src, exist_ok=True)
         with open(os.path.join(src, "demo.hdb"), "w") as f:
@@ -79,7 +79,8 @@ class NetTest(unittest.TestCase):
             f"[updates]\nsource_dir = {src}\nwatch_interval = 1s\n"
             f"[http]\nlong_poll = 5s\n{extra}"))
         with open(server.conf) as f:
-            conf = f.read().replace("hostname = localhost", f"hostname = {hostname}")
+            conf = f.read().replace("hostname = localhost", f"hostname = {hostname}").replace(
+                f"listen = *:{server.port}", "listen = " + listen.format(port=server.port))
         with open(server.conf, "w") as f:
             f.write(conf)
         server.wrap = host.wrap
@@ -266,7 +267,10 @@ class AddressTest(NetTest):
         # A pure-IPv6 server: nothing but IPv6 on its link.
         srv = self.lab.host("srv", {v6: ["2001:db8:6::1/64"]})
         a6 = self.lab.host("a6", {v6: ["2001:db8:6::10/64"]})
-        server = self.start_server(srv, "2001:db8:6::1")
+        # Listening on that address alone (and loopback, for the test's
+        # requests), not on the dual-stack socket.
+        server = self.start_server(srv, "2001:db8:6::1",
+                                   listen="[2001:db8:6::1]:{port},127.0.0.1:{port}")
         warning = "server.hostname is the bare address 2001:db8:6::1"
         self.assertIn(warning, server.log_text())
         self.assertIn(f"started: https://[2001:db8:6::1]:{server.port} ", server.log_text())
