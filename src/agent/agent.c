@@ -117,7 +117,36 @@ static json_t *os_name(void)
 	return name;
 }
 
-/* The host's addresses, loopback excluded, as {"ipv4": [...], "ipv6": [...]}. */
+/* The address of i, when it is one other hosts reach this one by: not
+ * loopback, not link-local (meaningless off its link, and on every link,
+ * so it would match grouping and source ranges that were never meant for
+ * it), IPv4 or IPv6. Returns its family and sets *addr, else 0. */
+static int network_address(const struct ifaddrs *i, const void **addr)
+{
+	const struct sockaddr_in *sin;
+	const struct sockaddr_in6 *sin6;
+
+	if (!i->ifa_addr || (i->ifa_flags & IFF_LOOPBACK))
+		return 0;
+	if (i->ifa_addr->sa_family == AF_INET) {
+		sin = (const struct sockaddr_in *)i->ifa_addr;
+		/* 169.254.0.0/16 */
+		if ((ntohl(sin->sin_addr.s_addr) >> 16) == 0xa9fe)
+			return 0;
+		*addr = &sin->sin_addr;
+		return AF_INET;
+	}
+	if (i->ifa_addr->sa_family == AF_INET6) {
+		sin6 = (const struct sockaddr_in6 *)i->ifa_addr;
+		if (IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr))
+			return 0;
+		*addr = &sin6->sin6_addr;
+		return AF_INET6;
+	}
+	return 0;
+}
+
+/* The host's addresses (network_address()) as {"ipv4": [...], "ipv6": [...]}. */
 static void add_addresses(json_t *status)
 {
 	json_t *v4 = json_array(), *v6 = json_array();
@@ -128,16 +157,8 @@ static void add_addresses(json_t *status)
 
 	if (getifaddrs(&ifs) == 0) {
 		for (i = ifs; i; i = i->ifa_next) {
-			if (!i->ifa_addr || (i->ifa_flags & IFF_LOOPBACK))
-				continue;
-			family = i->ifa_addr->sa_family;
-			if (family == AF_INET)
-				addr = &((struct sockaddr_in *)i->ifa_addr)->sin_addr;
-			else if (family == AF_INET6)
-				addr = &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
-			else
-				continue;
-			if (inet_ntop(family, addr, buf, sizeof(buf)))
+			family = network_address(i, &addr);
+			if (family && inet_ntop(family, addr, buf, sizeof(buf)))
 				json_array_append_new(family == AF_INET ? v4 : v6,
 						      json_string(buf));
 		}
@@ -170,12 +191,13 @@ static json_t *installed_components(const struct agent *a)
 
 /* The address family smart protection sources must be reached by:
  * agent.networks, or with "auto" the families of the host's addresses
- * (loopback and link-local aside); AF_UNSPEC for both. */
+ * (network_address()); AF_UNSPEC for both. */
 static int network_family(const struct agent *a)
 {
 	struct ifaddrs *ifs = NULL, *i;
 	bool v4 = false, v6 = false;
-	const struct sockaddr_in6 *sin6;
+	const void *addr;
+	int family;
 
 	if (strcmp(a->cfg.networks, "ipv4") == 0)
 		return AF_INET;
@@ -184,12 +206,9 @@ static int network_family(const struct agent *a)
 	if (strcmp(a->cfg.networks, "dual") == 0 || getifaddrs(&ifs) != 0)
 		return AF_UNSPEC;
 	for (i = ifs; i; i = i->ifa_next) {
-		if (!i->ifa_addr || (i->ifa_flags & IFF_LOOPBACK))
-			continue;
-		sin6 = (const struct sockaddr_in6 *)i->ifa_addr;
-		v4 |= i->ifa_addr->sa_family == AF_INET;
-		v6 |= i->ifa_addr->sa_family == AF_INET6 &&
-		      !IN6_IS_ADDR_LINKLOCAL(&sin6->sin6_addr);
+		family = network_address(i, &addr);
+		v4 |= family == AF_INET;
+		v6 |= family == AF_INET6;
 	}
 	freeifaddrs(ifs);
 	return v4 == v6 ? AF_UNSPEC : v4 ? AF_INET : AF_INET6;

@@ -115,8 +115,12 @@ void rate_peer_key(const char *peer, char key[RATE_KEY_MAX])
 
 	if (strchr(peer, ':') && inet_pton(AF_INET6, peer, a) == 1) {
 		memset(a + 8, 0, 8);
-		if (inet_ntop(AF_INET6, a, key, RATE_KEY_MAX))
+		/* Named as the /64 it is, in logs as well ("2001:db8:6::/64",
+		 * not the address "2001:db8:6::"). */
+		if (inet_ntop(AF_INET6, a, key, RATE_KEY_MAX - 3)) {
+			strcat(key, "/64");
 			return;
+		}
 	}
 	snprintf(key, RATE_KEY_MAX, "%s", peer);
 }

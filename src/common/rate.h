@@ -33,7 +33,8 @@ unsigned rate_take(struct rate *r, const char *key, uint64_t now_ms, unsigned lo
 		   bool *first_refusal);
 
 /* The key of a peer address: an IPv6 address stands for its /64, which
- * one host commonly has in full. key holds RATE_KEY_MAX bytes. */
+ * one host commonly has in full, and the key names it so
+ * ("2001:db8::/64"), fit for logs. key holds RATE_KEY_MAX bytes. */
 void rate_peer_key(const char *peer, char key[RATE_KEY_MAX]);
 
 #endif

@@ -1657,14 +1657,15 @@ static void get_overview(struct api_ctx *ctx, struct http_req *req, const char *
 		json_object_set_new(e, "state", json_string(
 			now - json_integer_value(json_object_get(e, "last_seen")) <=
 			3 * ctx->cfg->heartbeat_interval ? "online" : "offline"));
-	out = json_pack("{sO sO s{sO sO sO sO} sI sO s{ss sI sI} s{so sO}}", "agents", fleet,
+	out = json_pack("{sO sO s{sO sO sO sO} sI sO s{ss sI sI sO} s{so sO}}", "agents", fleet,
 			"components", json_object_get(status, "components"), "update",
 			"last_import", json_object_get(status, "last_import"), "importing",
 			json_object_get(status, "importing"), "downloads",
 			json_object_get(status, "downloads"), "max_downloads",
 			json_object_get(status, "max_downloads"), "queued", (json_int_t)queued,
 			"detections", detections, "server", "version", WARD_VERSION, "started",
-			(json_int_t)ctx->started, "uptime", (json_int_t)(now - ctx->started), "sps",
+			(json_int_t)ctx->started, "uptime", (json_int_t)(now - ctx->started),
+			"warnings", ctx->warnings, "sps",
 			"integrated", ctx->sps ? sps_service_status(ctx->sps) : json_null(),
 			"servers", servers);
 	if (!out)

@@ -35,6 +35,8 @@ struct api_ctx {
 	int64_t started;         /* when wardd started (seconds since the epoch) */
 	const char *server_url;  /* https://NAME:PORT agents enroll with */
 	const char *server_name; /* its NAME */
+	json_t *warnings;        /* what is wrong in wardd's setup (strings, logged
+				  * at start), shown in the overview's health */
 	const char *ca_pem;      /* the server CA's certificate */
 	const char *server_crt;  /* wardd's own certificate */
 	char server_pin[PKI_PIN_LEN]; /* the pin of its key (the integrated smart

@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <netdb.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,21 @@ static bool is_ip_literal(const char *s)
 	unsigned char buf[16];
 
 	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* Logs a warning about wardd's setup and keeps it for the overview's
+ * health. */
+__attribute__((format(printf, 2, 3)))
+static void warn(struct api_ctx *ctx, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	log_msg(LOG_LVL_WARN, "%s", text);
+	json_array_append_new(ctx->warnings, json_string(text));
 }
 
 /* The port of the first listen address, for the URL agents are given. */
@@ -411,9 +427,14 @@ int main(int argc, char **argv)
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;
 	}
+	ctx.warnings = json_array();
+	if (!ctx.warnings) {
+		log_msg(LOG_LVL_ERROR, "out of memory");
+		goto out;
+	}
 	if (is_ip_literal(name))
-		log_msg(LOG_LVL_WARN, "server.hostname is the bare address %s: agents enrolled to "
-			"it are stranded if the address changes; prefer a host name", name);
+		warn(&ctx, "server.hostname is the bare address %s: agents enrolled to it are "
+		     "stranded if the address changes; prefer a host name", name);
 	if (!database_present(&cfg, &f))
 		goto out;
 	st = store_open(f.db, msg, sizeof(msg));
@@ -511,8 +532,8 @@ int main(int argc, char **argv)
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;
 	}
-	store_eventf(st, "system", 0, "wardd %s started: https://%s:%u (listening on %s), data in "
-		     "%s", WARD_VERSION, name, listen_port(cfg.listen), cfg.listen, cfg.data_dir);
+	store_eventf(st, "system", 0, "wardd %s started: %s (listening on %s), data in %s",
+		     WARD_VERSION, url, cfg.listen, cfg.data_dir);
 	status = http_run(http) == 0 ? 0 : 1;
 out:
 	http_free(http);
@@ -525,6 +546,7 @@ out:
 	rate_free(ctx.enroll_by_token);
 	rate_free(ctx.enroll_by_address);
 	logs_quota_free(ctx.quota);
+	json_decref(ctx.warnings);
 	json_decref(ctx.rules);
 	json_decref(ctx.sources);
 	json_decref(ctx.sps_lists);

@@ -211,6 +211,7 @@ static void setup(void)
 	ctx.started = (int64_t)time(NULL);
 	ctx.server_url = "https://wardd.example:8443";
 	ctx.server_name = "wardd.example";
+	ctx.warnings = json_array();
 	ctx.ca_pem = ca_crt;
 	ctx.server_crt = crt;
 	ctx.sps_ca_pem = sps_crt;

@@ -35,14 +35,20 @@ class Agent:
         self.log_path = os.path.join(self.dir, "agent.log")
         self.proc = None
 
+    @staticmethod
+    def wrap(argv):
+        """The command that runs argv on the agent's host (a test in
+        network namespaces replaces it)."""
+        return argv
+
     def enroll(self, *args):
-        return subprocess.run([AGENT, "--config", self.conf, "enroll", *args],
+        return subprocess.run(self.wrap([AGENT, "--config", self.conf, "enroll", *args]),
                               capture_output=True, text=True, timeout=60)
 
     def start(self):
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([AGENT, "--config", self.conf, "run"], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.wrap([AGENT, "--config", self.conf, "run"]),
+                                     stdout=self.log, stderr=subprocess.STDOUT)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

@@ -43,13 +43,19 @@ class WardSps:
         self.log_path = os.path.join(self.dir, "sps.log")
         self.proc = None
 
+    @staticmethod
+    def wrap(argv):
+        """The command that runs argv on the server's host (a test in
+        network namespaces replaces it)."""
+        return argv
+
     def run(self, *args):
-        return subprocess.run([WARD_SPS, "--config", self.conf, *args], capture_output=True,
-                              text=True, timeout=60)
+        return subprocess.run(self.wrap([WARD_SPS, "--config", self.conf, *args]),
+                              capture_output=True, text=True, timeout=60)
 
     def start(self):
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([WARD_SPS, "--config", self.conf, "run"],
+        self.proc = subprocess.Popen(self.wrap([WARD_SPS, "--config", self.conf, "run"]),
                                      stdout=self.log, stderr=subprocess.STDOUT)
 
     def stop(self, sig=signal.SIGTERM):

@@ -53,8 +53,8 @@ class Wardd:
 
     def start(self, env=None):
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([WARDD, "--config", self.conf], stdout=self.log,
-                                     stderr=subprocess.STDOUT, env=env)
+        self.proc = subprocess.Popen(self.wrap([WARDD, "--config", self.conf]),
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -79,9 +79,18 @@ class Wardd:
         with open(self.log_path, errors="replace") as f:
             return f.read()
 
+    def wrap(self, argv):
+        """The command that runs argv where the server runs (a test in
+        network namespaces replaces it)."""
+        return argv
+
+    def connection(self, host, ctx):
+        """A connection to the server at host (an address)."""
+        return http.client.HTTPSConnection(host, self.port, context=ctx, timeout=10)
+
     def request(self, method, path, body=None, token=None, host="127.0.0.1", raw=None):
         ctx = ssl.create_default_context(cafile=os.path.join(self.data, "ca.crt"))
-        conn = http.client.HTTPSConnection(host, self.port, context=ctx, timeout=10)
+        conn = self.connection(host, ctx)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
         if data is not None:

@@ -1,10 +1,12 @@
 /* test_session.c -- the console's session helpers and the event log's
- * parsers: the wrong-password brake, the Cookie header, CSRF tokens, CSV
+ * parsers: the wrong-password brake (and its peer keys, an IPv6 address
+ * by its /64), the Cookie header, CSRF tokens, CSV
  * cells and agents' detection reports. */
 #include <jansson.h>
 #include <string.h>
 
 #include "check.h"
+#include "common/rate.h"
 #include "server/logs.h"
 #include "server/session.h"
 
@@ -34,6 +36,17 @@ static void test_guard(void)
 		session_guard_fail(g, i % 2 ? "2001:db8::1" : "2001:db8::2:3", t);
 	CHECK(session_guard_wait(g, "2001:db8::ffff", t) == 30);
 	CHECK(session_guard_wait(g, "2001:db8:0:1::1", t) == 0);
+	/* The key names the /64 it stands for, as the logs show it. */
+	{
+		char key[RATE_KEY_MAX];
+
+		rate_peer_key("2001:db8:6:0:1:2:3:4", key);
+		CHECK(strcmp(key, "2001:db8:6::/64") == 0);
+		rate_peer_key("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", key);
+		CHECK(strcmp(key, "ffff:ffff:ffff:ffff::/64") == 0);
+		rate_peer_key("192.0.2.7", key);
+		CHECK(strcmp(key, "192.0.2.7") == 0);
+	}
 	/* A success forgets; failures older than 15 minutes no longer count. */
 	session_guard_clear(g, "192.0.2.7");
 	CHECK(session_guard_wait(g, "192.0.2.7", t + 109) == 0);

@@ -73,7 +73,8 @@ function render(el, o) {
 							`${fmtAgo(o.update.last_import.time)}: ` +
 							o.update.last_import.message) : 'none yet'),
 					h('dt', {}, 'downloads'), h('dd', {},
-						`${o.update.downloads} now (cap ${o.update.max_downloads})`)))),
+						`${o.update.downloads} now (cap ${o.update.max_downloads})`)),
+				o.server.warnings.map((w) => h('p', { class: 'warn' }, w)))),
 		h('section', { class: 'panel', id: 'card-components' },
 			h('h2', {}, 'Components'),
 			h('p', { class: outdated ? 'warn' : 'ok' }, outdated ?
