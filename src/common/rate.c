@@ -112,13 +112,14 @@ unsigned rate_take(struct rate *r, const char *key, uint64_t now_ms, unsigned lo
 void rate_peer_key(const char *peer, char key[RATE_KEY_MAX])
 {
 	unsigned char a[16];
+	char net[INET6_ADDRSTRLEN];
 
 	if (strchr(peer, ':') && inet_pton(AF_INET6, peer, a) == 1) {
 		memset(a + 8, 0, 8);
 		/* Named as the /64 it is, in logs as well ("2001:db8:6::/64",
 		 * not the address "2001:db8:6::"). */
-		if (inet_ntop(AF_INET6, a, key, RATE_KEY_MAX - 3)) {
-			strcat(key, "/64");
+		if (inet_ntop(AF_INET6, a, net, sizeof(net))) {
+			snprintf(key, RATE_KEY_MAX, "%s/64", net);
 			return;
 		}
 	}
