@@ -33,12 +33,14 @@ static char *session_path(void)
 }
 
 /* Reads a secret: $WARD_NAME (name in capitals), else a line from the
- * terminal (not echoed, after a prompt) or from standard input. */
+ * terminal (not echoed, after a prompt) or from standard input. An empty
+ * one is refused here, before any request: a wrong password counts
+ * toward the address's sign-in brake. Returns NULL after saying why. */
 static char *read_secret(const char *name, const char *prompt)
 {
 	const char *env;
 	struct termios old, quiet;
-	char line[1100], var[64];
+	char line[1100], var[64], *out;
 	bool tty = isatty(STDIN_FILENO);
 	size_t i;
 
@@ -47,10 +49,14 @@ static char *read_secret(const char *name, const char *prompt)
 		if (var[i] >= 'a' && var[i] <= 'z')
 			var[i] = (char)(var[i] - 32);
 	env = getenv(var);
-	if (env)
+	if (env && *env)
 		return strdup(env);
+	if (env) {
+		fprintf(stderr, "ward: $%s is empty; nothing was sent\n", var);
+		return NULL;
+	}
 	if (tty) {
-		fprintf(stderr, "%s: ", prompt);
+		fprintf(stderr, "%s (not echoed; or set $%s): ", prompt, var);
 		tcgetattr(STDIN_FILENO, &old);
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
@@ -63,13 +69,15 @@ static char *read_secret(const char *name, const char *prompt)
 		fputc('\n', stderr);
 	}
 	line[strcspn(line, "\r\n")] = '\0';
-	return strdup(line);
-}
-
-/* Reads a password: $WARD_PASSWORD, the terminal or standard input. */
-static char *read_password(void)
-{
-	return read_secret("password", "password");
+	if (line[0] == '\0') {
+		fprintf(stderr, "ward: $%s is not set and %s; nothing was sent\n", var,
+			tty ? "none was typed" :
+			"standard input (not a terminal) gave an empty line");
+		return NULL;
+	}
+	out = strdup(line);
+	memset(line, 0, sizeof(line));
+	return out;
 }
 
 int admin_cmd_login(int argc, char **argv)
@@ -93,7 +101,8 @@ int admin_cmd_login(int argc, char **argv)
 	}
 	if (i != argc || !server || !ca) {
 		fputs("usage: ward login --server https://HOST:PORT --ca CA_FILE [--user NAME]\n"
-		      "  the password comes from $WARD_PASSWORD, the terminal or standard input\n",
+		      "  the password comes from $WARD_PASSWORD, else the terminal, else standard\n"
+		      "  input when it is not a terminal; an empty one is never sent\n",
 		      stderr);
 		return 2;
 	}
@@ -101,10 +110,14 @@ int admin_cmd_login(int argc, char **argv)
 		fprintf(stderr, "ward: %s: %s\n", ca, strerror(errno));
 		return 2;
 	}
+	password = read_secret("password", "password");
+	if (!password) {
+		ret = 2;
+		goto out;
+	}
 	rest_global_init();
-	password = read_password();
 	rc = rest_new(server, cafull);
-	if (!password || !rc)
+	if (!rc)
 		goto out;
 	session = json_pack("{ss ss}", "user", user, "password", password);
 	if (rest_call(rc, "POST", "/api/v1/login", session, 60, &status, &answer, msg,
@@ -479,8 +492,9 @@ int admin_cmd_main(int argc, char **argv)
 		if (op->args[j].type == OPS_SECRET) {
 			char *secret = read_secret(op->args[j].name, op->args[j].help);
 
-			if (!secret || json_object_set_new(body, op->args[j].name,
-							   json_string(secret)) != 0) {
+			if (!secret)
+				goto out;
+			if (json_object_set_new(body, op->args[j].name, json_string(secret)) != 0) {
 				free(secret);
 				fprintf(stderr, "ward: out of memory\n");
 				goto out;

@@ -276,5 +276,74 @@ class CliTest(unittest.TestCase):
                       "7 days", self.ward("logs", "--kind", "system").stdout)
 
 
+class CliValuesTest(unittest.TestCase):
+    """The password ward login sends.
+    A server of its own: the clients enrolled here would change the
+    counts CliTest checks."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-cli-values-")
+        cls.server = Wardd(cls.tmp.name)
+        cls.server.start()
+        cls.bundle = os.path.join(cls.server.data, "enroll.bundle")
+        cls.ids = []
+        for name in ("one", "two", "three"):
+            done = Agent(cls.tmp.name, name).enroll("--bundle", cls.bundle)
+            assert done.returncode == 0, done.stderr
+            with open(os.path.join(cls.tmp.name, name, "state", "credential.json")) as f:
+                cls.ids.append(json.load(f)["client"])
+        with open(os.path.join(cls.server.data, "initial-admin-password")) as f:
+            cls.password = password = f.read().strip()
+        cls.env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(cls.tmp.name, "cfg"))
+        cls.env.pop("WARD_PASSWORD", None)
+        done = subprocess.run([WARD, "login", "--server", f"https://localhost:{cls.server.port}",
+                               "--ca", os.path.join(cls.server.data, "ca.crt")],
+                              capture_output=True, text=True, timeout=60,
+                              env=dict(cls.env, WARD_PASSWORD=password))
+        assert done.returncode == 0, done.stderr
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.tmp.cleanup()
+
+    def ward(self, *args, ok=True, env=None):
+        done = subprocess.run([WARD, *args], capture_output=True, text=True,
+                              env=env or self.env, stdin=subprocess.DEVNULL, timeout=60)
+        if ok:
+            self.assertEqual(done.returncode, 0, done.stderr)
+        return done
+
+    def test_login_never_sends_an_empty_password(self):
+        """No $WARD_PASSWORD, no terminal, nothing on standard input: an
+        error before any connection (a wrong password would count toward
+        the address's sign-in brake)."""
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(4)
+            listener.settimeout(0.5)
+            url = f"https://127.0.0.1:{listener.getsockname()[1]}"
+            ca = os.path.join(self.server.data, "ca.crt")
+            env = dict(self.env, XDG_CONFIG_HOME=os.path.join(self.tmp.name, "other"))
+            done = self.ward("login", "--server", url, "--ca", ca, ok=False, env=env)
+            self.assertEqual(done.returncode, 2)
+            self.assertIn("ward: $WARD_PASSWORD is not set and standard input "
+                          "(not a terminal) gave an empty line; nothing was sent", done.stderr)
+            done = self.ward("login", "--server", url, "--ca", ca, ok=False,
+                             env=dict(env, WARD_PASSWORD=""))
+            self.assertEqual(done.returncode, 2)
+            self.assertIn("ward: $WARD_PASSWORD is empty; nothing was sent", done.stderr)
+            with self.assertRaises(socket.timeout):
+                listener.accept()
+        usage = self.ward("login", ok=False).stderr
+        self.assertIn("$WARD_PASSWORD, else the terminal, else standard", usage)
+        # A password on standard input still works.
+        done = subprocess.run([WARD, "login", "--server", f"https://localhost:{self.server.port}",
+                               "--ca", ca], input=self.password, capture_output=True,
+                              text=True, env=env, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=1, argv=sys.argv[:1])
