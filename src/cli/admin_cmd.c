@@ -8,9 +8,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/values.h"
 #include "common/ops.h"
 #include "common/rest.h"
 #include "common/util.h"
@@ -232,14 +234,16 @@ void admin_cmd_usage(FILE *f)
 }
 
 /* A command-line value as JSON of the argument's type; "@FILE" stands
- * for the file's contents (an export, a CA certificate). */
-static json_t *arg_value(const struct ops_arg *a, const char *text)
+ * for the file's contents (an export, a CA certificate). Returns NULL
+ * after saying what was wrong. */
+static json_t *arg_value(const struct ops_op *op, const struct ops_arg *a, const char *text)
 {
 	json_t *v;
 	char *end, *file;
 	long long n;
+	int64_t t;
 
-	if (text[0] == '@' && a->type != OPS_INT) {
+	if (text[0] == '@' && (a->type == OPS_JSON || a->type == OPS_STRING)) {
 		file = util_read_file(text + 1, 64u << 20, NULL);
 		if (!file) {
 			fprintf(stderr, "ward: %s: %s\n", text + 1, strerror(errno));
@@ -254,15 +258,32 @@ static json_t *arg_value(const struct ops_arg *a, const char *text)
 	switch (a->type) {
 	case OPS_INT:
 		n = strtoll(text, &end, 10);
-		return *end || end == text ? NULL : json_integer(n);
+		if (*end || end == text)
+			break;
+		return json_integer(n);
+	case OPS_IDS:
+		v = json_array();
+		if (v && values_parse_ids(text, v))
+			return v;
+		json_decref(v);
+		fprintf(stderr, "ward %s: %s: '%s' is not a list of client ids (give %s)\n",
+			op->cli, a->name, text, VALUES_IDS_FORMS);
+		return NULL;
+	case OPS_TIME:
+		if (values_parse_time(text, time(NULL), &t))
+			return json_integer(t);
+		fprintf(stderr, "ward %s: --%s: '%s' is not a time (give %s)\n", op->cli, a->name,
+			text, VALUES_TIME_FORMS);
+		return NULL;
 	case OPS_JSON:
 		v = json_loads(text, JSON_DECODE_ANY, NULL);
 		return v ? v : json_string(text);
 	case OPS_STRING:
 	case OPS_SECRET:
-		break;
+		return json_string(text);
 	}
-	return json_string(text);
+	fprintf(stderr, "ward %s: %s: '%s' is not a number\n", op->cli, a->name, text);
+	return NULL;
 }
 
 /* Appends name=value (URL-encoded) to the query. */
@@ -461,8 +482,10 @@ int admin_cmd_main(int argc, char **argv)
 			}
 			i++;
 		} else {
+			/* A positional list of ids takes every remaining word. */
 			for (j = 0; op->args[j].name; j++)
-				if (op->args[j].positional && !given[j]) {
+				if (op->args[j].positional &&
+				    (!given[j] || op->args[j].type == OPS_IDS)) {
 					a = &op->args[j];
 					break;
 				}
@@ -473,14 +496,15 @@ int admin_cmd_main(int argc, char **argv)
 			}
 		}
 		j = (int)(a - op->args);
-		given[j] = true;
-		v = arg_value(a, argv[i]);
-		if (!v) {
-			if (argv[i][0] != '@')
-				fprintf(stderr, "ward %s: %s: '%s' is not a number\n", op->cli,
-					a->name, argv[i]);
+		v = arg_value(op, a, argv[i]);
+		if (!v)
 			goto out;
+		if (given[j] && a->type == OPS_IDS && a->in == OPS_IN_BODY) {
+			json_array_extend(json_object_get(body, a->name), v);
+			json_decref(v);
+			continue;
 		}
+		given[j] = true;
 		if (a->in == OPS_IN_QUERY) {
 			add_query(&query, a->name, v);
 			json_decref(v);

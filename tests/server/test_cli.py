@@ -2,9 +2,11 @@
 """The ward administration commands against a real wardd and agent:
 login, the tree, domains, moving clients, settings (the agent gets them),
 the queue, --json, and the errors a user meets."""
+import datetime
 import http.client
 import json
 import os
+import re
 import socket
 import sqlite3
 import ssl
@@ -20,6 +22,16 @@ from test_wardd import Wardd  # noqa: E402
 
 WARD = os.environ.get("WARD_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin/ward"))
 
+# The CLI shows times in the local zone: one of its own (a POSIX rule, no
+# time zone database needed), an offset that is not whole hours.
+TZ = "WRD-1:30"
+ZONE = datetime.timezone(datetime.timedelta(hours=1, minutes=30))
+
+
+def local_iso(t):
+    """Unix seconds as the CLI shows them under TZ."""
+    return datetime.datetime.fromtimestamp(t, ZONE).isoformat(timespec="seconds")
+
 
 class CliTest(unittest.TestCase):
     @classmethod
@@ -31,7 +43,7 @@ class CliTest(unittest.TestCase):
         cls.agent.enroll("--bundle", os.path.join(cls.server.data, "enroll.bundle"))
         cls.agent.start()
         wait_for(lambda: cls.agent.version() > 0, what="the agent's first settings")
-        cls.env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(cls.tmp.name, "cfg"))
+        cls.env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(cls.tmp.name, "cfg"), TZ=TZ)
         with open(os.path.join(cls.server.data, "initial-admin-password")) as f:
             cls.password = f.read().strip()
 
@@ -277,7 +289,8 @@ class CliTest(unittest.TestCase):
 
 
 class CliValuesTest(unittest.TestCase):
-    """The password ward login sends.
+    """How ward reads the values administrators type (client lists, times),
+    the password ward login sends.
     A server of its own: the clients enrolled here would change the
     counts CliTest checks."""
 
@@ -295,7 +308,7 @@ class CliValuesTest(unittest.TestCase):
                 cls.ids.append(json.load(f)["client"])
         with open(os.path.join(cls.server.data, "initial-admin-password")) as f:
             cls.password = password = f.read().strip()
-        cls.env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(cls.tmp.name, "cfg"))
+        cls.env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(cls.tmp.name, "cfg"), TZ=TZ)
         cls.env.pop("WARD_PASSWORD", None)
         done = subprocess.run([WARD, "login", "--server", f"https://localhost:{cls.server.port}",
                                "--ca", os.path.join(cls.server.data, "ca.crt")],
@@ -314,6 +327,86 @@ class CliValuesTest(unittest.TestCase):
         if ok:
             self.assertEqual(done.returncode, 0, done.stderr)
         return done
+
+    def domains(self):
+        clients = json.loads(self.ward("client", "list", "--json").stdout)["clients"]
+        return {c["id"]: c["domain"] for c in clients}
+
+    def test_client_lists(self):
+        """6 8, 6,8, [6,8] and mixtures, for every command taking clients."""
+        a, b, c = self.ids
+        self.ward("domain", "create", "/L1")
+        self.ward("domain", "create", "/L2")
+        self.ward("domain", "create", "/L3")
+        start = self.domains()
+        for i, form in enumerate(([str(a), str(b)], [f"{a},{b}"], [f"[{a}, {b}]"],
+                                  [f"{a}, {b}"], [f"{a},", str(b)])):
+            target = f"/L{i % 3 + 1}"
+            moved = json.loads(self.ward("client", "move", *form, "--to", target,
+                                         "--json").stdout)
+            self.assertEqual(moved["moved"], 2, form)
+            now = self.domains()
+            self.assertEqual(now[a], now[b], form)
+            self.assertNotEqual(now[a], start[c], form)
+            self.assertEqual(now[c], start[c], form)
+        # Remove and restore take the same forms.
+        removed = json.loads(self.ward("client", "remove", f"{b},{c}", "--json").stdout)
+        self.assertEqual(removed["removed"], 2)
+        self.assertEqual(set(self.domains()) & {a, b, c}, {a})
+        restored = json.loads(self.ward("client", "restore", str(b), str(c), "--json").stdout)
+        self.assertEqual(restored["restored"], 2)
+        self.assertEqual(set(self.domains()) & {a, b, c}, {a, b, c})
+        for bad in (["x"], [str(a), "7x"], ["[1, \"2\"]"], ["1,,2"], ["0"], ["[]"]):
+            done = self.ward("client", "move", *bad, "--to", "/L1", ok=False)
+            self.assertEqual(done.returncode, 2, bad)
+            self.assertIn("is not a list of client ids (give 6, 6 8, 6,8 or [6,8])",
+                          done.stderr, bad)
+
+    def test_since_until(self):
+        """--since/--until: ISO 8601 with or without an offset (local time),
+        a date, a time ago, Unix seconds; anything else named."""
+        self.ward("domain", "create", "/Marker")
+        events = json.loads(self.ward("logs", "--kind", "system", "--json").stdout)["events"]
+        mark = next(e for e in events if e["message"].endswith("created domain /Marker"))
+        t = mark["time"]
+
+        def ids(*args):
+            got = json.loads(self.ward("logs", "--kind", "system", *args, "--json").stdout)
+            return [e["id"] for e in got["events"]]
+
+        local = datetime.datetime.fromtimestamp(t, ZONE)
+        utc = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+        naive = local.strftime("%Y-%m-%dT%H:%M:%S")
+        later = (local + datetime.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")
+        for args, present in [
+            (["--since", str(t)], True),
+            (["--since", str(t + 1)], False),
+            (["--since", naive], True),                       # local time
+            (["--since", later], False),
+            (["--since", naive.replace("T", " ")[:16]], True),  # without seconds
+            (["--since", utc.strftime("%Y-%m-%dT%H:%M:%SZ")], True),
+            (["--since", local.isoformat()], True),
+            (["--since", (local + datetime.timedelta(seconds=1)).isoformat()], False),
+            (["--until", (local - datetime.timedelta(seconds=1)).isoformat()], False),
+            (["--until", naive], True),
+            (["--since", local.strftime("%Y-%m-%d")], True),   # the local day's midnight
+            (["--until", "2000-01-01"], False),
+            (["--since", "2h"], True),
+            (["--since", "15m", "--until", "30s"], False) if time.time() - t < 25 else
+            (["--since", "15m"], True),
+            (["--since", "7d"], True),
+            (["--since", "3600s"], True),
+        ]:
+            self.assertEqual(mark["id"] in ids(*args), present, args)
+        for bad in ("yesterday", "2026-13-01", "2026-02-30", "12:00", "5x", "2026-12-05T25:00",
+                    "-1h", "2026-12-05T10:00+25:00"):
+            done = self.ward("logs", "--since", bad, ok=False)
+            self.assertEqual(done.returncode, 2, bad)
+            self.assertIn(f"ward logs: --since: '{bad}' is not a time (give 2026-12-05, ",
+                          done.stderr)
+            self.assertIn("2h or 7d ago, or Unix seconds", done.stderr)
+        done = self.ward("logs", "--until", "soon", ok=False)
+        self.assertIn("--until: 'soon' is not a time", done.stderr)
 
     def test_login_never_sends_an_empty_password(self):
         """No $WARD_PASSWORD, no terminal, nothing on standard input: an
