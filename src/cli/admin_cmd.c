@@ -317,11 +317,12 @@ static char *escaped(const char *text)
 	return out;
 }
 
-/* A value on one line (strings bare, control characters escaped); *owned
- * is set to what the caller frees. */
+/* A value on one line (strings bare, control characters escaped, null
+ * blank); *owned is set to what the caller frees. */
 static const char *scalar_text(json_t *v, char **owned)
 {
-	char *dumped = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+	char *dumped = !v || json_is_string(v) || json_is_null(v) ? NULL :
+		       json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 
 	*owned = escaped(json_is_string(v) ? json_string_value(v) : dumped ? dumped : "");
 	free(dumped);
@@ -343,26 +344,32 @@ static void print_scalar(FILE *f, json_t *v, int width)
 	free(owned);
 }
 
-/* An array of objects as a table: one column per key of the first, each
- * as wide as its widest value up to TABLE_COLUMN; the last is never cut
- * (a log message, a description). */
+/* An array of objects as a table: one column per key any row has (a
+ * failed item's error too), each as wide as its widest value up to
+ * TABLE_COLUMN; the last is never cut (a log message, a description). */
 #define TABLE_COLUMN 32
 static void print_table(json_t *rows)
 {
-	json_t *first = json_array_get(rows, 0), *row, *v;
-	size_t i, n = json_object_size(first), c;
+	json_t *cols = json_object(), *row, *v;
+	size_t i, n, c;
 	const char *key;
-	int *width = calloc(n ? n : 1, sizeof(*width));
+	int *width = NULL;
 	char *owned;
 
+	json_array_foreach(rows, i, row)
+		json_object_foreach(row, key, v)
+			if (cols)
+				json_object_set_new(cols, key, json_null());
+	n = json_object_size(cols);
+	width = n ? calloc(n, sizeof(*width)) : NULL;
 	if (!width)
-		return;
+		goto out;
 	c = 0;
-	json_object_foreach(first, key, v)
+	json_object_foreach(cols, key, v)
 		width[c++] = (int)strlen(key);
 	json_array_foreach(rows, i, row) {
 		c = 0;
-		json_object_foreach(first, key, v) {
+		json_object_foreach(cols, key, v) {
 			int len = (int)strlen(scalar_text(json_object_get(row, key), &owned));
 
 			free(owned);
@@ -373,7 +380,7 @@ static void print_table(json_t *rows)
 	}
 	width[n - 1] = 0;
 	c = 0;
-	json_object_foreach(first, key, v) {
+	json_object_foreach(cols, key, v) {
 		char *k = escaped(key);
 
 		if (++c < n)
@@ -385,11 +392,13 @@ static void print_table(json_t *rows)
 	fputc('\n', stdout);
 	json_array_foreach(rows, i, row) {
 		c = 0;
-		json_object_foreach(first, key, v)
+		json_object_foreach(cols, key, v)
 			print_scalar(stdout, json_object_get(row, key), width[c++]);
 		fputc('\n', stdout);
 	}
+out:
 	free(width);
+	json_decref(cols);
 }
 
 static void print_children(json_t *list, int depth);
@@ -435,11 +444,111 @@ static void print_human(json_t *v, int depth)
 			printf("%*s%s:\n", depth * 2, "", name);
 			print_human(m, depth + 1);
 		} else {
-			printf("%*s%s: ", depth * 2, "", name);
-			print_scalar(stdout, m, 0);
-			fputc('\n', stdout);
+			char *owned;
+			const char *text = scalar_text(m, &owned);
+
+			printf("%*s%s:%s%s\n", depth * 2, "", name, *text ? " " : "", text);
+			free(owned);
 		}
 		free(k);
+	}
+}
+
+/* Whether key names a time (seconds since the epoch) in the API's answers. */
+static bool time_key(const char *key)
+{
+	static const char *const keys[] = {
+		"time", "expires", "last_seen", "started", "removed", "enrolled", "created",
+		"next_attempt",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(key, keys[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Whether v holds a domain by its number ("domain": 4) anywhere. */
+static bool has_domain_id(json_t *v)
+{
+	const char *key;
+	json_t *m;
+	size_t i;
+
+	if (json_is_array(v))
+		json_array_foreach(v, i, m)
+			if (has_domain_id(m))
+				return true;
+	json_object_foreach(v, key, m)
+		if ((strcmp(key, "domain") == 0 && json_is_integer(m)) || has_domain_id(m))
+			return true;
+	return false;
+}
+
+/* Adds the path of node (a domain of the tree, at path) and of the
+ * domains below it to paths, keyed by their ids. */
+static void add_paths(json_t *paths, json_t *node, const char *path)
+{
+	json_t *child;
+	char id[24], sub[4096];
+	size_t i;
+
+	snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(node,
+									     "id")));
+	json_object_set_new(paths, id, json_string(path));
+	json_array_foreach(json_object_get(node, "domains"), i, child) {
+		const char *name = json_string_value(json_object_get(child, "name"));
+
+		snprintf(sub, sizeof(sub), "%s/%s", strcmp(path, "/") ? path : "",
+			 name ? name : "");
+		add_paths(paths, child, sub);
+	}
+}
+
+/* The paths of the server's domains by their ids, from its tree (asked
+ * once); NULL when the tree cannot be had (the numbers are shown then). */
+static json_t *domain_paths(struct rest_client *rc)
+{
+	json_t *tree = NULL, *paths = NULL;
+	char msg[512];
+	long status;
+
+	if (rest_call(rc, "GET", ops_table()[OPS_TREE].path, NULL, 120, &status, &tree, msg,
+		      sizeof(msg)) == REST_OK && status == 200 && json_is_object(tree)) {
+		paths = json_object();
+		if (paths)
+			add_paths(paths, tree, "/");
+	}
+	json_decref(tree);
+	return paths;
+}
+
+/* Makes an answer readable in place: times in local ISO 8601 (0, never,
+ * blank) and domains by their paths (when paths knows them). */
+static void humanize(json_t *v, json_t *paths)
+{
+	const char *key;
+	json_t *m, *path;
+	char id[24], when[40];
+	size_t i;
+
+	json_array_foreach(v, i, m)
+		humanize(m, paths);
+	json_object_foreach(v, key, m) {
+		if (json_is_integer(m) && time_key(key)) {
+			when[0] = '\0';
+			if (json_integer_value(m) > 0)
+				values_format_time(json_integer_value(m), when, sizeof(when));
+			json_object_set_new(v, key, json_string(when));
+		} else if (json_is_integer(m) && strcmp(key, "domain") == 0) {
+			snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(m));
+			path = json_object_get(paths, id);
+			if (path)
+				json_object_set(v, key, path);
+		} else {
+			humanize(m, paths);
+		}
 	}
 }
 
@@ -579,6 +688,10 @@ int admin_cmd_main(int argc, char **argv)
 	} else if (op->id == OPS_TREE) {
 		print_tree(answer, 0);
 	} else if (answer) {
+		json_t *paths = has_domain_id(answer) ? domain_paths(rc) : NULL;
+
+		humanize(answer, paths);
+		json_decref(paths);
 		print_human(answer, 0);
 	}
 	/* Bulk operations: a failed item fails the command. */

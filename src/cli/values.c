@@ -178,3 +178,20 @@ bool values_parse_time(const char *text, time_t now, int64_t *out)
 	}
 	return parse_iso(text, out);
 }
+
+void values_format_time(int64_t t, char *out, size_t size)
+{
+	time_t when = (time_t)t;
+	struct tm tm;
+	char date[32];
+	long off;
+
+	if (!localtime_r(&when, &tm) || strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S",
+						 &tm) == 0) {
+		snprintf(out, size, "%lld", (long long)t);
+		return;
+	}
+	off = tm.tm_gmtoff;
+	snprintf(out, size, "%s%c%02ld:%02ld", date, off < 0 ? '-' : '+', labs(off) / 3600,
+		 labs(off) % 3600 / 60);
+}

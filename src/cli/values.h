@@ -27,4 +27,8 @@ bool values_parse_ids(const char *word, json_t *list);
  * none of those. Reads the local time zone ($TZ); thread-safe. */
 bool values_parse_time(const char *text, time_t now, int64_t *out);
 
+/* Writes t as local ISO 8601 with its offset ("2026-12-05T07:12:03+01:00")
+ * into out (size bytes, 26 suffice). Thread-safe. */
+void values_format_time(int64_t t, char *out, size_t size);
+
 #endif

@@ -259,7 +259,7 @@ class CliTest(unittest.TestCase):
                          ("/Branch", 64, 16))
         self.assertAlmostEqual(made["expires"], time.time() + 7 * 86400, delta=60)
         listed = self.ward("enroll", "tokens").stdout
-        self.assertIn(f"{made['id']} agent /Branch {made['expires']}", listed)
+        self.assertIn(f"{made['id']} agent /Branch {local_iso(made['expires'])}", listed)
         self.assertNotIn(made["token"], listed)
         branch = Agent(self.tmp.name, "branch")
         enrolled = branch.enroll("--bundle", bundle)
@@ -289,8 +289,9 @@ class CliTest(unittest.TestCase):
 
 
 class CliValuesTest(unittest.TestCase):
-    """How ward reads the values administrators type (client lists, times),
-    the password ward login sends.
+    """How ward reads the values administrators type (client lists, times)
+    and shows the answers (local times, blank cells, domain paths), the
+    password ward login sends.
     A server of its own: the clients enrolled here would change the
     counts CliTest checks."""
 
@@ -361,6 +362,53 @@ class CliValuesTest(unittest.TestCase):
             self.assertEqual(done.returncode, 2, bad)
             self.assertIn("is not a list of client ids (give 6, 6 8, 6,8 or [6,8])",
                           done.stderr, bad)
+
+    def test_times_local_iso(self):
+        """Times in local ISO 8601 with the offset; --json keeps the numbers."""
+        a = self.ids[0]
+        raw = json.loads(self.ward("client", "show", str(a), "--json").stdout)
+        self.assertIsInstance(raw["last_seen"], int)
+        self.assertIn(f"last_seen: {local_iso(raw['last_seen'])}\n",
+                      self.ward("client", "show", str(a)).stdout)
+        self.assertRegex(self.ward("client", "list").stdout,
+                         rf"\n{a} .* {re.escape(local_iso(raw['last_seen']))} ")
+        session = json.loads(self.ward("session", "--json").stdout)
+        self.assertIn(f"expires: {local_iso(session['expires'])}\n",
+                      self.ward("session").stdout)
+        events = json.loads(self.ward("logs", "--kind", "system", "--json").stdout)["events"]
+        self.assertIsInstance(events[0]["time"], int)
+        self.assertIn(f"\n{events[0]['id']} {local_iso(events[0]['time'])} system ",
+                      self.ward("logs", "--kind", "system").stdout)
+
+    def test_empty_cells_blank(self):
+        """null is shown as nothing, in "key: value" lines and in tables; a
+        column only some rows have (a failed item's error) is shown."""
+        a = self.ids[0]
+        raw = json.loads(self.ward("client", "show", str(a), "--json").stdout)
+        empty = [k for k, v in raw.items() if v is None]  # status: none reported yet
+        self.assertTrue(empty)
+        show = self.ward("client", "show", str(a)).stdout
+        for key in empty:
+            self.assertIn(f"\n{key}:\n", show)
+        self.assertNotIn("null", show)
+        events = json.loads(self.ward("logs", "--kind", "system", "--json").stdout)["events"]
+        self.assertTrue(any(e["client"] is None for e in events))
+        self.assertNotIn("null", self.ward("logs", "--kind", "system").stdout)
+        done = self.ward("client", "move", f"[{a}, 99999]", "--to", "/", ok=False)
+        self.assertEqual(done.returncode, 1)
+        self.assertRegex(done.stdout, r"\n99999 +false +no node with id 99999\n")
+
+    def test_domains_by_path(self):
+        """A client's domain by its path where the API gives its number."""
+        b = self.ids[1]
+        self.ward("domain", "create", "/Sales/Berlin")
+        self.ward("client", "move", str(b), "--to", "/Sales/Berlin")
+        self.assertIsInstance(json.loads(self.ward("client", "show", str(b),
+                                                   "--json").stdout)["domain"], int)
+        self.assertIn("\ndomain: /Sales/Berlin\n", self.ward("client", "show", str(b)).stdout)
+        self.assertRegex(self.ward("client", "list").stdout, rf"\n{b} +\S+ +\S+ +/Sales/Berlin ")
+        self.ward("client", "move", str(b), "--to", "/")
+        self.assertIn("\ndomain: /\n", self.ward("client", "show", str(b)).stdout)
 
     def test_since_until(self):
         """--since/--until: ISO 8601 with or without an offset (local time),
