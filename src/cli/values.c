@@ -169,6 +169,8 @@ bool values_parse_time(const char *text, time_t now, int64_t *out)
 	}
 	if (strspn(text, "0123456789") == len - 1 && len <= 7) {
 		n = digits(&p, 1, 6);
+		if (n < 0)
+			return false;
 		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
 			if (*p == units[i].unit) {
 				*out = (int64_t)now - (int64_t)n * units[i].seconds;
