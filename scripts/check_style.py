@@ -67,6 +67,7 @@ PREFIXES = {
     "src/cli/main.c": ("main",),
     "src/cli/scan_cmd.c": ("scan_cmd_",),
     "src/cli/admin_cmd.c": ("admin_cmd_",),
+    "src/cli/values.c": ("values_",),
 }
 
 # Functions that invite a bug, as curl's checksrc bans them: what to use.

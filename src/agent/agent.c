@@ -7,6 +7,7 @@
  * atomically, so the agent may be killed at any moment.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -80,7 +81,9 @@ static void usage(FILE *f)
 {
 	fputs("usage: ward-agent [--config FILE] COMMAND\n\n"
 	      "commands:\n"
-	      "  enroll --bundle FILE              enroll with the server the bundle names\n"
+	      "  enroll --bundle FILE [--server URL]\n"
+	      "                                    enroll with the server the bundle names\n"
+	      "                                    (or at URL, https://HOST[:PORT])\n"
 	      "  enroll --server URL --token T --ca FILE\n"
 	      "  run                               serve: event channel, heartbeats, settings,\n"
 	      "                                    component updates\n"
@@ -290,6 +293,37 @@ out:
 	return ok;
 }
 
+/* Whether url is a server's base address: https://HOST[:PORT] with HOST a
+ * name, an IPv4 address or a bracketed IPv6 address; no path, which the
+ * API's paths are appended to. */
+static bool server_url_valid(const char *url)
+{
+	const char *p = url + 8;
+	char *end;
+	size_t n;
+	long port;
+
+	if (strncmp(url, "https://", 8) != 0 || strlen(url) > 300)
+		return false;
+	if (*p == '[') {
+		n = strspn(p + 1, "0123456789abcdefABCDEF:.");
+		if (n == 0 || p[1 + n] != ']')
+			return false;
+		p += n + 2;
+	} else {
+		n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.");
+		if (n == 0 || p[0] == '-' || p[0] == '.')
+			return false;
+		p += n;
+	}
+	if (*p == '\0')
+		return true;
+	if (*p != ':' || !isdigit((unsigned char)p[1]))
+		return false;
+	port = strtol(p + 1, &end, 10);
+	return port >= 1 && port <= 65535 && *end == '\0';
+}
+
 static int cmd_enroll(struct agent *a, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -300,7 +334,7 @@ static int cmd_enroll(struct agent *a, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *bundle_path = NULL, *server = NULL, *token = NULL, *ca_file = NULL;
-	const char *bundle_ca;
+	const char *bundle_ca, *bundle_server;
 	json_t *bundle = NULL;
 	char uuid[37], *ca = NULL;
 	int c, ret = 1;
@@ -325,8 +359,17 @@ static int cmd_enroll(struct agent *a, int argc, char **argv)
 			return 2;
 		}
 	}
+	if (bundle_path && (token || ca_file)) {
+		log_msg(LOG_LVL_ERROR, "enroll: --bundle carries the token and the CA; of the "
+			"other options only --server may go with it");
+		ret = 2;
+		goto out;
+	}
 	if (bundle_path) {
-		bundle = state_read_bundle(bundle_path, &server, &bundle_ca, &token);
+		/* --server overrides the bundle's address: the server as this
+		 * host reaches it (another name, a proxy, an address). */
+		bundle = state_read_bundle(bundle_path, server ? &bundle_server : &server,
+					   &bundle_ca, &token);
 		if (!bundle)
 			goto out;
 		ca = strdup(bundle_ca);
@@ -338,6 +381,12 @@ static int cmd_enroll(struct agent *a, int argc, char **argv)
 		}
 	} else {
 		usage(stderr);
+		ret = 2;
+		goto out;
+	}
+	if (!server_url_valid(server)) {
+		log_msg(LOG_LVL_ERROR, "enroll: server '%s' is not https://HOST[:PORT] (a name, "
+			"an IPv4 address or an [IPv6] address; no path)", server);
 		ret = 2;
 		goto out;
 	}

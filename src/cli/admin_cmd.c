@@ -8,9 +8,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/values.h"
 #include "common/ops.h"
 #include "common/rest.h"
 #include "common/util.h"
@@ -33,12 +35,14 @@ static char *session_path(void)
 }
 
 /* Reads a secret: $WARD_NAME (name in capitals), else a line from the
- * terminal (not echoed, after a prompt) or from standard input. */
+ * terminal (not echoed, after a prompt) or from standard input. An empty
+ * one is refused here, before any request: a wrong password counts
+ * toward the address's sign-in brake. Returns NULL after saying why. */
 static char *read_secret(const char *name, const char *prompt)
 {
 	const char *env;
 	struct termios old, quiet;
-	char line[1100], var[64];
+	char line[1100], var[64], *out;
 	bool tty = isatty(STDIN_FILENO);
 	size_t i;
 
@@ -47,10 +51,14 @@ static char *read_secret(const char *name, const char *prompt)
 		if (var[i] >= 'a' && var[i] <= 'z')
 			var[i] = (char)(var[i] - 32);
 	env = getenv(var);
-	if (env)
+	if (env && *env)
 		return strdup(env);
+	if (env) {
+		fprintf(stderr, "ward: $%s is empty; nothing was sent\n", var);
+		return NULL;
+	}
 	if (tty) {
-		fprintf(stderr, "%s: ", prompt);
+		fprintf(stderr, "%s (not echoed; or set $%s): ", prompt, var);
 		tcgetattr(STDIN_FILENO, &old);
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
@@ -63,13 +71,15 @@ static char *read_secret(const char *name, const char *prompt)
 		fputc('\n', stderr);
 	}
 	line[strcspn(line, "\r\n")] = '\0';
-	return strdup(line);
-}
-
-/* Reads a password: $WARD_PASSWORD, the terminal or standard input. */
-static char *read_password(void)
-{
-	return read_secret("password", "password");
+	if (line[0] == '\0') {
+		fprintf(stderr, "ward: $%s is not set and %s; nothing was sent\n", var,
+			tty ? "none was typed" :
+			"standard input (not a terminal) gave an empty line");
+		return NULL;
+	}
+	out = strdup(line);
+	memset(line, 0, sizeof(line));
+	return out;
 }
 
 int admin_cmd_login(int argc, char **argv)
@@ -93,7 +103,8 @@ int admin_cmd_login(int argc, char **argv)
 	}
 	if (i != argc || !server || !ca) {
 		fputs("usage: ward login --server https://HOST:PORT --ca CA_FILE [--user NAME]\n"
-		      "  the password comes from $WARD_PASSWORD, the terminal or standard input\n",
+		      "  the password comes from $WARD_PASSWORD, else the terminal, else standard\n"
+		      "  input when it is not a terminal; an empty one is never sent\n",
 		      stderr);
 		return 2;
 	}
@@ -101,10 +112,14 @@ int admin_cmd_login(int argc, char **argv)
 		fprintf(stderr, "ward: %s: %s\n", ca, strerror(errno));
 		return 2;
 	}
+	password = read_secret("password", "password");
+	if (!password) {
+		ret = 2;
+		goto out;
+	}
 	rest_global_init();
-	password = read_password();
 	rc = rest_new(server, cafull);
-	if (!password || !rc)
+	if (!rc)
 		goto out;
 	session = json_pack("{ss ss}", "user", user, "password", password);
 	if (rest_call(rc, "POST", "/api/v1/login", session, 60, &status, &answer, msg,
@@ -219,14 +234,16 @@ void admin_cmd_usage(FILE *f)
 }
 
 /* A command-line value as JSON of the argument's type; "@FILE" stands
- * for the file's contents (an export, a CA certificate). */
-static json_t *arg_value(const struct ops_arg *a, const char *text)
+ * for the file's contents (an export, a CA certificate). Returns NULL
+ * after saying what was wrong. */
+static json_t *arg_value(const struct ops_op *op, const struct ops_arg *a, const char *text)
 {
 	json_t *v;
 	char *end, *file;
 	long long n;
+	int64_t t;
 
-	if (text[0] == '@' && a->type != OPS_INT) {
+	if (text[0] == '@' && (a->type == OPS_JSON || a->type == OPS_STRING)) {
 		file = util_read_file(text + 1, 64u << 20, NULL);
 		if (!file) {
 			fprintf(stderr, "ward: %s: %s\n", text + 1, strerror(errno));
@@ -241,15 +258,32 @@ static json_t *arg_value(const struct ops_arg *a, const char *text)
 	switch (a->type) {
 	case OPS_INT:
 		n = strtoll(text, &end, 10);
-		return *end || end == text ? NULL : json_integer(n);
+		if (*end || end == text)
+			break;
+		return json_integer(n);
+	case OPS_IDS:
+		v = json_array();
+		if (v && values_parse_ids(text, v))
+			return v;
+		json_decref(v);
+		fprintf(stderr, "ward %s: %s: '%s' is not a list of client ids (give %s)\n",
+			op->cli, a->name, text, VALUES_IDS_FORMS);
+		return NULL;
+	case OPS_TIME:
+		if (values_parse_time(text, time(NULL), &t))
+			return json_integer(t);
+		fprintf(stderr, "ward %s: --%s: '%s' is not a time (give %s)\n", op->cli, a->name,
+			text, VALUES_TIME_FORMS);
+		return NULL;
 	case OPS_JSON:
 		v = json_loads(text, JSON_DECODE_ANY, NULL);
 		return v ? v : json_string(text);
 	case OPS_STRING:
 	case OPS_SECRET:
-		break;
+		return json_string(text);
 	}
-	return json_string(text);
+	fprintf(stderr, "ward %s: %s: '%s' is not a number\n", op->cli, a->name, text);
+	return NULL;
 }
 
 /* Appends name=value (URL-encoded) to the query. */
@@ -283,11 +317,12 @@ static char *escaped(const char *text)
 	return out;
 }
 
-/* A value on one line (strings bare, control characters escaped); *owned
- * is set to what the caller frees. */
+/* A value on one line (strings bare, control characters escaped, null
+ * blank); *owned is set to what the caller frees. */
 static const char *scalar_text(json_t *v, char **owned)
 {
-	char *dumped = json_is_string(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+	char *dumped = !v || json_is_string(v) || json_is_null(v) ? NULL :
+		       json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 
 	*owned = escaped(json_is_string(v) ? json_string_value(v) : dumped ? dumped : "");
 	free(dumped);
@@ -309,26 +344,32 @@ static void print_scalar(FILE *f, json_t *v, int width)
 	free(owned);
 }
 
-/* An array of objects as a table: one column per key of the first, each
- * as wide as its widest value up to TABLE_COLUMN; the last is never cut
- * (a log message, a description). */
+/* An array of objects as a table: one column per key any row has (a
+ * failed item's error too), each as wide as its widest value up to
+ * TABLE_COLUMN; the last is never cut (a log message, a description). */
 #define TABLE_COLUMN 32
 static void print_table(json_t *rows)
 {
-	json_t *first = json_array_get(rows, 0), *row, *v;
-	size_t i, n = json_object_size(first), c;
+	json_t *cols = json_object(), *row, *v;
+	size_t i, n, c;
 	const char *key;
-	int *width = calloc(n ? n : 1, sizeof(*width));
+	int *width = NULL;
 	char *owned;
 
+	json_array_foreach(rows, i, row)
+		json_object_foreach(row, key, v)
+			if (cols)
+				json_object_set_new(cols, key, json_null());
+	n = json_object_size(cols);
+	width = n ? calloc(n, sizeof(*width)) : NULL;
 	if (!width)
-		return;
+		goto out;
 	c = 0;
-	json_object_foreach(first, key, v)
+	json_object_foreach(cols, key, v)
 		width[c++] = (int)strlen(key);
 	json_array_foreach(rows, i, row) {
 		c = 0;
-		json_object_foreach(first, key, v) {
+		json_object_foreach(cols, key, v) {
 			int len = (int)strlen(scalar_text(json_object_get(row, key), &owned));
 
 			free(owned);
@@ -339,7 +380,7 @@ static void print_table(json_t *rows)
 	}
 	width[n - 1] = 0;
 	c = 0;
-	json_object_foreach(first, key, v) {
+	json_object_foreach(cols, key, v) {
 		char *k = escaped(key);
 
 		if (++c < n)
@@ -351,11 +392,13 @@ static void print_table(json_t *rows)
 	fputc('\n', stdout);
 	json_array_foreach(rows, i, row) {
 		c = 0;
-		json_object_foreach(first, key, v)
+		json_object_foreach(cols, key, v)
 			print_scalar(stdout, json_object_get(row, key), width[c++]);
 		fputc('\n', stdout);
 	}
+out:
 	free(width);
+	json_decref(cols);
 }
 
 static void print_children(json_t *list, int depth);
@@ -401,11 +444,111 @@ static void print_human(json_t *v, int depth)
 			printf("%*s%s:\n", depth * 2, "", name);
 			print_human(m, depth + 1);
 		} else {
-			printf("%*s%s: ", depth * 2, "", name);
-			print_scalar(stdout, m, 0);
-			fputc('\n', stdout);
+			char *owned;
+			const char *text = scalar_text(m, &owned);
+
+			printf("%*s%s:%s%s\n", depth * 2, "", name, *text ? " " : "", text);
+			free(owned);
 		}
 		free(k);
+	}
+}
+
+/* Whether key names a time (seconds since the epoch) in the API's answers. */
+static bool time_key(const char *key)
+{
+	static const char *const keys[] = {
+		"time", "expires", "last_seen", "started", "removed", "enrolled", "created",
+		"next_attempt",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(key, keys[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Whether v holds a domain by its number ("domain": 4) anywhere. */
+static bool has_domain_id(json_t *v)
+{
+	const char *key;
+	json_t *m;
+	size_t i;
+
+	if (json_is_array(v))
+		json_array_foreach(v, i, m)
+			if (has_domain_id(m))
+				return true;
+	json_object_foreach(v, key, m)
+		if ((strcmp(key, "domain") == 0 && json_is_integer(m)) || has_domain_id(m))
+			return true;
+	return false;
+}
+
+/* Adds the path of node (a domain of the tree, at path) and of the
+ * domains below it to paths, keyed by their ids. */
+static void add_paths(json_t *paths, json_t *node, const char *path)
+{
+	json_t *child;
+	char id[24], sub[4096];
+	size_t i;
+
+	snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(node,
+									     "id")));
+	json_object_set_new(paths, id, json_string(path));
+	json_array_foreach(json_object_get(node, "domains"), i, child) {
+		const char *name = json_string_value(json_object_get(child, "name"));
+
+		snprintf(sub, sizeof(sub), "%s/%s", strcmp(path, "/") ? path : "",
+			 name ? name : "");
+		add_paths(paths, child, sub);
+	}
+}
+
+/* The paths of the server's domains by their ids, from its tree (asked
+ * once); NULL when the tree cannot be had (the numbers are shown then). */
+static json_t *domain_paths(struct rest_client *rc)
+{
+	json_t *tree = NULL, *paths = NULL;
+	char msg[512];
+	long status;
+
+	if (rest_call(rc, "GET", ops_table()[OPS_TREE].path, NULL, 120, &status, &tree, msg,
+		      sizeof(msg)) == REST_OK && status == 200 && json_is_object(tree)) {
+		paths = json_object();
+		if (paths)
+			add_paths(paths, tree, "/");
+	}
+	json_decref(tree);
+	return paths;
+}
+
+/* Makes an answer readable in place: times in local ISO 8601 (0, never,
+ * blank) and domains by their paths (when paths knows them). */
+static void humanize(json_t *v, json_t *paths)
+{
+	const char *key;
+	json_t *m, *path;
+	char id[24], when[40];
+	size_t i;
+
+	json_array_foreach(v, i, m)
+		humanize(m, paths);
+	json_object_foreach(v, key, m) {
+		if (json_is_integer(m) && time_key(key)) {
+			when[0] = '\0';
+			if (json_integer_value(m) > 0)
+				values_format_time(json_integer_value(m), when, sizeof(when));
+			json_object_set_new(v, key, json_string(when));
+		} else if (json_is_integer(m) && strcmp(key, "domain") == 0) {
+			snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(m));
+			path = json_object_get(paths, id);
+			if (path)
+				json_object_set(v, key, path);
+		} else {
+			humanize(m, paths);
+		}
 	}
 }
 
@@ -448,8 +591,10 @@ int admin_cmd_main(int argc, char **argv)
 			}
 			i++;
 		} else {
+			/* A positional list of ids takes every remaining word. */
 			for (j = 0; op->args[j].name; j++)
-				if (op->args[j].positional && !given[j]) {
+				if (op->args[j].positional &&
+				    (!given[j] || op->args[j].type == OPS_IDS)) {
 					a = &op->args[j];
 					break;
 				}
@@ -460,14 +605,15 @@ int admin_cmd_main(int argc, char **argv)
 			}
 		}
 		j = (int)(a - op->args);
-		given[j] = true;
-		v = arg_value(a, argv[i]);
-		if (!v) {
-			if (argv[i][0] != '@')
-				fprintf(stderr, "ward %s: %s: '%s' is not a number\n", op->cli,
-					a->name, argv[i]);
+		v = arg_value(op, a, argv[i]);
+		if (!v)
 			goto out;
+		if (given[j] && a->type == OPS_IDS && a->in == OPS_IN_BODY) {
+			json_array_extend(json_object_get(body, a->name), v);
+			json_decref(v);
+			continue;
 		}
+		given[j] = true;
 		if (a->in == OPS_IN_QUERY) {
 			add_query(&query, a->name, v);
 			json_decref(v);
@@ -479,8 +625,9 @@ int admin_cmd_main(int argc, char **argv)
 		if (op->args[j].type == OPS_SECRET) {
 			char *secret = read_secret(op->args[j].name, op->args[j].help);
 
-			if (!secret || json_object_set_new(body, op->args[j].name,
-							   json_string(secret)) != 0) {
+			if (!secret)
+				goto out;
+			if (json_object_set_new(body, op->args[j].name, json_string(secret)) != 0) {
 				free(secret);
 				fprintf(stderr, "ward: out of memory\n");
 				goto out;
@@ -541,6 +688,10 @@ int admin_cmd_main(int argc, char **argv)
 	} else if (op->id == OPS_TREE) {
 		print_tree(answer, 0);
 	} else if (answer) {
+		json_t *paths = has_domain_id(answer) ? domain_paths(rc) : NULL;
+
+		humanize(answer, paths);
+		json_decref(paths);
 		print_human(answer, 0);
 	}
 	/* Bulk operations: a failed item fails the command. */

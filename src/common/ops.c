@@ -13,6 +13,9 @@
 #define END                 { NULL, OPS_IN_BODY, OPS_STRING, false, false, NULL }
 
 #define SCOPE_HELP "root, domain:/PATH or client:ID"
+#define IDS_HELP "client ids: 6 8, 6,8 or [6,8]"
+#define TIME_HELP "(2026-12-05, 2026-12-05T07:12:03, with +01:00 or Z, else local " \
+	"time; 30s, 15m, 2h, 7d ago; or seconds since the epoch)"
 
 static const struct ops_op table[OPS_COUNT] = {
 	{ OPS_HEALTH, NULL, "GET", "/api/v1/health", OPS_AUTH_NONE,
@@ -71,14 +74,14 @@ static const struct ops_op table[OPS_COUNT] = {
 	  { QPOS("id", OPS_INT, "client id"), END } },
 	{ OPS_CLIENT_MOVE, "client move", "POST", "/api/v1/clients/move", OPS_AUTH_ADMIN,
 	  "move clients to a domain",
-	  { POS("ids", OPS_JSON, "client id, or a JSON list of ids"),
+	  { POS("ids", OPS_IDS, IDS_HELP),
 	    BODY("to", OPS_STRING, true, "/PATH of the domain"), END } },
 	{ OPS_CLIENT_VERIFY, "client verify", "POST", "/api/v1/clients/verify", OPS_AUTH_ADMIN,
 	  "verify every client's connection now; log and show what changed", { END } },
 	{ OPS_CLIENT_MOVE_SERVER, "client move-server", "POST", "/api/v1/clients/move-server",
 	  OPS_AUTH_ADMIN, "move clients to another wardd: they re-enroll there, in the "
 	  "domain of the same path",
-	  { POS("ids", OPS_JSON, "client id, or a JSON list of ids"),
+	  { POS("ids", OPS_IDS, IDS_HELP),
 	    BODY("server", OPS_STRING, true, "https://HOST:PORT of the target server"),
 	    BODY("token", OPS_STRING, true, "an enrollment token of the target server"),
 	    BODY("ca", OPS_STRING, true, "the target server's CA certificate (PEM, or @FILE)"),
@@ -86,12 +89,12 @@ static const struct ops_op table[OPS_COUNT] = {
 	{ OPS_CLIENT_REMOVE, "client remove", "POST", "/api/v1/clients/remove", OPS_AUTH_ADMIN,
 	  "remove clients from the tree (their credentials stop working; nothing is "
 	  "uninstalled; they can be restored for agents.removed_keep)",
-	  { POS("ids", OPS_JSON, "client id, or a JSON list of ids"), END } },
+	  { POS("ids", OPS_IDS, IDS_HELP), END } },
 	{ OPS_CLIENT_REMOVED, "client removed", "GET", "/api/v1/clients/removed", OPS_AUTH_READ,
 	  "list the clients removed from the tree that can still be restored", { END } },
 	{ OPS_CLIENT_RESTORE, "client restore", "POST", "/api/v1/clients/restore",
 	  OPS_AUTH_ADMIN, "put removed clients back: their credentials work again, in the "
-	  "domain they were in", { POS("ids", OPS_JSON, "client id, or a JSON list of ids"),
+	  "domain they were in", { POS("ids", OPS_IDS, IDS_HELP),
 				   END } },
 	{ OPS_ENROLL_TOKENS, "enroll tokens", "GET", "/api/v1/enroll/tokens", OPS_AUTH_READ,
 	  "list the enrollment tokens in force: their ids, domains and expiry", { END } },
@@ -200,8 +203,8 @@ static const struct ops_op table[OPS_COUNT] = {
 	  "show the event log, newest first: system events, connection verification, "
 	  "notification deliveries, detections",
 	  { QUERY("kind", OPS_STRING, false, "system, verify, delivery or detection"),
-	    QUERY("since", OPS_INT, false, "from this time (seconds since the epoch)"),
-	    QUERY("until", OPS_INT, false, "up to this time (seconds since the epoch)"),
+	    QUERY("since", OPS_TIME, false, "from this time " TIME_HELP),
+	    QUERY("until", OPS_TIME, false, "up to this time " TIME_HELP),
 	    QUERY("client", OPS_INT, false, "one client's events (its id)"),
 	    QUERY("domain", OPS_STRING, false, "events of clients in this domain and below"),
 	    QUERY("before", OPS_INT, false, "only events older than this id (the next page)"),

@@ -106,6 +106,11 @@ enum ops_type {
 	OPS_INT,
 	OPS_JSON,      /* any JSON value; on the command line, text that is not
 			* JSON is taken as a string */
+	OPS_IDS,       /* client ids: a JSON list of integers; on the command
+			* line 6 8, 6,8 or [6,8] (a positional one takes every
+			* remaining word, so it comes last) */
+	OPS_TIME,      /* seconds since the epoch; on the command line also ISO
+			* 8601 or a time ago (2h, 7d) */
 };
 
 struct ops_arg {

@@ -161,6 +161,35 @@ class AgentsTest(unittest.TestCase):
         self.assertIn("POST /api/v1/agent/enroll from 127.0.0.1: 401 missing, expired or "
                       "unknown bearer token", self.server.log_text())
 
+    def test_enroll_bundle_with_server(self):
+        """--server beside --bundle replaces the bundle's address (https only)."""
+        bundle = os.path.join(self.server.data, "enroll.bundle")
+        with open(bundle) as f:
+            self.assertEqual(json.load(f)["server"], f"https://localhost:{self.server.port}")
+        agent = Agent(self.tmp.name, "elsewhere")
+        url = f"https://[::1]:{self.server.port}"
+        done = agent.enroll("--bundle", bundle, "--server", url)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn(f"enrolled with {url} as ", done.stdout)
+        with open(os.path.join(agent.dir, "state", "credential.json")) as f:
+            cred = json.load(f)
+        self.assertEqual(cred["server"], url)
+        _, logs = self.server.request("GET", "/api/v1/logs?kind=system",
+                                      token=self.server.login())
+        self.assertIn(f"enrolled from ::1 as client {cred['client']}",
+                      "\n".join(e["message"] for e in logs["events"]))
+        for i, bad in enumerate(("http://localhost:1", "https://", "https://host:0",
+                                 "https://host:99999", "https://host/path", "https://ho st",
+                                 "localhost:1", "https://[::1")):
+            other = Agent(self.tmp.name, f"bad{i}")
+            done = other.enroll("--bundle", bundle, "--server", bad)
+            self.assertEqual(done.returncode, 2, bad)
+            self.assertIn(f"server '{bad}' is not https://HOST[:PORT]", done.stderr)
+            self.assertFalse(os.path.exists(os.path.join(other.dir, "state")), bad)
+        done = Agent(self.tmp.name, "both").enroll("--bundle", bundle, "--token", "0" * 64)
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("only --server may go with it", done.stderr)
+
     def test_sigkill_mid_batch_resumes_without_loss_or_repeat(self):
         self.add_agents(6)
         token = self.server.login()

@@ -2,9 +2,11 @@
 """The ward administration commands against a real wardd and agent:
 login, the tree, domains, moving clients, settings (the agent gets them),
 the queue, --json, and the errors a user meets."""
+import datetime
 import http.client
 import json
 import os
+import re
 import socket
 import sqlite3
 import ssl
@@ -20,6 +22,16 @@ from test_wardd import Wardd  # noqa: E402
 
 WARD = os.environ.get("WARD_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin/ward"))
 
+# The CLI shows times in the local zone: one of its own (a POSIX rule, no
+# time zone database needed), an offset that is not whole hours.
+TZ = "WRD-1:30"
+ZONE = datetime.timezone(datetime.timedelta(hours=1, minutes=30))
+
+
+def local_iso(t):
+    """Unix seconds as the CLI shows them under TZ."""
+    return datetime.datetime.fromtimestamp(t, ZONE).isoformat(timespec="seconds")
+
 
 class CliTest(unittest.TestCase):
     @classmethod
@@ -31,7 +43,7 @@ class CliTest(unittest.TestCase):
         cls.agent.enroll("--bundle", os.path.join(cls.server.data, "enroll.bundle"))
         cls.agent.start()
         wait_for(lambda: cls.agent.version() > 0, what="the agent's first settings")
-        cls.env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(cls.tmp.name, "cfg"))
+        cls.env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(cls.tmp.name, "cfg"), TZ=TZ)
         with open(os.path.join(cls.server.data, "initial-admin-password")) as f:
             cls.password = f.read().strip()
 
@@ -247,7 +259,7 @@ class CliTest(unittest.TestCase):
                          ("/Branch", 64, 16))
         self.assertAlmostEqual(made["expires"], time.time() + 7 * 86400, delta=60)
         listed = self.ward("enroll", "tokens").stdout
-        self.assertIn(f"{made['id']} agent /Branch {made['expires']}", listed)
+        self.assertIn(f"{made['id']} agent /Branch {local_iso(made['expires'])}", listed)
         self.assertNotIn(made["token"], listed)
         branch = Agent(self.tmp.name, "branch")
         enrolled = branch.enroll("--bundle", bundle)
@@ -274,6 +286,204 @@ class CliTest(unittest.TestCase):
         self.assertNotIn(made["token"], self.server.log_text())
         self.assertIn(f"admin created enrollment token {made['id']} for /Branch, valid for "
                       "7 days", self.ward("logs", "--kind", "system").stdout)
+
+
+class CliValuesTest(unittest.TestCase):
+    """How ward reads the values administrators type (client lists, times)
+    and shows the answers (local times, blank cells, domain paths), the
+    password ward login sends.
+    A server of its own: the clients enrolled here would change the
+    counts CliTest checks."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-cli-values-")
+        cls.server = Wardd(cls.tmp.name)
+        cls.server.start()
+        cls.bundle = os.path.join(cls.server.data, "enroll.bundle")
+        cls.ids = []
+        for name in ("one", "two", "three"):
+            done = Agent(cls.tmp.name, name).enroll("--bundle", cls.bundle)
+            assert done.returncode == 0, done.stderr
+            with open(os.path.join(cls.tmp.name, name, "state", "credential.json")) as f:
+                cls.ids.append(json.load(f)["client"])
+        with open(os.path.join(cls.server.data, "initial-admin-password")) as f:
+            cls.password = password = f.read().strip()
+        cls.env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(cls.tmp.name, "cfg"), TZ=TZ)
+        cls.env.pop("WARD_PASSWORD", None)
+        done = subprocess.run([WARD, "login", "--server", f"https://localhost:{cls.server.port}",
+                               "--ca", os.path.join(cls.server.data, "ca.crt")],
+                              capture_output=True, text=True, timeout=60,
+                              env=dict(cls.env, WARD_PASSWORD=password))
+        assert done.returncode == 0, done.stderr
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.tmp.cleanup()
+
+    def ward(self, *args, ok=True, env=None):
+        done = subprocess.run([WARD, *args], capture_output=True, text=True,
+                              env=env or self.env, stdin=subprocess.DEVNULL, timeout=60)
+        if ok:
+            self.assertEqual(done.returncode, 0, done.stderr)
+        return done
+
+    def domains(self):
+        clients = json.loads(self.ward("client", "list", "--json").stdout)["clients"]
+        return {c["id"]: c["domain"] for c in clients}
+
+    def test_client_lists(self):
+        """6 8, 6,8, [6,8] and mixtures, for every command taking clients."""
+        a, b, c = self.ids
+        self.ward("domain", "create", "/L1")
+        self.ward("domain", "create", "/L2")
+        self.ward("domain", "create", "/L3")
+        start = self.domains()
+        for i, form in enumerate(([str(a), str(b)], [f"{a},{b}"], [f"[{a}, {b}]"],
+                                  [f"{a}, {b}"], [f"{a},", str(b)])):
+            target = f"/L{i % 3 + 1}"
+            moved = json.loads(self.ward("client", "move", *form, "--to", target,
+                                         "--json").stdout)
+            self.assertEqual(moved["moved"], 2, form)
+            now = self.domains()
+            self.assertEqual(now[a], now[b], form)
+            self.assertNotEqual(now[a], start[c], form)
+            self.assertEqual(now[c], start[c], form)
+        # Remove and restore take the same forms.
+        removed = json.loads(self.ward("client", "remove", f"{b},{c}", "--json").stdout)
+        self.assertEqual(removed["removed"], 2)
+        self.assertEqual(set(self.domains()) & {a, b, c}, {a})
+        restored = json.loads(self.ward("client", "restore", str(b), str(c), "--json").stdout)
+        self.assertEqual(restored["restored"], 2)
+        self.assertEqual(set(self.domains()) & {a, b, c}, {a, b, c})
+        for bad in (["x"], [str(a), "7x"], ["[1, \"2\"]"], ["1,,2"], ["0"], ["[]"]):
+            done = self.ward("client", "move", *bad, "--to", "/L1", ok=False)
+            self.assertEqual(done.returncode, 2, bad)
+            self.assertIn("is not a list of client ids (give 6, 6 8, 6,8 or [6,8])",
+                          done.stderr, bad)
+
+    def test_times_local_iso(self):
+        """Times in local ISO 8601 with the offset; --json keeps the numbers."""
+        a = self.ids[0]
+        raw = json.loads(self.ward("client", "show", str(a), "--json").stdout)
+        self.assertIsInstance(raw["last_seen"], int)
+        self.assertIn(f"last_seen: {local_iso(raw['last_seen'])}\n",
+                      self.ward("client", "show", str(a)).stdout)
+        self.assertRegex(self.ward("client", "list").stdout,
+                         rf"\n{a} .* {re.escape(local_iso(raw['last_seen']))} ")
+        session = json.loads(self.ward("session", "--json").stdout)
+        self.assertIn(f"expires: {local_iso(session['expires'])}\n",
+                      self.ward("session").stdout)
+        events = json.loads(self.ward("logs", "--kind", "system", "--json").stdout)["events"]
+        self.assertIsInstance(events[0]["time"], int)
+        self.assertIn(f"\n{events[0]['id']} {local_iso(events[0]['time'])} system ",
+                      self.ward("logs", "--kind", "system").stdout)
+
+    def test_empty_cells_blank(self):
+        """null is shown as nothing, in "key: value" lines and in tables; a
+        column only some rows have (a failed item's error) is shown."""
+        a = self.ids[0]
+        raw = json.loads(self.ward("client", "show", str(a), "--json").stdout)
+        empty = [k for k, v in raw.items() if v is None]  # status: none reported yet
+        self.assertTrue(empty)
+        show = self.ward("client", "show", str(a)).stdout
+        for key in empty:
+            self.assertIn(f"\n{key}:\n", show)
+        self.assertNotIn("null", show)
+        events = json.loads(self.ward("logs", "--kind", "system", "--json").stdout)["events"]
+        self.assertTrue(any(e["client"] is None for e in events))
+        self.assertNotIn("null", self.ward("logs", "--kind", "system").stdout)
+        done = self.ward("client", "move", f"[{a}, 99999]", "--to", "/", ok=False)
+        self.assertEqual(done.returncode, 1)
+        self.assertRegex(done.stdout, r"\n99999 +false +no node with id 99999\n")
+
+    def test_domains_by_path(self):
+        """A client's domain by its path where the API gives its number."""
+        b = self.ids[1]
+        self.ward("domain", "create", "/Sales/Berlin")
+        self.ward("client", "move", str(b), "--to", "/Sales/Berlin")
+        self.assertIsInstance(json.loads(self.ward("client", "show", str(b),
+                                                   "--json").stdout)["domain"], int)
+        self.assertIn("\ndomain: /Sales/Berlin\n", self.ward("client", "show", str(b)).stdout)
+        self.assertRegex(self.ward("client", "list").stdout, rf"\n{b} +\S+ +\S+ +/Sales/Berlin ")
+        self.ward("client", "move", str(b), "--to", "/")
+        self.assertIn("\ndomain: /\n", self.ward("client", "show", str(b)).stdout)
+
+    def test_since_until(self):
+        """--since/--until: ISO 8601 with or without an offset (local time),
+        a date, a time ago, Unix seconds; anything else named."""
+        self.ward("domain", "create", "/Marker")
+        events = json.loads(self.ward("logs", "--kind", "system", "--json").stdout)["events"]
+        mark = next(e for e in events if e["message"].endswith("created domain /Marker"))
+        t = mark["time"]
+
+        def ids(*args):
+            got = json.loads(self.ward("logs", "--kind", "system", *args, "--json").stdout)
+            return [e["id"] for e in got["events"]]
+
+        local = datetime.datetime.fromtimestamp(t, ZONE)
+        utc = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+        naive = local.strftime("%Y-%m-%dT%H:%M:%S")
+        later = (local + datetime.timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S")
+        for args, present in [
+            (["--since", str(t)], True),
+            (["--since", str(t + 1)], False),
+            (["--since", naive], True),                       # local time
+            (["--since", later], False),
+            (["--since", naive.replace("T", " ")[:16]], True),  # without seconds
+            (["--since", utc.strftime("%Y-%m-%dT%H:%M:%SZ")], True),
+            (["--since", local.isoformat()], True),
+            (["--since", (local + datetime.timedelta(seconds=1)).isoformat()], False),
+            (["--until", (local - datetime.timedelta(seconds=1)).isoformat()], False),
+            (["--until", naive], True),
+            (["--since", local.strftime("%Y-%m-%d")], True),   # the local day's midnight
+            (["--until", "2000-01-01"], False),
+            (["--since", "2h"], True),
+            (["--since", "15m", "--until", "30s"], False) if time.time() - t < 25 else
+            (["--since", "15m"], True),
+            (["--since", "7d"], True),
+            (["--since", "3600s"], True),
+        ]:
+            self.assertEqual(mark["id"] in ids(*args), present, args)
+        for bad in ("yesterday", "2026-13-01", "2026-02-30", "12:00", "5x", "2026-12-05T25:00",
+                    "-1h", "2026-12-05T10:00+25:00"):
+            done = self.ward("logs", "--since", bad, ok=False)
+            self.assertEqual(done.returncode, 2, bad)
+            self.assertIn(f"ward logs: --since: '{bad}' is not a time (give 2026-12-05, ",
+                          done.stderr)
+            self.assertIn("2h or 7d ago, or Unix seconds", done.stderr)
+        done = self.ward("logs", "--until", "soon", ok=False)
+        self.assertIn("--until: 'soon' is not a time", done.stderr)
+
+    def test_login_never_sends_an_empty_password(self):
+        """No $WARD_PASSWORD, no terminal, nothing on standard input: an
+        error before any connection (a wrong password would count toward
+        the address's sign-in brake)."""
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(4)
+            listener.settimeout(0.5)
+            url = f"https://127.0.0.1:{listener.getsockname()[1]}"
+            ca = os.path.join(self.server.data, "ca.crt")
+            env = dict(self.env, XDG_CONFIG_HOME=os.path.join(self.tmp.name, "other"))
+            done = self.ward("login", "--server", url, "--ca", ca, ok=False, env=env)
+            self.assertEqual(done.returncode, 2)
+            self.assertIn("ward: $WARD_PASSWORD is not set and standard input "
+                          "(not a terminal) gave an empty line; nothing was sent", done.stderr)
+            done = self.ward("login", "--server", url, "--ca", ca, ok=False,
+                             env=dict(env, WARD_PASSWORD=""))
+            self.assertEqual(done.returncode, 2)
+            self.assertIn("ward: $WARD_PASSWORD is empty; nothing was sent", done.stderr)
+            with self.assertRaises(socket.timeout):
+                listener.accept()
+        usage = self.ward("login", ok=False).stderr
+        self.assertIn("$WARD_PASSWORD, else the terminal, else standard", usage)
+        # A password on standard input still works.
+        done = subprocess.run([WARD, "login", "--server", f"https://localhost:{self.server.port}",
+                               "--ca", ca], input=self.password, capture_output=True,
+                              text=True, env=env, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
 
 
 if __name__ == "__main__":
