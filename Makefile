@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-unit test-asan fuzz bench bench-scan bench-server bench-updates bench-smart bench-console bench-attack style clean
+.PHONY: all deps build install deb run test test-unit test-asan fuzz bench bench-scan bench-server bench-updates bench-smart bench-console bench-attack style clean
 
 all: build
 
@@ -16,6 +16,23 @@ deps:
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
+
+# The programs, console, man pages, systemd units, sysusers.d and
+# tmpfiles.d files and example configurations under PREFIX (its etc/ward,
+# or /etc/ward when PREFIX is /usr), staged under DESTDIR when given.
+PREFIX ?= /usr/local
+DESTDIR ?=
+install: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) \
+		$(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+	@DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+# Debian packages (ward-server, ward-agent, ward-sps, ward-cli), built by
+# dpkg-buildpackage and debhelper from a copy of the tree in $(DEB_BUILD).
+DEB_BUILD ?= build-deb
+deb: deps
+	@sh scripts/deb.sh $(DEB_BUILD)
 
 # Scans a demo tree with the built-in EICAR test signature, then runs wardd
 # with one local agent enrolled to it until Ctrl-C.

@@ -79,7 +79,9 @@ struct agent {
 
 static void usage(FILE *f)
 {
-	fputs("usage: ward-agent [--config FILE] COMMAND\n\n"
+	fputs("usage: ward-agent [--config FILE] COMMAND\n"
+	      "       ward-agent --print-defaults   every option at its default, as an INI file\n"
+	      "       ward-agent [--config FILE] --check-config   whether FILE is valid\n\n"
 	      "commands:\n"
 	      "  enroll --bundle FILE [--server URL]\n"
 	      "                                    enroll with the server the bundle names\n"

@@ -296,17 +296,37 @@ void ini_free(const struct ini_field *fields, size_t n, void *cfg)
 	}
 }
 
+void ini_print_defaults(FILE *f, const char *program, const struct ini_field *fields,
+			size_t n)
+{
+	const char *section = "";
+	size_t i;
+
+	fprintf(f, "# %s configuration: every option at its default.\n", program);
+	for (i = 0; i < n; i++) {
+		if (strcmp(section, fields[i].section) != 0) {
+			section = fields[i].section;
+			fprintf(f, "\n[%s]\n", section);
+		}
+		fprintf(f, "# %s\n%s =%s%s\n", fields[i].help, fields[i].key,
+			fields[i].def[0] ? " " : "", fields[i].def);
+	}
+}
+
 int ini_command_line(int argc, char **argv, const char *program, void (*usage)(FILE *f),
 		     const struct ini_field *fields, size_t n, void *cfg, int *status)
 {
 	const char *conf = NULL;
 	char msg[512];
+	bool check = false;
 	int i;
 
 	*status = 2;
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
 			conf = argv[++i];
+		} else if (strcmp(argv[i], "--check-config") == 0) {
+			check = true;
 		} else if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "--help") == 0) {
 			if (argv[i][2] == 'v')
 				printf("%s %s\n", program, WARD_VERSION);
@@ -314,12 +334,16 @@ int ini_command_line(int argc, char **argv, const char *program, void (*usage)(F
 				usage(stdout);
 			*status = 0;
 			return 0;
+		} else if (strcmp(argv[i], "--print-defaults") == 0) {
+			ini_print_defaults(stdout, program, fields, n);
+			*status = 0;
+			return 0;
 		} else {
 			usage(stderr);
 			return 0;
 		}
 	}
-	if (i == argc) {
+	if (i == argc && !check) {
 		usage(stderr);
 		return 0;
 	}
@@ -327,6 +351,12 @@ int ini_command_line(int argc, char **argv, const char *program, void (*usage)(F
 	    (conf && !ini_load(conf, fields, n, cfg, msg, sizeof(msg)))) {
 		fprintf(stderr, "error: config: %s\n", msg);
 		ini_free(fields, n, cfg);
+		return 0;
+	}
+	if (check) {
+		printf("%s: valid\n", conf ? conf : "defaults");
+		ini_free(fields, n, cfg);
+		*status = 0;
 		return 0;
 	}
 	return i;

@@ -55,10 +55,18 @@ bool ini_load(const char *path, const struct ini_field *fields, size_t n, void *
 bool ini_parse(const char *name, const char *text, size_t len, const struct ini_field *fields,
 	       size_t n, void *cfg, char *errbuf, size_t errlen);
 
+/* Prints every field at its default with its help above it, as a file
+ * ini_load() reads back, under the heading "# PROGRAM configuration: ...".
+ * Thread-safe (reads the table only). */
+void ini_print_defaults(FILE *f, const char *program, const struct ini_field *fields,
+			size_t n);
+
 /* The start of a daemon's command line, "PROGRAM [--config FILE] COMMAND
- * ...": answers --version and --help, loads the defaults and the file into
- * cfg. Returns the index of COMMAND, or 0 when the program should exit
- * with *status (0 after --version or --help; 2 with usage or the
+ * ...": answers --version, --help and --print-defaults, loads the defaults
+ * and the file into cfg; with --check-config (no COMMAND needed), only
+ * says whether the file is valid. Returns the index of COMMAND, or 0 when
+ * the program should exit with *status (0 after --version, --help,
+ * --print-defaults or a valid --check-config; 2 with usage or the
  * configuration error on standard error). */
 int ini_command_line(int argc, char **argv, const char *program, void (*usage)(FILE *f),
 		     const struct ini_field *fields, size_t n, void *cfg, int *status);

@@ -153,18 +153,7 @@ bool config_load(struct config *cfg, const char *path, char *errbuf, size_t errl
 
 void config_print_defaults(FILE *f)
 {
-	const char *section = "";
-	size_t i;
-
-	fputs("# wardd configuration: every option at its default.\n", f);
-	for (i = 0; i < NFIELDS; i++) {
-		if (strcmp(section, fields[i].section) != 0) {
-			section = fields[i].section;
-			fprintf(f, "\n[%s]\n", section);
-		}
-		fprintf(f, "# %s\n%s =%s%s\n", fields[i].help, fields[i].key,
-			fields[i].def[0] ? " " : "", fields[i].def);
-	}
+	ini_print_defaults(f, "wardd", fields, NFIELDS);
 }
 
 void config_free(struct config *cfg)

@@ -44,6 +44,7 @@ static void usage(FILE *f)
 	      "  --config FILE     read settings from FILE (INI; defaults need none)\n"
 	      "  --debug           log debug messages\n"
 	      "  --print-defaults  print every setting at its default, as an INI file\n"
+	      "  --check-config    read the configuration, say whether it is valid, and exit\n"
 	      "  --version         print the version\n", f);
 }
 
@@ -357,6 +358,7 @@ int main(int argc, char **argv)
 		{ "debug", no_argument, NULL, 'd' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "print-defaults", no_argument, NULL, 'p' },
+		{ "check-config", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -369,8 +371,9 @@ int main(int argc, char **argv)
 	char msg[512], url[300], *name = NULL, *key = NULL, *crt = NULL, *ca = NULL;
 	char *sps_ca = NULL;
 	int c, status = 1;
+	bool check = false;
 
-	while ((c = getopt_long(argc, argv, "c:dVhp", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:dVhpk", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			conf_path = optarg;
@@ -387,6 +390,9 @@ int main(int argc, char **argv)
 		case 'p':
 			config_print_defaults(stdout);
 			return 0;
+		case 'k':
+			check = true;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -401,6 +407,11 @@ int main(int argc, char **argv)
 		log_msg(LOG_LVL_ERROR, "config: %s", msg);
 		config_free(&cfg);
 		return 2;
+	}
+	if (check) {
+		printf("%s: valid\n", conf_path ? conf_path : "defaults");
+		config_free(&cfg);
+		return 0;
 	}
 	if (sodium_init() < 0) {
 		log_msg(LOG_LVL_ERROR, "libsodium could not be initialised");

@@ -105,7 +105,9 @@ struct sps_daemon {
 
 static void usage(FILE *f)
 {
-	fputs("usage: ward-sps [--config FILE] COMMAND\n\n"
+	fputs("usage: ward-sps [--config FILE] COMMAND\n"
+	      "       ward-sps --print-defaults   every option at its default, as an INI file\n"
+	      "       ward-sps [--config FILE] --check-config   whether FILE is valid\n\n"
 	      "commands:\n"
 	      "  enroll --bundle FILE --name NAME...  enroll with the wardd the bundle names\n"
 	      "                                      (ward sps token --json makes one);\n"

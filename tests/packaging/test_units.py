@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""The systemd units in packaging/ keep their privileges as docs/architecture.md
-records them: systemd-analyze's exposure score at most the recorded one,
+"""The systemd units made from packaging/*.service.in keep their privileges
+as docs/architecture.md records them: systemd-analyze's exposure score at most the recorded one,
 ward-agent with CAP_DAC_READ_SEARCH alone and the host's /tmp in sight,
 ward-sps under a user of its own with wardd's data out of its sight.
 """
@@ -9,6 +9,9 @@ import subprocess
 import unittest
 
 PACKAGING = os.path.join(os.path.dirname(__file__), "../../packaging")
+# The units as configured for installation (the build's packaging/).
+UNITS = os.environ.get("WARD_UNIT_DIR", os.path.join(os.path.dirname(__file__),
+                                                     "../../build/packaging"))
 
 # The highest exposure each unit may have (systemd-analyze security, 0-10).
 LIMITS = {"ward-agent.service": 2.2, "ward-sps.service": 1.2, "wardd.service": 1.2}
@@ -17,7 +20,7 @@ LIMITS = {"ward-agent.service": 2.2, "ward-sps.service": 1.2, "wardd.service": 1
 def service(name):
     """The [Service] section of a unit, each key's values in order."""
     values = {}
-    with open(os.path.join(PACKAGING, name)) as f:
+    with open(os.path.join(UNITS, name)) as f:
         section = None
         for line in f:
             line = line.strip()
@@ -34,7 +37,7 @@ class UnitsTest(unittest.TestCase):
         for name, limit in LIMITS.items():
             done = subprocess.run(["systemd-analyze", "security", "--offline=yes",
                                    f"--threshold={int(limit * 10)}",
-                                   os.path.join(PACKAGING, name)],
+                                   os.path.join(UNITS, name)],
                                   capture_output=True, text=True, timeout=60)
             self.assertEqual(done.returncode, 0, f"{name} is above {limit}:\n{done.stdout}")
 
@@ -49,8 +52,10 @@ class UnitsTest(unittest.TestCase):
         sps, wardd = service("ward-sps.service"), service("wardd.service")
         self.assertNotEqual(sps["User"], wardd["User"])
         self.assertIn("-/var/lib/ward/server", sps["InaccessiblePaths"])
-        with open(os.path.join(PACKAGING, "ward.sysusers")) as f:
-            users = [l.split()[1] for l in f if l.startswith("u ")]
+        users = []
+        for name in ("ward.sysusers", "ward-sps.sysusers"):
+            with open(os.path.join(PACKAGING, name)) as f:
+                users += [l.split()[1] for l in f if l.startswith("u ")]
         self.assertEqual(sorted(users), sorted([sps["User"][0], wardd["User"][0]]))
         for s in (sps, wardd):
             self.assertEqual(s["StateDirectoryMode"], ["0700"])

@@ -1,0 +1,284 @@
+#!/usr/bin/env python3
+"""Ward's Debian packages on a fresh Debian 12 (needs root; ctest label root).
+
+Builds the packages (scripts/deb.sh, as `make deb` does; incremental), makes
+one fresh Debian 12 chroot (scripts/chroot.sh), installs the four packages
+into it, checks what they installed (programs, units naming the installed
+paths, example configurations, users and directories with their owners and
+modes, units enabled), runs each daemon as its unit would -- the unit's
+ExecStart as the unit's User with its UMask (systemd does not run in a
+chroot) -- enrolls the installed agent and smart protection server with
+the installed wardd through the installed `ward`, sees both online, then
+purges the packages and compares the chroot's files with those before.
+
+The daemons run in network and UTS namespaces of their own (loopback only,
+host name "localhost"): their installed configurations listen on every
+address, which outside such a namespace would be the host's.
+
+Environment: WARD_DEB_DIR (where the packages are built; default
+build-deb, as make deb), WARD_CHROOT_DIR (the chroot; default
+beside WARD_DEB_DIR; destroyed at the end), WARD_CHROOT_CACHE (downloaded
+.deb files kept between runs: chroot.sh's, and apt's downloads go there too;
+and the fresh machine as debootstrap made it, as a tar file, used for a week).
+Exits 77 (skipped) without root or debootstrap.
+"""
+import glob
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import unittest
+
+TOP = os.path.realpath(os.path.join(os.path.dirname(__file__), "../.."))
+CHROOT_SH = os.path.join(TOP, "scripts/chroot.sh")
+DEB_DIR = os.environ.get("WARD_DEB_DIR", os.path.join(TOP, "build-deb"))
+CHROOT = os.environ.get("WARD_CHROOT_DIR", DEB_DIR + "-chroot")
+CACHE = os.environ.get("WARD_CHROOT_CACHE", "")
+PACKAGES = ["ward-server", "ward-agent", "ward-sps", "ward-cli"]
+UNITS = {"wardd": "ward-server", "ward-agent": "ward-agent", "ward-sps": "ward-sps"}
+# How long a fresh machine kept in the cache (as debootstrap made it) is used.
+BASE_AGE = 7 * 86400
+
+# What differs after purge that is not the packages' to remove: dpkg's and
+# apt's own records and logs of the install and purge, and the backups of
+# the account files systemd-sysusers makes (the users themselves stay, as
+# Debian's system users do; the test checks that the passwd file names no
+# file left behind).
+BOOKKEEPING = ("/var/lib/dpkg/", "/var/lib/apt/", "/var/cache/apt/", "/var/cache/debconf/",
+               "/var/log/apt/", "/var/log/dpkg.log", "/var/log/alternatives.log")
+ACCOUNT_BACKUPS = {"/etc/passwd-", "/etc/group-", "/etc/shadow-", "/etc/gshadow-"}
+
+
+def run(*cmd, timeout=900, **kw):
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    if done.returncode != 0:
+        raise AssertionError(f"{shlex.join(cmd)} failed ({done.returncode}):\n"
+                             f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
+    return done.stdout
+
+
+def in_chroot(script, timeout=900):
+    """Runs a shell script as root in the chroot (with network)."""
+    return run("sh", CHROOT_SH, "run", CHROOT, "/bin/sh", "-c",
+               "export DEBIAN_FRONTEND=noninteractive\n" + script, timeout=timeout)
+
+
+def files(root):
+    """Every path under root, as it is inside it; mounts of chroot.sh run aside."""
+    out = set()
+    for d, dirs, names in os.walk(root):
+        rel = d[len(root):] or "/"
+        if rel in ("/proc", "/sys", "/dev", "/run", "/tmp"):
+            dirs[:] = []
+            continue
+        for n in dirs + names:
+            out.add(os.path.join(rel, n))
+    return out
+
+
+def unit(path):
+    """The [Service] keys of a unit file, each with its last value."""
+    values, section = {}, None
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("["):
+                section = line
+            elif section == "[Service]" and "=" in line and not line.startswith("#"):
+                key, value = line.split("=", 1)
+                values[key] = value
+    return values
+
+
+def as_unit(u):
+    """The shell command that runs a unit's ExecStart as systemd would run
+    it: as its User and Group (root without), under its UMask."""
+    cmd = u["ExecStart"]
+    if "User" in u:
+        cmd = (f"setpriv --reuid={u['User']} --regid={u.get('Group', u['User'])} "
+               f"--init-groups -- {cmd}")
+    return f"(umask {u.get('UMask', '0022')}; exec {cmd})"
+
+
+class DebsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        t0 = time.monotonic()
+        run("sh", os.path.join(TOP, "scripts/deb.sh"), DEB_DIR, timeout=1800)
+        cls.debs = [os.path.join(DEB_DIR, f"{p}_0.1.0_amd64.deb") for p in PACKAGES]
+        for d in cls.debs:
+            assert os.path.exists(d), d
+        t1 = time.monotonic()
+        run("sh", CHROOT_SH, "destroy", CHROOT)
+        # debootstrap takes minutes; with a cache, the fresh machine it made
+        # last (within a week) is unpacked from a tar file instead.
+        base = os.path.join(CACHE, "ward-test-debs-bookworm.tar") if CACHE else ""
+        if base and os.path.exists(base) and time.time() - os.path.getmtime(base) < BASE_AGE:
+            os.makedirs(CHROOT)
+            run("tar", "-xpf", base, "--numeric-owner", "--xattrs", "-C", CHROOT)
+        else:
+            run("sh", CHROOT_SH, "create", CHROOT, timeout=1800)
+            if base:
+                run("tar", "-cpf", base + ".new", "--numeric-owner", "--xattrs", "-C", CHROOT,
+                    ".")
+                os.replace(base + ".new", base)
+        t2 = time.monotonic()
+        # The chroot's machine: localhost in its hosts file (debootstrap
+        # writes none), the package lists of its sources, and the packages'
+        # dependencies installed from the archive before the first look at
+        # its files, so that what purge must remove is the packages' alone.
+        with open(os.path.join(CHROOT, "etc/hosts"), "w") as f:
+            f.write("127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n")
+        depends = ", ".join(run("dpkg-deb", "-f", d, "Depends").strip() for d in cls.debs)
+        archives = os.path.join(CHROOT, "var/cache/apt/archives")
+        for deb in glob.glob(os.path.join(CACHE, "*.deb")) if CACHE else []:
+            shutil.copy(deb, archives)
+        in_chroot(f"apt-get update -qq && apt-get satisfy -y -qq --no-install-recommends "
+                  f"{shlex.quote(depends)} >/dev/null")
+        if CACHE:
+            for deb in glob.glob(os.path.join(archives, "*.deb")):
+                if not os.path.exists(os.path.join(CACHE, os.path.basename(deb))):
+                    shutil.copy(deb, CACHE)
+        in_chroot("apt-get clean")
+        cls.before = files(CHROOT)
+        t3 = time.monotonic()
+        print(f"\ntimes: make deb {t1 - t0:.0f} s, chroot {t2 - t1:.0f} s, "
+              f"dependencies {t3 - t2:.0f} s", file=sys.stderr)
+
+    @classmethod
+    def tearDownClass(cls):
+        if not os.environ.get("WARD_KEEP_CHROOT"):
+            run("sh", CHROOT_SH, "destroy", CHROOT)
+
+    def path(self, p):
+        return os.path.join(CHROOT, p.lstrip("/"))
+
+    def account(self, name):
+        with open(self.path("/etc/passwd")) as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if fields[0] == name:
+                    return int(fields[2]), int(fields[3]), fields[5]
+        return None
+
+    def check_installed(self):
+        for prog in ("/usr/sbin/wardd", "/usr/sbin/ward-agent", "/usr/sbin/ward-sps",
+                     "/usr/bin/ward"):
+            self.assertTrue(os.access(self.path(prog), os.X_OK), prog)
+        for page in ("man1/ward.1.gz", "man8/wardd.8.gz", "man8/ward-agent.8.gz",
+                     "man8/ward-sps.8.gz"):
+            self.assertTrue(os.path.exists(self.path("/usr/share/man/" + page)), page)
+        self.assertTrue(os.path.exists(self.path("/usr/share/ward/console/index.html")))
+        # The users, and the directories with their owners and modes (the
+        # units' StateDirectory=, made by tmpfiles.d before a first start).
+        ward, sps = self.account("ward"), self.account("ward-sps")
+        self.assertIsNotNone(ward, "no user ward")
+        self.assertIsNotNone(sps, "no user ward-sps")
+        for d, (uid, gid), mode in (("/var/lib/ward/server", ward[:2], 0o700),
+                                    ("/var/lib/ward/sps", sps[:2], 0o700),
+                                    ("/var/lib/ward/agent", (0, 0), 0o700)):
+            st = os.stat(self.path(d))
+            self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o7777), (uid, gid, mode), d)
+        self.assertEqual(ward[2], "/var/lib/ward/server")
+        # Each unit names the installed program and configuration, runs as
+        # the user it names (which exists) and is enabled.
+        units = {}
+        for name in UNITS:
+            u = unit(self.path(f"/lib/systemd/system/{name}.service"))
+            argv = u["ExecStart"].split()
+            self.assertEqual(argv[0], "/usr/sbin/" + name)
+            self.assertEqual(argv[1:3], ["--config", f"/etc/ward/{name}.ini"])
+            self.assertTrue(os.path.exists(self.path(argv[2])), argv[2])
+            if "User" in u:
+                self.assertIsNotNone(self.account(u["User"]), u["User"])
+            self.assertTrue(os.path.islink(self.path(
+                f"/etc/systemd/system/multi-user.target.wants/{name}.service")), name)
+            units[name] = u
+        return units
+
+    def test_install_run_purge(self):
+        t0 = time.monotonic()
+        debs = self.path("/root/ward-debs")
+        os.makedirs(debs)
+        for d in self.debs:
+            shutil.copy(d, debs)
+        in_chroot("apt-get install -y -qq --no-install-recommends /root/ward-debs/*.deb "
+                  ">/dev/null")
+        shutil.rmtree(debs)
+        units = self.check_installed()
+        t1 = time.monotonic()
+
+        # The daemons from their units, the CLI's session in a home on the
+        # chroot's /tmp (a tmpfs gone with the run). wardd's answer to the
+        # first login waits for it to listen.
+        script = f"""set -eu
+export HOME=/tmp/home
+mkdir -p $HOME
+data=/var/lib/ward/server
+pids=""
+stop() {{ kill $pids 2>/dev/null || true; wait; }}
+trap stop EXIT
+{as_unit(units['wardd'])} >/tmp/wardd.log 2>&1 &
+pids="$pids $!"
+i=0
+until [ -s $data/initial-admin-password ] &&
+	WARD_PASSWORD=$(cat $data/initial-admin-password) \\
+	ward login --server https://localhost:8443 --ca $data/ca.crt >/dev/null 2>&1; do
+	i=$((i + 1))
+	[ $i -lt 150 ] || {{ echo "wardd did not come up:"; cat /tmp/wardd.log; exit 1; }}
+	sleep 0.2
+done
+ward enroll new --days 1 --json >/tmp/agent.bundle
+ward-agent --config /etc/ward/ward-agent.ini enroll --bundle /tmp/agent.bundle
+{as_unit(units['ward-agent'])} >/tmp/agent.log 2>&1 &
+pids="$pids $!"
+ward sps token --days 1 --json >/tmp/sps.bundle
+chown {units['ward-sps']['User']} /tmp/sps.bundle
+setpriv --reuid={units['ward-sps']['User']} --regid={units['ward-sps']['Group']} \\
+	--init-groups -- ward-sps --config /etc/ward/ward-sps.ini enroll \\
+	--bundle /tmp/sps.bundle --name sps.ward.test
+{as_unit(units['ward-sps'])} >/tmp/sps.log 2>&1 &
+pids="$pids $!"
+i=0
+until ward client list --json | grep -q '"state": "online"' &&
+	ward sps servers --json | grep -q '"state": "online"'; do
+	i=$((i + 1))
+	[ $i -lt 150 ] || {{ ward client list; ward sps servers; cat /tmp/*.log; exit 1; }}
+	sleep 0.2
+done
+echo ONLINE
+ward client list
+ward sps servers
+for p in $pids; do echo "PROC $(stat -c %U /proc/$p) $(readlink /proc/$p/exe)"; done
+"""
+        with open(self.path("/root/ward-test.sh"), "w") as f:
+            f.write(script)
+        out = run("unshare", "--net", "--uts", "--", "sh", "-c",
+                  'ip link set lo up && hostname localhost && exec sh "$0" run "$1" '
+                  "/bin/sh /root/ward-test.sh", CHROOT_SH, CHROOT, timeout=300)
+        os.unlink(self.path("/root/ward-test.sh"))
+        self.assertIn("ONLINE", out)
+        procs = {l.split()[2]: l.split()[1] for l in out.splitlines()
+                 if l.startswith("PROC ")}
+        self.assertEqual(procs, {"/usr/sbin/wardd": "ward", "/usr/sbin/ward-agent": "root",
+                                 "/usr/sbin/ward-sps": "ward-sps"}, out)
+        t2 = time.monotonic()
+
+        in_chroot("apt-get purge -y -qq " + " ".join(PACKAGES) + " >/dev/null")
+        after = files(CHROOT)
+        left = {p for p in after - self.before
+                if not p.startswith(BOOKKEEPING) and p not in ACCOUNT_BACKUPS}
+        gone = {p for p in self.before - after if not p.startswith(BOOKKEEPING)}
+        self.assertEqual(left, set(), "purge left these behind")
+        self.assertEqual(gone, set(), "install and purge removed these")
+        print(f"\ntimes: install {t1 - t0:.0f} s, run {t2 - t1:.0f} s, "
+              f"purge {time.monotonic() - t2:.0f} s", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    if os.geteuid() != 0 or not shutil.which("debootstrap") or not shutil.which("unshare"):
+        print("skipped: needs root, debootstrap and unshare", file=sys.stderr)
+        sys.exit(77)
+    unittest.main()
