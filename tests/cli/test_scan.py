@@ -17,15 +17,13 @@ import unittest
 import zipfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import fixtures  # noqa: E402
+from wardtest import TESTFILES, clamav_cvd, data_file, testfile  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WARD = os.environ.get("WARD_BIN", os.path.join(HERE, "..", "..", "build", "bin", "ward"))
 CLAMSCAN = shutil.which("clamscan")
-TESTFILES = "/usr/share/clamav-testfiles"
-# shared/ sits beside the repository's clone (CI and developers' machines).
-UPSTREAM = os.environ.get("WARD_UPSTREAM_TESTDATA", os.path.normpath(
-    os.path.join(HERE, "..", "..", "..", "shared", "testdata", "clamav-upstream")))
 
 
 def ward(*args, cwd=None, env=None, timeout=300):
@@ -86,12 +84,11 @@ class Containers(TempDirCase):
         self.check_signature("clam.hsb", f"{digest}:*:Ward.Test.ClamExe.Sha256:73\n")
 
 
-@unittest.skipUnless(os.path.isdir(UPSTREAM), "upstream test data not beside the clone")
 class UpstreamCvds(unittest.TestCase):
     def test_every_cvd_loads(self):
-        clam = os.path.join(TESTFILES, "clam.exe")
+        clam = testfile("clam.exe")
         for n in range(1, 7):
-            cvd = os.path.join(UPSTREAM, "cvd", f"test-{n}.cvd")
+            cvd = clamav_cvd(n)
             out, err, rc = ward("--no-cache", "-d", cvd, clam)
             self.assertNotIn("ERROR", err, cvd)
             if n >= 3:
@@ -102,10 +99,9 @@ class UpstreamCvds(unittest.TestCase):
                 self.assertEqual(rc, 0, cvd)
 
     def test_cvd_directory_and_plain_files(self):
-        db = os.path.join(UPSTREAM, "sigs", "clamav.hdb")
+        db = data_file("clamav", "sigs", "clamav.hdb")
         out, err, rc = ward("--no-cache", "-d", db, "-d",
-                            os.path.join(UPSTREAM, "cvd", "test-6.cvd"),
-                            os.path.join(TESTFILES, "clam.exe"))
+                            clamav_cvd(6), testfile("clam.exe"))
         self.assertEqual(rc, 1, err)
         self.assertIn("FOUND", out)
 

@@ -30,12 +30,12 @@ import unittest
 import zipfile
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from test_wardd import Wardd  # noqa: E402
 from test_agents import Agent, AGENT, wait_for  # noqa: E402
+from wardtest import clamav_cvd, testfile  # noqa: E402
 
 WARD = os.environ.get("WARD_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin/ward"))
-CVDS = os.path.join(os.path.dirname(__file__), "../../../shared/testdata/clamav-upstream/cvd")
-TESTFILES = "/usr/share/clamav-testfiles"
 
 
 def digest(alg, b):
@@ -56,7 +56,7 @@ IN_ZIP = payload("member-of-zip")
 IN_TGZ = payload("member-of-tgz")
 PUA = payload("pua")
 TRUSTED_BODY = payload("trusted") + b"WARD-TEST-BODY-SIGNATURE"
-CLAM_EXE = open(os.path.join(TESTFILES, "clam.exe"), "rb").read()
+CLAM_EXE = open(testfile("clam.exe"), "rb").read()
 
 
 def zip_of(members):
@@ -83,7 +83,7 @@ TRUSTED_ZIP = zip_of([("inside.bin", TRUSTED_BODY + b"!")])
 
 def write_sources(src):
     """The ClamAV source directory: the test CVD and custom files."""
-    shutil.copy(os.path.join(CVDS, "test-5.cvd"), os.path.join(src, "main.cvd"))
+    shutil.copy(clamav_cvd(5), os.path.join(src, "main.cvd"))
     files = {
         "local.hdb": [f"{digest('md5', MD5_SIZED)}:{len(MD5_SIZED)}:Ward.Test.Md5Sized",
                       f"{digest('md5', WRONG_SIZE)}:{len(WRONG_SIZE) + 1}:Ward.Test.WrongSize",
@@ -126,7 +126,7 @@ def write_corpus(root):
             f.write(data)
     # Real archives from ClamAV's test files: clam.exe inside.
     for name in ("clam.7z", "clam.zip", "clam.tar.gz"):
-        shutil.copy(os.path.join(TESTFILES, name), os.path.join(root, name))
+        shutil.copy(testfile(name), os.path.join(root, name))
 
 
 def start_server(prefix):

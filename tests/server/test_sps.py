@@ -16,10 +16,11 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from test_wardd import Wardd  # noqa: E402
 from test_agents import wait_for  # noqa: E402
+from wardtest import clamav_cvd  # noqa: E402
 
-CVDS = os.path.join(os.path.dirname(__file__), "../../../shared/testdata/clamav-upstream/cvd")
 
 MALWARE = b"pretend this is malware\n"
 PUA = b"pretend this is adware\n"
@@ -46,7 +47,7 @@ class SpsTest(unittest.TestCase):
         self.tmp = tempfile.TemporaryDirectory(prefix="ward-sps-")
         self.src = os.path.join(self.tmp.name, "source")
         os.makedirs(self.src)
-        shutil.copy(os.path.join(CVDS, "test-5.cvd"), os.path.join(self.src, "main.cvd"))
+        shutil.copy(clamav_cvd(5), os.path.join(self.src, "main.cvd"))
         with open(os.path.join(self.src, "local.hdb"), "w") as f:
             f.write(f"{md5(MALWARE)}:{len(MALWARE)}:Ward.Test.Malware\n")
         with open(os.path.join(self.src, "local.hsb"), "w") as f:
