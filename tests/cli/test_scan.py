@@ -19,10 +19,10 @@ import zipfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import fixtures  # noqa: E402
-from wardtest import TESTFILES, clamav_cvd, data_file, testfile  # noqa: E402
+from wardtest import clamav_cvd, data_file, digest, testfile, TESTFILES, WARD  # noqa: E402
+
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-WARD = os.environ.get("WARD_BIN", os.path.join(HERE, "..", "..", "build", "bin", "ward"))
 CLAMSCAN = shutil.which("clamscan")
 
 

@@ -33,12 +33,10 @@ import threading
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from test_wardd import Wardd  # noqa: E402
-from test_agents import Agent, wait_for  # noqa: E402
-from test_sps import query  # noqa: E402
-from test_smart import WARD, payload, zip_of  # noqa: E402
-from test_ward_sps import WardSps, sps_bundle  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from wardtest import (  # noqa: E402
+    Agent, payload, query, sps_bundle, wait_for, WARD, Wardd, WardSps, zip_of)
+
 
 # Enough MD5 entries that every 8-bit prefix has more than 256 of them:
 # the request then drew 1,024 x 256 entries (about 15 MB).

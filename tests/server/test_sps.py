@@ -15,11 +15,8 @@ import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from test_wardd import Wardd  # noqa: E402
-from test_agents import wait_for  # noqa: E402
-from wardtest import clamav_cvd  # noqa: E402
+from wardtest import clamav_cvd, query, wait_for, Wardd  # noqa: E402
 
 
 MALWARE = b"pretend this is malware\n"
@@ -33,13 +30,6 @@ def md5(b):
 
 def sha256(b):
     return hashlib.sha256(b).hexdigest()
-
-
-def query(type_, digest, bits=32):
-    """The query line for digest's first bits bits."""
-    head = int(digest[:8], 16)
-    head &= (0xffffffff << (32 - bits)) & 0xffffffff
-    return f"{type_}:{head:08x}/{bits}"
 
 
 class SpsTest(unittest.TestCase):

@@ -25,12 +25,8 @@ import threading
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from test_wardd import Wardd  # noqa: E402
-from test_agents import Agent, wait_for  # noqa: E402
-from wardtest import clamav_cvd, data_file  # noqa: E402
-
+from wardtest import Agent, clamav_cvd, data_file, wait_for, Wardd  # noqa: E402
 
 
 class Mirror:
