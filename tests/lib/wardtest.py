@@ -17,6 +17,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tarfile
 import time
 import zipfile
@@ -61,6 +62,18 @@ def testfile(name):
     """A file of Debian's clamav-testfiles package (clam.exe and others)."""
     return fixture(os.path.join(TESTFILES, name),
                    "Debian package clamav-testfiles; scripts/deps.sh installs it")
+
+
+# A test's exit status that ctest reports as skipped (SKIP_RETURN_CODE).
+SKIPPED = 77
+
+
+def require_root(why):
+    """Exits SKIPPED, saying why root is needed, unless running as root: the
+    test is labelled "root" in tests/CMakeLists.txt."""
+    if os.geteuid() != 0:
+        print(f"skipped: needs root ({why}); run as root: ctest -L root", file=sys.stderr)
+        sys.exit(SKIPPED)
 
 
 def free_port():
