@@ -23,6 +23,7 @@ die() {
 [ "$(id -u)" -eq 0 ] || die "needs root (sudo make check-fresh)"
 repo=$(git rev-parse --show-toplevel)
 commit=$(git -C "$repo" rev-parse HEAD)
+short=$(git -C "$repo" rev-parse --short HEAD)
 base=${WARD_FRESH_DIR:-$repo/build-fresh}
 dir=$base/chroot
 log=$base/check-fresh.log
@@ -63,5 +64,5 @@ else
 	result="FAILED (make test exited $status)"
 fi
 printf 'check-fresh: %s on a fresh Debian 12, commit %s, in %dm%02ds\n' \
-	"$result" "$(git -C "$repo" rev-parse --short HEAD)" $((secs / 60)) $((secs % 60))
+	"$result" "$short" $((secs / 60)) $((secs % 60))
 [ "$status" -eq 0 ]
