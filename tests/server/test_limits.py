@@ -301,7 +301,10 @@ class DownloadLimitsTest(unittest.TestCase):
         write_download_source(cls.src)
         cls.server = Wardd(cls.tmp.name, extra=(
             f"[updates]\nsource_dir = {cls.src}\nwatch_interval = 1s\nmax_downloads = 10\n"
-            "download_idle = 3s\n"))
+            # Long enough that no held download is cut off while
+            # test_one_credential_cannot_hold_every_slot opens its 50 on a
+            # slow, busy machine (a cut-off would free a slot).
+            "download_idle = 15s\n"))
         cls.server.start()
         cls.ctx = ssl.create_default_context(cafile=os.path.join(cls.server.data, "ca.crt"))
         cls.token = cls.server.login()
@@ -382,8 +385,8 @@ class DownloadLimitsTest(unittest.TestCase):
         try:
             self.assertEqual(status, 200)
             self.assertEqual(self.update()["downloads"], 1)
-            # download_idle is 3 s; the connection's own idle timeout 85 s.
-            wait_for(lambda: self.update()["downloads"] == 0, timeout=20,
+            # download_idle is 15 s; the connection's own idle timeout 85 s.
+            wait_for(lambda: self.update()["downloads"] == 0, timeout=45,
                      what="the unread download cut off")
         finally:
             s.close()
