@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build install deb run test test-unit test-asan fuzz bench bench-scan bench-server bench-updates bench-smart bench-console bench-attack style clean
+.PHONY: all deps build install deb run test test-unit test-asan check-fresh fuzz bench bench-scan bench-server bench-updates bench-smart bench-console bench-attack style clean
 
 all: build
 
@@ -52,6 +52,12 @@ test-asan: deps
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS) -L sanitize
+
+# `make test` in a clean clone of HEAD on a fresh Debian 12 chroot (root;
+# about 20 min): what a new user's machine does with the committed tree.
+# WARD_FRESH_DIR, WARD_FRESH_KEEP and WARD_CHROOT_CACHE: see the script.
+check-fresh:
+	@JOBS=$(JOBS) sh scripts/check-fresh.sh
 
 # Every libFuzzer target in turn for FUZZ_TIME seconds in the sanitizer
 # build, going on from the inputs earlier runs found (kept in

@@ -8,12 +8,16 @@ compiler does not enforce:
   (the PREFIXES table below: one per file);
 - every function declared in a header has a comment right above it, which
   states its contract;
-- no call to a banned function (BANNED below, each with what to use instead).
+- no call to a banned function (BANNED below, each with what to use instead);
+- no build, test or script file refers outside the repository (a path
+  such as ../shared, or more ".." than lead back to the clone's root): a
+  clone must stand alone.
 
 Prints one line per problem as FILE:LINE: message and exits 1 if any.
 """
 import pathlib
 import re
+import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -169,11 +173,53 @@ def check_header_comments(rel, lines, problems):
             commented = False
 
 
+# Where files that could name a path outside the clone live.
+SELF_CONTAINED = ("src/", "tests/", "scripts/", "bench/", "CMakeLists.txt", "Makefile")
+# "../x/", ".." "/" joined as os.path.join(HERE, "..", ".."), and CMake's
+# source directories followed by "/..".
+UP_SLASHES = re.compile(r"(?:\.\./)+")
+UP_JOINED = re.compile(r"""(?:["']\.\.["']\s*,\s*)+""")
+CMAKE_UP = re.compile(r"\$\{CMAKE(_CURRENT)?_SOURCE_DIR\}((?:/\.\.)+)")
+
+
+def tracked_files():
+    """The files git tracks (every file when this is not a git checkout)."""
+    try:
+        out = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], capture_output=True,
+                             check=True).stdout.decode()
+        return [ROOT / f for f in out.split("\0") if f]
+    except (OSError, subprocess.CalledProcessError):
+        return [p for p in ROOT.rglob("*") if p.is_file() and ".git" not in p.parts]
+
+
+def check_stands_alone(path, problems):
+    """Relative paths are taken from the file's own folder (tests join them
+    to their __file__), CMake's from the source directory they name."""
+    rel = path.relative_to(ROOT).as_posix()
+    depth = rel.count("/")
+    try:
+        lines = path.read_text().split("\n")
+    except (UnicodeDecodeError, OSError):
+        return
+    for n, line in enumerate(lines, 1):
+        ups = [m.group(0).count("..") for m in UP_SLASHES.finditer(line)]
+        ups += [m.group(0).count("..") for m in UP_JOINED.finditer(line)]
+        for m in CMAKE_UP.finditer(line):
+            ups.append(m.group(2).count("..") + (depth if m.group(1) else 0) - depth)
+        if "../shared" in line or any(u > depth for u in ups):
+            problems.append(f"{rel}:{n}: refers to a path outside the repository")
+
+
 def main():
     problems = []
     for sub in ("src", "tests/unit", "tests/fuzz", "bench"):
         for path in sorted((ROOT / sub).rglob("*.[ch]")):
             check_file(path, problems)
+    for path in tracked_files():
+        rel = path.relative_to(ROOT).as_posix()
+        # This file names the patterns it looks for.
+        if rel.startswith(SELF_CONTAINED) and path.is_file() and rel != "scripts/check_style.py":
+            check_stands_alone(path, problems)
     for p in problems:
         print(p)
     if problems:

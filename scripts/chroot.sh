@@ -75,6 +75,14 @@ create)
 		chroot "$dir" update-ca-certificates >/dev/null 2>&1
 	fi
 	cp /etc/resolv.conf "$dir/etc/resolv.conf"
+	# debootstrap writes no /etc/hosts, which every installed Debian has
+	# (the installer's, below): without it "localhost" does not resolve.
+	[ -e "$dir/etc/hosts" ] || cat >"$dir/etc/hosts" <<-EOF
+		127.0.0.1	localhost
+		::1	localhost ip6-localhost ip6-loopback
+		ff02::1	ip6-allnodes
+		ff02::2	ip6-allrouters
+	EOF
 	;;
 run)
 	[ -x "$dir/bin/sh" ] || die "$dir is not a chroot made by chroot.sh create"

@@ -7,9 +7,11 @@ set -eu
 # Build and runtime libraries, then the peers and test data the tests and
 # benchmarks compare against (clamscan, clamd, clamav-testfiles), then the
 # browser the console's tests drive (chromium), faketime for the tests of
-# clock steps, and systemd-analyze for the units' privileges.
+# clock steps, and systemd-analyze for the units' privileges. clang's
+# sanitizer runtime (libclang-rt-14-dev) is only a recommendation of clang,
+# which --no-install-recommends leaves out: the sanitizer build needs it.
 packages="
-build-essential cmake pkg-config clang
+build-essential cmake pkg-config clang libclang-rt-14-dev
 libclamav-dev libjansson-dev libsqlite3-dev libsodium-dev
 libmicrohttpd-dev libgnutls28-dev libcurl4-gnutls-dev libarchive-dev
 clamav clamav-daemon clamdscan clamav-testfiles

@@ -17,11 +17,10 @@ import sys
 import tempfile
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from wardtest import Agent, demo_signatures, wait_for, wait_for_components, Wardd  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "../server"))
-from test_agents import Agent, wait_for  # noqa: E402
-from test_console import demo_signatures, wait_for_components  # noqa: E402
-from test_wardd import Wardd  # noqa: E402
 
 SHOTS = os.environ.get("WARD_SHOTS", os.path.join(HERE, "../../build/console-screenshots"))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

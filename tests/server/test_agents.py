@@ -9,80 +9,15 @@ WARDD_BIN and WARD_AGENT_BIN name the programs.
 """
 import json
 import os
-import re
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from test_wardd import Wardd  # noqa: E402
-
-AGENT = os.environ.get("WARD_AGENT_BIN", os.path.join(os.path.dirname(__file__),
-                                                      "../../build/bin/ward-agent"))
-
-
-class Agent:
-    def __init__(self, root, name):
-        self.dir = os.path.join(root, name)
-        os.makedirs(self.dir)
-        self.conf = os.path.join(self.dir, "agent.ini")
-        with open(self.conf, "w") as f:
-            f.write(f"[agent]\nstate_dir = {self.dir}/state\n")
-        self.log_path = os.path.join(self.dir, "agent.log")
-        self.proc = None
-
-    @staticmethod
-    def wrap(argv):
-        """The command that runs argv on the agent's host (a test in
-        network namespaces replaces it)."""
-        return argv
-
-    def enroll(self, *args):
-        return subprocess.run(self.wrap([AGENT, "--config", self.conf, "enroll", *args]),
-                              capture_output=True, text=True, timeout=60)
-
-    def start(self):
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.wrap([AGENT, "--config", self.conf, "run"]),
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-            self.log.close()
-
-    def log_text(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def version(self):
-        out = subprocess.run([AGENT, "--config", self.conf, "status"], capture_output=True,
-                             text=True, timeout=30).stdout
-        m = re.search(r"settings version: (\d+)", out)
-        return int(m.group(1)) if m else -1
-
-    def applied(self):
-        """Settings versions this agent applied, in order, one per change line group."""
-        seen = []
-        for m in re.finditer(r"settings (\d+): ", self.log_text()):
-            v = int(m.group(1))
-            if not seen or seen[-1] != v:
-                seen.append(v)
-        return seen
-
-
-def wait_for(cond, timeout=30, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from wardtest import Agent, wait_for, Wardd  # noqa: E402
 
 
 class AgentsTest(unittest.TestCase):

@@ -23,27 +23,9 @@ import time
 import unittest
 import uuid
 
-sys.path.insert(0, os.path.dirname(__file__))
-from test_agents import AGENT, Agent, wait_for  # noqa: E402
-from test_wardd import Wardd  # noqa: E402
-
-EICAR = (b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*")
-
-
-def demo_signatures(root):
-    """A signature source of one hash signature (the EICAR file); its path."""
-    source = os.path.join(root, "signatures")
-    os.makedirs(source)
-    with open(os.path.join(source, "demo.hdb"), "w") as f:
-        f.write("44d88612fea8a8f36de82e1278abb02f:68:Demo.Eicar\n")
-    return source
-
-
-def wait_for_components(server, token):
-    """Waits until the server has built every component from its source."""
-    wait_for(lambda: all(c["version"] for c in server.request(
-        "GET", "/api/v1/update", token=token)[1]["components"]), timeout=60,
-        what="the first components")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from wardtest import (  # noqa: E402
+    AGENT, Agent, demo_signatures, EICAR, wait_for, wait_for_components, Wardd)
 
 
 class Console(Wardd):

@@ -24,10 +24,8 @@ import time
 import unittest
 import uuid
 
-sys.path.insert(0, os.path.dirname(__file__))
-from test_wardd import WARDD, Wardd  # noqa: E402
-
-WARD = os.environ.get("WARD_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin/ward"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from wardtest import WARD, WARDD, Wardd  # noqa: E402
 
 
 def tls_connect(port, source="127.0.0.1", timeout=5):

@@ -35,9 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import netns  # noqa: E402
-from test_wardd import Wardd, free_port  # noqa: E402
-from test_agents import AGENT, Agent, wait_for  # noqa: E402
-from test_ward_sps import WardSps, sps_bundle  # noqa: E402
+from wardtest import AGENT, Agent, free_port, sps_bundle, wait_for, Wardd, WardSps  # noqa: E402
 
 PROXY = os.path.join(HERE, "..", "lib", "connect_proxy.py")
 

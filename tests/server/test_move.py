@@ -10,11 +10,8 @@ import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from test_agents import Agent, wait_for  # noqa: E402
-from test_wardd import Wardd  # noqa: E402
-
-WARD = os.environ.get("WARD_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin/ward"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from wardtest import Agent, wait_for, WARD, Wardd  # noqa: E402
 
 
 class MoveTest(unittest.TestCase):

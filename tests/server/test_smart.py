@@ -11,137 +11,22 @@ both). Faults: the smart protection server down (files unverified, never
 clean; a second source takes over), malformed source URLs.
 WARDD_BIN and WARD_BIN name the programs.
 """
-import hashlib
 import http.client
-import io
 import json
 import os
 import select
-import shutil
 import socket
 import socketserver
 import ssl
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import unittest
-import zipfile
 
-sys.path.insert(0, os.path.dirname(__file__))
-from test_wardd import Wardd  # noqa: E402
-from test_agents import Agent, AGENT, wait_for  # noqa: E402
-
-WARD = os.environ.get("WARD_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin/ward"))
-CVDS = os.path.join(os.path.dirname(__file__), "../../../shared/testdata/clamav-upstream/cvd")
-TESTFILES = "/usr/share/clamav-testfiles"
-
-
-def digest(alg, b):
-    return hashlib.new(alg, b).hexdigest()
-
-
-def payload(name):
-    """Random-looking but fixed content for a corpus file."""
-    return hashlib.sha256(name.encode()).digest() * 40 + name.encode() + b"\n"
-
-
-MD5_SIZED = payload("md5-sized")
-MD5_ANY = payload("md5-any")
-SHA1_SIZED = payload("sha1-sized")
-SHA256_ANY = payload("sha256-any")
-WRONG_SIZE = payload("wrong-size")
-IN_ZIP = payload("member-of-zip")
-IN_TGZ = payload("member-of-tgz")
-PUA = payload("pua")
-TRUSTED_BODY = payload("trusted") + b"WARD-TEST-BODY-SIGNATURE"
-CLAM_EXE = open(os.path.join(TESTFILES, "clam.exe"), "rb").read()
-
-
-def zip_of(members):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data in members:
-            z.writestr(name, data)
-    return buf.getvalue()
-
-
-def tgz_of(members):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as t:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = 1700000000
-            t.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
-TRUSTED_ZIP = zip_of([("inside.bin", TRUSTED_BODY + b"!")])
-
-
-def write_sources(src):
-    """The ClamAV source directory: the test CVD and custom files."""
-    shutil.copy(os.path.join(CVDS, "test-5.cvd"), os.path.join(src, "main.cvd"))
-    files = {
-        "local.hdb": [f"{digest('md5', MD5_SIZED)}:{len(MD5_SIZED)}:Ward.Test.Md5Sized",
-                      f"{digest('md5', WRONG_SIZE)}:{len(WRONG_SIZE) + 1}:Ward.Test.WrongSize",
-                      f"{digest('md5', IN_ZIP)}:{len(IN_ZIP)}:Ward.Test.ZipMember",
-                      ],
-        "local.hsb": [f"{digest('md5', MD5_ANY)}:*:Ward.Test.Md5Any:73",
-                      f"{digest('sha1', SHA1_SIZED)}:{len(SHA1_SIZED)}:Ward.Test.Sha1Sized",
-                      f"{digest('sha256', SHA256_ANY)}:*:Ward.Test.Sha256Any:73",
-                      f"{digest('sha256', IN_TGZ)}:{len(IN_TGZ)}:Ward.Test.TgzMember",
-                      # The test CVD has clam.exe's MD5 as Clamav.Test.File-6.
-                      f"{digest('sha256', CLAM_EXE)}:{len(CLAM_EXE)}:Ward.Test.ClamExe"],
-        "local.hdu": [f"{digest('md5', PUA)}:{len(PUA)}:Ward.Test.Pua"],
-        "local.ndb": ["Ward.Test.Body:0:*:" + b"WARD-TEST-BODY-SIGNATURE".hex()],
-        # The trusted file and the zip holding a body-matching file are allowed.
-        "local.fp": [f"{digest('md5', TRUSTED_BODY)}:{len(TRUSTED_BODY)}:Trusted.File"],
-        "local.sfp": [f"{digest('sha256', TRUSTED_ZIP)}:*:Trusted.Zip:73"],
-    }
-    for name, lines in files.items():
-        with open(os.path.join(src, name), "w") as f:
-            f.write("".join(line + "\n" for line in lines))
-
-
-def write_corpus(root):
-    files = {
-        "md5-sized.bin": MD5_SIZED, "md5-any.bin": MD5_ANY, "sha1-sized.bin": SHA1_SIZED,
-        "sha256-any.bin": SHA256_ANY, "wrong-size.bin": WRONG_SIZE, "pua.bin": PUA,
-        "trusted.bin": TRUSTED_BODY, "untrusted.bin": TRUSTED_BODY + b"!",
-        "trusted.zip": TRUSTED_ZIP,
-        "member.zip": zip_of([("a.txt", b"hello\n"), ("m.bin", IN_ZIP)]),
-        "member.tar.gz": tgz_of([("dir/t.bin", IN_TGZ), ("dir/b.txt", b"x" * 100)]),
-        "nested.zip": zip_of([("inner.tar.gz", tgz_of([("deep.bin", MD5_ANY)]))]),
-        "clam.exe": CLAM_EXE,
-    }
-    for i in range(300):
-        files[f"clean/{i:03d}.txt"] = payload(f"clean-{i}")
-    for name, data in files.items():
-        path = os.path.join(root, name)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as f:
-            f.write(data)
-    # Real archives from ClamAV's test files: clam.exe inside.
-    for name in ("clam.7z", "clam.zip", "clam.tar.gz"):
-        shutil.copy(os.path.join(TESTFILES, name), os.path.join(root, name))
-
-
-def start_server(prefix):
-    """A wardd importing the sources, and the corpus: (tmp, corpus, wardd)."""
-    tmp = tempfile.TemporaryDirectory(prefix=prefix)
-    src = os.path.join(tmp.name, "source")
-    os.makedirs(src)
-    write_sources(src)
-    corpus = os.path.join(tmp.name, "corpus")
-    write_corpus(corpus)
-    server = Wardd(tmp.name, extra=(
-        f"[updates]\nsource_dir = {src}\nwatch_interval = 1s\n[sps]\nttl = 600\n"
-        "[http]\nlong_poll = 5s\n"))
-    server.start()
-    return tmp, corpus, server
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from smartcorpus import MD5_SIZED, start_server  # noqa: E402
+from wardtest import AGENT, Agent, digest, payload, wait_for, WARD, Wardd  # noqa: E402
 
 
 class SmartScanTest(unittest.TestCase):

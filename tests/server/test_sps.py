@@ -15,11 +15,9 @@ import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from test_wardd import Wardd  # noqa: E402
-from test_agents import wait_for  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from wardtest import clamav_cvd, query, wait_for, Wardd  # noqa: E402
 
-CVDS = os.path.join(os.path.dirname(__file__), "../../../shared/testdata/clamav-upstream/cvd")
 
 MALWARE = b"pretend this is malware\n"
 PUA = b"pretend this is adware\n"
@@ -34,19 +32,12 @@ def sha256(b):
     return hashlib.sha256(b).hexdigest()
 
 
-def query(type_, digest, bits=32):
-    """The query line for digest's first bits bits."""
-    head = int(digest[:8], 16)
-    head &= (0xffffffff << (32 - bits)) & 0xffffffff
-    return f"{type_}:{head:08x}/{bits}"
-
-
 class SpsTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory(prefix="ward-sps-")
         self.src = os.path.join(self.tmp.name, "source")
         os.makedirs(self.src)
-        shutil.copy(os.path.join(CVDS, "test-5.cvd"), os.path.join(self.src, "main.cvd"))
+        shutil.copy(clamav_cvd(5), os.path.join(self.src, "main.cvd"))
         with open(os.path.join(self.src, "local.hdb"), "w") as f:
             f.write(f"{md5(MALWARE)}:{len(MALWARE)}:Ward.Test.Malware\n")
         with open(os.path.join(self.src, "local.hsb"), "w") as f:

@@ -22,9 +22,8 @@ import threading
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from test_wardd import Wardd  # noqa: E402
-from test_agents import Agent, wait_for  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from wardtest import Agent, wait_for, Wardd  # noqa: E402
 
 
 def uuid(i):

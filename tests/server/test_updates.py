@@ -25,13 +25,8 @@ import threading
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from test_wardd import Wardd  # noqa: E402
-from test_agents import Agent, wait_for  # noqa: E402
-
-CVD_DIR = os.path.join(os.path.dirname(__file__), "../../../shared/testdata/clamav-upstream")
-SIGS = os.path.join(CVD_DIR, "sigs")
-CVDS = os.path.join(CVD_DIR, "cvd")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from wardtest import Agent, clamav_cvd, data_file, wait_for, Wardd  # noqa: E402
 
 
 class Mirror:
@@ -81,8 +76,8 @@ class UpdatesTest(unittest.TestCase):
         self.tmp = tempfile.TemporaryDirectory(prefix="ward-updates-")
         self.src = os.path.join(self.tmp.name, "source")
         os.makedirs(self.src)
-        shutil.copy(os.path.join(CVDS, "test-5.cvd"), os.path.join(self.src, "main.cvd"))
-        shutil.copy(os.path.join(SIGS, "Clamav-Unit-Test-Signature.ndb"),
+        shutil.copy(clamav_cvd(5), os.path.join(self.src, "main.cvd"))
+        shutil.copy(data_file("clamav", "sigs", "Clamav-Unit-Test-Signature.ndb"),
                     os.path.join(self.src, "local.ndb"))
         self.server = Wardd(self.tmp.name, extra=(
             f"[updates]\nsource_dir = {self.src}\nwatch_interval = 1s\n"
@@ -133,7 +128,7 @@ class UpdatesTest(unittest.TestCase):
 
     def new_source_version(self):
         """Makes the source change: test-6.cvd (one more body signature)."""
-        shutil.copy(os.path.join(CVDS, "test-6.cvd"), os.path.join(self.src, "main.cvd"))
+        shutil.copy(clamav_cvd(6), os.path.join(self.src, "main.cvd"))
         wait_for(lambda: self.versions().get("virus-pattern") == 2, what="second import")
 
     def db(self):
@@ -197,7 +192,7 @@ class UpdatesTest(unittest.TestCase):
         self.assertEqual(a.log_text().count("virus-pattern 0 -> 1"), 1)
 
     def test_corrupt_cvd_keeps_previous_components(self):
-        with open(os.path.join(CVDS, "test-6.cvd"), "rb") as f:
+        with open(clamav_cvd(6), "rb") as f:
             data = f.read()
         for name, content in (("main.cvd", data[:len(data) // 2]),
                               ("main.cvd", data[:600] + bytes([data[600] ^ 1]) + data[601:])):
@@ -209,7 +204,7 @@ class UpdatesTest(unittest.TestCase):
             self.assertEqual(self.versions()["virus-pattern"], 1)
         self.assertIn("the components in use stay as they were", self.server.log_text())
         # A malformed custom hash file names its line.
-        shutil.copy(os.path.join(CVDS, "test-6.cvd"), os.path.join(self.src, "main.cvd"))
+        shutil.copy(clamav_cvd(6), os.path.join(self.src, "main.cvd"))
         with open(os.path.join(self.src, "bad.hdb"), "w") as f:
             f.write("44d88612fea8a8f36de82e1278abb02f:68:Ok\nnot a hash\n")
         answer = self.api("POST", "/api/v1/update/now")

@@ -7,85 +7,19 @@ reports to wardd, serves smart scans with the verdicts of conventional
 scan, and when killed during a scan leaves files unverified, never clean.
 WARDD_BIN, WARD_BIN and WARD_SPS_BIN name the programs.
 """
-import http.client
 import json
 import os
 import signal
-import ssl
 import subprocess
 import sys
 import threading
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from test_wardd import free_port  # noqa: E402
-from test_agents import AGENT, Agent, wait_for  # noqa: E402
-from test_sps import query  # noqa: E402
-from test_smart import WARD, digest, payload, start_server  # noqa: E402
-
-WARD_SPS = os.environ.get("WARD_SPS_BIN", os.path.join(os.path.dirname(__file__),
-                                                       "../../build/bin/ward-sps"))
-
-
-class WardSps:
-    """One ward-sps with its own state directory."""
-
-    def __init__(self, root, ca, listen_host="*"):
-        self.ca = ca  # the smart protection CA its certificate chains to
-        self.dir = os.path.join(root, "sps")
-        os.makedirs(self.dir, exist_ok=True)
-        self.port = free_port()
-        self.conf = os.path.join(self.dir, "sps.ini")
-        with open(self.conf, "w") as f:
-            f.write(f"[sps]\nstate_dir = {self.dir}/state\nlisten = {listen_host}:{self.port}\n"
-                    "update_interval = 10s\nttl = 300\n")
-        self.log_path = os.path.join(self.dir, "sps.log")
-        self.proc = None
-
-    @staticmethod
-    def wrap(argv):
-        """The command that runs argv on the server's host (a test in
-        network namespaces replaces it)."""
-        return argv
-
-    def run(self, *args):
-        return subprocess.run(self.wrap([WARD_SPS, "--config", self.conf, *args]),
-                              capture_output=True, text=True, timeout=60)
-
-    def start(self):
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.wrap([WARD_SPS, "--config", self.conf, "run"]),
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=30)
-            self.log.close()
-
-    def log_text(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def request(self, method, path, body=None, host="127.0.0.1"):
-        ctx = ssl.create_default_context(cafile=self.ca)
-        conn = http.client.HTTPSConnection(host, self.port, context=ctx, timeout=30)
-        conn.request(method, path, body=body)
-        resp = conn.getresponse()
-        text = resp.read().decode()
-        conn.close()
-        return resp.status, text
-
-
-def sps_bundle(server, token, root):
-    """An administrator's token for one smart protection server, as a bundle."""
-    status, made = server.request("POST", "/api/v1/sps/tokens", {}, token=token)
-    assert status == 201, made
-    path = os.path.join(root, f"sps-{made['id']}.bundle")
-    with open(path, "w") as f:
-        json.dump(made, f)
-    return path
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from smartcorpus import start_server  # noqa: E402
+from wardtest import (  # noqa: E402
+    AGENT, Agent, digest, payload, query, sps_bundle, wait_for, WARD, WardSps)
 
 
 MALWARE = [payload(f"malware-{i}") for i in range(150)]

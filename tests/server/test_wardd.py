@@ -6,12 +6,9 @@ bundle), the API's answers to good and bad requests, a restart that keeps
 everything, configuration errors and a clean stop.  Python standard
 library only; WARDD_BIN names the daemon.
 """
-import http.client
 import json
 import os
-import signal
 import socket
-import ssl
 import stat
 import subprocess
 import sys
@@ -19,97 +16,8 @@ import tempfile
 import time
 import unittest
 
-WARDD = os.environ.get("WARDD_BIN", os.path.join(os.path.dirname(__file__),
-                                                 "../../build/bin/wardd"))
-
-
-def free_port():
-    """A port free on both 127.0.0.1 and ::1 right now."""
-    while True:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s6:
-            s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            s6.bind(("::", 0))
-            return s6.getsockname()[1]
-
-
-class Wardd:
-    """One wardd process with its own data directory and config file."""
-
-    def __init__(self, root, extra=""):
-        self.root = root
-        self.data = os.path.join(root, "data")
-        self.port = free_port()
-        self.conf = os.path.join(root, "wardd.ini")
-        if "source_dir" not in extra:
-            # Never the machine's /var/lib/clamav: an empty source of its own.
-            source = os.path.join(root, "no-signatures")
-            os.makedirs(source, exist_ok=True)
-            extra = f"[updates]\nsource_dir = {source}\n{extra}"
-        with open(self.conf, "w") as f:
-            f.write(f"[server]\nlisten = *:{self.port}\nhostname = localhost\n"
-                    f"data_dir = {self.data}\n{extra}")
-        self.log_path = os.path.join(root, "wardd.log")
-        self.proc = None
-
-    def start(self, env=None):
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.wrap([WARDD, "--config", self.conf]),
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"wardd exited {self.proc.returncode}: {self.log_text()}")
-            try:
-                if self.request("GET", "/api/v1/health")[0] == 200:
-                    return
-            except (OSError, ssl.SSLError, http.client.HTTPException):
-                pass
-            time.sleep(0.05)
-        raise AssertionError("wardd did not answer within 30 s: " + self.log_text())
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            code = self.proc.wait(timeout=10)
-            self.log.close()
-            return code
-        return None
-
-    def log_text(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def wrap(self, argv):
-        """The command that runs argv where the server runs (a test in
-        network namespaces replaces it)."""
-        return argv
-
-    def connection(self, host, ctx):
-        """A connection to the server at host (an address)."""
-        return http.client.HTTPSConnection(host, self.port, context=ctx, timeout=10)
-
-    def request(self, method, path, body=None, token=None, host="127.0.0.1", raw=None):
-        ctx = ssl.create_default_context(cafile=os.path.join(self.data, "ca.crt"))
-        conn = self.connection(host, ctx)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        try:
-            conn.request(method, path, body=data, headers=headers)
-            resp = conn.getresponse()
-            text = resp.read()
-            return resp.status, (json.loads(text) if text else None)
-        finally:
-            conn.close()
-
-    def login(self):
-        with open(os.path.join(self.data, "initial-admin-password")) as f:
-            password = f.read().strip()
-        status, body = self.request("POST", "/api/v1/login",
-                                    {"user": "admin", "password": password})
-        assert status == 200, body
-        return body["token"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from wardtest import WARDD, Wardd  # noqa: E402
 
 
 class WarddTest(unittest.TestCase):

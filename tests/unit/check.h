@@ -6,6 +6,7 @@
 #ifndef WARD_TEST_CHECK_H
 #define WARD_TEST_CHECK_H
 
+#include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,17 @@ static int test_ndirs;
 	if (!g_ || strcmp(g_, (want)) != 0) \
 		fprintf(stderr, "    got '%s', want '%s'\n", g_ ? g_ : "(null)", (want)); \
 } while (0)
+
+/* Exits with status 1 and a message naming path when the test fixture
+ * path cannot be read: a missing fixture fails the test before anything
+ * reads it, never as a crash further on. */
+static inline void test_need(const char *path)
+{
+	if (access(path, R_OK) != 0) {
+		fprintf(stderr, "missing test fixture: %s: %s\n", path, strerror(errno));
+		exit(1);
+	}
+}
 
 /* Creates a fresh directory under $TMPDIR (or /tmp) and returns its path
  * in static storage, which the next call overwrites. Aborts on failure. */

@@ -144,8 +144,10 @@ static void check_normalize(void)
 static void copy_file(const char *from, const char *dir, const char *name)
 {
 	size_t n;
-	char *data = util_read_file(from, 1 << 24, &n);
+	char *data;
 
+	test_need(from);
+	data = util_read_file(from, 1 << 24, &n);
 	CHECK(data != NULL);
 	if (data)
 		free(test_write(dir, name, data, n));
@@ -342,6 +344,7 @@ static void check_bad_source(void)
 
 int main(void)
 {
+	test_need("/usr/share/clamav-testfiles/clam.exe");
 	if (sodium_init() < 0)
 		return 1;
 	check_normalize();

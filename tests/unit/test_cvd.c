@@ -1,5 +1,5 @@
 /* test_cvd.c -- CVD headers and checks on ClamAV's own signed test CVDs
- * (../shared/testdata/clamav-upstream/cvd): every header as upstream
+ * (tests/data/clamav/cvd): every header as upstream
  * lists it; a flipped body byte, a truncated file, a forged header and a
  * header alone are refused with a message naming the file. */
 #include <unistd.h>
@@ -18,9 +18,11 @@ static void test_upstream_headers(void)
 	char path[1024], line[1024], file[64], stime[32], md5[40], builder[64];
 	unsigned version, sigs, flevel;
 	struct cvd_header h;
-	FILE *f = fopen(UPSTREAM_CVD_DIR "/EXPECTED_HEADERS.tsv", "r");
+	FILE *f;
 	int checked = 0;
 
+	test_need(UPSTREAM_CVD_DIR "/EXPECTED_HEADERS.tsv");
+	f = fopen(UPSTREAM_CVD_DIR "/EXPECTED_HEADERS.tsv", "r");
 	CHECK(f != NULL);
 	while (f && fgets(line, sizeof(line), f)) {
 		if (line[0] == '#')
@@ -30,6 +32,7 @@ static void test_upstream_headers(void)
 			   file, &version, &sigs, &flevel, md5, builder, stime) != 7)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", UPSTREAM_CVD_DIR, file);
+		test_need(path);
 		CHECK(cvd_check_file(path, &h, msg, sizeof(msg)) == CVD_OK);
 		CHECK(h.version == version && h.sigs == sigs && h.flevel == flevel);
 		CHECK(strcmp(h.md5, md5) == 0 && strcmp(h.builder, builder) == 0);
@@ -45,9 +48,12 @@ static void test_upstream_headers(void)
 static char *altered(const char *dir, const char *name, void (*fn)(unsigned char *, size_t *))
 {
 	static unsigned char buf[1 << 16];
-	FILE *f = fopen(UPSTREAM_CVD_DIR "/test-3.cvd", "rb");
-	size_t n = f ? fread(buf, 1, sizeof(buf), f) : 0;
+	FILE *f;
+	size_t n;
 
+	test_need(UPSTREAM_CVD_DIR "/test-3.cvd");
+	f = fopen(UPSTREAM_CVD_DIR "/test-3.cvd", "rb");
+	n = f ? fread(buf, 1, sizeof(buf), f) : 0;
 	if (f)
 		fclose(f);
 	fn(buf, &n);

@@ -21,11 +21,17 @@ static char msg[512];
 static void copy(const char *from, const char *dir, const char *name, size_t cut, int flip)
 {
 	static unsigned char buf[1 << 16];
-	FILE *f = fopen(from, "rb");
-	size_t n = f ? fread(buf, 1, sizeof(buf), f) : 0;
+	FILE *f;
+	size_t n;
 
+	test_need(from);
+	f = fopen(from, "rb");
+	n = f ? fread(buf, 1, sizeof(buf), f) : 0;
 	if (f)
 		fclose(f);
+	CHECK(n > cut && n > 10);
+	if (n <= cut || n <= 10)
+		return;
 	if (flip)
 		buf[n - 10] ^= 1;
 	free(test_write(dir, name, buf, n - cut));
@@ -127,6 +133,11 @@ int main(void)
 	size_t i, containers = 0;
 	json_t *e;
 
+	for (i = 1; i <= 6; i++) {
+		snprintf(dir, sizeof(dir), "%s/test-%zu.cvd", UPSTREAM_CVD_DIR, i);
+		test_need(dir);
+	}
+	test_need("/usr/share/clamav-testfiles/clam.exe");
 	if (sodium_init() < 0)
 		return 1;
 	CHECK(import_scan(UPSTREAM_CVD_DIR, &inv, d1, &skipped, msg, sizeof(msg)) == IMPORT_OK);
@@ -135,7 +146,7 @@ int main(void)
 				     "container") == 0;
 	CHECK(containers == 6);
 	CHECK(json_integer_value(json_object_get(json_array_get(inv, 5), "version")) == 6);
-	CHECK(json_array_size(skipped) > 0); /* .cdiff, .sign, .tsv */
+	CHECK(json_array_size(skipped) > 0); /* EXPECTED_HEADERS.tsv */
 	json_decref(inv);
 	json_decref(skipped);
 	CHECK(import_scan(UPSTREAM_CVD_DIR, &inv, d2, &skipped, msg, sizeof(msg)) == IMPORT_OK);

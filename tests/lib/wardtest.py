@@ -1,0 +1,339 @@
+"""Shared pieces of Ward's Python test suites: the programs under test,
+daemons run as real processes on loopback (Wardd, Agent, WardSps), the
+helpers that wait for them, and where the test data is.
+
+Every suite puts tests/lib on sys.path and imports from here. One place
+says where tests/data is, and a missing fixture fails with a message
+naming the file. The programs are WARDD_BIN, WARD_AGENT_BIN, WARD_BIN and
+WARD_SPS_BIN (tests/CMakeLists.txt sets them), else build/bin of the clone.
+"""
+import hashlib
+import http.client
+import io
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+DATA = os.path.join(ROOT, "tests", "data")
+# Debian's clamav-testfiles (scripts/deps.sh installs it).
+TESTFILES = "/usr/share/clamav-testfiles"
+
+
+def _program(env, name):
+    return os.environ.get(env, os.path.join(ROOT, "build", "bin", name))
+
+
+WARDD = _program("WARDD_BIN", "wardd")
+AGENT = _program("WARD_AGENT_BIN", "ward-agent")
+WARD = _program("WARD_BIN", "ward")
+WARD_SPS = _program("WARD_SPS_BIN", "ward-sps")
+EICAR = (b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*")
+
+
+def fixture(path, origin):
+    """path, or FileNotFoundError naming it and where it comes from."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"missing test fixture: {path} ({origin})")
+    return path
+
+
+def data_file(*parts):
+    """A file under tests/data, which the clone itself holds."""
+    return fixture(os.path.join(DATA, *parts), "tests/data is part of the repository; "
+                   "see tests/data/clamav/README.md")
+
+
+def clamav_cvd(n):
+    """ClamAV's signed test-N.cvd (N from 1 to 6)."""
+    return data_file("clamav", "cvd", f"test-{n}.cvd")
+
+
+def testfile(name):
+    """A file of Debian's clamav-testfiles package (clam.exe and others)."""
+    return fixture(os.path.join(TESTFILES, name),
+                   "Debian package clamav-testfiles; scripts/deps.sh installs it")
+
+
+# A test's exit status that ctest reports as skipped (SKIP_RETURN_CODE).
+SKIPPED = 77
+
+
+def require_root(why):
+    """Exits SKIPPED, saying why root is needed, unless running as root: the
+    test is labelled "root" in tests/CMakeLists.txt."""
+    if os.geteuid() != 0:
+        print(f"skipped: needs root ({why}); run as root: ctest -L root", file=sys.stderr)
+        sys.exit(SKIPPED)
+
+
+def free_port():
+    """A port free on both 127.0.0.1 and ::1 right now."""
+    while True:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s6:
+            s6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            s6.bind(("::", 0))
+            return s6.getsockname()[1]
+
+
+class Wardd:
+    """One wardd process with its own data directory and config file."""
+
+    def __init__(self, root, extra=""):
+        self.root = root
+        self.data = os.path.join(root, "data")
+        self.port = free_port()
+        self.conf = os.path.join(root, "wardd.ini")
+        if "source_dir" not in extra:
+            # Never the machine's /var/lib/clamav: an empty source of its own.
+            source = os.path.join(root, "no-signatures")
+            os.makedirs(source, exist_ok=True)
+            extra = f"[updates]\nsource_dir = {source}\n{extra}"
+        with open(self.conf, "w") as f:
+            f.write(f"[server]\nlisten = *:{self.port}\nhostname = localhost\n"
+                    f"data_dir = {self.data}\n{extra}")
+        self.log_path = os.path.join(root, "wardd.log")
+        self.proc = None
+
+    def start(self, env=None):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.wrap([WARDD, "--config", self.conf]),
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"wardd exited {self.proc.returncode}: {self.log_text()}")
+            try:
+                if self.request("GET", "/api/v1/health")[0] == 200:
+                    return
+            except (OSError, ssl.SSLError, http.client.HTTPException):
+                pass
+            time.sleep(0.05)
+        raise AssertionError("wardd did not answer within 30 s: " + self.log_text())
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            code = self.proc.wait(timeout=10)
+            self.log.close()
+            return code
+        return None
+
+    def log_text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def wrap(self, argv):
+        """The command that runs argv where the server runs (a test in
+        network namespaces replaces it)."""
+        return argv
+
+    def connection(self, host, ctx):
+        """A connection to the server at host (an address)."""
+        return http.client.HTTPSConnection(host, self.port, context=ctx, timeout=10)
+
+    def request(self, method, path, body=None, token=None, host="127.0.0.1", raw=None):
+        ctx = ssl.create_default_context(cafile=os.path.join(self.data, "ca.crt"))
+        conn = self.connection(host, ctx)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            resp = conn.getresponse()
+            text = resp.read()
+            return resp.status, (json.loads(text) if text else None)
+        finally:
+            conn.close()
+
+    def login(self):
+        with open(os.path.join(self.data, "initial-admin-password")) as f:
+            password = f.read().strip()
+        status, body = self.request("POST", "/api/v1/login",
+                                    {"user": "admin", "password": password})
+        assert status == 200, body
+        return body["token"]
+
+
+class Agent:
+    """One ward-agent with its own state directory and config file."""
+
+    def __init__(self, root, name):
+        self.dir = os.path.join(root, name)
+        os.makedirs(self.dir)
+        self.conf = os.path.join(self.dir, "agent.ini")
+        with open(self.conf, "w") as f:
+            f.write(f"[agent]\nstate_dir = {self.dir}/state\n")
+        self.log_path = os.path.join(self.dir, "agent.log")
+        self.proc = None
+
+    @staticmethod
+    def wrap(argv):
+        """The command that runs argv on the agent's host (a test in
+        network namespaces replaces it)."""
+        return argv
+
+    def enroll(self, *args):
+        return subprocess.run(self.wrap([AGENT, "--config", self.conf, "enroll", *args]),
+                              capture_output=True, text=True, timeout=60)
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.wrap([AGENT, "--config", self.conf, "run"]),
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+            self.log.close()
+
+    def log_text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def version(self):
+        out = subprocess.run([AGENT, "--config", self.conf, "status"], capture_output=True,
+                             text=True, timeout=30).stdout
+        m = re.search(r"settings version: (\d+)", out)
+        return int(m.group(1)) if m else -1
+
+    def applied(self):
+        """Settings versions this agent applied, in order, one per change line group."""
+        seen = []
+        for m in re.finditer(r"settings (\d+): ", self.log_text()):
+            v = int(m.group(1))
+            if not seen or seen[-1] != v:
+                seen.append(v)
+        return seen
+
+
+def wait_for(cond, timeout=30, what="condition"):
+    """Polls cond() every 0.1 s; AssertionError naming what after timeout s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class WardSps:
+    """One ward-sps with its own state directory."""
+
+    def __init__(self, root, ca, listen_host="*"):
+        self.ca = ca  # the smart protection CA its certificate chains to
+        self.dir = os.path.join(root, "sps")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port = free_port()
+        self.conf = os.path.join(self.dir, "sps.ini")
+        with open(self.conf, "w") as f:
+            f.write(f"[sps]\nstate_dir = {self.dir}/state\nlisten = {listen_host}:{self.port}\n"
+                    "update_interval = 10s\nttl = 300\n")
+        self.log_path = os.path.join(self.dir, "sps.log")
+        self.proc = None
+
+    @staticmethod
+    def wrap(argv):
+        """The command that runs argv on the server's host (a test in
+        network namespaces replaces it)."""
+        return argv
+
+    def run(self, *args):
+        return subprocess.run(self.wrap([WARD_SPS, "--config", self.conf, *args]),
+                              capture_output=True, text=True, timeout=60)
+
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.wrap([WARD_SPS, "--config", self.conf, "run"]),
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+            self.log.close()
+
+    def log_text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def request(self, method, path, body=None, host="127.0.0.1"):
+        ctx = ssl.create_default_context(cafile=self.ca)
+        conn = http.client.HTTPSConnection(host, self.port, context=ctx, timeout=30)
+        conn.request(method, path, body=body)
+        resp = conn.getresponse()
+        text = resp.read().decode()
+        conn.close()
+        return resp.status, text
+
+
+def sps_bundle(server, token, root):
+    """An administrator's token for one smart protection server, as a bundle."""
+    status, made = server.request("POST", "/api/v1/sps/tokens", {}, token=token)
+    assert status == 201, made
+    path = os.path.join(root, f"sps-{made['id']}.bundle")
+    with open(path, "w") as f:
+        json.dump(made, f)
+    return path
+
+
+def digest(alg, b):
+    return hashlib.new(alg, b).hexdigest()
+
+
+def payload(name):
+    """Random-looking but fixed content for a corpus file."""
+    return hashlib.sha256(name.encode()).digest() * 40 + name.encode() + b"\n"
+
+
+def zip_of(members):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members:
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def tgz_of(members):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 1700000000
+            t.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def query(type_, digest, bits=32):
+    """The query line for digest's first bits bits."""
+    head = int(digest[:8], 16)
+    head &= (0xffffffff << (32 - bits)) & 0xffffffff
+    return f"{type_}:{head:08x}/{bits}"
+
+
+def demo_signatures(root):
+    """A signature source of one hash signature (the EICAR file); its path."""
+    source = os.path.join(root, "signatures")
+    os.makedirs(source)
+    with open(os.path.join(source, "demo.hdb"), "w") as f:
+        f.write("44d88612fea8a8f36de82e1278abb02f:68:Demo.Eicar\n")
+    return source
+
+
+def wait_for_components(server, token):
+    """Waits until the server has built every component from its source."""
+    wait_for(lambda: all(c["version"] for c in server.request(
+        "GET", "/api/v1/update", token=token)[1]["components"]), timeout=60,
+        what="the first components")
