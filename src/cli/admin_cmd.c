@@ -516,7 +516,11 @@ int admin_cmd_main(int argc, char **argv)
 		fprintf(stderr, "ward: out of memory\n");
 		goto out;
 	}
-	if (rest_call(rc, op->method, path.data, json_object_size(body) ? body : NULL, 120,
+	/* An operation with body arguments gets its object, {} when none is
+	 * given; one without gets no body. */
+	for (j = 0; op->args[j].name && op->args[j].in != OPS_IN_BODY; j++)
+		;
+	if (rest_call(rc, op->method, path.data, op->args[j].name ? body : NULL, 120,
 		      &status, &answer, msg, sizeof(msg)) != REST_OK) {
 		fprintf(stderr, "ward: %s\n", msg);
 		goto out;

@@ -45,13 +45,42 @@ void api_new_token(char out[65], unsigned char hash[32])
 	sodium_memzero(raw, sizeof(raw));
 }
 
+/* An empty or absent body stands for {} when the operation has no required
+ * body argument; otherwise the first required one is named. Returns 1 for
+ * {}, 0 when the body is not empty, -1 when refused (answered). */
+static int body_empty(struct http_req *req, const char *body, size_t len)
+{
+	bool path_known;
+	const struct ops_op *op = ops_route(http_req_method(req), http_req_path(req),
+					    &path_known);
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (body[i] != ' ' && body[i] != '\t' && body[i] != '\r' && body[i] != '\n')
+			return 0;
+	for (i = 0; op && op->args[i].name; i++)
+		if (op->args[i].in == OPS_IN_BODY && op->args[i].required) {
+			http_respond_error(req, 400, "request body: empty, but %s is required",
+					   op->args[i].name);
+			return -1;
+		}
+	return 1;
+}
+
 json_t *api_body_object(struct http_req *req)
 {
 	json_error_t jerr;
 	size_t len;
 	const char *body = http_req_body(req, &len);
-	json_t *obj = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *obj;
+	int empty;
 
+	if (!body)
+		len = 0;
+	empty = body_empty(req, body, len);
+	if (empty != 0)
+		return empty > 0 ? json_object() : NULL;
+	obj = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!obj) {
 		http_respond_error(req, 400, "request body: invalid JSON at line %d column %d: %s",
 				   jerr.line, jerr.column, jerr.text);

@@ -183,6 +183,39 @@ class WarddTest(unittest.TestCase):
                 pass
         self.assertEqual(w.request("GET", "/api/v1/health")[0], 200)
 
+    def test_empty_body(self):
+        """An empty or absent body is {} where every body argument is
+        optional, and names the required argument where one is not."""
+        token = self.w.login()
+
+        def absent(path):
+            ctx = ssl.create_default_context(cafile=os.path.join(self.w.data, "ca.crt"))
+            conn = http.client.HTTPSConnection("127.0.0.1", self.w.port, context=ctx,
+                                               timeout=10)
+            try:
+                conn.putrequest("POST", path)
+                conn.putheader("Authorization", f"Bearer {token}")
+                conn.endheaders()
+                resp = conn.getresponse()
+                return resp.status, json.loads(resp.read())
+            finally:
+                conn.close()
+
+        for how, answer in (("empty", self.w.request("POST", "/api/v1/enroll/tokens",
+                                                     token=token, raw=b"")),
+                            ("blank", self.w.request("POST", "/api/v1/enroll/tokens",
+                                                     token=token, raw=b" \r\n")),
+                            ("absent", absent("/api/v1/enroll/tokens"))):
+            status, body = answer
+            self.assertEqual(status, 201, (how, body))
+            self.assertEqual((body["domain"], len(body["token"])), ("/", 64), how)
+        status, body = self.w.request("POST", "/api/v1/domains", token=token, raw=b"")
+        self.assertEqual(status, 400, body)
+        self.assertIn("request body: empty, but path is required", body["error"])
+        status, body = absent("/api/v1/domains")
+        self.assertEqual(status, 400, body)
+        self.assertIn("request body: empty, but path is required", body["error"])
+
     def test_restart_keeps_state(self):
         token = self.w.login()
         files = {}
