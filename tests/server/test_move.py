@@ -2,7 +2,9 @@
 """Two real wardd servers: the second duplicates the first's domain
 structure and settings by export/import, then a real agent moves from the
 first to the second and lands in the domain of the same path; the first
-marks it moved."""
+marks it moved. A moved agent takes the second server's components, though
+the first counted more versions."""
+import hashlib
 import json
 import os
 import subprocess
@@ -14,6 +16,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from test_agents import Agent, wait_for  # noqa: E402
 from test_wardd import Wardd  # noqa: E402
 
+AGENT = os.environ.get("WARD_AGENT_BIN",
+                       os.path.join(os.path.dirname(__file__), "../../build/bin/ward-agent"))
 WARD = os.environ.get("WARD_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin/ward"))
 
 
@@ -98,6 +102,138 @@ class MoveTest(unittest.TestCase):
         wait_for(lambda: json.loads(self.ward(a, "client", "show", str(cid), "--json").stdout)
                  ["state"] == "moved", what="the first server marking the client moved")
         self.assertEqual(agent.proc.poll(), None, "the agent exited")
+
+
+def hdb_line(data, name):
+    """A hash signature of data (MD5:size:name)."""
+    return f"{hashlib.md5(data).hexdigest()}:{len(data)}:{name}\n"
+
+
+class MoveComponentsTest(unittest.TestCase):
+    """Version numbers count per server: the agent holds version 3 of the
+    first server's Virus Pattern; the second server's newest is 1."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="ward-move-comp-")
+        self.servers = []
+        self.agent = None
+
+    def tearDown(self):
+        if self.agent:
+            self.agent.stop()
+        for s in self.servers:
+            s.stop()
+        self.tmp.cleanup()
+
+    def server(self, name, signatures):
+        root = os.path.join(self.tmp.name, name)
+        src = os.path.join(root, "source")
+        os.makedirs(src)
+        with open(os.path.join(src, f"{name}.hdb"), "w") as f:
+            f.write(signatures)
+        s = Wardd(root, extra=f"[updates]\nsource_dir = {src}\n")
+        s.start()
+        self.servers.append(s)
+        s.src = src
+        s.token = s.login()
+        wait_for(lambda: self.version(s) == 1, what=f"server {name}'s first import")
+        return s
+
+    def version(self, s):
+        status, answer = s.request("GET", "/api/v1/update", token=s.token)
+        self.assertEqual(status, 200, answer)
+        return next(c["version"] for c in answer["components"] if c["name"] == "virus-pattern")
+
+    def installed(self):
+        link = os.path.join(self.agent.dir, "state", "components", "virus-pattern", "current")
+        return int(os.readlink(link)) if os.path.islink(link) else 0
+
+    def scan(self, path):
+        return subprocess.run([AGENT, "--config", self.agent.conf, "scan", path],
+                              capture_output=True, text=True, timeout=120)
+
+    def test_moved_agent_takes_the_new_servers_components(self):
+        a_file = os.path.join(self.tmp.name, "a-sample")
+        b_file = os.path.join(self.tmp.name, "b-sample")
+        with open(a_file, "wb") as f:
+            f.write(b"detected by the first server only\n")
+        with open(b_file, "wb") as f:
+            f.write(b"detected by the second server only\n")
+        with open(a_file, "rb") as f:
+            a_sig = hdb_line(f.read(), "Ward.Test.FirstServer")
+        with open(b_file, "rb") as f:
+            b_sig = hdb_line(f.read(), "Ward.Test.SecondServer")
+        a = self.server("a", a_sig)
+        b = self.server("b", b_sig)
+        # The first server imports its source three times: versions 1 to 3.
+        for n in (2, 3):
+            with open(os.path.join(a.src, "a.hdb"), "a") as f:
+                f.write(hdb_line(b"another sample %d\n" % n, f"Ward.Test.Other{n}"))
+            status, answer = a.request("POST", "/api/v1/update/now", token=a.token)
+            self.assertEqual(status, 200, answer)
+            wait_for(lambda: self.version(a) == n, what=f"version {n} on the first server")
+        self.assertEqual(self.version(b), 1)
+
+        agent = self.agent = Agent(self.tmp.name, "agent")
+        done = agent.enroll("--bundle", os.path.join(a.data, "enroll.bundle"))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        agent.start()
+        wait_for(lambda: self.installed() == 3, what="the first server's version 3")
+        scanned = self.scan(b_file)
+        self.assertEqual(scanned.returncode, 0, scanned.stdout + scanned.stderr)
+
+        status, clients = a.request("GET", "/api/v1/clients", token=a.token)
+        cid = clients["clients"][0]["id"]
+        with open(os.path.join(b.data, "enroll-token")) as f:
+            token = f.read().strip()
+        with open(os.path.join(b.data, "ca.crt")) as f:
+            ca = f.read()
+        status, answer = a.request("POST", "/api/v1/clients/move-server", token=a.token,
+                                   body={"ids": [cid], "server": f"https://localhost:{b.port}",
+                                         "token": token, "ca": ca})
+        self.assertEqual(status, 200, answer)
+        wait_for(lambda: f"now served by https://localhost:{b.port}" in agent.log_text(),
+                 what="the agent moving")
+        # It starts over with the second server's sequence: the full package
+        # of its version 1, verified by the second server's key.
+        wait_for(lambda: self.installed() == 1, what="the second server's version 1")
+        self.assertIn("virus-pattern 0 -> 1 by full package", agent.log_text())
+        with open(os.path.join(b.data, "signing.pub")) as f:
+            b_key = f.read()
+
+        def origin():
+            with open(os.path.join(agent.dir, "state", "components", "virus-pattern",
+                                   "origin")) as f:
+                return f.read()
+        wait_for(lambda: origin() == b_key, what="the second server's key as the origin")
+
+        def counted():
+            status, answer = b.request("GET", "/api/v1/update", token=b.token)
+            vp = next(c for c in answer["components"] if c["name"] == "virus-pattern")
+            return vp["agents"]
+        wait_for(lambda: counted() == {"current": 1, "outdated": 0, "missing": 0},
+                 what="the second server counting the agent current")
+        scanned = self.scan(b_file)
+        self.assertEqual(scanned.returncode, 1, scanned.stdout + scanned.stderr)
+        self.assertIn("Ward.Test.SecondServer", scanned.stdout)
+        self.assertEqual(self.scan(a_file).returncode, 0)
+
+    def test_server_offers_full_package_to_an_agent_ahead(self):
+        """An agent reporting a version newer than the server's newest is
+        given the full package of the newest, not nothing."""
+        s = self.server("a", hdb_line(b"x\n", "Ward.Test.X"))
+        agent = self.agent = Agent(self.tmp.name, "agent")
+        self.assertEqual(agent.enroll("--bundle", os.path.join(s.data, "enroll.bundle"))
+                         .returncode, 0)
+        with open(os.path.join(agent.dir, "state", "credential.json")) as f:
+            cred = json.load(f)
+        token = f"{cred['uuid']}:{cred['secret']}"
+        for have, steps in ((99, 1), (2, 1), (1, 0), (0, 1)):
+            status, plan = s.request("POST", "/api/v1/agent/update", token=token,
+                                     body={"component": "virus-pattern", "have": have,
+                                           "full": False})
+            self.assertEqual(status, 200, plan)
+            self.assertEqual((plan["version"], len(plan["steps"])), (1, steps), have)
 
 
 if __name__ == "__main__":
