@@ -641,6 +641,28 @@ static enum store_err migrate(struct store *st, char *errbuf, size_t errlen)
 	return finish(st, err, errbuf, errlen);
 }
 
+/* Drops the stored values of settings no longer offered
+ * (settings_retired()): from the nodes' own settings and from each
+ * client's effective ones, without a new settings version (agents read
+ * none of them; they drop them with their next change). Idempotent, so a
+ * database keeps none whatever its age. */
+static enum store_err drop_retired(struct store *st, char *errbuf, size_t errlen)
+{
+	enum store_err err = STORE_OK;
+	const char *key;
+	size_t i;
+
+	for (i = 0; err == STORE_OK && (key = settings_retired_key(i)); i++) {
+		err = sql_exec(st, errbuf, errlen, "DELETE FROM settings WHERE key = ?", "s", key);
+		if (err == STORE_OK)
+			err = sql_exec(st, errbuf, errlen, "UPDATE clients SET eff_json = "
+				       "json_remove(eff_json, '$.\"' || ?1 || '\"') WHERE "
+				       "json_type(eff_json, '$.\"' || ?1 || '\"') IS NOT NULL", "s",
+				       key);
+	}
+	return err;
+}
+
 /* Checks the database's structure (pages, indexes, constraints): one
  * damaged by a disk or a hand is refused, never served or built upon. */
 static bool intact(struct store *st, const char *path, char *errbuf, size_t errlen)
@@ -686,6 +708,7 @@ struct store *store_open(const char *path, char *errbuf, size_t errlen)
 	    exec(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
 		 "PRAGMA foreign_keys = ON;", errbuf, errlen) != STORE_OK ||
 	    migrate(st, errbuf, errlen) != STORE_OK ||
+	    drop_retired(st, errbuf, errlen) != STORE_OK ||
 	    sql_int(st, &st->observed, errbuf, errlen, "SELECT value FROM meta WHERE key = "
 		    "'observed'", "") != STORE_OK)
 		goto fail;

@@ -158,11 +158,11 @@ try {
 
 	step('global agent settings');
 	await page.click('nav a[data-page=settings]');
-	await page.waitForSelector('#global-settings tr[data-setting="restart.postpone_updates"]');
-	await page.selectOption('#global-settings tr[data-setting="restart.postpone_updates"] select',
-		'true');
-	await page.click('#global-settings tr[data-setting="restart.postpone_updates"] button:text("Save")');
-	await page.waitForSelector('.toast:has-text("restart.postpone_updates set on the root")');
+	await page.waitForSelector('#global-settings tr[data-setting="update.allow_update_now"]');
+	await page.selectOption('#global-settings tr[data-setting="update.allow_update_now"] select',
+		'false');
+	await page.click('#global-settings tr[data-setting="update.allow_update_now"] button:text("Save")');
+	await page.waitForSelector('.toast:has-text("update.allow_update_now set on the root")');
 	await shot('settings');
 
 	step('updates');

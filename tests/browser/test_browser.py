@@ -91,7 +91,7 @@ class ConsoleBrowserTest(unittest.TestCase):
             "GET", f"/api/v1/settings?scope=client:{c['id']}", token=self.token)
         self.assertEqual(s["own"], {"scan_method": "smart"})
         status, s = self.server.request("GET", "/api/v1/settings?scope=root", token=self.token)
-        self.assertIs(s["own"]["restart.postpone_updates"], True)
+        self.assertIs(s["own"]["update.allow_update_now"], False)
         status, u = self.server.request("GET", "/api/v1/update/settings", token=self.token)
         self.assertEqual((u["max_downloads"], u["set"]), (20, {"max_downloads": 20}))
         status, logs = self.server.request("GET", "/api/v1/logs?kind=system&limit=1000",
