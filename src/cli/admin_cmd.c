@@ -366,9 +366,10 @@ static void print_tree(json_t *node, int depth)
 	const char *raw = json_string_value(json_object_get(node, "name"));
 	char *name = escaped(raw ? raw : "");
 
-	printf("%*s%s%s (%s %lld)\n", depth * 2, "", name ? name : "",
+	printf("%*s%s%s (%s %lld%s)\n", depth * 2, "", name ? name : "",
 	       strcmp(kind, "client") ? "/" : "", kind,
-	       (long long)json_integer_value(json_object_get(node, "id")));
+	       (long long)json_integer_value(json_object_get(node, "id")),
+	       json_is_true(json_object_get(node, "moved")) ? ", moved to another server" : "");
 	free(name);
 	print_children(json_object_get(node, "domains"), depth);
 	print_children(json_object_get(node, "clients"), depth);

@@ -188,6 +188,47 @@ static enum store_err parse_scope(struct api_ctx *ctx, const char *scope, int64_
 	return STORE_EINVAL;
 }
 
+/* Clears *arg (a client id) when c is that client and moved. */
+static int note_moved(json_t *c, void *arg)
+{
+	int64_t *id = arg;
+	const char *state = json_string_value(json_object_get(c, "verified_state"));
+
+	if (json_integer_value(json_object_get(c, "id")) == *id && state &&
+	    strcmp(state, "moved") == 0)
+		*id = 0;
+	return 0;
+}
+
+/* Refuses (409) an action naming client id when it was moved to another
+ * server: it answers to that server now, and here it can only be removed.
+ * Returns whether it refused. */
+static bool refuse_moved(struct api_ctx *ctx, struct http_req *req, int64_t id)
+{
+	int64_t probe = id;
+
+	if (id <= STORE_ROOT || store_clients_each(ctx->st, id, note_moved, &probe) != STORE_OK ||
+	    probe != 0)
+		return false;
+	http_respond_error(req, 409, "client %lld was moved to another server: it is managed "
+			   "there now (here it can only be removed)", (long long)id);
+	return true;
+}
+
+/* refuse_moved() for each client of ids (ID or [IDS]). */
+static bool refuse_moved_ids(struct api_ctx *ctx, struct http_req *req, json_t *ids)
+{
+	json_t *v;
+	size_t i;
+
+	if (json_is_integer(ids))
+		return refuse_moved(ctx, req, json_integer_value(ids));
+	json_array_foreach(ids, i, v)
+		if (json_is_integer(v) && refuse_moved(ctx, req, json_integer_value(v)))
+			return true;
+	return false;
+}
+
 static void get_settings(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *own = NULL, *eff = NULL, *origin = NULL;
@@ -274,6 +315,8 @@ static void put_settings(struct api_ctx *ctx, struct http_req *req, const char *
 	}
 	mode = strcmp(apply, "all") == 0 ? STORE_APPLY_ALL : STORE_APPLY_INHERIT;
 	err = parse_scope(ctx, scope, &node, msg, sizeof(msg));
+	if (err == STORE_OK && refuse_moved(ctx, req, node))
+		goto out;
 	if (err == STORE_OK)
 		err = store_setting_set(ctx->st, node, key, value, mode, &changed, msg,
 					sizeof(msg));
@@ -299,6 +342,8 @@ static void delete_settings(struct api_ctx *ctx, struct http_req *req, const cha
 	int64_t node;
 
 	err = parse_scope(ctx, http_req_query(req, "scope"), &node, msg, sizeof(msg));
+	if (err == STORE_OK && refuse_moved(ctx, req, node))
+		return;
 	if (err == STORE_OK && !key) {
 		snprintf(msg, sizeof(msg), "key: missing");
 		err = STORE_EINVAL;
@@ -911,7 +956,7 @@ static void post_client_move(struct api_ctx *ctx, struct http_req *req, const ch
 				   "\"/PATH\"}");
 		goto out;
 	}
-	if (!domain_arg(ctx, req, to, "to", &m.domain))
+	if (refuse_moved_ids(ctx, req, ids) || !domain_arg(ctx, req, to, "to", &m.domain))
 		goto out;
 	m.path = to;
 	moved = each_client(ctx, ids, results, move_one, &m);
@@ -1449,6 +1494,8 @@ static void post_move_server(struct api_ctx *ctx, struct http_req *req, const ch
 				   "64 hex digits, ca a PEM certificate");
 		goto out;
 	}
+	if (refuse_moved_ids(ctx, req, ids))
+		goto out;
 	moving = each_client(ctx, ids, results, move_server_one, &m);
 	store_eventf(ctx->st, "system", 0, "%s sent %lld clients to the server %s", who,
 		     (long long)moving,
@@ -1554,7 +1601,7 @@ out:
  * smart scan) have its newest version, an older one, or none. */
 struct fleet {
 	const struct api_ctx *ctx;
-	int64_t now, total;
+	int64_t now, total, moved;  /* moved: to other servers, not in total */
 	json_t *states, *methods;
 	json_t *components;  /* {name: {"latest", "current", "outdated", "missing"}} */
 };
@@ -1574,8 +1621,10 @@ static int fleet_client(json_t *c, void *arg)
 	json_t *comp;
 	int64_t have;
 
-	if (strcmp(state, "moved") == 0)
+	if (strcmp(state, "moved") == 0) {
+		f->moved++;
 		return 0;
+	}
 	f->total++;
 	fleet_bump(f->states, state);
 	fleet_bump(f->methods, method ? method : "unknown");
@@ -1594,8 +1643,9 @@ static int fleet_client(json_t *c, void *arg)
 
 /* Counts the fleet against the components of update status (as from
  * updates_status()), adding {"current", "outdated", "missing"} as "agents"
- * to each component there. Returns a new {"total", "states", "methods"},
- * or NULL on failure. */
+ * to each component there. Returns a new {"total", "states", "methods",
+ * "moved"} (moved: clients moved to other servers, counted apart), or NULL
+ * on failure. */
 static json_t *count_fleet(struct api_ctx *ctx, json_t *status)
 {
 	struct fleet f = { .ctx = ctx, .now = (int64_t)time(NULL) };
@@ -1626,8 +1676,8 @@ static json_t *count_fleet(struct api_ctx *ctx, json_t *status)
 	json_object_foreach(f.components, key, counts)
 		json_object_del(counts, "latest");
 	json_decref(f.components);
-	return json_pack("{sI so so}", "total", (json_int_t)f.total, "states", f.states, "methods",
-			 f.methods);
+	return json_pack("{sI so so sI}", "total", (json_int_t)f.total, "states", f.states,
+			 "methods", f.methods, "moved", (json_int_t)f.moved);
 }
 
 /* The handler of every operation of the table in src/common/ops.c. */
@@ -1775,6 +1825,8 @@ static void post_update_agents(struct api_ctx *ctx, struct http_req *req, const 
 		store_error(req, err, msg);
 		goto out;
 	}
+	if (refuse_moved(ctx, req, node))
+		goto out;
 	if (store_clients_each(ctx->st, node, pick_update, &u) != STORE_OK) {
 		http_respond_error(req, 500, "database: reading the clients failed");
 		goto out;

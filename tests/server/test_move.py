@@ -7,6 +7,7 @@ the first counted more versions."""
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -102,6 +103,72 @@ class MoveTest(unittest.TestCase):
         wait_for(lambda: json.loads(self.ward(a, "client", "show", str(cid), "--json").stdout)
                  ["state"] == "moved", what="the first server marking the client moved")
         self.assertEqual(agent.proc.poll(), None, "the agent exited")
+
+    def test_moved_client_is_shown_apart_and_no_target(self):
+        """A change made while the move is on its way does not keep the
+        client from counting moved; its delivery is cancelled and logged,
+        none is queued for it after, it is marked in the tree, the client
+        list and the overview, and actions naming it are refused."""
+        a, b = self.a, self.b
+        self.login(a)
+        token = a.login()
+        agent = self.agent = Agent(self.tmp.name, "agent")
+        agent.enroll("--bundle", os.path.join(a.data, "enroll.bundle"))
+        agent.start()
+        wait_for(lambda: agent.version() > 0, what="settings from the first server")
+        cid = json.loads(self.ward(a, "client", "list", "--json").stdout)["clients"][0]["id"]
+        queue = lambda: a.request("GET", "/api/v1/notify/queue", token=token)[1]["queue"]
+        wait_for(lambda: queue() == [], what="the first delivery acknowledged")
+        # Frozen in its long poll, the agent gets the move; a change follows
+        # before it acknowledges.
+        os.kill(agent.proc.pid, signal.SIGSTOP)
+        with open(os.path.join(b.data, "enroll-token")) as f:
+            enroll = f.read().strip()
+        self.ward(a, "client", "move-server", str(cid), "--server",
+                  f"https://localhost:{b.port}", "--token", enroll, "--ca",
+                  "@" + os.path.join(b.data, "ca.crt"))
+        wait_for(lambda: a.request("GET", "/api/v1/notify/queue", token=token)[1]
+                 ["in_flight"] == 1, what="the move sent over the parked channel")
+        self.ward(a, "settings", "set", "--scope", "root", "update.window", "30")
+        os.kill(agent.proc.pid, signal.SIGCONT)
+        wait_for(lambda: "now served by https://localhost:%d" % b.port in agent.log_text(),
+                 what="the agent moving")
+        wait_for(lambda: json.loads(self.ward(a, "client", "show", str(cid), "--json").stdout)
+                 ["state"] == "moved", what="the first server marking the client moved")
+        self.assertEqual(queue(), [])
+        logs = self.ward(a, "logs", "--kind", "delivery", "--json").stdout
+        self.assertIn("moved to another server: its queued delivery is cancelled", logs)
+        # Nothing is queued for it after.
+        self.ward(a, "settings", "set", "--scope", "root", "update.window", "40")
+        status, o = a.request("GET", "/api/v1/overview", token=token)
+        self.assertEqual((o["queued"], o["agents"]["total"], o["agents"]["moved"]), (0, 0, 1))
+        self.assertEqual(queue(), [])
+        # Shown apart.
+        self.assertRegex(self.ward(a, "tree").stdout,
+                         r"\S+ \(client %d, moved to another server\)" % cid)
+        status, tree = a.request("GET", "/api/v1/tree", token=token)
+        self.assertIs(tree["clients"][0]["moved"], True)
+        listed = json.loads(self.ward(a, "client", "list", "--json").stdout)
+        self.assertEqual((listed["clients"][0]["state"], listed["summary"].get("moved")),
+                         ("moved", 1))
+        # No action's target, but it can be removed.
+        for args in (["client", "move", str(cid), "--to", "/"],
+                     ["client", "move-server", str(cid), "--server",
+                      f"https://localhost:{b.port}", "--token", enroll, "--ca",
+                      "@" + os.path.join(b.data, "ca.crt")],
+                     ["settings", "set", "--scope", f"client:{cid}", "roaming", "true"],
+                     ["settings", "unset", "--scope", f"client:{cid}", "roaming"],
+                     ["update", "agents", "--scope", f"client:{cid}"]):
+            done = self.ward(a, *args, ok=False)
+            self.assertEqual(done.returncode, 1, args)
+            self.assertIn(f"client {cid} was moved to another server", done.stderr, args)
+        status, body = a.request("PUT", "/api/v1/settings", {"scope": f"client:{cid}",
+                                                             "key": "roaming", "value": True},
+                                 token=token)
+        self.assertEqual(status, 409, body)
+        self.ward(a, "client", "remove", str(cid))
+        self.assertEqual(json.loads(self.ward(a, "client", "list", "--json").stdout)
+                         ["clients"], [])
 
 
 def hdb_line(data, name):
