@@ -347,7 +347,8 @@ enum updater_err updater_fetch(struct updater *u, const char *component, int64_t
 		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
 		return UPDATER_EIO;
 	}
-	/* A version kept aside by an update cut short goes back, or away. */
+	/* A version kept aside by an update cut short (a crash before the
+	 * commit) goes back in place. */
 	updater_discard(u, component, have);
 again:
 	err = plan(u, component, have, full, &answer, errbuf, errlen);
@@ -452,10 +453,10 @@ void updater_discard(const struct updater *u, const char *component, int64_t ver
 	char path[PATH_MAX], aside[PATH_MAX];
 	struct stat st;
 
-	updater_path(u->dir, component, version, path, sizeof(path));
-	aside_path(u->dir, component, aside, sizeof(aside));
 	if (version <= 0)
 		return;
+	updater_path(u->dir, component, version, path, sizeof(path));
+	aside_path(u->dir, component, aside, sizeof(aside));
 	if (version != updater_installed(u->dir, component)) {
 		util_remove_tree(path);
 		return;

@@ -220,6 +220,14 @@ class MoveComponentsTest(unittest.TestCase):
                               capture_output=True, text=True, timeout=120)
 
     def test_moved_agent_takes_the_new_servers_components(self):
+        self.move_and_check(3)
+
+    def test_moved_agent_replaces_a_version_of_the_same_number(self):
+        """Both servers at version 1: the second's version 1 takes the place
+        of the first's."""
+        self.move_and_check(1)
+
+    def move_and_check(self, a_versions):
         a_file = os.path.join(self.tmp.name, "a-sample")
         b_file = os.path.join(self.tmp.name, "b-sample")
         with open(a_file, "wb") as f:
@@ -232,8 +240,8 @@ class MoveComponentsTest(unittest.TestCase):
             b_sig = hdb_line(f.read(), "Ward.Test.SecondServer")
         a = self.server("a", a_sig)
         b = self.server("b", b_sig)
-        # The first server imports its source three times: versions 1 to 3.
-        for n in (2, 3):
+        # The first server imports its source a_versions times.
+        for n in range(2, a_versions + 1):
             with open(os.path.join(a.src, "a.hdb"), "a") as f:
                 f.write(hdb_line(b"another sample %d\n" % n, f"Ward.Test.Other{n}"))
             status, answer = a.request("POST", "/api/v1/update/now", token=a.token)
@@ -245,7 +253,7 @@ class MoveComponentsTest(unittest.TestCase):
         done = agent.enroll("--bundle", os.path.join(a.data, "enroll.bundle"))
         self.assertEqual(done.returncode, 0, done.stderr)
         agent.start()
-        wait_for(lambda: self.installed() == 3, what="the first server's version 3")
+        wait_for(lambda: self.installed() == a_versions, what="the first server's version")
         scanned = self.scan(b_file)
         self.assertEqual(scanned.returncode, 0, scanned.stdout + scanned.stderr)
 
@@ -263,8 +271,9 @@ class MoveComponentsTest(unittest.TestCase):
                  what="the agent moving")
         # It starts over with the second server's sequence: the full package
         # of its version 1, verified by the second server's key.
-        wait_for(lambda: self.installed() == 1, what="the second server's version 1")
-        self.assertIn("virus-pattern 0 -> 1 by full package", agent.log_text())
+        wait_for(lambda: agent.log_text().count("virus-pattern 0 -> 1 by full package") ==
+                 (2 if a_versions == 1 else 1), what="the second server's version 1")
+        wait_for(lambda: self.installed() == 1, what="the second server's version 1 in use")
         with open(os.path.join(b.data, "signing.pub")) as f:
             b_key = f.read()
 
@@ -273,6 +282,9 @@ class MoveComponentsTest(unittest.TestCase):
                                    "origin")) as f:
                 return f.read()
         wait_for(lambda: origin() == b_key, what="the second server's key as the origin")
+        wait_for(lambda: not os.path.exists(os.path.join(
+            agent.dir, "state", "components", "virus-pattern", ".previous")),
+            what="the first server's version gone")
 
         def counted():
             status, answer = b.request("GET", "/api/v1/update", token=b.token)
