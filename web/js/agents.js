@@ -312,8 +312,9 @@ async function verify() {
 	refresh();
 }
 
-async function removeDialog() {
-	const ids = selectedIds();
+// Removes the selected clients, or those of ids (a moved client, from its
+// detail: no selection offers it).
+async function removeDialog(ids = selectedIds()) {
 	await dialog(`Remove ${ids.length} client(s)`, h('p', {}, 'They leave the tree and their ' +
 		'credentials stop working; nothing is uninstalled. An agent that still runs must ' +
 		'enroll again to come back.'), [{ label: 'Remove', class: 'danger', action: async () => {
@@ -568,8 +569,11 @@ async function renderDetail() {
 			kv('settings', `version ${c.version}, acknowledged ${c.acked_version}`),
 			kv('last seen', fmtAgo(c.last_seen))),
 		c.state === 'moved' ?
-			h('p', { class: 'muted', id: 'moved-note' }, 'Moved to another server: it is ' +
-				'managed there now. Here it can only be removed.') :
+			h('div', { id: 'moved-note' }, h('p', { class: 'muted' }, 'Moved to another ' +
+				'server: it is managed there now. Here it can only be removed.'),
+			h('button', { class: 'secondary write', id: 'remove-moved',
+				onclick: () => removeDialog([c.id]).catch((e) => toast(e.message, true)) },
+			'Remove...')) :
 			[h('h3', {}, 'Settings'), settingsPanel(`client:${c.id}`, { onChange: refresh })]));
 }
 
