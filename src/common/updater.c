@@ -131,8 +131,9 @@ static void follow_rotations(struct updater *u, const json_t *chain)
 		u->rotated = true;
 }
 
-/* The file naming the package signing key the installed version of
- * component was verified with: the server its version sequence belongs to. */
+/* The file naming the package signing key a version of component was
+ * verified with, and that version ("KEYHEX VERSION"): the server whose
+ * sequence the installed version belongs to. */
 static void origin_path(const char *dir, const char *component, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/%s/origin", dir, component);
@@ -140,21 +141,24 @@ static void origin_path(const char *dir, const char *component, char *buf, size_
 
 /* Whether the installed version of component belongs to the version
  * sequence of the server whose key u pins: the key it was verified with
- * is that key, or leads to it by the server's rotation chain. An installed
- * version with no such record (from before it was kept) belongs to none. */
+ * is that key, or leads to it by the server's rotation chain. A version
+ * the record does not name (an update cut short between the two, or one
+ * from before records were kept) belongs to none. */
 static bool same_sequence(const struct updater *u, const char *component, const json_t *chain)
 {
 	unsigned char key[PKG_PK_BYTES];
-	char path[PATH_MAX], *hex;
+	char path[PATH_MAX], *text, *end;
 	size_t got = 0;
 	bool ok;
 
 	origin_path(u->dir, component, path, sizeof(path));
-	hex = util_read_file(path, 256, NULL);
-	ok = hex && strcspn(hex, "\n") == 2 * PKG_PK_BYTES &&
-	     sodium_hex2bin(key, sizeof(key), hex, 2 * PKG_PK_BYTES, NULL, &got, NULL) == 0 &&
-	     got == PKG_PK_BYTES;
-	free(hex);
+	text = util_read_file(path, 256, NULL);
+	ok = text && strlen(text) > 2 * PKG_PK_BYTES + 1 && text[2 * PKG_PK_BYTES] == ' ' &&
+	     sodium_hex2bin(key, sizeof(key), text, 2 * PKG_PK_BYTES, NULL, &got, NULL) == 0 &&
+	     got == PKG_PK_BYTES &&
+	     strtoll(text + 2 * PKG_PK_BYTES + 1, &end, 10) ==
+	     updater_installed(u->dir, component) && *end == '\n';
+	free(text);
 	if (!ok)
 		return false;
 	walk_rotations(chain, key, false);
@@ -414,24 +418,25 @@ out:
 int updater_commit(const struct updater *u, const char *component, int64_t version)
 {
 	char link[PATH_MAX], tmp[PATH_MAX], target[32], dir[PATH_MAX];
-	char hex[2 * PKG_PK_BYTES + 1];
+	char hex[2 * PKG_PK_BYTES + 1], rec[2 * PKG_PK_BYTES + 32];
 	struct dirent *de;
 	DIR *dp;
 
 	snprintf(link, sizeof(link), "%s/%s/current", u->dir, component);
-	snprintf(tmp, sizeof(tmp), "%s/%s/.current", u->dir, component);
 	snprintf(target, sizeof(target), "%lld", (long long)version);
+	/* The record first: it names the version, so a crash before the
+	 * switch leaves it naming one not in use, and the next update merely
+	 * starts over. */
+	sodium_bin2hex(hex, sizeof(hex), u->key, sizeof(u->key));
+	snprintf(rec, sizeof(rec), "%s %lld\n", hex, (long long)version);
+	origin_path(u->dir, component, tmp, sizeof(tmp));
+	if (util_replace_file(tmp, rec, strlen(rec), 0600) != 0)
+		log_msg(LOG_LVL_ERROR, "%s: %s; the next update starts over", tmp,
+			strerror(errno));
+	snprintf(tmp, sizeof(tmp), "%s/%s/.current", u->dir, component);
 	unlink(tmp);
 	if (symlink(target, tmp) != 0 || rename(tmp, link) != 0)
 		return -1;
-	/* After the switch: a crash in between leaves the old record, and
-	 * the next update merely starts over. */
-	sodium_bin2hex(hex, sizeof(hex), u->key, sizeof(u->key));
-	hex[2 * PKG_PK_BYTES] = '\n';
-	origin_path(u->dir, component, tmp, sizeof(tmp));
-	if (util_replace_file(tmp, hex, sizeof(hex), 0600) != 0)
-		log_msg(LOG_LVL_ERROR, "%s: %s; the next update starts over", tmp,
-			strerror(errno));
 	aside_path(u->dir, component, tmp, sizeof(tmp));
 	util_remove_tree(tmp);
 	snprintf(dir, sizeof(dir), "%s/%s", u->dir, component);
@@ -461,8 +466,15 @@ void updater_discard(const struct updater *u, const char *component, int64_t ver
 		util_remove_tree(path);
 		return;
 	}
-	/* The installed version was kept aside for one of the same number. */
-	if (lstat(aside, &st) == 0 && (util_remove_tree(path) != 0 || rename(aside, path) != 0))
+	/* The installed version was kept aside for one of the same number;
+	 * the record may name the one staged by now: it goes, and the next
+	 * update starts over. */
+	if (lstat(aside, &st) != 0)
+		return;
+	origin_path(u->dir, component, aside, sizeof(aside));
+	unlink(aside);
+	aside_path(u->dir, component, aside, sizeof(aside));
+	if (util_remove_tree(path) != 0 || rename(aside, path) != 0)
 		log_msg(LOG_LVL_ERROR, "%s: cannot restore the installed version: %s", path,
 			strerror(errno));
 }

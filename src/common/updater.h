@@ -17,7 +17,8 @@
  * (a broken chain) is replaced by the full package.
  *
  * Version numbers count within one server's sequence: DIR/NAME/origin
- * names the package signing key the installed version was verified with.
+ * names the package signing key the installed version was verified with,
+ * and that version.
  * When that key does not lead to the pinned one by the server's rotation
  * chain (the agent moved to another server), or the installed version is
  * newer than the server's newest, the update starts over with the full

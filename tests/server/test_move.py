@@ -275,13 +275,14 @@ class MoveComponentsTest(unittest.TestCase):
                  (2 if a_versions == 1 else 1), what="the second server's version 1")
         wait_for(lambda: self.installed() == 1, what="the second server's version 1 in use")
         with open(os.path.join(b.data, "signing.pub")) as f:
-            b_key = f.read()
+            b_key = f.read().strip() + " 1\n"
 
         def origin():
             with open(os.path.join(agent.dir, "state", "components", "virus-pattern",
                                    "origin")) as f:
                 return f.read()
-        wait_for(lambda: origin() == b_key, what="the second server's key as the origin")
+        wait_for(lambda: origin() == b_key, what="the second server's key and version 1 "
+                 "as the origin")
         wait_for(lambda: not os.path.exists(os.path.join(
             agent.dir, "state", "components", "virus-pattern", ".previous")),
             what="the first server's version gone")
