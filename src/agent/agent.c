@@ -1176,6 +1176,10 @@ static int cmd_run(struct agent *a)
 			if (!switch_server(a, &rc))
 				return 1;
 			a->up.rc = rc;
+			/* The new server's components at once: what this agent
+			 * holds is another server's sequence (updater.h). */
+			update_component(a, needed_component(a, NULL));
+			last_status = 0; /* the new server hears the status at once */
 		}
 	}
 }

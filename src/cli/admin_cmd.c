@@ -409,9 +409,10 @@ static void print_tree(json_t *node, int depth)
 	const char *raw = json_string_value(json_object_get(node, "name"));
 	char *name = escaped(raw ? raw : "");
 
-	printf("%*s%s%s (%s %lld)\n", depth * 2, "", name ? name : "",
+	printf("%*s%s%s (%s %lld%s)\n", depth * 2, "", name ? name : "",
 	       strcmp(kind, "client") ? "/" : "", kind,
-	       (long long)json_integer_value(json_object_get(node, "id")));
+	       (long long)json_integer_value(json_object_get(node, "id")),
+	       json_is_true(json_object_get(node, "moved")) ? ", moved to another server" : "");
 	free(name);
 	print_children(json_object_get(node, "domains"), depth);
 	print_children(json_object_get(node, "clients"), depth);
@@ -663,7 +664,11 @@ int admin_cmd_main(int argc, char **argv)
 		fprintf(stderr, "ward: out of memory\n");
 		goto out;
 	}
-	if (rest_call(rc, op->method, path.data, json_object_size(body) ? body : NULL, 120,
+	/* An operation with body arguments gets its object, {} when none is
+	 * given; one without gets no body. */
+	for (j = 0; op->args[j].name && op->args[j].in != OPS_IN_BODY; j++)
+		;
+	if (rest_call(rc, op->method, path.data, op->args[j].name ? body : NULL, 120,
 		      &status, &answer, msg, sizeof(msg)) != REST_OK) {
 		fprintf(stderr, "ward: %s\n", msg);
 		goto out;

@@ -24,11 +24,13 @@ static const struct settings_def table[] = {
 	  "users may start an update from the agent (Update Now)", 0, 0 },
 	{ "roaming", SETTINGS_BOOL, SETTINGS_AT_ANY, NULL, "false",
 	  "the agent may roam: while away it gets no pushes and sends no logs", 0, 0 },
-	{ "restart.notify", SETTINGS_BOOL, SETTINGS_AT_ROOT, NULL, "true",
-	  "show a notification when an update needs a restart", 0, 0 },
-	{ "restart.postpone_updates", SETTINGS_BOOL, SETTINGS_AT_ROOT, NULL, "false",
-	  "postpone updates that need a restart until the next restart", 0, 0 },
 };
+
+/* Keys once offered that nothing read (restart.notify and
+ * restart.postpone_updates, until agents restart for updates): wardd drops
+ * their stored values when it opens its database, and passes over them in
+ * an older export. */
+static const char *const retired[] = { "restart.notify", "restart.postpone_updates" };
 
 #define NSETTINGS (sizeof(table) / sizeof(table[0]))
 
@@ -46,6 +48,21 @@ const struct settings_def *settings_find(const char *key)
 		if (strcmp(table[i].key, key) == 0)
 			return &table[i];
 	return NULL;
+}
+
+const char *settings_retired_key(size_t i)
+{
+	return i < sizeof(retired) / sizeof(retired[0]) ? retired[i] : NULL;
+}
+
+bool settings_retired(const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(retired) / sizeof(retired[0]); i++)
+		if (strcmp(retired[i], key) == 0)
+			return true;
+	return false;
 }
 
 /* Parses "HH:MM" (24-hour clock) exactly into seconds after midnight. */

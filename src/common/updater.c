@@ -97,27 +97,80 @@ static enum updater_err download(struct updater *u, const char *source, const ch
 	}
 }
 
-/* Follows the key rotation chain (oldest first) from the pinned key: each
- * record the trusted key signed moves trust to the key it names. Records
- * from before the pinned key, and any the trusted key did not sign, move
- * nothing, so a forged one can at most leave the pin where it is. */
-static void follow_rotations(struct updater *u, const json_t *chain)
+/* Walks the key rotation chain (oldest first) from key: each record the
+ * trusted key signed moves trust to the key it names. Records from before
+ * key, and any the trusted key did not sign, move nothing, so a forged one
+ * can at most leave key where it is. Returns the number of moves; logs
+ * each when log is set. */
+static unsigned walk_rotations(const json_t *chain, unsigned char key[PKG_PK_BYTES], bool log)
 {
 	unsigned char next[PKG_PK_BYTES];
 	char hex[2 * PKG_PK_BYTES + 1], msg[256];
 	const json_t *rec;
+	unsigned moved = 0;
 	size_t i;
 
 	json_array_foreach(chain, i, rec) {
 		if (!json_is_string(rec) ||
-		    pkg_rotate(json_string_value(rec), u->key, next, msg, sizeof(msg)) != PKG_OK)
+		    pkg_rotate(json_string_value(rec), key, next, msg, sizeof(msg)) != PKG_OK)
 			continue;
-		memcpy(u->key, next, PKG_PK_BYTES);
-		u->rotated = true;
+		memcpy(key, next, PKG_PK_BYTES);
+		moved++;
 		sodium_bin2hex(hex, sizeof(hex), next, PKG_PK_BYTES);
-		log_msg(LOG_LVL_INFO, "update: the package signing key rotated to %s (signed by "
-			"the key pinned before it)", hex);
+		if (log)
+			log_msg(LOG_LVL_INFO, "update: the package signing key rotated to %s "
+				"(signed by the key pinned before it)", hex);
 	}
+	return moved;
+}
+
+/* Follows the rotation chain from the pinned key. */
+static void follow_rotations(struct updater *u, const json_t *chain)
+{
+	if (walk_rotations(chain, u->key, true))
+		u->rotated = true;
+}
+
+/* The file naming the package signing key a version of component was
+ * verified with, and that version ("KEYHEX VERSION"): the server whose
+ * sequence the installed version belongs to. */
+static void origin_path(const char *dir, const char *component, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s/origin", dir, component);
+}
+
+/* Whether the installed version of component belongs to the version
+ * sequence of the server whose key u pins: the key it was verified with
+ * is that key, or leads to it by the server's rotation chain. A version
+ * the record does not name (an update cut short between the two, or one
+ * from before records were kept) belongs to none. */
+static bool same_sequence(const struct updater *u, const char *component, const json_t *chain)
+{
+	unsigned char key[PKG_PK_BYTES];
+	char path[PATH_MAX], *text, *end;
+	size_t got = 0;
+	bool ok;
+
+	origin_path(u->dir, component, path, sizeof(path));
+	text = util_read_file(path, 256, NULL);
+	ok = text && strlen(text) > 2 * PKG_PK_BYTES + 1 && text[2 * PKG_PK_BYTES] == ' ' &&
+	     sodium_hex2bin(key, sizeof(key), text, 2 * PKG_PK_BYTES, NULL, &got, NULL) == 0 &&
+	     got == PKG_PK_BYTES &&
+	     strtoll(text + 2 * PKG_PK_BYTES + 1, &end, 10) ==
+	     updater_installed(u->dir, component) && *end == '\n';
+	free(text);
+	if (!ok)
+		return false;
+	walk_rotations(chain, key, false);
+	return sodium_memcmp(key, u->key, PKG_PK_BYTES) == 0;
+}
+
+/* Where the installed version's directory waits while a version of the
+ * same number from another server's sequence is put together in its
+ * place (see apply_step()); restored by updater_discard(). */
+static void aside_path(const char *dir, const char *component, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s/.previous", dir, component);
 }
 
 /* Asks the server how to bring component from have to the newest. */
@@ -188,7 +241,7 @@ static enum updater_err apply_step(struct step *s, const json_t *step, char *err
 	const char *file = json_string_value(json_object_get(step, "file"));
 	json_int_t size = json_integer_value(json_object_get(step, "size"));
 	char base[PATH_MAX], tmp[PATH_MAX], work[PATH_MAX], out[PATH_MAX], to[PATH_MAX];
-	char msg[512];
+	char aside[PATH_MAX], msg[512];
 	const char *pname, *comp;
 	enum updater_err err;
 	enum comp_err cerr;
@@ -254,6 +307,17 @@ static enum updater_err apply_step(struct step *s, const json_t *step, char *err
 		err = cerr == COMP_EIO || cerr == COMP_ENOMEM ? UPDATER_EIO : UPDATER_EREFUSED;
 		goto out;
 	}
+	/* Starting over with another server's sequence, the new version may
+	 * have the number of the one in use: that one is kept aside until
+	 * the new one is committed or discarded. */
+	if (version == updater_installed(u->dir, s->component)) {
+		aside_path(u->dir, s->component, aside, sizeof(aside));
+		if (util_remove_tree(aside) != 0 || rename(to, aside) != 0) {
+			snprintf(errbuf, errlen, "%s: %s", aside, strerror(errno));
+			err = UPDATER_EIO;
+			goto out;
+		}
+	}
 	if (util_remove_tree(to) != 0 || rename(out, to) != 0) {
 		snprintf(errbuf, errlen, "%s: %s", to, strerror(errno));
 		err = UPDATER_EIO;
@@ -287,9 +351,30 @@ enum updater_err updater_fetch(struct updater *u, const char *component, int64_t
 		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
 		return UPDATER_EIO;
 	}
+	/* A version kept aside by an update cut short (a crash before the
+	 * commit) goes back in place. */
+	updater_discard(u, component, have);
 again:
 	err = plan(u, component, have, full, &answer, errbuf, errlen);
-	if (err != UPDATER_OK || json_array_size(json_object_get(answer, "steps")) == 0)
+	if (err != UPDATER_OK)
+		goto out;
+	/* Version numbers count within one server's sequence: a version from
+	 * another server (before a move), or newer than the server's newest,
+	 * is no base for this server's packages. Start over with the full
+	 * package. */
+	if (have > 0 && (!same_sequence(u, component, json_object_get(answer, "rotations")) ||
+			 json_integer_value(json_object_get(answer, "version")) < have)) {
+		log_msg(LOG_LVL_WARN, "update: %s version %lld is not of this server's sequence "
+			"of versions (another server's, or newer than its newest %lld); "
+			"starting over with its full package", component, (long long)have,
+			(long long)json_integer_value(json_object_get(answer, "version")));
+		have = 0;
+		full = true;
+		json_decref(answer);
+		answer = NULL;
+		goto again;
+	}
+	if (json_array_size(json_object_get(answer, "steps")) == 0)
 		goto out;
 	if (!source)
 		source = source_url(u);
@@ -323,7 +408,7 @@ again:
 out:
 	if (err != UPDATER_OK && err != UPDATER_ENONE)
 		log_msg(LOG_LVL_ERROR, "update: %s; version %lld stays in use", errbuf,
-			(long long)have);
+			(long long)updater_installed(u->dir, component));
 	json_decref(s.manifest);
 	json_decref(answer);
 	free(source);
@@ -333,20 +418,32 @@ out:
 int updater_commit(const struct updater *u, const char *component, int64_t version)
 {
 	char link[PATH_MAX], tmp[PATH_MAX], target[32], dir[PATH_MAX];
+	char hex[2 * PKG_PK_BYTES + 1], rec[2 * PKG_PK_BYTES + 32];
 	struct dirent *de;
 	DIR *dp;
 
 	snprintf(link, sizeof(link), "%s/%s/current", u->dir, component);
-	snprintf(tmp, sizeof(tmp), "%s/%s/.current", u->dir, component);
 	snprintf(target, sizeof(target), "%lld", (long long)version);
+	/* The record first: it names the version, so a crash before the
+	 * switch leaves it naming one not in use, and the next update merely
+	 * starts over. */
+	sodium_bin2hex(hex, sizeof(hex), u->key, sizeof(u->key));
+	snprintf(rec, sizeof(rec), "%s %lld\n", hex, (long long)version);
+	origin_path(u->dir, component, tmp, sizeof(tmp));
+	if (util_replace_file(tmp, rec, strlen(rec), 0600) != 0)
+		log_msg(LOG_LVL_ERROR, "%s: %s; the next update starts over", tmp,
+			strerror(errno));
+	snprintf(tmp, sizeof(tmp), "%s/%s/.current", u->dir, component);
 	unlink(tmp);
 	if (symlink(target, tmp) != 0 || rename(tmp, link) != 0)
 		return -1;
+	aside_path(u->dir, component, tmp, sizeof(tmp));
+	util_remove_tree(tmp);
 	snprintf(dir, sizeof(dir), "%s/%s", u->dir, component);
 	dp = opendir(dir);
 	while (dp && (de = readdir(dp))) {
 		if (de->d_name[0] == '.' || strcmp(de->d_name, "current") == 0 ||
-		    strcmp(de->d_name, target) == 0)
+		    strcmp(de->d_name, "origin") == 0 || strcmp(de->d_name, target) == 0)
 			continue;
 		snprintf(tmp, sizeof(tmp), "%.3800s/%s", dir, de->d_name);
 		util_remove_tree(tmp);
@@ -358,12 +455,28 @@ int updater_commit(const struct updater *u, const char *component, int64_t versi
 
 void updater_discard(const struct updater *u, const char *component, int64_t version)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], aside[PATH_MAX];
+	struct stat st;
 
-	if (version == updater_installed(u->dir, component))
+	if (version <= 0)
 		return;
 	updater_path(u->dir, component, version, path, sizeof(path));
-	util_remove_tree(path);
+	aside_path(u->dir, component, aside, sizeof(aside));
+	if (version != updater_installed(u->dir, component)) {
+		util_remove_tree(path);
+		return;
+	}
+	/* The installed version was kept aside for one of the same number;
+	 * the record may name the one staged by now: it goes, and the next
+	 * update starts over. */
+	if (lstat(aside, &st) != 0)
+		return;
+	origin_path(u->dir, component, aside, sizeof(aside));
+	unlink(aside);
+	aside_path(u->dir, component, aside, sizeof(aside));
+	if (util_remove_tree(path) != 0 || rename(aside, path) != 0)
+		log_msg(LOG_LVL_ERROR, "%s: cannot restore the installed version: %s", path,
+			strerror(errno));
 }
 
 bool updater_load_pin(struct updater *u, const json_t *cred)

@@ -16,6 +16,14 @@
  * load leaves the installed version as it was. A delta that does not fit
  * (a broken chain) is replaced by the full package.
  *
+ * Version numbers count within one server's sequence: DIR/NAME/origin
+ * names the package signing key the installed version was verified with,
+ * and that version.
+ * When that key does not lead to the pinned one by the server's rotation
+ * chain (the agent moved to another server), or the installed version is
+ * newer than the server's newest, the update starts over with the full
+ * package.
+ *
  * Not thread-safe: one updater per thread, using its own REST client.
  */
 #ifndef WARD_UPDATER_H
@@ -78,11 +86,13 @@ void updater_path(const char *dir, const char *component, int64_t version, char 
 enum updater_err updater_fetch(struct updater *u, const char *component, int64_t *staged,
 			       char *errbuf, size_t errlen);
 
-/* Makes staged version of component the one in use and removes the
- * others. Returns 0, or -1 with errno set. */
+/* Makes staged version of component the one in use, records the key it
+ * was verified with as its origin, and removes the others. Returns 0, or
+ * -1 with errno set. */
 int updater_commit(const struct updater *u, const char *component, int64_t version);
 
-/* Removes a staged version that is not to be used. */
+/* Removes a staged version that is not to be used; one staged in place of
+ * an installed version of the same number gives that one back. */
 void updater_discard(const struct updater *u, const char *component, int64_t version);
 
 #endif

@@ -45,13 +45,42 @@ void api_new_token(char out[65], unsigned char hash[32])
 	sodium_memzero(raw, sizeof(raw));
 }
 
+/* An empty or absent body stands for {} when the operation has no required
+ * body argument; otherwise the first required one is named. Returns 1 for
+ * {}, 0 when the body is not empty, -1 when refused (answered). */
+static int body_empty(struct http_req *req, const char *body, size_t len)
+{
+	bool path_known;
+	const struct ops_op *op = ops_route(http_req_method(req), http_req_path(req),
+					    &path_known);
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (body[i] != ' ' && body[i] != '\t' && body[i] != '\r' && body[i] != '\n')
+			return 0;
+	for (i = 0; op && op->args[i].name; i++)
+		if (op->args[i].in == OPS_IN_BODY && op->args[i].required) {
+			http_respond_error(req, 400, "request body: empty, but %s is required",
+					   op->args[i].name);
+			return -1;
+		}
+	return 1;
+}
+
 json_t *api_body_object(struct http_req *req)
 {
 	json_error_t jerr;
 	size_t len;
 	const char *body = http_req_body(req, &len);
-	json_t *obj = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *obj;
+	int empty;
 
+	if (!body)
+		len = 0;
+	empty = body_empty(req, body, len);
+	if (empty != 0)
+		return empty > 0 ? json_object() : NULL;
+	obj = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!obj) {
 		http_respond_error(req, 400, "request body: invalid JSON at line %d column %d: %s",
 				   jerr.line, jerr.column, jerr.text);
@@ -159,6 +188,47 @@ static enum store_err parse_scope(struct api_ctx *ctx, const char *scope, int64_
 	return STORE_EINVAL;
 }
 
+/* Clears *arg (a client id) when c is that client and moved. */
+static int note_moved(json_t *c, void *arg)
+{
+	int64_t *id = arg;
+	const char *state = json_string_value(json_object_get(c, "verified_state"));
+
+	if (json_integer_value(json_object_get(c, "id")) == *id && state &&
+	    strcmp(state, "moved") == 0)
+		*id = 0;
+	return 0;
+}
+
+/* Refuses (409) an action naming client id when it was moved to another
+ * server: it answers to that server now, and here it can only be removed.
+ * Returns whether it refused. */
+static bool refuse_moved(struct api_ctx *ctx, struct http_req *req, int64_t id)
+{
+	int64_t probe = id;
+
+	if (id <= STORE_ROOT || store_clients_each(ctx->st, id, note_moved, &probe) != STORE_OK ||
+	    probe != 0)
+		return false;
+	http_respond_error(req, 409, "client %lld was moved to another server: it is managed "
+			   "there now (here it can only be removed)", (long long)id);
+	return true;
+}
+
+/* refuse_moved() for each client of ids (ID or [IDS]). */
+static bool refuse_moved_ids(struct api_ctx *ctx, struct http_req *req, json_t *ids)
+{
+	json_t *v;
+	size_t i;
+
+	if (json_is_integer(ids))
+		return refuse_moved(ctx, req, json_integer_value(ids));
+	json_array_foreach(ids, i, v)
+		if (json_is_integer(v) && refuse_moved(ctx, req, json_integer_value(v)))
+			return true;
+	return false;
+}
+
 static void get_settings(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *own = NULL, *eff = NULL, *origin = NULL;
@@ -245,6 +315,8 @@ static void put_settings(struct api_ctx *ctx, struct http_req *req, const char *
 	}
 	mode = strcmp(apply, "all") == 0 ? STORE_APPLY_ALL : STORE_APPLY_INHERIT;
 	err = parse_scope(ctx, scope, &node, msg, sizeof(msg));
+	if (err == STORE_OK && refuse_moved(ctx, req, node))
+		goto out;
 	if (err == STORE_OK)
 		err = store_setting_set(ctx->st, node, key, value, mode, &changed, msg,
 					sizeof(msg));
@@ -270,6 +342,8 @@ static void delete_settings(struct api_ctx *ctx, struct http_req *req, const cha
 	int64_t node;
 
 	err = parse_scope(ctx, http_req_query(req, "scope"), &node, msg, sizeof(msg));
+	if (err == STORE_OK && refuse_moved(ctx, req, node))
+		return;
 	if (err == STORE_OK && !key) {
 		snprintf(msg, sizeof(msg), "key: missing");
 		err = STORE_EINVAL;
@@ -882,7 +956,7 @@ static void post_client_move(struct api_ctx *ctx, struct http_req *req, const ch
 				   "\"/PATH\"}");
 		goto out;
 	}
-	if (!domain_arg(ctx, req, to, "to", &m.domain))
+	if (refuse_moved_ids(ctx, req, ids) || !domain_arg(ctx, req, to, "to", &m.domain))
 		goto out;
 	m.path = to;
 	moved = each_client(ctx, ids, results, move_one, &m);
@@ -1420,6 +1494,8 @@ static void post_move_server(struct api_ctx *ctx, struct http_req *req, const ch
 				   "64 hex digits, ca a PEM certificate");
 		goto out;
 	}
+	if (refuse_moved_ids(ctx, req, ids))
+		goto out;
 	moving = each_client(ctx, ids, results, move_server_one, &m);
 	store_eventf(ctx->st, "system", 0, "%s sent %lld clients to the server %s", who,
 		     (long long)moving,
@@ -1456,6 +1532,8 @@ static enum store_err import_node(struct api_ctx *ctx, int64_t node, json_t *wan
 	json_object_foreach(want, key, v) {
 		if (err != STORE_OK)
 			break;
+		if (settings_retired(key))
+			continue;
 		if (!json_equal(json_object_get(own, key), v))
 			err = store_setting_set(ctx->st, node, key, v, STORE_APPLY_INHERIT,
 						NULL, msg, len);
@@ -1523,7 +1601,7 @@ out:
  * smart scan) have its newest version, an older one, or none. */
 struct fleet {
 	const struct api_ctx *ctx;
-	int64_t now, total;
+	int64_t now, total, moved;  /* moved: to other servers, not in total */
 	json_t *states, *methods;
 	json_t *components;  /* {name: {"latest", "current", "outdated", "missing"}} */
 };
@@ -1543,8 +1621,10 @@ static int fleet_client(json_t *c, void *arg)
 	json_t *comp;
 	int64_t have;
 
-	if (strcmp(state, "moved") == 0)
+	if (strcmp(state, "moved") == 0) {
+		f->moved++;
 		return 0;
+	}
 	f->total++;
 	fleet_bump(f->states, state);
 	fleet_bump(f->methods, method ? method : "unknown");
@@ -1563,8 +1643,9 @@ static int fleet_client(json_t *c, void *arg)
 
 /* Counts the fleet against the components of update status (as from
  * updates_status()), adding {"current", "outdated", "missing"} as "agents"
- * to each component there. Returns a new {"total", "states", "methods"},
- * or NULL on failure. */
+ * to each component there. Returns a new {"total", "states", "methods",
+ * "moved"} (moved: clients moved to other servers, counted apart), or NULL
+ * on failure. */
 static json_t *count_fleet(struct api_ctx *ctx, json_t *status)
 {
 	struct fleet f = { .ctx = ctx, .now = (int64_t)time(NULL) };
@@ -1595,8 +1676,8 @@ static json_t *count_fleet(struct api_ctx *ctx, json_t *status)
 	json_object_foreach(f.components, key, counts)
 		json_object_del(counts, "latest");
 	json_decref(f.components);
-	return json_pack("{sI so so}", "total", (json_int_t)f.total, "states", f.states, "methods",
-			 f.methods);
+	return json_pack("{sI so so sI}", "total", (json_int_t)f.total, "states", f.states,
+			 "methods", f.methods, "moved", (json_int_t)f.moved);
 }
 
 /* The handler of every operation of the table in src/common/ops.c. */
@@ -1745,6 +1826,8 @@ static void post_update_agents(struct api_ctx *ctx, struct http_req *req, const 
 		store_error(req, err, msg);
 		goto out;
 	}
+	if (refuse_moved(ctx, req, node))
+		goto out;
 	if (store_clients_each(ctx->st, node, pick_update, &u) != STORE_OK) {
 		http_respond_error(req, 500, "database: reading the clients failed");
 		goto out;

@@ -302,6 +302,11 @@ void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t
 		} else if (d.next_attempt == STORE_NEVER) {
 			/* Retries ran out; a reconnecting agent starts anew. */
 			store_delivery_retry(n->st, client, 0, 0);
+		} else if (d.next_attempt > (int64_t)time(NULL)) {
+			/* A retry is due later (the agent went away unacknowledged,
+			 * a restart say): its poll shows it lacks the delivery, which
+			 * goes at once. */
+			store_delivery_retry(n->st, client, d.attempts, 0);
 		}
 		n->kick = 1;
 	}

@@ -152,9 +152,17 @@ static const char schema_v7[] =
 	"ALTER TABLE admins ADD COLUMN role TEXT NOT NULL DEFAULT 'admin'"
 	" CHECK (role IN ('admin', 'read-only'));";
 
+/* A client is moved once it acknowledges a version at least that of its
+ * move (move_version), later changes notwithstanding; moved clients get no
+ * deliveries, and those queued before go. */
+static const char schema_v8[] =
+	"ALTER TABLE clients ADD COLUMN move_version INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE clients SET move_version = eff_version WHERE move IS NOT NULL;"
+	"DELETE FROM deliveries WHERE client IN (SELECT node FROM clients WHERE state = 'moved');";
+
 /* The steps from an empty database (user_version 0) to the current one. */
 static const char *const schema_steps[] = { schema_v1, schema_v2, schema_v3, schema_v4,
-					    schema_v5, schema_v6, schema_v7 };
+					    schema_v5, schema_v6, schema_v7, schema_v8 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof(schema_steps) / sizeof(*schema_steps)))
 
@@ -520,8 +528,9 @@ static enum store_err effective(struct store *st, int64_t node, json_t **out,
 		"ORDER BY up.depth DESC", node, out, errbuf, errlen);
 }
 
-/* Stores text as client id's effective settings and queues its delivery,
- * replacing any queued older one. The first change of an operation takes a
+/* Stores text as client id's effective settings and queues its delivery
+ * (none to a client moved to another server), replacing any queued older
+ * one. The first change of an operation takes a
  * new settings revision (*rev, 0 until then); later ones share it. */
 static enum store_err record_change(struct store *st, int64_t id, const char *text,
 				    int64_t *rev, char *errbuf, size_t errlen)
@@ -540,8 +549,9 @@ static enum store_err record_change(struct store *st, int64_t id, const char *te
 			       "eff_version = ? WHERE node = ?", "sii", text, *rev, id);
 	if (err == STORE_OK)
 		err = sql_exec(st, errbuf, errlen, "INSERT OR REPLACE INTO deliveries "
-			       "(client, version, created) VALUES (?, ?, ?)", "iii", id, *rev,
-			       (int64_t)time(NULL));
+			       "(client, version, created) SELECT ?1, ?2, ?3 WHERE NOT EXISTS "
+			       "(SELECT 1 FROM clients WHERE node = ?1 AND state = 'moved')", "iii",
+			       id, *rev, (int64_t)time(NULL));
 	return err;
 }
 
@@ -646,6 +656,28 @@ static enum store_err migrate(struct store *st, char *errbuf, size_t errlen)
 	return finish(st, err, errbuf, errlen);
 }
 
+/* Drops the stored values of settings no longer offered
+ * (settings_retired()): from the nodes' own settings and from each
+ * client's effective ones, without a new settings version (agents read
+ * none of them; they drop them with their next change). Idempotent, so a
+ * database keeps none whatever its age. */
+static enum store_err drop_retired(struct store *st, char *errbuf, size_t errlen)
+{
+	enum store_err err = STORE_OK;
+	const char *key;
+	size_t i;
+
+	for (i = 0; err == STORE_OK && (key = settings_retired_key(i)); i++) {
+		err = sql_exec(st, errbuf, errlen, "DELETE FROM settings WHERE key = ?", "s", key);
+		if (err == STORE_OK)
+			err = sql_exec(st, errbuf, errlen, "UPDATE clients SET eff_json = "
+				       "json_remove(eff_json, '$.\"' || ?1 || '\"') WHERE "
+				       "json_type(eff_json, '$.\"' || ?1 || '\"') IS NOT NULL", "s",
+				       key);
+	}
+	return err;
+}
+
 /* Checks the database's structure (pages, indexes, constraints): one
  * damaged by a disk or a hand is refused, never served or built upon. */
 static bool intact(struct store *st, const char *path, char *errbuf, size_t errlen)
@@ -691,6 +723,7 @@ struct store *store_open(const char *path, char *errbuf, size_t errlen)
 	    exec(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
 		 "PRAGMA foreign_keys = ON;", errbuf, errlen) != STORE_OK ||
 	    migrate(st, errbuf, errlen) != STORE_OK ||
+	    drop_retired(st, errbuf, errlen) != STORE_OK ||
 	    sql_int(st, &st->observed, errbuf, errlen, "SELECT value FROM meta WHERE key = "
 		    "'observed'", "") != STORE_OK)
 		goto fail;
@@ -923,7 +956,7 @@ enum store_err store_domain_path(struct store *st, int64_t id, char *buf, size_t
 enum store_err store_tree(struct store *st, json_t **out, char *errbuf, size_t errlen)
 {
 	sqlite3_stmt *stmt = prepare(st, errbuf, errlen,
-		"SELECT n.id, n.parent, n.kind, n.name, c.uuid FROM nodes n "
+		"SELECT n.id, n.parent, n.kind, n.name, c.uuid, c.state = 'moved' FROM nodes n "
 		"LEFT JOIN clients c ON c.node = n.id ORDER BY n.kind, n.name, n.id", "");
 	json_t *byid = json_object(), *node, *parent, *root = NULL;
 	enum store_err err = STORE_OK;
@@ -942,8 +975,12 @@ enum store_err store_tree(struct store *st, json_t **out, char *errbuf, size_t e
 		node = json_pack("{sI sI ss ss}", "id", (json_int_t)sqlite3_column_int64(stmt, 0),
 				 "parent", (json_int_t)sqlite3_column_int64(stmt, 1),
 				 "kind", kinds[kind], "name", sqlite3_column_text(stmt, 3));
-		if (node && kind == STORE_KIND_CLIENT)
+		if (node && kind == STORE_KIND_CLIENT) {
 			json_object_set_new(node, "uuid", json_string(uuid));
+			/* Moved to another server: shown apart, no action's target. */
+			if (sqlite3_column_int(stmt, 5))
+				json_object_set_new(node, "moved", json_true());
+		}
 		if (node && kind != STORE_KIND_CLIENT) {
 			json_object_set_new(node, "domains", json_array());
 			json_object_set_new(node, "clients", json_array());
@@ -1519,6 +1556,7 @@ enum store_err store_agent_ack(struct store *st, int64_t id, int64_t version, ch
 			       size_t errlen)
 {
 	enum store_err err = begin(st, errbuf, errlen);
+	bool moved;
 
 	if (err != STORE_OK)
 		return err;
@@ -1527,14 +1565,22 @@ enum store_err store_agent_ack(struct store *st, int64_t id, int64_t version, ch
 	if (err == STORE_OK)
 		err = sql_exec(st, errbuf, errlen, "UPDATE clients SET update_req = 0 WHERE "
 			       "node = ? AND update_req <= ?", "ii", id, version);
-	/* An agent acknowledges a move once it has enrolled with the target. */
+	/* An agent acknowledges a move once it has enrolled with the target;
+	 * it will not ask for anything queued since: that is cancelled. */
 	if (err == STORE_OK)
 		err = sql_exec(st, errbuf, errlen, "UPDATE clients SET state = 'moved' "
-			       "WHERE node = ? AND move IS NOT NULL AND eff_version <= ?", "ii",
-			       id, version);
+			       "WHERE node = ? AND move IS NOT NULL AND move_version <= ? AND "
+			       "state != 'moved'", "ii", id, version);
+	moved = err == STORE_OK && sqlite3_changes(st->db) > 0;
 	if (err == STORE_OK)
 		err = sql_exec(st, errbuf, errlen, "DELETE FROM deliveries WHERE client = ? AND "
 			       "version <= ?", "ii", id, version);
+	if (err == STORE_OK && moved)
+		err = sql_exec(st, errbuf, errlen, "DELETE FROM deliveries WHERE client = ?", "i",
+			       id);
+	if (err == STORE_OK && moved && sqlite3_changes(st->db) > 0)
+		err = store_event_add(st, "delivery", id, 0, "moved to another server: its "
+				      "queued delivery is cancelled");
 	return finish(st, err, errbuf, errlen);
 }
 
@@ -1794,6 +1840,9 @@ enum store_err store_client_move_server(struct store *st, int64_t id, const char
 	/* A new version carries the move to the agent like a settings change. */
 	if (err == STORE_OK)
 		err = record_change(st, id, eff, &rev, errbuf, errlen);
+	if (err == STORE_OK)
+		err = sql_exec(st, errbuf, errlen, "UPDATE clients SET move_version = ? WHERE "
+			       "node = ?", "ii", rev, id);
 	free(eff);
 	return finish(st, err, errbuf, errlen);
 }

@@ -98,7 +98,8 @@ enum store_err store_domain_lookup(struct store *st, const char *path, int creat
 enum store_err store_domain_path(struct store *st, int64_t id, char *buf, size_t len);
 
 /* Returns the tree as a new JSON object {id, name, kind, children: [...],
- * clients: [{id, uuid, hostname}]}; the caller owns the reference. */
+ * clients: [{id, uuid, hostname, moved?: true}]}; the caller owns the
+ * reference. */
 enum store_err store_tree(struct store *st, json_t **out, char *errbuf, size_t errlen);
 
 /* Adds a client with the given unique uuid, host name and credential (the
@@ -281,7 +282,9 @@ enum store_err store_agent_settings(struct store *st, int64_t id, char **json,
 				    int64_t *version, char *errbuf, size_t errlen);
 
 /* Records that agent id applied its settings up to version: its queued
- * delivery of that version or an older one is done. */
+ * delivery of that version or an older one is done. Acknowledging the
+ * version of its move (or a later one) marks it moved, cancels what is
+ * queued for it and logs that. */
 enum store_err store_agent_ack(struct store *st, int64_t id, int64_t version, char *errbuf,
 			       size_t errlen);
 

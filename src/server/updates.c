@@ -1131,13 +1131,15 @@ void updates_plan(struct updates *u, struct http_req *req, const char *component
 		if (!found)
 			break;
 	}
-	if (have < target && (reached != target || full || have <= 0 ||
+	/* An agent ahead of the newest holds another sequence's version (a
+	 * database restored, say): the full package is its way back. */
+	if (have != target && (reached != target || full || have <= 0 ||
 			      chain_size >= json_integer_value(json_object_get(full_pkg,
 									       "size")))) {
 		json_array_clear(steps);
 		add_step(steps, full_pkg);
 	}
-	if (have >= target)
+	if (have == target)
 		json_array_clear(steps);
 	answer = json_pack("{ss sI sO sO}", "component", component, "version",
 			   (json_int_t)target, "steps", steps, "rotations", u->rotations);

@@ -72,6 +72,8 @@ try {
 
 	step('the dashboard shows the agent');
 	await page.waitForSelector('#card-states [data-count=online]:text("1")');
+	await page.waitForSelector('#moved-count:has-text("1 moved to other servers")');
+	await page.waitForSelector('#card-queue .big:text("0")');
 	await page.waitForSelector('#card-components td:text("Virus Pattern")');
 	await shot('dashboard');
 	await page.click('#view-queue');
@@ -156,13 +158,32 @@ try {
 	await page.fill('#search', host);
 	await page.waitForSelector(row);
 
+	step('a client moved to another server is shown apart and offered for no action');
+	await page.fill('#search', '');
+	const moved = '.vrow.moved[data-host="moved-away"]';
+	await page.waitForSelector(`${moved} [data-col=state]:has-text("moved")`);
+	assert.equal(await page.isDisabled(`${moved} input[type=checkbox]`), true);
+	await page.waitForSelector('#domain-tree span[data-moved="/"]:text("1 moved")');
+	await page.check('input[aria-label="select all shown"]');
+	await page.waitForSelector('#selection:has-text("1 selected of 2 shown")');
+	assert.equal(await page.isChecked(`${moved} input[type=checkbox]`), false);
+	await page.uncheck('input[aria-label="select all shown"]');
+	await page.click(`${moved} div[title="moved-away"]`);
+	await page.waitForSelector('#detail #moved-note');
+	assert.equal(await page.locator('#detail tr[data-setting]').count(), 0);
+	await shot('agents-moved');
+	await page.click('#remove-moved');
+	await page.click('.dialog button:text("Remove")');
+	await page.waitForSelector('.toast:has-text("1 client(s) removed")');
+	await page.waitForSelector(moved, { state: 'detached' });
+
 	step('global agent settings');
 	await page.click('nav a[data-page=settings]');
-	await page.waitForSelector('#global-settings tr[data-setting="restart.postpone_updates"]');
-	await page.selectOption('#global-settings tr[data-setting="restart.postpone_updates"] select',
-		'true');
-	await page.click('#global-settings tr[data-setting="restart.postpone_updates"] button:text("Save")');
-	await page.waitForSelector('.toast:has-text("restart.postpone_updates set on the root")');
+	await page.waitForSelector('#global-settings tr[data-setting="update.allow_update_now"]');
+	await page.selectOption('#global-settings tr[data-setting="update.allow_update_now"] select',
+		'false');
+	await page.click('#global-settings tr[data-setting="update.allow_update_now"] button:text("Save")');
+	await page.waitForSelector('.toast:has-text("update.allow_update_now set on the root")');
 	await shot('settings');
 
 	step('updates');

@@ -12,6 +12,7 @@ What the browser did is then checked through the API.
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,23 @@ class ConsoleBrowserTest(unittest.TestCase):
         self.agent.start()
         wait_for(lambda: (self.client().get("status") or {}).get("components", {})
                  .get("virus-pattern"), timeout=60, what="the agent's first pattern")
+        # A client moved to another server: a move recorded for it, which
+        # its agent acknowledges (test_move.py moves a real agent).
+        with open(os.path.join(self.server.data, "enroll-token")) as f:
+            enroll = f.read().strip()
+        uuid = "00000000-0000-4000-8000-00000000c0de"
+        status, body = self.server.request("POST", "/api/v1/agent/enroll", {
+            "uuid": uuid, "hostname": "moved-away"}, token=enroll)
+        self.assertEqual(status, 201, body)
+        db = sqlite3.connect(os.path.join(self.server.data, "ward.db"), timeout=10)
+        db.execute("UPDATE clients SET move = '{}' WHERE node = ?", (body["client"],))
+        db.commit()
+        (version,) = db.execute("SELECT eff_version FROM clients WHERE node = ?",
+                                (body["client"],)).fetchone()
+        db.close()
+        status, _ = self.server.request("POST", "/api/v1/agent/ack", {"version": version},
+                                        token=f"{uuid}:{body['secret']}")
+        self.assertEqual(status, 200)
 
     def tearDown(self):
         self.agent.stop()
@@ -90,7 +108,7 @@ class ConsoleBrowserTest(unittest.TestCase):
             "GET", f"/api/v1/settings?scope=client:{c['id']}", token=self.token)
         self.assertEqual(s["own"], {"scan_method": "smart"})
         status, s = self.server.request("GET", "/api/v1/settings?scope=root", token=self.token)
-        self.assertIs(s["own"]["restart.postpone_updates"], True)
+        self.assertIs(s["own"]["update.allow_update_now"], False)
         status, u = self.server.request("GET", "/api/v1/update/settings", token=self.token)
         self.assertEqual((u["max_downloads"], u["set"]), (20, {"max_downloads": 20}))
         status, logs = self.server.request("GET", "/api/v1/logs?kind=system&limit=1000",

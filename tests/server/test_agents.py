@@ -221,5 +221,47 @@ class AgentsTest(unittest.TestCase):
                  what="the roaming agent once back")
 
 
+class ReconnectTest(unittest.TestCase):
+    """An agent restarted (within agents.offline_after) after a delivery to
+    it went unacknowledged gets it at once, not after notify.retry_interval."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="ward-reconnect-")
+        self.server = Wardd(self.tmp.name, extra="[notify]\nack_timeout = 2s\n"
+                            "retry_interval = 15m\n[http]\nlong_poll = 5s\n")
+        self.server.start()
+        self.agent = Agent(self.tmp.name, "agent")
+
+    def tearDown(self):
+        self.agent.stop()
+        self.server.stop()
+        self.tmp.cleanup()
+
+    def test_restarted_agent_gets_pending_delivery_at_once(self):
+        agent = self.agent
+        done = agent.enroll("--bundle", os.path.join(self.server.data, "enroll.bundle"))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        agent.start()
+        wait_for(lambda: agent.version() > 0, what="first settings")
+        # Frozen in its long poll: the delivery reaches its socket, is never
+        # acknowledged, and its retry is put 15 minutes off.
+        os.kill(agent.proc.pid, signal.SIGSTOP)
+        token = self.server.login()
+        status, body = self.server.request("PUT", "/api/v1/settings",
+                                           {"scope": "root", "key": "update.schedule",
+                                            "value": "weekly tue 04:00"}, token=token)
+        self.assertEqual(status, 200, body)
+        wait_for(lambda: "not acknowledged (attempt 1); retried later" in
+                 self.server.log_text(), what="the delivery counted unacknowledged")
+        agent.stop()
+        self.assertNotIn("weekly tue 04:00", agent.log_text())
+        agent.start()
+        wait_for(lambda: "weekly tue 04:00" in agent.log_text(), timeout=20,
+                 what="the pending delivery reaching the restarted agent")
+        wait_for(lambda: self.server.request("GET", "/api/v1/notify/queue",
+                                             token=token)[1]["queue"] == [],
+                 what="its acknowledgement")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=1, argv=sys.argv[:1])

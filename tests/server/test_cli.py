@@ -271,6 +271,13 @@ class CliTest(unittest.TestCase):
         self.assertEqual(late.returncode, 1)
         self.assertIn("401", late.stderr)
         self.assertNotIn(made["id"], self.ward("enroll", "tokens").stdout)
+        # With no options at all: the default domain and lifetime.
+        done = self.ward("enroll", "new", "--json")
+        plain = json.loads(done.stdout)
+        self.assertEqual((plain["domain"], len(plain["token"])), ("/", 64))
+        self.assertAlmostEqual(plain["expires"], time.time() + 30 * 86400, delta=60)
+        self.assertRegex(self.ward("enroll", "new").stdout, "[0-9a-f]{64}")
+        self.ward("enroll", "revoke", plain["id"])
         # Mistakes are named.
         for args, word in ((["enroll", "new", "--domain", "/Nowhere"], "no domain /Nowhere"),
                            (["enroll", "new", "--days", "0"], "days: expected 1 to 3650"),

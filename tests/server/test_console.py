@@ -336,7 +336,8 @@ class ConsoleTest(Base):
         status, body = s.request("GET", "/api/v1/settings/keys", token=token)
         keys = {k["key"]: k for k in body["settings"]}
         self.assertEqual(keys["scan_method"]["choices"], ["smart", "conventional"])
-        self.assertEqual(keys["restart.notify"]["levels"], ["root"])
+        self.assertEqual(keys["roaming"]["levels"], ["root", "domain", "client"])
+        self.assertNotIn("restart.notify", keys)
         self.assertIs(keys["roaming"]["default"], False)
         self.assertEqual(keys["update.window"]["type"], "int")
         status, o = s.request("GET", "/api/v1/overview", token=token)

@@ -9,6 +9,8 @@ library only; WARDD_BIN names the daemon.
 import json
 import os
 import socket
+import sqlite3
+import ssl
 import stat
 import subprocess
 import sys
@@ -99,6 +101,88 @@ class WarddTest(unittest.TestCase):
             except OSError:
                 pass
         self.assertEqual(w.request("GET", "/api/v1/health")[0], 200)
+
+    def test_empty_body(self):
+        """An empty or absent body is {} where every body argument is
+        optional, and names the required argument where one is not."""
+        token = self.w.login()
+
+        def absent(path):
+            ctx = ssl.create_default_context(cafile=os.path.join(self.w.data, "ca.crt"))
+            conn = http.client.HTTPSConnection("127.0.0.1", self.w.port, context=ctx,
+                                               timeout=10)
+            try:
+                conn.putrequest("POST", path)
+                conn.putheader("Authorization", f"Bearer {token}")
+                conn.endheaders()
+                resp = conn.getresponse()
+                return resp.status, json.loads(resp.read())
+            finally:
+                conn.close()
+
+        for how, answer in (("empty", self.w.request("POST", "/api/v1/enroll/tokens",
+                                                     token=token, raw=b"")),
+                            ("blank", self.w.request("POST", "/api/v1/enroll/tokens",
+                                                     token=token, raw=b" \r\n")),
+                            ("absent", absent("/api/v1/enroll/tokens"))):
+            status, body = answer
+            self.assertEqual(status, 201, (how, body))
+            self.assertEqual((body["domain"], len(body["token"])), ("/", 64), how)
+        status, body = self.w.request("POST", "/api/v1/domains", token=token, raw=b"")
+        self.assertEqual(status, 400, body)
+        self.assertIn("request body: empty, but path is required", body["error"])
+        status, body = absent("/api/v1/domains")
+        self.assertEqual(status, 400, body)
+        self.assertIn("request body: empty, but path is required", body["error"])
+
+    def test_retired_restart_settings(self):
+        """restart.notify and restart.postpone_updates, which nothing reads,
+        are not offered, are refused, and go from a database that has them."""
+        w = self.w
+        token = w.login()
+        retired = ("restart.notify", "restart.postpone_updates")
+        status, body = w.request("GET", "/api/v1/settings/keys", token=token)
+        self.assertEqual(status, 200, body)
+        self.assertFalse(set(retired) & {k["key"] for k in body["settings"]})
+        for key in retired:
+            status, body = w.request("PUT", "/api/v1/settings", {"scope": "root", "key": key,
+                                                                 "value": True}, token=token)
+            self.assertEqual(status, 400, body)
+            self.assertIn(f"{key}: no such setting", body["error"])
+        with open(os.path.join(w.data, "enroll-token")) as f:
+            enroll = f.read().strip()
+        status, body = w.request("POST", "/api/v1/agent/enroll",
+                                 {"uuid": "00000000-0000-4000-8000-0000000000b1",
+                                  "hostname": "old"}, token=enroll)
+        self.assertEqual(status, 201, body)
+        # A database from before: the values stored at the root and in the
+        # client's effective settings.
+        w.stop()
+        db = sqlite3.connect(os.path.join(w.data, "ward.db"))
+        db.execute("INSERT INTO settings VALUES (1, 'restart.notify', 'true'), "
+                   "(1, 'restart.postpone_updates', 'false')")
+        db.execute("UPDATE clients SET eff_json = json_set(eff_json, '$.\"restart.notify\"', "
+                   "json('true'), '$.\"restart.postpone_updates\"', json('false'))")
+        db.commit()
+        (before,) = db.execute("SELECT eff_version FROM clients").fetchone()
+        db.close()
+        w.start()
+        token = w.login()
+        status, body = w.request("GET", "/api/v1/settings?scope=root", token=token)
+        self.assertEqual(status, 200, body)
+        self.assertFalse(set(retired) & (set(body["own"]) | set(body["effective"])))
+        db = sqlite3.connect(os.path.join(w.data, "ward.db"))
+        eff, version = db.execute("SELECT eff_json, eff_version FROM clients").fetchone()
+        db.close()
+        self.assertNotIn("restart.", eff)
+        self.assertEqual(version, before)
+        # An export made before imports, passing over them.
+        status, export = w.request("GET", "/api/v1/export", token=token)
+        self.assertEqual(status, 200, export)
+        export["domains"][0]["settings"]["restart.notify"] = False
+        status, body = w.request("POST", "/api/v1/import", {"export": export}, token=token)
+        self.assertEqual(status, 200, body)
+        self.assertTrue(all(r["ok"] for r in body["results"]), body)
 
     def test_restart_keeps_state(self):
         token = self.w.login()

@@ -174,9 +174,11 @@ static void test_validation(struct store *st)
 	CHECK(set(st, d, "update.schedule", "\"daily 7:00\"", STORE_APPLY_ALL, NULL) ==
 	      STORE_EINVAL);
 	CHECK(set(st, d, "update.schedule", "\"hourly\"", STORE_APPLY_ALL, NULL) == STORE_OK);
-	CHECK(set(st, d, "restart.notify", "false", STORE_APPLY_ALL, NULL) == STORE_EINVAL);
-	CHECK_STR_CONTAINS(msg, "root only");
-	CHECK(set(st, STORE_ROOT, "restart.notify", "false", STORE_APPLY_ALL, NULL) == STORE_OK);
+	/* Retired: offered once, read by nothing. */
+	CHECK(set(st, STORE_ROOT, "restart.notify", "false", STORE_APPLY_ALL, NULL) ==
+	      STORE_EINVAL);
+	CHECK_STR_CONTAINS(msg, "restart.notify: no such setting");
+	CHECK(set(st, STORE_ROOT, "update.window", "45", STORE_APPLY_ALL, NULL) == STORE_OK);
 	CHECK(set(st, d, "no.such", "true", STORE_APPLY_ALL, NULL) == STORE_EINVAL);
 	CHECK_STR_CONTAINS(msg, "no.such: no such setting");
 }
@@ -431,7 +433,7 @@ static void test_reopen(const char *path)
 
 	CHECK(st != NULL);
 	CHECK(store_domain_lookup(st, "/Sales/Berlin", 0, &d, msg, sizeof(msg)) == STORE_OK);
-	CHECK(strcmp(eff(st, STORE_ROOT, "restart.notify"), "false") == 0);
+	CHECK(strcmp(eff(st, STORE_ROOT, "update.window"), "45") == 0);
 	store_close(st);
 }
 

@@ -98,19 +98,23 @@ async function load(background) {
 	st.clients = list.clients;
 	st.byId = new Map(st.clients.map((c) => [c.id, c]));
 	st.latest = Object.fromEntries(upd.components.map((c) => [c.name, c.version]));
+	// Clients moved to other servers are no action's target.
 	for (const id of [...st.selected])
-		if (!st.byId.has(id))
+		if (!st.byId.has(id) || st.byId.get(id).state === 'moved')
 			st.selected.delete(id);
 	if (!st.domains.has(st.domain))
 		st.domain = 1;
 	applyFilter();
 }
 
+// Clients per domain, those moved to other servers counted apart.
 function domainCounts() {
-	const n = new Map();
-	for (const c of st.clients)
-		n.set(c.domain, (n.get(c.domain) || 0) + 1);
-	return n;
+	const n = new Map(), moved = new Map();
+	for (const c of st.clients) {
+		const m = c.state === 'moved' ? moved : n;
+		m.set(c.domain, (m.get(c.domain) || 0) + 1);
+	}
+	return { n, moved };
 }
 
 function renderTree(el) {
@@ -120,7 +124,9 @@ function renderTree(el) {
 			onclick: () => { st.domain = d.id; st.detail = { kind: 'domain', id: d.id };
 				applyFilter(); render(); renderDetail(); } },
 		h('span', {}, d.id === 1 ? 'Ward server (root)' : d.name),
-		h('span', { class: 'muted' }, counts.get(d.id) || '')),
+		h('span', { class: 'muted' }, counts.n.get(d.id) || ''),
+		counts.moved.get(d.id) ? h('span', { class: 'pill moved', 'data-moved': d.path,
+			title: 'moved to other servers' }, `${counts.moved.get(d.id)} moved`) : null),
 		d.children.length ? h('ul', {}, d.children.sort((a, b) =>
 			a.name.localeCompare(b.name)).map(item)) : null);
 	fill(el, h('ul', {}, item(st.domains.get(1))));
@@ -139,7 +145,9 @@ function renderRows(body, inner) {
 	for (let i = from; i < to; i++) {
 		const c = st.shown[i];
 		const v = versionOf(c), latest = st.latest[componentOf(c)];
+		const moved = c.state === 'moved';
 		const box = h('input', { type: 'checkbox', checked: st.selected.has(c.id),
+			disabled: moved, title: moved ? 'moved to another server: managed there' : '',
 			'aria-label': `select ${c.hostname}`,
 			onclick: (ev) => {
 				ev.stopPropagation();
@@ -149,7 +157,8 @@ function renderRows(body, inner) {
 					st.selected.delete(c.id);
 				renderActions();
 			} });
-		const row = h('div', { class: st.selected.has(c.id) ? 'vrow sel' : 'vrow',
+		const row = h('div', { class: `vrow${st.selected.has(c.id) ? ' sel' : ''}${moved ?
+			' moved' : ''}`,
 			'data-client': c.id, 'data-host': c.hostname,
 			onclick: () => { st.detail = { kind: 'client', id: c.id }; renderDetail(); } },
 		h('div', {}, box),
@@ -303,8 +312,9 @@ async function verify() {
 	refresh();
 }
 
-async function removeDialog() {
-	const ids = selectedIds();
+// Removes the selected clients, or those of ids (a moved client, from its
+// detail: no selection offers it).
+async function removeDialog(ids = selectedIds()) {
 	await dialog(`Remove ${ids.length} client(s)`, h('p', {}, 'They leave the tree and their ' +
 		'credentials stop working; nothing is uninstalled. An agent that still runs must ' +
 		'enroll again to come back.'), [{ label: 'Remove', class: 'danger', action: async () => {
@@ -558,8 +568,13 @@ async function renderDetail() {
 			kv('update error', s.update_error || 'none'),
 			kv('settings', `version ${c.version}, acknowledged ${c.acked_version}`),
 			kv('last seen', fmtAgo(c.last_seen))),
-		h('h3', {}, 'Settings'),
-		settingsPanel(`client:${c.id}`, { onChange: refresh })));
+		c.state === 'moved' ?
+			h('div', { id: 'moved-note' }, h('p', { class: 'muted' }, 'Moved to another ' +
+				'server: it is managed there now. Here it can only be removed.'),
+			h('button', { class: 'secondary write', id: 'remove-moved',
+				onclick: () => removeDialog([c.id]).catch((e) => toast(e.message, true)) },
+			'Remove...')) :
+			[h('h3', {}, 'Settings'), settingsPanel(`client:${c.id}`, { onChange: refresh })]));
 }
 
 export function show(main) {
@@ -576,7 +591,7 @@ export function show(main) {
 	const all = h('input', { type: 'checkbox', 'aria-label': 'select all shown',
 		onclick: (ev) => {
 			for (const c of st.shown)
-				if (ev.target.checked)
+				if (ev.target.checked && c.state !== 'moved')
 					st.selected.add(c.id);
 				else
 					st.selected.delete(c.id);
