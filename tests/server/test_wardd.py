@@ -6,6 +6,7 @@ bundle), the API's answers to good and bad requests, a restart that keeps
 everything, configuration errors and a clean stop.  Python standard
 library only; WARDD_BIN names the daemon.
 """
+import http.client
 import json
 import os
 import socket
