@@ -1,5 +1,5 @@
 /* admin_cmd.c -- `ward login` and the administration commands, each built
- * from the operation table in src/common/ops.c: its words, its arguments
+ * from the operation table (src/common/ops.def): its words, its arguments
  * (positional, or --name VALUE) and where each goes in the request. */
 #include <errno.h>
 #include <jansson.h>

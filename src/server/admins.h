@@ -9,7 +9,7 @@
  * a demoted one's lose their rights at once. Passwords are hashed and
  * verified off the loop (signin.h). Every change is a system event.
  *
- * Handlers of the table in src/common/ops.c; they run on the HTTP loop's
+ * Handlers of the operations in src/common/ops.def; they run on the HTTP loop's
  * thread like every handler (see api.h).
  */
 #ifndef WARD_ADMINS_H

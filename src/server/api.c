@@ -65,7 +65,7 @@ json_t *api_body_object(struct http_req *req)
 	return obj;
 }
 
-static void get_health(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_session_health(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	(void)ctx;
 	(void)who;
@@ -73,7 +73,7 @@ static void get_health(struct api_ctx *ctx, struct http_req *req, const char *wh
 					      WARD_VERSION));
 }
 
-static void post_logout(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_session_logout(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	unsigned char th[32];
 	char token[65];
@@ -92,7 +92,7 @@ static void post_logout(struct api_ctx *ctx, struct http_req *req, const char *w
 		session_set_cookie(req, NULL, 0);
 }
 
-static void get_session(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_session_get(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	char token[65], csrf[65], name[128], *role = NULL;
 	unsigned char th[32];
@@ -118,7 +118,7 @@ static void get_session(struct api_ctx *ctx, struct http_req *req, const char *w
 	http_respond_json(req, 200, out);
 }
 
-static void get_tree(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_tree_get(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *tree = NULL;
 	char msg[256];
@@ -159,7 +159,7 @@ static enum store_err parse_scope(struct api_ctx *ctx, const char *scope, int64_
 	return STORE_EINVAL;
 }
 
-static void get_settings(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_settings_get(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *own = NULL, *eff = NULL, *origin = NULL;
 	enum store_err err;
@@ -184,7 +184,7 @@ static void get_settings(struct api_ctx *ctx, struct http_req *req, const char *
 					      "origin", origin));
 }
 
-static void get_settings_keys(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_settings_keys(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	static const char *const types[] = { "bool", "enum", "schedule", "int" };
 	const struct settings_def *defs;
@@ -221,7 +221,7 @@ static void get_settings_keys(struct api_ctx *ctx, struct http_req *req, const c
 	http_respond_json(req, 200, json_pack("{so}", "settings", list));
 }
 
-static void put_settings(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_settings_set(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *body = api_body_object(req), *value;
 	const char *scope, *key, *apply = "inherit";
@@ -261,7 +261,7 @@ out:
 	json_decref(body);
 }
 
-static void delete_settings(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_settings_unset(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	const char *key = http_req_query(req, "key");
 	enum store_err err;
@@ -287,7 +287,7 @@ static void delete_settings(struct api_ctx *ctx, struct http_req *req, const cha
 	http_respond_json(req, 200, json_pack("{sI}", "changed", (json_int_t)changed));
 }
 
-static void post_domains(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_tree_domain_create(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *body = api_body_object(req);
 	const char *path;
@@ -312,7 +312,7 @@ out:
 	json_decref(body);
 }
 
-static void get_queue(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_settings_queue(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *list = NULL;
 
@@ -325,7 +325,7 @@ static void get_queue(struct api_ctx *ctx, struct http_req *req, const char *who
 					      (json_int_t)notify_in_flight(ctx->notify)));
 }
 
-static void delete_queue(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_settings_cancel(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	const char *client = http_req_query(req, "client");
 	int64_t id = -1, n = 0;
@@ -452,7 +452,7 @@ static enum store_err enroll_domain(struct api_ctx *ctx, const char *domain_path
 
 /* Agent enrollment: the agent names itself (uuid, host name, status) and
  * gets its credential, which the server keeps only as a SHA-256. */
-static void post_enroll(struct api_ctx *ctx, struct http_req *req, const char *domain_path)
+void api_agent_enroll(struct api_ctx *ctx, struct http_req *req, const char *domain_path)
 {
 	json_t *body = api_body_object(req), *status = NULL;
 	const char *uuid, *hostname, *wanted = NULL;
@@ -501,7 +501,7 @@ out:
 }
 
 /* A smart protection server's status: what its /sps/v1/status says. */
-static void post_sps_heartbeat(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_sps_heartbeat(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *body = api_body_object(req);
 	char msg[256], *status;
@@ -521,7 +521,7 @@ static void post_sps_heartbeat(struct api_ctx *ctx, struct http_req *req, const 
 
 /* The enrolled smart protection servers, each online when it reported
  * within three heartbeat intervals. */
-static void get_sps_servers(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_sps_servers(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	int64_t now = (int64_t)time(NULL);
 	json_t *list = NULL, *e;
@@ -539,7 +539,7 @@ static void get_sps_servers(struct api_ctx *ctx, struct http_req *req, const cha
 	http_respond_json(req, 200, json_pack("{so}", "servers", list));
 }
 
-static void post_heartbeat(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_agent_heartbeat(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	int64_t id = strtoll(who, NULL, 10), version = 0;
 	json_t *body = api_body_object(req);
@@ -568,7 +568,7 @@ out:
 /* The event channel: {"version": N[, "status": {...}]}. The agent sends
  * its status (a heartbeat) with the poll when its interval has passed, so
  * one connection per agent carries both. */
-static void post_events(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_agent_events(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *body = api_body_object(req), *status = NULL;
 	int64_t id = strtoll(who, NULL, 10);
@@ -602,7 +602,7 @@ out:
 	json_decref(body);
 }
 
-static void post_ack(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_agent_ack(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *body = api_body_object(req);
 	json_int_t version;
@@ -658,7 +658,7 @@ static int list_client(json_t *c, void *arg)
 	return 0;
 }
 
-static void get_clients(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_clients_list(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	const char *summary_only = http_req_query(req, "summary");
 	struct client_list l = { .ctx = ctx, .now = (int64_t)time(NULL) };
@@ -700,7 +700,7 @@ static bool domain_arg(struct api_ctx *ctx, struct http_req *req, const char *pa
 	return true;
 }
 
-static void post_domain_rename(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_tree_domain_rename(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *body = api_body_object(req);
 	const char *path, *name;
@@ -727,7 +727,7 @@ static void post_domain_rename(struct api_ctx *ctx, struct http_req *req, const 
 	json_decref(body);
 }
 
-static void post_domain_move(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_tree_domain_move(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *body = api_body_object(req);
 	const char *path, *to;
@@ -755,7 +755,7 @@ static void post_domain_move(struct api_ctx *ctx, struct http_req *req, const ch
 	json_decref(body);
 }
 
-static void delete_domain(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_tree_domain_delete(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	const char *path = http_req_query(req, "path");
 	enum store_err err;
@@ -788,7 +788,7 @@ static int take_client(json_t *c, void *arg)
 	return 1;
 }
 
-static void get_client(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_clients_show(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	const char *arg = http_req_query(req, "id");
 	struct one_client o = { .ctx = ctx };
@@ -867,7 +867,7 @@ static enum store_err move_one(struct api_ctx *ctx, int64_t id, void *arg, char 
 }
 
 /* Moves one client or a list; answers each one's result. */
-static void post_client_move(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_clients_move(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *body = api_body_object(req), *ids, *results = json_array();
 	struct move_to m = { .who = who };
@@ -930,7 +930,7 @@ out:
 
 /* Removes clients from the tree: their credentials stop working at once;
  * they can be restored for agents.removed_keep. */
-static void post_client_remove(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_clients_remove(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	char note[200];
 	int64_t removed;
@@ -955,13 +955,13 @@ static enum store_err restore_one(struct api_ctx *ctx, int64_t id, void *arg, ch
 
 /* Puts removed clients back (agents.removed_keep): their credentials work
  * again and their settings are delivered. */
-static void post_client_restore(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_clients_restore(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	if (ids_action(ctx, req, "restore", "restored", restore_one, (void *)who) > 0)
 		notify_kick(ctx->notify);
 }
 
-static void get_clients_removed(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_clients_removed(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *list = NULL;
 
@@ -996,7 +996,7 @@ bool api_load_rules(struct api_ctx *ctx)
 	return ctx->rules && ctx->sources && ctx->sps_lists;
 }
 
-static void get_grouping(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_settings_grouping_get(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	(void)who;
 	http_respond_json(req, 200, json_pack("{sO}", "rules", ctx->rules));
@@ -1031,18 +1031,18 @@ static void put_list(struct api_ctx *ctx, struct http_req *req, const char *who,
 	json_decref(body);
 }
 
-static void put_grouping(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_settings_grouping_set(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	put_list(ctx, req, who, "rules", "grouping_rules", "grouping rules", grouping_validate);
 }
 
-static void get_sources(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_settings_sources_get(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	(void)who;
 	http_respond_json(req, 200, json_pack("{sO}", "sources", ctx->sources));
 }
 
-static void put_sources(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_settings_sources_set(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	put_list(ctx, req, who, "sources", "update_sources", "update source table",
 		 sources_validate);
@@ -1059,7 +1059,7 @@ static int take_addresses(json_t *c, void *arg)
 
 /* Where an agent updates from: the first table entry holding the address
  * it connects from or one it reported; null means this server. */
-static void get_agent_source(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_agent_source(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *addresses = json_pack("[s]", http_req_peer(req));
 	const char *url;
@@ -1142,14 +1142,14 @@ static json_t *sps_warnings(struct api_ctx *ctx, bool log)
 	return out;
 }
 
-static void get_sps(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_sps_lists_get(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	(void)who;
 	http_respond_json(req, 200, json_pack("{sO so}", "lists", ctx->sps_lists, "warnings",
 					      sps_warnings(ctx, false)));
 }
 
-static void put_sps(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_sps_lists_set(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	put_list(ctx, req, who, "lists", "sps_lists", "smart protection source lists",
 		 sources_sps_validate);
@@ -1161,7 +1161,7 @@ static void put_sps(struct api_ctx *ctx, struct http_req *req, const char *who)
  * does. With them what it may trust: certificates of the smart protection
  * CA (wardd's own for the integrated server), and of those only the keys
  * pinned here: wardd's and the enabled servers'. */
-static void get_agent_sps(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_sps_agent_sources(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *addresses = json_pack("[s]", http_req_peer(req)), *pins = NULL, *out, *p;
 	const json_t *list;
@@ -1339,7 +1339,7 @@ json_t *api_verify(struct api_ctx *ctx, bool remove)
 			 v.removed);
 }
 
-static void post_verify(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_clients_verify(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *report;
 
@@ -1399,7 +1399,7 @@ static enum store_err move_server_one(struct api_ctx *ctx, int64_t id, void *arg
 
 /* Tells clients to move to another server: each re-enrolls there with the
  * token given, into the domain of the path it has here. */
-static void post_move_server(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_clients_move_server(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *body = api_body_object(req), *ids, *results = json_array();
 	struct server_move m;
@@ -1432,7 +1432,7 @@ out:
 	json_decref(body);
 }
 
-static void get_export(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_tree_export(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *domains = NULL;
 
@@ -1468,7 +1468,7 @@ static enum store_err import_node(struct api_ctx *ctx, int64_t node, json_t *wan
 	return err;
 }
 
-static void post_import(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_tree_import(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *body = api_body_object(req), *ex, *domains, *rules, *d, *results = json_array();
 	const char *path;
@@ -1599,8 +1599,7 @@ static json_t *count_fleet(struct api_ctx *ctx, json_t *status)
 			 f.methods);
 }
 
-/* The handler of every operation of the table in src/common/ops.c. */
-static void get_update_status(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_updates_status(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *status = updates_status(ctx->updates), *fleet;
 
@@ -1615,13 +1614,13 @@ static void get_update_status(struct api_ctx *ctx, struct http_req *req, const c
 	http_respond_json(req, 200, status);
 }
 
-static void get_update_settings(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_updates_settings(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	(void)who;
 	http_respond_json(req, 200, updates_settings(ctx->updates));
 }
 
-static void put_update_settings(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_updates_configure(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *body = api_body_object(req);
 	char msg[512];
@@ -1636,7 +1635,7 @@ static void put_update_settings(struct api_ctx *ctx, struct http_req *req, const
 }
 
 /* The dashboard's one request. */
-static void get_overview(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_updates_overview(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	struct store_event_filter recent = { .kind = "detection", .limit = 10 };
 	json_t *status = updates_status(ctx->updates), *fleet = NULL, *detections = NULL;
@@ -1678,13 +1677,13 @@ out:
 	json_decref(servers);
 }
 
-static void post_update_now(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_updates_now(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	store_eventf(ctx->st, "system", 0, "%s asked for a signature import now", who);
 	updates_import_now(ctx->updates, req);
 }
 
-static void post_update_rotate_key(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_updates_rotate_key(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	updates_rotate_key(ctx->updates, req, who);
 }
@@ -1722,7 +1721,7 @@ static enum store_err update_one(struct api_ctx *ctx, int64_t id, void *arg, cha
 	return store_client_update_now(ctx->st, id, msg, len);
 }
 
-static void post_update_agents(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_updates_agents(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *body = api_body_object(req), *results = json_array();
 	struct update_agents u = { .ctx = ctx, .now = (int64_t)time(NULL) };
@@ -1761,7 +1760,7 @@ out:
 	json_decref(body);
 }
 
-static void post_agent_update(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_updates_agent_update(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	json_t *body = api_body_object(req);
 	const char *component;
@@ -1780,7 +1779,7 @@ static void post_agent_update(struct api_ctx *ctx, struct http_req *req, const c
 	json_decref(body);
 }
 
-static void get_agent_download(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_updates_agent_download(struct api_ctx *ctx, struct http_req *req, const char *who)
 {
 	const char *file = http_req_query(req, "file");
 
@@ -1790,70 +1789,15 @@ static void get_agent_download(struct api_ctx *ctx, struct http_req *req, const 
 		updates_download(ctx->updates, req, who, file);
 }
 
+/* The handler of every operation, made from ops.def. */
 static const handler_fn handlers[OPS_COUNT] = {
-	[OPS_HEALTH] = get_health,
-	[OPS_LOGIN] = admins_post_login,
-	[OPS_LOGOUT] = post_logout,
-	[OPS_SESSION] = get_session,
-	[OPS_ADMIN_PASSWD] = admins_post_passwd,
-	[OPS_ADMIN_LIST] = admins_get,
-	[OPS_ADMIN_ADD] = admins_post,
-	[OPS_ADMIN_REMOVE] = admins_delete,
-	[OPS_ADMIN_ROLE] = admins_put_role,
-	[OPS_OVERVIEW] = get_overview,
-	[OPS_CLIENT_REMOVE] = post_client_remove,
-	[OPS_CLIENT_REMOVED] = get_clients_removed,
-	[OPS_CLIENT_RESTORE] = post_client_restore,
-	[OPS_ENROLL_TOKENS] = enroll_get_tokens,
-	[OPS_ENROLL_TOKEN_NEW] = enroll_post_token,
-	[OPS_ENROLL_TOKEN_REVOKE] = enroll_post_revoke,
-	[OPS_LOGS] = logs_get,
-	[OPS_UPDATE_SETTINGS] = get_update_settings,
-	[OPS_UPDATE_CONFIGURE] = put_update_settings,
-	[OPS_AGENT_DETECTIONS] = logs_post_detections,
-	[OPS_TREE] = get_tree,
-	[OPS_DOMAIN_CREATE] = post_domains,
-	[OPS_DOMAIN_RENAME] = post_domain_rename,
-	[OPS_DOMAIN_MOVE] = post_domain_move,
-	[OPS_DOMAIN_DELETE] = delete_domain,
-	[OPS_CLIENT_LIST] = get_clients,
-	[OPS_CLIENT_SHOW] = get_client,
-	[OPS_CLIENT_MOVE] = post_client_move,
-	[OPS_CLIENT_VERIFY] = post_verify,
-	[OPS_CLIENT_MOVE_SERVER] = post_move_server,
-	[OPS_EXPORT] = get_export,
-	[OPS_IMPORT] = post_import,
-	[OPS_SETTINGS_KEYS] = get_settings_keys,
-	[OPS_SETTINGS_GET] = get_settings,
-	[OPS_SETTINGS_SET] = put_settings,
-	[OPS_SETTINGS_UNSET] = delete_settings,
-	[OPS_NOTIFY_QUEUE] = get_queue,
-	[OPS_NOTIFY_CANCEL] = delete_queue,
-	[OPS_GROUPING_GET] = get_grouping,
-	[OPS_GROUPING_SET] = put_grouping,
-	[OPS_SOURCES_GET] = get_sources,
-	[OPS_SOURCES_SET] = put_sources,
-	[OPS_SPS_GET] = get_sps,
-	[OPS_SPS_SET] = put_sps,
-	[OPS_AGENT_SPS] = get_agent_sps,
-	[OPS_SPS_SERVERS] = get_sps_servers,
-	[OPS_SPS_ENROLL] = enroll_post_sps,
-	[OPS_SPS_TOKEN_NEW] = enroll_post_sps_token,
-	[OPS_SPS_DISABLE] = enroll_post_sps_disable,
-	[OPS_SPS_ENABLE] = enroll_post_sps_enable,
-	[OPS_SPS_REVOKE] = enroll_post_sps_revoke,
-	[OPS_SPS_HEARTBEAT] = post_sps_heartbeat,
-	[OPS_AGENT_ENROLL] = post_enroll,
-	[OPS_AGENT_EVENTS] = post_events,
-	[OPS_AGENT_ACK] = post_ack,
-	[OPS_AGENT_HEARTBEAT] = post_heartbeat,
-	[OPS_AGENT_SOURCE] = get_agent_source,
-	[OPS_UPDATE_STATUS] = get_update_status,
-	[OPS_UPDATE_NOW] = post_update_now,
-	[OPS_UPDATE_AGENTS] = post_update_agents,
-	[OPS_UPDATE_ROTATE_KEY] = post_update_rotate_key,
-	[OPS_AGENT_UPDATE] = post_agent_update,
-	[OPS_AGENT_DOWNLOAD] = get_agent_download,
+#define OP(id, cli, method, path, auth, handler, summary) [OPS_##id] = handler,
+#define ARG(name, in, type, positional, required, help)
+#define END_OP
+#include "common/ops.def"
+#undef OP
+#undef ARG
+#undef END_OP
 };
 
 

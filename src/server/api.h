@@ -46,6 +46,20 @@ struct api_ctx {
 	struct rate *enroll_by_token, *enroll_by_address;
 };
 
+/* The handler of each operation, as ops.def names it: answers req (or
+ * parks it); who names the caller the credential identified (the
+ * administrator, the enrollment token's domain path, or the agent's client
+ * id). Declared here for every operation, so an operation whose handler is
+ * defined nowhere fails the link. Loop thread only. */
+#define OP(id, cli, method, path, auth, handler, summary) \
+	void handler(struct api_ctx *ctx, struct http_req *req, const char *who);
+#define ARG(name, in, type, positional, required, help)
+#define END_OP
+#include "common/ops.def"
+#undef OP
+#undef ARG
+#undef END_OP
+
 /* Verifies every client's connection state and logs each change since the
  * last verification; with remove, also removes clients inactive for longer
  * than agents.remove_after (from the tree only: the daily task, and

@@ -10,7 +10,7 @@
  * protection server gets comes from the smart protection CA and never
  * carries a name of wardd's, so it cannot stand for wardd.
  *
- * Handlers of the table in src/common/ops.c; they run on the HTTP loop's
+ * Handlers of the operations in src/common/ops.def; they run on the HTTP loop's
  * thread like every handler (see api.h).
  */
 #ifndef WARD_ENROLL_H

@@ -1,7 +1,7 @@
 /* logs.h -- the event log's routes: reading it (JSON or CSV, filtered by
  * kind, time, client and domain) and agents reporting detections into it.
  *
- * Handlers of the table in src/common/ops.c; they run on the HTTP loop's
+ * Handlers of the operations in src/common/ops.def; they run on the HTTP loop's
  * thread like every handler (see api.h).
  */
 #ifndef WARD_LOGS_H
