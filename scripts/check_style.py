@@ -66,6 +66,7 @@ PREFIXES = {
     "src/cli/main.c": ("main",),
     "src/cli/scan_cmd.c": ("scan_cmd_",),
     "src/cli/admin_cmd.c": ("admin_cmd_",),
+    "src/cli/ops_doc.c": ("ops_doc_",),
 }
 
 FUNC_DEF = re.compile(r"^(?!static\b)(?:[a-z_][\w\s\*]*?[\s\*])([a-z_]\w*)\(([^;]*)$")

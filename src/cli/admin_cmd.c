@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/ops_doc.h"
 #include "common/ops.h"
 #include "common/rest.h"
 #include "common/util.h"
@@ -72,6 +73,21 @@ static char *read_password(void)
 	return read_secret("password", "password");
 }
 
+/* Whether argv holds -h or --help. */
+static bool wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
+}
+
+static const char login_usage[] =
+	"usage: ward login --server https://HOST:PORT --ca CA_FILE [--user NAME]\n"
+	"  the password comes from $WARD_PASSWORD, the terminal or standard input\n";
+
 int admin_cmd_login(int argc, char **argv)
 {
 	const char *server = NULL, *ca = NULL, *user = "admin";
@@ -81,6 +97,10 @@ int admin_cmd_login(int argc, char **argv)
 	long status;
 	int i, ret = 1;
 
+	if (wants_help(argc - 1, argv + 1)) {
+		fputs(login_usage, stdout);
+		return 0;
+	}
 	for (i = 1; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--server") == 0)
 			server = argv[i + 1];
@@ -92,9 +112,7 @@ int admin_cmd_login(int argc, char **argv)
 			break;
 	}
 	if (i != argc || !server || !ca) {
-		fputs("usage: ward login --server https://HOST:PORT --ca CA_FILE [--user NAME]\n"
-		      "  the password comes from $WARD_PASSWORD, the terminal or standard input\n",
-		      stderr);
+		fputs(login_usage, stderr);
 		return 2;
 	}
 	if (!realpath(ca, cafull)) {
@@ -181,41 +199,11 @@ bool admin_cmd_known(const char *word)
 	return false;
 }
 
-/* Appends an argument's usage: NAME, --name NAME or [--name NAME]. */
-static void append_usage(char *words, size_t size, const struct ops_arg *a)
-{
-	char meta[32];
-	size_t i, n = strlen(words);
-
-	for (i = 0; a->name[i] && i + 1 < sizeof(meta); i++)
-		meta[i] = (char)(a->name[i] >= 'a' && a->name[i] <= 'z' ? a->name[i] - 32 :
-				 a->name[i]);
-	meta[i] = '\0';
-	if (a->type == OPS_SECRET)
-		return; /* asked for, never given on the command line */
-	if (a->positional)
-		snprintf(words + n, size - n, " %s", meta);
-	else
-		snprintf(words + n, size - n, a->required ? " --%s %s" : " [--%s %s]", a->name,
-			 meta);
-}
-
 void admin_cmd_usage(FILE *f)
 {
-	const struct ops_op *ops = ops_table();
-	char words[96];
-	size_t i, j;
-
 	fputs("\nadministration (after 'ward login'; each takes --json):\n", f);
 	fprintf(f, "  %-42s %s\n", "login --server URL --ca FILE", "start a session with wardd");
-	for (i = 0; i < OPS_COUNT; i++) {
-		if (!ops[i].cli)
-			continue;
-		snprintf(words, sizeof(words), "%s", ops[i].cli);
-		for (j = 0; ops[i].args[j].name; j++)
-			append_usage(words, sizeof(words), &ops[i].args[j]);
-		fprintf(f, "  %-42s %s\n", words, ops[i].summary);
-	}
+	ops_doc_list(f, NULL);
 }
 
 /* A command-line value as JSON of the argument's type; "@FILE" stands
@@ -423,6 +411,16 @@ int admin_cmd_main(int argc, char **argv)
 	long status;
 
 	op = find_op(argc, argv, &used);
+	if (op && wants_help(argc - used, argv + used)) {
+		ops_doc_help(stdout, op);
+		return 0;
+	}
+	if (!op && wants_help(argc, argv)) {
+		printf("usage: ward %s SUBCOMMAND [ARGS] [--json]\n\n", argv[0]);
+		ops_doc_list(stdout, argv[0]);
+		printf("\n'ward %s SUBCOMMAND --help' describes one.\n", argv[0]);
+		return 0;
+	}
 	if (!op) {
 		fprintf(stderr, "ward: unknown command '%s%s%s'\n", argv[0], argc > 1 ? " " : "",
 			argc > 1 ? argv[1] : "");
