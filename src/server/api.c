@@ -1,6 +1,7 @@
 /* api.c -- wardd's REST API routes (see api.h). */
 #include "server/api.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -65,20 +66,24 @@ json_t *api_body_object(struct http_req *req)
 	return obj;
 }
 
-void api_session_health(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_session_health(struct api_ctx *ctx, struct http_req *req, const char *who,
+			const struct api_args *args)
 {
 	(void)ctx;
 	(void)who;
+	(void)args;
 	http_respond_json(req, 200, json_pack("{ss ss}", "status", "ok", "version",
 					      WARD_VERSION));
 }
 
-void api_session_logout(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_session_logout(struct api_ctx *ctx, struct http_req *req, const char *who,
+			const struct api_args *args)
 {
 	unsigned char th[32];
 	char token[65];
 	bool cookie;
 
+	(void)args;
 	if (session_token(req, token, &cookie)) {
 		crypto_hash_sha256(th, (const unsigned char *)token, 64);
 		if (store_token_delete(ctx->st, th) != STORE_OK) {
@@ -92,7 +97,8 @@ void api_session_logout(struct api_ctx *ctx, struct http_req *req, const char *w
 		session_set_cookie(req, NULL, 0);
 }
 
-void api_session_get(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_session_get(struct api_ctx *ctx, struct http_req *req, const char *who,
+		     const struct api_args *args)
 {
 	char token[65], csrf[65], name[128], *role = NULL;
 	unsigned char th[32];
@@ -100,6 +106,7 @@ void api_session_get(struct api_ctx *ctx, struct http_req *req, const char *who)
 	bool cookie;
 	json_t *out;
 
+	(void)args;
 	if (session_token(req, token, &cookie)) {
 		crypto_hash_sha256(th, (const unsigned char *)token, 64);
 		store_token_check(ctx->st, th, cookie ? STORE_TOKEN_CONSOLE : STORE_TOKEN_SESSION,
@@ -118,11 +125,13 @@ void api_session_get(struct api_ctx *ctx, struct http_req *req, const char *who)
 	http_respond_json(req, 200, out);
 }
 
-void api_tree_get(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_tree_get(struct api_ctx *ctx, struct http_req *req, const char *who,
+		  const struct api_args *args)
 {
 	json_t *tree = NULL;
 	char msg[256];
 
+	(void)args;
 	(void)who;
 	if (store_tree(ctx->st, &tree, msg, sizeof(msg)) != STORE_OK) {
 		http_respond_error(req, 500, "%s", msg);
@@ -159,7 +168,8 @@ static enum store_err parse_scope(struct api_ctx *ctx, const char *scope, int64_
 	return STORE_EINVAL;
 }
 
-void api_settings_get(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_settings_get(struct api_ctx *ctx, struct http_req *req, const char *who,
+		      const struct api_args *args)
 {
 	json_t *own = NULL, *eff = NULL, *origin = NULL;
 	enum store_err err;
@@ -167,7 +177,7 @@ void api_settings_get(struct api_ctx *ctx, struct http_req *req, const char *who
 	int64_t node;
 
 	(void)who;
-	err = parse_scope(ctx, http_req_query(req, "scope"), &node, msg, sizeof(msg));
+	err = parse_scope(ctx, api_arg_string(args, "scope"), &node, msg, sizeof(msg));
 	if (err == STORE_OK)
 		err = store_settings_get(ctx->st, node, &own, &eff, msg, sizeof(msg));
 	if (err == STORE_OK && store_settings_origin(ctx->st, node, &origin) != STORE_OK) {
@@ -184,13 +194,15 @@ void api_settings_get(struct api_ctx *ctx, struct http_req *req, const char *who
 					      "origin", origin));
 }
 
-void api_settings_keys(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_settings_keys(struct api_ctx *ctx, struct http_req *req, const char *who,
+		       const struct api_args *args)
 {
 	static const char *const types[] = { "bool", "enum", "schedule", "int" };
 	const struct settings_def *defs;
 	json_t *list = json_array(), *e, *levels, *choices;
 	size_t n, i, c;
 
+	(void)args;
 	(void)ctx;
 	(void)who;
 	defs = settings_table(&n);
@@ -221,59 +233,49 @@ void api_settings_keys(struct api_ctx *ctx, struct http_req *req, const char *wh
 	http_respond_json(req, 200, json_pack("{so}", "settings", list));
 }
 
-void api_settings_set(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_settings_set(struct api_ctx *ctx, struct http_req *req, const char *who,
+		      const struct api_args *args)
 {
-	json_t *body = api_body_object(req), *value;
-	const char *scope, *key, *apply = "inherit";
+	const char *scope = api_arg_string(args, "scope"), *key = api_arg_string(args, "key");
+	const char *apply = api_arg_string(args, "apply");
 	enum store_apply mode;
 	enum store_err err;
 	size_t changed = 0;
 	char msg[256];
 	int64_t node;
 
-	if (!body)
-		return;
-	if (json_unpack(body, "{s:s, s:s, s:o, s?:s !}", "scope", &scope, "key", &key, "value",
-			&value, "apply", &apply) != 0) {
-		http_respond_error(req, 400, "settings: expected {\"scope\", \"key\", \"value\""
-				   "[, \"apply\": \"all\" or \"inherit\"]}");
-		goto out;
-	}
+	if (!apply)
+		apply = "inherit";
 	if (strcmp(apply, "all") != 0 && strcmp(apply, "inherit") != 0) {
 		http_respond_error(req, 400, "apply: expected \"all\" or \"inherit\"");
-		goto out;
+		return;
 	}
 	mode = strcmp(apply, "all") == 0 ? STORE_APPLY_ALL : STORE_APPLY_INHERIT;
 	err = parse_scope(ctx, scope, &node, msg, sizeof(msg));
 	if (err == STORE_OK)
-		err = store_setting_set(ctx->st, node, key, value, mode, &changed, msg,
-					sizeof(msg));
+		err = store_setting_set(ctx->st, node, key, api_arg_json(args, "value"), mode,
+					&changed, msg, sizeof(msg));
 	if (err != STORE_OK) {
 		store_error(req, err, msg);
-		goto out;
+		return;
 	}
 	store_eventf(ctx->st, "system", 0, "%s set %s on %s (%s): %zu clients changed", who, key,
 		     scope, apply, changed);
 	if (changed)
 		notify_kick(ctx->notify);
 	http_respond_json(req, 200, json_pack("{sI}", "changed", (json_int_t)changed));
-out:
-	json_decref(body);
 }
 
-void api_settings_unset(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_settings_unset(struct api_ctx *ctx, struct http_req *req, const char *who,
+			const struct api_args *args)
 {
-	const char *key = http_req_query(req, "key");
+	const char *scope = api_arg_string(args, "scope"), *key = api_arg_string(args, "key");
 	enum store_err err;
 	size_t changed = 0;
 	char msg[256];
 	int64_t node;
 
-	err = parse_scope(ctx, http_req_query(req, "scope"), &node, msg, sizeof(msg));
-	if (err == STORE_OK && !key) {
-		snprintf(msg, sizeof(msg), "key: missing");
-		err = STORE_EINVAL;
-	}
+	err = parse_scope(ctx, scope, &node, msg, sizeof(msg));
 	if (err == STORE_OK)
 		err = store_setting_unset(ctx->st, node, key, &changed, msg, sizeof(msg));
 	if (err != STORE_OK) {
@@ -281,41 +283,35 @@ void api_settings_unset(struct api_ctx *ctx, struct http_req *req, const char *w
 		return;
 	}
 	store_eventf(ctx->st, "system", 0, "%s removed %s from %s (it inherits): %zu clients "
-		     "changed", who, key, http_req_query(req, "scope"), changed);
+		     "changed", who, key, scope, changed);
 	if (changed)
 		notify_kick(ctx->notify);
 	http_respond_json(req, 200, json_pack("{sI}", "changed", (json_int_t)changed));
 }
 
-void api_tree_domain_create(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_tree_domain_create(struct api_ctx *ctx, struct http_req *req, const char *who,
+			    const struct api_args *args)
 {
-	json_t *body = api_body_object(req);
-	const char *path;
+	const char *path = api_arg_string(args, "path");
 	enum store_err err;
 	char msg[256];
 	int64_t id;
 
-	if (!body)
-		return;
-	if (json_unpack(body, "{s:s !}", "path", &path) != 0) {
-		http_respond_error(req, 400, "domains: expected {\"path\": \"/A/B\"}");
-		goto out;
-	}
 	err = store_domain_lookup(ctx->st, path, 1, &id, msg, sizeof(msg));
 	if (err != STORE_OK) {
 		store_error(req, err, msg);
-		goto out;
+		return;
 	}
 	store_eventf(ctx->st, "system", 0, "%s created domain %s", who, path);
 	http_respond_json(req, 201, json_pack("{sI ss}", "id", (json_int_t)id, "path", path));
-out:
-	json_decref(body);
 }
 
-void api_settings_queue(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_settings_queue(struct api_ctx *ctx, struct http_req *req, const char *who,
+			const struct api_args *args)
 {
 	json_t *list = NULL;
 
+	(void)args;
 	(void)who;
 	if (store_deliveries_json(ctx->st, &list) != STORE_OK) {
 		http_respond_error(req, 500, "database: reading the queue failed");
@@ -325,18 +321,14 @@ void api_settings_queue(struct api_ctx *ctx, struct http_req *req, const char *w
 					      (json_int_t)notify_in_flight(ctx->notify)));
 }
 
-void api_settings_cancel(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_settings_cancel(struct api_ctx *ctx, struct http_req *req, const char *who,
+			 const struct api_args *args)
 {
-	const char *client = http_req_query(req, "client");
 	int64_t id = -1, n = 0;
-	char *end;
 
-	if (client) {
-		id = strtoll(client, &end, 10);
-		if (*end || end == client || id <= STORE_ROOT) {
-			http_respond_error(req, 400, "client: '%s' is not a client id", client);
-			return;
-		}
+	if (api_arg_int(args, "client", &id) && id <= STORE_ROOT) {
+		http_respond_error(req, 400, "client: '%lld' is not a client id", (long long)id);
+		return;
 	}
 	if (store_deliveries_cancel(ctx->st, id, &n) != STORE_OK) {
 		http_respond_error(req, 500, "database: cancelling failed");
@@ -452,7 +444,8 @@ static enum store_err enroll_domain(struct api_ctx *ctx, const char *domain_path
 
 /* Agent enrollment: the agent names itself (uuid, host name, status) and
  * gets its credential, which the server keeps only as a SHA-256. */
-void api_agent_enroll(struct api_ctx *ctx, struct http_req *req, const char *domain_path)
+void api_agent_enroll(struct api_ctx *ctx, struct http_req *req, const char *domain_path,
+		      const struct api_args *args)
 {
 	json_t *body = api_body_object(req), *status = NULL;
 	const char *uuid, *hostname, *wanted = NULL;
@@ -461,6 +454,7 @@ void api_agent_enroll(struct api_ctx *ctx, struct http_req *req, const char *dom
 	enum store_err err;
 	int64_t domain, id;
 
+	(void)args;
 	secret[0] = '\0';
 	if (!body || !enroll_admit(ctx, req))
 		goto out;
@@ -501,11 +495,13 @@ out:
 }
 
 /* A smart protection server's status: what its /sps/v1/status says. */
-void api_sps_heartbeat(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_sps_heartbeat(struct api_ctx *ctx, struct http_req *req, const char *who,
+		       const struct api_args *args)
 {
 	json_t *body = api_body_object(req);
 	char msg[256], *status;
 
+	(void)args;
 	if (!body)
 		return;
 	status = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
@@ -521,12 +517,14 @@ void api_sps_heartbeat(struct api_ctx *ctx, struct http_req *req, const char *wh
 
 /* The enrolled smart protection servers, each online when it reported
  * within three heartbeat intervals. */
-void api_sps_servers(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_sps_servers(struct api_ctx *ctx, struct http_req *req, const char *who,
+		     const struct api_args *args)
 {
 	int64_t now = (int64_t)time(NULL);
 	json_t *list = NULL, *e;
 	size_t i;
 
+	(void)args;
 	(void)who;
 	if (store_sps_list(ctx->st, &list) != STORE_OK) {
 		http_respond_error(req, 500, "sps servers: database failed");
@@ -539,12 +537,14 @@ void api_sps_servers(struct api_ctx *ctx, struct http_req *req, const char *who)
 	http_respond_json(req, 200, json_pack("{so}", "servers", list));
 }
 
-void api_agent_heartbeat(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_agent_heartbeat(struct api_ctx *ctx, struct http_req *req, const char *who,
+			 const struct api_args *args)
 {
 	int64_t id = strtoll(who, NULL, 10), version = 0;
 	json_t *body = api_body_object(req);
 	char msg[256], *status = NULL, *json = NULL;
 
+	(void)args;
 	if (!body)
 		return;
 	if (!status_valid(req, body))
@@ -568,13 +568,15 @@ out:
 /* The event channel: {"version": N[, "status": {...}]}. The agent sends
  * its status (a heartbeat) with the poll when its interval has passed, so
  * one connection per agent carries both. */
-void api_agent_events(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_agent_events(struct api_ctx *ctx, struct http_req *req, const char *who,
+		      const struct api_args *args)
 {
 	json_t *body = api_body_object(req), *status = NULL;
 	int64_t id = strtoll(who, NULL, 10);
 	json_int_t version, wait = 0;
 	char *text = NULL, msg[256];
 
+	(void)args;
 	if (!body)
 		return;
 	if (json_unpack(body, "{s:I, s?:o, s?:I !}", "version", &version, "status", &status,
@@ -602,11 +604,13 @@ out:
 	json_decref(body);
 }
 
-void api_agent_ack(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_agent_ack(struct api_ctx *ctx, struct http_req *req, const char *who,
+		   const struct api_args *args)
 {
 	json_t *body = api_body_object(req);
 	json_int_t version;
 
+	(void)args;
 	if (!body)
 		return;
 	if (json_unpack(body, "{s:I !}", "version", &version) != 0 || version < 0) {
@@ -658,12 +662,14 @@ static int list_client(json_t *c, void *arg)
 	return 0;
 }
 
-void api_clients_list(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_clients_list(struct api_ctx *ctx, struct http_req *req, const char *who,
+		      const struct api_args *args)
 {
-	const char *summary_only = http_req_query(req, "summary");
 	struct client_list l = { .ctx = ctx, .now = (int64_t)time(NULL) };
+	int64_t summary_only = 0;
 
 	(void)who;
+	api_arg_int(args, "summary", &summary_only);
 	l.summary = json_pack("{si si si si}", "online", 0, "offline", 0, "roaming", 0,
 			      "inactive", 0);
 	l.list = summary_only ? NULL : json_array();
@@ -683,15 +689,11 @@ void api_clients_list(struct api_ctx *ctx, struct http_req *req, const char *who
 
 /* Resolves a domain path given in the body (member name) or the query. */
 static bool domain_arg(struct api_ctx *ctx, struct http_req *req, const char *path,
-		       const char *what, int64_t *id)
+		       int64_t *id)
 {
 	enum store_err err;
 	char msg[256];
 
-	if (!path) {
-		http_respond_error(req, 400, "%s: missing (a domain path, /A/B)", what);
-		return false;
-	}
 	err = store_domain_lookup(ctx->st, path, 0, id, msg, sizeof(msg));
 	if (err != STORE_OK) {
 		store_error(req, err, msg);
@@ -700,69 +702,54 @@ static bool domain_arg(struct api_ctx *ctx, struct http_req *req, const char *pa
 	return true;
 }
 
-void api_tree_domain_rename(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_tree_domain_rename(struct api_ctx *ctx, struct http_req *req, const char *who,
+			    const struct api_args *args)
 {
-	json_t *body = api_body_object(req);
-	const char *path, *name;
+	const char *path = api_arg_string(args, "path"), *name = api_arg_string(args, "name");
 	enum store_err err;
 	char msg[256];
 	int64_t id;
 
-	if (!body)
+	if (!domain_arg(ctx, req, path, &id))
 		return;
-	if (json_unpack(body, "{s:s, s:s !}", "path", &path, "name", &name) != 0) {
-		http_respond_error(req, 400, "rename: expected {\"path\": \"/A/B\", \"name\": "
-				   "NAME}");
-	} else if (domain_arg(ctx, req, path, "path", &id)) {
-		err = store_domain_rename(ctx->st, id, name, msg, sizeof(msg));
-		if (err != STORE_OK)
-			store_error(req, err, msg);
-		else {
-			store_eventf(ctx->st, "system", 0, "%s renamed domain %s to %s", who,
-				     path, name);
-			http_respond_json(req, 200, json_pack("{sI ss}", "id", (json_int_t)id,
-							      "name", name));
-		}
+	err = store_domain_rename(ctx->st, id, name, msg, sizeof(msg));
+	if (err != STORE_OK) {
+		store_error(req, err, msg);
+		return;
 	}
-	json_decref(body);
+	store_eventf(ctx->st, "system", 0, "%s renamed domain %s to %s", who, path, name);
+	http_respond_json(req, 200, json_pack("{sI ss}", "id", (json_int_t)id, "name", name));
 }
 
-void api_tree_domain_move(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_tree_domain_move(struct api_ctx *ctx, struct http_req *req, const char *who,
+			  const struct api_args *args)
 {
-	json_t *body = api_body_object(req);
-	const char *path, *to;
+	const char *path = api_arg_string(args, "path"), *to = api_arg_string(args, "to");
 	enum store_err err;
 	int64_t id, parent;
 	char msg[256];
 
-	if (!body)
+	if (!domain_arg(ctx, req, path, &id) || !domain_arg(ctx, req, to, &parent))
 		return;
-	if (json_unpack(body, "{s:s, s:s !}", "path", &path, "to", &to) != 0) {
-		http_respond_error(req, 400, "move: expected {\"path\": \"/A/B\", \"to\": "
-				   "\"/C\"}");
-	} else if (domain_arg(ctx, req, path, "path", &id) &&
-		   domain_arg(ctx, req, to, "to", &parent)) {
-		err = store_domain_move(ctx->st, id, parent, msg, sizeof(msg));
-		if (err != STORE_OK) {
-			store_error(req, err, msg);
-		} else {
-			store_eventf(ctx->st, "system", 0, "%s moved domain %s under %s", who,
-				     path, to);
-			notify_kick(ctx->notify);
-			http_respond_json(req, 200, json_pack("{sI}", "id", (json_int_t)id));
-		}
+	err = store_domain_move(ctx->st, id, parent, msg, sizeof(msg));
+	if (err != STORE_OK) {
+		store_error(req, err, msg);
+		return;
 	}
-	json_decref(body);
+	store_eventf(ctx->st, "system", 0, "%s moved domain %s under %s", who, path, to);
+	notify_kick(ctx->notify);
+	http_respond_json(req, 200, json_pack("{sI}", "id", (json_int_t)id));
 }
 
-void api_tree_domain_delete(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_tree_domain_delete(struct api_ctx *ctx, struct http_req *req, const char *who,
+			    const struct api_args *args)
 {
-	const char *path = http_req_query(req, "path");
+	const char *path = api_arg_string(args, "path");
 	enum store_err err;
 	char msg[256];
 	int64_t id;
 
-	if (!domain_arg(ctx, req, path, "path", &id))
+	if (!domain_arg(ctx, req, path, &id))
 		return;
 	err = store_domain_delete(ctx->st, id, msg, sizeof(msg));
 	if (err != STORE_OK) {
@@ -788,16 +775,17 @@ static int take_client(json_t *c, void *arg)
 	return 1;
 }
 
-void api_clients_show(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_clients_show(struct api_ctx *ctx, struct http_req *req, const char *who,
+		      const struct api_args *args)
 {
-	const char *arg = http_req_query(req, "id");
 	struct one_client o = { .ctx = ctx };
 	json_t *own = NULL, *eff = NULL;
-	char *end = NULL, msg[256];
-	int64_t id = arg ? strtoll(arg, &end, 10) : 0;
+	char msg[256];
+	int64_t id = 0;
 
 	(void)who;
-	if (!arg || *end || id <= STORE_ROOT) {
+	api_arg_int(args, "id", &id);
+	if (id <= STORE_ROOT) {
 		http_respond_error(req, 400, "id: expected a client id");
 		return;
 	}
@@ -814,6 +802,16 @@ void api_clients_show(struct api_ctx *ctx, struct http_req *req, const char *who
 		json_object_set_new(o.found, "settings", eff);
 	}
 	http_respond_json(req, 200, o.found);
+}
+
+/* Whether ids (an argument "ids") is a client id or a list; answers 400
+ * when not. */
+static bool ids_arg(struct http_req *req, const json_t *ids)
+{
+	if (json_is_integer(ids) || json_is_array(ids))
+		return true;
+	http_respond_error(req, 400, "ids: expected a client id or a list of them");
+	return false;
 }
 
 /* A bulk operation on clients: fn(ctx, id, arg, msg, len) for each id of
@@ -867,33 +865,22 @@ static enum store_err move_one(struct api_ctx *ctx, int64_t id, void *arg, char 
 }
 
 /* Moves one client or a list; answers each one's result. */
-void api_clients_move(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_clients_move(struct api_ctx *ctx, struct http_req *req, const char *who,
+		      const struct api_args *args)
 {
-	json_t *body = api_body_object(req), *ids, *results = json_array();
-	struct move_to m = { .who = who };
+	json_t *ids = api_arg_json(args, "ids"), *results;
+	struct move_to m = { .who = who, .path = api_arg_string(args, "to") };
 	int64_t moved;
-	const char *to;
 
-	if (!body || !results)
-		goto out;
-	if (json_unpack(body, "{s:o, s:s !}", "ids", &ids, "to", &to) != 0 ||
-	    !(json_is_integer(ids) || json_is_array(ids))) {
-		http_respond_error(req, 400, "move: expected {\"ids\": ID or [IDS], \"to\": "
-				   "\"/PATH\"}");
-		goto out;
-	}
-	if (!domain_arg(ctx, req, to, "to", &m.domain))
-		goto out;
-	m.path = to;
-	moved = each_client(ctx, ids, results, move_one, &m);
+	if (!ids_arg(req, ids) || !domain_arg(ctx, req, m.path, &m.domain))
+		return;
+	results = json_array();
+	moved = results ? each_client(ctx, ids, results, move_one, &m) : 0;
 	store_eventf(ctx->st, "system", 0, "%s moved %lld clients to %s", who, (long long)moved,
-		     to);
+		     m.path);
 	notify_kick(ctx->notify);
-	http_respond_json(req, 200, json_pack("{sI sO}", "moved", (json_int_t)moved, "results",
+	http_respond_json(req, 200, json_pack("{sI so*}", "moved", (json_int_t)moved, "results",
 					      results));
-out:
-	json_decref(results);
-	json_decref(body);
 }
 
 static enum store_err remove_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
@@ -902,41 +889,35 @@ static enum store_err remove_one(struct api_ctx *ctx, int64_t id, void *arg, cha
 	return store_client_remove(ctx->st, id, arg, msg, len);
 }
 
-/* Does fn to each client a body {"ids": ID or [IDS]} names and answers
- * {done_key: N, "results": [...]}; returns N, or -1 after answering 400. */
-static int64_t ids_action(struct api_ctx *ctx, struct http_req *req, const char *what,
+/* Does fn to each client ids names and answers {done_key: N, "results":
+ * [...]}; returns N, or -1 after answering 400. */
+static int64_t ids_action(struct api_ctx *ctx, struct http_req *req, json_t *ids,
 			  const char *done_key,
 			  enum store_err (*fn)(struct api_ctx *ctx, int64_t id, void *arg,
 					       char *msg, size_t len), void *arg)
 {
-	json_t *body = api_body_object(req), *ids, *results = json_array();
-	int64_t done = -1;
+	json_t *results;
+	int64_t done;
 
-	if (!body || !results)
-		goto out;
-	if (json_unpack(body, "{s:o !}", "ids", &ids) != 0 ||
-	    !(json_is_integer(ids) || json_is_array(ids))) {
-		http_respond_error(req, 400, "%s: expected {\"ids\": ID or [IDS]}", what);
-		goto out;
-	}
-	done = each_client(ctx, ids, results, fn, arg);
-	http_respond_json(req, 200, json_pack("{sI sO}", done_key, (json_int_t)done, "results",
+	if (!ids_arg(req, ids))
+		return -1;
+	results = json_array();
+	done = results ? each_client(ctx, ids, results, fn, arg) : 0;
+	http_respond_json(req, 200, json_pack("{sI so*}", done_key, (json_int_t)done, "results",
 					      results));
-out:
-	json_decref(results);
-	json_decref(body);
 	return done;
 }
 
 /* Removes clients from the tree: their credentials stop working at once;
  * they can be restored for agents.removed_keep. */
-void api_clients_remove(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_clients_remove(struct api_ctx *ctx, struct http_req *req, const char *who,
+			const struct api_args *args)
 {
 	char note[200];
 	int64_t removed;
 
 	snprintf(note, sizeof(note), "removed from the tree by %s", who);
-	removed = ids_action(ctx, req, "remove", "removed", remove_one, note);
+	removed = ids_action(ctx, req, api_arg_json(args, "ids"), "removed", remove_one, note);
 	if (removed >= 0)
 		store_eventf(ctx->st, "system", 0, "%s removed %lld clients from the tree", who,
 			     (long long)removed);
@@ -955,16 +936,20 @@ static enum store_err restore_one(struct api_ctx *ctx, int64_t id, void *arg, ch
 
 /* Puts removed clients back (agents.removed_keep): their credentials work
  * again and their settings are delivered. */
-void api_clients_restore(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_clients_restore(struct api_ctx *ctx, struct http_req *req, const char *who,
+			 const struct api_args *args)
 {
-	if (ids_action(ctx, req, "restore", "restored", restore_one, (void *)who) > 0)
+	if (ids_action(ctx, req, api_arg_json(args, "ids"), "restored", restore_one,
+		       (void *)who) > 0)
 		notify_kick(ctx->notify);
 }
 
-void api_clients_removed(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_clients_removed(struct api_ctx *ctx, struct http_req *req, const char *who,
+			 const struct api_args *args)
 {
 	json_t *list = NULL;
 
+	(void)args;
 	(void)who;
 	if (store_removed_list(ctx->st, &list) != STORE_OK)
 		http_respond_error(req, 500, "database: reading the removed clients failed");
@@ -996,27 +981,23 @@ bool api_load_rules(struct api_ctx *ctx)
 	return ctx->rules && ctx->sources && ctx->sps_lists;
 }
 
-void api_settings_grouping_get(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_settings_grouping_get(struct api_ctx *ctx, struct http_req *req, const char *who,
+			       const struct api_args *args)
 {
 	(void)who;
+	(void)args;
 	http_respond_json(req, 200, json_pack("{sO}", "rules", ctx->rules));
 }
 
-/* Replaces the list kept under key (member of the body) after validate;
+/* Replaces the list kept under key (the argument member) after validate;
  * what names it in the event log. */
 static void put_list(struct api_ctx *ctx, struct http_req *req, const char *who,
-		     const char *member, const char *key, const char *what,
+		     json_t *list, const char *member, const char *key, const char *what,
 		     bool (*validate)(const json_t *list, char *errbuf, size_t errlen))
 {
-	json_t *body = api_body_object(req), *list;
 	char msg[256], *text = NULL;
 
-	if (!body)
-		return;
-	list = json_object_get(body, member);
-	if (json_object_size(body) != 1 || !list) {
-		http_respond_error(req, 400, "%s: expected {\"%s\": [...]}", member, member);
-	} else if (!validate(list, msg, sizeof(msg))) {
+	if (!validate(list, msg, sizeof(msg))) {
 		http_respond_error(req, 400, "%s", msg);
 	} else if (!(text = json_dumps(list, JSON_COMPACT)) ||
 		   store_kv_put(ctx->st, key, text, msg, sizeof(msg)) != STORE_OK ||
@@ -1028,24 +1009,28 @@ static void put_list(struct api_ctx *ctx, struct http_req *req, const char *who,
 		http_respond_json(req, 200, json_pack("{sO}", member, list));
 	}
 	free(text);
-	json_decref(body);
 }
 
-void api_settings_grouping_set(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_settings_grouping_set(struct api_ctx *ctx, struct http_req *req, const char *who,
+			       const struct api_args *args)
 {
-	put_list(ctx, req, who, "rules", "grouping_rules", "grouping rules", grouping_validate);
+	put_list(ctx, req, who, api_arg_json(args, "rules"), "rules", "grouping_rules",
+		 "grouping rules", grouping_validate);
 }
 
-void api_settings_sources_get(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_settings_sources_get(struct api_ctx *ctx, struct http_req *req, const char *who,
+			      const struct api_args *args)
 {
 	(void)who;
+	(void)args;
 	http_respond_json(req, 200, json_pack("{sO}", "sources", ctx->sources));
 }
 
-void api_settings_sources_set(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_settings_sources_set(struct api_ctx *ctx, struct http_req *req, const char *who,
+			      const struct api_args *args)
 {
-	put_list(ctx, req, who, "sources", "update_sources", "update source table",
-		 sources_validate);
+	put_list(ctx, req, who, api_arg_json(args, "sources"), "sources", "update_sources",
+		 "update source table", sources_validate);
 }
 
 static int take_addresses(json_t *c, void *arg)
@@ -1059,11 +1044,13 @@ static int take_addresses(json_t *c, void *arg)
 
 /* Where an agent updates from: the first table entry holding the address
  * it connects from or one it reported; null means this server. */
-void api_agent_source(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_agent_source(struct api_ctx *ctx, struct http_req *req, const char *who,
+		      const struct api_args *args)
 {
 	json_t *addresses = json_pack("[s]", http_req_peer(req));
 	const char *url;
 
+	(void)args;
 	if (!addresses) {
 		http_respond_error(req, 500, "out of memory");
 		return;
@@ -1142,17 +1129,20 @@ static json_t *sps_warnings(struct api_ctx *ctx, bool log)
 	return out;
 }
 
-void api_sps_lists_get(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_sps_lists_get(struct api_ctx *ctx, struct http_req *req, const char *who,
+		       const struct api_args *args)
 {
 	(void)who;
+	(void)args;
 	http_respond_json(req, 200, json_pack("{sO so}", "lists", ctx->sps_lists, "warnings",
 					      sps_warnings(ctx, false)));
 }
 
-void api_sps_lists_set(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_sps_lists_set(struct api_ctx *ctx, struct http_req *req, const char *who,
+		       const struct api_args *args)
 {
-	put_list(ctx, req, who, "lists", "sps_lists", "smart protection source lists",
-		 sources_sps_validate);
+	put_list(ctx, req, who, api_arg_json(args, "lists"), "lists", "sps_lists",
+		 "smart protection source lists", sources_sps_validate);
 	json_decref(sps_warnings(ctx, true));
 }
 
@@ -1161,12 +1151,14 @@ void api_sps_lists_set(struct api_ctx *ctx, struct http_req *req, const char *wh
  * does. With them what it may trust: certificates of the smart protection
  * CA (wardd's own for the integrated server), and of those only the keys
  * pinned here: wardd's and the enabled servers'. */
-void api_sps_agent_sources(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_sps_agent_sources(struct api_ctx *ctx, struct http_req *req, const char *who,
+			   const struct api_args *args)
 {
 	json_t *addresses = json_pack("[s]", http_req_peer(req)), *pins = NULL, *out, *p;
 	const json_t *list;
 	size_t i = 0;
 
+	(void)args;
 	if (!addresses || store_sps_pins(ctx->st, &pins) != STORE_OK) {
 		json_decref(addresses);
 		http_respond_error(req, 500, "sps sources: database failed");
@@ -1339,10 +1331,12 @@ json_t *api_verify(struct api_ctx *ctx, bool remove)
 			 v.removed);
 }
 
-void api_clients_verify(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_clients_verify(struct api_ctx *ctx, struct http_req *req, const char *who,
+			const struct api_args *args)
 {
 	json_t *report;
 
+	(void)args;
 	store_eventf(ctx->st, "verify", 0, "connection verification requested by %s", who);
 	report = api_verify(ctx, true);
 	if (!report)
@@ -1399,43 +1393,37 @@ static enum store_err move_server_one(struct api_ctx *ctx, int64_t id, void *arg
 
 /* Tells clients to move to another server: each re-enrolls there with the
  * token given, into the domain of the path it has here. */
-void api_clients_move_server(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_clients_move_server(struct api_ctx *ctx, struct http_req *req, const char *who,
+			     const struct api_args *args)
 {
-	json_t *body = api_body_object(req), *ids, *results = json_array();
-	struct server_move m;
+	json_t *ids = api_arg_json(args, "ids"), *results;
+	struct server_move m = { api_arg_string(args, "server"), api_arg_string(args, "token"),
+				 api_arg_string(args, "ca") };
 	int64_t moving;
 
-	if (!body || !results)
-		goto out;
-	if (json_unpack(body, "{s:o, s:s, s:s, s:s !}", "ids", &ids, "server", &m.server,
-			"token", &m.token, "ca", &m.ca) != 0 ||
-	    !(json_is_integer(ids) || json_is_array(ids))) {
-		http_respond_error(req, 400, "move-server: expected {\"ids\", \"server\", "
-				   "\"token\", \"ca\"}");
-		goto out;
-	}
+	if (!ids_arg(req, ids))
+		return;
 	if (strncmp(m.server, "https://", 8) != 0 || strlen(m.token) != 64 ||
 	    !strstr(m.ca, "-----BEGIN CERTIFICATE-----")) {
 		http_respond_error(req, 400, "move-server: server must be https://HOST:PORT, token "
 				   "64 hex digits, ca a PEM certificate");
-		goto out;
+		return;
 	}
-	moving = each_client(ctx, ids, results, move_server_one, &m);
+	results = json_array();
+	moving = results ? each_client(ctx, ids, results, move_server_one, &m) : 0;
 	store_eventf(ctx->st, "system", 0, "%s sent %lld clients to the server %s", who,
-		     (long long)moving,
-		m.server);
+		     (long long)moving, m.server);
 	notify_kick(ctx->notify);
-	http_respond_json(req, 200, json_pack("{sI sO}", "moving", (json_int_t)moving, "results",
+	http_respond_json(req, 200, json_pack("{sI so*}", "moving", (json_int_t)moving, "results",
 					      results));
-out:
-	json_decref(results);
-	json_decref(body);
 }
 
-void api_tree_export(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_tree_export(struct api_ctx *ctx, struct http_req *req, const char *who,
+		     const struct api_args *args)
 {
 	json_t *domains = NULL;
 
+	(void)args;
 	(void)who;
 	if (store_export(ctx->st, &domains) != STORE_OK) {
 		http_respond_error(req, 500, "export: reading the tree failed");
@@ -1468,18 +1456,18 @@ static enum store_err import_node(struct api_ctx *ctx, int64_t node, json_t *wan
 	return err;
 }
 
-void api_tree_import(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_tree_import(struct api_ctx *ctx, struct http_req *req, const char *who,
+		     const struct api_args *args)
 {
-	json_t *body = api_body_object(req), *ex, *domains, *rules, *d, *results = json_array();
+	json_t *ex = api_arg_json(args, "export"), *domains, *rules, *d, *results = json_array();
 	const char *path;
 	char msg[256], *text = NULL;
 	enum store_err err;
 	int64_t node, done = 0;
 	size_t i;
 
-	if (!body || !results)
+	if (!results)
 		goto out;
-	ex = json_object_get(body, "export");
 	domains = json_object_get(ex, "domains");
 	rules = json_object_get(ex, "grouping");
 	if (!json_is_array(domains) || json_integer_value(json_object_get(ex, "format")) != 1 ||
@@ -1514,7 +1502,6 @@ void api_tree_import(struct api_ctx *ctx, struct http_req *req, const char *who)
 out:
 	free(text);
 	json_decref(results);
-	json_decref(body);
 }
 
 /* What the fleet runs: clients by connection state and by the scan method
@@ -1599,10 +1586,12 @@ static json_t *count_fleet(struct api_ctx *ctx, json_t *status)
 			 f.methods);
 }
 
-void api_updates_status(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_updates_status(struct api_ctx *ctx, struct http_req *req, const char *who,
+			const struct api_args *args)
 {
 	json_t *status = updates_status(ctx->updates), *fleet;
 
+	(void)args;
 	(void)who;
 	fleet = status ? count_fleet(ctx, status) : NULL;
 	if (!fleet) {
@@ -1614,28 +1603,32 @@ void api_updates_status(struct api_ctx *ctx, struct http_req *req, const char *w
 	http_respond_json(req, 200, status);
 }
 
-void api_updates_settings(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_updates_settings(struct api_ctx *ctx, struct http_req *req, const char *who,
+			  const struct api_args *args)
 {
 	(void)who;
+	(void)args;
 	http_respond_json(req, 200, updates_settings(ctx->updates));
 }
 
-void api_updates_configure(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_updates_configure(struct api_ctx *ctx, struct http_req *req, const char *who,
+			   const struct api_args *args)
 {
-	json_t *body = api_body_object(req);
+	json_t *given = api_args_object(args);
 	char msg[512];
 
-	if (!body)
-		return;
-	if (!updates_configure(ctx->updates, body, who, msg, sizeof(msg)))
+	if (!given)
+		http_respond_error(req, 500, "out of memory");
+	else if (!updates_configure(ctx->updates, given, who, msg, sizeof(msg)))
 		http_respond_error(req, 400, "update settings: %s", msg);
 	else
 		http_respond_json(req, 200, updates_settings(ctx->updates));
-	json_decref(body);
+	json_decref(given);
 }
 
 /* The dashboard's one request. */
-void api_updates_overview(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_updates_overview(struct api_ctx *ctx, struct http_req *req, const char *who,
+			  const struct api_args *args)
 {
 	struct store_event_filter recent = { .kind = "detection", .limit = 10 };
 	json_t *status = updates_status(ctx->updates), *fleet = NULL, *detections = NULL;
@@ -1643,6 +1636,7 @@ void api_updates_overview(struct api_ctx *ctx, struct http_req *req, const char 
 	int64_t now = (int64_t)time(NULL), queued = 0;
 	size_t i;
 
+	(void)args;
 	(void)who;
 	if (status)
 		fleet = count_fleet(ctx, status);
@@ -1677,14 +1671,18 @@ out:
 	json_decref(servers);
 }
 
-void api_updates_now(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_updates_now(struct api_ctx *ctx, struct http_req *req, const char *who,
+		     const struct api_args *args)
 {
+	(void)args;
 	store_eventf(ctx->st, "system", 0, "%s asked for a signature import now", who);
 	updates_import_now(ctx->updates, req);
 }
 
-void api_updates_rotate_key(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_updates_rotate_key(struct api_ctx *ctx, struct http_req *req, const char *who,
+			    const struct api_args *args)
 {
+	(void)args;
 	updates_rotate_key(ctx->updates, req, who);
 }
 
@@ -1721,21 +1719,20 @@ static enum store_err update_one(struct api_ctx *ctx, int64_t id, void *arg, cha
 	return store_client_update_now(ctx->st, id, msg, len);
 }
 
-void api_updates_agents(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_updates_agents(struct api_ctx *ctx, struct http_req *req, const char *who,
+			const struct api_args *args)
 {
-	json_t *body = api_body_object(req), *results = json_array();
+	json_t *results = json_array();
 	struct update_agents u = { .ctx = ctx, .now = (int64_t)time(NULL) };
-	const char *scope;
+	const char *scope = api_arg_string(args, "scope");
 	int64_t node, told;
 	char msg[256];
 	enum store_err err;
 
 	u.skipped = json_object();
 	u.ids = json_array();
-	if (!body || !results || !u.skipped || !u.ids)
-		goto out;
-	if (json_unpack(body, "{s:s !}", "scope", &scope) != 0) {
-		http_respond_error(req, 400, "update agents: expected {\"scope\": ...}");
+	if (!results || !u.skipped || !u.ids) {
+		http_respond_error(req, 500, "out of memory");
 		goto out;
 	}
 	err = parse_scope(ctx, scope, &node, msg, sizeof(msg));
@@ -1757,16 +1754,17 @@ out:
 	json_decref(u.skipped);
 	json_decref(u.ids);
 	json_decref(results);
-	json_decref(body);
 }
 
-void api_updates_agent_update(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_updates_agent_update(struct api_ctx *ctx, struct http_req *req, const char *who,
+			      const struct api_args *args)
 {
 	json_t *body = api_body_object(req);
 	const char *component;
 	json_int_t have;
 	int full = 0;
 
+	(void)args;
 	(void)who;
 	if (!body)
 		return;
@@ -1779,18 +1777,191 @@ void api_updates_agent_update(struct api_ctx *ctx, struct http_req *req, const c
 	json_decref(body);
 }
 
-void api_updates_agent_download(struct api_ctx *ctx, struct http_req *req, const char *who)
+void api_updates_agent_download(struct api_ctx *ctx, struct http_req *req, const char *who,
+				const struct api_args *args)
 {
 	const char *file = http_req_query(req, "file");
 
+	(void)args;
 	if (!file)
 		http_respond_error(req, 400, "download: the file parameter is missing");
 	else
 		updates_download(ctx->updates, req, who, file);
 }
 
+/* The index of op's argument name of place in, or -1. */
+static int arg_index(const struct ops_op *op, const char *name, int in)
+{
+	int i;
+
+	for (i = 0; op->args[i].name; i++)
+		if (strcmp(op->args[i].name, name) == 0 && (in < 0 || (int)op->args[i].in == in))
+			return i;
+	return -1;
+}
+
+const char *api_arg_string(const struct api_args *args, const char *name)
+{
+	int i = arg_index(args->op, name, -1);
+
+	return i < 0 ? NULL : json_string_value(args->value[i]);
+}
+
+bool api_arg_int(const struct api_args *args, const char *name, int64_t *out)
+{
+	int i = arg_index(args->op, name, -1);
+
+	if (i < 0 || !json_is_integer(args->value[i]))
+		return false;
+	*out = json_integer_value(args->value[i]);
+	return true;
+}
+
+json_t *api_arg_json(const struct api_args *args, const char *name)
+{
+	int i = arg_index(args->op, name, -1);
+
+	return i < 0 ? NULL : args->value[i];
+}
+
+json_t *api_args_object(const struct api_args *args)
+{
+	json_t *obj = json_object();
+	size_t i;
+
+	for (i = 0; obj && args->op->args[i].name; i++)
+		if (args->value[i] && json_object_set(obj, args->op->args[i].name,
+						      args->value[i]) != 0) {
+			json_decref(obj);
+			return NULL;
+		}
+	return obj;
+}
+
+static void args_free(struct api_args *args)
+{
+	size_t i;
+
+	for (i = 0; i < OPS_MAX_ARGS; i++)
+		json_decref(args->value[i]);
+}
+
+/* Answers 400 for a body member op does not declare, naming those it does. */
+static void unknown_member(struct http_req *req, const struct ops_op *op, const char *key)
+{
+	char names[256] = "";
+	size_t i, n;
+
+	for (i = 0; op->args[i].name; i++) {
+		if (op->args[i].in != OPS_IN_BODY)
+			continue;
+		n = strlen(names);
+		snprintf(names + n, sizeof(names) - n, "%s%s", n ? ", " : "", op->args[i].name);
+	}
+	http_respond_error(req, 400, "%s: no such option of %s %s (it takes %s)", key,
+			   op->method, op->path, names);
+}
+
+/* The value of a query-string argument as JSON of its type; NULL after
+ * answering 400 when it is not of that type. */
+static json_t *query_value(struct http_req *req, const struct ops_arg *a, const char *text)
+{
+	long long n;
+	char *end;
+
+	if (a->type != OPS_INT)
+		return json_string(text);
+	errno = 0;
+	n = strtoll(text, &end, 10);
+	if (*end || end == text || errno) {
+		http_respond_error(req, 400, "%s: '%s' is not a number", a->name, text);
+		return NULL;
+	}
+	return json_integer(n);
+}
+
+/* Whether v is of a's type; null stands for an optional argument left out. */
+static bool type_ok(const struct ops_arg *a, const json_t *v)
+{
+	switch (a->type) {
+	case OPS_STRING:
+	case OPS_SECRET:
+		return json_is_string(v);
+	case OPS_INT:
+		return json_is_integer(v);
+	case OPS_JSON:
+		return true;
+	}
+	return false;
+}
+
+/* Decodes req's arguments by op's row of ops.def into args: the body (an
+ * object; empty stands for {}) when op declares body arguments, members it
+ * does not declare refused; query-string parameters it declares; each of
+ * its type, the required ones present. Returns false after answering 400
+ * naming the argument (or 500 when out of memory). */
+static bool decode_args(struct http_req *req, const struct ops_op *op, struct api_args *args)
+{
+	const struct ops_arg *a;
+	json_t *body = NULL, *v;
+	const char *key, *text;
+	bool ok = false;
+	size_t i, len;
+
+	memset(args, 0, sizeof(*args));
+	args->op = op;
+	for (i = 0; op->args[i].name && !body; i++) {
+		if (op->args[i].in != OPS_IN_BODY)
+			continue;
+		http_req_body(req, &len);
+		body = len ? api_body_object(req) : json_object();
+		if (!body) {
+			if (!len)
+				http_respond_error(req, 500, "out of memory");
+			return false;
+		}
+		json_object_foreach(body, key, v)
+			if (arg_index(op, key, OPS_IN_BODY) < 0) {
+				unknown_member(req, op, key);
+				goto out;
+			}
+	}
+	for (i = 0; op->args[i].name; i++) {
+		a = &op->args[i];
+		if (a->in == OPS_IN_BODY) {
+			v = json_incref(json_object_get(body, a->name));
+		} else {
+			text = http_req_query(req, a->name);
+			v = NULL;
+			if (text && !(v = query_value(req, a, text)))
+				goto out;
+		}
+		if (json_is_null(v) && a->type != OPS_JSON) {
+			json_decref(v);
+			v = NULL;
+		}
+		args->value[i] = v;
+		if (!v && a->required) {
+			http_respond_error(req, 400, "%s: missing (%s)", a->name, a->help);
+			goto out;
+		}
+		if (v && !type_ok(a, v)) {
+			http_respond_error(req, 400, "%s: expected %s", a->name,
+					   a->type == OPS_INT ? "an integer" : "a string");
+			goto out;
+		}
+	}
+	ok = true;
+out:
+	json_decref(body);
+	if (!ok)
+		args_free(args);
+	return ok;
+}
+
 /* The handler of every operation, made from ops.def. */
-static const handler_fn handlers[OPS_COUNT] = {
+static void (*const handlers[OPS_COUNT])(struct api_ctx *, struct http_req *, const char *,
+					const struct api_args *) = {
 #define OP(id, cli, method, path, auth, handler, summary) [OPS_##id] = handler,
 #define ARG(name, in, type, positional, required, help)
 #define END_OP
@@ -1855,6 +2026,7 @@ void api_handle(struct http_req *req, void *arg)
 	const struct ops_op *op = ops_route(method, path, &path_known);
 	char who[128] = "";
 	unsigned status = 0;
+	struct api_args args;
 
 	/* The integrated smart protection server's own routes. */
 	if (ctx->sps && sps_service_handle(ctx->sps, req))
@@ -1882,7 +2054,10 @@ void api_handle(struct http_req *req, void *arg)
 				   "role \"admin\"", who, method, path);
 		return;
 	}
-	handlers[op->id](ctx, req, who);
+	if (!decode_args(req, op, &args))
+		return;
+	handlers[op->id](ctx, req, who, &args);
+	args_free(&args);
 }
 
 bool api_privileged(struct http_req *req, void *arg)

@@ -12,6 +12,7 @@
 #include "server/config.h"
 #include "server/console.h"
 #include "server/pki.h"
+#include "common/ops.h"
 #include "common/rate.h"
 #include "common/http.h"
 #include "server/notify.h"
@@ -46,13 +47,41 @@ struct api_ctx {
 	struct rate *enroll_by_token, *enroll_by_address;
 };
 
+/* An operation's arguments, decoded from its request by its row of
+ * ops.def before its handler runs: each declared argument's value by its
+ * index, of the declared type (a string, an integer, any JSON), NULL when
+ * absent (a required one never is). Owned by api_handle(); valid during
+ * the handler only. */
+struct api_args {
+	const struct ops_op *op;
+	json_t *value[OPS_MAX_ARGS];
+};
+
+/* The string argument name of args (declared OPS_STRING or OPS_SECRET in
+ * ops.def), or NULL when absent. The string lives as long as args. */
+const char *api_arg_string(const struct api_args *args, const char *name);
+
+/* Whether the integer argument name (OPS_INT) was given; its value in
+ * *out when so. */
+bool api_arg_int(const struct api_args *args, const char *name, int64_t *out);
+
+/* The JSON argument name (OPS_JSON; borrowed: lives as long as args), or
+ * NULL when absent. */
+json_t *api_arg_json(const struct api_args *args, const char *name);
+
+/* The arguments given, as an object {name: value} (new; the caller owns
+ * it), or NULL when out of memory. */
+json_t *api_args_object(const struct api_args *args);
+
 /* The handler of each operation, as ops.def names it: answers req (or
  * parks it); who names the caller the credential identified (the
  * administrator, the enrollment token's domain path, or the agent's client
- * id). Declared here for every operation, so an operation whose handler is
+ * id); args are its arguments, checked against ops.def. Declared here for
+ * every operation, so an operation whose handler is
  * defined nowhere fails the link. Loop thread only. */
 #define OP(id, cli, method, path, auth, handler, summary) \
-	void handler(struct api_ctx *ctx, struct http_req *req, const char *who);
+	void handler(struct api_ctx *ctx, struct http_req *req, const char *who, \
+		     const struct api_args *args);
 #define ARG(name, in, type, positional, required, help)
 #define END_OP
 #include "common/ops.def"
