@@ -89,13 +89,6 @@ json_t *api_args_object(const struct api_args *args);
 #undef ARG
 #undef END_OP
 
-/* Verifies every client's connection state and logs each change since the
- * last verification; with remove, also removes clients inactive for longer
- * than agents.remove_after (from the tree only: the daily task, and
- * verification on demand). Returns a new report {"summary": {...},
- * "changed": [...], "removed": [...]}, or NULL when out of memory. */
-json_t *api_verify(struct api_ctx *ctx, bool remove);
-
 /* Loads the grouping rules and the update source table from the store into
  * ctx. Returns false when out of memory or when they are unreadable. */
 bool api_load_rules(struct api_ctx *ctx);
@@ -112,6 +105,26 @@ bool api_privileged(struct http_req *req, void *arg);
 /* Parses req's body as a JSON object. Returns it (owned by the caller),
  * or NULL after answering 400 naming what is wrong. */
 json_t *api_body_object(struct http_req *req);
+
+/* Answers a store failure err with msg: 404 for a missing node, 409 for
+ * a taken name or a domain that is not empty, 400 for an invalid value,
+ * 500 otherwise. The HTTP side of every function that returns a store
+ * error. */
+void api_store_error(struct http_req *req, enum store_err err, const char *msg);
+
+/* Resolves a scope ("root", "domain:/PATH" or "client:ID"; NULL is
+ * missing) to its node in *node; STORE_EINVAL or STORE_ENOENT with msg
+ * naming what is wrong. Loop thread only. */
+enum store_err api_scope(struct api_ctx *ctx, const char *scope, int64_t *node, char *msg,
+			 size_t len);
+
+/* Answers req with the outcome err of a function that takes no request:
+ * *out (stolen) with status on STORE_OK (500 when it is NULL: out of
+ * memory), else as api_store_error() with msg. out is a pointer so that a
+ * call api_answer(req, 200, fn(..., &out, ...), &out, msg) reads it after
+ * fn has set it. */
+void api_answer(struct http_req *req, unsigned status, enum store_err err, json_t **out,
+		const char *msg);
 
 /* Returns a new random token as 64 hex digits in out (65 bytes) and its
  * SHA-256 in hash. */
