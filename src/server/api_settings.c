@@ -170,22 +170,35 @@ void api_settings_queue(struct api_ctx *ctx, struct http_req *req, const char *w
 					      (json_int_t)notify_in_flight(ctx->notify)));
 }
 
-void api_settings_cancel(struct api_ctx *ctx, struct http_req *req, const char *who,
-			 const struct api_args *args)
+enum store_err api_settings_cancel_queue(struct api_ctx *ctx, const char *who, int64_t client,
+					 json_t **out, char *msg, size_t len)
 {
-	int64_t id = -1, n = 0;
+	int64_t n = 0;
 
-	if (api_arg_int(args, "client", &id) && id <= STORE_ROOT) {
-		http_respond_error(req, 400, "client: '%lld' is not a client id", (long long)id);
-		return;
+	if (client != -1 && client <= STORE_ROOT) {
+		snprintf(msg, len, "client: '%lld' is not a client id", (long long)client);
+		return STORE_EINVAL;
 	}
-	if (store_deliveries_cancel(ctx->st, id, &n) != STORE_OK) {
-		http_respond_error(req, 500, "database: cancelling failed");
-		return;
+	if (store_deliveries_cancel(ctx->st, client, &n) != STORE_OK) {
+		snprintf(msg, len, "database: cancelling failed");
+		return STORE_EDB;
 	}
 	store_eventf(ctx->st, "delivery", 0, "%s cancelled %lld queued deliveries", who,
 		     (long long)n);
-	http_respond_json(req, 200, json_pack("{sI}", "cancelled", (json_int_t)n));
+	*out = json_pack("{sI}", "cancelled", (json_int_t)n);
+	return STORE_OK;
+}
+
+void api_settings_cancel(struct api_ctx *ctx, struct http_req *req, const char *who,
+			 const struct api_args *args)
+{
+	json_t *out = NULL;
+	int64_t id = -1;
+	char msg[256];
+
+	api_arg_int(args, "client", &id);
+	api_answer(req, 200, api_settings_cancel_queue(ctx, who, id, &out, msg, sizeof(msg)),
+		   &out, msg);
 }
 
 void api_settings_grouping_get(struct api_ctx *ctx, struct http_req *req, const char *who,
@@ -196,33 +209,41 @@ void api_settings_grouping_get(struct api_ctx *ctx, struct http_req *req, const 
 	http_respond_json(req, 200, json_pack("{sO}", "rules", ctx->rules));
 }
 
-/* Replaces the list kept under key (the argument member) after validate;
- * what names it in the event log. */
-void api_settings_put_list(struct api_ctx *ctx, struct http_req *req, const char *who,
-			   json_t *list, const char *member, const char *key, const char *what,
-			   bool (*validate)(const json_t *list, char *errbuf, size_t errlen))
+enum store_err api_settings_replace(struct api_ctx *ctx, const char *who, json_t *list,
+				    const char *member, const char *key, const char *what,
+				    bool (*validate)(const json_t *list, char *errbuf,
+						     size_t errlen),
+				    json_t **out, char *msg, size_t len)
 {
-	char msg[256], *text = NULL;
+	enum store_err err = STORE_OK;
+	char *text = NULL;
 
-	if (!validate(list, msg, sizeof(msg))) {
-		http_respond_error(req, 400, "%s", msg);
-	} else if (!(text = json_dumps(list, JSON_COMPACT)) ||
-		   store_kv_put(ctx->st, key, text, msg, sizeof(msg)) != STORE_OK ||
-		   !api_load_rules(ctx)) {
-		http_respond_error(req, 500, "%s: saving failed", member);
-	} else {
-		store_eventf(ctx->st, "system", 0, "%s replaced the %s (%zu entries)", who, what,
-			     json_array_size(list));
-		http_respond_json(req, 200, json_pack("{sO}", member, list));
+	if (!validate(list, msg, len))
+		return STORE_EINVAL;
+	if (!(text = json_dumps(list, JSON_COMPACT)) ||
+	    store_kv_put(ctx->st, key, text, msg, len) != STORE_OK || !api_load_rules(ctx)) {
+		snprintf(msg, len, "%s: saving failed", member);
+		err = STORE_EDB;
 	}
 	free(text);
+	if (err != STORE_OK)
+		return err;
+	store_eventf(ctx->st, "system", 0, "%s replaced the %s (%zu entries)", who, what,
+		     json_array_size(list));
+	*out = json_pack("{sO}", member, list);
+	return STORE_OK;
 }
 
 void api_settings_grouping_set(struct api_ctx *ctx, struct http_req *req, const char *who,
 			       const struct api_args *args)
 {
-	api_settings_put_list(ctx, req, who, api_arg_json(args, "rules"), "rules", "grouping_rules",
-		 "grouping rules", grouping_validate);
+	json_t *out = NULL;
+	char msg[256];
+
+	api_answer(req, 200, api_settings_replace(ctx, who, api_arg_json(args, "rules"), "rules",
+						  "grouping_rules", "grouping rules",
+						  grouping_validate, &out, msg, sizeof(msg)),
+		   &out, msg);
 }
 
 void api_settings_sources_get(struct api_ctx *ctx, struct http_req *req, const char *who,
@@ -236,6 +257,11 @@ void api_settings_sources_get(struct api_ctx *ctx, struct http_req *req, const c
 void api_settings_sources_set(struct api_ctx *ctx, struct http_req *req, const char *who,
 			      const struct api_args *args)
 {
-	api_settings_put_list(ctx, req, who, api_arg_json(args, "sources"), "sources",
-			      "update_sources", "update source table", sources_validate);
+	json_t *out = NULL;
+	char msg[256];
+
+	api_answer(req, 200, api_settings_replace(ctx, who, api_arg_json(args, "sources"),
+						  "sources", "update_sources",
+						  "update source table", sources_validate, &out,
+						  msg, sizeof(msg)), &out, msg);
 }

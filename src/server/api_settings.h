@@ -1,7 +1,7 @@
 /* api_settings.h -- settings on the tree as functions that take no request
- * (the routes of api_settings.c answer with them; a command-line tool or a
- * control socket can call them alike), and what the other routes take from
- * src/server/api_settings.c.
+ * (the routes of api_settings.c, and api_sps.c for the smart protection
+ * source lists, answer with them; a command-line tool or a control socket
+ * can call them alike).
  *
  * The functions returning enum store_err set *out to the answer (new; the
  * caller owns it; NULL when out of memory) on STORE_OK, else msg (len
@@ -30,12 +30,19 @@ enum store_err api_settings_place(struct api_ctx *ctx, const char *who, const ch
 enum store_err api_settings_remove(struct api_ctx *ctx, const char *who, const char *scope,
 				   const char *key, json_t **out, char *msg, size_t len);
 
-/* Replaces the list kept in the store under key with list (the argument
- * member of the route) after validate, reloads ctx's lists and answers
- * req: 200 {member: list}, 400 with validate's message, 500 when saving
- * fails. what names the list in the event log. Loop thread only. */
-void api_settings_put_list(struct api_ctx *ctx, struct http_req *req, const char *who,
-			   json_t *list, const char *member, const char *key, const char *what,
-			   bool (*validate)(const json_t *list, char *errbuf, size_t errlen));
+/* Replaces the list kept in the store under key with list (the route's
+ * argument member) after validate (STORE_EINVAL with validate's message),
+ * and reloads ctx's lists: {member: list}. what names the list in the
+ * event log. */
+enum store_err api_settings_replace(struct api_ctx *ctx, const char *who, json_t *list,
+				    const char *member, const char *key, const char *what,
+				    bool (*validate)(const json_t *list, char *errbuf,
+						     size_t errlen),
+				    json_t **out, char *msg, size_t len);
+
+/* Cancels the queued deliveries of settings: all (client -1) or one
+ * client's: {"cancelled": N}. */
+enum store_err api_settings_cancel_queue(struct api_ctx *ctx, const char *who, int64_t client,
+					 json_t **out, char *msg, size_t len);
 
 #endif

@@ -135,8 +135,13 @@ void api_sps_lists_get(struct api_ctx *ctx, struct http_req *req, const char *wh
 void api_sps_lists_set(struct api_ctx *ctx, struct http_req *req, const char *who,
 		       const struct api_args *args)
 {
-	api_settings_put_list(ctx, req, who, api_arg_json(args, "lists"), "lists", "sps_lists",
-		 "smart protection source lists", sources_sps_validate);
+	json_t *out = NULL;
+	char msg[256];
+
+	api_answer(req, 200, api_settings_replace(ctx, who, api_arg_json(args, "lists"), "lists",
+						  "sps_lists", "smart protection source lists",
+						  sources_sps_validate, &out, msg, sizeof(msg)),
+		   &out, msg);
 	json_decref(sps_warnings(ctx, true));
 }
 
