@@ -39,6 +39,13 @@ PREFIXES = {
     "src/sps/service.c": ("sps_service_",),
     "src/sps/main.c": ("main",),
     "src/server/api.c": ("api_",),
+    "src/server/api_agent.c": ("api_agent_",),
+    "src/server/api_clients.c": ("api_clients_",),
+    "src/server/api_session.c": ("api_session_",),
+    "src/server/api_settings.c": ("api_settings_",),
+    "src/server/api_sps.c": ("api_sps_",),
+    "src/server/api_tree.c": ("api_tree_",),
+    "src/server/api_updates.c": ("api_updates_",),
     "src/server/session.c": ("session_",),
     "src/server/admins.c": ("admins_",),
     "src/server/signin.c": ("signin_",),
@@ -72,6 +79,7 @@ PREFIXES = {
     "src/cli/scan_cmd.c": ("scan_cmd_",),
     "src/cli/admin_cmd.c": ("admin_cmd_",),
     "src/cli/values.c": ("values_",),
+    "src/cli/ops_doc.c": ("ops_doc_",),
 }
 
 # Functions that invite a bug, as curl's checksrc bans them: what to use.

@@ -1,5 +1,5 @@
 /* admin_cmd.c -- `ward login` and the administration commands, each built
- * from the operation table in src/common/ops.c: its words, its arguments
+ * from the operation table (src/common/ops.def): its words, its arguments
  * (positional, or --name VALUE) and where each goes in the request. */
 #include <errno.h>
 #include <jansson.h>
@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/values.h"
+#include "cli/ops_doc.h"
 #include "common/ops.h"
 #include "common/rest.h"
 #include "common/util.h"
@@ -82,6 +83,22 @@ static char *read_secret(const char *name, const char *prompt)
 	return out;
 }
 
+/* Whether argv holds -h or --help. */
+static bool wants_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
+}
+
+static const char login_usage[] =
+	"usage: ward login --server https://HOST:PORT --ca CA_FILE [--user NAME]\n"
+	"  the password comes from $WARD_PASSWORD, else the terminal, else standard\n"
+	"  input when it is not a terminal; an empty one is never sent\n";
+
 int admin_cmd_login(int argc, char **argv)
 {
 	const char *server = NULL, *ca = NULL, *user = "admin";
@@ -91,6 +108,10 @@ int admin_cmd_login(int argc, char **argv)
 	long status;
 	int i, ret = 1;
 
+	if (wants_help(argc - 1, argv + 1)) {
+		fputs(login_usage, stdout);
+		return 0;
+	}
 	for (i = 1; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--server") == 0)
 			server = argv[i + 1];
@@ -102,10 +123,7 @@ int admin_cmd_login(int argc, char **argv)
 			break;
 	}
 	if (i != argc || !server || !ca) {
-		fputs("usage: ward login --server https://HOST:PORT --ca CA_FILE [--user NAME]\n"
-		      "  the password comes from $WARD_PASSWORD, else the terminal, else standard\n"
-		      "  input when it is not a terminal; an empty one is never sent\n",
-		      stderr);
+		fputs(login_usage, stderr);
 		return 2;
 	}
 	if (!realpath(ca, cafull)) {
@@ -196,41 +214,11 @@ bool admin_cmd_known(const char *word)
 	return false;
 }
 
-/* Appends an argument's usage: NAME, --name NAME or [--name NAME]. */
-static void append_usage(char *words, size_t size, const struct ops_arg *a)
-{
-	char meta[32];
-	size_t i, n = strlen(words);
-
-	for (i = 0; a->name[i] && i + 1 < sizeof(meta); i++)
-		meta[i] = (char)(a->name[i] >= 'a' && a->name[i] <= 'z' ? a->name[i] - 32 :
-				 a->name[i]);
-	meta[i] = '\0';
-	if (a->type == OPS_SECRET)
-		return; /* asked for, never given on the command line */
-	if (a->positional)
-		snprintf(words + n, size - n, " %s", meta);
-	else
-		snprintf(words + n, size - n, a->required ? " --%s %s" : " [--%s %s]", a->name,
-			 meta);
-}
-
 void admin_cmd_usage(FILE *f)
 {
-	const struct ops_op *ops = ops_table();
-	char words[96];
-	size_t i, j;
-
 	fputs("\nadministration (after 'ward login'; each takes --json):\n", f);
 	fprintf(f, "  %-42s %s\n", "login --server URL --ca FILE", "start a session with wardd");
-	for (i = 0; i < OPS_COUNT; i++) {
-		if (!ops[i].cli)
-			continue;
-		snprintf(words, sizeof(words), "%s", ops[i].cli);
-		for (j = 0; ops[i].args[j].name; j++)
-			append_usage(words, sizeof(words), &ops[i].args[j]);
-		fprintf(f, "  %-42s %s\n", words, ops[i].summary);
-	}
+	ops_doc_list(f, NULL);
 }
 
 /* A command-line value as JSON of the argument's type; "@FILE" stands
@@ -567,6 +555,16 @@ int admin_cmd_main(int argc, char **argv)
 	long status;
 
 	op = find_op(argc, argv, &used);
+	if (op && wants_help(argc - used, argv + used)) {
+		ops_doc_help(stdout, op);
+		return 0;
+	}
+	if (!op && wants_help(argc, argv)) {
+		printf("usage: ward %s SUBCOMMAND [ARGS] [--json]\n\n", argv[0]);
+		ops_doc_list(stdout, argv[0]);
+		printf("\n'ward %s SUBCOMMAND --help' describes one.\n", argv[0]);
+		return 0;
+	}
 	if (!op) {
 		fprintf(stderr, "ward: unknown command '%s%s%s'\n", argv[0], argc > 1 ? " " : "",
 			argc > 1 ? argv[1] : "");

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/ops_doc.h"
 #include "engine/engine.h"
 
 struct cli_command {
@@ -61,6 +62,10 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
 		return help_main(argc - 1, argv + 1);
+	/* The generated parts of docs/api.md and man/ward.1. */
+	if (strcmp(argv[1], "--print-reference") == 0 && argc == 3 &&
+	    ops_doc_reference(stdout, argv[2]) == 0)
+		return 0;
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)
 		return version_main(argc - 1, argv + 1);
 	for (i = 0; i < NCOMMANDS; i++)

@@ -1,4 +1,4 @@
-/* ops.h -- every operation of wardd's REST API, defined once.
+/* ops.h -- every operation of wardd's REST API, defined once (in ops.def).
  *
  * The server routes requests by this table (method, path, credential) and
  * attaches a handler to each id; the `ward` command line builds requests
@@ -12,70 +12,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* OPS_HEALTH, OPS_LOGIN, ...: one per operation of ops.def, in its order. */
 enum ops_id {
-	OPS_HEALTH,
-	OPS_LOGIN,
-	OPS_LOGOUT,
-	OPS_SESSION,
-	OPS_ADMIN_PASSWD,
-	OPS_ADMIN_LIST,
-	OPS_ADMIN_ADD,
-	OPS_ADMIN_REMOVE,
-	OPS_ADMIN_ROLE,
-	OPS_OVERVIEW,
-	OPS_TREE,
-	OPS_DOMAIN_CREATE,
-	OPS_DOMAIN_RENAME,
-	OPS_DOMAIN_MOVE,
-	OPS_DOMAIN_DELETE,
-	OPS_CLIENT_LIST,
-	OPS_CLIENT_SHOW,
-	OPS_CLIENT_MOVE,
-	OPS_CLIENT_VERIFY,
-	OPS_CLIENT_MOVE_SERVER,
-	OPS_CLIENT_REMOVE,
-	OPS_CLIENT_REMOVED,
-	OPS_CLIENT_RESTORE,
-	OPS_ENROLL_TOKENS,
-	OPS_ENROLL_TOKEN_NEW,
-	OPS_ENROLL_TOKEN_REVOKE,
-	OPS_EXPORT,
-	OPS_IMPORT,
-	OPS_SETTINGS_KEYS,
-	OPS_SETTINGS_GET,
-	OPS_SETTINGS_SET,
-	OPS_SETTINGS_UNSET,
-	OPS_NOTIFY_QUEUE,
-	OPS_NOTIFY_CANCEL,
-	OPS_GROUPING_GET,
-	OPS_GROUPING_SET,
-	OPS_SOURCES_GET,
-	OPS_SOURCES_SET,
-	OPS_SPS_GET,
-	OPS_SPS_SET,
-	OPS_SPS_SERVERS,
-	OPS_SPS_TOKEN_NEW,
-	OPS_SPS_DISABLE,
-	OPS_SPS_ENABLE,
-	OPS_SPS_REVOKE,
-	OPS_SPS_ENROLL,
-	OPS_SPS_HEARTBEAT,
-	OPS_UPDATE_STATUS,
-	OPS_UPDATE_NOW,
-	OPS_UPDATE_AGENTS,
-	OPS_UPDATE_ROTATE_KEY,
-	OPS_UPDATE_SETTINGS,
-	OPS_UPDATE_CONFIGURE,
-	OPS_LOGS,
-	OPS_AGENT_ENROLL,
-	OPS_AGENT_EVENTS,
-	OPS_AGENT_ACK,
-	OPS_AGENT_HEARTBEAT,
-	OPS_AGENT_SOURCE,
-	OPS_AGENT_SPS,
-	OPS_AGENT_UPDATE,
-	OPS_AGENT_DOWNLOAD,
-	OPS_AGENT_DETECTIONS,
+#define OP(id, cli, method, path, auth, handler, summary) OPS_##id,
+#define ARG(name, in, type, positional, required, help)
+#define END_OP
+#include "common/ops.def"
+#undef OP
+#undef ARG
+#undef END_OP
 	OPS_COUNT
 };
 

@@ -205,7 +205,8 @@ out:
 /* Signs an administrator in. With {"cookie": true} (the console) the
  * session travels in a cookie and the answer carries its CSRF token;
  * otherwise the answer carries a bearer token. */
-void admins_post_login(struct api_ctx *ctx, struct http_req *req, const char *who)
+void admins_post_login(struct api_ctx *ctx, struct http_req *req, const char *who,
+		       const struct api_args *args)
 {
 	const char *ctype = http_req_header(req, "Content-Type");
 	json_t *body = NULL;
@@ -215,6 +216,7 @@ void admins_post_login(struct api_ctx *ctx, struct http_req *req, const char *wh
 	int cookie = 0;
 	enum store_err err;
 
+	(void)args;
 	(void)who;
 	/* JSON only: a form on another site cannot post one without CORS,
 	 * so no page the administrator visits can spend their tries. */
@@ -310,22 +312,18 @@ out:
 	free(p);
 }
 
-void admins_post_passwd(struct api_ctx *ctx, struct http_req *req, const char *who)
+void admins_post_passwd(struct api_ctx *ctx, struct http_req *req, const char *who,
+			const struct api_args *args)
 {
-	json_t *body = api_body_object(req);
-	const char *password, *new_password, *user = who;
+	const char *password = api_arg_string(args, "password");
+	const char *new_password = api_arg_string(args, "new_password");
+	const char *user = api_arg_string(args, "user");
 	char *hash = NULL, *role = NULL, token[65];
 	struct pending *p = NULL;
 	bool cookie;
 
-	if (!body)
-		return;
-	if (json_unpack(body, "{s:s, s:s, s?s !}", "password", &password, "new_password",
-			&new_password, "user", &user) != 0) {
-		http_respond_error(req, 400, "passwd: expected {\"password\": CURRENT, "
-				   "\"new_password\": NEW[, \"user\": NAME]}");
-		goto out;
-	}
+	if (!user)
+		user = who;
 	if (strlen(password) > SIGNIN_MAX_PASSWORD) {
 		http_respond_error(req, 400, "passwd: a password has at most %d bytes",
 				   SIGNIN_MAX_PASSWORD);
@@ -372,13 +370,14 @@ void admins_post_passwd(struct api_ctx *ctx, struct http_req *req, const char *w
 out:
 	free(hash);
 	free(role);
-	json_decref(body);
 }
 
-void admins_get(struct api_ctx *ctx, struct http_req *req, const char *who)
+void admins_get(struct api_ctx *ctx, struct http_req *req, const char *who,
+		const struct api_args *args)
 {
 	json_t *list = NULL;
 
+	(void)args;
 	(void)who;
 	if (store_admin_list(ctx->st, &list) != STORE_OK)
 		http_respond_error(req, 500, "admins: the administrators are unreadable");
@@ -422,21 +421,17 @@ out:
 	free(p);
 }
 
-void admins_post(struct api_ctx *ctx, struct http_req *req, const char *who)
+void admins_post(struct api_ctx *ctx, struct http_req *req, const char *who,
+		 const struct api_args *args)
 {
-	json_t *body = api_body_object(req);
-	const char *name, *new_password, *role = ROLE_ADMIN;
+	const char *name = api_arg_string(args, "name");
+	const char *new_password = api_arg_string(args, "new_password");
+	const char *role = api_arg_string(args, "role");
 	char *taken = NULL;
 	struct pending *p;
 
-	if (!body)
-		return;
-	if (json_unpack(body, "{s:s, s:s, s?s !}", "name", &name, "new_password", &new_password,
-			"role", &role) != 0) {
-		http_respond_error(req, 400, "admins: expected {\"name\", \"new_password\"[, "
-				   "\"role\": \"" ROLE_ADMIN "\"|\"" ROLE_READ "\"]}");
-		goto out;
-	}
+	if (!role)
+		role = ROLE_ADMIN;
 	if (!valid_name(name)) {
 		http_respond_error(req, 400, "admins: a name is 1 to %d letters, digits, '.', '_', "
 				   "'-' or '@'", NAME_MAX_LEN);
@@ -463,7 +458,6 @@ void admins_post(struct api_ctx *ctx, struct http_req *req, const char *who)
 	}
 out:
 	free(taken);
-	json_decref(body);
 }
 
 /* Answers 409 and returns false when taking name's administrator role away
@@ -486,15 +480,12 @@ static bool keeps_an_admin(struct api_ctx *ctx, struct http_req *req, const char
 	return false;
 }
 
-void admins_delete(struct api_ctx *ctx, struct http_req *req, const char *who)
+void admins_delete(struct api_ctx *ctx, struct http_req *req, const char *who,
+		   const struct api_args *args)
 {
-	const char *name = http_req_query(req, "name");
+	const char *name = api_arg_string(args, "name");
 	char *role = NULL, msg[256];
 
-	if (!name) {
-		http_respond_error(req, 400, "admins: the name parameter is missing");
-		return;
-	}
 	if (!valid_name(name) || store_admin_role(ctx->st, name, &role) != STORE_OK) {
 		http_respond_error(req, 404, "admins: no administrator '%s'", name);
 		return;
@@ -514,18 +505,12 @@ out:
 	free(role);
 }
 
-void admins_put_role(struct api_ctx *ctx, struct http_req *req, const char *who)
+void admins_put_role(struct api_ctx *ctx, struct http_req *req, const char *who,
+		     const struct api_args *args)
 {
-	json_t *body = api_body_object(req);
-	const char *name, *role;
+	const char *name = api_arg_string(args, "name"), *role = api_arg_string(args, "role");
 	char *old = NULL, msg[256];
 
-	if (!body)
-		return;
-	if (json_unpack(body, "{s:s, s:s !}", "name", &name, "role", &role) != 0) {
-		http_respond_error(req, 400, "admins: expected {\"name\", \"role\"}");
-		goto out;
-	}
 	if (!check_role(req, role))
 		goto out;
 	if (!valid_name(name) || store_admin_role(ctx->st, name, &old) != STORE_OK) {
@@ -544,5 +529,4 @@ void admins_put_role(struct api_ctx *ctx, struct http_req *req, const char *who)
 	http_respond_json(req, 200, json_pack("{ss ss}", "name", name, "role", role));
 out:
 	free(old);
-	json_decref(body);
 }

@@ -9,7 +9,7 @@
  * a demoted one's lose their rights at once. Passwords are hashed and
  * verified off the loop (signin.h). Every change is a system event.
  *
- * Handlers of the table in src/common/ops.c; they run on the HTTP loop's
+ * Handlers of the operations in src/common/ops.def; they run on the HTTP loop's
  * thread like every handler (see api.h).
  */
 #ifndef WARD_ADMINS_H
@@ -32,25 +32,31 @@ unsigned admins_authorize(struct api_ctx *ctx, struct http_req *req, enum ops_au
 
 /* POST /api/v1/login {"user", "password", "cookie"?}: a session, answered
  * once the password is verified. */
-void admins_post_login(struct api_ctx *ctx, struct http_req *req, const char *who);
+void admins_post_login(struct api_ctx *ctx, struct http_req *req, const char *who,
+		       const struct api_args *args);
 
 /* POST /api/v1/admins/passwd {"password", "new_password", "user"?}: changes
  * the caller's password, or (an administrator) another's; the caller's
  * current password is verified either way. */
-void admins_post_passwd(struct api_ctx *ctx, struct http_req *req, const char *who);
+void admins_post_passwd(struct api_ctx *ctx, struct http_req *req, const char *who,
+			const struct api_args *args);
 
 /* GET /api/v1/admins: the administrators and their roles. */
-void admins_get(struct api_ctx *ctx, struct http_req *req, const char *who);
+void admins_get(struct api_ctx *ctx, struct http_req *req, const char *who,
+		const struct api_args *args);
 
 /* POST /api/v1/admins {"name", "new_password", "role"?}: a new
  * administrator (201). */
-void admins_post(struct api_ctx *ctx, struct http_req *req, const char *who);
+void admins_post(struct api_ctx *ctx, struct http_req *req, const char *who,
+		 const struct api_args *args);
 
 /* DELETE /api/v1/admins?name=NAME: removes an administrator; their sessions
  * end. The last one of role "admin" stays. */
-void admins_delete(struct api_ctx *ctx, struct http_req *req, const char *who);
+void admins_delete(struct api_ctx *ctx, struct http_req *req, const char *who,
+		   const struct api_args *args);
 
 /* PUT /api/v1/admins/role {"name", "role"}: sets an administrator's role. */
-void admins_put_role(struct api_ctx *ctx, struct http_req *req, const char *who);
+void admins_put_role(struct api_ctx *ctx, struct http_req *req, const char *who,
+		     const struct api_args *args);
 
 #endif

@@ -12,6 +12,7 @@
 #include "server/config.h"
 #include "server/console.h"
 #include "server/pki.h"
+#include "common/ops.h"
 #include "common/rate.h"
 #include "common/http.h"
 #include "server/notify.h"
@@ -48,12 +49,47 @@ struct api_ctx {
 	struct rate *enroll_by_token, *enroll_by_address;
 };
 
-/* Verifies every client's connection state and logs each change since the
- * last verification; with remove, also removes clients inactive for longer
- * than agents.remove_after (from the tree only: the daily task, and
- * verification on demand). Returns a new report {"summary": {...},
- * "changed": [...], "removed": [...]}, or NULL when out of memory. */
-json_t *api_verify(struct api_ctx *ctx, bool remove);
+/* An operation's arguments, decoded from its request by its row of
+ * ops.def before its handler runs: each declared argument's value by its
+ * index, of the declared type (a string, an integer, any JSON), NULL when
+ * absent (a required one never is). Owned by api_handle(); valid during
+ * the handler only. */
+struct api_args {
+	const struct ops_op *op;
+	json_t *value[OPS_MAX_ARGS];
+};
+
+/* The string argument name of args (declared OPS_STRING or OPS_SECRET in
+ * ops.def), or NULL when absent. The string lives as long as args. */
+const char *api_arg_string(const struct api_args *args, const char *name);
+
+/* Whether the integer argument name (OPS_INT) was given; its value in
+ * *out when so. */
+bool api_arg_int(const struct api_args *args, const char *name, int64_t *out);
+
+/* The JSON argument name (OPS_JSON; borrowed: lives as long as args), or
+ * NULL when absent. */
+json_t *api_arg_json(const struct api_args *args, const char *name);
+
+/* The arguments given, as an object {name: value} (new; the caller owns
+ * it), or NULL when out of memory. */
+json_t *api_args_object(const struct api_args *args);
+
+/* The handler of each operation, as ops.def names it: answers req (or
+ * parks it); who names the caller the credential identified (the
+ * administrator, the enrollment token's domain path, or the agent's client
+ * id); args are its arguments, checked against ops.def. Declared here for
+ * every operation, so an operation whose handler is
+ * defined nowhere fails the link. Loop thread only. */
+#define OP(id, cli, method, path, auth, handler, summary) \
+	void handler(struct api_ctx *ctx, struct http_req *req, const char *who, \
+		     const struct api_args *args);
+#define ARG(name, in, type, positional, required, help)
+#define END_OP
+#include "common/ops.def"
+#undef OP
+#undef ARG
+#undef END_OP
 
 /* Loads the grouping rules and the update source table from the store into
  * ctx. Returns false when out of memory or when they are unreadable. */
@@ -71,6 +107,35 @@ bool api_privileged(struct http_req *req, void *arg);
 /* Parses req's body as a JSON object. Returns it (owned by the caller),
  * or NULL after answering 400 naming what is wrong. */
 json_t *api_body_object(struct http_req *req);
+
+/* Answers a store failure err with msg: 404 for a missing node, 409 for
+ * a taken name or a domain that is not empty, 400 for an invalid value,
+ * 500 otherwise. The HTTP side of every function that returns a store
+ * error. */
+void api_store_error(struct http_req *req, enum store_err err, const char *msg);
+
+/* Resolves a scope ("root", "domain:/PATH" or "client:ID"; NULL is
+ * missing) to its node in *node; STORE_EINVAL or STORE_ENOENT with msg
+ * naming what is wrong. Loop thread only. */
+enum store_err api_scope(struct api_ctx *ctx, const char *scope, int64_t *node, char *msg,
+			 size_t len);
+
+/* Refuses an action naming client id (STORE_EEXIST, answered 409, msg
+ * saying why) when the client was moved to another server: it answers to
+ * that server now, and here it can only be removed. STORE_OK otherwise
+ * (a domain or the root too). Loop thread only. */
+enum store_err api_refuse_moved(struct api_ctx *ctx, int64_t id, char *msg, size_t len);
+
+/* api_refuse_moved() for each client of ids (ID or [IDS]). */
+enum store_err api_refuse_moved_ids(struct api_ctx *ctx, json_t *ids, char *msg, size_t len);
+
+/* Answers req with the outcome err of a function that takes no request:
+ * *out (stolen) with status on STORE_OK (500 when it is NULL: out of
+ * memory), else as api_store_error() with msg. out is a pointer so that a
+ * call api_answer(req, 200, fn(..., &out, ...), &out, msg) reads it after
+ * fn has set it. */
+void api_answer(struct http_req *req, unsigned status, enum store_err err, json_t **out,
+		const char *msg);
 
 /* Returns a new random token as 64 hex digits in out (65 bytes) and its
  * SHA-256 in hash. */

@@ -76,10 +76,12 @@ static bool list_kind(struct api_ctx *ctx, enum store_token kind, json_t *list)
 	return true;
 }
 
-void enroll_get_tokens(struct api_ctx *ctx, struct http_req *req, const char *who)
+void enroll_get_tokens(struct api_ctx *ctx, struct http_req *req, const char *who,
+		       const struct api_args *args)
 {
 	json_t *list = json_array();
 
+	(void)args;
 	(void)who;
 	if (!list || !list_kind(ctx, STORE_TOKEN_ENROLL, list) ||
 	    !list_kind(ctx, STORE_TOKEN_SPS_ENROLL, list)) {
@@ -90,110 +92,93 @@ void enroll_get_tokens(struct api_ctx *ctx, struct http_req *req, const char *wh
 	http_respond_json(req, 200, json_pack("{so}", "tokens", list));
 }
 
-void enroll_post_token(struct api_ctx *ctx, struct http_req *req, const char *who)
+void enroll_post_token(struct api_ctx *ctx, struct http_req *req, const char *who,
+		       const struct api_args *args)
 {
-	json_t *body = api_body_object(req), *made = NULL;
-	const char *domain = NULL;
-	json_int_t days = DEFAULT_DAYS, max_uses = 0;
-	int64_t node, expires;
+	const char *domain = api_arg_string(args, "domain");
+	int64_t days = DEFAULT_DAYS, max_uses = 0, node, expires;
 	char path[4096], msg[256];
+	json_t *made;
 
-	if (!body)
-		return;
-	if (json_unpack(body, "{s?s s?I s?I !}", "domain", &domain, "days", &days, "max_uses",
-			&max_uses) != 0) {
-		http_respond_error(req, 400, "enroll token: expected {\"domain\"?: PATH, "
-				   "\"days\"?: NUMBER, \"max_uses\"?: NUMBER}");
-		goto out;
-	}
+	api_arg_int(args, "days", &days);
+	api_arg_int(args, "max_uses", &max_uses);
 	if (days < 1 || days > MAX_DAYS) {
 		http_respond_error(req, 400, "days: expected 1 to %d, got %lld", MAX_DAYS,
 				   (long long)days);
-		goto out;
+		return;
 	}
 	if (max_uses < 0 || max_uses > 1000000) {
 		http_respond_error(req, 400, "max_uses: expected 0 (no cap) to 1000000, got %lld",
 				   (long long)max_uses);
-		goto out;
+		return;
 	}
 	if (!domain)
 		domain = ctx->cfg->default_domain;
 	if (store_domain_lookup(ctx->st, domain, 0, &node, msg, sizeof(msg)) != STORE_OK ||
 	    store_domain_path(ctx->st, node, path, sizeof(path)) != STORE_OK) {
 		http_respond_error(req, 400, "domain: no domain %s", domain);
-		goto out;
+		return;
 	}
 	expires = (int64_t)time(NULL) + days * 86400;
 	made = enroll_token_new(ctx->st, ctx->server_url, ctx->ca_pem, path, expires,
 				STORE_TOKEN_ENROLL, max_uses, msg, sizeof(msg));
 	if (!made) {
 		http_respond_error(req, 500, "enroll token: %s", msg);
-		goto out;
+		return;
 	}
 	store_eventf(ctx->st, "system", 0, "%s created enrollment token %s for %s, valid for "
 		     "%lld days%s", who, json_string_value(json_object_get(made, "id")), path,
 		     (long long)days, max_uses ? ", with a cap on its uses" : "");
 	http_respond_json(req, 201, made);
-out:
-	json_decref(body);
 }
 
-void enroll_post_sps_token(struct api_ctx *ctx, struct http_req *req, const char *who)
+void enroll_post_sps_token(struct api_ctx *ctx, struct http_req *req, const char *who,
+			   const struct api_args *args)
 {
-	json_t *body = api_body_object(req), *made = NULL;
-	json_int_t days = 1;
+	int64_t days = 1;
 	char msg[256];
+	json_t *made;
 
-	if (!body)
+	api_arg_int(args, "days", &days);
+	if (days < 1 || days > SPS_MAX_DAYS) {
+		http_respond_error(req, 400, "days: expected 1 to %d, got %lld", SPS_MAX_DAYS,
+				   (long long)days);
 		return;
-	if (json_unpack(body, "{s?I !}", "days", &days) != 0 || days < 1 ||
-	    days > SPS_MAX_DAYS) {
-		http_respond_error(req, 400, "sps token: expected {\"days\"?: 1 to %d}",
-				   SPS_MAX_DAYS);
-		goto out;
 	}
 	made = enroll_token_new(ctx->st, ctx->server_url, ctx->ca_pem, who,
 				(int64_t)time(NULL) + days * 86400, STORE_TOKEN_SPS_ENROLL, 1, msg,
 				sizeof(msg));
 	if (!made) {
 		http_respond_error(req, 500, "sps token: %s", msg);
-		goto out;
+		return;
 	}
 	store_eventf(ctx->st, "system", 0, "%s created smart protection server enrollment token "
 		     "%s, for one server, valid for %lld days", who,
 		     json_string_value(json_object_get(made, "id")), (long long)days);
 	http_respond_json(req, 201, made);
-out:
-	json_decref(body);
 }
 
-void enroll_post_revoke(struct api_ctx *ctx, struct http_req *req, const char *who)
+void enroll_post_revoke(struct api_ctx *ctx, struct http_req *req, const char *who,
+			const struct api_args *args)
 {
-	json_t *body = api_body_object(req);
-	const char *id;
+	const char *id = api_arg_string(args, "id");
 	int64_t n = 0, m = 0;
 
-	if (!body)
+	if (strlen(id) != 2 * ID_BYTES || strspn(id, "0123456789abcdef") != 2 * ID_BYTES) {
+		http_respond_error(req, 400, "id: expected 16 lowercase hex digits");
 		return;
-	if (json_unpack(body, "{s:s !}", "id", &id) != 0 || strlen(id) != 2 * ID_BYTES ||
-	    strspn(id, "0123456789abcdef") != 2 * ID_BYTES) {
-		http_respond_error(req, 400, "enroll revoke: expected {\"id\": 16 lowercase hex "
-				   "digits}");
-		goto out;
 	}
 	if (store_token_revoke(ctx->st, STORE_TOKEN_ENROLL, id, &n) != STORE_OK ||
 	    store_token_revoke(ctx->st, STORE_TOKEN_SPS_ENROLL, id, &m) != STORE_OK) {
 		http_respond_error(req, 500, "database: revoking the token failed");
-		goto out;
+		return;
 	}
 	if (n + m == 0) {
 		http_respond_error(req, 404, "no enrollment token %s", id);
-		goto out;
+		return;
 	}
 	store_eventf(ctx->st, "system", 0, "%s revoked enrollment token %s", who, id);
 	http_respond_json(req, 200, json_pack("{ss}", "revoked", id));
-out:
-	json_decref(body);
 }
 
 bool enroll_admit(struct api_ctx *ctx, struct http_req *req)
@@ -267,7 +252,8 @@ static const char *wardd_name(const struct api_ctx *ctx, const char *const *name
 	return NULL;
 }
 
-void enroll_post_sps(struct api_ctx *ctx, struct http_req *req, const char *who)
+void enroll_post_sps(struct api_ctx *ctx, struct http_req *req, const char *who,
+		     const struct api_args *args)
 {
 	json_t *body = api_body_object(req), *names = NULL, *n;
 	const char *uuid, *hostname, *list[8], *taken;
@@ -277,6 +263,7 @@ void enroll_post_sps(struct api_ctx *ctx, struct http_req *req, const char *who)
 	enum store_err err;
 	size_t i;
 
+	(void)args;
 	secret[0] = '\0';
 	if (!body || !enroll_admit(ctx, req))
 		goto out;
@@ -366,17 +353,12 @@ out:
 /* Changes smart protection server "id"'s state; state "revoked" is for
  * good. */
 static void set_sps_state(struct api_ctx *ctx, struct http_req *req, const char *who,
-			  const char *state)
+			  const struct api_args *args, const char *state)
 {
-	json_t *body = api_body_object(req);
-	json_int_t id;
-	int64_t n = 0;
+	int64_t id = 0, n = 0;
 
-	if (!body)
-		return;
-	if (json_unpack(body, "{s:I !}", "id", &id) != 0) {
-		http_respond_error(req, 400, "sps %s: expected {\"id\": N}", state);
-	} else if (store_sps_set_state(ctx->st, id, state, &n) != STORE_OK) {
+	api_arg_int(args, "id", &id);
+	if (store_sps_set_state(ctx->st, id, state, &n) != STORE_OK) {
 		http_respond_error(req, 500, "database: changing the server's state failed");
 	} else if (n == 0) {
 		http_respond_error(req, 404, "no smart protection server %lld that is not revoked",
@@ -384,22 +366,25 @@ static void set_sps_state(struct api_ctx *ctx, struct http_req *req, const char 
 	} else {
 		store_eventf(ctx->st, "system", 0, "%s set smart protection server %lld %s", who,
 			     (long long)id, state);
-		http_respond_json(req, 200, json_pack("{sI ss}", "id", id, "state", state));
+		http_respond_json(req, 200, json_pack("{sI ss}", "id", (json_int_t)id, "state",
+						      state));
 	}
-	json_decref(body);
 }
 
-void enroll_post_sps_disable(struct api_ctx *ctx, struct http_req *req, const char *who)
+void enroll_post_sps_disable(struct api_ctx *ctx, struct http_req *req, const char *who,
+			     const struct api_args *args)
 {
-	set_sps_state(ctx, req, who, "disabled");
+	set_sps_state(ctx, req, who, args, "disabled");
 }
 
-void enroll_post_sps_enable(struct api_ctx *ctx, struct http_req *req, const char *who)
+void enroll_post_sps_enable(struct api_ctx *ctx, struct http_req *req, const char *who,
+			    const struct api_args *args)
 {
-	set_sps_state(ctx, req, who, "enabled");
+	set_sps_state(ctx, req, who, args, "enabled");
 }
 
-void enroll_post_sps_revoke(struct api_ctx *ctx, struct http_req *req, const char *who)
+void enroll_post_sps_revoke(struct api_ctx *ctx, struct http_req *req, const char *who,
+			    const struct api_args *args)
 {
-	set_sps_state(ctx, req, who, "revoked");
+	set_sps_state(ctx, req, who, args, "revoked");
 }

@@ -10,7 +10,7 @@
  * protection server gets comes from the smart protection CA and never
  * carries a name of wardd's, so it cannot stand for wardd.
  *
- * Handlers of the table in src/common/ops.c; they run on the HTTP loop's
+ * Handlers of the operations in src/common/ops.def; they run on the HTTP loop's
  * thread like every handler (see api.h).
  */
 #ifndef WARD_ENROLL_H
@@ -33,27 +33,35 @@ json_t *enroll_token_new(struct store *st, const char *url, const char *ca, cons
 			 size_t errlen);
 
 /* GET /api/v1/enroll/tokens: the tokens in force, of both kinds. */
-void enroll_get_tokens(struct api_ctx *ctx, struct http_req *req, const char *who);
+void enroll_get_tokens(struct api_ctx *ctx, struct http_req *req, const char *who,
+		       const struct api_args *args);
 
 /* POST /api/v1/enroll/tokens {"domain"?, "days"?, "max_uses"?}: a new
  * agent enrollment token (201). */
-void enroll_post_token(struct api_ctx *ctx, struct http_req *req, const char *who);
+void enroll_post_token(struct api_ctx *ctx, struct http_req *req, const char *who,
+		       const struct api_args *args);
 
 /* POST /api/v1/sps/tokens {"days"?}: a token for one smart protection
  * server (201). */
-void enroll_post_sps_token(struct api_ctx *ctx, struct http_req *req, const char *who);
+void enroll_post_sps_token(struct api_ctx *ctx, struct http_req *req, const char *who,
+			   const struct api_args *args);
 
 /* POST /api/v1/enroll/tokens/revoke {"id"}: the token stops working. */
-void enroll_post_revoke(struct api_ctx *ctx, struct http_req *req, const char *who);
+void enroll_post_revoke(struct api_ctx *ctx, struct http_req *req, const char *who,
+			const struct api_args *args);
 
 /* POST /api/v1/sps/enroll with a smart protection server's token. */
-void enroll_post_sps(struct api_ctx *ctx, struct http_req *req, const char *who);
+void enroll_post_sps(struct api_ctx *ctx, struct http_req *req, const char *who,
+		     const struct api_args *args);
 
 /* POST /api/v1/sps-servers/{disable,enable,revoke} {"id"}: agents trust
  * only enabled servers; a revoked one's credential stops working too. */
-void enroll_post_sps_disable(struct api_ctx *ctx, struct http_req *req, const char *who);
-void enroll_post_sps_enable(struct api_ctx *ctx, struct http_req *req, const char *who);
-void enroll_post_sps_revoke(struct api_ctx *ctx, struct http_req *req, const char *who);
+void enroll_post_sps_disable(struct api_ctx *ctx, struct http_req *req, const char *who,
+			     const struct api_args *args);
+void enroll_post_sps_enable(struct api_ctx *ctx, struct http_req *req, const char *who,
+			    const struct api_args *args);
+void enroll_post_sps_revoke(struct api_ctx *ctx, struct http_req *req, const char *who,
+			    const struct api_args *args);
 
 /* The brakes on enrollment: enroll.per_token for the token the request
  * presented (ctx->caller_token), enroll.per_address for its peer. Returns

@@ -33,22 +33,21 @@ struct logs_quota {
 /* What a spreadsheet takes a cell beginning with as a formula (OWASP's list). */
 #define CSV_FORMULA "=+-@\t\r"
 
-/* Reads query argument name as a whole number >= 0 into *out (left alone
- * when absent); false, answered 400, when it is not one. */
-static bool query_int(struct http_req *req, const char *name, int64_t *out)
+/* Reads the integer argument name into *out (left alone when absent);
+ * false, answered 400, when it is below 0. */
+static bool whole_arg(struct http_req *req, const struct api_args *args, const char *name,
+		      int64_t *out)
 {
-	const char *v = http_req_query(req, name);
-	char *end;
-	long long n;
+	int64_t n;
 
-	if (!v)
+	if (!api_arg_int(args, name, &n))
 		return true;
-	n = strtoll(v, &end, 10);
-	if (*v && !*end && n >= 0) {
+	if (n >= 0) {
 		*out = n;
 		return true;
 	}
-	http_respond_error(req, 400, "%s: expected a whole number, not '%s'", name, v);
+	http_respond_error(req, 400, "%s: expected a whole number, not '%lld'", name,
+			   (long long)n);
 	return false;
 }
 
@@ -101,27 +100,28 @@ static int write_csv(struct util_buf *b, const json_t *events)
 	return rc;
 }
 
-void logs_get(struct api_ctx *ctx, struct http_req *req, const char *who)
+void logs_get(struct api_ctx *ctx, struct http_req *req, const char *who,
+	      const struct api_args *args)
 {
 	struct store_event_filter f = { .limit = DEFAULT_LIMIT };
-	const char *format = http_req_query(req, "format");
+	const char *format = api_arg_string(args, "format");
 	struct util_buf csv = { 0 };
 	json_t *events = NULL;
 	char domain[1024];
 	size_t i;
 
 	(void)who;
-	f.kind = http_req_query(req, "kind");
+	f.kind = api_arg_string(args, "kind");
 	/* "/A/B/" is "/A/B". */
-	if (http_req_query(req, "domain")) {
-		snprintf(domain, sizeof(domain), "%s", http_req_query(req, "domain"));
+	if (api_arg_string(args, "domain")) {
+		snprintf(domain, sizeof(domain), "%s", api_arg_string(args, "domain"));
 		for (i = strlen(domain); i > 1 && domain[i - 1] == '/'; i--)
 			domain[i - 1] = '\0';
 		f.domain = domain;
 	}
-	if (!query_int(req, "since", &f.since) || !query_int(req, "until", &f.until) ||
-	    !query_int(req, "client", &f.client) || !query_int(req, "before", &f.before) ||
-	    !query_int(req, "limit", &f.limit))
+	if (!whole_arg(req, args, "since", &f.since) || !whole_arg(req, args, "until", &f.until) ||
+	    !whole_arg(req, args, "client", &f.client) ||
+	    !whole_arg(req, args, "before", &f.before) || !whole_arg(req, args, "limit", &f.limit))
 		return;
 	for (i = 0; f.kind && store_event_kinds[i] && strcmp(store_event_kinds[i], f.kind); i++)
 		;
@@ -274,7 +274,8 @@ static bool quota_refuse(struct api_ctx *ctx, struct http_req *req, struct quota
 	return true;
 }
 
-void logs_post_detections(struct api_ctx *ctx, struct http_req *req, const char *who)
+void logs_post_detections(struct api_ctx *ctx, struct http_req *req, const char *who,
+			  const struct api_args *args)
 {
 	size_t len, i, n;
 	const char *text = http_req_body(req, &len), *path, *name, *method;
@@ -288,6 +289,7 @@ void logs_post_detections(struct api_ctx *ctx, struct http_req *req, const char 
 	char msg[1200];
 	enum store_err err;
 
+	(void)args;
 	/* Checked in full first: a malformed report logs nothing. */
 	list = logs_parse_report(text, len, msg, sizeof(msg));
 	if (!list) {

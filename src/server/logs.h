@@ -1,7 +1,7 @@
 /* logs.h -- the event log's routes: reading it (JSON or CSV, filtered by
  * kind, time, client and domain) and agents reporting detections into it.
  *
- * Handlers of the table in src/common/ops.c; they run on the HTTP loop's
+ * Handlers of the operations in src/common/ops.def; they run on the HTTP loop's
  * thread like every handler (see api.h).
  */
 #ifndef WARD_LOGS_H
@@ -13,7 +13,8 @@
 #define LOGS_MAX_REPORT 1000
 
 /* GET /api/v1/logs: the events the query selects, newest first. */
-void logs_get(struct api_ctx *ctx, struct http_req *req, const char *who);
+void logs_get(struct api_ctx *ctx, struct http_req *req, const char *who,
+	      const struct api_args *args);
 
 /* Parses an agent's detection report (untrusted: every member checked,
  * no other member allowed). Returns the list of detections (a new
@@ -36,7 +37,8 @@ void logs_quota_free(struct logs_quota *q);
  * or daily number is refused whole with 429 and a Retry-After of the
  * seconds until it fits (the agent keeps it); that is logged once per
  * agent and hour. */
-void logs_post_detections(struct api_ctx *ctx, struct http_req *req, const char *who);
+void logs_post_detections(struct api_ctx *ctx, struct http_req *req, const char *who,
+			  const struct api_args *args);
 
 /* Writes a field to b for CSV (RFC 4180 quoting); a field a spreadsheet
  * would run as a formula (starting = + - @, a tab or CR) gets a leading

@@ -20,6 +20,7 @@
 #include "common/util.h"
 #include "server/admins.h"
 #include "server/api.h"
+#include "server/api_clients.h"
 #include "server/config.h"
 #include "server/console.h"
 #include "server/enroll.h"
@@ -259,7 +260,7 @@ static void on_verify(void *arg)
 {
 	struct api_ctx *ctx = arg;
 
-	json_decref(api_verify(ctx, false));
+	json_decref(api_clients_verify_all(ctx, false));
 	if (store_observed_save(ctx->st) != STORE_OK)
 		log_msg(LOG_LVL_ERROR, "database: saving the server's running time failed");
 }
@@ -272,7 +273,7 @@ static void on_daily(void *arg)
 	struct api_ctx *ctx = arg;
 	int64_t n = 0, now = (int64_t)time(NULL);
 
-	json_decref(api_verify(ctx, true));
+	json_decref(api_clients_verify_all(ctx, true));
 	if (store_events_prune(ctx->st, ctx->cfg->logs_keep, now, &n) != STORE_OK)
 		log_msg(LOG_LVL_ERROR, "logs: removing old events failed");
 	else if (n)

@@ -1,0 +1,323 @@
+/* api_agent.c -- the agents' routes: enrollment, event channel, acknowledgements,
+ * heartbeats, update source; and the grouping of what they report. */
+#include "server/api.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "server/api_clients.h"
+#include "server/enroll.h"
+#include "server/grouping.h"
+#include "server/sources.h"
+
+static int64_t grouped_domain(struct api_ctx *ctx, const json_t *status);
+static void regroup(struct api_ctx *ctx, int64_t id, const json_t *status);
+
+/* Bounds of what an agent reports about itself (its status): the console
+ * and the command line show it, the grouping rules match it. */
+#define STATUS_DEPTH 4
+#define STATUS_ITEMS 1024     /* values in all */
+#define STATUS_WIDTH 64       /* members of an object, items of a list */
+#define STATUS_STRING 256     /* bytes of a string or a member's name */
+
+/* Returns whether text holds no control character and is at most
+ * STATUS_STRING bytes: nothing that forges a log line or drives a
+ * terminal. */
+static bool status_text_ok(const char *text)
+{
+	size_t i, n = strlen(text);
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
+			return false;
+	return n <= STATUS_STRING;
+}
+
+static bool status_ok(const json_t *v, int depth, size_t *items)
+{
+	const char *key;
+	json_t *m;
+	size_t i;
+
+	if (++*items > STATUS_ITEMS || depth > STATUS_DEPTH)
+		return false;
+	if (json_is_string(v))
+		return status_text_ok(json_string_value(v)) &&
+		       strlen(json_string_value(v)) == json_string_length(v);
+	if (json_is_object(v)) {
+		if (json_object_size(v) > STATUS_WIDTH)
+			return false;
+		json_object_foreach((json_t *)v, key, m)
+			if (!status_text_ok(key) || !status_ok(m, depth + 1, items))
+				return false;
+		return true;
+	}
+	if (json_is_array(v)) {
+		if (json_array_size(v) > STATUS_WIDTH)
+			return false;
+		json_array_foreach(v, i, m)
+			if (!status_ok(m, depth + 1, items))
+				return false;
+	}
+	return true;
+}
+
+/* Checks an agent's status report (NULL: none); answers 400 when it is not
+ * an object within the bounds above. */
+static bool status_valid(struct http_req *req, const json_t *status)
+{
+	size_t items = 0;
+
+	if (!status || (json_is_object(status) && status_ok(status, 1, &items)))
+		return true;
+	http_respond_error(req, 400, "status: expected an object at most %d levels deep, %d "
+			   "values in all, %d members or items each, strings of at most %d bytes "
+			   "without control characters", STATUS_DEPTH, STATUS_ITEMS, STATUS_WIDTH,
+			   STATUS_STRING);
+	return false;
+}
+
+/* Returns whether the domain path is token (a canonical path) or below it. */
+static bool within(const char *token, const char *path)
+{
+	size_t n = strlen(token);
+
+	return strcmp(token, "/") == 0 || (strncmp(path, token, n) == 0 &&
+					   (path[n] == '\0' || path[n] == '/'));
+}
+
+/* The domain an agent enrolling with the token for domain_path lands in:
+ * the domain it asks for (a client moving from another server keeps its
+ * path) when that exists within the token's; else the one a grouping rule
+ * gives, when within it; else the token's own. Nothing a token holder
+ * sends creates a domain. */
+static enum store_err enroll_domain(struct api_ctx *ctx, const char *domain_path,
+				    const char *wanted, const json_t *status, int64_t *domain,
+				    char *msg, size_t len)
+{
+	char path[4096];
+	int64_t id = 0;
+
+	if (wanted && store_domain_lookup(ctx->st, wanted, 0, &id, msg, len) == STORE_OK &&
+	    store_domain_path(ctx->st, id, path, sizeof(path)) == STORE_OK &&
+	    within(domain_path, path)) {
+		*domain = id;
+		return STORE_OK;
+	}
+	id = wanted ? 0 : grouped_domain(ctx, status);
+	if (id && store_domain_path(ctx->st, id, path, sizeof(path)) == STORE_OK &&
+	    within(domain_path, path)) {
+		*domain = id;
+		return STORE_OK;
+	}
+	return store_domain_lookup(ctx->st, domain_path, 0, domain, msg, len);
+}
+
+/* Agent enrollment: the agent names itself (uuid, host name, status) and
+ * gets its credential, which the server keeps only as a SHA-256. */
+void api_agent_enroll(struct api_ctx *ctx, struct http_req *req, const char *domain_path,
+		      const struct api_args *args)
+{
+	json_t *body = api_body_object(req), *status = NULL;
+	const char *uuid, *hostname, *wanted = NULL;
+	unsigned char hash[32];
+	char secret[65], msg[256];
+	enum store_err err;
+	int64_t domain, id;
+
+	(void)args;
+	secret[0] = '\0';
+	if (!body || !enroll_admit(ctx, req))
+		goto out;
+	if (json_unpack(body, "{s:s, s:s, s?:o, s?:s}", "uuid", &uuid, "hostname", &hostname,
+			"status", &status, "domain", &wanted) != 0 || strlen(uuid) != 36 ||
+	    strspn(uuid, "0123456789abcdef-") != 36 || !enroll_valid_host(hostname)) {
+		http_respond_error(req, 400, "enroll: expected {\"uuid\": 36 lowercase hex and "
+				   "dashes, \"hostname\": 1 to 253 letters, digits, dots, dashes "
+				   "and underscores}");
+		goto out;
+	}
+	if (!status_valid(req, status))
+		goto out;
+	api_new_token(secret, hash);
+	err = enroll_domain(ctx, domain_path, wanted, status, &domain, msg, sizeof(msg));
+	if (err == STORE_OK)
+		err = store_client_add(ctx->st, domain, uuid, hostname, hash, &id, msg,
+				       sizeof(msg));
+	if (err == STORE_OK && store_token_use(ctx->st, ctx->caller_token, -1) != STORE_OK) {
+		snprintf(msg, sizeof(msg), "database: spending the token failed");
+		err = STORE_EDB;
+	}
+	if (err != STORE_OK) {
+		api_store_error(req, err, msg);
+		goto out;
+	}
+	store_eventf(ctx->st, "system", id, "%s (%s) enrolled from %s as client %lld", hostname,
+		     uuid, http_req_peer(req), (long long)id);
+	notify_kick(ctx->notify);
+	http_respond_json(req, 201, json_pack("{sI ss sI sI ss}", "client", (json_int_t)id,
+					      "secret", secret, "heartbeat_interval",
+					      (json_int_t)ctx->cfg->heartbeat_interval,
+					      "long_poll", (json_int_t)ctx->cfg->long_poll,
+					      "package_key", updates_key(ctx->updates)));
+out:
+	sodium_memzero(secret, sizeof(secret));
+	json_decref(body);
+}
+
+void api_agent_heartbeat(struct api_ctx *ctx, struct http_req *req, const char *who,
+			 const struct api_args *args)
+{
+	int64_t id = strtoll(who, NULL, 10), version = 0;
+	json_t *body = api_body_object(req);
+	char msg[256], *status = NULL, *json = NULL;
+
+	(void)args;
+	if (!body)
+		return;
+	if (!status_valid(req, body))
+		goto out;
+	regroup(ctx, id, body);
+	status = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!status || store_agent_seen(ctx->st, id, status, (int64_t)time(NULL), msg,
+					sizeof(msg)) != STORE_OK ||
+	    store_agent_settings(ctx->st, id, &json, &version, msg, sizeof(msg)) != STORE_OK)
+		http_respond_error(req, 500, "heartbeat: database failed");
+	else
+		http_respond_json(req, 200, json_pack("{sI sI}", "version", (json_int_t)version,
+						      "heartbeat_interval",
+						      (json_int_t)ctx->cfg->heartbeat_interval));
+out:
+	free(json);
+	free(status);
+	json_decref(body);
+}
+
+/* The event channel: {"version": N[, "status": {...}]}. The agent sends
+ * its status (a heartbeat) with the poll when its interval has passed, so
+ * one connection per agent carries both. */
+void api_agent_events(struct api_ctx *ctx, struct http_req *req, const char *who,
+		      const struct api_args *args)
+{
+	json_t *body = api_body_object(req), *status = NULL;
+	int64_t id = strtoll(who, NULL, 10);
+	json_int_t version, wait = 0;
+	char *text = NULL, msg[256];
+
+	(void)args;
+	if (!body)
+		return;
+	if (json_unpack(body, "{s:I, s?:o, s?:I !}", "version", &version, "status", &status,
+			"wait", &wait) != 0 ||
+	    version < 0 || (status && !json_is_object(status))) {
+		http_respond_error(req, 400, "events: expected {\"version\": N (the settings "
+				   "version the agent has)[, \"status\": {...}][, \"wait\": "
+				   "SECONDS]}");
+		goto out;
+	}
+	if (!status_valid(req, status))
+		goto out;
+	if (status) {
+		regroup(ctx, id, status);
+		text = json_dumps(status, JSON_COMPACT | JSON_SORT_KEYS);
+	}
+	if (store_agent_seen(ctx->st, id, text, (int64_t)time(NULL), msg, sizeof(msg)) !=
+	    STORE_OK) {
+		http_respond_error(req, 500, "%s", msg);
+		goto out;
+	}
+	notify_poll(ctx->notify, req, id, version, wait);
+out:
+	free(text);
+	json_decref(body);
+}
+
+void api_agent_ack(struct api_ctx *ctx, struct http_req *req, const char *who,
+		   const struct api_args *args)
+{
+	json_t *body = api_body_object(req);
+	json_int_t version;
+
+	(void)args;
+	if (!body)
+		return;
+	if (json_unpack(body, "{s:I !}", "version", &version) != 0 || version < 0) {
+		http_respond_error(req, 400, "ack: expected {\"version\": N}");
+	} else {
+		notify_ack(ctx->notify, strtoll(who, NULL, 10), version);
+		http_respond_json(req, 200, json_pack("{sI}", "version", version));
+	}
+	json_decref(body);
+}
+
+/* Where an agent updates from: the first table entry holding the address
+ * it connects from or one it reported; null means this server. */
+void api_agent_source(struct api_ctx *ctx, struct http_req *req, const char *who,
+		      const struct api_args *args)
+{
+	json_t *addresses = json_pack("[s]", http_req_peer(req));
+	const char *url;
+
+	(void)args;
+	if (!addresses) {
+		http_respond_error(req, 500, "out of memory");
+		return;
+	}
+	store_clients_each(ctx->st, strtoll(who, NULL, 10), api_clients_addresses, addresses);
+	url = json_string_value(json_object_get(sources_match(ctx->sources, addresses), "url"));
+	http_respond_json(req, 200, json_pack("{so}", "source", url ? json_string(url) :
+					      json_null()));
+	json_decref(addresses);
+}
+
+/* The domain the grouping rules give an agent with this status, created
+ * when missing; 0 when no rule matches. */
+static int64_t grouped_domain(struct api_ctx *ctx, const json_t *status)
+{
+	const char *path = status ? grouping_match(ctx->rules, status) : NULL;
+	char msg[256];
+	int64_t id;
+
+	if (!path || store_domain_lookup(ctx->st, path, 1, &id, msg, sizeof(msg)) != STORE_OK)
+		return 0;
+	return id;
+}
+
+static int take_status(json_t *c, void *arg)
+{
+	json_t **out = arg;
+
+	*out = json_incref(json_object_get(c, "status"));
+	if (!*out)
+		*out = json_null();
+	return 1;
+}
+
+/* When an agent reports addresses other than before, the grouping rules
+ * are applied again: a matching rule moves it to its domain. */
+static void regroup(struct api_ctx *ctx, int64_t id, const json_t *status)
+{
+	json_t *old = NULL;
+	int64_t domain;
+	char msg[256];
+
+	if (json_array_size(ctx->rules) == 0 ||
+	    store_clients_each(ctx->st, id, take_status, &old) != STORE_OK || !old)
+		return;
+	if (!json_equal(json_object_get(old, "ipv4"), json_object_get(status, "ipv4")) ||
+	    !json_equal(json_object_get(old, "ipv6"), json_object_get(status, "ipv6")) ||
+	    !json_equal(json_object_get(old, "hostname"), json_object_get(status, "hostname"))) {
+		domain = grouped_domain(ctx, status);
+		if (domain &&
+		    store_client_move(ctx->st, id, domain, msg, sizeof(msg)) == STORE_OK) {
+			log_msg(LOG_LVL_INFO, "grouping: client %lld regrouped after an address "
+				"change", (long long)id);
+			notify_kick(ctx->notify);
+		}
+	}
+	json_decref(old);
+}
