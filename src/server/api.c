@@ -338,13 +338,10 @@ static bool decode_args(struct http_req *req, const struct ops_op *op, struct ap
 			v = NULL;
 		}
 		args->value[i] = v;
-		if (!v && a->required && a->in == OPS_IN_BODY && empty) {
-			http_respond_error(req, 400, "request body: empty, but %s is required",
-					   a->name);
-			goto out;
-		}
 		if (!v && a->required) {
-			http_respond_error(req, 400, "%s: missing (%s)", a->name, a->help);
+			http_respond_error(req, 400, "%s: missing (%s)%s", a->name, a->help,
+					   a->in == OPS_IN_BODY && empty ?
+					   ": the request body is empty" : "");
 			goto out;
 		}
 		if (v && !type_ok(a, v)) {

@@ -131,10 +131,10 @@ class WarddTest(unittest.TestCase):
             self.assertEqual((body["domain"], len(body["token"])), ("/", 64), how)
         status, body = self.w.request("POST", "/api/v1/domains", token=token, raw=b"")
         self.assertEqual(status, 400, body)
-        self.assertIn("request body: empty, but path is required", body["error"])
+        self.assertIn("path: missing (/PARENT/NAME): the request body is empty", body["error"])
         status, body = absent("/api/v1/domains")
         self.assertEqual(status, 400, body)
-        self.assertIn("request body: empty, but path is required", body["error"])
+        self.assertIn("path: missing (/PARENT/NAME): the request body is empty", body["error"])
 
     def test_retired_restart_settings(self):
         """restart.notify and restart.postpone_updates, which nothing reads,
