@@ -419,7 +419,7 @@ static bool move_server(struct agent *a, const json_t *move)
 	json_t *order = NULL;
 	bool ok = false;
 
-	if (updater_open_signed(&a->up, move, &order, msg, sizeof(msg)) != PKG_OK) {
+	if (updater_open_signed(&a->up, move, &order, msg, sizeof(msg)) != ERR_OK) {
 		log_msg(LOG_LVL_ERROR, "move: refused an instruction not signed by this agent's "
 			"server (%s)", msg);
 		goto out;
@@ -589,7 +589,7 @@ static json_t *sps_list(struct agent *a, struct rest_client *rc)
 	long status = 0;
 
 	if (rc && rest_call(rc, "GET", "/api/v1/agent/sps-sources", NULL, 30, &status, &list,
-			    msg, sizeof(msg)) == REST_OK && status == 200 &&
+			    msg, sizeof(msg)) == ERR_OK && status == 200 &&
 	    json_is_array(json_object_get(list, "sources"))) {
 		if (path)
 			state_write_json(path, list);
@@ -763,7 +763,7 @@ static bool use_installed(struct agent *a, const char *component)
 static bool update_component(struct agent *a, const char *component)
 {
 	char lock_path[PATH_MAX], dir[PATH_MAX], msg[ENGINE_ERRLEN];
-	enum updater_err err;
+	enum err err;
 	struct engine *e = NULL;
 	int64_t staged = 0;
 	bool ok = false;
@@ -781,13 +781,13 @@ static bool update_component(struct agent *a, const char *component)
 			    sizeof(a->update_error));
 	if (a->up.rotated)
 		updater_store_pin(&a->up, a->cred_path);
-	if (err == UPDATER_ENONE) {
+	if (err == ERR_NONE) {
 		log_msg(LOG_LVL_INFO, "update: %s", a->update_error);
 		a->update_error[0] = '\0';
 		ok = true;
 		goto out;
 	}
-	if (err != UPDATER_OK)
+	if (err != ERR_OK)
 		goto out;
 	if (staged) {
 		updater_path(a->comp_dir, component, staged, dir, sizeof(dir));
@@ -969,7 +969,7 @@ static void report_detections(struct agent *a, struct rest_client *rc)
 		json_array_append(batch, json_array_get(kept, i));
 	body = batch ? json_pack("{sO}", "detections", batch) : NULL;
 	if (n && body && rest_call(rc, "POST", "/api/v1/agent/detections", body, 30, &status,
-				   &answer, msg, sizeof(msg)) == REST_OK &&
+				   &answer, msg, sizeof(msg)) == ERR_OK &&
 	    (status == 200 || status == 400 || status == 413)) {
 		why = json_string_value(json_object_get(answer, "error"));
 		if (status == 200)
@@ -1113,7 +1113,7 @@ static int cmd_run(struct agent *a)
 		answer = NULL;
 		status = 0;
 		if (rest_call(rc, "POST", "/api/v1/agent/events", poll, a->long_poll + 30,
-			      &status, &answer, msg, sizeof(msg)) != REST_OK ||
+			      &status, &answer, msg, sizeof(msg)) != ERR_OK ||
 		    (status != 200 && status != 204)) {
 			if (status == 401)
 				log_msg(LOG_LVL_ERROR, "events: the server does not know "
@@ -1164,7 +1164,7 @@ static int cmd_run(struct agent *a)
 		json_decref(answer);
 		answer = NULL;
 		if (rest_call(rc, "POST", "/api/v1/agent/ack", ack, 30, &status, &answer,
-			      msg, sizeof(msg)) != REST_OK || status != 200)
+			      msg, sizeof(msg)) != ERR_OK || status != 200)
 			log_msg(LOG_LVL_WARN, "ack of settings %lld failed; the next event "
 				"poll reports the version instead", (long long)version);
 		json_decref(ack);

@@ -141,7 +141,7 @@ int admin_cmd_login(int argc, char **argv)
 		goto out;
 	session = json_pack("{ss ss}", "user", user, "password", password);
 	if (rest_call(rc, "POST", "/api/v1/login", session, 60, &status, &answer, msg,
-		      sizeof(msg)) != REST_OK) {
+		      sizeof(msg)) != ERR_OK) {
 		fprintf(stderr, "ward: %s\n", msg);
 		goto out;
 	}
@@ -504,7 +504,7 @@ static json_t *domain_paths(struct rest_client *rc)
 	long status;
 
 	if (rest_call(rc, "GET", ops_table()[OPS_TREE].path, NULL, 120, &status, &tree, msg,
-		      sizeof(msg)) == REST_OK && status == 200 && json_is_object(tree)) {
+		      sizeof(msg)) == ERR_OK && status == 200 && json_is_object(tree)) {
 		paths = json_object();
 		if (paths)
 			add_paths(paths, tree, "/");
@@ -667,7 +667,7 @@ int admin_cmd_main(int argc, char **argv)
 	for (j = 0; op->args[j].name && op->args[j].in != OPS_IN_BODY; j++)
 		;
 	if (rest_call(rc, op->method, path.data, op->args[j].name ? body : NULL, 120,
-		      &status, &answer, msg, sizeof(msg)) != REST_OK) {
+		      &status, &answer, msg, sizeof(msg)) != ERR_OK) {
 		fprintf(stderr, "ward: %s\n", msg);
 		goto out;
 	}

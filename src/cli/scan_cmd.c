@@ -409,7 +409,7 @@ static bool open_pattern(struct scan_opts *o, struct engine_src *src, char *errb
 	const char *tmp = getenv("TMPDIR");
 	char dir[PATH_MAX];
 	struct stat st;
-	enum pack_err err;
+	enum err err;
 	int fd;
 
 	if (stat(o->pattern, &st) != 0) {
@@ -433,7 +433,7 @@ static bool open_pattern(struct scan_opts *o, struct engine_src *src, char *errb
 		err = pack_extract_fd(fd, o->pattern, dir, 1ll << 30, 4ll << 30, errbuf,
 				      errlen);
 		close(fd);
-		if (err != PACK_OK)
+		if (err != ERR_OK)
 			return false;
 		src->pattern_dir = strdup(dir);
 	}

@@ -66,35 +66,35 @@ int comp_set_width(const char *name)
 	return -1;
 }
 
-enum comp_err comp_set_read(const char *name, const char *data, size_t n, struct util_buf *buf,
+enum err comp_set_read(const char *name, const char *data, size_t n, struct util_buf *buf,
 			    const char **set, size_t *setlen, char *errbuf, size_t errlen)
 {
-	enum pset_err err;
+	enum err err;
 
 	if (strcmp(name, COMP_PREFIX_FILE) != 0) {
 		*set = data;
 		*setlen = n;
-		return COMP_OK;
+		return ERR_OK;
 	}
 	err = pset_decode(data, n, buf, errbuf, errlen);
-	if (err == PSET_ENOMEM)
+	if (err == ERR_NOMEM)
 		snprintf(errbuf, errlen, "out of memory");
 	*set = buf->data ? buf->data : "";
 	*setlen = buf->len;
-	return err == PSET_OK ? COMP_OK : err == PSET_ENOMEM ? COMP_ENOMEM : COMP_EFORMAT;
+	return err == ERR_OK ? ERR_OK : err == ERR_NOMEM ? ERR_NOMEM : ERR_FORMAT;
 }
 
-enum comp_err comp_set_write(const char *name, const char *set, size_t n, struct util_buf *out,
+enum err comp_set_write(const char *name, const char *set, size_t n, struct util_buf *out,
 			     char *errbuf, size_t errlen)
 {
-	enum pset_err err;
+	enum err err;
 
 	if (strcmp(name, COMP_PREFIX_FILE) != 0)
-		return util_buf_append(out, set, n) == 0 ? COMP_OK : COMP_ENOMEM;
+		return util_buf_append(out, set, n) == 0 ? ERR_OK : ERR_NOMEM;
 	err = pset_encode(set, n, out, errbuf, errlen);
-	if (err == PSET_ENOMEM)
+	if (err == ERR_NOMEM)
 		snprintf(errbuf, errlen, "out of memory");
-	return err == PSET_OK ? COMP_OK : err == PSET_ENOMEM ? COMP_ENOMEM : COMP_EFORMAT;
+	return err == ERR_OK ? ERR_OK : err == ERR_NOMEM ? ERR_NOMEM : ERR_FORMAT;
 }
 
 static int by_name(const void *a, const void *b)
@@ -103,10 +103,10 @@ static int by_name(const void *a, const void *b)
 		      json_string_value(json_object_get(*(json_t *const *)b, "name")));
 }
 
-enum comp_err comp_describe(const char *dir, json_t **files, char *errbuf, size_t errlen)
+enum err comp_describe(const char *dir, json_t **files, char *errbuf, size_t errlen)
 {
 	json_t *list = json_array(), *e, **v = NULL;
-	enum comp_err err = COMP_OK;
+	enum err err = ERR_OK;
 	DIR *dp = opendir(dir);
 	struct dirent *de;
 	struct stat sb;
@@ -120,31 +120,31 @@ enum comp_err comp_describe(const char *dir, json_t **files, char *errbuf, size_
 		if (dp)
 			closedir(dp);
 		json_decref(list);
-		return dp ? COMP_ENOMEM : COMP_EIO;
+		return dp ? ERR_NOMEM : ERR_IO;
 	}
-	while (err == COMP_OK && (de = readdir(dp))) {
+	while (err == ERR_OK && (de = readdir(dp))) {
 		if (de->d_name[0] == '.' || fstatat(dirfd(dp), de->d_name, &sb, 0) != 0 ||
 		    !S_ISREG(sb.st_mode))
 			continue;
 		path = util_path_join(dir, de->d_name);
 		if (!path) {
-			err = COMP_ENOMEM;
+			err = ERR_NOMEM;
 		} else if (!pkg_file_sha256(path, hex, &size)) {
 			snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-			err = COMP_EIO;
+			err = ERR_IO;
 		} else if (!(e = json_pack("{ss sI ss}", "name", de->d_name, "size",
 					   (json_int_t)size, "sha256", hex)) ||
 			   json_array_append_new(list, e) != 0) {
-			err = COMP_ENOMEM;
+			err = ERR_NOMEM;
 		}
 		free(path);
 	}
 	closedir(dp);
 	n = json_array_size(list);
 	/* Sort through a plain array: jansson has no in-place sort. */
-	if (err == COMP_OK && n && !(v = malloc(n * sizeof(*v))))
-		err = COMP_ENOMEM;
-	if (err == COMP_OK && n) {
+	if (err == ERR_OK && n && !(v = malloc(n * sizeof(*v))))
+		err = ERR_NOMEM;
+	if (err == ERR_OK && n) {
 		for (i = 0; i < n; i++)
 			v[i] = json_incref(json_array_get(list, i));
 		qsort(v, n, sizeof(*v), by_name);
@@ -153,23 +153,23 @@ enum comp_err comp_describe(const char *dir, json_t **files, char *errbuf, size_
 			json_array_append_new(list, v[i]);
 	}
 	free(v);
-	if (err != COMP_OK) {
+	if (err != ERR_OK) {
 		json_decref(list);
 		return err;
 	}
 	*files = list;
-	return COMP_OK;
+	return ERR_OK;
 }
 
 /* Makes out/name from the delta file at dpath applied to installed/name. */
-static enum comp_err apply_delta(const char *installed, const char *name, const char *dpath,
+static enum err apply_delta(const char *installed, const char *name, const char *dpath,
 				 const char *to, char *errbuf, size_t errlen)
 {
 	char *from = installed ? util_path_join(installed, name) : NULL, *old = NULL, *delta;
 	struct util_buf out = { 0 }, decoded = { 0 }, file = { 0 };
 	size_t oldlen = 0, dlen = 0, setlen = 0;
-	enum comp_err err = COMP_OK;
-	enum sdelta_err serr;
+	enum err err = ERR_OK;
+	enum err serr;
 	const char *set;
 	char msg[256];
 
@@ -178,38 +178,38 @@ static enum comp_err apply_delta(const char *installed, const char *name, const 
 		old = util_read_file(from, MAX_SET_FILE, &oldlen);
 	if (!delta) {
 		snprintf(errbuf, errlen, "%s: %s", dpath, strerror(errno));
-		err = COMP_EIO;
+		err = ERR_IO;
 		goto out;
 	}
 	if (!old) {
 		snprintf(errbuf, errlen, "delta for %s: the installed version has no such file",
 			 name);
-		err = COMP_EBASE;
+		err = ERR_BASE;
 		goto out;
 	}
 	/* An installed file that does not decode is not the base either. */
 	if (comp_set_read(name, old, oldlen, &decoded, &set, &setlen, msg, sizeof(msg)) !=
-	    COMP_OK) {
+	    ERR_OK) {
 		snprintf(errbuf, errlen, "installed %s: %s", name, msg);
-		err = COMP_EBASE;
+		err = ERR_BASE;
 		goto out;
 	}
 	serr = sdelta_apply(set, setlen, delta, dlen, &out, msg, sizeof(msg));
-	if (serr != SDELTA_OK) {
+	if (serr != ERR_OK) {
 		snprintf(errbuf, errlen, "%s: %s", name,
-			 serr == SDELTA_ENOMEM ? "out of memory" : msg);
-		err = serr == SDELTA_EBASE ? COMP_EBASE : serr == SDELTA_ENOMEM ? COMP_ENOMEM :
-		      COMP_EFORMAT;
+			 serr == ERR_NOMEM ? "out of memory" : msg);
+		err = serr == ERR_BASE ? ERR_BASE : serr == ERR_NOMEM ? ERR_NOMEM :
+		      ERR_FORMAT;
 		goto out;
 	}
 	err = comp_set_write(name, out.data ? out.data : "", out.len, &file, msg, sizeof(msg));
-	if (err != COMP_OK) {
+	if (err != ERR_OK) {
 		snprintf(errbuf, errlen, "%s: %s", name, msg);
 		goto out;
 	}
 	if (util_write_file(to, file.data ? file.data : "", file.len, 0600) != 0) {
 		snprintf(errbuf, errlen, "%s: %s", to, strerror(errno));
-		err = COMP_EIO;
+		err = ERR_IO;
 	}
 out:
 	util_buf_free(&file);
@@ -222,22 +222,22 @@ out:
 }
 
 /* Makes to a copy of installed/name (a hard link when possible). */
-static enum comp_err keep_file(const char *installed, const char *name, const char *to,
+static enum err keep_file(const char *installed, const char *name, const char *to,
 			       char *errbuf, size_t errlen)
 {
 	char *from = installed ? util_path_join(installed, name) : NULL, *data = NULL;
-	enum comp_err err = COMP_OK;
+	enum err err = ERR_OK;
 	size_t len;
 
 	if (!from || (link(from, to) != 0 && errno == ENOENT)) {
 		snprintf(errbuf, errlen, "%s: the package expects the installed version to have it",
 			 name);
-		err = COMP_EBASE;
+		err = ERR_BASE;
 	} else if (access(to, F_OK) != 0) {
 		data = util_read_file(from, MAX_SET_FILE, &len);
 		if (!data || util_write_file(to, data, len, 0600) != 0) {
 			snprintf(errbuf, errlen, "%s: %s", data ? to : from, strerror(errno));
-			err = COMP_EIO;
+			err = ERR_IO;
 		}
 	}
 	free(data);
@@ -247,7 +247,7 @@ static enum comp_err keep_file(const char *installed, const char *name, const ch
 
 /* Builds out/name from what the payload holds for it, or from the
  * installed version, then checks it against the manifest's entry. */
-static enum comp_err assemble_file(const json_t *entry, const char *payload_dir,
+static enum err assemble_file(const json_t *entry, const char *payload_dir,
 				   const char *installed, const char *out, char *errbuf,
 				   size_t errlen)
 {
@@ -256,12 +256,12 @@ static enum comp_err assemble_file(const json_t *entry, const char *payload_dir,
 	json_int_t want_size = json_integer_value(json_object_get(entry, "size"));
 	char *to = util_path_join(out, name), *whole = util_path_join(payload_dir, name);
 	char *dpath = NULL, hex[65];
-	enum comp_err err = COMP_OK;
+	enum err err = ERR_OK;
 	uint64_t size;
 
 	if (!to || !whole || asprintf(&dpath, "%s.wsd", whole) < 0) {
 		dpath = NULL;
-		err = COMP_ENOMEM;
+		err = ERR_NOMEM;
 		goto out;
 	}
 	if (rename(whole, to) == 0)
@@ -270,13 +270,13 @@ static enum comp_err assemble_file(const json_t *entry, const char *payload_dir,
 		err = apply_delta(installed, name, dpath, to, errbuf, errlen);
 	else
 		err = keep_file(installed, name, to, errbuf, errlen);
-	if (err == COMP_OK && !pkg_file_sha256(to, hex, &size)) {
+	if (err == ERR_OK && !pkg_file_sha256(to, hex, &size)) {
 		snprintf(errbuf, errlen, "%s: %s", to, strerror(errno));
-		err = COMP_EIO;
-	} else if (err == COMP_OK && (strcmp(hex, want) != 0 || (json_int_t)size != want_size)) {
+		err = ERR_IO;
+	} else if (err == ERR_OK && (strcmp(hex, want) != 0 || (json_int_t)size != want_size)) {
 		snprintf(errbuf, errlen, "%s: put together, it differs from the signed manifest",
 			 name);
-		err = COMP_EHASH;
+		err = ERR_HASH;
 	}
 	if (dpath)
 		unlink(dpath);
@@ -287,15 +287,15 @@ out:
 	return err;
 }
 
-enum comp_err comp_assemble(const json_t *manifest, const char *payload_path,
+enum err comp_assemble(const json_t *manifest, const char *payload_path,
 			    const char *installed, const char *work, const char *out,
 			    char *errbuf, size_t errlen)
 {
 	const json_t *files = json_object_get(manifest, "files");
 	json_int_t base = json_integer_value(json_object_get(manifest, "base"));
 	char *payload_dir = util_path_join(work, "payload"), msg[512];
-	enum comp_err err = COMP_OK;
-	enum pack_err perr;
+	enum err err = ERR_OK;
+	enum err perr;
 	struct dirent *de;
 	const json_t *e;
 	DIR *dp;
@@ -303,11 +303,11 @@ enum comp_err comp_assemble(const json_t *manifest, const char *payload_path,
 	int fd = -1;
 
 	if (!payload_dir)
-		return COMP_ENOMEM;
+		return ERR_NOMEM;
 	if (!json_is_array(files) || (base > 0 && !installed)) {
 		snprintf(errbuf, errlen, "%s", !json_is_array(files) ?
 			 "manifest: no file list" : "a delta needs an installed version");
-		err = !json_is_array(files) ? COMP_EFORMAT : COMP_EBASE;
+		err = !json_is_array(files) ? ERR_FORMAT : ERR_BASE;
 		goto out;
 	}
 	if (base == 0)
@@ -316,20 +316,20 @@ enum comp_err comp_assemble(const json_t *manifest, const char *payload_path,
 	    (fd = open(payload_path, O_RDONLY | O_CLOEXEC)) < 0) {
 		snprintf(errbuf, errlen, "%s: %s", fd < 0 && errno != EEXIST ? payload_path : out,
 			 strerror(errno));
-		err = COMP_EIO;
+		err = ERR_IO;
 		goto out;
 	}
 	perr = pack_extract_fd(fd, payload_path, payload_dir, MAX_MEMBER, MAX_TOTAL, msg,
 			       sizeof(msg));
-	if (perr != PACK_OK) {
+	if (perr != ERR_OK) {
 		snprintf(errbuf, errlen, "%s", msg);
-		err = perr == PACK_ENOMEM ? COMP_ENOMEM : perr == PACK_EIO ? COMP_EIO :
-		      COMP_EFORMAT;
+		err = perr == ERR_NOMEM ? ERR_NOMEM : perr == ERR_IO ? ERR_IO :
+		      ERR_FORMAT;
 		goto out;
 	}
 	json_array_foreach(files, i, e) {
 		err = assemble_file(e, payload_dir, installed, out, errbuf, errlen);
-		if (err != COMP_OK)
+		if (err != ERR_OK)
 			goto out;
 	}
 	/* Whatever the manifest did not name is refused. */
@@ -338,7 +338,7 @@ enum comp_err comp_assemble(const json_t *manifest, const char *payload_path,
 		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
 			snprintf(errbuf, errlen, "%s: member '%s' is not in the manifest",
 				 payload_path, de->d_name);
-			err = COMP_EFORMAT;
+			err = ERR_FORMAT;
 			break;
 		}
 	if (dp)

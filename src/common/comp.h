@@ -18,16 +18,8 @@
 #include <stddef.h>
 
 #include "common/util.h"
+#include "common/err.h"
 
-/* Errors of the component layer. */
-enum comp_err {
-	COMP_OK = 0,
-	COMP_ENOMEM,
-	COMP_EIO,      /* a file could not be read or written */
-	COMP_EFORMAT,  /* the payload is malformed or holds what the manifest does not name */
-	COMP_EBASE,    /* a delta does not fit the installed version: take the full package */
-	COMP_EHASH,    /* a file put together differs from the manifest */
-};
 
 enum comp_id {
 	COMP_VIRUS,        /* the Virus Pattern: every signature, for conventional scan */
@@ -72,17 +64,17 @@ int comp_set_width(const char *name);
 /* Gives the set form of set file name, whose bytes are data (n): for the
  * prefix file its decoded records, appended to buf (*set then points into
  * buf); for any other set file the bytes themselves (*set = data). */
-enum comp_err comp_set_read(const char *name, const char *data, size_t n, struct util_buf *buf,
+enum err comp_set_read(const char *name, const char *data, size_t n, struct util_buf *buf,
 			    const char **set, size_t *setlen, char *errbuf, size_t errlen);
 
 /* Appends to out the bytes of set file name whose set form is set (n
  * bytes): the prefix file is encoded; any other set is its own file. */
-enum comp_err comp_set_write(const char *name, const char *set, size_t n, struct util_buf *out,
+enum err comp_set_write(const char *name, const char *set, size_t n, struct util_buf *out,
 			     char *errbuf, size_t errlen);
 
 /* Lists the regular files of dir as a new JSON array of {name, size,
  * sha256}, sorted by name; the caller owns it. */
-enum comp_err comp_describe(const char *dir, json_t **files, char *errbuf, size_t errlen);
+enum err comp_describe(const char *dir, json_t **files, char *errbuf, size_t errlen);
 
 /* Puts together the version a package describes: manifest (opened and
  * checked with pkg_open()) and its one payload at payload_path (checked
@@ -91,7 +83,7 @@ enum comp_err comp_describe(const char *dir, json_t **files, char *errbuf, size_
  * work must be an empty directory for scratch files; out, which must not
  * exist, receives the files, each checked against the manifest. On
  * failure out may hold part of the files: the caller removes it. */
-enum comp_err comp_assemble(const json_t *manifest, const char *payload_path,
+enum err comp_assemble(const json_t *manifest, const char *payload_path,
 			    const char *installed, const char *work, const char *out,
 			    char *errbuf, size_t errlen);
 

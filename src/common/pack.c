@@ -28,23 +28,23 @@ bool pack_plain_name(const char *name)
 }
 
 /* Appends the file at path to a as member name. */
-static enum pack_err add_member(struct archive *a, const char *path, const char *name,
+static enum err add_member(struct archive *a, const char *path, const char *name,
 				char *errbuf, size_t errlen)
 {
 	struct archive_entry *e = archive_entry_new();
-	enum pack_err err = PACK_OK;
+	enum err err = ERR_OK;
 	char *buf = malloc(CHUNK);
 	struct stat sb;
 	ssize_t got;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (!e || !buf) {
-		err = PACK_ENOMEM;
+		err = ERR_NOMEM;
 		goto out;
 	}
 	if (fd < 0 || fstat(fd, &sb) != 0) {
 		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-		err = PACK_EIO;
+		err = ERR_IO;
 		goto out;
 	}
 	archive_entry_set_pathname(e, name);
@@ -58,12 +58,12 @@ static enum pack_err add_member(struct archive *a, const char *path, const char 
 			goto archive_failed;
 	if (got < 0) {
 		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-		err = PACK_EIO;
+		err = ERR_IO;
 	}
 	goto out;
 archive_failed:
 	snprintf(errbuf, errlen, "%s: %s", path, archive_error_string(a));
-	err = PACK_EIO;
+	err = ERR_IO;
 out:
 	if (fd >= 0)
 		close(fd);
@@ -72,16 +72,16 @@ out:
 	return err;
 }
 
-enum pack_err pack_write(const char *path, const char *dir, const char *const *names, size_t n,
+enum err pack_write(const char *path, const char *dir, const char *const *names, size_t n,
 			 int level, char *errbuf, size_t errlen)
 {
 	struct archive *a = archive_write_new();
-	enum pack_err err = PACK_OK;
+	enum err err = ERR_OK;
 	char opt[32], *from;
 	size_t i;
 
 	if (!a)
-		return PACK_ENOMEM;
+		return ERR_NOMEM;
 	snprintf(opt, sizeof(opt), "zstd:compression-level=%d", level);
 	unlink(path);
 	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK ||
@@ -90,19 +90,19 @@ enum pack_err pack_write(const char *path, const char *dir, const char *const *n
 	    archive_write_open_filename(a, path) != ARCHIVE_OK) {
 		snprintf(errbuf, errlen, "%s: %s", path, archive_error_string(a));
 		archive_write_free(a);
-		return PACK_EIO;
+		return ERR_IO;
 	}
-	for (i = 0; err == PACK_OK && i < n; i++) {
+	for (i = 0; err == ERR_OK && i < n; i++) {
 		from = util_path_join(dir, names[i]);
-		err = from ? add_member(a, from, names[i], errbuf, errlen) : PACK_ENOMEM;
+		err = from ? add_member(a, from, names[i], errbuf, errlen) : ERR_NOMEM;
 		free(from);
 	}
-	if (archive_write_close(a) != ARCHIVE_OK && err == PACK_OK) {
+	if (archive_write_close(a) != ARCHIVE_OK && err == ERR_OK) {
 		snprintf(errbuf, errlen, "%s: %s", path, archive_error_string(a));
-		err = PACK_EIO;
+		err = ERR_IO;
 	}
 	archive_write_free(a);
-	if (err == PACK_OK)
+	if (err == ERR_OK)
 		chmod(path, 0600);
 	else
 		unlink(path);
@@ -111,25 +111,25 @@ enum pack_err pack_write(const char *path, const char *dir, const char *const *n
 
 /* Writes the current member of a into dir/name, refusing to go past max
  * bytes; *total counts every member's bytes. */
-static enum pack_err write_member(struct archive *a, const char *label, const char *dir,
+static enum err write_member(struct archive *a, const char *label, const char *dir,
 				  const char *name, long long max, long long *total,
 				  long long max_total, char *errbuf, size_t errlen)
 {
 	char *path = util_path_join(dir, name), *buf = malloc(CHUNK);
-	enum pack_err err = PACK_OK;
+	enum err err = ERR_OK;
 	long long size = 0;
 	la_ssize_t got;
 	int fd = -1;
 
 	if (!path || !buf) {
-		err = PACK_ENOMEM;
+		err = ERR_NOMEM;
 		goto out;
 	}
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		snprintf(errbuf, errlen, "%s: %s", path, errno == EEXIST ?
 			 "a member of that name came earlier" : strerror(errno));
-		err = errno == EEXIST ? PACK_EFORMAT : PACK_EIO;
+		err = errno == EEXIST ? ERR_FORMAT : ERR_IO;
 		goto out;
 	}
 	while ((got = archive_read_data(a, buf, CHUNK)) > 0) {
@@ -139,67 +139,67 @@ static enum pack_err write_member(struct archive *a, const char *label, const ch
 			snprintf(errbuf, errlen, "%s: member '%s' %s", label, name,
 				 size > max ? "is larger than the limit" :
 				 "takes the archive over its size limit");
-			err = PACK_ELIMIT;
+			err = ERR_LIMIT;
 			goto out;
 		}
 		if (write(fd, buf, (size_t)got) != got) {
 			snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-			err = PACK_EIO;
+			err = ERR_IO;
 			goto out;
 		}
 	}
 	if (got < 0) {
 		snprintf(errbuf, errlen, "%s: %s", label, archive_error_string(a));
-		err = PACK_EFORMAT;
+		err = ERR_FORMAT;
 	}
 out:
-	if (fd >= 0 && close(fd) != 0 && err == PACK_OK) {
+	if (fd >= 0 && close(fd) != 0 && err == ERR_OK) {
 		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-		err = PACK_EIO;
+		err = ERR_IO;
 	}
 	free(path);
 	free(buf);
 	return err;
 }
 
-enum pack_err pack_extract_fd(int fd, const char *label, const char *dir,
+enum err pack_extract_fd(int fd, const char *label, const char *dir,
 			      long long max_member, long long max_total, char *errbuf,
 			      size_t errlen)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *entry;
-	enum pack_err err = PACK_OK;
+	enum err err = ERR_OK;
 	long long total = 0;
 	const char *name;
 	int rc = ARCHIVE_OK;
 
 	if (!a)
-		return PACK_ENOMEM;
+		return ERR_NOMEM;
 	archive_read_support_filter_gzip(a);
 	archive_read_support_filter_zstd(a);
 	archive_read_support_filter_none(a);
 	archive_read_support_format_tar(a);
 	if (archive_read_open_fd(a, fd, CHUNK) != ARCHIVE_OK) {
 		snprintf(errbuf, errlen, "%s: %s", label, archive_error_string(a));
-		err = PACK_EFORMAT;
+		err = ERR_FORMAT;
 		goto out;
 	}
-	while (err == PACK_OK && (rc = archive_read_next_header(a, &entry)) == ARCHIVE_OK) {
+	while (err == ERR_OK && (rc = archive_read_next_header(a, &entry)) == ARCHIVE_OK) {
 		name = archive_entry_pathname(entry);
 		if (archive_entry_filetype(entry) == AE_IFDIR)
 			continue;
 		if (!name || archive_entry_filetype(entry) != AE_IFREG || !pack_plain_name(name)) {
 			snprintf(errbuf, errlen, "%s: member '%s' is not a plain file", label,
 				 name ? name : "?");
-			err = PACK_EFORMAT;
+			err = ERR_FORMAT;
 			break;
 		}
 		err = write_member(a, label, dir, name, max_member, &total, max_total, errbuf,
 				   errlen);
 	}
-	if (err == PACK_OK && rc != ARCHIVE_EOF) {
+	if (err == ERR_OK && rc != ARCHIVE_EOF) {
 		snprintf(errbuf, errlen, "%s: %s", label, archive_error_string(a));
-		err = PACK_EFORMAT;
+		err = ERR_FORMAT;
 	}
 out:
 	archive_read_free(a);

@@ -13,15 +13,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include "common/err.h"
 
-/* Errors of the archive layer. */
-enum pack_err {
-	PACK_OK = 0,
-	PACK_ENOMEM,
-	PACK_EIO,      /* a file could not be read or written */
-	PACK_EFORMAT,  /* the archive is malformed or holds a forbidden member */
-	PACK_ELIMIT,   /* a member or the whole archive is over its limit */
-};
 
 /* Returns true when name is a plain file name (see above). */
 bool pack_plain_name(const char *name);
@@ -29,14 +22,14 @@ bool pack_plain_name(const char *name);
 /* Writes the files names[0..n) of dir, in that order, as a tar compressed
  * with zstd at level to path (created with mode 0600, replaced if it
  * exists). */
-enum pack_err pack_write(const char *path, const char *dir, const char *const *names, size_t n,
+enum err pack_write(const char *path, const char *dir, const char *const *names, size_t n,
 			 int level, char *errbuf, size_t errlen);
 
 /* Extracts the tar read from fd's current offset (compressed with gzip or
  * zstd, or not) into the existing directory dir, which must not hold the
  * members already. Each member may have at most max_member bytes and all
  * together max_total. Errors name the archive as label. */
-enum pack_err pack_extract_fd(int fd, const char *label, const char *dir,
+enum err pack_extract_fd(int fd, const char *label, const char *dir,
 			      long long max_member, long long max_total, char *errbuf,
 			      size_t errlen);
 

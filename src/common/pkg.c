@@ -127,20 +127,20 @@ static bool manifest_valid(json_t *m, char *errbuf, size_t errlen)
 	return true;
 }
 
-enum pkg_err pkg_open_signed(const char *envelope, size_t len,
+enum err pkg_open_signed(const char *envelope, size_t len,
 			     const unsigned char trusted[PKG_PK_BYTES], json_t **content,
 			     char *errbuf, size_t errlen)
 {
 	unsigned char pk[PKG_PK_BYTES], sig[crypto_sign_BYTES];
 	const char *text, *key, *sighex;
 	json_t *env;
-	enum pkg_err err = PKG_EFORMAT;
+	enum err err = ERR_FORMAT;
 	json_error_t jerr;
 
 	*content = NULL;
 	if (len > MANIFEST_MAX) {
 		snprintf(errbuf, errlen, "envelope: larger than %u bytes", MANIFEST_MAX);
-		return PKG_EFORMAT;
+		return ERR_FORMAT;
 	}
 	env = json_loadb(envelope, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!env || json_unpack(env, "{s:s, s:s, s:s !}", "manifest", &text, "key", &key,
@@ -152,12 +152,12 @@ enum pkg_err pkg_open_signed(const char *envelope, size_t len,
 	if (sodium_memcmp(pk, trusted, PKG_PK_BYTES) != 0) {
 		snprintf(errbuf, errlen, "envelope: signed by key %.16s..., not the trusted key",
 			 key);
-		err = PKG_ESIG;
+		err = ERR_SIG;
 		goto out;
 	}
 	if (crypto_sign_verify_detached(sig, (const unsigned char *)text, strlen(text), pk) != 0) {
 		snprintf(errbuf, errlen, "envelope: the signature does not match the manifest");
-		err = PKG_ESIG;
+		err = ERR_SIG;
 		goto out;
 	}
 	*content = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
@@ -168,26 +168,26 @@ enum pkg_err pkg_open_signed(const char *envelope, size_t len,
 		*content = NULL;
 		goto out;
 	}
-	err = PKG_OK;
+	err = ERR_OK;
 out:
 	json_decref(env);
 	return err;
 }
 
-enum pkg_err pkg_open(const char *envelope, size_t len, const unsigned char trusted[PKG_PK_BYTES],
+enum err pkg_open(const char *envelope, size_t len, const unsigned char trusted[PKG_PK_BYTES],
 		      json_t **manifest, char *errbuf, size_t errlen)
 {
-	enum pkg_err err = pkg_open_signed(envelope, len, trusted, manifest, errbuf, errlen);
+	enum err err = pkg_open_signed(envelope, len, trusted, manifest, errbuf, errlen);
 
-	if (err == PKG_OK && !manifest_valid(*manifest, errbuf, errlen)) {
+	if (err == ERR_OK && !manifest_valid(*manifest, errbuf, errlen)) {
 		json_decref(*manifest);
 		*manifest = NULL;
-		err = PKG_EFORMAT;
+		err = ERR_FORMAT;
 	}
 	return err;
 }
 
-enum pkg_err pkg_check_version(const json_t *manifest, int64_t installed, char *errbuf,
+enum err pkg_check_version(const json_t *manifest, int64_t installed, char *errbuf,
 			       size_t errlen)
 {
 	json_int_t v = json_integer_value(json_object_get(manifest, "version"));
@@ -196,9 +196,9 @@ enum pkg_err pkg_check_version(const json_t *manifest, int64_t installed, char *
 		snprintf(errbuf, errlen, "%s version %lld is not newer than the installed %lld",
 			 json_string_value(json_object_get(manifest, "component")), (long long)v,
 			 (long long)installed);
-		return PKG_EOLD;
+		return ERR_OLD;
 	}
-	return PKG_OK;
+	return ERR_OK;
 }
 
 bool pkg_file_sha256(const char *path, char hex_out[65], uint64_t *size)
@@ -227,7 +227,7 @@ bool pkg_file_sha256(const char *path, char hex_out[65], uint64_t *size)
 	return true;
 }
 
-enum pkg_err pkg_check_payload(const json_t *manifest, const char *name, const char *path,
+enum err pkg_check_payload(const json_t *manifest, const char *name, const char *path,
 			       char *errbuf, size_t errlen)
 {
 	const json_t *p = NULL, *item;
@@ -240,19 +240,19 @@ enum pkg_err pkg_check_payload(const json_t *manifest, const char *name, const c
 			p = item;
 	if (!p) {
 		snprintf(errbuf, errlen, "payload %s: not in the manifest", name);
-		return PKG_EFORMAT;
+		return ERR_FORMAT;
 	}
 	if (!pkg_file_sha256(path, digest, &size)) {
 		snprintf(errbuf, errlen, "payload %s: %s", path, strerror(errno));
-		return PKG_EIO;
+		return ERR_IO;
 	}
 	if (size != (uint64_t)json_integer_value(json_object_get(p, "size")) ||
 	    strcmp(digest, json_string_value(json_object_get(p, "sha256"))) != 0) {
 		snprintf(errbuf, errlen, "payload %s: size or SHA-256 differs from the manifest",
 			 name);
-		return PKG_EHASH;
+		return ERR_HASH;
 	}
-	return PKG_OK;
+	return ERR_OK;
 }
 
 char *pkg_rotation(const unsigned char new_pk[PKG_PK_BYTES],
@@ -273,14 +273,14 @@ char *pkg_rotation(const unsigned char new_pk[PKG_PK_BYTES],
 	return text;
 }
 
-enum pkg_err pkg_rotate(const char *record, const unsigned char trusted[PKG_PK_BYTES],
+enum err pkg_rotate(const char *record, const unsigned char trusted[PKG_PK_BYTES],
 			unsigned char next[PKG_PK_BYTES], char *errbuf, size_t errlen)
 {
 	unsigned char msg[sizeof(rotation_prefix) - 1 + PKG_PK_BYTES], sig[crypto_sign_BYTES];
 	unsigned char pk[PKG_PK_BYTES];
 	json_t *rec = json_loads(record, JSON_REJECT_DUPLICATES, NULL);
 	const char *key, *sighex;
-	enum pkg_err err = PKG_EFORMAT;
+	enum err err = ERR_FORMAT;
 
 	if (!rec || json_unpack(rec, "{s:s, s:s !}", "key", &key, "signature", &sighex) != 0 ||
 	    !unhex(pk, sizeof(pk), key) || !unhex(sig, sizeof(sig), sighex)) {
@@ -291,11 +291,11 @@ enum pkg_err pkg_rotate(const char *record, const unsigned char trusted[PKG_PK_B
 	memcpy(msg + sizeof(rotation_prefix) - 1, pk, PKG_PK_BYTES);
 	if (crypto_sign_verify_detached(sig, msg, sizeof(msg), trusted) != 0) {
 		snprintf(errbuf, errlen, "key rotation: not signed by the trusted key");
-		err = PKG_ESIG;
+		err = ERR_SIG;
 		goto out;
 	}
 	memcpy(next, pk, PKG_PK_BYTES);
-	err = PKG_OK;
+	err = ERR_OK;
 out:
 	json_decref(rec);
 	return err;

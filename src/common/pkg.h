@@ -21,17 +21,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "common/err.h"
 
-/* Errors of the package layer. */
-enum pkg_err {
-	PKG_OK = 0,
-	PKG_ENOMEM,
-	PKG_EFORMAT,   /* the envelope, manifest or record is malformed */
-	PKG_ESIG,      /* the signature does not verify, or the key is not trusted */
-	PKG_EHASH,     /* a payload's size or SHA-256 differs from the manifest */
-	PKG_EOLD,      /* the version is not newer than the one installed */
-	PKG_EIO,       /* a payload could not be read */
-};
 
 #define PKG_PK_BYTES 32
 #define PKG_SK_BYTES 64
@@ -63,24 +54,24 @@ char *pkg_seal(const char *manifest, const unsigned char pk[PKG_PK_BYTES],
  * or one a rotation made trusted) and that its manifest is well formed.
  * Stores the manifest in *manifest (a new reference). Errors name what
  * failed in errbuf. */
-enum pkg_err pkg_open(const char *envelope, size_t len, const unsigned char trusted[PKG_PK_BYTES],
+enum err pkg_open(const char *envelope, size_t len, const unsigned char trusted[PKG_PK_BYTES],
 		      json_t **manifest, char *errbuf, size_t errlen);
 
 /* Opens an envelope of any signed JSON object (an instruction to an agent
  * travels like a manifest: the same envelope, its text in "manifest"):
  * checks that it is signed by trusted and stores the object in *content
  * (a new reference). Errors name what failed in errbuf. */
-enum pkg_err pkg_open_signed(const char *envelope, size_t len,
+enum err pkg_open_signed(const char *envelope, size_t len,
 			     const unsigned char trusted[PKG_PK_BYTES], json_t **content,
 			     char *errbuf, size_t errlen);
 
-/* Refuses (PKG_EOLD) a manifest whose version is not newer than installed. */
-enum pkg_err pkg_check_version(const json_t *manifest, int64_t installed, char *errbuf,
+/* Refuses (ERR_OLD) a manifest whose version is not newer than installed. */
+enum err pkg_check_version(const json_t *manifest, int64_t installed, char *errbuf,
 			       size_t errlen);
 
 /* Checks that the file at path is the manifest's payload name: the same
  * size and SHA-256. */
-enum pkg_err pkg_check_payload(const json_t *manifest, const char *name, const char *path,
+enum err pkg_check_payload(const json_t *manifest, const char *name, const char *path,
 			       char *errbuf, size_t errlen);
 
 /* Computes the SHA-256 of the file at path (as 64 hex digits in hex) and
@@ -94,7 +85,7 @@ char *pkg_rotation(const unsigned char new_pk[PKG_PK_BYTES],
 
 /* Checks a rotation record against the trusted key; on success copies the
  * new key to next. */
-enum pkg_err pkg_rotate(const char *record, const unsigned char trusted[PKG_PK_BYTES],
+enum err pkg_rotate(const char *record, const unsigned char trusted[PKG_PK_BYTES],
 			unsigned char next[PKG_PK_BYTES], char *errbuf, size_t errlen);
 
 #endif

@@ -112,7 +112,7 @@ static unsigned rice_k(uint32_t n, unsigned bits)
 	return k;
 }
 
-enum pset_err pset_encode(const char *set, size_t n, struct util_buf *out, char *errbuf,
+enum err pset_encode(const char *set, size_t n, struct util_buf *out, char *errbuf,
 			  size_t errlen)
 {
 	const unsigned char *s = (const unsigned char *)set;
@@ -125,7 +125,7 @@ enum pset_err pset_encode(const char *set, size_t n, struct util_buf *out, char 
 
 	if (n % PSET_RECORD) {
 		util_set_msg(errbuf, errlen, "hash prefixes: not whole records (%zu bytes)", n);
-		return PSET_EFORMAT;
+		return ERR_FORMAT;
 	}
 	/* The parameter records come last (they sort after the elements). */
 	for (i = 0; i < n; i += PSET_RECORD) {
@@ -134,14 +134,14 @@ enum pset_err pset_encode(const char *set, size_t n, struct util_buf *out, char 
 								 PSET_RECORD) >= 0)) {
 			util_set_msg(errbuf, errlen, "hash prefixes: %s at record %zu",
 				"an unknown type or an element out of order", i / PSET_RECORD);
-			return PSET_EFORMAT;
+			return ERR_FORMAT;
 		}
 		if (s[i] & PARAM_FLAG) {
 			bits[type] = s[i + 1];
 			if (bits[type] < 1 || bits[type] > 32 || load_be32(s + i + 1) << 8) {
 				util_set_msg(errbuf, errlen, "hash prefixes: %s at record %zu",
 					"a malformed parameter record", i / PSET_RECORD);
-				return PSET_EFORMAT;
+				return ERR_FORMAT;
 			}
 			ntypes++;
 		} else {
@@ -151,11 +151,11 @@ enum pset_err pset_encode(const char *set, size_t n, struct util_buf *out, char 
 	for (type = 1; type <= PSET_TYPES; type++)
 		if (count[type] && !bits[type]) {
 			util_set_msg(errbuf, errlen, "hash prefixes: no width for type %u", type);
-			return PSET_EFORMAT;
+			return ERR_FORMAT;
 		}
 	if (util_buf_append(out, magic, sizeof(magic)) ||
 	    util_buf_append(out, &(unsigned char){ (unsigned char)ntypes }, 1))
-		return PSET_ENOMEM;
+		return ERR_NOMEM;
 	for (start = 0, type = 1; type <= PSET_TYPES; start += count[type] * PSET_RECORD, type++) {
 		if (!bits[type])
 			continue;
@@ -165,7 +165,7 @@ enum pset_err pset_encode(const char *set, size_t n, struct util_buf *out, char 
 					     : 0);
 		store_be32(head + 3, (uint32_t)count[type]);
 		if (util_buf_append(out, head, sizeof(head)))
-			return PSET_ENOMEM;
+			return ERR_NOMEM;
 		mark = out->len - 4;
 		prev = 0;
 		for (i = start; i < start + count[type] * PSET_RECORD; i += PSET_RECORD) {
@@ -173,7 +173,7 @@ enum pset_err pset_encode(const char *set, size_t n, struct util_buf *out, char 
 				s + i + 1, bits[type]) << (32 - bits[type]))) {
 				util_set_msg(errbuf, errlen, "hash prefixes: %s at record %zu",
 					"bits beyond the width", i / PSET_RECORD);
-				return PSET_EFORMAT;
+				return ERR_FORMAT;
 			}
 			v = prefix_value(s + i + 1, bits[type]);
 			put_rice(&w, i == start ? v : v - prev - 1, head[2]);
@@ -185,15 +185,15 @@ enum pset_err pset_encode(const char *set, size_t n, struct util_buf *out, char 
 			w.used = 0;
 		}
 		if (w.failed)
-			return PSET_ENOMEM;
+			return ERR_NOMEM;
 		if (out->len - mark - 4 > MAX_STREAM) {
 			util_set_msg(errbuf, errlen, "hash prefixes: %s (%zu records)", "too many",
 				count[type]);
-			return PSET_EFORMAT;
+			return ERR_FORMAT;
 		}
 		store_be32((unsigned char *)out->data + mark, (uint32_t)(out->len - mark - 4));
 	}
-	return PSET_OK;
+	return ERR_OK;
 }
 
 /* Bits read MSB first, within nbits. */
@@ -229,7 +229,7 @@ static bool get_rice(struct bitrd *r, unsigned k, uint64_t limit, uint64_t *gap)
 
 /* Walks the file at data: checks every rule and, per type, fills t (when
  * not NULL) and appends the set records to out (when not NULL). */
-static enum pset_err walk(const unsigned char *data, size_t n, struct ptype *t,
+static enum err walk(const unsigned char *data, size_t n, struct ptype *t,
 			  struct util_buf *out, char *errbuf, size_t errlen)
 {
 	size_t at = 5, i;
@@ -243,13 +243,13 @@ static enum pset_err walk(const unsigned char *data, size_t n, struct ptype *t,
 
 	if (n < 5 || memcmp(data, magic, sizeof(magic)) != 0) {
 		util_set_msg(errbuf, errlen, "hash prefixes: not a WPX2 file at offset 0");
-		return PSET_EFORMAT;
+		return ERR_FORMAT;
 	}
 	ntypes = data[4];
 	while (ntypes--) {
 		if (n - at < 11) {
 			util_set_msg(errbuf, errlen, "hash prefixes: truncated at offset %zu", at);
-			return PSET_EFORMAT;
+			return ERR_FORMAT;
 		}
 		type = data[at];
 		bits = data[at + 1];
@@ -261,7 +261,7 @@ static enum pset_err walk(const unsigned char *data, size_t n, struct ptype *t,
 		    (uint64_t)count > nbytes * 8ull || (uint64_t)count > (1ull << bits)) {
 			util_set_msg(errbuf, errlen, "hash prefixes: %s at offset %zu",
 				"a malformed type header", at);
-			return PSET_EFORMAT;
+			return ERR_FORMAT;
 		}
 		last = type;
 		at += 11;
@@ -274,7 +274,7 @@ static enum pset_err walk(const unsigned char *data, size_t n, struct ptype *t,
 			t[type].skip_val = malloc(nskip * sizeof(uint32_t));
 			t[type].skip_pos = malloc(nskip * sizeof(uint32_t));
 			if (!t[type].skip_val || !t[type].skip_pos)
-				return PSET_ENOMEM;
+				return ERR_NOMEM;
 		}
 		for (i = 0, v = 0; i < count; i++) {
 			room = i ? (v < limit ? limit - v - 1 : 0) : limit;
@@ -282,7 +282,7 @@ static enum pset_err walk(const unsigned char *data, size_t n, struct ptype *t,
 				util_set_msg(errbuf, errlen, "hash prefixes: %s at offset %zu",
 					"a prefix code runs past the stream or the width",
 					at + (size_t)(r.pos >> 3));
-				return PSET_EFORMAT;
+				return ERR_FORMAT;
 			}
 			v = i ? v + 1 + gap : gap;
 			if (t && i % SKIP == 0) {
@@ -293,7 +293,7 @@ static enum pset_err walk(const unsigned char *data, size_t n, struct ptype *t,
 				rec[0] = (unsigned char)type;
 				store_be32(rec + 1, (uint32_t)(v << (32 - bits)));
 				if (util_buf_append(out, rec, sizeof(rec)))
-					return PSET_ENOMEM;
+					return ERR_NOMEM;
 			}
 		}
 		/* The stream ends in its last byte, padded with zero bits. */
@@ -301,22 +301,22 @@ static enum pset_err walk(const unsigned char *data, size_t n, struct ptype *t,
 		    (r.pos & 7 && data[at + nbytes - 1] & (0xff >> (r.pos & 7)))) {
 			util_set_msg(errbuf, errlen, "hash prefixes: %s at offset %zu",
 				"bytes or bits left over", at + (size_t)(r.pos >> 3));
-			return PSET_EFORMAT;
+			return ERR_FORMAT;
 		}
 		pset_param(type, bits, params[nparams++]);
 		at += nbytes;
 	}
 	if (at != n) {
 		util_set_msg(errbuf, errlen, "hash prefixes: bytes left over at offset %zu", at);
-		return PSET_EFORMAT;
+		return ERR_FORMAT;
 	}
 	for (i = 0; out && i < nparams; i++)
 		if (util_buf_append(out, params[i], PSET_RECORD))
-			return PSET_ENOMEM;
-	return PSET_OK;
+			return ERR_NOMEM;
+	return ERR_OK;
 }
 
-enum pset_err pset_decode(const char *data, size_t n, struct util_buf *out, char *errbuf,
+enum err pset_decode(const char *data, size_t n, struct util_buf *out, char *errbuf,
 			  size_t errlen)
 {
 	return walk((const unsigned char *)data, n, NULL, out, errbuf, errlen);
@@ -325,7 +325,7 @@ enum pset_err pset_decode(const char *data, size_t n, struct util_buf *out, char
 struct pset *pset_load(const char *data, size_t n, char *errbuf, size_t errlen)
 {
 	struct pset *s = calloc(1, sizeof(*s));
-	enum pset_err err;
+	enum err err;
 
 	if (!s || !(s->data = malloc(n ? n : 1))) {
 		free(s);
@@ -335,8 +335,8 @@ struct pset *pset_load(const char *data, size_t n, char *errbuf, size_t errlen)
 	memcpy(s->data, data, n);
 	s->len = n;
 	err = walk((const unsigned char *)s->data, n, s->t, NULL, errbuf, errlen);
-	if (err != PSET_OK) {
-		if (err == PSET_ENOMEM)
+	if (err != ERR_OK) {
+		if (err == ERR_NOMEM)
 			snprintf(errbuf, errlen, "out of memory");
 		pset_free(s);
 		return NULL;

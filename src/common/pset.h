@@ -24,13 +24,8 @@
 #include <stdint.h>
 
 #include "common/util.h"
+#include "common/err.h"
 
-/* Errors of the prefix-set layer. */
-enum pset_err {
-	PSET_OK = 0,
-	PSET_ENOMEM,
-	PSET_EFORMAT,  /* the file or the set is malformed (errbuf says where) */
-};
 
 /* The width of a set record, and the largest digest type. */
 #define PSET_RECORD 5
@@ -48,13 +43,13 @@ void pset_record(unsigned type, const unsigned char *digest, unsigned bits,
 void pset_param(unsigned type, unsigned bits, unsigned char rec[PSET_RECORD]);
 
 /* Appends the file form of set (n bytes of sorted records, as above) to
- * out. PSET_EFORMAT when the set breaks a rule (errbuf says which). */
-enum pset_err pset_encode(const char *set, size_t n, struct util_buf *out, char *errbuf,
+ * out. ERR_FORMAT when the set breaks a rule (errbuf says which). */
+enum err pset_encode(const char *set, size_t n, struct util_buf *out, char *errbuf,
 			  size_t errlen);
 
 /* Appends the set form of the file at data (n bytes) to out. Every rule
- * is checked: PSET_EFORMAT names the offset and what was wrong. */
-enum pset_err pset_decode(const char *data, size_t n, struct util_buf *out, char *errbuf,
+ * is checked: ERR_FORMAT names the offset and what was wrong. */
+enum err pset_decode(const char *data, size_t n, struct util_buf *out, char *errbuf,
 			  size_t errlen);
 
 struct pset;

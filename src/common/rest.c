@@ -145,7 +145,7 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 
 /* Sends method url with body (len bytes of content_type; NULL: none), the
  * token if any, and collects the answer (at most max bytes) in in. */
-static enum rest_err exchange(struct rest_client *c, const char *method, const char *url,
+static enum err exchange(struct rest_client *c, const char *method, const char *url,
 			      const char *body, size_t len, const char *content_type,
 			      long timeout, size_t max, long *status, struct util_buf *in,
 			      char *errbuf, size_t errlen)
@@ -175,10 +175,10 @@ static enum rest_err exchange(struct rest_client *c, const char *method, const c
 	if (rc != CURLE_OK) {
 		snprintf(errbuf, errlen, "%s: %s", url, sink.over ? "answer too large" :
 			 curl_easy_strerror(rc));
-		return sink.over ? REST_EPROTO : REST_ENET;
+		return sink.over ? ERR_PROTO : ERR_NET;
 	}
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
-	return REST_OK;
+	return ERR_OK;
 }
 
 /* Returns base + path, or NULL when out of memory. */
@@ -187,17 +187,17 @@ static char *make_url(const struct rest_client *c, const char *path)
 	return util_printf("%s%s", c->base, path);
 }
 
-enum rest_err rest_post_text(struct rest_client *c, const char *path, const char *body,
+enum err rest_post_text(struct rest_client *c, const char *path, const char *body,
 			     size_t len, const char *content_type, long timeout, size_t max,
 			     long *status, struct util_buf *answer, char *errbuf, size_t errlen)
 {
 	char *url = make_url(c, path);
-	enum rest_err err;
+	enum err err;
 
 	if (!url) {
 		*status = 0;
 		snprintf(errbuf, errlen, "out of memory");
-		return REST_ENOMEM;
+		return ERR_NOMEM;
 	}
 	err = exchange(c, "POST", url, body, len, content_type, timeout, max, status, answer,
 		       errbuf, errlen);
@@ -205,13 +205,13 @@ enum rest_err rest_post_text(struct rest_client *c, const char *path, const char
 	return err;
 }
 
-enum rest_err rest_call(struct rest_client *c, const char *method, const char *path,
+enum err rest_call(struct rest_client *c, const char *method, const char *path,
 			json_t *body, long timeout, long *status, json_t **answer,
 			char *errbuf, size_t errlen)
 {
 	struct util_buf in = { 0 };
 	char *url = make_url(c, path), *text = NULL, *ctype = NULL;
-	enum rest_err err;
+	enum err err;
 	json_error_t jerr;
 
 	*answer = NULL;
@@ -219,27 +219,27 @@ enum rest_err rest_call(struct rest_client *c, const char *method, const char *p
 	if (body)
 		text = json_dumps(body, JSON_COMPACT);
 	if (!url || (body && !text)) {
-		err = REST_ENOMEM;
+		err = ERR_NOMEM;
 		snprintf(errbuf, errlen, "out of memory");
 		goto out;
 	}
 	err = exchange(c, method, url, text, text ? strlen(text) : 0, "application/json",
 		       timeout, MAX_ANSWER, status, &in, errbuf, errlen);
 	/* A text answer (an export as CSV) is handed over as a JSON string. */
-	if (err == REST_OK && in.len && *status < 300 &&
+	if (err == ERR_OK && in.len && *status < 300 &&
 	    curl_easy_getinfo(c->curl, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype &&
 	    strncmp(ctype, "text/", 5) == 0) {
 		*answer = json_stringn(in.data, in.len);
 		if (!*answer) {
 			snprintf(errbuf, errlen, "%s: answer %ld is not UTF-8 text", url, *status);
-			err = REST_EPROTO;
+			err = ERR_PROTO;
 		}
-	} else if (err == REST_OK && in.len) {
+	} else if (err == ERR_OK && in.len) {
 		*answer = json_loadb(in.data, in.len, 0, &jerr);
 		if (!*answer) {
 			snprintf(errbuf, errlen, "%s: answer %ld is not JSON: %s", url, *status,
 				 jerr.text);
-			err = REST_EPROTO;
+			err = ERR_PROTO;
 		}
 	}
 out:
@@ -278,7 +278,7 @@ static size_t on_file_data(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-enum rest_err rest_download(struct rest_client *c, const char *where, int fd, long long max,
+enum err rest_download(struct rest_client *c, const char *where, int fd, long long max,
 			    long timeout, long *status, long *retry_after, char *errbuf,
 			    size_t errlen)
 {
@@ -286,7 +286,7 @@ enum rest_err rest_download(struct rest_client *c, const char *where, int fd, lo
 	struct curl_slist *headers = NULL;
 	struct sink sink = { fd, 0, max, 0 };
 	struct curl_header *h = NULL;
-	enum rest_err err = REST_OK;
+	enum err err = ERR_OK;
 	char *url = util_printf("%s%s", absolute ? "" : c->base, where);
 	CURLcode rc;
 
@@ -294,7 +294,7 @@ enum rest_err rest_download(struct rest_client *c, const char *where, int fd, lo
 	*retry_after = 0;
 	if (!url) {
 		snprintf(errbuf, errlen, "out of memory");
-		return REST_ENOMEM;
+		return ERR_NOMEM;
 	}
 	/* The credential goes to this server only, never to a mirror; a
 	 * mirror's certificate is checked against the system's CAs (what it
@@ -315,7 +315,7 @@ enum rest_err rest_download(struct rest_client *c, const char *where, int fd, lo
 	if (rc != CURLE_OK) {
 		snprintf(errbuf, errlen, "%s: %s", url, sink.error ? strerror(sink.error) :
 			 curl_easy_strerror(rc));
-		err = REST_ENET;
+		err = ERR_NET;
 	} else if (curl_easy_header(c->curl, "Retry-After", 0, CURLH_HEADER, -1, &h) ==
 		   CURLHE_OK) {
 		*retry_after = strtol(h->value, NULL, 10);

@@ -11,15 +11,10 @@
 #include <stddef.h>
 
 #include "common/util.h"
+#include "common/err.h"
 
 /* Errors of the client layer (an HTTP error status is not one: the
  * request succeeded and the status says what the server answered). */
-enum rest_err {
-	REST_OK = 0,
-	REST_ENOMEM,
-	REST_ENET,      /* no connection, TLS failure, timeout */
-	REST_EPROTO,    /* the answer is not the JSON it should be */
-};
 
 struct rest_client;
 
@@ -53,16 +48,16 @@ int rest_set_route(struct rest_client *c, const char *proxy, int af);
 /* Sends method path (appended to base) with body (JSON, may be NULL) and
  * waits up to timeout seconds. Stores the HTTP status in *status and the
  * answer, parsed, in *answer (a new reference; NULL for an empty body; a
- * JSON string holding a successful text/... answer). Returns REST_OK, or
+ * JSON string holding a successful text/... answer). Returns ERR_OK, or
  * an error with a message in errbuf. */
-enum rest_err rest_call(struct rest_client *c, const char *method, const char *path,
+enum err rest_call(struct rest_client *c, const char *method, const char *path,
 			json_t *body, long timeout, long *status, json_t **answer,
 			char *errbuf, size_t errlen);
 
 /* Sends body (len bytes of content_type) to path with POST and waits up
  * to timeout seconds; the HTTP status goes to *status and the answer's
- * body to *answer (appended; at most max bytes, else REST_EPROTO). */
-enum rest_err rest_post_text(struct rest_client *c, const char *path, const char *body,
+ * body to *answer (appended; at most max bytes, else ERR_PROTO). */
+enum err rest_post_text(struct rest_client *c, const char *path, const char *body,
 			     size_t len, const char *content_type, long timeout, size_t max,
 			     long *status, struct util_buf *answer, char *errbuf, size_t errlen);
 
@@ -72,7 +67,7 @@ enum rest_err rest_post_text(struct rest_client *c, const char *path, const char
  * and the Retry-After seconds of the answer (0: none) in *retry_after.
  * What fd receives is the answer's body whatever the status; the caller
  * keeps it only on 200. */
-enum rest_err rest_download(struct rest_client *c, const char *where, int fd, long long max,
+enum err rest_download(struct rest_client *c, const char *where, int fd, long long max,
 			    long timeout, long *status, long *retry_after, char *errbuf,
 			    size_t errlen);
 

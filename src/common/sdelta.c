@@ -39,7 +39,7 @@ static int elem_qsort_cmp(const void *a, const void *b)
 /* Splits the n bytes at s into elements. For lines, sloppy (normalising)
  * splitting drops '\r' before '\n' and empty lines and accepts a missing
  * final '\n'; strict splitting requires the normalised form. */
-static enum sdelta_err split(const char *s, size_t n, size_t width, bool sloppy,
+static enum err split(const char *s, size_t n, size_t width, bool sloppy,
 			     struct elems *out)
 {
 	size_t cap, i = 0, end;
@@ -47,7 +47,7 @@ static enum sdelta_err split(const char *s, size_t n, size_t width, bool sloppy,
 	out->v = NULL;
 	out->n = 0;
 	if (width > SDELTA_MAX_WIDTH || (width && n % width))
-		return SDELTA_EFORMAT;
+		return ERR_FORMAT;
 	cap = width ? n / width : 0;
 	if (!width)
 		for (i = 0; i < n; i++)
@@ -55,7 +55,7 @@ static enum sdelta_err split(const char *s, size_t n, size_t width, bool sloppy,
 	cap++;
 	out->v = malloc(cap * sizeof(*out->v));
 	if (!out->v)
-		return SDELTA_ENOMEM;
+		return ERR_NOMEM;
 	for (i = 0; i < n; i = end + (width ? 0 : 1)) {
 		struct elem e = { s + i, width };
 
@@ -65,34 +65,34 @@ static enum sdelta_err split(const char *s, size_t n, size_t width, bool sloppy,
 			const char *nl = memchr(s + i, '\n', n - i);
 
 			if (!nl && !sloppy)
-				return SDELTA_EFORMAT;
+				return ERR_FORMAT;
 			end = nl ? (size_t)(nl - s) : n;
 			e.n = end - i;
 			if (e.n && s[end - 1] == '\r') {
 				if (!sloppy)
-					return SDELTA_EFORMAT;
+					return ERR_FORMAT;
 				e.n--;
 			}
 			if (!e.n) {
 				if (!sloppy)
-					return SDELTA_EFORMAT;
+					return ERR_FORMAT;
 				continue;
 			}
 		}
 		out->v[out->n++] = e;
 	}
-	return SDELTA_OK;
+	return ERR_OK;
 }
 
 /* Splits a set that must be strictly ascending. */
-static enum sdelta_err split_set(const char *s, size_t n, size_t width, struct elems *out)
+static enum err split_set(const char *s, size_t n, size_t width, struct elems *out)
 {
-	enum sdelta_err err = split(s, n, width, false, out);
+	enum err err = split(s, n, width, false, out);
 	size_t i;
 
-	for (i = 1; err == SDELTA_OK && i < out->n; i++)
+	for (i = 1; err == ERR_OK && i < out->n; i++)
 		if (elem_cmp(&out->v[i - 1], &out->v[i]) >= 0)
-			err = SDELTA_EFORMAT;
+			err = ERR_FORMAT;
 	return err;
 }
 
@@ -103,18 +103,18 @@ static int put_elem(struct util_buf *out, const struct elem *e, size_t width)
 	return width ? 0 : util_buf_append(out, "\n", 1);
 }
 
-enum sdelta_err sdelta_normalize(const char *in, size_t n, size_t width, struct util_buf *out)
+enum err sdelta_normalize(const char *in, size_t n, size_t width, struct util_buf *out)
 {
 	struct elems e;
-	enum sdelta_err err = split(in, n, width, true, &e);
+	enum err err = split(in, n, width, true, &e);
 	size_t i;
 
-	if (err == SDELTA_OK && e.n)
+	if (err == ERR_OK && e.n)
 		qsort(e.v, e.n, sizeof(*e.v), elem_qsort_cmp);
-	for (i = 0; err == SDELTA_OK && i < e.n; i++)
+	for (i = 0; err == ERR_OK && i < e.n; i++)
 		if ((i == 0 || elem_cmp(&e.v[i - 1], &e.v[i]) != 0) &&
 		    put_elem(out, &e.v[i], width) != 0)
-			err = SDELTA_ENOMEM;
+			err = ERR_NOMEM;
 	free(e.v);
 	return err;
 }
@@ -148,7 +148,7 @@ static int put_varint(struct util_buf *out, uint64_t v)
 	return util_buf_append(out, b, n);
 }
 
-enum sdelta_err sdelta_make(const char *old, size_t oldlen, const char *new_set, size_t newlen,
+enum err sdelta_make(const char *old, size_t oldlen, const char *new_set, size_t newlen,
 			    size_t width, struct util_buf *out)
 {
 	struct elems a = { 0 }, b = { 0 };
@@ -156,13 +156,13 @@ enum sdelta_err sdelta_make(const char *old, size_t oldlen, const char *new_set,
 	unsigned char hash[32], w = (unsigned char)width;
 	size_t i = 0, j = 0, nadd = 0, nrem = 0, last = 0;
 	uint64_t v, prev = 0;
-	enum sdelta_err err;
+	enum err err;
 	int c, fail = 0;
 
 	err = split_set(old, oldlen, width, &a);
-	if (err == SDELTA_OK)
+	if (err == ERR_OK)
 		err = split_set(new_set, newlen, width, &b);
-	while (err == SDELTA_OK && !fail && (i < a.n || j < b.n)) {
+	while (err == ERR_OK && !fail && (i < a.n || j < b.n)) {
 		c = i == a.n ? 1 : j == b.n ? -1 : elem_cmp(&a.v[i], &b.v[j]);
 		if (c < 0) {
 			/* Gaps keep positions small: the first is absolute. */
@@ -184,14 +184,14 @@ enum sdelta_err sdelta_make(const char *old, size_t oldlen, const char *new_set,
 			j++;
 		}
 	}
-	if (err == SDELTA_OK) {
+	if (err == ERR_OK) {
 		crypto_hash_sha256(hash, (const unsigned char *)old, oldlen);
 		if (fail || util_buf_append(out, MAGIC, MAGIC_LEN) != 0 ||
 		    util_buf_append(out, &w, 1) != 0 ||
 		    util_buf_append(out, hash, sizeof(hash)) != 0 || put_varint(out, nrem) != 0 ||
 		    util_buf_append(out, rems.data, rems.len) != 0 ||
 		    put_varint(out, nadd) != 0 || util_buf_append(out, adds.data, adds.len) != 0)
-			err = SDELTA_ENOMEM;
+			err = ERR_NOMEM;
 	}
 	free(a.v);
 	free(b.v);
@@ -208,13 +208,13 @@ struct reader {
 	size_t errlen;
 };
 
-static enum sdelta_err bad(struct reader *r, const char *what)
+static enum err bad(struct reader *r, const char *what)
 {
 	snprintf(r->errbuf, r->errlen, "set delta: offset %zu: %s", r->pos, what);
-	return SDELTA_EFORMAT;
+	return ERR_FORMAT;
 }
 
-static enum sdelta_err get_varint(struct reader *r, uint64_t *v)
+static enum err get_varint(struct reader *r, uint64_t *v)
 {
 	unsigned shift = 0;
 
@@ -226,7 +226,7 @@ static enum sdelta_err get_varint(struct reader *r, uint64_t *v)
 			return bad(r, "number out of range");
 		*v |= (uint64_t)(r->p[r->pos] & 0x7f) << shift;
 		if (!(r->p[r->pos++] & 0x80))
-			return SDELTA_OK;
+			return ERR_OK;
 		shift += 7;
 	}
 }
@@ -242,16 +242,16 @@ struct adds {
 
 /* Reads the next added element into e, which stays valid until the
  * next-but-one call (the caller compares it with the one before). */
-static enum sdelta_err get_elem(struct reader *r, struct adds *a, struct elem *e)
+static enum err get_elem(struct reader *r, struct adds *a, struct elem *e)
 {
 	const unsigned char *nl;
 	size_t width = a->width, i;
 	uint64_t v;
-	enum sdelta_err err;
+	enum err err;
 
 	if (width && width <= NUMERIC_WIDTH) {
 		err = get_varint(r, &v);
-		if (err != SDELTA_OK)
+		if (err != ERR_OK)
 			return err;
 		if (!a->first && (v >= UINT64_MAX - a->prev))
 			return bad(r, "addition out of range");
@@ -265,7 +265,7 @@ static enum sdelta_err get_elem(struct reader *r, struct adds *a, struct elem *e
 			a->buf[a->flip][i] = (unsigned char)v;
 		e->p = (const char *)a->buf[a->flip];
 		e->n = width;
-		return SDELTA_OK;
+		return ERR_OK;
 	}
 	e->p = (const char *)r->p + r->pos;
 	if (width) {
@@ -273,7 +273,7 @@ static enum sdelta_err get_elem(struct reader *r, struct adds *a, struct elem *e
 			return bad(r, "truncated record");
 		e->n = width;
 		r->pos += width;
-		return SDELTA_OK;
+		return ERR_OK;
 	}
 	nl = memchr(r->p + r->pos, '\n', r->len - r->pos);
 	if (!nl)
@@ -282,10 +282,10 @@ static enum sdelta_err get_elem(struct reader *r, struct adds *a, struct elem *e
 	if (e->n == 0 || e->p[e->n - 1] == '\r')
 		return bad(r, "empty line or line ending in CR");
 	r->pos += e->n + 1;
-	return SDELTA_OK;
+	return ERR_OK;
 }
 
-enum sdelta_err sdelta_apply(const char *old, size_t oldlen, const char *delta, size_t dlen,
+enum err sdelta_apply(const char *old, size_t oldlen, const char *delta, size_t dlen,
 			     struct util_buf *out, char *errbuf, size_t errlen)
 {
 	struct reader r = { (const unsigned char *)delta, dlen, 0, errbuf, errlen };
@@ -296,7 +296,7 @@ enum sdelta_err sdelta_apply(const char *old, size_t oldlen, const char *delta, 
 	bool *removed = NULL, have_prev = false, have_add = false;
 	uint64_t nrem, gap, pos = 0, k;
 	size_t width, i = 0;
-	enum sdelta_err err;
+	enum err err;
 	int c;
 
 	if (dlen < MAGIC_LEN + 1 + 32 || memcmp(delta, MAGIC, MAGIC_LEN) != 0)
@@ -306,21 +306,21 @@ enum sdelta_err sdelta_apply(const char *old, size_t oldlen, const char *delta, 
 	crypto_hash_sha256(hash, (const unsigned char *)old, oldlen);
 	if (memcmp(hash, r.p + r.pos, 32) != 0) {
 		snprintf(errbuf, errlen, "set delta: made from another version of the file");
-		return SDELTA_EBASE;
+		return ERR_BASE;
 	}
 	r.pos += 32;
 	err = split_set(old, oldlen, width, &a);
-	if (err == SDELTA_EFORMAT)
+	if (err == ERR_FORMAT)
 		snprintf(errbuf, errlen, "set delta: the installed file is not a set");
-	if (err == SDELTA_OK)
+	if (err == ERR_OK)
 		err = get_varint(&r, &nrem);
-	if (err == SDELTA_OK && nrem > a.n)
+	if (err == ERR_OK && nrem > a.n)
 		err = bad(&r, "more removals than elements");
-	if (err == SDELTA_OK && !(removed = calloc(a.n + 1, sizeof(*removed))))
-		err = SDELTA_ENOMEM;
-	for (k = 0; err == SDELTA_OK && k < nrem; k++) {
+	if (err == ERR_OK && !(removed = calloc(a.n + 1, sizeof(*removed))))
+		err = ERR_NOMEM;
+	for (k = 0; err == ERR_OK && k < nrem; k++) {
 		err = get_varint(&r, &gap);
-		if (err != SDELTA_OK)
+		if (err != ERR_OK)
 			break;
 		if (gap >= a.n || (k && gap >= a.n - pos - 1)) {
 			err = bad(&r, "removed position out of range");
@@ -329,15 +329,15 @@ enum sdelta_err sdelta_apply(const char *old, size_t oldlen, const char *delta, 
 		pos = k ? pos + gap + 1 : gap;
 		removed[pos] = true;
 	}
-	if (err == SDELTA_OK)
+	if (err == ERR_OK)
 		err = get_varint(&r, &adds.left);
 	/* Merge what stays with the additions, which must be new and ascending. */
-	while (err == SDELTA_OK) {
+	while (err == ERR_OK) {
 		while (i < a.n && removed[i])
 			i++;
 		if (!have_add && adds.left) {
 			err = get_elem(&r, &adds, &add);
-			if (err != SDELTA_OK)
+			if (err != ERR_OK)
 				break;
 			if (have_prev && elem_cmp(&prev, &add) >= 0) {
 				err = bad(&r, "additions out of order");
@@ -354,14 +354,14 @@ enum sdelta_err sdelta_apply(const char *old, size_t oldlen, const char *delta, 
 			err = bad(&r, "addition already in the set");
 		} else if (c < 0) {
 			if (put_elem(out, &a.v[i++], width) != 0)
-				err = SDELTA_ENOMEM;
+				err = ERR_NOMEM;
 		} else {
 			have_add = false;
 			if (put_elem(out, &add, width) != 0)
-				err = SDELTA_ENOMEM;
+				err = ERR_NOMEM;
 		}
 	}
-	if (err == SDELTA_OK && r.pos != r.len)
+	if (err == ERR_OK && r.pos != r.len)
 		err = bad(&r, "bytes after the last addition");
 	free(removed);
 	free(a.v);

@@ -21,14 +21,8 @@
 #include <stddef.h>
 
 #include "common/util.h"
+#include "common/err.h"
 
-/* Errors of the set-delta layer. */
-enum sdelta_err {
-	SDELTA_OK = 0,
-	SDELTA_ENOMEM,
-	SDELTA_EFORMAT,  /* the delta or a set is malformed */
-	SDELTA_EBASE,    /* the delta applies to another set */
-};
 
 /* The longest record width; lines may be of any length. */
 #define SDELTA_MAX_WIDTH 64
@@ -37,18 +31,18 @@ enum sdelta_err {
  * lines, with '\r' before '\n' and empty lines dropped and a final '\n'
  * added when missing; for width w, n must be a multiple of w. Elements
  * are sorted and duplicates dropped. */
-enum sdelta_err sdelta_normalize(const char *in, size_t n, size_t width, struct util_buf *out);
+enum err sdelta_normalize(const char *in, size_t n, size_t width, struct util_buf *out);
 
 /* Appends to out the delta that turns set old into set new (both of the
- * given width, each strictly ascending: SDELTA_EFORMAT otherwise). */
-enum sdelta_err sdelta_make(const char *old, size_t oldlen, const char *new_set, size_t newlen,
+ * given width, each strictly ascending: ERR_FORMAT otherwise). */
+enum err sdelta_make(const char *old, size_t oldlen, const char *new_set, size_t newlen,
 			    size_t width, struct util_buf *out);
 
 /* Applies delta (dlen bytes) to set old and appends the resulting set to
- * out. SDELTA_EBASE when old is not the set the delta was made from;
- * SDELTA_EFORMAT, with the offset and reason in errbuf, when the delta is
+ * out. ERR_BASE when old is not the set the delta was made from;
+ * ERR_FORMAT, with the offset and reason in errbuf, when the delta is
  * malformed. */
-enum sdelta_err sdelta_apply(const char *old, size_t oldlen, const char *delta, size_t dlen,
+enum err sdelta_apply(const char *old, size_t oldlen, const char *delta, size_t dlen,
 			     struct util_buf *out, char *errbuf, size_t errlen);
 
 #endif

@@ -67,7 +67,7 @@ static bool parse_num(const char *p, size_t n, uint64_t max, uint64_t *v)
 	return *v <= max;
 }
 
-enum spsq_err spsq_parse_entry(const char *line, size_t n, struct spsq_entry *e)
+enum err spsq_parse_entry(const char *line, size_t n, struct spsq_entry *e)
 {
 	size_t at = parse_type(line, n, &e->type), hexlen, i;
 	const char *c, *end = line + n;
@@ -75,22 +75,22 @@ enum spsq_err spsq_parse_entry(const char *line, size_t n, struct spsq_entry *e)
 	unsigned s;
 
 	if (!at)
-		return SPSQ_EFORMAT;
+		return ERR_FORMAT;
 	e->digest_len = spsq_digest_len(e->type);
 	hexlen = 2 * e->digest_len;
 	if (n - at < hexlen + 1 || line[at + hexlen] != ':' ||
 	    !unhex(line + at, e->digest_len, e->digest))
-		return SPSQ_EFORMAT;
+		return ERR_FORMAT;
 	at += hexlen + 1;
 	c = memchr(line + at, ':', n - at);
 	if (!c)
-		return SPSQ_EFORMAT;
+		return ERR_FORMAT;
 	if (c - (line + at) == 1 && line[at] == '*')
 		e->size = -1;
 	else if (parse_num(line + at, (size_t)(c - (line + at)), 0xfffffffeu, &size))
 		e->size = (int64_t)size;
 	else
-		return SPSQ_EFORMAT;
+		return ERR_FORMAT;
 	at = (size_t)(c - line) + 1;
 	for (s = 0; s < 3; s++) {
 		i = strlen(state_names[s]);
@@ -98,19 +98,19 @@ enum spsq_err spsq_parse_entry(const char *line, size_t n, struct spsq_entry *e)
 			break;
 	}
 	if (s == 3)
-		return SPSQ_EFORMAT;
+		return ERR_FORMAT;
 	e->state = (enum spsq_state)s;
 	e->name = line + at + i + 1;
 	e->name_len = (size_t)(end - e->name);
 	if (e->name_len == 0 || e->name_len > SPSQ_NAME_MAX)
-		return SPSQ_EFORMAT;
+		return ERR_FORMAT;
 	for (i = 0; i < e->name_len; i++)
 		if ((unsigned char)e->name[i] <= ' ' || e->name[i] == ':' || e->name[i] == 0x7f)
-			return SPSQ_EFORMAT;
-	return SPSQ_OK;
+			return ERR_FORMAT;
+	return ERR_OK;
 }
 
-enum spsq_err spsq_parse_query(const char *line, size_t n, struct spsq_query *q)
+enum err spsq_parse_query(const char *line, size_t n, struct spsq_query *q)
 {
 	size_t at = parse_type(line, n, &q->type);
 	unsigned char p[4];
@@ -118,13 +118,13 @@ enum spsq_err spsq_parse_query(const char *line, size_t n, struct spsq_query *q)
 
 	if (!at || n - at < 10 || line[at + 8] != '/' || !unhex(line + at, 4, p) ||
 	    !parse_num(line + at + 9, n - at - 9, 32, &bits) || bits < 8)
-		return SPSQ_EFORMAT;
+		return ERR_FORMAT;
 	q->bits = (unsigned)bits;
 	q->prefix = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 	/* Bits past the prefix must be zero: one way to write each query. */
 	if (q->bits < 32 && (q->prefix & (0xffffffffu >> q->bits)))
-		return SPSQ_EFORMAT;
-	return SPSQ_OK;
+		return ERR_FORMAT;
+	return ERR_OK;
 }
 
 int spsq_format_query(const struct spsq_query *q, struct util_buf *out)
@@ -163,7 +163,7 @@ static bool next_line(const char *body, size_t len, size_t *at, const char **lin
 	return true;
 }
 
-enum spsq_err spsq_parse_request(const char *body, size_t len, struct spsq_query *queries,
+enum err spsq_parse_request(const char *body, size_t len, struct spsq_query *queries,
 				 size_t max, size_t *n, char *errbuf, size_t errlen)
 {
 	size_t at = 0, ln;
@@ -174,24 +174,24 @@ enum spsq_err spsq_parse_request(const char *body, size_t len, struct spsq_query
 	while (next_line(body, len, &at, &line, &ln, &bad)) {
 		if (*n == max) {
 			util_set_msg(errbuf, errlen, "more than %zu queries", max);
-			return SPSQ_EFORMAT;
+			return ERR_FORMAT;
 		}
-		if (spsq_parse_query(line, ln, &queries[*n]) != SPSQ_OK) {
+		if (spsq_parse_query(line, ln, &queries[*n]) != ERR_OK) {
 			util_set_msg(errbuf, errlen, "line %zu: not a query (TYPE:PPPPPPPP/BITS)",
 				*n + 1);
-			return SPSQ_EFORMAT;
+			return ERR_FORMAT;
 		}
 		(*n)++;
 	}
 	if (bad || *n == 0) {
 		util_set_msg(errbuf, errlen, bad ? "line %zu: no newline at its end" :
 			"no query (one TYPE:PPPPPPPP/BITS per line)", *n + 1);
-		return SPSQ_EFORMAT;
+		return ERR_FORMAT;
 	}
-	return SPSQ_OK;
+	return ERR_OK;
 }
 
-enum spsq_err spsq_parse_answer(const char *body, size_t len, const struct spsq_query *queries,
+enum err spsq_parse_answer(const char *body, size_t len, const struct spsq_query *queries,
 				size_t n, int64_t *version, int64_t *ttl, spsq_entry_fn fn,
 				void *arg, char *errbuf, size_t errlen)
 {
@@ -208,7 +208,7 @@ enum spsq_err spsq_parse_answer(const char *body, size_t len, const struct spsq_
 	    !parse_num(line + 11, (size_t)(sp - line - 11), INT64_MAX, &v) ||
 	    !parse_num(sp + 1, (size_t)(line + ln - sp - 1), 86400 * 30, &t)) {
 		util_set_msg(errbuf, errlen, "answer line 1: not a ward-sps 1 header");
-		return SPSQ_EFORMAT;
+		return ERR_FORMAT;
 	}
 	*version = (int64_t)v;
 	*ttl = (int64_t)t;
@@ -217,7 +217,7 @@ enum spsq_err spsq_parse_answer(const char *body, size_t len, const struct spsq_
 		want.len = 0;
 		if (spsq_format_query(&queries[i], &want) != 0) {
 			util_buf_free(&want);
-			return SPSQ_ENOMEM;
+			return ERR_NOMEM;
 		}
 		if (!next_line(body, len, &at, &line, &ln, &bad) ||
 		    !(sp2 = memchr(line, ' ', ln)) || (size_t)(sp2 - line) != want.len - 1 ||
@@ -226,24 +226,24 @@ enum spsq_err spsq_parse_answer(const char *body, size_t len, const struct spsq_
 			util_set_msg(errbuf, errlen, "answer line %zu: not the answer to query %zu",
 				lineno, i + 1);
 			util_buf_free(&want);
-			return SPSQ_EFORMAT;
+			return ERR_FORMAT;
 		}
 		for (j = 0; j < count; j++) {
 			lineno++;
 			if (!next_line(body, len, &at, &line, &ln, &bad) ||
-			    spsq_parse_entry(line, ln, &e) != SPSQ_OK ||
+			    spsq_parse_entry(line, ln, &e) != ERR_OK ||
 			    !spsq_matches(&queries[i], &e) || (fn && fn(i, &e, arg) != 0)) {
 				util_set_msg(errbuf, errlen, "answer line %zu: not an entry under "
 					"query %zu", lineno, i + 1);
 				util_buf_free(&want);
-				return SPSQ_EFORMAT;
+				return ERR_FORMAT;
 			}
 		}
 	}
 	util_buf_free(&want);
 	if (at != len) {
 		util_set_msg(errbuf, errlen, "answer line %zu: more than was asked", lineno + 1);
-		return SPSQ_EFORMAT;
+		return ERR_FORMAT;
 	}
-	return SPSQ_OK;
+	return ERR_OK;
 }

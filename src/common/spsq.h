@@ -19,13 +19,8 @@
 #include <stdint.h>
 
 #include "common/util.h"
+#include "common/err.h"
 
-/* Errors of the protocol layer. */
-enum spsq_err {
-	SPSQ_OK = 0,
-	SPSQ_ENOMEM,
-	SPSQ_EFORMAT,  /* malformed: errbuf names the line and what was wrong */
-};
 
 /* The most queries one request may carry, and entries one query may get. */
 #define SPSQ_MAX_QUERIES 1024
@@ -63,10 +58,10 @@ struct spsq_entry {
 size_t spsq_digest_len(unsigned type);
 
 /* Parses one entry line (n bytes, no newline). */
-enum spsq_err spsq_parse_entry(const char *line, size_t n, struct spsq_entry *e);
+enum err spsq_parse_entry(const char *line, size_t n, struct spsq_entry *e);
 
 /* Parses one query line (n bytes, no newline). */
-enum spsq_err spsq_parse_query(const char *line, size_t n, struct spsq_query *q);
+enum err spsq_parse_query(const char *line, size_t n, struct spsq_query *q);
 
 /* Appends the query line (with its newline) to out. */
 int spsq_format_query(const struct spsq_query *q, struct util_buf *out);
@@ -75,7 +70,7 @@ int spsq_format_query(const struct spsq_query *q, struct util_buf *out);
 bool spsq_matches(const struct spsq_query *q, const struct spsq_entry *e);
 
 /* Parses a request body into queries (at most max): *n gets the count. */
-enum spsq_err spsq_parse_request(const char *body, size_t len, struct spsq_query *queries,
+enum err spsq_parse_request(const char *body, size_t len, struct spsq_query *queries,
 				 size_t max, size_t *n, char *errbuf, size_t errlen);
 
 /* Called by spsq_parse_answer() for each entry of query index i. */
@@ -84,8 +79,8 @@ typedef int (*spsq_entry_fn)(size_t i, const struct spsq_entry *e, void *arg);
 /* Parses an answer to the n queries asked: checks the header (its version
  * and ttl in *version and *ttl), that each query comes back in order with
  * its count, and that every entry is well formed and under its query;
- * calls fn for each entry (a non-zero return stops with SPSQ_EFORMAT). */
-enum spsq_err spsq_parse_answer(const char *body, size_t len, const struct spsq_query *queries,
+ * calls fn for each entry (a non-zero return stops with ERR_FORMAT). */
+enum err spsq_parse_answer(const char *body, size_t len, const struct spsq_query *queries,
 				size_t n, int64_t *version, int64_t *ttl, spsq_entry_fn fn,
 				void *arg, char *errbuf, size_t errlen);
 

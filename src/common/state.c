@@ -77,7 +77,7 @@ json_t *state_enroll(const char *server, const char *ca_file, const char *token,
 		goto fail;
 	}
 	if (rest_call(rc, "POST", path, body, 60, &status, &answer, msg, sizeof(msg)) !=
-	    REST_OK) {
+	    ERR_OK) {
 		log_msg(LOG_LVL_ERROR, "enroll: %s", msg);
 		goto fail;
 	}

@@ -44,14 +44,14 @@ int64_t updater_installed(const char *dir, const char *component)
  * there is one, else (or when the source fails) from the server, waiting
  * as a busy server asks, with random jitter so that refused agents do not
  * come back together. */
-static enum updater_err download(struct updater *u, const char *source, const char *file,
+static enum err download(struct updater *u, const char *source, const char *file,
 				 int64_t size, const char *path, char *errbuf, size_t errlen)
 {
 	char where[2048], msg[512];
 	bool mirror = source != NULL;
 	unsigned waited = 0, delay;
 	long status, retry;
-	enum rest_err rerr;
+	enum err rerr;
 	int fd;
 
 	for (;;) {
@@ -63,24 +63,24 @@ static enum updater_err download(struct updater *u, const char *source, const ch
 		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		if (fd < 0) {
 			snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-			return UPDATER_EIO;
+			return ERR_IO;
 		}
 		rerr = rest_download(u->rc, where, fd, size, DOWNLOAD_TIMEOUT, &status, &retry,
 				     msg, sizeof(msg));
-		if (close(fd) != 0 && rerr == REST_OK) {
+		if (close(fd) != 0 && rerr == ERR_OK) {
 			snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-			return UPDATER_EIO;
+			return ERR_IO;
 		}
-		if (rerr == REST_OK && status == 200)
-			return UPDATER_OK;
+		if (rerr == ERR_OK && status == 200)
+			return ERR_OK;
 		if (mirror) {
 			log_msg(LOG_LVL_WARN, "update: source %s: %s; downloading from the server",
-				source, rerr == REST_OK ? "it answered with an error" : msg);
+				source, rerr == ERR_OK ? "it answered with an error" : msg);
 			mirror = false;
 			continue;
 		}
 		/* 503: the server's cap; 429: this agent's own. */
-		if (rerr == REST_OK && (status == 503 || status == 429) && waited < u->max_wait) {
+		if (rerr == ERR_OK && (status == 503 || status == 429) && waited < u->max_wait) {
 			delay = retry > 0 && retry < 3600 ? (unsigned)retry : 5;
 			delay += randombytes_uniform(delay + 1);
 			log_msg(LOG_LVL_DEBUG, "update: the server is busy; again in %u s", delay);
@@ -88,12 +88,12 @@ static enum updater_err download(struct updater *u, const char *source, const ch
 			waited += delay;
 			continue;
 		}
-		if (rerr == REST_OK)
+		if (rerr == ERR_OK)
 			snprintf(errbuf, errlen, "download of %s: the server answered %ld", file,
 				 status);
 		else
 			snprintf(errbuf, errlen, "download of %s: %s", file, msg);
-		return UPDATER_ENET;
+		return ERR_NET;
 	}
 }
 
@@ -112,7 +112,7 @@ static unsigned walk_rotations(const json_t *chain, unsigned char key[PKG_PK_BYT
 
 	json_array_foreach(chain, i, rec) {
 		if (!json_is_string(rec) ||
-		    pkg_rotate(json_string_value(rec), key, next, msg, sizeof(msg)) != PKG_OK)
+		    pkg_rotate(json_string_value(rec), key, next, msg, sizeof(msg)) != ERR_OK)
 			continue;
 		memcpy(key, next, PKG_PK_BYTES);
 		moved++;
@@ -174,7 +174,7 @@ static void aside_path(const char *dir, const char *component, char *buf, size_t
 }
 
 /* Asks the server how to bring component from have to the newest. */
-static enum updater_err plan(struct updater *u, const char *component, int64_t have, bool full,
+static enum err plan(struct updater *u, const char *component, int64_t have, bool full,
 			     json_t **answer, char *errbuf, size_t errlen)
 {
 	json_t *body = json_pack("{ss sI sb}", "component", component, "have", (json_int_t)have,
@@ -182,28 +182,28 @@ static enum updater_err plan(struct updater *u, const char *component, int64_t h
 	const char *msg;
 	char net[512];
 	long status;
-	enum rest_err rerr;
+	enum err rerr;
 
 	*answer = NULL;
 	if (!body)
-		return UPDATER_ENOMEM;
+		return ERR_NOMEM;
 	rerr = rest_call(u->rc, "POST", "/api/v1/agent/update", body, 60, &status, answer, net,
 			 sizeof(net));
 	json_decref(body);
-	if (rerr != REST_OK) {
+	if (rerr != ERR_OK) {
 		snprintf(errbuf, errlen, "update of %s: %s", component, net);
-		return UPDATER_ENET;
+		return ERR_NET;
 	}
 	if (status == 200 && json_is_array(json_object_get(*answer, "steps"))) {
 		follow_rotations(u, json_object_get(*answer, "rotations"));
-		return UPDATER_OK;
+		return ERR_OK;
 	}
 	msg = json_string_value(json_object_get(*answer, "error"));
 	snprintf(errbuf, errlen, "update of %s: the server answered %ld: %s", component, status,
 		 msg ? msg : "(no message)");
 	json_decref(*answer);
 	*answer = NULL;
-	return status == 404 ? UPDATER_ENONE : UPDATER_ENET;
+	return status == 404 ? ERR_NONE : ERR_NET;
 }
 
 /* The update source the server names for this agent; NULL: the server. */
@@ -215,7 +215,7 @@ static char *source_url(struct updater *u)
 	long status;
 
 	if (rest_call(u->rc, "GET", "/api/v1/agent/update-source", NULL, 60, &status, &answer,
-		      msg, sizeof(msg)) == REST_OK && status == 200 &&
+		      msg, sizeof(msg)) == ERR_OK && status == 200 &&
 	    (url = json_string_value(json_object_get(answer, "source"))))
 		out = strdup(url);
 	json_decref(answer);
@@ -233,7 +233,7 @@ struct step {
 };
 
 /* Verifies, downloads and puts together one step into DIR/NAME/VERSION. */
-static enum updater_err apply_step(struct step *s, const json_t *step, char *errbuf,
+static enum err apply_step(struct step *s, const json_t *step, char *errbuf,
 				   size_t errlen)
 {
 	struct updater *u = s->u;
@@ -243,18 +243,18 @@ static enum updater_err apply_step(struct step *s, const json_t *step, char *err
 	char base[PATH_MAX], tmp[PATH_MAX], work[PATH_MAX], out[PATH_MAX], to[PATH_MAX];
 	char aside[PATH_MAX], msg[512];
 	const char *pname, *comp;
-	enum updater_err err;
-	enum comp_err cerr;
+	enum err err;
+	enum err cerr;
 	int64_t version, from;
 
 	json_decref(s->manifest);
 	s->manifest = NULL;
 	if (!env || !file || size < 0 ||
-	    pkg_open(env, strlen(env), u->key, &s->manifest, msg, sizeof(msg)) != PKG_OK ||
-	    pkg_check_version(s->manifest, s->cur, msg, sizeof(msg)) != PKG_OK) {
+	    pkg_open(env, strlen(env), u->key, &s->manifest, msg, sizeof(msg)) != ERR_OK ||
+	    pkg_check_version(s->manifest, s->cur, msg, sizeof(msg)) != ERR_OK) {
 		snprintf(errbuf, errlen, "package %s refused: %s", file ? file : "?",
 			 env && file ? msg : "malformed plan");
-		return UPDATER_EREFUSED;
+		return ERR_REFUSED;
 	}
 	comp = json_string_value(json_object_get(s->manifest, "component"));
 	pname = json_string_value(json_object_get(json_array_get(
@@ -264,13 +264,13 @@ static enum updater_err apply_step(struct step *s, const json_t *step, char *err
 	if (strcmp(comp, s->component) != 0 || !pname || strcmp(pname, file) != 0) {
 		snprintf(errbuf, errlen, "package %s refused: it is not the %s package planned",
 			 file, s->component);
-		return UPDATER_EREFUSED;
+		return ERR_REFUSED;
 	}
 	if (from && from != s->cur) {
 		snprintf(errbuf, errlen, "delta %s applies to version %lld, not %lld", file,
 			 (long long)from, (long long)s->cur);
 		s->delta_failed = true;
-		return UPDATER_EREFUSED;
+		return ERR_REFUSED;
 	}
 	snprintf(tmp, sizeof(tmp), "%s/%s/.download", u->dir, s->component);
 	snprintf(work, sizeof(work), "%s/%s/.work", u->dir, s->component);
@@ -279,32 +279,32 @@ static enum updater_err apply_step(struct step *s, const json_t *step, char *err
 	updater_path(u->dir, s->component, version, to, sizeof(to));
 	err = download(u, s->source, file, size, tmp, errbuf, errlen);
 	/* A source that served something else is passed over for the server. */
-	if (err == UPDATER_OK && s->source &&
-	    pkg_check_payload(s->manifest, pname, tmp, msg, sizeof(msg)) != PKG_OK) {
+	if (err == ERR_OK && s->source &&
+	    pkg_check_payload(s->manifest, pname, tmp, msg, sizeof(msg)) != ERR_OK) {
 		log_msg(LOG_LVL_WARN, "update: source %s served a bad %s (%s); downloading from "
 			"the server", s->source, file, msg);
 		err = download(u, NULL, file, size, tmp, errbuf, errlen);
 	}
-	if (err != UPDATER_OK)
+	if (err != ERR_OK)
 		goto out;
-	if (pkg_check_payload(s->manifest, pname, tmp, msg, sizeof(msg)) != PKG_OK) {
+	if (pkg_check_payload(s->manifest, pname, tmp, msg, sizeof(msg)) != ERR_OK) {
 		snprintf(errbuf, errlen, "package %s refused: %s", file, msg);
-		err = UPDATER_EREFUSED;
+		err = ERR_REFUSED;
 		goto out;
 	}
 	util_remove_tree(work);
 	util_remove_tree(out);
 	if (mkdir(work, 0700) != 0) {
 		snprintf(errbuf, errlen, "%s: %s", work, strerror(errno));
-		err = UPDATER_EIO;
+		err = ERR_IO;
 		goto out;
 	}
 	cerr = comp_assemble(s->manifest, tmp, from ? base : NULL, work, out, msg, sizeof(msg));
-	if (cerr != COMP_OK) {
+	if (cerr != ERR_OK) {
 		snprintf(errbuf, errlen, "%s version %lld: %s", s->component, (long long)version,
 			 msg);
-		s->delta_failed = from && (cerr == COMP_EBASE || cerr == COMP_EHASH);
-		err = cerr == COMP_EIO || cerr == COMP_ENOMEM ? UPDATER_EIO : UPDATER_EREFUSED;
+		s->delta_failed = from && (cerr == ERR_BASE || cerr == ERR_HASH);
+		err = cerr == ERR_IO || cerr == ERR_NOMEM ? ERR_IO : ERR_REFUSED;
 		goto out;
 	}
 	/* Starting over with another server's sequence, the new version may
@@ -314,13 +314,13 @@ static enum updater_err apply_step(struct step *s, const json_t *step, char *err
 		aside_path(u->dir, s->component, aside, sizeof(aside));
 		if (util_remove_tree(aside) != 0 || rename(to, aside) != 0) {
 			snprintf(errbuf, errlen, "%s: %s", aside, strerror(errno));
-			err = UPDATER_EIO;
+			err = ERR_IO;
 			goto out;
 		}
 	}
 	if (util_remove_tree(to) != 0 || rename(out, to) != 0) {
 		snprintf(errbuf, errlen, "%s: %s", to, strerror(errno));
-		err = UPDATER_EIO;
+		err = ERR_IO;
 		goto out;
 	}
 	log_msg(LOG_LVL_INFO, "update: %s %lld -> %lld by %s (%lld bytes)", s->component,
@@ -334,12 +334,12 @@ out:
 	return err;
 }
 
-enum updater_err updater_fetch(struct updater *u, const char *component, int64_t *staged,
+enum err updater_fetch(struct updater *u, const char *component, int64_t *staged,
 			       char *errbuf, size_t errlen)
 {
 	int64_t have = updater_installed(u->dir, component);
 	struct step s = { .u = u, .component = component };
-	enum updater_err err;
+	enum err err;
 	char *source = NULL, path[PATH_MAX];
 	json_t *answer = NULL, *st;
 	bool full = false;
@@ -349,14 +349,14 @@ enum updater_err updater_fetch(struct updater *u, const char *component, int64_t
 	snprintf(path, sizeof(path), "%s/%s", u->dir, component);
 	if (util_mkdir_p(path, 0700) != 0) {
 		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-		return UPDATER_EIO;
+		return ERR_IO;
 	}
 	/* A version kept aside by an update cut short (a crash before the
 	 * commit) goes back in place. */
 	updater_discard(u, component, have);
 again:
 	err = plan(u, component, have, full, &answer, errbuf, errlen);
-	if (err != UPDATER_OK)
+	if (err != ERR_OK)
 		goto out;
 	/* Version numbers count within one server's sequence: a version from
 	 * another server (before a move), or newer than the server's newest,
@@ -383,7 +383,7 @@ again:
 	s.delta_failed = false;
 	json_array_foreach(json_object_get(answer, "steps"), i, st) {
 		err = apply_step(&s, st, errbuf, errlen);
-		if (err != UPDATER_OK)
+		if (err != ERR_OK)
 			break;
 		/* Versions passed through on the way are not kept. */
 		if (i > 0) {
@@ -392,7 +392,7 @@ again:
 			util_remove_tree(path);
 		}
 	}
-	if (err != UPDATER_OK && s.delta_failed && !full) {
+	if (err != ERR_OK && s.delta_failed && !full) {
 		log_msg(LOG_LVL_WARN, "update: %s; taking the full package", errbuf);
 		if (s.cur != have)
 			updater_discard(u, component, s.cur);
@@ -401,12 +401,12 @@ again:
 		answer = NULL;
 		goto again;
 	}
-	if (err == UPDATER_OK)
+	if (err == ERR_OK)
 		*staged = s.cur;
 	else if (s.cur != have)
 		updater_discard(u, component, s.cur);
 out:
-	if (err != UPDATER_OK && err != UPDATER_ENONE)
+	if (err != ERR_OK && err != ERR_NONE)
 		log_msg(LOG_LVL_ERROR, "update: %s; version %lld stays in use", errbuf,
 			(long long)updater_installed(u->dir, component));
 	json_decref(s.manifest);
@@ -507,7 +507,7 @@ void updater_store_pin(struct updater *u, const char *path)
 			path, strerror(errno));
 }
 
-enum pkg_err updater_open_signed(struct updater *u, const json_t *instruction, json_t **content,
+enum err updater_open_signed(struct updater *u, const json_t *instruction, json_t **content,
 				 char *errbuf, size_t errlen)
 {
 	const char *env = json_string_value(json_object_get(instruction, "signed"));
@@ -515,7 +515,7 @@ enum pkg_err updater_open_signed(struct updater *u, const json_t *instruction, j
 	*content = NULL;
 	if (!env) {
 		snprintf(errbuf, errlen, "not signed");
-		return PKG_EFORMAT;
+		return ERR_FORMAT;
 	}
 	follow_rotations(u, json_object_get(instruction, "rotations"));
 	return pkg_open_signed(env, strlen(env), u->key, content, errbuf, errlen);

@@ -35,16 +35,8 @@
 
 #include "common/pkg.h"
 #include "common/rest.h"
+#include "common/err.h"
 
-/* Errors of the update layer. */
-enum updater_err {
-	UPDATER_OK = 0,
-	UPDATER_ENOMEM,
-	UPDATER_ENET,      /* the server or source could not be reached, or stayed busy */
-	UPDATER_ENONE,     /* the server has no version of the component yet */
-	UPDATER_EREFUSED,  /* a package failed verification: logged, nothing installed */
-	UPDATER_EIO,       /* the local disk failed */
-};
 
 struct updater {
 	struct rest_client *rc;              /* to the server, with the agent's token */
@@ -69,7 +61,7 @@ void updater_store_pin(struct updater *u, const char *path);
  * pinned key (u->rotated then says to store the pin), then checks the
  * envelope against the key. Stores the instruction in *content (a new
  * reference); errors name what failed. */
-enum pkg_err updater_open_signed(struct updater *u, const json_t *instruction, json_t **content,
+enum err updater_open_signed(struct updater *u, const json_t *instruction, json_t **content,
 				 char *errbuf, size_t errlen);
 
 /* Returns the version of component in use under dir (0: none). */
@@ -83,7 +75,7 @@ void updater_path(const char *dir, const char *component, int64_t version, char 
  * own directory but not yet in use: *staged is that version, or 0 when
  * the installed one is current. Errors are logged and described in
  * errbuf. */
-enum updater_err updater_fetch(struct updater *u, const char *component, int64_t *staged,
+enum err updater_fetch(struct updater *u, const char *component, int64_t *staged,
 			       char *errbuf, size_t errlen);
 
 /* Makes staged version of component the one in use, records the key it

@@ -443,7 +443,7 @@ static bool ask_source(struct smart *s, struct source *src, const struct spsq_qu
 	s->requests++;
 	pthread_mutex_lock(&src->lock);
 	if (rest_post_text(src->rc, LOOKUP_PATH, body->data, body->len, "text/plain",
-			   s->timeout, MAX_ANSWER, &status, &in, why, whylen) != REST_OK) {
+			   s->timeout, MAX_ANSWER, &status, &in, why, whylen) != ERR_OK) {
 		pthread_mutex_unlock(&src->lock);
 		goto out;
 	}
@@ -457,7 +457,7 @@ static bool ask_source(struct smart *s, struct source *src, const struct spsq_qu
 		goto out;
 	}
 	if (spsq_parse_answer(in.data, in.len, q, n, &version, &ttl, on_entry, &c, msg,
-			      sizeof(msg)) != SPSQ_OK || c.nomem) {
+			      sizeof(msg)) != ERR_OK || c.nomem) {
 		snprintf(why, whylen, "%s: %s", src->url, c.nomem ? "out of memory" : msg);
 		goto out;
 	}

@@ -51,10 +51,10 @@ unsigned admins_authorize(struct api_ctx *ctx, struct http_req *req, enum ops_au
 	       ctx->cfg->session_idle : 0;
 	crypto_hash_sha256(hash, (const unsigned char *)token, 64);
 	if (store_token_check(ctx->st, hash, cookie ? STORE_TOKEN_CONSOLE : STORE_TOKEN_SESSION,
-			      (int64_t)time(NULL), idle, who, len, NULL) != STORE_OK)
+			      (int64_t)time(NULL), idle, who, len, NULL) != SERR_OK)
 		return 401;
 	/* The session's administrator as they are now, not at sign-in. */
-	if (store_admin_role(ctx->st, who, &role) != STORE_OK)
+	if (store_admin_role(ctx->st, who, &role) != SERR_OK)
 		return 401;
 	admin = strcmp(role, ROLE_ADMIN) == 0;
 	free(role);
@@ -172,7 +172,7 @@ static void login_done(struct http_req *req, void *arg, enum signin_outcome outc
 	}
 	session_guard_clear(ctx->guard, peer);
 	/* Removed while the password was verified? Then no session. */
-	if (store_admin_role(ctx->st, p->user, &role) != STORE_OK) {
+	if (store_admin_role(ctx->st, p->user, &role) != SERR_OK) {
 		http_respond_error(req, 401, "login: wrong user name or password");
 		goto out;
 	}
@@ -180,7 +180,7 @@ static void login_done(struct http_req *req, void *arg, enum signin_outcome outc
 	until = p->cookie && now + ctx->cfg->session_idle < ends ? now + ctx->cfg->session_idle :
 		ends;
 	if (store_token_put(ctx->st, th, p->cookie ? STORE_TOKEN_CONSOLE : STORE_TOKEN_SESSION,
-			    p->user, until, p->cookie ? ends : 0, msg, sizeof(msg)) != STORE_OK) {
+			    p->user, until, p->cookie ? ends : 0, msg, sizeof(msg)) != SERR_OK) {
 		http_respond_error(req, 500, "%s", msg);
 		goto out;
 	}
@@ -214,7 +214,7 @@ void admins_post_login(struct api_ctx *ctx, struct http_req *req, const char *wh
 	char *hash = NULL, msg[256];
 	struct pending *p = NULL;
 	int cookie = 0;
-	enum store_err err;
+	enum serr err;
 
 	(void)args;
 	(void)who;
@@ -243,8 +243,8 @@ void admins_post_login(struct api_ctx *ctx, struct http_req *req, const char *wh
 	/* A name that is no administrator's is verified all the same (against
 	 * the dummy), so that the time taken does not tell. */
 	err = valid_name(user) ? store_admin_get(ctx->st, user, &hash, msg, sizeof(msg)) :
-	      STORE_ENOENT;
-	if (err != STORE_OK && err != STORE_ENOENT) {
+	      SERR_NOENT;
+	if (err != SERR_OK && err != SERR_NOENT) {
 		http_respond_error(req, 500, "%s", msg);
 		goto out;
 	}
@@ -255,7 +255,7 @@ void admins_post_login(struct api_ctx *ctx, struct http_req *req, const char *wh
 	}
 	p->ctx = ctx;
 	p->cookie = cookie;
-	p->own = err == STORE_OK;
+	p->own = err == SERR_OK;
 	if (p->own)
 		snprintf(p->user, sizeof(p->user), "%s", user);
 	if (!signin_submit(ctx->signin, req, hash, password, NULL, login_done, p)) {
@@ -289,12 +289,12 @@ static void passwd_done(struct http_req *req, void *arg, enum signin_outcome out
 	}
 	session_guard_clear(ctx->guard, http_req_peer(req));
 	/* Removed while the hash was made? Then there is nothing to change. */
-	if (store_admin_role(ctx->st, p->target, &role) != STORE_OK) {
+	if (store_admin_role(ctx->st, p->target, &role) != SERR_OK) {
 		http_respond_error(req, 404, "passwd: no administrator '%s'", p->target);
 		goto out;
 	}
-	if (store_admin_put(ctx->st, p->target, new_hash, msg, sizeof(msg)) != STORE_OK ||
-	    store_admin_end_sessions(ctx->st, p->target, p->own ? p->keep : NULL) != STORE_OK) {
+	if (store_admin_put(ctx->st, p->target, new_hash, msg, sizeof(msg)) != SERR_OK ||
+	    store_admin_end_sessions(ctx->st, p->target, p->own ? p->keep : NULL) != SERR_OK) {
 		http_respond_error(req, 500, "passwd: %s", msg);
 		goto out;
 	}
@@ -332,8 +332,8 @@ void admins_post_passwd(struct api_ctx *ctx, struct http_req *req, const char *w
 	if (!check_new_password(ctx, req, "passwd", new_password) ||
 	    must_wait(ctx, req, "passwd"))
 		goto out;
-	if (store_admin_role(ctx->st, who, &role) != STORE_OK ||
-	    store_admin_get(ctx->st, who, &hash, NULL, 0) != STORE_OK) {
+	if (store_admin_role(ctx->st, who, &role) != SERR_OK ||
+	    store_admin_get(ctx->st, who, &hash, NULL, 0) != SERR_OK) {
 		http_respond_error(req, 500, "passwd: the administrators are unreadable");
 		goto out;
 	}
@@ -345,7 +345,7 @@ void admins_post_passwd(struct api_ctx *ctx, struct http_req *req, const char *w
 		}
 		free(role);
 		role = NULL;
-		if (!valid_name(user) || store_admin_role(ctx->st, user, &role) != STORE_OK) {
+		if (!valid_name(user) || store_admin_role(ctx->st, user, &role) != SERR_OK) {
 			http_respond_error(req, 404, "passwd: no administrator '%s'", user);
 			goto out;
 		}
@@ -379,7 +379,7 @@ void admins_get(struct api_ctx *ctx, struct http_req *req, const char *who,
 
 	(void)args;
 	(void)who;
-	if (store_admin_list(ctx->st, &list) != STORE_OK)
+	if (store_admin_list(ctx->st, &list) != SERR_OK)
 		http_respond_error(req, 500, "admins: the administrators are unreadable");
 	else
 		http_respond_json(req, 200, json_pack("{so}", "admins", list));
@@ -400,7 +400,7 @@ static void add_done(struct http_req *req, void *arg, enum signin_outcome outcom
 {
 	struct pending *p = arg;
 	struct api_ctx *ctx = p->ctx;
-	enum store_err err;
+	enum serr err;
 	char msg[256];
 
 	if (!req)
@@ -410,8 +410,8 @@ static void add_done(struct http_req *req, void *arg, enum signin_outcome outcom
 		goto out;
 	}
 	err = store_admin_add(ctx->st, p->target, new_hash, p->role, msg, sizeof(msg));
-	if (err != STORE_OK) {
-		http_respond_error(req, err == STORE_EEXIST ? 409 : 500, "admins: %s", msg);
+	if (err != SERR_OK) {
+		http_respond_error(req, err == SERR_EXIST ? 409 : 500, "admins: %s", msg);
 		goto out;
 	}
 	store_eventf(ctx->st, "system", 0, "%s added administrator '%s' (%s)", p->user, p->target,
@@ -439,7 +439,7 @@ void admins_post(struct api_ctx *ctx, struct http_req *req, const char *who,
 	}
 	if (!check_role(req, role) || !check_new_password(ctx, req, "admins", new_password))
 		goto out;
-	if (store_admin_role(ctx->st, name, &taken) == STORE_OK) {
+	if (store_admin_role(ctx->st, name, &taken) == SERR_OK) {
 		http_respond_error(req, 409, "admins: administrator '%s' exists already", name);
 		goto out;
 	}
@@ -469,7 +469,7 @@ static bool keeps_an_admin(struct api_ctx *ctx, struct http_req *req, const char
 
 	if (strcmp(role, ROLE_ADMIN) != 0)
 		return true;
-	if (store_admin_count_role(ctx->st, ROLE_ADMIN, &n) != STORE_OK) {
+	if (store_admin_count_role(ctx->st, ROLE_ADMIN, &n) != SERR_OK) {
 		http_respond_error(req, 500, "admins: the administrators are unreadable");
 		return false;
 	}
@@ -486,13 +486,13 @@ void admins_delete(struct api_ctx *ctx, struct http_req *req, const char *who,
 	const char *name = api_arg_string(args, "name");
 	char *role = NULL, msg[256];
 
-	if (!valid_name(name) || store_admin_role(ctx->st, name, &role) != STORE_OK) {
+	if (!valid_name(name) || store_admin_role(ctx->st, name, &role) != SERR_OK) {
 		http_respond_error(req, 404, "admins: no administrator '%s'", name);
 		return;
 	}
 	if (!keeps_an_admin(ctx, req, name, role))
 		goto out;
-	if (store_admin_remove(ctx->st, name, msg, sizeof(msg)) != STORE_OK) {
+	if (store_admin_remove(ctx->st, name, msg, sizeof(msg)) != SERR_OK) {
 		http_respond_error(req, 500, "admins: %s", msg);
 		goto out;
 	}
@@ -513,13 +513,13 @@ void admins_put_role(struct api_ctx *ctx, struct http_req *req, const char *who,
 
 	if (!check_role(req, role))
 		goto out;
-	if (!valid_name(name) || store_admin_role(ctx->st, name, &old) != STORE_OK) {
+	if (!valid_name(name) || store_admin_role(ctx->st, name, &old) != SERR_OK) {
 		http_respond_error(req, 404, "admins: no administrator '%s'", name);
 		goto out;
 	}
 	if (strcmp(old, role) != 0 && !keeps_an_admin(ctx, req, name, old))
 		goto out;
-	if (store_admin_set_role(ctx->st, name, role, msg, sizeof(msg)) != STORE_OK) {
+	if (store_admin_set_role(ctx->st, name, role, msg, sizeof(msg)) != SERR_OK) {
 		http_respond_error(req, 500, "admins: %s", msg);
 		goto out;
 	}

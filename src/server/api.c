@@ -16,10 +16,10 @@
 #include "server/enroll.h"
 #include "server/logs.h"
 
-void api_store_error(struct http_req *req, enum store_err err, const char *msg)
+void api_store_error(struct http_req *req, enum serr err, const char *msg)
 {
-	unsigned status = err == STORE_ENOENT ? 404 : err == STORE_EEXIST ? 409 :
-			  err == STORE_EINVAL ? 400 : err == STORE_ENOTEMPTY ? 409 : 500;
+	unsigned status = err == SERR_NOENT ? 404 : err == SERR_EXIST ? 409 :
+			  err == SERR_INVAL ? 400 : err == SERR_NOTEMPTY ? 409 : 500;
 
 	http_respond_error(req, status, "%s", msg);
 }
@@ -54,7 +54,7 @@ json_t *api_body_object(struct http_req *req)
 	return obj;
 }
 
-enum store_err api_scope(struct api_ctx *ctx, const char *scope, int64_t *node,
+enum serr api_scope(struct api_ctx *ctx, const char *scope, int64_t *node,
 			 char *msg, size_t len)
 {
 	char *end;
@@ -62,11 +62,11 @@ enum store_err api_scope(struct api_ctx *ctx, const char *scope, int64_t *node,
 
 	if (!scope) {
 		snprintf(msg, len, "scope: missing (root, domain:/PATH or client:ID)");
-		return STORE_EINVAL;
+		return SERR_INVAL;
 	}
 	if (strcmp(scope, "root") == 0) {
 		*node = STORE_ROOT;
-		return STORE_OK;
+		return SERR_OK;
 	}
 	if (strncmp(scope, "domain:", 7) == 0)
 		return store_domain_lookup(ctx->st, scope + 7, 0, node, msg, len);
@@ -74,11 +74,11 @@ enum store_err api_scope(struct api_ctx *ctx, const char *scope, int64_t *node,
 		id = strtoll(scope + 7, &end, 10);
 		if (*end == '\0' && end != scope + 7 && id > STORE_ROOT) {
 			*node = id;
-			return STORE_OK;
+			return SERR_OK;
 		}
 	}
 	snprintf(msg, len, "scope: '%s' is not root, domain:/PATH or client:ID", scope);
-	return STORE_EINVAL;
+	return SERR_INVAL;
 }
 
 /* Clears *arg (a client id) when c is that client and moved. */
@@ -93,36 +93,36 @@ static int note_moved(json_t *c, void *arg)
 	return 0;
 }
 
-enum store_err api_refuse_moved(struct api_ctx *ctx, int64_t id, char *msg, size_t len)
+enum serr api_refuse_moved(struct api_ctx *ctx, int64_t id, char *msg, size_t len)
 {
 	int64_t probe = id;
 
-	if (id <= STORE_ROOT || store_clients_each(ctx->st, id, note_moved, &probe) != STORE_OK ||
+	if (id <= STORE_ROOT || store_clients_each(ctx->st, id, note_moved, &probe) != SERR_OK ||
 	    probe != 0)
-		return STORE_OK;
+		return SERR_OK;
 	snprintf(msg, len, "client %lld was moved to another server: it is managed there now "
 		 "(here it can only be removed)", (long long)id);
-	return STORE_EEXIST;
+	return SERR_EXIST;
 }
 
-enum store_err api_refuse_moved_ids(struct api_ctx *ctx, json_t *ids, char *msg, size_t len)
+enum serr api_refuse_moved_ids(struct api_ctx *ctx, json_t *ids, char *msg, size_t len)
 {
-	enum store_err err = STORE_OK;
+	enum serr err = SERR_OK;
 	json_t *v;
 	size_t i;
 
 	if (json_is_integer(ids))
 		return api_refuse_moved(ctx, json_integer_value(ids), msg, len);
 	json_array_foreach(ids, i, v)
-		if (err == STORE_OK && json_is_integer(v))
+		if (err == SERR_OK && json_is_integer(v))
 			err = api_refuse_moved(ctx, json_integer_value(v), msg, len);
 	return err;
 }
 
-void api_answer(struct http_req *req, unsigned status, enum store_err err, json_t **out,
+void api_answer(struct http_req *req, unsigned status, enum serr err, json_t **out,
 		const char *msg)
 {
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		api_store_error(req, err, msg);
 	else if (!*out)
 		http_respond_error(req, 500, "out of memory");
@@ -134,9 +134,9 @@ void api_answer(struct http_req *req, unsigned status, enum store_err err, json_
 static json_t *load_list(struct api_ctx *ctx, const char *key)
 {
 	char *text = NULL;
-	enum store_err err = store_kv_get(ctx->st, key, &text);
-	json_t *list = err == STORE_OK ? json_loads(text, 0, NULL) :
-		       err == STORE_ENOENT ? json_array() : NULL;
+	enum serr err = store_kv_get(ctx->st, key, &text);
+	json_t *list = err == SERR_OK ? json_loads(text, 0, NULL) :
+		       err == SERR_NOENT ? json_array() : NULL;
 
 	free(text);
 	return list;
@@ -394,12 +394,12 @@ static bool authorized(struct api_ctx *ctx, struct http_req *req, enum ops_auth 
 		crypto_hash_sha256(hash, (const unsigned char *)tok + 37, 64);
 		/* An agent's id alone; a smart protection server's "sps:ID". */
 		if (auth != OPS_AUTH_SPS &&
-		    store_agent_auth(ctx->st, uuid, hash, &id) == STORE_OK) {
+		    store_agent_auth(ctx->st, uuid, hash, &id) == SERR_OK) {
 			snprintf(who, len, "%lld", (long long)id);
 			return true;
 		}
 		if (auth != OPS_AUTH_AGENT &&
-		    store_sps_auth(ctx->st, uuid, hash, &id) == STORE_OK) {
+		    store_sps_auth(ctx->st, uuid, hash, &id) == SERR_OK) {
 			snprintf(who, len, "sps:%lld", (long long)id);
 			return true;
 		}
@@ -411,7 +411,7 @@ static bool authorized(struct api_ctx *ctx, struct http_req *req, enum ops_auth 
 	/* Each kind of enrollment token opens its own route alone. */
 	if (store_token_check(ctx->st, hash, auth == OPS_AUTH_SPS_ENROLL ?
 			      STORE_TOKEN_SPS_ENROLL : STORE_TOKEN_ENROLL, now, 0, who, len,
-			      NULL) != STORE_OK)
+			      NULL) != SERR_OK)
 		return false;
 	memcpy(ctx->caller_token, hash, sizeof(hash));
 	return true;

@@ -112,29 +112,29 @@ json_t *api_body_object(struct http_req *req);
  * a taken name or a domain that is not empty, 400 for an invalid value,
  * 500 otherwise. The HTTP side of every function that returns a store
  * error. */
-void api_store_error(struct http_req *req, enum store_err err, const char *msg);
+void api_store_error(struct http_req *req, enum serr err, const char *msg);
 
 /* Resolves a scope ("root", "domain:/PATH" or "client:ID"; NULL is
- * missing) to its node in *node; STORE_EINVAL or STORE_ENOENT with msg
+ * missing) to its node in *node; SERR_INVAL or SERR_NOENT with msg
  * naming what is wrong. Loop thread only. */
-enum store_err api_scope(struct api_ctx *ctx, const char *scope, int64_t *node, char *msg,
+enum serr api_scope(struct api_ctx *ctx, const char *scope, int64_t *node, char *msg,
 			 size_t len);
 
-/* Refuses an action naming client id (STORE_EEXIST, answered 409, msg
+/* Refuses an action naming client id (SERR_EXIST, answered 409, msg
  * saying why) when the client was moved to another server: it answers to
- * that server now, and here it can only be removed. STORE_OK otherwise
+ * that server now, and here it can only be removed. SERR_OK otherwise
  * (a domain or the root too). Loop thread only. */
-enum store_err api_refuse_moved(struct api_ctx *ctx, int64_t id, char *msg, size_t len);
+enum serr api_refuse_moved(struct api_ctx *ctx, int64_t id, char *msg, size_t len);
 
 /* api_refuse_moved() for each client of ids (ID or [IDS]). */
-enum store_err api_refuse_moved_ids(struct api_ctx *ctx, json_t *ids, char *msg, size_t len);
+enum serr api_refuse_moved_ids(struct api_ctx *ctx, json_t *ids, char *msg, size_t len);
 
 /* Answers req with the outcome err of a function that takes no request:
- * *out (stolen) with status on STORE_OK (500 when it is NULL: out of
+ * *out (stolen) with status on SERR_OK (500 when it is NULL: out of
  * memory), else as api_store_error() with msg. out is a pointer so that a
  * call api_answer(req, 200, fn(..., &out, ...), &out, msg) reads it after
  * fn has set it. */
-void api_answer(struct http_req *req, unsigned status, enum store_err err, json_t **out,
+void api_answer(struct http_req *req, unsigned status, enum serr err, json_t **out,
 		const char *msg);
 
 /* Returns a new random token as 64 hex digits in out (65 bytes) and its

@@ -95,24 +95,24 @@ static bool within(const char *token, const char *path)
  * path) when that exists within the token's; else the one a grouping rule
  * gives, when within it; else the token's own. Nothing a token holder
  * sends creates a domain. */
-static enum store_err enroll_domain(struct api_ctx *ctx, const char *domain_path,
+static enum serr enroll_domain(struct api_ctx *ctx, const char *domain_path,
 				    const char *wanted, const json_t *status, int64_t *domain,
 				    char *msg, size_t len)
 {
 	char path[4096];
 	int64_t id = 0;
 
-	if (wanted && store_domain_lookup(ctx->st, wanted, 0, &id, msg, len) == STORE_OK &&
-	    store_domain_path(ctx->st, id, path, sizeof(path)) == STORE_OK &&
+	if (wanted && store_domain_lookup(ctx->st, wanted, 0, &id, msg, len) == SERR_OK &&
+	    store_domain_path(ctx->st, id, path, sizeof(path)) == SERR_OK &&
 	    within(domain_path, path)) {
 		*domain = id;
-		return STORE_OK;
+		return SERR_OK;
 	}
 	id = wanted ? 0 : grouped_domain(ctx, status);
-	if (id && store_domain_path(ctx->st, id, path, sizeof(path)) == STORE_OK &&
+	if (id && store_domain_path(ctx->st, id, path, sizeof(path)) == SERR_OK &&
 	    within(domain_path, path)) {
 		*domain = id;
-		return STORE_OK;
+		return SERR_OK;
 	}
 	return store_domain_lookup(ctx->st, domain_path, 0, domain, msg, len);
 }
@@ -126,7 +126,7 @@ void api_agent_enroll(struct api_ctx *ctx, struct http_req *req, const char *dom
 	const char *uuid, *hostname, *wanted = NULL;
 	unsigned char hash[32];
 	char secret[65], msg[256];
-	enum store_err err;
+	enum serr err;
 	int64_t domain, id;
 
 	(void)args;
@@ -145,14 +145,14 @@ void api_agent_enroll(struct api_ctx *ctx, struct http_req *req, const char *dom
 		goto out;
 	api_new_token(secret, hash);
 	err = enroll_domain(ctx, domain_path, wanted, status, &domain, msg, sizeof(msg));
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = store_client_add(ctx->st, domain, uuid, hostname, hash, &id, msg,
 				       sizeof(msg));
-	if (err == STORE_OK && store_token_use(ctx->st, ctx->caller_token, -1) != STORE_OK) {
+	if (err == SERR_OK && store_token_use(ctx->st, ctx->caller_token, -1) != SERR_OK) {
 		snprintf(msg, sizeof(msg), "database: spending the token failed");
-		err = STORE_EDB;
+		err = SERR_DB;
 	}
-	if (err != STORE_OK) {
+	if (err != SERR_OK) {
 		api_store_error(req, err, msg);
 		goto out;
 	}
@@ -184,8 +184,8 @@ void api_agent_heartbeat(struct api_ctx *ctx, struct http_req *req, const char *
 	regroup(ctx, id, body);
 	status = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
 	if (!status || store_agent_seen(ctx->st, id, status, (int64_t)time(NULL), msg,
-					sizeof(msg)) != STORE_OK ||
-	    store_agent_settings(ctx->st, id, &json, &version, msg, sizeof(msg)) != STORE_OK)
+					sizeof(msg)) != SERR_OK ||
+	    store_agent_settings(ctx->st, id, &json, &version, msg, sizeof(msg)) != SERR_OK)
 		http_respond_error(req, 500, "heartbeat: database failed");
 	else
 		http_respond_json(req, 200, json_pack("{sI sI}", "version", (json_int_t)version,
@@ -226,7 +226,7 @@ void api_agent_events(struct api_ctx *ctx, struct http_req *req, const char *who
 		text = json_dumps(status, JSON_COMPACT | JSON_SORT_KEYS);
 	}
 	if (store_agent_seen(ctx->st, id, text, (int64_t)time(NULL), msg, sizeof(msg)) !=
-	    STORE_OK) {
+	    SERR_OK) {
 		http_respond_error(req, 500, "%s", msg);
 		goto out;
 	}
@@ -282,7 +282,7 @@ static int64_t grouped_domain(struct api_ctx *ctx, const json_t *status)
 	char msg[256];
 	int64_t id;
 
-	if (!path || store_domain_lookup(ctx->st, path, 1, &id, msg, sizeof(msg)) != STORE_OK)
+	if (!path || store_domain_lookup(ctx->st, path, 1, &id, msg, sizeof(msg)) != SERR_OK)
 		return 0;
 	return id;
 }
@@ -306,14 +306,14 @@ static void regroup(struct api_ctx *ctx, int64_t id, const json_t *status)
 	char msg[256];
 
 	if (json_array_size(ctx->rules) == 0 ||
-	    store_clients_each(ctx->st, id, take_status, &old) != STORE_OK || !old)
+	    store_clients_each(ctx->st, id, take_status, &old) != SERR_OK || !old)
 		return;
 	if (!json_equal(json_object_get(old, "ipv4"), json_object_get(status, "ipv4")) ||
 	    !json_equal(json_object_get(old, "ipv6"), json_object_get(status, "ipv6")) ||
 	    !json_equal(json_object_get(old, "hostname"), json_object_get(status, "hostname"))) {
 		domain = grouped_domain(ctx, status);
 		if (domain &&
-		    store_client_move(ctx->st, id, domain, msg, sizeof(msg)) == STORE_OK) {
+		    store_client_move(ctx->st, id, domain, msg, sizeof(msg)) == SERR_OK) {
 			log_msg(LOG_LVL_INFO, "grouping: client %lld regrouped after an address "
 				"change", (long long)id);
 			notify_kick(ctx->notify);

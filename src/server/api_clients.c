@@ -62,7 +62,7 @@ void api_clients_list(struct api_ctx *ctx, struct http_req *req, const char *who
 			      "inactive", 0);
 	l.list = summary_only ? NULL : json_array();
 	if (!l.summary || (!summary_only && !l.list) ||
-	    store_clients_each(ctx->st, 0, list_client, &l) != STORE_OK) {
+	    store_clients_each(ctx->st, 0, list_client, &l) != SERR_OK) {
 		json_decref(l.summary);
 		json_decref(l.list);
 		http_respond_error(req, 500, "database: listing clients failed");
@@ -104,7 +104,7 @@ void api_clients_show(struct api_ctx *ctx, struct http_req *req, const char *who
 		http_respond_error(req, 400, "id: expected a client id");
 		return;
 	}
-	if (store_clients_each(ctx->st, id, take_client, &o) != STORE_OK) {
+	if (store_clients_each(ctx->st, id, take_client, &o) != SERR_OK) {
 		http_respond_error(req, 500, "database: reading the client failed");
 		return;
 	}
@@ -112,7 +112,7 @@ void api_clients_show(struct api_ctx *ctx, struct http_req *req, const char *who
 		http_respond_error(req, 404, "no client with id %lld", (long long)id);
 		return;
 	}
-	if (store_settings_get(ctx->st, id, &own, &eff, msg, sizeof(msg)) == STORE_OK) {
+	if (store_settings_get(ctx->st, id, &own, &eff, msg, sizeof(msg)) == SERR_OK) {
 		json_object_set_new(o.found, "own_settings", own);
 		json_object_set_new(o.found, "settings", eff);
 	}
@@ -123,12 +123,12 @@ void api_clients_show(struct api_ctx *ctx, struct http_req *req, const char *who
  * ids (one id, or a list), each result {"id", "ok", "error"?} appended to
  * results. Returns how many succeeded. */
 int64_t api_clients_each(struct api_ctx *ctx, json_t *ids, json_t *results,
-			 enum store_err (*fn)(struct api_ctx *ctx, int64_t id, void *arg,
+			 enum serr (*fn)(struct api_ctx *ctx, int64_t id, void *arg,
 			       char *msg, size_t len),
 			 void *arg)
 {
 	json_t *list = json_is_array(ids) ? json_incref(ids) : json_pack("[O]", ids), *v;
-	enum store_err err;
+	enum serr err;
 	int64_t done = 0;
 	char msg[256];
 	size_t i;
@@ -137,13 +137,13 @@ int64_t api_clients_each(struct api_ctx *ctx, json_t *ids, json_t *results,
 		if (json_is_integer(v)) {
 			err = fn(ctx, json_integer_value(v), arg, msg, sizeof(msg));
 		} else {
-			err = STORE_EINVAL;
+			err = SERR_INVAL;
 			snprintf(msg, sizeof(msg), "not a client id");
 		}
-		json_array_append_new(results, err == STORE_OK ?
+		json_array_append_new(results, err == SERR_OK ?
 				      json_pack("{sO sb}", "id", v, "ok", 1) :
 				      json_pack("{sO sb ss}", "id", v, "ok", 0, "error", msg));
-		done += err == STORE_OK;
+		done += err == SERR_OK;
 	}
 	json_decref(list);
 	return done;
@@ -155,14 +155,14 @@ struct move_to {
 	const char *path, *who;
 };
 
-static enum store_err move_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
+static enum serr move_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
 			       size_t len)
 {
 	const struct move_to *m = arg;
-	enum store_err err = store_client_move(ctx->st, id, m->domain, msg, len);
+	enum serr err = store_client_move(ctx->st, id, m->domain, msg, len);
 	char note[300];
 
-	if (err == STORE_OK) {
+	if (err == SERR_OK) {
 		snprintf(note, sizeof(note), "moved to %s by %s", m->path, m->who);
 		store_event_add(ctx->st, "system", id, 0, note);
 	}
@@ -171,8 +171,8 @@ static enum store_err move_one(struct api_ctx *ctx, int64_t id, void *arg, char 
 
 /* Does fn to each client ids (a client id or a list) names: *out is
  * {done_key: N, "results": [...]}, *done N. */
-static enum store_err bulk(struct api_ctx *ctx, json_t *ids, const char *done_key,
-			   enum store_err (*fn)(struct api_ctx *ctx, int64_t id, void *arg,
+static enum serr bulk(struct api_ctx *ctx, json_t *ids, const char *done_key,
+			   enum serr (*fn)(struct api_ctx *ctx, int64_t id, void *arg,
 						char *msg, size_t len),
 			   void *arg, int64_t *done, json_t **out, char *msg, size_t len)
 {
@@ -180,37 +180,37 @@ static enum store_err bulk(struct api_ctx *ctx, json_t *ids, const char *done_ke
 
 	if (!json_is_integer(ids) && !json_is_array(ids)) {
 		snprintf(msg, len, "ids: expected a client id or a list of them");
-		return STORE_EINVAL;
+		return SERR_INVAL;
 	}
 	results = json_array();
 	*done = results ? api_clients_each(ctx, ids, results, fn, arg) : 0;
 	*out = results ? json_pack("{sI so}", done_key, (json_int_t)*done, "results", results) :
 	       NULL;
-	return STORE_OK;
+	return SERR_OK;
 }
 
-enum store_err api_clients_move_to(struct api_ctx *ctx, const char *who, json_t *ids,
+enum serr api_clients_move_to(struct api_ctx *ctx, const char *who, json_t *ids,
 				   const char *to, json_t **out, char *msg, size_t len)
 {
 	struct move_to m = { .who = who, .path = to };
-	enum store_err err;
+	enum serr err;
 	int64_t moved;
 
 	if (!json_is_integer(ids) && !json_is_array(ids)) {
 		snprintf(msg, len, "ids: expected a client id or a list of them");
-		return STORE_EINVAL;
+		return SERR_INVAL;
 	}
 	err = api_refuse_moved_ids(ctx, ids, msg, len);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = store_domain_lookup(ctx->st, to, 0, &m.domain, msg, len);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = bulk(ctx, ids, "moved", move_one, &m, &moved, out, msg, len);
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	store_eventf(ctx->st, "system", 0, "%s moved %lld clients to %s", who, (long long)moved,
 		     to);
 	notify_kick(ctx->notify);
-	return STORE_OK;
+	return SERR_OK;
 }
 
 /* Moves one client or a list; answers each one's result. */
@@ -225,22 +225,22 @@ void api_clients_move(struct api_ctx *ctx, struct http_req *req, const char *who
 						 sizeof(msg)), &out, msg);
 }
 
-static enum store_err remove_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
+static enum serr remove_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
 				 size_t len)
 {
 	return store_client_remove(ctx->st, id, arg, msg, len);
 }
 
-enum store_err api_clients_remove_ids(struct api_ctx *ctx, const char *who, json_t *ids,
+enum serr api_clients_remove_ids(struct api_ctx *ctx, const char *who, json_t *ids,
 				      json_t **out, char *msg, size_t len)
 {
-	enum store_err err;
+	enum serr err;
 	char note[200];
 	int64_t removed;
 
 	snprintf(note, sizeof(note), "removed from the tree by %s", who);
 	err = bulk(ctx, ids, "removed", remove_one, note, &removed, out, msg, len);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		store_eventf(ctx->st, "system", 0, "%s removed %lld clients from the tree", who,
 			     (long long)removed);
 	return err;
@@ -258,25 +258,25 @@ void api_clients_remove(struct api_ctx *ctx, struct http_req *req, const char *w
 						    msg, sizeof(msg)), &out, msg);
 }
 
-static enum store_err restore_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
+static enum serr restore_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
 				  size_t len)
 {
-	enum store_err err = store_client_restore(ctx->st, id, msg, len);
+	enum serr err = store_client_restore(ctx->st, id, msg, len);
 
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		store_eventf(ctx->st, "system", id, "client %lld restored to the tree by %s",
 			     (long long)id, (const char *)arg);
 	return err;
 }
 
-enum store_err api_clients_restore_ids(struct api_ctx *ctx, const char *who, json_t *ids,
+enum serr api_clients_restore_ids(struct api_ctx *ctx, const char *who, json_t *ids,
 				       json_t **out, char *msg, size_t len)
 {
-	enum store_err err;
+	enum serr err;
 	int64_t restored;
 
 	err = bulk(ctx, ids, "restored", restore_one, (void *)who, &restored, out, msg, len);
-	if (err == STORE_OK && restored > 0)
+	if (err == SERR_OK && restored > 0)
 		notify_kick(ctx->notify);
 	return err;
 }
@@ -300,7 +300,7 @@ void api_clients_removed(struct api_ctx *ctx, struct http_req *req, const char *
 
 	(void)args;
 	(void)who;
-	if (store_removed_list(ctx->st, &list) != STORE_OK)
+	if (store_removed_list(ctx->st, &list) != SERR_OK)
 		http_respond_error(req, 500, "database: reading the removed clients failed");
 	else
 		http_respond_json(req, 200, json_pack("{so sI}", "clients", list, "keep",
@@ -369,7 +369,7 @@ json_t *api_clients_verify_all(struct api_ctx *ctx, bool remove)
 	v.removed = json_array();
 	v.changes = json_object();
 	if (!v.summary || !v.changed || !v.removed || !v.changes ||
-	    store_clients_each(ctx->st, 0, verify_client, &v) != STORE_OK) {
+	    store_clients_each(ctx->st, 0, verify_client, &v) != SERR_OK) {
 		json_decref(v.summary);
 		json_decref(v.changed);
 		json_decref(v.removed);
@@ -391,7 +391,7 @@ json_t *api_clients_verify_all(struct api_ctx *ctx, bool remove)
 		id = json_integer_value(json_object_get(item, "id"));
 		snprintf(why, sizeof(why), "removed from the tree: inactive for more than %llds "
 			 "(the endpoint is not touched)", (long long)ctx->cfg->remove_after);
-		if (store_client_remove(ctx->st, id, why, msg, sizeof(msg)) == STORE_OK)
+		if (store_client_remove(ctx->st, id, why, msg, sizeof(msg)) == SERR_OK)
 			log_msg(LOG_LVL_INFO, "verify: client %lld (%s) %s", (long long)id,
 				json_string_value(json_object_get(item, "hostname")), why);
 		else
@@ -436,35 +436,35 @@ struct server_move {
 	const char *server, *token, *ca;
 };
 
-static enum store_err move_server_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
+static enum serr move_server_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
 				      size_t len)
 {
 	const struct server_move *m = arg;
-	enum store_err err;
+	enum serr err;
 	char path[4096], *text = NULL;
 	json_t *move, *client = NULL;
 
 	err = store_clients_each(ctx->st, id, keep_client, &client);
-	if (err == STORE_OK && !client) {
+	if (err == SERR_OK && !client) {
 		snprintf(msg, len, "no client with id %lld", (long long)id);
-		return STORE_ENOENT;
+		return SERR_NOENT;
 	}
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = store_domain_path(ctx->st, json_integer_value(json_object_get(client,
 				       "domain")), path, sizeof(path));
 	/* The instruction names its client: signed, it moves that agent alone. */
-	move = err != STORE_OK ? NULL :
+	move = err != SERR_OK ? NULL :
 	       json_pack("{ss sO ss ss ss ss}", "kind", "move", "client",
 			 json_object_get(client, "uuid"), "server", m->server, "token", m->token,
 			 "ca", m->ca, "domain", path);
 	json_decref(client);
 	text = move ? json_dumps(move, JSON_COMPACT) : NULL;
 	json_decref(move);
-	if (err == STORE_OK && !text) {
+	if (err == SERR_OK && !text) {
 		snprintf(msg, len, "out of memory");
-		err = STORE_ENOMEM;
+		err = SERR_NOMEM;
 	}
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = store_client_move_server(ctx->st, id, text, msg, len);
 	free(text);
 	return err;
@@ -472,29 +472,29 @@ static enum store_err move_server_one(struct api_ctx *ctx, int64_t id, void *arg
 
 /* Tells clients to move to another server: each re-enrolls there with the
  * token given, into the domain of the path it has here. */
-enum store_err api_clients_send(struct api_ctx *ctx, const char *who, json_t *ids,
+enum serr api_clients_send(struct api_ctx *ctx, const char *who, json_t *ids,
 				const char *server, const char *token, const char *ca,
 				json_t **out, char *msg, size_t len)
 {
 	struct server_move m = { server, token, ca };
-	enum store_err err;
+	enum serr err;
 	int64_t moving;
 
 	if (strncmp(server, "https://", 8) != 0 || strlen(token) != 64 ||
 	    !strstr(ca, "-----BEGIN CERTIFICATE-----")) {
 		snprintf(msg, len, "move-server: server must be https://HOST:PORT, token 64 hex "
 			 "digits, ca a PEM certificate");
-		return STORE_EINVAL;
+		return SERR_INVAL;
 	}
 	err = api_refuse_moved_ids(ctx, ids, msg, len);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = bulk(ctx, ids, "moving", move_server_one, &m, &moving, out, msg, len);
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	store_eventf(ctx->st, "system", 0, "%s sent %lld clients to the server %s", who,
 		     (long long)moving, server);
 	notify_kick(ctx->notify);
-	return STORE_OK;
+	return SERR_OK;
 }
 
 void api_clients_move_server(struct api_ctx *ctx, struct http_req *req, const char *who,

@@ -4,10 +4,10 @@
  * from src/server/api_clients.c: a client's connection state, bulk
  * operations on clients.
  *
- * The functions returning enum store_err set *out to the answer (new; the
- * caller owns it; NULL when out of memory) on STORE_OK, else msg (len
- * bytes) names what was wrong (STORE_EINVAL: ids is not a client id or a
- * list of them; STORE_ENOENT: no such domain). ids is one client id or a
+ * The functions returning enum serr set *out to the answer (new; the
+ * caller owns it; NULL when out of memory) on SERR_OK, else msg (len
+ * bytes) names what was wrong (SERR_INVAL: ids is not a client id or a
+ * list of them; SERR_NOENT: no such domain). ids is one client id or a
  * JSON list; each id's outcome is in the answer's "results" ({"id", "ok",
  * "error"?}). who names the administrator in the event log. Loop thread
  * only (the store is not locked).
@@ -29,7 +29,7 @@ const char *api_clients_state(const struct api_ctx *ctx, json_t *c, int64_t now)
  * results. Returns how many succeeded. Takes no request: the HTTP routes
  * and any other caller share it. Loop thread only. */
 int64_t api_clients_each(struct api_ctx *ctx, json_t *ids, json_t *results,
-			 enum store_err (*fn)(struct api_ctx *ctx, int64_t id, void *arg,
+			 enum serr (*fn)(struct api_ctx *ctx, int64_t id, void *arg,
 					      char *msg, size_t len),
 			 void *arg);
 
@@ -39,22 +39,22 @@ int64_t api_clients_each(struct api_ctx *ctx, json_t *ids, json_t *results,
 int api_clients_addresses(json_t *c, void *arg);
 
 /* Moves the clients ids to the domain to: {"moved": N, "results"}. */
-enum store_err api_clients_move_to(struct api_ctx *ctx, const char *who, json_t *ids,
+enum serr api_clients_move_to(struct api_ctx *ctx, const char *who, json_t *ids,
 				   const char *to, json_t **out, char *msg, size_t len);
 
 /* Removes the clients ids from the tree (restorable for
  * agents.removed_keep): {"removed": N, "results"}. */
-enum store_err api_clients_remove_ids(struct api_ctx *ctx, const char *who, json_t *ids,
+enum serr api_clients_remove_ids(struct api_ctx *ctx, const char *who, json_t *ids,
 				      json_t **out, char *msg, size_t len);
 
 /* Puts the removed clients ids back: {"restored": N, "results"}. */
-enum store_err api_clients_restore_ids(struct api_ctx *ctx, const char *who, json_t *ids,
+enum serr api_clients_restore_ids(struct api_ctx *ctx, const char *who, json_t *ids,
 				       json_t **out, char *msg, size_t len);
 
 /* Tells the clients ids to move to the wardd at server (https://HOST:PORT)
  * with its enrollment token and CA certificate (PEM): each re-enrolls there
  * in the domain of the same path: {"moving": N, "results"}. */
-enum store_err api_clients_send(struct api_ctx *ctx, const char *who, json_t *ids,
+enum serr api_clients_send(struct api_ctx *ctx, const char *who, json_t *ids,
 				const char *server, const char *token, const char *ca,
 				json_t **out, char *msg, size_t len);
 

@@ -27,7 +27,7 @@ void api_session_logout(struct api_ctx *ctx, struct http_req *req, const char *w
 	(void)args;
 	if (session_token(req, token, &cookie)) {
 		crypto_hash_sha256(th, (const unsigned char *)token, 64);
-		if (store_token_delete(ctx->st, th) != STORE_OK) {
+		if (store_token_delete(ctx->st, th) != SERR_OK) {
 			http_respond_error(req, 500, "logout: database failed");
 			return;
 		}

@@ -11,23 +11,23 @@
 #include "server/grouping.h"
 #include "server/sources.h"
 
-enum store_err api_settings_read(struct api_ctx *ctx, const char *scope, json_t **out,
+enum serr api_settings_read(struct api_ctx *ctx, const char *scope, json_t **out,
 				 char *msg, size_t len)
 {
 	json_t *own = NULL, *eff = NULL, *origin = NULL;
-	enum store_err err;
+	enum serr err;
 	int64_t node;
 
 	err = api_scope(ctx, scope, &node, msg, len);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = store_settings_get(ctx->st, node, &own, &eff, msg, len);
-	if (err == STORE_OK && store_settings_origin(ctx->st, node, &origin) != STORE_OK) {
+	if (err == SERR_OK && store_settings_origin(ctx->st, node, &origin) != SERR_OK) {
 		json_decref(own);
 		json_decref(eff);
 		snprintf(msg, len, "database: where the settings come from is unreadable");
-		err = STORE_EDB;
+		err = SERR_DB;
 	}
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		*out = json_pack("{so so so}", "own", own, "effective", eff, "origin", origin);
 	return err;
 }
@@ -82,11 +82,11 @@ void api_settings_keys(struct api_ctx *ctx, struct http_req *req, const char *wh
 	http_respond_json(req, 200, json_pack("{so}", "settings", list));
 }
 
-enum store_err api_settings_place(struct api_ctx *ctx, const char *who, const char *scope,
+enum serr api_settings_place(struct api_ctx *ctx, const char *who, const char *scope,
 				  const char *key, json_t *value, const char *apply,
 				  json_t **out, char *msg, size_t len)
 {
-	enum store_err err;
+	enum serr err;
 	size_t changed = 0;
 	int64_t node;
 
@@ -94,23 +94,23 @@ enum store_err api_settings_place(struct api_ctx *ctx, const char *who, const ch
 		apply = "inherit";
 	if (strcmp(apply, "all") != 0 && strcmp(apply, "inherit") != 0) {
 		snprintf(msg, len, "apply: expected \"all\" or \"inherit\"");
-		return STORE_EINVAL;
+		return SERR_INVAL;
 	}
 	err = api_scope(ctx, scope, &node, msg, len);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = api_refuse_moved(ctx, node, msg, len);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = store_setting_set(ctx->st, node, key, value, strcmp(apply, "all") == 0 ?
 					STORE_APPLY_ALL : STORE_APPLY_INHERIT, &changed, msg,
 					len);
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	store_eventf(ctx->st, "system", 0, "%s set %s on %s (%s): %zu clients changed", who, key,
 		     scope, apply, changed);
 	if (changed)
 		notify_kick(ctx->notify);
 	*out = json_pack("{sI}", "changed", (json_int_t)changed);
-	return STORE_OK;
+	return SERR_OK;
 }
 
 void api_settings_set(struct api_ctx *ctx, struct http_req *req, const char *who,
@@ -126,26 +126,26 @@ void api_settings_set(struct api_ctx *ctx, struct http_req *req, const char *who
 						sizeof(msg)), &out, msg);
 }
 
-enum store_err api_settings_remove(struct api_ctx *ctx, const char *who, const char *scope,
+enum serr api_settings_remove(struct api_ctx *ctx, const char *who, const char *scope,
 				   const char *key, json_t **out, char *msg, size_t len)
 {
-	enum store_err err;
+	enum serr err;
 	size_t changed = 0;
 	int64_t node;
 
 	err = api_scope(ctx, scope, &node, msg, len);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = api_refuse_moved(ctx, node, msg, len);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = store_setting_unset(ctx->st, node, key, &changed, msg, len);
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	store_eventf(ctx->st, "system", 0, "%s removed %s from %s (it inherits): %zu clients "
 		     "changed", who, key, scope, changed);
 	if (changed)
 		notify_kick(ctx->notify);
 	*out = json_pack("{sI}", "changed", (json_int_t)changed);
-	return STORE_OK;
+	return SERR_OK;
 }
 
 void api_settings_unset(struct api_ctx *ctx, struct http_req *req, const char *who,
@@ -166,7 +166,7 @@ void api_settings_queue(struct api_ctx *ctx, struct http_req *req, const char *w
 
 	(void)args;
 	(void)who;
-	if (store_deliveries_json(ctx->st, &list) != STORE_OK) {
+	if (store_deliveries_json(ctx->st, &list) != SERR_OK) {
 		http_respond_error(req, 500, "database: reading the queue failed");
 		return;
 	}
@@ -174,23 +174,23 @@ void api_settings_queue(struct api_ctx *ctx, struct http_req *req, const char *w
 					      (json_int_t)notify_in_flight(ctx->notify)));
 }
 
-enum store_err api_settings_cancel_queue(struct api_ctx *ctx, const char *who, int64_t client,
+enum serr api_settings_cancel_queue(struct api_ctx *ctx, const char *who, int64_t client,
 					 json_t **out, char *msg, size_t len)
 {
 	int64_t n = 0;
 
 	if (client != -1 && client <= STORE_ROOT) {
 		snprintf(msg, len, "client: '%lld' is not a client id", (long long)client);
-		return STORE_EINVAL;
+		return SERR_INVAL;
 	}
-	if (store_deliveries_cancel(ctx->st, client, &n) != STORE_OK) {
+	if (store_deliveries_cancel(ctx->st, client, &n) != SERR_OK) {
 		snprintf(msg, len, "database: cancelling failed");
-		return STORE_EDB;
+		return SERR_DB;
 	}
 	store_eventf(ctx->st, "delivery", 0, "%s cancelled %lld queued deliveries", who,
 		     (long long)n);
 	*out = json_pack("{sI}", "cancelled", (json_int_t)n);
-	return STORE_OK;
+	return SERR_OK;
 }
 
 void api_settings_cancel(struct api_ctx *ctx, struct http_req *req, const char *who,
@@ -213,29 +213,29 @@ void api_settings_grouping_get(struct api_ctx *ctx, struct http_req *req, const 
 	http_respond_json(req, 200, json_pack("{sO}", "rules", ctx->rules));
 }
 
-enum store_err api_settings_replace(struct api_ctx *ctx, const char *who, json_t *list,
+enum serr api_settings_replace(struct api_ctx *ctx, const char *who, json_t *list,
 				    const char *member, const char *key, const char *what,
 				    bool (*validate)(const json_t *list, char *errbuf,
 						     size_t errlen),
 				    json_t **out, char *msg, size_t len)
 {
-	enum store_err err = STORE_OK;
+	enum serr err = SERR_OK;
 	char *text = NULL;
 
 	if (!validate(list, msg, len))
-		return STORE_EINVAL;
+		return SERR_INVAL;
 	if (!(text = json_dumps(list, JSON_COMPACT)) ||
-	    store_kv_put(ctx->st, key, text, msg, len) != STORE_OK || !api_load_rules(ctx)) {
+	    store_kv_put(ctx->st, key, text, msg, len) != SERR_OK || !api_load_rules(ctx)) {
 		snprintf(msg, len, "%s: saving failed", member);
-		err = STORE_EDB;
+		err = SERR_DB;
 	}
 	free(text);
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	store_eventf(ctx->st, "system", 0, "%s replaced the %s (%zu entries)", who, what,
 		     json_array_size(list));
 	*out = json_pack("{sO}", member, list);
-	return STORE_OK;
+	return SERR_OK;
 }
 
 void api_settings_grouping_set(struct api_ctx *ctx, struct http_req *req, const char *who,

@@ -3,10 +3,10 @@
  * source lists, answer with them; a command-line tool or a control socket
  * can call them alike).
  *
- * The functions returning enum store_err set *out to the answer (new; the
- * caller owns it; NULL when out of memory) on STORE_OK, else msg (len
- * bytes) names what was wrong: STORE_EINVAL for a scope, key or value that
- * is not valid, STORE_ENOENT for a scope that names nothing. scope is
+ * The functions returning enum serr set *out to the answer (new; the
+ * caller owns it; NULL when out of memory) on SERR_OK, else msg (len
+ * bytes) names what was wrong: SERR_INVAL for a scope, key or value that
+ * is not valid, SERR_NOENT for a scope that names nothing. scope is
  * "root", "domain:/PATH" or "client:ID"; who names the administrator in
  * the event log. Loop thread only (the store is not locked).
  */
@@ -17,24 +17,24 @@
 
 /* The settings placed on scope's node and those in effect there: {"own",
  * "effective", "origin"}. */
-enum store_err api_settings_read(struct api_ctx *ctx, const char *scope, json_t **out,
+enum serr api_settings_read(struct api_ctx *ctx, const char *scope, json_t **out,
 				 char *msg, size_t len);
 
 /* Places setting key = value on scope's node; apply "all" clears the values
  * below, "inherit" (or NULL) keeps them: {"changed": clients}. */
-enum store_err api_settings_place(struct api_ctx *ctx, const char *who, const char *scope,
+enum serr api_settings_place(struct api_ctx *ctx, const char *who, const char *scope,
 				  const char *key, json_t *value, const char *apply,
 				  json_t **out, char *msg, size_t len);
 
 /* Removes scope's own value of key, so that it inherits: {"changed"}. */
-enum store_err api_settings_remove(struct api_ctx *ctx, const char *who, const char *scope,
+enum serr api_settings_remove(struct api_ctx *ctx, const char *who, const char *scope,
 				   const char *key, json_t **out, char *msg, size_t len);
 
 /* Replaces the list kept in the store under key with list (the route's
- * argument member) after validate (STORE_EINVAL with validate's message),
+ * argument member) after validate (SERR_INVAL with validate's message),
  * and reloads ctx's lists: {member: list}. what names the list in the
  * event log. */
-enum store_err api_settings_replace(struct api_ctx *ctx, const char *who, json_t *list,
+enum serr api_settings_replace(struct api_ctx *ctx, const char *who, json_t *list,
 				    const char *member, const char *key, const char *what,
 				    bool (*validate)(const json_t *list, char *errbuf,
 						     size_t errlen),
@@ -42,7 +42,7 @@ enum store_err api_settings_replace(struct api_ctx *ctx, const char *who, json_t
 
 /* Cancels the queued deliveries of settings: all (client -1) or one
  * client's: {"cancelled": N}. */
-enum store_err api_settings_cancel_queue(struct api_ctx *ctx, const char *who, int64_t client,
+enum serr api_settings_cancel_queue(struct api_ctx *ctx, const char *who, int64_t client,
 					 json_t **out, char *msg, size_t len);
 
 #endif

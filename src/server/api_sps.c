@@ -25,7 +25,7 @@ void api_sps_heartbeat(struct api_ctx *ctx, struct http_req *req, const char *wh
 		return;
 	status = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
 	if (!status || store_sps_seen(ctx->st, strtoll(who + 4, NULL, 10), status,
-				      (int64_t)time(NULL), msg, sizeof(msg)) != STORE_OK)
+				      (int64_t)time(NULL), msg, sizeof(msg)) != SERR_OK)
 		http_respond_error(req, 500, "heartbeat: database failed");
 	else
 		http_respond_json(req, 200, json_pack("{sI}", "heartbeat_interval",
@@ -45,7 +45,7 @@ void api_sps_servers(struct api_ctx *ctx, struct http_req *req, const char *who,
 
 	(void)args;
 	(void)who;
-	if (store_sps_list(ctx->st, &list) != STORE_OK) {
+	if (store_sps_list(ctx->st, &list) != SERR_OK) {
 		http_respond_error(req, 500, "sps servers: database failed");
 		return;
 	}
@@ -158,7 +158,7 @@ void api_sps_agent_sources(struct api_ctx *ctx, struct http_req *req, const char
 	size_t i = 0;
 
 	(void)args;
-	if (!addresses || store_sps_pins(ctx->st, &pins) != STORE_OK) {
+	if (!addresses || store_sps_pins(ctx->st, &pins) != SERR_OK) {
 		json_decref(addresses);
 		http_respond_error(req, 500, "sps sources: database failed");
 		return;

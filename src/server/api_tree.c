@@ -16,25 +16,25 @@ void api_tree_get(struct api_ctx *ctx, struct http_req *req, const char *who,
 
 	(void)args;
 	(void)who;
-	if (store_tree(ctx->st, &tree, msg, sizeof(msg)) != STORE_OK) {
+	if (store_tree(ctx->st, &tree, msg, sizeof(msg)) != SERR_OK) {
 		http_respond_error(req, 500, "%s", msg);
 		return;
 	}
 	http_respond_json(req, 200, tree);
 }
 
-enum store_err api_tree_make(struct api_ctx *ctx, const char *who, const char *path,
+enum serr api_tree_make(struct api_ctx *ctx, const char *who, const char *path,
 			     json_t **out, char *msg, size_t len)
 {
-	enum store_err err;
+	enum serr err;
 	int64_t id;
 
 	err = store_domain_lookup(ctx->st, path, 1, &id, msg, len);
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	store_eventf(ctx->st, "system", 0, "%s created domain %s", who, path);
 	*out = json_pack("{sI ss}", "id", (json_int_t)id, "path", path);
-	return STORE_OK;
+	return SERR_OK;
 }
 
 void api_tree_domain_create(struct api_ctx *ctx, struct http_req *req, const char *who,
@@ -47,20 +47,20 @@ void api_tree_domain_create(struct api_ctx *ctx, struct http_req *req, const cha
 					   sizeof(msg)), &out, msg);
 }
 
-enum store_err api_tree_rename(struct api_ctx *ctx, const char *who, const char *path,
+enum serr api_tree_rename(struct api_ctx *ctx, const char *who, const char *path,
 			       const char *name, json_t **out, char *msg, size_t len)
 {
-	enum store_err err;
+	enum serr err;
 	int64_t id;
 
 	err = store_domain_lookup(ctx->st, path, 0, &id, msg, len);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = store_domain_rename(ctx->st, id, name, msg, len);
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	store_eventf(ctx->st, "system", 0, "%s renamed domain %s to %s", who, path, name);
 	*out = json_pack("{sI ss}", "id", (json_int_t)id, "name", name);
-	return STORE_OK;
+	return SERR_OK;
 }
 
 void api_tree_domain_rename(struct api_ctx *ctx, struct http_req *req, const char *who,
@@ -74,23 +74,23 @@ void api_tree_domain_rename(struct api_ctx *ctx, struct http_req *req, const cha
 					     sizeof(msg)), &out, msg);
 }
 
-enum store_err api_tree_move(struct api_ctx *ctx, const char *who, const char *path,
+enum serr api_tree_move(struct api_ctx *ctx, const char *who, const char *path,
 			     const char *to, json_t **out, char *msg, size_t len)
 {
-	enum store_err err;
+	enum serr err;
 	int64_t id, parent;
 
 	err = store_domain_lookup(ctx->st, path, 0, &id, msg, len);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = store_domain_lookup(ctx->st, to, 0, &parent, msg, len);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = store_domain_move(ctx->st, id, parent, msg, len);
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	store_eventf(ctx->st, "system", 0, "%s moved domain %s under %s", who, path, to);
 	notify_kick(ctx->notify);
 	*out = json_pack("{sI}", "id", (json_int_t)id);
-	return STORE_OK;
+	return SERR_OK;
 }
 
 void api_tree_domain_move(struct api_ctx *ctx, struct http_req *req, const char *who,
@@ -104,20 +104,20 @@ void api_tree_domain_move(struct api_ctx *ctx, struct http_req *req, const char 
 		   &out, msg);
 }
 
-enum store_err api_tree_delete(struct api_ctx *ctx, const char *who, const char *path,
+enum serr api_tree_delete(struct api_ctx *ctx, const char *who, const char *path,
 			       json_t **out, char *msg, size_t len)
 {
-	enum store_err err;
+	enum serr err;
 	int64_t id;
 
 	err = store_domain_lookup(ctx->st, path, 0, &id, msg, len);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = store_domain_delete(ctx->st, id, msg, len);
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	store_eventf(ctx->st, "system", 0, "%s deleted domain %s", who, path);
 	*out = json_pack("{sI}", "deleted", (json_int_t)id);
-	return STORE_OK;
+	return SERR_OK;
 }
 
 void api_tree_domain_delete(struct api_ctx *ctx, struct http_req *req, const char *who,
@@ -137,7 +137,7 @@ void api_tree_export(struct api_ctx *ctx, struct http_req *req, const char *who,
 
 	(void)args;
 	(void)who;
-	if (store_export(ctx->st, &domains) != STORE_OK) {
+	if (store_export(ctx->st, &domains) != SERR_OK) {
 		http_respond_error(req, 500, "export: reading the tree failed");
 		return;
 	}
@@ -146,15 +146,15 @@ void api_tree_export(struct api_ctx *ctx, struct http_req *req, const char *who,
 }
 
 /* Makes one node's own settings those of an export entry. */
-static enum store_err import_node(struct api_ctx *ctx, int64_t node, json_t *want,
+static enum serr import_node(struct api_ctx *ctx, int64_t node, json_t *want,
 				  char *msg, size_t len)
 {
 	json_t *own = NULL, *v;
-	enum store_err err = store_settings_get(ctx->st, node, &own, NULL, msg, len);
+	enum serr err = store_settings_get(ctx->st, node, &own, NULL, msg, len);
 	const char *key;
 
 	json_object_foreach(want, key, v) {
-		if (err != STORE_OK)
+		if (err != SERR_OK)
 			break;
 		if (settings_retired(key))
 			continue;
@@ -163,21 +163,21 @@ static enum store_err import_node(struct api_ctx *ctx, int64_t node, json_t *wan
 						NULL, msg, len);
 	}
 	json_object_foreach(own, key, v) {
-		if (err == STORE_OK && node != STORE_ROOT && !json_object_get(want, key))
+		if (err == SERR_OK && node != STORE_ROOT && !json_object_get(want, key))
 			err = store_setting_unset(ctx->st, node, key, NULL, msg, len);
 	}
 	json_decref(own);
 	return err;
 }
 
-enum store_err api_tree_import_export(struct api_ctx *ctx, const char *who, json_t *ex,
+enum serr api_tree_import_export(struct api_ctx *ctx, const char *who, json_t *ex,
 				      json_t **out, char *msg, size_t len)
 {
 	json_t *domains = json_object_get(ex, "domains"), *rules = json_object_get(ex, "grouping");
 	json_t *d, *results;
 	const char *path;
 	char *text = NULL;
-	enum store_err err;
+	enum serr err;
 	int64_t node, done = 0;
 	size_t i;
 
@@ -185,35 +185,35 @@ enum store_err api_tree_import_export(struct api_ctx *ctx, const char *who, json
 	    (rules && !grouping_validate(rules, msg, len))) {
 		snprintf(msg, len, "import: expected {\"export\": the output of GET "
 			 "/api/v1/export (format 1)}");
-		return STORE_EINVAL;
+		return SERR_INVAL;
 	}
 	results = json_array();
 	if (!results) {
 		snprintf(msg, len, "out of memory");
-		return STORE_ENOMEM;
+		return SERR_NOMEM;
 	}
 	json_array_foreach(domains, i, d) {
 		path = json_string_value(json_object_get(d, "path"));
-		err = path ? store_domain_lookup(ctx->st, path, 1, &node, msg, len) : STORE_EINVAL;
+		err = path ? store_domain_lookup(ctx->st, path, 1, &node, msg, len) : SERR_INVAL;
 		if (!path)
 			snprintf(msg, len, "entry %zu has no path", i + 1);
-		if (err == STORE_OK)
+		if (err == SERR_OK)
 			err = import_node(ctx, node, json_object_get(d, "settings"), msg, len);
-		json_array_append_new(results, err == STORE_OK ?
+		json_array_append_new(results, err == SERR_OK ?
 				      json_pack("{ss sb}", "path", path, "ok", 1) :
 				      json_pack("{ss sb ss}", "path", path ? path : "", "ok", 0,
 						"error", msg));
-		done += err == STORE_OK;
+		done += err == SERR_OK;
 	}
 	if (rules && ((text = json_dumps(rules, JSON_COMPACT)) == NULL ||
-		      store_kv_put(ctx->st, "grouping_rules", text, msg, len) != STORE_OK ||
+		      store_kv_put(ctx->st, "grouping_rules", text, msg, len) != SERR_OK ||
 		      !api_load_rules(ctx)))
 		log_msg(LOG_LVL_ERROR, "import: saving the grouping rules failed");
 	free(text);
 	store_eventf(ctx->st, "system", 0, "%s imported %lld domains", who, (long long)done);
 	notify_kick(ctx->notify);
 	*out = json_pack("{sI so}", "imported", (json_int_t)done, "results", results);
-	return STORE_OK;
+	return SERR_OK;
 }
 
 void api_tree_import(struct api_ctx *ctx, struct http_req *req, const char *who,

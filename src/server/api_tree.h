@@ -2,10 +2,10 @@
  * take no request: the routes of api_tree.c answer with them, and a
  * command-line tool or a control socket can call them alike.
  *
- * Each returns STORE_OK with *out set to the answer (new; the caller owns
+ * Each returns SERR_OK with *out set to the answer (new; the caller owns
  * it; NULL when out of memory), or the store's error with msg (len bytes)
- * naming what was wrong: STORE_ENOENT for a path that names no domain,
- * STORE_EEXIST or STORE_ENOTEMPTY for a conflict, STORE_EINVAL for an
+ * naming what was wrong: SERR_NOENT for a path that names no domain,
+ * SERR_EXIST or SERR_NOTEMPTY for a conflict, SERR_INVAL for an
  * invalid value. who names the administrator in the event log. Loop
  * thread only (the store is not locked).
  */
@@ -15,25 +15,25 @@
 #include "server/api.h"
 
 /* Creates the domain path (/A/B) and its missing parents: {"id", "path"}. */
-enum store_err api_tree_make(struct api_ctx *ctx, const char *who, const char *path,
+enum serr api_tree_make(struct api_ctx *ctx, const char *who, const char *path,
 			     json_t **out, char *msg, size_t len);
 
 /* Renames the domain path to name: {"id", "name"}. */
-enum store_err api_tree_rename(struct api_ctx *ctx, const char *who, const char *path,
+enum serr api_tree_rename(struct api_ctx *ctx, const char *who, const char *path,
 			       const char *name, json_t **out, char *msg, size_t len);
 
 /* Moves the domain path under the domain to: {"id"}. */
-enum store_err api_tree_move(struct api_ctx *ctx, const char *who, const char *path,
+enum serr api_tree_move(struct api_ctx *ctx, const char *who, const char *path,
 			     const char *to, json_t **out, char *msg, size_t len);
 
 /* Deletes the empty domain path: {"deleted": id}. */
-enum store_err api_tree_delete(struct api_ctx *ctx, const char *who, const char *path,
+enum serr api_tree_delete(struct api_ctx *ctx, const char *who, const char *path,
 			       json_t **out, char *msg, size_t len);
 
 /* Makes the domain structure, settings and grouping rules those of ex (an
  * export, format 1): {"imported": N, "results": [{"path", "ok",
- * "error"?}]}; STORE_EINVAL when ex is not an export. */
-enum store_err api_tree_import_export(struct api_ctx *ctx, const char *who, json_t *ex,
+ * "error"?}]}; SERR_INVAL when ex is not an export. */
+enum serr api_tree_import_export(struct api_ctx *ctx, const char *who, json_t *ex,
 				      json_t **out, char *msg, size_t len);
 
 #endif

@@ -80,7 +80,7 @@ static json_t *count_fleet(struct api_ctx *ctx, json_t *status)
 		json_object_set(comp, "agents", counts);
 	}
 	if (!f.states || !f.methods || !f.components ||
-	    store_clients_each(ctx->st, 0, fleet_client, &f) != STORE_OK) {
+	    store_clients_each(ctx->st, 0, fleet_client, &f) != SERR_OK) {
 		json_decref(f.states);
 		json_decref(f.methods);
 		json_decref(f.components);
@@ -147,9 +147,9 @@ void api_updates_overview(struct api_ctx *ctx, struct http_req *req, const char 
 	(void)who;
 	if (status)
 		fleet = count_fleet(ctx, status);
-	if (!fleet || store_delivery_count(ctx->st, &queued) != STORE_OK ||
-	    store_events(ctx->st, &recent, &detections) != STORE_OK ||
-	    store_sps_list(ctx->st, &servers) != STORE_OK) {
+	if (!fleet || store_delivery_count(ctx->st, &queued) != SERR_OK ||
+	    store_events(ctx->st, &recent, &detections) != SERR_OK ||
+	    store_sps_list(ctx->st, &servers) != SERR_OK) {
 		http_respond_error(req, 500, "database: the overview could not be read");
 		goto out;
 	}
@@ -219,7 +219,7 @@ static int pick_update(json_t *c, void *arg)
 	return 0;
 }
 
-static enum store_err update_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
+static enum serr update_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
 				 size_t len)
 {
 	(void)arg;
@@ -234,7 +234,7 @@ void api_updates_agents(struct api_ctx *ctx, struct http_req *req, const char *w
 	const char *scope = api_arg_string(args, "scope");
 	int64_t node, told;
 	char msg[256];
-	enum store_err err;
+	enum serr err;
 
 	u.skipped = json_object();
 	u.ids = json_array();
@@ -243,13 +243,13 @@ void api_updates_agents(struct api_ctx *ctx, struct http_req *req, const char *w
 		goto out;
 	}
 	err = api_scope(ctx, scope, &node, msg, sizeof(msg));
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = api_refuse_moved(ctx, node, msg, sizeof(msg));
-	if (err != STORE_OK) {
+	if (err != SERR_OK) {
 		api_store_error(req, err, msg);
 		goto out;
 	}
-	if (store_clients_each(ctx->st, node, pick_update, &u) != STORE_OK) {
+	if (store_clients_each(ctx->st, node, pick_update, &u) != SERR_OK) {
 		http_respond_error(req, 500, "database: reading the clients failed");
 		goto out;
 	}

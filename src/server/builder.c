@@ -98,15 +98,15 @@ static bool add_hash(struct gather *g, const char *line, size_t n, const char *s
 }
 
 /* Writes n bytes to dir/name, refusing to replace a file of that name. */
-static enum build_err put_file(const char *dir, const char *name, const char *data, size_t n,
+static enum serr put_file(const char *dir, const char *name, const char *data, size_t n,
 			       const char *origin, char *errbuf, size_t errlen)
 {
 	char *path = util_path_join(dir, name);
-	enum build_err err = BUILD_OK;
+	enum serr err = SERR_OK;
 	int fd;
 
 	if (!path)
-		return BUILD_ENOMEM;
+		return SERR_NOMEM;
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0 || (n && write(fd, data, n) != (ssize_t)n) || close(fd) != 0) {
 		if (errno == EEXIST)
@@ -114,32 +114,32 @@ static enum build_err put_file(const char *dir, const char *name, const char *da
 				 "named %s", origin, name);
 		else
 			snprintf(errbuf, errlen, "import: %s: %s", path, strerror(errno));
-		err = errno == EEXIST ? BUILD_EBAD : BUILD_EIO;
+		err = errno == EEXIST ? SERR_FORMAT : SERR_IO;
 	}
 	free(path);
 	return err;
 }
 
 /* Adds one signature file (path, shown as origin) to the components. */
-static enum build_err add_file(struct gather *g, const char *path, const char *name,
+static enum serr add_file(struct gather *g, const char *path, const char *name,
 			       const char *origin, char *errbuf, size_t errlen)
 {
 	struct util_buf set = { 0 };
 	const char *state = hash_state(name), *data, *p, *nl;
 	char dir[4096];
 	size_t len, n, line = 0;
-	enum build_err err = BUILD_OK;
+	enum serr err = SERR_OK;
 	char *raw = util_read_file(path, MAX_FILE, &len);
 
 	if (!raw) {
 		snprintf(errbuf, errlen, "import: %s: %s", path, strerror(errno));
-		return BUILD_EIO;
+		return SERR_IO;
 	}
 	data = raw;
 	n = len;
 	if (comp_set_width(name) == 0) {
-		if (sdelta_normalize(raw, len, 0, &set) != SDELTA_OK) {
-			err = BUILD_ENOMEM;
+		if (sdelta_normalize(raw, len, 0, &set) != ERR_OK) {
+			err = SERR_NOMEM;
 			goto out;
 		}
 		data = set.data ? set.data : "";
@@ -156,13 +156,13 @@ static enum build_err add_file(struct gather *g, const char *path, const char *n
 		    !add_hash(g, p, (size_t)(nl - p - (nl > p && nl[-1] == '\r')), state)) {
 			snprintf(errbuf, errlen, "import: %s line %zu: not a hash signature "
 				 "(DIGEST:SIZE:NAME)", origin, line);
-			err = BUILD_EBAD;
+			err = SERR_FORMAT;
 			goto out;
 		}
 	}
 	snprintf(dir, sizeof(dir), "%s/%s", g->out, comp_table()[COMP_VIRUS].name);
 	err = put_file(dir, name, data, n, origin, errbuf, errlen);
-	if (err == BUILD_OK && !state) {
+	if (err == SERR_OK && !state) {
 		snprintf(dir, sizeof(dir), "%s/%s", g->out, comp_table()[COMP_SMART_AGENT].name);
 		err = put_file(dir, name, data, n, origin, errbuf, errlen);
 	}
@@ -179,7 +179,7 @@ static int by_string(const void *a, const void *b)
 
 /* Lists the entries of dir (no dot files) sorted; *names is a new array
  * of new strings. */
-static enum build_err list_dir(const char *dir, char ***names, size_t *n, char *errbuf,
+static enum serr list_dir(const char *dir, char ***names, size_t *n, char *errbuf,
 			       size_t errlen)
 {
 	DIR *dp = opendir(dir);
@@ -191,7 +191,7 @@ static enum build_err list_dir(const char *dir, char ***names, size_t *n, char *
 	*n = 0;
 	if (!dp) {
 		snprintf(errbuf, errlen, "%s: %s", dir, strerror(errno));
-		return BUILD_EIO;
+		return SERR_IO;
 	}
 	while ((de = readdir(dp))) {
 		if (de->d_name[0] == '.')
@@ -203,7 +203,7 @@ static enum build_err list_dir(const char *dir, char ***names, size_t *n, char *
 				free(v[--count]);
 			free(v);
 			closedir(dp);
-			return BUILD_ENOMEM;
+			return SERR_NOMEM;
 		}
 		v = grown;
 		count++;
@@ -213,7 +213,7 @@ static enum build_err list_dir(const char *dir, char ***names, size_t *n, char *
 		qsort(v, count, sizeof(*v), by_string);
 	*names = v;
 	*n = count;
-	return BUILD_OK;
+	return SERR_OK;
 }
 
 static void free_names(char **names, size_t n)
@@ -225,17 +225,17 @@ static void free_names(char **names, size_t n)
 
 /* Writes the prefix file: the gathered prefixes cut to the width their
  * type's count calls for (pset.h), with the widths, encoded. */
-static enum build_err put_prefixes(struct gather *g, char *errbuf, size_t errlen)
+static enum serr put_prefixes(struct gather *g, char *errbuf, size_t errlen)
 {
 	struct util_buf raw = { 0 }, set = { 0 }, file = { 0 };
 	uint64_t count[PSET_TYPES + 1] = { 0 };
 	unsigned char *r, params[PSET_TYPES][PSET_RECORD];
 	unsigned bits[PSET_TYPES + 1] = { 0 }, type, nparams = 0;
-	enum build_err err = BUILD_ENOMEM;
+	enum serr err = SERR_NOMEM;
 	char dir[4096], msg[256];
 	size_t i;
 
-	if (sdelta_normalize(g->prefixes.data, g->prefixes.len, PSET_RECORD, &raw) != SDELTA_OK)
+	if (sdelta_normalize(g->prefixes.data, g->prefixes.len, PSET_RECORD, &raw) != ERR_OK)
 		goto out;
 	for (i = 0; i < raw.len; i += PSET_RECORD)
 		count[(unsigned char)raw.data[i]]++;
@@ -251,12 +251,12 @@ static enum build_err put_prefixes(struct gather *g, char *errbuf, size_t errlen
 	/* Cut prefixes may coincide: normalised again. Parameter records
 	 * sort after every prefix. */
 	if (util_buf_append(&raw, params, nparams * PSET_RECORD) != 0 ||
-	    sdelta_normalize(raw.data ? raw.data : "", raw.len, PSET_RECORD, &set) != SDELTA_OK)
+	    sdelta_normalize(raw.data ? raw.data : "", raw.len, PSET_RECORD, &set) != ERR_OK)
 		goto out;
 	if (comp_set_write(COMP_PREFIX_FILE, set.data ? set.data : "", set.len, &file, msg,
-			   sizeof(msg)) != COMP_OK) {
+			   sizeof(msg)) != ERR_OK) {
 		snprintf(errbuf, errlen, "hash prefixes: %s", msg);
-		err = BUILD_EIO;
+		err = SERR_IO;
 		goto out;
 	}
 	snprintf(dir, sizeof(dir), "%s/%s", g->out, comp_table()[COMP_SMART_AGENT].name);
@@ -270,27 +270,27 @@ out:
 }
 
 /* Normalises the gathered hash entries and prefixes into their files. */
-static enum build_err put_sets(struct gather *g, char *errbuf, size_t errlen)
+static enum serr put_sets(struct gather *g, char *errbuf, size_t errlen)
 {
 	struct util_buf set = { 0 };
-	enum build_err err = BUILD_OK;
+	enum serr err = SERR_OK;
 	char dir[4096];
 
-	if (sdelta_normalize(g->hashes.data, g->hashes.len, 0, &set) != SDELTA_OK)
-		return BUILD_ENOMEM;
+	if (sdelta_normalize(g->hashes.data, g->hashes.len, 0, &set) != ERR_OK)
+		return SERR_NOMEM;
 	snprintf(dir, sizeof(dir), "%s/%s", g->out, comp_table()[COMP_SMART].name);
 	err = put_file(dir, COMP_HASHES_FILE, set.data, set.len, "hash entries", errbuf, errlen);
 	util_buf_free(&set);
-	if (err == BUILD_OK)
+	if (err == SERR_OK)
 		err = put_prefixes(g, errbuf, errlen);
 	return err;
 }
 
-enum build_err build_contents(const char *unpacked, const char *out, char *errbuf,
+enum serr build_contents(const char *unpacked, const char *out, char *errbuf,
 			      size_t errlen)
 {
 	struct gather g = { .out = out };
-	enum build_err err;
+	enum serr err;
 	char **subs = NULL, **files = NULL, path[4096], origin[600];
 	size_t nsubs = 0, nfiles = 0, i, j, c;
 
@@ -298,14 +298,14 @@ enum build_err build_contents(const char *unpacked, const char *out, char *errbu
 		snprintf(path, sizeof(path), "%s/%s", out, comp_table()[c].name);
 		if (mkdir(path, 0700) != 0) {
 			snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-			return BUILD_EIO;
+			return SERR_IO;
 		}
 	}
 	err = list_dir(unpacked, &subs, &nsubs, errbuf, errlen);
-	for (i = 0; err == BUILD_OK && i < nsubs; i++) {
+	for (i = 0; err == SERR_OK && i < nsubs; i++) {
 		snprintf(path, sizeof(path), "%s/%s", unpacked, subs[i]);
 		err = list_dir(path, &files, &nfiles, errbuf, errlen);
-		for (j = 0; err == BUILD_OK && j < nfiles; j++) {
+		for (j = 0; err == SERR_OK && j < nfiles; j++) {
 			if (!import_signature_file(files[j]))
 				continue;
 			snprintf(path, sizeof(path), "%s/%s/%s", unpacked, subs[i], files[j]);
@@ -319,7 +319,7 @@ enum build_err build_contents(const char *unpacked, const char *out, char *errbu
 		files = NULL;
 	}
 	free_names(subs, nsubs);
-	if (err == BUILD_OK)
+	if (err == SERR_OK)
 		err = put_sets(&g, errbuf, errlen);
 	util_buf_free(&g.hashes);
 	util_buf_free(&g.prefixes);
@@ -341,7 +341,7 @@ static const json_t *find_file(const json_t *files, const char *name)
 /* Puts into stage what a delta carries for file e of the new version:
  * nothing when unchanged, a set delta when one is smaller, else the file.
  * Appends the member's name to members. */
-static enum build_err delta_member(const json_t *e, const json_t *old_files,
+static enum serr delta_member(const json_t *e, const json_t *old_files,
 				   const char *base_dir, const char *dir, const char *stage,
 				   json_t *members, char *errbuf, size_t errlen)
 {
@@ -349,14 +349,14 @@ static enum build_err delta_member(const json_t *e, const json_t *old_files,
 	const json_t *old = find_file(old_files, name);
 	int width = comp_set_width(name);
 	struct util_buf delta = { 0 }, aset = { 0 }, bset = { 0 };
-	enum build_err err = BUILD_OK;
+	enum serr err = SERR_OK;
 	char *a = NULL, *b = NULL, member[PKG_FILE_NAME_MAX + 8], from[4096], to[4096 + 256];
 	char msg[256];
 	const char *as, *bs;
 	size_t alen = 0, blen = 0, aslen, bslen;
 
 	if (old && json_equal(json_object_get(old, "sha256"), json_object_get(e, "sha256")))
-		return BUILD_OK;
+		return SERR_OK;
 	snprintf(from, sizeof(from), "%s/%s", dir, name);
 	if (old && width >= 0) {
 		snprintf(to, sizeof(to), "%s/%s", base_dir, name);
@@ -364,34 +364,34 @@ static enum build_err delta_member(const json_t *e, const json_t *old_files,
 		b = util_read_file(from, MAX_FILE, &blen);
 		if (!a || !b) {
 			snprintf(errbuf, errlen, "%s: %s", a ? from : to, strerror(errno));
-			err = BUILD_EIO;
+			err = SERR_IO;
 		} else if (comp_set_read(name, a, alen, &aset, &as, &aslen, msg, sizeof(msg)) !=
-			   COMP_OK ||
+			   ERR_OK ||
 			   comp_set_read(name, b, blen, &bset, &bs, &bslen, msg, sizeof(msg)) !=
-			   COMP_OK ||
-			   sdelta_make(as, aslen, bs, bslen, (size_t)width, &delta) != SDELTA_OK) {
+			   ERR_OK ||
+			   sdelta_make(as, aslen, bs, bslen, (size_t)width, &delta) != ERR_OK) {
 			/* Not a set after all (it was written by an older rule):
 			 * the whole file goes. */
 			util_buf_free(&delta);
 		}
 	}
-	if (err == BUILD_OK && delta.len && delta.len < blen) {
+	if (err == SERR_OK && delta.len && delta.len < blen) {
 		snprintf(member, sizeof(member), "%s.wsd", name);
 		snprintf(to, sizeof(to), "%s/%s", stage, member);
 		if (util_write_file(to, delta.data, delta.len, 0600) != 0) {
 			snprintf(errbuf, errlen, "%s: %s", to, strerror(errno));
-			err = BUILD_EIO;
+			err = SERR_IO;
 		}
-	} else if (err == BUILD_OK) {
+	} else if (err == SERR_OK) {
 		snprintf(member, sizeof(member), "%s", name);
 		snprintf(to, sizeof(to), "%s/%s", stage, member);
 		if (link(from, to) != 0) {
 			snprintf(errbuf, errlen, "%s: %s", to, strerror(errno));
-			err = BUILD_EIO;
+			err = SERR_IO;
 		}
 	}
-	if (err == BUILD_OK && json_array_append_new(members, json_string(member)) != 0)
-		err = BUILD_ENOMEM;
+	if (err == SERR_OK && json_array_append_new(members, json_string(member)) != 0)
+		err = SERR_NOMEM;
 	util_buf_free(&delta);
 	util_buf_free(&aset);
 	util_buf_free(&bset);
@@ -400,7 +400,7 @@ static enum build_err delta_member(const json_t *e, const json_t *old_files,
 	return err;
 }
 
-enum build_err build_package(const char *component, int64_t version, int64_t base,
+enum serr build_package(const char *component, int64_t version, int64_t base,
 			     const char *base_dir, const char *dir, const char *payload_path,
 			     const char *payload_name, const unsigned char pk[PKG_PK_BYTES],
 			     const unsigned char sk[PKG_SK_BYTES], char **envelope,
@@ -408,7 +408,7 @@ enum build_err build_package(const char *component, int64_t version, int64_t bas
 {
 	json_t *files = NULL, *old_files = NULL, *members = json_array(), *payloads = NULL, *e;
 	const char **names = NULL, *src = dir;
-	enum build_err err = BUILD_OK;
+	enum serr err = SERR_OK;
 	char stage[4096], hex[65], *manifest = NULL;
 	uint64_t psize;
 	size_t i, n;
@@ -418,23 +418,23 @@ enum build_err build_package(const char *component, int64_t version, int64_t bas
 	snprintf(stage, sizeof(stage), "%s.d", payload_path);
 	util_remove_tree(stage);
 	if (!members)
-		return BUILD_ENOMEM;
-	if (comp_describe(dir, &files, errbuf, errlen) != COMP_OK ||
-	    (base_dir && comp_describe(base_dir, &old_files, errbuf, errlen) != COMP_OK)) {
-		err = BUILD_EIO;
+		return SERR_NOMEM;
+	if (comp_describe(dir, &files, errbuf, errlen) != ERR_OK ||
+	    (base_dir && comp_describe(base_dir, &old_files, errbuf, errlen) != ERR_OK)) {
+		err = SERR_IO;
 		goto out;
 	}
 	if (base_dir) {
 		src = stage;
 		if (mkdir(stage, 0700) != 0) {
 			snprintf(errbuf, errlen, "%s: %s", stage, strerror(errno));
-			err = BUILD_EIO;
+			err = SERR_IO;
 			goto out;
 		}
 		json_array_foreach(files, i, e) {
 			err = delta_member(e, old_files, base_dir, dir, stage, members, errbuf,
 					   errlen);
-			if (err != BUILD_OK)
+			if (err != SERR_OK)
 				goto out;
 		}
 	} else {
@@ -444,16 +444,16 @@ enum build_err build_package(const char *component, int64_t version, int64_t bas
 	n = json_array_size(members);
 	names = calloc(n + 1, sizeof(*names));
 	if (!names) {
-		err = BUILD_ENOMEM;
+		err = SERR_NOMEM;
 		goto out;
 	}
 	for (i = 0; i < n; i++)
 		names[i] = json_string_value(json_array_get(members, i));
-	if (pack_write(payload_path, src, names, n, ZSTD_LEVEL, errbuf, errlen) != PACK_OK ||
+	if (pack_write(payload_path, src, names, n, ZSTD_LEVEL, errbuf, errlen) != ERR_OK ||
 	    !pkg_file_sha256(payload_path, hex, &psize)) {
 		if (!errbuf[0])
 			snprintf(errbuf, errlen, "%s: %s", payload_path, strerror(errno));
-		err = BUILD_EIO;
+		err = SERR_IO;
 		goto out;
 	}
 	payloads = json_pack("[{ss sI ss}]", "name", payload_name, "size", (json_int_t)psize,
@@ -461,12 +461,12 @@ enum build_err build_package(const char *component, int64_t version, int64_t bas
 	manifest = payloads ? pkg_manifest(component, version, base, payloads, files) : NULL;
 	*envelope = manifest ? pkg_seal(manifest, pk, sk) : NULL;
 	if (!*envelope)
-		err = BUILD_ENOMEM;
+		err = SERR_NOMEM;
 	*size = (int64_t)psize;
 out:
 	if (base_dir)
 		util_remove_tree(stage);
-	if (err != BUILD_OK)
+	if (err != SERR_OK)
 		unlink(payload_path);
 	free(names);
 	free(manifest);

@@ -22,19 +22,13 @@
 #include <stddef.h>
 
 #include "common/pkg.h"
+#include "server/serr.h"
 
-/* Errors of the build layer. */
-enum build_err {
-	BUILD_OK = 0,
-	BUILD_ENOMEM,
-	BUILD_EIO,    /* a file could not be read or written */
-	BUILD_EBAD,   /* a signature file is malformed, or two files share a name */
-};
 
 /* Writes the components built from the unpacked source in unpacked into
  * out/<component name>/ (out must exist and be empty). Errors name the
  * file and line at fault. */
-enum build_err build_contents(const char *unpacked, const char *out, char *errbuf,
+enum serr build_contents(const char *unpacked, const char *out, char *errbuf,
 			      size_t errlen);
 
 /* Makes the package of component at version from its files in dir: a
@@ -43,7 +37,7 @@ enum build_err build_contents(const char *unpacked, const char *out, char *errbu
  * its name in the manifest is payload_name. The manifest is signed with
  * sk (public half pk); the envelope is stored in *envelope (caller
  * frees) and the payload's size in *size. */
-enum build_err build_package(const char *component, int64_t version, int64_t base,
+enum serr build_package(const char *component, int64_t version, int64_t base,
 			     const char *base_dir, const char *dir, const char *payload_path,
 			     const char *payload_name, const unsigned char pk[PKG_PK_BYTES],
 			     const unsigned char sk[PKG_SK_BYTES], char **envelope,

@@ -46,7 +46,7 @@ static bool parse_u64(const char *f, size_t n, uint64_t max, uint64_t *out)
 	return true;
 }
 
-enum cvd_err cvd_parse_header(const unsigned char *buf, size_t len, struct cvd_header *h,
+enum serr cvd_parse_header(const unsigned char *buf, size_t len, struct cvd_header *h,
 			      char *errbuf, size_t errlen)
 {
 	static const char magic[] = "ClamAV-VDB:";
@@ -61,7 +61,7 @@ enum cvd_err cvd_parse_header(const unsigned char *buf, size_t len, struct cvd_h
 	if (len < CVD_HEADER_SIZE || memcmp(buf, magic, sizeof(magic) - 1) != 0) {
 		snprintf(errbuf, errlen,
 			 "not a CVD/CLD: the 512-byte ClamAV-VDB header is missing");
-		return CVD_EFORMAT;
+		return SERR_FORMAT;
 	}
 	end = p + CVD_HEADER_SIZE;
 	while (end > p && end[-1] == ' ')
@@ -78,7 +78,7 @@ enum cvd_err cvd_parse_header(const unsigned char *buf, size_t len, struct cvd_h
 	}
 	if (i < 9 || f[8] + n[8] != end) {
 		snprintf(errbuf, errlen, "CVD header: expected 9 fields separated by ':'");
-		return CVD_EFORMAT;
+		return SERR_FORMAT;
 	}
 	ok = copy_field(h->build_time, sizeof(h->build_time), f[1], n[1]) &&
 	     copy_field(dsig, sizeof(dsig), f[6], n[6]) &&
@@ -93,41 +93,41 @@ enum cvd_err cvd_parse_header(const unsigned char *buf, size_t len, struct cvd_h
 	if (!ok || h->version == 0) {
 		snprintf(errbuf, errlen, "CVD header: a field is malformed (version, counts, MD5 "
 			 "or times)");
-		return CVD_EFORMAT;
+		return SERR_FORMAT;
 	}
-	return CVD_OK;
+	return SERR_OK;
 }
 
-enum cvd_err cvd_check_file(const char *path, struct cvd_header *h, char *errbuf,
+enum serr cvd_check_file(const char *path, struct cvd_header *h, char *errbuf,
 			    size_t errlen)
 {
 	unsigned char head[CVD_HEADER_SIZE], buf[65536], md5[16];
 	gnutls_hash_hd_t hd;
 	char hex[33], msg[200];
-	enum cvd_err err;
+	enum serr err;
 	size_t n = strlen(path);
 	ssize_t got;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0) {
 		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-		return CVD_EIO;
+		return SERR_IO;
 	}
 	got = read(fd, head, sizeof(head));
 	err = cvd_parse_header(head, got > 0 ? (size_t)got : 0, h, msg, sizeof(msg));
-	if (err != CVD_OK) {
+	if (err != SERR_OK) {
 		close(fd);
 		snprintf(errbuf, errlen, "%s: %s", path, msg);
 		return err;
 	}
 	if (n < 4 || strcmp(path + n - 4, ".cvd") != 0) {
 		close(fd);
-		return CVD_OK;
+		return SERR_OK;
 	}
 	if (gnutls_hash_init(&hd, GNUTLS_DIG_MD5) < 0) {
 		close(fd);
 		snprintf(errbuf, errlen, "%s: MD5 unavailable", path);
-		return CVD_EIO;
+		return SERR_IO;
 	}
 	while ((got = read(fd, buf, sizeof(buf))) > 0)
 		gnutls_hash(hd, buf, (size_t)got);
@@ -135,17 +135,17 @@ enum cvd_err cvd_check_file(const char *path, struct cvd_header *h, char *errbuf
 	close(fd);
 	if (got < 0) {
 		snprintf(errbuf, errlen, "%s: %s", path, strerror(errno));
-		return CVD_EIO;
+		return SERR_IO;
 	}
 	sodium_bin2hex(hex, sizeof(hex), md5, sizeof(md5));
 	if (strcmp(hex, h->md5) != 0) {
 		snprintf(errbuf, errlen, "%s: the body's MD5 %s differs from the header's %s "
 			 "(corrupt or truncated)", path, hex, h->md5);
-		return CVD_EMD5;
+		return SERR_HASH;
 	}
 	if (cl_init(CL_INIT_DEFAULT) != CL_SUCCESS || cl_cvdverify(path) != CL_SUCCESS) {
 		snprintf(errbuf, errlen, "%s: ClamAV's digital signature does not verify", path);
-		return CVD_ESIG;
+		return SERR_SIG;
 	}
-	return CVD_OK;
+	return SERR_OK;
 }

@@ -10,15 +10,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "server/serr.h"
 
-/* Errors of the CVD layer. */
-enum cvd_err {
-	CVD_OK = 0,
-	CVD_EFORMAT,  /* the header is malformed or the file too short */
-	CVD_EMD5,     /* the body's MD5 differs from the header's */
-	CVD_ESIG,     /* the digital signature does not verify */
-	CVD_EIO,      /* the file could not be read */
-};
 
 #define CVD_HEADER_SIZE 512
 
@@ -34,13 +27,13 @@ struct cvd_header {
 
 /* Parses a header from the first len bytes of buf (at least 512 are
  * needed). Strict: nine fields, numbers in range, only spaces after. */
-enum cvd_err cvd_parse_header(const unsigned char *buf, size_t len, struct cvd_header *h,
+enum serr cvd_parse_header(const unsigned char *buf, size_t len, struct cvd_header *h,
 			      char *errbuf, size_t errlen);
 
 /* Checks the file at path: its header, and for a CVD the MD5 of its body
  * and ClamAV's digital signature (libclamav). A CLD's header describes
  * the CVD it was made from, so only its header is checked. Fills *h. */
-enum cvd_err cvd_check_file(const char *path, struct cvd_header *h, char *errbuf,
+enum serr cvd_check_file(const char *path, struct cvd_header *h, char *errbuf,
 			    size_t errlen);
 
 #endif

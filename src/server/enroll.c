@@ -36,9 +36,9 @@ json_t *enroll_token_new(struct store *st, const char *url, const char *ca, cons
 
 	api_new_token(token, hash);
 	sodium_bin2hex(id, sizeof(id), hash, ID_BYTES);
-	if (store_token_put(st, hash, kind, subject, expires, 0, errbuf, errlen) != STORE_OK)
+	if (store_token_put(st, hash, kind, subject, expires, 0, errbuf, errlen) != SERR_OK)
 		goto out;
-	if (max_uses && store_token_use(st, hash, max_uses) != STORE_OK) {
+	if (max_uses && store_token_use(st, hash, max_uses) != SERR_OK) {
 		snprintf(errbuf, errlen, "database: capping the token's uses failed");
 		goto out;
 	}
@@ -60,7 +60,7 @@ static bool list_kind(struct api_ctx *ctx, enum store_token kind, json_t *list)
 	json_t *part = NULL, *t;
 	size_t i;
 
-	if (store_tokens_list(ctx->st, kind, (int64_t)time(NULL), &part) != STORE_OK)
+	if (store_tokens_list(ctx->st, kind, (int64_t)time(NULL), &part) != SERR_OK)
 		return false;
 	/* In the order the command line shows: what it is, then its limits. */
 	json_array_foreach(part, i, t)
@@ -114,8 +114,8 @@ void enroll_post_token(struct api_ctx *ctx, struct http_req *req, const char *wh
 	}
 	if (!domain)
 		domain = ctx->cfg->default_domain;
-	if (store_domain_lookup(ctx->st, domain, 0, &node, msg, sizeof(msg)) != STORE_OK ||
-	    store_domain_path(ctx->st, node, path, sizeof(path)) != STORE_OK) {
+	if (store_domain_lookup(ctx->st, domain, 0, &node, msg, sizeof(msg)) != SERR_OK ||
+	    store_domain_path(ctx->st, node, path, sizeof(path)) != SERR_OK) {
 		http_respond_error(req, 400, "domain: no domain %s", domain);
 		return;
 	}
@@ -168,8 +168,8 @@ void enroll_post_revoke(struct api_ctx *ctx, struct http_req *req, const char *w
 		http_respond_error(req, 400, "id: expected 16 lowercase hex digits");
 		return;
 	}
-	if (store_token_revoke(ctx->st, STORE_TOKEN_ENROLL, id, &n) != STORE_OK ||
-	    store_token_revoke(ctx->st, STORE_TOKEN_SPS_ENROLL, id, &m) != STORE_OK) {
+	if (store_token_revoke(ctx->st, STORE_TOKEN_ENROLL, id, &n) != SERR_OK ||
+	    store_token_revoke(ctx->st, STORE_TOKEN_SPS_ENROLL, id, &m) != SERR_OK) {
 		http_respond_error(req, 500, "database: revoking the token failed");
 		return;
 	}
@@ -260,7 +260,7 @@ void enroll_post_sps(struct api_ctx *ctx, struct http_req *req, const char *who,
 	char secret[65], msg[512], *ca_key = NULL, *ca_cert = NULL, *key = NULL, *cert = NULL;
 	char *names_text = NULL, pin[PKI_PIN_LEN];
 	unsigned char hash[32];
-	enum store_err err;
+	enum serr err;
 	size_t i;
 
 	(void)args;
@@ -301,29 +301,29 @@ void enroll_post_sps(struct api_ctx *ctx, struct http_req *req, const char *who,
 	}
 	switch (pki_issue_server(ca_key, ca_cert, list, json_array_size(names), SPS_CERT_DAYS,
 				 &key, &cert, msg, sizeof(msg))) {
-	case PKI_OK:
+	case SERR_OK:
 		break;
-	case PKI_EINVAL:
+	case SERR_INVAL:
 		http_respond_error(req, 400, "sps enroll: %s", msg);
 		goto out;
 	default:
 		http_respond_error(req, 500, "sps enroll: %s", msg);
 		goto out;
 	}
-	if (pki_pin(cert, pin, msg, sizeof(msg)) != PKI_OK) {
+	if (pki_pin(cert, pin, msg, sizeof(msg)) != SERR_OK) {
 		http_respond_error(req, 500, "sps enroll: %s", msg);
 		goto out;
 	}
 	api_new_token(secret, hash);
 	names_text = json_dumps(names, JSON_COMPACT);
 	err = names_text ? store_sps_add(ctx->st, uuid, hash, hostname, names_text, pin,
-					 (int64_t)time(NULL), msg, sizeof(msg)) : STORE_ENOMEM;
-	if (err == STORE_OK && store_token_use(ctx->st, ctx->caller_token, -1) != STORE_OK) {
+					 (int64_t)time(NULL), msg, sizeof(msg)) : SERR_NOMEM;
+	if (err == SERR_OK && store_token_use(ctx->st, ctx->caller_token, -1) != SERR_OK) {
 		snprintf(msg, sizeof(msg), "database: spending the token failed");
-		err = STORE_EDB;
+		err = SERR_DB;
 	}
-	if (err != STORE_OK) {
-		http_respond_error(req, err == STORE_EEXIST ? 409 : 500, "%s", msg);
+	if (err != SERR_OK) {
+		http_respond_error(req, err == SERR_EXIST ? 409 : 500, "%s", msg);
 		goto out;
 	}
 	store_eventf(ctx->st, "system", 0, "smart protection server %s (%s) enrolled from %s "
@@ -358,7 +358,7 @@ static void set_sps_state(struct api_ctx *ctx, struct http_req *req, const char 
 	int64_t id = 0, n = 0;
 
 	api_arg_int(args, "id", &id);
-	if (store_sps_set_state(ctx->st, id, state, &n) != STORE_OK) {
+	if (store_sps_set_state(ctx->st, id, state, &n) != SERR_OK) {
 		http_respond_error(req, 500, "database: changing the server's state failed");
 	} else if (n == 0) {
 		http_respond_error(req, 404, "no smart protection server %lld that is not revoked",

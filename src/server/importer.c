@@ -56,7 +56,7 @@ static int by_name(const void *a, const void *b)
 
 /* Checks one file and appends its inventory entry; skipped types go to
  * skipped. */
-static enum import_err add_file(const char *dir, const char *name, json_t *inv, json_t *skipped,
+static enum serr add_file(const char *dir, const char *name, json_t *inv, json_t *skipped,
 				char *errbuf, size_t errlen)
 {
 	const char *ext = extension(name);
@@ -65,21 +65,21 @@ static enum import_err add_file(const char *dir, const char *name, json_t *inv, 
 	char *path, hex[65], msg[512];
 	uint64_t size;
 	json_t *e;
-	enum import_err err = IMPORT_OK;
+	enum serr err = SERR_OK;
 
 	if (!container && !is_text_type(ext)) {
 		json_array_append_new(skipped, json_string(name));
-		return IMPORT_OK;
+		return SERR_OK;
 	}
 	path = util_path_join(dir, name);
 	if (!path)
-		return IMPORT_ENOMEM;
-	if (container && cvd_check_file(path, &h, msg, sizeof(msg)) != CVD_OK) {
+		return SERR_NOMEM;
+	if (container && cvd_check_file(path, &h, msg, sizeof(msg)) != SERR_OK) {
 		snprintf(errbuf, errlen, "import: %s", msg);
-		err = IMPORT_EBAD;
+		err = SERR_FORMAT;
 	} else if (!pkg_file_sha256(path, hex, &size)) {
 		snprintf(errbuf, errlen, "import: %s: %s", path, strerror(errno));
-		err = IMPORT_EIO;
+		err = SERR_IO;
 	} else {
 		e = json_pack("{ss ss sI ss}", "name", name, "kind", container ? "container" : ext,
 			      "size", (json_int_t)size, "sha256", hex);
@@ -88,18 +88,18 @@ static enum import_err add_file(const char *dir, const char *name, json_t *inv, 
 			json_object_set_new(e, "sigs", json_integer(h.sigs));
 		}
 		if (!e || json_array_append_new(inv, e) != 0)
-			err = IMPORT_ENOMEM;
+			err = SERR_NOMEM;
 	}
 	free(path);
 	return err;
 }
 
-enum import_err import_scan(const char *dir, json_t **inventory, char digest[65],
+enum serr import_scan(const char *dir, json_t **inventory, char digest[65],
 			    json_t **skipped, char *errbuf, size_t errlen)
 {
 	crypto_hash_sha256_state st;
 	unsigned char d[32];
-	enum import_err err = IMPORT_OK;
+	enum serr err = SERR_OK;
 	char **names = NULL, **grown, *text;
 	size_t n = 0, i;
 	struct dirent *de;
@@ -112,7 +112,7 @@ enum import_err import_scan(const char *dir, json_t **inventory, char digest[65]
 		snprintf(errbuf, errlen, "import: %s: %s", dir, strerror(errno));
 		json_decref(inv);
 		json_decref(skip);
-		return IMPORT_EIO;
+		return SERR_IO;
 	}
 	while (inv && skip && (de = readdir(dp))) {
 		if (de->d_name[0] == '.' || fstatat(dirfd(dp), de->d_name, &sb, 0) != 0 ||
@@ -121,7 +121,7 @@ enum import_err import_scan(const char *dir, json_t **inventory, char digest[65]
 		grown = realloc(names, (n + 1) * sizeof(*names));
 		if (!grown || !(grown[n] = strdup(de->d_name))) {
 			names = grown ? grown : names;
-			err = IMPORT_ENOMEM;
+			err = SERR_NOMEM;
 			break;
 		}
 		names = grown;
@@ -129,22 +129,22 @@ enum import_err import_scan(const char *dir, json_t **inventory, char digest[65]
 	}
 	closedir(dp);
 	if (!inv || !skip)
-		err = IMPORT_ENOMEM;
-	if (err == IMPORT_OK && n)
+		err = SERR_NOMEM;
+	if (err == SERR_OK && n)
 		qsort(names, n, sizeof(*names), by_name);
-	for (i = 0; err == IMPORT_OK && i < n; i++)
+	for (i = 0; err == SERR_OK && i < n; i++)
 		err = add_file(dir, names[i], inv, skip, errbuf, errlen);
 	for (i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
-	if (err == IMPORT_OK && json_array_size(inv) == 0) {
+	if (err == SERR_OK && json_array_size(inv) == 0) {
 		snprintf(errbuf, errlen, "import: %s holds no signature file", dir);
-		err = IMPORT_EEMPTY;
+		err = SERR_EMPTY;
 	}
-	if (err == IMPORT_OK) {
+	if (err == SERR_OK) {
 		text = json_dumps(inv, JSON_COMPACT | JSON_SORT_KEYS);
 		if (!text) {
-			err = IMPORT_ENOMEM;
+			err = SERR_NOMEM;
 		} else {
 			crypto_hash_sha256_init(&st);
 			crypto_hash_sha256_update(&st, (const unsigned char *)text, strlen(text));
@@ -153,22 +153,22 @@ enum import_err import_scan(const char *dir, json_t **inventory, char digest[65]
 			free(text);
 		}
 	}
-	if (err != IMPORT_OK) {
+	if (err != SERR_OK) {
 		json_decref(inv);
 		json_decref(skip);
 		return err;
 	}
 	*inventory = inv;
 	*skipped = skip;
-	return IMPORT_OK;
+	return SERR_OK;
 }
 
 /* Unpacks the container at path (its tar after the 512-byte header,
  * gzip-compressed or not) into dir. */
-static enum import_err unpack_one(const char *path, const char *dir, long long max,
+static enum serr unpack_one(const char *path, const char *dir, long long max,
 				  char *errbuf, size_t errlen)
 {
-	enum pack_err perr;
+	enum err perr;
 	char msg[512];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
@@ -176,18 +176,18 @@ static enum import_err unpack_one(const char *path, const char *dir, long long m
 		snprintf(errbuf, errlen, "import: %s: %s", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
-		return IMPORT_EIO;
+		return SERR_IO;
 	}
 	perr = pack_extract_fd(fd, path, dir, max, LLONG_MAX, msg, sizeof(msg));
 	close(fd);
-	if (perr == PACK_OK)
-		return IMPORT_OK;
+	if (perr == ERR_OK)
+		return SERR_OK;
 	snprintf(errbuf, errlen, "import: %s", msg);
-	return perr == PACK_ENOMEM ? IMPORT_ENOMEM : perr == PACK_EIO ? IMPORT_EIO : IMPORT_EBAD;
+	return perr == ERR_NOMEM ? SERR_NOMEM : perr == ERR_IO ? SERR_IO : SERR_FORMAT;
 }
 
 /* Copies the file at from to to (mode 0600). */
-static enum import_err copy_file(const char *from, const char *to, char *errbuf, size_t errlen)
+static enum serr copy_file(const char *from, const char *to, char *errbuf, size_t errlen)
 {
 	size_t len;
 	char *data = util_read_file(from, 1u << 30, &len);
@@ -195,16 +195,16 @@ static enum import_err copy_file(const char *from, const char *to, char *errbuf,
 	if (!data || util_write_file(to, data, len, 0600) != 0) {
 		snprintf(errbuf, errlen, "import: %s: %s", data ? to : from, strerror(errno));
 		free(data);
-		return IMPORT_EIO;
+		return SERR_IO;
 	}
 	free(data);
-	return IMPORT_OK;
+	return SERR_OK;
 }
 
-enum import_err import_unpack(const char *dir, const json_t *inventory, const char *out,
+enum serr import_unpack(const char *dir, const json_t *inventory, const char *out,
 			      long long max_member, char *errbuf, size_t errlen)
 {
-	enum import_err err = IMPORT_OK;
+	enum serr err = SERR_OK;
 	char *from = NULL, *sub = NULL, *to = NULL, stem[256];
 	const char *name, *kind;
 	json_t *e;
@@ -218,14 +218,14 @@ enum import_err import_unpack(const char *dir, const json_t *inventory, const ch
 		from = util_path_join(dir, name);
 		sub = util_path_join(out, strcmp(kind, "container") == 0 ? stem : "custom");
 		if (!from || !sub) {
-			err = IMPORT_ENOMEM;
+			err = SERR_NOMEM;
 		} else if (util_mkdir_p(sub, 0700) != 0) {
 			snprintf(errbuf, errlen, "import: %s: %s", sub, strerror(errno));
-			err = IMPORT_EIO;
+			err = SERR_IO;
 		} else if (strcmp(kind, "container") == 0) {
 			err = unpack_one(from, sub, max_member, errbuf, errlen);
 		} else if (!(to = util_path_join(sub, name))) {
-			err = IMPORT_ENOMEM;
+			err = SERR_NOMEM;
 		} else {
 			err = copy_file(from, to, errbuf, errlen);
 		}
@@ -233,7 +233,7 @@ enum import_err import_unpack(const char *dir, const json_t *inventory, const ch
 		free(sub);
 		free(to);
 		from = sub = to = NULL;
-		if (err != IMPORT_OK)
+		if (err != SERR_OK)
 			break;
 	}
 	return err;

@@ -15,20 +15,13 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include "server/serr.h"
 
-/* Errors of the import layer. */
-enum import_err {
-	IMPORT_OK = 0,
-	IMPORT_ENOMEM,
-	IMPORT_EIO,      /* the directory or a file could not be read */
-	IMPORT_EBAD,     /* a file failed its checks (corrupt, truncated, forged) */
-	IMPORT_EEMPTY,   /* no signature file at all */
-};
 
 /* Reads directory dir into a new inventory (*inventory, a JSON list the
  * caller owns) and its digest (64 hex digits). Files of unknown types are
  * skipped and listed in *skipped (a JSON list of names, caller owns). */
-enum import_err import_scan(const char *dir, json_t **inventory, char digest[65],
+enum serr import_scan(const char *dir, json_t **inventory, char digest[65],
 			    json_t **skipped, char *errbuf, size_t errlen);
 
 /* Unpacks every container of inventory (from dir) into out, one
@@ -36,7 +29,7 @@ enum import_err import_scan(const char *dir, json_t **inventory, char digest[65]
  * and copies the other signature files into out/custom. Member names must
  * be plain file names; anything else (a path, "..", a link, a device)
  * fails the unpack, as does a member over max_member bytes. */
-enum import_err import_unpack(const char *dir, const json_t *inventory, const char *out,
+enum serr import_unpack(const char *dir, const json_t *inventory, const char *out,
 			      long long max_member, char *errbuf, size_t errlen);
 
 /* Returns true when name is a signature file libclamav loads (what a

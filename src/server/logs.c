@@ -138,7 +138,7 @@ void logs_get(struct api_ctx *ctx, struct http_req *req, const char *who,
 		http_respond_error(req, 400, "limit: expected 1 to %d", MAX_LIMIT);
 		return;
 	}
-	if (store_events(ctx->st, &f, &events) != STORE_OK) {
+	if (store_events(ctx->st, &f, &events) != SERR_OK) {
 		http_respond_error(req, 500, "database: reading the event log failed");
 		return;
 	}
@@ -287,7 +287,7 @@ void logs_post_detections(struct api_ctx *ctx, struct http_req *req, const char 
 	json_t *list, *d;
 	json_int_t t;
 	char msg[1200];
-	enum store_err err;
+	enum serr err;
 
 	(void)args;
 	/* Checked in full first: a malformed report logs nothing. */
@@ -316,7 +316,7 @@ void logs_post_detections(struct api_ctx *ctx, struct http_req *req, const char 
 		}
 	}
 	err = store_events_add(ctx->st, "detection", id, when, (const char *const *)messages, n);
-	if (err != STORE_OK) {
+	if (err != SERR_OK) {
 		http_respond_error(req, 500, "database: logging the detections failed");
 		goto out;
 	}

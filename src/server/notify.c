@@ -105,7 +105,7 @@ static int send_settings(struct notify *n, struct chan *c, int64_t queued)
 	int pending = 0;
 
 	if (store_agent_settings(n->st, c->client, &text, &version, msg, sizeof(msg)) !=
-	    STORE_OK)
+	    SERR_OK)
 		return -1;
 	if (c->have >= version || c->have >= queued) {
 		free(text);
@@ -122,12 +122,12 @@ static int send_settings(struct notify *n, struct chan *c, int64_t queued)
 	body = json_pack("{sI so}", "version", (json_int_t)version, "settings", settings);
 	/* A client asked to update now is told so; it acknowledges once its
 	 * components are current. */
-	if (body && store_client_update_pending(n->st, c->client, &pending) == STORE_OK &&
+	if (body && store_client_update_pending(n->st, c->client, &pending) == SERR_OK &&
 	    pending)
 		json_object_set_new(body, "update", json_true());
 	/* A client that is to move to another server is told where, signed:
 	 * an agent follows no move that does not come from its server's key. */
-	if (body && n->updates && store_client_move_info(n->st, c->client, &text) == STORE_OK) {
+	if (body && n->updates && store_client_move_info(n->st, c->client, &text) == SERR_OK) {
 		json_object_set_new(body, "move", updates_sign(n->updates, text));
 		free(text);
 	}
@@ -167,7 +167,7 @@ static void fill(struct notify *n)
 		return;
 	p.room = (size_t)(n->cfg->notify_batch - n->in_flight);
 	p.list = calloc(p.room, sizeof(*p.list));
-	if (!p.list || store_deliveries_due(n->st, (int64_t)time(NULL), pick, &p) != STORE_OK) {
+	if (!p.list || store_deliveries_due(n->st, (int64_t)time(NULL), pick, &p) != SERR_OK) {
 		free(p.list);
 		n->kick = 1; /* try again on the next tick */
 		return;
@@ -223,7 +223,7 @@ static void on_deadline_timer(void *arg)
 		if (c->sent_version && c->ack_deadline <= now) {
 			n->in_flight--;
 			n->kick = 1;
-			if (store_delivery_get(n->st, c->client, &d) == STORE_OK) {
+			if (store_delivery_get(n->st, c->client, &d) == SERR_OK) {
 				d.attempts++;
 				d.next_attempt = d.attempts > n->cfg->retries ? STORE_NEVER :
 						 (int64_t)time(NULL) + n->cfg->retry_interval;
@@ -294,7 +294,7 @@ void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t
 		n->kick = 1;
 	}
 	c->have = have;
-	if (store_delivery_get(n->st, client, &d) == STORE_OK) {
+	if (store_delivery_get(n->st, client, &d) == SERR_OK) {
 		/* The agent has this version already: its acknowledgement was
 		 * lost (a crash on either side). Done, not sent again. */
 		if (d.version <= have) {
@@ -323,7 +323,7 @@ void notify_ack(struct notify *n, int64_t client, int64_t version)
 	struct chan *c = chan_get(n, client, 0);
 	char msg[256];
 
-	if (store_agent_ack(n->st, client, version, msg, sizeof(msg)) != STORE_OK)
+	if (store_agent_ack(n->st, client, version, msg, sizeof(msg)) != SERR_OK)
 		log_msg(LOG_LVL_ERROR, "notify: acknowledgement of client %lld: %s",
 			(long long)client, msg);
 	if (c && c->sent_version && c->sent_version <= version) {

@@ -19,10 +19,10 @@
 #define BACKDATE_SECONDS 3600
 
 /* Records GnuTLS's error for the step what; returns the matching code. */
-static enum pki_err tls_fail(int rc, const char *what, char *errbuf, size_t errlen)
+static enum serr tls_fail(int rc, const char *what, char *errbuf, size_t errlen)
 {
 	util_set_msg(errbuf, errlen, "%s: %s", what, gnutls_strerror(rc));
-	return rc == GNUTLS_E_MEMORY_ERROR ? PKI_ENOMEM : PKI_ECRYPTO;
+	return rc == GNUTLS_E_MEMORY_ERROR ? SERR_NOMEM : SERR_CRYPTO;
 }
 
 /* Copies a GnuTLS datum into a NUL-terminated string and frees the datum. */
@@ -81,7 +81,7 @@ static int base_fields(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key, const c
 	return rc;
 }
 
-static enum pki_err export_pair(gnutls_x509_privkey_t key, gnutls_x509_crt_t crt,
+static enum serr export_pair(gnutls_x509_privkey_t key, gnutls_x509_crt_t crt,
 				char **key_pem, char **cert_pem, char *errbuf, size_t errlen)
 {
 	gnutls_datum_t k = { NULL, 0 }, c = { NULL, 0 };
@@ -102,19 +102,19 @@ static enum pki_err export_pair(gnutls_x509_privkey_t key, gnutls_x509_crt_t crt
 		free(*cert_pem);
 		*key_pem = *cert_pem = NULL;
 		util_set_msg(errbuf, errlen, "out of memory");
-		return PKI_ENOMEM;
+		return SERR_NOMEM;
 	}
-	return PKI_OK;
+	return SERR_OK;
 }
 
-enum pki_err pki_make_ca(const char *cn, unsigned days, char **key_pem, char **cert_pem,
+enum serr pki_make_ca(const char *cn, unsigned days, char **key_pem, char **cert_pem,
 			 char *errbuf, size_t errlen)
 {
 	gnutls_x509_privkey_t key = NULL;
 	gnutls_x509_crt_t crt = NULL;
 	unsigned char id[64];
 	size_t idlen = sizeof(id);
-	enum pki_err err;
+	enum serr err;
 	int rc;
 
 	rc = new_key(&key);
@@ -178,7 +178,7 @@ static int add_san(gnutls_x509_crt_t crt, const char *name, bool *bad)
 						    (unsigned)strlen(name), GNUTLS_FSAN_APPEND);
 }
 
-enum pki_err pki_issue_server(const char *ca_key_pem, const char *ca_cert_pem,
+enum serr pki_issue_server(const char *ca_key_pem, const char *ca_cert_pem,
 			      const char *const *names, size_t nnames, unsigned days,
 			      char **key_pem, char **cert_pem, char *errbuf, size_t errlen)
 {
@@ -187,12 +187,12 @@ enum pki_err pki_issue_server(const char *ca_key_pem, const char *ca_cert_pem,
 	unsigned char id[64];
 	size_t i, idlen = sizeof(id);
 	bool bad = false;
-	enum pki_err err;
+	enum serr err;
 	int rc;
 
 	if (nnames == 0) {
 		util_set_msg(errbuf, errlen, "a server certificate needs at least one name");
-		return PKI_EINVAL;
+		return SERR_INVAL;
 	}
 	rc = import_ca(ca_key_pem, ca_cert_pem, &cakey, &cacrt);
 	if (rc < 0) {
@@ -209,7 +209,7 @@ enum pki_err pki_issue_server(const char *ca_key_pem, const char *ca_cert_pem,
 	if (bad) {
 		util_set_msg(errbuf, errlen, "'%s' is neither a host name nor an IP address",
 			names[i - 1]);
-		err = PKI_EINVAL;
+		err = SERR_INVAL;
 		goto out;
 	}
 	if (rc >= 0)
@@ -255,12 +255,12 @@ static int import_crt(const char *pem, gnutls_x509_crt_t *crt)
 	return rc;
 }
 
-enum pki_err pki_verify_server(const char *ca_cert_pem, const char *cert_pem, const char *host,
+enum serr pki_verify_server(const char *ca_cert_pem, const char *cert_pem, const char *host,
 			       char *errbuf, size_t errlen)
 {
 	gnutls_x509_crt_t crt = NULL, ca = NULL;
 	unsigned status = 0;
-	enum pki_err err = PKI_OK;
+	enum serr err = SERR_OK;
 	int rc;
 
 	rc = import_crt(cert_pem, &crt);
@@ -272,23 +272,23 @@ enum pki_err pki_verify_server(const char *ca_cert_pem, const char *cert_pem, co
 		err = tls_fail(rc, "verifying the certificate", errbuf, errlen);
 	else if (status) {
 		util_set_msg(errbuf, errlen, "certificate not valid (status 0x%x)", status);
-		err = PKI_ECRYPTO;
+		err = SERR_CRYPTO;
 	} else if (!gnutls_x509_crt_check_hostname(crt, host)) {
 		util_set_msg(errbuf, errlen, "certificate does not name %s", host);
-		err = PKI_ECRYPTO;
+		err = SERR_CRYPTO;
 	}
 	gnutls_x509_crt_deinit(ca);
 	gnutls_x509_crt_deinit(crt);
 	return err;
 }
 
-enum pki_err pki_pin(const char *cert_pem, char out[PKI_PIN_LEN], char *errbuf, size_t errlen)
+enum serr pki_pin(const char *cert_pem, char out[PKI_PIN_LEN], char *errbuf, size_t errlen)
 {
 	gnutls_datum_t spki = { NULL, 0 };
 	gnutls_x509_crt_t crt = NULL;
 	gnutls_pubkey_t pub = NULL;
 	unsigned char digest[32];
-	enum pki_err err = PKI_OK;
+	enum serr err = SERR_OK;
 	int rc;
 
 	rc = import_crt(cert_pem, &crt);

@@ -177,19 +177,19 @@ static const char *const schema_steps[] = { schema_v1, schema_v2, schema_v3, sch
 	"SELECT n.id FROM nodes n JOIN sub ON n.parent = sub.id) "
 
 /* Reports the database's last error for the operation what. */
-static enum store_err db_fail(struct store *st, const char *what, char *errbuf, size_t errlen)
+static enum serr db_fail(struct store *st, const char *what, char *errbuf, size_t errlen)
 {
 	int code = sqlite3_errcode(st->db);
 
 	util_set_msg(errbuf, errlen, "database: %s: %s", what, sqlite3_errmsg(st->db));
-	return code == SQLITE_NOMEM ? STORE_ENOMEM : STORE_EDB;
+	return code == SQLITE_NOMEM ? SERR_NOMEM : SERR_DB;
 }
 
-static enum store_err exec(struct store *st, const char *sql, char *errbuf, size_t errlen)
+static enum serr exec(struct store *st, const char *sql, char *errbuf, size_t errlen)
 {
 	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return db_fail(st, sql, errbuf, errlen);
-	return STORE_OK;
+	return SERR_OK;
 }
 
 /* Prepares sql and binds the arguments described by fmt: one 'i' per
@@ -234,36 +234,36 @@ static sqlite3_stmt *prepare(struct store *st, char *errbuf, size_t errlen, cons
 }
 
 /* Steps a statement that returns no rows, then finalizes it. */
-static enum store_err run(struct store *st, sqlite3_stmt *stmt, char *errbuf, size_t errlen)
+static enum serr run(struct store *st, sqlite3_stmt *stmt, char *errbuf, size_t errlen)
 {
-	enum store_err err = STORE_OK;
+	enum serr err = SERR_OK;
 	int rc = SQLITE_DONE;
 
 	if (!stmt)
-		return STORE_EDB;
+		return SERR_DB;
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_CONSTRAINT)
-		err = STORE_EEXIST;
+		err = SERR_EXIST;
 	else if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		err = db_fail(st, "step", errbuf, errlen);
 	sqlite3_finalize(stmt);
 	return err;
 }
 
-/* Runs a query expected to return one integer; STORE_ENOENT without a row. */
-static enum store_err query_int(struct store *st, sqlite3_stmt *stmt, int64_t *out,
+/* Runs a query expected to return one integer; SERR_NOENT without a row. */
+static enum serr query_int(struct store *st, sqlite3_stmt *stmt, int64_t *out,
 				char *errbuf, size_t errlen)
 {
-	enum store_err err = STORE_OK;
+	enum serr err = SERR_OK;
 	int rc = SQLITE_DONE;
 
 	if (!stmt)
-		return STORE_EDB;
+		return SERR_DB;
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int64(stmt, 0);
 	else if (rc == SQLITE_DONE)
-		err = STORE_ENOENT;
+		err = SERR_NOENT;
 	else
 		err = db_fail(st, "query", errbuf, errlen);
 	sqlite3_finalize(stmt);
@@ -271,7 +271,7 @@ static enum store_err query_int(struct store *st, sqlite3_stmt *stmt, int64_t *o
 }
 
 /* Runs sql (arguments as for prepare()) for its effect. */
-static enum store_err sql_exec(struct store *st, char *errbuf, size_t errlen, const char *sql,
+static enum serr sql_exec(struct store *st, char *errbuf, size_t errlen, const char *sql,
 			       const char *fmt, ...)
 {
 	va_list ap;
@@ -284,7 +284,7 @@ static enum store_err sql_exec(struct store *st, char *errbuf, size_t errlen, co
 }
 
 /* Runs sql (arguments as for prepare()) for the integer in its first row. */
-static enum store_err sql_int(struct store *st, int64_t *out, char *errbuf, size_t errlen,
+static enum serr sql_int(struct store *st, int64_t *out, char *errbuf, size_t errlen,
 			      const char *sql, const char *fmt, ...)
 {
 	va_list ap;
@@ -297,12 +297,12 @@ static enum store_err sql_int(struct store *st, int64_t *out, char *errbuf, size
 }
 
 /* Runs sql (arguments as for prepare()) for the text in the first column
- * of its first row, copied into *out (the caller frees); STORE_ENOENT
+ * of its first row, copied into *out (the caller frees); SERR_NOENT
  * without a row or with NULL there. */
-static enum store_err sql_text(struct store *st, char **out, char *errbuf, size_t errlen,
+static enum serr sql_text(struct store *st, char **out, char *errbuf, size_t errlen,
 			       const char *sql, const char *fmt, ...)
 {
-	enum store_err err = STORE_ENOENT;
+	enum serr err = SERR_NOENT;
 	sqlite3_stmt *stmt;
 	va_list ap;
 	int rc;
@@ -311,11 +311,11 @@ static enum store_err sql_text(struct store *st, char **out, char *errbuf, size_
 	stmt = vprepare(st, errbuf, errlen, sql, fmt, ap);
 	va_end(ap);
 	if (!stmt)
-		return STORE_EDB;
+		return SERR_DB;
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW && sqlite3_column_text(stmt, 0)) {
 		*out = strdup((const char *)sqlite3_column_text(stmt, 0));
-		err = *out ? STORE_OK : STORE_ENOMEM;
+		err = *out ? SERR_OK : SERR_NOMEM;
 	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		err = db_fail(st, "query", errbuf, errlen);
 	}
@@ -324,28 +324,28 @@ static enum store_err sql_text(struct store *st, char **out, char *errbuf, size_
 }
 
 /* Undoes the start of a query that builds a JSON container when either
- * failed to be made: STORE_EDB for the statement, else STORE_ENOMEM. */
-static enum store_err list_fail(sqlite3_stmt *stmt, json_t *container)
+ * failed to be made: SERR_DB for the statement, else SERR_NOMEM. */
+static enum serr list_fail(sqlite3_stmt *stmt, json_t *container)
 {
 	sqlite3_finalize(stmt);
 	json_decref(container);
-	return stmt ? STORE_ENOMEM : STORE_EDB;
+	return stmt ? SERR_NOMEM : SERR_DB;
 }
 
 /* Ends a query that built list row by row (rc: the last step's result):
  * finalizes stmt and hands list to *out, or frees it on failure. */
-static enum store_err finish_list(sqlite3_stmt *stmt, enum store_err err, int rc, json_t *list,
+static enum serr finish_list(sqlite3_stmt *stmt, enum serr err, int rc, json_t *list,
 				  json_t **out)
 {
-	if (err == STORE_OK && rc != SQLITE_DONE)
-		err = STORE_EDB;
+	if (err == SERR_OK && rc != SQLITE_DONE)
+		err = SERR_DB;
 	sqlite3_finalize(stmt);
-	if (err != STORE_OK) {
+	if (err != SERR_OK) {
 		json_decref(list);
 		return err;
 	}
 	*out = list;
-	return STORE_OK;
+	return SERR_OK;
 }
 
 /* One column of the current row as JSON: integers, reals and text as
@@ -372,42 +372,42 @@ static json_t *column_json(sqlite3_stmt *stmt, int i, bool as_json)
 /* Runs stmt (NULL: preparing failed) and hands *out an array with one
  * object per row, keyed by the column names; bit i of json_cols marks
  * column i as holding JSON text. Finalizes stmt; the caller owns *out. */
-static enum store_err query_rows(sqlite3_stmt *stmt, unsigned json_cols, json_t **out)
+static enum serr query_rows(sqlite3_stmt *stmt, unsigned json_cols, json_t **out)
 {
 	json_t *list = json_array(), *row, *v;
-	enum store_err err = STORE_OK;
+	enum serr err = SERR_OK;
 	int rc = SQLITE_DONE, i, n;
 
 	if (!stmt || !list)
 		return list_fail(stmt, list);
 	n = sqlite3_column_count(stmt);
-	while (err == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while (err == SERR_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		row = json_object();
 		if (!row || json_array_append_new(list, row) != 0) {
-			err = STORE_ENOMEM;
+			err = SERR_NOMEM;
 			break;
 		}
-		for (i = 0; i < n && err == STORE_OK; i++) {
+		for (i = 0; i < n && err == SERR_OK; i++) {
 			v = column_json(stmt, i, (json_cols >> i) & 1u);
 			if (!v || json_object_set_new(row, sqlite3_column_name(stmt, i), v) != 0)
-				err = STORE_ENOMEM;
+				err = SERR_NOMEM;
 		}
 	}
 	return finish_list(stmt, err, rc, list, out);
 }
 
-static enum store_err begin(struct store *st, char *errbuf, size_t errlen)
+static enum serr begin(struct store *st, char *errbuf, size_t errlen)
 {
 	return exec(st, "BEGIN IMMEDIATE", errbuf, errlen);
 }
 
-/* Commits when err is STORE_OK, rolls back otherwise; returns the outcome. */
-static enum store_err finish(struct store *st, enum store_err err, char *errbuf, size_t errlen)
+/* Commits when err is SERR_OK, rolls back otherwise; returns the outcome. */
+static enum serr finish(struct store *st, enum serr err, char *errbuf, size_t errlen)
 {
 	/* Succeeded outside a transaction, the steps before would each have
 	 * been committed on their own: half an operation stored. (A failed
 	 * step may have ended it: SQLite rolls back on a full disk.) */
-	if (err == STORE_OK) {
+	if (err == SERR_OK) {
 		util_assert(!sqlite3_get_autocommit(st->db));
 		return exec(st, "COMMIT", errbuf, errlen);
 	}
@@ -415,14 +415,14 @@ static enum store_err finish(struct store *st, enum store_err err, char *errbuf,
 	return err;
 }
 
-static enum store_err node_kind(struct store *st, int64_t id, enum store_kind *kind,
+static enum serr node_kind(struct store *st, int64_t id, enum store_kind *kind,
 				char *errbuf, size_t errlen)
 {
 	int64_t k;
-	enum store_err err = sql_int(st, &k, errbuf, errlen,
+	enum serr err = sql_int(st, &k, errbuf, errlen,
 				     "SELECT kind FROM nodes WHERE id = ?", "i", id);
 
-	if (err == STORE_ENOENT)
+	if (err == SERR_NOENT)
 		util_set_msg(errbuf, errlen, "no node with id %lld", (long long)id);
 	*kind = (enum store_kind)k;
 	return err;
@@ -430,28 +430,28 @@ static enum store_err node_kind(struct store *st, int64_t id, enum store_kind *k
 
 /* Checks that id names the root or a domain: the places domains and
  * clients can live. */
-static enum store_err expect_container(struct store *st, int64_t id, char *errbuf, size_t errlen)
+static enum serr expect_container(struct store *st, int64_t id, char *errbuf, size_t errlen)
 {
 	enum store_kind kind;
-	enum store_err err = node_kind(st, id, &kind, errbuf, errlen);
+	enum serr err = node_kind(st, id, &kind, errbuf, errlen);
 
-	if (err == STORE_OK && kind == STORE_KIND_CLIENT) {
+	if (err == SERR_OK && kind == STORE_KIND_CLIENT) {
 		util_set_msg(errbuf, errlen, "node %lld is a client, not a domain", (long long)id);
-		return STORE_EINVAL;
+		return SERR_INVAL;
 	}
 	return err;
 }
 
-static enum store_err expect_kind(struct store *st, int64_t id, enum store_kind want,
+static enum serr expect_kind(struct store *st, int64_t id, enum store_kind want,
 				  char *errbuf, size_t errlen)
 {
 	enum store_kind kind;
-	enum store_err err = node_kind(st, id, &kind, errbuf, errlen);
+	enum serr err = node_kind(st, id, &kind, errbuf, errlen);
 
-	if (err == STORE_OK && kind != want) {
+	if (err == SERR_OK && kind != want) {
 		util_set_msg(errbuf, errlen, "node %lld is not a %s", (long long)id,
 			want == STORE_KIND_DOMAIN ? "domain" : "client");
-		return STORE_EINVAL;
+		return SERR_INVAL;
 	}
 	return err;
 }
@@ -484,12 +484,12 @@ static bool valid_name(const char *name, char *errbuf, size_t errlen)
 
 /* Runs sql, whose rows are (key, JSON value) and whose ?1 is node, into a
  * new object: later rows replace earlier ones with the same key. */
-static enum store_err settings_object(struct store *st, const char *sql, int64_t node,
+static enum serr settings_object(struct store *st, const char *sql, int64_t node,
 				      json_t **out, char *errbuf, size_t errlen)
 {
 	sqlite3_stmt *stmt = prepare(st, errbuf, errlen, sql, "i", node);
 	json_t *obj = json_object(), *v;
-	enum store_err err = STORE_OK;
+	enum serr err = SERR_OK;
 	int rc = SQLITE_DONE;
 
 	if (!stmt || !obj)
@@ -500,24 +500,24 @@ static enum store_err settings_object(struct store *st, const char *sql, int64_t
 					      v) != 0) {
 			util_set_msg(errbuf, errlen, "database: a setting value of node %lld is "
 				"unreadable", (long long)node);
-			err = STORE_EDB;
+			err = SERR_DB;
 			break;
 		}
 	}
-	if (err == STORE_OK && rc != SQLITE_DONE)
+	if (err == SERR_OK && rc != SQLITE_DONE)
 		err = db_fail(st, "settings", errbuf, errlen);
 	sqlite3_finalize(stmt);
-	if (err != STORE_OK) {
+	if (err != SERR_OK) {
 		json_decref(obj);
 		return err;
 	}
 	*out = obj;
-	return STORE_OK;
+	return SERR_OK;
 }
 
 /* Computes the effective settings of node: the values on the path from
  * the root down to it, the nearest winning. */
-static enum store_err effective(struct store *st, int64_t node, json_t **out,
+static enum serr effective(struct store *st, int64_t node, json_t **out,
 				char *errbuf, size_t errlen)
 {
 	return settings_object(st,
@@ -532,22 +532,22 @@ static enum store_err effective(struct store *st, int64_t node, json_t **out,
  * (none to a client moved to another server), replacing any queued older
  * one. The first change of an operation takes a
  * new settings revision (*rev, 0 until then); later ones share it. */
-static enum store_err record_change(struct store *st, int64_t id, const char *text,
+static enum serr record_change(struct store *st, int64_t id, const char *text,
 				    int64_t *rev, char *errbuf, size_t errlen)
 {
-	enum store_err err = STORE_OK;
+	enum serr err = SERR_OK;
 
 	if (*rev == 0) {
 		err = sql_exec(st, errbuf, errlen,
 			       "UPDATE meta SET value = value + 1 WHERE key = 'settings_rev'", "");
-		if (err == STORE_OK)
+		if (err == SERR_OK)
 			err = sql_int(st, rev, errbuf, errlen,
 				      "SELECT value FROM meta WHERE key = 'settings_rev'", "");
 	}
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "UPDATE clients SET eff_json = ?, "
 			       "eff_version = ? WHERE node = ?", "sii", text, *rev, id);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "INSERT OR REPLACE INTO deliveries "
 			       "(client, version, created) SELECT ?1, ?2, ?3 WHERE NOT EXISTS "
 			       "(SELECT 1 FROM clients WHERE node = ?1 AND state = 'moved')", "iii",
@@ -561,14 +561,14 @@ static enum store_err record_change(struct store *st, int64_t id, const char *te
  * the caller's transaction. The clients are listed first and updated
  * after: SQLite leaves undefined what a query sees of rows changed while
  * it runs. */
-static enum store_err refresh(struct store *st, int64_t node, size_t *changed,
+static enum serr refresh(struct store *st, int64_t node, size_t *changed,
 			      char *errbuf, size_t errlen)
 {
 	sqlite3_stmt *stmt = prepare(st, errbuf, errlen,
 		SUBTREE_CTE "SELECT c.node, c.eff_json FROM sub JOIN clients c ON c.node = sub.id",
 		"i", node);
 	struct { int64_t id; char *old; } *list = NULL, *grown;
-	enum store_err err = STORE_OK;
+	enum serr err = SERR_OK;
 	size_t i, n = 0, cap = 0, nchanged = 0;
 	int64_t rev = 0;
 	json_t *eff;
@@ -576,15 +576,15 @@ static enum store_err refresh(struct store *st, int64_t node, size_t *changed,
 	int rc = SQLITE_DONE;
 
 	if (!stmt)
-		return STORE_EDB;
-	while (err == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		return SERR_DB;
+	while (err == SERR_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		const char *old = (const char *)sqlite3_column_text(stmt, 1);
 
 		if (n == cap) {
 			cap = cap ? 2 * cap : 64;
 			grown = realloc(list, cap * sizeof(*list));
 			if (!grown) {
-				err = STORE_ENOMEM;
+				err = SERR_NOMEM;
 				break;
 			}
 			list = grown;
@@ -592,20 +592,20 @@ static enum store_err refresh(struct store *st, int64_t node, size_t *changed,
 		list[n].id = sqlite3_column_int64(stmt, 0);
 		list[n].old = old ? strdup(old) : NULL;
 		if (old && !list[n].old)
-			err = STORE_ENOMEM;
+			err = SERR_NOMEM;
 		n++;
 	}
-	if (err == STORE_OK && rc != SQLITE_DONE)
+	if (err == SERR_OK && rc != SQLITE_DONE)
 		err = db_fail(st, "refresh", errbuf, errlen);
 	sqlite3_finalize(stmt);
-	for (i = 0; err == STORE_OK && i < n; i++) {
+	for (i = 0; err == SERR_OK && i < n; i++) {
 		err = effective(st, list[i].id, &eff, errbuf, errlen);
-		if (err != STORE_OK)
+		if (err != SERR_OK)
 			break;
 		text = json_dumps(eff, JSON_COMPACT | JSON_SORT_KEYS);
 		json_decref(eff);
 		if (!text) {
-			err = STORE_ENOMEM;
+			err = SERR_NOMEM;
 			break;
 		}
 		if (!list[i].old || strcmp(list[i].old, text) != 0) {
@@ -622,36 +622,36 @@ static enum store_err refresh(struct store *st, int64_t node, size_t *changed,
 	return err;
 }
 
-static enum store_err migrate(struct store *st, char *errbuf, size_t errlen)
+static enum serr migrate(struct store *st, char *errbuf, size_t errlen)
 {
 	const struct settings_def *defs;
-	enum store_err err;
+	enum serr err;
 	int64_t version;
 	char pragma[48];
 	size_t i, n;
 
 	err = sql_int(st, &version, errbuf, errlen, "PRAGMA user_version", "");
-	if (err != STORE_OK || version == SCHEMA_VERSION)
+	if (err != SERR_OK || version == SCHEMA_VERSION)
 		return err;
 	if (version > SCHEMA_VERSION) {
 		util_set_msg(errbuf, errlen, "database: schema version %lld is newer than this "
 			     "wardd understands (%lld)", (long long)version,
 			     (long long)SCHEMA_VERSION);
-		return STORE_EINVAL;
+		return SERR_INVAL;
 	}
 	err = begin(st, errbuf, errlen);
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
-	for (; err == STORE_OK && version < SCHEMA_VERSION; version++)
+	for (; err == SERR_OK && version < SCHEMA_VERSION; version++)
 		err = exec(st, schema_steps[version], errbuf, errlen);
 	/* The root holds every setting: those added since get their defaults. */
 	defs = settings_table(&n);
-	for (i = 0; err == STORE_OK && i < n; i++)
+	for (i = 0; err == SERR_OK && i < n; i++)
 		err = sql_exec(st, errbuf, errlen,
 			       "INSERT OR IGNORE INTO settings VALUES (1, ?, ?)", "ss",
 			       defs[i].key, defs[i].default_json);
 	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %lld", (long long)SCHEMA_VERSION);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = exec(st, pragma, errbuf, errlen);
 	return finish(st, err, errbuf, errlen);
 }
@@ -661,15 +661,15 @@ static enum store_err migrate(struct store *st, char *errbuf, size_t errlen)
  * client's effective ones, without a new settings version (agents read
  * none of them; they drop them with their next change). Idempotent, so a
  * database keeps none whatever its age. */
-static enum store_err drop_retired(struct store *st, char *errbuf, size_t errlen)
+static enum serr drop_retired(struct store *st, char *errbuf, size_t errlen)
 {
-	enum store_err err = STORE_OK;
+	enum serr err = SERR_OK;
 	const char *key;
 	size_t i;
 
-	for (i = 0; err == STORE_OK && (key = settings_retired_key(i)); i++) {
+	for (i = 0; err == SERR_OK && (key = settings_retired_key(i)); i++) {
 		err = sql_exec(st, errbuf, errlen, "DELETE FROM settings WHERE key = ?", "s", key);
-		if (err == STORE_OK)
+		if (err == SERR_OK)
 			err = sql_exec(st, errbuf, errlen, "UPDATE clients SET eff_json = "
 				       "json_remove(eff_json, '$.\"' || ?1 || '\"') WHERE "
 				       "json_type(eff_json, '$.\"' || ?1 || '\"') IS NOT NULL", "s",
@@ -721,11 +721,11 @@ struct store *store_open(const char *path, char *errbuf, size_t errlen)
 	sqlite3_busy_timeout(st->db, 5000);
 	if (!intact(st, path, errbuf, errlen) ||
 	    exec(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-		 "PRAGMA foreign_keys = ON;", errbuf, errlen) != STORE_OK ||
-	    migrate(st, errbuf, errlen) != STORE_OK ||
-	    drop_retired(st, errbuf, errlen) != STORE_OK ||
+		 "PRAGMA foreign_keys = ON;", errbuf, errlen) != SERR_OK ||
+	    migrate(st, errbuf, errlen) != SERR_OK ||
+	    drop_retired(st, errbuf, errlen) != SERR_OK ||
 	    sql_int(st, &st->observed, errbuf, errlen, "SELECT value FROM meta WHERE key = "
-		    "'observed'", "") != STORE_OK)
+		    "'observed'", "") != SERR_OK)
 		goto fail;
 	st->opened_ns = util_now_ns();
 	return st;
@@ -739,7 +739,7 @@ int64_t store_observed(const struct store *st)
 	return st->observed + (int64_t)((util_now_ns() - st->opened_ns) / 1000000000u);
 }
 
-enum store_err store_observed_save(struct store *st)
+enum serr store_observed_save(struct store *st)
 {
 	return sql_exec(st, NULL, 0, "UPDATE meta SET value = max(value, ?) WHERE key = "
 			"'observed'", "i", store_observed(st));
@@ -757,130 +757,130 @@ void store_close(struct store *st)
 
 /* Checks that a subtree of height levels (1: a domain alone) fits under
  * parent within STORE_MAX_DEPTH levels of domains. */
-static enum store_err check_depth(struct store *st, int64_t parent, int64_t height,
+static enum serr check_depth(struct store *st, int64_t parent, int64_t height,
 				  char *errbuf, size_t errlen)
 {
 	int64_t depth = 0;
-	enum store_err err = sql_int(st, &depth, errbuf, errlen,
+	enum serr err = sql_int(st, &depth, errbuf, errlen,
 				     "WITH RECURSIVE up(id, parent) AS (SELECT id, parent FROM "
 				     "nodes WHERE id = ?1 UNION ALL SELECT n.id, n.parent FROM "
 				     "nodes n JOIN up ON n.id = up.parent) SELECT count(*) - 1 "
 				     "FROM up", "i", parent);
 
-	if (err == STORE_OK && depth + height > STORE_MAX_DEPTH) {
+	if (err == SERR_OK && depth + height > STORE_MAX_DEPTH) {
 		util_set_msg(errbuf, errlen, "domains nest at most %d levels deep",
 			     STORE_MAX_DEPTH);
-		err = STORE_EINVAL;
+		err = SERR_INVAL;
 	}
 	return err;
 }
 
-enum store_err store_domain_create(struct store *st, int64_t parent, const char *name,
+enum serr store_domain_create(struct store *st, int64_t parent, const char *name,
 				   int64_t *id, char *errbuf, size_t errlen)
 {
-	enum store_err err;
+	enum serr err;
 
 	if (!valid_name(name, errbuf, errlen))
-		return STORE_EINVAL;
+		return SERR_INVAL;
 	err = begin(st, errbuf, errlen);
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	err = expect_container(st, parent, errbuf, errlen);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = check_depth(st, parent, 1, errbuf, errlen);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "INSERT INTO nodes (parent, kind, name) "
 			       "VALUES (?, 1, ?)", "is", parent, name);
-	if (err == STORE_EEXIST)
+	if (err == SERR_EXIST)
 		util_set_msg(errbuf, errlen, "domain '%s' already exists there", name);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		*id = sqlite3_last_insert_rowid(st->db);
 	return finish(st, err, errbuf, errlen);
 }
 
-enum store_err store_domain_rename(struct store *st, int64_t id, const char *name,
+enum serr store_domain_rename(struct store *st, int64_t id, const char *name,
 				   char *errbuf, size_t errlen)
 {
-	enum store_err err;
+	enum serr err;
 
 	if (!valid_name(name, errbuf, errlen))
-		return STORE_EINVAL;
+		return SERR_INVAL;
 	err = begin(st, errbuf, errlen);
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	err = expect_kind(st, id, STORE_KIND_DOMAIN, errbuf, errlen);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "UPDATE nodes SET name = ? WHERE id = ?",
 			       "si", name, id);
-	if (err == STORE_EEXIST)
+	if (err == SERR_EXIST)
 		util_set_msg(errbuf, errlen, "domain '%s' already exists there", name);
 	return finish(st, err, errbuf, errlen);
 }
 
-enum store_err store_domain_delete(struct store *st, int64_t id, char *errbuf, size_t errlen)
+enum serr store_domain_delete(struct store *st, int64_t id, char *errbuf, size_t errlen)
 {
-	enum store_err err;
+	enum serr err;
 	int64_t children = 0;
 
 	err = begin(st, errbuf, errlen);
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	err = expect_kind(st, id, STORE_KIND_DOMAIN, errbuf, errlen);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_int(st, &children, errbuf, errlen, "SELECT count(*) FROM nodes "
 			      "WHERE parent = ?", "i", id);
-	if (err == STORE_OK && children > 0) {
+	if (err == SERR_OK && children > 0) {
 		util_set_msg(errbuf, errlen, "domain %lld still holds %lld domains or clients",
 			(long long)id, (long long)children);
-		err = STORE_ENOTEMPTY;
+		err = SERR_NOTEMPTY;
 	}
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "DELETE FROM nodes WHERE id = ?", "i", id);
 	return finish(st, err, errbuf, errlen);
 }
 
-enum store_err store_domain_move(struct store *st, int64_t id, int64_t parent,
+enum serr store_domain_move(struct store *st, int64_t id, int64_t parent,
 				 char *errbuf, size_t errlen)
 {
-	enum store_err err;
+	enum serr err;
 	int64_t inside = 0, height = 1;
 
 	err = begin(st, errbuf, errlen);
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	err = expect_kind(st, id, STORE_KIND_DOMAIN, errbuf, errlen);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = expect_container(st, parent, errbuf, errlen);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_int(st, &inside, errbuf, errlen, SUBTREE_CTE
 			      "SELECT count(*) FROM sub WHERE id = ?2", "ii", id,
 			      parent);
-	if (err == STORE_OK && inside) {
+	if (err == SERR_OK && inside) {
 		util_set_msg(errbuf, errlen, "cannot move domain %lld into itself or below itself",
 			(long long)id);
-		err = STORE_EINVAL;
+		err = SERR_INVAL;
 	}
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_int(st, &height, errbuf, errlen, "WITH RECURSIVE sub(id, level) AS "
 			      "(SELECT ?1, 1 UNION ALL SELECT n.id, sub.level + 1 FROM nodes n "
 			      "JOIN sub ON n.parent = sub.id WHERE n.kind = 1) SELECT "
 			      "max(level) FROM sub", "i", id);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = check_depth(st, parent, height, errbuf, errlen);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "UPDATE nodes SET parent = ? WHERE id = ?",
 			       "ii", parent, id);
-	if (err == STORE_EEXIST)
+	if (err == SERR_EXIST)
 		util_set_msg(errbuf, errlen, "a domain of that name already exists there");
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = refresh(st, id, NULL, errbuf, errlen);
 	return finish(st, err, errbuf, errlen);
 }
 
-enum store_err store_domain_lookup(struct store *st, const char *path, int create, int64_t *id,
+enum serr store_domain_lookup(struct store *st, const char *path, int create, int64_t *id,
 				   char *errbuf, size_t errlen)
 {
-	enum store_err err = STORE_OK;
+	enum serr err = SERR_OK;
 	int64_t cur = STORE_ROOT, next;
 	char name[65];
 	const char *p = path, *slash;
@@ -889,13 +889,13 @@ enum store_err store_domain_lookup(struct store *st, const char *path, int creat
 
 	if (path[0] != '/') {
 		util_set_msg(errbuf, errlen, "domain path '%s' must start with '/'", path);
-		return STORE_EINVAL;
+		return SERR_INVAL;
 	}
-	while (err == STORE_OK) {
+	while (err == SERR_OK) {
 		if (++levels > STORE_MAX_DEPTH + 1) {
 			util_set_msg(errbuf, errlen, "domain path: domains nest at most %d levels "
 				     "deep", STORE_MAX_DEPTH);
-			return STORE_EINVAL;
+			return SERR_INVAL;
 		}
 		while (*p == '/')
 			p++;
@@ -906,25 +906,25 @@ enum store_err store_domain_lookup(struct store *st, const char *path, int creat
 		if (n >= sizeof(name)) {
 			util_set_msg(errbuf, errlen, "domain path '%s': a name is over 64 bytes",
 				     path);
-			return STORE_EINVAL;
+			return SERR_INVAL;
 		}
 		memcpy(name, p, n);
 		name[n] = '\0';
 		p += n;
 		err = sql_int(st, &next, errbuf, errlen, "SELECT id FROM nodes WHERE "
 			      "parent = ? AND kind = 1 AND name = ?", "is", cur, name);
-		if (err == STORE_ENOENT && create)
+		if (err == SERR_NOENT && create)
 			err = store_domain_create(st, cur, name, &next, errbuf, errlen);
-		else if (err == STORE_ENOENT)
+		else if (err == SERR_NOENT)
 			util_set_msg(errbuf, errlen, "no domain '%s' in path '%s'", name, path);
 		cur = next;
 	}
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		*id = cur;
 	return err;
 }
 
-enum store_err store_domain_path(struct store *st, int64_t id, char *buf, size_t len)
+enum serr store_domain_path(struct store *st, int64_t id, char *buf, size_t len)
 {
 	sqlite3_stmt *stmt = prepare(st, NULL, 0,
 		"WITH RECURSIVE up(id, name, parent, depth) AS ("
@@ -936,7 +936,7 @@ enum store_err store_domain_path(struct store *st, int64_t id, char *buf, size_t
 	int rc, rows = 0;
 
 	if (!stmt)
-		return STORE_EDB;
+		return SERR_DB;
 	buf[0] = '\0';
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "/%s",
@@ -945,21 +945,21 @@ enum store_err store_domain_path(struct store *st, int64_t id, char *buf, size_t
 	}
 	sqlite3_finalize(stmt);
 	if (rc != SQLITE_DONE)
-		return STORE_EDB;
+		return SERR_DB;
 	if (rows == 0 && id != STORE_ROOT)
-		return STORE_ENOENT;
+		return SERR_NOENT;
 	if (rows == 0)
 		snprintf(buf, len, "/");
-	return used < len ? STORE_OK : STORE_EINVAL;
+	return used < len ? SERR_OK : SERR_INVAL;
 }
 
-enum store_err store_tree(struct store *st, json_t **out, char *errbuf, size_t errlen)
+enum serr store_tree(struct store *st, json_t **out, char *errbuf, size_t errlen)
 {
 	sqlite3_stmt *stmt = prepare(st, errbuf, errlen,
 		"SELECT n.id, n.parent, n.kind, n.name, c.uuid, c.state = 'moved' FROM nodes n "
 		"LEFT JOIN clients c ON c.node = n.id ORDER BY n.kind, n.name, n.id", "");
 	json_t *byid = json_object(), *node, *parent, *root = NULL;
-	enum store_err err = STORE_OK;
+	enum serr err = SERR_OK;
 	char key[24];
 	int rc = SQLITE_DONE;
 
@@ -967,7 +967,7 @@ enum store_err store_tree(struct store *st, json_t **out, char *errbuf, size_t e
 		return list_fail(stmt, byid);
 	/* Parents may have larger ids than children (domains move), so every
 	 * node is made first and linked in a second pass. */
-	while (err == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while (err == SERR_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		static const char *const kinds[] = { "root", "domain", "client" };
 		int kind = sqlite3_column_int(stmt, 2);
 		const char *uuid = (const char *)sqlite3_column_text(stmt, 4);
@@ -987,12 +987,12 @@ enum store_err store_tree(struct store *st, json_t **out, char *errbuf, size_t e
 		}
 		snprintf(key, sizeof(key), "%lld", (long long)sqlite3_column_int64(stmt, 0));
 		if (!node || json_object_set_new(byid, key, node) != 0)
-			err = STORE_ENOMEM;
+			err = SERR_NOMEM;
 	}
-	if (err == STORE_OK && rc != SQLITE_DONE)
+	if (err == SERR_OK && rc != SQLITE_DONE)
 		err = db_fail(st, "tree", errbuf, errlen);
 	sqlite3_finalize(stmt);
-	if (err == STORE_OK) {
+	if (err == SERR_OK) {
 		const char *k;
 
 		json_object_foreach(byid, k, node) {
@@ -1009,35 +1009,35 @@ enum store_err store_tree(struct store *st, json_t **out, char *errbuf, size_t e
 			if (!parent || json_array_append(json_object_get(parent,
 					strcmp(kind, "client") == 0 ? "clients" : "domains"),
 					node) != 0)
-				err = STORE_ENOMEM;
+				err = SERR_NOMEM;
 		}
 	}
-	if (err == STORE_OK && root)
+	if (err == SERR_OK && root)
 		*out = json_incref(root);
 	json_decref(byid);
-	return err == STORE_OK && !root ? STORE_EDB : err;
+	return err == SERR_OK && !root ? SERR_DB : err;
 }
 
-enum store_err store_client_add(struct store *st, int64_t domain, const char *uuid,
+enum serr store_client_add(struct store *st, int64_t domain, const char *uuid,
 				const char *hostname, const unsigned char secret_hash[32],
 				int64_t *id, char *errbuf, size_t errlen)
 {
 	sqlite3_stmt *stmt;
-	enum store_err err = begin(st, errbuf, errlen);
+	enum serr err = begin(st, errbuf, errlen);
 
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	err = expect_container(st, domain, errbuf, errlen);
 	/* A client id is never used twice, not even the last one's after its
 	 * removal: the event log keeps naming removed clients by theirs. */
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "INSERT INTO nodes (id, parent, kind, name) "
 			       "VALUES (1 + max((SELECT max(id) FROM nodes), "
 			       "coalesce((SELECT max(client) FROM events), 0), "
 			       "coalesce((SELECT max(node) FROM removed_clients), 0)), ?, 2, ?)",
 			       "is",
 			       domain, hostname);
-	if (err == STORE_OK) {
+	if (err == SERR_OK) {
 		*id = sqlite3_last_insert_rowid(st->db);
 		stmt = prepare(st, errbuf, errlen, "INSERT INTO clients (node, uuid, hostname, "
 			       "seen_observed, secret, last_seen) VALUES (?, ?, ?, ?, ?, ?)",
@@ -1050,28 +1050,28 @@ enum store_err store_client_add(struct store *st, int64_t domain, const char *uu
 			db_fail(st, "bind", errbuf, errlen);
 		}
 		err = run(st, stmt, errbuf, errlen);
-		if (err == STORE_EEXIST)
+		if (err == SERR_EXIST)
 			util_set_msg(errbuf, errlen, "a client with uuid %s exists already", uuid);
 	}
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = refresh(st, *id, NULL, errbuf, errlen);
 	return finish(st, err, errbuf, errlen);
 }
 
-enum store_err store_client_move(struct store *st, int64_t client, int64_t domain,
+enum serr store_client_move(struct store *st, int64_t client, int64_t domain,
 				 char *errbuf, size_t errlen)
 {
-	enum store_err err = begin(st, errbuf, errlen);
+	enum serr err = begin(st, errbuf, errlen);
 
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	err = expect_kind(st, client, STORE_KIND_CLIENT, errbuf, errlen);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = expect_container(st, domain, errbuf, errlen);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "UPDATE nodes SET parent = ? WHERE id = ?",
 			       "ii", domain, client);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = refresh(st, client, NULL, errbuf, errlen);
 	return finish(st, err, errbuf, errlen);
 }
@@ -1083,81 +1083,81 @@ static unsigned level_of(enum store_kind kind)
 	       kind == STORE_KIND_DOMAIN ? SETTINGS_AT_DOMAIN : SETTINGS_AT_CLIENT;
 }
 
-enum store_err store_setting_set(struct store *st, int64_t node, const char *key,
+enum serr store_setting_set(struct store *st, int64_t node, const char *key,
 				 const json_t *value, enum store_apply mode, size_t *changed,
 				 char *errbuf, size_t errlen)
 {
 	const struct settings_def *def = settings_find(key);
 	enum store_kind kind;
-	enum store_err err;
+	enum serr err;
 	char *text;
 
 	if (!def) {
 		util_set_msg(errbuf, errlen, "%s: no such setting", key);
-		return STORE_EINVAL;
+		return SERR_INVAL;
 	}
 	err = begin(st, errbuf, errlen);
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	err = node_kind(st, node, &kind, errbuf, errlen);
-	if (err == STORE_OK && !settings_validate(def, value, level_of(kind), errbuf, errlen))
-		err = STORE_EINVAL;
-	if (err == STORE_OK && mode == STORE_APPLY_ALL)
+	if (err == SERR_OK && !settings_validate(def, value, level_of(kind), errbuf, errlen))
+		err = SERR_INVAL;
+	if (err == SERR_OK && mode == STORE_APPLY_ALL)
 		err = sql_exec(st, errbuf, errlen, SUBTREE_CTE "DELETE FROM settings WHERE "
 			       "key = ?2 AND node IN (SELECT id FROM sub WHERE id != ?1)",
 			       "is", node, key);
-	if (err == STORE_OK) {
+	if (err == SERR_OK) {
 		text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
 		err = text ? sql_exec(st, errbuf, errlen, "INSERT OR REPLACE INTO settings "
-				      "VALUES (?, ?, ?)", "iss", node, key, text) : STORE_ENOMEM;
+				      "VALUES (?, ?, ?)", "iss", node, key, text) : SERR_NOMEM;
 		free(text);
 	}
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = refresh(st, node, changed, errbuf, errlen);
 	return finish(st, err, errbuf, errlen);
 }
 
-enum store_err store_setting_unset(struct store *st, int64_t node, const char *key,
+enum serr store_setting_unset(struct store *st, int64_t node, const char *key,
 				   size_t *changed, char *errbuf, size_t errlen)
 {
-	enum store_err err;
+	enum serr err;
 	int64_t had = 0;
 
 	if (node == STORE_ROOT) {
 		util_set_msg(errbuf, errlen, "%s: the root holds every setting; set it instead",
 			     key);
-		return STORE_EINVAL;
+		return SERR_INVAL;
 	}
 	err = begin(st, errbuf, errlen);
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	err = sql_int(st, &had, errbuf, errlen, "SELECT count(*) FROM settings WHERE "
 		      "node = ? AND key = ?", "is", node, key);
-	if (err == STORE_OK && !had) {
+	if (err == SERR_OK && !had) {
 		util_set_msg(errbuf, errlen, "%s: node %lld has no value of its own", key,
 			(long long)node);
-		err = STORE_ENOENT;
+		err = SERR_NOENT;
 	}
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "DELETE FROM settings WHERE node = ? AND "
 			       "key = ?", "is", node, key);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = refresh(st, node, changed, errbuf, errlen);
 	return finish(st, err, errbuf, errlen);
 }
 
-enum store_err store_settings_get(struct store *st, int64_t node, json_t **own,
+enum serr store_settings_get(struct store *st, int64_t node, json_t **own,
 				  json_t **effective_out, char *errbuf, size_t errlen)
 {
 	enum store_kind kind;
-	enum store_err err = node_kind(st, node, &kind, errbuf, errlen);
+	enum serr err = node_kind(st, node, &kind, errbuf, errlen);
 
-	if (err == STORE_OK && effective_out)
+	if (err == SERR_OK && effective_out)
 		err = effective(st, node, effective_out, errbuf, errlen);
-	if (err == STORE_OK && own) {
+	if (err == SERR_OK && own) {
 		err = settings_object(st, "SELECT key, value FROM settings WHERE node = ?1", node,
 				      own, errbuf, errlen);
-		if (err != STORE_OK && effective_out) {
+		if (err != SERR_OK && effective_out) {
 			json_decref(*effective_out);
 			*effective_out = NULL;
 		}
@@ -1165,7 +1165,7 @@ enum store_err store_settings_get(struct store *st, int64_t node, json_t **own,
 	return err;
 }
 
-enum store_err store_settings_origin(struct store *st, int64_t node, json_t **out)
+enum serr store_settings_origin(struct store *st, int64_t node, json_t **out)
 {
 	sqlite3_stmt *stmt = prepare(st, NULL, 0,
 		"WITH RECURSIVE up(id, depth) AS (SELECT ?1, 0 UNION ALL "
@@ -1174,7 +1174,7 @@ enum store_err store_settings_origin(struct store *st, int64_t node, json_t **ou
 		"SELECT s.key, up.id, n.kind FROM up JOIN settings s ON s.node = up.id "
 		"JOIN nodes n ON n.id = up.id ORDER BY up.depth DESC", "i", node);
 	json_t *origin = json_object();
-	enum store_err err = STORE_OK;
+	enum serr err = SERR_OK;
 	char scope[1100], path[1024];
 	int64_t id;
 	int rc;
@@ -1182,7 +1182,7 @@ enum store_err store_settings_origin(struct store *st, int64_t node, json_t **ou
 	if (!stmt || !origin)
 		return list_fail(stmt, origin);
 	/* Nearer nodes come last and replace what farther ones set. */
-	while (err == STORE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+	while (err == SERR_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		id = sqlite3_column_int64(stmt, 1);
 		switch (sqlite3_column_int(stmt, 2)) {
 		case STORE_KIND_ROOT:
@@ -1195,101 +1195,101 @@ enum store_err store_settings_origin(struct store *st, int64_t node, json_t **ou
 		default:
 			snprintf(scope, sizeof(scope), "client:%lld", (long long)id);
 		}
-		if (err == STORE_OK &&
+		if (err == SERR_OK &&
 		    json_object_set_new(origin, (const char *)sqlite3_column_text(stmt, 0),
 					json_string(scope)) != 0)
-			err = STORE_ENOMEM;
+			err = SERR_NOMEM;
 	}
 	return finish_list(stmt, err, rc, origin, out);
 }
 
-enum store_err store_client_version(struct store *st, int64_t client, int64_t *version)
+enum serr store_client_version(struct store *st, int64_t client, int64_t *version)
 {
 	return sql_int(st, version, NULL, 0, "SELECT eff_version FROM clients WHERE node = ?", "i",
 		       client);
 }
 
-enum store_err store_delivery_count(struct store *st, int64_t *count)
+enum serr store_delivery_count(struct store *st, int64_t *count)
 {
 	return sql_int(st, count, NULL, 0, "SELECT count(*) FROM deliveries", "");
 }
 
-enum store_err store_admin_put(struct store *st, const char *name, const char *pwhash,
+enum serr store_admin_put(struct store *st, const char *name, const char *pwhash,
 			       char *errbuf, size_t errlen)
 {
 	return sql_exec(st, errbuf, errlen, "INSERT INTO admins (name, pwhash) VALUES (?1, ?2) "
 			"ON CONFLICT (name) DO UPDATE SET pwhash = ?2", "ss", name, pwhash);
 }
 
-enum store_err store_admin_add(struct store *st, const char *name, const char *pwhash,
+enum serr store_admin_add(struct store *st, const char *name, const char *pwhash,
 			       const char *role, char *errbuf, size_t errlen)
 {
 	int64_t n = 0;
-	enum store_err err = sql_int(st, &n, errbuf, errlen, "SELECT count(*) FROM admins "
+	enum serr err = sql_int(st, &n, errbuf, errlen, "SELECT count(*) FROM admins "
 				     "WHERE name = ?", "s", name);
 
-	if (err == STORE_OK && n > 0) {
+	if (err == SERR_OK && n > 0) {
 		util_set_msg(errbuf, errlen, "administrator '%s' exists already", name);
-		return STORE_EEXIST;
+		return SERR_EXIST;
 	}
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	return sql_exec(st, errbuf, errlen, "INSERT INTO admins (name, pwhash, role) "
 			"VALUES (?, ?, ?)", "sss", name, pwhash, role);
 }
 
-enum store_err store_admin_role(struct store *st, const char *name, char **role)
+enum serr store_admin_role(struct store *st, const char *name, char **role)
 {
 	return sql_text(st, role, NULL, 0, "SELECT role FROM admins WHERE name = ?", "s", name);
 }
 
-enum store_err store_admin_set_role(struct store *st, const char *name, const char *role,
+enum serr store_admin_set_role(struct store *st, const char *name, const char *role,
 				    char *errbuf, size_t errlen)
 {
 	return sql_exec(st, errbuf, errlen, "UPDATE admins SET role = ? WHERE name = ?", "ss",
 			role, name);
 }
 
-enum store_err store_admin_remove(struct store *st, const char *name, char *errbuf,
+enum serr store_admin_remove(struct store *st, const char *name, char *errbuf,
 				  size_t errlen)
 {
-	enum store_err err = begin(st, errbuf, errlen);
+	enum serr err = begin(st, errbuf, errlen);
 
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	err = sql_exec(st, errbuf, errlen, "DELETE FROM admins WHERE name = ?", "s", name);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "DELETE FROM tokens WHERE kind IN (?, ?) AND "
 			       "subject = ?", "iis", (int64_t)STORE_TOKEN_SESSION,
 			       (int64_t)STORE_TOKEN_CONSOLE, name);
 	return finish(st, err, errbuf, errlen);
 }
 
-enum store_err store_admin_list(struct store *st, json_t **out)
+enum serr store_admin_list(struct store *st, json_t **out)
 {
 	return query_rows(prepare(st, NULL, 0, "SELECT name, role FROM admins ORDER BY name",
 				  ""), 0, out);
 }
 
-enum store_err store_admin_count_role(struct store *st, const char *role, int64_t *count)
+enum serr store_admin_count_role(struct store *st, const char *role, int64_t *count)
 {
 	return sql_int(st, count, NULL, 0, "SELECT count(*) FROM admins WHERE role = ?", "s",
 		       role);
 }
 
-enum store_err store_admin_get(struct store *st, const char *name, char **pwhash,
+enum serr store_admin_get(struct store *st, const char *name, char **pwhash,
 			       char *errbuf, size_t errlen)
 {
 	return sql_text(st, pwhash, errbuf, errlen, "SELECT pwhash FROM admins WHERE name = ?",
 			"s", name);
 }
 
-enum store_err store_admin_count(struct store *st, int64_t *count)
+enum serr store_admin_count(struct store *st, int64_t *count)
 {
 	return sql_int(st, count, NULL, 0, "SELECT count(*) FROM admins", "");
 }
 
-enum store_err store_token_put(struct store *st, const unsigned char hash[32],
+enum serr store_token_put(struct store *st, const unsigned char hash[32],
 			       enum store_token kind, const char *subject, int64_t expires,
 			       int64_t ends, char *errbuf, size_t errlen)
 {
@@ -1299,12 +1299,12 @@ enum store_err store_token_put(struct store *st, const unsigned char hash[32],
 	/* Expired tokens go as new ones come: expired by the clock and by this
 	 * server's own count, so a clock set forward deletes none. */
 	if (sql_exec(st, errbuf, errlen, "DELETE FROM tokens WHERE expires <= ? AND "
-		     "observed_expires <= ?", "ii", now, observed) != STORE_OK)
-		return STORE_EDB;
+		     "observed_expires <= ?", "ii", now, observed) != SERR_OK)
+		return SERR_DB;
 	stmt = prepare(st, errbuf, errlen, "INSERT INTO tokens (hash, kind, subject, expires, "
 		       "ends, observed_expires) VALUES (?, ?, ?, ?, ?, ?)", "");
 	if (!stmt)
-		return STORE_EDB;
+		return SERR_DB;
 	if (sqlite3_bind_blob(stmt, 1, hash, 32, SQLITE_TRANSIENT) != SQLITE_OK ||
 	    sqlite3_bind_int(stmt, 2, (int)kind) != SQLITE_OK ||
 	    sqlite3_bind_text(stmt, 3, subject, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
@@ -1327,17 +1327,17 @@ static bool bind_hash(sqlite3_stmt *stmt, int i, const unsigned char hash[32])
 	return false;
 }
 
-enum store_err store_token_check(struct store *st, const unsigned char hash[32],
+enum serr store_token_check(struct store *st, const unsigned char hash[32],
 				 enum store_token kind, int64_t now, int64_t idle,
 				 char *subject, size_t len, int64_t *expires)
 {
 	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT subject, expires, ends FROM tokens "
 				     "WHERE hash = ?1 AND kind = ?2 AND " TOKEN_VALID, "");
-	enum store_err err = STORE_ENOENT;
+	enum serr err = SERR_NOENT;
 	int64_t until = 0, ends = 0, slid;
 
 	if (!bind_hash(stmt, 1, hash))
-		return STORE_EDB;
+		return SERR_DB;
 	if (sqlite3_bind_int(stmt, 2, (int)kind) == SQLITE_OK &&
 	    sqlite3_bind_int64(stmt, 3, now) == SQLITE_OK &&
 	    sqlite3_bind_int64(stmt, 4, store_observed(st)) == SQLITE_OK &&
@@ -1345,14 +1345,14 @@ enum store_err store_token_check(struct store *st, const unsigned char hash[32],
 		snprintf(subject, len, "%s", (const char *)sqlite3_column_text(stmt, 0));
 		until = sqlite3_column_int64(stmt, 1);
 		ends = sqlite3_column_int64(stmt, 2);
-		err = STORE_OK;
+		err = SERR_OK;
 	}
 	sqlite3_finalize(stmt);
 	/* A sliding token lives idle seconds past its last use, up to its end;
 	 * written only when that moves it by a twelfth of idle or more, not on
 	 * every request. A failed write leaves the token valid as it was. */
 	slid = now + idle < ends ? now + idle : ends;
-	if (err == STORE_OK && idle > 0 && ends > 0 && (slid - until) * 12 >= idle) {
+	if (err == SERR_OK && idle > 0 && ends > 0 && (slid - until) * 12 >= idle) {
 		stmt = prepare(st, NULL, 0, "UPDATE tokens SET expires = ?2, observed_expires = "
 			       "?3 WHERE hash = ?1", "");
 		if (bind_hash(stmt, 1, hash)) {
@@ -1360,7 +1360,7 @@ enum store_err store_token_check(struct store *st, const unsigned char hash[32],
 			    sqlite3_bind_int64(stmt, 3, store_observed(st) + (slid - now)) !=
 			    SQLITE_OK)
 				sqlite3_finalize(stmt);
-			else if (run(st, stmt, NULL, 0) == STORE_OK)
+			else if (run(st, stmt, NULL, 0) == SERR_OK)
 				until = slid;
 		}
 	}
@@ -1369,16 +1369,16 @@ enum store_err store_token_check(struct store *st, const unsigned char hash[32],
 	return err;
 }
 
-enum store_err store_token_delete(struct store *st, const unsigned char hash[32])
+enum serr store_token_delete(struct store *st, const unsigned char hash[32])
 {
 	sqlite3_stmt *stmt = prepare(st, NULL, 0, "DELETE FROM tokens WHERE hash = ?1", "");
 
 	if (!bind_hash(stmt, 1, hash))
-		return STORE_EDB;
+		return SERR_DB;
 	return run(st, stmt, NULL, 0);
 }
 
-enum store_err store_admin_end_sessions(struct store *st, const char *name,
+enum serr store_admin_end_sessions(struct store *st, const char *name,
 					const unsigned char keep[32])
 {
 	sqlite3_stmt *stmt = prepare(st, NULL, 0, "DELETE FROM tokens WHERE kind IN (?1, ?2) "
@@ -1387,14 +1387,14 @@ enum store_err store_admin_end_sessions(struct store *st, const char *name,
 				     name);
 
 	if (keep ? !bind_hash(stmt, 4, keep) : !stmt)
-		return STORE_EDB;
+		return SERR_DB;
 	return run(st, stmt, NULL, 0);
 }
 
 /* A token's public name: the first 8 bytes of its SHA-256, in hex. */
 #define TOKEN_ID "lower(hex(substr(hash, 1, 8)))"
 
-enum store_err store_tokens_list(struct store *st, enum store_token kind, int64_t now,
+enum serr store_tokens_list(struct store *st, enum store_token kind, int64_t now,
 				 json_t **out)
 {
 	return query_rows(prepare(st, NULL, 0, "SELECT " TOKEN_ID " AS id, subject, expires, "
@@ -1403,7 +1403,7 @@ enum store_err store_tokens_list(struct store *st, enum store_token kind, int64_
 				  store_observed(st)), 0, out);
 }
 
-enum store_err store_token_use(struct store *st, const unsigned char hash[32],
+enum serr store_token_use(struct store *st, const unsigned char hash[32],
 			       int64_t max_uses)
 {
 	const char *sql = max_uses >= 0 ? "UPDATE tokens SET max_uses = ?2 WHERE hash = ?1" :
@@ -1411,25 +1411,25 @@ enum store_err store_token_use(struct store *st, const unsigned char hash[32],
 	sqlite3_stmt *stmt = prepare(st, NULL, 0, sql, "");
 
 	if (!bind_hash(stmt, 1, hash))
-		return STORE_EDB;
+		return SERR_DB;
 	if (max_uses >= 0 && sqlite3_bind_int64(stmt, 2, max_uses) != SQLITE_OK) {
 		sqlite3_finalize(stmt);
-		return STORE_EDB;
+		return SERR_DB;
 	}
 	return run(st, stmt, NULL, 0);
 }
 
-enum store_err store_token_revoke(struct store *st, enum store_token kind, const char *id,
+enum serr store_token_revoke(struct store *st, enum store_token kind, const char *id,
 				  int64_t *n)
 {
-	enum store_err err = sql_exec(st, NULL, 0, "DELETE FROM tokens WHERE kind = ? AND "
+	enum serr err = sql_exec(st, NULL, 0, "DELETE FROM tokens WHERE kind = ? AND "
 				      TOKEN_ID " = ?", "is", (int64_t)kind, id);
 
-	*n = err == STORE_OK ? sqlite3_changes(st->db) : 0;
+	*n = err == SERR_OK ? sqlite3_changes(st->db) : 0;
 	return err;
 }
 
-enum store_err store_token_count(struct store *st, enum store_token kind, int64_t now,
+enum serr store_token_count(struct store *st, enum store_token kind, int64_t now,
 				 int64_t *count)
 {
 	return sql_int(st, count, NULL, 0, "SELECT count(*) FROM tokens WHERE kind = ?2 AND "
@@ -1437,46 +1437,46 @@ enum store_err store_token_count(struct store *st, enum store_token kind, int64_
 }
 
 /* Finds the id of the row of sql ("SELECT id ... WHERE uuid = ? AND secret
- * = ?") for uuid and secret_hash: STORE_ENOENT when there is none. */
-static enum store_err auth(struct store *st, const char *sql, const char *uuid,
+ * = ?") for uuid and secret_hash: SERR_NOENT when there is none. */
+static enum serr auth(struct store *st, const char *sql, const char *uuid,
 			   const unsigned char secret_hash[32], int64_t *id)
 {
 	sqlite3_stmt *stmt = prepare(st, NULL, 0, sql, "s", uuid);
-	enum store_err err = STORE_ENOENT;
+	enum serr err = SERR_NOENT;
 	int rc;
 
 	if (!stmt)
-		return STORE_EDB;
+		return SERR_DB;
 	if (sqlite3_bind_blob(stmt, 2, secret_hash, 32, SQLITE_TRANSIENT) != SQLITE_OK) {
 		sqlite3_finalize(stmt);
-		return STORE_EDB;
+		return SERR_DB;
 	}
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
 		*id = sqlite3_column_int64(stmt, 0);
-		err = STORE_OK;
+		err = SERR_OK;
 	} else if (rc != SQLITE_DONE) {
-		err = STORE_EDB;
+		err = SERR_DB;
 	}
 	sqlite3_finalize(stmt);
 	return err;
 }
 
-enum store_err store_agent_auth(struct store *st, const char *uuid,
+enum serr store_agent_auth(struct store *st, const char *uuid,
 				const unsigned char secret_hash[32], int64_t *id)
 {
 	return auth(st, "SELECT node FROM clients WHERE uuid = ? AND secret = ?", uuid,
 		    secret_hash, id);
 }
 
-enum store_err store_sps_auth(struct store *st, const char *uuid,
+enum serr store_sps_auth(struct store *st, const char *uuid,
 			      const unsigned char secret_hash[32], int64_t *id)
 {
 	return auth(st, "SELECT id FROM sps_servers WHERE uuid = ? AND secret = ? AND "
 		    "state != 'revoked'", uuid, secret_hash, id);
 }
 
-enum store_err store_sps_add(struct store *st, const char *uuid,
+enum serr store_sps_add(struct store *st, const char *uuid,
 			     const unsigned char secret_hash[32], const char *hostname,
 			     const char *names, const char *pin, int64_t now, char *errbuf,
 			     size_t errlen)
@@ -1492,14 +1492,14 @@ enum store_err store_sps_add(struct store *st, const char *uuid,
 	return run(st, stmt, errbuf, errlen);
 }
 
-enum store_err store_sps_seen(struct store *st, int64_t id, const char *status, int64_t now,
+enum serr store_sps_seen(struct store *st, int64_t id, const char *status, int64_t now,
 			      char *errbuf, size_t errlen)
 {
 	return sql_exec(st, errbuf, errlen, "UPDATE sps_servers SET status = ?, last_seen = ? "
 			"WHERE id = ?", "sii", status, now, id);
 }
 
-enum store_err store_sps_list(struct store *st, json_t **out)
+enum serr store_sps_list(struct store *st, json_t **out)
 {
 	/* names and status are JSON text. */
 	return query_rows(prepare(st, NULL, 0, "SELECT id, uuid, hostname, names, enrolled, "
@@ -1507,24 +1507,24 @@ enum store_err store_sps_list(struct store *st, json_t **out)
 				  "ORDER BY id", ""), 1u << 3 | 1u << 6, out);
 }
 
-enum store_err store_sps_set_state(struct store *st, int64_t id, const char *state,
+enum serr store_sps_set_state(struct store *st, int64_t id, const char *state,
 				   int64_t *n)
 {
 	/* A revocation is for good: the server must enroll again. */
-	enum store_err err = sql_exec(st, NULL, 0, "UPDATE sps_servers SET state = ? WHERE "
+	enum serr err = sql_exec(st, NULL, 0, "UPDATE sps_servers SET state = ? WHERE "
 				      "id = ? AND state != 'revoked'", "si", state, id);
 
-	*n = err == STORE_OK ? sqlite3_changes(st->db) : 0;
+	*n = err == SERR_OK ? sqlite3_changes(st->db) : 0;
 	return err;
 }
 
-enum store_err store_sps_pins(struct store *st, json_t **out)
+enum serr store_sps_pins(struct store *st, json_t **out)
 {
 	return query_rows(prepare(st, NULL, 0, "SELECT pin FROM sps_servers WHERE state = "
 				  "'enabled' AND pin IS NOT NULL ORDER BY id", ""), 0, out);
 }
 
-enum store_err store_agent_seen(struct store *st, int64_t id, const char *status, int64_t now,
+enum serr store_agent_seen(struct store *st, int64_t id, const char *status, int64_t now,
 				char *errbuf, size_t errlen)
 {
 	if (status)
@@ -1535,16 +1535,16 @@ enum store_err store_agent_seen(struct store *st, int64_t id, const char *status
 			"WHERE node = ?", "iii", now, store_observed(st), id);
 }
 
-enum store_err store_agent_settings(struct store *st, int64_t id, char **json,
+enum serr store_agent_settings(struct store *st, int64_t id, char **json,
 				    int64_t *version, char *errbuf, size_t errlen)
 {
-	enum store_err err = sql_text(st, json, errbuf, errlen,
+	enum serr err = sql_text(st, json, errbuf, errlen,
 				      "SELECT eff_json FROM clients WHERE node = ?", "i", id);
 
-	if (err == STORE_OK) {
+	if (err == SERR_OK) {
 		err = sql_int(st, version, errbuf, errlen,
 			      "SELECT eff_version FROM clients WHERE node = ?", "i", id);
-		if (err != STORE_OK) {
+		if (err != SERR_OK) {
 			free(*json);
 			*json = NULL;
 		}
@@ -1552,39 +1552,39 @@ enum store_err store_agent_settings(struct store *st, int64_t id, char **json,
 	return err;
 }
 
-enum store_err store_agent_ack(struct store *st, int64_t id, int64_t version, char *errbuf,
+enum serr store_agent_ack(struct store *st, int64_t id, int64_t version, char *errbuf,
 			       size_t errlen)
 {
-	enum store_err err = begin(st, errbuf, errlen);
+	enum serr err = begin(st, errbuf, errlen);
 	bool moved;
 
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	err = sql_exec(st, errbuf, errlen, "UPDATE clients SET acked_version = max(acked_version,"
 		       " ?) WHERE node = ?", "ii", version, id);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "UPDATE clients SET update_req = 0 WHERE "
 			       "node = ? AND update_req <= ?", "ii", id, version);
 	/* An agent acknowledges a move once it has enrolled with the target;
 	 * it will not ask for anything queued since: that is cancelled. */
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "UPDATE clients SET state = 'moved' "
 			       "WHERE node = ? AND move IS NOT NULL AND move_version <= ? AND "
 			       "state != 'moved'", "ii", id, version);
-	moved = err == STORE_OK && sqlite3_changes(st->db) > 0;
-	if (err == STORE_OK)
+	moved = err == SERR_OK && sqlite3_changes(st->db) > 0;
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "DELETE FROM deliveries WHERE client = ? AND "
 			       "version <= ?", "ii", id, version);
-	if (err == STORE_OK && moved)
+	if (err == SERR_OK && moved)
 		err = sql_exec(st, errbuf, errlen, "DELETE FROM deliveries WHERE client = ?", "i",
 			       id);
-	if (err == STORE_OK && moved && sqlite3_changes(st->db) > 0)
+	if (err == SERR_OK && moved && sqlite3_changes(st->db) > 0)
 		err = store_event_add(st, "delivery", id, 0, "moved to another server: its "
 				      "queued delivery is cancelled");
 	return finish(st, err, errbuf, errlen);
 }
 
-enum store_err store_deliveries_due(struct store *st, int64_t now,
+enum serr store_deliveries_due(struct store *st, int64_t now,
 				    int (*fn)(const struct store_delivery *d, void *arg),
 				    void *arg)
 {
@@ -1595,7 +1595,7 @@ enum store_err store_deliveries_due(struct store *st, int64_t now,
 	int rc;
 
 	if (!stmt)
-		return STORE_EDB;
+		return SERR_DB;
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		d.client = sqlite3_column_int64(stmt, 0);
 		d.version = sqlite3_column_int64(stmt, 1);
@@ -1605,40 +1605,40 @@ enum store_err store_deliveries_due(struct store *st, int64_t now,
 			break;
 	}
 	sqlite3_finalize(stmt);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? STORE_OK : STORE_EDB;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? SERR_OK : SERR_DB;
 }
 
-enum store_err store_delivery_get(struct store *st, int64_t client, struct store_delivery *d)
+enum serr store_delivery_get(struct store *st, int64_t client, struct store_delivery *d)
 {
 	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT version, attempts, next_attempt FROM "
 				     "deliveries WHERE client = ?", "i", client);
-	enum store_err err = STORE_ENOENT;
+	enum serr err = SERR_NOENT;
 	int rc;
 
 	if (!stmt)
-		return STORE_EDB;
+		return SERR_DB;
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW) {
 		d->client = client;
 		d->version = sqlite3_column_int64(stmt, 0);
 		d->attempts = sqlite3_column_int64(stmt, 1);
 		d->next_attempt = sqlite3_column_int64(stmt, 2);
-		err = STORE_OK;
+		err = SERR_OK;
 	} else if (rc != SQLITE_DONE) {
-		err = STORE_EDB;
+		err = SERR_DB;
 	}
 	sqlite3_finalize(stmt);
 	return err;
 }
 
-enum store_err store_delivery_retry(struct store *st, int64_t client, int64_t attempts,
+enum serr store_delivery_retry(struct store *st, int64_t client, int64_t attempts,
 				    int64_t next_attempt)
 {
 	return sql_exec(st, NULL, 0, "UPDATE deliveries SET attempts = ?, next_attempt = ? "
 			"WHERE client = ?", "iii", attempts, next_attempt, client);
 }
 
-enum store_err store_deliveries_json(struct store *st, json_t **out)
+enum serr store_deliveries_json(struct store *st, json_t **out)
 {
 	return query_rows(prepare(st, NULL, 0, "SELECT d.client AS client, c.uuid AS uuid, "
 				  "c.hostname AS hostname, d.version AS version, "
@@ -1649,17 +1649,17 @@ enum store_err store_deliveries_json(struct store *st, json_t **out)
 			  0, out);
 }
 
-enum store_err store_deliveries_cancel(struct store *st, int64_t client, int64_t *n)
+enum serr store_deliveries_cancel(struct store *st, int64_t client, int64_t *n)
 {
-	enum store_err err = client < 0 ?
+	enum serr err = client < 0 ?
 		sql_exec(st, NULL, 0, "DELETE FROM deliveries", "") :
 		sql_exec(st, NULL, 0, "DELETE FROM deliveries WHERE client = ?", "i", client);
 
-	*n = err == STORE_OK ? sqlite3_changes(st->db) : 0;
+	*n = err == SERR_OK ? sqlite3_changes(st->db) : 0;
 	return err;
 }
 
-enum store_err store_clients_each(struct store *st, int64_t only,
+enum serr store_clients_each(struct store *st, int64_t only,
 				  int (*fn)(json_t *c, void *arg), void *arg)
 {
 	sqlite3_stmt *stmt = prepare(st, NULL, 0, SUBTREE_CTE
@@ -1669,13 +1669,13 @@ enum store_err store_clients_each(struct store *st, int64_t only,
 				     "c.seen_observed FROM clients c JOIN nodes n ON n.id = c.node "
 				     "WHERE ?1 = 0 OR c.node IN (SELECT id FROM sub) "
 				     "ORDER BY c.node", "i", only);
-	enum store_err err = STORE_OK;
+	enum serr err = SERR_OK;
 	const char *status;
 	json_t *obj;
 	int rc = SQLITE_DONE, stop = 0;
 
 	if (!stmt)
-		return STORE_EDB;
+		return SERR_DB;
 	while (!stop && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		status = (const char *)sqlite3_column_text(stmt, 7);
 		obj = json_pack("{sI ss ss sI sI sI sI so sb ss}",
@@ -1693,56 +1693,56 @@ enum store_err store_clients_each(struct store *st, int64_t only,
 			json_object_set_new(obj, "seen_observed",
 					    json_integer(sqlite3_column_int64(stmt, 10)));
 		if (!obj) {
-			err = STORE_ENOMEM;
+			err = SERR_NOMEM;
 			break;
 		}
 		stop = fn(obj, arg);
 		json_decref(obj);
 	}
-	if (err == STORE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		err = STORE_EDB;
+	if (err == SERR_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		err = SERR_DB;
 	sqlite3_finalize(stmt);
 	return err;
 }
 
-enum store_err store_kv_get(struct store *st, const char *key, char **value)
+enum serr store_kv_get(struct store *st, const char *key, char **value)
 {
 	return sql_text(st, value, NULL, 0, "SELECT value FROM server_kv WHERE key = ?", "s", key);
 }
 
-enum store_err store_kv_put(struct store *st, const char *key, const char *value,
+enum serr store_kv_put(struct store *st, const char *key, const char *value,
 			    char *errbuf, size_t errlen)
 {
 	return sql_exec(st, errbuf, errlen, "INSERT OR REPLACE INTO server_kv VALUES (?, ?)",
 			"ss", key, value);
 }
 
-enum store_err store_client_set_state(struct store *st, int64_t id, const char *state)
+enum serr store_client_set_state(struct store *st, int64_t id, const char *state)
 {
 	return sql_exec(st, NULL, 0, "UPDATE clients SET state = ? WHERE node = ?", "si", state,
 			id);
 }
 
-enum store_err store_client_remove(struct store *st, int64_t id, const char *why,
+enum serr store_client_remove(struct store *st, int64_t id, const char *why,
 				   char *errbuf, size_t errlen)
 {
-	enum store_err err = begin(st, errbuf, errlen);
+	enum serr err = begin(st, errbuf, errlen);
 	int64_t parent = 0;
 	char path[4096];
 
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	err = expect_kind(st, id, STORE_KIND_CLIENT, errbuf, errlen);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_int(st, &parent, errbuf, errlen, "SELECT parent FROM nodes WHERE id = ?",
 			      "i", id);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = store_domain_path(st, parent, path, sizeof(path));
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = store_event_add(st, "system", id, 0, why);
 	/* Kept, credential and settings included, for an administrator to
 	 * restore within agents.removed_keep. */
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "INSERT INTO removed_clients (node, uuid, "
 			       "hostname, secret, domain, settings, status, last_seen, removed, "
 			       "removed_observed, why) SELECT c.node, c.uuid, c.hostname, "
@@ -1751,134 +1751,134 @@ enum store_err store_client_remove(struct store *st, int64_t id, const char *why
 			       "?5 FROM "
 			       "clients c WHERE c.node = ?1", "isiis", id, path,
 			       (int64_t)time(NULL), store_observed(st), why);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "DELETE FROM nodes WHERE id = ?", "i", id);
 	return finish(st, err, errbuf, errlen);
 }
 
-enum store_err store_removed_list(struct store *st, json_t **out)
+enum serr store_removed_list(struct store *st, json_t **out)
 {
 	return query_rows(prepare(st, NULL, 0, "SELECT node AS id, uuid, hostname, domain, "
 				  "last_seen, removed, why FROM removed_clients ORDER BY removed "
 				  "DESC, node", ""), 0, out);
 }
 
-enum store_err store_client_restore(struct store *st, int64_t id, char *errbuf, size_t errlen)
+enum serr store_client_restore(struct store *st, int64_t id, char *errbuf, size_t errlen)
 {
-	enum store_err err = begin(st, errbuf, errlen);
+	enum serr err = begin(st, errbuf, errlen);
 	char *path = NULL;
 	int64_t domain = STORE_ROOT, other = 0;
 
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	err = sql_text(st, &path, errbuf, errlen, "SELECT domain FROM removed_clients WHERE "
 		       "node = ?", "i", id);
-	if (err == STORE_ENOENT)
+	if (err == SERR_NOENT)
 		util_set_msg(errbuf, errlen, "no removed client %lld (restored already, or kept "
 			     "no longer)", (long long)id);
-	if (err == STORE_OK &&
+	if (err == SERR_OK &&
 	    sql_int(st, &other, NULL, 0, "SELECT c.node FROM clients c JOIN removed_clients r "
-		    "ON r.uuid = c.uuid WHERE r.node = ?", "i", id) == STORE_OK) {
+		    "ON r.uuid = c.uuid WHERE r.node = ?", "i", id) == SERR_OK) {
 		util_set_msg(errbuf, errlen, "client %lld's agent has enrolled again, as client "
 			     "%lld", (long long)id, (long long)other);
-		err = STORE_EEXIST;
+		err = SERR_EXIST;
 	}
 	/* Back in its domain, or the root when that is gone. */
-	if (err == STORE_OK && store_domain_lookup(st, path, 0, &domain, NULL, 0) != STORE_OK)
+	if (err == SERR_OK && store_domain_lookup(st, path, 0, &domain, NULL, 0) != SERR_OK)
 		domain = STORE_ROOT;
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "INSERT INTO nodes (id, parent, kind, name) "
 			       "SELECT node, ?2, 2, hostname FROM removed_clients WHERE node = ?1",
 			       "ii", id, domain);
 	/* Seen now: its inactivity counts afresh. */
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "INSERT INTO clients (node, uuid, hostname, "
 			       "secret, status, last_seen, seen_observed) SELECT node, uuid, "
 			       "hostname, secret, status, ?2, ?3 FROM removed_clients WHERE "
 			       "node = ?1", "iii", id, (int64_t)time(NULL), store_observed(st));
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "INSERT INTO settings (node, key, value) SELECT "
 			       "?1, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]') "
 			       "FROM removed_clients r, json_each(r.settings) j WHERE r.node = ?1",
 			       "i", id);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "DELETE FROM removed_clients WHERE node = ?",
 			       "i", id);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = refresh(st, id, NULL, errbuf, errlen);
 	free(path);
 	return finish(st, err, errbuf, errlen);
 }
 
-enum store_err store_removed_purge(struct store *st, int64_t keep, int64_t now, int64_t *n)
+enum serr store_removed_purge(struct store *st, int64_t keep, int64_t now, int64_t *n)
 {
 	/* Past keep by the clock and by this server's own count. */
-	enum store_err err = sql_exec(st, NULL, 0, "DELETE FROM removed_clients WHERE removed < ? "
+	enum serr err = sql_exec(st, NULL, 0, "DELETE FROM removed_clients WHERE removed < ? "
 				      "AND removed_observed < ?", "ii", now - keep,
 				      store_observed(st) - keep);
 
-	*n = err == STORE_OK ? (int64_t)sqlite3_changes(st->db) : 0;
+	*n = err == SERR_OK ? (int64_t)sqlite3_changes(st->db) : 0;
 	return err;
 }
 
-enum store_err store_client_move_server(struct store *st, int64_t id, const char *move,
+enum serr store_client_move_server(struct store *st, int64_t id, const char *move,
 					char *errbuf, size_t errlen)
 {
-	enum store_err err = begin(st, errbuf, errlen);
+	enum serr err = begin(st, errbuf, errlen);
 	int64_t rev = 0;
 	char *eff = NULL;
 
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	err = expect_kind(st, id, STORE_KIND_CLIENT, errbuf, errlen);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "UPDATE clients SET move = ? WHERE node = ?",
 			       "si", move, id);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_text(st, &eff, errbuf, errlen, "SELECT eff_json FROM clients WHERE "
 			       "node = ?", "i", id);
 	/* A new version carries the move to the agent like a settings change. */
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = record_change(st, id, eff, &rev, errbuf, errlen);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "UPDATE clients SET move_version = ? WHERE "
 			       "node = ?", "ii", rev, id);
 	free(eff);
 	return finish(st, err, errbuf, errlen);
 }
 
-enum store_err store_client_update_now(struct store *st, int64_t id, char *errbuf, size_t errlen)
+enum serr store_client_update_now(struct store *st, int64_t id, char *errbuf, size_t errlen)
 {
-	enum store_err err = begin(st, errbuf, errlen);
+	enum serr err = begin(st, errbuf, errlen);
 	int64_t rev = 0;
 	char *eff = NULL;
 
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	err = expect_kind(st, id, STORE_KIND_CLIENT, errbuf, errlen);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_text(st, &eff, errbuf, errlen, "SELECT eff_json FROM clients WHERE "
 			       "node = ?", "i", id);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = record_change(st, id, eff, &rev, errbuf, errlen);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = sql_exec(st, errbuf, errlen, "UPDATE clients SET update_req = ? WHERE "
 			       "node = ? AND update_req = 0", "ii", rev, id);
 	free(eff);
 	return finish(st, err, errbuf, errlen);
 }
 
-enum store_err store_client_update_pending(struct store *st, int64_t id, int *pending)
+enum serr store_client_update_pending(struct store *st, int64_t id, int *pending)
 {
 	int64_t v = 0;
-	enum store_err err = sql_int(st, &v, NULL, 0, "SELECT update_req FROM clients WHERE "
+	enum serr err = sql_int(st, &v, NULL, 0, "SELECT update_req FROM clients WHERE "
 				     "node = ?", "i", id);
 
-	*pending = err == STORE_OK && v > 0;
+	*pending = err == SERR_OK && v > 0;
 	return err;
 }
 
-enum store_err store_package_add(struct store *st, const char *component, int64_t version,
+enum serr store_package_add(struct store *st, const char *component, int64_t version,
 				 int64_t base, const char *file, int64_t size,
 				 const char *envelope, char *errbuf, size_t errlen)
 {
@@ -1887,48 +1887,48 @@ enum store_err store_package_add(struct store *st, const char *component, int64_
 			file, component, version, base, size, envelope, (int64_t)time(NULL));
 }
 
-enum store_err store_package_remove(struct store *st, const char *file)
+enum serr store_package_remove(struct store *st, const char *file)
 {
 	return sql_exec(st, NULL, 0, "DELETE FROM packages WHERE file = ?", "s", file);
 }
 
-enum store_err store_package_reseal(struct store *st, const json_t *envelopes, const char *key,
+enum serr store_package_reseal(struct store *st, const json_t *envelopes, const char *key,
 				    const char *value, char *errbuf, size_t errlen)
 {
-	enum store_err err = begin(st, errbuf, errlen);
+	enum serr err = begin(st, errbuf, errlen);
 	const char *file;
 	json_t *env;
 
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	json_object_foreach((json_t *)envelopes, file, env)
-		if (err == STORE_OK)
+		if (err == SERR_OK)
 			err = sql_exec(st, errbuf, errlen, "UPDATE packages SET envelope = ? "
 				       "WHERE file = ?", "ss", json_string_value(env), file);
-	if (err == STORE_OK)
+	if (err == SERR_OK)
 		err = store_kv_put(st, key, value, errbuf, errlen);
 	return finish(st, err, errbuf, errlen);
 }
 
-enum store_err store_packages(struct store *st, const char *component, json_t **out)
+enum serr store_packages(struct store *st, const char *component, json_t **out)
 {
 	return query_rows(prepare(st, NULL, 0, "SELECT version, base, file, size, envelope, "
 				  "created FROM packages WHERE component = ? "
 				  "ORDER BY version, base", "s", component), 0, out);
 }
 
-enum store_err store_client_move_info(struct store *st, int64_t id, char **move)
+enum serr store_client_move_info(struct store *st, int64_t id, char **move)
 {
 	return sql_text(st, move, NULL, 0, "SELECT move FROM clients WHERE node = ? AND "
 			"move IS NOT NULL AND state != 'moved'", "i", id);
 }
 
-enum store_err store_export(struct store *st, json_t **out)
+enum serr store_export(struct store *st, json_t **out)
 {
 	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT id FROM nodes WHERE kind != 2 "
 				     "ORDER BY id", "");
 	json_t *list = json_array(), *own;
-	enum store_err err = STORE_OK;
+	enum serr err = SERR_OK;
 	char path[4096];
 	int64_t *ids = NULL, *grown;
 	size_t n = 0, i;
@@ -1938,30 +1938,30 @@ enum store_err store_export(struct store *st, json_t **out)
 	while (sqlite3_step(stmt) == SQLITE_ROW) {
 		grown = realloc(ids, (n + 1) * sizeof(*ids));
 		if (!grown) {
-			err = STORE_ENOMEM;
+			err = SERR_NOMEM;
 			break;
 		}
 		ids = grown;
 		ids[n++] = sqlite3_column_int64(stmt, 0);
 	}
 	sqlite3_finalize(stmt);
-	for (i = 0; err == STORE_OK && i < n; i++) {
+	for (i = 0; err == SERR_OK && i < n; i++) {
 		own = NULL;
 		err = store_domain_path(st, ids[i], path, sizeof(path));
-		if (err == STORE_OK)
+		if (err == SERR_OK)
 			err = store_settings_get(st, ids[i], &own, NULL, NULL, 0);
-		if (err == STORE_OK &&
+		if (err == SERR_OK &&
 		    json_array_append_new(list, json_pack("{ss so}", "path", path, "settings",
 							  own)) != 0)
-			err = STORE_ENOMEM;
+			err = SERR_NOMEM;
 	}
 	free(ids);
-	if (err != STORE_OK) {
+	if (err != SERR_OK) {
 		json_decref(list);
 		return err;
 	}
 	*out = list;
-	return STORE_OK;
+	return SERR_OK;
 }
 
 const char *const store_event_kinds[] = { "system", "verify", "delivery", "detection", NULL };
@@ -1977,14 +1977,14 @@ static void event_place(struct store *st, int64_t client, char **host, char *dom
 	domain[0] = '\0';
 	if (client > 0 &&
 	    sql_text(st, host, NULL, 0, "SELECT hostname FROM clients WHERE node = ?", "i",
-		     client) == STORE_OK &&
+		     client) == SERR_OK &&
 	    sql_int(st, &parent, NULL, 0, "SELECT parent FROM nodes WHERE id = ?", "i",
-		    client) == STORE_OK &&
-	    store_domain_path(st, parent, domain, len) != STORE_OK)
+		    client) == SERR_OK &&
+	    store_domain_path(st, parent, domain, len) != SERR_OK)
 		domain[0] = '\0';
 }
 
-static enum store_err event_insert(struct store *st, const char *kind, int64_t client,
+static enum serr event_insert(struct store *st, const char *kind, int64_t client,
 				   const char *host, const char *domain, int64_t when,
 				   const char *message)
 {
@@ -1994,11 +1994,11 @@ static enum store_err event_insert(struct store *st, const char *kind, int64_t c
 			message, store_observed(st));
 }
 
-enum store_err store_event_add(struct store *st, const char *kind, int64_t client,
+enum serr store_event_add(struct store *st, const char *kind, int64_t client,
 			       int64_t when, const char *message)
 {
 	char *host, domain[1024];
-	enum store_err err;
+	enum serr err;
 
 	event_place(st, client, &host, domain, sizeof(domain));
 	err = event_insert(st, kind, client, host, domain, when, message);
@@ -2006,23 +2006,23 @@ enum store_err store_event_add(struct store *st, const char *kind, int64_t clien
 	return err;
 }
 
-enum store_err store_events_add(struct store *st, const char *kind, int64_t client,
+enum serr store_events_add(struct store *st, const char *kind, int64_t client,
 				const int64_t *when, const char *const *messages, size_t n)
 {
 	char *host, domain[1024];
-	enum store_err err = begin(st, NULL, 0);
+	enum serr err = begin(st, NULL, 0);
 	size_t i;
 
-	if (err != STORE_OK)
+	if (err != SERR_OK)
 		return err;
 	event_place(st, client, &host, domain, sizeof(domain));
-	for (i = 0; i < n && err == STORE_OK; i++)
+	for (i = 0; i < n && err == SERR_OK; i++)
 		err = event_insert(st, kind, client, host, domain, when[i], messages[i]);
 	free(host);
 	return finish(st, err, NULL, 0);
 }
 
-enum store_err store_eventf(struct store *st, const char *kind, int64_t client,
+enum serr store_eventf(struct store *st, const char *kind, int64_t client,
 			    const char *fmt, ...)
 {
 	char msg[1024];
@@ -2035,7 +2035,7 @@ enum store_err store_eventf(struct store *st, const char *kind, int64_t client,
 	return store_event_add(st, kind, client, 0, msg);
 }
 
-enum store_err store_events(struct store *st, const struct store_event_filter *f,
+enum serr store_events(struct store *st, const struct store_event_filter *f,
 			    json_t **out)
 {
 	/* A domain matches itself and every domain below it. */
@@ -2050,13 +2050,13 @@ enum store_err store_events(struct store *st, const struct store_event_filter *f
 		f->before, f->limit), 0, out);
 }
 
-enum store_err store_events_prune(struct store *st, int64_t keep, int64_t now, int64_t *n)
+enum serr store_events_prune(struct store *st, int64_t keep, int64_t now, int64_t *n)
 {
 	/* Older by the clock and by this server's own count: a clock set
 	 * forward deletes nothing. */
-	enum store_err err = sql_exec(st, NULL, 0, "DELETE FROM events WHERE time < ? AND "
+	enum serr err = sql_exec(st, NULL, 0, "DELETE FROM events WHERE time < ? AND "
 				      "observed < ?", "ii", now - keep, store_observed(st) - keep);
 
-	*n = err == STORE_OK ? (int64_t)sqlite3_changes(st->db) : 0;
+	*n = err == SERR_OK ? (int64_t)sqlite3_changes(st->db) : 0;
 	return err;
 }

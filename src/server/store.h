@@ -7,7 +7,7 @@
  *
  * A store handle is not thread-safe: one thread uses it at a time. Every
  * function that changes state does so in one transaction, all or nothing.
- * Functions returning STORE_EDB or STORE_EINVAL write a message to errbuf.
+ * Functions returning SERR_DB or SERR_INVAL write a message to errbuf.
  */
 #ifndef WARD_STORE_H
 #define WARD_STORE_H
@@ -15,17 +15,8 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "server/serr.h"
 
-/* Errors of the storage layer. */
-enum store_err {
-	STORE_OK = 0,
-	STORE_ENOMEM,    /* out of memory */
-	STORE_EDB,       /* the database failed (I/O, corruption, full disk) */
-	STORE_ENOENT,    /* no such node, client or setting */
-	STORE_EEXIST,    /* the name or identity is taken */
-	STORE_EINVAL,    /* an argument or value is not acceptable */
-	STORE_ENOTEMPTY, /* a domain still holds domains or clients */
-};
 
 /* The root's node id: the tree always has it. */
 #define STORE_ROOT 1
@@ -69,76 +60,76 @@ int64_t store_observed(const struct store *st);
 /* Saves store_observed() (never moving it back): wardd does so every
  * verification, so a crash loses at most that much of the count, which
  * only ever delays a removal. */
-enum store_err store_observed_save(struct store *st);
+enum serr store_observed_save(struct store *st);
 
 /* Creates domain name under parent (the root or a domain). Names are 1-64
  * printable characters without '/', unique among their siblings. Stores
  * the new node id in *id. */
-enum store_err store_domain_create(struct store *st, int64_t parent, const char *name,
+enum serr store_domain_create(struct store *st, int64_t parent, const char *name,
 				   int64_t *id, char *errbuf, size_t errlen);
 
 /* Renames a domain. */
-enum store_err store_domain_rename(struct store *st, int64_t id, const char *name,
+enum serr store_domain_rename(struct store *st, int64_t id, const char *name,
 				   char *errbuf, size_t errlen);
 
-/* Deletes an empty domain (STORE_ENOTEMPTY otherwise) and its settings. */
-enum store_err store_domain_delete(struct store *st, int64_t id, char *errbuf, size_t errlen);
+/* Deletes an empty domain (SERR_NOTEMPTY otherwise) and its settings. */
+enum serr store_domain_delete(struct store *st, int64_t id, char *errbuf, size_t errlen);
 
 /* Moves a domain under another parent (not into itself or below itself). */
-enum store_err store_domain_move(struct store *st, int64_t id, int64_t parent,
+enum serr store_domain_move(struct store *st, int64_t id, int64_t parent,
 				 char *errbuf, size_t errlen);
 
 /* Resolves a domain path ("/" for the root, "/a/b" for domain b in a) to
  * its node id. With create, missing domains along the path are created
  * (a moved client lands in the domain of the same path). */
-enum store_err store_domain_lookup(struct store *st, const char *path, int create, int64_t *id,
+enum serr store_domain_lookup(struct store *st, const char *path, int create, int64_t *id,
 				   char *errbuf, size_t errlen);
 
 /* Writes the path of domain (or root) id into buf: "/" or "/a/b". */
-enum store_err store_domain_path(struct store *st, int64_t id, char *buf, size_t len);
+enum serr store_domain_path(struct store *st, int64_t id, char *buf, size_t len);
 
 /* Returns the tree as a new JSON object {id, name, kind, children: [...],
  * clients: [{id, uuid, hostname, moved?: true}]}; the caller owns the
  * reference. */
-enum store_err store_tree(struct store *st, json_t **out, char *errbuf, size_t errlen);
+enum serr store_tree(struct store *st, json_t **out, char *errbuf, size_t errlen);
 
 /* Adds a client with the given unique uuid, host name and credential (the
  * SHA-256 of its secret) in domain (or the root) and stores its node id in
  * *id. Its effective settings are computed and, being new, queued for
  * delivery. */
-enum store_err store_client_add(struct store *st, int64_t domain, const char *uuid,
+enum serr store_client_add(struct store *st, int64_t domain, const char *uuid,
 				const char *hostname, const unsigned char secret_hash[32],
 				int64_t *id, char *errbuf, size_t errlen);
 
 /* Moves a client to another domain (or the root); its effective settings
  * are recomputed and queued for delivery if they changed. */
-enum store_err store_client_move(struct store *st, int64_t client, int64_t domain,
+enum serr store_client_move(struct store *st, int64_t client, int64_t domain,
 				 char *errbuf, size_t errlen);
 
 /* Places setting key = value on node with the given apply mode. The value
  * is validated against the settings table (settings.h) for the node's
  * level. Every client whose effective settings change gets a new version
  * and a queued delivery; their number is stored in *changed (may be NULL). */
-enum store_err store_setting_set(struct store *st, int64_t node, const char *key,
+enum serr store_setting_set(struct store *st, int64_t node, const char *key,
 				 const json_t *value, enum store_apply mode, size_t *changed,
 				 char *errbuf, size_t errlen);
 
 /* Removes node's own value of key, so it inherits again (not on the root,
  * which holds every setting). Changed clients as for store_setting_set(). */
-enum store_err store_setting_unset(struct store *st, int64_t node, const char *key,
+enum serr store_setting_unset(struct store *st, int64_t node, const char *key,
 				   size_t *changed, char *errbuf, size_t errlen);
 
 /* Returns node's own values (*own) and its effective ones (*effective),
  * each a new JSON object the caller owns; either pointer may be NULL. */
-enum store_err store_settings_get(struct store *st, int64_t node, json_t **own,
+enum serr store_settings_get(struct store *st, int64_t node, json_t **own,
 				  json_t **effective, char *errbuf, size_t errlen);
 
 /* Stores in *out (a new object the caller owns) where each setting in
  * effect at node comes from: "root", "domain:/PATH" or "client:ID". */
-enum store_err store_settings_origin(struct store *st, int64_t node, json_t **out);
+enum serr store_settings_origin(struct store *st, int64_t node, json_t **out);
 
 /* Returns a client's effective settings version (0 before the first). */
-enum store_err store_client_version(struct store *st, int64_t client, int64_t *version);
+enum serr store_client_version(struct store *st, int64_t client, int64_t *version);
 
 /* Kinds of bearer tokens. Only a token's SHA-256 is stored: tokens are 256
  * random bits, so a fast hash suffices where a password needs Argon2id. */
@@ -153,139 +144,139 @@ enum store_token {
 
 /* Creates administrator name (role "admin") with an Argon2id hash string,
  * or sets an existing one's password hash. */
-enum store_err store_admin_put(struct store *st, const char *name, const char *pwhash,
+enum serr store_admin_put(struct store *st, const char *name, const char *pwhash,
 			       char *errbuf, size_t errlen);
 
 /* Returns administrator name's password hash in *pwhash (caller frees);
- * STORE_ENOENT when there is no such administrator. */
-enum store_err store_admin_get(struct store *st, const char *name, char **pwhash,
+ * SERR_NOENT when there is no such administrator. */
+enum serr store_admin_get(struct store *st, const char *name, char **pwhash,
 			       char *errbuf, size_t errlen);
 
 /* Returns the number of administrators. */
-enum store_err store_admin_count(struct store *st, int64_t *count);
+enum serr store_admin_count(struct store *st, int64_t *count);
 
 /* Adds administrator name with an Argon2id hash string and a role
- * ("admin" or "read-only"); STORE_EEXIST when the name is taken. */
-enum store_err store_admin_add(struct store *st, const char *name, const char *pwhash,
+ * ("admin" or "read-only"); SERR_EXIST when the name is taken. */
+enum serr store_admin_add(struct store *st, const char *name, const char *pwhash,
 			       const char *role, char *errbuf, size_t errlen);
 
-/* Returns administrator name's role in *role (caller frees); STORE_ENOENT
+/* Returns administrator name's role in *role (caller frees); SERR_NOENT
  * when there is no such administrator. */
-enum store_err store_admin_role(struct store *st, const char *name, char **role);
+enum serr store_admin_role(struct store *st, const char *name, char **role);
 
 /* Sets administrator name's role ("admin" or "read-only"). */
-enum store_err store_admin_set_role(struct store *st, const char *name, const char *role,
+enum serr store_admin_set_role(struct store *st, const char *name, const char *role,
 				    char *errbuf, size_t errlen);
 
 /* Removes administrator name and ends their sessions, in one transaction. */
-enum store_err store_admin_remove(struct store *st, const char *name, char *errbuf,
+enum serr store_admin_remove(struct store *st, const char *name, char *errbuf,
 				  size_t errlen);
 
 /* Lists the administrators by name as [{"name", "role"}]; the caller owns
  * *out. */
-enum store_err store_admin_list(struct store *st, json_t **out);
+enum serr store_admin_list(struct store *st, json_t **out);
 
 /* Returns the number of administrators of role. */
-enum store_err store_admin_count_role(struct store *st, const char *role, int64_t *count);
+enum serr store_admin_count_role(struct store *st, const char *role, int64_t *count);
 
 /* Ends administrator name's sessions (API and console) but the one whose
  * token's SHA-256 is keep (NULL: all). */
-enum store_err store_admin_end_sessions(struct store *st, const char *name,
+enum serr store_admin_end_sessions(struct store *st, const char *name,
 					const unsigned char keep[32]);
 
 /* Records a token by its SHA-256, valid until expires (Unix time); ends,
  * when not 0, is the latest a sliding token may be extended to. Expired
  * tokens are deleted first. */
-enum store_err store_token_put(struct store *st, const unsigned char hash[32],
+enum serr store_token_put(struct store *st, const unsigned char hash[32],
 			       enum store_token kind, const char *subject, int64_t expires,
 			       int64_t ends, char *errbuf, size_t errlen);
 
-/* Looks up a token of kind valid at now by its SHA-256: STORE_OK with its
+/* Looks up a token of kind valid at now by its SHA-256: SERR_OK with its
  * subject copied into subject (len bytes) and, when expires is not NULL,
- * its expiry there; STORE_ENOENT when unknown or expired. With idle > 0 a
+ * its expiry there; SERR_NOENT when unknown or expired. With idle > 0 a
  * sliding token's expiry moves to now + idle (never past its end). */
-enum store_err store_token_check(struct store *st, const unsigned char hash[32],
+enum serr store_token_check(struct store *st, const unsigned char hash[32],
 				 enum store_token kind, int64_t now, int64_t idle,
 				 char *subject, size_t len, int64_t *expires);
 
 /* With max_uses >= 0, caps the uses of the token whose SHA-256 is hash
  * (0: no cap); with max_uses < 0, counts one use of it. A token used up is
  * no longer valid (store_token_check) nor listed. */
-enum store_err store_token_use(struct store *st, const unsigned char hash[32],
+enum serr store_token_use(struct store *st, const unsigned char hash[32],
 			       int64_t max_uses);
 
 /* Deletes a token (a session that signs out); unknown ones are no error. */
-enum store_err store_token_delete(struct store *st, const unsigned char hash[32]);
+enum serr store_token_delete(struct store *st, const unsigned char hash[32]);
 
 /* Lists the tokens of kind valid at now, soonest expiry first, as
  * [{"id", "subject", "expires", "uses", "max_uses"}]: id is the first 8 bytes of the token's
  * SHA-256 in hex (naming it without revealing it). The caller owns *out. */
-enum store_err store_tokens_list(struct store *st, enum store_token kind, int64_t now,
+enum serr store_tokens_list(struct store *st, enum store_token kind, int64_t now,
 				 json_t **out);
 
 /* Deletes the token of kind named id (as store_tokens_list names it); *n
  * is the number deleted (0: no such token). */
-enum store_err store_token_revoke(struct store *st, enum store_token kind, const char *id,
+enum serr store_token_revoke(struct store *st, enum store_token kind, const char *id,
 				  int64_t *n);
 
 /* Returns the number of tokens of kind valid at now. */
-enum store_err store_token_count(struct store *st, enum store_token kind, int64_t now,
+enum serr store_token_count(struct store *st, enum store_token kind, int64_t now,
 				 int64_t *count);
 
 /* Records a smart protection server enrolled as uuid with the credential
  * whose SHA-256 is secret_hash, its host name, the names its certificate
  * carries (a JSON list, as text) and the pin of its key (pki_pin()),
- * enabled. STORE_EEXIST when uuid is taken. */
-enum store_err store_sps_add(struct store *st, const char *uuid,
+ * enabled. SERR_EXIST when uuid is taken. */
+enum serr store_sps_add(struct store *st, const char *uuid,
 			     const unsigned char secret_hash[32], const char *hostname,
 			     const char *names, const char *pin, int64_t now, char *errbuf,
 			     size_t errlen);
 
 /* Authenticates a smart protection server as store_agent_auth() does an
  * agent; *id is its row id. A revoked one is unknown. */
-enum store_err store_sps_auth(struct store *st, const char *uuid,
+enum serr store_sps_auth(struct store *st, const char *uuid,
 			      const unsigned char secret_hash[32], int64_t *id);
 
 /* Records what smart protection server id reported (JSON text) and when. */
-enum store_err store_sps_seen(struct store *st, int64_t id, const char *status, int64_t now,
+enum serr store_sps_seen(struct store *st, int64_t id, const char *status, int64_t now,
 			      char *errbuf, size_t errlen);
 
 /* Stores in *out (a new list) every enrolled smart protection server:
  * {id, uuid, hostname, names, enrolled, last_seen, status, pin, trust}, trust
  * being its state: enabled, disabled or revoked. */
-enum store_err store_sps_list(struct store *st, json_t **out);
+enum serr store_sps_list(struct store *st, json_t **out);
 
 /* Sets smart protection server id's state ("enabled", "disabled" or
  * "revoked"); a revoked one stays so. *n: 1 when changed, 0 when there is
  * no such server or it is revoked. */
-enum store_err store_sps_set_state(struct store *st, int64_t id, const char *state,
+enum serr store_sps_set_state(struct store *st, int64_t id, const char *state,
 				   int64_t *n);
 
 /* Stores in *out (a new list of {"pin"}) the pins of the enabled smart
  * protection servers' keys: the ones agents may trust. */
-enum store_err store_sps_pins(struct store *st, json_t **out);
+enum serr store_sps_pins(struct store *st, json_t **out);
 
-/* Authenticates an agent: STORE_OK with its node id in *id when a client
+/* Authenticates an agent: SERR_OK with its node id in *id when a client
  * has uuid and the credential whose SHA-256 is secret_hash, else
- * STORE_ENOENT. */
-enum store_err store_agent_auth(struct store *st, const char *uuid,
+ * SERR_NOENT. */
+enum serr store_agent_auth(struct store *st, const char *uuid,
 				const unsigned char secret_hash[32], int64_t *id);
 
 /* Records that agent id was seen at now, with its reported status (JSON
  * text; NULL keeps the last one). */
-enum store_err store_agent_seen(struct store *st, int64_t id, const char *status, int64_t now,
+enum serr store_agent_seen(struct store *st, int64_t id, const char *status, int64_t now,
 				char *errbuf, size_t errlen);
 
 /* Returns agent id's effective settings (canonical JSON text in *json,
  * caller frees) and their version. */
-enum store_err store_agent_settings(struct store *st, int64_t id, char **json,
+enum serr store_agent_settings(struct store *st, int64_t id, char **json,
 				    int64_t *version, char *errbuf, size_t errlen);
 
 /* Records that agent id applied its settings up to version: its queued
  * delivery of that version or an older one is done. Acknowledging the
  * version of its move (or a later one) marks it moved, cancels what is
  * queued for it and logs that. */
-enum store_err store_agent_ack(struct store *st, int64_t id, int64_t version, char *errbuf,
+enum serr store_agent_ack(struct store *st, int64_t id, int64_t version, char *errbuf,
 			       size_t errlen);
 
 /* A queued delivery of a client's settings. */
@@ -300,36 +291,36 @@ struct store_delivery {
 
 /* Calls fn(d, arg) for each delivery due at now (next_attempt <= now),
  * oldest first, until fn returns nonzero. fn must not change the store. */
-enum store_err store_deliveries_due(struct store *st, int64_t now,
+enum serr store_deliveries_due(struct store *st, int64_t now,
 				    int (*fn)(const struct store_delivery *d, void *arg),
 				    void *arg);
 
-/* Returns client's queued delivery in *d; STORE_ENOENT when none. */
-enum store_err store_delivery_get(struct store *st, int64_t client, struct store_delivery *d);
+/* Returns client's queued delivery in *d; SERR_NOENT when none. */
+enum serr store_delivery_get(struct store *st, int64_t client, struct store_delivery *d);
 
 /* Sets client's delivery to be tried again at next_attempt, with attempts
  * counted. */
-enum store_err store_delivery_retry(struct store *st, int64_t client, int64_t attempts,
+enum serr store_delivery_retry(struct store *st, int64_t client, int64_t attempts,
 				    int64_t next_attempt);
 
 /* Lists every queued delivery as a new JSON array of {client, uuid,
  * hostname, version, attempts, next_attempt}; the caller owns it. */
-enum store_err store_deliveries_json(struct store *st, json_t **out);
+enum serr store_deliveries_json(struct store *st, json_t **out);
 
 /* Cancels client's queued delivery (client < 0: all). Stores the number
  * cancelled in *n. */
-enum store_err store_deliveries_cancel(struct store *st, int64_t client, int64_t *n);
+enum serr store_deliveries_cancel(struct store *st, int64_t client, int64_t *n);
 
 /* Calls fn(c, arg) for every client at or below node only (a client, a
  * domain or the root; 0: all): c is
  * a JSON object {id, uuid, hostname, domain (node id), last_seen, version,
  * acked_version, status, roaming, verified_state} valid during the call. Stops when fn
  * returns nonzero. */
-enum store_err store_clients_each(struct store *st, int64_t only,
+enum serr store_clients_each(struct store *st, int64_t only,
 				  int (*fn)(json_t *c, void *arg), void *arg);
 
 /* Records the connection state the last verification found for client id. */
-enum store_err store_client_set_state(struct store *st, int64_t id, const char *state);
+enum serr store_client_set_state(struct store *st, int64_t id, const char *state);
 
 /* Removes client id from the tree (its queued delivery goes with it; its
  * credential stops working) and logs a system event about it saying why
@@ -337,79 +328,79 @@ enum store_err store_client_set_state(struct store *st, int64_t id, const char *
  * and own settings, among the removed clients until restored or purged
  * (store_client_restore(), store_removed_purge()). Nothing is done to the
  * endpoint. */
-enum store_err store_client_remove(struct store *st, int64_t id, const char *why,
+enum serr store_client_remove(struct store *st, int64_t id, const char *why,
 				   char *errbuf, size_t errlen);
 
 /* Stores in *out (a new list) the removed clients kept for restoring,
  * newest removal first: [{"id", "uuid", "hostname", "domain" (the path it
  * was in), "last_seen", "removed", "why"}]. */
-enum store_err store_removed_list(struct store *st, json_t **out);
+enum serr store_removed_list(struct store *st, json_t **out);
 
 /* Puts removed client id back, with its id, credential and own settings,
  * in the domain of its path (the root when that is gone), seen now, and
- * queues its settings. STORE_ENOENT when it is not kept; STORE_EEXIST when
+ * queues its settings. SERR_NOENT when it is not kept; SERR_EXIST when
  * its agent has enrolled again meanwhile. */
-enum store_err store_client_restore(struct store *st, int64_t id, char *errbuf, size_t errlen);
+enum serr store_client_restore(struct store *st, int64_t id, char *errbuf, size_t errlen);
 
 /* Forgets the removed clients older than keep seconds at now (the clock)
  * and by store_observed(); *n is how many. */
-enum store_err store_removed_purge(struct store *st, int64_t keep, int64_t now, int64_t *n);
+enum serr store_removed_purge(struct store *st, int64_t keep, int64_t now, int64_t *n);
 
 /* Records that client id is to move to another server (move: JSON text
  * {"server", "ca", "token", "domain"}) and queues it for delivery under a
  * new version; when the agent acknowledges that version, the client's
  * state becomes "moved". */
-enum store_err store_client_move_server(struct store *st, int64_t id, const char *move,
+enum serr store_client_move_server(struct store *st, int64_t id, const char *move,
 					char *errbuf, size_t errlen);
 
 /* Returns the pending move of client id (JSON text, caller frees), or
- * STORE_ENOENT. */
-enum store_err store_client_move_info(struct store *st, int64_t id, char **move);
+ * SERR_NOENT. */
+enum serr store_client_move_info(struct store *st, int64_t id, char **move);
 
 /* Asks client id to update its components now: a new version carries the
  * request to the agent like a settings change, and the request stays
  * pending until the agent acknowledges that version (or a later one). */
-enum store_err store_client_update_now(struct store *st, int64_t id, char *errbuf, size_t errlen);
+enum serr store_client_update_now(struct store *st, int64_t id, char *errbuf, size_t errlen);
 
 /* Sets *pending to whether client id has an update request not yet
  * acknowledged. */
-enum store_err store_client_update_pending(struct store *st, int64_t id, int *pending);
+enum serr store_client_update_pending(struct store *st, int64_t id, int *pending);
 
 /* Records a component package: version of component, a full package
  * (base 0) or a delta from base, whose payload is file (a name in the
  * package directory) of size bytes, with its signed envelope. */
-enum store_err store_package_add(struct store *st, const char *component, int64_t version,
+enum serr store_package_add(struct store *st, const char *component, int64_t version,
 				 int64_t base, const char *file, int64_t size,
 				 const char *envelope, char *errbuf, size_t errlen);
 
 /* Forgets the package whose payload is file. */
-enum store_err store_package_remove(struct store *st, const char *file);
+enum serr store_package_remove(struct store *st, const char *file);
 
 /* Signs every package anew after a key rotation, in one transaction:
  * replaces the envelope of each package named in envelopes (an object
  * payload file -> envelope text) and sets server value key to value (the
  * rotation chain). */
-enum store_err store_package_reseal(struct store *st, const json_t *envelopes, const char *key,
+enum serr store_package_reseal(struct store *st, const json_t *envelopes, const char *key,
 				    const char *value, char *errbuf, size_t errlen);
 
 /* Lists component's packages as a new JSON array of {version, base, file,
  * size, envelope, created}, by version then base; the caller owns it. */
-enum store_err store_packages(struct store *st, const char *component, json_t **out);
+enum serr store_packages(struct store *st, const char *component, json_t **out);
 
 /* Returns the domain structure as a new JSON list of {"path", "settings"}
  * (each node's own values), the root first. */
-enum store_err store_export(struct store *st, json_t **out);
+enum serr store_export(struct store *st, json_t **out);
 
 /* Server-wide values by key (grouping rules, for one): the value of key
- * in *value (caller frees), or STORE_ENOENT. */
-enum store_err store_kv_get(struct store *st, const char *key, char **value);
+ * in *value (caller frees), or SERR_NOENT. */
+enum serr store_kv_get(struct store *st, const char *key, char **value);
 
 /* Sets key to value. */
-enum store_err store_kv_put(struct store *st, const char *key, const char *value,
+enum serr store_kv_put(struct store *st, const char *key, const char *value,
 			    char *errbuf, size_t errlen);
 
 /* Returns the number of queued deliveries. */
-enum store_err store_delivery_count(struct store *st, int64_t *count);
+enum serr store_delivery_count(struct store *st, int64_t *count);
 
 /* The kinds of event the log holds (NULL-terminated): system events,
  * connection verification, notification deliveries, detections. */
@@ -417,18 +408,18 @@ extern const char *const store_event_kinds[];
 
 /* Appends an event of kind about client (0: none; its host name and
  * domain path are copied in) to the log, stamped when (0: now). */
-enum store_err store_event_add(struct store *st, const char *kind, int64_t client,
+enum serr store_event_add(struct store *st, const char *kind, int64_t client,
 			       int64_t when, const char *message);
 
 /* Appends n events of kind about client, stamped when[i] (0: now), with
  * messages[i], in one transaction: all or none. Not inside another
  * transaction. */
-enum store_err store_events_add(struct store *st, const char *kind, int64_t client,
+enum serr store_events_add(struct store *st, const char *kind, int64_t client,
 				const int64_t *when, const char *const *messages, size_t n);
 
 /* store_event_add() of a formatted message, which also goes to the
  * daemon's log (info level). */
-enum store_err store_eventf(struct store *st, const char *kind, int64_t client,
+enum serr store_eventf(struct store *st, const char *kind, int64_t client,
 			    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Which events store_events() returns; zero or NULL members match all. */
@@ -443,11 +434,11 @@ struct store_event_filter {
 
 /* Stores in *out (a new array the caller owns) the events f selects,
  * newest first: {id, time, kind, client, hostname, domain, message}. */
-enum store_err store_events(struct store *st, const struct store_event_filter *f,
+enum serr store_events(struct store *st, const struct store_event_filter *f,
 			    json_t **out);
 
 /* Deletes the events older than keep seconds at now (the clock) and by
  * store_observed(); *n is how many. */
-enum store_err store_events_prune(struct store *st, int64_t keep, int64_t now, int64_t *n);
+enum serr store_events_prune(struct store *st, int64_t keep, int64_t now, int64_t *n);
 
 #endif

@@ -134,13 +134,13 @@ static bool build_one(struct job *j, int c, const char *dir)
 	b->version = 0;
 	snprintf(prev, sizeof(prev), "%s/%s/%lld", j->components_dir, comp_name(c),
 		 (long long)j->current[c]);
-	if (comp_describe(dir, &now, msg, sizeof(msg)) != COMP_OK) {
+	if (comp_describe(dir, &now, msg, sizeof(msg)) != ERR_OK) {
 		snprintf(j->msg, sizeof(j->msg), "%s", msg);
 		return false;
 	}
 	/* Without the previous version's files there is no delta to make. */
 	has_prev = j->current[c] > 0 &&
-		   comp_describe(prev, &before, msg, sizeof(msg)) == COMP_OK;
+		   comp_describe(prev, &before, msg, sizeof(msg)) == ERR_OK;
 	same = has_prev && json_equal(now, before);
 	json_decref(now);
 	json_decref(before);
@@ -150,7 +150,7 @@ static bool build_one(struct job *j, int c, const char *dir)
 	snprintf(b->full, sizeof(b->full), "%s-%lld.tar.zst", comp_name(c), (long long)b->version);
 	snprintf(path, sizeof(path), "%s/%s", j->packages_dir, b->full);
 	if (build_package(comp_name(c), b->version, 0, NULL, dir, path, b->full, j->pk, j->sk,
-			  &b->full_env, &b->full_size, j->msg, sizeof(j->msg)) != BUILD_OK)
+			  &b->full_env, &b->full_size, j->msg, sizeof(j->msg)) != SERR_OK)
 		return false;
 	if (!has_prev)
 		return true;
@@ -160,7 +160,7 @@ static bool build_one(struct job *j, int c, const char *dir)
 	snprintf(path, sizeof(path), "%s/%s", j->packages_dir, b->delta);
 	return build_package(comp_name(c), b->version, b->base, prev, dir, path, b->delta, j->pk,
 			     j->sk, &b->delta_env, &b->delta_size, j->msg, sizeof(j->msg)) ==
-	       BUILD_OK;
+	       SERR_OK;
 }
 
 /* Removes what a failed job made. */
@@ -194,7 +194,7 @@ static void *run_job(void *arg)
 	int c;
 
 	if (import_scan(j->source_dir, &inv, j->digest, &skipped, j->msg, sizeof(j->msg)) !=
-	    IMPORT_OK) {
+	    SERR_OK) {
 		j->failed = true;
 		goto out;
 	}
@@ -210,7 +210,7 @@ static void *run_job(void *arg)
 		goto out;
 	}
 	if (import_unpack(j->source_dir, inv, unpacked, MAX_MEMBER, j->msg, sizeof(j->msg)) !=
-	    IMPORT_OK || build_contents(unpacked, out, j->msg, sizeof(j->msg)) != BUILD_OK) {
+	    SERR_OK || build_contents(unpacked, out, j->msg, sizeof(j->msg)) != SERR_OK) {
 		j->failed = true;
 		goto out;
 	}
@@ -300,12 +300,12 @@ static void start(struct updates *u)
 	j->pk = u->pk;
 	j->sk = u->sk;
 	j->load_pattern = u->sps != NULL;
-	if (store_kv_get(u->st, "updates.digest", &digest) == STORE_OK)
+	if (store_kv_get(u->st, "updates.digest", &digest) == SERR_OK)
 		snprintf(j->last_digest, sizeof(j->last_digest), "%s", digest);
 	free(digest);
 	for (c = 0; c < COMP_COUNT; c++) {
 		packages = NULL;
-		if (store_packages(u->st, comp_name(c), &packages) != STORE_OK) {
+		if (store_packages(u->st, comp_name(c), &packages) != SERR_OK) {
 			log_msg(LOG_LVL_ERROR, "update: the package table is unreadable");
 			job_free(j);
 			return;
@@ -343,7 +343,7 @@ static void prune(struct updates *u, int c, int64_t v)
 	size_t i;
 	DIR *dp;
 
-	if (store_packages(u->st, comp_name(c), &packages) != STORE_OK)
+	if (store_packages(u->st, comp_name(c), &packages) != SERR_OK)
 		return;
 	json_array_foreach(packages, i, p) {
 		pv = json_integer_value(json_object_get(p, "version"));
@@ -380,10 +380,10 @@ static json_t *record(struct updates *u, struct job *j)
 		if (!b->version)
 			continue;
 		if (store_package_add(u->st, comp_name(c), b->version, 0, b->full, b->full_size,
-				      b->full_env, msg, sizeof(msg)) != STORE_OK ||
+				      b->full_env, msg, sizeof(msg)) != SERR_OK ||
 		    (b->base && store_package_add(u->st, comp_name(c), b->version, b->base,
 						  b->delta, b->delta_size, b->delta_env, msg,
-						  sizeof(msg)) != STORE_OK)) {
+						  sizeof(msg)) != SERR_OK)) {
 			snprintf(j->msg, sizeof(j->msg), "recording packages: %s", msg);
 			ok = false;
 			break;
@@ -623,11 +623,11 @@ static bool load_key(struct updates *u, char *errbuf, size_t errlen)
 {
 	unsigned char pk[PKG_PK_BYTES], sk[PKG_SK_BYTES], rotated[PKG_PK_BYTES];
 	char *chain = NULL;
-	enum store_err err = store_kv_get(u->st, ROTATIONS_KEY, &chain);
+	enum serr err = store_kv_get(u->st, ROTATIONS_KEY, &chain);
 	bool ok = false;
 
-	u->rotations = err == STORE_OK ? json_loads(chain, 0, NULL) :
-		       err == STORE_ENOENT ? json_array() : NULL;
+	u->rotations = err == SERR_OK ? json_loads(chain, 0, NULL) :
+		       err == SERR_NOENT ? json_array() : NULL;
 	free(chain);
 	if (!json_is_array(u->rotations)) {
 		snprintf(errbuf, errlen, "database: the key rotation chain is unreadable");
@@ -677,7 +677,7 @@ static bool load_pattern(struct updates *u, char *errbuf, size_t errlen)
 	char path[4400];
 	int64_t v;
 
-	if (store_packages(u->st, comp_name(COMP_SMART), &packages) != STORE_OK) {
+	if (store_packages(u->st, comp_name(COMP_SMART), &packages) != SERR_OK) {
 		snprintf(errbuf, errlen, "database: the package table is unreadable");
 		return false;
 	}
@@ -790,7 +790,7 @@ bool updates_configure(struct updates *u, const json_t *changes, const char *who
 	if (!apply_settings(u, next, errbuf, errlen))
 		goto out;
 	text = json_dumps(next, JSON_COMPACT | JSON_SORT_KEYS);
-	if (!text || store_kv_put(u->st, SETTINGS_KEY, text, msg, sizeof(msg)) != STORE_OK) {
+	if (!text || store_kv_put(u->st, SETTINGS_KEY, text, msg, sizeof(msg)) != SERR_OK) {
 		snprintf(errbuf, errlen, "database: the update settings could not be saved");
 		goto out;
 	}
@@ -818,7 +818,7 @@ static bool load_settings(struct updates *u, char *errbuf, size_t errlen)
 	char *text = NULL, msg[512];
 	json_t *saved = NULL, *none = json_object();
 
-	if (store_kv_get(u->st, SETTINGS_KEY, &text) == STORE_OK)
+	if (store_kv_get(u->st, SETTINGS_KEY, &text) == SERR_OK)
 		saved = json_loads(text, 0, NULL);
 	free(text);
 	if (saved && !apply_settings(u, saved, msg, sizeof(msg)))
@@ -932,7 +932,7 @@ json_t *updates_status(struct updates *u)
 	json_object_set_new(out, "components", list);
 	for (c = 0; c < COMP_COUNT; c++) {
 		packages = NULL;
-		if (store_packages(u->st, comp_name(c), &packages) != STORE_OK) {
+		if (store_packages(u->st, comp_name(c), &packages) != SERR_OK) {
 			json_decref(out);
 			return NULL;
 		}
@@ -991,7 +991,7 @@ static json_t *reseal_all(struct updates *u, const unsigned char pk[PKG_PK_BYTES
 	int c;
 
 	for (c = 0; c < COMP_COUNT && out; c++) {
-		if (store_packages(u->st, comp_name(c), &packages) != STORE_OK) {
+		if (store_packages(u->st, comp_name(c), &packages) != SERR_OK) {
 			snprintf(errbuf, errlen, "database: the package table is unreadable");
 			goto fail;
 		}
@@ -1052,7 +1052,7 @@ void updates_rotate_key(struct updates *u, struct http_req *req, const char *who
 		goto out;
 	}
 	if (store_package_reseal(u->st, envelopes, ROTATIONS_KEY, chain_text, msg,
-				 sizeof(msg)) != STORE_OK) {
+				 sizeof(msg)) != SERR_OK) {
 		unlink(u->new_key_path);
 		http_respond_error(req, 500, "%s", msg);
 		goto out;
@@ -1101,7 +1101,7 @@ void updates_plan(struct updates *u, struct http_req *req, const char *component
 		http_respond_error(req, 400, "component: no component is called '%s'", component);
 		goto out;
 	}
-	if (!steps || store_packages(u->st, component, &packages) != STORE_OK) {
+	if (!steps || store_packages(u->st, component, &packages) != SERR_OK) {
 		http_respond_error(req, 500, "the package table is unreadable");
 		goto out;
 	}
@@ -1240,7 +1240,7 @@ void updates_download(struct updates *u, struct http_req *req, const char *who,
 		name = comp_name(c);
 		n = strlen(name);
 		if (strncmp(file, name, n) != 0 || file[n] != '-' ||
-		    store_packages(u->st, name, &packages) != STORE_OK)
+		    store_packages(u->st, name, &packages) != SERR_OK)
 			continue;
 		json_array_foreach(packages, i, p)
 			if (strcmp(json_string_value(json_object_get(p, "file")), file) == 0)

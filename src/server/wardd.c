@@ -126,7 +126,7 @@ static bool load_ca(const char *key_path, const char *crt_path, const char *cn, 
 	free(*key);
 	free(*crt);
 	*key = *crt = NULL;
-	if (pki_make_ca(cn, CA_DAYS, key, crt, msg, sizeof(msg)) != PKI_OK) {
+	if (pki_make_ca(cn, CA_DAYS, key, crt, msg, sizeof(msg)) != SERR_OK) {
 		log_msg(LOG_LVL_ERROR, "%s: %s", crt_path, msg);
 		return false;
 	}
@@ -155,7 +155,7 @@ static bool setup_tls(const struct files *f, const char *name, char **key, char 
 		goto out;
 	*key = util_read_file(f->key, 1 << 16, NULL);
 	*crt = util_read_file(f->crt, 1 << 16, NULL);
-	if (*key && *crt && pki_verify_server(cacrt, *crt, name, msg, sizeof(msg)) == PKI_OK) {
+	if (*key && *crt && pki_verify_server(cacrt, *crt, name, msg, sizeof(msg)) == SERR_OK) {
 		ok = true;
 		goto out;
 	}
@@ -163,7 +163,7 @@ static bool setup_tls(const struct files *f, const char *name, char **key, char 
 	free(*crt);
 	*key = *crt = NULL;
 	if (pki_issue_server(cakey, cacrt, names, 4, CERT_DAYS, key, crt, msg, sizeof(msg)) !=
-	    PKI_OK) {
+	    SERR_OK) {
 		log_msg(LOG_LVL_ERROR, "server certificate for %s: %s", name, msg);
 		goto out;
 	}
@@ -190,7 +190,7 @@ static bool setup_admin(struct store *st, const struct files *f)
 	char password[32], hash[crypto_pwhash_STRBYTES], msg[256], line[64];
 	int64_t n = 0;
 
-	if (store_admin_count(st, &n) != STORE_OK)
+	if (store_admin_count(st, &n) != SERR_OK)
 		return false;
 	if (n > 0)
 		return true;
@@ -207,7 +207,7 @@ static bool setup_admin(struct store *st, const struct files *f)
 	if (!write_private(f->password, line))
 		return false;
 	sodium_memzero(line, sizeof(line));
-	if (store_admin_put(st, ADMINS_FIRST, hash, msg, sizeof(msg)) != STORE_OK) {
+	if (store_admin_put(st, ADMINS_FIRST, hash, msg, sizeof(msg)) != SERR_OK) {
 		log_msg(LOG_LVL_ERROR, "first administrator: %s", msg);
 		return false;
 	}
@@ -227,7 +227,7 @@ static bool setup_enrollment(struct store *st, const struct config *cfg, const s
 	json_t *made;
 	bool ok;
 
-	if (store_token_count(st, STORE_TOKEN_ENROLL, now, &n) != STORE_OK)
+	if (store_token_count(st, STORE_TOKEN_ENROLL, now, &n) != SERR_OK)
 		return false;
 	if (n > 0)
 		return true;
@@ -261,7 +261,7 @@ static void on_verify(void *arg)
 	struct api_ctx *ctx = arg;
 
 	json_decref(api_clients_verify_all(ctx, false));
-	if (store_observed_save(ctx->st) != STORE_OK)
+	if (store_observed_save(ctx->st) != SERR_OK)
 		log_msg(LOG_LVL_ERROR, "database: saving the server's running time failed");
 }
 
@@ -274,12 +274,12 @@ static void on_daily(void *arg)
 	int64_t n = 0, now = (int64_t)time(NULL);
 
 	json_decref(api_clients_verify_all(ctx, true));
-	if (store_events_prune(ctx->st, ctx->cfg->logs_keep, now, &n) != STORE_OK)
+	if (store_events_prune(ctx->st, ctx->cfg->logs_keep, now, &n) != SERR_OK)
 		log_msg(LOG_LVL_ERROR, "logs: removing old events failed");
 	else if (n)
 		log_msg(LOG_LVL_INFO, "logs: removed %lld events older than %llds", (long long)n,
 			(long long)ctx->cfg->logs_keep);
-	if (store_removed_purge(ctx->st, ctx->cfg->removed_keep, now, &n) != STORE_OK)
+	if (store_removed_purge(ctx->st, ctx->cfg->removed_keep, now, &n) != SERR_OK)
 		log_msg(LOG_LVL_ERROR, "clients: forgetting removed clients failed");
 	else if (n)
 		log_msg(LOG_LVL_INFO, "clients: forgot %lld clients removed more than %llds ago",
@@ -464,7 +464,7 @@ int main(int argc, char **argv)
 		log_msg(LOG_LVL_ERROR, "%s: %s", ca ? f.sps_ca_crt : f.ca_crt, strerror(errno));
 		goto out;
 	}
-	if (pki_pin(crt, ctx.server_pin, msg, sizeof(msg)) != PKI_OK) {
+	if (pki_pin(crt, ctx.server_pin, msg, sizeof(msg)) != SERR_OK) {
 		log_msg(LOG_LVL_ERROR, "%s: %s", f.crt, msg);
 		goto out;
 	}

@@ -237,14 +237,14 @@ static void update_pattern(struct sps_daemon *d)
 	struct sps_pattern *p;
 	char msg[1024];
 	int64_t staged = 0;
-	enum updater_err err;
+	enum err err;
 
 	err = updater_fetch(&d->up, name, &staged, msg, sizeof(msg));
 	if (d->up.rotated)
 		updater_store_pin(&d->up, d->cred_path);
-	if (err == UPDATER_ENONE || (err == UPDATER_OK && !staged))
+	if (err == ERR_NONE || (err == ERR_OK && !staged))
 		return;
-	if (err != UPDATER_OK) {
+	if (err != ERR_OK) {
 		log_msg(LOG_LVL_WARN, "update: %s", msg);
 		return;
 	}
@@ -278,7 +278,7 @@ static void send_heartbeat(struct sps_daemon *d)
 	if (!body)
 		return;
 	if (rest_call(d->up.rc, "POST", "/api/v1/sps/heartbeat", body, 30, &status, &answer, msg,
-		      sizeof(msg)) != REST_OK || status != 200)
+		      sizeof(msg)) != ERR_OK || status != 200)
 		log_msg(LOG_LVL_WARN, "heartbeat: %s", status ? "the server refused it" : msg);
 	json_decref(answer);
 	json_decref(body);

@@ -88,7 +88,7 @@ struct sps_pattern *sps_pattern_load(const char *path, int64_t version, char *er
 	for (at = 0; at < p->len; at = (size_t)(nl - p->map) + 1) {
 		line = p->map + at;
 		nl = memchr(line, '\n', p->len - at);
-		if (!nl || spsq_parse_entry(line, (size_t)(nl - line), &e) != SPSQ_OK) {
+		if (!nl || spsq_parse_entry(line, (size_t)(nl - line), &e) != ERR_OK) {
 			snprintf(errbuf, errlen, "%s line %llu: %s", path,
 				 (unsigned long long)p->n + 1, nl ? "not a hash entry" :
 				 "no newline at its end");

@@ -157,7 +157,7 @@ static void lookup(struct sps_service *s, struct http_req *req)
 		return;
 	}
 	if (spsq_parse_request(body, len, q, SPSQ_MAX_QUERIES, &n, msg, sizeof(msg)) !=
-	    SPSQ_OK) {
+	    ERR_OK) {
 		s->errors++;
 		http_respond_error(req, 400, "lookup: %s", msg);
 		return;

@@ -79,7 +79,7 @@ static void make_agent_pattern(void)
 	snprintf(path, sizeof(path), "%s/%s", agent_pattern, COMP_PREFIX_FILE);
 	if (util_mkdir_p(agent_pattern, 0700) != 0 ||
 	    comp_set_write(COMP_PREFIX_FILE, records, sizeof(records) - 1, &wpx, msg,
-			   sizeof(msg)) != COMP_OK ||
+			   sizeof(msg)) != ERR_OK ||
 	    util_write_file(path, wpx.data, wpx.len, 0600) != 0)
 		abort();
 	util_buf_free(&wpx);
@@ -105,9 +105,9 @@ static void setup(void)
 	if (!state_process_init())
 		abort();
 	log_set_level(LOG_LVL_ERROR);
-	if (pki_make_ca("Ward fuzz CA", 30, &ca_key, &ca_crt, msg, sizeof(msg)) != PKI_OK ||
+	if (pki_make_ca("Ward fuzz CA", 30, &ca_key, &ca_crt, msg, sizeof(msg)) != SERR_OK ||
 	    pki_issue_server(ca_key, ca_crt, names, 1, 30, &key, &crt, msg, sizeof(msg)) !=
-	    PKI_OK)
+	    SERR_OK)
 		fail("certificate", msg);
 	for (port = 20000 + randombytes_uniform(30000), tries = 0; !srv; port++, tries++) {
 		if (tries == 100)
@@ -158,7 +158,7 @@ static void event_answer(void)
 	char msg[512];
 
 	if (rest_call(a.up.rc, "POST", "/api/v1/agent/events", NULL, 30, &status, &ans, msg,
-		      sizeof(msg)) != REST_OK || status != 200 ||
+		      sizeof(msg)) != ERR_OK || status != 200 ||
 	    json_unpack(ans, "{s:I, s:o}", "version", &version, "settings", &settings) != 0 ||
 	    !json_is_object(settings) ||
 	    !take_delivery(&a, version, settings, json_is_true(json_object_get(ans, "update")))) {

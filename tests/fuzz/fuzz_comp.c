@@ -48,7 +48,7 @@ static void setup(void)
 	scratch_path(installed, sizeof(installed), "installed");
 	if (util_mkdir_p(installed, 0700) != 0 ||
 	    comp_set_write(COMP_PREFIX_FILE, records, sizeof(records) - 1, &wpx, msg,
-			   sizeof(msg)) != COMP_OK)
+			   sizeof(msg)) != ERR_OK)
 		abort();
 	snprintf(path, sizeof(path), "%s/main.hdb", installed);
 	if (util_write_file(path, hdb, sizeof(hdb) - 1, 0600) != 0)
@@ -117,7 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			list[n++] = names[i];
 		have[i] = true;
 	}
-	if (pack_write(payload, members, list, n, 1, msg, sizeof(msg)) != PACK_OK)
+	if (pack_write(payload, members, list, n, 1, msg, sizeof(msg)) != ERR_OK)
 		abort();
 	i = data[0] % NNAMES;
 	manifest = json_pack("{sI sI s[{ss sI ss}]}", "version", (json_int_t)2, "base",

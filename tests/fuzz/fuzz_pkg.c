@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size - 1] = '\0';
 	switch (data[0] % 3) {
 	case 0:
-		if (pkg_open(text, size - 1, nobody, &m, msg, sizeof(msg)) == PKG_OK)
+		if (pkg_open(text, size - 1, nobody, &m, msg, sizeof(msg)) == ERR_OK)
 			abort(); /* nobody holds that key: nothing may open */
 		break;
 	case 1:
@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	default:
 		env = pkg_seal(text, harness_pk, harness_sk);
-		if (env && pkg_open(env, strlen(env), harness_pk, &m, msg, sizeof(msg)) == PKG_OK) {
+		if (env && pkg_open(env, strlen(env), harness_pk, &m, msg, sizeof(msg)) == ERR_OK) {
 			(void)pkg_check_version(m, 1, msg, sizeof(msg));
 			json_decref(m);
 		}

@@ -19,9 +19,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t i;
 	char msg[256];
 
-	if (pset_decode((const char *)data, size, &set, msg, sizeof(msg)) == PSET_OK) {
+	if (pset_decode((const char *)data, size, &set, msg, sizeof(msg)) == ERR_OK) {
 		if (pset_encode(set.data ? set.data : "", set.len, &again, msg, sizeof(msg)) !=
-		    PSET_OK)
+		    ERR_OK)
 			abort();
 		ps = pset_load((const char *)data, size, msg, sizeof(msg));
 		if (!ps)

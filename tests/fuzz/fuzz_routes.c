@@ -80,51 +80,51 @@ static void ensure(enum ops_auth auth)
 	case OPS_AUTH_ADMIN:
 	case OPS_AUTH_READ:
 		if (store_token_check(ctx.st, admin.hash, STORE_TOKEN_SESSION, now, 0, who,
-				      sizeof(who), NULL) == STORE_OK)
+				      sizeof(who), NULL) == SERR_OK)
 			return;
 		new_token(&admin, false);
 		if (store_token_put(ctx.st, admin.hash, STORE_TOKEN_SESSION, "admin",
-				    now + 86400, 0, msg, sizeof(msg)) != STORE_OK)
+				    now + 86400, 0, msg, sizeof(msg)) != SERR_OK)
 			fail("session", msg);
 		return;
 	case OPS_AUTH_ENROLL:
 		if (store_token_check(ctx.st, enroll.hash, STORE_TOKEN_ENROLL, now, 0, who,
-				      sizeof(who), NULL) == STORE_OK)
+				      sizeof(who), NULL) == SERR_OK)
 			return;
 		new_token(&enroll, false);
 		if (store_token_put(ctx.st, enroll.hash, STORE_TOKEN_ENROLL, "/", now + 86400, 0,
-				    msg, sizeof(msg)) != STORE_OK)
+				    msg, sizeof(msg)) != SERR_OK)
 			fail("enrollment token", msg);
 		return;
 	case OPS_AUTH_SPS_ENROLL:
 		/* Good for one enrollment: made again once spent. */
 		if (store_token_check(ctx.st, sps_enroll.hash, STORE_TOKEN_SPS_ENROLL, now, 0, who,
-				      sizeof(who), NULL) == STORE_OK)
+				      sizeof(who), NULL) == SERR_OK)
 			return;
 		new_token(&sps_enroll, false);
 		if (store_token_put(ctx.st, sps_enroll.hash, STORE_TOKEN_SPS_ENROLL, "admin",
-				    now + 86400, 0, msg, sizeof(msg)) != STORE_OK ||
-		    store_token_use(ctx.st, sps_enroll.hash, 1) != STORE_OK)
+				    now + 86400, 0, msg, sizeof(msg)) != SERR_OK ||
+		    store_token_use(ctx.st, sps_enroll.hash, 1) != SERR_OK)
 			fail("smart protection server token", msg);
 		return;
 	case OPS_AUTH_AGENT:
 	case OPS_AUTH_COMPONENTS:
 		if (agent.uuid[0] && store_agent_auth(ctx.st, agent.uuid, agent.hash, &id) ==
-		    STORE_OK)
+		    SERR_OK)
 			return;
 		new_token(&agent, true);
-		if (store_domain_lookup(ctx.st, "/", 1, &domain, msg, sizeof(msg)) != STORE_OK ||
+		if (store_domain_lookup(ctx.st, "/", 1, &domain, msg, sizeof(msg)) != SERR_OK ||
 		    store_client_add(ctx.st, domain, agent.uuid, "fuzz-agent", agent.hash, &id,
-				     msg, sizeof(msg)) != STORE_OK)
+				     msg, sizeof(msg)) != SERR_OK)
 			fail("agent", msg);
 		return;
 	case OPS_AUTH_SPS:
-		if (sps.uuid[0] && store_sps_auth(ctx.st, sps.uuid, sps.hash, &id) == STORE_OK)
+		if (sps.uuid[0] && store_sps_auth(ctx.st, sps.uuid, sps.hash, &id) == SERR_OK)
 			return;
 		new_token(&sps, true);
 		if (store_sps_add(ctx.st, sps.uuid, sps.hash, "fuzz-sps", "[\"sps.example\"]",
 				  "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", now, msg,
-				  sizeof(msg)) != STORE_OK)
+				  sizeof(msg)) != SERR_OK)
 			fail("smart protection server", msg);
 		return;
 	case OPS_AUTH_NONE:
@@ -181,16 +181,16 @@ static void setup(void)
 	free(text);
 	if (!config_load(&cfg, conf, msg, sizeof(msg)))
 		fail("config", msg);
-	if (pki_make_ca("Ward fuzz CA", 30, &ca_key, &ca_crt, msg, sizeof(msg)) != PKI_OK)
+	if (pki_make_ca("Ward fuzz CA", 30, &ca_key, &ca_crt, msg, sizeof(msg)) != SERR_OK)
 		fail("CA", msg);
 	scratch_file("ca.key", ca_key, strlen(ca_key));
 	scratch_file("ca.crt", ca_crt, strlen(ca_crt));
 	/* wardd's own certificate, and the CA smart protection servers get
 	 * theirs from. */
 	if (pki_issue_server(ca_key, ca_crt, names, 1, 30, &key, &crt, msg, sizeof(msg)) !=
-	    PKI_OK || pki_pin(crt, ctx.server_pin, msg, sizeof(msg)) != PKI_OK ||
+	    SERR_OK || pki_pin(crt, ctx.server_pin, msg, sizeof(msg)) != SERR_OK ||
 	    pki_make_ca("Ward fuzz smart protection CA", 30, &sps_key, &sps_crt, msg,
-			sizeof(msg)) != PKI_OK)
+			sizeof(msg)) != SERR_OK)
 		fail("certificates", msg);
 	snprintf(sps_key_path, sizeof(sps_key_path), "%s",
 		 scratch_file("sps-ca.key", sps_key, strlen(sps_key)));
@@ -205,7 +205,7 @@ static void setup(void)
 		fail("store", msg);
 	if (crypto_pwhash_str(hash, "fuzz-password", 13, crypto_pwhash_OPSLIMIT_MIN,
 			      crypto_pwhash_MEMLIMIT_MIN) != 0 ||
-	    store_admin_put(ctx.st, "admin", hash, msg, sizeof(msg)) != STORE_OK)
+	    store_admin_put(ctx.st, "admin", hash, msg, sizeof(msg)) != SERR_OK)
 		fail("administrator", msg);
 	ctx.cfg = &cfg;
 	ctx.started = (int64_t)time(NULL);

@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (data[0] & 1) {
 		if (spsq_parse_request((const char *)data + 1, size - 1, queries, SPSQ_MAX_QUERIES,
-				       &n, msg, sizeof(msg)) == SPSQ_OK) {
+				       &n, msg, sizeof(msg)) == ERR_OK) {
 			/* A query parsed is written back the one way it can be. */
 			for (i = 0; i < n; i++)
 				if (spsq_format_query(&queries[i], &again) != 0)

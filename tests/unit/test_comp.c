@@ -70,18 +70,18 @@ static void check_round_trip(size_t w)
 	random_set(&a, 5000, w, 1);
 	random_set(&b, 300, w, 2);
 	mutate(&a, &b, w, &c);
-	CHECK(sdelta_make(a.data, a.len, c.data, c.len, w, &d) == SDELTA_OK);
+	CHECK(sdelta_make(a.data, a.len, c.data, c.len, w, &d) == ERR_OK);
 	CHECK(d.len < c.len / 4);
-	CHECK(sdelta_apply(a.data, a.len, d.data, d.len, &r, msg, sizeof(msg)) == SDELTA_OK);
+	CHECK(sdelta_apply(a.data, a.len, d.data, d.len, &r, msg, sizeof(msg)) == ERR_OK);
 	CHECK(r.len == c.len && memcmp(r.data, c.data, c.len) == 0);
 	util_buf_free(&r);
 	/* Applied to the new set instead of the old: refused as another base. */
-	CHECK(sdelta_apply(c.data, c.len, d.data, d.len, &r, msg, sizeof(msg)) == SDELTA_EBASE);
+	CHECK(sdelta_apply(c.data, c.len, d.data, d.len, &r, msg, sizeof(msg)) == ERR_BASE);
 	util_buf_free(&r);
 	/* Every truncation is refused, never half applied. */
 	for (i = 41; i < d.len; i += d.len / 50 + 1) {
 		CHECK(sdelta_apply(a.data, a.len, d.data, i, &r, msg, sizeof(msg)) ==
-		      SDELTA_EFORMAT);
+		      ERR_FORMAT);
 		util_buf_free(&r);
 	}
 	/* An addition already present is refused. */
@@ -110,14 +110,14 @@ static void check_round_trip(size_t w)
 			util_buf_append(&bad, a.data, first);
 		}
 		CHECK(sdelta_apply(a.data, a.len, bad.data, bad.len, &r, msg, sizeof(msg)) ==
-		      SDELTA_EFORMAT);
+		      ERR_FORMAT);
 		CHECK_STR_CONTAINS(msg, "already in the set");
 		util_buf_free(&r);
 	}
 	/* Identical sets: an empty delta. */
 	util_buf_free(&d);
-	CHECK(sdelta_make(a.data, a.len, a.data, a.len, w, &d) == SDELTA_OK);
-	CHECK(sdelta_apply(a.data, a.len, d.data, d.len, &r, msg, sizeof(msg)) == SDELTA_OK);
+	CHECK(sdelta_make(a.data, a.len, a.data, a.len, w, &d) == ERR_OK);
+	CHECK(sdelta_apply(a.data, a.len, d.data, d.len, &r, msg, sizeof(msg)) == ERR_OK);
 	CHECK(r.len == a.len);
 	util_buf_free(&a);
 	util_buf_free(&b);
@@ -132,11 +132,11 @@ static void check_normalize(void)
 	struct util_buf out = { 0 }, d = { 0 };
 	const char *in = "b:2:x\r\n\na:1:y\nb:2:x\nc:3:z";
 
-	CHECK(sdelta_normalize(in, strlen(in), 0, &out) == SDELTA_OK);
+	CHECK(sdelta_normalize(in, strlen(in), 0, &out) == ERR_OK);
 	CHECK(out.len == 18 && memcmp(out.data, "a:1:y\nb:2:x\nc:3:z\n", 18) == 0);
 	/* A set out of order is not a set. */
-	CHECK(sdelta_make("b\na\n", 4, out.data, out.len, 0, &d) == SDELTA_EFORMAT);
-	CHECK(sdelta_normalize("abc", 3, 2, &d) == SDELTA_EFORMAT);
+	CHECK(sdelta_make("b\na\n", 4, out.data, out.len, 0, &d) == ERR_FORMAT);
+	CHECK(sdelta_normalize("abc", 3, 2, &d) == ERR_FORMAT);
 	util_buf_free(&out);
 	util_buf_free(&d);
 }
@@ -155,16 +155,16 @@ static void copy_file(const char *from, const char *dir, const char *name)
 }
 
 /* Imports src into a fresh tree and builds the components into out. */
-static enum build_err build_from(const char *src, char *out, size_t outlen)
+static enum serr build_from(const char *src, char *out, size_t outlen)
 {
 	json_t *inv = NULL, *skipped = NULL;
 	char digest[65], unpacked[600];
-	enum build_err err = BUILD_EIO;
+	enum serr err = SERR_IO;
 
 	snprintf(out, outlen, "%s", test_tmpdir());
 	snprintf(unpacked, sizeof(unpacked), "%s/unpacked", out);
-	if (import_scan(src, &inv, digest, &skipped, msg, sizeof(msg)) == IMPORT_OK &&
-	    import_unpack(src, inv, unpacked, 1 << 24, msg, sizeof(msg)) == IMPORT_OK) {
+	if (import_scan(src, &inv, digest, &skipped, msg, sizeof(msg)) == SERR_OK &&
+	    import_unpack(src, inv, unpacked, 1 << 24, msg, sizeof(msg)) == SERR_OK) {
 		err = build_contents(unpacked, out, msg, sizeof(msg));
 	}
 	json_decref(inv);
@@ -206,18 +206,18 @@ static char *detect(const char *dir)
 
 /* Opens env with pk, checks the payload and puts the version together
  * into out from installed. */
-static enum comp_err install(const char *env, const unsigned char *pk, const char *payload,
+static enum err install(const char *env, const unsigned char *pk, const char *payload,
 			     const char *installed, const char *out)
 {
 	json_t *m = NULL;
 	char work[600];
-	enum comp_err err = COMP_EFORMAT;
+	enum err err = ERR_FORMAT;
 
 	snprintf(work, sizeof(work), "%s", test_tmpdir());
-	if (pkg_open(env, strlen(env), pk, &m, msg, sizeof(msg)) == PKG_OK &&
+	if (pkg_open(env, strlen(env), pk, &m, msg, sizeof(msg)) == ERR_OK &&
 	    pkg_check_payload(m, json_string_value(json_object_get(json_array_get(
 		    json_object_get(m, "payloads"), 0), "name")), payload, msg, sizeof(msg)) ==
-	    PKG_OK)
+	    ERR_OK)
 		err = comp_assemble(m, payload, installed, work, out, msg, sizeof(msg));
 	json_decref(m);
 	return err;
@@ -240,7 +240,7 @@ static void check_components(void)
 	copy_file(UPSTREAM_CVD_DIR "/test-5.cvd", src, "main.cvd");
 	copy_file(UPSTREAM_CVD_DIR "/../sigs/Clamav-Unit-Test-Signature.ndb", src, "local.ndb");
 	free(test_write(src, "local.fp", "0123456789abcdef0123456789abcdef:10:FP.Test\n", 44));
-	CHECK(build_from(src, v1, sizeof(v1)) == BUILD_OK);
+	CHECK(build_from(src, v1, sizeof(v1)) == SERR_OK);
 	/* The hashes go to the smart pattern; the rest stays with the agent. */
 	CHECK(has_file(v1, "virus-pattern", "test.hdb"));
 	CHECK(has_file(v1, "virus-pattern", "local.ndb"));
@@ -263,7 +263,7 @@ static void check_components(void)
 		/* The compact file decodes to whole prefix records. */
 		struct util_buf set = { 0 };
 
-		CHECK(text && pset_decode(text, n, &set, msg, sizeof(msg)) == PSET_OK &&
+		CHECK(text && pset_decode(text, n, &set, msg, sizeof(msg)) == ERR_OK &&
 		      set.len % COMP_PREFIX_WIDTH == 0 && set.len > 0);
 		util_buf_free(&set);
 	}
@@ -277,14 +277,14 @@ static void check_components(void)
 	 * and a custom SHA-256 hash of clam.exe. */
 	copy_file(UPSTREAM_CVD_DIR "/test-6.cvd", src, "main.cvd");
 	free(test_write(src, "local.hsb", hsb_line, strlen(hsb_line)));
-	CHECK(build_from(src, v2, sizeof(v2)) == BUILD_OK);
+	CHECK(build_from(src, v2, sizeof(v2)) == SERR_OK);
 	snprintf(dir2, sizeof(dir2), "%s/virus-pattern", v2);
 
 	snprintf(path, sizeof(path), "%s/full.tar.zst", v2);
 	CHECK(build_package("virus-pattern", 2, 0, NULL, dir2, path, "full.tar.zst", pk, sk,
-			    &env_full, &full_size, msg, sizeof(msg)) == BUILD_OK);
+			    &env_full, &full_size, msg, sizeof(msg)) == SERR_OK);
 	snprintf(out, sizeof(out), "%s/installed-full", v2);
-	CHECK(install(env_full, pk, path, NULL, out) == COMP_OK);
+	CHECK(install(env_full, pk, path, NULL, out) == ERR_OK);
 	name = detect(out);
 	CHECK(name != NULL);
 	free(name);
@@ -298,19 +298,19 @@ static void check_components(void)
 
 	snprintf(path, sizeof(path), "%s/delta.tar.zst", v2);
 	CHECK(build_package("virus-pattern", 2, 1, dir1, dir2, path, "delta.tar.zst", pk, sk,
-			    &env_delta, &delta_size, msg, sizeof(msg)) == BUILD_OK);
+			    &env_delta, &delta_size, msg, sizeof(msg)) == SERR_OK);
 	CHECK(delta_size > 0 && delta_size < full_size);
 	snprintf(out, sizeof(out), "%s/installed-delta", v2);
-	CHECK(install(env_delta, pk, path, dir1, out) == COMP_OK);
+	CHECK(install(env_delta, pk, path, dir1, out) == ERR_OK);
 	name = detect(out);
 	CHECK(name != NULL);
 	free(name);
 	/* The delta does not fit version 2 itself: another base. */
 	snprintf(out, sizeof(out), "%s/installed-wrong-base", v2);
-	CHECK(install(env_delta, pk, path, dir2, out) != COMP_OK);
+	CHECK(install(env_delta, pk, path, dir2, out) != ERR_OK);
 	/* Nor a version that lost a file the delta keeps. */
 	snprintf(out, sizeof(out), "%s/installed-no-base", v2);
-	CHECK(install(env_delta, pk, path, src, out) == COMP_EBASE);
+	CHECK(install(env_delta, pk, path, src, out) == ERR_BASE);
 	free(env_full);
 	free(env_delta);
 	/* The agent pattern's prefix file travels as a set delta and is put
@@ -319,9 +319,9 @@ static void check_components(void)
 	snprintf(dir2, sizeof(dir2), "%s/smart-agent-pattern", v2);
 	snprintf(path, sizeof(path), "%s/ssap-delta.tar.zst", v2);
 	CHECK(build_package("smart-agent-pattern", 2, 1, dir1, dir2, path, "ssap-delta.tar.zst",
-			    pk, sk, &env_delta, &delta_size, msg, sizeof(msg)) == BUILD_OK);
+			    pk, sk, &env_delta, &delta_size, msg, sizeof(msg)) == SERR_OK);
 	snprintf(out, sizeof(out), "%s/installed-ssap", v2);
-	CHECK(install(env_delta, pk, path, dir1, out) == COMP_OK);
+	CHECK(install(env_delta, pk, path, dir1, out) == ERR_OK);
 	snprintf(path, sizeof(path), "%.900s/%s", out, COMP_PREFIX_FILE);
 	text = util_read_file(path, 1 << 20, &n);
 	ps = text ? pset_load(text, n, msg, sizeof(msg)) : NULL;
@@ -338,7 +338,7 @@ static void check_bad_source(void)
 
 	snprintf(src, sizeof(src), "%s", test_tmpdir());
 	free(test_write(src, "a.hdb", "0123456789abcdef0123456789abcdef:10:Ok\nnot-a-hash\n", 50));
-	CHECK(build_from(src, out, sizeof(out)) == BUILD_EBAD);
+	CHECK(build_from(src, out, sizeof(out)) == SERR_FORMAT);
 	CHECK_STR_CONTAINS(msg, "a.hdb line 2");
 }
 

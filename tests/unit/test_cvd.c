@@ -33,7 +33,7 @@ static void test_upstream_headers(void)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", UPSTREAM_CVD_DIR, file);
 		test_need(path);
-		CHECK(cvd_check_file(path, &h, msg, sizeof(msg)) == CVD_OK);
+		CHECK(cvd_check_file(path, &h, msg, sizeof(msg)) == SERR_OK);
 		CHECK(h.version == version && h.sigs == sigs && h.flevel == flevel);
 		CHECK(strcmp(h.md5, md5) == 0 && strcmp(h.builder, builder) == 0);
 		CHECK(h.stime == strtoull(stime, NULL, 10));
@@ -93,27 +93,27 @@ int main(void)
 	test_upstream_headers();
 
 	p = altered(dir, "flipped.cvd", flip_body);
-	CHECK(cvd_check_file(p, &h, msg, sizeof(msg)) == CVD_EMD5);
+	CHECK(cvd_check_file(p, &h, msg, sizeof(msg)) == SERR_HASH);
 	CHECK_STR_CONTAINS(msg, "flipped.cvd: the body's MD5");
 	free(p);
 	p = altered(dir, "half.cvd", truncate_half);
-	CHECK(cvd_check_file(p, &h, msg, sizeof(msg)) == CVD_EMD5);
+	CHECK(cvd_check_file(p, &h, msg, sizeof(msg)) == SERR_HASH);
 	free(p);
 	p = altered(dir, "forged.cvd", forge_version);
-	CHECK(cvd_check_file(p, &h, msg, sizeof(msg)) == CVD_ESIG);
+	CHECK(cvd_check_file(p, &h, msg, sizeof(msg)) == SERR_SIG);
 	CHECK_STR_CONTAINS(msg, "digital signature does not verify");
 	free(p);
 	p = altered(dir, "empty.cvd", header_only);
-	CHECK(cvd_check_file(p, &h, msg, sizeof(msg)) == CVD_EMD5);
+	CHECK(cvd_check_file(p, &h, msg, sizeof(msg)) == SERR_HASH);
 	free(p);
 	/* A CLD's header is all that is checked. */
 	p = altered(dir, "daily.cld", flip_body);
-	CHECK(cvd_check_file(p, &h, msg, sizeof(msg)) == CVD_OK && h.version == 3);
+	CHECK(cvd_check_file(p, &h, msg, sizeof(msg)) == SERR_OK && h.version == 3);
 	free(p);
 	p = test_write(dir, "junk.cvd", "not a database", 14);
-	CHECK(cvd_check_file(p, &h, msg, sizeof(msg)) == CVD_EFORMAT);
+	CHECK(cvd_check_file(p, &h, msg, sizeof(msg)) == SERR_FORMAT);
 	CHECK_STR_CONTAINS(msg, "junk.cvd: not a CVD/CLD");
 	free(p);
-	CHECK(cvd_check_file("/nonexistent/x.cvd", &h, msg, sizeof(msg)) == CVD_EIO);
+	CHECK(cvd_check_file("/nonexistent/x.cvd", &h, msg, sizeof(msg)) == SERR_IO);
 	return check_finish();
 }

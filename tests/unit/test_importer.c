@@ -100,16 +100,16 @@ static void test_unpack(void)
 	char d[65];
 	struct stat sb;
 
-	CHECK(import_scan(UPSTREAM_CVD_DIR, &inv, d, &skipped, msg, sizeof(msg)) == IMPORT_OK);
+	CHECK(import_scan(UPSTREAM_CVD_DIR, &inv, d, &skipped, msg, sizeof(msg)) == SERR_OK);
 	snprintf(out, sizeof(out), "%s/unpacked", test_tmpdir());
-	CHECK(import_unpack(UPSTREAM_CVD_DIR, inv, out, 1 << 20, msg, sizeof(msg)) == IMPORT_OK);
+	CHECK(import_unpack(UPSTREAM_CVD_DIR, inv, out, 1 << 20, msg, sizeof(msg)) == SERR_OK);
 	snprintf(path, sizeof(path), "%s/test-3/test.hsb", out);
 	CHECK(stat(path, &sb) == 0 && S_ISREG(sb.st_mode));
 	snprintf(path, sizeof(path), "%s/test-6", out);
 	check_loads(path);
 	/* A member over the size limit fails the unpack. */
 	snprintf(path, sizeof(path), "%s/small", test_tmpdir());
-	CHECK(import_unpack(UPSTREAM_CVD_DIR, inv, path, 10, msg, sizeof(msg)) == IMPORT_EBAD);
+	CHECK(import_unpack(UPSTREAM_CVD_DIR, inv, path, 10, msg, sizeof(msg)) == SERR_FORMAT);
 	CHECK_STR_CONTAINS(msg, "larger than the limit");
 	json_decref(inv);
 	json_decref(skipped);
@@ -119,7 +119,7 @@ static void test_unpack(void)
 	forged_container(src, "bad.cvd", "../evil");
 	bad = json_pack("[{ss ss}]", "name", "bad.cvd", "kind", "container");
 	snprintf(out, sizeof(out), "%s/out", src);
-	CHECK(import_unpack(src, bad, out, 1 << 20, msg, sizeof(msg)) == IMPORT_EBAD);
+	CHECK(import_unpack(src, bad, out, 1 << 20, msg, sizeof(msg)) == SERR_FORMAT);
 	CHECK_STR_CONTAINS(msg, "member '../evil' is not a plain file");
 	snprintf(path, sizeof(path), "%s/evil", src);
 	CHECK(stat(path, &sb) != 0);
@@ -140,7 +140,7 @@ int main(void)
 	test_need("/usr/share/clamav-testfiles/clam.exe");
 	if (sodium_init() < 0)
 		return 1;
-	CHECK(import_scan(UPSTREAM_CVD_DIR, &inv, d1, &skipped, msg, sizeof(msg)) == IMPORT_OK);
+	CHECK(import_scan(UPSTREAM_CVD_DIR, &inv, d1, &skipped, msg, sizeof(msg)) == SERR_OK);
 	json_array_foreach(inv, i, e)
 		containers += strcmp(json_string_value(json_object_get(e, "kind")),
 				     "container") == 0;
@@ -149,7 +149,7 @@ int main(void)
 	CHECK(json_array_size(skipped) > 0); /* EXPECTED_HEADERS.tsv */
 	json_decref(inv);
 	json_decref(skipped);
-	CHECK(import_scan(UPSTREAM_CVD_DIR, &inv, d2, &skipped, msg, sizeof(msg)) == IMPORT_OK);
+	CHECK(import_scan(UPSTREAM_CVD_DIR, &inv, d2, &skipped, msg, sizeof(msg)) == SERR_OK);
 	CHECK(strcmp(d1, d2) == 0);
 	json_decref(inv);
 	json_decref(skipped);
@@ -159,31 +159,31 @@ int main(void)
 	free(test_write(dir, "local.ndb", "Local.Test:0:*:414243\n", 22));
 	free(test_write(dir, "local.hdb", "44d88612fea8a8f36de82e1278abb02f:68:Local.Eicar\n", 49));
 	copy(UPSTREAM_CVD_DIR "/test-6.cvd", dir, "main.cvd", 0, 0);
-	CHECK(import_scan(dir, &inv, d1, &skipped, msg, sizeof(msg)) == IMPORT_OK);
+	CHECK(import_scan(dir, &inv, d1, &skipped, msg, sizeof(msg)) == SERR_OK);
 	CHECK(json_array_size(inv) == 3 && json_array_size(skipped) == 0);
 	CHECK(strcmp(json_string_value(json_object_get(json_array_get(inv, 0), "kind")), "hdb") ==
 	      0);
 	json_decref(inv);
 	json_decref(skipped);
 	free(test_write(dir, "local.ndb", "Local.Test:0:*:414244\n", 22));
-	CHECK(import_scan(dir, &inv, d2, &skipped, msg, sizeof(msg)) == IMPORT_OK);
+	CHECK(import_scan(dir, &inv, d2, &skipped, msg, sizeof(msg)) == SERR_OK);
 	CHECK(strcmp(d1, d2) != 0);
 	json_decref(inv);
 	json_decref(skipped);
 
 	/* A corrupt or truncated container fails the whole import, naming it. */
 	copy(UPSTREAM_CVD_DIR "/test-5.cvd", dir, "daily.cvd", 0, 1);
-	CHECK(import_scan(dir, &inv, d2, &skipped, msg, sizeof(msg)) == IMPORT_EBAD);
+	CHECK(import_scan(dir, &inv, d2, &skipped, msg, sizeof(msg)) == SERR_FORMAT);
 	CHECK_STR_CONTAINS(msg, "daily.cvd: the body's MD5");
 	CHECK(inv == NULL);
 	copy(UPSTREAM_CVD_DIR "/test-5.cvd", dir, "daily.cvd", 3000, 0);
-	CHECK(import_scan(dir, &inv, d2, &skipped, msg, sizeof(msg)) == IMPORT_EBAD);
+	CHECK(import_scan(dir, &inv, d2, &skipped, msg, sizeof(msg)) == SERR_FORMAT);
 
 	test_unpack();
 	snprintf(dir, sizeof(dir), "%s", test_tmpdir());
-	CHECK(import_scan(dir, &inv, d2, &skipped, msg, sizeof(msg)) == IMPORT_EEMPTY);
+	CHECK(import_scan(dir, &inv, d2, &skipped, msg, sizeof(msg)) == SERR_EMPTY);
 	CHECK_STR_CONTAINS(msg, "holds no signature file");
 	CHECK(import_scan("/nonexistent/sigs", &inv, d2, &skipped, msg, sizeof(msg)) ==
-	      IMPORT_EIO);
+	      SERR_IO);
 	return check_finish();
 }

@@ -28,10 +28,10 @@ static char *package(const unsigned char *pk, const unsigned char *sk, int64_t v
 }
 
 /* Opens env (len bytes) with trusted; returns the error. */
-static enum pkg_err try_open(const char *env, size_t len, const unsigned char *trusted)
+static enum err try_open(const char *env, size_t len, const unsigned char *trusted)
 {
 	json_t *m = NULL;
-	enum pkg_err err = pkg_open(env, len, trusted, &m, msg, sizeof(msg));
+	enum err err = pkg_open(env, len, trusted, &m, msg, sizeof(msg));
 
 	json_decref(m);
 	return err;
@@ -56,20 +56,20 @@ int main(void)
 	payload = test_write(dir, "main.cvd", data, sizeof(data) - 1);
 
 	/* A good package: opens, is newer than 6, not than 7; its payload checks. */
-	CHECK(pkg_open(env, len, pk, &m, msg, sizeof(msg)) == PKG_OK);
-	CHECK(pkg_check_version(m, 6, msg, sizeof(msg)) == PKG_OK);
-	CHECK(pkg_check_version(m, 7, msg, sizeof(msg)) == PKG_EOLD);
+	CHECK(pkg_open(env, len, pk, &m, msg, sizeof(msg)) == ERR_OK);
+	CHECK(pkg_check_version(m, 6, msg, sizeof(msg)) == ERR_OK);
+	CHECK(pkg_check_version(m, 7, msg, sizeof(msg)) == ERR_OLD);
 	CHECK_STR_CONTAINS(msg, "virus-pattern version 7 is not newer than the installed 7");
-	CHECK(pkg_check_payload(m, "main.cvd", payload, msg, sizeof(msg)) == PKG_OK);
-	CHECK(pkg_check_payload(m, "daily.cld", payload, msg, sizeof(msg)) == PKG_EFORMAT);
+	CHECK(pkg_check_payload(m, "main.cvd", payload, msg, sizeof(msg)) == ERR_OK);
+	CHECK(pkg_check_payload(m, "daily.cld", payload, msg, sizeof(msg)) == ERR_FORMAT);
 
 	/* One flipped byte in the payload, or a truncated one. */
 	free(payload);
 	payload = test_write(dir, "main.cvd", "Signature database bytes\n", sizeof(data) - 1);
-	CHECK(pkg_check_payload(m, "main.cvd", payload, msg, sizeof(msg)) == PKG_EHASH);
+	CHECK(pkg_check_payload(m, "main.cvd", payload, msg, sizeof(msg)) == ERR_HASH);
 	free(payload);
 	payload = test_write(dir, "main.cvd", data, sizeof(data) - 5);
-	CHECK(pkg_check_payload(m, "main.cvd", payload, msg, sizeof(msg)) == PKG_EHASH);
+	CHECK(pkg_check_payload(m, "main.cvd", payload, msg, sizeof(msg)) == ERR_HASH);
 	json_decref(m);
 
 	/* One flipped byte in the manifest (its version), and in the signature. */
@@ -78,37 +78,37 @@ int main(void)
 	CHECK(p != NULL);
 	if (p) {
 		p[strlen("\\\"version\\\":")] = '8';
-		CHECK(try_open(copy, len, pk) == PKG_ESIG);
+		CHECK(try_open(copy, len, pk) == ERR_SIG);
 		CHECK_STR_CONTAINS(msg, "signature does not match");
 	}
 	memcpy(copy, env, strlen(env) + 1);
 	p = strstr(copy, "\"signature\":\"") + strlen("\"signature\":\"");
 	*p = *p == '0' ? '1' : '0';
-	CHECK(try_open(copy, len, pk) == PKG_ESIG);
+	CHECK(try_open(copy, len, pk) == ERR_SIG);
 	/* Another key, garbage, and a truncated envelope. */
-	CHECK(try_open(env, len, pk2) == PKG_ESIG);
+	CHECK(try_open(env, len, pk2) == ERR_SIG);
 	CHECK_STR_CONTAINS(msg, "not the trusted key");
-	CHECK(try_open("{}", 2, pk) == PKG_EFORMAT);
-	CHECK(try_open(env, len / 2, pk) == PKG_EFORMAT);
+	CHECK(try_open("{}", 2, pk) == ERR_FORMAT);
+	CHECK(try_open(env, len / 2, pk) == ERR_FORMAT);
 	free(copy);
 	free(env);
 
 	/* Payload names that could escape a directory are refused. */
 	env = package(pk, sk, 8, "../etc/passwd", data, sizeof(data) - 1);
-	CHECK(try_open(env, strlen(env), pk) == PKG_EFORMAT);
+	CHECK(try_open(env, strlen(env), pk) == ERR_FORMAT);
 	CHECK_STR_CONTAINS(msg, "a payload is malformed");
 	free(env);
 
 	/* Rotation: the old key vouches for the new; a stranger cannot. */
 	rec = pkg_rotation(pk2, sk);
-	CHECK(rec && pkg_rotate(rec, pk, next, msg, sizeof(msg)) == PKG_OK);
+	CHECK(rec && pkg_rotate(rec, pk, next, msg, sizeof(msg)) == ERR_OK);
 	CHECK(memcmp(next, pk2, 32) == 0);
 	free(rec);
 	rec = pkg_rotation(pk2, sk2);
-	CHECK(rec && pkg_rotate(rec, pk, next, msg, sizeof(msg)) == PKG_ESIG);
+	CHECK(rec && pkg_rotate(rec, pk, next, msg, sizeof(msg)) == ERR_SIG);
 	free(rec);
 	env = package(pk2, sk2, 9, "main.cvd", data, sizeof(data) - 1);
-	CHECK(try_open(env, strlen(env), next) == PKG_OK);
+	CHECK(try_open(env, strlen(env), next) == ERR_OK);
 	free(env);
 	free(payload);
 	return check_finish();

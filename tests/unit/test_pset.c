@@ -63,8 +63,8 @@ static void test_round_trip_and_lookups(void)
 		back = (struct util_buf){ 0 };
 		make_set(&set, sizes[k], (uint32_t)k * 10);
 		CHECK(pset_encode(set.data ? set.data : "", set.len, &file, msg, sizeof(msg)) ==
-		      PSET_OK);
-		CHECK(pset_decode(file.data, file.len, &back, msg, sizeof(msg)) == PSET_OK);
+		      ERR_OK);
+		CHECK(pset_decode(file.data, file.len, &back, msg, sizeof(msg)) == ERR_OK);
 		CHECK(back.len == set.len && (set.len == 0 || memcmp(back.data, set.data,
 								     set.len) == 0));
 		ps = pset_load(file.data, file.len, msg, sizeof(msg));
@@ -103,7 +103,7 @@ static void test_bits_per_signature(void)
 	double bits;
 
 	make_set(&set, n, 77);
-	CHECK(pset_encode(set.data, set.len, &file, msg, sizeof(msg)) == PSET_OK);
+	CHECK(pset_encode(set.data, set.len, &file, msg, sizeof(msg)) == ERR_OK);
 	ps = pset_load(file.data, file.len, msg, sizeof(msg));
 	CHECK(ps != NULL);
 	if (ps) {
@@ -128,11 +128,11 @@ static void test_malformed(void)
 	char *bad;
 
 	make_set(&set, n, 5);
-	CHECK(pset_encode(set.data, set.len, &file, msg, sizeof(msg)) == PSET_OK);
+	CHECK(pset_encode(set.data, set.len, &file, msg, sizeof(msg)) == ERR_OK);
 	/* Every truncation is refused. */
 	for (i = 0; i < file.len; i++) {
 		out = (struct util_buf){ 0 };
-		if (pset_decode(file.data, i, &out, msg, sizeof(msg)) != PSET_EFORMAT) {
+		if (pset_decode(file.data, i, &out, msg, sizeof(msg)) != ERR_FORMAT) {
 			CHECK(!"a truncated file decoded");
 			break;
 		}
@@ -145,7 +145,7 @@ static void test_malformed(void)
 		memcpy(bad, file.data, file.len);
 		bad[i / 8] ^= (char)(1 << (i % 8));
 		out = (struct util_buf){ 0 };
-		if (pset_decode(bad, file.len, &out, msg, sizeof(msg)) != PSET_OK)
+		if (pset_decode(bad, file.len, &out, msg, sizeof(msg)) != ERR_OK)
 			refused++;
 		else
 			CHECK(out.len != set.len || memcmp(out.data, set.data, set.len) != 0);
@@ -155,20 +155,20 @@ static void test_malformed(void)
 	}
 	CHECK(refused > 0);
 	free(bad);
-	CHECK(pset_decode("WPX1\0", 5, &out, msg, sizeof(msg)) == PSET_EFORMAT);
+	CHECK(pset_decode("WPX1\0", 5, &out, msg, sizeof(msg)) == ERR_FORMAT);
 	CHECK(strstr(msg, "not a WPX2 file") != NULL);
 	/* Sets that break the rules are not encoded. */
 	out = (struct util_buf){ 0 };
-	CHECK(pset_encode(set.data, set.len - 1, &out, msg, sizeof(msg)) == PSET_EFORMAT);
+	CHECK(pset_encode(set.data, set.len - 1, &out, msg, sizeof(msg)) == ERR_FORMAT);
 	util_buf_free(&out);
 	CHECK(pset_encode(set.data, set.len - PSET_RECORD, &out, msg, sizeof(msg)) ==
-	      PSET_EFORMAT);
+	      ERR_FORMAT);
 	CHECK(strstr(msg, "no width for type 2") != NULL);
 	util_buf_free(&out);
 	memcpy(rec, set.data, PSET_RECORD);
 	rec[4] |= 1; /* a bit beyond the width */
 	memcpy(set.data, rec, PSET_RECORD);
-	CHECK(pset_encode(set.data, set.len, &out, msg, sizeof(msg)) == PSET_EFORMAT);
+	CHECK(pset_encode(set.data, set.len, &out, msg, sizeof(msg)) == ERR_FORMAT);
 	CHECK(strstr(msg, "beyond the width") != NULL);
 	util_buf_free(&out);
 	util_buf_free(&set);

@@ -69,7 +69,7 @@ static void test_lookups_match_a_scan(void)
 				for (line = text.data; *line; line = nl + 1) {
 					nl = strchr(line, '\n');
 					len = (size_t)(nl - line);
-					if (spsq_parse_entry(line, len, &e) == SPSQ_OK &&
+					if (spsq_parse_entry(line, len, &e) == ERR_OK &&
 					    spsq_matches(&q, &e) && n++ < SPSQ_MAX_ENTRIES)
 						util_buf_append(&want, line, len + 1);
 				}
@@ -133,11 +133,11 @@ static void test_answers(void)
 	size_t i;
 
 	CHECK(spsq_parse_answer(good, strlen(good), q, 2, &version, &ttl, collect, counts, msg,
-				sizeof(msg)) == SPSQ_OK);
+				sizeof(msg)) == ERR_OK);
 	CHECK(version == 3 && ttl == 60 && counts[0] == 1 && counts[1] == 0);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		CHECK(spsq_parse_answer(bad[i], strlen(bad[i]), q, 2, &version, &ttl, NULL, NULL,
-					msg, sizeof(msg)) == SPSQ_EFORMAT);
+					msg, sizeof(msg)) == ERR_FORMAT);
 }
 
 int main(void)

@@ -21,7 +21,7 @@ static const char *eff(struct store *st, int64_t node, const char *key)
 	char *s;
 
 	text[0] = '\0';
-	if (store_settings_get(st, node, NULL, &e, msg, sizeof(msg)) != STORE_OK)
+	if (store_settings_get(st, node, NULL, &e, msg, sizeof(msg)) != SERR_OK)
 		return text;
 	s = json_dumps(json_object_get(e, key), JSON_ENCODE_ANY);
 	if (s)
@@ -31,11 +31,11 @@ static const char *eff(struct store *st, int64_t node, const char *key)
 	return text;
 }
 
-static enum store_err set(struct store *st, int64_t node, const char *key, const char *value,
+static enum serr set(struct store *st, int64_t node, const char *key, const char *value,
 			  enum store_apply mode, size_t *changed)
 {
 	json_t *v = json_loads(value, JSON_DECODE_ANY, NULL);
-	enum store_err err = store_setting_set(st, node, key, v, mode, changed, msg, sizeof(msg));
+	enum serr err = store_setting_set(st, node, key, v, mode, changed, msg, sizeof(msg));
 
 	json_decref(v);
 	return err;
@@ -46,50 +46,50 @@ static void test_tree(struct store *st)
 	int64_t a, b, c, id, moved;
 	char path[256];
 
-	CHECK(store_domain_create(st, STORE_ROOT, "Sales", &a, msg, sizeof(msg)) == STORE_OK);
-	CHECK(store_domain_create(st, a, "Berlin", &b, msg, sizeof(msg)) == STORE_OK);
-	CHECK(store_domain_create(st, STORE_ROOT, "Sales", &c, msg, sizeof(msg)) == STORE_EEXIST);
+	CHECK(store_domain_create(st, STORE_ROOT, "Sales", &a, msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_domain_create(st, a, "Berlin", &b, msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_domain_create(st, STORE_ROOT, "Sales", &c, msg, sizeof(msg)) == SERR_EXIST);
 	CHECK_STR_CONTAINS(msg, "already exists");
 	/* The same name in another parent is fine. */
-	CHECK(store_domain_create(st, STORE_ROOT, "Berlin", &c, msg, sizeof(msg)) == STORE_OK);
-	CHECK(store_domain_create(st, a, "a/b", &id, msg, sizeof(msg)) == STORE_EINVAL);
-	CHECK(store_domain_create(st, a, "", &id, msg, sizeof(msg)) == STORE_EINVAL);
-	CHECK(store_domain_create(st, a, "\xc3\x28", &id, msg, sizeof(msg)) == STORE_EINVAL);
+	CHECK(store_domain_create(st, STORE_ROOT, "Berlin", &c, msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_domain_create(st, a, "a/b", &id, msg, sizeof(msg)) == SERR_INVAL);
+	CHECK(store_domain_create(st, a, "", &id, msg, sizeof(msg)) == SERR_INVAL);
+	CHECK(store_domain_create(st, a, "\xc3\x28", &id, msg, sizeof(msg)) == SERR_INVAL);
 	CHECK_STR_CONTAINS(msg, "UTF-8");
-	CHECK(store_domain_create(st, 9999, "x", &id, msg, sizeof(msg)) == STORE_ENOENT);
+	CHECK(store_domain_create(st, 9999, "x", &id, msg, sizeof(msg)) == SERR_NOENT);
 
-	CHECK(store_domain_path(st, b, path, sizeof(path)) == STORE_OK);
+	CHECK(store_domain_path(st, b, path, sizeof(path)) == SERR_OK);
 	CHECK(strcmp(path, "/Sales/Berlin") == 0);
-	CHECK(store_domain_path(st, STORE_ROOT, path, sizeof(path)) == STORE_OK);
+	CHECK(store_domain_path(st, STORE_ROOT, path, sizeof(path)) == SERR_OK);
 	CHECK(strcmp(path, "/") == 0);
-	CHECK(store_domain_lookup(st, "/Sales/Berlin", 0, &id, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_domain_lookup(st, "/Sales/Berlin", 0, &id, msg, sizeof(msg)) == SERR_OK);
 	CHECK(id == b);
-	CHECK(store_domain_lookup(st, "/Sales/Paris", 0, &id, msg, sizeof(msg)) == STORE_ENOENT);
+	CHECK(store_domain_lookup(st, "/Sales/Paris", 0, &id, msg, sizeof(msg)) == SERR_NOENT);
 	CHECK_STR_CONTAINS(msg, "Paris");
-	CHECK(store_domain_lookup(st, "/Ops/Lab/Rack1", 1, &id, msg, sizeof(msg)) == STORE_OK);
-	CHECK(store_domain_path(st, id, path, sizeof(path)) == STORE_OK);
+	CHECK(store_domain_lookup(st, "/Ops/Lab/Rack1", 1, &id, msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_domain_path(st, id, path, sizeof(path)) == SERR_OK);
 	CHECK(strcmp(path, "/Ops/Lab/Rack1") == 0);
 
 	/* A domain cannot move below itself; it can move elsewhere, and
 	 * names stay unique among siblings. */
-	CHECK(store_domain_move(st, a, b, msg, sizeof(msg)) == STORE_EINVAL);
-	CHECK(store_domain_move(st, a, a, msg, sizeof(msg)) == STORE_EINVAL);
-	CHECK(store_domain_move(st, c, a, msg, sizeof(msg)) == STORE_EEXIST);
-	CHECK(store_domain_rename(st, c, "Munich", msg, sizeof(msg)) == STORE_OK);
-	CHECK(store_domain_move(st, c, a, msg, sizeof(msg)) == STORE_OK);
-	CHECK(store_domain_path(st, c, path, sizeof(path)) == STORE_OK);
+	CHECK(store_domain_move(st, a, b, msg, sizeof(msg)) == SERR_INVAL);
+	CHECK(store_domain_move(st, a, a, msg, sizeof(msg)) == SERR_INVAL);
+	CHECK(store_domain_move(st, c, a, msg, sizeof(msg)) == SERR_EXIST);
+	CHECK(store_domain_rename(st, c, "Munich", msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_domain_move(st, c, a, msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_domain_path(st, c, path, sizeof(path)) == SERR_OK);
 	CHECK(strcmp(path, "/Sales/Munich") == 0);
 
 	/* Only empty domains are deleted. */
 	CHECK(store_client_add(st, c, "uuid-m", "host-m", secret, &moved, msg, sizeof(msg)) ==
-	      STORE_OK);
-	CHECK(store_domain_delete(st, c, msg, sizeof(msg)) == STORE_ENOTEMPTY);
-	CHECK(store_client_move(st, moved, b, msg, sizeof(msg)) == STORE_OK);
-	CHECK(store_domain_delete(st, c, msg, sizeof(msg)) == STORE_OK);
-	CHECK(store_domain_delete(st, STORE_ROOT, msg, sizeof(msg)) == STORE_EINVAL);
+	      SERR_OK);
+	CHECK(store_domain_delete(st, c, msg, sizeof(msg)) == SERR_NOTEMPTY);
+	CHECK(store_client_move(st, moved, b, msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_domain_delete(st, c, msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_domain_delete(st, STORE_ROOT, msg, sizeof(msg)) == SERR_INVAL);
 	CHECK(store_client_add(st, b, "uuid-m", "dup", secret, &id, msg, sizeof(msg)) ==
-	      STORE_EEXIST);
-	CHECK(store_client_move(st, moved, moved, msg, sizeof(msg)) == STORE_EINVAL);
+	      SERR_EXIST);
+	CHECK(store_client_move(st, moved, moved, msg, sizeof(msg)) == SERR_INVAL);
 }
 
 static void test_inheritance(struct store *st)
@@ -97,64 +97,64 @@ static void test_inheritance(struct store *st)
 	int64_t d, sub, c1, c2, c3, v1, v2, v3, n;
 	size_t changed = 99;
 
-	CHECK(store_domain_create(st, STORE_ROOT, "Eng", &d, msg, sizeof(msg)) == STORE_OK);
-	CHECK(store_domain_create(st, d, "QA", &sub, msg, sizeof(msg)) == STORE_OK);
-	CHECK(store_client_add(st, d, "u1", "h1", secret, &c1, msg, sizeof(msg)) == STORE_OK);
-	CHECK(store_client_add(st, sub, "u2", "h2", secret, &c2, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_domain_create(st, STORE_ROOT, "Eng", &d, msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_domain_create(st, d, "QA", &sub, msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_client_add(st, d, "u1", "h1", secret, &c1, msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_client_add(st, sub, "u2", "h2", secret, &c2, msg, sizeof(msg)) == SERR_OK);
 	CHECK(store_client_add(st, STORE_ROOT, "u3", "h3", secret, &c3, msg, sizeof(msg)) ==
-	      STORE_OK);
+	      SERR_OK);
 	/* New clients start with the defaults and a queued delivery. */
 	CHECK(strcmp(eff(st, c2, "scan_method"), "\"conventional\"") == 0);
-	CHECK(store_client_version(st, c2, &v2) == STORE_OK && v2 > 0);
+	CHECK(store_client_version(st, c2, &v2) == SERR_OK && v2 > 0);
 
 	/* A domain value reaches the clients below it, not the others. */
-	CHECK(set(st, d, "scan_method", "\"smart\"", STORE_APPLY_INHERIT, &changed) == STORE_OK);
+	CHECK(set(st, d, "scan_method", "\"smart\"", STORE_APPLY_INHERIT, &changed) == SERR_OK);
 	CHECK(changed == 2);
 	CHECK(strcmp(eff(st, c1, "scan_method"), "\"smart\"") == 0);
 	CHECK(strcmp(eff(st, c2, "scan_method"), "\"smart\"") == 0);
 	CHECK(strcmp(eff(st, c3, "scan_method"), "\"conventional\"") == 0);
-	CHECK(store_client_version(st, c1, &v1) == STORE_OK && v1 > v2);
+	CHECK(store_client_version(st, c1, &v1) == SERR_OK && v1 > v2);
 
 	/* A client override survives an INHERIT change above it... */
 	CHECK(set(st, c2, "scan_method", "\"conventional\"", STORE_APPLY_INHERIT, &changed) ==
-	      STORE_OK && changed == 1);
+	      SERR_OK && changed == 1);
 	CHECK(set(st, STORE_ROOT, "scan_method", "\"smart\"", STORE_APPLY_INHERIT, &changed) ==
-	      STORE_OK);
+	      SERR_OK);
 	CHECK(changed == 2); /* c3 and host-m; c1 is smart already, c2 keeps its own */
 	CHECK(strcmp(eff(st, c2, "scan_method"), "\"conventional\"") == 0);
 	/* ...and is cleared by an ALL change, as is the domain's. */
 	CHECK(set(st, STORE_ROOT, "scan_method", "\"conventional\"", STORE_APPLY_ALL, &changed) ==
-	      STORE_OK);
+	      SERR_OK);
 	CHECK(changed == 3); /* c1, c3, host-m; c2 was conventional already */
 	CHECK(strcmp(eff(st, c1, "scan_method"), "\"conventional\"") == 0);
-	CHECK(store_client_version(st, c2, &v3) == STORE_OK);
+	CHECK(store_client_version(st, c2, &v3) == SERR_OK);
 	{
 		json_t *own = NULL;
 
-		CHECK(store_settings_get(st, d, &own, NULL, msg, sizeof(msg)) == STORE_OK);
+		CHECK(store_settings_get(st, d, &own, NULL, msg, sizeof(msg)) == SERR_OK);
 		CHECK(own && json_object_get(own, "scan_method") == NULL);
 		json_decref(own);
 	}
 
 	/* Unset returns a node to inheriting. */
-	CHECK(set(st, sub, "roaming", "true", STORE_APPLY_INHERIT, &changed) == STORE_OK);
+	CHECK(set(st, sub, "roaming", "true", STORE_APPLY_INHERIT, &changed) == SERR_OK);
 	CHECK(strcmp(eff(st, c2, "roaming"), "true") == 0);
-	CHECK(store_setting_unset(st, sub, "roaming", &changed, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_setting_unset(st, sub, "roaming", &changed, msg, sizeof(msg)) == SERR_OK);
 	CHECK(changed == 1 && strcmp(eff(st, c2, "roaming"), "false") == 0);
-	CHECK(store_setting_unset(st, sub, "roaming", &changed, msg, sizeof(msg)) == STORE_ENOENT);
+	CHECK(store_setting_unset(st, sub, "roaming", &changed, msg, sizeof(msg)) == SERR_NOENT);
 	CHECK(store_setting_unset(st, STORE_ROOT, "roaming", &changed, msg, sizeof(msg)) ==
-	      STORE_EINVAL);
+	      SERR_INVAL);
 
 	/* Moving a client to a domain with other values changes its settings. */
 	CHECK(set(st, sub, "update.schedule", "\"weekly sun 04:30\"", STORE_APPLY_INHERIT,
-		  &changed) == STORE_OK);
-	CHECK(store_client_version(st, c1, &v1) == STORE_OK);
-	CHECK(store_client_move(st, c1, sub, msg, sizeof(msg)) == STORE_OK);
+		  &changed) == SERR_OK);
+	CHECK(store_client_version(st, c1, &v1) == SERR_OK);
+	CHECK(store_client_move(st, c1, sub, msg, sizeof(msg)) == SERR_OK);
 	CHECK(strcmp(eff(st, c1, "update.schedule"), "\"weekly sun 04:30\"") == 0);
-	CHECK(store_client_version(st, c1, &v2) == STORE_OK && v2 > v1);
+	CHECK(store_client_version(st, c1, &v2) == SERR_OK && v2 > v1);
 
 	/* One queued delivery per client, whatever the number of changes. */
-	CHECK(store_delivery_count(st, &n) == STORE_OK);
+	CHECK(store_delivery_count(st, &n) == SERR_OK);
 	CHECK(n == 4); /* host-m from test_tree, c1, c2, c3 */
 }
 
@@ -162,24 +162,24 @@ static void test_validation(struct store *st)
 {
 	int64_t d;
 
-	CHECK(store_domain_lookup(st, "/Eng", 0, &d, msg, sizeof(msg)) == STORE_OK);
-	CHECK(set(st, d, "scan_method", "\"fast\"", STORE_APPLY_ALL, NULL) == STORE_EINVAL);
+	CHECK(store_domain_lookup(st, "/Eng", 0, &d, msg, sizeof(msg)) == SERR_OK);
+	CHECK(set(st, d, "scan_method", "\"fast\"", STORE_APPLY_ALL, NULL) == SERR_INVAL);
 	CHECK_STR_CONTAINS(msg, "scan_method: expected one of smart, conventional");
-	CHECK(set(st, d, "roaming", "1", STORE_APPLY_ALL, NULL) == STORE_EINVAL);
+	CHECK(set(st, d, "roaming", "1", STORE_APPLY_ALL, NULL) == SERR_INVAL);
 	CHECK_STR_CONTAINS(msg, "roaming: expected true or false");
 	CHECK(set(st, d, "update.schedule", "\"daily 24:00\"", STORE_APPLY_ALL, NULL) ==
-	      STORE_EINVAL);
+	      SERR_INVAL);
 	CHECK(set(st, d, "update.schedule", "\"weekly fun 01:00\"", STORE_APPLY_ALL, NULL) ==
-	      STORE_EINVAL);
+	      SERR_INVAL);
 	CHECK(set(st, d, "update.schedule", "\"daily 7:00\"", STORE_APPLY_ALL, NULL) ==
-	      STORE_EINVAL);
-	CHECK(set(st, d, "update.schedule", "\"hourly\"", STORE_APPLY_ALL, NULL) == STORE_OK);
+	      SERR_INVAL);
+	CHECK(set(st, d, "update.schedule", "\"hourly\"", STORE_APPLY_ALL, NULL) == SERR_OK);
 	/* Retired: offered once, read by nothing. */
 	CHECK(set(st, STORE_ROOT, "restart.notify", "false", STORE_APPLY_ALL, NULL) ==
-	      STORE_EINVAL);
+	      SERR_INVAL);
 	CHECK_STR_CONTAINS(msg, "restart.notify: no such setting");
-	CHECK(set(st, STORE_ROOT, "update.window", "45", STORE_APPLY_ALL, NULL) == STORE_OK);
-	CHECK(set(st, d, "no.such", "true", STORE_APPLY_ALL, NULL) == STORE_EINVAL);
+	CHECK(set(st, STORE_ROOT, "update.window", "45", STORE_APPLY_ALL, NULL) == SERR_OK);
+	CHECK(set(st, d, "no.such", "true", STORE_APPLY_ALL, NULL) == SERR_INVAL);
 	CHECK_STR_CONTAINS(msg, "no.such: no such setting");
 }
 
@@ -189,7 +189,7 @@ static void test_tree_json(struct store *st)
 	size_t i;
 	int found = 0;
 
-	CHECK(store_tree(st, &tree, msg, sizeof(msg)) == STORE_OK && tree);
+	CHECK(store_tree(st, &tree, msg, sizeof(msg)) == SERR_OK && tree);
 	if (!tree)
 		return;
 	CHECK(strcmp(json_string_value(json_object_get(tree, "kind")), "root") == 0);
@@ -211,19 +211,19 @@ static void test_agents(struct store *st)
 	int64_t id, c2, v, n0, n1;
 	char *json = NULL;
 
-	CHECK(store_agent_auth(st, "u2", secret, &id) == STORE_OK);
-	CHECK(store_agent_auth(st, "u2", wrong, &c2) == STORE_ENOENT);
-	CHECK(store_agent_auth(st, "nobody", secret, &c2) == STORE_ENOENT);
+	CHECK(store_agent_auth(st, "u2", secret, &id) == SERR_OK);
+	CHECK(store_agent_auth(st, "u2", wrong, &c2) == SERR_NOENT);
+	CHECK(store_agent_auth(st, "nobody", secret, &c2) == SERR_NOENT);
 	CHECK(store_agent_seen(st, id, "{\"os\":\"Debian 12\"}", 1000, msg, sizeof(msg)) ==
-	      STORE_OK);
-	CHECK(store_agent_settings(st, id, &json, &v, msg, sizeof(msg)) == STORE_OK);
+	      SERR_OK);
+	CHECK(store_agent_settings(st, id, &json, &v, msg, sizeof(msg)) == SERR_OK);
 	CHECK_STR_CONTAINS(json, "\"scan_method\":\"conventional\"");
 	free(json);
-	CHECK(store_delivery_count(st, &n0) == STORE_OK);
-	CHECK(store_agent_ack(st, id, v - 1, msg, sizeof(msg)) == STORE_OK);
-	CHECK(store_delivery_count(st, &n1) == STORE_OK && n1 == n0);
-	CHECK(store_agent_ack(st, id, v, msg, sizeof(msg)) == STORE_OK);
-	CHECK(store_delivery_count(st, &n1) == STORE_OK && n1 == n0 - 1);
+	CHECK(store_delivery_count(st, &n0) == SERR_OK);
+	CHECK(store_agent_ack(st, id, v - 1, msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_delivery_count(st, &n1) == SERR_OK && n1 == n0);
+	CHECK(store_agent_ack(st, id, v, msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_delivery_count(st, &n1) == SERR_OK && n1 == n0 - 1);
 }
 
 /* The event log keeps a client's host name and domain, filters by kind,
@@ -237,61 +237,61 @@ static void test_events(struct store *st)
 	json_t *list = NULL, *origin = NULL;
 	char who[64];
 
-	CHECK(store_domain_lookup(st, "/Ev/Sub", 1, &sub, msg, sizeof(msg)) == STORE_OK);
-	CHECK(store_domain_lookup(st, "/Ev", 0, &dom, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_domain_lookup(st, "/Ev/Sub", 1, &sub, msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_domain_lookup(st, "/Ev", 0, &dom, msg, sizeof(msg)) == SERR_OK);
 	CHECK(store_client_add(st, sub, "ev-uuid", "ev-host", secret, &c, msg, sizeof(msg)) ==
-	      STORE_OK);
-	CHECK(store_event_add(st, "detection", c, 1000, "Eicar in /x") == STORE_OK);
-	CHECK(store_event_add(st, "system", 0, 2000, "server started") == STORE_OK);
-	CHECK(store_events(st, &f, &list) == STORE_OK);
+	      SERR_OK);
+	CHECK(store_event_add(st, "detection", c, 1000, "Eicar in /x") == SERR_OK);
+	CHECK(store_event_add(st, "system", 0, 2000, "server started") == SERR_OK);
+	CHECK(store_events(st, &f, &list) == SERR_OK);
 	CHECK(json_array_size(list) >= 2);
 	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(list, 0), "message")),
 		     "server started");
 	json_decref(list);
 	f.domain = "/Ev";
-	CHECK(store_events(st, &f, &list) == STORE_OK && json_array_size(list) == 1);
+	CHECK(store_events(st, &f, &list) == SERR_OK && json_array_size(list) == 1);
 	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(list, 0), "domain")),
 		     "/Ev/Sub");
 	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(list, 0), "hostname")),
 		     "ev-host");
 	json_decref(list);
 	f.domain = "/E";   /* a prefix of a name is not a domain above it */
-	CHECK(store_events(st, &f, &list) == STORE_OK && json_array_size(list) == 0);
+	CHECK(store_events(st, &f, &list) == SERR_OK && json_array_size(list) == 0);
 	json_decref(list);
 	f = (struct store_event_filter){ .kind = "detection", .client = c, .since = 1000,
 					 .until = 1000, .limit = 10 };
-	CHECK(store_events(st, &f, &list) == STORE_OK && json_array_size(list) == 1);
+	CHECK(store_events(st, &f, &list) == SERR_OK && json_array_size(list) == 1);
 	json_decref(list);
 	/* The client goes; its events stay, with its name. */
-	CHECK(store_client_remove(st, c, "removed for the test", msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_client_remove(st, c, "removed for the test", msg, sizeof(msg)) == SERR_OK);
 	f = (struct store_event_filter){ .client = c, .limit = 10 };
-	CHECK(store_events(st, &f, &list) == STORE_OK && json_array_size(list) == 2);
+	CHECK(store_events(st, &f, &list) == SERR_OK && json_array_size(list) == 2);
 	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(list, 0), "message")),
 		     "removed for the test");
 	json_decref(list);
 	/* Kept among the removed clients, restored with its id and its own
 	 * settings, and removed again. */
-	CHECK(store_removed_list(st, &list) == STORE_OK);
+	CHECK(store_removed_list(st, &list) == SERR_OK);
 	CHECK(json_array_size(list) >= 1);
 	CHECK(json_integer_value(json_object_get(json_array_get(list, 0), "id")) == c);
 	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(list, 0), "domain")),
 		     "/Ev/Sub");
 	json_decref(list);
-	CHECK(store_client_restore(st, c, msg, sizeof(msg)) == STORE_OK);
-	CHECK(store_client_restore(st, c, msg, sizeof(msg)) == STORE_ENOENT);
-	CHECK(store_agent_auth(st, "ev-uuid", secret, &n) == STORE_OK && n == c);
-	CHECK(store_client_remove(st, c, "removed for the test", msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_client_restore(st, c, msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_client_restore(st, c, msg, sizeof(msg)) == SERR_NOENT);
+	CHECK(store_agent_auth(st, "ev-uuid", secret, &n) == SERR_OK && n == c);
+	CHECK(store_client_remove(st, c, "removed for the test", msg, sizeof(msg)) == SERR_OK);
 	/* Old by the clock alone is not old: this server has not run that long. */
-	CHECK(store_events_prune(st, 500, 2000, &n) == STORE_OK && n == 0);
-	CHECK(store_removed_purge(st, 500, (int64_t)time(NULL) + 100000, &n) == STORE_OK &&
+	CHECK(store_events_prune(st, 500, 2000, &n) == SERR_OK && n == 0);
+	CHECK(store_removed_purge(st, 500, (int64_t)time(NULL) + 100000, &n) == SERR_OK &&
 	      n == 0);
 	/* The removed client was the newest: its id is not given again. */
 	CHECK(store_client_add(st, sub, "ev-uuid-2", "ev-host-2", secret, &n, msg, sizeof(msg)) ==
-	      STORE_OK && n > c);
+	      SERR_OK && n > c);
 
 	CHECK(store_setting_set(st, dom, "roaming", json_true(), STORE_APPLY_INHERIT, NULL, msg,
-				sizeof(msg)) == STORE_OK);
-	CHECK(store_settings_origin(st, sub, &origin) == STORE_OK);
+				sizeof(msg)) == SERR_OK);
+	CHECK(store_settings_origin(st, sub, &origin) == SERR_OK);
 	CHECK_STR_EQ(json_string_value(json_object_get(origin, "roaming")), "domain:/Ev");
 	CHECK_STR_EQ(json_string_value(json_object_get(origin, "scan_method")), "root");
 	json_decref(origin);
@@ -299,16 +299,16 @@ static void test_events(struct store *st)
 	/* A sliding token: 60 s past each use, never past its end (times
 	 * from now: a token also counts its life in the server's own time). */
 	CHECK(store_token_put(st, tok, STORE_TOKEN_CONSOLE, "admin", t + 60, t + 100, msg,
-			      sizeof(msg)) == STORE_OK);
+			      sizeof(msg)) == SERR_OK);
 	CHECK(store_token_check(st, tok, STORE_TOKEN_CONSOLE, t + 50, 60, who, sizeof(who),
-				&exp) == STORE_OK && exp == t + 100);
+				&exp) == SERR_OK && exp == t + 100);
 	CHECK(store_token_check(st, tok, STORE_TOKEN_CONSOLE, t + 99, 60, who, sizeof(who),
-				&exp) == STORE_OK && exp == t + 100);
+				&exp) == SERR_OK && exp == t + 100);
 	CHECK(store_token_check(st, tok, STORE_TOKEN_CONSOLE, t + 100, 60, who, sizeof(who),
-				NULL) == STORE_ENOENT);
+				NULL) == SERR_NOENT);
 	CHECK(store_token_check(st, tok, STORE_TOKEN_SESSION, t + 50, 0, who, sizeof(who),
-				NULL) == STORE_ENOENT);
-	CHECK(store_token_delete(st, tok) == STORE_OK);
+				NULL) == SERR_NOENT);
+	CHECK(store_token_delete(st, tok) == SERR_OK);
 }
 
 /* Enrollment tokens are listed by an id from their hash, and revoked by it. */
@@ -319,12 +319,12 @@ static void test_token_ids(struct store *st)
 	json_t *list = NULL;
 	int64_t n = 0, before = 0, now = (int64_t)time(NULL);
 
-	CHECK(store_token_count(st, STORE_TOKEN_ENROLL, now, &before) == STORE_OK);
+	CHECK(store_token_count(st, STORE_TOKEN_ENROLL, now, &before) == SERR_OK);
 	CHECK(store_token_put(st, a, STORE_TOKEN_ENROLL, "/Lab", now + 3000, 0, msg, sizeof(msg)) ==
-	      STORE_OK);
+	      SERR_OK);
 	CHECK(store_token_put(st, b, STORE_TOKEN_ENROLL, "/", now + 500, 0, msg, sizeof(msg)) ==
-	      STORE_OK);
-	CHECK(store_tokens_list(st, STORE_TOKEN_ENROLL, now, &list) == STORE_OK);
+	      SERR_OK);
+	CHECK(store_tokens_list(st, STORE_TOKEN_ENROLL, now, &list) == SERR_OK);
 	CHECK(json_array_size(list) == (size_t)before + 2);
 	/* Soonest expiry first; only the id, the subject and the expiry. */
 	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(list, before), "id")),
@@ -335,19 +335,19 @@ static void test_token_ids(struct store *st)
 	json_decref(list);
 	/* An expired token is not listed (tokens expire in real time: the
 	 * store deletes those past it). */
-	CHECK(store_tokens_list(st, STORE_TOKEN_ENROLL, now + 1000, &list) == STORE_OK);
+	CHECK(store_tokens_list(st, STORE_TOKEN_ENROLL, now + 1000, &list) == SERR_OK);
 	CHECK(json_array_size(list) == 1);
 	json_decref(list);
 	/* Revoking needs the kind and the whole id. */
-	CHECK(store_token_revoke(st, STORE_TOKEN_CONSOLE, "abcd010203040506", &n) == STORE_OK &&
+	CHECK(store_token_revoke(st, STORE_TOKEN_CONSOLE, "abcd010203040506", &n) == SERR_OK &&
 	      n == 0);
-	CHECK(store_token_revoke(st, STORE_TOKEN_ENROLL, "abcd0102", &n) == STORE_OK && n == 0);
-	CHECK(store_token_revoke(st, STORE_TOKEN_ENROLL, "abcd010203040506", &n) == STORE_OK &&
+	CHECK(store_token_revoke(st, STORE_TOKEN_ENROLL, "abcd0102", &n) == SERR_OK && n == 0);
+	CHECK(store_token_revoke(st, STORE_TOKEN_ENROLL, "abcd010203040506", &n) == SERR_OK &&
 	      n == 1);
 	CHECK(store_token_check(st, a, STORE_TOKEN_ENROLL, now, 0, who, sizeof(who), NULL) ==
-	      STORE_ENOENT);
+	      SERR_NOENT);
 	CHECK(store_token_check(st, b, STORE_TOKEN_ENROLL, now, 0, who, sizeof(who), NULL) ==
-	      STORE_OK);
+	      SERR_OK);
 }
 
 /* After the server has run long enough (its count, saved in the
@@ -368,8 +368,8 @@ static void test_observed(const char *path)
 	if (!st)
 		return;
 	CHECK(store_observed(st) >= 100000);
-	CHECK(store_events_prune(st, 500, 2000, &n) == STORE_OK && n == 1);
-	CHECK(store_removed_purge(st, 500, (int64_t)time(NULL) + 100000, &n) == STORE_OK &&
+	CHECK(store_events_prune(st, 500, 2000, &n) == SERR_OK && n == 1);
+	CHECK(store_removed_purge(st, 500, (int64_t)time(NULL) + 100000, &n) == SERR_OK &&
 	      n >= 1);
 	store_close(st);
 }
@@ -383,46 +383,46 @@ static void test_admins(struct store *st)
 	char who[64], *role = NULL;
 	json_t *list = NULL;
 
-	CHECK(store_admin_put(st, "chief", "$argon2id$hash-1", msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_admin_put(st, "chief", "$argon2id$hash-1", msg, sizeof(msg)) == SERR_OK);
 	CHECK(store_admin_add(st, "reader", "$argon2id$hash-2", "read-only", msg, sizeof(msg)) ==
-	      STORE_OK);
+	      SERR_OK);
 	CHECK(store_admin_add(st, "reader", "$argon2id$hash-3", "admin", msg, sizeof(msg)) ==
-	      STORE_EEXIST);
+	      SERR_EXIST);
 	CHECK(store_admin_add(st, "odd", "$argon2id$hash-3", "root", msg, sizeof(msg)) !=
-	      STORE_OK);
+	      SERR_OK);
 	/* A password change keeps the role. */
-	CHECK(store_admin_put(st, "reader", "$argon2id$hash-4", msg, sizeof(msg)) == STORE_OK);
-	CHECK(store_admin_role(st, "reader", &role) == STORE_OK);
+	CHECK(store_admin_put(st, "reader", "$argon2id$hash-4", msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_admin_role(st, "reader", &role) == SERR_OK);
 	CHECK_STR_EQ(role, "read-only");
 	free(role);
-	CHECK(store_admin_role(st, "nobody", &role) == STORE_ENOENT);
-	CHECK(store_admin_count_role(st, "admin", &n) == STORE_OK && n == 1);
-	CHECK(store_admin_set_role(st, "reader", "admin", msg, sizeof(msg)) == STORE_OK);
-	CHECK(store_admin_count_role(st, "admin", &n) == STORE_OK && n == 2);
-	CHECK(store_admin_list(st, &list) == STORE_OK && json_array_size(list) == 2);
+	CHECK(store_admin_role(st, "nobody", &role) == SERR_NOENT);
+	CHECK(store_admin_count_role(st, "admin", &n) == SERR_OK && n == 1);
+	CHECK(store_admin_set_role(st, "reader", "admin", msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_admin_count_role(st, "admin", &n) == SERR_OK && n == 2);
+	CHECK(store_admin_list(st, &list) == SERR_OK && json_array_size(list) == 2);
 	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(list, 1), "name")),
 		     "reader");
 	json_decref(list);
 
 	CHECK(store_token_put(st, a, STORE_TOKEN_SESSION, "reader", now + 60, 0, msg,
-			      sizeof(msg)) == STORE_OK);
+			      sizeof(msg)) == SERR_OK);
 	CHECK(store_token_put(st, b, STORE_TOKEN_CONSOLE, "reader", now + 60, now + 60, msg,
-			      sizeof(msg)) == STORE_OK);
+			      sizeof(msg)) == SERR_OK);
 	CHECK(store_token_put(st, c, STORE_TOKEN_SESSION, "chief", now + 60, 0, msg,
-			      sizeof(msg)) == STORE_OK);
-	CHECK(store_admin_end_sessions(st, "reader", a) == STORE_OK);
+			      sizeof(msg)) == SERR_OK);
+	CHECK(store_admin_end_sessions(st, "reader", a) == SERR_OK);
 	CHECK(store_token_check(st, a, STORE_TOKEN_SESSION, now, 0, who, sizeof(who), NULL) ==
-	      STORE_OK);
+	      SERR_OK);
 	CHECK(store_token_check(st, b, STORE_TOKEN_CONSOLE, now, 0, who, sizeof(who), NULL) ==
-	      STORE_ENOENT);
-	CHECK(store_admin_remove(st, "reader", msg, sizeof(msg)) == STORE_OK);
+	      SERR_NOENT);
+	CHECK(store_admin_remove(st, "reader", msg, sizeof(msg)) == SERR_OK);
 	CHECK(store_token_check(st, a, STORE_TOKEN_SESSION, now, 0, who, sizeof(who), NULL) ==
-	      STORE_ENOENT);
+	      SERR_NOENT);
 	CHECK(store_token_check(st, c, STORE_TOKEN_SESSION, now, 0, who, sizeof(who), NULL) ==
-	      STORE_OK);
-	CHECK(store_admin_end_sessions(st, "chief", NULL) == STORE_OK);
+	      SERR_OK);
+	CHECK(store_admin_end_sessions(st, "chief", NULL) == SERR_OK);
 	CHECK(store_token_check(st, c, STORE_TOKEN_SESSION, now, 0, who, sizeof(who), NULL) ==
-	      STORE_ENOENT);
+	      SERR_NOENT);
 }
 
 /* The database survives reopening, and a newer schema is refused. */
@@ -432,7 +432,7 @@ static void test_reopen(const char *path)
 	int64_t d;
 
 	CHECK(st != NULL);
-	CHECK(store_domain_lookup(st, "/Sales/Berlin", 0, &d, msg, sizeof(msg)) == STORE_OK);
+	CHECK(store_domain_lookup(st, "/Sales/Berlin", 0, &d, msg, sizeof(msg)) == SERR_OK);
 	CHECK(strcmp(eff(st, STORE_ROOT, "update.window"), "45") == 0);
 	store_close(st);
 }
