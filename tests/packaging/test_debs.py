@@ -31,6 +31,9 @@ import sys
 import time
 import unittest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from unitfile import service_section  # noqa: E402
+
 TOP = os.path.realpath(os.path.join(os.path.dirname(__file__), "../.."))
 CHROOT_SH = os.path.join(TOP, "scripts/chroot.sh")
 DEB_DIR = os.environ.get("WARD_DEB_DIR", os.path.join(TOP, "build-deb"))
@@ -80,16 +83,7 @@ def files(root):
 
 def unit(path):
     """The [Service] keys of a unit file, each with its last value."""
-    values, section = {}, None
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line.startswith("["):
-                section = line
-            elif section == "[Service]" and "=" in line and not line.startswith("#"):
-                key, value = line.split("=", 1)
-                values[key] = value
-    return values
+    return {k: v[-1] for k, v in service_section(path).items()}
 
 
 def as_unit(u):

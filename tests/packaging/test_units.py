@@ -6,7 +6,11 @@ ward-sps under a user of its own with wardd's data out of its sight.
 """
 import os
 import subprocess
+import sys
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from unitfile import service_section  # noqa: E402
 
 PACKAGING = os.path.join(os.path.dirname(__file__), "../../packaging")
 # The units as configured for installation (the build's packaging/).
@@ -19,17 +23,7 @@ LIMITS = {"ward-agent.service": 2.2, "ward-sps.service": 1.2, "wardd.service": 1
 
 def service(name):
     """The [Service] section of a unit, each key's values in order."""
-    values = {}
-    with open(os.path.join(UNITS, name)) as f:
-        section = None
-        for line in f:
-            line = line.strip()
-            if line.startswith("["):
-                section = line
-            elif section == "[Service]" and "=" in line and not line.startswith("#"):
-                key, value = line.split("=", 1)
-                values.setdefault(key, []).append(value)
-    return values
+    return service_section(os.path.join(UNITS, name))
 
 
 class UnitsTest(unittest.TestCase):
