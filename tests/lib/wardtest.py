@@ -132,9 +132,10 @@ class Wardd:
         with open(self.log_path, errors="replace") as f:
             return f.read()
 
-    def request(self, method, path, body=None, token=None, host="127.0.0.1", raw=None):
+    def request(self, method, path, body=None, token=None, host="127.0.0.1", raw=None,
+                timeout=10):
         ctx = ssl.create_default_context(cafile=os.path.join(self.data, "ca.crt"))
-        conn = http.client.HTTPSConnection(host, self.port, context=ctx, timeout=10)
+        conn = http.client.HTTPSConnection(host, self.port, context=ctx, timeout=timeout)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
         if data is not None:
