@@ -137,13 +137,14 @@ class Wardd:
         network namespaces replaces it)."""
         return argv
 
-    def connection(self, host, ctx):
+    def connection(self, host, ctx, timeout=10):
         """A connection to the server at host (an address)."""
-        return http.client.HTTPSConnection(host, self.port, context=ctx, timeout=10)
+        return http.client.HTTPSConnection(host, self.port, context=ctx, timeout=timeout)
 
-    def request(self, method, path, body=None, token=None, host="127.0.0.1", raw=None):
+    def request(self, method, path, body=None, token=None, host="127.0.0.1", raw=None,
+                timeout=10):
         ctx = ssl.create_default_context(cafile=os.path.join(self.data, "ca.crt"))
-        conn = self.connection(host, ctx)
+        conn = self.connection(host, ctx, timeout)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
         if data is not None:

@@ -82,7 +82,8 @@ class NetTest(unittest.TestCase):
         with open(server.conf, "w") as f:
             f.write(conf)
         server.wrap = host.wrap
-        server.connection = lambda addr, ctx: host.https(addr, server.port, ctx)
+        server.connection = lambda addr, ctx, timeout=10: host.https(addr, server.port, ctx,
+                                                                       timeout)
         server.start()
         self.addCleanup(server.stop)
         self.token = server.login()

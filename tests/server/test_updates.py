@@ -99,8 +99,9 @@ class UpdatesTest(unittest.TestCase):
         self.server.stop()
         self.tmp.cleanup()
 
-    def api(self, method, path, body=None, expect=200):
-        status, answer = self.server.request(method, path, body, token=self.token)
+    def api(self, method, path, body=None, expect=200, timeout=10):
+        status, answer = self.server.request(method, path, body, token=self.token,
+                                             timeout=timeout)
         self.assertEqual(status, expect, answer)
         return answer
 
@@ -466,7 +467,9 @@ class UpdatesTest(unittest.TestCase):
         with open(os.path.join(self.src, "big.hdb"), "w") as f:
             for i in range(60000):
                 f.write(f"{hashlib.md5(str(i).encode()).hexdigest()}:{1000 + i}:Big.{i}\n")
-        self.assertTrue(self.api("POST", "/api/v1/update/now")["ok"])
+        # The answer waits for the import of 60,000 signatures: slow under
+        # the sanitizers on a busy machine.
+        self.assertTrue(self.api("POST", "/api/v1/update/now", timeout=120)["ok"])
         ids = []
         with open(os.path.join(self.server.data, "enroll-token")) as f:
             token = f.read().strip()
