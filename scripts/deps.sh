@@ -7,7 +7,8 @@ set -eu
 # Build and runtime libraries, then the peers and test data the tests and
 # benchmarks compare against (clamscan, clamd, clamav-testfiles), then the
 # browser the console's tests drive (chromium), faketime for the tests of
-# clock steps, and systemd-analyze for the units' privileges. clang's
+# clock steps, systemd-analyze for the units' privileges, and ip (iproute2)
+# and sysctl, pgrep (procps) for the tests in network namespaces. clang's
 # sanitizer runtime (libclang-rt-14-dev) is only a recommendation of clang,
 # which --no-install-recommends leaves out: the sanitizer build needs it.
 packages="
@@ -15,7 +16,7 @@ build-essential cmake pkg-config clang libclang-rt-14-dev
 libclamav-dev libjansson-dev libsqlite3-dev libsodium-dev
 libmicrohttpd-dev libgnutls28-dev libcurl4-gnutls-dev libarchive-dev
 clamav clamav-daemon clamdscan clamav-testfiles
-python3 time curl chromium faketime systemd
+python3 time curl chromium faketime systemd iproute2 procps
 "
 # make deb and its test: Debian's packaging tools, lintian, and
 # debootstrap for the fresh Debian 12 the packages are installed into.
