@@ -88,6 +88,11 @@ run)
 	[ -x "$dir/bin/sh" ] || die "$dir is not a chroot made by chroot.sh create"
 	[ $# -ge 1 ] || die "run: no command"
 	trap 'unmount_all "$dir"' EXIT INT TERM
+	# The chroot's / a mount point of its own, as a machine's is: ip netns
+	# exec and unshare --mount change the propagation of / (EINVAL on a
+	# plain folder).
+	mount --bind "$dir" "$dir"
+	mount --make-private "$dir"
 	mount -t proc proc "$dir/proc"
 	mount -t sysfs sysfs "$dir/sys"
 	mount --rbind /dev "$dir/dev"
