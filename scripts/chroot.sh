@@ -91,8 +91,8 @@ run)
 	# The chroot's / a mount point of its own, as a machine's is: ip netns
 	# exec and unshare --mount change the propagation of / (EINVAL on a
 	# plain folder).
-	mount --bind "$dir" "$dir"
-	mount --make-private "$dir"
+	mount --rbind "$dir" "$dir"
+	mount --make-rprivate "$dir"
 	mount -t proc proc "$dir/proc"
 	mount -t sysfs sysfs "$dir/sys"
 	mount --rbind /dev "$dir/dev"
