@@ -67,7 +67,7 @@ int comp_set_width(const char *name)
 }
 
 enum err comp_set_read(const char *name, const char *data, size_t n, struct util_buf *buf,
-			    const char **set, size_t *setlen, char *errbuf, size_t errlen)
+		       const char **set, size_t *setlen, char *errbuf, size_t errlen)
 {
 	enum err err;
 
@@ -85,7 +85,7 @@ enum err comp_set_read(const char *name, const char *data, size_t n, struct util
 }
 
 enum err comp_set_write(const char *name, const char *set, size_t n, struct util_buf *out,
-			     char *errbuf, size_t errlen)
+			char *errbuf, size_t errlen)
 {
 	enum err err;
 
@@ -163,7 +163,7 @@ enum err comp_describe(const char *dir, json_t **files, char *errbuf, size_t err
 
 /* Makes out/name from the delta file at dpath applied to installed/name. */
 static enum err apply_delta(const char *installed, const char *name, const char *dpath,
-				 const char *to, char *errbuf, size_t errlen)
+			    const char *to, char *errbuf, size_t errlen)
 {
 	char *from = installed ? util_path_join(installed, name) : NULL, *old = NULL, *delta;
 	struct util_buf out = { 0 }, decoded = { 0 }, file = { 0 };
@@ -223,7 +223,7 @@ out:
 
 /* Makes to a copy of installed/name (a hard link when possible). */
 static enum err keep_file(const char *installed, const char *name, const char *to,
-			       char *errbuf, size_t errlen)
+			  char *errbuf, size_t errlen)
 {
 	char *from = installed ? util_path_join(installed, name) : NULL, *data = NULL;
 	enum err err = ERR_OK;
@@ -248,8 +248,8 @@ static enum err keep_file(const char *installed, const char *name, const char *t
 /* Builds out/name from what the payload holds for it, or from the
  * installed version, then checks it against the manifest's entry. */
 static enum err assemble_file(const json_t *entry, const char *payload_dir,
-				   const char *installed, const char *out, char *errbuf,
-				   size_t errlen)
+			      const char *installed, const char *out, char *errbuf,
+			      size_t errlen)
 {
 	const char *name = json_string_value(json_object_get(entry, "name"));
 	const char *want = json_string_value(json_object_get(entry, "sha256"));
@@ -288,8 +288,8 @@ out:
 }
 
 enum err comp_assemble(const json_t *manifest, const char *payload_path,
-			    const char *installed, const char *work, const char *out,
-			    char *errbuf, size_t errlen)
+		       const char *installed, const char *work, const char *out,
+		       char *errbuf, size_t errlen)
 {
 	const json_t *files = json_object_get(manifest, "files");
 	json_int_t base = json_integer_value(json_object_get(manifest, "base"));

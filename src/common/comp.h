@@ -65,12 +65,12 @@ int comp_set_width(const char *name);
  * prefix file its decoded records, appended to buf (*set then points into
  * buf); for any other set file the bytes themselves (*set = data). */
 enum err comp_set_read(const char *name, const char *data, size_t n, struct util_buf *buf,
-			    const char **set, size_t *setlen, char *errbuf, size_t errlen);
+		       const char **set, size_t *setlen, char *errbuf, size_t errlen);
 
 /* Appends to out the bytes of set file name whose set form is set (n
  * bytes): the prefix file is encoded; any other set is its own file. */
 enum err comp_set_write(const char *name, const char *set, size_t n, struct util_buf *out,
-			     char *errbuf, size_t errlen);
+			char *errbuf, size_t errlen);
 
 /* Lists the regular files of dir as a new JSON array of {name, size,
  * sha256}, sorted by name; the caller owns it. */
@@ -84,7 +84,7 @@ enum err comp_describe(const char *dir, json_t **files, char *errbuf, size_t err
  * exist, receives the files, each checked against the manifest. On
  * failure out may hold part of the files: the caller removes it. */
 enum err comp_assemble(const json_t *manifest, const char *payload_path,
-			    const char *installed, const char *work, const char *out,
-			    char *errbuf, size_t errlen);
+		       const char *installed, const char *work, const char *out,
+		       char *errbuf, size_t errlen);
 
 #endif

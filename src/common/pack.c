@@ -29,7 +29,7 @@ bool pack_plain_name(const char *name)
 
 /* Appends the file at path to a as member name. */
 static enum err add_member(struct archive *a, const char *path, const char *name,
-				char *errbuf, size_t errlen)
+			   char *errbuf, size_t errlen)
 {
 	struct archive_entry *e = archive_entry_new();
 	enum err err = ERR_OK;
@@ -73,7 +73,7 @@ out:
 }
 
 enum err pack_write(const char *path, const char *dir, const char *const *names, size_t n,
-			 int level, char *errbuf, size_t errlen)
+		    int level, char *errbuf, size_t errlen)
 {
 	struct archive *a = archive_write_new();
 	enum err err = ERR_OK;
@@ -112,8 +112,8 @@ enum err pack_write(const char *path, const char *dir, const char *const *names,
 /* Writes the current member of a into dir/name, refusing to go past max
  * bytes; *total counts every member's bytes. */
 static enum err write_member(struct archive *a, const char *label, const char *dir,
-				  const char *name, long long max, long long *total,
-				  long long max_total, char *errbuf, size_t errlen)
+			     const char *name, long long max, long long *total,
+			     long long max_total, char *errbuf, size_t errlen)
 {
 	char *path = util_path_join(dir, name), *buf = malloc(CHUNK);
 	enum err err = ERR_OK;
@@ -163,8 +163,8 @@ out:
 }
 
 enum err pack_extract_fd(int fd, const char *label, const char *dir,
-			      long long max_member, long long max_total, char *errbuf,
-			      size_t errlen)
+			 long long max_member, long long max_total, char *errbuf,
+			 size_t errlen)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *entry;

@@ -23,14 +23,14 @@ bool pack_plain_name(const char *name);
  * with zstd at level to path (created with mode 0600, replaced if it
  * exists). */
 enum err pack_write(const char *path, const char *dir, const char *const *names, size_t n,
-			 int level, char *errbuf, size_t errlen);
+		    int level, char *errbuf, size_t errlen);
 
 /* Extracts the tar read from fd's current offset (compressed with gzip or
  * zstd, or not) into the existing directory dir, which must not hold the
  * members already. Each member may have at most max_member bytes and all
  * together max_total. Errors name the archive as label. */
 enum err pack_extract_fd(int fd, const char *label, const char *dir,
-			      long long max_member, long long max_total, char *errbuf,
-			      size_t errlen);
+			 long long max_member, long long max_total, char *errbuf,
+			 size_t errlen);
 
 #endif

@@ -128,8 +128,8 @@ static bool manifest_valid(json_t *m, char *errbuf, size_t errlen)
 }
 
 enum err pkg_open_signed(const char *envelope, size_t len,
-			     const unsigned char trusted[PKG_PK_BYTES], json_t **content,
-			     char *errbuf, size_t errlen)
+			 const unsigned char trusted[PKG_PK_BYTES], json_t **content,
+			 char *errbuf, size_t errlen)
 {
 	unsigned char pk[PKG_PK_BYTES], sig[crypto_sign_BYTES];
 	const char *text, *key, *sighex;
@@ -175,7 +175,7 @@ out:
 }
 
 enum err pkg_open(const char *envelope, size_t len, const unsigned char trusted[PKG_PK_BYTES],
-		      json_t **manifest, char *errbuf, size_t errlen)
+		  json_t **manifest, char *errbuf, size_t errlen)
 {
 	enum err err = pkg_open_signed(envelope, len, trusted, manifest, errbuf, errlen);
 
@@ -188,7 +188,7 @@ enum err pkg_open(const char *envelope, size_t len, const unsigned char trusted[
 }
 
 enum err pkg_check_version(const json_t *manifest, int64_t installed, char *errbuf,
-			       size_t errlen)
+			   size_t errlen)
 {
 	json_int_t v = json_integer_value(json_object_get(manifest, "version"));
 
@@ -228,7 +228,7 @@ bool pkg_file_sha256(const char *path, char hex_out[65], uint64_t *size)
 }
 
 enum err pkg_check_payload(const json_t *manifest, const char *name, const char *path,
-			       char *errbuf, size_t errlen)
+			   char *errbuf, size_t errlen)
 {
 	const json_t *p = NULL, *item;
 	char digest[65];
@@ -274,7 +274,7 @@ char *pkg_rotation(const unsigned char new_pk[PKG_PK_BYTES],
 }
 
 enum err pkg_rotate(const char *record, const unsigned char trusted[PKG_PK_BYTES],
-			unsigned char next[PKG_PK_BYTES], char *errbuf, size_t errlen)
+		    unsigned char next[PKG_PK_BYTES], char *errbuf, size_t errlen)
 {
 	unsigned char msg[sizeof(rotation_prefix) - 1 + PKG_PK_BYTES], sig[crypto_sign_BYTES];
 	unsigned char pk[PKG_PK_BYTES];

@@ -55,24 +55,24 @@ char *pkg_seal(const char *manifest, const unsigned char pk[PKG_PK_BYTES],
  * Stores the manifest in *manifest (a new reference). Errors name what
  * failed in errbuf. */
 enum err pkg_open(const char *envelope, size_t len, const unsigned char trusted[PKG_PK_BYTES],
-		      json_t **manifest, char *errbuf, size_t errlen);
+		  json_t **manifest, char *errbuf, size_t errlen);
 
 /* Opens an envelope of any signed JSON object (an instruction to an agent
  * travels like a manifest: the same envelope, its text in "manifest"):
  * checks that it is signed by trusted and stores the object in *content
  * (a new reference). Errors name what failed in errbuf. */
 enum err pkg_open_signed(const char *envelope, size_t len,
-			     const unsigned char trusted[PKG_PK_BYTES], json_t **content,
-			     char *errbuf, size_t errlen);
+			 const unsigned char trusted[PKG_PK_BYTES], json_t **content,
+			 char *errbuf, size_t errlen);
 
 /* Refuses (ERR_OLD) a manifest whose version is not newer than installed. */
 enum err pkg_check_version(const json_t *manifest, int64_t installed, char *errbuf,
-			       size_t errlen);
+			   size_t errlen);
 
 /* Checks that the file at path is the manifest's payload name: the same
  * size and SHA-256. */
 enum err pkg_check_payload(const json_t *manifest, const char *name, const char *path,
-			       char *errbuf, size_t errlen);
+			   char *errbuf, size_t errlen);
 
 /* Computes the SHA-256 of the file at path (as 64 hex digits in hex) and
  * its size. Returns false with errno set when it cannot be read. */
@@ -86,6 +86,6 @@ char *pkg_rotation(const unsigned char new_pk[PKG_PK_BYTES],
 /* Checks a rotation record against the trusted key; on success copies the
  * new key to next. */
 enum err pkg_rotate(const char *record, const unsigned char trusted[PKG_PK_BYTES],
-			unsigned char next[PKG_PK_BYTES], char *errbuf, size_t errlen);
+		    unsigned char next[PKG_PK_BYTES], char *errbuf, size_t errlen);
 
 #endif

@@ -113,7 +113,7 @@ static unsigned rice_k(uint32_t n, unsigned bits)
 }
 
 enum err pset_encode(const char *set, size_t n, struct util_buf *out, char *errbuf,
-			  size_t errlen)
+		     size_t errlen)
 {
 	const unsigned char *s = (const unsigned char *)set;
 	unsigned bits[PSET_TYPES + 1] = { 0 }, type, ntypes = 0;
@@ -230,7 +230,7 @@ static bool get_rice(struct bitrd *r, unsigned k, uint64_t limit, uint64_t *gap)
 /* Walks the file at data: checks every rule and, per type, fills t (when
  * not NULL) and appends the set records to out (when not NULL). */
 static enum err walk(const unsigned char *data, size_t n, struct ptype *t,
-			  struct util_buf *out, char *errbuf, size_t errlen)
+		     struct util_buf *out, char *errbuf, size_t errlen)
 {
 	size_t at = 5, i;
 	unsigned ntypes, type, last = 0, bits, k;
@@ -317,7 +317,7 @@ static enum err walk(const unsigned char *data, size_t n, struct ptype *t,
 }
 
 enum err pset_decode(const char *data, size_t n, struct util_buf *out, char *errbuf,
-			  size_t errlen)
+		     size_t errlen)
 {
 	return walk((const unsigned char *)data, n, NULL, out, errbuf, errlen);
 }

@@ -45,12 +45,12 @@ void pset_param(unsigned type, unsigned bits, unsigned char rec[PSET_RECORD]);
 /* Appends the file form of set (n bytes of sorted records, as above) to
  * out. ERR_FORMAT when the set breaks a rule (errbuf says which). */
 enum err pset_encode(const char *set, size_t n, struct util_buf *out, char *errbuf,
-			  size_t errlen);
+		     size_t errlen);
 
 /* Appends the set form of the file at data (n bytes) to out. Every rule
  * is checked: ERR_FORMAT names the offset and what was wrong. */
 enum err pset_decode(const char *data, size_t n, struct util_buf *out, char *errbuf,
-			  size_t errlen);
+		     size_t errlen);
 
 struct pset;
 

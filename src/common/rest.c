@@ -146,9 +146,9 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 /* Sends method url with body (len bytes of content_type; NULL: none), the
  * token if any, and collects the answer (at most max bytes) in in. */
 static enum err exchange(struct rest_client *c, const char *method, const char *url,
-			      const char *body, size_t len, const char *content_type,
-			      long timeout, size_t max, long *status, struct util_buf *in,
-			      char *errbuf, size_t errlen)
+			 const char *body, size_t len, const char *content_type,
+			 long timeout, size_t max, long *status, struct util_buf *in,
+			 char *errbuf, size_t errlen)
 {
 	struct answer_sink sink = { in, max, false };
 	struct curl_slist *headers = NULL;
@@ -188,8 +188,8 @@ static char *make_url(const struct rest_client *c, const char *path)
 }
 
 enum err rest_post_text(struct rest_client *c, const char *path, const char *body,
-			     size_t len, const char *content_type, long timeout, size_t max,
-			     long *status, struct util_buf *answer, char *errbuf, size_t errlen)
+			size_t len, const char *content_type, long timeout, size_t max,
+			long *status, struct util_buf *answer, char *errbuf, size_t errlen)
 {
 	char *url = make_url(c, path);
 	enum err err;
@@ -206,8 +206,8 @@ enum err rest_post_text(struct rest_client *c, const char *path, const char *bod
 }
 
 enum err rest_call(struct rest_client *c, const char *method, const char *path,
-			json_t *body, long timeout, long *status, json_t **answer,
-			char *errbuf, size_t errlen)
+		   json_t *body, long timeout, long *status, json_t **answer,
+		   char *errbuf, size_t errlen)
 {
 	struct util_buf in = { 0 };
 	char *url = make_url(c, path), *text = NULL, *ctype = NULL;
@@ -279,8 +279,8 @@ static size_t on_file_data(char *p, size_t size, size_t n, void *arg)
 }
 
 enum err rest_download(struct rest_client *c, const char *where, int fd, long long max,
-			    long timeout, long *status, long *retry_after, char *errbuf,
-			    size_t errlen)
+		       long timeout, long *status, long *retry_after, char *errbuf,
+		       size_t errlen)
 {
 	bool absolute = strncmp(where, "https://", 8) == 0 || strncmp(where, "http://", 7) == 0;
 	struct curl_slist *headers = NULL;

@@ -51,15 +51,15 @@ int rest_set_route(struct rest_client *c, const char *proxy, int af);
  * JSON string holding a successful text/... answer). Returns ERR_OK, or
  * an error with a message in errbuf. */
 enum err rest_call(struct rest_client *c, const char *method, const char *path,
-			json_t *body, long timeout, long *status, json_t **answer,
-			char *errbuf, size_t errlen);
+		   json_t *body, long timeout, long *status, json_t **answer,
+		   char *errbuf, size_t errlen);
 
 /* Sends body (len bytes of content_type) to path with POST and waits up
  * to timeout seconds; the HTTP status goes to *status and the answer's
  * body to *answer (appended; at most max bytes, else ERR_PROTO). */
 enum err rest_post_text(struct rest_client *c, const char *path, const char *body,
-			     size_t len, const char *content_type, long timeout, size_t max,
-			     long *status, struct util_buf *answer, char *errbuf, size_t errlen);
+			size_t len, const char *content_type, long timeout, size_t max,
+			long *status, struct util_buf *answer, char *errbuf, size_t errlen);
 
 /* Downloads where (a path on the server, sent with the token; or an
  * absolute http(s) URL of a mirror, sent without it) into fd, at most max
@@ -68,7 +68,7 @@ enum err rest_post_text(struct rest_client *c, const char *path, const char *bod
  * What fd receives is the answer's body whatever the status; the caller
  * keeps it only on 200. */
 enum err rest_download(struct rest_client *c, const char *where, int fd, long long max,
-			    long timeout, long *status, long *retry_after, char *errbuf,
-			    size_t errlen);
+		       long timeout, long *status, long *retry_after, char *errbuf,
+		       size_t errlen);
 
 #endif

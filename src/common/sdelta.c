@@ -40,7 +40,7 @@ static int elem_qsort_cmp(const void *a, const void *b)
  * splitting drops '\r' before '\n' and empty lines and accepts a missing
  * final '\n'; strict splitting requires the normalised form. */
 static enum err split(const char *s, size_t n, size_t width, bool sloppy,
-			     struct elems *out)
+		      struct elems *out)
 {
 	size_t cap, i = 0, end;
 
@@ -149,7 +149,7 @@ static int put_varint(struct util_buf *out, uint64_t v)
 }
 
 enum err sdelta_make(const char *old, size_t oldlen, const char *new_set, size_t newlen,
-			    size_t width, struct util_buf *out)
+		     size_t width, struct util_buf *out)
 {
 	struct elems a = { 0 }, b = { 0 };
 	struct util_buf adds = { 0 }, rems = { 0 };
@@ -286,7 +286,7 @@ static enum err get_elem(struct reader *r, struct adds *a, struct elem *e)
 }
 
 enum err sdelta_apply(const char *old, size_t oldlen, const char *delta, size_t dlen,
-			     struct util_buf *out, char *errbuf, size_t errlen)
+		      struct util_buf *out, char *errbuf, size_t errlen)
 {
 	struct reader r = { (const unsigned char *)delta, dlen, 0, errbuf, errlen };
 	struct elems a = { 0 };

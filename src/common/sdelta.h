@@ -36,13 +36,13 @@ enum err sdelta_normalize(const char *in, size_t n, size_t width, struct util_bu
 /* Appends to out the delta that turns set old into set new (both of the
  * given width, each strictly ascending: ERR_FORMAT otherwise). */
 enum err sdelta_make(const char *old, size_t oldlen, const char *new_set, size_t newlen,
-			    size_t width, struct util_buf *out);
+		     size_t width, struct util_buf *out);
 
 /* Applies delta (dlen bytes) to set old and appends the resulting set to
  * out. ERR_BASE when old is not the set the delta was made from;
  * ERR_FORMAT, with the offset and reason in errbuf, when the delta is
  * malformed. */
 enum err sdelta_apply(const char *old, size_t oldlen, const char *delta, size_t dlen,
-			     struct util_buf *out, char *errbuf, size_t errlen);
+		      struct util_buf *out, char *errbuf, size_t errlen);
 
 #endif

@@ -164,7 +164,7 @@ static bool next_line(const char *body, size_t len, size_t *at, const char **lin
 }
 
 enum err spsq_parse_request(const char *body, size_t len, struct spsq_query *queries,
-				 size_t max, size_t *n, char *errbuf, size_t errlen)
+			    size_t max, size_t *n, char *errbuf, size_t errlen)
 {
 	size_t at = 0, ln;
 	const char *line;
@@ -192,8 +192,8 @@ enum err spsq_parse_request(const char *body, size_t len, struct spsq_query *que
 }
 
 enum err spsq_parse_answer(const char *body, size_t len, const struct spsq_query *queries,
-				size_t n, int64_t *version, int64_t *ttl, spsq_entry_fn fn,
-				void *arg, char *errbuf, size_t errlen)
+			   size_t n, int64_t *version, int64_t *ttl, spsq_entry_fn fn,
+			   void *arg, char *errbuf, size_t errlen)
 {
 	size_t at = 0, ln, i, lineno = 1, j;
 	const char *line, *sp, *sp2;

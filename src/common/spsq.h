@@ -71,7 +71,7 @@ bool spsq_matches(const struct spsq_query *q, const struct spsq_entry *e);
 
 /* Parses a request body into queries (at most max): *n gets the count. */
 enum err spsq_parse_request(const char *body, size_t len, struct spsq_query *queries,
-				 size_t max, size_t *n, char *errbuf, size_t errlen);
+			    size_t max, size_t *n, char *errbuf, size_t errlen);
 
 /* Called by spsq_parse_answer() for each entry of query index i. */
 typedef int (*spsq_entry_fn)(size_t i, const struct spsq_entry *e, void *arg);
@@ -81,7 +81,7 @@ typedef int (*spsq_entry_fn)(size_t i, const struct spsq_entry *e, void *arg);
  * its count, and that every entry is well formed and under its query;
  * calls fn for each entry (a non-zero return stops with ERR_FORMAT). */
 enum err spsq_parse_answer(const char *body, size_t len, const struct spsq_query *queries,
-				size_t n, int64_t *version, int64_t *ttl, spsq_entry_fn fn,
-				void *arg, char *errbuf, size_t errlen);
+			   size_t n, int64_t *version, int64_t *ttl, spsq_entry_fn fn,
+			   void *arg, char *errbuf, size_t errlen);
 
 #endif

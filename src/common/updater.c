@@ -45,7 +45,7 @@ int64_t updater_installed(const char *dir, const char *component)
  * as a busy server asks, with random jitter so that refused agents do not
  * come back together. */
 static enum err download(struct updater *u, const char *source, const char *file,
-				 int64_t size, const char *path, char *errbuf, size_t errlen)
+			 int64_t size, const char *path, char *errbuf, size_t errlen)
 {
 	char where[2048], msg[512];
 	bool mirror = source != NULL;
@@ -175,7 +175,7 @@ static void aside_path(const char *dir, const char *component, char *buf, size_t
 
 /* Asks the server how to bring component from have to the newest. */
 static enum err plan(struct updater *u, const char *component, int64_t have, bool full,
-			     json_t **answer, char *errbuf, size_t errlen)
+		     json_t **answer, char *errbuf, size_t errlen)
 {
 	json_t *body = json_pack("{ss sI sb}", "component", component, "have", (json_int_t)have,
 				 "full", full);
@@ -234,7 +234,7 @@ struct step {
 
 /* Verifies, downloads and puts together one step into DIR/NAME/VERSION. */
 static enum err apply_step(struct step *s, const json_t *step, char *errbuf,
-				   size_t errlen)
+			   size_t errlen)
 {
 	struct updater *u = s->u;
 	const char *env = json_string_value(json_object_get(step, "envelope"));
@@ -335,7 +335,7 @@ out:
 }
 
 enum err updater_fetch(struct updater *u, const char *component, int64_t *staged,
-			       char *errbuf, size_t errlen)
+		       char *errbuf, size_t errlen)
 {
 	int64_t have = updater_installed(u->dir, component);
 	struct step s = { .u = u, .component = component };
@@ -508,7 +508,7 @@ void updater_store_pin(struct updater *u, const char *path)
 }
 
 enum err updater_open_signed(struct updater *u, const json_t *instruction, json_t **content,
-				 char *errbuf, size_t errlen)
+			     char *errbuf, size_t errlen)
 {
 	const char *env = json_string_value(json_object_get(instruction, "signed"));
 

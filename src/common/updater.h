@@ -62,7 +62,7 @@ void updater_store_pin(struct updater *u, const char *path);
  * envelope against the key. Stores the instruction in *content (a new
  * reference); errors name what failed. */
 enum err updater_open_signed(struct updater *u, const json_t *instruction, json_t **content,
-				 char *errbuf, size_t errlen);
+			     char *errbuf, size_t errlen);
 
 /* Returns the version of component in use under dir (0: none). */
 int64_t updater_installed(const char *dir, const char *component);
@@ -76,7 +76,7 @@ void updater_path(const char *dir, const char *component, int64_t version, char 
  * the installed one is current. Errors are logged and described in
  * errbuf. */
 enum err updater_fetch(struct updater *u, const char *component, int64_t *staged,
-			       char *errbuf, size_t errlen);
+		       char *errbuf, size_t errlen);
 
 /* Makes staged version of component the one in use, records the key it
  * was verified with as its origin, and removes the others. Returns 0, or

@@ -55,7 +55,7 @@ json_t *api_body_object(struct http_req *req)
 }
 
 enum serr api_scope(struct api_ctx *ctx, const char *scope, int64_t *node,
-			 char *msg, size_t len)
+		    char *msg, size_t len)
 {
 	char *end;
 	long long id;

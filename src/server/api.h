@@ -118,7 +118,7 @@ void api_store_error(struct http_req *req, enum serr err, const char *msg);
  * missing) to its node in *node; SERR_INVAL or SERR_NOENT with msg
  * naming what is wrong. Loop thread only. */
 enum serr api_scope(struct api_ctx *ctx, const char *scope, int64_t *node, char *msg,
-			 size_t len);
+		    size_t len);
 
 /* Refuses an action naming client id (SERR_EXIST, answered 409, msg
  * saying why) when the client was moved to another server: it answers to

@@ -96,8 +96,8 @@ static bool within(const char *token, const char *path)
  * gives, when within it; else the token's own. Nothing a token holder
  * sends creates a domain. */
 static enum serr enroll_domain(struct api_ctx *ctx, const char *domain_path,
-				    const char *wanted, const json_t *status, int64_t *domain,
-				    char *msg, size_t len)
+			       const char *wanted, const json_t *status, int64_t *domain,
+			       char *msg, size_t len)
 {
 	char path[4096];
 	int64_t id = 0;

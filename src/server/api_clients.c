@@ -124,7 +124,7 @@ void api_clients_show(struct api_ctx *ctx, struct http_req *req, const char *who
  * results. Returns how many succeeded. */
 int64_t api_clients_each(struct api_ctx *ctx, json_t *ids, json_t *results,
 			 enum serr (*fn)(struct api_ctx *ctx, int64_t id, void *arg,
-			       char *msg, size_t len),
+					 char *msg, size_t len),
 			 void *arg)
 {
 	json_t *list = json_is_array(ids) ? json_incref(ids) : json_pack("[O]", ids), *v;
@@ -156,7 +156,7 @@ struct move_to {
 };
 
 static enum serr move_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
-			       size_t len)
+			  size_t len)
 {
 	const struct move_to *m = arg;
 	enum serr err = store_client_move(ctx->st, id, m->domain, msg, len);
@@ -172,9 +172,9 @@ static enum serr move_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
 /* Does fn to each client ids (a client id or a list) names: *out is
  * {done_key: N, "results": [...]}, *done N. */
 static enum serr bulk(struct api_ctx *ctx, json_t *ids, const char *done_key,
-			   enum serr (*fn)(struct api_ctx *ctx, int64_t id, void *arg,
-						char *msg, size_t len),
-			   void *arg, int64_t *done, json_t **out, char *msg, size_t len)
+		      enum serr (*fn)(struct api_ctx *ctx, int64_t id, void *arg,
+				      char *msg, size_t len),
+		      void *arg, int64_t *done, json_t **out, char *msg, size_t len)
 {
 	json_t *results;
 
@@ -190,7 +190,7 @@ static enum serr bulk(struct api_ctx *ctx, json_t *ids, const char *done_key,
 }
 
 enum serr api_clients_move_to(struct api_ctx *ctx, const char *who, json_t *ids,
-				   const char *to, json_t **out, char *msg, size_t len)
+			      const char *to, json_t **out, char *msg, size_t len)
 {
 	struct move_to m = { .who = who, .path = to };
 	enum serr err;
@@ -226,13 +226,13 @@ void api_clients_move(struct api_ctx *ctx, struct http_req *req, const char *who
 }
 
 static enum serr remove_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
-				 size_t len)
+			    size_t len)
 {
 	return store_client_remove(ctx->st, id, arg, msg, len);
 }
 
 enum serr api_clients_remove_ids(struct api_ctx *ctx, const char *who, json_t *ids,
-				      json_t **out, char *msg, size_t len)
+				 json_t **out, char *msg, size_t len)
 {
 	enum serr err;
 	char note[200];
@@ -259,7 +259,7 @@ void api_clients_remove(struct api_ctx *ctx, struct http_req *req, const char *w
 }
 
 static enum serr restore_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
-				  size_t len)
+			     size_t len)
 {
 	enum serr err = store_client_restore(ctx->st, id, msg, len);
 
@@ -270,7 +270,7 @@ static enum serr restore_one(struct api_ctx *ctx, int64_t id, void *arg, char *m
 }
 
 enum serr api_clients_restore_ids(struct api_ctx *ctx, const char *who, json_t *ids,
-				       json_t **out, char *msg, size_t len)
+				  json_t **out, char *msg, size_t len)
 {
 	enum serr err;
 	int64_t restored;
@@ -437,7 +437,7 @@ struct server_move {
 };
 
 static enum serr move_server_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
-				      size_t len)
+				 size_t len)
 {
 	const struct server_move *m = arg;
 	enum serr err;
@@ -473,8 +473,8 @@ static enum serr move_server_one(struct api_ctx *ctx, int64_t id, void *arg, cha
 /* Tells clients to move to another server: each re-enrolls there with the
  * token given, into the domain of the path it has here. */
 enum serr api_clients_send(struct api_ctx *ctx, const char *who, json_t *ids,
-				const char *server, const char *token, const char *ca,
-				json_t **out, char *msg, size_t len)
+			   const char *server, const char *token, const char *ca,
+			   json_t **out, char *msg, size_t len)
 {
 	struct server_move m = { server, token, ca };
 	enum serr err;

@@ -30,7 +30,7 @@ const char *api_clients_state(const struct api_ctx *ctx, json_t *c, int64_t now)
  * and any other caller share it. Loop thread only. */
 int64_t api_clients_each(struct api_ctx *ctx, json_t *ids, json_t *results,
 			 enum serr (*fn)(struct api_ctx *ctx, int64_t id, void *arg,
-					      char *msg, size_t len),
+					 char *msg, size_t len),
 			 void *arg);
 
 /* A store_clients_each() callback: appends the addresses client c
@@ -40,23 +40,23 @@ int api_clients_addresses(json_t *c, void *arg);
 
 /* Moves the clients ids to the domain to: {"moved": N, "results"}. */
 enum serr api_clients_move_to(struct api_ctx *ctx, const char *who, json_t *ids,
-				   const char *to, json_t **out, char *msg, size_t len);
+			      const char *to, json_t **out, char *msg, size_t len);
 
 /* Removes the clients ids from the tree (restorable for
  * agents.removed_keep): {"removed": N, "results"}. */
 enum serr api_clients_remove_ids(struct api_ctx *ctx, const char *who, json_t *ids,
-				      json_t **out, char *msg, size_t len);
+				 json_t **out, char *msg, size_t len);
 
 /* Puts the removed clients ids back: {"restored": N, "results"}. */
 enum serr api_clients_restore_ids(struct api_ctx *ctx, const char *who, json_t *ids,
-				       json_t **out, char *msg, size_t len);
+				  json_t **out, char *msg, size_t len);
 
 /* Tells the clients ids to move to the wardd at server (https://HOST:PORT)
  * with its enrollment token and CA certificate (PEM): each re-enrolls there
  * in the domain of the same path: {"moving": N, "results"}. */
 enum serr api_clients_send(struct api_ctx *ctx, const char *who, json_t *ids,
-				const char *server, const char *token, const char *ca,
-				json_t **out, char *msg, size_t len);
+			   const char *server, const char *token, const char *ca,
+			   json_t **out, char *msg, size_t len);
 
 /* Verifies every client's connection state and logs each change since the
  * last verification; with remove, also removes clients inactive for longer

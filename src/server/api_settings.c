@@ -12,7 +12,7 @@
 #include "server/sources.h"
 
 enum serr api_settings_read(struct api_ctx *ctx, const char *scope, json_t **out,
-				 char *msg, size_t len)
+			    char *msg, size_t len)
 {
 	json_t *own = NULL, *eff = NULL, *origin = NULL;
 	enum serr err;
@@ -83,8 +83,8 @@ void api_settings_keys(struct api_ctx *ctx, struct http_req *req, const char *wh
 }
 
 enum serr api_settings_place(struct api_ctx *ctx, const char *who, const char *scope,
-				  const char *key, json_t *value, const char *apply,
-				  json_t **out, char *msg, size_t len)
+			     const char *key, json_t *value, const char *apply,
+			     json_t **out, char *msg, size_t len)
 {
 	enum serr err;
 	size_t changed = 0;
@@ -127,7 +127,7 @@ void api_settings_set(struct api_ctx *ctx, struct http_req *req, const char *who
 }
 
 enum serr api_settings_remove(struct api_ctx *ctx, const char *who, const char *scope,
-				   const char *key, json_t **out, char *msg, size_t len)
+			      const char *key, json_t **out, char *msg, size_t len)
 {
 	enum serr err;
 	size_t changed = 0;
@@ -175,7 +175,7 @@ void api_settings_queue(struct api_ctx *ctx, struct http_req *req, const char *w
 }
 
 enum serr api_settings_cancel_queue(struct api_ctx *ctx, const char *who, int64_t client,
-					 json_t **out, char *msg, size_t len)
+				    json_t **out, char *msg, size_t len)
 {
 	int64_t n = 0;
 
@@ -214,10 +214,10 @@ void api_settings_grouping_get(struct api_ctx *ctx, struct http_req *req, const 
 }
 
 enum serr api_settings_replace(struct api_ctx *ctx, const char *who, json_t *list,
-				    const char *member, const char *key, const char *what,
-				    bool (*validate)(const json_t *list, char *errbuf,
-						     size_t errlen),
-				    json_t **out, char *msg, size_t len)
+			       const char *member, const char *key, const char *what,
+			       bool (*validate)(const json_t *list, char *errbuf,
+			       size_t errlen),
+			       json_t **out, char *msg, size_t len)
 {
 	enum serr err = SERR_OK;
 	char *text = NULL;

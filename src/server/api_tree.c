@@ -24,7 +24,7 @@ void api_tree_get(struct api_ctx *ctx, struct http_req *req, const char *who,
 }
 
 enum serr api_tree_make(struct api_ctx *ctx, const char *who, const char *path,
-			     json_t **out, char *msg, size_t len)
+			json_t **out, char *msg, size_t len)
 {
 	enum serr err;
 	int64_t id;
@@ -48,7 +48,7 @@ void api_tree_domain_create(struct api_ctx *ctx, struct http_req *req, const cha
 }
 
 enum serr api_tree_rename(struct api_ctx *ctx, const char *who, const char *path,
-			       const char *name, json_t **out, char *msg, size_t len)
+			  const char *name, json_t **out, char *msg, size_t len)
 {
 	enum serr err;
 	int64_t id;
@@ -75,7 +75,7 @@ void api_tree_domain_rename(struct api_ctx *ctx, struct http_req *req, const cha
 }
 
 enum serr api_tree_move(struct api_ctx *ctx, const char *who, const char *path,
-			     const char *to, json_t **out, char *msg, size_t len)
+			const char *to, json_t **out, char *msg, size_t len)
 {
 	enum serr err;
 	int64_t id, parent;
@@ -105,7 +105,7 @@ void api_tree_domain_move(struct api_ctx *ctx, struct http_req *req, const char 
 }
 
 enum serr api_tree_delete(struct api_ctx *ctx, const char *who, const char *path,
-			       json_t **out, char *msg, size_t len)
+			  json_t **out, char *msg, size_t len)
 {
 	enum serr err;
 	int64_t id;
@@ -147,7 +147,7 @@ void api_tree_export(struct api_ctx *ctx, struct http_req *req, const char *who,
 
 /* Makes one node's own settings those of an export entry. */
 static enum serr import_node(struct api_ctx *ctx, int64_t node, json_t *want,
-				  char *msg, size_t len)
+			     char *msg, size_t len)
 {
 	json_t *own = NULL, *v;
 	enum serr err = store_settings_get(ctx->st, node, &own, NULL, msg, len);
@@ -171,7 +171,7 @@ static enum serr import_node(struct api_ctx *ctx, int64_t node, json_t *want,
 }
 
 enum serr api_tree_import_export(struct api_ctx *ctx, const char *who, json_t *ex,
-				      json_t **out, char *msg, size_t len)
+				 json_t **out, char *msg, size_t len)
 {
 	json_t *domains = json_object_get(ex, "domains"), *rules = json_object_get(ex, "grouping");
 	json_t *d, *results;

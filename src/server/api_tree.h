@@ -16,24 +16,24 @@
 
 /* Creates the domain path (/A/B) and its missing parents: {"id", "path"}. */
 enum serr api_tree_make(struct api_ctx *ctx, const char *who, const char *path,
-			     json_t **out, char *msg, size_t len);
+			json_t **out, char *msg, size_t len);
 
 /* Renames the domain path to name: {"id", "name"}. */
 enum serr api_tree_rename(struct api_ctx *ctx, const char *who, const char *path,
-			       const char *name, json_t **out, char *msg, size_t len);
+			  const char *name, json_t **out, char *msg, size_t len);
 
 /* Moves the domain path under the domain to: {"id"}. */
 enum serr api_tree_move(struct api_ctx *ctx, const char *who, const char *path,
-			     const char *to, json_t **out, char *msg, size_t len);
+			const char *to, json_t **out, char *msg, size_t len);
 
 /* Deletes the empty domain path: {"deleted": id}. */
 enum serr api_tree_delete(struct api_ctx *ctx, const char *who, const char *path,
-			       json_t **out, char *msg, size_t len);
+			  json_t **out, char *msg, size_t len);
 
 /* Makes the domain structure, settings and grouping rules those of ex (an
  * export, format 1): {"imported": N, "results": [{"path", "ok",
  * "error"?}]}; SERR_INVAL when ex is not an export. */
 enum serr api_tree_import_export(struct api_ctx *ctx, const char *who, json_t *ex,
-				      json_t **out, char *msg, size_t len);
+				 json_t **out, char *msg, size_t len);
 
 #endif

@@ -220,7 +220,7 @@ static int pick_update(json_t *c, void *arg)
 }
 
 static enum serr update_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
-				 size_t len)
+			    size_t len)
 {
 	(void)arg;
 	return store_client_update_now(ctx->st, id, msg, len);

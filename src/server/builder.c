@@ -99,7 +99,7 @@ static bool add_hash(struct gather *g, const char *line, size_t n, const char *s
 
 /* Writes n bytes to dir/name, refusing to replace a file of that name. */
 static enum serr put_file(const char *dir, const char *name, const char *data, size_t n,
-			       const char *origin, char *errbuf, size_t errlen)
+			  const char *origin, char *errbuf, size_t errlen)
 {
 	char *path = util_path_join(dir, name);
 	enum serr err = SERR_OK;
@@ -122,7 +122,7 @@ static enum serr put_file(const char *dir, const char *name, const char *data, s
 
 /* Adds one signature file (path, shown as origin) to the components. */
 static enum serr add_file(struct gather *g, const char *path, const char *name,
-			       const char *origin, char *errbuf, size_t errlen)
+			  const char *origin, char *errbuf, size_t errlen)
 {
 	struct util_buf set = { 0 };
 	const char *state = hash_state(name), *data, *p, *nl;
@@ -180,7 +180,7 @@ static int by_string(const void *a, const void *b)
 /* Lists the entries of dir (no dot files) sorted; *names is a new array
  * of new strings. */
 static enum serr list_dir(const char *dir, char ***names, size_t *n, char *errbuf,
-			       size_t errlen)
+			  size_t errlen)
 {
 	DIR *dp = opendir(dir);
 	struct dirent *de;
@@ -287,7 +287,7 @@ static enum serr put_sets(struct gather *g, char *errbuf, size_t errlen)
 }
 
 enum serr build_contents(const char *unpacked, const char *out, char *errbuf,
-			      size_t errlen)
+			 size_t errlen)
 {
 	struct gather g = { .out = out };
 	enum serr err;
@@ -342,8 +342,8 @@ static const json_t *find_file(const json_t *files, const char *name)
  * nothing when unchanged, a set delta when one is smaller, else the file.
  * Appends the member's name to members. */
 static enum serr delta_member(const json_t *e, const json_t *old_files,
-				   const char *base_dir, const char *dir, const char *stage,
-				   json_t *members, char *errbuf, size_t errlen)
+			      const char *base_dir, const char *dir, const char *stage,
+			      json_t *members, char *errbuf, size_t errlen)
 {
 	const char *name = json_string_value(json_object_get(e, "name"));
 	const json_t *old = find_file(old_files, name);
@@ -401,10 +401,10 @@ static enum serr delta_member(const json_t *e, const json_t *old_files,
 }
 
 enum serr build_package(const char *component, int64_t version, int64_t base,
-			     const char *base_dir, const char *dir, const char *payload_path,
-			     const char *payload_name, const unsigned char pk[PKG_PK_BYTES],
-			     const unsigned char sk[PKG_SK_BYTES], char **envelope,
-			     int64_t *size, char *errbuf, size_t errlen)
+			const char *base_dir, const char *dir, const char *payload_path,
+			const char *payload_name, const unsigned char pk[PKG_PK_BYTES],
+			const unsigned char sk[PKG_SK_BYTES], char **envelope,
+			int64_t *size, char *errbuf, size_t errlen)
 {
 	json_t *files = NULL, *old_files = NULL, *members = json_array(), *payloads = NULL, *e;
 	const char **names = NULL, *src = dir;

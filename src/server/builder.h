@@ -29,7 +29,7 @@
  * out/<component name>/ (out must exist and be empty). Errors name the
  * file and line at fault. */
 enum serr build_contents(const char *unpacked, const char *out, char *errbuf,
-			      size_t errlen);
+			 size_t errlen);
 
 /* Makes the package of component at version from its files in dir: a
  * full package when base_dir is NULL, else a delta from version base
@@ -38,9 +38,9 @@ enum serr build_contents(const char *unpacked, const char *out, char *errbuf,
  * sk (public half pk); the envelope is stored in *envelope (caller
  * frees) and the payload's size in *size. */
 enum serr build_package(const char *component, int64_t version, int64_t base,
-			     const char *base_dir, const char *dir, const char *payload_path,
-			     const char *payload_name, const unsigned char pk[PKG_PK_BYTES],
-			     const unsigned char sk[PKG_SK_BYTES], char **envelope,
-			     int64_t *size, char *errbuf, size_t errlen);
+			const char *base_dir, const char *dir, const char *payload_path,
+			const char *payload_name, const unsigned char pk[PKG_PK_BYTES],
+			const unsigned char sk[PKG_SK_BYTES], char **envelope,
+			int64_t *size, char *errbuf, size_t errlen);
 
 #endif

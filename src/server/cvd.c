@@ -47,7 +47,7 @@ static bool parse_u64(const char *f, size_t n, uint64_t max, uint64_t *out)
 }
 
 enum serr cvd_parse_header(const unsigned char *buf, size_t len, struct cvd_header *h,
-			      char *errbuf, size_t errlen)
+			   char *errbuf, size_t errlen)
 {
 	static const char magic[] = "ClamAV-VDB:";
 	const char *f[9], *p = (const char *)buf, *end;
@@ -99,7 +99,7 @@ enum serr cvd_parse_header(const unsigned char *buf, size_t len, struct cvd_head
 }
 
 enum serr cvd_check_file(const char *path, struct cvd_header *h, char *errbuf,
-			    size_t errlen)
+			 size_t errlen)
 {
 	unsigned char head[CVD_HEADER_SIZE], buf[65536], md5[16];
 	gnutls_hash_hd_t hd;

@@ -28,12 +28,12 @@ struct cvd_header {
 /* Parses a header from the first len bytes of buf (at least 512 are
  * needed). Strict: nine fields, numbers in range, only spaces after. */
 enum serr cvd_parse_header(const unsigned char *buf, size_t len, struct cvd_header *h,
-			      char *errbuf, size_t errlen);
+			   char *errbuf, size_t errlen);
 
 /* Checks the file at path: its header, and for a CVD the MD5 of its body
  * and ClamAV's digital signature (libclamav). A CLD's header describes
  * the CVD it was made from, so only its header is checked. Fills *h. */
 enum serr cvd_check_file(const char *path, struct cvd_header *h, char *errbuf,
-			    size_t errlen);
+			 size_t errlen);
 
 #endif

@@ -57,7 +57,7 @@ static int by_name(const void *a, const void *b)
 /* Checks one file and appends its inventory entry; skipped types go to
  * skipped. */
 static enum serr add_file(const char *dir, const char *name, json_t *inv, json_t *skipped,
-				char *errbuf, size_t errlen)
+			  char *errbuf, size_t errlen)
 {
 	const char *ext = extension(name);
 	bool container = strcmp(ext, "cvd") == 0 || strcmp(ext, "cld") == 0;
@@ -95,7 +95,7 @@ static enum serr add_file(const char *dir, const char *name, json_t *inv, json_t
 }
 
 enum serr import_scan(const char *dir, json_t **inventory, char digest[65],
-			    json_t **skipped, char *errbuf, size_t errlen)
+		      json_t **skipped, char *errbuf, size_t errlen)
 {
 	crypto_hash_sha256_state st;
 	unsigned char d[32];
@@ -166,7 +166,7 @@ enum serr import_scan(const char *dir, json_t **inventory, char digest[65],
 /* Unpacks the container at path (its tar after the 512-byte header,
  * gzip-compressed or not) into dir. */
 static enum serr unpack_one(const char *path, const char *dir, long long max,
-				  char *errbuf, size_t errlen)
+			    char *errbuf, size_t errlen)
 {
 	enum err perr;
 	char msg[512];
@@ -202,7 +202,7 @@ static enum serr copy_file(const char *from, const char *to, char *errbuf, size_
 }
 
 enum serr import_unpack(const char *dir, const json_t *inventory, const char *out,
-			      long long max_member, char *errbuf, size_t errlen)
+			long long max_member, char *errbuf, size_t errlen)
 {
 	enum serr err = SERR_OK;
 	char *from = NULL, *sub = NULL, *to = NULL, stem[256];

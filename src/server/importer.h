@@ -22,7 +22,7 @@
  * caller owns) and its digest (64 hex digits). Files of unknown types are
  * skipped and listed in *skipped (a JSON list of names, caller owns). */
 enum serr import_scan(const char *dir, json_t **inventory, char digest[65],
-			    json_t **skipped, char *errbuf, size_t errlen);
+		      json_t **skipped, char *errbuf, size_t errlen);
 
 /* Unpacks every container of inventory (from dir) into out, one
  * subdirectory per container named by its stem ("main" for main.cvd),
@@ -30,7 +30,7 @@ enum serr import_scan(const char *dir, json_t **inventory, char digest[65],
  * be plain file names; anything else (a path, "..", a link, a device)
  * fails the unpack, as does a member over max_member bytes. */
 enum serr import_unpack(const char *dir, const json_t *inventory, const char *out,
-			      long long max_member, char *errbuf, size_t errlen);
+			long long max_member, char *errbuf, size_t errlen);
 
 /* Returns true when name is a signature file libclamav loads (what a
  * container's ".info" index is not). */

@@ -82,7 +82,7 @@ static int base_fields(gnutls_x509_crt_t crt, gnutls_x509_privkey_t key, const c
 }
 
 static enum serr export_pair(gnutls_x509_privkey_t key, gnutls_x509_crt_t crt,
-				char **key_pem, char **cert_pem, char *errbuf, size_t errlen)
+			     char **key_pem, char **cert_pem, char *errbuf, size_t errlen)
 {
 	gnutls_datum_t k = { NULL, 0 }, c = { NULL, 0 };
 	int rc;
@@ -108,7 +108,7 @@ static enum serr export_pair(gnutls_x509_privkey_t key, gnutls_x509_crt_t crt,
 }
 
 enum serr pki_make_ca(const char *cn, unsigned days, char **key_pem, char **cert_pem,
-			 char *errbuf, size_t errlen)
+		      char *errbuf, size_t errlen)
 {
 	gnutls_x509_privkey_t key = NULL;
 	gnutls_x509_crt_t crt = NULL;
@@ -179,8 +179,8 @@ static int add_san(gnutls_x509_crt_t crt, const char *name, bool *bad)
 }
 
 enum serr pki_issue_server(const char *ca_key_pem, const char *ca_cert_pem,
-			      const char *const *names, size_t nnames, unsigned days,
-			      char **key_pem, char **cert_pem, char *errbuf, size_t errlen)
+			   const char *const *names, size_t nnames, unsigned days,
+			   char **key_pem, char **cert_pem, char *errbuf, size_t errlen)
 {
 	gnutls_x509_privkey_t cakey = NULL, key = NULL;
 	gnutls_x509_crt_t cacrt = NULL, crt = NULL;
@@ -256,7 +256,7 @@ static int import_crt(const char *pem, gnutls_x509_crt_t *crt)
 }
 
 enum serr pki_verify_server(const char *ca_cert_pem, const char *cert_pem, const char *host,
-			       char *errbuf, size_t errlen)
+			    char *errbuf, size_t errlen)
 {
 	gnutls_x509_crt_t crt = NULL, ca = NULL;
 	unsigned status = 0;

@@ -17,21 +17,21 @@
  * Stores the new key and certificate (PEM, caller frees) in *key_pem and
  * *cert_pem. */
 enum serr pki_make_ca(const char *cn, unsigned days, char **key_pem, char **cert_pem,
-			 char *errbuf, size_t errlen);
+		      char *errbuf, size_t errlen);
 
 /* Issues a TLS server certificate signed by the CA (ca_key_pem,
  * ca_cert_pem) for names: host names (DNS) and IPv4/IPv6 literals, the
  * first also being the subject's common name. Valid for days from now.
  * Stores the new key and certificate in *key_pem and *cert_pem. */
 enum serr pki_issue_server(const char *ca_key_pem, const char *ca_cert_pem,
-			      const char *const *names, size_t nnames, unsigned days,
-			      char **key_pem, char **cert_pem, char *errbuf, size_t errlen);
+			   const char *const *names, size_t nnames, unsigned days,
+			   char **key_pem, char **cert_pem, char *errbuf, size_t errlen);
 
 /* Checks that cert_pem was issued by ca_cert_pem, is valid now and names
  * host (a DNS name or IP literal). Returns SERR_OK or SERR_CRYPTO with the
  * reason in errbuf. */
 enum serr pki_verify_server(const char *ca_cert_pem, const char *cert_pem, const char *host,
-			       char *errbuf, size_t errlen);
+			    char *errbuf, size_t errlen);
 
 /* The length of a pin with its NUL: "sha256//" and 44 base64 characters. */
 #define PKI_PIN_LEN 53

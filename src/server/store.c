@@ -252,7 +252,7 @@ static enum serr run(struct store *st, sqlite3_stmt *stmt, char *errbuf, size_t 
 
 /* Runs a query expected to return one integer; SERR_NOENT without a row. */
 static enum serr query_int(struct store *st, sqlite3_stmt *stmt, int64_t *out,
-				char *errbuf, size_t errlen)
+			   char *errbuf, size_t errlen)
 {
 	enum serr err = SERR_OK;
 	int rc = SQLITE_DONE;
@@ -272,7 +272,7 @@ static enum serr query_int(struct store *st, sqlite3_stmt *stmt, int64_t *out,
 
 /* Runs sql (arguments as for prepare()) for its effect. */
 static enum serr sql_exec(struct store *st, char *errbuf, size_t errlen, const char *sql,
-			       const char *fmt, ...)
+			  const char *fmt, ...)
 {
 	va_list ap;
 	sqlite3_stmt *stmt;
@@ -285,7 +285,7 @@ static enum serr sql_exec(struct store *st, char *errbuf, size_t errlen, const c
 
 /* Runs sql (arguments as for prepare()) for the integer in its first row. */
 static enum serr sql_int(struct store *st, int64_t *out, char *errbuf, size_t errlen,
-			      const char *sql, const char *fmt, ...)
+			 const char *sql, const char *fmt, ...)
 {
 	va_list ap;
 	sqlite3_stmt *stmt;
@@ -300,7 +300,7 @@ static enum serr sql_int(struct store *st, int64_t *out, char *errbuf, size_t er
  * of its first row, copied into *out (the caller frees); SERR_NOENT
  * without a row or with NULL there. */
 static enum serr sql_text(struct store *st, char **out, char *errbuf, size_t errlen,
-			       const char *sql, const char *fmt, ...)
+			  const char *sql, const char *fmt, ...)
 {
 	enum serr err = SERR_NOENT;
 	sqlite3_stmt *stmt;
@@ -335,7 +335,7 @@ static enum serr list_fail(sqlite3_stmt *stmt, json_t *container)
 /* Ends a query that built list row by row (rc: the last step's result):
  * finalizes stmt and hands list to *out, or frees it on failure. */
 static enum serr finish_list(sqlite3_stmt *stmt, enum serr err, int rc, json_t *list,
-				  json_t **out)
+			     json_t **out)
 {
 	if (err == SERR_OK && rc != SQLITE_DONE)
 		err = SERR_DB;
@@ -416,11 +416,11 @@ static enum serr finish(struct store *st, enum serr err, char *errbuf, size_t er
 }
 
 static enum serr node_kind(struct store *st, int64_t id, enum store_kind *kind,
-				char *errbuf, size_t errlen)
+			   char *errbuf, size_t errlen)
 {
 	int64_t k;
 	enum serr err = sql_int(st, &k, errbuf, errlen,
-				     "SELECT kind FROM nodes WHERE id = ?", "i", id);
+				"SELECT kind FROM nodes WHERE id = ?", "i", id);
 
 	if (err == SERR_NOENT)
 		util_set_msg(errbuf, errlen, "no node with id %lld", (long long)id);
@@ -443,7 +443,7 @@ static enum serr expect_container(struct store *st, int64_t id, char *errbuf, si
 }
 
 static enum serr expect_kind(struct store *st, int64_t id, enum store_kind want,
-				  char *errbuf, size_t errlen)
+			     char *errbuf, size_t errlen)
 {
 	enum store_kind kind;
 	enum serr err = node_kind(st, id, &kind, errbuf, errlen);
@@ -485,7 +485,7 @@ static bool valid_name(const char *name, char *errbuf, size_t errlen)
 /* Runs sql, whose rows are (key, JSON value) and whose ?1 is node, into a
  * new object: later rows replace earlier ones with the same key. */
 static enum serr settings_object(struct store *st, const char *sql, int64_t node,
-				      json_t **out, char *errbuf, size_t errlen)
+				 json_t **out, char *errbuf, size_t errlen)
 {
 	sqlite3_stmt *stmt = prepare(st, errbuf, errlen, sql, "i", node);
 	json_t *obj = json_object(), *v;
@@ -518,7 +518,7 @@ static enum serr settings_object(struct store *st, const char *sql, int64_t node
 /* Computes the effective settings of node: the values on the path from
  * the root down to it, the nearest winning. */
 static enum serr effective(struct store *st, int64_t node, json_t **out,
-				char *errbuf, size_t errlen)
+			   char *errbuf, size_t errlen)
 {
 	return settings_object(st,
 		"WITH RECURSIVE up(id, depth) AS (SELECT ?1, 0 UNION ALL "
@@ -533,7 +533,7 @@ static enum serr effective(struct store *st, int64_t node, json_t **out,
  * one. The first change of an operation takes a
  * new settings revision (*rev, 0 until then); later ones share it. */
 static enum serr record_change(struct store *st, int64_t id, const char *text,
-				    int64_t *rev, char *errbuf, size_t errlen)
+			       int64_t *rev, char *errbuf, size_t errlen)
 {
 	enum serr err = SERR_OK;
 
@@ -562,7 +562,7 @@ static enum serr record_change(struct store *st, int64_t id, const char *text,
  * after: SQLite leaves undefined what a query sees of rows changed while
  * it runs. */
 static enum serr refresh(struct store *st, int64_t node, size_t *changed,
-			      char *errbuf, size_t errlen)
+			 char *errbuf, size_t errlen)
 {
 	sqlite3_stmt *stmt = prepare(st, errbuf, errlen,
 		SUBTREE_CTE "SELECT c.node, c.eff_json FROM sub JOIN clients c ON c.node = sub.id",
@@ -758,14 +758,14 @@ void store_close(struct store *st)
 /* Checks that a subtree of height levels (1: a domain alone) fits under
  * parent within STORE_MAX_DEPTH levels of domains. */
 static enum serr check_depth(struct store *st, int64_t parent, int64_t height,
-				  char *errbuf, size_t errlen)
+			     char *errbuf, size_t errlen)
 {
 	int64_t depth = 0;
 	enum serr err = sql_int(st, &depth, errbuf, errlen,
-				     "WITH RECURSIVE up(id, parent) AS (SELECT id, parent FROM "
-				     "nodes WHERE id = ?1 UNION ALL SELECT n.id, n.parent FROM "
-				     "nodes n JOIN up ON n.id = up.parent) SELECT count(*) - 1 "
-				     "FROM up", "i", parent);
+				"WITH RECURSIVE up(id, parent) AS (SELECT id, parent FROM "
+				"nodes WHERE id = ?1 UNION ALL SELECT n.id, n.parent FROM "
+				"nodes n JOIN up ON n.id = up.parent) SELECT count(*) - 1 "
+				"FROM up", "i", parent);
 
 	if (err == SERR_OK && depth + height > STORE_MAX_DEPTH) {
 		util_set_msg(errbuf, errlen, "domains nest at most %d levels deep",
@@ -776,7 +776,7 @@ static enum serr check_depth(struct store *st, int64_t parent, int64_t height,
 }
 
 enum serr store_domain_create(struct store *st, int64_t parent, const char *name,
-				   int64_t *id, char *errbuf, size_t errlen)
+			      int64_t *id, char *errbuf, size_t errlen)
 {
 	enum serr err;
 
@@ -799,7 +799,7 @@ enum serr store_domain_create(struct store *st, int64_t parent, const char *name
 }
 
 enum serr store_domain_rename(struct store *st, int64_t id, const char *name,
-				   char *errbuf, size_t errlen)
+			      char *errbuf, size_t errlen)
 {
 	enum serr err;
 
@@ -840,7 +840,7 @@ enum serr store_domain_delete(struct store *st, int64_t id, char *errbuf, size_t
 }
 
 enum serr store_domain_move(struct store *st, int64_t id, int64_t parent,
-				 char *errbuf, size_t errlen)
+			    char *errbuf, size_t errlen)
 {
 	enum serr err;
 	int64_t inside = 0, height = 1;
@@ -878,7 +878,7 @@ enum serr store_domain_move(struct store *st, int64_t id, int64_t parent,
 }
 
 enum serr store_domain_lookup(struct store *st, const char *path, int create, int64_t *id,
-				   char *errbuf, size_t errlen)
+			      char *errbuf, size_t errlen)
 {
 	enum serr err = SERR_OK;
 	int64_t cur = STORE_ROOT, next;
@@ -1019,8 +1019,8 @@ enum serr store_tree(struct store *st, json_t **out, char *errbuf, size_t errlen
 }
 
 enum serr store_client_add(struct store *st, int64_t domain, const char *uuid,
-				const char *hostname, const unsigned char secret_hash[32],
-				int64_t *id, char *errbuf, size_t errlen)
+			   const char *hostname, const unsigned char secret_hash[32],
+			   int64_t *id, char *errbuf, size_t errlen)
 {
 	sqlite3_stmt *stmt;
 	enum serr err = begin(st, errbuf, errlen);
@@ -1059,7 +1059,7 @@ enum serr store_client_add(struct store *st, int64_t domain, const char *uuid,
 }
 
 enum serr store_client_move(struct store *st, int64_t client, int64_t domain,
-				 char *errbuf, size_t errlen)
+			    char *errbuf, size_t errlen)
 {
 	enum serr err = begin(st, errbuf, errlen);
 
@@ -1084,8 +1084,8 @@ static unsigned level_of(enum store_kind kind)
 }
 
 enum serr store_setting_set(struct store *st, int64_t node, const char *key,
-				 const json_t *value, enum store_apply mode, size_t *changed,
-				 char *errbuf, size_t errlen)
+			    const json_t *value, enum store_apply mode, size_t *changed,
+			    char *errbuf, size_t errlen)
 {
 	const struct settings_def *def = settings_find(key);
 	enum store_kind kind;
@@ -1118,7 +1118,7 @@ enum serr store_setting_set(struct store *st, int64_t node, const char *key,
 }
 
 enum serr store_setting_unset(struct store *st, int64_t node, const char *key,
-				   size_t *changed, char *errbuf, size_t errlen)
+			      size_t *changed, char *errbuf, size_t errlen)
 {
 	enum serr err;
 	int64_t had = 0;
@@ -1147,7 +1147,7 @@ enum serr store_setting_unset(struct store *st, int64_t node, const char *key,
 }
 
 enum serr store_settings_get(struct store *st, int64_t node, json_t **own,
-				  json_t **effective_out, char *errbuf, size_t errlen)
+			     json_t **effective_out, char *errbuf, size_t errlen)
 {
 	enum store_kind kind;
 	enum serr err = node_kind(st, node, &kind, errbuf, errlen);
@@ -1215,18 +1215,18 @@ enum serr store_delivery_count(struct store *st, int64_t *count)
 }
 
 enum serr store_admin_put(struct store *st, const char *name, const char *pwhash,
-			       char *errbuf, size_t errlen)
+			  char *errbuf, size_t errlen)
 {
 	return sql_exec(st, errbuf, errlen, "INSERT INTO admins (name, pwhash) VALUES (?1, ?2) "
 			"ON CONFLICT (name) DO UPDATE SET pwhash = ?2", "ss", name, pwhash);
 }
 
 enum serr store_admin_add(struct store *st, const char *name, const char *pwhash,
-			       const char *role, char *errbuf, size_t errlen)
+			  const char *role, char *errbuf, size_t errlen)
 {
 	int64_t n = 0;
 	enum serr err = sql_int(st, &n, errbuf, errlen, "SELECT count(*) FROM admins "
-				     "WHERE name = ?", "s", name);
+				"WHERE name = ?", "s", name);
 
 	if (err == SERR_OK && n > 0) {
 		util_set_msg(errbuf, errlen, "administrator '%s' exists already", name);
@@ -1244,14 +1244,14 @@ enum serr store_admin_role(struct store *st, const char *name, char **role)
 }
 
 enum serr store_admin_set_role(struct store *st, const char *name, const char *role,
-				    char *errbuf, size_t errlen)
+			       char *errbuf, size_t errlen)
 {
 	return sql_exec(st, errbuf, errlen, "UPDATE admins SET role = ? WHERE name = ?", "ss",
 			role, name);
 }
 
 enum serr store_admin_remove(struct store *st, const char *name, char *errbuf,
-				  size_t errlen)
+			     size_t errlen)
 {
 	enum serr err = begin(st, errbuf, errlen);
 
@@ -1278,7 +1278,7 @@ enum serr store_admin_count_role(struct store *st, const char *role, int64_t *co
 }
 
 enum serr store_admin_get(struct store *st, const char *name, char **pwhash,
-			       char *errbuf, size_t errlen)
+			  char *errbuf, size_t errlen)
 {
 	return sql_text(st, pwhash, errbuf, errlen, "SELECT pwhash FROM admins WHERE name = ?",
 			"s", name);
@@ -1290,8 +1290,8 @@ enum serr store_admin_count(struct store *st, int64_t *count)
 }
 
 enum serr store_token_put(struct store *st, const unsigned char hash[32],
-			       enum store_token kind, const char *subject, int64_t expires,
-			       int64_t ends, char *errbuf, size_t errlen)
+			  enum store_token kind, const char *subject, int64_t expires,
+			  int64_t ends, char *errbuf, size_t errlen)
 {
 	int64_t now = (int64_t)time(NULL), observed = store_observed(st);
 	sqlite3_stmt *stmt;
@@ -1328,8 +1328,8 @@ static bool bind_hash(sqlite3_stmt *stmt, int i, const unsigned char hash[32])
 }
 
 enum serr store_token_check(struct store *st, const unsigned char hash[32],
-				 enum store_token kind, int64_t now, int64_t idle,
-				 char *subject, size_t len, int64_t *expires)
+			    enum store_token kind, int64_t now, int64_t idle,
+			    char *subject, size_t len, int64_t *expires)
 {
 	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT subject, expires, ends FROM tokens "
 				     "WHERE hash = ?1 AND kind = ?2 AND " TOKEN_VALID, "");
@@ -1379,7 +1379,7 @@ enum serr store_token_delete(struct store *st, const unsigned char hash[32])
 }
 
 enum serr store_admin_end_sessions(struct store *st, const char *name,
-					const unsigned char keep[32])
+				   const unsigned char keep[32])
 {
 	sqlite3_stmt *stmt = prepare(st, NULL, 0, "DELETE FROM tokens WHERE kind IN (?1, ?2) "
 				     "AND subject = ?3 AND hash IS NOT ?4", "iis",
@@ -1395,7 +1395,7 @@ enum serr store_admin_end_sessions(struct store *st, const char *name,
 #define TOKEN_ID "lower(hex(substr(hash, 1, 8)))"
 
 enum serr store_tokens_list(struct store *st, enum store_token kind, int64_t now,
-				 json_t **out)
+			    json_t **out)
 {
 	return query_rows(prepare(st, NULL, 0, "SELECT " TOKEN_ID " AS id, subject, expires, "
 				  "uses, max_uses FROM tokens WHERE kind = ?2 AND " TOKEN_VALID
@@ -1404,7 +1404,7 @@ enum serr store_tokens_list(struct store *st, enum store_token kind, int64_t now
 }
 
 enum serr store_token_use(struct store *st, const unsigned char hash[32],
-			       int64_t max_uses)
+			  int64_t max_uses)
 {
 	const char *sql = max_uses >= 0 ? "UPDATE tokens SET max_uses = ?2 WHERE hash = ?1" :
 			  "UPDATE tokens SET uses = uses + 1 WHERE hash = ?1";
@@ -1420,17 +1420,17 @@ enum serr store_token_use(struct store *st, const unsigned char hash[32],
 }
 
 enum serr store_token_revoke(struct store *st, enum store_token kind, const char *id,
-				  int64_t *n)
+			     int64_t *n)
 {
 	enum serr err = sql_exec(st, NULL, 0, "DELETE FROM tokens WHERE kind = ? AND "
-				      TOKEN_ID " = ?", "is", (int64_t)kind, id);
+				 TOKEN_ID " = ?", "is", (int64_t)kind, id);
 
 	*n = err == SERR_OK ? sqlite3_changes(st->db) : 0;
 	return err;
 }
 
 enum serr store_token_count(struct store *st, enum store_token kind, int64_t now,
-				 int64_t *count)
+			    int64_t *count)
 {
 	return sql_int(st, count, NULL, 0, "SELECT count(*) FROM tokens WHERE kind = ?2 AND "
 		       TOKEN_VALID, "iiii", (int64_t)0, (int64_t)kind, now, store_observed(st));
@@ -1439,7 +1439,7 @@ enum serr store_token_count(struct store *st, enum store_token kind, int64_t now
 /* Finds the id of the row of sql ("SELECT id ... WHERE uuid = ? AND secret
  * = ?") for uuid and secret_hash: SERR_NOENT when there is none. */
 static enum serr auth(struct store *st, const char *sql, const char *uuid,
-			   const unsigned char secret_hash[32], int64_t *id)
+		      const unsigned char secret_hash[32], int64_t *id)
 {
 	sqlite3_stmt *stmt = prepare(st, NULL, 0, sql, "s", uuid);
 	enum serr err = SERR_NOENT;
@@ -1463,23 +1463,23 @@ static enum serr auth(struct store *st, const char *sql, const char *uuid,
 }
 
 enum serr store_agent_auth(struct store *st, const char *uuid,
-				const unsigned char secret_hash[32], int64_t *id)
+			   const unsigned char secret_hash[32], int64_t *id)
 {
 	return auth(st, "SELECT node FROM clients WHERE uuid = ? AND secret = ?", uuid,
 		    secret_hash, id);
 }
 
 enum serr store_sps_auth(struct store *st, const char *uuid,
-			      const unsigned char secret_hash[32], int64_t *id)
+			 const unsigned char secret_hash[32], int64_t *id)
 {
 	return auth(st, "SELECT id FROM sps_servers WHERE uuid = ? AND secret = ? AND "
 		    "state != 'revoked'", uuid, secret_hash, id);
 }
 
 enum serr store_sps_add(struct store *st, const char *uuid,
-			     const unsigned char secret_hash[32], const char *hostname,
-			     const char *names, const char *pin, int64_t now, char *errbuf,
-			     size_t errlen)
+			const unsigned char secret_hash[32], const char *hostname,
+			const char *names, const char *pin, int64_t now, char *errbuf,
+			size_t errlen)
 {
 	sqlite3_stmt *stmt = prepare(st, errbuf, errlen, "INSERT INTO sps_servers (uuid, hostname, "
 				     "names, pin, enrolled, secret) VALUES (?, ?, ?, ?, ?, ?)",
@@ -1493,7 +1493,7 @@ enum serr store_sps_add(struct store *st, const char *uuid,
 }
 
 enum serr store_sps_seen(struct store *st, int64_t id, const char *status, int64_t now,
-			      char *errbuf, size_t errlen)
+			 char *errbuf, size_t errlen)
 {
 	return sql_exec(st, errbuf, errlen, "UPDATE sps_servers SET status = ?, last_seen = ? "
 			"WHERE id = ?", "sii", status, now, id);
@@ -1508,11 +1508,11 @@ enum serr store_sps_list(struct store *st, json_t **out)
 }
 
 enum serr store_sps_set_state(struct store *st, int64_t id, const char *state,
-				   int64_t *n)
+			      int64_t *n)
 {
 	/* A revocation is for good: the server must enroll again. */
 	enum serr err = sql_exec(st, NULL, 0, "UPDATE sps_servers SET state = ? WHERE "
-				      "id = ? AND state != 'revoked'", "si", state, id);
+				 "id = ? AND state != 'revoked'", "si", state, id);
 
 	*n = err == SERR_OK ? sqlite3_changes(st->db) : 0;
 	return err;
@@ -1525,7 +1525,7 @@ enum serr store_sps_pins(struct store *st, json_t **out)
 }
 
 enum serr store_agent_seen(struct store *st, int64_t id, const char *status, int64_t now,
-				char *errbuf, size_t errlen)
+			   char *errbuf, size_t errlen)
 {
 	if (status)
 		return sql_exec(st, errbuf, errlen, "UPDATE clients SET status = ?, last_seen = ?, "
@@ -1536,10 +1536,10 @@ enum serr store_agent_seen(struct store *st, int64_t id, const char *status, int
 }
 
 enum serr store_agent_settings(struct store *st, int64_t id, char **json,
-				    int64_t *version, char *errbuf, size_t errlen)
+			       int64_t *version, char *errbuf, size_t errlen)
 {
 	enum serr err = sql_text(st, json, errbuf, errlen,
-				      "SELECT eff_json FROM clients WHERE node = ?", "i", id);
+				 "SELECT eff_json FROM clients WHERE node = ?", "i", id);
 
 	if (err == SERR_OK) {
 		err = sql_int(st, version, errbuf, errlen,
@@ -1553,7 +1553,7 @@ enum serr store_agent_settings(struct store *st, int64_t id, char **json,
 }
 
 enum serr store_agent_ack(struct store *st, int64_t id, int64_t version, char *errbuf,
-			       size_t errlen)
+			  size_t errlen)
 {
 	enum serr err = begin(st, errbuf, errlen);
 	bool moved;
@@ -1585,8 +1585,8 @@ enum serr store_agent_ack(struct store *st, int64_t id, int64_t version, char *e
 }
 
 enum serr store_deliveries_due(struct store *st, int64_t now,
-				    int (*fn)(const struct store_delivery *d, void *arg),
-				    void *arg)
+			       int (*fn)(const struct store_delivery *d, void *arg),
+			       void *arg)
 {
 	sqlite3_stmt *stmt = prepare(st, NULL, 0, "SELECT client, version, attempts, "
 				     "next_attempt FROM deliveries WHERE next_attempt <= ? "
@@ -1632,7 +1632,7 @@ enum serr store_delivery_get(struct store *st, int64_t client, struct store_deli
 }
 
 enum serr store_delivery_retry(struct store *st, int64_t client, int64_t attempts,
-				    int64_t next_attempt)
+			       int64_t next_attempt)
 {
 	return sql_exec(st, NULL, 0, "UPDATE deliveries SET attempts = ?, next_attempt = ? "
 			"WHERE client = ?", "iii", attempts, next_attempt, client);
@@ -1660,7 +1660,7 @@ enum serr store_deliveries_cancel(struct store *st, int64_t client, int64_t *n)
 }
 
 enum serr store_clients_each(struct store *st, int64_t only,
-				  int (*fn)(json_t *c, void *arg), void *arg)
+			     int (*fn)(json_t *c, void *arg), void *arg)
 {
 	sqlite3_stmt *stmt = prepare(st, NULL, 0, SUBTREE_CTE
 				     "SELECT c.node, c.uuid, c.hostname, n.parent, "
@@ -1711,7 +1711,7 @@ enum serr store_kv_get(struct store *st, const char *key, char **value)
 }
 
 enum serr store_kv_put(struct store *st, const char *key, const char *value,
-			    char *errbuf, size_t errlen)
+		       char *errbuf, size_t errlen)
 {
 	return sql_exec(st, errbuf, errlen, "INSERT OR REPLACE INTO server_kv VALUES (?, ?)",
 			"ss", key, value);
@@ -1724,7 +1724,7 @@ enum serr store_client_set_state(struct store *st, int64_t id, const char *state
 }
 
 enum serr store_client_remove(struct store *st, int64_t id, const char *why,
-				   char *errbuf, size_t errlen)
+			      char *errbuf, size_t errlen)
 {
 	enum serr err = begin(st, errbuf, errlen);
 	int64_t parent = 0;
@@ -1814,15 +1814,15 @@ enum serr store_removed_purge(struct store *st, int64_t keep, int64_t now, int64
 {
 	/* Past keep by the clock and by this server's own count. */
 	enum serr err = sql_exec(st, NULL, 0, "DELETE FROM removed_clients WHERE removed < ? "
-				      "AND removed_observed < ?", "ii", now - keep,
-				      store_observed(st) - keep);
+				 "AND removed_observed < ?", "ii", now - keep,
+				 store_observed(st) - keep);
 
 	*n = err == SERR_OK ? (int64_t)sqlite3_changes(st->db) : 0;
 	return err;
 }
 
 enum serr store_client_move_server(struct store *st, int64_t id, const char *move,
-					char *errbuf, size_t errlen)
+				   char *errbuf, size_t errlen)
 {
 	enum serr err = begin(st, errbuf, errlen);
 	int64_t rev = 0;
@@ -1872,15 +1872,15 @@ enum serr store_client_update_pending(struct store *st, int64_t id, int *pending
 {
 	int64_t v = 0;
 	enum serr err = sql_int(st, &v, NULL, 0, "SELECT update_req FROM clients WHERE "
-				     "node = ?", "i", id);
+				"node = ?", "i", id);
 
 	*pending = err == SERR_OK && v > 0;
 	return err;
 }
 
 enum serr store_package_add(struct store *st, const char *component, int64_t version,
-				 int64_t base, const char *file, int64_t size,
-				 const char *envelope, char *errbuf, size_t errlen)
+			    int64_t base, const char *file, int64_t size,
+			    const char *envelope, char *errbuf, size_t errlen)
 {
 	return sql_exec(st, errbuf, errlen, "INSERT INTO packages (file, component, version, "
 			"base, size, envelope, created) VALUES (?, ?, ?, ?, ?, ?, ?)", "ssiiisi",
@@ -1893,7 +1893,7 @@ enum serr store_package_remove(struct store *st, const char *file)
 }
 
 enum serr store_package_reseal(struct store *st, const json_t *envelopes, const char *key,
-				    const char *value, char *errbuf, size_t errlen)
+			       const char *value, char *errbuf, size_t errlen)
 {
 	enum serr err = begin(st, errbuf, errlen);
 	const char *file;
@@ -1985,8 +1985,8 @@ static void event_place(struct store *st, int64_t client, char **host, char *dom
 }
 
 static enum serr event_insert(struct store *st, const char *kind, int64_t client,
-				   const char *host, const char *domain, int64_t when,
-				   const char *message)
+			      const char *host, const char *domain, int64_t when,
+			      const char *message)
 {
 	return sql_exec(st, NULL, 0, "INSERT INTO events (time, kind, client, hostname, domain, "
 			"message, observed) VALUES (?, ?, nullif(?, 0), ?, nullif(?, ''), ?, ?)",
@@ -1995,7 +1995,7 @@ static enum serr event_insert(struct store *st, const char *kind, int64_t client
 }
 
 enum serr store_event_add(struct store *st, const char *kind, int64_t client,
-			       int64_t when, const char *message)
+			  int64_t when, const char *message)
 {
 	char *host, domain[1024];
 	enum serr err;
@@ -2007,7 +2007,7 @@ enum serr store_event_add(struct store *st, const char *kind, int64_t client,
 }
 
 enum serr store_events_add(struct store *st, const char *kind, int64_t client,
-				const int64_t *when, const char *const *messages, size_t n)
+			   const int64_t *when, const char *const *messages, size_t n)
 {
 	char *host, domain[1024];
 	enum serr err = begin(st, NULL, 0);
@@ -2023,7 +2023,7 @@ enum serr store_events_add(struct store *st, const char *kind, int64_t client,
 }
 
 enum serr store_eventf(struct store *st, const char *kind, int64_t client,
-			    const char *fmt, ...)
+		       const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -2036,7 +2036,7 @@ enum serr store_eventf(struct store *st, const char *kind, int64_t client,
 }
 
 enum serr store_events(struct store *st, const struct store_event_filter *f,
-			    json_t **out)
+		       json_t **out)
 {
 	/* A domain matches itself and every domain below it. */
 	return query_rows(prepare(st, NULL, 0,
@@ -2055,7 +2055,7 @@ enum serr store_events_prune(struct store *st, int64_t keep, int64_t now, int64_
 	/* Older by the clock and by this server's own count: a clock set
 	 * forward deletes nothing. */
 	enum serr err = sql_exec(st, NULL, 0, "DELETE FROM events WHERE time < ? AND "
-				      "observed < ?", "ii", now - keep, store_observed(st) - keep);
+				 "observed < ?", "ii", now - keep, store_observed(st) - keep);
 
 	*n = err == SERR_OK ? (int64_t)sqlite3_changes(st->db) : 0;
 	return err;

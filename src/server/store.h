@@ -66,24 +66,24 @@ enum serr store_observed_save(struct store *st);
  * printable characters without '/', unique among their siblings. Stores
  * the new node id in *id. */
 enum serr store_domain_create(struct store *st, int64_t parent, const char *name,
-				   int64_t *id, char *errbuf, size_t errlen);
+			      int64_t *id, char *errbuf, size_t errlen);
 
 /* Renames a domain. */
 enum serr store_domain_rename(struct store *st, int64_t id, const char *name,
-				   char *errbuf, size_t errlen);
+			      char *errbuf, size_t errlen);
 
 /* Deletes an empty domain (SERR_NOTEMPTY otherwise) and its settings. */
 enum serr store_domain_delete(struct store *st, int64_t id, char *errbuf, size_t errlen);
 
 /* Moves a domain under another parent (not into itself or below itself). */
 enum serr store_domain_move(struct store *st, int64_t id, int64_t parent,
-				 char *errbuf, size_t errlen);
+			    char *errbuf, size_t errlen);
 
 /* Resolves a domain path ("/" for the root, "/a/b" for domain b in a) to
  * its node id. With create, missing domains along the path are created
  * (a moved client lands in the domain of the same path). */
 enum serr store_domain_lookup(struct store *st, const char *path, int create, int64_t *id,
-				   char *errbuf, size_t errlen);
+			      char *errbuf, size_t errlen);
 
 /* Writes the path of domain (or root) id into buf: "/" or "/a/b". */
 enum serr store_domain_path(struct store *st, int64_t id, char *buf, size_t len);
@@ -98,31 +98,31 @@ enum serr store_tree(struct store *st, json_t **out, char *errbuf, size_t errlen
  * *id. Its effective settings are computed and, being new, queued for
  * delivery. */
 enum serr store_client_add(struct store *st, int64_t domain, const char *uuid,
-				const char *hostname, const unsigned char secret_hash[32],
-				int64_t *id, char *errbuf, size_t errlen);
+			   const char *hostname, const unsigned char secret_hash[32],
+			   int64_t *id, char *errbuf, size_t errlen);
 
 /* Moves a client to another domain (or the root); its effective settings
  * are recomputed and queued for delivery if they changed. */
 enum serr store_client_move(struct store *st, int64_t client, int64_t domain,
-				 char *errbuf, size_t errlen);
+			    char *errbuf, size_t errlen);
 
 /* Places setting key = value on node with the given apply mode. The value
  * is validated against the settings table (settings.h) for the node's
  * level. Every client whose effective settings change gets a new version
  * and a queued delivery; their number is stored in *changed (may be NULL). */
 enum serr store_setting_set(struct store *st, int64_t node, const char *key,
-				 const json_t *value, enum store_apply mode, size_t *changed,
-				 char *errbuf, size_t errlen);
+			    const json_t *value, enum store_apply mode, size_t *changed,
+			    char *errbuf, size_t errlen);
 
 /* Removes node's own value of key, so it inherits again (not on the root,
  * which holds every setting). Changed clients as for store_setting_set(). */
 enum serr store_setting_unset(struct store *st, int64_t node, const char *key,
-				   size_t *changed, char *errbuf, size_t errlen);
+			      size_t *changed, char *errbuf, size_t errlen);
 
 /* Returns node's own values (*own) and its effective ones (*effective),
  * each a new JSON object the caller owns; either pointer may be NULL. */
 enum serr store_settings_get(struct store *st, int64_t node, json_t **own,
-				  json_t **effective, char *errbuf, size_t errlen);
+			     json_t **effective, char *errbuf, size_t errlen);
 
 /* Stores in *out (a new object the caller owns) where each setting in
  * effect at node comes from: "root", "domain:/PATH" or "client:ID". */
@@ -145,12 +145,12 @@ enum store_token {
 /* Creates administrator name (role "admin") with an Argon2id hash string,
  * or sets an existing one's password hash. */
 enum serr store_admin_put(struct store *st, const char *name, const char *pwhash,
-			       char *errbuf, size_t errlen);
+			  char *errbuf, size_t errlen);
 
 /* Returns administrator name's password hash in *pwhash (caller frees);
  * SERR_NOENT when there is no such administrator. */
 enum serr store_admin_get(struct store *st, const char *name, char **pwhash,
-			       char *errbuf, size_t errlen);
+			  char *errbuf, size_t errlen);
 
 /* Returns the number of administrators. */
 enum serr store_admin_count(struct store *st, int64_t *count);
@@ -158,7 +158,7 @@ enum serr store_admin_count(struct store *st, int64_t *count);
 /* Adds administrator name with an Argon2id hash string and a role
  * ("admin" or "read-only"); SERR_EXIST when the name is taken. */
 enum serr store_admin_add(struct store *st, const char *name, const char *pwhash,
-			       const char *role, char *errbuf, size_t errlen);
+			  const char *role, char *errbuf, size_t errlen);
 
 /* Returns administrator name's role in *role (caller frees); SERR_NOENT
  * when there is no such administrator. */
@@ -166,11 +166,11 @@ enum serr store_admin_role(struct store *st, const char *name, char **role);
 
 /* Sets administrator name's role ("admin" or "read-only"). */
 enum serr store_admin_set_role(struct store *st, const char *name, const char *role,
-				    char *errbuf, size_t errlen);
+			       char *errbuf, size_t errlen);
 
 /* Removes administrator name and ends their sessions, in one transaction. */
 enum serr store_admin_remove(struct store *st, const char *name, char *errbuf,
-				  size_t errlen);
+			     size_t errlen);
 
 /* Lists the administrators by name as [{"name", "role"}]; the caller owns
  * *out. */
@@ -182,28 +182,28 @@ enum serr store_admin_count_role(struct store *st, const char *role, int64_t *co
 /* Ends administrator name's sessions (API and console) but the one whose
  * token's SHA-256 is keep (NULL: all). */
 enum serr store_admin_end_sessions(struct store *st, const char *name,
-					const unsigned char keep[32]);
+				   const unsigned char keep[32]);
 
 /* Records a token by its SHA-256, valid until expires (Unix time); ends,
  * when not 0, is the latest a sliding token may be extended to. Expired
  * tokens are deleted first. */
 enum serr store_token_put(struct store *st, const unsigned char hash[32],
-			       enum store_token kind, const char *subject, int64_t expires,
-			       int64_t ends, char *errbuf, size_t errlen);
+			  enum store_token kind, const char *subject, int64_t expires,
+			  int64_t ends, char *errbuf, size_t errlen);
 
 /* Looks up a token of kind valid at now by its SHA-256: SERR_OK with its
  * subject copied into subject (len bytes) and, when expires is not NULL,
  * its expiry there; SERR_NOENT when unknown or expired. With idle > 0 a
  * sliding token's expiry moves to now + idle (never past its end). */
 enum serr store_token_check(struct store *st, const unsigned char hash[32],
-				 enum store_token kind, int64_t now, int64_t idle,
-				 char *subject, size_t len, int64_t *expires);
+			    enum store_token kind, int64_t now, int64_t idle,
+			    char *subject, size_t len, int64_t *expires);
 
 /* With max_uses >= 0, caps the uses of the token whose SHA-256 is hash
  * (0: no cap); with max_uses < 0, counts one use of it. A token used up is
  * no longer valid (store_token_check) nor listed. */
 enum serr store_token_use(struct store *st, const unsigned char hash[32],
-			       int64_t max_uses);
+			  int64_t max_uses);
 
 /* Deletes a token (a session that signs out); unknown ones are no error. */
 enum serr store_token_delete(struct store *st, const unsigned char hash[32]);
@@ -212,34 +212,34 @@ enum serr store_token_delete(struct store *st, const unsigned char hash[32]);
  * [{"id", "subject", "expires", "uses", "max_uses"}]: id is the first 8 bytes of the token's
  * SHA-256 in hex (naming it without revealing it). The caller owns *out. */
 enum serr store_tokens_list(struct store *st, enum store_token kind, int64_t now,
-				 json_t **out);
+			    json_t **out);
 
 /* Deletes the token of kind named id (as store_tokens_list names it); *n
  * is the number deleted (0: no such token). */
 enum serr store_token_revoke(struct store *st, enum store_token kind, const char *id,
-				  int64_t *n);
+			     int64_t *n);
 
 /* Returns the number of tokens of kind valid at now. */
 enum serr store_token_count(struct store *st, enum store_token kind, int64_t now,
-				 int64_t *count);
+			    int64_t *count);
 
 /* Records a smart protection server enrolled as uuid with the credential
  * whose SHA-256 is secret_hash, its host name, the names its certificate
  * carries (a JSON list, as text) and the pin of its key (pki_pin()),
  * enabled. SERR_EXIST when uuid is taken. */
 enum serr store_sps_add(struct store *st, const char *uuid,
-			     const unsigned char secret_hash[32], const char *hostname,
-			     const char *names, const char *pin, int64_t now, char *errbuf,
-			     size_t errlen);
+			const unsigned char secret_hash[32], const char *hostname,
+			const char *names, const char *pin, int64_t now, char *errbuf,
+			size_t errlen);
 
 /* Authenticates a smart protection server as store_agent_auth() does an
  * agent; *id is its row id. A revoked one is unknown. */
 enum serr store_sps_auth(struct store *st, const char *uuid,
-			      const unsigned char secret_hash[32], int64_t *id);
+			 const unsigned char secret_hash[32], int64_t *id);
 
 /* Records what smart protection server id reported (JSON text) and when. */
 enum serr store_sps_seen(struct store *st, int64_t id, const char *status, int64_t now,
-			      char *errbuf, size_t errlen);
+			 char *errbuf, size_t errlen);
 
 /* Stores in *out (a new list) every enrolled smart protection server:
  * {id, uuid, hostname, names, enrolled, last_seen, status, pin, trust}, trust
@@ -250,7 +250,7 @@ enum serr store_sps_list(struct store *st, json_t **out);
  * "revoked"); a revoked one stays so. *n: 1 when changed, 0 when there is
  * no such server or it is revoked. */
 enum serr store_sps_set_state(struct store *st, int64_t id, const char *state,
-				   int64_t *n);
+			      int64_t *n);
 
 /* Stores in *out (a new list of {"pin"}) the pins of the enabled smart
  * protection servers' keys: the ones agents may trust. */
@@ -260,24 +260,24 @@ enum serr store_sps_pins(struct store *st, json_t **out);
  * has uuid and the credential whose SHA-256 is secret_hash, else
  * SERR_NOENT. */
 enum serr store_agent_auth(struct store *st, const char *uuid,
-				const unsigned char secret_hash[32], int64_t *id);
+			   const unsigned char secret_hash[32], int64_t *id);
 
 /* Records that agent id was seen at now, with its reported status (JSON
  * text; NULL keeps the last one). */
 enum serr store_agent_seen(struct store *st, int64_t id, const char *status, int64_t now,
-				char *errbuf, size_t errlen);
+			   char *errbuf, size_t errlen);
 
 /* Returns agent id's effective settings (canonical JSON text in *json,
  * caller frees) and their version. */
 enum serr store_agent_settings(struct store *st, int64_t id, char **json,
-				    int64_t *version, char *errbuf, size_t errlen);
+			       int64_t *version, char *errbuf, size_t errlen);
 
 /* Records that agent id applied its settings up to version: its queued
  * delivery of that version or an older one is done. Acknowledging the
  * version of its move (or a later one) marks it moved, cancels what is
  * queued for it and logs that. */
 enum serr store_agent_ack(struct store *st, int64_t id, int64_t version, char *errbuf,
-			       size_t errlen);
+			  size_t errlen);
 
 /* A queued delivery of a client's settings. */
 struct store_delivery {
@@ -292,8 +292,8 @@ struct store_delivery {
 /* Calls fn(d, arg) for each delivery due at now (next_attempt <= now),
  * oldest first, until fn returns nonzero. fn must not change the store. */
 enum serr store_deliveries_due(struct store *st, int64_t now,
-				    int (*fn)(const struct store_delivery *d, void *arg),
-				    void *arg);
+			       int (*fn)(const struct store_delivery *d, void *arg),
+			       void *arg);
 
 /* Returns client's queued delivery in *d; SERR_NOENT when none. */
 enum serr store_delivery_get(struct store *st, int64_t client, struct store_delivery *d);
@@ -301,7 +301,7 @@ enum serr store_delivery_get(struct store *st, int64_t client, struct store_deli
 /* Sets client's delivery to be tried again at next_attempt, with attempts
  * counted. */
 enum serr store_delivery_retry(struct store *st, int64_t client, int64_t attempts,
-				    int64_t next_attempt);
+			       int64_t next_attempt);
 
 /* Lists every queued delivery as a new JSON array of {client, uuid,
  * hostname, version, attempts, next_attempt}; the caller owns it. */
@@ -317,7 +317,7 @@ enum serr store_deliveries_cancel(struct store *st, int64_t client, int64_t *n);
  * acked_version, status, roaming, verified_state} valid during the call. Stops when fn
  * returns nonzero. */
 enum serr store_clients_each(struct store *st, int64_t only,
-				  int (*fn)(json_t *c, void *arg), void *arg);
+			     int (*fn)(json_t *c, void *arg), void *arg);
 
 /* Records the connection state the last verification found for client id. */
 enum serr store_client_set_state(struct store *st, int64_t id, const char *state);
@@ -329,7 +329,7 @@ enum serr store_client_set_state(struct store *st, int64_t id, const char *state
  * (store_client_restore(), store_removed_purge()). Nothing is done to the
  * endpoint. */
 enum serr store_client_remove(struct store *st, int64_t id, const char *why,
-				   char *errbuf, size_t errlen);
+			      char *errbuf, size_t errlen);
 
 /* Stores in *out (a new list) the removed clients kept for restoring,
  * newest removal first: [{"id", "uuid", "hostname", "domain" (the path it
@@ -351,7 +351,7 @@ enum serr store_removed_purge(struct store *st, int64_t keep, int64_t now, int64
  * new version; when the agent acknowledges that version, the client's
  * state becomes "moved". */
 enum serr store_client_move_server(struct store *st, int64_t id, const char *move,
-					char *errbuf, size_t errlen);
+				   char *errbuf, size_t errlen);
 
 /* Returns the pending move of client id (JSON text, caller frees), or
  * SERR_NOENT. */
@@ -370,8 +370,8 @@ enum serr store_client_update_pending(struct store *st, int64_t id, int *pending
  * (base 0) or a delta from base, whose payload is file (a name in the
  * package directory) of size bytes, with its signed envelope. */
 enum serr store_package_add(struct store *st, const char *component, int64_t version,
-				 int64_t base, const char *file, int64_t size,
-				 const char *envelope, char *errbuf, size_t errlen);
+			    int64_t base, const char *file, int64_t size,
+			    const char *envelope, char *errbuf, size_t errlen);
 
 /* Forgets the package whose payload is file. */
 enum serr store_package_remove(struct store *st, const char *file);
@@ -381,7 +381,7 @@ enum serr store_package_remove(struct store *st, const char *file);
  * payload file -> envelope text) and sets server value key to value (the
  * rotation chain). */
 enum serr store_package_reseal(struct store *st, const json_t *envelopes, const char *key,
-				    const char *value, char *errbuf, size_t errlen);
+			       const char *value, char *errbuf, size_t errlen);
 
 /* Lists component's packages as a new JSON array of {version, base, file,
  * size, envelope, created}, by version then base; the caller owns it. */
@@ -397,7 +397,7 @@ enum serr store_kv_get(struct store *st, const char *key, char **value);
 
 /* Sets key to value. */
 enum serr store_kv_put(struct store *st, const char *key, const char *value,
-			    char *errbuf, size_t errlen);
+		       char *errbuf, size_t errlen);
 
 /* Returns the number of queued deliveries. */
 enum serr store_delivery_count(struct store *st, int64_t *count);
@@ -409,18 +409,18 @@ extern const char *const store_event_kinds[];
 /* Appends an event of kind about client (0: none; its host name and
  * domain path are copied in) to the log, stamped when (0: now). */
 enum serr store_event_add(struct store *st, const char *kind, int64_t client,
-			       int64_t when, const char *message);
+			  int64_t when, const char *message);
 
 /* Appends n events of kind about client, stamped when[i] (0: now), with
  * messages[i], in one transaction: all or none. Not inside another
  * transaction. */
 enum serr store_events_add(struct store *st, const char *kind, int64_t client,
-				const int64_t *when, const char *const *messages, size_t n);
+			   const int64_t *when, const char *const *messages, size_t n);
 
 /* store_event_add() of a formatted message, which also goes to the
  * daemon's log (info level). */
 enum serr store_eventf(struct store *st, const char *kind, int64_t client,
-			    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Which events store_events() returns; zero or NULL members match all. */
 struct store_event_filter {
@@ -435,7 +435,7 @@ struct store_event_filter {
 /* Stores in *out (a new array the caller owns) the events f selects,
  * newest first: {id, time, kind, client, hostname, domain, message}. */
 enum serr store_events(struct store *st, const struct store_event_filter *f,
-			    json_t **out);
+		       json_t **out);
 
 /* Deletes the events older than keep seconds at now (the clock) and by
  * store_observed(); *n is how many. */

@@ -207,7 +207,7 @@ static char *detect(const char *dir)
 /* Opens env with pk, checks the payload and puts the version together
  * into out from installed. */
 static enum err install(const char *env, const unsigned char *pk, const char *payload,
-			     const char *installed, const char *out)
+			const char *installed, const char *out)
 {
 	json_t *m = NULL;
 	char work[600];

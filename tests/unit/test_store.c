@@ -32,7 +32,7 @@ static const char *eff(struct store *st, int64_t node, const char *key)
 }
 
 static enum serr set(struct store *st, int64_t node, const char *key, const char *value,
-			  enum store_apply mode, size_t *changed)
+		     enum store_apply mode, size_t *changed)
 {
 	json_t *v = json_loads(value, JSON_DECODE_ANY, NULL);
 	enum serr err = store_setting_set(st, node, key, v, mode, changed, msg, sizeof(msg));
