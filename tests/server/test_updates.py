@@ -497,7 +497,7 @@ class UpdatesTest(unittest.TestCase):
                 s = self.api("GET", "/api/v1/update")
                 with lock:
                     peak[0] = max(peak[0], s["downloads"])
-                time.sleep(0.01)
+                time.sleep(0.1)
 
         def client(cred):
             # Until served: slow builds (sanitizers) take many rounds.
@@ -517,7 +517,10 @@ class UpdatesTest(unittest.TestCase):
                 self.assertIsNotNone(resp.getheader("Retry-After"))
                 with lock:
                     refused[0] += 1
-                time.sleep(0.05 + 0.2 * (hash(cred) % 100) / 100)
+                # Back again in 0.5 to 1 s (the server says 1 s and up): a
+                # handshake per refused client every few ms starved the
+                # downloads themselves under the sanitizers.
+                time.sleep(0.5 + 0.5 * (hash(cred) % 100) / 100)
 
         sampler = threading.Thread(target=sample)
         sampler.start()
