@@ -39,6 +39,28 @@ class BannedTest(unittest.TestCase):
         src = "/* a\n b\n c */ int x;\nvoid g(void) { sprintf(b, \"%d\", 1); }\n"
         self.assertEqual(banned(src), ["x.c:4: sprintf() is banned: use snprintf"])
 
+    def test_paths_outside_the_repository(self):
+        """A clone must stand alone: the folder beside it, or more ".."
+        than lead back to the root, is refused; a path inside is not."""
+        d = check_style.ROOT / "tests" / "style" / "probe_outside"
+        d.mkdir(exist_ok=True)
+        try:
+            # Made up here, so that this file does not itself refer outside.
+            def joined(n):
+                return "X = os.path.join(HERE, %s, \"x\")\n" % ", ".join(['"' + "." * 2 + '"'] * n)
+            cases = {"a.py": (joined(4), 1),
+                      "b.py": ('X = "' + check_style.SIBLING + '/testdata"\n', 1),
+                      "c.py": (joined(3), 0)}
+            for name, (text, want) in cases.items():
+                (d / name).write_text(text)
+                problems = []
+                check_style.check_stands_alone(d / name, problems)
+                self.assertEqual(len(problems), want, (name, problems))
+        finally:
+            for f in d.iterdir():
+                f.unlink()
+            d.rmdir()
+
     def test_tree_is_clean(self):
         self.assertEqual(check_style.main(), 0)
 
