@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -218,4 +219,32 @@ enum aerr action_take(const struct action_policy *p, struct quarantine *q, enum 
 		log_msg(LOG_LVL_WARN, "action: second action %s %s (%s) failed: %s",
 			action_name(out->second), esc, det->names[0], out->second_error);
 	return out->second_result;
+}
+
+int action_outcome_json(const struct action_outcome *out, json_t *det)
+{
+	bool ok = out->first_result == AERR_OK;
+	int rc = 0;
+
+	if (out->first_result == AERR_REFUSED)
+		return 0;
+	rc |= json_object_set_new(det, "action", json_string(action_name(out->first)));
+	rc |= json_object_set_new(det, "action_result", json_string(ok ? "ok" : "failed"));
+	if (!ok) {
+		char *text = out->second_taken && out->second_result != AERR_OK ?
+			     util_printf("%s; second: %s", out->first_error, out->second_error) :
+			     strdup(out->first_error);
+
+		rc |= text ? json_object_set_new(det, "action_error", util_json_bytes(text)) : -1;
+		free(text);
+	}
+	if (out->second_taken) {
+		rc |= json_object_set_new(det, "second_action",
+					  json_string(action_name(out->second)));
+		rc |= json_object_set_new(det, "second_result", json_string(
+			out->second_result == AERR_OK ? "ok" : "failed"));
+	}
+	if (out->quarantine_id[0])
+		rc |= json_object_set_new(det, "quarantine", json_string(out->quarantine_id));
+	return rc ? -1 : 0;
 }

@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "agent/aerr.h"
 #include "agent/quarantine.h"
 
@@ -92,5 +94,14 @@ bool action_is_pua(const char *const *names, size_t n);
 enum aerr action_take(const struct action_policy *p, struct quarantine *q, enum action_verdict v,
 		      const struct action_target *t, const struct quarantine_detection *det,
 		      struct action_outcome *out);
+
+/* Adds what out says to det, a detection of the agent's report
+ * (docs/protocol.md): "action", "action_result" ("ok" or "failed"),
+ * "action_error" (the first action's failure, and the second's after
+ * "; second: "), "second_action" and "second_result" when a second action
+ * was taken, "quarantine" (the item id) when quarantined. A refused action
+ * (not an infected verdict) adds nothing. Returns 0, or -1 when out of
+ * memory. */
+int action_outcome_json(const struct action_outcome *out, json_t *det);
 
 #endif

@@ -62,6 +62,8 @@ struct quarantine {
 	void *progress_arg;
 	struct vault vaults[VAULTS_MAX]; /* [0]: the state directory's */
 	size_t n_vaults;
+	dev_t no_vault[VAULTS_MAX]; /* filesystems found without a usable vault */
+	size_t n_no_vault;
 };
 
 static const char *const source_names[] = { "realtime", "scheduled", "scan_now", "manual" };
@@ -298,17 +300,9 @@ static char *record_json(const struct quarantine_record *r)
 							  r->xattrs[i].len)) == 0 &&
 		     json_array_append_new(x, pair) == 0;
 	}
-	for (i = 0; ok && i < r->n_names; i++) {
-		char esc[NAME_MAX_LEN];
-
-		util_escape(esc, sizeof(esc), r->names[i]);
-		ok = json_array_append_new(names, json_string(esc)) == 0;
-	}
+	for (i = 0; ok && i < r->n_names; i++)
+		ok = json_array_append_new(names, util_json_bytes(r->names[i])) == 0;
 	if (ok) {
-		char esc_c[256], esc_v[256];
-
-		util_escape(esc_c, sizeof(esc_c), r->component ? r->component : "");
-		util_escape(esc_v, sizeof(esc_v), r->version ? r->version : "");
 		ok = json_object_set_new(o, "v", json_integer(1)) == 0 &&
 		     json_object_set_new(o, "path", hex_json(r->path, strlen(r->path))) == 0 &&
 		     json_object_set_new(o, "size", json_integer((json_int_t)r->size)) == 0 &&
@@ -323,8 +317,8 @@ static char *record_json(const struct quarantine_record *r)
 		     json_object_set_new(o, "ino", json_integer((json_int_t)r->ino)) == 0 &&
 		     json_object_set_new(o, "xattrs", json_incref(x)) == 0 &&
 		     json_object_set_new(o, "names", json_incref(names)) == 0 &&
-		     json_object_set_new(o, "component", json_string(esc_c)) == 0 &&
-		     json_object_set_new(o, "version", json_string(esc_v)) == 0 &&
+		     json_object_set_new(o, "component", util_json_bytes(r->component)) == 0 &&
+		     json_object_set_new(o, "version", util_json_bytes(r->version)) == 0 &&
 		     json_object_set_new(o, "time", json_integer(r->time)) == 0 &&
 		     json_object_set_new(o, "source",
 					 json_string(quarantine_source_name(r->source))) == 0 &&
@@ -870,6 +864,9 @@ static struct vault *vault_for(struct quarantine *q, dev_t dev)
 	for (i = 0; i < q->n_vaults; i++)
 		if (q->vaults[i].dev == dev)
 			return &q->vaults[i];
+	for (i = 0; i < q->n_no_vault; i++)
+		if (q->no_vault[i] == dev)
+			return NULL;
 	for (i = 0; i < q->n_extra; i++) {
 		struct stat st;
 
@@ -883,7 +880,7 @@ static struct vault *vault_for(struct quarantine *q, dev_t dev)
 		}
 	}
 	if (q->no_root_vaults || !(root = mount_root(dev)))
-		return NULL;
+		goto none;
 	path = util_path_join(root, VAULT_NAME);
 	rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	free(root);
@@ -894,7 +891,7 @@ static struct vault *vault_for(struct quarantine *q, dev_t dev)
 		v = vault_add(q, path, fd);
 	free(path);
 	if (!v)
-		return NULL;
+		goto none;
 found:
 	if (vaults_save(q) != 0) {
 		log_msg(LOG_LVL_WARN, "quarantine: cannot record vault %s: %s", v->path,
@@ -906,6 +903,12 @@ found:
 	}
 	log_msg(LOG_LVL_INFO, "quarantine: vault %s in use", v->path);
 	return v;
+none:
+	/* Remembered until the agent restarts, so that a read-only or hostile
+	 * filesystem costs one look (and one warning), not one per file. */
+	if (q->n_no_vault < VAULTS_MAX)
+		q->no_vault[q->n_no_vault++] = dev;
+	return NULL;
 }
 
 /* ---- opening ---- */
@@ -1323,7 +1326,10 @@ static enum aerr put_move(struct quarantine *q, struct vault *v, int dirfd, cons
 	enum aerr e;
 
 	item_name(plain, sizeof(plain), r->id, "plain");
-	if (renameat2(dirfd, name, v->fd, plain, RENAME_NOREPLACE) != 0) {
+	/* The random name is new; a filesystem without RENAME_NOREPLACE
+	 * (EINVAL) takes a plain rename. */
+	if (renameat2(dirfd, name, v->fd, plain, RENAME_NOREPLACE) != 0 &&
+	    (errno != EINVAL || renameat(dirfd, name, v->fd, plain) != 0)) {
 		e = errno == ENOENT ? AERR_GONE : AERR_IO;
 		util_set_msg(errbuf, errlen, "%s%s", e == AERR_GONE ? "gone: " : "moving it to "
 			     "the vault: ", strerror(errno));
@@ -1455,6 +1461,9 @@ enum aerr quarantine_put(struct quarantine *q, int dirfd, const char *name, dev_
 	step(q, QUARANTINE_STEP_DONE);
 	log_msg(LOG_LVL_INFO, "quarantine: %s quarantined as %s in %s (%s)", r.path, r.id,
 		v->path, r.names[0]);
+	if (st.st_nlink > 1)
+		log_msg(LOG_LVL_WARN, "quarantine: %s had %ju other hard links, which still "
+			"reach its contents", r.path, (uintmax_t)st.st_nlink - 1);
 	close(fd);
 	if (out)
 		*out = r;
@@ -2039,4 +2048,67 @@ enum aerr quarantine_prune(struct quarantine *q, int64_t now, unsigned retention
 	if (pruned)
 		*pruned = count;
 	return AERR_OK;
+}
+
+size_t quarantine_vault_paths(const struct quarantine *q, const char **out, size_t max)
+{
+	size_t i;
+
+	for (i = 0; i < q->n_vaults && i < max; i++)
+		out[i] = q->vaults[i].path;
+	return q->n_vaults;
+}
+
+enum aerr quarantine_item_files(struct quarantine *q, const char *id, int *meta_fd, int *data_fd,
+				char *errbuf, size_t errlen)
+{
+	struct vault *v = item_find(q, id);
+	char name[NAME_MAX + 1];
+
+	*meta_fd = *data_fd = -1;
+	if (!v) {
+		util_set_msg(errbuf, errlen, "quarantine: no item %s", id);
+		return AERR_NOTFOUND;
+	}
+	item_name(name, sizeof(name), id, "meta");
+	*meta_fd = openat(v->fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	item_name(name, sizeof(name), id, "data");
+	*data_fd = openat(v->fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (*meta_fd < 0 || *data_fd < 0) {
+		util_set_msg(errbuf, errlen, "quarantine item %s: %s", id, strerror(errno));
+		if (*meta_fd >= 0)
+			close(*meta_fd);
+		if (*data_fd >= 0)
+			close(*data_fd);
+		*meta_fd = *data_fd = -1;
+		return AERR_IO;
+	}
+	return AERR_OK;
+}
+
+json_t *quarantine_record_json(const struct quarantine_record *r, const char *state)
+{
+	json_t *o = json_object(), *names = json_array();
+	char sha[65];
+	size_t i;
+	bool ok = o && names;
+
+	sodium_bin2hex(sha, sizeof(sha), r->sha256, sizeof(r->sha256));
+	for (i = 0; ok && i < r->n_names; i++)
+		ok = json_array_append_new(names, util_json_bytes(r->names[i])) == 0;
+	ok = ok && json_object_set_new(o, "id", json_string(r->id)) == 0 &&
+	     json_object_set_new(o, "path", util_json_bytes(r->path)) == 0 &&
+	     json_object_set_new(o, "size", json_integer((json_int_t)r->size)) == 0 &&
+	     json_object_set_new(o, "sha256", json_string(sha)) == 0 &&
+	     json_object_set_new(o, "names", json_incref(names)) == 0 &&
+	     json_object_set_new(o, "time", json_integer(r->time)) == 0 &&
+	     json_object_set_new(o, "source",
+				 json_string(quarantine_source_name(r->source))) == 0 &&
+	     json_object_set_new(o, "state", json_string(state)) == 0;
+	json_decref(names);
+	if (!ok) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }

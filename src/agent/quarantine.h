@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "agent/aerr.h"
 
 #define QUARANTINE_KEY_BYTES 32
@@ -176,6 +178,24 @@ enum aerr quarantine_delete(struct quarantine *q, const char *id, char *errbuf, 
  * (both 0: no limit), each logged. *pruned (may be NULL) counts them. */
 enum aerr quarantine_prune(struct quarantine *q, int64_t now, unsigned retention_days,
 			   uint64_t max_bytes, size_t *pruned, char *errbuf, size_t errlen);
+
+/* Writes into out[0..max) the directories of the vaults in use (owned by q,
+ * valid until it is closed), so that scans and real-time scanning can
+ * leave them out; returns how many there are (may exceed max). */
+size_t quarantine_vault_paths(const struct quarantine *q, const char **out, size_t max);
+
+/* Opens item id's meta and data files read-only into *meta_fd and
+ * *data_fd (the caller closes them), for a copy to the server's central
+ * quarantine: the server opens them with its key when the item key was
+ * sealed to it. AERR_NOTFOUND when no vault has the item. */
+enum aerr quarantine_item_files(struct quarantine *q, const char *id, int *meta_fd, int *data_fd,
+				char *errbuf, size_t errlen);
+
+/* Returns r as the inventory's RECORD (docs/protocol.md): {"id", "path"
+ * (bytes from 0x80 up as \xNN when not UTF-8), "size", "sha256", "names",
+ * "time", "source", "state"} with state ("stored", "restored", "deleted").
+ * NULL when out of memory. The caller owns it. Thread-safe. */
+json_t *quarantine_record_json(const struct quarantine_record *r, const char *state);
 
 /* Frees what r holds (not r itself) and zeroes it. */
 void quarantine_record_free(struct quarantine_record *r);

@@ -38,27 +38,6 @@ static void list_remove(json_t *list, const char *path)
 		}
 }
 
-/* A path as a JSON string; a name that is not UTF-8 (any bytes may name a
- * file) has its bytes from 0x80 up written as \xNN, so that it is reported
- * all the same. NULL when out of memory. */
-static json_t *path_json(const char *path)
-{
-	struct util_buf b = { 0 };
-	json_t *v = json_string(path);
-	const char *p;
-	int rc = 0;
-
-	if (v)
-		return v;
-	for (p = path; *p; p++)
-		rc |= (unsigned char)*p < 0x80 ? util_buf_append(&b, p, 1) :
-		      util_buf_printf(&b, "\\x%02x", (unsigned char)*p);
-	rc |= util_buf_append(&b, "", 1);
-	v = rc == 0 ? json_string(b.data) : NULL;
-	util_buf_free(&b);
-	return v;
-}
-
 static void on_report(const struct sjob_report *r, void *arg)
 {
 	struct run *run = arg;
@@ -75,8 +54,8 @@ static void on_report(const struct sjob_report *r, void *arg)
 				if (run->found)
 					json_array_append_new(run->found, json_pack(
 						"{sI so ss ss}", "time", (json_int_t)time(NULL),
-						"path", path_json(r->path), "name", r->names[i],
-						"method", run->method));
+						"path", util_json_bytes(r->path),
+						"name", r->names[i], "method", run->method));
 				if (run->out)
 					fprintf(run->out, "%s: %s FOUND\n", r->path, r->names[i]);
 			}

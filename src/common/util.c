@@ -356,6 +356,24 @@ bool util_utf8_valid(const char *s, size_t n)
 	return true;
 }
 
+json_t *util_json_bytes(const char *s)
+{
+	struct util_buf b = { 0 };
+	json_t *v = json_string(s);
+	const char *p;
+	int rc = 0;
+
+	if (v)
+		return v;
+	for (p = s; *p; p++)
+		rc |= (unsigned char)*p < 0x80 ? util_buf_append(&b, p, 1) :
+		      util_buf_printf(&b, "\\x%02x", (unsigned char)*p);
+	rc |= util_buf_append(&b, "", 1);
+	v = rc == 0 ? json_string(b.data) : NULL;
+	util_buf_free(&b);
+	return v;
+}
+
 char *util_read_file(const char *path, size_t max, size_t *len)
 {
 	struct util_buf b = { 0 };

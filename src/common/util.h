@@ -89,6 +89,11 @@ int util_remove_tree(const char *path);
  * no surrogates, nothing above U+10FFFF). */
 bool util_utf8_valid(const char *s, size_t n);
 
+/* Returns s as a new JSON string; when s is not UTF-8 (any bytes may name
+ * a file), its bytes from 0x80 up are written as \xNN, so that it is
+ * reported all the same. NULL when out of memory. Thread-safe. */
+json_t *util_json_bytes(const char *s);
+
 /* Copies s to out (outlen > 0 bytes, always NUL-terminated, cut short when
  * full) with every control character escaped, so that text from elsewhere
  * cannot start a new line or drive a terminal: newline, CR and tab as \n,

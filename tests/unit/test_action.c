@@ -117,6 +117,17 @@ static void test_each_action(struct quarantine *q)
 	CHECK(!exists(fs_a, "q") && strlen(out.quarantine_id) == QUARANTINE_ID_LEN);
 	CHECK(quarantine_get(q, out.quarantine_id, &r, err, sizeof(err)) == AERR_OK);
 	CHECK(r.source == QUARANTINE_SOURCE_SCAN_NOW && r.n_names == 1);
+	{
+		json_t *j = json_object();
+
+		CHECK(action_outcome_json(&out, j) == 0);
+		CHECK_STR_EQ(json_string_value(json_object_get(j, "action")), "quarantine");
+		CHECK_STR_EQ(json_string_value(json_object_get(j, "action_result")), "ok");
+		CHECK_STR_EQ(json_string_value(json_object_get(j, "quarantine")),
+			     out.quarantine_id);
+		CHECK(!json_object_get(j, "second_action") && !json_object_get(j, "action_error"));
+		json_decref(j);
+	}
 	quarantine_record_free(&r);
 	close(t.dirfd);
 
@@ -142,6 +153,18 @@ static void test_each_action(struct quarantine *q)
 	CHECK(out.first_result == AERR_IO && out.second_taken && out.second_result == AERR_OK);
 	CHECK_STR_CONTAINS(out.first_error, "taken");
 	CHECK(!exists(fs_a, "r") && stat(renamed, &st) == 0);
+	{
+		json_t *j = json_object();
+
+		CHECK(action_outcome_json(&out, j) == 0);
+		CHECK_STR_EQ(json_string_value(json_object_get(j, "action")), "rename");
+		CHECK_STR_EQ(json_string_value(json_object_get(j, "action_result")), "failed");
+		CHECK_STR_CONTAINS(json_string_value(json_object_get(j, "action_error")), "taken");
+		CHECK_STR_EQ(json_string_value(json_object_get(j, "second_action")), "delete");
+		CHECK_STR_EQ(json_string_value(json_object_get(j, "second_result")), "ok");
+		CHECK(!json_object_get(j, "quarantine"));
+		json_decref(j);
+	}
 	unlink(renamed);
 	close(t.dirfd);
 

@@ -269,7 +269,32 @@ static void test_roundtrip(void)
 		CHECK(list[0].source == QUARANTINE_SOURCE_REALTIME);
 		CHECK(list[0].mtime_ns == 1500000000987654321LL);
 	}
+	/* The inventory's form of the record: the path's bytes as \xNN. */
+	if (n == 1) {
+		json_t *j = quarantine_record_json(&list[0], "stored");
+		const char *p = json_string_value(json_object_get(j, "path"));
+
+		CHECK(p && strstr(p, "/home/evil name\n\\xff.exe"));
+		CHECK_STR_EQ(json_string_value(json_object_get(j, "state")), "stored");
+		CHECK_STR_EQ(json_string_value(json_object_get(j, "source")), "realtime");
+		CHECK(json_integer_value(json_object_get(j, "size")) == 200000);
+		CHECK(json_string_length(json_object_get(j, "sha256")) == 64);
+		json_decref(j);
+	}
 	quarantine_records_free(list, n);
+	/* Its files, for a central copy; the vaults, for the scans to skip. */
+	{
+		const char *vaults[4];
+		int mfd, dfd;
+		struct stat st;
+
+		CHECK(quarantine_item_files(q, id, &mfd, &dfd, err, sizeof(err)) == AERR_OK);
+		CHECK(fstat(dfd, &st) == 0 && st.st_size > 200000);
+		close(mfd);
+		close(dfd);
+		CHECK(quarantine_vault_paths(q, vaults, 4) == 2);
+		CHECK_STR_EQ(vaults[1], vault);
+	}
 	CHECK(quarantine_restore(q, id, false, &r, err, sizeof(err)) == AERR_OK);
 	quarantine_record_free(&r);
 	snap_take(path, &after);

@@ -86,8 +86,21 @@ static void test_assert(void)
 	CHECK_STR_CONTAINS(msg, "test_assert(): 1 + 1 == 3");
 }
 
+/* Bytes that are not UTF-8 are reported as \xNN, UTF-8 as it is. */
+static void test_json_bytes(void)
+{
+	json_t *a = util_json_bytes("/home/\xc3\xa9t\xc3\xa9");
+	json_t *b = util_json_bytes("/tmp/\xff\x01x");
+
+	CHECK_STR_EQ(json_string_value(a), "/home/\xc3\xa9t\xc3\xa9");
+	CHECK_STR_EQ(json_string_value(b), "/tmp/\\xff\x01x");
+	json_decref(a);
+	json_decref(b);
+}
+
 int main(void)
 {
+	test_json_bytes();
 	test_escape();
 	test_escape_cut();
 	test_pseudo_fs();
