@@ -62,6 +62,7 @@ struct quarantine {
 	void *progress_arg;
 	struct vault vaults[VAULTS_MAX]; /* [0]: the state directory's */
 	size_t n_vaults;
+	json_t *registry; /* vaults.json: every vault but [0], reachable or not */
 	dev_t no_vault[VAULTS_MAX]; /* filesystems found without a usable vault */
 	size_t n_no_vault;
 };
@@ -416,7 +417,7 @@ static enum aerr record_parse(const char *text, size_t len, const char *id,
 		r->n_names = i + 1;
 	}
 	x = json_object_get(o, "xattrs");
-	NEED(json_is_array(x) && json_array_size(x) <= XATTR_TOTAL_MAX / 2, "xattrs");
+	NEED(json_is_array(x) && json_array_size(x) <= XATTR_LIST_MAX / 2, "xattrs");
 	r->xattrs = calloc(json_array_size(x) + 1, sizeof(*r->xattrs));
 	NEED(r->xattrs, "xattrs");
 	json_array_foreach(x, i, v) {
@@ -763,25 +764,31 @@ static struct vault *vault_add(struct quarantine *q, const char *path, int fd)
 	return v;
 }
 
-/* Saves the paths of the vaults other than the state directory's in
- * STATE/quarantine/vaults.json, so recovery and listing find them. */
-static int vaults_save(struct quarantine *q)
+/* Records path in STATE/quarantine/vaults.json, the list of the vaults
+ * other than the state directory's (hex-encoded paths), so that recovery
+ * and listing find them, also those on filesystems not mounted now. */
+static int vaults_save(struct quarantine *q, const char *path)
 {
-	json_t *a = json_array();
-	char *text = NULL;
+	json_t *h = hex_json(path, strlen(path)), *v;
+	char *text;
 	size_t i;
 	int rc = -1;
 
-	for (i = 1; a && i < q->n_vaults; i++)
-		if (json_array_append_new(a, hex_json(q->vaults[i].path,
-						      strlen(q->vaults[i].path))) != 0)
-			goto out;
-	text = a ? json_dumps(a, JSON_COMPACT) : NULL;
+	if (!h)
+		return -1;
+	json_array_foreach(q->registry, i, v)
+		if (json_equal(v, h)) {
+			json_decref(h);
+			return 0;
+		}
+	if (json_array_append_new(q->registry, h) != 0)
+		return -1;
+	text = json_dumps(q->registry, JSON_COMPACT);
 	if (text)
 		rc = vault_write(q->vaults[0].fd, "vaults.json", text, strlen(text));
-out:
 	free(text);
-	json_decref(a);
+	if (rc != 0)
+		json_array_remove(q->registry, json_array_size(q->registry) - 1);
 	return rc;
 }
 
@@ -797,9 +804,18 @@ static void vaults_load(struct quarantine *q)
 		char *path = (char *)json_hex(v, PATH_MAX, &n);
 		int fd = path ? open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
 
+		if (!path || strlen(path) != n || path[0] != '/') {
+			log_msg(LOG_LVL_WARN, "quarantine: vaults.json: entry %zu is malformed; "
+				"ignored", i);
+			if (fd >= 0)
+				close(fd);
+			free(path);
+			continue;
+		}
+		json_array_append(q->registry, v);
 		if (fd < 0)
-			log_msg(LOG_LVL_INFO, "quarantine: vault %s not reachable now: %s",
-				path ? path : "(malformed)", strerror(errno));
+			log_msg(LOG_LVL_INFO, "quarantine: vault %s not reachable now: %s", path,
+				strerror(errno));
 		else if (vault_usable(fd, 0, path))
 			vault_add(q, path, fd);
 		else
@@ -893,7 +909,7 @@ static struct vault *vault_for(struct quarantine *q, dev_t dev)
 	if (!v)
 		goto none;
 found:
-	if (vaults_save(q) != 0) {
+	if (vaults_save(q, v->path) != 0) {
 		log_msg(LOG_LVL_WARN, "quarantine: cannot record vault %s: %s", v->path,
 			strerror(errno));
 		close(v->fd);
@@ -995,6 +1011,8 @@ enum aerr quarantine_open(const char *state_dir, const unsigned char *key,
 			if (!(q->extra[i] = strdup(config->vault_dirs[i])))
 				goto fail;
 	}
+	if (!(q->registry = json_array()))
+		goto fail;
 	if (key)
 		memcpy(q->key, key, sizeof(q->key));
 	else if ((e = key_load(q, errbuf, errlen)) != AERR_OK)
@@ -1033,6 +1051,7 @@ void quarantine_close(struct quarantine *q)
 	for (i = 0; i < q->n_extra; i++)
 		free(q->extra[i]);
 	free(q->extra);
+	json_decref(q->registry);
 	if (q->statefd >= 0)
 		close(q->statefd);
 	sodium_memzero(q->key, sizeof(q->key));
@@ -1702,14 +1721,14 @@ static bool recover_item(struct quarantine *q, struct vault *v, const char *id, 
 
 #define HAS(ext) (item_name(name, sizeof(name), id, ext), \
 		  faccessat(v->fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+	unlink_quiet(v->fd, id, "meta.tmp");
+	unlink_quiet(v->fd, id, "intent.tmp");
 	meta = HAS("meta");
 	plain = HAS("plain");
 	intent = HAS("intent");
+#undef HAS
 	if (meta && !intent && !plain)
 		return false;
-	unlink_quiet(v->fd, id, "meta.tmp");
-	unlink_quiet(v->fd, id, "intent.tmp");
-#undef HAS
 	if (meta && intent &&
 	    item_read(q, v, id, MAGIC_INTENT, &r, NULL, msg, sizeof(msg)) == AERR_OK) {
 		if (r.cross && lstat(r.path, &st) == 0 && st.st_ino == r.ino &&

@@ -23,7 +23,7 @@
 #include "check.h"
 #include "common/util.h"
 
-static char fs_a[600], fs_b[600], fs_c[600], fs_small[600], state[620];
+static char fs_a[600], fs_b[600], fs_c[600], fs_d[600], fs_small[600], state[620];
 static const unsigned char test_key[QUARANTINE_KEY_BYTES] = "ward test quarantine key 32bytes";
 static const char *const eicar_names[] = { "Eicar-Test-Signature" };
 static const struct quarantine_detection det = {
@@ -676,6 +676,37 @@ static void test_refused(void)
 	quarantine_close(q);
 }
 
+/* A vault out of reach (its filesystem not mounted) while another is
+ * first used stays on the list, and its items are found again. */
+static void test_registry(void)
+{
+	struct quarantine *q = open_q(NULL);
+	char id_a[QUARANTINE_ID_LEN + 1], id_s[QUARANTINE_ID_LEN + 1], err[512];
+	char vault[700], hidden[700], *pa = make_file(fs_a, "reg-a", 10, false), *ps;
+	struct quarantine_record r;
+
+	CHECK(put_path(q, pa, id_a, err, sizeof(err)) == AERR_OK);
+	quarantine_close(q);
+	snprintf(vault, sizeof(vault), "%s/.ward-quarantine", fs_a);
+	snprintf(hidden, sizeof(hidden), "%s/.hidden", fs_a);
+	CHECK(rename(vault, hidden) == 0);
+	/* A first file on fs_d makes a vault there, and rewrites the list. */
+	q = open_q(NULL);
+	ps = make_file(fs_d, "reg-d", 10, false);
+	CHECK(put_path(q, ps, id_s, err, sizeof(err)) == AERR_OK);
+	CHECK(quarantine_get(q, id_a, &r, err, sizeof(err)) == AERR_NOTFOUND);
+	quarantine_close(q);
+	CHECK(rename(hidden, vault) == 0);
+	q = open_q(NULL);
+	CHECK(quarantine_get(q, id_a, &r, err, sizeof(err)) == AERR_OK);
+	quarantine_record_free(&r);
+	CHECK(quarantine_delete(q, id_a, err, sizeof(err)) == AERR_OK);
+	CHECK(quarantine_delete(q, id_s, err, sizeof(err)) == AERR_OK);
+	quarantine_close(q);
+	free(pa);
+	free(ps);
+}
+
 static void test_key_and_server_seal(void)
 {
 	char dir[700], kpath[800], err[512], id[QUARANTINE_ID_LEN + 1], fpath[800];
@@ -740,10 +771,12 @@ int main(void)
 	snprintf(fs_a, sizeof(fs_a), "%s/a", base);
 	snprintf(fs_b, sizeof(fs_b), "%s/b", base);
 	snprintf(fs_c, sizeof(fs_c), "%s/c", base);
+	snprintf(fs_d, sizeof(fs_d), "%s/d", base);
 	snprintf(fs_small, sizeof(fs_small), "%s/small", base);
 	mount_tmpfs(fs_a, "size=64m");
 	mount_tmpfs(fs_b, "size=64m");
 	mount_tmpfs(fs_c, "size=64m");
+	mount_tmpfs(fs_d, "size=1m");
 	mount_tmpfs(fs_small, "size=512k");
 	snprintf(state, sizeof(state), "%s/state", fs_b);
 	mkdir(state, 0700);
@@ -763,11 +796,13 @@ int main(void)
 	test_kill_every_step(true, 100);
 	test_kill_every_step(true, 150000);
 	test_prune();
+	test_registry();
 	test_key_and_server_seal();
 
 	umount2(fs_a, MNT_DETACH);
 	umount2(fs_b, MNT_DETACH);
 	umount2(fs_c, MNT_DETACH);
+	umount2(fs_d, MNT_DETACH);
 	umount2(fs_small, MNT_DETACH);
 	return check_finish();
 }
