@@ -49,6 +49,7 @@ struct vault {
 	char *path;
 	int fd;
 	dev_t dev;
+	bool configured; /* one of quarantine_config's vault_dirs */
 };
 
 struct quarantine {
@@ -872,29 +873,37 @@ static char *mount_root(dev_t dev)
  * directory, or a new one at the mount's root; NULL when there is none. */
 static struct vault *vault_for(struct quarantine *q, dev_t dev)
 {
+	struct vault *v = NULL, *at_root = NULL;
 	char *root, *path;
-	struct vault *v = NULL;
 	size_t i;
 	int rfd, fd;
 
+	/* The state directory's vault or a configured one first, then one
+	 * at the filesystem's root. */
 	for (i = 0; i < q->n_vaults; i++)
-		if (q->vaults[i].dev == dev)
-			return &q->vaults[i];
+		if (q->vaults[i].dev == dev) {
+			if (i == 0 || q->vaults[i].configured)
+				return &q->vaults[i];
+			at_root = at_root ? at_root : &q->vaults[i];
+		}
 	for (i = 0; i < q->n_no_vault; i++)
 		if (q->no_vault[i] == dev)
 			return NULL;
 	for (i = 0; i < q->n_extra; i++) {
-		struct stat st;
-
 		const char *dir = q->extra[i];
+		struct stat st;
 
 		if (stat(dir, &st) == 0 && st.st_dev == dev &&
 		    (fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
-			if (vault_usable(fd, dev, dir) && (v = vault_add(q, dir, fd)))
+			if (vault_usable(fd, dev, dir) && (v = vault_add(q, dir, fd))) {
+				v->configured = true;
 				goto found;
+			}
 			close(fd);
 		}
 	}
+	if (at_root)
+		return q->no_root_vaults ? NULL : at_root;
 	if (q->no_root_vaults || !(root = mount_root(dev)))
 		goto none;
 	path = util_path_join(root, VAULT_NAME);
@@ -1031,6 +1040,10 @@ enum aerr quarantine_open(const char *state_dir, const unsigned char *key,
 		free(path);
 	}
 	vaults_load(q);
+	for (i = 0; i < q->n_extra; i++)
+		if (mkdir(q->extra[i], 0700) != 0 && errno != EEXIST)
+			log_msg(LOG_LVL_WARN, "quarantine: cannot make vault %s: %s", q->extra[i],
+				strerror(errno));
 	*out = q;
 	return AERR_OK;
 fail:

@@ -62,16 +62,17 @@ typedef void (*quarantine_progress_fn)(void *arg, enum quarantine_step step);
 
 /* Options of quarantine_open(). Zero-initialise; every field is optional. */
 struct quarantine_config {
-	/* Extra vault directories, each used for the files of its filesystem
-	 * (made 0700 when missing). */
+	/* Extra vault directories, each used (rather than one at the root)
+	 * for the files of its filesystem; made 0700 when missing, and like
+	 * every vault used only when a 0700 directory of the agent's user. */
 	const char *const *vault_dirs;
 	size_t n_vault_dirs;
 	/* When non-NULL (QUARANTINE_SERVER_PK_BYTES, crypto_box), each item's
 	 * key is also sealed to it, so the server can decrypt central copies. */
 	const unsigned char *server_pk;
-	/* When false, files are never moved to a vault at their filesystem's
-	 * root: every item goes to the state directory's vault (and files from
-	 * other filesystems are copied, verified, then unlinked). */
+	/* When true, no vault at a filesystem's root is made or used: the
+	 * files of filesystems without a configured vault are encrypted into
+	 * the state directory's vault, verified, then unlinked. */
 	bool no_root_vaults;
 	quarantine_progress_fn progress;
 	void *progress_arg;

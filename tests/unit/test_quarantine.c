@@ -707,6 +707,38 @@ static void test_registry(void)
 	free(ps);
 }
 
+/* A configured vault wins over the one at the root; with root vaults
+ * off, a file is copied into the state directory's vault. */
+static void test_configured_vaults(void)
+{
+	char custom[700], err[512], id[QUARANTINE_ID_LEN + 1], *path;
+	const char *dirs[] = { custom };
+	struct quarantine_config cfg = { .vault_dirs = dirs, .n_vault_dirs = 1 };
+	struct quarantine_config off = { .no_root_vaults = true };
+	struct quarantine_record r;
+	struct quarantine *q;
+	struct stat st;
+
+	snprintf(custom, sizeof(custom), "%s/custom", fs_d);
+	q = open_q(&cfg);
+	CHECK(stat(custom, &st) == 0 && (st.st_mode & 07777) == 0700);
+	path = make_file(fs_d, "conf", 10, false);
+	CHECK(put_path(q, path, id, err, sizeof(err)) == AERR_OK);
+	CHECK(count_files(custom, ".meta") == 1);
+	CHECK(quarantine_delete(q, id, err, sizeof(err)) == AERR_OK);
+	quarantine_close(q);
+	free(path);
+
+	q = open_q(&off);
+	path = make_file(fs_a, "off", 10, false);
+	CHECK(put_path(q, path, id, err, sizeof(err)) == AERR_OK);
+	CHECK(quarantine_get(q, id, &r, err, sizeof(err)) == AERR_OK && r.cross);
+	quarantine_record_free(&r);
+	CHECK(quarantine_delete(q, id, err, sizeof(err)) == AERR_OK);
+	quarantine_close(q);
+	free(path);
+}
+
 static void test_key_and_server_seal(void)
 {
 	char dir[700], kpath[800], err[512], id[QUARANTINE_ID_LEN + 1], fpath[800];
@@ -797,6 +829,7 @@ int main(void)
 	test_kill_every_step(true, 150000);
 	test_prune();
 	test_registry();
+	test_configured_vaults();
 	test_key_and_server_seal();
 
 	umount2(fs_a, MNT_DETACH);
