@@ -194,6 +194,13 @@ enum aerr action_take(const struct action_policy *p, struct quarantine *q, enum 
 		out->first = ACTION_PASS;
 		return AERR_REFUSED;
 	}
+	if (q && quarantine_in_vault(q, t->dirfd)) {
+		snprintf(out->first_error, sizeof(out->first_error), "refused: the file is in a "
+			 "quarantine vault");
+		out->first_result = AERR_REFUSED;
+		out->first = ACTION_PASS;
+		return AERR_REFUSED;
+	}
 	util_escape(esc, sizeof(esc), t->path ? t->path : t->name);
 	out->pua = action_is_pua(det->names, det->n_names);
 	out->first = out->pua ? p->pua_first : p->malware_first;

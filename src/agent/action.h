@@ -7,9 +7,9 @@
  * and never follow a symbolic link. A detection inside an archive acts on
  * the archive: the target is always the file the scan opened. Nothing is
  * ever done on a verdict other than infected (an error, a timeout, an
- * unverified or clean file). When the first action finds the file changed,
- * gone or not a regular file, the second is not tried: it would act on
- * another file.
+ * unverified or clean file), nor to a file in a quarantine vault. When
+ * the first action finds the file changed, gone or not a regular file,
+ * the second is not tried: it would act on another file.
  */
 #ifndef WARD_AGENT_ACTION_H
 #define WARD_AGENT_ACTION_H
@@ -89,7 +89,8 @@ bool action_is_pua(const char *const *names, size_t n);
  * then fails and the second action runs). det names the detection (and
  * the component, source) for the quarantine record and the log. Fills
  * *out. Returns AERR_OK when an action succeeded (pass always does),
- * AERR_REFUSED (nothing done) for a verdict other than infected, or the
+ * AERR_REFUSED (nothing done) for a verdict other than infected or a file
+ * in a vault, or the
  * last action's failure. Not thread-safe on one q. */
 enum aerr action_take(const struct action_policy *p, struct quarantine *q, enum action_verdict v,
 		      const struct action_target *t, const struct quarantine_detection *det,

@@ -1446,6 +1446,12 @@ enum aerr quarantine_put(struct quarantine *q, int dirfd, const char *name, dev_
 			     "at least one detection name are needed)");
 		return AERR_REFUSED;
 	}
+	if (quarantine_in_vault(q, dirfd)) {
+		snprintf(msg, sizeof(msg), "refused: it is in a quarantine vault");
+		e = AERR_REFUSED;
+		fd = -1;
+		goto fail;
+	}
 	fd = open_scanned(dirfd, name, dev, ino, &st, &e, msg, sizeof(msg));
 	if (fd < 0)
 		goto fail;
@@ -2143,4 +2149,17 @@ json_t *quarantine_record_json(const struct quarantine_record *r, const char *st
 		return NULL;
 	}
 	return o;
+}
+
+bool quarantine_in_vault(const struct quarantine *q, int dirfd)
+{
+	struct stat d, v;
+	size_t i;
+
+	if (fstat(dirfd, &d) != 0)
+		return false;
+	for (i = 0; i < q->n_vaults; i++)
+		if (fstat(q->vaults[i].fd, &v) == 0 && v.st_dev == d.st_dev && v.st_ino == d.st_ino)
+			return true;
+	return false;
 }

@@ -138,11 +138,11 @@ enum aerr quarantine_recover(struct quarantine *q, size_t *fixed, char *errbuf, 
 
 /* Quarantines the entry name of the directory dirfd, which a scan found
  * to be the file dev/ino: refuses (AERR_TYPE) a symbolic link (never
- * followed), FIFO, device or directory; AERR_GONE when it no longer
- * exists; AERR_CHANGED when it is another file now. On failure the file is
- * left where it was (AERR_IO: a full disk, a read-only filesystem...).
- * On success fills *out (may be NULL; release with
- * quarantine_record_free()). */
+ * followed), FIFO, device or directory, and (AERR_REFUSED) a file in a
+ * vault; AERR_GONE when it no longer exists; AERR_CHANGED when it is
+ * another file now. On failure the file is left where it was (AERR_IO: a
+ * full disk, a read-only filesystem...). On success fills *out (may be
+ * NULL; release with quarantine_record_free()). */
 enum aerr quarantine_put(struct quarantine *q, int dirfd, const char *name, dev_t dev, ino_t ino,
 			 const struct quarantine_detection *det, struct quarantine_record *out,
 			 char *errbuf, size_t errlen);
@@ -184,6 +184,10 @@ enum aerr quarantine_prune(struct quarantine *q, int64_t now, unsigned retention
  * valid until it is closed), so that scans and real-time scanning can
  * leave them out; returns how many there are (may exceed max). */
 size_t quarantine_vault_paths(const struct quarantine *q, const char **out, size_t max);
+
+/* True when dirfd is one of q's vaults: what is in a vault (an item being
+ * encrypted among them) is never acted upon. */
+bool quarantine_in_vault(const struct quarantine *q, int dirfd);
 
 /* Opens item id's meta and data files read-only into *meta_fd and
  * *data_fd (the caller closes them), for a copy to the server's central

@@ -463,6 +463,28 @@ int main(void)
 	test_directory_swapped(q);
 	test_full_disk(q);
 	test_archive(q);
+	/* An infected file in the agent's own vault (say an item's plaintext
+	 * seen by a scan while it is encrypted) is never acted upon. */
+	{
+		static const char *const names[] = { "Win.Trojan.Agent-1" };
+		struct quarantine_detection d = detection(names, 1);
+		struct action_policy p = policy(ACTION_DELETE, ACTION_DELETE);
+		struct action_outcome out;
+		struct action_target t;
+		char vault[700];
+
+		snprintf(vault, sizeof(vault), "%s/quarantine", state);
+		free(test_write(vault, "0123.plain", eicar, 10));
+		t = target(vault, "0123.plain");
+		CHECK(action_take(&p, q, ACTION_VERDICT_INFECTED, &t, &d, &out) == AERR_REFUSED);
+		CHECK_STR_CONTAINS(out.first_error, "quarantine vault");
+		CHECK(exists(vault, "0123.plain"));
+		p = policy(ACTION_QUARANTINE, ACTION_PASS);
+		CHECK(quarantine_put(q, t.dirfd, "0123.plain", t.dev, t.ino, &d, NULL, err,
+				     sizeof(err)) == AERR_REFUSED);
+		remove_in(vault, "0123.plain");
+		close(t.dirfd);
+	}
 	/* With no quarantine at all, the second action still runs. */
 	{
 		static const char *const names[] = { "Win.Trojan.Agent-1" };
