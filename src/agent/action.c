@@ -60,9 +60,11 @@ static enum aerr check_entry(const struct action_target *t, const char *name, ch
 	struct stat st;
 
 	if (fstatat(t->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-		snprintf(msg, len, "%s", errno == ENOENT ? "gone: it no longer exists" :
-			 strerror(errno));
-		return errno == ENOENT ? AERR_GONE : AERR_IO;
+		int saved = errno;
+
+		snprintf(msg, len, "%s", saved == ENOENT ? "gone: it no longer exists" :
+			 strerror(saved));
+		return saved == ENOENT ? AERR_GONE : AERR_IO;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		snprintf(msg, len, "refused: %s", S_ISLNK(st.st_mode) ?

@@ -1407,16 +1407,23 @@ static enum aerr put_copy(struct quarantine *q, struct vault *v, int dirfd, cons
 
 	if (e != AERR_OK)
 		return e;
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_ino != r->ino ||
-	    st.st_dev != r->dev) {
-		e = errno == ENOENT ? AERR_GONE : AERR_CHANGED;
-		util_set_msg(errbuf, errlen, "%s", e == AERR_GONE ? "gone while it was copied" :
-			     "changed since it was scanned (replaced while it was copied)");
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		e = errno == ENOENT ? AERR_GONE : AERR_IO;
+		util_set_msg(errbuf, errlen, "%s: %s", e == AERR_GONE ? "gone while it was "
+			     "copied" : "looking at it after the copy", strerror(errno));
+		goto undo;
+	}
+	if (st.st_ino != r->ino || st.st_dev != r->dev) {
+		e = AERR_CHANGED;
+		util_set_msg(errbuf, errlen, "changed since it was scanned (replaced while it "
+			     "was copied)");
 		goto undo;
 	}
 	if (unlinkat(dirfd, name, 0) != 0) {
-		util_set_msg(errbuf, errlen, "removing it after the copy: %s", strerror(errno));
-		e = errno == ENOENT ? AERR_GONE : AERR_IO;
+		int saved = errno;
+
+		e = saved == ENOENT ? AERR_GONE : AERR_IO;
+		util_set_msg(errbuf, errlen, "removing it after the copy: %s", strerror(saved));
 		goto undo;
 	}
 	fsync(dirfd);
