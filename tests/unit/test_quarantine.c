@@ -517,6 +517,74 @@ static void test_kill_every_step(bool cross, size_t size)
 	       cross ? "across filesystems" : "same filesystem", size, n - 1, in_place, in_vault);
 }
 
+/* A moved file whose intent does not authenticate is kept as it is (never
+ * removed), recovery says why, and finishes once the intent is whole. */
+static void test_recover_bad_intent(void)
+{
+	struct killer k = { .at = 2 }; /* after MOVED */
+	struct quarantine_config cfg = { .progress = kill_at, .progress_arg = &k };
+	char vault[700], err[512], ipath[800], ppath[800], *path = make_file(fs_a, "bi", 500, true);
+	struct quarantine_record *list;
+	struct quarantine *q;
+	struct snap before, now;
+	struct dirent *de;
+	unsigned char *b = NULL;
+	size_t n, len = 0, fixed;
+	int status;
+	pid_t pid;
+	DIR *d;
+
+	snap_take(path, &before);
+	snprintf(vault, sizeof(vault), "%s/.ward-quarantine", fs_a);
+	pid = fork();
+	if (pid == 0) {
+		q = open_q(&cfg);
+		_exit(put_path(q, path, NULL, err, sizeof(err)) == AERR_OK ? 0 : 1);
+	}
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 9);
+	ipath[0] = ppath[0] = '\0';
+	d = opendir(vault);
+	while (d && (de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+
+		if (l > 7 && strcmp(de->d_name + l - 7, ".intent") == 0)
+			snprintf(ipath, sizeof(ipath), "%s/%s", vault, de->d_name);
+		if (l > 6 && strcmp(de->d_name + l - 6, ".plain") == 0)
+			snprintf(ppath, sizeof(ppath), "%s/%s", vault, de->d_name);
+	}
+	if (d)
+		closedir(d);
+	CHECK(ipath[0] && ppath[0]);
+	if (ipath[0])
+		b = (unsigned char *)util_read_file(ipath, 1 << 20, &len);
+	if (b) {
+		b[len - 1] ^= 1;
+		util_write_file(ipath, b, len, 0600);
+	}
+	q = open_q(NULL);
+	CHECK(quarantine_recover(q, &fixed, err, sizeof(err)) == AERR_TAMPERED);
+	CHECK_STR_CONTAINS(err, "does not authenticate");
+	CHECK(access(ppath, F_OK) == 0 && access(path, F_OK) != 0);
+	if (b) {
+		b[len - 1] ^= 1;
+		util_write_file(ipath, b, len, 0600);
+	}
+	CHECK(quarantine_recover(q, &fixed, err, sizeof(err)) == AERR_OK && fixed == 1);
+	CHECK(count_debris(vault) == 0);
+	CHECK(quarantine_list(q, &list, &n, NULL, err, sizeof(err)) == AERR_OK && n == 1);
+	if (n == 1)
+		CHECK(quarantine_restore(q, list[0].id, false, NULL, err, sizeof(err)) == AERR_OK);
+	quarantine_records_free(list, n);
+	snap_take(path, &now);
+	CHECK(snap_same(&before, &now));
+	snap_free(&before);
+	snap_free(&now);
+	quarantine_close(q);
+	free(b);
+	unlink(path);
+	free(path);
+}
+
 static void test_full_disk(void)
 {
 	struct quarantine *q = open_q(NULL);
@@ -823,6 +891,7 @@ int main(void)
 	test_refused();
 	test_cross_filesystem();
 	test_full_disk();
+	test_recover_bad_intent();
 	test_kill_every_step(false, 100);
 	test_kill_every_step(false, 150000);
 	test_kill_every_step(true, 100);
