@@ -36,6 +36,8 @@ PREFIXES = {
     "src/scan/smart.c": ("smart_",),
     "src/common/state.c": ("state_",),
     "src/agent/scan.c": ("ascan_",),
+    "src/agent/realtime.c": ("realtime_",),
+    "src/agent/rtcache.c": ("rtcache_",),
     "src/sps/pattern.c": ("sps_pattern_",),
     "src/sps/service.c": ("sps_service_",),
     "src/sps/main.c": ("main",),
