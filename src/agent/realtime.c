@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/fanotify.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,6 +38,9 @@
 /* Processes and paths tracked for the top tables (space-saving counts). */
 #define TOP_TRACKED 64
 #define LOG_LINE 512
+/* Bytes of events read at once, and the most events that makes. */
+#define READ_BYTES 8192
+#define READ_EVENTS (READ_BYTES / FAN_EVENT_METADATA_LEN + 1)
 
 /* A policy as the reader uses it: immutable once published. */
 struct policy {
@@ -116,9 +120,13 @@ struct realtime {
 
 	pthread_t reader, timer, logger;
 	bool started, stopped;
+	atomic_bool running;
 	atomic_bool stop;
 	atomic_uint_fast64_t busy_since;  /* 0 while the reader waits in poll() */
-	atomic_int in_hand;               /* the fd of the event the reader holds */
+	/* The permission events of the batch the reader holds, -1 once
+	 * answered or handed on: what the watchdog answers for it. */
+	atomic_int held[READ_EVENTS];
+	atomic_size_t nheld;
 
 	pthread_mutex_t jobs_lock;
 	pthread_cond_t jobs_cond;
@@ -747,7 +755,7 @@ dropped:
 
 /* Decides one event; closes its fd or hands it on. */
 static void handle(struct realtime *rt, const struct policy *p,
-		   const struct fanotify_event_metadata *m, uint64_t read_ns)
+		   const struct fanotify_event_metadata *m, atomic_int *held, uint64_t read_ns)
 {
 	char path[4096] = "", exe[256] = "";
 	struct rtcache_key key;
@@ -764,7 +772,6 @@ static void handle(struct realtime *rt, const struct policy *p,
 	}
 	if (fd < 0)
 		return;
-	atomic_store(&rt->in_hand, fd);
 	ev = m->mask & FAN_OPEN_EXEC_PERM ? REALTIME_EV_EXEC :
 	     m->mask & FAN_OPEN_PERM ? REALTIME_EV_OPEN : REALTIME_EV_CLOSE_WRITE;
 	if (own_pid(p, m->pid) || fstat(fd, &st) != 0) {
@@ -793,7 +800,8 @@ static void handle(struct realtime *rt, const struct policy *p,
 			ignore(rt, fd, PERM_MASK);
 		goto done;
 	}
-	if (p->nprocs && excluded_process(p, m->pid, exe, sizeof(exe))) {
+	/* Whoever runs a program, it is scanned. */
+	if (p->nprocs && ev != REALTIME_EV_EXEC && excluded_process(p, m->pid, exe, sizeof(exe))) {
 		atomic_fetch_add(&rt->excluded, 1);
 		goto done;
 	}
@@ -823,13 +831,13 @@ static void handle(struct realtime *rt, const struct policy *p,
 	}
 	if (!exe[0])
 		exe_of(m->pid, exe, sizeof(exe));
-	atomic_store(&rt->in_hand, -1);
+	atomic_store(held, -1); /* on the waiting list now, or answered */
 	submit(rt, p, fd, m->pid, ev, &key, path, exe, read_ns);
 	return;
 done:
 	if (perm)
 		answer(rt, fd, true, read_ns);
-	atomic_store(&rt->in_hand, -1);
+	atomic_store(held, -1);
 	close(fd);
 }
 
@@ -850,18 +858,34 @@ static void adopt(struct realtime *rt)
 	policy_free(old);
 }
 
+/* Allows the permission events of the batch not answered nor handed on
+ * (none, unless the batch was cut short), so that none waits forever. */
+static void unanswered(struct realtime *rt, size_t k)
+{
+	size_t i;
+	int fd;
+
+	for (i = 0; i < k; i++)
+		if ((fd = atomic_exchange(&rt->held[i], -1)) >= 0) {
+			answer(rt, fd, true, 0);
+			close(fd);
+		}
+	atomic_store(&rt->nheld, 0);
+}
+
 static void *reader_main(void *arg)
 {
 	struct realtime *rt = arg;
 	union {
 		struct fanotify_event_metadata m;
-		char bytes[8192];
+		char bytes[READ_BYTES];
 	} buf;
 	struct pollfd pfd[2] = { { .fd = rt->fan, .events = POLLIN },
 				 { .fd = rt->wake, .events = POLLIN } };
 	const struct fanotify_event_metadata *m;
 	uint64_t now, counter;
-	ssize_t n;
+	size_t i, k;
+	ssize_t n, left;
 
 	for (;;) {
 		atomic_store(&rt->busy_since, 0);
@@ -885,17 +909,24 @@ static void *reader_main(void *arg)
 				rlog(rt, LOG_LVL_ERROR, "reading events: %s", strerror(errno));
 			continue;
 		}
-		for (m = &buf.m; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
+		k = 0;
+		left = n; /* FAN_EVENT_NEXT counts it down */
+		for (m = &buf.m; FAN_EVENT_OK(m, left) && k < READ_EVENTS;
+		     m = FAN_EVENT_NEXT(m, left))
+			atomic_store(&rt->held[k++],
+				     m->fd >= 0 && (m->mask & PERM_MASK) ? m->fd : -1);
+		atomic_store(&rt->nheld, k);
+		i = 0;
+		for (m = &buf.m; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n), i++) {
 			if (m->vers != FANOTIFY_METADATA_VERSION) {
 				rlog(rt, LOG_LVL_ERROR, "fanotify event version %u, not %u: "
-				     "events left unanswered", m->vers, FANOTIFY_METADATA_VERSION);
-				if (m->fd >= 0)
-					close(m->fd);
-				continue;
+				     "allowed unscanned", m->vers, FANOTIFY_METADATA_VERSION);
+				break;
 			}
-			handle(rt, rt->pol, m, now);
+			handle(rt, rt->pol, m, &rt->held[i], now);
 			atomic_store(&rt->busy_since, util_now_ns());
 		}
+		unanswered(rt, k);
 	}
 	atomic_store(&rt->busy_since, 0);
 	return NULL;
@@ -910,7 +941,7 @@ static void drain(struct realtime *rt, atomic_uint_fast64_t *count)
 {
 	union {
 		struct fanotify_event_metadata m;
-		char bytes[8192];
+		char bytes[READ_BYTES];
 	} buf;
 	const struct fanotify_event_metadata *m;
 	ssize_t n;
@@ -930,13 +961,14 @@ static void drain(struct realtime *rt, atomic_uint_fast64_t *count)
 }
 
 /* Fails open when the reader has been busy with one batch of events for
- * longer than the timeout: allows the event it holds and every event
+ * longer than the timeout: allows the events it holds and every event
  * queued, until it makes progress again. */
 static void watchdog(struct realtime *rt, uint64_t now, bool *stalled)
 {
 	uint64_t busy = atomic_load(&rt->busy_since);
 	uint64_t timeout = atomic_load(&rt->timeout_ns);
-	int hand;
+	size_t i, n;
+	int fd;
 
 	if (!busy || now - busy <= timeout) {
 		*stalled = false;
@@ -947,12 +979,13 @@ static void watchdog(struct realtime *rt, uint64_t now, bool *stalled)
 		     "allowing every access waiting (fail open)",
 		     (unsigned long long)((now - busy) / 1000000));
 	*stalled = true;
-	hand = atomic_load(&rt->in_hand);
+	n = atomic_load(&rt->nheld);
+	for (i = 0; i < n; i++)
+		if ((fd = atomic_exchange(&rt->held[i], -1)) >= 0) {
+			atomic_fetch_add(&rt->watchdog, 1);
+			answer(rt, fd, true, 0);
+		}
 	drain(rt, &rt->watchdog);
-	if (hand >= 0) {
-		atomic_fetch_add(&rt->watchdog, 1);
-		answer(rt, hand, true, 0);
-	}
 }
 
 /* Answers job, off the waiting list, as its policy says for a timeout
@@ -1307,7 +1340,6 @@ struct realtime *realtime_new(const struct realtime_config *cfg,
 	atomic_init(&rt->gen, 1);
 	atomic_init(&rt->timeout_ns, rt->pol->timeout_ns);
 	atomic_init(&rt->kernel_cache, !cfg->kernel_cache_off);
-	atomic_init(&rt->in_hand, -1);
 	pthread_mutex_init(&rt->pol_lock, NULL);
 	pthread_cond_init(&rt->pol_cond, NULL);
 	pthread_mutex_init(&rt->jobs_lock, NULL);
@@ -1359,6 +1391,26 @@ static enum realtime_err init_failed(int e, char *errbuf, size_t errlen)
 	return REALTIME_ESYS;
 }
 
+/* Every job holds a descriptor, and the kernel denies a permission event
+ * it cannot open one for: makes room for max_pending jobs, a batch of
+ * events and the agent's own, lowering max_pending where it cannot. */
+static void fit_nofile(struct realtime *rt)
+{
+	rlim_t slack = READ_EVENTS + 256, need = rt->max_pending + slack;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= need)
+		return;
+	rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur >= need)
+		return;
+	rt->max_pending = rl.rlim_cur > 2 * slack ? rl.rlim_cur - slack : rl.rlim_cur / 4;
+	rlog(rt, LOG_LVL_WARN, "RLIMIT_NOFILE is %llu: at most %zu files wait for a verdict",
+	     (unsigned long long)rl.rlim_cur, rt->max_pending);
+}
+
 enum realtime_err realtime_start(struct realtime *rt, char *errbuf, size_t errlen)
 {
 	enum realtime_err rc;
@@ -1382,6 +1434,7 @@ enum realtime_err realtime_start(struct realtime *rt, char *errbuf, size_t errle
 	}
 	if ((rc = apply_marks(rt, rt->pol, errbuf, errlen)) != REALTIME_OK)
 		goto fail;
+	fit_nofile(rt);
 	if ((e = pthread_create(&rt->logger, NULL, logger_main, rt)) != 0)
 		goto threads;
 	if ((e = pthread_create(&rt->timer, NULL, timer_main, rt)) != 0) {
@@ -1401,6 +1454,7 @@ enum realtime_err realtime_start(struct realtime *rt, char *errbuf, size_t errle
 		goto threads;
 	}
 	rt->started = true;
+	atomic_store(&rt->running, true);
 	rlog(rt, LOG_LVL_INFO, "on, %s mode: %zu filesystem%s watched",
 	     rt->pol->mode == REALTIME_BLOCK ? "block" : "detect", rt->nmarks,
 	     rt->nmarks == 1 ? "" : "s");
@@ -1488,6 +1542,7 @@ void realtime_stop(struct realtime *rt)
 	if (!rt->started || rt->stopped)
 		return;
 	rt->stopped = true;
+	atomic_store(&rt->running, false);
 	atomic_store(&rt->stop, true);
 	if (write(rt->wake, &one, sizeof(one)) < 0)
 		rlog(rt, LOG_LVL_ERROR, "eventfd: %s", strerror(errno));
@@ -1533,7 +1588,7 @@ void realtime_stats(struct realtime *rt, struct realtime_stats *out)
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
-	out->running = rt->started && !rt->stopped;
+	out->running = atomic_load(&rt->running);
 	out->events = atomic_load(&rt->events);
 	out->cache_hits = atomic_load(&rt->cache_hits);
 	out->ignore_marks = atomic_load(&rt->ignore_marks);

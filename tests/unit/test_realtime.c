@@ -202,8 +202,16 @@ static unsigned detections(void)
 	return n;
 }
 
+/* The last detection, as wait_detection() copied it. */
+static struct {
+	char name[128];
+	bool denied;
+	enum realtime_event event;
+} last;
+
 /* Waits (10 s at most) for the detection count to pass n; returns whether
- * it did, and whether the last one was of a path ending in suffix. */
+ * it did, and whether the last one was of a path ending in suffix, which
+ * it copies into last. */
 static bool wait_detection(unsigned n, const char *suffix)
 {
 	struct timespec ts;
@@ -218,6 +226,9 @@ static bool wait_detection(unsigned n, const char *suffix)
 			break;
 	pl = strlen(det.path);
 	ok = det.count > n && pl >= sl && strcmp(det.path + pl - sl, suffix) == 0;
+	memcpy(last.name, det.name, sizeof(last.name));
+	last.denied = det.denied;
+	last.event = det.event;
 	if (!ok)
 		fprintf(stderr, "    no detection of *%s (count %u, last '%s')\n", suffix,
 			det.count, det.path);
@@ -527,25 +538,25 @@ int main(void)
 	snprintf(p, sizeof(p), "%s/eicar.com", mnt);
 	write_file(p, eicar, sizeof(eicar) - 1, 0644);
 	CHECK(wait_detection(n, "/eicar.com"));
-	CHECK(det.event == REALTIME_EV_CLOSE_WRITE);
-	CHECK_STR_EQ(det.name, "Eicar-Test-Signature");
+	CHECK(last.event == REALTIME_EV_CLOSE_WRITE);
+	CHECK_STR_EQ(last.name, "Eicar-Test-Signature");
 	barrier(rt);
 	n = detections();
 	CHECK(try_open(p) == 0);
-	CHECK(wait_detection(n, "/eicar.com") && !det.denied && det.event == REALTIME_EV_OPEN);
+	CHECK(wait_detection(n, "/eicar.com") && !last.denied && last.event == REALTIME_EV_OPEN);
 
 	/* Block mode: its open is denied. */
 	cfg.mode = REALTIME_BLOCK;
 	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == REALTIME_OK);
 	n = detections();
 	CHECK(try_open(p) == EPERM);
-	CHECK(wait_detection(n, "/eicar.com") && det.denied);
+	CHECK(wait_detection(n, "/eicar.com") && last.denied);
 	/* ... through a bind mount outside the trees too: a filesystem mark
 	 * sees every mount of the filesystem. */
 	snprintf(p2, sizeof(p2), "%s/eicar.com", bind);
 	n = detections();
 	CHECK(try_open(p2) == EPERM);
-	CHECK(wait_detection(n, "/eicar.com") && det.denied);
+	CHECK(wait_detection(n, "/eicar.com") && last.denied);
 	s0 = stats(rt);
 	CHECK(s0.denials >= 2 && s0.detections >= 3);
 
@@ -624,9 +635,9 @@ int main(void)
 		realtime_flush(rt);
 		n = detections();
 		CHECK(run(argv, false) == 200 + EPERM);
-		CHECK(wait_detection(n, "/true-marker") && det.denied &&
-		      det.event == REALTIME_EV_EXEC);
-		CHECK_STR_EQ(det.name, "Ward-Test-Marker");
+		CHECK(wait_detection(n, "/true-marker") && last.denied &&
+		      last.event == REALTIME_EV_EXEC);
+		CHECK_STR_EQ(last.name, "Ward-Test-Marker");
 		CHECK(run(argv, true) == 200 + EPERM);
 		CHECK(run(argv_bind, true) == 200 + EPERM);
 		CHECK(try_open(p) == EPERM);
