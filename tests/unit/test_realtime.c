@@ -621,9 +621,11 @@ int main(void)
 	 * clean before, infected: flush, and it is denied. */
 	snprintf(p, sizeof(p), "%s/true-marker", bindir);
 	copy_file("/bin/true", p, marker);
+	snprintf(p2, sizeof(p2), "%s/true-marker", excl);
+	copy_file("/bin/true", p2, marker);
 	barrier(rt);
 	{
-		char *argv[] = { p, NULL };
+		char *argv[] = { p, NULL }, *argv_excl[] = { p2, NULL };
 		char bound[700];
 		char *argv_bind[] = { bound, NULL };
 
@@ -641,6 +643,8 @@ int main(void)
 		CHECK(run(argv, true) == 200 + EPERM);
 		CHECK(run(argv_bind, true) == 200 + EPERM);
 		CHECK(try_open(p) == EPERM);
+		/* The same program under an excluded path runs, unscanned. */
+		CHECK(run(argv_excl, false) == 0);
 	}
 
 	/* The agent's own cache: with the kernel's off, a clean file opened
