@@ -761,7 +761,7 @@ static void handle(struct realtime *rt, const struct policy *p,
 	struct rtcache_key key;
 	struct stat st;
 	enum realtime_event ev;
-	bool perm = (m->mask & PERM_MASK) != 0, hit;
+	bool perm = (m->mask & PERM_MASK) != 0, hit, named;
 	int fd = m->fd;
 
 	atomic_fetch_add(&rt->events, 1);
@@ -782,16 +782,16 @@ static void handle(struct realtime *rt, const struct policy *p,
 		atomic_fetch_add(&rt->not_regular, 1);
 		goto done;
 	}
-	if (!fd_path(fd, &st, path, sizeof(path)) ||
-	    (!whole_fs(p, st.st_dev) && !under_any(path, p->paths, p->npaths))) {
+	named = fd_path(fd, &st, path, sizeof(path));
+	if (!named || (!whole_fs(p, st.st_dev) && !under_any(path, p->paths, p->npaths))) {
 		/* Programs run from anywhere on a marked filesystem are scanned. */
 		if (ev != REALTIME_EV_EXEC) {
 			atomic_fetch_add(&rt->excluded, 1);
-			if (perm)
+			if (perm && named)
 				ignore(rt, fd, FAN_OPEN_PERM);
 			goto done;
 		}
-		if (path[0] != '/')
+		if (!named)
 			snprintf(path, sizeof(path), "(fd %d)", fd);
 	}
 	if (under_any(path, p->excl, p->nexcl)) {
@@ -935,8 +935,9 @@ static void *reader_main(void *arg)
 /* ---- the timer: deadlines and the watchdog ---- */
 
 /* Reads and allows every event waiting in the kernel's queue, as the
- * watchdog and realtime_stop() do, counting the permission events in
- * *count (before answering, so that the counter is never behind). */
+ * watchdog and realtime_stop() do; the watchdog (count) counts the
+ * permission events there (before answering, so that the counter is never
+ * behind) and the writes left unscanned as dropped. */
 static void drain(struct realtime *rt, atomic_uint_fast64_t *count)
 {
 	union {
@@ -954,6 +955,8 @@ static void drain(struct realtime *rt, atomic_uint_fast64_t *count)
 				if (count)
 					atomic_fetch_add(count, 1);
 				answer(rt, m->fd, true, 0);
+			} else if (count) {
+				atomic_fetch_add(&rt->dropped, 1);
 			}
 			close(m->fd);
 		}
