@@ -38,6 +38,7 @@ PREFIXES = {
     "src/agent/scan.c": ("ascan_",),
     "src/agent/realtime.c": ("realtime_",),
     "src/agent/rtcache.c": ("rtcache_",),
+    "src/agent/rtwatch.c": ("rtwatch_",),
     "src/sps/pattern.c": ("sps_pattern_",),
     "src/sps/service.c": ("sps_service_",),
     "src/sps/main.c": ("main",),

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "agent/rtcache.h"
+#include "agent/rtwatch.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -114,6 +115,7 @@ struct realtime {
 	pthread_rwlock_t fan_lock;
 	bool fan_closed;
 	atomic_bool kernel_cache;  /* false: the kernel refused evictable marks */
+	struct rtwatch *watch;     /* the watchdog process; NULL when it could not start */
 	struct mark *marks;  /* the owner's thread's */
 	size_t nmarks;
 	atomic_uint nfs, nmounts;
@@ -450,6 +452,7 @@ static void answer(struct realtime *rt, int fd, bool allow, uint64_t read_ns)
 	if (!rt->fan_closed) {
 		n = write(rt->fan, &r, sizeof(r));
 		e = errno;
+		rtwatch_release(rt->watch, fd);
 	}
 	pthread_rwlock_unlock(&rt->fan_lock);
 	/* ENOENT: the watchdog or realtime_stop() answered first. */
@@ -912,9 +915,12 @@ static void *reader_main(void *arg)
 		k = 0;
 		left = n; /* FAN_EVENT_NEXT counts it down */
 		for (m = &buf.m; FAN_EVENT_OK(m, left) && k < READ_EVENTS;
-		     m = FAN_EVENT_NEXT(m, left))
+		     m = FAN_EVENT_NEXT(m, left)) {
 			atomic_store(&rt->held[k++],
 				     m->fd >= 0 && (m->mask & PERM_MASK) ? m->fd : -1);
+			if (m->fd >= 0 && (m->mask & PERM_MASK))
+				rtwatch_hold(rt->watch, m->fd);
+		}
 		atomic_store(&rt->nheld, k);
 		i = 0;
 		for (m = &buf.m; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n), i++) {
@@ -1050,6 +1056,8 @@ static void *timer_main(void *arg)
 		ts.tv_nsec = (long)(wake % 1000000000u);
 		pthread_cond_timedwait(&rt->jobs_cond, &rt->jobs_lock, &ts);
 		pthread_mutex_unlock(&rt->jobs_lock);
+		if (rt->watch)
+			rtwatch_beat(rt->watch);
 		watchdog(rt, util_now_ns(), &stalled);
 		pthread_mutex_lock(&rt->jobs_lock);
 	}
@@ -1416,6 +1424,7 @@ static void fit_nofile(struct realtime *rt)
 
 enum realtime_err realtime_start(struct realtime *rt, char *errbuf, size_t errlen)
 {
+	char why[256];
 	enum realtime_err rc;
 	int e;
 
@@ -1438,6 +1447,9 @@ enum realtime_err realtime_start(struct realtime *rt, char *errbuf, size_t errle
 	if ((rc = apply_marks(rt, rt->pol, errbuf, errlen)) != REALTIME_OK)
 		goto fail;
 	fit_nofile(rt);
+	rt->watch = rtwatch_start(rt->fan, rt->pol->timeout_ns, why, sizeof(why));
+	if (!rt->watch)
+		rlog(rt, LOG_LVL_WARN, "%s: a stopped agent would hold accesses", why);
 	if ((e = pthread_create(&rt->logger, NULL, logger_main, rt)) != 0)
 		goto threads;
 	if ((e = pthread_create(&rt->timer, NULL, timer_main, rt)) != 0) {
@@ -1465,6 +1477,8 @@ enum realtime_err realtime_start(struct realtime *rt, char *errbuf, size_t errle
 threads:
 	util_set_msg(errbuf, errlen, "realtime: pthread_create: %s", strerror(e));
 	rc = REALTIME_ESYS;
+	rtwatch_stop(rt->watch);
+	rt->watch = NULL;
 fail:
 	close(rt->fan);
 	if (rt->wake >= 0)
@@ -1513,6 +1527,8 @@ enum realtime_err realtime_reconfigure(struct realtime *rt, const struct realtim
 		return rc;
 	}
 	atomic_store(&rt->timeout_ns, p->timeout_ns);
+	if (rt->watch)
+		rtwatch_set_timeout(rt->watch, p->timeout_ns);
 	atomic_store(&rt->kernel_cache, !cfg->kernel_cache_off);
 	pthread_mutex_lock(&rt->pol_lock);
 	policy_free(rt->next_pol);
@@ -1540,6 +1556,7 @@ enum realtime_err realtime_reconfigure(struct realtime *rt, const struct realtim
 void realtime_stop(struct realtime *rt)
 {
 	struct realtime_job *job;
+	struct rtwatch *watch;
 	uint64_t one = 1;
 
 	if (!rt->started || rt->stopped)
@@ -1571,12 +1588,18 @@ void realtime_stop(struct realtime *rt)
 		pthread_mutex_lock(&rt->jobs_lock);
 	}
 	pthread_mutex_unlock(&rt->jobs_lock);
-	/* Closing the group allows whatever raced with the flush. */
+	/* Closing the group (the watchdog process holds it too) allows
+	 * whatever raced with the flush. */
 	pthread_rwlock_wrlock(&rt->fan_lock);
+	watch = rt->watch;
+	rt->watch = NULL;
+	if (watch)
+		atomic_fetch_add(&rt->watchdog, rtwatch_allowed(watch));
 	rt->fan_closed = true;
 	close(rt->fan);
 	rt->fan = -1;
 	pthread_rwlock_unlock(&rt->fan_lock);
+	rtwatch_stop(watch);
 	rlog(rt, LOG_LVL_INFO, "off");
 	pthread_mutex_lock(&rt->log_lock);
 	rt->log_stop = true;
@@ -1608,6 +1631,10 @@ void realtime_stats(struct realtime *rt, struct realtime_stats *out)
 	out->dropped = atomic_load(&rt->dropped);
 	out->overflows = atomic_load(&rt->overflows);
 	out->watchdog = atomic_load(&rt->watchdog);
+	pthread_rwlock_rdlock(&rt->fan_lock);
+	if (rt->watch)
+		out->watchdog += rtwatch_allowed(rt->watch);
+	pthread_rwlock_unlock(&rt->fan_lock);
 	out->log_dropped = atomic_load(&rt->log_dropped);
 	out->pending = atomic_load(&rt->pending);
 	out->pending_high = atomic_load(&rt->pending_high);

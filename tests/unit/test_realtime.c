@@ -379,6 +379,49 @@ static bool unavailable(const char *mnt, bool userns, const char *want)
 	       WEXITSTATUS(status) == 0;
 }
 
+/* Whether process pid is stopped (state T in /proc/PID/stat). Uses only
+ * async-signal-safe calls (a child of a threaded process calls it). */
+static bool stopped(pid_t pid)
+{
+	char path[64], buf[512], *paren;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' && paren[2] == 'T';
+}
+
+/* A child stops this process (SIGSTOP), opens path, which waits until the
+ * watchdog process answers, and lets this process go on (SIGCONT).
+ * Returns 0, or the errno of the child's open (-1: no child). */
+static int open_while_stopped(const char *path)
+{
+	pid_t parent = getpid(), child = fork();
+	int status, fd, i;
+
+	if (child == 0) {
+		kill(parent, SIGSTOP);
+		for (i = 0; i < 1000 && !stopped(parent); i++)
+			usleep(1000);
+		usleep(50000);
+		fd = open(path, O_RDONLY);
+		kill(parent, SIGCONT);
+		_exit(fd >= 0 ? 0 : errno);
+	}
+	if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
 static struct engine *make_engine(const char *ndb)
 {
 	struct engine_config cfg = { 0 };
@@ -732,6 +775,13 @@ int main(void)
 	CHECK(s1.watchdog > s0.watchdog);
 	be_release();
 	barrier(rt);
+
+	/* The agent stopped (SIGSTOP): its watchdog process allows what waits. */
+	snprintf(p, sizeof(p), "%s/stopped.txt", mnt);
+	CHECK(mknod(p, S_IFREG | 0644, 0) == 0);
+	s0 = stats(rt);
+	CHECK(open_while_stopped(p) == 0);
+	CHECK(stats(rt).watchdog > s0.watchdog);
 
 	/* The counters, and their JSON. */
 	s1 = stats(rt);
