@@ -13,7 +13,8 @@
  * kernel (an evictable ignore mark on the inode, which a modification
  * clears) and in an in-memory cache keyed by file identity and signature
  * generation. A watchdog thread answers "allow" for everything waiting
- * when the reader stalls. Nothing on the decision path logs synchronously
+ * when the reader stalls, and a watchdog process (rtwatch.h) when the
+ * whole agent stops (SIGSTOP). Nothing on the decision path logs synchronously
  * (messages go through a bounded queue that a thread of the module writes
  * out), resolves names or opens a watched file.
  *
@@ -185,8 +186,9 @@ struct realtime *realtime_new(const struct realtime_config *cfg,
  * used here (no CAP_SYS_ADMIN, a user namespace, a kernel without
  * permission events, no policy path on a filesystem that can be marked);
  * the scanner is then unchanged and may be freed. Call it once, from the
- * owner's thread. Paths missing or on pseudo filesystems are skipped
- * (logged). */
+ * owner's thread, which must live as long as the scanner (the watchdog
+ * process it forks is killed when that thread ends). Paths missing or on
+ * pseudo filesystems are skipped (logged). */
 enum realtime_err realtime_start(struct realtime *rt, char *errbuf, size_t errlen);
 
 /* Replaces the policy (paths, exclusions, mode, limits, own pids), marks
