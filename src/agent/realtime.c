@@ -1248,8 +1248,14 @@ static enum realtime_err add_mark(struct realtime *rt, struct mark *m, char *err
 	return REALTIME_ESYS;
 }
 
+/* Unmarks m, if its path still names its filesystem: once unmounted, its
+ * marks went with it, and the path may name another one now. */
 static void remove_mark(struct realtime *rt, const struct mark *m)
 {
+	struct stat st;
+
+	if (stat(m->path, &st) != 0 || st.st_dev != m->dev)
+		return;
 	fanotify_mark(rt->fan, FAN_MARK_REMOVE | (m->mount ? FAN_MARK_MOUNT : FAN_MARK_FILESYSTEM),
 		      MARK_MASK, AT_FDCWD, m->path);
 }

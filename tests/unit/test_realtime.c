@@ -717,6 +717,35 @@ int main(void)
 	CHECK(stats(rt).scans == s0.scans + 1);
 	cfg.kernel_cache_off = false;
 
+	/* A filesystem mounted inside a tree is watched (on reconfiguring);
+	 * a subdirectory as the tree leaves the rest of the filesystem's opens
+	 * alone but still scans the programs run from it. */
+	snprintf(p, sizeof(p), "%s/nested", mnt);
+	CHECK(mkdir(p, 0755) == 0 && mount("tmpfs", p, "tmpfs", 0, "size=8m") == 0);
+	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == REALTIME_OK);
+	CHECK(stats(rt).filesystems == 2);
+	snprintf(p2, sizeof(p2), "%s/nested/eicar.com", mnt);
+	write_file(p2, eicar, sizeof(eicar) - 1, 0644);
+	barrier(rt);
+	CHECK(try_open(p2) == EPERM);
+	barrier(rt); /* the jobs hold descriptors of files in it */
+	CHECK(umount(p) == 0);
+	paths[0] = bindir;
+	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == REALTIME_OK);
+	CHECK(stats(rt).filesystems == 1);
+	snprintf(p, sizeof(p), "%s/eicar.com", mnt);
+	CHECK(try_open(p) == 0); /* outside the tree now */
+	snprintf(p, sizeof(p), "%s/true-marker", bindir);
+	{
+		char *argv[] = { p, NULL };
+
+		CHECK(run(argv, false) == 200 + EPERM);
+	}
+	paths[0] = mnt;
+	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == REALTIME_OK);
+	snprintf(p, sizeof(p), "%s/eicar.com", mnt);
+	CHECK(try_open(p) == EPERM);
+
 	/* FIFOs and devices: never opened, never waited on. */
 	snprintf(p, sizeof(p), "%s/fifo", mnt);
 	CHECK(mkfifo(p, 0644) == 0);
