@@ -785,6 +785,22 @@ static void handle(struct realtime *rt, const struct policy *p,
 		atomic_fetch_add(&rt->not_regular, 1);
 		goto done;
 	}
+	key.dev = st.st_dev;
+	key.ino = st.st_ino;
+	key.size = (uint64_t)st.st_size;
+	key.mtime_ns = st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec;
+	key.ctime_ns = st.st_ctim.tv_sec * 1000000000ll + st.st_ctim.tv_nsec;
+	/* A file found clean is clean by whatever path: no path needed. */
+	pthread_rwlock_rdlock(&rt->fan_lock);
+	key.gen = atomic_load(&rt->gen);
+	hit = perm && rtcache_lookup(rt->cache, &key);
+	if (hit)
+		ignore_locked(rt, fd, PERM_MASK); /* the kernel evicted its mark */
+	pthread_rwlock_unlock(&rt->fan_lock);
+	if (hit) {
+		atomic_fetch_add(&rt->cache_hits, 1);
+		goto done;
+	}
 	named = fd_path(fd, &st, path, sizeof(path));
 	if (!named || (!whole_fs(p, st.st_dev) && !under_any(path, p->paths, p->npaths))) {
 		/* Programs run from anywhere on a marked filesystem are scanned. */
@@ -808,11 +824,6 @@ static void handle(struct realtime *rt, const struct policy *p,
 		atomic_fetch_add(&rt->excluded, 1);
 		goto done;
 	}
-	key.dev = st.st_dev;
-	key.ino = st.st_ino;
-	key.size = (uint64_t)st.st_size;
-	key.mtime_ns = st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec;
-	key.ctime_ns = st.st_ctim.tv_sec * 1000000000ll + st.st_ctim.tv_nsec;
 	if (ev == REALTIME_EV_CLOSE_WRITE) {
 		/* Writes through mmap clear no ignore mark: drop both layers. */
 		unignore(rt, fd);
@@ -820,16 +831,6 @@ static void handle(struct realtime *rt, const struct policy *p,
 	}
 	if (key.size > p->max_size) {
 		atomic_fetch_add(&rt->oversize, 1);
-		goto done;
-	}
-	pthread_rwlock_rdlock(&rt->fan_lock);
-	key.gen = atomic_load(&rt->gen);
-	hit = perm && rtcache_lookup(rt->cache, &key);
-	if (hit)
-		ignore_locked(rt, fd, PERM_MASK); /* the kernel evicted its mark */
-	pthread_rwlock_unlock(&rt->fan_lock);
-	if (hit) {
-		atomic_fetch_add(&rt->cache_hits, 1);
 		goto done;
 	}
 	if (!exe[0])
