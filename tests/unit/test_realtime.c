@@ -497,6 +497,8 @@ int main(void)
 		fprintf(stderr, "skipped: needs root (fanotify, mounts)\n");
 		return 77;
 	}
+	test_need("/bin/true");
+	test_need("/bin/cat");
 	alarm(300); /* a hang fails the test instead of holding ctest */
 	setrlimit(RLIMIT_NOFILE, &rl);
 	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
