@@ -52,8 +52,6 @@ struct policy {
 	size_t nexcl;
 	char **procs;
 	size_t nprocs;
-	pid_t *pids;
-	size_t npids;
 	dev_t *whole;  /* filesystems wholly inside the trees (set by apply_marks) */
 	size_t nwhole;
 	uint64_t max_size;
@@ -115,6 +113,7 @@ struct realtime {
 	pthread_rwlock_t fan_lock;
 	bool fan_closed;
 	atomic_bool kernel_cache;  /* false: the kernel refused evictable marks */
+	atomic_int own[REALTIME_MAX_OWN_PIDS]; /* the agent's pids, 0 after the last */
 	struct rtwatch *watch;     /* the watchdog process; NULL when it could not start */
 	struct mark *marks;  /* the owner's thread's */
 	size_t nmarks;
@@ -222,7 +221,6 @@ static void policy_free(struct policy *p)
 	strv_free(p->paths, p->npaths);
 	strv_free(p->excl, p->nexcl);
 	strv_free(p->procs, p->nprocs);
-	free(p->pids);
 	free(p->whole);
 	free(p);
 }
@@ -295,8 +293,9 @@ static struct policy *policy_new(const struct realtime_config *cfg, enum realtim
 		rc = REALTIME_EINVAL;
 		goto fail;
 	}
-	if (cfg->nown_pids && !cfg->own_pids) {
-		util_set_msg(errbuf, errlen, "realtime: own_pids: no array");
+	if ((cfg->nown_pids && !cfg->own_pids) || cfg->nown_pids > REALTIME_MAX_OWN_PIDS) {
+		util_set_msg(errbuf, errlen, "realtime: own_pids: %zu, not 0..%d in an array",
+			     cfg->nown_pids, REALTIME_MAX_OWN_PIDS);
 		rc = REALTIME_EINVAL;
 		goto fail;
 	}
@@ -313,14 +312,6 @@ static struct policy *policy_new(const struct realtime_config *cfg, enum realtim
 	    (rc = copy_paths(&p->procs, &p->nprocs, cfg->exclude_processes,
 			     cfg->nexclude_processes, "exclude_processes", errbuf, errlen)))
 		goto fail;
-	rc = REALTIME_ENOMEM;
-	if (cfg->nown_pids) {
-		p->pids = malloc(cfg->nown_pids * sizeof(*p->pids));
-		if (!p->pids)
-			goto fail;
-		memcpy(p->pids, cfg->own_pids, cfg->nown_pids * sizeof(*p->pids));
-		p->npids = cfg->nown_pids;
-	}
 	return p;
 fail:
 	if (rc == REALTIME_ENOMEM)
@@ -630,14 +621,27 @@ void realtime_done(struct realtime_job *job, enum realtime_verdict verdict,
 
 /* ---- the reader ---- */
 
-static bool own_pid(const struct policy *p, pid_t pid)
+static bool own_pid(struct realtime *rt, pid_t pid)
+{
+	size_t i;
+	int v;
+
+	for (i = 0; i < REALTIME_MAX_OWN_PIDS; i++) {
+		v = atomic_load_explicit(&rt->own[i], memory_order_relaxed);
+		if (v == pid)
+			return true;
+		if (v == 0)
+			break;
+	}
+	return false;
+}
+
+void realtime_set_own_pids(struct realtime *rt, const pid_t *pids, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < p->npids; i++)
-		if (p->pids[i] == pid)
-			return true;
-	return false;
+	for (i = 0; i < REALTIME_MAX_OWN_PIDS; i++)
+		atomic_store(&rt->own[i], i < n ? (int)pids[i] : 0);
 }
 
 static bool whole_fs(const struct policy *p, dev_t dev)
@@ -777,7 +781,7 @@ static void handle(struct realtime *rt, const struct policy *p,
 		return;
 	ev = m->mask & FAN_OPEN_EXEC_PERM ? REALTIME_EV_EXEC :
 	     m->mask & FAN_OPEN_PERM ? REALTIME_EV_OPEN : REALTIME_EV_CLOSE_WRITE;
-	if (own_pid(p, m->pid) || fstat(fd, &st) != 0) {
+	if (own_pid(rt, m->pid) || fstat(fd, &st) != 0) {
 		atomic_fetch_add(&rt->excluded, 1);
 		goto done;
 	}
@@ -1358,6 +1362,7 @@ struct realtime *realtime_new(const struct realtime_config *cfg,
 	atomic_init(&rt->gen, 1);
 	atomic_init(&rt->timeout_ns, rt->pol->timeout_ns);
 	atomic_init(&rt->kernel_cache, !cfg->kernel_cache_off);
+	realtime_set_own_pids(rt, cfg->own_pids, cfg->nown_pids);
 	pthread_mutex_init(&rt->pol_lock, NULL);
 	pthread_cond_init(&rt->pol_cond, NULL);
 	pthread_mutex_init(&rt->jobs_lock, NULL);
@@ -1536,6 +1541,7 @@ enum realtime_err realtime_reconfigure(struct realtime *rt, const struct realtim
 	atomic_store(&rt->timeout_ns, p->timeout_ns);
 	if (rt->watch)
 		rtwatch_set_timeout(rt->watch, p->timeout_ns);
+	realtime_set_own_pids(rt, cfg->own_pids, cfg->nown_pids);
 	atomic_store(&rt->kernel_cache, !cfg->kernel_cache_off);
 	pthread_mutex_lock(&rt->pol_lock);
 	policy_free(rt->next_pol);

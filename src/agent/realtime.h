@@ -53,6 +53,7 @@ enum realtime_on_timeout {
 #define REALTIME_DEFAULT_CACHE_ENTRIES 65536
 #define REALTIME_DEFAULT_MAX_PENDING 4096
 #define REALTIME_DEFAULT_LOG_QUEUE 256
+#define REALTIME_MAX_OWN_PIDS 64
 
 /* The policy. Strings and arrays are copied; absolute paths without a
  * trailing slash (but "/"), as the settings type "paths" guarantees. */
@@ -69,7 +70,8 @@ struct realtime_config {
 	enum realtime_on_timeout on_timeout;  /* realtime.on_timeout */
 	const char *const *own_dirs;          /* the agent's state, log, quarantine... */
 	size_t nown_dirs;
-	const pid_t *own_pids;                /* the agent and its workers */
+	const pid_t *own_pids;                /* the agent and its workers (at most
+					       * REALTIME_MAX_OWN_PIDS) */
 	size_t nown_pids;
 	size_t cache_entries; /* in-memory verdict cache; 0: the default */
 	size_t max_pending;   /* files held by the backend at once; 0: the default */
@@ -197,6 +199,11 @@ enum realtime_err realtime_start(struct realtime *rt, char *errbuf, size_t errle
  * after realtime_start(). */
 enum realtime_err realtime_reconfigure(struct realtime *rt, const struct realtime_config *cfg,
 				       char *errbuf, size_t errlen);
+
+/* Replaces the agent's own process ids (a new generation of scan workers)
+ * without flushing anything; n above REALTIME_MAX_OWN_PIDS are left out.
+ * Thread-safe: the reader sees them from its next event on. */
+void realtime_set_own_pids(struct realtime *rt, const pid_t *pids, size_t n);
 
 /* The component in use changed: starts a new signature-set generation
  * and flushes both cache layers, so every file is scanned again. Verdicts

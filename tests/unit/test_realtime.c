@@ -651,6 +651,20 @@ int main(void)
 			fprintf(stderr, "    excluded cat exited %d\n", rc);
 	}
 
+	/* The agent's own processes pass, and the list changes without a
+	 * flush. */
+	{
+		pid_t self = getpid();
+
+		s0 = stats(rt);
+		realtime_set_own_pids(rt, &self, 1);
+		CHECK(try_open(p) == 0);
+		realtime_set_own_pids(rt, NULL, 0);
+		CHECK(try_open(p) == EPERM);
+		s1 = stats(rt);
+		CHECK(s1.excluded > s0.excluded);
+	}
+
 	/* An infected program is not run, here nor from another mount
 	 * namespace, nor through the bind mount. */
 	barrier(rt);
