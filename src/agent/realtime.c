@@ -1,9 +1,10 @@
 /* realtime.c -- real-time scanning with fanotify (realtime.h).
  *
  * Threads: the reader (reads events, answers what it can, submits the
- * rest), the timer (deadlines and the watchdog) and the logger (writes the
- * queued messages, so that no thread that answers the kernel ever waits on
- * a log). Jobs are reference counted: one reference for the backend,
+ * rest), the timer (deadlines, the watchdog, the heartbeat of the watchdog
+ * process in rtwatch.c) and the logger (writes the queued messages, so
+ * that no thread that answers the kernel ever waits on a log). Jobs are
+ * reference counted: one reference for the backend,
  * released by realtime_done(), one for the list of permission events
  * waiting for their answer, released by whoever answers. The kernel is
  * answered by whoever first claims a job's answer (an atomic exchange).
@@ -1080,7 +1081,7 @@ static bool skipped_fstype(const char *type)
 		"proc", "sysfs", "devpts", "debugfs", "tracefs", "securityfs", "cgroup",
 		"cgroup2", "bpf", "pstore", "efivarfs", "selinuxfs", "smackfs", "binfmt_misc",
 		"nsfs", "autofs", "mqueue", "hugetlbfs", "configfs", "fusectl", "rpc_pipefs",
-		"devtmpfs", "ramfs_pseudo",
+		"devtmpfs",
 	};
 	size_t i;
 
