@@ -347,6 +347,9 @@ def make_tarballs(work, copies):
     src = work / f"src-{head[:12]}.tar"
     tree = work / f"tree-{head[:12]}-{copies}.tar"
     count = work / f"tree-{head[:12]}-{copies}.count"
+    for old in (*work.glob("src-*.tar"), *work.glob("tree-*")):
+        if old not in (src, tree, count):
+            old.unlink()  # another commit's or size's: 115 MB each
     if not src.exists():
         git("archive", "--format=tar", "-o", str(src), "HEAD")
     if not tree.exists() or not count.exists():
@@ -454,6 +457,15 @@ def one_round(args, ctx, mode):
                       *args.targets.split(",")], "the build")
             res["build_s"] = t
             res["total_s"] = res["unpack_s"] + res["read_s"] + res["build_s"]
+            # Coverage: the probe written into the deepest folder tar made
+            # during the round (a scanner that marks folders, not the
+            # filesystem, must have followed it).
+            late = max((mnt / "tree").glob("*/*/*/"), key=str) / "probe.bin"
+            late.write_bytes(PROBE)
+            deadline = time.monotonic() + 5
+            while not probe_blocked(late) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            res["late_probe_blocked"] = probe_blocked(late)
         finally:
             if sampler:
                 res["rss_kib"], res["pss_kib"] = sampler.finish()
@@ -541,6 +553,9 @@ def table(args, ctx, results):
         f"{med(r, 'rss_kib') / 1024:.1f} / {med(r, 'pss_kib') / 1024:.1f}")
     row("scanner start until the probe is denied (s)",
         lambda m, r: "—" if m == "off" else f"{med(r, 'start_s'):.1f}")
+    row("probe written into a folder the workload made: denied in every round",
+        lambda m, r: "—" if m == "off" else "yes" if all(x["late_probe_blocked"] for x in r) else
+        f"no ({sum(not x['late_probe_blocked'] for x in r)} of {len(r)} rounds allowed it)")
     row("opens denied or failed (should be 0)",
         lambda m, r: str(sum(x["reopen"]["denied"] + x["reopen"]["errors"]
                              + x["new1"]["denied"] + x["new1"]["errors"]
@@ -609,8 +624,9 @@ def main():
     ap.add_argument("--file-size", type=int, default=512,
                     help="bytes of the open and uncached files (default: %(default)s)")
     ap.add_argument("--ward-source", type=Path,
-                    help="signature source wardd imports in the ward modes (default: "
-                    "the database clamd loads)")
+                    help="signature source wardd imports in the ward modes, e.g. "
+                    "build/bench-data/db (copied, with the probe's signature added; "
+                    "default: the database clamd loads)")
     args = ap.parse_args()
     enter_namespace()
 
@@ -638,7 +654,13 @@ def main():
     ctx.probe_hdb = db / "probe.hdb"
     ctx.probe_hdb.write_text(f"{hashlib.md5(PROBE).hexdigest()}:{len(PROBE)}:"
                              "Ward.Bench.Probe\n")
-    ctx.ward_source = args.ward_source or db
+    ctx.ward_source = db
+    if args.ward_source:
+        # Another database (the foundation benchmark's, for the RSS
+        # target), with the probe's signature beside it.
+        ctx.ward_source = ctx.tmp / "ward-source"
+        shutil.copytree(args.ward_source, ctx.ward_source)
+        shutil.copy(ctx.probe_hdb, ctx.ward_source)
     modes = [make_mode(ctx, m) for m in modes_wanted]
     results = {m.name: [] for m in modes}
     status = 0
@@ -668,8 +690,10 @@ def main():
     done = {k: v for k, v in results.items() if v}
     if not done:
         return status or 1
-    rounds = min(len(v) for v in done.values())
-    text = (f"{rounds} round(s), modes alternating ({', '.join(done)}), medians; "
+    counts = {len(v) for v in done.values()}
+    rounds = (f"{counts.pop()} round(s)" if len(counts) == 1 else
+              "rounds: " + ", ".join(f"{k} {len(v)}" for k, v in done.items()))
+    text = (f"{rounds}, modes alternating ({', '.join(done)}), medians; "
             f"{args.fs} of {args.fs_size} MiB; {os.cpu_count()} CPUs, load "
             f"{os.getloadavg()[0]:.1f} at the end\n\n" + table(args, ctx, done))
     print(text)
