@@ -193,6 +193,7 @@ class RssSampler(threading.Thread):
 
 class OffMode:
     name = "off"
+    logdir = None
 
     def __init__(self, ctx):
         self.ctx = ctx
@@ -221,6 +222,7 @@ class ClamonaccMode:
 
     def __init__(self, ctx):
         self.ctx = ctx
+        self.logdir = None
         self.clamd = self.onacc = None
 
     def start(self, mnt, probe):
@@ -244,13 +246,14 @@ class ClamonaccMode:
                         "Foreground yes\n"
                         f"OnAccessPrevention yes\nOnAccessIncludePath {mnt}\n"
                         "OnAccessExcludeUname clamav\n")
-        self.clamd = spawn(["clamd", "-c", conf], self.ctx.tmp / "clamd.out")
+        self.logdir = d / "run"
+        self.clamd = spawn(["clamd", "-c", conf], d / "run" / "clamd.out")
         wait_until(lambda: (d / "run" / "clamd.sock").exists() or self.clamd.poll() is not None,
                    120, "clamd's socket")
         if self.clamd.poll() is not None:
-            raise RuntimeError(f"clamd exited: {(self.ctx.tmp / 'clamd.out').read_text()}")
+            raise RuntimeError(f"clamd exited: {(d / 'run' / 'clamd.out').read_text()}")
         self.onacc = spawn(["clamonacc", "--foreground", f"--config-file={conf}", "--fdpass",
-                            f"--log={d}/run/clamonacc.log"], self.ctx.tmp / "clamonacc.out")
+                            f"--log={d}/run/clamonacc.log"], d / "run" / "clamonacc.out")
         wait_until(lambda: probe_blocked(probe) or self.onacc.poll() is not None, 120,
                    "clamonacc to deny the probe file")
         if self.onacc.poll() is not None:
@@ -282,6 +285,7 @@ class WardMode:
         self.ctx = ctx
         self.method = method
         self.name = "ward" if method == "conventional" else "ward-smart"
+        self.logdir = None
         self.wardd = self.agent = None
 
     def start(self, mnt, probe):
@@ -293,6 +297,7 @@ class WardMode:
         if w.exists():
             shutil.rmtree(w)
         w.mkdir()
+        self.logdir = w
         self.wardd, api, _, data = start_wardd(self.ctx.bin, w, self.ctx.ward_source)
         for key, value in (("scan_method", self.method), ("realtime.enabled", True),
                            ("realtime.mode", "block"), ("realtime.paths", [str(mnt)])):
@@ -422,7 +427,17 @@ class Filesystem:
 # ----------------------------------------------------------------------------
 # One round of one mode
 
-def one_round(args, ctx, mode):
+def keep_logs(args, mode, rnd):
+    """The scanner's logs of a round, kept in --work/logs/MODE-ROUND."""
+    if mode.logdir and mode.logdir.is_dir():
+        dest = args.work / "logs" / f"{mode.name}-{rnd}"
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir(parents=True)
+        for f in (*mode.logdir.glob("*.log"), *mode.logdir.glob("*.out")):
+            shutil.copy(f, dest)
+
+
+def one_round(args, ctx, mode, rnd):
     res = {}
     with Filesystem(ctx.tmp, args.fs, args.fs_size) as mnt:
         # Made before the scanner starts: the open set, two uncached sets,
@@ -470,6 +485,7 @@ def one_round(args, ctx, mode):
             if sampler:
                 res["rss_kib"], res["pss_kib"] = sampler.finish()
             mode.stop()
+            keep_logs(args, mode, rnd)
     return res
 
 
@@ -484,6 +500,7 @@ def preflight(args, ctx, mode):
             mode.start(mnt, probe)
         finally:
             mode.stop()
+            keep_logs(args, mode, 0)
 
 
 # ----------------------------------------------------------------------------
@@ -673,7 +690,7 @@ def main():
         for rnd in range(1, args.rounds + 1):
             for mode in modes:
                 log(f"round {rnd}/{args.rounds}: {mode.name}")
-                r = one_round(args, ctx, mode)
+                r = one_round(args, ctx, mode, rnd)
                 log(f"  {mode.name}: workload {r['total_s']:.1f} s (unpack {r['unpack_s']:.1f}, "
                     f"read {r['read_s']:.1f}, build {r['build_s']:.1f}); open p50 "
                     f"{r['reopen']['p50_us']:.1f} µs; new files "
