@@ -659,7 +659,6 @@ def main():
     ctx.bin = args.bin.resolve()
     if not (ctx.bin / "ward-openbench").exists():
         sys.exit(f"bench-realtime: {ctx.bin / 'ward-openbench'} not found: build first (make)")
-    ctx.tree, ctx.src, ctx.files = make_tarballs(args.work, args.copies)
     # Under /tmp (clamd, as clamav, must reach its files), not in the
     # clone: the mount point and the scanners' state.
     ctx.tmp = Path(tempfile.mkdtemp(prefix="ward-bench-realtime-"))
@@ -672,21 +671,23 @@ def main():
     ctx.probe_hdb.write_text(f"{hashlib.md5(PROBE).hexdigest()}:{len(PROBE)}:"
                              "Ward.Bench.Probe\n")
     ctx.ward_source = db
-    if args.ward_source:
-        # Another database (the foundation benchmark's, for the RSS
-        # target), with the probe's signature beside it.
-        ctx.ward_source = ctx.tmp / "ward-source"
-        shutil.copytree(args.ward_source, ctx.ward_source)
-        shutil.copy(ctx.probe_hdb, ctx.ward_source)
     modes = [make_mode(ctx, m) for m in modes_wanted]
     results = {m.name: [] for m in modes}
     status = 0
     mode = None
     try:
+        if args.ward_source:
+            # Another database (the foundation benchmark's, for the RSS
+            # target), with the probe's signature beside it.
+            ctx.ward_source = ctx.tmp / "ward-source"
+            shutil.copytree(args.ward_source, ctx.ward_source)
+            shutil.copy(ctx.probe_hdb, ctx.ward_source)
         for mode in modes:
             if mode.name != "off":
                 log(f"checking that {mode.name} starts and blocks the probe")
                 preflight(args, ctx, mode)
+        mode = None
+        ctx.tree, ctx.src, ctx.files = make_tarballs(args.work, args.copies)
         for rnd in range(1, args.rounds + 1):
             for mode in modes:
                 log(f"round {rnd}/{args.rounds}: {mode.name}")
