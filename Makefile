@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build install deb run test test-unit test-asan check-fresh fuzz bench bench-scan bench-server bench-updates bench-smart bench-console bench-attack style clean
+.PHONY: all deps build install deb run test test-unit test-asan check-fresh fuzz bench bench-scan bench-server bench-updates bench-smart bench-console bench-attack bench-realtime style clean
 
 all: build
 
@@ -95,6 +95,16 @@ bench-console: build
 # protection lookups, with 200 agents connected (about 3 min).
 bench-attack: build
 	@python3 bench/attack.py --bin $(BUILD)/bin $(BENCH_ATTACK_ARGS)
+
+# Real-time (on-access) scanning: open latency, verdicts per second and a
+# file-heavy workload with no scanner, clamonacc + clamd, and ward-agent, on
+# a filesystem the benchmark mounts itself (root; about 20 min). Not part of
+# `make bench`. BENCH_REALTIME_ARGS="--modes off,clamonacc" leaves Ward out.
+bench-realtime:
+	@[ "$$(id -u)" -eq 0 ] || { echo "bench-realtime: needs root (it mounts a filesystem" \
+		"of its own and runs fanotify scanners on it): sudo make bench-realtime" >&2; exit 1; }
+	@$(MAKE) --no-print-directory build
+	@python3 bench/realtime/run.py --bin $(BUILD)/bin $(BENCH_REALTIME_ARGS)
 
 style:
 	@sh scripts/check-style.sh

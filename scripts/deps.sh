@@ -5,7 +5,8 @@
 set -eu
 
 # Build and runtime libraries, then the peers and test data the tests and
-# benchmarks compare against (clamscan, clamd, clamav-testfiles), then the
+# benchmarks compare against (clamscan, clamd, clamav-testfiles; clamonacc,
+# which bench-realtime runs beside ward-agent, is in clamav-daemon), then the
 # browser the console's tests drive (chromium), faketime for the tests of
 # clock steps, systemd-analyze for the units' privileges, and ip (iproute2)
 # and sysctl, pgrep (procps) for the tests in network namespaces. clang's
@@ -18,6 +19,9 @@ libmicrohttpd-dev libgnutls28-dev libcurl4-gnutls-dev libarchive-dev
 clamav clamav-daemon clamdscan clamav-testfiles
 python3 time curl chromium faketime systemd iproute2 procps
 "
+# bench-realtime makes its workload with `git archive` of HEAD (e2fsprogs,
+# for the ext4 image it mounts, is a required package).
+packages="$packages git"
 # make deb and its test: Debian's packaging tools, lintian, and
 # debootstrap for the fresh Debian 12 the packages are installed into.
 packages="$packages debhelper dpkg-dev lintian debootstrap"
