@@ -161,7 +161,8 @@ static bool paths_valid(const struct settings_def *def, const json_t *value, cha
 	}
 	json_array_foreach(value, i, v) {
 		if (!json_is_string(v)) {
-			snprintf(errbuf, errlen, "%s[%zu]: expected a path (a string)", def->key, i);
+			snprintf(errbuf, errlen, "%s[%zu]: expected a path (a string)", def->key,
+				 i);
 			return false;
 		}
 		if (!settings_path_ok(json_string_value(v), json_string_length(v), &why)) {

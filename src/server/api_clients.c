@@ -94,7 +94,7 @@ void api_clients_show(struct api_ctx *ctx, struct http_req *req, const char *who
 		      const struct api_args *args)
 {
 	struct one_client o = { .ctx = ctx };
-	json_t *own = NULL, *eff = NULL;
+	json_t *own = NULL, *eff = NULL, *rt;
 	char msg[256];
 	int64_t id = 0;
 
@@ -112,6 +112,9 @@ void api_clients_show(struct api_ctx *ctx, struct http_req *req, const char *who
 		http_respond_error(req, 404, "no client with id %lld", (long long)id);
 		return;
 	}
+	/* Real-time scanning as the agent last reported it (null: never). */
+	rt = json_object_get(json_object_get(o.found, "status"), "realtime");
+	json_object_set_new(o.found, "realtime", rt ? json_incref(rt) : json_null());
 	if (store_settings_get(ctx->st, id, &own, &eff, msg, sizeof(msg)) == SERR_OK) {
 		json_object_set_new(o.found, "own_settings", own);
 		json_object_set_new(o.found, "settings", eff);

@@ -21,6 +21,7 @@
 #include "server/admins.h"
 #include "server/api.h"
 #include "server/api_clients.h"
+#include "server/api_tasks.h"
 #include "server/config.h"
 #include "server/console.h"
 #include "server/enroll.h"
@@ -265,6 +266,13 @@ static void on_verify(void *arg)
 		log_msg(LOG_LVL_ERROR, "database: saving the server's running time failed");
 }
 
+/* Every minute: tasks whose agents have not reported on them for
+ * tasks.expire fail. */
+static void on_tasks(void *arg)
+{
+	api_tasks_expire(arg);
+}
+
 /* The daily task: verification that also removes long-inactive clients,
  * and the event log's oldest events and the removed clients kept past
  * agents.removed_keep going. */
@@ -279,6 +287,8 @@ static void on_daily(void *arg)
 	else if (n)
 		log_msg(LOG_LVL_INFO, "logs: removed %lld events older than %llds", (long long)n,
 			(long long)ctx->cfg->logs_keep);
+	if (store_tasks_prune(ctx->st, ctx->cfg->logs_keep, now, &n) != SERR_OK)
+		log_msg(LOG_LVL_ERROR, "tasks: removing old finished tasks failed");
 	if (store_removed_purge(ctx->st, ctx->cfg->removed_keep, now, &n) != SERR_OK)
 		log_msg(LOG_LVL_ERROR, "clients: forgetting removed clients failed");
 	else if (n)
@@ -540,6 +550,7 @@ int main(int argc, char **argv)
 		notify_set_signer(ctx.notify, ctx.updates);
 	if (!ctx.notify || !ctx.enroll_by_token || !ctx.enroll_by_address ||
 	    http_every(http, (uint64_t)cfg.verify_interval * 1000, on_verify, &ctx) != 0 ||
+	    http_every(http, 60u * 1000, on_tasks, &ctx) != 0 ||
 	    http_every(http, 86400u * 1000, on_daily, &ctx) != 0) {
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;

@@ -261,7 +261,9 @@ class ConsoleTest(Base):
         out = subprocess.run([ward, "logs", "--format", "csv", "--kind", "verify"], env=env,
                              capture_output=True, timeout=30)
         self.assertEqual(out.returncode, 0, out.stderr)
-        self.assertTrue(out.stdout.startswith(b"time,kind,client,hostname,domain,message\r\n"))
+        self.assertTrue(out.stdout.startswith(b"time,kind,client,hostname,domain,message,source,action,"
+                                                     b"action_result,second_action,second_result,"
+                                                     b"quarantine,task\r\n"))
         self.assertIn(b",verify,", out.stdout)
 
     def test_detection_reports(self):

@@ -95,7 +95,8 @@ int main(void)
 	CHECK(!valid("realtime.paths", "[\"/home\", 7]"));
 	CHECK_STR_CONTAINS(msg, "realtime.paths[1]: expected a path");
 	CHECK(!valid("scan.paths", "[\"home\"]"));
-	CHECK_STR_CONTAINS(msg, "scan.paths[0]: 'home' is not a path it takes: not an absolute path");
+	CHECK_STR_CONTAINS(msg, "scan.paths[0]: 'home' is not a path it takes: not an "
+			   "absolute path");
 	CHECK(!valid("scan.paths", "[\"/home/\"]"));
 	CHECK_STR_CONTAINS(msg, "a trailing slash");
 	CHECK(!valid("scan.paths", "[\"/home/../etc\"]"));
@@ -156,6 +157,7 @@ int main(void)
 	CHECK(valid("scan.schedule", "\"weekly sun 02:00\""));
 	CHECK(valid("scan.cpu", "\"normal\""));
 	CHECK(!valid("action.pua.second", "\"shred\""));
-	CHECK_STR_CONTAINS(msg, "action.pua.second: expected one of quarantine, delete, rename, pass");
+	CHECK_STR_CONTAINS(msg, "action.pua.second: expected one of quarantine, delete, "
+			   "rename, pass");
 	return check_finish();
 }

@@ -1,0 +1,292 @@
+/* api_quarantine.c -- the quarantine on the server: each agent's
+ * inventory as it reports it, listed fleet-wide, by domain or by client;
+ * restores and deletes, which go to the agents as tasks (api_tasks.h). */
+#include "server/api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/api_tasks.h"
+
+#define DEFAULT_LIMIT 1000
+#define MAX_LIMIT 100000
+
+/* Bounds of one inventory record. */
+#define ITEM_ID_MAX 64        /* bytes of an item id: [A-Za-z0-9_-] */
+#define PATH_MAX_BYTES 16384  /* bytes of a path as reported (\xNN escapes) */
+#define NAMES_MAX 64          /* detection names of one record */
+#define NAME_MAX_BYTES 256    /* bytes of one name */
+
+static const char *const item_states[] = { "stored", "restored", "deleted", NULL };
+static const char *const sources[] = { "realtime", "scheduled", "scan_now", "manual",
+				       "clamd", NULL };
+
+static bool one_of(const char *s, const char *const *list)
+{
+	for (; *list; list++)
+		if (strcmp(s, *list) == 0)
+			return true;
+	return false;
+}
+
+/* Whether s (len bytes) is an item id: 1 to ITEM_ID_MAX letters, digits,
+ * '-' and '_' (it names a file of the central quarantine). */
+static bool item_id_ok(const char *s, size_t len)
+{
+	static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				 "0123456789-_";
+
+	return len > 0 && len <= ITEM_ID_MAX && strspn(s, ok) == len;
+}
+
+/* Whether s (len bytes) is printable text: no control character, no NUL. */
+static bool text_ok(const char *s, size_t len, size_t max)
+{
+	size_t i;
+
+	if (len == 0 || len > max)
+		return false;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* Checks one inventory record; false with msg naming the member. */
+static bool record_ok(const json_t *r, size_t i, char *msg, size_t len)
+{
+	static const char *const members[] = { "id", "path", "size", "sha256", "names", "time",
+					       "source", "state", NULL };
+	const char *key, *bad = NULL;
+	json_t *v, *n;
+	size_t j;
+
+	if (!json_is_object(r)) {
+		snprintf(msg, len, "items[%zu]: expected an object", i);
+		return false;
+	}
+	json_object_foreach((json_t *)r, key, v)
+		if (!one_of(key, members)) {
+			snprintf(msg, len, "items[%zu].%.64s: no such member (a record has "
+				 "id, path, size, sha256, names, time, source, state)", i, key);
+			return false;
+		}
+	v = json_object_get(r, "id");
+	if (!json_is_string(v) || !item_id_ok(json_string_value(v), json_string_length(v)))
+		bad = "id: expected 1 to 64 letters, digits, - and _";
+	v = json_object_get(r, "path");
+	if (!bad && (!json_is_string(v) || json_string_value(v)[0] != '/' ||
+		     !text_ok(json_string_value(v), json_string_length(v), PATH_MAX_BYTES)))
+		bad = "path: expected an absolute path (bytes not UTF-8 as \\xNN), at most 16384 "
+		      "bytes";
+	v = json_object_get(r, "size");
+	if (!bad && (!json_is_integer(v) || json_integer_value(v) < 0))
+		bad = "size: expected a whole number of bytes";
+	v = json_object_get(r, "sha256");
+	if (!bad && (!json_is_string(v) || json_string_length(v) != 64 ||
+		     strspn(json_string_value(v), "0123456789abcdef") != 64))
+		bad = "sha256: expected 64 lowercase hex digits";
+	v = json_object_get(r, "names");
+	if (!bad && (!json_is_array(v) || json_array_size(v) == 0 ||
+		     json_array_size(v) > NAMES_MAX))
+		bad = "names: expected a list of 1 to 64 detection names";
+	json_array_foreach(bad ? NULL : v, j, n)
+		if (!bad && (!json_is_string(n) ||
+			     !text_ok(json_string_value(n), json_string_length(n), NAME_MAX_BYTES)))
+			bad = "names: each a name of 1 to 256 bytes without control characters";
+	v = json_object_get(r, "time");
+	if (!bad && (!json_is_integer(v) || json_integer_value(v) <= 0))
+		bad = "time: expected seconds since the epoch";
+	v = json_object_get(r, "source");
+	if (!bad && (!json_is_string(v) || !one_of(json_string_value(v), sources)))
+		bad = "source: expected realtime, scheduled, scan_now, manual or clamd";
+	v = json_object_get(r, "state");
+	if (!bad && (!json_is_string(v) || !one_of(json_string_value(v), item_states)))
+		bad = "state: expected stored, restored or deleted";
+	if (!bad)
+		return true;
+	snprintf(msg, len, "items[%zu].%s", i, bad);
+	return false;
+}
+
+void api_quarantine_inventory(struct api_ctx *ctx, struct http_req *req, const char *who,
+			      const struct api_args *args)
+{
+	json_t *body = api_body_object(req), *items, *complete, *gone = NULL, *r;
+	int64_t client = strtoll(who, NULL, 10);
+	const char *key;
+	char msg[512];
+	enum serr err;
+	size_t i;
+
+	(void)args;
+	if (!body)
+		return;
+	json_object_foreach(body, key, r)
+		if (strcmp(key, "items") != 0 && strcmp(key, "complete") != 0) {
+			http_respond_error(req, 400, "quarantine: %.64s: no such member (it takes "
+					   "items, complete)", key);
+			goto out;
+		}
+	items = json_object_get(body, "items");
+	complete = json_object_get(body, "complete");
+	if (!json_is_array(items)) {
+		http_respond_error(req, 400, "quarantine: items: expected a list of records");
+		goto out;
+	}
+	if (!json_is_boolean(complete)) {
+		http_respond_error(req, 400, "quarantine: complete: expected true (the whole "
+				   "quarantine) or false (what changed)");
+		goto out;
+	}
+	if ((int64_t)json_array_size(items) > ctx->cfg->quarantine_max_report) {
+		http_respond_error(req, 413, "quarantine: items: at most %lld records a report "
+				   "(quarantine.max_report); send the rest in further reports "
+				   "with complete false",
+				   (long long)ctx->cfg->quarantine_max_report);
+		goto out;
+	}
+	json_array_foreach(items, i, r)
+		if (!record_ok(r, i, msg, sizeof(msg))) {
+			http_respond_error(req, 400, "quarantine: %s", msg);
+			goto out;
+		}
+	err = store_quarantine_put(ctx->st, client, items, json_is_true(complete),
+				   ctx->cfg->quarantine_max_items, &gone, msg, sizeof(msg));
+	if (err == SERR_INVAL) {
+		http_respond_error(req, 413, "quarantine: %s", msg);
+		goto out;
+	}
+	if (err != SERR_OK) {
+		api_store_error(req, err, msg);
+		goto out;
+	}
+	http_respond_json(req, 200, json_pack("{sI}", "stored",
+					      (json_int_t)json_array_size(items)));
+out:
+	json_decref(gone);
+	json_decref(body);
+}
+
+void api_quarantine_list(struct api_ctx *ctx, struct http_req *req, const char *who,
+			 const struct api_args *args)
+{
+	const char *domain = api_arg_string(args, "domain"), *item = api_arg_string(args, "item");
+	const char *state = api_arg_string(args, "state");
+	int64_t node = 0, limit = DEFAULT_LIMIT;
+	json_t *out = NULL;
+	char msg[256];
+	enum serr err;
+
+	(void)who;
+	if (api_arg_int(args, "client", &node) && node <= STORE_ROOT) {
+		http_respond_error(req, 400, "client: expected a client id");
+		return;
+	}
+	if (api_arg_int(args, "limit", &limit) && (limit < 1 || limit > MAX_LIMIT)) {
+		http_respond_error(req, 400, "limit: expected 1 to %d", MAX_LIMIT);
+		return;
+	}
+	if (state && !one_of(state, item_states)) {
+		http_respond_error(req, 400, "state: expected stored, restored or deleted, not "
+				   "'%.64s'", state);
+		return;
+	}
+	if (domain && node) {
+		http_respond_error(req, 400, "client and domain: give one or the other");
+		return;
+	}
+	if (domain && (err = store_domain_lookup(ctx->st, domain, 0, &node, msg,
+						 sizeof(msg))) != SERR_OK) {
+		api_store_error(req, err, msg);
+		return;
+	}
+	if (store_quarantine_list(ctx->st, node, item, state, limit, &out) != SERR_OK) {
+		http_respond_error(req, 500, "database: reading the quarantine failed");
+		return;
+	}
+	http_respond_json(req, 200, json_pack("{so}", "items", out));
+}
+
+/* Queues a task of kind with args about client's item, which must be in
+ * its quarantine (stored); answers req. */
+static void item_task(struct api_ctx *ctx, struct http_req *req, const char *who,
+		      const struct api_args *args, const char *kind, json_t *task)
+{
+	const char *item = api_arg_string(args, "item");
+	int64_t client = 0, id = 0;
+	json_t *found = NULL;
+	char msg[256];
+	enum serr err;
+
+	api_arg_int(args, "client", &client);
+	if (!task) {
+		http_respond_error(req, 500, "out of memory");
+		return;
+	}
+	if (client <= STORE_ROOT || !item_id_ok(item, strlen(item))) {
+		http_respond_error(req, 400, "%s", client <= STORE_ROOT ?
+				   "client: expected a client id" :
+				   "item: expected an item id (1 to 64 letters, digits, - and _)");
+		goto out;
+	}
+	if (store_quarantine_list(ctx->st, client, item, NULL, 1, &found) != SERR_OK) {
+		http_respond_error(req, 500, "database: reading the quarantine failed");
+		goto out;
+	}
+	if (json_array_size(found) == 0) {
+		http_respond_error(req, 404, "client %lld has no item %s in quarantine",
+				   (long long)client, item);
+		goto out;
+	}
+	if (strcmp(json_string_value(json_object_get(json_array_get(found, 0), "state")),
+		   "stored") != 0) {
+		http_respond_error(req, 409, "item %s of client %lld is %s already", item,
+				   (long long)client, json_string_value(json_object_get(
+					   json_array_get(found, 0), "state")));
+		goto out;
+	}
+	json_object_set_new(task, "item", json_string(item));
+	err = api_tasks_queue(ctx, client, kind, task, who, &id, msg, sizeof(msg));
+	if (err != SERR_OK)
+		api_store_error(req, err, msg);
+	else
+		http_respond_json(req, 200, json_pack("{sI sI ss}", "task", (json_int_t)id,
+						      "client", (json_int_t)client, "item", item));
+out:
+	json_decref(found);
+	json_decref(task);
+}
+
+/* The boolean argument name (absent: false); false, answered 400, when it
+ * is not a boolean. */
+static bool flag_arg(struct http_req *req, const struct api_args *args, const char *name,
+		     bool *out)
+{
+	json_t *v = api_arg_json(args, name);
+
+	*out = json_is_true(v);
+	if (!v || json_is_boolean(v))
+		return true;
+	http_respond_error(req, 400, "%s: expected true or false", name);
+	return false;
+}
+
+void api_quarantine_restore(struct api_ctx *ctx, struct http_req *req, const char *who,
+			    const struct api_args *args)
+{
+	bool overwrite, exclude;
+
+	if (!flag_arg(req, args, "overwrite", &overwrite) ||
+	    !flag_arg(req, args, "exclude", &exclude))
+		return;
+	item_task(ctx, req, who, args, "quarantine_restore",
+		  json_pack("{sb sb}", "overwrite", overwrite, "exclude", exclude));
+}
+
+void api_quarantine_delete(struct api_ctx *ctx, struct http_req *req, const char *who,
+			   const struct api_args *args)
+{
+	item_task(ctx, req, who, args, "quarantine_delete", json_object());
+}
