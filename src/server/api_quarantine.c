@@ -3,10 +3,14 @@
  * restores and deletes, which go to the agents as tasks (api_tasks.h). */
 #include "server/api.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "common/log.h"
+#include "common/util.h"
 #include "server/api_tasks.h"
 
 #define DEFAULT_LIMIT 1000
@@ -110,6 +114,32 @@ static bool record_ok(const json_t *r, size_t i, char *msg, size_t len)
 	return false;
 }
 
+/* The path of client's central copy of item (item checked by
+ * item_id_ok()), or of its directory when item is NULL; NULL when out of
+ * memory. The caller frees it. */
+static char *central_path(const struct api_ctx *ctx, int64_t client, const char *item)
+{
+	return item ? util_printf("%s/quarantine/%lld/%s", ctx->cfg->data_dir,
+				  (long long)client, item) :
+		      util_printf("%s/quarantine/%lld", ctx->cfg->data_dir, (long long)client);
+}
+
+/* Removes the central copies of client's items gone (a list of ids). */
+static void central_remove(const struct api_ctx *ctx, int64_t client, const json_t *gone)
+{
+	json_t *v;
+	size_t i;
+	char *path;
+
+	json_array_foreach(gone, i, v) {
+		path = central_path(ctx, client, json_string_value(v));
+		if (path && unlink(path) != 0 && errno != ENOENT)
+			log_msg(LOG_LVL_ERROR, "quarantine: removing %s: %s", path,
+				strerror(errno));
+		free(path);
+	}
+}
+
 void api_quarantine_inventory(struct api_ctx *ctx, struct http_req *req, const char *who,
 			      const struct api_args *args)
 {
@@ -162,6 +192,7 @@ void api_quarantine_inventory(struct api_ctx *ctx, struct http_req *req, const c
 		api_store_error(req, err, msg);
 		goto out;
 	}
+	central_remove(ctx, client, gone);
 	http_respond_json(req, 200, json_pack("{sI}", "stored",
 					      (json_int_t)json_array_size(items)));
 out:
@@ -289,4 +320,159 @@ void api_quarantine_delete(struct api_ctx *ctx, struct http_req *req, const char
 			   const struct api_args *args)
 {
 	item_task(ctx, req, who, args, "quarantine_delete", json_object());
+}
+
+/* The record of client's item (a new object), or NULL when it has none. */
+static json_t *find_item(struct api_ctx *ctx, int64_t client, const char *item)
+{
+	json_t *found = NULL, *r;
+
+	if (store_quarantine_list(ctx->st, client, item, NULL, 1, &found) != SERR_OK)
+		return NULL;
+	r = json_incref(json_array_get(found, 0));
+	json_decref(found);
+	return r;
+}
+
+/* The largest copy client may send: the server's cap, lowered by the
+ * client's quarantine.central_max_file; -1 when quarantine.central is off
+ * for it. */
+static int64_t central_cap(struct api_ctx *ctx, int64_t client)
+{
+	json_t *eff = NULL;
+	int64_t cap = -1, own;
+	char msg[256];
+
+	if (store_settings_get(ctx->st, client, NULL, &eff, msg, sizeof(msg)) != SERR_OK)
+		return -1;
+	if (json_is_true(json_object_get(eff, "quarantine.central"))) {
+		cap = ctx->cfg->quarantine_central_max_file;
+		own = json_integer_value(json_object_get(eff, "quarantine.central_max_file"));
+		if (own < cap)
+			cap = own;
+	}
+	json_decref(eff);
+	return cap;
+}
+
+static void upload_done(void *arg)
+{
+	struct api_ctx *ctx = arg;
+
+	ctx->uploads--;
+}
+
+bool api_quarantine_admit(struct api_ctx *ctx, struct http_req *req, int64_t client,
+			  size_t *max_body)
+{
+	const char *item = http_req_query(req, "item"), *length;
+	json_t *r = NULL;
+	int64_t cap, total = 0;
+	unsigned long long declared = 0;
+	char *end;
+	bool ok = false;
+
+	if (!item || !item_id_ok(item, strlen(item))) {
+		http_respond_error(req, 400, "item: expected ?item=ID (1 to 64 letters, digits, - "
+				   "and _)");
+		return false;
+	}
+	r = find_item(ctx, client, item);
+	if (!r) {
+		http_respond_error(req, 404, "item %s: not in this agent's quarantine as reported "
+				   "(POST /api/v1/agent/quarantine first)", item);
+		return false;
+	}
+	cap = central_cap(ctx, client);
+	length = http_req_header(req, "Content-Length");
+	if (length) {
+		errno = 0;
+		declared = strtoull(length, &end, 10);
+		if (errno || *end)
+			declared = ~0ULL;
+	}
+	if (cap < 0) {
+		http_respond_error(req, 403, "quarantine.central is off for client %lld: the server "
+				   "takes no copies of its quarantine", (long long)client);
+	} else if (json_integer_value(json_object_get(r, "central")) > 0) {
+		http_respond_json(req, 200, json_pack("{ss sb}", "item", item, "stored", 0));
+	} else if (declared > (unsigned long long)cap) {
+		http_respond_error(req, 413, "item %s: %llu bytes; the central quarantine takes "
+				   "copies of at most %lld (quarantine.central_max_file)", item,
+				   declared, (long long)cap);
+	} else if (store_quarantine_central_total(ctx->st, &total) != SERR_OK ||
+		   total + (int64_t)declared > ctx->cfg->quarantine_central_max_total) {
+		http_respond_error(req, 507, "the central quarantine is full "
+				   "(quarantine.central_max_total %lld bytes)",
+				   (long long)ctx->cfg->quarantine_central_max_total);
+	} else if (ctx->uploads >= ctx->cfg->quarantine_max_uploads) {
+		http_respond_busy(req, 5, "%lld copies are being received "
+				  "(quarantine.max_uploads)", (long long)ctx->uploads);
+	} else {
+		ctx->uploads++;
+		http_on_done(req, upload_done, ctx);
+		*max_body = (size_t)cap;
+		ok = true;
+	}
+	json_decref(r);
+	return ok;
+}
+
+void api_quarantine_upload(struct api_ctx *ctx, struct http_req *req, const char *who,
+			   const struct api_args *args)
+{
+	int64_t client = strtoll(who, NULL, 10);
+	const char *item = http_req_query(req, "item");
+	const char *body;
+	char *dir = NULL, *path = NULL;
+	size_t len;
+
+	json_t *r;
+	int64_t total = 0;
+
+	(void)args;
+	body = http_req_body(req, &len);
+	/* api_quarantine_admit() checked the item and the caps before the body
+	 * came; what a body without Content-Length brought is checked now. */
+	r = find_item(ctx, client, item);
+	json_decref(r);
+	if (!r) {
+		http_respond_error(req, 404, "item %s: no longer in this agent's quarantine", item);
+		goto out;
+	}
+	if (len == 0) {
+		http_respond_error(req, 400, "item %s: an empty copy", item);
+		goto out;
+	}
+	if (store_quarantine_central_total(ctx->st, &total) != SERR_OK ||
+	    total + (int64_t)len > ctx->cfg->quarantine_central_max_total) {
+		http_respond_error(req, 507, "the central quarantine is full "
+				   "(quarantine.central_max_total %lld bytes)",
+				   (long long)ctx->cfg->quarantine_central_max_total);
+		goto out;
+	}
+	dir = central_path(ctx, client, NULL);
+	path = central_path(ctx, client, item);
+	if (!dir || !path) {
+		http_respond_error(req, 500, "out of memory");
+		goto out;
+	}
+	if (util_mkdir_p(dir, 0700) != 0 || util_replace_file(path, body, len, 0600) != 0) {
+		log_msg(LOG_LVL_ERROR, "quarantine: writing %s: %s", path, strerror(errno));
+		http_respond_error(req, 507, "the central quarantine could not store the copy "
+				   "(%s)", strerror(errno));
+		goto out;
+	}
+	if (store_quarantine_central(ctx->st, client, item, (int64_t)len) != SERR_OK) {
+		unlink(path);
+		http_respond_error(req, 500, "database: recording the copy failed");
+		goto out;
+	}
+	store_eventf(ctx->st, "system", client, "central quarantine: a copy of item %s "
+		     "(%zu bytes) stored", item, len);
+	http_respond_json(req, 201, json_pack("{ss sb sI}", "item", item, "stored", 1, "size",
+					      (json_int_t)len));
+out:
+	free(dir);
+	free(path);
 }

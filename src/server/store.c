@@ -2429,7 +2429,7 @@ enum serr store_quarantine_put(struct store *st, int64_t client, const json_t *i
 			       "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1) ON CONFLICT (client, "
 			       "item) DO UPDATE SET path = ?3, size = ?4, sha256 = ?5, names = ?6, "
 			       "time = ?7, source = ?8, state = ?9, reported = ?10, seen = 1",
-			       "isssisissi", client,
+			       "issississi", client,
 			       json_string_value(json_object_get(r, "id")),
 			       json_string_value(json_object_get(r, "path")),
 			       (int64_t)json_integer_value(json_object_get(r, "size")),

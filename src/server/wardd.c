@@ -507,6 +507,7 @@ int main(int argc, char **argv)
 				.max_connections = (unsigned)cfg.max_connections,
 				.admin_reserve = (unsigned)cfg.admin_reserve,
 				.privileged = api_privileged,
+				.headers = api_headers,
 				.max_per_address = (unsigned)cfg.max_per_address,
 				.max_request = (size_t)cfg.max_request,
 				.idle_timeout = (unsigned)cfg.long_poll + 30,
