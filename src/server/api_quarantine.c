@@ -392,8 +392,8 @@ bool api_quarantine_admit(struct api_ctx *ctx, struct http_req *req, int64_t cli
 			declared = ~0ULL;
 	}
 	if (cap < 0) {
-		http_respond_error(req, 403, "quarantine.central is off for client %lld: the server "
-				   "takes no copies of its quarantine", (long long)client);
+		http_respond_error(req, 403, "quarantine.central is off for client %lld: the "
+				   "server takes no copies of its quarantine", (long long)client);
 	} else if (json_integer_value(json_object_get(r, "central")) > 0) {
 		http_respond_json(req, 200, json_pack("{ss sb}", "item", item, "stored", 0));
 	} else if (declared > (unsigned long long)cap) {
