@@ -120,6 +120,10 @@ bool api_headers(struct http_req *req, void *arg, size_t *max_body);
 bool api_quarantine_admit(struct api_ctx *ctx, struct http_req *req, int64_t client,
 			  size_t *max_body);
 
+/* Removes the central quarantine copies of client (its records went with
+ * it when it was removed from the tree). Loop thread only. */
+void api_quarantine_forget(struct api_ctx *ctx, int64_t client);
+
 /* Parses req's body as a JSON object. Returns it (owned by the caller),
  * or NULL after answering 400 naming what is wrong. */
 json_t *api_body_object(struct http_req *req);

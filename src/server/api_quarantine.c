@@ -140,6 +140,15 @@ static void central_remove(const struct api_ctx *ctx, int64_t client, const json
 	}
 }
 
+void api_quarantine_forget(struct api_ctx *ctx, int64_t client)
+{
+	char *dir = central_path(ctx, client, NULL);
+
+	if (dir && util_remove_tree(dir) != 0)
+		log_msg(LOG_LVL_ERROR, "quarantine: removing %s: %s", dir, strerror(errno));
+	free(dir);
+}
+
 void api_quarantine_inventory(struct api_ctx *ctx, struct http_req *req, const char *who,
 			      const struct api_args *args)
 {

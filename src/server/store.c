@@ -2087,14 +2087,14 @@ enum serr store_events(struct store *st, const struct store_event_filter *f,
 {
 	/* A domain matches itself and every domain below it. */
 	return query_rows(prepare(st, NULL, 0,
-		"SELECT id, time, kind, client, hostname, domain, message, detail FROM events "
+		"SELECT id, time, kind, client, hostname, domain, detail, message FROM events "
 		"WHERE (?1 IS NULL OR kind = ?1) AND time >= ?2 AND time <= ?3 "
 		"AND (?4 = 0 OR client = ?4) AND (?5 IS NULL OR domain = ?5 OR "
 		"substr(domain, 1, length(?5) + 1) = ?5 || '/' OR "
 		"(?5 = '/' AND domain IS NOT NULL)) "
 		"AND (?6 = 0 OR id < ?6) ORDER BY id DESC LIMIT ?7", "siiisii",
 		f->kind, f->since, f->until ? f->until : INT64_MAX, f->client, f->domain,
-		f->before, f->limit), 1u << 7, out);
+		f->before, f->limit), 1u << 6, out);
 }
 
 enum serr store_events_prune(struct store *st, int64_t keep, int64_t now, int64_t *n)

@@ -436,8 +436,9 @@ struct store_event_filter {
 };
 
 /* Stores in *out (a new array the caller owns) the events f selects,
- * newest first: {id, time, kind, client, hostname, domain, message,
- * detail (an object, or null)}. */
+ * newest first: {id, time, kind, client, hostname, domain, detail (an
+ * object, or null), message} (the message last: the CLI's tables show
+ * the last column whole). */
 enum serr store_events(struct store *st, const struct store_event_filter *f,
 		       json_t **out);
 

@@ -258,6 +258,11 @@ class QuarantineTest(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertFalse(os.path.exists(path))
         self.assertTrue(os.path.exists(os.path.join(os.path.dirname(path), "q4")))
+        # A client removed from the tree takes its records and copies along.
+        status, body = self.admin_call("POST", "/api/v1/clients/remove", {"ids": [self.a]})
+        self.assertEqual((status, body["removed"]), (200, 1))
+        self.assertFalse(os.path.exists(os.path.dirname(path)))
+        self.assertEqual(self.listed(f"?client={self.a}"), [])
 
     def test_5_cli_words(self):
         def ward(*args):

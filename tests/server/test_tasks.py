@@ -321,6 +321,27 @@ class TasksTest(unittest.TestCase):
                 self.assertEqual(status, 400, body)
                 self.assertIn(want, body["error"])
 
+    def test_protection_settings(self):
+        """The settings the agent reads for Scan Now and the rest: listed with
+        their types, paths checked entry by entry through the API."""
+        status, body = self.admin_call("GET", "/api/v1/settings/keys")
+        keys = {k["key"]: k for k in body["settings"]}
+        self.assertEqual(keys["scan.paths"]["type"], "paths")
+        self.assertEqual(keys["scan.paths"]["default"], ["/"])
+        self.assertEqual(keys["realtime.timeout"]["max"], 60)
+        self.assertEqual(keys["action.pua.second"]["default"], "pass")
+        status, body = self.admin_call("PUT", "/api/v1/settings",
+                                       {"scope": f"client:{self.a.id}", "key": "scan.paths",
+                                        "value": ["/home", "/srv/../etc"]})
+        self.assertEqual(status, 400, body)
+        self.assertIn("scan.paths[1]: '/srv/../etc' is not a path it takes: a . or .. "
+                      "component", body["error"])
+        status, body = self.admin_call("PUT", "/api/v1/settings",
+                                       {"scope": f"client:{self.a.id}", "key": "scan.paths",
+                                        "value": ["/home", "/srv"]})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.client(self.a.id)["settings"]["scan.paths"], ["/home", "/srv"])
+
     def test_cli_words(self):
         self.online(self.b)
         ward = lambda *args: subprocess.run([WARD, *args], capture_output=True, text=True,
