@@ -111,7 +111,7 @@ static const struct ini_field fields[] = {
 	  "Retry-After and the agent keeps them"),
 	F("logs", "detections_per_day", INI_INT, detections_per_day, "5000", 1000, 100000000,
 	  "detections one agent may report in a day (its quota); past it as above"),
-	F("tasks", "expire", INI_DURATION, tasks_expire, "24h", 60, 365 * 86400,
+	F("tasks", "expire", INI_DURATION, tasks_expire, "24h", 10, 365 * 86400,
 	  "a task (Scan Now, a quarantine restore or delete, a cancellation) its agent has not "
 	  "reported on for this long fails as expired: an offline agent keeps it until then"),
 	F("tasks", "max_per_client", INI_INT, tasks_max_per_client, "32", 1, 10000,

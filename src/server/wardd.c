@@ -266,8 +266,8 @@ static void on_verify(void *arg)
 		log_msg(LOG_LVL_ERROR, "database: saving the server's running time failed");
 }
 
-/* Every minute: tasks whose agents have not reported on them for
- * tasks.expire fail. */
+/* Every minute (or tasks.expire, when shorter): tasks whose agents have
+ * not reported on them for tasks.expire fail. */
 static void on_tasks(void *arg)
 {
 	api_tasks_expire(arg);
@@ -551,7 +551,8 @@ int main(int argc, char **argv)
 		notify_set_signer(ctx.notify, ctx.updates);
 	if (!ctx.notify || !ctx.enroll_by_token || !ctx.enroll_by_address ||
 	    http_every(http, (uint64_t)cfg.verify_interval * 1000, on_verify, &ctx) != 0 ||
-	    http_every(http, 60u * 1000, on_tasks, &ctx) != 0 ||
+	    http_every(http, (uint64_t)(cfg.tasks_expire < 60 ? cfg.tasks_expire : 60) * 1000,
+		       on_tasks, &ctx) != 0 ||
 	    http_every(http, 86400u * 1000, on_daily, &ctx) != 0) {
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;

@@ -366,5 +366,43 @@ class TasksTest(unittest.TestCase):
         self.assertIn("paths[0]: not an absolute path", done.stderr)
 
 
+class ExpiryTest(unittest.TestCase):
+    """A task its agent does not report on fails once tasks.expire has
+    passed (10 s here): an agent that went offline with it keeps it till
+    then, and then the administrator sees why."""
+
+    def test_unreported_task_expires(self):
+        with tempfile.TemporaryDirectory(prefix="ward-expire-") as tmp:
+            server = Wardd(tmp, extra="[tasks]\nexpire = 10s\n")
+            server.start()
+            try:
+                admin = server.login()
+                agent = Agent(tmp, "a")
+                done = agent.enroll("--bundle", os.path.join(server.data, "enroll.bundle"))
+                self.assertEqual(done.returncode, 0, done.stderr)
+                wire = AgentWire(server, agent)
+                status, body = server.request("POST", "/api/v1/scans",
+                                              {"scope": f"client:{wire.id}"}, token=admin)
+                self.assertEqual(status, 200, body)
+                tid = body["tasks"][0]["task"]
+                status, body = wire.poll(admin, wait=1)
+                self.assertEqual([t["id"] for t in body["tasks"]], [tid])
+
+                def state():
+                    return server.request("GET", f"/api/v1/task?id={tid}", token=admin)[1]
+                wait_for(lambda: state()["state"] == "failed", timeout=40,
+                         what="the unreported task to expire")
+                self.assertIn("expired (no report from its agent for 10s, tasks.expire)",
+                              state()["error"])
+                status, body = wire.report(id=tid, state="completed")
+                self.assertEqual(status, 409, body)
+                _, log = server.request("GET", f"/api/v1/logs?kind=task&client={wire.id}",
+                                        token=admin)
+                self.assertIn(f"task {tid} (scan) failed: expired (no report from its agent "
+                              "for 10s, tasks.expire)", [e["message"] for e in log["events"]])
+            finally:
+                server.stop()
+
+
 if __name__ == "__main__":
     unittest.main()
