@@ -50,7 +50,7 @@ function readEditor(def, el) {
 		return n;
 	}
 	if (def.type === 'paths')
-		return el.value.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+		return el.value.split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l !== '');
 	return el.value;
 }
 
