@@ -44,17 +44,12 @@ static bool item_id_ok(const char *s, size_t len)
 	return len > 0 && len <= ITEM_ID_MAX && strspn(s, ok) == len;
 }
 
-/* Whether s (len bytes) is printable text: no control character, no NUL. */
-static bool text_ok(const char *s, size_t len, size_t max)
+/* Whether v is a string of 1 to max bytes. Paths and names may hold any
+ * byte but NUL (a hostile file's name must not hide it from the report);
+ * every place that shows them escapes their control characters. */
+static bool text_ok(const json_t *v, size_t max)
 {
-	size_t i;
-
-	if (len == 0 || len > max)
-		return false;
-	for (i = 0; i < len; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return false;
-	return true;
+	return json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= max;
 }
 
 /* Checks one inventory record; false with msg naming the member. */
@@ -80,8 +75,7 @@ static bool record_ok(const json_t *r, size_t i, char *msg, size_t len)
 	if (!json_is_string(v) || !item_id_ok(json_string_value(v), json_string_length(v)))
 		bad = "id: expected 1 to 64 letters, digits, - and _";
 	v = json_object_get(r, "path");
-	if (!bad && (!json_is_string(v) || json_string_value(v)[0] != '/' ||
-		     !text_ok(json_string_value(v), json_string_length(v), PATH_MAX_BYTES)))
+	if (!bad && (!text_ok(v, PATH_MAX_BYTES) || json_string_value(v)[0] != '/'))
 		bad = "path: expected an absolute path (bytes not UTF-8 as \\xNN), at most 16384 "
 		      "bytes";
 	v = json_object_get(r, "size");
@@ -96,9 +90,8 @@ static bool record_ok(const json_t *r, size_t i, char *msg, size_t len)
 		     json_array_size(v) > NAMES_MAX))
 		bad = "names: expected a list of 1 to 64 detection names";
 	json_array_foreach(bad ? NULL : v, j, n)
-		if (!bad && (!json_is_string(n) ||
-			     !text_ok(json_string_value(n), json_string_length(n), NAME_MAX_BYTES)))
-			bad = "names: each a name of 1 to 256 bytes without control characters";
+		if (!bad && !text_ok(n, NAME_MAX_BYTES))
+			bad = "names: each a name of 1 to 256 bytes";
 	v = json_object_get(r, "time");
 	if (!bad && (!json_is_integer(v) || json_integer_value(v) <= 0))
 		bad = "time: expected seconds since the epoch";

@@ -278,18 +278,6 @@ void api_tasks_cancel(struct api_ctx *ctx, struct http_req *req, const char *who
 			  json_pack("{sI ss}", "task", (json_int_t)id, "state", "cancelled"));
 }
 
-/* Whether text holds no control character: nothing that forges a log line
- * or drives a terminal. */
-static bool plain_text(const char *text, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if ((unsigned char)text[i] < 0x20 || text[i] == 0x7f)
-			return false;
-	return true;
-}
-
 /* Checks a report's time member name (absent: 0): a time not past the
  * server's clock by more than CLOCK_SLACK. */
 static bool time_member(const json_t *body, const char *name, int64_t now, int64_t *out,
@@ -359,11 +347,11 @@ static bool report_valid(const json_t *body, struct store_task_report *r, char *
 		*progress = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
 	}
 	v = json_object_get(body, "error");
+	/* Any text (it may name a hostile file): every place that shows it
+	 * escapes its control characters. */
 	if (v && (!json_is_string(v) || json_string_length(v) == 0 ||
-		  json_string_length(v) > MAX_ERROR ||
-		  !plain_text(json_string_value(v), json_string_length(v)))) {
-		snprintf(msg, len, "error: expected text of 1 to %d bytes without control "
-			 "characters", MAX_ERROR);
+		  json_string_length(v) > MAX_ERROR)) {
+		snprintf(msg, len, "error: expected text of 1 to %d bytes", MAX_ERROR);
 		return false;
 	}
 	if (v && strcmp(r->state, "failed") != 0) {

@@ -326,7 +326,7 @@ class ConsoleTest(Base):
         self.assertEqual(rows[2][6:], ["realtime", "quarantine", "failed", "delete", "ok", "",
                                        "7"])
         for member, value in (("source", "cron"), ("action", "shred"),
-                              ("action_result", "maybe"), ("action_error", "a\nb"),
+                              ("action_result", "maybe"), ("action_error", ""),
                               ("second_action", 1), ("second_result", "fine"),
                               ("quarantine", "../q"), ("task", 0),
                               ("process", {"pid": 0}), ("process", {"pid": 1, "cwd": "/"}),

@@ -108,6 +108,14 @@ class QuarantineTest(unittest.TestCase):
         self.assertEqual((status, body), (200, {"stored": 3}))
         status, body = self.inventory(self.tb, [record("q1", path="/srv/x")], True)
         self.assertEqual(status, 200, body)
+        # A name with control characters (a hostile file's) is no reason to
+        # refuse the report: it is kept, and escaped where it is shown.
+        status, body = self.inventory(self.tb, [record("qx", path="/tmp/a\nb\x1b[2J")], False)
+        self.assertEqual(status, 200, body)
+        _, body = self.admin_call("GET", f"/api/v1/quarantine?client={self.b}&item=qx")
+        self.assertEqual(body["items"][0]["path"], "/tmp/a\nb\x1b[2J")
+        status, body = self.inventory(self.tb, [record("q1", path="/srv/x")], True)
+        self.assertEqual(status, 200, body)
         a, b = self.a, self.b
         self.assertEqual(self.listed(), [(a, "q1"), (a, "q2"), (a, "q3"), (b, "q1")])
         self.assertEqual(self.listed(f"?client={a}"), [(a, "q1"), (a, "q2"), (a, "q3")])
@@ -146,7 +154,7 @@ class QuarantineTest(unittest.TestCase):
              "items[1].size"),
             ({"items": [dict(record("q1"), path="relative")], "complete": False},
              "items[0].path"),
-            ({"items": [dict(record("q1"), path="/a\nb")], "complete": False},
+            ({"items": [dict(record("q1"), path="/" + "x" * 16384)], "complete": False},
              "items[0].path"),
             ({"items": [dict(record("q1"), names=[])], "complete": False}, "items[0].names"),
             ({"items": [dict(record("q1"), source="cron")], "complete": False},
