@@ -111,7 +111,7 @@ bool api_privileged(struct http_req *req, void *arg);
  * thread only. */
 bool api_headers(struct http_req *req, void *arg, size_t *max_body);
 
-/* Admits the body of PUT /api/v1/agent/quarantine/file from client:
+/* Admits the body of PUT /api/v1/agent/quarantine/ITEM from client:
  * answers and returns false when refused (400 no item, 404 unknown item,
  * 403 quarantine.central off, 413 past the caps, 200 a copy there
  * already, 507 the central quarantine full, 503 too many at once); else

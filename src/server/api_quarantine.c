@@ -367,7 +367,8 @@ static void upload_done(void *arg)
 bool api_quarantine_admit(struct api_ctx *ctx, struct http_req *req, int64_t client,
 			  size_t *max_body)
 {
-	const char *item = http_req_query(req, "item"), *length;
+	const char *item = ops_path_param(&ops_table()[OPS_AGENT_QUARANTINE_FILE],
+					  http_req_path(req)), *length;
 	json_t *r = NULL;
 	int64_t cap, total = 0;
 	unsigned long long declared = 0;
@@ -375,8 +376,8 @@ bool api_quarantine_admit(struct api_ctx *ctx, struct http_req *req, int64_t cli
 	bool ok = false;
 
 	if (!item || !item_id_ok(item, strlen(item))) {
-		http_respond_error(req, 400, "item: expected ?item=ID (1 to 64 letters, digits, - "
-				   "and _)");
+		http_respond_error(req, 400, "item: expected /api/v1/agent/quarantine/ID (1 to 64 "
+				   "letters, digits, - and _)");
 		return false;
 	}
 	r = find_item(ctx, client, item);
@@ -424,7 +425,8 @@ void api_quarantine_upload(struct api_ctx *ctx, struct http_req *req, const char
 			   const struct api_args *args)
 {
 	int64_t client = strtoll(who, NULL, 10);
-	const char *item = http_req_query(req, "item");
+	const char *item = ops_path_param(&ops_table()[OPS_AGENT_QUARANTINE_FILE],
+					  http_req_path(req));
 	const char *body;
 	char *dir = NULL, *path = NULL;
 	size_t len;

@@ -81,7 +81,7 @@ class QuarantineTest(unittest.TestCase):
         conn = http.client.HTTPSConnection("127.0.0.1", self.server.port, context=ctx,
                                            timeout=10)
         try:
-            conn.request("PUT", f"/api/v1/agent/quarantine/file?item={item}", body=data,
+            conn.request("PUT", f"/api/v1/agent/quarantine/{item}", body=data,
                          headers={"Authorization": f"Bearer {token}",
                                   "Content-Type": "application/octet-stream"})
             resp = conn.getresponse()
@@ -255,7 +255,8 @@ class QuarantineTest(unittest.TestCase):
         self.assertIn("at most 100", body["error"])
         status, body = self.upload(self.ta, "q4", os.urandom(100))
         self.assertEqual(status, 201, body)
-        for token, item, code in ((self.ta, "nope", 404), (self.ta, "../../x", 400),
+        for token, item, code in ((self.ta, "nope", 404), (self.ta, "bad.id", 400),
+                                  (self.ta, "a/b", 404),
                                   (self.tb, "q1", 403), (self.admin, "q1", 401)):
             status, body = self.upload(token, item, b"x")
             self.assertEqual(status, code, body)
