@@ -52,6 +52,8 @@ PREFIXES = {
     "src/server/api_sps.c": ("api_sps_",),
     "src/server/api_tree.c": ("api_tree_",),
     "src/server/api_updates.c": ("api_updates_",),
+    "src/server/api_tasks.c": ("api_tasks_",),
+    "src/server/api_quarantine.c": ("api_quarantine_",),
     "src/server/session.c": ("session_",),
     "src/server/admins.c": ("admins_",),
     "src/server/signin.c": ("signin_",),

@@ -90,6 +90,7 @@ struct http_req {
 	const char *method;
 	const char *url;
 	struct util_buf body;
+	size_t max_body;             /* bytes its body may have */
 	bool too_big;
 	bool started;                /* the handler saw the headers */
 	bool nul;                    /* the path or query has an encoded NUL byte */
@@ -125,6 +126,7 @@ struct http_server {
 	http_handler_fn handler;
 	void *arg;
 	size_t max_request;
+	http_headers_fn headers;
 	char *key;
 	char *cert;
 	struct http_timer *timers;
@@ -800,10 +802,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			conn_enter(s, conn, CONN_BODY);
 		if (!admit(r, conn))
 			return queue_answer(r);
+		r->max_body = s->max_request;
+		if (s->headers && !s->headers(r, s->arg, &r->max_body)) {
+			/* The body is never read: the connection cannot go on. */
+			http_add_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+			return queue_answer(r);
+		}
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (!r->too_big && (r->body.len + *upload_size > s->max_request ||
+		if (!r->too_big && (r->body.len + *upload_size > r->max_body ||
 				    util_buf_append(&r->body, upload, *upload_size) != 0)) {
 			r->too_big = true;
 			util_buf_free(&r->body);
@@ -818,7 +826,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		conn_enter(s, conn, CONN_BUSY);
 	if (r->too_big)
 		http_respond_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
-				   "request body larger than %zu bytes", s->max_request);
+				   "request body larger than %zu bytes", r->max_body);
 	else
 		s->handler(r, s->arg);
 	if (r->resp)
@@ -975,6 +983,7 @@ struct http_server *http_new(const struct http_config *cfg, http_handler_fn hand
 	s->handler = handler;
 	s->arg = arg;
 	s->max_request = cfg->max_request;
+	s->headers = cfg->headers;
 	s->max_connections = cfg->max_connections;
 	s->privileged = cfg->privileged;
 	s->admin_reserve = cfg->privileged ? cfg->admin_reserve : 0;

@@ -46,6 +46,13 @@ typedef void (*http_drop_fn)(struct http_req *req, void *arg);
  * hashing). */
 typedef bool (*http_privileged_fn)(struct http_req *req, void *arg);
 
+/* Called when a request's headers are in, before its body is read: may
+ * set *max_body (preset to max_request) to the body bytes this request may
+ * carry, or answer the request (a refusal: 403, 413, 503...) and return
+ * false, when its body is not read and its connection closes. It must be
+ * cheap. */
+typedef bool (*http_headers_fn)(struct http_req *req, void *arg, size_t *max_body);
+
 struct http_config {
 	const char *listen;       /* "ADDR:PORT, ..."; "*:PORT" = dual-stack, all addresses */
 	const char *key_pem;      /* TLS key and certificate chain */
@@ -57,6 +64,7 @@ struct http_config {
 	http_privileged_fn privileged; /* NULL: no reserve */
 	unsigned max_per_address; /* connections from one IPv4 address or IPv6 /64 */
 	size_t max_request;       /* body bytes; larger requests get 413 */
+	http_headers_fn headers;  /* NULL: every request may carry max_request */
 	unsigned idle_timeout;    /* seconds a connection may idle while an answer is sent */
 	unsigned header_timeout;  /* seconds from connecting (or the last answer) to a
 				   * request's complete headers */

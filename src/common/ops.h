@@ -82,7 +82,14 @@ struct ops_op {
 /* Returns the table (static storage, indexed by enum ops_id). */
 const struct ops_op *ops_table(void);
 
-/* Finds the operation for method and path; NULL when none. Sets
+/* The value of the last segment of path when op's path ends in a
+ * parameter ("/api/v1/agent/quarantine/{item}": what follows the last
+ * slash, not empty, no slash in it); NULL when op has no parameter or path
+ * is not one of op's. The string lives in path. Safe from any thread. */
+const char *ops_path_param(const struct ops_op *op, const char *path);
+
+/* Finds the operation for method and path (a path ending in a parameter
+ * matches the paths ops_path_param() takes); NULL when none. Sets
  * *path_known when some operation has that path (for 405 against 404). */
 const struct ops_op *ops_route(const char *method, const char *path, bool *path_known);
 

@@ -6,6 +6,12 @@
 #include <string.h>
 
 static const char *const scan_methods[] = { "smart", "conventional", NULL };
+static const char *const realtime_modes[] = { "detect", "block", NULL };
+static const char *const on_timeouts[] = { "allow", "deny", NULL };
+static const char *const cpu_levels[] = { "low", "normal", NULL };
+static const char *const actions[] = { "quarantine", "delete", "rename", "pass", NULL };
+
+#define MIB (1024LL * 1024)
 
 /* Conventional scan is the default: it needs nothing but the agent's own
  * pattern, where smart scan also needs a reachable smart protection server. */
@@ -24,6 +30,55 @@ static const struct settings_def table[] = {
 	  "users may start an update from the agent (Update Now)", 0, 0 },
 	{ "roaming", SETTINGS_BOOL, SETTINGS_AT_ANY, NULL, "false",
 	  "the agent may roam: while away it gets no pushes and sends no logs", 0, 0 },
+	{ "realtime.enabled", SETTINGS_BOOL, SETTINGS_AT_ANY, NULL, "false",
+	  "real-time (on-access) scanning with fanotify", 0, 0 },
+	{ "realtime.mode", SETTINGS_ENUM, SETTINGS_AT_ANY, realtime_modes, "\"block\"",
+	  "detect: log and allow an infected file; block: deny access to it, then act", 0, 0 },
+	{ "realtime.paths", SETTINGS_PATHS, SETTINGS_AT_ANY, NULL,
+	  "[\"/home\",\"/root\",\"/tmp\",\"/var/tmp\",\"/srv\",\"/opt\"]",
+	  "trees whose files are scanned when opened (programs are scanned when run "
+	  "everywhere)", 0, 0 },
+	{ "realtime.exclude_paths", SETTINGS_PATHS, SETTINGS_AT_ANY, NULL, "[]",
+	  "trees real-time scanning passes over", 0, 0 },
+	{ "realtime.exclude_processes", SETTINGS_PATHS, SETTINGS_AT_ANY, NULL, "[]",
+	  "programs (executable paths) whose file accesses real-time scanning passes over",
+	  0, 0 },
+	{ "realtime.max_size", SETTINGS_INT, SETTINGS_AT_ANY, NULL, "134217728",
+	  "bytes: larger files are not scanned in real time (logged)", MIB, 64LL * 1024 * MIB },
+	{ "realtime.timeout", SETTINGS_INT, SETTINGS_AT_ANY, NULL, "3",
+	  "seconds a file access waits for its verdict; then realtime.on_timeout applies",
+	  1, 60 },
+	{ "realtime.on_timeout", SETTINGS_ENUM, SETTINGS_AT_ANY, on_timeouts, "\"allow\"",
+	  "an access whose verdict is late: allow (logged, rescanned) or deny", 0, 0 },
+	{ "scan.scheduled", SETTINGS_BOOL, SETTINGS_AT_ANY, NULL, "false",
+	  "the agent runs a scan on a schedule", 0, 0 },
+	{ "scan.schedule", SETTINGS_SCHEDULE, SETTINGS_AT_ANY, NULL, "\"weekly sun 02:00\"",
+	  "when scheduled scans run (as update.schedule)", 0, 0 },
+	{ "scan.paths", SETTINGS_PATHS, SETTINGS_AT_ANY, NULL, "[\"/\"]",
+	  "trees scheduled scans and Scan Now scan", 0, 0 },
+	{ "scan.exclude_paths", SETTINGS_PATHS, SETTINGS_AT_ANY, NULL,
+	  "[\"/proc\",\"/sys\",\"/dev\",\"/run\"]",
+	  "trees scheduled scans and Scan Now pass over", 0, 0 },
+	{ "scan.cpu", SETTINGS_ENUM, SETTINGS_AT_ANY, cpu_levels, "\"low\"",
+	  "low: one thread at the lowest CPU and idle I/O priority; normal", 0, 0 },
+	{ "action.malware.first", SETTINGS_ENUM, SETTINGS_AT_ANY, actions, "\"quarantine\"",
+	  "what is done to a file with malware", 0, 0 },
+	{ "action.malware.second", SETTINGS_ENUM, SETTINGS_AT_ANY, actions, "\"delete\"",
+	  "what is done to it when the first action fails", 0, 0 },
+	{ "action.pua.first", SETTINGS_ENUM, SETTINGS_AT_ANY, actions, "\"quarantine\"",
+	  "what is done to a potentially unwanted application (a PUA. name)", 0, 0 },
+	{ "action.pua.second", SETTINGS_ENUM, SETTINGS_AT_ANY, actions, "\"pass\"",
+	  "what is done to it when the first action fails", 0, 0 },
+	{ "quarantine.retention_days", SETTINGS_INT, SETTINGS_AT_ANY, NULL, "30",
+	  "days a quarantined file is kept before it is deleted", 1, 3650 },
+	{ "quarantine.max_size", SETTINGS_INT, SETTINGS_AT_ANY, NULL, "1073741824",
+	  "bytes the agent's quarantine may take; past it the oldest go first (logged)",
+	  MIB, 1024LL * 1024 * MIB },
+	{ "quarantine.central", SETTINGS_BOOL, SETTINGS_AT_ANY, NULL, "false",
+	  "the agent copies each quarantined file (encrypted) to the server", 0, 0 },
+	{ "quarantine.central_max_file", SETTINGS_INT, SETTINGS_AT_ANY, NULL, "33554432",
+	  "bytes: larger quarantined files are not copied to the server (the server's own "
+	  "quarantine.central_max_file caps it too)", 0, 1024LL * MIB },
 };
 
 /* Keys once offered that nothing read (restart.notify and
@@ -63,6 +118,62 @@ bool settings_retired(const char *key)
 		if (strcmp(retired[i], key) == 0)
 			return true;
 	return false;
+}
+
+bool settings_path_ok(const char *path, size_t len, const char **why)
+{
+	const char *p, *end = path + len, *slash;
+
+	*why = NULL;
+	if (len == 0 || path[0] != '/')
+		*why = "not an absolute path";
+	else if (len > SETTINGS_MAX_PATH_LEN)
+		*why = "longer than 4096 bytes";
+	else if (memchr(path, '\0', len))
+		*why = "a NUL byte";
+	else if (len > 1 && path[len - 1] == '/')
+		*why = "a trailing slash";
+	for (p = path + 1; !*why && len > 1 && p <= end; p = slash + 1) {
+		slash = memchr(p, '/', (size_t)(end - p));
+		if (!slash)
+			slash = end;
+		if (slash == p)
+			*why = "an empty component (//)";
+		else if ((slash - p == 1 && p[0] == '.') ||
+			 (slash - p == 2 && p[0] == '.' && p[1] == '.'))
+			*why = "a . or .. component";
+	}
+	return *why == NULL;
+}
+
+/* Checks a SETTINGS_PATHS value; false with errbuf naming the entry. */
+static bool paths_valid(const struct settings_def *def, const json_t *value, char *errbuf,
+			size_t errlen)
+{
+	const char *why;
+	json_t *v;
+	size_t i;
+
+	if (!json_is_array(value) || json_array_size(value) > SETTINGS_MAX_PATHS) {
+		snprintf(errbuf, errlen, "%s: expected a list of at most %d absolute paths",
+			 def->key, SETTINGS_MAX_PATHS);
+		return false;
+	}
+	json_array_foreach(value, i, v) {
+		if (!json_is_string(v)) {
+			snprintf(errbuf, errlen, "%s[%zu]: expected a path (a string)", def->key,
+				 i);
+			return false;
+		}
+		if (!settings_path_ok(json_string_value(v), json_string_length(v), &why)) {
+			snprintf(errbuf, errlen, "%s[%zu]: '%.64s' is not a path it takes: %s "
+				 "(absolute, no . or .. components, no trailing slash, at most "
+				 "%d bytes)", def->key, i, json_string_value(v), why,
+				 SETTINGS_MAX_PATH_LEN);
+			return false;
+		}
+	}
+	return true;
 }
 
 /* Parses "HH:MM" (24-hour clock) exactly into seconds after midnight. */
@@ -188,6 +299,8 @@ bool settings_validate(const struct settings_def *def, const json_t *value, unsi
 		snprintf(errbuf, errlen, "%s: expected a whole number from %lld to %lld", def->key,
 			 def->min, def->max);
 		return false;
+	case SETTINGS_PATHS:
+		return paths_valid(def, value, errbuf, errlen);
 	}
 	snprintf(errbuf, errlen, "%s: unknown type", def->key);
 	return false;

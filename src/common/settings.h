@@ -25,7 +25,13 @@ enum settings_type {
 	SETTINGS_ENUM,      /* one of a fixed list of strings */
 	SETTINGS_SCHEDULE,  /* "hourly", "daily HH:MM", "weekly DAY HH:MM" or "every N" */
 	SETTINGS_INT,       /* a whole number from min to max */
+	SETTINGS_PATHS,     /* a list of absolute paths (settings_path_ok()), at most
+			     * SETTINGS_MAX_PATHS */
 };
+
+/* Bounds of a SETTINGS_PATHS value: entries, and bytes of one path. */
+#define SETTINGS_MAX_PATHS 256
+#define SETTINGS_MAX_PATH_LEN 4096
 
 struct settings_def {
 	const char *key;
@@ -66,6 +72,12 @@ const char *settings_retired_key(size_t i);
  * is wrong written to errbuf. */
 bool settings_validate(const struct settings_def *def, const json_t *value, unsigned level,
 		       char *errbuf, size_t errlen);
+
+/* Returns whether path (len bytes) is one a SETTINGS_PATHS value may hold:
+ * absolute, at most SETTINGS_MAX_PATH_LEN bytes, no NUL, no empty, "." or
+ * ".." component and no trailing slash ("/" itself aside). On false, why
+ * is set to a static description of what is wrong. Safe from any thread. */
+bool settings_path_ok(const char *path, size_t len, const char **why);
 
 /* Parses a schedule value; returns false when it is not one. */
 bool settings_schedule_parse(const char *s, struct settings_schedule *out);

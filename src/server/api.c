@@ -459,6 +459,23 @@ void api_handle(struct http_req *req, void *arg)
 	args_free(&args);
 }
 
+bool api_headers(struct http_req *req, void *arg, size_t *max_body)
+{
+	struct api_ctx *ctx = arg;
+	bool path_known;
+	const struct ops_op *op = ops_route(http_req_method(req), http_req_path(req),
+					    &path_known);
+	char who[128];
+
+	if (!op || op->id != OPS_AGENT_QUARANTINE_FILE)
+		return true;
+	if (!authorized(ctx, req, OPS_AUTH_AGENT, who, sizeof(who))) {
+		http_respond_error(req, 401, "missing, expired or unknown bearer token");
+		return false;
+	}
+	return api_quarantine_admit(ctx, req, strtoll(who, NULL, 10), max_body);
+}
+
 bool api_privileged(struct http_req *req, void *arg)
 {
 	struct api_ctx *ctx = arg;

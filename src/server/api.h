@@ -47,6 +47,7 @@ struct api_ctx {
 	unsigned char caller_token[32]; /* during a handler of an enrollment route:
 					 * the SHA-256 of the token presented */
 	struct rate *enroll_by_token, *enroll_by_address;
+	int64_t uploads;         /* central quarantine copies being received */
 };
 
 /* An operation's arguments, decoded from its request by its row of
@@ -103,6 +104,25 @@ void api_handle(struct http_req *req, void *arg);
  * the console's files and a request with an administrator's session,
  * which the connections of http.admin_reserve serve. Loop thread only. */
 bool api_privileged(struct http_req *req, void *arg);
+
+/* The http_headers_fn of wardd (arg: the api_ctx): a copy for the central
+ * quarantine is admitted (or refused) by api_quarantine_admit() before
+ * its body is read; every other request takes http.max_request. Loop
+ * thread only. */
+bool api_headers(struct http_req *req, void *arg, size_t *max_body);
+
+/* Admits the body of PUT /api/v1/agent/quarantine/ITEM from client:
+ * answers and returns false when refused (400 no item, 404 unknown item,
+ * 403 quarantine.central off, 413 past the caps, 200 a copy there
+ * already, 507 the central quarantine full, 503 too many at once); else
+ * sets *max_body to the cap and counts the upload in ctx->uploads until
+ * the request ends. Loop thread only. */
+bool api_quarantine_admit(struct api_ctx *ctx, struct http_req *req, int64_t client,
+			  size_t *max_body);
+
+/* Removes the central quarantine copies of client (its records went with
+ * it when it was removed from the tree). Loop thread only. */
+void api_quarantine_forget(struct api_ctx *ctx, int64_t client);
 
 /* Parses req's body as a JSON object. Returns it (owned by the caller),
  * or NULL after answering 400 naming what is wrong. */

@@ -19,7 +19,7 @@ static void regroup(struct api_ctx *ctx, int64_t id, const json_t *status);
 
 /* Bounds of what an agent reports about itself (its status): the console
  * and the command line show it, the grouping rules match it. */
-#define STATUS_DEPTH 4
+#define STATUS_DEPTH 6
 #define STATUS_ITEMS 1024     /* values in all */
 #define STATUS_WIDTH 64       /* members of an object, items of a list */
 #define STATUS_STRING 256     /* bytes of a string or a member's name */
@@ -66,19 +66,123 @@ static bool status_ok(const json_t *v, int depth, size_t *items)
 	return true;
 }
 
+static bool one_of(const char *s, const char *const *list)
+{
+	for (; s && *list; list++)
+		if (strcmp(s, *list) == 0)
+			return true;
+	return false;
+}
+
+/* Checks the members of obj against names (NULL-terminated) and their
+ * types: 's' a string of choices[i] (NULL: any), 'n' a whole number, 'N'
+ * a whole number or null, 'o' an object. Returns the first bad member's
+ * name, or NULL when all are good. */
+static const char *members_bad(const json_t *obj, const char *const *names, const char *types,
+			       const char *const *const *choices)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach((json_t *)obj, key, v) {
+		for (i = 0; names[i] && strcmp(names[i], key) != 0; i++)
+			;
+		if (!names[i])
+			return key;
+		if ((types[i] == 's' &&
+		     (!json_is_string(v) ||
+		      (choices[i] && !one_of(json_string_value(v), choices[i])))) ||
+		    ((types[i] == 'n' || types[i] == 'N') &&
+		     !(json_is_integer(v) && json_integer_value(v) >= 0) &&
+		     !(types[i] == 'N' && json_is_null(v))) ||
+		    (types[i] == 'o' && !json_is_object(v)))
+			return key;
+	}
+	return NULL;
+}
+
+/* Checks the protection parts of a status (issue 16): "realtime" {state,
+ * mode, reason, counters} and "last_scan" {task, source, started,
+ * finished, state, files, bytes, detections}; false with msg naming the
+ * member. */
+static bool protection_ok(const json_t *status, char *msg, size_t len)
+{
+	static const char *const rt_names[] = { "state", "mode", "reason", "counters", NULL };
+	static const char *const rt_states[] = { "on", "off", "unavailable", NULL };
+	static const char *const modes[] = { "detect", "block", NULL };
+	static const char *const *const rt_choices[] = { rt_states, modes, NULL, NULL };
+	static const char *const ls_names[] = { "task", "source", "started", "finished", "state",
+						"files", "bytes", "detections", NULL };
+	static const char *const sources[] = { "realtime", "scheduled", "scan_now", "manual",
+					       "clamd", NULL };
+	static const char *const ls_states[] = { "running", "completed", "cancelled", "failed",
+						 NULL };
+	static const char *const *const ls_choices[] = { NULL, sources, NULL, NULL, ls_states,
+							 NULL, NULL, NULL };
+	json_t *rt = json_object_get(status, "realtime"), *ls = json_object_get(status,
+										   "last_scan");
+	const char *bad;
+
+	if (rt && !json_is_null(rt)) {
+		bad = json_is_object(rt) ? members_bad(rt, rt_names, "ssso", rt_choices) : "";
+		if (bad || !json_is_string(json_object_get(rt, "state"))) {
+			snprintf(msg, len, "status.realtime%s%.64s: expected {\"state\": \"on\"|"
+				 "\"off\"|\"unavailable\", \"mode\": \"detect\"|\"block\", "
+				 "\"reason\": TEXT, \"counters\": {...}}", bad && *bad ? "." : "",
+				 bad ? bad : "");
+			return false;
+		}
+	}
+	if (ls && !json_is_null(ls)) {
+		bad = json_is_object(ls) ? members_bad(ls, ls_names, "Nsnnsnnn", ls_choices) : "";
+		if (bad || !json_is_string(json_object_get(ls, "state")) ||
+		    !json_is_integer(json_object_get(ls, "started"))) {
+			snprintf(msg, len, "status.last_scan%s%.64s: expected {\"task\": ID|null, "
+				 "\"source\", \"started\", \"finished\", \"state\", \"files\", "
+				 "\"bytes\", \"detections\"}", bad && *bad ? "." : "",
+				 bad ? bad : "");
+			return false;
+		}
+	}
+	return true;
+}
+
 /* Checks an agent's status report (NULL: none); answers 400 when it is not
- * an object within the bounds above. */
+ * an object within the bounds above, or its protection parts are not as
+ * docs/protocol.md says. */
 static bool status_valid(struct http_req *req, const json_t *status)
 {
 	size_t items = 0;
+	char msg[512];
 
-	if (!status || (json_is_object(status) && status_ok(status, 1, &items)))
-		return true;
-	http_respond_error(req, 400, "status: expected an object at most %d levels deep, %d "
-			   "values in all, %d members or items each, strings of at most %d bytes "
-			   "without control characters", STATUS_DEPTH, STATUS_ITEMS, STATUS_WIDTH,
-			   STATUS_STRING);
-	return false;
+	if (status && !(json_is_object(status) && status_ok(status, 1, &items))) {
+		http_respond_error(req, 400, "status: expected an object at most %d levels deep, "
+				   "%d values in all, %d members or items each, strings of at most "
+				   "%d bytes without control characters", STATUS_DEPTH,
+				   STATUS_ITEMS, STATUS_WIDTH, STATUS_STRING);
+		return false;
+	}
+	if (status && !protection_ok(status, msg, sizeof(msg))) {
+		http_respond_error(req, 400, "%s", msg);
+		return false;
+	}
+	return true;
+}
+
+/* Keeps the last scan a status reports as the client's (when later than
+ * the one it has). */
+static void note_last_scan(struct api_ctx *ctx, int64_t id, const json_t *status)
+{
+	json_t *ls = json_object_get(status, "last_scan");
+	char *text;
+
+	if (!json_is_object(ls))
+		return;
+	text = json_dumps(ls, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!text || store_client_last_scan(ctx->st, id, text) != SERR_OK)
+		log_msg(LOG_LVL_ERROR, "client %lld: storing its last scan failed", (long long)id);
+	free(text);
 }
 
 /* Returns whether the domain path is token (a canonical path) or below it. */
@@ -182,6 +286,7 @@ void api_agent_heartbeat(struct api_ctx *ctx, struct http_req *req, const char *
 	if (!status_valid(req, body))
 		goto out;
 	regroup(ctx, id, body);
+	note_last_scan(ctx, id, body);
 	status = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
 	if (!status || store_agent_seen(ctx->st, id, status, (int64_t)time(NULL), msg,
 					sizeof(msg)) != SERR_OK ||
@@ -223,6 +328,7 @@ void api_agent_events(struct api_ctx *ctx, struct http_req *req, const char *who
 		goto out;
 	if (status) {
 		regroup(ctx, id, status);
+		note_last_scan(ctx, id, status);
 		text = json_dumps(status, JSON_COMPACT | JSON_SORT_KEYS);
 	}
 	if (store_agent_seen(ctx->st, id, text, (int64_t)time(NULL), msg, sizeof(msg)) !=

@@ -94,7 +94,7 @@ void api_clients_show(struct api_ctx *ctx, struct http_req *req, const char *who
 		      const struct api_args *args)
 {
 	struct one_client o = { .ctx = ctx };
-	json_t *own = NULL, *eff = NULL;
+	json_t *own = NULL, *eff = NULL, *rt;
 	char msg[256];
 	int64_t id = 0;
 
@@ -112,6 +112,9 @@ void api_clients_show(struct api_ctx *ctx, struct http_req *req, const char *who
 		http_respond_error(req, 404, "no client with id %lld", (long long)id);
 		return;
 	}
+	/* Real-time scanning as the agent last reported it (null: never). */
+	rt = json_object_get(json_object_get(o.found, "status"), "realtime");
+	json_object_set_new(o.found, "realtime", rt ? json_incref(rt) : json_null());
 	if (store_settings_get(ctx->st, id, &own, &eff, msg, sizeof(msg)) == SERR_OK) {
 		json_object_set_new(o.found, "own_settings", own);
 		json_object_set_new(o.found, "settings", eff);
@@ -228,7 +231,11 @@ void api_clients_move(struct api_ctx *ctx, struct http_req *req, const char *who
 static enum serr remove_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
 			    size_t len)
 {
-	return store_client_remove(ctx->st, id, arg, msg, len);
+	enum serr err = store_client_remove(ctx->st, id, arg, msg, len);
+
+	if (err == SERR_OK)
+		api_quarantine_forget(ctx, id);
+	return err;
 }
 
 enum serr api_clients_remove_ids(struct api_ctx *ctx, const char *who, json_t *ids,
@@ -391,10 +398,11 @@ json_t *api_clients_verify_all(struct api_ctx *ctx, bool remove)
 		id = json_integer_value(json_object_get(item, "id"));
 		snprintf(why, sizeof(why), "removed from the tree: inactive for more than %llds "
 			 "(the endpoint is not touched)", (long long)ctx->cfg->remove_after);
-		if (store_client_remove(ctx->st, id, why, msg, sizeof(msg)) == SERR_OK)
+		if (store_client_remove(ctx->st, id, why, msg, sizeof(msg)) == SERR_OK) {
+			api_quarantine_forget(ctx, id);
 			log_msg(LOG_LVL_INFO, "verify: client %lld (%s) %s", (long long)id,
 				json_string_value(json_object_get(item, "hostname")), why);
-		else
+		} else
 			log_msg(LOG_LVL_ERROR, "verify: removing client %lld: %s", (long long)id,
 				msg);
 	}

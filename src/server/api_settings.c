@@ -46,7 +46,7 @@ void api_settings_get(struct api_ctx *ctx, struct http_req *req, const char *who
 void api_settings_keys(struct api_ctx *ctx, struct http_req *req, const char *who,
 		       const struct api_args *args)
 {
-	static const char *const types[] = { "bool", "enum", "schedule", "int" };
+	static const char *const types[] = { "bool", "enum", "schedule", "int", "paths" };
 	const struct settings_def *defs;
 	json_t *list = json_array(), *e, *levels, *choices;
 	size_t n, i, c;

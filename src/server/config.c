@@ -111,6 +111,25 @@ static const struct ini_field fields[] = {
 	  "Retry-After and the agent keeps them"),
 	F("logs", "detections_per_day", INI_INT, detections_per_day, "5000", 1000, 100000000,
 	  "detections one agent may report in a day (its quota); past it as above"),
+	F("tasks", "expire", INI_DURATION, tasks_expire, "24h", 10, 365 * 86400,
+	  "a task (Scan Now, a quarantine restore or delete, a cancellation) its agent has not "
+	  "reported on for this long fails as expired: an offline agent keeps it until then"),
+	F("tasks", "max_per_client", INI_INT, tasks_max_per_client, "32", 1, 10000,
+	  "unfinished tasks one client may have; more are refused"),
+	F("quarantine", "max_items", INI_INT, quarantine_max_items, "10000", 1, 10000000,
+	  "quarantine records the server keeps of one agent; a report past it is refused 413"),
+	F("quarantine", "max_report", INI_INT, quarantine_max_report, "1000", 1, 100000,
+	  "quarantine records one report of an agent may carry (it sends more in several)"),
+	F("quarantine", "central_max_file", INI_INT, quarantine_central_max_file, "33554432",
+	  0, 1LL << 30, "bytes of one quarantined file's copy in the central quarantine (larger "
+	  "copies are refused 413; the client setting quarantine.central_max_file may lower it); "
+	  "wardd holds a copy in memory while receiving it"),
+	F("quarantine", "central_max_total", INI_INT, quarantine_central_max_total,
+	  "10737418240", 0, 1LL << 50, "bytes the central quarantine (DATA_DIR/quarantine) may "
+	  "hold in all; past it copies are refused 507"),
+	F("quarantine", "max_uploads", INI_INT, quarantine_max_uploads, "4", 1, 1000,
+	  "copies received at once (each held in memory up to central_max_file); more are "
+	  "answered 503 with Retry-After"),
 	F("http", "max_connections", INI_INT, max_connections, "16000", 16, 1000000,
 	  "simultaneous connections (agents hold one each); when all are taken, a new one "
 	  "replaces the one waiting longest for its request; wardd raises its open files limit "

@@ -61,6 +61,15 @@ struct config {
 	int64_t logs_keep;           /* seconds */
 	int64_t detections_per_hour; /* one agent's detections an hour */
 	int64_t detections_per_day;  /* and a day */
+
+	int64_t tasks_expire;        /* seconds an unfinished task waits for its agent */
+	int64_t tasks_max_per_client; /* unfinished tasks of one client */
+
+	int64_t quarantine_max_items; /* inventory records kept per client */
+	int64_t quarantine_max_report; /* records of one inventory report */
+	int64_t quarantine_central_max_file; /* bytes of one central copy */
+	int64_t quarantine_central_max_total; /* bytes of every central copy */
+	int64_t quarantine_max_uploads; /* central copies being received at once */
 	/* [http] */
 	int64_t max_connections;
 	int64_t admin_reserve;       /* connections beyond max_connections for administrators */

@@ -69,16 +69,21 @@ int logs_csv_field(struct util_buf *b, const char *s)
 	return rc;
 }
 
-/* The events as CSV: a header, then a row per event, times in UTC ISO 8601. */
+/* The events as CSV: a header, then a row per event, times in UTC ISO 8601;
+ * a detection's source, actions, quarantine item and task in columns of
+ * their own. */
 static int write_csv(struct util_buf *b, const json_t *events)
 {
 	const char *cols[] = { "hostname", "domain", "message" };
+	const char *dcols[] = { "source", "action", "action_result", "second_action",
+				"second_result", "quarantine" };
 	char when[32], num[24];
-	const json_t *e;
+	const json_t *e, *detail;
 	time_t t;
 	struct tm tm;
 	size_t i, c;
-	int rc = util_buf_printf(b, "time,kind,client,hostname,domain,message\r\n");
+	int rc = util_buf_printf(b, "time,kind,client,hostname,domain,message,source,action,"
+				 "action_result,second_action,second_result,quarantine,task\r\n");
 
 	json_array_foreach(events, i, e) {
 		t = (time_t)json_integer_value(json_object_get(e, "time"));
@@ -95,7 +100,17 @@ static int write_csv(struct util_buf *b, const json_t *events)
 				rc |= util_buf_append(b, ",", 1);
 			rc |= logs_csv_field(b, json_string_value(json_object_get(e, cols[c])));
 		}
-		rc |= util_buf_append(b, "\r\n", 2);
+		detail = json_object_get(e, "detail");
+		for (c = 0; c < sizeof(dcols) / sizeof(dcols[0]); c++) {
+			rc |= util_buf_append(b, ",", 1);
+			rc |= logs_csv_field(b, json_string_value(json_object_get(detail,
+										   dcols[c])));
+		}
+		num[0] = '\0';
+		if (json_is_integer(json_object_get(detail, "task")))
+			snprintf(num, sizeof(num), "%lld",
+				 (long long)json_integer_value(json_object_get(detail, "task")));
+		rc |= util_buf_printf(b, ",%s\r\n", num);
 	}
 	return rc;
 }
@@ -126,8 +141,8 @@ void logs_get(struct api_ctx *ctx, struct http_req *req, const char *who,
 	for (i = 0; f.kind && store_event_kinds[i] && strcmp(store_event_kinds[i], f.kind); i++)
 		;
 	if (f.kind && !store_event_kinds[i]) {
-		http_respond_error(req, 400, "kind: '%s' is not system, verify, delivery or "
-				   "detection", f.kind);
+		http_respond_error(req, 400, "kind: '%s' is not system, verify, delivery, "
+				   "detection or task", f.kind);
 		return;
 	}
 	if (format && strcmp(format, "json") != 0 && strcmp(format, "csv") != 0) {
@@ -157,10 +172,82 @@ void logs_get(struct api_ctx *ctx, struct http_req *req, const char *who,
 	http_respond_json(req, 200, json_pack("{so}", "events", events));
 }
 
+/* The values a detection's members take. */
+static const char *const det_sources[] = { "realtime", "scheduled", "scan_now", "manual",
+					   "clamd", NULL };
+static const char *const det_actions[] = { "quarantine", "delete", "rename", "pass", "deny",
+					   NULL };
+static const char *const det_results[] = { "ok", "failed", NULL };
+
+static bool one_of(const char *s, const char *const *list)
+{
+	for (; s && *list; list++)
+		if (strcmp(s, *list) == 0)
+			return true;
+	return false;
+}
+
+/* Whether v is text of 1 to max bytes. Any byte but NUL: an action's error
+ * and a program's path may name a hostile file, whose name must not hide
+ * the detection; every place that shows them escapes control characters. */
+static bool plain(const json_t *v, size_t max)
+{
+	return json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= max;
+}
+
+/* Checks one detection's members of issue 16 (all optional: source,
+ * action and its result, the second action, the quarantine item, the
+ * task, the process); returns the first bad member's name, or NULL. */
+static const char *detection_bad(const json_t *d)
+{
+	static const char *const known[] = { "time", "path", "name", "method", "source",
+					     "action", "action_result", "action_error",
+					     "second_action", "second_result", "quarantine", "task",
+					     "process", NULL };
+	const char *key;
+	json_t *v, *p;
+
+	json_object_foreach((json_t *)d, key, v)
+		if (!one_of(key, known))
+			return key;
+	if ((v = json_object_get(d, "source")) && !one_of(json_string_value(v), det_sources))
+		return "source";
+	if ((v = json_object_get(d, "action")) && !one_of(json_string_value(v), det_actions))
+		return "action";
+	if ((v = json_object_get(d, "action_result")) &&
+	    !one_of(json_string_value(v), det_results))
+		return "action_result";
+	if ((v = json_object_get(d, "action_error")) && !plain(v, LOGS_MAX_TEXT))
+		return "action_error";
+	if ((v = json_object_get(d, "second_action")) &&
+	    !one_of(json_string_value(v), det_actions))
+		return "second_action";
+	if ((v = json_object_get(d, "second_result")) &&
+	    !one_of(json_string_value(v), det_results))
+		return "second_result";
+	if ((v = json_object_get(d, "quarantine")) &&
+	    (!plain(v, 64) || strspn(json_string_value(v), "abcdefghijklmnopqrstuvwxyz"
+				     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") !=
+	     json_string_length(v)))
+		return "quarantine";
+	if ((v = json_object_get(d, "task")) && (!json_is_integer(v) || json_integer_value(v) <= 0))
+		return "task";
+	if ((p = json_object_get(d, "process"))) {
+		json_object_foreach(p, key, v)
+			if (strcmp(key, "pid") != 0 && strcmp(key, "exe") != 0)
+				return "process";
+		if (!json_is_object(p) || !json_is_integer(json_object_get(p, "pid")) ||
+		    json_integer_value(json_object_get(p, "pid")) <= 0 ||
+		    (json_object_get(p, "exe") && !plain(json_object_get(p, "exe"), 4096)))
+			return "process";
+	}
+	return NULL;
+}
+
 json_t *logs_parse_report(const char *text, size_t len, char *errbuf, size_t errlen)
 {
 	json_t *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL), *list, *d;
-	const char *path, *name, *method;
+	const char *path, *name, *method, *bad;
 	json_int_t when;
 	size_t i;
 
@@ -174,7 +261,7 @@ json_t *logs_parse_report(const char *text, size_t len, char *errbuf, size_t err
 		return NULL;
 	}
 	json_array_foreach(list, i, d) {
-		if (json_unpack(d, "{s:I, s:s, s:s, s:s !}", "time", &when, "path", &path, "name",
+		if (json_unpack(d, "{s:I, s:s, s:s, s:s}", "time", &when, "path", &path, "name",
 				&name, "method", &method) != 0 || when <= 0 ||
 		    (strcmp(method, "smart") != 0 && strcmp(method, "conventional") != 0)) {
 			util_set_msg(errbuf, errlen, "detections[%zu]: expected {\"time\": "
@@ -183,10 +270,56 @@ json_t *logs_parse_report(const char *text, size_t len, char *errbuf, size_t err
 			json_decref(body);
 			return NULL;
 		}
+		if ((bad = detection_bad(d)) != NULL) {
+			util_set_msg(errbuf, errlen, "detections[%zu].%.64s: %s", i, bad,
+				     one_of(bad, (const char *const[]){ "source", "action",
+					     "action_result", "action_error", "second_action",
+					     "second_result", "quarantine", "task", "process",
+					     NULL }) ?
+				     "not as docs/protocol.md says (source: realtime, "
+				     "scheduled, scan_now, manual, clamd; actions: quarantine, "
+				     "delete, rename, pass, deny; results: ok, failed; "
+				     "quarantine: an item id; task: an id; process: {pid, "
+				     "exe})" : "no such member");
+			json_decref(body);
+			return NULL;
+		}
 	}
 	list = json_incref(list);
 	json_decref(body);
 	return list;
+}
+
+/* The event message of detection d: what, where, how found, what was done. */
+static char *detection_message(const json_t *d)
+{
+	const char *src = json_string_value(json_object_get(d, "source"));
+	const char *act = json_string_value(json_object_get(d, "action"));
+	const char *res = json_string_value(json_object_get(d, "action_result"));
+	const char *aerr = json_string_value(json_object_get(d, "action_error"));
+	const char *act2 = json_string_value(json_object_get(d, "second_action"));
+	const char *res2 = json_string_value(json_object_get(d, "second_result"));
+	const char *q = json_string_value(json_object_get(d, "quarantine"));
+	char *msg = NULL;
+
+	if (asprintf(&msg, "%s in %s (%s scan%s%s)%s%s%s%s%s%s%s%s%s%s%s%s",
+		     json_string_value(json_object_get(d, "name")),
+		     json_string_value(json_object_get(d, "path")),
+		     json_string_value(json_object_get(d, "method")), src ? ", " : "",
+		     src ? src : "", act ? ": " : "", act ? act : "", act && res ? " " : "",
+		     act && res ? res : "", aerr ? " (" : "", aerr ? aerr : "", aerr ? ")" : "",
+		     act2 ? ", then " : "", act2 ? act2 : "", act2 && res2 ? " " : "",
+		     act2 && res2 ? res2 : "", q ? "; quarantine item " : "") < 0)
+		return NULL;
+	if (q) {
+		char *full = NULL;
+
+		if (asprintf(&full, "%s%s", msg, q) < 0)
+			full = NULL;
+		free(msg);
+		msg = full;
+	}
+	return msg;
 }
 
 struct logs_quota *logs_quota_new(void)
@@ -278,12 +411,12 @@ void logs_post_detections(struct api_ctx *ctx, struct http_req *req, const char 
 			  const struct api_args *args)
 {
 	size_t len, i, n;
-	const char *text = http_req_body(req, &len), *path, *name, *method;
+	const char *text = http_req_body(req, &len);
 	int64_t id = strtoll(who, NULL, 10), now = (int64_t)time(NULL);
 	uint64_t now_ms = http_now_ms();
 	struct quota_entry *e;
 	int64_t when[LOGS_MAX_REPORT];
-	char *messages[LOGS_MAX_REPORT] = { 0 };
+	char *messages[LOGS_MAX_REPORT] = { 0 }, *details[LOGS_MAX_REPORT] = { 0 };
 	json_t *list, *d;
 	json_int_t t;
 	char msg[1200];
@@ -305,17 +438,18 @@ void logs_post_detections(struct api_ctx *ctx, struct http_req *req, const char 
 	if (quota_refuse(ctx, req, e, (int64_t)n, now_ms))
 		goto out;
 	json_array_foreach(list, i, d) {
-		json_unpack(d, "{s:I, s:s, s:s, s:s}", "time", &t, "path", &path, "name", &name,
-			    "method", &method);
+		t = json_integer_value(json_object_get(d, "time"));
 		/* An agent whose clock runs ahead is not believed past now. */
 		when[i] = t < now ? t : now;
-		if (asprintf(&messages[i], "%s in %s (%s scan)", name, path, method) < 0) {
-			messages[i] = NULL;
+		messages[i] = detection_message(d);
+		details[i] = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+		if (!messages[i] || !details[i]) {
 			http_respond_error(req, 500, "out of memory");
 			goto out;
 		}
 	}
-	err = store_events_add(ctx->st, "detection", id, when, (const char *const *)messages, n);
+	err = store_events_add(ctx->st, "detection", id, when, (const char *const *)messages,
+			       (const char *const *)details, n);
 	if (err != SERR_OK) {
 		http_respond_error(req, 500, "database: logging the detections failed");
 		goto out;
@@ -324,7 +458,9 @@ void logs_post_detections(struct api_ctx *ctx, struct http_req *req, const char 
 	e->day += (int64_t)n;
 	http_respond_json(req, 200, json_pack("{sI}", "logged", (json_int_t)n));
 out:
-	for (i = 0; i < n && i < LOGS_MAX_REPORT; i++)
+	for (i = 0; i < n && i < LOGS_MAX_REPORT; i++) {
 		free(messages[i]);
+		free(details[i]);
+	}
 	json_decref(list);
 }

@@ -12,6 +12,9 @@
 /* Most detections one report may carry. */
 #define LOGS_MAX_REPORT 1000
 
+/* Bytes of an action's error text in a detection. */
+#define LOGS_MAX_TEXT 1024
+
 /* GET /api/v1/logs: the events the query selects, newest first. */
 void logs_get(struct api_ctx *ctx, struct http_req *req, const char *who,
 	      const struct api_args *args);
@@ -32,7 +35,10 @@ struct logs_quota *logs_quota_new(void);
 void logs_quota_free(struct logs_quota *q);
 
 /* POST /api/v1/agent/detections: {"detections": [{"time", "path", "name",
- * "method"}, ...]} from agent who, each logged as a detection event, all
+ * "method", and optionally "source", "action", "action_result",
+ * "action_error", "second_action", "second_result", "quarantine", "task",
+ * "process"}, ...]} from agent who, each logged as a detection event (the
+ * detection itself as its detail), all
  * in one transaction. A report that would take the agent past its hourly
  * or daily number is refused whole with 429 and a Retry-After of the
  * seconds until it fits (the agent keeps it); that is logged once per

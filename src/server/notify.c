@@ -94,6 +94,41 @@ static void answer(struct notify *n, struct chan *c, unsigned status, json_t *bo
 	http_respond_json(req, status, body);
 }
 
+/* Adds c's tasks due now to body as "tasks" (none: nothing added); they
+ * count as delivered. Returns how many, or -1 on a store failure. A task
+ * goes again when notify.ack_timeout passes without a report on it. */
+static int add_tasks(struct notify *n, struct chan *c, json_t *body)
+{
+	int64_t now = (int64_t)time(NULL);
+	json_t *tasks = NULL;
+	int count;
+
+	if (!body || store_tasks_due(n->st, c->client, now - n->cfg->ack_timeout, now, &tasks) !=
+	    SERR_OK)
+		return -1;
+	count = (int)json_array_size(tasks);
+	if (count)
+		json_object_set_new(body, "tasks", tasks);
+	else
+		json_decref(tasks);
+	return count;
+}
+
+/* Answers c's parked channel with its tasks due, when it has some and no
+ * settings are in flight to it. */
+static void send_tasks(struct notify *n, struct chan *c)
+{
+	json_t *body;
+
+	if (!c->req || c->sent_version)
+		return;
+	body = json_object();
+	if (add_tasks(n, c, body) > 0)
+		answer(n, c, 200, body);
+	else
+		json_decref(body);
+}
+
 /* Sends client its current settings over its parked channel; returns 1
  * when sent, 0 when it turned out to have them already (acknowledged
  * here), -1 on a store failure. */
@@ -131,6 +166,7 @@ static int send_settings(struct notify *n, struct chan *c, int64_t queued)
 		json_object_set_new(body, "move", updates_sign(n->updates, text));
 		free(text);
 	}
+	add_tasks(n, c, body);
 	answer(n, c, 200, body);
 	return 1;
 }
@@ -269,6 +305,7 @@ void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t
 {
 	struct chan *c = chan_get(n, client, 1);
 	struct store_delivery d;
+	json_t *body;
 	char msg[256];
 
 	if (!c) {
@@ -310,12 +347,28 @@ void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t
 		}
 		n->kick = 1;
 	}
+	/* Tasks due go at once (the request is not parked: an answer given
+	 * while its handler runs is sent as it returns). */
+	body = json_object();
+	if (add_tasks(n, c, body) > 0) {
+		http_respond_json(req, 200, body);
+		return;
+	}
+	json_decref(body);
 	c->req = req;
 	if (wait <= 0 || wait > n->cfg->long_poll)
 		wait = n->cfg->long_poll;
 	c->poll_deadline = http_now_ms() + (uint64_t)wait * 1000;
 	n->connected++;
 	http_park(req, on_drop, c);
+}
+
+void notify_tasks(struct notify *n, int64_t client)
+{
+	struct chan *c = chan_get(n, client, 0);
+
+	if (c)
+		send_tasks(n, c);
 }
 
 void notify_ack(struct notify *n, int64_t client, int64_t version)

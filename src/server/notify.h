@@ -8,7 +8,10 @@
  * is retried every notify.retry_interval, notify.retries times, and after
  * that when the agent reconnects. The queue lives in the store, so a
  * restarted server resumes it; an agent reports the version it has, so a
- * delivery the agent applied before a crash is not sent again.
+ * delivery the agent applied before a crash is not sent again. Tasks
+ * (store_task_add()) go with the poll answers too: at once when queued or
+ * when the agent polls, again after notify.ack_timeout until the agent
+ * reports on them.
  *
  * Everything runs on the HTTP loop's thread.
  */
@@ -45,6 +48,11 @@ void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t
 
 /* Records client's acknowledgement of version and lets the next delivery go. */
 void notify_ack(struct notify *n, int64_t client, int64_t version);
+
+/* Answers client's parked event channel at once with its tasks due
+ * (store_tasks_due()), if it has a channel parked; else they go with its
+ * next poll. Call after queuing a task. */
+void notify_tasks(struct notify *n, int64_t client);
 
 /* Looks for deliveries that may go now (call after the queue grew). */
 void notify_kick(struct notify *n);

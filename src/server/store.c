@@ -160,9 +160,50 @@ static const char schema_v8[] =
 	"UPDATE clients SET move_version = eff_version WHERE move IS NOT NULL;"
 	"DELETE FROM deliveries WHERE client IN (SELECT node FROM clients WHERE state = 'moved');";
 
+/* Schema version 9: tasks for agents (Scan Now, quarantine restores and
+ * deletes, cancellations; ids never reused, since an agent may still hold
+ * an old one), the last scan each client reported, the details of an
+ * event beside its message (a detection's source and action), and each
+ * agent's quarantine as it last reported it. */
+static const char schema_v9[] =
+	"CREATE TABLE tasks ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" client INTEGER NOT NULL REFERENCES clients(node) ON DELETE CASCADE,"
+	" kind TEXT NOT NULL,"
+	" args TEXT NOT NULL,"        /* JSON object: the task's members but id and kind */
+	" state TEXT NOT NULL CHECK (state IN ('queued', 'delivered', 'running',"
+	"  'completed', 'cancelled', 'failed')),"
+	" progress TEXT,"             /* JSON {files, bytes, detections} */
+	" error TEXT,"
+	" who TEXT NOT NULL,"
+	" created INTEGER NOT NULL,"
+	" updated INTEGER NOT NULL,"
+	" sent INTEGER NOT NULL DEFAULT 0,"  /* last delivered; 0: never */
+	" started INTEGER,"
+	" finished INTEGER);"
+	"CREATE INDEX tasks_client ON tasks(client, state);"
+	"CREATE INDEX tasks_created ON tasks(created);"
+	"ALTER TABLE clients ADD COLUMN last_scan TEXT;"
+	"ALTER TABLE events ADD COLUMN detail TEXT;"
+	"CREATE TABLE quarantine ("
+	" client INTEGER NOT NULL REFERENCES clients(node) ON DELETE CASCADE,"
+	" item TEXT NOT NULL,"
+	" path TEXT NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" sha256 TEXT NOT NULL,"
+	" names TEXT NOT NULL,"       /* JSON list */
+	" time INTEGER NOT NULL,"
+	" source TEXT NOT NULL,"
+	" state TEXT NOT NULL,"
+	" reported INTEGER NOT NULL,"
+	" central INTEGER NOT NULL DEFAULT 0,"  /* bytes of its copy here; 0: none */
+	" seen INTEGER NOT NULL DEFAULT 1,"
+	" PRIMARY KEY (client, item)) WITHOUT ROWID;";
+
 /* The steps from an empty database (user_version 0) to the current one. */
 static const char *const schema_steps[] = { schema_v1, schema_v2, schema_v3, schema_v4,
-					    schema_v5, schema_v6, schema_v7, schema_v8 };
+					    schema_v5, schema_v6, schema_v7, schema_v8,
+					    schema_v9 };
 
 #define SCHEMA_VERSION ((int64_t)(sizeof(schema_steps) / sizeof(*schema_steps)))
 
@@ -1666,7 +1707,8 @@ enum serr store_clients_each(struct store *st, int64_t only,
 				     "SELECT c.node, c.uuid, c.hostname, n.parent, "
 				     "c.last_seen, c.eff_version, c.acked_version, c.status, "
 				     "json_extract(c.eff_json, '$.roaming'), c.state, "
-				     "c.seen_observed FROM clients c JOIN nodes n ON n.id = c.node "
+				     "c.seen_observed, c.last_scan FROM clients c JOIN nodes n ON "
+				     "n.id = c.node "
 				     "WHERE ?1 = 0 OR c.node IN (SELECT id FROM sub) "
 				     "ORDER BY c.node", "i", only);
 	enum serr err = SERR_OK;
@@ -1689,9 +1731,11 @@ enum serr store_clients_each(struct store *st, int64_t only,
 				"status", status ? json_loads(status, 0, NULL) : json_null(),
 				"roaming", sqlite3_column_int(stmt, 8),
 				"verified_state", sqlite3_column_text(stmt, 9));
-		if (obj)
+		if (obj) {
 			json_object_set_new(obj, "seen_observed",
 					    json_integer(sqlite3_column_int64(stmt, 10)));
+			json_object_set_new(obj, "last_scan", column_json(stmt, 11, true));
+		}
 		if (!obj) {
 			err = SERR_NOMEM;
 			break;
@@ -1964,7 +2008,8 @@ enum serr store_export(struct store *st, json_t **out)
 	return SERR_OK;
 }
 
-const char *const store_event_kinds[] = { "system", "verify", "delivery", "detection", NULL };
+const char *const store_event_kinds[] = { "system", "verify", "delivery", "detection", "task",
+					  NULL };
 
 /* Fills *host (NULL when unknown; the caller frees it) and domain with
  * client's host name and domain path, which events keep as they were. */
@@ -1986,12 +2031,12 @@ static void event_place(struct store *st, int64_t client, char **host, char *dom
 
 static enum serr event_insert(struct store *st, const char *kind, int64_t client,
 			      const char *host, const char *domain, int64_t when,
-			      const char *message)
+			      const char *message, const char *detail)
 {
 	return sql_exec(st, NULL, 0, "INSERT INTO events (time, kind, client, hostname, domain, "
-			"message, observed) VALUES (?, ?, nullif(?, 0), ?, nullif(?, ''), ?, ?)",
-			"isisssi", when ? when : (int64_t)time(NULL), kind, client, host, domain,
-			message, store_observed(st));
+			"message, observed, detail) VALUES (?, ?, nullif(?, 0), ?, nullif(?, ''), "
+			"?, ?, ?)", "isisssis", when ? when : (int64_t)time(NULL), kind, client,
+			host, domain, message, store_observed(st), detail);
 }
 
 enum serr store_event_add(struct store *st, const char *kind, int64_t client,
@@ -2001,13 +2046,14 @@ enum serr store_event_add(struct store *st, const char *kind, int64_t client,
 	enum serr err;
 
 	event_place(st, client, &host, domain, sizeof(domain));
-	err = event_insert(st, kind, client, host, domain, when, message);
+	err = event_insert(st, kind, client, host, domain, when, message, NULL);
 	free(host);
 	return err;
 }
 
 enum serr store_events_add(struct store *st, const char *kind, int64_t client,
-			   const int64_t *when, const char *const *messages, size_t n)
+			   const int64_t *when, const char *const *messages,
+			   const char *const *details, size_t n)
 {
 	char *host, domain[1024];
 	enum serr err = begin(st, NULL, 0);
@@ -2017,7 +2063,8 @@ enum serr store_events_add(struct store *st, const char *kind, int64_t client,
 		return err;
 	event_place(st, client, &host, domain, sizeof(domain));
 	for (i = 0; i < n && err == SERR_OK; i++)
-		err = event_insert(st, kind, client, host, domain, when[i], messages[i]);
+		err = event_insert(st, kind, client, host, domain, when[i], messages[i],
+				   details ? details[i] : NULL);
 	free(host);
 	return finish(st, err, NULL, 0);
 }
@@ -2040,14 +2087,14 @@ enum serr store_events(struct store *st, const struct store_event_filter *f,
 {
 	/* A domain matches itself and every domain below it. */
 	return query_rows(prepare(st, NULL, 0,
-		"SELECT id, time, kind, client, hostname, domain, message FROM events "
+		"SELECT id, time, kind, client, hostname, domain, detail, message FROM events "
 		"WHERE (?1 IS NULL OR kind = ?1) AND time >= ?2 AND time <= ?3 "
 		"AND (?4 = 0 OR client = ?4) AND (?5 IS NULL OR domain = ?5 OR "
 		"substr(domain, 1, length(?5) + 1) = ?5 || '/' OR "
 		"(?5 = '/' AND domain IS NOT NULL)) "
 		"AND (?6 = 0 OR id < ?6) ORDER BY id DESC LIMIT ?7", "siiisii",
 		f->kind, f->since, f->until ? f->until : INT64_MAX, f->client, f->domain,
-		f->before, f->limit), 0, out);
+		f->before, f->limit), 1u << 6, out);
 }
 
 enum serr store_events_prune(struct store *st, int64_t keep, int64_t now, int64_t *n)
@@ -2059,4 +2106,389 @@ enum serr store_events_prune(struct store *st, int64_t keep, int64_t now, int64_
 
 	*n = err == SERR_OK ? (int64_t)sqlite3_changes(st->db) : 0;
 	return err;
+}
+
+const char *const store_task_states[] = { "queued", "delivered", "running", "completed",
+					  "cancelled", "failed", NULL };
+
+#define TASK_OPEN "state IN ('queued', 'delivered', 'running')"
+
+/* Logs a task's state change as an event of kind "task" (inside the
+ * caller's transaction). */
+static enum serr task_event(struct store *st, int64_t client, int64_t id, const char *kind,
+			    const char *what)
+{
+	char msg[1200];
+
+	snprintf(msg, sizeof(msg), "task %lld (%s) %s", (long long)id, kind, what);
+	return store_event_add(st, "task", client, 0, msg);
+}
+
+enum serr store_task_add(struct store *st, int64_t client, const char *kind, const char *args,
+			 const char *who, int64_t max, int64_t *id, char *errbuf,
+			 size_t errlen)
+{
+	enum serr err = begin(st, errbuf, errlen);
+	int64_t open = 0, now = (int64_t)time(NULL);
+	char what[300];
+
+	*id = 0;
+	if (err != SERR_OK)
+		return err;
+	err = expect_kind(st, client, STORE_KIND_CLIENT, errbuf, errlen);
+	/* One open task per kind and target (the item, the task cancelled):
+	 * asking again names the one there is. */
+	if (err == SERR_OK &&
+	    sql_int(st, id, NULL, 0, "SELECT id FROM tasks WHERE client = ?1 AND kind = ?2 AND "
+		    TASK_OPEN " AND json_extract(args, '$.item') IS json_extract(?3, '$.item') "
+		    "AND json_extract(args, '$.task') IS json_extract(?3, '$.task')", "iss",
+		    client, kind, args) == SERR_OK) {
+		util_set_msg(errbuf, errlen, "client %lld already has %s task %lld unfinished",
+			     (long long)client, kind, (long long)*id);
+		err = SERR_EXIST;
+	}
+	if (err == SERR_OK)
+		err = sql_int(st, &open, errbuf, errlen, "SELECT count(*) FROM tasks WHERE "
+			      "client = ? AND " TASK_OPEN, "i", client);
+	if (err == SERR_OK && open >= max) {
+		util_set_msg(errbuf, errlen, "client %lld has %lld unfinished tasks "
+			     "(tasks.max_per_client)", (long long)client, (long long)open);
+		err = SERR_EXIST;
+	}
+	if (err == SERR_OK)
+		err = sql_exec(st, errbuf, errlen, "INSERT INTO tasks (client, kind, args, state, "
+			       "who, created, updated) VALUES (?, ?, json(?), 'queued', ?, ?, ?)",
+			       "isssii", client, kind, args, who, now, now);
+	if (err == SERR_OK) {
+		*id = (int64_t)sqlite3_last_insert_rowid(st->db);
+		snprintf(what, sizeof(what), "queued by %s", who);
+		err = task_event(st, client, *id, kind, what);
+	}
+	return finish(st, err, errbuf, errlen);
+}
+
+enum serr store_tasks_due(struct store *st, int64_t client, int64_t resend_before,
+			  int64_t now, json_t **out)
+{
+	enum serr err = begin(st, NULL, 0);
+	sqlite3_stmt *stmt = NULL;
+	json_t *list = json_array(), *t;
+	int rc = SQLITE_DONE;
+	int64_t id;
+
+	*out = NULL;
+	if (err != SERR_OK || !list) {
+		json_decref(list);
+		return finish(st, err == SERR_OK ? SERR_NOMEM : err, NULL, 0);
+	}
+	stmt = prepare(st, NULL, 0, "SELECT id, kind, args, state FROM tasks WHERE client = ? "
+		       "AND (state = 'queued' OR (state = 'delivered' AND sent <= ?)) ORDER BY id",
+		       "ii", client, resend_before);
+	if (!stmt)
+		err = SERR_DB;
+	while (err == SERR_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		id = sqlite3_column_int64(stmt, 0);
+		t = json_loads((const char *)sqlite3_column_text(stmt, 2), 0, NULL);
+		if (!t || json_object_set_new(t, "id", json_integer(id)) != 0 ||
+		    json_object_set_new(t, "kind", json_string((const char *)
+							sqlite3_column_text(stmt, 1))) != 0 ||
+		    json_array_append_new(list, t) != 0) {
+			err = SERR_NOMEM;
+			break;
+		}
+		if (strcmp((const char *)sqlite3_column_text(stmt, 3), "queued") == 0)
+			err = task_event(st, client, id, (const char *)sqlite3_column_text(stmt, 1),
+					 "delivered");
+	}
+	if (err == SERR_OK && rc != SQLITE_DONE)
+		err = SERR_DB;
+	sqlite3_finalize(stmt);
+	if (err == SERR_OK && json_array_size(list))
+		err = sql_exec(st, NULL, 0, "UPDATE tasks SET state = 'delivered', sent = ?3, "
+			       "updated = CASE state WHEN 'queued' THEN ?3 ELSE updated END "
+			       "WHERE client = ?1 AND (state = 'queued' OR (state = 'delivered' "
+			       "AND sent <= ?2))", "iii", client, resend_before, now);
+	err = finish(st, err, NULL, 0);
+	if (err == SERR_OK)
+		*out = list;
+	else
+		json_decref(list);
+	return err;
+}
+
+/* Makes a finished scan task the client's last scan, unless the client
+ * reported a later one (inside the caller's transaction). */
+static enum serr task_last_scan(struct store *st, int64_t client, int64_t id)
+{
+	return sql_exec(st, NULL, 0, "UPDATE clients SET last_scan = (SELECT json_object("
+			"'task', id, 'source', 'scan_now', 'started', started, 'finished', "
+			"finished, 'state', state, 'files', json_extract(progress, '$.files'), "
+			"'bytes', json_extract(progress, '$.bytes'), 'detections', "
+			"json_extract(progress, '$.detections')) FROM tasks WHERE id = ?2) "
+			"WHERE node = ?1 AND coalesce(json_extract(last_scan, '$.finished'), 0) <= "
+			"(SELECT coalesce(finished, updated) FROM tasks WHERE id = ?2)", "ii",
+			client, id);
+}
+
+enum serr store_task_report(struct store *st, int64_t client,
+			    const struct store_task_report *r, char *errbuf, size_t errlen)
+{
+	enum serr err = begin(st, errbuf, errlen);
+	char *kind = NULL, *state = NULL, what[1200];
+	int64_t now = (int64_t)time(NULL), files, bytes, hits;
+	json_t *p;
+	size_t i;
+
+	if (err != SERR_OK)
+		return err;
+	if (sql_text(st, &kind, errbuf, errlen, "SELECT kind FROM tasks WHERE id = ? AND "
+		     "client = ?", "ii", r->id, client) != SERR_OK ||
+	    sql_text(st, &state, errbuf, errlen, "SELECT state FROM tasks WHERE id = ?", "i",
+		     r->id) != SERR_OK) {
+		util_set_msg(errbuf, errlen, "id: this agent has no task %lld", (long long)r->id);
+		err = SERR_NOENT;
+		goto out;
+	}
+	for (i = 3; store_task_states[i] && strcmp(store_task_states[i], state) != 0; i++)
+		;
+	if (store_task_states[i]) {
+		util_set_msg(errbuf, errlen, "id: task %lld is %s already", (long long)r->id,
+			     state);
+		err = SERR_EXIST;
+		goto out;
+	}
+	err = sql_exec(st, errbuf, errlen, "UPDATE tasks SET state = ?2, progress = "
+		       "coalesce(json(?3), progress), error = coalesce(?4, error), started = "
+		       "coalesce(nullif(?5, 0), started), finished = coalesce(nullif(?6, 0), "
+		       "finished), updated = ?7 WHERE id = ?1", "isssiii", r->id, r->state,
+		       r->progress, r->error, r->started, r->finished, now);
+	if (err != SERR_OK || strcmp(state, r->state) == 0)
+		goto out;
+	p = r->progress ? json_loads(r->progress, 0, NULL) : NULL;
+	files = json_integer_value(json_object_get(p, "files"));
+	bytes = json_integer_value(json_object_get(p, "bytes"));
+	hits = json_integer_value(json_object_get(p, "detections"));
+	json_decref(p);
+	if (strcmp(r->state, "failed") == 0)
+		snprintf(what, sizeof(what), "failed: %s", r->error ? r->error : "no reason given");
+	else if (strcmp(kind, "scan") == 0 && strcmp(r->state, "running") != 0)
+		snprintf(what, sizeof(what), "%s: %lld files, %lld bytes, %lld detections",
+			 r->state, (long long)files, (long long)bytes, (long long)hits);
+	else
+		snprintf(what, sizeof(what), "%s", r->state);
+	err = task_event(st, client, r->id, kind, what);
+	if (err == SERR_OK && strcmp(kind, "scan") == 0 && strcmp(r->state, "running") != 0)
+		err = task_last_scan(st, client, r->id);
+out:
+	free(kind);
+	free(state);
+	return finish(st, err, errbuf, errlen);
+}
+
+enum serr store_task_cancel(struct store *st, int64_t id, const char *who, int64_t max,
+			    int64_t *client, int64_t *cancel, char *errbuf, size_t errlen)
+{
+	enum serr err = begin(st, errbuf, errlen);
+	char *kind = NULL, *state = NULL, what[300], args[64];
+
+	*cancel = 0;
+	*client = 0;
+	if (err != SERR_OK)
+		return err;
+	if (sql_int(st, client, NULL, 0, "SELECT client FROM tasks WHERE id = ?", "i", id) !=
+	    SERR_OK ||
+	    sql_text(st, &kind, errbuf, errlen, "SELECT kind FROM tasks WHERE id = ?", "i", id) !=
+	    SERR_OK ||
+	    sql_text(st, &state, errbuf, errlen, "SELECT state FROM tasks WHERE id = ?", "i",
+		     id) != SERR_OK) {
+		util_set_msg(errbuf, errlen, "no task %lld", (long long)id);
+		err = SERR_NOENT;
+		goto out;
+	}
+	if (strcmp(state, "queued") == 0) {
+		err = sql_exec(st, errbuf, errlen, "UPDATE tasks SET state = 'cancelled', "
+			       "updated = ? WHERE id = ?", "ii", (int64_t)time(NULL), id);
+		snprintf(what, sizeof(what), "cancelled by %s before its agent had it", who);
+		if (err == SERR_OK)
+			err = task_event(st, *client, id, kind, what);
+		goto out;
+	}
+	if (strcmp(state, "delivered") != 0 && strcmp(state, "running") != 0) {
+		util_set_msg(errbuf, errlen, "task %lld is %s already", (long long)id, state);
+		err = SERR_EXIST;
+		goto out;
+	}
+	if (strcmp(kind, "cancel") == 0) {
+		util_set_msg(errbuf, errlen, "task %lld is a cancellation: it cannot be cancelled",
+			     (long long)id);
+		err = SERR_INVAL;
+		goto out;
+	}
+	err = finish(st, SERR_OK, errbuf, errlen);
+	free(kind);
+	free(state);
+	if (err != SERR_OK)
+		return err;
+	snprintf(args, sizeof(args), "{\"task\":%lld}", (long long)id);
+	return store_task_add(st, *client, "cancel", args, who, max, cancel, errbuf, errlen);
+out:
+	free(kind);
+	free(state);
+	return finish(st, err, errbuf, errlen);
+}
+
+enum serr store_tasks_list(struct store *st, const struct store_task_filter *f, json_t **out)
+{
+	return query_rows(prepare(st, NULL, 0, SUBTREE_CTE
+		"SELECT t.id, t.client, c.hostname, t.kind, t.args, t.state, t.progress, t.error, "
+		"t.who, t.created, t.updated, nullif(t.sent, 0) AS delivered, t.started, "
+		"t.finished FROM tasks t JOIN clients c ON c.node = t.client "
+		"WHERE (?1 = 0 OR t.client IN (SELECT id FROM sub)) AND (?2 = 0 OR t.id = ?2) "
+		"AND (?3 IS NULL OR t.state = ?3) AND (?4 IS NULL OR t.kind = ?4) AND "
+		"t.created >= ?5 AND (?6 = 0 OR t.id < ?6) ORDER BY t.id DESC LIMIT ?7",
+		"iissiii", f->node, f->id, f->state, f->kind, f->since, f->before, f->limit),
+		(1u << 4) | (1u << 6), out);
+}
+
+enum serr store_tasks_expire(struct store *st, int64_t older, int64_t now, int64_t *n)
+{
+	enum serr err = begin(st, NULL, 0);
+	sqlite3_stmt *stmt;
+	int rc = SQLITE_DONE;
+	char what[200];
+
+	*n = 0;
+	if (err != SERR_OK)
+		return err;
+	snprintf(what, sizeof(what), "failed: expired (no report from its agent for %llds, "
+		 "tasks.expire)", (long long)older);
+	stmt = prepare(st, NULL, 0, "SELECT id, client, kind FROM tasks WHERE " TASK_OPEN
+		       " AND updated < ?", "i", now - older);
+	if (!stmt)
+		err = SERR_DB;
+	while (err == SERR_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		err = task_event(st, sqlite3_column_int64(stmt, 1), sqlite3_column_int64(stmt, 0),
+				 (const char *)sqlite3_column_text(stmt, 2), what);
+		++*n;
+	}
+	if (err == SERR_OK && rc != SQLITE_DONE)
+		err = SERR_DB;
+	sqlite3_finalize(stmt);
+	if (err == SERR_OK)
+		err = sql_exec(st, NULL, 0, "UPDATE tasks SET state = 'failed', error = ?, "
+			       "updated = ? WHERE " TASK_OPEN " AND updated < ?", "sii", what + 8,
+			       now, now - older);
+	return finish(st, err, NULL, 0);
+}
+
+enum serr store_tasks_prune(struct store *st, int64_t keep, int64_t now, int64_t *n)
+{
+	enum serr err = sql_exec(st, NULL, 0, "DELETE FROM tasks WHERE NOT " TASK_OPEN " AND "
+				 "updated < ?", "i", now - keep);
+
+	*n = err == SERR_OK ? (int64_t)sqlite3_changes(st->db) : 0;
+	return err;
+}
+
+enum serr store_client_last_scan(struct store *st, int64_t client, const char *scan)
+{
+	return sql_exec(st, NULL, 0, "UPDATE clients SET last_scan = json(?2) WHERE node = ?1 "
+			"AND coalesce(json_extract(last_scan, '$.finished'), "
+			"json_extract(last_scan, '$.started'), 0) <= coalesce(json_extract(?2, "
+			"'$.finished'), json_extract(?2, '$.started'), 0)", "is", client, scan);
+}
+
+enum serr store_quarantine_put(struct store *st, int64_t client, const json_t *items,
+			       bool complete, int64_t max, json_t **gone, char *errbuf,
+			       size_t errlen)
+{
+	enum serr err = begin(st, errbuf, errlen);
+	int64_t now = (int64_t)time(NULL), count = 0;
+	sqlite3_stmt *stmt;
+	char *names;
+	json_t *r;
+	size_t i;
+	int rc;
+
+	*gone = json_array();
+	if (err != SERR_OK || !*gone)
+		return finish(st, err == SERR_OK ? SERR_NOMEM : err, errbuf, errlen);
+	if (complete)
+		err = sql_exec(st, errbuf, errlen, "UPDATE quarantine SET seen = 0 WHERE "
+			       "client = ?", "i", client);
+	json_array_foreach(items, i, r) {
+		if (err != SERR_OK)
+			break;
+		names = json_dumps(json_object_get(r, "names"), JSON_COMPACT);
+		if (!names) {
+			err = SERR_NOMEM;
+			break;
+		}
+		err = sql_exec(st, errbuf, errlen, "INSERT INTO quarantine (client, item, path, "
+			       "size, sha256, names, time, source, state, reported, seen) VALUES "
+			       "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1) ON CONFLICT (client, "
+			       "item) DO UPDATE SET path = ?3, size = ?4, sha256 = ?5, names = ?6, "
+			       "time = ?7, source = ?8, state = ?9, reported = ?10, seen = 1",
+			       "issississi", client,
+			       json_string_value(json_object_get(r, "id")),
+			       json_string_value(json_object_get(r, "path")),
+			       (int64_t)json_integer_value(json_object_get(r, "size")),
+			       json_string_value(json_object_get(r, "sha256")), names,
+			       (int64_t)json_integer_value(json_object_get(r, "time")),
+			       json_string_value(json_object_get(r, "source")),
+			       json_string_value(json_object_get(r, "state")), now);
+		free(names);
+	}
+	/* What a complete inventory no longer holds is gone from the agent;
+	 * the caller removes the central copies of those that had one. */
+	if (err == SERR_OK && complete) {
+		stmt = prepare(st, errbuf, errlen, "SELECT item FROM quarantine WHERE client = ? "
+			       "AND seen = 0 AND central > 0", "i", client);
+		while (stmt && (rc = sqlite3_step(stmt)) == SQLITE_ROW)
+			json_array_append_new(*gone, json_string((const char *)
+								sqlite3_column_text(stmt, 0)));
+		sqlite3_finalize(stmt);
+		err = stmt ? sql_exec(st, errbuf, errlen, "DELETE FROM quarantine WHERE "
+				      "client = ? AND seen = 0", "i", client) : SERR_DB;
+	}
+	if (err == SERR_OK)
+		err = sql_int(st, &count, errbuf, errlen, "SELECT count(*) FROM quarantine WHERE "
+			      "client = ?", "i", client);
+	if (err == SERR_OK && count > max) {
+		util_set_msg(errbuf, errlen, "items: the server keeps at most %lld quarantine "
+			     "records of one agent (quarantine.max_items); this report makes %lld",
+			     (long long)max, (long long)count);
+		err = SERR_INVAL;
+	}
+	err = finish(st, err, errbuf, errlen);
+	if (err != SERR_OK) {
+		json_decref(*gone);
+		*gone = NULL;
+	}
+	return err;
+}
+
+enum serr store_quarantine_list(struct store *st, int64_t node, const char *item,
+				const char *state, int64_t limit, json_t **out)
+{
+	return query_rows(prepare(st, NULL, 0, SUBTREE_CTE
+		"SELECT q.client, c.hostname, q.item AS id, q.path, q.size, q.sha256, q.names, "
+		"q.time, q.source, q.state, q.reported, q.central FROM quarantine q JOIN clients c "
+		"ON c.node = q.client WHERE (?1 = 0 OR q.client IN (SELECT id FROM sub)) AND "
+		"(?2 IS NULL OR q.item = ?2) AND (?3 IS NULL OR q.state = ?3) "
+		"ORDER BY q.time DESC, q.client, q.item LIMIT ?4", "issi", node, item, state,
+		limit), 1u << 6, out);
+}
+
+enum serr store_quarantine_central(struct store *st, int64_t client, const char *item,
+				   int64_t size)
+{
+	return sql_exec(st, NULL, 0, "UPDATE quarantine SET central = ? WHERE client = ? AND "
+			"item = ?", "iis", size, client, item);
+}
+
+enum serr store_quarantine_central_total(struct store *st, int64_t *total)
+{
+	return sql_int(st, total, NULL, 0, "SELECT coalesce(sum(central), 0) FROM quarantine",
+		       "");
 }

@@ -13,6 +13,7 @@
 #define WARD_STORE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "server/serr.h"
@@ -412,10 +413,12 @@ enum serr store_event_add(struct store *st, const char *kind, int64_t client,
 			  int64_t when, const char *message);
 
 /* Appends n events of kind about client, stamped when[i] (0: now), with
- * messages[i], in one transaction: all or none. Not inside another
+ * messages[i] and details[i] (JSON text of an object, or NULL; details
+ * may be NULL: none), in one transaction: all or none. Not inside another
  * transaction. */
 enum serr store_events_add(struct store *st, const char *kind, int64_t client,
-			   const int64_t *when, const char *const *messages, size_t n);
+			   const int64_t *when, const char *const *messages,
+			   const char *const *details, size_t n);
 
 /* store_event_add() of a formatted message, which also goes to the
  * daemon's log (info level). */
@@ -433,12 +436,113 @@ struct store_event_filter {
 };
 
 /* Stores in *out (a new array the caller owns) the events f selects,
- * newest first: {id, time, kind, client, hostname, domain, message}. */
+ * newest first: {id, time, kind, client, hostname, domain, detail (an
+ * object, or null), message} (the message last: the CLI's tables show
+ * the last column whole). */
 enum serr store_events(struct store *st, const struct store_event_filter *f,
 		       json_t **out);
 
 /* Deletes the events older than keep seconds at now (the clock) and by
  * store_observed(); *n is how many. */
 enum serr store_events_prune(struct store *st, int64_t keep, int64_t now, int64_t *n);
+
+/* A task's states (NULL-terminated): queued, delivered (sent to its agent,
+ * which has not reported on it yet), running, and the final ones,
+ * completed, cancelled, failed. */
+extern const char *const store_task_states[];
+
+/* Queues a task of kind ("scan", "cancel", "quarantine_restore",
+ * "quarantine_delete") for client: args is JSON text of an object, the
+ * task's members but id and kind, as the agent gets them; who asked is
+ * logged. The new task's id in *id; an event logs it. SERR_EXIST (msg
+ * names it, its id in *id) when client has an unfinished task of kind
+ * with the same "item" and "task" members, or when it has max unfinished
+ * tasks (*id 0); SERR_NOENT when client is not a client. */
+enum serr store_task_add(struct store *st, int64_t client, const char *kind, const char *args,
+			 const char *who, int64_t max, int64_t *id, char *errbuf,
+			 size_t errlen);
+
+/* Stores in *out (a new list) client's tasks to deliver now, as its agent
+ * gets them ({"id", "kind", ...args}): the queued ones, and those
+ * delivered at or before resend_before without a report since; marks
+ * them delivered at now (an event for each first delivery). */
+enum serr store_tasks_due(struct store *st, int64_t client, int64_t resend_before,
+			  int64_t now, json_t **out);
+
+/* An agent's report on one of its tasks (validated by the caller). */
+struct store_task_report {
+	int64_t id;
+	const char *state;     /* running, completed, cancelled or failed */
+	const char *progress;  /* JSON text {files, bytes, detections}, or NULL */
+	const char *error;     /* or NULL */
+	int64_t started, finished; /* Unix time; 0: not given */
+};
+
+/* Records r about client's task: SERR_NOENT when client has no task
+ * r->id (another client's is none of its business), SERR_EXIST when the
+ * task is finished already. A change of state is logged; a finished scan
+ * task becomes the client's last scan (unless it reported a later one). */
+enum serr store_task_report(struct store *st, int64_t client,
+			    const struct store_task_report *r, char *errbuf, size_t errlen);
+
+/* Cancels task id for who: a queued one at once (*cancel 0); for one
+ * delivered or running, queues a "cancel" task for its agent (its id in
+ * *cancel; the task stays as it is until the agent reports). *client is
+ * the task's client. SERR_NOENT: no such task; SERR_EXIST: finished
+ * already (or a cancellation is queued already: its id in *cancel). */
+enum serr store_task_cancel(struct store *st, int64_t id, const char *who, int64_t max,
+			    int64_t *client, int64_t *cancel, char *errbuf, size_t errlen);
+
+/* Which tasks store_tasks_list() returns; zero or NULL members match all. */
+struct store_task_filter {
+	int64_t node;          /* a client, or every client at or below a domain */
+	int64_t id;
+	const char *state, *kind;
+	int64_t since;         /* created at or after */
+	int64_t before;        /* only ids below this (paging) */
+	int64_t limit;
+};
+
+/* Stores in *out (a new list) the tasks f selects, newest first: {id,
+ * client, hostname, kind, args, state, progress, error, who, created,
+ * updated, delivered, started, finished}. */
+enum serr store_tasks_list(struct store *st, const struct store_task_filter *f, json_t **out);
+
+/* Fails every unfinished task not changed for older seconds at now (an
+ * event each); *n is how many. */
+enum serr store_tasks_expire(struct store *st, int64_t older, int64_t now, int64_t *n);
+
+/* Deletes the finished tasks last changed more than keep seconds before
+ * now; *n is how many. */
+enum serr store_tasks_prune(struct store *st, int64_t keep, int64_t now, int64_t *n);
+
+/* Records scan (JSON text of the "last_scan" of an agent's status) as
+ * client's last scan, unless the one stored finished (or started) later. */
+enum serr store_client_last_scan(struct store *st, int64_t client, const char *scan);
+
+/* Records client's quarantine inventory items (validated records {"id",
+ * "path", "size", "sha256", "names", "time", "source", "state"}): each
+ * added or replaced; when complete, those not in items are forgotten, and
+ * *gone lists (new) the ids of those among them that had a central copy.
+ * SERR_INVAL (nothing stored) when client would have more than max
+ * records. */
+enum serr store_quarantine_put(struct store *st, int64_t client, const json_t *items,
+			       bool complete, int64_t max, json_t **gone, char *errbuf,
+			       size_t errlen);
+
+/* Stores in *out (a new list) the quarantine records of the clients at or
+ * below node (0: all), of one item id and of one state when not NULL,
+ * newest first, at most limit: {client, hostname, id, path, size, sha256,
+ * names, time, source, state, reported, central (bytes of the central
+ * copy; 0: none)}. */
+enum serr store_quarantine_list(struct store *st, int64_t node, const char *item,
+				const char *state, int64_t limit, json_t **out);
+
+/* Records that client's item has a central copy of size bytes (0: none). */
+enum serr store_quarantine_central(struct store *st, int64_t client, const char *item,
+				   int64_t size);
+
+/* Stores in *total the bytes of every central copy. */
+enum serr store_quarantine_central_total(struct store *st, int64_t *total);
 
 #endif

@@ -21,6 +21,7 @@
 #include "server/admins.h"
 #include "server/api.h"
 #include "server/api_clients.h"
+#include "server/api_tasks.h"
 #include "server/config.h"
 #include "server/console.h"
 #include "server/enroll.h"
@@ -265,6 +266,13 @@ static void on_verify(void *arg)
 		log_msg(LOG_LVL_ERROR, "database: saving the server's running time failed");
 }
 
+/* Every minute (or tasks.expire, when shorter): tasks whose agents have
+ * not reported on them for tasks.expire fail. */
+static void on_tasks(void *arg)
+{
+	api_tasks_expire(arg);
+}
+
 /* The daily task: verification that also removes long-inactive clients,
  * and the event log's oldest events and the removed clients kept past
  * agents.removed_keep going. */
@@ -279,6 +287,8 @@ static void on_daily(void *arg)
 	else if (n)
 		log_msg(LOG_LVL_INFO, "logs: removed %lld events older than %llds", (long long)n,
 			(long long)ctx->cfg->logs_keep);
+	if (store_tasks_prune(ctx->st, ctx->cfg->logs_keep, now, &n) != SERR_OK)
+		log_msg(LOG_LVL_ERROR, "tasks: removing old finished tasks failed");
 	if (store_removed_purge(ctx->st, ctx->cfg->removed_keep, now, &n) != SERR_OK)
 		log_msg(LOG_LVL_ERROR, "clients: forgetting removed clients failed");
 	else if (n)
@@ -497,6 +507,7 @@ int main(int argc, char **argv)
 				.max_connections = (unsigned)cfg.max_connections,
 				.admin_reserve = (unsigned)cfg.admin_reserve,
 				.privileged = api_privileged,
+				.headers = api_headers,
 				.max_per_address = (unsigned)cfg.max_per_address,
 				.max_request = (size_t)cfg.max_request,
 				.idle_timeout = (unsigned)cfg.long_poll + 30,
@@ -540,6 +551,8 @@ int main(int argc, char **argv)
 		notify_set_signer(ctx.notify, ctx.updates);
 	if (!ctx.notify || !ctx.enroll_by_token || !ctx.enroll_by_address ||
 	    http_every(http, (uint64_t)cfg.verify_interval * 1000, on_verify, &ctx) != 0 ||
+	    http_every(http, (uint64_t)(cfg.tasks_expire < 60 ? cfg.tasks_expire : 60) * 1000,
+		       on_tasks, &ctx) != 0 ||
 	    http_every(http, 86400u * 1000, on_daily, &ctx) != 0) {
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;

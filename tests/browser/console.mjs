@@ -227,7 +227,7 @@ try {
 	assert.equal(csv.status(), 200);
 	assert.match(csv.headers()['content-type'], /^text\/csv/);
 	const text = await csv.text();
-	assert.match(text, /^time,kind,client,hostname,domain,message\r\n/);
+	assert.match(text, /^time,kind,client,hostname,domain,message,source,action,action_result,second_action,second_result,quarantine,task\r\n/);
 	assert.match(text, /created domain \/Berlin/);
 
 	step('administrators: a read-only one added, the own password changed');

@@ -248,7 +248,9 @@ class ConsoleTest(Base):
         self.assertEqual(headers["Content-Type"], "text/csv; charset=utf-8")
         self.assertIn("attachment", headers["Content-Disposition"])
         rows = list(csv.reader(io.StringIO(body.decode())))
-        self.assertEqual(rows[0], ["time", "kind", "client", "hostname", "domain", "message"])
+        self.assertEqual(rows[0], ["time", "kind", "client", "hostname", "domain", "message",
+                                   "source", "action", "action_result", "second_action",
+                                   "second_result", "quarantine", "task"])
         self.assertEqual(len(rows), len(every) + 1)
         hosts = {r[3] for r in rows[1:]}
         self.assertIn("'-bravo", hosts)
@@ -261,7 +263,9 @@ class ConsoleTest(Base):
         out = subprocess.run([ward, "logs", "--format", "csv", "--kind", "verify"], env=env,
                              capture_output=True, timeout=30)
         self.assertEqual(out.returncode, 0, out.stderr)
-        self.assertTrue(out.stdout.startswith(b"time,kind,client,hostname,domain,message\r\n"))
+        self.assertTrue(out.stdout.startswith(b"time,kind,client,hostname,domain,message,source,action,"
+                                                     b"action_result,second_action,second_result,"
+                                                     b"quarantine,task\r\n"))
         self.assertIn(b",verify,", out.stdout)
 
     def test_detection_reports(self):
@@ -297,6 +301,42 @@ class ConsoleTest(Base):
                                    token=cred)[0], 200)
         status, body = s.request("GET", "/api/v1/logs?kind=detection&limit=1", token=token)
         self.assertLessEqual(body["events"][0]["time"], int(time.time()))
+        # What found it and what was done (issue 16): in the message, the
+        # event's detail and the CSV's columns; each member checked.
+        full = dict(report["detections"][0], source="realtime", action="quarantine",
+                    action_result="failed", action_error="no space left on device",
+                    second_action="delete", second_result="ok", task=7,
+                    process={"pid": 4242, "exe": "/usr/bin/cp"})
+        q = dict(report["detections"][0], source="scan_now", action="quarantine",
+                 action_result="ok", quarantine="q-17", task=8)
+        self.assertEqual(s.request("POST", "/api/v1/agent/detections",
+                                   {"detections": [full, q]}, token=cred), (200, {"logged": 2}))
+        status, body = s.request("GET", "/api/v1/logs?kind=detection&limit=2", token=token)
+        second, first = body["events"]
+        self.assertEqual(first["message"], "Eicar-Signature in /home/x/eicar.com (conventional "
+                         "scan, realtime): quarantine failed (no space left on device), then "
+                         "delete ok")
+        self.assertEqual(first["detail"], full)
+        self.assertEqual(second["message"], "Eicar-Signature in /home/x/eicar.com "
+                         "(conventional scan, scan_now): quarantine ok; quarantine item q-17")
+        status, _, text = s.raw("GET", "/api/v1/logs?kind=detection&limit=2&format=csv",
+                                headers={"Authorization": f"Bearer {token}"})
+        rows = list(csv.reader(io.StringIO(text.decode())))
+        self.assertEqual(rows[1][6:], ["scan_now", "quarantine", "ok", "", "", "q-17", "8"])
+        self.assertEqual(rows[2][6:], ["realtime", "quarantine", "failed", "delete", "ok", "",
+                                       "7"])
+        for member, value in (("source", "cron"), ("action", "shred"),
+                              ("action_result", "maybe"), ("action_error", ""),
+                              ("second_action", 1), ("second_result", "fine"),
+                              ("quarantine", "../q"), ("task", 0),
+                              ("process", {"pid": 0}), ("process", {"pid": 1, "cwd": "/"}),
+                              ("colour", "red")):
+            with self.subTest(member=member, value=value):
+                bad = {"detections": [report["detections"][0],
+                                      dict(report["detections"][0], **{member: value})]}
+                status, body = s.request("POST", "/api/v1/agent/detections", bad, token=cred)
+                self.assertEqual(status, 400, body)
+                self.assertIn(f"detections[1].{member}", body["error"])
 
     def test_client_remove(self):
         s = self.server

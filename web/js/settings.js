@@ -31,6 +31,12 @@ function editor(def, value) {
 	if (def.type === 'int')
 		return h('input', { type: 'number', min: def.min, max: def.max, value,
 			'data-key': def.key });
+	// A list of paths: one a line.
+	if (def.type === 'paths') {
+		const el = h('textarea', { 'data-key': def.key, rows: 4, cols: 32 });
+		el.value = (value || []).join('\n');
+		return el;
+	}
 	return h('input', { value, 'data-key': def.key, size: 16 });
 }
 
@@ -43,6 +49,8 @@ function readEditor(def, el) {
 			throw new Error(`${def.key}: enter a whole number`);
 		return n;
 	}
+	if (def.type === 'paths')
+		return el.value.split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l !== '');
 	return el.value;
 }
 
