@@ -14,6 +14,9 @@
 #include "agent/scanner.h"
 #include "agent/wmsg.h"
 #include "check.h"
+#include "common/comp.h"
+#include "common/pset.h"
+#include "common/spsq.h"
 
 static const char eicar[] =
 	"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -364,6 +367,124 @@ static void broken_workers(const char *dir)
 	free(clean);
 }
 
+/* The smart protection source of the smart scan tests: it knows one
+ * file, whose MD5 is smart_md5. */
+static unsigned char smart_md5[16];
+static int relay_calls;
+static bool relay_down;
+
+static int test_relay(void *arg, size_t i, const char *body, size_t len, long timeout,
+		      size_t max, long *status, struct util_buf *answer, char *errbuf,
+		      size_t errlen)
+{
+	struct spsq_query q[8];
+	struct spsq_entry e = { .type = COMP_MD5, .digest_len = 16, .size = 25,
+				.state = SPSQ_BLOCK, .name = "Test.Smart.Hit", .name_len = 14 };
+	size_t n, k, d;
+	char msg[256];
+
+	(void)arg;
+	(void)timeout;
+	(void)max;
+	relay_calls++;
+	CHECK(i == 0);
+	if (relay_down) {
+		util_set_msg(errbuf, errlen, "test source down");
+		return -1;
+	}
+	memcpy(e.digest, smart_md5, 16);
+	CHECK(spsq_parse_request(body, len, q, 8, &n, msg, sizeof(msg)) == ERR_OK);
+	util_buf_printf(answer, "ward-sps 1 7 3600\n");
+	for (k = 0; k < n; k++) {
+		bool hit = spsq_matches(&q[k], &e);
+
+		spsq_format_query(&q[k], answer);
+		answer->data[--answer->len] = 0;  /* its newline */
+		util_buf_printf(answer, " %d\n", hit ? 1 : 0);
+		if (hit) {
+			util_buf_printf(answer, "md5:");
+			for (d = 0; d < 16; d++)
+				util_buf_printf(answer, "%02x", smart_md5[d]);
+			util_buf_printf(answer, ":25:block:Test.Smart.Hit\n");
+		}
+	}
+	*status = 200;
+	return 0;
+}
+
+/* Smart scan in the worker: its requests reach the source through the
+ * agent's relay, and it reads the answers itself. */
+static void smart_workers(const char *dir)
+{
+	static const char data[] = "a file smart scan knows!";
+	const char *sources[] = { "https://source.invalid:8443" };
+	char pattern[512];
+	unsigned char rec[2][PSET_RECORD];
+	struct util_buf file = { 0 };
+	struct scanner_config cfg;
+	struct scanner *g;
+	struct engine_result res;
+	struct smart_outcome out;
+	char *known = test_write(dir, "smart-known.bin", data, sizeof(data)),
+	     *other = test_write(dir, "smart-other.bin", "something else", 14), err[512];
+	char *wpx;
+	int fd;
+
+	snprintf(pattern, sizeof(pattern), "%s", test_tmpdir());
+	CHECK(sizeof(data) == 25);
+	CHECK(engine_hash("md5", data, sizeof(data), smart_md5));
+	pset_record(COMP_MD5, smart_md5, pset_width(1), rec[0]);
+	pset_param(COMP_MD5, pset_width(1), rec[1]);
+	CHECK(pset_encode((const char *)rec, sizeof(rec), &file, err, sizeof(err)) == ERR_OK);
+	wpx = test_write(pattern, COMP_PREFIX_FILE, file.data, file.len);
+	util_buf_free(&file);
+
+	base_config(&cfg, test_tmpdir());
+	cfg.component = pattern;
+	cfg.builtin = false;
+	cfg.smart = true;
+	cfg.sources = sources;
+	cfg.nsources = 1;
+	cfg.source_timeout = 5;
+	cfg.relay = test_relay;
+	g = scanner_start(&cfg, err, sizeof(err));
+	CHECK(g != NULL);
+	if (!g)
+		goto out;
+	fd = open(known, O_RDONLY | O_CLOEXEC);
+	CHECK(scanner_scan_fd(g, fd, known, 0, &res, &out, err, sizeof(err)) == SCANNER_OK);
+	CHECK(res.infected && res.nnames == 1 && out.asked && !out.unverified);
+	if (res.nnames)
+		CHECK_STR_EQ(res.names[0], "Test.Smart.Hit");
+	CHECK(relay_calls == 1);
+	engine_result_clear(&res);
+	close(fd);
+	fd = open(other, O_RDONLY | O_CLOEXEC);
+	CHECK(scanner_scan_fd(g, fd, other, 0, &res, &out, err, sizeof(err)) == SCANNER_OK);
+	CHECK(!res.infected && !out.asked && !out.unverified);
+	engine_result_clear(&res);
+	close(fd);
+	scanner_release(g);
+
+	/* No source answers: the file is unverified, never clean. */
+	relay_down = true;
+	g = scanner_start(&cfg, err, sizeof(err));
+	CHECK(g != NULL);
+	if (!g)
+		goto out;
+	fd = open(known, O_RDONLY | O_CLOEXEC);
+	CHECK(scanner_scan_fd(g, fd, known, 0, &res, &out, err, sizeof(err)) == SCANNER_OK);
+	CHECK(!res.infected && out.unverified);
+	CHECK(relay_calls > 1);
+	engine_result_clear(&res);
+	close(fd);
+	scanner_release(g);
+out:
+	free(wpx);
+	free(known);
+	free(other);
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir;
@@ -380,6 +501,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	dir = test_tmpdir();
 	real_workers(dir);
+	smart_workers(dir);
 	broken_workers(dir);
 	return check_finish();
 }
