@@ -17,6 +17,7 @@
 #include "common/comp.h"
 #include "common/pset.h"
 #include "common/spsq.h"
+#include "scan/job.h"
 
 static const char eicar[] =
 	"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -237,6 +238,31 @@ static void bg_start(struct bg *b, struct scanner *g, const char *path)
 	usleep(200000);
 }
 
+static void on_report(const struct sjob_report *r, void *arg)
+{
+	struct util_buf *b = arg;
+	const char *base = strrchr(r->path, '/');
+
+	util_buf_printf(b, "%s:%s;", base ? base + 1 : r->path,
+			r->kind != SJOB_FILE ? "other" : r->infected ? r->names[0] : "clean");
+}
+
+/* A tree scan (job.h) whose files are scanned by the worker. */
+static void tree_scan(struct scanner *g, const char *dir)
+{
+	struct sjob_config cfg = { .jobs = 2, .recursive = true, .max_depth = 4,
+				   .scan = scanner_sjob_scan, .scan_arg = g };
+	struct util_buf out = { 0 };
+	struct sjob_stats st;
+	char err[256];
+
+	cfg.report = on_report;
+	cfg.report_arg = &out;
+	CHECK(sjob_run(&cfg, &dir, 1, &st, err, sizeof(err)) == SCAN_OK);
+	CHECK_STR_EQ(out.data, "clean.txt:clean;eicar.com:Eicar-Test-Signature;");
+	util_buf_free(&out);
+}
+
 static void real_workers(const char *dir)
 {
 	struct scanner_config cfg;
@@ -276,6 +302,7 @@ static void real_workers(const char *dir)
 		CHECK(scanner_pid(g) == pid);
 	}
 	same_verdicts(g);
+	tree_scan(g, dir);
 
 	/* Confined: no capability, no_new_privs, seccomp, not root. */
 	CHECK_STR_EQ(status_field(pid, "CapEff"), "0000000000000000");
@@ -487,7 +514,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	const char *dir;
+	char dir[512];
 
 	if (argc > 2 && strcmp(argv[1], "worker") == 0) {
 		int i;
@@ -499,7 +526,8 @@ int main(int argc, char **argv)
 	}
 	test_need(WARD_AGENT);
 	signal(SIGPIPE, SIG_IGN);
-	dir = test_tmpdir();
+	/* test_tmpdir() reuses its buffer. */
+	snprintf(dir, sizeof(dir), "%s", test_tmpdir());
 	real_workers(dir);
 	smart_workers(dir);
 	broken_workers(dir);
