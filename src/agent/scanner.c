@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -411,6 +413,25 @@ static void *reader_thread(void *arg)
 	return NULL;
 }
 
+/* Removes a worker's scratch directory: what the worker made in it as
+ * the worker's user (the agent may have no CAP_DAC_OVERRIDE; the file
+ * system ids are the calling thread's alone), the directory as itself. */
+static void remove_scratch(const struct scanner *g, const char *dir)
+{
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+
+	if (g->user.set_user) {
+		syscall(SYS_setfsgid, g->user.gid);
+		syscall(SYS_setfsuid, g->user.uid);
+		(void)util_remove_tree(dir);  /* all but the directory's own entry */
+		syscall(SYS_setfsuid, uid);
+		syscall(SYS_setfsgid, gid);
+	}
+	if (util_remove_tree(dir) != 0)
+		log_msg(LOG_LVL_WARN, "scan worker: cannot remove %s: %s", dir, strerror(errno));
+}
+
 /* Frees a proc whose threads have ended or never started. */
 static void proc_free(struct proc *p)
 {
@@ -418,9 +439,8 @@ static void proc_free(struct proc *p)
 
 	if (p->sock >= 0)
 		close(p->sock);
-	if (p->scratch[0] && util_remove_tree(p->scratch) != 0)
-		log_msg(LOG_LVL_WARN, "scan worker: cannot remove %s: %s", p->scratch,
-			strerror(errno));
+	if (p->scratch[0])
+		remove_scratch(p->g, p->scratch);
 	while ((j = p->rq_head)) {
 		p->rq_head = j->next;
 		free(j->body);
@@ -821,6 +841,11 @@ struct scanner *scanner_start(const struct scanner_config *cfg, char *errbuf, si
 		util_set_msg(errbuf, errlen, "scan workers: %s", g->cfg.threads > MAX_THREADS ?
 			     "at most 64 threads" : !g->cfg.scratch ? "no scratch directory" :
 			     "no signatures to load");
+		goto fail;
+	}
+	if (mkdir(g->cfg.scratch, 0700) != 0 && errno != EEXIST) {
+		util_set_msg(errbuf, errlen, "scan workers: %s: %s", g->cfg.scratch,
+			     strerror(errno));
 		goto fail;
 	}
 	/* Only root can switch users; another user keeps its own. */

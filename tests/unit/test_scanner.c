@@ -3,12 +3,17 @@
  * test files (libclamav's parsers work inside the sandbox); the worker's
  * confinement in /proc; a worker killed during a scan, a stopped one
  * (deadline), a retired generation; and workers that break the channel's
- * protocol, played by this program itself ("test_scanner worker ..."). */
+ * protocol, played by this program itself ("test_scanner worker ...").
+ * "test_scanner unit-caps" runs it all as root with only the capabilities
+ * of the agent's systemd unit (ctest label root). */
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "agent/scanner.h"
@@ -263,17 +268,32 @@ static void tree_scan(struct scanner *g, const char *dir)
 	util_buf_free(&out);
 }
 
+/* Returns how many workers' scratch directories are in base. */
+static int workers_in(const char *base)
+{
+	DIR *d = opendir(base);
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d)))
+		n += strncmp(e->d_name, "worker-", 7) == 0;
+	if (d)
+		closedir(d);
+	return n;
+}
+
 static void real_workers(const char *dir)
 {
 	struct scanner_config cfg;
 	struct scanner *g;
 	struct bg b;
-	char *bad, *clean, names[256], err[512], scratch_probe[600];
+	char *bad, *clean, names[256], err[512], base[512];
 	pid_t pid, pid2;
 
 	bad = test_write(dir, "eicar.com", eicar, sizeof(eicar) - 1);
 	clean = test_write(dir, "clean.txt", "nothing to see here\n", 20);
-	base_config(&cfg, test_tmpdir());
+	snprintf(base, sizeof(base), "%s", test_tmpdir());
+	base_config(&cfg, base);
 	g = scanner_start(&cfg, err, sizeof(err));
 	if (!g)
 		fprintf(stderr, "scanner_start: %s\n", err);
@@ -343,7 +363,7 @@ static void real_workers(const char *dir)
 
 	/* Retired with a scan in flight: the scan finishes, then the worker
 	 * exits and its scratch directory goes. */
-	snprintf(scratch_probe, sizeof(scratch_probe), "/proc/%d/cwd", (int)pid);
+	CHECK(workers_in(base) == 1);
 	kill(pid, SIGSTOP);
 	bg_start(&b, g, bad);
 	scanner_release(g);
@@ -353,6 +373,7 @@ static void real_workers(const char *dir)
 	CHECK(b.rc == SCANNER_OK);
 	CHECK_STR_EQ(b.names, "Eicar-Test-Signature");
 	CHECK(kill(pid, 0) != 0 && errno == ESRCH);
+	CHECK(workers_in(base) == 0);
 	free(bad);
 	free(clean);
 }
@@ -512,6 +533,33 @@ out:
 	free(other);
 }
 
+/* Keeps only the capabilities packaging/ward-agent.service.in gives the
+ * agent, in every set (the agent's children as well). */
+static void unit_capabilities(void)
+{
+	static const int keep[] = { CAP_DAC_READ_SEARCH, CAP_SETUID, CAP_SETGID, CAP_SETPCAP,
+				    CAP_CHOWN, CAP_KILL };
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	int cap;
+	size_t i;
+	bool kept;
+
+	memset(data, 0, sizeof(data));
+	for (cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++) {
+		for (kept = false, i = 0; i < sizeof(keep) / sizeof(*keep); i++)
+			kept |= keep[i] == cap;
+		if (kept) {
+			data[cap / 32].effective |= 1u << (cap % 32);
+			data[cap / 32].permitted |= 1u << (cap % 32);
+		} else if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+			abort();
+		}
+	}
+	if (syscall(SYS_capset, &hdr, data) != 0)
+		abort();
+}
+
 int main(int argc, char **argv)
 {
 	char dir[512];
@@ -523,6 +571,14 @@ int main(int argc, char **argv)
 			if (strncmp(argv[i], "--dir=", 6) == 0)
 				return fake_worker(argv[i] + 6);
 		return 2;
+	}
+	/* "test_scanner unit-caps": as root with the unit's capabilities. */
+	if (argc > 1 && strcmp(argv[1], "unit-caps") == 0) {
+		if (geteuid() != 0) {
+			printf("not root: skipped\n");
+			return 77;
+		}
+		unit_capabilities();
 	}
 	test_need(WARD_AGENT);
 	signal(SIGPIPE, SIG_IGN);
