@@ -239,6 +239,13 @@ static int add_rules(scmp_filter_ctx ctx, const char *const *names, size_t n, ui
 	return 0;
 }
 
+/* Argument arg of a call, masked with mask, equals value. */
+static struct scmp_arg_cmp masked(unsigned arg, scmp_datum_t mask, scmp_datum_t value)
+{
+	return (struct scmp_arg_cmp){ .arg = arg, .op = SCMP_CMP_MASKED_EQ, .datum_a = mask,
+				      .datum_b = value };
+}
+
 /* The seccomp filter: the allow list, the fatal list, and the rest
  * failing with EPERM (so that an unexpected call in libclamav is an error
  * of one scan, not a dead worker). */
@@ -256,19 +263,19 @@ static int seccomp_filter(char *errbuf, size_t errlen)
 	    add_rules(ctx, fatal, sizeof(fatal) / sizeof(*fatal), SCMP_ACT_KILL_PROCESS) != 0 ||
 	    /* Memory, never executable: no code is made at run time. */
 	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
-			     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)) != 0 ||
+			     masked(2, PROT_EXEC, 0)) != 0 ||
 	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
-			     SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0)) != 0 ||
+			     masked(2, PROT_EXEC, 0)) != 0 ||
 	    /* Threads, not processes. clone3 passes its flags in memory, which
 	     * a filter cannot read: ENOSYS makes glibc use clone. */
 	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-			     SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)) != 0 ||
+			     masked(0, CLONE_THREAD, CLONE_THREAD)) != 0 ||
 	    seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(clone), 1,
-			     SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0)) != 0 ||
+			     masked(0, CLONE_THREAD, 0)) != 0 ||
 	    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) != 0 ||
 	    /* A signal to its own threads (abort() raises one). */
 	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-			     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid())) != 0) {
+			     masked(0, ~(scmp_datum_t)0, (scmp_datum_t)getpid())) != 0) {
 		util_set_msg(errbuf, errlen, "seccomp: a rule was refused");
 		goto out;
 	}
