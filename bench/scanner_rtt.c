@@ -4,7 +4,8 @@
  * threads at once. Prints the time per file for each, and the processor
  * time per file (of the worker too), which a busy machine disturbs less.
  *
- * usage: ward-bench-scanner WARD_AGENT FILE [N [T]]
+ * usage: [TMPDIR=DIR] ward-bench-scanner WARD_AGENT FILE [N [T]]
+ * (libclamav's temporary directories, one per scan, in DIR for both)
  * (docs/benchmarks.md, "Scan workers: the cost of a descriptor's round
  * trip"). */
 #include <fcntl.h>
@@ -102,7 +103,8 @@ int main(int argc, char **argv)
 	struct scanner_config cfg = { 0 };
 	struct engine_config ec = { .official = true };
 	struct run r = { 0 };
-	char err[512], scratch[] = "/tmp/ward-bench-scanner-XXXXXX";
+	const char *tmp = getenv("TMPDIR");
+	char err[512], scratch[512];
 	enum engine_err rc;
 	struct engine *e;
 	long n = argc > 3 ? strtol(argv[3], NULL, 10) : 20000;
@@ -112,6 +114,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: ward-bench-scanner WARD_AGENT FILE [N [THREADS]]\n");
 		return 2;
 	}
+	/* The worker's scratch directory where this process's libclamav
+	 * writes too: the same file system for both. */
+	snprintf(scratch, sizeof(scratch), "%s/ward-bench-scanner-XXXXXX",
+		 tmp && *tmp ? tmp : "/tmp");
 	engine_tune_allocator();
 	engine_limits_default(&ec.limits);
 	e = engine_new(&ec, &rc, err, sizeof(err));

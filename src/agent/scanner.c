@@ -823,12 +823,18 @@ struct scanner *scanner_start(const struct scanner_config *cfg, char *errbuf, si
 	g->cfg = *cfg;
 	g->cfg.sources = sources;
 	g->cfg.nsources = 0;
+	/* The strings become copies of g's own, one by one. */
+	g->cfg.component = g->cfg.user = g->cfg.scratch = g->cfg.proxy = NULL;
 	/* A program named relative to the working directory is found from
 	 * the worker's own (its scratch directory): made absolute. */
 	g->cfg.program = cfg->program && cfg->program[0] != '/' ?
 			 realpath(cfg->program, NULL) : NULL;
-	if ((cfg->program && cfg->program[0] != '/' && !g->cfg.program) ||
-	    (!g->cfg.program &&
+	if (cfg->program && cfg->program[0] != '/' && !g->cfg.program) {
+		util_set_msg(errbuf, errlen, "scan workers: %s: %s", cfg->program,
+			     strerror(errno));
+		goto fail;
+	}
+	if ((!g->cfg.program &&
 	     !copy(&g->cfg.program, cfg->program ? cfg->program : "/proc/self/exe")) ||
 	    !copy(&g->cfg.component, cfg->component) || !copy(&g->cfg.user, cfg->user) ||
 	    !copy(&g->cfg.scratch, cfg->scratch) || !copy(&g->cfg.proxy, cfg->proxy))

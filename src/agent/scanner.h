@@ -45,7 +45,10 @@ struct scanner_config {
 				  * scan.worker_user); NULL: the agent's own,
 				  * which as root only drops capabilities */
 	const char *scratch;     /* where each worker gets a private 0700
-				  * directory for libclamav's temporary files */
+				  * directory (made if missing), its working
+				  * directory, for libclamav's temporary
+				  * files: on tmpfs they cost far less
+				  * (docs/benchmarks.md, "Scan workers") */
 	unsigned start_timeout;  /* seconds for a worker to load and get ready */
 	unsigned scan_timeout;   /* seconds a request waits for its verdict by
 				  * default */
