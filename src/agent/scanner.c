@@ -68,6 +68,8 @@ struct proc {
 	char why[512];             /* dead: what happened to it */
 	uint64_t next_id;
 	struct request *pending;
+	uint64_t overdue[MAX_THREADS];  /* requests given up on, unanswered */
+	unsigned noverdue;
 	struct relay_job *rq_head, *rq_tail;
 	size_t rq_len;
 	pthread_t reader;
@@ -203,6 +205,9 @@ static bool finish(struct proc *p, const struct wmsg *m)
 		;
 	r = *pp;
 	if (!r) {  /* its scan gave up waiting */
+		for (i = 0; i < p->noverdue; i++)
+			if (p->overdue[i] == m->id)
+				p->overdue[i] = p->overdue[--p->noverdue];
 		pthread_mutex_unlock(&p->lock);
 		return true;
 	}
@@ -716,11 +721,15 @@ enum scanner_err scanner_scan_fd(struct scanner *g, int fd, const char *name,
 	struct request **pp;
 	struct timespec ts;
 	struct proc *p;
-	bool sent;
+	bool sent, stuck = false;
 
 	memset(res, 0, sizeof(*res));
 	memset(out, 0, sizeof(*out));
 	snprintf(shown, sizeof(shown), "%s", name);
+	if (fd < 0) {
+		util_set_msg(errbuf, errlen, "%s: no descriptor to scan", name);
+		return SCANNER_ESCAN;
+	}
 	p = proc_get(g, errbuf, errlen);
 	if (!p)
 		return SCANNER_ESTART;
@@ -753,8 +762,24 @@ enum scanner_err scanner_scan_fd(struct scanner *g, int fd, const char *name,
 		r.err = SCANNER_ETIMEOUT;
 		util_set_msg(errbuf, errlen, "%s: no verdict from the scan worker in %u s", name,
 			     timeout ? timeout : g->cfg.scan_timeout);
+		/* As many requests overdue as it has scan threads: they are
+		 * stuck (a file that never ends, a loop in a parser), and the
+		 * worker can serve no one. */
+		if (p->noverdue < MAX_THREADS)
+			p->overdue[p->noverdue++] = r.id;
+		stuck = p->noverdue >= g->cfg.threads && !p->dead;
+		if (stuck) {  /* new scans go to a new worker at once */
+			p->dead = true;
+			snprintf(p->why, sizeof(p->why), "the scan worker (pid %d) was stuck and "
+				 "killed", (int)p->pid);
+		}
 	}
 	pthread_mutex_unlock(&p->lock);
+	if (stuck) {
+		log_msg(LOG_LVL_ERROR, "scan worker %d: %u requests past their deadline, as many "
+			"as its scan threads; killed", (int)p->pid, g->cfg.threads);
+		kill(p->pid, SIGKILL);  /* not reaped yet: the reader reaps it */
+	}
 out:
 	pthread_cond_destroy(&r.cond);
 	proc_put(p);

@@ -282,6 +282,15 @@ static int workers_in(const char *base)
 	return n;
 }
 
+/* Signals the worker pid; never anything else (kill(0, ...) would stop
+ * this test's own process group). */
+static void signal_worker(pid_t pid, int sig)
+{
+	CHECK(pid > 0);
+	if (pid > 0)
+		kill(pid, sig);
+}
+
 static void real_workers(const char *dir)
 {
 	struct scanner_config cfg;
@@ -337,9 +346,9 @@ static void real_workers(const char *dir)
 
 	/* Killed during a scan: that scan fails, saying so; the next one gets
 	 * a new worker. */
-	kill(pid, SIGSTOP);
+	signal_worker(pid, SIGSTOP);
 	bg_start(&b, g, clean);
-	kill(pid, SIGKILL);
+	signal_worker(pid, SIGKILL);
 	pthread_join(b.t, NULL);
 	CHECK(b.rc == SCANNER_EWORKER);
 	CHECK_STR_CONTAINS(b.err, "killed by signal 9");
@@ -350,13 +359,27 @@ static void real_workers(const char *dir)
 	CHECK(pid2 > 0 && pid2 != pid);
 	pid = pid2;
 
+	/* Stuck: as many requests past their deadline as the worker has
+	 * scan threads (2) kill it; the next scan gets a new worker. */
+	signal_worker(pid, SIGSTOP);
+	CHECK(scan_path(g, clean, 1, names, sizeof(names), err, sizeof(err)) ==
+	      SCANNER_ETIMEOUT);
+	CHECK(scanner_pid(g) == pid);
+	CHECK(scan_path(g, clean, 1, names, sizeof(names), err, sizeof(err)) ==
+	      SCANNER_ETIMEOUT);
+	CHECK(scan_path(g, bad, 0, names, sizeof(names), err, sizeof(err)) == SCANNER_OK);
+	CHECK_STR_EQ(names, "Eicar-Test-Signature");
+	pid2 = scanner_pid(g);
+	CHECK(pid2 > 0 && pid2 != pid);
+	pid = pid2;
+
 	/* A stopped worker: the request's deadline passes; its late answer
 	 * is dropped and the worker goes on. */
-	kill(pid, SIGSTOP);
+	signal_worker(pid, SIGSTOP);
 	CHECK(scan_path(g, clean, 1, names, sizeof(names), err, sizeof(err)) ==
 	      SCANNER_ETIMEOUT);
 	CHECK_STR_CONTAINS(err, "no verdict");
-	kill(pid, SIGCONT);
+	signal_worker(pid, SIGCONT);
 	CHECK(scan_path(g, bad, 0, names, sizeof(names), err, sizeof(err)) == SCANNER_OK);
 	CHECK_STR_EQ(names, "Eicar-Test-Signature");
 	CHECK(scanner_pid(g) == pid);
@@ -364,11 +387,11 @@ static void real_workers(const char *dir)
 	/* Retired with a scan in flight: the scan finishes, then the worker
 	 * exits and its scratch directory goes. */
 	CHECK(workers_in(base) == 1);
-	kill(pid, SIGSTOP);
+	signal_worker(pid, SIGSTOP);
 	bg_start(&b, g, bad);
 	scanner_release(g);
 	CHECK(kill(pid, 0) == 0);
-	kill(pid, SIGCONT);
+	signal_worker(pid, SIGCONT);
 	pthread_join(b.t, NULL);
 	CHECK(b.rc == SCANNER_OK);
 	CHECK_STR_EQ(b.names, "Eicar-Test-Signature");
