@@ -550,6 +550,30 @@ static void smart_workers(const char *dir)
 	engine_result_clear(&res);
 	close(fd);
 	scanner_release(g);
+
+	/* The agent's side of the relay: a smart state with sources and no
+	 * prefixes, posting with its HTTPS clients (nothing listens on port
+	 * 1). */
+	{
+		const char *local[] = { "https://127.0.0.1:1" };
+		struct smart_config sc = { .sources = local, .nsources = 1, .timeout = 5,
+					   .family = AF_UNSPEC };
+		struct smart *relay = smart_new(NULL, &sc, err, sizeof(err));
+		struct util_buf ans = { 0 };
+		long status = 0;
+
+		CHECK(relay != NULL);
+		if (relay) {
+			CHECK(smart_post(relay, 0, "md5:44d88600/24\n", 16, 5, 4096, &status, &ans,
+					 err, sizeof(err)) == -1);
+			CHECK(err[0] != 0);
+			CHECK(smart_post(relay, 1, "md5:44d88600/24\n", 16, 5, 4096, &status, &ans,
+					 err, sizeof(err)) == -1);
+			CHECK_STR_CONTAINS(err, "no source 1");
+		}
+		smart_free(relay);
+		util_buf_free(&ans);
+	}
 out:
 	free(wpx);
 	free(known);
