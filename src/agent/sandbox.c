@@ -207,7 +207,7 @@ static const char *const allowed[] = {
 	"recvmsg", "sendmsg", "sendto", "close", "exit", "exit_group",
 	"openat", "unlink", "unlinkat", "mkdir", "mkdirat", "rmdir", "getdents64",
 	"ftruncate", "fcntl", "dup", "fsync", "fdatasync", "getcwd",
-	"prlimit64", "membarrier",
+	"membarrier",
 };
 
 /* System calls that only an attack would make: the process is killed. */
@@ -273,6 +273,9 @@ static int seccomp_filter(char *errbuf, size_t errlen)
 	    seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(clone), 1,
 			     masked(0, CLONE_THREAD, 0)) != 0 ||
 	    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) != 0 ||
+	    /* Its own resource limits only (getrlimit and setrlimit). */
+	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
+			     masked(0, ~(scmp_datum_t)0, 0)) != 0 ||
 	    /* A signal to its own threads (abort() raises one). */
 	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
 			     masked(0, ~(scmp_datum_t)0, (scmp_datum_t)getpid())) != 0) {
