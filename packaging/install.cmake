@@ -50,3 +50,5 @@ add_custom_target(example-configs ALL DEPENDS ${WARD_EXAMPLES})
 install(FILES packaging/ward.sysusers DESTINATION ${WARD_SYSUSERSDIR} RENAME ward.conf)
 install(FILES packaging/ward-sps.sysusers DESTINATION ${WARD_SYSUSERSDIR}
   RENAME ward-sps.conf)
+install(FILES packaging/ward-agent.sysusers DESTINATION ${WARD_SYSUSERSDIR}
+  RENAME ward-agent.conf)

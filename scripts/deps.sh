@@ -15,7 +15,7 @@ set -eu
 packages="
 build-essential cmake pkg-config clang libclang-rt-14-dev
 libclamav-dev libjansson-dev libsqlite3-dev libsodium-dev
-libmicrohttpd-dev libgnutls28-dev libcurl4-gnutls-dev libarchive-dev
+libmicrohttpd-dev libgnutls28-dev libcurl4-gnutls-dev libarchive-dev libseccomp-dev
 clamav clamav-daemon clamdscan clamav-testfiles
 python3 time curl chromium faketime systemd iproute2 procps
 "

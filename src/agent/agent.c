@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "agent/scan.h"
+#include "agent/worker.h"
 #include "common/updater.h"
 #include "common/comp.h"
 #include "common/ini.h"
@@ -1291,6 +1292,8 @@ int main(int argc, char **argv)
 	struct agent a = { .heartbeat_interval = 60, .long_poll = 55 };
 	int i, ret;
 
+	if (argc > 1 && strcmp(argv[1], "worker") == 0)
+		return worker_main(argc - 1, argv + 1);
 	i = ini_command_line(argc, argv, "ward-agent", usage, fields, NFIELDS, &a.cfg, &ret);
 	if (!i)
 		return ret;

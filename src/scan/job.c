@@ -271,17 +271,24 @@ static void scan_slot(struct job *j, struct slot *s)
 		/* Cache what was scanned: the identity of the open file. */
 		scache_key_from_stat(&key, &st);
 	}
-	e = job_engine(j);
-	if (!e) {
-		s->dropped = true;
-		goto out;
-	}
-	if ((cfg->smart ? smart_scan_fd(cfg->smart, e, fd, s->path, &s->res, &smart, err,
-					sizeof(err)) :
-	     engine_scan_fd(e, fd, s->path, cfg->layer_hook, cfg->layer_arg, &s->res, err,
-			    sizeof(err))) != ENGINE_OK) {
-		set_outcome(s, SJOB_ERROR, 0, err);
-		goto out;
+	if (cfg->scan) {
+		if (cfg->scan(cfg->scan_arg, fd, s->path, &s->res, &smart, err, sizeof(err)) != 0) {
+			set_outcome(s, SJOB_ERROR, 0, err);
+			goto out;
+		}
+	} else {
+		e = job_engine(j);
+		if (!e) {
+			s->dropped = true;
+			goto out;
+		}
+		if ((cfg->smart ? smart_scan_fd(cfg->smart, e, fd, s->path, &s->res, &smart, err,
+						sizeof(err)) :
+		     engine_scan_fd(e, fd, s->path, cfg->layer_hook, cfg->layer_arg, &s->res, err,
+				    sizeof(err))) != ENGINE_OK) {
+			set_outcome(s, SJOB_ERROR, 0, err);
+			goto out;
+		}
 	}
 	/* A verdict resting on answers expires with them: not cached. */
 	s->rep.unverified = smart.unverified;

@@ -62,6 +62,14 @@ typedef void (*sjob_report_fn)(const struct sjob_report *r, void *arg);
  * set, and the run stops. The engine stays owned by the caller. */
 typedef const struct engine *(*sjob_engine_fn)(void *arg, char *errbuf, size_t errlen);
 
+/* Scans the open file fd (name for messages) in place of the engine: in
+ * another process, say (the agent's scan workers). Fills *res and *out as
+ * engine_scan_fd() and smart_scan_fd() do; *res is cleared by the caller
+ * in every case. Returns 0, or -1 with errbuf saying why the file was not
+ * scanned. Called from the worker threads, concurrently. */
+typedef int (*sjob_scan_fn)(void *arg, int fd, const char *name, struct engine_result *res,
+			    struct smart_outcome *out, char *errbuf, size_t errlen);
+
 /* An exclude pattern: a compiled POSIX extended regular expression. */
 struct sjob_pattern {
 	regex_t re;
@@ -95,6 +103,10 @@ struct sjob_config {
 	void *engine_arg;
 	struct smart *smart;         /* smart scan (the engine configured for
 				      * it); NULL: conventional scan */
+	sjob_scan_fn scan;           /* non-NULL: scans every opened file, and
+				      * get_engine, smart and layer_hook are
+				      * not used */
+	void *scan_arg;
 	engine_layer_fn layer_hook;  /* NULL: none; not with smart */
 	void *layer_arg;
 	sjob_report_fn report;

@@ -53,6 +53,8 @@ struct smart {
 	struct pset *prefixes;
 	struct source *sources;
 	size_t nsources;
+	smart_post_fn post;
+	void *post_arg;
 	long timeout, retry_after;
 	pthread_mutex_t lock;       /* guards the cache and pattern */
 	struct answer *cache;       /* open addressing, cap a power of two */
@@ -164,9 +166,11 @@ static int add_source(struct smart *s, const char *url, const struct smart_confi
 		return 0;
 	}
 	src->url = strdup(url);
-	src->rc = rest_new(url, cfg->ca_file);
-	if (!src->url || !src->rc || rest_set_route(src->rc, cfg->proxy, cfg->family) != 0 ||
-	    rest_set_pins(src->rc, cfg->pins) != 0) {
+	/* Another transport reaches the sources: no client here. */
+	src->rc = cfg->post ? NULL : rest_new(url, cfg->ca_file);
+	if (!src->url || (!cfg->post && (!src->rc ||
+					 rest_set_route(src->rc, cfg->proxy, cfg->family) != 0 ||
+					 rest_set_pins(src->rc, cfg->pins) != 0))) {
 		free(src->url);
 		rest_free(src->rc);
 		return -1;
@@ -177,23 +181,52 @@ static int add_source(struct smart *s, const char *url, const struct smart_confi
 	return 0;
 }
 
+int smart_post(struct smart *s, size_t i, const char *body, size_t len, long timeout,
+	       size_t max, long *status, struct util_buf *answer, char *errbuf, size_t errlen)
+{
+	struct source *src;
+	enum err rc;
+
+	if (i >= s->nsources || !s->sources[i].rc) {
+		util_set_msg(errbuf, errlen, "smart protection: no source %zu here", i);
+		return -1;
+	}
+	src = &s->sources[i];
+	pthread_mutex_lock(&src->lock);
+	rc = rest_post_text(src->rc, LOOKUP_PATH, body, len, "text/plain", timeout, max, status,
+			    answer, errbuf, errlen);
+	pthread_mutex_unlock(&src->lock);
+	return rc == ERR_OK ? 0 : -1;
+}
+
+static int default_post(void *arg, size_t i, const char *body, size_t len, long timeout,
+			size_t max, long *status, struct util_buf *answer, char *errbuf,
+			size_t errlen)
+{
+	return smart_post(arg, i, body, len, timeout, max, status, answer, errbuf, errlen);
+}
+
 struct smart *smart_new(const char *dir, const struct smart_config *cfg, char *errbuf,
 			size_t errlen)
 {
 	struct smart *s = calloc(1, sizeof(*s));
-	char *path = util_path_join(dir, COMP_PREFIX_FILE), *data = NULL, msg[256];
+	char *path = dir ? util_path_join(dir, COMP_PREFIX_FILE) : NULL, *data = NULL, msg[256];
 	size_t len = 0, i;
 
-	if (!s || !path)
+	if (!s || (dir && !path))
 		goto nomem;
 	pthread_mutex_init(&s->lock, NULL);
 	s->timeout = cfg->timeout > 0 ? cfg->timeout : 10;
 	s->retry_after = cfg->retry_after > 0 ? cfg->retry_after : 30;
+	s->post = cfg->post ? cfg->post : default_post;
+	s->post_arg = cfg->post ? cfg->post_arg : s;
 	s->cap = 1024;
 	s->cache = calloc(s->cap, sizeof(*s->cache));
 	s->sources = calloc(cfg->nsources + 1, sizeof(*s->sources));
 	if (!s->cache || !s->sources)
 		goto nomem;
+	if (!dir)
+		goto sources;
 	data = util_read_file(path, 1u << 30, &len);
 	if (!data) {
 		util_set_msg(errbuf, errlen, "%s: cannot read the hash prefixes of the agent "
@@ -205,6 +238,7 @@ struct smart *smart_new(const char *dir, const struct smart_config *cfg, char *e
 		util_set_msg(errbuf, errlen, "%s: %s", path, msg);
 		goto fail;
 	}
+sources:
 	for (i = 0; i < cfg->nsources; i++)
 		if (add_source(s, cfg->sources[i], cfg) != 0)
 			goto nomem;
@@ -441,13 +475,9 @@ static bool ask_source(struct smart *s, struct source *src, const struct spsq_qu
 		return false;
 	}
 	s->requests++;
-	pthread_mutex_lock(&src->lock);
-	if (rest_post_text(src->rc, LOOKUP_PATH, body->data, body->len, "text/plain",
-			   s->timeout, MAX_ANSWER, &status, &in, why, whylen) != ERR_OK) {
-		pthread_mutex_unlock(&src->lock);
+	if (s->post(s->post_arg, (size_t)(src - s->sources), body->data, body->len, s->timeout,
+		    MAX_ANSWER, &status, &in, why, whylen) != 0)
 		goto out;
-	}
-	pthread_mutex_unlock(&src->lock);
 	if (status != 200) {
 		*too_big = status == 413;
 		while (in.len && (in.data[in.len - 1] == '\n' || in.data[in.len - 1] == '\r'))

@@ -32,6 +32,17 @@
 #include "engine/engine.h"
 #include "scan/scan.h"
 
+struct util_buf;
+
+/* Posts a lookup request body (len bytes) to source i of the list
+ * smart_new() kept and waits up to timeout seconds: the HTTP status goes
+ * to *status and the answer's body to *answer (appended, at most max
+ * bytes). Returns 0, or -1 with errbuf saying why no answer came. Called
+ * from scanning threads, concurrently. */
+typedef int (*smart_post_fn)(void *arg, size_t i, const char *body, size_t len, long timeout,
+			     size_t max, long *status, struct util_buf *answer, char *errbuf,
+			     size_t errlen);
+
 /* Where the smart protection sources are and how they are reached. */
 struct smart_config {
 	const char *const *sources;  /* base URLs (https://host:port), in order */
@@ -43,6 +54,9 @@ struct smart_config {
 				* AF_INET6, or AF_UNSPEC for both */
 	long timeout;          /* seconds per query to one source */
 	long retry_after;      /* seconds a failed source is passed over */
+	smart_post_fn post;    /* how requests reach the sources; NULL:
+				* HTTPS from this process (smart_post()) */
+	void *post_arg;
 };
 
 /* What one file's scan needed beyond the engine. */
@@ -69,7 +83,9 @@ struct smart;
 /* Creates the smart-scan state for the agent pattern in dir (its prefix
  * file, comp.h COMP_PREFIX_FILE) and the sources of cfg (copied). Sources
  * whose address family this host cannot use (a literal address of the
- * other family, with no proxy) are logged and left out. Returns NULL with
+ * other family, with no proxy) are logged and left out. dir NULL makes a
+ * state that only posts (smart_post(): the privileged side of scan
+ * workers, which relays their requests) and never scans. Returns NULL with
  * errbuf set when the prefix file is missing or malformed, or memory runs
  * out. The caller frees it with smart_free(). */
 struct smart *smart_new(const char *dir, const struct smart_config *cfg, char *errbuf,
@@ -89,6 +105,12 @@ struct engine_config smart_engine_config(const struct engine_config *cfg);
 enum engine_err smart_scan_fd(struct smart *s, const struct engine *e, int fd,
 			      const char *name, struct engine_result *res,
 			      struct smart_outcome *out, char *errbuf, size_t errlen);
+
+/* The HTTPS transport: posts to source i of s as smart_post_fn says
+ * (the sources as smart_new() kept them, so the same configuration gives
+ * the same indexes in every process). Thread-safe. */
+int smart_post(struct smart *s, size_t i, const char *body, size_t len, long timeout,
+	       size_t max, long *status, struct util_buf *answer, char *errbuf, size_t errlen);
 
 /* Returns whether some source answered since the last call that found
  * none answering (a caller keeping unverified files rescans them then):

@@ -48,7 +48,7 @@ class InstallTest(unittest.TestCase):
         for f in ("share/man/man1/ward.1", "share/man/man8/wardd.8",
                   "share/man/man8/ward-agent.8", "share/man/man8/ward-sps.8",
                   "lib/sysusers.d/ward.conf", "lib/sysusers.d/ward-sps.conf",
-                  "lib/tmpfiles.d/wardd.conf", "lib/tmpfiles.d/ward-agent.conf",
+                  "lib/sysusers.d/ward-agent.conf", "lib/tmpfiles.d/wardd.conf", "lib/tmpfiles.d/ward-agent.conf",
                   "lib/tmpfiles.d/ward-sps.conf"):
             self.assertTrue(os.path.isfile(self.staged(f"{p}/{f}")), f)
         # wardd looks for the console at ../share/ward/console from its program.
