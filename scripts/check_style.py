@@ -32,6 +32,7 @@ PREFIXES = {
     "src/server/pki.c": ("pki_",),
     "src/server/config.c": ("config_",),
     "src/common/http.c": ("http_",),
+    "src/common/loop.c": ("loop_",),
     "src/common/spsq.c": ("spsq_",),
     "src/scan/smart.c": ("smart_",),
     "src/common/state.c": ("state_",),

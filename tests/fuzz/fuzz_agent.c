@@ -59,7 +59,7 @@ static void answer(struct http_req *req, void *arg)
 
 static void *serve(void *arg)
 {
-	http_run(arg);
+	loop_run(arg);
 	return NULL;
 }
 
@@ -99,12 +99,16 @@ static void setup(void)
 	static const char *const names[] = { "127.0.0.1" };
 	char *ca_key, *ca_crt, *key, *crt, msg[512], listen[32];
 	struct http_server *srv = NULL;
+	struct loop *loop;
 	pthread_t thread;
 	unsigned port, tries;
 
 	if (!state_process_init())
 		abort();
 	log_set_level(LOG_LVL_ERROR);
+	loop = loop_new(msg, sizeof(msg));
+	if (!loop)
+		fail("loop", msg);
 	if (pki_make_ca("Ward fuzz CA", 30, &ca_key, &ca_crt, msg, sizeof(msg)) != SERR_OK ||
 	    pki_issue_server(ca_key, ca_crt, names, 1, 30, &key, &crt, msg, sizeof(msg)) !=
 	    SERR_OK)
@@ -113,13 +117,13 @@ static void setup(void)
 		if (tries == 100)
 			fail("server", msg);
 		snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
-		srv = http_new(&(struct http_config){ .listen = listen, .key_pem = key,
+		srv = http_new(loop, &(struct http_config){ .listen = listen, .key_pem = key,
 						      .cert_pem = crt, .max_connections = 8,
 						      .max_request = 1 << 20, .idle_timeout = 60 },
 			       answer, NULL, msg, sizeof(msg));
 	}
 	snprintf(url, sizeof(url), "https://127.0.0.1:%u", port - 1);
-	if (pthread_create(&thread, NULL, serve, srv) != 0)
+	if (pthread_create(&thread, NULL, serve, loop) != 0)
 		abort();
 	a.cfg.state_dir = (char *)scratch_dir();
 	a.cfg.networks = "auto";
