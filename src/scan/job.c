@@ -388,6 +388,10 @@ static int push(struct job *j, const char *path, uint64_t size, unsigned flags,
 	if (!copy)
 		return -1;
 	pthread_mutex_lock(&j->lock);
+	if (j->cfg->cancel && atomic_load(j->cfg->cancel) && !j->stopped) {
+		snprintf(j->stop_msg, sizeof(j->stop_msg), "the scan was cancelled");
+		stop_locked(j);
+	}
 	while (j->pushed - j->reported >= WINDOW && !j->stopped)
 		pthread_cond_wait(&j->space, &j->lock);
 	if (j->stopped) {
