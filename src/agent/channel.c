@@ -336,6 +336,7 @@ static struct rest_client *connect_server(struct channel *ch)
 		return NULL;
 	}
 	rest_set_abort(rc, &ch->abort);
+	a->up.abort = &ch->abort;
 	return rc;
 }
 

@@ -300,21 +300,19 @@ struct smart *components_open_smart(struct agent *a, const json_t *list, const c
 	return sm;
 }
 
-/* Makes e, loaded from version of component, the engine in use; for smart
- * scan with new smart protection state (so no answer cached for an older
- * pattern survives). The scans under way finish on the one before. */
-static void set_engine(struct agent *a, struct engine *e, const char *component, int64_t version)
+/* The smart protection state for version of component (NULL: not smart
+ * scan, or it cannot be set up, logged), made with the source list fetched
+ * now, so that no answer cached for an older pattern survives. */
+static struct smart *new_smart(struct agent *a, const char *component, int64_t version)
 {
-	struct smart *sm = NULL;
 	char dir[PATH_MAX];
 
-	if (components_is_smart(component)) {
-		updater_path(a->comp_dir, component, version, dir, sizeof(dir));
-		json_decref(a->sps_sources);
-		a->sps_sources = components_sps_list(a);
-		sm = a->sps_sources ? components_open_smart(a, a->sps_sources, dir) : NULL;
-	}
-	components_install(a->comps, e, sm, component, version);
+	if (!components_is_smart(component))
+		return NULL;
+	updater_path(a->comp_dir, component, version, dir, sizeof(dir));
+	json_decref(a->sps_sources);
+	a->sps_sources = components_sps_list(a);
+	return a->sps_sources ? components_open_smart(a, a->sps_sources, dir) : NULL;
 }
 
 /* Fetches the source list again; when it changed, smart protection
@@ -362,7 +360,7 @@ bool components_use_installed(struct agent *a, const char *component)
 	}
 	log_msg(LOG_LVL_INFO, "engine: %s version %lld, %u signatures", component, (long long)v,
 		engine_signatures(e));
-	set_engine(a, e, component, v);
+	components_install(a->comps, e, new_smart(a, component, v), component, v);
 	return true;
 }
 
@@ -376,6 +374,7 @@ bool components_update(struct agent *a, const char *component)
 	char lock_path[PATH_MAX], dir[PATH_MAX], msg[ENGINE_ERRLEN];
 	enum err err;
 	struct engine *e = NULL;
+	struct smart *sm;
 	int64_t staged = 0;
 	bool ok = false;
 	int lock;
@@ -412,15 +411,19 @@ bool components_update(struct agent *a, const char *component)
 			log_msg(LOG_LVL_ERROR, "update: %s", a->update_error);
 			goto out;
 		}
+		/* Everything ready before the switch on disk, so that the new
+		 * version is in use as soon as it is the one installed. */
+		sm = new_smart(a, component, staged);
 		if (updater_commit(&a->up, component, staged) != 0) {
 			snprintf(a->update_error, sizeof(a->update_error), "%s: %s", component,
 				 strerror(errno));
+			smart_free(sm);
 			engine_free(e);
 			goto out;
 		}
 		log_msg(LOG_LVL_INFO, "update: %s version %lld in use, %u signatures", component,
 			(long long)staged, engine_signatures(e));
-		set_engine(a, e, component, staged);
+		components_install(a->comps, e, sm, component, staged);
 	}
 	a->update_error[0] = '\0';
 	ok = components_use_installed(a, component);

@@ -31,7 +31,8 @@ class AgentControlTest(unittest.TestCase):
 
         def imported():
             status, body = self.server.request("GET", "/api/v1/update", token=token)
-            return any(c["name"] == "virus-pattern" for c in body["components"])
+            return any(c["name"] == "virus-pattern" and c["version"] == 1
+                       for c in body["components"])
         wait_for(imported, what="the first import")
         self.agent = Agent(self.tmp.name, "agent")
         done = self.agent.enroll("--bundle", os.path.join(self.server.data, "enroll.bundle"))
