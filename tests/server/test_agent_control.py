@@ -3,7 +3,9 @@
 through its control socket (and what they say when no agent runs), and
 SIGTERM stopping it cleanly and quickly, during a long poll and during a
 scan of a large tree."""
+import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -100,6 +102,66 @@ class AgentControlTest(unittest.TestCase):
         self.assertEqual(second.returncode, 1)
         self.assertIn("another agent runs on this state directory", second.stderr)
         self.assertIn("running: yes", self.run_agent("status").stdout)
+
+    def request(self, data, sock=None):
+        """Sends data on a control connection; the answer, parsed (None when
+        the agent closed without one)."""
+        with sock or socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+            if not sock:
+                c.connect(self.sock)
+            try:
+                c.sendall(data)
+                answer = c.makefile("rb").readline()
+            except (BrokenPipeError, ConnectionResetError):
+                return None
+        return json.loads(answer) if answer else None
+
+    def test_bad_requests(self):
+        self.start_agent()
+        for data, why in ((b"not json\n", "a JSON object with \"cmd\""),
+                          (b"[1, 2]\n", "a JSON object with \"cmd\""),
+                          (b'{"cmd": "format"}\n', "unknown command"),
+                          (b'{"cmd": "scan"}\n', "a non-empty array of paths"),
+                          (b'{"cmd": "scan", "paths": ["relative"]}\n', "every path is "
+                           "absolute"),
+                          (b"x" * 70000, "request line too long")):
+            self.assertIn(why, self.request(data)["error"], data[:40])
+        # Connections that send nothing hold a slot only so long; beyond
+        # the cap (16) one more is closed at once.
+        idle = []
+        try:
+            for _ in range(16):
+                c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                c.connect(self.sock)
+                idle.append(c)
+            time.sleep(0.5)
+            self.assertIsNone(self.request(b'{"cmd": "status"}\n'))
+            self.assertIn("16 connections wait already", self.agent.log_text())
+            # The idle ones are closed after 10 s with a message.
+            self.assertIn("no complete request in time",
+                          json.loads(idle[0].makefile("rb").readline())["error"])
+        finally:
+            for c in idle:
+                c.close()
+        self.assertTrue(self.request(b'{"cmd": "status"}\n')["running"])
+
+    def test_other_users_are_refused(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root (another user to connect as)")
+        self.start_agent()
+        # Even with the socket and the folders above it opened to all, the
+        # agent serves only root and its own user.
+        os.chmod(self.sock, 0o666)
+        for d in (self.tmp.name, self.agent.dir, os.path.dirname(self.sock)):
+            os.chmod(d, 0o711)
+        nobody = subprocess.run(
+            ["/usr/bin/python3", "-c", "import socket, sys; c = socket.socket(socket.AF_UNIX); "
+             "c.connect(sys.argv[1]); c.sendall(b'{\"cmd\": \"status\"}\\n'); "
+             "print(repr(c.recv(100)))", self.sock],
+            user=65534, group=65534, capture_output=True, text=True, timeout=30)
+        # Closed unanswered (an empty read, or reset).
+        self.assertNotIn("running", nobody.stdout + nobody.stderr)
+        self.assertIn("control: refused a client of uid 65534", self.agent.log_text())
 
     def test_sigterm_during_a_long_poll(self):
         self.start_agent()
