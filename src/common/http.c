@@ -1044,6 +1044,8 @@ fail:
 
 int http_every(struct http_server *s, uint64_t interval_ms, http_timer_fn fn, void *arg)
 {
+	if (!s->loop)
+		return 0; /* a local server (http_new_local()) runs no timers */
 	return loop_every(s->loop, interval_ms, fn, arg) ? 0 : -1;
 }
 

@@ -88,7 +88,8 @@ void http_free(struct http_server *s);
 
 /* Calls fn(arg) every interval_ms milliseconds, the first time one interval
  * from now, on the server's loop (loop_every()), for as long as the loop
- * runs. Returns 0, or -1 when out of memory. */
+ * runs; never on a local server (http_new_local()), which has no loop.
+ * Returns 0, or -1 when out of memory. */
 int http_every(struct http_server *s, uint64_t interval_ms, http_timer_fn fn, void *arg);
 
 /* Calls fn(arg) after every pass of the loop over the daemons: work that
