@@ -266,19 +266,16 @@ static void start_scan(struct services *sv, uint64_t id, const json_t *req)
 			goto out;
 		}
 	}
+	if (tasks_running(sv->tasks) >= (unsigned)sv->a->cfg.max_scans) {
+		control_answer(sv->control, id, json_pack("{ss}", "error", "the agent runs as many "
+							     "scans as it may already "
+							     "(agent.max_scans)"));
+		goto out;
+	}
 	fd = control_take(sv->control, id);
 	if (fd >= 0 && tasks_scan(sv->tasks, paths, n, fd, msg, sizeof(msg)) != 0) {
-		/* Not taken: answered here. */
-		char *text = NULL;
-		json_t *e = json_pack("{ss}", "error", msg);
-
-		text = e ? json_dumps(e, JSON_COMPACT) : NULL;
-		if (text)
-			(void)!send(fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT);
-		(void)!send(fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-		free(text);
-		json_decref(e);
-		close(fd);
+		log_msg(LOG_LVL_ERROR, "scan: %s", msg);
+		close(fd); /* the client hears the scan ended unfinished */
 	}
 out:
 	free(paths);
@@ -560,7 +557,7 @@ static int cmd_scan(struct agent *a, int argc, char **argv)
 	json_t *paths, *line, *done = NULL;
 	const char *file, *verdict, *err;
 	FILE *f = NULL;
-	bool bad = false;
+	bool bad = false, said = false;
 	int why, fd;
 
 	if (argc < 2) {
@@ -585,17 +582,19 @@ static int cmd_scan(struct agent *a, int argc, char **argv)
 		file = json_string_value(json_object_get(line, "file"));
 		verdict = json_string_value(json_object_get(line, "verdict"));
 		err = json_string_value(json_object_get(line, "error"));
-		if (json_is_true(json_object_get(line, "done")))
+		if (json_is_true(json_object_get(line, "done"))) {
 			done = json_incref(line);
-		else if (!file && err)
+		} else if (!file && err) {
 			log_msg(LOG_LVL_ERROR, "scan: %s", err);
-		else if (file && verdict && strcmp(verdict, "FOUND") == 0)
+			said = true;
+		} else if (file && verdict && strcmp(verdict, "FOUND") == 0) {
 			printf("%s: %s FOUND\n", file,
 			       json_string_value(json_object_get(line, "name")));
-		else if (file && verdict && strcmp(verdict, "error") == 0)
+		} else if (file && verdict && strcmp(verdict, "error") == 0) {
 			log_msg(LOG_LVL_ERROR, "scan: %s: %s", file, err ? err : "error");
-		else if (file && verdict)
+		} else if (file && verdict) {
 			printf("%s: %s\n", file, verdict);
+		}
 		fflush(stdout);
 		json_decref(line);
 	}
@@ -603,6 +602,9 @@ static int cmd_scan(struct agent *a, int argc, char **argv)
 	if (!done) {
 		if (bad)
 			log_msg(LOG_LVL_ERROR, "scan: the agent answered something unreadable");
+		else if (!said)
+			log_msg(LOG_LVL_ERROR, "scan: the agent ended the scan unfinished (it "
+				"stopped, or could not run it: see its log)");
 		return 2;
 	}
 #define TOTAL(k) ((unsigned long long)json_integer_value(json_object_get(done, k)))

@@ -198,6 +198,8 @@ class AgentControlTest(unittest.TestCase):
                 client.wait()
         # The client hears it ended unfinished.
         self.assertEqual(client.returncode, 2, err)
+        self.assertRegex(err, b"scan: (the scan was cancelled|the agent ended the scan "
+                         b"unfinished)")
         self.assertNotIn(b"SCAN SUMMARY", out)
         self.assertFalse(os.path.exists(self.sock))
 
