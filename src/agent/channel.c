@@ -254,12 +254,10 @@ static bool stopping(struct channel *ch)
 	return stop;
 }
 
-/* Waits seconds (a back-off), or less when stopped or asked something.
- * Returns false when the channel stops. */
-static bool pause_for(struct channel *ch, unsigned seconds)
+/* Waits seconds (a back-off), or less when stopped or asked something. */
+static void pause_for(struct channel *ch, unsigned seconds)
 {
 	struct timespec until;
-	bool stop;
 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += seconds;
@@ -267,9 +265,7 @@ static bool pause_for(struct channel *ch, unsigned seconds)
 	while (!ch->stop && !ch->npending &&
 	       pthread_cond_timedwait(&ch->wake, &ch->lock, &until) == 0)
 		;
-	stop = ch->stop;
 	pthread_mutex_unlock(&ch->lock);
-	return !stop;
 }
 
 /* Update Now: the answer. */
@@ -401,6 +397,8 @@ static void *run(void *arg)
 		    (status != 200 && status != 204)) {
 			json_decref(answer);
 			json_decref(poll);
+			/* The status may not have got through: with the next poll. */
+			last_status = 0;
 			if (atomic_load(&ch->abort))
 				continue; /* cut short: stop, or a request */
 			if (status == 401)
@@ -409,7 +407,6 @@ static void *run(void *arg)
 			else
 				log_msg(LOG_LVL_WARN, "events: %s",
 					status ? "unexpected answer" : msg);
-			last_status = 0; /* report status on the first poll that gets through */
 			pause_for(ch, backoff);
 			backoff = backoff >= 60 ? 60 : backoff * 2;
 			continue;
