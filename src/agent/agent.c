@@ -13,7 +13,6 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
-#include <poll.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
