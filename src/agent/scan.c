@@ -12,7 +12,8 @@
 /* What the report callback needs. */
 struct run {
 	const struct engine *e;
-	FILE *out;
+	ascan_emit_fn emit;
+	void *emit_arg;
 	json_t *unverified;
 	json_t *found;
 	const char *method;
@@ -56,16 +57,17 @@ static void on_report(const struct sjob_report *r, void *arg)
 						"{sI so ss ss}", "time", (json_int_t)time(NULL),
 						"path", util_json_bytes(r->path),
 						"name", r->names[i], "method", run->method));
-				if (run->out)
-					fprintf(run->out, "%s: %s FOUND\n", r->path, r->names[i]);
+				if (run->emit)
+					run->emit(r->path, ASCAN_FOUND, r->names[i],
+						  run->emit_arg);
 			}
 		} else if (r->unverified) {
 			run->t->unverified++;
 			json_array_append_new(run->unverified, json_string(r->path));
-			if (run->out)
-				fprintf(run->out, "%s: Unverified\n", r->path);
-		} else if (run->out) {
-			fprintf(run->out, "%s: OK\n", r->path);
+			if (run->emit)
+				run->emit(r->path, ASCAN_UNVERIFIED, NULL, run->emit_arg);
+		} else if (run->emit) {
+			run->emit(r->path, ASCAN_OK, NULL, run->emit_arg);
 		}
 		break;
 	case SJOB_ERROR:
@@ -74,19 +76,20 @@ static void on_report(const struct sjob_report *r, void *arg)
 		/* Gone or unreadable: nothing left to verify. */
 		list_remove(run->unverified, r->path);
 		log_msg(LOG_LVL_ERROR, "scan: %s: %s", r->path, r->message);
+		if (run->emit)
+			run->emit(r->path, ASCAN_ERROR, r->message, run->emit_arg);
 		break;
 	default:
 		break;
 	}
-	if (run->out)
-		fflush(run->out);
 }
 
 int ascan_run(const struct engine *e, struct smart *smart, const char *const *paths, size_t n,
-	      FILE *out, json_t *unverified, json_t *found, struct ascan_totals *t,
-	      char *errbuf, size_t errlen)
+	      ascan_emit_fn emit, void *emit_arg, const atomic_bool *cancel, json_t *unverified,
+	      json_t *found, struct ascan_totals *t, char *errbuf, size_t errlen)
 {
-	struct run run = { e, out, unverified, found, smart ? "smart" : "conventional", t };
+	struct run run = { e, emit, emit_arg, unverified, found,
+			   smart ? "smart" : "conventional", t };
 	struct sjob_config cfg = { 0 };
 	struct sjob_stats stats;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -102,5 +105,6 @@ int ascan_run(const struct engine *e, struct smart *smart, const char *const *pa
 	cfg.smart = smart;
 	cfg.report = on_report;
 	cfg.report_arg = &run;
+	cfg.cancel = cancel;
 	return sjob_run(&cfg, paths, n, &stats, errbuf, errlen) == SCAN_OK ? 0 : -1;
 }

@@ -9,8 +9,8 @@
 #define WARD_AGENT_SCAN_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #include "engine/engine.h"
 #include "scan/smart.h"
@@ -20,16 +20,31 @@ struct ascan_totals {
 	uint64_t files, infected, unverified, errors;
 };
 
+/* What became of one file. */
+enum ascan_verdict {
+	ASCAN_OK,
+	ASCAN_FOUND,        /* what: the signature's name (once per name) */
+	ASCAN_UNVERIFIED,
+	ASCAN_ERROR,        /* what: why it could not be scanned */
+};
+
+/* Called once per outcome (and per name found), in traversal order, from
+ * the scanning thread. */
+typedef void (*ascan_emit_fn)(const char *path, enum ascan_verdict v, const char *what,
+			      void *arg);
+
 /* Scans paths[0..n) recursively with e (and smart, when non-NULL, which e
- * was configured for), printing a line per file to out (NULL: none) and
- * logging each detection. Unverified files are added to unverified (a
+ * was configured for), giving each outcome to emit (NULL: none) and
+ * logging each detection and error; a scan stops when *cancel (NULL:
+ * never) becomes true. Unverified files are added to unverified (a
  * JSON array of paths, kept without duplicates); files of it that are now
  * verified are removed from it. Each detection is appended to found (a
  * JSON array; NULL: not collected) as {"time", "path", "name", "method"},
  * the form the server's detection report takes. Returns 0, or -1 with
  * errbuf set when the scan could not run. */
 int ascan_run(const struct engine *e, struct smart *smart, const char *const *paths, size_t n,
-	      FILE *out, json_t *unverified, json_t *found, struct ascan_totals *t,
-	      char *errbuf, size_t errlen);
+	      ascan_emit_fn emit, void *emit_arg, const atomic_bool *cancel, json_t *unverified,
+	      json_t *found, struct ascan_totals *t, char *errbuf, size_t errlen);
+
 
 #endif

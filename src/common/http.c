@@ -1,4 +1,4 @@
-/* http.c -- libmicrohttpd daemons under one epoll loop (see http.h). */
+/* http.c -- libmicrohttpd daemons on the program's event loop (see http.h). */
 #include "common/http.h"
 
 #include <arpa/inet.h>
@@ -6,8 +6,6 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +13,12 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/loop.h"
 #include "common/util.h"
 
 #define MAX_DAEMONS 8
@@ -110,27 +108,18 @@ struct http_req {
 	const char *const *local_query;
 };
 
-struct http_timer {
-	uint64_t interval;
-	uint64_t due;
-	http_timer_fn fn;
-	void *arg;
-};
-
 struct http_server {
 	struct MHD_Daemon *daemons[MAX_DAEMONS];
 	size_t ndaemons;
-	int epfd;
-	int sigfd;
-	bool stop;
+	struct loop *loop;           /* NULL: a local server (http_new_local()) */
+	bool hooked;                 /* its pass function is set */
+	uint64_t sweeper;            /* the sweep timer */
 	http_handler_fn handler;
 	void *arg;
 	size_t max_request;
 	http_headers_fn headers;
 	char *key;
 	char *cert;
-	struct http_timer *timers;
-	size_t ntimers;
 	http_timer_fn after;
 	void *after_arg;
 	struct http_req *parked;
@@ -150,7 +139,7 @@ struct http_server {
 
 uint64_t http_now_ms(void)
 {
-	return util_now_ns() / 1000000u;
+	return loop_now_ms();
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
@@ -968,18 +957,45 @@ static bool raise_fd_limit(rlim_t need, char *errbuf, size_t errlen)
 	return true;
 }
 
-struct http_server *http_new(const struct http_config *cfg, http_handler_fn handler,
-			     void *arg, char *errbuf, size_t errlen)
+/* A daemon's descriptor is ready: pass() runs every daemon. */
+static void on_daemon(int fd, uint32_t events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	(void)arg;
+}
+
+/* After each pass of the loop: the daemons take what is ready (and
+ * answers given by timers and posted work), then what their handlers set
+ * in motion goes out in the same pass (http_after_each()). Returns when
+ * libmicrohttpd wants to run again. */
+static int64_t pass(void *arg)
+{
+	struct http_server *s = arg;
+	MHD_UNSIGNED_LONG_LONG t;
+	int64_t wait = -1;
+	size_t i;
+
+	for (i = 0; i < s->ndaemons; i++)
+		MHD_run(s->daemons[i]);
+	if (s->after)
+		s->after(s->after_arg);
+	for (i = 0; i < s->ndaemons; i++)
+		if (MHD_get_timeout(s->daemons[i], &t) == MHD_YES &&
+		    (wait < 0 || t < (MHD_UNSIGNED_LONG_LONG)wait))
+			wait = t > INT64_MAX ? INT64_MAX : (int64_t)t;
+	return wait;
+}
+
+struct http_server *http_new(struct loop *loop, const struct http_config *cfg,
+			     http_handler_fn handler, void *arg, char *errbuf, size_t errlen)
 {
 	struct http_server *s = calloc(1, sizeof(*s));
-	struct epoll_event ev = { .events = EPOLLIN };
 	char *list = NULL, *tok, *save = NULL;
-	sigset_t mask;
 	size_t i;
 
 	if (!s)
 		goto nomem;
-	s->epfd = s->sigfd = -1;
 	s->handler = handler;
 	s->arg = arg;
 	s->max_request = cfg->max_request;
@@ -1009,25 +1025,18 @@ struct http_server *http_new(const struct http_config *cfg, http_handler_fn hand
 		snprintf(errbuf, errlen, "listen: no address given");
 		goto fail;
 	}
-	s->epfd = epoll_create1(EPOLL_CLOEXEC);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	if (s->epfd < 0 || pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0 ||
-	    (s->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
-		goto sysfail;
-	ev.data.u64 = MAX_DAEMONS; /* the signal descriptor */
-	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->sigfd, &ev) != 0)
-		goto sysfail;
+	s->loop = loop;
 	for (i = 0; i < s->ndaemons; i++) {
 		const union MHD_DaemonInfo *di =
 			MHD_get_daemon_info(s->daemons[i], MHD_DAEMON_INFO_EPOLL_FD);
 
-		ev.data.u64 = i;
-		if (!di || epoll_ctl(s->epfd, EPOLL_CTL_ADD, di->epoll_fd, &ev) != 0)
+		if (!di || loop_fd_add(loop, di->epoll_fd, EPOLLIN, on_daemon, s) != 0)
 			goto sysfail;
 	}
-	if (http_every(s, 1000, sweep, s) != 0)
+	if (loop_on_pass(loop, pass, s) != 0)
+		goto nomem;
+	s->hooked = true;
+	if ((s->sweeper = loop_every(loop, 1000, sweep, s)) == 0)
 		goto nomem;
 	free(list);
 	return s;
@@ -1044,17 +1053,9 @@ fail:
 
 int http_every(struct http_server *s, uint64_t interval_ms, http_timer_fn fn, void *arg)
 {
-	struct http_timer *t = realloc(s->timers, (s->ntimers + 1) * sizeof(*t));
-
-	if (!t)
-		return -1;
-	s->timers = t;
-	t[s->ntimers].interval = interval_ms;
-	t[s->ntimers].due = http_now_ms() + interval_ms;
-	t[s->ntimers].fn = fn;
-	t[s->ntimers].arg = arg;
-	s->ntimers++;
-	return 0;
+	if (!s->loop)
+		return 0; /* a local server (http_new_local()) runs no timers */
+	return loop_every(s->loop, interval_ms, fn, arg) ? 0 : -1;
 }
 
 int http_after_each(struct http_server *s, http_timer_fn fn, void *arg)
@@ -1062,72 +1063,6 @@ int http_after_each(struct http_server *s, http_timer_fn fn, void *arg)
 	s->after = fn;
 	s->after_arg = arg;
 	return 0;
-}
-
-/* Milliseconds until the loop must next run: a timer or a daemon's own
- * deadline. -1 = none. */
-static int next_wait(struct http_server *s)
-{
-	uint64_t now = http_now_ms(), wait = UINT64_MAX;
-	MHD_UNSIGNED_LONG_LONG t;
-	size_t i;
-
-	for (i = 0; i < s->ntimers; i++)
-		wait = s->timers[i].due <= now ? 0 :
-		       (s->timers[i].due - now < wait ? s->timers[i].due - now : wait);
-	for (i = 0; i < s->ndaemons; i++)
-		if (MHD_get_timeout(s->daemons[i], &t) == MHD_YES && t < wait)
-			wait = t;
-	return wait == UINT64_MAX ? -1 : wait > 60000 ? 60000 : (int)wait;
-}
-
-static void run_timers(struct http_server *s)
-{
-	uint64_t now = http_now_ms();
-	size_t i;
-
-	for (i = 0; i < s->ntimers; i++) {
-		if (s->timers[i].due > now)
-			continue;
-		/* Fixed rate without catching up on missed runs. */
-		s->timers[i].due = now + s->timers[i].interval;
-		s->timers[i].fn(s->timers[i].arg);
-	}
-}
-
-int http_run(struct http_server *s)
-{
-	struct epoll_event evs[MAX_DAEMONS + 1];
-	struct signalfd_siginfo si;
-	int i, n;
-	size_t d;
-
-	s->stop = false;
-	while (!s->stop) {
-		n = epoll_wait(s->epfd, evs, MAX_DAEMONS + 1, next_wait(s));
-		if (n < 0 && errno != EINTR) {
-			log_msg(LOG_LVL_ERROR, "event loop: %s", strerror(errno));
-			return -1;
-		}
-		for (i = 0; i < n; i++) {
-			if (evs[i].data.u64 == MAX_DAEMONS &&
-			    read(s->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				log_msg(LOG_LVL_INFO, "signal %u: stopping", si.ssi_signo);
-				s->stop = true;
-			}
-		}
-		for (d = 0; d < s->ndaemons; d++)
-			MHD_run(s->daemons[d]);
-		run_timers(s);
-		if (s->after)
-			s->after(s->after_arg);
-	}
-	return 0;
-}
-
-void http_stop(struct http_server *s)
-{
-	s->stop = true;
 }
 
 void http_free(struct http_server *s)
@@ -1147,20 +1082,24 @@ void http_free(struct http_server *s)
 		http_respond_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "server stopping");
 	}
 	for (i = 0; i < s->ndaemons; i++) {
+		const union MHD_DaemonInfo *di =
+			MHD_get_daemon_info(s->daemons[i], MHD_DAEMON_INFO_EPOLL_FD);
+
+		if (s->loop && di)
+			loop_fd_remove(s->loop, di->epoll_fd);
 		MHD_run(s->daemons[i]);
 		MHD_stop_daemon(s->daemons[i]);
 	}
+	if (s->hooked)
+		loop_off_pass(s->loop, pass, s);
+	if (s->sweeper)
+		loop_cancel(s->loop, s->sweeper);
 	/* Every connection is closed now; peers may linger for their reports. */
 	for (i = 0; i < PEER_BUCKETS; i++)
 		while ((p = s->peers[i]) != NULL) {
 			s->peers[i] = p->next;
 			free(p);
 		}
-	if (s->epfd >= 0)
-		close(s->epfd);
-	if (s->sigfd >= 0)
-		close(s->sigfd);
-	free(s->timers);
 	free(s->key);
 	free(s->cert);
 	free(s);
@@ -1226,7 +1165,6 @@ struct http_server *http_new_local(http_handler_fn handler, void *arg, size_t ma
 
 	if (!s)
 		return NULL;
-	s->epfd = s->sigfd = -1;
 	s->handler = handler;
 	s->arg = arg;
 	s->max_request = max_request;

@@ -1,9 +1,9 @@
 /* http.h -- the HTTPS front of wardd and ward-sps: libmicrohttpd daemons
- * (one per listen address) driven by a single-threaded epoll loop, which
- * also runs timers.
+ * (one per listen address) driven by the program's event loop (loop.h),
+ * which also runs its timers.
  *
  * Every callback (request handler, timers) runs on the loop's thread, the
- * thread that called http_run(); nothing here is thread-safe otherwise.
+ * thread that runs loop_run(); nothing here is thread-safe otherwise.
  * A handler answers a request at once with http_respond_*(), or parks it
  * (a long poll) and answers it later from a timer or another handler; a
  * parked request must be answered eventually, since libmicrohttpd never
@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/loop.h"
 #include "common/util.h"
 
 struct http_server;
@@ -81,26 +82,22 @@ struct http_config {
  * counted into the next line. */
 #define HTTP_LOG_INTERVAL 60
 
-/* Starts listening as cfg says (the PEM strings are copied), first raising
- * the process's limit of open files to max_connections + admin_reserve +
- * HTTP_SPARE_FDS. Returns NULL with a message naming the address, or the
- * limit that could not be raised, on failure. The caller owns the
- * server and releases it with http_free(). */
-struct http_server *http_new(const struct http_config *cfg, http_handler_fn handler,
-			     void *arg, char *errbuf, size_t errlen);
+/* Starts listening as cfg says (the PEM strings are copied), served by
+ * loop, first raising the process's limit of open files to max_connections
+ * + admin_reserve + HTTP_SPARE_FDS. Returns NULL with a message naming the
+ * address, or the limit that could not be raised, on failure. The caller
+ * owns the server and releases it with http_free() before loop_free(). */
+struct http_server *http_new(struct loop *loop, const struct http_config *cfg,
+			     http_handler_fn handler, void *arg, char *errbuf, size_t errlen);
 
-/* Runs the loop until http_stop() or SIGINT/SIGTERM. Returns 0, or -1 when
- * the loop itself failed (logged). */
-int http_run(struct http_server *s);
-
-/* Makes http_run() return after the current iteration. */
-void http_stop(struct http_server *s);
-
-/* Stops listening, drops every connection and frees the server. */
+/* Stops listening, drops every connection, takes the server off its loop
+ * and frees it. Loop's thread. */
 void http_free(struct http_server *s);
 
 /* Calls fn(arg) every interval_ms milliseconds, the first time one interval
- * from now. Returns 0, or -1 when out of memory. */
+ * from now, on the server's loop (loop_every()), for as long as the loop
+ * runs; never on a local server (http_new_local()), which has no loop.
+ * Returns 0, or -1 when out of memory. */
 int http_every(struct http_server *s, uint64_t interval_ms, http_timer_fn fn, void *arg);
 
 /* Calls fn(arg) after every pass of the loop over the daemons: work that

@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <sys/socket.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@ struct rest_client {
 	char *proxy;    /* NULL: the environment's */
 	char *pins;     /* "sha256//...;..." keys the server must have; NULL: any */
 	long ipresolve; /* CURL_IPRESOLVE_* */
+	const atomic_bool *abort; /* set: transfers end at once (NULL: never) */
 };
 
 void rest_global_init(void)
@@ -85,6 +87,23 @@ int rest_set_route(struct rest_client *c, const char *proxy, int af)
 	return 0;
 }
 
+/* libcurl's progress callback, called at least once a second while a
+ * transfer waits: non-zero ends it (CURLE_ABORTED_BY_CALLBACK). */
+static int check_abort(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return atomic_load((const atomic_bool *)arg) ? 1 : 0;
+}
+
+void rest_set_abort(struct rest_client *c, const atomic_bool *flag)
+{
+	c->abort = flag;
+}
+
 /* Resets the handle for a transfer to url with the options every transfer
  * shares: timeouts, the route, certificate checks against the client's CA
  * (trust_ca) or the system's. */
@@ -107,6 +126,11 @@ static void prepare(struct rest_client *c, const char *url, long timeout, bool t
 	curl_easy_setopt(c->curl, CURLOPT_IPRESOLVE, c->ipresolve);
 	if (c->proxy)
 		curl_easy_setopt(c->curl, CURLOPT_PROXY, c->proxy);
+	if (c->abort) {
+		curl_easy_setopt(c->curl, CURLOPT_XFERINFOFUNCTION, check_abort);
+		curl_easy_setopt(c->curl, CURLOPT_XFERINFODATA, (void *)c->abort);
+		curl_easy_setopt(c->curl, CURLOPT_NOPROGRESS, 0L);
+	}
 }
 
 int rest_set_token(struct rest_client *c, const char *token)

@@ -8,6 +8,7 @@
 #define WARD_REST_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "common/util.h"
@@ -44,6 +45,11 @@ int rest_set_pins(struct rest_client *c, const char *pins);
  * family applies to the proxy when there is one. Returns 0, or -1 when out
  * of memory. */
 int rest_set_route(struct rest_client *c, const char *proxy, int af);
+
+/* Makes every transfer of c end as soon as *flag is true (checked at
+ * least once a second while it waits, from the thread that uses c), with
+ * an error saying it was aborted; NULL: never. flag must outlive c. */
+void rest_set_abort(struct rest_client *c, const atomic_bool *flag);
 
 /* Sends method path (appended to base) with body (JSON, may be NULL) and
  * waits up to timeout seconds. Stores the HTTP status in *status and the

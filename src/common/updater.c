@@ -84,9 +84,13 @@ static enum err download(struct updater *u, const char *source, const char *file
 			delay = retry > 0 && retry < 3600 ? (unsigned)retry : 5;
 			delay += randombytes_uniform(delay + 1);
 			log_msg(LOG_LVL_DEBUG, "update: the server is busy; again in %u s", delay);
-			sleep(delay);
-			waited += delay;
-			continue;
+			/* A second at a time: the agent may be stopping. */
+			for (; delay && !(u->abort && atomic_load(u->abort)); delay--, waited++)
+				sleep(1);
+			if (!delay)
+				continue;
+			snprintf(errbuf, errlen, "download of %s: aborted", file);
+			return ERR_NET;
 		}
 		if (rerr == ERR_OK)
 			snprintf(errbuf, errlen, "download of %s: the server answered %ld", file,

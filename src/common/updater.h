@@ -29,6 +29,7 @@
 #ifndef WARD_UPDATER_H
 #define WARD_UPDATER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
@@ -43,6 +44,7 @@ struct updater {
 	const char *dir;                     /* where components live */
 	unsigned char key[PKG_PK_BYTES];     /* the pinned package signing key */
 	unsigned max_wait;                   /* seconds to keep retrying a busy server */
+	const atomic_bool *abort;            /* set: waits for a busy server end (NULL: never) */
 	bool rotated;                        /* key changed by a rotation: pin it */
 };
 

@@ -132,6 +132,16 @@ static void stop_locked(struct job *j)
 	pthread_cond_broadcast(&j->work);
 }
 
+/* Stops the run once the caller's cancel flag is set: the walker (in
+ * push()) and the workers look at it before each file. */
+static void cancel_locked(struct job *j)
+{
+	if (j->cfg->cancel && atomic_load(j->cfg->cancel) && !j->stopped) {
+		snprintf(j->stop_msg, sizeof(j->stop_msg), "the scan was cancelled");
+		stop_locked(j);
+	}
+}
+
 static const struct engine *job_engine(struct job *j)
 {
 	const struct engine *e;
@@ -364,6 +374,7 @@ static void *worker(void *arg)
 		if (j->nready == 0)
 			break;
 		s = slot_at(j, ready_pop(j));
+		cancel_locked(j);
 		if (j->stopped) {
 			s->dropped = true;
 		} else {
@@ -395,6 +406,7 @@ static int push(struct job *j, const char *path, uint64_t size, unsigned flags,
 	if (!copy)
 		return -1;
 	pthread_mutex_lock(&j->lock);
+	cancel_locked(j);
 	while (j->pushed - j->reported >= WINDOW && !j->stopped)
 		pthread_cond_wait(&j->space, &j->lock);
 	if (j->stopped) {

@@ -13,6 +13,7 @@
 #define WARD_SCAN_JOB_H
 
 #include <regex.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -111,6 +112,10 @@ struct sjob_config {
 	void *layer_arg;
 	sjob_report_fn report;
 	void *report_arg;
+	/* Once *cancel is true (set from any thread), nothing more is
+	 * queued, files waiting are dropped, and sjob_run() returns
+	 * SCAN_EENGINE saying the scan was cancelled. NULL: never. */
+	const atomic_bool *cancel;
 };
 
 /* Totals of a run that the reports alone do not show. */

@@ -377,6 +377,7 @@ int main(int argc, char **argv)
 	struct files f = { 0 };
 	struct store *st = NULL;
 	struct http_server *http = NULL;
+	struct loop *loop = NULL;
 	struct api_ctx ctx = { 0 };
 	const char *conf_path = NULL;
 	char msg[512], url[300], *name = NULL, *key = NULL, *crt = NULL, *ca = NULL;
@@ -502,7 +503,13 @@ int main(int argc, char **argv)
 			"unreadable");
 		goto out;
 	}
-	http = http_new(&(struct http_config){
+	/* Before any thread starts: the loop blocks the signals it reads. */
+	loop = loop_new(msg, sizeof(msg));
+	if (!loop) {
+		log_msg(LOG_LVL_ERROR, "%s", msg);
+		goto out;
+	}
+	http = http_new(loop, &(struct http_config){
 				.listen = cfg.listen, .key_pem = key, .cert_pem = crt,
 				.max_connections = (unsigned)cfg.max_connections,
 				.admin_reserve = (unsigned)cfg.admin_reserve,
@@ -550,16 +557,16 @@ int main(int argc, char **argv)
 	if (ctx.notify)
 		notify_set_signer(ctx.notify, ctx.updates);
 	if (!ctx.notify || !ctx.enroll_by_token || !ctx.enroll_by_address ||
-	    http_every(http, (uint64_t)cfg.verify_interval * 1000, on_verify, &ctx) != 0 ||
-	    http_every(http, (uint64_t)(cfg.tasks_expire < 60 ? cfg.tasks_expire : 60) * 1000,
-		       on_tasks, &ctx) != 0 ||
-	    http_every(http, 86400u * 1000, on_daily, &ctx) != 0) {
+	    !loop_every(loop, (uint64_t)cfg.verify_interval * 1000, on_verify, &ctx) ||
+	    !loop_every(loop, (uint64_t)(cfg.tasks_expire < 60 ? cfg.tasks_expire : 60) * 1000,
+			on_tasks, &ctx) ||
+	    !loop_every(loop, 86400u * 1000, on_daily, &ctx)) {
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;
 	}
 	store_eventf(st, "system", 0, "wardd %s started: %s (listening on %s), data in %s",
 		     WARD_VERSION, url, cfg.listen, cfg.data_dir);
-	status = http_run(http) == 0 ? 0 : 1;
+	status = loop_run(loop) == 0 ? 0 : 1;
 out:
 	http_free(http);
 	signin_free(ctx.signin);
@@ -576,6 +583,7 @@ out:
 	json_decref(ctx.sources);
 	json_decref(ctx.sps_lists);
 	store_close(st);
+	loop_free(loop);
 	if (key)
 		sodium_memzero(key, strlen(key));
 	free(key);

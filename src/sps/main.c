@@ -361,6 +361,7 @@ static void handle(struct http_req *req, void *arg)
 static int cmd_run(struct sps_daemon *d)
 {
 	char *key = NULL, *cert = NULL, msg[512];
+	struct loop *loop = NULL;
 	pthread_t thread;
 	bool started = false;
 	int64_t v;
@@ -392,7 +393,13 @@ static int cmd_run(struct sps_daemon *d)
 	v = updater_installed(d->comp_dir, comp_table()[COMP_SMART].name);
 	if (v)
 		d->ready = load_version(d, v);
-	d->http = http_new(&(struct http_config){
+	/* Before the worker starts: the loop blocks the signals it reads. */
+	loop = loop_new(msg, sizeof(msg));
+	if (!loop) {
+		log_msg(LOG_LVL_ERROR, "%s", msg);
+		goto out;
+	}
+	d->http = http_new(loop, &(struct http_config){
 				.listen = d->cfg.listen, .key_pem = key, .cert_pem = cert,
 				.max_connections = (unsigned)d->cfg.max_connections,
 				.max_per_address = (unsigned)d->cfg.max_per_address,
@@ -405,7 +412,7 @@ static int cmd_run(struct sps_daemon *d)
 		goto out;
 	}
 	on_tick(d);
-	if (http_every(d->http, 500, on_tick, d) != 0 ||
+	if (!loop_every(loop, 500, on_tick, d) ||
 	    pthread_create(&thread, NULL, worker, d) != 0) {
 		log_msg(LOG_LVL_ERROR, "cannot start the worker");
 		goto out;
@@ -413,7 +420,7 @@ static int cmd_run(struct sps_daemon *d)
 	started = true;
 	log_msg(LOG_LVL_INFO, "ward-sps %s: listening on %s, patterns from %s", WARD_VERSION,
 		d->cfg.listen, d->server);
-	ret = http_run(d->http) == 0 ? 0 : 1;
+	ret = loop_run(loop) == 0 ? 0 : 1;
 	log_msg(LOG_LVL_INFO, "stopping");
 out:
 	if (started) {
@@ -424,6 +431,7 @@ out:
 		pthread_join(thread, NULL);
 	}
 	http_free(d->http);
+	loop_free(loop);
 	sps_service_free(d->svc);
 	sps_pattern_free(d->ready);
 	rest_free(d->up.rc);

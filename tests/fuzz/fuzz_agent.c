@@ -5,8 +5,8 @@
  * source list, and its own state files (settings.json, detections.json,
  * unverified.json).
  *
- * The agent's real code runs (agent.c is compiled into this target, its
- * main() renamed) and talks HTTPS over loopback, through its own REST
+ * The agent's real code runs (its services, linked from ward_agent) and
+ * talks HTTPS over loopback, through its own REST
  * client, to a server in this process (http.c, on a thread of its own)
  * that answers each request with the next answer of the input. The
  * input's first byte picks the scenario; then come the answers, each a
@@ -14,15 +14,24 @@
  * body. Moves are sent back to this server whatever they name, so that
  * nothing leaves the machine. */
 #include <pthread.h>
+#include <sodium.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-int agent_main(int argc, char **argv);
-#define main agent_main
-#include "agent/agent.c"
-#undef main
-
+#include "agent/astate.h"
+#include "agent/channel.h"
+#include "agent/components.h"
+#include "agent/reports.h"
+#include "common/comp.h"
 #include "common/http.h"
+#include "common/log.h"
+#include "common/rest.h"
+#include "common/state.h"
+#include "common/util.h"
 #include "scratch.h"
 #include "server/pki.h"
 
@@ -59,7 +68,7 @@ static void answer(struct http_req *req, void *arg)
 
 static void *serve(void *arg)
 {
-	http_run(arg);
+	loop_run(arg);
 	return NULL;
 }
 
@@ -99,12 +108,16 @@ static void setup(void)
 	static const char *const names[] = { "127.0.0.1" };
 	char *ca_key, *ca_crt, *key, *crt, msg[512], listen[32];
 	struct http_server *srv = NULL;
+	struct loop *loop;
 	pthread_t thread;
 	unsigned port, tries;
 
 	if (!state_process_init())
 		abort();
 	log_set_level(LOG_LVL_ERROR);
+	loop = loop_new(msg, sizeof(msg));
+	if (!loop)
+		fail("loop", msg);
 	if (pki_make_ca("Ward fuzz CA", 30, &ca_key, &ca_crt, msg, sizeof(msg)) != SERR_OK ||
 	    pki_issue_server(ca_key, ca_crt, names, 1, 30, &key, &crt, msg, sizeof(msg)) !=
 	    SERR_OK)
@@ -113,30 +126,23 @@ static void setup(void)
 		if (tries == 100)
 			fail("server", msg);
 		snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
-		srv = http_new(&(struct http_config){ .listen = listen, .key_pem = key,
+		srv = http_new(loop, &(struct http_config){ .listen = listen, .key_pem = key,
 						      .cert_pem = crt, .max_connections = 8,
 						      .max_request = 1 << 20, .idle_timeout = 60 },
 			       answer, NULL, msg, sizeof(msg));
 	}
 	snprintf(url, sizeof(url), "https://127.0.0.1:%u", port - 1);
-	if (pthread_create(&thread, NULL, serve, srv) != 0)
+	if (pthread_create(&thread, NULL, serve, loop) != 0)
 		abort();
 	a.cfg.state_dir = (char *)scratch_dir();
 	a.cfg.networks = "auto";
-	a.cred_path = state_file(&a, "credential.json");
-	a.ca_path = state_file(&a, "server-ca.crt");
-	a.settings_path = state_file(&a, "settings.json");
-	a.comp_dir = state_file(&a, "components");
-	a.unverified_path = state_file(&a, "unverified.json");
-	a.detections_path = state_file(&a, "detections.json");
 	a.server = strdup(url);
 	a.uuid = strdup("aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee");
-	if (!a.cred_path || !a.ca_path || !a.settings_path || !a.comp_dir ||
-	    !a.unverified_path || !a.detections_path || !a.server || !a.uuid ||
+	a.comps = components_new();
+	if (!astate_init(&a) || !a.server || !a.uuid || !a.comps ||
 	    !state_write(a.ca_path, ca_crt))
 		abort();
 	make_agent_pattern();
-	a.up.dir = a.comp_dir;
 	a.up.max_wait = 0;
 	a.up.rc = rest_new(url, a.ca_path);
 	if (!a.up.rc || rest_set_token(a.up.rc, "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee:secret") != 0)
@@ -147,7 +153,7 @@ static void setup(void)
 	free(crt);
 }
 
-/* What cmd_run() does with an event channel's answer: the delivery taken
+/* What the channel does with an event channel's answer: the delivery taken
  * (updating components when it asks), the next update planned, a move
  * followed (to this server). */
 static void event_answer(void)
@@ -161,14 +167,15 @@ static void event_answer(void)
 		      sizeof(msg)) != ERR_OK || status != 200 ||
 	    json_unpack(ans, "{s:I, s:o}", "version", &version, "settings", &settings) != 0 ||
 	    !json_is_object(settings) ||
-	    !take_delivery(&a, version, settings, json_is_true(json_object_get(ans, "update")))) {
+	    !channel_take_delivery(&a, version, settings,
+				   json_is_true(json_object_get(ans, "update")))) {
 		json_decref(ans);
 		return;
 	}
-	plan_next_update(&a);
+	channel_plan_update(&a);
 	move = json_object_get(ans, "move");
 	if (json_is_object(move) && json_object_set_new(move, "server", json_string(url)) == 0)
-		(void)move_server(&a, move);
+		(void)channel_move(&a, move);
 	json_decref(ans);
 }
 
@@ -178,7 +185,7 @@ static void reload(void)
 	char *server = a.server, *uuid = a.uuid;
 
 	a.server = a.uuid = NULL;
-	(void)load_state(&a);
+	(void)astate_load(&a);
 	free(a.server);
 	free(a.uuid);
 	free(a.token);
@@ -207,8 +214,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pthread_mutex_unlock(&script_lock);
 	switch (data[0] % 5) {
 	case 0:
-		if (enroll_at(&a, url, a.ca_path, "0123456789abcdef0123456789abcdef0123456789abcdef"
-			      "0123456789abcdef", a.uuid, "/"))
+		if (channel_enroll(&a, url, a.ca_path, "0123456789abcdef0123456789abcdef"
+				   "0123456789abcdef0123456789abcdef", a.uuid, "/"))
 			reload();
 		unlink(a.cred_path);
 		break;
@@ -216,12 +223,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		event_answer();
 		break;
 	case 2:
-		(void)update_component(&a, comp_table()[data[0] & 8 ? COMP_SMART_AGENT :
+		(void)components_update(&a, comp_table()[data[0] & 8 ? COMP_SMART_AGENT :
 							COMP_VIRUS].name);
 		break;
 	case 3:
-		list = sps_list(&a, a.up.rc);
-		smart_free(open_smart(&a, list, agent_pattern));
+		list = components_sps_list(&a);
+		smart_free(components_open_smart(&a, list, agent_pattern));
 		json_decref(list);
 		break;
 	default:
@@ -230,23 +237,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		script_len = 0;
 		pthread_mutex_unlock(&script_lock);
 		if (util_write_file(a.detections_path, data + 1, size - 1, 0600) == 0)
-			json_decref(keep_newest(load_list(a.detections_path), NULL));
+			json_decref(reports_keep_newest(reports_load_list(a.detections_path),
+							NULL));
 		if (util_write_file(a.settings_path, data + 1, size - 1, 0600) == 0 &&
 		    state_write(a.cred_path, credential))
 			reload();
 		unlink(a.cred_path);
-		plan_next_update(&a);
+		channel_plan_update(&a);
 	}
 	/* Each input starts from the same agent: no settings, no engine. */
 	json_decref(a.settings);
 	a.settings = NULL;
 	a.version = 0;
-	smart_free(a.smart);
-	a.smart = NULL;
 	json_decref(a.sps_sources);
 	a.sps_sources = NULL;
-	engine_free(a.engine);
-	a.engine = NULL;
+	components_free(a.comps);
+	a.comps = components_new();
+	if (!a.comps)
+		abort();
 	a.next_update = 0;
 	util_remove_tree(a.comp_dir);
 	return 0;

@@ -189,15 +189,39 @@ class Agent:
                               capture_output=True, text=True, timeout=60)
 
     def start(self):
+        """Starts `ward-agent run` and waits for its control socket, through
+        which `ward-agent scan`, `update` and `status` reach it (unless it
+        exits first: not enrolled, say)."""
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.wrap([AGENT, "--config", self.conf, "run"]),
                                      stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while (time.monotonic() < deadline and self.proc.poll() is None and
+               not self.answers()):
+            time.sleep(0.02)
+
+    def answers(self):
+        """Whether an agent answers on the control socket (a socket file
+        left by one killed outright does not)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            try:
+                s.connect(os.path.join(self.dir, "state", "control.sock"))
+                return True
+            except OSError:
+                return False
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
             self.log.close()
+
+    def terminate(self, timeout=10):
+        """Stops the agent with SIGTERM; its exit status."""
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=timeout)
+        self.log.close()
+        return code
 
     def log_text(self):
         with open(self.log_path, errors="replace") as f:

@@ -119,9 +119,11 @@ class NetTest(unittest.TestCase):
             return {}
 
     def scan(self, agent, path):
-        """ward-agent scan on the agent's host: (exit status, output)."""
+        """ward-agent scan on the agent's host, by the running agent: (exit
+        status, output and what the agent logged meanwhile)."""
+        before = len(agent.log_text())
         p = agent.host.run([AGENT, "--config", agent.conf, "scan", path], timeout=120)
-        return p.returncode, p.stdout + p.stderr
+        return p.returncode, p.stdout + p.stderr + agent.log_text()[before:]
 
     def set_root(self, server, key, value):
         status, body = server.request("PUT", "/api/v1/settings", {

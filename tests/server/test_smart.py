@@ -258,11 +258,14 @@ class SmartAgentTest(unittest.TestCase):
                                            "current"))
 
     def agent_scan(self, agent, ok=(0, 1)):
+        """The running agent's scan of the corpus: its lines, its output, and
+        what it said meanwhile (its errors, and the agent's log)."""
+        before = len(agent.log_text())
         p = subprocess.run([AGENT, "--config", agent.conf, "scan", self.corpus],
                            capture_output=True, text=True, timeout=300)
         self.assertIn(p.returncode, ok, p.stderr)
         lines = sorted(l for l in p.stdout.splitlines() if l.startswith(self.corpus))
-        return lines, p.stdout, p.stderr
+        return lines, p.stdout, p.stderr + agent.log_text()[before:]
 
     def switch_to_smart(self):
         smart = self.agents["smart"]
@@ -391,7 +394,8 @@ class SmartAgentTest(unittest.TestCase):
         # The agent does not try the source, says why, and leaves files
         # unverified rather than clean.
         lines, _, err = self.agent_scan(smart, ok=(1,))
-        self.assertIn("reachable over IPv4 only and this host has IPv6 only: not tried", err)
+        self.assertIn("reachable over IPv4 only and this host has IPv6 only: not tried",
+                      smart.log_text())
         self.assertIn(f"{self.corpus}/md5-sized.bin: Unverified", lines)
         # Over IPv6 the same server answers.
         self.set_lists([{"range": "*", "sources": [f"https://[::1]:{port}"]}])

@@ -219,7 +219,7 @@ class UpdatesTest(unittest.TestCase):
     def test_tampered_packages_are_refused(self):
         a = self.add_agent()
         wait_for(lambda: self.installed(a) == 1, what="first install")
-        a.stop()
+        # The running agent updates when told: Update Now through it.
         self.new_source_version()
         packages = os.path.join(self.server.data, "packages")
         delta = os.path.join(packages, "virus-pattern-1-2.tar.zst")
@@ -347,6 +347,7 @@ class UpdatesTest(unittest.TestCase):
         chain = plan["rotations"]
         self.assertEqual([json.loads(r)["key"] for r in chain], [k1, k2])
         self.set_chain(chain[1:])
+        a.start()  # Update Now goes through the running agent
 
         def update_a():
             return subprocess.run([a_bin(), "--config", a.conf, "update"],
@@ -390,11 +391,12 @@ class UpdatesTest(unittest.TestCase):
         with open(ndb, "a") as f:
             f.write("Extra.Sig:0:*:41424344454647\n")
         self.new_source_version()
+        a.start()
         done = subprocess.run([a_bin(), "--config", a.conf, "update"], capture_output=True,
                               text=True, timeout=120)
         self.assertEqual(done.returncode, 0, done.stderr)
-        self.assertIn("taking the full package", done.stderr)
-        self.assertIn("virus-pattern 1 -> 2 by full package", done.stderr)
+        self.assertIn("taking the full package", a.log_text())
+        self.assertIn("virus-pattern 1 -> 2 by full package", a.log_text())
         self.assertEqual(self.installed(a), 2)
 
     def test_scheduled_updates_and_roaming_agents(self):

@@ -1,0 +1,92 @@
+/* astate.h -- the running agent's state: its configuration, the paths in
+ * its state directory, the credential and the settings in effect.
+ *
+ * Threads: the paths and the configuration are fixed once astate_init()
+ * returned; the credential, the settings in effect, the updater and the
+ * update plan belong to the thread that talks to the server (the
+ * channel's while the agent runs, channel.h); comps is thread-safe
+ * (components.h), unverified atomic.
+ *
+ * Every file is replaced atomically, so the agent may be killed at any
+ * moment.
+ */
+#ifndef WARD_AGENT_ASTATE_H
+#define WARD_AGENT_ASTATE_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "common/updater.h"
+
+struct agent_config {
+	char *state_dir;
+	char *networks;
+	int64_t control_connections;
+	int64_t max_scans;
+};
+
+struct agent {
+	struct agent_config cfg;
+	char *cred_path, *ca_path, *settings_path, *comp_dir;
+	char *unverified_path;         /* the files smart scan left unverified */
+	char *detections_path;         /* detections not yet reported to the server */
+	char *control_path;            /* the control socket */
+	/* The server conversation (the channel's thread while running). */
+	char *server, *uuid, *token;   /* token = "UUID:SECRET" */
+	int64_t version;
+	json_t *settings;
+	int64_t heartbeat_interval;
+	long long_poll;
+	struct updater up;
+	char update_error[1024];       /* the last update's failure; empty: none */
+	time_t next_update;            /* the next scheduled update; 0: none */
+	json_t *sps_sources;           /* the source list smart scan was set up with */
+	uint64_t last_sources;         /* when that list was last fetched (monotonic s) */
+	uint64_t last_rescan;          /* when unverified files were last tried */
+	/* Shared with the other threads. */
+	struct components *comps;      /* the component in use */
+	atomic_size_t unverified;      /* how many files are on the unverified list */
+};
+
+/* Sets a's paths from a->cfg.state_dir and its defaults. Returns false
+ * when out of memory. */
+bool astate_init(struct agent *a);
+
+/* Frees what a holds (not a itself, nor a->comps). */
+void astate_free(struct agent *a);
+
+/* The path of name in the state directory (the caller frees it; NULL when
+ * out of memory). */
+char *astate_file(const struct agent *a, const char *name);
+
+/* Loads the credential and the settings in effect (logged on failure). */
+bool astate_load(struct agent *a);
+
+/* Logs each setting that changes, then makes settings (version) the ones
+ * in effect, on disk first. */
+bool astate_apply(struct agent *a, int64_t version, json_t *settings);
+
+/* A setting in effect: from settings (NULL: a's in effect), else its
+ * default. The caller releases the reference. */
+json_t *astate_setting(const struct agent *a, const json_t *settings, const char *key);
+
+/* {name: version} of the installed components. */
+json_t *astate_installed(const struct agent *a);
+
+/* The address family smart protection sources must be reached by:
+ * agent.networks, or with "auto" the families of the host's addresses;
+ * AF_UNSPEC for both. */
+int astate_network_family(const struct agent *a);
+
+/* "ipv4", "ipv6" or "dual" for an address family of
+ * astate_network_family(). */
+const char *astate_network_name(int af);
+
+/* The host's addresses other hosts reach it by, as {"ipv4": [...],
+ * "ipv6": [...]} members added to status. */
+void astate_add_addresses(json_t *status);
+
+#endif

@@ -1,0 +1,547 @@
+/* channel.c -- the agent's channel to its server (see channel.h). */
+#include "agent/channel.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/astate.h"
+#include "agent/components.h"
+#include "agent/reports.h"
+#include "common/log.h"
+#include "common/rest.h"
+#include "common/settings.h"
+#include "common/state.h"
+#include "common/util.h"
+
+/* Requests waiting for the channel's thread at most. */
+#define MAX_PENDING 32
+
+struct request {
+	enum channel_ask what;
+	uint64_t id;
+};
+
+struct channel {
+	struct agent *a;
+	struct loop *loop;
+	channel_answer_fn answer;
+	void *answer_arg;
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;          /* what follows */
+	pthread_cond_t wake;           /* stop, or a request */
+	bool stop;
+	struct request pending[MAX_PENDING];
+	size_t npending;
+	/* Set to cut a transfer short (stop, a request); libcurl checks it. */
+	atomic_bool abort;
+};
+
+/* Enrolls as uuid with server, trusting the CA in ca_file, into domain
+ * (NULL: the server decides), and on success writes the credential. The
+ * caller makes the state directory and puts the CA in place. */
+bool channel_enroll(struct agent *a, const char *server, const char *ca_file,
+		      const char *token, const char *uuid, const char *domain)
+{
+	json_t *body, *answer = NULL, *cred = NULL;
+	const char *secret;
+	char host[256];
+	bool ok = false;
+
+	util_host_name(host);
+	body = json_pack("{ss ss so}", "uuid", uuid, "hostname", host, "status",
+			 reports_status(a));
+	if (body && domain)
+		json_object_set_new(body, "domain", json_string(domain));
+	answer = state_enroll(server, ca_file, token, "/api/v1/agent/enroll", body);
+	if (!answer)
+		goto out;
+	if (json_unpack(answer, "{s:s}", "secret", &secret) != 0) {
+		log_msg(LOG_LVL_ERROR, "enroll: the server's answer has no secret");
+		goto out;
+	}
+	/* The package signing key is pinned here: every component package must
+	 * be signed by it (or by a key it rotated to). */
+	cred = json_pack("{ss ss ss sO sO sO sO}", "server", server, "uuid", uuid, "secret",
+			 secret, "client", json_object_get(answer, "client"), "long_poll",
+			 json_object_get(answer, "long_poll"), "heartbeat_interval",
+			 json_object_get(answer, "heartbeat_interval"), "package_key",
+			 json_object_get(answer, "package_key"));
+	ok = cred && state_write_json(a->cred_path, cred);
+out:
+	json_decref(cred);
+	json_decref(answer);
+	json_decref(body);
+	return ok;
+}
+
+/* Whether url is a server's base address: https://HOST[:PORT] with HOST a
+ * name, an IPv4 address or a bracketed IPv6 address; no path, which the
+ * API's paths are appended to. */
+bool channel_url_valid(const char *url)
+{
+	const char *p = url + 8;
+	char *end;
+	size_t n;
+	long port;
+
+	if (strncmp(url, "https://", 8) != 0 || strlen(url) > 300)
+		return false;
+	if (*p == '[') {
+		n = strspn(p + 1, "0123456789abcdefABCDEF:.");
+		if (n == 0 || p[1 + n] != ']')
+			return false;
+		p += n + 2;
+	} else {
+		n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.");
+		if (n == 0 || p[0] == '-' || p[0] == '.')
+			return false;
+		p += n;
+	}
+	if (*p == '\0')
+		return true;
+	if (*p != ':' || !isdigit((unsigned char)p[1]))
+		return false;
+	port = strtol(p + 1, &end, 10);
+	return port >= 1 && port <= 65535 && *end == '\0';
+}
+
+/* Moves to the server the old one named: enroll there (same uuid, domain
+ * of the same path) with the CA beside the current one, so that the old
+ * server can still be told; the caller acknowledges and switches. The
+ * instruction must be signed by the package key this agent pinned (or one
+ * it rotated to) and name this agent: nothing else that reaches the event
+ * channel can send it elsewhere. */
+bool channel_move(struct agent *a, const json_t *move)
+{
+	const char *kind, *client, *server, *ca, *token, *domain;
+	char next_ca[4096], msg[256];
+	json_t *order = NULL;
+	bool ok = false;
+
+	if (updater_open_signed(&a->up, move, &order, msg, sizeof(msg)) != ERR_OK) {
+		log_msg(LOG_LVL_ERROR, "move: refused an instruction not signed by this agent's "
+			"server (%s)", msg);
+		goto out;
+	}
+	if (a->up.rotated)
+		updater_store_pin(&a->up, a->cred_path);
+	if (json_unpack(order, "{s:s, s:s, s:s, s:s, s:s, s:s}", "kind", &kind, "client", &client,
+			"server", &server, "ca", &ca, "token", &token, "domain", &domain) != 0 ||
+	    strcmp(kind, "move") != 0 || strcmp(client, a->uuid) != 0) {
+		log_msg(LOG_LVL_ERROR, "move: refused a signed instruction that is no move of this "
+			"agent");
+		goto out;
+	}
+	snprintf(next_ca, sizeof(next_ca), "%s.next", a->ca_path);
+	log_msg(LOG_LVL_INFO, "move: the server sends this agent to %s (domain %s)", server,
+		domain);
+	if (!state_write(next_ca, ca) ||
+	    !channel_enroll(a, server, next_ca, token, a->uuid, domain))
+		goto out;
+	if (rename(next_ca, a->ca_path) != 0) {
+		log_msg(LOG_LVL_ERROR, "%s: %s", a->ca_path, strerror(errno));
+		goto out;
+	}
+	log_msg(LOG_LVL_INFO, "move: enrolled with %s", server);
+	ok = true;
+out:
+	json_decref(order);
+	return ok;
+}
+
+/* Reloads the credential (after a move). */
+static bool switch_server(struct agent *a)
+{
+	free(a->server);
+	free(a->uuid);
+	free(a->token);
+	a->server = a->uuid = a->token = NULL;
+	if (!astate_load(a))
+		return false;
+	a->version = 0;
+	return true;
+}
+
+/* Sets the time of the next scheduled update from the settings in effect:
+ * the schedule's next time plus a random part of update.window, so that
+ * agents on the same schedule spread out. */
+void channel_plan_update(struct agent *a)
+{
+	json_t *on = astate_setting(a, NULL, "update.scheduled"), *sched = astate_setting(a, NULL,
+									  "update.schedule");
+	json_t *window = astate_setting(a, NULL, "update.window");
+	struct settings_schedule sc;
+	time_t now = time(NULL);
+	int64_t spread;
+
+	a->next_update = 0;
+	if (json_is_true(on) && json_is_string(sched) &&
+	    settings_schedule_parse(json_string_value(sched), &sc)) {
+		spread = json_integer_value(window) * 60;
+		if (sc.every && spread > sc.every)
+			spread = sc.every;
+		a->next_update = settings_schedule_next(&sc, now) +
+				 (spread > 0 ? (time_t)randombytes_uniform((uint32_t)spread) : 0);
+	}
+	json_decref(on);
+	json_decref(sched);
+	json_decref(window);
+}
+
+/* Handles a delivery of settings (and perhaps an update request): a change
+ * of scan method, or a request, updates the components first; the
+ * delivery is applied and acknowledged only once that is done, so the
+ * server counts the agent done only when its download is installed. */
+bool channel_take_delivery(struct agent *a, json_int_t version, json_t *settings,
+			   bool update)
+{
+	const char *comp = components_needed(a, settings);
+
+	if ((update || comp != components_needed(a, NULL) ||
+	     !updater_installed(a->comp_dir, comp)) && !components_update(a, comp))
+		return false;
+	return astate_apply(a, version, settings);
+}
+
+/* An answer on its way to the loop's thread. */
+struct reply {
+	struct channel *ch;
+	uint64_t id;
+	json_t *answer;
+};
+
+static void deliver(void *arg)
+{
+	struct reply *r = arg;
+
+	r->ch->answer(r->id, r->answer, r->ch->answer_arg);
+	free(r);
+}
+
+/* Hands the answer to request id to the loop's thread. */
+static void reply(struct channel *ch, uint64_t id, json_t *answer)
+{
+	struct reply *r = malloc(sizeof(*r));
+
+	if (r) {
+		r->ch = ch;
+		r->id = id;
+		r->answer = answer;
+	}
+	if (!r || loop_post(ch->loop, deliver, r) != 0) {
+		free(r);
+		json_decref(answer);
+		log_msg(LOG_LVL_ERROR, "out of memory: an answer to a control request is lost");
+	}
+}
+
+static bool stopping(struct channel *ch)
+{
+	bool stop;
+
+	pthread_mutex_lock(&ch->lock);
+	stop = ch->stop;
+	pthread_mutex_unlock(&ch->lock);
+	return stop;
+}
+
+/* Waits seconds (a back-off), or less when stopped or asked something. */
+static void pause_for(struct channel *ch, unsigned seconds)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += seconds;
+	pthread_mutex_lock(&ch->lock);
+	while (!ch->stop && !ch->npending &&
+	       pthread_cond_timedwait(&ch->wake, &ch->lock, &until) == 0)
+		;
+	pthread_mutex_unlock(&ch->lock);
+}
+
+/* Update Now: the answer. */
+static json_t *update_now(struct agent *a)
+{
+	const char *comp;
+	json_t *allowed, *answer;
+
+	allowed = astate_setting(a, NULL, "update.allow_update_now");
+	comp = components_needed(a, NULL);
+	if (!json_is_true(allowed))
+		answer = json_pack("{ss}", "error", "Update Now is switched off by the "
+				   "administrator (update.allow_update_now)");
+	else if (components_update(a, comp))
+		answer = json_pack("{ss sI}", "component", comp, "version",
+				   (json_int_t)updater_installed(a->comp_dir, comp));
+	else
+		answer = json_pack("{ss}", "error", a->update_error[0] ? a->update_error :
+				   "the update failed");
+	json_decref(allowed);
+	return answer;
+}
+
+/* Answers the requests waiting: one update for all those that ask it, one
+ * fetch of the source list for the others. */
+static void serve_requests(struct channel *ch)
+{
+	struct request reqs[MAX_PENDING];
+	json_t *answers[2] = { NULL, NULL };
+	size_t i, n;
+
+	pthread_mutex_lock(&ch->lock);
+	n = ch->npending;
+	memcpy(reqs, ch->pending, n * sizeof(*reqs));
+	ch->npending = 0;
+	if (!ch->stop)
+		atomic_store(&ch->abort, false);
+	pthread_mutex_unlock(&ch->lock);
+	for (i = 0; i < n; i++) {
+		if (answers[reqs[i].what])
+			continue;
+		if (reqs[i].what == CHANNEL_UPDATE) {
+			answers[CHANNEL_UPDATE] = update_now(ch->a);
+		} else {
+			components_refresh_sources(ch->a);
+			answers[CHANNEL_SOURCES] = json_pack("{sb}", "sources", 1);
+		}
+	}
+	for (i = 0; i < n; i++)
+		reply(ch, reqs[i].id, json_deep_copy(answers[reqs[i].what]));
+	json_decref(answers[0]);
+	json_decref(answers[1]);
+}
+
+/* The client for a's server (logged when it cannot be made). */
+static struct rest_client *connect_server(struct channel *ch)
+{
+	struct agent *a = ch->a;
+	struct rest_client *rc = rest_new(a->server, a->ca_path);
+
+	if (!rc || rest_set_token(rc, a->token) != 0) {
+		log_msg(LOG_LVL_ERROR, "out of memory");
+		rest_free(rc);
+		return NULL;
+	}
+	rest_set_abort(rc, &ch->abort);
+	a->up.abort = &ch->abort;
+	return rc;
+}
+
+/* One long poll after another over one connection, carrying the agent's
+ * status whenever the heartbeat interval has passed, applying and
+ * acknowledging what comes, taking scheduled updates between polls, and
+ * backing off (1 s doubling to 60 s) while the server cannot be reached or
+ * an update fails. */
+static void *run(void *arg)
+{
+	struct channel *ch = arg;
+	struct agent *a = ch->a;
+	json_t *answer, *settings, *ack, *poll, *move;
+	char msg[512];
+	json_int_t version;
+	bool moved;
+	unsigned backoff = 1;
+	uint64_t last_status = 0, now;
+	time_t wall;
+	int64_t wait;
+	long status;
+
+	/* A new agent gets its pattern at once; others load what they have. */
+	if (!updater_installed(a->comp_dir, components_needed(a, NULL)) ||
+	    !components_use_installed(a, components_needed(a, NULL)))
+		components_update(a, components_needed(a, NULL));
+	channel_plan_update(a);
+	while (!stopping(ch)) {
+		serve_requests(ch);
+		now = util_now_ns() / 1000000000u;
+		/* Schedules are in wall-clock time; heartbeats in monotonic. */
+		wall = time(NULL);
+		if (a->next_update && wall >= a->next_update) {
+			log_msg(LOG_LVL_INFO, "update: scheduled update");
+			components_update(a, components_needed(a, NULL));
+			channel_plan_update(a);
+		}
+		components_use_installed(a, components_needed(a, NULL));
+		reports_rescan_unverified(a, &ch->abort);
+		reports_send_detections(a);
+		if (stopping(ch))
+			break;
+		poll = json_pack("{sI}", "version", (json_int_t)a->version);
+		/* Status goes with the poll once 90% of the interval has passed:
+		 * polls end every http.long_poll, a little less than it. */
+		if (poll && (!last_status ||
+			     (now - last_status) * 10 >= (uint64_t)a->heartbeat_interval * 9)) {
+			json_object_set_new(poll, "status", reports_status(a));
+			last_status = now;
+		}
+		/* The poll ends in time for the next scheduled update. */
+		wait = a->next_update ? (int64_t)(a->next_update - time(NULL)) : a->long_poll;
+		/* Unverified files are retried every 10 s, between polls. */
+		if (a->unverified && wait > 10)
+			wait = 10;
+		if (poll && wait < a->long_poll)
+			json_object_set_new(poll, "wait", json_integer(wait > 1 ? wait : 1));
+		answer = NULL;
+		status = 0;
+		if (rest_call(a->up.rc, "POST", "/api/v1/agent/events", poll, a->long_poll + 30,
+			      &status, &answer, msg, sizeof(msg)) != ERR_OK ||
+		    (status != 200 && status != 204)) {
+			json_decref(answer);
+			json_decref(poll);
+			/* The status may not have got through: with the next poll. */
+			last_status = 0;
+			if (atomic_load(&ch->abort))
+				continue; /* cut short: stop, or a request */
+			if (status == 401)
+				log_msg(LOG_LVL_ERROR, "events: the server does not know "
+					"this agent (removed, or moved to another server)");
+			else
+				log_msg(LOG_LVL_WARN, "events: %s",
+					status ? "unexpected answer" : msg);
+			pause_for(ch, backoff);
+			backoff = backoff >= 60 ? 60 : backoff * 2;
+			continue;
+		}
+		json_decref(poll);
+		if (status == 204) {
+			backoff = 1;
+			json_decref(answer);
+			continue;
+		}
+		if (json_unpack(answer, "{s:I, s:o}", "version", &version, "settings",
+				&settings) != 0 || !json_is_object(settings)) {
+			log_msg(LOG_LVL_WARN, "events: malformed settings ignored");
+			json_decref(answer);
+			continue;
+		}
+		if (!channel_take_delivery(a, version, settings,
+					   json_is_true(json_object_get(answer, "update")))) {
+			/* Not acknowledged: the server delivers it again. */
+			json_decref(answer);
+			last_status = 0;
+			pause_for(ch, backoff);
+			backoff = backoff >= 60 ? 60 : backoff * 2;
+			continue;
+		}
+		backoff = 1;
+		channel_plan_update(a);
+		/* A move is acknowledged only once this agent is enrolled with
+		 * the new server; until then the old one keeps it. */
+		move = json_object_get(answer, "move");
+		moved = move && channel_move(a, move);
+		if (move && !moved) {
+			json_decref(answer);
+			pause_for(ch, backoff);
+			continue;
+		}
+		ack = json_pack("{sI}", "version", version);
+		json_decref(answer);
+		answer = NULL;
+		if (rest_call(a->up.rc, "POST", "/api/v1/agent/ack", ack, 30, &status, &answer,
+			      msg, sizeof(msg)) != ERR_OK || status != 200)
+			log_msg(LOG_LVL_WARN, "ack of settings %lld failed; the next event "
+				"poll reports the version instead", (long long)version);
+		json_decref(ack);
+		json_decref(answer);
+		if (moved) {
+			rest_free(a->up.rc);
+			a->up.rc = NULL;
+			a->version = 0; /* the new server's settings come next */
+			if (!switch_server(a) || !(a->up.rc = connect_server(ch))) {
+				log_msg(LOG_LVL_ERROR, "move: cannot go on with the new server; "
+					"stopping");
+				loop_stop(ch->loop);
+				break;
+			}
+			log_msg(LOG_LVL_INFO, "now served by %s", a->server);
+			/* The new server's components at once: what this agent
+			 * holds is another server's sequence (updater.h). */
+			components_update(a, components_needed(a, NULL));
+			last_status = 0; /* the new server hears the status at once */
+		}
+	}
+	/* Requests still waiting hear that the agent stops. */
+	pthread_mutex_lock(&ch->lock);
+	while (ch->npending)
+		reply(ch, ch->pending[--ch->npending].id,
+		      json_pack("{ss}", "error", "the agent is stopping"));
+	pthread_mutex_unlock(&ch->lock);
+	return NULL;
+}
+
+struct channel *channel_new(struct agent *a, struct loop *loop, channel_answer_fn answer,
+			    void *answer_arg)
+{
+	struct channel *ch = calloc(1, sizeof(*ch));
+
+	if (!ch)
+		return NULL;
+	ch->a = a;
+	ch->loop = loop;
+	ch->answer = answer;
+	ch->answer_arg = answer_arg;
+	pthread_mutex_init(&ch->lock, NULL);
+	pthread_cond_init(&ch->wake, NULL);
+	return ch;
+}
+
+bool channel_start(struct channel *ch)
+{
+	rest_free(ch->a->up.rc);
+	ch->a->up.rc = connect_server(ch);
+	if (!ch->a->up.rc)
+		return false;
+	if (pthread_create(&ch->thread, NULL, run, ch) != 0) {
+		log_msg(LOG_LVL_ERROR, "cannot start the channel's thread: %s", strerror(errno));
+		return false;
+	}
+	ch->started = true;
+	return true;
+}
+
+void channel_ask(struct channel *ch, enum channel_ask what, uint64_t id)
+{
+	pthread_mutex_lock(&ch->lock);
+	if (ch->npending == MAX_PENDING || ch->stop) {
+		pthread_mutex_unlock(&ch->lock);
+		ch->answer(id, json_pack("{ss}", "error", ch->stop ? "the agent is stopping" :
+					 "too many requests waiting for the server"),
+			   ch->answer_arg);
+		return;
+	}
+	ch->pending[ch->npending].what = what;
+	ch->pending[ch->npending++].id = id;
+	atomic_store(&ch->abort, true);
+	pthread_cond_signal(&ch->wake);
+	pthread_mutex_unlock(&ch->lock);
+}
+
+void channel_stop(struct channel *ch)
+{
+	pthread_mutex_lock(&ch->lock);
+	ch->stop = true;
+	atomic_store(&ch->abort, true);
+	pthread_cond_signal(&ch->wake);
+	pthread_mutex_unlock(&ch->lock);
+	if (ch->started)
+		pthread_join(ch->thread, NULL);
+	ch->started = false;
+}
+
+void channel_free(struct channel *ch)
+{
+	if (!ch)
+		return;
+	pthread_cond_destroy(&ch->wake);
+	pthread_mutex_destroy(&ch->lock);
+	free(ch);
+}

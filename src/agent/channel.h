@@ -1,0 +1,87 @@
+/* channel.h -- the agent's channel to its server: one long poll after
+ * another, carrying the agent's status (its heartbeat), taking the
+ * settings, update requests and moves the server delivers and
+ * acknowledging them, scheduled updates between polls, the detections
+ * report and the rescans of unverified files.
+ *
+ * Every blocking call (libcurl, loading an engine) runs on the channel's
+ * own thread, which owns the server conversation in struct agent (the
+ * credential, the settings in effect, the updater); what the loop's
+ * thread asks of it (Update Now, the source list) is answered by a call posted to the
+ * loop. channel_stop() aborts a poll in flight and joins the thread.
+ *
+ * channel_enroll(), channel_move(), channel_take_delivery() and
+ * channel_plan_update() are the steps of the conversation, on the thread
+ * that owns it (the channel's, or a command's).
+ */
+#ifndef WARD_AGENT_CHANNEL_H
+#define WARD_AGENT_CHANNEL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/loop.h"
+
+struct agent;
+struct channel;
+
+/* What the loop's thread may ask of the channel. */
+enum channel_ask {
+	CHANNEL_UPDATE,    /* Update Now: {"component", "version"} or {"error"} */
+	CHANNEL_SOURCES,   /* smart scan: take the server's source list now
+			    * (before an on-demand scan): {"sources": true} */
+};
+
+/* Called on the loop's thread with the answer (a reference the callee
+ * takes) to the request id of channel_ask(). */
+typedef void (*channel_answer_fn)(uint64_t id, json_t *answer, void *arg);
+
+/* A channel for a (enrolled, its state loaded) that answers through
+ * answer on loop. Not started. Returns NULL when out of memory. The caller
+ * frees it with channel_free(). */
+struct channel *channel_new(struct agent *a, struct loop *loop, channel_answer_fn answer,
+			    void *answer_arg);
+
+/* Starts the channel's thread: the component in use first, then the
+ * polls. Returns false when the thread cannot start (logged). */
+bool channel_start(struct channel *ch);
+
+/* Asks the channel what (an update of the components now, the source
+ * list): the poll in flight is cut short, and the answer comes back for
+ * id. Loop's thread. */
+void channel_ask(struct channel *ch, enum channel_ask what, uint64_t id);
+
+/* Stops the channel: a poll or download in flight is aborted, and the
+ * thread is joined (within a second or so). Loop's thread. */
+void channel_stop(struct channel *ch);
+
+/* Frees a stopped (or never started) channel. */
+void channel_free(struct channel *ch);
+
+/* Whether url is a server's base address: https://HOST[:PORT], HOST a
+ * name, an IPv4 address or a bracketed IPv6 address; no path. */
+bool channel_url_valid(const char *url);
+
+/* Enrolls as uuid with server, trusting the CA in ca_file, into domain
+ * (NULL: the server decides), and on success writes the credential. The
+ * caller makes the state directory and puts the CA in place. */
+bool channel_enroll(struct agent *a, const char *server, const char *ca_file,
+		    const char *token, const char *uuid, const char *domain);
+
+/* Moves to the server a signed instruction names (enrolling there); the
+ * caller acknowledges and switches. Refused unless signed by the pinned
+ * package key and naming this agent. */
+bool channel_move(struct agent *a, const json_t *move);
+
+/* Takes a delivery of settings (version), updating the components first
+ * when the scan method changes or update is set; applied only once that
+ * is done. Returns false when it is not (to be delivered again). */
+bool channel_take_delivery(struct agent *a, json_int_t version, json_t *settings,
+			   bool update);
+
+/* Sets a->next_update from the settings in effect: the schedule's next
+ * time plus a random part of update.window. */
+void channel_plan_update(struct agent *a);
+
+#endif

@@ -1,0 +1,59 @@
+/* reports.h -- what the agent reports and keeps for reporting: its status
+ * (the heartbeat), the detections not yet reported to the server, and the
+ * files smart scan left unverified, rescanned once a smart protection
+ * source answers again.
+ *
+ * The lists live in the state directory under a lock (reports_lock()),
+ * which every process and thread that changes them takes: scans, the
+ * rescans, the reports to the server. The functions that talk to the
+ * server use a->up.rc and run on the channel's thread.
+ */
+#ifndef WARD_AGENT_REPORTS_H
+#define WARD_AGENT_REPORTS_H
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "agent/components.h"
+#include "agent/scan.h"
+
+struct agent;
+
+/* What a heartbeat reports (a new object; NULL when out of memory). */
+json_t *reports_status(struct agent *a);
+
+/* Opens (creating) the lock of the lists and takes it; with wait false,
+ * returns -1 at once when another holds it. The caller closes the
+ * descriptor returned to let go. */
+int reports_lock(const struct agent *a, bool wait);
+
+/* The JSON list in the state file path (a new list; empty when none is
+ * kept). */
+json_t *reports_load_list(const char *path);
+
+/* Returns a new list of the newest detections of kept (whose reference it
+ * takes) followed by found, at most the number kept for the server; NULL
+ * when out of memory. */
+json_t *reports_keep_newest(json_t *kept, const json_t *found);
+
+/* Scans paths with the component of h, giving each outcome to emit (NULL:
+ * none), until *cancel (NULL: never), and keeps the unverified list and
+ * the detections to report up to date; the caller holds the lock.
+ * Returns 0, or -1 when the scan could not run or its results could not
+ * be kept (logged). */
+int reports_scan(struct agent *a, const struct components_handle *h,
+		 const char *const *paths, size_t n, ascan_emit_fn emit, void *emit_arg,
+		 const atomic_bool *cancel, struct ascan_totals *t);
+
+/* Reports the detections kept to the server, a batch a call, and forgets
+ * those it took; skipped while the lock is held elsewhere. */
+void reports_send_detections(struct agent *a);
+
+/* Rescans the unverified files once a smart protection source answers
+ * again, trying at most every 10 seconds, until *cancel (NULL: never);
+ * the source list is fetched again every 5 minutes, and at each try while
+ * no source answers. Skipped while the lock is held elsewhere. */
+void reports_rescan_unverified(struct agent *a, const atomic_bool *cancel);
+
+#endif
