@@ -98,6 +98,18 @@ void components_release(struct components *c, const struct components_handle *ha
 		holder_free(h);
 }
 
+int components_scan_fd(const struct components_handle *h, int fd, const char *name,
+		       struct engine_result *res, struct smart_outcome *out, char *errbuf,
+		       size_t errlen)
+{
+	enum engine_err rc;
+
+	*out = (struct smart_outcome){ 0 };
+	rc = h->smart ? smart_scan_fd(h->smart, h->engine, fd, name, res, out, errbuf, errlen) :
+	     engine_scan_fd(h->engine, fd, name, NULL, NULL, res, errbuf, errlen);
+	return rc == ENGINE_OK ? 0 : -1;
+}
+
 /* Makes the engine of box (a reference taken) with sm (taken over) the
  * component in use; the one before is freed with its last holder. On
  * failure (out of memory) the one in use stays, sm is freed, and -1 is

@@ -51,6 +51,15 @@ const struct components_handle *components_acquire(struct components *c);
  * thread; NULL is accepted. */
 void components_release(struct components *c, const struct components_handle *h);
 
+/* Scans the open file fd (name is for messages) with the component of h:
+ * res says what it found (the caller clears it in every case), out, for
+ * smart scan, whether the verdict is unverified. Returns 0, or -1 with
+ * errbuf saying why the file could not be scanned (never a verdict to act
+ * on). Any thread, while h is held. */
+int components_scan_fd(const struct components_handle *h, int fd, const char *name,
+		       struct engine_result *res, struct smart_outcome *out, char *errbuf,
+		       size_t errlen);
+
 /* Makes e (compiled) and sm (the smart protection state e was configured
  * for; NULL: conventional), of version of component (a comp_table() name,
  * not copied), the component in use, taking both over; the one before is
