@@ -291,6 +291,7 @@ try {
 	await ask(`scan-running ${first}`);
 	await page.waitForSelector(`${taskRow(first)}[data-state=running] [data-col=progress]` +
 		':text("1,234 files, 5.0 MiB, 1 detections")');
+	await page.waitForSelector(`${taskRow(first)} td:text("/home, /srv; cpu normal")`);
 	await shot('scan-now');
 	await ask(`scan-completed ${first}`);
 	await page.waitForSelector(`${taskRow(first)}[data-state=completed] [data-col=progress]` +

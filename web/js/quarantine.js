@@ -63,7 +63,8 @@ export function show(main) {
 
 	async function load(background) {
 		fill(err);
-		const f = { client: client.value, domain: domain.value };
+		// The API takes a client or a domain: a client chosen is the narrower.
+		const f = client.value ? { client: client.value } : { domain: domain.value };
 		const [q, r, d] = await Promise.all([
 			get(`/api/v1/quarantine${query({ ...f, state: state.value, limit: LIMIT })}`,
 				background),

@@ -4,7 +4,8 @@
 // live progress and a Cancel for those unfinished.
 import { call, get, query } from './api.js';
 import { fill, fmtBytes, fmtCount, fmtTime, h, safePath, safeText, toast } from './dom.js';
-import { cancelTask, poller, progressText, taskState, taskTimes, unfinished } from './tasks.js';
+import { argsOf, cancelTask, poller, progressText, taskState, taskTimes, unfinished } from
+	'./tasks.js';
 
 // A client's real-time state as its agent last reported it, for the list.
 export function realtimeCell(rt) {
@@ -131,6 +132,12 @@ export function scanNowFields(targets) {
 		h('label', {}, 'Paths'), paths, h('label', {}, 'Processor use'), cpu, progress], apply };
 }
 
+// A scan task's paths and processor use, as asked.
+function scanArgs(a) {
+	const paths = Array.isArray(a.paths) ? a.paths.map(safeText).join(', ') : 'scan.paths';
+	return `${paths}; cpu ${a.cpu ? safeText(a.cpu) : 'as scan.cpu'}`;
+}
+
 // The panel of scan tasks of the domain in view (path; '/' is all),
 // polled quickly while any is unfinished.
 export function scanTasksPanel() {
@@ -140,6 +147,7 @@ export function scanTasksPanel() {
 	const render = (tasks) => fill(rows, tasks.length ? tasks.map((t) => h('tr', {
 		'data-task': t.id, 'data-state': t.state },
 	h('td', {}, t.id), h('td', {}, `${t.hostname || ''} (${t.client})`),
+	h('td', { class: 'muted' }, scanArgs(argsOf(t))),
 	h('td', {}, taskState(t, cancelling.has(t.id))),
 	h('td', { 'data-col': 'progress' }, progressText(t)),
 	h('td', { class: 'muted' }, taskTimes(t)),
@@ -149,7 +157,7 @@ export function scanTasksPanel() {
 			if (r && r.state === 'cancelling')
 				cancelling.add(t.id);
 			poll.now();
-		} }, 'Cancel') : null))) : h('tr', {}, h('td', { colspan: 6, class: 'muted' },
+		} }, 'Cancel') : null))) : h('tr', {}, h('td', { colspan: 7, class: 'muted' },
 		'No scan task.')));
 	const poll = poller(async (background) => {
 		const r = await get(`/api/v1/tasks${query({ kind: 'scan', limit: 20,
@@ -163,7 +171,7 @@ export function scanTasksPanel() {
 	const el = h('section', { class: 'panel', id: 'scan-panel' },
 		h('h2', {}, 'Scan tasks'),
 		h('table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Task'), h('th', {}, 'Client'),
-			h('th', {}, 'State'), h('th', {}, 'Progress'), h('th', {}, 'When'),
+			h('th', {}, 'What'), h('th', {}, 'State'), h('th', {}, 'Progress'), h('th', {}, 'When'),
 			h('th', {}))), rows));
 	return { el, stop: poll.stop,
 		show: (path) => { domain = path; poll.now(); } };
