@@ -61,11 +61,14 @@ async function ask(what) {
 		throw new Error(`test_browser.py did not ${what}: ${done ? 'no answer' : value}`);
 }
 
-// The first (newest) row of a task table once a new one is there.
+// The task of the first (newest) row of a task table, once it is not
+// the task not.
 async function newestTask(table, not) {
-	const sel = `${table} tr[data-task]${not ? `:not([data-task="${not}"])` : ''}`;
-	await page.waitForSelector(sel);
-	return page.getAttribute(`${table} tr[data-task]`, 'data-task');
+	const found = await page.waitForFunction(([t, n]) => {
+		const r = document.querySelector(`${t} tr[data-task]`);
+		return r && r.dataset.task !== n ? r.dataset.task : false;
+	}, [table, not || '']);
+	return found.jsonValue();
 }
 
 try {
@@ -326,6 +329,10 @@ try {
 	await page.waitForSelector(`${q1} td:has-text("Eicar-Signature")`);
 	await page.waitForSelector(`${q2} td:has-text("/srv/www/shell.php")`);
 
+	step('control and bidirectional characters from agents are shown escaped');
+	assert.equal(await page.evaluate(async () => (await import('./js/dom.js'))
+		.safeText('a\u202eb\nc\u0085')), 'a\\u{202e}b\\x0ac\\x85');
+
 	step('restore, confirmed with its options, queues a task shown until it is done');
 	await page.click(`${q1} button:text("Restore...")`);
 	await page.check('#q-overwrite');
@@ -361,6 +368,17 @@ try {
 	await page.selectOption('#chart-range', 'day');
 	await page.waitForSelector('#chart-legend [data-total=delete]:text("deleted: 0")');
 	await page.waitForSelector('#chart-legend [data-total=quarantine]:text("quarantined: 2")');
+
+	step('what counts as done about a detection: the second action when the first failed');
+	assert.deepEqual(await page.evaluate(async () => {
+		const { outcome } = await import('./js/chart.js');
+		return [outcome({ action: 'rename', action_result: 'ok' }),
+			outcome({ action: 'quarantine', action_result: 'failed', second_action: 'delete',
+				second_result: 'ok' }),
+			outcome({ action: 'quarantine', action_result: 'failed', second_action: 'delete',
+				second_result: 'failed' }),
+			outcome({ action: 'deny', action_result: 'failed' }), outcome({})];
+	}), ['rename', 'delete', 'failed', 'failed', 'none']);
 
 	step('the logs show the tasks');
 	await page.click('nav a[data-page=logs]');
