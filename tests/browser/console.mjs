@@ -7,9 +7,14 @@
 // WARD_AGENT    the host name of the enrolled agent
 // WARD_SHOTS    the directory the screenshots go to
 // CHROMIUM      the browser (default /usr/bin/chromium)
+//
+// What the agent reports for the protection pages, test_browser.py sends
+// with the agent's credential when asked: ask() prints "ask: WHAT" and
+// reads its answer, a line, from the standard input.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import readline from 'node:readline';
 import { chromium } from 'playwright-core';
 
 const url = process.env.WARD_URL;
@@ -44,6 +49,26 @@ async function shot(name) {
 
 function step(name) {
 	console.log(`step: ${name}`);
+}
+
+const input = readline.createInterface({ input: process.stdin });
+const answers = input[Symbol.asyncIterator]();
+
+async function ask(what) {
+	console.log(`ask: ${what}`);
+	const { value, done } = await answers.next();
+	if (done || value !== 'ok')
+		throw new Error(`test_browser.py did not ${what}: ${done ? 'no answer' : value}`);
+}
+
+// The task of the first (newest) row of a task table, once it is not
+// the task not.
+async function newestTask(table, not) {
+	const found = await page.waitForFunction(([t, n]) => {
+		const r = document.querySelector(`${t} tr[data-task]`);
+		return r && r.dataset.task !== n ? r.dataset.task : false;
+	}, [table, not || '']);
+	return found.jsonValue();
 }
 
 try {
@@ -230,6 +255,136 @@ try {
 	assert.match(text, /^time,kind,client,hostname,domain,message,source,action,action_result,second_action,second_result,quarantine,task\r\n/);
 	assert.match(text, /created domain \/Berlin/);
 
+	step('the logs show the kind task');
+	assert.ok(await page.locator('#log-kind option[value=task]').count(), 'no kind task');
+
+	step('the agent reports real time unavailable, its quarantine and detections');
+	await ask('protection');
+
+	step('the agents list shows real time unavailable, its reason and counters in the details');
+	await page.click('nav a[data-page=agents]');
+	const rt = `.vrow[data-host="${host}"] [data-col=realtime] [data-realtime=unavailable]`;
+	await page.waitForSelector(rt, { timeout: 15000 });   // the list refreshes every 5 s
+	assert.equal(await page.getAttribute(rt, 'title'),
+		'fanotify: no CAP_SYS_ADMIN (the agent does not run as root)');
+	await page.click(`.vrow[data-host="${host}"] [data-col=method]`);
+	await page.waitForSelector('#realtime-reason:text("fanotify: no CAP_SYS_ADMIN (the agent ' +
+		'does not run as root)")');
+	await page.waitForSelector('#realtime-counters dd:text("1,234")');
+	await page.waitForSelector('#realtime-counters dd:text("p50 80 µs, p99 2.5 ms")');
+	await page.waitForSelector('#top-processes td:has-text("/usr/bin/tar")');
+	await page.waitForSelector('#top-paths td:has-text("/home/user/big.iso")');
+	await page.waitForSelector('#last-scan:has-text("scheduled scan: completed")');
+	await page.waitForSelector('#last-scan:has-text("5,000 files, 3.0 GiB, 0 detections")');
+	await shot('agent-protection');
+
+	step('Scan Now on the selected agent: a task, its progress, its completion');
+	await page.check(`.vrow[data-host="${host}"] input[type=checkbox]`);
+	await page.click('#act-scan');
+	await page.selectOption('#scan-target', '0');
+	assert.match(await page.textContent('#scan-target option[value="0"]'), /1 selected client/);
+	await page.fill('#scan-paths', '/home\n/srv');
+	await page.selectOption('#scan-cpu', 'normal');
+	await page.click('.dialog button:text-is("Scan now")');
+	await page.waitForSelector('.toast:has-text("Scan Now: 1 task(s) queued")');
+	const first = await newestTask('#scan-tasks');
+	const taskRow = (id) => `#scan-tasks tr[data-task="${id}"]`;
+	// Queued, or delivered when the agent's heartbeat has taken it.
+	await page.waitForSelector(`${taskRow(first)}:is([data-state=queued], [data-state=delivered])`);
+	await ask(`scan-running ${first}`);
+	await page.waitForSelector(`${taskRow(first)}[data-state=running] [data-col=progress]` +
+		':text("1,234 files, 5.0 MiB, 1 detections")');
+	await page.waitForSelector(`${taskRow(first)} td:text("/home, /srv; cpu normal")`);
+	await shot('scan-now');
+	await ask(`scan-completed ${first}`);
+	await page.waitForSelector(`${taskRow(first)}[data-state=completed] [data-col=progress]` +
+		':text("4,321 files, 50.0 MiB, 1 detections")');
+	assert.equal(await page.locator(`#cancel-${first}`).count(), 0);
+
+	step('a running scan is cancelled');
+	await page.click('#act-scan');
+	await page.click('.dialog button:text-is("Scan now")');
+	const second = await newestTask('#scan-tasks', first);
+	await ask(`scan-running ${second}`);
+	await page.waitForSelector(`${taskRow(second)}[data-state=running]`);
+	await page.click(`#cancel-${second}`);
+	await page.waitForSelector('.toast:has-text("its agent was told to cancel it")');
+	await page.waitForSelector(`${taskRow(second)} :text("running, cancelling")`);
+	await ask(`scan-cancelled ${second}`);
+	await page.waitForSelector(`${taskRow(second)}[data-state=cancelled]`);
+
+	step('a failed scan shows its error');
+	await page.click('#act-scan');
+	await page.click('.dialog button:text-is("Scan now")');
+	const third = await newestTask('#scan-tasks', second);
+	await ask(`scan-failed ${third}`);
+	await page.waitForSelector(`${taskRow(third)}[data-state=failed] :text("/srv: Permission denied")`);
+
+	step('the quarantine lists the items, their paths escaped');
+	await page.click('nav a[data-page=quarantine]');
+	const q1 = '#q-items tr[data-item=q1]', q2 = '#q-items tr[data-item=q2]';
+	await page.waitForSelector(`${q1} [data-col=state]:has-text("stored")`);
+	assert.equal(await page.textContent(`${q1} .qpath`), '/home/user/inv\\xffoice\\x1b[31m.pdf.exe');
+	assert.equal(await page.locator(`${q1} .qpath .esc`).count(), 2);
+	await page.waitForSelector(`${q1} td:has-text("Eicar-Signature")`);
+	await page.waitForSelector(`${q2} td:has-text("/srv/www/shell.php")`);
+
+	step('control and bidirectional characters from agents are shown escaped');
+	assert.equal(await page.evaluate(async () => (await import('./js/dom.js'))
+		.safeText('a\u202eb\nc\u0085')), 'a\\u{202e}b\\x0ac\\x85');
+
+	step('restore, confirmed with its options, queues a task shown until it is done');
+	await page.click(`${q1} button:text("Restore...")`);
+	await page.check('#q-overwrite');
+	await page.check('#q-exclude');
+	await page.click('.dialog button:text-is("Restore")');
+	await page.waitForSelector('.toast:has-text("Restore queued: task")');
+	await page.waitForSelector(`${q1} [data-col=task] [data-task-state=queued]`);
+	const restore = await newestTask('#q-tasks');
+	await page.waitForSelector(`#q-tasks tr[data-task="${restore}"] td:text("overwrite, exclude")`);
+	assert.equal(await page.isDisabled(`${q1} button:text("Delete...")`), true);
+	await shot('quarantine');
+	await ask(`restore-done ${restore}`);
+	await page.waitForSelector(`${q1} [data-col=state]:has-text("restored")`);
+	await page.waitForSelector(`${q1} [data-col=task] [data-task-state=completed]`);
+
+	step('delete, confirmed, queues a task; the state filter narrows the list');
+	await page.click(`${q2} button:text("Delete...")`);
+	await page.click('.dialog button:text-is("Delete")');
+	await page.waitForSelector(`${q2} [data-col=task] [data-task-state=queued]`);
+	await page.selectOption('#q-state', 'restored');
+	await page.waitForSelector(`${q2}`, { state: 'detached' });
+	await page.waitForSelector(q1);
+	await page.selectOption('#q-state', '');
+
+	step('the dashboard charts the detections by action');
+	await page.click('nav a[data-page=dashboard]');
+	await page.waitForSelector('#detections-chart rect[data-action=quarantine]');
+	await page.waitForSelector('#detections-chart rect[data-action=delete]');
+	assert.equal(await page.locator('#detections-chart rect[data-action=rename]').count(), 0);
+	await page.waitForSelector('#chart-legend [data-total=quarantine]:text("quarantined: 2")');
+	await page.waitForSelector('#chart-legend [data-total=delete]:text("deleted: 1")');
+	await shot('dashboard-detections');
+	await page.selectOption('#chart-range', 'day');
+	await page.waitForSelector('#chart-legend [data-total=delete]:text("deleted: 0")');
+	await page.waitForSelector('#chart-legend [data-total=quarantine]:text("quarantined: 2")');
+
+	step('what counts as done about a detection: the second action when the first failed');
+	assert.deepEqual(await page.evaluate(async () => {
+		const { outcome } = await import('./js/chart.js');
+		return [outcome({ action: 'rename', action_result: 'ok' }),
+			outcome({ action: 'quarantine', action_result: 'failed', second_action: 'delete',
+				second_result: 'ok' }),
+			outcome({ action: 'quarantine', action_result: 'failed', second_action: 'delete',
+				second_result: 'failed' }),
+			outcome({ action: 'deny', action_result: 'failed' }), outcome({})];
+	}), ['rename', 'delete', 'failed', 'failed', 'none']);
+
+	step('the logs show the tasks');
+	await page.click('nav a[data-page=logs]');
+	await page.selectOption('#log-kind', 'task');
+	await page.waitForSelector(`#log-table tr[data-kind=task] td:has-text("task ${third} (scan)")`);
+
 	step('administrators: a read-only one added, the own password changed');
 	await page.click('nav a[data-page=admins]');
 	await page.waitForSelector('#admin-list tr[data-admin=admin]');
@@ -261,8 +416,11 @@ try {
 	await page.waitForSelector('#who:text("auditor (read-only)")');
 	await page.click('nav a[data-page=agents]');
 	await page.waitForSelector('#refresh');
-	for (const id of ['#dom-new', '#enroll', '#act-move', '#act-verify', '#import'])
+	for (const id of ['#dom-new', '#enroll', '#act-move', '#act-verify', '#import', '#act-scan'])
 		assert.equal(await page.isVisible(id), false, `${id} is shown to a read-only administrator`);
+	await page.click('nav a[data-page=quarantine]');
+	await page.waitForSelector('#q-items tr[data-item=q2]');
+	assert.equal(await page.locator('#q-items button:visible').count(), 0);
 	await page.click('nav a[data-page=updates]');
 	await page.waitForSelector('#source');
 	assert.equal(await page.isVisible('#import-now'), false);
@@ -294,4 +452,7 @@ try {
 	process.exitCode = 1;
 } finally {
 	await browser.close();
+	// An open standard input would keep node running.
+	input.close();
+	process.stdin.destroy();
 }

@@ -243,6 +243,33 @@ class Agent:
         return seen
 
 
+class AgentWire:
+    """One enrolled agent's credential, used by hand over HTTPS."""
+
+    def __init__(self, server, agent):
+        with open(os.path.join(agent.dir, "state", "credential.json")) as f:
+            cred = json.load(f)
+        self.server = server
+        self.id = cred["client"]
+        self.token = f"{cred['uuid']}:{cred['secret']}"
+
+    def call(self, method, path, body=None, timeout=10):
+        return self.server.request(method, path, body, token=self.token, timeout=timeout)
+
+    def version(self, admin):
+        return self.server.request("GET", f"/api/v1/client?id={self.id}", token=admin)[1][
+            "version"]
+
+    def poll(self, admin, wait=1, status=None):
+        body = {"version": self.version(admin), "wait": wait}
+        if status is not None:
+            body["status"] = status
+        return self.call("POST", "/api/v1/agent/events", body, timeout=wait + 10)
+
+    def report(self, **report):
+        return self.call("POST", "/api/v1/agent/tasks", report)
+
+
 def wait_for(cond, timeout=30, what="condition"):
     """Polls cond() every 0.1 s; AssertionError naming what after timeout s."""
     deadline = time.monotonic() + timeout

@@ -24,34 +24,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import Agent, wait_for, WARD, Wardd  # noqa: E402
-
-
-class AgentWire:
-    """One enrolled agent's credential, used by hand over HTTPS."""
-
-    def __init__(self, server, agent):
-        with open(os.path.join(agent.dir, "state", "credential.json")) as f:
-            cred = json.load(f)
-        self.server = server
-        self.id = cred["client"]
-        self.token = f"{cred['uuid']}:{cred['secret']}"
-
-    def call(self, method, path, body=None, timeout=10):
-        return self.server.request(method, path, body, token=self.token, timeout=timeout)
-
-    def version(self, admin):
-        return self.server.request("GET", f"/api/v1/client?id={self.id}", token=admin)[1][
-            "version"]
-
-    def poll(self, admin, wait=1, status=None):
-        body = {"version": self.version(admin), "wait": wait}
-        if status is not None:
-            body["status"] = status
-        return self.call("POST", "/api/v1/agent/events", body, timeout=wait + 10)
-
-    def report(self, **report):
-        return self.call("POST", "/api/v1/agent/tasks", report)
+from wardtest import Agent, AgentWire, wait_for, WARD, Wardd  # noqa: E402
 
 
 class TasksTest(unittest.TestCase):

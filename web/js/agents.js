@@ -6,6 +6,8 @@
 import { call, each, get, query } from './api.js';
 import { dialog, download, field, fill, fmtAgo, fmtTime, h, pill, toast } from './dom.js';
 import { describeScope, settingsPanel } from './settings.js';
+import { lastScanText, realtimeCell, realtimeDetail, scanNowFields, scanTasksPanel } from
+	'./scans.js';
 
 const ROW = 32;          // px; matches --row in console.css
 const AUTO_REFRESH = 2000; // agents up to which the list refreshes by itself
@@ -167,6 +169,7 @@ function renderRows(body, inner) {
 		h('div', {}, (st.domains.get(c.domain) || {}).path || ''),
 		h('div', { 'data-col': 'state' }, pill(c.state)),
 		h('div', { 'data-col': 'method' }, (c.status && c.status.scan_method) || 'unknown'),
+		h('div', { 'data-col': 'realtime' }, realtimeCell(c.status && c.status.realtime)),
 		h('div', { class: v !== null && latest && v !== latest ? 'warn' : '' },
 			v === null ? '' : v ? `${v}${latest && v !== latest ? ` (newest ${latest})` : ''}` :
 				'not installed'),
@@ -191,6 +194,11 @@ function renderActions() {
 // Redraws the tree and the list; the detail area is redrawn only when
 // what it shows changes (it reloads itself after its own edits).
 function render() {
+	const path = currentDomain().path;
+	if (els.scans.domain !== path) {
+		els.scans.domain = path;
+		els.scans.show(path);
+	}
 	renderTree(els.tree);
 	renderRows(els.body, els.inner);
 	renderActions();
@@ -215,6 +223,25 @@ function currentDomain() {
 }
 
 // --- actions on clients ---
+
+// Scan Now on the selected clients or the domain in view.
+async function scanNowDialog() {
+	const ids = selectedIds();
+	const d = currentDomain();
+	const targets = [];
+	if (ids.length)
+		targets.push({ label: `the ${ids.length} selected client(s)`,
+			scopes: ids.map((id) => `client:${id}`) });
+	targets.push(d.id === 1 ? { label: 'every agent (the root)', scopes: ['root'] } :
+		{ label: `domain ${d.path} and below`, scopes: [`domain:${d.path}`] });
+	const f = scanNowFields(targets);
+	await dialog('Scan Now', [h('p', { class: 'muted' }, 'Each online agent of the target ' +
+		'scans now; offline ones are skipped. Progress shows under Scan tasks.'), f.fields],
+	[{ label: 'Scan now', action: async () => {
+		await f.apply(each);
+		els.scans.show(currentDomain().path);
+	} }]);
+}
 
 async function scanMethodDialog() {
 	const ids = selectedIds();
@@ -563,11 +590,14 @@ async function renderDetail() {
 			kv('scan method', s.scan_method || 'not reported yet'),
 			kv('components', Object.entries(s.components || {}).map(([k, v]) =>
 				`${k} ${v}`).join(', ') || 'none'),
-			kv('last scan', s.last_scan ? JSON.stringify(s.last_scan) : 'none'),
+			kv('last scan', h('span', { id: 'last-scan' }, lastScanText(c.last_scan ||
+				s.last_scan))),
 			kv('unverified files', s.unverified),
 			kv('update error', s.update_error || 'none'),
 			kv('settings', `version ${c.version}, acknowledged ${c.acked_version}`),
 			kv('last seen', fmtAgo(c.last_seen))),
+		h('h3', {}, 'Real-time scanning'),
+		realtimeDetail(c.realtime || s.realtime),
 		c.state === 'moved' ?
 			h('div', { id: 'moved-note' }, h('p', { class: 'muted' }, 'Moved to another ' +
 				'server: it is managed there now. Here it can only be removed.'),
@@ -607,6 +637,7 @@ export function show(main) {
 			toast(e.message, true);
 		}
 	} }, label);
+	els.scans = scanTasksPanel();
 	els.clientButtons = [btn('Move to domain...', moveDialog, 'act-move'),
 		btn('Move to server...', moveServerDialog, 'act-move-server'),
 		btn('Update now', updateNow, 'act-update'),
@@ -646,15 +677,18 @@ export function show(main) {
 					btn('Refresh', refresh, 'refresh', true)),
 				h('div', { class: 'row actions' },
 					btn('Scan method...', scanMethodDialog, 'act-method'),
+					btn('Scan Now...', scanNowDialog, 'act-scan'),
 					els.clientButtons,
 					btn('Verify connections', verify, 'act-verify'),
 					h('span', { class: 'grow' }), els.count),
 				h('div', { class: 'vtable' },
 					h('div', { class: 'vhead' }, h('div', {}, all), h('div', {}, 'Host name'),
 						h('div', {}, 'IP address'), h('div', {}, 'Domain'), h('div', {}, 'State'),
-						h('div', {}, 'Scan method'), h('div', {}, 'Pattern'),
+						h('div', {}, 'Scan method'), h('div', {}, 'Real time'),
+						h('div', {}, 'Pattern'),
 						h('div', {}, 'Last seen')),
 					els.body))),
+		els.scans.el,
 		els.detail);
 	refresh();
 	const mine = st;
@@ -662,5 +696,8 @@ export function show(main) {
 		if (st === mine && st.clients.length <= AUTO_REFRESH)
 			refresh(true);
 	}, 5000);
-	return () => clearInterval(mine.timer);
+	return () => {
+		clearInterval(mine.timer);
+		els.scans.stop();
+	};
 }

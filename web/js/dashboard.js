@@ -1,7 +1,8 @@
 // dashboard.js -- the fleet at a glance, from GET /api/v1/overview,
 // refreshed every 10 seconds.
 import { call, get } from './api.js';
-import { dialog, h, fill, fmtAgo, fmtTime, fmtDuration, toast } from './dom.js';
+import { dialog, h, fill, fmtAgo, fmtTime, fmtDuration, safeText, toast } from './dom.js';
+import { detectionsChart } from './chart.js';
 
 // The queued deliveries of settings, with cancelling them.
 async function queueDialog() {
@@ -36,7 +37,7 @@ function bar(parts) {
 	}));
 }
 
-function render(el, o) {
+function render(el, o, chart) {
 	const a = o.agents;
 	const outdated = o.components.reduce((n, c) => n + c.agents.outdated + c.agents.missing, 0);
 	const integ = o.sps.integrated;
@@ -92,12 +93,13 @@ function render(el, o) {
 						c.name === 'smart-pattern' ? '' : c.agents.outdated),
 					h('td', { class: c.agents.missing ? 'warn' : '' },
 						c.name === 'smart-pattern' ? '' : c.agents.missing))))),
+		chart.el,
 		h('div', { class: 'cards' },
 			h('section', { class: 'panel', id: 'card-detections' },
 				h('h2', {}, 'Recent detections'),
 				o.detections.length ? h('table', {}, o.detections.map((d) => h('tr', {},
 					h('td', { class: 'muted' }, fmtTime(d.time)),
-					h('td', {}, d.hostname || ''), h('td', {}, d.message)))) :
+					h('td', {}, d.hostname || ''), h('td', {}, safeText(d.message))))) :
 					h('p', { class: 'muted' }, 'None.'),
 				h('a', { href: '#/logs/detection' }, 'All detections')),
 			h('section', { class: 'panel', id: 'card-sps' },
@@ -122,15 +124,19 @@ export function show(main) {
 	const el = h('div', { id: 'dashboard' }, h('p', { class: 'muted' }, 'Loading...'));
 	main.append(el);
 	let stopped = false;
+	const chart = detectionsChart();
 	async function load(background) {
 		try {
-			render(el, await get('/api/v1/overview', background));
+			render(el, await get('/api/v1/overview', background), chart);
 		} catch (e) {
 			if (e.status !== 401)
 				fill(el, h('h1', {}, 'Dashboard'), h('p', { class: 'error' }, e.message));
 		}
 	}
 	load();
+	chart.refresh(false);
 	const timer = setInterval(() => { if (!stopped) load(true); }, 10000);
-	return () => { stopped = true; clearInterval(timer); };
+	// The chart reads up to 10,000 events: once a minute is enough.
+	const slow = setInterval(() => { if (!stopped) chart.refresh(true); }, 60000);
+	return () => { stopped = true; clearInterval(timer); clearInterval(slow); };
 }

@@ -71,6 +71,8 @@ export function fmtDuration(s) {
 }
 
 export function fmtBytes(n) {
+	if (n >= 1 << 30)
+		return `${(n / (1 << 30)).toFixed(1)} GiB`;
 	if (n >= 1 << 20)
 		return `${(n / (1 << 20)).toFixed(1)} MiB`;
 	if (n >= 1024)
@@ -138,4 +140,38 @@ export function download(name, data) {
 
 export function field(label, input) {
 	return [h('label', {}, label), input];
+}
+
+// svg('rect', {x: 1}) makes an SVG element the way h() makes HTML ones.
+export function svg(tag, attrs, ...children) {
+	const el = document.createElementNS('http://www.w3.org/2000/svg', tag);
+	for (const [k, v] of Object.entries(attrs || {}))
+		if (v !== undefined && v !== null && v !== false)
+			el.setAttribute(k, String(v));
+	add(el, children);
+	return el;
+}
+
+// Control and bidirectional-override characters of text from agents,
+// written \xNN (\u{N} above 0xff) so that a hostile file name cannot
+// break a line or reorder what is shown.
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+export function safeText(s) {
+	return String(s).replace(UNSAFE, (c) => {
+		const n = c.codePointAt(0);
+		return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u{${n.toString(16)}}`;
+	});
+}
+
+// A path or name from an agent as an element: escapes (the agent's \xNN
+// for bytes that are not UTF-8, and those safeText makes) marked apart.
+export function safePath(s, attrs) {
+	const parts = safeText(s).split(/(\\x[0-9a-fA-F]{2}|\\u\{[0-9a-f]+\})/);
+	return h('span', { class: 'mono', title: safeText(s), ...attrs },
+		parts.map((p, i) => (i % 2 ? h('span', { class: 'esc' }, p) : p)));
+}
+
+export function fmtCount(n) {
+	return Number(n || 0).toLocaleString('en');
 }

@@ -2,7 +2,7 @@
 // deliveries and detections, filtered by kind, time, agent and domain,
 // newest first, a page at a time; exported as CSV by the same query.
 import { get, query } from './api.js';
-import { fill, fmtTime, h } from './dom.js';
+import { fill, fmtTime, h, safeText } from './dom.js';
 
 const PAGE = 200;
 
@@ -15,7 +15,7 @@ function seconds(input, end) {
 
 export function show(main, args) {
 	const kind = h('select', { id: 'log-kind' }, h('option', { value: '' }, 'all kinds'),
-		['system', 'verify', 'delivery', 'detection'].map((k) =>
+		['system', 'verify', 'delivery', 'detection', 'task'].map((k) =>
 			h('option', { value: k, selected: k === args[0] }, k)));
 	const since = h('input', { id: 'log-since', type: 'datetime-local' });
 	const until = h('input', { id: 'log-until', type: 'datetime-local' });
@@ -67,7 +67,7 @@ export function show(main, args) {
 				rows.append(h('tr', { 'data-kind': e.kind },
 					h('td', { class: 'muted' }, fmtTime(e.time)), h('td', {}, e.kind),
 					h('td', {}, e.hostname ? `${e.hostname} (${e.client})` : ''),
-					h('td', {}, e.domain || ''), h('td', {}, e.message)));
+					h('td', {}, e.domain || ''), h('td', {}, safeText(e.message))));
 			if (r.events.length)
 				last = r.events[r.events.length - 1].id;
 			more.disabled = r.events.length < PAGE;

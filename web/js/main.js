@@ -7,6 +7,7 @@ import * as agents from './agents.js';
 import * as global from './global.js';
 import * as updates from './updates.js';
 import * as sps from './sps.js';
+import * as quarantine from './quarantine.js';
 import * as logs from './logs.js';
 import * as admins from './admins.js';
 
@@ -16,6 +17,7 @@ const pages = [
 	{ id: 'settings', title: 'Global agent settings', mod: global },
 	{ id: 'updates', title: 'Updates', mod: updates },
 	{ id: 'smart', title: 'Smart protection', mod: sps },
+	{ id: 'quarantine', title: 'Quarantine', mod: quarantine },
 	{ id: 'logs', title: 'Logs', mod: logs },
 	{ id: 'admins', title: 'Administrators', mod: admins },
 ];
