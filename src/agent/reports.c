@@ -161,6 +161,27 @@ int reports_scan(struct agent *a, const struct components_handle *h,
 	return rc;
 }
 
+/* Queues one detection among those kept for the server. */
+int reports_queue_detection(struct agent *a, const json_t *det)
+{
+	json_t *found = json_array(), *kept = NULL;
+	int lock = reports_lock(a, true), rc = -1;
+
+	if (lock >= 0 && found && json_array_append(found, (json_t *)det) == 0) {
+		kept = reports_keep_newest(reports_load_list(a->detections_path), found);
+		if (kept && state_write_json(a->detections_path, kept))
+			rc = 0;
+	}
+	if (rc != 0)
+		log_msg(LOG_LVL_ERROR, "%s: a detection could not be kept for the server",
+			a->detections_path);
+	json_decref(kept);
+	json_decref(found);
+	if (lock >= 0)
+		close(lock);
+	return rc;
+}
+
 /* Reports the detections kept in the state directory to the server,
  * REPORT_BATCH a request, and forgets those it took. Skipped while a scan
  * holds the lock; what the server cannot be reached for, is busy for or

@@ -46,6 +46,11 @@ int reports_scan(struct agent *a, const struct components_handle *h,
 		 const char *const *paths, size_t n, ascan_emit_fn emit, void *emit_arg,
 		 const atomic_bool *cancel, struct ascan_totals *t);
 
+/* Queues det (a detection of docs/protocol.md; borrowed) for the server
+ * among the detections kept, waiting for the lock. Returns 0, or -1 when
+ * it could not be kept (logged). Any thread. */
+int reports_queue_detection(struct agent *a, const json_t *det);
+
 /* Reports the detections kept to the server, a batch a call, and forgets
  * those it took; skipped while the lock is held elsewhere. */
 void reports_send_detections(struct agent *a);
