@@ -362,6 +362,16 @@ bool vault_excluded(struct vault *v, const char *path)
 	return hit;
 }
 
+json_t *vault_exclusions(struct vault *v)
+{
+	json_t *copy;
+
+	pthread_mutex_lock(&v->lock);
+	copy = json_deep_copy(v->excluded);
+	pthread_mutex_unlock(&v->lock);
+	return copy;
+}
+
 /* Posts items (complete or not) to the server. Returns true when it took
  * them (200), or refused them as malformed (logged: they would be refused
  * again). */
@@ -383,8 +393,8 @@ static bool post_inventory(struct vault *v, json_t *items, bool complete)
 				"dropped", why ? why : "malformed");
 			done = true;
 		} else {
-			log_msg(LOG_LVL_WARN, "quarantine: the inventory report got HTTP %ld; tried "
-				"again later", status);
+			log_msg(LOG_LVL_WARN, "quarantine: the inventory report got HTTP %ld; "
+				"tried again later", status);
 		}
 	} else if (body) {
 		log_msg(LOG_LVL_WARN, "quarantine: the inventory report failed (%s); tried again "

@@ -83,6 +83,10 @@ void vault_prune(struct vault *v);
  * real-time scanning leave it alone. Any thread. */
 bool vault_excluded(struct vault *v, const char *path);
 
+/* The local exclusions: a new array of paths (NULL when out of memory).
+ * Any thread. */
+json_t *vault_exclusions(struct vault *v);
+
 /* Tells the server the inventory (complete after the start, then the
  * changes), through a->up.rc: the channel's thread. What is not accepted
  * is sent again next time. */
