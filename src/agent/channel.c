@@ -434,7 +434,8 @@ static const char *task_invalid(const json_t *t, char *why, size_t len)
 		for (i = 0; i < json_array_size(v); i++) {
 			p = json_string_value(json_array_get(v, i));
 			if (!p || !settings_path_ok(p, strlen(p), &bad)) {
-				snprintf(why, len, "paths[%zu]: %s", i, p ? bad : "expected a string");
+				snprintf(why, len, "paths[%zu]: %s", i,
+					 p ? bad : "expected a string");
 				return why;
 			}
 		}
