@@ -219,6 +219,32 @@ class AgentTasksTest(unittest.TestCase):
         self.assertIn("action_error", det)
         self.assertFalse(os.path.exists(victim))
 
+    def test_central_copy(self):
+        d = self.fresh_dir("central")
+        victim = os.path.join(d, "eicar.com")
+        with open(victim, "wb") as f:
+            f.write(EICAR)
+        self.setting("quarantine.central", True)
+        try:
+            self.wait_task(self.scan_now(d))
+            wait_for(lambda: self.detections(victim), what="the detection")
+            item = self.detections(victim)[0]["quarantine"]
+            wait_for(lambda: self.inventory().get(item, {}).get("central", 0) > 0,
+                     what="the central copy")
+        finally:
+            self.setting("quarantine.central", False)
+        # The copy is the item's two files, the meta file's length first.
+        vault = os.path.join(self.tree, ".ward-quarantine")
+        with open(os.path.join(vault, item + ".meta"), "rb") as f:
+            meta = f.read()
+        with open(os.path.join(vault, item + ".data"), "rb") as f:
+            data = f.read()
+        with open(os.path.join(self.server.data, "quarantine", str(self.client), item),
+                  "rb") as f:
+            copy = f.read()
+        self.assertEqual(copy, len(meta).to_bytes(8, "big") + meta + data)
+        self.assertEqual(self.inventory()[item]["central"], len(copy))
+
     def test_cancel_a_running_scan(self):
         d = self.fresh_dir("many")
         for i in range(200):
