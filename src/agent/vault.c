@@ -230,8 +230,8 @@ void vault_respond(struct vault *v, const struct vault_detection *d, json_t *rep
 		if (v->central && json_array_size(v->central_queue) < MAX_CENTRAL &&
 		    (json_array_append_new(v->central_queue, json_string(out.quarantine_id)) != 0 ||
 		     !state_write_json(v->central_path, v->central_queue)))
-			log_msg(LOG_LVL_ERROR, "quarantine: %s: the central copy of item %s may not "
-				"be made", v->central_path, out.quarantine_id);
+			log_msg(LOG_LVL_ERROR, "quarantine: %s: the central copy of item %s may "
+				"not be made", v->central_path, out.quarantine_id);
 		quarantine_record_free(&rec);
 		prune_locked(v);
 	}
