@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -592,6 +593,9 @@ static void *run(void *arg)
 	bool moved;
 	unsigned backoff = 1;
 	uint64_t last_status = 0, now;
+	char *last_scan = astate_file(a, "last_scan.json");
+	struct timespec scan_seen = { 0, 0 };
+	struct stat st;
 	time_t wall;
 	int64_t wait;
 	long status;
@@ -620,6 +624,13 @@ static void *run(void *arg)
 		reports_send_detections(a);
 		if (stopping(ch))
 			break;
+		/* A scan that started or ended goes with the next poll. */
+		if (last_scan && stat(last_scan, &st) == 0 &&
+		    (st.st_mtim.tv_sec != scan_seen.tv_sec ||
+		     st.st_mtim.tv_nsec != scan_seen.tv_nsec)) {
+			scan_seen = st.st_mtim;
+			last_status = 0;
+		}
 		poll = json_pack("{sI}", "version", (json_int_t)a->version);
 		/* Status goes with the poll once 90% of the interval has passed:
 		 * polls end every http.long_poll, a little less than it. */
@@ -721,6 +732,7 @@ static void *run(void *arg)
 			last_status = 0; /* the new server hears the status at once */
 		}
 	}
+	free(last_scan);
 	/* Requests still waiting hear that the agent stops. */
 	pthread_mutex_lock(&ch->lock);
 	while (ch->npending)
