@@ -309,7 +309,10 @@ static json_t *quarantine_command(struct services *sv, const char *cmd, const js
 				   false, msg, sizeof(msg));
 	else
 		rc = vault_delete(sv->vault, item, msg, sizeof(msg));
-	return rc == AERR_OK ? json_pack("{sb}", "ok", 1) : json_pack("{ss}", "error", msg);
+	if (rc != AERR_OK)
+		return json_pack("{ss}", "error", msg);
+	channel_wake(sv->channel); /* the server hears of it now */
+	return json_pack("{sb}", "ok", 1);
 }
 
 static void on_command(struct control *ctl, uint64_t id, const char *cmd, const json_t *req,

@@ -772,6 +772,14 @@ void channel_attach(struct channel *ch, struct vault *v, channel_task_fn on_task
 	ch->hook_arg = arg;
 }
 
+void channel_wake(struct channel *ch)
+{
+	pthread_mutex_lock(&ch->lock);
+	atomic_store(&ch->abort, true);
+	pthread_cond_signal(&ch->wake);
+	pthread_mutex_unlock(&ch->lock);
+}
+
 void channel_report_task(struct channel *ch, json_t *report)
 {
 	json_t *id = json_object_get(report, "id"), *r;

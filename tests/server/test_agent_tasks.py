@@ -244,6 +244,23 @@ class AgentTasksTest(unittest.TestCase):
             copy = f.read()
         self.assertEqual(copy, len(meta).to_bytes(8, "big") + meta + data)
         self.assertEqual(self.inventory()[item]["central"], len(copy))
+        # Restored on the host itself: a file in its place is kept unless
+        # told to overwrite it; the server hears of the restore.
+        with open(victim, "wb") as f:
+            f.write(b"newer\n")
+        agent = lambda *args: subprocess.run([AGENT, "--config", self.agent.conf, *args],
+                                             capture_output=True, text=True, timeout=30)
+        done = agent("quarantine", "restore", item)
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("quarantine: ", done.stderr)
+        done = agent("quarantine", "restore", item, "--overwrite")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        with open(victim, "rb") as f:
+            self.assertEqual(f.read(), EICAR)
+        wait_for(lambda: self.inventory()[item]["state"] == "restored",
+                 what="the restore in the inventory")
+        self.assertEqual(agent("quarantine", "delete", item).returncode, 1)
+        os.unlink(victim)
 
     def test_cancel_a_running_scan(self):
         d = self.fresh_dir("many")
