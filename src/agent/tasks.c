@@ -54,6 +54,7 @@ struct scan {
 	int64_t cancel_task;  /* the cancel task to report completed at the end */
 	pthread_t thread;
 	atomic_bool cancel;
+	atomic_bool stopping; /* cancelled by tasks_stop() */
 	bool joined;          /* by tasks_stop() */
 	struct scan *next;
 };
@@ -95,11 +96,38 @@ struct tasks *tasks_new(struct agent *a, struct loop *loop, unsigned max_scans)
 	return t;
 }
 
+static void report_task(struct tasks *t, int64_t id, const char *state, int64_t started,
+			const struct ascan_totals *tot, const char *error);
+
 void tasks_attach(struct tasks *t, struct vault *v, tasks_report_fn report, void *arg)
 {
+	json_t *last = json_load_file(t->last_scan_path, 0, NULL);
+	json_int_t task = json_integer_value(json_object_get(last, "task"));
+	const char *state = json_string_value(json_object_get(last, "state"));
+
 	t->vault = v;
 	t->report = report;
 	t->report_arg = arg;
+	/* The agent stopped (or was killed) during a scan of the server's: the
+	 * server does not deliver a running task again, so it hears the scan
+	 * ended. */
+	if (state && strcmp(state, "running") == 0) {
+		json_object_set_new(last, "state", json_string("cancelled"));
+		json_object_set_new(last, "finished", json_integer((json_int_t)time(NULL)));
+		if (!state_write_json(t->last_scan_path, last))
+			log_msg(LOG_LVL_WARN, "%s: could not be rewritten", t->last_scan_path);
+		if (task > 0 && report) {
+			struct ascan_totals tot = { 0 };
+
+			tot.files = (uint64_t)json_integer_value(json_object_get(last, "files"));
+			tot.bytes = (uint64_t)json_integer_value(json_object_get(last, "bytes"));
+			tot.infected = (uint64_t)json_integer_value(json_object_get(last,
+										    "detections"));
+			report_task(t, task, "cancelled", json_integer_value(json_object_get(last,
+				    "started")), &tot, NULL);
+		}
+	}
+	json_decref(last);
 }
 
 static void strings_free(char **v, size_t n)
@@ -371,7 +399,10 @@ out:
 	if (error)
 		send_line(s, json_pack("{ss}", "error", error));
 	state = !error ? "completed" : atomic_load(&s->cancel) ? "cancelled" : "failed";
-	if (s->source != QUARANTINE_SOURCE_MANUAL) {
+	/* Cancelled by the agent's stop: its report would not go out, so
+	 * last_scan stays running and the next start reports the end. */
+	if (s->source != QUARANTINE_SOURCE_MANUAL &&
+	    !(s->stopping && strcmp(state, "cancelled") == 0)) {
 		report_task(s->t, s->task, state, s->started, &tot,
 			    strcmp(state, "failed") == 0 ? error : NULL);
 		keep_last(s, state, &tot);
@@ -557,8 +588,10 @@ void tasks_stop(struct tasks *t)
 {
 	struct scan *s;
 
-	for (s = t->scans; s; s = s->next)
+	for (s = t->scans; s; s = s->next) {
+		atomic_store(&s->stopping, true);
 		atomic_store(&s->cancel, true);
+	}
 	/* Each stays listed until its finished() runs (loop_free() runs it). */
 	for (s = t->scans; s; s = s->next)
 		if (!s->joined) {
