@@ -174,26 +174,51 @@ int reports_scan(struct agent *a, const struct components_handle *h,
 	return rc;
 }
 
+/* The list of detections queued one at a time (real time), apart from
+ * the scans' so that a long scan holding their lock does not hold up the
+ * threads that queue; and the lock of that list. */
+static char *live_path(const struct agent *a)
+{
+	return astate_file(a, "detections-live.json");
+}
+
+static int live_lock(const struct agent *a, bool wait)
+{
+	char *path = astate_file(a, "detections-live.json.lock");
+	int fd = path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
+
+	free(path);
+	if (fd >= 0 && flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 /* Queues one detection among those kept for the server. */
 int reports_queue_detection(struct agent *a, const json_t *det)
 {
 	json_t *found = json_array(), *kept = NULL;
-	int lock = reports_lock(a, true), rc = -1;
+	char *path = live_path(a);
+	int lock = live_lock(a, true), rc = -1;
 
-	if (lock >= 0 && found && json_array_append(found, (json_t *)det) == 0) {
-		kept = reports_keep_newest(reports_load_list(a->detections_path), found);
-		if (kept && state_write_json(a->detections_path, kept))
+	if (path && lock >= 0 && found && json_array_append(found, (json_t *)det) == 0) {
+		kept = reports_keep_newest(reports_load_list(path), found);
+		if (kept && state_write_json(path, kept))
 			rc = 0;
 	}
 	if (rc != 0)
 		log_msg(LOG_LVL_ERROR, "%s: a detection could not be kept for the server",
-			a->detections_path);
+			path ? path : "detections-live.json");
+	free(path);
 	json_decref(kept);
 	json_decref(found);
 	if (lock >= 0)
 		close(lock);
 	return rc;
 }
+
+static void send_list(struct agent *a, const char *path, int lock);
 
 /* Reports the detections kept in the state directory to the server,
  * REPORT_BATCH a request, and forgets those it took. Skipped while a scan
@@ -202,19 +227,28 @@ int reports_queue_detection(struct agent *a, const json_t *det)
  * would refuse it again) is dropped, logged. */
 void reports_send_detections(struct agent *a)
 {
+	char *live = live_path(a);
+
+	if (access(a->detections_path, F_OK) == 0)
+		send_list(a, a->detections_path, reports_lock(a, false));
+	if (live && access(live, F_OK) == 0)
+		send_list(a, live, live_lock(a, false));
+	free(live);
+}
+
+/* Sends a batch of the list at path, whose lock the caller took (lock;
+ * -1: not taken, nothing done), and lets go of it. */
+static void send_list(struct agent *a, const char *path, int lock)
+{
 	json_t *kept, *batch, *body = NULL, *answer = NULL, *rest;
 	const char *why;
 	char msg[256];
 	long status = 0;
 	size_t i, n;
-	int lock;
 
-	if (access(a->detections_path, F_OK) != 0)
-		return;
-	lock = reports_lock(a, false);
 	if (lock < 0)
 		return;
-	kept = reports_load_list(a->detections_path);
+	kept = reports_load_list(path);
 	n = json_array_size(kept) < REPORT_BATCH ? json_array_size(kept) : REPORT_BATCH;
 	batch = json_array();
 	for (i = 0; batch && i < n; i++)
@@ -243,10 +277,10 @@ void reports_send_detections(struct agent *a)
 			status ? "the server is busy or failing" : msg);
 	}
 	if (kept && json_array_size(kept) == 0)
-		unlink(a->detections_path);
-	else if (n && (!kept || !state_write_json(a->detections_path, kept)))
+		unlink(path);
+	else if (n && (!kept || !state_write_json(path, kept)))
 		log_msg(LOG_LVL_ERROR, "%s: could not be rewritten; reported detections may be "
-			"sent again", a->detections_path);
+			"sent again", path);
 	json_decref(answer);
 	json_decref(body);
 	json_decref(batch);

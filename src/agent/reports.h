@@ -46,8 +46,9 @@ int reports_scan(struct agent *a, const struct components_handle *h,
 		 struct ascan_totals *t);
 
 /* Queues det (a detection of docs/protocol.md; borrowed) for the server
- * among the detections kept, waiting for the lock. Returns 0, or -1 when
- * it could not be kept (logged). Any thread. */
+ * in STATE/detections-live.json, under a lock of its own that scans do not
+ * hold (held only while the list is rewritten). Returns 0, or -1 when it
+ * could not be kept (logged). Any thread. */
 int reports_queue_detection(struct agent *a, const json_t *det);
 
 /* Reports the detections kept to the server, a batch a call, and forgets
