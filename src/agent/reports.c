@@ -47,6 +47,20 @@ static json_t *os_name(void)
 	return name;
 }
 
+/* The last scan kept in the state directory, or null. */
+static json_t *last_scan(const struct agent *a)
+{
+	char *path = astate_file(a, "last_scan.json");
+	json_t *last = path ? json_load_file(path, 0, NULL) : NULL;
+
+	free(path);
+	if (!json_is_object(last)) {
+		json_decref(last);
+		last = json_null();
+	}
+	return last;
+}
+
 /* What a heartbeat reports. */
 json_t *reports_status(struct agent *a)
 {
@@ -64,8 +78,8 @@ json_t *reports_status(struct agent *a)
 	json_object_set_new(s, "components", astate_installed(a));
 	json_object_set_new(s, "update_error", a->update_error[0] ?
 			    json_string(a->update_error) : json_null());
-	/* Reported empty until the agent scans on the server's behalf. */
-	json_object_set_new(s, "last_scan", json_null());
+	/* The last scan of the server or the schedule (tasks.c keeps it). */
+	json_object_set_new(s, "last_scan", last_scan(a));
 	json_object_set(s, "scan_method", a->settings ?
 			json_object_get(a->settings, "scan_method") : json_null());
 	json_object_set_new(s, "networks",
@@ -133,15 +147,14 @@ json_t *reports_keep_newest(json_t *kept, const json_t *found)
  * the unverified list and the detections to report up to date; the caller
  * has locked them. */
 int reports_scan(struct agent *a, const struct components_handle *h,
-		 const char *const *paths, size_t n, ascan_emit_fn emit, void *emit_arg,
-		 const atomic_bool *cancel, struct ascan_totals *t)
+		 const char *const *paths, size_t n, const struct ascan_opts *o,
+		 struct ascan_totals *t)
 {
 	json_t *list = reports_load_list(a->unverified_path), *found = json_array(), *kept;
 	char msg[512];
 	int rc;
 
-	rc = ascan_run(h->engine, h->smart, paths, n, emit, emit_arg, cancel, list, found, t, msg,
-		       sizeof(msg));
+	rc = ascan_run(h->engine, h->smart, paths, n, o, list, found, t, msg, sizeof(msg));
 	if (rc != 0)
 		log_msg(LOG_LVL_ERROR, "scan: %s", msg);
 	if (!state_write_json(a->unverified_path, list))
@@ -161,6 +174,52 @@ int reports_scan(struct agent *a, const struct components_handle *h,
 	return rc;
 }
 
+/* The list of detections queued one at a time (real time), apart from
+ * the scans' so that a long scan holding their lock does not hold up the
+ * threads that queue; and the lock of that list. */
+static char *live_path(const struct agent *a)
+{
+	return astate_file(a, "detections-live.json");
+}
+
+static int live_lock(const struct agent *a, bool wait)
+{
+	char *path = astate_file(a, "detections-live.json.lock");
+	int fd = path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
+
+	free(path);
+	if (fd >= 0 && flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Queues one detection among those kept for the server. */
+int reports_queue_detection(struct agent *a, const json_t *det)
+{
+	json_t *found = json_array(), *kept = NULL;
+	char *path = live_path(a);
+	int lock = live_lock(a, true), rc = -1;
+
+	if (path && lock >= 0 && found && json_array_append(found, (json_t *)det) == 0) {
+		kept = reports_keep_newest(reports_load_list(path), found);
+		if (kept && state_write_json(path, kept))
+			rc = 0;
+	}
+	if (rc != 0)
+		log_msg(LOG_LVL_ERROR, "%s: a detection could not be kept for the server",
+			path ? path : "detections-live.json");
+	free(path);
+	json_decref(kept);
+	json_decref(found);
+	if (lock >= 0)
+		close(lock);
+	return rc;
+}
+
+static void send_list(struct agent *a, const char *path, int lock);
+
 /* Reports the detections kept in the state directory to the server,
  * REPORT_BATCH a request, and forgets those it took. Skipped while a scan
  * holds the lock; what the server cannot be reached for, is busy for or
@@ -168,19 +227,28 @@ int reports_scan(struct agent *a, const struct components_handle *h,
  * would refuse it again) is dropped, logged. */
 void reports_send_detections(struct agent *a)
 {
+	char *live = live_path(a);
+
+	if (access(a->detections_path, F_OK) == 0)
+		send_list(a, a->detections_path, reports_lock(a, false));
+	if (live && access(live, F_OK) == 0)
+		send_list(a, live, live_lock(a, false));
+	free(live);
+}
+
+/* Sends a batch of the list at path, whose lock the caller took (lock;
+ * -1: not taken, nothing done), and lets go of it. */
+static void send_list(struct agent *a, const char *path, int lock)
+{
 	json_t *kept, *batch, *body = NULL, *answer = NULL, *rest;
 	const char *why;
 	char msg[256];
 	long status = 0;
 	size_t i, n;
-	int lock;
 
-	if (access(a->detections_path, F_OK) != 0)
-		return;
-	lock = reports_lock(a, false);
 	if (lock < 0)
 		return;
-	kept = reports_load_list(a->detections_path);
+	kept = reports_load_list(path);
 	n = json_array_size(kept) < REPORT_BATCH ? json_array_size(kept) : REPORT_BATCH;
 	batch = json_array();
 	for (i = 0; batch && i < n; i++)
@@ -209,10 +277,10 @@ void reports_send_detections(struct agent *a)
 			status ? "the server is busy or failing" : msg);
 	}
 	if (kept && json_array_size(kept) == 0)
-		unlink(a->detections_path);
-	else if (n && (!kept || !state_write_json(a->detections_path, kept)))
+		unlink(path);
+	else if (n && (!kept || !state_write_json(path, kept)))
 		log_msg(LOG_LVL_ERROR, "%s: could not be rewritten; reported detections may be "
-			"sent again", a->detections_path);
+			"sent again", path);
 	json_decref(answer);
 	json_decref(body);
 	json_decref(batch);
@@ -230,6 +298,7 @@ void reports_rescan_unverified(struct agent *a, const atomic_bool *cancel)
 	uint64_t now = util_now_ns() / 1000000000u;
 	const struct components_handle *h = components_acquire(a->comps);
 	const char **paths = NULL;
+	struct ascan_opts o = { .cancel = cancel };
 	struct ascan_totals t;
 	json_t *list = NULL;
 	size_t i, n;
@@ -261,7 +330,7 @@ void reports_rescan_unverified(struct agent *a, const atomic_bool *cancel)
 			paths[i] = json_string_value(json_array_get(list, i));
 		log_msg(LOG_LVL_INFO, "rescan: %zu unverified file%s, now that a smart protection "
 			"source answers", n, n == 1 ? "" : "s");
-		if (reports_scan(a, h, paths, n, NULL, NULL, cancel, &t) == 0)
+		if (reports_scan(a, h, paths, n, &o, &t) == 0)
 			log_msg(LOG_LVL_INFO, "rescan: %llu file%s scanned, %llu infected, %llu "
 				"still unverified", (unsigned long long)t.files,
 				t.files == 1 ? "" : "s", (unsigned long long)t.infected,

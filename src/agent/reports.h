@@ -37,14 +37,19 @@ json_t *reports_load_list(const char *path);
  * when out of memory. */
 json_t *reports_keep_newest(json_t *kept, const json_t *found);
 
-/* Scans paths with the component of h, giving each outcome to emit (NULL:
- * none), until *cancel (NULL: never), and keeps the unverified list and
- * the detections to report up to date; the caller holds the lock.
- * Returns 0, or -1 when the scan could not run or its results could not
- * be kept (logged). */
+/* Scans paths with the component of h as o says (scan.h; NULL: the
+ * defaults), and keeps the unverified list and the detections to report
+ * up to date; the caller holds the lock. Returns 0, or -1 when the scan
+ * could not run or its results could not be kept (logged). */
 int reports_scan(struct agent *a, const struct components_handle *h,
-		 const char *const *paths, size_t n, ascan_emit_fn emit, void *emit_arg,
-		 const atomic_bool *cancel, struct ascan_totals *t);
+		 const char *const *paths, size_t n, const struct ascan_opts *o,
+		 struct ascan_totals *t);
+
+/* Queues det (a detection of docs/protocol.md; borrowed) for the server
+ * in STATE/detections-live.json, under a lock of its own that scans do not
+ * hold (held only while the list is rewritten). Returns 0, or -1 when it
+ * could not be kept (logged). Any thread. */
+int reports_queue_detection(struct agent *a, const json_t *det);
 
 /* Reports the detections kept to the server, a batch a call, and forgets
  * those it took; skipped while the lock is held elsewhere. */
