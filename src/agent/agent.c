@@ -25,6 +25,7 @@
 #include "agent/channel.h"
 #include "agent/components.h"
 #include "agent/control.h"
+#include "agent/protect.h"
 #include "agent/tasks.h"
 #include "agent/worker.h"
 #include "common/ini.h"
@@ -169,6 +170,7 @@ struct services {
 	struct control *control;   /* NULL once closed */
 	struct channel *channel;
 	struct tasks *tasks;
+	struct protect *protect;
 	struct waiting *waiting;
 };
 
@@ -232,6 +234,8 @@ static json_t *live_status(struct services *sv)
 			      (json_int_t)tasks_running(sv->tasks), "unverified",
 			      (json_int_t)sv->a->unverified);
 
+	if (s)
+		json_object_set_new(s, "realtime", protect_status(sv->protect));
 	if (s && h)
 		json_object_set_new(s, "in_use", json_pack("{ss sI}", "component", h->name,
 							   "version", (json_int_t)h->version));
@@ -281,6 +285,15 @@ out:
 	free(paths);
 }
 
+/* New settings in effect: the services that follow them. */
+static void on_settings(json_t *settings, void *arg)
+{
+	struct services *sv = arg;
+
+	protect_apply(sv->protect, settings);
+	json_decref(settings);
+}
+
 static void on_command(struct control *ctl, uint64_t id, const char *cmd, const json_t *req,
 		       void *arg)
 {
@@ -321,6 +334,11 @@ static int cmd_run(struct agent *a)
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;
 	}
+	sv.protect = protect_new(a, loop, sv.channel);
+	if (!sv.protect)
+		goto out;
+	a->protect = sv.protect;
+	channel_on_settings(sv.channel, on_settings, &sv);
 	sv.control = control_new(loop, a->control_path, (unsigned)a->cfg.control_connections,
 				 on_command, &sv, msg, sizeof(msg));
 	if (!sv.control) {
@@ -329,6 +347,7 @@ static int cmd_run(struct agent *a)
 	}
 	log_msg(LOG_LVL_INFO, "ward-agent %s: %s, settings version %lld", WARD_VERSION, a->server,
 		(long long)a->version);
+	protect_apply(sv.protect, a->settings);
 	if (!channel_start(sv.channel))
 		goto out;
 	ret = loop_run(loop) == 0 ? 0 : 1;
@@ -340,6 +359,7 @@ out:
 		channel_stop(sv.channel);
 	if (sv.tasks)
 		tasks_stop(sv.tasks);
+	protect_stop(sv.protect);
 	loop_free(loop);
 	while (sv.waiting) {
 		struct waiting *w = sv.waiting;
@@ -349,6 +369,8 @@ out:
 		free(w);
 	}
 	tasks_free(sv.tasks);
+	a->protect = NULL;
+	protect_free(sv.protect);
 	channel_free(sv.channel);
 	return ret;
 }
@@ -449,6 +471,27 @@ static json_t *ask(const struct agent *a, const char *what, json_t *req, int *wh
 	return answer;
 }
 
+/* The running agent's real-time scanning, one line: its state, and the
+ * counters as JSON (for scripts and the curious). */
+static void print_realtime(const json_t *rt)
+{
+	const char *state = json_string_value(json_object_get(rt, "state"));
+	const json_t *counters = json_object_get(rt, "counters");
+	char *text = counters ? json_dumps(counters, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+	if (!state)
+		return;
+	printf("realtime: %s", state);
+	if (strcmp(state, "off") != 0)
+		printf(" (%s mode)", json_string_value(json_object_get(rt, "mode")));
+	if (json_object_get(rt, "reason"))
+		printf(": %s", json_string_value(json_object_get(rt, "reason")));
+	printf("\n");
+	if (text)
+		printf("realtime counters: %s\n", text);
+	free(text);
+}
+
 /* The stored state, and what the running agent says of itself (or that
  * none runs). */
 static int cmd_status(struct agent *a)
@@ -491,6 +534,7 @@ static int cmd_status(struct agent *a)
 	printf("scans running: %lld\nunverified files: %lld\n",
 	       (long long)json_integer_value(json_object_get(live, "scans")),
 	       (long long)json_integer_value(json_object_get(live, "unverified")));
+	print_realtime(json_object_get(live, "realtime"));
 	json_decref(live);
 	return 0;
 }

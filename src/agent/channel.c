@@ -34,6 +34,8 @@ struct channel {
 	struct loop *loop;
 	channel_answer_fn answer;
 	void *answer_arg;
+	channel_settings_fn on_settings;
+	void *settings_arg;
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t lock;          /* what follows */
@@ -225,6 +227,40 @@ static void deliver(void *arg)
 
 	r->ch->answer(r->id, r->answer, r->ch->answer_arg);
 	free(r);
+}
+
+/* Settings on their way to the loop's thread. */
+struct applied {
+	struct channel *ch;
+	json_t *settings;
+};
+
+static void deliver_settings(void *arg)
+{
+	struct applied *s = arg;
+
+	s->ch->on_settings(s->settings, s->ch->settings_arg);
+	free(s);
+}
+
+/* Tells the loop's thread of the settings now in effect. */
+static void settings_applied(struct channel *ch)
+{
+	struct applied *s;
+
+	if (!ch->on_settings)
+		return;
+	s = malloc(sizeof(*s));
+	if (s) {
+		s->ch = ch;
+		s->settings = json_deep_copy(ch->a->settings);
+	}
+	if (!s || !s->settings || loop_post(ch->loop, deliver_settings, s) != 0) {
+		if (s)
+			json_decref(s->settings);
+		free(s);
+		log_msg(LOG_LVL_ERROR, "out of memory: new settings not passed to the services");
+	}
 }
 
 /* Hands the answer to request id to the loop's thread. */
@@ -433,6 +469,7 @@ static void *run(void *arg)
 			continue;
 		}
 		backoff = 1;
+		settings_applied(ch);
 		channel_plan_update(a);
 		/* A move is acknowledged only once this agent is enrolled with
 		 * the new server; until then the old one keeps it. */
@@ -522,6 +559,22 @@ void channel_ask(struct channel *ch, enum channel_ask what, uint64_t id)
 	ch->pending[ch->npending++].id = id;
 	atomic_store(&ch->abort, true);
 	pthread_cond_signal(&ch->wake);
+	pthread_mutex_unlock(&ch->lock);
+}
+
+void channel_on_settings(struct channel *ch, channel_settings_fn fn, void *arg)
+{
+	ch->on_settings = fn;
+	ch->settings_arg = arg;
+}
+
+void channel_wake(struct channel *ch)
+{
+	pthread_mutex_lock(&ch->lock);
+	if (!ch->stop) {
+		atomic_store(&ch->abort, true);
+		pthread_cond_signal(&ch->wake);
+	}
 	pthread_mutex_unlock(&ch->lock);
 }
 

@@ -52,6 +52,18 @@ bool channel_start(struct channel *ch);
  * id. Loop's thread. */
 void channel_ask(struct channel *ch, enum channel_ask what, uint64_t id);
 
+/* Called on the loop's thread with the settings the channel just put in
+ * effect (a reference the callee takes). */
+typedef void (*channel_settings_fn)(json_t *settings, void *arg);
+
+/* Has fn(settings, arg) called after each delivery of settings is
+ * applied. Before channel_start(). */
+void channel_on_settings(struct channel *ch, channel_settings_fn fn, void *arg);
+
+/* Cuts the poll in flight short, so that what was just kept for the
+ * server (a detection) goes out now. Any thread. */
+void channel_wake(struct channel *ch);
+
 /* Stops the channel: a poll or download in flight is aborted, and the
  * thread is joined (within a second or so). Loop's thread. */
 void channel_stop(struct channel *ch);

@@ -46,6 +46,15 @@ int reports_scan(struct agent *a, const struct components_handle *h,
 		 const char *const *paths, size_t n, ascan_emit_fn emit, void *emit_arg,
 		 const atomic_bool *cancel, struct ascan_totals *t);
 
+/* Adds the detections in found (an array of detection objects) to those
+ * kept for the server, taking the lock. Returns 0, or -1 when they could
+ * not be kept (logged by the caller). Any thread (blocks on the lock). */
+int reports_add_detections(struct agent *a, const json_t *found);
+
+/* Adds path to the unverified list (once), taking the lock. Returns 0, or
+ * -1 when it could not be kept. Any thread (blocks on the lock). */
+int reports_add_unverified(struct agent *a, const char *path);
+
 /* Reports the detections kept to the server, a batch a call, and forgets
  * those it took; skipped while the lock is held elsewhere. */
 void reports_send_detections(struct agent *a);
