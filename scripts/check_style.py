@@ -49,6 +49,7 @@ PREFIXES = {
     "src/agent/control.c": ("control_",),
     "src/agent/reports.c": ("reports_",),
     "src/agent/tasks.c": ("tasks_",),
+    "src/agent/vault.c": ("vault_",),
     "src/sps/pattern.c": ("sps_pattern_",),
     "src/sps/service.c": ("sps_service_",),
     "src/sps/main.c": ("main",),

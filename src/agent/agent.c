@@ -26,6 +26,7 @@
 #include "agent/components.h"
 #include "agent/control.h"
 #include "agent/protect.h"
+#include "agent/vault.h"
 #include "agent/tasks.h"
 #include "agent/worker.h"
 #include "common/ini.h"
@@ -171,6 +172,7 @@ struct services {
 	struct channel *channel;
 	struct tasks *tasks;
 	struct protect *protect;
+	struct vault *vault;
 	struct waiting *waiting;
 };
 
@@ -290,6 +292,7 @@ static void on_settings(json_t *settings, void *arg)
 {
 	struct services *sv = arg;
 
+	vault_configure(sv->vault, settings);
 	protect_apply(sv->protect, settings);
 	json_decref(settings);
 }
@@ -334,9 +337,12 @@ static int cmd_run(struct agent *a)
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;
 	}
-	sv.protect = protect_new(a, loop, sv.channel);
+	sv.vault = vault_open(a);
+	sv.protect = sv.vault ? protect_new(a, loop, sv.channel) : NULL;
 	if (!sv.protect)
 		goto out;
+	vault_configure(sv.vault, a->settings);
+	protect_attach(sv.protect, sv.vault);
 	a->protect = sv.protect;
 	channel_on_settings(sv.channel, on_settings, &sv);
 	sv.control = control_new(loop, a->control_path, (unsigned)a->cfg.control_connections,
@@ -371,6 +377,7 @@ out:
 	tasks_free(sv.tasks);
 	a->protect = NULL;
 	protect_free(sv.protect);
+	vault_close(sv.vault);
 	channel_free(sv.channel);
 	return ret;
 }

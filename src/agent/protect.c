@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include "agent/components.h"
 #include "agent/realtime.h"
 #include "agent/reports.h"
+#include "agent/vault.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -55,6 +57,7 @@ struct protect {
 	struct agent *a;
 	struct loop *loop;
 	struct channel *ch;
+	struct vault *vault;   /* the policy's actions; NULL: none taken */
 	/* The pool: a ring of items for the scan threads. */
 	pthread_mutex_t lock;
 	pthread_cond_t more;
@@ -252,36 +255,119 @@ static void *pool_main(void *arg)
 	}
 }
 
-/* Keeps one report per name of f for the server and logs the detection. */
+/* Opens the directory holding path's last component, walking from "/"
+ * without following a symbolic link anywhere (a path renamed or replaced
+ * by a link since the event leads nowhere). Returns the directory
+ * (O_PATH) with *name pointing into path, or -1. */
+static int open_parent(const char *path, const char **name)
+{
+	char part[NAME_MAX + 1];
+	const char *p = path + 1, *slash;
+	size_t len;
+	int dir, next;
+
+	if (path[0] != '/')
+		return -1;
+	dir = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	while (dir >= 0 && (slash = strchr(p, '/')) != NULL) {
+		len = (size_t)(slash - p);
+		if (len == 0 || len > NAME_MAX)
+			goto fail;
+		memcpy(part, p, len);
+		part[len] = '\0';
+		if (strcmp(part, ".") == 0 || strcmp(part, "..") == 0)
+			goto fail;
+		next = openat(dir, part, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(dir);
+		dir = next;
+		p = slash + 1;
+	}
+	if (dir < 0 || !*p || strlen(p) > NAME_MAX || strcmp(p, ".") == 0 || strcmp(p, "..") == 0)
+		goto fail;
+	*name = p;
+	return dir;
+fail:
+	if (dir >= 0)
+		close(dir);
+	return -1;
+}
+
+/* Block mode: the policy's actions on the file of f (vault_respond()),
+ * once the directory entry its path names is still the file scanned.
+ * Returns the report, or NULL when nothing could be acted on. */
+static json_t *respond(struct protect *p, const struct finding *f)
+{
+	struct vault_detection d = { 0 };
+	json_t *report;
+	struct stat st;
+	int dir = open_parent(f->path, &d.name);
+
+	if (dir < 0 || fstatat(dir, d.name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    (uint64_t)st.st_dev != f->dev || (uint64_t)st.st_ino != f->ino ||
+	    !(report = json_object())) {
+		if (dir >= 0)
+			close(dir);
+		log_msg(LOG_LVL_WARN, "realtime: %s: moved or replaced since it was scanned; "
+			"no action taken", f->path);
+		return NULL;
+	}
+	d.source = QUARANTINE_SOURCE_REALTIME;
+	d.dirfd = dir;
+	d.path = f->path;
+	d.dev = st.st_dev;
+	d.ino = st.st_ino;
+	d.names = (const char *const *)f->names;
+	d.nnames = f->nnames;
+	d.pid = f->pid;
+	d.exe = f->exe[0] ? f->exe : NULL;
+	d.denied = f->denied;
+	vault_respond(p->vault, &d, report);
+	close(dir);
+	return report;
+}
+
+/* Keeps the detection of f for the server and logs it: in block mode
+ * with the policy's actions taken, else one report per name, with the
+ * denial when there was one. */
 static void report_detection(struct protect *p, const struct finding *f)
 {
 	const struct components_handle *h = components_acquire(p->a->comps);
 	const char *method = h && h->smart ? "smart" : "conventional";
 	json_t *found = json_array(), *d;
+	bool block;
 	size_t i;
 
 	components_release(p->a->comps, h);
-	for (i = 0; i < f->nnames; i++) {
+	pthread_mutex_lock(&p->lock);
+	block = p->mode == REALTIME_BLOCK;
+	pthread_mutex_unlock(&p->lock);
+	for (i = 0; i < f->nnames; i++)
 		log_msg(LOG_LVL_WARN, "realtime: %s: %s found (pid %d, %s)%s", f->path,
 			f->names[i], (int)f->pid, f->exe[0] ? f->exe : "unknown executable",
 			f->denied ? ", access denied" : "");
-		d = json_pack("{sI so ss ss ss s{sI}}", "time", (json_int_t)time(NULL), "path",
-			      util_json_bytes(f->path), "name", f->names[i], "method", method,
-			      "source", "realtime", "process", "pid", (json_int_t)f->pid);
-		if (d && f->exe[0])
-			json_object_set_new(json_object_get(d, "process"), "exe",
-					    util_json_bytes(f->exe));
-		if (d && f->denied)
-			json_object_set_new(d, "action", json_string("deny"));
-		if (d && f->denied)
-			json_object_set_new(d, "action_result", json_string("ok"));
-		if (d)
-			json_array_append_new(found, d);
+	if (found && block && p->vault && (d = respond(p, f)) != NULL) {
+		json_array_append_new(found, d);
+	} else {
+		for (i = 0; found && i < f->nnames; i++) {
+			d = json_pack("{sI so ss ss ss s{sI}}", "time", (json_int_t)time(NULL),
+				      "path", util_json_bytes(f->path), "name", f->names[i],
+				      "method", method, "source", "realtime", "process", "pid",
+				      (json_int_t)f->pid);
+			if (d && f->exe[0])
+				json_object_set_new(json_object_get(d, "process"), "exe",
+						    util_json_bytes(f->exe));
+			if (d && f->denied)
+				json_object_set_new(d, "action", json_string("deny"));
+			if (d && f->denied)
+				json_object_set_new(d, "action_result", json_string("ok"));
+			if (d)
+				json_array_append_new(found, d);
+		}
 	}
-	if (!found || reports_add_detections(p->a, found) != 0)
-		log_msg(LOG_LVL_ERROR, "realtime: %s: the detection could not be kept for the "
-			"server", f->path);
-	else if (p->ch)
+	for (i = 0; i < json_array_size(found); i++)
+		if (reports_queue_detection(p->a, json_array_get(found, i)) != 0)
+			break;
+	if (i && p->ch)
 		channel_wake(p->ch);
 	json_decref(found);
 }
@@ -584,6 +670,11 @@ fail:
 	protect_stop(p);
 	protect_free(p);
 	return NULL;
+}
+
+void protect_attach(struct protect *p, struct vault *v)
+{
+	p->vault = v;
 }
 
 void protect_apply(struct protect *p, const json_t *settings)

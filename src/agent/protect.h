@@ -24,6 +24,7 @@
 struct agent;
 struct channel;
 struct protect;
+struct vault;
 
 /* The service for a (its state loaded) on loop; ch (may be NULL) is
  * woken when a detection is kept, so the report goes out at once. Not
@@ -31,6 +32,11 @@ struct protect;
  * when its threads cannot start (logged). The caller frees it with
  * protect_free(). */
 struct protect *protect_new(struct agent *a, struct loop *loop, struct channel *ch);
+
+/* Has detections in block mode go through v's respond step (the policy's
+ * actions: vault.h); without it they are reported only. Loop's thread,
+ * before protect_apply(); v outlives p's threads. */
+void protect_attach(struct protect *p, struct vault *v);
 
 /* Applies settings (the settings in effect; not kept): starts, reconfigures
  * or stops the scanner. A failure is logged and reported by

@@ -48,6 +48,20 @@ static json_t *os_name(void)
 	return name;
 }
 
+/* The last scan kept in the state directory, or null. */
+static json_t *last_scan(const struct agent *a)
+{
+	char *path = astate_file(a, "last_scan.json");
+	json_t *last = path ? json_load_file(path, 0, NULL) : NULL;
+
+	free(path);
+	if (!json_is_object(last)) {
+		json_decref(last);
+		last = json_null();
+	}
+	return last;
+}
+
 /* What a heartbeat reports. */
 json_t *reports_status(struct agent *a)
 {
@@ -66,8 +80,8 @@ json_t *reports_status(struct agent *a)
 	json_object_set_new(s, "update_error", a->update_error[0] ?
 			    json_string(a->update_error) : json_null());
 	json_object_set_new(s, "realtime", protect_status(a->protect));
-	/* Reported empty until the agent scans on the server's behalf. */
-	json_object_set_new(s, "last_scan", json_null());
+	/* The last scan of the server or the schedule (tasks.c keeps it). */
+	json_object_set_new(s, "last_scan", last_scan(a));
 	json_object_set(s, "scan_method", a->settings ?
 			json_object_get(a->settings, "scan_method") : json_null());
 	json_object_set_new(s, "networks",
@@ -135,15 +149,14 @@ json_t *reports_keep_newest(json_t *kept, const json_t *found)
  * the unverified list and the detections to report up to date; the caller
  * has locked them. */
 int reports_scan(struct agent *a, const struct components_handle *h,
-		 const char *const *paths, size_t n, ascan_emit_fn emit, void *emit_arg,
-		 const atomic_bool *cancel, struct ascan_totals *t)
+		 const char *const *paths, size_t n, const struct ascan_opts *o,
+		 struct ascan_totals *t)
 {
 	json_t *list = reports_load_list(a->unverified_path), *found = json_array(), *kept;
 	char msg[512];
 	int rc;
 
-	rc = ascan_run(h->engine, h->smart, paths, n, emit, emit_arg, cancel, list, found, t, msg,
-		       sizeof(msg));
+	rc = ascan_run(h->engine, h->smart, paths, n, o, list, found, t, msg, sizeof(msg));
 	if (rc != 0)
 		log_msg(LOG_LVL_ERROR, "scan: %s", msg);
 	if (!state_write_json(a->unverified_path, list))
@@ -160,21 +173,6 @@ int reports_scan(struct agent *a, const struct components_handle *h,
 		json_decref(kept);
 	}
 	json_decref(found);
-	return rc;
-}
-
-int reports_add_detections(struct agent *a, const json_t *found)
-{
-	int lock = reports_lock(a, true), rc = -1;
-	json_t *kept;
-
-	if (lock < 0)
-		return -1;
-	kept = reports_keep_newest(reports_load_list(a->detections_path), found);
-	if (kept && state_write_json(a->detections_path, kept))
-		rc = 0;
-	json_decref(kept);
-	close(lock);
 	return rc;
 }
 
@@ -197,6 +195,27 @@ int reports_add_unverified(struct agent *a, const char *path)
 	a->unverified = json_array_size(list);
 	json_decref(list);
 	close(lock);
+	return rc;
+}
+
+/* Queues one detection among those kept for the server. */
+int reports_queue_detection(struct agent *a, const json_t *det)
+{
+	json_t *found = json_array(), *kept = NULL;
+	int lock = reports_lock(a, true), rc = -1;
+
+	if (lock >= 0 && found && json_array_append(found, (json_t *)det) == 0) {
+		kept = reports_keep_newest(reports_load_list(a->detections_path), found);
+		if (kept && state_write_json(a->detections_path, kept))
+			rc = 0;
+	}
+	if (rc != 0)
+		log_msg(LOG_LVL_ERROR, "%s: a detection could not be kept for the server",
+			a->detections_path);
+	json_decref(kept);
+	json_decref(found);
+	if (lock >= 0)
+		close(lock);
 	return rc;
 }
 
@@ -269,6 +288,7 @@ void reports_rescan_unverified(struct agent *a, const atomic_bool *cancel)
 	uint64_t now = util_now_ns() / 1000000000u;
 	const struct components_handle *h = components_acquire(a->comps);
 	const char **paths = NULL;
+	struct ascan_opts o = { .cancel = cancel };
 	struct ascan_totals t;
 	json_t *list = NULL;
 	size_t i, n;
@@ -300,7 +320,7 @@ void reports_rescan_unverified(struct agent *a, const atomic_bool *cancel)
 			paths[i] = json_string_value(json_array_get(list, i));
 		log_msg(LOG_LVL_INFO, "rescan: %zu unverified file%s, now that a smart protection "
 			"source answers", n, n == 1 ? "" : "s");
-		if (reports_scan(a, h, paths, n, NULL, NULL, cancel, &t) == 0)
+		if (reports_scan(a, h, paths, n, &o, &t) == 0)
 			log_msg(LOG_LVL_INFO, "rescan: %llu file%s scanned, %llu infected, %llu "
 				"still unverified", (unsigned long long)t.files,
 				t.files == 1 ? "" : "s", (unsigned long long)t.infected,

@@ -37,19 +37,18 @@ json_t *reports_load_list(const char *path);
  * when out of memory. */
 json_t *reports_keep_newest(json_t *kept, const json_t *found);
 
-/* Scans paths with the component of h, giving each outcome to emit (NULL:
- * none), until *cancel (NULL: never), and keeps the unverified list and
- * the detections to report up to date; the caller holds the lock.
- * Returns 0, or -1 when the scan could not run or its results could not
- * be kept (logged). */
+/* Scans paths with the component of h as o says (scan.h; NULL: the
+ * defaults), and keeps the unverified list and the detections to report
+ * up to date; the caller holds the lock. Returns 0, or -1 when the scan
+ * could not run or its results could not be kept (logged). */
 int reports_scan(struct agent *a, const struct components_handle *h,
-		 const char *const *paths, size_t n, ascan_emit_fn emit, void *emit_arg,
-		 const atomic_bool *cancel, struct ascan_totals *t);
+		 const char *const *paths, size_t n, const struct ascan_opts *o,
+		 struct ascan_totals *t);
 
-/* Adds the detections in found (an array of detection objects) to those
- * kept for the server, taking the lock. Returns 0, or -1 when they could
- * not be kept (logged by the caller). Any thread (blocks on the lock). */
-int reports_add_detections(struct agent *a, const json_t *found);
+/* Queues det (a detection of docs/protocol.md; borrowed) for the server
+ * among the detections kept, waiting for the lock. Returns 0, or -1 when
+ * it could not be kept (logged). Any thread. */
+int reports_queue_detection(struct agent *a, const json_t *det);
 
 /* Adds path to the unverified list (once), taking the lock. Returns 0, or
  * -1 when it could not be kept. Any thread (blocks on the lock). */

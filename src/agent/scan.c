@@ -1,6 +1,8 @@
 /* scan.c -- ward-agent's scans (see scan.h). */
 #include "agent/scan.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@
 /* What the report callback needs. */
 struct run {
 	const struct engine *e;
+	const struct ascan_opts *o;
 	ascan_emit_fn emit;
 	void *emit_arg;
 	json_t *unverified;
@@ -47,12 +50,20 @@ static void on_report(const struct sjob_report *r, void *arg)
 	switch (r->kind) {
 	case SJOB_FILE:
 		run->t->files++;
+		run->t->bytes += r->size;
 		list_remove(run->unverified, r->path);
 		if (r->infected) {
+			json_t *det = run->o->act ? run->o->act(r->path, r->dev, r->ino,
+							       (const char *const *)r->names,
+							       r->nnames, run->o->act_arg) : NULL;
+
 			run->t->infected++;
+			if (det && run->found)
+				json_array_append(run->found, det);
+			json_decref(det);
 			for (i = 0; i < r->nnames; i++) {
 				log_msg(LOG_LVL_WARN, "scan: %s: %s found", r->path, r->names[i]);
-				if (run->found)
+				if (run->found && !det)
 					json_array_append_new(run->found, json_pack(
 						"{sI so ss ss}", "time", (json_int_t)time(NULL),
 						"path", util_json_bytes(r->path),
@@ -82,20 +93,71 @@ static void on_report(const struct sjob_report *r, void *arg)
 	default:
 		break;
 	}
+	if (run->o->progress && r->kind != SJOB_EXCLUDED)
+		run->o->progress(run->t, run->o->progress_arg);
+}
+
+/* Compiles the paths to leave out as patterns matching each path and what
+ * is under it. Returns how many were compiled. */
+static size_t compile_excludes(const struct ascan_opts *o, struct sjob_pattern *pat)
+{
+	size_t i, n = 0, len;
+	const char *p;
+	char *re, *w;
+
+	for (i = 0; i < o->nexclude; i++) {
+		p = o->exclude[i];
+		len = strlen(p);
+		if (len && p[len - 1] == '/')
+			len--; /* "/": everything */
+		re = malloc(len * 2 + 16);
+		if (!re)
+			continue;
+		w = re;
+		*w++ = '^';
+		for (; len; len--, p++) {
+			if (strchr(".[]{}()\\*+?^$|", *p))
+				*w++ = '\\';
+			*w++ = *p;
+		}
+		memcpy(w, "(/.*)?$", sizeof("(/.*)?$"));
+		memset(&pat[n], 0, sizeof(pat[n]));
+		if (regcomp(&pat[n].re, re, REG_EXTENDED | REG_NOSUB) == 0)
+			n++;
+		free(re);
+	}
+	return n;
 }
 
 int ascan_run(const struct engine *e, struct smart *smart, const char *const *paths, size_t n,
-	      ascan_emit_fn emit, void *emit_arg, const atomic_bool *cancel, json_t *unverified,
-	      json_t *found, struct ascan_totals *t, char *errbuf, size_t errlen)
+	      const struct ascan_opts *o, json_t *unverified, json_t *found,
+	      struct ascan_totals *t, char *errbuf, size_t errlen)
 {
-	struct run run = { e, emit, emit_arg, unverified, found,
+	static const struct ascan_opts none;
+	const struct ascan_opts *opts = o ? o : &none;
+	struct run run = { e, opts, opts->emit, opts->emit_arg, unverified, found,
 			   smart ? "smart" : "conventional", t };
 	struct sjob_config cfg = { 0 };
+	struct sjob_pattern *pat = NULL;
 	struct sjob_stats stats;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t npat = 0, i;
+	int rc;
 
 	memset(t, 0, sizeof(*t));
-	cfg.jobs = ncpu > 0 ? (unsigned)ncpu : 1;
+	if (opts->nexclude) {
+		pat = calloc(opts->nexclude, sizeof(*pat));
+		if (!pat) {
+			snprintf(errbuf, errlen, "out of memory");
+			return -1;
+		}
+		npat = compile_excludes(opts, pat);
+	}
+	cfg.exclude = pat;
+	cfg.nexclude = npat;
+	cfg.exclude_dir = pat;
+	cfg.nexclude_dir = npat;
+	cfg.jobs = opts->jobs ? opts->jobs : ncpu > 0 ? (unsigned)ncpu : 1;
 	cfg.recursive = true;
 	cfg.max_depth = 15;
 	cfg.follow_dirs = SJOB_FOLLOW_ARGS;
@@ -105,6 +167,10 @@ int ascan_run(const struct engine *e, struct smart *smart, const char *const *pa
 	cfg.smart = smart;
 	cfg.report = on_report;
 	cfg.report_arg = &run;
-	cfg.cancel = cancel;
-	return sjob_run(&cfg, paths, n, &stats, errbuf, errlen) == SCAN_OK ? 0 : -1;
+	cfg.cancel = opts->cancel;
+	rc = sjob_run(&cfg, paths, n, &stats, errbuf, errlen) == SCAN_OK ? 0 : -1;
+	for (i = 0; i < npat; i++)
+		regfree(&pat[i].re);
+	free(pat);
+	return rc;
 }

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "engine/engine.h"
 #include "scan/smart.h"
@@ -18,6 +19,7 @@
 /* What a scan found. */
 struct ascan_totals {
 	uint64_t files, infected, unverified, errors;
+	uint64_t bytes; /* the sizes of the files scanned */
 };
 
 /* What became of one file. */
@@ -33,18 +35,40 @@ enum ascan_verdict {
 typedef void (*ascan_emit_fn)(const char *path, enum ascan_verdict v, const char *what,
 			      void *arg);
 
+/* Called once per infected file (path, the device and inode the scan
+ * read, the names found), from the scanning thread, never concurrently:
+ * takes the actions and returns the detection to report (a new object of
+ * docs/protocol.md), or NULL for the plain one. */
+typedef json_t *(*ascan_act_fn)(const char *path, dev_t dev, ino_t ino,
+				const char *const *names, size_t nnames, void *arg);
+
+/* How a scan runs; zero-initialise. */
+struct ascan_opts {
+	ascan_emit_fn emit;          /* each outcome; NULL: none */
+	void *emit_arg;
+	ascan_act_fn act;            /* each infected file; NULL: reported only */
+	void *act_arg;
+	const char *const *exclude;  /* absolute paths left out, with what is under them */
+	size_t nexclude;
+	unsigned jobs;               /* scanning threads; 0: one per processor */
+	const atomic_bool *cancel;   /* the scan stops when it becomes true; NULL: never */
+	/* Read by the scanning thread after each file, for progress reports;
+	 * NULL: none. */
+	void (*progress)(const struct ascan_totals *t, void *arg);
+	void *progress_arg;
+};
+
 /* Scans paths[0..n) recursively with e (and smart, when non-NULL, which e
- * was configured for), giving each outcome to emit (NULL: none) and
- * logging each detection and error; a scan stops when *cancel (NULL:
- * never) becomes true. Unverified files are added to unverified (a
- * JSON array of paths, kept without duplicates); files of it that are now
+ * was configured for) as o says (NULL: the defaults), logging each
+ * detection and error. Unverified files are added to unverified (a JSON
+ * array of paths, kept without duplicates); files of it that are now
  * verified are removed from it. Each detection is appended to found (a
  * JSON array; NULL: not collected) as {"time", "path", "name", "method"},
- * the form the server's detection report takes. Returns 0, or -1 with
- * errbuf set when the scan could not run. */
+ * the form the server's detection report takes, or as o->act returns it.
+ * Returns 0, or -1 with errbuf set when the scan could not run. */
 int ascan_run(const struct engine *e, struct smart *smart, const char *const *paths, size_t n,
-	      ascan_emit_fn emit, void *emit_arg, const atomic_bool *cancel, json_t *unverified,
-	      json_t *found, struct ascan_totals *t, char *errbuf, size_t errlen);
+	      const struct ascan_opts *o, json_t *unverified, json_t *found,
+	      struct ascan_totals *t, char *errbuf, size_t errlen);
 
 
 #endif

@@ -2,20 +2,37 @@
 #include "agent/tasks.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/astate.h"
 #include "agent/components.h"
 #include "agent/reports.h"
+#include "agent/vault.h"
 #include "common/log.h"
+#include "common/settings.h"
+#include "common/state.h"
 #include "common/util.h"
+
+/* Seconds between two progress reports of a server's scan at most. */
+#define PROGRESS_SECONDS 3
+
+/* The idle I/O class of ioprio_set(2), for scan.cpu=low. */
+#define IOPRIO_CLASS_IDLE 3
+#define IOPRIO_CLASS_SHIFT 13
+#define IOPRIO_WHO_PROCESS 1
 
 /* A scan's answer line waits this long at most for its client to take it
  * before the cancellation flag is looked at again. */
@@ -26,7 +43,15 @@ struct scan {
 	uint64_t id;
 	char **paths;
 	size_t n;
-	int fd;
+	char **exclude;       /* scan.exclude_paths and the local exclusions */
+	size_t nexclude;
+	int fd;               /* the client of a manual scan; -1: none */
+	enum quarantine_source source;
+	int64_t task;         /* the server's task; 0: none */
+	bool low;             /* scan.cpu=low */
+	int64_t started;
+	uint64_t last_progress; /* monotonic seconds */
+	int64_t cancel_task;  /* the cancel task to report completed at the end */
 	pthread_t thread;
 	atomic_bool cancel;
 	bool joined;          /* by tasks_stop() */
@@ -39,6 +64,12 @@ struct tasks {
 	unsigned max, running;
 	uint64_t next_id;
 	struct scan *scans;
+	struct vault *vault;
+	tasks_report_fn report;
+	void *report_arg;
+	json_t *settings;     /* a copy of those in effect */
+	uint64_t timer;       /* the next scheduled scan; 0: none */
+	char *last_scan_path;
 };
 
 struct tasks *tasks_new(struct agent *a, struct loop *loop, unsigned max_scans)
@@ -51,17 +82,163 @@ struct tasks *tasks_new(struct agent *a, struct loop *loop, unsigned max_scans)
 	t->loop = loop;
 	t->max = max_scans;
 	t->next_id = 1;
+	t->last_scan_path = astate_file(a, "last_scan.json");
+	/* The agent's own settings belong to the channel's thread: the
+	 * defaults until tasks_configure() gives a copy. */
+	t->settings = json_object();
+	if (!t->last_scan_path || !t->settings) {
+		free(t->last_scan_path);
+		json_decref(t->settings);
+		free(t);
+		return NULL;
+	}
 	return t;
+}
+
+void tasks_attach(struct tasks *t, struct vault *v, tasks_report_fn report, void *arg)
+{
+	t->vault = v;
+	t->report = report;
+	t->report_arg = arg;
+}
+
+static void strings_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
 }
 
 static void scan_free(struct scan *s)
 {
-	size_t i;
-
-	for (i = 0; i < s->n; i++)
-		free(s->paths[i]);
-	free(s->paths);
+	strings_free(s->paths, s->n);
+	strings_free(s->exclude, s->nexclude);
 	free(s);
+}
+
+/* Appends the strings of list (a JSON array) to *v (*n of them). */
+static int strings_add(char ***v, size_t *n, const json_t *list)
+{
+	size_t i, m = json_array_size(list);
+	char **grown;
+	const char *p;
+
+	grown = realloc(*v, (*n + m + 1) * sizeof(**v));
+	if (!grown)
+		return -1;
+	*v = grown;
+	for (i = 0; i < m; i++) {
+		p = json_string_value(json_array_get(list, i));
+		if (p && !(grown[(*n)++] = strdup(p)))
+			return -1;
+	}
+	return 0;
+}
+
+/* A task report for the server: {"id", "state", "started", "finished",
+ * "progress"}, and "error" when failed. */
+static void report_task(struct tasks *t, int64_t id, const char *state, int64_t started,
+			const struct ascan_totals *tot, const char *error)
+{
+	json_t *r;
+
+	if (!t->report || id <= 0)
+		return;
+	r = json_pack("{sI ss}", "id", (json_int_t)id, "state", state);
+	if (!r)
+		return;
+	if (started)
+		json_object_set_new(r, "started", json_integer(started));
+	if (strcmp(state, "running") != 0)
+		json_object_set_new(r, "finished", json_integer((json_int_t)time(NULL)));
+	if (tot)
+		json_object_set_new(r, "progress", json_pack("{sI sI sI}", "files",
+				    (json_int_t)tot->files, "bytes", (json_int_t)tot->bytes,
+				    "detections", (json_int_t)tot->infected));
+	if (error)
+		json_object_set_new(r, "error", json_string(error));
+	t->report(r, t->report_arg);
+}
+
+/* Keeps the scan as the last one, for the status's last_scan. */
+static void keep_last(struct scan *s, const char *state, const struct ascan_totals *tot)
+{
+	json_t *last = json_pack("{so ss sI ss sI sI sI}", "task", s->task > 0 ?
+				 json_integer(s->task) : json_null(), "source",
+				 quarantine_source_name(s->source), "started",
+				 (json_int_t)s->started, "state", state, "files",
+				 (json_int_t)tot->files, "bytes", (json_int_t)tot->bytes,
+				 "detections", (json_int_t)tot->infected);
+
+	if (last && strcmp(state, "running") != 0)
+		json_object_set_new(last, "finished", json_integer((json_int_t)time(NULL)));
+	if (!last || !state_write_json(s->t->last_scan_path, last))
+		log_msg(LOG_LVL_WARN, "%s: the last scan could not be kept", s->t->last_scan_path);
+	json_decref(last);
+}
+
+/* After each file: a server's scan reports its progress every few
+ * seconds. */
+static void on_progress(const struct ascan_totals *tot, void *arg)
+{
+	struct scan *s = arg;
+	uint64_t now = util_now_ns() / 1000000000u;
+
+	if (s->task <= 0 || now - s->last_progress < PROGRESS_SECONDS)
+		return;
+	s->last_progress = now;
+	report_task(s->t, s->task, "running", s->started, tot, NULL);
+}
+
+/* An infected file: the policy's actions through the directory the scan
+ * opened it in, checked to be the file read (dev, ino). */
+static json_t *on_found(const char *path, dev_t dev, ino_t ino, const char *const *names,
+			size_t nnames, void *arg)
+{
+	struct scan *s = arg;
+	struct vault_detection d = { 0 };
+	char dir[PATH_MAX], base[PATH_MAX];
+	json_t *det;
+	int dirfd;
+
+	if (!s->t->vault || strlen(path) >= sizeof(dir))
+		return NULL;
+	memcpy(dir, path, strlen(path) + 1);
+	memcpy(base, path, strlen(path) + 1);
+	dirfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	det = json_object();
+	if (!det) {
+		if (dirfd >= 0)
+			close(dirfd);
+		return NULL;
+	}
+	d.source = s->source;
+	d.dirfd = dirfd;
+	d.name = basename(base);
+	d.path = path;
+	d.dev = dev;
+	d.ino = ino;
+	d.names = names;
+	d.nnames = nnames;
+	d.task = s->task;
+	vault_respond(s->t->vault, &d, det);
+	if (dirfd >= 0)
+		close(dirfd);
+	return det;
+}
+
+/* scan.cpu=low: the scanning threads this one starts inherit both. */
+static void lower_priority(void)
+{
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+
+	if (setpriority(PRIO_PROCESS, (id_t)tid, 19) != 0)
+		log_msg(LOG_LVL_WARN, "scan: nice 19: %s", strerror(errno));
+	if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, tid,
+		    IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT) != 0)
+		log_msg(LOG_LVL_WARN, "scan: the idle I/O class: %s", strerror(errno));
 }
 
 /* Writes obj (a reference taken) as one line to the scan's client; a
@@ -75,6 +252,10 @@ static void send_line(struct scan *s, json_t *obj)
 	ssize_t w;
 
 	json_decref(obj);
+	if (s->fd < 0) {
+		free(text);
+		return;
+	}
 	if (!text) {
 		atomic_store(&s->cancel, true);
 		return;
@@ -141,28 +322,45 @@ static void *run(void *arg)
 	struct agent *a = s->t->a;
 	const struct components_handle *h = components_acquire(a->comps);
 	struct ascan_totals tot = { 0 };
+	struct ascan_opts o = { 0 };
+	const char *error = NULL, *state;
 	int lock = -1;
 
+	if (s->low)
+		lower_priority();
+	if (s->source != QUARANTINE_SOURCE_MANUAL) {
+		report_task(s->t, s->task, "running", s->started, &tot, NULL);
+		keep_last(s, "running", &tot);
+	}
 	if (!h) {
-		send_line(s, json_pack("{ss}", "error", "no component in use yet: the agent has "
-				       "not received one from its server (ward-agent update)"));
+		error = "no component in use yet: the agent has not received one from its "
+			"server (ward-agent update)";
 		goto out;
 	}
 	if (components_is_smart(h->name) && !h->smart) {
-		send_line(s, json_pack("{ss}", "error", "smart protection could not be set up "
-				       "(see the agent's log)"));
+		error = "smart protection could not be set up (see the agent's log)";
 		goto out;
 	}
 	lock = take_lock(s);
 	if (lock < 0) {
-		send_line(s, json_pack("{ss}", "error", "cancelled"));
+		error = "cancelled";
 		goto out;
 	}
-	if (reports_scan(a, h, (const char *const *)s->paths, s->n, emit, s, &s->cancel,
-			 &tot) != 0)
-		send_line(s, json_pack("{ss}", "error", atomic_load(&s->cancel) ?
-				       "the scan was cancelled" : "the scan failed (see the "
-				       "agent's log)"));
+	o.emit = s->fd >= 0 ? emit : NULL;
+	o.emit_arg = s;
+	o.act = on_found;
+	o.act_arg = s;
+	o.exclude = (const char *const *)s->exclude;
+	o.nexclude = s->nexclude;
+	o.jobs = s->low ? 1 : 0;
+	o.cancel = &s->cancel;
+	o.progress = on_progress;
+	o.progress_arg = s;
+	if (reports_scan(a, h, (const char *const *)s->paths, s->n, &o, &tot) != 0)
+		error = atomic_load(&s->cancel) ? "the scan was cancelled" : "the scan failed "
+			"(see the agent's log)";
+	else if (atomic_load(&s->cancel))
+		error = "the scan was cancelled";
 	else
 		send_line(s, json_pack("{sb ss sI sI sI sI}", "done", 1, "method", h->smart ?
 				       "smart" : "conventional", "files", (json_int_t)tot.files,
@@ -170,34 +368,56 @@ static void *run(void *arg)
 				       (json_int_t)tot.unverified, "errors",
 				       (json_int_t)tot.errors));
 out:
+	if (error)
+		send_line(s, json_pack("{ss}", "error", error));
+	state = !error ? "completed" : atomic_load(&s->cancel) ? "cancelled" : "failed";
+	if (s->source != QUARANTINE_SOURCE_MANUAL) {
+		report_task(s->t, s->task, state, s->started, &tot,
+			    strcmp(state, "failed") == 0 ? error : NULL);
+		keep_last(s, state, &tot);
+		log_msg(LOG_LVL_INFO, "scan (%s, task %lld): %s, %llu files, %llu infected",
+			quarantine_source_name(s->source), (long long)s->task, state,
+			(unsigned long long)tot.files, (unsigned long long)tot.infected);
+	}
+	if (s->cancel_task > 0)
+		report_task(s->t, s->cancel_task, "completed", s->started, NULL, NULL);
 	if (lock >= 0)
 		close(lock);
 	components_release(a->comps, h);
-	close(s->fd);
+	if (s->fd >= 0)
+		close(s->fd);
 	s->fd = -1;
 	if (loop_post(s->t->loop, finished, s) != 0)
 		log_msg(LOG_LVL_ERROR, "out of memory: a finished scan is not collected");
 	return NULL;
 }
 
-int tasks_scan(struct tasks *t, const char *const *paths, size_t n, int fd, char *errbuf,
-	       size_t errlen)
+/* Starts a scan of paths[0..n) (copied) leaving out the paths of exclude
+ * (a JSON array; NULL: none) and the local exclusions. */
+static int start(struct tasks *t, struct scan *s, const char *const *paths, size_t n,
+		 const json_t *exclude, char *errbuf, size_t errlen)
 {
-	struct scan *s;
+	json_t *local = t->vault ? vault_exclusions(t->vault) : NULL;
 
 	if (t->running >= t->max) {
 		snprintf(errbuf, errlen, "%u scans run already (the most at once)", t->max);
+		scan_free(s);
+		json_decref(local);
 		return -1;
 	}
-	s = calloc(1, sizeof(*s));
-	if (!s || !(s->paths = calloc(n ? n : 1, sizeof(*s->paths))))
+	if (!(s->paths = calloc(n ? n : 1, sizeof(*s->paths))))
 		goto nomem;
 	for (s->n = 0; s->n < n; s->n++)
 		if (!(s->paths[s->n] = strdup(paths[s->n])))
 			goto nomem;
+	if (strings_add(&s->exclude, &s->nexclude, exclude) != 0 ||
+	    strings_add(&s->exclude, &s->nexclude, local) != 0)
+		goto nomem;
+	json_decref(local);
 	s->t = t;
 	s->id = t->next_id++;
-	s->fd = fd;
+	s->started = (int64_t)time(NULL);
+	s->last_progress = util_now_ns() / 1000000000u;
 	if (pthread_create(&s->thread, NULL, run, s) != 0) {
 		snprintf(errbuf, errlen, "cannot start a scan: %s", strerror(errno));
 		scan_free(s);
@@ -208,10 +428,124 @@ int tasks_scan(struct tasks *t, const char *const *paths, size_t n, int fd, char
 	t->running++;
 	return 0;
 nomem:
-	if (s)
-		scan_free(s);
+	json_decref(local);
+	scan_free(s);
 	snprintf(errbuf, errlen, "out of memory");
 	return -1;
+}
+
+int tasks_scan(struct tasks *t, const char *const *paths, size_t n, int fd, char *errbuf,
+	       size_t errlen)
+{
+	struct scan *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		snprintf(errbuf, errlen, "out of memory");
+		return -1;
+	}
+	s->fd = fd;
+	s->source = QUARANTINE_SOURCE_MANUAL;
+	/* Paths asked for by name are scanned: only the local exclusions
+	 * (restored by an administrator) are left out. */
+	return start(t, s, paths, n, NULL, errbuf, errlen);
+}
+
+int tasks_start(struct tasks *t, int64_t id, const char *const *paths, size_t n,
+		const char *cpu, char *errbuf, size_t errlen)
+{
+	struct scan *s = calloc(1, sizeof(*s));
+	json_t *list = NULL, *exclude, *cpu_set;
+	const char **given = NULL;
+	size_t i;
+	int rc = -1;
+
+	exclude = astate_setting(t->a, t->settings, "scan.exclude_paths");
+	cpu_set = astate_setting(t->a, t->settings, "scan.cpu");
+	if (!paths) {
+		list = astate_setting(t->a, t->settings, "scan.paths");
+		n = json_array_size(list);
+		given = calloc(n ? n : 1, sizeof(*given));
+		for (i = 0; given && i < n; i++)
+			given[i] = json_string_value(json_array_get(list, i));
+		paths = given;
+	}
+	if (!s || !paths) {
+		snprintf(errbuf, errlen, "out of memory");
+		free(s);
+		goto out;
+	}
+	s->fd = -1;
+	s->task = id;
+	s->source = id > 0 ? QUARANTINE_SOURCE_SCAN_NOW : QUARANTINE_SOURCE_SCHEDULED;
+	cpu = cpu ? cpu : json_string_value(cpu_set);
+	s->low = !cpu || strcmp(cpu, "normal") != 0;
+	rc = start(t, s, paths, n, exclude, errbuf, errlen);
+out:
+	free(given);
+	json_decref(list);
+	json_decref(exclude);
+	json_decref(cpu_set);
+	return rc;
+}
+
+bool tasks_cancel(struct tasks *t, int64_t id, int64_t cancel_id)
+{
+	struct scan *s;
+
+	for (s = t->scans; s; s = s->next)
+		if (s->task == id && id > 0 && !s->cancel_task) {
+			s->cancel_task = cancel_id;
+			atomic_store(&s->cancel, true);
+			return true;
+		}
+	return false;
+}
+
+/* The loop's timer: a scheduled scan falls due. */
+static void scheduled(void *arg)
+{
+	struct tasks *t = arg;
+	struct scan *s;
+	char msg[256];
+
+	t->timer = 0;
+	for (s = t->scans; s; s = s->next)
+		if (s->source == QUARANTINE_SOURCE_SCHEDULED)
+			break;
+	if (s)
+		log_msg(LOG_LVL_WARN, "scheduled scan: the one before still runs; skipped");
+	else if (tasks_start(t, 0, NULL, 0, NULL, msg, sizeof(msg)) != 0)
+		log_msg(LOG_LVL_ERROR, "scheduled scan: %s", msg);
+	tasks_configure(t, NULL);
+}
+
+void tasks_configure(struct tasks *t, const json_t *settings)
+{
+	struct settings_schedule sc;
+	json_t *on, *when;
+	time_t now = time(NULL), next;
+
+	if (settings) {
+		json_t *copy = json_deep_copy(settings);
+
+		if (copy) {
+			json_decref(t->settings);
+			t->settings = copy;
+		}
+	}
+	if (t->timer)
+		loop_cancel(t->loop, t->timer);
+	t->timer = 0;
+	on = astate_setting(t->a, t->settings, "scan.scheduled");
+	when = astate_setting(t->a, t->settings, "scan.schedule");
+	if (json_is_true(on) && json_is_string(when) &&
+	    settings_schedule_parse(json_string_value(when), &sc)) {
+		next = settings_schedule_next(&sc, now);
+		t->timer = loop_after(t->loop, (uint64_t)(next > now ? next - now : 1) * 1000,
+				      scheduled, t);
+	}
+	json_decref(on);
+	json_decref(when);
 }
 
 unsigned tasks_running(const struct tasks *t)
@@ -243,5 +577,7 @@ void tasks_free(struct tasks *t)
 		t->scans = s->next;
 		scan_free(s);
 	}
+	json_decref(t->settings);
+	free(t->last_scan_path);
 	free(t);
 }

@@ -1,5 +1,11 @@
 /* tasks.h -- the agent's scans: on-demand scans asked through the control
- * socket today; scheduled and server-started scans go here too.
+ * socket (source "manual"), server-started scans (Scan Now, "scan_now")
+ * and scheduled scans (scan.scheduled, scan.schedule: "scheduled"), all on
+ * the same path: scan.exclude_paths and the vault's local exclusions left
+ * out, what is found given to vault_respond() and queued for the server,
+ * progress and the end reported (server tasks), the last one kept as
+ * STATE/last_scan.json for the status. With scan.cpu=low a scan runs one
+ * scanning thread at nice 19 and the idle I/O class.
  *
  * Each scan runs on a thread of its own (never the loop's), on a handle of
  * the component in use (components.h) that it holds to the end, so an
@@ -9,12 +15,20 @@
 #ifndef WARD_AGENT_TASKS_H
 #define WARD_AGENT_TASKS_H
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/loop.h"
 
 struct agent;
 struct tasks;
+struct vault;
+
+/* Takes a task report (docs/protocol.md, POST /api/v1/agent/tasks; a
+ * reference the callee takes) to send to the server. Any thread. */
+typedef void (*tasks_report_fn)(json_t *report, void *arg);
 
 /* The scans of a, at most max_scans at once, whose threads report their
  * end to loop. Returns NULL when out of memory. The caller frees it with
@@ -30,6 +44,29 @@ struct tasks *tasks_new(struct agent *a, struct loop *loop, unsigned max_scans);
  * errbuf set (too many scans, out of memory), fd not taken. Loop's thread. */
 int tasks_scan(struct tasks *t, const char *const *paths, size_t n, int fd, char *errbuf,
 	       size_t errlen);
+
+/* Gives t the vault that acts on what its scans find (NULL: none; reported
+ * only) and where task reports go (NULL: nowhere). Before any scan;
+ * loop's thread. */
+void tasks_attach(struct tasks *t, struct vault *v, tasks_report_fn report, void *arg);
+
+/* Takes the settings in effect (borrowed; copied): scan.* for the scans
+ * that start from now on, and the schedule of scheduled scans. Loop's
+ * thread. */
+void tasks_configure(struct tasks *t, const json_t *settings);
+
+/* Starts the server's scan task (id > 0; 0: a scheduled scan) of
+ * paths[0..n) (NULL: scan.paths) at cpu ("low", "normal"; NULL: scan.cpu),
+ * reporting it running, its progress every few seconds and its end.
+ * Returns 0, or -1 with errbuf set (too many scans, out of memory): the
+ * caller reports the task failed. Loop's thread. */
+int tasks_start(struct tasks *t, int64_t id, const char *const *paths, size_t n,
+		const char *cpu, char *errbuf, size_t errlen);
+
+/* Cancels the scan of task id on behalf of the cancel task cancel_id,
+ * which is reported completed once the scan has stopped. Returns false
+ * when no scan of that task runs. Loop's thread. */
+bool tasks_cancel(struct tasks *t, int64_t id, int64_t cancel_id);
 
 /* How many scans run. Loop's thread. */
 unsigned tasks_running(const struct tasks *t);

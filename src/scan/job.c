@@ -243,6 +243,8 @@ static void scan_slot(struct job *j, struct slot *s)
 			if (scache_lookup(cfg->cache, &key, &names, &len)) {
 				s->rep.cached = true;
 				s->rep.size = (uint64_t)st.st_size;
+				s->rep.dev = st.st_dev;
+				s->rep.ino = st.st_ino;
 				if (!names_from_cache(&s->res, names, len)) {
 					set_outcome(s, SJOB_ERROR, ENOMEM, strerror(ENOMEM));
 					return;
@@ -277,6 +279,8 @@ static void scan_slot(struct job *j, struct slot *s)
 		goto out;
 	}
 	s->rep.size = (uint64_t)st.st_size;
+	s->rep.dev = st.st_dev;
+	s->rep.ino = st.st_ino;
 	if (cacheable) {
 		/* Cache what was scanned: the identity of the open file. */
 		scache_key_from_stat(&key, &st);

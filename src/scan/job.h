@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "engine/engine.h"
 #include "scan/cache.h"
@@ -53,6 +54,8 @@ struct sjob_report {
 	bool unverified;       /* smart scan: no smart protection source answered
 				* for a hash the verdict depends on */
 	bool changed;          /* modified while it was scanned (not cached) */
+	dev_t dev;             /* the file read (or the cache's entry) */
+	ino_t ino;
 };
 
 /* Called once per outcome, in traversal order, never concurrently. */

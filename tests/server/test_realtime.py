@@ -116,6 +116,16 @@ class RealtimeTest(unittest.TestCase):
             f.write(data)
         return path
 
+    def plant(self, name, data, where=None):
+        """Writes an infected file in detect mode (in block mode the scan
+        behind its writing would quarantine it at once); block mode then."""
+        self.mode("detect")
+        path = self.write(name, data, where)
+        wait_for(lambda: f"realtime: {path}: " in self.agent.log_text(),
+                 what="the detection behind the writing")
+        self.mode("block")
+        return path
+
     def open_errno(self, path):
         """0 when path opens for reading, else the errno."""
         try:
@@ -146,18 +156,25 @@ class RealtimeTest(unittest.TestCase):
                          ("realtime", "Demo.Eicar", True))
         self.assertNotIn("action", d)
 
-    def test_2_block_mode_denies(self):
-        self.mode("block")
-        path = self.write("block-eicar.com", EICAR)
+    def test_2_block_mode_denies_and_quarantines(self):
+        path = self.plant("block-eicar.com", EICAR)
         self.assertEqual(self.open_errno(path), errno.EPERM)
-        # The denial reaches the server with what was done.
-        wait_for(lambda: any(e["detail"]["path"] == path and
-                             e["detail"].get("action") == "deny" for e in self.detections()),
-                 timeout=30, what="the denial reported")
-        d = next(e["detail"] for e in self.detections()
-                 if e["detail"]["path"] == path and e["detail"].get("action") == "deny")
-        self.assertEqual((d["source"], d["action_result"], d["process"]["pid"]),
-                         ("realtime", "ok", os.getpid()))
+        # Then the policy's first action (quarantine) takes it away, and the
+        # detection reaches the server with what was done.
+        wait_for(lambda: not os.path.exists(path), what="the file quarantined")
+
+        def reported():
+            return next((e["detail"] for e in self.detections()
+                         if e["detail"]["path"] == path and "action" in e["detail"]), None)
+        wait_for(reported, timeout=30, what="the denial reported")
+        d = reported()
+        self.assertEqual((d["source"], d["action"], d["action_result"], d["process"]["pid"]),
+                         ("realtime", "quarantine", "ok", os.getpid()), d)
+        self.assertTrue(d["quarantine"])
+        # A written infected file is quarantined by the scan behind its
+        # writing, before anyone opens it.
+        path = self.write("written-eicar.com", EICAR)
+        wait_for(lambda: not os.path.exists(path), what="the written file quarantined")
         # A clean file beside it opens.
         clean = self.write("clean.txt", b"nothing to see\n")
         self.assertEqual(self.open_errno(clean), 0)
@@ -168,9 +185,11 @@ class RealtimeTest(unittest.TestCase):
         with open(shutil.which("true"), "rb") as f:
             program = f.read()
         good = self.write("good-prog", program)
-        bad = self.write("bad-prog", program + ELF_MARK)
         os.chmod(good, 0o755)
+        self.mode("detect")
+        bad = self.write("bad-prog", program + ELF_MARK)
         os.chmod(bad, 0o755)
+        self.mode("block")
         self.assertEqual(subprocess.run([good]).returncode, 0)
         with self.assertRaises(PermissionError):
             subprocess.run([bad])
@@ -179,16 +198,17 @@ class RealtimeTest(unittest.TestCase):
         excluded = os.path.join(self.watched, "excluded")
         os.makedirs(excluded, exist_ok=True)
         cat = os.path.realpath(shutil.which("cat"))
+        self.mode("detect")
+        inside = self.write("excl-proc-eicar.com", EICAR)
         self.setting("realtime.exclude_paths", [excluded])
         self.setting("realtime.exclude_processes", [cat])
         self.mode("block")
         path = self.write("eicar.com", EICAR, where=excluded)
         # Settings travel with the poll: wait for the agent to have them.
         wait_for(lambda: self.open_errno(path) == 0, timeout=30, what="the excluded path")
-        inside = self.write("excl-proc-eicar.com", EICAR)
-        self.assertEqual(self.open_errno(inside), errno.EPERM)
         done = subprocess.run([cat, inside], capture_output=True)
         self.assertEqual((done.returncode, done.stdout), (0, EICAR))
+        self.assertEqual(self.open_errno(inside), errno.EPERM)
         self.setting("realtime.exclude_paths", [])
         self.setting("realtime.exclude_processes", [])
         wait_for(lambda: self.open_errno(path) == errno.EPERM, timeout=30,
@@ -227,7 +247,7 @@ class RealtimeTest(unittest.TestCase):
         os.mknod(null, 0o600 | 0o020000, os.makedev(1, 3))
         with open(null, "rb") as f:
             self.assertEqual(f.read(), b"")
-        self.assertEqual(self.open_errno(self.write("after-fifo.com", EICAR)), errno.EPERM)
+        self.assertEqual(self.open_errno(self.write("after-fifo.txt", b"clean")), 0)
 
     def test_7_own_state_is_not_scanned(self):
         self.mode("block")
@@ -248,6 +268,8 @@ class RealtimeTest(unittest.TestCase):
         finally:
             self.agent.proc.send_signal(signal.SIGCONT)
         self.assertIn("realtime: on", self.status())
+        # The watchdog answered them while the agent stood still.
+        self.assertGreater(self.counters()["watchdog"], 0)
 
     def test_9_sigterm_with_opens_waiting_and_unavailable_without_cap(self):
         self.mode("block")

@@ -1,0 +1,451 @@
+/* vault.c -- the agent's quarantine service (see vault.h). */
+#include "agent/vault.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/action.h"
+#include "agent/astate.h"
+#include "agent/components.h"
+#include "agent/reports.h"
+#include "common/log.h"
+#include "common/rest.h"
+#include "common/state.h"
+#include "common/util.h"
+
+/* Local exclusions kept at most (each a path of at most 4096 bytes). */
+#define MAX_EXCLUSIONS 1024
+
+/* Inventory changes kept for the server at most; past it the whole list
+ * is sent instead. */
+#define MAX_CHANGES 1000
+
+/* Records an inventory report carries at most (the server's
+ * quarantine.max_report is larger by default). */
+#define REPORT_BATCH 200
+
+struct vault {
+	pthread_mutex_t lock;
+	struct agent *a;
+	struct quarantine *q;       /* NULL: the quarantine could not be opened */
+	struct action_policy policy;
+	unsigned retention_days;
+	uint64_t max_size;
+	char *excl_path;            /* STATE/exclusions.json */
+	json_t *excluded;           /* array of paths */
+	json_t *changes;            /* inventory RECORDs not yet reported */
+	bool complete_due;          /* the whole inventory is to be sent */
+	uint64_t complete_gen;      /* counts the times complete_due was set */
+	time_t last_prune;
+};
+
+struct vault *vault_open(struct agent *a)
+{
+	struct vault *v = calloc(1, sizeof(*v));
+	char msg[512];
+	size_t fixed = 0;
+
+	if (!v)
+		return NULL;
+	pthread_mutex_init(&v->lock, NULL);
+	v->a = a;
+	v->excl_path = astate_file(a, "exclusions.json");
+	v->changes = json_array();
+	if (!v->excl_path || !v->changes) {
+		vault_close(v);
+		return NULL;
+	}
+	v->excluded = reports_load_list(v->excl_path);
+	v->complete_due = true;
+	vault_configure(v, NULL);
+	if (quarantine_open(a->cfg.state_dir, NULL, NULL, &v->q, msg, sizeof(msg)) != AERR_OK) {
+		log_msg(LOG_LVL_ERROR, "quarantine: %s; quarantine actions fail until the agent "
+			"restarts", msg);
+		v->q = NULL;
+		return v;
+	}
+	if (quarantine_recover(v->q, &fixed, msg, sizeof(msg)) != AERR_OK)
+		log_msg(LOG_LVL_ERROR, "quarantine: recovery: %s", msg);
+	if (fixed)
+		log_msg(LOG_LVL_INFO, "quarantine: %zu half-done item%s finished or rolled back",
+			fixed, fixed == 1 ? "" : "s");
+	return v;
+}
+
+void vault_close(struct vault *v)
+{
+	if (!v)
+		return;
+	quarantine_close(v->q);
+	json_decref(v->excluded);
+	json_decref(v->changes);
+	free(v->excl_path);
+	pthread_mutex_destroy(&v->lock);
+	free(v);
+}
+
+/* The action setting key of settings (NULL: defaults), else dflt. */
+static enum action_kind setting_action(struct vault *v, const json_t *settings, const char *key,
+				       enum action_kind dflt)
+{
+	json_t *val = astate_setting(v->a, settings, key);
+	enum action_kind k = dflt;
+
+	if (!json_is_string(val) || !action_parse(json_string_value(val), &k))
+		k = dflt;
+	json_decref(val);
+	return k;
+}
+
+static int64_t setting_int(struct vault *v, const json_t *settings, const char *key)
+{
+	json_t *val = astate_setting(v->a, settings, key);
+	int64_t n = json_is_integer(val) ? json_integer_value(val) : 0;
+
+	json_decref(val);
+	return n < 0 ? 0 : n;
+}
+
+void vault_configure(struct vault *v, const json_t *settings)
+{
+	struct action_policy p = action_default_policy();
+	json_t *none = settings ? NULL : json_object();
+	const json_t *s = settings ? settings : none;
+	unsigned days;
+	uint64_t max;
+
+	p.malware_first = setting_action(v, s, "action.malware.first", p.malware_first);
+	p.malware_second = setting_action(v, s, "action.malware.second", p.malware_second);
+	p.pua_first = setting_action(v, s, "action.pua.first", p.pua_first);
+	p.pua_second = setting_action(v, s, "action.pua.second", p.pua_second);
+	days = (unsigned)setting_int(v, s, "quarantine.retention_days");
+	max = (uint64_t)setting_int(v, s, "quarantine.max_size");
+	json_decref(none);
+	pthread_mutex_lock(&v->lock);
+	v->policy = p;
+	v->retention_days = days;
+	v->max_size = max;
+	pthread_mutex_unlock(&v->lock);
+}
+
+/* Makes the next report the whole inventory; the lock is held. */
+static void want_complete(struct vault *v)
+{
+	v->complete_due = true;
+	v->complete_gen++;
+	json_array_clear(v->changes);
+}
+
+/* Adds r in state to the changes to report; the lock is held. Past
+ * MAX_CHANGES the whole inventory is sent instead. */
+static void note_change(struct vault *v, const struct quarantine_record *r, const char *state)
+{
+	json_t *rec;
+
+	rec = json_array_size(v->changes) < MAX_CHANGES ? quarantine_record_json(r, state) : NULL;
+	if (!rec || json_array_append_new(v->changes, rec) != 0)
+		want_complete(v);
+}
+
+/* Prunes by the settings; the lock is held. */
+static void prune_locked(struct vault *v)
+{
+	char msg[512];
+	size_t pruned = 0;
+
+	if (!v->q)
+		return;
+	v->last_prune = time(NULL);
+	if (quarantine_prune(v->q, (int64_t)v->last_prune, v->retention_days, v->max_size,
+			     &pruned, msg, sizeof(msg)) != AERR_OK)
+		log_msg(LOG_LVL_ERROR, "quarantine: prune: %s", msg);
+	if (pruned) {
+		/* The records of what went are gone with it: the whole list
+		 * tells the server. */
+		want_complete(v);
+	}
+}
+
+void vault_respond(struct vault *v, const struct vault_detection *d, json_t *report_out)
+{
+	const struct components_handle *h = components_acquire(v->a->comps);
+	struct quarantine_detection det = { 0 };
+	struct action_target t = { 0 };
+	struct action_outcome out;
+	struct quarantine_record rec = { 0 };
+	char version[32];
+
+	snprintf(version, sizeof(version), "%lld", h ? (long long)h->version : 0LL);
+	det.names = d->names;
+	det.n_names = d->nnames;
+	det.component = h && h->name ? h->name : "unknown";
+	det.version = version;
+	det.source = d->source;
+	t.dirfd = d->dirfd;
+	t.name = d->name;
+	t.path = d->path;
+	t.dev = d->dev;
+	t.ino = d->ino;
+	json_object_set_new(report_out, "time", json_integer((json_int_t)time(NULL)));
+	json_object_set_new(report_out, "path", util_json_bytes(d->path ? d->path : d->name));
+	json_object_set_new(report_out, "name", json_string(d->nnames ? d->names[0] : "unknown"));
+	json_object_set_new(report_out, "method", json_string(h && h->smart ? "smart" :
+							      "conventional"));
+	json_object_set_new(report_out, "source", json_string(quarantine_source_name(d->source)));
+	components_release(v->a->comps, h);
+	if (d->task > 0)
+		json_object_set_new(report_out, "task", json_integer(d->task));
+	if (d->pid > 0)
+		json_object_set_new(report_out, "process", json_pack("{sI so}", "pid",
+				    (json_int_t)d->pid, "exe", util_json_bytes(d->exe ? d->exe :
+									       "")));
+	pthread_mutex_lock(&v->lock);
+	action_take(&v->policy, v->q, ACTION_VERDICT_INFECTED, &t, &det, &out);
+	if (out.quarantine_id[0] && v->q) {
+		if (quarantine_get(v->q, out.quarantine_id, &rec, NULL, 0) == AERR_OK)
+			note_change(v, &rec, "stored");
+		else
+			want_complete(v);
+		quarantine_record_free(&rec);
+		prune_locked(v);
+	}
+	pthread_mutex_unlock(&v->lock);
+	action_outcome_json(&out, report_out);
+	/* Block mode denied the access: when the policy left the file in
+	 * place (pass), the denial is what was done. */
+	if (d->denied && out.first == ACTION_PASS && !out.second_taken)
+		json_object_set_new(report_out, "action", json_string("deny"));
+}
+
+/* Adds path to the local exclusions, kept in the state directory; the
+ * lock is held. */
+static bool exclude_locked(struct vault *v, const char *path, char *errbuf, size_t errlen)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(v->excluded); i++)
+		if (strcmp(json_string_value(json_array_get(v->excluded, i)), path) == 0)
+			return true;
+	if (json_array_size(v->excluded) >= MAX_EXCLUSIONS || strlen(path) > 4096) {
+		util_set_msg(errbuf, errlen, "%s: not excluded: the agent keeps at most %d local "
+			     "exclusions of at most 4096 bytes", path, MAX_EXCLUSIONS);
+		return false;
+	}
+	json_array_append_new(v->excluded, json_string_nocheck(path));
+	if (!state_write_json(v->excl_path, v->excluded)) {
+		json_array_remove(v->excluded, json_array_size(v->excluded) - 1);
+		util_set_msg(errbuf, errlen, "%s: the exclusion could not be kept in %s", path,
+			     v->excl_path);
+		return false;
+	}
+	log_msg(LOG_LVL_INFO, "quarantine: %s excluded from scans", path);
+	return true;
+}
+
+enum aerr vault_restore(struct vault *v, const char *id, bool overwrite, bool exclude,
+			char *errbuf, size_t errlen)
+{
+	struct quarantine_record rec = { 0 };
+	enum aerr rc = AERR_NOTFOUND;
+
+	pthread_mutex_lock(&v->lock);
+	if (!v->q) {
+		util_set_msg(errbuf, errlen, "the quarantine is not open (see the agent's log)");
+		rc = AERR_IO;
+		goto out;
+	}
+	/* Excluded first: a scan must not find the restored file again. */
+	if (exclude) {
+		rc = quarantine_get(v->q, id, &rec, errbuf, errlen);
+		if (rc != AERR_OK)
+			goto out;
+		if (!exclude_locked(v, rec.path, errbuf, errlen)) {
+			rc = AERR_IO;
+			goto out;
+		}
+		quarantine_record_free(&rec);
+	}
+	rc = quarantine_restore(v->q, id, overwrite, &rec, errbuf, errlen);
+	if (rc == AERR_OK) {
+		log_msg(LOG_LVL_INFO, "quarantine: item %s restored to %s", id, rec.path);
+		note_change(v, &rec, "restored");
+	}
+out:
+	quarantine_record_free(&rec);
+	pthread_mutex_unlock(&v->lock);
+	return rc;
+}
+
+enum aerr vault_delete(struct vault *v, const char *id, char *errbuf, size_t errlen)
+{
+	struct quarantine_record rec = { 0 };
+	enum aerr rc = AERR_IO;
+
+	pthread_mutex_lock(&v->lock);
+	if (!v->q) {
+		util_set_msg(errbuf, errlen, "the quarantine is not open (see the agent's log)");
+		goto out;
+	}
+	rc = quarantine_get(v->q, id, &rec, errbuf, errlen);
+	if (rc == AERR_TAMPERED || rc == AERR_OK)
+		rc = quarantine_delete(v->q, id, errbuf, errlen);
+	if (rc == AERR_OK) {
+		if (rec.path)
+			note_change(v, &rec, "deleted");
+		else
+			want_complete(v);
+	}
+out:
+	quarantine_record_free(&rec);
+	pthread_mutex_unlock(&v->lock);
+	return rc;
+}
+
+/* The inventory as RECORDs; the lock is held. */
+static json_t *list_locked(struct vault *v, char *errbuf, size_t errlen)
+{
+	struct quarantine_record *recs = NULL;
+	json_t *items;
+	size_t n = 0, i;
+
+	if (!v->q) {
+		util_set_msg(errbuf, errlen, "the quarantine is not open (see the agent's log)");
+		return NULL;
+	}
+	if (quarantine_list(v->q, &recs, &n, NULL, errbuf, errlen) != AERR_OK)
+		return NULL;
+	items = json_array();
+	for (i = 0; items && i < n; i++)
+		if (json_array_append_new(items, quarantine_record_json(&recs[i], "stored")) != 0) {
+			json_decref(items);
+			items = NULL;
+		}
+	quarantine_records_free(recs, n);
+	if (!items)
+		util_set_msg(errbuf, errlen, "out of memory");
+	return items;
+}
+
+json_t *vault_list(struct vault *v, char *errbuf, size_t errlen)
+{
+	json_t *items;
+
+	pthread_mutex_lock(&v->lock);
+	items = list_locked(v, errbuf, errlen);
+	pthread_mutex_unlock(&v->lock);
+	return items;
+}
+
+void vault_prune(struct vault *v)
+{
+	pthread_mutex_lock(&v->lock);
+	prune_locked(v);
+	pthread_mutex_unlock(&v->lock);
+}
+
+bool vault_excluded(struct vault *v, const char *path)
+{
+	bool hit = false;
+	size_t i, len;
+	const char *e;
+
+	pthread_mutex_lock(&v->lock);
+	for (i = 0; !hit && i < json_array_size(v->excluded); i++) {
+		e = json_string_value(json_array_get(v->excluded, i));
+		len = e ? strlen(e) : 0;
+		hit = len && strncmp(path, e, len) == 0 &&
+		      (path[len] == '\0' || path[len] == '/' || strcmp(e, "/") == 0);
+	}
+	pthread_mutex_unlock(&v->lock);
+	return hit;
+}
+
+json_t *vault_exclusions(struct vault *v)
+{
+	json_t *copy;
+
+	pthread_mutex_lock(&v->lock);
+	copy = json_deep_copy(v->excluded);
+	pthread_mutex_unlock(&v->lock);
+	return copy;
+}
+
+/* Posts items (complete or not) to the server. Returns true when it took
+ * them (200), or refused them as malformed (logged: they would be refused
+ * again). */
+static bool post_inventory(struct vault *v, json_t *items, bool complete)
+{
+	json_t *body = json_pack("{sOsb}", "items", items, "complete", complete), *answer = NULL;
+	char msg[256];
+	long status = 0;
+	bool done = false;
+
+	if (body && rest_call(v->a->up.rc, "POST", "/api/v1/agent/quarantine", body, 30, &status,
+			      &answer, msg, sizeof(msg)) == ERR_OK) {
+		if (status == 200) {
+			done = true;
+		} else if (status == 400) {
+			const char *why = json_string_value(json_object_get(answer, "error"));
+
+			log_msg(LOG_LVL_ERROR, "quarantine: the server refused the inventory (%s); "
+				"dropped", why ? why : "malformed");
+			done = true;
+		} else {
+			log_msg(LOG_LVL_WARN, "quarantine: the inventory report got HTTP %ld; "
+				"tried again later", status);
+		}
+	} else if (body) {
+		log_msg(LOG_LVL_WARN, "quarantine: the inventory report failed (%s); tried again "
+			"later", msg);
+	}
+	json_decref(answer);
+	json_decref(body);
+	return done;
+}
+
+void vault_report(struct vault *v)
+{
+	json_t *items = NULL;
+	bool complete;
+	uint64_t gen;
+	size_t taken, i;
+	char msg[512];
+
+	pthread_mutex_lock(&v->lock);
+	if (v->q && time(NULL) - v->last_prune >= 86400)
+		prune_locked(v);
+	complete = v->complete_due;
+	gen = v->complete_gen;
+	taken = json_array_size(v->changes);
+	if (complete) {
+		items = list_locked(v, msg, sizeof(msg));
+		if (!items)
+			log_msg(LOG_LVL_ERROR, "quarantine: inventory: %s", msg);
+	} else if (taken) {
+		taken = taken > REPORT_BATCH ? REPORT_BATCH : taken;
+		items = json_array();
+		for (i = 0; items && i < taken; i++)
+			json_array_append(items, json_array_get(v->changes, i));
+	}
+	pthread_mutex_unlock(&v->lock);
+	if (!items)
+		return;
+	/* The network call runs without the lock: detections keep being
+	 * acted upon meanwhile, their changes reported next time. */
+	if (post_inventory(v, items, complete)) {
+		pthread_mutex_lock(&v->lock);
+		/* Changes noted while the list was out are sent next time. */
+		if (gen == v->complete_gen) {
+			v->complete_due = false;
+			for (i = 0; i < taken && json_array_size(v->changes); i++)
+				json_array_remove(v->changes, 0);
+		}
+		pthread_mutex_unlock(&v->lock);
+		if (complete)
+			log_msg(LOG_LVL_INFO, "quarantine: inventory of %zu item%s reported",
+				json_array_size(items), json_array_size(items) == 1 ? "" : "s");
+	}
+	json_decref(items);
+}
