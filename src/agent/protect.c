@@ -31,7 +31,8 @@
 #define PROTECT_FINDINGS 256
 
 /* How often the component in use is compared with the one the caches
- * hold verdicts of (milliseconds). */
+ * hold verdicts of, and the vault's local exclusions with those in the
+ * policy (milliseconds). */
 #define PROTECT_COMP_POLL_MS 500
 
 /* A file the scanner handed over. */
@@ -80,6 +81,7 @@ struct protect {
 	char reason[256];
 	/* The loop's thread's own. */
 	json_t *settings;      /* the settings applied last */
+	json_t *local;         /* the vault's local exclusions in the policy */
 	char *exe;             /* the agent's executable */
 	int mountinfo;
 	const struct components_handle *comp_seen; /* compared by name and version */
@@ -493,6 +495,17 @@ static bool policy_make(struct protect *p, struct policy *pol)
 	memset(pol, 0, sizeof(*pol));
 	pol->paths = astate_setting(p->a, p->settings, "realtime.paths");
 	pol->exclude_paths = astate_setting(p->a, p->settings, "realtime.exclude_paths");
+	/* Files an administrator restored and excluded are left alone too. */
+	json_decref(p->local);
+	p->local = p->vault ? vault_exclusions(p->vault) : NULL;
+	if (json_array_size(p->local) && json_is_array(pol->exclude_paths)) {
+		json_t *all = json_deep_copy(pol->exclude_paths);
+
+		json_decref(pol->exclude_paths);
+		pol->exclude_paths = all;
+		if (!all || json_array_extend(all, p->local) != 0)
+			ok = false;
+	}
 	pol->exclude_processes = astate_setting(p->a, p->settings, "realtime.exclude_processes");
 	pol->cfg.mode = str_setting_is(p, "realtime.mode", "detect") ? REALTIME_DETECT :
 			REALTIME_BLOCK;
@@ -600,11 +613,17 @@ static void on_mounts(int fd, uint32_t events, void *arg)
 		run_policy(p);
 }
 
-/* A new component in use: verdicts of the old one are no longer cached. */
+/* A new component in use: verdicts of the old one are no longer cached.
+ * New local exclusions (a restore): the policy again. */
 static void check_component(void *arg)
 {
 	struct protect *p = arg;
 	const struct components_handle *h = components_acquire(p->a->comps);
+	json_t *local = p->vault && p->rt ? vault_exclusions(p->vault) : NULL;
+
+	if (local && (p->local ? !json_equal(local, p->local) : json_array_size(local) > 0))
+		run_policy(p);
+	json_decref(local);
 
 	if (h && (!p->comp_name || strcmp(h->name, p->comp_name) != 0 ||
 		  h->version != p->comp_version)) {
@@ -757,6 +776,7 @@ void protect_free(struct protect *p)
 		finding_free(f);
 	}
 	json_decref(p->settings);
+	json_decref(p->local);
 	free(p->ring);
 	free(p->exe);
 	pthread_cond_destroy(&p->found);

@@ -271,7 +271,7 @@ class RealtimeTest(unittest.TestCase):
         # The watchdog answered them while the agent stood still.
         self.assertGreater(self.counters()["watchdog"], 0)
 
-    def test_9_sigterm_with_opens_waiting_and_unavailable_without_cap(self):
+    def test_9_sigterm_local_exclusions_and_unavailable_without_cap(self):
         self.mode("block")
         self.agent.proc.send_signal(signal.SIGSTOP)
         results = []
@@ -290,6 +290,19 @@ class RealtimeTest(unittest.TestCase):
             t.join(timeout=30)
             self.assertFalse(t.is_alive())
         self.assertEqual(results, [0, 0, 0, 0])
+        # A file an administrator restored and excluded (the vault's local
+        # exclusions, kept in the state) is left alone by real-time too.
+        restored = os.path.join(self.files, "restored.com")
+        with open(os.path.join(self.agent.dir, "state", "exclusions.json"), "w") as f:
+            json.dump([restored], f)
+        self.agent.start()
+        wait_for(lambda: "realtime: on (block mode)" in self.status(), what="on again")
+        self.write("restored.com", EICAR)
+        self.assertEqual(self.open_errno(restored), 0)
+        self.assertEqual(self.open_errno(self.plant("not-restored.com", EICAR)), errno.EPERM)
+        self.agent.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.agent.proc.wait(timeout=15), 0)
+        self.agent.log.close()
         # Without CAP_SYS_ADMIN: unavailable, saying why; nothing denied.
         argv_wrap = Agent.wrap
         self.agent.wrap = lambda argv: ["capsh", "--drop=cap_sys_admin", "--", "-c",
