@@ -256,6 +256,22 @@ class RealtimeTest(unittest.TestCase):
         os.unlink(path)
         self.assertGreater(self.counters()["excluded"], 0)
 
+    def test_7b_a_new_mount_under_the_paths_is_marked(self):
+        self.mode("block")
+        mnt = os.path.join(self.files, "mnt")
+        os.makedirs(mnt)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "ward-rt-test-2", mnt],
+                       check=True)
+        try:
+            # Followed through the mount table: the new filesystem is marked
+            # (the file is denied, or quarantined by the scan behind its
+            # writing); unmarked, it would open forever.
+            path = self.write("eicar.com", EICAR, where=mnt)
+            wait_for(lambda: self.open_errno(path) in (errno.EPERM, errno.ENOENT),
+                     what="the new mount marked")
+        finally:
+            subprocess.run(["umount", "-l", mnt])
+
     def test_8_stopped_agent_hangs_nobody(self):
         self.mode("block")
         self.agent.proc.send_signal(signal.SIGSTOP)
