@@ -45,7 +45,6 @@ struct item {
 struct finding {
 	struct finding *next;
 	bool rescan;
-	int fd;                /* the file (detections), -1 for rescans */
 	char *path, *exe;
 	char **names;
 	size_t nnames;
@@ -74,7 +73,9 @@ struct protect {
 	uint64_t findings_dropped;
 	pthread_t responder;
 	bool responding;
-	/* What protect_status() reports (under lock). */
+	/* What protect_status() reports (under slock, apart from the pool's
+	 * lock, which the scanner's reader takes). */
+	pthread_mutex_t slock;
 	struct realtime *rt;
 	const char *state;     /* "on", "off", "unavailable" */
 	enum realtime_mode mode;
@@ -84,7 +85,6 @@ struct protect {
 	json_t *local;         /* the vault's local exclusions in the policy */
 	char *exe;             /* the agent's executable */
 	int mountinfo;
-	const struct components_handle *comp_seen; /* compared by name and version */
 	const char *comp_name;
 	int64_t comp_version;
 	uint64_t comp_timer;
@@ -99,8 +99,6 @@ static void finding_free(struct finding *f)
 
 	if (!f)
 		return;
-	if (f->fd >= 0)
-		close(f->fd);
 	for (i = 0; i < f->nnames; i++)
 		free(f->names[i]);
 	free(f->names);
@@ -155,7 +153,6 @@ static struct finding *finding_new(const struct realtime_file *file, bool rescan
 	if (!f)
 		return NULL;
 	f->rescan = rescan;
-	f->fd = -1;
 	f->path = strdup(file->path);
 	f->exe = strdup(file->exe ? file->exe : "");
 	f->pid = file->pid;
@@ -166,7 +163,6 @@ static struct finding *finding_new(const struct realtime_file *file, bool rescan
 		goto fail;
 	if (rescan)
 		return f;
-	f->fd = fcntl(file->fd, F_DUPFD_CLOEXEC, 0);
 	f->names = calloc(file->nnames ? file->nnames : 1, sizeof(*f->names));
 	if (!f->names)
 		goto fail;
@@ -340,9 +336,9 @@ static void report_detection(struct protect *p, const struct finding *f)
 	size_t i;
 
 	components_release(p->a->comps, h);
-	pthread_mutex_lock(&p->lock);
+	pthread_mutex_lock(&p->slock);
 	block = p->mode == REALTIME_BLOCK;
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&p->slock);
 	for (i = 0; i < f->nnames; i++)
 		log_msg(LOG_LVL_WARN, "realtime: %s: %s found (pid %d, %s)%s", f->path,
 			f->names[i], (int)f->pid, f->exe[0] ? f->exe : "unknown executable",
@@ -533,21 +529,21 @@ static bool policy_make(struct protect *p, struct policy *pol)
 static void set_state(struct protect *p, const char *state, enum realtime_mode mode,
 		      const char *reason)
 {
-	pthread_mutex_lock(&p->lock);
+	pthread_mutex_lock(&p->slock);
 	p->state = state;
 	p->mode = mode;
 	snprintf(p->reason, sizeof(p->reason), "%s", reason ? reason : "");
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&p->slock);
 }
 
 static void stop_scanner(struct protect *p)
 {
 	struct realtime *rt;
 
-	pthread_mutex_lock(&p->lock);
+	pthread_mutex_lock(&p->slock);
 	rt = p->rt;
 	p->rt = NULL;
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&p->slock);
 	if (rt) {
 		realtime_stop(rt);
 		realtime_free(rt);
@@ -587,9 +583,9 @@ static void run_policy(struct protect *p)
 		set_state(p, "unavailable", pol.cfg.mode, msg);
 		goto out;
 	}
-	pthread_mutex_lock(&p->lock);
+	pthread_mutex_lock(&p->slock);
 	p->rt = rt;
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&p->slock);
 	set_state(p, "on", pol.cfg.mode, NULL);
 	log_msg(LOG_LVL_INFO, "realtime: on (%s mode, %zu path%s)",
 		pol.cfg.mode == REALTIME_DETECT ? "detect" : "block", pol.cfg.npaths,
@@ -654,6 +650,7 @@ struct protect *protect_new(struct agent *a, struct loop *loop, struct channel *
 	p->mountinfo = -1;
 	p->cap = REALTIME_DEFAULT_MAX_PENDING;
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->slock, NULL);
 	pthread_cond_init(&p->more, NULL);
 	pthread_cond_init(&p->found, NULL);
 	p->ring = calloc(p->cap, sizeof(*p->ring));
@@ -720,14 +717,14 @@ json_t *protect_status(struct protect *p)
 
 	if (!p)
 		return json_pack("{ss}", "state", "off");
-	pthread_mutex_lock(&p->lock);
+	pthread_mutex_lock(&p->slock);
 	s = json_pack("{ss ss}", "state", p->state, "mode",
 		      p->mode == REALTIME_DETECT ? "detect" : "block");
 	if (s && strcmp(p->state, "unavailable") == 0)
 		json_object_set_new(s, "reason", json_string(p->reason));
 	if (s && p->rt)
 		json_object_set_new(s, "counters", realtime_stats_json(p->rt));
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&p->slock);
 	return s;
 }
 
@@ -782,5 +779,6 @@ void protect_free(struct protect *p)
 	pthread_cond_destroy(&p->found);
 	pthread_cond_destroy(&p->more);
 	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->slock);
 	free(p);
 }
