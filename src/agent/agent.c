@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/astate.h"
@@ -26,8 +27,8 @@
 #include "agent/components.h"
 #include "agent/control.h"
 #include "agent/protect.h"
-#include "agent/vault.h"
 #include "agent/tasks.h"
+#include "agent/vault.h"
 #include "agent/worker.h"
 #include "common/ini.h"
 #include "common/log.h"
@@ -74,7 +75,11 @@ static void usage(FILE *f)
 	      "  scan PATH...                      have the running agent scan files and\n"
 	      "                                    directories with the component in use\n"
 	      "  status                            print the enrollment, settings and components,\n"
-	      "                                    and what the running agent is doing\n",
+	      "                                    and what the running agent is doing\n"
+	      "  quarantine list                   the running agent's quarantined files\n"
+	      "  quarantine restore ID [--overwrite]\n"
+	      "                                    put item ID back where it was\n"
+	      "  quarantine delete ID              remove item ID for good\n",
 	      f);
 }
 
@@ -287,14 +292,31 @@ out:
 	free(paths);
 }
 
-/* New settings in effect: the services that follow them. */
-static void on_settings(json_t *settings, void *arg)
+/* The quarantine commands: {"cmd": "quarantine_list"} -> {"items"},
+ * {"cmd": "quarantine_restore", "item", "overwrite"} and
+ * {"cmd": "quarantine_delete", "item"} -> {"ok": true} or {"error"}. */
+static json_t *quarantine_command(struct services *sv, const char *cmd, const json_t *req)
 {
-	struct services *sv = arg;
+	const char *item = json_string_value(json_object_get(req, "item"));
+	char msg[512];
+	json_t *items;
+	enum aerr rc;
 
-	vault_configure(sv->vault, settings);
-	protect_apply(sv->protect, settings);
-	json_decref(settings);
+	if (strcmp(cmd, "quarantine_list") == 0) {
+		items = vault_list(sv->vault, msg, sizeof(msg));
+		return items ? json_pack("{so}", "items", items) : json_pack("{ss}", "error", msg);
+	}
+	if (!item || strlen(item) != QUARANTINE_ID_LEN)
+		return json_pack("{ss}", "error", "\"item\": expected a quarantine item id");
+	if (strcmp(cmd, "quarantine_restore") == 0)
+		rc = vault_restore(sv->vault, item, json_is_true(json_object_get(req, "overwrite")),
+				   false, msg, sizeof(msg));
+	else
+		rc = vault_delete(sv->vault, item, msg, sizeof(msg));
+	if (rc != AERR_OK)
+		return json_pack("{ss}", "error", msg);
+	channel_wake(sv->channel); /* the server hears of it now */
+	return json_pack("{sb}", "ok", 1);
 }
 
 static void on_command(struct control *ctl, uint64_t id, const char *cmd, const json_t *req,
@@ -308,9 +330,87 @@ static void on_command(struct control *ctl, uint64_t id, const char *cmd, const 
 		ask_scan(sv, id, req);
 	else if (strcmp(cmd, "update") == 0)
 		channel_ask(sv->channel, CHANNEL_UPDATE, id);
+	else if (strcmp(cmd, "quarantine_list") == 0 || strcmp(cmd, "quarantine_restore") == 0 ||
+		 strcmp(cmd, "quarantine_delete") == 0)
+		control_answer(ctl, id, quarantine_command(sv, cmd, req));
 	else
 		control_answer(ctl, id, json_pack("{ss}", "error", "unknown command (status, "
-						     "scan, update)"));
+						     "scan, update, quarantine_list, "
+						     "quarantine_restore, quarantine_delete)"));
+}
+
+/* A task report from the scans, for the channel to send. */
+static void report_task(json_t *report, void *arg)
+{
+	channel_report_task(((struct services *)arg)->channel, report);
+}
+
+/* The end of a task run on the loop's thread. */
+static void task_done(struct services *sv, json_int_t id, int64_t started, const char *error)
+{
+	json_t *r = json_pack("{sI ss sI sI}", "id", id, "state", error ? "failed" : "completed",
+			      "started", (json_int_t)started, "finished", (json_int_t)time(NULL));
+
+	if (r && error)
+		json_object_set_new(r, "error", json_string(error));
+	channel_report_task(sv->channel, r);
+}
+
+/* A task the server delivered (the channel checked it). */
+static void on_task(json_t *task, void *arg)
+{
+	struct services *sv = arg;
+	const char *kind = json_string_value(json_object_get(task, "kind"));
+	json_int_t id = json_integer_value(json_object_get(task, "id")), target;
+	const json_t *list = json_object_get(task, "paths");
+	const char *item = json_string_value(json_object_get(task, "item"));
+	int64_t started = (int64_t)time(NULL);
+	const char **paths = NULL;
+	char msg[512];
+	size_t i, n = json_array_size(list);
+
+	if (strcmp(kind, "scan") == 0) {
+		paths = list ? calloc(n, sizeof(*paths)) : NULL;
+		for (i = 0; paths && i < n; i++)
+			paths[i] = json_string_value(json_array_get(list, i));
+		if (list && !paths)
+			task_done(sv, id, started, "out of memory");
+		else if (tasks_start(sv->tasks, id, paths, n, json_string_value(json_object_get(
+					     task, "cpu")), msg, sizeof(msg)) != 0)
+			task_done(sv, id, started, msg);
+		free(paths);
+	} else if (strcmp(kind, "cancel") == 0) {
+		target = json_integer_value(json_object_get(task, "task"));
+		/* No scan of it runs (it ended, or the agent restarted): it
+		 * is cancelled as far as this agent goes. */
+		if (!tasks_cancel(sv->tasks, target, id)) {
+			task_done(sv, id, started, NULL);
+			channel_report_task(sv->channel, json_pack("{sI ss sI sI}", "id", target,
+								   "state", "cancelled", "started",
+								   (json_int_t)started, "finished",
+								   (json_int_t)time(NULL)));
+		}
+	} else if (strcmp(kind, "quarantine_restore") == 0) {
+		task_done(sv, id, started, vault_restore(sv->vault, item, json_is_true(
+						json_object_get(task, "overwrite")), json_is_true(
+						json_object_get(task, "exclude")), msg,
+					sizeof(msg)) == AERR_OK ? NULL : msg);
+	} else {
+		task_done(sv, id, started, vault_delete(sv->vault, item, msg, sizeof(msg)) ==
+			  AERR_OK ? NULL : msg);
+	}
+	json_decref(task);
+}
+
+/* The settings in effect changed (or the agent started). */
+static void on_settings(json_t *settings, void *arg)
+{
+	struct services *sv = arg;
+
+	vault_configure(sv->vault, settings);
+	tasks_configure(sv->tasks, settings);
+	protect_apply(sv->protect, settings);
+	json_decref(settings);
 }
 
 /* The agent: the loop on this thread until SIGTERM or SIGINT, then every
@@ -333,18 +433,20 @@ static int cmd_run(struct agent *a)
 	}
 	sv.tasks = tasks_new(a, loop, (unsigned)a->cfg.max_scans);
 	sv.channel = channel_new(a, loop, on_channel_answer, &sv);
-	if (!sv.tasks || !sv.channel) {
+	sv.vault = vault_open(a);
+	if (!sv.tasks || !sv.channel || !sv.vault) {
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;
 	}
-	sv.vault = vault_open(a);
-	sv.protect = sv.vault ? protect_new(a, loop, sv.channel) : NULL;
+	tasks_attach(sv.tasks, sv.vault, report_task, &sv);
+	channel_attach(sv.channel, sv.vault, on_task, on_settings, &sv);
+	/* Real-time protection starts with the settings the channel posts at
+	 * its start. */
+	sv.protect = protect_new(a, loop, sv.channel);
 	if (!sv.protect)
 		goto out;
-	vault_configure(sv.vault, a->settings);
 	protect_attach(sv.protect, sv.vault);
 	a->protect = sv.protect;
-	channel_on_settings(sv.channel, on_settings, &sv);
 	sv.control = control_new(loop, a->control_path, (unsigned)a->cfg.control_connections,
 				 on_command, &sv, msg, sizeof(msg));
 	if (!sv.control) {
@@ -353,7 +455,6 @@ static int cmd_run(struct agent *a)
 	}
 	log_msg(LOG_LVL_INFO, "ward-agent %s: %s, settings version %lld", WARD_VERSION, a->server,
 		(long long)a->version);
-	protect_apply(sv.protect, a->settings);
 	if (!channel_start(sv.channel))
 		goto out;
 	ret = loop_run(loop) == 0 ? 0 : 1;
@@ -377,8 +478,8 @@ out:
 	tasks_free(sv.tasks);
 	a->protect = NULL;
 	protect_free(sv.protect);
-	vault_close(sv.vault);
 	channel_free(sv.channel);
+	vault_close(sv.vault);
 	return ret;
 }
 
@@ -572,6 +673,59 @@ static int cmd_update(struct agent *a)
 	return ret;
 }
 
+/* ward-agent quarantine list | restore ID [--overwrite] | delete ID,
+ * through the running agent. */
+static int cmd_quarantine(struct agent *a, int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : "";
+	json_t *req = NULL, *answer, *items, *r;
+	const char *err;
+	size_t i;
+	int why;
+
+	if (strcmp(sub, "list") == 0 && argc == 2)
+		req = json_pack("{ss}", "cmd", "quarantine_list");
+	else if (strcmp(sub, "restore") == 0 && (argc == 3 || (argc == 4 &&
+		 strcmp(argv[3], "--overwrite") == 0)))
+		req = json_pack("{ss ss sb}", "cmd", "quarantine_restore", "item", argv[2],
+				"overwrite", argc == 4);
+	else if (strcmp(sub, "delete") == 0 && argc == 3)
+		req = json_pack("{ss ss}", "cmd", "quarantine_delete", "item", argv[2]);
+	if (!req) {
+		usage(stderr);
+		return 2;
+	}
+	answer = ask(a, "quarantine", req, &why);
+	if (!answer) {
+		if (why >= 0)
+			not_reached("quarantine", why);
+		return 1;
+	}
+	err = json_string_value(json_object_get(answer, "error"));
+	if (err) {
+		log_msg(LOG_LVL_ERROR, "quarantine: %s", err);
+		json_decref(answer);
+		return 1;
+	}
+	items = json_object_get(answer, "items");
+	json_array_foreach(items, i, r) {
+		char path[1024];
+
+		const char *id = json_string_value(json_object_get(r, "id"));
+		const char *name = json_string_value(json_array_get(json_object_get(r, "names"),
+								    0));
+		const char *source = json_string_value(json_object_get(r, "source"));
+		const char *p = json_string_value(json_object_get(r, "path"));
+
+		util_escape(path, sizeof(path), p ? p : "");
+		printf("%s  %s  %lld bytes  %s  %s\n", id ? id : "?", path,
+		       (long long)json_integer_value(json_object_get(r, "size")),
+		       name ? name : "?", source ? source : "?");
+	}
+	json_decref(answer);
+	return 0;
+}
+
 /* The paths to scan, absolute (relative ones are taken from the current
  * directory), as the JSON array of a request; NULL with a message when
  * one cannot be sent (not UTF-8, out of memory). */
@@ -709,6 +863,8 @@ int main(int argc, char **argv)
 		ret = cmd_update(&a);
 	else if (strcmp(argv[i], "scan") == 0)
 		ret = cmd_scan(&a, argc - i, argv + i);
+	else if (strcmp(argv[i], "quarantine") == 0)
+		ret = cmd_quarantine(&a, argc - i, argv + i);
 	else {
 		usage(stderr);
 		ret = 2;

@@ -9,12 +9,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent/astate.h"
 #include "agent/components.h"
 #include "agent/reports.h"
+#include "agent/vault.h"
 #include "common/log.h"
 #include "common/rest.h"
 #include "common/settings.h"
@@ -23,6 +25,11 @@
 
 /* Requests waiting for the channel's thread at most. */
 #define MAX_PENDING 32
+
+/* Task reports waiting for the server at most (the oldest progress
+ * reports go first past it), and task ids remembered as taken. */
+#define MAX_REPORTS 256
+#define MAX_SEEN 1024
 
 struct request {
 	enum channel_ask what;
@@ -34,8 +41,6 @@ struct channel {
 	struct loop *loop;
 	channel_answer_fn answer;
 	void *answer_arg;
-	channel_settings_fn on_settings;
-	void *settings_arg;
 	pthread_t thread;
 	bool started;
 	pthread_mutex_t lock;          /* what follows */
@@ -43,8 +48,16 @@ struct channel {
 	bool stop;
 	struct request pending[MAX_PENDING];
 	size_t npending;
+	json_t *reports;               /* task reports waiting for the server */
 	/* Set to cut a transfer short (stop, a request); libcurl checks it. */
 	atomic_bool abort;
+	/* The tasks: the channel's thread's own. */
+	struct vault *vault;
+	channel_task_fn on_task;
+	channel_settings_fn on_settings;
+	void *hook_arg;
+	int64_t seen[MAX_SEEN];        /* ids of the tasks taken, a ring */
+	size_t nseen;
 };
 
 /* Enrolls as uuid with server, trusting the CA in ca_file, into domain
@@ -229,40 +242,6 @@ static void deliver(void *arg)
 	free(r);
 }
 
-/* Settings on their way to the loop's thread. */
-struct applied {
-	struct channel *ch;
-	json_t *settings;
-};
-
-static void deliver_settings(void *arg)
-{
-	struct applied *s = arg;
-
-	s->ch->on_settings(s->settings, s->ch->settings_arg);
-	free(s);
-}
-
-/* Tells the loop's thread of the settings now in effect. */
-static void settings_applied(struct channel *ch)
-{
-	struct applied *s;
-
-	if (!ch->on_settings)
-		return;
-	s = malloc(sizeof(*s));
-	if (s) {
-		s->ch = ch;
-		s->settings = json_deep_copy(ch->a->settings);
-	}
-	if (!s || !s->settings || loop_post(ch->loop, deliver_settings, s) != 0) {
-		if (s)
-			json_decref(s->settings);
-		free(s);
-		log_msg(LOG_LVL_ERROR, "out of memory: new settings not passed to the services");
-	}
-}
-
 /* Hands the answer to request id to the loop's thread. */
 static void reply(struct channel *ch, uint64_t id, json_t *answer)
 {
@@ -357,6 +336,233 @@ static void serve_requests(struct channel *ch)
 }
 
 /* The client for a's server (logged when it cannot be made). */
+/* Sends the task reports waiting, oldest first, until one does not get
+ * through (kept for the next time). A report the server refuses (400, or
+ * 404/409: not this agent's, finished) would be refused again: dropped,
+ * logged. */
+static void send_task_reports(struct channel *ch)
+{
+	json_t *r, *answer;
+	char msg[256];
+	long status;
+
+	for (;;) {
+		pthread_mutex_lock(&ch->lock);
+		r = json_incref(json_array_get(ch->reports, 0));
+		pthread_mutex_unlock(&ch->lock);
+		if (!r)
+			return;
+		answer = NULL;
+		status = 0;
+		if (rest_call(ch->a->up.rc, "POST", "/api/v1/agent/tasks", r, 30, &status, &answer,
+			      msg, sizeof(msg)) != ERR_OK || (status != 200 && status != 400 &&
+							       status != 404 && status != 409)) {
+			if (!atomic_load(&ch->abort))
+				log_msg(LOG_LVL_WARN, "tasks: the report of task %lld failed (%s); "
+					"tried again later", (long long)json_integer_value(
+					json_object_get(r, "id")), status ? "HTTP error" : msg);
+			json_decref(answer);
+			json_decref(r);
+			return;
+		}
+		if (status != 200)
+			log_msg(LOG_LVL_ERROR, "tasks: the server refused the report of task %lld "
+				"(%s); dropped", (long long)json_integer_value(json_object_get(r,
+				"id")), json_string_value(json_object_get(answer, "error")) ?
+				json_string_value(json_object_get(answer, "error")) : "refused");
+		json_decref(answer);
+		pthread_mutex_lock(&ch->lock);
+		if (json_array_get(ch->reports, 0) == r)
+			json_array_remove(ch->reports, 0);
+		pthread_mutex_unlock(&ch->lock);
+		json_decref(r);
+	}
+}
+
+/* Whether members of t other than those named (NULL-terminated) exist:
+ * the name of the first, else NULL. */
+static const char *other_member(const json_t *t, const char *const *known)
+{
+	const char *key;
+	const json_t *v;
+	size_t i;
+
+	json_object_foreach((json_t *)t, key, v) {
+		for (i = 0; known[i] && strcmp(known[i], key) != 0; i++)
+			;
+		if (!known[i])
+			return key;
+	}
+	return NULL;
+}
+
+/* Whether s is a quarantine item id: 1 to 64 letters, digits, - and _. */
+static bool item_ok(const json_t *v)
+{
+	const char *s = json_string_value(v);
+	size_t i, n = s ? strlen(s) : 0;
+
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_')
+			return false;
+	return n >= 1 && n <= 64;
+}
+
+/* Checks task against docs/protocol.md (its id known good): NULL, or what
+ * is wrong, in why. */
+static const char *task_invalid(const json_t *t, char *why, size_t len)
+{
+	static const char *const scan[] = { "id", "kind", "paths", "cpu", NULL };
+	static const char *const cancel[] = { "id", "kind", "task", NULL };
+	static const char *const restore[] = { "id", "kind", "item", "overwrite", "exclude",
+					       NULL };
+	static const char *const del[] = { "id", "kind", "item", NULL };
+	const char *kind = json_string_value(json_object_get(t, "kind")), *other, *p, *bad;
+	const json_t *v;
+	size_t i;
+
+	if (!kind) {
+		snprintf(why, len, "kind: missing");
+		return why;
+	}
+	if (strcmp(kind, "scan") == 0) {
+		other = other_member(t, scan);
+		v = json_object_get(t, "paths");
+		if (v && (!json_is_array(v) || !json_array_size(v) || json_array_size(v) > 256)) {
+			snprintf(why, len, "paths: expected 1 to 256 absolute paths");
+			return why;
+		}
+		for (i = 0; i < json_array_size(v); i++) {
+			p = json_string_value(json_array_get(v, i));
+			if (!p || !settings_path_ok(p, strlen(p), &bad)) {
+				snprintf(why, len, "paths[%zu]: %s", i,
+					 p ? bad : "expected a string");
+				return why;
+			}
+		}
+		v = json_object_get(t, "cpu");
+		if (v && (!json_is_string(v) || (strcmp(json_string_value(v), "low") != 0 &&
+						  strcmp(json_string_value(v), "normal") != 0))) {
+			snprintf(why, len, "cpu: expected \"low\" or \"normal\"");
+			return why;
+		}
+	} else if (strcmp(kind, "cancel") == 0) {
+		other = other_member(t, cancel);
+		if (!json_is_integer(json_object_get(t, "task")) ||
+		    json_integer_value(json_object_get(t, "task")) <= 0) {
+			snprintf(why, len, "task: expected a task id");
+			return why;
+		}
+	} else if (strcmp(kind, "quarantine_restore") == 0 ||
+		   strcmp(kind, "quarantine_delete") == 0) {
+		other = other_member(t, kind[11] == 'r' ? restore : del);
+		if (!item_ok(json_object_get(t, "item"))) {
+			snprintf(why, len, "item: expected a quarantine item id");
+			return why;
+		}
+		for (i = 0; i < 2; i++) {
+			v = json_object_get(t, i ? "exclude" : "overwrite");
+			if (v && !json_is_boolean(v)) {
+				snprintf(why, len, "%s: expected true or false",
+					 i ? "exclude" : "overwrite");
+				return why;
+			}
+		}
+	} else {
+		snprintf(why, len, "kind: this agent does not know tasks of kind \"%.64s\"", kind);
+		return why;
+	}
+	if (other) {
+		snprintf(why, len, "%.64s: not a member of a %s task", other, kind);
+		return why;
+	}
+	return NULL;
+}
+
+struct posted {
+	struct channel *ch;
+	json_t *obj;
+	bool settings;
+};
+
+static void deliver_posted(void *arg)
+{
+	struct posted *p = arg;
+
+	if (p->settings)
+		p->ch->on_settings(p->obj, p->ch->hook_arg);
+	else
+		p->ch->on_task(p->obj, p->ch->hook_arg);
+	free(p);
+}
+
+/* Posts obj (a reference taken) to the loop's receiver. */
+static void post_to_loop(struct channel *ch, json_t *obj, bool settings)
+{
+	struct posted *p = malloc(sizeof(*p));
+
+	if (p) {
+		p->ch = ch;
+		p->obj = obj;
+		p->settings = settings;
+	}
+	if (!obj || !p || loop_post(ch->loop, deliver_posted, p) != 0) {
+		free(p);
+		json_decref(obj);
+		log_msg(LOG_LVL_ERROR, "out of memory: %s is lost", settings ? "a settings change"
+			: "a task");
+	}
+}
+
+/* Takes the tasks of a poll's answer: each id once (a task is delivered
+ * again until reported on); a task this agent cannot run is reported
+ * failed. */
+static void take_tasks(struct channel *ch, const json_t *tasks)
+{
+	const json_t *t;
+	json_int_t id;
+	char why[512];
+	size_t i, j;
+
+	if (tasks && !json_is_array(tasks)) {
+		log_msg(LOG_LVL_WARN, "events: \"tasks\" is not a list; ignored");
+		return;
+	}
+	json_array_foreach(tasks, i, t) {
+		id = json_integer_value(json_object_get(t, "id"));
+		if (!json_is_object(t) || id <= 0) {
+			log_msg(LOG_LVL_WARN, "events: tasks[%zu]: no task id; ignored", i);
+			continue;
+		}
+		for (j = 0; j < MAX_SEEN && j < ch->nseen && ch->seen[j] != id; j++)
+			;
+		if (j < MAX_SEEN && j < ch->nseen)
+			continue;
+		ch->seen[ch->nseen++ % MAX_SEEN] = id;
+		if (task_invalid(t, why, sizeof(why)) || !ch->on_task) {
+			log_msg(LOG_LVL_WARN, "task %lld refused: %s", (long long)id,
+				ch->on_task ? why : "no task runs here");
+			channel_report_task(ch, json_pack("{sI ss ss sI sI}", "id", id, "state",
+							  "failed", "error", ch->on_task ? why :
+							  "this agent runs no tasks", "started",
+							  (json_int_t)time(NULL), "finished",
+							  (json_int_t)time(NULL)));
+			continue;
+		}
+		log_msg(LOG_LVL_INFO, "task %lld: %s", (long long)id,
+			json_string_value(json_object_get(t, "kind")));
+		post_to_loop(ch, json_deep_copy(t), false);
+	}
+}
+
+/* Gives the loop a copy of the settings in effect. */
+static void settings_to_loop(struct channel *ch)
+{
+	if (ch->on_settings)
+		post_to_loop(ch, ch->a->settings ? json_deep_copy(ch->a->settings) :
+			     json_object(), true);
+}
+
 static struct rest_client *connect_server(struct channel *ch)
 {
 	struct agent *a = ch->a;
@@ -387,6 +593,9 @@ static void *run(void *arg)
 	bool moved;
 	unsigned backoff = 1;
 	uint64_t last_status = 0, now;
+	char *last_scan = astate_file(a, "last_scan.json");
+	struct timespec scan_seen = { 0, 0 };
+	struct stat st;
 	time_t wall;
 	int64_t wait;
 	long status;
@@ -396,8 +605,12 @@ static void *run(void *arg)
 	    !components_use_installed(a, components_needed(a, NULL)))
 		components_update(a, components_needed(a, NULL));
 	channel_plan_update(a);
+	settings_to_loop(ch);
 	while (!stopping(ch)) {
 		serve_requests(ch);
+		send_task_reports(ch);
+		if (ch->vault)
+			vault_report(ch->vault);
 		now = util_now_ns() / 1000000000u;
 		/* Schedules are in wall-clock time; heartbeats in monotonic. */
 		wall = time(NULL);
@@ -411,6 +624,13 @@ static void *run(void *arg)
 		reports_send_detections(a);
 		if (stopping(ch))
 			break;
+		/* A scan that started or ended goes with the next poll. */
+		if (last_scan && stat(last_scan, &st) == 0 &&
+		    (st.st_mtim.tv_sec != scan_seen.tv_sec ||
+		     st.st_mtim.tv_nsec != scan_seen.tv_nsec)) {
+			scan_seen = st.st_mtim;
+			last_status = 0;
+		}
 		poll = json_pack("{sI}", "version", (json_int_t)a->version);
 		/* Status goes with the poll once 90% of the interval has passed:
 		 * polls end every http.long_poll, a little less than it. */
@@ -453,6 +673,12 @@ static void *run(void *arg)
 			json_decref(answer);
 			continue;
 		}
+		take_tasks(ch, json_object_get(answer, "tasks"));
+		if (!json_object_get(answer, "version")) {
+			backoff = 1;
+			json_decref(answer);
+			continue;
+		}
 		if (json_unpack(answer, "{s:I, s:o}", "version", &version, "settings",
 				&settings) != 0 || !json_is_object(settings)) {
 			log_msg(LOG_LVL_WARN, "events: malformed settings ignored");
@@ -469,8 +695,8 @@ static void *run(void *arg)
 			continue;
 		}
 		backoff = 1;
-		settings_applied(ch);
 		channel_plan_update(a);
+		settings_to_loop(ch);
 		/* A move is acknowledged only once this agent is enrolled with
 		 * the new server; until then the old one keeps it. */
 		move = json_object_get(answer, "move");
@@ -506,6 +732,7 @@ static void *run(void *arg)
 			last_status = 0; /* the new server hears the status at once */
 		}
 	}
+	free(last_scan);
 	/* Requests still waiting hear that the agent stops. */
 	pthread_mutex_lock(&ch->lock);
 	while (ch->npending)
@@ -526,9 +753,63 @@ struct channel *channel_new(struct agent *a, struct loop *loop, channel_answer_f
 	ch->loop = loop;
 	ch->answer = answer;
 	ch->answer_arg = answer_arg;
+	ch->reports = json_array();
+	if (!ch->reports) {
+		free(ch);
+		return NULL;
+	}
 	pthread_mutex_init(&ch->lock, NULL);
 	pthread_cond_init(&ch->wake, NULL);
 	return ch;
+}
+
+void channel_attach(struct channel *ch, struct vault *v, channel_task_fn on_task,
+		    channel_settings_fn on_settings, void *arg)
+{
+	ch->vault = v;
+	ch->on_task = on_task;
+	ch->on_settings = on_settings;
+	ch->hook_arg = arg;
+}
+
+void channel_wake(struct channel *ch)
+{
+	pthread_mutex_lock(&ch->lock);
+	atomic_store(&ch->abort, true);
+	pthread_cond_signal(&ch->wake);
+	pthread_mutex_unlock(&ch->lock);
+}
+
+void channel_report_task(struct channel *ch, json_t *report)
+{
+	json_t *id = json_object_get(report, "id"), *r;
+	size_t i;
+
+	if (!report)
+		return;
+	pthread_mutex_lock(&ch->lock);
+	for (i = 0; i < json_array_size(ch->reports); i++) {
+		r = json_array_get(ch->reports, i);
+		if (json_equal(json_object_get(r, "id"), id) &&
+		    strcmp(json_string_value(json_object_get(r, "state")), "running") == 0) {
+			json_array_remove(ch->reports, i);
+			break;
+		}
+	}
+	for (i = 0; json_array_size(ch->reports) >= MAX_REPORTS &&
+		    i < json_array_size(ch->reports); i++)
+		if (strcmp(json_string_value(json_object_get(json_array_get(ch->reports, i),
+							     "state")), "running") == 0)
+			json_array_remove(ch->reports, i--);
+	if (json_array_size(ch->reports) < MAX_REPORTS)
+		json_array_append(ch->reports, report);
+	else
+		log_msg(LOG_LVL_ERROR, "tasks: %d reports wait for the server already; one is "
+			"dropped", MAX_REPORTS);
+	atomic_store(&ch->abort, true);
+	pthread_cond_signal(&ch->wake);
+	pthread_mutex_unlock(&ch->lock);
+	json_decref(report);
 }
 
 bool channel_start(struct channel *ch)
@@ -562,22 +843,6 @@ void channel_ask(struct channel *ch, enum channel_ask what, uint64_t id)
 	pthread_mutex_unlock(&ch->lock);
 }
 
-void channel_on_settings(struct channel *ch, channel_settings_fn fn, void *arg)
-{
-	ch->on_settings = fn;
-	ch->settings_arg = arg;
-}
-
-void channel_wake(struct channel *ch)
-{
-	pthread_mutex_lock(&ch->lock);
-	if (!ch->stop) {
-		atomic_store(&ch->abort, true);
-		pthread_cond_signal(&ch->wake);
-	}
-	pthread_mutex_unlock(&ch->lock);
-}
-
 void channel_stop(struct channel *ch)
 {
 	pthread_mutex_lock(&ch->lock);
@@ -596,5 +861,6 @@ void channel_free(struct channel *ch)
 		return;
 	pthread_cond_destroy(&ch->wake);
 	pthread_mutex_destroy(&ch->lock);
+	json_decref(ch->reports);
 	free(ch);
 }

@@ -25,6 +25,7 @@
 
 struct agent;
 struct channel;
+struct vault;
 
 /* What the loop's thread may ask of the channel. */
 enum channel_ask {
@@ -43,6 +44,29 @@ typedef void (*channel_answer_fn)(uint64_t id, json_t *answer, void *arg);
 struct channel *channel_new(struct agent *a, struct loop *loop, channel_answer_fn answer,
 			    void *answer_arg);
 
+/* Called on the loop's thread with a task the server delivered, checked
+ * against docs/protocol.md (a reference the callee takes); each id once. */
+typedef void (*channel_task_fn)(json_t *task, void *arg);
+
+/* Called on the loop's thread with a copy of the settings in effect (a
+ * reference the callee takes): at the start and after each delivery. */
+typedef void (*channel_settings_fn)(json_t *settings, void *arg);
+
+/* Gives the channel the vault whose inventory it reports (NULL: none) and
+ * the loop's receivers of tasks and settings. Before channel_start(). */
+void channel_attach(struct channel *ch, struct vault *v, channel_task_fn on_task,
+		    channel_settings_fn on_settings, void *arg);
+
+/* Queues report (a task report of docs/protocol.md; a reference taken)
+ * for the server, sent by the channel's thread at once and again until
+ * the server takes it; a newer "running" report of a task replaces the
+ * one waiting. Any thread. */
+void channel_report_task(struct channel *ch, json_t *report);
+
+/* Cuts the poll in flight short, so that what waits for the server (the
+ * detections kept, the quarantine's inventory) goes now. Any thread. */
+void channel_wake(struct channel *ch);
+
 /* Starts the channel's thread: the component in use first, then the
  * polls. Returns false when the thread cannot start (logged). */
 bool channel_start(struct channel *ch);
@@ -51,18 +75,6 @@ bool channel_start(struct channel *ch);
  * list): the poll in flight is cut short, and the answer comes back for
  * id. Loop's thread. */
 void channel_ask(struct channel *ch, enum channel_ask what, uint64_t id);
-
-/* Called on the loop's thread with the settings the channel just put in
- * effect (a reference the callee takes). */
-typedef void (*channel_settings_fn)(json_t *settings, void *arg);
-
-/* Has fn(settings, arg) called after each delivery of settings is
- * applied. Before channel_start(). */
-void channel_on_settings(struct channel *ch, channel_settings_fn fn, void *arg);
-
-/* Cuts the poll in flight short, so that what was just kept for the
- * server (a detection) goes out now. Any thread. */
-void channel_wake(struct channel *ch);
 
 /* Stops the channel: a poll or download in flight is aborted, and the
  * thread is joined (within a second or so). Loop's thread. */

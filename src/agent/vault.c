@@ -4,7 +4,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent/action.h"
 #include "agent/astate.h"
@@ -21,6 +23,9 @@
 /* Inventory changes kept for the server at most; past it the whole list
  * is sent instead. */
 #define MAX_CHANGES 1000
+
+/* Central copies waiting at most (a copy past it is not made). */
+#define MAX_CENTRAL 1000
 
 /* Records an inventory report carries at most (the server's
  * quarantine.max_report is larger by default). */
@@ -39,6 +44,10 @@ struct vault {
 	bool complete_due;          /* the whole inventory is to be sent */
 	uint64_t complete_gen;      /* counts the times complete_due was set */
 	time_t last_prune;
+	bool central;               /* quarantine.central */
+	uint64_t central_max_file;  /* quarantine.central_max_file */
+	char *central_path;         /* STATE/central.json: the ids to copy */
+	json_t *central_queue;      /* those ids */
 };
 
 struct vault *vault_open(struct agent *a)
@@ -52,12 +61,14 @@ struct vault *vault_open(struct agent *a)
 	pthread_mutex_init(&v->lock, NULL);
 	v->a = a;
 	v->excl_path = astate_file(a, "exclusions.json");
+	v->central_path = astate_file(a, "central.json");
 	v->changes = json_array();
-	if (!v->excl_path || !v->changes) {
+	if (!v->excl_path || !v->central_path || !v->changes) {
 		vault_close(v);
 		return NULL;
 	}
 	v->excluded = reports_load_list(v->excl_path);
+	v->central_queue = reports_load_list(v->central_path);
 	v->complete_due = true;
 	vault_configure(v, NULL);
 	if (quarantine_open(a->cfg.state_dir, NULL, NULL, &v->q, msg, sizeof(msg)) != AERR_OK) {
@@ -81,6 +92,8 @@ void vault_close(struct vault *v)
 	quarantine_close(v->q);
 	json_decref(v->excluded);
 	json_decref(v->changes);
+	json_decref(v->central_queue);
+	free(v->central_path);
 	free(v->excl_path);
 	pthread_mutex_destroy(&v->lock);
 	free(v);
@@ -114,7 +127,8 @@ void vault_configure(struct vault *v, const json_t *settings)
 	json_t *none = settings ? NULL : json_object();
 	const json_t *s = settings ? settings : none;
 	unsigned days;
-	uint64_t max;
+	uint64_t max, central_max;
+	json_t *central;
 
 	p.malware_first = setting_action(v, s, "action.malware.first", p.malware_first);
 	p.malware_second = setting_action(v, s, "action.malware.second", p.malware_second);
@@ -122,12 +136,17 @@ void vault_configure(struct vault *v, const json_t *settings)
 	p.pua_second = setting_action(v, s, "action.pua.second", p.pua_second);
 	days = (unsigned)setting_int(v, s, "quarantine.retention_days");
 	max = (uint64_t)setting_int(v, s, "quarantine.max_size");
+	central_max = (uint64_t)setting_int(v, s, "quarantine.central_max_file");
+	central = astate_setting(v->a, s, "quarantine.central");
 	json_decref(none);
 	pthread_mutex_lock(&v->lock);
 	v->policy = p;
 	v->retention_days = days;
 	v->max_size = max;
+	v->central = json_is_true(central);
+	v->central_max_file = central_max;
 	pthread_mutex_unlock(&v->lock);
+	json_decref(central);
 }
 
 /* Makes the next report the whole inventory; the lock is held. */
@@ -208,6 +227,11 @@ void vault_respond(struct vault *v, const struct vault_detection *d, json_t *rep
 			note_change(v, &rec, "stored");
 		else
 			want_complete(v);
+		if (v->central && json_array_size(v->central_queue) < MAX_CENTRAL &&
+		    (json_array_append_new(v->central_queue, json_string(out.quarantine_id)) != 0 ||
+		     !state_write_json(v->central_path, v->central_queue)))
+			log_msg(LOG_LVL_ERROR, "quarantine: %s: the central copy of item %s may "
+				"not be made", v->central_path, out.quarantine_id);
 		quarantine_record_free(&rec);
 		prune_locked(v);
 	}
@@ -405,6 +429,105 @@ static bool post_inventory(struct vault *v, json_t *items, bool complete)
 	return done;
 }
 
+/* Reads item id's central copy into *buf: the meta file's length (8
+ * bytes, big-endian), the meta file, the data file (docs/formats.md).
+ * Returns 0; 1 when it is past max bytes or gone (not to be sent); -1 on
+ * a failure to retry. The lock is held. */
+static int read_copy(struct vault *v, const char *id, uint64_t max, struct util_buf *buf)
+{
+	unsigned char head[8];
+	struct stat ms, ds;
+	char chunk[65536], msg[512];
+	int fds[2] = { -1, -1 }, rc = -1, i;
+	ssize_t n;
+
+	if (quarantine_item_files(v->q, id, &fds[0], &fds[1], msg, sizeof(msg)) != AERR_OK) {
+		log_msg(LOG_LVL_WARN, "quarantine: central copy of %s: %s", id, msg);
+		return 1;
+	}
+	if (fstat(fds[0], &ms) != 0 || fstat(fds[1], &ds) != 0)
+		goto out;
+	if ((uint64_t)ms.st_size + (uint64_t)ds.st_size + 8 > max) {
+		log_msg(LOG_LVL_INFO, "quarantine: item %s is past quarantine.central_max_file; "
+			"no central copy", id);
+		rc = 1;
+		goto out;
+	}
+	for (i = 0; i < 8; i++)
+		head[i] = (unsigned char)((uint64_t)ms.st_size >> (56 - 8 * i));
+	if (util_buf_append(buf, head, 8) != 0)
+		goto out;
+	for (i = 0; i < 2; i++)
+		while ((n = read(fds[i], chunk, sizeof(chunk))) > 0)
+			if (util_buf_append(buf, chunk, (size_t)n) != 0 || buf->len > max + 8)
+				goto out;
+	rc = n == 0 ? 0 : -1;
+out:
+	for (i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return rc;
+}
+
+/* Copies the items waiting to the central quarantine, until one does not
+ * get through (tried again next time). */
+static void send_central(struct vault *v)
+{
+	struct util_buf buf = { 0 }, answer = { 0 };
+	char id[QUARANTINE_ID_LEN + 1], path[128], msg[256];
+	bool drop;
+	long status;
+	int rc;
+
+	for (;;) {
+		pthread_mutex_lock(&v->lock);
+		if (!v->q || !json_array_size(v->central_queue)) {
+			pthread_mutex_unlock(&v->lock);
+			break;
+		}
+		snprintf(id, sizeof(id), "%s",
+			 json_string_value(json_array_get(v->central_queue, 0)));
+		rc = v->central ? read_copy(v, id, v->central_max_file, &buf) : 1;
+		pthread_mutex_unlock(&v->lock);
+		drop = rc == 1;
+		if (rc == 0) {
+			status = 0;
+			snprintf(path, sizeof(path), "/api/v1/agent/quarantine/%s", id);
+			if (rest_send(v->a->up.rc, "PUT", path, buf.data, buf.len,
+				      "application/octet-stream", 300, 4096, &status, &answer, msg,
+				      sizeof(msg)) != ERR_OK || status == 404 || status == 503 ||
+			    status == 507 || status >= 500) {
+				/* 404: the inventory naming it is not there yet. */
+				log_msg(LOG_LVL_WARN, "quarantine: central copy of %s: %s; tried "
+					"again later", id, status ? "not taken now" : msg);
+				util_buf_free(&buf);
+				util_buf_free(&answer);
+				break;
+			}
+			drop = true;
+			if (status == 200 || status == 201)
+				log_msg(LOG_LVL_INFO, "quarantine: item %s copied to the central "
+					"quarantine", id);
+			else
+				log_msg(LOG_LVL_ERROR, "quarantine: the server refused the central "
+					"copy of %s (HTTP %ld); not sent again", id, status);
+		}
+		util_buf_free(&buf);
+		util_buf_free(&answer);
+		if (rc < 0)
+			break;
+		pthread_mutex_lock(&v->lock);
+		if (drop && json_array_size(v->central_queue) &&
+		    strcmp(json_string_value(json_array_get(v->central_queue, 0)), id) == 0) {
+			json_array_remove(v->central_queue, 0);
+			if (!state_write_json(v->central_path, v->central_queue))
+				log_msg(LOG_LVL_WARN, "quarantine: %s could not be rewritten",
+					v->central_path);
+		}
+		pthread_mutex_unlock(&v->lock);
+	}
+}
+
 void vault_report(struct vault *v)
 {
 	json_t *items = NULL;
@@ -430,8 +553,10 @@ void vault_report(struct vault *v)
 			json_array_append(items, json_array_get(v->changes, i));
 	}
 	pthread_mutex_unlock(&v->lock);
-	if (!items)
+	if (!items) {
+		send_central(v);
 		return;
+	}
 	/* The network call runs without the lock: detections keep being
 	 * acted upon meanwhile, their changes reported next time. */
 	if (post_inventory(v, items, complete)) {
@@ -446,6 +571,8 @@ void vault_report(struct vault *v)
 		if (complete)
 			log_msg(LOG_LVL_INFO, "quarantine: inventory of %zu item%s reported",
 				json_array_size(items), json_array_size(items) == 1 ? "" : "s");
+		/* The server takes a copy of what its inventory names. */
+		send_central(v);
 	}
 	json_decref(items);
 }

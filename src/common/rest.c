@@ -211,9 +211,10 @@ static char *make_url(const struct rest_client *c, const char *path)
 	return util_printf("%s%s", c->base, path);
 }
 
-enum err rest_post_text(struct rest_client *c, const char *path, const char *body,
-			size_t len, const char *content_type, long timeout, size_t max,
-			long *status, struct util_buf *answer, char *errbuf, size_t errlen)
+enum err rest_send(struct rest_client *c, const char *method, const char *path,
+		   const char *body, size_t len, const char *content_type, long timeout,
+		   size_t max, long *status, struct util_buf *answer, char *errbuf,
+		   size_t errlen)
 {
 	char *url = make_url(c, path);
 	enum err err;
@@ -223,10 +224,18 @@ enum err rest_post_text(struct rest_client *c, const char *path, const char *bod
 		snprintf(errbuf, errlen, "out of memory");
 		return ERR_NOMEM;
 	}
-	err = exchange(c, "POST", url, body, len, content_type, timeout, max, status, answer,
+	err = exchange(c, method, url, body, len, content_type, timeout, max, status, answer,
 		       errbuf, errlen);
 	free(url);
 	return err;
+}
+
+enum err rest_post_text(struct rest_client *c, const char *path, const char *body,
+			size_t len, const char *content_type, long timeout, size_t max,
+			long *status, struct util_buf *answer, char *errbuf, size_t errlen)
+{
+	return rest_send(c, "POST", path, body, len, content_type, timeout, max, status, answer,
+			 errbuf, errlen);
 }
 
 enum err rest_call(struct rest_client *c, const char *method, const char *path,

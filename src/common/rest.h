@@ -60,9 +60,15 @@ enum err rest_call(struct rest_client *c, const char *method, const char *path,
 		   json_t *body, long timeout, long *status, json_t **answer,
 		   char *errbuf, size_t errlen);
 
-/* Sends body (len bytes of content_type) to path with POST and waits up
- * to timeout seconds; the HTTP status goes to *status and the answer's
+/* Sends body (len bytes of content_type) to path with method and waits
+ * up to timeout seconds; the HTTP status goes to *status and the answer's
  * body to *answer (appended; at most max bytes, else ERR_PROTO). */
+enum err rest_send(struct rest_client *c, const char *method, const char *path,
+		   const char *body, size_t len, const char *content_type, long timeout,
+		   size_t max, long *status, struct util_buf *answer, char *errbuf,
+		   size_t errlen);
+
+/* rest_send() with POST. */
 enum err rest_post_text(struct rest_client *c, const char *path, const char *body,
 			size_t len, const char *content_type, long timeout, size_t max,
 			long *status, struct util_buf *answer, char *errbuf, size_t errlen);

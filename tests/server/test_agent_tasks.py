@@ -1,0 +1,312 @@
+#!/usr/bin/env python3
+"""The agent's side of the server's tasks and of the quarantine, a real
+wardd and a real ward-agent: Scan Now scans, reports its progress and end,
+and the client's last_scan shows it; a running scan is cancelled; a
+scheduled scan runs; EICAR found by Scan Now is quarantined, its detection
+(action, quarantine id, task) reaches the server, the inventory lists it,
+a restore gives the file back byte- and metadata-identical, a delete
+removes it; the second action runs when the first fails.
+
+Needs root (actions, the quarantine): the test re-executes itself in a
+private mount namespace and scans only a tmpfs it mounts there.
+WARDD_BIN, WARD_AGENT_BIN and WARD_BIN name the programs.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from wardtest import (AGENT, EICAR, WARD, Agent, Wardd, demo_signatures,  # noqa: E402
+                      require_root, wait_for)
+
+
+def metadata(path):
+    """What a restore must give back: contents, owner, mode, times, xattrs."""
+    st = os.stat(path, follow_symlinks=False)
+    attrs = {a: os.getxattr(path, a, follow_symlinks=False)
+             for a in os.listxattr(path, follow_symlinks=False)}
+    with open(path, "rb") as f:
+        data = f.read()
+    return dict(data=data, uid=st.st_uid, gid=st.st_gid, mode=st.st_mode, size=st.st_size,
+                mtime=st.st_mtime_ns, atime=st.st_atime_ns, xattrs=attrs)
+
+
+class AgentTasksTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-agent-tasks-")
+        root = cls.tmp.name
+        cls.tree = os.path.join(root, "tree")
+        os.makedirs(cls.tree)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m", "tmpfs", cls.tree],
+                       check=True)
+        src = demo_signatures(root)
+        cls.server = Wardd(root, extra=f"[updates]\nsource_dir = {src}\n"
+                           "[http]\nlong_poll = 20s\n")
+        cls.server.start()
+        cls.admin = cls.server.login()
+
+        def imported():
+            _, body = cls.server.request("GET", "/api/v1/update", token=cls.admin)
+            return any(c["name"] == "virus-pattern" and c["version"] == 1
+                       for c in body["components"])
+        wait_for(imported, what="the first import")
+        cls.agent = Agent(root, "agent")
+        done = cls.agent.enroll("--bundle", os.path.join(cls.server.data, "enroll.bundle"))
+        assert done.returncode == 0, done.stderr
+        with open(os.path.join(cls.agent.dir, "state", "credential.json")) as f:
+            cls.client = json.load(f)["client"]
+        cls.env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(root, "cfg"))
+        with open(os.path.join(cls.server.data, "initial-admin-password")) as f:
+            cls.env["WARD_PASSWORD"] = f.read().strip()
+        done = cls.ward("login", "--server", f"https://localhost:{cls.server.port}", "--ca",
+                        os.path.join(cls.server.data, "ca.crt"))
+        assert done.returncode == 0, done.stderr
+        cls.agent.start()
+
+        def in_use():
+            out = subprocess.run([AGENT, "--config", cls.agent.conf, "status"],
+                                 capture_output=True, text=True, timeout=30).stdout
+            return "in use: virus-pattern version 1" in out
+        wait_for(in_use, timeout=60, what="the component in use")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.agent.stop()
+        cls.server.stop()
+        subprocess.run(["umount", "-l", cls.tree])
+        cls.tmp.cleanup()
+
+    @classmethod
+    def ward(cls, *args):
+        return subprocess.run([WARD, *args], capture_output=True, text=True, env=cls.env,
+                              timeout=60)
+
+    def call(self, method, path, body=None):
+        return self.server.request(method, path, body, token=self.admin)
+
+    def setting(self, key, value):
+        status, body = self.call("PUT", "/api/v1/settings", {"scope": f"client:{self.client}",
+                                                             "key": key, "value": value})
+        self.assertEqual(status, 200, body)
+        # Applied once the agent's status reports the new version.
+        _, c = self.call("GET", f"/api/v1/client?id={self.client}")
+        wait_for(lambda: self.agent.version() >= c["version"], what=f"{key} applied")
+
+    def task(self, tid):
+        status, body = self.call("GET", f"/api/v1/task?id={tid}")
+        self.assertEqual(status, 200, body)
+        return body
+
+    def wait_task(self, tid, states=("completed",), timeout=60):
+        wait_for(lambda: self.task(tid)["state"] in ("completed", "cancelled", "failed"),
+                 timeout=timeout, what=f"task {tid} to end")
+        t = self.task(tid)
+        self.assertIn(t["state"], states, t)
+        return t
+
+    def scan_now(self, *paths):
+        done = self.ward("scan-now", f"client:{self.client}", "--paths", json.dumps(paths),
+                         "--json")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        tasks = json.loads(done.stdout)["tasks"]
+        self.assertEqual(len(tasks), 1, done.stdout)
+        return tasks[0]["task"]
+
+    def detections(self, path):
+        _, body = self.call("GET", f"/api/v1/logs?kind=detection&client={self.client}")
+        return [e["detail"] for e in body["events"] if e["detail"]["path"] == path]
+
+    def inventory(self):
+        _, body = self.call("GET", f"/api/v1/quarantine?client={self.client}")
+        return {i["id"]: i for i in body["items"]}
+
+    def fresh_dir(self, name):
+        d = os.path.join(self.tree, name)
+        os.makedirs(d)
+        return d
+
+    def test_scan_now_quarantine_restore_delete(self):
+        d = self.fresh_dir("now")
+        eicar = os.path.join(d, "eicar.com")
+        with open(eicar, "wb") as f:
+            f.write(EICAR)
+        os.chmod(eicar, 0o640)
+        os.chown(eicar, 1234, 4321)
+        os.setxattr(eicar, "user.origin", b"downloaded\x00\xff")
+        os.utime(eicar, ns=(1_600_000_000_123_456_789, 1_500_000_000_987_654_321))
+        before = metadata(eicar)
+        with open(os.path.join(d, "clean.txt"), "w") as f:
+            f.write("clean\n")
+        tid = self.scan_now(d)
+        t = self.wait_task(tid)
+        self.assertEqual(t["progress"]["files"], 2, t)
+        self.assertEqual(t["progress"]["detections"], 1, t)
+        self.assertEqual(t["progress"]["bytes"], len(EICAR) + 6, t)
+        self.assertFalse(os.path.exists(eicar))
+        # The detection, with what was done and where the file went.
+        wait_for(lambda: self.detections(eicar), what="the detection at the server")
+        det = self.detections(eicar)[0]
+        self.assertEqual((det["name"], det["source"], det["task"], det["action"],
+                          det["action_result"]),
+                         ("Demo.Eicar", "scan_now", tid, "quarantine", "ok"), det)
+        item = det["quarantine"]
+        # The client's last scan is this one.
+        _, c = self.call("GET", f"/api/v1/client?id={self.client}")
+        self.assertEqual((c["last_scan"]["task"], c["last_scan"]["state"]), (tid, "completed"))
+        # The inventory, at the server and from the agent itself.
+        wait_for(lambda: item in self.inventory(), what="the inventory")
+        rec = self.inventory()[item]
+        self.assertEqual((rec["path"], rec["size"], rec["names"], rec["state"], rec["source"]),
+                         (eicar, len(EICAR), ["Demo.Eicar"], "stored", "scan_now"), rec)
+        listed = subprocess.run([AGENT, "--config", self.agent.conf, "quarantine", "list"],
+                                capture_output=True, text=True, timeout=30)
+        self.assertEqual(listed.returncode, 0, listed.stderr)
+        self.assertIn(f"{item}  {eicar}  68 bytes  Demo.Eicar  scan_now", listed.stdout)
+        # Restored from the console: the very file, metadata and all, and
+        # (exclude) left alone by the next scan.
+        done = self.ward("quarantine", "restore", str(self.client), item, "--exclude", "true")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        wait_for(lambda: os.path.exists(eicar), what="the restore")
+        after = metadata(eicar)
+        # Reading the file to compare it set its access time: compared as
+        # it was right after the restore.
+        self.assertEqual({k: v for k, v in after.items() if k != "atime"},
+                         {k: v for k, v in before.items() if k != "atime"})
+        wait_for(lambda: self.inventory()[item]["state"] == "restored",
+                 what="the restore in the inventory")
+        again = self.wait_task(self.scan_now(d))
+        self.assertEqual(again["progress"]["detections"], 0, again)
+        self.assertTrue(os.path.exists(eicar))
+        # Quarantined again from another directory, then deleted for good.
+        d2 = self.fresh_dir("delete")
+        victim = os.path.join(d2, "eicar.com")
+        with open(victim, "wb") as f:
+            f.write(EICAR)
+        self.wait_task(self.scan_now(d2))
+        wait_for(lambda: self.detections(victim), what="the second detection")
+        item2 = self.detections(victim)[0]["quarantine"]
+        wait_for(lambda: item2 in self.inventory(), what="the second item")
+        done = self.ward("quarantine", "delete", str(self.client), item2)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        wait_for(lambda: self.inventory()[item2]["state"] == "deleted",
+                 what="the delete in the inventory")
+        listed = subprocess.run([AGENT, "--config", self.agent.conf, "quarantine", "list"],
+                                capture_output=True, text=True, timeout=30)
+        self.assertNotIn(item2, listed.stdout)
+        self.assertFalse(os.path.exists(victim))
+
+    def test_second_action_when_the_first_fails(self):
+        d = self.fresh_dir("second")
+        victim = os.path.join(d, "eicar.com")
+        with open(victim, "wb") as f:
+            f.write(EICAR)
+        # The rename's target is taken: the rename fails, the delete runs.
+        os.makedirs(victim + ".ward-infected")
+        self.setting("action.malware.first", "rename")
+        try:
+            self.wait_task(self.scan_now(d))
+        finally:
+            self.setting("action.malware.first", "quarantine")
+        wait_for(lambda: self.detections(victim), what="the detection")
+        det = self.detections(victim)[0]
+        self.assertEqual((det["action"], det["action_result"], det["second_action"],
+                          det["second_result"]), ("rename", "failed", "delete", "ok"), det)
+        self.assertIn("action_error", det)
+        self.assertFalse(os.path.exists(victim))
+
+    def test_central_copy(self):
+        d = self.fresh_dir("central")
+        victim = os.path.join(d, "eicar.com")
+        with open(victim, "wb") as f:
+            f.write(EICAR)
+        self.setting("quarantine.central", True)
+        try:
+            self.wait_task(self.scan_now(d))
+            wait_for(lambda: self.detections(victim), what="the detection")
+            item = self.detections(victim)[0]["quarantine"]
+            wait_for(lambda: self.inventory().get(item, {}).get("central", 0) > 0,
+                     what="the central copy")
+        finally:
+            self.setting("quarantine.central", False)
+        # The copy is the item's two files, the meta file's length first.
+        vault = os.path.join(self.tree, ".ward-quarantine")
+        with open(os.path.join(vault, item + ".meta"), "rb") as f:
+            meta = f.read()
+        with open(os.path.join(vault, item + ".data"), "rb") as f:
+            data = f.read()
+        with open(os.path.join(self.server.data, "quarantine", str(self.client), item),
+                  "rb") as f:
+            copy = f.read()
+        self.assertEqual(copy, len(meta).to_bytes(8, "big") + meta + data)
+        self.assertEqual(self.inventory()[item]["central"], len(copy))
+        # Restored on the host itself: a file in its place is kept unless
+        # told to overwrite it; the server hears of the restore.
+        with open(victim, "wb") as f:
+            f.write(b"newer\n")
+        agent = lambda *args: subprocess.run([AGENT, "--config", self.agent.conf, *args],
+                                             capture_output=True, text=True, timeout=30)
+        done = agent("quarantine", "restore", item)
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("quarantine: ", done.stderr)
+        done = agent("quarantine", "restore", item, "--overwrite")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        with open(victim, "rb") as f:
+            self.assertEqual(f.read(), EICAR)
+        wait_for(lambda: self.inventory()[item]["state"] == "restored",
+                 what="the restore in the inventory")
+        self.assertEqual(agent("quarantine", "delete", item).returncode, 1)
+        os.unlink(victim)
+
+    def test_cancel_a_running_scan(self):
+        d = self.fresh_dir("many")
+        # Enough files that the scan (one thread, scan.cpu=low) runs well
+        # past its first progress report, 3 s in.
+        for i in range(300):
+            sub = os.path.join(d, str(i))
+            os.makedirs(sub)
+            for j in range(200):
+                with open(os.path.join(sub, str(j)), "wb") as f:
+                    f.write(b"x" * 1024)
+        tid = self.scan_now(d)
+        wait_for(lambda: self.task(tid)["state"] == "running" and
+                 (self.task(tid)["progress"] or {}).get("files", 0) > 0,
+                 what="the scan's progress")
+        done = self.ward("task", "cancel", str(tid))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        t = self.wait_task(tid, states=("cancelled",))
+        self.assertLess(t["progress"]["files"], 60000, t)
+        wait_for(lambda: self.call("GET", f"/api/v1/client?id={self.client}")[1]["last_scan"]
+                 ["state"] == "cancelled", what="the cancelled scan as last_scan")
+        subprocess.run(["rm", "-rf", d], check=True)
+
+    def test_scheduled_scan(self):
+        d = self.fresh_dir("scheduled")
+        with open(os.path.join(d, "a.txt"), "w") as f:
+            f.write("a\n")
+        self.setting("scan.paths", [d])
+        self.setting("scan.schedule", "every 10s")
+        self.setting("scan.scheduled", True)
+        try:
+            def scheduled():
+                _, c = self.call("GET", f"/api/v1/client?id={self.client}")
+                last = c.get("last_scan") or {}
+                return last.get("source") == "scheduled" and last.get("state") == "completed"
+            wait_for(scheduled, timeout=60, what="a scheduled scan in last_scan")
+            _, c = self.call("GET", f"/api/v1/client?id={self.client}")
+            self.assertEqual((c["last_scan"]["files"], c["last_scan"]["task"]), (1, None))
+        finally:
+            self.setting("scan.scheduled", False)
+
+
+if __name__ == "__main__":
+    require_root("actions and the quarantine act on files of a tmpfs the test mounts")
+    if os.environ.get("WARD_TEST_MOUNT_NS") != "1":
+        os.environ["WARD_TEST_MOUNT_NS"] = "1"
+        os.execvp("unshare", ["unshare", "--mount", "--propagation", "private",
+                              sys.executable, os.path.abspath(__file__), *sys.argv[1:]])
+    unittest.main()
