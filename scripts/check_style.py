@@ -40,6 +40,7 @@ PREFIXES = {
     "src/agent/quarantine.c": ("quarantine_",),
     "src/agent/action.c": ("action_",),
     "src/agent/realtime.c": ("realtime_",),
+    "src/agent/protect.c": ("protect_",),
     "src/agent/rtcache.c": ("rtcache_",),
     "src/agent/rtwatch.c": ("rtwatch_",),
     "src/agent/astate.c": ("astate_",),

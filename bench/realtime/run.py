@@ -8,8 +8,7 @@ tmpfs) inside a private mount namespace, in each mode:
   clamonacc  Debian's clamd and clamonacc in prevention mode on the
              mounted tree (ClamAV's test database, tests/data/clamav);
   ward       wardd and an enrolled ward-agent with real-time scanning in
-             block mode on the mounted tree (the same database). This
-             mode is a hook the agent's real-time scanning completes: see
+             block mode on the mounted tree (the same database): see
              WardMode below and docs/benchmarks.md;
   ward-smart the same with the agent in smart scan.
 
@@ -269,8 +268,8 @@ class ClamonaccMode:
 
 
 class WardMode:
-    """The hook for Ward's real-time scanning (issue 16), to be completed
-    when ward-agent has it. wardd imports the same database clamd loads
+    """Ward's real-time scanning (issue 16; the agent's protect service).
+    wardd imports the same database clamd loads
     (--ward-source, default ClamAV's test-6.cvd and the probe signature);
     before any agent connects the root of the client tree gets
     realtime.enabled = true, realtime.mode = "block", realtime.paths =

@@ -26,6 +26,7 @@
 #include "agent/channel.h"
 #include "agent/components.h"
 #include "agent/control.h"
+#include "agent/protect.h"
 #include "agent/tasks.h"
 #include "agent/vault.h"
 #include "agent/worker.h"
@@ -175,6 +176,7 @@ struct services {
 	struct control *control;   /* NULL once closed */
 	struct channel *channel;
 	struct tasks *tasks;
+	struct protect *protect;
 	struct vault *vault;
 	struct waiting *waiting;
 };
@@ -239,6 +241,8 @@ static json_t *live_status(struct services *sv)
 			      (json_int_t)tasks_running(sv->tasks), "unverified",
 			      (json_int_t)sv->a->unverified);
 
+	if (s)
+		json_object_set_new(s, "realtime", protect_status(sv->protect));
 	if (s && h)
 		json_object_set_new(s, "in_use", json_pack("{ss sI}", "component", h->name,
 							   "version", (json_int_t)h->version));
@@ -405,6 +409,7 @@ static void on_settings(json_t *settings, void *arg)
 
 	vault_configure(sv->vault, settings);
 	tasks_configure(sv->tasks, settings);
+	protect_apply(sv->protect, settings);
 	json_decref(settings);
 }
 
@@ -435,6 +440,13 @@ static int cmd_run(struct agent *a)
 	}
 	tasks_attach(sv.tasks, sv.vault, report_task, &sv);
 	channel_attach(sv.channel, sv.vault, on_task, on_settings, &sv);
+	/* Real-time protection starts with the settings the channel posts at
+	 * its start. */
+	sv.protect = protect_new(a, loop, sv.channel);
+	if (!sv.protect)
+		goto out;
+	protect_attach(sv.protect, sv.vault);
+	a->protect = sv.protect;
 	sv.control = control_new(loop, a->control_path, (unsigned)a->cfg.control_connections,
 				 on_command, &sv, msg, sizeof(msg));
 	if (!sv.control) {
@@ -454,6 +466,7 @@ out:
 		channel_stop(sv.channel);
 	if (sv.tasks)
 		tasks_stop(sv.tasks);
+	protect_stop(sv.protect);
 	loop_free(loop);
 	while (sv.waiting) {
 		struct waiting *w = sv.waiting;
@@ -463,6 +476,8 @@ out:
 		free(w);
 	}
 	tasks_free(sv.tasks);
+	a->protect = NULL;
+	protect_free(sv.protect);
 	channel_free(sv.channel);
 	vault_close(sv.vault);
 	return ret;
@@ -564,6 +579,27 @@ static json_t *ask(const struct agent *a, const char *what, json_t *req, int *wh
 	return answer;
 }
 
+/* The running agent's real-time scanning, one line: its state, and the
+ * counters as JSON (for scripts and the curious). */
+static void print_realtime(const json_t *rt)
+{
+	const char *state = json_string_value(json_object_get(rt, "state"));
+	const json_t *counters = json_object_get(rt, "counters");
+	char *text = counters ? json_dumps(counters, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+	if (!state)
+		return;
+	printf("realtime: %s", state);
+	if (strcmp(state, "off") != 0)
+		printf(" (%s mode)", json_string_value(json_object_get(rt, "mode")));
+	if (json_object_get(rt, "reason"))
+		printf(": %s", json_string_value(json_object_get(rt, "reason")));
+	printf("\n");
+	if (text)
+		printf("realtime counters: %s\n", text);
+	free(text);
+}
+
 /* The stored state, and what the running agent says of itself (or that
  * none runs). */
 static int cmd_status(struct agent *a)
@@ -606,6 +642,7 @@ static int cmd_status(struct agent *a)
 	printf("scans running: %lld\nunverified files: %lld\n",
 	       (long long)json_integer_value(json_object_get(live, "scans")),
 	       (long long)json_integer_value(json_object_get(live, "unverified")));
+	print_realtime(json_object_get(live, "realtime"));
 	json_decref(live);
 	return 0;
 }

@@ -49,6 +49,8 @@ struct agent {
 	/* Shared with the other threads. */
 	struct components *comps;      /* the component in use */
 	atomic_size_t unverified;      /* how many files are on the unverified list */
+	struct protect *protect;       /* real-time protection (protect.h); set
+					* before the channel starts */
 };
 
 /* Sets a's paths from a->cfg.state_dir and its defaults. Returns false

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent/astate.h"
+#include "agent/protect.h"
 #include "common/log.h"
 #include "common/rest.h"
 #include "common/state.h"
@@ -78,6 +79,7 @@ json_t *reports_status(struct agent *a)
 	json_object_set_new(s, "components", astate_installed(a));
 	json_object_set_new(s, "update_error", a->update_error[0] ?
 			    json_string(a->update_error) : json_null());
+	json_object_set_new(s, "realtime", protect_status(a->protect));
 	/* The last scan of the server or the schedule (tasks.c keeps it). */
 	json_object_set_new(s, "last_scan", last_scan(a));
 	json_object_set(s, "scan_method", a->settings ?
@@ -171,6 +173,28 @@ int reports_scan(struct agent *a, const struct components_handle *h,
 		json_decref(kept);
 	}
 	json_decref(found);
+	return rc;
+}
+
+int reports_add_unverified(struct agent *a, const char *path)
+{
+	int lock = reports_lock(a, true), rc = -1;
+	json_t *list, *v;
+	size_t i;
+
+	if (lock < 0)
+		return -1;
+	list = reports_load_list(a->unverified_path);
+	json_array_foreach(list, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), path) == 0)
+			break;
+	if (list && (i < json_array_size(list) ||
+		     json_array_append_new(list, json_string(path)) == 0) &&
+	    state_write_json(a->unverified_path, list))
+		rc = 0;
+	a->unverified = json_array_size(list);
+	json_decref(list);
+	close(lock);
 	return rc;
 }
 

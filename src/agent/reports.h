@@ -51,6 +51,10 @@ int reports_scan(struct agent *a, const struct components_handle *h,
  * could not be kept (logged). Any thread. */
 int reports_queue_detection(struct agent *a, const json_t *det);
 
+/* Adds path to the unverified list (once), taking the lock. Returns 0, or
+ * -1 when it could not be kept. Any thread (blocks on the lock). */
+int reports_add_unverified(struct agent *a, const char *path);
+
 /* Reports the detections kept to the server, a batch a call, and forgets
  * those it took; skipped while the lock is held elsewhere. */
 void reports_send_detections(struct agent *a);

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """The systemd units made from packaging/*.service.in keep their privileges
 as docs/architecture.md records them: systemd-analyze's exposure score at most the recorded one,
-ward-agent with CAP_DAC_READ_SEARCH and what starting its scan workers takes
-(CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_CHOWN, CAP_KILL), the host's /tmp in sight,
+ward-agent with CAP_DAC_READ_SEARCH, what starting its scan workers takes
+(CAP_SETUID, CAP_SETGID, CAP_SETPCAP, CAP_CHOWN, CAP_KILL), and what real-time
+scanning and the actions take (CAP_SYS_ADMIN, CAP_DAC_OVERRIDE, CAP_FOWNER,
+CAP_SYS_PTRACE; fanotify's calls; the host writable but /usr, /boot, /etc),
+the host's /tmp in sight,
 ward-sps under a user of its own with wardd's data out of its sight.
 """
 import os
@@ -19,7 +22,7 @@ UNITS = os.environ.get("WARD_UNIT_DIR", os.path.join(os.path.dirname(__file__),
                                                      "../../build/packaging"))
 
 # The highest exposure each unit may have (systemd-analyze security, 0-10).
-LIMITS = {"ward-agent.service": 2.8, "ward-sps.service": 1.2, "wardd.service": 1.2}
+LIMITS = {"ward-agent.service": 3.5, "ward-sps.service": 1.2, "wardd.service": 1.2}
 
 
 def service(name):
@@ -38,14 +41,20 @@ class UnitsTest(unittest.TestCase):
 
     def test_agent(self):
         s = service("ward-agent.service")
-        # Reading files, and starting the scan workers as ward-scan.
+        # Reading files, starting the scan workers as ward-scan, fanotify and
+        # the actions on infected files.
         self.assertEqual(s["CapabilityBoundingSet"], ["CAP_DAC_READ_SEARCH CAP_SETUID CAP_SETGID "
-                                                      "CAP_SETPCAP CAP_CHOWN CAP_KILL"])
+                                                      "CAP_SETPCAP CAP_CHOWN CAP_KILL "
+                                                      "CAP_SYS_ADMIN CAP_DAC_OVERRIDE CAP_FOWNER "
+                                                      "CAP_SYS_PTRACE"])
+        self.assertIn("fanotify_init fanotify_mark", s["SystemCallFilter"])
+        self.assertEqual(s["LimitNOFILE"], ["16384"])
+        self.assertEqual(s["ProtectHome"], ["no"])
         with open(os.path.join(PACKAGING, "ward-agent.sysusers")) as f:
             self.assertEqual([l.split()[1] for l in f if l.startswith("u ")], ["ward-scan"])
         self.assertNotIn("PrivateTmp", s)
         self.assertNotIn("User", s)
-        self.assertEqual(s["ProtectSystem"], ["strict"])
+        self.assertEqual(s["ProtectSystem"], ["full"])
 
     def test_sps_cannot_read_wardd(self):
         sps, wardd = service("ward-sps.service"), service("wardd.service")

@@ -1,0 +1,349 @@
+#!/usr/bin/env python3
+"""Real-time scanning end to end: a real wardd delivers the realtime.*
+settings to a real `ward-agent run`, which marks a tmpfs this test
+mounted (in a private mount namespace of its own: the machine's
+filesystems are never marked) and decides the opens and executions on
+it. Detect mode logs and allows; block mode denies the open of an
+infected file (EPERM) and the execution of an infected program, and the
+detection reaches the server; excluded paths and processes pass; a
+component update flushes the verdicts cached; a stopped agent (SIGSTOP)
+hangs nobody, nor does SIGTERM with opens waiting; FIFOs and devices are
+never opened; the agent's own state (on the marked tmpfs) is never
+scanned; the status says on with counters, and unavailable with the
+reason without CAP_SYS_ADMIN. Needs root (label "root").
+WARDD_BIN, WARD_AGENT_BIN and WARD_BIN name the programs."""
+import errno
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from wardtest import AGENT, EICAR, Agent, Wardd, require_root, wait_for  # noqa: E402
+
+# Markers the signatures of this test match (an .ndb body signature each).
+ELF_MARK = b"WARD-REALTIME-TEST-ELF-MARKER"
+LATER_MARK = b"WARD-REALTIME-TEST-LATER-MARKER"
+
+
+def ndb(name, mark):
+    return f"{name}:0:*:{mark.hex()}\n"
+
+
+class RealtimeTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-realtime-")
+        root = cls.tmp.name
+        cls.watched = os.path.join(root, "watched")
+        os.makedirs(cls.watched)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "ward-rt-test",
+                        cls.watched], check=True)
+        cls.source = os.path.join(root, "signatures")
+        os.makedirs(cls.source)
+        with open(os.path.join(cls.source, "demo.hdb"), "w") as f:
+            f.write("44d88612fea8a8f36de82e1278abb02f:68:Demo.Eicar\n")
+        with open(os.path.join(cls.source, "elf.ndb"), "w") as f:
+            f.write(ndb("Ward.Test.Elf", ELF_MARK))
+        cls.server = Wardd(root, extra=f"[updates]\nsource_dir = {cls.source}\n"
+                           "[http]\nlong_poll = 60s\n[agents]\nheartbeat_interval = 5s\n")
+        cls.server.start()
+        cls.token = cls.server.login()
+        wait_for(lambda: cls.comp_version() == 1, what="the first import")
+        # The agent's own state lives on the marked tmpfs: it must never be
+        # scanned (the agent excludes its own directories).
+        cls.agent = Agent(cls.watched, "agent")
+        done = cls.agent.enroll("--bundle", os.path.join(cls.server.data, "enroll.bundle"))
+        assert done.returncode == 0, done.stderr
+        with open(os.path.join(cls.agent.dir, "state", "credential.json")) as f:
+            cls.client = json.load(f)["client"]
+        cls.files = os.path.join(cls.watched, "files")
+        os.makedirs(cls.files)
+        cls.setting("realtime.paths", [cls.watched])
+        cls.setting("realtime.timeout", 1)
+        cls.setting("realtime.mode", "detect")
+        cls.setting("realtime.enabled", True)
+        cls.agent.start()
+        wait_for(lambda: "realtime: on (detect mode)" in cls.status(), timeout=60,
+                 what="real-time scanning on")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.agent.stop()
+        cls.server.stop()
+        subprocess.run(["umount", "-l", cls.watched])
+        cls.tmp.cleanup()
+
+    @classmethod
+    def comp_version(cls):
+        _, body = cls.server.request("GET", "/api/v1/update", token=cls.token)
+        return next((c["version"] for c in body["components"]
+                     if c["name"] == "virus-pattern"), None)
+
+    @classmethod
+    def setting(cls, key, value):
+        status, body = cls.server.request("PUT", "/api/v1/settings",
+                                          {"scope": f"client:{cls.client}", "key": key,
+                                           "value": value}, token=cls.token)
+        assert status == 200, body
+
+    @classmethod
+    def status(cls):
+        return subprocess.run([AGENT, "--config", cls.agent.conf, "status"],
+                              capture_output=True, text=True, timeout=30).stdout
+
+    def counters(self):
+        for line in self.status().splitlines():
+            if line.startswith("realtime counters: "):
+                return json.loads(line[len("realtime counters: "):])
+        self.fail("no counters in the status:\n" + self.status())
+
+    def mode(self, mode):
+        self.setting("realtime.mode", mode)
+        wait_for(lambda: f"realtime: on ({mode} mode)" in self.status(), timeout=60,
+                 what=f"{mode} mode")
+
+    def write(self, name, data, where=None):
+        path = os.path.join(where or self.files, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def plant(self, name, data, where=None):
+        """Writes an infected file in detect mode (in block mode the scan
+        behind its writing would quarantine it at once); block mode then."""
+        self.mode("detect")
+        path = self.write(name, data, where)
+        wait_for(lambda: f"realtime: {path}: " in self.agent.log_text(),
+                 what="the detection behind the writing")
+        self.mode("block")
+        return path
+
+    def open_errno(self, path):
+        """0 when path opens for reading, else the errno."""
+        try:
+            os.close(os.open(path, os.O_RDONLY))
+            return 0
+        except OSError as e:
+            return e.errno
+
+    def detections(self):
+        _, body = self.server.request("GET", "/api/v1/logs?kind=detection&limit=1000",
+                                      token=self.token)
+        return body["events"]
+
+    def detection_of(self, path):
+        return next((e for e in self.detections() if e["detail"]["path"] == path), None)
+
+    def test_1_detect_mode_logs_and_allows(self):
+        self.mode("detect")
+        path = self.write("detect-eicar.com", EICAR)
+        wait_for(lambda: f"realtime: {path}: Demo.Eicar found" in self.agent.log_text(),
+                 what="the detection in the agent's log")
+        self.assertEqual(self.open_errno(path), 0)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), EICAR)
+        wait_for(lambda: self.detection_of(path), timeout=30, what="the detection reported")
+        d = self.detection_of(path)["detail"]
+        self.assertEqual((d["source"], d["name"], d["process"]["pid"] > 0),
+                         ("realtime", "Demo.Eicar", True))
+        self.assertNotIn("action", d)
+
+    def test_2_block_mode_denies_and_quarantines(self):
+        path = self.plant("block-eicar.com", EICAR)
+        self.assertEqual(self.open_errno(path), errno.EPERM)
+        # Then the policy's first action (quarantine) takes it away, and the
+        # detection reaches the server with what was done.
+        wait_for(lambda: not os.path.exists(path), what="the file quarantined")
+
+        def reported():
+            return next((e["detail"] for e in self.detections()
+                         if e["detail"]["path"] == path and "action" in e["detail"]), None)
+        wait_for(reported, timeout=30, what="the denial reported")
+        d = reported()
+        self.assertEqual((d["source"], d["action"], d["action_result"], d["process"]["pid"]),
+                         ("realtime", "quarantine", "ok", os.getpid()), d)
+        self.assertTrue(d["quarantine"])
+        # A written infected file is quarantined by the scan behind its
+        # writing, before anyone opens it.
+        path = self.write("written-eicar.com", EICAR)
+        wait_for(lambda: not os.path.exists(path), what="the written file quarantined")
+        # A clean file beside it opens.
+        clean = self.write("clean.txt", b"nothing to see\n")
+        self.assertEqual(self.open_errno(clean), 0)
+        self.assertGreaterEqual(self.counters()["denials"], 1)
+
+    def test_3_infected_program_does_not_run(self):
+        self.mode("block")
+        with open(shutil.which("true"), "rb") as f:
+            program = f.read()
+        good = self.write("good-prog", program)
+        os.chmod(good, 0o755)
+        self.mode("detect")
+        bad = self.write("bad-prog", program + ELF_MARK)
+        os.chmod(bad, 0o755)
+        self.mode("block")
+        self.assertEqual(subprocess.run([good]).returncode, 0)
+        with self.assertRaises(PermissionError):
+            subprocess.run([bad])
+
+    def test_4_excluded_paths_and_processes_pass(self):
+        excluded = os.path.join(self.watched, "excluded")
+        os.makedirs(excluded, exist_ok=True)
+        cat = os.path.realpath(shutil.which("cat"))
+        self.mode("detect")
+        inside = self.write("excl-proc-eicar.com", EICAR)
+        self.setting("realtime.exclude_paths", [excluded])
+        self.setting("realtime.exclude_processes", [cat])
+        self.mode("block")
+        path = self.write("eicar.com", EICAR, where=excluded)
+        # Settings travel with the poll: wait for the agent to have them.
+        wait_for(lambda: self.open_errno(path) == 0, timeout=30, what="the excluded path")
+        done = subprocess.run([cat, inside], capture_output=True)
+        self.assertEqual((done.returncode, done.stdout), (0, EICAR))
+        self.assertEqual(self.open_errno(inside), errno.EPERM)
+        self.setting("realtime.exclude_paths", [])
+        self.setting("realtime.exclude_processes", [])
+        wait_for(lambda: self.open_errno(path) == errno.EPERM, timeout=30,
+                 what="the exclusion lifted")
+
+    def test_5_component_update_flushes_the_cache(self):
+        self.mode("block")
+        path = self.write("later.txt", b"clean until the update: " + LATER_MARK)
+        self.assertEqual(self.open_errno(path), 0)
+        self.assertEqual(self.open_errno(path), 0)  # cached now
+        with open(os.path.join(self.source, "later.ndb"), "w") as f:
+            f.write(ndb("Ward.Test.Later", LATER_MARK))
+        status, body = self.server.request("POST", "/api/v1/update/now", token=self.token)
+        self.assertEqual(status, 200, body)
+        wait_for(lambda: self.comp_version() == 2, timeout=60, what="the new import")
+        done = subprocess.run([AGENT, "--config", self.agent.conf, "update"],
+                              capture_output=True, text=True, timeout=120)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        wait_for(lambda: "virus-pattern version 2 in use: every file is scanned again" in
+                 self.agent.log_text(), what="the caches flushed")
+        self.assertEqual(self.open_errno(path), errno.EPERM)
+
+    def test_6_fifos_and_devices_are_never_opened(self):
+        # The kernel reports no special file to fanotify, and the agent
+        # would answer one without reading it: neither a FIFO nobody writes
+        # nor a device keeps its opener waiting.
+        self.mode("block")
+        fifo = os.path.join(self.files, "fifo")
+        os.mkfifo(fifo)
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))
+        reader = subprocess.Popen(["cat", fifo], stdout=subprocess.PIPE)
+        with open(fifo, "wb") as w:
+            w.write(b"through the fifo\n")
+        self.assertEqual(reader.communicate(timeout=10)[0], b"through the fifo\n")
+        null = os.path.join(self.files, "null")
+        os.mknod(null, 0o600 | 0o020000, os.makedev(1, 3))
+        with open(null, "rb") as f:
+            self.assertEqual(f.read(), b"")
+        self.assertEqual(self.open_errno(self.write("after-fifo.txt", b"clean")), 0)
+
+    def test_7_own_state_is_not_scanned(self):
+        self.mode("block")
+        path = self.write("eicar.com", EICAR, where=os.path.join(self.agent.dir, "state"))
+        self.assertEqual(self.open_errno(path), 0)
+        os.unlink(path)
+        self.assertGreater(self.counters()["excluded"], 0)
+
+    def test_7b_a_new_mount_under_the_paths_is_marked(self):
+        self.mode("block")
+        mnt = os.path.join(self.files, "mnt")
+        os.makedirs(mnt)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "ward-rt-test-2", mnt],
+                       check=True)
+        try:
+            # Followed through the mount table: the new filesystem is marked
+            # (the file is denied, or quarantined by the scan behind its
+            # writing); unmarked, it would open forever.
+            path = self.write("eicar.com", EICAR, where=mnt)
+            wait_for(lambda: self.open_errno(path) in (errno.EPERM, errno.ENOENT),
+                     what="the new mount marked")
+        finally:
+            subprocess.run(["umount", "-l", mnt])
+
+    def test_8_stopped_agent_hangs_nobody(self):
+        self.mode("block")
+        self.agent.proc.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            # New files: their open and close are events nobody answers.
+            for i in range(3):
+                self.assertEqual(self.open_errno(self.write(f"stopped-{i}.txt", b"y")), 0)
+            self.assertLess(time.monotonic() - started, 30)
+        finally:
+            self.agent.proc.send_signal(signal.SIGCONT)
+        self.assertIn("realtime: on", self.status())
+        # The watchdog answered them while the agent stood still.
+        self.assertGreater(self.counters()["watchdog"], 0)
+
+    def test_9_sigterm_local_exclusions_and_unavailable_without_cap(self):
+        self.mode("block")
+        self.agent.proc.send_signal(signal.SIGSTOP)
+        results = []
+
+        def opener(i):
+            results.append(self.open_errno(self.write(f"waiting-{i}.txt", b"z")))
+        threads = [threading.Thread(target=opener, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        self.agent.proc.send_signal(signal.SIGTERM)
+        self.agent.proc.send_signal(signal.SIGCONT)
+        self.assertEqual(self.agent.proc.wait(timeout=15), 0)
+        self.agent.log.close()
+        for t in threads:
+            t.join(timeout=30)
+            self.assertFalse(t.is_alive())
+        self.assertEqual(results, [0, 0, 0, 0])
+        # A file an administrator restored and excluded (the vault's local
+        # exclusions, kept in the state) is left alone by real-time too.
+        restored = os.path.join(self.files, "restored.com")
+        with open(os.path.join(self.agent.dir, "state", "exclusions.json"), "w") as f:
+            json.dump([restored], f)
+        self.agent.start()
+        wait_for(lambda: "realtime: on (block mode)" in self.status(), what="on again")
+        self.write("restored.com", EICAR)
+        self.assertEqual(self.open_errno(restored), 0)
+        self.assertEqual(self.open_errno(self.plant("not-restored.com", EICAR)), errno.EPERM)
+        self.agent.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(self.agent.proc.wait(timeout=15), 0)
+        self.agent.log.close()
+        # Without CAP_SYS_ADMIN: unavailable, saying why; nothing denied.
+        argv_wrap = Agent.wrap
+        self.agent.wrap = lambda argv: ["capsh", "--drop=cap_sys_admin", "--", "-c",
+                                        "exec " + shlex.join(argv)]
+        try:
+            self.agent.start()
+            wait_for(lambda: "realtime: unavailable (block mode): " in self.status(),
+                     timeout=60, what="unavailable")
+            self.assertEqual(self.open_errno(self.write("free.com", EICAR)), 0)
+            # The server has it from the status too.
+            wait_for(lambda: (self.server.request("GET", f"/api/v1/client?id={self.client}",
+                                                  token=self.token)[1].get("realtime") or
+                              {}).get("state") == "unavailable", timeout=60,
+                     what="the server told")
+        finally:
+            self.agent.stop()
+            self.agent.wrap = argv_wrap
+
+
+if __name__ == "__main__":
+    require_root("fanotify and a tmpfs of the test's own")
+    if os.environ.get("WARD_TEST_MOUNT_NS") != "1":
+        # Again in a private mount namespace: the tmpfs is seen by this
+        # test and the processes it starts only, and goes with them.
+        os.environ["WARD_TEST_MOUNT_NS"] = "1"
+        os.execvp("unshare", ["unshare", "--mount", "--propagation", "private",
+                              sys.executable, os.path.abspath(__file__), *sys.argv[1:]])
+    unittest.main(verbosity=2)
