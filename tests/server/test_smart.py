@@ -230,6 +230,13 @@ class SmartAgentTest(unittest.TestCase):
         self.token = self.server.login()
         wait_for(lambda: self.server.request("GET", "/sps/v1/health")[0] == 200,
                  what="the first components")
+        # Both agents scan the same corpus: what they find is only reported,
+        # not quarantined by the first one out of the second one's sight.
+        for key in ("action.malware.first", "action.malware.second", "action.pua.first",
+                    "action.pua.second"):
+            status, body = self.server.request("PUT", "/api/v1/settings", {
+                "scope": "root", "key": key, "value": "pass"}, token=self.token)
+            self.assertEqual(status, 200, body)
         self.agents = {}
         for name in ("smart", "conventional"):
             a = Agent(self.tmp.name, name)
