@@ -48,6 +48,16 @@ static const struct ini_field fields[] = {
 	  "update); more are closed" },
 	{ "agent", "max_scans", INI_INT, offsetof(struct agent_config, max_scans), "4", 1, 64,
 	  "on-demand scans (ward-agent scan) run at once; more are refused" },
+	{ "scan", "worker_user", INI_STRING, offsetof(struct agent_config, worker_user),
+	  "ward-scan", 0, 0, "the user scan workers run as (must exist; empty: root without "
+	  "capabilities, weaker)" },
+	{ "scan", "worker_threads", INI_INT, offsetof(struct agent_config, worker_threads), "0",
+	  0, 64, "scan threads in a scan worker; 0: one per CPU, at most 8" },
+	{ "scan", "timeout", INI_DURATION, offsetof(struct agent_config, scan_timeout), "300",
+	  1, 86400, "how long one file's scan may take before it is given up (an error)" },
+	{ "scan", "scratch_dir", INI_STRING, offsetof(struct agent_config, scratch_dir),
+	  "/run/ward-agent/scan", 0, 0, "where scan workers keep libclamav's temporary "
+	  "files (a tmpfs costs least)" },
 };
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))

@@ -1,5 +1,6 @@
-/* scan.h -- ward-agent's scans: files and trees scanned with the engine of
- * the component in use, conventional or smart, one line per file.
+/* scan.h -- ward-agent's scans: files and trees scanned by the scan
+ * workers of the component in use, conventional or smart, one line per
+ * file.
  *
  * A file smart scan leaves unverified (no smart protection source
  * answered) is kept in the agent's list of unverified files, which the
@@ -14,6 +15,8 @@
 
 #include "engine/engine.h"
 #include "scan/smart.h"
+
+struct components_handle;
 
 /* What a scan found. */
 struct ascan_totals {
@@ -33,8 +36,8 @@ enum ascan_verdict {
 typedef void (*ascan_emit_fn)(const char *path, enum ascan_verdict v, const char *what,
 			      void *arg);
 
-/* Scans paths[0..n) recursively with e (and smart, when non-NULL, which e
- * was configured for), giving each outcome to emit (NULL: none) and
+/* Scans paths[0..n) recursively, each file in a scan worker of h's
+ * generation (components_scan_fd(); the caller holds h), giving each outcome to emit (NULL: none) and
  * logging each detection and error; a scan stops when *cancel (NULL:
  * never) becomes true. Unverified files are added to unverified (a
  * JSON array of paths, kept without duplicates); files of it that are now
@@ -42,7 +45,7 @@ typedef void (*ascan_emit_fn)(const char *path, enum ascan_verdict v, const char
  * JSON array; NULL: not collected) as {"time", "path", "name", "method"},
  * the form the server's detection report takes. Returns 0, or -1 with
  * errbuf set when the scan could not run. */
-int ascan_run(const struct engine *e, struct smart *smart, const char *const *paths, size_t n,
+int ascan_run(const struct components_handle *h, const char *const *paths, size_t n,
 	      ascan_emit_fn emit, void *emit_arg, const atomic_bool *cancel, json_t *unverified,
 	      json_t *found, struct ascan_totals *t, char *errbuf, size_t errlen);
 

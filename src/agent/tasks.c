@@ -141,11 +141,14 @@ static void *run(void *arg)
 	struct agent *a = s->t->a;
 	const struct components_handle *h = components_acquire(a->comps);
 	struct ascan_totals tot = { 0 };
+	char why[1024];
 	int lock = -1;
 
 	if (!h) {
-		send_line(s, json_pack("{ss}", "error", "no component in use yet: the agent has "
-				       "not received one from its server (ward-agent update)"));
+		components_error(a->comps, why, sizeof(why));
+		send_line(s, why[0] ? json_pack("{ss}", "error", why) :
+			  json_pack("{ss}", "error", "no component in use yet: the agent has "
+				    "not received one from its server (ward-agent update)"));
 		goto out;
 	}
 	if (components_is_smart(h->name) && !h->smart) {
