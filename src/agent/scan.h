@@ -37,9 +37,9 @@ typedef void (*ascan_emit_fn)(const char *path, enum ascan_verdict v, const char
 			      void *arg);
 
 /* Scans paths[0..n) recursively, each file in a scan worker of h's
- * generation (components_scan_fd(); the caller holds h), giving each outcome to emit (NULL: none) and
- * logging each detection and error; a scan stops when *cancel (NULL:
- * never) becomes true. Unverified files are added to unverified (a
+ * generation (components_scan_fd(); the caller holds h), giving each
+ * outcome to emit (NULL: none) and logging each detection and error; a
+ * scan stops when *cancel (NULL: never) becomes true. Unverified files are added to unverified (a
  * JSON array of paths, kept without duplicates); files of it that are now
  * verified are removed from it. Each detection is appended to found (a
  * JSON array; NULL: not collected) as {"time", "path", "name", "method"},

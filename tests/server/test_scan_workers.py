@@ -60,8 +60,7 @@ class ScanWorkersTest(unittest.TestCase):
         wait_for(lambda: self.versions().get("virus-pattern") == 1, what="the first import")
         self.agent = Agent(self.tmp.name, "agent")
         # One scan thread per worker: a long scan is long.
-        with open(self.agent.conf, "a") as f:
-            f.write("worker_threads = 1\n")
+        self.edit_conf("[scan]\n", "[scan]\nworker_threads = 1\n")
         done = self.agent.enroll("--bundle", os.path.join(self.server.data, "enroll.bundle"))
         self.assertEqual(done.returncode, 0, done.stderr)
         self.agent.start()
@@ -81,6 +80,13 @@ class ScanWorkersTest(unittest.TestCase):
         self.agent.stop()
         self.server.stop()
         self.tmp.cleanup()
+
+    def edit_conf(self, old, new):
+        with open(self.agent.conf) as f:
+            conf = f.read()
+        self.assertIn(old, conf)
+        with open(self.agent.conf, "w") as f:
+            f.write(conf.replace(old, new))
 
     def versions(self):
         status, body = self.server.request("GET", "/api/v1/update", token=self.token)
@@ -160,10 +166,7 @@ class ScanWorkersTest(unittest.TestCase):
         if os.geteuid() != 0:
             self.skipTest("only root switches to the worker user")
         self.agent.stop()
-        with open(self.agent.conf) as f:
-            conf = f.read()
-        with open(self.agent.conf, "w") as f:
-            f.write(conf.replace("worker_user = nobody", "worker_user = ward-no-such-user"))
+        self.edit_conf("worker_user = nobody", "worker_user = ward-no-such-user")
         self.agent.start()
         done = None
         deadline = time.monotonic() + 30
