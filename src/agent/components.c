@@ -92,10 +92,30 @@ void components_release(struct components *c, const struct components_handle *ha
 		holder_free(h);
 }
 
+const struct components_handle *components_acquire_wait(struct agent *a,
+							 const atomic_bool *cancel)
+{
+	const struct components_handle *h;
+	char why[2];
+	int i;
+
+	for (i = 0;; i++) {
+		h = components_acquire(a->comps);
+		if (h || i >= 600 || (cancel && atomic_load(cancel)))
+			return h;
+		components_error(a->comps, why, sizeof(why));
+		if (why[0] ||
+		    (!updater_installed(a->comp_dir, comp_table()[COMP_VIRUS].name) &&
+		     !updater_installed(a->comp_dir, comp_table()[COMP_SMART_AGENT].name)))
+			return NULL;
+		usleep(100000);
+	}
+}
+
 void components_error(struct components *c, char *buf, size_t len)
 {
 	pthread_mutex_lock(&c->lock);
-	snprintf(buf, len, "%s", c->error);
+	util_set_msg(buf, len, "%s", c->error);
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -22,6 +22,7 @@
 #define WARD_AGENT_COMPONENTS_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -54,6 +55,13 @@ void components_free(struct components *c);
 /* A handle on the component in use (NULL: none yet), which the caller
  * releases with components_release(). Any thread. */
 const struct components_handle *components_acquire(struct components *c);
+
+/* components_acquire(), waiting (up to 60 s, polling; never on the loop's
+ * thread) while a generation may be starting: a version is installed and
+ * no start has failed; stops waiting once *cancel (NULL: never) is set.
+ * For scans that may come right after the agent started. */
+const struct components_handle *components_acquire_wait(struct agent *a,
+							 const atomic_bool *cancel);
 
 /* Gives a handle back; a retired generation is freed with its last
  * holder (its worker exits, which this waits for). Any thread; NULL is

@@ -139,7 +139,7 @@ static void *run(void *arg)
 {
 	struct scan *s = arg;
 	struct agent *a = s->t->a;
-	const struct components_handle *h = components_acquire(a->comps);
+	const struct components_handle *h = components_acquire_wait(a, &s->cancel);
 	struct ascan_totals tot = { 0 };
 	char why[1024];
 	int lock = -1;
