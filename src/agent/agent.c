@@ -210,15 +210,17 @@ static void on_channel_answer(uint64_t id, json_t *answer, void *arg)
 }
 
 /* A scan request: with smart scan, the channel takes the server's source
- * list first (as the administrator may just have changed it). */
+ * list first (as the administrator may just have changed it); so it does
+ * while no component is in use yet (its scan worker may be starting, and
+ * be smart). */
 static void ask_scan(struct services *sv, uint64_t id, const json_t *req)
 {
 	const struct components_handle *h = components_acquire(sv->a->comps);
-	bool smart = h && h->smart;
+	bool conventional = h && !h->smart;
 	struct waiting *w;
 
 	components_release(sv->a->comps, h);
-	if (!smart) {
+	if (conventional) {
 		start_scan(sv, id, req);
 		return;
 	}
