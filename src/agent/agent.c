@@ -51,6 +51,16 @@ static const struct ini_field fields[] = {
 	  "update); more are closed" },
 	{ "agent", "max_scans", INI_INT, offsetof(struct agent_config, max_scans), "4", 1, 64,
 	  "on-demand scans (ward-agent scan) run at once; more are refused" },
+	{ "scan", "worker_user", INI_STRING, offsetof(struct agent_config, worker_user),
+	  "ward-scan", 0, 0, "the user scan workers run as (must exist; empty: root without "
+	  "capabilities, weaker)" },
+	{ "scan", "worker_threads", INI_INT, offsetof(struct agent_config, worker_threads), "0",
+	  0, 64, "scan threads in a scan worker; 0: one per CPU, at most 8" },
+	{ "scan", "timeout", INI_DURATION, offsetof(struct agent_config, scan_timeout), "300",
+	  1, 86400, "how long one file's scan may take before it is given up (an error)" },
+	{ "scan", "scratch_dir", INI_STRING, offsetof(struct agent_config, scratch_dir),
+	  "/run/ward-agent/scan", 0, 0, "where scan workers keep libclamav's temporary "
+	  "files (a tmpfs costs least)" },
 };
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -209,15 +219,17 @@ static void on_channel_answer(uint64_t id, json_t *answer, void *arg)
 }
 
 /* A scan request: with smart scan, the channel takes the server's source
- * list first (as the administrator may just have changed it). */
+ * list first (as the administrator may just have changed it); so it does
+ * while no component is in use yet (its scan worker may be starting, and
+ * be smart). */
 static void ask_scan(struct services *sv, uint64_t id, const json_t *req)
 {
 	const struct components_handle *h = components_acquire(sv->a->comps);
-	bool smart = h && h->smart;
+	bool conventional = h && !h->smart;
 	struct waiting *w;
 
 	components_release(sv->a->comps, h);
-	if (!smart) {
+	if (conventional) {
 		start_scan(sv, id, req);
 		return;
 	}

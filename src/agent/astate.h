@@ -26,6 +26,11 @@ struct agent_config {
 	char *networks;
 	int64_t control_connections;
 	int64_t max_scans;
+	/* The scan workers (components.h, scanner.h). */
+	char *worker_user;      /* scan.worker_user; empty: uid 0 without capabilities */
+	int64_t worker_threads; /* scan.worker_threads; 0: one per CPU, at most 8 */
+	int64_t scan_timeout;   /* scan.timeout, seconds per file */
+	char *scratch_dir;      /* scan.scratch_dir */
 };
 
 struct agent {

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "agent/astate.h"
+#include "agent/sandbox.h"
+#include "agent/scanner.h"
 #include "common/comp.h"
 #include "common/log.h"
 #include "common/rest.h"
@@ -20,24 +22,17 @@
 #include "common/updater.h"
 #include "common/util.h"
 
-/* An engine, shared by the holders made from it (a new source list for
- * smart scan keeps the engine). */
-struct box {
-	struct engine *engine;
-	unsigned refs;
-};
-
-/* One component in use, and who holds it: the holder while it is the
+/* One generation in use, and who holds it: the holder while it is the
  * one in use, and each scan with a handle. */
 struct holder {
 	struct components_handle h;   /* first: handles point here */
-	struct box *box;
 	unsigned refs;
 };
 
 struct components {
 	pthread_mutex_t lock;
 	struct holder *cur;
+	char error[1024];             /* why the last start failed */
 };
 
 struct components *components_new(void)
@@ -49,14 +44,13 @@ struct components *components_new(void)
 	return c;
 }
 
-/* Frees what the last reference to h held. */
+/* Retires what the last reference to h held: the worker's channel is
+ * closed once its requests are answered, and the relay it posts through
+ * goes after it. */
 static void holder_free(struct holder *h)
 {
+	scanner_release(h->h.scanner);
 	smart_free(h->h.smart);
-	if (--h->box->refs == 0) {
-		engine_free(h->box->engine);
-		free(h->box);
-	}
 	free(h);
 }
 
@@ -98,67 +92,73 @@ void components_release(struct components *c, const struct components_handle *ha
 		holder_free(h);
 }
 
+const struct components_handle *components_acquire_wait(struct agent *a,
+							 const atomic_bool *cancel)
+{
+	const struct components_handle *h;
+	char why[2];
+	int i;
+
+	for (i = 0;; i++) {
+		h = components_acquire(a->comps);
+		if (h || i >= 600 || (cancel && atomic_load(cancel)))
+			return h;
+		components_error(a->comps, why, sizeof(why));
+		if (why[0] ||
+		    (!updater_installed(a->comp_dir, comp_table()[COMP_VIRUS].name) &&
+		     !updater_installed(a->comp_dir, comp_table()[COMP_SMART_AGENT].name)))
+			return NULL;
+		usleep(100000);
+	}
+}
+
+void components_error(struct components *c, char *buf, size_t len)
+{
+	pthread_mutex_lock(&c->lock);
+	util_set_msg(buf, len, "%s", c->error);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Says why no generation could be started (empty: one was). */
+static void set_error(struct components *c, const char *why)
+{
+	pthread_mutex_lock(&c->lock);
+	util_set_msg(c->error, sizeof(c->error), "%s", why);
+	pthread_mutex_unlock(&c->lock);
+}
+
 int components_scan_fd(const struct components_handle *h, int fd, const char *name,
 		       struct engine_result *res, struct smart_outcome *out, char *errbuf,
 		       size_t errlen)
 {
-	enum engine_err rc;
-
-	*out = (struct smart_outcome){ 0 };
-	rc = h->smart ? smart_scan_fd(h->smart, h->engine, fd, name, res, out, errbuf, errlen) :
-	     engine_scan_fd(h->engine, fd, name, NULL, NULL, res, errbuf, errlen);
-	return rc == ENGINE_OK ? 0 : -1;
+	return scanner_scan_fd(h->scanner, fd, name, 0, res, out, errbuf, errlen) ==
+	       SCANNER_OK ? 0 : -1;
 }
 
-/* Makes the engine of box (a reference taken) with sm (taken over) the
- * component in use; the one before is freed with its last holder. On
- * failure (out of memory) the one in use stays, sm is freed, and -1 is
- * returned. */
-static int install(struct components *c, struct box *box, struct smart *sm,
-		   const char *name, int64_t version)
+int components_install(struct components *c, struct scanner *g, struct smart *relay,
+		       const char *name, int64_t version)
 {
 	struct holder *h = calloc(1, sizeof(*h)), *old;
 
 	if (!h) {
 		log_msg(LOG_LVL_ERROR, "out of memory: %s version %lld not put in use", name,
 			(long long)version);
-		smart_free(sm);
+		scanner_release(g);
+		smart_free(relay);
 		return -1;
 	}
-	h->h.engine = box->engine;
-	h->h.smart = sm;
+	h->h.scanner = g;
+	h->h.smart = relay;
 	h->h.name = name;
 	h->h.version = version;
-	h->box = box;
 	h->refs = 1;
 	pthread_mutex_lock(&c->lock);
-	box->refs++;
 	old = c->cur;
 	c->cur = h;
+	c->error[0] = 0;
 	pthread_mutex_unlock(&c->lock);
 	if (old)
 		components_release(c, &old->h);
-	return 0;
-}
-
-int components_install(struct components *c, struct engine *e, struct smart *sm,
-		       const char *name, int64_t version)
-{
-	struct box *box = calloc(1, sizeof(*box));
-
-	if (!box) {
-		log_msg(LOG_LVL_ERROR, "out of memory: %s version %lld not put in use", name,
-			(long long)version);
-		smart_free(sm);
-		engine_free(e);
-		return -1;
-	}
-	box->engine = e;
-	if (install(c, box, sm, name, version) != 0) {
-		engine_free(e);
-		free(box);
-		return -1;
-	}
 	return 0;
 }
 
@@ -184,26 +184,6 @@ const char *components_needed(const struct agent *a, const json_t *settings)
 
 	json_decref(method);
 	return comp_table()[smart ? COMP_SMART_AGENT : COMP_VIRUS].name;
-}
-
-/* Loads a new engine from the version of component in dir. */
-static struct engine *load_engine(const char *component, const char *dir, char *errbuf,
-				  size_t errlen)
-{
-	struct engine_config cfg = { .official = true };
-	enum engine_err err;
-	struct engine *e;
-
-	engine_limits_default(&cfg.limits);
-	if (components_is_smart(component))
-		cfg = smart_engine_config(&cfg);
-	e = engine_new(&cfg, &err, errbuf, errlen);
-	if (e && ((engine_has_databases(dir) && engine_load(e, dir, errbuf, errlen) != ENGINE_OK) ||
-		  engine_compile(e, errbuf, errlen) != ENGINE_OK)) {
-		engine_free(e);
-		e = NULL;
-	}
-	return e;
 }
 
 /* The agent's smart protection source list: from the server (kept in the
@@ -273,77 +253,166 @@ out:
 	return path;
 }
 
-/* Sets up smart protection for the agent pattern in dir: its source list
- * (the integrated server is reached at the server's own address), what
- * the sources are trusted by, this host's address family. Returns NULL
- * when it cannot (logged). */
-struct smart *components_open_smart(struct agent *a, const json_t *list, const char *dir)
+/* Sets up the agent's smart protection relay for the source list (the
+ * integrated server is reached at the server's own address), what the
+ * sources are trusted by, this host's address family; cfg keeps the
+ * sources (urls) for the workers. Returns NULL when it cannot (logged). */
+struct smart *components_open_smart(struct agent *a, const json_t *list,
+				    struct smart_config *cfg, const char **urls)
 {
 	json_t *u;
-	const char *urls[32];
-	struct smart_config cfg = { .sources = urls, .family = astate_network_family(a) };
 	struct smart *sm = NULL;
 	char msg[512], *trust, *pins = NULL;
 	size_t i;
 
+	*cfg = (struct smart_config){ .sources = urls, .family = astate_network_family(a) };
 	trust = sps_trust(a, list, &pins);
 	if (!trust)
 		return NULL;
-	cfg.ca_file = trust;
-	cfg.pins = pins;
-	cfg.proxy = json_string_value(json_object_get(list, "proxy"));
+	cfg->ca_file = trust;
+	cfg->pins = pins;
+	cfg->proxy = json_string_value(json_object_get(list, "proxy"));
 	json_array_foreach(json_object_get(list, "sources"), i, u) {
-		if (!json_is_string(u) || cfg.nsources == sizeof(urls) / sizeof(*urls))
+		if (!json_is_string(u) || cfg->nsources == 32)
 			continue;
-		urls[cfg.nsources++] = strcmp(json_string_value(u), "integrated") == 0 ?
-				       a->server : json_string_value(u);
+		urls[cfg->nsources++] = strcmp(json_string_value(u), "integrated") == 0 ?
+					a->server : json_string_value(u);
 	}
-	sm = smart_new(dir, &cfg, msg, sizeof(msg));
+	sm = smart_new(NULL, cfg, msg, sizeof(msg));
 	if (!sm)
 		log_msg(LOG_LVL_ERROR, "smart protection: %s", msg);
 	else
 		log_msg(LOG_LVL_INFO, "smart protection: %zu source%s from list %lld "
-			"(0: none matched, the integrated server), %s networks", cfg.nsources,
-			cfg.nsources == 1 ? "" : "s",
+			"(0: none matched, the integrated server), %s networks", cfg->nsources,
+			cfg->nsources == 1 ? "" : "s",
 			(long long)json_integer_value(json_object_get(list, "list")),
-			astate_network_name(cfg.family));
+			astate_network_name(cfg->family));
 	free(trust);
 	free(pins);
+	cfg->ca_file = cfg->pins = NULL;
 	return sm;
 }
 
-/* The smart protection state for version of component (NULL: not smart
- * scan, or it cannot be set up, logged), made with the source list fetched
- * now, so that no answer cached for an older pattern survives. */
-static struct smart *new_smart(struct agent *a, const char *component, int64_t version)
+/* The workers' relay: a worker's request posted through the agent's
+ * smart protection state. */
+static int relay_post(void *arg, size_t i, const char *body, size_t len, long timeout,
+		      size_t max, long *status, struct util_buf *answer, char *errbuf,
+		      size_t errlen)
 {
-	char dir[PATH_MAX];
-
-	if (!components_is_smart(component))
-		return NULL;
-	updater_path(a->comp_dir, component, version, dir, sizeof(dir));
-	json_decref(a->sps_sources);
-	a->sps_sources = components_sps_list(a);
-	return a->sps_sources ? components_open_smart(a, a->sps_sources, dir) : NULL;
+	return smart_post(arg, i, body, len, timeout, max, status, answer, errbuf, errlen);
 }
 
-/* Fetches the source list again; when it changed, smart protection
- * starts over with it (the engine stays). */
+/* Scan threads in a worker: scan.worker_threads, or one per CPU, at most
+ * 8. */
+static unsigned worker_threads(const struct agent *a)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (a->cfg.worker_threads > 0)
+		return (unsigned)a->cfg.worker_threads;
+	return ncpu < 1 ? 1 : ncpu > 8 ? 8 : (unsigned)ncpu;
+}
+
+/* Starts the generation of version of component: its worker loads the
+ * version and, for smart scan, relays through a state made from list.
+ * Returns 0 with *g and *relay (NULL: conventional) the caller's, or -1
+ * with errbuf saying why. */
+static int start_generation(struct agent *a, const char *component, int64_t version,
+			    const json_t *list, struct scanner **g, struct smart **relay,
+			    char *errbuf, size_t errlen)
+{
+	struct scanner_config cfg = { .smart = components_is_smart(component) };
+	struct sandbox_config user;
+	struct smart_config sc;
+	const char *urls[32];
+	char dir[PATH_MAX], msg[256];
+
+	*g = NULL;
+	*relay = NULL;
+	/* No fallback to root: a missing user stops the scans, by name. */
+	if (a->cfg.worker_user[0] && geteuid() == 0 &&
+	    sandbox_lookup_user(a->cfg.worker_user, &user, msg, sizeof(msg)) != 0) {
+		util_set_msg(errbuf, errlen, "scan.worker_user: %s (make the user, as "
+			     "packaging/ward-agent.sysusers does, or name another; empty keeps "
+			     "uid 0 without capabilities)", msg);
+		return -1;
+	}
+	if (util_mkdir_p(a->cfg.scratch_dir, 0711) != 0) {
+		util_set_msg(errbuf, errlen, "scan.scratch_dir: %s: %s", a->cfg.scratch_dir,
+			     strerror(errno));
+		return -1;
+	}
+	updater_path(a->comp_dir, component, version, dir, sizeof(dir));
+	cfg.component = dir;
+	engine_limits_default(&cfg.limits);
+	cfg.threads = worker_threads(a);
+	cfg.user = a->cfg.worker_user[0] ? a->cfg.worker_user : NULL;
+	cfg.scratch = a->cfg.scratch_dir;
+	cfg.scan_timeout = (unsigned)a->cfg.scan_timeout;
+	if (cfg.smart) {
+		*relay = list ? components_open_smart(a, list, &sc, urls) : NULL;
+		if (!*relay) {
+			util_set_msg(errbuf, errlen, "smart protection could not be set up (see "
+				     "the agent's log)");
+			return -1;
+		}
+		cfg.sources = sc.sources;
+		cfg.nsources = sc.nsources;
+		cfg.proxy = sc.proxy;
+		cfg.family = sc.family;
+		cfg.relay = relay_post;
+		cfg.relay_arg = *relay;
+	}
+	*g = scanner_start(&cfg, errbuf, errlen);
+	if (!*g) {
+		smart_free(*relay);
+		*relay = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Starts the generation of version of component, with the source list
+ * fetched now for smart scan (so that no answer cached for an older
+ * pattern survives). On failure a->update_error says why. */
+static int new_generation(struct agent *a, const char *component, int64_t version,
+			  struct scanner **g, struct smart **relay)
+{
+	char msg[768];
+
+	if (components_is_smart(component)) {
+		json_decref(a->sps_sources);
+		a->sps_sources = components_sps_list(a);
+	}
+	if (start_generation(a, component, version, a->sps_sources, g, relay, msg,
+			     sizeof(msg)) == 0)
+		return 0;
+	set_error(a->comps, msg);
+	snprintf(a->update_error, sizeof(a->update_error), "%s version %lld: no scan worker: "
+		 "%s", component, (long long)version, msg);
+	log_msg(LOG_LVL_ERROR, "%s", a->update_error);
+	return -1;
+}
+
+/* Fetches the source list again; when it changed, a generation of the
+ * same version made with it takes over. */
 void components_refresh_sources(struct agent *a)
 {
 	const struct components_handle *h = components_acquire(a->comps);
 	json_t *list = h && h->smart ? components_sps_list(a) : NULL;
-	char dir[PATH_MAX];
-	struct smart *sm;
+	struct scanner *g;
+	struct smart *relay;
+	char msg[768];
 
 	if (!list || (a->sps_sources && json_equal(list, a->sps_sources)))
 		goto out;
 	log_msg(LOG_LVL_INFO, "smart protection: the source list changed");
-	updater_path(a->comp_dir, h->name, h->version, dir, sizeof(dir));
-	sm = components_open_smart(a, list, dir);
-	if (!sm)
+	if (start_generation(a, h->name, h->version, list, &g, &relay, msg, sizeof(msg)) != 0) {
+		log_msg(LOG_LVL_ERROR, "smart protection: the new source list is not in use: %s",
+			msg);
 		goto out;
-	install(a->comps, ((const struct holder *)h)->box, sm, h->name, h->version);
+	}
+	components_install(a->comps, g, relay, h->name, h->version);
 	json_decref(a->sps_sources);
 	a->sps_sources = list;
 	list = NULL;
@@ -352,41 +421,35 @@ out:
 	components_release(a->comps, h);
 }
 
-/* Makes the engine the one of component's installed version, loading it
- * when it is not (after an update by `ward-agent update`, say). */
+/* Makes the generation the one of component's installed version,
+ * starting it when it is not (after an update by another process, say). */
 bool components_use_installed(struct agent *a, const char *component)
 {
 	int64_t v = updater_installed(a->comp_dir, component);
-	char dir[PATH_MAX], msg[ENGINE_ERRLEN];
-	struct engine *e;
+	struct scanner *g;
+	struct smart *relay;
 
 	if (!v || in_use(a->comps, component, v))
 		return true;
-	updater_path(a->comp_dir, component, v, dir, sizeof(dir));
-	e = load_engine(component, dir, msg, sizeof(msg));
-	if (!e) {
-		snprintf(a->update_error, sizeof(a->update_error), "%s version %lld does not "
-			 "load: %s", component, (long long)v, msg);
-		log_msg(LOG_LVL_ERROR, "%s", a->update_error);
+	if (new_generation(a, component, v, &g, &relay) != 0)
 		return false;
-	}
-	log_msg(LOG_LVL_INFO, "engine: %s version %lld, %u signatures", component, (long long)v,
-		engine_signatures(e));
-	components_install(a->comps, e, new_smart(a, component, v), component, v);
+	log_msg(LOG_LVL_INFO, "components: %s version %lld in use (scan worker %d)", component,
+		(long long)v, (int)scanner_pid(g));
+	components_install(a->comps, g, relay, component, v);
 	return true;
 }
 
-/* Brings component up to date and loads it: a new version is used only
- * once an engine has loaded it, else the installed one stays in use and
- * the failure is reported. Returns true when component is current (or
- * the server has none yet). Serialised with other agent processes on the
- * same state by a lock. */
+/* Brings component up to date and starts its generation: a new version
+ * is used only once its worker is ready, else the installed one stays in
+ * use and the failure is reported. Returns true when component is current
+ * (or the server has none yet). Serialised with other agent processes on
+ * the same state by a lock. */
 bool components_update(struct agent *a, const char *component)
 {
-	char lock_path[PATH_MAX], dir[PATH_MAX], msg[ENGINE_ERRLEN];
+	char lock_path[PATH_MAX];
 	enum err err;
-	struct engine *e = NULL;
-	struct smart *sm;
+	struct scanner *g;
+	struct smart *relay;
 	int64_t staged = 0;
 	bool ok = false;
 	int lock;
@@ -412,30 +475,26 @@ bool components_update(struct agent *a, const char *component)
 	if (err != ERR_OK)
 		goto out;
 	if (staged) {
-		updater_path(a->comp_dir, component, staged, dir, sizeof(dir));
-		e = load_engine(component, dir, msg, sizeof(msg));
-		if (!e) {
-			updater_discard(&a->up, component, staged);
-			snprintf(a->update_error, sizeof(a->update_error), "%s version %lld does "
-				 "not load (%s); version %lld stays in use", component,
-				 (long long)staged, msg,
-				 (long long)updater_installed(a->comp_dir, component));
-			log_msg(LOG_LVL_ERROR, "update: %s", a->update_error);
-			goto out;
-		}
 		/* Everything ready before the switch on disk, so that the new
 		 * version is in use as soon as it is the one installed. */
-		sm = new_smart(a, component, staged);
+		if (new_generation(a, component, staged, &g, &relay) != 0) {
+			updater_discard(&a->up, component, staged);
+			snprintf(a->update_error + strlen(a->update_error),
+				 sizeof(a->update_error) - strlen(a->update_error),
+				 "; version %lld stays in use",
+				 (long long)updater_installed(a->comp_dir, component));
+			goto out;
+		}
 		if (updater_commit(&a->up, component, staged) != 0) {
 			snprintf(a->update_error, sizeof(a->update_error), "%s: %s", component,
 				 strerror(errno));
-			smart_free(sm);
-			engine_free(e);
+			scanner_release(g);
+			smart_free(relay);
 			goto out;
 		}
-		log_msg(LOG_LVL_INFO, "update: %s version %lld in use, %u signatures", component,
-			(long long)staged, engine_signatures(e));
-		components_install(a->comps, e, sm, component, staged);
+		log_msg(LOG_LVL_INFO, "update: %s version %lld in use (scan worker %d)",
+			component, (long long)staged, (int)scanner_pid(g));
+		components_install(a->comps, g, relay, component, staged);
 	}
 	a->update_error[0] = '\0';
 	ok = components_use_installed(a, component);

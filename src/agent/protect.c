@@ -16,6 +16,7 @@
 #include "agent/astate.h"
 #include "agent/channel.h"
 #include "agent/components.h"
+#include "agent/scanner.h"
 #include "agent/realtime.h"
 #include "agent/reports.h"
 #include "agent/vault.h"
@@ -87,6 +88,7 @@ struct protect {
 	int mountinfo;
 	const char *comp_name;
 	int64_t comp_version;
+	pid_t worker_pid;            /* the scan worker of the component in use */
 	uint64_t comp_timer;
 	bool stopped;          /* settings posted after the stop are ignored */
 };
@@ -446,8 +448,8 @@ static const char **strings_of(const json_t *list, size_t *n, bool *ok)
 struct policy {
 	struct realtime_config cfg;
 	json_t *paths, *exclude_paths, *exclude_processes;
-	const char *own_dirs[2];
-	pid_t own_pid;
+	const char *own_dirs[3];
+	pid_t own_pids[2];
 };
 
 static void policy_free(struct policy *pol)
@@ -514,12 +516,16 @@ static bool policy_make(struct protect *p, struct policy *pol)
 	pol->cfg.on_timeout = str_setting_is(p, "realtime.on_timeout", "deny") ?
 			      REALTIME_TIMEOUT_DENY : REALTIME_TIMEOUT_ALLOW;
 	pol->own_dirs[pol->cfg.nown_dirs++] = p->a->cfg.state_dir;
+	/* libclamav's temporary files, which the workers write and read. */
+	if (p->a->cfg.scratch_dir && p->a->cfg.scratch_dir[0])
+		pol->own_dirs[pol->cfg.nown_dirs++] = p->a->cfg.scratch_dir;
 	if (p->exe)
 		pol->own_dirs[pol->cfg.nown_dirs++] = p->exe;
 	pol->cfg.own_dirs = pol->own_dirs;
-	pol->own_pid = getpid();
-	pol->cfg.own_pids = &pol->own_pid;
-	pol->cfg.nown_pids = 1;
+	pol->own_pids[pol->cfg.nown_pids++] = getpid();
+	if (p->worker_pid > 0)
+		pol->own_pids[pol->cfg.nown_pids++] = p->worker_pid;
+	pol->cfg.own_pids = pol->own_pids;
 	pol->cfg.max_pending = p->cap;
 	if (!ok)
 		policy_free(pol);
@@ -630,6 +636,15 @@ static void check_component(void *arg)
 		}
 		p->comp_name = h->name;
 		p->comp_version = h->version;
+	}
+	/* The worker's own opens (its temporary files) must not wait for a
+	 * verdict only it can give; a new generation or a restarted worker
+	 * has a new pid. */
+	if (h && scanner_pid(h->scanner) != p->worker_pid) {
+		p->worker_pid = scanner_pid(h->scanner);
+		if (p->rt)
+			realtime_set_own_pids(p->rt, (pid_t[]){ getpid(), p->worker_pid },
+					      p->worker_pid > 0 ? 2 : 1);
 	}
 	components_release(p->a->comps, h);
 }

@@ -145,7 +145,7 @@ json_t *reports_keep_newest(json_t *kept, const json_t *found)
 	return out;
 }
 
-/* Scans paths with the engine in use (and its smart protection), keeping
+/* Scans paths with the generation h (and its smart protection), keeping
  * the unverified list and the detections to report up to date; the caller
  * has locked them. */
 int reports_scan(struct agent *a, const struct components_handle *h,
@@ -156,7 +156,7 @@ int reports_scan(struct agent *a, const struct components_handle *h,
 	char msg[512];
 	int rc;
 
-	rc = ascan_run(h->engine, h->smart, paths, n, o, list, found, t, msg, sizeof(msg));
+	rc = ascan_run(h, paths, n, o, list, found, t, msg, sizeof(msg));
 	if (rc != 0)
 		log_msg(LOG_LVL_ERROR, "scan: %s", msg);
 	if (!state_write_json(a->unverified_path, list))

@@ -7,13 +7,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent/components.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "scan/job.h"
 
 /* What the report callback needs. */
 struct run {
-	const struct engine *e;
 	const struct ascan_opts *o;
 	ascan_emit_fn emit;
 	void *emit_arg;
@@ -23,11 +23,11 @@ struct run {
 	struct ascan_totals *t;
 };
 
-static const struct engine *given_engine(void *arg, char *errbuf, size_t errlen)
+/* Each file through the scan workers of the generation held. */
+static int scan_in_worker(void *arg, int fd, const char *name, struct engine_result *res,
+			  struct smart_outcome *out, char *errbuf, size_t errlen)
 {
-	(void)errbuf;
-	(void)errlen;
-	return ((struct run *)arg)->e;
+	return components_scan_fd(arg, fd, name, res, out, errbuf, errlen);
 }
 
 /* Removes path from list, if it is there. */
@@ -129,14 +129,14 @@ static size_t compile_excludes(const struct ascan_opts *o, struct sjob_pattern *
 	return n;
 }
 
-int ascan_run(const struct engine *e, struct smart *smart, const char *const *paths, size_t n,
+int ascan_run(const struct components_handle *h, const char *const *paths, size_t n,
 	      const struct ascan_opts *o, json_t *unverified, json_t *found,
 	      struct ascan_totals *t, char *errbuf, size_t errlen)
 {
 	static const struct ascan_opts none;
 	const struct ascan_opts *opts = o ? o : &none;
-	struct run run = { e, opts, opts->emit, opts->emit_arg, unverified, found,
-			   smart ? "smart" : "conventional", t };
+	struct run run = { opts, opts->emit, opts->emit_arg, unverified, found,
+			   h->smart ? "smart" : "conventional", t };
 	struct sjob_config cfg = { 0 };
 	struct sjob_pattern *pat = NULL;
 	struct sjob_stats stats;
@@ -162,9 +162,8 @@ int ascan_run(const struct engine *e, struct smart *smart, const char *const *pa
 	cfg.max_depth = 15;
 	cfg.follow_dirs = SJOB_FOLLOW_ARGS;
 	cfg.follow_files = SJOB_FOLLOW_ARGS;
-	cfg.get_engine = given_engine;
-	cfg.engine_arg = &run;
-	cfg.smart = smart;
+	cfg.scan = scan_in_worker;
+	cfg.scan_arg = (void *)h;
 	cfg.report = on_report;
 	cfg.report_arg = &run;
 	cfg.cancel = opts->cancel;

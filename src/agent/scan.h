@@ -1,5 +1,6 @@
-/* scan.h -- ward-agent's scans: files and trees scanned with the engine of
- * the component in use, conventional or smart, one line per file.
+/* scan.h -- ward-agent's scans: files and trees scanned by the scan
+ * workers of the component in use, conventional or smart, one line per
+ * file.
  *
  * A file smart scan leaves unverified (no smart protection source
  * answered) is kept in the agent's list of unverified files, which the
@@ -15,6 +16,8 @@
 
 #include "engine/engine.h"
 #include "scan/smart.h"
+
+struct components_handle;
 
 /* What a scan found. */
 struct ascan_totals {
@@ -58,15 +61,15 @@ struct ascan_opts {
 	void *progress_arg;
 };
 
-/* Scans paths[0..n) recursively with e (and smart, when non-NULL, which e
- * was configured for) as o says (NULL: the defaults), logging each
- * detection and error. Unverified files are added to unverified (a JSON
+/* Scans paths[0..n) recursively, each file in a scan worker of h's
+ * generation (components_scan_fd(); the caller holds h), as o says (NULL:
+ * the defaults), logging each detection and error. Unverified files are added to unverified (a JSON
  * array of paths, kept without duplicates); files of it that are now
  * verified are removed from it. Each detection is appended to found (a
  * JSON array; NULL: not collected) as {"time", "path", "name", "method"},
  * the form the server's detection report takes, or as o->act returns it.
  * Returns 0, or -1 with errbuf set when the scan could not run. */
-int ascan_run(const struct engine *e, struct smart *smart, const char *const *paths, size_t n,
+int ascan_run(const struct components_handle *h, const char *const *paths, size_t n,
 	      const struct ascan_opts *o, json_t *unverified, json_t *found,
 	      struct ascan_totals *t, char *errbuf, size_t errlen);
 

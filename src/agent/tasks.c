@@ -348,10 +348,11 @@ static void *run(void *arg)
 {
 	struct scan *s = arg;
 	struct agent *a = s->t->a;
-	const struct components_handle *h = components_acquire(a->comps);
+	const struct components_handle *h = components_acquire_wait(a, &s->cancel);
 	struct ascan_totals tot = { 0 };
 	struct ascan_opts o = { 0 };
 	const char *error = NULL, *state;
+	char why[1024];
 	int lock = -1;
 
 	if (s->low)
@@ -361,8 +362,9 @@ static void *run(void *arg)
 		keep_last(s, "running", &tot);
 	}
 	if (!h) {
-		error = "no component in use yet: the agent has not received one from its "
-			"server (ward-agent update)";
+		components_error(a->comps, why, sizeof(why));
+		error = why[0] ? why : "no component in use yet: the agent has not received one "
+			"from its server (ward-agent update)";
 		goto out;
 	}
 	if (components_is_smart(h->name) && !h->smart) {

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,8 @@
 /* Seconds the agent gets beyond a source's own timeout to relay. */
 #define RELAY_MARGIN 5
 
-/* One file to scan. */
+/* One file to scan: received by a thread that waits for a smart
+ * protection answer, queued for the next free scan thread. */
 struct job {
 	uint64_t id;
 	int fd;
@@ -43,16 +45,21 @@ struct query {
 	size_t max;
 	char *errbuf;
 	size_t errlen;
-	pthread_cond_t cond;
 	struct query *next;
 };
 
+/* The scan threads read the channel themselves: a request and its
+ * descriptor come in one datagram, which one recvmsg() takes whole, so
+ * the thread that reads a request scans it, with no hand-off. A thread
+ * waiting for a smart protection answer reads too when no other thread
+ * does, queueing the requests it takes for the next free thread. */
 struct worker {
 	int sock;
 	struct engine *engine;
 	struct smart *smart;
-	pthread_mutex_t lock;   /* guards the queue and the queries */
-	pthread_cond_t work;
+	pthread_mutex_t lock;   /* guards what follows */
+	pthread_cond_t turn;    /* a query answered, or a reader left */
+	unsigned readers;       /* threads waiting on the channel */
 	struct job *head, *tail;
 	size_t queued;
 	struct query *queries;
@@ -72,6 +79,16 @@ struct options {
 	int family;
 	long source_timeout, retry_after;
 };
+
+static void cond_init(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+}
 
 /* Sends m; a channel the agent closed, or one that fails, ends the
  * worker. */
@@ -102,20 +119,20 @@ static const char *channel_name(const char *name, char *buf)
 	return i ? buf : "?";
 }
 
-/* Scans one file and answers. */
-static void scan_job(struct worker *w, struct job *j)
+/* Scans fd (closed here) for request id and answers. */
+static void scan_file(struct worker *w, uint64_t id, int fd, const char *name)
 {
 	char names[WMSG_MAX_NAMES][WMSG_MAX_SIGNAME + 1];
 	struct engine_result res = { 0 };
 	struct smart_outcome out = { 0 };
-	struct wmsg m = { .type = WMSG_RESULT, .id = j->id, .text = "" };
+	struct wmsg m = { .type = WMSG_RESULT, .id = id, .text = "" };
 	char err[ENGINE_ERRLEN] = "";
 	enum engine_err rc;
 	size_t i;
 
-	rc = w->smart ? smart_scan_fd(w->smart, w->engine, j->fd, j->name, &res, &out, err,
+	rc = w->smart ? smart_scan_fd(w->smart, w->engine, fd, name, &res, &out, err,
 				      sizeof(err)) :
-	     engine_scan_fd(w->engine, j->fd, j->name, NULL, NULL, &res, err, sizeof(err));
+	     engine_scan_fd(w->engine, fd, name, NULL, NULL, &res, err, sizeof(err));
 	if (rc != ENGINE_OK) {
 		m.verdict = WMSG_ERROR;
 		m.text = err[0] ? err : "the engine could not scan the file";
@@ -131,29 +148,7 @@ static void scan_job(struct worker *w, struct job *j)
 	}
 	send_msg(w, &m);
 	engine_result_clear(&res);
-	close(j->fd);
-	free(j->name);
-	free(j);
-}
-
-static void *scan_thread(void *arg)
-{
-	struct worker *w = arg;
-	struct job *j;
-
-	for (;;) {
-		pthread_mutex_lock(&w->lock);
-		while (!w->head)
-			pthread_cond_wait(&w->work, &w->lock);
-		j = w->head;
-		w->head = j->next;
-		if (!w->head)
-			w->tail = NULL;
-		w->queued--;
-		pthread_mutex_unlock(&w->lock);
-		scan_job(w, j);
-	}
-	return NULL;
+	close(fd);
 }
 
 /* Answers request id with an error at once. */
@@ -164,7 +159,8 @@ static void refuse(struct worker *w, uint64_t id, const char *why)
 	send_msg(w, &m);
 }
 
-/* Queues the scan of fd (now owned here) for request m. */
+/* Queues the scan of fd (now owned here) for request m, for the next
+ * scan thread that is free. */
 static void enqueue(struct worker *w, const struct wmsg *m, int fd)
 {
 	struct job *j = calloc(1, sizeof(*j));
@@ -194,7 +190,6 @@ static void enqueue(struct worker *w, const struct wmsg *m, int fd)
 		w->head = j;
 	w->tail = j;
 	w->queued++;
-	pthread_cond_signal(&w->work);
 	pthread_mutex_unlock(&w->lock);
 }
 
@@ -220,13 +215,135 @@ static void deliver(struct worker *w, const struct wmsg *m)
 		else
 			q->rc = 0;
 		*q->status = m->status;
-		pthread_cond_signal(&q->cond);
+		pthread_cond_broadcast(&w->turn);
 	}
 	pthread_mutex_unlock(&w->lock);
 }
 
+/* Reads one message from the agent, waiting at most wait_ms (-1: no
+ * limit), into buf (WMSG_MAX bytes), and handles it: an answer goes to
+ * its query; a scan request is returned in *j (name pointing into buf)
+ * for the caller. Returns whether *j was filled. A closed channel ends
+ * the worker, and so does a message that breaks the protocol. */
+static bool receive(struct worker *w, unsigned char *buf, int wait_ms, struct job *j)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int) * 4)];
+	} ctl;
+	struct pollfd pfd = { w->sock, POLLIN, 0 };
+	struct iovec iov = { buf, WMSG_MAX };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+			      .msg_controllen = sizeof(ctl.b) };
+	struct cmsghdr *c;
+	struct wmsg m;
+	char err[256];
+	int fds[4], nfds = 0, k;
+	ssize_t n;
+
+	if (wait_ms >= 0 && poll(&pfd, 1, wait_ms) <= 0)
+		return false;
+	n = recvmsg(w->sock, &msg, MSG_CMSG_CLOEXEC | (wait_ms >= 0 ? MSG_DONTWAIT : 0));
+	if (n == 0)
+		_exit(0);  /* the agent closed the channel: nothing left to do */
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return false;  /* another thread took it */
+	if (n < 0) {
+		log_msg(LOG_LVL_ERROR, "scan worker: reading the channel: %s", strerror(errno));
+		_exit(1);
+	}
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			for (k = 0; (size_t)k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int) &&
+				    nfds < 4; k++)
+				memcpy(&fds[nfds++], CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+	if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+		log_msg(LOG_LVL_ERROR, "scan worker: a message from the agent was cut");
+		_exit(1);
+	}
+	if (wmsg_decode(buf, (size_t)n, &m, err, sizeof(err)) != 0) {
+		log_msg(LOG_LVL_ERROR, "scan worker: %s", err);
+		_exit(1);
+	}
+	if (m.type == WMSG_SCAN && nfds == 1) {
+		*j = (struct job){ .id = m.id, .fd = fds[0], .name = (char *)m.text };
+		return true;
+	}
+	for (k = 0; k < nfds; k++)
+		close(fds[k]);
+	if (m.type == WMSG_SCAN) {
+		refuse(w, m.id, "a scan request came without exactly one descriptor");
+	} else if (m.type == WMSG_ANSWER && !nfds) {
+		deliver(w, &m);
+	} else {
+		log_msg(LOG_LVL_ERROR, "scan worker: unexpected message type %u from the agent",
+			(unsigned)m.type);
+		_exit(1);
+	}
+	return false;
+}
+
+/* The thread's receive buffer, made on first use. */
+static unsigned char *thread_buf(void)
+{
+	static _Thread_local unsigned char *buf;
+
+	if (!buf)
+		buf = malloc(WMSG_MAX);
+	if (!buf) {
+		log_msg(LOG_LVL_ERROR, "scan worker: out of memory");
+		_exit(1);
+	}
+	return buf;
+}
+
+/* Reads one message as one of the threads waiting on the channel; a
+ * thread waiting for an answer learns when it stops reading. */
+static bool read_turn(struct worker *w, int wait_ms, struct job *j)
+{
+	bool got;
+
+	pthread_mutex_lock(&w->lock);
+	w->readers++;
+	pthread_mutex_unlock(&w->lock);
+	got = receive(w, thread_buf(), wait_ms, j);
+	pthread_mutex_lock(&w->lock);
+	w->readers--;
+	pthread_cond_broadcast(&w->turn);
+	pthread_mutex_unlock(&w->lock);
+	return got;
+}
+
+/* Takes a queued request, or reads the channel for one, and scans it. */
+static void *scan_thread(void *arg)
+{
+	struct worker *w = arg;
+	struct job j, *q;
+
+	for (;;) {
+		pthread_mutex_lock(&w->lock);
+		q = w->head;
+		if (q) {
+			w->head = q->next;
+			if (!w->head)
+				w->tail = NULL;
+			w->queued--;
+		}
+		pthread_mutex_unlock(&w->lock);
+		if (q) {
+			scan_file(w, q->id, q->fd, q->name);
+			free(q->name);
+			free(q);
+		} else if (read_turn(w, -1, &j)) {
+			scan_file(w, j.id, j.fd, j.name);
+		}
+	}
+	return NULL;
+}
+
 /* Smart scan's transport: the request goes to the agent, which posts it
- * to source i and sends back what the source answered. */
+ * to source i and sends back what the source answered. The waiting
+ * thread reads the channel itself while no other thread does. */
 static int channel_post(void *arg, size_t i, const char *body, size_t len, long timeout,
 			size_t max, long *status, struct util_buf *answer, char *errbuf,
 			size_t errlen)
@@ -237,8 +354,9 @@ static int channel_post(void *arg, size_t i, const char *body, size_t len, long 
 	struct wmsg m = { .type = WMSG_QUERY, .source = (uint32_t)i, .text = "",
 			  .body = (const unsigned char *)body, .body_len = len };
 	struct query **pp;
-	pthread_condattr_t ca;
-	struct timespec ts;
+	struct timespec ts, now;
+	struct job j;
+	long left_ms;
 
 	timeout = timeout < 1 ? 1 : timeout > 3600 ? 3600 : timeout;
 	m.timeout = (uint32_t)timeout;
@@ -247,10 +365,6 @@ static int channel_post(void *arg, size_t i, const char *body, size_t len, long 
 			     "worker's channel takes", len);
 		return -1;
 	}
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&q.cond, &ca);
-	pthread_condattr_destroy(&ca);
 	pthread_mutex_lock(&w->lock);
 	q.id = m.id = ++w->next_query;
 	q.next = w->queries;
@@ -260,88 +374,30 @@ static int channel_post(void *arg, size_t i, const char *body, size_t len, long 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += timeout + RELAY_MARGIN;
 	pthread_mutex_lock(&w->lock);
-	while (!q.done && pthread_cond_timedwait(&q.cond, &w->lock, &ts) != ETIMEDOUT)
-		;
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left_ms = (ts.tv_sec - now.tv_sec) * 1000 + (ts.tv_nsec - now.tv_nsec) / 1000000;
+		if (q.done || left_ms <= 0)
+			break;
+		if (w->readers) {  /* a reader delivers the answer */
+			pthread_cond_timedwait(&w->turn, &w->lock, &ts);
+			continue;
+		}
+		pthread_mutex_unlock(&w->lock);
+		if (read_turn(w, (int)(left_ms > 1000 ? 1000 : left_ms), &j))
+			enqueue(w, &(struct wmsg){ .id = j.id, .text = j.name }, j.fd);
+		pthread_mutex_lock(&w->lock);
+	}
 	for (pp = &w->queries; *pp != &q; pp = &(*pp)->next)
 		;
 	*pp = q.next;
 	pthread_mutex_unlock(&w->lock);
-	pthread_cond_destroy(&q.cond);
 	if (!q.done) {
 		util_set_msg(errbuf, errlen, "the agent did not relay the request in %ld s",
 			     timeout + RELAY_MARGIN);
 		return -1;
 	}
 	return q.rc;
-}
-
-/* Reads the agent's messages until the channel closes. */
-static int serve(struct worker *w)
-{
-	unsigned char *buf = malloc(WMSG_MAX);
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int) * 4)];
-	} ctl;
-	struct iovec iov;
-	struct msghdr msg;
-	struct cmsghdr *c;
-	struct wmsg m;
-	char err[256];
-	int fds[4], nfds, k;
-	ssize_t n;
-
-	if (!buf) {
-		log_msg(LOG_LVL_ERROR, "scan worker: out of memory");
-		return 1;
-	}
-	for (;;) {
-		iov = (struct iovec){ buf, WMSG_MAX };
-		msg = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
-				       .msg_controllen = sizeof(ctl.b) };
-		n = recvmsg(w->sock, &msg, MSG_CMSG_CLOEXEC);
-		if (n == 0)
-			_exit(0);  /* the agent closed the channel: nothing left to do */
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			log_msg(LOG_LVL_ERROR, "scan worker: reading the channel: %s",
-				strerror(errno));
-			break;
-		}
-		nfds = 0;
-		for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-				for (k = 0; (size_t)k < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int) &&
-					    nfds < 4; k++)
-					memcpy(&fds[nfds++], CMSG_DATA(c) + k * sizeof(int),
-					       sizeof(int));
-		if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-			log_msg(LOG_LVL_ERROR, "scan worker: a message from the agent was cut");
-			break;
-		}
-		if (wmsg_decode(buf, (size_t)n, &m, err, sizeof(err)) != 0) {
-			log_msg(LOG_LVL_ERROR, "scan worker: %s", err);
-			break;
-		}
-		if (m.type == WMSG_SCAN && nfds == 1) {
-			enqueue(w, &m, fds[0]);
-			continue;
-		}
-		for (k = 0; k < nfds; k++)
-			close(fds[k]);
-		if (m.type == WMSG_SCAN)
-			refuse(w, m.id, "a scan request came without exactly one descriptor");
-		else if (m.type == WMSG_ANSWER && !nfds)
-			deliver(w, &m);
-		else {
-			log_msg(LOG_LVL_ERROR, "scan worker: unexpected message type %u from the "
-				"agent", (unsigned)m.type);
-			break;
-		}
-	}
-	free(buf);
-	return 1;
 }
 
 /* Parses an unsigned number of at most max into *v. */
@@ -477,7 +533,7 @@ int worker_main(int argc, char **argv)
 		return 2;
 	w.sock = o.fd;
 	pthread_mutex_init(&w.lock, NULL);
-	pthread_cond_init(&w.work, NULL);
+	cond_init(&w.turn);
 	engine_tune_allocator();
 	/* Everything read from files is read now, before the lockdown. */
 	if (load(&w, &o) != 0)
@@ -490,13 +546,16 @@ int worker_main(int argc, char **argv)
 		log_msg(LOG_LVL_WARN, "scan worker: no Landlock (%s): its file access is "
 			"limited by its user and the system call filter only",
 			rep.landlock_why);
-	for (i = 0; i < o.threads; i++)
+	/* Ready is said before any thread reads the channel. */
+	ready.signatures = engine_signatures(w.engine);
+	send_msg(&w, &ready);
+	for (i = 1; i < o.threads; i++)
 		if (pthread_create(&t, NULL, scan_thread, &w) != 0 || pthread_detach(t) != 0) {
 			log_msg(LOG_LVL_ERROR, "scan worker: starting its scan threads failed");
 			return 1;
 		}
-	ready.signatures = engine_signatures(w.engine);
-	send_msg(&w, &ready);
-	/* Not a return: the scan threads may be inside the engine. */
-	_exit(serve(&w));
+	/* This thread is a scan thread too; the channel's end ends the
+	 * process (never a return: the others may be inside the engine). */
+	scan_thread(&w);
+	return 1;
 }

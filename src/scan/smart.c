@@ -196,6 +196,10 @@ int smart_post(struct smart *s, size_t i, const char *body, size_t len, long tim
 	rc = rest_post_text(src->rc, LOOKUP_PATH, body, len, "text/plain", timeout, max, status,
 			    answer, errbuf, errlen);
 	pthread_mutex_unlock(&src->lock);
+	/* A relay's state sees the workers' requests only here: whether the
+	 * last one was answered is what smart_reachable() goes by. */
+	if (!s->prefixes)
+		s->answering = rc == ERR_OK && *status == 200;
 	return rc == ERR_OK ? 0 : -1;
 }
 

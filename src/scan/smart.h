@@ -114,7 +114,9 @@ int smart_post(struct smart *s, size_t i, const char *body, size_t len, long tim
 
 /* Returns whether some source answered since the last call that found
  * none answering (a caller keeping unverified files rescans them then):
- * sends a request for one prefix when no source has answered since. */
+ * sends a request for one prefix when no source has answered since. On a
+ * state without prefixes (a relay), the relayed requests count: the last
+ * one not answered makes it ask. */
 bool smart_reachable(struct smart *s);
 
 /* Copies the counters into *st. */

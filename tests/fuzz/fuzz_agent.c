@@ -73,26 +73,7 @@ static void *serve(void *arg)
 }
 
 static struct agent a = { .heartbeat_interval = 60, .long_poll = 55 };
-static char url[64], agent_pattern[600];
-
-/* A Smart Scan Agent Pattern for smart protection to start from: its
- * prefix file (two MD5 prefixes of 24 bits). */
-static void make_agent_pattern(void)
-{
-	static const char records[] = "\x01\xaa\xaa\xaa\x00" "\x01\xbb\xbb\xbb\x00"
-				      "\x11\x18\x00\x00\x00";
-	struct util_buf wpx = { 0 };
-	char path[700], msg[256];
-
-	scratch_path(agent_pattern, sizeof(agent_pattern), "agent-pattern");
-	snprintf(path, sizeof(path), "%s/%s", agent_pattern, COMP_PREFIX_FILE);
-	if (util_mkdir_p(agent_pattern, 0700) != 0 ||
-	    comp_set_write(COMP_PREFIX_FILE, records, sizeof(records) - 1, &wpx, msg,
-			   sizeof(msg)) != ERR_OK ||
-	    util_write_file(path, wpx.data, wpx.len, 0600) != 0)
-		abort();
-	util_buf_free(&wpx);
-}
+static char url[64];
 
 static void fail(const char *what, const char *msg)
 {
@@ -136,13 +117,17 @@ static void setup(void)
 		abort();
 	a.cfg.state_dir = (char *)scratch_dir();
 	a.cfg.networks = "auto";
+	/* A version the fuzzed server gives never verifies, so no worker
+	 * starts; the options are there all the same. */
+	a.cfg.worker_user = "";
+	a.cfg.scratch_dir = (char *)scratch_dir();
+	a.cfg.scan_timeout = 300;
 	a.server = strdup(url);
 	a.uuid = strdup("aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee");
 	a.comps = components_new();
 	if (!astate_init(&a) || !a.server || !a.uuid || !a.comps ||
 	    !state_write(a.ca_path, ca_crt))
 		abort();
-	make_agent_pattern();
 	a.up.max_wait = 0;
 	a.up.rc = rest_new(url, a.ca_path);
 	if (!a.up.rc || rest_set_token(a.up.rc, "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee:secret") != 0)
@@ -226,11 +211,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)components_update(&a, comp_table()[data[0] & 8 ? COMP_SMART_AGENT :
 							COMP_VIRUS].name);
 		break;
-	case 3:
+	case 3: {
+		struct smart_config sc;
+		const char *urls[32];
+
 		list = components_sps_list(&a);
-		smart_free(components_open_smart(&a, list, agent_pattern));
+		smart_free(components_open_smart(&a, list, &sc, urls));
 		json_decref(list);
 		break;
+	}
 	default:
 		/* The state files, as the agent reads them back. */
 		pthread_mutex_lock(&script_lock);

@@ -173,8 +173,12 @@ class Agent:
         self.dir = os.path.join(root, name)
         os.makedirs(self.dir)
         self.conf = os.path.join(self.dir, "agent.ini")
+        # The scan workers run as nobody: the tests create no user (the
+        # default, ward-scan, is made by the package). [agent] comes last,
+        # for the tests that append to it.
         with open(self.conf, "w") as f:
-            f.write(f"[agent]\nstate_dir = {self.dir}/state\n")
+            f.write(f"[scan]\nworker_user = nobody\nscratch_dir = {self.dir}/scan\n"
+                    f"[agent]\nstate_dir = {self.dir}/state\n")
         self.log_path = os.path.join(self.dir, "agent.log")
         self.proc = None
 

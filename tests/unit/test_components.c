@@ -1,11 +1,17 @@
-/* test_components.c -- the component holder: a handle keeps the component
- * it was given, with a working engine, while newer ones are installed; each
- * is freed with its last holder (the sanitizer build sees a leak or a use
- * after free). */
+/* test_components.c -- the component holder: a handle keeps the
+ * generation of scan workers it was given, scanning, while newer ones are
+ * installed; each is retired with its last holder, its worker gone (the
+ * sanitizer build sees a leak or a use after free). */
 #include <fcntl.h>
 #include <pthread.h>
 
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "agent/components.h"
+#include "agent/scanner.h"
+#include "common/util.h"
 #include "check.h"
 
 static const char eicar[] =
@@ -13,33 +19,38 @@ static const char eicar[] =
 
 static char *infected;
 
-static struct engine *builtin(void)
+static char *scratch;
+
+/* A generation of one scan worker with the built-in signature. */
+static struct scanner *builtin(void)
 {
-	struct engine_config cfg = { 0 };
-	enum engine_err err;
-	char msg[ENGINE_ERRLEN];
-	struct engine *e;
+	struct scanner_config cfg = { .program = WARD_AGENT, .builtin = true, .threads = 1,
+				      .scratch = scratch };
+	char msg[512];
+	struct scanner *g;
 
 	engine_limits_default(&cfg.limits);
-	e = engine_new(&cfg, &err, msg, sizeof(msg));
-	if (!e || engine_load_builtin(e, msg, sizeof(msg)) != ENGINE_OK ||
-	    engine_compile(e, msg, sizeof(msg)) != ENGINE_OK) {
-		fprintf(stderr, "engine: %s\n", msg);
+	if (geteuid() == 0)
+		cfg.user = "nobody";
+	g = scanner_start(&cfg, msg, sizeof(msg));
+	if (!g) {
+		fprintf(stderr, "scanner: %s\n", msg);
 		exit(1);
 	}
-	return e;
+	return g;
 }
 
-/* Whether h's engine finds EICAR. */
+/* Whether h's worker finds EICAR. */
 static bool detects(const struct components_handle *h)
 {
 	struct engine_result res = { 0 };
-	char msg[ENGINE_ERRLEN];
+	struct smart_outcome out;
+	char msg[512];
 	int fd = open(infected, O_RDONLY | O_CLOEXEC);
 	bool found;
 
-	found = fd >= 0 && engine_scan_fd(h->engine, fd, infected, NULL, NULL, &res, msg,
-					  sizeof(msg)) == ENGINE_OK && res.infected;
+	found = fd >= 0 && components_scan_fd(h, fd, infected, &res, &out, msg,
+					      sizeof(msg)) == 0 && res.infected;
 	engine_result_clear(&res);
 	if (fd >= 0)
 		close(fd);
@@ -69,7 +80,12 @@ int main(void)
 	int bad[4] = { 0 }, i;
 	pthread_t th[4];
 
+	pid_t pid1;
+
 	infected = test_write(test_tmpdir(), "eicar.com", eicar, sizeof(eicar) - 1);
+	scratch = util_path_join(test_tmpdir(), "scratch");
+	/* The worker's user reaches the file through the descriptor only. */
+	chmod(test_tmpdir(), 0711);
 	holder = components_new();
 	CHECK(holder != NULL);
 	CHECK(components_acquire(holder) == NULL);
@@ -83,7 +99,10 @@ int main(void)
 	h2 = components_acquire(holder);
 	CHECK(h2 && h2->version == 2 && h2 != h1);
 	CHECK(h1->version == 1 && detects(h1));
-	components_release(holder, h1);      /* version 1 is freed here */
+	pid1 = scanner_pid(h1->scanner);
+	CHECK(pid1 > 0 && kill(pid1, 0) == 0);
+	components_release(holder, h1);      /* version 1 is retired here */
+	CHECK(kill(pid1, 0) != 0);           /* its worker is gone, reaped */
 	CHECK(detects(h2));
 	/* Installed while version 2 is held, twice: 3 is freed unused. */
 	CHECK(components_install(holder, builtin(), NULL, "virus-pattern", 3) == 0);
@@ -94,17 +113,18 @@ int main(void)
 	components_release(holder, h3);
 	for (i = 0; i < 4; i++)
 		CHECK(pthread_create(&th[i], NULL, churn, &bad[i]) == 0);
-	for (i = 5; i < 10; i++)
+	for (i = 5; i < 8; i++)
 		CHECK(components_install(holder, builtin(), NULL, "virus-pattern", i) == 0);
 	for (i = 0; i < 4; i++) {
 		pthread_join(th[i], NULL);
 		CHECK(bad[i] == 0);
 	}
 	h1 = components_acquire(holder);
-	CHECK(h1 && h1->version == 9);
+	CHECK(h1 && h1->version == 7 && detects(h1));
 	components_release(holder, h1);
 	/* Freed with a component in use and no handle out. */
 	components_free(holder);
 	free(infected);
+	free(scratch);
 	return check_finish();
 }
