@@ -34,7 +34,11 @@ data_dir = $run/server
 [updates]
 source_dir = $source
 INI
-printf '[agent]\nstate_dir = %s/agent\n' "$run" >"$run/agent.ini"
+# The scan workers run as nobody here: an installed agent has a user of
+# its own for them (packaging/ward-agent.sysusers), which a build tree
+# does not make.
+printf '[scan]\nworker_user = nobody\nscratch_dir = %s/scan\n[agent]\nstate_dir = %s/agent\n' \
+	"$run" "$run" >"$run/agent.ini"
 
 pids=""
 stop() {

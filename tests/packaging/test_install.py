@@ -79,8 +79,16 @@ class InstallTest(unittest.TestCase):
             with open(self.staged(f"{self.prefix}/lib/tmpfiles.d/{d}.conf")) as f:
                 entry = [l.split() for l in f if l.startswith("d ")]
             user = unit.get("User", "root")
-            self.assertEqual(entry, [["d", "/var/lib/" + unit["StateDirectory"],
-                                      unit["StateDirectoryMode"], user, user, "-"]], d)
+            want = [["d", "/var/lib/" + unit["StateDirectory"], unit["StateDirectoryMode"],
+                     user, user, "-"]]
+            # The runtime directory (the agent's scan workers' scratch) and
+            # what is made in it, as the unit's RuntimeDirectory= makes it.
+            if "RuntimeDirectory" in unit:
+                run = "/run/" + unit["RuntimeDirectory"]
+                want += [["d", e[1], unit["RuntimeDirectoryMode"], user, user, "-"]
+                         for e in entry if e[1] == run or e[1].startswith(run + "/")]
+                self.assertEqual(entry[1][1], run, d)
+            self.assertEqual(entry, want, d)
             if user != "root":
                 self.assertEqual(users[user], "/var/lib/" + unit["StateDirectory"])
 

@@ -470,8 +470,9 @@ class ConsoleAgentTest(Base):
         messages = sorted(x["message"] for x in logged())
         e = logged()[0]
         self.assertIn("Demo.Eicar in ", messages[0])
-        self.assertIn("bad-\\xff-name (conventional scan)", messages[0])
-        self.assertIn("eicar.com (conventional scan)", messages[1])
+        # A manual scan's detections are quarantined (the default action).
+        self.assertIn("bad-\\xff-name (conventional scan, manual): quarantine ok", messages[0])
+        self.assertIn("eicar.com (conventional scan, manual): quarantine ok", messages[1])
         # A change reaches it and is acknowledged: a delivery event.
         self.assertEqual(s.request("PUT", "/api/v1/settings", {
             "scope": f"client:{e['client']}", "key": "roaming", "value": True},

@@ -122,6 +122,11 @@ class NetTest(unittest.TestCase):
         """ward-agent scan on the agent's host, by the running agent: (exit
         status, output and what the agent logged meanwhile)."""
         before = len(agent.log_text())
+        # What a scan finds is quarantined (the default action): the sample
+        # is written again for each scan.
+        if path == self.bad:
+            with open(self.bad, "wb") as f:
+                f.write(BAD)
         p = agent.host.run([AGENT, "--config", agent.conf, "scan", path], timeout=120)
         return p.returncode, p.stdout + p.stderr + agent.log_text()[before:]
 
