@@ -432,8 +432,10 @@ class UpdatesTest(unittest.TestCase):
         wait_for(lambda: self.installed(a) == 1, what="first install")
         self.api("PUT", "/api/v1/settings", {"scope": "root", "key": "update.allow_update_now",
                                              "value": False})
+        # 90 s: under the sanitizers, beside other suites, the delivery once
+        # took longer than 30 s after the first install (being looked into).
         wait_for(lambda: "update.allow_update_now true -> false" in a.log_text(),
-                 what="setting applied")
+                 timeout=90, what="setting applied")
         done = subprocess.run([a_bin(), "--config", a.conf, "update"], capture_output=True,
                               text=True, timeout=60)
         self.assertEqual(done.returncode, 1)
