@@ -33,6 +33,7 @@ import hashlib
 import io
 import json
 import os
+import pwd
 import shutil
 import signal
 import statistics
@@ -307,7 +308,17 @@ class WardMode:
         wait_until(lambda: all(c["version"] for c in api.call(
             "GET", "/api/v1/update")[1]["components"]), 300, "wardd's first components")
         conf = w / "agent.ini"
-        conf.write_text(f"[agent]\nstate_dir = {w}/agent-state\n")
+        # As packaged: scan workers as ward-scan (nobody where the package
+        # is not installed), their scratch space on a tmpfs as /run is.
+        user = "ward-scan"
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            user = "nobody"
+        scratch = Path(tempfile.mkdtemp(prefix="ward-bench-scratch-", dir="/dev/shm"))
+        self.scratch = scratch
+        conf.write_text(f"[agent]\nstate_dir = {w}/agent-state\n"
+                        f"[scan]\nworker_user = {user}\nscratch_dir = {scratch}\n")
         run([self.ctx.bin / "ward-agent", "--config", conf, "enroll", "--bundle",
              data / "enroll.bundle"], "ward-agent enroll", timeout=120)
         self.agent = spawn([self.ctx.bin / "ward-agent", "--config", conf, "run"],
@@ -327,6 +338,9 @@ class WardMode:
         stop(self.agent)
         stop(self.wardd)
         self.agent = self.wardd = None
+        if getattr(self, "scratch", None):
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
 
 
 # ----------------------------------------------------------------------------

@@ -46,11 +46,10 @@ struct components *components_new(void)
 
 /* Retires what the last reference to h held: the worker's channel is
  * closed once its requests are answered, and the relay it posts through
- * goes after it. */
+ * goes with the generation (scanner_config.relay_free). */
 static void holder_free(struct holder *h)
 {
 	scanner_release(h->h.scanner);
-	smart_free(h->h.smart);
 	free(h);
 }
 
@@ -144,7 +143,6 @@ int components_install(struct components *c, struct scanner *g, struct smart *re
 		log_msg(LOG_LVL_ERROR, "out of memory: %s version %lld not put in use", name,
 			(long long)version);
 		scanner_release(g);
-		smart_free(relay);
 		return -1;
 	}
 	h->h.scanner = g;
@@ -295,6 +293,11 @@ struct smart *components_open_smart(struct agent *a, const json_t *list,
 
 /* The workers' relay: a worker's request posted through the agent's
  * smart protection state. */
+static void relay_free(void *arg)
+{
+	smart_free(arg);
+}
+
 static int relay_post(void *arg, size_t i, const char *body, size_t len, long timeout,
 		      size_t max, long *status, struct util_buf *answer, char *errbuf,
 		      size_t errlen)
@@ -362,6 +365,7 @@ static int start_generation(struct agent *a, const char *component, int64_t vers
 		cfg.family = sc.family;
 		cfg.relay = relay_post;
 		cfg.relay_arg = *relay;
+		cfg.relay_free = relay_free;
 	}
 	*g = scanner_start(&cfg, errbuf, errlen);
 	if (!*g) {
@@ -489,7 +493,6 @@ bool components_update(struct agent *a, const char *component)
 			snprintf(a->update_error, sizeof(a->update_error), "%s: %s", component,
 				 strerror(errno));
 			scanner_release(g);
-			smart_free(relay);
 			goto out;
 		}
 		log_msg(LOG_LVL_INFO, "update: %s version %lld in use (scan worker %d)",

@@ -23,10 +23,6 @@
 #include "common/log.h"
 #include "common/util.h"
 
-/* Threads that scan what the scanner submits: each holds one file at a
- * time, so a slow file delays only its own opener. */
-#define PROTECT_THREADS 4
-
 /* Detections and rescans waiting for the respond thread at most; past it
  * they are dropped (counted, logged), never waited for. */
 #define PROTECT_FINDINGS 256
@@ -36,10 +32,11 @@
  * policy (milliseconds). */
 #define PROTECT_COMP_POLL_MS 500
 
-/* A file the scanner handed over. */
-struct item {
+/* A file the scanner handed over, in a scan worker until done. */
+struct submitted {
+	struct protect *p;
+	const struct components_handle *h;
 	struct realtime_job *job;
-	const struct realtime_request *req;
 };
 
 /* A detection or a rescan request, copied off the decision path. */
@@ -59,14 +56,11 @@ struct protect {
 	struct loop *loop;
 	struct channel *ch;
 	struct vault *vault;   /* the policy's actions; NULL: none taken */
-	/* The pool: a ring of items for the scan threads. */
+	/* Files in the scan workers (under lock). */
 	pthread_mutex_t lock;
-	pthread_cond_t more;
-	struct item *ring;
-	size_t cap, head, count;
+	pthread_cond_t idle;   /* the last of them is done */
+	size_t submitted;
 	bool stop;
-	pthread_t threads[PROTECT_THREADS];
-	size_t nthreads;
 	/* The respond thread's queue (under lock too). */
 	pthread_cond_t found;
 	struct finding *first, *last;
@@ -109,21 +103,63 @@ static void finding_free(struct finding *f)
 	free(f);
 }
 
-/* The scanner's submit(): queues the job for the pool; never blocks. */
+/* A scan worker's verdict on a submitted file, to the scanner. */
+static void on_scanned(void *arg, struct scanner_result *r)
+{
+	struct submitted *s = arg;
+	struct protect *p = s->p;
+
+	if (r->err != SCANNER_OK)
+		realtime_done(s->job, REALTIME_ERROR, NULL, 0, r->error);
+	else if (r->res.infected)
+		realtime_done(s->job, REALTIME_INFECTED, (const char *const *)r->res.names,
+			      r->res.nnames, NULL);
+	else if (r->out.unverified)
+		realtime_done(s->job, REALTIME_UNVERIFIED, NULL, 0, NULL);
+	else
+		realtime_done(s->job, REALTIME_CLEAN, NULL, 0, NULL);
+	components_release(p->a->comps, s->h);
+	free(s);
+	pthread_mutex_lock(&p->lock);
+	if (--p->submitted == 0)
+		pthread_cond_broadcast(&p->idle);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* The scanner's submit(): hands the file to a scan worker, permission
+ * events before writes; never blocks. */
 static bool on_submit(void *arg, struct realtime_job *job, const struct realtime_request *req)
 {
 	struct protect *p = arg;
-	bool taken = false;
+	const struct components_handle *h = components_acquire(p->a->comps);
+	struct submitted *s = NULL;
+	enum scanner_err err = SCANNER_ENOMEM;
+	char msg[512] = "out of memory";
+	bool stopping;
 
 	pthread_mutex_lock(&p->lock);
-	if (!p->stop && p->count < p->cap) {
-		p->ring[(p->head + p->count) % p->cap] = (struct item){ job, req };
-		p->count++;
-		taken = true;
-		pthread_cond_signal(&p->more);
-	}
+	stopping = p->stop;
+	if (!stopping && h && (s = malloc(sizeof(*s))) != NULL)
+		p->submitted++;
 	pthread_mutex_unlock(&p->lock);
-	return taken;
+	if (s) {
+		*s = (struct submitted){ p, h, job };
+		err = scanner_submit(h->scanner, req->fd, req->path,
+				     req->event == REALTIME_EV_CLOSE_WRITE ? 0 : SCANNER_URGENT,
+				     0, on_scanned, s, msg, sizeof(msg));
+		if (err == SCANNER_OK)
+			return true;
+		free(s);
+		pthread_mutex_lock(&p->lock);
+		if (--p->submitted == 0)
+			pthread_cond_broadcast(&p->idle);
+		pthread_mutex_unlock(&p->lock);
+	}
+	components_release(p->a->comps, h);
+	if (err == SCANNER_EFULL || stopping)
+		return false;  /* dropped: counted, answered as on a timeout */
+	realtime_done(job, REALTIME_ERROR, NULL, 0, h ? msg : "no component in use yet");
+	return true;
 }
 
 /* Queues f for the respond thread (taking it), or drops it when full. */
@@ -200,59 +236,6 @@ static void on_rescan(void *arg, const struct realtime_file *file)
 
 	if (f)
 		queue_finding(p, f);
-}
-
-/* Scans one file with the component in use and answers the scanner. */
-static void scan_item(struct protect *p, const struct item *it)
-{
-	const struct components_handle *h = components_acquire(p->a->comps);
-	struct engine_result res = { 0 };
-	struct smart_outcome out;
-	char msg[512];
-
-	if (!h) {
-		realtime_done(it->job, REALTIME_ERROR, NULL, 0, "no component in use yet");
-		return;
-	}
-	if (components_scan_fd(h, it->req->fd, it->req->path, &res, &out, msg, sizeof(msg)) != 0)
-		realtime_done(it->job, REALTIME_ERROR, NULL, 0, msg);
-	else if (res.infected)
-		realtime_done(it->job, REALTIME_INFECTED, (const char *const *)res.names,
-			      res.nnames, NULL);
-	else if (out.unverified)
-		realtime_done(it->job, REALTIME_UNVERIFIED, NULL, 0, NULL);
-	else
-		realtime_done(it->job, REALTIME_CLEAN, NULL, 0, NULL);
-	engine_result_clear(&res);
-	components_release(p->a->comps, h);
-}
-
-/* A pool thread: scans until stopped; what is still queued then is
- * answered unscanned (an error: allowed, never acted on). */
-static void *pool_main(void *arg)
-{
-	struct protect *p = arg;
-	struct item it;
-	bool stop;
-
-	for (;;) {
-		pthread_mutex_lock(&p->lock);
-		while (!p->stop && p->count == 0)
-			pthread_cond_wait(&p->more, &p->lock);
-		if (p->count == 0) {
-			pthread_mutex_unlock(&p->lock);
-			return NULL;
-		}
-		it = p->ring[p->head];
-		p->head = (p->head + 1) % p->cap;
-		p->count--;
-		stop = p->stop;
-		pthread_mutex_unlock(&p->lock);
-		if (stop)
-			realtime_done(it.job, REALTIME_ERROR, NULL, 0, "the agent is stopping");
-		else
-			scan_item(p, &it);
-	}
 }
 
 /* Opens the directory holding path's last component, walking from "/"
@@ -526,7 +509,7 @@ static bool policy_make(struct protect *p, struct policy *pol)
 	if (p->worker_pid > 0)
 		pol->own_pids[pol->cfg.nown_pids++] = p->worker_pid;
 	pol->cfg.own_pids = pol->own_pids;
-	pol->cfg.max_pending = p->cap;
+	pol->cfg.max_pending = REALTIME_DEFAULT_MAX_PENDING;
 	if (!ok)
 		policy_free(pol);
 	return ok;
@@ -663,22 +646,15 @@ struct protect *protect_new(struct agent *a, struct loop *loop, struct channel *
 	p->state = "off";
 	p->mode = REALTIME_BLOCK;
 	p->mountinfo = -1;
-	p->cap = REALTIME_DEFAULT_MAX_PENDING;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->slock, NULL);
-	pthread_cond_init(&p->more, NULL);
+	pthread_cond_init(&p->idle, NULL);
 	pthread_cond_init(&p->found, NULL);
-	p->ring = calloc(p->cap, sizeof(*p->ring));
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n > 0) {
 		exe[n] = '\0';
 		p->exe = strdup(exe);
 	}
-	if (!p->ring)
-		goto fail;
-	for (; p->nthreads < PROTECT_THREADS; p->nthreads++)
-		if (pthread_create(&p->threads[p->nthreads], NULL, pool_main, p) != 0)
-			goto fail;
 	p->responding = true;
 	if (pthread_create(&p->responder, NULL, respond_main, p) != 0) {
 		p->responding = false;
@@ -745,7 +721,7 @@ json_t *protect_status(struct protect *p)
 
 void protect_stop(struct protect *p)
 {
-	size_t i;
+	const struct components_handle *h;
 
 	if (!p)
 		return;
@@ -758,17 +734,20 @@ void protect_stop(struct protect *p)
 	if (p->comp_timer)
 		loop_cancel(p->loop, p->comp_timer);
 	p->comp_timer = 0;
-	/* The scanner first: every access waiting is allowed, and what the
-	 * pool holds is answered (unscanned) before its threads end. */
+	/* The scanner first: every access waiting is allowed; then the
+	 * backlog of writes is dropped unscanned, and what the workers hold
+	 * is waited for (their verdicts reach the reports). */
 	stop_scanner(p);
 	pthread_mutex_lock(&p->lock);
 	p->stop = true;
-	pthread_cond_broadcast(&p->more);
 	pthread_mutex_unlock(&p->lock);
-	for (i = 0; i < p->nthreads; i++)
-		pthread_join(p->threads[i], NULL);
-	p->nthreads = 0;
+	h = components_acquire(p->a->comps);
+	if (h)
+		scanner_cancel(h->scanner, on_scanned);
+	components_release(p->a->comps, h);
 	pthread_mutex_lock(&p->lock);
+	while (p->submitted)
+		pthread_cond_wait(&p->idle, &p->lock);
 	bool joining = p->responding;
 	p->responding = false;
 	pthread_cond_signal(&p->found);
@@ -789,10 +768,9 @@ void protect_free(struct protect *p)
 	}
 	json_decref(p->settings);
 	json_decref(p->local);
-	free(p->ring);
 	free(p->exe);
 	pthread_cond_destroy(&p->found);
-	pthread_cond_destroy(&p->more);
+	pthread_cond_destroy(&p->idle);
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->slock);
 	free(p);

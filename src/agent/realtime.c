@@ -142,8 +142,8 @@ struct realtime {
 	bool log_stop;
 
 	atomic_uint_fast64_t events, cache_hits, ignore_marks, scans, clean, detections,
-		unverified, errors, denials, timeouts, excluded, oversize, not_regular, dropped,
-		overflows, watchdog, log_dropped, pending, pending_high;
+		unverified, errors, denials, timeouts, excluded, oversize, not_regular, empty,
+		dropped, overflows, watchdog, log_dropped, pending, pending_high;
 	atomic_uint_fast64_t hist[HIST_BUCKETS];
 	pthread_mutex_t top_lock;
 	struct tops top_exe, top_path;
@@ -788,6 +788,12 @@ static void handle(struct realtime *rt, const struct policy *p,
 	}
 	if (!S_ISREG(st.st_mode)) {
 		atomic_fetch_add(&rt->not_regular, 1);
+		goto done;
+	}
+	/* Nothing to read, nothing to scan: a file being made (creat(),
+	 * tar) opens at once, its contents are scanned when written. */
+	if (st.st_size == 0) {
+		atomic_fetch_add(&rt->empty, 1);
 		goto done;
 	}
 	key.dev = st.st_dev;
@@ -1642,6 +1648,7 @@ void realtime_stats(struct realtime *rt, struct realtime_stats *out)
 	out->excluded = atomic_load(&rt->excluded);
 	out->oversize = atomic_load(&rt->oversize);
 	out->not_regular = atomic_load(&rt->not_regular);
+	out->empty = atomic_load(&rt->empty);
 	out->dropped = atomic_load(&rt->dropped);
 	out->overflows = atomic_load(&rt->overflows);
 	out->watchdog = atomic_load(&rt->watchdog);
@@ -1685,7 +1692,7 @@ json_t *realtime_stats_json(struct realtime *rt)
 		return NULL;
 	realtime_stats(rt, s);
 	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-		      " s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:o, s:o}",
+		      " s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:o, s:o}",
 		      "events", (json_int_t)s->events, "cache_hits", (json_int_t)s->cache_hits,
 		      "kernel_cache_marks", (json_int_t)s->ignore_marks,
 		      "scans", (json_int_t)s->scans, "clean", (json_int_t)s->clean,
@@ -1693,7 +1700,7 @@ json_t *realtime_stats_json(struct realtime *rt)
 		      "unverified", (json_int_t)s->unverified, "errors", (json_int_t)s->errors,
 		      "denials", (json_int_t)s->denials, "timeouts", (json_int_t)s->timeouts,
 		      "excluded", (json_int_t)s->excluded, "oversize", (json_int_t)s->oversize,
-		      "not_regular", (json_int_t)s->not_regular,
+		      "not_regular", (json_int_t)s->not_regular, "empty", (json_int_t)s->empty,
 		      "dropped", (json_int_t)s->dropped, "overflows", (json_int_t)s->overflows,
 		      "watchdog", (json_int_t)s->watchdog,
 		      "queue", (json_int_t)s->pending, "queue_high", (json_int_t)s->pending_high,

@@ -159,6 +159,7 @@ struct realtime_stats {
 	uint64_t excluded;        /* own, excluded paths and processes, outside the trees */
 	uint64_t oversize;        /* over max_size: allowed unscanned */
 	uint64_t not_regular;     /* directories, FIFOs, devices: allowed, never read */
+	uint64_t empty;           /* empty files: allowed, nothing to scan */
 	uint64_t dropped;         /* backend full or refused: allowed unscanned */
 	uint64_t overflows;       /* kernel queue overflows */
 	uint64_t watchdog;        /* accesses the watchdog allowed */

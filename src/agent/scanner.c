@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,21 +33,32 @@
 #define RESTART_PAUSE_NS (10ull * 1000000000u)
 /* How long a worker whose channel closed gets to exit before SIGKILL. */
 #define EXIT_GRACE_MS 1000
+/* Requests sent to a worker and not answered yet, per scan thread: enough
+ * that a thread finds the next one waiting in the channel, few enough that
+ * an urgent request waits behind little. */
+#define INFLIGHT_PER_THREAD 2
+/* How often the queue is checked for requests past their deadline. */
+#define SWEEP_NS (250ull * 1000000u)
+#define DEFAULT_MAX_QUEUE 8192
 
-/* A scan waiting for its verdict; on the scanning thread's stack. */
+/* A scan request: queued in its generation, then in flight at a worker,
+ * then done exactly once. */
 struct request {
-	uint64_t id;
-	bool done;
-	enum scanner_err err;
-	struct engine_result *res;
-	struct smart_outcome *out;
-	char *errbuf;
-	size_t errlen;
-	pthread_cond_t cond;
+	uint64_t id;               /* in flight: its id at the worker */
+	int fd;                    /* the caller's, open until done */
+	unsigned flags;
+	unsigned timeout;          /* seconds, for messages */
+	uint64_t deadline;         /* monotonic ns */
+	scanner_done_fn done;
+	void *arg;
 	struct request *next;
+	/* Set when it ends in an error decided under the lock. */
+	enum scanner_err err;
+	char why[512];
+	char name[];               /* for the worker's messages */
 };
 
-/* A worker's smart protection request, waiting for a relay thread. */
+/* A smart protection request of a worker, waiting for a relay thread. */
 struct relay_job {
 	uint64_t id;
 	uint32_t source, timeout;
@@ -61,15 +73,18 @@ struct proc {
 	pid_t pid;
 	int sock;
 	char scratch[PATH_MAX];
-	atomic_uint refs;          /* the generation's, and each request's */
-	pthread_mutex_t lock;      /* guards what follows */
-	pthread_cond_t relay_cv;
-	bool dead, stopping;
+	/* Under g->lock: */
+	bool dead;
 	char why[512];             /* dead: what happened to it */
 	uint64_t next_id;
-	struct request *pending;
+	struct request *pending;   /* sent, not answered, not given up on */
+	unsigned inflight;         /* sent, not answered (overdue ones too) */
 	uint64_t overdue[MAX_THREADS];  /* requests given up on, unanswered */
 	unsigned noverdue;
+	/* The relay queue, under lock: */
+	pthread_mutex_t lock;
+	pthread_cond_t relay_cv;
+	bool stopping;
 	struct relay_job *rq_head, *rq_tail;
 	size_t rq_len;
 	pthread_t reader;
@@ -81,11 +96,21 @@ struct scanner {
 	struct scanner_config cfg;  /* strings and sources owned */
 	struct sandbox_config user;
 	atomic_uint refs;
-	pthread_mutex_t lock;       /* guards proc and the start state */
+	pthread_mutex_t lock;       /* guards what follows and the procs' fields
+				     * marked so */
 	struct proc *proc;          /* the worker now; NULL: none yet */
+	bool starting;              /* a starter thread runs */
 	uint64_t retry_at;          /* no start before (after a failed one) */
 	char start_error[512];
+	struct request *urgent, *urgent_tail, *normal, *normal_tail;
+	size_t queued;
+	uint64_t next_sweep;
 };
+
+/* Set on the threads a generation runs (reader, relays, starter): a
+ * generation whose last reference is dropped on one of them is torn down
+ * on a thread of its own, which can wait for them. */
+static _Thread_local bool scanner_thread;
 
 static void cond_init(pthread_cond_t *c)
 {
@@ -95,15 +120,6 @@ static void cond_init(pthread_cond_t *c)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(c, &ca);
 	pthread_condattr_destroy(&ca);
-}
-
-static struct timespec deadline(unsigned seconds)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += seconds;
-	return ts;
 }
 
 /* Says what a wait status means: "exited with status 1", "was killed by
@@ -189,54 +205,283 @@ static int send_msg(int sock, const struct wmsg *m, int fd, char *errbuf, size_t
 	return 0;
 }
 
-/* Takes the verdict m for its request. Returns false when the worker
- * answered a request never sent to it. */
-static bool finish(struct proc *p, const struct wmsg *m)
+/* ---- requests ---- */
+
+/* Calls r's done() with res, then frees both's contents. No lock held. */
+static void request_end(struct request *r, struct scanner_result *res)
+{
+	r->done(r->arg, res);
+	engine_result_clear(&res->res);
+	free(r);
+}
+
+/* Ends each request of list with the error set on it. No lock held. */
+static void end_failed(struct request *list)
+{
+	struct request *r;
+
+	while ((r = list)) {
+		struct scanner_result res = { .err = r->err, .error = r->why };
+
+		list = r->next;
+		request_end(r, &res);
+	}
+}
+
+/* Sets r's error and moves it onto *failed (for end_failed()). */
+__attribute__((format(printf, 4, 5)))
+static void fail(struct request *r, struct request **failed, enum scanner_err err,
+		 const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->why, sizeof(r->why), fmt, ap);
+	va_end(ap);
+	r->err = err;
+	r->next = *failed;
+	*failed = r;
+}
+
+static void queue_push(struct scanner *g, struct request *r)
+{
+	bool urgent = r->flags & SCANNER_URGENT;
+	struct request **head = urgent ? &g->urgent : &g->normal;
+	struct request **tail = urgent ? &g->urgent_tail : &g->normal_tail;
+
+	r->next = NULL;
+	if (*tail)
+		(*tail)->next = r;
+	else
+		*head = r;
+	*tail = r;
+	g->queued++;
+}
+
+static struct request *queue_pop(struct scanner *g)
+{
+	bool urgent = g->urgent != NULL;
+	struct request **head = urgent ? &g->urgent : &g->normal;
+	struct request *r = *head;
+
+	if (!r)
+		return NULL;
+	*head = r->next;
+	if (!*head)
+		*(urgent ? &g->urgent_tail : &g->normal_tail) = NULL;
+	g->queued--;
+	r->next = NULL;
+	return r;
+}
+
+/* Fails every queued request with err and why (lock held). */
+static void fail_queue(struct scanner *g, struct request **failed, enum scanner_err err,
+		       const char *why)
+{
+	struct request *r;
+
+	while ((r = queue_pop(g)))
+		fail(r, failed, err, "%s: not scanned: %s", r->name, why);
+}
+
+static void *starter_thread(void *arg);
+
+/* Starts a worker on a thread of its own, unless one is being started or
+ * the last start failed a moment ago (lock held; a request waits). */
+static void start_worker(struct scanner *g, struct request **failed)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
+	if (g->starting)
+		return;
+	if (util_now_ns() < g->retry_at) {
+		fail_queue(g, failed, SCANNER_ESTART, g->start_error);
+		return;
+	}
+	g->starting = true;
+	atomic_fetch_add(&g->refs, 1);  /* the starter's */
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&t, &attr, starter_thread, g);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		g->starting = false;
+		/* Never the last: the waiting requests' callers hold theirs. */
+		atomic_fetch_sub(&g->refs, 1);
+		fail_queue(g, failed, SCANNER_ESTART, "no thread to start a scan worker");
+	}
+}
+
+/* Sends one request; r->why says why not. */
+static int send_request(struct proc *p, struct request *r)
+{
+	struct wmsg m = { .type = WMSG_SCAN, .id = r->id, .text = r->name };
+
+	return send_msg(p->sock, &m, r->fd, r->why, sizeof(r->why));
+}
+
+/* Sends queued requests while g's worker has room, urgent ones first;
+ * starts a worker when none runs (lock held). */
+static void dispatch(struct scanner *g, struct request **failed)
+{
+	struct proc *p = g->proc;
+	unsigned room = g->cfg.threads * INFLIGHT_PER_THREAD;
+	struct request *r;
+
+	if (!g->queued)
+		return;
+	if (!p || p->dead) {
+		start_worker(g, failed);
+		return;
+	}
+	while (p->inflight < room && (r = queue_pop(g))) {
+		r->id = ++p->next_id;
+		if (send_request(p, r) != 0) {
+			/* A broken channel: its reader ends the worker, and the
+			 * queue goes to the next one. */
+			fail(r, failed, SCANNER_EWORKER, "%s; %s was not scanned", r->why,
+			     r->name);
+			break;
+		}
+		r->next = p->pending;
+		p->pending = r;
+		p->inflight++;
+	}
+}
+
+/* Moves the queued requests that match key onto *out (lock held). */
+static void unqueue(struct scanner *g, bool (*match)(const struct request *r, const void *key),
+		    const void *key, struct request **out)
+{
+	struct request **heads[2] = { &g->urgent, &g->normal };
+	struct request **tails[2] = { &g->urgent_tail, &g->normal_tail };
+	struct request **pp, *r, *last;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		last = NULL;
+		for (pp = heads[i]; (r = *pp);) {
+			if (!match(r, key)) {
+				last = r;
+				pp = &r->next;
+				continue;
+			}
+			*pp = r->next;
+			g->queued--;
+			r->next = *out;
+			*out = r;
+		}
+		*tails[i] = last;
+	}
+}
+
+static bool past_deadline(const struct request *r, const void *now)
+{
+	return *(const uint64_t *)now >= r->deadline;
+}
+
+static bool has_callback(const struct request *r, const void *done)
+{
+	return r->done == *(const scanner_done_fn *)done;
+}
+
+/* Gives up on the requests of p and of the queue past their deadline
+ * (lock held). As many of p's overdue as it has scan threads: they are
+ * stuck (a file that never ends, a loop in a parser), the worker can
+ * serve no one, and it is killed; returns whether it was. */
+static bool sweep(struct proc *p, struct request **failed)
+{
+	struct scanner *g = p->g;
+	uint64_t now = util_now_ns();
+	struct request **pp = &p->pending, *r, *late = NULL;
+
+	g->next_sweep = now + SWEEP_NS;
+	while ((r = *pp)) {
+		if (now < r->deadline) {
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
+		if (p->noverdue < MAX_THREADS)
+			p->overdue[p->noverdue++] = r->id;
+		else
+			p->inflight--;  /* not remembered: its answer is a violation */
+		fail(r, failed, SCANNER_ETIMEOUT, "%s: no verdict from the scan worker in %u s",
+		     r->name, r->timeout);
+	}
+	if (g->proc == p)
+		unqueue(g, past_deadline, &now, &late);
+	while ((r = late)) {
+		late = r->next;
+		fail(r, failed, SCANNER_ETIMEOUT, "%s: not scanned: it waited %u s for the "
+		     "scan worker", r->name, r->timeout);
+	}
+	if (p->dead || p->noverdue < g->cfg.threads)
+		return false;
+	p->dead = true;  /* new scans go to a new worker at once */
+	snprintf(p->why, sizeof(p->why), "the scan worker (pid %d) was stuck and killed",
+		 (int)p->pid);
+	if (g->proc == p)
+		dispatch(g, failed);
+	return true;
+}
+
+/* Takes the worker's answer m (lock held): its request, done, goes to
+ * *answered. Returns false when the worker answered a request never sent
+ * to it. */
+static bool finish(struct proc *p, const struct wmsg *m, struct request **answered)
 {
 	struct request **pp, *r;
 	size_t i;
 
-	pthread_mutex_lock(&p->lock);
-	if (m->id == 0 || m->id > p->next_id) {
-		pthread_mutex_unlock(&p->lock);
+	if (m->id == 0 || m->id > p->next_id)
 		return false;
-	}
 	for (pp = &p->pending; *pp && (*pp)->id != m->id; pp = &(*pp)->next)
 		;
 	r = *pp;
-	if (!r) {  /* its scan gave up waiting */
-		for (i = 0; i < p->noverdue; i++)
-			if (p->overdue[i] == m->id)
-				p->overdue[i] = p->overdue[--p->noverdue];
-		pthread_mutex_unlock(&p->lock);
-		return true;
+	if (r) {
+		*pp = r->next;
+		*answered = r;
+	} else {
+		for (i = 0; i < p->noverdue && p->overdue[i] != m->id; i++)
+			;
+		if (i == p->noverdue)
+			return false;  /* answered twice */
+		p->overdue[i] = p->overdue[--p->noverdue];
 	}
-	*pp = r->next;
-	r->err = SCANNER_OK;
-	if (m->verdict == WMSG_ERROR) {
-		r->err = SCANNER_ESCAN;
-		util_set_msg(r->errbuf, r->errlen, "%s", m->text);
-	} else if (m->nnames) {
-		r->res->names = calloc(m->nnames, sizeof(*r->res->names));
-		for (i = 0; r->res->names && i < m->nnames; i++) {
-			r->res->names[i] = strdup(m->names[i]);
-			if (!r->res->names[i])
-				break;
-			r->res->nnames++;
-		}
-		if (r->res->nnames != m->nnames) {
-			r->err = SCANNER_ENOMEM;
-			util_set_msg(r->errbuf, r->errlen, "out of memory");
-		}
-	}
-	r->res->infected = m->verdict == WMSG_INFECTED;
-	r->res->bytes_scanned = m->bytes;
-	r->out->asked = (m->flags & WMSG_ASKED) != 0;
-	r->out->unverified = m->verdict == WMSG_UNVERIFIED;
-	r->done = true;
-	pthread_cond_signal(&r->cond);
-	pthread_mutex_unlock(&p->lock);
+	p->inflight--;
 	return true;
+}
+
+/* Ends r with the worker's verdict m. No lock held. */
+static void answer_request(struct request *r, const struct wmsg *m)
+{
+	struct scanner_result res = { .err = SCANNER_OK, .error = r->why };
+	size_t i;
+
+	if (m->verdict == WMSG_ERROR) {
+		res.err = SCANNER_ESCAN;
+		snprintf(r->why, sizeof(r->why), "%s", m->text);
+	} else if (m->nnames) {
+		res.res.names = calloc(m->nnames, sizeof(*res.res.names));
+		for (i = 0; res.res.names && i < m->nnames; i++) {
+			res.res.names[i] = strdup(m->names[i]);
+			if (!res.res.names[i])
+				break;
+			res.res.nnames++;
+		}
+		if (res.res.nnames != m->nnames) {
+			res.err = SCANNER_ENOMEM;
+			snprintf(r->why, sizeof(r->why), "%s: out of memory", r->name);
+		}
+	}
+	res.res.infected = m->verdict == WMSG_INFECTED;
+	res.res.bytes_scanned = m->bytes;
+	res.out.asked = (m->flags & WMSG_ASKED) != 0;
+	res.out.unverified = m->verdict == WMSG_UNVERIFIED;
+	request_end(r, &res);
 }
 
 /* Answers query id of the worker at once, with why (no answer). */
@@ -296,13 +541,14 @@ static void *relay_thread(void *arg)
 	struct relay_job *j;
 	char why[WMSG_MAX_TEXT / 4];
 
+	scanner_thread = true;
 	for (;;) {
 		struct util_buf ans = { 0 };
 		struct wmsg m = { .type = WMSG_ANSWER, .text = "" };
 		long status = 0;
 
 		pthread_mutex_lock(&p->lock);
-		while (!p->rq_head && !p->stopping && !p->dead)
+		while (!p->rq_head && !p->stopping)
 			pthread_cond_wait(&p->relay_cv, &p->lock);
 		j = p->rq_head;
 		if (j) {
@@ -332,11 +578,14 @@ static void *relay_thread(void *arg)
 	}
 }
 
-/* The end of a worker: reaped, marked dead, its requests failed with why. */
+/* The end of a worker: reaped, marked dead, the requests it held failed
+ * with why, and a new worker started for the queue. */
 static void end(struct proc *p, const char *why, bool violation)
 {
+	struct scanner *g = p->g;
+	struct request *failed = NULL, *r;
 	char how[128], msg[512];
-	struct request *r;
+	bool stopping;
 
 	if (violation) {
 		log_msg(LOG_LVL_ERROR, "scan worker %d: %s; killed", (int)p->pid, why);
@@ -346,75 +595,125 @@ static void end(struct proc *p, const char *why, bool violation)
 	snprintf(msg, sizeof(msg), "the scan worker (pid %d) %s%s%s", (int)p->pid, how,
 		 violation ? " after " : "", violation ? why : "");
 	pthread_mutex_lock(&p->lock);
-	if (!p->stopping && !violation)
-		log_msg(LOG_LVL_ERROR, "%s", msg);
-	p->dead = true;
-	snprintf(p->why, sizeof(p->why), "%s", msg);
-	while ((r = p->pending)) {
-		p->pending = r->next;
-		r->err = SCANNER_EWORKER;
-		util_set_msg(r->errbuf, r->errlen, "%s; the file was not scanned", msg);
-		r->done = true;
-		pthread_cond_signal(&r->cond);
-	}
+	stopping = p->stopping;
+	p->stopping = true;  /* the relays end */
 	pthread_cond_broadcast(&p->relay_cv);
 	pthread_mutex_unlock(&p->lock);
+	if (!stopping && !violation)
+		log_msg(LOG_LVL_ERROR, "%s", msg);
+	pthread_mutex_lock(&g->lock);
+	if (!p->dead) {
+		p->dead = true;
+		snprintf(p->why, sizeof(p->why), "%s", msg);
+	}
+	while ((r = p->pending)) {
+		p->pending = r->next;
+		fail(r, &failed, SCANNER_EWORKER, "%s; %s was not scanned", msg, r->name);
+	}
+	p->inflight = p->noverdue = 0;
+	if (g->proc == p)
+		dispatch(g, &failed);
+	pthread_mutex_unlock(&g->lock);
+	end_failed(failed);
 }
 
-/* Reads the worker's messages; every one is checked before use. */
+/* Checks and takes the worker's message of n bytes at buf. Returns false,
+ * with why, when it breaks the protocol. */
+static bool take(struct proc *p, const unsigned char *buf, ssize_t n, int flags, char *why,
+		 size_t whylen)
+{
+	struct scanner *g = p->g;
+	struct request *answered = NULL, *failed = NULL;
+	struct wmsg m;
+	bool ok = true;
+
+	/* No room for control data: descriptors a worker sends are dropped
+	 * by the kernel, and flagged. */
+	if (flags & MSG_CTRUNC) {
+		snprintf(why, whylen, "sent descriptors over its channel");
+		return false;
+	}
+	if ((size_t)n > WMSG_MAX) {
+		snprintf(why, whylen, "sent a message of %zd bytes (at most %u)", n, WMSG_MAX);
+		return false;
+	}
+	if (wmsg_decode(buf, (size_t)n, &m, why, whylen) != 0)
+		return false;
+	if (m.type == WMSG_QUERY) {
+		relay_push(p, &m);
+		return true;
+	}
+	if (m.type != WMSG_RESULT) {
+		snprintf(why, whylen, "sent a message of type %u", (unsigned)m.type);
+		return false;
+	}
+	pthread_mutex_lock(&g->lock);
+	ok = finish(p, &m, &answered);
+	if (ok && g->proc == p)
+		dispatch(g, &failed);
+	pthread_mutex_unlock(&g->lock);
+	if (!ok)
+		snprintf(why, whylen, "answered request %llu, which it was never sent or "
+			 "answered already", (unsigned long long)m.id);
+	if (answered)
+		answer_request(answered, &m);
+	end_failed(failed);
+	return ok;
+}
+
+/* Reads the worker's messages, every one checked before use, and gives
+ * up on requests past their deadline. */
 static void *reader_thread(void *arg)
 {
 	struct proc *p = arg;
+	struct scanner *g = p->g;
 	unsigned char *buf = malloc(WMSG_MAX);
+	struct pollfd pfd = { p->sock, POLLIN, 0 };
+	struct request *failed;
 	char why[512] = "";
 	struct iovec iov;
 	struct msghdr msg;
-	struct wmsg m;
-	bool violation = false;
+	bool busy, stuck;
 	ssize_t n;
+	int wait;
 
+	scanner_thread = true;
 	while (buf) {
+		pthread_mutex_lock(&g->lock);
+		busy = p->pending || (g->proc == p && g->queued);
+		failed = NULL;
+		stuck = busy && util_now_ns() >= g->next_sweep && sweep(p, &failed);
+		pthread_mutex_unlock(&g->lock);
+		end_failed(failed);
+		if (stuck) {
+			log_msg(LOG_LVL_ERROR, "scan worker %d: %u requests past their deadline, "
+				"as many as its scan threads; killed", (int)p->pid,
+				g->cfg.threads);
+			kill(p->pid, SIGKILL);  /* reaped once its channel closes */
+		}
+		/* Idle, it wakes now and then only. */
+		wait = busy ? (int)(SWEEP_NS / 1000000u) : 2000;
+		if (poll(&pfd, 1, wait) <= 0)
+			continue;
 		iov = (struct iovec){ buf, WMSG_MAX };
 		msg = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1 };
-		/* No room for control data: descriptors a worker sends are
-		 * dropped by the kernel, and flagged. */
-		n = recvmsg(p->sock, &msg, MSG_TRUNC);
-		if (n < 0 && errno == EINTR)
+		n = recvmsg(p->sock, &msg, MSG_TRUNC | MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0) {
 			snprintf(why, sizeof(why), "%s", n == 0 ? "closed its channel" :
 				 strerror(errno));
+			end(p, why, false);
 			break;
 		}
-		violation = true;
-		if (msg.msg_flags & MSG_CTRUNC) {
-			snprintf(why, sizeof(why), "sent descriptors over its channel");
+		if (!take(p, buf, n, msg.msg_flags, why, sizeof(why))) {
+			end(p, why, true);
 			break;
 		}
-		if ((size_t)n > WMSG_MAX) {
-			snprintf(why, sizeof(why), "sent a message of %zd bytes (at most %u)", n,
-				 WMSG_MAX);
-			break;
-		}
-		if (wmsg_decode(buf, (size_t)n, &m, why, sizeof(why)) != 0)
-			break;
-		if (m.type == WMSG_RESULT && !finish(p, &m)) {
-			snprintf(why, sizeof(why), "answered request %llu, which it was never sent",
-				 (unsigned long long)m.id);
-			break;
-		}
-		if (m.type == WMSG_QUERY)
-			relay_push(p, &m);
-		else if (m.type != WMSG_RESULT) {
-			snprintf(why, sizeof(why), "sent a message of type %u", (unsigned)m.type);
-			break;
-		}
-		violation = false;
 	}
 	if (!buf)
-		snprintf(why, sizeof(why), "could not be read: out of memory");
+		end(p, "could not be read: out of memory", true);
 	free(buf);
-	end(p, why, violation || !buf);
 	return NULL;
 }
 
@@ -456,14 +755,12 @@ static void proc_free(struct proc *p)
 	free(p);
 }
 
-/* Drops a reference on p; the last closes the channel (the worker exits),
- * waits for its threads and frees it. */
-static void proc_put(struct proc *p)
+/* Closes p's channel (the worker exits), waits for its threads and frees
+ * it. Never on one of p's own threads. */
+static void proc_stop(struct proc *p)
 {
 	unsigned i;
 
-	if (atomic_fetch_sub(&p->refs, 1) != 1)
-		return;
 	pthread_mutex_lock(&p->lock);
 	p->stopping = true;
 	pthread_cond_broadcast(&p->relay_cv);
@@ -581,8 +878,8 @@ static _Noreturn void exec_worker(const struct scanner *g, int sock, pid_t paren
 	_exit(127);
 }
 
-/* Starts a worker of g and waits until it is ready. Called with g->lock
- * held. */
+/* Starts a worker of g and waits until it is ready (seconds: never on a
+ * thread that must not block). */
 static struct proc *proc_start(struct scanner *g, char *errbuf, size_t errlen)
 {
 	struct proc *p = calloc(1, sizeof(*p));
@@ -602,7 +899,6 @@ static struct proc *proc_start(struct scanner *g, char *errbuf, size_t errlen)
 	}
 	p->g = g;
 	p->sock = -1;
-	atomic_init(&p->refs, 1);
 	pthread_mutex_init(&p->lock, NULL);
 	cond_init(&p->relay_cv);
 	if (snprintf(p->scratch, sizeof(p->scratch), "%s/worker-XXXXXX", g->cfg.scratch) >=
@@ -675,115 +971,153 @@ fail:
 	return NULL;
 }
 
-/* Returns the worker to send a request to, with a reference, starting
- * one when there is none or the last one died. */
-static struct proc *proc_get(struct scanner *g, char *errbuf, size_t errlen)
+/* Starts a worker in place of the dead one (or none), then hands it the
+ * queue; a worker that cannot start fails the queue, and new requests
+ * fail at once for a while. */
+static void *starter_thread(void *arg)
 {
-	struct proc *p, *old = NULL;
-	bool dead;
+	struct scanner *g = arg;
+	struct request *failed = NULL;
+	struct proc *p, *old;
+	char err[512];
 
+	scanner_thread = true;
+	p = proc_start(g, err, sizeof(err));
+	if (!p)
+		log_msg(LOG_LVL_ERROR, "%s", err);
+	pthread_mutex_lock(&g->lock);
+	g->starting = false;
+	old = g->proc;
+	g->proc = p;
+	if (p) {
+		dispatch(g, &failed);
+	} else {
+		g->retry_at = util_now_ns() + RESTART_PAUSE_NS;
+		snprintf(g->start_error, sizeof(g->start_error), "%s", err);
+		fail_queue(g, &failed, SCANNER_ESTART, err);
+	}
+	pthread_mutex_unlock(&g->lock);
+	end_failed(failed);
+	if (old)
+		proc_stop(old);
+	scanner_release(g);
+	return NULL;
+}
+
+enum scanner_err scanner_submit(struct scanner *g, int fd, const char *name, unsigned flags,
+				unsigned timeout, scanner_done_fn done, void *arg,
+				char *errbuf, size_t errlen)
+{
+	size_t len = strnlen(name, WMSG_MAX_TEXT);
+	struct request *r, *failed = NULL;
+	enum scanner_err err = SCANNER_OK;
+	struct proc *p;
+
+	if (fd < 0) {
+		util_set_msg(errbuf, errlen, "%s: no descriptor to scan", name);
+		return SCANNER_ESCAN;
+	}
+	r = calloc(1, sizeof(*r) + len + 1);
+	if (!r) {
+		util_set_msg(errbuf, errlen, "%s: not scanned: out of memory", name);
+		return SCANNER_ENOMEM;
+	}
+	memcpy(r->name, name, len);
+	r->fd = fd;
+	r->flags = flags;
+	r->timeout = timeout ? timeout : g->cfg.scan_timeout;
+	r->deadline = util_now_ns() + r->timeout * 1000000000ull;
+	r->done = done;
+	r->arg = arg;
 	pthread_mutex_lock(&g->lock);
 	p = g->proc;
-	if (p) {
-		pthread_mutex_lock(&p->lock);
-		dead = p->dead;
-		pthread_mutex_unlock(&p->lock);
-		if (dead) {
-			old = p;
-			p = g->proc = NULL;
-		}
-	}
-	if (!p && util_now_ns() < g->retry_at) {
+	if (g->queued >= g->cfg.max_queue) {
+		err = SCANNER_EFULL;
+		util_set_msg(errbuf, errlen, "%s: not scanned: %zu files wait for the scan "
+			     "worker already", name, g->queued);
+	} else if ((!p || p->dead) && !g->starting && util_now_ns() < g->retry_at) {
+		err = SCANNER_ESTART;
 		util_set_msg(errbuf, errlen, "%s; tried again soon", g->start_error);
-	} else if (!p) {
-		p = g->proc = proc_start(g, g->start_error, sizeof(g->start_error));
-		if (!p) {
-			g->retry_at = util_now_ns() + RESTART_PAUSE_NS;
-			util_set_msg(errbuf, errlen, "%s", g->start_error);
-			log_msg(LOG_LVL_ERROR, "%s", g->start_error);
-		}
+	} else {
+		queue_push(g, r);
+		dispatch(g, &failed);
 	}
-	if (p)
-		atomic_fetch_add(&p->refs, 1);
 	pthread_mutex_unlock(&g->lock);
-	if (old)
-		proc_put(old);
-	return p;
+	if (err != SCANNER_OK)
+		free(r);
+	end_failed(failed);
+	return err;
+}
+
+void scanner_cancel(struct scanner *g, scanner_done_fn done)
+{
+	struct request *failed = NULL, *r, *taken = NULL;
+
+	pthread_mutex_lock(&g->lock);
+	unqueue(g, has_callback, &done, &taken);
+	while ((r = taken)) {
+		taken = r->next;
+		fail(r, &failed, SCANNER_ECANCELLED, "%s: not scanned: the scan was cancelled",
+		     r->name);
+	}
+	pthread_mutex_unlock(&g->lock);
+	end_failed(failed);
+}
+
+/* What scanner_scan_fd() waits on. */
+struct waiter {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	enum scanner_err err;
+	struct engine_result *res;
+	struct smart_outcome *out;
+	char *errbuf;
+	size_t errlen;
+};
+
+static void wake(void *arg, struct scanner_result *r)
+{
+	struct waiter *w = arg;
+
+	pthread_mutex_lock(&w->lock);
+	w->err = r->err;
+	if (r->err != SCANNER_OK) {
+		util_set_msg(w->errbuf, w->errlen, "%s", r->error);
+	} else {
+		*w->res = r->res;
+		r->res = (struct engine_result){ 0 };
+		*w->out = r->out;
+	}
+	w->done = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
 }
 
 enum scanner_err scanner_scan_fd(struct scanner *g, int fd, const char *name,
 				 unsigned timeout, struct engine_result *res,
 				 struct smart_outcome *out, char *errbuf, size_t errlen)
 {
-	char shown[WMSG_MAX_TEXT + 1], why[256];
-	struct request r = { .res = res, .out = out, .errbuf = errbuf, .errlen = errlen };
-	struct wmsg m = { .type = WMSG_SCAN, .text = shown };
-	struct request **pp;
-	struct timespec ts;
-	struct proc *p;
-	bool sent, stuck = false;
+	struct waiter w = { .res = res, .out = out, .errbuf = errbuf, .errlen = errlen };
+	enum scanner_err err;
 
 	memset(res, 0, sizeof(*res));
 	memset(out, 0, sizeof(*out));
-	snprintf(shown, sizeof(shown), "%s", name);
-	if (fd < 0) {
-		util_set_msg(errbuf, errlen, "%s: no descriptor to scan", name);
-		return SCANNER_ESCAN;
+	pthread_mutex_init(&w.lock, NULL);
+	pthread_cond_init(&w.cond, NULL);
+	scanner_acquire(g);  /* the scan's own: a retired generation waits for it */
+	err = scanner_submit(g, fd, name, 0, timeout, wake, &w, errbuf, errlen);
+	if (err == SCANNER_OK) {
+		pthread_mutex_lock(&w.lock);
+		while (!w.done)
+			pthread_cond_wait(&w.cond, &w.lock);
+		err = w.err;
+		pthread_mutex_unlock(&w.lock);
 	}
-	p = proc_get(g, errbuf, errlen);
-	if (!p)
-		return SCANNER_ESTART;
-	cond_init(&r.cond);
-	pthread_mutex_lock(&p->lock);
-	if (p->dead) {
-		util_set_msg(errbuf, errlen, "%s; the file was not scanned", p->why);
-		r.err = SCANNER_EWORKER;
-		pthread_mutex_unlock(&p->lock);
-		goto out;
-	}
-	r.id = m.id = ++p->next_id;
-	r.next = p->pending;
-	p->pending = &r;
-	pthread_mutex_unlock(&p->lock);
-	sent = send_msg(p->sock, &m, fd, why, sizeof(why)) == 0;
-	ts = deadline(timeout ? timeout : g->cfg.scan_timeout);
-	pthread_mutex_lock(&p->lock);
-	while (sent && !r.done && pthread_cond_timedwait(&r.cond, &p->lock, &ts) != ETIMEDOUT)
-		;
-	if (!r.done) {  /* still pending: taken off the list */
-		for (pp = &p->pending; *pp != &r; pp = &(*pp)->next)
-			;
-		*pp = r.next;
-	}
-	if (!r.done && !sent) {
-		r.err = SCANNER_EWORKER;
-		util_set_msg(errbuf, errlen, "%s; the file was not scanned", why);
-	} else if (!r.done) {
-		r.err = SCANNER_ETIMEOUT;
-		util_set_msg(errbuf, errlen, "%s: no verdict from the scan worker in %u s", name,
-			     timeout ? timeout : g->cfg.scan_timeout);
-		/* As many requests overdue as it has scan threads: they are
-		 * stuck (a file that never ends, a loop in a parser), and the
-		 * worker can serve no one. */
-		if (p->noverdue < MAX_THREADS)
-			p->overdue[p->noverdue++] = r.id;
-		stuck = p->noverdue >= g->cfg.threads && !p->dead;
-		if (stuck) {  /* new scans go to a new worker at once */
-			p->dead = true;
-			snprintf(p->why, sizeof(p->why), "the scan worker (pid %d) was stuck and "
-				 "killed", (int)p->pid);
-		}
-	}
-	pthread_mutex_unlock(&p->lock);
-	if (stuck) {
-		log_msg(LOG_LVL_ERROR, "scan worker %d: %u requests past their deadline, as many "
-			"as its scan threads; killed", (int)p->pid, g->cfg.threads);
-		kill(p->pid, SIGKILL);  /* not reaped yet: the reader reaps it */
-	}
-out:
-	pthread_cond_destroy(&r.cond);
-	proc_put(p);
-	return r.err;
+	scanner_release(g);
+	pthread_cond_destroy(&w.cond);
+	pthread_mutex_destroy(&w.lock);
+	return err;
 }
 
 int scanner_sjob_scan(void *arg, int fd, const char *name, struct engine_result *res,
@@ -793,16 +1127,23 @@ int scanner_sjob_scan(void *arg, int fd, const char *name, struct engine_result 
 	       -1;
 }
 
+size_t scanner_in_flight(struct scanner *g)
+{
+	size_t n;
+
+	pthread_mutex_lock(&g->lock);
+	n = g->proc ? g->proc->inflight : 0;
+	pthread_mutex_unlock(&g->lock);
+	return n;
+}
+
 pid_t scanner_pid(struct scanner *g)
 {
 	pid_t pid = 0;
 
 	pthread_mutex_lock(&g->lock);
-	if (g->proc) {
-		pthread_mutex_lock(&g->proc->lock);
-		pid = g->proc->dead ? 0 : g->proc->pid;
-		pthread_mutex_unlock(&g->proc->lock);
-	}
+	if (g->proc && !g->proc->dead)
+		pid = g->proc->pid;
 	pthread_mutex_unlock(&g->lock);
 	return pid;
 }
@@ -835,6 +1176,7 @@ struct scanner *scanner_start(const struct scanner_config *cfg, char *errbuf, si
 	struct scanner *g = calloc(1, sizeof(*g));
 	const char **sources = calloc(cfg->nsources + 1, sizeof(*sources));
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	struct proc *p;
 	size_t i;
 
 	if (!g || !sources) {
@@ -873,6 +1215,8 @@ struct scanner *scanner_start(const struct scanner_config *cfg, char *errbuf, si
 		g->cfg.start_timeout = 120;
 	if (!g->cfg.scan_timeout)
 		g->cfg.scan_timeout = 300;
+	if (!g->cfg.max_queue)
+		g->cfg.max_queue = DEFAULT_MAX_QUEUE;
 	if (g->cfg.threads > MAX_THREADS || !g->cfg.scratch ||
 	    (!g->cfg.component && !g->cfg.builtin) || (g->cfg.smart && !g->cfg.component)) {
 		util_set_msg(errbuf, errlen, "scan workers: %s", g->cfg.threads > MAX_THREADS ?
@@ -892,11 +1236,12 @@ struct scanner *scanner_start(const struct scanner_config *cfg, char *errbuf, si
 	if (!g->user.set_user && geteuid() == 0)
 		log_msg(LOG_LVL_WARN, "scan workers run as root (without capabilities): no "
 			"worker user is configured");
-	pthread_mutex_lock(&g->lock);
-	g->proc = proc_start(g, errbuf, errlen);
-	pthread_mutex_unlock(&g->lock);
-	if (!g->proc)
+	p = proc_start(g, errbuf, errlen);
+	if (!p)
 		goto fail;
+	pthread_mutex_lock(&g->lock);
+	g->proc = p;
+	pthread_mutex_unlock(&g->lock);
 	return g;
 nomem:
 	util_set_msg(errbuf, errlen, "out of memory");
@@ -910,11 +1255,42 @@ void scanner_acquire(struct scanner *g)
 	atomic_fetch_add(&g->refs, 1);
 }
 
+/* Ends g's worker and frees g: its last reference is gone, so no request
+ * is queued or in flight, and no starter runs. */
+static void teardown(struct scanner *g)
+{
+	if (g->proc)
+		proc_stop(g->proc);
+	if (g->cfg.relay_free)
+		g->cfg.relay_free(g->cfg.relay_arg);
+	scanner_free(g);
+}
+
+static void *teardown_thread(void *arg)
+{
+	teardown(arg);
+	return NULL;
+}
+
 void scanner_release(struct scanner *g)
 {
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
 	if (!g || atomic_fetch_sub(&g->refs, 1) != 1)
 		return;
-	if (g->proc)
-		proc_put(g->proc);
-	scanner_free(g);
+	if (!scanner_thread) {
+		teardown(g);
+		return;
+	}
+	/* On a thread teardown() waits for (a request's done() dropped the
+	 * last reference): done on one of its own. */
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&t, &attr, teardown_thread, g);
+	pthread_attr_destroy(&attr);
+	if (rc != 0)
+		log_msg(LOG_LVL_ERROR, "scan workers: no thread to retire a generation: its "
+			"worker stays until the agent exits");
 }

@@ -3,14 +3,17 @@
  *
  * A struct scanner is one generation: one component's engine, loaded by a
  * worker process (worker.h) that the agent starts from its own program and
- * hands open files to. Any number of threads scan through one generation
- * at once; each request has an id, and one reader thread per worker
- * dispatches the answers. A worker that dies (killed, crashed, or breaking
- * the channel's protocol) fails the requests it held with an error naming
- * what happened, and the next scan starts a new worker of the generation.
- * A generation is reference counted: a component update makes a new one
- * for new scans and releases the old, whose worker exits once the last
- * scan that holds it is answered.
+ * hands open files to. Requests are asynchronous: they wait in the
+ * generation's queue (urgent ones first) until the worker has room, a
+ * few per scan thread, and each ends in a callback on the thread of the
+ * worker's channel, which sends the next: a verdict costs no hand-off
+ * between the agent's threads (docs/architecture.md, "Scan workers"). A
+ * worker that dies (killed, crashed, or breaking the channel's protocol)
+ * fails the requests it held with an error naming what happened, and a
+ * new worker of the generation, started off the submitting threads,
+ * takes the queue. A generation is reference counted: a component update
+ * makes a new one for new scans and releases the old, whose worker exits
+ * once the last scan that holds it is answered.
  */
 #ifndef WARD_AGENT_SCANNER_H
 #define WARD_AGENT_SCANNER_H
@@ -30,6 +33,8 @@ enum scanner_err {
 			    * taking requests: the file was not scanned */
 	SCANNER_ETIMEOUT,  /* no verdict within the request's deadline */
 	SCANNER_ESCAN,     /* the worker could not scan the file (its message) */
+	SCANNER_EFULL,     /* max_queue requests wait already */
+	SCANNER_ECANCELLED, /* ended by scanner_cancel() before it was sent */
 };
 
 struct scanner_config {
@@ -63,6 +68,11 @@ struct scanner_config {
 	long source_timeout, retry_after;
 	smart_post_fn relay;
 	void *relay_arg;
+	/* Frees relay_arg once the generation's last thread has ended (with
+	 * a generation started, relay_arg is the generation's). */
+	void (*relay_free)(void *arg);
+	size_t max_queue;        /* requests waiting for the worker at most;
+				  * 0: 8192 */
 };
 
 struct scanner;
@@ -83,11 +93,48 @@ void scanner_acquire(struct scanner *g);
  * reference its holder kept. Thread-safe. */
 void scanner_release(struct scanner *g);
 
-/* Scans the open file fd (name for messages only) in g's worker, waiting
- * at most timeout seconds (0: the generation's scan_timeout). Fills *res
- * (names, bytes scanned; the caller clears it in every case) and *out
- * (whether the verdict rests on smart answers, or is unverified). fd stays
- * the caller's. The caller holds a reference on g. Blocking; thread-safe. */
+/* How a scan request ends, given to its done(). res.names belong to the
+ * scanner, freed once done() returns: done() may take them (and set
+ * res.names to NULL, res.nnames to 0). */
+struct scanner_result {
+	enum scanner_err err;
+	const char *error;           /* err: what happened, naming the file */
+	struct engine_result res;    /* SCANNER_OK: the verdict */
+	struct smart_outcome out;
+};
+
+typedef void (*scanner_done_fn)(void *arg, struct scanner_result *r);
+
+/* Request flags. */
+#define SCANNER_URGENT 0x1  /* goes before every request without it (an
+			     * application waits on the verdict) */
+
+/* Queues a scan of the open file fd (name for messages only) in g's
+ * worker, never waiting: when the worker has room the request is sent at
+ * once from the calling thread, else it waits in g's queue (at most
+ * cfg.max_queue requests), urgent ones first. Returns SCANNER_OK, and
+ * then done(arg, result) is called exactly once, with the verdict, or
+ * with an error when the worker dies holding it, or SCANNER_ETIMEOUT once
+ * timeout seconds (0: the generation's scan_timeout) have passed since
+ * this call. done() runs on a thread of the scanner, with no lock held,
+ * and must not block. Any other return: nothing was queued, done() is
+ * never called, errbuf says why. fd stays the caller's and must stay open
+ * until done() is called; so must the caller's reference on g (done() may
+ * release it). Thread-safe. */
+enum scanner_err scanner_submit(struct scanner *g, int fd, const char *name, unsigned flags,
+				unsigned timeout, scanner_done_fn done, void *arg,
+				char *errbuf, size_t errlen);
+
+/* Ends every request of g that waits in its queue (not sent to the
+ * worker yet) and has done as its callback, with SCANNER_ECANCELLED: a
+ * service that stops does not wait for its backlog. Thread-safe. */
+void scanner_cancel(struct scanner *g, scanner_done_fn done);
+
+/* scanner_submit(), then waits for done(): fills *res (names, bytes
+ * scanned; the caller clears it in every case) and *out (whether the
+ * verdict rests on smart answers, or is unverified). fd stays the
+ * caller's. The caller holds a reference on g, or the scan holds one of
+ * its own for as long as it waits. Blocking; thread-safe. */
 enum scanner_err scanner_scan_fd(struct scanner *g, int fd, const char *name,
 				 unsigned timeout, struct engine_result *res,
 				 struct smart_outcome *out, char *errbuf, size_t errlen);
@@ -96,6 +143,10 @@ enum scanner_err scanner_scan_fd(struct scanner *g, int fd, const char *name,
  * the caller for the whole run): tree scans through the worker. */
 int scanner_sjob_scan(void *arg, int fd, const char *name, struct engine_result *res,
 		      struct smart_outcome *out, char *errbuf, size_t errlen);
+
+/* Returns how many requests of g are sent to its worker and not answered
+ * yet (status, tests). Thread-safe. */
+size_t scanner_in_flight(struct scanner *g);
 
 /* Returns the process id of g's worker, or 0 when none runs now (status,
  * tests). Thread-safe. */

@@ -230,8 +230,21 @@ static void *bg_scan(void *arg)
 	return NULL;
 }
 
+/* Waits until the worker has answered every request sent to it, a late
+ * answer too (before it is stopped again). */
+static void settle(struct scanner *g)
+{
+	int i;
+
+	for (i = 0; i < 10000 && scanner_in_flight(g) != 0; i++)
+		usleep(1000);
+	CHECK(scanner_in_flight(g) == 0);
+}
+
 static void bg_start(struct bg *b, struct scanner *g, const char *path)
 {
+	int i;
+
 	memset(b, 0, sizeof(*b));
 	b->g = g;
 	b->path = path;
@@ -239,8 +252,10 @@ static void bg_start(struct bg *b, struct scanner *g, const char *path)
 	pthread_create(&b->t, NULL, bg_scan, b);
 	while (!b->started)
 		usleep(1000);
-	/* Time for the request to reach the (stopped) worker's channel. */
-	usleep(200000);
+	/* Until the request is in the (stopped) worker's channel. */
+	for (i = 0; i < 10000 && scanner_in_flight(g) == 0; i++)
+		usleep(1000);
+	CHECK(scanner_in_flight(g) == 1);
 }
 
 static void on_report(const struct sjob_report *r, void *arg)
@@ -282,13 +297,48 @@ static int workers_in(const char *base)
 	return n;
 }
 
+/* Whether every thread of pid is stopped (state T in its stat). */
+static bool all_stopped(pid_t pid)
+{
+	char path[320], line[512], *state;
+	struct dirent *e;
+	bool all = true;
+	DIR *d;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if (!(d = opendir(path)))
+		return false;
+	while (all && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)pid, e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;  /* the thread ended */
+		state = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+		all = state && state[1] == ' ' && (state[2] == 'T' || state[2] == 't');
+		fclose(f);
+	}
+	closedir(d);
+	return all;
+}
+
 /* Signals the worker pid; never anything else (kill(0, ...) would stop
- * this test's own process group). */
+ * this test's own process group). A stop takes effect when the process's
+ * threads next run: it is waited for, so that no thread takes a request
+ * meanwhile. */
 static void signal_worker(pid_t pid, int sig)
 {
+	int i;
+
 	CHECK(pid > 0);
-	if (pid > 0)
-		kill(pid, sig);
+	if (pid <= 0)
+		return;
+	kill(pid, sig);
+	for (i = 0; sig == SIGSTOP && i < 5000 && !all_stopped(pid); i++)
+		usleep(1000);
+	CHECK(sig != SIGSTOP || all_stopped(pid));
 }
 
 static void real_workers(const char *dir)
@@ -387,6 +437,7 @@ static void real_workers(const char *dir)
 	/* Retired with a scan in flight: the scan finishes, then the worker
 	 * exits and its scratch directory goes. */
 	CHECK(workers_in(base) == 1);
+	settle(g);
 	signal_worker(pid, SIGSTOP);
 	bg_start(&b, g, bad);
 	scanner_release(g);

@@ -26,7 +26,7 @@ const COUNTERS = [
 	['clean', 'clean'], ['detections', 'detections'], ['unverified', 'unverified'],
 	['errors', 'scan errors'], ['denials', 'accesses denied'], ['timeouts', 'timeouts'],
 	['excluded', 'excluded'], ['oversize', 'over the size limit'],
-	['not_regular', 'not regular files'], ['dropped', 'dropped (backend full)'],
+	['not_regular', 'not regular files'], ['empty', 'empty files'], ['dropped', 'dropped (backend full)'],
 	['overflows', 'kernel queue overflows'], ['watchdog', 'allowed by the watchdog'],
 	['queue', 'in the queue now'], ['queue_high', 'queue high-water mark'],
 	['filesystems', 'filesystems marked'], ['mounts', 'mounts marked']];
