@@ -109,7 +109,9 @@ static void on_scanned(void *arg, struct scanner_result *r)
 	struct submitted *s = arg;
 	struct protect *p = s->p;
 
-	if (r->err != SCANNER_OK)
+	if (r->err == SCANNER_ENOTNEEDED)
+		realtime_done(s->job, REALTIME_SKIPPED, NULL, 0, NULL);
+	else if (r->err != SCANNER_OK)
 		realtime_done(s->job, REALTIME_ERROR, NULL, 0, r->error);
 	else if (r->res.infected)
 		realtime_done(s->job, REALTIME_INFECTED, (const char *const *)r->res.names,
@@ -124,6 +126,13 @@ static void on_scanned(void *arg, struct scanner_result *r)
 	if (--p->submitted == 0)
 		pthread_cond_broadcast(&p->idle);
 	pthread_mutex_unlock(&p->lock);
+}
+
+static bool needed(void *arg)
+{
+	const struct submitted *s = arg;
+
+	return realtime_needed(s->job);
 }
 
 /* The scanner's submit(): hands the file to a scan worker, permission
@@ -143,10 +152,12 @@ static bool on_submit(void *arg, struct realtime_job *job, const struct realtime
 		p->submitted++;
 	pthread_mutex_unlock(&p->lock);
 	if (s) {
+		struct scanner_request rq = {
+			.fd = req->fd, .name = req->path, .done = on_scanned, .needed = needed,
+			.arg = s, .flags = req->event == REALTIME_EV_CLOSE_WRITE ? 0 : SCANNER_URGENT };
+
 		*s = (struct submitted){ p, h, job };
-		err = scanner_submit(h->scanner, req->fd, req->path,
-				     req->event == REALTIME_EV_CLOSE_WRITE ? 0 : SCANNER_URGENT,
-				     0, on_scanned, s, msg, sizeof(msg));
+		err = scanner_submit(h->scanner, &rq, msg, sizeof(msg));
 		if (err == SCANNER_OK)
 			return true;
 		free(s);

@@ -606,6 +606,9 @@ void realtime_done(struct realtime_job *job, enum realtime_verdict verdict,
 		if (rt->cb.rescan)
 			rt->cb.rescan(rt->cb.arg, &f);
 		break;
+	case REALTIME_SKIPPED:
+		atomic_fetch_add(&rt->cache_hits, 1);
+		break;
 	case REALTIME_ERROR:
 		atomic_fetch_add(&rt->errors, 1);
 		rlog(rt, LOG_LVL_WARN, "%s: not scanned: %s", job->path, error ? error : "error");
@@ -618,6 +621,19 @@ void realtime_done(struct realtime_job *job, enum realtime_verdict verdict,
 	top_add(&rt->top_exe, job->exe[0] ? job->exe : "(unknown)", now - job->submit_ns);
 	pthread_mutex_unlock(&rt->top_lock);
 	job_release(job);
+}
+
+bool realtime_needed(struct realtime_job *job)
+{
+	struct realtime *rt = job->rt;
+	bool cached;
+
+	if (job->req.event != REALTIME_EV_CLOSE_WRITE)
+		return true;
+	pthread_rwlock_rdlock(&rt->fan_lock);
+	cached = job->key.gen == atomic_load(&rt->gen) && rtcache_lookup(rt->cache, &job->key);
+	pthread_rwlock_unlock(&rt->fan_lock);
+	return !cached;
 }
 
 /* ---- the reader ---- */

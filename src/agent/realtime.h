@@ -92,6 +92,7 @@ enum realtime_verdict {
 	REALTIME_INFECTED,
 	REALTIME_UNVERIFIED, /* smart scan, no source answered: allowed, rescanned later */
 	REALTIME_ERROR,      /* allowed; never acted on */
+	REALTIME_SKIPPED,    /* not scanned: realtime_needed() said no */
 };
 
 /* A file to scan, valid until realtime_done() is called for its job. */
@@ -219,6 +220,12 @@ void realtime_flush(struct realtime *rt);
  * are gone after it). Safe after realtime_stop() and realtime_free(). */
 void realtime_done(struct realtime_job *job, enum realtime_verdict verdict,
 		   const char *const *names, size_t nnames, const char *error);
+
+/* Whether job still needs its scan: false for a written file that has
+ * been found clean since, as it is now (its scan after an open came
+ * first); the backend then ends it with REALTIME_SKIPPED. Any thread, fast
+ * (no system call). */
+bool realtime_needed(struct realtime_job *job);
 
 /* Removes every mark, allows every access waiting and stops the threads;
  * jobs still with the backend stay valid until their realtime_done().

@@ -50,6 +50,7 @@ struct request {
 	unsigned timeout;          /* seconds, for messages */
 	uint64_t deadline;         /* monotonic ns */
 	scanner_done_fn done;
+	bool (*needed)(void *arg);
 	void *arg;
 	struct request *next;
 	/* Set when it ends in an error decided under the lock. */
@@ -337,6 +338,10 @@ static void dispatch(struct scanner *g, struct request **failed)
 		return;
 	}
 	while (p->inflight < room && (r = queue_pop(g))) {
+		if (r->needed && !r->needed(r->arg)) {
+			fail(r, failed, SCANNER_ENOTNEEDED, "%s: answered by another scan", r->name);
+			continue;
+		}
 		r->id = ++p->next_id;
 		if (send_request(p, r) != 0) {
 			/* A broken channel: its reader ends the worker, and the
@@ -1004,16 +1009,16 @@ static void *starter_thread(void *arg)
 	return NULL;
 }
 
-enum scanner_err scanner_submit(struct scanner *g, int fd, const char *name, unsigned flags,
-				unsigned timeout, scanner_done_fn done, void *arg,
+enum scanner_err scanner_submit(struct scanner *g, const struct scanner_request *rq,
 				char *errbuf, size_t errlen)
 {
+	const char *name = rq->name;
 	size_t len = strnlen(name, WMSG_MAX_TEXT);
 	struct request *r, *failed = NULL;
 	enum scanner_err err = SCANNER_OK;
 	struct proc *p;
 
-	if (fd < 0) {
+	if (rq->fd < 0) {
 		util_set_msg(errbuf, errlen, "%s: no descriptor to scan", name);
 		return SCANNER_ESCAN;
 	}
@@ -1023,12 +1028,13 @@ enum scanner_err scanner_submit(struct scanner *g, int fd, const char *name, uns
 		return SCANNER_ENOMEM;
 	}
 	memcpy(r->name, name, len);
-	r->fd = fd;
-	r->flags = flags;
-	r->timeout = timeout ? timeout : g->cfg.scan_timeout;
+	r->fd = rq->fd;
+	r->flags = rq->flags;
+	r->timeout = rq->timeout ? rq->timeout : g->cfg.scan_timeout;
 	r->deadline = util_now_ns() + r->timeout * 1000000000ull;
-	r->done = done;
-	r->arg = arg;
+	r->done = rq->done;
+	r->needed = rq->needed;
+	r->arg = rq->arg;
 	pthread_mutex_lock(&g->lock);
 	p = g->proc;
 	if (g->queued >= g->cfg.max_queue) {
@@ -1099,6 +1105,8 @@ enum scanner_err scanner_scan_fd(struct scanner *g, int fd, const char *name,
 				 struct smart_outcome *out, char *errbuf, size_t errlen)
 {
 	struct waiter w = { .res = res, .out = out, .errbuf = errbuf, .errlen = errlen };
+	struct scanner_request rq = { .fd = fd, .name = name, .timeout = timeout, .done = wake,
+				      .arg = &w };
 	enum scanner_err err;
 
 	memset(res, 0, sizeof(*res));
@@ -1106,7 +1114,7 @@ enum scanner_err scanner_scan_fd(struct scanner *g, int fd, const char *name,
 	pthread_mutex_init(&w.lock, NULL);
 	pthread_cond_init(&w.cond, NULL);
 	scanner_acquire(g);  /* the scan's own: a retired generation waits for it */
-	err = scanner_submit(g, fd, name, 0, timeout, wake, &w, errbuf, errlen);
+	err = scanner_submit(g, &rq, errbuf, errlen);
 	if (err == SCANNER_OK) {
 		pthread_mutex_lock(&w.lock);
 		while (!w.done)

@@ -35,6 +35,7 @@ enum scanner_err {
 	SCANNER_ESCAN,     /* the worker could not scan the file (its message) */
 	SCANNER_EFULL,     /* max_queue requests wait already */
 	SCANNER_ECANCELLED, /* ended by scanner_cancel() before it was sent */
+	SCANNER_ENOTNEEDED, /* its needed() said no before it was sent */
 };
 
 struct scanner_config {
@@ -109,20 +110,33 @@ typedef void (*scanner_done_fn)(void *arg, struct scanner_result *r);
 #define SCANNER_URGENT 0x1  /* goes before every request without it (an
 			     * application waits on the verdict) */
 
-/* Queues a scan of the open file fd (name for messages only) in g's
- * worker, never waiting: when the worker has room the request is sent at
- * once from the calling thread, else it waits in g's queue (at most
- * cfg.max_queue requests), urgent ones first. Returns SCANNER_OK, and
- * then done(arg, result) is called exactly once, with the verdict, or
- * with an error when the worker dies holding it, or SCANNER_ETIMEOUT once
- * timeout seconds (0: the generation's scan_timeout) have passed since
- * this call. done() runs on a thread of the scanner, with no lock held,
- * and must not block. Any other return: nothing was queued, done() is
- * never called, errbuf says why. fd stays the caller's and must stay open
- * until done() is called; so must the caller's reference on g (done() may
- * release it). Thread-safe. */
-enum scanner_err scanner_submit(struct scanner *g, int fd, const char *name, unsigned flags,
-				unsigned timeout, scanner_done_fn done, void *arg,
+/* A scan request. */
+struct scanner_request {
+	int fd;                  /* the open file; the caller's */
+	const char *name;        /* for messages only */
+	unsigned flags;          /* SCANNER_URGENT */
+	unsigned timeout;        /* seconds from the submit; 0: scan_timeout */
+	scanner_done_fn done;
+	/* NULL, or asked just before the request is sent (under the
+	 * generation's lock: fast, never calling the scanner): false ends it
+	 * with SCANNER_ENOTNEEDED (another scan of the same file answered
+	 * meanwhile). */
+	bool (*needed)(void *arg);
+	void *arg;               /* for done() and needed() */
+};
+
+/* Queues the scan rq describes in g's worker, never waiting: when the
+ * worker has room the request is sent at once from the calling thread,
+ * else it waits in g's queue (at most cfg.max_queue requests), urgent ones
+ * first. Returns SCANNER_OK, and then rq->done(rq->arg, result) is called
+ * exactly once, with the verdict, or with an error when the worker dies
+ * holding it, or SCANNER_ETIMEOUT once the timeout has passed. done() runs
+ * on a thread of the scanner (the calling one when the request fails at
+ * once), with no lock held, and must not block. Any other return: nothing
+ * was queued, done() is never called, errbuf says why. The file stays the
+ * caller's and must stay open until done() is called; so must the
+ * caller's reference on g (done() may release it). Thread-safe. */
+enum scanner_err scanner_submit(struct scanner *g, const struct scanner_request *rq,
 				char *errbuf, size_t errlen);
 
 /* Ends every request of g that waits in its queue (not sent to the
