@@ -154,7 +154,8 @@ static bool on_submit(void *arg, struct realtime_job *job, const struct realtime
 	if (s) {
 		struct scanner_request rq = {
 			.fd = req->fd, .name = req->path, .done = on_scanned, .needed = needed,
-			.arg = s, .flags = req->event == REALTIME_EV_CLOSE_WRITE ? 0 : SCANNER_URGENT };
+			.arg = s,
+			.flags = req->event == REALTIME_EV_CLOSE_WRITE ? 0 : SCANNER_URGENT };
 
 		*s = (struct submitted){ p, h, job };
 		err = scanner_submit(h->scanner, &rq, msg, sizeof(msg));

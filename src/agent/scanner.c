@@ -339,7 +339,8 @@ static void dispatch(struct scanner *g, struct request **failed)
 	}
 	while (p->inflight < room && (r = queue_pop(g))) {
 		if (r->needed && !r->needed(r->arg)) {
-			fail(r, failed, SCANNER_ENOTNEEDED, "%s: answered by another scan", r->name);
+			fail(r, failed, SCANNER_ENOTNEEDED, "%s: answered by another scan",
+			     r->name);
 			continue;
 		}
 		r->id = ++p->next_id;
