@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""An infected file in the agent's own directories (issue 16, "Bad input
-and faults"): a real wardd and `ward-agent run` in block mode, whose state
-directory (with its vault, STATE/quarantine) and scratch directory lie on
-a tmpfs it watches, and a second watched tmpfs has a vault of its own
-(.ward-quarantine), both mounted by this test in a private mount
-namespace of its own. EICAR written into each of these directories:
+"""Real-time faults, a real wardd and `ward-agent run` in block mode (issue
+16, "Bad input and faults"), on two tmpfs mounts this test makes in a
+private mount namespace of its own: the agent's state directory (with its
+vault, STATE/quarantine) and scratch directory lie on the first, and the
+second has a vault of its own (.ward-quarantine); both are watched.
+
+An infected file in the agent's own directories: EICAR written into each
 - makes no event storm (the counters stay bounded once the writes are
   done) and no deadlock (every write and open returns within
   realtime.timeout plus a margin; no deadline passes, the watchdog never
-  acts: the agent's own opens never wait on itself);
+  acts; the agent's own opens of what it quarantines are neither scanned
+  nor denied);
 - in the state directory (its vault included) and the scratch directory,
   is left alone by real-time (the agent's own files);
 - in the other vault, is scanned (denied in block mode) and reported, but
@@ -16,14 +18,24 @@ namespace of its own. EICAR written into each of these directories:
 - a scan of the whole tree (`ward-agent scan`) skips the vaults, and finds
   and quarantines the files in the state and scratch directories.
 docs/architecture.md, "Real-time scanning", says what a user sees.
+
+FIFOs and devices are never opened: a scan of a directory holding a FIFO
+nobody writes, a character device and a socket finishes, and so does a
+scan naming the FIFO; with the agent stopped (SIGSTOP), opening the FIFO
+and the device waits for nothing, while creating a regular file waits for
+the watchdog (the control that shows a decision would be waited for).
+
 Needs root (label "root"). WARDD_BIN, WARD_AGENT_BIN and WARD_BIN name the
 programs."""
 import errno
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -35,17 +47,17 @@ TIMEOUT = 1   # realtime.timeout, seconds
 MARGIN = 14   # the watchdog's period, a loaded machine, the sanitizers
 
 
-class OwnDirsTest(unittest.TestCase):
+class RealtimeFaultsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-own-dirs-")
+        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-rt-faults-")
         root = cls.tmp.name
         cls.watched = os.path.join(root, "watched")
         os.makedirs(cls.watched)
         cls.other = os.path.join(root, "other")
         os.makedirs(cls.other)
         for where in (cls.watched, cls.other):
-            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "ward-own-dirs-test",
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "ward-rt-faults-test",
                             where], check=True)
         src = demo_signatures(root)
         cls.server = Wardd(root, extra=f"[updates]\nsource_dir = {src}\n"
@@ -132,7 +144,7 @@ class OwnDirsTest(unittest.TestCase):
                                       f"{self.client}&limit=1000", token=self.token)
         return [e["detail"] for e in body["events"] if e["detail"]["path"] == path]
 
-    def test_infected_files_in_the_agents_own_directories(self):
+    def test_1_infected_files_in_the_agents_own_directories(self):
         # A first detection on each tmpfs: an item in each vault.
         for where in (self.watched, self.other):
             c0 = self.counters()
@@ -190,6 +202,60 @@ class OwnDirsTest(unittest.TestCase):
         self.assertTrue(os.path.exists(in_vault) and os.path.exists(in_state_vault))
         final = self.counters()
         self.assertEqual((final["timeouts"], final["watchdog"]), (0, 0), final)
+
+    def scan(self, *paths):
+        """`ward-agent scan` (the running agent's tree scan), which must end."""
+        return subprocess.run([AGENT, "--config", self.agent.conf, "scan", *paths],
+                              capture_output=True, text=True, timeout=60)
+
+    def test_2_fifos_and_devices_are_never_opened(self):
+        special = os.path.join(self.other, "special")
+        os.makedirs(special)
+        fifo = os.path.join(special, "fifo")
+        os.mkfifo(fifo)
+        null = os.path.join(special, "null")
+        os.mknod(null, 0o600 | 0o020000, os.makedev(1, 3))
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(os.path.join(special, "socket"))
+        self.addCleanup(sock.close)
+        self.write(special, "clean.txt", b"clean\n")
+        # Scans of the directory and of the FIFO itself end, opening none
+        # of them (the FIFO has no writer: opening it would hang).
+        done = self.scan(special)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertIn(f"{special}/clean.txt: OK", done.stdout)
+        self.assertIn("Scanned files: 1\n", done.stdout)
+        done = self.scan(fifo)
+        self.assertIn("Scanned files: 0\n", done.stdout)
+        # The agent stopped: a decision would wait for the watchdog (the
+        # control: a new regular file), opening the FIFO and the device
+        # wait for none.
+        self.agent.proc.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            self.write(special, "while-stopped.txt", b"x")
+            waited = time.monotonic() - started
+            self.assertGreaterEqual(waited, TIMEOUT * 0.9, "no decision was waited for")
+            opened = []
+            reader = threading.Thread(target=lambda: opened.append(
+                os.open(fifo, os.O_RDONLY)))
+            started = time.monotonic()
+            reader.start()
+            w = os.open(fifo, os.O_WRONLY)
+            reader.join(timeout=TIMEOUT + MARGIN)
+            took = time.monotonic() - started
+            os.write(w, b"through the fifo\n")
+            os.close(w)
+            self.assertEqual(os.read(opened[0], 100), b"through the fifo\n")
+            os.close(opened[0])
+            self.assertLess(took, TIMEOUT / 2, "the FIFO's open waited")
+            started = time.monotonic()
+            with open(null, "rb") as f:
+                self.assertEqual(f.read(), b"")
+            self.assertLess(time.monotonic() - started, TIMEOUT / 2, "the device's open waited")
+        finally:
+            self.agent.proc.send_signal(signal.SIGCONT)
+        self.assertIn("realtime: on (block mode)", self.status())
 
 
 if __name__ == "__main__":
