@@ -81,8 +81,9 @@ class RealtimeFaultsTest(unittest.TestCase):
         assert done.returncode == 0, done.stderr
         with open(os.path.join(cls.state, "credential.json")) as f:
             cls.client = json.load(f)["client"]
-        for key, value in (("realtime.paths", [cls.watched, cls.other]), ("realtime.timeout", TIMEOUT),
-                           ("realtime.mode", "block"), ("realtime.enabled", True)):
+        for key, value in (("realtime.paths", [cls.watched, cls.other]),
+                           ("realtime.timeout", TIMEOUT), ("realtime.mode", "block"),
+                           ("realtime.enabled", True)):
             status, body = cls.server.request(
                 "PUT", "/api/v1/settings", {"scope": f"client:{cls.client}", "key": key,
                                             "value": value}, token=cls.token)
