@@ -7,8 +7,11 @@ The closest reproduction this machine allows: a real systemd-journald
 runs stand-alone in the test's private mount namespace (a tmpfs over
 /run) and keeps its journal in /run/log/journal, on the very tmpfs the
 agent watches in block mode, so every journal file journald opens waits
-for the agent's verdict. The agent's standard error (its log, and its
-scan workers') is a journald stream (a journald stream). A workload writes,
+for the agent's verdict. The agent's standard output and error (its
+log, and its scan workers') are a journald stream, as systemd connects a
+service's (with a smaller send buffer, see journal_stream()). Without
+the agent's log queue, its loop thread blocks in write(2) there and
+`ward-agent status` hangs: this test fails. A workload writes,
 opens and executes files in the watched tree, one in six EICAR, so
 the agent logs and acts all the time. Then:
 - journald is stopped (SIGSTOP) until the agent's log stream is full
