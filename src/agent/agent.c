@@ -51,6 +51,10 @@ static const struct ini_field fields[] = {
 	  "update); more are closed" },
 	{ "agent", "max_scans", INI_INT, offsetof(struct agent_config, max_scans), "4", 1, 64,
 	  "on-demand scans (ward-agent scan) run at once; more are refused" },
+	{ "agent", "log_queue", INI_INT, offsetof(struct agent_config, log_queue), "1048576",
+	  65536, 1073741824, "bytes of log lines the running agent keeps while its log's "
+	  "reader (journald) does not take them; its threads never wait on the log, and "
+	  "lines past this are dropped and counted" },
 	{ "scan", "worker_user", INI_STRING, offsetof(struct agent_config, worker_user),
 	  "ward-scan", 0, 0, "the user scan workers run as (must exist; empty: root without "
 	  "capabilities, weaker)" },
@@ -443,6 +447,11 @@ static int cmd_run(struct agent *a)
 		log_msg(LOG_LVL_ERROR, "%s", msg);
 		return 1;
 	}
+	/* No thread waits on the log's reader: journald may itself be waiting
+	 * for a real-time verdict (fapolicyd's deadlock). */
+	if (log_queue_start((size_t)a->cfg.log_queue) != 0)
+		log_msg(LOG_LVL_WARN, "the log's writer thread: %s; lines are written directly",
+			strerror(errno));
 	sv.tasks = tasks_new(a, loop, (unsigned)a->cfg.max_scans);
 	sv.channel = channel_new(a, loop, on_channel_answer, &sv);
 	sv.vault = vault_open(a);
@@ -492,6 +501,7 @@ out:
 	protect_free(sv.protect);
 	channel_free(sv.channel);
 	vault_close(sv.vault);
+	log_queue_stop(2000);
 	return ret;
 }
 

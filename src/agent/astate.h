@@ -26,6 +26,7 @@ struct agent_config {
 	char *networks;
 	int64_t control_connections;
 	int64_t max_scans;
+	int64_t log_queue;      /* agent.log_queue: bytes of log lines waiting to be written */
 	/* The scan workers (components.h, scanner.h). */
 	char *worker_user;      /* scan.worker_user; empty: uid 0 without capabilities */
 	int64_t worker_threads; /* scan.worker_threads; 0: one per CPU, at most 8 */

@@ -1949,6 +1949,9 @@ enum aerr quarantine_restore(struct quarantine *q, const char *id, bool overwrit
 		goto fail;
 	}
 	snprintf(tmp, sizeof(tmp), ".ward-restore-%s", id);
+	/* A restore of this item killed after linking its temporary name left
+	 * it (a whole copy); the name is the item's own. */
+	unlinkat(dirfd, tmp, 0);
 	tfd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (tfd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
 		tfd = openat(dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -1961,6 +1964,7 @@ enum aerr quarantine_restore(struct quarantine *q, const char *id, bool overwrit
 			 "opening its data", strerror(errno));
 		goto fail;
 	}
+	step(q, QUARANTINE_STEP_RESTORE_CREATED);
 	e = data_read(dfd, tfd, id, item_key, sha, &size, msg, sizeof(msg));
 	if (e != AERR_OK)
 		goto fail;
@@ -1970,9 +1974,11 @@ enum aerr quarantine_restore(struct quarantine *q, const char *id, bool overwrit
 		e = AERR_TAMPERED;
 		goto fail;
 	}
+	step(q, QUARANTINE_STEP_RESTORE_WRITTEN);
 	e = AERR_IO;
 	if (apply_meta(tfd, &r, msg, sizeof(msg)) != 0)
 		goto fail;
+	step(q, QUARANTINE_STEP_RESTORE_META);
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", tfd);
 	if (!named && linkat(AT_FDCWD, proc, dirfd, overwrite ? tmp : base,
 			     AT_SYMLINK_FOLLOW) != 0) {
@@ -1983,14 +1989,20 @@ enum aerr quarantine_restore(struct quarantine *q, const char *id, bool overwrit
 	}
 	named = named || overwrite;
 	linked = true;
-	if (named && renameat2(dirfd, tmp, dirfd, base, overwrite ? 0 : RENAME_NOREPLACE) != 0) {
-		e = errno == EEXIST ? AERR_EXISTS : AERR_IO;
-		snprintf(msg, sizeof(msg), "%s", errno == EEXIST ? "a file exists there: not "
-			 "overwritten unless asked" : strerror(errno));
-		goto fail;
-	}
 	fsync(dirfd);
+	step(q, QUARANTINE_STEP_RESTORE_LINKED);
+	if (named) {
+		if (renameat2(dirfd, tmp, dirfd, base, overwrite ? 0 : RENAME_NOREPLACE) != 0) {
+			e = errno == EEXIST ? AERR_EXISTS : AERR_IO;
+			snprintf(msg, sizeof(msg), "%s", errno == EEXIST ? "a file exists "
+				 "there: not overwritten unless asked" : strerror(errno));
+			goto fail;
+		}
+		fsync(dirfd);
+		step(q, QUARANTINE_STEP_RESTORE_PLACED);
+	}
 	item_remove(v, id);
+	step(q, QUARANTINE_STEP_RESTORE_REMOVED);
 	log_msg(LOG_LVL_INFO, "quarantine: restored %s to %s", id, esc);
 	close(tfd);
 	close(dfd);

@@ -41,9 +41,11 @@ enum quarantine_source {
 	QUARANTINE_SOURCE_MANUAL,
 };
 
-/* The durable steps of quarantine_put(), in order, each reported to the
- * progress callback once it is done (the fault tests stop the process at
- * each). MOVED only when the vault is on the file's own filesystem. */
+/* The durable steps of quarantine_put(), then of quarantine_restore(), in
+ * order, each reported to the progress callback once it is done (the fault
+ * tests kill the process at each). MOVED only when the vault is on the
+ * file's own filesystem; RESTORE_PLACED only when the restored file went
+ * through a temporary name (overwrite, or no O_TMPFILE). */
 enum quarantine_step {
 	QUARANTINE_STEP_INTENT,   /* the intent (what is being moved, from where) is on disk */
 	QUARANTINE_STEP_MOVED,    /* the file is in its vault under ID.plain, not encrypted */
@@ -54,10 +56,17 @@ enum quarantine_step {
 	QUARANTINE_STEP_COMMITTED, /* ID.meta is in place: the item exists */
 	QUARANTINE_STEP_CLEANED,  /* ID.plain (or, across filesystems, the original) unlinked */
 	QUARANTINE_STEP_DONE,     /* the intent removed */
+	QUARANTINE_STEP_RESTORE_CREATED, /* the unnamed (or temporary) file made, empty */
+	QUARANTINE_STEP_RESTORE_WRITTEN, /* the contents decrypted into it, hash checked */
+	QUARANTINE_STEP_RESTORE_META,    /* owner, attributes, mode and times set, flushed */
+	QUARANTINE_STEP_RESTORE_LINKED,  /* linked at its path (or its temporary name) */
+	QUARANTINE_STEP_RESTORE_PLACED,  /* renamed from the temporary name to its path */
+	QUARANTINE_STEP_RESTORE_REMOVED, /* the item removed from its vault */
 	QUARANTINE_STEP_COUNT,
 };
 
-/* Called after each step of quarantine_put(), on the calling thread. */
+/* Called after each step of quarantine_put() and quarantine_restore(), on
+ * the calling thread. */
 typedef void (*quarantine_progress_fn)(void *arg, enum quarantine_step step);
 
 /* Options of quarantine_open(). Zero-initialise; every field is optional. */
@@ -165,7 +174,9 @@ enum aerr quarantine_get(struct quarantine *q, const char *id, struct quarantine
  * given the original owner, group, mode, extended attributes and access
  * and modification times, its SHA-256 checked, then linked into place.
  * An existing file there is replaced only when overwrite is true
- * (otherwise AERR_EXISTS). Contents that do not authenticate give
+ * (otherwise AERR_EXISTS), through the temporary name .ward-restore-ID
+ * beside it (a whole copy that a kill may leave; the next restore of the
+ * item removes it). Contents that do not authenticate give
  * AERR_TAMPERED and nothing is written. On success the item is removed
  * from the vault and *out (may be NULL) holds its record. */
 enum aerr quarantine_restore(struct quarantine *q, const char *id, bool overwrite,

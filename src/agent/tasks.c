@@ -426,27 +426,33 @@ out:
 }
 
 /* Starts a scan of paths[0..n) (copied) leaving out the paths of exclude
- * (a JSON array; NULL: none) and the local exclusions. */
+ * (a JSON array; NULL: none), the local exclusions and the vaults. */
 static int start(struct tasks *t, struct scan *s, const char *const *paths, size_t n,
 		 const json_t *exclude, char *errbuf, size_t errlen)
 {
 	json_t *local = t->vault ? vault_exclusions(t->vault) : NULL;
+	json_t *vaults = t->vault ? vault_paths(t->vault) : NULL;
 
 	if (t->running >= t->max) {
 		snprintf(errbuf, errlen, "%u scans run already (the most at once)", t->max);
 		scan_free(s);
 		json_decref(local);
+		json_decref(vaults);
 		return -1;
 	}
+	if (t->vault && (!local || !vaults))
+		goto nomem;
 	if (!(s->paths = calloc(n ? n : 1, sizeof(*s->paths))))
 		goto nomem;
 	for (s->n = 0; s->n < n; s->n++)
 		if (!(s->paths[s->n] = strdup(paths[s->n])))
 			goto nomem;
 	if (strings_add(&s->exclude, &s->nexclude, exclude) != 0 ||
-	    strings_add(&s->exclude, &s->nexclude, local) != 0)
+	    strings_add(&s->exclude, &s->nexclude, local) != 0 ||
+	    strings_add(&s->exclude, &s->nexclude, vaults) != 0)
 		goto nomem;
 	json_decref(local);
+	json_decref(vaults);
 	s->t = t;
 	s->id = t->next_id++;
 	s->started = (int64_t)time(NULL);
@@ -462,6 +468,7 @@ static int start(struct tasks *t, struct scan *s, const char *const *paths, size
 	return 0;
 nomem:
 	json_decref(local);
+	json_decref(vaults);
 	scan_free(s);
 	snprintf(errbuf, errlen, "out of memory");
 	return -1;

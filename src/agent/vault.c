@@ -396,6 +396,31 @@ json_t *vault_exclusions(struct vault *v)
 	return copy;
 }
 
+json_t *vault_paths(struct vault *v)
+{
+	json_t *list = json_array();
+	const char **dirs = NULL;
+	size_t i, n;
+	int rc = list ? 0 : -1;
+
+	pthread_mutex_lock(&v->lock);
+	n = v->q ? quarantine_vault_paths(v->q, NULL, 0) : 0;
+	if (n && !(dirs = calloc(n, sizeof(*dirs))))
+		rc = -1;
+	if (!rc && n)
+		quarantine_vault_paths(v->q, dirs, n);
+	/* Paths are bytes: not checked as UTF-8 (only read back as C strings). */
+	for (i = 0; !rc && i < n; i++)
+		rc = json_array_append_new(list, json_string_nocheck(dirs[i]));
+	pthread_mutex_unlock(&v->lock);
+	free(dirs);
+	if (rc) {
+		json_decref(list);
+		return NULL;
+	}
+	return list;
+}
+
 /* Posts items (complete or not) to the server. Returns true when it took
  * them (200), or refused them as malformed (logged: they would be refused
  * again). */

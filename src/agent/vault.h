@@ -87,6 +87,11 @@ bool vault_excluded(struct vault *v, const char *path);
  * Any thread. */
 json_t *vault_exclusions(struct vault *v);
 
+/* The directories of the vaults in use: a new array of paths (NULL when out
+ * of memory). What is in a vault is never acted upon, and its items are
+ * encrypted: tree scans leave them out. Any thread. */
+json_t *vault_paths(struct vault *v);
+
 /* Tells the server the inventory (complete after the start, then the
  * changes), through a->up.rc: the channel's thread. What is not accepted
  * is sent again next time. */

@@ -2,14 +2,15 @@
  * test mounts in a private mount namespace: quarantine and restore give
  * back identical contents and metadata (owner, mode, times, every extended
  * attribute), overwrites are refused unless asked, tampered records are
- * refused, a vault is useless without its key, a kill at every step loses
- * nothing, a full disk leaves the file in place, pruning goes oldest
+ * refused, a vault is useless without its key, a kill at every step of a
+ * quarantine or a restore loses nothing, a full disk leaves the file in place, pruning goes oldest
  * first, cross-filesystem items are copied, verified and unlinked, and
  * what is not a regular file (or not the file scanned) is refused.
  * Needs root (mounts, ownership, trusted.* and security.* attributes). */
 #include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <sys/mount.h>
@@ -517,6 +518,113 @@ static void test_kill_every_step(bool cross, size_t size)
 	       cross ? "across filesystems" : "same filesystem", size, n - 1, in_place, in_vault);
 }
 
+/* Counts the entries of dir whose name starts with prefix. */
+static int count_prefixed(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d)))
+		n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+static void sigkill_at(void *arg, enum quarantine_step s)
+{
+	struct killer *k = arg;
+
+	/* Only the restore's steps count: the item was quarantined before. */
+	if (s >= QUARANTINE_STEP_RESTORE_CREATED && ++k->calls == k->at)
+		kill(getpid(), SIGKILL);
+}
+
+/* Kills a restore with SIGKILL at its Nth step, for every N, then recovers:
+ * the file is restored whole (contents and metadata) at its path, or still
+ * a whole item in the vault that restores again; never neither, never half
+ * (overwrite: the file it replaces is there until the whole one is). */
+static void test_kill_restore_every_step(bool overwrite, size_t size)
+{
+	static const char newer[] = "the file that took its place\n";
+	char vault[700], id[QUARANTINE_ID_LEN + 1], err[512], *path;
+	int n, done = 0, restored = 0, in_vault = 0;
+
+	snprintf(vault, sizeof(vault), "%s/.ward-quarantine", fs_a);
+	for (n = 1; !done && n < 20; n++) {
+		struct killer k = { .at = n };
+		struct quarantine_config cfg = { .progress = sigkill_at, .progress_arg = &k };
+		struct quarantine_record *list = NULL;
+		struct quarantine *q = open_q(NULL);
+		struct snap before, now;
+		size_t count = 0, fixed = 0;
+		int status;
+		pid_t pid;
+
+		path = make_file(fs_a, "r", size, true);
+		snap_take(path, &before);
+		CHECK(put_path(q, path, id, err, sizeof(err)) == AERR_OK);
+		quarantine_close(q);
+		if (overwrite)
+			free(test_write(fs_a, "r", newer, sizeof(newer) - 1));
+		pid = fork();
+		if (pid == 0) {
+			q = open_q(&cfg);
+			_exit(quarantine_restore(q, id, overwrite, NULL, err, sizeof(err)) ==
+			      AERR_OK ? 0 : 1);
+		}
+		CHECK(waitpid(pid, &status, 0) == pid);
+		done = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		CHECK(done || (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
+		q = open_q(NULL);
+		CHECK(quarantine_recover(q, &fixed, err, sizeof(err)) == AERR_OK);
+		CHECK(quarantine_list(q, &list, &count, NULL, err, sizeof(err)) == AERR_OK);
+		CHECK(count_debris(vault) == 0);
+		snap_take(path, &now);
+		if (snap_same(&before, &now)) {
+			/* Restored whole; killed before the item left the vault,
+			 * it is still there (and refuses to overwrite it). */
+			restored++;
+			CHECK(count <= 1);
+			if (count == 1)
+				CHECK(quarantine_restore(q, id, false, NULL, err, sizeof(err)) ==
+				      AERR_EXISTS);
+			CHECK(done || count == 1 || n > 1);
+		} else {
+			/* Not restored: the path is as it was, the item whole in the
+			 * vault, and it restores. */
+			in_vault++;
+			CHECK(!done);
+			if (overwrite)
+				CHECK(now.data && now.len == sizeof(newer) - 1 &&
+				      memcmp(now.data, newer, now.len) == 0);
+			else
+				CHECK(access(path, F_OK) != 0);
+			CHECK(count == 1 && strcmp(list[0].id, id) == 0);
+			CHECK(quarantine_restore(q, id, overwrite, NULL, err, sizeof(err)) ==
+			      AERR_OK);
+			snap_free(&now);
+			snap_take(path, &now);
+			CHECK(snap_same(&before, &now));
+		}
+		/* No temporary name is left beside it once the item is restored. */
+		CHECK(count_prefixed(fs_a, ".ward-restore-") == 0);
+		quarantine_records_free(list, count);
+		if (count == 1 && snap_same(&before, &now))
+			quarantine_delete(q, id, err, sizeof(err));
+		quarantine_close(q);
+		snap_free(&before);
+		snap_free(&now);
+		unlink(path);
+		free(path);
+	}
+	CHECK(done);
+	CHECK(restored > 0 && in_vault > 0);
+	printf("restore kill test (%s, %zu bytes): %d steps, %d restored, %d in the vault\n",
+	       overwrite ? "overwrite" : "new file", size, n - 1, restored, in_vault);
+}
+
 /* A moved file whose intent does not authenticate is kept as it is (never
  * removed), recovery says why, and finishes once the intent is whole. */
 static void test_recover_bad_intent(void)
@@ -896,6 +1004,9 @@ int main(void)
 	test_kill_every_step(false, 150000);
 	test_kill_every_step(true, 100);
 	test_kill_every_step(true, 150000);
+	test_kill_restore_every_step(false, 100);
+	test_kill_restore_every_step(false, 150000);
+	test_kill_restore_every_step(true, 150000);
 	test_prune();
 	test_registry();
 	test_configured_vaults();
