@@ -6,7 +6,9 @@
  * nothing, a full disk leaves the file in place, pruning goes oldest
  * first, cross-filesystem items are copied, verified and unlinked, and
  * what is not a regular file (or not the file scanned) is refused.
- * Needs root (mounts, ownership, trusted.* and security.* attributes). */
+ * Needs root (mounts, ownership, trusted.* and security.* attributes);
+ * "test_quarantine unit-caps" runs it with only the capabilities of the
+ * agent's systemd unit. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -22,6 +24,7 @@
 #include "agent/quarantine.h"
 #include "check.h"
 #include "common/util.h"
+#include "unitcaps.h"
 
 static char fs_a[600], fs_b[600], fs_c[600], fs_d[600], fs_small[600], state[620];
 static const unsigned char test_key[QUARANTINE_KEY_BYTES] = "ward test quarantine key 32bytes";
@@ -150,6 +153,7 @@ static char *make_file(const char *dir, const char *name, size_t n, bool rich)
 		const unsigned char cap[20] = { 0, 0, 0, 2, 0, 0x20 }; /* v2, cap_net_bind */
 		uint32_t v = 2;
 
+		unitcaps_fixture(true);
 		memcpy(acl, &v, 4);
 		for (i = 0; i < 5; i++) {
 			uint32_t id = tags[i][0] == 2 ? 1000 : 0xffffffff;
@@ -166,6 +170,7 @@ static char *make_file(const char *dir, const char *name, size_t n, bool rich)
 		CHECK(setxattr(path, "security.capability", cap, sizeof(cap), 0) == 0);
 		CHECK(chmod(path, 02751) == 0);
 		CHECK(utimensat(AT_FDCWD, path, ts, 0) == 0);
+		unitcaps_fixture(false);
 	}
 	return path;
 }
@@ -717,7 +722,9 @@ static void test_refused(void)
 	CHECK_STR_CONTAINS(err, "not a regular file");
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/null", fs_a);
+	unitcaps_fixture(true);
 	CHECK(mknod(path, S_IFCHR | 0600, makedev(1, 3)) == 0);
+	unitcaps_fixture(false);
 	CHECK(put_path(q, path, NULL, err, sizeof(err)) == AERR_TYPE);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/link", fs_a);
@@ -854,7 +861,7 @@ static void test_key_and_server_seal(void)
 	free(path);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const char *base;
 	struct quarantine *q;
@@ -863,6 +870,9 @@ int main(void)
 		printf("needs root (mounts in a private namespace); skipped\n");
 		return 77;
 	}
+	/* "test_quarantine unit-caps": as the agent's unit runs it. */
+	if (argc > 1 && strcmp(argv[1], "unit-caps") == 0)
+		unitcaps_apply(UNIT_FILE);
 	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
 		perror("private mount namespace");
 		return 1;

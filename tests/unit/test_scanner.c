@@ -10,10 +10,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <linux/capability.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "agent/scanner.h"
@@ -23,6 +20,7 @@
 #include "common/pset.h"
 #include "common/spsq.h"
 #include "scan/job.h"
+#include "unitcaps.h"
 
 static const char eicar[] =
 	"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -580,33 +578,6 @@ out:
 	free(other);
 }
 
-/* Keeps only the capabilities packaging/ward-agent.service.in gives the
- * agent, in every set (the agent's children as well). */
-static void unit_capabilities(void)
-{
-	static const int keep[] = { CAP_DAC_READ_SEARCH, CAP_SETUID, CAP_SETGID, CAP_SETPCAP,
-				    CAP_CHOWN, CAP_KILL };
-	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct data[2];
-	int cap;
-	size_t i;
-	bool kept;
-
-	memset(data, 0, sizeof(data));
-	for (cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++) {
-		for (kept = false, i = 0; i < sizeof(keep) / sizeof(*keep); i++)
-			kept |= keep[i] == cap;
-		if (kept) {
-			data[cap / 32].effective |= 1u << (cap % 32);
-			data[cap / 32].permitted |= 1u << (cap % 32);
-		} else if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
-			abort();
-		}
-	}
-	if (syscall(SYS_capset, &hdr, data) != 0)
-		abort();
-}
-
 int main(int argc, char **argv)
 {
 	char dir[512];
@@ -625,7 +596,7 @@ int main(int argc, char **argv)
 			printf("not root: skipped\n");
 			return 77;
 		}
-		unit_capabilities();
+		unitcaps_apply(UNIT_FILE);
 	}
 	test_need(WARD_AGENT);
 	signal(SIGPIPE, SIG_IGN);
