@@ -11,10 +11,8 @@
  * agent's systemd unit. */
 #include <dirent.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <sodium.h>
 #include <stdint.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -24,6 +22,7 @@
 #include "agent/quarantine.h"
 #include "check.h"
 #include "common/util.h"
+#include "mounts.h"
 #include "unitcaps.h"
 
 static char fs_a[600], fs_b[600], fs_c[600], fs_d[600], fs_small[600], state[620];
@@ -33,15 +32,6 @@ static const struct quarantine_detection det = {
 	.names = eicar_names, .n_names = 1, .component = "ward-main", .version = "42",
 	.source = QUARANTINE_SOURCE_REALTIME,
 };
-
-static void mount_tmpfs(const char *dir, const char *opts)
-{
-	mkdir(dir, 0755);
-	if (mount("tmpfs", dir, "tmpfs", 0, opts) != 0) {
-		perror(dir);
-		exit(1);
-	}
-}
 
 static struct quarantine *open_q(const struct quarantine_config *cfg)
 {
@@ -593,36 +583,17 @@ static void test_recover_bad_intent(void)
 static void test_full_disk(void)
 {
 	struct quarantine *q = open_q(NULL);
-	char err[512], filler[700], vault[700], *path = make_file(fs_small, "big", 150000, false);
+	char err[512], vault[700], *path = make_file(fs_small, "big", 150000, false);
 	struct stat st0, st1;
 	struct snap before, after;
-	int i, nfill = 0;
-	char block[16384];
+	int nfill;
 
 	snap_take(path, &before);
 	stat(path, &st0);
 	/* Make the vault first, then fill the filesystem but for 64 KiB. */
 	snprintf(vault, sizeof(vault), "%s/.ward-quarantine", fs_small);
 	mkdir(vault, 0700);
-	memset(block, 'f', sizeof(block));
-	for (;;) {
-		int fd;
-
-		snprintf(filler, sizeof(filler), "%s/fill%d", fs_small, nfill);
-		fd = open(filler, O_WRONLY | O_CREAT, 0600);
-		if (fd < 0 || write(fd, block, sizeof(block)) != (ssize_t)sizeof(block)) {
-			if (fd >= 0)
-				close(fd);
-			unlink(filler);
-			break;
-		}
-		close(fd);
-		nfill++;
-	}
-	for (i = 0; i < 4 && nfill > 0; i++) {
-		snprintf(filler, sizeof(filler), "%s/fill%d", fs_small, --nfill);
-		unlink(filler);
-	}
+	nfill = test_fill(fs_small);
 	CHECK(put_path(q, path, NULL, err, sizeof(err)) == AERR_IO);
 	CHECK_STR_CONTAINS(err, "No space left on device");
 	CHECK(stat(path, &st1) == 0 && st1.st_ino == st0.st_ino);
@@ -631,10 +602,7 @@ static void test_full_disk(void)
 	CHECK(count_files(vault, NULL) == 0);
 	snap_free(&before);
 	snap_free(&after);
-	while (nfill > 0) {
-		snprintf(filler, sizeof(filler), "%s/fill%d", fs_small, --nfill);
-		unlink(filler);
-	}
+	test_unfill(fs_small, nfill);
 	unlink(path);
 	free(path);
 	quarantine_close(q);
@@ -865,29 +833,24 @@ int main(int argc, char **argv)
 {
 	const char *base;
 	struct quarantine *q;
+	int rc;
 
-	if (geteuid() != 0) {
-		printf("needs root (mounts in a private namespace); skipped\n");
-		return 77;
-	}
 	/* "test_quarantine unit-caps": as the agent's unit runs it. */
-	if (argc > 1 && strcmp(argv[1], "unit-caps") == 0)
+	if (geteuid() == 0 && argc > 1 && strcmp(argv[1], "unit-caps") == 0)
 		unitcaps_apply(UNIT_FILE);
-	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
-		perror("private mount namespace");
-		return 1;
-	}
+	if ((rc = test_private_mounts()) != 0)
+		return rc;
 	base = test_tmpdir();
 	snprintf(fs_a, sizeof(fs_a), "%s/a", base);
 	snprintf(fs_b, sizeof(fs_b), "%s/b", base);
 	snprintf(fs_c, sizeof(fs_c), "%s/c", base);
 	snprintf(fs_d, sizeof(fs_d), "%s/d", base);
 	snprintf(fs_small, sizeof(fs_small), "%s/small", base);
-	mount_tmpfs(fs_a, "size=64m");
-	mount_tmpfs(fs_b, "size=64m");
-	mount_tmpfs(fs_c, "size=64m");
-	mount_tmpfs(fs_d, "size=1m");
-	mount_tmpfs(fs_small, "size=512k");
+	test_mount_tmpfs(fs_a, "size=64m");
+	test_mount_tmpfs(fs_b, "size=64m");
+	test_mount_tmpfs(fs_c, "size=64m");
+	test_mount_tmpfs(fs_d, "size=1m");
+	test_mount_tmpfs(fs_small, "size=512k");
 	snprintf(state, sizeof(state), "%s/state", fs_b);
 	mkdir(state, 0700);
 	/* fs_c has no usable vault: a hostile file holds the name. */

@@ -186,28 +186,6 @@ static void same_verdicts(struct scanner *g)
 	engine_free(e);
 }
 
-/* The value of field in /proc/pid/status, or "" when absent. */
-static const char *status_field(pid_t pid, const char *field)
-{
-	static char value[128];
-	char path[64], line[256];
-	size_t n = strlen(field);
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	value[0] = 0;
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, field, n) == 0 && line[n] == ':') {
-			snprintf(value, sizeof(value), "%s",
-				 line + n + 1 + strspn(line + n + 1, " \t"));
-			value[strcspn(value, "\n")] = 0;
-		}
-	if (f)
-		fclose(f);
-	return value;
-}
-
 /* A scan on a thread of its own, with its own reference. */
 struct bg {
 	struct scanner *g;
@@ -332,14 +310,14 @@ static void real_workers(const char *dir)
 	tree_scan(g, dir);
 
 	/* Confined: no capability, no_new_privs, seccomp, not root. */
-	CHECK_STR_EQ(status_field(pid, "CapEff"), "0000000000000000");
-	CHECK_STR_EQ(status_field(pid, "CapPrm"), "0000000000000000");
-	CHECK_STR_EQ(status_field(pid, "NoNewPrivs"), "1");
-	CHECK_STR_EQ(status_field(pid, "Seccomp"), "2");
+	CHECK_STR_EQ(test_status_field(pid, "CapEff"), "0000000000000000");
+	CHECK_STR_EQ(test_status_field(pid, "CapPrm"), "0000000000000000");
+	CHECK_STR_EQ(test_status_field(pid, "NoNewPrivs"), "1");
+	CHECK_STR_EQ(test_status_field(pid, "Seccomp"), "2");
 	if (geteuid() == 0) {
-		CHECK_STR_EQ(status_field(pid, "CapBnd"), "0000000000000000");
-		CHECK(strncmp(status_field(pid, "Uid"), "0\t", 2) != 0);
-		CHECK(status_field(pid, "Uid")[0] != 0);
+		CHECK_STR_EQ(test_status_field(pid, "CapBnd"), "0000000000000000");
+		CHECK(strncmp(test_status_field(pid, "Uid"), "0\t", 2) != 0);
+		CHECK(test_status_field(pid, "Uid")[0] != 0);
 	}
 
 	/* Killed during a scan: that scan fails, saying so; the next one gets
