@@ -201,6 +201,18 @@ class RealtimeTest(unittest.TestCase):
         wait_for(lambda: self.open_errno(path) == 0, timeout=30, what="the excluded path")
         done = subprocess.run([cat, inside], capture_output=True)
         self.assertEqual((done.returncode, done.stdout), (0, EICAR))
+        # A process of another user too: its /proc/PID/exe takes the agent's
+        # CAP_SYS_PTRACE. (It reaches the file through a descriptor of its
+        # directory: the test's own directories are root's alone.)
+        fd = os.open(os.path.dirname(inside), os.O_PATH)
+        try:
+            done = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup",
+                                   "--clear-groups", cat,
+                                   f"/proc/self/fd/{fd}/{os.path.basename(inside)}"],
+                                  pass_fds=(fd,), capture_output=True)
+        finally:
+            os.close(fd)
+        self.assertEqual((done.returncode, done.stdout), (0, EICAR), done.stderr)
         self.assertEqual(self.open_errno(inside), errno.EPERM)
         self.setting("realtime.exclude_paths", [])
         self.setting("realtime.exclude_processes", [])
