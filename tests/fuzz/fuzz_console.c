@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "input.h"
 #include "server/logs.h"
 #include "server/session.h"
 
@@ -20,13 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char token[65], msg[1200], *text;
 	json_t *list;
 
-	if (size < 1)
-		return 0;
-	text = malloc(size);
+	text = fuzz_text(data, size);
 	if (!text)
 		return 0;
-	memcpy(text, data + 1, size - 1);
-	text[size - 1] = '\0';
 	switch (data[0] % 3) {
 	case 0:
 		if (session_cookie_parse(text, token) && strlen(token) != 64)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "common/pkg.h"
+#include "input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -40,13 +41,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t *m = NULL;
 	char msg[256], *text, *env;
 
-	if (size < 1 || !harness_init())
+	if (!harness_init())
 		return 0;
-	text = malloc(size);
+	text = fuzz_text(data, size);
 	if (!text)
 		return 0;
-	memcpy(text, data + 1, size - 1);
-	text[size - 1] = '\0';
 	switch (data[0] % 3) {
 	case 0:
 		if (pkg_open(text, size - 1, nobody, &m, msg, sizeof(msg)) == ERR_OK)

@@ -20,6 +20,7 @@
 #include "common/http.h"
 #include "common/log.h"
 #include "common/ops.h"
+#include "input.h"
 #include "scratch.h"
 #include "server/api.h"
 #include "server/pki.h"
@@ -304,11 +305,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		path = op->path;
 		c = cred_of(op->auth);
 	}
-	text = malloc(size);
+	text = fuzz_text(data, size);
 	if (!text)
 		return 0;
-	memcpy(text, data + 1, size - 1);
-	text[size - 1] = '\0';
 	nl = memchr(text, '\n', size - 1);
 	if (nl)
 		*nl = '\0';

@@ -157,13 +157,29 @@ class Wardd:
         finally:
             conn.close()
 
-    def login(self):
+    def password(self):
+        """The first administrator's password, as the server made it."""
         with open(os.path.join(self.data, "initial-admin-password")) as f:
-            password = f.read().strip()
+            return f.read().strip()
+
+    def login(self):
         status, body = self.request("POST", "/api/v1/login",
-                                    {"user": "admin", "password": password})
+                                    {"user": "admin", "password": self.password()})
         assert status == 200, body
         return body["token"]
+
+    def cli_env(self, **extra):
+        """The environment `ward` runs in as this server's administrator: a
+        configuration directory of the test's own, the password."""
+        return dict(os.environ, XDG_CONFIG_HOME=os.path.join(self.root, "cfg"),
+                    WARD_PASSWORD=self.password(), **extra)
+
+    def client_setting(self, token, client, key, value):
+        """Sets key on client (a client id) as the administrator of token;
+        (status, answer)."""
+        return self.request("PUT", "/api/v1/settings",
+                            {"scope": f"client:{client}", "key": key, "value": value},
+                            token=token)
 
 
 class Agent:
@@ -191,6 +207,28 @@ class Agent:
     def enroll(self, *args):
         return subprocess.run(self.wrap([AGENT, "--config", self.conf, "enroll", *args]),
                               capture_output=True, text=True, timeout=60)
+
+    def enroll_with(self, server):
+        """Enrolls with server's enrollment bundle (AssertionError when it
+        fails); the client id the server gave."""
+        done = self.enroll("--bundle", os.path.join(server.data, "enroll.bundle"))
+        assert done.returncode == 0, done.stderr
+        return self.credential()["client"]
+
+    def credential(self):
+        """The credential the enrollment wrote (client, uuid, secret, ...)."""
+        with open(os.path.join(self.dir, "state", "credential.json")) as f:
+            return json.load(f)
+
+    def command(self, *args, timeout=60):
+        """Runs `ward-agent ARGS` with this agent's configuration (a client of
+        the running agent: status, scan, update, quarantine ...)."""
+        return subprocess.run([AGENT, "--config", self.conf, *args], capture_output=True,
+                              text=True, timeout=timeout)
+
+    def status_text(self):
+        """What `ward-agent status` prints."""
+        return self.command("status", timeout=30).stdout
 
     def start(self):
         """Starts `ward-agent run` and waits for its control socket, through
@@ -232,9 +270,7 @@ class Agent:
             return f.read()
 
     def version(self):
-        out = subprocess.run([AGENT, "--config", self.conf, "status"], capture_output=True,
-                             text=True, timeout=30).stdout
-        m = re.search(r"settings version: (\d+)", out)
+        m = re.search(r"settings version: (\d+)", self.status_text())
         return int(m.group(1)) if m else -1
 
     def applied(self):
@@ -251,8 +287,7 @@ class AgentWire:
     """One enrolled agent's credential, used by hand over HTTPS."""
 
     def __init__(self, server, agent):
-        with open(os.path.join(agent.dir, "state", "credential.json")) as f:
-            cred = json.load(f)
+        cred = agent.credential()
         self.server = server
         self.id = cred["client"]
         self.token = f"{cred['uuid']}:{cred['secret']}"
@@ -272,6 +307,18 @@ class AgentWire:
 
     def report(self, **report):
         return self.call("POST", "/api/v1/agent/tasks", report)
+
+
+def mount_tmpfs(path, size, source="tmpfs"):
+    """Makes path and mounts a tmpfs of size ("64m") on it (root; the caller
+    is in a mount namespace of its own, or unmounts it with umount())."""
+    os.makedirs(path, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", source, path], check=True)
+
+
+def umount(path):
+    """Unmounts path even while something still uses it (lazily)."""
+    subprocess.run(["umount", "-l", path])
 
 
 def wait_for(cond, timeout=30, what="condition"):

@@ -20,8 +20,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import (AGENT, EICAR, WARD, Agent, Wardd, demo_signatures,  # noqa: E402
-                      require_root, wait_for)
+from wardtest import (EICAR, WARD, Agent, Wardd, demo_signatures, mount_tmpfs,  # noqa: E402
+                      require_root, umount, wait_for)
 
 
 def metadata(path):
@@ -41,9 +41,7 @@ class AgentTasksTest(unittest.TestCase):
         cls.tmp = tempfile.TemporaryDirectory(prefix="ward-agent-tasks-")
         root = cls.tmp.name
         cls.tree = os.path.join(root, "tree")
-        os.makedirs(cls.tree)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320m", "tmpfs", cls.tree],
-                       check=True)
+        mount_tmpfs(cls.tree, "320m")
         src = demo_signatures(root)
         cls.server = Wardd(root, extra=f"[updates]\nsource_dir = {src}\n"
                            "[http]\nlong_poll = 20s\n")
@@ -56,29 +54,21 @@ class AgentTasksTest(unittest.TestCase):
                        for c in body["components"])
         wait_for(imported, what="the first import")
         cls.agent = Agent(root, "agent")
-        done = cls.agent.enroll("--bundle", os.path.join(cls.server.data, "enroll.bundle"))
-        assert done.returncode == 0, done.stderr
-        with open(os.path.join(cls.agent.dir, "state", "credential.json")) as f:
-            cls.client = json.load(f)["client"]
-        cls.env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(root, "cfg"))
-        with open(os.path.join(cls.server.data, "initial-admin-password")) as f:
-            cls.env["WARD_PASSWORD"] = f.read().strip()
+        cls.client = cls.agent.enroll_with(cls.server)
+        cls.env = cls.server.cli_env()
         done = cls.ward("login", "--server", f"https://localhost:{cls.server.port}", "--ca",
                         os.path.join(cls.server.data, "ca.crt"))
         assert done.returncode == 0, done.stderr
         cls.agent.start()
 
-        def in_use():
-            out = subprocess.run([AGENT, "--config", cls.agent.conf, "status"],
-                                 capture_output=True, text=True, timeout=30).stdout
-            return "in use: virus-pattern version 1" in out
-        wait_for(in_use, timeout=60, what="the component in use")
+        wait_for(lambda: "in use: virus-pattern version 1" in cls.agent.status_text(),
+                 timeout=60, what="the component in use")
 
     @classmethod
     def tearDownClass(cls):
         cls.agent.stop()
         cls.server.stop()
-        subprocess.run(["umount", "-l", cls.tree])
+        umount(cls.tree)
         cls.tmp.cleanup()
 
     @classmethod
@@ -90,8 +80,7 @@ class AgentTasksTest(unittest.TestCase):
         return self.server.request(method, path, body, token=self.admin)
 
     def setting(self, key, value):
-        status, body = self.call("PUT", "/api/v1/settings", {"scope": f"client:{self.client}",
-                                                             "key": key, "value": value})
+        status, body = self.server.client_setting(self.admin, self.client, key, value)
         self.assertEqual(status, 200, body)
         # Applied once the agent's status reports the new version.
         _, c = self.call("GET", f"/api/v1/client?id={self.client}")
@@ -163,8 +152,7 @@ class AgentTasksTest(unittest.TestCase):
         rec = self.inventory()[item]
         self.assertEqual((rec["path"], rec["size"], rec["names"], rec["state"], rec["source"]),
                          (eicar, len(EICAR), ["Demo.Eicar"], "stored", "scan_now"), rec)
-        listed = subprocess.run([AGENT, "--config", self.agent.conf, "quarantine", "list"],
-                                capture_output=True, text=True, timeout=30)
+        listed = self.agent.command("quarantine", "list")
         self.assertEqual(listed.returncode, 0, listed.stderr)
         self.assertIn(f"{item}  {eicar}  68 bytes  Demo.Eicar  scan_now", listed.stdout)
         # Restored from the console: the very file, metadata and all, and
@@ -195,8 +183,7 @@ class AgentTasksTest(unittest.TestCase):
         self.assertEqual(done.returncode, 0, done.stderr)
         wait_for(lambda: self.inventory()[item2]["state"] == "deleted",
                  what="the delete in the inventory")
-        listed = subprocess.run([AGENT, "--config", self.agent.conf, "quarantine", "list"],
-                                capture_output=True, text=True, timeout=30)
+        listed = self.agent.command("quarantine", "list")
         self.assertNotIn(item2, listed.stdout)
         self.assertFalse(os.path.exists(victim))
 
@@ -248,8 +235,7 @@ class AgentTasksTest(unittest.TestCase):
         # told to overwrite it; the server hears of the restore.
         with open(victim, "wb") as f:
             f.write(b"newer\n")
-        agent = lambda *args: subprocess.run([AGENT, "--config", self.agent.conf, *args],
-                                             capture_output=True, text=True, timeout=30)
+        agent = self.agent.command
         done = agent("quarantine", "restore", item)
         self.assertEqual(done.returncode, 1)
         self.assertIn("quarantine: ", done.stderr)

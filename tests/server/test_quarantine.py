@@ -22,7 +22,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import Agent, WARD, Wardd  # noqa: E402
+from wardtest import Agent, AgentWire, WARD, Wardd  # noqa: E402
 
 
 def record(item, path="/home/u/eicar.com", state="stored", t=1700000000):
@@ -38,15 +38,12 @@ class QuarantineTest(unittest.TestCase):
                            "central_max_file = 4096\n[http]\nlong_poll = 5s\n")
         cls.server.start()
         cls.admin = cls.server.login()
-        bundle = os.path.join(cls.server.data, "enroll.bundle")
         cls.creds = []
         for name in ("a", "b"):
             agent = Agent(cls.tmp.name, name)
-            done = agent.enroll("--bundle", bundle)
-            assert done.returncode == 0, done.stderr
-            with open(os.path.join(agent.dir, "state", "credential.json")) as f:
-                cred = json.load(f)
-            cls.creds.append((cred["client"], f"{cred['uuid']}:{cred['secret']}"))
+            agent.enroll_with(cls.server)
+            wire = AgentWire(cls.server, agent)
+            cls.creds.append((wire.id, wire.token))
         (cls.a, cls.ta), (cls.b, cls.tb) = cls.creds
         status, body = cls.server.request("POST", "/api/v1/domains", {"path": "/Sales"},
                                           token=cls.admin)
@@ -54,9 +51,7 @@ class QuarantineTest(unittest.TestCase):
         status, body = cls.server.request("POST", "/api/v1/clients/move",
                                           {"ids": [cls.b], "to": "/Sales"}, token=cls.admin)
         assert status == 200, body
-        cls.env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(cls.tmp.name, "cfg"))
-        with open(os.path.join(cls.server.data, "initial-admin-password")) as f:
-            cls.env["WARD_PASSWORD"] = f.read().strip()
+        cls.env = cls.server.cli_env()
 
     @classmethod
     def tearDownClass(cls):
@@ -91,9 +86,7 @@ class QuarantineTest(unittest.TestCase):
             conn.close()
 
     def setting(self, client, key, value):
-        status, body = self.admin_call("PUT", "/api/v1/settings",
-                                       {"scope": f"client:{client}", "key": key,
-                                        "value": value})
+        status, body = self.server.client_setting(self.admin, client, key, value)
         self.assertEqual(status, 200, body)
 
     def poll(self, token, client):

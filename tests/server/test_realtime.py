@@ -26,7 +26,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import AGENT, EICAR, Agent, Wardd, require_root, wait_for  # noqa: E402
+from wardtest import (EICAR, Agent, Wardd, mount_tmpfs, require_root, umount,  # noqa: E402
+                      wait_for)
 
 # Markers the signatures of this test match (an .ndb body signature each).
 ELF_MARK = b"WARD-REALTIME-TEST-ELF-MARKER"
@@ -43,9 +44,7 @@ class RealtimeTest(unittest.TestCase):
         cls.tmp = tempfile.TemporaryDirectory(prefix="ward-realtime-")
         root = cls.tmp.name
         cls.watched = os.path.join(root, "watched")
-        os.makedirs(cls.watched)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "ward-rt-test",
-                        cls.watched], check=True)
+        mount_tmpfs(cls.watched, "64m", "ward-rt-test")
         cls.source = os.path.join(root, "signatures")
         os.makedirs(cls.source)
         with open(os.path.join(cls.source, "demo.hdb"), "w") as f:
@@ -60,10 +59,7 @@ class RealtimeTest(unittest.TestCase):
         # The agent's own state lives on the marked tmpfs: it must never be
         # scanned (the agent excludes its own directories).
         cls.agent = Agent(cls.watched, "agent")
-        done = cls.agent.enroll("--bundle", os.path.join(cls.server.data, "enroll.bundle"))
-        assert done.returncode == 0, done.stderr
-        with open(os.path.join(cls.agent.dir, "state", "credential.json")) as f:
-            cls.client = json.load(f)["client"]
+        cls.client = cls.agent.enroll_with(cls.server)
         cls.files = os.path.join(cls.watched, "files")
         os.makedirs(cls.files)
         cls.setting("realtime.paths", [cls.watched])
@@ -78,7 +74,7 @@ class RealtimeTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.agent.stop()
         cls.server.stop()
-        subprocess.run(["umount", "-l", cls.watched])
+        umount(cls.watched)
         cls.tmp.cleanup()
 
     @classmethod
@@ -89,15 +85,12 @@ class RealtimeTest(unittest.TestCase):
 
     @classmethod
     def setting(cls, key, value):
-        status, body = cls.server.request("PUT", "/api/v1/settings",
-                                          {"scope": f"client:{cls.client}", "key": key,
-                                           "value": value}, token=cls.token)
+        status, body = cls.server.client_setting(cls.token, cls.client, key, value)
         assert status == 200, body
 
     @classmethod
     def status(cls):
-        return subprocess.run([AGENT, "--config", cls.agent.conf, "status"],
-                              capture_output=True, text=True, timeout=30).stdout
+        return cls.agent.status_text()
 
     def counters(self):
         for line in self.status().splitlines():
@@ -208,6 +201,18 @@ class RealtimeTest(unittest.TestCase):
         wait_for(lambda: self.open_errno(path) == 0, timeout=30, what="the excluded path")
         done = subprocess.run([cat, inside], capture_output=True)
         self.assertEqual((done.returncode, done.stdout), (0, EICAR))
+        # A process of another user too: its /proc/PID/exe takes the agent's
+        # CAP_SYS_PTRACE. (It reaches the file through a descriptor of its
+        # directory: the test's own directories are root's alone.)
+        fd = os.open(os.path.dirname(inside), os.O_PATH)
+        try:
+            done = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup",
+                                   "--clear-groups", cat,
+                                   f"/proc/self/fd/{fd}/{os.path.basename(inside)}"],
+                                  pass_fds=(fd,), capture_output=True)
+        finally:
+            os.close(fd)
+        self.assertEqual((done.returncode, done.stdout), (0, EICAR), done.stderr)
         self.assertEqual(self.open_errno(inside), errno.EPERM)
         self.setting("realtime.exclude_paths", [])
         self.setting("realtime.exclude_processes", [])
@@ -224,8 +229,7 @@ class RealtimeTest(unittest.TestCase):
         status, body = self.server.request("POST", "/api/v1/update/now", token=self.token)
         self.assertEqual(status, 200, body)
         wait_for(lambda: self.comp_version() == 2, timeout=60, what="the new import")
-        done = subprocess.run([AGENT, "--config", self.agent.conf, "update"],
-                              capture_output=True, text=True, timeout=120)
+        done = self.agent.command("update", timeout=120)
         self.assertEqual(done.returncode, 0, done.stderr)
         wait_for(lambda: "virus-pattern version 2 in use: every file is scanned again" in
                  self.agent.log_text(), what="the caches flushed")
@@ -259,9 +263,7 @@ class RealtimeTest(unittest.TestCase):
     def test_7b_a_new_mount_under_the_paths_is_marked(self):
         self.mode("block")
         mnt = os.path.join(self.files, "mnt")
-        os.makedirs(mnt)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "ward-rt-test-2", mnt],
-                       check=True)
+        mount_tmpfs(mnt, "8m", "ward-rt-test-2")
         try:
             # Followed through the mount table: the new filesystem is marked
             # (the file is denied, or quarantined by the scan behind its
@@ -270,7 +272,7 @@ class RealtimeTest(unittest.TestCase):
             wait_for(lambda: self.open_errno(path) in (errno.EPERM, errno.ENOENT),
                      what="the new mount marked")
         finally:
-            subprocess.run(["umount", "-l", mnt])
+            umount(mnt)
 
     def test_8_stopped_agent_hangs_nobody(self):
         self.mode("block")

@@ -35,21 +35,17 @@ class TasksTest(unittest.TestCase):
                            "offline_after = 10s\n[http]\nlong_poll = 30s\n")
         cls.server.start()
         cls.admin = cls.server.login()
-        bundle = os.path.join(cls.server.data, "enroll.bundle")
         cls.wires = []
         for name in ("off", "a", "b"):
             agent = Agent(cls.tmp.name, name)
-            done = agent.enroll("--bundle", bundle)
-            assert done.returncode == 0, done.stderr
+            agent.enroll_with(cls.server)
             cls.wires.append(AgentWire(cls.server, agent))
         cls.off, cls.a, cls.b = cls.wires
         # "off" is never heard from again: offline once agents.offline_after
         # has passed since its enrollment.
         wait_for(lambda: cls.client(cls.off.id)["state"] == "offline", timeout=30,
                  what="an offline agent")
-        cls.env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(cls.tmp.name, "cfg"))
-        with open(os.path.join(cls.server.data, "initial-admin-password")) as f:
-            cls.env["WARD_PASSWORD"] = f.read().strip()
+        cls.env = cls.server.cli_env()
 
     @classmethod
     def tearDownClass(cls):
@@ -351,8 +347,7 @@ class ExpiryTest(unittest.TestCase):
             try:
                 admin = server.login()
                 agent = Agent(tmp, "a")
-                done = agent.enroll("--bundle", os.path.join(server.data, "enroll.bundle"))
-                self.assertEqual(done.returncode, 0, done.stderr)
+                agent.enroll_with(server)
                 wire = AgentWire(server, agent)
                 status, body = server.request("POST", "/api/v1/scans",
                                               {"scope": f"client:{wire.id}"}, token=admin)

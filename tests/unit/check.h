@@ -90,6 +90,30 @@ static inline char *test_write(const char *dir, const char *name, const void *da
 	return path;
 }
 
+/* The value of field in /proc/PID/status (a process's credentials and
+ * confinement), or "" when absent, in static storage the next call
+ * overwrites. */
+static inline const char *test_status_field(pid_t pid, const char *field)
+{
+	static char value[128];
+	char path[64], line[256];
+	size_t n = strlen(field);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	value[0] = 0;
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, field, n) == 0 && line[n] == ':') {
+			snprintf(value, sizeof(value), "%s",
+				 line + n + 1 + strspn(line + n + 1, " \t"));
+			value[strcspn(value, "\n")] = 0;
+		}
+	if (f)
+		fclose(f);
+	return value;
+}
+
 /* nftw() callback: removes one entry, making it removable first. */
 static inline int test_remove(const char *path, const struct stat *st, int flag,
 			      struct FTW *ftw)

@@ -8,27 +8,17 @@
  * EICAR in a tar) acts on the archive. Needs root (mounts). */
 #include <dirent.h>
 #include <fcntl.h>
-#include <sched.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "agent/action.h"
 #include "check.h"
 #include "engine/engine.h"
+#include "mounts.h"
 
 static char fs_a[600], fs_small[600], state[620];
 static const unsigned char test_key[QUARANTINE_KEY_BYTES] = "ward test action key, 32 bytes!";
 static const char eicar[] =
 	"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
-
-static void mount_tmpfs(const char *dir, const char *opts)
-{
-	mkdir(dir, 0755);
-	if (mount("tmpfs", dir, "tmpfs", 0, opts) != 0) {
-		perror(dir);
-		exit(1);
-	}
-}
 
 /* The scan's view of dir/name: a directory descriptor and the identity. */
 static struct action_target target(const char *dir, const char *name)
@@ -320,8 +310,8 @@ static void test_full_disk(struct quarantine *q)
 	struct action_policy p = action_default_policy();
 	struct action_outcome out;
 	struct action_target t;
-	char block[16384], filler[700], vault[700];
-	int nfill = 0, i;
+	char vault[700];
+	int nfill;
 	unsigned char *big = calloc(1, 150000);
 
 	memcpy(big, eicar, sizeof(eicar) - 1);
@@ -329,25 +319,7 @@ static void test_full_disk(struct quarantine *q)
 	free(big);
 	snprintf(vault, sizeof(vault), "%s/.ward-quarantine", fs_small);
 	mkdir(vault, 0700);
-	memset(block, 'f', sizeof(block));
-	for (;;) {
-		int fd;
-
-		snprintf(filler, sizeof(filler), "%s/fill%d", fs_small, nfill);
-		fd = open(filler, O_WRONLY | O_CREAT, 0600);
-		if (fd < 0 || write(fd, block, sizeof(block)) != (ssize_t)sizeof(block)) {
-			if (fd >= 0)
-				close(fd);
-			unlink(filler);
-			break;
-		}
-		close(fd);
-		nfill++;
-	}
-	for (i = 0; i < 4 && nfill > 0; i++) {
-		snprintf(filler, sizeof(filler), "%s/fill%d", fs_small, --nfill);
-		unlink(filler);
-	}
+	nfill = test_fill(fs_small);
 	d = detection(pua, 1);
 	t = target(fs_small, "big");
 	CHECK(action_take(&p, q, ACTION_VERDICT_INFECTED, &t, &d, &out) == AERR_OK);
@@ -360,10 +332,7 @@ static void test_full_disk(struct quarantine *q)
 	      out.second_result == AERR_OK);
 	CHECK(!exists(fs_small, "big"));
 	close(t.dirfd);
-	while (nfill > 0) {
-		snprintf(filler, sizeof(filler), "%s/fill%d", fs_small, --nfill);
-		unlink(filler);
-	}
+	test_unfill(fs_small, nfill);
 }
 
 /* One ustar member holding data, then the end-of-archive blocks. */
@@ -436,20 +405,15 @@ int main(void)
 	struct quarantine *q = NULL;
 	const char *base;
 	char err[512];
+	int rc;
 
-	if (geteuid() != 0) {
-		printf("needs root (mounts in a private namespace); skipped\n");
-		return 77;
-	}
-	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
-		perror("private mount namespace");
-		return 1;
-	}
+	if ((rc = test_private_mounts()) != 0)
+		return rc;
 	base = test_tmpdir();
 	snprintf(fs_a, sizeof(fs_a), "%s/a", base);
 	snprintf(fs_small, sizeof(fs_small), "%s/small", base);
-	mount_tmpfs(fs_a, "size=16m");
-	mount_tmpfs(fs_small, "size=512k");
+	test_mount_tmpfs(fs_a, "size=16m");
+	test_mount_tmpfs(fs_small, "size=512k");
 	snprintf(state, sizeof(state), "%s/state", fs_a);
 	mkdir(state, 0700);
 	if (quarantine_open(state, test_key, NULL, &q, err, sizeof(err)) != AERR_OK) {

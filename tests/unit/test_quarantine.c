@@ -6,14 +6,15 @@
  * quarantine or a restore loses nothing, a full disk leaves the file in place, pruning goes oldest
  * first, cross-filesystem items are copied, verified and unlinked, and
  * what is not a regular file (or not the file scanned) is refused.
- * Needs root (mounts, ownership, trusted.* and security.* attributes). */
+ * Needs root (mounts, ownership, trusted.* and security.* attributes);
+ * "test_quarantine unit-caps" runs it with only the capabilities of the
+ * agent's systemd unit. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdint.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -23,6 +24,8 @@
 #include "agent/quarantine.h"
 #include "check.h"
 #include "common/util.h"
+#include "mounts.h"
+#include "unitcaps.h"
 
 static char fs_a[600], fs_b[600], fs_c[600], fs_d[600], fs_small[600], state[620];
 static const unsigned char test_key[QUARANTINE_KEY_BYTES] = "ward test quarantine key 32bytes";
@@ -31,15 +34,6 @@ static const struct quarantine_detection det = {
 	.names = eicar_names, .n_names = 1, .component = "ward-main", .version = "42",
 	.source = QUARANTINE_SOURCE_REALTIME,
 };
-
-static void mount_tmpfs(const char *dir, const char *opts)
-{
-	mkdir(dir, 0755);
-	if (mount("tmpfs", dir, "tmpfs", 0, opts) != 0) {
-		perror(dir);
-		exit(1);
-	}
-}
 
 static struct quarantine *open_q(const struct quarantine_config *cfg)
 {
@@ -151,6 +145,7 @@ static char *make_file(const char *dir, const char *name, size_t n, bool rich)
 		const unsigned char cap[20] = { 0, 0, 0, 2, 0, 0x20 }; /* v2, cap_net_bind */
 		uint32_t v = 2;
 
+		unitcaps_fixture(true);
 		memcpy(acl, &v, 4);
 		for (i = 0; i < 5; i++) {
 			uint32_t id = tags[i][0] == 2 ? 1000 : 0xffffffff;
@@ -167,6 +162,7 @@ static char *make_file(const char *dir, const char *name, size_t n, bool rich)
 		CHECK(setxattr(path, "security.capability", cap, sizeof(cap), 0) == 0);
 		CHECK(chmod(path, 02751) == 0);
 		CHECK(utimensat(AT_FDCWD, path, ts, 0) == 0);
+		unitcaps_fixture(false);
 	}
 	return path;
 }
@@ -696,36 +692,17 @@ static void test_recover_bad_intent(void)
 static void test_full_disk(void)
 {
 	struct quarantine *q = open_q(NULL);
-	char err[512], filler[700], vault[700], *path = make_file(fs_small, "big", 150000, false);
+	char err[512], vault[700], *path = make_file(fs_small, "big", 150000, false);
 	struct stat st0, st1;
 	struct snap before, after;
-	int i, nfill = 0;
-	char block[16384];
+	int nfill;
 
 	snap_take(path, &before);
 	stat(path, &st0);
 	/* Make the vault first, then fill the filesystem but for 64 KiB. */
 	snprintf(vault, sizeof(vault), "%s/.ward-quarantine", fs_small);
 	mkdir(vault, 0700);
-	memset(block, 'f', sizeof(block));
-	for (;;) {
-		int fd;
-
-		snprintf(filler, sizeof(filler), "%s/fill%d", fs_small, nfill);
-		fd = open(filler, O_WRONLY | O_CREAT, 0600);
-		if (fd < 0 || write(fd, block, sizeof(block)) != (ssize_t)sizeof(block)) {
-			if (fd >= 0)
-				close(fd);
-			unlink(filler);
-			break;
-		}
-		close(fd);
-		nfill++;
-	}
-	for (i = 0; i < 4 && nfill > 0; i++) {
-		snprintf(filler, sizeof(filler), "%s/fill%d", fs_small, --nfill);
-		unlink(filler);
-	}
+	nfill = test_fill(fs_small);
 	CHECK(put_path(q, path, NULL, err, sizeof(err)) == AERR_IO);
 	CHECK_STR_CONTAINS(err, "No space left on device");
 	CHECK(stat(path, &st1) == 0 && st1.st_ino == st0.st_ino);
@@ -734,10 +711,7 @@ static void test_full_disk(void)
 	CHECK(count_files(vault, NULL) == 0);
 	snap_free(&before);
 	snap_free(&after);
-	while (nfill > 0) {
-		snprintf(filler, sizeof(filler), "%s/fill%d", fs_small, --nfill);
-		unlink(filler);
-	}
+	test_unfill(fs_small, nfill);
 	unlink(path);
 	free(path);
 	quarantine_close(q);
@@ -825,7 +799,9 @@ static void test_refused(void)
 	CHECK_STR_CONTAINS(err, "not a regular file");
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/null", fs_a);
+	unitcaps_fixture(true);
 	CHECK(mknod(path, S_IFCHR | 0600, makedev(1, 3)) == 0);
+	unitcaps_fixture(false);
 	CHECK(put_path(q, path, NULL, err, sizeof(err)) == AERR_TYPE);
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/link", fs_a);
@@ -962,30 +938,28 @@ static void test_key_and_server_seal(void)
 	free(path);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const char *base;
 	struct quarantine *q;
+	int rc;
 
-	if (geteuid() != 0) {
-		printf("needs root (mounts in a private namespace); skipped\n");
-		return 77;
-	}
-	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
-		perror("private mount namespace");
-		return 1;
-	}
+	/* "test_quarantine unit-caps": as the agent's unit runs it. */
+	if (geteuid() == 0 && argc > 1 && strcmp(argv[1], "unit-caps") == 0)
+		unitcaps_apply(UNIT_FILE);
+	if ((rc = test_private_mounts()) != 0)
+		return rc;
 	base = test_tmpdir();
 	snprintf(fs_a, sizeof(fs_a), "%s/a", base);
 	snprintf(fs_b, sizeof(fs_b), "%s/b", base);
 	snprintf(fs_c, sizeof(fs_c), "%s/c", base);
 	snprintf(fs_d, sizeof(fs_d), "%s/d", base);
 	snprintf(fs_small, sizeof(fs_small), "%s/small", base);
-	mount_tmpfs(fs_a, "size=64m");
-	mount_tmpfs(fs_b, "size=64m");
-	mount_tmpfs(fs_c, "size=64m");
-	mount_tmpfs(fs_d, "size=1m");
-	mount_tmpfs(fs_small, "size=512k");
+	test_mount_tmpfs(fs_a, "size=64m");
+	test_mount_tmpfs(fs_b, "size=64m");
+	test_mount_tmpfs(fs_c, "size=64m");
+	test_mount_tmpfs(fs_d, "size=1m");
+	test_mount_tmpfs(fs_small, "size=512k");
 	snprintf(state, sizeof(state), "%s/state", fs_b);
 	mkdir(state, 0700);
 	/* fs_c has no usable vault: a hostile file holds the name. */

@@ -73,28 +73,6 @@ static void run_fork(void)
 	(void)fork();
 }
 
-/* The value of field in /proc/pid/status, or "" when absent. */
-static const char *status_field(pid_t pid, const char *field)
-{
-	static char value[128];
-	char path[64], line[256];
-	size_t n = strlen(field);
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	value[0] = 0;
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, field, n) == 0 && line[n] == ':') {
-			snprintf(value, sizeof(value), "%s",
-				 line + n + 1 + strspn(line + n + 1, " \t"));
-			value[strcspn(value, "\n")] = 0;
-		}
-	if (f)
-		fclose(f);
-	return value;
-}
-
 int main(int argc, char **argv)
 {
 	const char *scratch, *outside_dir;
@@ -152,19 +130,19 @@ int main(int argc, char **argv)
 	close(go[0]);
 	CHECK(read(res[0], results, 6) == 6);
 	CHECK_STR_EQ(results, "111111");
-	CHECK_STR_EQ(status_field(pid, "CapEff"), "0000000000000000");
-	CHECK_STR_EQ(status_field(pid, "CapPrm"), "0000000000000000");
-	CHECK_STR_EQ(status_field(pid, "CapInh"), "0000000000000000");
-	CHECK_STR_EQ(status_field(pid, "CapAmb"), "0000000000000000");
-	CHECK_STR_EQ(status_field(pid, "NoNewPrivs"), "1");
-	CHECK_STR_EQ(status_field(pid, "Seccomp"), "2");
+	CHECK_STR_EQ(test_status_field(pid, "CapEff"), "0000000000000000");
+	CHECK_STR_EQ(test_status_field(pid, "CapPrm"), "0000000000000000");
+	CHECK_STR_EQ(test_status_field(pid, "CapInh"), "0000000000000000");
+	CHECK_STR_EQ(test_status_field(pid, "CapAmb"), "0000000000000000");
+	CHECK_STR_EQ(test_status_field(pid, "NoNewPrivs"), "1");
+	CHECK_STR_EQ(test_status_field(pid, "Seccomp"), "2");
 	if (as_root) {
-		CHECK_STR_EQ(status_field(pid, "CapBnd"), "0000000000000000");
+		CHECK_STR_EQ(test_status_field(pid, "CapBnd"), "0000000000000000");
 		snprintf(want_uid, sizeof(want_uid), "%d\t%d\t%d\t%d", NOBODY, NOBODY, NOBODY,
 			 NOBODY);
-		CHECK_STR_EQ(status_field(pid, "Uid"), want_uid);
-		CHECK_STR_EQ(status_field(pid, "Gid"), want_uid);
-		CHECK_STR_EQ(status_field(pid, "Groups"), "");
+		CHECK_STR_EQ(test_status_field(pid, "Uid"), want_uid);
+		CHECK_STR_EQ(test_status_field(pid, "Gid"), want_uid);
+		CHECK_STR_EQ(test_status_field(pid, "Groups"), "");
 	}
 	close(go[1]);
 	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);

@@ -10,10 +10,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <linux/capability.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "agent/scanner.h"
@@ -23,6 +20,7 @@
 #include "common/pset.h"
 #include "common/spsq.h"
 #include "scan/job.h"
+#include "unitcaps.h"
 
 static const char eicar[] =
 	"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -186,28 +184,6 @@ static void same_verdicts(struct scanner *g)
 	CHECK(n > 40);
 	CHECK(infected > 30);
 	engine_free(e);
-}
-
-/* The value of field in /proc/pid/status, or "" when absent. */
-static const char *status_field(pid_t pid, const char *field)
-{
-	static char value[128];
-	char path[64], line[256];
-	size_t n = strlen(field);
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	value[0] = 0;
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, field, n) == 0 && line[n] == ':') {
-			snprintf(value, sizeof(value), "%s",
-				 line + n + 1 + strspn(line + n + 1, " \t"));
-			value[strcspn(value, "\n")] = 0;
-		}
-	if (f)
-		fclose(f);
-	return value;
 }
 
 /* A scan on a thread of its own, with its own reference. */
@@ -384,14 +360,14 @@ static void real_workers(const char *dir)
 	tree_scan(g, dir);
 
 	/* Confined: no capability, no_new_privs, seccomp, not root. */
-	CHECK_STR_EQ(status_field(pid, "CapEff"), "0000000000000000");
-	CHECK_STR_EQ(status_field(pid, "CapPrm"), "0000000000000000");
-	CHECK_STR_EQ(status_field(pid, "NoNewPrivs"), "1");
-	CHECK_STR_EQ(status_field(pid, "Seccomp"), "2");
+	CHECK_STR_EQ(test_status_field(pid, "CapEff"), "0000000000000000");
+	CHECK_STR_EQ(test_status_field(pid, "CapPrm"), "0000000000000000");
+	CHECK_STR_EQ(test_status_field(pid, "NoNewPrivs"), "1");
+	CHECK_STR_EQ(test_status_field(pid, "Seccomp"), "2");
 	if (geteuid() == 0) {
-		CHECK_STR_EQ(status_field(pid, "CapBnd"), "0000000000000000");
-		CHECK(strncmp(status_field(pid, "Uid"), "0\t", 2) != 0);
-		CHECK(status_field(pid, "Uid")[0] != 0);
+		CHECK_STR_EQ(test_status_field(pid, "CapBnd"), "0000000000000000");
+		CHECK(strncmp(test_status_field(pid, "Uid"), "0\t", 2) != 0);
+		CHECK(test_status_field(pid, "Uid")[0] != 0);
 	}
 
 	/* Killed during a scan: that scan fails, saying so; the next one gets
@@ -631,33 +607,6 @@ out:
 	free(other);
 }
 
-/* Keeps only the capabilities packaging/ward-agent.service.in gives the
- * agent, in every set (the agent's children as well). */
-static void unit_capabilities(void)
-{
-	static const int keep[] = { CAP_DAC_READ_SEARCH, CAP_SETUID, CAP_SETGID, CAP_SETPCAP,
-				    CAP_CHOWN, CAP_KILL };
-	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
-	struct __user_cap_data_struct data[2];
-	int cap;
-	size_t i;
-	bool kept;
-
-	memset(data, 0, sizeof(data));
-	for (cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++) {
-		for (kept = false, i = 0; i < sizeof(keep) / sizeof(*keep); i++)
-			kept |= keep[i] == cap;
-		if (kept) {
-			data[cap / 32].effective |= 1u << (cap % 32);
-			data[cap / 32].permitted |= 1u << (cap % 32);
-		} else if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
-			abort();
-		}
-	}
-	if (syscall(SYS_capset, &hdr, data) != 0)
-		abort();
-}
-
 int main(int argc, char **argv)
 {
 	char dir[512];
@@ -676,7 +625,7 @@ int main(int argc, char **argv)
 			printf("not root: skipped\n");
 			return 77;
 		}
-		unit_capabilities();
+		unitcaps_apply(UNIT_FILE);
 	}
 	test_need(WARD_AGENT);
 	signal(SIGPIPE, SIG_IGN);

@@ -6,8 +6,6 @@
  * across a reopen), a delete, unknown ids; detections queued apart from
  * the scans' lock. Needs root (mounts). */
 #include <fcntl.h>
-#include <sched.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "agent/astate.h"
@@ -15,6 +13,7 @@
 #include "agent/reports.h"
 #include "agent/vault.h"
 #include "check.h"
+#include "mounts.h"
 
 static const char eicar[] =
 	"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
@@ -48,21 +47,12 @@ int main(void)
 	struct vault *v;
 	json_t *r, *list, *settings;
 	char base[600], files[700], path[800], err[512], id[64];
+	int rc;
 
-	if (geteuid() != 0) {
-		printf("needs root (mounts in a private namespace); skipped\n");
-		return 77;
-	}
-	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
-		perror("private mount namespace");
-		return 1;
-	}
+	if ((rc = test_private_mounts()) != 0)
+		return rc;
 	snprintf(base, sizeof(base), "%s/fs", test_tmpdir());
-	mkdir(base, 0755);
-	if (mount("tmpfs", base, "tmpfs", 0, "size=16m") != 0) {
-		perror(base);
-		return 1;
-	}
+	test_mount_tmpfs(base, "size=16m");
 	snprintf(files, sizeof(files), "%s/files", base);
 	mkdir(files, 0755);
 	a.cfg.state_dir = util_printf("%s/state", base);
