@@ -16,7 +16,8 @@ it measures, with ward-openbench (bench/realtime/openbench.c):
   - open+close of already-scanned files (p50, p99, operations per second);
   - small files made before the scanner started, each opened once: the
     latency of a fresh verdict (p50, p99; one thread) and verdicts per
-    second (one thread, and two threads on a second set);
+    second (one thread; two threads on a second set; eight, as many
+    processes opening files at once, on a third);
 and the file-heavy workload: unpack a tarball of tens of thousands of
 files (this repository's HEAD, copied into --copies folders, every file
 made unique), read every file twice, then build Ward from a clean
@@ -458,6 +459,7 @@ def one_round(args, ctx, mode, rnd):
         openbench(args, "populate", mnt / "open", args.open_files, args.file_size)
         openbench(args, "populate", mnt / "new1", args.new_files, args.file_size)
         openbench(args, "populate", mnt / "new2", args.new_files, args.file_size)
+        openbench(args, "populate", mnt / "new8", args.new_files, args.file_size)
         (mnt / "probe").mkdir()
         probe = mnt / "probe" / "probe.bin"
         probe.write_bytes(PROBE)
@@ -472,6 +474,7 @@ def one_round(args, ctx, mode, rnd):
             res["reopen"] = openbench(args, "reopen", mnt / "open", args.open_rounds)
             res["new1"] = openbench(args, "uncached", mnt / "new1", 1)
             res["new2"] = openbench(args, "uncached", mnt / "new2", 2)
+            res["new8"] = openbench(args, "uncached", mnt / "new8", 8)
             (mnt / "tree").mkdir()
             res["unpack_s"] = run(["tar", "-x", "-f", ctx.tree, "-C", mnt / "tree"], "unpack")
             read = openbench(args, "readtree", mnt / "tree", 2)
@@ -564,6 +567,8 @@ def table(args, ctx, results):
         lambda m, r: f"{med(r, 'new1', 'verdicts_per_s'):,.0f}")
     row("verdicts/s for new small files, 2 threads",
         lambda m, r: f"{med(r, 'new2', 'verdicts_per_s'):,.0f}")
+    row("verdicts/s for new small files, 8 threads",
+        lambda m, r: f"{med(r, 'new8', 'verdicts_per_s'):,.0f}")
     row(f"unpack {ctx.files:,} files (s)", lambda m, r: f"{med(r, 'unpack_s'):.2f}")
     row("read every file twice (s)", lambda m, r: f"{med(r, 'read_s'):.2f}")
     row(f"build Ward ({args.targets}; cmake + -j{args.jobs}) (s)",

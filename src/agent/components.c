@@ -127,10 +127,10 @@ static void set_error(struct components *c, const char *why)
 }
 
 int components_scan_fd(const struct components_handle *h, int fd, const char *name,
-		       struct engine_result *res, struct smart_outcome *out, char *errbuf,
-		       size_t errlen)
+		       unsigned flags, struct engine_result *res, struct smart_outcome *out,
+		       char *errbuf, size_t errlen)
 {
-	return scanner_scan_fd(h->scanner, fd, name, 0, res, out, errbuf, errlen) ==
+	return scanner_scan_fd(h->scanner, fd, name, flags, 0, res, out, errbuf, errlen) ==
 	       SCANNER_OK ? 0 : -1;
 }
 

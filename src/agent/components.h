@@ -71,12 +71,13 @@ void components_release(struct components *c, const struct components_handle *h)
 /* Scans the open file fd (name is for messages) in a scan worker of h's
  * generation, within the agent option scan.timeout: res says what it
  * found (the caller clears it in every case), out, for smart scan,
- * whether the verdict is unverified. fd stays the caller's. Returns 0, or
+ * whether the verdict is unverified; flags as scanner.h's (SCANNER_LOW:
+ * scan.cpu=low). fd stays the caller's. Returns 0, or
  * -1 with errbuf saying why the file could not be scanned (never a
  * verdict to act on). Any thread, while h is held; blocking. */
 int components_scan_fd(const struct components_handle *h, int fd, const char *name,
-		       struct engine_result *res, struct smart_outcome *out, char *errbuf,
-		       size_t errlen);
+		       unsigned flags, struct engine_result *res, struct smart_outcome *out,
+		       char *errbuf, size_t errlen);
 
 /* Makes the generation g (started, ready) with relay (smart scan: the
  * state g's relay posts through; NULL: conventional), of version of

@@ -15,6 +15,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* ioprio_set(2)'s "who" for one thread, and the idle I/O class (glibc has
+ * no header for them), for scan.cpu=low. */
+#define SANDBOX_IOPRIO_WHO_PROCESS 1
+#define SANDBOX_IOPRIO_IDLE (3 << 13)
+
 struct sandbox_config {
 	bool set_user;        /* switch to uid/gid (needs root; else refused) */
 	uid_t uid;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "agent/components.h"
+#include "agent/scanner.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "scan/job.h"
@@ -21,13 +22,18 @@ struct run {
 	json_t *found;
 	const char *method;
 	struct ascan_totals *t;
+	const struct components_handle *h;
+	bool low;
 };
 
 /* Each file through the scan workers of the generation held. */
 static int scan_in_worker(void *arg, int fd, const char *name, struct engine_result *res,
 			  struct smart_outcome *out, char *errbuf, size_t errlen)
 {
-	return components_scan_fd(arg, fd, name, res, out, errbuf, errlen);
+	const struct run *run = arg;
+
+	return components_scan_fd(run->h, fd, name, run->low ? SCANNER_LOW : 0, res, out, errbuf,
+				  errlen);
 }
 
 /* Removes path from list, if it is there. */
@@ -136,7 +142,7 @@ int ascan_run(const struct components_handle *h, const char *const *paths, size_
 	static const struct ascan_opts none;
 	const struct ascan_opts *opts = o ? o : &none;
 	struct run run = { opts, opts->emit, opts->emit_arg, unverified, found,
-			   h->smart ? "smart" : "conventional", t };
+			   h->smart ? "smart" : "conventional", t, h, opts->low };
 	struct sjob_config cfg = { 0 };
 	struct sjob_pattern *pat = NULL;
 	struct sjob_stats stats;
@@ -163,7 +169,7 @@ int ascan_run(const struct components_handle *h, const char *const *paths, size_
 	cfg.follow_dirs = SJOB_FOLLOW_ARGS;
 	cfg.follow_files = SJOB_FOLLOW_ARGS;
 	cfg.scan = scan_in_worker;
-	cfg.scan_arg = (void *)h;
+	cfg.scan_arg = &run;
 	cfg.report = on_report;
 	cfg.report_arg = &run;
 	cfg.cancel = opts->cancel;

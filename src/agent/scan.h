@@ -54,6 +54,8 @@ struct ascan_opts {
 	const char *const *exclude;  /* absolute paths left out, with what is under them */
 	size_t nexclude;
 	unsigned jobs;               /* scanning threads; 0: one per processor */
+	bool low;                    /* scan.cpu=low: scanned at the workers' lowest
+				      * CPU and idle I/O priority */
 	const atomic_bool *cancel;   /* the scan stops when it becomes true; NULL: never */
 	/* Read by the scanning thread after each file, for progress reports;
 	 * NULL: none. */

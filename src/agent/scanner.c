@@ -318,7 +318,8 @@ static void start_worker(struct scanner *g, struct request **failed)
 /* Sends one request; r->why says why not. */
 static int send_request(struct proc *p, struct request *r)
 {
-	struct wmsg m = { .type = WMSG_SCAN, .id = r->id, .text = r->name };
+	struct wmsg m = { .type = WMSG_SCAN, .id = r->id, .text = r->name,
+			  .flags = r->flags & SCANNER_LOW ? WMSG_LOW : 0 };
 
 	return send_msg(p->sock, &m, r->fd, r->why, sizeof(r->why));
 }
@@ -1102,12 +1103,12 @@ static void wake(void *arg, struct scanner_result *r)
 }
 
 enum scanner_err scanner_scan_fd(struct scanner *g, int fd, const char *name,
-				 unsigned timeout, struct engine_result *res,
+				 unsigned flags, unsigned timeout, struct engine_result *res,
 				 struct smart_outcome *out, char *errbuf, size_t errlen)
 {
 	struct waiter w = { .res = res, .out = out, .errbuf = errbuf, .errlen = errlen };
-	struct scanner_request rq = { .fd = fd, .name = name, .timeout = timeout, .done = wake,
-				      .arg = &w };
+	struct scanner_request rq = { .fd = fd, .name = name, .flags = flags,
+				      .timeout = timeout, .done = wake, .arg = &w };
 	enum scanner_err err;
 
 	memset(res, 0, sizeof(*res));
@@ -1132,7 +1133,7 @@ enum scanner_err scanner_scan_fd(struct scanner *g, int fd, const char *name,
 int scanner_sjob_scan(void *arg, int fd, const char *name, struct engine_result *res,
 		      struct smart_outcome *out, char *errbuf, size_t errlen)
 {
-	return scanner_scan_fd(arg, fd, name, 0, res, out, errbuf, errlen) == SCANNER_OK ? 0 :
+	return scanner_scan_fd(arg, fd, name, 0, 0, res, out, errbuf, errlen) == SCANNER_OK ? 0 :
 	       -1;
 }
 

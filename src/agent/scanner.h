@@ -109,12 +109,14 @@ typedef void (*scanner_done_fn)(void *arg, struct scanner_result *r);
 /* Request flags. */
 #define SCANNER_URGENT 0x1  /* goes before every request without it (an
 			     * application waits on the verdict) */
+#define SCANNER_LOW 0x2     /* scanned by the worker's thread of the lowest
+			     * CPU and the idle I/O priority (scan.cpu=low) */
 
 /* A scan request. */
 struct scanner_request {
 	int fd;                  /* the open file; the caller's */
 	const char *name;        /* for messages only */
-	unsigned flags;          /* SCANNER_URGENT */
+	unsigned flags;          /* SCANNER_URGENT, SCANNER_LOW */
 	unsigned timeout;        /* seconds from the submit; 0: scan_timeout */
 	scanner_done_fn done;
 	/* NULL, or asked just before the request is sent (under the
@@ -150,7 +152,7 @@ void scanner_cancel(struct scanner *g, scanner_done_fn done);
  * caller's. The caller holds a reference on g, or the scan holds one of
  * its own for as long as it waits. Blocking; thread-safe. */
 enum scanner_err scanner_scan_fd(struct scanner *g, int fd, const char *name,
-				 unsigned timeout, struct engine_result *res,
+				 unsigned flags, unsigned timeout, struct engine_result *res,
 				 struct smart_outcome *out, char *errbuf, size_t errlen);
 
 /* scanner_scan_fd() as job.h's sjob_scan_fn (arg: the generation, held by

@@ -20,6 +20,7 @@
 #include "agent/astate.h"
 #include "agent/components.h"
 #include "agent/reports.h"
+#include "agent/sandbox.h"
 #include "agent/vault.h"
 #include "common/log.h"
 #include "common/settings.h"
@@ -28,11 +29,6 @@
 
 /* Seconds between two progress reports of a server's scan at most. */
 #define PROGRESS_SECONDS 3
-
-/* The idle I/O class of ioprio_set(2), for scan.cpu=low. */
-#define IOPRIO_CLASS_IDLE 3
-#define IOPRIO_CLASS_SHIFT 13
-#define IOPRIO_WHO_PROCESS 1
 
 /* A scan's answer line waits this long at most for its client to take it
  * before the cancellation flag is looked at again. */
@@ -264,8 +260,7 @@ static void lower_priority(void)
 
 	if (setpriority(PRIO_PROCESS, (id_t)tid, 19) != 0)
 		log_msg(LOG_LVL_WARN, "scan: nice 19: %s", strerror(errno));
-	if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, tid,
-		    IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT) != 0)
+	if (syscall(SYS_ioprio_set, SANDBOX_IOPRIO_WHO_PROCESS, tid, SANDBOX_IOPRIO_IDLE) != 0)
 		log_msg(LOG_LVL_WARN, "scan: the idle I/O class: %s", strerror(errno));
 }
 
@@ -383,6 +378,7 @@ static void *run(void *arg)
 	o.exclude = (const char *const *)s->exclude;
 	o.nexclude = s->nexclude;
 	o.jobs = s->low ? 1 : 0;
+	o.low = s->low;
 	o.cancel = &s->cancel;
 	o.progress = on_progress;
 	o.progress_arg = s;

@@ -56,7 +56,7 @@ static int decode_payload(struct rd *r, struct wmsg *m)
 	case WMSG_READY:
 		return get_u64(r, "signature count", &m->signatures) ? 0 : -1;
 	case WMSG_SCAN:
-		if (!get_u32(r, "flags", &v) || v != 0)
+		if (!get_u32(r, "flags", &m->flags) || (m->flags & ~(uint32_t)WMSG_LOW))
 			return -1;
 		return get_str(r, "file name", WMSG_MAX_TEXT, false, &m->text) ? 0 : -1;
 	case WMSG_RESULT:
@@ -171,7 +171,7 @@ int wmsg_encode(const struct wmsg *m, struct util_buf *b)
 		rc |= put_u64(b, m->signatures);
 		break;
 	case WMSG_SCAN:
-		rc |= put_u32(b, 0) | put_str(b, m->text, WMSG_MAX_TEXT);
+		rc |= put_u32(b, m->flags) | put_str(b, m->text, WMSG_MAX_TEXT);
 		break;
 	case WMSG_RESULT:
 		if (m->nnames > WMSG_MAX_NAMES)

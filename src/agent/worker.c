@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +34,7 @@ struct job {
 	uint64_t id;
 	int fd;
 	char *name;
+	bool low;               /* WMSG_LOW: for the low priority thread */
 	struct job *next;
 };
 
@@ -62,6 +65,11 @@ struct worker {
 	unsigned readers;       /* threads waiting on the channel */
 	struct job *head, *tail;
 	size_t queued;
+	/* Requests for the thread at the lowest CPU and idle I/O priority,
+	 * which never reads the channel: a thread's priority can be lowered
+	 * without privilege, never raised again. */
+	struct job *low_head, *low_tail;
+	pthread_cond_t low_cv;
 	struct query *queries;
 	uint64_t next_query;
 };
@@ -159,36 +167,40 @@ static void refuse(struct worker *w, uint64_t id, const char *why)
 	send_msg(w, &m);
 }
 
-/* Queues the scan of fd (now owned here) for request m, for the next
- * scan thread that is free. */
-static void enqueue(struct worker *w, const struct wmsg *m, int fd)
+/* Queues a copy of the request read into src (its fd now owned here),
+ * for the next scan thread that is free, or the low priority thread. */
+static void enqueue(struct worker *w, const struct job *src)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
 	if (j)
-		j->name = strdup(m->text);
+		j->name = strdup(src->name);
 	if (!j || !j->name) {
 		free(j);
-		close(fd);
-		refuse(w, m->id, "the scan worker is out of memory");
+		close(src->fd);
+		refuse(w, src->id, "the scan worker is out of memory");
 		return;
 	}
-	j->id = m->id;
-	j->fd = fd;
+	j->id = src->id;
+	j->fd = src->fd;
+	j->low = src->low;
 	pthread_mutex_lock(&w->lock);
 	if (w->queued >= MAX_QUEUE) {
 		pthread_mutex_unlock(&w->lock);
-		close(fd);
+		close(j->fd);
 		free(j->name);
 		free(j);
-		refuse(w, m->id, "the scan worker has too many requests waiting");
+		refuse(w, src->id, "the scan worker has too many requests waiting");
 		return;
 	}
-	if (w->tail)
-		w->tail->next = j;
-	else
-		w->head = j;
-	w->tail = j;
+	if (j->low) {
+		*(w->low_tail ? &w->low_tail->next : &w->low_head) = j;
+		w->low_tail = j;
+		pthread_cond_signal(&w->low_cv);
+	} else {
+		*(w->tail ? &w->tail->next : &w->head) = j;
+		w->tail = j;
+	}
 	w->queued++;
 	pthread_mutex_unlock(&w->lock);
 }
@@ -266,7 +278,8 @@ static bool receive(struct worker *w, unsigned char *buf, int wait_ms, struct jo
 		_exit(1);
 	}
 	if (m.type == WMSG_SCAN && nfds == 1) {
-		*j = (struct job){ .id = m.id, .fd = fds[0], .name = (char *)m.text };
+		*j = (struct job){ .id = m.id, .fd = fds[0], .name = (char *)m.text,
+				   .low = (m.flags & WMSG_LOW) != 0 };
 		return true;
 	}
 	for (k = 0; k < nfds; k++)
@@ -314,6 +327,35 @@ static bool read_turn(struct worker *w, int wait_ms, struct job *j)
 	return got;
 }
 
+/* The thread of the low priority requests (scan.cpu=low): the lowest CPU
+ * priority and the idle I/O class, its own only (sandbox.c allows exactly
+ * these two calls). */
+static void *low_thread(void *arg)
+{
+	struct worker *w = arg;
+	struct job *q;
+
+	if (setpriority(PRIO_PROCESS, 0, 19) != 0)
+		log_msg(LOG_LVL_WARN, "scan worker: nice 19: %s", strerror(errno));
+	if (syscall(SYS_ioprio_set, SANDBOX_IOPRIO_WHO_PROCESS, 0, SANDBOX_IOPRIO_IDLE) != 0)
+		log_msg(LOG_LVL_WARN, "scan worker: the idle I/O class: %s", strerror(errno));
+	for (;;) {
+		pthread_mutex_lock(&w->lock);
+		while (!w->low_head)
+			pthread_cond_wait(&w->low_cv, &w->lock);
+		q = w->low_head;
+		w->low_head = q->next;
+		if (!w->low_head)
+			w->low_tail = NULL;
+		w->queued--;
+		pthread_mutex_unlock(&w->lock);
+		scan_file(w, q->id, q->fd, q->name);
+		free(q->name);
+		free(q);
+	}
+	return NULL;
+}
+
 /* Takes a queued request, or reads the channel for one, and scans it. */
 static void *scan_thread(void *arg)
 {
@@ -335,7 +377,10 @@ static void *scan_thread(void *arg)
 			free(q->name);
 			free(q);
 		} else if (read_turn(w, -1, &j)) {
-			scan_file(w, j.id, j.fd, j.name);
+			if (j.low)
+				enqueue(w, &j);
+			else
+				scan_file(w, j.id, j.fd, j.name);
 		}
 	}
 	return NULL;
@@ -385,7 +430,7 @@ static int channel_post(void *arg, size_t i, const char *body, size_t len, long 
 		}
 		pthread_mutex_unlock(&w->lock);
 		if (read_turn(w, (int)(left_ms > 1000 ? 1000 : left_ms), &j))
-			enqueue(w, &(struct wmsg){ .id = j.id, .text = j.name }, j.fd);
+			enqueue(w, &j);
 		pthread_mutex_lock(&w->lock);
 	}
 	for (pp = &w->queries; *pp != &q; pp = &(*pp)->next)
@@ -534,6 +579,7 @@ int worker_main(int argc, char **argv)
 	w.sock = o.fd;
 	pthread_mutex_init(&w.lock, NULL);
 	cond_init(&w.turn);
+	pthread_cond_init(&w.low_cv, NULL);
 	engine_tune_allocator();
 	/* Everything read from files is read now, before the lockdown. */
 	if (load(&w, &o) != 0)
@@ -549,6 +595,10 @@ int worker_main(int argc, char **argv)
 	/* Ready is said before any thread reads the channel. */
 	ready.signatures = engine_signatures(w.engine);
 	send_msg(&w, &ready);
+	if (pthread_create(&t, NULL, low_thread, &w) != 0 || pthread_detach(t) != 0) {
+		log_msg(LOG_LVL_ERROR, "scan worker: starting its low priority thread failed");
+		return 1;
+	}
 	for (i = 1; i < o.threads; i++)
 		if (pthread_create(&t, NULL, scan_thread, &w) != 0 || pthread_detach(t) != 0) {
 			log_msg(LOG_LVL_ERROR, "scan worker: starting its scan threads failed");

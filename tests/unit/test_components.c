@@ -49,7 +49,7 @@ static bool detects(const struct components_handle *h)
 	int fd = open(infected, O_RDONLY | O_CLOEXEC);
 	bool found;
 
-	found = fd >= 0 && components_scan_fd(h, fd, infected, &res, &out, msg,
+	found = fd >= 0 && components_scan_fd(h, fd, infected, 0, &res, &out, msg,
 					      sizeof(msg)) == 0 && res.infected;
 	engine_result_clear(&res);
 	if (fd >= 0)

@@ -111,7 +111,7 @@ static enum scanner_err scan_path(struct scanner *g, const char *path, unsigned 
 
 	names[0] = 0;
 	err[0] = 0;
-	rc = scanner_scan_fd(g, fd, path, timeout, &res, &out, err, errlen);
+	rc = scanner_scan_fd(g, fd, path, 0, timeout, &res, &out, err, errlen);
 	for (i = 0; rc == SCANNER_OK && i < res.nnames; i++)
 		snprintf(names + strlen(names), len - strlen(names), "%s%s", i ? " " : "",
 			 res.names[i]);
@@ -273,6 +273,51 @@ static int workers_in(const char *base)
 	return n;
 }
 
+/* Checks that exactly one thread of pid runs at nice 19, in the idle I/O
+ * class, and the others at nice 0 (their I/O class untouched). */
+static void low_thread(pid_t pid)
+{
+	char path[320], line[512], *p;
+	int nice_count = 0, others = 0, field, nice, prio;
+	struct dirent *e;
+	DIR *d;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	CHECK(d != NULL);
+	while (d && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/stat", (int)pid, e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		p = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+		fclose(f);
+		/* Field 19 is nice; the fields after ")" start at 3. */
+		for (field = 3; p && field <= 19; field++)
+			p = strchr(p + 1, ' ');
+		CHECK(p != NULL);
+		if (!p)
+			continue;
+		nice = atoi(p + 1);
+		prio = (int)syscall(SYS_ioprio_get, 1, atoi(e->d_name));
+		if (nice == 19) {
+			nice_count++;
+			CHECK(prio >> 13 == 3);
+		} else {
+			others++;
+			CHECK(nice == 0);
+			CHECK(prio < 0 || prio >> 13 != 3);
+		}
+	}
+	if (d)
+		closedir(d);
+	CHECK(nice_count == 1);
+	CHECK(others >= 2);
+}
+
 /* Whether every thread of pid is stopped (state T in its stat). */
 static bool all_stopped(pid_t pid)
 {
@@ -351,7 +396,7 @@ static void real_workers(const char *dir)
 
 		CHECK(pipe(p) == 0);
 		close(p[1]);
-		(void)scanner_scan_fd(g, p[0], "a pipe", 0, &res, &out, err, sizeof(err));
+		(void)scanner_scan_fd(g, p[0], "a pipe", 0, 0, &res, &out, err, sizeof(err));
 		engine_result_clear(&res);
 		close(p[0]);
 		CHECK(scanner_pid(g) == pid);
@@ -368,6 +413,21 @@ static void real_workers(const char *dir)
 		CHECK_STR_EQ(test_status_field(pid, "CapBnd"), "0000000000000000");
 		CHECK(strncmp(test_status_field(pid, "Uid"), "0\t", 2) != 0);
 		CHECK(test_status_field(pid, "Uid")[0] != 0);
+	}
+
+	/* scan.cpu=low: one thread of the worker, at nice 19 and in the idle
+	 * I/O class, scans what is sent low; the others keep their priority. */
+	low_thread(pid);
+	{
+		struct engine_result res;
+		struct smart_outcome out;
+		int fd = open(bad, O_RDONLY | O_CLOEXEC);
+
+		CHECK(scanner_scan_fd(g, fd, bad, SCANNER_LOW, 0, &res, &out, err, sizeof(err)) ==
+		      SCANNER_OK);
+		CHECK(res.infected && res.nnames == 1);
+		engine_result_clear(&res);
+		close(fd);
 	}
 
 	/* Killed during a scan: that scan fails, saying so; the next one gets
@@ -550,7 +610,7 @@ static void smart_workers(const char *dir)
 	if (!g)
 		goto out;
 	fd = open(known, O_RDONLY | O_CLOEXEC);
-	CHECK(scanner_scan_fd(g, fd, known, 0, &res, &out, err, sizeof(err)) == SCANNER_OK);
+	CHECK(scanner_scan_fd(g, fd, known, 0, 0, &res, &out, err, sizeof(err)) == SCANNER_OK);
 	CHECK(res.infected && res.nnames == 1 && out.asked && !out.unverified);
 	if (res.nnames)
 		CHECK_STR_EQ(res.names[0], "Test.Smart.Hit");
@@ -558,7 +618,7 @@ static void smart_workers(const char *dir)
 	engine_result_clear(&res);
 	close(fd);
 	fd = open(other, O_RDONLY | O_CLOEXEC);
-	CHECK(scanner_scan_fd(g, fd, other, 0, &res, &out, err, sizeof(err)) == SCANNER_OK);
+	CHECK(scanner_scan_fd(g, fd, other, 0, 0, &res, &out, err, sizeof(err)) == SCANNER_OK);
 	CHECK(!res.infected && !out.asked && !out.unverified);
 	engine_result_clear(&res);
 	close(fd);
@@ -571,7 +631,7 @@ static void smart_workers(const char *dir)
 	if (!g)
 		goto out;
 	fd = open(known, O_RDONLY | O_CLOEXEC);
-	CHECK(scanner_scan_fd(g, fd, known, 0, &res, &out, err, sizeof(err)) == SCANNER_OK);
+	CHECK(scanner_scan_fd(g, fd, known, 0, 0, &res, &out, err, sizeof(err)) == SCANNER_OK);
 	CHECK(!res.infected && out.unverified);
 	CHECK(relay_calls > 1);
 	engine_result_clear(&res);
