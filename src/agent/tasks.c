@@ -428,15 +428,23 @@ static int start(struct tasks *t, struct scan *s, const char *const *paths, size
 {
 	json_t *local = t->vault ? vault_exclusions(t->vault) : NULL;
 	json_t *vaults = t->vault ? vault_paths(t->vault) : NULL;
+	/* The agent's secrets are never handed to a scan worker. */
+	char *cred = astate_file(t->a, "credential.json");
+	char *key = astate_file(t->a, "quarantine.key");
+	json_t *secrets = cred && key ? json_pack("[ss]", cred, key) : NULL;
+
+	free(cred);
+	free(key);
 
 	if (t->running >= t->max) {
 		snprintf(errbuf, errlen, "%u scans run already (the most at once)", t->max);
 		scan_free(s);
 		json_decref(local);
 		json_decref(vaults);
+		json_decref(secrets);
 		return -1;
 	}
-	if (t->vault && (!local || !vaults))
+	if ((t->vault && (!local || !vaults)) || !secrets)
 		goto nomem;
 	if (!(s->paths = calloc(n ? n : 1, sizeof(*s->paths))))
 		goto nomem;
@@ -445,10 +453,12 @@ static int start(struct tasks *t, struct scan *s, const char *const *paths, size
 			goto nomem;
 	if (strings_add(&s->exclude, &s->nexclude, exclude) != 0 ||
 	    strings_add(&s->exclude, &s->nexclude, local) != 0 ||
-	    strings_add(&s->exclude, &s->nexclude, vaults) != 0)
+	    strings_add(&s->exclude, &s->nexclude, vaults) != 0 ||
+	    strings_add(&s->exclude, &s->nexclude, secrets) != 0)
 		goto nomem;
 	json_decref(local);
 	json_decref(vaults);
+	json_decref(secrets);
 	s->t = t;
 	s->id = t->next_id++;
 	s->started = (int64_t)time(NULL);
@@ -465,6 +475,7 @@ static int start(struct tasks *t, struct scan *s, const char *const *paths, size
 nomem:
 	json_decref(local);
 	json_decref(vaults);
+	json_decref(secrets);
 	scan_free(s);
 	snprintf(errbuf, errlen, "out of memory");
 	return -1;

@@ -25,6 +25,8 @@
 #define MAX_QUEUE 4096
 #define MAX_SOURCES 32
 #define MAX_THREADS 64
+/* Bytes of log lines waiting for the writer thread at most. */
+#define LOG_QUEUE_BYTES (256u << 10)
 /* Seconds the agent gets beyond a source's own timeout to relay. */
 #define RELAY_MARGIN 5
 
@@ -588,6 +590,10 @@ int worker_main(int argc, char **argv)
 		log_msg(LOG_LVL_ERROR, "scan worker: confining itself: %s", err);
 		return 1;
 	}
+	/* Its lines go through a writer thread (made confined, as every
+	 * thread from here on): a stalled log reader never holds a scan. */
+	if (log_queue_start(LOG_QUEUE_BYTES) != 0)
+		log_msg(LOG_LVL_WARN, "scan worker: its log lines are written directly");
 	if (!rep.landlock_abi)
 		log_msg(LOG_LVL_WARN, "scan worker: no Landlock (%s): its file access is "
 			"limited by its user and the system call filter only",
