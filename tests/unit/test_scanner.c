@@ -301,8 +301,8 @@ static void low_thread(pid_t pid)
 		CHECK(p != NULL);
 		if (!p)
 			continue;
-		nice = atoi(p + 1);
-		prio = (int)syscall(SYS_ioprio_get, 1, atoi(e->d_name));
+		nice = (int)strtol(p + 1, NULL, 10);
+		prio = (int)syscall(SYS_ioprio_get, 1, (int)strtol(e->d_name, NULL, 10));
 		if (nice == 19) {
 			nice_count++;
 			CHECK(prio >> 13 == 3);
