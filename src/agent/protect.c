@@ -321,14 +321,14 @@ static json_t *respond(struct protect *p, const struct finding *f)
 	return report;
 }
 
-/* Keeps the detection of f for the server and logs it: in block mode
+/* Adds the reports of f's detection to found and logs it: in block mode
  * with the policy's actions taken, else one report per name, with the
  * denial when there was one. */
-static void report_detection(struct protect *p, const struct finding *f)
+static void report_detection(struct protect *p, const struct finding *f, json_t *found)
 {
 	const struct components_handle *h = components_acquire(p->a->comps);
 	const char *method = h && h->smart ? "smart" : "conventional";
-	json_t *found = json_array(), *d;
+	json_t *d;
 	bool block;
 	size_t i;
 
@@ -359,12 +359,6 @@ static void report_detection(struct protect *p, const struct finding *f)
 				json_array_append_new(found, d);
 		}
 	}
-	for (i = 0; i < json_array_size(found); i++)
-		if (reports_queue_detection(p->a, json_array_get(found, i)) != 0)
-			break;
-	if (i && p->ch)
-		channel_wake(p->ch);
-	json_decref(found);
 }
 
 /* A rescan request: with smart scan, the file goes on the unverified list
@@ -380,25 +374,23 @@ static void keep_for_rescan(struct protect *p, const struct finding *f)
 		log_msg(LOG_LVL_ERROR, "realtime: %s: could not be kept for a rescan", f->path);
 }
 
-/* The respond thread: takes the findings in order until stopped and the
+/* The respond thread: takes the findings in order, all those waiting at
+ * a time, whose reports are kept in one write, until stopped and the
  * queue is empty. */
 static void *respond_main(void *arg)
 {
 	struct protect *p = arg;
-	struct finding *f;
+	struct finding *batch, *f;
 	uint64_t dropped;
+	json_t *found;
 
 	for (;;) {
 		pthread_mutex_lock(&p->lock);
 		while (p->responding && !p->first)
 			pthread_cond_wait(&p->found, &p->lock);
-		f = p->first;
-		if (f) {
-			p->first = f->next;
-			if (!p->first)
-				p->last = NULL;
-			p->nfindings--;
-		}
+		batch = p->first;
+		p->first = p->last = NULL;
+		p->nfindings = 0;
 		dropped = p->findings_dropped;
 		p->findings_dropped = 0;
 		pthread_mutex_unlock(&p->lock);
@@ -406,13 +398,23 @@ static void *respond_main(void *arg)
 			log_msg(LOG_LVL_ERROR, "realtime: %llu detections or rescans dropped "
 				"(more than %d waiting)", (unsigned long long)dropped,
 				PROTECT_FINDINGS);
-		if (!f)
+		if (!batch)
 			return NULL;
-		if (f->rescan)
-			keep_for_rescan(p, f);
-		else
-			report_detection(p, f);
-		finding_free(f);
+		found = json_array();
+		while ((f = batch)) {
+			batch = f->next;
+			if (f->rescan)
+				keep_for_rescan(p, f);
+			else if (found)
+				report_detection(p, f, found);
+			else
+				log_msg(LOG_LVL_ERROR, "out of memory: the detection in %s is not "
+					"reported", f->path);
+			finding_free(f);
+		}
+		if (json_array_size(found) && reports_queue_detections(p->a, found) == 0 && p->ch)
+			channel_wake(p->ch);
+		json_decref(found);
 	}
 }
 

@@ -220,23 +220,22 @@ static int live_lock(const struct agent *a, bool wait)
 }
 
 /* Queues one detection among those kept for the server. */
-int reports_queue_detection(struct agent *a, const json_t *det)
+int reports_queue_detections(struct agent *a, const json_t *found)
 {
-	json_t *found = json_array(), *kept = NULL;
+	json_t *kept = NULL;
 	char *path = live_path(a);
 	int lock = live_lock(a, true), rc = -1;
 
-	if (path && lock >= 0 && found && json_array_append(found, (json_t *)det) == 0) {
+	if (path && lock >= 0) {
 		kept = reports_keep_newest(reports_load_list(path), found);
 		if (kept && state_write_json(path, kept))
 			rc = 0;
 	}
 	if (rc != 0)
-		log_msg(LOG_LVL_ERROR, "%s: a detection could not be kept for the server",
-			path ? path : "detections-live.json");
+		log_msg(LOG_LVL_ERROR, "%s: %zu detections could not be kept for the server",
+			path ? path : "detections-live.json", json_array_size(found));
 	free(path);
 	json_decref(kept);
-	json_decref(found);
 	if (lock >= 0)
 		close(lock);
 	return rc;

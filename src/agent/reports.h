@@ -45,11 +45,12 @@ int reports_scan(struct agent *a, const struct components_handle *h,
 		 const char *const *paths, size_t n, const struct ascan_opts *o,
 		 struct ascan_totals *t);
 
-/* Queues det (a detection of docs/protocol.md; borrowed) for the server
- * in STATE/detections-live.json, under a lock of its own that scans do not
- * hold (held only while the list is rewritten). Returns 0, or -1 when it
- * could not be kept (logged). Any thread. */
-int reports_queue_detection(struct agent *a, const json_t *det);
+/* Queues found (a JSON array of detections of docs/protocol.md; borrowed)
+ * for the server in STATE/detections-live.json, in one rewrite of the
+ * list, under a lock of its own that scans do not hold (held only while
+ * the list is rewritten). Returns 0, or -1 when they could not be kept
+ * (logged). Any thread. */
+int reports_queue_detections(struct agent *a, const json_t *found);
 
 /* Adds path to the unverified list (once), taking the lock. Returns 0, or
  * -1 when it could not be kept. Any thread (blocks on the lock). */

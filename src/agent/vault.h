@@ -59,7 +59,7 @@ void vault_configure(struct vault *v, const json_t *settings);
  * fills report_out (an object the caller owns) with the detection's
  * members of docs/protocol.md ("time", "path", "name", "method",
  * "source", the action's members, "task", "process", "deny"), for the
- * caller to queue (reports_queue_detection()). Any thread. */
+ * caller to queue (reports_queue_detections()). Any thread. */
 void vault_respond(struct vault *v, const struct vault_detection *d, json_t *report_out);
 
 /* Restores item id to its path (replacing a file there when overwrite);

@@ -125,13 +125,13 @@ int main(void)
 	/* Detections queued while a scan holds the scans' lock. */
 	{
 		int lock = reports_lock(&a, true);
-		json_t *det = json_pack("{ss}", "name", "x"), *kept;
+		json_t *det = json_pack("[{ss}{ss}]", "name", "x", "name", "y"), *kept;
 		char *live = astate_file(&a, "detections-live.json");
 
-		CHECK(reports_queue_detection(&a, det) == 0);
-		CHECK(reports_queue_detection(&a, det) == 0);
+		CHECK(reports_queue_detections(&a, det) == 0);
+		CHECK(reports_queue_detections(&a, det) == 0);
 		kept = reports_load_list(live);
-		CHECK(json_array_size(kept) == 2);
+		CHECK(json_array_size(kept) == 4);
 		json_decref(kept);
 		json_decref(det);
 		free(live);
