@@ -680,7 +680,7 @@ static void *reader_thread(void *arg)
 	char why[512] = "";
 	struct iovec iov;
 	struct msghdr msg;
-	bool busy, stuck;
+	bool busy, stuck, more = false;
 	ssize_t n;
 	int wait;
 
@@ -698,13 +698,15 @@ static void *reader_thread(void *arg)
 				g->cfg.threads);
 			kill(p->pid, SIGKILL);  /* reaped once its channel closes */
 		}
-		/* Idle, it wakes now and then only. */
+		/* Idle, it wakes now and then only; while answers come, it
+		 * reads on until none is left before it waits again. */
 		wait = busy ? (int)(SWEEP_NS / 1000000u) : 2000;
-		if (poll(&pfd, 1, wait) <= 0)
+		if (!more && poll(&pfd, 1, wait) <= 0)
 			continue;
 		iov = (struct iovec){ buf, WMSG_MAX };
 		msg = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1 };
 		n = recvmsg(p->sock, &msg, MSG_TRUNC | MSG_DONTWAIT);
+		more = n > 0;
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0) {
