@@ -309,6 +309,7 @@ class WardMode:
         wait_until(lambda: all(c["version"] for c in api.call(
             "GET", "/api/v1/update")[1]["components"]), 300, "wardd's first components")
         conf = w / "agent.ini"
+        self.conf = conf
         # As packaged: scan workers as ward-scan (nobody where the package
         # is not installed), their scratch space on a tmpfs as /run is.
         user = "ward-scan"
@@ -334,6 +335,13 @@ class WardMode:
 
     def pids(self):
         return [self.agent.pid] if self.agent else []
+
+    def snapshot(self):
+        """The agent's real-time counters after the workload, kept with
+        its logs."""
+        done = subprocess.run([self.ctx.bin / "ward-agent", "--config", self.conf, "status"],
+                              capture_output=True, text=True, timeout=60)
+        (self.logdir / "status.out").write_text(done.stdout + done.stderr)
 
     def stop(self):
         stop(self.agent)
@@ -488,6 +496,8 @@ def one_round(args, ctx, mode, rnd):
                       *args.targets.split(",")], "the build")
             res["build_s"] = t
             res["total_s"] = res["unpack_s"] + res["read_s"] + res["build_s"]
+            if hasattr(mode, "snapshot"):
+                mode.snapshot()
             # Coverage: the probe written into the deepest folder tar made
             # during the round (a scanner that marks folders, not the
             # filesystem, must have followed it).

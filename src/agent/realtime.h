@@ -51,7 +51,7 @@ enum realtime_on_timeout {
 
 /* Defaults of the limits that are no client settings. */
 #define REALTIME_DEFAULT_CACHE_ENTRIES 65536
-#define REALTIME_DEFAULT_MAX_PENDING 4096
+#define REALTIME_DEFAULT_MAX_PENDING 8192
 #define REALTIME_DEFAULT_LOG_QUEUE 256
 #define REALTIME_MAX_OWN_PIDS 64
 
