@@ -208,6 +208,7 @@ async function refresh(background) {
 	try {
 		await load(background === true);
 		render();
+		await refreshProtection(background === true);
 	} catch (e) {
 		if (e.status !== 401)
 			toast(e.message, true);
@@ -546,6 +547,23 @@ async function groupingDialog() {
 }
 
 // --- the detail area: a domain's or a client's settings ---
+
+// What the agent of the client in the details changes as it works (its
+// last scan, its real-time state), brought up to date with the list; the
+// settings, which the administrator may be editing, are left as they are.
+async function refreshProtection(background) {
+	const det = st.detail;
+	const last = els.detail.querySelector('#last-scan');
+	const rt = els.detail.querySelector('#realtime-detail');
+	if (!det || det.kind !== 'client' || !last || !rt)
+		return;
+	const c = await get(`/api/v1/client${query({ id: det.id })}`, background);
+	if (st.detail !== det)
+		return;   // another one is shown now
+	const s = c.status || {};
+	fill(last, lastScanText(c.last_scan || s.last_scan));
+	rt.replaceWith(realtimeDetail(c.realtime || s.realtime));
+}
 
 async function renderDetail() {
 	const el = els.detail;
