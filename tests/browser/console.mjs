@@ -338,8 +338,10 @@ try {
 	const second = await newestTask('#scan-tasks', first);
 	await page.waitForSelector(`${taskRow(second)}[data-state=running] [data-col=progress]` +
 		counted, { timeout: 60000 });
+	// Its details: the last scan is this one, running, with its progress.
 	await page.click(`${row} [data-col=method]`);
-	await page.waitForSelector(`#last-scan:has-text("Scan Now (task ${second}): running")`);
+	await page.waitForSelector(`#last-scan:text-matches("^Scan Now .task ${second}.: running, ` +
+		'started .*; [1-9][0-9,]* files")');
 
 	step('the running scan cancelled');
 	// Whether the console shows "running, cancelling" in between depends on
