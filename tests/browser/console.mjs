@@ -206,6 +206,7 @@ try {
 	await page.click('.dialog button:text("Remove")');
 	await page.waitForSelector('.toast:has-text("1 client(s) removed")');
 	await page.waitForSelector(moved, { state: 'detached' });
+	await page.waitForSelector('#detail', { state: 'detached' });   // its details went too
 
 	step('global agent settings');
 	await page.click('nav a[data-page=settings]');

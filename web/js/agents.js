@@ -553,9 +553,16 @@ async function groupingDialog() {
 // settings, which the administrator may be editing, are left as they are.
 async function refreshProtection(background) {
 	const det = st.detail;
+	if (!det || det.kind !== 'client')
+		return;
+	if (!st.byId.has(det.id)) {
+		st.detail = null;   // removed: there is nothing to show
+		fill(els.detail);
+		return;
+	}
 	const last = els.detail.querySelector('#last-scan');
 	const rt = els.detail.querySelector('#realtime-detail');
-	if (!det || det.kind !== 'client' || !last || !rt)
+	if (!last || !rt)
 		return;
 	const c = await get(`/api/v1/client${query({ id: det.id })}`, background);
 	if (st.detail !== det)
