@@ -555,7 +555,18 @@ async function refreshProtection(background) {
 	const det = st.detail;
 	if (!det || det.kind !== 'client')
 		return;
-	if (!st.byId.has(det.id)) {
+	let c = null;
+	if (st.byId.has(det.id)) {
+		try {
+			c = await get(`/api/v1/client${query({ id: det.id })}`, background);
+		} catch (e) {
+			if (e.status !== 404)
+				throw e;
+		}
+	}
+	if (st.detail !== det)
+		return;   // another one is shown now
+	if (!c) {
 		st.detail = null;   // removed: there is nothing to show
 		fill(els.detail);
 		return;
@@ -563,10 +574,7 @@ async function refreshProtection(background) {
 	const last = els.detail.querySelector('#last-scan');
 	const rt = els.detail.querySelector('#realtime-detail');
 	if (!last || !rt)
-		return;
-	const c = await get(`/api/v1/client${query({ id: det.id })}`, background);
-	if (st.detail !== det)
-		return;   // another one is shown now
+		return;   // still being drawn
 	const s = c.status || {};
 	fill(last, lastScanText(c.last_scan || s.last_scan));
 	rt.replaceWith(realtimeDetail(c.realtime || s.realtime));
