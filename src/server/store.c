@@ -2216,8 +2216,9 @@ enum serr store_tasks_due(struct store *st, int64_t client, int64_t resend_befor
 	return err;
 }
 
-/* Makes a finished scan task the client's last scan, unless the client
- * reported a later one (inside the caller's transaction). */
+/* Makes a scan task the client's last scan, a running one with its
+ * progress, unless the client reported a later one (inside the caller's
+ * transaction). */
 static enum serr task_last_scan(struct store *st, int64_t client, int64_t id)
 {
 	return sql_exec(st, NULL, 0, "UPDATE clients SET last_scan = (SELECT json_object("
@@ -2262,6 +2263,9 @@ enum serr store_task_report(struct store *st, int64_t client,
 		       "coalesce(nullif(?5, 0), started), finished = coalesce(nullif(?6, 0), "
 		       "finished), updated = ?7 WHERE id = ?1", "isssiii", r->id, r->state,
 		       r->progress, r->error, r->started, r->finished, now);
+	/* Each report, progress too: the client's last scan is live. */
+	if (err == SERR_OK && strcmp(kind, "scan") == 0)
+		err = task_last_scan(st, client, r->id);
 	if (err != SERR_OK || strcmp(state, r->state) == 0)
 		goto out;
 	p = r->progress ? json_loads(r->progress, 0, NULL) : NULL;
@@ -2277,8 +2281,6 @@ enum serr store_task_report(struct store *st, int64_t client,
 	else
 		snprintf(what, sizeof(what), "%s", r->state);
 	err = task_event(st, client, r->id, kind, what);
-	if (err == SERR_OK && strcmp(kind, "scan") == 0 && strcmp(r->state, "running") != 0)
-		err = task_last_scan(st, client, r->id);
 out:
 	free(kind);
 	free(state);
@@ -2392,10 +2394,16 @@ enum serr store_tasks_prune(struct store *st, int64_t keep, int64_t now, int64_t
 
 enum serr store_client_last_scan(struct store *st, int64_t client, const char *scan)
 {
+	/* A status saying that the task's scan runs is not newer than the
+	 * task's own progress reports (an agent writes it at the start). */
 	return sql_exec(st, NULL, 0, "UPDATE clients SET last_scan = json(?2) WHERE node = ?1 "
 			"AND coalesce(json_extract(last_scan, '$.finished'), "
 			"json_extract(last_scan, '$.started'), 0) <= coalesce(json_extract(?2, "
-			"'$.finished'), json_extract(?2, '$.started'), 0)", "is", client, scan);
+			"'$.finished'), json_extract(?2, '$.started'), 0) AND NOT ("
+			"json_extract(?2, '$.task') IS NOT NULL AND json_extract(?2, '$.task') IS "
+			"json_extract(last_scan, '$.task') AND json_extract(?2, '$.state') IS "
+			"'running' AND json_extract(last_scan, '$.state') IS 'running')", "is",
+			client, scan);
 }
 
 enum serr store_quarantine_put(struct store *st, int64_t client, const json_t *items,

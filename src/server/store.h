@@ -480,8 +480,9 @@ struct store_task_report {
 
 /* Records r about client's task: SERR_NOENT when client has no task
  * r->id (another client's is none of its business), SERR_EXIST when the
- * task is finished already. A change of state is logged; a finished scan
- * task becomes the client's last scan (unless it reported a later one). */
+ * task is finished already. A change of state is logged; a scan task
+ * becomes the client's last scan, running with its progress or finished
+ * (unless it reported a later one). */
 enum serr store_task_report(struct store *st, int64_t client,
 			    const struct store_task_report *r, char *errbuf, size_t errlen);
 
@@ -517,7 +518,8 @@ enum serr store_tasks_expire(struct store *st, int64_t older, int64_t now, int64
 enum serr store_tasks_prune(struct store *st, int64_t keep, int64_t now, int64_t *n);
 
 /* Records scan (JSON text of the "last_scan" of an agent's status) as
- * client's last scan, unless the one stored finished (or started) later. */
+ * client's last scan, unless the one stored finished (or started) later,
+ * or is the same task's scan running (its reports are the fresher). */
 enum serr store_client_last_scan(struct store *st, int64_t client, const char *scan);
 
 /* Records client's quarantine inventory items (validated records {"id",

@@ -9,15 +9,22 @@ until the agent reports the change, and every main page, saving a
 screenshot of each under WARD_SHOTS (default: build/console-screenshots).
 What the browser did is then checked through the API.
 
-The protection pages (issue 16) need what the agent reports of real time,
-its quarantine, its detections and its tasks; the agent that does so is
-another slice's, so this test speaks for the enrolled agent itself, with
-its real credential over HTTPS (tests/lib/wardtest.py AgentWire), when
-console.mjs asks: it prints "ask: WHAT [TASK]" and reads "ok" or
-"error: WHY" on its standard input.
+The protection pages (issue 16) are driven against the real agent: Scan
+Now on a tree of the test's own (EICAR files among others, quarantined),
+its live progress and its result, a second scan cancelled from the
+console, a third refused by the agent while it runs a scan asked for on
+its host (it runs one at a time here), and a quarantined file restored
+from the console, compared with the original byte for byte and in its
+metadata, and another deleted. Real-time scanning is on
+in the settings but unavailable: the agent runs without CAP_SYS_ADMIN
+(dropped with setpriv when the test runs as root), so it says why and
+marks nothing. console.mjs asks this test for what only it can do (put a
+file in the way, compare the restored file): it prints "ask: WHAT" and
+reads "ok" or "error: WHY" on its standard input.
 """
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -28,7 +35,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import (Agent, AgentWire, demo_signatures, wait_for,  # noqa: E402
+from wardtest import (AGENT, EICAR, WARD, Agent, demo_signatures, wait_for,  # noqa: E402
                       wait_for_components, Wardd)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,10 +43,48 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SHOTS = os.environ.get("WARD_SHOTS", os.path.join(HERE, "../../build/console-screenshots"))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
-REASON = "fanotify: no CAP_SYS_ADMIN (the agent does not run as root)"
-# A quarantined file's path as the agent writes it: a byte that is not
-# UTF-8 as \xNN, and a control character (an escape sequence) as it is.
-EVIL_PATH = "/home/user/inv\\xffoice\x1b[31m.pdf.exe"
+CAP_SYS_ADMIN = 21
+# Files that take the scan a while whatever the machine: sparse (no disk
+# used), each read and scanned whole by libclamav (under its 100 MiB
+# max_filesize), a text line of their own first so that no two are alike.
+SPARSE = 20 << 20
+SLOW_FILES = 80    # the completed scan: seconds, its progress reported
+MANY_FILES = 400   # the cancelled scan: minutes, were it not cancelled
+# A file name as hostile as they come: not UTF-8, an escape sequence.
+EVIL_NAME = b"inv\xffoice\x1b[31m.pdf.exe"
+
+
+class NoSysAdminAgent(Agent):
+    """An agent without CAP_SYS_ADMIN: real-time scanning is unavailable
+    and says why. As root, setpriv takes the capability out of the bounding
+    set, so the agent marks none of the machine's filesystems."""
+
+    @staticmethod
+    def wrap(argv):
+        if os.geteuid() != 0:
+            return argv
+        return ["setpriv", "--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin", *argv]
+
+
+def metadata(path):
+    """What a restore gives back: the stat fields a restore sets (taken
+    before the contents are read), the extended attributes, the bytes."""
+    st = os.stat(path, follow_symlinks=False)
+    meta = {k: getattr(st, k) for k in ("st_mode", "st_uid", "st_gid", "st_size",
+                                         "st_atime_ns", "st_mtime_ns")}
+    meta["xattrs"] = {a: os.getxattr(path, a, follow_symlinks=False)
+                      for a in os.listxattr(path, follow_symlinks=False)}
+    with open(path, "rb") as f:
+        meta["data"] = f.read()
+    return meta
+
+
+def sparse_files(d, n):
+    os.makedirs(d)
+    for i in range(n):
+        with open(os.path.join(d, f"{i:04}.log"), "wb") as f:
+            f.write(f"log file {i}\n".encode())
+            f.truncate(SPARSE)
 
 
 class ConsoleBrowserTest(unittest.TestCase):
@@ -56,10 +101,26 @@ class ConsoleBrowserTest(unittest.TestCase):
         self.server.start()
         self.token = self.server.login()
         wait_for_components(self.server, self.token)
-        self.agent = Agent(self.tmp.name, "agent")
+        self.make_tree()
+        self.manual = None   # `ward-agent scan` started when console.mjs asks
+        self.agent = NoSysAdminAgent(self.tmp.name, "agent")
+        # One scan at a time: a Scan Now delivered while one runs fails.
+        with open(self.agent.conf, "a") as f:
+            f.write("max_scans = 1\n")
         done = self.agent.enroll("--bundle", os.path.join(self.server.data, "enroll.bundle"))
         self.assertEqual(done.returncode, 0, done.stderr)
         self.agent.start()
+        with open(f"/proc/{self.agent.proc.pid}/status") as f:
+            caps = dict(line.split(":\t", 1) for line in f if line.startswith("Cap"))
+        self.assertFalse(int(caps["CapEff"], 16) >> CAP_SYS_ADMIN & 1, caps)
+        # Real time on, for the tree alone, in detect mode: unavailable.
+        # Scans at normal priority: at nice 19 (scan.cpu low) a loaded
+        # machine could hold them back past the test's waits.
+        for key, value in (("realtime.paths", [self.tree]), ("realtime.mode", "detect"),
+                           ("realtime.enabled", True), ("scan.cpu", "normal")):
+            status, body = self.server.request("PUT", "/api/v1/settings", {
+                "scope": "root", "key": key, "value": value}, token=self.token)
+            self.assertEqual(status, 200, body)
         wait_for(lambda: (self.client().get("status") or {}).get("components", {})
                  .get("virus-pattern"), timeout=60, what="the agent's first pattern")
         # A client moved to another server: a move recorded for it, which
@@ -79,12 +140,41 @@ class ConsoleBrowserTest(unittest.TestCase):
         status, _ = self.server.request("POST", "/api/v1/agent/ack", {"version": version},
                                         token=f"{uuid}:{body['secret']}")
         self.assertEqual(status, 200)
-        self.wire = AgentWire(self.server, self.agent)
-        self.status = None
-        self.alive = threading.Event()
+
+    def make_tree(self):
+        """What the console's scans scan: found/ (EICAR twice, one under a
+        name that is not UTF-8 and holds an escape sequence, and a clean
+        file), slow/ and many/ (sparse files)."""
+        self.tree = os.path.join(self.tmp.name, "tree")
+        found = os.path.join(self.tree, "found")
+        os.makedirs(found)
+        self.eicar = os.path.join(found, "eicar.com")
+        with open(self.eicar, "wb") as f:
+            f.write(EICAR)
+        os.chmod(self.eicar, 0o640)
+        if os.geteuid() == 0:
+            os.chown(self.eicar, 1234, 4321)
+        try:
+            os.setxattr(self.eicar, "user.origin", b"downloaded\x00\xff")
+        except OSError:
+            pass  # a filesystem without user.* attributes: none to compare
+        # An access time after the change time (which this sets to now):
+        # reading the file (this test, the scan) leaves it (relatime), so
+        # the vault keeps what is set here, and the restore gives it back.
+        os.utime(self.eicar, ns=(time.time_ns() + 86400 * 10**9 + 123,
+                                 1_500_000_000_987_654_321))
+        self.before = metadata(self.eicar)
+        with open(os.path.join(os.fsencode(found), EVIL_NAME), "wb") as f:
+            f.write(EICAR)
+        with open(os.path.join(found, "clean.txt"), "wb") as f:
+            f.write(b"clean\n")
+        sparse_files(os.path.join(self.tree, "slow"), SLOW_FILES)
+        sparse_files(os.path.join(self.tree, "many"), MANY_FILES)
 
     def tearDown(self):
-        self.alive.set()
+        if self.manual and self.manual.poll() is None:
+            self.manual.kill()
+            self.manual.wait()
         self.agent.stop()
         self.server.stop()
         self.tmp.cleanup()
@@ -94,99 +184,37 @@ class ConsoleBrowserTest(unittest.TestCase):
         self.assertEqual(status, 200, body)
         return body["clients"][0] if body["clients"] else {}
 
-    def task(self, tid):
-        status, body = self.server.request("GET", f"/api/v1/task?id={tid}", token=self.token)
-        self.assertEqual(status, 200, body)
-        return body
-
-    def agent_call(self, method, path, body):
-        status, answer = self.wire.call(method, path, body)
-        if status != 200:
-            raise AssertionError(f"{method} {path}: {status} {answer}")
-        return answer
-
-    def keep_online(self):
-        """Heartbeats with the status the test reports, every 3 s, in place
-        of the stopped agent (Scan Now reaches online agents only)."""
-        while not self.alive.wait(3):
-            self.wire.call("POST", "/api/v1/agent/heartbeat", self.status)
-
-    def protection(self):
-        """The agent's reports the protection pages show."""
-        # The real agent's own status would replace the one sent here.
-        self.agent.stop()
-        now = int(time.time())
-        c = self.server.request("GET", f"/api/v1/client?id={self.wire.id}",
-                                token=self.token)[1]
-        self.status = dict(c["status"], realtime={
-            "state": "unavailable", "mode": "block", "reason": REASON,
-            "counters": {"events": 1234, "cache_hits": 1000, "scans": 234, "denials": 2,
-                         "timeouts": 1, "queue_high": 17, "latency_p50_us": 80,
-                         "latency_p99_us": 2500,
-                         "top_processes": [{"exe": "/usr/bin/tar", "scans": 200,
-                                            "scan_us": 90000}],
-                         "top_paths": [{"path": "/home/user/big.iso", "scans": 3,
-                                        "scan_us": 40000}]}},
-            last_scan={"task": None, "source": "scheduled", "started": now - 7200,
-                       "finished": now - 3600, "state": "completed", "files": 5000,
-                       "bytes": 3 << 30, "detections": 0})
-        self.agent_call("POST", "/api/v1/agent/heartbeat", self.status)
-        threading.Thread(target=self.keep_online, daemon=True).start()
-        self.items = [{"id": "q1", "path": EVIL_PATH, "size": 68, "sha256": "ab" * 32,
-                       "names": ["Eicar-Signature"], "time": now - 600,
-                       "source": "realtime", "state": "stored"},
-                      {"id": "q2", "path": "/srv/www/shell.php", "size": 2048,
-                       "sha256": "cd" * 32, "names": ["Php.Webshell"], "time": now - 300,
-                       "source": "scheduled", "state": "stored"}]
-        self.agent_call("POST", "/api/v1/agent/quarantine",
-                        {"items": self.items, "complete": True})
-        found = {"path": "/tmp/eicar.com", "name": "Eicar-Signature", "method": "conventional",
-                 "source": "realtime"}
-        self.agent_call("POST", "/api/v1/agent/detections", {"detections": [
-            dict(found, time=now - 900, action="quarantine", action_result="ok",
-                 quarantine="q1"),
-            dict(found, time=now - 7200, action="quarantine", action_result="ok",
-                 quarantine="q2"),
-            dict(found, time=now - 3 * 86400, action="quarantine", action_result="failed",
-                 action_error="read-only filesystem", second_action="delete",
-                 second_result="ok")]})
+    def agent_scans(self):
+        """How many scans the agent runs, as `ward-agent status` says."""
+        out = subprocess.run([AGENT, "--config", self.agent.conf, "status"],
+                             capture_output=True, text=True, timeout=30).stdout
+        m = re.search(r"^scans running: (\d+)$", out, re.M)
+        return int(m.group(1)) if m else None
 
     def answer(self, what):
         """Does what console.mjs asks for; returns the line it reads."""
-        word, _, arg = what.partition(" ")
-        tid = int(arg) if arg else 0
-        now = int(time.time())
-        if word == "protection":
-            self.protection()
-        elif word == "scan-running":
-            t = self.task(tid)
-            self.assertEqual((t["kind"], t["client"]), ("scan", self.wire.id))
-            self.agent_call("POST", "/api/v1/agent/tasks", {
-                "id": tid, "state": "running", "started": now,
-                "progress": {"files": 1234, "bytes": 5 << 20, "detections": 1}})
-        elif word in ("scan-completed", "scan-failed"):
-            report = {"id": tid, "state": word[5:], "started": now - 1, "finished": now,
-                      "progress": {"files": 4321, "bytes": 50 << 20, "detections": 1}}
-            if word == "scan-failed":
-                report["error"] = "/srv: Permission denied"
-            self.agent_call("POST", "/api/v1/agent/tasks", report)
-        elif word == "scan-cancelled":
-            _, body = self.server.request(
-                "GET", f"/api/v1/tasks?client={self.wire.id}&kind=cancel", token=self.token)
-            cancel = [t["id"] for t in body["tasks"] if t["args"].get("task") == tid]
-            self.assertEqual(len(cancel), 1, body)
-            self.agent_call("POST", "/api/v1/agent/tasks", {"id": tid, "state": "cancelled",
-                                                             "started": now - 1,
-                                                             "finished": now})
-            self.agent_call("POST", "/api/v1/agent/tasks", {"id": cancel[0],
-                                                             "state": "completed"})
-        elif word == "restore-done":
-            t = self.task(tid)
-            self.assertEqual((t["kind"], t["args"]), ("quarantine_restore", {
-                "item": "q1", "overwrite": True, "exclude": True}))
-            self.agent_call("POST", "/api/v1/agent/tasks", {"id": tid, "state": "completed"})
-            self.agent_call("POST", "/api/v1/agent/quarantine", {
-                "items": [dict(self.items[0], state="restored")], "complete": False})
+        if what == "occupy":
+            # A file where the quarantined one was: a restore not told to
+            # overwrite it is refused.
+            with open(self.eicar, "wb") as f:
+                f.write(b"a newer file\n")
+        elif what == "busy":
+            # A scan asked for on the host, which the agent runs (it runs
+            # one at a time here) until its client goes away.
+            self.manual = subprocess.Popen(
+                [AGENT, "--config", self.agent.conf, "scan", os.path.join(self.tree, "many")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_for(lambda: self.agent_scans() == 1, what="the scan asked for on the host")
+        elif what == "idle":
+            self.manual.kill()
+            self.manual.wait()
+            wait_for(lambda: self.agent_scans() == 0, what="the agent to stop that scan")
+        elif what == "restored":
+            after = metadata(self.eicar)
+            if after != self.before:
+                diff = {k: (self.before[k], after.get(k)) for k in self.before
+                        if self.before[k] != after.get(k)}
+                raise AssertionError(f"the restored file differs (before, after): {diff}")
         else:
             raise AssertionError(f"console.mjs asked for {what!r}")
         return "ok"
@@ -223,11 +251,19 @@ class ConsoleBrowserTest(unittest.TestCase):
     def test_console(self):
         with open(os.path.join(self.server.data, "initial-admin-password")) as f:
             password = f.read().strip()
+        found, slow, many = (os.path.join(self.tree, d) for d in ("found", "slow", "many"))
+        scans = {"found": found, "slow": slow, "many": many, "eicar": self.eicar,
+                 # As the console shows the path the agent reports (\xNN
+                 # for a byte that is not UTF-8, control characters too).
+                 "evil": f"{found}/inv\\xffoice\\x1b[31m.pdf.exe",
+                 "files": 3 + SLOW_FILES,
+                 "bytes": 2 * len(EICAR) + len(b"clean\n") + SLOW_FILES * SPARSE}
         env = dict(os.environ, WARD_URL=f"https://localhost:{self.server.port}",
                    WARD_PASSWORD=password, WARD_AGENT=self.client()["hostname"],
-                   WARD_SHOTS=SHOTS, CHROMIUM=CHROMIUM)
+                   WARD_SHOTS=SHOTS, CHROMIUM=CHROMIUM, WARD_SCANS=json.dumps(scans))
         code, output = self.run_console(env)
-        self.assertEqual(code, 0, output + "\nwardd log:\n" + self.server.log_text()[-4000:])
+        self.assertEqual(code, 0, output + "\nwardd log:\n" + self.server.log_text()[-4000:] +
+                         "\nagent log:\n" + self.agent.log_text()[-4000:])
         for name in ("signin", "dashboard", "agents", "settings", "updates",
                      "smart-protection", "logs", "administrators", "read-only",
                      "agent-protection", "scan-now", "quarantine", "dashboard-detections"):
@@ -260,18 +296,42 @@ class ConsoleBrowserTest(unittest.TestCase):
         text = json.dumps(logs)
         self.assertIn("sign-in refused for user 'admin'", text)
         self.assertIn("admin signed out", text)
-        # What the console asked of the agent: Scan Now's paths and cpu, a
-        # cancel, the restore with its options, the delete.
-        status, body = self.server.request("GET", f"/api/v1/tasks?client={self.wire.id}",
+        # What the console asked of the agent, and how the agent answered:
+        # Scan Now's paths and cpu, a cancel, a scan refused while the agent
+        # ran one, a restore refused then done with its options, the delete.
+        cid = c["id"]
+        status, body = self.server.request("GET", f"/api/v1/tasks?client={cid}",
                                            token=self.token)
         self.assertEqual(status, 200, body)
-        self.assertEqual([(t["kind"], t["state"]) for t in body["tasks"]], [
-            ("quarantine_delete", "queued"), ("quarantine_restore", "completed"),
-            ("scan", "failed"), ("cancel", "completed"), ("scan", "cancelled"),
-            ("scan", "completed")])
-        self.assertEqual(body["tasks"][-1]["args"], {"paths": ["/home", "/srv"],
-                                                     "cpu": "normal"})
-        self.assertEqual(body["tasks"][0]["args"], {"item": "q2"})
+        tasks = body["tasks"]
+        self.assertEqual([(t["kind"], t["state"]) for t in tasks], [
+            ("quarantine_delete", "completed"), ("quarantine_restore", "completed"),
+            ("quarantine_restore", "failed"), ("scan", "failed"), ("cancel", "completed"),
+            ("scan", "cancelled"), ("scan", "completed")])
+        self.assertEqual(tasks[-1]["args"], {"paths": [slow, found], "cpu": "normal"})
+        self.assertEqual(tasks[-1]["progress"], {"files": 3 + SLOW_FILES, "bytes": scans["bytes"],
+                                                 "detections": 2})
+        self.assertEqual(tasks[-2]["args"], {"paths": [many]})
+        self.assertLess(tasks[-2]["progress"]["files"], MANY_FILES, tasks[-2])
+        self.assertEqual(tasks[3]["error"], "1 scans run already (the most at once)")
+        self.assertEqual(tasks[4]["args"], {"task": tasks[-2]["id"]})
+        self.assertEqual(tasks[1]["args"], dict(tasks[2]["args"], overwrite=True, exclude=True))
+        # The cancelled scan as the ward command shows it.
+        env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(self.tmp.name, "cfg"),
+                   WARD_PASSWORD="a new password for admin")
+        ward = lambda *args: subprocess.run([WARD, *args], capture_output=True, text=True,
+                                            env=env, timeout=60)
+        done = ward("login", "--server", f"https://localhost:{self.server.port}", "--ca",
+                    os.path.join(self.server.data, "ca.crt"))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        done = ward("task", "show", str(tasks[-2]["id"]))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertRegex(done.stdout, r"state:\s+cancelled")
+        # Restored with "exclude": the agent's next scan leaves it alone.
+        done = subprocess.run([AGENT, "--config", self.agent.conf, "scan", found],
+                              capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertEqual(metadata(self.eicar)["data"], EICAR)
         # The bundle the console downloaded enrolls an agent into /Berlin.
         second = Agent(self.tmp.name, "second")
         done = second.enroll("--bundle", os.path.join(SHOTS, "enroll.bundle"))

@@ -113,6 +113,17 @@ class TasksTest(unittest.TestCase):
         t = self.task(ta)
         self.assertEqual((t["state"], t["progress"], t["started"]),
                          ("running", {"files": 10, "bytes": 4096, "detections": 0}, now))
+        # The client's last scan follows the running task's progress; a
+        # status saying that the scan runs (as the agent writes it at the
+        # start) does not take it back to nothing.
+        running = {"task": ta, "source": "scan_now", "started": now, "finished": None,
+                   "state": "running", "files": 10, "bytes": 4096, "detections": 0}
+        self.assertEqual(self.client(self.a.id)["last_scan"], running)
+        status, body = self.a.call("POST", "/api/v1/agent/heartbeat", {"last_scan": {
+            "task": ta, "source": "scan_now", "started": now, "state": "running", "files": 0,
+            "bytes": 0, "detections": 0}})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(self.client(self.a.id)["last_scan"], running)
         status, body = self.a.report(id=ta, state="completed", started=now, finished=now + 1,
                                      progress={"files": 120, "bytes": 99999, "detections": 2})
         self.assertEqual(status, 200, body)

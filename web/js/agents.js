@@ -208,6 +208,7 @@ async function refresh(background) {
 	try {
 		await load(background === true);
 		render();
+		await refreshProtection(background === true);
 	} catch (e) {
 		if (e.status !== 401)
 			toast(e.message, true);
@@ -546,6 +547,38 @@ async function groupingDialog() {
 }
 
 // --- the detail area: a domain's or a client's settings ---
+
+// What the agent of the client in the details changes as it works (its
+// last scan, its real-time state), brought up to date with the list; the
+// settings, which the administrator may be editing, are left as they are.
+async function refreshProtection(background) {
+	const det = st.detail;
+	if (!det || det.kind !== 'client')
+		return;
+	let c = null;
+	if (st.byId.has(det.id)) {
+		try {
+			c = await get(`/api/v1/client${query({ id: det.id })}`, background);
+		} catch (e) {
+			if (e.status !== 404)
+				throw e;
+		}
+	}
+	if (st.detail !== det)
+		return;   // another one is shown now
+	if (!c) {
+		st.detail = null;   // removed: there is nothing to show
+		fill(els.detail);
+		return;
+	}
+	const last = els.detail.querySelector('#last-scan');
+	const rt = els.detail.querySelector('#realtime-detail');
+	if (!last || !rt)
+		return;   // still being drawn
+	const s = c.status || {};
+	fill(last, lastScanText(c.last_scan || s.last_scan));
+	rt.replaceWith(realtimeDetail(c.realtime || s.realtime));
+}
 
 async function renderDetail() {
 	const el = els.detail;

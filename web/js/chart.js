@@ -24,7 +24,10 @@ export function outcome(d) {
 	return d.second_action && d.second_result === 'ok' ? d.second_action : 'failed';
 }
 
-function draw(events, range, now) {
+// The chart of events (detections of the log, each with its detail) in
+// range (a key of RANGES) up to now (Unix seconds), and the totals by
+// outcome of those in it.
+export function draw(events, range, now) {
 	const r = RANGES[range];
 	const n = Math.ceil(r.span / r.step);
 	const end = Math.ceil(now / r.step) * r.step;

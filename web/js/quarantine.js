@@ -8,6 +8,10 @@ import { dialog, fill, fmtBytes, fmtTime, h, safePath, safeText, toast } from '.
 import { argsOf, poller, taskState, unfinished } from './tasks.js';
 
 const LIMIT = 1000;
+// Seconds after a restore or delete ended during which the page asks again
+// quickly for the item's new state, which the agent's inventory report
+// brings apart from the task's end.
+const SETTLE = 60;
 const KINDS = { quarantine_restore: 'restore', quarantine_delete: 'delete' };
 
 export function show(main) {
@@ -79,7 +83,12 @@ export function show(main) {
 			'to see older ones.' : `${q.items.length} item(s).`);
 		fill(taskRows, tasks.length ? tasks.slice(0, 50).map(taskRow) : h('tr', {},
 			h('td', { colspan: 8, class: 'muted' }, 'None.')));
-		return tasks.some(unfinished);
+		const settling = q.items.some((it) => {
+			const t = taskOf(it);
+			return t && t.state === 'completed' && it.state === 'stored' &&
+				Date.now() / 1000 - t.updated < SETTLE;
+		});
+		return settling || tasks.some(unfinished);
 	}
 
 	const poll = poller(async (background) => {
