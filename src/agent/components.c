@@ -348,6 +348,11 @@ static int start_generation(struct agent *a, const char *component, int64_t vers
 	updater_path(a->comp_dir, component, version, dir, sizeof(dir));
 	cfg.component = dir;
 	engine_limits_default(&cfg.limits);
+	/* A file up to the largest realtime.max_size is scanned whole, in real
+	 * time and on demand: libclamav's default 100 MiB would pass larger
+	 * ones over as clean. */
+	cfg.limits.max_filesize = COMPONENTS_MAX_FILESIZE;
+	cfg.limits.max_scansize = COMPONENTS_MAX_FILESIZE;
 	cfg.threads = worker_threads(a);
 	cfg.user = a->cfg.worker_user[0] ? a->cfg.worker_user : NULL;
 	cfg.scratch = a->cfg.scratch_dir;

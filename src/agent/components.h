@@ -30,6 +30,10 @@
 #include "scan/smart.h"
 
 struct agent;
+/* The largest file the scan workers scan (libclamav's own ceiling, and
+ * realtime.max_size's greatest value): bytes. */
+#define COMPONENTS_MAX_FILESIZE (4000ull << 20)
+
 struct components;
 struct scanner;
 

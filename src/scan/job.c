@@ -256,9 +256,15 @@ static void scan_slot(struct job *j, struct slot *s)
 			}
 		}
 	}
-	/* O_NONBLOCK: what was a file at walk time may be a FIFO by now. */
-	fd = open(s->path, O_RDONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK |
+	/* O_NONBLOCK: what was a file at walk time may be a FIFO by now.
+	 * O_NOATIME: the scan's reading leaves the access time as it was (a
+	 * quarantined file keeps its own); only the file's owner or a holder
+	 * of CAP_FOWNER may ask, anyone else reads as usual. */
+	fd = open(s->path, O_RDONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK | O_NOATIME |
 			   (s->nofollow ? O_NOFOLLOW : 0));
+	if (fd < 0 && errno == EPERM)
+		fd = open(s->path, O_RDONLY | O_NOCTTY | O_CLOEXEC | O_NONBLOCK |
+				   (s->nofollow ? O_NOFOLLOW : 0));
 	if (fd < 0) {
 		int saved = errno;
 

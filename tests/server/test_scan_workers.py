@@ -162,6 +162,28 @@ class ScanWorkersTest(unittest.TestCase):
         self.assertEqual(second.stdout.count("Ward.Test.Marker FOUND"), self.markers)
         self.assertIn(f"Infected files: {self.markers}\n", second.stdout)
 
+    def test_a_file_over_libclamavs_default_limit_is_scanned(self):
+        # 110 MiB: over libclamav's default maximum (100 MiB), which would
+        # pass it over as clean; under realtime.max_size's default (128 MiB).
+        big = os.path.join(self.tmp.name, "big", "big.bin")
+        os.makedirs(os.path.dirname(big))
+        size = 110 << 20
+        md5 = hashlib.md5()
+        with open(big, "wb") as f:
+            f.write(MARKER)
+            f.truncate(size)
+        with open(big, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                md5.update(chunk)
+        with open(os.path.join(self.src, "big.hdb"), "w") as f:
+            f.write(f"{md5.hexdigest()}:{size}:Ward.Test.Big\n")
+        wait_for(lambda: self.versions().get("virus-pattern") == 2, what="the second import")
+        done = self.run_agent("update")
+        self.assertEqual(done.stdout, "virus-pattern version 2\n", done.stderr)
+        done = self.run_agent("scan", os.path.dirname(big), timeout=300)
+        self.assertIn("Ward.Test.Big FOUND", done.stdout, done.stderr)
+        self.assertEqual(done.returncode, 1, done.stderr)
+
     def test_a_missing_worker_user_stops_scans_by_name(self):
         if os.geteuid() != 0:
             self.skipTest("only root switches to the worker user")

@@ -1,5 +1,6 @@
 /* test_job.c -- parallel ordered tree scans on the real engine. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -414,6 +415,57 @@ static void test_largest_first(void)
 	free(big);
 }
 
+/* Gives path an access time a day before its modification time, which a
+ * read would update (relatime); returns it. */
+static struct timespec stale_atime(const char *path)
+{
+	struct stat st;
+	struct timespec ts[2];
+
+	CHECK(stat(path, &st) == 0);
+	ts[0] = st.st_mtim;
+	ts[0].tv_sec -= 86400;
+	ts[1] = st.st_mtim;
+	CHECK(utimensat(AT_FDCWD, path, ts, 0) == 0);
+	return ts[0];
+}
+
+/* A scan reads without touching the access time (a quarantined file keeps
+ * its own); checked against a plain read of a twin file, which does
+ * touch it (unless the file system is mounted noatime). */
+static void test_atime_kept(void)
+{
+	const char *dir = test_tmpdir();
+	char *file = test_write(dir, "a.txt", "contents\n", 9),
+	     *twin = test_write(dir, "twin.txt", "contents\n", 9), buf[16];
+	struct timespec before = stale_atime(file), twin_before = stale_atime(twin);
+	struct engine_holder h = { 0 };
+	struct sjob_config cfg;
+	struct sjob_stats st;
+	struct log log;
+	struct stat after;
+	bool touches;
+	int fd;
+
+	fd = open(twin, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0 && read(fd, buf, sizeof(buf)) == 9);
+	close(fd);
+	CHECK(stat(twin, &after) == 0);
+	touches = after.st_atim.tv_sec != twin_before.tv_sec;
+	base_config(&cfg, 1);
+	CHECK(run(&cfg, file, &log, &h, &st) == SCAN_OK);
+	CHECK(log.reports == 1);
+	CHECK(stat(file, &after) == 0);
+	CHECK(after.st_atim.tv_sec == before.tv_sec && after.st_atim.tv_nsec == before.tv_nsec);
+	if (!touches)
+		fprintf(stderr, "test_atime_kept: %s is mounted noatime: the check proves "
+			"nothing here\n", dir);
+	util_buf_free(&log.text);
+	engine_free(h.engine);
+	free(file);
+	free(twin);
+}
+
 int main(void)
 {
 	test_order_independent_of_threads();
@@ -422,5 +474,6 @@ int main(void)
 	test_depth_and_excludes();
 	test_engine_failure_stops();
 	test_largest_first();
+	test_atime_kept();
 	return check_finish();
 }
