@@ -131,7 +131,7 @@ int components_scan_fd(const struct components_handle *h, int fd, const char *na
 		       char *errbuf, size_t errlen)
 {
 	return scanner_scan_fd(h->scanner, fd, name, flags, 0, res, out, errbuf, errlen) ==
-	       SCANNER_OK ? 0 : -1;
+	       AERR_OK ? 0 : -1;
 }
 
 int components_install(struct components *c, struct scanner *g, struct smart *relay,

@@ -109,9 +109,9 @@ static void on_scanned(void *arg, struct scanner_result *r)
 	struct submitted *s = arg;
 	struct protect *p = s->p;
 
-	if (r->err == SCANNER_ENOTNEEDED)
+	if (r->err == AERR_NOTNEEDED)
 		realtime_done(s->job, REALTIME_SKIPPED, NULL, 0, NULL);
-	else if (r->err != SCANNER_OK)
+	else if (r->err != AERR_OK)
 		realtime_done(s->job, REALTIME_ERROR, NULL, 0, r->error);
 	else if (r->res.infected)
 		realtime_done(s->job, REALTIME_INFECTED, (const char *const *)r->res.names,
@@ -142,7 +142,7 @@ static bool on_submit(void *arg, struct realtime_job *job, const struct realtime
 	struct protect *p = arg;
 	const struct components_handle *h = components_acquire(p->a->comps);
 	struct submitted *s = NULL;
-	enum scanner_err err = SCANNER_ENOMEM;
+	enum aerr err = AERR_NOMEM;
 	char msg[512] = "out of memory";
 	bool stopping;
 
@@ -159,7 +159,7 @@ static bool on_submit(void *arg, struct realtime_job *job, const struct realtime
 
 		*s = (struct submitted){ p, h, job };
 		err = scanner_submit(h->scanner, &rq, msg, sizeof(msg));
-		if (err == SCANNER_OK)
+		if (err == AERR_OK)
 			return true;
 		free(s);
 		pthread_mutex_lock(&p->lock);
@@ -168,7 +168,7 @@ static bool on_submit(void *arg, struct realtime_job *job, const struct realtime
 		pthread_mutex_unlock(&p->lock);
 	}
 	components_release(p->a->comps, h);
-	if (err == SCANNER_EFULL || stopping)
+	if (err == AERR_FULL || stopping)
 		return false;  /* dropped: counted, answered as on a timeout */
 	realtime_done(job, REALTIME_ERROR, NULL, 0, h ? msg : "no component in use yet");
 	return true;
@@ -561,7 +561,7 @@ static void run_policy(struct protect *p)
 	struct realtime_callbacks cb = { on_submit, on_detection, on_rescan, p };
 	struct policy pol;
 	struct realtime *rt;
-	enum realtime_err err;
+	enum aerr err;
 	char msg[256];
 
 	if (!policy_make(p, &pol)) {
@@ -569,7 +569,7 @@ static void run_policy(struct protect *p)
 		return;
 	}
 	if (p->rt) {
-		if (realtime_reconfigure(p->rt, &pol.cfg, msg, sizeof(msg)) != REALTIME_OK)
+		if (realtime_reconfigure(p->rt, &pol.cfg, msg, sizeof(msg)) != AERR_OK)
 			log_msg(LOG_LVL_ERROR, "realtime: the new settings are not in use: %s",
 				msg);
 		else
@@ -577,7 +577,7 @@ static void run_policy(struct protect *p)
 		goto out;
 	}
 	rt = realtime_new(&pol.cfg, &cb, &err, msg, sizeof(msg));
-	if (rt && (err = realtime_start(rt, msg, sizeof(msg))) != REALTIME_OK) {
+	if (rt && (err = realtime_start(rt, msg, sizeof(msg))) != AERR_OK) {
 		realtime_free(rt);
 		rt = NULL;
 	}

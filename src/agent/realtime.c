@@ -242,7 +242,7 @@ static bool path_ok(const char *s)
 
 /* Appends copies of the n paths of v to *out (holding *nout), checking
  * each; what names the setting in messages. */
-static enum realtime_err copy_paths(char ***out, size_t *nout, const char *const *v, size_t n,
+static enum aerr copy_paths(char ***out, size_t *nout, const char *const *v, size_t n,
 				    const char *what, char *errbuf, size_t errlen)
 {
 	char **grown;
@@ -250,54 +250,54 @@ static enum realtime_err copy_paths(char ***out, size_t *nout, const char *const
 
 	if (n && !v) {
 		util_set_msg(errbuf, errlen, "realtime: %s: no array", what);
-		return REALTIME_EINVAL;
+		return AERR_INVALID;
 	}
 	grown = realloc(*out, (*nout + n + 1) * sizeof(*grown));
 	if (!grown)
-		return REALTIME_ENOMEM;
+		return AERR_NOMEM;
 	*out = grown;
 	for (i = 0; i < n; i++) {
 		if (!path_ok(v[i])) {
 			util_set_msg(errbuf, errlen, "realtime: %s[%zu]: '%s' is not an absolute "
 				     "path without '..' and trailing slash", what, i,
 				     v[i] ? v[i] : "(null)");
-			return REALTIME_EINVAL;
+			return AERR_INVALID;
 		}
 		if (!(grown[*nout] = strdup(v[i])))
-			return REALTIME_ENOMEM;
+			return AERR_NOMEM;
 		(*nout)++;
 	}
-	return REALTIME_OK;
+	return AERR_OK;
 }
 
-static struct policy *policy_new(const struct realtime_config *cfg, enum realtime_err *err,
+static struct policy *policy_new(const struct realtime_config *cfg, enum aerr *err,
 				 char *errbuf, size_t errlen)
 {
 	struct policy *p = calloc(1, sizeof(*p));
-	enum realtime_err rc = REALTIME_ENOMEM;
+	enum aerr rc = AERR_NOMEM;
 
 	if (!p)
 		goto fail;
 	if (cfg->mode != REALTIME_DETECT && cfg->mode != REALTIME_BLOCK) {
 		util_set_msg(errbuf, errlen, "realtime: mode: neither detect nor block");
-		rc = REALTIME_EINVAL;
+		rc = AERR_INVALID;
 		goto fail;
 	}
 	if (cfg->on_timeout != REALTIME_TIMEOUT_ALLOW && cfg->on_timeout != REALTIME_TIMEOUT_DENY) {
 		util_set_msg(errbuf, errlen, "realtime: on_timeout: neither allow nor deny");
-		rc = REALTIME_EINVAL;
+		rc = AERR_INVALID;
 		goto fail;
 	}
 	if (cfg->timeout_ms == 0 || cfg->timeout_ms > 600000) {
 		util_set_msg(errbuf, errlen, "realtime: timeout: %u ms is not in 1..600000",
 			     cfg->timeout_ms);
-		rc = REALTIME_EINVAL;
+		rc = AERR_INVALID;
 		goto fail;
 	}
 	if ((cfg->nown_pids && !cfg->own_pids) || cfg->nown_pids > REALTIME_MAX_OWN_PIDS) {
 		util_set_msg(errbuf, errlen, "realtime: own_pids: %zu, not 0..%d in an array",
 			     cfg->nown_pids, REALTIME_MAX_OWN_PIDS);
-		rc = REALTIME_EINVAL;
+		rc = AERR_INVALID;
 		goto fail;
 	}
 	p->mode = cfg->mode;
@@ -315,7 +315,7 @@ static struct policy *policy_new(const struct realtime_config *cfg, enum realtim
 		goto fail;
 	return p;
 fail:
-	if (rc == REALTIME_ENOMEM)
+	if (rc == AERR_NOMEM)
 		util_set_msg(errbuf, errlen, "realtime: out of memory");
 	policy_free(p);
 	*err = rc;
@@ -1141,38 +1141,38 @@ static void marks_free(struct mark *v, size_t n)
 
 /* Adds the mount point (or policy path) dir to the set *v of *n, once per
  * device; whole: the filesystem's root is in the trees. */
-static enum realtime_err want(struct mark **v, size_t *n, const char *dir, bool whole)
+static enum aerr want(struct mark **v, size_t *n, const char *dir, bool whole)
 {
 	struct stat st;
 	struct mark *grown;
 	size_t i;
 
 	if (stat(dir, &st) != 0 || util_pseudo_fs(dir))
-		return REALTIME_OK;
+		return AERR_OK;
 	for (i = 0; i < *n; i++)
 		if ((*v)[i].dev == st.st_dev) {
 			(*v)[i].whole |= whole;
-			return REALTIME_OK;
+			return AERR_OK;
 		}
 	grown = realloc(*v, (*n + 1) * sizeof(*grown));
 	if (!grown)
-		return REALTIME_ENOMEM;
+		return AERR_NOMEM;
 	*v = grown;
 	grown[*n].dev = st.st_dev;
 	grown[*n].mount = false;
 	grown[*n].whole = whole;
 	if (!(grown[*n].path = strdup(dir)))
-		return REALTIME_ENOMEM;
+		return AERR_NOMEM;
 	(*n)++;
-	return REALTIME_OK;
+	return AERR_OK;
 }
 
 /* The filesystems holding the policy's paths and those mounted inside
  * them (from /proc/self/mountinfo), one per device. */
-static enum realtime_err wanted_marks(struct realtime *rt, const struct policy *p,
+static enum aerr wanted_marks(struct realtime *rt, const struct policy *p,
 				      struct mark **out, size_t *nout)
 {
-	enum realtime_err rc = REALTIME_OK;
+	enum aerr rc = AERR_OK;
 	char *line = NULL, *save, *f, *mnt, *root, *type;
 	size_t cap = 0, i;
 	FILE *mi;
@@ -1241,14 +1241,14 @@ static bool in_user_namespace(void)
 }
 
 /* Marks m (a filesystem, or the mount where the kernel refuses that). */
-static enum realtime_err add_mark(struct realtime *rt, struct mark *m, char *errbuf,
+static enum aerr add_mark(struct realtime *rt, struct mark *m, char *errbuf,
 				  size_t errlen)
 {
 	int e;
 
 	if (fanotify_mark(rt->fan, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, MARK_MASK, AT_FDCWD,
 			  m->path) == 0)
-		return REALTIME_OK;
+		return AERR_OK;
 	e = errno;
 	if (e == EXDEV || e == EINVAL || e == EOPNOTSUPP || e == ENODEV) {
 		/* A btrfs subvolume (EXDEV), or no filesystem marks here. */
@@ -1257,7 +1257,7 @@ static enum realtime_err add_mark(struct realtime *rt, struct mark *m, char *err
 			m->mount = true;
 			rlog(rt, LOG_LVL_WARN, "%s: the kernel refused a filesystem mark (%s): "
 			     "watched through this mount only", m->path, strerror(e));
-			return REALTIME_OK;
+			return AERR_OK;
 		}
 		e = errno;
 	}
@@ -1265,15 +1265,15 @@ static enum realtime_err add_mark(struct realtime *rt, struct mark *m, char *err
 		util_set_msg(errbuf, errlen, "the kernel has no fanotify permission events "
 			     "(CONFIG_FANOTIFY_ACCESS_PERMISSIONS): marking %s: %s", m->path,
 			     strerror(e));
-		return REALTIME_EUNAVAILABLE;
+		return AERR_UNAVAILABLE;
 	}
 	if (e == EPERM) {
 		util_set_msg(errbuf, errlen, "no CAP_SYS_ADMIN: marking %s: %s", m->path,
 			     strerror(e));
-		return REALTIME_EUNAVAILABLE;
+		return AERR_UNAVAILABLE;
 	}
 	util_set_msg(errbuf, errlen, "fanotify_mark %s: %s", m->path, strerror(e));
-	return REALTIME_ESYS;
+	return AERR_SYS;
 }
 
 /* Unmarks m, if its path still names its filesystem: once unmounted, its
@@ -1290,12 +1290,12 @@ static void remove_mark(struct realtime *rt, const struct mark *m)
 
 /* Marks what p needs and not yet marked, unmarks what it no longer names,
  * and keeps the new set. On failure nothing of the old set is unmarked. */
-static enum realtime_err apply_marks(struct realtime *rt, struct policy *p, char *errbuf,
+static enum aerr apply_marks(struct realtime *rt, struct policy *p, char *errbuf,
 				     size_t errlen)
 {
 	struct mark *v;
 	size_t n, i, j;
-	enum realtime_err rc = wanted_marks(rt, p, &v, &n);
+	enum aerr rc = wanted_marks(rt, p, &v, &n);
 
 	if (rc) {
 		util_set_msg(errbuf, errlen, "realtime: out of memory");
@@ -1306,7 +1306,7 @@ static enum realtime_err apply_marks(struct realtime *rt, struct policy *p, char
 		util_set_msg(errbuf, errlen, "no path of realtime.paths is on a filesystem that "
 			     "can be watched");
 		marks_free(v, n);
-		return REALTIME_EUNAVAILABLE;
+		return AERR_UNAVAILABLE;
 	}
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < rt->nmarks; j++)
@@ -1316,7 +1316,7 @@ static enum realtime_err apply_marks(struct realtime *rt, struct policy *p, char
 			v[i].mount = rt->marks[j].mount;
 			continue;
 		}
-		if ((rc = add_mark(rt, &v[i], errbuf, errlen)) != REALTIME_OK) {
+		if ((rc = add_mark(rt, &v[i], errbuf, errlen)) != AERR_OK) {
 			while (i--)
 				if (!has_dev(rt->marks, rt->nmarks, v[i].dev))
 					remove_mark(rt, &v[i]);
@@ -1329,7 +1329,7 @@ static enum realtime_err apply_marks(struct realtime *rt, struct policy *p, char
 	if (!(p->whole = malloc(n * sizeof(*p->whole)))) {
 		util_set_msg(errbuf, errlen, "realtime: out of memory");
 		marks_free(v, n);
-		return REALTIME_ENOMEM;
+		return AERR_NOMEM;
 	}
 	for (i = 0; i < n; i++)
 		if (v[i].whole)
@@ -1344,13 +1344,13 @@ static enum realtime_err apply_marks(struct realtime *rt, struct policy *p, char
 		j += v[i].mount;
 	atomic_store(&rt->nmounts, (unsigned)j);
 	atomic_store(&rt->nfs, (unsigned)(n - j));
-	return REALTIME_OK;
+	return AERR_OK;
 }
 
 /* ---- the scanner ---- */
 
 struct realtime *realtime_new(const struct realtime_config *cfg,
-			      const struct realtime_callbacks *cb, enum realtime_err *err,
+			      const struct realtime_callbacks *cb, enum aerr *err,
 			      char *errbuf, size_t errlen)
 {
 	struct realtime *rt;
@@ -1359,10 +1359,10 @@ struct realtime *realtime_new(const struct realtime_config *cfg,
 
 	if (!cb || !cb->submit) {
 		util_set_msg(errbuf, errlen, "realtime: no scan backend");
-		*err = REALTIME_EINVAL;
+		*err = AERR_INVALID;
 		return NULL;
 	}
-	*err = REALTIME_ENOMEM;
+	*err = AERR_NOMEM;
 	rt = calloc(1, sizeof(*rt));
 	if (!rt) {
 		util_set_msg(errbuf, errlen, "realtime: out of memory");
@@ -1401,7 +1401,7 @@ struct realtime *realtime_new(const struct realtime_config *cfg,
 	pthread_mutex_init(&rt->log_lock, NULL);
 	pthread_cond_init(&rt->log_cond, NULL);
 	pthread_mutex_init(&rt->top_lock, NULL);
-	*err = REALTIME_OK;
+	*err = AERR_OK;
 	return rt;
 fail:
 	policy_free(rt->pol);
@@ -1412,29 +1412,29 @@ fail:
 }
 
 /* Why fanotify_init() failed, for the status the agent reports. */
-static enum realtime_err init_failed(int e, char *errbuf, size_t errlen)
+static enum aerr init_failed(int e, char *errbuf, size_t errlen)
 {
 	if (e == EPERM && in_user_namespace()) {
 		util_set_msg(errbuf, errlen, "the agent runs in a user namespace (a container): "
 			     "fanotify permission events need CAP_SYS_ADMIN in the host's");
-		return REALTIME_EUNAVAILABLE;
+		return AERR_UNAVAILABLE;
 	}
 	if (e == EPERM) {
 		util_set_msg(errbuf, errlen, "no CAP_SYS_ADMIN: fanotify_init: %s", strerror(e));
-		return REALTIME_EUNAVAILABLE;
+		return AERR_UNAVAILABLE;
 	}
 	if (e == ENOSYS) {
 		util_set_msg(errbuf, errlen, "the kernel has no fanotify (CONFIG_FANOTIFY)");
-		return REALTIME_EUNAVAILABLE;
+		return AERR_UNAVAILABLE;
 	}
 	if (e == EINVAL) {
 		util_set_msg(errbuf, errlen, "the kernel has no fanotify permission events "
 			     "(CONFIG_FANOTIFY_ACCESS_PERMISSIONS): fanotify_init: %s",
 			     strerror(e));
-		return REALTIME_EUNAVAILABLE;
+		return AERR_UNAVAILABLE;
 	}
 	util_set_msg(errbuf, errlen, "fanotify_init: %s", strerror(e));
-	return REALTIME_ESYS;
+	return AERR_SYS;
 }
 
 /* Every job holds a descriptor, and the kernel denies a permission event
@@ -1457,15 +1457,15 @@ static void fit_nofile(struct realtime *rt)
 	     (unsigned long long)rl.rlim_cur, rt->max_pending);
 }
 
-enum realtime_err realtime_start(struct realtime *rt, char *errbuf, size_t errlen)
+enum aerr realtime_start(struct realtime *rt, char *errbuf, size_t errlen)
 {
 	char why[256];
-	enum realtime_err rc;
+	enum aerr rc;
 	int e;
 
 	if (rt->started) {
 		util_set_msg(errbuf, errlen, "realtime: started already");
-		return REALTIME_EINVAL;
+		return AERR_INVALID;
 	}
 	/* O_NONBLOCK: the kernel never waits opening a file for an event. */
 	rt->fan = fanotify_init(FAN_CLOEXEC | FAN_CLASS_CONTENT | FAN_NONBLOCK |
@@ -1476,10 +1476,10 @@ enum realtime_err realtime_start(struct realtime *rt, char *errbuf, size_t errle
 	rt->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (rt->wake < 0) {
 		util_set_msg(errbuf, errlen, "eventfd: %s", strerror(errno));
-		rc = REALTIME_ESYS;
+		rc = AERR_SYS;
 		goto fail;
 	}
-	if ((rc = apply_marks(rt, rt->pol, errbuf, errlen)) != REALTIME_OK)
+	if ((rc = apply_marks(rt, rt->pol, errbuf, errlen)) != AERR_OK)
 		goto fail;
 	fit_nofile(rt);
 	rt->watch = rtwatch_start(rt->fan, rt->pol->timeout_ns, why, sizeof(why));
@@ -1508,10 +1508,10 @@ enum realtime_err realtime_start(struct realtime *rt, char *errbuf, size_t errle
 	rlog(rt, LOG_LVL_INFO, "on, %s mode: %zu filesystem%s watched",
 	     rt->pol->mode == REALTIME_BLOCK ? "block" : "detect", rt->nmarks,
 	     rt->nmarks == 1 ? "" : "s");
-	return REALTIME_OK;
+	return AERR_OK;
 threads:
 	util_set_msg(errbuf, errlen, "realtime: pthread_create: %s", strerror(e));
-	rc = REALTIME_ESYS;
+	rc = AERR_SYS;
 	rtwatch_stop(rt->watch);
 	rt->watch = NULL;
 fail:
@@ -1543,21 +1543,21 @@ void realtime_flush(struct realtime *rt)
 	flush_caches(rt);
 }
 
-enum realtime_err realtime_reconfigure(struct realtime *rt, const struct realtime_config *cfg,
+enum aerr realtime_reconfigure(struct realtime *rt, const struct realtime_config *cfg,
 				       char *errbuf, size_t errlen)
 {
-	enum realtime_err rc;
+	enum aerr rc;
 	struct policy *p;
 	struct timespec ts;
 	uint64_t seq, one = 1;
 
 	if (!rt->started || rt->stopped) {
 		util_set_msg(errbuf, errlen, "realtime: not running");
-		return REALTIME_EINVAL;
+		return AERR_INVALID;
 	}
 	if (!(p = policy_new(cfg, &rc, errbuf, errlen)))
 		return rc;
-	if ((rc = apply_marks(rt, p, errbuf, errlen)) != REALTIME_OK) {
+	if ((rc = apply_marks(rt, p, errbuf, errlen)) != AERR_OK) {
 		policy_free(p);
 		return rc;
 	}
@@ -1586,7 +1586,7 @@ enum realtime_err realtime_reconfigure(struct realtime *rt, const struct realtim
 	rlog(rt, LOG_LVL_INFO, "new policy, %s mode: %zu filesystem%s watched",
 	     cfg->mode == REALTIME_BLOCK ? "block" : "detect", rt->nmarks,
 	     rt->nmarks == 1 ? "" : "s");
-	return REALTIME_OK;
+	return AERR_OK;
 }
 
 void realtime_stop(struct realtime *rt)

@@ -29,14 +29,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Errors of the real-time scanner. */
-enum realtime_err {
-	REALTIME_OK = 0,
-	REALTIME_ENOMEM,
-	REALTIME_EINVAL,       /* the configuration is wrong: errbuf names what */
-	REALTIME_EUNAVAILABLE, /* fanotify cannot be used here: errbuf says why */
-	REALTIME_ESYS,         /* a system call failed: errbuf names it */
-};
+#include "agent/aerr.h"
+
 
 enum realtime_mode {
 	REALTIME_DETECT, /* log and allow */
@@ -182,24 +176,24 @@ struct realtime;
  * with *err and errbuf set on failure. The caller owns the scanner and
  * frees it with realtime_free(). */
 struct realtime *realtime_new(const struct realtime_config *cfg,
-			      const struct realtime_callbacks *cb, enum realtime_err *err,
+			      const struct realtime_callbacks *cb, enum aerr *err,
 			      char *errbuf, size_t errlen);
 
 /* Makes the fanotify group, marks the filesystems and starts the threads.
- * REALTIME_EUNAVAILABLE with the reason in errbuf when fanotify cannot be
+ * AERR_UNAVAILABLE with the reason in errbuf when fanotify cannot be
  * used here (no CAP_SYS_ADMIN, a user namespace, a kernel without
  * permission events, no policy path on a filesystem that can be marked);
  * the scanner is then unchanged and may be freed. Call it once, from the
  * owner's thread, which must live as long as the scanner (the watchdog
  * process it forks is killed when that thread ends). Paths missing or on
  * pseudo filesystems are skipped (logged). */
-enum realtime_err realtime_start(struct realtime *rt, char *errbuf, size_t errlen);
+enum aerr realtime_start(struct realtime *rt, char *errbuf, size_t errlen);
 
 /* Replaces the policy (paths, exclusions, mode, limits, own pids), marks
  * filesystems new to it, unmarks those it no longer names, and flushes
  * both cache layers. On failure the old policy stays. Owner's thread,
  * after realtime_start(). */
-enum realtime_err realtime_reconfigure(struct realtime *rt, const struct realtime_config *cfg,
+enum aerr realtime_reconfigure(struct realtime *rt, const struct realtime_config *cfg,
 				       char *errbuf, size_t errlen);
 
 /* Replaces the agent's own process ids (a new generation of scan workers)

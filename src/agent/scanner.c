@@ -54,7 +54,7 @@ struct request {
 	void *arg;
 	struct request *next;
 	/* Set when it ends in an error decided under the lock. */
-	enum scanner_err err;
+	enum aerr err;
 	char why[512];
 	char name[];               /* for the worker's messages */
 };
@@ -231,7 +231,7 @@ static void end_failed(struct request *list)
 
 /* Sets r's error and moves it onto *failed (for end_failed()). */
 __attribute__((format(printf, 4, 5)))
-static void fail(struct request *r, struct request **failed, enum scanner_err err,
+static void fail(struct request *r, struct request **failed, enum aerr err,
 		 const char *fmt, ...)
 {
 	va_list ap;
@@ -276,7 +276,7 @@ static struct request *queue_pop(struct scanner *g)
 }
 
 /* Fails every queued request with err and why (lock held). */
-static void fail_queue(struct scanner *g, struct request **failed, enum scanner_err err,
+static void fail_queue(struct scanner *g, struct request **failed, enum aerr err,
 		       const char *why)
 {
 	struct request *r;
@@ -298,7 +298,7 @@ static void start_worker(struct scanner *g, struct request **failed)
 	if (g->starting)
 		return;
 	if (util_now_ns() < g->retry_at) {
-		fail_queue(g, failed, SCANNER_ESTART, g->start_error);
+		fail_queue(g, failed, AERR_START, g->start_error);
 		return;
 	}
 	g->starting = true;
@@ -311,7 +311,7 @@ static void start_worker(struct scanner *g, struct request **failed)
 		g->starting = false;
 		/* Never the last: the waiting requests' callers hold theirs. */
 		atomic_fetch_sub(&g->refs, 1);
-		fail_queue(g, failed, SCANNER_ESTART, "no thread to start a scan worker");
+		fail_queue(g, failed, AERR_START, "no thread to start a scan worker");
 	}
 }
 
@@ -340,7 +340,7 @@ static void dispatch(struct scanner *g, struct request **failed)
 	}
 	while (p->inflight < room && (r = queue_pop(g))) {
 		if (r->needed && !r->needed(r->arg)) {
-			fail(r, failed, SCANNER_ENOTNEEDED, "%s: answered by another scan",
+			fail(r, failed, AERR_NOTNEEDED, "%s: answered by another scan",
 			     r->name);
 			continue;
 		}
@@ -348,7 +348,7 @@ static void dispatch(struct scanner *g, struct request **failed)
 		if (send_request(p, r) != 0) {
 			/* A broken channel: its reader ends the worker, and the
 			 * queue goes to the next one. */
-			fail(r, failed, SCANNER_EWORKER, "%s; %s was not scanned", r->why,
+			fail(r, failed, AERR_WORKER, "%s; %s was not scanned", r->why,
 			     r->name);
 			break;
 		}
@@ -415,14 +415,14 @@ static bool sweep(struct proc *p, struct request **failed)
 			p->overdue[p->noverdue++] = r->id;
 		else
 			p->inflight--;  /* not remembered: its answer is a violation */
-		fail(r, failed, SCANNER_ETIMEOUT, "%s: no verdict from the scan worker in %u s",
+		fail(r, failed, AERR_TIMEOUT, "%s: no verdict from the scan worker in %u s",
 		     r->name, r->timeout);
 	}
 	if (g->proc == p)
 		unqueue(g, past_deadline, &now, &late);
 	while ((r = late)) {
 		late = r->next;
-		fail(r, failed, SCANNER_ETIMEOUT, "%s: not scanned: it waited %u s for the "
+		fail(r, failed, AERR_TIMEOUT, "%s: not scanned: it waited %u s for the "
 		     "scan worker", r->name, r->timeout);
 	}
 	if (p->dead || p->noverdue < g->cfg.threads)
@@ -465,11 +465,11 @@ static bool finish(struct proc *p, const struct wmsg *m, struct request **answer
 /* Ends r with the worker's verdict m. No lock held. */
 static void answer_request(struct request *r, const struct wmsg *m)
 {
-	struct scanner_result res = { .err = SCANNER_OK, .error = r->why };
+	struct scanner_result res = { .err = AERR_OK, .error = r->why };
 	size_t i;
 
 	if (m->verdict == WMSG_ERROR) {
-		res.err = SCANNER_ESCAN;
+		res.err = AERR_SCAN;
 		snprintf(r->why, sizeof(r->why), "%s", m->text);
 	} else if (m->nnames) {
 		res.res.names = calloc(m->nnames, sizeof(*res.res.names));
@@ -480,7 +480,7 @@ static void answer_request(struct request *r, const struct wmsg *m)
 			res.res.nnames++;
 		}
 		if (res.res.nnames != m->nnames) {
-			res.err = SCANNER_ENOMEM;
+			res.err = AERR_NOMEM;
 			snprintf(r->why, sizeof(r->why), "%s: out of memory", r->name);
 		}
 	}
@@ -615,7 +615,7 @@ static void end(struct proc *p, const char *why, bool violation)
 	}
 	while ((r = p->pending)) {
 		p->pending = r->next;
-		fail(r, &failed, SCANNER_EWORKER, "%s; %s was not scanned", msg, r->name);
+		fail(r, &failed, AERR_WORKER, "%s; %s was not scanned", msg, r->name);
 	}
 	p->inflight = p->noverdue = 0;
 	if (g->proc == p)
@@ -1003,7 +1003,7 @@ static void *starter_thread(void *arg)
 	} else {
 		g->retry_at = util_now_ns() + RESTART_PAUSE_NS;
 		snprintf(g->start_error, sizeof(g->start_error), "%s", err);
-		fail_queue(g, &failed, SCANNER_ESTART, err);
+		fail_queue(g, &failed, AERR_START, err);
 	}
 	pthread_mutex_unlock(&g->lock);
 	end_failed(failed);
@@ -1013,23 +1013,23 @@ static void *starter_thread(void *arg)
 	return NULL;
 }
 
-enum scanner_err scanner_submit(struct scanner *g, const struct scanner_request *rq,
+enum aerr scanner_submit(struct scanner *g, const struct scanner_request *rq,
 				char *errbuf, size_t errlen)
 {
 	const char *name = rq->name;
 	size_t len = strnlen(name, WMSG_MAX_TEXT);
 	struct request *r, *failed = NULL;
-	enum scanner_err err = SCANNER_OK;
+	enum aerr err = AERR_OK;
 	struct proc *p;
 
 	if (rq->fd < 0) {
 		util_set_msg(errbuf, errlen, "%s: no descriptor to scan", name);
-		return SCANNER_ESCAN;
+		return AERR_SCAN;
 	}
 	r = calloc(1, sizeof(*r) + len + 1);
 	if (!r) {
 		util_set_msg(errbuf, errlen, "%s: not scanned: out of memory", name);
-		return SCANNER_ENOMEM;
+		return AERR_NOMEM;
 	}
 	memcpy(r->name, name, len);
 	r->fd = rq->fd;
@@ -1042,18 +1042,18 @@ enum scanner_err scanner_submit(struct scanner *g, const struct scanner_request 
 	pthread_mutex_lock(&g->lock);
 	p = g->proc;
 	if (g->queued >= g->cfg.max_queue) {
-		err = SCANNER_EFULL;
+		err = AERR_FULL;
 		util_set_msg(errbuf, errlen, "%s: not scanned: %zu files wait for the scan "
 			     "worker already", name, g->queued);
 	} else if ((!p || p->dead) && !g->starting && util_now_ns() < g->retry_at) {
-		err = SCANNER_ESTART;
+		err = AERR_START;
 		util_set_msg(errbuf, errlen, "%s; tried again soon", g->start_error);
 	} else {
 		queue_push(g, r);
 		dispatch(g, &failed);
 	}
 	pthread_mutex_unlock(&g->lock);
-	if (err != SCANNER_OK)
+	if (err != AERR_OK)
 		free(r);
 	end_failed(failed);
 	return err;
@@ -1067,7 +1067,7 @@ void scanner_cancel(struct scanner *g, scanner_done_fn done)
 	unqueue(g, has_callback, &done, &taken);
 	while ((r = taken)) {
 		taken = r->next;
-		fail(r, &failed, SCANNER_ECANCELLED, "%s: not scanned: the scan was cancelled",
+		fail(r, &failed, AERR_CANCELLED, "%s: not scanned: the scan was cancelled",
 		     r->name);
 	}
 	pthread_mutex_unlock(&g->lock);
@@ -1079,7 +1079,7 @@ struct waiter {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool done;
-	enum scanner_err err;
+	enum aerr err;
 	struct engine_result *res;
 	struct smart_outcome *out;
 	char *errbuf;
@@ -1092,7 +1092,7 @@ static void wake(void *arg, struct scanner_result *r)
 
 	pthread_mutex_lock(&w->lock);
 	w->err = r->err;
-	if (r->err != SCANNER_OK) {
+	if (r->err != AERR_OK) {
 		util_set_msg(w->errbuf, w->errlen, "%s", r->error);
 	} else {
 		*w->res = r->res;
@@ -1104,14 +1104,14 @@ static void wake(void *arg, struct scanner_result *r)
 	pthread_mutex_unlock(&w->lock);
 }
 
-enum scanner_err scanner_scan_fd(struct scanner *g, int fd, const char *name,
+enum aerr scanner_scan_fd(struct scanner *g, int fd, const char *name,
 				 unsigned flags, unsigned timeout, struct engine_result *res,
 				 struct smart_outcome *out, char *errbuf, size_t errlen)
 {
 	struct waiter w = { .res = res, .out = out, .errbuf = errbuf, .errlen = errlen };
 	struct scanner_request rq = { .fd = fd, .name = name, .flags = flags,
 				      .timeout = timeout, .done = wake, .arg = &w };
-	enum scanner_err err;
+	enum aerr err;
 
 	memset(res, 0, sizeof(*res));
 	memset(out, 0, sizeof(*out));
@@ -1119,7 +1119,7 @@ enum scanner_err scanner_scan_fd(struct scanner *g, int fd, const char *name,
 	pthread_cond_init(&w.cond, NULL);
 	scanner_acquire(g);  /* the scan's own: a retired generation waits for it */
 	err = scanner_submit(g, &rq, errbuf, errlen);
-	if (err == SCANNER_OK) {
+	if (err == AERR_OK) {
 		pthread_mutex_lock(&w.lock);
 		while (!w.done)
 			pthread_cond_wait(&w.cond, &w.lock);
@@ -1135,7 +1135,7 @@ enum scanner_err scanner_scan_fd(struct scanner *g, int fd, const char *name,
 int scanner_sjob_scan(void *arg, int fd, const char *name, struct engine_result *res,
 		      struct smart_outcome *out, char *errbuf, size_t errlen)
 {
-	return scanner_scan_fd(arg, fd, name, 0, 0, res, out, errbuf, errlen) == SCANNER_OK ? 0 :
+	return scanner_scan_fd(arg, fd, name, 0, 0, res, out, errbuf, errlen) == AERR_OK ? 0 :
 	       -1;
 }
 

@@ -22,21 +22,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "agent/aerr.h"
 #include "engine/engine.h"
 #include "scan/smart.h"
 
-enum scanner_err {
-	SCANNER_OK = 0,
-	SCANNER_ENOMEM,
-	SCANNER_ESTART,    /* no worker could be started, or it did not get ready */
-	SCANNER_EWORKER,   /* the worker died, broke the protocol or is not
-			    * taking requests: the file was not scanned */
-	SCANNER_ETIMEOUT,  /* no verdict within the request's deadline */
-	SCANNER_ESCAN,     /* the worker could not scan the file (its message) */
-	SCANNER_EFULL,     /* max_queue requests wait already */
-	SCANNER_ECANCELLED, /* ended by scanner_cancel() before it was sent */
-	SCANNER_ENOTNEEDED, /* its needed() said no before it was sent */
-};
 
 struct scanner_config {
 	const char *program;     /* the agent's program; NULL: /proc/self/exe */
@@ -98,9 +87,9 @@ void scanner_release(struct scanner *g);
  * scanner, freed once done() returns: done() may take them (and set
  * res.names to NULL, res.nnames to 0). */
 struct scanner_result {
-	enum scanner_err err;
+	enum aerr err;
 	const char *error;           /* err: what happened, naming the file */
-	struct engine_result res;    /* SCANNER_OK: the verdict */
+	struct engine_result res;    /* AERR_OK: the verdict */
 	struct smart_outcome out;
 };
 
@@ -121,7 +110,7 @@ struct scanner_request {
 	scanner_done_fn done;
 	/* NULL, or asked just before the request is sent (under the
 	 * generation's lock: fast, never calling the scanner): false ends it
-	 * with SCANNER_ENOTNEEDED (another scan of the same file answered
+	 * with AERR_NOTNEEDED (another scan of the same file answered
 	 * meanwhile). */
 	bool (*needed)(void *arg);
 	void *arg;               /* for done() and needed() */
@@ -130,19 +119,19 @@ struct scanner_request {
 /* Queues the scan rq describes in g's worker, never waiting: when the
  * worker has room the request is sent at once from the calling thread,
  * else it waits in g's queue (at most cfg.max_queue requests), urgent ones
- * first. Returns SCANNER_OK, and then rq->done(rq->arg, result) is called
+ * first. Returns AERR_OK, and then rq->done(rq->arg, result) is called
  * exactly once, with the verdict, or with an error when the worker dies
- * holding it, or SCANNER_ETIMEOUT once the timeout has passed. done() runs
+ * holding it, or AERR_TIMEOUT once the timeout has passed. done() runs
  * on a thread of the scanner (the calling one when the request fails at
  * once), with no lock held, and must not block. Any other return: nothing
  * was queued, done() is never called, errbuf says why. The file stays the
  * caller's and must stay open until done() is called; so must the
  * caller's reference on g (done() may release it). Thread-safe. */
-enum scanner_err scanner_submit(struct scanner *g, const struct scanner_request *rq,
+enum aerr scanner_submit(struct scanner *g, const struct scanner_request *rq,
 				char *errbuf, size_t errlen);
 
 /* Ends every request of g that waits in its queue (not sent to the
- * worker yet) and has done as its callback, with SCANNER_ECANCELLED: a
+ * worker yet) and has done as its callback, with AERR_CANCELLED: a
  * service that stops does not wait for its backlog. Thread-safe. */
 void scanner_cancel(struct scanner *g, scanner_done_fn done);
 
@@ -151,7 +140,7 @@ void scanner_cancel(struct scanner *g, scanner_done_fn done);
  * verdict rests on smart answers, or is unverified). fd stays the
  * caller's. The caller holds a reference on g, or the scan holds one of
  * its own for as long as it waits. Blocking; thread-safe. */
-enum scanner_err scanner_scan_fd(struct scanner *g, int fd, const char *name,
+enum aerr scanner_scan_fd(struct scanner *g, int fd, const char *name,
 				 unsigned flags, unsigned timeout, struct engine_result *res,
 				 struct smart_outcome *out, char *errbuf, size_t errlen);
 

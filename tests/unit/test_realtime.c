@@ -358,7 +358,7 @@ static bool unavailable(const char *mnt, bool userns, const char *want)
 		struct realtime_callbacks cb = { be_submit, NULL, NULL, NULL };
 		struct realtime_config cfg = { 0 };
 		const char *paths[] = { mnt };
-		enum realtime_err err;
+		enum aerr err;
 		struct realtime *rt;
 		char msg[512] = "";
 
@@ -373,7 +373,7 @@ static bool unavailable(const char *mnt, bool userns, const char *want)
 		err = realtime_start(rt, msg, sizeof(msg));
 		fprintf(stderr, "    unavailable: %s\n", msg);
 		realtime_free(rt);
-		_exit(err == REALTIME_EUNAVAILABLE && strstr(msg, want) ? 0 : 1);
+		_exit(err == AERR_UNAVAILABLE && strstr(msg, want) ? 0 : 1);
 	}
 	return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
 	       WEXITSTATUS(status) == 0;
@@ -484,7 +484,7 @@ int main(void)
 	struct realtime *rt;
 	struct realtime_stats s0, s1;
 	struct engine *eng1, *eng2;
-	enum realtime_err err;
+	enum aerr err;
 	char msg[512], hex[2 * sizeof(marker) + 1];
 	pthread_t workers[2];
 	struct rlimit rl = { 65536, 65536 };
@@ -553,7 +553,7 @@ int main(void)
 	/* Refused configurations name what is wrong. */
 	paths[0] = "relative/path";
 	rt = realtime_new(&cfg, &cb, &err, msg, sizeof(msg));
-	CHECK(!rt && err == REALTIME_EINVAL);
+	CHECK(!rt && err == AERR_INVALID);
 	CHECK_STR_CONTAINS(msg, "paths[0]");
 	paths[0] = mnt;
 
@@ -562,15 +562,15 @@ int main(void)
 	if (!rt)
 		return check_finish();
 	err = realtime_start(rt, msg, sizeof(msg));
-	if (err == REALTIME_EUNAVAILABLE) {
+	if (err == AERR_UNAVAILABLE) {
 		fprintf(stderr, "skipped: fanotify unavailable: %s\n", msg);
 		realtime_free(rt);
 		umount2(bind, MNT_DETACH);
 		umount2(mnt, MNT_DETACH);
 		return 77;
 	}
-	CHECK(err == REALTIME_OK);
-	if (err != REALTIME_OK) {
+	CHECK(err == AERR_OK);
+	if (err != AERR_OK) {
 		fprintf(stderr, "start: %s\n", msg);
 		return check_finish();
 	}
@@ -592,7 +592,7 @@ int main(void)
 
 	/* Block mode: its open is denied. */
 	cfg.mode = REALTIME_BLOCK;
-	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == REALTIME_OK);
+	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == AERR_OK);
 	n = detections();
 	CHECK(try_open(p) == EPERM);
 	CHECK(wait_detection(n, "/eicar.com") && last.denied);
@@ -710,7 +710,7 @@ int main(void)
 	 * twice is a cache hit the second time. */
 	barrier(rt);
 	cfg.kernel_cache_off = true;
-	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == REALTIME_OK);
+	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == AERR_OK);
 	snprintf(p, sizeof(p), "%s/cached.txt", mnt);
 	write_file(p, "cache me\n", 9, 0644);
 	barrier(rt);
@@ -727,7 +727,7 @@ int main(void)
 	s0 = stats(rt);
 	CHECK(s0.scans == s1.scans + 1 && s0.cache_hits == s1.cache_hits + 1);
 	/* Reconfigure flushes too. */
-	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == REALTIME_OK);
+	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == AERR_OK);
 	CHECK(try_open(p) == 0);
 	barrier(rt);
 	CHECK(stats(rt).scans == s0.scans + 1);
@@ -738,7 +738,7 @@ int main(void)
 	 * alone but still scans the programs run from it. */
 	snprintf(p, sizeof(p), "%s/nested", mnt);
 	CHECK(mkdir(p, 0755) == 0 && mount("tmpfs", p, "tmpfs", 0, "size=8m") == 0);
-	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == REALTIME_OK);
+	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == AERR_OK);
 	CHECK(stats(rt).filesystems == 2);
 	snprintf(p2, sizeof(p2), "%s/nested/eicar.com", mnt);
 	write_file(p2, eicar, sizeof(eicar) - 1, 0644);
@@ -747,7 +747,7 @@ int main(void)
 	barrier(rt); /* the jobs hold descriptors of files in it */
 	CHECK(umount(p) == 0);
 	paths[0] = bindir;
-	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == REALTIME_OK);
+	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == AERR_OK);
 	CHECK(stats(rt).filesystems == 1);
 	snprintf(p, sizeof(p), "%s/eicar.com", mnt);
 	CHECK(try_open(p) == 0); /* outside the tree now */
@@ -758,7 +758,7 @@ int main(void)
 		CHECK(run(argv, false) == 200 + EPERM);
 	}
 	paths[0] = mnt;
-	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == REALTIME_OK);
+	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == AERR_OK);
 	snprintf(p, sizeof(p), "%s/eicar.com", mnt);
 	CHECK(try_open(p) == EPERM);
 
@@ -784,7 +784,7 @@ int main(void)
 
 	/* A backend that never answers: opens go on at the deadline... */
 	cfg.timeout_ms = 300;
-	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == REALTIME_OK);
+	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == AERR_OK);
 	snprintf(p, sizeof(p), "%s/slow.txt", mnt);
 	write_file(p, "slow\n", 5, 0644);
 	snprintf(p2, sizeof(p2), "%s/other.txt", mnt);
@@ -803,13 +803,13 @@ int main(void)
 	CHECK(s1.timeouts == s0.timeouts + 1);
 	/* ... or are denied where the policy says so. */
 	cfg.on_timeout = REALTIME_TIMEOUT_DENY;
-	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == REALTIME_OK);
+	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == AERR_OK);
 	CHECK(try_open(p) == EPERM);
 	CHECK(stats(rt).timeouts == s1.timeouts + 1);
 	be_release(); /* the late verdicts: answered once, never twice */
 	barrier(rt);
 	cfg.on_timeout = REALTIME_TIMEOUT_ALLOW;
-	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == REALTIME_OK);
+	CHECK(realtime_reconfigure(rt, &cfg, msg, sizeof(msg)) == AERR_OK);
 
 	/* A stalled reader: the watchdog allows what waits. */
 	be_set_mode(BACKEND_STALL);
