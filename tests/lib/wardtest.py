@@ -321,6 +321,24 @@ def umount(path):
     subprocess.run(["umount", "-l", path])
 
 
+def stop_process(pid):
+    """SIGSTOP pid and waits until every thread of it is stopped: a stop
+    takes effect when a thread next runs, so a thread may still answer
+    something meanwhile."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def stopped():
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+                        return False
+        except FileNotFoundError:
+            return False
+        return True
+    wait_for(stopped, timeout=10, what=f"process {pid} to stop")
+
+
 def wait_for(cond, timeout=30, what="condition"):
     """Polls cond() every 0.1 s; AssertionError naming what after timeout s."""
     deadline = time.monotonic() + timeout

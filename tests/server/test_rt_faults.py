@@ -41,7 +41,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from wardtest import (AGENT, EICAR, Agent, Wardd, demo_signatures,  # noqa: E402
-                      require_root, wait_for)
+                      require_root, stop_process, wait_for)
 
 TIMEOUT = 1   # realtime.timeout, seconds
 MARGIN = 14   # the watchdog's period, a loaded machine, the sanitizers
@@ -231,7 +231,7 @@ class RealtimeFaultsTest(unittest.TestCase):
         # The agent stopped: a decision would wait for the watchdog (the
         # control: a new regular file), opening the FIFO and the device
         # wait for none.
-        self.agent.proc.send_signal(signal.SIGSTOP)
+        stop_process(self.agent.proc.pid)
         try:
             started = time.monotonic()
             self.write(special, "while-stopped.txt", b"x")
