@@ -30,9 +30,9 @@
 #include "scan/smart.h"
 
 struct agent;
-/* The largest file the scan workers scan (libclamav's own ceiling, and
- * realtime.max_size's greatest value): bytes. */
-#define COMPONENTS_MAX_FILESIZE (4000ull << 20)
+/* The largest file the scan workers scan, bytes: libclamav's own ceiling
+ * (2 GiB - 1), above realtime.max_size's greatest value (2047 MiB). */
+#define COMPONENTS_MAX_FILESIZE ((2048ull << 20) - 1)
 
 struct components;
 struct scanner;

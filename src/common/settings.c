@@ -44,7 +44,7 @@ static const struct settings_def table[] = {
 	  "programs (executable paths) whose file accesses real-time scanning passes over",
 	  0, 0 },
 	{ "realtime.max_size", SETTINGS_INT, SETTINGS_AT_ANY, NULL, "134217728",
-	  "bytes: larger files are not scanned in real time (logged)", MIB, 4000 * MIB },
+	  "bytes: larger files are not scanned in real time (logged)", MIB, 2047 * MIB },
 	{ "realtime.timeout", SETTINGS_INT, SETTINGS_AT_ANY, NULL, "3",
 	  "seconds a file access waits for its verdict; then realtime.on_timeout applies",
 	  1, 60 },

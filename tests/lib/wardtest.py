@@ -266,8 +266,17 @@ class Agent:
         return code
 
     def log_text(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
+        """The agent's log so far. Its lines go through a writer thread
+        (log_queue_start()): what was logged a moment ago may still be on
+        its way, so the log is read until it stops growing (or 1 s)."""
+        text, deadline = None, time.monotonic() + 1
+        while True:
+            with open(self.log_path, errors="replace") as f:
+                now = f.read()
+            if now == text or time.monotonic() > deadline:
+                return now
+            text = now
+            time.sleep(0.05)
 
     def version(self):
         m = re.search(r"settings version: (\d+)", self.status_text())

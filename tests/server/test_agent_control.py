@@ -136,7 +136,8 @@ class AgentControlTest(unittest.TestCase):
                 idle.append(c)
             time.sleep(0.5)
             self.assertIsNone(self.request(b'{"cmd": "status"}\n'))
-            self.assertIn("16 connections wait already", self.agent.log_text())
+            wait_for(lambda: "16 connections wait already" in self.agent.log_text(),
+                     what="the refused connection logged")
             # The idle ones are closed after 10 s with a message.
             self.assertIn("no complete request in time",
                           json.loads(idle[0].makefile("rb").readline())["error"])
