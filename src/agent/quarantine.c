@@ -1349,6 +1349,24 @@ static enum aerr record_detection(struct quarantine_record *r,
 	return AERR_OK;
 }
 
+/* Flushes directory dirfd, also when it was opened O_PATH (fsync() on
+ * such a descriptor fails with EBADF: the callers' walks use O_PATH). */
+static int sync_dir(int dirfd)
+{
+	int fd, rc;
+
+	if (fsync(dirfd) == 0)
+		return 0;
+	if (errno != EBADF)
+		return -1;
+	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
 /* Same filesystem: move the file into the vault, encrypt, commit. */
 static enum aerr put_move(struct quarantine *q, struct vault *v, int dirfd, const char *name,
 			  int fd, struct quarantine_record *r, char *errbuf, size_t errlen)
@@ -1377,7 +1395,7 @@ static enum aerr put_move(struct quarantine *q, struct vault *v, int dirfd, cons
 			     "was being quarantined)");
 		return AERR_CHANGED;
 	}
-	if (fsync(v->fd) != 0 || fsync(dirfd) != 0)
+	if (fsync(v->fd) != 0 || sync_dir(dirfd) != 0)
 		log_msg(LOG_LVL_WARN, "quarantine: flushing %s: %s", v->path, strerror(errno));
 	step(q, QUARANTINE_STEP_MOVED);
 	e = encrypt_commit(q, v, fd, r, errbuf, errlen);
@@ -1388,7 +1406,7 @@ static enum aerr put_move(struct quarantine *q, struct vault *v, int dirfd, cons
 				strerror(errno));
 			return e;
 		}
-		fsync(dirfd);
+		sync_dir(dirfd);
 		return e;
 	}
 	unlinkat(v->fd, plain, 0);
@@ -1426,7 +1444,7 @@ static enum aerr put_copy(struct quarantine *q, struct vault *v, int dirfd, cons
 		util_set_msg(errbuf, errlen, "removing it after the copy: %s", strerror(saved));
 		goto undo;
 	}
-	fsync(dirfd);
+	sync_dir(dirfd);
 	step(q, QUARANTINE_STEP_CLEANED);
 	return AERR_OK;
 undo:
@@ -1989,7 +2007,7 @@ enum aerr quarantine_restore(struct quarantine *q, const char *id, bool overwrit
 	}
 	named = named || overwrite;
 	linked = true;
-	fsync(dirfd);
+	sync_dir(dirfd);
 	step(q, QUARANTINE_STEP_RESTORE_LINKED);
 	if (named) {
 		if (renameat2(dirfd, tmp, dirfd, base, overwrite ? 0 : RENAME_NOREPLACE) != 0) {
@@ -1998,7 +2016,7 @@ enum aerr quarantine_restore(struct quarantine *q, const char *id, bool overwrit
 				 "there: not overwritten unless asked" : strerror(errno));
 			goto fail;
 		}
-		fsync(dirfd);
+		sync_dir(dirfd);
 		step(q, QUARANTINE_STEP_RESTORE_PLACED);
 	}
 	item_remove(v, id);

@@ -164,6 +164,9 @@ class RealtimeTest(unittest.TestCase):
         self.assertEqual((d["source"], d["action"], d["action_result"], d["process"]["pid"]),
                          ("realtime", "quarantine", "ok", os.getpid()), d)
         self.assertTrue(d["quarantine"])
+        # The folder it left is flushed too (the action's directory is
+        # opened O_PATH, which fsync() refuses).
+        self.assertNotIn("quarantine: flushing", self.agent.log_text())
         # A written infected file is quarantined by the scan behind its
         # writing, before anyone opens it.
         path = self.write("written-eicar.com", EICAR)
