@@ -42,10 +42,17 @@ struct answer {
 	size_t nhits;
 };
 
+/* Queries one source answers at once for this agent: each on a client
+ * (and its kept-alive connection) of its own, so that one slow answer
+ * holds no other query. */
+#define SOURCE_CLIENTS 4
+
 struct source {
 	char *url;
-	struct rest_client *rc;   /* guarded by lock: one query at a time */
+	struct rest_client *rc[SOURCE_CLIENTS];  /* NULL: another transport */
+	bool busy[SOURCE_CLIENTS];               /* guarded by lock */
 	pthread_mutex_t lock;
+	pthread_cond_t idle;                     /* a client was given back */
 	_Atomic uint64_t down_until_ns;
 };
 
@@ -155,6 +162,8 @@ static int add_source(struct smart *s, const char *url, const struct smart_confi
 {
 	struct source *src = &s->sources[s->nsources];
 	int af = cidr_url_family(cfg->proxy ? cfg->proxy : url);
+	bool failed = false;
+	size_t k;
 
 	if (cfg->family != AF_UNSPEC && af != AF_UNSPEC && af != cfg->family) {
 		log_msg(LOG_LVL_WARN, "smart protection source %s%s%s is reachable over %s only "
@@ -167,15 +176,21 @@ static int add_source(struct smart *s, const char *url, const struct smart_confi
 	}
 	src->url = strdup(url);
 	/* Another transport reaches the sources: no client here. */
-	src->rc = cfg->post ? NULL : rest_new(url, cfg->ca_file);
-	if (!src->url || (!cfg->post && (!src->rc ||
-					 rest_set_route(src->rc, cfg->proxy, cfg->family) != 0 ||
-					 rest_set_pins(src->rc, cfg->pins) != 0))) {
+	for (k = 0; !cfg->post && k < SOURCE_CLIENTS; k++) {
+		src->rc[k] = rest_new(url, cfg->ca_file);
+		if (!src->rc[k] || rest_set_route(src->rc[k], cfg->proxy, cfg->family) != 0 ||
+		    rest_set_pins(src->rc[k], cfg->pins) != 0)
+			failed = true;
+	}
+	if (!src->url || failed) {
 		free(src->url);
-		rest_free(src->rc);
+		for (k = 0; k < SOURCE_CLIENTS; k++)
+			rest_free(src->rc[k]);
+		memset(src, 0, sizeof(*src));
 		return -1;
 	}
 	pthread_mutex_init(&src->lock, NULL);
+	pthread_cond_init(&src->idle, NULL);
 	src->down_until_ns = 0;
 	s->nsources++;
 	return 0;
@@ -186,15 +201,28 @@ int smart_post(struct smart *s, size_t i, const char *body, size_t len, long tim
 {
 	struct source *src;
 	enum err rc;
+	size_t k;
 
-	if (i >= s->nsources || !s->sources[i].rc) {
+	if (i >= s->nsources || !s->sources[i].rc[0]) {
 		util_set_msg(errbuf, errlen, "smart protection: no source %zu here", i);
 		return -1;
 	}
 	src = &s->sources[i];
 	pthread_mutex_lock(&src->lock);
-	rc = rest_post_text(src->rc, LOOKUP_PATH, body, len, "text/plain", timeout, max, status,
-			    answer, errbuf, errlen);
+	for (;;) {
+		for (k = 0; k < SOURCE_CLIENTS && src->busy[k]; k++)
+			;
+		if (k < SOURCE_CLIENTS)
+			break;
+		pthread_cond_wait(&src->idle, &src->lock);
+	}
+	src->busy[k] = true;
+	pthread_mutex_unlock(&src->lock);
+	rc = rest_post_text(src->rc[k], LOOKUP_PATH, body, len, "text/plain", timeout, max,
+			    status, answer, errbuf, errlen);
+	pthread_mutex_lock(&src->lock);
+	src->busy[k] = false;
+	pthread_cond_signal(&src->idle);
 	pthread_mutex_unlock(&src->lock);
 	/* A relay's state sees the workers' requests only here: whether the
 	 * last one was answered is what smart_reachable() goes by. */
@@ -261,14 +289,16 @@ fail:
 
 void smart_free(struct smart *s)
 {
-	size_t i;
+	size_t i, k;
 
 	if (!s)
 		return;
 	for (i = 0; i < s->nsources; i++) {
 		free(s->sources[i].url);
-		rest_free(s->sources[i].rc);
+		for (k = 0; k < SOURCE_CLIENTS; k++)
+			rest_free(s->sources[i].rc[k]);
 		pthread_mutex_destroy(&s->sources[i].lock);
+		pthread_cond_destroy(&s->sources[i].idle);
 	}
 	free(s->sources);
 	if (s->cache)
