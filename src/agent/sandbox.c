@@ -280,12 +280,12 @@ static int seccomp_filter(char *errbuf, size_t errlen)
 			     masked(0, ~(scmp_datum_t)0, 0)) != 0 ||
 	    /* Its own thread's priority lowered (scan.cpu=low), nothing else. */
 	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setpriority), 3,
-			     SCMP_A0(SCMP_CMP_EQ, PRIO_PROCESS), SCMP_A1(SCMP_CMP_EQ, 0),
-			     SCMP_A2(SCMP_CMP_EQ, 19)) != 0 ||
+			     masked(0, ~(scmp_datum_t)0, PRIO_PROCESS),
+			     masked(1, ~(scmp_datum_t)0, 0), masked(2, ~(scmp_datum_t)0, 19)) != 0 ||
 	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioprio_set), 3,
-			     SCMP_A0(SCMP_CMP_EQ, SANDBOX_IOPRIO_WHO_PROCESS),
-			     SCMP_A1(SCMP_CMP_EQ, 0),
-			     SCMP_A2(SCMP_CMP_EQ, SANDBOX_IOPRIO_IDLE)) != 0 ||
+			     masked(0, ~(scmp_datum_t)0, SANDBOX_IOPRIO_WHO_PROCESS),
+			     masked(1, ~(scmp_datum_t)0, 0),
+			     masked(2, ~(scmp_datum_t)0, SANDBOX_IOPRIO_IDLE)) != 0 ||
 	    /* A signal to its own threads (abort() raises one). */
 	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
 			     masked(0, ~(scmp_datum_t)0, (scmp_datum_t)getpid())) != 0) {
