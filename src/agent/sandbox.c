@@ -281,7 +281,8 @@ static int seccomp_filter(char *errbuf, size_t errlen)
 	    /* Its own thread's priority lowered (scan.cpu=low), nothing else. */
 	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setpriority), 3,
 			     masked(0, ~(scmp_datum_t)0, PRIO_PROCESS),
-			     masked(1, ~(scmp_datum_t)0, 0), masked(2, ~(scmp_datum_t)0, 19)) != 0 ||
+			     masked(1, ~(scmp_datum_t)0, 0),
+			     masked(2, ~(scmp_datum_t)0, 19)) != 0 ||
 	    seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioprio_set), 3,
 			     masked(0, ~(scmp_datum_t)0, SANDBOX_IOPRIO_WHO_PROCESS),
 			     masked(1, ~(scmp_datum_t)0, 0),
