@@ -52,8 +52,10 @@ async function shot(name) {
 	await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
 }
 
+// Each step with the seconds since the start: where a slow run spent them.
+const started = Date.now();
 function step(name) {
-	console.log(`step: ${name}`);
+	console.log(`step: ${name} (at ${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
 
 const input = readline.createInterface({ input: process.stdin });
