@@ -181,6 +181,36 @@ class Wardd:
                             {"scope": f"client:{client}", "key": key, "value": value},
                             token=token)
 
+    def set_client(self, token, client, settings):
+        """Sets each key of settings (a dict, in its order) on client;
+        AssertionError naming the key the server refused."""
+        for key, value in settings.items():
+            status, body = self.client_setting(token, client, key, value)
+            assert status == 200, (key, body)
+
+    def components(self, token):
+        """The components the server has built: {name: version}."""
+        status, body = self.request("GET", "/api/v1/update", token=token)
+        assert status == 200, body
+        return {c["name"]: c["version"] for c in body["components"]}
+
+    def wait_component(self, token, version=1, name="virus-pattern", timeout=30,
+                       what="the first import"):
+        """Waits until the server has built version of component name."""
+        wait_for(lambda: self.components(token).get(name) == version, timeout=timeout,
+                 what=what)
+
+    def detections(self, token, client=None, path=None, limit=1000):
+        """The details of the detections the server logged (of client, of
+        path; the newest limit)."""
+        query = f"/api/v1/logs?kind=detection&limit={limit}"
+        if client is not None:
+            query += f"&client={client}"
+        status, body = self.request("GET", query, token=token)
+        assert status == 200, body
+        return [e["detail"] for e in body["events"]
+                if path is None or e["detail"]["path"] == path]
+
 
 class Agent:
     """One ward-agent with its own state directory and config file."""
@@ -226,9 +256,22 @@ class Agent:
         return subprocess.run([AGENT, "--config", self.conf, *args], capture_output=True,
                               text=True, timeout=timeout)
 
-    def status_text(self):
+    def status_text(self, timeout=30):
         """What `ward-agent status` prints."""
-        return self.command("status", timeout=30).stdout
+        return self.command("status", timeout=timeout).stdout
+
+    def wait_status(self, text, timeout=30, what=None):
+        """Waits until `ward-agent status` prints text."""
+        wait_for(lambda: text in self.status_text(), timeout=timeout, what=what or repr(text))
+
+    def counters(self, timeout=30):
+        """The real-time counters `ward-agent status` prints (a dict);
+        AssertionError, with the status, when it prints none."""
+        text = self.status_text(timeout)
+        for line in text.splitlines():
+            if line.startswith("realtime counters: "):
+                return json.loads(line[len("realtime counters: "):])
+        raise AssertionError("no counters in the status:\n" + text)
 
     def start(self):
         """Starts `ward-agent run` and waits for its control socket, through
@@ -282,6 +325,27 @@ class Agent:
         m = re.search(r"settings version: (\d+)", self.status_text())
         return int(m.group(1)) if m else -1
 
+    def wait_settings(self, server, token, what="the settings applied"):
+        """Waits until the running agent applied the settings version the
+        server has for its client now."""
+        client = self.credential()["client"]
+        status, c = server.request("GET", f"/api/v1/client?id={client}", token=token)
+        assert status == 200, c
+        wait_for(lambda: self.version() >= c["version"], what=what)
+
+    def start_realtime(self, server, token, paths, mode, timeout):
+        """Enrolls with server, gives the client real-time scanning of paths
+        in mode with realtime.timeout timeout, starts the agent and waits
+        until real-time scanning is on; the client id. (The caller stops
+        the agent, started or not.)"""
+        client = self.enroll_with(server)
+        server.set_client(token, client, {"realtime.paths": paths, "realtime.timeout": timeout,
+                                          "realtime.mode": mode, "realtime.enabled": True})
+        self.start()
+        self.wait_status(f"realtime: on ({mode} mode)", timeout=60,
+                         what="real-time scanning on")
+        return client
+
     def applied(self):
         """Settings versions this agent applied, in order, one per change line group."""
         seen = []
@@ -300,6 +364,17 @@ class AgentWire:
         self.server = server
         self.id = cred["client"]
         self.token = f"{cred['uuid']}:{cred['secret']}"
+
+    @classmethod
+    def enrolled(cls, server, root, *names):
+        """A real ward-agent per name (in root/NAME) enrolled with server and
+        never run: their credentials, for a test that speaks for them."""
+        wires = []
+        for name in names:
+            agent = Agent(root, name)
+            agent.enroll_with(server)
+            wires.append(cls(server, agent))
+        return wires
 
     def call(self, method, path, body=None, timeout=10):
         return self.server.request(method, path, body, token=self.token, timeout=timeout)
@@ -323,6 +398,18 @@ def mount_tmpfs(path, size, source="tmpfs"):
     is in a mount namespace of its own, or unmounts it with umount())."""
     os.makedirs(path, exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", source, path], check=True)
+
+
+def private_mount_namespace():
+    """Runs the test (its script, its arguments) again in a private mount
+    namespace of its own (unshare --mount --propagation private), unless it
+    is in one already: what it mounts is seen by it and the processes it
+    starts only, and goes with them; the machine's filesystems are never
+    marked. Returns in the new namespace; call it before anything starts."""
+    if os.environ.get("WARD_TEST_MOUNT_NS") != "1":
+        os.environ["WARD_TEST_MOUNT_NS"] = "1"
+        os.execvp("unshare", ["unshare", "--mount", "--propagation", "private",
+                              sys.executable, os.path.abspath(sys.argv[0]), *sys.argv[1:]])
 
 
 def umount(path):
@@ -453,13 +540,31 @@ def query(type_, digest, bits=32):
     return f"{type_}:{head:08x}/{bits}"
 
 
-def demo_signatures(root):
-    """A signature source of one hash signature (the EICAR file); its path."""
+def demo_signatures(root, more=None):
+    """A signature source of one hash signature (the EICAR file), and the
+    files of more ({name: text}); its path."""
     source = os.path.join(root, "signatures")
     os.makedirs(source)
-    with open(os.path.join(source, "demo.hdb"), "w") as f:
-        f.write("44d88612fea8a8f36de82e1278abb02f:68:Demo.Eicar\n")
+    files = {"demo.hdb": "44d88612fea8a8f36de82e1278abb02f:68:Demo.Eicar\n", **(more or {})}
+    for name, text in files.items():
+        with open(os.path.join(source, name), "w") as f:
+            f.write(text)
     return source
+
+
+def demo_wardd(root, cleanup, extra="", more=None):
+    """A wardd in root whose update source is demo_signatures(root, more)
+    (extra, its configuration's end, starts in [updates]), started, with
+    cleanup(stop) called at once (a test's addCleanup or addClassCleanup:
+    it stops even when what follows fails), once it has built
+    virus-pattern version 1; (server, an administrator's token)."""
+    src = demo_signatures(root, more)
+    server = Wardd(root, extra=f"[updates]\nsource_dir = {src}\n{extra}")
+    server.start()
+    cleanup(server.stop)
+    token = server.login()
+    server.wait_component(token)
+    return server, token
 
 
 def wait_for_components(server, token):

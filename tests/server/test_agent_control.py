@@ -13,7 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import AGENT, EICAR, Agent, Wardd, demo_signatures, wait_for  # noqa: E402
+from wardtest import AGENT, EICAR, Agent, demo_wardd, wait_for  # noqa: E402
 
 # Seconds SIGTERM may take to stop the agent: a poll in flight is aborted
 # within a second, a scan after the file in hand.
@@ -22,46 +22,30 @@ STOP_WITHIN = 5
 
 class AgentControlTest(unittest.TestCase):
     def setUp(self):
+        # Each piece is undone (in reverse) even when a later one fails.
         self.tmp = tempfile.TemporaryDirectory(prefix="ward-agent-control-")
-        src = demo_signatures(self.tmp.name)
+        self.addCleanup(self.tmp.cleanup)
         # A long poll much longer than the test waits: a stop that waited
         # for it would show.
-        self.server = Wardd(self.tmp.name, extra=f"[updates]\nsource_dir = {src}\n"
-                            "[http]\nlong_poll = 60s\n")
-        self.server.start()
-        token = self.server.login()
-
-        def imported():
-            status, body = self.server.request("GET", "/api/v1/update", token=token)
-            return any(c["name"] == "virus-pattern" and c["version"] == 1
-                       for c in body["components"])
-        wait_for(imported, what="the first import")
+        self.server, _ = demo_wardd(self.tmp.name, self.addCleanup,
+                                    extra="[http]\nlong_poll = 60s\n")
         self.agent = Agent(self.tmp.name, "agent")
+        self.addCleanup(self.agent.stop)
         done = self.agent.enroll("--bundle", os.path.join(self.server.data, "enroll.bundle"))
         self.assertEqual(done.returncode, 0, done.stderr)
         self.sock = os.path.join(self.agent.dir, "state", "control.sock")
 
-    def tearDown(self):
-        self.agent.stop()
-        self.server.stop()
-        self.tmp.cleanup()
-
-    def run_agent(self, *args, timeout=60):
-        return subprocess.run([AGENT, "--config", self.agent.conf, *args],
-                              capture_output=True, text=True, timeout=timeout)
-
     def start_agent(self):
         self.agent.start()
-        wait_for(lambda: "in use: virus-pattern version 1" in self.run_agent("status").stdout,
-                 what="the component in use")
+        self.agent.wait_status("in use: virus-pattern version 1", what="the component in use")
 
     def test_commands_without_a_running_agent(self):
-        status = self.run_agent("status")
+        status = self.agent.command("status")
         self.assertEqual(status.returncode, 0, status.stderr)
         self.assertIn("settings version: 0", status.stdout)
         self.assertIn("running: no; start it with", status.stdout)
         for cmd in (["scan", self.tmp.name], ["update"]):
-            done = self.run_agent(*cmd)
+            done = self.agent.command(*cmd)
             self.assertNotEqual(done.returncode, 0, cmd)
             self.assertIn("the agent is not running; start it with", done.stderr)
         # A socket left by an agent killed outright answers nobody: the
@@ -70,7 +54,7 @@ class AgentControlTest(unittest.TestCase):
         wait_for(lambda: os.path.exists(self.sock), what="the control socket")
         self.agent.stop()
         self.assertTrue(os.path.exists(self.sock))
-        self.assertIn("the agent is not running", self.run_agent("update").stderr)
+        self.assertIn("the agent is not running", self.agent.command("update").stderr)
         self.start_agent()
 
     def test_scan_status_and_update_through_the_agent(self):
@@ -91,17 +75,17 @@ class AgentControlTest(unittest.TestCase):
         self.assertIn(f"{files}/clean.txt: OK", done.stdout)
         self.assertIn("Scanned files: 2\nInfected files: 1\nTotal errors: 1", done.stdout)
         self.assertIn(f"{self.tmp.name}/missing: No such file or directory", done.stderr)
-        done = self.run_agent("update")
+        done = self.agent.command("update")
         self.assertEqual((done.returncode, done.stdout), (0, "virus-pattern version 1\n"),
                          done.stderr)
-        status = self.run_agent("status").stdout
+        status = self.agent.command("status").stdout
         self.assertIn(f"running: yes (pid {self.agent.proc.pid})", status)
         self.assertIn("scans running: 0", status)
         # A second agent on the same state is refused; the first goes on.
-        second = self.run_agent("run", timeout=30)
+        second = self.agent.command("run", timeout=30)
         self.assertEqual(second.returncode, 1)
         self.assertIn("another agent runs on this state directory", second.stderr)
-        self.assertIn("running: yes", self.run_agent("status").stdout)
+        self.assertIn("running: yes", self.agent.command("status").stdout)
 
     def request(self, data, sock=None):
         """Sends data on a control connection; the answer, parsed (None when
@@ -187,7 +171,7 @@ class AgentControlTest(unittest.TestCase):
         client = subprocess.Popen([AGENT, "--config", self.agent.conf, "scan", tree],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
-            wait_for(lambda: "scans running: 1" in self.run_agent("status").stdout,
+            wait_for(lambda: "scans running: 1" in self.agent.command("status").stdout,
                      what="the scan in flight")
             start = time.monotonic()
             self.assertEqual(self.agent.terminate(), 0, self.agent.log_text())

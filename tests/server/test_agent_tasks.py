@@ -20,8 +20,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import (EICAR, WARD, Agent, Wardd, demo_signatures, mount_tmpfs,  # noqa: E402
-                      require_root, umount, wait_for)
+from wardtest import (EICAR, WARD, Agent, demo_wardd, mount_tmpfs,  # noqa: E402
+                      private_mount_namespace, require_root, umount, wait_for)
 
 
 def metadata(path):
@@ -38,38 +38,25 @@ def metadata(path):
 class AgentTasksTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        # Each piece is undone (in reverse) even when a later one fails.
         cls.tmp = tempfile.TemporaryDirectory(prefix="ward-agent-tasks-")
+        cls.addClassCleanup(cls.tmp.cleanup)
         root = cls.tmp.name
         cls.tree = os.path.join(root, "tree")
         mount_tmpfs(cls.tree, "320m")
-        src = demo_signatures(root)
-        cls.server = Wardd(root, extra=f"[updates]\nsource_dir = {src}\n"
-                           "[http]\nlong_poll = 20s\n")
-        cls.server.start()
-        cls.admin = cls.server.login()
-
-        def imported():
-            _, body = cls.server.request("GET", "/api/v1/update", token=cls.admin)
-            return any(c["name"] == "virus-pattern" and c["version"] == 1
-                       for c in body["components"])
-        wait_for(imported, what="the first import")
+        cls.addClassCleanup(umount, cls.tree)
+        cls.server, cls.admin = demo_wardd(root, cls.addClassCleanup,
+                                           extra="[http]\nlong_poll = 20s\n")
         cls.agent = Agent(root, "agent")
+        cls.addClassCleanup(cls.agent.stop)
         cls.client = cls.agent.enroll_with(cls.server)
         cls.env = cls.server.cli_env()
         done = cls.ward("login", "--server", f"https://localhost:{cls.server.port}", "--ca",
                         os.path.join(cls.server.data, "ca.crt"))
         assert done.returncode == 0, done.stderr
         cls.agent.start()
-
-        wait_for(lambda: "in use: virus-pattern version 1" in cls.agent.status_text(),
-                 timeout=60, what="the component in use")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.agent.stop()
-        cls.server.stop()
-        umount(cls.tree)
-        cls.tmp.cleanup()
+        cls.agent.wait_status("in use: virus-pattern version 1", timeout=60,
+                              what="the component in use")
 
     @classmethod
     def ward(cls, *args):
@@ -80,11 +67,8 @@ class AgentTasksTest(unittest.TestCase):
         return self.server.request(method, path, body, token=self.admin)
 
     def setting(self, key, value):
-        status, body = self.server.client_setting(self.admin, self.client, key, value)
-        self.assertEqual(status, 200, body)
-        # Applied once the agent's status reports the new version.
-        _, c = self.call("GET", f"/api/v1/client?id={self.client}")
-        wait_for(lambda: self.agent.version() >= c["version"], what=f"{key} applied")
+        self.server.set_client(self.admin, self.client, {key: value})
+        self.agent.wait_settings(self.server, self.admin, what=f"{key} applied")
 
     def task(self, tid):
         status, body = self.call("GET", f"/api/v1/task?id={tid}")
@@ -107,8 +91,7 @@ class AgentTasksTest(unittest.TestCase):
         return tasks[0]["task"]
 
     def detections(self, path):
-        _, body = self.call("GET", f"/api/v1/logs?kind=detection&client={self.client}")
-        return [e["detail"] for e in body["events"] if e["detail"]["path"] == path]
+        return self.server.detections(self.admin, self.client, path)
 
     def inventory(self):
         _, body = self.call("GET", f"/api/v1/quarantine?client={self.client}")
@@ -309,8 +292,5 @@ class AgentTasksTest(unittest.TestCase):
 
 if __name__ == "__main__":
     require_root("actions and the quarantine act on files of a tmpfs the test mounts")
-    if os.environ.get("WARD_TEST_MOUNT_NS") != "1":
-        os.environ["WARD_TEST_MOUNT_NS"] = "1"
-        os.execvp("unshare", ["unshare", "--mount", "--propagation", "private",
-                              sys.executable, os.path.abspath(__file__), *sys.argv[1:]])
+    private_mount_namespace()
     unittest.main()

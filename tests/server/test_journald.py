@@ -29,7 +29,6 @@ Needs root and systemd-journald (package systemd); label "root".
 WARDD_BIN, WARD_AGENT_BIN and WARD_BIN name the programs."""
 import errno
 import glob
-import json
 import os
 import shutil
 import signal
@@ -42,8 +41,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import (AGENT, EICAR, Agent, Wardd, demo_signatures,  # noqa: E402
-                      require_root, wait_for)
+from wardtest import (AGENT, EICAR, SKIPPED, Agent, demo_wardd, mount_tmpfs,  # noqa: E402
+                      private_mount_namespace, require_root, umount, wait_for)
 
 JOURNALD = "/lib/systemd/systemd-journald"
 WATCHED = "/run/log"  # the agent's watched tmpfs; journald's runtime journal is in it
@@ -177,68 +176,44 @@ class JournalAgent(Agent):
 class JournaldTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        # Each piece is undone (in reverse) even when a later one fails.
         cls.tmp = tempfile.TemporaryDirectory(prefix="ward-journald-")
+        cls.addClassCleanup(cls.tmp.cleanup)
         root = cls.tmp.name
         # This namespace's own /run and journal directories: journald
         # never sees the machine's.
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "ward-journald-run", "/run"],
-                       check=True)
+        mount_tmpfs("/run", "16m", "ward-journald-run")
+        cls.addClassCleanup(umount, "/run")
         if os.path.isdir("/var/log/journal"):
-            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "ward-journald-var",
-                            "/var/log/journal"], check=True)
-        os.makedirs(WATCHED)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m", "ward-journald-test",
-                        WATCHED], check=True)
+            mount_tmpfs("/var/log/journal", "16m", "ward-journald-var")
+            cls.addClassCleanup(umount, "/var/log/journal")
+        mount_tmpfs(WATCHED, "256m", "ward-journald-test")
+        cls.addClassCleanup(umount, WATCHED)
         cls.work = os.path.join(WATCHED, "work")
         os.makedirs(cls.work)
         cls.program = os.path.join(cls.work, "true")
         shutil.copy(shutil.which("true"), cls.program)
         os.chmod(cls.program, 0o755)
         cls.journald_log = open(os.path.join(root, "journald.log"), "ab")
+        cls.addClassCleanup(cls.journald_log.close)
         cls.journald = None
+        cls.addClassCleanup(cls.stop_journald)
         cls.start_journald()
-        src = demo_signatures(root)
-        cls.server = Wardd(root, extra=f"[updates]\nsource_dir = {src}\n"
-                           "[http]\nlong_poll = 20s\n[agents]\nheartbeat_interval = 5s\n"
-                           "[logs]\ndetections_per_hour = 1000000\n"
-                           "detections_per_day = 1000000\n")
-        cls.server.start()
-        cls.token = cls.server.login()
-
-        def imported():
-            _, body = cls.server.request("GET", "/api/v1/update", token=cls.token)
-            return any(c["name"] == "virus-pattern" and c["version"] == 1
-                       for c in body["components"])
-        wait_for(imported, what="the first import")
+        cls.server, cls.token = demo_wardd(
+            root, cls.addClassCleanup, extra="[http]\nlong_poll = 20s\n"
+            "[agents]\nheartbeat_interval = 5s\n[logs]\ndetections_per_hour = 1000000\n"
+            "detections_per_day = 1000000\n")
         cls.agent = JournalAgent(root, "agent")
-        done = cls.agent.enroll("--bundle", os.path.join(cls.server.data, "enroll.bundle"))
-        assert done.returncode == 0, done.stderr
-        with open(os.path.join(cls.agent.dir, "state", "credential.json")) as f:
-            cls.client = json.load(f)["client"]
-        for key, value in (("realtime.paths", [WATCHED]), ("realtime.timeout", TIMEOUT),
-                           ("realtime.mode", "block"), ("realtime.enabled", True)):
-            status, body = cls.server.request(
-                "PUT", "/api/v1/settings", {"scope": f"client:{cls.client}", "key": key,
-                                            "value": value}, token=cls.token)
-            assert status == 200, body
-        cls.agent.start()
-        wait_for(lambda: "realtime: on (block mode)" in cls.status(), timeout=60,
-                 what="real-time scanning on")
+        cls.addClassCleanup(cls.agent.stop)
+        cls.client = cls.agent.start_realtime(cls.server, cls.token, [WATCHED], "block",
+                                              TIMEOUT)
 
     @classmethod
-    def tearDownClass(cls):
-        cls.agent.stop()
-        cls.server.stop()
+    def stop_journald(cls):
         if cls.journald and cls.journald.poll() is None:
             cls.journald.send_signal(signal.SIGCONT)
             cls.journald.kill()
             cls.journald.wait()
-        cls.journald_log.close()
-        subprocess.run(["umount", "-l", WATCHED])
-        if os.path.ismount("/var/log/journal"):
-            subprocess.run(["umount", "-l", "/var/log/journal"])
-        subprocess.run(["umount", "-l", "/run"])
-        cls.tmp.cleanup()
 
     @classmethod
     def start_journald(cls):
@@ -265,12 +240,8 @@ class JournaldTest(unittest.TestCase):
             print(f"skipped: systemd-journald exited ({cls.journald.returncode}) here:\n"
                   f"{tail}", file=sys.stderr)
             sys.stderr.flush()
-            os._exit(77)
-
-    @classmethod
-    def status(cls):
-        return subprocess.run([AGENT, "--config", cls.agent.conf, "status"],
-                              capture_output=True, text=True, timeout=30).stdout
+            cls.doClassCleanups()
+            os._exit(SKIPPED)
 
     def journal(self, *args):
         """The agent's lines in the journal (journalctl opens the journal
@@ -289,9 +260,8 @@ class JournaldTest(unittest.TestCase):
         self.assertLess(time.monotonic() - started, TIMEOUT + MARGIN)
 
     def reported(self):
-        _, body = self.server.request("GET", f"/api/v1/logs?kind=detection&client="
-                                      f"{self.client}&limit=100000", token=self.token)
-        return {e["detail"]["path"] for e in body["events"]}
+        return {d["path"] for d in self.server.detections(self.token, self.client,
+                                                          limit=100000)}
 
     def wait_reported(self, paths, what):
         missing = set(paths)
@@ -375,10 +345,6 @@ if __name__ == "__main__":
         print(f"skipped: needs {JOURNALD} and journalctl (package systemd)",
               file=sys.stderr)
         sys.exit(77)
-    if os.environ.get("WARD_TEST_MOUNT_NS") != "1":
-        # Again in a private mount namespace: /run, the journal and the
-        # watched tmpfs are this test's alone, and go with it.
-        os.environ["WARD_TEST_MOUNT_NS"] = "1"
-        os.execvp("unshare", ["unshare", "--mount", "--propagation", "private",
-                              sys.executable, os.path.abspath(__file__), *sys.argv[1:]])
+    # /run, the journal and the watched tmpfs are this test's alone.
+    private_mount_namespace()
     unittest.main(verbosity=2)

@@ -26,8 +26,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import (EICAR, Agent, Wardd, mount_tmpfs, require_root, umount,  # noqa: E402
-                      wait_for)
+from wardtest import (EICAR, Agent, demo_wardd, mount_tmpfs,  # noqa: E402
+                      private_mount_namespace, require_root, umount, wait_for)
 
 # Markers the signatures of this test match (an .ndb body signature each).
 ELF_MARK = b"WARD-REALTIME-TEST-ELF-MARKER"
@@ -41,67 +41,40 @@ def ndb(name, mark):
 class RealtimeTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        # Each piece is undone (in reverse) even when a later one fails.
         cls.tmp = tempfile.TemporaryDirectory(prefix="ward-realtime-")
+        cls.addClassCleanup(cls.tmp.cleanup)
         root = cls.tmp.name
         cls.watched = os.path.join(root, "watched")
         mount_tmpfs(cls.watched, "64m", "ward-rt-test")
+        cls.addClassCleanup(umount, cls.watched)
+        cls.server, cls.token = demo_wardd(
+            root, cls.addClassCleanup,
+            extra="[http]\nlong_poll = 60s\n[agents]\nheartbeat_interval = 5s\n",
+            more={"elf.ndb": ndb("Ward.Test.Elf", ELF_MARK)})
         cls.source = os.path.join(root, "signatures")
-        os.makedirs(cls.source)
-        with open(os.path.join(cls.source, "demo.hdb"), "w") as f:
-            f.write("44d88612fea8a8f36de82e1278abb02f:68:Demo.Eicar\n")
-        with open(os.path.join(cls.source, "elf.ndb"), "w") as f:
-            f.write(ndb("Ward.Test.Elf", ELF_MARK))
-        cls.server = Wardd(root, extra=f"[updates]\nsource_dir = {cls.source}\n"
-                           "[http]\nlong_poll = 60s\n[agents]\nheartbeat_interval = 5s\n")
-        cls.server.start()
-        cls.token = cls.server.login()
-        wait_for(lambda: cls.comp_version() == 1, what="the first import")
         # The agent's own state lives on the marked tmpfs: it must never be
         # scanned (the agent excludes its own directories).
         cls.agent = Agent(cls.watched, "agent")
-        cls.client = cls.agent.enroll_with(cls.server)
+        cls.addClassCleanup(cls.agent.stop)
         cls.files = os.path.join(cls.watched, "files")
         os.makedirs(cls.files)
-        cls.setting("realtime.paths", [cls.watched])
-        cls.setting("realtime.timeout", 1)
-        cls.setting("realtime.mode", "detect")
-        cls.setting("realtime.enabled", True)
-        cls.agent.start()
-        wait_for(lambda: "realtime: on (detect mode)" in cls.status(), timeout=60,
-                 what="real-time scanning on")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.agent.stop()
-        cls.server.stop()
-        umount(cls.watched)
-        cls.tmp.cleanup()
-
-    @classmethod
-    def comp_version(cls):
-        _, body = cls.server.request("GET", "/api/v1/update", token=cls.token)
-        return next((c["version"] for c in body["components"]
-                     if c["name"] == "virus-pattern"), None)
+        cls.client = cls.agent.start_realtime(cls.server, cls.token, [cls.watched], "detect", 1)
 
     @classmethod
     def setting(cls, key, value):
-        status, body = cls.server.client_setting(cls.token, cls.client, key, value)
-        assert status == 200, body
+        cls.server.set_client(cls.token, cls.client, {key: value})
 
     @classmethod
     def status(cls):
         return cls.agent.status_text()
 
     def counters(self):
-        for line in self.status().splitlines():
-            if line.startswith("realtime counters: "):
-                return json.loads(line[len("realtime counters: "):])
-        self.fail("no counters in the status:\n" + self.status())
+        return self.agent.counters()
 
     def mode(self, mode):
         self.setting("realtime.mode", mode)
-        wait_for(lambda: f"realtime: on ({mode} mode)" in self.status(), timeout=60,
-                 what=f"{mode} mode")
+        self.agent.wait_status(f"realtime: on ({mode} mode)", timeout=60, what=f"{mode} mode")
 
     def write(self, name, data, where=None):
         path = os.path.join(where or self.files, name)
@@ -127,13 +100,8 @@ class RealtimeTest(unittest.TestCase):
         except OSError as e:
             return e.errno
 
-    def detections(self):
-        _, body = self.server.request("GET", "/api/v1/logs?kind=detection&limit=1000",
-                                      token=self.token)
-        return body["events"]
-
     def detection_of(self, path):
-        return next((e for e in self.detections() if e["detail"]["path"] == path), None)
+        return next(iter(self.server.detections(self.token, path=path)), None)
 
     def test_1_detect_mode_logs_and_allows(self):
         self.mode("detect")
@@ -144,7 +112,7 @@ class RealtimeTest(unittest.TestCase):
         with open(path, "rb") as f:
             self.assertEqual(f.read(), EICAR)
         wait_for(lambda: self.detection_of(path), timeout=30, what="the detection reported")
-        d = self.detection_of(path)["detail"]
+        d = self.detection_of(path)
         self.assertEqual((d["source"], d["name"], d["process"]["pid"] > 0),
                          ("realtime", "Demo.Eicar", True))
         self.assertNotIn("action", d)
@@ -157,8 +125,8 @@ class RealtimeTest(unittest.TestCase):
         wait_for(lambda: not os.path.exists(path), what="the file quarantined")
 
         def reported():
-            return next((e["detail"] for e in self.detections()
-                         if e["detail"]["path"] == path and "action" in e["detail"]), None)
+            return next((d for d in self.server.detections(self.token, path=path)
+                         if "action" in d), None)
         wait_for(reported, timeout=30, what="the denial reported")
         d = reported()
         self.assertEqual((d["source"], d["action"], d["action_result"], d["process"]["pid"]),
@@ -231,7 +199,7 @@ class RealtimeTest(unittest.TestCase):
             f.write(ndb("Ward.Test.Later", LATER_MARK))
         status, body = self.server.request("POST", "/api/v1/update/now", token=self.token)
         self.assertEqual(status, 200, body)
-        wait_for(lambda: self.comp_version() == 2, timeout=60, what="the new import")
+        self.server.wait_component(self.token, 2, timeout=60, what="the new import")
         done = self.agent.command("update", timeout=120)
         self.assertEqual(done.returncode, 0, done.stderr)
         wait_for(lambda: "virus-pattern version 2 in use: every file is scanned again" in
@@ -317,7 +285,7 @@ class RealtimeTest(unittest.TestCase):
         with open(os.path.join(self.agent.dir, "state", "exclusions.json"), "w") as f:
             json.dump([restored], f)
         self.agent.start()
-        wait_for(lambda: "realtime: on (block mode)" in self.status(), what="on again")
+        self.agent.wait_status("realtime: on (block mode)", what="on again")
         self.write("restored.com", EICAR)
         self.assertEqual(self.open_errno(restored), 0)
         self.assertEqual(self.open_errno(self.plant("not-restored.com", EICAR)), errno.EPERM)
@@ -330,8 +298,8 @@ class RealtimeTest(unittest.TestCase):
                                         "exec " + shlex.join(argv)]
         try:
             self.agent.start()
-            wait_for(lambda: "realtime: unavailable (block mode): " in self.status(),
-                     timeout=60, what="unavailable")
+            self.agent.wait_status("realtime: unavailable (block mode): ", timeout=60,
+                                   what="unavailable")
             self.assertEqual(self.open_errno(self.write("free.com", EICAR)), 0)
             # The server has it from the status too.
             wait_for(lambda: (self.server.request("GET", f"/api/v1/client?id={self.client}",
@@ -345,10 +313,5 @@ class RealtimeTest(unittest.TestCase):
 
 if __name__ == "__main__":
     require_root("fanotify and a tmpfs of the test's own")
-    if os.environ.get("WARD_TEST_MOUNT_NS") != "1":
-        # Again in a private mount namespace: the tmpfs is seen by this
-        # test and the processes it starts only, and goes with them.
-        os.environ["WARD_TEST_MOUNT_NS"] = "1"
-        os.execvp("unshare", ["unshare", "--mount", "--propagation", "private",
-                              sys.executable, os.path.abspath(__file__), *sys.argv[1:]])
+    private_mount_namespace()
     unittest.main(verbosity=2)

@@ -28,7 +28,6 @@ the watchdog (the control that shows a decision would be waited for).
 Needs root (label "root"). WARDD_BIN, WARD_AGENT_BIN and WARD_BIN name the
 programs."""
 import errno
-import json
 import os
 import signal
 import socket
@@ -40,8 +39,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import (AGENT, EICAR, Agent, Wardd, demo_signatures,  # noqa: E402
-                      require_root, stop_process, wait_for)
+from wardtest import (AGENT, EICAR, Agent, demo_wardd, mount_tmpfs,  # noqa: E402
+                      private_mount_namespace, require_root, stop_process, umount, wait_for)
 
 TIMEOUT = 1   # realtime.timeout, seconds
 MARGIN = 14   # the watchdog's period, a loaded machine, the sanitizers
@@ -50,67 +49,35 @@ MARGIN = 14   # the watchdog's period, a loaded machine, the sanitizers
 class RealtimeFaultsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        # Each piece is undone (in reverse) even when a later one fails.
         cls.tmp = tempfile.TemporaryDirectory(prefix="ward-rt-faults-")
+        cls.addClassCleanup(cls.tmp.cleanup)
         root = cls.tmp.name
         cls.watched = os.path.join(root, "watched")
-        os.makedirs(cls.watched)
         cls.other = os.path.join(root, "other")
-        os.makedirs(cls.other)
         for where in (cls.watched, cls.other):
-            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "ward-rt-faults-test",
-                            where], check=True)
-        src = demo_signatures(root)
-        cls.server = Wardd(root, extra=f"[updates]\nsource_dir = {src}\n"
-                           "[http]\nlong_poll = 20s\n[agents]\nheartbeat_interval = 5s\n")
-        cls.server.start()
-        cls.token = cls.server.login()
-
-        def imported():
-            _, body = cls.server.request("GET", "/api/v1/update", token=cls.token)
-            return any(c["name"] == "virus-pattern" and c["version"] == 1
-                       for c in body["components"])
-        wait_for(imported, what="the first import")
+            mount_tmpfs(where, "64m", "ward-rt-faults-test")
+            cls.addClassCleanup(umount, where)
+        cls.server, cls.token = demo_wardd(
+            root, cls.addClassCleanup,
+            extra="[http]\nlong_poll = 20s\n[agents]\nheartbeat_interval = 5s\n")
         # State and scratch directories on the watched tmpfs (whose vault is
         # the state's own); the other tmpfs gets .ward-quarantine at its root.
         cls.agent = Agent(cls.watched, "agent")
+        cls.addClassCleanup(cls.agent.stop)
         cls.state = os.path.join(cls.agent.dir, "state")
         cls.scratch = os.path.join(cls.agent.dir, "scan")
         cls.state_vault = os.path.join(cls.state, "quarantine")
         cls.vault = os.path.join(cls.other, ".ward-quarantine")
-        done = cls.agent.enroll("--bundle", os.path.join(cls.server.data, "enroll.bundle"))
-        assert done.returncode == 0, done.stderr
-        with open(os.path.join(cls.state, "credential.json")) as f:
-            cls.client = json.load(f)["client"]
-        for key, value in (("realtime.paths", [cls.watched, cls.other]),
-                           ("realtime.timeout", TIMEOUT), ("realtime.mode", "block"),
-                           ("realtime.enabled", True)):
-            status, body = cls.server.request(
-                "PUT", "/api/v1/settings", {"scope": f"client:{cls.client}", "key": key,
-                                            "value": value}, token=cls.token)
-            assert status == 200, body
-        cls.agent.start()
-        wait_for(lambda: "realtime: on (block mode)" in cls.status(), timeout=60,
-                 what="real-time scanning on")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.agent.stop()
-        cls.server.stop()
-        for where in (cls.watched, cls.other):
-            subprocess.run(["umount", "-l", where])
-        cls.tmp.cleanup()
+        cls.client = cls.agent.start_realtime(cls.server, cls.token, [cls.watched, cls.other],
+                                              "block", TIMEOUT)
 
     @classmethod
     def status(cls):
-        return subprocess.run([AGENT, "--config", cls.agent.conf, "status"],
-                              capture_output=True, text=True,
-                              timeout=TIMEOUT + MARGIN).stdout
+        return cls.agent.status_text(timeout=TIMEOUT + MARGIN)
 
     def counters(self):
-        for line in self.status().splitlines():
-            if line.startswith("realtime counters: "):
-                return json.loads(line[len("realtime counters: "):])
-        self.fail("no counters in the status")
+        return self.agent.counters(timeout=TIMEOUT + MARGIN)
 
     def timed(self, fn):
         started = time.monotonic()
@@ -141,9 +108,7 @@ class RealtimeFaultsTest(unittest.TestCase):
                       for n in os.listdir(v) if n.endswith((".meta", ".data")))
 
     def detections(self, path):
-        _, body = self.server.request("GET", f"/api/v1/logs?kind=detection&client="
-                                      f"{self.client}&limit=1000", token=self.token)
-        return [e["detail"] for e in body["events"] if e["detail"]["path"] == path]
+        return self.server.detections(self.token, self.client, path)
 
     def test_1_infected_files_in_the_agents_own_directories(self):
         # A first detection on each tmpfs: an item in each vault.
@@ -261,8 +226,5 @@ class RealtimeFaultsTest(unittest.TestCase):
 
 if __name__ == "__main__":
     require_root("fanotify and a tmpfs of the test's own")
-    if os.environ.get("WARD_TEST_MOUNT_NS") != "1":
-        os.environ["WARD_TEST_MOUNT_NS"] = "1"
-        os.execvp("unshare", ["unshare", "--mount", "--propagation", "private",
-                              sys.executable, os.path.abspath(__file__), *sys.argv[1:]])
+    private_mount_namespace()
     unittest.main(verbosity=2)

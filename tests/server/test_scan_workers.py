@@ -14,7 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import AGENT, Agent, Wardd, demo_signatures, wait_for  # noqa: E402
+from wardtest import AGENT, Agent, demo_wardd, wait_for  # noqa: E402
 
 # A file no signature of the first version matches; the second version
 # adds a hash signature for it.
@@ -50,22 +50,20 @@ def children(pid):
 
 class ScanWorkersTest(unittest.TestCase):
     def setUp(self):
+        # Each piece is undone (in reverse) even when a later one fails.
         self.tmp = tempfile.TemporaryDirectory(prefix="ward-scan-workers-")
-        self.src = demo_signatures(self.tmp.name)
-        self.server = Wardd(self.tmp.name, extra=(
-            f"[updates]\nsource_dir = {self.src}\nwatch_interval = 1s\n"
-            "[http]\nlong_poll = 5s\n"))
-        self.server.start()
-        self.token = self.server.login()
-        wait_for(lambda: self.versions().get("virus-pattern") == 1, what="the first import")
+        self.addCleanup(self.tmp.cleanup)
+        self.server, self.token = demo_wardd(self.tmp.name, self.addCleanup,
+                                             extra="watch_interval = 1s\n[http]\nlong_poll = 5s\n")
+        self.src = os.path.join(self.tmp.name, "signatures")
         self.agent = Agent(self.tmp.name, "agent")
+        self.addCleanup(self.agent.stop)
         # One scan thread per worker: a long scan is long.
         self.edit_conf("[scan]\n", "[scan]\nworker_threads = 1\n")
         done = self.agent.enroll("--bundle", os.path.join(self.server.data, "enroll.bundle"))
         self.assertEqual(done.returncode, 0, done.stderr)
         self.agent.start()
-        wait_for(lambda: "in use: virus-pattern version 1" in self.run_agent("status").stdout,
-                 what="the component in use")
+        self.agent.wait_status("in use: virus-pattern version 1", what="the component in use")
         # A tree of small files, every 100th a copy of the marker.
         self.tree = os.path.join(self.tmp.name, "tree")
         for d in range(40):
@@ -76,26 +74,12 @@ class ScanWorkersTest(unittest.TestCase):
                     f.write(MARKER if n % 100 == 7 else f"file {d}/{n}\n".encode())
         self.markers = 40 * 3
 
-    def tearDown(self):
-        self.agent.stop()
-        self.server.stop()
-        self.tmp.cleanup()
-
     def edit_conf(self, old, new):
         with open(self.agent.conf) as f:
             conf = f.read()
         self.assertIn(old, conf)
         with open(self.agent.conf, "w") as f:
             f.write(conf.replace(old, new))
-
-    def versions(self):
-        status, body = self.server.request("GET", "/api/v1/update", token=self.token)
-        self.assertEqual(status, 200, body)
-        return {c["name"]: c["version"] for c in body["components"]}
-
-    def run_agent(self, *args, timeout=60):
-        return subprocess.run([AGENT, "--config", self.agent.conf, *args],
-                              capture_output=True, text=True, timeout=timeout)
 
     def start_scan(self):
         return subprocess.Popen([AGENT, "--config", self.agent.conf, "scan", self.tree],
@@ -135,13 +119,13 @@ class ScanWorkersTest(unittest.TestCase):
         # Version 2 is built on the server; the agent takes it only when told.
         with open(os.path.join(self.src, "marker.hdb"), "w") as f:
             f.write(MARKER_SIG)
-        wait_for(lambda: self.versions().get("virus-pattern") == 2, what="the second import")
-        self.assertIn("in use: virus-pattern version 1", self.run_agent("status").stdout)
+        self.server.wait_component(self.token, 2, what="the second import")
+        self.assertIn("in use: virus-pattern version 1", self.agent.command("status").stdout)
         first = self.start_scan()
         try:
             wait_for(lambda: children(self.agent.proc.pid), what="the scan's worker")
             old = children(self.agent.proc.pid)
-            done = self.run_agent("update")
+            done = self.agent.command("update")
             self.assertEqual(done.stdout, "virus-pattern version 2\n", done.stderr)
             self.assertIsNone(first.poll(), "the first scan ended before the update")
             # Both generations run now: the old one holds the first scan.
@@ -157,7 +141,7 @@ class ScanWorkersTest(unittest.TestCase):
         # Its worker exits once the scan let go of it.
         wait_for(lambda: not set(old) & set(children(self.agent.proc.pid)),
                  what="the old generation's worker to exit")
-        second = self.run_agent("scan", self.tree, timeout=300)
+        second = self.agent.command("scan", self.tree, timeout=300)
         self.assertEqual(second.returncode, 1, second.stderr)
         self.assertEqual(second.stdout.count("Ward.Test.Marker FOUND"), self.markers)
         self.assertIn(f"Infected files: {self.markers}\n", second.stdout)
@@ -177,10 +161,10 @@ class ScanWorkersTest(unittest.TestCase):
                 md5.update(chunk)
         with open(os.path.join(self.src, "big.hdb"), "w") as f:
             f.write(f"{md5.hexdigest()}:{size}:Ward.Test.Big\n")
-        wait_for(lambda: self.versions().get("virus-pattern") == 2, what="the second import")
-        done = self.run_agent("update")
+        self.server.wait_component(self.token, 2, what="the second import")
+        done = self.agent.command("update")
         self.assertEqual(done.stdout, "virus-pattern version 2\n", done.stderr)
-        done = self.run_agent("scan", os.path.dirname(big), timeout=300)
+        done = self.agent.command("scan", os.path.dirname(big), timeout=300)
         self.assertIn("Ward.Test.Big FOUND", done.stdout, done.stderr)
         self.assertEqual(done.returncode, 1, done.stderr)
 
@@ -193,7 +177,7 @@ class ScanWorkersTest(unittest.TestCase):
         done = None
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            done = self.run_agent("scan", self.tree)
+            done = self.agent.command("scan", self.tree)
             if "scan.worker_user" in done.stdout + done.stderr:
                 break
             time.sleep(0.2)
