@@ -43,6 +43,18 @@ static int test_ndirs;
 		fprintf(stderr, "    got '%s', want '%s'\n", g_ ? g_ : "(null)", (want)); \
 } while (0)
 
+/* Checks that validate (a validator of JSON taking an error buffer, as
+ * grouping_validate() and sources_validate()) refuses the JSON text with a
+ * message containing want. A macro: a failure names the caller's line, and
+ * only the tests that use it need jansson. */
+#define CHECK_REFUSED(validate, text, want) do { \
+	json_t *j_ = json_loads((text), 0, NULL); \
+	char m_[512] = ""; \
+	CHECK(j_ != NULL && !validate(j_, m_, sizeof(m_))); \
+	CHECK_STR_CONTAINS(m_, (want)); \
+	json_decref(j_); \
+} while (0)
+
 /* Exits with status 1 and a message naming path when the test fixture
  * path cannot be read: a missing fixture fails the test before anything
  * reads it, never as a crash further on. */

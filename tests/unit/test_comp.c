@@ -223,6 +223,20 @@ static enum err install(const char *env, const unsigned char *pk, const char *pa
 	return err;
 }
 
+/* Whether the agent pattern's prefix file at path holds the prefix of
+ * check_components()' custom SHA-256 hash (71e7b604...). */
+static bool has_custom_prefix(const char *path)
+{
+	size_t n;
+	char *text = util_read_file(path, 1 << 20, &n);
+	struct pset *ps = text ? pset_load(text, n, msg, sizeof(msg)) : NULL;
+	bool has = ps && pset_has(ps, COMP_SHA256, (const unsigned char *)"\x71\xe7\xb6\x04");
+
+	pset_free(ps);
+	free(text);
+	return has;
+}
+
 static void check_components(void)
 {
 	unsigned char pk[PKG_PK_BYTES], sk[PKG_SK_BYTES];
@@ -233,7 +247,6 @@ static void check_components(void)
 	int64_t full_size = 0, delta_size = 0;
 	size_t n;
 	char *text;
-	struct pset *ps;
 
 	pkg_keygen(pk, sk);
 	snprintf(src, sizeof(src), "%s", test_tmpdir());
@@ -289,11 +302,7 @@ static void check_components(void)
 	CHECK(name != NULL);
 	free(name);
 	snprintf(path, sizeof(path), "%s/smart-agent-pattern/%s", v2, COMP_PREFIX_FILE);
-	text = util_read_file(path, 1 << 20, &n);
-	ps = text ? pset_load(text, n, msg, sizeof(msg)) : NULL;
-	CHECK(ps && pset_has(ps, COMP_SHA256, (const unsigned char *)"\x71\xe7\xb6\x04"));
-	pset_free(ps);
-	free(text);
+	CHECK(has_custom_prefix(path));
 	snprintf(path, sizeof(path), "%s/full.tar.zst", v2);
 
 	snprintf(path, sizeof(path), "%s/delta.tar.zst", v2);
@@ -323,11 +332,7 @@ static void check_components(void)
 	snprintf(out, sizeof(out), "%s/installed-ssap", v2);
 	CHECK(install(env_delta, pk, path, dir1, out) == ERR_OK);
 	snprintf(path, sizeof(path), "%.900s/%s", out, COMP_PREFIX_FILE);
-	text = util_read_file(path, 1 << 20, &n);
-	ps = text ? pset_load(text, n, msg, sizeof(msg)) : NULL;
-	CHECK(ps && pset_has(ps, COMP_SHA256, (const unsigned char *)"\x71\xe7\xb6\x04"));
-	pset_free(ps);
-	free(text);
+	CHECK(has_custom_prefix(path));
 	free(env_delta);
 }
 

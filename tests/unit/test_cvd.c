@@ -60,6 +60,17 @@ static char *altered(const char *dir, const char *name, void (*fn)(unsigned char
 	return test_write(dir, name, buf, n);
 }
 
+/* cvd_check_file() of altered(dir, name, fn): its answer, msg and *h. */
+static enum serr check_altered(const char *dir, const char *name,
+			       void (*fn)(unsigned char *, size_t *), struct cvd_header *h)
+{
+	char *p = altered(dir, name, fn);
+	enum serr rc = cvd_check_file(p, h, msg, sizeof(msg));
+
+	free(p);
+	return rc;
+}
+
 static void flip_body(unsigned char *b, size_t *n)
 {
 	b[*n - 10] ^= 1;
@@ -92,24 +103,14 @@ int main(void)
 
 	test_upstream_headers();
 
-	p = altered(dir, "flipped.cvd", flip_body);
-	CHECK(cvd_check_file(p, &h, msg, sizeof(msg)) == SERR_HASH);
+	CHECK(check_altered(dir, "flipped.cvd", flip_body, &h) == SERR_HASH);
 	CHECK_STR_CONTAINS(msg, "flipped.cvd: the body's MD5");
-	free(p);
-	p = altered(dir, "half.cvd", truncate_half);
-	CHECK(cvd_check_file(p, &h, msg, sizeof(msg)) == SERR_HASH);
-	free(p);
-	p = altered(dir, "forged.cvd", forge_version);
-	CHECK(cvd_check_file(p, &h, msg, sizeof(msg)) == SERR_SIG);
+	CHECK(check_altered(dir, "half.cvd", truncate_half, &h) == SERR_HASH);
+	CHECK(check_altered(dir, "forged.cvd", forge_version, &h) == SERR_SIG);
 	CHECK_STR_CONTAINS(msg, "digital signature does not verify");
-	free(p);
-	p = altered(dir, "empty.cvd", header_only);
-	CHECK(cvd_check_file(p, &h, msg, sizeof(msg)) == SERR_HASH);
-	free(p);
+	CHECK(check_altered(dir, "empty.cvd", header_only, &h) == SERR_HASH);
 	/* A CLD's header is all that is checked. */
-	p = altered(dir, "daily.cld", flip_body);
-	CHECK(cvd_check_file(p, &h, msg, sizeof(msg)) == SERR_OK && h.version == 3);
-	free(p);
+	CHECK(check_altered(dir, "daily.cld", flip_body, &h) == SERR_OK && h.version == 3);
 	p = test_write(dir, "junk.cvd", "not a database", 14);
 	CHECK(cvd_check_file(p, &h, msg, sizeof(msg)) == SERR_FORMAT);
 	CHECK_STR_CONTAINS(msg, "junk.cvd: not a CVD/CLD");

@@ -110,6 +110,16 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* Appends it to the scan queue (be.lock held). */
+static void be_queue(struct item *it)
+{
+	if (be.tail)
+		be.tail->next = it;
+	else
+		be.head = it;
+	be.tail = it;
+}
+
 static bool be_submit(void *arg, struct realtime_job *job, const struct realtime_request *req)
 {
 	struct item *it = calloc(1, sizeof(*it));
@@ -129,11 +139,7 @@ static bool be_submit(void *arg, struct realtime_job *job, const struct realtime
 		it->next = be.held;
 		be.held = it;
 	} else {
-		if (be.tail)
-			be.tail->next = it;
-		else
-			be.head = it;
-		be.tail = it;
+		be_queue(it);
 		pthread_cond_signal(&be.cond);
 	}
 	pthread_mutex_unlock(&be.lock);
@@ -160,11 +166,7 @@ static void be_release(void)
 	while ((it = be.held) != NULL) {
 		be.held = it->next;
 		it->next = NULL;
-		if (be.tail)
-			be.tail->next = it;
-		else
-			be.head = it;
-		be.tail = it;
+		be_queue(it);
 	}
 	pthread_cond_broadcast(&be.cond);
 	pthread_mutex_unlock(&be.lock);

@@ -47,24 +47,17 @@ static void test_sps_lists(void)
 	json_decref(a);
 	json_decref(b);
 	json_decref(t);
-	t = json_loads("[{\"range\": \"*\", \"sources\": [\"http://plain.example\"]}]", 0,
-		       NULL);
-	CHECK(!sources_sps_validate(t, msg, sizeof(msg)));
-	CHECK_STR_CONTAINS(msg, "smart protection list 1, source 1: expected an https:// URL");
-	json_decref(t);
-	t = json_loads("[{\"range\": \"*\", \"sources\": []}]", 0, NULL);
-	CHECK(!sources_sps_validate(t, msg, sizeof(msg)));
-	CHECK_STR_CONTAINS(msg, "expected 1 to 16 sources");
-	json_decref(t);
-	t = json_loads("[{\"range\": \"x\", \"sources\": [\"integrated\"]}]", 0, NULL);
-	CHECK(!sources_sps_validate(t, msg, sizeof(msg)));
-	CHECK_STR_CONTAINS(msg, "'x' is not \"*\"");
-	json_decref(t);
-	t = json_loads("[{\"range\": \"*\", \"sources\": [\"integrated\"], \"proxy\": "
-		       "\"socks5://p\"}]", 0, NULL);
-	CHECK(!sources_sps_validate(t, msg, sizeof(msg)));
-	CHECK_STR_CONTAINS(msg, "proxy 'socks5://p'");
-	json_decref(t);
+	CHECK_REFUSED(sources_sps_validate,
+		      "[{\"range\": \"*\", \"sources\": [\"http://plain.example\"]}]",
+		      "smart protection list 1, source 1: expected an https:// URL");
+	CHECK_REFUSED(sources_sps_validate, "[{\"range\": \"*\", \"sources\": []}]",
+		      "expected 1 to 16 sources");
+	CHECK_REFUSED(sources_sps_validate, "[{\"range\": \"x\", \"sources\": [\"integrated\"]}]",
+		      "'x' is not \"*\"");
+	CHECK_REFUSED(sources_sps_validate,
+		      "[{\"range\": \"*\", \"sources\": [\"integrated\"], "
+		      "\"proxy\": \"socks5://p\"}]",
+		      "proxy 'socks5://p'");
 }
 
 int main(void)
@@ -101,10 +94,8 @@ int main(void)
 	CHECK(!sources_validate(t, msg, sizeof(msg)));
 	CHECK_STR_CONTAINS(msg, "without query");
 	json_decref(t);
-	t = json_loads("[{\"range\": \"10.0.0.0/99\", \"url\": \"https://x\"}]", 0, NULL);
-	CHECK(!sources_validate(t, msg, sizeof(msg)));
-	CHECK_STR_CONTAINS(msg, "'10.0.0.0/99' is not an IPv4 or IPv6");
-	json_decref(t);
+	CHECK_REFUSED(sources_validate, "[{\"range\": \"10.0.0.0/99\", \"url\": \"https://x\"}]",
+		      "'10.0.0.0/99' is not an IPv4 or IPv6");
 	/* 1024 entries are accepted, 1025 are not. */
 	big = json_array();
 	for (i = 0; i < SOURCES_MAX; i++)
