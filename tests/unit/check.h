@@ -6,6 +6,7 @@
 #ifndef WARD_TEST_CHECK_H
 #define WARD_TEST_CHECK_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -54,6 +55,21 @@ static int test_ndirs;
 	CHECK_STR_CONTAINS(m_, (want)); \
 	json_decref(j_); \
 } while (0)
+
+/* How many entries of dir have names starting with prefix (0 when dir
+ * cannot be read). */
+static inline int test_count_prefixed(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d)))
+		n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+	if (d)
+		closedir(d);
+	return n;
+}
 
 /* Exits with status 1 and a message naming path when the test fixture
  * path cannot be read: a missing fixture fails the test before anything

@@ -1,6 +1,5 @@
 /* test_cache.c -- the persistent scan cache: lookups, saving and merging,
  * corrupt tables, pruning of old signature sets. */
-#include <dirent.h>
 
 #include "check.h"
 #include "scan/cache.h"
@@ -148,18 +147,6 @@ static void test_corrupt_table_is_replaced(const char *dir)
 	scache_close(c);
 }
 
-static int count_tables(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	int n = 0;
-
-	while (d && (de = readdir(d)))
-		n += strncmp(de->d_name, "sigset-", 7) == 0;
-	if (d)
-		closedir(d);
-	return n;
-}
 
 static void test_prune(void)
 {
@@ -176,7 +163,7 @@ static void test_prune(void)
 		scache_close(c);
 	}
 	/* The current set plus the two most recent others. */
-	CHECK(count_tables(dir) == 3);
+	CHECK(test_count_prefixed(dir, "sigset-") == 3);
 }
 
 int main(void)

@@ -260,20 +260,6 @@ static void tree_scan(struct scanner *g, const char *dir)
 	util_buf_free(&out);
 }
 
-/* Returns how many workers' scratch directories are in base. */
-static int workers_in(const char *base)
-{
-	DIR *d = opendir(base);
-	struct dirent *e;
-	int n = 0;
-
-	while (d && (e = readdir(d)))
-		n += strncmp(e->d_name, "worker-", 7) == 0;
-	if (d)
-		closedir(d);
-	return n;
-}
-
 /* Checks that exactly one thread of pid is in the idle I/O class, at nice
  * 19, and the others keep this process's nice value and I/O class. */
 static void low_thread(pid_t pid)
@@ -472,7 +458,7 @@ static void real_workers(const char *dir)
 
 	/* Retired with a scan in flight: the scan finishes, then the worker
 	 * exits and its scratch directory goes. */
-	CHECK(workers_in(base) == 1);
+	CHECK(test_count_prefixed(base, "worker-") == 1); /* scratch directories */
 	settle(g);
 	signal_worker(pid, SIGSTOP);
 	bg_start(&b, g, bad);
@@ -483,7 +469,7 @@ static void real_workers(const char *dir)
 	CHECK(b.rc == AERR_OK);
 	CHECK_STR_EQ(b.names, "Eicar-Test-Signature");
 	CHECK(kill(pid, 0) != 0 && errno == ESRCH);
-	CHECK(workers_in(base) == 0);
+	CHECK(test_count_prefixed(base, "worker-") == 0);
 	free(bad);
 	free(clean);
 }
