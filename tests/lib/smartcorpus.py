@@ -70,9 +70,12 @@ def write_corpus(root):
         shutil.copy(testfile(name), os.path.join(root, name))
 
 
-def start_server(prefix):
-    """A wardd importing the sources, and the corpus: (tmp, corpus, wardd)."""
+def start_server(prefix, cleanup):
+    """A wardd importing the sources, and the corpus: (tmp, corpus, wardd).
+    cleanup (a test's addCleanup or addClassCleanup) is given, at once, what
+    removes the directory and stops wardd, even when what follows fails."""
     tmp = tempfile.TemporaryDirectory(prefix=prefix)
+    cleanup(tmp.cleanup)
     src = os.path.join(tmp.name, "source")
     os.makedirs(src)
     write_sources(src)
@@ -82,4 +85,5 @@ def start_server(prefix):
         f"[updates]\nsource_dir = {src}\nwatch_interval = 1s\n[sps]\nttl = 600\n"
         "[http]\nlong_poll = 5s\n"))
     server.start()
+    cleanup(server.stop)
     return tmp, corpus, server

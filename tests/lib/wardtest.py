@@ -19,6 +19,7 @@ import ssl
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 import zipfile
 
@@ -118,6 +119,10 @@ class Wardd:
             except (OSError, ssl.SSLError, http.client.HTTPException):
                 pass
             time.sleep(0.05)
+        # Not left running behind the failure.
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
         raise AssertionError("wardd did not answer within 30 s: " + self.log_text())
 
     def stop(self):
@@ -393,11 +398,15 @@ class AgentWire:
         return self.call("POST", "/api/v1/agent/tasks", report)
 
 
-def mount_tmpfs(path, size, source="tmpfs"):
+def mount_tmpfs(path, size, source="tmpfs", cleanup=None):
     """Makes path and mounts a tmpfs of size ("64m") on it (root; the caller
-    is in a mount namespace of its own, or unmounts it with umount())."""
+    is in a mount namespace of its own, or unmounts it with umount()).
+    cleanup (a test's addCleanup or addClassCleanup), when given, is given
+    at once what unmounts it."""
     os.makedirs(path, exist_ok=True)
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", source, path], check=True)
+    if cleanup:
+        cleanup(umount, path)
 
 
 def private_mount_namespace():
@@ -550,6 +559,25 @@ def demo_signatures(root, more=None):
         with open(os.path.join(source, name), "w") as f:
             f.write(text)
     return source
+
+
+def temp_dir(prefix, cleanup):
+    """A new TemporaryDirectory named with prefix; cleanup (a test's
+    addCleanup or addClassCleanup) is given, at once, what removes it, even
+    when what follows fails."""
+    tmp = tempfile.TemporaryDirectory(prefix=prefix)
+    cleanup(tmp.cleanup)
+    return tmp
+
+
+def temp_wardd(prefix, cleanup, extra="", kind=Wardd):
+    """A wardd (of class kind) in temp_dir(prefix, cleanup), started; cleanup
+    is given, at once, what stops it. (the TemporaryDirectory, the server)"""
+    tmp = temp_dir(prefix, cleanup)
+    server = kind(tmp.name, extra=extra)
+    server.start()
+    cleanup(server.stop)
+    return tmp, server
 
 
 def demo_wardd(root, cleanup, extra="", more=None):

@@ -15,13 +15,11 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
-import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from wardtest import (EICAR, WARD, Agent, demo_wardd, mount_tmpfs,  # noqa: E402
-                      private_mount_namespace, require_root, umount, wait_for)
+                      private_mount_namespace, require_root, temp_dir, wait_for)
 
 
 def metadata(path):
@@ -39,12 +37,9 @@ class AgentTasksTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         # Each piece is undone (in reverse) even when a later one fails.
-        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-agent-tasks-")
-        cls.addClassCleanup(cls.tmp.cleanup)
-        root = cls.tmp.name
+        root = temp_dir("ward-agent-tasks-", cls.addClassCleanup).name
         cls.tree = os.path.join(root, "tree")
-        mount_tmpfs(cls.tree, "320m")
-        cls.addClassCleanup(umount, cls.tree)
+        mount_tmpfs(cls.tree, "320m", cleanup=cls.addClassCleanup)
         cls.server, cls.admin = demo_wardd(root, cls.addClassCleanup,
                                            extra="[http]\nlong_poll = 20s\n")
         cls.agent = Agent(root, "agent")
@@ -102,11 +97,16 @@ class AgentTasksTest(unittest.TestCase):
         os.makedirs(d)
         return d
 
-    def test_scan_now_quarantine_restore_delete(self):
-        d = self.fresh_dir("now")
-        eicar = os.path.join(d, "eicar.com")
-        with open(eicar, "wb") as f:
+    def eicar_in(self, name):
+        """A fresh directory name holding eicar.com: (the directory, the file)."""
+        d = self.fresh_dir(name)
+        path = os.path.join(d, "eicar.com")
+        with open(path, "wb") as f:
             f.write(EICAR)
+        return d, path
+
+    def test_scan_now_quarantine_restore_delete(self):
+        d, eicar = self.eicar_in("now")
         os.chmod(eicar, 0o640)
         os.chown(eicar, 1234, 4321)
         os.setxattr(eicar, "user.origin", b"downloaded\x00\xff")
@@ -154,10 +154,7 @@ class AgentTasksTest(unittest.TestCase):
         self.assertEqual(again["progress"]["detections"], 0, again)
         self.assertTrue(os.path.exists(eicar))
         # Quarantined again from another directory, then deleted for good.
-        d2 = self.fresh_dir("delete")
-        victim = os.path.join(d2, "eicar.com")
-        with open(victim, "wb") as f:
-            f.write(EICAR)
+        d2, victim = self.eicar_in("delete")
         self.wait_task(self.scan_now(d2))
         wait_for(lambda: self.detections(victim), what="the second detection")
         item2 = self.detections(victim)[0]["quarantine"]
@@ -171,10 +168,7 @@ class AgentTasksTest(unittest.TestCase):
         self.assertFalse(os.path.exists(victim))
 
     def test_second_action_when_the_first_fails(self):
-        d = self.fresh_dir("second")
-        victim = os.path.join(d, "eicar.com")
-        with open(victim, "wb") as f:
-            f.write(EICAR)
+        d, victim = self.eicar_in("second")
         # The rename's target is taken: the rename fails, the delete runs.
         os.makedirs(victim + ".ward-infected")
         self.setting("action.malware.first", "rename")
@@ -190,10 +184,7 @@ class AgentTasksTest(unittest.TestCase):
         self.assertFalse(os.path.exists(victim))
 
     def test_central_copy(self):
-        d = self.fresh_dir("central")
-        victim = os.path.join(d, "eicar.com")
-        with open(victim, "wb") as f:
-            f.write(EICAR)
+        d, victim = self.eicar_in("central")
         self.setting("quarantine.central", True)
         try:
             self.wait_task(self.scan_now(d))

@@ -12,12 +12,11 @@ import sqlite3
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import Agent, wait_for, WARD, Wardd  # noqa: E402
+from wardtest import Agent, temp_wardd, wait_for, WARD  # noqa: E402
 
 # The CLI shows times in the local zone: one of its own (a POSIX rule, no
 # time zone database needed), an offset that is not whole hours.
@@ -33,22 +32,15 @@ def local_iso(t):
 class CliTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-cli-")
-        cls.server = Wardd(cls.tmp.name)
-        cls.server.start()
+        cls.tmp, cls.server = temp_wardd("ward-cli-", cls.addClassCleanup)
         cls.agent = Agent(cls.tmp.name, "agent")
+        cls.addClassCleanup(cls.agent.stop)
         cls.agent.enroll("--bundle", os.path.join(cls.server.data, "enroll.bundle"))
         cls.agent.start()
         wait_for(lambda: cls.agent.version() > 0, what="the agent's first settings")
         cls.env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(cls.tmp.name, "cfg"), TZ=TZ)
         with open(os.path.join(cls.server.data, "initial-admin-password")) as f:
             cls.password = f.read().strip()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.agent.stop()
-        cls.server.stop()
-        cls.tmp.cleanup()
 
     def ward(self, *args, password=None, ok=True):
         env = dict(self.env)
@@ -301,9 +293,7 @@ class CliValuesTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-cli-values-")
-        cls.server = Wardd(cls.tmp.name)
-        cls.server.start()
+        cls.tmp, cls.server = temp_wardd("ward-cli-values-", cls.addClassCleanup)
         cls.bundle = os.path.join(cls.server.data, "enroll.bundle")
         cls.ids = []
         for name in ("one", "two", "three"):
@@ -320,11 +310,6 @@ class CliValuesTest(unittest.TestCase):
                               capture_output=True, text=True, timeout=60,
                               env=dict(cls.env, WARD_PASSWORD=password))
         assert done.returncode == 0, done.stderr
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
-        cls.tmp.cleanup()
 
     def ward(self, *args, ok=True, env=None):
         done = subprocess.run([WARD, *args], capture_output=True, text=True,

@@ -18,14 +18,14 @@ import os
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from wardtest import (  # noqa: E402
-    AGENT, Agent, demo_signatures, EICAR, wait_for, wait_for_components, Wardd)
+    AGENT, Agent, demo_signatures, EICAR, temp_dir, temp_wardd, wait_for, wait_for_components,
+    Wardd)
 
 
 class Console(Wardd):
@@ -62,9 +62,8 @@ class Base(unittest.TestCase):
     extra = "[http]\nlong_poll = 5s\n"
 
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="ward-console-")
-        self.server = Console(self.tmp.name, extra=self.extra)
-        self.server.start()
+        self.tmp, self.server = temp_wardd("ward-console-", self.addCleanup, self.extra,
+                                           Console)
         self.agents = []
         # The import at start logs an event: let it land before a test
         # reads the log.
@@ -73,10 +72,9 @@ class Base(unittest.TestCase):
                  ["last_import"]["time"], what="the first import")
 
     def tearDown(self):
+        # Before the cleanups stop the server and remove the directory.
         for a in self.agents:
             a.stop()
-        self.server.stop()
-        self.tmp.cleanup()
 
     def enroll(self, hostname):
         """Enrolls a client through the API; returns (id, its bearer credential)."""
@@ -432,12 +430,13 @@ class ConsoleAgentTest(Base):
     """With signatures: a real agent scans, detects and reports."""
 
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="ward-console-")
+        self.tmp = temp_dir("ward-console-", self.addCleanup)
         source = demo_signatures(self.tmp.name)
         self.server = Console(self.tmp.name, extra=(
             f"[server]\nsession_idle = 5s\n[updates]\nsource_dir = {source}\n"
             "[http]\nlong_poll = 5s\n"))
         self.server.start()
+        self.addCleanup(self.server.stop)
         self.agents = []
 
     def test_agent_reports_what_it_detects(self):

@@ -35,14 +35,13 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from wardtest import (AGENT, EICAR, SKIPPED, Agent, demo_wardd, mount_tmpfs,  # noqa: E402
-                      private_mount_namespace, require_root, umount, wait_for)
+                      private_mount_namespace, require_root, temp_dir, wait_for)
 
 JOURNALD = "/lib/systemd/systemd-journald"
 WATCHED = "/run/log"  # the agent's watched tmpfs; journald's runtime journal is in it
@@ -177,18 +176,14 @@ class JournaldTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         # Each piece is undone (in reverse) even when a later one fails.
-        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-journald-")
-        cls.addClassCleanup(cls.tmp.cleanup)
+        cls.tmp = temp_dir("ward-journald-", cls.addClassCleanup)
         root = cls.tmp.name
         # This namespace's own /run and journal directories: journald
         # never sees the machine's.
-        mount_tmpfs("/run", "16m", "ward-journald-run")
-        cls.addClassCleanup(umount, "/run")
+        mount_tmpfs("/run", "16m", "ward-journald-run", cls.addClassCleanup)
         if os.path.isdir("/var/log/journal"):
-            mount_tmpfs("/var/log/journal", "16m", "ward-journald-var")
-            cls.addClassCleanup(umount, "/var/log/journal")
-        mount_tmpfs(WATCHED, "256m", "ward-journald-test")
-        cls.addClassCleanup(umount, WATCHED)
+            mount_tmpfs("/var/log/journal", "16m", "ward-journald-var", cls.addClassCleanup)
+        mount_tmpfs(WATCHED, "256m", "ward-journald-test", cls.addClassCleanup)
         cls.work = os.path.join(WATCHED, "work")
         os.makedirs(cls.work)
         cls.program = os.path.join(cls.work, "true")

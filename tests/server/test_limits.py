@@ -28,14 +28,13 @@ import sqlite3
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from wardtest import (  # noqa: E402
-    Agent, payload, query, sps_bundle, wait_for, WARD, Wardd, WardSps, zip_of)
+    Agent, payload, query, sps_bundle, temp_dir, wait_for, WARD, Wardd, WardSps, zip_of)
 
 
 # Enough MD5 entries that every 8-bit prefix has more than 256 of them:
@@ -130,17 +129,21 @@ class LookupLimitsTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-limits-")
+        # Undone even when what follows fails (tearDownClass, which checks
+        # the exit statuses, is not called then).
+        cls.tmp = temp_dir("ward-limits-", cls.addClassCleanup)
         cls.src = os.path.join(cls.tmp.name, "source")
         write_big_source(cls.src)
         cls.server = Wardd(cls.tmp.name, extra=(
             f"[updates]\nsource_dir = {cls.src}\nwatch_interval = 1s\n"))
         cls.server.start()
+        cls.addClassCleanup(cls.server.stop)
         wait_for(lambda: cls.server.request("GET", "/sps/v1/health")[0] == 200, timeout=120,
                  what="the first pattern")
         cls.ctx = ssl.create_default_context(cafile=os.path.join(cls.server.data, "ca.crt"))
         sps_ca = os.path.join(cls.server.data, "sps-ca.crt")
         cls.sps = WardSps(cls.tmp.name, sps_ca)
+        cls.addClassCleanup(cls.sps.stop)
         done = cls.sps.run("enroll", "--bundle", sps_bundle(cls.server, cls.server.login(),
                                                             cls.tmp.name),
                            "--name", "127.0.0.1")
@@ -162,7 +165,6 @@ class LookupLimitsTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.sps.stop()
         code = cls.server.stop()
-        cls.tmp.cleanup()
         # Clean stops (under the sanitizers: no leak, no error).
         assert (code, cls.sps.proc.returncode) == (0, 0), (code, cls.sps.proc.returncode)
 
@@ -213,7 +215,7 @@ class HeldAnswersTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-held-")
+        cls.tmp = temp_dir("ward-held-", cls.addClassCleanup)
         cls.src = os.path.join(cls.tmp.name, "source")
         os.makedirs(cls.src)
         # Long names make big answers from few entries.
@@ -225,6 +227,7 @@ class HeldAnswersTest(unittest.TestCase):
             f"[updates]\nsource_dir = {cls.src}\nwatch_interval = 1s\n"
             "[sps]\nmax_held_answers = 1048576\nmax_answer_bytes = 131072\n"))
         cls.server.start()
+        cls.addClassCleanup(cls.server.stop)  # a no-op after tearDownClass's
         wait_for(lambda: cls.server.request("GET", "/sps/v1/health")[0] == 200, timeout=60,
                  what="the first pattern")
         cls.ctx = ssl.create_default_context(cafile=os.path.join(cls.server.data, "ca.crt"))
@@ -232,7 +235,6 @@ class HeldAnswersTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         code = cls.server.stop()
-        cls.tmp.cleanup()
         assert code == 0, code
 
     def queries(self, n):
@@ -296,7 +298,7 @@ class HeldAnswersTest(unittest.TestCase):
 class DownloadLimitsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-downloads-")
+        cls.tmp = temp_dir("ward-downloads-", cls.addClassCleanup)
         cls.src = os.path.join(cls.tmp.name, "source")
         write_download_source(cls.src)
         cls.server = Wardd(cls.tmp.name, extra=(
@@ -306,6 +308,7 @@ class DownloadLimitsTest(unittest.TestCase):
             # slow, busy machine (a cut-off would free a slot).
             "download_idle = 15s\n"))
         cls.server.start()
+        cls.addClassCleanup(cls.server.stop)  # a no-op after tearDownClass's
         cls.ctx = ssl.create_default_context(cafile=os.path.join(cls.server.data, "ca.crt"))
         cls.token = cls.server.login()
         wait_for(lambda: any(c["version"] for c in cls.update()["components"]), timeout=120,
@@ -324,7 +327,6 @@ class DownloadLimitsTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         code = cls.server.stop()
-        cls.tmp.cleanup()
         assert code == 0, code
 
     @classmethod
@@ -394,9 +396,10 @@ class DownloadLimitsTest(unittest.TestCase):
 
 class DetectionLimitsTest(unittest.TestCase):
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="ward-detections-")
+        self.tmp = temp_dir("ward-detections-", self.addCleanup)
         self.server = Wardd(self.tmp.name, extra="[http]\nlong_poll = 1s\n")
         self.server.start()
+        self.addCleanup(self.server.stop)  # a no-op after tearDown's
         self.agents = []
         self.ctx = ssl.create_default_context(cafile=os.path.join(self.server.data, "ca.crt"))
         self.token = self.server.login()
@@ -406,7 +409,6 @@ class DetectionLimitsTest(unittest.TestCase):
         for a in self.agents:
             a.stop()
         code = self.server.stop()
-        self.tmp.cleanup()
         self.assertEqual(code, 0)
 
     def report(self, conn, cred, n, tag):

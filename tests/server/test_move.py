@@ -19,21 +19,21 @@ from wardtest import AGENT, Agent, wait_for, WARD, Wardd  # noqa: E402
 
 class MoveTest(unittest.TestCase):
     def setUp(self):
+        # Undone even when what follows fails.
         self.tmp = tempfile.TemporaryDirectory(prefix="ward-move-")
+        self.addCleanup(self.tmp.cleanup)
         for name in ("a", "b"):
             os.makedirs(os.path.join(self.tmp.name, name))
         self.a = Wardd(os.path.join(self.tmp.name, "a"))
         self.b = Wardd(os.path.join(self.tmp.name, "b"))
         for s in (self.a, self.b):
             s.start()
+            self.addCleanup(s.stop)
         self.agent = None
 
     def tearDown(self):
         if self.agent:
             self.agent.stop()
-        self.a.stop()
-        self.b.stop()
-        self.tmp.cleanup()
 
     def ward(self, server, *args, ok=True):
         env = dict(os.environ, XDG_CONFIG_HOME=os.path.join(server.root, "cfg"))

@@ -9,11 +9,10 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import unittest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from test_wardd import Wardd  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from wardtest import temp_wardd  # noqa: E402
 
 WARD = os.environ.get("WARD_BIN", os.path.join(os.path.dirname(__file__), "../../build/bin/ward"))
 ARG = re.compile(r"`(\w+)` \((body|query), ([^,)]+)(, optional)?\)")
@@ -35,15 +34,8 @@ def operations():
 class OpsArgsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-ops-")
-        cls.w = Wardd(cls.tmp.name)
-        cls.w.start()
+        cls.tmp, cls.w = temp_wardd("ward-ops-", cls.addClassCleanup)
         cls.token = cls.w.login()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.w.stop()
-        cls.tmp.cleanup()
 
     def call(self, method, path, body=None, raw=None):
         return self.w.request(method, path, body, token=self.token, raw=raw)

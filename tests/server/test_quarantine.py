@@ -18,11 +18,10 @@ import os
 import ssl
 import subprocess
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import Agent, AgentWire, WARD, Wardd  # noqa: E402
+from wardtest import AgentWire, temp_wardd, WARD  # noqa: E402
 
 
 def record(item, path="/home/u/eicar.com", state="stored", t=1700000000):
@@ -33,18 +32,12 @@ def record(item, path="/home/u/eicar.com", state="stored", t=1700000000):
 class QuarantineTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-quarantine-")
-        cls.server = Wardd(cls.tmp.name, extra="[quarantine]\nmax_items = 8\nmax_report = 5\n"
-                           "central_max_file = 4096\n[http]\nlong_poll = 5s\n")
-        cls.server.start()
+        cls.tmp, cls.server = temp_wardd(
+            "ward-quarantine-", cls.addClassCleanup, "[quarantine]\nmax_items = 8\n"
+            "max_report = 5\ncentral_max_file = 4096\n[http]\nlong_poll = 5s\n")
         cls.admin = cls.server.login()
-        cls.creds = []
-        for name in ("a", "b"):
-            agent = Agent(cls.tmp.name, name)
-            agent.enroll_with(cls.server)
-            wire = AgentWire(cls.server, agent)
-            cls.creds.append((wire.id, wire.token))
-        (cls.a, cls.ta), (cls.b, cls.tb) = cls.creds
+        a, b = AgentWire.enrolled(cls.server, cls.tmp.name, "a", "b")
+        (cls.a, cls.ta), (cls.b, cls.tb) = (a.id, a.token), (b.id, b.token)
         status, body = cls.server.request("POST", "/api/v1/domains", {"path": "/Sales"},
                                           token=cls.admin)
         assert status == 201, body
@@ -52,11 +45,6 @@ class QuarantineTest(unittest.TestCase):
                                           {"ids": [cls.b], "to": "/Sales"}, token=cls.admin)
         assert status == 200, body
         cls.env = cls.server.cli_env()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
-        cls.tmp.cleanup()
 
     def admin_call(self, method, path, body=None):
         return self.server.request(method, path, body, token=self.admin)

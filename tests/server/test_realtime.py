@@ -20,14 +20,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from wardtest import (EICAR, Agent, demo_wardd, mount_tmpfs,  # noqa: E402
-                      private_mount_namespace, require_root, umount, wait_for)
+                      private_mount_namespace, require_root, temp_dir, umount, wait_for)
 
 # Markers the signatures of this test match (an .ndb body signature each).
 ELF_MARK = b"WARD-REALTIME-TEST-ELF-MARKER"
@@ -42,12 +41,9 @@ class RealtimeTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         # Each piece is undone (in reverse) even when a later one fails.
-        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-realtime-")
-        cls.addClassCleanup(cls.tmp.cleanup)
-        root = cls.tmp.name
+        root = temp_dir("ward-realtime-", cls.addClassCleanup).name
         cls.watched = os.path.join(root, "watched")
-        mount_tmpfs(cls.watched, "64m", "ward-rt-test")
-        cls.addClassCleanup(umount, cls.watched)
+        mount_tmpfs(cls.watched, "64m", "ward-rt-test", cls.addClassCleanup)
         cls.server, cls.token = demo_wardd(
             root, cls.addClassCleanup,
             extra="[http]\nlong_poll = 60s\n[agents]\nheartbeat_interval = 5s\n",

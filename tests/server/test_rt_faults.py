@@ -33,14 +33,13 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from wardtest import (AGENT, EICAR, Agent, demo_wardd, mount_tmpfs,  # noqa: E402
-                      private_mount_namespace, require_root, stop_process, umount, wait_for)
+                      private_mount_namespace, require_root, stop_process, temp_dir, wait_for)
 
 TIMEOUT = 1   # realtime.timeout, seconds
 MARGIN = 14   # the watchdog's period, a loaded machine, the sanitizers
@@ -50,14 +49,11 @@ class RealtimeFaultsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         # Each piece is undone (in reverse) even when a later one fails.
-        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-rt-faults-")
-        cls.addClassCleanup(cls.tmp.cleanup)
-        root = cls.tmp.name
+        root = temp_dir("ward-rt-faults-", cls.addClassCleanup).name
         cls.watched = os.path.join(root, "watched")
         cls.other = os.path.join(root, "other")
         for where in (cls.watched, cls.other):
-            mount_tmpfs(where, "64m", "ward-rt-faults-test")
-            cls.addClassCleanup(umount, where)
+            mount_tmpfs(where, "64m", "ward-rt-faults-test", cls.addClassCleanup)
         cls.server, cls.token = demo_wardd(
             root, cls.addClassCleanup,
             extra="[http]\nlong_poll = 20s\n[agents]\nheartbeat_interval = 5s\n")

@@ -6,7 +6,6 @@ component update during a long scan leaves that scan on the generation
 it started with, while the next scan uses the new one."""
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import tempfile

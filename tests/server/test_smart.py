@@ -32,7 +32,7 @@ from wardtest import AGENT, Agent, digest, payload, wait_for, WARD, Wardd  # noq
 class SmartScanTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp, cls.corpus, cls.server = start_server("ward-smart-")
+        cls.tmp, cls.corpus, cls.server = start_server("ward-smart-", cls.addClassCleanup)
         packages = os.path.join(cls.server.data, "packages")
         cls.vp = os.path.join(packages, "virus-pattern-1.tar.zst")
         cls.sap = os.path.join(packages, "smart-agent-pattern-1.tar.zst")
@@ -41,11 +41,6 @@ class SmartScanTest(unittest.TestCase):
         wait_for(lambda: os.path.exists(cls.vp) and os.path.exists(cls.sap) and
                  '"version":1' in cls.server_get("/sps/v1/status").replace(" ", ""),
                  what="the first components")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
-        cls.tmp.cleanup()
 
     def scan(self, *args, ok=(0, 1)):
         p = subprocess.run([WARD, "scan", "-r", "--no-cache", "--json", "-j", "2", *args,
@@ -226,7 +221,7 @@ class SmartAgentTest(unittest.TestCase):
     conventional scan, scanning the same corpus with `ward-agent scan`."""
 
     def setUp(self):
-        self.tmp, self.corpus, self.server = start_server("ward-smart-agent-")
+        self.tmp, self.corpus, self.server = start_server("ward-smart-agent-", self.addCleanup)
         self.token = self.server.login()
         wait_for(lambda: self.server.request("GET", "/sps/v1/health")[0] == 200,
                  what="the first components")
@@ -240,18 +235,13 @@ class SmartAgentTest(unittest.TestCase):
         self.agents = {}
         for name in ("smart", "conventional"):
             a = Agent(self.tmp.name, name)
+            self.addCleanup(a.stop)
             done = a.enroll("--bundle", os.path.join(self.server.data, "enroll.bundle"))
             self.assertEqual(done.returncode, 0, done.stderr)
             a.start()
             self.agents[name] = a
         wait_for(lambda: all(a.version() > 0 for a in self.agents.values()),
                  what="first settings")
-
-    def tearDown(self):
-        for a in self.agents.values():
-            a.stop()
-        self.server.stop()
-        self.tmp.cleanup()
 
     def client_id(self, agent):
         with open(os.path.join(agent.dir, "state", "credential.json")) as f:
@@ -348,12 +338,15 @@ class SmartAgentTest(unittest.TestCase):
             wait_for(lambda: f"{x}: {name} found" in smart.log_text(), timeout=60,
                      what=f"the rescan finding {name}")
 
-        status, body = self.server.request("POST", "/api/v1/update/agents", {"scope": "root"},
-                                           token=self.token)
-        self.assertEqual(status, 200, body)
-        wait_for(lambda: os.path.realpath(os.path.join(
-            smart.dir, "state", "components", "smart-agent-pattern", "current")).endswith("/2"),
-            timeout=60, what="the agent on version 2")
+        def agents_updated(version):
+            status, body = self.server.request("POST", "/api/v1/update/agents",
+                                               {"scope": "root"}, token=self.token)
+            self.assertEqual(status, 200, body)
+            wait_for(lambda: os.path.realpath(os.path.join(
+                smart.dir, "state", "components", "smart-agent-pattern", "current")).endswith(
+                    f"/{version}"), timeout=60, what=f"the agent on version {version}")
+
+        agents_updated(2)
         unverified_then_rescanned("Ward.Test.OldName")
         # The entry is renamed in version 3, which also gains a hash (so the
         # agent pattern changes too). The agent's cached answer (good for
@@ -364,12 +357,7 @@ class SmartAgentTest(unittest.TestCase):
                     f"{digest('md5', other)}:{len(other)}:Ward.Test.Another\n")
         self.token = self.server.login()
         self.wait_imported(3)
-        status, body = self.server.request("POST", "/api/v1/update/agents", {"scope": "root"},
-                                           token=self.token)
-        self.assertEqual(status, 200, body)
-        wait_for(lambda: os.path.realpath(os.path.join(
-            smart.dir, "state", "components", "smart-agent-pattern", "current")).endswith("/3"),
-            timeout=60, what="the agent on version 3")
+        agents_updated(3)
         unverified_then_rescanned("Ward.Test.NewName")
 
     def wait_imported(self, version):

@@ -12,11 +12,10 @@ import os
 import shutil
 import ssl
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import clamav_cvd, query, wait_for, Wardd  # noqa: E402
+from wardtest import clamav_cvd, query, temp_dir, wait_for, Wardd  # noqa: E402
 
 
 MALWARE = b"pretend this is malware\n"
@@ -34,7 +33,8 @@ def sha256(b):
 
 class SpsTest(unittest.TestCase):
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="ward-sps-")
+        # Undone even when what follows fails.
+        self.tmp = temp_dir("ward-sps-", self.addCleanup)
         self.src = os.path.join(self.tmp.name, "source")
         os.makedirs(self.src)
         shutil.copy(clamav_cvd(5), os.path.join(self.src, "main.cvd"))
@@ -49,13 +49,10 @@ class SpsTest(unittest.TestCase):
         self.server = Wardd(self.tmp.name, extra=(
             f"[updates]\nsource_dir = {self.src}\nwatch_interval = 1s\n[sps]\nttl = 600\n"))
         self.server.start()
+        self.addCleanup(self.server.stop)
         self.token = self.server.login()
         wait_for(lambda: self.sps("GET", "/sps/v1/health")[0] == 200, what="first pattern")
         self.ctx = ssl.create_default_context(cafile=os.path.join(self.server.data, "ca.crt"))
-
-    def tearDown(self):
-        self.server.stop()
-        self.tmp.cleanup()
 
     def sps(self, method, path, body=None, host="127.0.0.1"):
         ctx = ssl.create_default_context(cafile=os.path.join(self.server.data, "ca.crt"))

@@ -18,39 +18,27 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import Agent, AgentWire, wait_for, WARD, Wardd  # noqa: E402
+from wardtest import AgentWire, temp_wardd, wait_for, WARD  # noqa: E402
 
 
 class TasksTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="ward-tasks-")
-        cls.server = Wardd(cls.tmp.name, extra="[agents]\nheartbeat_interval = 5s\n"
-                           "offline_after = 10s\n[http]\nlong_poll = 30s\n")
-        cls.server.start()
+        cls.tmp, cls.server = temp_wardd(
+            "ward-tasks-", cls.addClassCleanup, "[agents]\nheartbeat_interval = 5s\n"
+            "offline_after = 10s\n[http]\nlong_poll = 30s\n")
         cls.admin = cls.server.login()
-        cls.wires = []
-        for name in ("off", "a", "b"):
-            agent = Agent(cls.tmp.name, name)
-            agent.enroll_with(cls.server)
-            cls.wires.append(AgentWire(cls.server, agent))
-        cls.off, cls.a, cls.b = cls.wires
+        cls.off, cls.a, cls.b = AgentWire.enrolled(cls.server, cls.tmp.name, "off", "a", "b")
         # "off" is never heard from again: offline once agents.offline_after
         # has passed since its enrollment.
         wait_for(lambda: cls.client(cls.off.id)["state"] == "offline", timeout=30,
                  what="an offline agent")
         cls.env = cls.server.cli_env()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.stop()
-        cls.tmp.cleanup()
 
     @classmethod
     def client(cls, cid):
@@ -352,35 +340,28 @@ class ExpiryTest(unittest.TestCase):
     then, and then the administrator sees why."""
 
     def test_unreported_task_expires(self):
-        with tempfile.TemporaryDirectory(prefix="ward-expire-") as tmp:
-            server = Wardd(tmp, extra="[tasks]\nexpire = 10s\n")
-            server.start()
-            try:
-                admin = server.login()
-                agent = Agent(tmp, "a")
-                agent.enroll_with(server)
-                wire = AgentWire(server, agent)
-                status, body = server.request("POST", "/api/v1/scans",
-                                              {"scope": f"client:{wire.id}"}, token=admin)
-                self.assertEqual(status, 200, body)
-                tid = body["tasks"][0]["task"]
-                status, body = wire.poll(admin, wait=1)
-                self.assertEqual([t["id"] for t in body["tasks"]], [tid])
+        tmp, server = temp_wardd("ward-expire-", self.addCleanup, "[tasks]\nexpire = 10s\n")
+        admin = server.login()
+        wire, = AgentWire.enrolled(server, tmp.name, "a")
+        status, body = server.request("POST", "/api/v1/scans",
+                                      {"scope": f"client:{wire.id}"}, token=admin)
+        self.assertEqual(status, 200, body)
+        tid = body["tasks"][0]["task"]
+        status, body = wire.poll(admin, wait=1)
+        self.assertEqual([t["id"] for t in body["tasks"]], [tid])
 
-                def state():
-                    return server.request("GET", f"/api/v1/task?id={tid}", token=admin)[1]
-                wait_for(lambda: state()["state"] == "failed", timeout=40,
-                         what="the unreported task to expire")
-                self.assertIn("expired (no report from its agent for 10s, tasks.expire)",
-                              state()["error"])
-                status, body = wire.report(id=tid, state="completed")
-                self.assertEqual(status, 409, body)
-                _, log = server.request("GET", f"/api/v1/logs?kind=task&client={wire.id}",
-                                        token=admin)
-                self.assertIn(f"task {tid} (scan) failed: expired (no report from its agent "
-                              "for 10s, tasks.expire)", [e["message"] for e in log["events"]])
-            finally:
-                server.stop()
+        def state():
+            return server.request("GET", f"/api/v1/task?id={tid}", token=admin)[1]
+        wait_for(lambda: state()["state"] == "failed", timeout=40,
+                 what="the unreported task to expire")
+        self.assertIn("expired (no report from its agent for 10s, tasks.expire)",
+                      state()["error"])
+        status, body = wire.report(id=tid, state="completed")
+        self.assertEqual(status, 409, body)
+        _, log = server.request("GET", f"/api/v1/logs?kind=task&client={wire.id}",
+                                token=admin)
+        self.assertIn(f"task {tid} (scan) failed: expired (no report from its agent "
+                      "for 10s, tasks.expire)", [e["message"] for e in log["events"]])
 
 
 if __name__ == "__main__":

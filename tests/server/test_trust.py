@@ -12,18 +12,15 @@ WARDD_BIN, WARD_AGENT_BIN and WARD_BIN name the programs.
 """
 import json
 import os
-import shutil
 import socket
 import ssl
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import Agent, wait_for, Wardd  # noqa: E402
+from wardtest import Agent, temp_wardd, wait_for  # noqa: E402
 
 
 def uuid(i):
@@ -63,14 +60,9 @@ def handshake(cert, key, cafile, name):
 
 class TrustTest(unittest.TestCase):
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="ward-trust-")
-        self.server = Wardd(self.tmp.name, "[enroll]\nper_token = 6\nper_address = 0\n")
-        self.server.start()
+        self.tmp, self.server = temp_wardd("ward-trust-", self.addCleanup,
+                                           "[enroll]\nper_token = 6\nper_address = 0\n")
         self.token = self.server.login()
-
-    def tearDown(self):
-        self.server.stop()
-        self.tmp.cleanup()
 
     def api(self, method, path, body=None, token=None):
         return self.server.request(method, path, body, token=token or self.token)
@@ -307,13 +299,7 @@ class ClockStepTest(unittest.TestCase):
     server's own running time to agree with the clock."""
 
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="ward-clock-")
-        self.server = Wardd(self.tmp.name)
-        self.server.start()
-
-    def tearDown(self):
-        self.server.stop()
-        self.tmp.cleanup()
+        self.tmp, self.server = temp_wardd("ward-clock-", self.addCleanup)
 
     def test_forward_step_removes_and_deletes_nothing(self):
         s = self.server

@@ -20,13 +20,12 @@ import sqlite3
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import Agent, clamav_cvd, data_file, wait_for, Wardd  # noqa: E402
+from wardtest import Agent, clamav_cvd, data_file, temp_dir, wait_for, Wardd  # noqa: E402
 
 
 class Mirror:
@@ -73,7 +72,8 @@ class Mirror:
 
 class UpdatesTest(unittest.TestCase):
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="ward-updates-")
+        # Undone even when what follows fails.
+        self.tmp = temp_dir("ward-updates-", self.addCleanup)
         self.src = os.path.join(self.tmp.name, "source")
         os.makedirs(self.src)
         shutil.copy(clamav_cvd(5), os.path.join(self.src, "main.cvd"))
@@ -86,6 +86,7 @@ class UpdatesTest(unittest.TestCase):
             # 200 simulated clients enroll at once, from one address.
             "[enroll]\nper_token = 0\nper_address = 0\n"))
         self.server.start()
+        self.addCleanup(self.server.stop)
         self.token = self.server.login()
         self.agents = []
         self.mirrors = []
@@ -96,8 +97,6 @@ class UpdatesTest(unittest.TestCase):
             a.stop()
         for m in self.mirrors:
             m.close()
-        self.server.stop()
-        self.tmp.cleanup()
 
     def api(self, method, path, body=None, expect=200, timeout=10):
         status, answer = self.server.request(method, path, body, token=self.token,

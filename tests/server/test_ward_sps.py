@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -27,12 +26,13 @@ MALWARE = [payload(f"malware-{i}") for i in range(150)]
 
 class WardSpsTest(unittest.TestCase):
     def setUp(self):
-        self.tmp, self.corpus, self.server = start_server("ward-sps-")
+        self.tmp, self.corpus, self.server = start_server("ward-sps-", self.addCleanup)
         self.src = os.path.join(self.tmp.name, "source")
         self.token = self.server.login()
         wait_for(lambda: self.server.request("GET", "/sps/v1/health")[0] == 200,
                  what="the first components")
         self.sps = WardSps(self.tmp.name, os.path.join(self.server.data, "sps-ca.crt"))
+        self.addCleanup(self.sps.stop)
         # wardd is "localhost" here: the smart protection server is reached by
         # the loopback addresses, names of its own.
         done = self.sps.run("enroll", "--bundle", sps_bundle(self.server, self.token,
@@ -41,11 +41,6 @@ class WardSpsTest(unittest.TestCase):
         self.assertEqual(done.returncode, 0, done.stderr)
         self.sps.start()
         wait_for(lambda: self.health() == 200, timeout=60, what="ward-sps serving")
-
-    def tearDown(self):
-        self.sps.stop()
-        self.server.stop()
-        self.tmp.cleanup()
 
     def health(self):
         try:

@@ -20,18 +20,12 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import WARDD, Wardd  # noqa: E402
+from wardtest import WARDD, temp_wardd, Wardd  # noqa: E402
 
 
 class WarddTest(unittest.TestCase):
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory(prefix="ward-wardd-")
-        self.w = Wardd(self.tmp.name)
-        self.w.start()
-
-    def tearDown(self):
-        self.w.stop()
-        self.tmp.cleanup()
+        self.tmp, self.w = temp_wardd("ward-wardd-", self.addCleanup)
 
     def test_first_start(self):
         for name in ("ca.crt", "ca.key", "server.crt", "server.key", "ward.db",
