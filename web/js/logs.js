@@ -3,6 +3,7 @@
 // newest first, a page at a time; exported as CSV by the same query.
 import { get, query } from './api.js';
 import { fill, fmtTime, h, safeText } from './dom.js';
+import { domainSelect, table } from './lists.js';
 
 const PAGE = 200;
 
@@ -20,7 +21,7 @@ export function show(main, args) {
 	const since = h('input', { id: 'log-since', type: 'datetime-local' });
 	const until = h('input', { id: 'log-until', type: 'datetime-local' });
 	const agent = h('input', { id: 'log-agent', placeholder: 'host name or id', size: 16 });
-	const domain = h('select', { id: 'log-domain' }, h('option', { value: '' }, 'all domains'));
+	const domain = domainSelect('log-domain');
 	const rows = h('tbody', {});
 	const err = h('div', { class: 'error' });
 	const more = h('button', { class: 'secondary', id: 'log-more' }, 'Older events');
@@ -84,23 +85,13 @@ export function show(main, args) {
 	for (const el of [kind, since, until, domain])
 		el.addEventListener('change', () => load(false));
 	agent.addEventListener('change', () => load(false));
-	get('/api/v1/tree').then((t) => {
-		const walk = (n, p) => n.domains.forEach((d) => {
-			const path = `${p}/${d.name}`;
-			domain.append(h('option', { value: path }, path));
-			walk(d, path);
-		});
-		walk(t, '');
-	}, () => {});
 	main.append(h('h1', {}, 'Logs'),
 		h('section', { class: 'panel' },
 			h('div', { class: 'row filters' }, kind, h('span', { class: 'muted' }, 'from'), since,
 				h('span', { class: 'muted' }, 'to'), until, agent, domain,
 				h('button', { onclick: () => load(false) }, 'Show'), csv),
 			err,
-			h('table', { id: 'log-table' }, h('thead', {}, h('tr', {}, h('th', {}, 'Time'),
-				h('th', {}, 'Kind'), h('th', {}, 'Agent'), h('th', {}, 'Domain'),
-				h('th', {}, 'Event'))), rows),
+			table('log-table', ['Time', 'Kind', 'Agent', 'Domain', 'Event'], rows),
 			more));
 	load(false);
 }

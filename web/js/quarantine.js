@@ -5,6 +5,7 @@
 // changes until the agent reports the item's new state.
 import { call, get, query } from './api.js';
 import { dialog, fill, fmtBytes, fmtTime, h, safePath, safeText, toast } from './dom.js';
+import { domainSelect, table } from './lists.js';
 import { argsOf, poller, taskState, unfinished } from './tasks.js';
 
 const LIMIT = 1000;
@@ -16,7 +17,7 @@ const KINDS = { quarantine_restore: 'restore', quarantine_delete: 'delete' };
 
 export function show(main) {
 	const client = h('select', { id: 'q-client' }, h('option', { value: '' }, 'all clients'));
-	const domain = h('select', { id: 'q-domain' }, h('option', { value: '' }, 'all domains'));
+	const domain = domainSelect('q-domain');
 	const state = h('select', { id: 'q-state' }, h('option', { value: '' }, 'any state'),
 		['stored', 'restored', 'deleted'].map((s) => h('option', { value: s }, s)));
 	const rows = h('tbody', { id: 'q-items' });
@@ -134,14 +135,6 @@ export function show(main) {
 
 	for (const el of [client, domain, state])
 		el.addEventListener('change', () => poll.now());
-	get('/api/v1/tree').then((t) => {
-		const walk = (n, p) => n.domains.forEach((d) => {
-			const path = `${p}/${d.name}`;
-			domain.append(h('option', { value: path }, path));
-			walk(d, path);
-		});
-		walk(t, '');
-	}, () => {});
 	get('/api/v1/clients').then((r) => {
 		for (const c of r.clients.sort((a, b) => a.hostname.localeCompare(b.hostname)))
 			client.append(h('option', { value: c.id }, `${c.hostname} (${c.id})`));
@@ -154,15 +147,11 @@ export function show(main) {
 			h('div', { class: 'row filters' }, client, domain, state,
 				h('button', { class: 'secondary', onclick: () => poll.now() }, 'Refresh')),
 			err,
-			h('table', { id: 'q-table' }, h('thead', {}, h('tr', {}, h('th', {}, 'Client'),
-				h('th', {}, 'Original path'), h('th', {}, 'Detected as'), h('th', {}, 'Size'),
-				h('th', {}, 'SHA-256'), h('th', {}, 'Quarantined'), h('th', {}, 'Found by'),
-				h('th', {}, 'State'), h('th', {}, 'Task'), h('th', {}))), rows),
+			table('q-table', ['Client', 'Original path', 'Detected as', 'Size', 'SHA-256',
+				'Quarantined', 'Found by', 'State', 'Task', ''], rows),
 			note),
 		h('section', { class: 'panel' }, h('h2', {}, 'Restore and delete tasks'),
-			h('table', { id: 'q-task-table' }, h('thead', {}, h('tr', {}, h('th', {}, 'Task'),
-				h('th', {}, 'Action'), h('th', {}, 'Client'), h('th', {}, 'Item'),
-				h('th', {}, 'Options'), h('th', {}, 'State'), h('th', {}, 'Changed'),
-				h('th', {}, 'Asked by'))), taskRows)));
+			table('q-task-table', ['Task', 'Action', 'Client', 'Item', 'Options', 'State',
+				'Changed', 'Asked by'], taskRows)));
 	return () => poll.stop();
 }
