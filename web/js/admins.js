@@ -1,7 +1,7 @@
 // admins.js -- Administrators: changing one's own password, and (role
 // admin) the administrators of this server with their roles.
 import { call, get } from './api.js';
-import { h, fill, toast, field } from './dom.js';
+import { h, fill, showing, toast, field } from './dom.js';
 
 const roles = ['admin', 'read-only'];
 
@@ -47,12 +47,7 @@ function adminList(el, session) {
 	const err = h('div', { class: 'error', role: 'alert' });
 	const body = h('tbody', { id: 'admin-list' });
 	const run = (fn) => async () => {
-		fill(err);
-		try {
-			await fn();
-		} catch (e) {
-			fill(err, e.message);
-		}
+		await showing(err, fn);
 		load();
 	};
 	const load = async () => {

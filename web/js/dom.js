@@ -128,6 +128,16 @@ export function dialog(title, body, buttons) {
 	});
 }
 
+// Runs fn (async) with err emptied first; what it throws is shown in err.
+export async function showing(err, fn) {
+	fill(err);
+	try {
+		await fn();
+	} catch (e) {
+		fill(err, e.message);
+	}
+}
+
 // Saves data (JSON, pretty) as a file named name.
 export function download(name, data) {
 	const a = h('a', { href: URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)],

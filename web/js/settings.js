@@ -3,7 +3,7 @@
 // here or inherited and from where, and editing it. Uses GET
 // /api/v1/settings/keys, GET/PUT/DELETE /api/v1/settings.
 import { call, get, query } from './api.js';
-import { h, fill, fmtValue, toast } from './dom.js';
+import { h, fill, fmtValue, showing, toast } from './dom.js';
 
 let keys = null;
 
@@ -101,14 +101,7 @@ export function settingsPanel(scope, opts = {}) {
 			const from = s.origin[def.key];
 			const input = editor(def, s.effective[def.key]);
 			const err = h('div', { class: 'error' });
-			const run = (fn) => async () => {
-				fill(err);
-				try {
-					await fn();
-				} catch (e) {
-					fill(err, e.message);
-				}
-			};
+			const run = (fn) => () => showing(err, fn);
 			return h('tr', { 'data-setting': def.key },
 				h('td', {}, h('div', { class: 'mono' }, def.key),
 					h('div', { class: 'muted' }, def.summary)),
