@@ -514,20 +514,6 @@ static void test_kill_every_step(bool cross, size_t size)
 	       cross ? "across filesystems" : "same filesystem", size, n - 1, in_place, in_vault);
 }
 
-/* Counts the entries of dir whose name starts with prefix. */
-static int count_prefixed(const char *dir, const char *prefix)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	int n = 0;
-
-	while (d && (de = readdir(d)))
-		n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
-	if (d)
-		closedir(d);
-	return n;
-}
-
 static void sigkill_at(void *arg, enum quarantine_step s)
 {
 	struct killer *k = arg;
@@ -605,7 +591,7 @@ static void test_kill_restore_every_step(bool overwrite, size_t size)
 			CHECK(snap_same(&before, &now));
 		}
 		/* No temporary name is left beside it once the item is restored. */
-		CHECK(count_prefixed(fs_a, ".ward-restore-") == 0);
+		CHECK(test_count_prefixed(fs_a, ".ward-restore-") == 0);
 		quarantine_records_free(list, count);
 		if (count == 1 && snap_same(&before, &now))
 			quarantine_delete(q, id, err, sizeof(err));
