@@ -27,6 +27,7 @@
 #include "agent/components.h"
 #include "agent/control.h"
 #include "agent/protect.h"
+#include "agent/reports.h"
 #include "agent/tasks.h"
 #include "agent/vault.h"
 #include "agent/worker.h"
@@ -361,6 +362,13 @@ static void report_task(json_t *report, void *arg)
 	channel_report_task(((struct services *)arg)->channel, report);
 }
 
+/* The last scan changed: the status goes to the server with the next poll,
+ * which starts now. */
+static void status_changed(void *arg)
+{
+	channel_wake(((struct services *)arg)->channel);
+}
+
 /* The end of a task run on the loop's thread. */
 static void task_done(struct services *sv, json_int_t id, int64_t started, const char *error)
 {
@@ -459,7 +467,7 @@ static int cmd_run(struct agent *a)
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;
 	}
-	tasks_attach(sv.tasks, sv.vault, report_task, &sv);
+	tasks_attach(sv.tasks, sv.vault, report_task, status_changed, &sv);
 	channel_attach(sv.channel, sv.vault, on_task, on_settings, &sv);
 	/* Real-time protection starts with the settings the channel posts at
 	 * its start. */
@@ -622,13 +630,44 @@ static void print_realtime(const json_t *rt)
 	free(text);
 }
 
+/* The last scan of the server or the schedule (with its progress while it
+ * runs), as the status reports it. */
+static void print_last_scan(const json_t *last)
+{
+	static const char *const members[] = { "started", "finished" };
+	const json_t *task = json_object_get(last, "task");
+	char when[64];
+	struct tm tm;
+	time_t t;
+	size_t i;
+
+	if (!json_is_object(last)) {
+		printf("last scan: (none)\n");
+		return;
+	}
+	printf("last scan: %s", json_string_value(json_object_get(last, "source")));
+	if (json_is_integer(task))
+		printf(" (task %lld)", (long long)json_integer_value(task));
+	printf(", %s", json_string_value(json_object_get(last, "state")));
+	for (i = 0; i < 2; i++) {
+		t = (time_t)json_integer_value(json_object_get(last, members[i]));
+		if (t && gmtime_r(&t, &tm) && strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC",
+							 &tm))
+			printf(", %s %s", members[i], when);
+	}
+	printf(": %lld files, %lld bytes, %lld detections\n",
+	       (long long)json_integer_value(json_object_get(last, "files")),
+	       (long long)json_integer_value(json_object_get(last, "bytes")),
+	       (long long)json_integer_value(json_object_get(last, "detections")));
+}
+
 /* The stored state, and what the running agent says of itself (or that
  * none runs). */
 static int cmd_status(struct agent *a)
 {
 	char *text, key[2 * PKG_PK_BYTES + 1];
 	const json_t *in_use;
-	json_t *comps, *live;
+	json_t *comps, *live, *last;
 	int why;
 
 	if (!astate_load(a))
@@ -644,6 +683,9 @@ static int cmd_status(struct agent *a)
 	printf("components: %s\n", text ? text : "(none)");
 	free(text);
 	json_decref(comps);
+	last = reports_last_scan(a);
+	print_last_scan(last);
+	json_decref(last);
 	live = ask(a, "status", json_pack("{ss}", "cmd", "status"), &why);
 	if (!live) {
 		if (why == 0)

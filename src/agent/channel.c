@@ -624,7 +624,8 @@ static void *run(void *arg)
 		reports_send_detections(a);
 		if (stopping(ch))
 			break;
-		/* A scan that started or ended goes with the next poll. */
+		/* The last scan changed (started, progressed, ended): the status goes
+		 * with the next poll. */
 		if (last_scan && stat(last_scan, &st) == 0 &&
 		    (st.st_mtim.tv_sec != scan_seen.tv_sec ||
 		     st.st_mtim.tv_nsec != scan_seen.tv_nsec)) {

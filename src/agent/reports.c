@@ -48,8 +48,7 @@ static json_t *os_name(void)
 	return name;
 }
 
-/* The last scan kept in the state directory, or null. */
-static json_t *last_scan(const struct agent *a)
+json_t *reports_last_scan(const struct agent *a)
 {
 	char *path = astate_file(a, "last_scan.json");
 	json_t *last = path ? json_load_file(path, 0, NULL) : NULL;
@@ -81,7 +80,7 @@ json_t *reports_status(struct agent *a)
 			    json_string(a->update_error) : json_null());
 	json_object_set_new(s, "realtime", protect_status(a->protect));
 	/* The last scan of the server or the schedule (tasks.c keeps it). */
-	json_object_set_new(s, "last_scan", last_scan(a));
+	json_object_set_new(s, "last_scan", reports_last_scan(a));
 	json_object_set(s, "scan_method", a->settings ?
 			json_object_get(a->settings, "scan_method") : json_null());
 	json_object_set_new(s, "networks",

@@ -20,6 +20,11 @@
 
 struct agent;
 
+/* The last scan of the server or the schedule as STATE/last_scan.json
+ * keeps it (tasks.c; its progress while it runs): a new object, or a new
+ * JSON null when there is none. Any thread. */
+json_t *reports_last_scan(const struct agent *a);
+
 /* What a heartbeat reports (a new object; NULL when out of memory). */
 json_t *reports_status(struct agent *a);
 

@@ -63,6 +63,7 @@ struct tasks {
 	struct scan *scans;
 	struct vault *vault;
 	tasks_report_fn report;
+	tasks_status_fn status;
 	void *report_arg;
 	json_t *settings;     /* a copy of those in effect */
 	uint64_t timer;       /* the next scheduled scan; 0: none */
@@ -95,7 +96,8 @@ struct tasks *tasks_new(struct agent *a, struct loop *loop, unsigned max_scans)
 static void report_task(struct tasks *t, int64_t id, const char *state, int64_t started,
 			const struct ascan_totals *tot, const char *error);
 
-void tasks_attach(struct tasks *t, struct vault *v, tasks_report_fn report, void *arg)
+void tasks_attach(struct tasks *t, struct vault *v, tasks_report_fn report,
+		  tasks_status_fn status, void *arg)
 {
 	json_t *last = json_load_file(t->last_scan_path, 0, NULL);
 	json_int_t task = json_integer_value(json_object_get(last, "task"));
@@ -103,6 +105,7 @@ void tasks_attach(struct tasks *t, struct vault *v, tasks_report_fn report, void
 
 	t->vault = v;
 	t->report = report;
+	t->status = status;
 	t->report_arg = arg;
 	/* The agent stopped (or was killed) during a scan of the server's: the
 	 * server does not deliver a running task again, so it hears the scan
@@ -186,7 +189,8 @@ static void report_task(struct tasks *t, int64_t id, const char *state, int64_t 
 	t->report(r, t->report_arg);
 }
 
-/* Keeps the scan as the last one, for the status's last_scan. */
+/* Keeps the scan as the last one, for the status's last_scan, and has the
+ * status sent. */
 static void keep_last(struct scan *s, const char *state, const struct ascan_totals *tot)
 {
 	json_t *last = json_pack("{so ss sI ss sI sI sI}", "task", s->task > 0 ?
@@ -200,20 +204,24 @@ static void keep_last(struct scan *s, const char *state, const struct ascan_tota
 		json_object_set_new(last, "finished", json_integer((json_int_t)time(NULL)));
 	if (!last || !state_write_json(s->t->last_scan_path, last))
 		log_msg(LOG_LVL_WARN, "%s: the last scan could not be kept", s->t->last_scan_path);
+	else if (s->t->status)
+		s->t->status(s->t->report_arg);
 	json_decref(last);
 }
 
-/* After each file: a server's scan reports its progress every few
- * seconds. */
+/* After each file: a server's scan reports its progress, and a server's or
+ * scheduled scan rewrites last_scan with it, every few seconds (a clock
+ * read per file; the state file and the server's status no more often). */
 static void on_progress(const struct ascan_totals *tot, void *arg)
 {
 	struct scan *s = arg;
 	uint64_t now = util_now_ns() / 1000000000u;
 
-	if (s->task <= 0 || now - s->last_progress < PROGRESS_SECONDS)
+	if (s->source == QUARANTINE_SOURCE_MANUAL || now - s->last_progress < PROGRESS_SECONDS)
 		return;
 	s->last_progress = now;
 	report_task(s->t, s->task, "running", s->started, tot, NULL);
+	keep_last(s, "running", tot);
 }
 
 /* An infected file: the policy's actions through the directory the scan

@@ -4,7 +4,8 @@
  * the same path: scan.exclude_paths and the vault's local exclusions left
  * out, what is found given to vault_respond() and queued for the server,
  * progress and the end reported (server tasks), the last one kept as
- * STATE/last_scan.json for the status. With scan.cpu=low a scan runs one
+ * STATE/last_scan.json for the status, its progress with it every few
+ * seconds. With scan.cpu=low a scan runs one
  * scanning thread at nice 19 and the idle I/O class.
  *
  * Each scan runs on a thread of its own (never the loop's), on a handle of
@@ -30,6 +31,11 @@ struct vault;
  * reference the callee takes) to send to the server. Any thread. */
 typedef void (*tasks_report_fn)(json_t *report, void *arg);
 
+/* Called when STATE/last_scan.json (the status's last_scan) was
+ * rewritten, so that the status reaches the server now: as a scan starts
+ * and ends, and every few seconds while it runs. From a scan's thread. */
+typedef void (*tasks_status_fn)(void *arg);
+
 /* The scans of a, at most max_scans at once, whose threads report their
  * end to loop. Returns NULL when out of memory. The caller frees it with
  * tasks_free() after tasks_stop() and loop_free(). */
@@ -46,9 +52,11 @@ int tasks_scan(struct tasks *t, const char *const *paths, size_t n, int fd, char
 	       size_t errlen);
 
 /* Gives t the vault that acts on what its scans find (NULL: none; reported
- * only) and where task reports go (NULL: nowhere). Before any scan;
- * loop's thread. */
-void tasks_attach(struct tasks *t, struct vault *v, tasks_report_fn report, void *arg);
+ * only), where task reports go (report; NULL: nowhere) and who hears that
+ * the last scan changed (status; NULL: none), both called with arg.
+ * Before any scan; loop's thread. */
+void tasks_attach(struct tasks *t, struct vault *v, tasks_report_fn report,
+		  tasks_status_fn status, void *arg);
 
 /* Takes the settings in effect (borrowed; copied): scan.* for the scans
  * that start from now on, and the schedule of scheduled scans. Loop's

@@ -13,6 +13,7 @@ WARDD_BIN, WARD_AGENT_BIN and WARD_BIN name the programs.
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -35,7 +36,21 @@ def metadata(path):
                 mtime=st.st_mtime_ns, atime=st.st_atime_ns, xattrs=attrs)
 
 
-class AgentTasksTest(unittest.TestCase):
+def sparse_files(d, n):
+    """n files of 20 MiB each, sparse: a scan reads them (slowly: about 30 a
+    second) while they take no room."""
+    os.makedirs(d)
+    for i in range(n):
+        with open(os.path.join(d, f"{i:04}.log"), "wb") as f:
+            f.write(f"log file {i}\n".encode())
+            f.truncate(20 << 20)
+
+
+class Fixture:
+    """A real wardd (its long poll LONG_POLL) and an enrolled ward-agent
+    running, scanning a tmpfs."""
+    LONG_POLL = "20s"
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="ward-agent-tasks-")
@@ -44,7 +59,7 @@ class AgentTasksTest(unittest.TestCase):
         mount_tmpfs(cls.tree, "320m")
         src = demo_signatures(root)
         cls.server = Wardd(root, extra=f"[updates]\nsource_dir = {src}\n"
-                           "[http]\nlong_poll = 20s\n")
+                           f"[http]\nlong_poll = {cls.LONG_POLL}\n")
         cls.server.start()
         cls.admin = cls.server.login()
 
@@ -119,6 +134,12 @@ class AgentTasksTest(unittest.TestCase):
         os.makedirs(d)
         return d
 
+    def client_last_scan(self):
+        _, c = self.call("GET", f"/api/v1/client?id={self.client}")
+        return c.get("last_scan") or {}
+
+
+class AgentTasksTest(Fixture, unittest.TestCase):
     def test_scan_now_quarantine_restore_delete(self):
         d = self.fresh_dir("now")
         eicar = os.path.join(d, "eicar.com")
@@ -305,6 +326,47 @@ class AgentTasksTest(unittest.TestCase):
             self.assertEqual((c["last_scan"]["files"], c["last_scan"]["task"]), (1, None))
         finally:
             self.setting("scan.scheduled", False)
+
+
+class ScanProgressTest(Fixture, unittest.TestCase):
+    """A poll lasts longer than the scan: the status with the scan's
+    progress cannot wait for the poll's end."""
+    LONG_POLL = "600s"
+
+    def test_scheduled_scan_progress(self):
+        files = 1000
+        d = os.path.join(self.tree, "slow")
+        sparse_files(d, files)
+        self.setting("scan.paths", [d])
+        self.setting("scan.schedule", "every 10s")
+        self.setting("scan.scheduled", True)
+        try:
+            # The running scan's progress, on the host and at the server.
+            shown = re.compile(r"^last scan: scheduled, running, started [^:]*:[^:]*:[^:]*: "
+                               r"([0-9]+) files, ([0-9]+) bytes, 0 detections$", re.M)
+
+            def on_host():
+                m = shown.search(self.agent.status_text())
+                return m and int(m.group(1)) > 0 and int(m.group(2)) > 0
+            wait_for(on_host, timeout=60, what="ward-agent status with the scan's progress")
+
+            def at_server():
+                last = self.client_last_scan()
+                return (last.get("source"), last.get("state"), last.get("task")) == \
+                    ("scheduled", "running", None) and 0 < last.get("files", 0) < files
+            wait_for(at_server, timeout=60, what="the server with the scan's progress")
+            first = self.client_last_scan()["files"]
+            wait_for(lambda: self.client_last_scan()["files"] > first, timeout=60,
+                     what="more progress at the server")
+        finally:
+            self.setting("scan.scheduled", False)
+        wait_for(lambda: self.client_last_scan()["state"] == "completed", timeout=300,
+                 what="the end of the scan at the server")
+        last = self.client_last_scan()
+        self.assertEqual((last["files"], last["bytes"]), (files, files * (20 << 20)), last)
+        self.assertRegex(self.agent.status_text(),
+                         f"last scan: scheduled, completed, started .*, finished .*: {files} "
+                         f"files, {files * (20 << 20)} bytes, 0 detections\n")
 
 
 if __name__ == "__main__":
