@@ -34,8 +34,13 @@
  * before the cancellation flag is looked at again. */
 #define WRITE_POLL_MS 500
 
+/* A scan, or a work of the loop's (tasks_run()): work set. */
 struct scan {
 	struct tasks *t;
+	tasks_work_fn work;   /* NULL: a scan */
+	tasks_done_fn done;
+	void *work_arg;
+	uint64_t after;       /* a scan: the works queued before it */
 	uint64_t id;
 	char **paths;
 	size_t n;
@@ -60,7 +65,11 @@ struct tasks {
 	struct loop *loop;
 	unsigned max, running;
 	uint64_t next_id;
-	struct scan *scans;
+	struct scan *scans;   /* the threads running: scans and the work */
+	struct scan *queue;   /* works waiting for the one running, oldest first */
+	bool working;         /* a work's thread runs */
+	uint64_t works_queued;
+	atomic_uint_fast64_t works_done;
 	struct vault *vault;
 	tasks_report_fn report;
 	tasks_status_fn status;
@@ -333,18 +342,65 @@ static int take_lock(struct scan *s)
 	return fd;
 }
 
-/* On the loop's thread: the scan's thread has ended. */
+static void next_work(struct tasks *t);
+
+/* On the loop's thread: the thread of a scan or a work has ended. */
 static void finished(void *arg)
 {
 	struct scan *s = arg, **pp;
+	struct tasks *t = s->t;
 
-	for (pp = &s->t->scans; *pp != s; pp = &(*pp)->next)
+	for (pp = &t->scans; *pp != s; pp = &(*pp)->next)
 		;
 	*pp = s->next;
 	if (!s->joined)
 		pthread_join(s->thread, NULL);
-	s->t->running--;
+	if (s->work) {
+		t->working = false;
+		s->done(s->work_arg, true);
+		next_work(t);
+	} else {
+		t->running--;
+	}
 	scan_free(s);
+}
+
+/* Waits until the works queued before the scan have run (a restore that
+ * excludes its file, then a scan: the scan leaves the file alone); false
+ * when cancelled meanwhile. */
+static bool wait_works(struct scan *s)
+{
+	while (atomic_load(&s->t->works_done) < s->after)
+		if (atomic_load(&s->cancel))
+			return false;
+		else
+			usleep(20000);
+	return true;
+}
+
+/* Adds to the paths the scan leaves out the vault's local exclusions, the
+ * vaults, and the agent's secrets (never handed to a scan worker). */
+static int exclude_more(struct scan *s)
+{
+	struct tasks *t = s->t;
+	json_t *local = t->vault ? vault_exclusions(t->vault) : NULL;
+	json_t *vaults = t->vault ? vault_paths(t->vault) : NULL;
+	char *cred = astate_file(t->a, "credential.json");
+	char *key = astate_file(t->a, "quarantine.key");
+	json_t *secrets = cred && key ? json_pack("[ss]", cred, key) : NULL;
+	int rc = -1;
+
+	if ((!t->vault || (local && vaults)) && secrets &&
+	    strings_add(&s->exclude, &s->nexclude, local) == 0 &&
+	    strings_add(&s->exclude, &s->nexclude, vaults) == 0 &&
+	    strings_add(&s->exclude, &s->nexclude, secrets) == 0)
+		rc = 0;
+	free(cred);
+	free(key);
+	json_decref(local);
+	json_decref(vaults);
+	json_decref(secrets);
+	return rc;
 }
 
 static void *run(void *arg)
@@ -372,6 +428,14 @@ static void *run(void *arg)
 	}
 	if (components_is_smart(h->name) && !h->smart) {
 		error = "smart protection could not be set up (see the agent's log)";
+		goto out;
+	}
+	if (!wait_works(s)) {
+		error = "the scan was cancelled";
+		goto out;
+	}
+	if (exclude_more(s) != 0) {
+		error = "out of memory";
 		goto out;
 	}
 	lock = take_lock(s);
@@ -429,64 +493,99 @@ out:
 	return NULL;
 }
 
+/* Starts the thread of s (a scan or a work) at fn and lists it. */
+static int spawn(struct tasks *t, struct scan *s, void *(*fn)(void *))
+{
+	s->t = t;
+	s->id = t->next_id++;
+	if (pthread_create(&s->thread, NULL, fn, s) != 0)
+		return -1;
+	s->next = t->scans;
+	t->scans = s;
+	return 0;
+}
+
 /* Starts a scan of paths[0..n) (copied) leaving out the paths of exclude
- * (a JSON array; NULL: none), the local exclusions and the vaults. */
+ * (a JSON array; NULL: none), and, once the works queued before it have
+ * run, the local exclusions and the vaults (exclude_more()). */
 static int start(struct tasks *t, struct scan *s, const char *const *paths, size_t n,
 		 const json_t *exclude, char *errbuf, size_t errlen)
 {
-	json_t *local = t->vault ? vault_exclusions(t->vault) : NULL;
-	json_t *vaults = t->vault ? vault_paths(t->vault) : NULL;
-	/* The agent's secrets are never handed to a scan worker. */
-	char *cred = astate_file(t->a, "credential.json");
-	char *key = astate_file(t->a, "quarantine.key");
-	json_t *secrets = cred && key ? json_pack("[ss]", cred, key) : NULL;
-
-	free(cred);
-	free(key);
-
 	if (t->running >= t->max) {
 		snprintf(errbuf, errlen, "%u scans run already (the most at once)", t->max);
 		scan_free(s);
-		json_decref(local);
-		json_decref(vaults);
-		json_decref(secrets);
 		return -1;
 	}
-	if ((t->vault && (!local || !vaults)) || !secrets)
-		goto nomem;
 	if (!(s->paths = calloc(n ? n : 1, sizeof(*s->paths))))
 		goto nomem;
 	for (s->n = 0; s->n < n; s->n++)
 		if (!(s->paths[s->n] = strdup(paths[s->n])))
 			goto nomem;
-	if (strings_add(&s->exclude, &s->nexclude, exclude) != 0 ||
-	    strings_add(&s->exclude, &s->nexclude, local) != 0 ||
-	    strings_add(&s->exclude, &s->nexclude, vaults) != 0 ||
-	    strings_add(&s->exclude, &s->nexclude, secrets) != 0)
+	if (strings_add(&s->exclude, &s->nexclude, exclude) != 0)
 		goto nomem;
-	json_decref(local);
-	json_decref(vaults);
-	json_decref(secrets);
-	s->t = t;
-	s->id = t->next_id++;
+	s->after = t->works_queued;
 	s->started = (int64_t)time(NULL);
 	s->last_progress = util_now_ns() / 1000000000u;
-	if (pthread_create(&s->thread, NULL, run, s) != 0) {
+	if (spawn(t, s, run) != 0) {
 		snprintf(errbuf, errlen, "cannot start a scan: %s", strerror(errno));
 		scan_free(s);
 		return -1;
 	}
-	s->next = t->scans;
-	t->scans = s;
 	t->running++;
 	return 0;
 nomem:
-	json_decref(local);
-	json_decref(vaults);
-	json_decref(secrets);
 	scan_free(s);
 	snprintf(errbuf, errlen, "out of memory");
 	return -1;
+}
+
+/* A work's thread. */
+static void *work_main(void *arg)
+{
+	struct scan *s = arg;
+
+	s->work(s->work_arg);
+	atomic_fetch_add(&s->t->works_done, 1);
+	if (loop_post(s->t->loop, finished, s) != 0)
+		log_msg(LOG_LVL_ERROR, "out of memory: a finished work is not collected");
+	return NULL;
+}
+
+/* Starts the oldest work waiting when none runs. A thread that cannot
+ * start is tried again with the next work's end, or the next tasks_run(). */
+static void next_work(struct tasks *t)
+{
+	struct scan *s = t->queue;
+
+	if (t->working || !s)
+		return;
+	t->queue = s->next;
+	if (spawn(t, s, work_main) != 0) {
+		log_msg(LOG_LVL_ERROR, "cannot start a thread: %s; tried again later",
+			strerror(errno));
+		s->next = t->queue;
+		t->queue = s;
+		return;
+	}
+	t->working = true;
+}
+
+int tasks_run(struct tasks *t, tasks_work_fn work, tasks_done_fn done, void *arg)
+{
+	struct scan *s = calloc(1, sizeof(*s)), **pp;
+
+	if (!s)
+		return -1;
+	s->fd = -1;
+	s->work = work;
+	s->done = done;
+	s->work_arg = arg;
+	for (pp = &t->queue; *pp; pp = &(*pp)->next)
+		;
+	*pp = s;
+	t->works_queued++;
+	next_work(t);
+	return 0;
 }
 
 int tasks_scan(struct tasks *t, const char *const *paths, size_t n, int fd, char *errbuf,
@@ -548,7 +647,7 @@ bool tasks_cancel(struct tasks *t, int64_t id, int64_t cancel_id)
 	struct scan *s;
 
 	for (s = t->scans; s; s = s->next)
-		if (s->task == id && id > 0 && !s->cancel_task) {
+		if (!s->work && s->task == id && id > 0 && !s->cancel_task) {
 			s->cancel_task = cancel_id;
 			atomic_store(&s->cancel, true);
 			return true;
@@ -565,7 +664,7 @@ static void scheduled(void *arg)
 
 	t->timer = 0;
 	for (s = t->scans; s; s = s->next)
-		if (s->source == QUARANTINE_SOURCE_SCHEDULED)
+		if (!s->work && s->source == QUARANTINE_SOURCE_SCHEDULED)
 			break;
 	if (s)
 		log_msg(LOG_LVL_WARN, "scheduled scan: the one before still runs; skipped");
@@ -612,6 +711,13 @@ void tasks_stop(struct tasks *t)
 {
 	struct scan *s;
 
+	/* Works not started are dropped (a server's task is delivered again);
+	 * the one running is finished. */
+	while ((s = t->queue) != NULL) {
+		t->queue = s->next;
+		s->done(s->work_arg, false);
+		scan_free(s);
+	}
 	for (s = t->scans; s; s = s->next) {
 		atomic_store(&s->stopping, true);
 		atomic_store(&s->cancel, true);

@@ -6,7 +6,10 @@
  * server is told of.
  *
  * Thread-safe: every function serialises on the vault's lock (the
- * quarantine itself is not thread-safe). The settings it acts on are a
+ * quarantine itself is not thread-safe), which a restore holds while it
+ * decrypts up to quarantine.max_size: the loop's thread calls only
+ * vault_configure(), vault_excluded() and vault_exclusions(), which wait
+ * for a lock of their own held briefly. The settings it acts on are a
  * copy vault_configure() replaces, so the channel's thread keeps its own.
  */
 #ifndef WARD_AGENT_VAULT_H
@@ -89,7 +92,8 @@ json_t *vault_exclusions(struct vault *v);
 
 /* The directories of the vaults in use: a new array of paths (NULL when out
  * of memory). What is in a vault is never acted upon, and its items are
- * encrypted: tree scans leave them out. Any thread. */
+ * encrypted: tree scans leave them out. Any thread but the loop's (it
+ * waits for a restore). */
 json_t *vault_paths(struct vault *v);
 
 /* Tells the server the inventory (complete after the start, then the

@@ -21,8 +21,11 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import (EICAR, WARD, Agent, Wardd, demo_signatures, mount_tmpfs,  # noqa: E402
+from wardtest import (AGENT, EICAR, WARD, Agent, Wardd, demo_signatures, mount_tmpfs,  # noqa: E402
                       require_root, umount, wait_for)
+
+# What Demo.Head (setUpClass) finds at the start of a file.
+BIG_HEAD = b"WARD-TEST-BIG-INFECTED-FILE\n"
 
 
 def metadata(path):
@@ -56,8 +59,13 @@ class Fixture:
         cls.tmp = tempfile.TemporaryDirectory(prefix="ward-agent-tasks-")
         root = cls.tmp.name
         cls.tree = os.path.join(root, "tree")
-        mount_tmpfs(cls.tree, "320m")
+        # Room for a big quarantined file (tmpfs takes memory only for what
+        # is written).
+        mount_tmpfs(cls.tree, "2g")
         src = demo_signatures(root)
+        # A body signature at offset 0, for files too big for a hash one.
+        with open(os.path.join(src, "demo.ndb"), "w") as f:
+            f.write(f"Demo.Head:0:0:{BIG_HEAD.hex()}\n")
         cls.server = Wardd(root, extra=f"[updates]\nsource_dir = {src}\n"
                            f"[http]\nlong_poll = {cls.LONG_POLL}\n")
         cls.server.start()
@@ -267,6 +275,50 @@ class AgentTasksTest(Fixture, unittest.TestCase):
         wait_for(lambda: self.inventory()[item]["state"] == "restored",
                  what="the restore in the inventory")
         self.assertEqual(agent("quarantine", "delete", item).returncode, 1)
+        os.unlink(victim)
+
+    def test_status_answers_during_a_restore(self):
+        """A restore runs off the agent's loop: while it decrypts and
+        writes a big file (seconds), the control socket answers."""
+        d = self.fresh_dir("big")
+        victim = os.path.join(d, "big.bin")
+        size = 512 << 20
+        with open(victim, "wb") as f:
+            f.write(BIG_HEAD)
+            f.truncate(size)
+        self.wait_task(self.scan_now(d), timeout=300)
+        wait_for(lambda: self.detections(victim), what="the detection")
+        item = self.detections(victim)[0]["quarantine"]
+        self.assertFalse(os.path.exists(victim))
+        restore = subprocess.Popen([AGENT, "--config", self.agent.conf, "quarantine",
+                                    "restore", item], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        self.addCleanup(restore.wait, 300)
+        # In progress: the agent holds the file it writes in the directory
+        # (an O_TMPFILE, linked at the end).
+        fds = f"/proc/{self.agent.proc.pid}/fd"
+
+        def writing():
+            for fd in os.listdir(fds):
+                try:
+                    if os.readlink(os.path.join(fds, fd)).startswith(d + "/"):
+                        return True
+                except OSError:
+                    pass
+            return False
+        deadline = time.monotonic() + 120
+        while not writing():
+            self.assertIsNone(restore.poll(), "the restore ended before it was seen running")
+            self.assertLess(time.monotonic(), deadline, "the restore never started")
+            time.sleep(0.005)
+        status = self.agent.command("status", timeout=120)
+        self.assertIn("running: yes", status.stdout, status.stderr)
+        self.assertFalse(os.path.exists(victim), "the status waited for the restore")
+        _, err = restore.communicate(timeout=300)
+        self.assertEqual(restore.returncode, 0, err)
+        self.assertEqual(os.path.getsize(victim), size)
+        with open(victim, "rb") as f:
+            self.assertEqual(f.read(len(BIG_HEAD)), BIG_HEAD)
         os.unlink(victim)
 
     def many_files(self, name):
