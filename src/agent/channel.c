@@ -620,7 +620,7 @@ static void *run(void *arg)
 			channel_plan_update(a);
 		}
 		components_use_installed(a, components_needed(a, NULL));
-		reports_rescan_unverified(a, &ch->abort);
+		reports_rescan_unverified(a, ch->vault, &ch->abort);
 		reports_send_detections(a);
 		if (stopping(ch))
 			break;

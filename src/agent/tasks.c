@@ -2,9 +2,6 @@
 #include "agent/tasks.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
-#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -239,35 +236,10 @@ static json_t *on_found(const char *path, dev_t dev, ino_t ino, const char *cons
 			size_t nnames, void *arg)
 {
 	struct scan *s = arg;
-	struct vault_detection d = { 0 };
-	char dir[PATH_MAX], base[PATH_MAX];
-	json_t *det;
-	int dirfd;
+	struct vault_detection d = { .source = s->source, .path = path, .dev = dev, .ino = ino,
+				     .names = names, .nnames = nnames, .task = s->task };
 
-	if (!s->t->vault || strlen(path) >= sizeof(dir))
-		return NULL;
-	memcpy(dir, path, strlen(path) + 1);
-	memcpy(base, path, strlen(path) + 1);
-	dirfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	det = json_object();
-	if (!det) {
-		if (dirfd >= 0)
-			close(dirfd);
-		return NULL;
-	}
-	d.source = s->source;
-	d.dirfd = dirfd;
-	d.name = basename(base);
-	d.path = path;
-	d.dev = dev;
-	d.ino = ino;
-	d.names = names;
-	d.nnames = nnames;
-	d.task = s->task;
-	vault_respond(s->t->vault, &d, det);
-	if (dirfd >= 0)
-		close(dirfd);
-	return det;
+	return vault_respond_path(s->t->vault, &d);
 }
 
 /* scan.cpu=low: the scanning threads this one starts inherit both. */
@@ -452,6 +424,7 @@ static void *run(void *arg)
 	o.jobs = s->low ? 1 : 0;
 	o.low = s->low;
 	o.cancel = &s->cancel;
+	o.source = s->source;
 	o.progress = on_progress;
 	o.progress_arg = s;
 	if (reports_scan(a, h, (const char *const *)s->paths, s->n, &o, &tot) != 0)

@@ -1,6 +1,9 @@
 /* vault.c -- the agent's quarantine service (see vault.h). */
 #include "agent/vault.h"
 
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,6 +264,28 @@ void vault_respond(struct vault *v, const struct vault_detection *d, json_t *rep
 	 * place (pass), the denial is what was done. */
 	if (d->denied && out.first == ACTION_PASS && !out.second_taken)
 		json_object_set_new(report_out, "action", json_string("deny"));
+}
+
+json_t *vault_respond_path(struct vault *v, const struct vault_detection *d)
+{
+	struct vault_detection at = *d;
+	char dir[PATH_MAX], base[PATH_MAX];
+	size_t len = strlen(d->path);
+	json_t *det;
+
+	if (!v || len >= sizeof(dir))
+		return NULL;
+	det = json_object();
+	if (!det)
+		return NULL;
+	memcpy(dir, d->path, len + 1);
+	memcpy(base, d->path, len + 1);
+	at.dirfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	at.name = basename(base);
+	vault_respond(v, &at, det);
+	if (at.dirfd >= 0)
+		close(at.dirfd);
+	return det;
 }
 
 /* Adds path to the local exclusions, kept in the state directory; slock

@@ -65,6 +65,13 @@ void vault_configure(struct vault *v, const json_t *settings);
  * caller to queue (reports_queue_detections()). Any thread. */
 void vault_respond(struct vault *v, const struct vault_detection *d, json_t *report_out);
 
+/* vault_respond() for a file a tree scan found by its path (d->dirfd and
+ * d->name are not used: the directory of d->path is opened here, and the
+ * file acted on only if still d->dev, d->ino). Returns the detection (a
+ * new object), or NULL (out of memory, or v NULL: the caller reports the
+ * plain detection). Any thread. */
+json_t *vault_respond_path(struct vault *v, const struct vault_detection *d);
+
 /* Restores item id to its path (replacing a file there when overwrite);
  * with exclude, its path is added to the local exclusions. Returns
  * AERR_OK or a code with errbuf set. Any thread. */

@@ -40,7 +40,7 @@ def metadata(path):
 
 
 def sparse_files(d, n):
-    """n files of 20 MiB each, sparse: a scan reads them (slowly: about 30 a
+    """n files of 20 MiB each, sparse: a scan reads them (slowly: about 10 a
     second) while they take no room."""
     os.makedirs(d)
     for i in range(n):
@@ -386,7 +386,7 @@ class ScanProgressTest(Fixture, unittest.TestCase):
     LONG_POLL = "600s"
 
     def test_scheduled_scan_progress(self):
-        files = 1000
+        files = 400
         d = os.path.join(self.tree, "slow")
         sparse_files(d, files)
         self.setting("scan.paths", [d])
