@@ -277,10 +277,11 @@ class AgentTasksTest(Fixture, unittest.TestCase):
         self.assertEqual(agent("quarantine", "delete", item).returncode, 1)
         os.unlink(victim)
 
-    def test_status_answers_during_a_restore(self):
-        """A restore runs off the agent's loop: while it decrypts and
-        writes a big file (seconds), the control socket answers."""
-        d = self.fresh_dir("big")
+    def restoring(self, name):
+        """A big file (BIG_HEAD, then 512 MiB of zeros) quarantined by Scan Now,
+        then `ward-agent quarantine restore` of it started and seen in
+        progress: (its path, its size, the restore's process)."""
+        d = self.fresh_dir(name)
         victim = os.path.join(d, "big.bin")
         size = 512 << 20
         with open(victim, "wb") as f:
@@ -311,15 +312,33 @@ class AgentTasksTest(Fixture, unittest.TestCase):
             self.assertIsNone(restore.poll(), "the restore ended before it was seen running")
             self.assertLess(time.monotonic(), deadline, "the restore never started")
             time.sleep(0.005)
+        return victim, size, restore
+
+    def assert_restored(self, victim, size):
+        self.assertEqual(os.path.getsize(victim), size)
+        with open(victim, "rb") as f:
+            self.assertEqual(f.read(len(BIG_HEAD)), BIG_HEAD)
+        os.unlink(victim)
+
+    def test_status_answers_during_a_restore(self):
+        """A restore runs off the agent's loop: while it decrypts and
+        writes a big file (seconds), the control socket answers."""
+        victim, size, restore = self.restoring("big")
         status = self.agent.command("status", timeout=120)
         self.assertIn("running: yes", status.stdout, status.stderr)
         self.assertFalse(os.path.exists(victim), "the status waited for the restore")
         _, err = restore.communicate(timeout=300)
         self.assertEqual(restore.returncode, 0, err)
-        self.assertEqual(os.path.getsize(victim), size)
-        with open(victim, "rb") as f:
-            self.assertEqual(f.read(len(BIG_HEAD)), BIG_HEAD)
-        os.unlink(victim)
+        self.assert_restored(victim, size)
+
+    def test_stop_during_a_restore(self):
+        """SIGTERM during a restore: the agent finishes it, then stops (the
+        control socket closed first: its client hears no answer)."""
+        victim, size, restore = self.restoring("stopped-restore")
+        self.assertEqual(self.agent.terminate(timeout=300), 0)
+        restore.communicate(timeout=60)
+        self.agent.start()
+        self.assert_restored(victim, size)
 
     def many_files(self, name):
         """A directory of 50,000 files: a scan (one thread, scan.cpu=low)
