@@ -27,6 +27,7 @@
 #include "agent/components.h"
 #include "agent/control.h"
 #include "agent/protect.h"
+#include "agent/reports.h"
 #include "agent/tasks.h"
 #include "agent/vault.h"
 #include "agent/worker.h"
@@ -308,31 +309,110 @@ out:
 	free(paths);
 }
 
+static void task_done(struct services *sv, json_int_t id, int64_t started, const char *error);
+
+/* A quarantine list, restore or delete, asked through the control socket
+ * or by the server: run off the loop's thread (tasks_run()), since a
+ * restore decrypts up to quarantine.max_size and holds the quarantine. */
+struct qwork {
+	struct services *sv;
+	bool control;           /* asked through the control socket: ctl_id */
+	uint64_t ctl_id;
+	json_int_t task;        /* else the server's task */
+	int64_t started;
+	enum { QWORK_LIST, QWORK_RESTORE, QWORK_DELETE } what;
+	char item[QUARANTINE_ID_LEN + 1];
+	bool overwrite, exclude;
+	json_t *items;          /* what a list found */
+	enum aerr rc;
+	char msg[512];
+};
+
+static void qwork_run(void *arg)
+{
+	struct qwork *w = arg;
+	struct vault *v = w->sv->vault;
+
+	if (w->what == QWORK_LIST) {
+		w->items = vault_list(v, w->msg, sizeof(w->msg));
+		w->rc = w->items ? AERR_OK : AERR_IO;
+	} else if (w->what == QWORK_RESTORE) {
+		w->rc = vault_restore(v, w->item, w->overwrite, w->exclude, w->msg, sizeof(w->msg));
+	} else {
+		w->rc = vault_delete(v, w->item, w->msg, sizeof(w->msg));
+	}
+}
+
+/* The end of a qwork on the loop's thread: the answer or the task's
+ * report (none when the agent stopped before it ran: the control socket
+ * is gone, and the server delivers its task again). */
+static void qwork_done(void *arg, bool ran)
+{
+	struct qwork *w = arg;
+	struct services *sv = w->sv;
+	json_t *answer;
+
+	if (ran && w->rc == AERR_OK && w->what != QWORK_LIST)
+		channel_wake(sv->channel); /* the server hears of it now */
+	if (ran && !w->control) {
+		task_done(sv, w->task, w->started, w->rc == AERR_OK ? NULL : w->msg);
+	} else if (ran && sv->control) {
+		if (w->rc != AERR_OK)
+			answer = json_pack("{ss}", "error", w->msg);
+		else if (w->what == QWORK_LIST)
+			answer = json_pack("{sO}", "items", w->items);
+		else
+			answer = json_pack("{sb}", "ok", 1);
+		control_answer(sv->control, w->ctl_id, answer);
+	}
+	json_decref(w->items);
+	free(w);
+}
+
+/* Queues a qwork for cmd ("quarantine_list", "quarantine_restore", else a
+ * delete) of item (NULL for a list); with control, for the control
+ * request id, else for the server's task id. Returns NULL, or what is
+ * wrong (nothing queued). */
+static const char *quarantine_work(struct services *sv, bool control, uint64_t id,
+				   const char *cmd, const char *item, bool overwrite, bool exclude)
+{
+	struct qwork *w;
+
+	if (strcmp(cmd, "quarantine_list") != 0 && (!item || strlen(item) != QUARANTINE_ID_LEN))
+		return "\"item\": expected a quarantine item id";
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return "out of memory";
+	w->sv = sv;
+	w->control = control;
+	w->ctl_id = id;
+	w->task = (json_int_t)id;
+	w->started = (int64_t)time(NULL);
+	w->what = strcmp(cmd, "quarantine_list") == 0 ? QWORK_LIST :
+		  strcmp(cmd, "quarantine_restore") == 0 ? QWORK_RESTORE : QWORK_DELETE;
+	if (item)
+		snprintf(w->item, sizeof(w->item), "%s", item);
+	w->overwrite = overwrite;
+	w->exclude = exclude;
+	if (tasks_run(sv->tasks, qwork_run, qwork_done, w) != 0) {
+		free(w);
+		return "out of memory";
+	}
+	return NULL;
+}
+
 /* The quarantine commands: {"cmd": "quarantine_list"} -> {"items"},
  * {"cmd": "quarantine_restore", "item", "overwrite"} and
  * {"cmd": "quarantine_delete", "item"} -> {"ok": true} or {"error"}. */
-static json_t *quarantine_command(struct services *sv, const char *cmd, const json_t *req)
+static void quarantine_command(struct services *sv, uint64_t id, const char *cmd,
+			       const json_t *req)
 {
-	const char *item = json_string_value(json_object_get(req, "item"));
-	char msg[512];
-	json_t *items;
-	enum aerr rc;
+	const char *error = quarantine_work(sv, true, id, cmd, json_string_value(
+						    json_object_get(req, "item")), json_is_true(
+						    json_object_get(req, "overwrite")), false);
 
-	if (strcmp(cmd, "quarantine_list") == 0) {
-		items = vault_list(sv->vault, msg, sizeof(msg));
-		return items ? json_pack("{so}", "items", items) : json_pack("{ss}", "error", msg);
-	}
-	if (!item || strlen(item) != QUARANTINE_ID_LEN)
-		return json_pack("{ss}", "error", "\"item\": expected a quarantine item id");
-	if (strcmp(cmd, "quarantine_restore") == 0)
-		rc = vault_restore(sv->vault, item, json_is_true(json_object_get(req, "overwrite")),
-				   false, msg, sizeof(msg));
-	else
-		rc = vault_delete(sv->vault, item, msg, sizeof(msg));
-	if (rc != AERR_OK)
-		return json_pack("{ss}", "error", msg);
-	channel_wake(sv->channel); /* the server hears of it now */
-	return json_pack("{sb}", "ok", 1);
+	if (error)
+		control_answer(sv->control, id, json_pack("{ss}", "error", error));
 }
 
 static void on_command(struct control *ctl, uint64_t id, const char *cmd, const json_t *req,
@@ -348,7 +428,7 @@ static void on_command(struct control *ctl, uint64_t id, const char *cmd, const 
 		channel_ask(sv->channel, CHANNEL_UPDATE, id);
 	else if (strcmp(cmd, "quarantine_list") == 0 || strcmp(cmd, "quarantine_restore") == 0 ||
 		 strcmp(cmd, "quarantine_delete") == 0)
-		control_answer(ctl, id, quarantine_command(sv, cmd, req));
+		quarantine_command(sv, id, cmd, req);
 	else
 		control_answer(ctl, id, json_pack("{ss}", "error", "unknown command (status, "
 						     "scan, update, quarantine_list, "
@@ -359,6 +439,13 @@ static void on_command(struct control *ctl, uint64_t id, const char *cmd, const 
 static void report_task(json_t *report, void *arg)
 {
 	channel_report_task(((struct services *)arg)->channel, report);
+}
+
+/* The last scan changed: the status goes to the server with the next poll,
+ * which starts now. */
+static void status_changed(void *arg)
+{
+	channel_wake(((struct services *)arg)->channel);
 }
 
 /* The end of a task run on the loop's thread. */
@@ -379,7 +466,7 @@ static void on_task(json_t *task, void *arg)
 	const char *kind = json_string_value(json_object_get(task, "kind"));
 	json_int_t id = json_integer_value(json_object_get(task, "id")), target;
 	const json_t *list = json_object_get(task, "paths");
-	const char *item = json_string_value(json_object_get(task, "item"));
+	const char *item = json_string_value(json_object_get(task, "item")), *error;
 	int64_t started = (int64_t)time(NULL);
 	const char **paths = NULL;
 	char msg[512];
@@ -406,14 +493,12 @@ static void on_task(json_t *task, void *arg)
 								   (json_int_t)started, "finished",
 								   (json_int_t)time(NULL)));
 		}
-	} else if (strcmp(kind, "quarantine_restore") == 0) {
-		task_done(sv, id, started, vault_restore(sv->vault, item, json_is_true(
-						json_object_get(task, "overwrite")), json_is_true(
-						json_object_get(task, "exclude")), msg,
-					sizeof(msg)) == AERR_OK ? NULL : msg);
 	} else {
-		task_done(sv, id, started, vault_delete(sv->vault, item, msg, sizeof(msg)) ==
-			  AERR_OK ? NULL : msg);
+		error = quarantine_work(sv, false, (uint64_t)id, kind, item, json_is_true(
+						json_object_get(task, "overwrite")), json_is_true(
+						json_object_get(task, "exclude")));
+		if (error)
+			task_done(sv, id, started, error);
 	}
 	json_decref(task);
 }
@@ -459,7 +544,7 @@ static int cmd_run(struct agent *a)
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;
 	}
-	tasks_attach(sv.tasks, sv.vault, report_task, &sv);
+	tasks_attach(sv.tasks, sv.vault, report_task, status_changed, &sv);
 	channel_attach(sv.channel, sv.vault, on_task, on_settings, &sv);
 	/* Real-time protection starts with the settings the channel posts at
 	 * its start. */
@@ -622,13 +707,44 @@ static void print_realtime(const json_t *rt)
 	free(text);
 }
 
+/* The last scan of the server or the schedule (with its progress while it
+ * runs), as the status reports it. */
+static void print_last_scan(const json_t *last)
+{
+	static const char *const members[] = { "started", "finished" };
+	const json_t *task = json_object_get(last, "task");
+	char when[64];
+	struct tm tm;
+	time_t t;
+	size_t i;
+
+	if (!json_is_object(last)) {
+		printf("last scan: (none)\n");
+		return;
+	}
+	printf("last scan: %s", json_string_value(json_object_get(last, "source")));
+	if (json_is_integer(task))
+		printf(" (task %lld)", (long long)json_integer_value(task));
+	printf(", %s", json_string_value(json_object_get(last, "state")));
+	for (i = 0; i < 2; i++) {
+		t = (time_t)json_integer_value(json_object_get(last, members[i]));
+		if (t && gmtime_r(&t, &tm) && strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC",
+							 &tm))
+			printf(", %s %s", members[i], when);
+	}
+	printf(": %lld files, %lld bytes, %lld detections\n",
+	       (long long)json_integer_value(json_object_get(last, "files")),
+	       (long long)json_integer_value(json_object_get(last, "bytes")),
+	       (long long)json_integer_value(json_object_get(last, "detections")));
+}
+
 /* The stored state, and what the running agent says of itself (or that
  * none runs). */
 static int cmd_status(struct agent *a)
 {
 	char *text, key[2 * PKG_PK_BYTES + 1];
 	const json_t *in_use;
-	json_t *comps, *live;
+	json_t *comps, *live, *last;
 	int why;
 
 	if (!astate_load(a))
@@ -644,6 +760,9 @@ static int cmd_status(struct agent *a)
 	printf("components: %s\n", text ? text : "(none)");
 	free(text);
 	json_decref(comps);
+	last = reports_last_scan(a);
+	print_last_scan(last);
+	json_decref(last);
 	live = ask(a, "status", json_pack("{ss}", "cmd", "status"), &why);
 	if (!live) {
 		if (why == 0)

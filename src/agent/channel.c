@@ -620,11 +620,12 @@ static void *run(void *arg)
 			channel_plan_update(a);
 		}
 		components_use_installed(a, components_needed(a, NULL));
-		reports_rescan_unverified(a, &ch->abort);
+		reports_rescan_unverified(a, ch->vault, &ch->abort);
 		reports_send_detections(a);
 		if (stopping(ch))
 			break;
-		/* A scan that started or ended goes with the next poll. */
+		/* The last scan changed (started, progressed, ended): the status goes
+		 * with the next poll. */
 		if (last_scan && stat(last_scan, &st) == 0 &&
 		    (st.st_mtim.tv_sec != scan_seen.tv_sec ||
 		     st.st_mtim.tv_nsec != scan_seen.tv_nsec)) {

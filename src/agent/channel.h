@@ -64,7 +64,8 @@ void channel_attach(struct channel *ch, struct vault *v, channel_task_fn on_task
 void channel_report_task(struct channel *ch, json_t *report);
 
 /* Cuts the poll in flight short, so that what waits for the server (the
- * detections kept, the quarantine's inventory) goes now. Any thread. */
+ * detections kept, the quarantine's inventory, the status with a new
+ * last_scan) goes now. Any thread. */
 void channel_wake(struct channel *ch);
 
 /* Starts the channel's thread: the component in use first, then the

@@ -14,6 +14,7 @@
 
 #include "agent/astate.h"
 #include "agent/protect.h"
+#include "agent/vault.h"
 #include "common/log.h"
 #include "common/rest.h"
 #include "common/state.h"
@@ -48,8 +49,7 @@ static json_t *os_name(void)
 	return name;
 }
 
-/* The last scan kept in the state directory, or null. */
-static json_t *last_scan(const struct agent *a)
+json_t *reports_last_scan(const struct agent *a)
 {
 	char *path = astate_file(a, "last_scan.json");
 	json_t *last = path ? json_load_file(path, 0, NULL) : NULL;
@@ -81,7 +81,7 @@ json_t *reports_status(struct agent *a)
 			    json_string(a->update_error) : json_null());
 	json_object_set_new(s, "realtime", protect_status(a->protect));
 	/* The last scan of the server or the schedule (tasks.c keeps it). */
-	json_object_set_new(s, "last_scan", last_scan(a));
+	json_object_set_new(s, "last_scan", reports_last_scan(a));
 	json_object_set(s, "scan_method", a->settings ?
 			json_object_get(a->settings, "scan_method") : json_null());
 	json_object_set_new(s, "networks",
@@ -179,6 +179,8 @@ int reports_scan(struct agent *a, const struct components_handle *h,
 int reports_add_unverified(struct agent *a, const char *path)
 {
 	int lock = reports_lock(a, true), rc = -1;
+	enum quarantine_source source;
+	const char *p;
 	json_t *list, *v;
 	size_t i;
 
@@ -186,10 +188,11 @@ int reports_add_unverified(struct agent *a, const char *path)
 		return -1;
 	list = reports_load_list(a->unverified_path);
 	json_array_foreach(list, i, v)
-		if (json_is_string(v) && strcmp(json_string_value(v), path) == 0)
+		if ((p = ascan_unverified_path(v, &source)) != NULL && strcmp(p, path) == 0)
 			break;
 	if (list && (i < json_array_size(list) ||
-		     json_array_append_new(list, json_string(path)) == 0) &&
+		     json_array_append_new(list, ascan_unverified_entry(
+			     path, QUARANTINE_SOURCE_REALTIME)) == 0) &&
 	    state_write_json(a->unverified_path, list))
 		rc = 0;
 	a->unverified = json_array_size(list);
@@ -311,20 +314,65 @@ static void send_list(struct agent *a, const char *path, int lock)
 	close(lock);
 }
 
+/* A rescan's infected file: the policy's actions, the detection with the
+ * source that left it unverified. */
+struct rescan {
+	struct vault *v;
+	enum quarantine_source source;
+};
+
+static json_t *rescan_found(const char *path, dev_t dev, ino_t ino, const char *const *names,
+			    size_t nnames, void *arg)
+{
+	const struct rescan *r = arg;
+	struct vault_detection d = { .source = r->source, .path = path, .dev = dev, .ino = ino,
+				     .names = names, .nnames = nnames };
+
+	return vault_respond_path(r->v, &d);
+}
+
+/* Rescans the unverified files of list that source left, with h. */
+static void rescan(struct agent *a, struct vault *v, const struct components_handle *h,
+		   const json_t *list, enum quarantine_source source, const atomic_bool *cancel)
+{
+	struct rescan r = { v, source };
+	struct ascan_opts o = { .cancel = cancel, .act = rescan_found, .act_arg = &r,
+				.source = source };
+	enum quarantine_source of;
+	struct ascan_totals t;
+	const char **paths = calloc(json_array_size(list) + 1, sizeof(*paths)), *p;
+	size_t i, n = 0;
+
+	for (i = 0; paths && i < json_array_size(list); i++)
+		if ((p = ascan_unverified_path(json_array_get(list, i), &of)) != NULL &&
+		    of == source)
+			paths[n++] = p;
+	if (n) {
+		log_msg(LOG_LVL_INFO, "rescan: %zu unverified file%s (%s), now that a smart "
+			"protection source answers", n, n == 1 ? "" : "s",
+			quarantine_source_name(source));
+		if (reports_scan(a, h, paths, n, &o, &t) == 0)
+			log_msg(LOG_LVL_INFO, "rescan: %llu file%s scanned, %llu infected, %llu "
+				"still unverified", (unsigned long long)t.files,
+				t.files == 1 ? "" : "s", (unsigned long long)t.infected,
+				(unsigned long long)t.unverified);
+	}
+	free(paths);
+}
+
 /* Rescans the unverified files once a smart protection source answers
  * again, trying at most every 10 seconds; skipped while a scan of
  * `ward-agent scan` holds the list. The source list is fetched again
  * every 5 minutes, and at each try while no source answers, so that an
- * administrator's new list takes over. */
-void reports_rescan_unverified(struct agent *a, const atomic_bool *cancel)
+ * administrator's new list takes over. The files are rescanned by what
+ * left them unverified, whose name their detections carry, with the
+ * policy's actions. */
+void reports_rescan_unverified(struct agent *a, struct vault *v, const atomic_bool *cancel)
 {
 	uint64_t now = util_now_ns() / 1000000000u;
 	const struct components_handle *h = components_acquire(a->comps);
-	const char **paths = NULL;
-	struct ascan_opts o = { .cancel = cancel };
-	struct ascan_totals t;
+	enum quarantine_source source;
 	json_t *list = NULL;
-	size_t i, n;
 	int lock = -1;
 
 	if (!h || !h->smart || now - a->last_rescan < 10)
@@ -338,30 +386,19 @@ void reports_rescan_unverified(struct agent *a, const atomic_bool *cancel)
 	if (lock < 0)
 		goto out;
 	list = reports_load_list(a->unverified_path);
-	n = json_array_size(list);
-	a->unverified = n;
-	paths = n ? calloc(n, sizeof(*paths)) : NULL;
-	if (paths && !smart_reachable(h->smart)) {
+	a->unverified = json_array_size(list);
+	if (json_array_size(list) && !smart_reachable(h->smart)) {
 		components_refresh_sources(a);
 		a->last_sources = now;
 	}
 	/* The source list may have changed: the smart state now in use. */
 	components_release(a->comps, h);
 	h = components_acquire(a->comps);
-	if (paths && h && h->smart && smart_reachable(h->smart)) {
-		for (i = 0; i < n; i++)
-			paths[i] = json_string_value(json_array_get(list, i));
-		log_msg(LOG_LVL_INFO, "rescan: %zu unverified file%s, now that a smart protection "
-			"source answers", n, n == 1 ? "" : "s");
-		if (reports_scan(a, h, paths, n, &o, &t) == 0)
-			log_msg(LOG_LVL_INFO, "rescan: %llu file%s scanned, %llu infected, %llu "
-				"still unverified", (unsigned long long)t.files,
-				t.files == 1 ? "" : "s", (unsigned long long)t.infected,
-				(unsigned long long)t.unverified);
-	}
+	for (source = QUARANTINE_SOURCE_REALTIME; json_array_size(list) && h && h->smart &&
+		    smart_reachable(h->smart) && source <= QUARANTINE_SOURCE_MANUAL; source++)
+		rescan(a, v, h, list, source, cancel);
 out:
 	components_release(a->comps, h);
-	free(paths);
 	json_decref(list);
 	if (lock >= 0)
 		close(lock);

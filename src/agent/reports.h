@@ -19,6 +19,12 @@
 #include "agent/scan.h"
 
 struct agent;
+struct vault;
+
+/* The last scan of the server or the schedule as STATE/last_scan.json
+ * keeps it (tasks.c; its progress while it runs): a new object, or a new
+ * JSON null when there is none. Any thread. */
+json_t *reports_last_scan(const struct agent *a);
 
 /* What a heartbeat reports (a new object; NULL when out of memory). */
 json_t *reports_status(struct agent *a);
@@ -52,8 +58,9 @@ int reports_scan(struct agent *a, const struct components_handle *h,
  * (logged). Any thread. */
 int reports_queue_detections(struct agent *a, const json_t *found);
 
-/* Adds path to the unverified list (once), taking the lock. Returns 0, or
- * -1 when it could not be kept. Any thread (blocks on the lock). */
+/* Adds path, which real-time scanning left unverified, to the unverified
+ * list (once), taking the lock. Returns 0, or -1 when it could not be
+ * kept. Any thread (blocks on the lock). */
 int reports_add_unverified(struct agent *a, const char *path);
 
 /* Reports the detections kept to the server, a batch a call, and forgets
@@ -63,7 +70,9 @@ void reports_send_detections(struct agent *a);
 /* Rescans the unverified files once a smart protection source answers
  * again, trying at most every 10 seconds, until *cancel (NULL: never);
  * the source list is fetched again every 5 minutes, and at each try while
- * no source answers. Skipped while the lock is held elsewhere. */
-void reports_rescan_unverified(struct agent *a, const atomic_bool *cancel);
+ * no source answers. What it finds is acted upon through v (NULL: only
+ * reported) like any detection, with the source that left the file
+ * unverified. Skipped while the lock is held elsewhere. */
+void reports_rescan_unverified(struct agent *a, struct vault *v, const atomic_bool *cancel);
 
 #endif

@@ -36,16 +36,40 @@ static int scan_in_worker(void *arg, int fd, const char *name, struct engine_res
 				  errlen);
 }
 
+json_t *ascan_unverified_entry(const char *path, enum quarantine_source source)
+{
+	return json_pack("{ss ss}", "path", path, "source", quarantine_source_name(source));
+}
+
+const char *ascan_unverified_path(const json_t *entry, enum quarantine_source *source)
+{
+	const char *name;
+	enum quarantine_source s;
+
+	*source = QUARANTINE_SOURCE_MANUAL;
+	if (json_is_string(entry))
+		return json_string_value(entry);
+	name = json_string_value(json_object_get(entry, "source"));
+	for (s = QUARANTINE_SOURCE_REALTIME; name && s <= QUARANTINE_SOURCE_MANUAL; s++)
+		if (strcmp(name, quarantine_source_name(s)) == 0)
+			*source = s;
+	return json_string_value(json_object_get(entry, "path"));
+}
+
 /* Removes path from list, if it is there. */
 static void list_remove(json_t *list, const char *path)
 {
+	enum quarantine_source source;
+	const char *p;
 	size_t i;
 
-	for (i = 0; i < json_array_size(list); i++)
-		if (strcmp(json_string_value(json_array_get(list, i)), path) == 0) {
+	for (i = 0; i < json_array_size(list); i++) {
+		p = ascan_unverified_path(json_array_get(list, i), &source);
+		if (p && strcmp(p, path) == 0) {
 			json_array_remove(list, i);
 			return;
 		}
+	}
 }
 
 static void on_report(const struct sjob_report *r, void *arg)
@@ -80,7 +104,8 @@ static void on_report(const struct sjob_report *r, void *arg)
 			}
 		} else if (r->unverified) {
 			run->t->unverified++;
-			json_array_append_new(run->unverified, json_string(r->path));
+			json_array_append_new(run->unverified,
+					      ascan_unverified_entry(r->path, run->o->source));
 			if (run->emit)
 				run->emit(r->path, ASCAN_UNVERIFIED, NULL, run->emit_arg);
 		} else if (run->emit) {

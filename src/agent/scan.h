@@ -3,8 +3,9 @@
  * file.
  *
  * A file smart scan leaves unverified (no smart protection source
- * answered) is kept in the agent's list of unverified files, which the
- * running agent rescans as soon as a source answers again.
+ * answered) is kept in the agent's list of unverified files with what
+ * scanned it, which the running agent rescans as soon as a source
+ * answers again.
  */
 #ifndef WARD_AGENT_SCAN_H
 #define WARD_AGENT_SCAN_H
@@ -14,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "agent/quarantine.h"
 #include "engine/engine.h"
 #include "scan/smart.h"
 
@@ -57,16 +59,27 @@ struct ascan_opts {
 	bool low;                    /* scan.cpu=low: scanned at the workers' lowest
 				      * CPU and idle I/O priority */
 	const atomic_bool *cancel;   /* the scan stops when it becomes true; NULL: never */
+	enum quarantine_source source; /* what scans: kept with the files left unverified */
 	/* Read by the scanning thread after each file, for progress reports;
 	 * NULL: none. */
 	void (*progress)(const struct ascan_totals *t, void *arg);
 	void *progress_arg;
 };
 
+/* An entry of the list of unverified files: {"path", "source"} (a new
+ * object; NULL when out of memory). */
+json_t *ascan_unverified_entry(const char *path, enum quarantine_source source);
+
+/* The path of an entry of the list of unverified files, and in *source
+ * what scanned it (a bare path, as agents before the sources kept them:
+ * "manual"); NULL when entry is neither. */
+const char *ascan_unverified_path(const json_t *entry, enum quarantine_source *source);
+
 /* Scans paths[0..n) recursively, each file in a scan worker of h's
  * generation (components_scan_fd(); the caller holds h), as o says (NULL:
- * the defaults), logging each detection and error. Unverified files are added to unverified (a JSON
- * array of paths, kept without duplicates); files of it that are now
+ * the defaults), logging each detection and error. Unverified files are
+ * added to unverified (a JSON array of entries, ascan_unverified_entry(),
+ * with o->source; kept without duplicates); files of it that are now
  * verified are removed from it. Each detection is appended to found (a
  * JSON array; NULL: not collected) as {"time", "path", "name", "method"},
  * the form the server's detection report takes, or as o->act returns it.

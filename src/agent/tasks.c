@@ -2,9 +2,6 @@
 #include "agent/tasks.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
-#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -34,8 +31,13 @@
  * before the cancellation flag is looked at again. */
 #define WRITE_POLL_MS 500
 
+/* A scan, or a work of the loop's (tasks_run()): work set. */
 struct scan {
 	struct tasks *t;
+	tasks_work_fn work;   /* NULL: a scan */
+	tasks_done_fn done;
+	void *work_arg;
+	uint64_t after;       /* a scan: the works queued before it */
 	uint64_t id;
 	char **paths;
 	size_t n;
@@ -60,9 +62,14 @@ struct tasks {
 	struct loop *loop;
 	unsigned max, running;
 	uint64_t next_id;
-	struct scan *scans;
+	struct scan *scans;   /* the threads running: scans and the work */
+	struct scan *queue;   /* works waiting for the one running, oldest first */
+	bool working;         /* a work's thread runs */
+	uint64_t works_queued;
+	atomic_uint_fast64_t works_done;
 	struct vault *vault;
 	tasks_report_fn report;
+	tasks_status_fn status;
 	void *report_arg;
 	json_t *settings;     /* a copy of those in effect */
 	uint64_t timer;       /* the next scheduled scan; 0: none */
@@ -95,7 +102,8 @@ struct tasks *tasks_new(struct agent *a, struct loop *loop, unsigned max_scans)
 static void report_task(struct tasks *t, int64_t id, const char *state, int64_t started,
 			const struct ascan_totals *tot, const char *error);
 
-void tasks_attach(struct tasks *t, struct vault *v, tasks_report_fn report, void *arg)
+void tasks_attach(struct tasks *t, struct vault *v, tasks_report_fn report,
+		  tasks_status_fn status, void *arg)
 {
 	json_t *last = json_load_file(t->last_scan_path, 0, NULL);
 	json_int_t task = json_integer_value(json_object_get(last, "task"));
@@ -103,6 +111,7 @@ void tasks_attach(struct tasks *t, struct vault *v, tasks_report_fn report, void
 
 	t->vault = v;
 	t->report = report;
+	t->status = status;
 	t->report_arg = arg;
 	/* The agent stopped (or was killed) during a scan of the server's: the
 	 * server does not deliver a running task again, so it hears the scan
@@ -186,7 +195,8 @@ static void report_task(struct tasks *t, int64_t id, const char *state, int64_t 
 	t->report(r, t->report_arg);
 }
 
-/* Keeps the scan as the last one, for the status's last_scan. */
+/* Keeps the scan as the last one, for the status's last_scan, and has the
+ * status sent. */
 static void keep_last(struct scan *s, const char *state, const struct ascan_totals *tot)
 {
 	json_t *last = json_pack("{so ss sI ss sI sI sI}", "task", s->task > 0 ?
@@ -200,20 +210,24 @@ static void keep_last(struct scan *s, const char *state, const struct ascan_tota
 		json_object_set_new(last, "finished", json_integer((json_int_t)time(NULL)));
 	if (!last || !state_write_json(s->t->last_scan_path, last))
 		log_msg(LOG_LVL_WARN, "%s: the last scan could not be kept", s->t->last_scan_path);
+	else if (s->t->status)
+		s->t->status(s->t->report_arg);
 	json_decref(last);
 }
 
-/* After each file: a server's scan reports its progress every few
- * seconds. */
+/* After each file: a server's scan reports its progress, and a server's or
+ * scheduled scan rewrites last_scan with it, every few seconds (a clock
+ * read per file; the state file and the server's status no more often). */
 static void on_progress(const struct ascan_totals *tot, void *arg)
 {
 	struct scan *s = arg;
 	uint64_t now = util_now_ns() / 1000000000u;
 
-	if (s->task <= 0 || now - s->last_progress < PROGRESS_SECONDS)
+	if (s->source == QUARANTINE_SOURCE_MANUAL || now - s->last_progress < PROGRESS_SECONDS)
 		return;
 	s->last_progress = now;
 	report_task(s->t, s->task, "running", s->started, tot, NULL);
+	keep_last(s, "running", tot);
 }
 
 /* An infected file: the policy's actions through the directory the scan
@@ -222,35 +236,10 @@ static json_t *on_found(const char *path, dev_t dev, ino_t ino, const char *cons
 			size_t nnames, void *arg)
 {
 	struct scan *s = arg;
-	struct vault_detection d = { 0 };
-	char dir[PATH_MAX], base[PATH_MAX];
-	json_t *det;
-	int dirfd;
+	struct vault_detection d = { .source = s->source, .path = path, .dev = dev, .ino = ino,
+				     .names = names, .nnames = nnames, .task = s->task };
 
-	if (!s->t->vault || strlen(path) >= sizeof(dir))
-		return NULL;
-	memcpy(dir, path, strlen(path) + 1);
-	memcpy(base, path, strlen(path) + 1);
-	dirfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	det = json_object();
-	if (!det) {
-		if (dirfd >= 0)
-			close(dirfd);
-		return NULL;
-	}
-	d.source = s->source;
-	d.dirfd = dirfd;
-	d.name = basename(base);
-	d.path = path;
-	d.dev = dev;
-	d.ino = ino;
-	d.names = names;
-	d.nnames = nnames;
-	d.task = s->task;
-	vault_respond(s->t->vault, &d, det);
-	if (dirfd >= 0)
-		close(dirfd);
-	return det;
+	return vault_respond_path(s->t->vault, &d);
 }
 
 /* scan.cpu=low: the scanning threads this one starts inherit both. */
@@ -325,18 +314,65 @@ static int take_lock(struct scan *s)
 	return fd;
 }
 
-/* On the loop's thread: the scan's thread has ended. */
+static void next_work(struct tasks *t);
+
+/* On the loop's thread: the thread of a scan or a work has ended. */
 static void finished(void *arg)
 {
 	struct scan *s = arg, **pp;
+	struct tasks *t = s->t;
 
-	for (pp = &s->t->scans; *pp != s; pp = &(*pp)->next)
+	for (pp = &t->scans; *pp != s; pp = &(*pp)->next)
 		;
 	*pp = s->next;
 	if (!s->joined)
 		pthread_join(s->thread, NULL);
-	s->t->running--;
+	if (s->work) {
+		t->working = false;
+		s->done(s->work_arg, true);
+		next_work(t);
+	} else {
+		t->running--;
+	}
 	scan_free(s);
+}
+
+/* Waits until the works queued before the scan have run (a restore that
+ * excludes its file, then a scan: the scan leaves the file alone); false
+ * when cancelled meanwhile. */
+static bool wait_works(struct scan *s)
+{
+	while (atomic_load(&s->t->works_done) < s->after)
+		if (atomic_load(&s->cancel))
+			return false;
+		else
+			usleep(20000);
+	return true;
+}
+
+/* Adds to the paths the scan leaves out the vault's local exclusions, the
+ * vaults, and the agent's secrets (never handed to a scan worker). */
+static int exclude_more(struct scan *s)
+{
+	struct tasks *t = s->t;
+	json_t *local = t->vault ? vault_exclusions(t->vault) : NULL;
+	json_t *vaults = t->vault ? vault_paths(t->vault) : NULL;
+	char *cred = astate_file(t->a, "credential.json");
+	char *key = astate_file(t->a, "quarantine.key");
+	json_t *secrets = cred && key ? json_pack("[ss]", cred, key) : NULL;
+	int rc = -1;
+
+	if ((!t->vault || (local && vaults)) && secrets &&
+	    strings_add(&s->exclude, &s->nexclude, local) == 0 &&
+	    strings_add(&s->exclude, &s->nexclude, vaults) == 0 &&
+	    strings_add(&s->exclude, &s->nexclude, secrets) == 0)
+		rc = 0;
+	free(cred);
+	free(key);
+	json_decref(local);
+	json_decref(vaults);
+	json_decref(secrets);
+	return rc;
 }
 
 static void *run(void *arg)
@@ -366,6 +402,14 @@ static void *run(void *arg)
 		error = "smart protection could not be set up (see the agent's log)";
 		goto out;
 	}
+	if (!wait_works(s)) {
+		error = "the scan was cancelled";
+		goto out;
+	}
+	if (exclude_more(s) != 0) {
+		error = "out of memory";
+		goto out;
+	}
 	lock = take_lock(s);
 	if (lock < 0) {
 		error = "cancelled";
@@ -380,6 +424,7 @@ static void *run(void *arg)
 	o.jobs = s->low ? 1 : 0;
 	o.low = s->low;
 	o.cancel = &s->cancel;
+	o.source = s->source;
 	o.progress = on_progress;
 	o.progress_arg = s;
 	if (reports_scan(a, h, (const char *const *)s->paths, s->n, &o, &tot) != 0)
@@ -421,64 +466,99 @@ out:
 	return NULL;
 }
 
+/* Starts the thread of s (a scan or a work) at fn and lists it. */
+static int spawn(struct tasks *t, struct scan *s, void *(*fn)(void *))
+{
+	s->t = t;
+	s->id = t->next_id++;
+	if (pthread_create(&s->thread, NULL, fn, s) != 0)
+		return -1;
+	s->next = t->scans;
+	t->scans = s;
+	return 0;
+}
+
 /* Starts a scan of paths[0..n) (copied) leaving out the paths of exclude
- * (a JSON array; NULL: none), the local exclusions and the vaults. */
+ * (a JSON array; NULL: none), and, once the works queued before it have
+ * run, the local exclusions and the vaults (exclude_more()). */
 static int start(struct tasks *t, struct scan *s, const char *const *paths, size_t n,
 		 const json_t *exclude, char *errbuf, size_t errlen)
 {
-	json_t *local = t->vault ? vault_exclusions(t->vault) : NULL;
-	json_t *vaults = t->vault ? vault_paths(t->vault) : NULL;
-	/* The agent's secrets are never handed to a scan worker. */
-	char *cred = astate_file(t->a, "credential.json");
-	char *key = astate_file(t->a, "quarantine.key");
-	json_t *secrets = cred && key ? json_pack("[ss]", cred, key) : NULL;
-
-	free(cred);
-	free(key);
-
 	if (t->running >= t->max) {
 		snprintf(errbuf, errlen, "%u scans run already (the most at once)", t->max);
 		scan_free(s);
-		json_decref(local);
-		json_decref(vaults);
-		json_decref(secrets);
 		return -1;
 	}
-	if ((t->vault && (!local || !vaults)) || !secrets)
-		goto nomem;
 	if (!(s->paths = calloc(n ? n : 1, sizeof(*s->paths))))
 		goto nomem;
 	for (s->n = 0; s->n < n; s->n++)
 		if (!(s->paths[s->n] = strdup(paths[s->n])))
 			goto nomem;
-	if (strings_add(&s->exclude, &s->nexclude, exclude) != 0 ||
-	    strings_add(&s->exclude, &s->nexclude, local) != 0 ||
-	    strings_add(&s->exclude, &s->nexclude, vaults) != 0 ||
-	    strings_add(&s->exclude, &s->nexclude, secrets) != 0)
+	if (strings_add(&s->exclude, &s->nexclude, exclude) != 0)
 		goto nomem;
-	json_decref(local);
-	json_decref(vaults);
-	json_decref(secrets);
-	s->t = t;
-	s->id = t->next_id++;
+	s->after = t->works_queued;
 	s->started = (int64_t)time(NULL);
 	s->last_progress = util_now_ns() / 1000000000u;
-	if (pthread_create(&s->thread, NULL, run, s) != 0) {
+	if (spawn(t, s, run) != 0) {
 		snprintf(errbuf, errlen, "cannot start a scan: %s", strerror(errno));
 		scan_free(s);
 		return -1;
 	}
-	s->next = t->scans;
-	t->scans = s;
 	t->running++;
 	return 0;
 nomem:
-	json_decref(local);
-	json_decref(vaults);
-	json_decref(secrets);
 	scan_free(s);
 	snprintf(errbuf, errlen, "out of memory");
 	return -1;
+}
+
+/* A work's thread. */
+static void *work_main(void *arg)
+{
+	struct scan *s = arg;
+
+	s->work(s->work_arg);
+	atomic_fetch_add(&s->t->works_done, 1);
+	if (loop_post(s->t->loop, finished, s) != 0)
+		log_msg(LOG_LVL_ERROR, "out of memory: a finished work is not collected");
+	return NULL;
+}
+
+/* Starts the oldest work waiting when none runs. A thread that cannot
+ * start is tried again with the next work's end, or the next tasks_run(). */
+static void next_work(struct tasks *t)
+{
+	struct scan *s = t->queue;
+
+	if (t->working || !s)
+		return;
+	t->queue = s->next;
+	if (spawn(t, s, work_main) != 0) {
+		log_msg(LOG_LVL_ERROR, "cannot start a thread: %s; tried again later",
+			strerror(errno));
+		s->next = t->queue;
+		t->queue = s;
+		return;
+	}
+	t->working = true;
+}
+
+int tasks_run(struct tasks *t, tasks_work_fn work, tasks_done_fn done, void *arg)
+{
+	struct scan *s = calloc(1, sizeof(*s)), **pp;
+
+	if (!s)
+		return -1;
+	s->fd = -1;
+	s->work = work;
+	s->done = done;
+	s->work_arg = arg;
+	for (pp = &t->queue; *pp; pp = &(*pp)->next)
+		;
+	*pp = s;
+	t->works_queued++;
+	next_work(t);
+	return 0;
 }
 
 int tasks_scan(struct tasks *t, const char *const *paths, size_t n, int fd, char *errbuf,
@@ -540,7 +620,7 @@ bool tasks_cancel(struct tasks *t, int64_t id, int64_t cancel_id)
 	struct scan *s;
 
 	for (s = t->scans; s; s = s->next)
-		if (s->task == id && id > 0 && !s->cancel_task) {
+		if (!s->work && s->task == id && id > 0 && !s->cancel_task) {
 			s->cancel_task = cancel_id;
 			atomic_store(&s->cancel, true);
 			return true;
@@ -557,7 +637,7 @@ static void scheduled(void *arg)
 
 	t->timer = 0;
 	for (s = t->scans; s; s = s->next)
-		if (s->source == QUARANTINE_SOURCE_SCHEDULED)
+		if (!s->work && s->source == QUARANTINE_SOURCE_SCHEDULED)
 			break;
 	if (s)
 		log_msg(LOG_LVL_WARN, "scheduled scan: the one before still runs; skipped");
@@ -604,6 +684,13 @@ void tasks_stop(struct tasks *t)
 {
 	struct scan *s;
 
+	/* Works not started are dropped (a server's task is delivered again);
+	 * the one running is finished. */
+	while ((s = t->queue) != NULL) {
+		t->queue = s->next;
+		s->done(s->work_arg, false);
+		scan_free(s);
+	}
 	for (s = t->scans; s; s = s->next) {
 		atomic_store(&s->stopping, true);
 		atomic_store(&s->cancel, true);

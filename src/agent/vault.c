@@ -1,6 +1,9 @@
 /* vault.c -- the agent's quarantine service (see vault.h). */
 #include "agent/vault.h"
 
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,23 +34,29 @@
  * quarantine.max_report is larger by default). */
 #define REPORT_BATCH 200
 
+/* Two locks: lock, held through the quarantine's operations (a restore
+ * holds it while it decrypts up to quarantine.max_size), and slock, held
+ * only to read or change the settings and the local exclusions, so that
+ * the loop's thread, which reads them, never waits for a restore. slock
+ * is taken inside lock, never the other way round. */
 struct vault {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;       /* the quarantine and what follows it */
 	struct agent *a;
 	struct quarantine *q;       /* NULL: the quarantine could not be opened */
-	struct action_policy policy;
-	unsigned retention_days;
-	uint64_t max_size;
-	char *excl_path;            /* STATE/exclusions.json */
-	json_t *excluded;           /* array of paths */
 	json_t *changes;            /* inventory RECORDs not yet reported */
 	bool complete_due;          /* the whole inventory is to be sent */
 	uint64_t complete_gen;      /* counts the times complete_due was set */
 	time_t last_prune;
-	bool central;               /* quarantine.central */
-	uint64_t central_max_file;  /* quarantine.central_max_file */
 	char *central_path;         /* STATE/central.json: the ids to copy */
 	json_t *central_queue;      /* those ids */
+	pthread_mutex_t slock;      /* what follows */
+	struct action_policy policy;
+	unsigned retention_days;
+	uint64_t max_size;
+	bool central;               /* quarantine.central */
+	uint64_t central_max_file;  /* quarantine.central_max_file */
+	char *excl_path;            /* STATE/exclusions.json */
+	json_t *excluded;           /* array of paths */
 };
 
 struct vault *vault_open(struct agent *a)
@@ -59,6 +68,7 @@ struct vault *vault_open(struct agent *a)
 	if (!v)
 		return NULL;
 	pthread_mutex_init(&v->lock, NULL);
+	pthread_mutex_init(&v->slock, NULL);
 	v->a = a;
 	v->excl_path = astate_file(a, "exclusions.json");
 	v->central_path = astate_file(a, "central.json");
@@ -96,6 +106,7 @@ void vault_close(struct vault *v)
 	free(v->central_path);
 	free(v->excl_path);
 	pthread_mutex_destroy(&v->lock);
+	pthread_mutex_destroy(&v->slock);
 	free(v);
 }
 
@@ -139,13 +150,13 @@ void vault_configure(struct vault *v, const json_t *settings)
 	central_max = (uint64_t)setting_int(v, s, "quarantine.central_max_file");
 	central = astate_setting(v->a, s, "quarantine.central");
 	json_decref(none);
-	pthread_mutex_lock(&v->lock);
+	pthread_mutex_lock(&v->slock);
 	v->policy = p;
 	v->retention_days = days;
 	v->max_size = max;
 	v->central = json_is_true(central);
 	v->central_max_file = central_max;
-	pthread_mutex_unlock(&v->lock);
+	pthread_mutex_unlock(&v->slock);
 	json_decref(central);
 }
 
@@ -173,12 +184,18 @@ static void prune_locked(struct vault *v)
 {
 	char msg[512];
 	size_t pruned = 0;
+	unsigned days;
+	uint64_t max;
 
 	if (!v->q)
 		return;
+	pthread_mutex_lock(&v->slock);
+	days = v->retention_days;
+	max = v->max_size;
+	pthread_mutex_unlock(&v->slock);
 	v->last_prune = time(NULL);
-	if (quarantine_prune(v->q, (int64_t)v->last_prune, v->retention_days, v->max_size,
-			     &pruned, msg, sizeof(msg)) != AERR_OK)
+	if (quarantine_prune(v->q, (int64_t)v->last_prune, days, max, &pruned, msg,
+			     sizeof(msg)) != AERR_OK)
 		log_msg(LOG_LVL_ERROR, "quarantine: prune: %s", msg);
 	if (pruned) {
 		/* The records of what went are gone with it: the whole list
@@ -194,7 +211,9 @@ void vault_respond(struct vault *v, const struct vault_detection *d, json_t *rep
 	struct action_target t = { 0 };
 	struct action_outcome out;
 	struct quarantine_record rec = { 0 };
+	struct action_policy policy;
 	char version[32];
+	bool central;
 
 	snprintf(version, sizeof(version), "%lld", h ? (long long)h->version : 0LL);
 	det.names = d->names;
@@ -220,14 +239,18 @@ void vault_respond(struct vault *v, const struct vault_detection *d, json_t *rep
 		json_object_set_new(report_out, "process", json_pack("{sI so}", "pid",
 				    (json_int_t)d->pid, "exe", util_json_bytes(d->exe ? d->exe :
 									       "")));
+	pthread_mutex_lock(&v->slock);
+	policy = v->policy;
+	central = v->central;
+	pthread_mutex_unlock(&v->slock);
 	pthread_mutex_lock(&v->lock);
-	action_take(&v->policy, v->q, ACTION_VERDICT_INFECTED, &t, &det, &out);
+	action_take(&policy, v->q, ACTION_VERDICT_INFECTED, &t, &det, &out);
 	if (out.quarantine_id[0] && v->q) {
 		if (quarantine_get(v->q, out.quarantine_id, &rec, NULL, 0) == AERR_OK)
 			note_change(v, &rec, "stored");
 		else
 			want_complete(v);
-		if (v->central && json_array_size(v->central_queue) < MAX_CENTRAL &&
+		if (central && json_array_size(v->central_queue) < MAX_CENTRAL &&
 		    (json_array_append_new(v->central_queue, json_string(out.quarantine_id)) != 0 ||
 		     !state_write_json(v->central_path, v->central_queue)))
 			log_msg(LOG_LVL_ERROR, "quarantine: %s: the central copy of item %s may "
@@ -243,9 +266,31 @@ void vault_respond(struct vault *v, const struct vault_detection *d, json_t *rep
 		json_object_set_new(report_out, "action", json_string("deny"));
 }
 
-/* Adds path to the local exclusions, kept in the state directory; the
- * lock is held. */
-static bool exclude_locked(struct vault *v, const char *path, char *errbuf, size_t errlen)
+json_t *vault_respond_path(struct vault *v, const struct vault_detection *d)
+{
+	struct vault_detection at = *d;
+	char dir[PATH_MAX], base[PATH_MAX];
+	size_t len = strlen(d->path);
+	json_t *det;
+
+	if (!v || len >= sizeof(dir))
+		return NULL;
+	det = json_object();
+	if (!det)
+		return NULL;
+	memcpy(dir, d->path, len + 1);
+	memcpy(base, d->path, len + 1);
+	at.dirfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	at.name = basename(base);
+	vault_respond(v, &at, det);
+	if (at.dirfd >= 0)
+		close(at.dirfd);
+	return det;
+}
+
+/* Adds path to the local exclusions, kept in the state directory; slock
+ * is held. */
+static bool exclude_slocked(struct vault *v, const char *path, char *errbuf, size_t errlen)
 {
 	size_t i;
 
@@ -273,6 +318,7 @@ enum aerr vault_restore(struct vault *v, const char *id, bool overwrite, bool ex
 {
 	struct quarantine_record rec = { 0 };
 	enum aerr rc = AERR_NOTFOUND;
+	bool excluded;
 
 	pthread_mutex_lock(&v->lock);
 	if (!v->q) {
@@ -285,7 +331,10 @@ enum aerr vault_restore(struct vault *v, const char *id, bool overwrite, bool ex
 		rc = quarantine_get(v->q, id, &rec, errbuf, errlen);
 		if (rc != AERR_OK)
 			goto out;
-		if (!exclude_locked(v, rec.path, errbuf, errlen)) {
+		pthread_mutex_lock(&v->slock);
+		excluded = exclude_slocked(v, rec.path, errbuf, errlen);
+		pthread_mutex_unlock(&v->slock);
+		if (!excluded) {
 			rc = AERR_IO;
 			goto out;
 		}
@@ -375,14 +424,14 @@ bool vault_excluded(struct vault *v, const char *path)
 	size_t i, len;
 	const char *e;
 
-	pthread_mutex_lock(&v->lock);
+	pthread_mutex_lock(&v->slock);
 	for (i = 0; !hit && i < json_array_size(v->excluded); i++) {
 		e = json_string_value(json_array_get(v->excluded, i));
 		len = e ? strlen(e) : 0;
 		hit = len && strncmp(path, e, len) == 0 &&
 		      (path[len] == '\0' || path[len] == '/' || strcmp(e, "/") == 0);
 	}
-	pthread_mutex_unlock(&v->lock);
+	pthread_mutex_unlock(&v->slock);
 	return hit;
 }
 
@@ -390,9 +439,9 @@ json_t *vault_exclusions(struct vault *v)
 {
 	json_t *copy;
 
-	pthread_mutex_lock(&v->lock);
+	pthread_mutex_lock(&v->slock);
 	copy = json_deep_copy(v->excluded);
-	pthread_mutex_unlock(&v->lock);
+	pthread_mutex_unlock(&v->slock);
 	return copy;
 }
 
@@ -500,11 +549,16 @@ static void send_central(struct vault *v)
 {
 	struct util_buf buf = { 0 }, answer = { 0 };
 	char id[QUARANTINE_ID_LEN + 1], path[128], msg[256];
-	bool drop;
+	uint64_t central_max;
+	bool drop, central;
 	long status;
 	int rc;
 
 	for (;;) {
+		pthread_mutex_lock(&v->slock);
+		central = v->central;
+		central_max = v->central_max_file;
+		pthread_mutex_unlock(&v->slock);
 		pthread_mutex_lock(&v->lock);
 		if (!v->q || !json_array_size(v->central_queue)) {
 			pthread_mutex_unlock(&v->lock);
@@ -512,7 +566,7 @@ static void send_central(struct vault *v)
 		}
 		snprintf(id, sizeof(id), "%s",
 			 json_string_value(json_array_get(v->central_queue, 0)));
-		rc = v->central ? read_copy(v, id, v->central_max_file, &buf) : 1;
+		rc = central ? read_copy(v, id, central_max, &buf) : 1;
 		pthread_mutex_unlock(&v->lock);
 		drop = rc == 1;
 		if (rc == 0) {

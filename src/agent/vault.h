@@ -6,7 +6,10 @@
  * server is told of.
  *
  * Thread-safe: every function serialises on the vault's lock (the
- * quarantine itself is not thread-safe). The settings it acts on are a
+ * quarantine itself is not thread-safe), which a restore holds while it
+ * decrypts up to quarantine.max_size: the loop's thread calls only
+ * vault_configure(), vault_excluded() and vault_exclusions(), which wait
+ * for a lock of their own held briefly. The settings it acts on are a
  * copy vault_configure() replaces, so the channel's thread keeps its own.
  */
 #ifndef WARD_AGENT_VAULT_H
@@ -62,6 +65,13 @@ void vault_configure(struct vault *v, const json_t *settings);
  * caller to queue (reports_queue_detections()). Any thread. */
 void vault_respond(struct vault *v, const struct vault_detection *d, json_t *report_out);
 
+/* vault_respond() for a file a tree scan found by its path (d->dirfd and
+ * d->name are not used: the directory of d->path is opened here, and the
+ * file acted on only if still d->dev, d->ino). Returns the detection (a
+ * new object), or NULL (out of memory, or v NULL: the caller reports the
+ * plain detection). Any thread. */
+json_t *vault_respond_path(struct vault *v, const struct vault_detection *d);
+
 /* Restores item id to its path (replacing a file there when overwrite);
  * with exclude, its path is added to the local exclusions. Returns
  * AERR_OK or a code with errbuf set. Any thread. */
@@ -89,7 +99,8 @@ json_t *vault_exclusions(struct vault *v);
 
 /* The directories of the vaults in use: a new array of paths (NULL when out
  * of memory). What is in a vault is never acted upon, and its items are
- * encrypted: tree scans leave them out. Any thread. */
+ * encrypted: tree scans leave them out. Any thread but the loop's (it
+ * waits for a restore). */
 json_t *vault_paths(struct vault *v);
 
 /* Tells the server the inventory (complete after the start, then the

@@ -13,13 +13,18 @@ WARDD_BIN, WARD_AGENT_BIN and WARD_BIN name the programs.
 """
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import (EICAR, WARD, Agent, demo_wardd, mount_tmpfs,  # noqa: E402
+from wardtest import (AGENT, EICAR, WARD, Agent, demo_wardd, mount_tmpfs,  # noqa: E402
                       private_mount_namespace, require_root, temp_dir, wait_for)
+
+# What Demo.Head (setUpClass) finds at the start of a file.
+BIG_HEAD = b"WARD-TEST-BIG-INFECTED-FILE\n"
 
 
 def metadata(path):
@@ -33,15 +38,33 @@ def metadata(path):
                 mtime=st.st_mtime_ns, atime=st.st_atime_ns, xattrs=attrs)
 
 
-class AgentTasksTest(unittest.TestCase):
+def sparse_files(d, n):
+    """n files of 20 MiB each, sparse: a scan reads them (slowly: about 10 a
+    second) while they take no room."""
+    os.makedirs(d)
+    for i in range(n):
+        with open(os.path.join(d, f"{i:04}.log"), "wb") as f:
+            f.write(f"log file {i}\n".encode())
+            f.truncate(20 << 20)
+
+
+class Fixture:
+    """A real wardd (its long poll LONG_POLL) and an enrolled ward-agent
+    running, scanning a tmpfs."""
+    LONG_POLL = "20s"
+
     @classmethod
     def setUpClass(cls):
         # Each piece is undone (in reverse) even when a later one fails.
         root = temp_dir("ward-agent-tasks-", cls.addClassCleanup).name
         cls.tree = os.path.join(root, "tree")
-        mount_tmpfs(cls.tree, "320m", cleanup=cls.addClassCleanup)
-        cls.server, cls.admin = demo_wardd(root, cls.addClassCleanup,
-                                           extra="[http]\nlong_poll = 20s\n")
+        # Room for a big quarantined file (tmpfs takes memory only for what
+        # is written).
+        mount_tmpfs(cls.tree, "2g", cleanup=cls.addClassCleanup)
+        # A body signature at offset 0, for files too big for a hash one.
+        cls.server, cls.admin = demo_wardd(
+            root, cls.addClassCleanup, extra=f"[http]\nlong_poll = {cls.LONG_POLL}\n",
+            more={"demo.ndb": f"Demo.Head:0:0:{BIG_HEAD.hex()}\n"})
         cls.agent = Agent(root, "agent")
         cls.addClassCleanup(cls.agent.stop)
         cls.client = cls.agent.enroll_with(cls.server)
@@ -105,6 +128,12 @@ class AgentTasksTest(unittest.TestCase):
             f.write(EICAR)
         return d, path
 
+    def client_last_scan(self):
+        _, c = self.call("GET", f"/api/v1/client?id={self.client}")
+        return c.get("last_scan") or {}
+
+
+class AgentTasksTest(Fixture, unittest.TestCase):
     def test_scan_now_quarantine_restore_delete(self):
         d, eicar = self.eicar_in("now")
         os.chmod(eicar, 0o640)
@@ -222,6 +251,69 @@ class AgentTasksTest(unittest.TestCase):
         self.assertEqual(agent("quarantine", "delete", item).returncode, 1)
         os.unlink(victim)
 
+    def restoring(self, name):
+        """A big file (BIG_HEAD, then 512 MiB of zeros) quarantined by Scan Now,
+        then `ward-agent quarantine restore` of it started and seen in
+        progress: (its path, its size, the restore's process)."""
+        d = self.fresh_dir(name)
+        victim = os.path.join(d, "big.bin")
+        size = 512 << 20
+        with open(victim, "wb") as f:
+            f.write(BIG_HEAD)
+            f.truncate(size)
+        self.wait_task(self.scan_now(d), timeout=300)
+        wait_for(lambda: self.detections(victim), what="the detection")
+        item = self.detections(victim)[0]["quarantine"]
+        self.assertFalse(os.path.exists(victim))
+        restore = subprocess.Popen([AGENT, "--config", self.agent.conf, "quarantine",
+                                    "restore", item], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        self.addCleanup(restore.wait, 300)
+        # In progress: the agent holds the file it writes in the directory
+        # (an O_TMPFILE, linked at the end).
+        fds = f"/proc/{self.agent.proc.pid}/fd"
+
+        def writing():
+            for fd in os.listdir(fds):
+                try:
+                    if os.readlink(os.path.join(fds, fd)).startswith(d + "/"):
+                        return True
+                except OSError:
+                    pass
+            return False
+        deadline = time.monotonic() + 120
+        while not writing():
+            self.assertIsNone(restore.poll(), "the restore ended before it was seen running")
+            self.assertLess(time.monotonic(), deadline, "the restore never started")
+            time.sleep(0.005)
+        return victim, size, restore
+
+    def assert_restored(self, victim, size):
+        self.assertEqual(os.path.getsize(victim), size)
+        with open(victim, "rb") as f:
+            self.assertEqual(f.read(len(BIG_HEAD)), BIG_HEAD)
+        os.unlink(victim)
+
+    def test_status_answers_during_a_restore(self):
+        """A restore runs off the agent's loop: while it decrypts and
+        writes a big file (seconds), the control socket answers."""
+        victim, size, restore = self.restoring("big")
+        status = self.agent.command("status", timeout=120)
+        self.assertIn("running: yes", status.stdout, status.stderr)
+        self.assertFalse(os.path.exists(victim), "the status waited for the restore")
+        _, err = restore.communicate(timeout=300)
+        self.assertEqual(restore.returncode, 0, err)
+        self.assert_restored(victim, size)
+
+    def test_stop_during_a_restore(self):
+        """SIGTERM during a restore: the agent finishes it, then stops (the
+        control socket closed first: its client hears no answer)."""
+        victim, size, restore = self.restoring("stopped-restore")
+        self.assertEqual(self.agent.terminate(timeout=300), 0)
+        restore.communicate(timeout=60)
+        self.agent.start()
+        self.assert_restored(victim, size)
+
     def many_files(self, name):
         """A directory of 50,000 files: a scan (one thread, scan.cpu=low)
         runs well past its first progress report, 3 s in."""
@@ -279,6 +371,47 @@ class AgentTasksTest(unittest.TestCase):
             self.assertEqual((c["last_scan"]["files"], c["last_scan"]["task"]), (1, None))
         finally:
             self.setting("scan.scheduled", False)
+
+
+class ScanProgressTest(Fixture, unittest.TestCase):
+    """A poll lasts longer than the scan: the status with the scan's
+    progress cannot wait for the poll's end."""
+    LONG_POLL = "600s"
+
+    def test_scheduled_scan_progress(self):
+        files = 400
+        d = os.path.join(self.tree, "slow")
+        sparse_files(d, files)
+        self.setting("scan.paths", [d])
+        self.setting("scan.schedule", "every 10s")
+        self.setting("scan.scheduled", True)
+        try:
+            # The running scan's progress, on the host and at the server.
+            shown = re.compile(r"^last scan: scheduled, running, started [^:]*:[^:]*:[^:]*: "
+                               r"([0-9]+) files, ([0-9]+) bytes, 0 detections$", re.M)
+
+            def on_host():
+                m = shown.search(self.agent.status_text())
+                return m and int(m.group(1)) > 0 and int(m.group(2)) > 0
+            wait_for(on_host, timeout=60, what="ward-agent status with the scan's progress")
+
+            def at_server():
+                last = self.client_last_scan()
+                return (last.get("source"), last.get("state"), last.get("task")) == \
+                    ("scheduled", "running", None) and 0 < last.get("files", 0) < files
+            wait_for(at_server, timeout=60, what="the server with the scan's progress")
+            first = self.client_last_scan()["files"]
+            wait_for(lambda: self.client_last_scan()["files"] > first, timeout=60,
+                     what="more progress at the server")
+        finally:
+            self.setting("scan.scheduled", False)
+        wait_for(lambda: self.client_last_scan()["state"] == "completed", timeout=300,
+                 what="the end of the scan at the server")
+        last = self.client_last_scan()
+        self.assertEqual((last["files"], last["bytes"]), (files, files * (20 << 20)), last)
+        self.assertRegex(self.agent.status_text(),
+                         f"last scan: scheduled, completed, started .*, finished .*: {files} "
+                         f"files, {files * (20 << 20)} bytes, 0 detections\n")
 
 
 if __name__ == "__main__":

@@ -305,7 +305,7 @@ class SmartAgentTest(unittest.TestCase):
         self.assertIn("no source answers", err)
         with open(os.path.join(smart.dir, "state", "unverified.json")) as f:
             unverified = json.load(f)
-        self.assertIn(f"{self.corpus}/md5-sized.bin", unverified)
+        self.assertIn({"path": f"{self.corpus}/md5-sized.bin", "source": "manual"}, unverified)
         # Back: the running agent rescans them, finds what they hold, and
         # reports the list empty.
         self.server.start()

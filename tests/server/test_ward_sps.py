@@ -9,6 +9,7 @@ WARDD_BIN, WARD_BIN and WARD_SPS_BIN name the programs.
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -167,46 +168,84 @@ class WardSpsTest(unittest.TestCase):
         self.assertEqual(len(self.server.request("GET", "/api/v1/sps-servers",
                                                  token=self.token)[1]["servers"]), 2)
 
-    def test_smart_agent_uses_ward_sps(self):
+    def smart_agent(self):
+        """A running ward-agent whose smart scan asks this ward-sps."""
         agent = Agent(self.tmp.name, "agent")
         done = agent.enroll("--bundle", os.path.join(self.server.data, "enroll.bundle"))
         self.assertEqual(done.returncode, 0, done.stderr)
         agent.start()
-        try:
-            status, body = self.server.request(
-                "PUT", "/api/v1/sps-lists", {"lists": [{"range": "*", "sources": [
-                    f"https://127.0.0.1:{self.sps.port}"]}]}, token=self.token)
-            self.assertEqual(status, 200, body)
-            status, body = self.server.request(
-                "PUT", "/api/v1/settings", {"scope": "root", "key": "scan_method",
-                                            "value": "smart"}, token=self.token)
-            self.assertEqual(status, 200, body)
-            wait_for(lambda: os.path.exists(os.path.join(
-                agent.dir, "state", "components", "smart-agent-pattern", "current")),
-                timeout=60, what="the agent pattern")
-            before = json.loads(self.sps.request("GET", "/sps/v1/status")[1])["requests"]
-            p = subprocess.run([AGENT, "--config", agent.conf, "scan", self.corpus],
-                               capture_output=True, text=True, timeout=300)
-            self.assertEqual(p.returncode, 1, p.stderr)
-            self.assertIn(f"{self.corpus}/member.tar.gz: Ward.Test.TgzMember FOUND", p.stdout)
-            self.assertIn("Scan method: smart", p.stdout)
-            after = json.loads(self.sps.request("GET", "/sps/v1/status")[1])["requests"]
-            self.assertGreater(after, before)
-            # Revoked, it is trusted no more: the agent does not even finish a
-            # handshake with it, and what needed its answers is unverified.
-            queries = json.loads(self.sps.request("GET", "/sps/v1/status")[1])["queries"]
-            sid = self.server.request("GET", "/api/v1/sps-servers",
-                                      token=self.token)[1]["servers"][0]["id"]
-            self.assertEqual(self.server.request("POST", "/api/v1/sps-servers/revoke",
-                                                 {"id": sid}, token=self.token)[0], 200)
-            p = subprocess.run([AGENT, "--config", agent.conf, "scan", self.corpus],
-                               capture_output=True, text=True, timeout=300)
-            self.assertEqual(p.returncode, 1, p.stderr)
-            self.assertIn("Unverified files:", p.stdout)
-            self.assertEqual(json.loads(self.sps.request("GET", "/sps/v1/status")[1])[
-                "queries"], queries)
-        finally:
-            agent.stop()
+        self.addCleanup(agent.stop)
+        status, body = self.server.request(
+            "PUT", "/api/v1/sps-lists", {"lists": [{"range": "*", "sources": [
+                f"https://127.0.0.1:{self.sps.port}"]}]}, token=self.token)
+        self.assertEqual(status, 200, body)
+        status, body = self.server.request(
+            "PUT", "/api/v1/settings", {"scope": "root", "key": "scan_method",
+                                        "value": "smart"}, token=self.token)
+        self.assertEqual(status, 200, body)
+        wait_for(lambda: os.path.exists(os.path.join(
+            agent.dir, "state", "components", "smart-agent-pattern", "current")),
+            timeout=60, what="the agent pattern")
+        return agent
+
+    def test_smart_agent_uses_ward_sps(self):
+        agent = self.smart_agent()
+        before = json.loads(self.sps.request("GET", "/sps/v1/status")[1])["requests"]
+        p = subprocess.run([AGENT, "--config", agent.conf, "scan", self.corpus],
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn(f"{self.corpus}/member.tar.gz: Ward.Test.TgzMember FOUND", p.stdout)
+        self.assertIn("Scan method: smart", p.stdout)
+        after = json.loads(self.sps.request("GET", "/sps/v1/status")[1])["requests"]
+        self.assertGreater(after, before)
+        # Revoked, it is trusted no more: the agent does not even finish a
+        # handshake with it, and what needed its answers is unverified.
+        queries = json.loads(self.sps.request("GET", "/sps/v1/status")[1])["queries"]
+        sid = self.server.request("GET", "/api/v1/sps-servers",
+                                  token=self.token)[1]["servers"][0]["id"]
+        self.assertEqual(self.server.request("POST", "/api/v1/sps-servers/revoke",
+                                             {"id": sid}, token=self.token)[0], 200)
+        p = subprocess.run([AGENT, "--config", agent.conf, "scan", self.corpus],
+                           capture_output=True, text=True, timeout=300)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("Unverified files:", p.stdout)
+        self.assertEqual(json.loads(self.sps.request("GET", "/sps/v1/status")[1])[
+            "queries"], queries)
+
+    def test_rescan_takes_the_actions(self):
+        """A file left unverified while ward-sps was down is rescanned once
+        it answers again: found, it is quarantined and reported with the
+        action, like any detection of its scan."""
+        agent = self.smart_agent()
+        d = os.path.join(self.tmp.name, "rescan")
+        os.makedirs(d)
+        victim = os.path.join(d, "x.bin")
+        shutil.copy(os.path.join(self.corpus, "md5-sized.bin"), victim)
+        self.sps.stop()
+        p = subprocess.run([AGENT, "--config", agent.conf, "scan", d], capture_output=True,
+                           text=True, timeout=300)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn(f"{victim}: Unverified", p.stdout)
+        unverified = os.path.join(agent.dir, "state", "unverified.json")
+        with open(unverified) as f:
+            self.assertEqual(json.load(f), [{"path": victim, "source": "manual"}])
+        self.sps.start()
+        client = agent.credential()["client"]
+
+        def reported():
+            _, body = self.server.request("GET", f"/api/v1/logs?kind=detection&client={client}",
+                                          token=self.token)
+            return [e["detail"] for e in body["events"] if e["detail"]["path"] == victim]
+        wait_for(reported, timeout=120, what="the rescan's detection at the server")
+        det = reported()[0]
+        self.assertEqual((det["name"], det["source"], det["action"], det["action_result"]),
+                         ("Ward.Test.Md5Sized", "manual", "quarantine", "ok"), det)
+        self.assertIn("quarantine", det)
+        self.assertFalse(os.path.exists(victim))
+        with open(unverified) as f:
+            self.assertEqual(json.load(f), [])
+        listed = agent.command("quarantine", "list")
+        self.assertIn(f"{det['quarantine']}  {victim}", listed.stdout)
 
     def test_killed_during_a_scan(self):
         # Many files whose verdicts need answers, scanned one at a time.
