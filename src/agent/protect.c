@@ -367,10 +367,13 @@ static void report_detection(struct protect *p, const struct finding *f, json_t 
 static void keep_for_rescan(struct protect *p, const struct finding *f)
 {
 	const struct components_handle *h = components_acquire(p->a->comps);
-	bool smart = h && h->smart;
+	bool smart = h && h->smart, block;
 
 	components_release(p->a->comps, h);
-	if (smart && reports_add_unverified(p->a, f->path) != 0)
+	pthread_mutex_lock(&p->slock);
+	block = p->mode == REALTIME_BLOCK;
+	pthread_mutex_unlock(&p->slock);
+	if (smart && reports_add_unverified(p->a, f->path, block) != 0)
 		log_msg(LOG_LVL_ERROR, "realtime: %s: could not be kept for a rescan", f->path);
 }
 

@@ -176,12 +176,12 @@ int reports_scan(struct agent *a, const struct components_handle *h,
 	return rc;
 }
 
-int reports_add_unverified(struct agent *a, const char *path)
+int reports_add_unverified(struct agent *a, const char *path, bool act)
 {
 	int lock = reports_lock(a, true), rc = -1;
 	enum quarantine_source source;
 	const char *p;
-	json_t *list, *v;
+	json_t *list, *v, *entry = NULL;
 	size_t i;
 
 	if (lock < 0)
@@ -190,10 +190,16 @@ int reports_add_unverified(struct agent *a, const char *path)
 	json_array_foreach(list, i, v)
 		if ((p = ascan_unverified_path(v, &source)) != NULL && strcmp(p, path) == 0)
 			break;
-	if (list && (i < json_array_size(list) ||
-		     json_array_append_new(list, ascan_unverified_entry(
-			     path, QUARANTINE_SOURCE_REALTIME)) == 0) &&
-	    state_write_json(a->unverified_path, list))
+	if (list && i == json_array_size(list)) {
+		entry = ascan_unverified_entry(path, QUARANTINE_SOURCE_REALTIME);
+		if (!entry || (!act && json_object_set_new(entry, "act", json_false()) != 0) ||
+		    json_array_append(list, entry) != 0) {
+			json_decref(list);
+			list = NULL;
+		}
+		json_decref(entry);
+	}
+	if (list && state_write_json(a->unverified_path, list))
 		rc = 0;
 	a->unverified = json_array_size(list);
 	json_decref(list);
@@ -331,21 +337,25 @@ static json_t *rescan_found(const char *path, dev_t dev, ino_t ino, const char *
 	return vault_respond_path(r->v, &d);
 }
 
-/* Rescans the unverified files of list that source left, with h. */
+/* Rescans the unverified files of list that source left, with h: those
+ * whose entry says "act": false (real time in detect mode) are reported
+ * without action, the others get the policy's actions. */
 static void rescan(struct agent *a, struct vault *v, const struct components_handle *h,
-		   const json_t *list, enum quarantine_source source, const atomic_bool *cancel)
+		   const json_t *list, enum quarantine_source source, bool act,
+		   const atomic_bool *cancel)
 {
 	struct rescan r = { v, source };
-	struct ascan_opts o = { .cancel = cancel, .act = rescan_found, .act_arg = &r,
-				.source = source };
+	struct ascan_opts o = { .cancel = cancel, .act = act ? rescan_found : NULL,
+				.act_arg = &r, .source = source };
 	enum quarantine_source of;
 	struct ascan_totals t;
 	const char **paths = calloc(json_array_size(list) + 1, sizeof(*paths)), *p;
+	const json_t *e;
 	size_t i, n = 0;
 
 	for (i = 0; paths && i < json_array_size(list); i++)
-		if ((p = ascan_unverified_path(json_array_get(list, i), &of)) != NULL &&
-		    of == source)
+		if ((p = ascan_unverified_path(e = json_array_get(list, i), &of)) != NULL &&
+		    of == source && act == !json_is_false(json_object_get(e, "act")))
 			paths[n++] = p;
 	if (n) {
 		log_msg(LOG_LVL_INFO, "rescan: %zu unverified file%s (%s), now that a smart "
@@ -373,7 +383,7 @@ void reports_rescan_unverified(struct agent *a, struct vault *v, const atomic_bo
 	const struct components_handle *h = components_acquire(a->comps);
 	enum quarantine_source source;
 	json_t *list = NULL;
-	int lock = -1;
+	int lock = -1, act;
 
 	if (!h || !h->smart || now - a->last_rescan < 10)
 		goto out;
@@ -396,7 +406,8 @@ void reports_rescan_unverified(struct agent *a, struct vault *v, const atomic_bo
 	h = components_acquire(a->comps);
 	for (source = QUARANTINE_SOURCE_REALTIME; json_array_size(list) && h && h->smart &&
 		    smart_reachable(h->smart) && source <= QUARANTINE_SOURCE_MANUAL; source++)
-		rescan(a, v, h, list, source, cancel);
+		for (act = 0; act < 2; act++)
+			rescan(a, v, h, list, source, act, cancel);
 out:
 	components_release(a->comps, h);
 	json_decref(list);

@@ -59,9 +59,11 @@ int reports_scan(struct agent *a, const struct components_handle *h,
 int reports_queue_detections(struct agent *a, const json_t *found);
 
 /* Adds path, which real-time scanning left unverified, to the unverified
- * list (once), taking the lock. Returns 0, or -1 when it could not be
- * kept. Any thread (blocks on the lock). */
-int reports_add_unverified(struct agent *a, const char *path);
+ * list (once), taking the lock; act: whether its rescan takes the
+ * policy's actions (false: real time was in detect mode, which reports
+ * only). Returns 0, or -1 when it could not be kept. Any thread (blocks
+ * on the lock). */
+int reports_add_unverified(struct agent *a, const char *path, bool act);
 
 /* Reports the detections kept to the server, a batch a call, and forgets
  * those it took; skipped while the lock is held elsewhere. */

@@ -95,9 +95,10 @@ static void on_report(const struct sjob_report *r, void *arg)
 				log_msg(LOG_LVL_WARN, "scan: %s: %s found", r->path, r->names[i]);
 				if (run->found && !det)
 					json_array_append_new(run->found, json_pack(
-						"{sI so ss ss}", "time", (json_int_t)time(NULL),
+						"{sI so ss ss ss}", "time", (json_int_t)time(NULL),
 						"path", util_json_bytes(r->path),
-						"name", r->names[i], "method", run->method));
+						"name", r->names[i], "method", run->method,
+						"source", quarantine_source_name(run->o->source)));
 				if (run->emit)
 					run->emit(r->path, ASCAN_FOUND, r->names[i],
 						  run->emit_arg);
