@@ -13,6 +13,7 @@ scanned; the status says on with counters, and unavailable with the
 reason without CAP_SYS_ADMIN. Needs root (label "root").
 WARDD_BIN, WARD_AGENT_BIN and WARD_BIN name the programs."""
 import errno
+import hashlib
 import json
 import os
 import shlex
@@ -305,6 +306,88 @@ class RealtimeTest(unittest.TestCase):
         finally:
             self.agent.stop()
             self.agent.wrap = argv_wrap
+
+
+class SmartUnverifiedTest(unittest.TestCase):
+    """Real time in smart scan while no smart protection source answers
+    (wardd, whose integrated source the agent asks, stopped): the file is
+    allowed and kept as unverified; once the source answers again it is
+    rescanned, and the detection reaches the server with source
+    "realtime". Detect mode reports only; block mode takes the policy's
+    action (quarantine). Each test has contents of its own: the agent
+    remembers the answers a source gave."""
+    CONTENTS = {"detect": b"ward smart real time, detect mode\n",
+                "block": b"ward smart real time, block mode\n"}
+
+    @classmethod
+    def setUpClass(cls):
+        root = temp_dir("ward-realtime-smart-", cls.addClassCleanup).name
+        cls.watched = os.path.join(root, "watched")
+        mount_tmpfs(cls.watched, "64m", "ward-rt-smart", cls.addClassCleanup)
+        hashes = "".join(f"{hashlib.md5(data).hexdigest()}:{len(data)}:Ward.Test.Smart.{mode}\n"
+                         for mode, data in cls.CONTENTS.items())
+        cls.server, cls.token = demo_wardd(
+            root, cls.addClassCleanup, extra="[http]\nlong_poll = 5s\n",
+            more={"smart.hdb": hashes})
+        cls.agent = Agent(root, "agent")
+        cls.addClassCleanup(cls.agent.stop)
+        cls.client = cls.agent.start_realtime(cls.server, cls.token, [cls.watched], "detect", 3)
+        cls.server.set_client(cls.token, cls.client, {"scan_method": "smart"})
+        cls.agent.wait_status("in use: smart-agent-pattern", timeout=120,
+                              what="the agent in smart scan")
+        cls.unverified = os.path.join(cls.agent.dir, "state", "unverified.json")
+
+    def unverified_list(self):
+        try:
+            with open(self.unverified) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            return []
+
+    def left_unverified(self, mode, name):
+        """The mode's contents written and opened in mode while wardd is
+        stopped: allowed, and on the unverified list once; wardd started
+        again. Its path."""
+        self.server.set_client(self.token, self.client, {"realtime.mode": mode})
+        self.agent.wait_status(f"realtime: on ({mode} mode)", timeout=60, what=mode)
+        self.server.stop()
+        try:
+            path = os.path.join(self.watched, name)
+            with open(path, "wb") as f:
+                f.write(self.CONTENTS[mode])
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), self.CONTENTS[mode])
+            entry = {"path": path, "source": "realtime"}
+            if mode == "detect":
+                entry["act"] = False
+            wait_for(lambda: entry in self.unverified_list(), timeout=30,
+                     what="the file on the unverified list")
+            self.assertEqual([e for e in self.unverified_list() if e["path"] == path], [entry])
+        finally:
+            self.server.start()
+        return path
+
+    def reported(self, path):
+        wait_for(lambda: self.server.detections(self.token, path=path), timeout=120,
+                 what="the rescan's detection at the server")
+        wait_for(lambda: all(e["path"] != path for e in self.unverified_list()), timeout=30,
+                 what="the file off the unverified list")
+        return self.server.detections(self.token, path=path)[0]
+
+    def test_detect_mode_rescan_reports_only(self):
+        path = self.left_unverified("detect", "detect-unverified.com")
+        d = self.reported(path)
+        self.assertEqual((d["source"], d["name"]), ("realtime", "Ward.Test.Smart.detect"), d)
+        self.assertNotIn("action", d)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), self.CONTENTS["detect"])
+
+    def test_block_mode_rescan_acts(self):
+        path = self.left_unverified("block", "block-unverified.com")
+        d = self.reported(path)
+        self.assertEqual((d["source"], d["name"], d.get("action"), d.get("action_result")),
+                         ("realtime", "Ward.Test.Smart.block", "quarantine", "ok"), d)
+        self.assertFalse(os.path.exists(path))
 
 
 if __name__ == "__main__":
