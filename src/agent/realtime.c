@@ -88,9 +88,12 @@ struct logline {
 	char text[LOG_LINE];
 };
 
+/* row[i] holds what its name inherited when it took a full table's
+ * smallest row (space-saving's overestimate) in inherited[i]. */
 struct tops {
 	size_t n;
 	struct realtime_top row[TOP_TRACKED];
+	struct realtime_top inherited[TOP_TRACKED];
 };
 
 struct realtime {
@@ -390,7 +393,8 @@ static uint64_t hist_percentile(const uint64_t *h, uint64_t total, unsigned pct)
 }
 
 /* Adds one scan of ns to name's row (space-saving: a full table gives the
- * row of the smallest total to the newcomer, keeping that total). */
+ * row of the smallest total to the newcomer, keeping that total, so that
+ * a name scanned often cannot be crowded out by many scanned once). */
 static void top_add(struct tops *t, const char *name, uint64_t ns)
 {
 	size_t i, min = 0;
@@ -402,10 +406,13 @@ static void top_add(struct tops *t, const char *name, uint64_t ns)
 			min = i;
 	}
 	if (i == t->n) {
-		if (t->n < TOP_TRACKED)
+		if (t->n < TOP_TRACKED) {
+			t->row[i] = (struct realtime_top){ .scans = 0 };
 			t->n++;
-		else
+		} else {
 			i = min;
+		}
+		t->inherited[i] = t->row[i];
 		snprintf(t->row[i].name, sizeof(t->row[i].name), "%s", name);
 	}
 	t->row[i].scans++;
@@ -419,12 +426,18 @@ static int top_cmp(const void *a, const void *b)
 	return x->scan_ns < y->scan_ns ? 1 : x->scan_ns > y->scan_ns ? -1 : 0;
 }
 
+/* The costliest rows by what their own names cost (the inherited part
+ * left out: a lower bound, never another name's count). */
 static size_t top_copy(const struct tops *t, struct realtime_top *out)
 {
 	struct realtime_top all[TOP_TRACKED];
-	size_t n = t->n < REALTIME_TOP ? t->n : REALTIME_TOP;
+	size_t i, n = t->n < REALTIME_TOP ? t->n : REALTIME_TOP;
 
 	memcpy(all, t->row, t->n * sizeof(all[0]));
+	for (i = 0; i < t->n; i++) {
+		all[i].scans -= t->inherited[i].scans;
+		all[i].scan_ns -= t->inherited[i].scan_ns;
+	}
 	qsort(all, t->n, sizeof(all[0]), top_cmp);
 	memcpy(out, all, n * sizeof(all[0]));
 	return n;

@@ -2,6 +2,7 @@
 #include "agent/rtwatch.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <sys/fanotify.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +47,25 @@ static void allow(struct shared *sh, int fan, int fd)
 	atomic_fetch_add(&sh->allowed, 1);
 	if (write(fan, &r, sizeof(r)) < 0 && errno != ENOENT)
 		return; /* nothing to tell anyone from here */
+}
+
+/* The child's rights: none. Answering on the fanotify descriptor it holds
+ * and reading its events need no capability (the kernel opens the events'
+ * files with the rights the descriptor was made with), so it keeps none of
+ * the agent's, and can gain none. Returns 0, or -1. */
+static int drop_rights(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2] = { { 0, 0, 0 }, { 0, 0, 0 } };
+	int cap;
+
+	/* Without CAP_SETPCAP the bounding set stays (EPERM); the empty sets
+	 * and no_new_privs are what matter. */
+	for (cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++)
+		prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+	if (syscall(SYS_capset, &hdr, data) != 0)
+		return -1;
+	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
 
 /* The child: async-signal-safe calls only (it was forked from a process
@@ -115,7 +136,8 @@ struct rtwatch *rtwatch_start(int fan, uint64_t timeout_ns, char *errbuf, size_t
 	}
 	if (w->pid == 0) {
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent ||
-		    (fan != 3 && dup2(fan, 3) != 3) || close_range(4, ~0u, 0) != 0)
+		    (fan != 3 && dup2(fan, 3) != 3) || close_range(4, ~0u, 0) != 0 ||
+		    drop_rights() != 0)
 			_exit(1);
 		child_main(w->sh, parent);
 	}

@@ -2,6 +2,7 @@
  * fanotify and the real engine, on a tmpfs the test mounts in a private
  * mount namespace of its own (never the machine's filesystems). Needs
  * root: exits 77 without it, or where fanotify cannot be used. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -412,6 +413,43 @@ static bool stopped(pid_t pid)
 /* A child stops this process (SIGSTOP), opens path, which waits until the
  * watchdog process answers, and lets this process go on (SIGCONT).
  * Returns 0, or the errno of the child's open (-1: no child). */
+/* Whether this process's one child (the watchdog) holds no capability and
+ * set no_new_privs: its /proc status, read as the test's own. */
+static bool watchdog_unprivileged(void)
+{
+	char path[300], line[256];
+	int children = 0, ok = 0;
+	struct dirent *e;
+	DIR *d = opendir("/proc");
+	FILE *f;
+
+	while (d && (e = readdir(d)) != NULL) {
+		unsigned long long eff = ~0ull, prm = ~0ull;
+		long ppid = 0, nnp = 0;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/status", e->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "PPid: %ld", &ppid) != 1 &&
+			    sscanf(line, "CapEff: %llx", &eff) != 1 &&
+			    sscanf(line, "CapPrm: %llx", &prm) != 1)
+				sscanf(line, "NoNewPrivs: %ld", &nnp);
+		fclose(f);
+		if (ppid != (long)getpid())
+			continue;
+		children++;
+		ok += eff == 0 && prm == 0 && nnp == 1;
+		fprintf(stderr, "watchdog %s: CapEff %llx, CapPrm %llx, NoNewPrivs %ld\n",
+			e->d_name, eff, prm, nnp);
+	}
+	if (d)
+		closedir(d);
+	return children == 1 && ok == 1;
+}
+
 static int open_while_stopped(const char *path)
 {
 	pid_t parent = getpid(), child = fork();
@@ -585,6 +623,9 @@ int main(void)
 	}
 	s0 = stats(rt);
 	CHECK(s0.running && s0.filesystems == 1 && s0.mounts == 0);
+	/* The watchdog, which can allow any access waiting, holds no right of
+	 * the agent's (and still allows: "The agent stopped" below). */
+	CHECK(watchdog_unprivileged());
 
 	/* Detect mode: EICAR is found when written (close-write) and opens
 	 * are allowed. */
@@ -836,6 +877,21 @@ int main(void)
 	s0 = stats(rt);
 	CHECK(open_while_stopped(p) == 0);
 	CHECK(stats(rt).watchdog > s0.watchdog);
+
+	/* The costliest paths: a row counts its own path's scans only, even
+	 * after many paths scanned once went through the table. */
+	snprintf(p, sizeof(p), "%s/many", mnt);
+	CHECK(mkdir(p, 0755) == 0);
+	for (i = 0; i < 200; i++) {
+		snprintf(p, sizeof(p), "%s/many/f%03u", mnt, i);
+		write_file(p, "many\n", 5, 0644);
+	}
+	barrier(rt);
+	s1 = stats(rt);
+	CHECK(s1.ntop_paths == REALTIME_TOP);
+	for (i = 0; i < s1.ntop_paths; i++)
+		if (strstr(s1.top_paths[i].name, "/many/"))
+			CHECK(s1.top_paths[i].scans <= 1);
 
 	/* The counters, and their JSON. */
 	s1 = stats(rt);
