@@ -368,6 +368,8 @@ static int start_generation(struct agent *a, const char *component, int64_t vers
 		cfg.nsources = sc.nsources;
 		cfg.proxy = sc.proxy;
 		cfg.family = sc.family;
+		cfg.source_timeout = sc.timeout > 0 ? sc.timeout : SMART_DEFAULT_TIMEOUT;
+		cfg.retry_after = sc.retry_after > 0 ? sc.retry_after : SMART_DEFAULT_RETRY_AFTER;
 		cfg.relay = relay_post;
 		cfg.relay_arg = *relay;
 		cfg.relay_free = relay_free;

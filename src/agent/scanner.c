@@ -521,7 +521,9 @@ static void relay_push(struct proc *p, const struct wmsg *m)
 	j->len = m->body_len;
 	j->id = m->id;
 	j->source = m->source;
-	j->timeout = m->timeout;
+	/* The worker names the wait; no longer than the agent gave it. */
+	j->timeout = (long)m->timeout < p->g->cfg.source_timeout ? m->timeout :
+		(uint32_t)p->g->cfg.source_timeout;
 	pthread_mutex_lock(&p->lock);
 	if (p->rq_len >= MAX_RELAY_QUEUE) {
 		pthread_mutex_unlock(&p->lock);

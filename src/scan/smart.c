@@ -248,8 +248,8 @@ struct smart *smart_new(const char *dir, const struct smart_config *cfg, char *e
 	if (!s || (dir && !path))
 		goto nomem;
 	pthread_mutex_init(&s->lock, NULL);
-	s->timeout = cfg->timeout > 0 ? cfg->timeout : 10;
-	s->retry_after = cfg->retry_after > 0 ? cfg->retry_after : 30;
+	s->timeout = cfg->timeout > 0 ? cfg->timeout : SMART_DEFAULT_TIMEOUT;
+	s->retry_after = cfg->retry_after > 0 ? cfg->retry_after : SMART_DEFAULT_RETRY_AFTER;
 	s->post = cfg->post ? cfg->post : default_post;
 	s->post_arg = cfg->post ? cfg->post_arg : s;
 	s->cap = 1024;

@@ -43,6 +43,10 @@ typedef int (*smart_post_fn)(void *arg, size_t i, const char *body, size_t len, 
 			     size_t max, long *status, struct util_buf *answer, char *errbuf,
 			     size_t errlen);
 
+/* What smart_config's timeout and retry_after of 0 stand for (seconds). */
+#define SMART_DEFAULT_TIMEOUT 10
+#define SMART_DEFAULT_RETRY_AFTER 30
+
 /* Where the smart protection sources are and how they are reached. */
 struct smart_config {
 	const char *const *sources;  /* base URLs (https://host:port), in order */

@@ -53,6 +53,17 @@ static int fake_worker(const char *mode)
 	n = recv(3, buf, WMSG_MAX, 0);
 	if (n <= 0 || wmsg_decode(buf, (size_t)n, &m, NULL, 0) != 0)
 		return 1;
+	if (strcmp(mode, "longwait") == 0) {
+		/* A smart protection query for which it asks the longest wait
+		 * the protocol allows, its answer awaited; then a clean result. */
+		struct wmsg q = { .type = WMSG_QUERY, .id = 1, .text = "", .source = 0,
+				  .timeout = 3600, .body = (const unsigned char *)"x\n",
+				  .body_len = 2 };
+
+		if (wmsg_encode(&q, &b) != 0 || send(3, b.data, b.len, 0) < 0 ||
+		    recv(3, buf, WMSG_MAX, 0) <= 0)
+			return 1;
+	}
 	m = (struct wmsg){ .type = WMSG_RESULT, .id = strcmp(mode, "unknown") == 0 ? 999 : m.id,
 			   .text = "" };
 	if (wmsg_encode(&m, &b) != 0)
@@ -516,6 +527,7 @@ static void broken_workers(const char *dir)
 static unsigned char smart_md5[16];
 static int relay_calls;
 static bool relay_down;
+static long relay_timeout;  /* the wait the last call was given */
 
 static int test_relay(void *arg, size_t i, const char *body, size_t len, long timeout,
 		      size_t max, long *status, struct util_buf *answer, char *errbuf,
@@ -528,8 +540,8 @@ static int test_relay(void *arg, size_t i, const char *body, size_t len, long ti
 	char msg[256];
 
 	(void)arg;
-	(void)timeout;
 	(void)max;
+	relay_timeout = timeout;
 	relay_calls++;
 	CHECK(i == 0);
 	if (relay_down) {
@@ -653,6 +665,33 @@ out:
 	free(other);
 }
 
+/* A worker cannot make the agent's relay wait longer for a source than
+ * the agent's own timeout: it asks for the longest wait there is. */
+static void relay_wait_bound(const char *dir)
+{
+	struct scanner_config cfg;
+	struct scanner *g;
+	char *clean = test_write(dir, "clean3.txt", "clean\n", 6), names[256], err[512];
+
+	base_config(&cfg, test_tmpdir());
+	cfg.program = "/proc/self/exe";
+	cfg.component = "longwait";
+	cfg.user = NULL;
+	cfg.relay = test_relay;
+	cfg.source_timeout = 5;
+	relay_down = true;
+	relay_timeout = 0;
+	g = scanner_start(&cfg, err, sizeof(err));
+	CHECK(g != NULL);
+	if (g) {
+		CHECK(scan_path(g, clean, 5, names, sizeof(names), err, sizeof(err)) == AERR_OK);
+		CHECK(relay_timeout == 5);
+		scanner_release(g);
+	}
+	relay_down = false;
+	free(clean);
+}
+
 int main(int argc, char **argv)
 {
 	char dir[512];
@@ -679,6 +718,7 @@ int main(int argc, char **argv)
 	snprintf(dir, sizeof(dir), "%s", test_tmpdir());
 	real_workers(dir);
 	smart_workers(dir);
+	relay_wait_bound(dir);
 	broken_workers(dir);
 	return check_finish();
 }
