@@ -1367,7 +1367,6 @@ struct realtime *realtime_new(const struct realtime_config *cfg,
 			      char *errbuf, size_t errlen)
 {
 	struct realtime *rt;
-	pthread_condattr_t ca;
 	pthread_rwlockattr_t ra;
 
 	if (!cb || !cb->submit) {
@@ -1402,10 +1401,7 @@ struct realtime *realtime_new(const struct realtime_config *cfg,
 	pthread_mutex_init(&rt->pol_lock, NULL);
 	pthread_cond_init(&rt->pol_cond, NULL);
 	pthread_mutex_init(&rt->jobs_lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&rt->jobs_cond, &ca);
-	pthread_condattr_destroy(&ca);
+	util_cond_init_monotonic(&rt->jobs_cond);
 	/* A flush must not wait behind a stream of answers. */
 	pthread_rwlockattr_init(&ra);
 	pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);

@@ -113,16 +113,6 @@ struct scanner {
  * on a thread of its own, which can wait for them. */
 static _Thread_local bool scanner_thread;
 
-static void cond_init(pthread_cond_t *c)
-{
-	pthread_condattr_t ca;
-
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(c, &ca);
-	pthread_condattr_destroy(&ca);
-}
-
 /* Says what a wait status means: "exited with status 1", "was killed by
  * SIGKILL". */
 static void describe_status(int status, char *buf, size_t len)
@@ -911,7 +901,7 @@ static struct proc *proc_start(struct scanner *g, char *errbuf, size_t errlen)
 	p->g = g;
 	p->sock = -1;
 	pthread_mutex_init(&p->lock, NULL);
-	cond_init(&p->relay_cv);
+	util_cond_init_monotonic(&p->relay_cv);
 	if (snprintf(p->scratch, sizeof(p->scratch), "%s/worker-XXXXXX", g->cfg.scratch) >=
 	    (int)sizeof(p->scratch) || !mkdtemp(p->scratch)) {
 		util_set_msg(errbuf, errlen, "scan worker scratch directory in %s: %s",

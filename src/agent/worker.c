@@ -90,16 +90,6 @@ struct options {
 	long source_timeout, retry_after;
 };
 
-static void cond_init(pthread_cond_t *c)
-{
-	pthread_condattr_t ca;
-
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(c, &ca);
-	pthread_condattr_destroy(&ca);
-}
-
 /* Sends m; a channel the agent closed, or one that fails, ends the
  * worker. */
 static void send_msg(struct worker *w, const struct wmsg *m)
@@ -580,7 +570,7 @@ int worker_main(int argc, char **argv)
 		return 2;
 	w.sock = o.fd;
 	pthread_mutex_init(&w.lock, NULL);
-	cond_init(&w.turn);
+	util_cond_init_monotonic(&w.turn);
 	pthread_cond_init(&w.low_cv, NULL);
 	engine_tune_allocator();
 	/* Everything read from files is read now, before the lockdown. */

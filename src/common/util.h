@@ -2,6 +2,7 @@
 #ifndef WARD_UTIL_H
 #define WARD_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -109,5 +110,9 @@ const char *util_pseudo_fs(const char *path);
 
 /* Returns a monotonic clock reading in nanoseconds. */
 uint64_t util_now_ns(void);
+
+/* Initialises c for pthread_cond_timedwait() deadlines on CLOCK_MONOTONIC
+ * (a step of the wall clock neither hastens nor holds them). */
+void util_cond_init_monotonic(pthread_cond_t *c);
 
 #endif

@@ -189,7 +189,6 @@ static void drop(struct http_req *req, void *arg)
 struct signin *signin_new(const struct signin_config *cfg, struct http_server *http)
 {
 	struct signin *s = calloc(1, sizeof(*s));
-	pthread_condattr_t attr;
 
 	if (!s)
 		return NULL;
@@ -197,10 +196,7 @@ struct signin *signin_new(const struct signin_config *cfg, struct http_server *h
 	s->queue_tail = &s->queue;
 	s->threads = calloc(cfg->workers, sizeof(*s->threads));
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->wake, &attr);
-	pthread_condattr_destroy(&attr);
+	util_cond_init_monotonic(&s->wake);
 	if (!s->threads || http_every(http, TICK_MS, collect, s) != 0)
 		goto fail;
 	for (s->started = 0; s->started < cfg->workers; s->started++)
