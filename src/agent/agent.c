@@ -66,6 +66,16 @@ static const struct ini_field fields[] = {
 	{ "scan", "scratch_dir", INI_STRING, offsetof(struct agent_config, scratch_dir),
 	  "/run/ward-agent/scan", 0, 0, "where scan workers keep libclamav's temporary "
 	  "files (a tmpfs costs least)" },
+	{ "realtime", "cache_entries", INI_INT, offsetof(struct agent_config, rt_cache_entries),
+	  "65536", 1024, 16777216, "verdicts real-time scanning keeps in memory (about 56 "
+	  "bytes each), besides the kernel's ignore marks" },
+	{ "realtime", "max_pending", INI_INT, offsetof(struct agent_config, rt_max_pending),
+	  "8192", 64, 65536, "files waiting for a verdict at once, each an open descriptor; "
+	  "written files past it are scanned when next opened, opens get "
+	  "realtime.on_timeout" },
+	{ "realtime", "log_queue", INI_INT, offsetof(struct agent_config, rt_log_queue), "256",
+	  16, 65536, "real-time log lines waiting for their writer; more are dropped and "
+	  "counted" },
 };
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))

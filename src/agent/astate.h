@@ -32,6 +32,10 @@ struct agent_config {
 	int64_t worker_threads; /* scan.worker_threads; 0: one per CPU, at most 8 */
 	int64_t scan_timeout;   /* scan.timeout, seconds per file */
 	char *scratch_dir;      /* scan.scratch_dir */
+	/* The real-time scanner's limits (realtime.h's struct realtime_config). */
+	int64_t rt_cache_entries; /* realtime.cache_entries */
+	int64_t rt_max_pending;   /* realtime.max_pending */
+	int64_t rt_log_queue;     /* realtime.log_queue */
 };
 
 struct agent {

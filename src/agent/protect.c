@@ -526,7 +526,9 @@ static bool policy_make(struct protect *p, struct policy *pol)
 	if (p->worker_pid > 0)
 		pol->own_pids[pol->cfg.nown_pids++] = p->worker_pid;
 	pol->cfg.own_pids = pol->own_pids;
-	pol->cfg.max_pending = REALTIME_DEFAULT_MAX_PENDING;
+	pol->cfg.max_pending = (size_t)p->a->cfg.rt_max_pending;
+	pol->cfg.cache_entries = (size_t)p->a->cfg.rt_cache_entries;
+	pol->cfg.log_queue = (size_t)p->a->cfg.rt_log_queue;
 	if (!ok)
 		policy_free(pol);
 	return ok;

@@ -426,6 +426,36 @@ def umount(path):
     subprocess.run(["umount", "-l", path])
 
 
+def children(pid):
+    """The process ids whose parent is pid."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        # The name may hold spaces and parentheses: fields follow the last ')'.
+        if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def scan_workers_of(pid):
+    """The scan workers of the agent pid (its children run as `worker`)."""
+    found = []
+    for child in children(pid):
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as f:
+                if f.read().split(b"\0")[1:2] == [b"worker"]:
+                    found.append(child)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return found
+
+
 def stop_process(pid):
     """SIGSTOP pid and waits until every thread of it is stopped: a stop
     takes effect when a thread next runs, so a thread may still answer

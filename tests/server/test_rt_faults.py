@@ -39,7 +39,8 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from wardtest import (AGENT, EICAR, Agent, demo_wardd, mount_tmpfs,  # noqa: E402
-                      private_mount_namespace, require_root, stop_process, temp_dir, wait_for)
+                      private_mount_namespace, require_root, scan_workers_of, stop_process,
+                      temp_dir, wait_for)
 
 TIMEOUT = 1   # realtime.timeout, seconds
 MARGIN = 14   # the watchdog's period, a loaded machine, the sanitizers
@@ -218,6 +219,43 @@ class RealtimeFaultsTest(unittest.TestCase):
         finally:
             self.agent.proc.send_signal(signal.SIGCONT)
         self.assertIn("realtime: on (block mode)", self.status())
+
+
+    def test_3_the_backlog_bound_is_an_option_of_the_agent(self):
+        """[realtime] max_pending in the agent's file bounds the written files
+        waiting for their scan (each an open descriptor): with the scan
+        worker stopped, the files past it are dropped, counted, and
+        writing never waits."""
+        with open(self.agent.conf) as f:
+            conf = f.read()
+        self.assertEqual(self.agent.terminate(), 0)
+        with open(self.agent.conf, "a") as f:
+            f.write("[realtime]\nmax_pending = 64\n")
+        self.addCleanup(self.restart_with, conf)
+        self.agent.start()
+        self.agent.wait_status("realtime: on (block mode)", timeout=60, what="on again")
+        wait_for(lambda: scan_workers_of(self.agent.proc.pid), what="the scan worker")
+        worker = scan_workers_of(self.agent.proc.pid)[0]
+        before = self.counters()["dropped"]
+        d = os.path.join(self.other, "backlog")
+        os.makedirs(d)
+        stop_process(worker)
+        try:
+            for i in range(200):
+                self.write(d, f"{i:03}.txt", f"backlog {i}\n".encode())
+            wait_for(lambda: self.counters()["dropped"] - before >= 200 - 64, timeout=30,
+                     what="the files past max_pending dropped")
+            self.assertLessEqual(self.counters()["queue_high"], 64)
+        finally:
+            os.kill(worker, signal.SIGCONT)
+
+    def restart_with(self, conf):
+        """The agent again with the configuration file conf."""
+        self.agent.stop()
+        with open(self.agent.conf, "w") as f:
+            f.write(conf)
+        self.agent.start()
+        self.agent.wait_status("realtime: on (block mode)", timeout=60, what="on again")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import AGENT, Agent, demo_wardd, wait_for  # noqa: E402
+from wardtest import AGENT, Agent, children, demo_wardd, wait_for  # noqa: E402
 
 # A file no signature of the first version matches; the second version
 # adds a hash signature for it.
@@ -28,23 +28,6 @@ def status_fields(pid):
             return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
     except (FileNotFoundError, ProcessLookupError):
         return None
-
-
-def children(pid):
-    """The process ids whose parent is pid."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        # The name may hold spaces and parentheses: fields follow the last ')'.
-        if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
-            found.append(int(entry))
-    return found
 
 
 class ScanWorkersTest(unittest.TestCase):
