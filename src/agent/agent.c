@@ -723,6 +723,7 @@ static void print_last_scan(const json_t *last)
 {
 	static const char *const members[] = { "started", "finished" };
 	const json_t *task = json_object_get(last, "task");
+	const char *source, *state;
 	char when[64];
 	struct tm tm;
 	time_t t;
@@ -732,10 +733,13 @@ static void print_last_scan(const json_t *last)
 		printf("last scan: (none)\n");
 		return;
 	}
-	printf("last scan: %s", json_string_value(json_object_get(last, "source")));
+	source = json_string_value(json_object_get(last, "source"));
+	state = json_string_value(json_object_get(last, "state"));
+	/* The file is the agent's own, but a damaged one prints as unknown. */
+	printf("last scan: %s", source ? source : "(unknown)");
 	if (json_is_integer(task))
 		printf(" (task %lld)", (long long)json_integer_value(task));
-	printf(", %s", json_string_value(json_object_get(last, "state")));
+	printf(", %s", state ? state : "(unknown)");
 	for (i = 0; i < 2; i++) {
 		t = (time_t)json_integer_value(json_object_get(last, members[i]));
 		if (t && gmtime_r(&t, &tm) && strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S UTC",

@@ -44,6 +44,15 @@ class AgentControlTest(unittest.TestCase):
         self.assertEqual(status.returncode, 0, status.stderr)
         self.assertIn("settings version: 0", status.stdout)
         self.assertIn("running: no; start it with", status.stdout)
+        self.assertIn("last scan: (none)\n", status.stdout)
+        # A damaged last scan prints what it holds, the rest as unknown.
+        with open(os.path.join(self.agent.dir, "state", "last_scan.json"), "w") as f:
+            f.write('{"files": 3}')
+        status = self.agent.command("status")
+        self.assertEqual(status.returncode, 0, status.stderr)
+        self.assertIn("last scan: (unknown), (unknown): 3 files, 0 bytes, 0 detections\n",
+                      status.stdout)
+        os.unlink(os.path.join(self.agent.dir, "state", "last_scan.json"))
         for cmd in (["scan", self.tmp.name], ["update"]):
             done = self.agent.command(*cmd)
             self.assertNotEqual(done.returncode, 0, cmd)
