@@ -20,7 +20,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import WARDD, temp_wardd, Wardd  # noqa: E402
+from wardtest import AGENT, WARD_SPS, WARDD, temp_wardd, Wardd  # noqa: E402
 
 
 class WarddTest(unittest.TestCase):
@@ -278,14 +278,22 @@ class ConfigTest(unittest.TestCase):
             self.assertIn(want, err)
 
     def test_print_defaults(self):
-        out = subprocess.run([WARDD, "--print-defaults"], capture_output=True, text=True,
-                             check=True).stdout
+        # docs/configuration.md shows each program's defaults whole, in
+        # this order; an option added to one and not the other fails here.
         docs = os.path.join(os.path.dirname(__file__), "../../docs/configuration.md")
         with open(docs) as f:
-            text = f.read()
-        block = text.split("```ini\n", 1)[1].split("```", 1)[0]
-        self.assertEqual(block, out, "docs/configuration.md is out of date: paste "
-                         "`wardd --print-defaults` into it")
+            blocks = [b.split("```", 1)[0] for b in f.read().split("```ini\n")[1:]]
+        programs = [WARDD, AGENT, WARD_SPS]
+        self.assertEqual(len(blocks), len(programs), "docs/configuration.md: one ini block "
+                         "per program (wardd, ward-agent, ward-sps)")
+        for prog, block in zip(programs, blocks):
+            with self.subTest(program=os.path.basename(prog)):
+                out = subprocess.run([prog, "--print-defaults"], capture_output=True,
+                                     text=True, check=True).stdout
+                self.assertEqual(block, out, "docs/configuration.md is out of date: paste "
+                                 f"`{os.path.basename(prog)} --print-defaults` into it")
+        out = subprocess.run([WARDD, "--print-defaults"], capture_output=True, text=True,
+                             check=True).stdout
         # The printed file is one wardd reads back.
         with tempfile.TemporaryDirectory(prefix="ward-defaults-") as d:
             w = Wardd(d)
