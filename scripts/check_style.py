@@ -42,6 +42,7 @@ PREFIXES = {
     "src/agent/realtime.c": ("realtime_",),
     "src/agent/protect.c": ("protect_",),
     "src/agent/rtcache.c": ("rtcache_",),
+    "src/agent/rtdirs.c": ("rtdirs_",),
     "src/agent/rtwatch.c": ("rtwatch_",),
     "src/agent/astate.c": ("astate_",),
     "src/agent/channel.c": ("channel_",),

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -26,15 +27,24 @@
 #include <sys/fanotify.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "agent/rtcache.h"
+#include "agent/rtdirs.h"
 #include "agent/rtwatch.h"
 #include "common/log.h"
 #include "common/util.h"
 
 #define PERM_MASK (FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM)
 #define MARK_MASK (FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM | FAN_CLOSE_WRITE)
+/* Directories whose path decisions the kernel caches, with those above
+ * them, at most: each pins its inode with an inotify watch. */
+#define MAX_DIR_WATCHES 8192
+#ifndef FAN_MARK_IGNORE
+#define FAN_MARK_IGNORE 0x00000400
+#endif
+#define DIR_IGNORE (FAN_MARK_IGNORE | FAN_MARK_IGNORED_SURV_MODIFY)
 /* Latency histogram: four buckets per power of two of nanoseconds. */
 #define HIST_BUCKETS (41 * 4)
 /* Processes and paths tracked for the top tables (space-saving counts). */
@@ -55,6 +65,8 @@ struct policy {
 	size_t nprocs;
 	dev_t *whole;  /* filesystems wholly inside the trees (set by apply_marks) */
 	size_t nwhole;
+	dev_t *dirmark;  /* those whose directories have one path each (dir_ignore()) */
+	size_t ndirmark;
 	uint64_t max_size;
 	uint64_t timeout_ns;
 	enum realtime_on_timeout on_timeout;
@@ -65,6 +77,7 @@ struct mark {
 	dev_t dev;
 	bool mount;
 	bool whole; /* its root is a policy path, or mounted inside one */
+	bool one_path; /* each of its directories has one path here (wanted_marks()) */
 	char *path;
 };
 
@@ -117,6 +130,11 @@ struct realtime {
 	pthread_rwlock_t fan_lock;
 	bool fan_closed;
 	atomic_bool kernel_cache;  /* false: the kernel refused evictable marks */
+	/* Path decisions cached on directories (the reader's own): NULL or
+	 * dir_marks false when they are not (no inotify, Linux before 6.0). */
+	struct rtdirs *dirs;
+	bool dir_marks;
+	char mntns[64];            /* the agent's mount namespace */
 	atomic_int own[REALTIME_MAX_OWN_PIDS]; /* the agent's pids, 0 after the last */
 	struct rtwatch *watch;     /* the watchdog process; NULL when it could not start */
 	struct mark *marks;  /* the owner's thread's */
@@ -146,7 +164,8 @@ struct realtime {
 
 	atomic_uint_fast64_t events, cache_hits, ignore_marks, scans, clean, detections,
 		unverified, errors, denials, timeouts, excluded, oversize, not_regular, empty,
-		dropped, overflows, watchdog, log_dropped, pending, pending_high;
+		dropped, overflows, watchdog, log_dropped, pending, pending_high, dir_marks_set,
+		dir_resets;
 	atomic_uint_fast64_t hist[HIST_BUCKETS];
 	pthread_mutex_t top_lock;
 	struct tops top_exe, top_path;
@@ -226,6 +245,7 @@ static void policy_free(struct policy *p)
 	strv_free(p->excl, p->nexcl);
 	strv_free(p->procs, p->nprocs);
 	free(p->whole);
+	free(p->dirmark);
 	free(p);
 }
 
@@ -482,13 +502,6 @@ static void ignore_locked(struct realtime *rt, int fd, uint64_t mask)
 	}
 }
 
-static void ignore(struct realtime *rt, int fd, uint64_t mask)
-{
-	pthread_rwlock_rdlock(&rt->fan_lock);
-	ignore_locked(rt, fd, mask);
-	pthread_rwlock_unlock(&rt->fan_lock);
-}
-
 static void unignore(struct realtime *rt, int fd)
 {
 	pthread_rwlock_rdlock(&rt->fan_lock);
@@ -723,6 +736,117 @@ static bool excluded_process(const struct policy *p, pid_t pid, char *exe, size_
 	return false;
 }
 
+/* Drops every mark the kernel holds, decisions by path and verdicts
+ * alike (the agent's cache gives the verdicts back at the next open), and
+ * starts watching directories over: a directory marked, or one above it,
+ * moved. */
+static void dir_reset(struct realtime *rt)
+{
+	pthread_rwlock_wrlock(&rt->fan_lock);
+	if (!rt->fan_closed && fanotify_mark(rt->fan, FAN_MARK_FLUSH, 0, AT_FDCWD, NULL) != 0)
+		rlog(rt, LOG_LVL_ERROR, "flushing the kernel's cache: %s", strerror(errno));
+	pthread_rwlock_unlock(&rt->fan_lock);
+	rtdirs_reset(rt->dirs);
+	atomic_fetch_add(&rt->dir_resets, 1);
+}
+
+static bool in_devs(const dev_t *v, size_t n, dev_t dev)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i] == dev)
+			return true;
+	return false;
+}
+
+/* Whether opener pid works in the agent's mount namespace, where the
+ * paths it decides by are the paths the opener used. */
+static bool same_mntns(const struct realtime *rt, pid_t pid)
+{
+	char link[48], ns[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/ns/mnt", (int)pid);
+	n = readlink(link, ns, sizeof(ns) - 1);
+	if (n <= 0)
+		return false;
+	ns[n] = '\0';
+	return rt->mntns[0] && strcmp(ns, rt->mntns) == 0;
+}
+
+/* Lets the kernel pass over the opens (mask) of every file of the
+ * directory of path, which the policy passes over because of its path (out
+ * of the trees, or excluded: which says excluded). The mark is the
+ * directory's, never the file's: a file moved or linked into the trees is
+ * reached through a directory of theirs, and asked about. It is set only
+ * when the decision holds for every file of the directory, the directory
+ * is the one the file was opened in, the opener sees the agent's paths,
+ * each directory of the filesystem has one path (no bind mount of a
+ * subtree elsewhere), and the directory and those above it are watched
+ * for moves (rtdirs.h). Otherwise each open is decided anew. */
+static void dir_ignore(struct realtime *rt, const struct policy *p, const char *path,
+		       const struct stat *st, pid_t pid, uint64_t mask, bool excluded)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[PATH_MAX], now[PATH_MAX];
+	struct stat cst;
+	bool marked = false;
+	size_t n, i;
+	int dfd;
+
+	if (!rt->dir_marks || !slash || !atomic_load(&rt->kernel_cache) ||
+	    !in_devs(p->dirmark, p->ndirmark, st->st_dev) || !same_mntns(rt, pid))
+		return;
+	n = slash == path ? 1 : (size_t)(slash - path);
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+	if (excluded) {
+		if (!under_any(dir, p->excl, p->nexcl))
+			return;  /* an excluded file, not a whole excluded folder */
+	} else {
+		if (under_any(dir, p->paths, p->npaths))
+			return;
+		for (i = 0; i < p->npaths; i++)
+			if (path_under(p->paths[i], dir))
+				return;  /* a tree of the policy is inside it */
+	}
+	/* Read access: fanotify_mark() takes no O_PATH descriptor. A folder is
+	 * no event (no FAN_ONDIR). */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return;
+	if (fstatat(dfd, slash + 1, &cst, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    cst.st_dev != st->st_dev || cst.st_ino != st->st_ino)
+		goto out;
+	if (!rtdirs_watch(rt->dirs, dfd)) {
+		if (rtdirs_full(rt->dirs))
+			dir_reset(rt);
+		goto out;
+	}
+	pthread_rwlock_rdlock(&rt->fan_lock);
+	if (rt->fan_closed) {
+		marked = false;  /* stopping */
+	} else if (fanotify_mark(rt->fan, FAN_MARK_ADD | DIR_IGNORE | FAN_MARK_EVICTABLE,
+				 mask | FAN_EVENT_ON_CHILD, dfd, NULL) == 0) {
+		marked = true;
+		atomic_fetch_add(&rt->dir_marks_set, 1);
+	} else if (errno == EINVAL) {
+		rt->dir_marks = false;
+		rlog(rt, LOG_LVL_WARN, "the kernel refuses ignore marks on folders (before "
+		     "Linux 6.0): every open outside the trees or in an excluded one is "
+		     "decided by the agent");
+	}
+	pthread_rwlock_unlock(&rt->fan_lock);
+	/* Moved before its watch began (the watch tells of later moves): the
+	 * mark may stand on a folder of the trees now. */
+	if (marked && !(fstat(dfd, &cst) == 0 && fd_path(dfd, &cst, now, sizeof(now)) &&
+			 strcmp(now, dir) == 0))
+		dir_reset(rt);
+out:
+	close(dfd);
+}
+
 /* Hands the file to the backend; takes fd. */
 static void submit(struct realtime *rt, const struct policy *p, int fd, pid_t pid,
 		   enum realtime_event ev, const struct rtcache_key *key, const char *path,
@@ -847,7 +971,7 @@ static void handle(struct realtime *rt, const struct policy *p,
 		if (ev != REALTIME_EV_EXEC) {
 			atomic_fetch_add(&rt->excluded, 1);
 			if (perm && named)
-				ignore(rt, fd, FAN_OPEN_PERM);
+				dir_ignore(rt, p, path, &st, m->pid, FAN_OPEN_PERM, false);
 			goto done;
 		}
 		if (!named)
@@ -856,7 +980,7 @@ static void handle(struct realtime *rt, const struct policy *p,
 	if (under_any(path, p->excl, p->nexcl)) {
 		atomic_fetch_add(&rt->excluded, 1);
 		if (perm)
-			ignore(rt, fd, PERM_MASK);
+			dir_ignore(rt, p, path, &st, m->pid, PERM_MASK, true);
 		goto done;
 	}
 	/* Whoever runs a program, it is scanned. */
@@ -924,8 +1048,9 @@ static void *reader_main(void *arg)
 		struct fanotify_event_metadata m;
 		char bytes[READ_BYTES];
 	} buf;
-	struct pollfd pfd[2] = { { .fd = rt->fan, .events = POLLIN },
-				 { .fd = rt->wake, .events = POLLIN } };
+	struct pollfd pfd[3] = { { .fd = rt->fan, .events = POLLIN },
+				 { .fd = rt->wake, .events = POLLIN },
+				 { .fd = -1, .events = POLLIN } };
 	const struct fanotify_event_metadata *m;
 	uint64_t now, counter;
 	size_t i, k;
@@ -933,7 +1058,9 @@ static void *reader_main(void *arg)
 
 	for (;;) {
 		atomic_store(&rt->busy_since, 0);
-		if (poll(pfd, 2, -1) < 0) {
+		/* Its descriptor changes when the watch starts over. */
+		pfd[2].fd = rt->dir_marks ? rtdirs_fd(rt->dirs) : -1;
+		if (poll(pfd, 3, -1) < 0) {
 			if (errno != EINTR)
 				rlog(rt, LOG_LVL_ERROR, "poll: %s", strerror(errno));
 			continue;
@@ -947,6 +1074,9 @@ static void *reader_main(void *arg)
 				break;
 			adopt(rt);
 		}
+		/* A directory moved: before the next event is decided. */
+		if (pfd[2].revents && rtdirs_moved(rt->dirs))
+			dir_reset(rt);
 		n = read(rt->fan, buf.bytes, sizeof(buf.bytes));
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
@@ -1174,10 +1304,42 @@ static enum aerr want(struct mark **v, size_t *n, const char *dir, bool whole)
 	grown[*n].dev = st.st_dev;
 	grown[*n].mount = false;
 	grown[*n].whole = whole;
+	grown[*n].one_path = false;
 	if (!(grown[*n].path = strdup(dir)))
 		return AERR_NOMEM;
 	(*n)++;
 	return AERR_OK;
+}
+
+/* A mount of mountinfo: the filesystem, the folder of it mounted, where. */
+struct mount_rec {
+	dev_t dev;
+	char *root, *mnt;
+};
+
+/* Whether every folder of filesystem dev has one path here: it is
+ * mounted whole once, and any other mount of it shows a folder at the
+ * path it has in the whole (systemd's read-only /usr over itself does;
+ * a bind of /srv/data at /mnt does not: a folder there has two paths). */
+static bool one_path(const struct mount_rec *v, size_t n, dev_t dev)
+{
+	const char *top = NULL;
+	size_t i, k;
+
+	for (i = 0; i < n; i++)
+		if (v[i].dev == dev && strcmp(v[i].root, "/") == 0) {
+			if (top)
+				return false;
+			top = v[i].mnt;
+		}
+	if (!top)
+		return false;
+	k = strcmp(top, "/") == 0 ? 0 : strlen(top);
+	for (i = 0; i < n; i++)
+		if (v[i].dev == dev && strcmp(v[i].root, "/") != 0 &&
+		    (strncmp(v[i].mnt, top, k) != 0 || strcmp(v[i].mnt + k, v[i].root) != 0))
+			return false;
+	return true;
 }
 
 /* The filesystems holding the policy's paths and those mounted inside
@@ -1187,7 +1349,9 @@ static enum aerr wanted_marks(struct realtime *rt, const struct policy *p,
 {
 	enum aerr rc = AERR_OK;
 	char *line = NULL, *save, *f, *mnt, *root, *type;
-	size_t cap = 0, i;
+	struct mount_rec *mounts = NULL, *grown;
+	size_t cap = 0, i, nmounts = 0;
+	unsigned maj = 0, min = 0;
 	FILE *mi;
 	int field;
 
@@ -1207,7 +1371,9 @@ static enum aerr wanted_marks(struct realtime *rt, const struct policy *p,
 		mnt = root = type = NULL;
 		field = 0;
 		for (f = strtok_r(line, " \n", &save); f; f = strtok_r(NULL, " \n", &save)) {
-			if (++field == 4)
+			if (++field == 3 && sscanf(f, "%u:%u", &maj, &min) != 2)
+				break;
+			if (field == 4)
 				root = f;
 			else if (field == 5)
 				mnt = f;
@@ -1219,6 +1385,19 @@ static enum aerr wanted_marks(struct realtime *rt, const struct policy *p,
 		if (!mnt || !root || !type || skipped_fstype(type))
 			continue;
 		unescape(mnt);
+		unescape(root);
+		if (!(grown = realloc(mounts, (nmounts + 1) * sizeof(*mounts)))) {
+			rc = AERR_NOMEM;
+			break;
+		}
+		mounts = grown;
+		mounts[nmounts].dev = makedev(maj, min);
+		mounts[nmounts].root = strdup(root);
+		mounts[nmounts].mnt = strdup(mnt);
+		if (!mounts[nmounts++].root || !mounts[nmounts - 1].mnt) {
+			rc = AERR_NOMEM;
+			break;
+		}
 		/* A filesystem whose root is mounted in the trees is in them
 		 * whatever path an access takes (a bind mount, a container). */
 		if (under_any(mnt, p->paths, p->npaths) && !under_any(mnt, p->excl, p->nexcl))
@@ -1227,6 +1406,13 @@ static enum aerr wanted_marks(struct realtime *rt, const struct policy *p,
 	free(line);
 	if (mi)
 		fclose(mi);
+	for (i = 0; i < *nout && !rc; i++)
+		(*out)[i].one_path = one_path(mounts, nmounts, (*out)[i].dev);
+	for (i = 0; i < nmounts; i++) {
+		free(mounts[i].root);
+		free(mounts[i].mnt);
+	}
+	free(mounts);
 	return rc;
 }
 
@@ -1344,9 +1530,20 @@ static enum aerr apply_marks(struct realtime *rt, struct policy *p, char *errbuf
 		marks_free(v, n);
 		return AERR_NOMEM;
 	}
-	for (i = 0; i < n; i++)
+	free(p->dirmark);
+	p->ndirmark = 0;
+	if (!(p->dirmark = malloc(n * sizeof(*p->dirmark)))) {
+		util_set_msg(errbuf, errlen, "realtime: out of memory");
+		marks_free(v, n);
+		return AERR_NOMEM;
+	}
+	for (i = 0; i < n; i++) {
 		if (v[i].whole)
 			p->whole[p->nwhole++] = v[i].dev;
+		/* A mount mark sees one mount: another one's path is no event. */
+		if (v[i].one_path && !v[i].mount)
+			p->dirmark[p->ndirmark++] = v[i].dev;
+	}
 	for (j = 0; j < rt->nmarks; j++)
 		if (!has_dev(v, n, rt->marks[j].dev))
 			remove_mark(rt, &rt->marks[j]);
@@ -1466,6 +1663,20 @@ static void fit_nofile(struct realtime *rt)
 	     (unsigned long long)rl.rlim_cur, rt->max_pending);
 }
 
+/* Path decisions are cached on directories when the watch of their moves
+ * can run; else each open outside the trees is decided by the reader. */
+static void start_dirs(struct realtime *rt)
+{
+	ssize_t n = readlink("/proc/self/ns/mnt", rt->mntns, sizeof(rt->mntns) - 1);
+
+	rt->mntns[n > 0 ? n : 0] = '\0';
+	rt->dirs = rtdirs_new(MAX_DIR_WATCHES);
+	rt->dir_marks = rt->dirs && n > 0;
+	if (!rt->dirs)
+		rlog(rt, LOG_LVL_WARN, "inotify: %s: every open outside the trees or in an "
+		     "excluded one is decided by the agent", strerror(errno));
+}
+
 enum aerr realtime_start(struct realtime *rt, char *errbuf, size_t errlen)
 {
 	char why[256];
@@ -1490,6 +1701,7 @@ enum aerr realtime_start(struct realtime *rt, char *errbuf, size_t errlen)
 	}
 	if ((rc = apply_marks(rt, rt->pol, errbuf, errlen)) != AERR_OK)
 		goto fail;
+	start_dirs(rt);
 	fit_nofile(rt);
 	rt->watch = rtwatch_start(rt->fan, rt->pol->timeout_ns, why, sizeof(why));
 	if (!rt->watch)
@@ -1663,6 +1875,8 @@ void realtime_stats(struct realtime *rt, struct realtime_stats *out)
 	out->events = atomic_load(&rt->events);
 	out->cache_hits = atomic_load(&rt->cache_hits);
 	out->ignore_marks = atomic_load(&rt->ignore_marks);
+	out->folder_marks = atomic_load(&rt->dir_marks_set);
+	out->folder_resets = atomic_load(&rt->dir_resets);
 	out->scans = atomic_load(&rt->scans);
 	out->clean = atomic_load(&rt->clean);
 	out->detections = atomic_load(&rt->detections);
@@ -1717,9 +1931,11 @@ json_t *realtime_stats_json(struct realtime *rt)
 		return NULL;
 	realtime_stats(rt, s);
 	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
-		      " s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:o, s:o}",
+		      " s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:o, s:o}",
 		      "events", (json_int_t)s->events, "cache_hits", (json_int_t)s->cache_hits,
 		      "kernel_cache_marks", (json_int_t)s->ignore_marks,
+		      "folder_marks", (json_int_t)s->folder_marks,
+		      "folder_resets", (json_int_t)s->folder_resets,
 		      "scans", (json_int_t)s->scans, "clean", (json_int_t)s->clean,
 		      "detections", (json_int_t)s->detections,
 		      "unverified", (json_int_t)s->unverified, "errors", (json_int_t)s->errors,
@@ -1750,6 +1966,7 @@ static void rt_release(struct realtime *rt)
 	policy_free(rt->next_pol);
 	marks_free(rt->marks, rt->nmarks);
 	rtcache_free(rt->cache);
+	rtdirs_free(rt->dirs);
 	free(rt->log);
 	pthread_mutex_destroy(&rt->pol_lock);
 	pthread_cond_destroy(&rt->pol_cond);

@@ -147,6 +147,8 @@ struct realtime_stats {
 	uint64_t events;          /* events read */
 	uint64_t cache_hits;      /* answered from the in-memory cache */
 	uint64_t ignore_marks;    /* kernel ignore marks set */
+	uint64_t folder_marks;    /* folders whose files' opens the kernel passes over */
+	uint64_t folder_resets;   /* every mark dropped: a folder moved (rtdirs.h) */
 	uint64_t scans;           /* files handed to the backend */
 	uint64_t clean, detections, unverified, errors;
 	uint64_t denials;         /* accesses denied (infected, or on_timeout deny) */

@@ -187,6 +187,59 @@ class RealtimeTest(unittest.TestCase):
         wait_for(lambda: self.open_errno(path) == errno.EPERM, timeout=30,
                  what="the exclusion lifted")
 
+    def test_4b_moved_in_files_are_scanned(self):
+        """A file passed over where it is (an excluded tree, or outside
+        realtime.paths on a watched filesystem) is scanned when opened
+        after being moved or linked into the trees: the kernel caches such
+        a decision on the folder, never on the file. A folder moved into
+        the trees, or one above it, empties the kernel's cache."""
+        excluded = os.path.join(self.watched, "excluded-4b")
+        outside = os.path.join(self.watched, "outside-4b")
+        inside = os.path.join(self.files, "in-4b")
+        for d in (excluded, outside, inside):
+            os.makedirs(d, exist_ok=True)
+        self.setting("realtime.exclude_paths", [excluded])
+        self.setting("realtime.paths", [self.files, excluded])
+        self.addCleanup(self.setting, "realtime.paths", [self.watched])
+        self.addCleanup(self.setting, "realtime.exclude_paths", [])
+        self.mode("block")
+        self.agent.wait_settings(self.server, self.token)
+        wait_for(lambda: self.open_errno(self.write("probe-4b.com", EICAR, where=outside)) == 0
+                 and self.counters()["folder_marks"] >= 1, timeout=30,
+                 what="the new paths in effect")
+        # Opened again where it is passed over, a file costs no event.
+        path = self.write("again.txt", b"outside the trees\n", where=outside)
+        self.assertEqual(self.open_errno(path), 0)
+        before = self.counters()["events"]
+        for _ in range(50):
+            self.assertEqual(self.open_errno(path), 0)
+        self.assertLess(self.counters()["events"] - before, 10)
+        cases = []
+        for where in (excluded, outside):
+            for how in ("rename", "link"):
+                src = self.write(f"{how}-{os.path.basename(where)}.com", EICAR, where=where)
+                self.assertEqual(self.open_errno(src), 0, src)
+                self.assertEqual(self.open_errno(src), 0, src)
+                dst = os.path.join(inside, os.path.basename(src))
+                (os.rename if how == "rename" else os.link)(src, dst)
+                cases.append((dst, self.open_errno(dst)))
+        self.assertEqual(cases, [(dst, errno.EPERM) for dst, _ in cases])
+        # A folder moved in, or a folder above it: every mark is dropped.
+        for where in (excluded, outside):
+            for depth in (1, 3):
+                top = os.path.join(where, f"tree-{depth}")
+                leaf = os.path.join(top, *(["sub"] * (depth - 1)))
+                os.makedirs(leaf)
+                src = self.write("in-a-folder.com", EICAR, where=leaf)
+                self.assertEqual(self.open_errno(src), 0, src)
+                resets = self.counters()["folder_resets"]
+                dst_top = os.path.join(inside, f"{os.path.basename(where)}-tree-{depth}")
+                os.rename(top, dst_top)
+                dst = os.path.join(dst_top, *(["sub"] * (depth - 1)), "in-a-folder.com")
+                wait_for(lambda: self.counters()["folder_resets"] > resets, timeout=10,
+                         what="the kernel's cache emptied")
+                self.assertEqual(self.open_errno(dst), errno.EPERM, dst)
+
     def test_5_component_update_flushes_the_cache(self):
         self.mode("block")
         path = self.write("later.txt", b"clean until the update: " + LATER_MARK)

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 
 #include "agent/realtime.h"
 #include "agent/rtcache.h"
+#include "agent/rtdirs.h"
 #include "check.h"
 #include "common/util.h"
 #include "engine/engine.h"
@@ -521,6 +523,58 @@ static void test_rtcache(void)
 	rtcache_free(c);
 }
 
+/* Whether the watch of d reports a move within a second. */
+static bool moved_soon(struct rtdirs *d)
+{
+	struct pollfd pfd = { rtdirs_fd(d), POLLIN, 0 };
+
+	return poll(&pfd, 1, 1000) == 1 && rtdirs_moved(d);
+}
+
+/* The watch of folders for moves: a folder watched with each one above
+ * it, a move of any of them reported (and the set emptied), a deleted
+ * folder forgotten without a report, the set's bound. No root needed. */
+static void test_rtdirs(void)
+{
+	const char *tmp = test_tmpdir();
+	char c[600], x[600], moved[600], gone[600];
+	struct rtdirs *d = rtdirs_new(64), *small = rtdirs_new(2);
+	size_t n;
+	int fd;
+
+	snprintf(c, sizeof(c), "%s/a/b/c", tmp);
+	snprintf(x, sizeof(x), "%s/x", tmp);
+	snprintf(moved, sizeof(moved), "%s/x/b", tmp);
+	snprintf(gone, sizeof(gone), "%s/x/gone", tmp);
+	CHECK(d && small && util_mkdir_p(c, 0700) == 0 && mkdir(x, 0700) == 0);
+	fd = open(c, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	CHECK(fd >= 0 && rtdirs_watch(d, fd));
+	n = rtdirs_count(d);
+	CHECK(n >= 4);  /* c, b, a, the test's folder, and those above it */
+	CHECK(rtdirs_watch(d, fd) && rtdirs_count(d) == n);
+	CHECK(!rtdirs_moved(d));
+	/* Too many folders for the set: refused, and said so. */
+	CHECK(!rtdirs_watch(small, fd) && rtdirs_full(small));
+	rtdirs_reset(small);
+	CHECK(!rtdirs_full(small) && rtdirs_count(small) == 0);
+	close(fd);
+	/* A folder deleted is forgotten, not reported. */
+	CHECK(mkdir(gone, 0700) == 0);
+	fd = open(gone, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	CHECK(fd >= 0 && rtdirs_watch(d, fd));
+	close(fd);
+	CHECK(rmdir(gone) == 0);
+	CHECK(!moved_soon(d));
+	/* A folder above the one watched moves: reported, the set emptied. */
+	snprintf(c, sizeof(c), "%s/a/b", tmp);
+	CHECK(rename(c, moved) == 0);
+	CHECK(moved_soon(d));
+	CHECK(rtdirs_count(d) == 0);
+	CHECK(!rtdirs_moved(d));
+	rtdirs_free(d);
+	rtdirs_free(small);
+}
+
 int main(void)
 {
 	char mnt[520], bind[520], excl[560], bindir[560], ndb[560], p[700], p2[700];
@@ -540,6 +594,7 @@ int main(void)
 	json_t *js;
 
 	test_rtcache();
+	test_rtdirs();
 	if (geteuid() != 0) {
 		fprintf(stderr, "skipped: needs root (fanotify, mounts)\n");
 		return check_failed ? check_finish() : 77;

@@ -22,7 +22,9 @@ const us = (n) => (n >= 1000 ? `${(n / 1000).toFixed(1)} ms` : `${n} µs`);
 // name first; any others follow as they are.
 const COUNTERS = [
 	['events', 'events read'], ['cache_hits', 'answered from the cache'],
-	['kernel_cache_marks', 'kernel cache marks'], ['scans', 'files scanned'],
+	['kernel_cache_marks', 'kernel cache marks'],
+	['folder_marks', 'folders passed over by the kernel'],
+	['folder_resets', 'kernel cache emptied (a folder moved)'], ['scans', 'files scanned'],
 	['clean', 'clean'], ['detections', 'detections'], ['unverified', 'unverified'],
 	['errors', 'scan errors'], ['denials', 'accesses denied'], ['timeouts', 'timeouts'],
 	['excluded', 'excluded'], ['oversize', 'over the size limit'],
