@@ -760,47 +760,87 @@ static bool in_devs(const dev_t *v, size_t n, dev_t dev)
 	return false;
 }
 
-/* Whether opener pid works in the agent's mount namespace, where the
- * paths it decides by are the paths the opener used. */
-static bool same_mntns(const struct realtime *rt, pid_t pid)
+/* Splits path (absolute) into its folder, copied into dir (PATH_MAX), and
+ * returns its last name. */
+static const char *split(const char *path, char *dir)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash == path ? 1 : (size_t)(slash - path);
+
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+	return slash + 1;
+}
+
+/* Opens, in the agent's namespace, the folder of path if the file of st is
+ * in it under its name: the path names that file for the agent too.
+ * Returns the folder's descriptor (read access: fanotify_mark() takes no
+ * O_PATH one; a folder is no event, no FAN_ONDIR), or -1. */
+static int folder_of(const char *path, const struct stat *st)
+{
+	char dir[PATH_MAX];
+	const char *name = split(path, dir);
+	struct stat cst;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (dfd >= 0 && (fstatat(dfd, name, &cst, AT_SYMLINK_NOFOLLOW) != 0 ||
+			 cst.st_dev != st->st_dev || cst.st_ino != st->st_ino)) {
+		close(dfd);
+		dfd = -1;
+	}
+	return dfd;
+}
+
+/* Whether path, which the descriptor of a file opened by pid has, is the
+ * file's path for the agent, so that the policy's paths may pass it over.
+ * A process of another mount namespace (a container, a service with
+ * private mounts) may reach a folder of the trees through a bind mount
+ * elsewhere, and the descriptor has the path it took: the agent must find
+ * the file there in its own namespace, its only name (a second link may
+ * be the one the process took). */
+static bool agent_path(const struct realtime *rt, pid_t pid, const char *path,
+		       const struct stat *st)
 {
 	char link[48], ns[64];
 	ssize_t n;
+	int dfd;
 
 	snprintf(link, sizeof(link), "/proc/%d/ns/mnt", (int)pid);
 	n = readlink(link, ns, sizeof(ns) - 1);
-	if (n <= 0)
+	if (n > 0 && rt->mntns[0]) {
+		ns[n] = '\0';
+		if (strcmp(ns, rt->mntns) == 0)
+			return true;
+	}
+	if (st->st_nlink != 1 || (dfd = folder_of(path, st)) < 0)
 		return false;
-	ns[n] = '\0';
-	return rt->mntns[0] && strcmp(ns, rt->mntns) == 0;
+	close(dfd);
+	return true;
 }
 
 /* Lets the kernel pass over the opens (mask) of every file of the
  * directory of path, which the policy passes over because of its path (out
- * of the trees, or excluded: which says excluded). The mark is the
- * directory's, never the file's: a file moved or linked into the trees is
- * reached through a directory of theirs, and asked about. It is set only
- * when the decision holds for every file of the directory, the directory
- * is the one the file was opened in, the opener sees the agent's paths,
- * each directory of the filesystem has one path (no bind mount of a
- * subtree elsewhere), and the directory and those above it are watched
- * for moves (rtdirs.h). Otherwise each open is decided anew. */
+ * of the trees, or excluded: which says excluded; agent_path() held). The
+ * mark is the directory's, never the file's: a file moved or linked into
+ * the trees is reached through a directory of theirs, and asked about. It
+ * is set only when the decision holds for every file of the directory,
+ * the directory is the one the file is in, each directory of the
+ * filesystem has one path (no bind mount of a subtree elsewhere), and the
+ * directory and those above it are watched for moves (rtdirs.h).
+ * Otherwise each open is decided anew. */
 static void dir_ignore(struct realtime *rt, const struct policy *p, const char *path,
-		       const struct stat *st, pid_t pid, uint64_t mask, bool excluded)
+		       const struct stat *st, uint64_t mask, bool excluded)
 {
-	const char *slash = strrchr(path, '/');
 	char dir[PATH_MAX], now[PATH_MAX];
 	struct stat cst;
 	bool marked = false;
-	size_t n, i;
+	size_t i;
 	int dfd;
 
-	if (!rt->dir_marks || !slash || !atomic_load(&rt->kernel_cache) ||
-	    !in_devs(p->dirmark, p->ndirmark, st->st_dev) || !same_mntns(rt, pid))
+	if (!rt->dir_marks || !atomic_load(&rt->kernel_cache) ||
+	    !in_devs(p->dirmark, p->ndirmark, st->st_dev))
 		return;
-	n = slash == path ? 1 : (size_t)(slash - path);
-	memcpy(dir, path, n);
-	dir[n] = '\0';
+	split(path, dir);
 	if (excluded) {
 		if (!under_any(dir, p->excl, p->nexcl))
 			return;  /* an excluded file, not a whole excluded folder */
@@ -811,14 +851,8 @@ static void dir_ignore(struct realtime *rt, const struct policy *p, const char *
 			if (path_under(p->paths[i], dir))
 				return;  /* a tree of the policy is inside it */
 	}
-	/* Read access: fanotify_mark() takes no O_PATH descriptor. A folder is
-	 * no event (no FAN_ONDIR). */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0)
+	if ((dfd = folder_of(path, st)) < 0)
 		return;
-	if (fstatat(dfd, slash + 1, &cst, AT_SYMLINK_NOFOLLOW) != 0 ||
-	    cst.st_dev != st->st_dev || cst.st_ino != st->st_ino)
-		goto out;
 	if (!rtdirs_watch(rt->dirs, dfd)) {
 		if (rtdirs_full(rt->dirs))
 			dir_reset(rt);
@@ -967,20 +1001,21 @@ static void handle(struct realtime *rt, const struct policy *p,
 	}
 	named = fd_path(fd, &st, path, sizeof(path));
 	if (!named || (!whole_fs(p, st.st_dev) && !under_any(path, p->paths, p->npaths))) {
-		/* Programs run from anywhere on a marked filesystem are scanned. */
-		if (ev != REALTIME_EV_EXEC) {
+		/* Programs run from anywhere on a marked filesystem are scanned,
+		 * and so is a file whose path is not the agent's. */
+		if (ev != REALTIME_EV_EXEC && (!named || agent_path(rt, m->pid, path, &st))) {
 			atomic_fetch_add(&rt->excluded, 1);
 			if (perm && named)
-				dir_ignore(rt, p, path, &st, m->pid, FAN_OPEN_PERM, false);
+				dir_ignore(rt, p, path, &st, FAN_OPEN_PERM, false);
 			goto done;
 		}
 		if (!named)
 			snprintf(path, sizeof(path), "(fd %d)", fd);
 	}
-	if (under_any(path, p->excl, p->nexcl)) {
+	if (under_any(path, p->excl, p->nexcl) && agent_path(rt, m->pid, path, &st)) {
 		atomic_fetch_add(&rt->excluded, 1);
 		if (perm)
-			dir_ignore(rt, p, path, &st, m->pid, PERM_MASK, true);
+			dir_ignore(rt, p, path, &st, PERM_MASK, true);
 		goto done;
 	}
 	/* Whoever runs a program, it is scanned. */

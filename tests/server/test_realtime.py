@@ -217,13 +217,39 @@ class RealtimeTest(unittest.TestCase):
         cases = []
         for where in (excluded, outside):
             for how in ("rename", "link"):
-                src = self.write(f"{how}-{os.path.basename(where)}.com", EICAR, where=where)
+                # A folder of its own: its first open is an event, read after
+                # the writing's (which must be decided before the move).
+                folder = os.path.join(where, f"{how}-case")
+                os.makedirs(folder)
+                src = self.write(f"{how}-{os.path.basename(where)}.com", EICAR, where=folder)
                 self.assertEqual(self.open_errno(src), 0, src)
                 self.assertEqual(self.open_errno(src), 0, src)
                 dst = os.path.join(inside, os.path.basename(src))
                 (os.rename if how == "rename" else os.link)(src, dst)
                 cases.append((dst, self.open_errno(dst)))
         self.assertEqual(cases, [(dst, errno.EPERM) for dst, _ in cases])
+        # A process of another mount namespace (a container) reaching a
+        # folder of the trees through a bind mount outside them: its path
+        # is not the agent's, and the file is scanned all the same; one
+        # whose path the agent finds the same passes as it does.
+        alias = os.path.join(outside, "alias")
+        os.makedirs(alias, exist_ok=True)
+        name = "through-a-bind.com"
+        self.plant(name, EICAR, where=inside)
+
+        def cat_in_new_namespace(*mount):
+            script = (f"mount --bind {shlex.quote(mount[0])} {shlex.quote(mount[1])} && "
+                      if mount else "") + 'exec cat "$0"'
+            return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh",
+                                   "-c", script, *([os.path.join(alias, name)] if mount
+                                                   else [path])],
+                                  capture_output=True)
+        done = cat_in_new_namespace(inside, alias)
+        self.assertEqual((done.returncode, done.stdout), (1, b""), done.stderr)
+        self.assertIn(b"not permitted", done.stderr)
+        done = cat_in_new_namespace()
+        self.assertEqual((done.returncode, done.stdout), (0, b"outside the trees\n"),
+                         done.stderr)
         # A folder moved in, or a folder above it: every mark is dropped.
         for where in (excluded, outside):
             for depth in (1, 3):
