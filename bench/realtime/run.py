@@ -148,6 +148,19 @@ def descendants(pids):
     return out
 
 
+def cpu_seconds(pids):
+    """Processor time (user + system) of pids and every process below them."""
+    ticks = 0
+    for p in descendants(pids):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pids):
     """VmRSS and Pss of pids together, in KiB."""
     rss = pss = 0
@@ -484,10 +497,15 @@ def one_round(args, ctx, mode, rnd):
             res["new2"] = openbench(args, "uncached", mnt / "new2", 2)
             res["new8"] = openbench(args, "uncached", mnt / "new8", 8)
             (mnt / "tree").mkdir()
+            # The scanner's processor time, the part of the workload's cost
+            # that the machine's noise moves least.
+            cpu0 = cpu_seconds(mode.pids())
             res["unpack_s"] = run(["tar", "-x", "-f", ctx.tree, "-C", mnt / "tree"], "unpack")
             read = openbench(args, "readtree", mnt / "tree", 2)
             res["read_s"] = read["seconds"]
             res["read_problems"] = read["denied"] + read["errors"]
+            cpu1 = cpu_seconds(mode.pids())
+            res["cpu_tree_s"] = cpu1 - cpu0
             (mnt / "src").mkdir()
             t = run(["tar", "-x", "-f", ctx.src, "-C", mnt / "src"], "unpack the sources")
             t += run(["cmake", "-S", mnt / "src", "-B", mnt / "build",
@@ -495,6 +513,7 @@ def one_round(args, ctx, mode, rnd):
             t += run(["cmake", "--build", mnt / "build", "-j", args.jobs, "--target",
                       *args.targets.split(",")], "the build")
             res["build_s"] = t
+            res["cpu_build_s"] = cpu_seconds(mode.pids()) - cpu1
             res["total_s"] = res["unpack_s"] + res["read_s"] + res["build_s"]
             if hasattr(mode, "snapshot"):
                 mode.snapshot()
@@ -593,6 +612,11 @@ def table(args, ctx, results):
         a = med(r, "total_s") - med(base, "total_s")
         return f"{a:+.2f} s ({a / med(base, 'total_s') * 100:+.1f}%)"
     row("added time against off (medians)", added)
+    row(f"scanner's processor time, unpack + read (s; µs a file of the {ctx.files:,})",
+        lambda m, r: "—" if m == "off" else
+        f"{med(r, 'cpu_tree_s'):.2f} ({med(r, 'cpu_tree_s') * 1e6 / ctx.files:.0f})")
+    row("scanner's processor time, build (s)",
+        lambda m, r: "—" if m == "off" else f"{med(r, 'cpu_build_s'):.2f}")
     row("scanner's processes, peak RSS / Pss (MiB)",
         lambda m, r: "—" if m == "off" else
         f"{med(r, 'rss_kib') / 1024:.1f} / {med(r, 'pss_kib') / 1024:.1f}")

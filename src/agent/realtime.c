@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -27,6 +28,7 @@
 #include <sys/fanotify.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -39,7 +41,8 @@
 #define PERM_MASK (FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM)
 #define MARK_MASK (FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM | FAN_CLOSE_WRITE)
 /* Directories whose path decisions the kernel caches, with those above
- * them, at most: each pins its inode with an inotify watch. */
+ * them, at most: each pins its inode with an inotify watch, taken from
+ * root's fs.inotify.max_user_watches, of which a quarter at most. */
 #define MAX_DIR_WATCHES 8192
 #ifndef FAN_MARK_IGNORE
 #define FAN_MARK_IGNORE 0x00000400
@@ -131,9 +134,10 @@ struct realtime {
 	bool fan_closed;
 	atomic_bool kernel_cache;  /* false: the kernel refused evictable marks */
 	/* Path decisions cached on directories (the reader's own): NULL or
-	 * dir_marks false when they are not (no inotify, Linux before 6.0). */
+	 * folders false when they are not (no inotify, Linux before 6.0). */
 	struct rtdirs *dirs;
-	bool dir_marks;
+	bool folders;
+	bool watches_out;          /* inotify refused a watch (logged once) */
 	char mntns[64];            /* the agent's mount namespace */
 	atomic_int own[REALTIME_MAX_OWN_PIDS]; /* the agent's pids, 0 after the last */
 	struct rtwatch *watch;     /* the watchdog process; NULL when it could not start */
@@ -164,8 +168,8 @@ struct realtime {
 
 	atomic_uint_fast64_t events, cache_hits, ignore_marks, scans, clean, detections,
 		unverified, errors, denials, timeouts, excluded, oversize, not_regular, empty,
-		dropped, overflows, watchdog, log_dropped, pending, pending_high, dir_marks_set,
-		dir_resets;
+		dropped, overflows, watchdog, log_dropped, pending, pending_high, folder_marks,
+		folder_resets;
 	atomic_uint_fast64_t hist[HIST_BUCKETS];
 	pthread_mutex_t top_lock;
 	struct tops top_exe, top_path;
@@ -747,7 +751,7 @@ static void dir_reset(struct realtime *rt)
 		rlog(rt, LOG_LVL_ERROR, "flushing the kernel's cache: %s", strerror(errno));
 	pthread_rwlock_unlock(&rt->fan_lock);
 	rtdirs_reset(rt->dirs);
-	atomic_fetch_add(&rt->dir_resets, 1);
+	atomic_fetch_add(&rt->folder_resets, 1);
 }
 
 static bool in_devs(const dev_t *v, size_t n, dev_t dev)
@@ -780,9 +784,15 @@ static int folder_of(const char *path, const struct stat *st)
 {
 	char dir[PATH_MAX];
 	const char *name = split(path, dir);
+	struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_NO_SYMLINKS };
 	struct stat cst;
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	/* The path read for the descriptor has no symbolic link; one met now
+	 * was put in its way since. */
+	int dfd = (int)syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof(how));
 
+	if (dfd < 0 && errno == ENOSYS)  /* before Linux 5.6 */
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd >= 0 && (fstatat(dfd, name, &cst, AT_SYMLINK_NOFOLLOW) != 0 ||
 			 cst.st_dev != st->st_dev || cst.st_ino != st->st_ino)) {
 		close(dfd);
@@ -833,11 +843,10 @@ static void dir_ignore(struct realtime *rt, const struct policy *p, const char *
 {
 	char dir[PATH_MAX], now[PATH_MAX];
 	struct stat cst;
-	bool marked = false;
 	size_t i;
-	int dfd;
+	int dfd, e;
 
-	if (!rt->dir_marks || !atomic_load(&rt->kernel_cache) ||
+	if (!rt->folders || !atomic_load(&rt->kernel_cache) ||
 	    !in_devs(p->dirmark, p->ndirmark, st->st_dev))
 		return;
 	split(path, dir);
@@ -854,29 +863,33 @@ static void dir_ignore(struct realtime *rt, const struct policy *p, const char *
 	if ((dfd = folder_of(path, st)) < 0)
 		return;
 	if (!rtdirs_watch(rt->dirs, dfd)) {
-		if (rtdirs_full(rt->dirs))
+		e = errno;
+		if (rtdirs_full(rt->dirs)) {
 			dir_reset(rt);
+		} else if (e == ENOSPC && !rt->watches_out) {
+			rt->watches_out = true;
+			rlog(rt, LOG_LVL_WARN, "inotify: %s (fs.inotify.max_user_watches): folders "
+			     "outside the trees are decided at each open meanwhile", strerror(e));
+		}
 		goto out;
 	}
+	/* Watched from now on; still where the decision put it? */
+	if (fstat(dfd, &cst) != 0 || !fd_path(dfd, &cst, now, sizeof(now)) ||
+	    strcmp(now, dir) != 0)
+		goto out;
 	pthread_rwlock_rdlock(&rt->fan_lock);
 	if (rt->fan_closed) {
-		marked = false;  /* stopping */
+		/* stopping */
 	} else if (fanotify_mark(rt->fan, FAN_MARK_ADD | DIR_IGNORE | FAN_MARK_EVICTABLE,
 				 mask | FAN_EVENT_ON_CHILD, dfd, NULL) == 0) {
-		marked = true;
-		atomic_fetch_add(&rt->dir_marks_set, 1);
+		atomic_fetch_add(&rt->folder_marks, 1);
 	} else if (errno == EINVAL) {
-		rt->dir_marks = false;
+		rt->folders = false;
 		rlog(rt, LOG_LVL_WARN, "the kernel refuses ignore marks on folders (before "
 		     "Linux 6.0): every open outside the trees or in an excluded one is "
 		     "decided by the agent");
 	}
 	pthread_rwlock_unlock(&rt->fan_lock);
-	/* Moved before its watch began (the watch tells of later moves): the
-	 * mark may stand on a folder of the trees now. */
-	if (marked && !(fstat(dfd, &cst) == 0 && fd_path(dfd, &cst, now, sizeof(now)) &&
-			 strcmp(now, dir) == 0))
-		dir_reset(rt);
 out:
 	close(dfd);
 }
@@ -1015,7 +1028,7 @@ static void handle(struct realtime *rt, const struct policy *p,
 	if (under_any(path, p->excl, p->nexcl) && agent_path(rt, m->pid, path, &st)) {
 		atomic_fetch_add(&rt->excluded, 1);
 		if (perm)
-			dir_ignore(rt, p, path, &st, PERM_MASK, true);
+			dir_ignore(rt, p, path, &st, FAN_OPEN_PERM, true);
 		goto done;
 	}
 	/* Whoever runs a program, it is scanned. */
@@ -1044,8 +1057,9 @@ done:
 	close(fd);
 }
 
-/* Takes the policy realtime_reconfigure() published, if any. */
-static void adopt(struct realtime *rt)
+/* Takes the policy realtime_reconfigure() published, if any; returns
+ * whether there was one. */
+static bool adopt(struct realtime *rt)
 {
 	struct policy *old = NULL;
 
@@ -1059,6 +1073,7 @@ static void adopt(struct realtime *rt)
 	pthread_cond_broadcast(&rt->pol_cond);
 	pthread_mutex_unlock(&rt->pol_lock);
 	policy_free(old);
+	return old != NULL;
 }
 
 /* Allows the permission events of the batch not answered nor handed on
@@ -1094,7 +1109,7 @@ static void *reader_main(void *arg)
 	for (;;) {
 		atomic_store(&rt->busy_since, 0);
 		/* Its descriptor changes when the watch starts over. */
-		pfd[2].fd = rt->dir_marks ? rtdirs_fd(rt->dirs) : -1;
+		pfd[2].fd = rt->folders ? rtdirs_fd(rt->dirs) : -1;
 		if (poll(pfd, 3, -1) < 0) {
 			if (errno != EINTR)
 				rlog(rt, LOG_LVL_ERROR, "poll: %s", strerror(errno));
@@ -1107,7 +1122,11 @@ static void *reader_main(void *arg)
 				rlog(rt, LOG_LVL_ERROR, "eventfd: %s", strerror(errno));
 			if (atomic_load(&rt->stop))
 				break;
-			adopt(rt);
+			/* Folders marked by the old policy's paths are
+			 * dropped here, whenever realtime_reconfigure()'s own
+			 * flush came. */
+			if (adopt(rt) && rt->folders)
+				dir_reset(rt);
 		}
 		/* A directory moved: before the next event is decided. */
 		if (pfd[2].revents && rtdirs_moved(rt->dirs))
@@ -1698,15 +1717,38 @@ static void fit_nofile(struct realtime *rt)
 	     (unsigned long long)rl.rlim_cur, rt->max_pending);
 }
 
+/* Folders watched at most: MAX_DIR_WATCHES, or a quarter of the inotify
+ * watches root may have, which systemd and others share. */
+static size_t dir_budget(void)
+{
+	char buf[32] = "";
+	unsigned long long limit = 0;
+	FILE *f = fopen("/proc/sys/fs/inotify/max_user_watches", "re");
+
+	if (f) {
+		if (fgets(buf, sizeof(buf), f))
+			limit = strtoull(buf, NULL, 10);
+		fclose(f);
+	}
+	return limit / 4 < MAX_DIR_WATCHES ? (size_t)(limit / 4) : MAX_DIR_WATCHES;
+}
+
 /* Path decisions are cached on directories when the watch of their moves
  * can run; else each open outside the trees is decided by the reader. */
 static void start_dirs(struct realtime *rt)
 {
 	ssize_t n = readlink("/proc/self/ns/mnt", rt->mntns, sizeof(rt->mntns) - 1);
+	size_t budget = dir_budget();
 
 	rt->mntns[n > 0 ? n : 0] = '\0';
-	rt->dirs = rtdirs_new(MAX_DIR_WATCHES);
-	rt->dir_marks = rt->dirs && n > 0;
+	if (budget < 64) {
+		rlog(rt, LOG_LVL_WARN, "inotify: fs.inotify.max_user_watches leaves %zu watches: "
+		     "every open outside the trees or in an excluded one is decided by the agent",
+		     budget);
+		return;
+	}
+	rt->dirs = rtdirs_new(budget);
+	rt->folders = rt->dirs != NULL;
 	if (!rt->dirs)
 		rlog(rt, LOG_LVL_WARN, "inotify: %s: every open outside the trees or in an "
 		     "excluded one is decided by the agent", strerror(errno));
@@ -1910,8 +1952,8 @@ void realtime_stats(struct realtime *rt, struct realtime_stats *out)
 	out->events = atomic_load(&rt->events);
 	out->cache_hits = atomic_load(&rt->cache_hits);
 	out->ignore_marks = atomic_load(&rt->ignore_marks);
-	out->folder_marks = atomic_load(&rt->dir_marks_set);
-	out->folder_resets = atomic_load(&rt->dir_resets);
+	out->folder_marks = atomic_load(&rt->folder_marks);
+	out->folder_resets = atomic_load(&rt->folder_resets);
 	out->scans = atomic_load(&rt->scans);
 	out->clean = atomic_load(&rt->clean);
 	out->detections = atomic_load(&rt->detections);

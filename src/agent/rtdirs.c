@@ -15,8 +15,7 @@
  * last one watched is not marked. */
 #define MAX_CHAIN 64
 
-/* A directory seen: wd < 0 once its watch is gone (the directory was
- * deleted), so that an inode number used again is watched anew. */
+/* A directory watched, by identity, with its watch's descriptor. */
 struct slot {
 	uint64_t dev, ino;
 	int wd;
@@ -24,7 +23,7 @@ struct slot {
 };
 
 struct rtdirs {
-	int ino;
+	int fd;                  /* inotify */
 	size_t max, count, cap;  /* cap: a power of two, at least 2 * max */
 	bool full;               /* a directory was refused for want of room */
 	struct slot *slots;
@@ -57,8 +56,8 @@ struct rtdirs *rtdirs_new(size_t max_dirs)
 	for (d->cap = 16; d->cap < 2 * d->max; d->cap *= 2)
 		;
 	d->slots = calloc(d->cap, sizeof(*d->slots));
-	d->ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (!d->slots || d->ino < 0) {
+	d->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (!d->slots || d->fd < 0) {
 		rtdirs_free(d);
 		return NULL;
 	}
@@ -67,7 +66,7 @@ struct rtdirs *rtdirs_new(size_t max_dirs)
 
 int rtdirs_fd(const struct rtdirs *d)
 {
-	return d->ino;
+	return d->fd;
 }
 
 size_t rtdirs_count(const struct rtdirs *d)
@@ -91,39 +90,44 @@ static void reset(struct rtdirs *d)
 	d->full = false;
 	if (fd < 0)
 		return;  /* the old instance serves on, its watches kept */
-	close(d->ino);
-	d->ino = fd;
+	close(d->fd);
+	d->fd = fd;
 }
 
 bool rtdirs_watch(struct rtdirs *d, int dfd)
 {
-	struct { uint64_t dev, ino; int wd; } chain[MAX_CHAIN];
+	struct { uint64_t dev, ino; int wd; bool fresh; } chain[MAX_CHAIN];
 	char link[40];
 	struct stat st, up;
 	struct slot *s;
 	size_t n = 0, i;
 	bool ok = false;
-	int cur, parent;
+	int cur, parent, wd;
 
 	cur = openat(dfd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	while (cur >= 0 && n < MAX_CHAIN) {
 		if (fstat(cur, &st) != 0)
 			break;
 		s = find(d, st.st_dev, st.st_ino);
-		if (s->used && s->wd >= 0) {
-			ok = true;  /* it and those above it are watched */
-			break;
-		}
-		if (d->count + n >= d->max) {
+		if (!s->used && d->count + n >= d->max) {
 			d->full = true;
 			break;
 		}
+		/* Watching a watched inode again gives its descriptor back: a
+		 * folder deleted, its number given to a new one, is watched anew
+		 * (and so are those above the new one). */
 		snprintf(link, sizeof(link), "/proc/self/fd/%d", cur);
-		chain[n].wd = inotify_add_watch(d->ino, link, IN_MOVE_SELF | IN_ONLYDIR);
-		if (chain[n].wd < 0)
+		wd = inotify_add_watch(d->fd, link, IN_MOVE_SELF | IN_ONLYDIR);
+		if (wd < 0)
 			break;  /* ENOSPC: the user's inotify watches are used up */
+		if (s->used && s->wd == wd) {
+			ok = true;  /* it and those above it are watched */
+			break;
+		}
 		chain[n].dev = st.st_dev;
 		chain[n].ino = st.st_ino;
+		chain[n].wd = wd;
+		chain[n].fresh = !s->used;
 		n++;
 		parent = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
 		close(cur);
@@ -138,27 +142,21 @@ bool rtdirs_watch(struct rtdirs *d, int dfd)
 	}
 	if (cur >= 0)
 		close(cur);
-	if (!ok)
-		return false;
 	for (i = 0; i < n; i++) {
+		if (!ok) {
+			/* Not kept: a watch nobody counts would only flush for
+			 * nothing when its folder moves. */
+			if (chain[i].fresh)
+				inotify_rm_watch(d->fd, chain[i].wd);
+			continue;
+		}
 		s = find(d, chain[i].dev, chain[i].ino);
 		if (!s->used)
 			d->count++;
 		*s = (struct slot){ .dev = chain[i].dev, .ino = chain[i].ino, .wd = chain[i].wd,
 				    .used = true };
 	}
-	return true;
-}
-
-/* Forgets the watch wd (its directory is gone): a scan of the table, as
- * rare as deleting a watched directory. */
-static void forget(struct rtdirs *d, int wd)
-{
-	size_t i;
-
-	for (i = 0; i < d->cap; i++)
-		if (d->slots[i].used && d->slots[i].wd == wd)
-			d->slots[i].wd = -1;
+	return ok;
 }
 
 bool rtdirs_moved(struct rtdirs *d)
@@ -171,13 +169,13 @@ bool rtdirs_moved(struct rtdirs *d)
 	bool moved = false;
 	ssize_t n, off;
 
-	while ((n = read(d->ino, buf.bytes, sizeof(buf.bytes))) > 0) {
+	/* IN_IGNORED (a folder deleted) needs nothing: its slot is found
+	 * stale by rtdirs_watch() if its number comes back. */
+	while ((n = read(d->fd, buf.bytes, sizeof(buf.bytes))) > 0) {
 		for (off = 0; off + (ssize_t)sizeof(*e) <= n; off += sizeof(*e) + e->len) {
 			e = (const struct inotify_event *)(buf.bytes + off);
 			if (e->mask & (IN_MOVE_SELF | IN_Q_OVERFLOW))
 				moved = true;
-			else if (e->mask & IN_IGNORED)
-				forget(d, e->wd);
 		}
 	}
 	if (moved)
@@ -194,8 +192,8 @@ void rtdirs_free(struct rtdirs *d)
 {
 	if (!d)
 		return;
-	if (d->ino >= 0)
-		close(d->ino);
+	if (d->fd >= 0)
+		close(d->fd);
 	free(d->slots);
 	free(d);
 }

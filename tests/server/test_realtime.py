@@ -247,9 +247,16 @@ class RealtimeTest(unittest.TestCase):
         done = cat_in_new_namespace(inside, alias)
         self.assertEqual((done.returncode, done.stdout), (1, b""), done.stderr)
         self.assertIn(b"not permitted", done.stderr)
+        # (As every process is for an agent with a mount namespace of its
+        # own, as packaged: the folder is marked for it all the same.)
+        marks = self.counters()["folder_marks"]
+        os.makedirs(os.path.join(outside, "foreign"))
+        path = self.write("foreign.txt", b"outside the trees\n",
+                          where=os.path.join(outside, "foreign"))
         done = cat_in_new_namespace()
         self.assertEqual((done.returncode, done.stdout), (0, b"outside the trees\n"),
                          done.stderr)
+        self.assertEqual(self.counters()["folder_marks"], marks + 1)
         # A folder moved in, or a folder above it: every mark is dropped.
         for where in (excluded, outside):
             for depth in (1, 3):

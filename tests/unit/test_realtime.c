@@ -531,9 +531,26 @@ static bool moved_soon(struct rtdirs *d)
 	return poll(&pfd, 1, 1000) == 1 && rtdirs_moved(d);
 }
 
+/* How many inotify watches the descriptor fd holds (its fdinfo). */
+static int watches(int fd)
+{
+	char path[64], line[512];
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	if (!(f = fopen(path, "re")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += strncmp(line, "inotify wd:", 11) == 0;
+	fclose(f);
+	return n;
+}
+
 /* The watch of folders for moves: a folder watched with each one above
  * it, a move of any of them reported (and the set emptied), a deleted
- * folder forgotten without a report, the set's bound. No root needed. */
+ * folder not reported, the set's bound (a walk refused keeps no watch).
+ * No root needed. */
 static void test_rtdirs(void)
 {
 	const char *tmp = test_tmpdir();
@@ -553,8 +570,10 @@ static void test_rtdirs(void)
 	CHECK(n >= 4);  /* c, b, a, the test's folder, and those above it */
 	CHECK(rtdirs_watch(d, fd) && rtdirs_count(d) == n);
 	CHECK(!rtdirs_moved(d));
-	/* Too many folders for the set: refused, and said so. */
+	CHECK(watches(rtdirs_fd(d)) == (int)n);
+	/* Too many folders for the set: refused, said so, nothing kept. */
 	CHECK(!rtdirs_watch(small, fd) && rtdirs_full(small));
+	CHECK(watches(rtdirs_fd(small)) == 0);
 	rtdirs_reset(small);
 	CHECK(!rtdirs_full(small) && rtdirs_count(small) == 0);
 	close(fd);
