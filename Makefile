@@ -97,7 +97,8 @@ bench-attack: build
 	@python3 bench/attack.py --bin $(BUILD)/bin $(BENCH_ATTACK_ARGS)
 
 # Real-time (on-access) scanning: open latency, verdicts per second and a
-# file-heavy workload with no scanner, clamonacc + clamd, and ward-agent, on
+# file-heavy workload with no scanner, clamonacc + clamd, the floor (libclamav
+# in process, bench/realtime/floorbench.c) and ward-agent, on
 # a filesystem the benchmark mounts itself (root; about 20 min). Not part of
 # `make bench`. BENCH_REALTIME_ARGS="--modes off,clamonacc" leaves Ward out.
 bench-realtime:

@@ -7,6 +7,10 @@ tmpfs) inside a private mount namespace, in each mode:
   off        no on-access scanner;
   clamonacc  Debian's clamd and clamonacc in prevention mode on the
              mounted tree (ClamAV's test database, tests/data/clamav);
+  floor      ward-floorbench: Ward's engine in the process that holds
+             fanotify, with nothing of Ward's own around it, in block
+             mode on the mounted tree (the same database): the least a
+             scanner on libclamav can add here (bench/realtime/floorbench.c);
   ward       wardd and an enrolled ward-agent with real-time scanning in
              block mode on the mounted tree (the same database): see
              WardMode below and docs/benchmarks.md;
@@ -280,6 +284,51 @@ class ClamonaccMode:
         stop(self.onacc)
         stop(self.clamd)
         self.clamd = self.onacc = None
+
+
+class FloorMode:
+    """The floor: ward-floorbench (bench/realtime/floorbench.c), an
+    on-access scanner with Ward's engine in the process that holds
+    fanotify and nothing of Ward's own around it (no worker processes, no
+    agent cache, no paths, no logging), on the same database and in block
+    mode: what libclamav alone costs this machine. Its temporary files
+    on a tmpfs (/dev/shm), as the scan workers' are."""
+    name = "floor"
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.logdir = None
+        self.proc = None
+
+    def start(self, mnt, probe):
+        prog = self.ctx.bin / "ward-floorbench"
+        if not prog.exists():
+            raise Unavailable(f"{prog} not found: build Ward first")
+        self.logdir = self.ctx.tmp / "floor"
+        self.logdir.mkdir(exist_ok=True)
+        self.scratch = Path(tempfile.mkdtemp(prefix="ward-bench-floor-", dir="/dev/shm"))
+        db = self.ctx.tmp / "floor-db"
+        if not db.exists():
+            db.mkdir()
+            shutil.copy(self.ctx.cvd, db)
+            shutil.copy(self.ctx.probe_hdb, db)
+        self.proc = spawn([prog, db, mnt], self.logdir / "floor.out",
+                          env=dict(os.environ, TMPDIR=str(self.scratch)))
+        wait_until(lambda: probe_blocked(probe) or self.proc.poll() is not None, 120,
+                   "ward-floorbench to deny the probe file")
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"ward-floorbench exited: "
+                               f"{(self.logdir / 'floor.out').read_text()[-2000:]}")
+
+    def pids(self):
+        return [self.proc.pid] if self.proc else []
+
+    def stop(self):
+        stop(self.proc)
+        self.proc = None
+        if getattr(self, "scratch", None):
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
 
 
 class WardMode:
@@ -644,12 +693,14 @@ def make_mode(ctx, name):
         return OffMode(ctx)
     if name == "clamonacc":
         return ClamonaccMode(ctx)
+    if name == "floor":
+        return FloorMode(ctx)
     if name == "ward":
         return WardMode(ctx, "conventional")
     if name == "ward-smart":
         return WardMode(ctx, "smart")
     raise SystemExit(f"bench-realtime: unknown mode {name!r} "
-                     "(off, clamonacc, ward, ward-smart)")
+                     "(off, clamonacc, floor, ward, ward-smart)")
 
 
 def enter_namespace():
@@ -674,9 +725,9 @@ def main():
                     help="where ward-openbench, wardd and ward-agent are (default: build/bin)")
     ap.add_argument("--work", type=Path, default=ROOT / "build" / "bench-realtime",
                     help="tarballs and results (default: build/bench-realtime)")
-    ap.add_argument("--modes", default="off,clamonacc,ward",
+    ap.add_argument("--modes", default="off,clamonacc,floor,ward",
                     help="comma-separated, run in this order in every round: off, clamonacc, "
-                    "ward, ward-smart (default: %(default)s)")
+                    "floor, ward, ward-smart (default: %(default)s)")
     ap.add_argument("--rounds", type=int, default=3, help="default: %(default)s")
     ap.add_argument("--fs", choices=("ext4", "tmpfs"), default="ext4",
                     help="the filesystem mounted for each round (default: %(default)s)")
