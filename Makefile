@@ -99,7 +99,7 @@ bench-attack: build
 # Real-time (on-access) scanning: open latency, verdicts per second and a
 # file-heavy workload with no scanner, clamonacc + clamd, the floor (libclamav
 # in process, bench/realtime/floorbench.c) and ward-agent, on
-# a filesystem the benchmark mounts itself (root; about 20 min). Not part of
+# a filesystem the benchmark mounts itself (root; about 25 min). Not part of
 # `make bench`. BENCH_REALTIME_ARGS="--modes off,clamonacc" leaves Ward out.
 bench-realtime:
 	@[ "$$(id -u)" -eq 0 ] || { echo "bench-realtime: needs root (it mounts a filesystem" \
