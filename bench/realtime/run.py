@@ -722,7 +722,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", type=Path, default=ROOT / "build" / "bin",
-                    help="where ward-openbench, wardd and ward-agent are (default: build/bin)")
+                    help="where ward-openbench, ward-floorbench, wardd and ward-agent are "
+                    "(default: build/bin)")
     ap.add_argument("--work", type=Path, default=ROOT / "build" / "bench-realtime",
                     help="tarballs and results (default: build/bench-realtime)")
     ap.add_argument("--modes", default="off,clamonacc,floor,ward",
