@@ -246,6 +246,10 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	pfd[0] = (struct pollfd){ .fd = fan, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = signalfd(-1, &sigs, SFD_CLOEXEC), .events = POLLIN };
+	if (pfd[1].fd < 0) {
+		fprintf(stderr, "ward-floorbench: signalfd: %s\n", strerror(errno));
+		return 1;
+	}
 	for (i = 0; i < threads; i++) {
 		if (pthread_create(&t, NULL, scan_thread, NULL) != 0) {
 			fprintf(stderr, "ward-floorbench: cannot start a scan thread\n");
