@@ -299,6 +299,7 @@ class FloorMode:
         self.ctx = ctx
         self.logdir = None
         self.proc = None
+        self.scratch = None
 
     def start(self, mnt, probe):
         prog = self.ctx.bin / "ward-floorbench"
@@ -324,11 +325,20 @@ class FloorMode:
         return [self.proc.pid] if self.proc else []
 
     def stop(self):
+        """Stops it; a floor that lost events (files it could not scan) is
+        no floor: the round fails."""
+        if not self.proc:
+            return
         stop(self.proc)
         self.proc = None
-        if getattr(self, "scratch", None):
+        if self.scratch:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None
+        lines = (self.logdir / "floor.out").read_text().splitlines()
+        counts = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else None
+        if not counts or counts["lost"]:
+            raise RuntimeError(f"ward-floorbench: {counts or 'no counters'}: "
+                               "events lost, files left unscanned")
 
 
 class WardMode:
