@@ -58,6 +58,7 @@ struct channel {
 	void *hook_arg;
 	int64_t seen[MAX_SEEN];        /* ids of the tasks taken, a ring */
 	size_t nseen;
+	json_int_t tasks_seen;         /* the highest id of a task in an answer */
 };
 
 /* Enrolls as uuid with server, trusting the CA in ca_file, into domain
@@ -534,6 +535,8 @@ static void take_tasks(struct channel *ch, const json_t *tasks)
 			log_msg(LOG_LVL_WARN, "events: tasks[%zu]: no task id; ignored", i);
 			continue;
 		}
+		if (id > ch->tasks_seen)
+			ch->tasks_seen = id;
 		for (j = 0; j < MAX_SEEN && j < ch->nseen && ch->seen[j] != id; j++)
 			;
 		if (j < MAX_SEEN && j < ch->nseen)
@@ -633,6 +636,10 @@ static void *run(void *arg)
 			last_status = 0;
 		}
 		poll = json_pack("{sI}", "version", (json_int_t)a->version);
+		/* An answer lost (a poll cut short as it came) shows: its
+		 * tasks come again with this poll. */
+		if (poll && ch->tasks_seen)
+			json_object_set_new(poll, "tasks_seen", json_integer(ch->tasks_seen));
 		/* Status goes with the poll once 90% of the interval has passed:
 		 * polls end every http.long_poll, a little less than it. */
 		if (poll && (!last_status ||

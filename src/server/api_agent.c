@@ -302,26 +302,28 @@ out:
 	json_decref(body);
 }
 
-/* The event channel: {"version": N[, "status": {...}]}. The agent sends
- * its status (a heartbeat) with the poll when its interval has passed, so
- * one connection per agent carries both. */
+/* The event channel: {"version": N[, "status": {...}][, "wait": S]
+ * [, "tasks_seen": ID]}. The agent sends its status (a heartbeat) with the
+ * poll when its interval has passed, so one connection per agent carries
+ * both; tasks_seen is the highest task id in the answers it got. */
 void api_agent_events(struct api_ctx *ctx, struct http_req *req, const char *who,
 		      const struct api_args *args)
 {
 	json_t *body = api_body_object(req), *status = NULL;
 	int64_t id = strtoll(who, NULL, 10);
-	json_int_t version, wait = 0;
+	json_int_t version, wait = 0, seen = -1;
 	char *text = NULL, msg[256];
 
 	(void)args;
 	if (!body)
 		return;
-	if (json_unpack(body, "{s:I, s?:o, s?:I !}", "version", &version, "status", &status,
-			"wait", &wait) != 0 ||
-	    version < 0 || (status && !json_is_object(status))) {
+	if (json_unpack(body, "{s:I, s?:o, s?:I, s?:I !}", "version", &version, "status",
+			&status, "wait", &wait, "tasks_seen", &seen) != 0 ||
+	    version < 0 || (status && !json_is_object(status)) ||
+	    (json_object_get(body, "tasks_seen") && seen < 0)) {
 		http_respond_error(req, 400, "events: expected {\"version\": N (the settings "
 				   "version the agent has)[, \"status\": {...}][, \"wait\": "
-				   "SECONDS]}");
+				   "SECONDS][, \"tasks_seen\": ID (0 or more)]}");
 		goto out;
 	}
 	if (!status_valid(req, status))
@@ -334,6 +336,10 @@ void api_agent_events(struct api_ctx *ctx, struct http_req *req, const char *who
 	if (store_agent_seen(ctx->st, id, text, (int64_t)time(NULL), msg, sizeof(msg)) !=
 	    SERR_OK) {
 		http_respond_error(req, 500, "%s", msg);
+		goto out;
+	}
+	if (seen >= 0 && store_tasks_seen(ctx->st, id, seen) != SERR_OK) {
+		http_respond_error(req, 500, "events: the tasks could not be marked to go again");
 		goto out;
 	}
 	notify_poll(ctx->notify, req, id, version, wait);

@@ -2216,6 +2216,12 @@ enum serr store_tasks_due(struct store *st, int64_t client, int64_t resend_befor
 	return err;
 }
 
+enum serr store_tasks_seen(struct store *st, int64_t client, int64_t seen)
+{
+	return sql_exec(st, NULL, 0, "UPDATE tasks SET sent = 0 WHERE client = ? AND "
+			"state = 'delivered' AND id > ? AND sent > 0", "ii", client, seen);
+}
+
 /* Makes a scan task the client's last scan, a running one with its
  * progress, unless the client reported a later one (inside the caller's
  * transaction). */

@@ -469,6 +469,12 @@ enum serr store_task_add(struct store *st, int64_t client, const char *kind, con
 enum serr store_tasks_due(struct store *st, int64_t client, int64_t resend_before,
 			  int64_t now, json_t **out);
 
+/* client's agent has had every task up to id seen (the highest id in the
+ * answers it got): its delivered tasks past seen were in an answer it lost
+ * (a long poll it cut short as the answer came) and go with its next poll,
+ * not notify.ack_timeout later. */
+enum serr store_tasks_seen(struct store *st, int64_t client, int64_t seen);
+
 /* An agent's report on one of its tasks (validated by the caller). */
 struct store_task_report {
 	int64_t id;

@@ -388,10 +388,12 @@ class AgentWire:
         return self.server.request("GET", f"/api/v1/client?id={self.id}", token=admin)[1][
             "version"]
 
-    def poll(self, admin, wait=1, status=None):
+    def poll(self, admin, wait=1, status=None, tasks_seen=None):
         body = {"version": self.version(admin), "wait": wait}
         if status is not None:
             body["status"] = status
+        if tasks_seen is not None:
+            body["tasks_seen"] = tasks_seen
         return self.call("POST", "/api/v1/agent/events", body, timeout=wait + 10)
 
     def report(self, **report):

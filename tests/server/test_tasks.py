@@ -178,6 +178,33 @@ class TasksTest(unittest.TestCase):
         self.assertLess(got["took"], 10)
         self.finish(self.b, tid)
 
+    def test_a_lost_answer_is_sent_again_at_the_next_poll(self):
+        """An agent that cut its long poll short as the answer came (it had
+        a report to send) never got the task in it: its next poll says the
+        highest task id it got, and the task comes again at once, not
+        notify.ack_timeout (120 s) later. With the id it got, it does not."""
+        self.online(self.a)
+        answer = self.scan_now(f"client:{self.a.id}")
+        tid = answer["tasks"][0]["task"]
+        status, body = self.a.poll(self.admin, wait=20)
+        self.assertEqual((status, [t["id"] for t in body["tasks"]]), (200, [tid]), body)
+        # That answer was lost: the agent has seen only earlier tasks.
+        started = time.monotonic()
+        status, body = self.a.poll(self.admin, wait=20, tasks_seen=tid - 1)
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertEqual((status, [t["id"] for t in body["tasks"]]), (200, [tid]), body)
+        self.assertEqual(self.task(tid)["state"], "delivered")
+        # Got this time: not again.
+        status, _ = self.a.poll(self.admin, wait=1, tasks_seen=tid)
+        self.assertEqual(status, 204)
+        for bad in (-1, "7", 1.5):
+            status, body = self.a.poll(self.admin, wait=1, tasks_seen=bad)
+            self.assertEqual(status, 400, body)
+            self.assertIn("tasks_seen", body["error"])
+        self.finish(self.a, tid)
+        # Delivered once in the log: a resend is no new delivery.
+        self.assertEqual(self.events(self.a.id).count(f"task {tid} (scan) delivered"), 1)
+
     def test_cancel_queued_and_running(self):
         self.online(self.a)
         tid = self.scan_now(f"client:{self.a.id}")["tasks"][0]["task"]
