@@ -1578,15 +1578,11 @@ static enum aerr apply_marks(struct realtime *rt, struct policy *p, char *errbuf
 		}
 	}
 	free(p->whole);
-	p->nwhole = 0;
-	if (!(p->whole = malloc(n * sizeof(*p->whole)))) {
-		util_set_msg(errbuf, errlen, "realtime: out of memory");
-		marks_free(v, n);
-		return AERR_NOMEM;
-	}
 	free(p->dirmark);
-	p->ndirmark = 0;
-	if (!(p->dirmark = malloc(n * sizeof(*p->dirmark)))) {
+	p->nwhole = p->ndirmark = 0;
+	p->whole = malloc(n * sizeof(*p->whole));
+	p->dirmark = malloc(n * sizeof(*p->dirmark));
+	if (!p->whole || !p->dirmark) {
 		util_set_msg(errbuf, errlen, "realtime: out of memory");
 		marks_free(v, n);
 		return AERR_NOMEM;
