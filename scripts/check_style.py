@@ -9,6 +9,9 @@ compiler does not enforce:
 - every function declared in a header has a comment right above it, which
   states its contract;
 - no call to a banned function (BANNED below, each with what to use instead);
+- no SQLite in the server outside its database backend (src/server/db/
+  sqlite.c): neither its header nor its dialect in SQL text (SQLITE_ONLY
+  below), so that the store runs on another backend unchanged;
 - no build, test or script file refers outside the repository (a path
   into the team's notes folder beside the clone, or more ".." than lead
   back to the clone's root): a
@@ -28,7 +31,15 @@ PREFIXES = {
     "src/common/util.c": ("util_",),
     "src/common/settings.c": ("settings_",),
     "src/common/ini.c": ("ini_",),
-    "src/server/store.c": ("store_",),
+    "src/server/db/db.c": ("db_",),
+    "src/server/db/sqlite.c": ("db_sqlite",),
+    "src/server/store/store.c": ("store_",),
+    "src/server/store/tree.c": ("store_",),
+    "src/server/store/agents.c": ("store_",),
+    "src/server/store/packages.c": ("store_",),
+    "src/server/store/events.c": ("store_",),
+    "src/server/store/tokens.c": ("store_",),
+    "src/server/store/tasks.c": ("store_",),
     "src/server/pki.c": ("pki_",),
     "src/server/config.c": ("config_",),
     "src/common/http.c": ("http_",),
@@ -136,6 +147,25 @@ BANNED_CALL = re.compile(r"(?<![\w.>])(" + "|".join(BANNED) + r")\s*\(")
 NOT_CODE = re.compile(r'/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'',
                       re.S)
 
+# What SQL text outside the SQLite backend must not say: SQLite's own
+# syntax and functions, each with the portable form (db.h says more).
+SQLITE_BACKEND = "src/server/db/sqlite.c"
+SQLITE_ONLY = {
+    r"\bINSERT\s+OR\s+(REPLACE|IGNORE)\b": "INSERT ... ON CONFLICT ... DO UPDATE/NOTHING",
+    r"\bjson(_\w+)?\s*\(": "JSON work in C (jansson)",
+    r"\bPRAGMA\b": "the backend's check/version calls",
+    r"\b(unixepoch|last_insert_rowid|changes|total_changes|randomblob|hex|glob)\s*\(":
+        "C, RETURNING, or db_changes()",
+    r"\bWITHOUT\s+ROWID\b|\bAUTOINCREMENT\b": "a schema step of the backend",
+    r"\bIS\s+(NOT\s+)?(\?|'|\d)": "IS NULL, or = with NULL handled",
+    r"\b(max|min)\s*\([^()]*,": "CASE, or an aggregate over a UNION",
+}
+SQLITE_ONLY_RE = [(re.compile(k, re.I), v) for k, v in SQLITE_ONLY.items()]
+# A run of literals is SQL when it says one of these (in capitals, as
+# Ward writes SQL): messages in English are not looked at.
+SQL_TEXT = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|WITH|PRAGMA)\b")
+C_STRING = re.compile(r'"((?:\\.|[^"\\\n])*)"')
+
 FUNC_DEF = re.compile(r"^(?!static\b)(?:[a-z_][\w\s\*]*?[\s\*])([a-z_]\w*)\(([^;]*)$")
 DECL = re.compile(r"^(?!typedef\b)(?!#)[a-z_][\w\s\*]*?[\s\*]([a-z_]\w*)\(")
 
@@ -157,6 +187,8 @@ def check_file(path, problems):
         if re.match(r"^ {2,}\S", line) and not line.lstrip().startswith("*"):
             problems.append(f"{rel}:{n}: indented with spaces")
     check_banned(rel, "\n".join(lines), problems)
+    if rel.startswith("src/server/") and rel != SQLITE_BACKEND:
+        check_portable_sql(rel, "\n".join(lines), problems)
     if path.suffix == ".c" and rel in PREFIXES:
         for n, line in enumerate(lines, 1):
             m = FUNC_DEF.match(line)
@@ -177,6 +209,32 @@ def check_banned(rel, text, problems):
         n = code.count("\n", 0, m.start()) + 1
         name = m.group(1)
         problems.append(f"{rel}:{n}: {name}() is banned: use {BANNED[name]}")
+
+
+def check_portable_sql(rel, text, problems):
+    """Looks in the string literals of a server file (adjacent ones joined,
+    since SQL is split over lines) for SQLite's header and dialect."""
+    code = re.sub(r"/\*.*?\*/", lambda m: re.sub(r"[^\n]", " ", m.group(0)), text, flags=re.S)
+    if re.search(r"#include\s*<sqlite3\.h>", code):
+        n = code[:code.index("sqlite3.h")].count("\n") + 1
+        problems.append(f"{rel}:{n}: SQLite is named only in {SQLITE_BACKEND}")
+    runs = []  # (line, text) of each run of adjacent literals
+    last_end = None
+    for m in C_STRING.finditer(code):
+        if last_end is not None and not code[last_end:m.start()].strip():
+            runs[-1][1].append(m.group(1))
+        else:
+            runs.append((code.count("\n", 0, m.start()) + 1, [m.group(1)]))
+        last_end = m.end()
+    for n, parts in runs:
+        sql = "".join(parts)
+        if not SQL_TEXT.search(sql):
+            continue
+        for pattern, instead in SQLITE_ONLY_RE:
+            found = pattern.search(sql)
+            if found:
+                problems.append(f"{rel}:{n}: SQLite's dialect in SQL ({found.group(0).strip()}"
+                                f"): use {instead}")
 
 
 def check_header_comments(rel, lines, problems):

@@ -61,6 +61,24 @@ class BannedTest(unittest.TestCase):
                 f.unlink()
             d.rmdir()
 
+    def test_sqlite_dialect_outside_the_backend(self):
+        """SQL split over lines is read whole; SQLite's forms are named
+        with the portable one; English messages and comments are not SQL."""
+        src = ('#include <sqlite3.h>\n'
+               'f("INSERT OR REPLACE INTO kv "\n  "VALUES (?, ?)");\n'
+               'g("SELECT json_extract(a, \'$.b\') FROM t");\n'
+               'h("UPDATE t SET v = max(v, ?) WHERE k IS ?");\n'
+               'm("a name is 1 to %d letters");\n'
+               '/* SELECT json(x) in a comment */\n'
+               'ok("INSERT INTO kv (k, v) VALUES (?1, ?2) ON CONFLICT (k) DO UPDATE "\n'
+               '   "SET v = ?2 RETURNING id");\n')
+        problems = []
+        check_style.check_portable_sql("src/server/x.c", src, problems)
+        self.assertEqual([p.split(": ", 1)[0] for p in problems],
+                         ["src/server/x.c:1", "src/server/x.c:2", "src/server/x.c:4",
+                          "src/server/x.c:5", "src/server/x.c:5"])
+        self.assertIn("ON CONFLICT", problems[1])
+
     def test_tree_is_clean(self):
         self.assertEqual(check_style.main(), 0)
 

@@ -437,6 +437,53 @@ static void test_reopen(const char *path)
 	store_close(st);
 }
 
+/* The user_version of the database at path (-1 on failure). */
+static int64_t schema_of(const char *path)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	int64_t v = -1;
+
+	if (sqlite3_open(path, &db) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+/* Each schema step is its own transaction: one that fails (here step 5,
+ * whose column a hand added already) is undone alone, the database stays
+ * at the step before with what the earlier steps made, the message names
+ * the step and the version kept; once the cause is gone, the next open
+ * goes on from there. */
+static void test_migration_steps(const char *dir)
+{
+	char path[600];
+	sqlite3 *db = NULL;
+	struct store *st;
+
+	snprintf(path, sizeof(path), "%s/steps.db", dir);
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "CREATE TABLE sps_servers (id INTEGER PRIMARY KEY, pin TEXT)",
+			   NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	st = store_open(path, msg, sizeof(msg));
+	CHECK(st == NULL);
+	CHECK(strstr(msg, "schema step 3 (smart protection servers) failed, the database "
+		      "stays at version 2") != NULL);
+	CHECK(schema_of(path) == 2);
+	store_close(st);
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db, "DROP TABLE sps_servers", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	st = store_open(path, msg, sizeof(msg));
+	CHECK(st != NULL);
+	CHECK(schema_of(path) == 10);
+	store_close(st);
+}
+
 static void test_utf8(void)
 {
 	CHECK(util_utf8_valid("abc", 3));
@@ -471,6 +518,7 @@ int main(void)
 	store_close(st);
 	test_reopen(path);
 	test_observed(path);
+	test_migration_steps(test_tmpdir());
 	test_utf8();
 	return check_finish();
 }

@@ -1,0 +1,196 @@
+/* db.h -- the database layer under the store: connections, prepared
+ * statements, transactions and rows, through a backend (struct
+ * db_backend); SQLite (db/sqlite.c) is the one there is.
+ *
+ * The store above speaks portable SQL through this layer and names no
+ * backend type. Portable SQL here means: parameters written `?` (numbered
+ * in order) or `?N`; upserts as INSERT ... ON CONFLICT (...) DO UPDATE or
+ * DO NOTHING; new ids through RETURNING; no JSON functions, no PRAGMA, no
+ * scalar max()/min() of several arguments, no IS [NOT] between values
+ * (use IS NULL or =); rows changed read with db_changes(). scripts/
+ * check_style.py refuses the SQLite dialect outside the backend. Schema
+ * changes (db_migration) are the one place SQL is the backend's own.
+ *
+ * A connection is not thread-safe: one thread uses it, and its
+ * statements, at a time. Functions that fail return SERR_DB (SERR_NOMEM
+ * when memory ran out, SERR_EXIST for a violated constraint) and write
+ * what failed to errbuf when one is given.
+ */
+#ifndef WARD_DB_H
+#define WARD_DB_H
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "server/serr.h"
+
+/* The type of a column's value in the current row. */
+enum db_type {
+	DB_NULL = 0,
+	DB_INT,
+	DB_REAL,
+	DB_TEXT,
+	DB_BLOB,
+};
+
+struct db_backend;
+
+/* A connection: backends embed it first in their own. */
+struct db {
+	const struct db_backend *be;
+};
+
+/* A statement being run: backends embed it first in their own. */
+struct db_stmt {
+	const struct db_backend *be;
+	struct db *db;
+};
+
+/* One step of a schema: from version - 1 to version, in SQL of the
+ * backend; what (a few words) is printed while it runs. */
+struct db_migration {
+	int64_t version;
+	const char *what;
+	const char *sql;
+};
+
+/* What a backend provides. Every member is set. Columns are numbered
+ * from 0, parameters from 1; text and blobs read from a row stay valid
+ * until the next step or the statement's end. */
+struct db_backend {
+	const char *name;
+	/* Opens (creating when missing) the database at target, refusing
+	 * one whose structure is damaged (check). */
+	struct db *(*open)(const char *target, char *errbuf, size_t errlen);
+	void (*close)(struct db *db);
+	/* Runs one or more statements without parameters or rows. */
+	enum serr (*exec)(struct db *db, const char *sql, char *errbuf, size_t errlen);
+	struct db_stmt *(*prepare)(struct db *db, const char *sql, char *errbuf, size_t errlen);
+	enum serr (*bind_int)(struct db_stmt *s, int i, int64_t v);
+	enum serr (*bind_text)(struct db_stmt *s, int i, const char *v);   /* NULL: NULL */
+	enum serr (*bind_blob)(struct db_stmt *s, int i, const void *v, size_t n);
+	/* Runs the statement to its next row: SERR_OK with *row true (a row)
+	 * or false (done). */
+	enum serr (*step)(struct db_stmt *s, bool *row, char *errbuf, size_t errlen);
+	int (*column_count)(struct db_stmt *s);
+	const char *(*column_name)(struct db_stmt *s, int i);
+	enum db_type (*column_type)(struct db_stmt *s, int i);
+	int64_t (*column_int)(struct db_stmt *s, int i);
+	double (*column_real)(struct db_stmt *s, int i);
+	const char *(*column_text)(struct db_stmt *s, int i);
+	const void *(*column_blob)(struct db_stmt *s, int i, size_t *n);
+	/* Rows inserted, changed or deleted by the statement's last step. */
+	int64_t (*changes)(struct db_stmt *s);
+	void (*finalize)(struct db_stmt *s);
+	/* A write transaction (taken at once, not at the first write). */
+	enum serr (*begin)(struct db *db, char *errbuf, size_t errlen);
+	enum serr (*commit)(struct db *db, char *errbuf, size_t errlen);
+	void (*rollback)(struct db *db);
+	bool (*in_transaction)(struct db *db);
+	/* Checks the database's structure: pages, indexes, constraints. */
+	enum serr (*check)(struct db *db, char *errbuf, size_t errlen);
+	/* The schema version stored in the database (0: empty), and setting
+	 * it inside the caller's transaction. */
+	enum serr (*version)(struct db *db, int64_t *v, char *errbuf, size_t errlen);
+	enum serr (*set_version)(struct db *db, int64_t v, char *errbuf, size_t errlen);
+	/* The steps from an empty database to the backend's current schema,
+	 * step i bringing version i to i + 1. */
+	const struct db_migration *migrations;
+	size_t n_migrations;
+};
+
+/* The SQLite backend. */
+extern const struct db_backend db_sqlite;
+
+/* Opens target through backend be; NULL with a message on failure. The
+ * caller owns the connection and closes it with db_close(). */
+struct db *db_open(const struct db_backend *be, const char *target, char *errbuf,
+		   size_t errlen);
+
+/* Closes the connection (NULL is accepted). */
+void db_close(struct db *db);
+
+/* Runs sql (no parameters, no rows). */
+enum serr db_exec(struct db *db, const char *sql, char *errbuf, size_t errlen);
+
+/* Prepares sql and binds the arguments fmt describes: one 'i' per
+ * int64_t, one 's' per string (NULL binds NULL), one 'h' per pointer to a
+ * 32-byte hash (a blob). NULL on failure, with the message in errbuf. The
+ * caller ends the statement with db_finalize() or one of the db_run,
+ * db_query_* functions, which take it over (and accept NULL). */
+struct db_stmt *db_prepare(struct db *db, char *errbuf, size_t errlen, const char *sql,
+			   const char *fmt, ...);
+
+/* db_prepare() with the arguments as a va_list. */
+struct db_stmt *db_vprepare(struct db *db, char *errbuf, size_t errlen, const char *sql,
+			    const char *fmt, va_list ap);
+
+/* Steps s to its next row: true for a row; false when done or on failure
+ * (*err says which; SERR_OK when done). */
+bool db_step(struct db_stmt *s, enum serr *err, char *errbuf, size_t errlen);
+
+/* The value of column i of the current row. */
+enum db_type db_column_type(struct db_stmt *s, int i);
+int64_t db_column_int(struct db_stmt *s, int i);
+const char *db_column_text(struct db_stmt *s, int i);
+const void *db_column_blob(struct db_stmt *s, int i, size_t *n);
+
+/* Column i of the current row as JSON: numbers and text as themselves,
+ * NULL as null, text parsed as JSON where as_json is set (a blob: null).
+ * NULL when memory ran out or the JSON text does not parse. The caller
+ * owns the result. */
+json_t *db_column_json(struct db_stmt *s, int i, bool as_json);
+
+/* Rows changed by the last step of s. */
+int64_t db_changes(struct db_stmt *s);
+
+/* Ends a statement (NULL is accepted). */
+void db_finalize(struct db_stmt *s);
+
+/* Runs s (NULL: its preparing failed) for its effect, stores the rows it
+ * changed in *changes when that is not NULL, and ends it. */
+enum serr db_run(struct db_stmt *s, int64_t *changes, char *errbuf, size_t errlen);
+
+/* Runs s for the integer in the first column of its first row, and ends
+ * it: SERR_NOENT without a row. */
+enum serr db_query_int(struct db_stmt *s, int64_t *out, char *errbuf, size_t errlen);
+
+/* Runs s for the text in the first column of its first row, copied into
+ * *out (the caller frees it), and ends it: SERR_NOENT without a row or
+ * with NULL there. */
+enum serr db_query_text(struct db_stmt *s, char **out, char *errbuf, size_t errlen);
+
+/* Runs s, ends it, and hands *out an array with one object per row keyed
+ * by the column names; bit i of json_cols marks column i as JSON text.
+ * The caller owns *out. */
+enum serr db_query_rows(struct db_stmt *s, unsigned json_cols, json_t **out);
+
+/* Starts a write transaction. */
+enum serr db_begin(struct db *db, char *errbuf, size_t errlen);
+
+/* Ends the transaction db_begin() started: commits when err is SERR_OK,
+ * else rolls back. Returns the outcome. */
+enum serr db_finish(struct db *db, enum serr err, char *errbuf, size_t errlen);
+
+/* Checks the database's structure (db_backend.check). */
+enum serr db_check(struct db *db, char *errbuf, size_t errlen);
+
+/* The schema version stored in the database (0: a new one). */
+enum serr db_version(struct db *db, int64_t *v, char *errbuf, size_t errlen);
+
+/* The schema version this build's backend brings a database to. */
+int64_t db_current_version(const struct db *db);
+
+/* Brings the database from its version to db_current_version(), one
+ * step per transaction with its version recorded in it, so a failure or
+ * a kill leaves the database at the last step completed. progress (may
+ * be NULL) is told of each step as it starts, with arg. A database newer
+ * than this build is refused with a message naming both versions. */
+enum serr db_migrate(struct db *db,
+		     void (*progress)(const struct db_migration *m, int64_t from, int64_t to,
+				      void *arg),
+		     void *arg, char *errbuf, size_t errlen);
+
+#endif

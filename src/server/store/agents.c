@@ -1,0 +1,459 @@
+/* agents.c -- the store's agents and deliveries: agents' credentials and
+ * contact, the queue of settings deliveries, removed clients, moves to
+ * other servers, and the smart protection servers enrolled (see store.h). */
+#include "server/store/store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/settings.h"
+#include "common/util.h"
+
+enum serr store_delivery_count(struct store *st, int64_t *count)
+{
+	return store_sql_int(st, count, NULL, 0, "SELECT count(*) FROM deliveries", "");
+}
+
+enum serr store_agent_auth(struct store *st, const char *uuid,
+			   const unsigned char secret_hash[32], int64_t *id)
+{
+	return store_sql_int(st, id, NULL, 0, "SELECT node FROM clients WHERE uuid = ? AND "
+			     "secret = ?", "sh", uuid, secret_hash);
+}
+
+enum serr store_sps_auth(struct store *st, const char *uuid,
+			 const unsigned char secret_hash[32], int64_t *id)
+{
+	return store_sql_int(st, id, NULL, 0, "SELECT id FROM sps_servers WHERE uuid = ? AND "
+			     "secret = ? AND state != 'revoked'", "sh", uuid, secret_hash);
+}
+
+enum serr store_sps_add(struct store *st, const char *uuid,
+			const unsigned char secret_hash[32], const char *hostname,
+			const char *names, const char *pin, int64_t now, char *errbuf,
+			size_t errlen)
+{
+	return store_sql_exec(st, errbuf, errlen, "INSERT INTO sps_servers (uuid, hostname, "
+			      "names, pin, enrolled, secret) VALUES (?, ?, ?, ?, ?, ?)", "ssssih",
+			      uuid, hostname, names, pin, now, secret_hash);
+}
+
+enum serr store_sps_seen(struct store *st, int64_t id, const char *status, int64_t now,
+			 char *errbuf, size_t errlen)
+{
+	return store_sql_exec(st, errbuf, errlen, "UPDATE sps_servers SET status = ?, last_seen = "
+			      "? WHERE id = ?", "sii", status, now, id);
+}
+
+enum serr store_sps_list(struct store *st, json_t **out)
+{
+	/* names and status are JSON text. */
+	return store_sql_rows(st, 1u << 3 | 1u << 6, out, "SELECT id, uuid, hostname, names, "
+			      "enrolled, last_seen, status, pin, state AS trust FROM sps_servers "
+			      "ORDER BY id", "");
+}
+
+enum serr store_sps_set_state(struct store *st, int64_t id, const char *state,
+			      int64_t *n)
+{
+	/* A revocation is for good: the server must enroll again. */
+	return store_sql_count(st, n, NULL, 0, "UPDATE sps_servers SET state = ? WHERE id = ? AND "
+			       "state != 'revoked'", "si", state, id);
+}
+
+enum serr store_sps_pins(struct store *st, json_t **out)
+{
+	return store_sql_rows(st, 0, out, "SELECT pin FROM sps_servers WHERE state = "
+				  "'enabled' AND pin IS NOT NULL ORDER BY id", "");
+}
+
+enum serr store_agent_seen(struct store *st, int64_t id, const char *status, int64_t now,
+			   char *errbuf, size_t errlen)
+{
+	if (status)
+		return store_sql_exec(st, errbuf, errlen, "UPDATE clients SET status = ?, "
+				      "last_seen = ?, seen_observed = ? WHERE node = ?", "siii",
+				      status, now, store_observed(st), id);
+	return store_sql_exec(st, errbuf, errlen, "UPDATE clients SET last_seen = ?, seen_observed "
+			      "= ? WHERE node = ?", "iii", now, store_observed(st), id);
+}
+
+enum serr store_agent_settings(struct store *st, int64_t id, char **json,
+			       int64_t *version, char *errbuf, size_t errlen)
+{
+	enum serr err = store_sql_text(st, json, errbuf, errlen,
+				       "SELECT eff_json FROM clients WHERE node = ?", "i", id);
+
+	if (err == SERR_OK) {
+		err = store_sql_int(st, version, errbuf, errlen,
+				    "SELECT eff_version FROM clients WHERE node = ?", "i", id);
+		if (err != SERR_OK) {
+			free(*json);
+			*json = NULL;
+		}
+	}
+	return err;
+}
+
+enum serr store_agent_ack(struct store *st, int64_t id, int64_t version, char *errbuf,
+			  size_t errlen)
+{
+	enum serr err = store_begin(st, errbuf, errlen);
+	int64_t n = 0;
+	bool moved;
+
+	if (err != SERR_OK)
+		return err;
+	err = store_sql_exec(st, errbuf, errlen, "UPDATE clients SET acked_version = ?1 WHERE "
+			     "node = ?2 AND acked_version < ?1", "ii", version, id);
+	if (err == SERR_OK)
+		err = store_sql_exec(st, errbuf, errlen, "UPDATE clients SET update_req = 0 WHERE "
+				     "node = ? AND update_req <= ?", "ii", id, version);
+	/* An agent acknowledges a move once it has enrolled with the target;
+	 * it will not ask for anything queued since: that is cancelled. */
+	if (err == SERR_OK)
+		err = store_sql_count(st, &n, errbuf, errlen, "UPDATE clients SET state = "
+				      "'moved' WHERE node = ? AND move IS NOT NULL AND "
+				      "move_version <= ? AND state != 'moved'", "ii", id, version);
+	moved = err == SERR_OK && n > 0;
+	if (err == SERR_OK)
+		err = store_sql_exec(st, errbuf, errlen, "DELETE FROM deliveries WHERE client = ? "
+				     "AND version <= ?", "ii", id, version);
+	if (err == SERR_OK && moved)
+		err = store_sql_count(st, &n, errbuf, errlen, "DELETE FROM deliveries WHERE "
+				      "client = ?", "i", id);
+	if (err == SERR_OK && moved && n > 0)
+		err = store_event_add(st, "delivery", id, 0, "moved to another server: its "
+				      "queued delivery is cancelled");
+	return store_finish(st, err, errbuf, errlen);
+}
+
+enum serr store_deliveries_due(struct store *st, int64_t now,
+			       int (*fn)(const struct store_delivery *d, void *arg),
+			       void *arg)
+{
+	struct db_stmt *stmt = store_prepare(st, NULL, 0, "SELECT client, version, attempts, "
+				     "next_attempt FROM deliveries WHERE next_attempt <= ? "
+				     "ORDER BY created, client", "i", now);
+	struct store_delivery d;
+	enum serr err = SERR_OK;
+
+	if (!stmt)
+		return SERR_DB;
+	while (db_step(stmt, &err, NULL, 0)) {
+		d.client = db_column_int(stmt, 0);
+		d.version = db_column_int(stmt, 1);
+		d.attempts = db_column_int(stmt, 2);
+		d.next_attempt = db_column_int(stmt, 3);
+		if (fn(&d, arg))
+			break;
+	}
+	db_finalize(stmt);
+	return err;
+}
+
+enum serr store_delivery_get(struct store *st, int64_t client, struct store_delivery *d)
+{
+	struct db_stmt *stmt = store_prepare(st, NULL, 0, "SELECT version, attempts, next_attempt "
+					     "FROM deliveries WHERE client = ?", "i", client);
+	enum serr err = SERR_OK;
+
+	if (!stmt)
+		return SERR_DB;
+	if (db_step(stmt, &err, NULL, 0)) {
+		d->client = client;
+		d->version = db_column_int(stmt, 0);
+		d->attempts = db_column_int(stmt, 1);
+		d->next_attempt = db_column_int(stmt, 2);
+	} else if (err == SERR_OK) {
+		err = SERR_NOENT;
+	}
+	db_finalize(stmt);
+	return err;
+}
+
+enum serr store_delivery_retry(struct store *st, int64_t client, int64_t attempts,
+			       int64_t next_attempt)
+{
+	return store_sql_exec(st, NULL, 0, "UPDATE deliveries SET attempts = ?, next_attempt = ? "
+			      "WHERE client = ?", "iii", attempts, next_attempt, client);
+}
+
+enum serr store_deliveries_json(struct store *st, json_t **out)
+{
+	return store_sql_rows(st, 0, out, "SELECT d.client AS client, c.uuid AS uuid, "
+				  "c.hostname AS hostname, d.version AS version, "
+				  "d.attempts AS attempts, "
+				  "NULLIF(d.next_attempt, ?) AS next_attempt "
+				  "FROM deliveries d JOIN clients c ON c.node = d.client "
+				  "ORDER BY d.created, d.client", "i", (int64_t)STORE_NEVER);
+}
+
+enum serr store_deliveries_cancel(struct store *st, int64_t client, int64_t *n)
+{
+	return client < 0 ? store_sql_count(st, n, NULL, 0, "DELETE FROM deliveries", "") :
+	       store_sql_count(st, n, NULL, 0, "DELETE FROM deliveries WHERE client = ?", "i",
+			       client);
+}
+
+enum serr store_clients_each(struct store *st, int64_t only,
+			     int (*fn)(json_t *c, void *arg), void *arg)
+{
+	struct db_stmt *stmt = store_prepare(st, NULL, 0, SUBTREE_CTE
+				     "SELECT c.node, c.uuid, c.hostname, n.parent, "
+				     "c.last_seen, c.eff_version, c.acked_version, c.status, "
+				     "c.roaming, c.state, "
+				     "c.seen_observed, c.last_scan FROM clients c JOIN nodes n ON "
+				     "n.id = c.node "
+				     "WHERE ?1 = 0 OR c.node IN (SELECT id FROM sub) "
+				     "ORDER BY c.node", "i", only);
+	enum serr err = SERR_OK;
+	const char *status;
+	json_t *obj;
+	int stop = 0;
+
+	if (!stmt)
+		return SERR_DB;
+	while (!stop && db_step(stmt, &err, NULL, 0)) {
+		status = db_column_text(stmt, 7);
+		obj = json_pack("{sI ss ss sI sI sI sI so sb ss}",
+				"id", (json_int_t)db_column_int(stmt, 0),
+				"uuid", db_column_text(stmt, 1),
+				"hostname", db_column_text(stmt, 2),
+				"domain", (json_int_t)db_column_int(stmt, 3),
+				"last_seen", (json_int_t)db_column_int(stmt, 4),
+				"version", (json_int_t)db_column_int(stmt, 5),
+				"acked_version", (json_int_t)db_column_int(stmt, 6),
+				"status", status ? json_loads(status, 0, NULL) : json_null(),
+				"roaming", (int)db_column_int(stmt, 8),
+				"verified_state", db_column_text(stmt, 9));
+		if (obj) {
+			json_object_set_new(obj, "seen_observed",
+					    json_integer(db_column_int(stmt, 10)));
+			json_object_set_new(obj, "last_scan", db_column_json(stmt, 11, true));
+		}
+		if (!obj) {
+			err = SERR_NOMEM;
+			break;
+		}
+		stop = fn(obj, arg);
+		json_decref(obj);
+	}
+	db_finalize(stmt);
+	return err;
+}
+
+enum serr store_client_set_state(struct store *st, int64_t id, const char *state)
+{
+	return store_sql_exec(st, NULL, 0, "UPDATE clients SET state = ? WHERE node = ?", "si",
+			      state, id);
+}
+
+/* The settings placed on client id itself, as a removed client keeps
+ * them: JSON text of [[key, value as JSON text], ...] in *out (the caller
+ * frees it). */
+static enum serr own_settings(struct store *st, int64_t id, char **out)
+{
+	struct db_stmt *s = store_prepare(st, NULL, 0, "SELECT key, value FROM settings WHERE "
+					  "node = ? ORDER BY key", "i", id);
+	json_t *list = json_array();
+	enum serr err = s ? SERR_OK : SERR_DB;
+
+	if (!list)
+		err = SERR_NOMEM;
+	while (err == SERR_OK && db_step(s, &err, NULL, 0))
+		if (json_array_append_new(list, json_pack("[ss]", db_column_text(s, 0),
+							  db_column_text(s, 1))) != 0)
+			err = SERR_NOMEM;
+	db_finalize(s);
+	*out = err == SERR_OK ? json_dumps(list, JSON_COMPACT) : NULL;
+	json_decref(list);
+	return err == SERR_OK && !*out ? SERR_NOMEM : err;
+}
+
+/* Places on removed client id again the settings it kept (own_settings()). */
+static enum serr put_own_settings(struct store *st, int64_t id, char *errbuf, size_t errlen)
+{
+	char *text = NULL;
+	enum serr err = store_sql_text(st, &text, errbuf, errlen, "SELECT settings FROM "
+				       "removed_clients WHERE node = ?", "i", id);
+	json_t *list = err == SERR_OK ? json_loads(text, 0, NULL) : NULL, *pair;
+	size_t i;
+
+	if (err == SERR_OK && !json_is_array(list)) {
+		util_set_msg(errbuf, errlen, "database: the settings kept of removed client %lld "
+			     "are unreadable", (long long)id);
+		err = SERR_DB;
+	}
+	json_array_foreach(list, i, pair) {
+		if (err != SERR_OK)
+			break;
+		err = store_sql_exec(st, errbuf, errlen, "INSERT INTO settings (node, key, value) "
+				     "VALUES (?, ?, ?)", "iss", id,
+				     json_string_value(json_array_get(pair, 0)),
+				     json_string_value(json_array_get(pair, 1)));
+	}
+	json_decref(list);
+	free(text);
+	return err;
+}
+
+enum serr store_client_remove(struct store *st, int64_t id, const char *why,
+			      char *errbuf, size_t errlen)
+{
+	enum serr err = store_begin(st, errbuf, errlen);
+	int64_t parent = 0;
+	char path[4096], *settings = NULL;
+
+	if (err != SERR_OK)
+		return err;
+	err = store_expect_kind(st, id, STORE_KIND_CLIENT, errbuf, errlen);
+	if (err == SERR_OK)
+		err = store_sql_int(st, &parent, errbuf, errlen, "SELECT parent FROM nodes WHERE "
+				    "id = ?", "i", id);
+	if (err == SERR_OK)
+		err = store_domain_path(st, parent, path, sizeof(path));
+	if (err == SERR_OK)
+		err = store_event_add(st, "system", id, 0, why);
+	/* Kept, credential and settings included, for an administrator to
+	 * restore within agents.removed_keep. */
+	if (err == SERR_OK)
+		err = own_settings(st, id, &settings);
+	if (err == SERR_OK)
+		err = store_sql_exec(st, errbuf, errlen, "INSERT INTO removed_clients (node, "
+				     "uuid, hostname, secret, domain, settings, status, last_seen, "
+				     "removed, removed_observed, why) SELECT node, uuid, hostname, "
+				     "secret, ?2, ?3, status, last_seen, ?4, ?5, ?6 FROM clients "
+				     "WHERE node = ?1", "issiis", id, path, settings,
+				     (int64_t)time(NULL), store_observed(st), why);
+	if (err == SERR_OK)
+		err = store_sql_exec(st, errbuf, errlen, "DELETE FROM nodes WHERE id = ?", "i", id);
+	free(settings);
+	return store_finish(st, err, errbuf, errlen);
+}
+
+enum serr store_removed_list(struct store *st, json_t **out)
+{
+	return store_sql_rows(st, 0, out, "SELECT node AS id, uuid, hostname, domain, "
+				  "last_seen, removed, why FROM removed_clients ORDER BY removed "
+				  "DESC, node", "");
+}
+
+enum serr store_client_restore(struct store *st, int64_t id, char *errbuf, size_t errlen)
+{
+	enum serr err = store_begin(st, errbuf, errlen);
+	char *path = NULL;
+	int64_t domain = STORE_ROOT, other = 0;
+
+	if (err != SERR_OK)
+		return err;
+	err = store_sql_text(st, &path, errbuf, errlen, "SELECT domain FROM removed_clients WHERE "
+			     "node = ?", "i", id);
+	if (err == SERR_NOENT)
+		util_set_msg(errbuf, errlen, "no removed client %lld (restored already, or kept "
+			     "no longer)", (long long)id);
+	if (err == SERR_OK &&
+	    store_sql_int(st, &other, NULL, 0, "SELECT c.node FROM clients c JOIN removed_clients "
+			  "r ON r.uuid = c.uuid WHERE r.node = ?", "i", id) == SERR_OK) {
+		util_set_msg(errbuf, errlen, "client %lld's agent has enrolled again, as client "
+			     "%lld", (long long)id, (long long)other);
+		err = SERR_EXIST;
+	}
+	/* Back in its domain, or the root when that is gone. */
+	if (err == SERR_OK && store_domain_lookup(st, path, 0, &domain, NULL, 0) != SERR_OK)
+		domain = STORE_ROOT;
+	if (err == SERR_OK)
+		err = store_sql_exec(st, errbuf, errlen, "INSERT INTO nodes (id, parent, kind, "
+				     "name) SELECT node, ?2, 2, hostname FROM removed_clients "
+				     "WHERE node = ?1", "ii", id, domain);
+	/* Seen now: its inactivity counts afresh. */
+	if (err == SERR_OK)
+		err = store_sql_exec(st, errbuf, errlen, "INSERT INTO clients (node, uuid, "
+				     "hostname, secret, status, last_seen, seen_observed) SELECT "
+				     "node, uuid, hostname, secret, status, ?2, ?3 FROM "
+				     "removed_clients WHERE node = ?1", "iii", id,
+				     (int64_t)time(NULL), store_observed(st));
+	if (err == SERR_OK)
+		err = put_own_settings(st, id, errbuf, errlen);
+	if (err == SERR_OK)
+		err = store_sql_exec(st, errbuf, errlen, "DELETE FROM removed_clients WHERE node = "
+				     "?", "i", id);
+	if (err == SERR_OK)
+		err = store_refresh(st, id, NULL, errbuf, errlen);
+	free(path);
+	return store_finish(st, err, errbuf, errlen);
+}
+
+enum serr store_removed_purge(struct store *st, int64_t keep, int64_t now, int64_t *n)
+{
+	/* Past keep by the clock and by this server's own count. */
+	return store_sql_count(st, n, NULL, 0, "DELETE FROM removed_clients WHERE removed < ? "
+			       "AND removed_observed < ?", "ii", now - keep,
+			       store_observed(st) - keep);
+}
+
+enum serr store_client_move_server(struct store *st, int64_t id, const char *move,
+				   char *errbuf, size_t errlen)
+{
+	enum serr err = store_begin(st, errbuf, errlen);
+	int64_t rev = 0;
+	char *eff = NULL;
+
+	if (err != SERR_OK)
+		return err;
+	err = store_expect_kind(st, id, STORE_KIND_CLIENT, errbuf, errlen);
+	if (err == SERR_OK)
+		err = store_sql_exec(st, errbuf, errlen, "UPDATE clients SET move = ? WHERE node = "
+				     "?", "si", move, id);
+	if (err == SERR_OK)
+		err = store_sql_text(st, &eff, errbuf, errlen, "SELECT eff_json FROM clients WHERE "
+				     "node = ?", "i", id);
+	/* A new version carries the move to the agent like a settings change. */
+	if (err == SERR_OK)
+		err = store_record_change(st, id, eff, -1, &rev, errbuf, errlen);
+	if (err == SERR_OK)
+		err = store_sql_exec(st, errbuf, errlen, "UPDATE clients SET move_version = ? "
+				     "WHERE node = ?", "ii", rev, id);
+	free(eff);
+	return store_finish(st, err, errbuf, errlen);
+}
+
+enum serr store_client_update_now(struct store *st, int64_t id, char *errbuf, size_t errlen)
+{
+	enum serr err = store_begin(st, errbuf, errlen);
+	int64_t rev = 0;
+	char *eff = NULL;
+
+	if (err != SERR_OK)
+		return err;
+	err = store_expect_kind(st, id, STORE_KIND_CLIENT, errbuf, errlen);
+	if (err == SERR_OK)
+		err = store_sql_text(st, &eff, errbuf, errlen, "SELECT eff_json FROM clients WHERE "
+				     "node = ?", "i", id);
+	if (err == SERR_OK)
+		err = store_record_change(st, id, eff, -1, &rev, errbuf, errlen);
+	if (err == SERR_OK)
+		err = store_sql_exec(st, errbuf, errlen, "UPDATE clients SET update_req = ? WHERE "
+				     "node = ? AND update_req = 0", "ii", rev, id);
+	free(eff);
+	return store_finish(st, err, errbuf, errlen);
+}
+
+enum serr store_client_update_pending(struct store *st, int64_t id, int *pending)
+{
+	int64_t v = 0;
+	enum serr err = store_sql_int(st, &v, NULL, 0, "SELECT update_req FROM clients WHERE "
+				      "node = ?", "i", id);
+
+	*pending = err == SERR_OK && v > 0;
+	return err;
+}
+
+enum serr store_client_move_info(struct store *st, int64_t id, char **move)
+{
+	return store_sql_text(st, move, NULL, 0, "SELECT move FROM clients WHERE node = ? AND "
+			      "move IS NOT NULL AND state != 'moved'", "i", id);
+}

@@ -1,0 +1,265 @@
+/* store.c -- the store's handle: opening a database and bringing it up to
+ * date, the server's own clock and key-value pairs, and the query helpers
+ * the other parts of the store use (see store.h, store_int.h). */
+#include "server/store/store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/settings.h"
+#include "common/util.h"
+
+struct db_stmt *store_prepare(struct store *st, char *errbuf, size_t errlen, const char *sql,
+			      const char *fmt, ...)
+{
+	struct db_stmt *s;
+	va_list ap;
+
+	va_start(ap, fmt);
+	s = db_vprepare(st->db, errbuf, errlen, sql, fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+enum serr store_sql_count(struct store *st, int64_t *changes, char *errbuf, size_t errlen,
+			  const char *sql, const char *fmt, ...)
+{
+	struct db_stmt *s;
+	va_list ap;
+
+	va_start(ap, fmt);
+	s = db_vprepare(st->db, errbuf, errlen, sql, fmt, ap);
+	va_end(ap);
+	return db_run(s, changes, errbuf, errlen);
+}
+
+enum serr store_sql_int(struct store *st, int64_t *out, char *errbuf, size_t errlen,
+			const char *sql, const char *fmt, ...)
+{
+	struct db_stmt *s;
+	va_list ap;
+
+	va_start(ap, fmt);
+	s = db_vprepare(st->db, errbuf, errlen, sql, fmt, ap);
+	va_end(ap);
+	return db_query_int(s, out, errbuf, errlen);
+}
+
+enum serr store_sql_text(struct store *st, char **out, char *errbuf, size_t errlen,
+			 const char *sql, const char *fmt, ...)
+{
+	struct db_stmt *s;
+	va_list ap;
+
+	va_start(ap, fmt);
+	s = db_vprepare(st->db, errbuf, errlen, sql, fmt, ap);
+	va_end(ap);
+	return db_query_text(s, out, errbuf, errlen);
+}
+
+enum serr store_sql_rows(struct store *st, unsigned json_cols, json_t **out, const char *sql,
+			 const char *fmt, ...)
+{
+	struct db_stmt *s;
+	va_list ap;
+
+	va_start(ap, fmt);
+	s = db_vprepare(st->db, NULL, 0, sql, fmt, ap);
+	va_end(ap);
+	return db_query_rows(s, json_cols, out);
+}
+
+enum serr store_begin(struct store *st, char *errbuf, size_t errlen)
+{
+	return db_begin(st->db, errbuf, errlen);
+}
+
+enum serr store_finish(struct store *st, enum serr err, char *errbuf, size_t errlen)
+{
+	return db_finish(st->db, err, errbuf, errlen);
+}
+
+enum serr store_node_kind(struct store *st, int64_t id, enum store_kind *kind,
+			  char *errbuf, size_t errlen)
+{
+	int64_t k = 0;
+	enum serr err = store_sql_int(st, &k, errbuf, errlen,
+				      "SELECT kind FROM nodes WHERE id = ?", "i", id);
+
+	if (err == SERR_NOENT)
+		util_set_msg(errbuf, errlen, "no node with id %lld", (long long)id);
+	*kind = (enum store_kind)k;
+	return err;
+}
+
+enum serr store_expect_container(struct store *st, int64_t id, char *errbuf, size_t errlen)
+{
+	enum store_kind kind;
+	enum serr err = store_node_kind(st, id, &kind, errbuf, errlen);
+
+	if (err == SERR_OK && kind == STORE_KIND_CLIENT) {
+		util_set_msg(errbuf, errlen, "node %lld is a client, not a domain", (long long)id);
+		return SERR_INVAL;
+	}
+	return err;
+}
+
+enum serr store_expect_kind(struct store *st, int64_t id, enum store_kind want,
+			    char *errbuf, size_t errlen)
+{
+	enum store_kind kind;
+	enum serr err = store_node_kind(st, id, &kind, errbuf, errlen);
+
+	if (err == SERR_OK && kind != want) {
+		util_set_msg(errbuf, errlen, "node %lld is not a %s", (long long)id,
+			want == STORE_KIND_DOMAIN ? "domain" : "client");
+		return SERR_INVAL;
+	}
+	return err;
+}
+
+/* Removes key from the effective settings of every client holding it,
+ * without a new settings version (agents read none of the retired ones;
+ * they drop them with their next change). The clients are listed first
+ * and changed after: a backend may leave undefined what a query sees of
+ * rows changed while it runs. */
+static enum serr drop_effective(struct store *st, const char *key, char *errbuf,
+				size_t errlen)
+{
+	char pattern[160];
+	struct db_stmt *s;
+	json_t *found = json_array(), *row;
+	enum serr err = SERR_OK;
+	size_t i;
+
+	snprintf(pattern, sizeof(pattern), "%%\"%s\":%%", key);
+	s = store_prepare(st, errbuf, errlen, "SELECT node, eff_json FROM clients WHERE "
+			  "eff_json LIKE ?", "s", pattern);
+	while (s && found && err == SERR_OK && db_step(s, &err, errbuf, errlen)) {
+		row = json_pack("[Is]", (json_int_t)db_column_int(s, 0), db_column_text(s, 1));
+		if (!row || json_array_append_new(found, row) != 0)
+			err = SERR_NOMEM;
+	}
+	db_finalize(s);
+	if (!s || !found)
+		err = s ? SERR_NOMEM : SERR_DB;
+	json_array_foreach(found, i, row) {
+		json_t *eff = json_loads(json_string_value(json_array_get(row, 1)), 0, NULL);
+		char *text;
+
+		if (err != SERR_OK)
+			break;
+		if (!eff || json_object_del(eff, key) != 0) {
+			json_decref(eff);
+			continue;
+		}
+		text = json_dumps(eff, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(eff);
+		err = text ? store_sql_exec(st, errbuf, errlen, "UPDATE clients SET eff_json = ? "
+					    "WHERE node = ?", "si", text,
+					    (int64_t)json_integer_value(json_array_get(row, 0))) :
+			     SERR_NOMEM;
+		free(text);
+	}
+	json_decref(found);
+	return err;
+}
+
+/* Puts at the root every setting it lacks, at its default (the root
+ * holds every setting: those added since the database was made), and
+ * sends clients their settings with those; drops the stored values of
+ * settings no longer offered (settings_retired()). Idempotent, so a
+ * database keeps none whatever its age. */
+static enum serr settle_settings(struct store *st, char *errbuf, size_t errlen)
+{
+	const struct settings_def *defs;
+	enum serr err = store_begin(st, errbuf, errlen);
+	int64_t added = 0, one = 0;
+	const char *key;
+	size_t i, n;
+
+	for (i = 0; err == SERR_OK && (key = settings_retired_key(i)); i++) {
+		err = store_sql_exec(st, errbuf, errlen, "DELETE FROM settings WHERE key = ?", "s",
+				     key);
+		if (err == SERR_OK)
+			err = drop_effective(st, key, errbuf, errlen);
+	}
+	defs = settings_table(&n);
+	for (i = 0; err == SERR_OK && i < n; i++) {
+		err = store_sql_count(st, &one, errbuf, errlen, "INSERT INTO settings (node, key, "
+				      "value) VALUES (1, ?, ?) ON CONFLICT (node, key) DO NOTHING",
+				      "ss", defs[i].key, defs[i].default_json);
+		added += one;
+	}
+	if (err == SERR_OK && added > 0)
+		err = store_refresh(st, STORE_ROOT, NULL, errbuf, errlen);
+	return store_finish(st, err, errbuf, errlen);
+}
+
+/* Logs each schema step as it starts: a long one is seen to run. */
+static void migrating(const struct db_migration *m, int64_t from, int64_t to, void *arg)
+{
+	const char *path = arg;
+
+	log_msg(LOG_LVL_INFO, "database %s: schema version %lld to %lld of %lld: %s", path,
+		(long long)from, (long long)m->version, (long long)to, m->what);
+}
+
+struct store *store_open(const char *path, char *errbuf, size_t errlen)
+{
+	struct store *st = calloc(1, sizeof(*st));
+
+	if (!st) {
+		util_set_msg(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	st->db = db_open(&db_sqlite, path, errbuf, errlen);
+	if (!st->db ||
+	    db_migrate(st->db, migrating, (void *)path, errbuf, errlen) != SERR_OK ||
+	    settle_settings(st, errbuf, errlen) != SERR_OK ||
+	    store_sql_int(st, &st->observed, errbuf, errlen, "SELECT value FROM meta WHERE "
+			  "key = 'observed'", "") != SERR_OK)
+		goto fail;
+	st->opened_ns = util_now_ns();
+	return st;
+fail:
+	store_close(st);
+	return NULL;
+}
+
+int64_t store_observed(const struct store *st)
+{
+	return st->observed + (int64_t)((util_now_ns() - st->opened_ns) / 1000000000u);
+}
+
+enum serr store_observed_save(struct store *st)
+{
+	return store_sql_exec(st, NULL, 0, "UPDATE meta SET value = ?1 WHERE key = 'observed' "
+			      "AND value < ?1", "i", store_observed(st));
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	if (st->db && st->opened_ns)
+		store_observed_save(st);
+	db_close(st->db);
+	free(st);
+}
+
+enum serr store_kv_get(struct store *st, const char *key, char **value)
+{
+	return store_sql_text(st, value, NULL, 0, "SELECT value FROM server_kv WHERE key = ?",
+			      "s", key);
+}
+
+enum serr store_kv_put(struct store *st, const char *key, const char *value,
+		       char *errbuf, size_t errlen)
+{
+	return store_sql_exec(st, errbuf, errlen, "INSERT INTO server_kv (key, value) VALUES "
+			      "(?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2", "ss", key,
+			      value);
+}

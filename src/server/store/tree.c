@@ -1,0 +1,664 @@
+/* tree.c -- the store's client tree and settings: domains, clients'
+ * places, the settings placed on each node and those each client
+ * effectively has (see store.h). */
+#include "server/store/store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/settings.h"
+#include "common/util.h"
+
+/* Domain names: 1-64 bytes of valid UTF-8, no control characters, no '/',
+ * not "." or "..", so that paths are unambiguous. */
+static bool valid_name(const char *name, char *errbuf, size_t errlen)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n > 64 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+		util_set_msg(errbuf, errlen, "domain name: must be 1 to 64 bytes, not '.' or '..'");
+		return false;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (c < 0x20 || c == 0x7f || c == '/') {
+			util_set_msg(errbuf, errlen,
+				"domain name: '/' and control characters are not allowed");
+			return false;
+		}
+	}
+	if (!util_utf8_valid(name, n)) {
+		util_set_msg(errbuf, errlen, "domain name: not valid UTF-8");
+		return false;
+	}
+	return true;
+}
+
+/* Runs sql, whose rows are (key, JSON value) and whose ?1 is node, into a
+ * new object: later rows replace earlier ones with the same key. */
+static enum serr settings_object(struct store *st, const char *sql, int64_t node,
+				 json_t **out, char *errbuf, size_t errlen)
+{
+	struct db_stmt *stmt = store_prepare(st, errbuf, errlen, sql, "i", node);
+	json_t *obj = json_object(), *v;
+	enum serr err = stmt ? SERR_OK : SERR_DB;
+
+	if (!obj)
+		err = SERR_NOMEM;
+	while (err == SERR_OK && db_step(stmt, &err, errbuf, errlen)) {
+		v = json_loads(db_column_text(stmt, 1), JSON_DECODE_ANY, NULL);
+		if (!v || json_object_set_new(obj, db_column_text(stmt, 0), v) != 0) {
+			util_set_msg(errbuf, errlen, "database: a setting value of node %lld is "
+				"unreadable", (long long)node);
+			err = SERR_DB;
+			break;
+		}
+	}
+	db_finalize(stmt);
+	if (err != SERR_OK) {
+		json_decref(obj);
+		return err;
+	}
+	*out = obj;
+	return SERR_OK;
+}
+
+/* Computes the effective settings of node: the values on the path from
+ * the root down to it, the nearest winning. */
+static enum serr effective(struct store *st, int64_t node, json_t **out,
+			   char *errbuf, size_t errlen)
+{
+	return settings_object(st,
+		"WITH RECURSIVE up(id, depth) AS (SELECT ?1, 0 UNION ALL "
+		"SELECT n.parent, up.depth + 1 FROM nodes n JOIN up ON n.id = up.id "
+		"WHERE n.parent IS NOT NULL) "
+		"SELECT s.key, s.value FROM up JOIN settings s ON s.node = up.id "
+		"ORDER BY up.depth DESC", node, out, errbuf, errlen);
+}
+
+enum serr store_record_change(struct store *st, int64_t id, const char *text, int roaming,
+			      int64_t *rev, char *errbuf, size_t errlen)
+{
+	enum serr err = SERR_OK;
+
+	if (*rev == 0) {
+		err = store_sql_exec(st, errbuf, errlen,
+				     "UPDATE meta SET value = value + 1 WHERE key = 'settings_rev'",
+				     "");
+		if (err == SERR_OK)
+			err = store_sql_int(st, rev, errbuf, errlen, "SELECT value FROM meta WHERE "
+					    "key = 'settings_rev'", "");
+	}
+	if (err == SERR_OK)
+		err = store_sql_exec(st, errbuf, errlen, "UPDATE clients SET eff_json = ?1, "
+				     "eff_version = ?2, roaming = CASE WHEN ?3 < 0 THEN roaming "
+				     "ELSE ?3 END WHERE node = ?4", "siii", text, *rev,
+				     (int64_t)roaming, id);
+	/* A newer version replaces a queued one, its retries starting over. */
+	if (err == SERR_OK)
+		err = store_sql_exec(st, errbuf, errlen, "INSERT INTO deliveries (client, version, "
+				     "created) SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM "
+				     "clients WHERE node = ?1 AND state = 'moved') ON CONFLICT "
+				     "(client) DO UPDATE SET version = ?2, attempts = 0, "
+				     "next_attempt = 0, created = ?3", "iii", id, *rev,
+				     (int64_t)time(NULL));
+	return err;
+}
+
+/* The clients are listed first and updated after: a backend may leave
+ * undefined what a query sees of rows changed while it runs. */
+enum serr store_refresh(struct store *st, int64_t node, size_t *changed, char *errbuf,
+			size_t errlen)
+{
+	struct db_stmt *stmt = store_prepare(st, errbuf, errlen,
+		SUBTREE_CTE "SELECT c.node, c.eff_json FROM sub JOIN clients c ON c.node = sub.id",
+		"i", node);
+	struct { int64_t id; char *old; } *list = NULL, *grown;
+	enum serr err = SERR_OK;
+	size_t i, n = 0, cap = 0, nchanged = 0;
+	int64_t rev = 0;
+	json_t *eff;
+	char *text;
+	int roaming;
+
+	if (!stmt)
+		return SERR_DB;
+	while (err == SERR_OK && db_step(stmt, &err, errbuf, errlen)) {
+		const char *old = db_column_text(stmt, 1);
+
+		if (n == cap) {
+			cap = cap ? 2 * cap : 64;
+			grown = realloc(list, cap * sizeof(*list));
+			if (!grown) {
+				err = SERR_NOMEM;
+				break;
+			}
+			list = grown;
+		}
+		list[n].id = db_column_int(stmt, 0);
+		list[n].old = old ? strdup(old) : NULL;
+		if (old && !list[n].old)
+			err = SERR_NOMEM;
+		n++;
+	}
+	db_finalize(stmt);
+	for (i = 0; err == SERR_OK && i < n; i++) {
+		err = effective(st, list[i].id, &eff, errbuf, errlen);
+		if (err != SERR_OK)
+			break;
+		text = json_dumps(eff, JSON_COMPACT | JSON_SORT_KEYS);
+		roaming = json_is_true(json_object_get(eff, "roaming"));
+		json_decref(eff);
+		if (!text) {
+			err = SERR_NOMEM;
+			break;
+		}
+		if (!list[i].old || strcmp(list[i].old, text) != 0) {
+			err = store_record_change(st, list[i].id, text, roaming, &rev, errbuf,
+						  errlen);
+			nchanged++;
+		}
+		free(text);
+	}
+	for (i = 0; i < n; i++)
+		free(list[i].old);
+	free(list);
+	if (changed)
+		*changed = nchanged;
+	return err;
+}
+
+/* Checks that a subtree of height levels (1: a domain alone) fits under
+ * parent within STORE_MAX_DEPTH levels of domains. */
+static enum serr check_depth(struct store *st, int64_t parent, int64_t height,
+			     char *errbuf, size_t errlen)
+{
+	int64_t depth = 0;
+	enum serr err = store_sql_int(st, &depth, errbuf, errlen,
+				      "WITH RECURSIVE up(id, parent) AS (SELECT id, parent FROM "
+				      "nodes WHERE id = ?1 UNION ALL SELECT n.id, n.parent FROM "
+				      "nodes n JOIN up ON n.id = up.parent) SELECT count(*) - 1 "
+				      "FROM up", "i", parent);
+
+	if (err == SERR_OK && depth + height > STORE_MAX_DEPTH) {
+		util_set_msg(errbuf, errlen, "domains nest at most %d levels deep",
+			     STORE_MAX_DEPTH);
+		err = SERR_INVAL;
+	}
+	return err;
+}
+
+enum serr store_domain_create(struct store *st, int64_t parent, const char *name,
+			      int64_t *id, char *errbuf, size_t errlen)
+{
+	enum serr err;
+
+	if (!valid_name(name, errbuf, errlen))
+		return SERR_INVAL;
+	err = store_begin(st, errbuf, errlen);
+	if (err != SERR_OK)
+		return err;
+	err = store_expect_container(st, parent, errbuf, errlen);
+	if (err == SERR_OK)
+		err = check_depth(st, parent, 1, errbuf, errlen);
+	if (err == SERR_OK)
+		err = store_sql_int(st, id, errbuf, errlen, "INSERT INTO nodes (parent, kind, "
+				    "name) VALUES (?, 1, ?) RETURNING id", "is", parent, name);
+	if (err == SERR_EXIST)
+		util_set_msg(errbuf, errlen, "domain '%s' already exists there", name);
+	return store_finish(st, err, errbuf, errlen);
+}
+
+enum serr store_domain_rename(struct store *st, int64_t id, const char *name,
+			      char *errbuf, size_t errlen)
+{
+	enum serr err;
+
+	if (!valid_name(name, errbuf, errlen))
+		return SERR_INVAL;
+	err = store_begin(st, errbuf, errlen);
+	if (err != SERR_OK)
+		return err;
+	err = store_expect_kind(st, id, STORE_KIND_DOMAIN, errbuf, errlen);
+	if (err == SERR_OK)
+		err = store_sql_exec(st, errbuf, errlen, "UPDATE nodes SET name = ? WHERE id = ?",
+				     "si", name, id);
+	if (err == SERR_EXIST)
+		util_set_msg(errbuf, errlen, "domain '%s' already exists there", name);
+	return store_finish(st, err, errbuf, errlen);
+}
+
+enum serr store_domain_delete(struct store *st, int64_t id, char *errbuf, size_t errlen)
+{
+	enum serr err;
+	int64_t children = 0;
+
+	err = store_begin(st, errbuf, errlen);
+	if (err != SERR_OK)
+		return err;
+	err = store_expect_kind(st, id, STORE_KIND_DOMAIN, errbuf, errlen);
+	if (err == SERR_OK)
+		err = store_sql_int(st, &children, errbuf, errlen, "SELECT count(*) FROM nodes "
+				    "WHERE parent = ?", "i", id);
+	if (err == SERR_OK && children > 0) {
+		util_set_msg(errbuf, errlen, "domain %lld still holds %lld domains or clients",
+			(long long)id, (long long)children);
+		err = SERR_NOTEMPTY;
+	}
+	if (err == SERR_OK)
+		err = store_sql_exec(st, errbuf, errlen, "DELETE FROM nodes WHERE id = ?", "i", id);
+	return store_finish(st, err, errbuf, errlen);
+}
+
+enum serr store_domain_move(struct store *st, int64_t id, int64_t parent,
+			    char *errbuf, size_t errlen)
+{
+	enum serr err;
+	int64_t inside = 0, height = 1;
+
+	err = store_begin(st, errbuf, errlen);
+	if (err != SERR_OK)
+		return err;
+	err = store_expect_kind(st, id, STORE_KIND_DOMAIN, errbuf, errlen);
+	if (err == SERR_OK)
+		err = store_expect_container(st, parent, errbuf, errlen);
+	if (err == SERR_OK)
+		err = store_sql_int(st, &inside, errbuf, errlen, SUBTREE_CTE
+				    "SELECT count(*) FROM sub WHERE id = ?2", "ii", id,
+				    parent);
+	if (err == SERR_OK && inside) {
+		util_set_msg(errbuf, errlen, "cannot move domain %lld into itself or below itself",
+			(long long)id);
+		err = SERR_INVAL;
+	}
+	if (err == SERR_OK)
+		err = store_sql_int(st, &height, errbuf, errlen, "WITH RECURSIVE sub(id, level) AS "
+				    "(SELECT ?1, 1 UNION ALL SELECT n.id, sub.level + 1 FROM nodes "
+				    "n JOIN sub ON n.parent = sub.id WHERE n.kind = 1) SELECT "
+				    "max(level) FROM sub", "i", id);
+	if (err == SERR_OK)
+		err = check_depth(st, parent, height, errbuf, errlen);
+	if (err == SERR_OK)
+		err = store_sql_exec(st, errbuf, errlen, "UPDATE nodes SET parent = ? WHERE id = ?",
+				     "ii", parent, id);
+	if (err == SERR_EXIST)
+		util_set_msg(errbuf, errlen, "a domain of that name already exists there");
+	if (err == SERR_OK)
+		err = store_refresh(st, id, NULL, errbuf, errlen);
+	return store_finish(st, err, errbuf, errlen);
+}
+
+enum serr store_domain_lookup(struct store *st, const char *path, int create, int64_t *id,
+			      char *errbuf, size_t errlen)
+{
+	enum serr err = SERR_OK;
+	int64_t cur = STORE_ROOT, next;
+	char name[65];
+	const char *p = path, *slash;
+	int levels = 0;
+	size_t n;
+
+	if (path[0] != '/') {
+		util_set_msg(errbuf, errlen, "domain path '%s' must start with '/'", path);
+		return SERR_INVAL;
+	}
+	while (err == SERR_OK) {
+		if (++levels > STORE_MAX_DEPTH + 1) {
+			util_set_msg(errbuf, errlen, "domain path: domains nest at most %d levels "
+				     "deep", STORE_MAX_DEPTH);
+			return SERR_INVAL;
+		}
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		slash = strchr(p, '/');
+		n = slash ? (size_t)(slash - p) : strlen(p);
+		if (n >= sizeof(name)) {
+			util_set_msg(errbuf, errlen, "domain path '%s': a name is over 64 bytes",
+				     path);
+			return SERR_INVAL;
+		}
+		memcpy(name, p, n);
+		name[n] = '\0';
+		p += n;
+		err = store_sql_int(st, &next, errbuf, errlen, "SELECT id FROM nodes WHERE "
+				    "parent = ? AND kind = 1 AND name = ?", "is", cur, name);
+		if (err == SERR_NOENT && create)
+			err = store_domain_create(st, cur, name, &next, errbuf, errlen);
+		else if (err == SERR_NOENT)
+			util_set_msg(errbuf, errlen, "no domain '%s' in path '%s'", name, path);
+		cur = next;
+	}
+	if (err == SERR_OK)
+		*id = cur;
+	return err;
+}
+
+enum serr store_domain_path(struct store *st, int64_t id, char *buf, size_t len)
+{
+	struct db_stmt *stmt = store_prepare(st, NULL, 0,
+		"WITH RECURSIVE up(id, name, parent, depth) AS ("
+		"SELECT id, name, parent, 0 FROM nodes WHERE id = ?1 AND kind != 2 UNION ALL "
+		"SELECT n.id, n.name, n.parent, up.depth + 1 "
+		"FROM nodes n JOIN up ON n.id = up.parent) "
+		"SELECT name FROM up WHERE parent IS NOT NULL ORDER BY depth DESC", "i", id);
+	enum serr err = SERR_OK;
+	size_t used = 0;
+	int rows = 0;
+
+	if (!stmt)
+		return SERR_DB;
+	buf[0] = '\0';
+	while (db_step(stmt, &err, NULL, 0)) {
+		used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "/%s",
+					 db_column_text(stmt, 0));
+		rows++;
+	}
+	db_finalize(stmt);
+	if (err != SERR_OK)
+		return err;
+	if (rows == 0 && id != STORE_ROOT)
+		return SERR_NOENT;
+	if (rows == 0)
+		snprintf(buf, len, "/");
+	return used < len ? SERR_OK : SERR_INVAL;
+}
+
+enum serr store_tree(struct store *st, json_t **out, char *errbuf, size_t errlen)
+{
+	struct db_stmt *stmt = store_prepare(st, errbuf, errlen,
+		"SELECT n.id, n.parent, n.kind, n.name, c.uuid, CASE WHEN c.state = 'moved' "
+		"THEN 1 ELSE 0 END FROM nodes n "
+		"LEFT JOIN clients c ON c.node = n.id ORDER BY n.kind, n.name, n.id", "");
+	json_t *byid = json_object(), *node, *parent, *root = NULL;
+	enum serr err = stmt ? SERR_OK : SERR_DB;
+	char key[24];
+
+	if (!byid)
+		err = SERR_NOMEM;
+	/* Parents may have larger ids than children (domains move), so every
+	 * node is made first and linked in a second pass. */
+	while (err == SERR_OK && db_step(stmt, &err, errbuf, errlen)) {
+		static const char *const kinds[] = { "root", "domain", "client" };
+		int kind = (int)db_column_int(stmt, 2);
+		const char *uuid = db_column_text(stmt, 4);
+
+		node = json_pack("{sI sI ss ss}", "id", (json_int_t)db_column_int(stmt, 0),
+				 "parent", (json_int_t)db_column_int(stmt, 1),
+				 "kind", kinds[kind], "name", db_column_text(stmt, 3));
+		if (node && kind == STORE_KIND_CLIENT) {
+			json_object_set_new(node, "uuid", json_string(uuid));
+			/* Moved to another server: shown apart, no action's target. */
+			if (db_column_int(stmt, 5))
+				json_object_set_new(node, "moved", json_true());
+		}
+		if (node && kind != STORE_KIND_CLIENT) {
+			json_object_set_new(node, "domains", json_array());
+			json_object_set_new(node, "clients", json_array());
+		}
+		snprintf(key, sizeof(key), "%lld", (long long)db_column_int(stmt, 0));
+		if (!node || json_object_set_new(byid, key, node) != 0)
+			err = SERR_NOMEM;
+	}
+	db_finalize(stmt);
+	if (err == SERR_OK) {
+		const char *k;
+
+		json_object_foreach(byid, k, node) {
+			json_int_t pid = json_integer_value(json_object_get(node, "parent"));
+			const char *kind = json_string_value(json_object_get(node, "kind"));
+
+			json_object_del(node, "parent");
+			if (strcmp(kind, "root") == 0) {
+				root = node;
+				continue;
+			}
+			snprintf(key, sizeof(key), "%lld", (long long)pid);
+			parent = json_object_get(byid, key);
+			if (!parent || json_array_append(json_object_get(parent,
+					strcmp(kind, "client") == 0 ? "clients" : "domains"),
+					node) != 0)
+				err = SERR_NOMEM;
+		}
+	}
+	if (err == SERR_OK && root)
+		*out = json_incref(root);
+	json_decref(byid);
+	return err == SERR_OK && !root ? SERR_DB : err;
+}
+
+enum serr store_client_add(struct store *st, int64_t domain, const char *uuid,
+			   const char *hostname, const unsigned char secret_hash[32],
+			   int64_t *id, char *errbuf, size_t errlen)
+{
+	enum serr err = store_begin(st, errbuf, errlen);
+
+	if (err != SERR_OK)
+		return err;
+	err = store_expect_container(st, domain, errbuf, errlen);
+	/* A client id is never used twice, not even the last one's after its
+	 * removal: the event log keeps naming removed clients by theirs. */
+	if (err == SERR_OK)
+		err = store_sql_int(st, id, errbuf, errlen, "SELECT 1 + max(m) FROM ("
+				    "SELECT max(id) AS m FROM nodes UNION ALL "
+				    "SELECT max(client) FROM events UNION ALL "
+				    "SELECT max(node) FROM removed_clients) t", "");
+	if (err == SERR_OK)
+		err = store_sql_exec(st, errbuf, errlen, "INSERT INTO nodes (id, parent, kind, "
+				     "name) VALUES (?, ?, 2, ?)", "iis", *id, domain, hostname);
+	if (err == SERR_OK) {
+		err = store_sql_exec(st, errbuf, errlen, "INSERT INTO clients (node, uuid, "
+				     "hostname, seen_observed, secret, last_seen) VALUES "
+				     "(?, ?, ?, ?, ?, ?)", "issihi", *id, uuid, hostname,
+				     store_observed(st), secret_hash, (int64_t)time(NULL));
+		if (err == SERR_EXIST)
+			util_set_msg(errbuf, errlen, "a client with uuid %s exists already", uuid);
+	}
+	if (err == SERR_OK)
+		err = store_refresh(st, *id, NULL, errbuf, errlen);
+	return store_finish(st, err, errbuf, errlen);
+}
+
+enum serr store_client_move(struct store *st, int64_t client, int64_t domain,
+			    char *errbuf, size_t errlen)
+{
+	enum serr err = store_begin(st, errbuf, errlen);
+
+	if (err != SERR_OK)
+		return err;
+	err = store_expect_kind(st, client, STORE_KIND_CLIENT, errbuf, errlen);
+	if (err == SERR_OK)
+		err = store_expect_container(st, domain, errbuf, errlen);
+	if (err == SERR_OK)
+		err = store_sql_exec(st, errbuf, errlen, "UPDATE nodes SET parent = ? WHERE id = ?",
+				     "ii", domain, client);
+	if (err == SERR_OK)
+		err = store_refresh(st, client, NULL, errbuf, errlen);
+	return store_finish(st, err, errbuf, errlen);
+}
+
+/* The SETTINGS_AT_* level of a node kind. */
+static unsigned level_of(enum store_kind kind)
+{
+	return kind == STORE_KIND_ROOT ? SETTINGS_AT_ROOT :
+	       kind == STORE_KIND_DOMAIN ? SETTINGS_AT_DOMAIN : SETTINGS_AT_CLIENT;
+}
+
+enum serr store_setting_set(struct store *st, int64_t node, const char *key,
+			    const json_t *value, enum store_apply mode, size_t *changed,
+			    char *errbuf, size_t errlen)
+{
+	const struct settings_def *def = settings_find(key);
+	enum store_kind kind;
+	enum serr err;
+	char *text;
+
+	if (!def) {
+		util_set_msg(errbuf, errlen, "%s: no such setting", key);
+		return SERR_INVAL;
+	}
+	err = store_begin(st, errbuf, errlen);
+	if (err != SERR_OK)
+		return err;
+	err = store_node_kind(st, node, &kind, errbuf, errlen);
+	if (err == SERR_OK && !settings_validate(def, value, level_of(kind), errbuf, errlen))
+		err = SERR_INVAL;
+	if (err == SERR_OK && mode == STORE_APPLY_ALL)
+		err = store_sql_exec(st, errbuf, errlen, SUBTREE_CTE "DELETE FROM settings WHERE "
+				     "key = ?2 AND node IN (SELECT id FROM sub WHERE id != ?1)",
+				     "is", node, key);
+	if (err == SERR_OK) {
+		text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+		err = text ? store_sql_exec(st, errbuf, errlen, "INSERT INTO settings (node, key, "
+					    "value) VALUES (?1, ?2, ?3) ON CONFLICT (node, key) DO "
+					    "UPDATE SET value = ?3", "iss", node, key,
+					    text) : SERR_NOMEM;
+		free(text);
+	}
+	if (err == SERR_OK)
+		err = store_refresh(st, node, changed, errbuf, errlen);
+	return store_finish(st, err, errbuf, errlen);
+}
+
+enum serr store_setting_unset(struct store *st, int64_t node, const char *key,
+			      size_t *changed, char *errbuf, size_t errlen)
+{
+	enum serr err;
+	int64_t had = 0;
+
+	if (node == STORE_ROOT) {
+		util_set_msg(errbuf, errlen, "%s: the root holds every setting; set it instead",
+			     key);
+		return SERR_INVAL;
+	}
+	err = store_begin(st, errbuf, errlen);
+	if (err != SERR_OK)
+		return err;
+	err = store_sql_int(st, &had, errbuf, errlen, "SELECT count(*) FROM settings WHERE "
+			    "node = ? AND key = ?", "is", node, key);
+	if (err == SERR_OK && !had) {
+		util_set_msg(errbuf, errlen, "%s: node %lld has no value of its own", key,
+			(long long)node);
+		err = SERR_NOENT;
+	}
+	if (err == SERR_OK)
+		err = store_sql_exec(st, errbuf, errlen, "DELETE FROM settings WHERE node = ? AND "
+				     "key = ?", "is", node, key);
+	if (err == SERR_OK)
+		err = store_refresh(st, node, changed, errbuf, errlen);
+	return store_finish(st, err, errbuf, errlen);
+}
+
+enum serr store_settings_get(struct store *st, int64_t node, json_t **own,
+			     json_t **effective_out, char *errbuf, size_t errlen)
+{
+	enum store_kind kind;
+	enum serr err = store_node_kind(st, node, &kind, errbuf, errlen);
+
+	if (err == SERR_OK && effective_out)
+		err = effective(st, node, effective_out, errbuf, errlen);
+	if (err == SERR_OK && own) {
+		err = settings_object(st, "SELECT key, value FROM settings WHERE node = ?1", node,
+				      own, errbuf, errlen);
+		if (err != SERR_OK && effective_out) {
+			json_decref(*effective_out);
+			*effective_out = NULL;
+		}
+	}
+	return err;
+}
+
+enum serr store_settings_origin(struct store *st, int64_t node, json_t **out)
+{
+	struct db_stmt *stmt = store_prepare(st, NULL, 0,
+		"WITH RECURSIVE up(id, depth) AS (SELECT ?1, 0 UNION ALL "
+		"SELECT n.parent, up.depth + 1 FROM nodes n JOIN up ON n.id = up.id "
+		"WHERE n.parent IS NOT NULL) "
+		"SELECT s.key, up.id, n.kind FROM up JOIN settings s ON s.node = up.id "
+		"JOIN nodes n ON n.id = up.id ORDER BY up.depth DESC", "i", node);
+	json_t *origin = json_object();
+	enum serr err = stmt ? SERR_OK : SERR_DB;
+	char scope[1100], path[1024];
+	int64_t id;
+
+	if (!origin)
+		err = SERR_NOMEM;
+	/* Nearer nodes come last and replace what farther ones set. */
+	while (err == SERR_OK && db_step(stmt, &err, NULL, 0)) {
+		id = db_column_int(stmt, 1);
+		switch (db_column_int(stmt, 2)) {
+		case STORE_KIND_ROOT:
+			snprintf(scope, sizeof(scope), "root");
+			break;
+		case STORE_KIND_DOMAIN:
+			err = store_domain_path(st, id, path, sizeof(path));
+			snprintf(scope, sizeof(scope), "domain:%s", path);
+			break;
+		default:
+			snprintf(scope, sizeof(scope), "client:%lld", (long long)id);
+		}
+		if (err == SERR_OK &&
+		    json_object_set_new(origin, db_column_text(stmt, 0),
+					json_string(scope)) != 0)
+			err = SERR_NOMEM;
+	}
+	db_finalize(stmt);
+	if (err != SERR_OK) {
+		json_decref(origin);
+		return err;
+	}
+	*out = origin;
+	return SERR_OK;
+}
+
+enum serr store_client_version(struct store *st, int64_t client, int64_t *version)
+{
+	return store_sql_int(st, version, NULL, 0, "SELECT eff_version FROM clients WHERE node = ?",
+			     "i", client);
+}
+
+enum serr store_export(struct store *st, json_t **out)
+{
+	struct db_stmt *stmt = store_prepare(st, NULL, 0, "SELECT id FROM nodes WHERE kind != 2 "
+				     "ORDER BY id", "");
+	json_t *list = json_array(), *own;
+	enum serr err = stmt ? SERR_OK : SERR_DB;
+	char path[4096];
+	int64_t *ids = NULL, *grown;
+	size_t n = 0, i;
+
+	if (!list)
+		err = SERR_NOMEM;
+	while (err == SERR_OK && db_step(stmt, &err, NULL, 0)) {
+		grown = realloc(ids, (n + 1) * sizeof(*ids));
+		if (!grown) {
+			err = SERR_NOMEM;
+			break;
+		}
+		ids = grown;
+		ids[n++] = db_column_int(stmt, 0);
+	}
+	db_finalize(stmt);
+	for (i = 0; err == SERR_OK && i < n; i++) {
+		own = NULL;
+		err = store_domain_path(st, ids[i], path, sizeof(path));
+		if (err == SERR_OK)
+			err = store_settings_get(st, ids[i], &own, NULL, NULL, 0);
+		if (err == SERR_OK &&
+		    json_array_append_new(list, json_pack("{ss so}", "path", path, "settings",
+							  own)) != 0)
+			err = SERR_NOMEM;
+	}
+	free(ids);
+	if (err != SERR_OK) {
+		json_decref(list);
+		return err;
+	}
+	*out = list;
+	return SERR_OK;
+}
