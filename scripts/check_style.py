@@ -87,6 +87,8 @@ PREFIXES = {
     "src/server/importer.c": ("import_",),
     "src/server/sources.c": ("sources_",),
     "src/server/wardd.c": ("main",),
+    "src/server/backup.c": ("backup_",),
+    "src/server/maint.c": ("maint_",),
     "src/common/log.c": ("log_",),
     "src/common/rest.c": ("rest_",),
     "src/common/ops.c": ("ops_",),

@@ -130,6 +130,12 @@ static const struct ini_field fields[] = {
 	F("quarantine", "max_uploads", INI_INT, quarantine_max_uploads, "4", 1, 1000,
 	  "copies received at once (each held in memory up to central_max_file); more are "
 	  "answered 503 with Retry-After"),
+	F("backup", "dir", INI_STRING, backup_dir, "/var/lib/ward/backups", 0, 0,
+	  "where `wardd backup` writes its archives when not told a file (ward-HOST-TIME.wbk)"),
+	F("backup", "passphrase_file", INI_STRING, backup_passphrase_file, "", 0, 0,
+	  "a file (readable by wardd's user only) holding the passphrase archives are encrypted "
+	  "with (Argon2id, then XChaCha20-Poly1305); `wardd backup` and `wardd restore` take "
+	  "--passphrase-file or $WARD_BACKUP_PASSPHRASE instead"),
 	F("http", "max_connections", INI_INT, max_connections, "16000", 16, 1000000,
 	  "simultaneous connections (agents hold one each); when all are taken, a new one "
 	  "replaces the one waiting longest for its request; wardd raises its open files limit "

@@ -70,6 +70,9 @@ struct config {
 	int64_t quarantine_central_max_file; /* bytes of one central copy */
 	int64_t quarantine_central_max_total; /* bytes of every central copy */
 	int64_t quarantine_max_uploads; /* central copies being received at once */
+	/* [backup] */
+	char *backup_dir;            /* where archives are written by default */
+	char *backup_passphrase_file; /* the passphrase archives are encrypted with */
 	/* [http] */
 	int64_t max_connections;
 	int64_t admin_reserve;       /* connections beyond max_connections for administrators */

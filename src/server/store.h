@@ -51,6 +51,22 @@ struct store *store_open(const char *path, char *errbuf, size_t errlen);
 /* Closes the handle (NULL is accepted), saving store_observed(). */
 void store_close(struct store *st);
 
+/* The schema version this build brings databases to. */
+int64_t store_schema_version(void);
+
+/* Describes the database file at path, opened read only and left as it
+ * is (its schema may be older or newer than this build's): its structure
+ * is checked, and *info (the caller owns it) gets {"schema": N,
+ * "clients": N, "events": N, "packages": [{"file", "component",
+ * "version"}]} as far as that schema holds them. */
+enum serr store_inspect(const char *path, json_t **info, char *errbuf, size_t errlen);
+
+/* Copies the database at path to the new file out as of one moment,
+ * while its server goes on writing, without changing it, and describes
+ * the copy as store_inspect() does. */
+enum serr store_snapshot(const char *path, const char *out, json_t **info, char *errbuf,
+			 size_t errlen);
+
 /* Returns the seconds this server has run, over every start (monotonic
  * time, saved by store_observed_save() and at close). Decisions that
  * remove or expire something need both it and the clock to agree, so a

@@ -279,6 +279,35 @@ static int64_t latest(const json_t *packages)
 	return v;
 }
 
+/* A 64-bit summary of the source directory's entries (name, size, mtime,
+ * inode), cheap enough to take every few seconds: it changes when a file
+ * is added, removed, replaced or written. */
+static uint64_t source_signature(const char *dir)
+{
+	unsigned char h[8];
+	uint64_t sum = 0, v;
+	struct dirent *de;
+	struct stat sb;
+	char line[600];
+	DIR *dp = opendir(dir);
+
+	if (!dp)
+		return (uint64_t)errno;
+	while ((de = readdir(dp))) {
+		if (de->d_name[0] == '.' || fstatat(dirfd(dp), de->d_name, &sb, 0) != 0)
+			continue;
+		snprintf(line, sizeof(line), "%s/%lld/%lld.%ld/%llu", de->d_name,
+			 (long long)sb.st_size, (long long)sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec,
+			 (unsigned long long)sb.st_ino);
+		crypto_generichash(h, sizeof(h), (const unsigned char *)line, strlen(line), NULL,
+				   0);
+		memcpy(&v, h, sizeof(v));
+		sum += v; /* order-independent: readdir's order means nothing */
+	}
+	closedir(dp);
+	return sum;
+}
+
 /* Starts an import on the worker thread. */
 static void start(struct updates *u)
 {
@@ -289,6 +318,10 @@ static void start(struct updates *u)
 
 	if (!j)
 		return;
+	/* The source as the import finds it: a change made while it runs is
+	 * seen by the watch afterwards and imported then. */
+	u->watch_sig = source_signature(u->source_dir);
+	u->watched = true;
 	j->source_dir = strdup(u->source_dir);
 	if (!j->source_dir) {
 		free(j);
@@ -428,34 +461,6 @@ static json_t *record(struct updates *u, struct job *j)
 	return out;
 }
 
-/* A 64-bit summary of the source directory's entries (name, size, mtime,
- * inode), cheap enough to take every few seconds: it changes when a file
- * is added, removed, replaced or written. */
-static uint64_t source_signature(const char *dir)
-{
-	unsigned char h[8];
-	uint64_t sum = 0, v;
-	struct dirent *de;
-	struct stat sb;
-	char line[600];
-	DIR *dp = opendir(dir);
-
-	if (!dp)
-		return (uint64_t)errno;
-	while ((de = readdir(dp))) {
-		if (de->d_name[0] == '.' || fstatat(dirfd(dp), de->d_name, &sb, 0) != 0)
-			continue;
-		snprintf(line, sizeof(line), "%s/%lld/%lld.%ld/%llu", de->d_name,
-			 (long long)sb.st_size, (long long)sb.st_mtim.tv_sec, sb.st_mtim.tv_nsec,
-			 (unsigned long long)sb.st_ino);
-		crypto_generichash(h, sizeof(h), (const unsigned char *)line, strlen(line), NULL,
-				   0);
-		memcpy(&v, h, sizeof(v));
-		sum += v; /* order-independent: readdir's order means nothing */
-	}
-	closedir(dp);
-	return sum;
-}
 
 static void answer_waiters(struct updates *u)
 {

@@ -26,6 +26,7 @@
 #include "server/console.h"
 #include "server/enroll.h"
 #include "server/logs.h"
+#include "server/maint.h"
 #include "server/session.h"
 #include "server/signin.h"
 #include "common/http.h"
@@ -43,6 +44,7 @@ struct files {
 static void usage(FILE *f)
 {
 	fputs("usage: wardd [--config FILE] [--debug]\n"
+	      "       wardd backup | backup verify | restore ... (wardd backup --help)\n"
 	      "  --config FILE     read settings from FILE (INI; defaults need none)\n"
 	      "  --debug           log debug messages\n"
 	      "  --print-defaults  print every setting at its default, as an INI file\n"
@@ -347,8 +349,10 @@ static bool database_present(const struct config *cfg, const struct files *f)
 		log_msg(LOG_LVL_ERROR, "%s: %s", cfg->data_dir, strerror(errno));
 		return false;
 	}
+	/* The lock this wardd took is no server's file. */
 	while (empty && (e = readdir(dir)) != NULL)
-		empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+		empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+			strcmp(e->d_name, "wardd.lock") == 0;
 	closedir(dir);
 	if (!empty)
 		log_msg(LOG_LVL_ERROR, "%s is missing but %s holds a server's files: restore the "
@@ -382,9 +386,11 @@ int main(int argc, char **argv)
 	const char *conf_path = NULL;
 	char msg[512], url[300], *name = NULL, *key = NULL, *crt = NULL, *ca = NULL;
 	char *sps_ca = NULL;
-	int c, status = 1;
+	int c, status = 1, lock = -1;
 	bool check = false;
 
+	if (maint_is_command(argc, argv))
+		return maint_main(argc, argv);
 	while ((c = getopt_long(argc, argv, "c:dVhpk", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
@@ -432,6 +438,12 @@ int main(int argc, char **argv)
 	umask(077);
 	if (util_mkdir_p(cfg.data_dir, 0700) != 0) {
 		log_msg(LOG_LVL_ERROR, "data directory %s: %s", cfg.data_dir, strerror(errno));
+		goto out;
+	}
+	/* One wardd per data directory; backups and restores see it. */
+	lock = maint_lock(cfg.data_dir, msg, sizeof(msg));
+	if (lock < 0) {
+		log_msg(LOG_LVL_ERROR, "%s", msg);
 		goto out;
 	}
 	f.ca_key = data_path(&cfg, "ca.key");
@@ -602,5 +614,7 @@ out:
 	free(f.sps_ca_key);
 	free(f.sps_ca_crt);
 	config_free(&cfg);
+	if (lock >= 0)
+		close(lock);
 	return status;
 }

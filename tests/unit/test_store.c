@@ -472,7 +472,7 @@ static void test_migration_steps(const char *dir)
 	st = store_open(path, msg, sizeof(msg));
 	CHECK(st == NULL);
 	CHECK(strstr(msg, "schema step 3 (smart protection servers) failed, the database "
-		      "stays at version 2") != NULL);
+		      "stays at version 2: database: table sps_servers already exists") != NULL);
 	CHECK(schema_of(path) == 2);
 	store_close(st);
 	CHECK(sqlite3_open(path, &db) == SQLITE_OK);

@@ -8,10 +8,10 @@
 
 #include "common/util.h"
 
-struct db *db_open(const struct db_backend *be, const char *target, char *errbuf,
-		   size_t errlen)
+struct db *db_open(const struct db_backend *be, const char *target, enum db_open_mode mode,
+		   char *errbuf, size_t errlen)
 {
-	return be->open(target, errbuf, errlen);
+	return be->open(target, mode, errbuf, errlen);
 }
 
 void db_close(struct db *db)
@@ -207,12 +207,22 @@ enum serr db_finish(struct db *db, enum serr err, char *errbuf, size_t errlen)
 	/* Succeeded outside a transaction, the steps before would each have
 	 * been committed on their own: half an operation stored. (A failed
 	 * step may have ended it: SQLite rolls back on a full disk.) */
-	if (err == SERR_OK) {
-		util_assert(db->be->in_transaction(db));
-		return db->be->commit(db, errbuf, errlen);
+	if (err == SERR_OK && !db->be->in_transaction(db)) {
+		util_set_msg(errbuf, errlen, "database: the transaction ended before its commit");
+		return SERR_DB;
 	}
-	db->be->rollback(db);
+	if (err == SERR_OK)
+		err = db->be->commit(db, errbuf, errlen);
+	/* A commit that failed (a full disk) may leave it open: never joined
+	 * by what follows. */
+	if (err != SERR_OK && db->be->in_transaction(db))
+		db->be->rollback(db);
 	return err;
+}
+
+enum serr db_snapshot(struct db *db, const char *out, char *errbuf, size_t errlen)
+{
+	return db->be->snapshot(db, out, errbuf, errlen);
 }
 
 enum serr db_check(struct db *db, char *errbuf, size_t errlen)
@@ -240,6 +250,11 @@ enum serr db_migrate(struct db *db,
 	enum serr err = db_version(db, &version, errbuf, errlen);
 	char why[512];
 
+	if (err == SERR_OK && version < 0) {
+		util_set_msg(errbuf, errlen, "database: schema version %lld is none Ward writes",
+			     (long long)version);
+		return SERR_INVAL;
+	}
 	if (err == SERR_OK && version > target) {
 		util_set_msg(errbuf, errlen, "database: schema version %lld is newer than this "
 			     "wardd understands (%lld): run the wardd that wrote it, or restore a "

@@ -48,6 +48,12 @@ struct db_stmt {
 	struct db *db;
 };
 
+/* How a database is opened. */
+enum db_open_mode {
+	DB_OPEN_SERVE = 0,   /* read and write, creating it when missing, structure checked */
+	DB_OPEN_READ,        /* read only, as found: to copy or inspect it beside its server */
+};
+
 /* One step of a schema: from version - 1 to version, in SQL of the
  * backend; what (a few words) is printed while it runs. */
 struct db_migration {
@@ -61,9 +67,10 @@ struct db_migration {
  * until the next step or the statement's end. */
 struct db_backend {
 	const char *name;
-	/* Opens (creating when missing) the database at target, refusing
+	/* Opens the database at target as mode says; DB_OPEN_SERVE refuses
 	 * one whose structure is damaged (check). */
-	struct db *(*open)(const char *target, char *errbuf, size_t errlen);
+	struct db *(*open)(const char *target, enum db_open_mode mode, char *errbuf,
+			   size_t errlen);
 	void (*close)(struct db *db);
 	/* Runs one or more statements without parameters or rows. */
 	enum serr (*exec)(struct db *db, const char *sql, char *errbuf, size_t errlen);
@@ -91,6 +98,10 @@ struct db_backend {
 	bool (*in_transaction)(struct db *db);
 	/* Checks the database's structure: pages, indexes, constraints. */
 	enum serr (*check)(struct db *db, char *errbuf, size_t errlen);
+	/* Writes a consistent copy of the whole database, as of one moment,
+	 * to the new file out while others go on writing: one step, never
+	 * restarted by their writes. */
+	enum serr (*snapshot)(struct db *db, const char *out, char *errbuf, size_t errlen);
 	/* The schema version stored in the database (0: empty), and setting
 	 * it inside the caller's transaction. */
 	enum serr (*version)(struct db *db, int64_t *v, char *errbuf, size_t errlen);
@@ -104,10 +115,10 @@ struct db_backend {
 /* The SQLite backend. */
 extern const struct db_backend db_sqlite;
 
-/* Opens target through backend be; NULL with a message on failure. The
- * caller owns the connection and closes it with db_close(). */
-struct db *db_open(const struct db_backend *be, const char *target, char *errbuf,
-		   size_t errlen);
+/* Opens target through backend be as mode says; NULL with a message on
+ * failure. The caller owns the connection and closes it with db_close(). */
+struct db *db_open(const struct db_backend *be, const char *target, enum db_open_mode mode,
+		   char *errbuf, size_t errlen);
 
 /* Closes the connection (NULL is accepted). */
 void db_close(struct db *db);
@@ -173,6 +184,9 @@ enum serr db_begin(struct db *db, char *errbuf, size_t errlen);
 /* Ends the transaction db_begin() started: commits when err is SERR_OK,
  * else rolls back. Returns the outcome. */
 enum serr db_finish(struct db *db, enum serr err, char *errbuf, size_t errlen);
+
+/* Copies the database to the new file out (db_backend.snapshot). */
+enum serr db_snapshot(struct db *db, const char *out, char *errbuf, size_t errlen);
 
 /* Checks the database's structure (db_backend.check). */
 enum serr db_check(struct db *db, char *errbuf, size_t errlen);

@@ -235,15 +235,19 @@ static sqlite3_stmt *handle(struct db_stmt *s)
 	return ((struct sqlite_stmt *)s)->h;
 }
 
-/* Reports the connection's last error for the operation what. */
+/* Reports the connection's last error, SQLite's reason first, then the
+ * operation (its first words when it is SQL). A name or key taken is
+ * SERR_EXIST; any other broken constraint is the database's failure. */
 static enum serr fail(sqlite3 *h, const char *what, char *errbuf, size_t errlen)
 {
-	int code = sqlite3_errcode(h);
+	int code = sqlite3_extended_errcode(h);
 
-	util_set_msg(errbuf, errlen, "database: %s: %s", what, sqlite3_errmsg(h));
+	util_set_msg(errbuf, errlen, "database: %s (in %.60s%s)", sqlite3_errmsg(h), what,
+		     strlen(what) > 60 ? "..." : "");
 	if (code == SQLITE_NOMEM)
 		return SERR_NOMEM;
-	return (code & 0xff) == SQLITE_CONSTRAINT ? SERR_EXIST : SERR_DB;
+	return code == SQLITE_CONSTRAINT_UNIQUE || code == SQLITE_CONSTRAINT_PRIMARYKEY ?
+	       SERR_EXIST : SERR_DB;
 }
 
 static void sqlite_close(struct db *db)
@@ -263,9 +267,12 @@ static enum serr sqlite_exec(struct db *db, const char *sql, char *errbuf, size_
 
 static enum serr sqlite_check(struct db *db, char *errbuf, size_t errlen);
 
-static struct db *sqlite_open(const char *target, char *errbuf, size_t errlen)
+static struct db *sqlite_open(const char *target, enum db_open_mode mode, char *errbuf,
+			      size_t errlen)
 {
 	struct sqlite_db *d = calloc(1, sizeof(*d));
+	int flags = mode == DB_OPEN_READ ? SQLITE_OPEN_READONLY :
+		    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 	char why[256];
 
 	if (!d) {
@@ -273,13 +280,14 @@ static struct db *sqlite_open(const char *target, char *errbuf, size_t errlen)
 		return NULL;
 	}
 	d->base.be = &db_sqlite;
-	if (sqlite3_open_v2(target, &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(target, &d->h, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		util_set_msg(errbuf, errlen, "database %s: %s", target,
 			     d->h ? sqlite3_errmsg(d->h) : "out of memory");
 		goto fail;
 	}
 	sqlite3_busy_timeout(d->h, 5000);
+	if (mode == DB_OPEN_READ)
+		return &d->base;
 	/* A database damaged by a disk or a hand is refused, never served or
 	 * built upon (and checked before its journal is touched). */
 	if (sqlite_check(&d->base, why, sizeof(why)) != SERR_OK) {
@@ -448,6 +456,50 @@ static enum serr sqlite_check(struct db *db, char *errbuf, size_t errlen)
 	return err;
 }
 
+/* One step of the online backup API (-1: every page at once), which
+ * holds a read transaction of the source for its length: in WAL mode the
+ * server's writes go on meanwhile and none of them restarts it (a stepped
+ * copy starts over at each). The copy is a database of its own, with a
+ * rollback journal. */
+static enum serr sqlite_snapshot(struct db *db, const char *out, char *errbuf, size_t errlen)
+{
+	sqlite3 *copy = NULL;
+	sqlite3_backup *b;
+	enum serr err = SERR_DB;
+	int rc;
+
+	if (sqlite3_open_v2(out, &copy, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		util_set_msg(errbuf, errlen, "database copy %s: %s", out,
+			     copy ? sqlite3_errmsg(copy) : "out of memory");
+		goto out;
+	}
+	b = sqlite3_backup_init(copy, "main", conn(db)->h, "main");
+	if (!b) {
+		fail(copy, "copying the database", errbuf, errlen);
+		goto out;
+	}
+	do
+		rc = sqlite3_backup_step(b, -1);
+	while (rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+	sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE) {
+		util_set_msg(errbuf, errlen, "database copy %s: %s", out, sqlite3_errstr(rc));
+		goto out;
+	}
+	if (sqlite3_exec(copy, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL) != SQLITE_OK) {
+		fail(copy, "database copy", errbuf, errlen);
+		goto out;
+	}
+	err = SERR_OK;
+out:
+	if (sqlite3_close(copy) != SQLITE_OK && err == SERR_OK) {
+		util_set_msg(errbuf, errlen, "database copy %s: closing failed", out);
+		err = SERR_DB;
+	}
+	return err;
+}
+
 static enum serr sqlite_version(struct db *db, int64_t *v, char *errbuf, size_t errlen)
 {
 	sqlite3_stmt *stmt = NULL;
@@ -494,6 +546,7 @@ const struct db_backend db_sqlite = {
 	.rollback = sqlite_rollback,
 	.in_transaction = sqlite_in_transaction,
 	.check = sqlite_check,
+	.snapshot = sqlite_snapshot,
 	.version = sqlite_version,
 	.set_version = sqlite_set_version,
 	.migrations = steps,

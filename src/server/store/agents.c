@@ -36,9 +36,16 @@ enum serr store_sps_add(struct store *st, const char *uuid,
 			const char *names, const char *pin, int64_t now, char *errbuf,
 			size_t errlen)
 {
-	return store_sql_exec(st, errbuf, errlen, "INSERT INTO sps_servers (uuid, hostname, "
-			      "names, pin, enrolled, secret) VALUES (?, ?, ?, ?, ?, ?)", "ssssih",
-			      uuid, hostname, names, pin, now, secret_hash);
+	enum serr err;
+
+	err = store_sql_exec(st, errbuf, errlen, "INSERT INTO sps_servers (uuid, hostname, names, "
+			     "pin, enrolled, secret) VALUES (?, ?, ?, ?, ?, ?)", "ssssih", uuid,
+			     hostname, names, pin, now, secret_hash);
+
+	if (err == SERR_EXIST)
+		util_set_msg(errbuf, errlen, "a smart protection server with uuid %s is enrolled "
+			     "already", uuid);
+	return err;
 }
 
 enum serr store_sps_seen(struct store *st, int64_t id, const char *status, int64_t now,

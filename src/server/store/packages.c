@@ -14,10 +14,15 @@ enum serr store_package_add(struct store *st, const char *component, int64_t ver
 			    int64_t base, const char *file, int64_t size,
 			    const char *envelope, char *errbuf, size_t errlen)
 {
-	return store_sql_exec(st, errbuf, errlen, "INSERT INTO packages (file, component, version, "
-			      "base, size, envelope, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
-			      "ssiiisi", file, component, version, base, size, envelope,
-			      (int64_t)time(NULL));
+	enum serr err = store_sql_exec(st, errbuf, errlen, "INSERT INTO packages (file, "
+				       "component, version, base, size, envelope, created) VALUES "
+				       "(?, ?, ?, ?, ?, ?, ?)", "ssiiisi", file, component, version,
+				       base, size, envelope, (int64_t)time(NULL));
+
+	if (err == SERR_EXIST)
+		util_set_msg(errbuf, errlen, "package %s (%s %lld) is recorded already", file,
+			     component, (long long)version);
+	return err;
 }
 
 enum serr store_package_remove(struct store *st, const char *file)

@@ -128,15 +128,23 @@ enum serr store_expect_kind(struct store *st, int64_t id, enum store_kind want,
 static enum serr drop_effective(struct store *st, const char *key, char *errbuf,
 				size_t errlen)
 {
-	char pattern[160];
-	struct db_stmt *s;
+	struct util_buf pattern = { 0 };
+	struct db_stmt *s = NULL;
 	json_t *found = json_array(), *row;
 	enum serr err = SERR_OK;
 	size_t i;
 
-	snprintf(pattern, sizeof(pattern), "%%\"%s\":%%", key);
-	s = store_prepare(st, errbuf, errlen, "SELECT node, eff_json FROM clients WHERE "
-			  "eff_json LIKE ?", "s", pattern);
+	/* '"key":' anywhere, the key's own % and _ taken as themselves. */
+	util_buf_append(&pattern, "%\"", 2);
+	for (i = 0; key[i]; i++) {
+		if (key[i] == '%' || key[i] == '_' || key[i] == '\\')
+			util_buf_append(&pattern, "\\", 1);
+		util_buf_append(&pattern, key + i, 1);
+	}
+	if (util_buf_append(&pattern, "\":%", 4) == 0)
+		s = store_prepare(st, errbuf, errlen, "SELECT node, eff_json FROM clients WHERE "
+				  "eff_json LIKE ? ESCAPE '\\'", "s", pattern.data);
+	util_buf_free(&pattern);
 	while (s && found && err == SERR_OK && db_step(s, &err, errbuf, errlen)) {
 		row = json_pack("[Is]", (json_int_t)db_column_int(s, 0), db_column_text(s, 1));
 		if (!row || json_array_append_new(found, row) != 0)
@@ -169,14 +177,15 @@ static enum serr drop_effective(struct store *st, const char *key, char *errbuf,
 
 /* Puts at the root every setting it lacks, at its default (the root
  * holds every setting: those added since the database was made), and
- * sends clients their settings with those; drops the stored values of
- * settings no longer offered (settings_retired()). Idempotent, so a
- * database keeps none whatever its age. */
-static enum serr settle_settings(struct store *st, char *errbuf, size_t errlen)
+ * drops the stored values of settings no longer offered (settings_
+ * retired()). Idempotent, so a database keeps none whatever its age.
+ * *added gets the number of settings put at the root. */
+static enum serr settle_settings(struct store *st, int64_t *added, char *errbuf,
+				 size_t errlen)
 {
 	const struct settings_def *defs;
 	enum serr err = store_begin(st, errbuf, errlen);
-	int64_t added = 0, one = 0;
+	int64_t one = 0;
 	const char *key;
 	size_t i, n;
 
@@ -191,11 +200,29 @@ static enum serr settle_settings(struct store *st, char *errbuf, size_t errlen)
 		err = store_sql_count(st, &one, errbuf, errlen, "INSERT INTO settings (node, key, "
 				      "value) VALUES (1, ?, ?) ON CONFLICT (node, key) DO NOTHING",
 				      "ss", defs[i].key, defs[i].default_json);
-		added += one;
+		*added += one;
 	}
-	if (err == SERR_OK && added > 0)
-		err = store_refresh(st, STORE_ROOT, NULL, errbuf, errlen);
 	return store_finish(st, err, errbuf, errlen);
+}
+
+/* Sends every client its settings with those a new version of Ward
+ * added. A client whose settings cannot be computed (a value damaged by
+ * a hand) keeps those it has: logged, never a reason not to start. */
+static void settle_clients(struct store *st, const char *path)
+{
+	char msg[512];
+	size_t n = 0;
+	enum serr err = store_begin(st, msg, sizeof(msg));
+
+	if (err == SERR_OK)
+		err = store_refresh(st, STORE_ROOT, &n, msg, sizeof(msg));
+	err = store_finish(st, err, msg, sizeof(msg));
+	if (err != SERR_OK)
+		log_msg(LOG_LVL_WARN, "database %s: clients keep the settings they have until "
+			"their next change: %s", path, msg);
+	else if (n)
+		log_msg(LOG_LVL_INFO, "database %s: %zu clients get the settings this version "
+			"adds", path, n);
 }
 
 /* Logs each schema step as it starts: a long one is seen to run. */
@@ -210,19 +237,22 @@ static void migrating(const struct db_migration *m, int64_t from, int64_t to, vo
 struct store *store_open(const char *path, char *errbuf, size_t errlen)
 {
 	struct store *st = calloc(1, sizeof(*st));
+	int64_t added = 0;
 
 	if (!st) {
 		util_set_msg(errbuf, errlen, "out of memory");
 		return NULL;
 	}
-	st->db = db_open(&db_sqlite, path, errbuf, errlen);
+	st->db = db_open(&db_sqlite, path, DB_OPEN_SERVE, errbuf, errlen);
 	if (!st->db ||
 	    db_migrate(st->db, migrating, (void *)path, errbuf, errlen) != SERR_OK ||
-	    settle_settings(st, errbuf, errlen) != SERR_OK ||
+	    settle_settings(st, &added, errbuf, errlen) != SERR_OK ||
 	    store_sql_int(st, &st->observed, errbuf, errlen, "SELECT value FROM meta WHERE "
 			  "key = 'observed'", "") != SERR_OK)
 		goto fail;
 	st->opened_ns = util_now_ns();
+	if (added)
+		settle_clients(st, path);
 	return st;
 fail:
 	store_close(st);
@@ -248,6 +278,67 @@ void store_close(struct store *st)
 		store_observed_save(st);
 	db_close(st->db);
 	free(st);
+}
+
+int64_t store_schema_version(void)
+{
+	return (int64_t)db_sqlite.n_migrations;
+}
+
+/* Describes the database of st (opened as it is), as store_inspect()
+ * says. */
+static enum serr describe(struct store *st, json_t **info, char *errbuf, size_t errlen)
+{
+	int64_t version = 0, clients = 0, events = 0;
+	json_t *packages = NULL;
+	enum serr err = db_version(st->db, &version, errbuf, errlen);
+
+	if (err == SERR_OK && version >= 1)
+		err = store_sql_int(st, &clients, errbuf, errlen, "SELECT count(*) FROM clients",
+				    "");
+	if (err == SERR_OK && version >= 4)
+		err = store_sql_int(st, &events, errbuf, errlen, "SELECT count(*) FROM events",
+				    "");
+	if (err == SERR_OK && version >= 2)
+		err = store_sql_rows(st, 0, &packages, "SELECT file, component, version FROM "
+				     "packages ORDER BY file", "");
+	else if (err == SERR_OK)
+		packages = json_array();
+	if (err != SERR_OK) {
+		json_decref(packages);
+		return err;
+	}
+	*info = json_pack("{sI sI sI so}", "schema", (json_int_t)version, "clients",
+			  (json_int_t)clients, "events", (json_int_t)events, "packages", packages);
+	return *info ? SERR_OK : SERR_NOMEM;
+}
+
+enum serr store_inspect(const char *path, json_t **info, char *errbuf, size_t errlen)
+{
+	struct store st = { .db = db_open(&db_sqlite, path, DB_OPEN_READ, errbuf, errlen) };
+	enum serr err = st.db ? SERR_OK : SERR_DB;
+	char why[256];
+
+	if (err == SERR_OK && db_check(st.db, why, sizeof(why)) != SERR_OK) {
+		util_set_msg(errbuf, errlen, "database %s is damaged (%s)", path, why);
+		err = SERR_FORMAT;
+	}
+	if (err == SERR_OK)
+		err = describe(&st, info, errbuf, errlen);
+	db_close(st.db);
+	return err;
+}
+
+enum serr store_snapshot(const char *path, const char *out, json_t **info, char *errbuf,
+			 size_t errlen)
+{
+	struct db *db = db_open(&db_sqlite, path, DB_OPEN_READ, errbuf, errlen);
+	enum serr err = db ? db_snapshot(db, out, errbuf, errlen) : SERR_DB;
+
+	db_close(db);
+	if (err == SERR_OK)
+		err = store_inspect(out, info, errbuf, errlen);
+	return err;
 }
 
 enum serr store_kv_get(struct store *st, const char *key, char **value)

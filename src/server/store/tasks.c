@@ -401,22 +401,28 @@ enum serr store_client_last_scan(struct store *st, int64_t client, const char *s
 	enum serr err = text ? SERR_OK : now ? SERR_NOMEM : SERR_INVAL;
 
 	if (err == SERR_OK)
-		err = store_sql_text(st, &old, NULL, 0, "SELECT coalesce(last_scan, '{}') FROM "
-				     "clients WHERE node = ?", "i", client);
+		err = store_begin(st, NULL, 0);
+	if (err != SERR_OK)
+		goto out;
+	err = store_sql_text(st, &old, NULL, 0, "SELECT coalesce(last_scan, '{}') FROM clients "
+			     "WHERE node = ?", "i", client);
 	last = old ? json_loads(old, 0, NULL) : NULL;
 	task = json_object_get(now, "task");
 	/* A status saying that the task's scan runs is not newer than the
-	 * task's own progress reports (an agent writes it at the start). */
-	if (err == SERR_OK && scan_time(last) <= scan_time(now) &&
+	 * task's own progress reports (an agent writes it at the start);
+	 * the same scan again is no write. */
+	if (err == SERR_OK && scan_time(last) <= scan_time(now) && strcmp(old, text) != 0 &&
 	    !(task && !json_is_null(task) && json_equal(task, json_object_get(last, "task")) &&
 	      running(now) && running(last)))
 		err = store_sql_exec(st, NULL, 0, "UPDATE clients SET last_scan = ? WHERE "
 				     "node = ?", "si", text, client);
+	err = store_finish(st, err == SERR_NOENT ? SERR_OK : err, NULL, 0);
+out:
 	json_decref(now);
 	json_decref(last);
 	free(old);
 	free(text);
-	return err == SERR_NOENT ? SERR_OK : err;
+	return err;
 }
 
 enum serr store_quarantine_put(struct store *st, int64_t client, const json_t *items,

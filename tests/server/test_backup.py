@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""wardd backup, wardd backup verify, wardd restore with real processes.
+
+A server with real agents is backed up while it serves; its machine is
+lost; a new one known by the same host name restores the archive, and the
+agents come back by themselves, without enrolling again, with their
+settings, their components (the next import is a delta from them) and the
+queued notification of the one that was away. Faults: a flipped byte
+(refused, the part named), a truncated archive, a wrong passphrase, an
+archive of a newer Ward (refused, both versions named), a restore onto a
+running server or over a server's files, a backup killed outright (it
+leaves nothing that looks complete, and the next one clears it away).
+"""
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from wardtest import (WARDD, Agent, Wardd, clamav_cvd, data_file, temp_dir,  # noqa: E402
+                      wait_for)
+
+PASSPHRASE = "a passphrase for tests"
+EXTRA = ("[http]\nlong_poll = 5s\n[notify]\nack_timeout = 60s\nretry_interval = 1s\n"
+         "[agents]\nheartbeat_interval = 5s\noffline_after = 60s\n")
+
+
+def run(*args, env=None, timeout=120):
+    full = dict(os.environ, WARD_BACKUP_PASSPHRASE=PASSPHRASE)
+    full.update(env or {})
+    return subprocess.run([WARDD, *args], capture_output=True, text=True, timeout=timeout,
+                          env=full)
+
+
+def moved_to(server, port):
+    """Makes server listen on port (its configuration rewritten)."""
+    server.port = port
+    with open(server.conf) as f:
+        text = f.read()
+    with open(server.conf, "w") as f:
+        f.write(text.replace("listen = *:", f"listen = *:{port}\n# was ", 1))
+
+
+class BackupTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = temp_dir("ward-backup-", self.addCleanup).name
+        self.src = os.path.join(self.tmp, "source")
+        os.makedirs(self.src)
+        shutil.copy(clamav_cvd(5), os.path.join(self.src, "main.cvd"))
+        shutil.copy(data_file("clamav", "sigs", "Clamav-Unit-Test-Signature.ndb"),
+                    os.path.join(self.src, "local.ndb"))
+        self.old = os.path.join(self.tmp, "old-machine")
+        os.makedirs(self.old)
+        self.server = Wardd(self.old, extra=f"[updates]\nsource_dir = {self.src}\n"
+                            f"watch_interval = 1s\n{EXTRA}")
+        self.server.start()
+        self.addCleanup(self.server.stop)
+        self.token = self.server.login()
+        self.server.wait_component(self.token)
+        self.archives = os.path.join(self.tmp, "archives")
+
+    def api(self, server, method, path, body=None, expect=200):
+        status, answer = server.request(method, path, body, token=self.token)
+        self.assertEqual(status, expect, answer)
+        return answer
+
+    def agent(self, name):
+        a = Agent(self.tmp, name)
+        client = a.enroll_with(self.server)
+        a.start()
+        self.addCleanup(a.stop)
+        return a, client
+
+    def backup(self, server, out):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        done = run("backup", "--config", server.conf, "--out", out)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        return out
+
+    def installed(self, agent, component="virus-pattern"):
+        link = os.path.join(agent.dir, "state", "components", component, "current")
+        return int(os.readlink(link)) if os.path.islink(link) else 0
+
+    def test_restore_on_a_new_machine(self):
+        a, ida = self.agent("a")
+        b, idb = self.agent("b")
+        wait_for(lambda: self.installed(a) == 1 and self.installed(b) == 1, what="installs")
+        self.api(self.server, "PUT", "/api/v1/settings",
+                 {"scope": f"client:{ida}", "key": "scan_method", "value": "smart"})
+        a.wait_settings(self.server, self.token)
+        # b is away when its setting changes: its delivery waits in the queue.
+        b.stop()
+        self.api(self.server, "PUT", "/api/v1/settings",
+                 {"scope": f"client:{idb}", "key": "update.window", "value": 90})
+        queued = self.api(self.server, "GET", "/api/v1/notify/queue")["queue"]
+        self.assertEqual([q["client"] for q in queued], [idb])
+        creds = {x: open(os.path.join(x.dir, "state", "credential.json")).read()
+                 for x in (a, b)}
+        clients = {c["id"]: c for c in self.api(self.server, "GET", "/api/v1/clients")
+                   ["clients"]}
+        # Backed up while it serves: a change made meanwhile is answered.
+        proc = subprocess.Popen([WARDD, "backup", "--config", self.server.conf, "--out",
+                                 os.path.join(self.tmp, "server.wbk")],
+                                env=dict(os.environ, WARD_BACKUP_PASSPHRASE=PASSPHRASE),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while proc.poll() is None:
+            self.api(self.server, "PUT", "/api/v1/settings",
+                     {"scope": "root", "key": "update.schedule", "value": "daily 02:30"})
+            time.sleep(0.05)
+        out, err = proc.communicate()
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertIn("2 clients", out)
+        archive = os.path.join(self.tmp, "server.wbk")
+        self.assertEqual(os.stat(archive).st_mode & 0o777, 0o600)
+        port = self.server.port
+        self.server.stop()
+        # The old machine is gone; the new one has the same name and port.
+        shutil.rmtree(self.old)
+        new = os.path.join(self.tmp, "new-machine")
+        os.makedirs(new)
+        server = Wardd(new, extra=f"[updates]\nsource_dir = {self.src}\nwatch_interval = 1s\n"
+                       f"{EXTRA}")
+        moved_to(server, port)
+        done = run("restore", "--config", server.conf, archive)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn(f"restored into {server.data}", done.stdout)
+        server.start()
+        self.addCleanup(server.stop)
+        self.token = server.login()
+        # Before b is back, its delivery is queued as it was.
+        queued = self.api(server, "GET", "/api/v1/notify/queue")["queue"]
+        self.assertIn(idb, [q["client"] for q in queued])
+        b.start()
+        for x in (a, b):
+            x.wait_settings(server, self.token, what=f"{x.dir} back with its settings")
+        now = {c["id"]: c for c in self.api(server, "GET", "/api/v1/clients")["clients"]}
+        self.assertEqual(set(now), set(clients))
+        for cid, c in now.items():
+            self.assertEqual(c["uuid"], clients[cid]["uuid"])
+        wait_for(lambda: all(c["state"] == "online" for c in self.api(
+            server, "GET", "/api/v1/clients")["clients"]), what="both online")
+        for x in (a, b):
+            with open(os.path.join(x.dir, "state", "credential.json")) as f:
+                self.assertEqual(f.read(), creds[x], "enrolled again")
+        settings = self.api(server, "GET", f"/api/v1/client?id={ida}")["settings"]
+        self.assertEqual(settings["scan_method"], "smart")
+        self.assertEqual(self.api(server, "GET", f"/api/v1/client?id={idb}")
+                         ["settings"]["update.window"], 90)
+        # The components as they were: the next version comes as a delta.
+        shutil.copy(clamav_cvd(6), os.path.join(self.src, "main.cvd"))
+        server.wait_component(self.token, version=2, what="the import after the restore")
+        self.api(server, "POST", "/api/v1/update/agents", {"scope": "root"})
+        # a scans smart: its component is the Smart Scan Agent Pattern.
+        wait_for(lambda: self.installed(a, "smart-agent-pattern") == 2 and
+                 self.installed(b) == 2, what="deltas")
+        self.assertIn("smart-agent-pattern 1 -> 2 by delta", a.log_text())
+        self.assertIn("virus-pattern 1 -> 2 by delta", b.log_text())
+
+    def test_damage_and_refusals(self):
+        archive = self.backup(self.server, os.path.join(self.archives, "first.wbk"))
+        done = run("backup", "verify", "--config", self.server.conf, archive)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("every part and the database check", done.stdout)
+        with open(archive, "rb") as f:
+            good = f.read()
+        # A flipped byte in a part, and in the cleartext header: refused,
+        # and the part named.
+        for offset, want in ((len(good) // 3, "is damaged in part data/"),
+                             (40, "header is damaged")):
+            bad = bytearray(good)
+            bad[offset] ^= 0x01
+            path = os.path.join(self.tmp, f"flipped-{offset}.wbk")
+            with open(path, "wb") as f:
+                f.write(bad)
+            done = run("backup", "verify", "--config", self.server.conf, path)
+            self.assertEqual(done.returncode, 1)
+            self.assertIn(want, done.stderr)
+        # Truncated: its end missing, however much is there.
+        for cut in (1, 100, len(good) // 2):
+            path = os.path.join(self.tmp, "cut.wbk")
+            with open(path, "wb") as f:
+                f.write(good[:-cut])
+            done = run("backup", "verify", "--config", self.server.conf, path)
+            self.assertEqual(done.returncode, 1)
+            self.assertIn("is truncated", done.stderr)
+        done = run("backup", "verify", "--config", self.server.conf, archive,
+                   env={"WARD_BACKUP_PASSPHRASE": "not the passphrase"})
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("the passphrase is wrong", done.stderr)
+        done = run("backup", "--config", self.server.conf, "--out",
+                   os.path.join(self.tmp, "short.wbk"), env={"WARD_BACKUP_PASSPHRASE": "short"})
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("shorter than 12", done.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "short.wbk")))
+        # Onto the running server: refused, its files untouched.
+        before = self.files(self.server.data)
+        done = run("restore", "--config", self.server.conf, "--force", archive)
+        self.assertEqual(done.returncode, 1)
+        self.assertIn(f"wardd pid {self.server.proc.pid} runs on {self.server.data}",
+                      done.stderr)
+        self.assertEqual(self.files(self.server.data), before)
+        self.assertEqual(self.server.stop(), 0)
+        # Over a server's files without --force: refused.
+        done = run("restore", "--config", self.server.conf, archive)
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("holds a server's files; restore over them with --force",
+                      done.stderr)
+        # A damaged archive restores nothing, even with --force.
+        path = os.path.join(self.tmp, f"flipped-{len(good) // 3}.wbk")
+        done = run("restore", "--config", self.server.conf, "--force", path)
+        self.assertEqual(done.returncode, 1)
+        self.assertEqual(self.files(self.server.data), before)
+        self.assertEqual([n for n in os.listdir(self.old) if "restore" in n], [])
+        # An archive of a newer Ward: refused before anything, both named.
+        newer = self.newer(good, "99.1.0", 99)
+        done = run("restore", "--config", self.server.conf, "--force", newer)
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("was made by Ward 99.1.0 (database schema 99); this is Ward ",
+                      done.stderr)
+        self.assertIn("restore it with Ward 99.1.0 or later", done.stderr)
+        # With --force over a stopped server: the former files are kept.
+        done = run("restore", "--config", self.server.conf, "--force", archive)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        kept = [n for n in os.listdir(self.old) if n.startswith("data.before-restore-")]
+        self.assertEqual(len(kept), 1)
+        self.server.start()
+        self.assertEqual(self.api(self.server, "GET", "/api/v1/update")["components"][0]
+                         ["version"], 1)
+
+    @staticmethod
+    def files(folder):
+        """The names in folder but SQLite's journal, which comes and goes."""
+        return sorted(n for n in os.listdir(folder) if not n.startswith("ward.db-"))
+
+    def newer(self, good, version, schema):
+        """good with its cleartext header saying version and schema (the
+        header's own checksum made anew, as a newer wardd would write it)."""
+        n = int.from_bytes(good[8:12], "little")
+        header = json.loads(good[12:12 + n])
+        header.update(ward_version=version, schema=schema)
+        text = json.dumps(header, separators=(",", ":"), sort_keys=True).encode()
+        head = good[:8] + len(text).to_bytes(4, "little") + text
+        path = os.path.join(self.tmp, "newer.wbk")
+        with open(path, "wb") as f:
+            f.write(head + hashlib.sha256(head).digest() + good[12 + n + 32:])
+        return path
+
+    def test_backup_killed_outright(self):
+        """SIGKILL while it writes: nothing named like an archive; the next
+        backup into that folder clears what was left and completes."""
+        os.makedirs(self.archives)
+        out = os.path.join(self.archives, "killed.wbk")
+        proc = subprocess.Popen([WARDD, "backup", "--config", self.server.conf, "--out", out],
+                                env=dict(os.environ, WARD_BACKUP_PASSPHRASE=PASSPHRASE),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: os.path.exists(out + ".partial"), what="the backup under way")
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        self.assertFalse(os.path.exists(out))
+        left = sorted(os.listdir(self.archives))
+        self.assertIn("killed.wbk.partial", left)
+        done = run("backup", "verify", "--config", self.server.conf, out + ".partial")
+        self.assertEqual(done.returncode, 1)
+        second = self.backup(self.server, os.path.join(self.archives, "second.wbk"))
+        self.assertEqual(sorted(os.listdir(self.archives)), ["second.wbk"])
+        done = run("backup", "verify", "--config", self.server.conf, second)
+        self.assertEqual(done.returncode, 0, done.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
