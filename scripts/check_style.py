@@ -89,6 +89,8 @@ PREFIXES = {
     "src/server/wardd.c": ("main",),
     "src/server/backup.c": ("backup_",),
     "src/server/maint.c": ("maint_",),
+    "src/server/backups.c": ("backups_",),
+    "src/server/upgrade.c": ("upgrade_",),
     "src/common/log.c": ("log_",),
     "src/common/rest.c": ("rest_",),
     "src/common/ops.c": ("ops_",),

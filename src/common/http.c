@@ -667,7 +667,8 @@ void http_respond_error(struct http_req *r, unsigned status, const char *fmt, ..
 	else
 		log_msg(LOG_LVL_INFO, "%s %s from %s: %u %s", r->method, r->url, r->peer, status,
 			msg);
-	http_respond_json(r, status, json_pack("{ss}", "error", msg));
+	/* Bytes a client sent may be no UTF-8: escaped, never no answer. */
+	http_respond_json(r, status, json_pack("{so}", "error", util_json_bytes(msg)));
 }
 
 void http_park(struct http_req *r, http_drop_fn drop, void *arg)

@@ -333,6 +333,24 @@ size_t util_escape(char *out, size_t outlen, const char *s)
 	return n;
 }
 
+int util_version_cmp(const char *a, const char *b)
+{
+	long x, y;
+	char *ea, *eb;
+
+	while (*a || *b) {
+		x = strtol(a, &ea, 10);
+		y = strtol(b, &eb, 10);
+		if (x != y)
+			return x < y ? -1 : 1;
+		if (ea == a && eb == b)
+			break;
+		a = *ea == '.' ? ea + 1 : ea;
+		b = *eb == '.' ? eb + 1 : eb;
+	}
+	return 0;
+}
+
 bool util_utf8_valid(const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s, *end = p + n;

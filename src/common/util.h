@@ -90,6 +90,10 @@ int util_remove_tree(const char *path);
  * no surrogates, nothing above U+10FFFF). */
 bool util_utf8_valid(const char *s, size_t n);
 
+/* Compares two versions "A.B.C" number by number (a missing number is
+ * 0): below 0, 0 or above 0 as a is older than, as old as or newer than b. */
+int util_version_cmp(const char *a, const char *b);
+
 /* Returns s as a new JSON string; when s is not UTF-8 (any bytes may name
  * a file), its bytes from 0x80 up are written as \xNN, so that it is
  * reported all the same. NULL when out of memory. Thread-safe. */

@@ -232,9 +232,14 @@ static json_t *query_value(struct http_req *req, const struct ops_arg *a, const 
 {
 	long long n;
 	char *end;
+	json_t *v;
 
-	if (a->type != OPS_INT && a->type != OPS_TIME)
-		return json_string(text);
+	if (a->type != OPS_INT && a->type != OPS_TIME) {
+		v = json_string(text);
+		if (!v)
+			http_respond_error(req, 400, "%s: not valid UTF-8", a->name);
+		return v;
+	}
 	errno = 0;
 	n = strtoll(text, &end, 10);
 	if (*end || end == text || errno) {

@@ -48,6 +48,7 @@ struct api_ctx {
 					 * the SHA-256 of the token presented */
 	struct rate *enroll_by_token, *enroll_by_address;
 	int64_t uploads;         /* central quarantine copies being received */
+	struct backups *backups; /* the backups wardd makes itself */
 };
 
 /* An operation's arguments, decoded from its request by its row of

@@ -170,8 +170,38 @@ void api_settings_queue(struct api_ctx *ctx, struct http_req *req, const char *w
 		http_respond_error(req, 500, "database: reading the queue failed");
 		return;
 	}
-	http_respond_json(req, 200, json_pack("{so sI}", "queue", list, "in_flight",
-					      (json_int_t)notify_in_flight(ctx->notify)));
+	http_respond_json(req, 200, json_pack("{so sI sb}", "queue", list, "in_flight",
+					      (json_int_t)notify_in_flight(ctx->notify), "paused",
+					      notify_paused(ctx->notify)));
+}
+
+/* Holds or lets go the deliveries, logged as who did it. */
+static void pause_deliveries(struct api_ctx *ctx, struct http_req *req, const char *who,
+			     bool paused)
+{
+	char msg[256];
+
+	if (notify_pause(ctx->notify, paused, msg, sizeof(msg)) != SERR_OK) {
+		http_respond_error(req, 500, "%s", msg);
+		return;
+	}
+	store_eventf(ctx->st, "system", 0, "deliveries of settings %s by %s", paused ?
+		     "paused" : "resumed", who);
+	http_respond_json(req, 200, json_pack("{sb}", "paused", paused));
+}
+
+void api_settings_pause(struct api_ctx *ctx, struct http_req *req, const char *who,
+			const struct api_args *args)
+{
+	(void)args;
+	pause_deliveries(ctx, req, who, true);
+}
+
+void api_settings_resume(struct api_ctx *ctx, struct http_req *req, const char *who,
+			 const struct api_args *args)
+{
+	(void)args;
+	pause_deliveries(ctx, req, who, false);
 }
 
 enum serr api_settings_cancel_queue(struct api_ctx *ctx, const char *who, int64_t client,

@@ -45,6 +45,39 @@ enum record {
 	REC_MANIFEST = 'M',  /* the manifest's text; the last under the final tag */
 };
 
+char *backup_passphrase(const char *path, char *errbuf, size_t errlen)
+{
+	size_t n = 0;
+	char *p = util_read_file(path, 4096, &n);
+
+	if (!p) {
+		util_set_msg(errbuf, errlen, "passphrase file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r'))
+		p[--n] = '\0';
+	if (strlen(p) != n) {
+		util_set_msg(errbuf, errlen, "passphrase file %s: it holds a NUL byte", path);
+		sodium_memzero(p, n);
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+char *backup_name(const char *dir, const char *tag)
+{
+	char host[256], when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	util_host_name(host);
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y%m%dT%H%M%SZ", &tm);
+	return util_printf("%s/ward-%s-%s%s%s.wbk", dir, host, when, tag ? "-" : "",
+			   tag ? tag : "");
+}
+
 /* The two keys of an archive, from its passphrase and salt. */
 struct keys {
 	unsigned char stream[crypto_secretstream_xchacha20poly1305_KEYBYTES];
@@ -233,7 +266,8 @@ static bool skipped(const char *name, bool top)
 {
 	static const char *const top_level[] = { "ward.db", "ward.db-wal", "ward.db-shm",
 						 "ward.db-journal", "wardd.lock", "staging",
-						 "packages", "components" };
+						 "packages", "components", "upgrade.json",
+						 "upgrade-ward.db", "upgrade-ward.db-wal" };
 	size_t i, n = strlen(name);
 
 	if (name[0] == '.' || (n > 4 && strcmp(name + n - 4, ".tmp") == 0))

@@ -26,6 +26,16 @@
 /* Passphrases shorter than this are refused. */
 #define BACKUP_MIN_PASSPHRASE 12
 
+/* Reads the passphrase in the file at path, its last line break
+ * dropped: NULL with why in errbuf when it cannot (missing, over 4 KiB,
+ * a NUL byte in it). The caller wipes it (sodium_memzero) and frees it. */
+char *backup_passphrase(const char *path, char *errbuf, size_t errlen);
+
+/* The path of a new archive in dir: DIR/ward-HOST-TIME[-TAG].wbk, TIME
+ * in UTC (20261205T221500Z), tag may be NULL. The caller frees it; NULL
+ * when out of memory. */
+char *backup_name(const char *dir, const char *tag);
+
 /* What an archive is made of. */
 struct backup_source {
 	const char *data_dir;     /* the server's data directory */

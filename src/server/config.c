@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/ini.h"
+#include "common/settings.h"
 #include "sps/service.h"
 
 #define F(sec, key, type, member, def, min, max, help) \
@@ -136,6 +137,13 @@ static const struct ini_field fields[] = {
 	  "a file (readable by wardd's user only) holding the passphrase archives are encrypted "
 	  "with (Argon2id, then XChaCha20-Poly1305); `wardd backup` and `wardd restore` take "
 	  "--passphrase-file or $WARD_BACKUP_PASSPHRASE instead"),
+	F("backup", "schedule", INI_STRING, backup_schedule, "", 0, 0,
+	  "when wardd backs itself up into backup.dir (\"daily HH:MM\", \"weekly DAY HH:MM\", "
+	  "\"hourly\" or \"every N\"); empty: only when asked (`ward backup create`, the "
+	  "console); needs backup.passphrase_file"),
+	F("backup", "keep", INI_INT, backup_keep, "7", 1, 10000,
+	  "archives named ward-*.wbk kept in backup.dir: after each backup wardd makes, the "
+	  "oldest beyond this many are removed"),
 	F("http", "max_connections", INI_INT, max_connections, "16000", 16, 1000000,
 	  "simultaneous connections (agents hold one each); when all are taken, a new one "
 	  "replaces the one waiting longest for its request; wardd raises its open files limit "
@@ -162,11 +170,24 @@ static const struct ini_field fields[] = {
 
 bool config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
 {
+	struct settings_schedule sc;
+
 	memset(cfg, 0, sizeof(*cfg));
 	if (!ini_defaults(fields, NFIELDS, cfg, errbuf, errlen))
 		return false;
 	if (path && !ini_load(path, fields, NFIELDS, cfg, errbuf, errlen))
 		return false;
+	if (cfg->backup_schedule[0] && !settings_schedule_parse(cfg->backup_schedule, &sc)) {
+		snprintf(errbuf, errlen, "%s: backup.schedule: expected \"hourly\", \"daily "
+			 "HH:MM\", \"weekly DAY HH:MM\" or \"every N\", not \"%s\"",
+			 path ? path : "defaults", cfg->backup_schedule);
+		return false;
+	}
+	if (cfg->backup_schedule[0] && !cfg->backup_passphrase_file[0]) {
+		snprintf(errbuf, errlen, "%s: backup.schedule needs backup.passphrase_file (the "
+			 "archives are encrypted)", path ? path : "defaults");
+		return false;
+	}
 	if (cfg->offline_after <= cfg->heartbeat_interval) {
 		snprintf(errbuf, errlen, "%s: agents.offline_after (%llds) must exceed "
 			 "agents.heartbeat_interval (%llds)", path ? path : "defaults",

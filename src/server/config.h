@@ -73,6 +73,8 @@ struct config {
 	/* [backup] */
 	char *backup_dir;            /* where archives are written by default */
 	char *backup_passphrase_file; /* the passphrase archives are encrypted with */
+	char *backup_schedule;       /* when wardd backs itself up; empty: never */
+	int64_t backup_keep;         /* archives kept in backup_dir */
 	/* [http] */
 	int64_t max_connections;
 	int64_t admin_reserve;       /* connections beyond max_connections for administrators */

@@ -21,6 +21,7 @@
 #include "server/backup.h"
 #include "server/config.h"
 #include "server/store.h"
+#include "server/upgrade.h"
 
 #define LOCK_FILE "wardd.lock"
 
@@ -54,7 +55,8 @@ int maint_lock(const char *data_dir, char *errbuf, size_t errlen)
 
 bool maint_is_command(int argc, char **argv)
 {
-	return argc > 1 && (strcmp(argv[1], "backup") == 0 || strcmp(argv[1], "restore") == 0);
+	return argc > 1 && (strcmp(argv[1], "backup") == 0 || strcmp(argv[1], "restore") == 0 ||
+			    strcmp(argv[1], "upgrade") == 0);
 }
 
 static void usage(FILE *f)
@@ -62,12 +64,16 @@ static void usage(FILE *f)
 	fputs("usage: wardd backup [--config FILE] [--passphrase-file FILE] [--out ARCHIVE]\n"
 	      "       wardd backup verify [--config FILE] [--passphrase-file FILE] ARCHIVE\n"
 	      "       wardd restore [--config FILE] [--passphrase-file FILE] [--force] ARCHIVE\n"
+	      "       wardd upgrade --check [--config FILE] [--json]\n"
 	      "  --config FILE           the server's configuration (its data_dir, backup.dir)\n"
 	      "  --passphrase-file FILE  the archive's passphrase (else $WARD_BACKUP_PASSPHRASE,\n"
 	      "                          else backup.passphrase_file)\n"
 	      "  --out ARCHIVE           write there (default: backup.dir/ward-HOST-TIME.wbk)\n"
 	      "  --force                 restore over a data directory that holds a server\n"
-	      "                          (kept beside it as DATA_DIR.before-restore-TIME)\n", f);
+	      "                          (kept beside it as DATA_DIR.before-restore-TIME)\n"
+	      "  --check                 run the preflight of an upgrade to this wardd: each\n"
+	      "                          check and its result (exit 1 when one fails)\n"
+	      "  --json                  print the preflight as JSON\n", f);
 }
 
 /* The passphrase: the file given, else $WARD_BACKUP_PASSPHRASE, else
@@ -76,8 +82,7 @@ static void usage(FILE *f)
 static char *passphrase(const char *file, const struct config *cfg)
 {
 	const char *env = getenv("WARD_BACKUP_PASSPHRASE");
-	char *p;
-	size_t n = 0;
+	char msg[512], *p;
 
 	if (!file && env && *env)
 		return strdup(env);
@@ -86,20 +91,9 @@ static char *passphrase(const char *file, const struct config *cfg)
 			"$WARD_BACKUP_PASSPHRASE or backup.passphrase_file");
 		return NULL;
 	}
-	if (!file)
-		file = cfg->backup_passphrase_file;
-	p = util_read_file(file, 4096, &n);
-	if (!p) {
-		log_msg(LOG_LVL_ERROR, "passphrase file %s: %s", file, strerror(errno));
-		return NULL;
-	}
-	while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r'))
-		p[--n] = '\0';
-	if (strlen(p) != n) {
-		log_msg(LOG_LVL_ERROR, "passphrase file %s: it holds a NUL byte", file);
-		free(p);
-		return NULL;
-	}
+	p = backup_passphrase(file ? file : cfg->backup_passphrase_file, msg, sizeof(msg));
+	if (!p)
+		log_msg(LOG_LVL_ERROR, "%s", msg);
 	return p;
 }
 
@@ -114,7 +108,7 @@ static void wipe(char *p)
  * configuration loaded. Returns 0, or the exit status to leave with. */
 struct opts {
 	const char *config, *pass_file, *out;
-	bool force;
+	bool force, check, json;
 	int next;                 /* argv index of the first operand */
 	struct config cfg;
 };
@@ -126,6 +120,8 @@ static int parse(int argc, char **argv, int first, struct opts *o)
 		{ "passphrase-file", required_argument, NULL, 'p' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "check", no_argument, NULL, 'k' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -133,7 +129,7 @@ static int parse(int argc, char **argv, int first, struct opts *o)
 	int c;
 
 	optind = first;
-	while ((c = getopt_long(argc, argv, "c:p:o:fh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:p:o:fkjh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config = optarg;
@@ -146,6 +142,12 @@ static int parse(int argc, char **argv, int first, struct opts *o)
 			break;
 		case 'f':
 			o->force = true;
+			break;
+		case 'k':
+			o->check = true;
+			break;
+		case 'j':
+			o->json = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -190,12 +192,9 @@ static void describe(const char *path, const json_t *m)
 
 static int cmd_backup(struct opts *o)
 {
-	char host[256], when[32], *out = NULL, *pass = passphrase(o->pass_file, &o->cfg),
-	     msg[1024];
+	char *out = NULL, *pass = passphrase(o->pass_file, &o->cfg), msg[1024];
 	struct backup_source src = { .data_dir = o->cfg.data_dir, .config_path = o->config };
 	json_t *manifest = NULL;
-	time_t now = time(NULL);
-	struct tm tm;
 	int status = 1;
 
 	if (!pass)
@@ -204,10 +203,7 @@ static int cmd_backup(struct opts *o)
 	if (o->out) {
 		out = strdup(o->out);
 	} else {
-		util_host_name(host);
-		gmtime_r(&now, &tm);
-		strftime(when, sizeof(when), "%Y%m%dT%H%M%SZ", &tm);
-		out = util_printf("%s/ward-%s-%s.wbk", o->cfg.backup_dir, host, when);
+		out = backup_name(o->cfg.backup_dir, NULL);
 		if (out && util_mkdir_p(o->cfg.backup_dir, 0700) != 0) {
 			log_msg(LOG_LVL_ERROR, "%s: %s", o->cfg.backup_dir, strerror(errno));
 			goto out;
@@ -250,25 +246,6 @@ static int cmd_verify(struct opts *o, const char *archive)
 	return status;
 }
 
-/* Compares two versions "A.B.C" number by number. */
-static int version_cmp(const char *a, const char *b)
-{
-	long x, y;
-	char *ea, *eb;
-
-	while (*a || *b) {
-		x = strtol(a, &ea, 10);
-		y = strtol(b, &eb, 10);
-		if (x != y)
-			return x < y ? -1 : 1;
-		a = *ea == '.' ? ea + 1 : ea;
-		b = *eb == '.' ? eb + 1 : eb;
-		if (ea == a && eb == b)
-			break;
-	}
-	return 0;
-}
-
 /* Refuses an archive made by a newer Ward than this one (by version or
  * schema), naming both. */
 static bool not_newer(const char *archive, const json_t *hdr)
@@ -276,7 +253,7 @@ static bool not_newer(const char *archive, const json_t *hdr)
 	const char *v = json_string_value(json_object_get(hdr, "ward_version"));
 	json_int_t schema = json_integer_value(json_object_get(hdr, "schema"));
 
-	if (v && version_cmp(v, WARD_VERSION) <= 0 && schema <= store_schema_version())
+	if (v && util_version_cmp(v, WARD_VERSION) <= 0 && schema <= store_schema_version())
 		return true;
 	log_msg(LOG_LVL_ERROR, "%s was made by Ward %s (database schema %lld); this is Ward %s "
 		"(schema %lld), which cannot read it: restore it with Ward %s or later", archive,
@@ -447,6 +424,39 @@ out:
 	return status;
 }
 
+/* wardd upgrade --check: the preflight, beside a running wardd or not. */
+static int cmd_upgrade_check(struct opts *o)
+{
+	char msg[512];
+	int lock = maint_lock(o->cfg.data_dir, msg, sizeof(msg));
+	json_t *pre = upgrade_preflight(&o->cfg, lock < 0), *c;
+	char *text;
+	size_t i;
+	int status = pre && json_is_true(json_object_get(pre, "ok")) ? 0 : 1;
+
+	if (lock >= 0)
+		close(lock);
+	if (!pre) {
+		log_msg(LOG_LVL_ERROR, "out of memory");
+		return 1;
+	}
+	if (o->json) {
+		text = json_dumps(pre, JSON_INDENT(2));
+		if (text)
+			printf("%s\n", text);
+		free(text);
+	} else {
+		json_array_foreach(json_object_get(pre, "checks"), i, c)
+			printf("%-5s %s: %s\n", json_string_value(json_object_get(c, "result")),
+			       json_string_value(json_object_get(c, "name")),
+			       json_string_value(json_object_get(c, "detail")));
+		printf("%s\n", status ? "the upgrade would be refused" :
+		       "the upgrade may go ahead: start this wardd on the data directory");
+	}
+	json_decref(pre);
+	return status;
+}
+
 int maint_main(int argc, char **argv)
 {
 	struct opts o = { 0 };
@@ -455,6 +465,8 @@ int maint_main(int argc, char **argv)
 
 	if (status == -1) {
 		status = 0;
+	} else if (status == 0 && strcmp(argv[1], "upgrade") == 0) {
+		status = o.check && o.next == argc ? cmd_upgrade_check(&o) : 2;
 	} else if (status == 0 && strcmp(argv[1], "backup") == 0 && !verify) {
 		status = o.next == argc ? cmd_backup(&o) : 2;
 	} else if (status == 0) {

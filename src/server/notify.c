@@ -32,8 +32,12 @@ struct notify {
 	int64_t in_flight;
 	int64_t connected;
 	int kick;
+	bool paused;               /* deliveries held (an upgrade), kept in the store */
 	const struct updates *updates; /* signs moves; NULL until set */
 };
+
+/* The store's key of the pause. */
+#define PAUSED_KEY "notify.paused"
 
 static struct chan *chan_get(struct notify *n, int64_t client, int create)
 {
@@ -199,7 +203,7 @@ static void fill(struct notify *n)
 	size_t i;
 
 	n->kick = 0;
-	if (n->in_flight >= n->cfg->notify_batch || n->connected == 0)
+	if (n->paused || n->in_flight >= n->cfg->notify_batch || n->connected == 0)
 		return;
 	p.room = (size_t)(n->cfg->notify_batch - n->in_flight);
 	p.list = calloc(p.room, sizeof(*p.list));
@@ -275,11 +279,15 @@ static void on_deadline_timer(void *arg)
 struct notify *notify_new(struct store *st, const struct config *cfg, struct http_server *http)
 {
 	struct notify *n = calloc(1, sizeof(*n));
+	char *paused = NULL;
 
 	if (!n)
 		return NULL;
 	n->st = st;
 	n->cfg = cfg;
+	if (store_kv_get(st, PAUSED_KEY, &paused) == SERR_OK)
+		n->paused = strcmp(paused, "1") == 0;
+	free(paused);
 	if (http_after_each(http, after_pass, n) != 0 ||
 	    http_every(http, DEADLINE_MS, on_deadline_timer, n) != 0) {
 		free(n);
@@ -404,6 +412,22 @@ int notify_connected(const struct notify *n, int64_t client)
 int64_t notify_in_flight(const struct notify *n)
 {
 	return n->in_flight;
+}
+
+bool notify_paused(const struct notify *n)
+{
+	return n->paused;
+}
+
+enum serr notify_pause(struct notify *n, bool paused, char *errbuf, size_t errlen)
+{
+	enum serr err = store_kv_put(n->st, PAUSED_KEY, paused ? "1" : "0", errbuf, errlen);
+
+	if (err != SERR_OK)
+		return err;
+	n->paused = paused;
+	n->kick = 1;
+	return SERR_OK;
 }
 
 void notify_set_signer(struct notify *n, const struct updates *u)

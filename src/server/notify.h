@@ -18,6 +18,7 @@
 #ifndef WARD_NOTIFY_H
 #define WARD_NOTIFY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "server/config.h"
@@ -62,5 +63,14 @@ int notify_connected(const struct notify *n, int64_t client);
 
 /* Returns the number of deliveries sent and not yet acknowledged. */
 int64_t notify_in_flight(const struct notify *n);
+
+/* Holds (paused true) or lets go again the deliveries of settings: held,
+ * none is sent; those sent already are acknowledged as usual, and the
+ * queue keeps growing with changes. Kept in the store across restarts
+ * (an upgrade's preflight accepts queued deliveries while paused). */
+enum serr notify_pause(struct notify *n, bool paused, char *errbuf, size_t errlen);
+
+/* Whether deliveries are held (notify_pause()). */
+bool notify_paused(const struct notify *n);
 
 #endif

@@ -58,8 +58,14 @@ int64_t store_schema_version(void);
  * is (its schema may be older or newer than this build's): its structure
  * is checked, and *info (the caller owns it) gets {"schema": N,
  * "clients": N, "events": N, "packages": [{"file", "component",
- * "version"}]} as far as that schema holds them. */
+ * "version"}], "deliveries": N (queued), "paused": bool (deliveries held),
+ * "importing": text or null (when an import started, while it runs),
+ * "agents": [{"id", "hostname", "version"}] (as each last reported; null
+ * when it never did)} as far as that schema holds them. */
 enum serr store_inspect(const char *path, json_t **info, char *errbuf, size_t errlen);
+
+/* Removes key's value (none there is no error). */
+enum serr store_kv_delete(struct store *st, const char *key);
 
 /* Copies the database at path to the new file out as of one moment,
  * while its server goes on writing, without changing it, and describes

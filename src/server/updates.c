@@ -27,6 +27,9 @@
 /* How often the loop looks at a running import and the watch clock. */
 #define TICK_MS 250
 
+/* The server value saying since when an import runs (none: none runs). */
+#define IMPORTING_KEY "updates.importing"
+
 /* The server value holding the key rotation chain (a JSON list). */
 #define ROTATIONS_KEY "updates.rotations"
 
@@ -313,7 +316,7 @@ static void start(struct updates *u)
 {
 	struct job *j = calloc(1, sizeof(*j));
 	json_t *packages;
-	char *digest = NULL;
+	char *digest = NULL, when[24];
 	int c;
 
 	if (!j)
@@ -352,6 +355,9 @@ static void start(struct updates *u)
 		return;
 	}
 	u->job = j;
+	/* For an upgrade's preflight, which reads the database beside us. */
+	snprintf(when, sizeof(when), "%lld", (long long)time(NULL));
+	store_kv_put(u->st, IMPORTING_KEY, when, NULL, 0);
 }
 
 /* Removes a package's file and row. */
@@ -485,6 +491,7 @@ static void tick(void *arg)
 		u->last = record(u, u->job);
 		job_free(u->job);
 		u->job = NULL;
+		store_kv_delete(u->st, IMPORTING_KEY);
 		answer_waiters(u);
 		u->waiters = u->queued;
 		u->queued = NULL;
@@ -891,6 +898,7 @@ void updates_free(struct updates *u)
 		pthread_join(u->thread, NULL);
 		undo(u->job);
 		job_free(u->job);
+		store_kv_delete(u->st, IMPORTING_KEY);
 	}
 	while ((w = u->waiters) || (w = u->queued)) {
 		if (w == u->waiters)

@@ -22,6 +22,7 @@
 #include "server/api.h"
 #include "server/api_clients.h"
 #include "server/api_tasks.h"
+#include "server/backups.h"
 #include "server/config.h"
 #include "server/console.h"
 #include "server/enroll.h"
@@ -33,6 +34,7 @@
 #include "server/notify.h"
 #include "server/pki.h"
 #include "server/store.h"
+#include "server/upgrade.h"
 
 #define CA_DAYS (20 * 365)
 #define CERT_DAYS 825
@@ -45,6 +47,7 @@ static void usage(FILE *f)
 {
 	fputs("usage: wardd [--config FILE] [--debug]\n"
 	      "       wardd backup | backup verify | restore ... (wardd backup --help)\n"
+	      "       wardd upgrade --check [--json]   (the preflight of an upgrade)\n"
 	      "  --config FILE     read settings from FILE (INI; defaults need none)\n"
 	      "  --debug           log debug messages\n"
 	      "  --print-defaults  print every setting at its default, as an INI file\n"
@@ -472,6 +475,10 @@ int main(int argc, char **argv)
 		     "stranded if the address changes; prefer a host name", name);
 	if (!database_present(&cfg, &f))
 		goto out;
+	if (!upgrade_at_start(&cfg, conf_path, f.db, msg, sizeof(msg))) {
+		log_msg(LOG_LVL_ERROR, "%s", msg);
+		goto out;
+	}
 	st = store_open(f.db, msg, sizeof(msg));
 	if (!st) {
 		log_msg(LOG_LVL_ERROR, "%s", msg);
@@ -566,9 +573,10 @@ int main(int argc, char **argv)
 				       (unsigned)cfg.enroll_per_token);
 	ctx.enroll_by_address = rate_new(4096, (unsigned)cfg.enroll_per_address,
 					 (unsigned)cfg.enroll_per_address);
+	ctx.backups = backups_new(&cfg, conf_path, st, http);
 	if (ctx.notify)
 		notify_set_signer(ctx.notify, ctx.updates);
-	if (!ctx.notify || !ctx.enroll_by_token || !ctx.enroll_by_address ||
+	if (!ctx.notify || !ctx.backups || !ctx.enroll_by_token || !ctx.enroll_by_address ||
 	    !loop_every(loop, (uint64_t)cfg.verify_interval * 1000, on_verify, &ctx) ||
 	    !loop_every(loop, (uint64_t)(cfg.tasks_expire < 60 ? cfg.tasks_expire : 60) * 1000,
 			on_tasks, &ctx) ||
@@ -580,6 +588,7 @@ int main(int argc, char **argv)
 		     WARD_VERSION, url, cfg.listen, cfg.data_dir);
 	status = loop_run(loop) == 0 ? 0 : 1;
 out:
+	backups_free(ctx.backups);
 	http_free(http);
 	signin_free(ctx.signin);
 	updates_free(ctx.updates);

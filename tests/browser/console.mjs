@@ -473,6 +473,15 @@ try {
 	await page.waitForSelector('.toast:text("Password changed")');
 	await shot('administrators');
 
+	step('backups: one made now, listed with the last outcome');
+	await page.click('nav a[data-page=backups]');
+	await page.waitForSelector('#backup-list td:has-text("No archive yet.")');
+	await page.click('#backup-now');
+	await page.waitForSelector('.toast:has-text("Backed up to ")', { timeout: 60000 });
+	await page.waitForSelector('#backup-list tr[data-archive^="ward-"]');
+	await page.waitForSelector('#backup-last:has-text("by admin")');
+	await shot('backups');
+
 	step('sign out');
 	await page.click('#signout');
 	await page.waitForSelector('form.signin');
@@ -494,6 +503,9 @@ try {
 	await page.click('nav a[data-page=updates]');
 	await page.waitForSelector('#source');
 	assert.equal(await page.isVisible('#import-now'), false);
+	await page.click('nav a[data-page=backups]');
+	await page.waitForSelector('#backup-list tr[data-archive]');
+	assert.equal(await page.isVisible('#backup-now'), false);
 	await page.click('nav a[data-page=admins]');
 	await page.waitForSelector('#admin-list tr[data-admin=auditor]');
 	assert.equal(await page.isVisible('#admin-add'), false);

@@ -97,9 +97,13 @@ class ConsoleBrowserTest(unittest.TestCase):
                             "scripts/deps.sh installs them")
         self.tmp = tempfile.TemporaryDirectory(prefix="ward-browser-")
         source = demo_signatures(self.tmp.name)
+        passphrase = os.path.join(self.tmp.name, "backup-passphrase")
+        with open(passphrase, "w") as f:
+            f.write("a passphrase for the console's backups\n")
         self.server = Wardd(self.tmp.name, extra=(
             f"[agents]\nheartbeat_interval = 5s\noffline_after = 20s\n"
-            f"[updates]\nsource_dir = {source}\n[http]\nlong_poll = 5s\n"))
+            f"[updates]\nsource_dir = {source}\n[http]\nlong_poll = 5s\n"
+            f"[backup]\ndir = {self.tmp.name}/backups\npassphrase_file = {passphrase}\n"))
         self.server.start()
         self.token = self.server.login()
         wait_for_components(self.server, self.token)

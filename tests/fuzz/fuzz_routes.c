@@ -23,6 +23,7 @@
 #include "input.h"
 #include "scratch.h"
 #include "server/api.h"
+#include "server/backups.h"
 #include "server/pki.h"
 #include "server/logs.h"
 #include "server/session.h"
@@ -175,8 +176,9 @@ static void setup(void)
 	scratch_path(path, sizeof(path), "source");
 	if (util_mkdir_p(path, 0700) != 0)
 		fail(path, "cannot make");
-	if (asprintf(&text, "[server]\ndata_dir = %s\n[updates]\nsource_dir = %s\n",
-		     scratch_dir(), path) < 0)
+	/* No backup passphrase: a backup asked for is refused at once. */
+	if (asprintf(&text, "[server]\ndata_dir = %s\n[updates]\nsource_dir = %s\n"
+		     "[backup]\ndir = %s/backups\n", scratch_dir(), path, scratch_dir()) < 0)
 		fail("config", "out of memory");
 	snprintf(conf, sizeof(conf), "%s", scratch_file("wardd.conf", text, strlen(text)));
 	free(text);
@@ -244,6 +246,9 @@ static void setup(void)
 	if (!ctx.updates)
 		fail("updates", msg);
 	notify_set_signer(ctx.notify, ctx.updates);
+	ctx.backups = backups_new(&cfg, NULL, ctx.st, srv);
+	if (!ctx.backups)
+		fail("backups", "out of memory");
 	p = sps_pattern_load(scratch_file("hashes.wsp", pattern, sizeof(pattern) - 1), 7, msg,
 			     sizeof(msg));
 	if (!p)

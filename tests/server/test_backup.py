@@ -5,7 +5,9 @@ A server with real agents is backed up while it serves; its machine is
 lost; a new one known by the same host name restores the archive, and the
 agents come back by themselves, without enrolling again, with their
 settings, their components (the next import is a delta from them) and the
-queued notification of the one that was away. Faults: a flipped byte
+queued notification of the one that was away. wardd backs itself up when
+asked (API, `ward backup create`) and on backup.schedule, one at a time,
+keeping backup.keep archives. Faults: a flipped byte
 (refused, the part named), a truncated archive, a wrong passphrase, an
 archive of a newer Ward (refused, both versions named), a restore onto a
 running server or over a server's files, a backup killed outright (it
@@ -18,12 +20,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import (WARDD, Agent, Wardd, clamav_cvd, data_file, temp_dir,  # noqa: E402
-                      wait_for)
+from wardtest import (WARD, WARDD, Agent, Wardd, clamav_cvd, data_file,  # noqa: E402
+                      temp_dir, wait_for)
 
 PASSPHRASE = "a passphrase for tests"
 EXTRA = ("[http]\nlong_poll = 5s\n[notify]\nack_timeout = 60s\nretry_interval = 1s\n"
@@ -271,6 +274,83 @@ class BackupTest(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(self.archives)), ["second.wbk"])
         done = run("backup", "verify", "--config", self.server.conf, second)
         self.assertEqual(done.returncode, 0, done.stderr)
+
+
+class ServerBackupsTest(unittest.TestCase):
+    """The backups wardd makes itself."""
+
+    def setUp(self):
+        self.tmp = temp_dir("ward-backups-", self.addCleanup).name
+        self.dir = os.path.join(self.tmp, "archives")
+        self.pass_file = os.path.join(self.tmp, "passphrase")
+        with open(self.pass_file, "w") as f:
+            f.write(PASSPHRASE + "\n")
+        os.chmod(self.pass_file, 0o600)
+        self.server = Wardd(self.tmp, extra=f"[backup]\ndir = {self.dir}\npassphrase_file = "
+                            f"{self.pass_file}\nkeep = 2\nschedule = every 10s\n")
+        self.server.start()
+        self.addCleanup(self.server.stop)
+        self.token = self.server.login()
+
+    def api(self, method, path, expect=200):
+        status, answer = self.server.request(method, path, token=self.token, timeout=60)
+        self.assertEqual(status, expect, answer)
+        return answer
+
+    def test_asked_scheduled_and_kept(self):
+        made = self.api("POST", "/api/v1/backups", expect=201)
+        self.assertTrue(made["archive"].startswith(self.dir + "/ward-"))
+        self.assertEqual(made["manifest"]["parts"][0]["name"], "data/ward.db")
+        done = run("backup", "verify", "--passphrase-file", self.pass_file, made["archive"],
+                   env={"WARD_BACKUP_PASSPHRASE": ""})
+        self.assertEqual(done.returncode, 0, done.stderr)
+        status = self.api("GET", "/api/v1/backups")
+        self.assertEqual((status["last"]["ok"], status["last"]["by"]), (True, "admin"))
+        self.assertEqual([a["name"] for a in status["archives"]],
+                         [os.path.basename(made["archive"])])
+        self.assertEqual((status["schedule"], status["keep"]), ("every 10s", 2))
+        # One at a time: asked while one runs, the answer says so.
+        results = {}
+        first = threading.Thread(target=lambda: results.update(
+            a=self.server.request("POST", "/api/v1/backups", token=self.token, timeout=60)))
+        first.start()
+        wait_for(lambda: self.api("GET", "/api/v1/backups")["running"], what="running")
+        status, answer = self.server.request("POST", "/api/v1/backups", token=self.token)
+        self.assertEqual(status, 409, answer)
+        self.assertIn("a backup is running", answer["error"])
+        first.join()
+        self.assertEqual(results["a"][0], 201, results["a"])
+        # The schedule makes the next; two are kept.
+        wait_for(lambda: (self.api("GET", "/api/v1/backups")["last"] or {}).get("by") ==
+                 "schedule", timeout=30, what="a scheduled backup")
+        wait_for(lambda: len(os.listdir(self.dir)) == 2, what="the oldest removed")
+        self.assertFalse(os.path.exists(made["archive"]))
+        events = self.api("GET", "/api/v1/logs?kind=system&limit=1000")["events"]
+        self.assertTrue(any(e["message"].startswith("backup by schedule written to ")
+                            for e in events))
+        # The command line.
+        env = self.server.cli_env()
+        login = subprocess.run([WARD, "login", "--server", f"https://localhost:"
+                                f"{self.server.port}", "--ca",
+                                os.path.join(self.server.data, "ca.crt")],
+                               capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(login.returncode, 0, login.stderr)
+        done = subprocess.run([WARD, "backup", "create"], capture_output=True, text=True,
+                              env=env, timeout=120)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn(self.dir, done.stdout)
+
+    def test_no_passphrase(self):
+        os.remove(self.pass_file)
+        status, answer = self.server.request("POST", "/api/v1/backups", token=self.token)
+        self.assertEqual(status, 409, answer)
+        self.assertIn(f"passphrase file {self.pass_file}: No such file", answer["error"])
+        self.assertEqual(os.listdir(self.dir) if os.path.isdir(self.dir) else [], [])
+        # A schedule without a passphrase file is refused at start.
+        bad = Wardd(os.path.join(self.tmp, "other"), extra="[backup]\nschedule = daily 03:00\n")
+        with self.assertRaises(AssertionError) as e:
+            bad.start()
+        self.assertIn("backup.schedule needs backup.passphrase_file", str(e.exception))
 
 
 if __name__ == "__main__":

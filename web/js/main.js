@@ -10,6 +10,7 @@ import * as sps from './sps.js';
 import * as quarantine from './quarantine.js';
 import * as logs from './logs.js';
 import * as admins from './admins.js';
+import * as backups from './backups.js';
 
 const pages = [
 	{ id: 'dashboard', title: 'Dashboard', mod: dashboard },
@@ -20,6 +21,7 @@ const pages = [
 	{ id: 'quarantine', title: 'Quarantine', mod: quarantine },
 	{ id: 'logs', title: 'Logs', mod: logs },
 	{ id: 'admins', title: 'Administrators', mod: admins },
+	{ id: 'backups', title: 'Backups', mod: backups },
 ];
 
 const app = document.getElementById('app');

@@ -225,18 +225,38 @@ static void settle_clients(struct store *st, const char *path)
 			"adds", path, n);
 }
 
-/* Logs each schema step as it starts: a long one is seen to run. */
+/* A migration under way, for its progress. */
+struct progress {
+	const char *path;
+	uint64_t started_ns;
+	int64_t first;            /* the version it started from */
+};
+
+/* Logs each schema step as it starts, with how long those before took
+ * and, from their pace, about how long the rest will: a long one is seen
+ * to run. */
 static void migrating(const struct db_migration *m, int64_t from, int64_t to, void *arg)
 {
-	const char *path = arg;
+	struct progress *p = arg;
+	double spent = (double)(util_now_ns() - p->started_ns) / 1e9;
+	int64_t done = from - p->first;
 
-	log_msg(LOG_LVL_INFO, "database %s: schema version %lld to %lld of %lld: %s", path,
-		(long long)from, (long long)m->version, (long long)to, m->what);
+	if (p->first < 0) {
+		p->first = from;
+		p->started_ns = util_now_ns();
+		log_msg(LOG_LVL_INFO, "database %s: schema version %lld to %lld of %lld: %s",
+			p->path, (long long)from, (long long)m->version, (long long)to, m->what);
+		return;
+	}
+	log_msg(LOG_LVL_INFO, "database %s: schema version %lld to %lld of %lld: %s (%.1f s "
+		"so far, about %.1f s left)", p->path, (long long)from, (long long)m->version,
+		(long long)to, m->what, spent, spent / (double)done * (double)(to - from));
 }
 
 struct store *store_open(const char *path, char *errbuf, size_t errlen)
 {
 	struct store *st = calloc(1, sizeof(*st));
+	struct progress p = { .path = path, .first = -1 };
 	int64_t added = 0;
 
 	if (!st) {
@@ -245,7 +265,7 @@ struct store *store_open(const char *path, char *errbuf, size_t errlen)
 	}
 	st->db = db_open(&db_sqlite, path, DB_OPEN_SERVE, errbuf, errlen);
 	if (!st->db ||
-	    db_migrate(st->db, migrating, (void *)path, errbuf, errlen) != SERR_OK ||
+	    db_migrate(st->db, migrating, &p, errbuf, errlen) != SERR_OK ||
 	    settle_settings(st, &added, errbuf, errlen) != SERR_OK ||
 	    store_sql_int(st, &st->observed, errbuf, errlen, "SELECT value FROM meta WHERE "
 			  "key = 'observed'", "") != SERR_OK)
@@ -289,8 +309,10 @@ int64_t store_schema_version(void)
  * says. */
 static enum serr describe(struct store *st, json_t **info, char *errbuf, size_t errlen)
 {
-	int64_t version = 0, clients = 0, events = 0;
-	json_t *packages = NULL;
+	int64_t version = 0, clients = 0, events = 0, deliveries = 0;
+	json_t *packages = NULL, *agents = json_array(), *status;
+	char *paused = NULL, *importing = NULL;
+	struct db_stmt *s = NULL;
 	enum serr err = db_version(st->db, &version, errbuf, errlen);
 
 	if (err == SERR_OK && version >= 1)
@@ -304,12 +326,39 @@ static enum serr describe(struct store *st, json_t **info, char *errbuf, size_t 
 				     "packages ORDER BY file", "");
 	else if (err == SERR_OK)
 		packages = json_array();
-	if (err != SERR_OK) {
-		json_decref(packages);
-		return err;
+	if (err == SERR_OK && version >= 1)
+		err = store_sql_int(st, &deliveries, errbuf, errlen, "SELECT count(*) FROM "
+				    "deliveries", "");
+	if (err == SERR_OK && version >= 1) {
+		store_kv_get(st, "notify.paused", &paused);
+		store_kv_get(st, "updates.importing", &importing);
+		s = store_prepare(st, errbuf, errlen, "SELECT node, hostname, status FROM clients "
+				  "WHERE state != 'moved' ORDER BY node", "");
+		err = s ? SERR_OK : SERR_DB;
 	}
-	*info = json_pack("{sI sI sI so}", "schema", (json_int_t)version, "clients",
-			  (json_int_t)clients, "events", (json_int_t)events, "packages", packages);
+	while (err == SERR_OK && s && db_step(s, &err, errbuf, errlen)) {
+		status = db_column_text(s, 2) ? json_loads(db_column_text(s, 2), 0, NULL) : NULL;
+		if (json_array_append_new(agents, json_pack("{sI ss sO*}", "id",
+				(json_int_t)db_column_int(s, 0), "hostname", db_column_text(s, 1),
+				"version", json_object_get(status, "agent_version"))) != 0)
+			err = SERR_NOMEM;
+		json_decref(status);
+	}
+	db_finalize(s);
+	if (err == SERR_OK)
+		*info = json_pack("{sI sI sI so sI sb ss* so}", "schema", (json_int_t)version,
+				  "clients", (json_int_t)clients, "events", (json_int_t)events,
+				  "packages", packages, "deliveries", (json_int_t)deliveries,
+				  "paused", paused && strcmp(paused, "1") == 0, "importing",
+				  importing, "agents", agents);
+	else
+		json_decref(packages);
+	if (err != SERR_OK)
+		json_decref(agents);
+	free(paused);
+	free(importing);
+	if (err != SERR_OK)
+		return err;
 	return *info ? SERR_OK : SERR_NOMEM;
 }
 
@@ -345,6 +394,11 @@ enum serr store_kv_get(struct store *st, const char *key, char **value)
 {
 	return store_sql_text(st, value, NULL, 0, "SELECT value FROM server_kv WHERE key = ?",
 			      "s", key);
+}
+
+enum serr store_kv_delete(struct store *st, const char *key)
+{
+	return store_sql_exec(st, NULL, 0, "DELETE FROM server_kv WHERE key = ?", "s", key);
 }
 
 enum serr store_kv_put(struct store *st, const char *key, const char *value,

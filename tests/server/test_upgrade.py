@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Upgrades: `wardd upgrade --check` and the preflight every start on an
+older schema runs (deliveries queued and not held, an import running, a
+damaged database refuse it, before anything changes); the copy of the
+database and the archive made before migrating; a migration that fails
+puts the database back as the old wardd left it, byte for byte; wardd
+killed during a migration rolls it back at its next start and upgrades
+again. The data directories are those of tests/data/schemas, made by the
+wardd of each schema."""
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tarfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from wardtest import DATA, WARDD, Wardd, temp_dir, wait_for  # noqa: E402
+
+PASSPHRASE = "a passphrase for tests"
+
+
+def digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+class UpgradeTest(unittest.TestCase):
+    def server(self, schema, extra=""):
+        """A wardd (not started) on a data directory of schema."""
+        root = temp_dir("ward-upgrade-", self.addCleanup).name
+        with tarfile.open(os.path.join(DATA, "schemas", f"v{schema}", "data.tar.gz")) as t:
+            t.extractall(root, filter="data")
+        server = Wardd(root, extra=extra)
+        self.addCleanup(server.stop)
+        self.db = os.path.join(server.data, "ward.db")
+        return server
+
+    def sql(self, *statements):
+        db = sqlite3.connect(self.db)
+        for s in statements:
+            db.execute(s)
+        db.commit()
+        db.close()
+
+    def schema(self):
+        db = sqlite3.connect(self.db)
+        try:
+            return db.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            db.close()
+
+    def check(self, server, *args):
+        done = subprocess.run([WARDD, "upgrade", "--check", "--config", server.conf, *args],
+                              capture_output=True, text=True, timeout=60)
+        return done.returncode, done.stdout
+
+    def refused_start(self, server):
+        """Starts server, which must exit; its status and log."""
+        proc = subprocess.run([WARDD, "--config", server.conf], capture_output=True,
+                              text=True, timeout=60)
+        return proc.returncode, proc.stderr
+
+    def test_preflight(self):
+        server = self.server(8)
+        code, out = self.check(server)
+        self.assertEqual(code, 0, out)
+        for line in ("ok    database: schema 8, structure intact: 6 clients",
+                     "ok    upgrade path: schema 8 to ", "ok    disk space: ",
+                     "ok    deliveries: none queued", "ok    agents: every agent"):
+            self.assertIn(line, out)
+        # A delivery queued and not held: refused, by the check and at start.
+        self.sql("INSERT INTO deliveries (client, version, created) SELECT node, 999, 0 "
+                 "FROM clients WHERE state = 'online' LIMIT 1")
+        code, out = self.check(server, "--json")
+        self.assertEqual(code, 1)
+        pre = json.loads(out)
+        self.assertFalse(pre["ok"])
+        failed = [c for c in pre["checks"] if c["result"] == "fail"]
+        self.assertEqual([c["name"] for c in failed], ["deliveries"])
+        self.assertIn("1 deliveries of settings are queued", failed[0]["detail"])
+        before = digest(self.db)
+        code, log = self.refused_start(server)
+        self.assertEqual(code, 1)
+        self.assertIn("is refused before it starts (nothing changed): deliveries: 1 "
+                      "deliveries of settings are queued", log)
+        self.assertEqual(digest(self.db), before)
+        self.assertEqual(sorted(n for n in os.listdir(server.data) if "upgrade" in n), [])
+        # Held for the upgrade: it goes ahead, and they stay held after.
+        self.sql("INSERT INTO server_kv VALUES ('notify.paused', '1')")
+        code, out = self.check(server)
+        self.assertEqual(code, 0, out)
+        self.assertIn("ok    deliveries: 1 queued and held", out)
+        server.start()
+        token = server.login()
+        status, queue = server.request("GET", "/api/v1/notify/queue", token=token)
+        # Every client has a delivery now: the settings schema 10 adds.
+        self.assertEqual((status, queue["paused"], len(queue["queue"])), (200, True, 5))
+        status, answer = server.request("POST", "/api/v1/notify/resume", token=token)
+        self.assertEqual((status, answer), (200, {"paused": False}))
+        self.assertIn("upgrade: " + self.db + " is at schema 10", server.log_text())
+        # Beside a running wardd: an import running refuses it, and the
+        # check says a wardd runs there.
+        self.sql("INSERT INTO server_kv VALUES ('updates.importing', '1796500000') "
+                 "ON CONFLICT (key) DO UPDATE SET value = '1796500000'")
+        code, out = self.check(server)
+        self.assertEqual(code, 1, out)
+        self.assertIn("fail  imports: a signature import runs (started at 1796500000)", out)
+        self.assertIn(f"ok    server: a wardd runs on {server.data}", out)
+
+    def test_damaged_database_refused(self):
+        server = self.server(7)
+        with open(self.db, "r+b") as f:
+            f.seek(4096 * 2)
+            f.write(b"\xff" * 64)
+        code, out = self.check(server)
+        self.assertEqual(code, 1)
+        self.assertIn("fail  database: database " + self.db + " is damaged", out)
+
+    def test_failed_migration_puts_the_database_back(self):
+        """Step 9 cannot run (its table exists already, made by a hand):
+        wardd stops, the database is the old wardd's byte for byte, and an
+        archive was made before; once the cause is gone, it upgrades."""
+        root = temp_dir("ward-upgrade-pass-", self.addCleanup).name
+        passfile = os.path.join(root, "passphrase")
+        with open(passfile, "w") as f:
+            f.write(PASSPHRASE)
+        archives = os.path.join(root, "archives")
+        server = self.server(8, extra=f"[backup]\ndir = {archives}\npassphrase_file = "
+                             f"{passfile}\n")
+        self.sql("CREATE TABLE tasks (id INTEGER PRIMARY KEY)")
+        before = digest(self.db)
+        started = time.monotonic()
+        code, log = self.refused_start(server)
+        self.assertLess(time.monotonic() - started, 60)
+        self.assertEqual(code, 1)
+        self.assertIn("from schema 8 to 10 failed, and the database is back as it was", log)
+        self.assertIn("schema step 9 (tasks, last scans, event details, quarantines) failed",
+                      log)
+        self.assertIn("table tasks already exists", log)
+        self.assertEqual(digest(self.db), before)
+        self.assertEqual(self.schema(), 8)
+        self.assertEqual(sorted(n for n in os.listdir(server.data) if "upgrade" in n), [])
+        made = os.listdir(archives)
+        self.assertEqual(len(made), 1)
+        self.assertTrue(made[0].endswith("-schema-8.wbk"), made)
+        done = subprocess.run([WARDD, "backup", "verify", "--config", server.conf,
+                               os.path.join(archives, made[0])], capture_output=True,
+                              text=True, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("schema 8", done.stdout)
+        self.sql("DROP TABLE tasks")
+        server.start()
+        self.assertEqual(self.schema(), 10)
+
+    def test_killed_during_migration(self):
+        """SIGKILL while step 10 fills a column for 200,000 clients: the next
+        start puts the database back and upgrades it again; nothing lost."""
+        server = self.server(9)
+        db = sqlite3.connect(self.db)
+        eff = db.execute("SELECT eff_json FROM clients LIMIT 1").fetchone()[0]
+        base = db.execute("SELECT max(id) FROM nodes").fetchone()[0] + 1
+        n = 200000
+        db.executemany("INSERT INTO nodes (id, parent, kind, name) VALUES (?, 1, 2, ?)",
+                       ((base + i, f"h{i}") for i in range(n)))
+        db.executemany("INSERT INTO clients (node, uuid, hostname, secret, eff_json) "
+                       "VALUES (?, ?, ?, x'00', ?)",
+                       ((base + i, f"u-{i}", f"h{i}", eff) for i in range(n)))
+        db.commit()
+        clients = db.execute("SELECT count(*) FROM clients").fetchone()[0]
+        db.close()
+        log = open(server.log_path, "ab")
+        proc = subprocess.Popen([WARDD, "--config", server.conf], stdout=log,
+                                stderr=subprocess.STDOUT)
+        wait_for(lambda: "schema version 9 to 10" in server.log_text(), timeout=60,
+                 what="step 10 under way")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        log.close()
+        self.assertTrue(os.path.exists(os.path.join(server.data, "upgrade.json")),
+                        "killed after the step: " + server.log_text()[-2000:])
+        server.start()
+        text = server.log_text()
+        self.assertIn("wardd stopped during an upgrade of " + self.db, text)
+        self.assertIn("is at schema 10", text)
+        self.assertEqual(self.schema(), 10)
+        self.assertEqual(sorted(n for n in os.listdir(server.data) if "upgrade" in n), [])
+        db = sqlite3.connect(self.db)
+        self.assertEqual(db.execute("SELECT count(*) FROM clients").fetchone()[0], clients)
+        db.close()
+
+
+if __name__ == "__main__":
+    unittest.main()
