@@ -91,6 +91,7 @@ PREFIXES = {
     "src/server/maint.c": ("maint_",),
     "src/server/backups.c": ("backups_",),
     "src/server/upgrade.c": ("upgrade_",),
+    "src/server/metrics.c": ("metrics_",),
     "src/common/log.c": ("log_",),
     "src/common/rest.c": ("rest_",),
     "src/common/ops.c": ("ops_",),

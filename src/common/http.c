@@ -104,6 +104,7 @@ struct http_req {
 	http_drop_fn drop;
 	void *drop_arg;
 	struct http_req *next, *prev; /* parked list */
+	int route;                   /* the handler's tag for it (http_req_set_route()) */
 	const char *const *local_headers; /* a request made in memory (no conn) */
 	const char *const *local_query;
 };
@@ -116,6 +117,8 @@ struct http_server {
 	uint64_t sweeper;            /* the sweep timer */
 	http_handler_fn handler;
 	void *arg;
+	http_answer_fn answered;     /* told of each answer (metrics), or NULL */
+	void *answered_arg;
 	size_t max_request;
 	http_headers_fn headers;
 	char *key;
@@ -530,7 +533,25 @@ static void set_answer(struct http_req *r, unsigned status, struct MHD_Response 
 	}
 	r->resp = resp;
 	r->status = status;
+	if (r->srv->answered)
+		r->srv->answered(r, status, r->srv->answered_arg);
 	unpark(r);
+}
+
+void http_on_answer(struct http_server *s, http_answer_fn fn, void *arg)
+{
+	s->answered = fn;
+	s->answered_arg = arg;
+}
+
+void http_req_set_route(struct http_req *r, int route)
+{
+	r->route = route;
+}
+
+int http_req_route(const struct http_req *r)
+{
+	return r->route;
 }
 
 void http_respond_data(struct http_req *r, unsigned status, const char *type,
@@ -715,6 +736,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	if (r) {
 		r->srv = cls;
 		r->nul = strstr(uri, "%00") != NULL;
+		r->route = -1;
 	}
 	return r;
 }
@@ -1176,7 +1198,8 @@ unsigned http_local_request(struct http_server *s, const char *method, const cha
 			    const char *const *headers, const char *const *query,
 			    const char *body, size_t len)
 {
-	struct http_req r = { .srv = s, .method = method, .url = path, .local_headers = headers,
+	struct http_req r = { .srv = s, .method = method, .url = path, .route = -1,
+			      .local_headers = headers,
 			      .local_query = query };
 	unsigned status;
 

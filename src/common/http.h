@@ -177,6 +177,18 @@ void http_respond_busy(struct http_req *r, unsigned seconds, const char *fmt, ..
  * instead if the server stops first. */
 void http_park(struct http_req *r, http_drop_fn drop, void *arg);
 
+/* Called as a request is given its answer, with its status. */
+typedef void (*http_answer_fn)(struct http_req *req, unsigned status, void *arg);
+
+/* Has fn(req, status, arg) called for every answer s gives (one at a
+ * time: loop thread). */
+void http_on_answer(struct http_server *s, http_answer_fn fn, void *arg);
+
+/* Tags r with route (what the handler counts it as); http_req_route()
+ * reads it back: -1 until set. */
+void http_req_set_route(struct http_req *r, int route);
+int http_req_route(const struct http_req *r);
+
 /* Returns the loop's clock, in milliseconds (monotonic). */
 uint64_t http_now_ms(void);
 

@@ -15,6 +15,7 @@
 #include "server/console.h"
 #include "server/enroll.h"
 #include "server/logs.h"
+#include "server/metrics.h"
 
 void api_store_error(struct http_req *req, enum serr err, const char *msg)
 {
@@ -422,6 +423,19 @@ static bool authorized(struct api_ctx *ctx, struct http_req *req, enum ops_auth 
 	return true;
 }
 
+/* Whether req carries metrics.token_file's token (the scraper's
+ * credential, good for GET /metrics only). */
+static bool metrics_scraper(const struct api_ctx *ctx, struct http_req *req)
+{
+	const char *auth = http_req_header(req, "Authorization");
+	unsigned char hash[32];
+
+	if (!ctx->metrics_token || !auth || strncmp(auth, "Bearer ", 7) != 0)
+		return false;
+	crypto_hash_sha256(hash, (const unsigned char *)auth + 7, strlen(auth + 7));
+	return sodium_memcmp(hash, ctx->metrics_token_hash, sizeof(hash)) == 0;
+}
+
 void api_handle(struct http_req *req, void *arg)
 {
 	struct api_ctx *ctx = arg;
@@ -432,6 +446,8 @@ void api_handle(struct http_req *req, void *arg)
 	unsigned status = 0;
 	struct api_args args;
 
+	http_req_set_route(req, op ? (int)op->id : strncmp(path, "/sps/", 5) == 0 ?
+			   METRICS_ROUTE_SPS : -1);
 	/* The integrated smart protection server's own routes. */
 	if (ctx->sps && sps_service_handle(ctx->sps, req))
 		return;
@@ -444,7 +460,9 @@ void api_handle(struct http_req *req, void *arg)
 			http_respond_error(req, 404, "no such resource: %s", path);
 		return;
 	}
-	if (op->auth == OPS_AUTH_ADMIN || op->auth == OPS_AUTH_READ)
+	if (op->id == OPS_METRICS && metrics_scraper(ctx, req))
+		snprintf(who, sizeof(who), "metrics");
+	else if (op->auth == OPS_AUTH_ADMIN || op->auth == OPS_AUTH_READ)
 		status = admins_authorize(ctx, req, op->auth, who, sizeof(who));
 	else if (op->auth != OPS_AUTH_NONE && !authorized(ctx, req, op->auth, who, sizeof(who)))
 		status = 401;

@@ -49,6 +49,9 @@ struct api_ctx {
 	struct rate *enroll_by_token, *enroll_by_address;
 	int64_t uploads;         /* central quarantine copies being received */
 	struct backups *backups; /* the backups wardd makes itself */
+	struct metrics *metrics; /* what GET /metrics counts */
+	bool metrics_token;      /* metrics.token_file is set: its token's SHA-256 */
+	unsigned char metrics_token_hash[32];
 };
 
 /* An operation's arguments, decoded from its request by its row of

@@ -460,9 +460,10 @@ static enum serr write_archive(struct writer *w, const struct backup_source *src
 		err = put_path(w, "config/wardd.ini", src->config_path);
 	if (err == SERR_OK) {
 		json_object_del(m, "kdf");
-		if (json_object_set_new(m, "database", json_pack("{sO sO}", "clients",
+		if (json_object_set_new(m, "database", json_pack("{sO sO sO}", "clients",
 				json_object_get(info, "clients"), "events",
-				json_object_get(info, "events"))) != 0 ||
+				json_object_get(info, "events"), "snapshot_seconds",
+				json_object_get(info, "snapshot_seconds"))) != 0 ||
 		    json_object_set(m, "parts", w->parts) != 0)
 			err = SERR_NOMEM;
 	}
@@ -667,12 +668,12 @@ static enum serr get(struct reader *r, const char *where)
 		n = read_full(r->fd, r->cipher + 4, clen);
 		if (n == (ssize_t)clen) {
 			if (crypto_secretstream_xchacha20poly1305_pull(&r->ss, r->plain, &mlen,
-					&r->tag, r->cipher + 4, clen, r->ad, r->adlen) != 0)
+					&r->tag, r->cipher + 4, clen, r->adlen ? r->ad : NULL,
+					r->adlen) != 0)
 				return bad(r, SERR_FORMAT, " is damaged %s (offset %llu): it does "
 					   "not authenticate", where,
 					   (unsigned long long)r->offset);
-			r->ad = NULL;
-			r->adlen = 0;
+			r->adlen = 0;  /* the first record's only; freed with the reader */
 			r->len = (size_t)mlen;
 			r->offset += 4 + clen;
 			return SERR_OK;

@@ -48,6 +48,7 @@ struct backups {
 	time_t next;              /* when the schedule falls due next */
 	struct job *job;
 	json_t *last;             /* the last outcome, or NULL */
+	int64_t last_ok;          /* when the last one that succeeded started; 0: none */
 };
 
 static void job_free(struct job *j)
@@ -209,6 +210,7 @@ static void collect(struct backups *b)
 		json_array_foreach(json_object_get(j->manifest, "parts"), i, p)
 			bytes += json_integer_value(json_object_get(p, "size"));
 		json_object_set_new(b->last, "bytes", json_integer(bytes));
+		b->last_ok = j->started;
 		store_eventf(b->st, "system", 0, "backup by %s written to %s in %.1f s (%lld "
 			     "bytes of %zu parts)", j->who, j->out, secs, (long long)bytes,
 			     json_array_size(json_object_get(j->manifest, "parts")));
@@ -282,11 +284,13 @@ void backups_free(struct backups *b)
 
 json_t *backups_status(const struct backups *b)
 {
-	json_t *out = json_pack("{ss ss* sI sb so sO*}", "dir", b->cfg->backup_dir, "schedule",
-				b->cfg->backup_schedule[0] ? b->cfg->backup_schedule : NULL,
-				"keep", (json_int_t)b->cfg->backup_keep, "running", b->job != NULL,
-				"next", b->scheduled ? json_integer((json_int_t)b->next) :
-				json_null(), "last", b->last);
+	json_t *out = json_pack("{ss ss* sI sb so sO* so}", "dir", b->cfg->backup_dir,
+				"schedule", b->cfg->backup_schedule[0] ? b->cfg->backup_schedule :
+				NULL, "keep", (json_int_t)b->cfg->backup_keep, "running",
+				b->job != NULL, "next", b->scheduled ?
+				json_integer((json_int_t)b->next) : json_null(), "last", b->last,
+				"last_success", b->last_ok ? json_integer((json_int_t)b->last_ok) :
+				json_null());
 	json_t *archives = json_array();
 	struct dirent **list = NULL;
 	struct stat sb;

@@ -34,9 +34,10 @@ void backups_free(struct backups *b);
 void backups_start(struct backups *b, struct http_req *req, const char *who);
 
 /* What GET /api/v1/backups shows: {"dir", "schedule", "keep", "running",
- * "next" (seconds since the epoch, or null), "last" (the last outcome, or
- * null), "archives": [{"name", "size", "time"}], newest first}. New; the
- * caller owns it. NULL when out of memory. */
+ * "next" (seconds since the epoch, or null), "last_success" (when the last
+ * that succeeded since wardd started began, or null), "last" (the last
+ * outcome, or null), "archives": [{"name", "size", "time"}], newest
+ * first}. New; the caller owns it. NULL when out of memory. */
 json_t *backups_status(const struct backups *b);
 
 #endif

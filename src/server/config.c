@@ -144,6 +144,9 @@ static const struct ini_field fields[] = {
 	F("backup", "keep", INI_INT, backup_keep, "7", 1, 10000,
 	  "archives named ward-*.wbk kept in backup.dir: after each backup wardd makes, the "
 	  "oldest beyond this many are removed"),
+	F("metrics", "token_file", INI_STRING, metrics_token_file, "", 0, 0,
+	  "a file (readable by wardd's user only) holding a bearer token a scraper presents "
+	  "for GET /metrics, and for nothing else; empty: administrators' sessions only"),
 	F("http", "max_connections", INI_INT, max_connections, "16000", 16, 1000000,
 	  "simultaneous connections (agents hold one each); when all are taken, a new one "
 	  "replaces the one waiting longest for its request; wardd raises its open files limit "

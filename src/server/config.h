@@ -75,6 +75,8 @@ struct config {
 	char *backup_passphrase_file; /* the passphrase archives are encrypted with */
 	char *backup_schedule;       /* when wardd backs itself up; empty: never */
 	int64_t backup_keep;         /* archives kept in backup_dir */
+	/* [metrics] */
+	char *metrics_token_file;    /* a scraper's bearer token for GET /metrics */
 	/* [http] */
 	int64_t max_connections;
 	int64_t admin_reserve;       /* connections beyond max_connections for administrators */

@@ -180,6 +180,9 @@ static void describe(const char *path, const json_t *m)
 
 	json_array_foreach(json_object_get(m, "parts"), i, p)
 		bytes += json_integer_value(json_object_get(p, "size"));
+	if (json_is_number(json_object_get(db, "snapshot_seconds")))
+		printf("%s: the database was copied in %.2f s\n", path,
+		       json_number_value(json_object_get(db, "snapshot_seconds")));
 	printf("%s: Ward %s, schema %lld, host %s, made %lld; %zu parts, %lld bytes; %lld "
 	       "clients, %lld events\n", path, json_string_value(json_object_get(m,
 	       "ward_version")), (long long)json_integer_value(json_object_get(m, "schema")),

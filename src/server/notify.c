@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "server/metrics.h"
 #include "server/updates.h"
 
 /* How often deadlines are checked. */
@@ -20,6 +21,7 @@ struct chan {
 	uint64_t poll_deadline;    /* ms: answer the parked request empty then */
 	int64_t sent_version;      /* in flight: version sent, 0 when none */
 	uint64_t ack_deadline;     /* ms */
+	uint64_t sent_ms;          /* when the version in flight was sent */
 	struct notify *owner;
 	int64_t client;
 };
@@ -34,6 +36,7 @@ struct notify {
 	int kick;
 	bool paused;               /* deliveries held (an upgrade), kept in the store */
 	const struct updates *updates; /* signs moves; NULL until set */
+	struct metrics *metrics;   /* counts delivery latency; NULL: none */
 };
 
 /* The store's key of the pause. */
@@ -156,7 +159,8 @@ static int send_settings(struct notify *n, struct chan *c, int64_t queued)
 	if (!settings)
 		return -1;
 	c->sent_version = version;
-	c->ack_deadline = http_now_ms() + (uint64_t)n->cfg->ack_timeout * 1000;
+	c->sent_ms = http_now_ms();
+	c->ack_deadline = c->sent_ms + (uint64_t)n->cfg->ack_timeout * 1000;
 	n->in_flight++;
 	body = json_pack("{sI so}", "version", (json_int_t)version, "settings", settings);
 	/* A client asked to update now is told so; it acknowledges once its
@@ -388,6 +392,9 @@ void notify_ack(struct notify *n, int64_t client, int64_t version)
 		log_msg(LOG_LVL_ERROR, "notify: acknowledgement of client %lld: %s",
 			(long long)client, msg);
 	if (c && c->sent_version && c->sent_version <= version) {
+		if (n->metrics)
+			metrics_delivered(n->metrics,
+					  (double)(http_now_ms() - c->sent_ms) / 1000.0);
 		snprintf(msg, sizeof(msg), "settings version %lld delivered and acknowledged",
 			 (long long)version);
 		store_event_add(n->st, "delivery", client, 0, msg);
@@ -433,4 +440,9 @@ enum serr notify_pause(struct notify *n, bool paused, char *errbuf, size_t errle
 void notify_set_signer(struct notify *n, const struct updates *u)
 {
 	n->updates = u;
+}
+
+void notify_set_metrics(struct notify *n, struct metrics *m)
+{
+	n->metrics = m;
 }

@@ -38,6 +38,11 @@ struct updates;
  * move is not delivered before this is called). */
 void notify_set_signer(struct notify *n, const struct updates *u);
 
+struct metrics;
+
+/* Has the notifier count each acknowledged delivery's latency in m. */
+void notify_set_metrics(struct notify *n, struct metrics *m);
+
 /* Frees the notifier (NULL is accepted). */
 void notify_free(struct notify *n);
 

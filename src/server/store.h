@@ -69,7 +69,8 @@ enum serr store_kv_delete(struct store *st, const char *key);
 
 /* Copies the database at path to the new file out as of one moment,
  * while its server goes on writing, without changing it, and describes
- * the copy as store_inspect() does. */
+ * the copy as store_inspect() does, with "snapshot_seconds": how long the
+ * copy held its read transaction. */
 enum serr store_snapshot(const char *path, const char *out, json_t **info, char *errbuf,
 			 size_t errlen);
 

@@ -86,6 +86,7 @@ struct updates {
 	struct waiter *waiters;   /* for the running (or next) import */
 	struct waiter *queued;    /* came while an import ran: for the one after */
 	json_t *last;             /* the last import's outcome */
+	int64_t imports_ok, imports_failed;  /* since start */
 	/* The options an administrator may change while wardd runs: wardd.conf's
 	 * values, or those set through the API (kept in the store) over them. */
 	char *source_dir;
@@ -461,6 +462,10 @@ static json_t *record(struct updates *u, struct job *j)
 	} else {
 		snprintf(j->msg, sizeof(j->msg), "new component versions built");
 	}
+	if (ok)
+		u->imports_ok++;
+	else
+		u->imports_failed++;
 	json_object_set_new(out, "ok", json_boolean(ok));
 	json_object_set_new(out, "message", json_string(j->msg));
 	json_object_set_new(out, "built", versions);
@@ -919,6 +924,17 @@ void updates_free(struct updates *u)
 	free(u->components_dir);
 	free(u->staging_dir);
 	free(u);
+}
+
+json_t *updates_counts(const struct updates *u)
+{
+	unsigned peak, now = http_downloads(u->http, &peak);
+
+	return json_pack("{sI sI sb sO* si si sI}", "imports_ok", (json_int_t)u->imports_ok,
+			 "imports_failed", (json_int_t)u->imports_failed, "importing",
+			 u->job != NULL, "last_import", u->last, "downloads", (int)now,
+			 "downloads_peak", (int)peak, "max_downloads",
+			 (json_int_t)u->max_downloads);
 }
 
 json_t *updates_status(struct updates *u)

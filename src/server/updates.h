@@ -52,6 +52,12 @@ void updates_import_now(struct updates *u, struct http_req *req);
  * source and the last import; NULL when the store fails. */
 json_t *updates_status(struct updates *u);
 
+/* Returns a new object of what GET /metrics shows of imports and
+ * downloads: {"imports_ok", "imports_failed" (since start), "importing",
+ * "last_import" (or null), "downloads", "downloads_peak",
+ * "max_downloads"}; NULL when out of memory. */
+json_t *updates_counts(const struct updates *u);
+
 /* Returns a new object of the update options in use ({"source_dir",
  * "watch_interval", "check_interval", "max_downloads"}), with "set": those
  * set through the API, and "config": wardd.conf's values; NULL when out of

@@ -28,6 +28,7 @@
 #include "server/enroll.h"
 #include "server/logs.h"
 #include "server/maint.h"
+#include "server/metrics.h"
 #include "server/session.h"
 #include "server/signin.h"
 #include "common/http.h"
@@ -364,6 +365,27 @@ static bool database_present(const struct config *cfg, const struct files *f)
 	return empty;
 }
 
+/* Reads metrics.token_file: its token's SHA-256 goes into ctx. */
+static bool load_metrics_token(const struct config *cfg, struct api_ctx *ctx)
+{
+	size_t n = 0;
+	char *t = util_read_file(cfg->metrics_token_file, 4096, &n);
+
+	while (t && n > 0 && (t[n - 1] == '\n' || t[n - 1] == '\r'))
+		t[--n] = '\0';
+	if (!t || n < 16 || strlen(t) != n) {
+		log_msg(LOG_LVL_ERROR, "metrics.token_file %s: %s", cfg->metrics_token_file,
+			t ? "the token is shorter than 16 characters" : strerror(errno));
+		free(t);
+		return false;
+	}
+	crypto_hash_sha256(ctx->metrics_token_hash, (const unsigned char *)t, n);
+	ctx->metrics_token = true;
+	sodium_memzero(t, n);
+	free(t);
+	return true;
+}
+
 static char *data_path(const struct config *cfg, const char *name)
 {
 	return util_path_join(cfg->data_dir, name);
@@ -574,9 +596,18 @@ int main(int argc, char **argv)
 	ctx.enroll_by_address = rate_new(4096, (unsigned)cfg.enroll_per_address,
 					 (unsigned)cfg.enroll_per_address);
 	ctx.backups = backups_new(&cfg, conf_path, st, http);
+	ctx.metrics = metrics_new();
+	if (ctx.metrics) {
+		http_on_answer(http, metrics_answered, ctx.metrics);
+		if (ctx.notify)
+			notify_set_metrics(ctx.notify, ctx.metrics);
+	}
+	if (cfg.metrics_token_file[0] && !load_metrics_token(&cfg, &ctx))
+		goto out;
 	if (ctx.notify)
 		notify_set_signer(ctx.notify, ctx.updates);
-	if (!ctx.notify || !ctx.backups || !ctx.enroll_by_token || !ctx.enroll_by_address ||
+	if (!ctx.notify || !ctx.backups || !ctx.metrics || !ctx.enroll_by_token ||
+	    !ctx.enroll_by_address ||
 	    !loop_every(loop, (uint64_t)cfg.verify_interval * 1000, on_verify, &ctx) ||
 	    !loop_every(loop, (uint64_t)(cfg.tasks_expire < 60 ? cfg.tasks_expire : 60) * 1000,
 			on_tasks, &ctx) ||
@@ -590,6 +621,7 @@ int main(int argc, char **argv)
 out:
 	backups_free(ctx.backups);
 	http_free(http);
+	metrics_free(ctx.metrics);
 	signin_free(ctx.signin);
 	updates_free(ctx.updates);
 	sps_service_free(ctx.sps);

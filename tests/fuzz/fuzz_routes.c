@@ -24,6 +24,7 @@
 #include "scratch.h"
 #include "server/api.h"
 #include "server/backups.h"
+#include "server/metrics.h"
 #include "server/pki.h"
 #include "server/logs.h"
 #include "server/session.h"
@@ -247,8 +248,10 @@ static void setup(void)
 		fail("updates", msg);
 	notify_set_signer(ctx.notify, ctx.updates);
 	ctx.backups = backups_new(&cfg, NULL, ctx.st, srv);
-	if (!ctx.backups)
+	ctx.metrics = metrics_new();
+	if (!ctx.backups || !ctx.metrics)
 		fail("backups", "out of memory");
+	http_on_answer(srv, metrics_answered, ctx.metrics);
 	p = sps_pattern_load(scratch_file("hashes.wsp", pattern, sizeof(pattern) - 1), 7, msg,
 			     sizeof(msg));
 	if (!p)

@@ -382,11 +382,15 @@ enum serr store_snapshot(const char *path, const char *out, json_t **info, char 
 			 size_t errlen)
 {
 	struct db *db = db_open(&db_sqlite, path, DB_OPEN_READ, errbuf, errlen);
+	uint64_t t0 = util_now_ns();
 	enum serr err = db ? db_snapshot(db, out, errbuf, errlen) : SERR_DB;
+	double secs = (double)(util_now_ns() - t0) / 1e9;
 
 	db_close(db);
 	if (err == SERR_OK)
 		err = store_inspect(out, info, errbuf, errlen);
+	if (err == SERR_OK && json_object_set_new(*info, "snapshot_seconds", json_real(secs)))
+		err = SERR_NOMEM;
 	return err;
 }
 
