@@ -27,12 +27,13 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "lib"))
 from server import REPO, Api, Events, free_port  # noqa: E402
+from wardtest import untar  # noqa: E402
 
 PASSPHRASE = "a passphrase for the benchmark"
 # The commit whose wardd made tests/data/schemas/v9 (its README).
@@ -204,8 +205,7 @@ def grown_v9(args, name, clients):
     """A schema-9 data directory (the fixture) with clients and events added."""
     root = args.work / name
     root.mkdir(parents=True)
-    with tarfile.open(REPO / "tests/data/schemas/v9/data.tar.gz") as t:
-        t.extractall(root, filter="data")
+    untar(REPO / "tests/data/schemas/v9/data.tar.gz", root)
     db = root / "data" / "ward.db"
     add_clients(db, clients)
     ids = [r[0] for r in sqlite3.connect(db).execute("SELECT node FROM clients")]

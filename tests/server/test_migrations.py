@@ -10,11 +10,10 @@ import json
 import os
 import sqlite3
 import sys
-import tarfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from wardtest import DATA, Wardd, temp_dir  # noqa: E402
+from wardtest import DATA, Wardd, temp_dir, untar  # noqa: E402
 
 SCHEMAS = os.path.join(DATA, "schemas")
 # The settings no longer offered (src/common/settings.c, retired[]).
@@ -29,8 +28,7 @@ def fixtures():
 class MigrationTest(unittest.TestCase):
     def open_fixture(self, folder):
         root = temp_dir("ward-migrate-", self.addCleanup).name
-        with tarfile.open(os.path.join(folder, "data.tar.gz")) as t:
-            t.extractall(root, filter="data")
+        untar(os.path.join(folder, "data.tar.gz"), root)
         with open(os.path.join(folder, "expected.json")) as f:
             expected = json.load(f)
         server = Wardd(root)

@@ -14,12 +14,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tarfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import DATA, WARDD, Wardd, temp_dir, wait_for  # noqa: E402
+from wardtest import DATA, WARDD, Wardd, temp_dir, untar, wait_for  # noqa: E402
 
 PASSPHRASE = "a passphrase for tests"
 
@@ -33,8 +32,7 @@ class UpgradeTest(unittest.TestCase):
     def server(self, schema, extra=""):
         """A wardd (not started) on a data directory of schema."""
         root = temp_dir("ward-upgrade-", self.addCleanup).name
-        with tarfile.open(os.path.join(DATA, "schemas", f"v{schema}", "data.tar.gz")) as t:
-            t.extractall(root, filter="data")
+        untar(os.path.join(DATA, "schemas", f"v{schema}", "data.tar.gz"), root)
         server = Wardd(root, extra=extra)
         self.addCleanup(server.stop)
         self.db = os.path.join(server.data, "ward.db")
