@@ -261,17 +261,25 @@ static enum serr put_path(struct writer *w, const char *name, const char *path)
 /* What of the data directory is not copied as it is: the database (its
  * snapshot is), the lock of the server running on it, what an import is
  * building, and the packages and components (those the snapshot names
- * are); anywhere, files being written (".tmp") and hidden ones. */
+ * are); anywhere, files being written (".tmp") and hidden ones, and
+ * archives and what a backup is writing (a backup.dir inside the data
+ * directory: each backup would hold all those before it). */
 static bool skipped(const char *name, bool top)
 {
 	static const char *const top_level[] = { "ward.db", "ward.db-wal", "ward.db-shm",
 						 "ward.db-journal", "wardd.lock", "staging",
 						 "packages", "components", "upgrade.json",
 						 "upgrade-ward.db", "upgrade-ward.db-wal" };
-	size_t i, n = strlen(name);
+	static const char *const endings[] = { ".tmp", ".wbk", ".wbk.partial", ".wbk.partial.d" };
+	size_t i, n = strlen(name), e;
 
-	if (name[0] == '.' || (n > 4 && strcmp(name + n - 4, ".tmp") == 0))
+	if (name[0] == '.')
 		return true;
+	for (i = 0; i < sizeof(endings) / sizeof(*endings); i++) {
+		e = strlen(endings[i]);
+		if (n > e && strcmp(name + n - e, endings[i]) == 0)
+			return true;
+	}
 	for (i = 0; top && i < sizeof(top_level) / sizeof(*top_level); i++)
 		if (strcmp(name, top_level[i]) == 0)
 			return true;

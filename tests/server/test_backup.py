@@ -340,6 +340,21 @@ class ServerBackupsTest(unittest.TestCase):
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertIn(self.dir, done.stdout)
 
+    def test_archives_in_the_data_directory(self):
+        """A backup.dir inside the data directory: no archive holds those
+        made before it (each would grow by all of them)."""
+        inside = os.path.join(self.server.data, "archives")
+        os.makedirs(inside)
+        first = run("backup", "--config", self.server.conf, "--out",
+                    os.path.join(inside, "first.wbk"))
+        self.assertEqual(first.returncode, 0, first.stderr)
+        second = run("backup", "--config", self.server.conf, "--out",
+                     os.path.join(inside, "second.wbk"))
+        self.assertEqual(second.returncode, 0, second.stderr)
+        sizes = [os.path.getsize(os.path.join(inside, n)) for n in ("first.wbk",
+                                                                   "second.wbk")]
+        self.assertLess(abs(sizes[1] - sizes[0]), sizes[0] // 2, sizes)
+
     def test_no_passphrase(self):
         os.remove(self.pass_file)
         status, answer = self.server.request("POST", "/api/v1/backups", token=self.token)
