@@ -64,6 +64,10 @@ int64_t store_schema_version(void);
  * when it never did)} as far as that schema holds them. */
 enum serr store_inspect(const char *path, json_t **info, char *errbuf, size_t errlen);
 
+/* The schema version of the database file at path (0: a new one), read
+ * without checking or changing anything. */
+enum serr store_schema_of(const char *path, int64_t *version, char *errbuf, size_t errlen);
+
 /* Removes key's value (none there is no error). */
 enum serr store_kv_delete(struct store *st, const char *key);
 

@@ -350,7 +350,7 @@ bool upgrade_at_start(const struct config *cfg, const char *config_path, const c
 		      char *errbuf, size_t errlen)
 {
 	struct paths p = { 0 };
-	json_t *info = NULL, *pre = NULL, *marker = NULL;
+	json_t *pre = NULL, *marker = NULL;
 	int64_t from, to = store_schema_version();
 	struct store *st;
 	char msg[2048], why[1024];
@@ -368,11 +368,12 @@ bool upgrade_at_start(const struct config *cfg, const char *config_path, const c
 		log_msg(LOG_LVL_WARN, "upgrade: wardd stopped during an upgrade of %s: the "
 			"database is back as it was before it, and is upgraded again", db);
 	}
-	if (access(db, F_OK) != 0 || store_inspect(db, &info, msg, sizeof(msg)) != SERR_OK) {
+	/* The version alone: every start reads it, the checks only an upgrade
+	 * runs (store_open() checks the structure once itself). */
+	if (access(db, F_OK) != 0 || store_schema_of(db, &from, msg, sizeof(msg)) != SERR_OK) {
 		ok = true;  /* none yet, or damaged: store_open() says so */
 		goto out;
 	}
-	from = json_integer_value(json_object_get(info, "schema"));
 	if (from >= to || from == 0) {
 		ok = true;  /* current, new, or newer: store_open() refuses that */
 		goto out;
@@ -434,7 +435,6 @@ bool upgrade_at_start(const struct config *cfg, const char *config_path, const c
 		(double)(util_now_ns() - t0) / 1e9);
 	ok = true;
 out:
-	json_decref(info);
 	json_decref(pre);
 	json_decref(marker);
 	paths_free(&p);

@@ -362,6 +362,15 @@ static enum serr describe(struct store *st, json_t **info, char *errbuf, size_t 
 	return *info ? SERR_OK : SERR_NOMEM;
 }
 
+enum serr store_schema_of(const char *path, int64_t *version, char *errbuf, size_t errlen)
+{
+	struct db *db = db_open(&db_sqlite, path, DB_OPEN_READ, errbuf, errlen);
+	enum serr err = db ? db_version(db, version, errbuf, errlen) : SERR_DB;
+
+	db_close(db);
+	return err;
+}
+
 enum serr store_inspect(const char *path, json_t **info, char *errbuf, size_t errlen)
 {
 	struct store st = { .db = db_open(&db_sqlite, path, DB_OPEN_READ, errbuf, errlen) };
