@@ -93,6 +93,8 @@ static void usage(FILE *f)
 	      "                                    enroll with the server the bundle names\n"
 	      "                                    (or at URL, https://HOST[:PORT])\n"
 	      "  enroll --server URL --token T --ca FILE\n"
+	      "         [--deployment ID]           (the install script of a deployment\n"
+	      "                                    names its id: the server records it)\n"
 	      "  run                               serve: event channel, heartbeats, settings,\n"
 	      "                                    component updates\n"
 	      "  update                            have the running agent update its\n"
@@ -115,16 +117,18 @@ static int cmd_enroll(struct agent *a, int argc, char **argv)
 		{ "server", required_argument, NULL, 's' },
 		{ "token", required_argument, NULL, 't' },
 		{ "ca", required_argument, NULL, 'c' },
+		{ "deployment", required_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *bundle_path = NULL, *server = NULL, *token = NULL, *ca_file = NULL;
+	const char *deployment = NULL;
 	const char *bundle_ca, *bundle_server;
 	json_t *bundle = NULL;
 	char uuid[37], *ca = NULL;
 	int c, ret = 1;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "b:s:t:c:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:s:t:c:d:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			bundle_path = optarg;
@@ -138,10 +142,18 @@ static int cmd_enroll(struct agent *a, int argc, char **argv)
 		case 'c':
 			ca_file = optarg;
 			break;
+		case 'd':
+			deployment = optarg;
+			break;
 		default:
 			usage(stderr);
 			return 2;
 		}
+	}
+	if (deployment && (strlen(deployment) != 32 ||
+			   strspn(deployment, "0123456789abcdef") != 32)) {
+		log_msg(LOG_LVL_ERROR, "enroll: --deployment: expected 32 lowercase hex digits");
+		return 2;
 	}
 	if (bundle_path && (token || ca_file)) {
 		log_msg(LOG_LVL_ERROR, "enroll: --bundle carries the token and the CA; of the "
@@ -178,7 +190,7 @@ static int cmd_enroll(struct agent *a, int argc, char **argv)
 		goto out;
 	util_uuid(uuid);
 	if (ca && state_write(a->ca_path, ca) &&
-	    channel_enroll(a, server, a->ca_path, token, uuid, NULL)) {
+	    channel_enroll(a, server, a->ca_path, token, uuid, NULL, deployment)) {
 		printf("enrolled with %s as %s\n", server, uuid);
 		ret = 0;
 	}

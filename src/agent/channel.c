@@ -61,11 +61,9 @@ struct channel {
 	json_int_t tasks_seen;         /* the highest id of a task in an answer */
 };
 
-/* Enrolls as uuid with server, trusting the CA in ca_file, into domain
- * (NULL: the server decides), and on success writes the credential. The
- * caller makes the state directory and puts the CA in place. */
 bool channel_enroll(struct agent *a, const char *server, const char *ca_file,
-		      const char *token, const char *uuid, const char *domain)
+		    const char *token, const char *uuid, const char *domain,
+		    const char *deployment)
 {
 	json_t *body, *answer = NULL, *cred = NULL;
 	const char *secret;
@@ -77,6 +75,8 @@ bool channel_enroll(struct agent *a, const char *server, const char *ca_file,
 			 reports_status(a));
 	if (body && domain)
 		json_object_set_new(body, "domain", json_string(domain));
+	if (body && deployment)
+		json_object_set_new(body, "deployment", json_string(deployment));
 	answer = state_enroll(server, ca_file, token, "/api/v1/agent/enroll", body);
 	if (!answer)
 		goto out;
@@ -161,7 +161,7 @@ bool channel_move(struct agent *a, const json_t *move)
 	log_msg(LOG_LVL_INFO, "move: the server sends this agent to %s (domain %s)", server,
 		domain);
 	if (!state_write(next_ca, ca) ||
-	    !channel_enroll(a, server, next_ca, token, a->uuid, domain))
+	    !channel_enroll(a, server, next_ca, token, a->uuid, domain, NULL))
 		goto out;
 	if (rename(next_ca, a->ca_path) != 0) {
 		log_msg(LOG_LVL_ERROR, "%s: %s", a->ca_path, strerror(errno));

@@ -89,10 +89,12 @@ void channel_free(struct channel *ch);
 bool channel_url_valid(const char *url);
 
 /* Enrolls as uuid with server, trusting the CA in ca_file, into domain
- * (NULL: the server decides), and on success writes the credential. The
- * caller makes the state directory and puts the CA in place. */
+ * (NULL: the server decides), for the deployment of that id (NULL: none),
+ * and on success writes the credential. The caller makes the state
+ * directory and puts the CA in place. */
 bool channel_enroll(struct agent *a, const char *server, const char *ca_file,
-		    const char *token, const char *uuid, const char *domain);
+		    const char *token, const char *uuid, const char *domain,
+		    const char *deployment);
 
 /* Moves to the server a signed instruction names (enrolling there); the
  * caller acknowledges and switches. Refused unless signed by the pinned

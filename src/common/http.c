@@ -105,6 +105,7 @@ struct http_req {
 	void *drop_arg;
 	struct http_req *next, *prev; /* parked list */
 	int route;                   /* the handler's tag for it (http_req_set_route()) */
+	char shown[128];             /* the path as logs show it; empty: url */
 	const char *const *local_headers; /* a request made in memory (no conn) */
 	const char *const *local_query;
 };
@@ -544,6 +545,17 @@ void http_on_answer(struct http_server *s, http_answer_fn fn, void *arg)
 	s->answered_arg = arg;
 }
 
+void http_req_set_shown(struct http_req *r, const char *path)
+{
+	snprintf(r->shown, sizeof(r->shown), "%s", path);
+}
+
+/* The path of r as logs show it. */
+static const char *shown(const struct http_req *r)
+{
+	return r->shown[0] ? r->shown : r->url;
+}
+
 void http_req_set_route(struct http_req *r, int route)
 {
 	r->route = route;
@@ -649,7 +661,7 @@ void http_respond_busy(struct http_req *r, unsigned seconds, const char *fmt, ..
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_msg(LOG_LVL_DEBUG, "%s %s from %s: 503 %s", r->method, r->url, r->peer, msg);
+	log_msg(LOG_LVL_DEBUG, "%s %s from %s: 503 %s", r->method, shown(r), r->peer, msg);
 	http_respond_json(r, MHD_HTTP_SERVICE_UNAVAILABLE, json_pack("{ss}", "error", msg));
 	snprintf(after, sizeof(after), "%u", seconds);
 	http_add_header(r, MHD_HTTP_HEADER_RETRY_AFTER, after);
@@ -683,10 +695,10 @@ void http_respond_error(struct http_req *r, unsigned status, const char *fmt, ..
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (status >= 500)
-		log_msg(LOG_LVL_ERROR, "%s %s from %s: %u %s", r->method, r->url, r->peer, status,
+		log_msg(LOG_LVL_ERROR, "%s %s from %s: %u %s", r->method, shown(r), r->peer, status,
 			msg);
 	else
-		log_msg(LOG_LVL_INFO, "%s %s from %s: %u %s", r->method, r->url, r->peer, status,
+		log_msg(LOG_LVL_INFO, "%s %s from %s: %u %s", r->method, shown(r), r->peer, status,
 			msg);
 	/* Bytes a client sent may be no UTF-8: escaped, never no answer. */
 	http_respond_json(r, status, json_pack("{so}", "error", util_json_bytes(msg)));

@@ -120,6 +120,10 @@ const char *http_req_body(const struct http_req *r, size_t *len);
  * IPv6 addresses are shown as IPv4). */
 const char *http_req_peer(const struct http_req *r);
 
+/* Sets the path r's log lines show instead of its own (at most 127
+ * bytes kept): a path that carries a secret is logged without it. */
+void http_req_set_shown(struct http_req *r, const char *path);
+
 /* Per-request slot for the handler's own state. */
 void http_req_set_data(struct http_req *r, void *data);
 void *http_req_data(const struct http_req *r);

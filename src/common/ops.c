@@ -20,24 +20,36 @@ const struct ops_op *ops_table(void)
 	return table;
 }
 
-const char *ops_path_param(const struct ops_op *op, const char *path)
+bool ops_path_param(const struct ops_op *op, const char *path, char *out, size_t len)
 {
-	const char *brace = strchr(op->path, '{');
-	size_t n = brace ? (size_t)(brace - op->path) : 0;
+	const char *brace = strchr(op->path, '{'), *close, *mid;
+	size_t n, suffix, plen = strlen(path), m;
 
-	if (!brace || strncmp(op->path, path, n) != 0 || path[n] == '\0' ||
-	    strchr(path + n, '/'))
-		return NULL;
-	return path + n;
+	if (!brace || !(close = strchr(brace, '}')))
+		return false;
+	n = (size_t)(brace - op->path);
+	suffix = strlen(close + 1);
+	if (strncmp(op->path, path, n) != 0 || plen <= n + suffix ||
+	    strcmp(path + plen - suffix, close + 1) != 0)
+		return false;
+	mid = path + n;
+	m = plen - n - suffix;
+	if (memchr(mid, '/', m) || m >= len)
+		return false;
+	memcpy(out, mid, m);
+	out[m] = '\0';
+	return true;
 }
 
 const struct ops_op *ops_route(const char *method, const char *path, bool *path_known)
 {
+	char param[OPS_MAX_PARAM];
 	size_t i;
 
 	*path_known = false;
 	for (i = 0; i < OPS_COUNT; i++) {
-		if (strcmp(table[i].path, path) != 0 && !ops_path_param(&table[i], path))
+		if (strcmp(table[i].path, path) != 0 &&
+		    !ops_path_param(&table[i], path, param, sizeof(param)))
 			continue;
 		*path_known = true;
 		if (strcmp(table[i].method, method) == 0)

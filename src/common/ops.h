@@ -36,6 +36,8 @@ enum ops_auth {
 	OPS_AUTH_AGENT,   /* an agent's credential */
 	OPS_AUTH_SPS,     /* a smart protection server's credential */
 	OPS_AUTH_COMPONENTS, /* either: those who install components */
+	OPS_AUTH_DEPLOY,  /* an agent enrollment token in the path: a deployment's
+			   * script, package and reports */
 };
 
 /* Where an argument goes in the request. */
@@ -82,11 +84,16 @@ struct ops_op {
 /* Returns the table (static storage, indexed by enum ops_id). */
 const struct ops_op *ops_table(void);
 
-/* The value of the last segment of path when op's path ends in a
- * parameter ("/api/v1/agent/quarantine/{item}": what follows the last
- * slash, not empty, no slash in it); NULL when op has no parameter or path
- * is not one of op's. The string lives in path. Safe from any thread. */
-const char *ops_path_param(const struct ops_op *op, const char *path);
+/* The longest path parameter routed (with its NUL). */
+#define OPS_MAX_PARAM 128
+
+/* Copies into out (len bytes) the value of op's path parameter in path:
+ * op's path is PREFIX{name}SUFFIX ("/api/v1/agent/quarantine/{item}",
+ * "/deploy/{token}/install.sh") and path is PREFIX, a segment not empty
+ * and without a slash, then SUFFIX. Returns false when op has no
+ * parameter, path is not one of op's, or the value needs more than len
+ * bytes. Safe from any thread. */
+bool ops_path_param(const struct ops_op *op, const char *path, char *out, size_t len);
 
 /* Finds the operation for method and path (a path ending in a parameter
  * matches the paths ops_path_param() takes); NULL when none. Sets

@@ -13,6 +13,7 @@
 #include "common/ops.h"
 #include "server/admins.h"
 #include "server/console.h"
+#include "server/deploy.h"
 #include "server/enroll.h"
 #include "server/logs.h"
 #include "server/metrics.h"
@@ -377,18 +378,27 @@ static void (*const handlers[OPS_COUNT])(struct api_ctx *, struct http_req *, co
 };
 
 
-/* Checks the request's "Authorization: Bearer ..." for the route's kind of
- * credential; copies who it names to who. */
+static bool token_valid(struct api_ctx *ctx, const char *tok, enum ops_auth auth, char *who,
+			size_t len);
+
 /* Checks the request's credential for auth (any but an administrator's
  * session: admins_authorize()) and names the caller in who. */
-static bool authorized(struct api_ctx *ctx, struct http_req *req, enum ops_auth auth,
+static bool authorized(struct api_ctx *ctx, struct http_req *req, const struct ops_op *op,
 		       char *who, size_t len)
 {
 	const char *h = http_req_header(req, "Authorization"), *tok;
+	enum ops_auth auth = op->auth;
 	unsigned char hash[32];
-	char uuid[37];
-	int64_t id, now = (int64_t)time(NULL);
+	char uuid[37], param[OPS_MAX_PARAM];
+	int64_t id;
 
+	if (auth == OPS_AUTH_DEPLOY) {
+		/* The token is in the path: /deploy/TOKEN/... */
+		if (!ops_path_param(op, http_req_path(req), param, sizeof(param)) ||
+		    strlen(param) != 64)
+			return false;
+		return token_valid(ctx, param, OPS_AUTH_ENROLL, who, len);
+	}
 	if (!h || strncmp(h, "Bearer ", 7) != 0)
 		return false;
 	tok = h + 7;
@@ -413,6 +423,17 @@ static bool authorized(struct api_ctx *ctx, struct http_req *req, enum ops_auth 
 	}
 	if (strlen(tok) != 64)
 		return false;
+	return token_valid(ctx, tok, auth, who, len);
+}
+
+/* Checks tok (64 characters) as an enrollment token of auth's kind, and
+ * holds its hash in ctx->caller_token. */
+static bool token_valid(struct api_ctx *ctx, const char *tok, enum ops_auth auth, char *who,
+			size_t len)
+{
+	unsigned char hash[32];
+	int64_t now = (int64_t)time(NULL);
+
 	crypto_hash_sha256(hash, (const unsigned char *)tok, 64);
 	/* Each kind of enrollment token opens its own route alone. */
 	if (store_token_check(ctx->st, hash, auth == OPS_AUTH_SPS_ENROLL ?
@@ -448,12 +469,16 @@ void api_handle(struct http_req *req, void *arg)
 
 	http_req_set_route(req, op ? (int)op->id : strncmp(path, "/sps/", 5) == 0 ?
 			   METRICS_ROUTE_SPS : -1);
+	deploy_redact(req);
 	/* The integrated smart protection server's own routes. */
 	if (ctx->sps && sps_service_handle(ctx->sps, req))
 		return;
 	if (console_handle(ctx->console, req))
 		return;
 	if (!op) {
+		/* A deployment's path holds a token: not said back. */
+		if (strncmp(path, "/deploy/", 8) == 0)
+			path = "that /deploy/ path";
 		if (path_known)
 			http_respond_error(req, 405, "%s is not allowed on %s", method, path);
 		else
@@ -464,7 +489,7 @@ void api_handle(struct http_req *req, void *arg)
 		snprintf(who, sizeof(who), "metrics");
 	else if (op->auth == OPS_AUTH_ADMIN || op->auth == OPS_AUTH_READ)
 		status = admins_authorize(ctx, req, op->auth, who, sizeof(who));
-	else if (op->auth != OPS_AUTH_NONE && !authorized(ctx, req, op->auth, who, sizeof(who)))
+	else if (op->auth != OPS_AUTH_NONE && !authorized(ctx, req, op, who, sizeof(who)))
 		status = 401;
 	if (status == 401) {
 		http_respond_error(req, 401, "missing, expired or unknown bearer token or session "
@@ -492,7 +517,7 @@ bool api_headers(struct http_req *req, void *arg, size_t *max_body)
 
 	if (!op || op->id != OPS_AGENT_QUARANTINE_FILE)
 		return true;
-	if (!authorized(ctx, req, OPS_AUTH_AGENT, who, sizeof(who))) {
+	if (!authorized(ctx, req, op, who, sizeof(who))) {
 		http_respond_error(req, 401, "missing, expired or unknown bearer token");
 		return false;
 	}

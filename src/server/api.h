@@ -50,6 +50,8 @@ struct api_ctx {
 	int64_t uploads;         /* central quarantine copies being received */
 	struct backups *backups; /* the backups wardd makes itself */
 	struct metrics *metrics; /* what GET /metrics counts */
+	struct deploy *deploy;   /* agent deployments */
+	struct http_server *http;
 	bool metrics_token;      /* metrics.token_file is set: its token's SHA-256 */
 	unsigned char metrics_token_hash[32];
 };

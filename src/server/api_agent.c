@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "server/api_clients.h"
+#include "server/deploy.h"
 #include "server/enroll.h"
 #include "server/grouping.h"
 #include "server/sources.h"
@@ -227,7 +228,7 @@ void api_agent_enroll(struct api_ctx *ctx, struct http_req *req, const char *dom
 		      const struct api_args *args)
 {
 	json_t *body = api_body_object(req), *status = NULL;
-	const char *uuid, *hostname, *wanted = NULL;
+	const char *uuid, *hostname, *wanted = NULL, *deployment = NULL;
 	unsigned char hash[32];
 	char secret[65], msg[256];
 	enum serr err;
@@ -237,12 +238,14 @@ void api_agent_enroll(struct api_ctx *ctx, struct http_req *req, const char *dom
 	secret[0] = '\0';
 	if (!body || !enroll_admit(ctx, req))
 		goto out;
-	if (json_unpack(body, "{s:s, s:s, s?:o, s?:s}", "uuid", &uuid, "hostname", &hostname,
-			"status", &status, "domain", &wanted) != 0 || strlen(uuid) != 36 ||
-	    strspn(uuid, "0123456789abcdef-") != 36 || !enroll_valid_host(hostname)) {
+	if (json_unpack(body, "{s:s, s:s, s?:o, s?:s, s?:s}", "uuid", &uuid, "hostname",
+			&hostname, "status", &status, "domain", &wanted, "deployment",
+			&deployment) != 0 || strlen(uuid) != 36 ||
+	    strspn(uuid, "0123456789abcdef-") != 36 || !enroll_valid_host(hostname) ||
+	    (deployment && !deploy_id_valid(deployment))) {
 		http_respond_error(req, 400, "enroll: expected {\"uuid\": 36 lowercase hex and "
 				   "dashes, \"hostname\": 1 to 253 letters, digits, dots, dashes "
-				   "and underscores}");
+				   "and underscores[, \"deployment\": 32 lowercase hex digits]}");
 		goto out;
 	}
 	if (!status_valid(req, status))
@@ -262,6 +265,8 @@ void api_agent_enroll(struct api_ctx *ctx, struct http_req *req, const char *dom
 	}
 	store_eventf(ctx->st, "system", id, "%s (%s) enrolled from %s as client %lld", hostname,
 		     uuid, http_req_peer(req), (long long)id);
+	if (deployment)
+		deploy_enrolled(ctx, ctx->caller_token, deployment, id, hostname);
 	notify_kick(ctx->notify);
 	http_respond_json(req, 201, json_pack("{sI ss sI sI ss}", "client", (json_int_t)id,
 					      "secret", secret, "heartbeat_interval",

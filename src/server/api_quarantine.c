@@ -367,15 +367,15 @@ static void upload_done(void *arg)
 bool api_quarantine_admit(struct api_ctx *ctx, struct http_req *req, int64_t client,
 			  size_t *max_body)
 {
-	const char *item = ops_path_param(&ops_table()[OPS_AGENT_QUARANTINE_FILE],
-					  http_req_path(req)), *length;
+	const char *length;
 	json_t *r = NULL;
 	int64_t cap, total = 0;
 	unsigned long long declared = 0;
-	char *end;
+	char *end, item[OPS_MAX_PARAM];
 	bool ok = false;
 
-	if (!item || !item_id_ok(item, strlen(item))) {
+	if (!ops_path_param(&ops_table()[OPS_AGENT_QUARANTINE_FILE], http_req_path(req), item,
+			    sizeof(item)) || !item_id_ok(item, strlen(item))) {
 		http_respond_error(req, 400, "item: expected /api/v1/agent/quarantine/ID (1 to 64 "
 				   "letters, digits, - and _)");
 		return false;
@@ -425,10 +425,8 @@ void api_quarantine_upload(struct api_ctx *ctx, struct http_req *req, const char
 			   const struct api_args *args)
 {
 	int64_t client = strtoll(who, NULL, 10);
-	const char *item = ops_path_param(&ops_table()[OPS_AGENT_QUARANTINE_FILE],
-					  http_req_path(req));
 	const char *body;
-	char *dir = NULL, *path = NULL;
+	char *dir = NULL, *path = NULL, item[OPS_MAX_PARAM];
 	size_t len;
 
 	json_t *r;
@@ -436,6 +434,13 @@ void api_quarantine_upload(struct api_ctx *ctx, struct http_req *req, const char
 
 	(void)args;
 	body = http_req_body(req, &len);
+	/* The route matched: the item is there (api_quarantine_admit()
+	 * checked it). */
+	if (!ops_path_param(&ops_table()[OPS_AGENT_QUARANTINE_FILE], http_req_path(req), item,
+			    sizeof(item))) {
+		http_respond_error(req, 400, "item: expected /api/v1/agent/quarantine/ID");
+		return;
+	}
 	/* api_quarantine_admit() checked the item and the caps before the body
 	 * came; what a body without Content-Length brought is checked now. */
 	r = find_item(ctx, client, item);

@@ -144,6 +144,17 @@ static const struct ini_field fields[] = {
 	F("backup", "keep", INI_INT, backup_keep, "7", 1, 10000,
 	  "archives named ward-*.wbk kept in backup.dir: after each backup wardd makes, the "
 	  "oldest beyond this many are removed"),
+	F("deploy", "package_dir", INI_STRING, deploy_package_dir, "/var/lib/ward/deploy", 0, 0,
+	  "the agent's Debian packages wardd serves to the hosts it deploys to "
+	  "(ward-agent_VERSION_ARCH.deb, from make deb): the newest of each architecture"),
+	F("deploy", "timeout", INI_DURATION, deploy_timeout, "30m", 5, 7 * 86400,
+	  "a deployment not enrolled this long after its host downloaded the install script "
+	  "has timed out (until then it is in progress, and upgrades wait for it)"),
+	F("deploy", "max_in_progress", INI_INT, deploy_max_in_progress, "10000", 1, 1000000,
+	  "deployments in progress at once; past it an install script is answered 503 with "
+	  "Retry-After"),
+	F("deploy", "keep", INI_DURATION, deploy_keep, "30d", 3600, 3650LL * 86400,
+	  "how long ended deployments are listed"),
 	F("metrics", "token_file", INI_STRING, metrics_token_file, "", 0, 0,
 	  "a file (readable by wardd's user only) holding a bearer token a scraper presents "
 	  "for GET /metrics, and for nothing else; empty: administrators' sessions only"),

@@ -75,6 +75,11 @@ struct config {
 	char *backup_passphrase_file; /* the passphrase archives are encrypted with */
 	char *backup_schedule;       /* when wardd backs itself up; empty: never */
 	int64_t backup_keep;         /* archives kept in backup_dir */
+	/* [deploy] */
+	char *deploy_package_dir;    /* the agent's packages served to deployments */
+	int64_t deploy_timeout;      /* seconds from the script to the enrollment */
+	int64_t deploy_max_in_progress; /* deployments in progress at once */
+	int64_t deploy_keep;         /* seconds ended deployments are listed */
 	/* [metrics] */
 	char *metrics_token_file;    /* a scraper's bearer token for GET /metrics */
 	/* [http] */

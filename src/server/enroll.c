@@ -92,8 +92,8 @@ void enroll_get_tokens(struct api_ctx *ctx, struct http_req *req, const char *wh
 	http_respond_json(req, 200, json_pack("{so}", "tokens", list));
 }
 
-void enroll_post_token(struct api_ctx *ctx, struct http_req *req, const char *who,
-		       const struct api_args *args)
+json_t *enroll_new_agent_token(struct api_ctx *ctx, struct http_req *req, const char *who,
+				const struct api_args *args)
 {
 	const char *domain = api_arg_string(args, "domain");
 	int64_t days = DEFAULT_DAYS, max_uses = 0, node, expires;
@@ -105,31 +105,40 @@ void enroll_post_token(struct api_ctx *ctx, struct http_req *req, const char *wh
 	if (days < 1 || days > MAX_DAYS) {
 		http_respond_error(req, 400, "days: expected 1 to %d, got %lld", MAX_DAYS,
 				   (long long)days);
-		return;
+		return NULL;
 	}
 	if (max_uses < 0 || max_uses > 1000000) {
 		http_respond_error(req, 400, "max_uses: expected 0 (no cap) to 1000000, got %lld",
 				   (long long)max_uses);
-		return;
+		return NULL;
 	}
 	if (!domain)
 		domain = ctx->cfg->default_domain;
 	if (store_domain_lookup(ctx->st, domain, 0, &node, msg, sizeof(msg)) != SERR_OK ||
 	    store_domain_path(ctx->st, node, path, sizeof(path)) != SERR_OK) {
 		http_respond_error(req, 400, "domain: no domain %s", domain);
-		return;
+		return NULL;
 	}
 	expires = (int64_t)time(NULL) + days * 86400;
 	made = enroll_token_new(ctx->st, ctx->server_url, ctx->ca_pem, path, expires,
 				STORE_TOKEN_ENROLL, max_uses, msg, sizeof(msg));
 	if (!made) {
 		http_respond_error(req, 500, "enroll token: %s", msg);
-		return;
+		return NULL;
 	}
 	store_eventf(ctx->st, "system", 0, "%s created enrollment token %s for %s, valid for "
 		     "%lld days%s", who, json_string_value(json_object_get(made, "id")), path,
 		     (long long)days, max_uses ? ", with a cap on its uses" : "");
-	http_respond_json(req, 201, made);
+	return made;
+}
+
+void enroll_post_token(struct api_ctx *ctx, struct http_req *req, const char *who,
+		       const struct api_args *args)
+{
+	json_t *made = enroll_new_agent_token(ctx, req, who, args);
+
+	if (made)
+		http_respond_json(req, 201, made);
 }
 
 void enroll_post_sps_token(struct api_ctx *ctx, struct http_req *req, const char *who,

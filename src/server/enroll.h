@@ -36,6 +36,12 @@ json_t *enroll_token_new(struct store *st, const char *url, const char *ca, cons
 void enroll_get_tokens(struct api_ctx *ctx, struct http_req *req, const char *who,
 		       const struct api_args *args);
 
+/* A new agent enrollment token from args {"domain"?, "days"?,
+ * "max_uses"?} made by who, logged; as enroll_token_new() returns it (the
+ * caller owns it). NULL once req is answered with why not. */
+json_t *enroll_new_agent_token(struct api_ctx *ctx, struct http_req *req, const char *who,
+				const struct api_args *args);
+
 /* POST /api/v1/enroll/tokens {"domain"?, "days"?, "max_uses"?}: a new
  * agent enrollment token (201). */
 void enroll_post_token(struct api_ctx *ctx, struct http_req *req, const char *who,

@@ -226,6 +226,27 @@ static void backups(struct util_buf *b, const struct api_ctx *ctx)
 	json_decref(s);
 }
 
+static void deployments(struct util_buf *b, const struct api_ctx *ctx)
+{
+	json_t *counts = NULL, *c;
+	const char *const *state;
+	size_t i;
+	json_int_t n;
+
+	if (store_deploy_count(ctx->st, (int64_t)time(NULL), &counts) != SERR_OK)
+		return;
+	head(b, "ward_deployments", "gauge", "Agent deployments by state (script and package: "
+	     "in progress; the others ended, and listed for deploy.keep).");
+	for (state = store_deploy_states; *state; state++) {
+		n = 0;
+		json_array_foreach(counts, i, c)
+			if (strcmp(json_string_value(json_object_get(c, "state")), *state) == 0)
+				n = json_integer_value(json_object_get(c, "n"));
+		util_buf_printf(b, "ward_deployments{state=\"%s\"} %lld\n", *state, (long long)n);
+	}
+	json_decref(counts);
+}
+
 static void requests(struct util_buf *b, const struct metrics *m)
 {
 	const struct ops_op *ops = ops_table();
@@ -262,6 +283,7 @@ void metrics_get(struct api_ctx *ctx, struct http_req *req, const char *who,
 	updates(&b, ctx);
 	sps(&b, ctx);
 	backups(&b, ctx);
+	deployments(&b, ctx);
 	requests(&b, ctx->metrics);
 	http_respond_data(req, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
 }

@@ -61,7 +61,9 @@ int64_t store_schema_version(void);
  * "version"}], "deliveries": N (queued), "paused": bool (deliveries held),
  * "importing": text or null (when an import started, while it runs),
  * "agents": [{"id", "hostname", "version"}] (as each last reported; null
- * when it never did)} as far as that schema holds them. */
+ * when it never did), "deploying": [deployments in progress, as
+ * store_deploy_list() has them, up to 1000]} as far as that schema holds
+ * them. */
 enum serr store_inspect(const char *path, json_t **info, char *errbuf, size_t errlen);
 
 /* The schema version of the database file at path (0: a new one), read
@@ -579,5 +581,52 @@ enum serr store_quarantine_central(struct store *st, int64_t client, const char 
 
 /* Stores in *total the bytes of every central copy. */
 enum serr store_quarantine_central_total(struct store *st, int64_t *total);
+
+/* A deployment's states (NULL-terminated): "script" (its host fetched the
+ * install script), "package" (and the agent's package), and the final
+ * ones, "enrolled", "failed", "timed-out", "cancelled". A deployment is in
+ * progress while it is in one of the first two with its deadline ahead.
+ * Rows as the functions below hand them: {id, token (the enrollment
+ * token's id), domain, address (the host that fetched the script), state,
+ * arch, version (of the package), message (why it failed), client (the
+ * agent it enrolled), started, updated, deadline}. */
+extern const char *const store_deploy_states[];
+
+/* Records deployment id (32 hex digits) of enrollment token token into
+ * domain, whose script address fetched at now, open until deadline:
+ * SERR_EXIST with a message when max_open are in progress already. */
+enum serr store_deploy_start(struct store *st, const char *id, const char *token,
+			     const char *domain, const char *address, int64_t now,
+			     int64_t deadline, int64_t max_open, char *errbuf, size_t errlen);
+
+/* Moves deployment id of token, still in progress, to state, setting arch,
+ * version, message and client where given (NULL, 0: as they are):
+ * SERR_NOENT when there is no such deployment in progress. */
+enum serr store_deploy_step(struct store *st, const char *id, const char *token,
+			    const char *state, const char *arch, const char *version,
+			    const char *message, int64_t client, int64_t now);
+
+/* Cancels deployment id in progress (who did it goes in its message);
+ * *row (may be NULL) gets it afterwards. SERR_NOENT when none is. */
+enum serr store_deploy_cancel(struct store *st, const char *id, const char *who, int64_t now,
+			      json_t **row);
+
+/* Stores deployment id in *row (the caller owns it); SERR_NOENT when none. */
+enum serr store_deploy_get(struct store *st, const char *id, json_t **row);
+
+/* Ends the deployments whose deadline passed by now (state "timed-out"),
+ * handing them in *expired (a new list, as they were), and removes ended
+ * ones last changed before keep_before. */
+enum serr store_deploy_expire(struct store *st, int64_t now, int64_t keep_before,
+			      json_t **expired);
+
+/* Stores in *out (a new list) the deployments, newest first, at most
+ * limit; only those in progress at now when open_only. */
+enum serr store_deploy_list(struct store *st, bool open_only, int64_t now, int64_t limit,
+			    json_t **out);
+
+/* Stores in *counts (a new list of {state, n}) the deployments by state at
+ * now (those past their deadline count as "timed-out"). */
+enum serr store_deploy_count(struct store *st, int64_t now, json_t **counts);
 
 #endif

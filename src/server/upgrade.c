@@ -141,6 +141,40 @@ static void check_agents(json_t *list, const json_t *agents)
 	util_buf_free(&names);
 }
 
+/* No agent deployment may be in progress: its host would install an agent
+ * and enroll while the server changes under it. */
+static void check_deployments(json_t *list, const json_t *open)
+{
+	struct util_buf hosts = { 0 };
+	int64_t last = 0, deadline;
+	const json_t *d;
+	char when[32];
+	size_t i;
+	struct tm tm;
+	time_t t;
+
+	if (json_array_size(open) == 0) {
+		check(list, "deployments", "ok", "none in progress");
+		return;
+	}
+	json_array_foreach(open, i, d) {
+		deadline = json_integer_value(json_object_get(d, "deadline"));
+		if (deadline > last)
+			last = deadline;
+		if (i < 5)
+			util_buf_printf(&hosts, "%s%s (%s)", i ? ", " : "",
+					json_string_value(json_object_get(d, "address")),
+					json_string_value(json_object_get(d, "id")));
+	}
+	t = (time_t)last;
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime_r(&t, &tm));
+	check(list, "deployments", "fail", "%zu agent deployments are in progress: %s%s; the "
+	      "last times out at %s: wait for them (ward deploy list), or cancel them (ward "
+	      "deploy cancel ID)", json_array_size(open), hosts.data ? hosts.data : "",
+	      json_array_size(open) > 5 ? ", ..." : "", when);
+	util_buf_free(&hosts);
+}
+
 json_t *upgrade_preflight(const struct config *cfg, bool running)
 {
 	json_t *list = json_array(), *info = NULL, *out;
@@ -185,6 +219,7 @@ json_t *upgrade_preflight(const struct config *cfg, bool running)
 		      json_string_value(json_object_get(info, "importing")));
 	else
 		check(list, "imports", "ok", "none running");
+	check_deployments(list, json_object_get(info, "deploying"));
 	queued = json_integer_value(json_object_get(info, "deliveries"));
 	if (queued && !json_is_true(json_object_get(info, "paused")))
 		check(list, "deliveries", "fail", "%lld deliveries of settings are queued: let "

@@ -25,6 +25,7 @@
 #include "server/backups.h"
 #include "server/config.h"
 #include "server/console.h"
+#include "server/deploy.h"
 #include "server/enroll.h"
 #include "server/logs.h"
 #include "server/maint.h"
@@ -596,6 +597,8 @@ int main(int argc, char **argv)
 	ctx.enroll_by_address = rate_new(4096, (unsigned)cfg.enroll_per_address,
 					 (unsigned)cfg.enroll_per_address);
 	ctx.backups = backups_new(&cfg, conf_path, st, http);
+	ctx.deploy = deploy_new(&cfg, st, http);
+	ctx.http = http;
 	ctx.metrics = metrics_new();
 	if (ctx.metrics) {
 		http_on_answer(http, metrics_answered, ctx.metrics);
@@ -606,7 +609,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (ctx.notify)
 		notify_set_signer(ctx.notify, ctx.updates);
-	if (!ctx.notify || !ctx.backups || !ctx.metrics || !ctx.enroll_by_token ||
+	if (!ctx.notify || !ctx.backups || !ctx.deploy || !ctx.metrics || !ctx.enroll_by_token ||
 	    !ctx.enroll_by_address ||
 	    !loop_every(loop, (uint64_t)cfg.verify_interval * 1000, on_verify, &ctx) ||
 	    !loop_every(loop, (uint64_t)(cfg.tasks_expire < 60 ? cfg.tasks_expire : 60) * 1000,
@@ -620,6 +623,7 @@ int main(int argc, char **argv)
 	status = loop_run(loop) == 0 ? 0 : 1;
 out:
 	backups_free(ctx.backups);
+	deploy_free(ctx.deploy);
 	http_free(http);
 	metrics_free(ctx.metrics);
 	signin_free(ctx.signin);

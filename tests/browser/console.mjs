@@ -482,6 +482,26 @@ try {
 	await page.waitForSelector('#backup-last:has-text("by admin")');
 	await shot('backups');
 
+	step('deployment: the command for a domain, a deployment in progress, cancelled');
+	await page.click('nav a[data-page=deploy]');
+	await page.waitForSelector('#deploy-packages tr[data-file="ward-agent_1.2.3-1_amd64.deb"] td:text("served")');
+	await page.waitForSelector('#deploy-summary:text("None in progress.")');
+	await page.fill('#deploy-domain', '/');
+	await page.click('#deploy-make');
+	const line = await (await page.waitForSelector('#deploy-line')).textContent();
+	assert.match(line, /^curl -fsS --cacert ca\.crt https:\/\/\S+\/deploy\/[0-9a-f]{64}\/install\.sh \| sudo sh$/);
+	// A host downloads the script: a deployment in progress, then cancelled.
+	const script = new URL(line.split(' ')[4]).pathname;
+	assert.equal(await page.evaluate(async (p) => (await fetch(p)).status, script), 200);
+	await page.waitForSelector('#deploy-summary:text("1 in progress")', { timeout: 15000 });
+	await page.waitForSelector('#deploy-list tr[data-deployment] .pill:text("script")');
+	await shot('deployment');
+	await page.click('#deploy-list tr[data-deployment] button:text("Cancel")');
+	await page.waitForSelector('.toast:text("Deployment cancelled")');
+	await page.waitForSelector('#deploy-summary:text("None in progress.")');
+	await page.check('#deploy-ended');
+	await page.waitForSelector('#deploy-list tr[data-deployment] .pill:text("cancelled")');
+
 	step('sign out');
 	await page.click('#signout');
 	await page.waitForSelector('form.signin');
@@ -506,6 +526,9 @@ try {
 	await page.click('nav a[data-page=backups]');
 	await page.waitForSelector('#backup-list tr[data-archive]');
 	assert.equal(await page.isVisible('#backup-now'), false);
+	await page.click('nav a[data-page=deploy]');
+	await page.waitForSelector('#deploy-summary');
+	assert.equal(await page.isVisible('#deploy-make'), false);
 	await page.click('nav a[data-page=admins]');
 	await page.waitForSelector('#admin-list tr[data-admin=auditor]');
 	assert.equal(await page.isVisible('#admin-add'), false);

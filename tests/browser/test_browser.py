@@ -35,7 +35,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import (AGENT, EICAR, WARD, Agent, demo_signatures, wait_for,  # noqa: E402
+from wardtest import (AGENT, EICAR, WARD, Agent, demo_signatures, make_deb, wait_for,  # noqa: E402
                       wait_for_components, Wardd)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -100,6 +100,8 @@ class ConsoleBrowserTest(unittest.TestCase):
         passphrase = os.path.join(self.tmp.name, "backup-passphrase")
         with open(passphrase, "w") as f:
             f.write("a passphrase for the console's backups\n")
+        # An agent package for the deployment page's deployment.
+        make_deb(os.path.join(self.tmp.name, "agent-packages"), "1.2.3-1")
         self.server = Wardd(self.tmp.name, extra=(
             f"[agents]\nheartbeat_interval = 5s\noffline_after = 20s\n"
             f"[updates]\nsource_dir = {source}\n[http]\nlong_poll = 5s\n"

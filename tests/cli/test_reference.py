@@ -65,11 +65,11 @@ class Reference(unittest.TestCase):
         routes = set(re.findall(r"^\| `[A-Z]+ (/[^`]+)` \|", out, re.M))
         # Every route the table has (the count of the issue that asked for it:
         # issue 16 added Scan Now, tasks and the quarantine, agents' routes too;
-        # issue 18 the backups, holding deliveries and the metrics).
-        self.assertEqual(len(routes), 66)
+        # issue 18 the backups, holding deliveries, the metrics and deployments).
+        self.assertEqual(len(routes), 73)
         man = ward("--print-reference", "man").stdout
         for words in ["client move-server", "export", "import", "logs", "sps revoke",
-                      "scan-now", "task cancel", "quarantine restore"]:
+                      "scan-now", "task cancel", "quarantine restore", "deploy script"]:
             self.assertIn("\n.B " + words.replace("-", "\\-"), man)
         self.assertEqual(ward("--print-reference", "nothing").returncode, 2)
 

@@ -200,7 +200,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	switch (data[0] % 5) {
 	case 0:
 		if (channel_enroll(&a, url, a.ca_path, "0123456789abcdef0123456789abcdef"
-				   "0123456789abcdef0123456789abcdef", a.uuid, "/"))
+				   "0123456789abcdef0123456789abcdef", a.uuid, "/", NULL))
 			reload();
 		unlink(a.cred_path);
 		break;

@@ -7,7 +7,8 @@
  * then the smart protection lookup); up to the first newline comes the
  * query string ("a=1&b=2", not decoded), the rest is the body. Each route
  * gets the credential it asks for (an administrator's session, the
- * enrollment token, an agent's or a smart protection server's), made anew
+ * enrollment token, in a deployment's path too, an agent's or a smart
+ * protection server's), made anew
  * whenever a request took it away (a logout, a client removed). */
 #include <sodium.h>
 #include <stddef.h>
@@ -24,6 +25,7 @@
 #include "scratch.h"
 #include "server/api.h"
 #include "server/backups.h"
+#include "server/deploy.h"
 #include "server/metrics.h"
 #include "server/pki.h"
 #include "server/logs.h"
@@ -91,6 +93,7 @@ static void ensure(enum ops_auth auth)
 			fail("session", msg);
 		return;
 	case OPS_AUTH_ENROLL:
+	case OPS_AUTH_DEPLOY:
 		if (store_token_check(ctx.st, enroll.hash, STORE_TOKEN_ENROLL, now, 0, who,
 				      sizeof(who), NULL) == SERR_OK)
 			return;
@@ -142,6 +145,7 @@ static const struct cred *cred_of(enum ops_auth auth)
 	case OPS_AUTH_READ:
 		return &admin;
 	case OPS_AUTH_ENROLL:
+	case OPS_AUTH_DEPLOY:
 		return &enroll;
 	case OPS_AUTH_SPS_ENROLL:
 		return &sps_enroll;
@@ -179,7 +183,8 @@ static void setup(void)
 		fail(path, "cannot make");
 	/* No backup passphrase: a backup asked for is refused at once. */
 	if (asprintf(&text, "[server]\ndata_dir = %s\n[updates]\nsource_dir = %s\n"
-		     "[backup]\ndir = %s/backups\n", scratch_dir(), path, scratch_dir()) < 0)
+		     "[backup]\ndir = %s/backups\n[deploy]\npackage_dir = %s/deploy\n",
+		     scratch_dir(), path, scratch_dir(), scratch_dir()) < 0)
 		fail("config", "out of memory");
 	snprintf(conf, sizeof(conf), "%s", scratch_file("wardd.conf", text, strlen(text)));
 	free(text);
@@ -248,8 +253,10 @@ static void setup(void)
 		fail("updates", msg);
 	notify_set_signer(ctx.notify, ctx.updates);
 	ctx.backups = backups_new(&cfg, NULL, ctx.st, srv);
+	ctx.deploy = deploy_new(&cfg, ctx.st, srv);
+	ctx.http = srv;
 	ctx.metrics = metrics_new();
-	if (!ctx.backups || !ctx.metrics)
+	if (!ctx.backups || !ctx.deploy || !ctx.metrics)
 		fail("backups", "out of memory");
 	http_on_answer(srv, metrics_answered, ctx.metrics);
 	p = sps_pattern_load(scratch_file("hashes.wsp", pattern, sizeof(pattern) - 1), 7, msg,
@@ -287,6 +294,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const struct ops_op *ops = ops_table(), *op;
 	const char *headers[5] = { "Content-Type", "application/json" }, *query[17], *method;
 	const char *path, *body;
+	char deploy_path[200];
 	const struct cred *c;
 	unsigned pick, status;
 	char *text, *nl;
@@ -312,6 +320,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		method = op->method;
 		path = op->path;
 		c = cred_of(op->auth);
+		/* A deployment's token is in its path. */
+		if (op->auth == OPS_AUTH_DEPLOY) {
+			snprintf(deploy_path, sizeof(deploy_path), "/deploy/%s%s", c->header + 7,
+				 strchr(op->path, '}') + 1);
+			path = deploy_path;
+		}
 	}
 	text = fuzz_text(data, size);
 	if (!text)

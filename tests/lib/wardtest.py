@@ -82,6 +82,25 @@ def untar(path, dest):
         t.extractall(dest, members=members)
 
 
+def make_deb(out_dir, version, arch="amd64", package="ward-agent"):
+    """A real Debian package of that name, version and architecture."""
+    tmp = tempfile.TemporaryDirectory(prefix="ward-deb-")
+    os.makedirs(out_dir, exist_ok=True)
+    root = os.path.join(tmp.name, "pkg")
+    os.makedirs(os.path.join(root, "DEBIAN"))
+    os.makedirs(os.path.join(root, "usr/share/doc", package))
+    with open(os.path.join(root, "DEBIAN/control"), "w") as f:
+        f.write(f"Package: {package}\nVersion: {version}\nArchitecture: {arch}\n"
+                "Maintainer: Ward tests <tests@example.org>\nDescription: a test package\n")
+    with open(os.path.join(root, "usr/share/doc", package, "README"), "w") as f:
+        f.write(f"{package} {version} {arch}\n")
+    path = os.path.join(out_dir, f"{package}_{version}_{arch}.deb".replace(":", "%3a"))
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", root, path], check=True,
+                   capture_output=True, timeout=60)
+    tmp.cleanup()
+    return path
+
+
 def require_root(why):
     """Exits SKIPPED, saying why root is needed, unless running as root: the
     test is labelled "root" in tests/CMakeLists.txt."""
@@ -112,6 +131,9 @@ class Wardd:
             source = os.path.join(root, "no-signatures")
             os.makedirs(source, exist_ok=True)
             extra = f"[updates]\nsource_dir = {source}\n{extra}"
+        if "package_dir" not in extra:
+            # Never the machine's /var/lib/ward/deploy either.
+            extra = f"[deploy]\npackage_dir = {os.path.join(root, 'agent-packages')}\n{extra}"
         with open(self.conf, "w") as f:
             f.write(f"[server]\nlisten = *:{self.port}\nhostname = localhost\n"
                     f"data_dir = {self.data}\n{extra}")

@@ -7,9 +7,12 @@ into it, checks what they installed (programs, units naming the installed
 paths, example configurations, users and directories with their owners and
 modes, units enabled), runs each daemon as its unit would -- the unit's
 ExecStart as the unit's User with its UMask (systemd does not run in a
-chroot) -- enrolls the installed agent and smart protection server with
-the installed wardd through the installed `ward`, sees both online, then
-purges the packages and compares the chroot's files with those before.
+chroot) -- deploys the agent as an administrator would: the agent's package
+in wardd's deploy.package_dir, `ward deploy script` printing the command,
+that command (curl | sh) installing the package, enrolling the agent and
+recording the deployment -- enrolls the installed smart protection server
+with the installed wardd through the installed `ward`, sees both online,
+then purges the packages and compares the chroot's files with those before.
 
 The daemons run in network and UTS namespaces of their own (loopback only,
 host name "localhost"): their installed configurations listen on every
@@ -28,6 +31,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -126,6 +130,8 @@ class DebsTest(unittest.TestCase):
         with open(os.path.join(CHROOT, "etc/hosts"), "w") as f:
             f.write("127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n")
         depends = ", ".join(run("dpkg-deb", "-f", d, "Depends").strip() for d in cls.debs)
+        # And curl, which the hosts agents are deployed to run the command with.
+        depends += ", curl"
         archives = os.path.join(CHROOT, "var/cache/apt/archives")
         for deb in glob.glob(os.path.join(CACHE, "*.deb")) if CACHE else []:
             shutil.copy(deb, archives)
@@ -194,14 +200,23 @@ class DebsTest(unittest.TestCase):
 
     def test_install_run_purge(self):
         t0 = time.monotonic()
+        # The agent comes by deployment, below; the rest from apt.
         debs = self.path("/root/ward-debs")
         os.makedirs(debs)
         for d in self.debs:
             shutil.copy(d, debs)
-        in_chroot("apt-get install -y -qq --no-install-recommends /root/ward-debs/*.deb "
-                  ">/dev/null")
-        shutil.rmtree(debs)
-        units = self.check_installed()
+        in_chroot("apt-get install -y -qq --no-install-recommends " +
+                  " ".join(f"/root/ward-debs/{os.path.basename(d)}" for d in self.debs
+                           if not os.path.basename(d).startswith("ward-agent_")) +
+                  " >/dev/null")
+        units = {}
+        for name in UNITS:
+            if name != "ward-agent":
+                units[name] = unit(self.path(f"/lib/systemd/system/{name}.service"))
+        # The agent's unit as its package holds it, to run it once deployed.
+        with tempfile.TemporaryDirectory(prefix="ward-agent-deb-") as t:
+            run("dpkg-deb", "-x", next(d for d in self.debs if "/ward-agent_" in d), t)
+            agent_unit = unit(os.path.join(t, "lib/systemd/system/ward-agent.service"))
         t1 = time.monotonic()
 
         # The daemons from their units, the CLI's session in a home on the
@@ -224,9 +239,26 @@ until [ -s $data/initial-admin-password ] &&
 	[ $i -lt 150 ] || {{ echo "wardd did not come up:"; cat /tmp/wardd.log; exit 1; }}
 	sleep 0.2
 done
-ward enroll new --days 1 --json >/tmp/agent.bundle
-ward-agent --config /etc/ward/ward-agent.ini enroll --bundle /tmp/agent.bundle
-{as_unit(units['ward-agent'])} >/tmp/agent.log 2>&1 &
+# The agent, deployed: its package where wardd serves it, the command
+# `ward deploy script` prints, run as root (as `| sudo sh` would) in a
+# directory holding the server's CA certificate as ca.crt.
+install -d /var/lib/ward/deploy
+cp /root/ward-debs/ward-agent_*.deb /var/lib/ward/deploy/
+ward deploy packages
+cmd=$(ward deploy script --domain / --days 1 | sed -n 's/^command: //p')
+case "$cmd" in
+"curl -fsS --cacert ca.crt https://localhost:8443/deploy/"*"/install.sh | sudo sh") ;;
+*) echo "unexpected command: $cmd"; exit 1 ;;
+esac
+mkdir /tmp/host && cp $data/ca.crt /tmp/host/ca.crt
+(cd /tmp/host && sh -c "${{cmd%| sudo sh}}| sh") >/tmp/deploy.log 2>&1 ||
+	{{ cat /tmp/deploy.log; ward deploy list --all 1; exit 1; }}
+cat /tmp/deploy.log
+ward deploy list --all 1 --json | grep -q '"state": "enrolled"' ||
+	{{ ward deploy list --all 1; exit 1; }}
+echo DEPLOYED
+rm -rf /var/lib/ward/deploy /tmp/host
+{as_unit(agent_unit)} >/tmp/agent.log 2>&1 &
 pids="$pids $!"
 ward sps token --days 1 --json >/tmp/sps.bundle
 chown {units['ward-sps']['User']} /tmp/sps.bundle
@@ -253,7 +285,12 @@ for p in $pids; do echo "PROC $(stat -c %U /proc/$p) $(readlink /proc/$p/exe)"; 
                   'ip link set lo up && hostname localhost && exec sh "$0" run "$1" '
                   "/bin/sh /root/ward-test.sh", CHROOT_SH, CHROOT, timeout=300)
         os.unlink(self.path("/root/ward-test.sh"))
+        shutil.rmtree(debs)
+        self.assertIn("DEPLOYED", out)
+        self.assertIn("ward install: done: the agent is enrolled", out)
         self.assertIn("ONLINE", out)
+        # The deployment installed the agent's package as apt would have.
+        self.assertEqual(self.check_installed()["ward-agent"], agent_unit)
         procs = {l.split()[2]: l.split()[1] for l in out.splitlines()
                  if l.startswith("PROC ")}
         self.assertEqual(procs, {"/usr/sbin/wardd": "ward", "/usr/sbin/ward-agent": "root",

@@ -141,7 +141,7 @@ class MigrationTest(unittest.TestCase):
 
 
 # The schema this wardd brings databases to (src/server/db/sqlite.c).
-CURRENT = 10
+CURRENT = 11
 
 if __name__ == "__main__":
     unittest.main()

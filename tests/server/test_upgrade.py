@@ -21,6 +21,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from wardtest import DATA, WARDD, Wardd, temp_dir, untar, wait_for  # noqa: E402
 
 PASSPHRASE = "a passphrase for tests"
+# The schema this wardd brings databases to.
+CURRENT = 11
 
 
 def digest(path):
@@ -100,7 +102,7 @@ class UpgradeTest(unittest.TestCase):
         self.assertEqual((status, queue["paused"], len(queue["queue"])), (200, True, 5))
         status, answer = server.request("POST", "/api/v1/notify/resume", token=token)
         self.assertEqual((status, answer), (200, {"paused": False}))
-        self.assertIn("upgrade: " + self.db + " is at schema 10", server.log_text())
+        self.assertIn(f"upgrade: {self.db} is at schema {CURRENT}", server.log_text())
         # Beside a running wardd: an import running refuses it, and the
         # check says a wardd runs there.
         self.sql("INSERT INTO server_kv VALUES ('updates.importing', '1796500000') "
@@ -136,7 +138,8 @@ class UpgradeTest(unittest.TestCase):
         code, log = self.refused_start(server)
         self.assertLess(time.monotonic() - started, 60)
         self.assertEqual(code, 1)
-        self.assertIn("from schema 8 to 10 failed, and the database is back as it was", log)
+        self.assertIn(f"from schema 8 to {CURRENT} failed, and the database is back as it was",
+                      log)
         self.assertIn("schema step 9 (tasks, last scans, event details, quarantines) failed",
                       log)
         self.assertIn("table tasks already exists", log)
@@ -153,7 +156,7 @@ class UpgradeTest(unittest.TestCase):
         self.assertIn("schema 8", done.stdout)
         self.sql("DROP TABLE tasks")
         server.start()
-        self.assertEqual(self.schema(), 10)
+        self.assertEqual(self.schema(), CURRENT)
 
     def test_killed_during_migration(self):
         """SIGKILL while step 10 fills a column for 200,000 clients: the next
@@ -184,8 +187,8 @@ class UpgradeTest(unittest.TestCase):
         server.start()
         text = server.log_text()
         self.assertIn("wardd stopped during an upgrade of " + self.db, text)
-        self.assertIn("is at schema 10", text)
-        self.assertEqual(self.schema(), 10)
+        self.assertIn(f"is at schema {CURRENT}", text)
+        self.assertEqual(self.schema(), CURRENT)
         self.assertEqual(sorted(n for n in os.listdir(server.data) if "upgrade" in n), [])
         db = sqlite3.connect(self.db)
         self.assertEqual(db.execute("SELECT count(*) FROM clients").fetchone()[0], clients)

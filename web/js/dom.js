@@ -138,10 +138,11 @@ export async function showing(err, fn) {
 	}
 }
 
-// Saves data (JSON, pretty) as a file named name.
+// Saves data (text as it is, else JSON, pretty) as a file named name.
 export function download(name, data) {
-	const a = h('a', { href: URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)],
-		{ type: 'application/json' })), download: name });
+	const text = typeof data === 'string' ? data : JSON.stringify(data, null, 2);
+	const a = h('a', { href: URL.createObjectURL(new Blob([text], { type: typeof data ===
+		'string' ? 'text/plain' : 'application/json' })), download: name });
 	document.body.append(a);
 	a.click();
 	a.remove();

@@ -11,10 +11,12 @@ import * as quarantine from './quarantine.js';
 import * as logs from './logs.js';
 import * as admins from './admins.js';
 import * as backups from './backups.js';
+import * as deploy from './deploy.js';
 
 const pages = [
 	{ id: 'dashboard', title: 'Dashboard', mod: dashboard },
 	{ id: 'agents', title: 'Agents', mod: agents },
+	{ id: 'deploy', title: 'Deployment', mod: deploy },
 	{ id: 'settings', title: 'Global agent settings', mod: global },
 	{ id: 'updates', title: 'Updates', mod: updates },
 	{ id: 'smart', title: 'Smart protection', mod: sps },

@@ -212,6 +212,26 @@ static const char schema_v10[] =
 	"UPDATE clients SET roaming = CASE WHEN json_extract(eff_json, '$.roaming') "
 	"THEN 1 ELSE 0 END;";
 
+/* Schema version 11: agent deployments, each from the first download of
+ * its install script to the agent it enrolled (deploy.c). */
+static const char schema_v11[] =
+	"CREATE TABLE deployments ("
+	" id TEXT PRIMARY KEY,"         /* 32 hex digits, in its script */
+	" token TEXT NOT NULL,"         /* the enrollment token's id */
+	" domain TEXT NOT NULL,"
+	" address TEXT NOT NULL,"       /* the host that fetched the script */
+	" state TEXT NOT NULL CHECK (state IN ('script', 'package', 'enrolled', 'failed',"
+	"  'timed-out', 'cancelled')),"
+	" arch TEXT,"
+	" version TEXT,"
+	" message TEXT,"
+	" client INTEGER,"
+	" started INTEGER NOT NULL,"
+	" updated INTEGER NOT NULL,"
+	" deadline INTEGER NOT NULL);"
+	"CREATE INDEX deployments_state ON deployments(state, deadline);"
+	"CREATE INDEX deployments_started ON deployments(started);";
+
 static const struct db_migration steps[] = {
 	{ 1, "the client tree, settings, administrators, tokens, deliveries", schema_v1 },
 	{ 2, "component packages, update now", schema_v2 },
@@ -223,6 +243,7 @@ static const struct db_migration steps[] = {
 	{ 8, "moves to other servers", schema_v8 },
 	{ 9, "tasks, last scans, event details, quarantines", schema_v9 },
 	{ 10, "roaming clients", schema_v10 },
+	{ 11, "agent deployments", schema_v11 },
 };
 
 static struct sqlite_db *conn(struct db *db)

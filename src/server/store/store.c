@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/log.h"
 #include "common/settings.h"
@@ -310,7 +311,7 @@ int64_t store_schema_version(void)
 static enum serr describe(struct store *st, json_t **info, char *errbuf, size_t errlen)
 {
 	int64_t version = 0, clients = 0, events = 0, deliveries = 0;
-	json_t *packages = NULL, *agents = json_array(), *status;
+	json_t *packages = NULL, *agents = json_array(), *status, *deploying = NULL;
 	char *paused = NULL, *importing = NULL;
 	struct db_stmt *s = NULL;
 	enum serr err = db_version(st->db, &version, errbuf, errlen);
@@ -345,16 +346,22 @@ static enum serr describe(struct store *st, json_t **info, char *errbuf, size_t 
 		json_decref(status);
 	}
 	db_finalize(s);
+	if (err == SERR_OK && version >= 11)
+		err = store_deploy_list(st, true, (int64_t)time(NULL), 1000, &deploying);
+	else if (err == SERR_OK)
+		deploying = json_array();
 	if (err == SERR_OK)
-		*info = json_pack("{sI sI sI so sI sb ss* so}", "schema", (json_int_t)version,
+		*info = json_pack("{sI sI sI so sI sb ss* so so}", "schema", (json_int_t)version,
 				  "clients", (json_int_t)clients, "events", (json_int_t)events,
 				  "packages", packages, "deliveries", (json_int_t)deliveries,
 				  "paused", paused && strcmp(paused, "1") == 0, "importing",
-				  importing, "agents", agents);
+				  importing, "agents", agents, "deploying", deploying);
 	else
 		json_decref(packages);
-	if (err != SERR_OK)
+	if (err != SERR_OK) {
 		json_decref(agents);
+		json_decref(deploying);
+	}
 	free(paused);
 	free(importing);
 	if (err != SERR_OK)

@@ -4,15 +4,16 @@
     python3 make.py --worktree WT [--out DIR] [--keep]
 
 WT is a checkout of the commit, built (WT/build/bin/wardd, ward-agent,
-ward-sps). The schema version N is read from WT/src/server/store.c (the
-number of schema_vN strings it defines). The script starts that commit's
-wardd on a fresh data directory through that commit's own test library
-(tests/lib/wardtest.py from schema 7 on, tests/server/test_wardd.py and
-test_agents.py before), populates it as far as that version can (domains,
-settings at every level, real ward-agent processes enrolled and
-acknowledging, the signature import, events, tokens, admins, a smart
-protection server, removed clients, tasks), records what that server
-reports, stops everything with SIGTERM and writes:
+ward-sps). The schema version N is the number of schema_vN strings the
+commit defines: in WT/src/server/db/sqlite.c where that exists (from
+202e1a1, schema 10, on), in WT/src/server/store.c before. The script
+starts that commit's wardd on a fresh data directory through that commit's
+own test library (tests/lib/wardtest.py from schema 7 on,
+tests/server/test_wardd.py and test_agents.py before), populates it as far
+as that version can (domains, settings at every level, real ward-agent
+processes enrolled and acknowledging, the signature import, events, tokens,
+admins, a smart protection server, removed clients, tasks), records what
+that server reports, stops everything with SIGTERM and writes:
 
     DIR/data.tar.gz     the data directory (as "data/..."), wardd stopped
     DIR/outside.tar.gz  what lived beside the data directory: the agents' and
@@ -49,7 +50,12 @@ CLAMAV_DIR = os.path.join(HERE, "..", "clamav")
 
 
 def schema_version(wt):
-    with open(os.path.join(wt, "src/server/store.c")) as f:
+    """The number of schema_vN steps the commit's store defines: since
+    202e1a1 they live in its SQLite backend, before in store.c."""
+    path = os.path.join(wt, "src/server/db/sqlite.c")
+    if not os.path.exists(path):
+        path = os.path.join(wt, "src/server/store.c")
+    with open(path) as f:
         return len(set(re.findall(r"static const char schema_v(\d+)\[\]", f.read())))
 
 
