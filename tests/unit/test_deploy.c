@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -48,12 +50,48 @@ static void test_versions(void)
 		CHECK(deploy_version_cmp(equal[i][0], equal[i][1]) == 0);
 }
 
-/* Reads the control fields of the file at path; NULL with errbuf set. */
-static json_t *control(const char *path, char *errbuf, size_t len)
+/* Runs argv (no shell) in dir, its output discarded: its exit status. */
+static int run(const char *dir, char *const argv[])
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	json_t *out = NULL;
+	pid_t pid = fork();
+	int status = -1, null;
 
+	if (pid == 0) {
+		null = open("/dev/null", O_WRONLY);
+		if (null < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 || chdir(dir) != 0)
+			_exit(127);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Writes text into dir/name. */
+static void write_file(const char *dir, const char *name, const char *text)
+{
+	char path[600];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/* Reads the control fields of the file dir/name; NULL with errbuf set. */
+static json_t *control(const char *dir, const char *name, char *errbuf, size_t len)
+{
+	char path[600];
+	json_t *out = NULL;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	CHECK(fd >= 0);
 	if (!deploy_read_control(fd, &out, errbuf, len))
 		out = NULL;
@@ -61,52 +99,55 @@ static json_t *control(const char *path, char *errbuf, size_t len)
 	return out;
 }
 
+/* A package of dpkg-deb's making, of that version, compressed so. */
+static int make_deb(const char *dir, const char *version, const char *compression,
+		    const char *name, bool check)
+{
+	char control_text[300], *argv[] = { "dpkg-deb", (char *)compression,
+		"--root-owner-group", check ? "-b" : "--nocheck", check ? "p" : "-b",
+		check ? (char *)name : "p", check ? NULL : (char *)name, NULL };
+
+	snprintf(control_text, sizeof(control_text), "Package: ward-agent\nVersion: %s\n"
+		 "Architecture: arm64\nMaintainer: t <t@example.org>\nDescription: x\n",
+		 version);
+	write_file(dir, "p/DEBIAN/control", control_text);
+	return run(dir, argv);
+}
+
 static void test_control(const char *dir)
 {
-	char cmd[1500], path[600], msg[300];
+	char msg[300], sub[600];
+	char *ar[] = { "ar", "qc", "other.deb", "member", NULL };
 	json_t *c;
-	FILE *f;
 
+	snprintf(sub, sizeof(sub), "%s/p", dir);
+	CHECK(mkdir(sub, 0755) == 0);
+	snprintf(sub, sizeof(sub), "%s/p/DEBIAN", dir);
+	CHECK(mkdir(sub, 0755) == 0);
 	/* A real package, xz-compressed (dpkg-deb's default) and gzip. */
-	snprintf(cmd, sizeof(cmd), "set -e; cd %s; mkdir -p p/DEBIAN; printf 'Package: "
-		 "ward-agent\\nVersion: 1:2.3~rc1-4\\nArchitecture: arm64\\nMaintainer: t "
-		 "<t@example.org>\\nDescription: x\\n' >p/DEBIAN/control; dpkg-deb -Zxz "
-		 "--root-owner-group -b p xz.deb >/dev/null; dpkg-deb -Zgzip --root-owner-group "
-		 "-b p gz.deb >/dev/null", dir);
-	CHECK(system(cmd) == 0);
-	snprintf(path, sizeof(path), "%s/xz.deb", dir);
-	c = control(path, msg, sizeof(msg));
+	CHECK(make_deb(dir, "1:2.3~rc1-4", "-Zxz", "xz.deb", true) == 0);
+	CHECK(make_deb(dir, "1:2.3~rc1-4", "-Zgzip", "gz.deb", true) == 0);
+	c = control(dir, "xz.deb", msg, sizeof(msg));
 	CHECK(c != NULL);
 	CHECK_STR_EQ(json_string_value(json_object_get(c, "package")), "ward-agent");
 	CHECK_STR_EQ(json_string_value(json_object_get(c, "version")), "1:2.3~rc1-4");
 	CHECK_STR_EQ(json_string_value(json_object_get(c, "arch")), "arm64");
 	json_decref(c);
-	snprintf(path, sizeof(path), "%s/gz.deb", dir);
-	c = control(path, msg, sizeof(msg));
+	c = control(dir, "gz.deb", msg, sizeof(msg));
 	CHECK(c != NULL);
 	json_decref(c);
 	/* Not an ar archive; an ar archive that is no Debian package. */
-	snprintf(path, sizeof(path), "%s/text.deb", dir);
-	f = fopen(path, "w");
-	CHECK(f != NULL);
-	fputs("hello\n", f);
-	fclose(f);
-	CHECK(control(path, msg, sizeof(msg)) == NULL);
+	write_file(dir, "text.deb", "hello\n");
+	CHECK(control(dir, "text.deb", msg, sizeof(msg)) == NULL);
 	CHECK(strstr(msg, "not a Debian package") != NULL);
-	snprintf(cmd, sizeof(cmd), "cd %s && printf x >member && ar qc other.deb member "
-		 "2>/dev/null", dir);
-	CHECK(system(cmd) == 0);
-	snprintf(path, sizeof(path), "%s/other.deb", dir);
-	CHECK(control(path, msg, sizeof(msg)) == NULL);
+	write_file(dir, "member", "x");
+	CHECK(run(dir, ar) == 0);
+	CHECK(control(dir, "other.deb", msg, sizeof(msg)) == NULL);
 	CHECK(strstr(msg, "no debian-binary member") != NULL);
-	/* A version with a character Debian does not allow there (which the
+	/* A version with characters Debian does not allow there (which the
 	 * install script would write into a shell word). */
-	snprintf(cmd, sizeof(cmd), "set -e; cd %s; sed -i 's/^Version: .*/Version: 1.0$(id)/' "
-		 "p/DEBIAN/control; dpkg-deb --nocheck --root-owner-group -b p bad.deb "
-		 ">/dev/null", dir);
-	CHECK(system(cmd) == 0);
-	snprintf(path, sizeof(path), "%s/bad.deb", dir);
-	CHECK(control(path, msg, sizeof(msg)) == NULL);
+	CHECK(make_deb(dir, "1.0$(id)", "-Zxz", "bad.deb", false) == 0);
+	CHECK(control(dir, "bad.deb", msg, sizeof(msg)) == NULL);
 	CHECK(strstr(msg, "characters Debian does not allow") != NULL);
 	CHECK(deploy_id_valid("0123456789abcdef0123456789abcdef"));
 	CHECK(!deploy_id_valid("0123456789ABCDEF0123456789abcdef"));
@@ -115,12 +156,12 @@ static void test_control(const char *dir)
 
 int main(void)
 {
-	char dir[] = "/tmp/ward-test-deploy-XXXXXX", cmd[100];
+	char dir[] = "/tmp/ward-test-deploy-XXXXXX";
+	char *rm[] = { "rm", "-rf", dir, NULL };
 
 	CHECK(mkdtemp(dir) != NULL);
 	test_versions();
 	test_control(dir);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	CHECK(system(cmd) == 0);
+	CHECK(run("/", rm) == 0);
 	return check_finish();
 }
