@@ -25,6 +25,8 @@ packages="$packages git"
 # make deb and its test: Debian's packaging tools, lintian, and
 # debootstrap for the fresh Debian 12 the packages are installed into.
 packages="$packages debhelper dpkg-dev lintian debootstrap"
+# The alerts' tests: a real SMTP server on loopback (aiosmtpd).
+packages="$packages python3-aiosmtpd"
 # Node.js and npm run the browser tests; a machine that has them (any
 # version from 18 on) keeps its own, others get Debian's.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages="$packages nodejs npm"

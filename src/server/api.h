@@ -51,6 +51,7 @@ struct api_ctx {
 	struct backups *backups; /* the backups wardd makes itself */
 	struct metrics *metrics; /* what GET /metrics counts */
 	struct deploy *deploy;   /* agent deployments */
+	struct alerts *alerts;   /* alert rules and the thread that sends them */
 	struct http_server *http;
 	bool metrics_token;      /* metrics.token_file is set: its token's SHA-256 */
 	unsigned char metrics_token_hash[32];

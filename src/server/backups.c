@@ -133,6 +133,11 @@ void backups_start(struct backups *b, struct http_req *req, const char *who)
 	if (!j->src.passphrase || !j->out || !j->who || rc) {
 		log_msg(LOG_LVL_ERROR, "backup: %s", msg);
 		store_eventf(b->st, "system", 0, "backup asked by %s not made: %s", who, msg);
+		/* A backup that could not start failed too (a schedule's above
+		 * all): the last outcome says so, and alerts tell it. */
+		json_decref(b->last);
+		b->last = json_pack("{sb sI sf ss ss}", "ok", 0, "time", (json_int_t)now,
+				    "seconds", 0.0, "by", who, "error", msg);
 		if (req)
 			http_respond_error(req, 409, "%s", msg);
 		job_free(j);

@@ -155,6 +155,9 @@ static const struct ini_field fields[] = {
 	  "Retry-After"),
 	F("deploy", "keep", INI_DURATION, deploy_keep, "30d", 3600, 3650LL * 86400,
 	  "how long ended deployments are listed"),
+	F("alerts", "check_interval", INI_DURATION, alerts_check_interval, "30s", 1, 3600,
+	  "how often the conditions alert rules watch (outbreaks, outdated components, smart "
+	  "protection, real-time protection, imports, backups) are looked at"),
 	F("metrics", "token_file", INI_STRING, metrics_token_file, "", 0, 0,
 	  "a file (readable by wardd's user only) holding a bearer token a scraper presents "
 	  "for GET /metrics, and for nothing else; empty: administrators' sessions only"),

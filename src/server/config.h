@@ -80,6 +80,8 @@ struct config {
 	int64_t deploy_timeout;      /* seconds from the script to the enrollment */
 	int64_t deploy_max_in_progress; /* deployments in progress at once */
 	int64_t deploy_keep;         /* seconds ended deployments are listed */
+	/* [alerts] */
+	int64_t alerts_check_interval; /* seconds between looks at the conditions */
 	/* [metrics] */
 	char *metrics_token_file;    /* a scraper's bearer token for GET /metrics */
 	/* [http] */

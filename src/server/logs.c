@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "server/alerts.h"
 #include "server/metrics.h"
 #include "server/store.h"
 
@@ -459,6 +460,7 @@ void logs_post_detections(struct api_ctx *ctx, struct http_req *req, const char 
 	e->day += (int64_t)n;
 	if (ctx->metrics)
 		metrics_detections(ctx->metrics, (int64_t)n);
+	alerts_detections(ctx->alerts, id, list, messages);
 	http_respond_json(req, 200, json_pack("{sI}", "logged", (json_int_t)n));
 out:
 	for (i = 0; i < n && i < LOGS_MAX_REPORT; i++) {

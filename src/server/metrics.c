@@ -226,25 +226,44 @@ static void backups(struct util_buf *b, const struct api_ctx *ctx)
 	json_decref(s);
 }
 
-static void deployments(struct util_buf *b, const struct api_ctx *ctx)
+/* A gauge by state: one sample for each of states (NULL-terminated),
+ * counted from counts ([{state, n}], taken; NULL: the store failed, no
+ * samples). */
+static void by_state(struct util_buf *b, const char *name, const char *help,
+		     const char *const *states, json_t *counts)
 {
-	json_t *counts = NULL, *c;
-	const char *const *state;
-	size_t i;
+	const json_t *c;
 	json_int_t n;
+	size_t i;
 
-	if (store_deploy_count(ctx->st, (int64_t)time(NULL), &counts) != SERR_OK)
+	if (!counts)
 		return;
-	head(b, "ward_deployments", "gauge", "Agent deployments by state (script and package: "
-	     "in progress; the others ended, and listed for deploy.keep).");
-	for (state = store_deploy_states; *state; state++) {
+	head(b, name, "gauge", help);
+	for (; *states; states++) {
 		n = 0;
 		json_array_foreach(counts, i, c)
-			if (strcmp(json_string_value(json_object_get(c, "state")), *state) == 0)
+			if (strcmp(json_string_value(json_object_get(c, "state")), *states) == 0)
 				n = json_integer_value(json_object_get(c, "n"));
-		util_buf_printf(b, "ward_deployments{state=\"%s\"} %lld\n", *state, (long long)n);
+		util_buf_printf(b, "%s{state=\"%s\"} %lld\n", name, *states, (long long)n);
 	}
 	json_decref(counts);
+}
+
+static void deployments_alerts(struct util_buf *b, const struct api_ctx *ctx)
+{
+	static const char *const alert_states[] = { "pending", "sent", "failed", NULL };
+	json_t *counts = NULL;
+
+	if (store_deploy_count(ctx->st, (int64_t)time(NULL), &counts) != SERR_OK)
+		counts = NULL;
+	by_state(b, "ward_deployments", "Agent deployments by state (script and package: in "
+		 "progress; the others ended, and listed for deploy.keep).", store_deploy_states,
+		 counts);
+	if (store_alert_counts(ctx->st, &counts) != SERR_OK)
+		counts = NULL;
+	by_state(b, "ward_alert_messages", "Alert messages by state (pending: not sent yet, "
+		 "or to be tried again; failed: given up), kept for logs.keep.", alert_states,
+		 counts);
 }
 
 static void requests(struct util_buf *b, const struct metrics *m)
@@ -283,7 +302,7 @@ void metrics_get(struct api_ctx *ctx, struct http_req *req, const char *who,
 	updates(&b, ctx);
 	sps(&b, ctx);
 	backups(&b, ctx);
-	deployments(&b, ctx);
+	deployments_alerts(&b, ctx);
 	requests(&b, ctx->metrics);
 	http_respond_data(req, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
 }

@@ -629,4 +629,90 @@ enum serr store_deploy_list(struct store *st, bool open_only, int64_t now, int64
  * now (those past their deadline count as "timed-out"). */
 enum serr store_deploy_count(struct store *st, int64_t now, json_t **counts);
 
+/* Fills host (hlen bytes) and domain (dlen bytes) with client's host name
+ * and domain path: SERR_NOENT when there is no such client. */
+enum serr store_client_place(struct store *st, int64_t client, char *host, size_t hlen,
+			     char *domain, size_t dlen);
+
+/* Counts the detections logged since then by clients in the domain path
+ * scope and below ("/": all), into *n, and the clients they came from,
+ * into *clients. */
+enum serr store_detections_count(struct store *st, const char *scope, int64_t since,
+				 int64_t *n, int64_t *clients);
+
+/* Stores in *out (a new object) each component's package versions, with
+ * when each was made: {component: [{"version", "created"}]}, oldest
+ * first. */
+enum serr store_package_versions(struct store *st, json_t **out);
+
+/* Alerts (alerts.c). A channel: {name, kind, config (an object, secrets
+ * included), updated}. Sets channel name (kind "email", "syslog" or
+ * "webhook"; config JSON text), replacing one of that name. */
+enum serr store_alert_channel_put(struct store *st, const char *name, const char *kind,
+				  const char *config, int64_t now, char *errbuf, size_t errlen);
+
+/* Removes channel name: SERR_NOENT when there is none. */
+enum serr store_alert_channel_delete(struct store *st, const char *name);
+
+/* Stores in *out (a new list) every channel, by name. */
+enum serr store_alert_channels(struct store *st, json_t **out);
+
+/* Sets rule name (params: JSON text of an object; channels: of a list of
+ * names), replacing one of that name; a rule whose kind, scope or
+ * parameters changed forgets the conditions it had told. */
+enum serr store_alert_rule_put(struct store *st, const char *name, const char *kind,
+			       const char *scope, const char *params, const char *channels,
+			       int64_t every, bool enabled, int64_t now, char *errbuf,
+			       size_t errlen);
+
+/* Removes rule name with what it holds: SERR_NOENT when there is none. */
+enum serr store_alert_rule_delete(struct store *st, const char *name);
+
+/* Stores in *out (a new list) every rule: {name, kind, scope, params,
+ * channels, every, enabled, last_sent, dropped (raised beyond what it
+ * holds), updated, held (items waiting)}. */
+enum serr store_alert_rules(struct store *st, json_t **out);
+
+/* Holds an item rule raised (detail: JSON text of an object) for its next
+ * message; past max_held held, counts it only. */
+enum serr store_alert_raise(struct store *st, const char *rule, int64_t now,
+			    const char *subject, const char *detail, int64_t max_held);
+
+/* Stores in *out (a new list) the first limit items rule holds: {id,
+ * time, subject, detail}. */
+enum serr store_alert_items(struct store *st, const char *rule, int64_t limit, json_t **out);
+
+/* In one transaction: queues the message subject/body (JSON text) of rule
+ * for each channel named in the list channels, lets go of the items up to
+ * id upto, and records now as the rule's last message. */
+enum serr store_alert_flush(struct store *st, const char *rule, int64_t upto, int64_t now,
+			    const json_t *channels, const char *subject, const char *body);
+
+/* Records the conditions of rule true now (the keys of now_true), and
+ * forgets those no longer; *fresh (a new list) gets those not true
+ * before. */
+enum serr store_alert_open(struct store *st, const char *rule, const json_t *now_true,
+			   int64_t now, json_t **fresh);
+
+/* Stores in *out (a new list) at most limit messages due at now: {id,
+ * rule, channel, subject, attempts, body (object), kind and config of its
+ * channel (null when it was removed), time}. */
+enum serr store_alert_pending(struct store *st, int64_t now, int64_t limit, json_t **out);
+
+/* Records message id's outcome: state "sent", "failed", or "pending"
+ * again (tried at next_try), after attempts, with error. */
+enum serr store_alert_result(struct store *st, int64_t id, const char *state,
+			     int64_t attempts, int64_t next_try, const char *error, int64_t now);
+
+/* Stores in *out (a new list) the newest limit messages (of rule only,
+ * when not NULL): {id, time, rule, channel, subject, body, state,
+ * attempts, error, done}. */
+enum serr store_alert_log(struct store *st, const char *rule, int64_t limit, json_t **out);
+
+/* Stores in *out (a new list of {state, n}) the messages by state. */
+enum serr store_alert_counts(struct store *st, json_t **out);
+
+/* Removes the messages sent or given up before then. */
+enum serr store_alert_prune(struct store *st, int64_t before);
+
 #endif

@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <curl/curl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/admins.h"
+#include "server/alerts.h"
 #include "server/api.h"
 #include "server/api_clients.h"
 #include "server/api_tasks.h"
@@ -599,6 +601,9 @@ int main(int argc, char **argv)
 	ctx.backups = backups_new(&cfg, conf_path, st, http);
 	ctx.deploy = deploy_new(&cfg, st, http);
 	ctx.http = http;
+	/* libcurl (the alerts' email and webhooks) before any thread of it. */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	ctx.alerts = alerts_new(&ctx, http);
 	ctx.metrics = metrics_new();
 	if (ctx.metrics) {
 		http_on_answer(http, metrics_answered, ctx.metrics);
@@ -609,7 +614,8 @@ int main(int argc, char **argv)
 		goto out;
 	if (ctx.notify)
 		notify_set_signer(ctx.notify, ctx.updates);
-	if (!ctx.notify || !ctx.backups || !ctx.deploy || !ctx.metrics || !ctx.enroll_by_token ||
+	if (!ctx.notify || !ctx.backups || !ctx.deploy || !ctx.alerts || !ctx.metrics ||
+	    !ctx.enroll_by_token ||
 	    !ctx.enroll_by_address ||
 	    !loop_every(loop, (uint64_t)cfg.verify_interval * 1000, on_verify, &ctx) ||
 	    !loop_every(loop, (uint64_t)(cfg.tasks_expire < 60 ? cfg.tasks_expire : 60) * 1000,
@@ -622,6 +628,7 @@ int main(int argc, char **argv)
 		     WARD_VERSION, url, cfg.listen, cfg.data_dir);
 	status = loop_run(loop) == 0 ? 0 : 1;
 out:
+	alerts_free(ctx.alerts);
 	backups_free(ctx.backups);
 	deploy_free(ctx.deploy);
 	http_free(http);

@@ -502,6 +502,31 @@ try {
 	await page.check('#deploy-ended');
 	await page.waitForSelector('#deploy-list tr[data-deployment] .pill:text("cancelled")');
 
+	step('alerts: a syslog channel tested, a rule sending by it, the message logged');
+	await page.click('nav a[data-page=alerts]');
+	await page.waitForSelector('#alert-channels td:has-text("No channel yet.")');
+	await page.fill('#ch-name', 'siem');
+	await page.selectOption('#ch-kind', 'syslog');
+	await page.fill('#ch-config', JSON.stringify({ address: 'udp://127.0.0.1:9', facility: 'local4' }));
+	await page.click('#ch-save');
+	await page.waitForSelector('#alert-channels tr[data-channel=siem]');
+	await page.click('#alert-channels tr[data-channel=siem] button:text("Test")');
+	await page.waitForSelector('.toast:text("Test message sent by siem")', { timeout: 30000 });
+	await page.fill('#rule-name', 'outbreaks');
+	await page.selectOption('#rule-kind', 'outbreak');
+	await page.fill('#rule-channels', 'siem');
+	await page.click('#rule-save');
+	const rule = await (await page.waitForSelector('#alert-rules tr[data-rule=outbreaks]')).textContent();
+	assert.ok(rule.includes('{"clients":1,"detections":10,"minutes":60}'), rule);
+	await page.waitForSelector('#alert-log tr[data-message] .pill:text("sent")');
+	// A bad configuration is refused with the reason.
+	await page.fill('#ch-name', 'bad');
+	await page.selectOption('#ch-kind', 'webhook');
+	await page.fill('#ch-config', JSON.stringify({ url: 'http://plain.example/' }));
+	await page.click('#ch-save');
+	await page.waitForSelector('main .error:has-text("url: expected an https:// URL")');
+	await shot('alerts');
+
 	step('sign out');
 	await page.click('#signout');
 	await page.waitForSelector('form.signin');
@@ -529,6 +554,10 @@ try {
 	await page.click('nav a[data-page=deploy]');
 	await page.waitForSelector('#deploy-summary');
 	assert.equal(await page.isVisible('#deploy-make'), false);
+	await page.click('nav a[data-page=alerts]');
+	await page.waitForSelector('#alert-channels tr[data-channel=siem]');
+	assert.equal(await page.isVisible('#ch-save'), false);
+	assert.equal(await page.locator('#alert-channels button:visible').count(), 0);
 	await page.click('nav a[data-page=admins]');
 	await page.waitForSelector('#admin-list tr[data-admin=auditor]');
 	assert.equal(await page.isVisible('#admin-add'), false);

@@ -24,6 +24,7 @@
 #include "input.h"
 #include "scratch.h"
 #include "server/api.h"
+#include "server/alerts.h"
 #include "server/backups.h"
 #include "server/deploy.h"
 #include "server/metrics.h"
@@ -255,8 +256,10 @@ static void setup(void)
 	ctx.backups = backups_new(&cfg, NULL, ctx.st, srv);
 	ctx.deploy = deploy_new(&cfg, ctx.st, srv);
 	ctx.http = srv;
+	/* Its timer never runs here (no loop): nothing is sent. */
+	ctx.alerts = alerts_new(&ctx, srv);
 	ctx.metrics = metrics_new();
-	if (!ctx.backups || !ctx.deploy || !ctx.metrics)
+	if (!ctx.backups || !ctx.deploy || !ctx.alerts || !ctx.metrics)
 		fail("backups", "out of memory");
 	http_on_answer(srv, metrics_answered, ctx.metrics);
 	p = sps_pattern_load(scratch_file("hashes.wsp", pattern, sizeof(pattern) - 1), 7, msg,
@@ -341,10 +344,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		headers[3] = c->header;
 	}
 	status = http_local_request(srv, method, path, headers, query, body, len);
-	/* Every request is answered, or parked: an event channel, or password
-	 * work handed to the sign-in workers. */
+	/* Every request is answered, or parked: an event channel, password
+	 * work handed to the sign-in workers, a channel's test. */
 	if (status == 0 && pick != OPS_AGENT_EVENTS && pick != OPS_LOGIN &&
-	    pick != OPS_ADMIN_PASSWD && pick != OPS_ADMIN_ADD)
+	    pick != OPS_ADMIN_PASSWD && pick != OPS_ADMIN_ADD && pick != OPS_ALERT_CHANNEL_TEST)
 		abort();
 	free(text);
 	return 0;

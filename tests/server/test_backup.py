@@ -305,9 +305,13 @@ class ServerBackupsTest(unittest.TestCase):
                    env={"WARD_BACKUP_PASSPHRASE": ""})
         self.assertEqual(done.returncode, 0, done.stderr)
         status = self.api("GET", "/api/v1/backups")
-        self.assertEqual((status["last"]["ok"], status["last"]["by"]), (True, "admin"))
-        self.assertEqual([a["name"] for a in status["archives"]],
-                         [os.path.basename(made["archive"])])
+        # (backup.schedule, every 10 s, may have made one since, on a slow
+        # machine: then it is the last.)
+        self.assertTrue(status["last"]["ok"])
+        self.assertIn(status["last"]["by"], ("admin", "schedule"))
+        names = [a["name"] for a in status["archives"]]
+        self.assertIn(os.path.basename(made["archive"]), names)
+        self.assertEqual(len(names), 1 if status["last"]["by"] == "admin" else 2)
         self.assertEqual((status["schedule"], status["keep"]), ("every 10s", 2))
         # One at a time: asked while one runs, the answer says so.
         results = {}

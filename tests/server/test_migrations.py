@@ -31,7 +31,9 @@ class MigrationTest(unittest.TestCase):
         untar(os.path.join(folder, "data.tar.gz"), root)
         with open(os.path.join(folder, "expected.json")) as f:
             expected = json.load(f)
-        server = Wardd(root)
+        # Ended deployments are kept for deploy.keep after their last
+        # change, by the clock: the fixtures' for as long as they are used.
+        server = Wardd(root, extra="[deploy]\nkeep = 3650d\n")
         server.start()
         self.addCleanup(server.stop)
         return server, expected
@@ -91,6 +93,13 @@ class MigrationTest(unittest.TestCase):
                              [(t["id"], t["state"]) for t in exp["tasks"]["tasks"]])
         if "quarantine" in exp:
             self.assertEqual(api("/api/v1/quarantine")["items"], exp["quarantine"]["items"])
+        if "deployments" in exp:
+            fields = ("state", "client", "domain", "address", "arch", "version", "message",
+                      "started", "deadline")
+            by_id = lambda d: {x["id"]: tuple(x[f] for f in fields)  # noqa: E731
+                               for x in d["deployments"]}
+            self.assertEqual(by_id(api("/api/v1/deployments?all=1")),
+                             by_id(exp["deployments"]), f"v{n}: deployments")
         self.assertEqual(server.stop(), 0)
         db = sqlite3.connect(os.path.join(server.data, "ward.db"))
         try:
@@ -141,7 +150,7 @@ class MigrationTest(unittest.TestCase):
 
 
 # The schema this wardd brings databases to (src/server/db/sqlite.c).
-CURRENT = 11
+CURRENT = 12
 
 if __name__ == "__main__":
     unittest.main()

@@ -12,6 +12,7 @@ import * as logs from './logs.js';
 import * as admins from './admins.js';
 import * as backups from './backups.js';
 import * as deploy from './deploy.js';
+import * as alerts from './alerts.js';
 
 const pages = [
 	{ id: 'dashboard', title: 'Dashboard', mod: dashboard },
@@ -22,6 +23,7 @@ const pages = [
 	{ id: 'smart', title: 'Smart protection', mod: sps },
 	{ id: 'quarantine', title: 'Quarantine', mod: quarantine },
 	{ id: 'logs', title: 'Logs', mod: logs },
+	{ id: 'alerts', title: 'Alerts', mod: alerts },
 	{ id: 'admins', title: 'Administrators', mod: admins },
 	{ id: 'backups', title: 'Backups', mod: backups },
 ];

@@ -232,6 +232,54 @@ static const char schema_v11[] =
 	"CREATE INDEX deployments_state ON deployments(state, deadline);"
 	"CREATE INDEX deployments_started ON deployments(started);";
 
+/* Schema version 12: alerts (alerts.c): the channels messages go out by,
+ * the rules that raise them, what a rule raised and has not sent yet (its
+ * rate limit holds it), the conditions alerted and still true (so each is
+ * told once), and every message, pending until sent or given up. */
+static const char schema_v12[] =
+	"CREATE TABLE alert_channels ("
+	" name TEXT PRIMARY KEY,"
+	" kind TEXT NOT NULL CHECK (kind IN ('email', 'syslog', 'webhook')),"
+	" config TEXT NOT NULL,"        /* JSON object, secrets included */
+	" updated INTEGER NOT NULL);"
+	"CREATE TABLE alert_rules ("
+	" name TEXT PRIMARY KEY,"
+	" kind TEXT NOT NULL,"
+	" scope TEXT NOT NULL,"         /* a domain path: it and below */
+	" params TEXT NOT NULL,"        /* JSON object */
+	" channels TEXT NOT NULL,"      /* JSON list of channel names */
+	" every INTEGER NOT NULL,"      /* seconds between two messages at least */
+	" enabled INTEGER NOT NULL,"
+	" last_sent INTEGER NOT NULL DEFAULT 0,"
+	" dropped INTEGER NOT NULL DEFAULT 0,"  /* raised beyond what is held */
+	" updated INTEGER NOT NULL);"
+	"CREATE TABLE alert_items ("
+	" id INTEGER PRIMARY KEY,"
+	" rule TEXT NOT NULL,"
+	" time INTEGER NOT NULL,"
+	" subject TEXT NOT NULL,"
+	" detail TEXT NOT NULL);"       /* JSON object */
+	"CREATE INDEX alert_items_rule ON alert_items(rule, id);"
+	"CREATE TABLE alert_open ("
+	" rule TEXT NOT NULL,"
+	" subject TEXT NOT NULL,"
+	" since INTEGER NOT NULL,"
+	" PRIMARY KEY (rule, subject));"
+	"CREATE TABLE alert_messages ("
+	" id INTEGER PRIMARY KEY,"
+	" time INTEGER NOT NULL,"
+	" rule TEXT NOT NULL,"
+	" channel TEXT NOT NULL,"
+	" subject TEXT NOT NULL,"
+	" body TEXT NOT NULL,"          /* JSON: {"text", "items", "more"} */
+	" state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" next_try INTEGER NOT NULL,"
+	" error TEXT,"
+	" done INTEGER);"
+	"CREATE INDEX alert_messages_pending ON alert_messages(state, next_try);"
+	"CREATE INDEX alert_messages_time ON alert_messages(time);";
+
 static const struct db_migration steps[] = {
 	{ 1, "the client tree, settings, administrators, tokens, deliveries", schema_v1 },
 	{ 2, "component packages, update now", schema_v2 },
@@ -244,6 +292,7 @@ static const struct db_migration steps[] = {
 	{ 9, "tasks, last scans, event details, quarantines", schema_v9 },
 	{ 10, "roaming clients", schema_v10 },
 	{ 11, "agent deployments", schema_v11 },
+	{ 12, "alerts", schema_v12 },
 };
 
 static struct sqlite_db *conn(struct db *db)

@@ -107,3 +107,34 @@ enum serr store_events_prune(struct store *st, int64_t keep, int64_t now, int64_
 	return store_sql_count(st, n, NULL, 0, "DELETE FROM events WHERE time < ? AND "
 			       "observed < ?", "ii", now - keep, store_observed(st) - keep);
 }
+
+enum serr store_client_place(struct store *st, int64_t client, char *host, size_t hlen,
+			     char *domain, size_t dlen)
+{
+	char *h = NULL;
+
+	event_place(st, client, &h, domain, dlen);
+	if (!h)
+		return SERR_NOENT;
+	snprintf(host, hlen, "%s", h);
+	free(h);
+	return SERR_OK;
+}
+
+enum serr store_detections_count(struct store *st, const char *scope, int64_t since,
+				 int64_t *n, int64_t *clients)
+{
+	struct db_stmt *s = store_prepare(st, NULL, 0, "SELECT count(*), count(DISTINCT client) "
+					  "FROM events WHERE kind = 'detection' AND time >= ?1 AND "
+					  "(?2 = '/' OR domain = ?2 OR substr(domain, 1, "
+					  "length(?2) + 1) = ?2 || '/')", "is", since, scope);
+	enum serr err = s ? SERR_OK : SERR_DB;
+
+	*n = *clients = 0;
+	if (s && db_step(s, &err, NULL, 0)) {
+		*n = db_column_int(s, 0);
+		*clients = db_column_int(s, 1);
+	}
+	db_finalize(s);
+	return err;
+}

@@ -54,3 +54,34 @@ enum serr store_packages(struct store *st, const char *component, json_t **out)
 				  "created FROM packages WHERE component = ? "
 				  "ORDER BY version, base", "s", component);
 }
+
+enum serr store_package_versions(struct store *st, json_t **out)
+{
+	json_t *rows = NULL, *r, *by = json_object(), *list;
+	enum serr err = store_sql_rows(st, 0, &rows, "SELECT component, version, min(created) "
+				       "AS created FROM packages GROUP BY component, version "
+				       "ORDER BY component, version", "");
+	const char *comp;
+	size_t i;
+
+	if (err == SERR_OK && !by)
+		err = SERR_NOMEM;
+	json_array_foreach(rows, i, r) {
+		if (err != SERR_OK)
+			break;
+		comp = json_string_value(json_object_get(r, "component"));
+		list = json_object_get(by, comp);
+		if (!list && json_object_set_new(by, comp, list = json_array()) != 0)
+			err = SERR_NOMEM;
+		json_object_del(r, "component");
+		if (err == SERR_OK && json_array_append(list, r) != 0)
+			err = SERR_NOMEM;
+	}
+	json_decref(rows);
+	if (err != SERR_OK) {
+		json_decref(by);
+		return err;
+	}
+	*out = by;
+	return SERR_OK;
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Makes one schema fixture with the programs of one old commit of Ward.
 
-    python3 make.py --worktree WT [--out DIR] [--keep]
+    python3 make.py --worktree WT [--out DIR] [--keep] [--commit C]
 
 WT is a checkout of the commit, built (WT/build/bin/wardd, ward-agent,
 ward-sps). The schema version N is the number of schema_vN strings the
@@ -12,16 +12,21 @@ own test library (tests/lib/wardtest.py from schema 7 on,
 tests/server/test_wardd.py and test_agents.py before), populates it as far
 as that version can (domains, settings at every level, real ward-agent
 processes enrolled and acknowledging, the signature import, events, tokens,
-admins, a smart protection server, removed clients, tasks), records what
-that server reports, stops everything with SIGTERM and writes:
+admins, a smart protection server, removed clients, tasks, agent
+deployments), records what that server reports, stops everything with
+SIGTERM and writes:
 
     DIR/data.tar.gz     the data directory (as "data/..."), wardd stopped
     DIR/outside.tar.gz  what lived beside the data directory: the agents' and
                         ward-sps's own folders (credentials), the signature
-                        source folder wardd imported from
+                        source folder wardd imported from, the agent
+                        packages it served (deploy.package_dir, v11+)
     DIR/wardd.ini       the configuration it ran with (paths of this run)
     DIR/expected.json   what the old server reported, and the database read
                         back with sqlite3 after the stop
+
+WT may be a plain export of the commit (git archive, no .git): then
+--commit names it, resolved to its full id in this script's repository.
 
 Every process it starts is stopped by its own pid; agents run in a UTS
 namespace of their own (unshare -u) only so that each has its own host
@@ -59,9 +64,20 @@ def schema_version(wt):
         return len(set(re.findall(r"static const char schema_v(\d+)\[\]", f.read())))
 
 
-def git_head(wt):
-    return subprocess.run(["git", "-C", wt, "rev-parse", "HEAD"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+def git_head(wt, commit=None):
+    """The commit WT is a checkout of; for an export without .git (git
+    archive), commit resolved in this script's own repository."""
+    done = subprocess.run(["git", "-C", wt, "rev-parse", "HEAD"], capture_output=True,
+                          text=True)
+    if done.returncode == 0 and not commit:
+        return done.stdout.strip()
+    if not commit:
+        raise SystemExit(f"{wt} is no git checkout: name its commit with --commit")
+    full = subprocess.run(["git", "-C", HERE, "rev-parse", "--verify", commit + "^{commit}"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    if done.returncode == 0 and done.stdout.strip() != full:
+        raise SystemExit(f"{wt} is a checkout of {done.stdout.strip()}, not of {full}")
+    return full
 
 
 def load_lib(wt):
@@ -78,12 +94,12 @@ def load_lib(wt):
 
 
 class Fixture:
-    def __init__(self, wt, out, keep):
+    def __init__(self, wt, out, keep, commit=None):
         self.wt = os.path.abspath(wt)
         self.out = os.path.abspath(out)
         self.keep = keep
         self.n = schema_version(self.wt)
-        self.commit = git_head(self.wt)
+        self.commit = git_head(self.wt, commit)
         self.Wardd, self.AgentCls, self.wait_for, self.agent_bin, self.lib = load_lib(self.wt)
         self.root = tempfile.mkdtemp(prefix=f"ward-fixture-v{self.n}-")
         self.server = None
@@ -177,6 +193,11 @@ class Fixture:
                 f.write("44d88612fea8a8f36de82e1278abb02f:68:Demo.Eicar\n")
             extra += f"[updates]\nsource_dir = {src}\nwatch_interval = 1s\n"
         extra += "[http]\nlong_poll = 5s\n[notify]\nretry_interval = 2s\n"
+        if n >= 11:
+            # The agent package the deployments install: a real Debian
+            # package in deploy.package_dir (the library's Wardd sets it to
+            # ROOT/agent-packages).
+            self.deb = self.lib.make_deb(os.path.join(self.root, "agent-packages"), "1.2.3-1")
         self.server = self.Wardd(self.root, extra=extra)
         shutil.copy(self.server.conf, os.path.join(self.root, "wardd.ini.used"))
         self.server.start()
@@ -279,6 +300,8 @@ class Fixture:
                 self.scan_task(ids["ws-eu-1"])
             except Exception as e:
                 self.note(f"scan task: {e!r}")
+        if n >= 11:
+            self.deployments(ids)
         self.wait_for(self.all_acked, timeout=120, what="settings acknowledged (final)")
         self.report(ids)
 
@@ -375,6 +398,66 @@ class Fixture:
                                   for t in self.api("GET", "/api/v1/tasks")["tasks"]),
                       timeout=90, what="the scan task ending")
 
+    def curl(self, url, *args):
+        """url fetched as a host would (curl trusting the server's CA):
+        (body, HTTP status)."""
+        done = subprocess.run(["curl", "-sS", "--cacert", os.path.join(self.server.data,
+                                                                       "ca.crt"),
+                               "-w", "\n%{http_code}", *args, url], capture_output=True,
+                              timeout=60)
+        body, _, status = done.stdout.rpartition(b"\n")
+        return body, int(status or 0)
+
+    def deployments(self, ids):
+        """Agent deployments (schema 11): an install script for /Lab, fetched
+        twice, so two deployments; the first downloads the package and its
+        agent (a new one, ws-deployed) enrolls with --deployment and runs,
+        the second reports its install step failed."""
+        made = self.api("POST", "/api/v1/deploy/script", {"domain": "/Lab", "days": 365})
+        self.exp["deploy_script_made"] = {k: v for k, v in made.items()
+                                          if k not in ("url", "command")}
+        url = made["url"]
+        m = re.fullmatch(r"(https://[^/]+/deploy/([0-9a-f]{64}))/install\.sh", url)
+        assert m, url
+        base, token = m.group(1), m.group(2)
+        started = []
+        for _ in range(2):
+            before = {d["id"] for d in self.api("GET", "/api/v1/deployments?all=1")
+                      ["deployments"]}
+            script, status = self.curl(url)
+            assert status == 200, (status, script[-300:])
+            new = [d for d in self.api("GET", "/api/v1/deployments?all=1")["deployments"]
+                   if d["id"] not in before]
+            assert len(new) == 1, new
+            assert f"deployment={new[0]['id']}\n".encode() in script, new[0]["id"]
+            started.append(new[0]["id"])
+        first, second = started
+        # The first: its package, then a new agent enrolled for it.
+        body, status = self.curl(f"{base}/ward-agent.deb?arch=amd64&deployment={first}")
+        assert status == 200, (status, body[-300:])
+        with open(self.deb, "rb") as f:
+            assert body == f.read(), "the package served is not the one in package_dir"
+        a = self.new_agent("ws-deployed")
+        self.enroll(a, "--server", base.split("/deploy/")[0], "--token", token, "--ca",
+                    os.path.join(self.server.data, "ca.crt"), "--deployment", first)
+        self.start_agent(a)
+        ids["ws-deployed"] = self.client_id("ws-deployed")
+        self.exp["client_ids"] = ids
+        # The second: its install step failed, reported as the script's
+        # fail() does.
+        body, status = self.curl(f"{base}/report?deployment={second}&step=install",
+                                 "-H", "Content-Type: text/plain", "--data-binary",
+                                 "installing the package failed: dpkg: error: dpkg frontend "
+                                 "lock was locked by another process with pid 812\n")
+        assert status == 200, (status, body[-300:])
+        states = {d["id"]: d for d in self.api("GET", "/api/v1/deployments?all=1")
+                  ["deployments"]}
+        assert (states[first]["state"], states[first]["client"]) == ("enrolled",
+                                                                      ids["ws-deployed"]), \
+            states[first]
+        assert states[second]["state"] == "failed", states[second]
+        self.exp["deployment_ids"] = {"enrolled": first, "failed": second}
+
     def report(self, ids):
         n, e = self.n, self.exp
         e["tree"] = self.api("GET", "/api/v1/tree")
@@ -413,6 +496,8 @@ class Fixture:
         if n >= 9:
             e["tasks"] = self.api("GET", "/api/v1/tasks?limit=10000")
             e["quarantine"] = self.api("GET", "/api/v1/quarantine")
+        if n >= 11:
+            e["deployments"] = self.api("GET", "/api/v1/deployments?all=1")
 
     def stop_all(self):
         for a in self.agents.values():
@@ -475,7 +560,7 @@ class Fixture:
         with tarfile.open(os.path.join(self.out, "outside.tar.gz"), "w:gz") as tar:
             for h, a in self.agents.items():
                 tar.add(a.dir, arcname=f"agents/{h}")
-            for d in ("sps", "signatures"):
+            for d in ("sps", "signatures", "agent-packages"):
                 if os.path.isdir(os.path.join(self.root, d)):
                     tar.add(os.path.join(self.root, d), arcname=d)
         shutil.copy(os.path.join(self.root, "wardd.ini.used"), os.path.join(self.out,
@@ -494,9 +579,12 @@ def main():
     ap.add_argument("--worktree", required=True)
     ap.add_argument("--out")
     ap.add_argument("--keep", action="store_true", help="keep the run folder")
+    ap.add_argument("--commit", help="the commit WT holds, when WT is no git checkout "
+                    "(an export made by git archive)")
     args = ap.parse_args()
     n = schema_version(args.worktree)
-    fx = Fixture(args.worktree, args.out or os.path.join(HERE, f"v{n}"), args.keep)
+    fx = Fixture(args.worktree, args.out or os.path.join(HERE, f"v{n}"), args.keep,
+                 args.commit)
     ok = False
     try:
         fx.run()
