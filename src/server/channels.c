@@ -219,6 +219,20 @@ bad:
 	return false;
 }
 
+/* A copy of s (new; NULL when out of memory) with every control
+ * character but those in keep replaced by '?': what a hostile agent named
+ * (a file called "x\r\nBcc: ...") never starts a header or a syslog
+ * line of its own. */
+static char *defang(const char *s, const char *keep)
+{
+	char *out = strdup(s), *p;
+
+	for (p = out; p && *p; p++)
+		if (((unsigned char)*p < 0x20 || *p == 0x7f) && !strchr(keep, *p))
+			*p = '?';
+	return out;
+}
+
 /* ---- email ---------------------------------------------------------- */
 
 struct reader {
@@ -267,6 +281,7 @@ static void subject_header(struct util_buf *b, const char *s)
  * ends and lines cut at MAX_LINE bytes. */
 static void mail_text(struct util_buf *b, const json_t *cfg, const struct channels_msg *m)
 {
+	char *subject = defang(m->subject, ""), *text = defang(m->text, "\n\t");
 	const json_t *to;
 	const char *p, *end;
 	unsigned char raw[12];
@@ -284,17 +299,22 @@ static void mail_text(struct util_buf *b, const json_t *cfg, const struct channe
 	json_array_foreach(json_object_get(cfg, "to"), i, to)
 		util_buf_printf(b, "%s%s", i ? ", " : "", json_string_value(to));
 	util_buf_printf(b, "\r\nMessage-ID: <%s@%s>\r\n", id, m->server);
-	subject_header(b, m->subject);
+	if (!subject || !text)
+		goto out;
+	subject_header(b, subject);
 	util_buf_printf(b, "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
 			"Content-Transfer-Encoding: 8bit\r\nAuto-Submitted: auto-generated\r\n"
 			"X-Ward-Rule: %s\r\n\r\n", m->rule);
-	for (p = m->text; *p; p = end + (*end == '\n')) {
+	for (p = text; *p; p = end + (*end == '\n')) {
 		end = strchr(p, '\n');
 		if (!end)
 			end = p + strlen(p);
 		util_buf_append(b, p, (size_t)(end - p) < MAX_LINE ? (size_t)(end - p) : MAX_LINE);
 		util_buf_append(b, "\r\n", 2);
 	}
+out:
+	free(subject);
+	free(text);
 }
 
 /* The common options of one libcurl transfer. */
@@ -339,7 +359,7 @@ static bool send_email(const json_t *cfg, const struct channels_msg *m, char *er
 		rcpt = more;
 	}
 	mail_text(&mail, cfg, m);
-	if (!c || !from || !mail.data)
+	if (!c || !from || !mail.data || !strstr(mail.data, "\r\n\r\n"))
 		goto out;
 	r.data = mail.data;
 	r.len = mail.len;
@@ -402,6 +422,7 @@ static void syslog_line(struct util_buf *b, const json_t *cfg, const struct chan
 	struct timeval tv;
 	struct tm tm;
 	char when[40], *json = json_dumps(m->alert, JSON_COMPACT), host[256];
+	char *summary = defang(m->summary, "");
 	size_t i;
 
 	gettimeofday(&tv, NULL);
@@ -415,11 +436,12 @@ static void syslog_line(struct util_buf *b, const json_t *cfg, const struct chan
 	util_buf_printf(b, "<%d>1 %s.%06ldZ %s wardd %ld alert - \xef\xbb\xbf",
 			facility_code(fac ? fac : "daemon") * 8 + severity(m->kind), when,
 			(long)tv.tv_usec, host[0] ? host : "-", (long)getpid());
-	append_cut(b, m->summary, 400);
+	append_cut(b, summary ? summary : "", 400);
 	util_buf_append(b, " ", 1);
 	if (json && b->len < MAX_SYSLOG)
 		append_cut(b, json, MAX_SYSLOG - b->len);
 	free(json);
+	free(summary);
 }
 
 /* Connects fd to addr within CONNECT_TIMEOUT seconds. */

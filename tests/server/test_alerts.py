@@ -187,11 +187,20 @@ class AlertsTest(unittest.TestCase):
                          "/srv/2/x.exe")
         self.assertIn("alert ", self.server.log_text())
         self.assertIn("of rule each-detection sent by channel mail", self.server.log_text())
-        metrics = subprocess.run(["curl", "-sS", "--cacert", os.path.join(self.server.data,
-                                  "ca.crt"), "-H", f"Authorization: Bearer {self.token}",
-                                  f"https://localhost:{self.server.port}/metrics"],
-                                 capture_output=True, text=True, timeout=30).stdout
-        self.assertIn('\nward_alert_messages{state="sent"} 2\n', metrics)
+        # A file an agent names to forge headers starts none.
+        self.detect(wire, "/tmp/x\r\nBcc: evil@example.org\r\nX-Evil: 1")
+        wait_for(lambda: len(self.mails()) == 3, timeout=15, what="the third mail")
+        forged = self.mails()[2]
+        self.assertIsNone(forged["Bcc"])
+        self.assertIsNone(forged["X-Evil"])
+        self.assertIn("/tmp/x??Bcc: evil@example.org??X-Evil: 1", forged["Subject"])
+        def metrics():
+            return subprocess.run(["curl", "-sS", "--cacert", os.path.join(
+                self.server.data, "ca.crt"), "-H", f"Authorization: Bearer {self.token}",
+                f"https://localhost:{self.server.port}/metrics"], capture_output=True,
+                text=True, timeout=30).stdout
+        wait_for(lambda: '\nward_alert_messages{state="sent"} 3\n' in metrics(), timeout=10,
+                 what="three messages sent, in the metrics")
 
     def test_outbreak_in_a_scope(self):
         self.email_channel()
