@@ -139,6 +139,8 @@ struct realtime {
 	bool folders;
 	bool watches_out;          /* inotify refused a watch (logged once) */
 	char mntns[64];            /* the agent's mount namespace */
+	dev_t root_dev;            /* and its root folder (agent_path()) */
+	ino_t root_ino;
 	atomic_int own[REALTIME_MAX_OWN_PIDS]; /* the agent's pids, 0 after the last */
 	struct rtwatch *watch;     /* the watchdog process; NULL when it could not start */
 	struct mark *marks;  /* the owner's thread's */
@@ -802,17 +804,25 @@ static int folder_of(const char *path, const struct stat *st)
 }
 
 /* Whether path, which the descriptor of a file opened by pid has, is the
- * file's path for the agent, so that the policy's paths may pass it over.
- * A process of another mount namespace (a container, a service with
- * private mounts) may reach a folder of the trees through a bind mount
- * elsewhere, and the descriptor has the path it took: the agent must find
- * the file there in its own namespace, its only name (a second link may
- * be the one the process took). */
-static bool agent_path(const struct realtime *rt, pid_t pid, const char *path,
+ * file's path for the agent, so that the policy's paths may pass it over;
+ * path may be shortened to the agent's. A process of another mount
+ * namespace (a container, a service with private mounts) may reach a
+ * folder of the trees through a bind mount elsewhere, and the descriptor
+ * has the path it took: the agent must find the file there in its own
+ * namespace, its only name (a second link may be the one the process
+ * took). The kernel writes that path from the top of the opener's
+ * namespace, not from its root: for an agent in a chroot (its root is not
+ * the top of its namespace) and an opener with the same root folder, it
+ * starts with that root's path there (/proc/PID/root), which the agent
+ * has no name for; the rest, the path from the root they share, is
+ * checked the same way. */
+static bool agent_path(const struct realtime *rt, pid_t pid, char *path,
 		       const struct stat *st)
 {
-	char link[48], ns[64];
+	char link[48], ns[64], root[PATH_MAX];
+	struct stat rst;
 	ssize_t n;
+	size_t k;
 	int dfd;
 
 	snprintf(link, sizeof(link), "/proc/%d/ns/mnt", (int)pid);
@@ -822,9 +832,24 @@ static bool agent_path(const struct realtime *rt, pid_t pid, const char *path,
 		if (strcmp(ns, rt->mntns) == 0)
 			return true;
 	}
-	if (st->st_nlink != 1 || (dfd = folder_of(path, st)) < 0)
+	if (st->st_nlink != 1)
+		return false;
+	if ((dfd = folder_of(path, st)) >= 0) {
+		close(dfd);
+		return true;
+	}
+	snprintf(link, sizeof(link), "/proc/%d/root", (int)pid);
+	n = readlink(link, root, sizeof(root) - 1);
+	if (n <= 1 || root[0] != '/')
+		return false;  /* none, or the top of its namespace: path is the one */
+	k = (size_t)n;
+	root[k] = '\0';
+	if (strncmp(path, root, k) != 0 || path[k] != '/' || stat(link, &rst) != 0 ||
+	    rst.st_dev != rt->root_dev || rst.st_ino != rt->root_ino ||
+	    (dfd = folder_of(path + k, st)) < 0)
 		return false;
 	close(dfd);
+	memmove(path, path + k, strlen(path + k) + 1);
 	return true;
 }
 
@@ -961,6 +986,16 @@ dropped:
 	close(fd);
 }
 
+/* Whether the policy passes over the file at path because of its path:
+ * outside the trees (not a program run), or excluded. */
+static bool passed_over(const struct policy *p, enum realtime_event ev, const char *path,
+			dev_t dev)
+{
+	return (ev != REALTIME_EV_EXEC && !whole_fs(p, dev) &&
+		!under_any(path, p->paths, p->npaths)) ||
+	       under_any(path, p->excl, p->nexcl);
+}
+
 /* Decides one event; closes its fd or hands it on. */
 static void handle(struct realtime *rt, const struct policy *p,
 		   const struct fanotify_event_metadata *m, atomic_int *held, uint64_t read_ns)
@@ -969,7 +1004,7 @@ static void handle(struct realtime *rt, const struct policy *p,
 	struct rtcache_key key;
 	struct stat st;
 	enum realtime_event ev;
-	bool perm = (m->mask & PERM_MASK) != 0, hit, named;
+	bool perm = (m->mask & PERM_MASK) != 0, hit, named, foreign;
 	int fd = m->fd;
 
 	atomic_fetch_add(&rt->events, 1);
@@ -1013,10 +1048,16 @@ static void handle(struct realtime *rt, const struct policy *p,
 		goto done;
 	}
 	named = fd_path(fd, &st, path, sizeof(path));
-	if (!named || (!whole_fs(p, st.st_dev) && !under_any(path, p->paths, p->npaths))) {
-		/* Programs run from anywhere on a marked filesystem are scanned,
-		 * and so is a file whose path is not the agent's. */
-		if (ev != REALTIME_EV_EXEC && (!named || agent_path(rt, m->pid, path, &st))) {
+	/* The policy's paths pass a file over by the agent's path for it only
+	 * (agent_path(), which may give the agent's in place of the opener's:
+	 * the file is decided again by it); a file whose path is not the
+	 * agent's is scanned. */
+	foreign = named && passed_over(p, ev, path, st.st_dev) &&
+		  !agent_path(rt, m->pid, path, &st);
+	if (!named || (!foreign && !whole_fs(p, st.st_dev) &&
+		       !under_any(path, p->paths, p->npaths))) {
+		/* Programs run from anywhere on a marked filesystem are scanned. */
+		if (ev != REALTIME_EV_EXEC) {
 			atomic_fetch_add(&rt->excluded, 1);
 			if (perm && named)
 				dir_ignore(rt, p, path, &st, FAN_OPEN_PERM, false);
@@ -1025,7 +1066,7 @@ static void handle(struct realtime *rt, const struct policy *p,
 		if (!named)
 			snprintf(path, sizeof(path), "(fd %d)", fd);
 	}
-	if (under_any(path, p->excl, p->nexcl) && agent_path(rt, m->pid, path, &st)) {
+	if (named && !foreign && under_any(path, p->excl, p->nexcl)) {
 		atomic_fetch_add(&rt->excluded, 1);
 		if (perm)
 			dir_ignore(rt, p, path, &st, FAN_OPEN_PERM, true);
@@ -1735,8 +1776,13 @@ static void start_dirs(struct realtime *rt)
 {
 	ssize_t n = readlink("/proc/self/ns/mnt", rt->mntns, sizeof(rt->mntns) - 1);
 	size_t budget = dir_budget();
+	struct stat st;
 
 	rt->mntns[n > 0 ? n : 0] = '\0';
+	if (stat("/", &st) == 0) {
+		rt->root_dev = st.st_dev;
+		rt->root_ino = st.st_ino;
+	}
 	if (budget < 64) {
 		rlog(rt, LOG_LVL_WARN, "inotify: fs.inotify.max_user_watches leaves %zu watches: "
 		     "every open outside the trees or in an excluded one is decided by the agent",
