@@ -106,8 +106,10 @@ class UpgradeTest(unittest.TestCase):
         # Beside a running wardd: an import running refuses it, and the
         # check says a wardd runs there. (Its own first import done first:
         # it would write over the mark, then remove it.)
-        wait_for(lambda: not server.request("GET", "/api/v1/update", token=token)[1][
-            "importing"], timeout=60, what="wardd's own import done")
+        def imported():
+            update = server.request("GET", "/api/v1/update", token=token)[1]
+            return update["last_import"]["time"] is not None and not update["importing"]
+        wait_for(imported, timeout=60, what="wardd's own import done")
         self.sql("INSERT INTO server_kv VALUES ('updates.importing', '1796500000') "
                  "ON CONFLICT (key) DO UPDATE SET value = '1796500000'")
         code, out = self.check(server)
