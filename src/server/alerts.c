@@ -533,25 +533,23 @@ static void answer_test(struct alerts *al, int64_t id, bool ok, const char *erro
 		}
 }
 
-/* Records the outcomes of the messages the sender finished. */
-static void collect(struct alerts *al, json_t *done, int64_t now)
+/* Records the outcomes (done) of the messages of job. */
+static void collect(struct alerts *al, const json_t *job, const json_t *done, int64_t now)
 {
-	json_t *r, *m;
+	const json_t *r, *m;
 	int64_t id, attempts;
 	const char *error;
-	size_t i, j;
+	size_t i;
 	bool ok, test;
 
 	json_array_foreach(done, i, r) {
+		/* The sender answers for each message of its job, in order. */
+		m = json_array_get(job, i);
 		id = json_integer_value(json_object_get(r, "id"));
+		if (!m || json_integer_value(json_object_get(m, "id")) != id)
+			continue;
 		ok = json_is_true(json_object_get(r, "ok"));
 		error = json_string_value(json_object_get(r, "error"));
-		m = NULL;
-		json_array_foreach(al->job, j, m)
-			if (json_integer_value(json_object_get(m, "id")) == id)
-				break;
-		if (!m)
-			continue;
 		attempts = json_integer_value(json_object_get(m, "attempts")) + 1;
 		test = strcmp(json_string_value(json_object_get(m, "rule")), "(test)") == 0;
 		/* A test is tried once, while its administrator waits. */
@@ -580,19 +578,22 @@ static void tick(void *arg)
 {
 	struct alerts *al = arg;
 	int64_t now = (int64_t)time(NULL);
-	json_t *done, *pending = NULL;
+	json_t *done, *job = NULL, *pending = NULL;
 
+	/* The job and its outcomes are taken together: the sender, woken for
+	 * any reason, never sees the job again without them. */
 	pthread_mutex_lock(&al->lock);
 	done = al->done;
-	al->done = NULL;
+	if (done) {
+		job = al->job;
+		al->job = NULL;
+		al->done = NULL;
+	}
 	pthread_mutex_unlock(&al->lock);
 	if (done) {
-		collect(al, done, now);
+		collect(al, job, done, now);
 		json_decref(done);
-		json_decref(al->job);
-		pthread_mutex_lock(&al->lock);
-		al->job = NULL;
-		pthread_mutex_unlock(&al->lock);
+		json_decref(job);
 	}
 	if (now - al->evaluated >= al->ctx->cfg->alerts_check_interval || now < al->evaluated) {
 		al->evaluated = now;

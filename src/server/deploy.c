@@ -872,12 +872,12 @@ void deploy_post_script(struct api_ctx *ctx, struct http_req *req, const char *w
 			json_array_append_new(list, json_pack("{sO sO}", "arch",
 					      json_object_get(row, "arch"), "version",
 					      json_object_get(row, "version")));
-	answer = json_pack("{ss ss sO sO sO sO sO sO sO}", "command", cmd, "url", url, "ca",
+	answer = json_pack("{ss ss sO sO sO sO sO sO sI}", "command", cmd, "url", url, "ca",
 			   json_object_get(made, "ca"), "token_id", json_object_get(made, "id"),
 			   "domain", json_object_get(made, "domain"), "expires",
 			   json_object_get(made, "expires"), "max_uses",
 			   json_object_get(made, "max_uses"), "packages", list, "timeout",
-			   json_integer(ctx->cfg->deploy_timeout));
+			   (json_int_t)ctx->cfg->deploy_timeout);
 	if (!answer)
 		goto nomem;
 	if (json_array_size(list) == 0)

@@ -129,7 +129,7 @@ enum serr store_alert_flush(struct store *st, const char *rule, int64_t upto, in
 enum serr store_alert_open(struct store *st, const char *rule, const json_t *now_true,
 			   int64_t now, json_t **fresh)
 {
-	json_t *before = NULL, *row, *cond;
+	json_t *before = NULL, *row, *cond, *known = json_object();
 	enum serr err = store_begin(st, NULL, 0);
 	const char *subject;
 	size_t i;
@@ -140,21 +140,19 @@ enum serr store_alert_open(struct store *st, const char *rule, const json_t *now
 	if (err == SERR_OK)
 		err = store_sql_rows(st, 0, &before, "SELECT subject FROM alert_open WHERE "
 				     "rule = ?", "s", rule);
+	if (err == SERR_OK && !known)
+		err = SERR_NOMEM;
 	/* Conditions no longer true are forgotten: told again if they return. */
 	json_array_foreach(before, i, row) {
 		subject = json_string_value(json_object_get(row, "subject"));
+		if (err == SERR_OK && json_object_set(known, subject, json_true()) != 0)
+			err = SERR_NOMEM;
 		if (err == SERR_OK && !json_object_get(now_true, subject))
 			err = store_sql_exec(st, NULL, 0, "DELETE FROM alert_open WHERE "
 					     "rule = ? AND subject = ?", "ss", rule, subject);
 	}
 	json_object_foreach((json_t *)now_true, subject, cond) {
-		bool known = false;
-
-		json_array_foreach(before, i, row)
-			if (strcmp(json_string_value(json_object_get(row, "subject")),
-				   subject) == 0)
-				known = true;
-		if (known || err != SERR_OK)
+		if (json_object_get(known, subject) || err != SERR_OK)
 			continue;
 		err = store_sql_exec(st, NULL, 0, "INSERT INTO alert_open (rule, subject, since) "
 				     "VALUES (?, ?, ?)", "ssi", rule, subject, now);
@@ -162,6 +160,7 @@ enum serr store_alert_open(struct store *st, const char *rule, const json_t *now
 			err = SERR_NOMEM;
 	}
 	json_decref(before);
+	json_decref(known);
 	err = store_finish(st, err, NULL, 0);
 	if (err != SERR_OK) {
 		json_decref(*fresh);
