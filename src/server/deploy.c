@@ -648,7 +648,8 @@ static bool served(json_t *pk, struct util_buf *archs, struct util_buf *names)
 	json_array_foreach(json_object_get(pk, "packages"), i, row) {
 		if (!json_is_true(json_object_get(row, "served")))
 			continue;
-		util_buf_printf(archs, "\t%s) version=%s sha256=%s ;;\n",
+		/* Quoted: after an epoch's ':' a '~' would be expanded. */
+		util_buf_printf(archs, "\t%s) version='%s' sha256=%s ;;\n",
 				json_string_value(json_object_get(row, "arch")),
 				json_string_value(json_object_get(row, "version")),
 				json_string_value(json_object_get(row, "sha256")));

@@ -136,7 +136,7 @@ class DeployTest(unittest.TestCase):
         script, status = got.stdout.rsplit(b"\n", 1)
         self.assertEqual(status, b"200", got.stderr)
         script = script.decode()
-        self.assertIn(f"amd64) version=1.2.3-1 sha256={sha256(deb)} ;;", script)
+        self.assertIn(f"amd64) version='1.2.3-1' sha256={sha256(deb)} ;;", script)
         self.assertIn("domain='/Lab'", script)
         self.assertTrue(script.rstrip().endswith("ward_install"))
         syntax = subprocess.run(["sh", "-n"], input=script, capture_output=True, text=True,
