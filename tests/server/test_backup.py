@@ -16,6 +16,7 @@ leaves nothing that looks complete, and the next one clears it away).
 import hashlib
 import json
 import os
+import pathlib
 import shutil
 import signal
 import subprocess
@@ -102,7 +103,7 @@ class BackupTest(unittest.TestCase):
                  {"scope": f"client:{idb}", "key": "update.window", "value": 90})
         queued = self.api(self.server, "GET", "/api/v1/notify/queue")["queue"]
         self.assertEqual([q["client"] for q in queued], [idb])
-        creds = {x: open(os.path.join(x.dir, "state", "credential.json")).read()
+        creds = {x: pathlib.Path(x.dir, "state", "credential.json").read_text()
                  for x in (a, b)}
         clients = {c["id"]: c for c in self.api(self.server, "GET", "/api/v1/clients")
                    ["clients"]}
@@ -313,7 +314,11 @@ class ServerBackupsTest(unittest.TestCase):
         self.assertIn(os.path.basename(made["archive"]), names)
         self.assertEqual(len(names), 1 if status["last"]["by"] == "admin" else 2)
         self.assertEqual((status["schedule"], status["keep"]), ("every 10s", 2))
-        # One at a time: asked while one runs, the answer says so.
+        # One at a time: asked while one runs, the answer says so. (Asked
+        # when the schedule's next backup is a few seconds away, so that the
+        # first is the one asked here.)
+        wait_for(lambda: (lambda s: not s["running"] and s["next"] - time.time() > 5)(
+            self.api("GET", "/api/v1/backups")), timeout=30, what="a quiet moment")
         results = {}
         first = threading.Thread(target=lambda: results.update(
             a=self.server.request("POST", "/api/v1/backups", token=self.token, timeout=60)))
