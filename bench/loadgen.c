@@ -4,7 +4,11 @@
  * does -- one connection, a long poll carrying its status whenever the
  * heartbeat interval has passed, acknowledging every delivery.
  *
- * One thread, libcurl's multi interface on epoll. Every delivery received
+ * One thread, libcurl's multi interface on epoll, the agents split into
+ * groups of GROUP_AGENTS with a multi handle each: libcurl walks every
+ * connection of a multi handle's cache now and then, so one for the whole
+ * fleet would make the generator, not the server, what a large run
+ * measures. Every delivery received
  * is written to the --events file as "CLIENT VERSION UNIX_NS", so a driver
  * can measure delivery times against the moment it changed a setting.
  * "READY N" goes to standard output once every agent has its channel open;
@@ -31,6 +35,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Agents per multi handle. */
+#define GROUP_AGENTS 256
+
 enum lg_state { LG_ENROLL, LG_POLL, LG_ACK, LG_WAIT, LG_PLAN, LG_DOWNLOAD, LG_DONE };
 
 struct lg_agent {
@@ -41,6 +48,7 @@ struct lg_agent {
 	int64_t version;
 	CURL *h;
 	struct curl_slist *hdrs;
+	struct curl_slist *connect_to; /* --spread: the loopback address it uses */
 	char *in;              /* answer being received */
 	size_t inlen;
 	char *body;            /* request body */
@@ -54,16 +62,27 @@ struct lg_agent {
 	bool discard;          /* count the answer's bytes, keep none */
 };
 
-struct lg {
+struct lg;
+
+/* A group of agents on one multi handle. */
+struct lg_group {
+	struct lg *lg;
 	CURLM *multi;
+	uint32_t idx;
+	uint64_t timeout_at;   /* ms: run the handle's timers then, 0: none */
+};
+
+struct lg {
+	struct lg_group *groups;
+	int ngroups;
 	int epfd;
-	long curl_timeout;     /* ms, -1 none */
 	struct lg_agent *agents;
 	int n;
 	const char *server, *ca, *token;
 	int64_t heartbeat_ms;
 	long long_poll;
 	int enrolling, enroll_max, next_enroll;
+	int spread;             /* loopback addresses the agents connect from, 0: as the URL says */
 	int nready;
 	FILE *events;
 	const char *component;  /* update mode, else NULL */
@@ -129,8 +148,9 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 
 static int on_socket(CURL *h, curl_socket_t fd, int what, void *arg, void *sockp)
 {
-	struct lg *lg = arg;
-	struct epoll_event ev = { .data.fd = fd };
+	struct lg_group *g = arg;
+	struct lg *lg = g->lg;
+	struct epoll_event ev = { .data.u64 = (uint64_t)g->idx << 32 | (uint32_t)fd };
 
 	(void)h;
 	(void)sockp;
@@ -146,10 +166,10 @@ static int on_socket(CURL *h, curl_socket_t fd, int what, void *arg, void *sockp
 
 static int on_timer(CURLM *m, long timeout_ms, void *arg)
 {
-	struct lg *lg = arg;
+	struct lg_group *g = arg;
 
 	(void)m;
-	lg->curl_timeout = timeout_ms;
+	g->timeout_at = timeout_ms < 0 ? 0 : now_ms() + (uint64_t)timeout_ms;
 	return 0;
 }
 
@@ -174,7 +194,7 @@ static void start(struct lg *lg, struct lg_agent *a, const char *path, char *bod
 		curl_easy_setopt(a->h, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(a->h, CURLOPT_TIMEOUT, timeout);
 	a->busy = true;
-	curl_multi_add_handle(lg->multi, a->h);
+	curl_multi_add_handle(lg->groups[a->idx / GROUP_AGENTS].multi, a->h);
 }
 
 static void start_poll(struct lg *lg, struct lg_agent *a)
@@ -365,21 +385,21 @@ static void finished(struct lg *lg, struct lg_agent *a, long status)
 	json_decref(ans);
 }
 
-static void drain(struct lg *lg)
+static void drain(struct lg *lg, CURLM *multi)
 {
 	struct lg_agent *a;
 	CURLMsg *msg;
 	long status;
 	int left;
 
-	while ((msg = curl_multi_info_read(lg->multi, &left))) {
+	while ((msg = curl_multi_info_read(multi, &left))) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&a);
 		status = 0;
 		if (msg->data.result == CURLE_OK)
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
-		curl_multi_remove_handle(lg->multi, msg->easy_handle);
+		curl_multi_remove_handle(multi, msg->easy_handle);
 		finished(lg, a, status);
 	}
 }
@@ -422,9 +442,10 @@ int main(int argc, char **argv)
 		{ "concurrency", required_argument, NULL, 'k' },
 		{ "update", required_argument, NULL, 'u' },
 		{ "have", required_argument, NULL, 'v' },
+		{ "spread", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct lg lg = { .curl_timeout = -1, .heartbeat_ms = 60000, .long_poll = 55,
+	struct lg lg = { .heartbeat_ms = 60000, .long_poll = 55,
 			 .enroll_max = 32 };
 	struct epoll_event evs[256];
 	struct rlimit rl;
@@ -445,13 +466,19 @@ int main(int argc, char **argv)
 		case 'k': lg.enroll_max = (int)lg_number(optarg, "concurrency"); break;
 		case 'u': lg.component = optarg; break;
 		case 'v': lg.have = (long)lg_number(optarg, "have"); break;
+		case 'p': lg.spread = (int)lg_number(optarg, "spread"); break;
 		default: return 2;
 		}
 	}
 	if (!lg.server || !lg.ca || !lg.token || lg.n <= 0) {
 		fprintf(stderr, "usage: ward-loadgen --server URL --ca FILE --token ENROLL_TOKEN "
 			"--agents N [--heartbeat S] [--long-poll S] [--duration S] "
-			"[--events FILE] [--concurrency N] [--update COMPONENT --have N]\n");
+			"[--events FILE] [--concurrency N] [--update COMPONENT --have N] "
+			"[--spread N]\n");
+		return 2;
+	}
+	if (lg.spread > 250 * 256) {
+		fprintf(stderr, "loadgen: --spread: at most %d addresses\n", 250 * 256);
 		return 2;
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
@@ -464,18 +491,28 @@ int main(int argc, char **argv)
 	lg_seed = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
 	lg.events = fopen(events_path, "w");
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	lg.multi = curl_multi_init();
 	lg.epfd = epoll_create1(EPOLL_CLOEXEC);
 	lg.agents = calloc((size_t)lg.n, sizeof(*lg.agents));
-	if (!lg.events || !lg.multi || lg.epfd < 0 || !lg.agents) {
+	lg.ngroups = (lg.n + GROUP_AGENTS - 1) / GROUP_AGENTS;
+	lg.groups = calloc((size_t)lg.ngroups, sizeof(*lg.groups));
+	if (!lg.events || lg.epfd < 0 || !lg.agents || !lg.groups) {
 		fprintf(stderr, "loadgen: cannot start: %s\n", strerror(errno));
 		return 1;
 	}
-	curl_multi_setopt(lg.multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(lg.multi, CURLMOPT_SOCKETDATA, &lg);
-	curl_multi_setopt(lg.multi, CURLMOPT_TIMERFUNCTION, on_timer);
-	curl_multi_setopt(lg.multi, CURLMOPT_TIMERDATA, &lg);
-	curl_multi_setopt(lg.multi, CURLMOPT_MAXCONNECTS, (long)lg.n + 64);
+	for (i = 0; i < lg.ngroups; i++) {
+		struct lg_group *g = &lg.groups[i];
+
+		g->lg = &lg;
+		g->idx = (uint32_t)i;
+		g->multi = curl_multi_init();
+		if (!g->multi)
+			return 1;
+		curl_multi_setopt(g->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+		curl_multi_setopt(g->multi, CURLMOPT_SOCKETDATA, g);
+		curl_multi_setopt(g->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+		curl_multi_setopt(g->multi, CURLMOPT_TIMERDATA, g);
+		curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, (long)GROUP_AGENTS + 16);
+	}
 	for (i = 0; i < lg.n; i++) {
 		struct lg_agent *a = &lg.agents[i];
 
@@ -494,6 +531,22 @@ int main(int argc, char **argv)
 		curl_easy_setopt(a->h, CURLOPT_WRITEDATA, a);
 		curl_easy_setopt(a->h, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(a->h, CURLOPT_CONNECTTIMEOUT, 60L);
+		/* With a server on loopback, agents connect to 127.0.0.1 to
+		 * 127.0.0.N (certificates still checked against the URL's name):
+		 * libcurl looks for a connection to reuse among all those to the
+		 * same address, and the kernel for a free port among those to
+		 * it, each a walk as long as the fleet, so one address would make
+		 * the generator, not the server, what a large run measures. */
+		if (lg.spread > 0) {
+			char to[64];
+			int j = i % lg.spread;
+
+			snprintf(to, sizeof(to), "::127.0.%d.%d:", j / 250, 1 + j % 250);
+			a->connect_to = curl_slist_append(NULL, to);
+			if (!a->connect_to)
+				return 1;
+			curl_easy_setopt(a->h, CURLOPT_CONNECT_TO, a->connect_to);
+		}
 		/* Spread the heartbeats over the interval, as real agents are. */
 		a->next_status = lg_random() % (uint64_t)lg.heartbeat_ms;
 		a->st = LG_WAIT;
@@ -523,17 +576,31 @@ int main(int argc, char **argv)
 		}
 		if (now - last_retry_scan >= 100)
 			last_retry_scan = now;
-		wait = lg.curl_timeout < 0 || lg.curl_timeout > 100 ? 100 : (int)lg.curl_timeout;
+		wait = 100;
+		for (i = 0; i < lg.ngroups; i++) {
+			uint64_t at = lg.groups[i].timeout_at;
+
+			if (at && (int64_t)(at - now) < wait)
+				wait = at <= now ? 0 : (int)(at - now);
+		}
 		n = epoll_wait(lg.epfd, evs, 256, wait);
 		for (i = 0; i < n; i++)
-			curl_multi_socket_action(lg.multi, evs[i].data.fd,
+			curl_multi_socket_action(lg.groups[evs[i].data.u64 >> 32].multi,
+						 (curl_socket_t)(uint32_t)evs[i].data.u64,
 						 (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
 						 (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
 						 (evs[i].events & (EPOLLERR | EPOLLHUP) ?
 						  CURL_CSELECT_ERR : 0), &running);
-		if (n == 0 || lg.curl_timeout == 0)
-			curl_multi_socket_action(lg.multi, CURL_SOCKET_TIMEOUT, 0, &running);
-		drain(&lg);
+		now = now_ms();
+		for (i = 0; i < lg.ngroups; i++) {
+			struct lg_group *g = &lg.groups[i];
+
+			if (g->timeout_at && g->timeout_at <= now) {
+				g->timeout_at = 0;
+				curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+			}
+			drain(&lg, g->multi);
+		}
 		fflush(lg.events);
 		if (now - last_stats >= 5000) {
 			/* For the driver: counters as they grow. */

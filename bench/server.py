@@ -123,7 +123,8 @@ def main():
                     # The simulated fleet enrolls at once, from one address
                     # (127.0.0.1), and holds a connection each from there.
                     "[enroll]\nper_token = 0\nper_address = 0\n"
-                    f"[http]\nmax_per_address = {args.agents + 100}\n")
+                    f"[http]\nmax_per_address = {args.agents + 100}\n"
+                    f"max_connections = {max(16000, args.agents + 200)}\n")
     wlog = open(args.work / "wardd.log", "wb")
     wardd = subprocess.Popen([args.bin / "wardd", "--config", conf], stdout=wlog,
                              stderr=subprocess.STDOUT)
@@ -145,7 +146,8 @@ def main():
     start = time.monotonic()
     loadgen = subprocess.Popen([args.bin / "ward-loadgen", "--server", f"https://localhost:{port}",
                                 "--ca", ca, "--token", (data / "enroll-token").read_text().strip(),
-                                "--agents", str(args.agents), "--events", events_path],
+                                "--agents", str(args.agents), "--events", events_path,
+                                "--spread", "250"],
                                stdout=subprocess.PIPE, stderr=lg_err, text=True)
     ready = loadgen.stdout.readline().split()
     if not ready or ready[0] != "READY":
