@@ -597,7 +597,8 @@ int main(int argc, char **argv)
 
 			if (g->timeout_at && g->timeout_at <= now) {
 				g->timeout_at = 0;
-				curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+				curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0,
+							 &running);
 			}
 			drain(&lg, g->multi);
 		}
