@@ -1,8 +1,8 @@
 /* loadgen.c -- simulates many ward agents against one wardd, over real
- * HTTPS connections: each agent enrolls (or reuses credentials saved by an
- * earlier run), then keeps its event channel open exactly as ward-agent
- * does -- one connection, a long poll carrying its status whenever the
- * heartbeat interval has passed, acknowledging every delivery.
+ * HTTPS connections: each agent enrolls, then keeps its event channel open
+ * exactly as ward-agent does -- one connection, a long poll carrying its
+ * status whenever the heartbeat interval has passed, acknowledging every
+ * delivery.
  *
  * One thread, libcurl's multi interface on epoll, the agents split into
  * groups of GROUP_AGENTS with a multi handle each: libcurl walks every
@@ -10,7 +10,8 @@
  * fleet would make the generator, not the server, what a large run
  * measures. Every delivery received
  * is written to the --events file as "CLIENT VERSION UNIX_NS", so a driver
- * can measure delivery times against the moment it changed a setting.
+ * can measure delivery times against the moment it changed a setting; each
+ * acknowledgement wardd answered to the --acks file as "CLIENT VERSION".
  * "READY N" goes to standard output once every agent has its channel open;
  * a JSON summary when it stops (SIGINT, SIGTERM or --duration).
  *
@@ -85,6 +86,7 @@ struct lg {
 	int spread;             /* loopback addresses the agents connect from, 0: as the URL says */
 	int nready;
 	FILE *events;
+	FILE *acks;             /* "CLIENT VERSION" once acknowledged, or NULL */
 	const char *component;  /* update mode, else NULL */
 	long have;
 	/* counters */
@@ -368,6 +370,9 @@ static void finished(struct lg *lg, struct lg_agent *a, long status)
 	case LG_ACK:
 		if (status != 200)
 			lg->errors++;
+		else if (lg->acks)
+			fprintf(lg->acks, "%lld %lld\n", (long long)a->client,
+				(long long)a->version);
 		if (!a->ready) {
 			a->ready = true;
 			lg->nready++;
@@ -443,13 +448,14 @@ int main(int argc, char **argv)
 		{ "update", required_argument, NULL, 'u' },
 		{ "have", required_argument, NULL, 'v' },
 		{ "spread", required_argument, NULL, 'p' },
+		{ "acks", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lg lg = { .heartbeat_ms = 60000, .long_poll = 55,
 			 .enroll_max = 32 };
 	struct epoll_event evs[256];
 	struct rlimit rl;
-	const char *events_path = "/dev/null";
+	const char *events_path = "/dev/null", *acks_path = NULL;
 	uint64_t start_ms, duration_ms = 0, now, last_retry_scan = 0, last_stats = 0;
 	int c, i, n, running, wait, announced = 0;
 
@@ -466,6 +472,7 @@ int main(int argc, char **argv)
 		case 'k': lg.enroll_max = (int)lg_number(optarg, "concurrency"); break;
 		case 'u': lg.component = optarg; break;
 		case 'v': lg.have = (long)lg_number(optarg, "have"); break;
+		case 'a': acks_path = optarg; break;
 		case 'p': lg.spread = (int)lg_number(optarg, "spread"); break;
 		default: return 2;
 		}
@@ -474,7 +481,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: ward-loadgen --server URL --ca FILE --token ENROLL_TOKEN "
 			"--agents N [--heartbeat S] [--long-poll S] [--duration S] "
 			"[--events FILE] [--concurrency N] [--update COMPONENT --have N] "
-			"[--spread N]\n");
+			"[--spread N] [--acks FILE]\n");
 		return 2;
 	}
 	if (lg.spread > 250 * 256) {
@@ -490,12 +497,13 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	lg_seed = ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
 	lg.events = fopen(events_path, "w");
+	lg.acks = acks_path ? fopen(acks_path, "w") : NULL;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	lg.epfd = epoll_create1(EPOLL_CLOEXEC);
 	lg.agents = calloc((size_t)lg.n, sizeof(*lg.agents));
 	lg.ngroups = (lg.n + GROUP_AGENTS - 1) / GROUP_AGENTS;
 	lg.groups = calloc((size_t)lg.ngroups, sizeof(*lg.groups));
-	if (!lg.events || lg.epfd < 0 || !lg.agents || !lg.groups) {
+	if (!lg.events || (acks_path && !lg.acks) || lg.epfd < 0 || !lg.agents || !lg.groups) {
 		fprintf(stderr, "loadgen: cannot start: %s\n", strerror(errno));
 		return 1;
 	}
@@ -603,6 +611,8 @@ int main(int argc, char **argv)
 			drain(&lg, g->multi);
 		}
 		fflush(lg.events);
+		if (lg.acks)
+			fflush(lg.acks);
 		if (now - last_stats >= 5000) {
 			/* For the driver: counters as they grow. */
 			fprintf(stderr, "STATS %.1f deliveries %ld status_reports %ld errors %ld "
@@ -627,5 +637,7 @@ int main(int argc, char **argv)
 		       lg.n, lg.enrolled, lg.nready, lg.deliveries, lg.polls_empty, lg.status_sent,
 		       lg.errors);
 	fclose(lg.events);
+	if (lg.acks)
+		fclose(lg.acks);
 	return 0;
 }

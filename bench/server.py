@@ -8,6 +8,10 @@ time a root-level scan-method switch takes to reach every agent with
 notify.batch agents at a time, the p99 latency of a change to a single
 agent while all are connected, and whether any agent was ever shown
 offline. Prints a markdown report and writes it to --out.
+
+--agents takes a list (5000,10000,15000,19000): each size is a run of its
+own, on a fresh wardd, and the report adds a curve of the cost per agent
+(linear costs keep it flat).
 """
 import argparse
 import http.client
@@ -105,7 +109,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default=REPO / "build/bin", type=Path)
-    ap.add_argument("--agents", type=int, default=10000)
+    ap.add_argument("--agents", default="10000",
+                    type=lambda v: [int(x) for x in v.split(",")],
+                    help="agents, or a comma-separated list of sizes")
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--steady", type=int, default=180,
                     help="seconds of steady state (longer than agents.offline_after)")
@@ -113,7 +119,47 @@ def main():
     ap.add_argument("--work", default=REPO / "build/bench-server", type=Path)
     ap.add_argument("--out", default=REPO / "build/bench-server.md", type=Path)
     args = ap.parse_args()
+    results = [run(args, n) for n in args.agents]
+    lines = [
+        "# wardd scale benchmark",
+        "",
+        f"- Simulated agents (ward-loadgen), one HTTPS connection each, status every 60 s, "
+        f"long poll 55 s; notify.batch {args.batch}; {args.steady} s of steady state",
+        "",
+        "| measure | " + " | ".join(f"{r['agents']:,} agents" for r in results) + " |",
+        "|---|" + "---:|" * len(results),
+    ]
+    rows = [
+        ("enroll and connect all agents", lambda r: f"{r['ramp']:.1f} s"),
+        ("— per 1,000 agents", lambda r: f"{r['ramp'] / r['agents'] * 1000:.2f} s"),
+        ("server RSS, steady state / peak",
+         lambda r: f"{r['rss'] / 1024:.0f} / {r['hwm'] / 1024:.0f} MiB"),
+        ("— steady, per agent", lambda r: f"{r['rss'] / r['agents']:.1f} KiB"),
+        ("server CPU in steady state", lambda r: f"{r['cpu']:.1f} % of a core"),
+        ("— per 1,000 agents", lambda r: f"{r['cpu'] / r['agents'] * 1000:.2f} %"),
+        ("status reports (heartbeats) per second", lambda r: f"{r['hb_rate']:.0f}"),
+        ("root scan-method switch reaching every agent", lambda r: f"{r['switch']:.2f} s"),
+        ("— per 1,000 agents", lambda r: f"{r['switch'] / r['agents'] * 1000:.2f} s"),
+        (f"single-agent change, p50 / p99 ({args.singles} changes)",
+         lambda r: f"{r['p50'] * 1000:.0f} / {r['p99'] * 1000:.0f} ms"),
+        ("agents shown offline or inactive at any check", lambda r: f"{r['offline']}"),
+    ]
+    for name, cell in rows:
+        lines.append(f"| {name} | " + " | ".join(cell(r) for r in results) + " |")
+    lines += ["", "Load generator: " + "; ".join(r["summary"] for r in results), ""]
+    report = "\n".join(lines)
+    print(report)
+    args.out.write_text(report)
+    # The targets: issue 3's 300 MiB for 10,000 agents, issue 20's 400 MiB
+    # for 19,000.
+    ok = all(r["offline"] == 0 and r["p99"] <= 1.0 and not r["pending"] and
+             r["hwm"] <= (300 if r["agents"] <= 10000 else 400) * 1024 for r in results)
+    sys.exit(0 if ok else 1)
 
+
+def run(args, agents):
+    """One run with agents agents on a fresh wardd: the measures as a dict."""
+    log(f"a run with {agents} agents")
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
     port = free_port()
@@ -123,8 +169,8 @@ def main():
                     # The simulated fleet enrolls at once, from one address
                     # (127.0.0.1), and holds a connection each from there.
                     "[enroll]\nper_token = 0\nper_address = 0\n"
-                    f"[http]\nmax_per_address = {args.agents + 100}\n"
-                    f"max_connections = {max(16000, args.agents + 200)}\n")
+                    f"[http]\nmax_per_address = {agents + 100}\n"
+                    f"max_connections = {max(16000, agents + 200)}\n")
     wlog = open(args.work / "wardd.log", "wb")
     wardd = subprocess.Popen([args.bin / "wardd", "--config", conf], stdout=wlog,
                              stderr=subprocess.STDOUT)
@@ -146,14 +192,14 @@ def main():
     start = time.monotonic()
     loadgen = subprocess.Popen([args.bin / "ward-loadgen", "--server", f"https://localhost:{port}",
                                 "--ca", ca, "--token", (data / "enroll-token").read_text().strip(),
-                                "--agents", str(args.agents), "--events", events_path,
+                                "--agents", str(agents), "--events", events_path,
                                 "--spread", "250"],
                                stdout=subprocess.PIPE, stderr=lg_err, text=True)
     ready = loadgen.stdout.readline().split()
     if not ready or ready[0] != "READY":
         sys.exit("bench-server: the load generator failed; see " + str(args.work / "loadgen.err"))
     ramp = time.monotonic() - start
-    log(f"{args.agents} agents enrolled and connected in {ramp:.1f}s")
+    log(f"{agents} agents enrolled and connected in {ramp:.1f}s")
     events = Events(events_path)
     events.poll()
 
@@ -185,7 +231,7 @@ def main():
     t_switch = time.time()
     status, body = api.call("PUT", "/api/v1/settings", {"scope": "root", "key": "scan_method",
                                                        "value": "smart", "apply": "all"})
-    assert status == 200 and body["changed"] == args.agents, body
+    assert status == 200 and body["changed"] == agents, body
     _, tree = api.call("GET", "/api/v1/clients")
     versions = {c["id"]: c["version"] for c in tree["clients"]}
     pending = set(versions.items())
@@ -232,31 +278,10 @@ def main():
     summary = loadgen.communicate(timeout=60)[0].strip().splitlines()[-1]
     wardd.terminate()
     wardd.wait(timeout=60)
-    lines = [
-        "# wardd scale benchmark",
-        "",
-        f"- {args.agents} simulated agents (ward-loadgen), one HTTPS connection each, status "
-        f"every 60 s, long poll 55 s; notify.batch {args.batch}",
-        f"- Load generator: {summary}",
-        "",
-        "| measure | result |",
-        "|---|---:|",
-        f"| enroll and connect all agents | {ramp:.1f} s |",
-        f"| server RSS, steady state / peak | {rss / 1024:.0f} MiB / {hwm2 / 1024:.0f} MiB |",
-        f"| server CPU in steady state | {(cpu1 - cpu0) / steady * 100:.1f} % of one core |",
-        f"| status reports (heartbeats) per second | {hb_rate:.0f} |",
-        f"| root scan-method switch reaching all {args.agents} agents | {switch_all:.2f} s |",
-        f"| single-agent change, p50 / p99 ({args.singles} changes) | "
-        f"{p50 * 1000:.0f} ms / {p99 * 1000:.0f} ms |",
-        f"| agents shown offline or inactive at any check ({len(samples)} checks) | "
-        f"{offline_max} |",
-        "",
-    ]
-    report = "\n".join(lines)
-    print(report)
-    args.out.write_text(report)
-    ok = offline_max == 0 and hwm2 <= 300 * 1024 and p99 <= 1.0 and not pending
-    sys.exit(0 if ok else 1)
+    return {"agents": agents, "ramp": ramp, "rss": rss, "hwm": hwm2,
+            "cpu": (cpu1 - cpu0) / steady * 100, "hb_rate": hb_rate, "switch": switch_all,
+            "p50": p50, "p99": p99, "offline": offline_max, "pending": len(pending),
+            "summary": summary}
 
 
 if __name__ == "__main__":

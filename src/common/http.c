@@ -6,6 +6,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,7 @@ struct http_req {
 	void *data;
 	http_drop_fn drop;
 	void *drop_arg;
+	int watched;                 /* parked: its socket, watched for the client leaving; -1 */
 	struct http_req *next, *prev; /* parked list */
 	int route;                   /* the handler's tag for it (http_req_set_route()) */
 	char shown[128];             /* the path as logs show it; empty: url */
@@ -490,6 +492,9 @@ static void unpark(struct http_req *r)
 
 	if (!r->parked)
 		return;
+	if (r->watched >= 0)
+		loop_fd_remove(s->loop, r->watched);
+	r->watched = -1;
 	if (r->prev)
 		r->prev->next = r->next;
 	else
@@ -704,9 +709,36 @@ void http_respond_error(struct http_req *r, unsigned status, const char *fmt, ..
 	http_respond_json(r, status, json_pack("{so}", "error", util_json_bytes(msg)));
 }
 
+/* A parked request's client closed its connection (it stopped, or gave
+ * up waiting): its owner lets it go at once, rather than count it among
+ * those waiting, or send it something, until its time runs out; the
+ * empty answer closes the connection. */
+static void on_parked_closed(int fd, uint32_t events, void *arg)
+{
+	struct http_req *r = arg;
+
+	(void)fd;
+	(void)events;
+	if (r->drop)
+		r->drop(r, r->drop_arg);
+	r->drop = NULL;
+	http_respond_json(r, MHD_HTTP_NO_CONTENT, NULL);
+}
+
+bool http_parked_gone(struct http_req *r)
+{
+	struct pollfd p = { .fd = r->watched, .events = POLLRDHUP };
+
+	if (!r->parked || r->watched < 0 || poll(&p, 1, 0) != 1)
+		return false;
+	on_parked_closed(r->watched, 0, r);
+	return true;
+}
+
 void http_park(struct http_req *r, http_drop_fn drop, void *arg)
 {
 	struct http_server *s = r->srv;
+	const union MHD_ConnectionInfo *ci;
 
 	/* A request completed during http_free()'s last pass would stay
 	 * suspended, and libmicrohttpd aborts on stopping with one. */
@@ -719,6 +751,11 @@ void http_park(struct http_req *r, http_drop_fn drop, void *arg)
 	r->drop = drop;
 	r->drop_arg = arg;
 	r->parked = true;
+	/* (Level-triggered: a client gone already is seen at the next pass.) */
+	ci = r->conn && s->loop ? MHD_get_connection_info(r->conn,
+							 MHD_CONNECTION_INFO_CONNECTION_FD) : NULL;
+	if (ci && loop_fd_add(s->loop, ci->connect_fd, EPOLLRDHUP, on_parked_closed, r) == 0)
+		r->watched = ci->connect_fd;
 	r->next = s->parked;
 	r->prev = NULL;
 	if (s->parked)
@@ -746,6 +783,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 	/* A request may end before its headers are complete (a connection
 	 * cut off): what on_completed() counts must be there from the start. */
 	if (r) {
+		r->watched = -1;
 		r->srv = cls;
 		r->nul = strstr(uri, "%00") != NULL;
 		r->route = -1;
@@ -1210,7 +1248,7 @@ unsigned http_local_request(struct http_server *s, const char *method, const cha
 			    const char *const *headers, const char *const *query,
 			    const char *body, size_t len)
 {
-	struct http_req r = { .srv = s, .method = method, .url = path, .route = -1,
+	struct http_req r = { .srv = s, .method = method, .url = path, .route = -1, .watched = -1,
 			      .local_headers = headers,
 			      .local_query = query };
 	unsigned status;

@@ -38,7 +38,8 @@ typedef void (*http_timer_fn)(void *arg);
 typedef void (*http_done_fn)(void *arg);
 
 /* Called when a parked request's connection is about to be dropped
- * because the server stops; the request must not be used afterwards. */
+ * because the server stops or its client closed it; the request must not
+ * be used afterwards. */
 typedef void (*http_drop_fn)(struct http_req *req, void *arg);
 
 /* Called when a request's headers are in, on a connection beyond
@@ -178,8 +179,15 @@ void http_respond_busy(struct http_req *r, unsigned seconds, const char *fmt, ..
 	__attribute__((format(printf, 3, 4)));
 
 /* Parks r: it is answered later by http_respond_*(). drop is called
- * instead if the server stops first. */
+ * instead if the server stops first, or as soon as the client closes
+ * the connection. */
 void http_park(struct http_req *r, http_drop_fn drop, void *arg);
+
+/* Whether parked r's client has closed its connection, though the loop
+ * has not yet seen it: then r is dropped (as http_park() says) and must
+ * not be used any more. Call before answering a request parked long ago
+ * with something that must not be lost. */
+bool http_parked_gone(struct http_req *r);
 
 /* Called as a request is given its answer, with its status. */
 typedef void (*http_answer_fn)(struct http_req *req, unsigned status, void *arg);

@@ -26,7 +26,7 @@ struct watcher {
 	loop_fd_fn fn;
 	void *arg;
 	bool removed;             /* taken out; freed at the end of the pass */
-	struct watcher *next;
+	struct watcher *next;     /* in the dead list */
 };
 
 struct timer {
@@ -52,7 +52,8 @@ struct pass_hook {
 struct loop {
 	int epfd, sigfd, wakefd;
 	atomic_bool stop;
-	struct watcher *watchers;
+	struct watcher **watchers; /* by descriptor: a server watches thousands */
+	size_t nwatchers;
 	struct watcher *dead;      /* removed during a pass */
 	struct timer *timers;      /* by due time, then by id */
 	uint64_t next_id;
@@ -165,22 +166,32 @@ int loop_post(struct loop *l, loop_fn fn, void *arg)
 
 static struct watcher *find_watcher(struct loop *l, int fd)
 {
-	struct watcher *w;
-
-	for (w = l->watchers; w; w = w->next)
-		if (w->fd == fd)
-			return w;
-	return NULL;
+	return fd >= 0 && (size_t)fd < l->nwatchers ? l->watchers[fd] : NULL;
 }
 
 int loop_fd_add(struct loop *l, int fd, uint32_t events, loop_fd_fn fn, void *arg)
 {
 	struct epoll_event ev = { .events = events };
-	struct watcher *w;
+	struct watcher *w, **grown;
+	size_t want;
 
+	if (fd < 0) {
+		errno = EBADF;
+		return -1;
+	}
 	if (find_watcher(l, fd)) {
 		errno = EEXIST;
 		return -1;
+	}
+	if ((size_t)fd >= l->nwatchers) {
+		for (want = l->nwatchers ? l->nwatchers : 64; want <= (size_t)fd; want *= 2)
+			;
+		grown = realloc(l->watchers, want * sizeof(*grown));
+		if (!grown)
+			return -1;
+		memset(grown + l->nwatchers, 0, (want - l->nwatchers) * sizeof(*grown));
+		l->watchers = grown;
+		l->nwatchers = want;
 	}
 	w = calloc(1, sizeof(*w));
 	if (!w)
@@ -193,8 +204,7 @@ int loop_fd_add(struct loop *l, int fd, uint32_t events, loop_fd_fn fn, void *ar
 		free(w);
 		return -1;
 	}
-	w->next = l->watchers;
-	l->watchers = w;
+	l->watchers[fd] = w;
 	return 0;
 }
 
@@ -213,13 +223,11 @@ int loop_fd_modify(struct loop *l, int fd, uint32_t events)
 
 void loop_fd_remove(struct loop *l, int fd)
 {
-	struct watcher **pp, *w;
+	struct watcher *w = find_watcher(l, fd);
 
-	for (pp = &l->watchers; *pp && (*pp)->fd != fd; pp = &(*pp)->next)
-		;
-	if (!(w = *pp))
+	if (!w)
 		return;
-	*pp = w->next;
+	l->watchers[fd] = NULL;
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
 	/* Events of this pass may still point at it. */
 	w->removed = true;
@@ -414,16 +422,15 @@ int loop_run(struct loop *l)
 
 void loop_free(struct loop *l)
 {
-	struct watcher *w;
 	struct timer *t;
+	size_t i;
 
 	if (!l)
 		return;
 	run_posted(l);
-	while ((w = l->watchers) != NULL) {
-		l->watchers = w->next;
-		free(w);
-	}
+	for (i = 0; i < l->nwatchers; i++)
+		free(l->watchers[i]);
+	free(l->watchers);
 	free_dead(l);
 	while ((t = l->timers) != NULL) {
 		l->timers = t->next;

@@ -264,6 +264,9 @@ static void deployments_alerts(struct util_buf *b, const struct api_ctx *ctx)
 	by_state(b, "ward_alert_messages", "Alert messages by state (pending: not sent yet, "
 		 "or to be tried again; failed: given up), kept for logs.keep.", alert_states,
 		 counts);
+	head(b, "ward_store_work_total", "counter", "Work the database did for wardd (SQLite: "
+	     "virtual machine steps), to compare what operations cost.");
+	util_buf_printf(b, "ward_store_work_total %lld\n", (long long)store_work(ctx->st));
 }
 
 static void requests(struct util_buf *b, const struct metrics *m)

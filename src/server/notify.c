@@ -22,7 +22,6 @@ struct chan {
 	int64_t sent_version;      /* in flight: version sent, 0 when none */
 	uint64_t ack_deadline;     /* ms */
 	uint64_t sent_ms;          /* when the version in flight was sent */
-	struct notify *owner;
 	int64_t client;
 };
 
@@ -32,7 +31,6 @@ struct notify {
 	struct chan **chans;       /* indexed by client id */
 	size_t nchans;
 	int64_t in_flight;
-	int64_t connected;
 	int kick;
 	bool paused;               /* deliveries held (an upgrade), kept in the store */
 	const struct updates *updates; /* signs moves; NULL until set */
@@ -67,7 +65,6 @@ static struct chan *chan_get(struct notify *n, int64_t client, int create)
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	c->owner = n;
 	c->client = client;
 	n->chans[client] = c;
 	return c;
@@ -88,16 +85,14 @@ static void on_drop(struct http_req *req, void *arg)
 
 	(void)req;
 	c->req = NULL;
-	c->owner->connected--;
 }
 
 /* Answers c's parked request with status and body (stolen). */
-static void answer(struct notify *n, struct chan *c, unsigned status, json_t *body)
+static void answer(struct chan *c, unsigned status, json_t *body)
 {
 	struct http_req *req = c->req;
 
 	c->req = NULL;
-	n->connected--;
 	http_respond_json(req, status, body);
 }
 
@@ -131,7 +126,7 @@ static void send_tasks(struct notify *n, struct chan *c)
 		return;
 	body = json_object();
 	if (add_tasks(n, c, body) > 0)
-		answer(n, c, 200, body);
+		answer(c, 200, body);
 	else
 		json_decref(body);
 }
@@ -175,43 +170,48 @@ static int send_settings(struct notify *n, struct chan *c, int64_t queued)
 		free(text);
 	}
 	add_tasks(n, c, body);
-	answer(n, c, 200, body);
+	answer(c, 200, body);
 	return 1;
 }
 
-/* Collects due deliveries of connected agents not in flight, up to what
- * the batch has room for. Sending waits until the query is done, since
- * sending writes to the store. */
+/* Takes the claimed deliveries whose agents have a channel open here and
+ * nothing in flight, up to what the batch has room for. Sending waits
+ * until the claim's transaction is done, since sending writes to the
+ * store. */
 struct picks {
 	struct notify *n;
 	struct store_delivery *list;
-	size_t count, room;
+	size_t count;
 };
 
-static int pick(const struct store_delivery *d, void *arg)
+static bool pick(const struct store_delivery *d, void *arg)
 {
 	struct picks *p = arg;
 	struct chan *c = chan_get(p->n, d->client, 0);
 
-	if (c && c->req && !c->sent_version)
-		p->list[p->count++] = *d;
-	return p->count == p->room;
+	/* (A channel whose client has left is let go here, not sent to.) */
+	if (!c || !c->req || c->sent_version || http_parked_gone(c->req))
+		return false;
+	p->list[p->count++] = *d;
+	return true;
 }
 
 /* Sends due deliveries to connected agents until notify.batch are in
- * flight. */
+ * flight. Each due delivery is looked at once: one whose agent is not
+ * here waits for its next poll (notify_poll()). */
 static void fill(struct notify *n)
 {
 	struct picks p = { .n = n };
 	struct chan *c;
-	size_t i;
+	size_t i, room;
 
 	n->kick = 0;
-	if (n->paused || n->in_flight >= n->cfg->notify_batch || n->connected == 0)
+	if (n->paused || n->in_flight >= n->cfg->notify_batch)
 		return;
-	p.room = (size_t)(n->cfg->notify_batch - n->in_flight);
-	p.list = calloc(p.room, sizeof(*p.list));
-	if (!p.list || store_deliveries_due(n->st, (int64_t)time(NULL), pick, &p) != SERR_OK) {
+	room = (size_t)(n->cfg->notify_batch - n->in_flight);
+	p.list = calloc(room, sizeof(*p.list));
+	if (!p.list || store_deliveries_claim(n->st, (int64_t)time(NULL), room, pick, &p) !=
+	    SERR_OK) {
 		free(p.list);
 		n->kick = 1; /* try again on the next tick */
 		return;
@@ -263,7 +263,7 @@ static void on_deadline_timer(void *arg)
 		if (!c)
 			continue;
 		if (c->req && c->poll_deadline <= now)
-			answer(n, c, 204, NULL);
+			answer(c, 204, NULL);
 		if (c->sent_version && c->ack_deadline <= now) {
 			n->in_flight--;
 			n->kick = 1;
@@ -325,7 +325,7 @@ void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t
 		return;
 	}
 	if (c->req) /* the agent opened a new channel: the old one is dead */
-		answer(n, c, 204, NULL);
+		answer(c, 204, NULL);
 	if (c->sent_version) {
 		/* Agents acknowledge before they poll again. One below what was
 		 * sent never got it (it went to a dead connection): it is sent
@@ -352,9 +352,11 @@ void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t
 			/* Retries ran out; a reconnecting agent starts anew. */
 			store_delivery_retry(n->st, client, 0, 0);
 		} else if (d.next_attempt > (int64_t)time(NULL)) {
-			/* A retry is due later (the agent went away unacknowledged,
-			 * a restart say): its poll shows it lacks the delivery, which
-			 * goes at once. */
+			/* It waits for this poll (it was due while the agent had
+			 * no channel open, or was sent to a channel that is gone),
+			 * or a retry is due later (the agent went away
+			 * unacknowledged, a restart say): the poll shows the agent
+			 * lacks it, and it goes at once, from this server. */
 			store_delivery_retry(n->st, client, d.attempts, 0);
 		}
 		n->kick = 1;
@@ -371,7 +373,6 @@ void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t
 	if (wait <= 0 || wait > n->cfg->long_poll)
 		wait = n->cfg->long_poll;
 	c->poll_deadline = http_now_ms() + (uint64_t)wait * 1000;
-	n->connected++;
 	http_park(req, on_drop, c);
 }
 

@@ -87,6 +87,10 @@ enum serr store_snapshot(const char *path, const char *out, json_t **info, char 
  * an event's and a removal's time are recorded in both. */
 int64_t store_observed(const struct store *st);
 
+/* The work the database did for this handle so far (struct db's work):
+ * a count to compare operations by, as a test of linear costs does. */
+int64_t store_work(const struct store *st);
+
 /* Saves store_observed() (never moving it back): wardd does so every
  * verification, so a crash loses at most that much of the count, which
  * only ever delays a removal. */
@@ -314,22 +318,31 @@ struct store_delivery {
 	int64_t client;
 	int64_t version;
 	int64_t attempts;
-	int64_t next_attempt;  /* Unix time; STORE_NEVER: waits for a reconnect */
+	int64_t next_attempt;  /* Unix time; STORE_NEVER, STORE_WAITING: see below */
 };
 
+/* Retries ran out: waits for the agent to reconnect. */
 #define STORE_NEVER INT64_MAX
+/* Sent and not acknowledged yet, or due while the agent had no channel
+ * open: waits for the acknowledgement, the agent's next poll, or a retry
+ * set when the acknowledgement does not come. */
+#define STORE_WAITING (INT64_MAX - 1)
 
-/* Calls fn(d, arg) for each delivery due at now (next_attempt <= now),
- * oldest first, until fn returns nonzero. fn must not change the store. */
-enum serr store_deliveries_due(struct store *st, int64_t now,
-			       int (*fn)(const struct store_delivery *d, void *arg),
-			       void *arg);
+/* Claims deliveries due at now (next_attempt <= now) of the agents that
+ * last polled this server, fresh ones first, then by age: fn(d, arg)
+ * takes one (returns true: it is sent at once) or passes it over (its
+ * agent has no channel open here). Either way it waits from now
+ * (STORE_WAITING), so none is looked at twice. Stops once room are taken
+ * or none is due; one transaction, whose rows no other server claims
+ * meanwhile. fn must not use the store. */
+enum serr store_deliveries_claim(struct store *st, int64_t now, size_t room,
+				 bool (*fn)(const struct store_delivery *d, void *arg), void *arg);
 
 /* Returns client's queued delivery in *d; SERR_NOENT when none. */
 enum serr store_delivery_get(struct store *st, int64_t client, struct store_delivery *d);
 
-/* Sets client's delivery to be tried again at next_attempt, with attempts
- * counted. */
+/* Sets client's delivery to be tried again at next_attempt (0: now),
+ * with attempts counted; it is this server's to send from now. */
 enum serr store_delivery_retry(struct store *st, int64_t client, int64_t attempts,
 			       int64_t next_attempt);
 

@@ -38,6 +38,7 @@ WARDD = _program("WARDD_BIN", "wardd")
 AGENT = _program("WARD_AGENT_BIN", "ward-agent")
 WARD = _program("WARD_BIN", "ward")
 WARD_SPS = _program("WARD_SPS_BIN", "ward-sps")
+LOADGEN = _program("WARD_LOADGEN_BIN", "ward-loadgen")
 EICAR = (b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*")
 
 

@@ -150,7 +150,7 @@ class MigrationTest(unittest.TestCase):
 
 
 # The schema this wardd brings databases to (src/server/db/sqlite.c).
-CURRENT = 12
+CURRENT = 13
 
 if __name__ == "__main__":
     unittest.main()

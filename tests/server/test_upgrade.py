@@ -22,7 +22,7 @@ from wardtest import DATA, WARDD, Wardd, temp_dir, untar, wait_for  # noqa: E402
 
 PASSPHRASE = "a passphrase for tests"
 # The schema this wardd brings databases to.
-CURRENT = 12
+CURRENT = 13
 
 
 def digest(path):

@@ -7,7 +7,9 @@
  * in order) or `?N`; upserts as INSERT ... ON CONFLICT (...) DO UPDATE or
  * DO NOTHING; new ids through RETURNING; no JSON functions, no PRAGMA, no
  * scalar max()/min() of several arguments, no IS [NOT] between values
- * (use IS NULL or =); rows changed read with db_changes(). scripts/
+ * (use IS NULL or =); rows changed read with db_changes(); rows a
+ * transaction claims (no other connection reads them until it ends) by
+ * a SELECT that ends with FOR UPDATE SKIP LOCKED. scripts/
  * check_style.py refuses the SQLite dialect outside the backend. Schema
  * changes (db_migration) are the one place SQL is the backend's own.
  *
@@ -40,6 +42,10 @@ struct db_backend;
 /* A connection: backends embed it first in their own. */
 struct db {
 	const struct db_backend *be;
+	/* The work done for the statements ended so far, in the backend's
+	 * unit (SQLite: virtual machine steps): for comparing what
+	 * operations cost, never a time. */
+	int64_t work;
 };
 
 /* A statement being run: backends embed it first in their own. */

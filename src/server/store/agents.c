@@ -82,10 +82,12 @@ enum serr store_agent_seen(struct store *st, int64_t id, const char *status, int
 {
 	if (status)
 		return store_sql_exec(st, errbuf, errlen, "UPDATE clients SET status = ?, "
-				      "last_seen = ?, seen_observed = ? WHERE node = ?", "siii",
-				      status, now, store_observed(st), id);
+				      "last_seen = ?, seen_observed = ?, frontend = ? WHERE "
+				      "node = ?", "siiii", status, now, store_observed(st),
+				      st->frontend, id);
 	return store_sql_exec(st, errbuf, errlen, "UPDATE clients SET last_seen = ?, seen_observed "
-			      "= ? WHERE node = ?", "iii", now, store_observed(st), id);
+			      "= ?, frontend = ? WHERE node = ?", "iiii", now, store_observed(st),
+			      st->frontend, id);
 }
 
 enum serr store_agent_settings(struct store *st, int64_t id, char **json,
@@ -138,28 +140,49 @@ enum serr store_agent_ack(struct store *st, int64_t id, int64_t version, char *e
 	return store_finish(st, err, errbuf, errlen);
 }
 
-enum serr store_deliveries_due(struct store *st, int64_t now,
-			       int (*fn)(const struct store_delivery *d, void *arg),
-			       void *arg)
-{
-	struct db_stmt *stmt = store_prepare(st, NULL, 0, "SELECT client, version, attempts, "
-				     "next_attempt FROM deliveries WHERE next_attempt <= ? "
-				     "ORDER BY created, client", "i", now);
-	struct store_delivery d;
-	enum serr err = SERR_OK;
+/* Rows read at a time: a few more than room, for the agents passed over
+ * (those read and not looked at stay as they are). */
+#define CLAIM_CHUNK 64
 
-	if (!stmt)
-		return SERR_DB;
-	while (db_step(stmt, &err, NULL, 0)) {
-		d.client = db_column_int(stmt, 0);
-		d.version = db_column_int(stmt, 1);
-		d.attempts = db_column_int(stmt, 2);
-		d.next_attempt = db_column_int(stmt, 3);
-		if (fn(&d, arg))
+enum serr store_deliveries_claim(struct store *st, int64_t now, size_t room,
+				 bool (*fn)(const struct store_delivery *d, void *arg), void *arg)
+{
+	struct store_delivery rows[CLAIM_CHUNK];
+	enum serr err = store_begin(st, NULL, 0);
+	struct db_stmt *stmt;
+	size_t n, i, limit, taken = 0;
+
+	while (err == SERR_OK && taken < room) {
+		limit = room - taken < CLAIM_CHUNK - 16 ? room - taken + 16 : CLAIM_CHUNK;
+		stmt = store_prepare(st, NULL, 0, "SELECT client, version, attempts, next_attempt "
+				     "FROM deliveries WHERE frontend = ? AND next_attempt <= ? "
+				     "ORDER BY next_attempt, created, client LIMIT ? "
+				     "FOR UPDATE SKIP LOCKED", "iii", st->frontend, now,
+				     (int64_t)limit);
+		if (!stmt) {
+			err = SERR_DB;
+			break;
+		}
+		for (n = 0; n < CLAIM_CHUNK && db_step(stmt, &err, NULL, 0); n++) {
+			rows[n].client = db_column_int(stmt, 0);
+			rows[n].version = db_column_int(stmt, 1);
+			rows[n].attempts = db_column_int(stmt, 2);
+			rows[n].next_attempt = db_column_int(stmt, 3);
+		}
+		db_finalize(stmt);
+		/* Marked after the query: what a query sees of rows changed
+		 * while it runs is the backend's choice. */
+		for (i = 0; err == SERR_OK && i < n && taken < room; i++) {
+			if (fn(&rows[i], arg))
+				taken++;
+			err = store_sql_exec(st, NULL, 0, "UPDATE deliveries SET next_attempt = ? "
+					     "WHERE client = ?", "ii", (int64_t)STORE_WAITING,
+					     rows[i].client);
+		}
+		if (n < limit)
 			break;
 	}
-	db_finalize(stmt);
-	return err;
+	return store_finish(st, err, NULL, 0);
 }
 
 enum serr store_delivery_get(struct store *st, int64_t client, struct store_delivery *d)
@@ -185,18 +208,19 @@ enum serr store_delivery_get(struct store *st, int64_t client, struct store_deli
 enum serr store_delivery_retry(struct store *st, int64_t client, int64_t attempts,
 			       int64_t next_attempt)
 {
-	return store_sql_exec(st, NULL, 0, "UPDATE deliveries SET attempts = ?, next_attempt = ? "
-			      "WHERE client = ?", "iii", attempts, next_attempt, client);
+	return store_sql_exec(st, NULL, 0, "UPDATE deliveries SET attempts = ?, next_attempt = ?, "
+			      "frontend = ? WHERE client = ?", "iiii", attempts, next_attempt,
+			      st->frontend, client);
 }
 
 enum serr store_deliveries_json(struct store *st, json_t **out)
 {
 	return store_sql_rows(st, 0, out, "SELECT d.client AS client, c.uuid AS uuid, "
 				  "c.hostname AS hostname, d.version AS version, "
-				  "d.attempts AS attempts, "
-				  "NULLIF(d.next_attempt, ?) AS next_attempt "
-				  "FROM deliveries d JOIN clients c ON c.node = d.client "
-				  "ORDER BY d.created, d.client", "i", (int64_t)STORE_NEVER);
+				  "d.attempts AS attempts, CASE WHEN d.next_attempt < ? THEN "
+				  "d.next_attempt END AS next_attempt FROM deliveries d JOIN "
+				  "clients c ON c.node = d.client ORDER BY d.created, d.client",
+				  "i", (int64_t)STORE_WAITING);
 }
 
 enum serr store_deliveries_cancel(struct store *st, int64_t client, int64_t *n)
@@ -209,14 +233,18 @@ enum serr store_deliveries_cancel(struct store *st, int64_t client, int64_t *n)
 enum serr store_clients_each(struct store *st, int64_t only,
 			     int (*fn)(json_t *c, void *arg), void *arg)
 {
-	struct db_stmt *stmt = store_prepare(st, NULL, 0, SUBTREE_CTE
-				     "SELECT c.node, c.uuid, c.hostname, n.parent, "
-				     "c.last_seen, c.eff_version, c.acked_version, c.status, "
-				     "c.roaming, c.state, "
-				     "c.seen_observed, c.last_scan FROM clients c JOIN nodes n ON "
-				     "n.id = c.node "
-				     "WHERE ?1 = 0 OR c.node IN (SELECT id FROM sub) "
-				     "ORDER BY c.node", "i", only);
+#define CLIENT_COLUMNS "SELECT c.node, c.uuid, c.hostname, n.parent, c.last_seen, " \
+	"c.eff_version, c.acked_version, c.status, c.roaming, c.state, c.seen_observed, " \
+	"c.last_scan FROM "
+	/* Two statements, not one with "?1 = 0 OR": that would read every
+	 * client to show one. */
+	struct db_stmt *stmt = only == 0 ?
+		store_prepare(st, NULL, 0, CLIENT_COLUMNS "clients c JOIN nodes n ON n.id = c.node "
+			      "ORDER BY c.node", "") :
+		store_prepare(st, NULL, 0, SUBTREE_CTE CLIENT_COLUMNS "sub JOIN clients c ON "
+			      "c.node = sub.id JOIN nodes n ON n.id = c.node ORDER BY c.node", "i",
+			      only);
+#undef CLIENT_COLUMNS
 	enum serr err = SERR_OK;
 	const char *status;
 	json_t *obj;

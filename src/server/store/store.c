@@ -285,6 +285,11 @@ int64_t store_observed(const struct store *st)
 	return st->observed + (int64_t)((util_now_ns() - st->opened_ns) / 1000000000u);
 }
 
+int64_t store_work(const struct store *st)
+{
+	return st->db->work;
+}
+
 enum serr store_observed_save(struct store *st)
 {
 	return store_sql_exec(st, NULL, 0, "UPDATE meta SET value = ?1 WHERE key = 'observed' "

@@ -12,6 +12,7 @@ struct store {
 	struct db *db;
 	int64_t observed;     /* seconds this server had run before this open */
 	uint64_t opened_ns;   /* the monotonic clock then */
+	int64_t frontend;     /* this server's number among several on one database (0: alone) */
 };
 
 /* Descendants of ?1, itself included. */

@@ -101,10 +101,10 @@ enum serr store_record_change(struct store *st, int64_t id, const char *text, in
 	/* A newer version replaces a queued one, its retries starting over. */
 	if (err == SERR_OK)
 		err = store_sql_exec(st, errbuf, errlen, "INSERT INTO deliveries (client, version, "
-				     "created) SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM "
-				     "clients WHERE node = ?1 AND state = 'moved') ON CONFLICT "
-				     "(client) DO UPDATE SET version = ?2, attempts = 0, "
-				     "next_attempt = 0, created = ?3", "iii", id, *rev,
+				     "created, frontend) SELECT ?1, ?2, ?3, frontend FROM clients "
+				     "WHERE node = ?1 AND state != 'moved' ON CONFLICT (client) DO "
+				     "UPDATE SET version = ?2, attempts = 0, next_attempt = 0, "
+				     "created = ?3, frontend = excluded.frontend", "iii", id, *rev,
 				     (int64_t)time(NULL));
 	return err;
 }
