@@ -486,12 +486,14 @@ static void no_delay(struct MHD_Connection *c)
 		setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-static void unpark(struct http_req *r)
+/* Takes r off the parked list and stops watching its socket; returns
+ * whether it was parked. */
+static bool forget_parked(struct http_req *r)
 {
 	struct http_server *s = r->srv;
 
 	if (!r->parked)
-		return;
+		return false;
 	if (r->watched >= 0)
 		loop_fd_remove(s->loop, r->watched);
 	r->watched = -1;
@@ -503,7 +505,12 @@ static void unpark(struct http_req *r)
 		r->next->prev = r->prev;
 	r->next = r->prev = NULL;
 	r->parked = false;
-	if (r->conn)
+	return true;
+}
+
+static void unpark(struct http_req *r)
+{
+	if (forget_parked(r) && r->conn)
 		MHD_resume_connection(r->conn);
 }
 
@@ -912,6 +919,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)toe;
 	if (!r)
 		return;
+	/* (libmicrohttpd ends no suspended request but at its stop, when
+	 * none is left: never a dangling one on the list or the loop.) */
+	forget_parked(r);
 	/* The next request's headers are due from now. */
 	if (r->started && (conn = req_conn(r)) != NULL)
 		conn_enter(r->srv, conn, CONN_HEAD);

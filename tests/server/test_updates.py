@@ -433,8 +433,12 @@ class UpdatesTest(unittest.TestCase):
                                              "value": False})
         # 90 s: under the sanitizers, beside other suites, the delivery once
         # took longer than 30 s after the first install (being looked into).
-        wait_for(lambda: "update.allow_update_now true -> false" in a.log_text(),
-                 timeout=90, what="setting applied")
+        try:
+            wait_for(lambda: "update.allow_update_now true -> false" in a.log_text(),
+                     timeout=90, what="setting applied")
+        except AssertionError:
+            raise AssertionError("setting not applied; the agent's log:\n" + a.log_text() +
+                                 "\nwardd's:\n" + self.server.log_text()[-6000:])
         done = subprocess.run([a_bin(), "--config", a.conf, "update"], capture_output=True,
                               text=True, timeout=60)
         self.assertEqual(done.returncode, 1)
