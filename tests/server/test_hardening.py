@@ -198,6 +198,16 @@ class DeadlineTest(unittest.TestCase):
         self.assertEqual(self.w.request("GET", "/console/index.html%00.txt")[0], 400)
         self.assertEqual(self.w.request("GET", "/api/v1/health")[0], 200)
 
+    def test_headers_within_the_connection_memory(self):
+        """Each connection has 4 KiB of libmicrohttpd memory (its request
+        line and headers; bodies stream through): 2,500 bytes of headers
+        fit, far more than agents and browsers send; 16 KiB are refused,
+        and the server goes on."""
+        pad = "GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\nX-Pad: {}\r\n\r\n"
+        self.assertEqual(raw_request(self.w.port, pad.format("a" * 2500)), 200)
+        self.assertIn(raw_request(self.w.port, pad.format("a" * 16384)), (431, None))
+        self.assertEqual(self.w.request("GET", "/api/v1/health")[0], 200)
+
     def test_content_length_twice_refused(self):
         self.assertEqual(raw_request(self.w.port, "GET /api/v1/health HTTP/1.1\r\n"
                                      "Host: localhost\r\nContent-Length: 0\r\n"
