@@ -9,6 +9,9 @@ compiler does not enforce:
 - every function declared in a header has a comment right above it, which
   states its contract;
 - no call to a banned function (BANNED below, each with what to use instead);
+- no printing to the terminal in the server (src/server/) but in its
+  commands (SERVER_COMMANDS): what it says goes through log_msg(), so a
+  stray debugging line cannot land;
 - no SQLite in the server outside its database backend (src/server/db/
   sqlite.c): neither its header nor its dialect in SQL text (SQLITE_ONLY
   below), so that the store runs on another backend unchanged;
@@ -197,6 +200,8 @@ def check_file(path, problems):
         if re.match(r"^ {2,}\S", line) and not line.lstrip().startswith("*"):
             problems.append(f"{rel}:{n}: indented with spaces")
     check_banned(rel, "\n".join(lines), problems)
+    if rel.startswith("src/server/") and rel not in SERVER_COMMANDS:
+        check_no_printing(rel, "\n".join(lines), problems)
     if rel.startswith("src/server/") and rel != SQLITE_BACKEND:
         check_portable_sql(rel, "\n".join(lines), problems)
     if path.suffix == ".c" and rel in PREFIXES:
@@ -219,6 +224,23 @@ def check_banned(rel, text, problems):
         n = code.count("\n", 0, m.start()) + 1
         name = m.group(1)
         problems.append(f"{rel}:{n}: {name}() is banned: use {BANNED[name]}")
+
+
+# The server's files that are its command line (wardd backup, restore,
+# ...), whose output is the terminal.
+SERVER_COMMANDS = {"src/server/wardd.c", "src/server/maint.c"}
+PRINTING = re.compile(r"(?<![\w.>])(printf|puts|putchar|perror)\s*\(|"
+                      r"(?<![\w.>])f(printf|puts|write)\s*\(\s*(stderr|stdout)\b")
+
+
+def check_no_printing(rel, text, problems):
+    """Looks for writes to the terminal in server code (comments and
+    literals blanked)."""
+    code = NOT_CODE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
+    for m in PRINTING.finditer(code):
+        n = code.count("\n", 0, m.start()) + 1
+        problems.append(f"{rel}:{n}: the server prints through log_msg(), not to the "
+                        "terminal")
 
 
 def check_portable_sql(rel, text, problems):

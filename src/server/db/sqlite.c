@@ -561,9 +561,7 @@ static void sqlite_finalize(struct db_stmt *s)
 {
 	struct sqlite_stmt *st = (struct sqlite_stmt *)s;
 
-	int vm = sqlite3_stmt_status(st->h, SQLITE_STMTSTATUS_VM_STEP, 1);
-	if (vm > 3000) fprintf(stderr, "PROF %d %.200s\n", vm, sqlite3_sql(st->h));
-	s->db->work += vm;
+	s->db->work += sqlite3_stmt_status(st->h, SQLITE_STMTSTATUS_VM_STEP, 1);
 	if (!st->sql) {
 		stmt_free(st);
 		return;
