@@ -36,6 +36,7 @@ PREFIXES = {
     "src/common/ini.c": ("ini_",),
     "src/server/db/db.c": ("db_",),
     "src/server/db/sqlite.c": ("db_sqlite",),
+    "src/server/db/postgres.c": ("db_postgres",),
     "src/server/store/store.c": ("store_",),
     "src/server/store/tree.c": ("store_",),
     "src/server/store/agents.c": ("store_",),
@@ -163,6 +164,8 @@ NOT_CODE = re.compile(r'/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n
 # What SQL text outside the SQLite backend must not say: SQLite's own
 # syntax and functions, each with the portable form (db.h says more).
 SQLITE_BACKEND = "src/server/db/sqlite.c"
+# The other backend, whose schema is in PostgreSQL's dialect.
+POSTGRES_BACKEND = "src/server/db/postgres.c"
 SQLITE_ONLY = {
     r"\bINSERT\s+OR\s+(REPLACE|IGNORE)\b": "INSERT ... ON CONFLICT ... DO UPDATE/NOTHING",
     r"\bjson(_\w+)?\s*\(": "JSON work in C (jansson)",
@@ -202,7 +205,7 @@ def check_file(path, problems):
     check_banned(rel, "\n".join(lines), problems)
     if rel.startswith("src/server/") and rel not in SERVER_COMMANDS:
         check_no_printing(rel, "\n".join(lines), problems)
-    if rel.startswith("src/server/") and rel != SQLITE_BACKEND:
+    if rel.startswith("src/server/") and rel not in (SQLITE_BACKEND, POSTGRES_BACKEND):
         check_portable_sql(rel, "\n".join(lines), problems)
     if path.suffix == ".c" and rel in PREFIXES:
         for n, line in enumerate(lines, 1):

@@ -25,6 +25,9 @@ packages="$packages git"
 # make deb and its test: Debian's packaging tools, lintian, and
 # debootstrap for the fresh Debian 12 the packages are installed into.
 packages="$packages debhelper dpkg-dev lintian debootstrap"
+# The PostgreSQL backend: libpq to build, and the server its tests start
+# on a private directory and socket (postgresql; pg_dump for backups).
+packages="$packages libpq-dev postgresql"
 # The alerts' tests: a real SMTP server on loopback (aiosmtpd).
 packages="$packages python3-aiosmtpd"
 # Node.js and npm run the browser tests; a machine that has them (any

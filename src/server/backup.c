@@ -31,6 +31,8 @@
 #define MAX_MANIFEST (64u << 20)
 #define MAX_PARTS 1000000
 #define MAX_NAME 1024
+/* The part holding a PostgreSQL server's database (store_copy_part()). */
+#define PG_PART "database/ward.pgdump"
 #define MAX_DEPTH 16
 #define MAX_OPSLIMIT 10
 #define MAX_MEMLIMIT (1ULL << 30)
@@ -418,15 +420,19 @@ static enum serr write_archive(struct writer *w, const struct backup_source *src
 {
 	unsigned char salt[crypto_pwhash_SALTBYTES], ss_header[SS_HEADER];
 	char salt_hex[2 * sizeof(salt) + 1], check_hex[33], host[256], *snap, *path = NULL;
+	unsigned char *ad = NULL;
+	const char *part;
 	json_t *info = NULL, *header = NULL, *m = NULL;
 	int64_t now = (int64_t)time(NULL);
 	struct keys k;
 	size_t hlen = 0;
 	enum serr err;
 
-	snap = util_path_join(tmpdir, "ward.db");
-	path = util_path_join(src->data_dir, "ward.db");
-	err = snap && path ? store_snapshot(path, snap, &info, w->errbuf, w->errlen) : SERR_NOMEM;
+	path = src->database && src->database[0] ? strdup(src->database) :
+	       util_path_join(src->data_dir, "ward.db");
+	part = path ? store_copy_part(path) : NULL;
+	snap = part ? util_path_join(tmpdir, strrchr(part, '/') + 1) : NULL;
+	err = snap ? store_snapshot(path, snap, &info, w->errbuf, w->errlen) : SERR_NOMEM;
 	if (err != SERR_OK)
 		goto out;
 	randombytes_buf(salt, sizeof(salt));
@@ -443,21 +449,23 @@ static enum serr write_archive(struct writer *w, const struct backup_source *src
 			   "argon2id13", "opslimit", (json_int_t)crypto_pwhash_OPSLIMIT_MODERATE,
 			   "memlimit", (json_int_t)crypto_pwhash_MEMLIMIT_MODERATE, "salt",
 			   salt_hex, "check", check_hex);
-	w->ad = header ? header_bytes(header, &hlen) : NULL;
+	/* Bound to the first record only (put() forgets it): owned here. */
+	ad = header ? header_bytes(header, &hlen) : NULL;
+	w->ad = ad;
 	w->adlen = hlen;
-	if (!w->ad) {
+	if (!ad) {
 		err = SERR_NOMEM;
 		goto out;
 	}
 	crypto_secretstream_xchacha20poly1305_init_push(&w->ss, ss_header, k.stream);
 	sodium_memzero(&k, sizeof(k));
-	if (write_all(w->fd, w->ad, hlen) != 0 || write_all(w->fd, ss_header, SS_HEADER) != 0) {
+	if (write_all(w->fd, ad, hlen) != 0 || write_all(w->fd, ss_header, SS_HEADER) != 0) {
 		util_set_msg(w->errbuf, w->errlen, "%s: %s", w->path, strerror(errno));
 		err = SERR_IO;
 		goto out;
 	}
 	m = header;
-	err = put_path(w, "data/ward.db", snap);
+	err = put_path(w, part, snap);
 	/* Gone from under the copy, whose name the server keeps: restored, the
 	 * copy would not serve what it lists. */
 	if (err == SERR_OK)
@@ -487,7 +495,7 @@ out:
 	sodium_memzero(&k, sizeof(k));
 	if (snap)
 		unlink(snap);
-	free(w->ad);
+	free(ad);
 	w->ad = NULL;
 	json_decref(header);
 	json_decref(info);
@@ -715,7 +723,8 @@ static bool name_ok(const char *name)
 	int depth = 0;
 
 	if (n == 0 || n > MAX_NAME || (strncmp(name, "data/", 5) != 0 &&
-				       strcmp(name, "config/wardd.ini") != 0))
+				       strcmp(name, "config/wardd.ini") != 0 &&
+				       strcmp(name, PG_PART) != 0))
 		return false;
 	for (i = 0; i < n; i++)
 		if (!(name[i] == '/' || name[i] == '.' || name[i] == '_' || name[i] == '-' ||
@@ -786,8 +795,10 @@ static enum serr read_parts(struct reader *r, const char *dest, const char *tmp,
 			}
 			name = strdup(json_string_value(json_object_get(j, "name")));
 			snprintf(where, sizeof(where), "in part %s", name ? name : "?");
-			if (name && (dest || strcmp(name, "data/ward.db") == 0)) {
-				fd = open_part(dest ? dest : tmp, dest ? name : "ward.db",
+			if (name && (dest || strcmp(name, "data/ward.db") == 0 ||
+				     strcmp(name, PG_PART) == 0)) {
+				fd = open_part(dest ? dest : tmp,
+					       dest ? name : strrchr(name, '/') + 1,
 					       (int)json_integer_value(json_object_get(j, "mode")));
 				if (fd < 0) {
 					util_set_msg(r->errbuf, r->errlen, "%s: %s (part %s)",
@@ -990,8 +1001,10 @@ enum serr backup_read(const char *path, const char *passphrase, const char *dest
 		      json_t **manifest, char *errbuf, size_t errlen)
 {
 	struct reader *r = calloc(1, sizeof(*r));
-	json_t *hdr = NULL, *parts = json_array(), *m = NULL, *info = NULL;
+	json_t *hdr = NULL, *parts = json_array(), *m = NULL;
 	char *tmp = NULL, *db = NULL, *slash;
+	const char *part;
+	int64_t schema = 0;
 	enum serr err = r && parts ? SERR_OK : SERR_NOMEM;
 	bool made = false;
 
@@ -1029,20 +1042,28 @@ enum serr backup_read(const char *path, const char *passphrase, const char *dest
 	}
 	if (err == SERR_OK)
 		err = read_parts(r, dest, tmp, parts, &m);
+	/* A SQLite server's file, else a PostgreSQL server's dump. */
 	if (err == SERR_OK) {
-		db = dest ? util_printf("%s/data/ward.db", dest) : util_printf("%s/ward.db", tmp);
-		err = db ? store_inspect(db, &info, errbuf, errlen) : SERR_NOMEM;
-		if (err == SERR_NOENT || (err == SERR_DB && db && access(db, F_OK) != 0)) {
+		part = "data/ward.db";
+		db = dest ? util_printf("%s/%s", dest, part) : util_printf("%s/ward.db", tmp);
+		if (db && access(db, F_OK) != 0) {
+			free(db);
+			part = PG_PART;
+			db = dest ? util_printf("%s/%s", dest, part) :
+			     util_printf("%s/ward.pgdump", tmp);
+		}
+		if (db && access(db, F_OK) != 0) {
 			util_set_msg(errbuf, errlen, "backup %s holds no database", path);
 			err = SERR_FORMAT;
+		} else {
+			err = db ? store_copy_schema(part, db, &schema, errbuf, errlen) :
+			      SERR_NOMEM;
 		}
 	}
-	if (err == SERR_OK &&
-	    !json_equal(json_object_get(info, "schema"), json_object_get(hdr, "schema"))) {
+	if (err == SERR_OK && schema != json_integer_value(json_object_get(hdr, "schema"))) {
 		util_set_msg(errbuf, errlen, "backup %s: its database is of schema %lld, its "
-			     "header says %lld", path, (long long)json_integer_value(
-			     json_object_get(info, "schema")), (long long)json_integer_value(
-			     json_object_get(hdr, "schema")));
+			     "header says %lld", path, (long long)schema, (long long)
+			     json_integer_value(json_object_get(hdr, "schema")));
 		err = SERR_FORMAT;
 	}
 	if (err == SERR_OK && manifest)
@@ -1061,6 +1082,5 @@ enum serr backup_read(const char *path, const char *passphrase, const char *dest
 	json_decref(hdr);
 	json_decref(parts);
 	json_decref(m);
-	json_decref(info);
 	return err;
 }

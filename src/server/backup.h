@@ -39,6 +39,7 @@ char *backup_name(const char *dir, const char *tag);
 /* What an archive is made of. */
 struct backup_source {
 	const char *data_dir;     /* the server's data directory */
+	const char *database;     /* server.database: a PostgreSQL URI; "": ward.db in data_dir */
 	const char *config_path;  /* its configuration file; NULL: none */
 	const char *passphrase;   /* NUL-terminated, BACKUP_MIN_PASSPHRASE bytes or more */
 };
@@ -60,7 +61,8 @@ enum serr backup_header(const char *path, json_t **header, char *errbuf, size_t 
 /* Reads the archive at path with passphrase, checking every record's
  * authenticity, every part's size and SHA-256 and the manifest, and the
  * structure of its database. With dest (a directory that must not exist)
- * the parts are written under it (data/..., config/wardd.ini) and stay
+ * the parts are written under it (data/..., config/wardd.ini, and
+ * database/ward.pgdump: a PostgreSQL server's database) and stay
  * there only when all of it checks; without, nothing is kept. A wrong
  * passphrase, a damaged or truncated archive, a part out of bounds are
  * refused with what and where. *manifest (may be NULL) as for

@@ -118,6 +118,7 @@ void backups_start(struct backups *b, struct http_req *req, const char *who)
 	j->out = backup_name(b->cfg->backup_dir, NULL);
 	j->who = strdup(who);
 	j->src.data_dir = b->cfg->data_dir;
+	j->src.database = b->cfg->database;
 	j->src.config_path = b->config_path;
 	j->started = (int64_t)now;
 	j->started_ms = http_now_ms();

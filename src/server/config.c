@@ -19,6 +19,9 @@ static const struct ini_field fields[] = {
 	  "the host name agents reach the server by (its certificate names it)"),
 	F("server", "data_dir", INI_STRING, data_dir, "/var/lib/ward/server", 0, 0,
 	  "database, certificates and enrollment files"),
+	F("server", "database", INI_STRING, database, "", 0, 0,
+	  "empty = SQLite, ward.db in data_dir; else a PostgreSQL connection URI "
+	  "(postgresql://USER@HOST:PORT/DBNAME?sslmode=verify-full)"),
 	F("server", "console_dir", INI_STRING, console_dir, "", 0, 0,
 	  "the web console's files; empty = share/ward/console beside wardd's bin/ directory"),
 	F("server", "session_lifetime", INI_DURATION, session_lifetime, "8h", 300, 7 * 86400,

@@ -16,6 +16,7 @@ struct config {
 	char *listen;            /* "ADDR:PORT, ..."; "*:PORT" = every IPv4 and IPv6 address */
 	char *hostname;          /* the name agents use; empty = this host's FQDN */
 	char *data_dir;
+	char *database;          /* empty: SQLite in data_dir; else a PostgreSQL URI */
 	char *console_dir;       /* empty: beside the program */
 	int64_t session_lifetime;    /* seconds */
 	int64_t session_idle;        /* seconds a console session may go unused */

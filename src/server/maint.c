@@ -196,7 +196,8 @@ static void describe(const char *path, const json_t *m)
 static int cmd_backup(struct opts *o)
 {
 	char *out = NULL, *pass = passphrase(o->pass_file, &o->cfg), msg[1024];
-	struct backup_source src = { .data_dir = o->cfg.data_dir, .config_path = o->config };
+	struct backup_source src = { .data_dir = o->cfg.data_dir, .database = o->cfg.database,
+				     .config_path = o->config };
 	json_t *manifest = NULL;
 	int status = 1;
 
@@ -343,12 +344,52 @@ static bool swap_in(const char *unpacked, const char *data_dir, const char *stam
 	return ok;
 }
 
+/* Restores the database of the archive unpacked at unpacked, brought to
+ * this wardd's schema: its file stays in the data directory unpacked
+ * (SQLite), or its dump goes into the PostgreSQL database of
+ * server.database, replacing what is there (with --force when that is a
+ * server's). An archive of the one backend is not restored to the other. */
+static bool restore_database(const struct opts *o, const char *unpacked)
+{
+	char *file = util_printf("%s/data/ward.db", unpacked), *dump = NULL, msg[1024];
+	const char *target = file;
+	struct store *st = NULL;
+	bool pg = o->cfg.database[0] != '\0';
+
+	dump = util_printf("%s/%s", unpacked, store_copy_part("postgresql://"));
+	if (!file || !dump) {
+		log_msg(LOG_LVL_ERROR, "out of memory");
+		goto out;
+	}
+	if (pg != (access(dump, F_OK) == 0)) {
+		log_msg(LOG_LVL_ERROR, "restore refused: the archive holds the database of a "
+			"server on %s, and this one's is on %s (server.database): Ward does not "
+			"move a database from one to the other", pg ? "SQLite" : "PostgreSQL",
+			pg ? "PostgreSQL" : "SQLite");
+		goto out;
+	}
+	if (pg) {
+		target = o->cfg.database;
+		if (store_restore(target, dump, o->force, msg, sizeof(msg)) != SERR_OK) {
+			log_msg(LOG_LVL_ERROR, "restore refused: %s", msg);
+			goto out;
+		}
+	}
+	st = store_open(target, msg, sizeof(msg));
+	if (!st)
+		log_msg(LOG_LVL_ERROR, "restore: %s", msg);
+	store_close(st);
+out:
+	free(file);
+	free(dump);
+	return st != NULL;
+}
+
 static int cmd_restore(struct opts *o, const char *archive)
 {
 	char *pass = NULL, *staging = NULL, *unpacked = NULL, *db = NULL, *conf = NULL, msg[1024];
 	char stamp[32];
 	json_t *hdr = NULL, *manifest = NULL;
-	struct store *st;
 	struct stat sb;
 	time_t now = time(NULL);
 	struct tm tm;
@@ -390,15 +431,11 @@ static int cmd_restore(struct opts *o, const char *archive)
 		log_msg(LOG_LVL_ERROR, "%s", unpacked ? msg : "out of memory");
 		goto out;
 	}
-	/* Brought to this wardd's schema before it goes in place. */
-	db = util_printf("%s/data/ward.db", unpacked);
-	st = db ? store_open(db, msg, sizeof(msg)) : NULL;
-	if (!st) {
-		log_msg(LOG_LVL_ERROR, "restore: %s", db ? msg : "out of memory");
+	/* Brought to this wardd's schema before it goes in place: a SQLite
+	 * server's file in the data directory unpacked, a PostgreSQL server's
+	 * dump into server.database. */
+	if (!restore_database(o, unpacked))
 		goto out;
-	}
-	store_close(st);
-	free(db);
 	db = util_printf("%s/data", unpacked);
 	lock2 = db ? maint_lock(db, msg, sizeof(msg)) : -1;
 	if (lock2 < 0 || !swap_in(db, o->cfg.data_dir, stamp))

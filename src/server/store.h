@@ -2,8 +2,10 @@
  *
  * The client tree (the root, nested domains, clients), the settings placed
  * on its nodes and the settings each client effectively has, and the queue
- * of setting deliveries to agents. The backend is SQLite in WAL mode; the
- * interface names no SQLite type, so another backend can replace it.
+ * of setting deliveries to agents, on the database layer (db/db.h): SQLite
+ * or PostgreSQL, as server.database says; the interface names neither.
+ * Where a function takes a path, it is that of a SQLite file or a
+ * PostgreSQL connection URI.
  *
  * A store handle is not thread-safe: one thread uses it at a time. Every
  * function that changes state does so in one transaction, all or nothing.
@@ -76,9 +78,27 @@ enum serr store_kv_delete(struct store *st, const char *key);
 /* Copies the database at path to the new file out as of one moment,
  * while its server goes on writing, without changing it, and describes
  * the copy as store_inspect() does, with "snapshot_seconds": how long the
- * copy held its read transaction. */
+ * copy held its read transaction. The copy is a SQLite database, or a
+ * PostgreSQL dump (pg_dump's custom format) for a database there. */
 enum serr store_snapshot(const char *path, const char *out, json_t **info, char *errbuf,
 			 size_t errlen);
+
+/* The name of store_snapshot()'s copy of the database at target in a
+ * backup archive: "data/ward.db" (SQLite) or "database/ward.pgdump"
+ * (PostgreSQL). */
+const char *store_copy_part(const char *target);
+
+/* The schema version of the copy at path, whose name in its archive is
+ * part (store_copy_part()), checking that it reads whole. */
+enum serr store_copy_schema(const char *part, const char *path, int64_t *version,
+			    char *errbuf, size_t errlen);
+
+/* Replaces what the PostgreSQL database at target holds with the dump at
+ * copy, in one transaction; one that holds a server's data already only
+ * with force (SERR_EXIST otherwise). Its schema is brought up to date by
+ * the next store_open(). */
+enum serr store_restore(const char *target, const char *copy, bool force, char *errbuf,
+			size_t errlen);
 
 /* Returns the seconds this server has run, over every start (monotonic
  * time, saved by store_observed_save() and at close). Decisions that

@@ -78,17 +78,18 @@ static uint64_t free_bytes(const char *path)
 }
 
 /* The disk check: room for the copy of the database and its migration
- * (twice the database, with its journal) in the data directory, and for
- * an archive of the data directory in backup.dir when one is made. */
+ * (twice the database, with its journal) in the data directory (none for
+ * PostgreSQL, whose disk is its server's), and for an archive of the data
+ * directory in backup.dir when one is made. */
 static void check_disk(json_t *list, const struct config *cfg, const char *db)
 {
 	char *wal = util_printf("%s-wal", db);
 	struct stat sb;
 	uint64_t size = 0, need, room = free_bytes(cfg->data_dir), data, broom;
 
-	if (stat(db, &sb) == 0)
+	if (!cfg->database[0] && stat(db, &sb) == 0)
 		size += (uint64_t)sb.st_size;
-	if (wal && stat(wal, &sb) == 0)
+	if (!cfg->database[0] && wal && stat(wal, &sb) == 0)
 		size += (uint64_t)sb.st_size;
 	free(wal);
 	need = 2 * size + 16 * MIB;
@@ -178,8 +179,9 @@ static void check_deployments(json_t *list, const json_t *open)
 json_t *upgrade_preflight(const struct config *cfg, bool running)
 {
 	json_t *list = json_array(), *info = NULL, *out;
-	char *db = util_path_join(cfg->data_dir, "ward.db"), msg[1024];
-	int64_t schema, current = store_schema_version(), queued;
+	char *db = cfg->database[0] ? strdup(cfg->database) :
+		   util_path_join(cfg->data_dir, "ward.db"), msg[1024];
+	int64_t schema = 0, current = store_schema_version(), queued;
 	const json_t *v;
 	size_t i;
 	bool ok = true;
@@ -189,9 +191,10 @@ json_t *upgrade_preflight(const struct config *cfg, bool running)
 		free(db);
 		return NULL;
 	}
-	if (access(db, F_OK) != 0) {
+	if (cfg->database[0] ? store_schema_of(db, &schema, msg, sizeof(msg)) == SERR_OK &&
+	    schema == 0 : access(db, F_OK) != 0) {
 		check(list, "database", "ok", "none in %s: this wardd makes one at its first start",
-		      cfg->data_dir);
+		      cfg->database[0] ? "server.database" : cfg->data_dir);
 		goto out;
 	}
 	if (store_inspect(db, &info, msg, sizeof(msg)) != SERR_OK) {
@@ -357,7 +360,8 @@ static void failed_checks(const json_t *pre, char *out, size_t len)
 static bool archive_before(const struct config *cfg, const char *config_path, int64_t from,
 			   char *errbuf, size_t errlen)
 {
-	struct backup_source src = { .data_dir = cfg->data_dir, .config_path = config_path };
+	struct backup_source src = { .data_dir = cfg->data_dir, .database = cfg->database,
+				     .config_path = config_path };
 	char tag[40], *pass, *out = NULL;
 	bool ok = false;
 
@@ -391,6 +395,8 @@ bool upgrade_at_start(const struct config *cfg, const char *config_path, const c
 	char msg[2048], why[1024];
 	uint64_t t0;
 	bool ok = false;
+	/* A PostgreSQL URI may hold a password: never in a message. */
+	const char *shown = cfg->database[0] ? "the PostgreSQL database" : db;
 
 	if (!paths_make(&p, cfg, db)) {
 		util_set_msg(errbuf, errlen, "out of memory");
@@ -405,7 +411,8 @@ bool upgrade_at_start(const struct config *cfg, const char *config_path, const c
 	}
 	/* The version alone: every start reads it, the checks only an upgrade
 	 * runs (store_open() checks the structure once itself). */
-	if (access(db, F_OK) != 0 || store_schema_of(db, &from, msg, sizeof(msg)) != SERR_OK) {
+	if ((!cfg->database[0] && access(db, F_OK) != 0) ||
+	    store_schema_of(db, &from, msg, sizeof(msg)) != SERR_OK) {
 		ok = true;  /* none yet, or damaged: store_open() says so */
 		goto out;
 	}
@@ -418,14 +425,28 @@ bool upgrade_at_start(const struct config *cfg, const char *config_path, const c
 		if (pre)
 			failed_checks(pre, msg, sizeof(msg));
 		util_set_msg(errbuf, errlen, "the upgrade of %s from schema %lld to %lld is "
-			     "refused before it starts (nothing changed): %s", db, (long long)from,
-			     (long long)to, pre ? msg : "out of memory");
+			     "refused before it starts (nothing changed): %s", shown,
+			     (long long)from, (long long)to, pre ? msg : "out of memory");
 		goto out;
 	}
 	if (!archive_before(cfg, config_path, from, why, sizeof(why))) {
 		util_set_msg(errbuf, errlen, "the upgrade of %s from schema %lld is refused: the "
-			     "backup before it failed (nothing changed): %s", db, (long long)from,
-			     why);
+			     "backup before it failed (nothing changed): %s", shown,
+			     (long long)from, why);
+		goto out;
+	}
+	/* On PostgreSQL each step, its schema changes included, is one
+	 * transaction: one that fails leaves the database at the step
+	 * before, and the way back to the old wardd is the archive. */
+	if (cfg->database[0]) {
+		st = store_open(db, msg, sizeof(msg));
+		if (!st)
+			util_set_msg(errbuf, errlen, "the upgrade from schema %lld to %lld "
+				     "failed (run the wardd you had until this is fixed; a step "
+				     "that failed changed nothing): %s", (long long)from,
+				     (long long)to, msg);
+		store_close(st);
+		ok = st != NULL;
 		goto out;
 	}
 	/* The copy first, the marker once it is whole. */

@@ -334,17 +334,27 @@ static struct console *load_console(const struct config *cfg)
 }
 
 /* A database is made only on a first start, in an empty data directory:
- * a missing or empty ward.db beside the server's keys is a loss (a disk,
- * a hand, a failed restore), not a new server, and starting afresh would
- * issue a new administrator password and token and drop every client. */
+ * a missing or empty ward.db (or PostgreSQL database) beside the
+ * server's keys is a loss (a disk, a hand, a failed restore), not a new
+ * server, and starting afresh would issue a new administrator password
+ * and token and drop every client. */
 static bool database_present(const struct config *cfg, const struct files *f)
 {
 	struct stat sb;
 	DIR *dir;
 	struct dirent *e;
 	bool empty = true;
+	int64_t version = 0;
+	char msg[512];
 
-	if (stat(f->db, &sb) == 0) {
+	if (cfg->database[0]) {
+		if (store_schema_of(f->db, &version, msg, sizeof(msg)) != SERR_OK) {
+			log_msg(LOG_LVL_ERROR, "%s", msg);
+			return false;
+		}
+		if (version > 0)
+			return true;
+	} else if (stat(f->db, &sb) == 0) {
 		if (sb.st_size > 0)
 			return true;
 		log_msg(LOG_LVL_ERROR, "%s is empty: restore the database from a backup (wardd "
@@ -364,7 +374,8 @@ static bool database_present(const struct config *cfg, const struct files *f)
 	if (!empty)
 		log_msg(LOG_LVL_ERROR, "%s is missing but %s holds a server's files: restore the "
 			"database from a backup, or empty the directory to start a new server",
-			f->db, cfg->data_dir);
+			cfg->database[0] ? "the PostgreSQL database (server.database)" : f->db,
+			cfg->data_dir);
 	return empty;
 }
 
@@ -454,6 +465,13 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 2;
 	}
+	if (cfg.database[0] && strncmp(cfg.database, "postgresql://", 13) != 0 &&
+	    strncmp(cfg.database, "postgres://", 11) != 0) {
+		log_msg(LOG_LVL_ERROR, "config: server.database is a PostgreSQL connection URI "
+			"(postgresql://...), or empty for SQLite in data_dir");
+		config_free(&cfg);
+		return 2;
+	}
 	if (check) {
 		printf("%s: valid\n", conf_path ? conf_path : "defaults");
 		config_free(&cfg);
@@ -478,7 +496,7 @@ int main(int argc, char **argv)
 	f.ca_crt = data_path(&cfg, "ca.crt");
 	f.key = data_path(&cfg, "server.key");
 	f.crt = data_path(&cfg, "server.crt");
-	f.db = data_path(&cfg, "ward.db");
+	f.db = cfg.database[0] ? strdup(cfg.database) : data_path(&cfg, "ward.db");
 	f.password = data_path(&cfg, "initial-admin-password");
 	f.token = data_path(&cfg, "enroll-token");
 	f.bundle = data_path(&cfg, "enroll.bundle");

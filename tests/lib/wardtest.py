@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -22,6 +23,8 @@ import tarfile
 import tempfile
 import time
 import zipfile
+
+import pg
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -40,6 +43,12 @@ WARD = _program("WARD_BIN", "ward")
 WARD_SPS = _program("WARD_SPS_BIN", "ward-sps")
 LOADGEN = _program("WARD_LOADGEN_BIN", "ward-loadgen")
 EICAR = (b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*")
+
+
+def backend():
+    """The store's backend the suites run on: sqlite, or postgresql
+    (WARD_TEST_BACKEND)."""
+    return os.environ.get("WARD_TEST_BACKEND", "sqlite")
 
 
 def fixture(path, origin):
@@ -135,9 +144,16 @@ class Wardd:
         if "package_dir" not in extra:
             # Never the machine's /var/lib/ward/deploy either.
             extra = f"[deploy]\npackage_dir = {os.path.join(root, 'agent-packages')}\n{extra}"
+        # WARD_TEST_BACKEND=postgresql: a database of its own in the tests'
+        # PostgreSQL server (tests/lib/pg.py) instead of SQLite's ward.db.
+        self.database = None
+        database = ""
+        if backend() == "postgresql":
+            self.database = pg.new_database()
+            database = f"database = {self.database}\n"
         with open(self.conf, "w") as f:
             f.write(f"[server]\nlisten = *:{self.port}\nhostname = localhost\n"
-                    f"data_dir = {self.data}\n{extra}")
+                    f"data_dir = {self.data}\n{database}{extra}")
         self.log_path = os.path.join(root, "wardd.log")
         self.proc = None
 
@@ -168,6 +184,13 @@ class Wardd:
             self.log.close()
             return code
         return None
+
+    def db(self):
+        """A connection to its database behind its back, as a hand would
+        make one: sqlite3's, or its like on PostgreSQL (pg.Connection)."""
+        if self.database:
+            return pg.Connection(self.database)
+        return sqlite3.connect(os.path.join(self.data, "ward.db"), timeout=10)
 
     def log_text(self):
         with open(self.log_path, errors="replace") as f:

@@ -10,7 +10,6 @@ WARDD_BIN and WARD_AGENT_BIN name the programs.
 import json
 import os
 import signal
-import sqlite3
 import sys
 import tempfile
 import time
@@ -205,7 +204,7 @@ class AgentsTest(unittest.TestCase):
         roamer.stop()
         # Away (its channel closed, its last poll long ago): roaming, and
         # nothing reaches it until it is back.
-        db = sqlite3.connect(os.path.join(self.server.data, "ward.db"), timeout=10)
+        db = self.server.db()
         db.execute("UPDATE clients SET last_seen = last_seen - 600 WHERE node = ?", (rid,))
         db.commit()
         db.close()

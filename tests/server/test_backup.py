@@ -26,8 +26,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import (WARD, WARDD, Agent, Wardd, clamav_cvd, data_file,  # noqa: E402
-                      temp_dir, wait_for)
+from wardtest import (WARD, WARDD, Agent, Wardd, backend, clamav_cvd,  # noqa: E402
+                      data_file, temp_dir, wait_for)
 
 PASSPHRASE = "a passphrase for tests"
 EXTRA = ("[http]\nlong_poll = 5s\n[notify]\nack_timeout = 60s\nretry_interval = 1s\n"
@@ -174,7 +174,7 @@ class BackupTest(unittest.TestCase):
             good = f.read()
         # A flipped byte in a part, and in the cleartext header: refused,
         # and the part named.
-        for offset, want in ((len(good) // 3, "is damaged in part data/"),
+        for offset, want in ((len(good) // 3, "is damaged in part data"),
                              (40, "header is damaged")):
             bad = bytearray(good)
             bad[offset] ^= 0x01
@@ -232,6 +232,34 @@ class BackupTest(unittest.TestCase):
         self.assertEqual(done.returncode, 0, done.stderr)
         kept = [n for n in os.listdir(self.old) if n.startswith("data.before-restore-")]
         self.assertEqual(len(kept), 1)
+        self.server.start()
+        self.assertEqual(self.api(self.server, "GET", "/api/v1/update")["components"][0]
+                         ["version"], 1)
+
+    @unittest.skipUnless(backend() == "postgresql", "the PostgreSQL backend's")
+    def test_postgresql_refusals(self):
+        """On PostgreSQL the database is no file of the data directory: a
+        restore over a database that holds a server's data needs --force
+        even when the data directory is gone, and an archive of one
+        backend is not restored to the other."""
+        archive = self.backup(self.server, os.path.join(self.archives, "pg.wbk"))
+        self.server.stop()
+        shutil.rmtree(self.server.data)
+        done = run("restore", "--config", self.server.conf, archive)
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("the database (server.database) holds a server's data, of schema "
+                      "13: restore over it with --force", done.stderr)
+        self.assertFalse(os.path.exists(self.server.data))
+        sqlite_conf = os.path.join(self.tmp, "sqlite.ini")
+        with open(self.server.conf) as f, open(sqlite_conf, "w") as out:
+            out.write(f.read().replace(f"database = {self.server.database}\n", "")
+                      .replace(self.server.data, os.path.join(self.tmp, "sqlite-data")))
+        done = run("restore", "--config", sqlite_conf, archive)
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("the archive holds the database of a server on PostgreSQL, and this "
+                      "one's is on SQLite", done.stderr)
+        done = run("restore", "--config", self.server.conf, "--force", archive)
+        self.assertEqual(done.returncode, 0, done.stderr)
         self.server.start()
         self.assertEqual(self.api(self.server, "GET", "/api/v1/update")["components"][0]
                          ["version"], 1)
@@ -301,7 +329,8 @@ class ServerBackupsTest(unittest.TestCase):
     def test_asked_scheduled_and_kept(self):
         made = self.api("POST", "/api/v1/backups", expect=201)
         self.assertTrue(made["archive"].startswith(self.dir + "/ward-"))
-        self.assertEqual(made["manifest"]["parts"][0]["name"], "data/ward.db")
+        self.assertEqual(made["manifest"]["parts"][0]["name"],
+                         "database/ward.pgdump" if self.server.database else "data/ward.db")
         done = run("backup", "verify", "--passphrase-file", self.pass_file, made["archive"],
                    env={"WARD_BACKUP_PASSPHRASE": ""})
         self.assertEqual(done.returncode, 0, done.stderr)

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import socket
-import sqlite3
 import ssl
 import subprocess
 import sys
@@ -169,7 +168,7 @@ class CliTest(unittest.TestCase):
             with open(os.path.join(a.dir, "state", "credential.json")) as f:
                 ids[a] = json.load(f)["client"]
         self.ward("client", "verify")
-        db = sqlite3.connect(os.path.join(self.server.data, "ward.db"), timeout=10)
+        db = self.server.db()
         now = int(time.time())
         # Away by the clock and by the server's own running time, which
         # removal needs both of.

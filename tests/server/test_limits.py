@@ -24,7 +24,6 @@ import http.client
 import json
 import os
 import socket
-import sqlite3
 import ssl
 import subprocess
 import sys
@@ -423,7 +422,7 @@ class DetectionLimitsTest(unittest.TestCase):
         return resp.status, resp.getheader("Retry-After")
 
     def detections(self, hostname):
-        db = sqlite3.connect(os.path.join(self.server.data, "ward.db"), timeout=10)
+        db = self.server.db()
         try:
             return db.execute("SELECT count(*) FROM events WHERE kind = 'detection' AND "
                               "hostname = ?", (hostname,)).fetchone()[0]
@@ -466,7 +465,7 @@ class DetectionLimitsTest(unittest.TestCase):
         self.assertEqual(self.detections("limits0"), 1000)
         self.assertLess(slowest[0], 1.0)
         # Logged once, not per refused report.
-        db = sqlite3.connect(os.path.join(self.server.data, "ward.db"), timeout=10)
+        db = self.server.db()
         refused = db.execute("SELECT count(*) FROM events WHERE message LIKE "
                              "'detection reports refused%'").fetchone()[0]
         db.close()
@@ -493,7 +492,7 @@ class DetectionLimitsTest(unittest.TestCase):
         agent.start()
         wait_for(lambda: "the server's limit for this agent is reached" in agent.log_text(),
                  timeout=120, what="the agent refused for its limit")
-        db = sqlite3.connect(os.path.join(self.server.data, "ward.db"), timeout=10)
+        db = self.server.db()
         logged = db.execute("SELECT count(*) FROM events WHERE kind = 'detection'").fetchone()[0]
         db.close()
         self.assertEqual(logged, 1000)

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import socket
-import sqlite3
 import ssl
 import subprocess
 import sys
@@ -132,7 +131,7 @@ class UpdatesTest(unittest.TestCase):
         wait_for(lambda: self.versions().get("virus-pattern") == 2, what="second import")
 
     def db(self):
-        return sqlite3.connect(os.path.join(self.server.data, "ward.db"), timeout=10)
+        return self.server.db()
 
     def client_ids(self):
         return [c["id"] for c in self.api("GET", "/api/v1/clients")["clients"]]

@@ -10,7 +10,6 @@ import http.client
 import json
 import os
 import socket
-import sqlite3
 import ssl
 import stat
 import subprocess
@@ -20,7 +19,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import AGENT, WARD_SPS, WARDD, temp_wardd, Wardd  # noqa: E402
+import pg  # noqa: E402
+from wardtest import AGENT, WARD_SPS, WARDD, backend, temp_wardd, Wardd  # noqa: E402
 
 
 class WarddTest(unittest.TestCase):
@@ -28,9 +28,11 @@ class WarddTest(unittest.TestCase):
         self.tmp, self.w = temp_wardd("ward-wardd-", self.addCleanup)
 
     def test_first_start(self):
-        for name in ("ca.crt", "ca.key", "server.crt", "server.key", "ward.db",
-                     "initial-admin-password", "enroll-token", "enroll.bundle", "signing.key",
-                     "signing.pub"):
+        names = ["ca.crt", "ca.key", "server.crt", "server.key", "initial-admin-password",
+                 "enroll-token", "enroll.bundle", "signing.key", "signing.pub"]
+        if not self.w.database:
+            names.append("ward.db")
+        for name in names:
             mode = stat.S_IMODE(os.stat(os.path.join(self.w.data, name)).st_mode)
             self.assertEqual(mode & 0o077, 0, f"{name} is readable by others: {oct(mode)}")
         with open(os.path.join(self.w.data, "enroll.bundle")) as f:
@@ -153,11 +155,13 @@ class WarddTest(unittest.TestCase):
         # A database from before: the values stored at the root and in the
         # client's effective settings.
         w.stop()
-        db = sqlite3.connect(os.path.join(w.data, "ward.db"))
+        db = w.db()
         db.execute("INSERT INTO settings VALUES (1, 'restart.notify', 'true'), "
                    "(1, 'restart.postpone_updates', 'false')")
-        db.execute("UPDATE clients SET eff_json = json_set(eff_json, '$.\"restart.notify\"', "
-                   "json('true'), '$.\"restart.postpone_updates\"', json('false'))")
+        (eff,) = db.execute("SELECT eff_json FROM clients").fetchone()
+        eff = dict(json.loads(eff), **{"restart.notify": True,
+                                       "restart.postpone_updates": False})
+        db.execute("UPDATE clients SET eff_json = ?", (json.dumps(eff, sort_keys=True),))
         db.commit()
         (before,) = db.execute("SELECT eff_version FROM clients").fetchone()
         db.close()
@@ -166,7 +170,7 @@ class WarddTest(unittest.TestCase):
         status, body = w.request("GET", "/api/v1/settings?scope=root", token=token)
         self.assertEqual(status, 200, body)
         self.assertFalse(set(retired) & (set(body["own"]) | set(body["effective"])))
-        db = sqlite3.connect(os.path.join(w.data, "ward.db"))
+        db = w.db()
         eff, version = db.execute("SELECT eff_json, eff_version FROM clients").fetchone()
         db.close()
         self.assertNotIn("restart.", eff)
@@ -204,6 +208,44 @@ class WarddTest(unittest.TestCase):
         with open(log, errors="replace") as f:
             return code, f.read()
 
+    @unittest.skipUnless(backend() == "postgresql", "the PostgreSQL backend's")
+    def test_emptied_postgresql_database_is_no_first_start(self):
+        """A PostgreSQL database emptied beside the server's files is
+        refused as a lost one, pointing to a restore; nothing is made anew.
+        A server that does not answer is named in the message, and the URI's
+        password is not."""
+        token = self.w.login()
+        self.assertEqual(self.w.stop(), 0)
+        with open(os.path.join(self.w.data, "initial-admin-password")) as f:
+            password = f.read()
+        saved = os.path.join(self.tmp.name, "saved.dump")
+        name = self.w.database.split("?")[0].rsplit("/", 1)[1]
+        subprocess.run([pg._bin("pg_dump"), "-Fc", "-f", saved, "-d", self.w.database],
+                       check=True)
+        self.w.db().execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        code, log = self.refused_start()
+        self.assertNotEqual(code, 0)
+        self.assertIn("the PostgreSQL database (server.database) is missing but", log)
+        self.assertIn("restore", log)
+        with open(os.path.join(self.w.data, "initial-admin-password")) as f:
+            self.assertEqual(f.read(), password)
+        self.assertEqual(self.w.db().execute("SELECT count(*) FROM pg_tables WHERE "
+                                             "schemaname = 'public'").fetchone()[0], 0)
+        # Unreachable: named, and its password never shown.
+        good = open(self.w.conf).read()
+        with open(self.w.conf, "w") as f:
+            f.write(good.replace(self.w.database, f"postgresql://ward:s3cr3t@127.0.0.1:1/{name}"))
+        code, log = self.refused_start()
+        self.assertNotEqual(code, 0)
+        self.assertIn(f"PostgreSQL database {name} on 127.0.0.1", log)
+        self.assertNotIn("s3cr3t", log)
+        with open(self.w.conf, "w") as f:
+            f.write(good)
+        subprocess.run([pg._bin("pg_restore"), "-d", self.w.database, saved], check=True)
+        self.w.start()
+        self.assertEqual(self.w.request("GET", "/api/v1/tree", token=token)[0], 200)
+
+    @unittest.skipIf(backend() == "postgresql", "SQLite's file")
     def test_lost_or_damaged_database_is_no_first_start(self):
         """A zero-length, missing or damaged ward.db beside the server's files
         is refused, naming the file and pointing to a restore; nothing of the

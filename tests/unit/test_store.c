@@ -1,6 +1,8 @@
 /* test_store.c -- the client tree, settings inheritance and delivery queue
- * on a real SQLite database. */
+ * on a real database: SQLite in the test's directory, or the PostgreSQL
+ * database WARD_TEST_DATABASE names (tests/lib/pg.py run makes one). */
 #include <jansson.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <stdint.h>
 
@@ -11,6 +13,35 @@
 
 static char msg[512];
 static const unsigned char secret[32] = { 1, 2, 3 };
+
+static bool is_postgres(const char *target)
+{
+	return strncmp(target, "postgresql://", 13) == 0;
+}
+
+/* Runs sql on the database at target behind the store's back, as a hand
+ * or another program would: true when it succeeded. */
+static bool raw_exec(const char *target, const char *sql)
+{
+	sqlite3 *db = NULL;
+	PGconn *c;
+	PGresult *res;
+	bool ok;
+
+	if (!is_postgres(target)) {
+		ok = sqlite3_open(target, &db) == SQLITE_OK &&
+		     sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK;
+		sqlite3_close(db);
+		return ok;
+	}
+	c = PQconnectdb(target);
+	PQclear(PQexec(c, "SET client_min_messages = warning"));
+	res = PQexec(c, sql);
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK;
+	PQclear(res);
+	PQfinish(c);
+	return ok;
+}
 
 /* Returns client's effective value of key as compact JSON text, in static
  * storage ("" on failure). */
@@ -356,13 +387,9 @@ static void test_token_ids(struct store *st)
 static void test_observed(const char *path)
 {
 	struct store *st;
-	sqlite3 *db = NULL;
 	int64_t n = 0;
 
-	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-	CHECK(sqlite3_exec(db, "UPDATE meta SET value = value + 100000 WHERE key = 'observed'",
-			   NULL, NULL, NULL) == SQLITE_OK);
-	sqlite3_close(db);
+	CHECK(raw_exec(path, "UPDATE meta SET value = value + 100000 WHERE key = 'observed'"));
 	st = store_open(path, msg, sizeof(msg));
 	CHECK(st != NULL);
 	if (!st)
@@ -437,51 +464,71 @@ static void test_reopen(const char *path)
 	store_close(st);
 }
 
-/* The user_version of the database at path (-1 on failure). */
+/* The schema version of the database at path (-1 on failure). */
 static int64_t schema_of(const char *path)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *s = NULL;
 	int64_t v = -1;
 
-	if (sqlite3_open(path, &db) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK &&
-	    sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	sqlite3_close(db);
+	if (store_schema_of(path, &v, msg, sizeof(msg)) != SERR_OK)
+		return -1;
 	return v;
 }
 
-/* Each schema step is its own transaction: one that fails (here step 5,
- * whose column a hand added already) is undone alone, the database stays
+/* Each schema step is its own transaction: one that fails (here step 3,
+ * whose table a hand made already) is undone alone, the database stays
  * at the step before with what the earlier steps made, the message names
  * the step and the version kept; once the cause is gone, the next open
  * goes on from there. */
 static void test_migration_steps(const char *dir)
 {
 	char path[600];
-	sqlite3 *db = NULL;
 	struct store *st;
 
 	snprintf(path, sizeof(path), "%s/steps.db", dir);
-	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-	CHECK(sqlite3_exec(db, "CREATE TABLE sps_servers (id INTEGER PRIMARY KEY, pin TEXT)",
-			   NULL, NULL, NULL) == SQLITE_OK);
-	sqlite3_close(db);
+	CHECK(raw_exec(path, "CREATE TABLE sps_servers (id INTEGER PRIMARY KEY, pin TEXT)"));
 	st = store_open(path, msg, sizeof(msg));
 	CHECK(st == NULL);
 	CHECK(strstr(msg, "schema step 3 (smart protection servers) failed, the database "
 		      "stays at version 2: database: table sps_servers already exists") != NULL);
 	CHECK(schema_of(path) == 2);
 	store_close(st);
-	CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-	CHECK(sqlite3_exec(db, "DROP TABLE sps_servers", NULL, NULL, NULL) == SQLITE_OK);
-	sqlite3_close(db);
+	CHECK(raw_exec(path, "DROP TABLE sps_servers"));
 	st = store_open(path, msg, sizeof(msg));
 	CHECK(st != NULL);
 	CHECK(schema_of(path) == store_schema_version());
 	store_close(st);
+}
+
+/* PostgreSQL databases start at the schema of version 13 in one step,
+ * undone whole when it fails (PostgreSQL's schema changes are
+ * transactional); a version the backend never had, and a newer one, are
+ * refused with the reason. Empties the database first. */
+static void test_migration_postgres(const char *target)
+{
+	struct store *st;
+
+	CHECK(raw_exec(target, "DROP SCHEMA public CASCADE; CREATE SCHEMA public;"
+		       "CREATE TABLE sps_servers (id BIGINT PRIMARY KEY)"));
+	st = store_open(target, msg, sizeof(msg));
+	CHECK(st == NULL);
+	CHECK(strstr(msg, "schema step 13 (the schema of version 13, at once) failed, the "
+		      "database stays at version 0: database: relation \"sps_servers\" "
+		      "already exists") != NULL);
+	CHECK(schema_of(target) == 0);
+	CHECK(raw_exec(target, "SELECT 1 FROM sps_servers") &&
+	      !raw_exec(target, "SELECT 1 FROM nodes"));
+	CHECK(raw_exec(target, "DROP TABLE sps_servers"));
+	st = store_open(target, msg, sizeof(msg));
+	CHECK(st != NULL);
+	store_close(st);
+	CHECK(schema_of(target) == store_schema_version());
+	CHECK(raw_exec(target, "UPDATE ward_schema SET version = 12"));
+	CHECK(store_open(target, msg, sizeof(msg)) == NULL);
+	CHECK_STR_EQ(msg, "database: schema version 12 is none this backend (postgresql) had: "
+		     "restore a backup made for it");
+	CHECK(raw_exec(target, "UPDATE ward_schema SET version = 99"));
+	CHECK(store_open(target, msg, sizeof(msg)) == NULL);
+	CHECK(strstr(msg, "schema version 99 is newer than this wardd understands") != NULL);
 }
 
 static void test_utf8(void)
@@ -497,10 +544,14 @@ static void test_utf8(void)
 
 int main(void)
 {
+	const char *pg = getenv("WARD_TEST_DATABASE");
 	char path[600];
 	struct store *st;
 
-	snprintf(path, sizeof(path), "%s/ward.db", test_tmpdir());
+	if (pg && *pg)
+		snprintf(path, sizeof(path), "%s", pg);
+	else
+		snprintf(path, sizeof(path), "%s/ward.db", test_tmpdir());
 	st = store_open(path, msg, sizeof(msg));
 	CHECK(st != NULL);
 	if (!st) {
@@ -518,7 +569,10 @@ int main(void)
 	store_close(st);
 	test_reopen(path);
 	test_observed(path);
-	test_migration_steps(test_tmpdir());
+	if (is_postgres(path))
+		test_migration_postgres(path);
+	else
+		test_migration_steps(test_tmpdir());
 	test_utf8();
 	return check_finish();
 }

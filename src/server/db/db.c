@@ -8,6 +8,24 @@
 
 #include "common/util.h"
 
+const struct db_backend *db_backend_of(const char *target)
+{
+	if (strncmp(target, "postgresql://", 13) == 0 || strncmp(target, "postgres://", 11) == 0)
+		return &db_postgres;
+	return &db_sqlite;
+}
+
+/* The cache slot of sql (FNV-1a: statement texts are short, and a
+ * collision costs a parse). */
+static size_t cache_slot(const char *sql)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *sql; sql++)
+		h = (h ^ (unsigned char)*sql) * 16777619u;
+	return h % DB_CACHE_SLOTS;
+}
+
 struct db *db_open(const struct db_backend *be, const char *target, enum db_open_mode mode,
 		   char *errbuf, size_t errlen)
 {
@@ -16,8 +34,52 @@ struct db *db_open(const struct db_backend *be, const char *target, enum db_open
 
 void db_close(struct db *db)
 {
-	if (db)
-		db->be->close(db);
+	size_t i;
+
+	if (!db)
+		return;
+	for (i = 0; i < DB_CACHE_SLOTS; i++)
+		if (db->cache[i]) {
+			free(db->cache[i]->sql);
+			db->be->destroy(db->cache[i]);
+		}
+	db->be->close(db);
+}
+
+/* Hands out sql's cached statement when it is free, else a new one,
+ * cached in sql's slot unless that holds one in use (the same statement
+ * run while it is still being stepped, or a collision): that one is
+ * destroyed at its end. */
+static struct db_stmt *stmt_for(struct db *db, const char *sql, char *errbuf, size_t errlen)
+{
+	size_t slot = cache_slot(sql);
+	struct db_stmt *s = db->cache[slot];
+	char *key;
+	bool keep;
+
+	if (s && !s->busy && strcmp(s->sql, sql) == 0) {
+		s->busy = true;
+		return s;
+	}
+	keep = !s || !s->busy;
+	key = keep ? strdup(sql) : NULL;
+	s = keep && !key ? NULL : db->be->prepare(db, sql, keep, errbuf, errlen);
+	if (!s) {
+		if (keep && !key)
+			util_set_msg(errbuf, errlen, "out of memory");
+		free(key);
+		return NULL;
+	}
+	if (keep) {
+		if (db->cache[slot]) {
+			free(db->cache[slot]->sql);
+			db->be->destroy(db->cache[slot]);
+		}
+		db->cache[slot] = s;
+		s->sql = key;
+		s->busy = true;
+	}
+	return s;
 }
 
 enum serr db_exec(struct db *db, const char *sql, char *errbuf, size_t errlen)
@@ -28,7 +90,7 @@ enum serr db_exec(struct db *db, const char *sql, char *errbuf, size_t errlen)
 struct db_stmt *db_vprepare(struct db *db, char *errbuf, size_t errlen, const char *sql,
 			    const char *fmt, va_list ap)
 {
-	struct db_stmt *s = db->be->prepare(db, sql, errbuf, errlen);
+	struct db_stmt *s = stmt_for(db, sql, errbuf, errlen);
 	enum serr err = SERR_OK;
 	int i;
 
@@ -114,8 +176,13 @@ int64_t db_changes(struct db_stmt *s)
 
 void db_finalize(struct db_stmt *s)
 {
-	if (s)
-		s->be->finalize(s);
+	if (!s)
+		return;
+	s->be->reset(s);
+	if (s->sql)
+		s->busy = false;
+	else
+		s->be->destroy(s);
 }
 
 enum serr db_run(struct db_stmt *s, int64_t *changes, char *errbuf, size_t errlen)
@@ -173,8 +240,10 @@ enum serr db_query_rows(struct db_stmt *s, unsigned json_cols, json_t **out)
 		json_decref(list);
 		return s ? SERR_NOMEM : SERR_DB;
 	}
-	n = s->be->column_count(s);
+	/* Columns counted at the first row: a backend may know them only once
+	 * the statement ran. */
 	while (err == SERR_OK && db_step(s, &step, NULL, 0)) {
+		n = s->be->column_count(s);
 		row = json_object();
 		if (!row || json_array_append_new(list, row) != 0) {
 			err = SERR_NOMEM;
@@ -220,6 +289,11 @@ enum serr db_finish(struct db *db, enum serr err, char *errbuf, size_t errlen)
 	return err;
 }
 
+enum serr db_lock(struct db *db, int64_t key, char *errbuf, size_t errlen)
+{
+	return db->be->lock(db, key, errbuf, errlen);
+}
+
 enum serr db_snapshot(struct db *db, const char *out, char *errbuf, size_t errlen)
 {
 	return db->be->snapshot(db, out, errbuf, errlen);
@@ -237,7 +311,7 @@ enum serr db_version(struct db *db, int64_t *v, char *errbuf, size_t errlen)
 
 int64_t db_current_version(const struct db *db)
 {
-	return (int64_t)db->be->n_migrations;
+	return db->be->migrations[db->be->n_migrations - 1].version;
 }
 
 enum serr db_migrate(struct db *db,
@@ -245,8 +319,9 @@ enum serr db_migrate(struct db *db,
 				      void *arg),
 		     void *arg, char *errbuf, size_t errlen)
 {
-	int64_t version = 0, target = db_current_version(db);
+	int64_t version = 0, target = db_current_version(db), from;
 	const struct db_migration *m;
+	size_t i;
 	enum serr err = db_version(db, &version, errbuf, errlen);
 	char why[512];
 
@@ -261,9 +336,18 @@ enum serr db_migrate(struct db *db,
 			     "backup made for this one", (long long)version, (long long)target);
 		return SERR_INVAL;
 	}
-	for (; err == SERR_OK && version < target; version++) {
-		m = &db->be->migrations[version];
-		util_assert(m->version == version + 1);
+	/* The step from version: after the one that ends there. */
+	for (i = 0, from = 0; err == SERR_OK && i < db->be->n_migrations && from < version; i++)
+		from = db->be->migrations[i].version;
+	if (err == SERR_OK && from != version) {
+		util_set_msg(errbuf, errlen, "database: schema version %lld is none this "
+			     "backend (%s) had: restore a backup made for it", (long long)version,
+			     db->be->name);
+		return SERR_INVAL;
+	}
+	for (; err == SERR_OK && i < db->be->n_migrations; i++) {
+		m = &db->be->migrations[i];
+		util_assert(m->version > version);
 		if (progress)
 			progress(m, version, target, arg);
 		why[0] = '\0';
@@ -278,6 +362,8 @@ enum serr db_migrate(struct db *db,
 			util_set_msg(errbuf, errlen, "database: schema step %lld (%s) failed, the "
 				     "database stays at version %lld: %s", (long long)m->version,
 				     m->what, (long long)version, why);
+		else
+			version = m->version;
 	}
 	return err;
 }

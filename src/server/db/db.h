@@ -1,6 +1,7 @@
 /* db.h -- the database layer under the store: connections, prepared
  * statements, transactions and rows, through a backend (struct
- * db_backend); SQLite (db/sqlite.c) is the one there is.
+ * db_backend): SQLite (db/sqlite.c), a file beside the server, or
+ * PostgreSQL (db/postgres.c), a server that several wardd can share.
  *
  * The store above speaks portable SQL through this layer and names no
  * backend type. Portable SQL here means: parameters written `?` (numbered
@@ -38,10 +39,17 @@ enum db_type {
 };
 
 struct db_backend;
+struct db_stmt;
+
+/* Prepared statements are kept for reuse, by their SQL, in this many
+ * slots of each connection: parsing them anew at every use was a sixth
+ * of wardd's time enrolling agents. */
+#define DB_CACHE_SLOTS 256
 
 /* A connection: backends embed it first in their own. */
 struct db {
 	const struct db_backend *be;
+	struct db_stmt *cache[DB_CACHE_SLOTS];
 	/* The work done for the statements ended so far, in the backend's
 	 * unit (SQLite: virtual machine steps): for comparing what
 	 * operations cost, never a time. */
@@ -52,6 +60,8 @@ struct db {
 struct db_stmt {
 	const struct db_backend *be;
 	struct db *db;
+	char *sql;                 /* cached: its text (owned), the cache's key; else NULL */
+	bool busy;                 /* cached: handed out, not yet finalized */
 };
 
 /* How a database is opened. */
@@ -60,8 +70,11 @@ enum db_open_mode {
 	DB_OPEN_READ,        /* read only, as found: to copy or inspect it beside its server */
 };
 
-/* One step of a schema: from version - 1 to version, in SQL of the
- * backend; what (a few words) is printed while it runs. */
+/* One step of a schema: from the version of the step before it (0 for
+ * the first) to version, in SQL of the backend; what (a few words) is
+ * printed while it runs. A backend added later starts with one step to
+ * the schema of its day, and steps one at a time from there as the
+ * others do. */
 struct db_migration {
 	int64_t version;
 	const char *what;
@@ -77,16 +90,20 @@ struct db_backend {
 	 * one whose structure is damaged (check). */
 	struct db *(*open)(const char *target, enum db_open_mode mode, char *errbuf,
 			   size_t errlen);
+	/* Closes the connection; its statements were destroyed before. */
 	void (*close)(struct db *db);
 	/* Runs one or more statements without parameters or rows. */
 	enum serr (*exec)(struct db *db, const char *sql, char *errbuf, size_t errlen);
-	struct db_stmt *(*prepare)(struct db *db, const char *sql, char *errbuf, size_t errlen);
+	/* A new statement of sql; keep: it is cached, and run many times. */
+	struct db_stmt *(*prepare)(struct db *db, const char *sql, bool keep, char *errbuf,
+				   size_t errlen);
 	enum serr (*bind_int)(struct db_stmt *s, int i, int64_t v);
 	enum serr (*bind_text)(struct db_stmt *s, int i, const char *v);   /* NULL: NULL */
 	enum serr (*bind_blob)(struct db_stmt *s, int i, const void *v, size_t n);
 	/* Runs the statement to its next row: SERR_OK with *row true (a row)
 	 * or false (done). */
 	enum serr (*step)(struct db_stmt *s, bool *row, char *errbuf, size_t errlen);
+	/* The columns of a row: known once a step returned one. */
 	int (*column_count)(struct db_stmt *s);
 	const char *(*column_name)(struct db_stmt *s, int i);
 	enum db_type (*column_type)(struct db_stmt *s, int i);
@@ -96,30 +113,58 @@ struct db_backend {
 	const void *(*column_blob)(struct db_stmt *s, int i, size_t *n);
 	/* Rows inserted, changed or deleted by the statement's last step. */
 	int64_t (*changes)(struct db_stmt *s);
-	void (*finalize)(struct db_stmt *s);
+	/* Ends a run: adds its work to the connection's and makes the
+	 * statement ready to be bound and run again. */
+	void (*reset)(struct db_stmt *s);
+	/* Frees the statement (reset or never run). */
+	void (*destroy)(struct db_stmt *s);
 	/* A write transaction (taken at once, not at the first write). */
 	enum serr (*begin)(struct db *db, char *errbuf, size_t errlen);
 	enum serr (*commit)(struct db *db, char *errbuf, size_t errlen);
 	void (*rollback)(struct db *db);
 	bool (*in_transaction)(struct db *db);
+	/* Takes the lock named key until the transaction ends, waiting for
+	 * another connection holding it: for what several servers on one
+	 * database must do one at a time. A backend whose write transactions
+	 * exclude each other already does nothing. */
+	enum serr (*lock)(struct db *db, int64_t key, char *errbuf, size_t errlen);
 	/* Checks the database's structure: pages, indexes, constraints. */
 	enum serr (*check)(struct db *db, char *errbuf, size_t errlen);
 	/* Writes a consistent copy of the whole database, as of one moment,
 	 * to the new file out while others go on writing: one step, never
-	 * restarted by their writes. */
+	 * restarted by their writes. A backend whose copy is no database
+	 * (copy_is_db false) leaves the connection reading as of the copy's
+	 * moment, so that what is read next describes the copy; closing the
+	 * connection ends that. */
 	enum serr (*snapshot)(struct db *db, const char *out, char *errbuf, size_t errlen);
+	/* Whether a copy is itself a database of this backend (SQLite's
+	 * file), opened as any other; else (PostgreSQL's dump) copy_version
+	 * and restore serve it. */
+	bool copy_is_db;
+	/* The schema version a copy holds, checking that it reads whole
+	 * (copy_is_db false only; NULL otherwise). */
+	enum serr (*copy_version)(const char *copy, int64_t *v, char *errbuf, size_t errlen);
+	/* Replaces what the database holds with the copy's contents, in one
+	 * transaction (copy_is_db false only; NULL otherwise). */
+	enum serr (*restore)(struct db *db, const char *copy, char *errbuf, size_t errlen);
 	/* The schema version stored in the database (0: empty), and setting
 	 * it inside the caller's transaction. */
 	enum serr (*version)(struct db *db, int64_t *v, char *errbuf, size_t errlen);
 	enum serr (*set_version)(struct db *db, int64_t v, char *errbuf, size_t errlen);
 	/* The steps from an empty database to the backend's current schema,
-	 * step i bringing version i to i + 1. */
+	 * in order, their versions rising. */
 	const struct db_migration *migrations;
 	size_t n_migrations;
 };
 
-/* The SQLite backend. */
+/* The backends. */
 extern const struct db_backend db_sqlite;
+extern const struct db_backend db_postgres;
+
+/* The backend a database target names: a PostgreSQL connection URI
+ * (postgresql:// or postgres://) or the path of a SQLite file. */
+const struct db_backend *db_backend_of(const char *target);
+
 
 /* Opens target through backend be as mode says; NULL with a message on
  * failure. The caller owns the connection and closes it with db_close(). */
@@ -190,6 +235,9 @@ enum serr db_begin(struct db *db, char *errbuf, size_t errlen);
 /* Ends the transaction db_begin() started: commits when err is SERR_OK,
  * else rolls back. Returns the outcome. */
 enum serr db_finish(struct db *db, enum serr err, char *errbuf, size_t errlen);
+
+/* Takes the lock key until the transaction ends (db_backend.lock). */
+enum serr db_lock(struct db *db, int64_t key, char *errbuf, size_t errlen);
 
 /* Copies the database to the new file out (db_backend.snapshot). */
 enum serr db_snapshot(struct db *db, const char *out, char *errbuf, size_t errlen);

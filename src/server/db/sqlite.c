@@ -13,22 +13,15 @@
 
 #include "common/util.h"
 
-/* Prepared statements kept for reuse, by their SQL: parsing them anew at
- * every use was a sixth of wardd's time enrolling agents. */
-#define CACHE_SLOTS 256
-
 struct sqlite_stmt {
 	struct db_stmt base;
 	sqlite3_stmt *h;
 	int64_t changes;
-	char *sql;                 /* cached: its text (owned); else NULL */
-	bool busy;                 /* cached: handed out, not yet finalized */
 };
 
 struct sqlite_db {
 	struct db base;
 	sqlite3 *h;
-	struct sqlite_stmt *cache[CACHE_SLOTS];
 };
 
 /* Schema version 1. Foreign keys cascade from a node to its settings, its
@@ -339,22 +332,16 @@ static enum serr fail(sqlite3 *h, const char *what, char *errbuf, size_t errlen)
 	       SERR_EXIST : SERR_DB;
 }
 
-static void stmt_free(struct sqlite_stmt *s)
+static void sqlite_destroy(struct db_stmt *s)
 {
-	sqlite3_finalize(s->h);
-	free(s->sql);
+	sqlite3_finalize(handle(s));
 	free(s);
 }
 
 static void sqlite_close(struct db *db)
 {
-	size_t i;
-
 	if (!db)
 		return;
-	for (i = 0; i < CACHE_SLOTS; i++)
-		if (conn(db)->cache[i])
-			stmt_free(conn(db)->cache[i]);
 	sqlite3_close(conn(db)->h);
 	free(db);
 }
@@ -405,16 +392,6 @@ fail:
 	return NULL;
 }
 
-/* The cache slot of sql (FNV-1a). */
-static size_t slot_of(const char *sql)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *sql; sql++)
-		h = (h ^ (unsigned char)*sql) * 16777619u;
-	return h % CACHE_SLOTS;
-}
-
 /* The length of sql without a row claim at its end: SQLite's write
  * transactions exclude each other, so rows read in one are claimed. */
 static size_t without_claim(const char *sql)
@@ -427,44 +404,24 @@ static size_t without_claim(const char *sql)
 	return n;
 }
 
-/* Hands out sql's cached statement when it is free, else prepares one,
- * cached in sql's slot unless that holds one in use (a statement run
- * while the same one is still being stepped, or a collision): that one
- * is finalized at its end. */
-static struct db_stmt *sqlite_prepare(struct db *db, const char *sql, char *errbuf,
-				      size_t errlen)
+/* keep: prepared as persistent (SQLite's hint for statements kept). */
+static struct db_stmt *sqlite_prepare(struct db *db, const char *sql, bool keep,
+				      char *errbuf, size_t errlen)
 {
-	struct sqlite_db *d = conn(db);
-	size_t slot = slot_of(sql);
-	struct sqlite_stmt *s = d->cache[slot];
-	bool cache;
+	struct sqlite_stmt *s = calloc(1, sizeof(*s));
 
-	if (s && !s->busy && strcmp(s->sql, sql) == 0) {
-		s->busy = true;
-		s->changes = 0;
-		return &s->base;
-	}
-	cache = !s || !s->busy;
-	s = calloc(1, sizeof(*s));
-	if (!s || (cache && !(s->sql = strdup(sql)))) {
-		free(s);
+	if (!s) {
 		util_set_msg(errbuf, errlen, "out of memory");
 		return NULL;
 	}
-	if (sqlite3_prepare_v3(d->h, sql, (int)without_claim(sql),
-			       cache ? SQLITE_PREPARE_PERSISTENT : 0, &s->h, NULL) != SQLITE_OK) {
-		fail(d->h, "prepare", errbuf, errlen);
-		stmt_free(s);
+	if (sqlite3_prepare_v3(conn(db)->h, sql, (int)without_claim(sql),
+			       keep ? SQLITE_PREPARE_PERSISTENT : 0, &s->h, NULL) != SQLITE_OK) {
+		fail(conn(db)->h, "prepare", errbuf, errlen);
+		sqlite_destroy(&s->base);
 		return NULL;
 	}
 	s->base.be = &db_sqlite;
 	s->base.db = db;
-	if (cache) {
-		if (d->cache[slot])
-			stmt_free(d->cache[slot]);
-		d->cache[slot] = s;
-		s->busy = true;
-	}
 	return &s->base;
 }
 
@@ -555,20 +512,13 @@ static int64_t sqlite_changes(struct db_stmt *s)
 	return ((struct sqlite_stmt *)s)->changes;
 }
 
-/* Counts the statement's work (virtual machine steps) and ends it: a
- * cached one is reset for its next use. */
-static void sqlite_finalize(struct db_stmt *s)
+/* Counts the run's work (virtual machine steps), and resets. */
+static void sqlite_reset(struct db_stmt *s)
 {
-	struct sqlite_stmt *st = (struct sqlite_stmt *)s;
-
-	s->db->work += sqlite3_stmt_status(st->h, SQLITE_STMTSTATUS_VM_STEP, 1);
-	if (!st->sql) {
-		stmt_free(st);
-		return;
-	}
-	sqlite3_reset(st->h);
-	sqlite3_clear_bindings(st->h);
-	st->busy = false;
+	s->db->work += sqlite3_stmt_status(handle(s), SQLITE_STMTSTATUS_VM_STEP, 1);
+	sqlite3_reset(handle(s));
+	sqlite3_clear_bindings(handle(s));
+	((struct sqlite_stmt *)s)->changes = 0;
 }
 
 static enum serr sqlite_begin(struct db *db, char *errbuf, size_t errlen)
@@ -589,6 +539,16 @@ static void sqlite_rollback(struct db *db)
 static bool sqlite_in_transaction(struct db *db)
 {
 	return !sqlite3_get_autocommit(conn(db)->h);
+}
+
+/* BEGIN IMMEDIATE took the database's one write lock already. */
+static enum serr sqlite_lock(struct db *db, int64_t key, char *errbuf, size_t errlen)
+{
+	(void)db;
+	(void)key;
+	(void)errbuf;
+	(void)errlen;
+	return SERR_OK;
 }
 
 static enum serr sqlite_check(struct db *db, char *errbuf, size_t errlen)
@@ -695,13 +655,16 @@ const struct db_backend db_sqlite = {
 	.column_text = sqlite_column_text,
 	.column_blob = sqlite_column_blob,
 	.changes = sqlite_changes,
-	.finalize = sqlite_finalize,
+	.reset = sqlite_reset,
+	.destroy = sqlite_destroy,
 	.begin = sqlite_begin,
 	.commit = sqlite_commit,
 	.rollback = sqlite_rollback,
 	.in_transaction = sqlite_in_transaction,
+	.lock = sqlite_lock,
 	.check = sqlite_check,
 	.snapshot = sqlite_snapshot,
+	.copy_is_db = true,
 	.version = sqlite_version,
 	.set_version = sqlite_set_version,
 	.migrations = steps,

@@ -82,6 +82,11 @@ enum serr store_finish(struct store *st, enum serr err, char *errbuf, size_t err
 	return db_finish(st->db, err, errbuf, errlen);
 }
 
+enum serr store_lock(struct store *st, enum store_lock lock, char *errbuf, size_t errlen)
+{
+	return db_lock(st->db, (int64_t)lock, errbuf, errlen);
+}
+
 enum serr store_node_kind(struct store *st, int64_t id, enum store_kind *kind,
 			  char *errbuf, size_t errlen)
 {
@@ -257,14 +262,16 @@ static void migrating(const struct db_migration *m, int64_t from, int64_t to, vo
 struct store *store_open(const char *path, char *errbuf, size_t errlen)
 {
 	struct store *st = calloc(1, sizeof(*st));
-	struct progress p = { .path = path, .first = -1 };
+	/* A PostgreSQL URI may hold a password: never logged. */
+	struct progress p = { .path = db_backend_of(path) == &db_sqlite ? path :
+			      "(server.database)", .first = -1 };
 	int64_t added = 0;
 
 	if (!st) {
 		util_set_msg(errbuf, errlen, "out of memory");
 		return NULL;
 	}
-	st->db = db_open(&db_sqlite, path, DB_OPEN_SERVE, errbuf, errlen);
+	st->db = db_open(db_backend_of(path), path, DB_OPEN_SERVE, errbuf, errlen);
 	if (!st->db ||
 	    db_migrate(st->db, migrating, &p, errbuf, errlen) != SERR_OK ||
 	    settle_settings(st, &added, errbuf, errlen) != SERR_OK ||
@@ -308,7 +315,7 @@ void store_close(struct store *st)
 
 int64_t store_schema_version(void)
 {
-	return (int64_t)db_sqlite.n_migrations;
+	return db_sqlite.migrations[db_sqlite.n_migrations - 1].version;
 }
 
 /* Describes the database of st (opened as it is), as store_inspect()
@@ -376,7 +383,7 @@ static enum serr describe(struct store *st, json_t **info, char *errbuf, size_t 
 
 enum serr store_schema_of(const char *path, int64_t *version, char *errbuf, size_t errlen)
 {
-	struct db *db = db_open(&db_sqlite, path, DB_OPEN_READ, errbuf, errlen);
+	struct db *db = db_open(db_backend_of(path), path, DB_OPEN_READ, errbuf, errlen);
 	enum serr err = db ? db_version(db, version, errbuf, errlen) : SERR_DB;
 
 	db_close(db);
@@ -385,7 +392,8 @@ enum serr store_schema_of(const char *path, int64_t *version, char *errbuf, size
 
 enum serr store_inspect(const char *path, json_t **info, char *errbuf, size_t errlen)
 {
-	struct store st = { .db = db_open(&db_sqlite, path, DB_OPEN_READ, errbuf, errlen) };
+	struct store st = { .db = db_open(db_backend_of(path), path, DB_OPEN_READ, errbuf,
+					  errlen) };
 	enum serr err = st.db ? SERR_OK : SERR_DB;
 	char why[256];
 
@@ -399,19 +407,71 @@ enum serr store_inspect(const char *path, json_t **info, char *errbuf, size_t er
 	return err;
 }
 
+/* A copy that is no database (PostgreSQL's dump) is described from the
+ * connection that made it, still reading as of the copy's moment. */
 enum serr store_snapshot(const char *path, const char *out, json_t **info, char *errbuf,
 			 size_t errlen)
 {
-	struct db *db = db_open(&db_sqlite, path, DB_OPEN_READ, errbuf, errlen);
+	struct store st = { .db = db_open(db_backend_of(path), path, DB_OPEN_READ, errbuf,
+					  errlen) };
 	uint64_t t0 = util_now_ns();
-	enum serr err = db ? db_snapshot(db, out, errbuf, errlen) : SERR_DB;
+	enum serr err = st.db ? db_snapshot(st.db, out, errbuf, errlen) : SERR_DB;
 	double secs = (double)(util_now_ns() - t0) / 1e9;
+	bool copy_is_db = db_backend_of(path)->copy_is_db;
 
-	db_close(db);
-	if (err == SERR_OK)
+	if (err == SERR_OK && !copy_is_db)
+		err = describe(&st, info, errbuf, errlen);
+	db_close(st.db);
+	if (err == SERR_OK && copy_is_db)
 		err = store_inspect(out, info, errbuf, errlen);
 	if (err == SERR_OK && json_object_set_new(*info, "snapshot_seconds", json_real(secs)))
 		err = SERR_NOMEM;
+	return err;
+}
+
+const char *store_copy_part(const char *target)
+{
+	return db_backend_of(target)->copy_is_db ? "data/ward.db" : "database/ward.pgdump";
+}
+
+enum serr store_copy_schema(const char *part, const char *path, int64_t *version,
+			    char *errbuf, size_t errlen)
+{
+	json_t *info = NULL;
+	enum serr err;
+
+	if (strcmp(part, "database/ward.pgdump") == 0)
+		return db_postgres.copy_version(path, version, errbuf, errlen);
+	err = store_inspect(path, &info, errbuf, errlen);
+	if (err == SERR_OK)
+		*version = json_integer_value(json_object_get(info, "schema"));
+	json_decref(info);
+	return err;
+}
+
+enum serr store_restore(const char *target, const char *copy, bool force, char *errbuf,
+			size_t errlen)
+{
+	struct db *db = db_open(db_backend_of(target), target, DB_OPEN_SERVE, errbuf, errlen);
+	enum serr err = db ? SERR_OK : SERR_DB;
+	int64_t version = 0;
+
+	if (err == SERR_OK && !db->be->restore) {
+		util_set_msg(errbuf, errlen, "a %s database is restored as a file of the data "
+			     "directory", db->be->name);
+		err = SERR_INVAL;
+	}
+	if (err == SERR_OK)
+		err = db_version(db, &version, errbuf, errlen);
+	if (err == SERR_OK && version > 0 && !force) {
+		util_set_msg(errbuf, errlen, "the database (server.database) holds a server's "
+			     "data, of schema %lld: restore over it with --force",
+			     (long long)version);
+		err = SERR_EXIST;
+	}
+	if (err == SERR_OK)
+		err = db->be->restore(db, copy, errbuf, errlen);
+	db_close(db);
 	return err;
 }
 

@@ -15,6 +15,16 @@ struct store {
 	int64_t frontend;     /* this server's number among several on one database (0: alone) */
 };
 
+/* The locks of what servers sharing a database do one at a time
+ * (store_lock()). */
+enum store_lock {
+	STORE_LOCK_IDS = 1,     /* taking a new node id */
+};
+
+/* Takes lock until the operation's transaction ends: another server on
+ * the same database waits for it. Inside the caller's transaction. */
+enum serr store_lock(struct store *st, enum store_lock lock, char *errbuf, size_t errlen);
+
 /* Descendants of ?1, itself included. */
 #define SUBTREE_CTE \
 	"WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL " \

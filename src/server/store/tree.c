@@ -192,6 +192,21 @@ static enum serr check_depth(struct store *st, int64_t parent, int64_t height,
 	return err;
 }
 
+/* A node id never used before, not even by a node removed since (the
+ * event log keeps naming removed clients by theirs); servers sharing a
+ * database take them one at a time. Inside the caller's transaction. */
+static enum serr new_node_id(struct store *st, int64_t *id, char *errbuf, size_t errlen)
+{
+	enum serr err = store_lock(st, STORE_LOCK_IDS, errbuf, errlen);
+
+	if (err == SERR_OK)
+		err = store_sql_int(st, id, errbuf, errlen, "SELECT 1 + max(m) FROM ("
+				    "SELECT max(id) AS m FROM nodes UNION ALL "
+				    "SELECT max(client) FROM events UNION ALL "
+				    "SELECT max(node) FROM removed_clients) t", "");
+	return err;
+}
+
 enum serr store_domain_create(struct store *st, int64_t parent, const char *name,
 			      int64_t *id, char *errbuf, size_t errlen)
 {
@@ -206,8 +221,10 @@ enum serr store_domain_create(struct store *st, int64_t parent, const char *name
 	if (err == SERR_OK)
 		err = check_depth(st, parent, 1, errbuf, errlen);
 	if (err == SERR_OK)
-		err = store_sql_int(st, id, errbuf, errlen, "INSERT INTO nodes (parent, kind, "
-				    "name) VALUES (?, 1, ?) RETURNING id", "is", parent, name);
+		err = new_node_id(st, id, errbuf, errlen);
+	if (err == SERR_OK)
+		err = store_sql_exec(st, errbuf, errlen, "INSERT INTO nodes (id, parent, kind, "
+				     "name) VALUES (?, ?, 1, ?)", "iis", *id, parent, name);
 	if (err == SERR_EXIST)
 		util_set_msg(errbuf, errlen, "domain '%s' already exists there", name);
 	return store_finish(st, err, errbuf, errlen);
@@ -441,13 +458,8 @@ enum serr store_client_add(struct store *st, int64_t domain, const char *uuid,
 	if (err != SERR_OK)
 		return err;
 	err = store_expect_container(st, domain, errbuf, errlen);
-	/* A client id is never used twice, not even the last one's after its
-	 * removal: the event log keeps naming removed clients by theirs. */
 	if (err == SERR_OK)
-		err = store_sql_int(st, id, errbuf, errlen, "SELECT 1 + max(m) FROM ("
-				    "SELECT max(id) AS m FROM nodes UNION ALL "
-				    "SELECT max(client) FROM events UNION ALL "
-				    "SELECT max(node) FROM removed_clients) t", "");
+		err = new_node_id(st, id, errbuf, errlen);
 	if (err == SERR_OK)
 		err = store_sql_exec(st, errbuf, errlen, "INSERT INTO nodes (id, parent, kind, "
 				     "name) VALUES (?, ?, 2, ?)", "iis", *id, domain, hostname);
