@@ -15,6 +15,11 @@
  * "READY N" goes to standard output once every agent has its channel open;
  * a JSON summary when it stops (SIGINT, SIGTERM or --duration).
  *
+ * Agents fail over as ward-agent does: the enrollment answer lists the
+ * server's frontends, and an agent whose frontend does not answer (or
+ * answers 502, 503, 504) turns to the next; "STATS" lines and the summary
+ * count the turns ("failovers").
+ *
  * With --update COMPONENT --have N, each agent instead updates that
  * component from version N as ward-agent does: it asks for the plan, then
  * downloads every step's payload, waiting out 503 answers for their
@@ -36,6 +41,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The frontends of a server an agent turns between, at most. */
+#define MAX_FRONTENDS 16
+
 /* Agents per multi handle. */
 #define GROUP_AGENTS 256
 
@@ -47,6 +55,7 @@ struct lg_agent {
 	char auth[160];        /* "Authorization: Bearer UUID:SECRET" */
 	int64_t client;
 	int64_t version;
+	int frontend;          /* its index in lg.frontends */
 	CURL *h;
 	struct curl_slist *hdrs;
 	struct curl_slist *connect_to; /* --spread: the loopback address it uses */
@@ -80,6 +89,11 @@ struct lg {
 	struct lg_agent *agents;
 	int n;
 	const char *server, *ca, *token;
+	/* The server's frontends, from the first enrollment answer that lists
+	 * them (until then the --server URL alone). */
+	char *frontends[MAX_FRONTENDS];
+	int nfrontends;
+	long failovers;
 	int64_t heartbeat_ms;
 	long long_poll;
 	int enrolling, enroll_max, next_enroll;
@@ -182,7 +196,7 @@ static void start(struct lg *lg, struct lg_agent *a, const char *path, char *bod
 {
 	char url[512];
 
-	snprintf(url, sizeof(url), "%s%s", lg->server, path);
+	snprintf(url, sizeof(url), "%s%s", lg->frontends[a->frontend], path);
 	free(a->body);
 	a->body = body;
 	free(a->in);
@@ -316,6 +330,41 @@ static void finished_update(struct lg *lg, struct lg_agent *a, long status, json
 }
 
 /* Handles the end of a's transfer with HTTP status (0: no answer). */
+/* Keeps the frontends the first enrollment answer lists. */
+static void take_frontends(struct lg *lg, const json_t *urls)
+{
+	const json_t *u;
+	size_t i;
+
+	if (lg->nfrontends > 1 || !json_is_array(urls) || json_array_size(urls) < 2 ||
+	    json_array_size(urls) > MAX_FRONTENDS)
+		return;
+	json_array_foreach(urls, i, u)
+		if (!json_is_string(u) || strncmp(json_string_value(u), "https://", 8) != 0)
+			return;
+	json_array_foreach(urls, i, u)
+		lg->frontends[i] = strdup(json_string_value(u));
+	lg->nfrontends = (int)json_array_size(urls);
+}
+
+/* After a failed request: an agent whose frontend is gone or cannot
+ * serve turns to the next at once (the others spread over half a
+ * second); any other failure waits a second. */
+static void failed(struct lg *lg, struct lg_agent *a, long status)
+{
+	uint64_t wait = 1000;
+
+	lg->errors++;
+	if ((status == 0 || status == 502 || status == 503 || status == 504) &&
+	    lg->nfrontends > 1) {
+		a->frontend = (a->frontend + 1) % lg->nfrontends;
+		lg->failovers++;
+		wait = lg_random() % 500;
+	}
+	a->st = LG_WAIT;
+	a->retry_at = now_ms() + wait;
+}
+
 static void finished(struct lg *lg, struct lg_agent *a, long status)
 {
 	json_t *ans = a->in ? json_loads(a->in, 0, NULL) : NULL;
@@ -330,6 +379,7 @@ static void finished(struct lg *lg, struct lg_agent *a, long status)
 		if (status == 201 && json_unpack(ans, "{s:s, s:I}", "secret", &secret, "client",
 						 &version) == 0) {
 			a->client = version;
+			take_frontends(lg, json_object_get(ans, "frontends"));
 			snprintf(token, sizeof(token), "%s:%s", a->uuid, secret);
 			set_auth(a, token);
 			lg->enrolled++;
@@ -361,15 +411,15 @@ static void finished(struct lg *lg, struct lg_agent *a, long status)
 			lg->polls_empty++;
 			start_poll(lg, a);
 		} else {
-			lg->errors++;
-			fprintf(stderr, "loadgen: poll of agent %d: %ld\n", a->idx, status);
-			a->st = LG_WAIT;
-			a->retry_at = now_ms() + 1000;
+			failed(lg, a, status);
 		}
 		break;
 	case LG_ACK:
-		if (status != 200)
+		/* Not acknowledged: the next poll says the version it has. */
+		if (status != 200 && status != 0 && status < 500)
 			lg->errors++;
+		else if (status != 200)
+			failed(lg, a, status);
 		else if (lg->acks)
 			fprintf(lg->acks, "%lld %lld\n", (long long)a->client,
 				(long long)a->version);
@@ -377,7 +427,8 @@ static void finished(struct lg *lg, struct lg_agent *a, long status)
 			a->ready = true;
 			lg->nready++;
 		}
-		start_poll(lg, a);
+		if (a->st == LG_ACK)
+			start_poll(lg, a);
 		break;
 	case LG_PLAN:
 	case LG_DOWNLOAD:
@@ -477,6 +528,8 @@ int main(int argc, char **argv)
 		default: return 2;
 		}
 	}
+	lg.frontends[0] = (char *)lg.server;
+	lg.nfrontends = 1;
 	if (!lg.server || !lg.ca || !lg.token || lg.n <= 0) {
 		fprintf(stderr, "usage: ward-loadgen --server URL --ca FILE --token ENROLL_TOKEN "
 			"--agents N [--heartbeat S] [--long-poll S] [--duration S] "
@@ -616,8 +669,8 @@ int main(int argc, char **argv)
 		if (now - last_stats >= 5000) {
 			/* For the driver: counters as they grow. */
 			fprintf(stderr, "STATS %.1f deliveries %ld status_reports %ld errors %ld "
-				"ready %d\n", (double)(now - start_ms) / 1000.0, lg.deliveries,
-				lg.status_sent, lg.errors, lg.nready);
+				"ready %d failovers %ld\n", (double)(now - start_ms) / 1000.0,
+				lg.deliveries, lg.status_sent, lg.errors, lg.nready, lg.failovers);
 			last_stats = now;
 		}
 		if (!announced && lg.nready == lg.n) {
@@ -633,9 +686,9 @@ int main(int argc, char **argv)
 		       lg.updated ? (double)(lg.last_done - start_ms) / 1000.0 : 0.0, lg.errors);
 	else
 		printf("{\"agents\": %d, \"enrolled\": %ld, \"ready\": %d, \"deliveries\": "
-		       "%ld, \"empty_polls\": %ld, \"status_reports\": %ld, \"errors\": %ld}\n",
-		       lg.n, lg.enrolled, lg.nready, lg.deliveries, lg.polls_empty, lg.status_sent,
-		       lg.errors);
+		       "%ld, \"empty_polls\": %ld, \"status_reports\": %ld, \"errors\": %ld, "
+		       "\"failovers\": %ld}\n", lg.n, lg.enrolled, lg.nready, lg.deliveries,
+		       lg.polls_empty, lg.status_sent, lg.errors, lg.failovers);
 	fclose(lg.events);
 	if (lg.acks)
 		fclose(lg.acks);

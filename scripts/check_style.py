@@ -88,6 +88,7 @@ PREFIXES = {
     "src/server/enroll.c": ("enroll_",),
     "src/server/console.c": ("console_",),
     "src/server/notify.c": ("notify_",),
+    "src/server/doorbell.c": ("doorbell_",),
     "src/server/grouping.c": ("grouping_",),
     "src/server/cvd.c": ("cvd_",),
     "src/server/importer.c": ("import_",),

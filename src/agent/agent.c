@@ -180,7 +180,7 @@ static int cmd_enroll(struct agent *a, int argc, char **argv)
 		ret = 2;
 		goto out;
 	}
-	if (!channel_url_valid(server)) {
+	if (!util_url_valid(server)) {
 		log_msg(LOG_LVL_ERROR, "enroll: server '%s' is not https://HOST[:PORT] (a name, "
 			"an IPv4 address or an [IPv6] address; no path)", server);
 		ret = 2;

@@ -38,6 +38,8 @@ void astate_free(struct agent *a)
 {
 	json_decref(a->settings);
 	json_decref(a->sps_sources);
+	json_decref(a->servers);
+	a->servers = NULL;
 	free(a->unverified_path);
 	free(a->detections_path);
 	free(a->control_path);
@@ -154,6 +156,26 @@ const char *astate_network_name(int af)
 	return af == AF_INET ? "ipv4" : af == AF_INET6 ? "ipv6" : "dual";
 }
 
+json_t *astate_servers(const json_t *urls, const char *server)
+{
+	json_t *list = json_array(), *u;
+	size_t i;
+	bool has = false;
+
+	if (json_is_array(urls) && json_array_size(urls) <= ASTATE_MAX_SERVERS)
+		json_array_foreach(urls, i, u) {
+			if (!json_is_string(u) || !util_url_valid(json_string_value(u))) {
+				json_array_clear(list);
+				break;
+			}
+			has = has || strcmp(json_string_value(u), server) == 0;
+			json_array_append(list, u);
+		}
+	if (list && !has)
+		json_array_insert_new(list, 0, json_string(server));
+	return list;
+}
+
 /* Loads the credential and the settings in effect. */
 bool astate_load(struct agent *a)
 {
@@ -165,6 +187,10 @@ bool astate_load(struct agent *a)
 	a->server = strdup(json_string_value(json_object_get(cred, "server")));
 	a->uuid = strdup(json_string_value(json_object_get(cred, "uuid")));
 	if (!a->server || !a->uuid)
+		goto out;
+	json_decref(a->servers);
+	a->servers = astate_servers(json_object_get(cred, "servers"), a->server);
+	if (!a->servers)
 		goto out;
 	if (!updater_load_pin(&a->up, cred)) {
 		log_msg(LOG_LVL_ERROR, "%s: no package signing key: enroll anew", a->cred_path);

@@ -46,6 +46,7 @@ struct agent {
 	char *control_path;            /* the control socket */
 	/* The server conversation (the channel's thread while running). */
 	char *server, *uuid, *token;   /* token = "UUID:SECRET" */
+	json_t *servers;               /* the URLs of its server's frontends; server among them */
 	int64_t version;
 	json_t *settings;
 	int64_t heartbeat_interval;
@@ -73,6 +74,15 @@ void astate_free(struct agent *a);
 /* The path of name in the state directory (the caller frees it; NULL when
  * out of memory). */
 char *astate_file(const struct agent *a, const char *name);
+
+/* The URLs of a server's frontends an agent keeps: at most this many. */
+#define ASTATE_MAX_SERVERS 16
+
+/* The list of URLs an agent of server keeps from urls (a server's
+ * "frontends"): urls when it is an array of at most ASTATE_MAX_SERVERS
+ * valid URLs, server put first when it is not among them; else [server].
+ * New (the caller owns it); NULL when out of memory. */
+json_t *astate_servers(const json_t *urls, const char *server);
 
 /* Loads the credential and the settings in effect (logged on failure). */
 bool astate_load(struct agent *a);

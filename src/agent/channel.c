@@ -86,48 +86,18 @@ bool channel_enroll(struct agent *a, const char *server, const char *ca_file,
 	}
 	/* The package signing key is pinned here: every component package must
 	 * be signed by it (or by a key it rotated to). */
-	cred = json_pack("{ss ss ss sO sO sO sO}", "server", server, "uuid", uuid, "secret",
+	cred = json_pack("{ss ss ss sO sO sO sO so*}", "server", server, "uuid", uuid, "secret",
 			 secret, "client", json_object_get(answer, "client"), "long_poll",
 			 json_object_get(answer, "long_poll"), "heartbeat_interval",
 			 json_object_get(answer, "heartbeat_interval"), "package_key",
-			 json_object_get(answer, "package_key"));
+			 json_object_get(answer, "package_key"), "servers",
+			 astate_servers(json_object_get(answer, "frontends"), server));
 	ok = cred && state_write_json(a->cred_path, cred);
 out:
 	json_decref(cred);
 	json_decref(answer);
 	json_decref(body);
 	return ok;
-}
-
-/* Whether url is a server's base address: https://HOST[:PORT] with HOST a
- * name, an IPv4 address or a bracketed IPv6 address; no path, which the
- * API's paths are appended to. */
-bool channel_url_valid(const char *url)
-{
-	const char *p = url + 8;
-	char *end;
-	size_t n;
-	long port;
-
-	if (strncmp(url, "https://", 8) != 0 || strlen(url) > 300)
-		return false;
-	if (*p == '[') {
-		n = strspn(p + 1, "0123456789abcdefABCDEF:.");
-		if (n == 0 || p[1 + n] != ']')
-			return false;
-		p += n + 2;
-	} else {
-		n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.");
-		if (n == 0 || p[0] == '-' || p[0] == '.')
-			return false;
-		p += n;
-	}
-	if (*p == '\0')
-		return true;
-	if (*p != ':' || !isdigit((unsigned char)p[1]))
-		return false;
-	port = strtol(p + 1, &end, 10);
-	return port >= 1 && port <= 65535 && *end == '\0';
 }
 
 /* Moves to the server the old one named: enroll there (same uuid, domain
@@ -172,6 +142,42 @@ bool channel_move(struct agent *a, const json_t *move)
 out:
 	json_decref(order);
 	return ok;
+}
+
+/* Sets key of the credential file to value (stolen), as the agent's
+ * state is: the file replaced whole. */
+static bool cred_set(struct agent *a, const char *key, json_t *value)
+{
+	char *token = NULL;
+	json_t *cred = state_read_credential(a->cred_path, "ward-agent", &token);
+	bool ok = cred && value && json_object_set_new(cred, key, value) == 0;
+
+	if (!ok)
+		json_decref(value);
+	ok = ok && state_write_json(a->cred_path, cred);
+	if (token)
+		sodium_memzero(token, strlen(token));
+	free(token);
+	json_decref(cred);
+	return ok;
+}
+
+/* Keeps the URLs of the server's frontends a delivery or an enrollment
+ * gave, when they changed. */
+static void keep_servers(struct agent *a, const json_t *urls)
+{
+	json_t *list;
+
+	if (!urls)
+		return;
+	list = astate_servers(urls, a->server);
+	if (!list || json_equal(list, a->servers) || !cred_set(a, "servers", json_incref(list))) {
+		json_decref(list);
+		return;
+	}
+	json_decref(a->servers);
+	a->servers = list;
+	log_msg(LOG_LVL_INFO, "the server's frontends: %zu", json_array_size(list));
 }
 
 /* Reloads the credential (after a move). */
@@ -581,6 +587,31 @@ static struct rest_client *connect_server(struct channel *ch)
 	return rc;
 }
 
+/* Turns to the next of the server's frontends (in the credential, for
+ * the next start too): false when it has no other. */
+static bool fail_over(struct channel *ch)
+{
+	struct agent *a = ch->a;
+	size_t i, n = json_array_size(a->servers);
+	char *next;
+
+	if (n < 2)
+		return false;
+	for (i = 0; i < n; i++)
+		if (strcmp(json_string_value(json_array_get(a->servers, i)), a->server) == 0)
+			break;
+	next = strdup(json_string_value(json_array_get(a->servers, (i + 1) % n)));
+	if (!next)
+		return false;
+	log_msg(LOG_LVL_WARN, "events: %s does not answer; turning to %s", a->server, next);
+	free(a->server);
+	a->server = next;
+	cred_set(a, "server", json_string(next));
+	rest_free(a->up.rc);
+	a->up.rc = connect_server(ch);
+	return a->up.rc != NULL;
+}
+
 /* One long poll after another over one connection, carrying the agent's
  * status whenever the heartbeat interval has passed, applying and
  * acknowledging what comes, taking scheduled updates between polls, and
@@ -595,6 +626,7 @@ static void *run(void *arg)
 	json_int_t version;
 	bool moved;
 	unsigned backoff = 1;
+	size_t tried = 0;              /* frontends failed over to since the last answer */
 	uint64_t last_status = 0, now;
 	char *last_scan = astate_file(a, "last_scan.json");
 	struct timespec scan_seen = { 0, 0 };
@@ -671,17 +703,31 @@ static void *run(void *arg)
 			else
 				log_msg(LOG_LVL_WARN, "events: %s",
 					status ? "unexpected answer" : msg);
+			/* A frontend gone, or one that cannot serve (cut off from
+			 * the database): the next of the server's at once; a pause
+			 * once each was tried. */
+			if ((status == 0 || status == 502 || status == 503 || status == 504) &&
+			    fail_over(ch) && ++tried < json_array_size(a->servers))
+				continue;
+			if (!a->up.rc) {
+				log_msg(LOG_LVL_ERROR, "out of memory");
+				loop_stop(ch->loop);
+				break;
+			}
+			tried = 0;
 			pause_for(ch, backoff);
 			backoff = backoff >= 60 ? 60 : backoff * 2;
 			continue;
 		}
 		json_decref(poll);
+		tried = 0;
 		if (status == 204) {
 			backoff = 1;
 			json_decref(answer);
 			continue;
 		}
 		take_tasks(ch, json_object_get(answer, "tasks"));
+		keep_servers(a, json_object_get(answer, "frontends"));
 		if (!json_object_get(answer, "version")) {
 			backoff = 1;
 			json_decref(answer);

@@ -84,10 +84,6 @@ void channel_stop(struct channel *ch);
 /* Frees a stopped (or never started) channel. */
 void channel_free(struct channel *ch);
 
-/* Whether url is a server's base address: https://HOST[:PORT], HOST a
- * name, an IPv4 address or a bracketed IPv6 address; no path. */
-bool channel_url_valid(const char *url);
-
 /* Enrolls as uuid with server, trusting the CA in ca_file, into domain
  * (NULL: the server decides), for the deployment of that id (NULL: none),
  * and on success writes the credential. The caller makes the state

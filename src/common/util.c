@@ -1,6 +1,7 @@
 /* util.c -- see util.h. */
 #include "common/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ftw.h>
 #include <fcntl.h>
@@ -453,4 +454,35 @@ int util_remove_tree(const char *path)
 	if (access(path, F_OK) != 0)
 		return errno == ENOENT ? 0 : -1;
 	return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
+}
+
+/* Whether url is a server's base address: https://HOST[:PORT] with HOST a
+ * name, an IPv4 address or a bracketed IPv6 address; no path, which the
+ * API's paths are appended to. */
+bool util_url_valid(const char *url)
+{
+	const char *p = url + 8;
+	char *end;
+	size_t n;
+	long port;
+
+	if (strncmp(url, "https://", 8) != 0 || strlen(url) > 300)
+		return false;
+	if (*p == '[') {
+		n = strspn(p + 1, "0123456789abcdefABCDEF:.");
+		if (n == 0 || p[1 + n] != ']')
+			return false;
+		p += n + 2;
+	} else {
+		n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.");
+		if (n == 0 || p[0] == '-' || p[0] == '.')
+			return false;
+		p += n;
+	}
+	if (*p == '\0')
+		return true;
+	if (*p != ':' || !isdigit((unsigned char)p[1]))
+		return false;
+	port = strtol(p + 1, &end, 10);
+	return port >= 1 && port <= 65535 && *end == '\0';
 }

@@ -119,4 +119,9 @@ uint64_t util_now_ns(void);
  * (a step of the wall clock neither hastens nor holds them). */
 void util_cond_init_monotonic(pthread_cond_t *c);
 
+/* Whether url is a server's base address: https://HOST[:PORT] with HOST a
+ * name, an IPv4 address or a bracketed IPv6 address, at most 300 bytes;
+ * no path, which the API's paths are appended to. */
+bool util_url_valid(const char *url);
+
 #endif

@@ -35,6 +35,7 @@ struct api_ctx {
 	struct console *console;  /* the web console's files, or NULL */
 	int64_t started;         /* when wardd started (seconds since the epoch) */
 	const char *server_url;  /* https://NAME:PORT agents enroll with */
+	json_t *frontends;       /* the URLs agents may use (server.frontends), strings */
 	const char *server_name; /* its NAME */
 	json_t *warnings;        /* what is wrong in wardd's setup (strings, logged
 				  * at start), shown in the overview's health */

@@ -268,11 +268,12 @@ void api_agent_enroll(struct api_ctx *ctx, struct http_req *req, const char *dom
 	if (deployment)
 		deploy_enrolled(ctx, ctx->caller_token, deployment, id, hostname);
 	notify_kick(ctx->notify);
-	http_respond_json(req, 201, json_pack("{sI ss sI sI ss}", "client", (json_int_t)id,
+	http_respond_json(req, 201, json_pack("{sI ss sI sI ss sO}", "client", (json_int_t)id,
 					      "secret", secret, "heartbeat_interval",
 					      (json_int_t)ctx->cfg->heartbeat_interval,
 					      "long_poll", (json_int_t)ctx->cfg->long_poll,
-					      "package_key", updates_key(ctx->updates)));
+					      "package_key", updates_key(ctx->updates),
+					      "frontends", ctx->frontends));
 out:
 	sodium_memzero(secret, sizeof(secret));
 	json_decref(body);

@@ -22,6 +22,11 @@ static const struct ini_field fields[] = {
 	F("server", "database", INI_STRING, database, "", 0, 0,
 	  "empty = SQLite, ward.db in data_dir; else a PostgreSQL connection URI "
 	  "(postgresql://USER@HOST:PORT/DBNAME?sslmode=verify-full)"),
+	F("server", "frontend", INI_INT, frontend, "0", 0, 1023,
+	  "this wardd's number among several on one PostgreSQL database, each its own"),
+	F("server", "frontends", INI_STRING, frontends, "", 0, 0,
+	  "the URLs agents reach the wardd of this database by (https://HOST:PORT, "
+	  "comma-separated, tried in turn when one fails); empty = this server's own"),
 	F("server", "console_dir", INI_STRING, console_dir, "", 0, 0,
 	  "the web console's files; empty = share/ward/console beside wardd's bin/ directory"),
 	F("server", "session_lifetime", INI_DURATION, session_lifetime, "8h", 300, 7 * 86400,

@@ -17,6 +17,8 @@ struct config {
 	char *hostname;          /* the name agents use; empty = this host's FQDN */
 	char *data_dir;
 	char *database;          /* empty: SQLite in data_dir; else a PostgreSQL URI */
+	int64_t frontend;        /* this wardd's number among several on one database */
+	char *frontends;         /* "URL, URL": what agents fail over between; "": its own */
 	char *console_dir;       /* empty: beside the program */
 	int64_t session_lifetime;    /* seconds */
 	int64_t session_idle;        /* seconds a console session may go unused */

@@ -34,6 +34,7 @@ struct notify {
 	int kick;
 	bool paused;               /* deliveries held (an upgrade), kept in the store */
 	const struct updates *updates; /* signs moves; NULL until set */
+	json_t *frontends;         /* what agents fail over between; NULL until set */
 	struct metrics *metrics;   /* counts delivery latency; NULL: none */
 };
 
@@ -158,6 +159,8 @@ static int send_settings(struct notify *n, struct chan *c, int64_t queued)
 	c->ack_deadline = c->sent_ms + (uint64_t)n->cfg->ack_timeout * 1000;
 	n->in_flight++;
 	body = json_pack("{sI so}", "version", (json_int_t)version, "settings", settings);
+	if (body && n->frontends)
+		json_object_set(body, "frontends", n->frontends);
 	/* A client asked to update now is told so; it acknowledges once its
 	 * components are current. */
 	if (body && store_client_update_pending(n->st, c->client, &pending) == SERR_OK &&
@@ -351,12 +354,14 @@ void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t
 		} else if (d.next_attempt == STORE_NEVER) {
 			/* Retries ran out; a reconnecting agent starts anew. */
 			store_delivery_retry(n->st, client, 0, 0);
-		} else if (d.next_attempt > (int64_t)time(NULL)) {
+		} else {
 			/* It waits for this poll (it was due while the agent had
 			 * no channel open, or was sent to a channel that is gone),
 			 * or a retry is due later (the agent went away
 			 * unacknowledged, a restart say): the poll shows the agent
-			 * lacks it, and it goes at once, from this server. */
+			 * lacks it, and it goes at once, from this server, which
+			 * claims it from now on (the agent may have come from
+			 * another). */
 			store_delivery_retry(n->st, client, d.attempts, 0);
 		}
 		n->kick = 1;
@@ -435,12 +440,38 @@ enum serr notify_pause(struct notify *n, bool paused, char *errbuf, size_t errle
 		return err;
 	n->paused = paused;
 	n->kick = 1;
+	store_ring_deliveries(n->st);
 	return SERR_OK;
+}
+
+/* Another server changed what is queued: the pause as stored, and a
+ * look at the queue; tasks queued go to the channels open here. */
+void notify_rung(struct notify *n, int rung)
+{
+	json_t *clients = NULL, *id;
+	char *paused = NULL;
+	size_t i;
+
+	if (rung & STORE_RUNG_DELIVERIES) {
+		if (store_kv_get(n->st, PAUSED_KEY, &paused) == SERR_OK)
+			n->paused = strcmp(paused, "1") == 0;
+		free(paused);
+		n->kick = 1;
+	}
+	if ((rung & STORE_RUNG_TASKS) && store_tasks_queued_clients(n->st, &clients) == SERR_OK)
+		json_array_foreach(clients, i, id)
+			notify_tasks(n, json_integer_value(id));
+	json_decref(clients);
 }
 
 void notify_set_signer(struct notify *n, const struct updates *u)
 {
 	n->updates = u;
+}
+
+void notify_set_frontends(struct notify *n, json_t *urls)
+{
+	n->frontends = urls;
 }
 
 void notify_set_metrics(struct notify *n, struct metrics *m)

@@ -40,6 +40,10 @@ void notify_set_signer(struct notify *n, const struct updates *u);
 
 struct metrics;
 
+/* Sends urls (the URLs agents reach the servers of this database by;
+ * kept, not copied: it outlives n) with every settings delivery. */
+void notify_set_frontends(struct notify *n, json_t *urls);
+
 /* Has the notifier count each acknowledged delivery's latency in m. */
 void notify_set_metrics(struct notify *n, struct metrics *m);
 
@@ -62,6 +66,11 @@ void notify_tasks(struct notify *n, int64_t client);
 
 /* Looks for deliveries that may go now (call after the queue grew). */
 void notify_kick(struct notify *n);
+
+/* What another server on the database rang (STORE_RUNG_* bits): the
+ * queue is looked at again, its pause read anew, and tasks queued for
+ * agents with a channel open here are handed out. */
+void notify_rung(struct notify *n, int rung);
 
 /* Returns whether client has its event channel open. */
 int notify_connected(const struct notify *n, int64_t client);

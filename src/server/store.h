@@ -53,6 +53,41 @@ struct store *store_open(const char *path, char *errbuf, size_t errlen);
 /* Closes the handle (NULL is accepted), saving store_observed(). */
 void store_close(struct store *st);
 
+/* Sets this server's number among several on one database (0: alone,
+ * as opened): it claims the deliveries of the agents that last polled
+ * it. */
+void store_set_frontend(struct store *st, int64_t frontend);
+
+/* What a store_bell heard: */
+#define STORE_RUNG_DELIVERIES 1   /* settings were queued or the queue held/let go */
+#define STORE_RUNG_TASKS 2        /* tasks were queued */
+
+struct store_bell;
+
+/* The doorbell of servers sharing a database (db_bell): NULL with errbuf
+ * empty for a database no two servers share (SQLite), NULL with a
+ * message when it cannot be opened or another server runs as frontend.
+ * The caller owns it; not thread-safe. */
+struct store_bell *store_bell_open(const char *target, int64_t frontend, char *errbuf,
+				   size_t errlen);
+
+/* The descriptor to wait on (readable) for rings. */
+int store_bell_fd(const struct store_bell *b);
+
+/* STORE_RUNG_* bits of what rang since the last read; -1: the
+ * connection was lost (close the bell, open another). */
+int store_bell_read(struct store_bell *b);
+
+/* Closes the bell (NULL is accepted). */
+void store_bell_close(struct store_bell *b);
+
+/* Rings the deliveries' bell now: the queue was held or let go. */
+enum serr store_ring_deliveries(struct store *st);
+
+/* The clients of this server with tasks queued, each once, as a JSON
+ * array of ids (the caller owns it). */
+enum serr store_tasks_queued_clients(struct store *st, json_t **out);
+
 /* The schema version this build brings databases to. */
 int64_t store_schema_version(void);
 

@@ -35,6 +35,7 @@
 #include "server/session.h"
 #include "server/signin.h"
 #include "common/http.h"
+#include "server/doorbell.h"
 #include "server/notify.h"
 #include "server/pki.h"
 #include "server/store.h"
@@ -110,6 +111,55 @@ static unsigned listen_port(const char *listen)
 	while (colon > listen && colon[-1] != ':')
 		colon--;
 	return (unsigned)strtoul(colon, NULL, 10);
+}
+
+/* At most this many URLs in server.frontends. */
+#define MAX_FRONTENDS 16
+
+/* The URLs of server.frontends (list), or [own] when it is empty: NULL,
+ * with what is wrong in errbuf, for a URL that is none, one given twice,
+ * or too many. The caller owns the array. */
+static json_t *frontend_urls(const char *list, const char *own, char *errbuf, size_t errlen)
+{
+	json_t *urls = json_array();
+	char url[320];
+	size_t n, i;
+	const char *p = list;
+	json_t *u;
+
+	while (urls && *p) {
+		p += strspn(p, " \t,");
+		n = strcspn(p, " \t,");
+		if (n == 0)
+			break;
+		snprintf(url, sizeof(url), "%.*s", (int)(n < sizeof(url) ? n : sizeof(url) - 1), p);
+		p += n;
+		if (n >= sizeof(url) || !util_url_valid(url)) {
+			util_set_msg(errbuf, errlen, "server.frontends: %.60s is no "
+				     "https://HOST:PORT", url);
+			goto fail;
+		}
+		json_array_foreach(urls, i, u)
+			if (strcmp(json_string_value(u), url) == 0) {
+				util_set_msg(errbuf, errlen, "server.frontends: %s is given twice",
+					     url);
+				goto fail;
+			}
+		if (json_array_size(urls) == MAX_FRONTENDS) {
+			util_set_msg(errbuf, errlen, "server.frontends: more than %d URLs",
+				     MAX_FRONTENDS);
+			goto fail;
+		}
+		json_array_append_new(urls, json_string(url));
+	}
+	if (urls && json_array_size(urls) == 0 && own)
+		json_array_append_new(urls, json_string(own));
+	if (!urls)
+		util_set_msg(errbuf, errlen, "out of memory");
+	return urls;
+fail:
+	json_decref(urls);
+	return NULL;
 }
 
 /* Writes a file readable by wardd's user only. */
@@ -333,6 +383,39 @@ static struct console *load_console(const struct config *cfg)
 	return c;
 }
 
+/* The files every wardd of one database shares: the CA that signs agents'
+ * and servers' certificates, the smart protection servers' CA, and the
+ * key that signs packages. */
+static const char *const shared_files[] = { "ca.key", "ca.crt", "sps-ca.key", "sps-ca.crt",
+					    "signing.key", "signing.pub" };
+
+/* Whether the data directory holds the shared files, as a wardd joining a
+ * database other wardd serve needs (made anew, they would be none the
+ * agents trust); says which to copy when not. */
+static bool joined(const struct config *cfg)
+{
+	struct util_buf missing = { 0 };
+	char *path;
+	size_t i;
+	bool ok;
+
+	for (i = 0; i < sizeof(shared_files) / sizeof(*shared_files); i++) {
+		path = util_path_join(cfg->data_dir, shared_files[i]);
+		if (!path || access(path, F_OK) != 0)
+			util_buf_printf(&missing, " %s", shared_files[i]);
+		free(path);
+	}
+	ok = missing.len == 0;
+	if (!ok)
+		log_msg(LOG_LVL_ERROR, "the PostgreSQL database (server.database) holds a "
+			"server's data, and %s lacks what each wardd of it shares:%s; copy them "
+			"from the data directory of a wardd of that database (mode 0600), or empty "
+			"the database to start a new server", cfg->data_dir,
+			missing.data ? missing.data : "");
+	util_buf_free(&missing);
+	return ok;
+}
+
 /* A database is made only on a first start, in an empty data directory:
  * a missing or empty ward.db (or PostgreSQL database) beside the
  * server's keys is a loss (a disk, a hand, a failed restore), not a new
@@ -352,6 +435,10 @@ static bool database_present(const struct config *cfg, const struct files *f)
 			log_msg(LOG_LVL_ERROR, "%s", msg);
 			return false;
 		}
+		/* Another wardd's database: this one joins it with the keys
+		 * that make every server of it the same to agents. */
+		if (version > 0 && !joined(cfg))
+			return false;
 		if (version > 0)
 			return true;
 	} else if (stat(f->db, &sb) == 0) {
@@ -419,6 +506,7 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct files f = { 0 };
 	struct store *st = NULL;
+	struct doorbell *bell = NULL;
 	struct http_server *http = NULL;
 	struct loop *loop = NULL;
 	struct api_ctx ctx = { 0 };
@@ -472,6 +560,14 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 2;
 	}
+	ctx.frontends = frontend_urls(cfg.frontends, NULL, msg, sizeof(msg));
+	if (!ctx.frontends) {
+		log_msg(LOG_LVL_ERROR, "config: %s", msg);
+		config_free(&cfg);
+		return 2;
+	}
+	json_decref(ctx.frontends);
+	ctx.frontends = NULL;
 	if (check) {
 		printf("%s: valid\n", conf_path ? conf_path : "defaults");
 		config_free(&cfg);
@@ -527,6 +623,7 @@ int main(int argc, char **argv)
 		log_msg(LOG_LVL_ERROR, "%s", msg);
 		goto out;
 	}
+	store_set_frontend(st, cfg.frontend);
 	snprintf(url, sizeof(url), is_ip_literal(name) && strchr(name, ':') ?
 		 "https://[%s]:%u" : "https://%s:%u", name, listen_port(cfg.listen));
 	if (!setup_tls(&f, name, &key, &crt))
@@ -547,6 +644,11 @@ int main(int argc, char **argv)
 	ctx.cfg = &cfg;
 	ctx.started = (int64_t)time(NULL);
 	ctx.server_url = url;
+	ctx.frontends = frontend_urls(cfg.frontends, url, msg, sizeof(msg));
+	if (!ctx.frontends) {
+		log_msg(LOG_LVL_ERROR, "%s", msg);
+		goto out;
+	}
 	ctx.server_name = name;
 	ctx.ca_pem = ca;
 	ctx.server_crt = crt;
@@ -599,6 +701,12 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ctx.notify = notify_new(st, &cfg, http);
+	bell = ctx.notify ? doorbell_new(loop, f.db, cfg.frontend, ctx.notify, msg, sizeof(msg)) :
+	       NULL;
+	if (ctx.notify && !bell && msg[0]) {
+		log_msg(LOG_LVL_ERROR, "%s", msg);
+		goto out;
+	}
 	if (cfg.sps_enabled &&
 	    !(ctx.sps = sps_service_new(&(struct sps_limits){
 			.ttl = cfg.sps_ttl, .max_entries = (size_t)cfg.sps_max_answer_entries,
@@ -630,8 +738,10 @@ int main(int argc, char **argv)
 	}
 	if (cfg.metrics_token_file[0] && !load_metrics_token(&cfg, &ctx))
 		goto out;
-	if (ctx.notify)
+	if (ctx.notify) {
 		notify_set_signer(ctx.notify, ctx.updates);
+		notify_set_frontends(ctx.notify, ctx.frontends);
+	}
 	if (!ctx.notify || !ctx.backups || !ctx.deploy || !ctx.alerts || !ctx.metrics ||
 	    !ctx.enroll_by_token ||
 	    !ctx.enroll_by_address ||
@@ -646,6 +756,7 @@ int main(int argc, char **argv)
 		     WARD_VERSION, url, cfg.listen, cfg.data_dir);
 	status = loop_run(loop) == 0 ? 0 : 1;
 out:
+	doorbell_free(bell);
 	alerts_free(ctx.alerts);
 	backups_free(ctx.backups);
 	deploy_free(ctx.deploy);
@@ -661,6 +772,7 @@ out:
 	rate_free(ctx.enroll_by_address);
 	logs_quota_free(ctx.quota);
 	json_decref(ctx.warnings);
+	json_decref(ctx.frontends);
 	json_decref(ctx.rules);
 	json_decref(ctx.sources);
 	json_decref(ctx.sps_lists);

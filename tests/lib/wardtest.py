@@ -420,6 +420,50 @@ class Agent:
         return seen
 
 
+class Loadgen:
+    """One ward-loadgen process and the agents it simulates, enrolled with
+    server (token: an enrollment token; its own by default), each
+    acknowledging every delivery; waits until all have their channel
+    open."""
+
+    def __init__(self, test, server, tmp, n, token=None, long_poll=600, spread=50):
+        k = len(os.listdir(tmp))
+        self.acks_path = os.path.join(tmp, f"acks-{k}.txt")
+        self.events_path = os.path.join(tmp, f"events-{k}.txt")
+        err = open(os.path.join(tmp, f"loadgen-{k}.err"), "w")
+        test.addCleanup(err.close)
+        if token is None:
+            with open(os.path.join(server.data, "enroll-token")) as f:
+                token = f.read().strip()
+        self.proc = subprocess.Popen(
+            [LOADGEN, "--server", f"https://localhost:{server.port}", "--ca",
+             os.path.join(server.data, "ca.crt"), "--token", token, "--agents", str(n),
+             "--acks", self.acks_path, "--events", self.events_path, "--heartbeat", "3600",
+             "--long-poll",
+             str(long_poll), "--spread", str(spread)],
+            stdout=subprocess.PIPE, stderr=err, text=True)
+        test.addCleanup(self.stop)
+        ready = self.proc.stdout.readline().split()
+        test.assertEqual(ready[:2], ["READY", str(n)], "the load generator failed")
+        self.clients = sorted({c for c, _ in self.acks()})
+        test.assertEqual(len(self.clients), n)
+
+    def acks(self):
+        """Every (client, version) wardd answered an acknowledgement of, as
+        often as it did."""
+        with open(self.acks_path) as f:
+            return [tuple(map(int, line.split())) for line in f if line.endswith("\n")]
+
+    def acked(self):
+        """The (client, version) pairs acknowledged."""
+        return set(self.acks())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.communicate(timeout=30)
+
+
 class AgentWire:
     """One enrolled agent's credential, used by hand over HTTPS."""
 

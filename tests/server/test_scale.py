@@ -11,50 +11,17 @@ ward-loadgen's, over real HTTPS connections.
 import http.client
 import os
 import ssl
-import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import LOADGEN, Wardd, temp_dir, wait_for  # noqa: E402
+from wardtest import Loadgen, Wardd, temp_dir, wait_for  # noqa: E402
 
 METRICS_TOKEN = "scale-test-scraper-token-0123456789abcdef"
 SMALL, LARGE = 300, 2400
 # Work per operation may grow this much while the fleet grows eightfold.
 SLACK = 1.4
-
-
-class Loadgen:
-    """One ward-loadgen process and the agents it simulates."""
-
-    def __init__(self, test, server, tmp, n):
-        k = len(os.listdir(tmp))
-        self.acks_path = os.path.join(tmp, f"acks-{k}.txt")
-        err = open(os.path.join(tmp, f"loadgen-{k}.err"), "w")
-        test.addCleanup(err.close)
-        self.proc = subprocess.Popen(
-            [LOADGEN, "--server", f"https://localhost:{server.port}", "--ca",
-             os.path.join(server.data, "ca.crt"), "--token",
-             open(os.path.join(server.data, "enroll-token")).read().strip(),
-             "--agents", str(n), "--acks", self.acks_path, "--heartbeat", "3600",
-             "--long-poll", "600", "--spread", "50"],
-            stdout=subprocess.PIPE, stderr=err, text=True)
-        test.addCleanup(self.stop)
-        ready = self.proc.stdout.readline().split()
-        test.assertEqual(ready[:2], ["READY", str(n)], "the load generator failed")
-        self.clients = sorted({c for c, _ in self.acked()})
-        test.assertEqual(len(self.clients), n)
-
-    def acked(self):
-        """(client, version) pairs acknowledged."""
-        with open(self.acks_path) as f:
-            return {tuple(map(int, line.split())) for line in f if line.endswith("\n")}
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.communicate(timeout=30)
 
 
 class ScaleTest(unittest.TestCase):

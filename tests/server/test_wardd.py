@@ -314,6 +314,12 @@ class ConfigTest(unittest.TestCase):
             ("[agents]\nheartbeat_interval = 5m\noffline_after = 1m\n",
              "offline_after (60s) must exceed agents.heartbeat_interval (300s)"),
             ("[server]\ndata_dir = DATA\nlisten = 127.0.0.1\n", "listen: '127.0.0.1' is not"),
+            ("[server]\nfrontends = https://a.example:8443, http://b.example:8443\n",
+             "server.frontends: http://b.example:8443 is no https://HOST:PORT"),
+            ("[server]\nfrontends = https://a.example:8443,https://a.example:8443\n",
+             "server.frontends: https://a.example:8443 is given twice"),
+            ("[server]\ndatabase = mysql://x/y\n", "server.database is a PostgreSQL "
+             "connection URI"),
         ]:
             code, err = self.run_with(text)
             self.assertEqual(code, 2 if "listen" not in want else 1, err)

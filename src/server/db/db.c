@@ -289,6 +289,11 @@ enum serr db_finish(struct db *db, enum serr err, char *errbuf, size_t errlen)
 	return err;
 }
 
+enum serr db_ring(struct db *db, const char *channel, char *errbuf, size_t errlen)
+{
+	return db->be->ring(db, channel, errbuf, errlen);
+}
+
 enum serr db_lock(struct db *db, int64_t key, char *errbuf, size_t errlen)
 {
 	return db->be->lock(db, key, errbuf, errlen);

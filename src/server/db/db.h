@@ -123,6 +123,10 @@ struct db_backend {
 	enum serr (*commit)(struct db *db, char *errbuf, size_t errlen);
 	void (*rollback)(struct db *db);
 	bool (*in_transaction)(struct db *db);
+	/* Rings the doorbell channel (db_bell) when the transaction commits:
+	 * servers sharing the database look at what changed. A backend no
+	 * two servers share does nothing. */
+	enum serr (*ring)(struct db *db, const char *channel, char *errbuf, size_t errlen);
 	/* Takes the lock named key until the transaction ends, waiting for
 	 * another connection holding it: for what several servers on one
 	 * database must do one at a time. A backend whose write transactions
@@ -235,6 +239,31 @@ enum serr db_begin(struct db *db, char *errbuf, size_t errlen);
 /* Ends the transaction db_begin() started: commits when err is SERR_OK,
  * else rolls back. Returns the outcome. */
 enum serr db_finish(struct db *db, enum serr err, char *errbuf, size_t errlen);
+
+/* Rings channel at the commit of the transaction (db_backend.ring). */
+enum serr db_ring(struct db *db, const char *channel, char *errbuf, size_t errlen);
+
+/* A connection of its own that hears the rings of servers sharing a
+ * PostgreSQL database (LISTEN), and holds the lock of one server number
+ * while it lives, so that no two servers run as the same one. */
+struct db_bell;
+
+/* Opens the bell of server number frontend on the database at target,
+ * listening on channels (NULL-terminated, at most 8). NULL with a
+ * message when it cannot, or when another server holds the number. The
+ * caller owns it. */
+struct db_bell *db_postgres_bell_open(const char *target, int64_t frontend,
+				      const char *const *channels, char *errbuf, size_t errlen);
+
+/* The descriptor to wait on for rings (readable). */
+int db_postgres_bell_fd(const struct db_bell *b);
+
+/* Reads what arrived: bit i set for each of channels[i] rung, 0 for
+ * none; -1 when the connection was lost (close it, open another). */
+int db_postgres_bell_read(struct db_bell *b);
+
+/* Closes the bell (NULL is accepted), letting its number go. */
+void db_postgres_bell_close(struct db_bell *b);
 
 /* Takes the lock key until the transaction ends (db_backend.lock). */
 enum serr db_lock(struct db *db, int64_t key, char *errbuf, size_t errlen);

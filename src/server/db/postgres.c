@@ -279,6 +279,19 @@ static struct pg_stmt *stmt(struct db_stmt *s)
 	return (struct pg_stmt *)s;
 }
 
+/* Connects to target with bounds on waiting that the URI may override:
+ * a server gone from the network is given up after about 10 s (at
+ * connection, and for each statement sent), rather than holding wardd's
+ * loop for the minutes TCP would wait. NULL when out of memory. */
+static PGconn *connect_to(const char *target)
+{
+	static const char *const keys[] = { "connect_timeout", "tcp_user_timeout",
+		"keepalives_idle", "keepalives_interval", "keepalives_count", "dbname", NULL };
+	const char *values[] = { "10", "10000", "10", "3", "3", target, NULL };
+
+	return PQconnectdbParams(keys, values, 1);
+}
+
 /* Reports what failed: PostgreSQL's message, then the operation (its
  * first words when it is SQL). A unique key taken is SERR_EXIST; running
  * out of memory, SERR_NOMEM; anything else is the database's failure. */
@@ -460,7 +473,7 @@ static struct db *pg_open(const char *target, enum db_open_mode mode, char *errb
 	d->base.be = &db_postgres;
 	/* Messages name the database and its host, never the URI, which may
 	 * hold a password. */
-	d->c = PQconnectdb(target);
+	d->c = connect_to(target);
 	if (!d->c) {
 		util_set_msg(errbuf, errlen, "out of memory");
 		goto fail;
@@ -746,14 +759,111 @@ static bool pg_in_transaction(struct db *db)
 	return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
 }
 
-/* An advisory lock of the transaction, in the range Ward's keys take
- * (the first number of the pair: 0x57617264, "Ward"). */
+/* Ward's advisory locks are pairs whose first number is this ("Ward"),
+ * the second the lock's key; a server number's is FRONTEND_LOCK + it. */
+#define WARD_LOCKS 1466004068
+#define FRONTEND_LOCK 1000000
+
+/* NOTIFY: sent at commit, once however often a transaction rings. The
+ * channel is the store's constant, never input. */
+static enum serr pg_ring(struct db *db, const char *channel, char *errbuf, size_t errlen)
+{
+	char sql[80];
+
+	snprintf(sql, sizeof(sql), "NOTIFY %s", channel);
+	return pg_exec(db, sql, errbuf, errlen);
+}
+
+/* An advisory lock of the transaction. */
 static enum serr pg_lock(struct db *db, int64_t key, char *errbuf, size_t errlen)
 {
 	char sql[80];
 
-	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(1466004068, %d)", (int)key);
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%d, %d)", WARD_LOCKS, (int)key);
 	return pg_exec(db, sql, errbuf, errlen);
+}
+
+struct db_bell {
+	PGconn *c;
+	const char *const *channels;
+};
+
+struct db_bell *db_postgres_bell_open(const char *target, int64_t frontend,
+				      const char *const *channels, char *errbuf, size_t errlen)
+{
+	struct db_bell *b = calloc(1, sizeof(*b));
+	PGresult *res = NULL;
+	char sql[96];
+	size_t i;
+
+	if (!b) {
+		util_set_msg(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	b->channels = channels;
+	b->c = connect_to(target);
+	if (!b->c || PQstatus(b->c) != CONNECTION_OK) {
+		util_set_msg(errbuf, errlen, "PostgreSQL database %s on %s: %s",
+			     b->c ? PQdb(b->c) : "?", b->c ? PQhost(b->c) : "?",
+			     b->c ? PQerrorMessage(b->c) : "out of memory");
+		goto fail;
+	}
+	snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%d, %lld)", WARD_LOCKS,
+		 (long long)(FRONTEND_LOCK + frontend));
+	res = PQexec(b->c, sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		fail(b->c, res, "taking the server number", errbuf, errlen);
+		goto fail;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+		util_set_msg(errbuf, errlen, "another wardd on this database runs as frontend "
+			     "%lld: give each its own server.frontend", (long long)frontend);
+		goto fail;
+	}
+	for (i = 0; channels[i]; i++) {
+		PQclear(res);
+		snprintf(sql, sizeof(sql), "LISTEN %s", channels[i]);
+		res = PQexec(b->c, sql);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			fail(b->c, res, sql, errbuf, errlen);
+			goto fail;
+		}
+	}
+	PQclear(res);
+	return b;
+fail:
+	PQclear(res);
+	db_postgres_bell_close(b);
+	return NULL;
+}
+
+int db_postgres_bell_fd(const struct db_bell *b)
+{
+	return PQsocket(b->c);
+}
+
+int db_postgres_bell_read(struct db_bell *b)
+{
+	PGnotify *n;
+	int rung = 0, i;
+
+	if (!PQconsumeInput(b->c) || PQstatus(b->c) != CONNECTION_OK)
+		return -1;
+	while ((n = PQnotifies(b->c)) != NULL) {
+		for (i = 0; b->channels[i]; i++)
+			if (strcmp(n->relname, b->channels[i]) == 0)
+				rung |= 1 << i;
+		PQfreemem(n);
+	}
+	return rung;
+}
+
+void db_postgres_bell_close(struct db_bell *b)
+{
+	if (!b)
+		return;
+	PQfinish(b->c);
+	free(b);
 }
 
 /* PostgreSQL keeps its own pages whole (its write-ahead log, and data
@@ -1015,6 +1125,7 @@ const struct db_backend db_postgres = {
 	.commit = pg_commit,
 	.rollback = pg_rollback,
 	.in_transaction = pg_in_transaction,
+	.ring = pg_ring,
 	.lock = pg_lock,
 	.check = pg_check,
 	.snapshot = pg_snapshot,

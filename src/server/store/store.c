@@ -313,6 +313,63 @@ void store_close(struct store *st)
 	free(st);
 }
 
+void store_set_frontend(struct store *st, int64_t frontend)
+{
+	st->frontend = frontend;
+}
+
+/* The bell's channels, in STORE_RUNG_* order. */
+static const char *const bell_channels[] = { STORE_BELL_DELIVERIES, STORE_BELL_TASKS, NULL };
+
+struct store_bell {
+	struct db_bell *bell;
+};
+
+struct store_bell *store_bell_open(const char *target, int64_t frontend, char *errbuf,
+				   size_t errlen)
+{
+	struct store_bell *b;
+
+	if (errlen)
+		errbuf[0] = '\0';
+	if (db_backend_of(target) != &db_postgres)
+		return NULL;
+	b = calloc(1, sizeof(*b));
+	if (!b) {
+		util_set_msg(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	b->bell = db_postgres_bell_open(target, frontend, bell_channels, errbuf, errlen);
+	if (!b->bell) {
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+int store_bell_fd(const struct store_bell *b)
+{
+	return db_postgres_bell_fd(b->bell);
+}
+
+int store_bell_read(struct store_bell *b)
+{
+	return db_postgres_bell_read(b->bell);
+}
+
+void store_bell_close(struct store_bell *b)
+{
+	if (!b)
+		return;
+	db_postgres_bell_close(b->bell);
+	free(b);
+}
+
+enum serr store_ring_deliveries(struct store *st)
+{
+	return db_ring(st->db, STORE_BELL_DELIVERIES, NULL, 0);
+}
+
 int64_t store_schema_version(void)
 {
 	return db_sqlite.migrations[db_sqlite.n_migrations - 1].version;

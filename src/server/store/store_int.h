@@ -15,6 +15,11 @@ struct store {
 	int64_t frontend;     /* this server's number among several on one database (0: alone) */
 };
 
+/* The doorbell channels (store_bell_open()): settings to deliver, tasks
+ * to hand out. */
+#define STORE_BELL_DELIVERIES "ward_deliveries"
+#define STORE_BELL_TASKS "ward_tasks"
+
 /* The locks of what servers sharing a database do one at a time
  * (store_lock()). */
 enum store_lock {

@@ -16,6 +16,27 @@ const char *const store_task_states[] = { "queued", "delivered", "running", "com
 
 #define TASK_OPEN "state IN ('queued', 'delivered', 'running')"
 
+enum serr store_tasks_queued_clients(struct store *st, json_t **out)
+{
+	json_t *rows = NULL, *ids = json_array(), *r;
+	enum serr err = ids ? store_sql_rows(st, 0, &rows, "SELECT DISTINCT t.client AS client "
+					     "FROM tasks t JOIN clients c ON c.node = t.client "
+					     "WHERE t.state = 'queued' AND c.frontend = ?", "i",
+					     st->frontend) : SERR_NOMEM;
+	size_t i;
+
+	json_array_foreach(rows, i, r)
+		if (err == SERR_OK && json_array_append(ids, json_object_get(r, "client")) != 0)
+			err = SERR_NOMEM;
+	json_decref(rows);
+	if (err != SERR_OK) {
+		json_decref(ids);
+		return err;
+	}
+	*out = ids;
+	return SERR_OK;
+}
+
 /* Logs a task's state change as an event of kind "task" (inside the
  * caller's transaction). */
 static enum serr task_event(struct store *st, int64_t client, int64_t id, const char *kind,
@@ -101,6 +122,8 @@ enum serr store_task_add(struct store *st, int64_t client, const char *kind, con
 				    "args, state, who, created, updated) VALUES (?, ?, ?, "
 				    "'queued', ?, ?, ?) RETURNING id", "isssii", client, kind, text,
 				    who, now, now);
+	if (err == SERR_OK)
+		err = db_ring(st->db, STORE_BELL_TASKS, errbuf, errlen);
 	if (err == SERR_OK) {
 		snprintf(what, sizeof(what), "queued by %s", who);
 		err = task_event(st, client, *id, kind, what);

@@ -85,13 +85,14 @@ enum serr store_record_change(struct store *st, int64_t id, const char *text, in
 {
 	enum serr err = SERR_OK;
 
+	/* The revision's row stays locked to the commit: servers sharing
+	 * the database take revisions one after the other. The others hear
+	 * of the deliveries at the commit. */
 	if (*rev == 0) {
-		err = store_sql_exec(st, errbuf, errlen,
-				     "UPDATE meta SET value = value + 1 WHERE key = 'settings_rev'",
-				     "");
+		err = store_sql_int(st, rev, errbuf, errlen, "UPDATE meta SET value = value + 1 "
+				    "WHERE key = 'settings_rev' RETURNING value", "");
 		if (err == SERR_OK)
-			err = store_sql_int(st, rev, errbuf, errlen, "SELECT value FROM meta WHERE "
-					    "key = 'settings_rev'", "");
+			err = db_ring(st->db, STORE_BELL_DELIVERIES, errbuf, errlen);
 	}
 	if (err == SERR_OK)
 		err = store_sql_exec(st, errbuf, errlen, "UPDATE clients SET eff_json = ?1, "
