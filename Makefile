@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build install deb run test test-unit test-asan check-fresh fuzz bench bench-scan bench-server bench-updates bench-smart bench-console bench-attack bench-realtime bench-backup style clean
+.PHONY: all deps build install deb run test test-unit test-asan check-fresh fuzz bench bench-scan bench-server bench-scale bench-updates bench-smart bench-console bench-attack bench-realtime bench-backup style clean
 
 all: build
 
@@ -86,6 +86,12 @@ bench-server: build
 # agents and 1,000,000 events (about 10 min; builds the wardd of schema 9).
 bench-backup: build
 	@python3 bench/backup.py --bin $(BUILD)/bin $(BENCH_ARGS)
+
+# Several wardd (4) on one PostgreSQL server of its own, 19,000 simulated
+# agents each, one load generator per wardd; a wardd killed outright on
+# the way (about 20 min; see bench/scale.py).
+bench-scale: build
+	@python3 bench/scale.py --bin $(BUILD)/bin $(BENCH_SCALE_ARGS)
 
 bench-updates: build
 	@python3 bench/updates.py --bin $(BUILD)/bin $(BENCH_UPDATES_ARGS)

@@ -31,6 +31,7 @@ struct pending {
 unsigned admins_authorize(struct api_ctx *ctx, struct http_req *req, enum ops_auth auth,
 			  char *who, size_t len)
 {
+	enum serr err;
 	unsigned char hash[32];
 	char token[65], csrf[65], *role = NULL;
 	const char *sent;
@@ -50,12 +51,13 @@ unsigned admins_authorize(struct api_ctx *ctx, struct http_req *req, enum ops_au
 	idle = cookie && !http_req_header(req, SESSION_BACKGROUND_HEADER) ?
 	       ctx->cfg->session_idle : 0;
 	crypto_hash_sha256(hash, (const unsigned char *)token, 64);
-	if (store_token_check(ctx->st, hash, cookie ? STORE_TOKEN_CONSOLE : STORE_TOKEN_SESSION,
-			      (int64_t)time(NULL), idle, who, len, NULL) != SERR_OK)
-		return 401;
+	err = store_token_check(ctx->st, hash, cookie ? STORE_TOKEN_CONSOLE : STORE_TOKEN_SESSION,
+				(int64_t)time(NULL), idle, who, len, NULL);
 	/* The session's administrator as they are now, not at sign-in. */
-	if (store_admin_role(ctx->st, who, &role) != SERR_OK)
-		return 401;
+	if (err == SERR_OK)
+		err = store_admin_role(ctx->st, who, &role);
+	if (err != SERR_OK)
+		return err == SERR_NOENT ? 401 : 503;
 	admin = strcmp(role, ROLE_ADMIN) == 0;
 	free(role);
 	return auth == OPS_AUTH_ADMIN && !admin ? 403 : 0;

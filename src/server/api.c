@@ -378,70 +378,76 @@ static void (*const handlers[OPS_COUNT])(struct api_ctx *, struct http_req *, co
 };
 
 
-static bool token_valid(struct api_ctx *ctx, const char *tok, enum ops_auth auth, char *who,
-			size_t len);
+static unsigned token_valid(struct api_ctx *ctx, const char *tok, enum ops_auth auth,
+			    char *who, size_t len);
 
 /* Checks the request's credential for auth (any but an administrator's
- * session: admins_authorize()) and names the caller in who. */
-static bool authorized(struct api_ctx *ctx, struct http_req *req, const struct ops_op *op,
-		       char *who, size_t len)
+ * session: admins_authorize()) and names the caller in who: 0 when it
+ * is good, 401 when it is none, 503 when the database could not tell
+ * (cut off from it: the caller is no stranger, and may try another
+ * server). */
+static unsigned authorized(struct api_ctx *ctx, struct http_req *req, const struct ops_op *op,
+			   char *who, size_t len)
 {
 	const char *h = http_req_header(req, "Authorization"), *tok;
 	enum ops_auth auth = op->auth;
 	unsigned char hash[32];
 	char uuid[37], param[OPS_MAX_PARAM];
+	enum serr err = SERR_NOENT;
 	int64_t id;
 
 	if (auth == OPS_AUTH_DEPLOY) {
 		/* The token is in the path: /deploy/TOKEN/... */
 		if (!ops_path_param(op, http_req_path(req), param, sizeof(param)) ||
 		    strlen(param) != 64)
-			return false;
+			return 401;
 		return token_valid(ctx, param, OPS_AUTH_ENROLL, who, len);
 	}
 	if (!h || strncmp(h, "Bearer ", 7) != 0)
-		return false;
+		return 401;
 	tok = h + 7;
 	if (auth == OPS_AUTH_AGENT || auth == OPS_AUTH_SPS || auth == OPS_AUTH_COMPONENTS) {
 		if (strlen(tok) != 36 + 1 + 64 || tok[36] != ':')
-			return false;
+			return 401;
 		memcpy(uuid, tok, 36);
 		uuid[36] = '\0';
 		crypto_hash_sha256(hash, (const unsigned char *)tok + 37, 64);
 		/* An agent's id alone; a smart protection server's "sps:ID". */
 		if (auth != OPS_AUTH_SPS &&
-		    store_agent_auth(ctx->st, uuid, hash, &id) == SERR_OK) {
+		    (err = store_agent_auth(ctx->st, uuid, hash, &id)) == SERR_OK) {
 			snprintf(who, len, "%lld", (long long)id);
-			return true;
+			return 0;
 		}
-		if (auth != OPS_AUTH_AGENT &&
-		    store_sps_auth(ctx->st, uuid, hash, &id) == SERR_OK) {
+		if (err == SERR_NOENT && auth != OPS_AUTH_AGENT &&
+		    (err = store_sps_auth(ctx->st, uuid, hash, &id)) == SERR_OK) {
 			snprintf(who, len, "sps:%lld", (long long)id);
-			return true;
+			return 0;
 		}
-		return false;
+		return err == SERR_NOENT ? 401 : 503;
 	}
 	if (strlen(tok) != 64)
-		return false;
+		return 401;
 	return token_valid(ctx, tok, auth, who, len);
 }
 
 /* Checks tok (64 characters) as an enrollment token of auth's kind, and
- * holds its hash in ctx->caller_token. */
-static bool token_valid(struct api_ctx *ctx, const char *tok, enum ops_auth auth, char *who,
-			size_t len)
+ * holds its hash in ctx->caller_token: as authorized() answers. */
+static unsigned token_valid(struct api_ctx *ctx, const char *tok, enum ops_auth auth,
+			    char *who, size_t len)
 {
 	unsigned char hash[32];
 	int64_t now = (int64_t)time(NULL);
+	enum serr err;
 
 	crypto_hash_sha256(hash, (const unsigned char *)tok, 64);
 	/* Each kind of enrollment token opens its own route alone. */
-	if (store_token_check(ctx->st, hash, auth == OPS_AUTH_SPS_ENROLL ?
-			      STORE_TOKEN_SPS_ENROLL : STORE_TOKEN_ENROLL, now, 0, who, len,
-			      NULL) != SERR_OK)
-		return false;
+	err = store_token_check(ctx->st, hash, auth == OPS_AUTH_SPS_ENROLL ?
+				STORE_TOKEN_SPS_ENROLL : STORE_TOKEN_ENROLL, now, 0, who, len,
+				NULL);
+	if (err != SERR_OK)
+		return err == SERR_NOENT ? 401 : 503;
 	memcpy(ctx->caller_token, hash, sizeof(hash));
-	return true;
+	return 0;
 }
 
 /* Whether req carries metrics.token_file's token (the scraper's
@@ -489,8 +495,13 @@ void api_handle(struct http_req *req, void *arg)
 		snprintf(who, sizeof(who), "metrics");
 	else if (op->auth == OPS_AUTH_ADMIN || op->auth == OPS_AUTH_READ)
 		status = admins_authorize(ctx, req, op->auth, who, sizeof(who));
-	else if (op->auth != OPS_AUTH_NONE && !authorized(ctx, req, op, who, sizeof(who)))
-		status = 401;
+	else if (op->auth != OPS_AUTH_NONE)
+		status = authorized(ctx, req, op, who, sizeof(who));
+	if (status == 503) {
+		http_respond_error(req, 503, "the database does not answer: try again, or another "
+				   "server");
+		return;
+	}
 	if (status == 401) {
 		http_respond_error(req, 401, "missing, expired or unknown bearer token or session "
 				   "(or, from the console, a missing CSRF token)");
@@ -517,7 +528,7 @@ bool api_headers(struct http_req *req, void *arg, size_t *max_body)
 
 	if (!op || op->id != OPS_AGENT_QUARANTINE_FILE)
 		return true;
-	if (!authorized(ctx, req, op, who, sizeof(who))) {
+	if (authorized(ctx, req, op, who, sizeof(who)) != 0) {
 		http_respond_error(req, 401, "missing, expired or unknown bearer token");
 		return false;
 	}

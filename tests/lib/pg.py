@@ -65,9 +65,10 @@ def running():
                           capture_output=True).returncode == 0
 
 
-def start():
+def start(durable=False):
     """Initialises the cluster when there is none, and starts it unless it
-    runs already."""
+    runs already: with fsync off (the tests' throwaway data), or durable
+    as a production server is (the benchmarks)."""
     top, data = directory(), os.path.join(directory(), "data")
     if running():
         return
@@ -84,7 +85,8 @@ def start():
     if os.geteuid() == 0:
         os.chown(socket_dir(), owner.pw_uid, owner.pw_gid)
     opts = (f"-c listen_addresses='' -c unix_socket_directories='{socket_dir()}' "
-            "-c fsync=off -c full_page_writes=off -c max_connections=200")
+            "-c max_connections=200 " +
+            ("-c shared_buffers=512MB" if durable else "-c fsync=off -c full_page_writes=off"))
     _run([_bin("pg_ctl"), "-D", data, "-l", os.path.join(top, "server.log"), "-w",
           "-t", "60", "-o", opts, "start"])
 

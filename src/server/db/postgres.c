@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/util.h"
 
 /* Parameters of one statement, at most (the store's use 8). */
@@ -322,8 +323,12 @@ static bool reconnect(struct pg_db *d)
 	size_t i;
 
 	PQreset(d->c);
-	if (PQstatus(d->c) != CONNECTION_OK)
+	if (PQstatus(d->c) != CONNECTION_OK) {
+		log_msg(LOG_LVL_WARN, "database: the connection to PostgreSQL was lost, and "
+			"opening it again failed: %s", PQerrorMessage(d->c));
 		return false;
+	}
+	log_msg(LOG_LVL_INFO, "database: the connection to PostgreSQL was lost; opened again");
 	for (i = 0; i < DB_CACHE_SLOTS; i++)
 		if (d->base.cache[i])
 			((struct pg_stmt *)d->base.cache[i])->name[0] = '\0';
@@ -333,9 +338,16 @@ static bool reconnect(struct pg_db *d)
 /* Whether a statement that just failed should be run again: the
  * connection was lost outside a transaction (so it did nothing) and is
  * back. */
-static bool retry(struct pg_db *d, bool idle_before)
+static bool retry(struct pg_db *d, const PGresult *res, bool idle_before)
 {
-	return idle_before && PQstatus(d->c) == CONNECTION_BAD && reconnect(d);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	/* The server may say it ends the session (shutting down, 57P0x), or
+	 * libpq find it gone (an error of its own, no SQLSTATE), before the
+	 * connection's status says so. */
+	bool lost = PQstatus(d->c) == CONNECTION_BAD || !state ||
+		    strncmp(state, "08", 2) == 0 || strncmp(state, "57P0", 4) == 0;
+
+	return idle_before && lost && reconnect(d);
 }
 
 /* Rewrites the store's `?` and `?N` into `$N`, outside quoted literals and
@@ -438,7 +450,7 @@ static PGresult *exec_sql(struct pg_db *d, const char *sql)
 	if (PQstatus(d->c) == CONNECTION_BAD && idle)
 		reconnect(d);
 	res = PQexec(d->c, sql);
-	if (PQresultStatus(res) == PGRES_FATAL_ERROR && retry(d, idle)) {
+	if (PQresultStatus(res) == PGRES_FATAL_ERROR && retry(d, res, idle)) {
 		PQclear(res);
 		res = PQexec(d->c, sql);
 	}
@@ -604,7 +616,7 @@ static enum serr run(struct pg_stmt *s, char *errbuf, size_t errlen)
 	if (PQstatus(d->c) == CONNECTION_BAD && idle)
 		reconnect(d);
 	s->res = send_stmt(d, s, text, n);
-	if (PQresultStatus(s->res) == PGRES_FATAL_ERROR && retry(d, idle)) {
+	if (PQresultStatus(s->res) == PGRES_FATAL_ERROR && retry(d, s->res, idle)) {
 		PQclear(s->res);
 		s->res = send_stmt(d, s, text, n);
 	}

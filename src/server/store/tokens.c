@@ -127,6 +127,8 @@ enum serr store_token_check(struct store *st, const unsigned char hash[32],
 		until = db_column_int(stmt, 1);
 		ends = db_column_int(stmt, 2);
 		err = SERR_OK;
+	} else if (step != SERR_OK) {
+		err = step;   /* the database failed: not "no such token" */
 	}
 	db_finalize(stmt);
 	/* A sliding token lives idle seconds past its last use, up to its end;

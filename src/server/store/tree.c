@@ -111,13 +111,17 @@ enum serr store_record_change(struct store *st, int64_t id, const char *text, in
 }
 
 /* The clients are listed first and updated after: a backend may leave
- * undefined what a query sees of rows changed while it runs. */
+ * undefined what a query sees of rows changed while it runs. Each node of
+ * the subtree looks its client up by key: joined, PostgreSQL's estimate of
+ * a recursive query's rows made it read every client instead, for a
+ * subtree of one. */
 enum serr store_refresh(struct store *st, int64_t node, size_t *changed, char *errbuf,
 			size_t errlen)
 {
 	struct db_stmt *stmt = store_prepare(st, errbuf, errlen,
-		SUBTREE_CTE "SELECT c.node, c.eff_json FROM sub JOIN clients c ON c.node = sub.id",
-		"i", node);
+		SUBTREE_CTE "SELECT sub.id, (SELECT c.eff_json FROM clients c WHERE "
+		"c.node = sub.id) FROM sub WHERE EXISTS (SELECT 1 FROM clients c WHERE "
+		"c.node = sub.id)", "i", node);
 	struct { int64_t id; char *old; } *list = NULL, *grown;
 	enum serr err = SERR_OK;
 	size_t i, n = 0, cap = 0, nchanged = 0;
