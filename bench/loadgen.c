@@ -330,21 +330,27 @@ static void finished_update(struct lg *lg, struct lg_agent *a, long status, json
 }
 
 /* Handles the end of a's transfer with HTTP status (0: no answer). */
-/* Keeps the frontends the first enrollment answer lists. */
+/* Keeps the frontends the first enrollment answer lists, turned so that
+ * the --server URL, which every agent uses until it fails over, stays
+ * first (when it is not among them, the list is not taken). */
 static void take_frontends(struct lg *lg, const json_t *urls)
 {
 	const json_t *u;
-	size_t i;
+	size_t i, n = json_array_size(urls), home = n;
 
-	if (lg->nfrontends > 1 || !json_is_array(urls) || json_array_size(urls) < 2 ||
-	    json_array_size(urls) > MAX_FRONTENDS)
+	if (lg->nfrontends > 1 || !json_is_array(urls) || n < 2 || n > MAX_FRONTENDS)
 		return;
-	json_array_foreach(urls, i, u)
+	json_array_foreach(urls, i, u) {
 		if (!json_is_string(u) || strncmp(json_string_value(u), "https://", 8) != 0)
 			return;
-	json_array_foreach(urls, i, u)
-		lg->frontends[i] = strdup(json_string_value(u));
-	lg->nfrontends = (int)json_array_size(urls);
+		if (strcmp(json_string_value(u), lg->server) == 0)
+			home = i;
+	}
+	if (home == n)
+		return;
+	for (i = 0; i < n; i++)
+		lg->frontends[i] = strdup(json_string_value(json_array_get(urls, (home + i) % n)));
+	lg->nfrontends = (int)n;
 }
 
 /* After a failed request: an agent whose frontend is gone or cannot
@@ -357,7 +363,11 @@ static void failed(struct lg *lg, struct lg_agent *a, long status)
 	lg->errors++;
 	if ((status == 0 || status == 502 || status == 503 || status == 504) &&
 	    lg->nfrontends > 1) {
-		a->frontend = (a->frontend + 1) % lg->nfrontends;
+		/* Another at random: the fleet of a frontend gone spreads over
+		 * the others rather than landing on the next one. */
+		a->frontend = (a->frontend + 1 + (int)(lg_random() %
+						       (uint64_t)(lg->nfrontends - 1))) %
+			      lg->nfrontends;
 		lg->failovers++;
 		wait = lg_random() % 500;
 	}

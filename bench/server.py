@@ -105,6 +105,42 @@ class Events:
         return len(lines)
 
 
+def time_changes(api, ids, singles, followed):
+    """Changes one agent's setting singles times (agents drawn from ids, the
+    same each run), each time waiting until its load generator got the
+    delivery (followed: the Events of every load generator). Returns the
+    p50 and p99 latency and the API call's median, in seconds."""
+    random.seed(1)
+    latencies = []
+    put_times = []
+    for i in range(singles):
+        cid = random.choice(ids)
+        t = time.time()
+        status, body = api.call("PUT", "/api/v1/settings", {
+            "scope": f"client:{cid}", "key": "update.schedule",
+            # Never the default (daily 03:00), and new for the client each time.
+            "value": f"daily {4 + i // 60 % 20:02d}:{i % 60:02d}", "apply": "all"})
+        assert status == 200 and body["changed"] == 1, body
+        put_times.append(time.time() - t)
+        while True:
+            got = None
+            for events in followed:
+                events.poll()
+                if events.last.get(cid, 0) >= t:
+                    got = events.last[cid]
+            if got:
+                latencies.append(got - t)
+                break
+            if time.time() - t > 30:
+                latencies.append(30.0)
+                break
+            time.sleep(0.002)
+    latencies.sort()
+    return (latencies[len(latencies) // 2],
+            latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+            sorted(put_times)[len(put_times) // 2])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -244,33 +280,9 @@ def run(args, agents):
         f"{switch_all:.2f}s")
 
     # Single-agent changes while all are connected.
-    ids = list(versions)
-    random.seed(1)
-    latencies = []
-    put_times = []
-    for i in range(args.singles):
-        cid = random.choice(ids)
-        t = time.time()
-        status, body = api.call("PUT", "/api/v1/settings", {
-            "scope": f"client:{cid}", "key": "update.schedule",
-            # Never the default (daily 03:00), and new for the client each time.
-            "value": f"daily {4 + i // 60 % 20:02d}:{i % 60:02d}", "apply": "all"})
-        assert status == 200 and body["changed"] == 1, body
-        put_times.append(time.time() - t)
-        while True:
-            events.poll()
-            if events.last.get(cid, 0) >= t:
-                latencies.append(events.last[cid] - t)
-                break
-            if time.time() - t > 30:
-                latencies.append(30.0)
-                break
-            time.sleep(0.002)
-    latencies.sort()
-    p50 = latencies[len(latencies) // 2]
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    p50, p99, put = time_changes(api, list(versions), args.singles, [events])
     log(f"single-agent change: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms "
-        f"(the API call itself: median {sorted(put_times)[len(put_times) // 2] * 1000:.0f} ms)")
+        f"(the API call itself: median {put * 1000:.0f} ms)")
     _, s = api.call("GET", "/api/v1/clients?summary=1")
     cpu2, rss2, hwm2 = proc_stat(wardd.pid)
 

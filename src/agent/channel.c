@@ -587,8 +587,9 @@ static struct rest_client *connect_server(struct channel *ch)
 	return rc;
 }
 
-/* Turns to the next of the server's frontends (in the credential, for
- * the next start too): false when it has no other. */
+/* Turns to another of the server's frontends, drawn at random (agents of
+ * a frontend gone spread over the others), kept in the credential for
+ * the next start too: false when it has no other. */
 static bool fail_over(struct channel *ch)
 {
 	struct agent *a = ch->a;
@@ -600,7 +601,8 @@ static bool fail_over(struct channel *ch)
 	for (i = 0; i < n; i++)
 		if (strcmp(json_string_value(json_array_get(a->servers, i)), a->server) == 0)
 			break;
-	next = strdup(json_string_value(json_array_get(a->servers, (i + 1) % n)));
+	next = strdup(json_string_value(json_array_get(a->servers, (i + 1 +
+						 randombytes_uniform((uint32_t)(n - 1))) % n)));
 	if (!next)
 		return false;
 	log_msg(LOG_LVL_WARN, "events: %s does not answer; turning to %s", a->server, next);

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -128,6 +129,10 @@ def free_port():
             return s6.getsockname()[1]
 
 
+# What every wardd of one database shares, copied from one to another.
+SHARED_KEYS = ("ca.key", "ca.crt", "sps-ca.key", "sps-ca.crt", "signing.key", "signing.pub")
+
+
 class Wardd:
     """One wardd process with its own data directory and config file."""
 
@@ -184,6 +189,22 @@ class Wardd:
             self.log.close()
             return code
         return None
+
+    def use_database(self, other):
+        """Points this wardd's configuration at the database of other (a
+        wardd on PostgreSQL), as one more frontend of it."""
+        with open(self.conf) as f:
+            text = f.read()
+        with open(self.conf, "w") as f:
+            f.write(text.replace(f"database = {self.database}", f"database = {other.database}"))
+        self.database = other.database
+
+    def copy_shared_keys(self, other):
+        """Copies into this wardd's data directory the files every wardd of
+        other's database shares (SHARED_KEYS)."""
+        os.makedirs(self.data, mode=0o700, exist_ok=True)
+        for name in SHARED_KEYS:
+            shutil.copy2(os.path.join(other.data, name), os.path.join(self.data, name))
 
     def db(self):
         """A connection to its database behind its back, as a hand would
@@ -457,6 +478,13 @@ class Loadgen:
     def acked(self):
         """The (client, version) pairs acknowledged."""
         return set(self.acks())
+
+    def deliveries(self):
+        """Every (client, version) the agents received, as often as they did
+        (an acknowledgement may be lost: the agent's next poll reports the
+        version instead)."""
+        with open(self.events_path) as f:
+            return [tuple(map(int, line.split()[:2])) for line in f if line.endswith("\n")]
 
     def stop(self):
         if self.proc.poll() is None:

@@ -14,7 +14,6 @@ ward-agent does the same and keeps the server it turned to.
 """
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +25,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from wardtest import (WARDD, Agent, AgentWire, Loadgen, Wardd, backend,  # noqa: E402
                       temp_dir, wait_for)
 
-SHARED = ("ca.key", "ca.crt", "sps-ca.key", "sps-ca.crt", "signing.key", "signing.pub")
 EXTRA = ("[enroll]\nper_token = 0\nper_address = 0\n[http]\nlong_poll = 60s\n"
          "[notify]\nbatch = 50\n[agents]\nverify_interval = 86400s\noffline_after = 600s\n"
          "[alerts]\ncheck_interval = 3600s\n")
@@ -44,15 +42,7 @@ class FrontendsTest(unittest.TestCase):
             self.enroll_token = f.read().strip()
         self.b = Wardd(os.path.join(self.tmp, "b"),
                        extra=f"{EXTRA}[server]\nfrontend = 1\n")
-        self.use_database(self.b, self.a.database)
-
-    def use_database(self, server, target):
-        """Points server at target instead of the database of its own."""
-        with open(server.conf) as f:
-            text = f.read()
-        with open(server.conf, "w") as f:
-            f.write(text.replace(f"database = {server.database}", f"database = {target}"))
-        server.database = target
+        self.b.use_database(self.a)
 
     def refused(self, server):
         done = subprocess.run([WARDD, "--config", server.conf], capture_output=True,
@@ -61,9 +51,7 @@ class FrontendsTest(unittest.TestCase):
         return done.stderr
 
     def join(self, server):
-        os.makedirs(server.data, mode=0o700, exist_ok=True)
-        for name in SHARED:
-            shutil.copy2(os.path.join(self.a.data, name), os.path.join(server.data, name))
+        server.copy_shared_keys(self.a)
         server.start()
         self.addCleanup(server.stop)
         # a's enrollment bundle, naming this server.
@@ -84,12 +72,6 @@ class FrontendsTest(unittest.TestCase):
         self.a.start()
         self.join(self.b)
 
-    def deliveries(self, gen):
-        """Every (client, version) the agents of gen received, as often as
-        they did (ward-loadgen's events file)."""
-        with open(gen.events_path) as f:
-            return [tuple(map(int, line.split()[:2])) for line in f if line.endswith("\n")]
-
     def test_killed_frontend_agents_fail_over_each_delivery_once(self):
         self.both_listed()
         gens = os.path.join(self.tmp, "gens")
@@ -103,7 +85,7 @@ class FrontendsTest(unittest.TestCase):
         self.a.proc.send_signal(signal.SIGKILL)
         self.a.proc.wait()
         killed = time.monotonic()
-        wait_for(lambda: {(c, version) for c in gen.clients} <= set(self.deliveries(gen)),
+        wait_for(lambda: {(c, version) for c in gen.clients} <= set(gen.deliveries()),
                  timeout=30, what="every agent of the killed server served by the other")
         self.assertLess(time.monotonic() - killed, 30)
         # A change after the failover reaches them from b alone.
@@ -112,7 +94,7 @@ class FrontendsTest(unittest.TestCase):
         wait_for(lambda: {(c, second) for c in gen.clients} <= set(gen.acked()),
                  timeout=30, what="the next change acknowledged through b")
         time.sleep(1)
-        got = self.deliveries(gen)
+        got = gen.deliveries()
         self.assertEqual(len(got), len(set(got)), "a version delivered twice")
         status, body = self.b.request("GET", "/api/v1/notify/queue", token=self.token)
         self.assertEqual((status, body["queue"]), (200, []))
@@ -154,10 +136,8 @@ class FrontendsTest(unittest.TestCase):
         self.join(self.b)
         # A third wardd as the same number is refused while the second runs.
         c = Wardd(os.path.join(self.tmp, "c"), extra=f"{EXTRA}[server]\nfrontend = 1\n")
-        self.use_database(c, self.a.database)
-        os.makedirs(c.data, mode=0o700)
-        for name in SHARED:
-            shutil.copy2(os.path.join(self.a.data, name), os.path.join(c.data, name))
+        c.use_database(self.a)
+        c.copy_shared_keys(self.a)
         self.assertIn("another wardd on this database runs as frontend 1", self.refused(c))
 
     def test_changes_reach_the_agents_of_every_server_once(self):

@@ -111,17 +111,22 @@ enum serr store_record_change(struct store *st, int64_t id, const char *text, in
 }
 
 /* The clients are listed first and updated after: a backend may leave
- * undefined what a query sees of rows changed while it runs. Each node of
- * the subtree looks its client up by key: joined, PostgreSQL's estimate of
- * a recursive query's rows made it read every client instead, for a
- * subtree of one. */
+ * undefined what a query sees of rows changed while it runs. A client's
+ * own refresh (every enrollment's) reads it by key: the subtree's query
+ * made PostgreSQL, whose estimate of a recursive query's rows cannot know
+ * a client has no children, read every node and client. */
 enum serr store_refresh(struct store *st, int64_t node, size_t *changed, char *errbuf,
 			size_t errlen)
 {
-	struct db_stmt *stmt = store_prepare(st, errbuf, errlen,
-		SUBTREE_CTE "SELECT sub.id, (SELECT c.eff_json FROM clients c WHERE "
-		"c.node = sub.id) FROM sub WHERE EXISTS (SELECT 1 FROM clients c WHERE "
-		"c.node = sub.id)", "i", node);
+	enum store_kind kind = STORE_KIND_DOMAIN;
+	/* (A node gone has nothing to refresh.) */
+	enum serr known = store_node_kind(st, node, &kind, NULL, 0);
+	struct db_stmt *stmt = known != SERR_OK && known != SERR_NOENT ? NULL :
+		kind == STORE_KIND_CLIENT ?
+		store_prepare(st, errbuf, errlen, "SELECT node, eff_json FROM clients WHERE "
+			      "node = ?", "i", node) :
+		store_prepare(st, errbuf, errlen, SUBTREE_CTE "SELECT c.node, c.eff_json FROM "
+			      "sub JOIN clients c ON c.node = sub.id", "i", node);
 	struct { int64_t id; char *old; } *list = NULL, *grown;
 	enum serr err = SERR_OK;
 	size_t i, n = 0, cap = 0, nchanged = 0;
