@@ -75,6 +75,12 @@ create)
 		chroot "$dir" update-ca-certificates >/dev/null 2>&1
 	fi
 	cp /etc/resolv.conf "$dir/etc/resolv.conf"
+	# The services of packages installed in it are not started (as in
+	# any build chroot): they would run beside the machine's, on its
+	# network (postgresql's own cluster on port 5432, say), and outlive
+	# the chroot.
+	printf '#!/bin/sh\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"
+	chmod 755 "$dir/usr/sbin/policy-rc.d"
 	# debootstrap writes no /etc/hosts, which every installed Debian has
 	# (the installer's, below): without it "localhost" does not resolve.
 	[ -e "$dir/etc/hosts" ] || cat >"$dir/etc/hosts" <<-EOF

@@ -27,6 +27,8 @@ packages="$packages git"
 packages="$packages debhelper dpkg-dev lintian debootstrap"
 # The PostgreSQL backend: libpq to build, and the server its tests start
 # on a private directory and socket (postgresql; pg_dump for backups).
+# Debian starts a cluster of its own ("main", port 5432) when it installs
+# the server; the tests never use it.
 packages="$packages libpq-dev postgresql"
 # The alerts' tests: a real SMTP server on loopback (aiosmtpd).
 packages="$packages python3-aiosmtpd"

@@ -20,7 +20,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import Agent, temp_wardd, wait_for  # noqa: E402
+from wardtest import Agent, backend, temp_wardd, wait_for  # noqa: E402
 
 
 def uuid(i):
@@ -162,6 +162,10 @@ class TrustTest(unittest.TestCase):
         self.assertEqual(self.api("GET", "/api/v1/sps-servers")[1]["servers"][0]["trust"],
                          "revoked")
 
+    # The test makes wardd sign with a key the agent never pinned by
+    # removing it; a wardd on PostgreSQL refuses to start without the key
+    # every wardd of its database shares (server_pg.frontends).
+    @unittest.skipIf(backend() == "postgresql", "a lost signing key is refused there")
     def test_forged_move_is_refused(self):
         """Whoever answers the agent's channel without the package key the
         agent pinned (here: the server's data taken whole, CA key and
