@@ -14,7 +14,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-HERE_PG = os.path.join(os.environ.get("WARD_PG_DIR", "/tmp/ward-pg"), "..", "pg-faults")
+# Beside the shared server's directory (build/pg by default, as pg.py's).
+HERE_PG = os.path.join(os.environ.get("WARD_PG_DIR", os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "pg")), "..", "pg-faults")
 os.environ["WARD_PG_DIR"] = os.path.abspath(HERE_PG)
 import pg  # noqa: E402
 from wardtest import Loadgen, Wardd, backend, temp_dir, wait_for  # noqa: E402
