@@ -30,6 +30,11 @@ packages="$packages debhelper dpkg-dev lintian debootstrap"
 # Debian starts a cluster of its own ("main", port 5432) when it installs
 # the server; the tests never use it.
 packages="$packages libpq-dev postgresql"
+# Several wardd behind a TCP load balancer, as docs/architecture.md
+# shows it: Debian's HAProxy, run by its test on loopback with a
+# configuration of its own (Debian's service, with its own configuration,
+# listens nowhere).
+packages="$packages haproxy"
 # The alerts' tests: a real SMTP server on loopback (aiosmtpd).
 packages="$packages python3-aiosmtpd"
 # Node.js and npm run the browser tests; a machine that has them (any

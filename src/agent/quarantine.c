@@ -81,23 +81,6 @@ static void step(struct quarantine *q, enum quarantine_step s)
 		q->progress(q->progress_arg, s);
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-
-	while (n > 0) {
-		ssize_t w = write(fd, b, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		b += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Reads up to n bytes at off; returns how many (fewer only at the end), or
  * -1 with errno set. */
 static ssize_t pread_full(int fd, void *p, size_t n, off_t off)
@@ -511,7 +494,7 @@ static int vault_write(int vfd, const char *name, const void *p, size_t n)
 	fd = openat(vfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, p, n) != 0 || fsync(fd) != 0)
+	if (util_write_all(fd, p, n) != 0 || fsync(fd) != 0)
 		goto fail;
 	close(fd);
 	if (renameat(vfd, tmp, vfd, name) != 0 || fsync(vfd) != 0) {
@@ -580,7 +563,7 @@ static enum aerr data_write(struct quarantine *q, int in_fd, int out_fd, const c
 	memcpy(hdr + MAGIC_LEN, id, QUARANTINE_ID_LEN);
 	crypto_secretstream_xchacha20poly1305_init_push(&st, hdr + DATA_HDR, item_key);
 	crypto_hash_sha256_init(&h);
-	if (write_all(out_fd, hdr, sizeof(hdr)) != 0) {
+	if (util_write_all(out_fd, hdr, sizeof(hdr)) != 0) {
 		util_set_msg(errbuf, errlen, "writing the encrypted copy: %s", strerror(errno));
 		goto done;
 	}
@@ -597,7 +580,7 @@ static enum aerr data_write(struct quarantine *q, int in_fd, int out_fd, const c
 		crypto_hash_sha256_update(&h, in, (size_t)n);
 		crypto_secretstream_xchacha20poly1305_push(&st, out, &clen, in, (size_t)n, hdr,
 							   DATA_HDR, tag);
-		if (write_all(out_fd, out, (size_t)clen) != 0) {
+		if (util_write_all(out_fd, out, (size_t)clen) != 0) {
 			util_set_msg(errbuf, errlen, "writing the encrypted copy: %s",
 				     strerror(errno));
 			goto done;
@@ -681,7 +664,7 @@ static enum aerr data_read(int in_fd, int out_fd, const char *id, const unsigned
 		}
 		crypto_hash_sha256_update(&h, out, (size_t)plen);
 		total += plen;
-		if (out_fd >= 0 && write_all(out_fd, out, (size_t)plen) != 0) {
+		if (out_fd >= 0 && util_write_all(out_fd, out, (size_t)plen) != 0) {
 			util_set_msg(errbuf, errlen, "writing the restored file: %s",
 				     strerror(errno));
 			goto done;
@@ -951,7 +934,7 @@ static enum aerr key_load(struct quarantine *q, char *errbuf, size_t errlen)
 			char proc[64];
 
 			snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-			if (write_all(fd, k, sizeof(k)) != 0 || fsync(fd) != 0 ||
+			if (util_write_all(fd, k, sizeof(k)) != 0 || fsync(fd) != 0 ||
 			    (linkat(AT_FDCWD, proc, q->statefd, "quarantine.key",
 				    AT_SYMLINK_FOLLOW) != 0 && errno != EEXIST) ||
 			    fsync(q->statefd) != 0) {
@@ -1185,7 +1168,7 @@ static int write_envelope(struct quarantine *q, struct vault *v, const char *mag
 		snprintf(tmp, sizeof(tmp), "%s.tmp", name);
 		fd = openat(v->fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
 			    0600);
-		if (fd >= 0 && write_all(fd, env, size) == 0 && fsync(fd) == 0) {
+		if (fd >= 0 && util_write_all(fd, env, size) == 0 && fsync(fd) == 0) {
 			close(fd);
 			step(q, QUARANTINE_STEP_META);
 			rc = renameat(v->fd, tmp, v->fd, name) == 0 && fsync(v->fd) == 0 ? 0 : -1;

@@ -112,8 +112,20 @@ size_t util_escape(char *out, size_t outlen, const char *s);
  * Thread-safe. */
 const char *util_pseudo_fs(const char *path);
 
+/* Reads up to n bytes of fd into p (fewer only at its end; again after a
+ * partial read or EINTR). Returns how many, or -1 with errno set. */
+ssize_t util_read_full(int fd, void *p, size_t n);
+
+/* Writes all n bytes of p to fd (again after a partial write or EINTR).
+ * Returns 0, or -1 with errno set. */
+int util_write_all(int fd, const void *p, size_t n);
+
 /* Returns a monotonic clock reading in nanoseconds. */
 uint64_t util_now_ns(void);
+
+/* Returns the clock (milliseconds since the epoch): a time that servers
+ * sharing a database agree on, unlike the monotonic clock. */
+int64_t util_clock_ms(void);
 
 /* Initialises c for pthread_cond_timedwait() deadlines on CLOCK_MONOTONIC
  * (a step of the wall clock neither hastens nor holds them). */

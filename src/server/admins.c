@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/log.h"
+#include "common/rate.h"
 #include "server/session.h"
 #include "server/signin.h"
 
@@ -88,47 +90,101 @@ static bool check_new_password(struct api_ctx *ctx, struct http_req *req, const 
 	return true;
 }
 
-/* Answers a request the queue of password work has no room for. */
-static void busy(struct api_ctx *ctx, struct http_req *req, const char *what)
+/* Answers a request the database could not count a password for. */
+static void unanswered(struct http_req *req, const char *what)
 {
-	unsigned wait = signin_retry_after(ctx->signin, (int64_t)time(NULL));
-
-	http_respond_busy(req, wait, "%s: too many sign-ins at once; try again in %u seconds",
-			  what, wait);
+	http_respond_busy(req, 5, "%s: the database does not answer; try again later", what);
 }
 
-/* Answers 429 and returns true when req's address must wait before it may
- * try a password. */
+/* Hands req's password work to the workers (see signin_submit()); while
+ * the global brake is engaged, a password is verified at the turn the
+ * database gives it, shared by every server on it. Answers 503 and returns
+ * false when there is no room or the database does not answer. */
+static bool submit(struct api_ctx *ctx, struct http_req *req, const char *what,
+		   const char *hash, const char *password, const char *new_password,
+		   signin_done_fn done, struct pending *p)
+{
+	int64_t now = (int64_t)time(NULL), until = 0, turn = 0, pace = ctx->cfg->signin_brake_pace;
+	/* Turns further ahead than every server's queue could hold were left
+	 * by a clock stepped back. */
+	int64_t cap = ctx->cfg->signin_queue * pace * CONFIG_MAX_FRONTENDS;
+	unsigned wait;
+
+	if (password && signin_room(ctx->signin)) {
+		if (store_brake_until(ctx->st, &until) != SERR_OK ||
+		    (until > now && store_brake_turn(ctx->st, pace, cap, now, &turn) != SERR_OK)) {
+			unanswered(req, what);
+			return false;
+		}
+	}
+	if (signin_submit(ctx->signin, req, hash, password, new_password, turn, done, p))
+		return true;
+	wait = signin_retry_after(ctx->signin, until > now ? pace : 0);
+	http_respond_busy(req, wait, "%s: too many sign-ins at once; try again in %u seconds",
+			  what, wait);
+	return false;
+}
+
+/* Answers 429 (or 503) and returns true when req's address must wait
+ * before it may try a password. */
 static bool must_wait(struct api_ctx *ctx, struct http_req *req, const char *what)
 {
-	const char *peer = http_req_peer(req);
-	unsigned wait = session_guard_wait(ctx->guard, peer, (int64_t)time(NULL));
-	char after[16];
+	char address[RATE_KEY_MAX], after[16];
+	unsigned wait = 0;
 
+	rate_peer_key(http_req_peer(req), address);
+	if (store_guard_wait(ctx->st, address, (int64_t)time(NULL), &wait) != SERR_OK) {
+		unanswered(req, what);
+		return true;
+	}
 	if (!wait)
 		return false;
 	http_respond_error(req, 429, "%s: too many wrong passwords from %s; try again in %u "
-			   "seconds", what, peer, wait);
+			   "seconds", what, address, wait);
 	snprintf(after, sizeof(after), "%u", wait);
 	http_add_header(req, "Retry-After", after);
 	return true;
 }
 
-/* Counts a wrong password from req's address, here and in the global
- * brake. Returns whether the address must now wait. */
+/* Counts a wrong password from req's address, for the address and for the
+ * global brake. Returns whether the address must now wait. */
 static bool count_failure(struct api_ctx *ctx, struct http_req *req)
 {
-	const char *peer = http_req_peer(req);
+	char address[RATE_KEY_MAX];
 	int64_t now = (int64_t)time(NULL);
-	unsigned wait = session_guard_fail(ctx->guard, peer, now);
+	unsigned wait = 0;
+	bool engaged = false;
 
-	if (signin_fail(ctx->signin, now))
+	rate_peer_key(http_req_peer(req), address);
+	if (store_guard_fail(ctx->st, address, now, &wait) != SERR_OK ||
+	    store_brake_fail(ctx->st, ctx->cfg->signin_brake_failures,
+			     ctx->cfg->signin_brake_window, now, &engaged) != SERR_OK)
+		log_msg(LOG_LVL_ERROR, "sign-in: a wrong password from %s could not be counted: "
+			"the database does not answer", address);
+	if (engaged) {
+		log_msg(LOG_LVL_WARN, "sign-in: %lld wrong passwords from all addresses within "
+			"%llds; sign-ins are verified one per %llds until %llds pass without as "
+			"many",
+			(long long)ctx->cfg->signin_brake_failures,
+			(long long)ctx->cfg->signin_brake_window,
+			(long long)ctx->cfg->signin_brake_pace,
+			(long long)ctx->cfg->signin_brake_window);
 		store_eventf(ctx->st, "system", 0, "sign-in brake engaged: %lld wrong passwords "
 			     "from all addresses within %llds; sign-ins are verified one per %llds",
 			     (long long)ctx->cfg->signin_brake_failures,
 			     (long long)ctx->cfg->signin_brake_window,
 			     (long long)ctx->cfg->signin_brake_pace);
+	}
 	return wait > 0;
+}
+
+/* Forgets the wrong passwords of req's address. */
+static void clear_failures(struct api_ctx *ctx, struct http_req *req)
+{
+	char address[RATE_KEY_MAX];
+
+	rate_peer_key(http_req_peer(req), address);
+	store_guard_clear(ctx->st, address);
 }
 
 /* Removes the first start's password file once the password it holds no
@@ -172,7 +228,7 @@ static void login_done(struct http_req *req, void *arg, enum signin_outcome outc
 		http_respond_error(req, 401, "login: wrong user name or password");
 		goto out;
 	}
-	session_guard_clear(ctx->guard, peer);
+	clear_failures(ctx, req);
 	/* Removed while the password was verified? Then no session. */
 	if (store_admin_role(ctx->st, p->user, &role) != SERR_OK) {
 		http_respond_error(req, 401, "login: wrong user name or password");
@@ -260,10 +316,8 @@ void admins_post_login(struct api_ctx *ctx, struct http_req *req, const char *wh
 	p->own = err == SERR_OK;
 	if (p->own)
 		snprintf(p->user, sizeof(p->user), "%s", user);
-	if (!signin_submit(ctx->signin, req, hash, password, NULL, login_done, p)) {
+	if (!submit(ctx, req, "login", hash, password, NULL, login_done, p))
 		free(p);
-		busy(ctx, req, "login");
-	}
 out:
 	free(hash);
 	json_decref(body);
@@ -289,7 +343,7 @@ static void passwd_done(struct http_req *req, void *arg, enum signin_outcome out
 		http_respond_error(req, 403, "passwd: wrong current password");
 		goto out;
 	}
-	session_guard_clear(ctx->guard, http_req_peer(req));
+	clear_failures(ctx, req);
 	/* Removed while the hash was made? Then there is nothing to change. */
 	if (store_admin_role(ctx->st, p->target, &role) != SERR_OK) {
 		http_respond_error(req, 404, "passwd: no administrator '%s'", p->target);
@@ -365,10 +419,8 @@ void admins_post_passwd(struct api_ctx *ctx, struct http_req *req, const char *w
 		crypto_hash_sha256(p->keep, (const unsigned char *)token, 64);
 	/* The caller's own current password, whoever's changes: a session
 	 * left open is not enough to take an account over. */
-	if (!signin_submit(ctx->signin, req, hash, password, new_password, passwd_done, p)) {
+	if (!submit(ctx, req, "passwd", hash, password, new_password, passwd_done, p))
 		free(p);
-		busy(ctx, req, "passwd");
-	}
 out:
 	free(hash);
 	free(role);
@@ -454,10 +506,8 @@ void admins_post(struct api_ctx *ctx, struct http_req *req, const char *who,
 	snprintf(p->user, sizeof(p->user), "%s", who);
 	snprintf(p->target, sizeof(p->target), "%s", name);
 	snprintf(p->role, sizeof(p->role), "%s", role);
-	if (!signin_submit(ctx->signin, req, NULL, NULL, new_password, add_done, p)) {
+	if (!submit(ctx, req, "admins", NULL, NULL, new_password, add_done, p))
 		free(p);
-		busy(ctx, req, "admins");
-	}
 out:
 	free(taken);
 }

@@ -14,6 +14,7 @@
 #include "server/admins.h"
 #include "server/console.h"
 #include "server/deploy.h"
+#include "server/doorbell.h"
 #include "server/enroll.h"
 #include "server/logs.h"
 #include "server/metrics.h"
@@ -481,6 +482,12 @@ void api_handle(struct http_req *req, void *arg)
 		return;
 	if (console_handle(ctx->console, req))
 		return;
+	/* Cut off from its database, it answers nothing from what it may no
+	 * longer know: agents turn to another server. */
+	if (doorbell_cut_off(ctx->bell)) {
+		http_respond_busy(req, 5, "this server cannot reach its database; try another");
+		return;
+	}
 	if (!op) {
 		/* A deployment's path holds a token: not said back. */
 		if (strncmp(path, "/deploy/", 8) == 0)

@@ -13,7 +13,6 @@
 #include "server/console.h"
 #include "server/pki.h"
 #include "common/ops.h"
-#include "common/rate.h"
 #include "common/http.h"
 #include "server/notify.h"
 #include "server/store.h"
@@ -28,7 +27,6 @@ struct api_ctx {
 	json_t *sps_lists; /* smart protection source lists (empty: integrated) */
 	struct updates *updates;
 	struct sps_service *sps; /* the integrated smart protection server, or NULL */
-	struct session_guard *guard; /* wrong passwords by address */
 	struct signin *signin;   /* password work off the loop; the global brake */
 	const char *password_file; /* the first start's password, until changed */
 	struct logs_quota *quota;    /* detections reported by each agent */
@@ -47,9 +45,9 @@ struct api_ctx {
 	const char *sps_ca_key_path, *sps_ca_crt_path; /* read for each enrollment */
 	unsigned char caller_token[32]; /* during a handler of an enrollment route:
 					 * the SHA-256 of the token presented */
-	struct rate *enroll_by_token, *enroll_by_address;
 	int64_t uploads;         /* central quarantine copies being received */
 	struct backups *backups; /* the backups wardd makes itself */
+	struct doorbell *bell;   /* hears the other servers on the database; NULL: none */
 	struct metrics *metrics; /* what GET /metrics counts */
 	struct deploy *deploy;   /* agent deployments */
 	struct alerts *alerts;   /* alert rules and the thread that sends them */

@@ -120,44 +120,6 @@ static uint32_t get_u32(const unsigned char *p)
 	       (uint32_t)p[3] << 24;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-	const unsigned char *c = p;
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Reads n bytes; returns the count read (short only at the end), -1 on
- * an error. */
-static ssize_t read_full(int fd, void *p, size_t n)
-{
-	unsigned char *c = p;
-	size_t got = 0;
-	ssize_t r;
-
-	while (got < n) {
-		r = read(fd, c + got, n - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
-}
-
 /* The writer of one archive. */
 struct writer {
 	int fd;
@@ -187,7 +149,7 @@ static enum serr put(struct writer *w, enum record type, const void *p, size_t n
 	w->ad = NULL;
 	w->adlen = 0;
 	put_u32(w->cipher, (uint32_t)clen);
-	if (write_all(w->fd, w->cipher, 4 + (size_t)clen) != 0) {
+	if (util_write_all(w->fd, w->cipher, 4 + (size_t)clen) != 0) {
 		util_set_msg(w->errbuf, w->errlen, "%s: %s", w->path, strerror(errno));
 		return SERR_IO;
 	}
@@ -219,7 +181,7 @@ static enum serr put_file(struct writer *w, const char *name, int fd, mode_t mod
 	err = put_json(w, REC_PART, json_pack("{ss si}", "name", name, "mode",
 					      (int)(mode & 0777)));
 	crypto_hash_sha256_init(&h);
-	while (err == SERR_OK && (n = read_full(fd, buf, sizeof(buf))) > 0) {
+	while (err == SERR_OK && (n = util_read_full(fd, buf, sizeof(buf))) > 0) {
 		crypto_hash_sha256_update(&h, buf, (unsigned long long)n);
 		size += (uint64_t)n;
 		err = put(w, REC_DATA, buf, (size_t)n, 0);
@@ -459,7 +421,8 @@ static enum serr write_archive(struct writer *w, const struct backup_source *src
 	}
 	crypto_secretstream_xchacha20poly1305_init_push(&w->ss, ss_header, k.stream);
 	sodium_memzero(&k, sizeof(k));
-	if (write_all(w->fd, ad, hlen) != 0 || write_all(w->fd, ss_header, SS_HEADER) != 0) {
+	if (util_write_all(w->fd, ad, hlen) != 0 ||
+	    util_write_all(w->fd, ss_header, SS_HEADER) != 0) {
 		util_set_msg(w->errbuf, w->errlen, "%s: %s", w->path, strerror(errno));
 		err = SERR_IO;
 		goto out;
@@ -673,7 +636,7 @@ static enum serr get(struct reader *r, const char *where)
 {
 	unsigned long long mlen = 0;
 	uint32_t clen;
-	ssize_t n = read_full(r->fd, r->cipher, 4);
+	ssize_t n = util_read_full(r->fd, r->cipher, 4);
 
 	if (n == 4) {
 		clen = get_u32(r->cipher);
@@ -681,7 +644,7 @@ static enum serr get(struct reader *r, const char *where)
 			return bad(r, SERR_FORMAT, " is damaged %s (offset %llu): a record of %u "
 				   "bytes", where, (unsigned long long)r->offset, clen);
 		}
-		n = read_full(r->fd, r->cipher + 4, clen);
+		n = util_read_full(r->fd, r->cipher + 4, clen);
 		if (n == (ssize_t)clen) {
 			if (crypto_secretstream_xchacha20poly1305_pull(&r->ss, r->plain, &mlen,
 					&r->tag, r->cipher + 4, clen, r->adlen ? r->ad : NULL,
@@ -816,7 +779,7 @@ static enum serr read_parts(struct reader *r, const char *dest, const char *tmp,
 		} else if (type == REC_DATA && name && !final) {
 			crypto_hash_sha256_update(&h, r->plain + 1, r->len - 1);
 			size += r->len - 1;
-			if (fd >= 0 && write_all(fd, r->plain + 1, r->len - 1) != 0) {
+			if (fd >= 0 && util_write_all(fd, r->plain + 1, r->len - 1) != 0) {
 				util_set_msg(r->errbuf, r->errlen, "writing part %s: %s", name,
 					     strerror(errno));
 				err = SERR_IO;
@@ -870,7 +833,7 @@ static enum serr read_parts(struct reader *r, const char *dest, const char *tmp,
 	if (fd >= 0)
 		close(fd);
 	free(name);
-	if (err == SERR_OK && read_full(r->fd, r->cipher, 1) != 0) {
+	if (err == SERR_OK && util_read_full(r->fd, r->cipher, 1) != 0) {
 		err = bad(r, SERR_FORMAT, " has data after its end");
 	}
 	if (err == SERR_OK) {
@@ -892,7 +855,7 @@ static enum serr read_header(struct reader *r, json_t **hdr)
 	unsigned char fixed[MAGIC_LEN + 4], sum[crypto_hash_sha256_BYTES];
 	uint32_t n;
 
-	if (read_full(r->fd, fixed, sizeof(fixed)) != (ssize_t)sizeof(fixed) ||
+	if (util_read_full(r->fd, fixed, sizeof(fixed)) != (ssize_t)sizeof(fixed) ||
 	    memcmp(fixed, MAGIC, MAGIC_LEN) != 0) {
 		util_set_msg(r->errbuf, r->errlen, "%s is not a Ward backup", r->path);
 		return SERR_FORMAT;
@@ -907,7 +870,7 @@ static enum serr read_header(struct reader *r, json_t **hdr)
 	if (!r->ad)
 		return SERR_NOMEM;
 	memcpy(r->ad, fixed, sizeof(fixed));
-	if (read_full(r->fd, r->ad + sizeof(fixed), n + sizeof(sum)) !=
+	if (util_read_full(r->fd, r->ad + sizeof(fixed), n + sizeof(sum)) !=
 	    (ssize_t)(n + sizeof(sum))) {
 		util_set_msg(r->errbuf, r->errlen, "backup %s is truncated in its header", r->path);
 		return SERR_FORMAT;
@@ -983,7 +946,7 @@ static enum serr open_stream(struct reader *r, const json_t *hdr, const char *pa
 		util_set_msg(r->errbuf, r->errlen, "backup %s: the passphrase is wrong", r->path);
 		err = SERR_SIG;
 	}
-	if (err == SERR_OK && read_full(r->fd, ss_header, SS_HEADER) != SS_HEADER) {
+	if (err == SERR_OK && util_read_full(r->fd, ss_header, SS_HEADER) != SS_HEADER) {
 		util_set_msg(r->errbuf, r->errlen, "backup %s is truncated in its header", r->path);
 		err = SERR_FORMAT;
 	}

@@ -11,6 +11,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* At most this many URLs in server.frontends. */
+#define CONFIG_MAX_FRONTENDS 16
+
 struct config {
 	/* [server] */
 	char *listen;            /* "ADDR:PORT, ..."; "*:PORT" = every IPv4 and IPv6 address */

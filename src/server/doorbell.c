@@ -2,52 +2,69 @@
  * (see doorbell.h). */
 #include "server/doorbell.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 
 #include "common/log.h"
 #include "common/util.h"
 
-/* How often a lost bell is opened again. */
-#define RETRY_MS 1000
+/* How often the bell is looked at: asked for an answer, or (lost) opened
+ * again. */
+#define TICK_MS 1000
+
+/* An answer awaited this long means the database is out of reach. */
+#define SILENCE_MS 5000
 
 struct doorbell {
 	struct loop *loop;
 	struct notify *notify;
+	struct store *st;
 	const char *target;
 	int64_t frontend;
 	struct store_bell *bell;   /* NULL while lost */
 	int fd;
 	bool lost_logged;
+	/* Opening it again, on a thread of its own (a database out of reach
+	 * holds the connecting thread for connect_timeout). */
+	bool opening;
+	pthread_t opener;
+	atomic_bool opened;
+	struct store_bell *fresh;
+	char msg[512];
 };
 
 static void on_readable(int fd, uint32_t events, void *arg);
 
-/* Opens the bell and watches it; the queue is looked at once, for what
- * rang while it was closed. */
-static bool open_bell(struct doorbell *d, char *errbuf, size_t errlen)
+/* Watches bell; the queue is looked at once, for what rang while it was
+ * closed. */
+static bool watch(struct doorbell *d, struct store_bell *bell, char *errbuf, size_t errlen)
 {
-	d->bell = store_bell_open(d->target, d->frontend, errbuf, errlen);
-	if (!d->bell)
-		return false;
-	d->fd = store_bell_fd(d->bell);
+	d->bell = bell;
+	d->fd = store_bell_fd(bell);
 	if (loop_fd_add(d->loop, d->fd, EPOLLIN, on_readable, d) != 0) {
 		util_set_msg(errbuf, errlen, "out of memory");
-		store_bell_close(d->bell);
+		store_bell_close(bell);
 		d->bell = NULL;
 		return false;
 	}
+	store_set_reachable(d->st, true);
 	notify_rung(d->notify, STORE_RUNG_DELIVERIES | STORE_RUNG_TASKS);
 	return true;
 }
 
-static void close_bell(struct doorbell *d)
+/* The bell is lost: until it is back, this server answers no one (what
+ * it would answer could be stale), and its agents turn to the others. */
+static void lose(struct doorbell *d, const char *why)
 {
-	if (!d->bell)
-		return;
+	log_msg(LOG_LVL_WARN, "doorbell: %s; this server answers 503 until it hears the other "
+		"servers again (tried every %d ms)", why, TICK_MS);
 	loop_fd_remove(d->loop, d->fd);
 	store_bell_close(d->bell);
 	d->bell = NULL;
+	store_set_reachable(d->st, false);
+	notify_cut(d->notify);
 }
 
 static void on_readable(int fd, uint32_t events, void *arg)
@@ -57,38 +74,58 @@ static void on_readable(int fd, uint32_t events, void *arg)
 
 	(void)fd;
 	(void)events;
-	if (rung > 0) {
+	if (rung > 0)
 		notify_rung(d->notify, rung);
-		return;
-	}
-	if (rung == 0)
-		return;
-	log_msg(LOG_LVL_WARN, "doorbell: the connection that hears the other servers was "
-		"lost; opened again every %d ms meanwhile", RETRY_MS);
-	close_bell(d);
+	else if (rung < 0)
+		lose(d, "the connection that hears the other servers was lost");
 }
 
-/* While lost: another try. */
-static void on_retry(void *arg)
+static void *open_again(void *arg)
+{
+	struct doorbell *d = arg;
+
+	d->fresh = store_bell_open(d->target, d->frontend, d->msg, sizeof(d->msg));
+	atomic_store(&d->opened, true);
+	return NULL;
+}
+
+/* Every TICK_MS: a bell that heard nothing asks for an answer (one that
+ * does not come within SILENCE_MS loses it); a lost one is opened again. */
+static void on_tick(void *arg)
 {
 	struct doorbell *d = arg;
 	char msg[512];
 
-	if (d->bell)
+	if (d->bell) {
+		if (store_bell_ask(d->bell) >= SILENCE_MS)
+			lose(d, "the database did not answer the connection that hears the other "
+			     "servers");
 		return;
-	if (open_bell(d, msg, sizeof(msg))) {
-		log_msg(LOG_LVL_INFO, "doorbell: hearing the other servers again");
+	}
+	if (!d->opening) {
+		atomic_store(&d->opened, false);
+		d->opening = pthread_create(&d->opener, NULL, open_again, d) == 0;
+		return;
+	}
+	if (!atomic_load(&d->opened))
+		return;
+	pthread_join(d->opener, NULL);
+	d->opening = false;
+	if (d->fresh && watch(d, d->fresh, msg, sizeof(msg))) {
+		log_msg(LOG_LVL_INFO, "doorbell: hearing the other servers again; answering again");
 		d->lost_logged = false;
 	} else if (!d->lost_logged) {
-		log_msg(LOG_LVL_WARN, "doorbell: %s", msg);
+		log_msg(LOG_LVL_WARN, "doorbell: %s", d->fresh ? msg : d->msg);
 		d->lost_logged = true;
 	}
+	d->fresh = NULL;
 }
 
-struct doorbell *doorbell_new(struct loop *loop, const char *target, int64_t frontend,
-			      struct notify *notify, char *errbuf, size_t errlen)
+struct doorbell *doorbell_new(struct loop *loop, struct store *st, const char *target,
+			      int64_t frontend, struct notify *notify, char *errbuf, size_t errlen)
 {
 	struct doorbell *d = calloc(1, sizeof(*d));
+	struct store_bell *bell;
 
 	if (errlen)
 		errbuf[0] = '\0';
@@ -96,14 +133,15 @@ struct doorbell *doorbell_new(struct loop *loop, const char *target, int64_t fro
 		util_set_msg(errbuf, errlen, "out of memory");
 		return NULL;
 	}
-	*d = (struct doorbell){ .loop = loop, .notify = notify, .target = target,
+	*d = (struct doorbell){ .loop = loop, .notify = notify, .st = st, .target = target,
 				.frontend = frontend, .fd = -1 };
 	/* (No bell and no message: a database no other server shares.) */
-	if (!open_bell(d, errbuf, errlen)) {
-		doorbell_free(d);
+	bell = store_bell_open(target, frontend, errbuf, errlen);
+	if (!bell || !watch(d, bell, errbuf, errlen)) {
+		free(d);
 		return NULL;
 	}
-	if (!loop_every(loop, RETRY_MS, on_retry, d)) {
+	if (!loop_every(loop, TICK_MS, on_tick, d)) {
 		util_set_msg(errbuf, errlen, "out of memory");
 		doorbell_free(d);
 		return NULL;
@@ -111,10 +149,22 @@ struct doorbell *doorbell_new(struct loop *loop, const char *target, int64_t fro
 	return d;
 }
 
+bool doorbell_cut_off(const struct doorbell *d)
+{
+	return d && !d->bell;
+}
+
 void doorbell_free(struct doorbell *d)
 {
 	if (!d)
 		return;
-	close_bell(d);
+	if (d->opening) {
+		pthread_join(d->opener, NULL);
+		store_bell_close(d->fresh);
+	}
+	if (d->bell) {
+		loop_fd_remove(d->loop, d->fd);
+		store_bell_close(d->bell);
+	}
 	free(d);
 }

@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/rate.h"
+#include "common/util.h"
 #include "server/pki.h"
 #include "server/store.h"
 
@@ -193,24 +195,34 @@ void enroll_post_revoke(struct api_ctx *ctx, struct http_req *req, const char *w
 bool enroll_admit(struct api_ctx *ctx, struct http_req *req)
 {
 	char id[2 * ID_BYTES + 1], peer[RATE_KEY_MAX], after[16];
-	uint64_t now = http_now_ms();
-	unsigned wait;
-	bool first;
+	int64_t now = util_clock_ms();
+	unsigned wait = 0;
+	bool first = false;
+	enum serr err;
 
 	sodium_bin2hex(id, sizeof(id), ctx->caller_token, ID_BYTES);
 	rate_peer_key(http_req_peer(req), peer);
-	wait = rate_take(ctx->enroll_by_token, id, now, LOG_INTERVAL, &first);
+	/* Counted in the database: every server on it spends from one limit. */
+	err = store_rate_take(ctx->st, STORE_LIMIT_ENROLL_TOKEN, id, ctx->cfg->enroll_per_token,
+			      ctx->cfg->enroll_per_token, now, LOG_INTERVAL, &wait, &first, NULL,
+			      0);
 	if (wait) {
 		if (first)
 			log_msg(LOG_LVL_WARN, "enrollment: token %s is over enroll.per_token (%lld "
 				"a minute); refusing it for now", id,
 				(long long)ctx->cfg->enroll_per_token);
-	} else {
-		wait = rate_take(ctx->enroll_by_address, peer, now, LOG_INTERVAL, &first);
+	} else if (err == SERR_OK) {
+		err = store_rate_take(ctx->st, STORE_LIMIT_ENROLL_ADDRESS, peer,
+				      ctx->cfg->enroll_per_address, ctx->cfg->enroll_per_address,
+				      now, LOG_INTERVAL, &wait, &first, NULL, 0);
 		if (wait && first)
 			log_msg(LOG_LVL_WARN, "enrollment: address %s is over enroll.per_address "
 				"(%lld a minute); refusing it for now", peer,
 				(long long)ctx->cfg->enroll_per_address);
+	}
+	if (err != SERR_OK) {
+		http_respond_busy(req, 5, "enroll: the database does not answer; try again later");
+		return false;
 	}
 	if (!wait)
 		return true;

@@ -381,6 +381,20 @@ void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t
 	http_park(req, on_drop, c);
 }
 
+void notify_cut(struct notify *n)
+{
+	struct http_req *req;
+	size_t i;
+
+	for (i = 0; i < n->nchans; i++) {
+		if (!n->chans[i] || !n->chans[i]->req)
+			continue;
+		req = n->chans[i]->req;
+		n->chans[i]->req = NULL;
+		http_respond_busy(req, 5, "this server cannot reach its database; turn to another");
+	}
+}
+
 void notify_tasks(struct notify *n, int64_t client)
 {
 	struct chan *c = chan_get(n, client, 0);

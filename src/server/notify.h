@@ -72,6 +72,10 @@ void notify_kick(struct notify *n);
  * agents with a channel open here are handed out. */
 void notify_rung(struct notify *n, int rung);
 
+/* Answers every parked event channel 503: this server is cut off from
+ * its database (doorbell.h), and its agents are to turn to another. */
+void notify_cut(struct notify *n);
+
 /* Returns whether client has its event channel open. */
 int notify_connected(const struct notify *n, int64_t client);
 

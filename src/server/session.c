@@ -1,5 +1,4 @@
-/* session.c -- console cookies, CSRF tokens and the sign-in brake (see
- * session.h). */
+/* session.c -- console cookies and CSRF tokens (see session.h). */
 #include "server/session.h"
 
 #include <sodium.h>
@@ -7,108 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "common/rate.h"
-
-/* Addresses the guard remembers; when full, the one whose last failure is
- * oldest is forgotten. */
-#define GUARD_SLOTS 1024
-
-/* Failures older than this no longer count. */
-#define GUARD_WINDOW 900
-
-#define GUARD_FIRST_WAIT 30
-#define GUARD_MAX_WAIT 900
-
-struct guard_slot {
-	char key[RATE_KEY_MAX];   /* rate_peer_key(): an IPv6 address by its /64 */
-	unsigned failures;
-	int64_t last;      /* time of the last failure; 0: free slot */
-	int64_t until;     /* no try before this */
-};
-
-struct session_guard {
-	struct guard_slot slots[GUARD_SLOTS];
-};
-
-struct session_guard *session_guard_new(void)
-{
-	return calloc(1, sizeof(struct session_guard));
-}
-
-void session_guard_free(struct session_guard *g)
-{
-	free(g);
-}
-
-/* How much a slot is worth keeping at now: an address still waiting most
- * (by when its wait ends), then by its last failure; a free slot least. */
-static int64_t guard_worth(const struct guard_slot *s, int64_t now)
-{
-	if (!s->last)
-		return INT64_MIN;
-	return s->until > now ? s->until + ((int64_t)1 << 40) : s->last;
-}
-
-/* Finds peer's slot; with take, makes one in place of the slot least worth
- * keeping, so that many addresses failing once cannot push out one that
- * must wait. */
-static struct guard_slot *guard_find(const struct session_guard *g, const char *peer,
-				     bool take, int64_t now)
-{
-	struct session_guard *mg = (struct session_guard *)g;
-	struct guard_slot *least = &mg->slots[0];
-	char key[RATE_KEY_MAX];
-	size_t i;
-
-	rate_peer_key(peer, key);
-	for (i = 0; i < GUARD_SLOTS; i++) {
-		if (mg->slots[i].last && strcmp(mg->slots[i].key, key) == 0)
-			return &mg->slots[i];
-		if (guard_worth(&mg->slots[i], now) < guard_worth(least, now))
-			least = &mg->slots[i];
-	}
-	if (!take)
-		return NULL;
-	memset(least, 0, sizeof(*least));
-	snprintf(least->key, sizeof(least->key), "%s", key);
-	return least;
-}
-
-unsigned session_guard_wait(const struct session_guard *g, const char *peer, int64_t now)
-{
-	const struct guard_slot *s = guard_find(g, peer, false, now);
-
-	return s && s->until > now ? (unsigned)(s->until - now) : 0;
-}
-
-unsigned session_guard_fail(struct session_guard *g, const char *peer, int64_t now)
-{
-	struct guard_slot *s = guard_find(g, peer, true, now);
-	int64_t wait = GUARD_FIRST_WAIT;
-	unsigned over;
-
-	if (now - s->last > GUARD_WINDOW && s->until <= now)
-		s->failures = 0;
-	s->failures++;
-	s->last = now;
-	if (s->failures < SESSION_FREE_FAILURES)
-		return 0;
-	for (over = s->failures - SESSION_FREE_FAILURES; over > 0 && wait < GUARD_MAX_WAIT; over--)
-		wait *= 2;
-	if (wait > GUARD_MAX_WAIT)
-		wait = GUARD_MAX_WAIT;
-	s->until = now + wait;
-	return (unsigned)wait;
-}
-
-void session_guard_clear(struct session_guard *g, const char *peer)
-{
-	struct guard_slot *s = guard_find(g, peer, false, 0);
-
-	if (s)
-		memset(s, 0, sizeof(*s));
-}
 
 bool session_token(const struct http_req *req, char token[65], bool *cookie)
 {

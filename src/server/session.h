@@ -1,6 +1,5 @@
 /* session.h -- what administrators' sessions need beyond the token table:
- * the console's cookie and its CSRF token, and the brake on wrong
- * passwords.
+ * the console's cookie and its CSRF token.
  *
  * The console signs in with POST /api/v1/login {"cookie": true}: the
  * session token then travels only in an HttpOnly, Secure, SameSite=Strict
@@ -10,9 +9,10 @@
  * browser sends by itself and so need no CSRF token.
  *
  * Wrong passwords are counted per source address (an IPv6 address by its
- * /64): from the SESSION_FREE_FAILURES-th on, the address must wait before
- * the next try, 30 seconds doubling up to 15 minutes; a successful sign-in
- * clears it. Runs on the HTTP loop's thread; not thread-safe.
+ * /64) in the database, by every server on it together (store_guard_*()):
+ * from the STORE_GUARD_FREE-th on, the address must wait before the next
+ * try, 30 seconds doubling up to 15 minutes; a successful sign-in clears
+ * it. Thread-safe: no state.
  */
 #ifndef WARD_SESSION_H
 #define WARD_SESSION_H
@@ -33,29 +33,6 @@
  * refreshing): they do not count as use of the session, which therefore
  * ends after server.session_idle without the administrator's own. */
 #define SESSION_BACKGROUND_HEADER "X-Ward-Background"
-
-/* Wrong passwords an address may give before it must wait. */
-#define SESSION_FREE_FAILURES 5
-
-struct session_guard;
-
-/* Returns a new, empty guard (the caller frees it with
- * session_guard_free()), or NULL when out of memory. */
-struct session_guard *session_guard_new(void);
-
-/* Frees g (NULL is accepted). */
-void session_guard_free(struct session_guard *g);
-
-/* Returns how many seconds the address peer must still wait before it may
- * try a password (0: it may now). */
-unsigned session_guard_wait(const struct session_guard *g, const char *peer, int64_t now);
-
-/* Counts a wrong password from peer; returns the seconds it must now wait
- * (0 while it has free tries left). */
-unsigned session_guard_fail(struct session_guard *g, const char *peer, int64_t now);
-
-/* Forgets peer's wrong passwords after a successful sign-in. */
-void session_guard_clear(struct session_guard *g, const char *peer);
 
 /* The caller's session token: from the Authorization header (a bearer
  * token), or else from the console's cookie (*cookie tells which). Returns

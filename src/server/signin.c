@@ -1,5 +1,5 @@
-/* signin.c -- password work on worker threads, the global brake (see
- * signin.h). */
+/* signin.c -- password work on worker threads, verified at their turns
+ * while the global brake is engaged (see signin.h). */
 #include "server/signin.h"
 
 #include <errno.h>
@@ -22,7 +22,7 @@ struct job {
 	signin_done_fn done;
 	void *arg;
 	char *hash, *password, *new_password;
-	bool paced;        /* submitted while the brake was engaged */
+	int64_t turn;      /* not started before (the clock; 0: at once) */
 	/* Set by the worker. */
 	enum signin_outcome outcome;
 	char new_hash[crypto_pwhash_STRBYTES];
@@ -38,13 +38,9 @@ struct signin {
 	/* Under lock: */
 	struct job *queue, **queue_tail, *finished;
 	bool stop;
-	struct timespec next_paced; /* when the next paced job may start */
 	atomic_bool ready;          /* finished holds jobs */
 	/* The loop's: */
 	unsigned pending;           /* submitted and not yet collected */
-	int64_t window_start;
-	unsigned window_failures;
-	int64_t braked_until;
 	int64_t full_logged;        /* when a full queue was last logged */
 };
 
@@ -99,19 +95,20 @@ static void run_job(struct job *j)
 		j->outcome = SIGNIN_ENOMEM;
 }
 
-/* Holds a paced job back until its turn (lock held; released while
- * waiting). Returns false when stopping. */
-static bool wait_turn(struct signin *s)
+/* Holds job j back until its turn (lock held; released while waiting).
+ * The turn is by the clock, which servers sharing a database agree on;
+ * the wait is by the monotonic clock, which no clock step moves. Returns
+ * false when stopping. */
+static bool wait_turn(struct signin *s, const struct job *j)
 {
-	struct timespec now, turn;
+	int64_t ahead = j->turn - (int64_t)time(NULL);
+	struct timespec until;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	turn = s->next_paced.tv_sec > now.tv_sec ||
-	       (s->next_paced.tv_sec == now.tv_sec && s->next_paced.tv_nsec > now.tv_nsec) ?
-	       s->next_paced : now;
-	s->next_paced = turn;
-	s->next_paced.tv_sec += s->cfg.brake_pace;
-	while (!s->stop && pthread_cond_timedwait(&s->wake, &s->lock, &turn) != ETIMEDOUT)
+	if (ahead <= 0)
+		return true;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += ahead;
+	while (!s->stop && pthread_cond_timedwait(&s->wake, &s->lock, &until) != ETIMEDOUT)
 		;
 	return !s->stop;
 }
@@ -131,7 +128,7 @@ static void *worker(void *arg)
 		s->queue = j->next;
 		if (!s->queue)
 			s->queue_tail = &s->queue;
-		if (j->paced && !wait_turn(s)) {
+		if (!wait_turn(s, j)) {
 			/* Stopping: back in the queue, for signin_free(). */
 			j->next = s->queue;
 			s->queue = j;
@@ -247,8 +244,8 @@ static char *copy(const char *text, bool *ok)
 }
 
 bool signin_submit(struct signin *s, struct http_req *req, const char *hash,
-		   const char *password, const char *new_password, signin_done_fn done,
-		   void *arg)
+		   const char *password, const char *new_password, int64_t turn,
+		   signin_done_fn done, void *arg)
 {
 	struct job *j;
 	bool ok = true;
@@ -275,7 +272,7 @@ bool signin_submit(struct signin *s, struct http_req *req, const char *hash,
 	j->req = req;
 	j->done = done;
 	j->arg = arg;
-	j->paced = signin_braked(s, (int64_t)time(NULL));
+	j->turn = turn;
 	http_park(req, drop, j);
 	s->pending++;
 	pthread_mutex_lock(&s->lock);
@@ -286,40 +283,15 @@ bool signin_submit(struct signin *s, struct http_req *req, const char *hash,
 	return true;
 }
 
-unsigned signin_retry_after(const struct signin *s, int64_t now)
+bool signin_room(const struct signin *s)
 {
-	int64_t wait;
+	return s->pending < s->cfg.queue;
+}
 
-	if (!signin_braked(s, now))
-		return 1;
+unsigned signin_retry_after(const struct signin *s, int64_t pace)
+{
 	/* Those queued go first, one per pace interval. */
-	wait = (int64_t)s->pending * s->cfg.brake_pace;
+	int64_t wait = (int64_t)s->pending * pace;
+
 	return (unsigned)(wait < 1 ? 1 : wait > 3600 ? 3600 : wait);
-}
-
-bool signin_fail(struct signin *s, int64_t now)
-{
-	bool was = signin_braked(s, now);
-
-	if (now - s->window_start >= s->cfg.brake_window || now < s->window_start) {
-		s->window_start = now;
-		s->window_failures = 0;
-	}
-	s->window_failures++;
-	if (s->window_failures >= s->cfg.brake_failures)
-		s->braked_until = now + s->cfg.brake_window;
-	if (!was && signin_braked(s, now)) {
-		log_msg(LOG_LVL_WARN, "sign-in: %u wrong passwords from all addresses within "
-			"%llds; sign-ins are verified one per %llds until %llds pass without "
-			"as many",
-			s->window_failures, (long long)s->cfg.brake_window,
-			(long long)s->cfg.brake_pace, (long long)s->cfg.brake_window);
-		return true;
-	}
-	return false;
-}
-
-bool signin_braked(const struct signin *s, int64_t now)
-{
-	return now < s->braked_until;
 }

@@ -1,5 +1,5 @@
-/* signin.h -- password work off the HTTP loop, and the global brake on
- * wrong passwords.
+/* signin.h -- password work off the HTTP loop, each verification at its
+ * turn while the global brake on wrong passwords is engaged.
  *
  * Argon2id takes a tenth of a second or more per password: done on the
  * loop it would hold every other request for that long. Here worker
@@ -9,10 +9,11 @@
  * with no administrator is verified against a dummy hash made with the
  * same parameters, so the answer's timing does not tell which names exist.
  *
- * Besides the per-address brake (session.h), wrong passwords from all
- * addresses together are counted: when they reach a threshold within a
- * window, the brake engages until the window ends, and sign-ins are then
- * verified one at a time, one per pace interval, while the queue bound
+ * Wrong passwords are counted in the database (store_guard_*() per
+ * address, store_brake_*() of all addresses together), so that every
+ * server on it brakes as one: while the global brake is engaged, each
+ * verification gets a turn from the database (one per pace interval, for
+ * all servers together) and waits for it here, while the queue bound
  * turns away the rest (503 with Retry-After).
  *
  * Everything but the workers runs on the loop's thread; not thread-safe.
@@ -38,9 +39,6 @@
 struct signin_config {
 	unsigned workers;          /* threads hashing passwords */
 	unsigned queue;            /* verifications waiting or running, at most */
-	unsigned brake_failures;   /* wrong passwords in a window that engage the brake */
-	int64_t brake_window;      /* seconds */
-	int64_t brake_pace;        /* seconds between verifications while braked */
 };
 
 enum signin_outcome {
@@ -68,24 +66,21 @@ struct signin *signin_new(const struct signin_config *cfg, struct http_server *h
  * called with a NULL request). NULL is accepted. */
 void signin_free(struct signin *s);
 
-/* Queues a job for req and parks it: verify password against hash (NULL:
- * against the dummy, which never matches; password NULL: nothing to
- * verify), then, if that matched, hash new_password (may be NULL). The
- * strings are copied. Returns false, leaving req unanswered and arg with
- * the caller, when the queue is full (logged at most once a minute) or
- * memory is short. */
+/* Queues a job for req and parks it: at turn (the clock; 0: at once),
+ * verify password against hash (NULL: against the dummy, which never
+ * matches; password NULL: nothing to verify), then, if that matched, hash
+ * new_password (may be NULL). The strings are copied. Returns false,
+ * leaving req unanswered and arg with the caller, when the queue is full
+ * (logged at most once a minute) or memory is short. */
 bool signin_submit(struct signin *s, struct http_req *req, const char *hash,
-		   const char *password, const char *new_password, signin_done_fn done,
-		   void *arg);
+		   const char *password, const char *new_password, int64_t turn,
+		   signin_done_fn done, void *arg);
 
-/* Seconds a sign-in turned away for a full queue should wait. */
-unsigned signin_retry_after(const struct signin *s, int64_t now);
+/* Returns whether the queue has room for another job. */
+bool signin_room(const struct signin *s);
 
-/* Counts a wrong password (from any address) at now. Returns true when
- * this one engaged the brake (the caller logs that, once per engagement). */
-bool signin_fail(struct signin *s, int64_t now);
-
-/* Returns whether the global brake is engaged at now. */
-bool signin_braked(const struct signin *s, int64_t now);
+/* Seconds a sign-in turned away for a full queue should wait: those
+ * queued go first, one per pace seconds (0: the brake is not engaged). */
+unsigned signin_retry_after(const struct signin *s, int64_t pace);
 
 #endif

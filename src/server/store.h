@@ -81,6 +81,14 @@ int store_bell_read(struct store_bell *b);
 /* Closes the bell (NULL is accepted). */
 void store_bell_close(struct store_bell *b);
 
+/* Asks for an answer on the bell's connection (db_postgres_bell_ask()):
+ * the milliseconds the awaited answer has been waited for (0: none). */
+uint64_t store_bell_ask(struct store_bell *b);
+
+/* Tells the store whether its database is within reach (the doorbell's
+ * finding): while it is not, a lost connection is not opened again. */
+void store_set_reachable(struct store *st, bool reachable);
+
 /* Rings the deliveries' bell now: the queue was held or let go. */
 enum serr store_ring_deliveries(struct store *st);
 
@@ -466,13 +474,40 @@ enum serr store_client_update_pending(struct store *st, int64_t id, int *pending
 
 /* Records a component package: version of component, a full package
  * (base 0) or a delta from base, whose payload is file (a name in the
- * package directory) of size bytes, with its signed envelope. */
+ * package directory) of size bytes, with its signed envelope. With path
+ * (the file's, or NULL), the file goes into the database too, in parts,
+ * for the other servers on it to copy: in the same transaction, so that a
+ * package listed always has its parts. SERR_EXIST (nothing changed) when
+ * file is recorded already. */
 enum serr store_package_add(struct store *st, const char *component, int64_t version,
 			    int64_t base, const char *file, int64_t size,
-			    const char *envelope, char *errbuf, size_t errlen);
+			    const char *envelope, const char *path, char *errbuf, size_t errlen);
 
-/* Forgets the package whose payload is file. */
+/* Forgets the package whose payload is file, and its parts. */
 enum serr store_package_remove(struct store *st, const char *file);
+
+/* The size of a package file's parts in the database. */
+#define STORE_PART_BYTES (1024 * 1024)
+
+/* Whether other servers may share this store's database (PostgreSQL):
+ * then packages are kept in the database as well, for them to copy. */
+bool store_shared(const struct store *st);
+
+/* Part number part of file's parts: *data (the caller frees it) holds
+ * *len bytes, at most STORE_PART_BYTES. SERR_NOENT when there is none. */
+enum serr store_package_part(struct store *st, const char *file, int64_t part, void **data,
+			     size_t *len);
+
+/* What one server at a time does among several on one database, held
+ * for as long as it takes (store_hold()). */
+enum store_hold {
+	STORE_HOLD_IMPORT = 100,  /* a signature import */
+};
+
+/* Takes (on) what, unless another server on the database holds it
+ * (*taken false), or gives it back. A database no two servers share:
+ * always taken. */
+enum serr store_hold(struct store *st, enum store_hold what, bool on, bool *taken);
 
 /* Signs every package anew after a key rotation, in one transaction:
  * replaces the envelope of each package named in envelopes (an object
@@ -542,6 +577,67 @@ enum serr store_events(struct store *st, const struct store_event_filter *f,
 /* Deletes the events older than keep seconds at now (the clock) and by
  * store_observed(); *n is how many. */
 enum serr store_events_prune(struct store *st, int64_t keep, int64_t now, int64_t *n);
+
+/* Limits counted in the database, so that every server on it (several
+ * frontends) enforces one limit together rather than one each
+ * (store/limits.c). Names are rate_peer_key()s of addresses, or the
+ * enrollment token's id in hex. */
+enum store_limit {
+	STORE_LIMIT_ENROLL_TOKEN = 1,   /* enrollments per token */
+	STORE_LIMIT_ENROLL_ADDRESS = 2, /* enrollments per address */
+};
+
+/* Spends one request of name under limit, allowed per_minute a minute with
+ * burst at once (per_minute 0: no limit), at now_ms (the clock, in ms: a
+ * time all servers share). *wait gets 0 when it may go, else the seconds
+ * until it may (at least 1; nothing is spent). *first is set when this
+ * refusal is name's first since it was allowed or since log_interval
+ * seconds: refusals are logged once per offender and interval. A clock
+ * stepped back forgets what was spent rather than refusing for as long as
+ * the step. */
+enum serr store_rate_take(struct store *st, enum store_limit limit, const char *name,
+			  int64_t per_minute, int64_t burst, int64_t now_ms, int64_t log_interval,
+			  unsigned *wait, bool *first, char *errbuf, size_t errlen);
+
+/* Wrong passwords an address may give before it must wait, and how long
+ * it waits then: 30 seconds, doubling with each further wrong password up
+ * to 15 minutes. Failures older than STORE_GUARD_WINDOW no longer count. */
+#define STORE_GUARD_FREE 5
+#define STORE_GUARD_FIRST_WAIT 30
+#define STORE_GUARD_MAX_WAIT 900
+#define STORE_GUARD_WINDOW 900
+
+/* The seconds address (a rate_peer_key()) must still wait at now before it
+ * may try a password (0: it may now). */
+enum serr store_guard_wait(struct store *st, const char *address, int64_t now,
+			   unsigned *wait);
+
+/* Counts a wrong password from address at now; *wait gets the seconds it
+ * must now wait (0 while it has free tries left). */
+enum serr store_guard_fail(struct store *st, const char *address, int64_t now,
+			   unsigned *wait);
+
+/* Forgets address's wrong passwords (after a password it gave matched). */
+enum serr store_guard_clear(struct store *st, const char *address);
+
+/* Counts a wrong password from any address at now towards the global
+ * brake: failures of them within window seconds engage it, until window
+ * seconds after the last. *engaged is set when this one engaged it. */
+enum serr store_brake_fail(struct store *st, int64_t failures, int64_t window, int64_t now,
+			   bool *engaged);
+
+/* *until gets when the global brake lets go (<= now: not engaged). */
+enum serr store_brake_until(struct store *st, int64_t *until);
+
+/* While the brake is engaged, passwords are verified one per pace
+ * seconds, by all servers together: *turn gets when the caller's
+ * verification may start (the clock), the first free turn from now. A turn
+ * more than cap seconds ahead (the clock stepped back) starts over. */
+enum serr store_brake_turn(struct store *st, int64_t pace, int64_t cap, int64_t now,
+			   int64_t *turn);
+
+/* Forgets limits that no longer hold anything back at now (the clock). */
+enum serr store_limits_prune(struct store *st, int64_t now);
 
 /* A task's states (NULL-terminated): queued, delivered (sent to its agent,
  * which has not reported on it yet), running, and the final ones,

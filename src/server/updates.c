@@ -22,6 +22,7 @@
 #include "common/util.h"
 #include "server/builder.h"
 #include "server/importer.h"
+#include "server/mirror.h"
 #include "sps/pattern.h"
 
 /* How often the loop looks at a running import and the watch clock. */
@@ -93,6 +94,9 @@ struct updates {
 	int64_t watch_interval, check_interval, max_downloads;
 	json_t *overrides;        /* {option: value} set through the API */
 	struct downloader *downloaders; /* clients with downloads being served */
+	struct mirror *mirror;    /* copies of other servers' packages; NULL: alone */
+	bool holding;             /* holds STORE_HOLD_IMPORT */
+	uint64_t busy_logged_ms;  /* when an import held back by another was logged */
 };
 
 /* A client (its credential's identity) and the downloads it is served. */
@@ -312,16 +316,58 @@ static uint64_t source_signature(const char *dir)
 	return sum;
 }
 
-/* Starts an import on the worker thread. */
-static void start(struct updates *u)
+/* Whether this server may import now: of several on one database, one
+ * at a time (the others copy what it built), and only once this one has
+ * the components in use (an import builds its deltas on them). Logged
+ * once a minute when held back. */
+static bool may_import(struct updates *u)
 {
-	struct job *j = calloc(1, sizeof(*j));
+	uint64_t now = http_now_ms();
+	const char *why = NULL;
+	bool taken = false;
+
+	if (!u->mirror)
+		return true;
+	if (!mirror_current(u->mirror))
+		why = "the components in use are still being copied from the database";
+	else if (store_hold(u->st, STORE_HOLD_IMPORT, true, &taken) != SERR_OK)
+		why = "the database does not answer";
+	else if (!taken)
+		why = "another server on the database is importing";
+	u->holding = taken;
+	if (why && now - u->busy_logged_ms >= 60000) {
+		u->busy_logged_ms = now;
+		log_msg(LOG_LVL_INFO, "update: the import waits: %s", why);
+	}
+	return !why;
+}
+
+/* Gives the import hold back. */
+static void release(struct updates *u)
+{
+	bool taken;
+
+	if (u->holding)
+		store_hold(u->st, STORE_HOLD_IMPORT, false, &taken);
+	u->holding = false;
+}
+
+/* Starts an import on the worker thread; false when it cannot start now
+ * (may_import()). */
+static bool start(struct updates *u)
+{
+	struct job *j;
 	json_t *packages;
 	char *digest = NULL, when[24];
 	int c;
 
-	if (!j)
-		return;
+	if (!may_import(u))
+		return false;
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		release(u);
+		return true;
+	}
 	/* The source as the import finds it: a change made while it runs is
 	 * seen by the watch afterwards and imported then. */
 	u->watch_sig = source_signature(u->source_dir);
@@ -329,7 +375,8 @@ static void start(struct updates *u)
 	j->source_dir = strdup(u->source_dir);
 	if (!j->source_dir) {
 		free(j);
-		return;
+		release(u);
+		return true;
 	}
 	j->packages_dir = u->packages_dir;
 	j->components_dir = u->components_dir;
@@ -345,7 +392,8 @@ static void start(struct updates *u)
 		if (store_packages(u->st, comp_name(c), &packages) != SERR_OK) {
 			log_msg(LOG_LVL_ERROR, "update: the package table is unreadable");
 			job_free(j);
-			return;
+			release(u);
+			return true;
 		}
 		j->current[c] = latest(packages);
 		json_decref(packages);
@@ -353,12 +401,14 @@ static void start(struct updates *u)
 	if (pthread_create(&u->thread, NULL, run_job, j) != 0) {
 		log_msg(LOG_LVL_ERROR, "update: cannot start the import thread");
 		job_free(j);
-		return;
+		release(u);
+		return true;
 	}
 	u->job = j;
 	/* For an upgrade's preflight, which reads the database beside us. */
 	snprintf(when, sizeof(when), "%lld", (long long)time(NULL));
 	store_kv_put(u->st, IMPORTING_KEY, when, NULL, 0);
+	return true;
 }
 
 /* Removes a package's file and row. */
@@ -404,6 +454,22 @@ static void prune(struct updates *u, int c, int64_t v)
 		closedir(dp);
 }
 
+/* Records a package file the job built; on a database other servers
+ * share, with the file itself, which they copy. */
+static enum serr record_package(struct updates *u, int c, const struct built *b, bool delta,
+				char *errbuf, size_t errlen)
+{
+	const char *file = delta ? b->delta : b->full;
+	char *path = store_shared(u->st) ? util_path_join(u->packages_dir, file) : NULL;
+	enum serr err = store_shared(u->st) && !path ? SERR_NOMEM :
+			store_package_add(u->st, comp_name(c), b->version, delta ? b->base : 0,
+					  file, delta ? b->delta_size : b->full_size,
+					  delta ? b->delta_env : b->full_env, path, errbuf, errlen);
+
+	free(path);
+	return err;
+}
+
 /* Records what a finished job built; returns the outcome for the log and
  * for `ward update now`. */
 static json_t *record(struct updates *u, struct job *j)
@@ -419,11 +485,8 @@ static json_t *record(struct updates *u, struct job *j)
 
 		if (!b->version)
 			continue;
-		if (store_package_add(u->st, comp_name(c), b->version, 0, b->full, b->full_size,
-				      b->full_env, msg, sizeof(msg)) != SERR_OK ||
-		    (b->base && store_package_add(u->st, comp_name(c), b->version, b->base,
-						  b->delta, b->delta_size, b->delta_env, msg,
-						  sizeof(msg)) != SERR_OK)) {
+		if (record_package(u, c, b, false, msg, sizeof(msg)) != SERR_OK ||
+		    (b->base && record_package(u, c, b, true, msg, sizeof(msg)) != SERR_OK)) {
 			snprintf(j->msg, sizeof(j->msg), "recording packages: %s", msg);
 			ok = false;
 			break;
@@ -497,12 +560,15 @@ static void tick(void *arg)
 		job_free(u->job);
 		u->job = NULL;
 		store_kv_delete(u->st, IMPORTING_KEY);
+		release(u);
 		answer_waiters(u);
 		u->waiters = u->queued;
 		u->queued = NULL;
 	}
 	if (u->job)
 		return;
+	if (u->mirror)
+		mirror_step(u->mirror, now);
 	if (u->waiters || now >= u->next_check_ms) {
 		u->next_check_ms = now + (uint64_t)u->check_interval * 1000;
 		start(u);
@@ -704,6 +770,12 @@ static bool load_pattern(struct updates *u, char *errbuf, size_t errlen)
 		return true;
 	snprintf(path, sizeof(path), "%s/%s/%lld/%s", u->components_dir, comp_name(COMP_SMART),
 		 (long long)v, COMP_HASHES_FILE);
+	/* Built by another server on the database: loaded once copied. */
+	if (u->mirror && access(path, F_OK) != 0 && errno == ENOENT) {
+		log_msg(LOG_LVL_INFO, "sps: Smart Scan Pattern version %lld is copied from the "
+			"database first", (long long)v);
+		return true;
+	}
 	p = sps_pattern_load(path, v, errbuf, errlen);
 	if (!p)
 		return false;
@@ -877,6 +949,11 @@ struct updates *updates_new(struct store *st, const struct config *cfg, struct h
 	}
 	if (!load_settings(u, errbuf, errlen))
 		goto fail;
+	if (store_shared(st) && !(u->mirror = mirror_new(st, u->packages_dir, u->components_dir,
+							 u->pk, sps))) {
+		snprintf(errbuf, errlen, "out of memory");
+		goto fail;
+	}
 	if (util_mkdir_p(u->packages_dir, 0700) != 0 || util_mkdir_p(u->components_dir, 0700)) {
 		snprintf(errbuf, errlen, "%s: %s", u->packages_dir, strerror(errno));
 		goto fail;
@@ -904,7 +981,9 @@ void updates_free(struct updates *u)
 		undo(u->job);
 		job_free(u->job);
 		store_kv_delete(u->st, IMPORTING_KEY);
+		release(u);
 	}
+	mirror_free(u->mirror);
 	while ((w = u->waiters) || (w = u->queued)) {
 		if (w == u->waiters)
 			u->waiters = w->next;
@@ -1283,7 +1362,11 @@ void updates_download(struct updates *u, struct http_req *req, const char *who,
 	}
 	path = util_path_join(u->packages_dir, file);
 	fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-	if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size != size) {
+	if (fd < 0 && errno == ENOENT && u->mirror) {
+		/* Another server built it; the copy here is not done yet. */
+		http_respond_busy(req, (unsigned)u->cfg->retry_after, "%s is still being copied "
+				  "from the database; try again later", file);
+	} else if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size != size) {
 		http_respond_error(req, 500, "%s: %s", file, fd < 0 ? strerror(errno) :
 				   "its size differs from the package table's");
 		if (fd >= 0)

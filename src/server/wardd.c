@@ -113,8 +113,6 @@ static unsigned listen_port(const char *listen)
 	return (unsigned)strtoul(colon, NULL, 10);
 }
 
-/* At most this many URLs in server.frontends. */
-#define MAX_FRONTENDS 16
 
 /* The URLs of server.frontends (list), or [own] when it is empty: NULL,
  * with what is wrong in errbuf, for a URL that is none, one given twice,
@@ -145,9 +143,9 @@ static json_t *frontend_urls(const char *list, const char *own, char *errbuf, si
 					     url);
 				goto fail;
 			}
-		if (json_array_size(urls) == MAX_FRONTENDS) {
+		if (json_array_size(urls) == CONFIG_MAX_FRONTENDS) {
 			util_set_msg(errbuf, errlen, "server.frontends: more than %d URLs",
-				     MAX_FRONTENDS);
+				     CONFIG_MAX_FRONTENDS);
 			goto fail;
 		}
 		json_array_append_new(urls, json_string(url));
@@ -315,7 +313,8 @@ static bool setup_enrollment(struct store *st, const struct config *cfg, const s
 }
 
 /* The scheduled connection verification (its report is logged); the
- * server's own count of time is saved with it. */
+ * server's own count of time is saved with it, and limits that hold
+ * nothing back any more are forgotten. */
 static void on_verify(void *arg)
 {
 	struct api_ctx *ctx = arg;
@@ -323,6 +322,8 @@ static void on_verify(void *arg)
 	json_decref(api_clients_verify_all(ctx, false));
 	if (store_observed_save(ctx->st) != SERR_OK)
 		log_msg(LOG_LVL_ERROR, "database: saving the server's running time failed");
+	if (store_limits_prune(ctx->st, (int64_t)time(NULL)) != SERR_OK)
+		log_msg(LOG_LVL_ERROR, "database: forgetting spent rate limits failed");
 }
 
 /* Every minute (or tasks.expire, when shorter): tasks whose agents have
@@ -656,9 +657,8 @@ int main(int argc, char **argv)
 	ctx.sps_ca_key_path = f.sps_ca_key;
 	ctx.sps_ca_crt_path = f.sps_ca_crt;
 	ctx.console = load_console(&cfg);
-	ctx.guard = session_guard_new();
 	ctx.quota = logs_quota_new();
-	if (!ctx.guard || !ctx.quota) {
+	if (!ctx.quota) {
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;
 	}
@@ -692,17 +692,15 @@ int main(int argc, char **argv)
 	ctx.password_file = f.password;
 	ctx.signin = signin_new(&(struct signin_config){
 					.workers = (unsigned)cfg.signin_workers,
-					.queue = (unsigned)cfg.signin_queue,
-					.brake_failures = (unsigned)cfg.signin_brake_failures,
-					.brake_window = cfg.signin_brake_window,
-					.brake_pace = cfg.signin_brake_pace }, http);
+					.queue = (unsigned)cfg.signin_queue }, http);
 	if (!ctx.signin) {
 		log_msg(LOG_LVL_ERROR, "cannot start the threads that verify passwords");
 		goto out;
 	}
 	ctx.notify = notify_new(st, &cfg, http);
-	bell = ctx.notify ? doorbell_new(loop, f.db, cfg.frontend, ctx.notify, msg, sizeof(msg)) :
-	       NULL;
+	bell = ctx.notify ? doorbell_new(loop, st, f.db, cfg.frontend, ctx.notify, msg,
+					 sizeof(msg)) : NULL;
+	ctx.bell = bell;
 	if (ctx.notify && !bell && msg[0]) {
 		log_msg(LOG_LVL_ERROR, "%s", msg);
 		goto out;
@@ -720,10 +718,6 @@ int main(int argc, char **argv)
 		log_msg(LOG_LVL_ERROR, "%s", msg);
 		goto out;
 	}
-	ctx.enroll_by_token = rate_new(4096, (unsigned)cfg.enroll_per_token,
-				       (unsigned)cfg.enroll_per_token);
-	ctx.enroll_by_address = rate_new(4096, (unsigned)cfg.enroll_per_address,
-					 (unsigned)cfg.enroll_per_address);
 	ctx.backups = backups_new(&cfg, conf_path, st, http);
 	ctx.deploy = deploy_new(&cfg, st, http);
 	ctx.http = http;
@@ -743,8 +737,6 @@ int main(int argc, char **argv)
 		notify_set_frontends(ctx.notify, ctx.frontends);
 	}
 	if (!ctx.notify || !ctx.backups || !ctx.deploy || !ctx.alerts || !ctx.metrics ||
-	    !ctx.enroll_by_token ||
-	    !ctx.enroll_by_address ||
 	    !loop_every(loop, (uint64_t)cfg.verify_interval * 1000, on_verify, &ctx) ||
 	    !loop_every(loop, (uint64_t)(cfg.tasks_expire < 60 ? cfg.tasks_expire : 60) * 1000,
 			on_tasks, &ctx) ||
@@ -767,9 +759,6 @@ out:
 	sps_service_free(ctx.sps);
 	notify_free(ctx.notify);
 	console_free(ctx.console);
-	session_guard_free(ctx.guard);
-	rate_free(ctx.enroll_by_token);
-	rate_free(ctx.enroll_by_address);
 	logs_quota_free(ctx.quota);
 	json_decref(ctx.warnings);
 	json_decref(ctx.frontends);

@@ -217,6 +217,9 @@ static void setup(void)
 			      crypto_pwhash_MEMLIMIT_MIN) != 0 ||
 	    store_admin_put(ctx.st, "admin", hash, msg, sizeof(msg)) != SERR_OK)
 		fail("administrator", msg);
+	/* Enrollments as fast as the fuzzer sends them. */
+	cfg.enroll_per_token = 0;
+	cfg.enroll_per_address = 0;
 	ctx.cfg = &cfg;
 	ctx.started = (int64_t)time(NULL);
 	ctx.server_url = "https://wardd.example:8443";
@@ -227,27 +230,19 @@ static void setup(void)
 	ctx.sps_ca_pem = sps_crt;
 	ctx.sps_ca_key_path = sps_key_path;
 	ctx.sps_ca_crt_path = sps_crt_path;
-	ctx.guard = session_guard_new();
 	ctx.quota = logs_quota_new();
 	srv = http_new_local(api_handle, &ctx, (size_t)cfg.max_request);
-	if (!ctx.guard || !ctx.quota || !srv || !api_load_rules(&ctx))
+	if (!ctx.quota || !srv || !api_load_rules(&ctx))
 		fail("setup", "out of memory");
 	/* Sign-ins are parked for the workers and dropped by the seam. */
 	ctx.signin = signin_new(&(struct signin_config){
-				.workers = 1, .queue = (unsigned)cfg.signin_queue,
-				.brake_failures = (unsigned)cfg.signin_brake_failures,
-				.brake_window = cfg.signin_brake_window,
-				.brake_pace = cfg.signin_brake_pace }, srv);
+				.workers = 1, .queue = (unsigned)cfg.signin_queue }, srv);
 	ctx.notify = notify_new(ctx.st, &cfg, srv);
 	ctx.sps = sps_service_new(&(struct sps_limits){
 			.ttl = cfg.sps_ttl, .max_entries = (size_t)cfg.sps_max_answer_entries,
 			.max_bytes = (size_t)cfg.sps_max_answer_bytes,
 			.max_held = (size_t)cfg.sps_max_held_answers });
-	/* Enrollments as fast as the fuzzer sends them. */
-	ctx.enroll_by_token = rate_new(64, 0, 0);
-	ctx.enroll_by_address = rate_new(64, 0, 0);
-	if (!ctx.signin || !ctx.notify || !ctx.sps || !ctx.enroll_by_token ||
-	    !ctx.enroll_by_address)
+	if (!ctx.signin || !ctx.notify || !ctx.sps)
 		fail("setup", "out of memory");
 	ctx.updates = updates_new(ctx.st, &cfg, srv, ctx.sps, msg, sizeof(msg));
 	if (!ctx.updates)

@@ -19,8 +19,10 @@ import itertools
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -222,6 +224,85 @@ def drop_leftovers():
 def drop_database(target):
     name = target.split("?")[0].rsplit("/", 1)[1]
     psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Relay:
+    """A way to the tests' server over TCP on loopback that a test can cut
+    as a network partition would: cut, nothing more passes either way and
+    new connections are taken but never answered, while every connection
+    stays open (no reset, no end: the client is told nothing); mended,
+    what waited passes again. uri(target) is target's database reached
+    through it."""
+
+    def __init__(self):
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.open = threading.Event()
+        self.open.set()
+        self.stopped = False
+        self.sockets = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def uri(self, target):
+        name = target.split("?")[0].rsplit("/", 1)[1]
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}?sslmode=disable"
+
+    def cut(self):
+        self.open.clear()
+
+    def mend(self):
+        self.open.set()
+
+    def close(self):
+        self.stopped = True
+        self.open.set()
+        for s in [self.listener] + self.sockets:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.sockets.append(client)
+            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
+
+    def _connect(self, client):
+        self.open.wait()
+        server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sockets.append(server)
+        try:
+            server.connect(os.path.join(socket_dir(), ".s.PGSQL.5432"))
+        except OSError:
+            client.close()
+            return
+        for a, b in ((client, server), (server, client)):
+            threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src, dst):
+        while not self.stopped:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                for s in (src, dst):
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                return
+            self.open.wait()
+            try:
+                dst.sendall(data)
+            except OSError:
+                return
 
 
 def main(argv):

@@ -30,6 +30,9 @@ import pg
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 DATA = os.path.join(ROOT, "tests", "data")
+# The schema version this wardd brings databases to (src/server/db/sqlite.c,
+# postgres.c: the last step of each).
+SCHEMA = 14
 # Debian's clamav-testfiles (scripts/deps.sh installs it).
 TESTFILES = "/usr/share/clamav-testfiles"
 
@@ -190,13 +193,15 @@ class Wardd:
             return code
         return None
 
-    def use_database(self, other):
+    def use_database(self, other, uri=None):
         """Points this wardd's configuration at the database of other (a
-        wardd on PostgreSQL), as one more frontend of it."""
+        wardd on PostgreSQL), as one more frontend of it; by uri (a way to
+        the same database, a pg.Relay's) when given."""
         with open(self.conf) as f:
             text = f.read()
         with open(self.conf, "w") as f:
-            f.write(text.replace(f"database = {self.database}", f"database = {other.database}"))
+            f.write(text.replace(f"database = {self.database}",
+                                 f"database = {uri or other.database}"))
         self.database = other.database
 
     def copy_shared_keys(self, other):
@@ -222,14 +227,18 @@ class Wardd:
         network namespaces replaces it)."""
         return argv
 
-    def connection(self, host, ctx, timeout=10):
-        """A connection to the server at host (an address)."""
-        return http.client.HTTPSConnection(host, self.port, context=ctx, timeout=timeout)
+    def connection(self, host, ctx, timeout=10, source=None):
+        """A connection to the server at host (an address), from address
+        source (a loopback one, 127.0.0.x) when given."""
+        return http.client.HTTPSConnection(host, self.port, context=ctx, timeout=timeout,
+                                           source_address=(source, 0) if source else None)
 
     def request(self, method, path, body=None, token=None, host="127.0.0.1", raw=None,
-                timeout=10):
+                timeout=10, source=None):
         ctx = ssl.create_default_context(cafile=os.path.join(self.data, "ca.crt"))
-        conn = self.connection(host, ctx, timeout)
+        # (A test may replace connection() with one that takes no source.)
+        conn = (self.connection(host, ctx, timeout, source=source) if source else
+                self.connection(host, ctx, timeout))
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
         if data is not None:

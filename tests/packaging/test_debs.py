@@ -171,6 +171,9 @@ class DebsTest(unittest.TestCase):
                      "man8/ward-sps.8.gz"):
             self.assertTrue(os.path.exists(self.path("/usr/share/man/" + page)), page)
         self.assertTrue(os.path.exists(self.path("/usr/share/ward/console/index.html")))
+        # The load balancer's configuration docs/architecture.md describes.
+        self.assertTrue(os.path.exists(self.path(
+            "/usr/share/doc/ward-server/examples/ward-haproxy.cfg")))
         # The users, and the directories with their owners and modes (the
         # units' StateDirectory=, made by tmpfiles.d before a first start).
         ward, sps = self.account("ward"), self.account("ward-sps")

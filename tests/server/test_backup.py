@@ -26,7 +26,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import (WARD, WARDD, Agent, Wardd, backend, clamav_cvd,  # noqa: E402
+from wardtest import (SCHEMA, WARD, WARDD, Agent, Wardd, backend, clamav_cvd,  # noqa: E402
                       data_file, temp_dir, wait_for)
 
 PASSPHRASE = "a passphrase for tests"
@@ -248,7 +248,7 @@ class BackupTest(unittest.TestCase):
         done = run("restore", "--config", self.server.conf, archive)
         self.assertEqual(done.returncode, 1)
         self.assertIn("the database (server.database) holds a server's data, of schema "
-                      "13: restore over it with --force", done.stderr)
+                      f"{SCHEMA}: restore over it with --force", done.stderr)
         self.assertFalse(os.path.exists(self.server.data))
         sqlite_conf = os.path.join(self.tmp, "sqlite.ini")
         with open(self.server.conf) as f, open(sqlite_conf, "w") as out:

@@ -13,7 +13,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from wardtest import DATA, Wardd, temp_dir, untar  # noqa: E402
+from wardtest import DATA, SCHEMA, Wardd, temp_dir, untar  # noqa: E402
 
 SCHEMAS = os.path.join(DATA, "schemas")
 # The settings no longer offered (src/common/settings.c, retired[]).
@@ -149,8 +149,7 @@ class MigrationTest(unittest.TestCase):
             self.assertEqual(f.read(), before)
 
 
-# The schema this wardd brings databases to (src/server/db/sqlite.c).
-CURRENT = 13
+CURRENT = SCHEMA
 
 if __name__ == "__main__":
     unittest.main()

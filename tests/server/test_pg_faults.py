@@ -83,8 +83,12 @@ class PostgresRestartTest(unittest.TestCase):
         for n, mode in enumerate(("immediate", "fast"), 1):
             committed = self.change(self.a, f"daily 0{n}:11")
             pg.restart(mode)
-            # Committed before the stop: there after it, through either.
+            # Committed before the stop: there after it, through either,
+            # once it answers again (cut off from the database, a server
+            # answers 503 until its doorbell is back).
             for server in (self.a, self.b):
+                wait_for(lambda: server.request("GET", "/api/v1/health")[0] == 200,
+                         timeout=30, what=f"{server.port} answering after the {mode} stop")
                 self.assertEqual(self.version(server, self.clients[0]), committed, mode)
             self.reached(committed)
             # The doorbells open again (every second).

@@ -18,11 +18,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import DATA, WARDD, Wardd, temp_dir, untar, wait_for  # noqa: E402
+from wardtest import DATA, SCHEMA, WARDD, Wardd, temp_dir, untar, wait_for  # noqa: E402
 
 PASSPHRASE = "a passphrase for tests"
-# The schema this wardd brings databases to.
-CURRENT = 13
+CURRENT = SCHEMA
 
 
 def digest(path):

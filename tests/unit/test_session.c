@@ -1,6 +1,6 @@
 /* test_session.c -- the console's session helpers and the event log's
- * parsers: the wrong-password brake (and its peer keys, an IPv6 address
- * by its /64), the Cookie header, CSRF tokens, CSV
+ * parsers: the keys of wrong-password brakes (an IPv6 address by its
+ * /64), the Cookie header, CSRF tokens, CSV
  * cells and agents' detection reports. */
 #include <jansson.h>
 #include <string.h>
@@ -12,66 +12,17 @@
 
 #define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-static void test_guard(void)
+/* The key names the /64 it stands for, as the logs show it. */
+static void test_peer_key(void)
 {
-	struct session_guard *g = session_guard_new();
-	int64_t t = 1000000;
-	int i;
+	char key[RATE_KEY_MAX];
 
-	CHECK(g != NULL);
-	for (i = 0; i < SESSION_FREE_FAILURES - 1; i++)
-		CHECK(session_guard_fail(g, "192.0.2.7", t) == 0);
-	CHECK(session_guard_wait(g, "192.0.2.7", t) == 0);
-	/* The fifth wrong password: 30 s, then doubling, at most 15 min. */
-	CHECK(session_guard_fail(g, "192.0.2.7", t) == 30);
-	CHECK(session_guard_wait(g, "192.0.2.7", t + 10) == 20);
-	CHECK(session_guard_wait(g, "192.0.2.7", t + 30) == 0);
-	CHECK(session_guard_fail(g, "192.0.2.7", t + 31) == 60);
-	for (i = 0; i < 10; i++)
-		session_guard_fail(g, "192.0.2.7", t + 100 + i);
-	CHECK(session_guard_wait(g, "192.0.2.7", t + 109) == 900);
-	/* Other addresses are not held back; an IPv6 /64 counts as one. */
-	CHECK(session_guard_wait(g, "192.0.2.8", t) == 0);
-	for (i = 0; i < SESSION_FREE_FAILURES; i++)
-		session_guard_fail(g, i % 2 ? "2001:db8::1" : "2001:db8::2:3", t);
-	CHECK(session_guard_wait(g, "2001:db8::ffff", t) == 30);
-	CHECK(session_guard_wait(g, "2001:db8:0:1::1", t) == 0);
-	/* The key names the /64 it stands for, as the logs show it. */
-	{
-		char key[RATE_KEY_MAX];
-
-		rate_peer_key("2001:db8:6:0:1:2:3:4", key);
-		CHECK(strcmp(key, "2001:db8:6::/64") == 0);
-		rate_peer_key("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", key);
-		CHECK(strcmp(key, "ffff:ffff:ffff:ffff::/64") == 0);
-		rate_peer_key("192.0.2.7", key);
-		CHECK(strcmp(key, "192.0.2.7") == 0);
-	}
-	/* A success forgets; failures older than 15 minutes no longer count. */
-	session_guard_clear(g, "192.0.2.7");
-	CHECK(session_guard_wait(g, "192.0.2.7", t + 109) == 0);
-	for (i = 0; i < SESSION_FREE_FAILURES - 1; i++)
-		session_guard_fail(g, "198.51.100.1", t);
-	CHECK(session_guard_fail(g, "198.51.100.1", t + 901) == 0);
-	/* Many addresses: the table stays bounded and keeps working. */
-	for (i = 0; i < 5000; i++) {
-		char a[32];
-
-		snprintf(a, sizeof(a), "10.0.%d.%d", i / 256, i % 256);
-		session_guard_fail(g, a, t + i);
-	}
-	for (i = 0; i < SESSION_FREE_FAILURES; i++)
-		session_guard_fail(g, "203.0.113.9", t + 6000);
-	CHECK(session_guard_wait(g, "203.0.113.9", t + 6000) == 30);
-	/* Addresses failing once each do not push out one that must wait. */
-	for (i = 0; i < 5000; i++) {
-		char a[32];
-
-		snprintf(a, sizeof(a), "10.1.%d.%d", i / 256, i % 256);
-		session_guard_fail(g, a, t + 6001);
-	}
-	CHECK(session_guard_wait(g, "203.0.113.9", t + 6002) == 28);
-	session_guard_free(g);
+	rate_peer_key("2001:db8:6:0:1:2:3:4", key);
+	CHECK(strcmp(key, "2001:db8:6::/64") == 0);
+	rate_peer_key("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", key);
+	CHECK(strcmp(key, "ffff:ffff:ffff:ffff::/64") == 0);
+	rate_peer_key("192.0.2.7", key);
+	CHECK(strcmp(key, "192.0.2.7") == 0);
 }
 
 static void test_cookie(void)
@@ -162,7 +113,7 @@ static void test_report(void)
 
 int main(void)
 {
-	test_guard();
+	test_peer_key();
 	test_cookie();
 	test_csrf();
 	test_csv();

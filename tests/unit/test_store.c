@@ -542,6 +542,83 @@ static void test_utf8(void)
 	CHECK(!util_utf8_valid("\xe2\x82", 2));          /* truncated */
 }
 
+/* The limits servers on one database share: an address's wrong
+ * passwords, the global brake and its turns, enrollment rates. */
+static void test_limits(struct store *st)
+{
+	int64_t t = 1000000, turn = 0, until = 0;
+	unsigned wait = 1;
+	bool first = false, engaged = false;
+	int i;
+
+	for (i = 0; i < STORE_GUARD_FREE - 1; i++) {
+		CHECK(store_guard_fail(st, "192.0.2.7", t, &wait) == SERR_OK);
+		CHECK(wait == 0);
+	}
+	CHECK(store_guard_wait(st, "192.0.2.7", t, &wait) == SERR_OK && wait == 0);
+	/* The fifth wrong password: 30 s, then doubling, at most 15 min. */
+	CHECK(store_guard_fail(st, "192.0.2.7", t, &wait) == SERR_OK && wait == 30);
+	CHECK(store_guard_wait(st, "192.0.2.7", t + 10, &wait) == SERR_OK && wait == 20);
+	CHECK(store_guard_wait(st, "192.0.2.7", t + 30, &wait) == SERR_OK && wait == 0);
+	CHECK(store_guard_fail(st, "192.0.2.7", t + 31, &wait) == SERR_OK && wait == 60);
+	for (i = 0; i < 10; i++)
+		store_guard_fail(st, "192.0.2.7", t + 100 + i, &wait);
+	CHECK(store_guard_wait(st, "192.0.2.7", t + 109, &wait) == SERR_OK && wait == 900);
+	CHECK(store_guard_wait(st, "192.0.2.8", t, &wait) == SERR_OK && wait == 0);
+	/* Pruning keeps an address that must still wait. */
+	CHECK(store_limits_prune(st, t + 200) == SERR_OK);
+	CHECK(store_guard_wait(st, "192.0.2.7", t + 200, &wait) == SERR_OK && wait == 809);
+	/* A success forgets; failures older than 15 minutes no longer count. */
+	CHECK(store_guard_clear(st, "192.0.2.7") == SERR_OK);
+	CHECK(store_guard_wait(st, "192.0.2.7", t + 109, &wait) == SERR_OK && wait == 0);
+	for (i = 0; i < STORE_GUARD_FREE - 1; i++)
+		store_guard_fail(st, "198.51.100.1", t, &wait);
+	CHECK(store_guard_fail(st, "198.51.100.1", t + 901, &wait) == SERR_OK && wait == 0);
+
+	/* The brake: 3 failures within 60 s engage it (once) for 60 s after
+	 * the last; a failure after the window starts another. */
+	CHECK(store_brake_until(st, &until) == SERR_OK && until == 0);
+	CHECK(store_brake_fail(st, 3, 60, t, &engaged) == SERR_OK && !engaged);
+	CHECK(store_brake_fail(st, 3, 60, t + 70, &engaged) == SERR_OK && !engaged);
+	CHECK(store_brake_fail(st, 3, 60, t + 71, &engaged) == SERR_OK && !engaged);
+	CHECK(store_brake_fail(st, 3, 60, t + 72, &engaged) == SERR_OK && engaged);
+	CHECK(store_brake_fail(st, 3, 60, t + 73, &engaged) == SERR_OK && !engaged);
+	CHECK(store_brake_until(st, &until) == SERR_OK && until == t + 133);
+	/* Turns one per pace (2 s) from now; a turn beyond the cap (the clock
+	 * stepped back) starts over. */
+	CHECK(store_brake_turn(st, 2, 100, t + 80, &turn) == SERR_OK && turn == t + 80);
+	CHECK(store_brake_turn(st, 2, 100, t + 80, &turn) == SERR_OK && turn == t + 82);
+	CHECK(store_brake_turn(st, 2, 100, t + 81, &turn) == SERR_OK && turn == t + 84);
+	CHECK(store_brake_turn(st, 2, 100, t + 90, &turn) == SERR_OK && turn == t + 90);
+	CHECK(store_brake_turn(st, 2, 100, t - 500, &turn) == SERR_OK && turn == t - 500);
+
+	/* Rates: 6 a minute, a burst of 3; per name; refusals say how long to
+	 * wait and the first of each interval is to be logged. */
+	for (i = 0; i < 3; i++) {
+		CHECK(store_rate_take(st, STORE_LIMIT_ENROLL_ADDRESS, "192.0.2.1", 6, 3,
+				      t * 1000, 300, &wait, &first, msg, sizeof(msg)) == SERR_OK);
+		CHECK(wait == 0 && !first);
+	}
+	CHECK(store_rate_take(st, STORE_LIMIT_ENROLL_ADDRESS, "192.0.2.1", 6, 3, t * 1000, 300,
+			      &wait, &first, msg, sizeof(msg)) == SERR_OK && wait == 10 && first);
+	CHECK(store_rate_take(st, STORE_LIMIT_ENROLL_ADDRESS, "192.0.2.1", 6, 3, t * 1000 + 4000,
+			      300, &wait, &first, msg, sizeof(msg)) == SERR_OK && wait == 6 &&
+	      !first);
+	CHECK(store_rate_take(st, STORE_LIMIT_ENROLL_TOKEN, "192.0.2.1", 6, 3, t * 1000, 300,
+			      &wait, &first, msg, sizeof(msg)) == SERR_OK && wait == 0);
+	CHECK(store_rate_take(st, STORE_LIMIT_ENROLL_ADDRESS, "192.0.2.1", 6, 3,
+			      t * 1000 + 10000, 300, &wait, &first, msg, sizeof(msg)) == SERR_OK &&
+	      wait == 0);
+	/* No limit, and a clock stepped back an hour. */
+	CHECK(store_rate_take(st, STORE_LIMIT_ENROLL_ADDRESS, "192.0.2.1", 0, 0, t * 1000, 300,
+			      &wait, &first, msg, sizeof(msg)) == SERR_OK && wait == 0);
+	CHECK(store_rate_take(st, STORE_LIMIT_ENROLL_ADDRESS, "192.0.2.1", 6, 3,
+			      (t - 3600) * 1000, 300, &wait, &first, msg, sizeof(msg)) == SERR_OK &&
+	      wait == 0);
+	/* Spent rates are forgotten once refilled. */
+	CHECK(store_limits_prune(st, t + 3600) == SERR_OK);
+}
+
 int main(void)
 {
 	const char *pg = getenv("WARD_TEST_DATABASE");
@@ -566,6 +643,7 @@ int main(void)
 	test_events(st);
 	test_token_ids(st);
 	test_admins(st);
+	test_limits(st);
 	store_close(st);
 	test_reopen(path);
 	test_observed(path);

@@ -92,15 +92,20 @@ struct db_stmt *db_vprepare(struct db *db, char *errbuf, size_t errlen, const ch
 {
 	struct db_stmt *s = stmt_for(db, sql, errbuf, errlen);
 	enum serr err = SERR_OK;
+	const void *blob;
 	int i;
 
 	for (i = 0; s && fmt[i] && err == SERR_OK; i++) {
-		if (fmt[i] == 'i')
+		if (fmt[i] == 'i') {
 			err = db->be->bind_int(s, i + 1, va_arg(ap, int64_t));
-		else if (fmt[i] == 'h')
+		} else if (fmt[i] == 'h') {
 			err = db->be->bind_blob(s, i + 1, va_arg(ap, const unsigned char *), 32);
-		else
+		} else if (fmt[i] == 'b') {
+			blob = va_arg(ap, const void *);
+			err = db->be->bind_blob(s, i + 1, blob, va_arg(ap, size_t));
+		} else {
 			err = db->be->bind_text(s, i + 1, va_arg(ap, const char *));
+		}
 	}
 	if (s && err != SERR_OK) {
 		util_set_msg(errbuf, errlen, "database: binding parameter %d failed", i);
@@ -297,6 +302,23 @@ enum serr db_ring(struct db *db, const char *channel, char *errbuf, size_t errle
 enum serr db_lock(struct db *db, int64_t key, char *errbuf, size_t errlen)
 {
 	return db->be->lock(db, key, errbuf, errlen);
+}
+
+enum serr db_hold(struct db *db, int64_t key, bool on, bool *taken, char *errbuf,
+		  size_t errlen)
+{
+	return db->be->hold(db, key, on, taken, errbuf, errlen);
+}
+
+bool db_shared(const struct db *db)
+{
+	return db->be->shared;
+}
+
+void db_set_reachable(struct db *db, bool reachable)
+{
+	if (db->be->set_reachable)
+		db->be->set_reachable(db, reachable);
 }
 
 enum serr db_snapshot(struct db *db, const char *out, char *errbuf, size_t errlen)

@@ -132,6 +132,15 @@ struct db_backend {
 	 * database must do one at a time. A backend whose write transactions
 	 * exclude each other already does nothing. */
 	enum serr (*lock)(struct db *db, int64_t key, char *errbuf, size_t errlen);
+	/* Takes (on) or gives back the lock named key for as long as the
+	 * connection lasts, without waiting: *taken says whether it was
+	 * free. Always taken on a backend no two servers share. */
+	enum serr (*hold)(struct db *db, int64_t key, bool on, bool *taken, char *errbuf,
+			  size_t errlen);
+	/* Whether several servers may share one database of this backend. */
+	bool shared;
+	/* db_set_reachable() (NULL: a backend with nothing out of reach). */
+	void (*set_reachable)(struct db *db, bool reachable);
 	/* Checks the database's structure: pages, indexes, constraints. */
 	enum serr (*check)(struct db *db, char *errbuf, size_t errlen);
 	/* Writes a consistent copy of the whole database, as of one moment,
@@ -182,7 +191,8 @@ void db_close(struct db *db);
 enum serr db_exec(struct db *db, const char *sql, char *errbuf, size_t errlen);
 
 /* Prepares sql and binds the arguments fmt describes: one 'i' per
- * int64_t, one 's' per string (NULL binds NULL), one 'h' per pointer to a
+ * int64_t, one 's' per string (NULL binds NULL), one 'b' per pointer and
+ * size_t length of a blob, one 'h' per pointer to a
  * 32-byte hash (a blob). NULL on failure, with the message in errbuf. The
  * caller ends the statement with db_finalize() or one of the db_run,
  * db_query_* functions, which take it over (and accept NULL). */
@@ -262,11 +272,30 @@ int db_postgres_bell_fd(const struct db_bell *b);
  * none; -1 when the connection was lost (close it, open another). */
 int db_postgres_bell_read(struct db_bell *b);
 
+/* Asks the server for an answer on the bell's connection, unless one is
+ * awaited already: a connection cut off without a word (a partition, the
+ * server stopped) is found out by the answer that does not come. Returns
+ * the milliseconds the awaited answer has been waited for (0: none was). */
+uint64_t db_postgres_bell_ask(struct db_bell *b);
+
+/* Tells the connection whether the database is within reach (the
+ * doorbell's finding): while it is not, a lost connection is not opened
+ * again (each try may wait for connect_timeout), its statements failing
+ * at once. Nothing on a backend other than PostgreSQL. */
+void db_set_reachable(struct db *db, bool reachable);
+
 /* Closes the bell (NULL is accepted), letting its number go. */
 void db_postgres_bell_close(struct db_bell *b);
 
 /* Takes the lock key until the transaction ends (db_backend.lock). */
 enum serr db_lock(struct db *db, int64_t key, char *errbuf, size_t errlen);
+
+/* Takes or gives back the lock key for the connection (db_backend.hold). */
+enum serr db_hold(struct db *db, int64_t key, bool on, bool *taken, char *errbuf,
+		  size_t errlen);
+
+/* Whether several servers may share db's database (db_backend.shared). */
+bool db_shared(const struct db *db);
 
 /* Copies the database to the new file out (db_backend.snapshot). */
 enum serr db_snapshot(struct db *db, const char *out, char *errbuf, size_t errlen);

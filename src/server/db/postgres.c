@@ -20,9 +20,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,7 +69,79 @@ struct pg_db {
 	PGconn *c;
 	char *target;              /* the connection URI (owned): for pg_dump */
 	unsigned next_name;
+	enum db_open_mode mode;
+	bool unreachable;          /* db_set_reachable(): no reconnecting meanwhile */
+	uint64_t next_reconnect_ns; /* no try to reconnect before (the monotonic clock) */
 };
+
+/* How long a statement may wait for PostgreSQL: a server that stopped
+ * answering (stopped, or cut off with its kernel still acknowledging) is
+ * given up then, the connection with it, rather than holding wardd's loop
+ * for as long as it stays silent. */
+#define WAIT_MS 10000
+
+/* Lost, the connection is opened again at most this often: each try may
+ * wait for connect_timeout. */
+#define RECONNECT_MS 5000
+
+/* The session settings every connection starts with. No JIT: the store's
+ * statements touch a few rows each, and a recursive query's estimate made
+ * PostgreSQL compile one for 200 ms. */
+static const char *session_sql(enum db_open_mode mode)
+{
+	return mode == DB_OPEN_READ ?
+	       "SET default_transaction_read_only = on; SET client_min_messages = warning; "
+	       "SET jit = off" : "SET client_min_messages = warning; SET jit = off";
+}
+
+/* Waits for the answer to what was just sent (sent: what the PQsend*
+ * call returned) until WAIT_MS: the connection is non-blocking, so that
+ * sending a large statement cannot block either. Returns the first
+ * failed result, or else the last; NULL (a failure, whose words are
+ * PQerrorMessage()'s) when nothing came. Past WAIT_MS the connection is
+ * cut: the next statement opens another. */
+static PGresult *await(struct pg_db *d, int sent)
+{
+	uint64_t deadline = util_now_ns() + (uint64_t)WAIT_MS * 1000000;
+	struct pollfd p = { .fd = PQsocket(d->c) };
+	PGresult *res, *keep = NULL;
+	uint64_t now;
+	int flushed = sent ? 1 : -1;
+
+	while (flushed >= 0) {
+		flushed = PQflush(d->c);
+		while (flushed == 0 && !PQisBusy(d->c)) {
+			res = PQgetResult(d->c);
+			if (!res)
+				return keep;
+			if (keep && PQresultStatus(keep) == PGRES_FATAL_ERROR) {
+				PQclear(res);
+			} else {
+				PQclear(keep);
+				keep = res;
+			}
+		}
+		now = util_now_ns();
+		if (flushed < 0)
+			break;
+		if (now >= deadline) {
+			log_msg(LOG_LVL_WARN, "database: PostgreSQL did not answer within %d s; "
+				"the connection is given up", WAIT_MS / 1000);
+			shutdown(p.fd, SHUT_RDWR);
+			PQconsumeInput(d->c);
+			d->next_reconnect_ns = now + (uint64_t)RECONNECT_MS * 1000000;
+			break;
+		}
+		p.events = POLLIN | (flushed == 1 ? POLLOUT : 0);
+		p.revents = 0;
+		if (poll(&p, 1, (int)((deadline - now) / 1000000) + 1) < 0 && errno != EINTR)
+			break;
+		if ((p.revents & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(d->c))
+			break;
+	}
+	PQclear(keep);
+	return NULL;
+}
 
 /* The schema of version 13 (the SQLite backend's steps 1 to 13 in one),
  * which PostgreSQL databases start at. Every integer is a BIGINT (times,
@@ -266,8 +340,24 @@ static const char schema_v13[] =
 	"CREATE INDEX alert_messages_pending ON alert_messages(state, next_try);"
 	"CREATE INDEX alert_messages_time ON alert_messages(time);";
 
+/* Schema version 14 (as SQLite's). */
+static const char schema_v14[] =
+	"CREATE TABLE limits ("
+	" kind BIGINT NOT NULL,"
+	" name TEXT NOT NULL,"
+	" failures BIGINT NOT NULL,"
+	" since BIGINT NOT NULL,"
+	" ends BIGINT NOT NULL,"
+	" PRIMARY KEY (kind, name));"
+	"CREATE TABLE package_parts ("
+	" file TEXT NOT NULL,"
+	" part BIGINT NOT NULL,"
+	" data BYTEA NOT NULL,"
+	" PRIMARY KEY (file, part));";
+
 static const struct db_migration steps[] = {
 	{ 13, "the schema of version 13, at once", schema_v13 },
+	{ 14, "limits and package files shared by every server", schema_v14 },
 };
 
 static struct pg_db *conn(struct db *db)
@@ -316,16 +406,43 @@ static enum serr fail(PGconn *c, const PGresult *res, const char *what, char *er
 	return state && strcmp(state, "53200") == 0 ? SERR_NOMEM : SERR_DB;
 }
 
-/* Opens the connection again after it was lost; the server-side
+/* Makes a new connection ready: non-blocking (await()), its session's
+ * settings made. */
+static bool ready(struct pg_db *d, char *errbuf, size_t errlen)
+{
+	PGresult *res;
+	bool ok;
+
+	if (PQsetnonblocking(d->c, 1) != 0) {
+		util_set_msg(errbuf, errlen, "%s", PQerrorMessage(d->c));
+		return false;
+	}
+	res = await(d, PQsendQuery(d->c, session_sql(d->mode)));
+	ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok)
+		fail(d->c, res, "SET", errbuf, errlen);
+	PQclear(res);
+	return ok;
+}
+
+/* Opens the connection again after it was lost (at most once every
+ * RECONNECT_MS, and not while the doorbell finds the database out of
+ * reach: each try may hold the loop for connect_timeout); the server-side
  * statements died with the old session. */
 static bool reconnect(struct pg_db *d)
 {
+	uint64_t now = util_now_ns();
+	char why[256];
 	size_t i;
 
+	if (d->unreachable || now < d->next_reconnect_ns)
+		return false;
+	d->next_reconnect_ns = now + (uint64_t)RECONNECT_MS * 1000000;
 	PQreset(d->c);
-	if (PQstatus(d->c) != CONNECTION_OK) {
+	if (PQstatus(d->c) != CONNECTION_OK || !ready(d, why, sizeof(why))) {
 		log_msg(LOG_LVL_WARN, "database: the connection to PostgreSQL was lost, and "
-			"opening it again failed: %s", PQerrorMessage(d->c));
+			"opening it again failed: %s", PQstatus(d->c) != CONNECTION_OK ?
+			PQerrorMessage(d->c) : why);
 		return false;
 	}
 	log_msg(LOG_LVL_INFO, "database: the connection to PostgreSQL was lost; opened again");
@@ -421,7 +538,7 @@ static void pg_destroy(struct db_stmt *ds)
 
 	if (s->name[0] && PQstatus(d->c) == CONNECTION_OK) {
 		snprintf(sql, sizeof(sql), "DEALLOCATE %s", s->name);
-		PQclear(PQexec(d->c, sql));
+		PQclear(await(d, PQsendQuery(d->c, sql)));
 	}
 	clear_run(s);
 	free(s->sql);
@@ -449,10 +566,10 @@ static PGresult *exec_sql(struct pg_db *d, const char *sql)
 
 	if (PQstatus(d->c) == CONNECTION_BAD && idle)
 		reconnect(d);
-	res = PQexec(d->c, sql);
+	res = await(d, PQsendQuery(d->c, sql));
 	if (PQresultStatus(res) == PGRES_FATAL_ERROR && retry(d, res, idle)) {
 		PQclear(res);
-		res = PQexec(d->c, sql);
+		res = await(d, PQsendQuery(d->c, sql));
 	}
 	return res;
 }
@@ -483,6 +600,7 @@ static struct db *pg_open(const char *target, enum db_open_mode mode, char *errb
 		return NULL;
 	}
 	d->base.be = &db_postgres;
+	d->mode = mode;
 	/* Messages name the database and its host, never the URI, which may
 	 * hold a password. */
 	d->c = connect_to(target);
@@ -495,12 +613,7 @@ static struct db *pg_open(const char *target, enum db_open_mode mode, char *errb
 			     PQhost(d->c), PQerrorMessage(d->c));
 		goto fail;
 	}
-	/* No JIT: the store's statements touch a few rows each, and a
-	 * recursive query's estimate made PostgreSQL compile one for 200 ms. */
-	if (pg_exec(&d->base, mode == DB_OPEN_READ ?
-		    "SET default_transaction_read_only = on; SET client_min_messages = warning; "
-		    "SET jit = off" : "SET client_min_messages = warning; SET jit = off", why,
-		    sizeof(why)) != SERR_OK) {
+	if (!ready(d, why, sizeof(why))) {
 		util_set_msg(errbuf, errlen, "PostgreSQL database %s on %s: %s", PQdb(d->c),
 			     PQhost(d->c), why);
 		goto fail;
@@ -584,19 +697,20 @@ static PGresult *send_stmt(struct pg_db *d, struct pg_stmt *s, const char *text,
 	PGresult *res;
 
 	if (!s->keep)
-		return PQexecParams(d->c, text, n, s->types, (const char *const *)s->values,
-				    s->lengths, s->formats, 0);
+		return await(d, PQsendQueryParams(d->c, text, n, s->types,
+						  (const char *const *)s->values, s->lengths,
+						  s->formats, 0));
 	if (!s->name[0]) {
 		snprintf(s->name, sizeof(s->name), "w%u", ++d->next_name);
-		res = PQprepare(d->c, s->name, text, n, s->types);
+		res = await(d, PQsendPrepare(d->c, s->name, text, n, s->types));
 		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 			s->name[0] = '\0';
 			return res;
 		}
 		PQclear(res);
 	}
-	return PQexecPrepared(d->c, s->name, n, (const char *const *)s->values, s->lengths,
-			      s->formats, 0);
+	return await(d, PQsendQueryPrepared(d->c, s->name, n, (const char *const *)s->values,
+					    s->lengths, s->formats, 0));
 }
 
 /* Runs the statement, its whole result fetched at once: the store's
@@ -746,7 +860,7 @@ static enum serr pg_begin(struct db *db, char *errbuf, size_t errlen)
 
 static enum serr pg_commit(struct db *db, char *errbuf, size_t errlen)
 {
-	PGresult *res = PQexec(conn(db)->c, "COMMIT");
+	PGresult *res = await(conn(db), PQsendQuery(conn(db)->c, "COMMIT"));
 	enum serr err = SERR_OK;
 
 	/* A transaction that had failed is rolled back by COMMIT, which says
@@ -764,7 +878,7 @@ static enum serr pg_commit(struct db *db, char *errbuf, size_t errlen)
 
 static void pg_rollback(struct db *db)
 {
-	PQclear(PQexec(conn(db)->c, "ROLLBACK"));
+	PQclear(await(conn(db), PQsendQuery(conn(db)->c, "ROLLBACK")));
 }
 
 static bool pg_in_transaction(struct db *db)
@@ -798,9 +912,42 @@ static enum serr pg_lock(struct db *db, int64_t key, char *errbuf, size_t errlen
 	return pg_exec(db, sql, errbuf, errlen);
 }
 
+/* An advisory lock of the session. One the connection lost (reconnected
+ * after PostgreSQL restarted) is free for others again: what it guards
+ * must also hold without it (imports: the package table's unique
+ * versions). */
+static enum serr pg_hold(struct db *db, int64_t key, bool on, bool *taken, char *errbuf,
+			 size_t errlen)
+{
+	char sql[96];
+	PGresult *res;
+	enum serr err = SERR_OK;
+
+	*taken = false;
+	snprintf(sql, sizeof(sql), "SELECT %s(%d, %d)", on ? "pg_try_advisory_lock" :
+		 "pg_advisory_unlock", WARD_LOCKS, (int)key);
+	res = exec_sql(conn(db), sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		err = fail(conn(db)->c, res, sql, errbuf, errlen);
+	else
+		*taken = on && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return err;
+}
+
+/* Within reach again (the doorbell just connected): a lost connection
+ * is opened again at the next statement, without waiting RECONNECT_MS. */
+static void pg_set_reachable(struct db *db, bool reachable)
+{
+	conn(db)->unreachable = !reachable;
+	if (reachable)
+		conn(db)->next_reconnect_ns = 0;
+}
+
 struct db_bell {
 	PGconn *c;
 	const char *const *channels;
+	uint64_t asked_ns;   /* when the unanswered question was sent (0: none) */
 };
 
 struct db_bell *db_postgres_bell_open(const char *target, int64_t frontend,
@@ -857,13 +1004,32 @@ int db_postgres_bell_fd(const struct db_bell *b)
 	return PQsocket(b->c);
 }
 
+uint64_t db_postgres_bell_ask(struct db_bell *b)
+{
+	uint64_t now = util_now_ns();
+
+	if (b->asked_ns)
+		return (now - b->asked_ns) / 1000000;
+	if (PQsendQuery(b->c, "SELECT 1"))
+		b->asked_ns = now;
+	return 0;
+}
+
 int db_postgres_bell_read(struct db_bell *b)
 {
+	PGresult *res;
 	PGnotify *n;
 	int rung = 0, i;
 
 	if (!PQconsumeInput(b->c) || PQstatus(b->c) != CONNECTION_OK)
 		return -1;
+	/* The answer to db_postgres_bell_ask(), taken in whole. */
+	while (b->asked_ns && !PQisBusy(b->c)) {
+		res = PQgetResult(b->c);
+		if (!res)
+			b->asked_ns = 0;
+		PQclear(res);
+	}
 	while ((n = PQnotifies(b->c)) != NULL) {
 		for (i = 0; b->channels[i]; i++)
 			if (strcmp(n->relname, b->channels[i]) == 0)
@@ -1024,7 +1190,8 @@ static enum serr pg_snapshot(struct db *db, const char *out, char *errbuf, size_
 		"--no-owner", snapshot, "--file", (char *)out, NULL };
 	enum serr err = pg_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", errbuf,
 				errlen);
-	PGresult *res = err == SERR_OK ? PQexec(conn(db)->c, "SELECT pg_export_snapshot()") :
+	PGresult *res = err == SERR_OK ?
+			await(conn(db), PQsendQuery(conn(db)->c, "SELECT pg_export_snapshot()")) :
 			NULL;
 
 	if (err == SERR_OK && (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
@@ -1142,6 +1309,9 @@ const struct db_backend db_postgres = {
 	.in_transaction = pg_in_transaction,
 	.ring = pg_ring,
 	.lock = pg_lock,
+	.hold = pg_hold,
+	.shared = true,
+	.set_reachable = pg_set_reachable,
 	.check = pg_check,
 	.snapshot = pg_snapshot,
 	.copy_is_db = false,

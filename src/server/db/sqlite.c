@@ -291,6 +291,24 @@ static const char schema_v13[] =
 	"ALTER TABLE deliveries ADD COLUMN frontend INTEGER NOT NULL DEFAULT 0;"
 	"CREATE INDEX deliveries_due ON deliveries(frontend, next_attempt, created, client);";
 
+/* Schema version 14: limits every server on the database enforces
+ * together (store_rate_take(), store_guard_*(), store_brake_*()), and
+ * package files in parts, for servers that share the database (filled
+ * only on a backend they can share: store_package_add()). */
+static const char schema_v14[] =
+	"CREATE TABLE limits ("
+	" kind INTEGER NOT NULL,"
+	" name TEXT NOT NULL,"
+	" failures INTEGER NOT NULL,"
+	" since INTEGER NOT NULL,"
+	" ends INTEGER NOT NULL,"
+	" PRIMARY KEY (kind, name));"
+	"CREATE TABLE package_parts ("
+	" file TEXT NOT NULL,"
+	" part INTEGER NOT NULL,"
+	" data BLOB NOT NULL,"
+	" PRIMARY KEY (file, part));";
+
 static const struct db_migration steps[] = {
 	{ 1, "the client tree, settings, administrators, tokens, deliveries", schema_v1 },
 	{ 2, "component packages, update now", schema_v2 },
@@ -305,6 +323,7 @@ static const struct db_migration steps[] = {
 	{ 11, "agent deployments", schema_v11 },
 	{ 12, "alerts", schema_v12 },
 	{ 13, "deliveries claimed by frontend", schema_v13 },
+	{ 14, "limits and package files shared by every server", schema_v14 },
 };
 
 static struct sqlite_db *conn(struct db *db)
@@ -552,6 +571,19 @@ static enum serr sqlite_ring(struct db *db, const char *channel, char *errbuf, s
 }
 
 /* BEGIN IMMEDIATE took the database's one write lock already. */
+/* One server per database file: every lock is free. */
+static enum serr sqlite_hold(struct db *db, int64_t key, bool on, bool *taken, char *errbuf,
+			     size_t errlen)
+{
+	(void)db;
+	(void)key;
+	(void)on;
+	(void)errbuf;
+	(void)errlen;
+	*taken = true;
+	return SERR_OK;
+}
+
 static enum serr sqlite_lock(struct db *db, int64_t key, char *errbuf, size_t errlen)
 {
 	(void)db;
@@ -673,6 +705,8 @@ const struct db_backend db_sqlite = {
 	.in_transaction = sqlite_in_transaction,
 	.ring = sqlite_ring,
 	.lock = sqlite_lock,
+	.hold = sqlite_hold,
+	.shared = false,
 	.check = sqlite_check,
 	.snapshot = sqlite_snapshot,
 	.copy_is_db = true,

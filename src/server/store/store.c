@@ -357,6 +357,16 @@ int store_bell_read(struct store_bell *b)
 	return db_postgres_bell_read(b->bell);
 }
 
+uint64_t store_bell_ask(struct store_bell *b)
+{
+	return db_postgres_bell_ask(b->bell);
+}
+
+void store_set_reachable(struct store *st, bool reachable)
+{
+	db_set_reachable(st->db, reachable);
+}
+
 void store_bell_close(struct store_bell *b)
 {
 	if (!b)

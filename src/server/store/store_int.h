@@ -23,7 +23,12 @@ struct store {
 /* The locks of what servers sharing a database do one at a time
  * (store_lock()). */
 enum store_lock {
-	STORE_LOCK_IDS = 1,     /* taking a new node id */
+	/* The tree's shape, node ids, and the effective settings derived
+	 * from them: a refresh reads the settings only once it holds it, so
+	 * that a change another server commits meanwhile is either in what
+	 * it reads or made after it (never lost by being written over), and
+	 * a move's cycle and depth checks hold until its commit. */
+	STORE_LOCK_TREE = 1,
 };
 
 /* Takes lock until the operation's transaction ends: another server on

@@ -119,8 +119,9 @@ enum serr store_refresh(struct store *st, int64_t node, size_t *changed, char *e
 			size_t errlen)
 {
 	enum store_kind kind = STORE_KIND_DOMAIN;
+	enum serr locked = store_lock(st, STORE_LOCK_TREE, errbuf, errlen);
 	/* (A node gone has nothing to refresh.) */
-	enum serr known = store_node_kind(st, node, &kind, NULL, 0);
+	enum serr known = locked != SERR_OK ? locked : store_node_kind(st, node, &kind, NULL, 0);
 	struct db_stmt *stmt = known != SERR_OK && known != SERR_NOENT ? NULL :
 		kind == STORE_KIND_CLIENT ?
 		store_prepare(st, errbuf, errlen, "SELECT node, eff_json FROM clients WHERE "
@@ -207,7 +208,7 @@ static enum serr check_depth(struct store *st, int64_t parent, int64_t height,
  * database take them one at a time. Inside the caller's transaction. */
 static enum serr new_node_id(struct store *st, int64_t *id, char *errbuf, size_t errlen)
 {
-	enum serr err = store_lock(st, STORE_LOCK_IDS, errbuf, errlen);
+	enum serr err = store_lock(st, STORE_LOCK_TREE, errbuf, errlen);
 
 	if (err == SERR_OK)
 		err = store_sql_int(st, id, errbuf, errlen, "SELECT 1 + max(m) FROM ("
@@ -227,7 +228,9 @@ enum serr store_domain_create(struct store *st, int64_t parent, const char *name
 	err = store_begin(st, errbuf, errlen);
 	if (err != SERR_OK)
 		return err;
-	err = store_expect_container(st, parent, errbuf, errlen);
+	err = store_lock(st, STORE_LOCK_TREE, errbuf, errlen);
+	if (err == SERR_OK)
+		err = store_expect_container(st, parent, errbuf, errlen);
 	if (err == SERR_OK)
 		err = check_depth(st, parent, 1, errbuf, errlen);
 	if (err == SERR_OK)
@@ -290,7 +293,9 @@ enum serr store_domain_move(struct store *st, int64_t id, int64_t parent,
 	err = store_begin(st, errbuf, errlen);
 	if (err != SERR_OK)
 		return err;
-	err = store_expect_kind(st, id, STORE_KIND_DOMAIN, errbuf, errlen);
+	err = store_lock(st, STORE_LOCK_TREE, errbuf, errlen);
+	if (err == SERR_OK)
+		err = store_expect_kind(st, id, STORE_KIND_DOMAIN, errbuf, errlen);
 	if (err == SERR_OK)
 		err = store_expect_container(st, parent, errbuf, errlen);
 	if (err == SERR_OK)
