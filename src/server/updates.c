@@ -342,6 +342,13 @@ static bool may_import(struct updates *u)
 	return !why;
 }
 
+/* Whether this server is still copying the components in use from the
+ * database (may_import()). */
+static bool copying(const struct updates *u)
+{
+	return u->mirror && !mirror_current(u->mirror);
+}
+
 /* Gives the import hold back. */
 static void release(struct updates *u)
 {
@@ -569,17 +576,22 @@ static void tick(void *arg)
 		return;
 	if (u->mirror)
 		mirror_step(u->mirror, now);
+	/* An import held back only until this server has copied the
+	 * components in use is tried again at the next tick; one another
+	 * server makes is that server's. */
 	if (u->waiters || now >= u->next_check_ms) {
-		u->next_check_ms = now + (uint64_t)u->check_interval * 1000;
-		start(u);
+		if (start(u) || !copying(u))
+			u->next_check_ms = now + (uint64_t)u->check_interval * 1000;
 		return;
 	}
 	if (now >= u->next_watch_ms) {
 		u->next_watch_ms = now + (uint64_t)u->watch_interval * 1000;
 		sig = source_signature(u->source_dir);
 		if (u->watched && sig != u->watch_sig) {
-			log_msg(LOG_LVL_INFO, "update: %s changed; importing", u->source_dir);
-			start(u);
+			if (start(u))
+				log_msg(LOG_LVL_INFO, "update: %s changed; importing", u->source_dir);
+			else if (copying(u))
+				return;  /* the change is seen again next time */
 		}
 		u->watch_sig = sig;
 		u->watched = true;
