@@ -49,6 +49,7 @@ static bool watch(struct doorbell *d, struct store_bell *bell, char *errbuf, siz
 		d->bell = NULL;
 		return false;
 	}
+	store_set_bell(d->st, bell);
 	store_set_reachable(d->st, true);
 	notify_rung(d->notify, STORE_RUNG_DELIVERIES | STORE_RUNG_TASKS);
 	return true;
@@ -60,6 +61,7 @@ static void lose(struct doorbell *d, const char *why)
 {
 	log_msg(LOG_LVL_WARN, "doorbell: %s; this server answers 503 until it hears the other "
 		"servers again (tried every %d ms)", why, TICK_MS);
+	store_set_bell(d->st, NULL);
 	loop_fd_remove(d->loop, d->fd);
 	store_bell_close(d->bell);
 	d->bell = NULL;
@@ -67,17 +69,23 @@ static void lose(struct doorbell *d, const char *why)
 	notify_cut(d->notify);
 }
 
-static void on_readable(int fd, uint32_t events, void *arg)
+/* Reads what the bell heard. Returns false when it was lost. */
+static bool hear(struct doorbell *d)
 {
-	struct doorbell *d = arg;
 	int rung = store_bell_read(d->bell);
 
-	(void)fd;
-	(void)events;
 	if (rung > 0)
 		notify_rung(d->notify, rung);
 	else if (rung < 0)
 		lose(d, "the connection that hears the other servers was lost");
+	return rung >= 0;
+}
+
+static void on_readable(int fd, uint32_t events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	hear(arg);
 }
 
 static void *open_again(void *arg)
@@ -96,7 +104,9 @@ static void on_tick(void *arg)
 	struct doorbell *d = arg;
 	char msg[512];
 
-	if (d->bell) {
+	/* (A statement that waited long may have taken in the bell's data,
+	 * asking whether the server lives: what rang is read here.) */
+	if (d->bell && hear(d)) {
 		if (store_bell_ask(d->bell) >= SILENCE_MS)
 			lose(d, "the database did not answer the connection that hears the other "
 			     "servers");
@@ -163,6 +173,7 @@ void doorbell_free(struct doorbell *d)
 		store_bell_close(d->fresh);
 	}
 	if (d->bell) {
+		store_set_bell(d->st, NULL);
 		loop_fd_remove(d->loop, d->fd);
 		store_bell_close(d->bell);
 	}

@@ -85,6 +85,10 @@ void store_bell_close(struct store_bell *b);
  * the milliseconds the awaited answer has been waited for (0: none). */
 uint64_t store_bell_ask(struct store_bell *b);
 
+/* Lets the store's statements that wait long ask on bell (NULL: none;
+ * it must outlive its registration) whether the server lives. */
+void store_set_bell(struct store *st, struct store_bell *bell);
+
 /* Tells the store whether its database is within reach (the doorbell's
  * finding): while it is not, a lost connection is not opened again. */
 void store_set_reachable(struct store *st, bool reachable);

@@ -589,7 +589,8 @@ static void tick(void *arg)
 		sig = source_signature(u->source_dir);
 		if (u->watched && sig != u->watch_sig) {
 			if (start(u))
-				log_msg(LOG_LVL_INFO, "update: %s changed; importing", u->source_dir);
+				log_msg(LOG_LVL_INFO, "update: %s changed; importing",
+					u->source_dir);
 			else if (copying(u))
 				return;  /* the change is seen again next time */
 		}

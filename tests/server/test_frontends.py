@@ -255,6 +255,24 @@ class FrontendsTest(unittest.TestCase):
             t.join(180)
         self.assertEqual(lost, [])
 
+    def test_a_long_wait_for_a_lock_is_waited_out(self):
+        # Another session holds the tree's lock for 15 s, as a long change
+        # through another frontend would: a change through a waits for
+        # it (the server answers on the doorbell's connection meanwhile)
+        # rather than giving its connection up after 10 s.
+        held = threading.Thread(target=lambda: self.a.db().execute(
+            "BEGIN; SELECT pg_advisory_xact_lock(1466004068, 1); SELECT pg_sleep(15); COMMIT"))
+        held.start()
+        time.sleep(1)
+        started = time.monotonic()
+        status, body = self.a.request("PUT", "/api/v1/settings", {
+            "scope": "root", "key": "update.window", "value": 77, "apply": "all"},
+            token=self.token, timeout=60)
+        self.assertEqual(status, 200, body)
+        self.assertGreater(time.monotonic() - started, 12)
+        held.join(30)
+        self.assertNotIn("given up", self.a.log_text())
+
     def test_task_reaches_an_agent_parked_on_the_other_server(self):
         self.join(self.b)
         (wire,) = AgentWire.enrolled(self.b, self.tmp, "parked")

@@ -278,6 +278,10 @@ int db_postgres_bell_read(struct db_bell *b);
  * the milliseconds the awaited answer has been waited for (0: none was). */
 uint64_t db_postgres_bell_ask(struct db_bell *b);
 
+/* Lets db's statements that wait long ask bell (NULL: none) whether the
+ * server lives (see await() in postgres.c). Nothing on another backend. */
+void db_postgres_set_bell(struct db *db, struct db_bell *bell);
+
 /* Tells the connection whether the database is within reach (the
  * doorbell's finding): while it is not, a lost connection is not opened
  * again (each try may wait for connect_timeout), its statements failing

@@ -64,6 +64,12 @@ struct pg_stmt {
 	unsigned char *blob;       /* the last bytea read, unescaped (libpq's memory) */
 };
 
+struct db_bell {
+	PGconn *c;
+	const char *const *channels;
+	uint64_t asked_ns;   /* when the unanswered question was sent (0: none) */
+};
+
 struct pg_db {
 	struct db base;
 	PGconn *c;
@@ -71,14 +77,20 @@ struct pg_db {
 	unsigned next_name;
 	enum db_open_mode mode;
 	bool unreachable;          /* db_set_reachable(): no reconnecting meanwhile */
+	struct db_bell *bell;      /* db_postgres_set_bell(): asked whether the server lives */
 	uint64_t next_reconnect_ns; /* no try to reconnect before (the monotonic clock) */
 };
 
-/* How long a statement may wait for PostgreSQL: a server that stopped
- * answering (stopped, or cut off with its kernel still acknowledging) is
- * given up then, the connection with it, rather than holding wardd's loop
- * for as long as it stays silent. */
+/* How long a statement may wait for PostgreSQL before the server is
+ * asked, on the bell's connection, whether it lives: one that answers
+ * there within PROBE_MS is busy (a lock held by a long transaction, a
+ * checkpoint) and is waited for again, up to MAX_WAIT_MS in all; one that
+ * does not (stopped, or cut off with its kernel or a middlebox still
+ * acknowledging) is given up, the connection with it, rather than holding
+ * wardd's loop for as long as it stays silent. */
 #define WAIT_MS 10000
+#define PROBE_MS 3000
+#define MAX_WAIT_MS 600000
 
 /* Lost, the connection is opened again at most this often: each try may
  * wait for connect_timeout. */
@@ -100,9 +112,43 @@ static const char *session_sql(enum db_open_mode mode)
  * failed result, or else the last; NULL (a failure, whose words are
  * PQerrorMessage()'s) when nothing came. Past WAIT_MS the connection is
  * cut: the next statement opens another. */
+/* Whether the server answers a question on the bell's connection within
+ * PROBE_MS. Its notifications stay in libpq's queue for the doorbell,
+ * which reads them at its next tick (the socket's data is taken here). */
+static bool lives(struct db_bell *b)
+{
+	uint64_t deadline = util_now_ns() + (uint64_t)PROBE_MS * 1000000, now;
+	struct pollfd p;
+	PGresult *res;
+
+	if (!b || PQstatus(b->c) != CONNECTION_OK)
+		return false;
+	if (!b->asked_ns) {
+		if (!PQsendQuery(b->c, "SELECT 1"))
+			return false;
+		b->asked_ns = util_now_ns();
+	}
+	p = (struct pollfd){ .fd = PQsocket(b->c), .events = POLLIN };
+	while (b->asked_ns) {
+		now = util_now_ns();
+		if (now >= deadline ||
+		    (poll(&p, 1, (int)((deadline - now) / 1000000) + 1) < 0 && errno != EINTR))
+			return false;
+		if ((p.revents & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(b->c))
+			return false;
+		while (b->asked_ns && !PQisBusy(b->c)) {
+			res = PQgetResult(b->c);
+			if (!res)
+				b->asked_ns = 0;
+			PQclear(res);
+		}
+	}
+	return true;
+}
+
 static PGresult *await(struct pg_db *d, int sent)
 {
-	uint64_t deadline = util_now_ns() + (uint64_t)WAIT_MS * 1000000;
+	uint64_t start = util_now_ns(), deadline = start + (uint64_t)WAIT_MS * 1000000;
 	struct pollfd p = { .fd = PQsocket(d->c) };
 	PGresult *res, *keep = NULL;
 	uint64_t now;
@@ -124,9 +170,16 @@ static PGresult *await(struct pg_db *d, int sent)
 		now = util_now_ns();
 		if (flushed < 0)
 			break;
+		if (now >= deadline && now - start < (uint64_t)MAX_WAIT_MS * 1000000 &&
+		    lives(d->bell)) {
+			deadline = util_now_ns() + (uint64_t)WAIT_MS * 1000000;
+			continue;
+		}
 		if (now >= deadline) {
-			log_msg(LOG_LVL_WARN, "database: PostgreSQL did not answer within %d s; "
-				"the connection is given up", WAIT_MS / 1000);
+			log_msg(LOG_LVL_WARN, "database: PostgreSQL did not answer within %llu s, "
+				"nor on the connection that hears the other servers; the "
+				"connection is given up",
+				(unsigned long long)((now - start) / 1000000000));
 			shutdown(p.fd, SHUT_RDWR);
 			PQconsumeInput(d->c);
 			d->next_reconnect_ns = now + (uint64_t)RECONNECT_MS * 1000000;
@@ -937,6 +990,12 @@ static enum serr pg_hold(struct db *db, int64_t key, bool on, bool *taken, char 
 
 /* Within reach again (the doorbell just connected): a lost connection
  * is opened again at the next statement, without waiting RECONNECT_MS. */
+void db_postgres_set_bell(struct db *db, struct db_bell *bell)
+{
+	if (db->be == &db_postgres)
+		conn(db)->bell = bell;
+}
+
 static void pg_set_reachable(struct db *db, bool reachable)
 {
 	conn(db)->unreachable = !reachable;
@@ -944,11 +1003,6 @@ static void pg_set_reachable(struct db *db, bool reachable)
 		conn(db)->next_reconnect_ns = 0;
 }
 
-struct db_bell {
-	PGconn *c;
-	const char *const *channels;
-	uint64_t asked_ns;   /* when the unanswered question was sent (0: none) */
-};
 
 struct db_bell *db_postgres_bell_open(const char *target, int64_t frontend,
 				      const char *const *channels, char *errbuf, size_t errlen)
