@@ -310,6 +310,11 @@ enum serr db_hold(struct db *db, int64_t key, bool on, bool *taken, char *errbuf
 	return db->be->hold(db, key, on, taken, errbuf, errlen);
 }
 
+enum serr db_relax(struct db *db, char *errbuf, size_t errlen)
+{
+	return db->be->relax ? db->be->relax(db, errbuf, errlen) : SERR_OK;
+}
+
 bool db_shared(const struct db *db)
 {
 	return db->be->shared;

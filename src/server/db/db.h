@@ -139,6 +139,10 @@ struct db_backend {
 			  size_t errlen);
 	/* Whether several servers may share one database of this backend. */
 	bool shared;
+	/* Lets the transaction under way commit without waiting for the
+	 * disk (NULL: a backend whose commits cost no such wait): for soft
+	 * state only, which a crash may set back by a moment. */
+	enum serr (*relax)(struct db *db, char *errbuf, size_t errlen);
 	/* db_set_reachable() (NULL: a backend with nothing out of reach). */
 	void (*set_reachable)(struct db *db, bool reachable);
 	/* Checks the database's structure: pages, indexes, constraints. */
@@ -297,6 +301,10 @@ enum serr db_lock(struct db *db, int64_t key, char *errbuf, size_t errlen);
 /* Takes or gives back the lock key for the connection (db_backend.hold). */
 enum serr db_hold(struct db *db, int64_t key, bool on, bool *taken, char *errbuf,
 		  size_t errlen);
+
+/* Lets the transaction under way commit without waiting for the disk
+ * (db_backend.relax). */
+enum serr db_relax(struct db *db, char *errbuf, size_t errlen);
 
 /* Whether several servers may share db's database (db_backend.shared). */
 bool db_shared(const struct db *db);

@@ -80,14 +80,23 @@ enum serr store_sps_pins(struct store *st, json_t **out)
 enum serr store_agent_seen(struct store *st, int64_t id, const char *status, int64_t now,
 			   char *errbuf, size_t errlen)
 {
-	if (status)
-		return store_sql_exec(st, errbuf, errlen, "UPDATE clients SET status = ?, "
-				      "last_seen = ?, seen_observed = ?, frontend = ? WHERE "
-				      "node = ?", "siiii", status, now, store_observed(st),
-				      st->frontend, id);
-	return store_sql_exec(st, errbuf, errlen, "UPDATE clients SET last_seen = ?, seen_observed "
-			      "= ?, frontend = ? WHERE node = ?", "iiii", now, store_observed(st),
-			      st->frontend, id);
+	enum serr err = store_begin(st, errbuf, errlen);
+
+	/* Soft state, every agent's every minute: its commit does not wait
+	 * for the disk (a crash sets it back a moment; the next report
+	 * mends it), which leaves the disk's waits to the changes. */
+	if (err == SERR_OK)
+		err = db_relax(st->db, errbuf, errlen);
+	if (err == SERR_OK && status)
+		err = store_sql_exec(st, errbuf, errlen, "UPDATE clients SET status = ?, "
+				     "last_seen = ?, seen_observed = ?, frontend = ? "
+				     "WHERE node = ?", "siiii", status, now, store_observed(st),
+				     st->frontend, id);
+	else if (err == SERR_OK)
+		err = store_sql_exec(st, errbuf, errlen, "UPDATE clients SET last_seen = ?, "
+				     "seen_observed = ?, frontend = ? WHERE node = ?", "iiii", now,
+				     store_observed(st), st->frontend, id);
+	return store_finish(st, err, errbuf, errlen);
 }
 
 enum serr store_agent_settings(struct store *st, int64_t id, char **json,
