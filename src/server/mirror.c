@@ -116,15 +116,14 @@ bool mirror_current(const struct mirror *m)
 	return m->current;
 }
 
-/* Removes every version directory of component dir but keep's. */
-static void keep_only(const char *dir, const char *keep)
+void mirror_keep_only(const char *dir, int64_t version)
 {
 	char path[4400];
 	struct dirent *de;
 	DIR *dp = opendir(dir);
 
 	while (dp && (de = readdir(dp))) {
-		if (de->d_name[0] == '.' || strcmp(de->d_name, keep) == 0)
+		if (de->d_name[0] == '.' || strtoll(de->d_name, NULL, 10) == version)
 			continue;
 		snprintf(path, sizeof(path), "%.4000s/%s", dir, de->d_name);
 		util_remove_tree(path);
@@ -139,13 +138,12 @@ static void *assemble(void *arg)
 {
 	struct assembly *a = arg;
 	const char *name = comp_table()[a->c].name;
-	char dir[4200], work[4300], out[4300], to[4300], keep[24], path[4400];
+	char dir[4200], work[4300], out[4300], to[4300], path[4400];
 
 	snprintf(dir, sizeof(dir), "%s/%s", a->components_dir, name);
 	snprintf(work, sizeof(work), "%s/.work", dir);
 	snprintf(out, sizeof(out), "%s/.new", dir);
-	snprintf(keep, sizeof(keep), "%lld", (long long)a->version);
-	snprintf(to, sizeof(to), "%s/%s", dir, keep);
+	snprintf(to, sizeof(to), "%s/%lld", dir, (long long)a->version);
 	util_remove_tree(work);
 	util_remove_tree(out);
 	if (util_mkdir_p(work, 0700) != 0) {
@@ -166,7 +164,7 @@ static void *assemble(void *arg)
 		a->failed = !a->pattern;
 	}
 	if (!a->failed)
-		keep_only(dir, keep);
+		mirror_keep_only(dir, a->version);
 	atomic_store(&a->done, true);
 	return NULL;
 }

@@ -47,6 +47,10 @@ void mirror_free(struct mirror *m);
  * place already; the removal of unlisted files would take its new ones). */
 void mirror_step(struct mirror *m, uint64_t now_ms);
 
+/* Removes every version directory of a component's directory dir but
+ * version's (dot files, work in progress, stay). */
+void mirror_keep_only(const char *dir, int64_t version);
+
 /* Returns whether every component's newest version is in the components
  * directory: an import here builds on it, and must wait until then. */
 bool mirror_current(const struct mirror *m);

@@ -433,12 +433,10 @@ static void drop_package(struct updates *u, const char *file)
  * the full packages of v and v - 1; removes older versions' files. */
 static void prune(struct updates *u, int c, int64_t v)
 {
-	char dir[4200], path[4400];
+	char dir[4200];
 	json_t *packages = NULL, *p;
-	struct dirent *de;
 	int64_t pv, base;
 	size_t i;
-	DIR *dp;
 
 	if (store_packages(u->st, comp_name(c), &packages) != SERR_OK)
 		return;
@@ -450,15 +448,7 @@ static void prune(struct updates *u, int c, int64_t v)
 	}
 	json_decref(packages);
 	snprintf(dir, sizeof(dir), "%s/%s", u->components_dir, comp_name(c));
-	dp = opendir(dir);
-	while (dp && (de = readdir(dp))) {
-		if (de->d_name[0] == '.' || strtoll(de->d_name, NULL, 10) == v)
-			continue;
-		snprintf(path, sizeof(path), "%.4000s/%s", dir, de->d_name);
-		util_remove_tree(path);
-	}
-	if (dp)
-		closedir(dp);
+	mirror_keep_only(dir, v);
 }
 
 /* Records a package file the job built; on a database other servers
