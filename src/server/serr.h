@@ -19,6 +19,7 @@ enum serr {
 	SERR_NOENT,     /* no such node, client or setting */
 	SERR_EXIST,     /* the name or identity is taken */
 	SERR_NOTEMPTY,  /* a domain still holds domains or clients */
+	SERR_BUSY,      /* another transaction held what a soft-state write needs: later */
 };
 
 #endif

@@ -363,10 +363,21 @@ enum serr store_sps_pins(struct store *st, json_t **out);
 enum serr store_agent_auth(struct store *st, const char *uuid,
 			   const unsigned char secret_hash[32], int64_t *id);
 
-/* Records that agent id was seen at now, with its reported status (JSON
- * text; NULL keeps the last one). */
+/* Records that agent id was seen at now, here, with its reported status
+ * (JSON text, copied; NULL keeps the last one). Held in memory until
+ * store_seen_flush() writes every agent's latest in one statement (soft
+ * state every agent sends every minute: a statement and a commit each
+ * took most of a frontend's loop at 14,000 agents); store_clients_each()
+ * shows what is held. SERR_NOMEM only. */
 enum serr store_agent_seen(struct store *st, int64_t id, const char *status, int64_t now,
 			   char *errbuf, size_t errlen);
+
+/* Writes the reports store_agent_seen() holds (called every second, and
+ * at store_close()): their agents' deliveries queued for another server
+ * come here, and the servers sharing the database are rung when any
+ * agent came from another. Kept for the next call on failure, which the
+ * message says. */
+enum serr store_seen_flush(struct store *st, char *errbuf, size_t errlen);
 
 /* Returns agent id's effective settings (canonical JSON text in *json,
  * caller frees) and their version. */

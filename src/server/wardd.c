@@ -312,6 +312,21 @@ static bool setup_enrollment(struct store *st, const struct config *cfg, const s
 	return ok;
 }
 
+/* Every second: the agents' reports held are written (not while the
+ * database is out of reach: kept for when it is back). */
+static void on_second(void *arg)
+{
+	struct api_ctx *ctx = arg;
+	enum serr err;
+	char msg[256];
+
+	if (ctx->bell && doorbell_cut_off(ctx->bell))
+		return;
+	err = store_seen_flush(ctx->st, msg, sizeof(msg));
+	if (err != SERR_OK && err != SERR_BUSY)
+		log_msg(LOG_LVL_ERROR, "writing agents' reports: %s", msg);
+}
+
 /* The scheduled connection verification (its report is logged); the
  * server's own count of time is saved with it, and limits that hold
  * nothing back any more are forgotten. */
@@ -737,6 +752,7 @@ int main(int argc, char **argv)
 		notify_set_frontends(ctx.notify, ctx.frontends);
 	}
 	if (!ctx.notify || !ctx.backups || !ctx.deploy || !ctx.alerts || !ctx.metrics ||
+	    !loop_every(loop, 1000, on_second, &ctx) ||
 	    !loop_every(loop, (uint64_t)cfg.verify_interval * 1000, on_verify, &ctx) ||
 	    !loop_every(loop, (uint64_t)(cfg.tasks_expire < 60 ? cfg.tasks_expire : 60) * 1000,
 			on_tasks, &ctx) ||

@@ -203,7 +203,9 @@ class AgentsTest(unittest.TestCase):
         wait_for(lambda: "roaming false -> true" in roamer.log_text(), what="the privilege")
         roamer.stop()
         # Away (its channel closed, its last poll long ago): roaming, and
-        # nothing reaches it until it is back.
+        # nothing reaches it until it is back. Its last poll is written
+        # within a second: the change comes after.
+        time.sleep(1.5)
         db = self.server.db()
         db.execute("UPDATE clients SET last_seen = last_seen - 600 WHERE node = ?", (rid,))
         db.commit()

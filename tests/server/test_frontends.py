@@ -495,9 +495,11 @@ class BalancerTest(unittest.TestCase):
         # polled, as the database holds it.
         for server in (self.a, self.b):
             self.assertIn("enrolled from 127.0.0.1", server.log_text())
-        polled = dict(self.a.db().execute("SELECT frontend, count(*) FROM clients WHERE "
-                                          "frontend IS NOT NULL GROUP BY frontend").fetchall())
-        self.assertTrue(polled.get(0) and polled.get(1), polled)
+        # (Written within a second of their polls.)
+        polled = lambda: dict(self.a.db().execute("SELECT frontend, count(*) FROM clients "
+                                                  "GROUP BY frontend").fetchall())
+        wait_for(lambda: polled().get(0) and polled().get(1), timeout=10,
+                 what=f"agents polling both frontends: {polled()}")
         # One cut off from the database: out of the balancer's rotation,
         # its agents served by the other, each change once.
         self.relay.cut()

@@ -189,6 +189,72 @@ static void test_inheritance(struct store *st)
 	CHECK(n == 4); /* host-m from test_tree, c1, c2, c3 */
 }
 
+/* Whether client id's stored settings (what its agent is sent) have key
+ * at value (compact JSON). */
+static bool sent(struct store *st, int64_t id, const char *key, const char *value)
+{
+	json_t *all = NULL;
+	char *json = NULL, *v = NULL;
+	int64_t version;
+	bool same;
+
+	if (store_agent_settings(st, id, &json, &version, msg, sizeof(msg)) != SERR_OK)
+		return false;
+	all = json_loads(json, 0, NULL);
+	v = json_dumps(json_object_get(all, key), JSON_ENCODE_ANY | JSON_COMPACT);
+	same = v && strcmp(v, value) == 0;
+	free(v);
+	free(json);
+	json_decref(all);
+	return same;
+}
+
+static int roaming_of(json_t *c, void *arg)
+{
+	*(int *)arg = json_is_true(json_object_get(c, "roaming"));
+	return 1;
+}
+
+/* A refresh of more clients than one statement records (256): every
+ * client's stored settings follow its domain's, a deeper domain's own
+ * value and a client's own win, each changed client counted once, and
+ * the roaming flag follows. */
+static void test_refresh_many(struct store *st)
+{
+	int64_t top, deep, ids[600], own = 0;
+	char uuid[32];
+	size_t changed = 0, i;
+	int roaming = -1;
+
+	CHECK(store_domain_create(st, STORE_ROOT, "Many", &top, msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_domain_create(st, top, "Deep", &deep, msg, sizeof(msg)) == SERR_OK);
+	for (i = 0; i < 600; i++) {
+		snprintf(uuid, sizeof(uuid), "many-%zu", i);
+		CHECK(store_client_add(st, i % 2 ? deep : top, uuid, uuid, secret, &ids[i], msg,
+				       sizeof(msg)) == SERR_OK);
+	}
+	own = ids[5];
+	CHECK(set(st, deep, "update.schedule", "\"daily 02:02\"", STORE_APPLY_INHERIT,
+		  &changed) == SERR_OK && changed == 300);
+	CHECK(set(st, own, "update.schedule", "\"daily 05:05\"", STORE_APPLY_INHERIT,
+		  &changed) == SERR_OK && changed == 1);
+	CHECK(set(st, top, "update.schedule", "\"daily 01:01\"", STORE_APPLY_INHERIT,
+		  &changed) == SERR_OK && changed == 300);
+	CHECK(set(st, top, "roaming", "true", STORE_APPLY_INHERIT, &changed) == SERR_OK &&
+	      changed == 600);
+	for (i = 0; i < 600; i++) {
+		CHECK(sent(st, ids[i], "update.schedule", ids[i] == own ? "\"daily 05:05\"" :
+			   i % 2 ? "\"daily 02:02\"" : "\"daily 01:01\""));
+		CHECK(sent(st, ids[i], "roaming", "true"));
+	}
+	CHECK(store_clients_each(st, ids[599], roaming_of, &roaming) == SERR_OK && roaming == 1);
+	CHECK(set(st, STORE_ROOT, "update.schedule", "\"daily 03:03\"", STORE_APPLY_ALL,
+		  &changed) == SERR_OK);
+	CHECK(changed >= 600);
+	for (i = 0; i < 600; i++)
+		CHECK(sent(st, ids[i], "update.schedule", "\"daily 03:03\""));
+}
+
 static void test_validation(struct store *st)
 {
 	int64_t d;
@@ -255,6 +321,112 @@ static void test_agents(struct store *st)
 	CHECK(store_delivery_count(st, &n1) == SERR_OK && n1 == n0);
 	CHECK(store_agent_ack(st, id, v, msg, sizeof(msg)) == SERR_OK);
 	CHECK(store_delivery_count(st, &n1) == SERR_OK && n1 == n0 - 1);
+}
+
+static int take_client(json_t *c, void *arg)
+{
+	json_t **out = arg;
+
+	*out = json_incref(c);
+	return 1;
+}
+
+/* Client id as st's store_clients_each() shows it: its last_seen, and
+ * its status's member os ("" without). */
+static int64_t seen_at(struct store *st, int64_t id, const char **os)
+{
+	static char text[64];
+	json_t *c = NULL;
+	int64_t at;
+
+	if (store_clients_each(st, id, take_client, &c) != SERR_OK || !c)
+		return -1;
+	at = json_integer_value(json_object_get(c, "last_seen"));
+	snprintf(text, sizeof(text), "%s", json_string_value(json_object_get(
+		json_object_get(c, "status"), "os")) ?: "");
+	*os = text;
+	json_decref(c);
+	return at;
+}
+
+/* Counts the claimed deliveries of client arg[0] in arg[1]. */
+static bool count_claim(const struct store_delivery *d, void *arg)
+{
+	int64_t *a = arg;
+
+	a[1] += d->client == a[0];
+	return true;
+}
+
+/* store_seen_flush(), its message printed on failure. */
+static enum serr flush(struct store *st)
+{
+	enum serr err = store_seen_flush(st, msg, sizeof(msg));
+
+	if (err != SERR_OK)
+		fprintf(stderr, "store_seen_flush: %s\n", msg);
+	return err;
+}
+
+/* Agents' reports are held and written once a second: this store shows
+ * them at once, another once written; a report without status keeps the
+ * last; an agent coming from another server brings its queued delivery
+ * here; on PostgreSQL a row another transaction holds makes the write
+ * give up at once, the reports kept for the next. */
+static void test_reports(struct store *st, const char *path)
+{
+	struct store *other = store_open(path, msg, sizeof(msg));
+	const char *os = NULL;
+	char sql[256];
+	int64_t id = 0, claimed[2] = { 0, 0 };
+	PGconn *c = NULL;
+	PGresult *res;
+
+	CHECK(other != NULL);
+	if (!other)
+		return;
+	CHECK(store_agent_auth(st, "u2", secret, &id) == SERR_OK);
+	CHECK(store_agent_seen(st, id, "{\"os\":\"A\"}", 5000, msg, sizeof(msg)) == SERR_OK);
+	CHECK(seen_at(st, id, &os) == 5000 && strcmp(os, "A") == 0);
+	CHECK(seen_at(other, id, &os) != 5000 && strcmp(os, "A") != 0);
+	CHECK(flush(st) == SERR_OK);
+	CHECK(seen_at(other, id, &os) == 5000 && strcmp(os, "A") == 0);
+	CHECK(store_agent_seen(st, id, NULL, 5001, msg, sizeof(msg)) == SERR_OK);
+	CHECK(flush(st) == SERR_OK);
+	CHECK(seen_at(other, id, &os) == 5001 && strcmp(os, "A") == 0);
+
+	/* Last seen at server 7, which its delivery waits at. */
+	snprintf(sql, sizeof(sql), "UPDATE clients SET frontend = 7 WHERE node = %lld; "
+		 "DELETE FROM deliveries WHERE client = %lld; INSERT INTO deliveries (client, "
+		 "version, created, next_attempt, frontend) VALUES (%lld, 1, 0, %lld, 7)",
+		 (long long)id, (long long)id, (long long)id, (long long)STORE_NEVER);
+	CHECK(raw_exec(path, sql));
+	claimed[0] = id;
+	CHECK(store_deliveries_claim(st, time(NULL), 100, count_claim, claimed) == SERR_OK &&
+	      claimed[1] == 0);
+	CHECK(store_agent_seen(st, id, NULL, 5002, msg, sizeof(msg)) == SERR_OK);
+	CHECK(flush(st) == SERR_OK);
+	CHECK(store_deliveries_claim(st, time(NULL), 100, count_claim, claimed) == SERR_OK &&
+	      claimed[1] == 1);
+	store_deliveries_cancel(st, id, &(int64_t){ 0 });
+
+	if (is_postgres(path)) {
+		c = PQconnectdb(path);
+		snprintf(sql, sizeof(sql), "BEGIN; SELECT 1 FROM clients WHERE node = %lld FOR "
+			 "UPDATE", (long long)id);
+		res = PQexec(c, sql);
+		CHECK(PQresultStatus(res) == PGRES_TUPLES_OK);
+		PQclear(res);
+		CHECK(store_agent_seen(st, id, "{\"os\":\"B\"}", 5003, msg, sizeof(msg)) ==
+		      SERR_OK);
+		CHECK(flush(st) == SERR_BUSY);
+		CHECK(seen_at(st, id, &os) == 5003 && strcmp(os, "B") == 0);
+		PQclear(PQexec(c, "ROLLBACK"));
+		PQfinish(c);
+		CHECK(flush(st) == SERR_OK);
+		CHECK(seen_at(other, id, &os) == 5003 && strcmp(os, "B") == 0);
+	}
+	store_close(other);
 }
 
 /* The event log keeps a client's host name and domain, filters by kind,
@@ -640,10 +812,12 @@ int main(void)
 	test_validation(st);
 	test_tree_json(st);
 	test_agents(st);
+	test_reports(st, path);
 	test_events(st);
 	test_token_ids(st);
 	test_admins(st);
 	test_limits(st);
+	test_refresh_many(st);
 	store_close(st);
 	test_reopen(path);
 	test_observed(path);

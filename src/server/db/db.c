@@ -320,6 +320,11 @@ bool db_shared(const struct db *db)
 	return db->be->shared;
 }
 
+const char *db_json_rows(const struct db *db)
+{
+	return db->be->json_rows;
+}
+
 void db_set_reachable(struct db *db, bool reachable)
 {
 	if (db->be->set_reachable)

@@ -139,9 +139,16 @@ struct db_backend {
 			  size_t errlen);
 	/* Whether several servers may share one database of this backend. */
 	bool shared;
+	/* The FROM item of the elements of a JSON array bound as one text
+	 * parameter, aliased v: its column value holds each element, read
+	 * with ->> (one statement for a batch of rows, whatever its size). */
+	const char *json_rows;
 	/* Lets the transaction under way commit without waiting for the
-	 * disk (NULL: a backend whose commits cost no such wait): for soft
-	 * state only, which a crash may set back by a moment. */
+	 * disk, and its statements wait at most 100 ms for a lock another
+	 * transaction holds (SERR_BUSY) (NULL: a backend whose commits cost
+	 * no such wait and whose writers never wait on each other's rows):
+	 * for soft state only, which a crash may set back by a moment and a
+	 * later try writes. */
 	enum serr (*relax)(struct db *db, char *errbuf, size_t errlen);
 	/* db_set_reachable() (NULL: a backend with nothing out of reach). */
 	void (*set_reachable)(struct db *db, bool reachable);
@@ -303,11 +310,15 @@ enum serr db_hold(struct db *db, int64_t key, bool on, bool *taken, char *errbuf
 		  size_t errlen);
 
 /* Lets the transaction under way commit without waiting for the disk
- * (db_backend.relax). */
+ * nor long for others' locks (db_backend.relax). */
 enum serr db_relax(struct db *db, char *errbuf, size_t errlen);
 
 /* Whether several servers may share db's database (db_backend.shared). */
 bool db_shared(const struct db *db);
+
+/* The FROM item of a JSON array parameter's elements (db_backend's
+ * json_rows). */
+const char *db_json_rows(const struct db *db);
 
 /* Copies the database to the new file out (db_backend.snapshot). */
 enum serr db_snapshot(struct db *db, const char *out, char *errbuf, size_t errlen);

@@ -456,6 +456,8 @@ static enum serr fail(PGconn *c, const PGresult *res, const char *what, char *er
 		     strlen(what) > 60 ? "..." : "");
 	if (state && strcmp(state, "23505") == 0)
 		return SERR_EXIST;
+	if (state && strcmp(state, "55P03") == 0)
+		return SERR_BUSY;
 	return state && strcmp(state, "53200") == 0 ? SERR_NOMEM : SERR_DB;
 }
 
@@ -995,7 +997,8 @@ static enum serr pg_hold(struct db *db, int64_t key, bool on, bool *taken, char 
  * never half of it, and never a commit that waited. */
 static enum serr pg_relax(struct db *db, char *errbuf, size_t errlen)
 {
-	return pg_exec(db, "SET LOCAL synchronous_commit = off", errbuf, errlen);
+	return pg_exec(db, "SET LOCAL synchronous_commit = off; SET LOCAL lock_timeout = 100",
+		       errbuf, errlen);
 }
 
 void db_postgres_set_bell(struct db *db, struct db_bell *bell)
@@ -1373,6 +1376,7 @@ const struct db_backend db_postgres = {
 	.lock = pg_lock,
 	.hold = pg_hold,
 	.shared = true,
+	.json_rows = "json_array_elements(CAST(? AS json)) AS v",
 	.set_reachable = pg_set_reachable,
 	.relax = pg_relax,
 	.check = pg_check,

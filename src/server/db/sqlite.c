@@ -707,6 +707,7 @@ const struct db_backend db_sqlite = {
 	.lock = sqlite_lock,
 	.hold = sqlite_hold,
 	.shared = false,
+	.json_rows = "json_each(?) AS v",
 	.check = sqlite_check,
 	.snapshot = sqlite_snapshot,
 	.copy_is_db = true,

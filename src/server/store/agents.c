@@ -77,26 +77,183 @@ enum serr store_sps_pins(struct store *st, json_t **out)
 				  "'enabled' AND pin IS NOT NULL ORDER BY id", "");
 }
 
+/* An agent's report not written yet. */
+struct seen_entry {
+	int64_t id;         /* 0: a free slot (node ids start at 1) */
+	int64_t last_seen;
+	int64_t observed;   /* store_observed() then */
+	char *status;       /* owned; NULL: unchanged */
+};
+
+/* Reports held: open addressing by id, at most half full. */
+struct store_seen {
+	struct seen_entry *slot;
+	size_t cap;         /* 0 or a power of two */
+	size_t count;
+};
+
+/* Reports written by one statement (their JSON bound as one text). */
+#define SEEN_CHUNK 256
+/* The most reports held while the database fails or is busy: written by
+ * the timer alone, so that a busy database costs the loop one wait a
+ * second, not one per report. */
+#define SEEN_MAX (1u << 20)
+
+static struct seen_entry *seen_slot(struct seen_entry *slot, size_t cap, int64_t id)
+{
+	size_t i = (size_t)(((uint64_t)id * 0x9e3779b97f4a7c15u) >> 32) & (cap - 1);
+
+	while (slot[i].id != 0 && slot[i].id != id)
+		i = (i + 1) & (cap - 1);
+	return &slot[i];
+}
+
+static const struct seen_entry *seen_find(const struct store_seen *s, int64_t id)
+{
+	const struct seen_entry *e = s && s->cap ? seen_slot(s->slot, s->cap, id) : NULL;
+
+	return e && e->id == id ? e : NULL;
+}
+
+/* Room for one more entry. */
+static bool seen_room(struct store_seen *s)
+{
+	struct seen_entry *slot;
+	size_t cap = s->cap ? s->cap * 2 : 256, i;
+
+	if ((s->count + 1) * 2 <= s->cap)
+		return true;
+	slot = calloc(cap, sizeof(*slot));
+	if (!slot)
+		return false;
+	for (i = 0; i < s->cap; i++)
+		if (s->slot[i].id)
+			*seen_slot(slot, cap, s->slot[i].id) = s->slot[i];
+	free(s->slot);
+	s->slot = slot;
+	s->cap = cap;
+	return true;
+}
+
+void store_seen_free(struct store *st)
+{
+	size_t i;
+
+	if (!st->seen)
+		return;
+	for (i = 0; i < st->seen->cap; i++)
+		free(st->seen->slot[i].status);
+	free(st->seen->slot);
+	free(st->seen);
+	st->seen = NULL;
+}
+
 enum serr store_agent_seen(struct store *st, int64_t id, const char *status, int64_t now,
 			   char *errbuf, size_t errlen)
 {
-	enum serr err = store_begin(st, errbuf, errlen);
+	struct seen_entry *e;
+	char *copy = NULL;
 
-	/* Soft state, every agent's every minute: its commit does not wait
-	 * for the disk (a crash sets it back a moment; the next report
-	 * mends it), which leaves the disk's waits to the changes. */
+	if (!st->seen)
+		st->seen = calloc(1, sizeof(*st->seen));
+	if (!st->seen || st->seen->count >= SEEN_MAX || !seen_room(st->seen) ||
+	    (status && !(copy = strdup(status)))) {
+		util_set_msg(errbuf, errlen, "out of memory, or %u agents' reports held while "
+			     "the database fails", SEEN_MAX);
+		return SERR_NOMEM;
+	}
+	e = seen_slot(st->seen->slot, st->seen->cap, id);
+	if (e->id == 0) {
+		*e = (struct seen_entry){ .id = id };
+		st->seen->count++;
+	}
+	e->last_seen = now;
+	e->observed = store_observed(st);
+	if (copy) {
+		free(e->status);
+		e->status = copy;
+	}
+	return SERR_OK;
+}
+
+/* Writes the reports of one chunk, a JSON array of [id, last_seen,
+ * observed, status or null]; *arrived counts those whose agents came
+ * from another server. (Plain ? only: the rows' FROM item has one.) */
+static enum serr seen_write(struct store *st, const char *chunk, int64_t *arrived,
+			    char *errbuf, size_t errlen)
+{
+	const char *rows = db_json_rows(st->db);
+	char sql[512];
+	int64_t n = 0;
+	enum serr err;
+
+	/* What was queued for them at another server is delivered here. */
+	snprintf(sql, sizeof(sql), "UPDATE deliveries SET frontend = ?, next_attempt = 0 "
+		 "WHERE frontend != ? AND client IN (SELECT CAST(v.value ->> 0 AS BIGINT) "
+		 "FROM %s)", rows);
+	err = store_sql_exec(st, errbuf, errlen, sql, "iis", st->frontend, st->frontend, chunk);
+	if (err == SERR_OK) {
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM clients c JOIN %s ON c.node = "
+			 "CAST(v.value ->> 0 AS BIGINT) WHERE c.frontend != ?", rows);
+		err = store_sql_int(st, &n, errbuf, errlen, sql, "si", chunk, st->frontend);
+		*arrived += n;
+	}
+	if (err == SERR_OK) {
+		snprintf(sql, sizeof(sql), "UPDATE clients SET last_seen = CAST(v.value ->> 1 AS "
+			 "BIGINT), seen_observed = CAST(v.value ->> 2 AS BIGINT), status = "
+			 "COALESCE(v.value ->> 3, clients.status), frontend = ? FROM %s WHERE "
+			 "clients.node = CAST(v.value ->> 0 AS BIGINT)", rows);
+		err = store_sql_exec(st, errbuf, errlen, sql, "is", st->frontend, chunk);
+	}
+	return err;
+}
+
+enum serr store_seen_flush(struct store *st, char *errbuf, size_t errlen)
+{
+	struct store_seen *s = st->seen;
+	json_t *chunk = NULL;
+	const struct seen_entry *e;
+	enum serr err;
+	int64_t arrived = 0;
+	char *text;
+	size_t i = 0;
+
+	if (!s || s->count == 0)
+		return SERR_OK;
+	/* Soft state: its commit does not wait for the disk, nor its
+	 * statements long for rows a change holds (a root change's refresh
+	 * of every client): tried again at the next call. */
+	err = store_begin(st, errbuf, errlen);
 	if (err == SERR_OK)
 		err = db_relax(st->db, errbuf, errlen);
-	if (err == SERR_OK && status)
-		err = store_sql_exec(st, errbuf, errlen, "UPDATE clients SET status = ?, "
-				     "last_seen = ?, seen_observed = ?, frontend = ? "
-				     "WHERE node = ?", "siiii", status, now, store_observed(st),
-				     st->frontend, id);
-	else if (err == SERR_OK)
-		err = store_sql_exec(st, errbuf, errlen, "UPDATE clients SET last_seen = ?, "
-				     "seen_observed = ?, frontend = ? WHERE node = ?", "iiii", now,
-				     store_observed(st), st->frontend, id);
-	return store_finish(st, err, errbuf, errlen);
+	while (err == SERR_OK && i < s->cap) {
+		chunk = json_array();
+		for (; chunk && i < s->cap && json_array_size(chunk) < SEEN_CHUNK; i++) {
+			e = &s->slot[i];
+			if (e->id && json_array_append_new(chunk, json_pack("[I I I s*]",
+					(json_int_t)e->id, (json_int_t)e->last_seen,
+					(json_int_t)e->observed, e->status)) != 0)
+				break;
+		}
+		text = chunk ? json_dumps(chunk, JSON_COMPACT) : NULL;
+		err = !text ? SERR_NOMEM : json_array_size(chunk) == 0 ? SERR_OK :
+		      seen_write(st, text, &arrived, errbuf, errlen);
+		free(text);
+		json_decref(chunk);
+	}
+	/* Their tasks and deliveries are handed out here now. */
+	if (err == SERR_OK && arrived > 0)
+		err = db_ring(st->db, STORE_BELL_DELIVERIES, errbuf, errlen);
+	if (err == SERR_OK && arrived > 0)
+		err = db_ring(st->db, STORE_BELL_TASKS, errbuf, errlen);
+	err = store_finish(st, err, errbuf, errlen);
+	if (err != SERR_OK)
+		return err;
+	for (i = 0; i < s->cap; i++)
+		free(s->slot[i].status);
+	memset(s->slot, 0, s->cap * sizeof(*s->slot));
+	s->count = 0;
+	return SERR_OK;
 }
 
 enum serr store_agent_settings(struct store *st, int64_t id, char **json,
@@ -255,6 +412,7 @@ enum serr store_clients_each(struct store *st, int64_t only,
 			      only);
 #undef CLIENT_COLUMNS
 	enum serr err = SERR_OK;
+	const struct seen_entry *held;
 	const char *status;
 	json_t *obj;
 	int stop = 0;
@@ -262,13 +420,16 @@ enum serr store_clients_each(struct store *st, int64_t only,
 	if (!stmt)
 		return SERR_DB;
 	while (!stop && db_step(stmt, &err, NULL, 0)) {
-		status = db_column_text(stmt, 7);
+		/* A report held (store_agent_seen()) is newer than the row. */
+		held = seen_find(st->seen, db_column_int(stmt, 0));
+		status = held && held->status ? held->status : db_column_text(stmt, 7);
 		obj = json_pack("{sI ss ss sI sI sI sI so sb ss}",
 				"id", (json_int_t)db_column_int(stmt, 0),
 				"uuid", db_column_text(stmt, 1),
 				"hostname", db_column_text(stmt, 2),
 				"domain", (json_int_t)db_column_int(stmt, 3),
-				"last_seen", (json_int_t)db_column_int(stmt, 4),
+				"last_seen", (json_int_t)(held ? held->last_seen :
+							  db_column_int(stmt, 4)),
 				"version", (json_int_t)db_column_int(stmt, 5),
 				"acked_version", (json_int_t)db_column_int(stmt, 6),
 				"status", status ? json_loads(status, 0, NULL) : json_null(),
@@ -276,7 +437,8 @@ enum serr store_clients_each(struct store *st, int64_t only,
 				"verified_state", db_column_text(stmt, 9));
 		if (obj) {
 			json_object_set_new(obj, "seen_observed",
-					    json_integer(db_column_int(stmt, 10)));
+					    json_integer(held ? held->observed :
+							 db_column_int(stmt, 10)));
 			json_object_set_new(obj, "last_scan", db_column_json(stmt, 11, true));
 		}
 		if (!obj) {

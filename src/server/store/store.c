@@ -305,8 +305,13 @@ enum serr store_observed_save(struct store *st)
 
 void store_close(struct store *st)
 {
+	char msg[256];
+
 	if (!st)
 		return;
+	if (st->db && st->seen && store_seen_flush(st, msg, sizeof(msg)) != SERR_OK)
+		log_msg(LOG_LVL_WARN, "agents' last reports not written at close: %s", msg);
+	store_seen_free(st);
 	if (st->db && st->opened_ns)
 		store_observed_save(st);
 	db_close(st->db);

@@ -13,7 +13,11 @@ struct store {
 	int64_t observed;     /* seconds this server had run before this open */
 	uint64_t opened_ns;   /* the monotonic clock then */
 	int64_t frontend;     /* this server's number among several on one database (0: alone) */
+	struct store_seen *seen;   /* agents' reports not written yet (agents.c) */
 };
+
+/* Frees the reports held (store_agent_seen()), written or not. */
+void store_seen_free(struct store *st);
 
 /* The doorbell channels (store_bell_open()): settings to deliver, tasks
  * to hand out. */
