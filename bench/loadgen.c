@@ -56,6 +56,8 @@ struct lg_agent {
 	int64_t client;
 	int64_t version;
 	int frontend;          /* its index in lg.frontends */
+	int tried;             /* frontends turned to since the last answer */
+	unsigned backoff;      /* s: the pause once each was tried (1 doubling to 60) */
 	CURL *h;
 	struct curl_slist *hdrs;
 	struct curl_slist *connect_to; /* --spread: the loopback address it uses */
@@ -353,9 +355,12 @@ static void take_frontends(struct lg *lg, const json_t *urls)
 	lg->nfrontends = (int)n;
 }
 
-/* After a failed request: an agent whose frontend is gone or cannot
- * serve turns to the next at once (the others spread over half a
- * second); any other failure waits a second. */
+/* After a failed request, as ward-agent: an agent whose frontend is gone
+ * or cannot serve turns to another at once (at random, so that the fleet
+ * of a frontend gone spreads over the others; the agents of a process
+ * spread over half a second, as separate hosts would), and once it has
+ * tried as many as there are, pauses (1 s doubling to 60 s, with
+ * jitter); any other failure waits a second. */
 static void failed(struct lg *lg, struct lg_agent *a, long status)
 {
 	uint64_t wait = 1000;
@@ -363,16 +368,26 @@ static void failed(struct lg *lg, struct lg_agent *a, long status)
 	lg->errors++;
 	if ((status == 0 || status == 502 || status == 503 || status == 504) &&
 	    lg->nfrontends > 1) {
-		/* Another at random: the fleet of a frontend gone spreads over
-		 * the others rather than landing on the next one. */
 		a->frontend = (a->frontend + 1 + (int)(lg_random() %
 						       (uint64_t)(lg->nfrontends - 1))) %
 			      lg->nfrontends;
 		lg->failovers++;
 		wait = lg_random() % 500;
+		if (++a->tried >= lg->nfrontends) {
+			a->tried = 0;
+			a->backoff = a->backoff ? (a->backoff >= 60 ? 60 : a->backoff * 2) : 1;
+			wait = a->backoff * 500u + lg_random() % (a->backoff * 500u + 1);
+		}
 	}
 	a->st = LG_WAIT;
 	a->retry_at = now_ms() + wait;
+}
+
+/* An answer from the server: the agent's failover starts afresh. */
+static void answered(struct lg_agent *a)
+{
+	a->tried = 0;
+	a->backoff = 0;
 }
 
 static void finished(struct lg *lg, struct lg_agent *a, long status)
@@ -407,6 +422,7 @@ static void finished(struct lg *lg, struct lg_agent *a, long status)
 		break;
 	case LG_POLL:
 		if (status == 200 && json_unpack(ans, "{s:I}", "version", &version) == 0) {
+			answered(a);
 			lg->deliveries++;
 			a->version = version;
 			fprintf(lg->events, "%lld %lld %lld\n", (long long)a->client,
@@ -419,6 +435,7 @@ static void finished(struct lg *lg, struct lg_agent *a, long status)
 			}
 		} else if (status == 204) {
 			lg->polls_empty++;
+			answered(a);
 			start_poll(lg, a);
 		} else {
 			failed(lg, a, status);

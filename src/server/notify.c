@@ -320,7 +320,9 @@ void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t
 {
 	struct chan *c = chan_get(n, client, 1);
 	struct store_delivery d;
+	bool queued, tasks, here;
 	json_t *body;
+	int64_t now;
 	char msg[256];
 
 	if (!c) {
@@ -346,7 +348,17 @@ void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t
 		n->kick = 1;
 	}
 	c->have = have;
-	if (store_delivery_get(n->st, client, &d) == SERR_OK) {
+	now = (int64_t)time(NULL);
+	/* (On failure none: the next poll or change looks again.) An agent
+	 * that last polled another server (it failed over) is this one's
+	 * from now: the changes queued for it come here; what was queued
+	 * before that is read again. */
+	if (store_poll_state(n->st, client, now - n->cfg->ack_timeout, &d, &queued, &tasks,
+			     &here) == SERR_OK && !here &&
+	    store_agent_here(n->st, client) == SERR_OK)
+		store_poll_state(n->st, client, now - n->cfg->ack_timeout, &d, &queued, &tasks,
+				 &here);
+	if (queued) {
 		/* The agent has this version already: its acknowledgement was
 		 * lost (a crash on either side). Done, not sent again. */
 		if (d.version <= have) {
@@ -368,8 +380,8 @@ void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t
 	}
 	/* Tasks due go at once (the request is not parked: an answer given
 	 * while its handler runs is sent as it returns). */
-	body = json_object();
-	if (add_tasks(n, c, body) > 0) {
+	body = tasks ? json_object() : NULL;
+	if (tasks && add_tasks(n, c, body) > 0) {
 		http_respond_json(req, 200, body);
 		return;
 	}

@@ -363,7 +363,7 @@ enum serr store_sps_pins(struct store *st, json_t **out);
 enum serr store_agent_auth(struct store *st, const char *uuid,
 			   const unsigned char secret_hash[32], int64_t *id);
 
-/* Records that agent id was seen at now, here, with its reported status
+/* Records that agent id was seen at now, with its reported status
  * (JSON text, copied; NULL keeps the last one). Held in memory until
  * store_seen_flush() writes every agent's latest in one statement (soft
  * state every agent sends every minute: a statement and a commit each
@@ -373,9 +373,9 @@ enum serr store_agent_seen(struct store *st, int64_t id, const char *status, int
 			   char *errbuf, size_t errlen);
 
 /* Writes the reports store_agent_seen() holds (called every second, and
- * at store_close()): their agents' deliveries queued for another server
- * come here, and the servers sharing the database are rung when any
- * agent came from another. Kept for the next call on failure, which the
+ * at store_close()): when each agent was seen and its status, soft state
+ * (where its channel is, which routes its deliveries, is written at once
+ * by store_agent_here()). Kept for the next call on failure, which the
  * message says. */
 enum serr store_seen_flush(struct store *st, char *errbuf, size_t errlen);
 
@@ -418,6 +418,19 @@ enum serr store_deliveries_claim(struct store *st, int64_t now, size_t room,
 
 /* Returns client's queued delivery in *d; SERR_NOENT when none. */
 enum serr store_delivery_get(struct store *st, int64_t client, struct store_delivery *d);
+
+/* What a poll of client finds, in one query (each poll's round trips
+ * are its frontend's loop's time): its queued delivery in *d (*queued
+ * false when none), whether it has tasks to send (*tasks: queued, or
+ * delivered and sent at or before resend_before: store_tasks_due()), and
+ * whether the database names this server as the one it last polled
+ * (*here). All false on failure. */
+enum serr store_poll_state(struct store *st, int64_t client, int64_t resend_before,
+			   struct store_delivery *d, bool *queued, bool *tasks, bool *here);
+
+/* Records this server as the one client last polled: the changes queued
+ * for it from now on are this server's to deliver. */
+enum serr store_agent_here(struct store *st, int64_t client);
 
 /* Sets client's delivery to be tried again at next_attempt (0: now),
  * with attempts counted; it is this server's to send from now. */

@@ -370,15 +370,18 @@ static enum serr flush(struct store *st)
 
 /* Agents' reports are held and written once a second: this store shows
  * them at once, another once written; a report without status keeps the
- * last; an agent coming from another server brings its queued delivery
- * here; on PostgreSQL a row another transaction holds makes the write
- * give up at once, the reports kept for the next. */
+ * last; a poll finds an agent that last polled another server, which is
+ * then recorded as this one's; on PostgreSQL a row another
+ * transaction holds makes the write give up at once, the reports kept
+ * for the next. */
 static void test_reports(struct store *st, const char *path)
 {
 	struct store *other = store_open(path, msg, sizeof(msg));
 	const char *os = NULL;
 	char sql[256];
 	int64_t id = 0, claimed[2] = { 0, 0 };
+	struct store_delivery d;
+	bool queued, tasks, here;
 	PGconn *c = NULL;
 	PGresult *res;
 
@@ -395,20 +398,26 @@ static void test_reports(struct store *st, const char *path)
 	CHECK(flush(st) == SERR_OK);
 	CHECK(seen_at(other, id, &os) == 5001 && strcmp(os, "A") == 0);
 
-	/* Last seen at server 7, which its delivery waits at. */
+	/* Last seen at server 7, which its delivery waits at: a poll here
+	 * finds it so; once recorded here, the changes come here. */
 	snprintf(sql, sizeof(sql), "UPDATE clients SET frontend = 7 WHERE node = %lld; "
 		 "DELETE FROM deliveries WHERE client = %lld; INSERT INTO deliveries (client, "
-		 "version, created, next_attempt, frontend) VALUES (%lld, 1, 0, %lld, 7)",
-		 (long long)id, (long long)id, (long long)id, (long long)STORE_NEVER);
+		 "version, created, next_attempt, frontend) VALUES (%lld, 1, 0, 0, 7)",
+		 (long long)id, (long long)id, (long long)id);
 	CHECK(raw_exec(path, sql));
+	CHECK(store_poll_state(st, id, 0, &d, &queued, &tasks, &here) == SERR_OK && queued &&
+	      d.version == 1 && !tasks && !here);
 	claimed[0] = id;
 	CHECK(store_deliveries_claim(st, time(NULL), 100, count_claim, claimed) == SERR_OK &&
 	      claimed[1] == 0);
-	CHECK(store_agent_seen(st, id, NULL, 5002, msg, sizeof(msg)) == SERR_OK);
-	CHECK(flush(st) == SERR_OK);
+	CHECK(store_agent_here(st, id) == SERR_OK);
+	CHECK(store_poll_state(st, id, 0, &d, &queued, &tasks, &here) == SERR_OK && here);
+	CHECK(store_client_update_now(st, id, msg, sizeof(msg)) == SERR_OK);
 	CHECK(store_deliveries_claim(st, time(NULL), 100, count_claim, claimed) == SERR_OK &&
 	      claimed[1] == 1);
 	store_deliveries_cancel(st, id, &(int64_t){ 0 });
+	CHECK(store_poll_state(st, 999999, 0, &d, &queued, &tasks, &here) == SERR_NOENT &&
+	      !queued && !here);
 
 	if (is_postgres(path)) {
 		c = PQconnectdb(path);

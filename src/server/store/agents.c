@@ -177,35 +177,16 @@ enum serr store_agent_seen(struct store *st, int64_t id, const char *status, int
 }
 
 /* Writes the reports of one chunk, a JSON array of [id, last_seen,
- * observed, status or null]; *arrived counts those whose agents came
- * from another server. (Plain ? only: the rows' FROM item has one.) */
-static enum serr seen_write(struct store *st, const char *chunk, int64_t *arrived,
-			    char *errbuf, size_t errlen)
+ * observed, status or null]. */
+static enum serr seen_write(struct store *st, const char *chunk, char *errbuf, size_t errlen)
 {
-	const char *rows = db_json_rows(st->db);
-	char sql[512];
-	int64_t n = 0;
-	enum serr err;
+	char sql[400];
 
-	/* What was queued for them at another server is delivered here. */
-	snprintf(sql, sizeof(sql), "UPDATE deliveries SET frontend = ?, next_attempt = 0 "
-		 "WHERE frontend != ? AND client IN (SELECT CAST(v.value ->> 0 AS BIGINT) "
-		 "FROM %s)", rows);
-	err = store_sql_exec(st, errbuf, errlen, sql, "iis", st->frontend, st->frontend, chunk);
-	if (err == SERR_OK) {
-		snprintf(sql, sizeof(sql), "SELECT count(*) FROM clients c JOIN %s ON c.node = "
-			 "CAST(v.value ->> 0 AS BIGINT) WHERE c.frontend != ?", rows);
-		err = store_sql_int(st, &n, errbuf, errlen, sql, "si", chunk, st->frontend);
-		*arrived += n;
-	}
-	if (err == SERR_OK) {
-		snprintf(sql, sizeof(sql), "UPDATE clients SET last_seen = CAST(v.value ->> 1 AS "
-			 "BIGINT), seen_observed = CAST(v.value ->> 2 AS BIGINT), status = "
-			 "COALESCE(v.value ->> 3, clients.status), frontend = ? FROM %s WHERE "
-			 "clients.node = CAST(v.value ->> 0 AS BIGINT)", rows);
-		err = store_sql_exec(st, errbuf, errlen, sql, "is", st->frontend, chunk);
-	}
-	return err;
+	snprintf(sql, sizeof(sql), "UPDATE clients SET last_seen = CAST(v.value ->> 1 AS "
+		 "BIGINT), seen_observed = CAST(v.value ->> 2 AS BIGINT), status = "
+		 "COALESCE(v.value ->> 3, clients.status) FROM %s WHERE clients.node = "
+		 "CAST(v.value ->> 0 AS BIGINT)", db_json_rows(st->db));
+	return store_sql_exec(st, errbuf, errlen, sql, "s", chunk);
 }
 
 enum serr store_seen_flush(struct store *st, char *errbuf, size_t errlen)
@@ -214,7 +195,6 @@ enum serr store_seen_flush(struct store *st, char *errbuf, size_t errlen)
 	json_t *chunk = NULL;
 	const struct seen_entry *e;
 	enum serr err;
-	int64_t arrived = 0;
 	char *text;
 	size_t i = 0;
 
@@ -230,22 +210,17 @@ enum serr store_seen_flush(struct store *st, char *errbuf, size_t errlen)
 		chunk = json_array();
 		for (; chunk && i < s->cap && json_array_size(chunk) < SEEN_CHUNK; i++) {
 			e = &s->slot[i];
-			if (e->id && json_array_append_new(chunk, json_pack("[I I I s*]",
+			if (e->id && json_array_append_new(chunk, json_pack("[I I I s?]",
 					(json_int_t)e->id, (json_int_t)e->last_seen,
 					(json_int_t)e->observed, e->status)) != 0)
 				break;
 		}
 		text = chunk ? json_dumps(chunk, JSON_COMPACT) : NULL;
 		err = !text ? SERR_NOMEM : json_array_size(chunk) == 0 ? SERR_OK :
-		      seen_write(st, text, &arrived, errbuf, errlen);
+		      seen_write(st, text, errbuf, errlen);
 		free(text);
 		json_decref(chunk);
 	}
-	/* Their tasks and deliveries are handed out here now. */
-	if (err == SERR_OK && arrived > 0)
-		err = db_ring(st->db, STORE_BELL_DELIVERIES, errbuf, errlen);
-	if (err == SERR_OK && arrived > 0)
-		err = db_ring(st->db, STORE_BELL_TASKS, errbuf, errlen);
 	err = store_finish(st, err, errbuf, errlen);
 	if (err != SERR_OK)
 		return err;
@@ -369,6 +344,45 @@ enum serr store_delivery_get(struct store *st, int64_t client, struct store_deli
 	}
 	db_finalize(stmt);
 	return err;
+}
+
+enum serr store_poll_state(struct store *st, int64_t client, int64_t resend_before,
+			   struct store_delivery *d, bool *queued, bool *tasks, bool *here)
+{
+	struct db_stmt *stmt = store_prepare(st, NULL, 0, "SELECT d.version, d.attempts, "
+					     "d.next_attempt, CASE WHEN EXISTS (SELECT 1 FROM "
+					     "tasks t WHERE t.client = ?1 AND (t.state = 'queued' "
+					     "OR (t.state = 'delivered' AND t.sent <= ?2))) THEN 1 "
+					     "ELSE 0 END, c.frontend FROM clients c LEFT JOIN "
+					     "deliveries d ON d.client = c.node WHERE c.node = ?1",
+					     "ii", client, resend_before);
+	enum serr err = SERR_OK;
+
+	*queued = *tasks = *here = false;
+	if (!stmt)
+		return SERR_DB;
+	if (db_step(stmt, &err, NULL, 0)) {
+		*queued = db_column_type(stmt, 0) != DB_NULL;
+		if (*queued)
+			*d = (struct store_delivery){ .client = client,
+						      .version = db_column_int(stmt, 0),
+						      .attempts = db_column_int(stmt, 1),
+						      .next_attempt = db_column_int(stmt, 2) };
+		*tasks = db_column_int(stmt, 3) != 0;
+		*here = db_column_int(stmt, 4) == st->frontend;
+	} else if (err == SERR_OK) {
+		err = SERR_NOENT;
+	}
+	db_finalize(stmt);
+	if (err != SERR_OK)
+		*queued = *tasks = *here = false;
+	return err;
+}
+
+enum serr store_agent_here(struct store *st, int64_t client)
+{
+	return store_sql_exec(st, NULL, 0, "UPDATE clients SET frontend = ? WHERE node = ?", "ii",
+			      st->frontend, client);
 }
 
 enum serr store_delivery_retry(struct store *st, int64_t client, int64_t attempts,
