@@ -164,6 +164,11 @@ bool doorbell_cut_off(const struct doorbell *d)
 	return d && !d->bell;
 }
 
+bool doorbell_answering(const struct doorbell *d)
+{
+	return !d || (d->bell && store_bell_waited(d->bell) <= TICK_MS * 3 / 2);
+}
+
 void doorbell_free(struct doorbell *d)
 {
 	if (!d)

@@ -41,6 +41,13 @@ struct doorbell *doorbell_new(struct loop *loop, struct store *st, const char *t
  * answers 503 meanwhile. False for NULL (no database shared). */
 bool doorbell_cut_off(const struct doorbell *d);
 
+/* Whether the database answered the bell's last question in time (within
+ * a tick and a half): false while cut off, or while it is silent (what
+ * can wait, such as the agents' reports, is not sent: a statement to a
+ * database cut off without a word holds the loop until the store gives
+ * up on it). True for NULL. */
+bool doorbell_answering(const struct doorbell *d);
+
 /* Closes it (NULL is accepted). */
 void doorbell_free(struct doorbell *d);
 

@@ -85,6 +85,10 @@ void store_bell_close(struct store_bell *b);
  * the milliseconds the awaited answer has been waited for (0: none). */
 uint64_t store_bell_ask(struct store_bell *b);
 
+/* The milliseconds the awaited answer has been waited for (0: none);
+ * asks nothing. */
+uint64_t store_bell_waited(const struct store_bell *b);
+
 /* Lets the store's statements that wait long ask on bell (NULL: none;
  * it must outlive its registration) whether the server lives. */
 void store_set_bell(struct store *st, struct store_bell *bell);

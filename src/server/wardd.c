@@ -313,14 +313,14 @@ static bool setup_enrollment(struct store *st, const struct config *cfg, const s
 }
 
 /* Every second: the agents' reports held are written (not while the
- * database is out of reach: kept for when it is back). */
+ * database is out of reach or silent: kept for when it answers). */
 static void on_second(void *arg)
 {
 	struct api_ctx *ctx = arg;
 	enum serr err;
 	char msg[256];
 
-	if (ctx->bell && doorbell_cut_off(ctx->bell))
+	if (!doorbell_answering(ctx->bell))
 		return;
 	err = store_seen_flush(ctx->st, msg, sizeof(msg));
 	if (err != SERR_OK && err != SERR_BUSY)

@@ -289,6 +289,10 @@ int db_postgres_bell_read(struct db_bell *b);
  * the milliseconds the awaited answer has been waited for (0: none was). */
 uint64_t db_postgres_bell_ask(struct db_bell *b);
 
+/* The milliseconds the answer db_postgres_bell_ask() awaits has been
+ * waited for (0: none is awaited); asks nothing. */
+uint64_t db_postgres_bell_waited(const struct db_bell *b);
+
 /* Lets db's statements that wait long ask bell (NULL: none) whether the
  * server lives (see await() in postgres.c). Nothing on another backend. */
 void db_postgres_set_bell(struct db *db, struct db_bell *bell);

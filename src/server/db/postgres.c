@@ -1080,6 +1080,11 @@ uint64_t db_postgres_bell_ask(struct db_bell *b)
 	return 0;
 }
 
+uint64_t db_postgres_bell_waited(const struct db_bell *b)
+{
+	return b->asked_ns ? (util_now_ns() - b->asked_ns) / 1000000 : 0;
+}
+
 int db_postgres_bell_read(struct db_bell *b)
 {
 	PGresult *res;

@@ -367,6 +367,11 @@ uint64_t store_bell_ask(struct store_bell *b)
 	return db_postgres_bell_ask(b->bell);
 }
 
+uint64_t store_bell_waited(const struct store_bell *b)
+{
+	return db_postgres_bell_waited(b->bell);
+}
+
 void store_set_bell(struct store *st, struct store_bell *bell)
 {
 	db_postgres_set_bell(st->db, bell ? bell->bell : NULL);
