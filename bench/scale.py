@@ -220,11 +220,14 @@ def run(args, pg):
     victim.proc.send_signal(signal.SIGKILL)
     victim.proc.wait()
     killed = time.time()
-    left = None
+    left, shown = None, 0
     while time.time() - killed < 300:
         left = pg.query(target, f"SELECT count(*) FROM clients WHERE frontend = {victim.i}")[0][0]
         if left == 0:
             break
+        if time.time() - killed >= shown:
+            log(f"failover: {left} agents left after {time.time() - killed:.0f}s")
+            shown += 5
         time.sleep(0.5)
     failover = time.time() - killed if left == 0 else None
     log(f"failover: the killed frontend's {len(theirs)} agents polling the others after "

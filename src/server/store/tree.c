@@ -241,7 +241,8 @@ static enum serr walk_read(struct store *st, struct walk *w, char *errbuf, size_
 	db_finalize(stmt);
 	if (err != SERR_OK)
 		return err;
-	qsort(w->node, w->n, sizeof(*w->node), walk_cmp);
+	if (w->n)
+		qsort(w->node, w->n, sizeof(*w->node), walk_cmp);
 	stmt = store_prepare(st, errbuf, errlen, SUBTREE_CTE "SELECT s.node, s.key, s.value "
 			     "FROM sub JOIN settings s ON s.node = sub.id WHERE s.node != ?1",
 			     "i", w->top);
