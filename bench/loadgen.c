@@ -107,6 +107,9 @@ struct lg {
 	long have;
 	/* counters */
 	long deliveries, polls_empty, errors, enrolled, status_sent;
+	/* failed requests by cause: timed out, not connected, cut off (any
+	 * other transfer error), answered 503 */
+	long timeouts, refusals, cuts, unavailable;
 	long updated, refused, downloads;
 	long long bytes;
 	uint64_t last_done;
@@ -482,6 +485,14 @@ static void drain(struct lg *lg, CURLM *multi)
 		status = 0;
 		if (msg->data.result == CURLE_OK)
 			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+		else if (msg->data.result == CURLE_OPERATION_TIMEDOUT)
+			lg->timeouts++;
+		else if (msg->data.result == CURLE_COULDNT_CONNECT)
+			lg->refusals++;
+		else
+			lg->cuts++;
+		if (status == 503)
+			lg->unavailable++;
 		curl_multi_remove_handle(multi, msg->easy_handle);
 		finished(lg, a, status);
 	}
@@ -696,8 +707,10 @@ int main(int argc, char **argv)
 		if (now - last_stats >= 5000) {
 			/* For the driver: counters as they grow. */
 			fprintf(stderr, "STATS %.1f deliveries %ld status_reports %ld errors %ld "
-				"ready %d failovers %ld\n", (double)(now - start_ms) / 1000.0,
-				lg.deliveries, lg.status_sent, lg.errors, lg.nready, lg.failovers);
+				"(timeouts %ld refusals %ld cuts %ld 503 %ld) ready %d "
+				"failovers %ld\n", (double)(now - start_ms) / 1000.0,
+				lg.deliveries, lg.status_sent, lg.errors, lg.timeouts, lg.refusals,
+				lg.cuts, lg.unavailable, lg.nready, lg.failovers);
 			last_stats = now;
 		}
 		if (!announced && lg.nready == lg.n) {
@@ -714,8 +727,10 @@ int main(int argc, char **argv)
 	else
 		printf("{\"agents\": %d, \"enrolled\": %ld, \"ready\": %d, \"deliveries\": "
 		       "%ld, \"empty_polls\": %ld, \"status_reports\": %ld, \"errors\": %ld, "
-		       "\"failovers\": %ld}\n", lg.n, lg.enrolled, lg.nready, lg.deliveries,
-		       lg.polls_empty, lg.status_sent, lg.errors, lg.failovers);
+		       "\"failovers\": %ld, \"timeouts\": %ld, \"refusals\": %ld, \"cuts\": %ld, "
+		       "\"unavailable\": %ld}\n", lg.n, lg.enrolled, lg.nready, lg.deliveries,
+		       lg.polls_empty, lg.status_sent, lg.errors, lg.failovers, lg.timeouts,
+		       lg.refusals, lg.cuts, lg.unavailable);
 	fclose(lg.events);
 	if (lg.acks)
 		fclose(lg.acks);

@@ -276,13 +276,21 @@ static bool stopping(struct channel *ch)
 	return stop;
 }
 
-/* Waits seconds (a back-off), or less when stopped or asked something. */
+/* Waits a back-off of seconds, drawn between half and all of it (a fleet
+ * that lost its server all at once then does not come back in step), or
+ * less when stopped or asked something. */
 static void pause_for(struct channel *ch, unsigned seconds)
 {
+	uint64_t ms = (uint64_t)seconds * 500 + randombytes_uniform(seconds * 500 + 1);
 	struct timespec until;
 
 	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += seconds;
+	until.tv_sec += (time_t)(ms / 1000);
+	until.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
 	pthread_mutex_lock(&ch->lock);
 	while (!ch->stop && !ch->npending &&
 	       pthread_cond_timedwait(&ch->wake, &ch->lock, &until) == 0)

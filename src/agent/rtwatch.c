@@ -40,13 +40,19 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void allow(struct shared *sh, int fan, int fd)
+/* Allows the permission event of descriptor number fd (in the reader's
+ * table): whether there was one. */
+static bool respond(int fan, int fd)
 {
 	struct fanotify_response r = { .fd = fd, .response = FAN_ALLOW };
 
+	return write(fan, &r, sizeof(r)) == (ssize_t)sizeof(r);
+}
+
+static void allow(struct shared *sh, int fan, int fd)
+{
 	atomic_fetch_add(&sh->allowed, 1);
-	if (write(fan, &r, sizeof(r)) < 0 && errno != ENOENT)
-		return; /* nothing to tell anyone from here */
+	respond(fan, fd); /* (ENOENT: answered meanwhile; nothing to tell anyone from here) */
 }
 
 /* The child's rights: none. Answering on the fanotify descriptor it holds
@@ -77,7 +83,7 @@ static _Noreturn void child_main(struct shared *sh, pid_t parent)
 		char bytes[4096];
 	} buf;
 	const struct fanotify_event_metadata *m;
-	uint64_t now, timeout, tick;
+	uint64_t now, timeout, tick, swept = 0, beat;
 	struct timespec ts;
 	ssize_t n;
 	int fd;
@@ -91,9 +97,24 @@ static _Noreturn void child_main(struct shared *sh, pid_t parent)
 		if (getppid() != parent)
 			_exit(0);
 		now = now_ns();
+		beat = atomic_load(&sh->beat);
 		/* The agent's timer beats every tick; a tick more is its slack. */
-		if (now - atomic_load(&sh->beat) <= timeout + TICK_NS)
+		if (now - beat <= timeout + TICK_NS)
 			continue;
+		/* Events the agent read but had not marked when it stopped (a
+		 * stop lands between read() and rtwatch_hold() as readily as
+		 * anywhere) are answered by number, once a stall: the kernel
+		 * matches a response to its event by the descriptor number the
+		 * reader was given, and a number with no event is refused
+		 * (ENOENT). */
+		if (beat != swept) {
+			swept = beat;
+			for (fd = 0; fd < RTWATCH_FDS; fd++)
+				if (respond(3, fd)) {
+					atomic_store(&sh->waiting[fd], 0);
+					atomic_fetch_add(&sh->allowed, 1);
+				}
+		}
 		for (fd = 0; fd < RTWATCH_FDS; fd++)
 			if (atomic_exchange(&sh->waiting[fd], 0))
 				allow(sh, 3, fd);

@@ -103,13 +103,18 @@ static void on_tick(void *arg)
 {
 	struct doorbell *d = arg;
 	char msg[512];
+	uint64_t waited;
 
 	/* (A statement that waited long may have taken in the bell's data,
 	 * asking whether the server lives: what rang is read here.) */
 	if (d->bell && hear(d)) {
-		if (store_bell_ask(d->bell) >= SILENCE_MS)
-			lose(d, "the database did not answer the connection that hears the other "
-			     "servers");
+		waited = store_bell_ask(d->bell);
+		if (waited >= SILENCE_MS) {
+			snprintf(msg, sizeof(msg), "the database did not answer the connection "
+				 "that hears the other servers in %llu ms",
+				 (unsigned long long)waited);
+			lose(d, msg);
+		}
 		return;
 	}
 	if (!d->opening) {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fanotify.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -24,6 +25,7 @@
 #include "agent/realtime.h"
 #include "agent/rtcache.h"
 #include "agent/rtdirs.h"
+#include "agent/rtwatch.h"
 #include "check.h"
 #include "common/util.h"
 #include "engine/engine.h"
@@ -490,6 +492,80 @@ static struct engine *make_engine(const char *ndb)
 	return eng;
 }
 
+struct opener {
+	char path[600];
+	atomic_int done; /* 1 opened, -1 failed */
+};
+
+static void *open_file(void *arg)
+{
+	struct opener *o = arg;
+	int fd = open(o->path, O_RDONLY);
+
+	if (fd >= 0)
+		close(fd);
+	atomic_store(&o->done, fd >= 0 ? 1 : -1);
+	return NULL;
+}
+
+/* The watchdog process answers an event the agent read but had not marked
+ * held when it stopped (a SIGSTOP lands between read() and
+ * rtwatch_hold() as well as anywhere): the open waiting on it goes on. */
+static void test_rtwatch_unmarked(const char *mnt)
+{
+	struct opener o = { .done = 0 };
+	union {
+		struct fanotify_event_metadata m;
+		char bytes[4096];
+	} buf;
+	struct pollfd p;
+	struct rtwatch *w;
+	struct fanotify_response r;
+	char msg[256];
+	ssize_t n = -1;
+	pthread_t t;
+	int fan, i;
+
+	snprintf(o.path, sizeof(o.path), "%s/unmarked.txt", mnt);
+	write_file(o.path, "x", 1, 0600);
+	fan = fanotify_init(FAN_CLOEXEC | FAN_CLASS_CONTENT | FAN_NONBLOCK,
+			    O_RDONLY | O_LARGEFILE);
+	CHECK(fan >= 0);
+	if (fan < 0)
+		return;
+	CHECK(fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_OPEN_PERM, AT_FDCWD,
+			    mnt) == 0);
+	w = rtwatch_start(fan, 200 * 1000000ull, msg, sizeof(msg));
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	pthread_create(&t, NULL, open_file, &o);
+	/* The agent reads the event, beating until then (else the watchdog
+	 * takes it from the queue itself), and stops. */
+	p = (struct pollfd){ .fd = fan, .events = POLLIN };
+	for (i = 0; i < 200 && n < 0; i++) {
+		rtwatch_beat(w);
+		if (poll(&p, 1, 50) == 1)
+			n = read(fan, buf.bytes, sizeof(buf.bytes));
+	}
+	CHECK(n >= (ssize_t)sizeof(buf.m) && (buf.m.mask & FAN_OPEN_PERM) && buf.m.fd >= 0);
+	for (i = 0; i < 100 && !atomic_load(&o.done); i++)
+		usleep(50000);
+	CHECK(atomic_load(&o.done) == 1);
+	CHECK(rtwatch_allowed(w) >= 1);
+	if (n > 0 && buf.m.fd >= 0) {
+		/* (Without the watchdog's answer, the test's own, so that the
+		 * thread ends.) */
+		r = (struct fanotify_response){ .fd = buf.m.fd, .response = FAN_ALLOW };
+		if (write(fan, &r, sizeof(r)) < 0 && errno != ENOENT)
+			CHECK(!"answering the event");
+		close(buf.m.fd);
+	}
+	pthread_join(t, NULL);
+	rtwatch_stop(w);
+	close(fan);
+}
+
 /* The cache alone: identities, generations, replacement, bounds. */
 static void test_rtcache(void)
 {
@@ -644,6 +720,7 @@ int main(void)
 	/* Before any thread starts (a user namespace needs a single thread). */
 	CHECK(unavailable(mnt, false, "no CAP_SYS_ADMIN"));
 	CHECK(unavailable(mnt, true, "user namespace"));
+	test_rtwatch_unmarked(mnt);
 
 	for (i = 0; i < sizeof(marker) - 1; i++)
 		snprintf(hex + 2 * i, 3, "%02x", (unsigned char)marker[i]);

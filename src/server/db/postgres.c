@@ -990,8 +990,6 @@ static enum serr pg_hold(struct db *db, int64_t key, bool on, bool *taken, char 
 	return err;
 }
 
-/* Within reach again (the doorbell just connected): a lost connection
- * is opened again at the next statement, without waiting RECONNECT_MS. */
 /* The commit of this transaction does not wait for its WAL on disk: a
  * crash of PostgreSQL may lose it (the last ~0.6 s of such commits),
  * never half of it, and never a commit that waited. */
@@ -1007,6 +1005,8 @@ void db_postgres_set_bell(struct db *db, struct db_bell *bell)
 		conn(db)->bell = bell;
 }
 
+/* Within reach again (the doorbell just connected): a lost connection
+ * is opened again at the next statement, without waiting RECONNECT_MS. */
 static void pg_set_reachable(struct db *db, bool reachable)
 {
 	conn(db)->unreachable = !reachable;
