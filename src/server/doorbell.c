@@ -26,6 +26,7 @@ struct doorbell {
 	struct store_bell *bell;   /* NULL while lost */
 	int fd;
 	bool lost_logged;
+	uint64_t last_tick_ns;     /* when on_tick() last ran */
 	/* Opening it again, on a thread of its own (a database out of reach
 	 * holds the connecting thread for connect_timeout). */
 	bool opening;
@@ -103,16 +104,20 @@ static void on_tick(void *arg)
 {
 	struct doorbell *d = arg;
 	char msg[512];
-	uint64_t waited;
+	uint64_t waited, now, held;
 
 	/* (A statement that waited long may have taken in the bell's data,
 	 * asking whether the server lives: what rang is read here.) */
+	now = util_now_ns();
+	held = d->last_tick_ns ? (now - d->last_tick_ns) / 1000000 : 0;
+	d->last_tick_ns = now;
 	if (d->bell && hear(d)) {
 		waited = store_bell_ask(d->bell);
 		if (waited >= SILENCE_MS) {
 			snprintf(msg, sizeof(msg), "the database did not answer the connection "
-				 "that hears the other servers in %llu ms",
-				 (unsigned long long)waited);
+				 "that hears the other servers in %llu ms (the last look was %llu "
+				 "ms before)", (unsigned long long)waited,
+				 (unsigned long long)held);
 			lose(d, msg);
 		}
 		return;

@@ -1085,14 +1085,25 @@ uint64_t db_postgres_bell_waited(const struct db_bell *b)
 	return b->asked_ns ? (util_now_ns() - b->asked_ns) / 1000000 : 0;
 }
 
+/* How many reads db_postgres_bell_read() makes at most of what waits. */
+#define BELL_READS 256
+
 int db_postgres_bell_read(struct db_bell *b)
 {
+	struct pollfd p = { .fd = PQsocket(b->c), .events = POLLIN };
 	PGresult *res;
 	PGnotify *n;
-	int rung = 0, i;
+	int rung = 0, i, reads = 0;
+	bool heard = false;
 
-	if (!PQconsumeInput(b->c) || PQstatus(b->c) != CONNECTION_OK)
-		return -1;
+	/* All that waits: a loop held for seconds finds the notifications of
+	 * that time queued before the answer to its question, more than one
+	 * read of libpq takes, and would judge the database silent. */
+	do {
+		if (!PQconsumeInput(b->c) || PQstatus(b->c) != CONNECTION_OK)
+			return -1;
+		p.revents = 0;
+	} while (++reads < BELL_READS && poll(&p, 1, 0) == 1 && (p.revents & POLLIN));
 	/* The answer to db_postgres_bell_ask(), taken in whole. */
 	while (b->asked_ns && !PQisBusy(b->c)) {
 		res = PQgetResult(b->c);
@@ -1101,11 +1112,16 @@ int db_postgres_bell_read(struct db_bell *b)
 		PQclear(res);
 	}
 	while ((n = PQnotifies(b->c)) != NULL) {
+		heard = true;
 		for (i = 0; b->channels[i]; i++)
 			if (strcmp(n->relname, b->channels[i]) == 0)
 				rung |= 1 << i;
 		PQfreemem(n);
 	}
+	/* Notifications still coming: the database lives, and the answer
+	 * comes behind them; silence counts from the last heard. */
+	if (heard && b->asked_ns)
+		b->asked_ns = util_now_ns();
 	return rung;
 }
 
