@@ -45,7 +45,11 @@ def postgres_usage(pg):
         main = int(f.readline())
     pids = [main] + [int(p) for p in subprocess.run(
         ["pgrep", "-P", str(main)], capture_output=True, text=True).stdout.split()]
-    cpu = rss = 0
+    # (Backends that ended count in the postmaster's children's time.)
+    with open(f"/proc/{main}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    cpu = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    rss = 0
     for pid in pids:
         try:
             c, r, _ = proc_stat(pid)
@@ -207,7 +211,14 @@ def run(args, pg):
     switch = max(seen[k] for k in versions.items() if k in seen) - t_switch
     log(f"root change reached {len(versions) - len(pending)}/{len(versions)} in {switch:.1f}s")
 
-    # Single-agent changes through frontend 0, the agent on any frontend.
+    # Single-agent changes through frontend 0, the agent on any frontend,
+    # once the root change's acknowledgements are in (timed in a quiet
+    # fleet, not behind the rollout's tail).
+    quiet = time.monotonic()
+    while time.monotonic() - quiet < 300 and \
+            pg.query(target, "SELECT count(*) FROM deliveries")[0][0] > 0:
+        time.sleep(0.5)
+    log(f"every delivery acknowledged {time.monotonic() - quiet:.1f}s later")
     p50, p99, _ = time_changes(api, list(versions), args.singles, events)
     log(f"single change: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
 
@@ -217,6 +228,8 @@ def run(args, pg):
     # reach them through the others, each version once.
     victim = fronts[-1]
     theirs = sorted({c for (c, _), _ in events[-1].seen.items()})
+    survivors = procs[:n - 1] + procs[n:]
+    cpu_before = [proc_stat(pid)[0] for _, pid in survivors] + [postgres_usage(pg)[0]]
     victim.proc.send_signal(signal.SIGKILL)
     victim.proc.wait()
     killed = time.time()
@@ -230,6 +243,13 @@ def run(args, pg):
             shown += 5
         time.sleep(0.5)
     failover = time.time() - killed if left == 0 else None
+    # Where the failover's CPU went (the killed frontend's load generator
+    # makes every agent's TLS handshake, which real agents make on their
+    # own hosts).
+    cpu_after = [proc_stat(pid)[0] for _, pid in survivors] + [postgres_usage(pg)[0]]
+    failover_cpu = ", ".join(f"{name} {b - a:.1f} s" for (name, _), a, b in zip(
+        survivors + [("postgres", 0)], cpu_before, cpu_after))
+    log(f"failover: CPU meanwhile: {failover_cpu}")
     log(f"failover: the killed frontend's {len(theirs)} agents polling the others after "
         f"{failover if failover is not None else float('nan'):.1f}s ({left} left)")
     f50, f99, _ = time_changes(api, theirs, 20, events)
@@ -286,6 +306,7 @@ def run(args, pg):
         ("a killed frontend's agents served again: every one polling another frontend "
          "(as the database records it)",
          f"{failover:.1f} s" if failover is not None else "not within 300 s"),
+        ("CPU spent meanwhile (surviving wardd, load generators, PostgreSQL)", failover_cpu),
         ("then a change to one of them, p50 / p99 (20 changes)",
          f"{f50 * 1000:.0f} / {f99 * 1000:.0f} ms"),
         (f"then a root change reaching the {n - 1} frontends' agents (all {total:,})",

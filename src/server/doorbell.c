@@ -106,11 +106,11 @@ static void on_tick(void *arg)
 	char msg[512];
 	uint64_t waited, now, held;
 
-	/* (A statement that waited long may have taken in the bell's data,
-	 * asking whether the server lives: what rang is read here.) */
 	now = util_now_ns();
 	held = d->last_tick_ns ? (now - d->last_tick_ns) / 1000000 : 0;
 	d->last_tick_ns = now;
+	/* (A statement that waited long may have taken in the bell's data,
+	 * asking whether the server lives: what rang is read here.) */
 	if (d->bell && hear(d)) {
 		waited = store_bell_ask(d->bell);
 		if (waited >= SILENCE_MS) {

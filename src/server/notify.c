@@ -29,6 +29,9 @@ struct notify {
 	struct store *st;
 	const struct config *cfg;
 	struct chan **chans;       /* indexed by client id */
+	/* By client id as well: recorded in the store as polling this
+	 * server (store_agent_here()) since it started. */
+	bool *recorded;
 	size_t nchans;
 	int64_t in_flight;
 	int kick;
@@ -44,6 +47,7 @@ struct notify {
 static struct chan *chan_get(struct notify *n, int64_t client, int create)
 {
 	struct chan **grown, *c;
+	bool *recorded;
 	size_t want;
 
 	if (client <= 0)
@@ -61,6 +65,11 @@ static struct chan *chan_get(struct notify *n, int64_t client, int create)
 			return NULL;
 		memset(grown + n->nchans, 0, (want - n->nchans) * sizeof(*grown));
 		n->chans = grown;
+		recorded = realloc(n->recorded, want * sizeof(*recorded));
+		if (!recorded)
+			return NULL;
+		memset(recorded + n->nchans, 0, (want - n->nchans) * sizeof(*recorded));
+		n->recorded = recorded;
 		n->nchans = want;
 	}
 	c = calloc(1, sizeof(*c));
@@ -312,6 +321,7 @@ void notify_free(struct notify *n)
 	for (i = 0; i < n->nchans; i++)
 		free(n->chans[i]);
 	free(n->chans);
+	free(n->recorded);
 	free(n);
 }
 
@@ -352,7 +362,11 @@ void notify_poll(struct notify *n, struct http_req *req, int64_t client, int64_t
 	/* (On failure none: the next poll or change looks again.) An agent
 	 * that last polled another server (it failed over) is this one's
 	 * from now: the changes queued for it come here; what was queued
-	 * before that is read again. */
+	 * before that is read after. An agent's first poll since this server
+	 * started is recorded before the read (one that failed over costs
+	 * no read more; one already here, a write of nothing). */
+	if (!n->recorded[client] && store_agent_here(n->st, client) == SERR_OK)
+		n->recorded[client] = true;
 	if (store_poll_state(n->st, client, now - n->cfg->ack_timeout, &d, &queued, &tasks,
 			     &here) == SERR_OK && !here &&
 	    store_agent_here(n->st, client) == SERR_OK)

@@ -325,6 +325,11 @@ const char *db_json_rows(const struct db *db)
 	return db->be->json_rows;
 }
 
+const char *db_soft_commit(const struct db *db)
+{
+	return db->be->soft_commit;
+}
+
 void db_set_reachable(struct db *db, bool reachable)
 {
 	if (db->be->set_reachable)

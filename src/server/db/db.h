@@ -143,6 +143,10 @@ struct db_backend {
 	 * parameter, aliased v: its column value holds each element, read
 	 * with ->> (one statement for a batch of rows, whatever its size). */
 	const char *json_rows;
+	/* A query of one row whose evaluation lets the single statement
+	 * (autocommitted) it is a WITH item of commit without waiting for the
+	 * disk: soft state, one round trip. */
+	const char *soft_commit;
 	/* Lets the transaction under way commit without waiting for the
 	 * disk, and its statements wait at most 100 ms for a lock another
 	 * transaction holds (SERR_BUSY) (NULL: a backend whose commits cost
@@ -323,6 +327,10 @@ bool db_shared(const struct db *db);
 /* The FROM item of a JSON array parameter's elements (db_backend's
  * json_rows). */
 const char *db_json_rows(const struct db *db);
+
+/* The query that makes a statement's commit soft (db_backend's
+ * soft_commit). */
+const char *db_soft_commit(const struct db *db);
 
 /* Copies the database to the new file out (db_backend.snapshot). */
 enum serr db_snapshot(struct db *db, const char *out, char *errbuf, size_t errlen);

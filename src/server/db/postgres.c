@@ -1398,6 +1398,7 @@ const struct db_backend db_postgres = {
 	.hold = pg_hold,
 	.shared = true,
 	.json_rows = "json_array_elements(CAST(? AS json)) AS v",
+	.soft_commit = "SELECT set_config('synchronous_commit', 'off', true)",
 	.set_reachable = pg_set_reachable,
 	.relax = pg_relax,
 	.check = pg_check,

@@ -708,6 +708,7 @@ const struct db_backend db_sqlite = {
 	.hold = sqlite_hold,
 	.shared = false,
 	.json_rows = "json_each(?) AS v",
+	.soft_commit = "SELECT 1",
 	.check = sqlite_check,
 	.snapshot = sqlite_snapshot,
 	.copy_is_db = true,

@@ -379,10 +379,17 @@ enum serr store_poll_state(struct store *st, int64_t client, int64_t resend_befo
 	return err;
 }
 
+/* One round trip, and no wait for the disk: a failover brings thousands
+ * of these at once, and one lost in a crash of PostgreSQL is written again
+ * at the agent's next poll. */
 enum serr store_agent_here(struct store *st, int64_t client)
 {
-	return store_sql_exec(st, NULL, 0, "UPDATE clients SET frontend = ? WHERE node = ?", "ii",
-			      st->frontend, client);
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "WITH soft AS (%s) UPDATE clients SET frontend = ?1 FROM soft "
+		 "WHERE node = ?2 AND (frontend IS NULL OR frontend != ?1)",
+		 db_soft_commit(st->db));
+	return store_sql_exec(st, NULL, 0, sql, "ii", st->frontend, client);
 }
 
 enum serr store_delivery_retry(struct store *st, int64_t client, int64_t attempts,
