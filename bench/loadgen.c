@@ -18,7 +18,9 @@
  * Agents fail over as ward-agent does: the enrollment answer lists the
  * server's frontends, and an agent whose frontend does not answer (or
  * answers 502, 503, 504) turns to the next; "STATS" lines and the summary
- * count the turns ("failovers").
+ * count the turns ("failovers"). Agents that turned make their new
+ * connections --setups at a time (256), as hosts of their own would
+ * rather than in one process's lockstep.
  *
  * With --update COMPONENT --have N, each agent instead updates that
  * component from version N as ward-agent does: it asks for the plan, then
@@ -72,6 +74,9 @@ struct lg_agent {
 	json_t *steps;         /* update mode: the plan's steps */
 	size_t step;           /* the step being downloaded */
 	bool discard;          /* count the answer's bytes, keep none */
+	bool turned;           /* failed over: its next request makes a connection */
+	bool setting_up;       /* counted in *setups until that connection is made */
+	int *setups;
 };
 
 struct lg;
@@ -99,6 +104,11 @@ struct lg {
 	int64_t heartbeat_ms;
 	long long_poll;
 	int enrolling, enroll_max, next_enroll;
+	/* Agents that failed over making their connection (TCP and TLS), at
+	 * most setup_max at once: one process's thousands of handshakes would
+	 * otherwise go on in step and none end before nearly all do, which
+	 * no fleet of hosts, each with its own processor, does. */
+	int setting_up, setup_max;
 	int spread;             /* loopback addresses the agents connect from, 0: as the URL says */
 	int nready;
 	FILE *events;
@@ -214,6 +224,11 @@ static void start(struct lg *lg, struct lg_agent *a, const char *path, char *bod
 	else
 		curl_easy_setopt(a->h, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(a->h, CURLOPT_TIMEOUT, timeout);
+	if (a->turned) {
+		a->turned = false;
+		a->setting_up = true;
+		lg->setting_up++;
+	}
 	a->busy = true;
 	curl_multi_add_handle(lg->groups[a->idx / GROUP_AGENTS].multi, a->h);
 }
@@ -375,6 +390,7 @@ static void failed(struct lg *lg, struct lg_agent *a, long status)
 						       (uint64_t)(lg->nfrontends - 1))) %
 			      lg->nfrontends;
 		lg->failovers++;
+		a->turned = true;
 		wait = lg_random() % 500;
 		if (++a->tried >= lg->nfrontends) {
 			a->tried = 0;
@@ -384,6 +400,25 @@ static void failed(struct lg *lg, struct lg_agent *a, long status)
 	}
 	a->st = LG_WAIT;
 	a->retry_at = now_ms() + wait;
+}
+
+/* Its connection is made (or the request ended without one). */
+static void set_up(struct lg_agent *a)
+{
+	if (a->setting_up) {
+		a->setting_up = false;
+		(*a->setups)--;
+	}
+}
+
+static int on_prereq(void *arg, char *ip, char *local_ip, int port, int local_port)
+{
+	(void)ip;
+	(void)local_ip;
+	(void)port;
+	(void)local_port;
+	set_up(arg);
+	return CURL_PREREQFUNC_OK;
 }
 
 /* An answer from the server: the agent's failover starts afresh. */
@@ -401,6 +436,7 @@ static void finished(struct lg *lg, struct lg_agent *a, long status)
 	char token[128], *body;
 
 	a->busy = false;
+	set_up(a);
 	switch (a->st) {
 	case LG_ENROLL:
 		lg->enrolling--;
@@ -538,10 +574,11 @@ int main(int argc, char **argv)
 		{ "have", required_argument, NULL, 'v' },
 		{ "spread", required_argument, NULL, 'p' },
 		{ "acks", required_argument, NULL, 'a' },
+		{ "setups", required_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lg lg = { .heartbeat_ms = 60000, .long_poll = 55,
-			 .enroll_max = 32 };
+			 .enroll_max = 32, .setup_max = 256 };
 	struct epoll_event evs[256];
 	struct rlimit rl;
 	const char *events_path = "/dev/null", *acks_path = NULL;
@@ -563,6 +600,7 @@ int main(int argc, char **argv)
 		case 'v': lg.have = (long)lg_number(optarg, "have"); break;
 		case 'a': acks_path = optarg; break;
 		case 'p': lg.spread = (int)lg_number(optarg, "spread"); break;
+		case 'S': lg.setup_max = (int)lg_number(optarg, "setups"); break;
 		default: return 2;
 		}
 	}
@@ -572,7 +610,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: ward-loadgen --server URL --ca FILE --token ENROLL_TOKEN "
 			"--agents N [--heartbeat S] [--long-poll S] [--duration S] "
 			"[--events FILE] [--concurrency N] [--update COMPONENT --have N] "
-			"[--spread N] [--acks FILE]\n");
+			"[--spread N] [--acks FILE] [--setups N]\n");
 		return 2;
 	}
 	if (lg.spread > 250 * 256) {
@@ -630,6 +668,9 @@ int main(int argc, char **argv)
 		curl_easy_setopt(a->h, CURLOPT_WRITEDATA, a);
 		curl_easy_setopt(a->h, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(a->h, CURLOPT_CONNECTTIMEOUT, 60L);
+		curl_easy_setopt(a->h, CURLOPT_PREREQFUNCTION, on_prereq);
+		curl_easy_setopt(a->h, CURLOPT_PREREQDATA, a);
+		a->setups = &lg.setting_up;
 		/* With a server on loopback, agents connect to 127.0.0.1 to
 		 * 127.0.0.N (certificates still checked against the URL's name):
 		 * libcurl looks for a connection to reuse among all those to the
@@ -661,6 +702,8 @@ int main(int argc, char **argv)
 		for (i = 0; now - last_retry_scan >= 100 && i < lg.n; i++) {
 			struct lg_agent *a = &lg.agents[i];
 
+			if (a->turned && lg.setting_up >= lg.setup_max)
+				continue;
 			if (a->st == LG_WAIT && !a->busy && a->retry_at && a->retry_at <= now) {
 				a->retry_at = 0;
 				if (!a->client)
