@@ -263,7 +263,9 @@ class RealtimeTest(unittest.TestCase):
         done = cat_in_new_namespace(path)
         self.assertEqual((done.returncode, done.stdout), (0, b"outside the trees\n"),
                          done.stderr)
-        self.assertEqual(self.counters()["folder_marks"], marks + 1)
+        # (Marked at least once: an open that comes before the first
+        # mark is in place, or after the kernel evicted it, marks again.)
+        self.assertGreater(self.counters()["folder_marks"], marks)
         # A folder moved in, or a folder above it: every mark is dropped.
         for where in (excluded, outside):
             for depth in (1, 3):
