@@ -38,8 +38,15 @@
  * waited in the queue past http.header_timeout and came again. */
 #define ACCEPT_ROUNDS 32
 
-/* TLS 1.2 and 1.3 only. */
-#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/* TLS 1.2 and 1.3 only; the server's preferences first, and those the
+ * cheapest of the strong: X25519 and AES-128-GCM (its suite's SHA-256 has
+ * instructions of its own where SHA-384 has none). A handshake cost 530
+ * us of the server's CPU with the clients' order (P-256, AES-256-GCM with
+ * SHA-384, whose hashing alone was 14 % of a failover's samples), 430
+ * with this. */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE:" \
+	"-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:" \
+	"-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305"
 
 /* Peers by IPv4 address or IPv6 /64 (a host holds a whole /64): their
  * connections, and when one was last reported. */

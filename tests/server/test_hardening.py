@@ -162,6 +162,26 @@ class DeadlineTest(unittest.TestCase):
                 self.assertEqual(read_answer(s), 200)
                 time.sleep(1)
 
+    def test_tls_server_preferences(self):
+        # The server's choice, the cheapest of the strong suites (a client
+        # listing AES-256-GCM first, as OpenSSL's does, gets AES-128-GCM),
+        # over TLS 1.3 and 1.2; a client that offers only AES-256 is served.
+        with tls_connect(self.w.port, "127.0.3.5") as s:
+            self.assertEqual(s.cipher()[:2], ("TLS_AES_128_GCM_SHA256", "TLSv1.3"))
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers("ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256")
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.w.port), timeout=5),
+                             server_hostname="localhost") as s:
+            self.assertEqual(s.cipher()[:2], ("ECDHE-ECDSA-AES128-GCM-SHA256", "TLSv1.2"))
+        ctx.set_ciphers("ECDHE-ECDSA-AES256-GCM-SHA384")
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.w.port), timeout=5),
+                             server_hostname="localhost") as s:
+            s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            self.assertEqual(read_answer(s), 200)
+
     def test_per_address_limit(self):
         held = [tls_connect(self.w.port, "127.0.4.1") for _ in range(4)]
         try:
