@@ -86,8 +86,10 @@ def start(durable=False):
     os.makedirs(socket_dir(), exist_ok=True)
     if os.geteuid() == 0:
         os.chown(socket_dir(), owner.pw_uid, owner.pw_gid)
+    # (pg_stat_statements: the work each statement did, for the tests that
+    # count it.)
     opts = (f"-c listen_addresses='' -c unix_socket_directories='{socket_dir()}' "
-            "-c max_connections=200 " +
+            "-c max_connections=200 -c shared_preload_libraries=pg_stat_statements " +
             ("-c shared_buffers=512MB" if durable else "-c fsync=off -c full_page_writes=off"))
     _run([_bin("pg_ctl"), "-D", data, "-l", os.path.join(top, "server.log"), "-w",
           "-t", "60", "-o", opts, "start"])

@@ -679,7 +679,15 @@ fail:
 	return NULL;
 }
 
-/* keep: prepared on the server at its first run in a session. */
+/* Rows given as JSON (the store's batches: db_json_rows()). */
+#define JSON_ROWS "json_array_elements(CAST(? AS json)) AS v"
+
+/* keep: prepared on the server at its first run in a session; but not a
+ * statement over rows given as JSON, planned at each run for the rows it
+ * has. Prepared, PostgreSQL's generic plan guessed 100 rows and, made
+ * while the tables were small, read every client's row to change one:
+ * per enrollment and per single change, work in proportion to the fleet
+ * (server_pg.scale). */
 static struct db_stmt *pg_prepare(struct db *db, const char *sql, bool keep, char *errbuf,
 				  size_t errlen)
 {
@@ -693,7 +701,7 @@ static struct db_stmt *pg_prepare(struct db *db, const char *sql, bool keep, cha
 	s->base.be = &db_postgres;
 	s->base.db = db;
 	s->row = -1;
-	s->keep = keep;
+	s->keep = keep && !strstr(sql, JSON_ROWS);
 	return &s->base;
 }
 
@@ -1397,7 +1405,7 @@ const struct db_backend db_postgres = {
 	.lock = pg_lock,
 	.hold = pg_hold,
 	.shared = true,
-	.json_rows = "json_array_elements(CAST(? AS json)) AS v",
+	.json_rows = JSON_ROWS,
 	.soft_commit = "SELECT set_config('synchronous_commit', 'off', true)",
 	.set_reachable = pg_set_reachable,
 	.relax = pg_relax,

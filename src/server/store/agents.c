@@ -423,21 +423,33 @@ enum serr store_clients_each(struct store *st, int64_t only,
 #define CLIENT_COLUMNS "SELECT c.node, c.uuid, c.hostname, n.parent, c.last_seen, " \
 	"c.eff_version, c.acked_version, c.status, c.roaming, c.state, c.seen_observed, " \
 	"c.last_scan FROM "
-	/* Two statements, not one with "?1 = 0 OR": that would read every
-	 * client to show one. */
-	struct db_stmt *stmt = only == 0 ?
-		store_prepare(st, NULL, 0, CLIENT_COLUMNS "clients c JOIN nodes n ON n.id = c.node "
-			      "ORDER BY c.node", "") :
-		store_prepare(st, NULL, 0, SUBTREE_CTE CLIENT_COLUMNS "sub JOIN clients c ON "
-			      "c.node = sub.id JOIN nodes n ON n.id = c.node ORDER BY c.node", "i",
-			      only);
-#undef CLIENT_COLUMNS
-	enum serr err = SERR_OK;
+	/* Three statements, not one with "?1 = 0 OR": that would read every
+	 * client to show one; and a client by its key, not as a subtree,
+	 * which PostgreSQL reads every node for (a recursive query's rows
+	 * are estimated, and a client has none below it). */
+	enum store_kind kind = STORE_KIND_DOMAIN;
+	enum serr err = only == 0 ? SERR_OK : store_node_kind(st, only, &kind, NULL, 0);
+	struct db_stmt *stmt = NULL;
 	const struct seen_entry *held;
 	const char *status;
 	json_t *obj;
 	int stop = 0;
 
+	if (err == SERR_NOENT)
+		return SERR_OK;
+	if (err != SERR_OK)
+		return err;
+	if (only == 0)
+		stmt = store_prepare(st, NULL, 0, CLIENT_COLUMNS "clients c JOIN nodes n ON "
+				     "n.id = c.node ORDER BY c.node", "");
+	else if (kind == STORE_KIND_CLIENT)
+		stmt = store_prepare(st, NULL, 0, CLIENT_COLUMNS "clients c JOIN nodes n ON "
+				     "n.id = c.node WHERE c.node = ?", "i", only);
+	else
+		stmt = store_prepare(st, NULL, 0, SUBTREE_CTE CLIENT_COLUMNS "sub JOIN clients c "
+				     "ON c.node = sub.id JOIN nodes n ON n.id = c.node ORDER BY "
+				     "c.node", "i", only);
+#undef CLIENT_COLUMNS
 	if (!stmt)
 		return SERR_DB;
 	while (!stop && db_step(stmt, &err, NULL, 0)) {

@@ -80,43 +80,82 @@ static enum serr effective(struct store *st, int64_t node, json_t **out,
 		"ORDER BY up.depth DESC", node, out, errbuf, errlen);
 }
 
-/* Records the changes in changes, a JSON array of [client id, effective
- * settings as text, roaming (0 or 1; null: as it was)], in two
- * statements whatever their number (store_record_change()). */
-static enum serr record_changes(struct store *st, const char *changes, int64_t *rev,
-				char *errbuf, size_t errlen)
+/* Takes the next settings revision (the first change of a transaction):
+ * its row stays locked to the commit, so servers sharing the database
+ * take revisions one after the other; the others hear of the deliveries
+ * at the commit. */
+static enum serr take_rev(struct store *st, int64_t *rev, char *errbuf, size_t errlen)
 {
-	const char *rows = db_json_rows(st->db);
 	enum serr err = SERR_OK;
-	char sql[640];
 
-	/* The revision's row stays locked to the commit: servers sharing
-	 * the database take revisions one after the other. The others hear
-	 * of the deliveries at the commit. */
 	if (*rev == 0) {
 		err = store_sql_int(st, rev, errbuf, errlen, "UPDATE meta SET value = value + 1 "
 				    "WHERE key = 'settings_rev' RETURNING value", "");
 		if (err == SERR_OK)
 			err = db_ring(st->db, STORE_BELL_DELIVERIES, errbuf, errlen);
 	}
+	return err;
+}
+
+/* A newer version replaces a queued one, its retries starting over. */
+#define DELIVERY_UPSERT "ON CONFLICT (client) DO UPDATE SET version = excluded.version, " \
+	"attempts = 0, next_attempt = 0, created = excluded.created, " \
+	"frontend = excluded.frontend"
+
+/* Records the changes in changes, a JSON array of [client id, effective
+ * settings as text, roaming (0 or 1; null: as it was)], in two
+ * statements whatever their number; one client's by its key (every
+ * enrollment's and every single change's): PostgreSQL guesses 100 rows
+ * from JSON, and for that many read the whole table of a fleet of a few
+ * thousand rather than look each up. */
+static enum serr record_changes(struct store *st, const json_t *changes, int64_t *rev,
+				char *errbuf, size_t errlen)
+{
+	const json_t *one = json_array_size(changes) == 1 ? json_array_get(changes, 0) : NULL;
+	const json_t *roaming = json_array_get(one, 2);
+	const char *rows = db_json_rows(st->db);
+	enum serr err = take_rev(st, rev, errbuf, errlen);
+	char sql[640], *text = NULL;
+	const char *eff;
+	int64_t id;
+
+	if (err == SERR_OK && one) {
+		id = (int64_t)json_integer_value(json_array_get(one, 0));
+		eff = json_string_value(json_array_get(one, 1));
+		if (json_is_integer(roaming))
+			err = store_sql_exec(st, errbuf, errlen, "UPDATE clients SET eff_json = ?, "
+					     "eff_version = ?, roaming = ? WHERE node = ?", "siii",
+					     eff, *rev, (int64_t)json_integer_value(roaming), id);
+		else
+			err = store_sql_exec(st, errbuf, errlen, "UPDATE clients SET eff_json = ?, "
+					     "eff_version = ? WHERE node = ?", "sii", eff, *rev,
+					     id);
+		if (err == SERR_OK)
+			err = store_sql_exec(st, errbuf, errlen, "INSERT INTO deliveries (client, "
+					     "version, created, frontend) SELECT node, ?, ?, "
+					     "frontend FROM clients WHERE node = ? AND state != "
+					     "'moved' " DELIVERY_UPSERT, "iii", *rev,
+					     (int64_t)time(NULL), id);
+		return err;
+	}
+	if (err == SERR_OK && !(text = json_dumps(changes, JSON_COMPACT)))
+		err = SERR_NOMEM;
 	if (err == SERR_OK) {
 		snprintf(sql, sizeof(sql), "UPDATE clients SET eff_json = v.value ->> 1, "
 			 "eff_version = ?, roaming = COALESCE(CAST(v.value ->> 2 AS BIGINT), "
 			 "clients.roaming) FROM %s WHERE clients.node = CAST(v.value ->> 0 AS "
 			 "BIGINT)", rows);
-		err = store_sql_exec(st, errbuf, errlen, sql, "is", *rev, changes);
+		err = store_sql_exec(st, errbuf, errlen, sql, "is", *rev, text);
 	}
-	/* A newer version replaces a queued one, its retries starting over. */
 	if (err == SERR_OK) {
 		snprintf(sql, sizeof(sql), "INSERT INTO deliveries (client, version, created, "
 			 "frontend) SELECT c.node, ?, ?, c.frontend FROM clients c JOIN %s ON "
-			 "c.node = CAST(v.value ->> 0 AS BIGINT) WHERE c.state != 'moved' ON "
-			 "CONFLICT (client) DO UPDATE SET version = excluded.version, "
-			 "attempts = 0, next_attempt = 0, created = excluded.created, "
-			 "frontend = excluded.frontend", rows);
+			 "c.node = CAST(v.value ->> 0 AS BIGINT) WHERE c.state != 'moved' "
+			 DELIVERY_UPSERT, rows);
 		err = store_sql_exec(st, errbuf, errlen, sql, "iis", *rev, (int64_t)time(NULL),
-				     changes);
+				     text);
 	}
+	free(text);
 	return err;
 }
 
@@ -125,12 +164,10 @@ enum serr store_record_change(struct store *st, int64_t id, const char *text, in
 {
 	json_t *one = json_pack("[[I s o]]", (json_int_t)id, text,
 				roaming < 0 ? json_null() : json_integer(roaming));
-	char *changes = one ? json_dumps(one, JSON_COMPACT) : NULL;
-	enum serr err = changes ? record_changes(st, changes, rev, errbuf, errlen) : SERR_NOMEM;
+	enum serr err = one ? record_changes(st, one, rev, errbuf, errlen) : SERR_NOMEM;
 
 	if (err == SERR_NOMEM)
 		util_set_msg(errbuf, errlen, "out of memory");
-	free(changes);
 	json_decref(one);
 	return err;
 }
@@ -302,7 +339,6 @@ static enum serr refresh_record(struct store *st, const json_t *changed, int64_t
 	json_t *chunk = json_array();
 	enum serr err = chunk ? SERR_OK : SERR_NOMEM;
 	size_t i, n = json_array_size(changed);
-	char *text;
 
 	for (i = 0; err == SERR_OK && i < n; i++) {
 		if (json_array_append(chunk, json_array_get(changed, i)) != 0) {
@@ -311,9 +347,7 @@ static enum serr refresh_record(struct store *st, const json_t *changed, int64_t
 		}
 		if (json_array_size(chunk) < REFRESH_CHUNK && i + 1 < n)
 			continue;
-		text = json_dumps(chunk, JSON_COMPACT);
-		err = text ? record_changes(st, text, rev, errbuf, errlen) : SERR_NOMEM;
-		free(text);
+		err = record_changes(st, chunk, rev, errbuf, errlen);
 		json_array_clear(chunk);
 	}
 	json_decref(chunk);
@@ -738,7 +772,9 @@ enum serr store_setting_set(struct store *st, int64_t node, const char *key,
 	err = store_node_kind(st, node, &kind, errbuf, errlen);
 	if (err == SERR_OK && !settings_validate(def, value, level_of(kind), errbuf, errlen))
 		err = SERR_INVAL;
-	if (err == SERR_OK && mode == STORE_APPLY_ALL)
+	/* (A client has nothing below it: PostgreSQL would read every node
+	 * to find that out.) */
+	if (err == SERR_OK && mode == STORE_APPLY_ALL && kind != STORE_KIND_CLIENT)
 		err = store_sql_exec(st, errbuf, errlen, SUBTREE_CTE "DELETE FROM settings WHERE "
 				     "key = ?2 AND node IN (SELECT id FROM sub WHERE id != ?1)",
 				     "is", node, key);
