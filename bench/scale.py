@@ -60,6 +60,10 @@ def postgres_usage(pg):
     return cpu, rss
 
 
+# Every process a run starts.
+CHILDREN = []
+
+
 class Frontend:
     def __init__(self, work, i, target):
         self.i = i
@@ -89,6 +93,7 @@ class Frontend:
         self.log = open(self.dir / "wardd.log", "wb")
         self.proc = subprocess.Popen([ARGS.bin / "wardd", "--config", self.conf],
                                      stdout=self.log, stderr=subprocess.STDOUT)
+        CHILDREN.append(self.proc)
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -116,7 +121,12 @@ def main():
     ap.add_argument("--singles", type=int, default=100, help="single-agent changes timed")
     ap.add_argument("--work", default=REPO / "build/bench-scale", type=Path)
     ap.add_argument("--out", default=REPO / "build/bench-scale.md", type=Path)
+    ap.add_argument("--statements", action="store_true",
+                    help="PostgreSQL's costliest statements during the failover, "
+                    "into WORK/failover-statements.txt (pg_stat_statements)")
     ARGS = args = ap.parse_args()
+    # (Stopped, it stops what it started: the finally below.)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
     os.environ["WARD_PG_DIR"] = str(args.work / "pg")
@@ -125,6 +135,11 @@ def main():
     try:
         report, ok = run(args, pg)
     finally:
+        # (A run that failed halfway leaves none of its processes behind.)
+        for p in CHILDREN:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         pg.stop()
     print(report)
     args.out.write_text(report)
@@ -145,6 +160,12 @@ def run(args, pg):
             shutil.copy2(fronts[0].data / name, f.data / name)
         f.start()
     log(f"{n} wardd on one PostgreSQL database")
+    # The failover's probe looks for the killed frontend's agents twice a
+    # second: read through every client's row (56,000 of them, updated
+    # all the time) each look was 480 ms of PostgreSQL, the most of any
+    # process during the failover. The probe's own index (wardd needs
+    # none: it never looks clients up by frontend).
+    pg.query(target, "CREATE INDEX bench_clients_frontend ON clients(frontend)")
     api = Api(fronts[0].port, str(fronts[0].data / "ca.crt"))
     _, body = api.call("POST", "/api/v1/login", {
         "user": "admin",
@@ -161,6 +182,7 @@ def run(args, pg):
             [args.bin / "ward-loadgen", "--server", f.url, "--ca", fronts[0].data / "ca.crt",
              "--token", token, "--agents", str(per), "--events", path, "--spread", "250"],
             stdout=subprocess.PIPE, stderr=err, text=True))
+        CHILDREN.append(gens[-1])
         events.append(Events(path))
         errs.append(err)
     for i, g in enumerate(gens):
@@ -230,17 +252,26 @@ def run(args, pg):
     theirs = sorted({c for (c, _), _ in events[-1].seen.items()})
     survivors = procs[:n - 1] + procs[n:]
     cpu_before = [proc_stat(pid)[0] for _, pid in survivors] + [postgres_usage(pg)[0]]
+    if args.statements:
+        pg.query(target, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        pg.query(target, "SELECT pg_stat_statements_reset()")
     victim.proc.send_signal(signal.SIGKILL)
     victim.proc.wait()
     killed = time.time()
     left, shown = None, 0
     while time.time() - killed < 300:
-        left = pg.query(target, f"SELECT count(*) FROM clients WHERE frontend = {victim.i}")[0][0]
-        if left == 0:
-            break
+        # (Whether any is left, twice a second; how many, every 5 s: a
+        # count visits every row left, each checked in the table.)
         if time.time() - killed >= shown:
+            left = pg.query(target, "SELECT count(*) FROM clients WHERE "
+                            f"frontend = {victim.i}")[0][0]
             log(f"failover: {left} agents left after {time.time() - killed:.0f}s")
             shown += 5
+        else:
+            left = pg.query(target, "SELECT count(*) FROM (SELECT 1 FROM clients WHERE "
+                            f"frontend = {victim.i} LIMIT 1) t")[0][0]
+        if left == 0:
+            break
         time.sleep(0.5)
     failover = time.time() - killed if left == 0 else None
     # Where the failover's CPU went (the killed frontend's load generator
@@ -250,6 +281,12 @@ def run(args, pg):
     failover_cpu = ", ".join(f"{name} {b - a:.1f} s" for (name, _), a, b in zip(
         survivors + [("postgres", 0)], cpu_before, cpu_after))
     log(f"failover: CPU meanwhile: {failover_cpu}")
+    if args.statements:
+        rows = pg.query(target, "SELECT calls, round(total_exec_time), rows, "
+                        "regexp_replace(query, '\\s+', ' ', 'g') FROM pg_stat_statements "
+                        "ORDER BY total_exec_time DESC LIMIT 40")
+        (args.work / "failover-statements.txt").write_text("".join(
+            f"{c:>8} calls {ms:>8} ms {r:>8} rows  {q}\n" for c, ms, r, q in rows))
     log(f"failover: the killed frontend's {len(theirs)} agents polling the others after "
         f"{failover if failover is not None else float('nan'):.1f}s ({left} left)")
     f50, f99, _ = time_changes(api, theirs, 20, events)

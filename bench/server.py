@@ -105,15 +105,20 @@ class Events:
         return len(lines)
 
 
+# Changes made by time_changes() so far: each value new for its client.
+CHANGES = 0
+
+
 def time_changes(api, ids, singles, followed):
     """Changes one agent's setting singles times (agents drawn from ids, the
     same each run), each time waiting until its load generator got the
     delivery (followed: the Events of every load generator). Returns the
     p50 and p99 latency and the API call's median, in seconds."""
+    global CHANGES
     random.seed(1)
     latencies = []
     put_times = []
-    for i in range(singles):
+    for i in range(CHANGES, CHANGES + singles):
         cid = random.choice(ids)
         t = time.time()
         status, body = api.call("PUT", "/api/v1/settings", {
@@ -135,6 +140,7 @@ def time_changes(api, ids, singles, followed):
                 latencies.append(30.0)
                 break
             time.sleep(0.002)
+    CHANGES += singles
     latencies.sort()
     return (latencies[len(latencies) // 2],
             latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
