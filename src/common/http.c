@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -37,6 +38,11 @@
  * pass; with passes of 200 ms under that load, 50 a second, and most
  * waited in the queue past http.header_timeout and came again. */
 #define ACCEPT_ROUNDS 32
+
+/* The longest wait after passes in a row that only found TLS handshakes
+ * waiting on their peers (see pass()); the first waits 1 ms, each next
+ * twice as long. */
+#define STALLED_WAIT_MS 1024
 
 /* TLS 1.2 and 1.3 only; the server's preferences first, and those the
  * cheapest of the strong: X25519 and AES-128-GCM (its suite's SHA-256 has
@@ -84,7 +90,12 @@ enum conn_slot {
 #define CUT_HEADROOM 64
 
 struct conn {
+	struct http_server *srv;
 	struct MHD_Connection *mc;
+	int fd;
+	gnutls_session_t tls;     /* NULL: its reads and writes are not counted */
+	bool fed;                 /* in srv's fed list */
+	struct conn *fed_next, *fed_prev;
 	struct peer *peer;
 	enum conn_phase phase;
 	enum conn_slot slot;
@@ -157,6 +168,14 @@ struct http_server {
 	http_privileged_fn privileged;
 	struct report full;           /* connections beyond max_connections */
 	struct peer *peers[PEER_BUCKETS];
+	/* This pass's TLS reads and writes (conn_pull(), conn_push()) and
+	 * callbacks: those that moved bytes, ended or ran (progress), those
+	 * that would have blocked. */
+	unsigned long progress;
+	unsigned stalled_passes;      /* passes in a row without progress */
+	/* Connections whose reads brought bytes that the TLS layer may still
+	 * hold as whole records: libmicrohttpd takes one a pass, unseen. */
+	struct conn *fed;
 };
 
 uint64_t http_now_ms(void)
@@ -261,6 +280,7 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
 	struct peer *p;
 
 	(void)addrlen;
+	s->progress++;
 	if (!peer_key(addr, key))
 		return MHD_YES;
 	p = *peer_slot(s, key);
@@ -380,6 +400,105 @@ static enum conn_slot conn_place(struct http_server *s)
 	return SLOT_NONE;
 }
 
+/* Counts a read or write of c's TLS layer: libmicrohttpd never sees one
+ * that would block during a handshake, so it keeps that connection among
+ * those ready, and asks to run again at once, until the peer's next
+ * message comes (see pass()). */
+static void conn_count(struct conn *c, ssize_t n)
+{
+	int e = errno;
+
+	if (n >= 0 || (e != EAGAIN && e != EWOULDBLOCK))
+		c->srv->progress++;
+	errno = e;
+}
+
+static void conn_unfeed(struct http_server *s, struct conn *c)
+{
+	if (!c->fed)
+		return;
+	if (c->fed_prev)
+		c->fed_prev->fed_next = c->fed_next;
+	else
+		s->fed = c->fed_next;
+	if (c->fed_next)
+		c->fed_next->fed_prev = c->fed_prev;
+	c->fed_next = c->fed_prev = NULL;
+	c->fed = false;
+}
+
+static ssize_t conn_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
+{
+	struct conn *c = p;
+	struct http_server *s = c->srv;
+	ssize_t n = recv(c->fd, buf, len, 0);
+
+	conn_count(c, n);
+	if (n > 0 && !c->fed) {
+		c->fed = true;
+		c->fed_prev = NULL;
+		c->fed_next = s->fed;
+		if (s->fed)
+			s->fed->fed_prev = c;
+		s->fed = c;
+	}
+	return n;
+}
+
+static ssize_t conn_push(gnutls_transport_ptr_t p, const giovec_t *iov, int iovcnt)
+{
+	struct conn *c = p;
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+	ssize_t n = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+
+	conn_count(c, n);
+	return n;
+}
+
+/* GnuTLS's wait for c's data, as its own would on the socket. */
+static int conn_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)
+{
+	struct conn *c = p;
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+
+	return poll(&pfd, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
+}
+
+/* Routes c's TLS reads and writes through conn_pull() and conn_push(). */
+static void conn_watch_tls(struct conn *c)
+{
+	const union MHD_ConnectionInfo *fi =
+		MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+	const union MHD_ConnectionInfo *ti =
+		MHD_get_connection_info(c->mc, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+
+	if (!fi || !ti || !ti->tls_session)
+		return;
+	c->fd = fi->connect_fd;
+	c->tls = ti->tls_session;
+	gnutls_transport_set_ptr(c->tls, c);
+	gnutls_transport_set_pull_function(c->tls, conn_pull);
+	gnutls_transport_set_pull_timeout_function(c->tls, conn_pull_timeout);
+	gnutls_transport_set_vec_push_function(c->tls, conn_push);
+}
+
+/* Whether a connection's TLS layer holds records libmicrohttpd has yet to
+ * read; forgets those that hold none. */
+static bool fed_pending(struct http_server *s)
+{
+	struct conn *c = s->fed, *next;
+	bool any = false;
+
+	for (; c; c = next) {
+		next = c->fed_next;
+		if (gnutls_record_check_pending(c->tls) > 0)
+			any = true;
+		else
+			conn_unfeed(s, c);
+	}
+	return any;
+}
+
 /* Tracks each connection from accept to close: its peer's count, its slot,
  * and its phase for the deadlines. */
 static void on_connection(void *cls, struct MHD_Connection *mc, void **ctx,
@@ -391,9 +510,11 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **ctx,
 	unsigned char key[16];
 	struct peer **pp;
 
+	s->progress++;
 	if (what == MHD_CONNECTION_NOTIFY_CLOSED) {
 		if (!c)
 			return;
+		conn_unfeed(s, c);
 		conn_unlist(s, c);
 		conn_release(s, c);
 		if (c->peer) {
@@ -407,7 +528,9 @@ static void on_connection(void *cls, struct MHD_Connection *mc, void **ctx,
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return; /* untracked: counted nowhere, cut by the idle timeout */
+	c->srv = s;
 	c->mc = mc;
+	conn_watch_tls(c);
 	ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci && peer_key(ci->client_addr, key)) {
 		pp = peer_slot(s, key);
@@ -873,6 +996,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	struct conn *conn;
 
 	(void)version;
+	s->progress++;
 	if (!r)
 		return MHD_NO; /* out of memory in on_uri() */
 	if (!r->started) {
@@ -927,10 +1051,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct http_server *s = cls;
 	struct http_req *r = *con_cls;
 	struct conn *conn;
 
-	(void)cls;
+	s->progress++;
 	(void)c;
 	(void)toe;
 	if (!r)
@@ -1081,7 +1206,17 @@ static void run_daemon(struct MHD_Daemon *d)
 /* After each pass of the loop: the daemons take what is ready (and
  * answers given by timers and posted work), then what their handlers set
  * in motion goes out in the same pass (http_after_each()). Returns when
- * libmicrohttpd wants to run again. */
+ * libmicrohttpd wants to run again.
+ *
+ * libmicrohttpd wants to run again at once while a TLS handshake waits
+ * for its peer (it learns nothing of the handshake's reads that would
+ * block): one client that sent a few bytes of its hello had wardd
+ * spinning on a core, and in a fleet's reconnection storm the passes
+ * over handshakes waiting for their clients' next message took most of
+ * a server's CPU. So a pass in which no read or write moved a byte, no
+ * callback ran and no TLS record waits unread is followed by a wait for
+ * the sockets (their events end it at once) of 1 ms, doubling in a row of
+ * such passes up to STALLED_WAIT_MS. */
 static int64_t pass(void *arg)
 {
 	struct http_server *s = arg;
@@ -1089,6 +1224,7 @@ static int64_t pass(void *arg)
 	int64_t wait = -1;
 	size_t i;
 
+	s->progress = 0;
 	for (i = 0; i < s->ndaemons; i++)
 		run_daemon(s->daemons[i]);
 	if (s->after)
@@ -1097,6 +1233,13 @@ static int64_t pass(void *arg)
 		if (MHD_get_timeout(s->daemons[i], &t) == MHD_YES &&
 		    (wait < 0 || t < (MHD_UNSIGNED_LONG_LONG)wait))
 			wait = t > INT64_MAX ? INT64_MAX : (int64_t)t;
+	if (fed_pending(s) || s->progress || wait != 0) {
+		s->stalled_passes = 0;
+		return wait;
+	}
+	wait = (int64_t)1 << s->stalled_passes;
+	if (wait < STALLED_WAIT_MS)
+		s->stalled_passes++;
 	return wait;
 }
 
