@@ -4,16 +4,14 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/log.h"
-
-/* How often the loop collects finished jobs: a sign-in's answer waits at
- * most this long beyond its hashing. */
-#define TICK_MS 10
 
 /* One password job, handed to a worker and back. */
 struct job {
@@ -38,8 +36,10 @@ struct signin {
 	/* Under lock: */
 	struct job *queue, **queue_tail, *finished;
 	bool stop;
-	atomic_bool ready;          /* finished holds jobs */
+	bool rung;                  /* finished holds jobs, and the bell was rung */
 	/* The loop's: */
+	struct loop *loop;
+	int bell;                   /* eventfd: jobs finished */
 	unsigned pending;           /* submitted and not yet collected */
 	int64_t full_logged;        /* when a full queue was last logged */
 };
@@ -141,7 +141,13 @@ static void *worker(void *arg)
 		pthread_mutex_lock(&s->lock);
 		j->next = s->finished;
 		s->finished = j;
-		atomic_store(&s->ready, true);
+		if (!s->rung) {
+			uint64_t one = 1;
+
+			s->rung = true;
+			/* (Fails only past 2^64 - 2 unread rings.) */
+			(void)!write(s->bell, &one, sizeof(one));
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	return NULL;
@@ -154,18 +160,20 @@ static void finish(struct job *j)
 	job_free(j);
 }
 
-/* The loop's timer: answers the requests whose jobs are done. */
-static void collect(void *arg)
+/* The bell rang: answers the requests whose jobs are done. */
+static void collect(int fd, uint32_t events, void *arg)
 {
 	struct signin *s = arg;
 	struct job *list, *j;
+	uint64_t rings;
 
-	if (!atomic_load(&s->ready))
+	(void)events;
+	if (read(fd, &rings, sizeof(rings)) != sizeof(rings))
 		return;
 	pthread_mutex_lock(&s->lock);
 	list = s->finished;
 	s->finished = NULL;
-	atomic_store(&s->ready, false);
+	s->rung = false;
 	pthread_mutex_unlock(&s->lock);
 	while ((j = list)) {
 		list = j->next;
@@ -183,7 +191,7 @@ static void drop(struct http_req *req, void *arg)
 	j->req = NULL;
 }
 
-struct signin *signin_new(const struct signin_config *cfg, struct http_server *http)
+struct signin *signin_new(const struct signin_config *cfg, struct loop *loop)
 {
 	struct signin *s = calloc(1, sizeof(*s));
 
@@ -194,8 +202,11 @@ struct signin *signin_new(const struct signin_config *cfg, struct http_server *h
 	s->threads = calloc(cfg->workers, sizeof(*s->threads));
 	pthread_mutex_init(&s->lock, NULL);
 	util_cond_init_monotonic(&s->wake);
-	if (!s->threads || http_every(http, TICK_MS, collect, s) != 0)
+	s->bell = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (!s->threads || s->bell < 0 ||
+	    (loop && loop_fd_add(loop, s->bell, EPOLLIN, collect, s) != 0))
 		goto fail;
+	s->loop = loop;
 	for (s->started = 0; s->started < cfg->workers; s->started++)
 		if (pthread_create(&s->threads[s->started], NULL, worker, s) != 0)
 			goto fail;
@@ -227,6 +238,10 @@ void signin_free(struct signin *s)
 		j->outcome = SIGNIN_ENOMEM;
 		finish(j);
 	}
+	if (s->loop)
+		loop_fd_remove(s->loop, s->bell);
+	if (s->bell >= 0)
+		close(s->bell);
 	pthread_cond_destroy(&s->wake);
 	pthread_mutex_destroy(&s->lock);
 	free(s->threads);

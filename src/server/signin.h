@@ -28,6 +28,7 @@
 #include <sodium.h>
 
 #include "common/http.h"
+#include "common/loop.h"
 
 /* The Argon2id parameters of every stored password (and of the dummy). */
 #define SIGNIN_OPSLIMIT crypto_pwhash_OPSLIMIT_INTERACTIVE
@@ -57,10 +58,12 @@ typedef void (*signin_done_fn)(struct http_req *req, void *arg, enum signin_outc
 
 struct signin;
 
-/* Starts cfg->workers threads and a timer on http that hands their results
- * back. Returns NULL when out of memory or when threads cannot start. The
- * caller frees it with signin_free() after http_free(). */
-struct signin *signin_new(const struct signin_config *cfg, struct http_server *http);
+/* Starts cfg->workers threads, which hand their results back to loop (an
+ * eventfd wakes it; NULL: to nothing, for a local server's requests, which
+ * stay parked). Returns NULL when out of memory or when threads or the
+ * eventfd cannot start. The caller frees it with signin_free() after
+ * http_free() and before loop_free(). */
+struct signin *signin_new(const struct signin_config *cfg, struct loop *loop);
 
 /* Stops the workers and releases every job left (their done functions are
  * called with a NULL request). NULL is accepted. */

@@ -707,7 +707,7 @@ int main(int argc, char **argv)
 	ctx.password_file = f.password;
 	ctx.signin = signin_new(&(struct signin_config){
 					.workers = (unsigned)cfg.signin_workers,
-					.queue = (unsigned)cfg.signin_queue }, http);
+					.queue = (unsigned)cfg.signin_queue }, loop);
 	if (!ctx.signin) {
 		log_msg(LOG_LVL_ERROR, "cannot start the threads that verify passwords");
 		goto out;

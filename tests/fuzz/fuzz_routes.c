@@ -236,7 +236,7 @@ static void setup(void)
 		fail("setup", "out of memory");
 	/* Sign-ins are parked for the workers and dropped by the seam. */
 	ctx.signin = signin_new(&(struct signin_config){
-				.workers = 1, .queue = (unsigned)cfg.signin_queue }, srv);
+				.workers = 1, .queue = (unsigned)cfg.signin_queue }, NULL);
 	ctx.notify = notify_new(ctx.st, &cfg, srv);
 	ctx.sps = sps_service_new(&(struct sps_limits){
 			.ttl = cfg.sps_ttl, .max_entries = (size_t)cfg.sps_max_answer_entries,
