@@ -20,7 +20,8 @@
  * answers 502, 503, 504) turns to the next; "STATS" lines and the summary
  * count the turns ("failovers"). Agents that turned make their new
  * connections --setups at a time (256), as hosts of their own would
- * rather than in one process's lockstep.
+ * rather than in one process's lockstep, the next starting as soon as one
+ * is made.
  *
  * With --update COMPONENT --have N, each agent instead updates that
  * component from version N as ward-agent does: it asks for the plan, then
@@ -76,6 +77,7 @@ struct lg_agent {
 	bool discard;          /* count the answer's bytes, keep none */
 	bool turned;           /* failed over: its next request makes a connection */
 	bool setting_up;       /* counted in *setups until that connection is made */
+	bool queued;           /* in lg.queue, due and waiting for a setup */
 	int *setups;
 };
 
@@ -109,6 +111,10 @@ struct lg {
 	 * otherwise go on in step and none end before nearly all do, which
 	 * no fleet of hosts, each with its own processor, does. */
 	int setting_up, setup_max;
+	/* Turned agents due to start, waiting for one of those setups: the
+	 * next starts as soon as one ends, not at the next scan. */
+	int *queue;
+	int queue_head, queue_len;
 	int spread;             /* loopback addresses the agents connect from, 0: as the URL says */
 	int nready;
 	FILE *events;
@@ -534,6 +540,34 @@ static void drain(struct lg *lg, CURLM *multi)
 	}
 }
 
+/* Starts what agent a, due (retry_at passed), does next. */
+static void resume(struct lg *lg, struct lg_agent *a)
+{
+	a->retry_at = 0;
+	if (!a->client)
+		start_enroll(lg, a);
+	else if (lg->component && a->steps)
+		start_download(lg, a);
+	else if (lg->component)
+		start_plan(lg, a);
+	else
+		start_poll(lg, a);
+}
+
+/* Starts the queued agents the setups have room for. */
+static void start_queued(struct lg *lg)
+{
+	struct lg_agent *a;
+
+	while (lg->queue_len && lg->setting_up < lg->setup_max) {
+		a = &lg->agents[lg->queue[lg->queue_head]];
+		lg->queue_head = (lg->queue_head + 1) % lg->n;
+		lg->queue_len--;
+		a->queued = false;
+		resume(lg, a);
+	}
+}
+
 /* A number option's value, or exit 2 naming the option. */
 static long long lg_number(const char *text, const char *option)
 {
@@ -630,9 +664,11 @@ int main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	lg.epfd = epoll_create1(EPOLL_CLOEXEC);
 	lg.agents = calloc((size_t)lg.n, sizeof(*lg.agents));
+	lg.queue = calloc((size_t)lg.n, sizeof(*lg.queue));
 	lg.ngroups = (lg.n + GROUP_AGENTS - 1) / GROUP_AGENTS;
 	lg.groups = calloc((size_t)lg.ngroups, sizeof(*lg.groups));
-	if (!lg.events || (acks_path && !lg.acks) || lg.epfd < 0 || !lg.agents || !lg.groups) {
+	if (!lg.events || (acks_path && !lg.acks) || lg.epfd < 0 || !lg.agents || !lg.queue ||
+	    !lg.groups) {
 		fprintf(stderr, "loadgen: cannot start: %s\n", strerror(errno));
 		return 1;
 	}
@@ -702,18 +738,14 @@ int main(int argc, char **argv)
 		for (i = 0; now - last_retry_scan >= 100 && i < lg.n; i++) {
 			struct lg_agent *a = &lg.agents[i];
 
-			if (a->turned && lg.setting_up >= lg.setup_max)
+			if (a->st != LG_WAIT || a->busy || a->queued || !a->retry_at ||
+			    a->retry_at > now)
 				continue;
-			if (a->st == LG_WAIT && !a->busy && a->retry_at && a->retry_at <= now) {
-				a->retry_at = 0;
-				if (!a->client)
-					start_enroll(&lg, a);
-				else if (lg.component && a->steps)
-					start_download(&lg, a);
-				else if (lg.component)
-					start_plan(&lg, a);
-				else
-					start_poll(&lg, a);
+			if (a->turned && lg.setting_up >= lg.setup_max) {
+				a->queued = true;
+				lg.queue[(lg.queue_head + lg.queue_len++) % lg.n] = i;
+			} else {
+				resume(&lg, a);
 			}
 		}
 		if (now - last_retry_scan >= 100)
@@ -744,6 +776,7 @@ int main(int argc, char **argv)
 			}
 			drain(&lg, g->multi);
 		}
+		start_queued(&lg);
 		fflush(lg.events);
 		if (lg.acks)
 			fflush(lg.acks);

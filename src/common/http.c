@@ -173,6 +173,7 @@ struct http_server {
 	 * that would have blocked. */
 	unsigned long progress;
 	unsigned stalled_passes;      /* passes in a row without progress */
+	bool resumed;                 /* a parked request was answered since the daemons ran */
 	/* Connections whose reads brought bytes that the TLS layer may still
 	 * hold as whole records: libmicrohttpd takes one a pass, unseen. */
 	struct conn *fed;
@@ -649,8 +650,10 @@ static bool forget_parked(struct http_req *r)
 
 static void unpark(struct http_req *r)
 {
-	if (forget_parked(r) && r->conn)
+	if (forget_parked(r) && r->conn) {
 		MHD_resume_connection(r->conn);
+		r->srv->resumed = true;
+	}
 }
 
 /* Headers every answer carries: nothing of wardd's may be sniffed as
@@ -1216,7 +1219,14 @@ static void run_daemon(struct MHD_Daemon *d)
  * a server's CPU. So a pass in which no read or write moved a byte, no
  * callback ran and no TLS record waits unread is followed by a wait for
  * the sockets (their events end it at once) of 1 ms, doubling in a row of
- * such passes up to STALLED_WAIT_MS. */
+ * such passes up to STALLED_WAIT_MS.
+ *
+ * On a loop of the program's, libmicrohttpd takes a resumed connection
+ * back at its next run, and nothing wakes it for that: what the after
+ * hook answered (a delivery the doorbell made possible, say) waited for
+ * the loop's next timer, up to 250 ms. So the daemons run again then, and
+ * a pass whose handlers answered parked requests asks for the next at
+ * once. */
 static int64_t pass(void *arg)
 {
 	struct http_server *s = arg;
@@ -1225,10 +1235,18 @@ static int64_t pass(void *arg)
 	size_t i;
 
 	s->progress = 0;
+	s->resumed = false;
 	for (i = 0; i < s->ndaemons; i++)
 		run_daemon(s->daemons[i]);
 	if (s->after)
 		s->after(s->after_arg);
+	if (s->resumed) {
+		s->resumed = false;
+		for (i = 0; i < s->ndaemons; i++)
+			MHD_run(s->daemons[i]);
+	}
+	if (s->resumed)
+		return 0;
 	for (i = 0; i < s->ndaemons; i++)
 		if (MHD_get_timeout(s->daemons[i], &t) == MHD_YES &&
 		    (wait < 0 || t < (MHD_UNSIGNED_LONG_LONG)wait))
