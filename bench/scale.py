@@ -2,8 +2,9 @@
 """Benchmark several wardd on one PostgreSQL database (issue 20): N
 frontends (4 by default) on a PostgreSQL server of the benchmark's own
 (Debian's, durable: fsync on), each holding its share of the fleet --
-ward-loadgen agents over real HTTPS, one load generator process per
-frontend (a process holds at most ~19,000 connections here).
+ward-loadgen agents over real HTTPS, --generators load generator
+processes per frontend (2; a process holds at most ~19,000 connections
+here).
 
 Measures: the time to enroll and connect every agent; the steady CPU and
 RSS of each wardd, each load generator and PostgreSQL (all its
@@ -119,6 +120,9 @@ def main():
     ap.add_argument("--steady", type=int, default=150,
                     help="seconds of steady state (longer than agents.offline_after)")
     ap.add_argument("--singles", type=int, default=100, help="single-agent changes timed")
+    ap.add_argument("--generators", type=int, default=2,
+                    help="load generator processes per frontend, the agents split "
+                    "between them")
     ap.add_argument("--work", default=REPO / "build/bench-scale", type=Path)
     ap.add_argument("--out", default=REPO / "build/bench-scale.md", type=Path)
     ap.add_argument("--statements", action="store_true",
@@ -175,20 +179,24 @@ def run(args, pg):
 
     gens, events, errs = [], [], []
     start = time.monotonic()
+    k = args.generators
     for f in fronts:
-        path = args.work / f"events-{f.i}.txt"
-        err = open(args.work / f"loadgen-{f.i}.err", "w")
-        gens.append(subprocess.Popen(
-            [args.bin / "ward-loadgen", "--server", f.url, "--ca", fronts[0].data / "ca.crt",
-             "--token", token, "--agents", str(per), "--events", path, "--spread", "250"],
-            stdout=subprocess.PIPE, stderr=err, text=True))
-        CHILDREN.append(gens[-1])
-        events.append(Events(path))
-        errs.append(err)
+        for j in range(k):
+            name = f"{f.i}" if k == 1 else f"{f.i}-{j}"
+            path = args.work / f"events-{name}.txt"
+            err = open(args.work / f"loadgen-{name}.err", "w")
+            gens.append(subprocess.Popen(
+                [args.bin / "ward-loadgen", "--server", f.url, "--ca",
+                 fronts[0].data / "ca.crt", "--token", token, "--agents",
+                 str(per // k + (j < per % k)), "--events", path, "--spread", "250"],
+                stdout=subprocess.PIPE, stderr=err, text=True))
+            CHILDREN.append(gens[-1])
+            events.append(Events(path))
+            errs.append(err)
     for i, g in enumerate(gens):
         ready = g.stdout.readline().split()
         if not ready or ready[0] != "READY":
-            sys.exit(f"bench-scale: load generator {i} failed; see {args.work}/loadgen-{i}.err")
+            sys.exit(f"bench-scale: load generator {i} failed; see {args.work}/loadgen-*.err")
     ramp = time.monotonic() - start
     total = n * per
     log(f"{total} agents enrolled and connected in {ramp:.1f}s")
@@ -249,7 +257,7 @@ def run(args, pg):
     # second); then changes to some of them, and a root change to all,
     # reach them through the others, each version once.
     victim = fronts[-1]
-    theirs = sorted({c for (c, _), _ in events[-1].seen.items()})
+    theirs = sorted({c for e in events[-k:] for (c, _), _ in e.seen.items()})
     survivors = procs[:n - 1] + procs[n:]
     cpu_before = [proc_stat(pid)[0] for _, pid in survivors] + [postgres_usage(pg)[0]]
     if args.statements:
@@ -328,7 +336,8 @@ def run(args, pg):
 
     rows = [
         ("frontends (wardd) on one PostgreSQL database", f"{n}"),
-        ("agents held (ward-loadgen, one load generator per frontend)", f"{total:,}"),
+        (f"agents held (ward-loadgen, {k} load generator process{'es' if k > 1 else ''} "
+         "per frontend)", f"{total:,}"),
         ("enroll and connect every agent", f"{ramp:.1f} s"),
     ]
     for name, cpu, rss, hwm in usage:

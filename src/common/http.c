@@ -465,7 +465,10 @@ static int conn_pull_timeout(gnutls_transport_ptr_t p, unsigned ms)
 	return poll(&pfd, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
 }
 
-/* Routes c's TLS reads and writes through conn_pull() and conn_push(). */
+/* Routes c's TLS reads and writes through conn_pull() and conn_push(),
+ * handing GnuTLS c itself as the transport: c outlives the session, which
+ * libmicrohttpd deinits before it tells on_connection() of the close.
+ * The loop's thread only. */
 static void conn_watch_tls(struct conn *c)
 {
 	const union MHD_ConnectionInfo *fi =
