@@ -4,7 +4,7 @@ tests/lib/pg.py): a second wardd joins with the first one's shared keys
 (refused without them, and refused as a number another one runs as);
 ward-loadgen agents enrolled with each; a change made through one server
 reaches the agents of both, each delivery acknowledged exactly once; a
-change of one agent reaches it on the other server (the doorbell); a task
+change of one agent reaches it on the other server (the doorbell) within 50 ms; a task
 queued through one server is handed to an agent parked on the other at
 once; an administrator's session works on both. Failover: with
 server.frontends naming both, agents learn the list at enrollment; one
