@@ -723,6 +723,10 @@ static void print_realtime(const json_t *rt)
 		printf(" (%s mode)", json_string_value(json_object_get(rt, "mode")));
 	if (json_object_get(rt, "reason"))
 		printf(": %s", json_string_value(json_object_get(rt, "reason")));
+	if (json_integer_value(json_object_get(rt, "unscanned_recent")) > 0)
+		printf("; failing: %lld accesses let through unscanned in the last 5 to 10 "
+		       "minutes", (long long)json_integer_value(json_object_get(rt,
+							      "unscanned_recent")));
 	printf("\n");
 	if (text)
 		printf("realtime counters: %s\n", text);

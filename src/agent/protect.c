@@ -72,9 +72,12 @@ struct protect {
 	 * lock, which the scanner's reader takes). */
 	pthread_mutex_t slock;
 	struct realtime *rt;
-	const char *state;     /* "on", "off", "unavailable" */
+	const char *state;     /* "on", "off", "unavailable", "degraded" */
 	enum realtime_mode mode;
 	char reason[256];
+	/* The sums of the fault counters at the window's last two moves
+	 * (recent_faults()), and when it last moved. */
+	uint64_t fault_base, fault_prev, fault_moved_ns;
 	/* The loop's thread's own. */
 	json_t *settings;      /* the settings applied last */
 	json_t *local;         /* the vault's local exclusions in the policy */
@@ -574,10 +577,13 @@ static void run_policy(struct protect *p)
 		return;
 	}
 	if (p->rt) {
-		if (realtime_reconfigure(p->rt, &pol.cfg, msg, sizeof(msg)) != AERR_OK)
+		if (realtime_reconfigure(p->rt, &pol.cfg, msg, sizeof(msg)) != AERR_OK) {
 			log_msg(LOG_LVL_ERROR, "realtime: the new settings are not in use: %s",
 				msg);
-		else
+			/* Still on, by the settings before: what the server
+			 * asked is not what protects the host. */
+			set_state(p, "degraded", p->mode, msg);
+		} else
 			set_state(p, "on", pol.cfg.mode, NULL);
 		goto out;
 	}
@@ -721,20 +727,57 @@ void protect_apply(struct protect *p, const json_t *settings)
 	json_decref(enabled);
 }
 
+/* Accesses the scanner allowed unscanned because something failed (the
+ * deadline passed, the backend was full, the kernel's queue overflowed,
+ * the watchdog answered, the scan failed), counted over the last
+ * FAULT_WINDOW_NS to twice that: the window moves on each FAULT_WINDOW_NS,
+ * whoever asks and however often. Under slock. */
+#define FAULT_WINDOW_NS (300ull * 1000000000ull)
+
+static uint64_t recent_faults(struct protect *p, const json_t *counters)
+{
+	static const char *const faults[] = { "timeouts", "dropped", "overflows", "watchdog",
+					      "errors" };
+	uint64_t sum = 0, now = util_now_ns();
+	size_t i;
+
+	for (i = 0; i < sizeof(faults) / sizeof(*faults); i++)
+		sum += (uint64_t)json_integer_value(json_object_get(counters, faults[i]));
+	if (sum < p->fault_base) {   /* a new scanner, counting from 0 */
+		p->fault_base = p->fault_prev = 0;
+		p->fault_moved_ns = now;
+	}
+	if (!p->fault_moved_ns) {
+		p->fault_moved_ns = now;
+	} else if (now - p->fault_moved_ns >= FAULT_WINDOW_NS) {
+		p->fault_prev = p->fault_base;
+		p->fault_base = sum;
+		p->fault_moved_ns = now;
+	}
+	return sum - p->fault_prev;
+}
+
 json_t *protect_status(struct protect *p)
 {
-	json_t *s;
+	json_t *s, *counters;
+	uint64_t faults;
 
 	if (!p)
 		return json_pack("{ss}", "state", "off");
 	pthread_mutex_lock(&p->slock);
+	counters = p->rt ? realtime_stats_json(p->rt) : NULL;
+	faults = counters ? recent_faults(p, counters) : 0;
 	s = json_pack("{ss ss}", "state", p->state, "mode",
 		      p->mode == REALTIME_DETECT ? "detect" : "block");
-	if (s && strcmp(p->state, "unavailable") == 0)
+	if (s && p->reason[0])
 		json_object_set_new(s, "reason", json_string(p->reason));
-	if (s && p->rt)
-		json_object_set_new(s, "counters", realtime_stats_json(p->rt));
+	if (s && counters) {
+		json_object_set_new(s, "unscanned_recent", json_integer((json_int_t)faults));
+		json_object_set_new(s, "counters", counters);
+		counters = NULL;
+	}
 	pthread_mutex_unlock(&p->slock);
+	json_decref(counters);
 	return s;
 }
 

@@ -261,9 +261,9 @@ static int walk_client(json_t *c, void *arg)
 	struct walk *w = arg;
 	const json_t *status = json_object_get(c, "status"), *rt, *smart;
 	const char *host = json_string_value(json_object_get(c, "hostname"));
-	const char *method, *comp;
+	const char *method, *comp, *state;
 	json_int_t id = json_integer_value(json_object_get(c, "id"));
-	int64_t since, have;
+	int64_t since, have, unscanned;
 	char key[40];
 
 	if (!json_is_object(status))
@@ -271,12 +271,23 @@ static int walk_client(json_t *c, void *arg)
 	snprintf(key, sizeof(key), "client:%lld", (long long)id);
 	if (strcmp(w->kind, "realtime") == 0) {
 		rt = json_object_get(status, "realtime");
-		if (json_is_object(rt) && strcmp(text_of(rt, "state", ""), "unavailable") == 0)
-			condition(w->set, key, json_pack("{sI ss sO*}", "client", id, "hostname",
-							 host, "reason",
+		state = text_of(rt, "state", "");
+		unscanned = json_integer_value(json_object_get(rt, "unscanned_recent"));
+		if (strcmp(state, "unavailable") == 0 || strcmp(state, "degraded") == 0)
+			condition(w->set, key, json_pack("{sI ss ss sO*}", "client", id, "hostname",
+							 host, "state", state, "reason",
 							 json_object_get(rt, "reason")),
-				  "real-time protection unavailable on %s (client %lld): %s", host,
-				  (long long)id, text_of(rt, "reason", "no reason given"));
+				  "real-time protection %s on %s (client %lld): %s",
+				  state[0] == 'u' ? "unavailable" : "not on the settings asked",
+				  host, (long long)id, text_of(rt, "reason", "no reason given"));
+		else if (strcmp(state, "on") == 0 && unscanned >= param(w->rule, "unscanned", 1))
+			condition(w->set, key, json_pack("{sI ss ss sI}", "client", id, "hostname",
+							 host, "state", "failing", "unscanned",
+							 (json_int_t)unscanned),
+				  "real-time protection failing on %s (client %lld): %lld accesses "
+				  "let through unscanned in the last 5 to 10 minutes (deadlines, a "
+				  "full backlog, the kernel's queue, scan errors)", host,
+				  (long long)id, (long long)unscanned);
 	} else if (strcmp(w->kind, "sps") == 0) {
 		smart = json_object_get(status, "smart");
 		if (json_is_false(json_object_get(smart, "answering")))
@@ -851,7 +862,7 @@ static bool params_ok(struct http_req *req, const char *kind, const json_t *para
 	} known[] = {
 		{ "outbreak", "detections", 1, 1000000 }, { "outbreak", "minutes", 1, 10080 },
 		{ "outbreak", "clients", 1, 100000 }, { "outdated", "hours", 0, 8760 },
-		{ "backup", "hours", 1, 8760 },
+		{ "backup", "hours", 1, 8760 }, { "realtime", "unscanned", 1, 100000000 },
 	};
 	const char *key;
 	json_t *v;

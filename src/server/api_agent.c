@@ -109,10 +109,12 @@ static const char *members_bad(const json_t *obj, const char *const *names, cons
  * member. */
 static bool protection_ok(const json_t *status, char *msg, size_t len)
 {
-	static const char *const rt_names[] = { "state", "mode", "reason", "counters", NULL };
-	static const char *const rt_states[] = { "on", "off", "unavailable", NULL };
+	static const char *const rt_names[] = { "state", "mode", "reason", "counters",
+						"unscanned_recent", NULL };
+	static const char *const rt_states[] = { "on", "off", "unavailable", "degraded",
+						 NULL };
 	static const char *const modes[] = { "detect", "block", NULL };
-	static const char *const *const rt_choices[] = { rt_states, modes, NULL, NULL };
+	static const char *const *const rt_choices[] = { rt_states, modes, NULL, NULL, NULL };
 	static const char *const ls_names[] = { "task", "source", "started", "finished", "state",
 						"files", "bytes", "detections", NULL };
 	static const char *const sources[] = { "realtime", "scheduled", "scan_now", "manual",
@@ -126,11 +128,12 @@ static bool protection_ok(const json_t *status, char *msg, size_t len)
 	const char *bad;
 
 	if (rt && !json_is_null(rt)) {
-		bad = json_is_object(rt) ? members_bad(rt, rt_names, "ssso", rt_choices) : "";
+		bad = json_is_object(rt) ? members_bad(rt, rt_names, "ssson", rt_choices) : "";
 		if (bad || !json_is_string(json_object_get(rt, "state"))) {
 			snprintf(msg, len, "status.realtime%s%.64s: expected {\"state\": \"on\"|"
-				 "\"off\"|\"unavailable\", \"mode\": \"detect\"|\"block\", "
-				 "\"reason\": TEXT, \"counters\": {...}}", bad && *bad ? "." : "",
+				 "\"off\"|\"unavailable\"|\"degraded\", \"mode\": "
+				 "\"detect\"|\"block\", \"reason\": TEXT, \"counters\": {...}, "
+				 "\"unscanned_recent\": N}", bad && *bad ? "." : "",
 				 bad ? bad : "");
 			return false;
 		}

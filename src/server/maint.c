@@ -44,7 +44,7 @@ int maint_lock(const char *data_dir, char *errbuf, size_t errlen)
 			     pid[0] ? " pid " : "", pid, data_dir, path);
 		close(fd);
 		free(path);
-		return -1;
+		return -2;
 	}
 	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, strlen(pid), 0) < 0)
@@ -469,7 +469,7 @@ static int cmd_upgrade_check(struct opts *o)
 {
 	char msg[512];
 	int lock = maint_lock(o->cfg.data_dir, msg, sizeof(msg));
-	json_t *pre = upgrade_preflight(&o->cfg, lock < 0), *c;
+	json_t *pre = upgrade_preflight(&o->cfg, lock == -2), *c;
 	char *text;
 	size_t i;
 	int status = pre && json_is_true(json_object_get(pre, "ok")) ? 0 : 1;

@@ -13,8 +13,9 @@
 #include <stddef.h>
 
 /* Takes the lock of data_dir (DATA_DIR/wardd.lock, with this process's
- * id in it) for the life of the process: the descriptor, or -1 with a
- * message naming the process that holds it. */
+ * id in it) for the life of the process: the descriptor; -2 with a
+ * message naming the process that holds it; -1 with the reason when the
+ * lock file cannot be opened (no such directory, ...). */
 int maint_lock(const char *data_dir, char *errbuf, size_t errlen);
 
 /* Whether argv[1] names one of these commands. */

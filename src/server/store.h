@@ -115,9 +115,13 @@ int64_t store_schema_version(void);
  * "importing": text or null (when an import started, while it runs),
  * "agents": [{"id", "hostname", "version"}] (as each last reported; null
  * when it never did), "deploying": [deployments in progress, as
- * store_deploy_list() has them, up to 1000]} as far as that schema holds
- * them. */
-enum serr store_inspect(const char *path, json_t **info, char *errbuf, size_t errlen);
+ * store_deploy_list() has them, up to 1000], "servers": [the server
+ * numbers of the wardd serving from it now] (PostgreSQL only)} as far as
+ * that schema holds them. thorough: the structure is checked as
+ * db_check() says (an upgrade's preflight, a restore), else only its
+ * pages (a copy just made). */
+enum serr store_inspect(const char *path, bool thorough, json_t **info, char *errbuf,
+			size_t errlen);
 
 /* The schema version of the database file at path (0: a new one), read
  * without checking or changing anything. */

@@ -178,8 +178,8 @@ static void check_deployments(json_t *list, const json_t *open)
 
 json_t *upgrade_preflight(const struct config *cfg, bool running)
 {
-	json_t *list = json_array(), *info = NULL, *out;
-	char *db = cfg->database[0] ? strdup(cfg->database) :
+	json_t *list = json_array(), *info = NULL, *out, *servers;
+	char *numbers = NULL, *db = cfg->database[0] ? strdup(cfg->database) :
 		   util_path_join(cfg->data_dir, "ward.db"), msg[1024];
 	int64_t schema = 0, current = store_schema_version(), queued;
 	const json_t *v;
@@ -197,7 +197,7 @@ json_t *upgrade_preflight(const struct config *cfg, bool running)
 		      cfg->database[0] ? "server.database" : cfg->data_dir);
 		goto out;
 	}
-	if (store_inspect(db, &info, msg, sizeof(msg)) != SERR_OK) {
+	if (store_inspect(db, true, &info, msg, sizeof(msg)) != SERR_OK) {
 		check(list, "database", "fail", "%s", msg);
 		goto out;
 	}
@@ -216,7 +216,19 @@ json_t *upgrade_preflight(const struct config *cfg, bool running)
 		      "transaction of its own", (long long)schema, (long long)current,
 		      (long long)(current - schema));
 	check_disk(list, cfg, db);
-	if (running && json_is_string(json_object_get(info, "importing")))
+	/* On PostgreSQL the wardd of other machines may serve from the same
+	 * database: none may while its schema changes under them. */
+	servers = json_object_get(info, "servers");
+	if (json_array_size(servers)) {
+		numbers = json_dumps(servers, JSON_COMPACT);
+		check(list, "servers", running ? "ok" : "fail", "%zu wardd serve from this "
+		      "database now (server.frontend %s): stop every one of them, then start the "
+		      "new one", json_array_size(servers), numbers ? numbers : "?");
+	} else if (servers) {
+		check(list, "servers", "ok", "no wardd serves from this database now");
+	}
+	if ((running || json_array_size(servers)) &&
+	    json_is_string(json_object_get(info, "importing")))
 		check(list, "imports", "fail", "a signature import runs (started at %s): wait for "
 		      "it to end (ward update status)",
 		      json_string_value(json_object_get(info, "importing")));
@@ -243,6 +255,7 @@ out:
 			ok = false;
 	out = json_pack("{sb so}", "ok", ok, "checks", list);
 	json_decref(info);
+	free(numbers);
 	free(db);
 	return out;
 }

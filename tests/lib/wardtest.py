@@ -539,6 +539,26 @@ class AgentWire:
     def report(self, **report):
         return self.call("POST", "/api/v1/agent/tasks", report)
 
+    def upload(self, item, data):
+        """PUT of a quarantined file's copy (bytes): (status, answer)."""
+        return quarantine_upload(self.server, self.token, item, data)
+
+
+def quarantine_upload(server, token, item, data):
+    """An agent's PUT of the copy of its quarantine item (bytes) to
+    server's central quarantine, with the agent's token: (status, answer)."""
+    ctx = ssl.create_default_context(cafile=os.path.join(server.data, "ca.crt"))
+    conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=ctx, timeout=10)
+    try:
+        conn.request("PUT", f"/api/v1/agent/quarantine/{item}", body=data,
+                     headers={"Authorization": f"Bearer {token}",
+                              "Content-Type": "application/octet-stream"})
+        resp = conn.getresponse()
+        text = resp.read()
+        return resp.status, json.loads(text) if text else None
+    finally:
+        conn.close()
+
 
 def mount_tmpfs(path, size, source="tmpfs", cleanup=None):
     """Makes path and mounts a tmpfs of size ("64m") on it (root; the caller

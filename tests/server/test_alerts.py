@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Alerts: rules that raise them (detections, outbreaks, outdated
 components, smart protection unreachable, real-time protection
-unavailable, failed imports, failed backups) and the channels that carry
+unavailable, not on the settings asked or letting accesses through
+unscanned, failed imports, failed backups) and the channels that carry
 them, each against a real peer on loopback: email to a real SMTP server
 (Debian's aiosmtpd, run by Debian's /usr/bin/python3, delivering into a
 Maildir), syslog over UDP and TCP (the receiver checks RFC 5424's grammar,
@@ -271,6 +272,48 @@ class AlertsTest(unittest.TestCase):
         wire.call("POST", "/api/v1/agent/heartbeat", status)
         wait_for(lambda: any(b"again" in m for m in self.syslog.messages), timeout=15,
                  what="the condition told again")
+        # Running on the settings before the last (which it could not
+        # apply), and letting accesses through unscanned: told as well; a
+        # rule asking for more than were let through says nothing.
+        told = len(self.syslog.messages)
+        wires = AgentWire.enrolled(self.server, self.root, "host2", "host3", "host4")
+        states = [{"state": "degraded", "mode": "block",
+                   "reason": "no path of realtime.paths is on a filesystem it can watch"},
+                  {"state": "on", "mode": "block", "unscanned_recent": 7,
+                   "counters": {"timeouts": 5, "dropped": 2}},
+                  {"state": "on", "mode": "block", "unscanned_recent": 0,
+                   "counters": {"timeouts": 0}}]
+        hosts = []
+        for w, rt in zip(wires, states):
+            hosts.append(self.api("GET", f"/api/v1/client?id={w.id}")["hostname"])
+            self.assertEqual(w.call("POST", "/api/v1/agent/heartbeat",
+                                    {"hostname": hosts[-1], "agent_version": "0.1.0",
+                                     "realtime": rt})[0], 200)
+        # (Raised by one rule at once, both may go out in one message.)
+        degraded = (f"real-time protection not on the settings asked on {hosts[0]} (client "
+                    f"{wires[0].id}): no path of realtime.paths")
+        failing = (f"real-time protection failing on {hosts[1]} (client {wires[1].id}): 7 "
+                   "accesses let through unscanned")
+        told_since = lambda: b"".join(self.syslog.messages[told:]).decode()  # noqa: E731
+        wait_for(lambda: degraded in told_since() and failing in told_since(), timeout=15,
+                 what="the two alerts")
+        time.sleep(2.5)
+        self.assertNotIn(f"(client {wires[2].id})", told_since())
+        # A rule that asks for at least 8: 7 says nothing, 8 does.
+        self.rule("realtime", "realtime", ["log"], every=0, params={"unscanned": 8})
+        for n in (7, 8):
+            told = len(self.syslog.messages)
+            wires[2].call("POST", "/api/v1/agent/heartbeat", {
+                "hostname": hosts[2], "agent_version": "0.1.0",
+                "realtime": dict(states[1], unscanned_recent=n)})
+            time.sleep(2.5)
+            if n == 7:
+                self.assertNotIn(f"(client {wires[2].id})", told_since())
+        wait_for(lambda: any(f"failing on {hosts[2]} (client {wires[2].id})".encode() in m
+                             for m in self.syslog.messages), timeout=15,
+                 what="the third host's alert")
+        self.assertEqual(self.api("GET", f"/api/v1/client?id={wires[1].id}")["realtime"]
+                         ["unscanned_recent"], 7)
 
     def test_channels_against_their_peers(self):
         # Syslog over TCP, octet counted; the receiver's grammar agrees

@@ -26,8 +26,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import (SCHEMA, WARD, WARDD, Agent, Wardd, backend, clamav_cvd,  # noqa: E402
-                      data_file, temp_dir, wait_for)
+from wardtest import (SCHEMA, WARD, WARDD, Agent, AgentWire, Wardd, backend,  # noqa: E402
+                      clamav_cvd, data_file, temp_dir, wait_for)
 
 PASSPHRASE = "a passphrase for tests"
 EXTRA = ("[http]\nlong_poll = 5s\n[notify]\nack_timeout = 60s\nretry_interval = 1s\n"
@@ -105,6 +105,24 @@ class BackupTest(unittest.TestCase):
         self.assertEqual([q["client"] for q in queued], [idb])
         creds = {x: pathlib.Path(x.dir, "state", "credential.json").read_text()
                  for x in (a, b)}
+        # What else the server keeps goes along: the package signing key,
+        # rotated (its chain lets agents trust the new one); an enrollment
+        # token not used yet; a central quarantine copy.
+        self.api(self.server, "POST", "/api/v1/update/rotate-key")
+        bundle = os.path.join(self.tmp, "later.bundle")
+        with open(bundle, "w") as f:
+            json.dump(self.api(self.server, "POST", "/api/v1/enroll/tokens", {"days": 1},
+                               expect=201), f)
+        q, = AgentWire.enrolled(self.server, self.tmp, "q")
+        self.api(self.server, "PUT", "/api/v1/settings",
+                 {"scope": f"client:{q.id}", "key": "quarantine.central", "value": True})
+        item = {"id": "q1", "path": "/home/u/eicar.com", "size": 68, "sha256": "ab" * 32,
+                "names": ["Eicar-Signature"], "time": 1700000000, "source": "realtime",
+                "state": "stored"}
+        self.assertEqual(q.call("POST", "/api/v1/agent/quarantine",
+                                {"items": [item], "complete": True})[0], 200)
+        copy = os.urandom(3000)
+        self.assertEqual(q.upload("q1", copy)[0], 201)
         clients = {c["id"]: c for c in self.api(self.server, "GET", "/api/v1/clients")
                    ["clients"]}
         # Backed up while it serves: a change made meanwhile is answered.
@@ -118,7 +136,7 @@ class BackupTest(unittest.TestCase):
             time.sleep(0.05)
         out, err = proc.communicate()
         self.assertEqual(proc.returncode, 0, err)
-        self.assertIn("2 clients", out)
+        self.assertIn("3 clients", out)
         archive = os.path.join(self.tmp, "server.wbk")
         self.assertEqual(os.stat(archive).st_mode & 0o777, 0o600)
         port = self.server.port
@@ -147,7 +165,8 @@ class BackupTest(unittest.TestCase):
         for cid, c in now.items():
             self.assertEqual(c["uuid"], clients[cid]["uuid"])
         wait_for(lambda: all(c["state"] == "online" for c in self.api(
-            server, "GET", "/api/v1/clients")["clients"]), what="both online")
+            server, "GET", "/api/v1/clients")["clients"] if c["id"] != q.id),
+            what="both online")
         for x in (a, b):
             with open(os.path.join(x.dir, "state", "credential.json")) as f:
                 self.assertEqual(f.read(), creds[x], "enrolled again")
@@ -164,6 +183,18 @@ class BackupTest(unittest.TestCase):
                  self.installed(b) == 2, what="deltas")
         self.assertIn("smart-agent-pattern 1 -> 2 by delta", a.log_text())
         self.assertIn("virus-pattern 1 -> 2 by delta", b.log_text())
+        # Signed with the key rotated before the backup.
+        key = self.api(server, "GET", "/api/v1/update")["key"]
+        self.assertIn(f"package signing key rotated to {key}", b.log_text())
+        # The central quarantine's copy, byte for byte, and its record.
+        with open(os.path.join(server.data, "quarantine", str(q.id), "q1"), "rb") as f:
+            self.assertEqual(f.read(), copy)
+        listed = self.api(server, "GET", f"/api/v1/quarantine?client={q.id}")["items"]
+        self.assertEqual([(i["id"], i["central"]) for i in listed], [("q1", len(copy))])
+        # The token made before the backup enrolls a new agent.
+        c = Agent(self.tmp, "c")
+        done = c.enroll("--bundle", bundle)
+        self.assertEqual(done.returncode, 0, done.stderr)
 
     def test_damage_and_refusals(self):
         archive = self.backup(self.server, os.path.join(self.archives, "first.wbk"))
@@ -240,10 +271,29 @@ class BackupTest(unittest.TestCase):
     def test_postgresql_refusals(self):
         """On PostgreSQL the database is no file of the data directory: a
         restore over a database that holds a server's data needs --force
-        even when the data directory is gone, and an archive of one
-        backend is not restored to the other."""
+        even when the data directory is gone, is refused while any wardd
+        serves from it (as an upgrade is), and an archive of one backend is
+        not restored to the other."""
         archive = self.backup(self.server, os.path.join(self.archives, "pg.wbk"))
+        # From another machine's data directory on the same database: with
+        # a wardd serving from it, a restore is refused even with --force,
+        # and so would an upgrade be (the preflight says why).
+        other_conf = os.path.join(self.tmp, "other.ini")
+        with open(self.server.conf) as f, open(other_conf, "w") as out:
+            out.write(f.read().replace(self.server.data, os.path.join(self.tmp, "other-data")))
+        done = run("restore", "--config", other_conf, "--force", archive)
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("restore refused: 1 wardd serve from the database (server.database) now, "
+                      "server number [0]: stop every one of them first", done.stderr)
+        done = run("upgrade", "--check", "--config", other_conf)
+        self.assertEqual(done.returncode, 1, done.stdout)
+        self.assertIn("fail  servers: 1 wardd serve from this database now (server.frontend "
+                      "[0]): stop every one of them, then start the new one", done.stdout)
+        done = run("upgrade", "--check", "--config", self.server.conf)
+        self.assertIn("ok    servers: 1 wardd serve from this database now", done.stdout)
         self.server.stop()
+        done = run("upgrade", "--check", "--config", other_conf)
+        self.assertIn("ok    servers: no wardd serves from this database now", done.stdout)
         shutil.rmtree(self.server.data)
         done = run("restore", "--config", self.server.conf, archive)
         self.assertEqual(done.returncode, 1)

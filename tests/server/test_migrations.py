@@ -5,17 +5,22 @@ programs: see its README.md) is opened by this wardd, which migrates it one
 step per transaction; every client keeps each effective setting it had
 (its scan method among them), its own settings, and its identity; every
 package, event, removed client, administrator, task and quarantine record
-is there; agents are sent settings that hold every setting offered now."""
+is there; agents are sent settings that hold every setting offered now.
+Archives made by `wardd backup` of earlier versions are restored and
+migrated with the same outcome."""
 import json
 import os
 import sqlite3
+import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from wardtest import DATA, SCHEMA, Wardd, temp_dir, untar  # noqa: E402
+from wardtest import DATA, SCHEMA, WARDD, Wardd, temp_dir, untar  # noqa: E402
 
 SCHEMAS = os.path.join(DATA, "schemas")
+# The passphrase of the fixtures' archives (tests/data/schemas/make.py).
+ARCHIVE_PASSPHRASE = "the schema fixtures' archives"
 # The settings no longer offered (src/common/settings.c, retired[]).
 RETIRED = {"restart.notify", "restart.postpone_updates"}
 
@@ -26,14 +31,24 @@ def fixtures():
 
 
 class MigrationTest(unittest.TestCase):
-    def open_fixture(self, folder):
+    def open_fixture(self, folder, archive=None):
+        """The fixture's data directory, or what `wardd restore` made of
+        archive, opened by this wardd (the restore's output in
+        self.restored)."""
         root = temp_dir("ward-migrate-", self.addCleanup).name
-        untar(os.path.join(folder, "data.tar.gz"), root)
+        if not archive:
+            untar(os.path.join(folder, "data.tar.gz"), root)
         with open(os.path.join(folder, "expected.json")) as f:
             expected = json.load(f)
         # Ended deployments are kept for deploy.keep after their last
         # change, by the clock: the fixtures' for as long as they are used.
         server = Wardd(root, extra="[deploy]\nkeep = 3650d\n")
+        if archive:
+            done = subprocess.run([WARDD, "restore", "--config", server.conf, archive],
+                                  env=dict(os.environ, WARD_BACKUP_PASSPHRASE=ARCHIVE_PASSPHRASE),
+                                  capture_output=True, text=True, timeout=120)
+            self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+            self.restored = done.stdout + done.stderr
         server.start()
         self.addCleanup(server.stop)
         return server, expected
@@ -43,8 +58,8 @@ class MigrationTest(unittest.TestCase):
         self.assertEqual(status, 200, (path, body))
         return body
 
-    def check(self, n, folder):
-        server, exp = self.open_fixture(folder)
+    def check(self, n, folder, archive=None):
+        server, exp = self.open_fixture(folder, archive)
         self.assertEqual(exp["user_version"], n)
         token = server.login()
         api = lambda path: self.api(server, token, path)  # noqa: E731
@@ -117,7 +132,8 @@ class MigrationTest(unittest.TestCase):
             self.assertEqual(stored[host], settings, f"v{n} {host}: stored settings")
         for table, count in counts.items():
             self.assertGreaterEqual(count, exp["tables"][table], f"v{n}: {table}")
-        log = server.log_text()
+        # Migrated by the restore, or by the server's start.
+        log = self.restored if archive else server.log_text()
         if n < CURRENT:
             self.assertIn(f"schema version {n} to {n + 1} of {CURRENT}", log)
 
@@ -128,6 +144,18 @@ class MigrationTest(unittest.TestCase):
         for n, folder in found:
             with self.subTest(schema=n):
                 self.check(n, folder)
+
+    def test_archives_of_earlier_versions(self):
+        """An archive that the wardd of an earlier schema made of its server
+        (tests/data/schemas/vN/backup.wbk, from vN's data directory) is
+        restored and migrated by this wardd, and all of it is there as
+        after an upgrade in place."""
+        found = [(n, f) for n, f in fixtures() if os.path.exists(os.path.join(f, "backup.wbk"))]
+        self.assertEqual([n for n, _ in found], [10, 13])
+        for n, folder in found:
+            with self.subTest(schema=n):
+                self.check(n, folder, os.path.join(folder, "backup.wbk"))
+                self.assertIn(f"schema {n}", self.restored)
 
     def test_a_newer_schema_is_refused(self):
         """A database from a later wardd is refused with both versions named,

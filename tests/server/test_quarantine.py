@@ -12,16 +12,14 @@ within the server's cap and the client's, kept once per item and removed
 when the item leaves the agent's quarantine. The CLI's words too.
 WARDD_BIN, WARD_AGENT_BIN and WARD_BIN name the programs.
 """
-import http.client
 import json
 import os
-import ssl
 import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import AgentWire, temp_wardd, WARD  # noqa: E402
+from wardtest import AgentWire, quarantine_upload, temp_wardd, WARD  # noqa: E402
 
 
 def record(item, path="/home/u/eicar.com", state="stored", t=1700000000):
@@ -60,18 +58,7 @@ class QuarantineTest(unittest.TestCase):
 
     def upload(self, token, item, data):
         """PUT of a copy: (status, answer)."""
-        ctx = ssl.create_default_context(cafile=os.path.join(self.server.data, "ca.crt"))
-        conn = http.client.HTTPSConnection("127.0.0.1", self.server.port, context=ctx,
-                                           timeout=10)
-        try:
-            conn.request("PUT", f"/api/v1/agent/quarantine/{item}", body=data,
-                         headers={"Authorization": f"Bearer {token}",
-                                  "Content-Type": "application/octet-stream"})
-            resp = conn.getresponse()
-            text = resp.read()
-            return resp.status, json.loads(text) if text else None
-        finally:
-            conn.close()
+        return quarantine_upload(self.server, token, item, data)
 
     def setting(self, client, key, value):
         status, body = self.server.client_setting(self.admin, client, key, value)

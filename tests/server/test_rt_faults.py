@@ -218,7 +218,8 @@ class RealtimeFaultsTest(unittest.TestCase):
             self.assertLess(time.monotonic() - started, TIMEOUT / 2, "the device's open waited")
         finally:
             self.agent.proc.send_signal(signal.SIGCONT)
-        self.assertIn("realtime: on (block mode)", self.status())
+        # The watchdog let the new file through: on, and failing.
+        self.assertIn("realtime: on (block mode); failing: ", self.status())
 
 
     def test_3_the_backlog_bound_is_an_option_of_the_agent(self):
@@ -248,6 +249,16 @@ class RealtimeFaultsTest(unittest.TestCase):
             self.assertLessEqual(self.counters()["queue_high"], 64)
         finally:
             os.kill(worker, signal.SIGCONT)
+        # Protection let files through unscanned: the agent says it is
+        # failing, and so does the server (which alerts on it).
+        self.assertRegex(self.status(), r"realtime: on \(block mode\); failing: \d+ accesses "
+                         r"let through unscanned in the last 5 to 10 minutes")
+
+        def told():
+            client = self.server.request("GET", f"/api/v1/client?id={self.client}",
+                                         token=self.token)[1]
+            return (client.get("realtime") or {}).get("unscanned_recent", 0) >= 200 - 64
+        wait_for(told, timeout=30, what="the server told of the files let through")
 
     def restart_with(self, conf):
         """The agent again with the configuration file conf."""

@@ -304,6 +304,8 @@ class TasksTest(unittest.TestCase):
                 ({"realtime": {"state": "on", "mode": "fast"}}, "status.realtime.mode"),
                 ({"realtime": {"mode": "block"}}, "status.realtime"),
                 ({"realtime": {"state": "on", "extra": 1}}, "status.realtime.extra"),
+                ({"realtime": {"state": "on", "unscanned_recent": -1}},
+                 "status.realtime.unscanned_recent"),
                 ({"realtime": "on"}, "status.realtime"),
                 ({"last_scan": {"state": "completed", "started": 1, "files": -1}},
                  "status.last_scan.files"),

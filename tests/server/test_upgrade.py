@@ -116,6 +116,28 @@ class UpgradeTest(unittest.TestCase):
         self.assertIn("fail  imports: a signature import runs (started at 1796500000)", out)
         self.assertIn(f"ok    server: a wardd runs on {server.data}", out)
 
+    def test_deployment_in_progress_refuses_the_start(self):
+        """An agent deployment under way (a host fetched its install script
+        and has not enrolled yet, its deadline ahead): the new wardd
+        refuses to upgrade at its start, naming the host, and changes
+        nothing; once it has ended (cancelled), the upgrade goes ahead."""
+        server = self.server(11)
+        now = int(time.time())
+        self.sql("INSERT INTO deployments (id, token, domain, address, state, started, "
+                 f"updated, deadline) VALUES ('{'d' * 32}', 't', '/', '192.0.2.7', 'package', "
+                 f"{now}, {now}, {now + 3600})")
+        before = digest(self.db)
+        code, log = self.refused_start(server)
+        self.assertEqual(code, 1)
+        self.assertIn("is refused before it starts (nothing changed): deployments: 1 agent "
+                      f"deployments are in progress: 192.0.2.7 ({'d' * 32})", log)
+        self.assertEqual(digest(self.db), before)
+        self.assertEqual(self.schema(), 11)
+        self.assertEqual(sorted(n for n in os.listdir(server.data) if "upgrade" in n), [])
+        self.sql("UPDATE deployments SET state = 'cancelled' WHERE address = '192.0.2.7'")
+        server.start()
+        self.assertEqual(self.schema(), CURRENT)
+
     def test_damaged_database_refused(self):
         server = self.server(7)
         with open(self.db, "r+b") as f:
@@ -124,6 +146,19 @@ class UpgradeTest(unittest.TestCase):
         code, out = self.check(server)
         self.assertEqual(code, 1)
         self.assertIn("fail  database: database " + self.db + " is damaged", out)
+
+    def test_index_that_disagrees_with_its_table_refused(self):
+        """Every page readable, but an index whose entries are not its
+        table's (as its definition says them): the preflight's integrity
+        check finds it, which a check of the pages alone does not."""
+        server = self.server(8)
+        self.sql("PRAGMA writable_schema = ON",
+                 "UPDATE sqlite_master SET sql = 'CREATE INDEX events_time ON events(kind)' "
+                 "WHERE name = 'events_time'")
+        code, out = self.check(server)
+        self.assertEqual(code, 1, out)
+        self.assertIn(f"fail  database: database {self.db} is damaged (row 1 missing from "
+                      "index events_time)", out)
 
     def test_failed_migration_puts_the_database_back(self):
         """Step 9 cannot run (its table exists already, made by a hand):
@@ -191,6 +226,9 @@ class UpgradeTest(unittest.TestCase):
         server.start()
         text = server.log_text()
         self.assertIn("wardd stopped during an upgrade of " + self.db, text)
+        # Each step after the first says how long the rest will take.
+        self.assertRegex(text, r"schema version 10 to 11 of \d+: .* \(\d+\.\d s so far, "
+                         r"about \d+\.\d s left\)")
         self.assertIn(f"is at schema {CURRENT}", text)
         self.assertEqual(self.schema(), CURRENT)
         self.assertEqual(sorted(n for n in os.listdir(server.data) if "upgrade" in n), [])

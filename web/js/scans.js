@@ -11,8 +11,11 @@ import { argsOf, cancelTask, poller, progressText, taskState, taskTimes, unfinis
 export function realtimeCell(rt) {
 	if (!rt || !rt.state)
 		return h('span', { class: 'muted', title: 'not reported by the agent' }, 'unknown');
-	const text = rt.state === 'on' ? `on (${rt.mode || 'block'})` : rt.state;
-	return h('span', { class: `rt-${rt.state}`, 'data-realtime': rt.state,
+	// On, and yet letting accesses through unscanned: failing.
+	const failing = rt.state === 'on' && rt.unscanned_recent > 0;
+	const text = failing ? `failing (${fmtCount(rt.unscanned_recent)} let through unscanned)` :
+		rt.state === 'on' ? `on (${rt.mode || 'block'})` : rt.state;
+	return h('span', { class: `rt-${failing ? 'failing' : rt.state}`, 'data-realtime': rt.state,
 		title: rt.reason ? safeText(rt.reason) : text }, text);
 }
 
@@ -57,8 +60,12 @@ export function realtimeDetail(rt) {
 			kv('state', realtimeCell(rt)),
 			rt.mode ? kv('mode', rt.mode === 'block' ? 'block (files are scanned before ' +
 				'they open)' : 'detect (files are scanned after they open)') : null,
-			rt.reason ? kv('why unavailable', h('span', { id: 'realtime-reason', class: 'bad' },
-				safeText(rt.reason))) : null),
+			rt.reason ? kv(rt.state === 'degraded' ? 'why not on the settings asked' :
+				'why unavailable', h('span', { id: 'realtime-reason', class: 'bad' },
+				safeText(rt.reason))) : null,
+			'unscanned_recent' in rt ? kv('let through unscanned (last 5-10 min)',
+				h('span', { id: 'realtime-unscanned', class: rt.unscanned_recent ? 'bad' : '' },
+					fmtCount(rt.unscanned_recent))) : null),
 		Object.keys(c).length ? h('dl', { class: 'kv counters', id: 'realtime-counters' },
 			COUNTERS.filter(([k]) => k in c).map(([k, label]) => kv(label, fmtCount(c[k]))),
 			'latency_p50_us' in c || 'latency_p99_us' in c ? kv('decision latency',

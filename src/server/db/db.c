@@ -341,9 +341,15 @@ enum serr db_snapshot(struct db *db, const char *out, char *errbuf, size_t errle
 	return db->be->snapshot(db, out, errbuf, errlen);
 }
 
-enum serr db_check(struct db *db, char *errbuf, size_t errlen)
+enum serr db_check(struct db *db, bool thorough, char *errbuf, size_t errlen)
 {
-	return db->be->check(db, errbuf, errlen);
+	return db->be->check(db, thorough, errbuf, errlen);
+}
+
+enum serr db_servers(struct db *db, json_t **list, char *errbuf, size_t errlen)
+{
+	*list = NULL;
+	return db->be->servers ? db->be->servers(db, list, errbuf, errlen) : SERR_OK;
 }
 
 enum serr db_version(struct db *db, int64_t *v, char *errbuf, size_t errlen)

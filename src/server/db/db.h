@@ -156,8 +156,13 @@ struct db_backend {
 	enum serr (*relax)(struct db *db, char *errbuf, size_t errlen);
 	/* db_set_reachable() (NULL: a backend with nothing out of reach). */
 	void (*set_reachable)(struct db *db, bool reachable);
-	/* Checks the database's structure: pages, indexes, constraints. */
-	enum serr (*check)(struct db *db, char *errbuf, size_t errlen);
+	/* Checks the database's structure: its pages, and when thorough
+	 * every index against its table too (seconds for a large one). */
+	enum serr (*check)(struct db *db, bool thorough, char *errbuf, size_t errlen);
+	/* The server numbers (server.frontend) of the wardd serving from
+	 * the database now, as a new JSON array (NULL: a backend whose one
+	 * server is told by its data directory's lock). */
+	enum serr (*servers)(struct db *db, json_t **list, char *errbuf, size_t errlen);
 	/* Writes a consistent copy of the whole database, as of one moment,
 	 * to the new file out while others go on writing: one step, never
 	 * restarted by their writes. A backend whose copy is no database
@@ -336,7 +341,12 @@ const char *db_soft_commit(const struct db *db);
 enum serr db_snapshot(struct db *db, const char *out, char *errbuf, size_t errlen);
 
 /* Checks the database's structure (db_backend.check). */
-enum serr db_check(struct db *db, char *errbuf, size_t errlen);
+enum serr db_check(struct db *db, bool thorough, char *errbuf, size_t errlen);
+
+/* The servers serving from the database now (db_backend.servers): *list
+ * is a new array the caller owns, or NULL for a backend that cannot
+ * tell (SQLite: the data directory's lock tells). */
+enum serr db_servers(struct db *db, json_t **list, char *errbuf, size_t errlen);
 
 /* The schema version stored in the database (0: a new one). */
 enum serr db_version(struct db *db, int64_t *v, char *errbuf, size_t errlen);

@@ -1146,11 +1146,46 @@ void db_postgres_bell_close(struct db_bell *b)
  * the server answers and the schema's version can be read. */
 static enum serr pg_version(struct db *db, int64_t *v, char *errbuf, size_t errlen);
 
-static enum serr pg_check(struct db *db, char *errbuf, size_t errlen)
+static enum serr pg_check(struct db *db, bool thorough, char *errbuf, size_t errlen)
 {
 	int64_t v;
 
+	(void)thorough;
 	return pg_version(db, &v, errbuf, errlen);
+}
+
+/* Each running wardd holds its server number's advisory lock for as long
+ * as its doorbell's connection lives (db_postgres_bell_open()). */
+static enum serr pg_servers(struct db *db, json_t **list, char *errbuf, size_t errlen)
+{
+	char sql[256];
+	PGresult *res;
+	enum serr err = SERR_OK;
+	int i;
+
+	snprintf(sql, sizeof(sql), "SELECT objid::bigint - %d FROM pg_locks WHERE locktype = "
+		 "'advisory' AND granted AND classid = %u AND objsubid = 2 AND objid >= %d AND "
+		 "database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+		 "ORDER BY 1", FRONTEND_LOCK, (unsigned)WARD_LOCKS, FRONTEND_LOCK);
+	res = exec_sql(conn(db), sql);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		err = fail(conn(db)->c, res, "listing the servers on the database", errbuf,
+			   errlen);
+		goto out;
+	}
+	*list = json_array();
+	for (i = 0; *list && i < PQntuples(res); i++)
+		if (json_array_append_new(*list, json_integer(strtoll(PQgetvalue(res, i, 0), NULL,
+									10))))
+			break;
+	if (!*list || i < PQntuples(res)) {
+		json_decref(*list);
+		*list = NULL;
+		err = SERR_NOMEM;
+	}
+out:
+	PQclear(res);
+	return err;
 }
 
 /* Whether the variable of entry (NAME=VALUE) is one an option of opts
@@ -1410,6 +1445,7 @@ const struct db_backend db_postgres = {
 	.set_reachable = pg_set_reachable,
 	.relax = pg_relax,
 	.check = pg_check,
+	.servers = pg_servers,
 	.snapshot = pg_snapshot,
 	.copy_is_db = false,
 	.copy_version = pg_copy_version,

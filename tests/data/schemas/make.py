@@ -28,6 +28,13 @@ SIGTERM and writes:
 WT may be a plain export of the commit (git archive, no .git): then
 --commit names it, resolved to its full id in this script's repository.
 
+    python3 make.py --worktree WT --archive [--out DIR]
+
+makes DIR/backup.wbk instead, for commits whose wardd makes backups (schema
+10 on): that commit's `wardd backup` of DIR/data.tar.gz's data directory
+(wardd stopped), encrypted with ARCHIVE_PASSPHRASE. It is the archive of an
+earlier version that tests/server/test_migrations.py restores.
+
 Every process it starts is stopped by its own pid; agents run in a UTS
 namespace of their own (unshare -u) only so that each has its own host
 name. Loopback only.
@@ -52,6 +59,33 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 EICAR = (b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*")
 # ClamAV's own test data, as in this repository.
 CLAMAV_DIR = os.path.join(HERE, "..", "clamav")
+
+
+# The passphrase of every DIR/backup.wbk (test data, no secret).
+ARCHIVE_PASSPHRASE = "the schema fixtures' archives"
+
+
+def make_archive(wt, out):
+    """DIR/backup.wbk: the commit's wardd backs up the fixture's data
+    directory."""
+    root = tempfile.mkdtemp(prefix="ward-fixture-archive-")
+    try:
+        with tarfile.open(os.path.join(out, "data.tar.gz")) as tar:
+            tar.extractall(root)
+        conf = os.path.join(root, "wardd.ini")
+        with open(conf, "w") as f:
+            f.write(f"[server]\ndata_dir = {root}/data\nhostname = localhost\n")
+        target = os.path.join(out, "backup.wbk")
+        if os.path.exists(target):
+            os.unlink(target)
+        env = dict(os.environ, WARD_BACKUP_PASSPHRASE=ARCHIVE_PASSPHRASE)
+        done = subprocess.run([os.path.join(wt, "build/bin/wardd"), "backup", "--config", conf,
+                               "--out", target], env=env, capture_output=True, text=True,
+                              timeout=300)
+        print(done.stdout + done.stderr)
+        return done.returncode
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def schema_version(wt):
@@ -581,8 +615,12 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the run folder")
     ap.add_argument("--commit", help="the commit WT holds, when WT is no git checkout "
                     "(an export made by git archive)")
+    ap.add_argument("--archive", action="store_true", help="make DIR/backup.wbk from "
+                    "DIR/data.tar.gz with the commit's wardd, nothing else")
     args = ap.parse_args()
     n = schema_version(args.worktree)
+    if args.archive:
+        return make_archive(args.worktree, args.out or os.path.join(HERE, f"v{n}"))
     fx = Fixture(args.worktree, args.out or os.path.join(HERE, f"v{n}"), args.keep,
                  args.commit)
     ok = False
