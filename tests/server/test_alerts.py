@@ -29,8 +29,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import (AgentWire, Wardd, demo_signatures, free_port, temp_dir,  # noqa: E402
-                      wait_for, wait_for_components)
+from wardtest import (WARD, AgentWire, Wardd, WardSps, demo_signatures,  # noqa: E402
+                      free_port, sps_bundle, temp_dir, wait_for, wait_for_components)
 
 # Debian's Python, which Debian's aiosmtpd is installed for.
 DEBIAN_PYTHON = "/usr/bin/python3"
@@ -117,6 +117,7 @@ class AlertsTest(unittest.TestCase):
             f.write("x\n")
         self.server = Wardd(self.root, extra=(
             f"[alerts]\ncheck_interval = 1s\n[updates]\nsource_dir = {self.source}\n"
+            "[agents]\nheartbeat_interval = 5s\n"
             f"[backup]\ndir = {self.root}/not-a-directory\npassphrase_file = {passphrase}\n"))
         self.server.start()
         self.addCleanup(self.server.stop)
@@ -315,6 +316,47 @@ class AlertsTest(unittest.TestCase):
         self.assertEqual(self.api("GET", f"/api/v1/client?id={wires[1].id}")["realtime"]
                          ["unscanned_recent"], 7)
 
+    def ward(self, *args):
+        """`ward ARGS` as this server's administrator, signed in."""
+        env = self.server.cli_env()
+        if not os.path.exists(os.path.join(self.server.root, "cfg")):
+            done = subprocess.run([WARD, "login", "--server",
+                                   f"https://localhost:{self.server.port}", "--ca",
+                                   os.path.join(self.server.data, "ca.crt")],
+                                  capture_output=True, text=True, env=env, timeout=60)
+            self.assertEqual(done.returncode, 0, done.stderr)
+        done = subprocess.run([WARD, *args], capture_output=True, text=True, env=env,
+                              timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        return done.stdout
+
+    def test_smart_protection_server_silent(self):
+        """A ward-sps that stops reporting (three heartbeats missed) is told,
+        and not while it reports; configured with `ward alert`."""
+        udp = self.syslog.udp.getsockname()[1]
+        self.ward("alert", "set-channel", "log", "--kind", "syslog", "--config",
+                  json.dumps({"address": f"udp://127.0.0.1:{udp}"}))
+        self.ward("alert", "set-rule", "silent", "--kind", "sps", "--channels", '["log"]',
+                  "--every", "0")
+        self.assertIn("silent", self.ward("alert", "rules"))
+        sps = WardSps(self.root, os.path.join(self.server.data, "sps-ca.crt"))
+        self.addCleanup(sps.stop)
+        done = sps.run("enroll", "--bundle", sps_bundle(self.server, self.token, self.root),
+                       "--name", "127.0.0.1")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        sps.start()
+        seen = lambda: [s["last_seen"] for s in self.api(  # noqa: E731
+            "GET", "/api/v1/sps-servers")["servers"]]
+        first = seen()
+        wait_for(lambda: seen() != first, timeout=30, what="ward-sps reporting")
+        time.sleep(12)   # two heartbeats or more
+        self.assertEqual([m for m in self.syslog.messages if b"smart protection server" in m],
+                         [])
+        sps.stop()
+        wait_for(lambda: any(b"has not reported for" in m for m in self.syslog.messages),
+                 timeout=40, what="the silent server told")
+        self.assertIn("silent", self.ward("alert", "log"))
+
     def test_channels_against_their_peers(self):
         # Syslog over TCP, octet counted; the receiver's grammar agrees
         # with util-linux's logger.
@@ -371,6 +413,36 @@ class AlertsTest(unittest.TestCase):
                                              {"name": "strict"}, token=self.token, timeout=60)
         self.assertEqual(status, 502, answer)
         self.assertEqual(self.mails(), [])
+        # An SMTP server that takes mail only after STARTTLS (its certificate
+        # wardd's own, trusted through the channel's CA file): sent over
+        # TLS; a channel without STARTTLS is turned away by it.
+        tls_port = free_port()
+        tls_dir = os.path.join(self.root, "tls-maildir")
+        tls_smtp = subprocess.Popen(
+            [DEBIAN_PYTHON, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{tls_port}",
+             "--tlscert", os.path.join(self.server.data, "server.crt"),
+             "--tlskey", os.path.join(self.server.data, "server.key"),
+             "-c", "aiosmtpd.handlers.Mailbox", tls_dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(tls_smtp.wait)
+        self.addCleanup(tls_smtp.terminate)
+
+        def listening():
+            with socket.socket() as sock:
+                return sock.connect_ex(("127.0.0.1", tls_port)) == 0
+        wait_for(listening, timeout=20, what="the TLS SMTP server")
+        ca = os.path.join(self.server.data, "ca.crt")
+        self.email_channel("tls", url=f"smtp://localhost:{tls_port}", starttls="required",
+                           ca_file=ca)
+        self.assertEqual(self.api("POST", "/api/v1/alerts/channels/test",
+                                  {"name": "tls"})["state"], "sent")
+        wait_for(lambda: os.path.isdir(tls_dir) and len(mailbox.Maildir(tls_dir)) == 1,
+                 timeout=10, what="the mail sent over TLS")
+        self.email_channel("plain", url=f"smtp://localhost:{tls_port}", starttls="no")
+        status, answer = self.server.request("POST", "/api/v1/alerts/channels/test",
+                                             {"name": "plain"}, token=self.token, timeout=60)
+        self.assertEqual(status, 502, answer)
+        self.assertEqual(len(mailbox.Maildir(tls_dir)), 1)
         # Email by a test.
         self.email_channel()
         self.assertEqual(self.api("POST", "/api/v1/alerts/channels/test",

@@ -352,6 +352,23 @@ class RealtimeTest(unittest.TestCase):
         # The watchdog answered them while the agent stood still.
         self.assertGreater(self.counters()["watchdog"], 0)
 
+    def test_8b_settings_it_cannot_apply(self):
+        """Settings the scanner cannot apply (no path of realtime.paths can be
+        watched): it goes on with the settings before, says it is degraded
+        and why, and so does the server; settings it can apply make it on
+        again."""
+        path = self.plant("kept-out.com", EICAR)
+        self.setting("realtime.paths", ["/nonexistent/ward-test"])
+        self.agent.wait_status("realtime: degraded (block mode): no path of realtime.paths is "
+                               "on a filesystem that can be watched", timeout=60,
+                               what="degraded")
+        self.assertEqual(self.open_errno(path), errno.EPERM)
+        wait_for(lambda: (self.server.request("GET", f"/api/v1/client?id={self.client}",
+                                              token=self.token)[1].get("realtime") or
+                          {}).get("state") == "degraded", timeout=60, what="the server told")
+        self.setting("realtime.paths", [self.watched])
+        self.agent.wait_status("realtime: on (block mode)", timeout=60, what="on again")
+
     def test_9_sigterm_local_exclusions_and_unavailable_without_cap(self):
         self.mode("block")
         self.agent.proc.send_signal(signal.SIGSTOP)
