@@ -130,6 +130,13 @@ bool api_quarantine_admit(struct api_ctx *ctx, struct http_req *req, int64_t cli
  * it when it was removed from the tree). Loop thread only. */
 void api_quarantine_forget(struct api_ctx *ctx, int64_t client);
 
+/* Removes the central quarantine copies that no record holds any more:
+ * those whose removal (or whose client's) another wardd on the same
+ * database heard of, each keeping the copies its agents sent it, and one
+ * a kill left between writing a copy and recording it. Returns how many
+ * went. Loop thread only (copies are written there too). */
+size_t api_quarantine_sweep(struct api_ctx *ctx);
+
 /* Parses req's body as a JSON object. Returns it (owned by the caller),
  * or NULL after answering 400 naming what is wrong. */
 json_t *api_body_object(struct http_req *req);

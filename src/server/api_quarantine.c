@@ -3,6 +3,7 @@
  * restores and deletes, which go to the agents as tasks (api_tasks.h). */
 #include "server/api.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +141,63 @@ void api_quarantine_forget(struct api_ctx *ctx, int64_t client)
 	if (dir && util_remove_tree(dir) != 0)
 		log_msg(LOG_LVL_ERROR, "quarantine: removing %s: %s", dir, strerror(errno));
 	free(dir);
+}
+
+/* Removes the files of client's folder dir whose "CLIENT/ITEM" is not in
+ * held; the folder too once empty. */
+static size_t sweep_client(const char *dir, const char *client, const json_t *held)
+{
+	struct dirent *e;
+	size_t gone = 0;
+	char *path, key[320];
+	DIR *d = opendir(dir);
+
+	while (d && (e = readdir(d))) {
+		snprintf(key, sizeof(key), "%s/%s", client, e->d_name);
+		if (e->d_name[0] == '.' || json_object_get(held, key))
+			continue;
+		path = util_path_join(dir, e->d_name);
+		if (path && unlink(path) == 0)
+			gone++;
+		else if (path)
+			log_msg(LOG_LVL_ERROR, "quarantine: removing %s: %s", path,
+				strerror(errno));
+		free(path);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);   /* fails while a copy is left: kept */
+	return gone;
+}
+
+size_t api_quarantine_sweep(struct api_ctx *ctx)
+{
+	char *root = util_path_join(ctx->cfg->data_dir, "quarantine"), *dir, *end;
+	struct dirent *e;
+	json_t *held = NULL;
+	size_t gone = 0;
+	DIR *d = NULL;
+
+	/* The database did not answer: everything is kept until it does. */
+	if (root && store_quarantine_centrals(ctx->st, &held) == SERR_OK)
+		d = opendir(root);
+	while (d && (e = readdir(d))) {
+		errno = 0;
+		if (e->d_name[0] == '.' || strtoll(e->d_name, &end, 10) <= 0 || errno || *end)
+			continue;
+		dir = util_path_join(root, e->d_name);
+		if (dir)
+			gone += sweep_client(dir, e->d_name, held);
+		free(dir);
+	}
+	if (d)
+		closedir(d);
+	json_decref(held);
+	free(root);
+	if (gone)
+		log_msg(LOG_LVL_INFO, "quarantine: removed %zu central copies no record holds any "
+			"more", gone);
+	return gone;
 }
 
 void api_quarantine_inventory(struct api_ctx *ctx, struct http_req *req, const char *who,

@@ -782,6 +782,10 @@ enum serr store_quarantine_central(struct store *st, int64_t client, const char 
 /* Stores in *total the bytes of every central copy. */
 enum serr store_quarantine_central_total(struct store *st, int64_t *total);
 
+/* Stores in *out (a new object the caller owns) a member "CLIENT/ITEM"
+ * for each record with a central copy. */
+enum serr store_quarantine_centrals(struct store *st, json_t **out);
+
 /* A deployment's states (NULL-terminated): "script" (its host fetched the
  * install script), "package" (and the agent's package), and the final
  * ones, "enrolled", "failed", "timed-out", "cancelled". A deployment is in

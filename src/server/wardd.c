@@ -328,13 +328,15 @@ static void on_second(void *arg)
 }
 
 /* The scheduled connection verification (its report is logged); the
- * server's own count of time is saved with it, and limits that hold
- * nothing back any more are forgotten. */
+ * server's own count of time is saved with it, limits that hold nothing
+ * back any more are forgotten, and central quarantine copies no record
+ * holds any more removed. */
 static void on_verify(void *arg)
 {
 	struct api_ctx *ctx = arg;
 
 	json_decref(api_clients_verify_all(ctx, false));
+	api_quarantine_sweep(ctx);
 	if (store_observed_save(ctx->st) != SERR_OK)
 		log_msg(LOG_LVL_ERROR, "database: saving the server's running time failed");
 	if (store_limits_prune(ctx->st, (int64_t)time(NULL)) != SERR_OK)
@@ -760,6 +762,7 @@ int main(int argc, char **argv)
 		log_msg(LOG_LVL_ERROR, "out of memory");
 		goto out;
 	}
+	api_quarantine_sweep(&ctx);
 	store_eventf(st, "system", 0, "wardd %s started: %s (listening on %s), data in %s",
 		     WARD_VERSION, url, cfg.listen, cfg.data_dir);
 	status = loop_run(loop) == 0 ? 0 : 1;

@@ -268,6 +268,33 @@ class QuarantineTest(unittest.TestCase):
         done = ward("quarantine", "delete", str(self.b), "c1")
         self.assertEqual(done.returncode, 0, done.stderr)
 
+    def test_6_copies_no_record_holds_are_removed(self):
+        """A copy no record holds any more (left by a kill between writing it
+        and recording it; or kept here while another wardd on the same
+        database heard of its removal, or of its client's) is removed at the
+        next start; copies with their records stay."""
+        c, = AgentWire.enrolled(self.server, self.tmp.name, "c")
+        self.setting(c.id, "quarantine.central", True)
+        status, _ = self.inventory(c.token, [record("s1")], False)
+        self.assertEqual(status, 200)
+        self.assertEqual(c.upload("s1", b"a copy with its record\n")[0], 201)
+        base = os.path.join(self.server.data, "quarantine")
+        kept = os.path.join(base, str(c.id), "s1")
+        orphan = os.path.join(base, str(c.id), "orphan")
+        gone = os.path.join(base, "999999")
+        os.makedirs(gone)
+        for path in (orphan, os.path.join(gone, "x1")):
+            with open(path, "wb") as f:
+                f.write(b"no record\n")
+        self.server.stop()
+        self.server.start()
+        type(self).admin = self.server.login()
+        self.assertTrue(os.path.exists(kept))
+        self.assertFalse(os.path.exists(orphan))
+        self.assertFalse(os.path.exists(gone))
+        self.assertIn("quarantine: removed 2 central copies no record holds any more",
+                      self.server.log_text())
+
 
 if __name__ == "__main__":
     unittest.main()

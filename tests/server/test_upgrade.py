@@ -138,6 +138,20 @@ class UpgradeTest(unittest.TestCase):
         server.start()
         self.assertEqual(self.schema(), CURRENT)
 
+    def test_old_agents_listed(self):
+        """Agents that last reported a version older than the new wardd serves
+        fully are listed by name, id and version: a warning, which refuses
+        nothing."""
+        server = self.server(8)
+        self.sql("UPDATE clients SET status = json_set(status, '$.agent_version', '0.0.9') "
+                 "WHERE hostname = 'ws-eu-1'")
+        node = sqlite3.connect(self.db).execute(
+            "SELECT node FROM clients WHERE hostname = 'ws-eu-1'").fetchone()[0]
+        code, out = self.check(server)
+        self.assertEqual(code, 0, out)
+        self.assertIn(f"warn  agents: 1 older than 0.1.0, which this wardd serves fully: "
+                      f"ws-eu-1 (client {node}, 0.0.9)", out)
+
     def test_damaged_database_refused(self):
         server = self.server(7)
         with open(self.db, "r+b") as f:

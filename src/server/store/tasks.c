@@ -545,3 +545,27 @@ enum serr store_quarantine_central_total(struct store *st, int64_t *total)
 			     "");
 }
 
+enum serr store_quarantine_centrals(struct store *st, json_t **out)
+{
+	struct db_stmt *s = store_prepare(st, NULL, 0, "SELECT client, item FROM quarantine "
+					  "WHERE central > 0", "");
+	enum serr err = s ? SERR_OK : SERR_DB;
+	char key[96];
+
+	*out = json_object();
+	if (!*out)
+		err = SERR_NOMEM;
+	while (err == SERR_OK && db_step(s, &err, NULL, 0)) {
+		snprintf(key, sizeof(key), "%lld/%s", (long long)db_column_int(s, 0),
+			 db_column_text(s, 1));
+		if (json_object_set_new(*out, key, json_true()) != 0)
+			err = SERR_NOMEM;
+	}
+	db_finalize(s);
+	if (err != SERR_OK) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return err;
+}
+
