@@ -69,6 +69,8 @@ PREFIXES = {
     "src/agent/reports.c": ("reports_",),
     "src/agent/tasks.c": ("tasks_",),
     "src/agent/vault.c": ("vault_",),
+    "src/agent/cproto.c": ("cproto_",),
+    "src/agent/clamd.c": ("clamd_",),
     "src/sps/pattern.c": ("sps_pattern_",),
     "src/sps/service.c": ("sps_service_",),
     "src/sps/main.c": ("main",),

@@ -24,6 +24,7 @@
 
 #include "agent/astate.h"
 #include "agent/channel.h"
+#include "agent/clamd.h"
 #include "agent/components.h"
 #include "agent/control.h"
 #include "agent/protect.h"
@@ -76,6 +77,53 @@ static const struct ini_field fields[] = {
 	{ "realtime", "log_queue", INI_INT, offsetof(struct agent_config, rt_log_queue), "256",
 	  16, 65536, "real-time log lines waiting for their writer; more are dropped and "
 	  "counted" },
+	{ "clamd", "enabled", INI_BOOL, offsetof(struct agent_config, clamd_enabled), "no", 0, 0,
+	  "serve clamd's socket protocol, for programs made for clamd (mail, web, file "
+	  "servers): they scan with this agent's component and method" },
+	{ "clamd", "socket", INI_STRING, offsetof(struct agent_config, clamd_socket),
+	  "/run/ward-agent/clamd.ctl", 0, 0, "the UNIX socket it answers on; whoever may "
+	  "connect may have the agent read any file by its path (SCAN)" },
+	{ "clamd", "socket_mode", INI_STRING, offsetof(struct agent_config, clamd_socket_mode),
+	  "0660", 0, 0, "the socket's permissions, in octal" },
+	{ "clamd", "socket_group", INI_STRING, offsetof(struct agent_config, clamd_socket_group),
+	  "", 0, 0, "the socket's group (the programs' users join it); empty: root's" },
+	{ "clamd", "debian_socket", INI_BOOL, offsetof(struct agent_config, clamd_debian_socket),
+	  "no", 0, 0, "also answer on /run/clamav/clamd.ctl, where Debian's clamd does, for "
+	  "programs configured for it (not while a clamd answers there)" },
+	{ "clamd", "tcp", INI_STRING, offsetof(struct agent_config, clamd_tcp), "", 0, 0,
+	  "TCP addresses to answer on too, HOST:PORT separated by spaces ([::1]:3310); "
+	  "empty: none" },
+	{ "clamd", "tcp_remote", INI_BOOL, offsetof(struct agent_config, clamd_tcp_remote), "no",
+	  0, 0, "allow clamd.tcp addresses that are not loopback: other hosts may then scan "
+	  "streams here" },
+	{ "clamd", "max_connections", INI_INT,
+	  offsetof(struct agent_config, clamd_max_connections), "200", 1, 10000,
+	  "connections served at once; more wait in the socket's backlog" },
+	{ "clamd", "max_threads", INI_INT, offsetof(struct agent_config, clamd_max_threads), "10",
+	  2, 256, "path commands (SCAN, CONTSCAN, MULTISCAN, ALLMATCHSCAN) walked at once, "
+	  "and a MULTISCAN's scans in parallel" },
+	{ "clamd", "max_queue", INI_INT, offsetof(struct agent_config, clamd_max_queue), "100", 1,
+	  10000, "requests of one connection (IDSESSION) waiting for their answers; past it, "
+	  "its further commands are read once answers go out" },
+	{ "clamd", "stream_max_length", INI_INT, offsetof(struct agent_config, clamd_stream_max),
+	  "104857600", 1024, 4294967295LL, "bytes of one INSTREAM; more: \"INSTREAM size limit "
+	  "exceeded. ERROR\"" },
+	{ "clamd", "command_timeout", INI_DURATION,
+	  offsetof(struct agent_config, clamd_command_timeout), "30", 1, 3600,
+	  "how long a new connection may take to send its first command" },
+	{ "clamd", "read_timeout", INI_DURATION, offsetof(struct agent_config, clamd_read_timeout),
+	  "120", 1, 3600, "how long a session or a stream may wait for its next bytes" },
+	{ "clamd", "enable_shutdown", INI_BOOL, offsetof(struct agent_config, clamd_shutdown),
+	  "no", 0, 0, "SHUTDOWN stops the clamd service (the agent goes on); else it answers "
+	  "COMMAND UNAVAILABLE" },
+	{ "clamd", "enable_reload", INI_BOOL, offsetof(struct agent_config, clamd_reload), "yes",
+	  0, 0, "RELOAD has the agent update its component now (Update Now)" },
+	{ "clamd", "unverified", INI_STRING, offsetof(struct agent_config, clamd_unverified),
+	  "error", 0, 0, "the answer for what smart scan could not verify (no smart "
+	  "protection source answered): error (a mail server defers the mail; never a silent "
+	  "OK) or clean (logged and counted)" },
+	{ "clamd", "allmatch", INI_BOOL, offsetof(struct agent_config, clamd_allmatch), "yes", 0,
+	  0, "serve ALLMATCHSCAN" },
 };
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -215,6 +263,7 @@ struct services {
 	struct tasks *tasks;
 	struct protect *protect;
 	struct vault *vault;
+	struct clamd *clamd;       /* NULL: clamd.enabled is off */
 	struct waiting *waiting;
 };
 
@@ -282,6 +331,8 @@ static json_t *live_status(struct services *sv)
 
 	if (s)
 		json_object_set_new(s, "realtime", protect_status(sv->protect));
+	if (s && sv->clamd)
+		json_object_set_new(s, "clamd", clamd_status(sv->clamd));
 	if (s && h)
 		json_object_set_new(s, "in_use", json_pack("{ss sI}", "component", h->name,
 							   "version", (json_int_t)h->version));
@@ -544,6 +595,7 @@ static int cmd_run(struct agent *a)
 	struct services sv = { .a = a };
 	struct loop *loop;
 	char msg[512];
+	bool off;
 	int ret = 1;
 
 	if (!astate_load(a))
@@ -581,6 +633,11 @@ static int cmd_run(struct agent *a)
 		log_msg(LOG_LVL_ERROR, "control socket: %s", msg);
 		goto out;
 	}
+	sv.clamd = clamd_new(a, loop, sv.channel, &off, msg, sizeof(msg));
+	if (!sv.clamd && !off) {
+		log_msg(LOG_LVL_ERROR, "clamd: %s", msg);
+		goto out;
+	}
 	log_msg(LOG_LVL_INFO, "ward-agent %s: %s, settings version %lld", WARD_VERSION, a->server,
 		(long long)a->version);
 	if (!channel_start(sv.channel))
@@ -595,7 +652,9 @@ out:
 	if (sv.tasks)
 		tasks_stop(sv.tasks);
 	protect_stop(sv.protect);
+	clamd_stop(sv.clamd);
 	loop_free(loop);
+	clamd_free(sv.clamd);
 	while (sv.waiting) {
 		struct waiting *w = sv.waiting;
 

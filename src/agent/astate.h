@@ -36,6 +36,17 @@ struct agent_config {
 	int64_t rt_cache_entries; /* realtime.cache_entries */
 	int64_t rt_max_pending;   /* realtime.max_pending */
 	int64_t rt_log_queue;     /* realtime.log_queue */
+	/* The clamd service (clamd.h). */
+	bool clamd_enabled;
+	char *clamd_socket, *clamd_socket_mode, *clamd_socket_group;
+	bool clamd_debian_socket;
+	char *clamd_tcp;
+	bool clamd_tcp_remote;
+	int64_t clamd_max_connections, clamd_max_threads, clamd_max_queue;
+	int64_t clamd_stream_max;
+	int64_t clamd_command_timeout, clamd_read_timeout;
+	bool clamd_shutdown, clamd_reload, clamd_allmatch;
+	char *clamd_unverified;
 };
 
 struct agent {

@@ -720,7 +720,7 @@ static int walk_top(struct job *j, const char *given)
 	int rc;
 
 	if (lstat(given, &lst) != 0)
-		return push_outcome(j, given, SJOB_UNSCANNABLE, strerror(errno), 0);
+		return push_outcome(j, given, SJOB_UNSCANNABLE, strerror(errno), errno);
 	while (len > 1 && given[len - 1] == '/')
 		len--;
 	path = strndup(given, len);

@@ -42,7 +42,9 @@ struct sjob_report {
 	const char *path;
 	enum sjob_kind kind;
 	const char *message;   /* SKIPPED, UNSCANNABLE, ERROR: the reason */
-	int err;               /* ERROR: the errno behind it, 0 for an engine error */
+	int err;               /* ERROR: the errno behind it, 0 for an engine error;
+				* UNSCANNABLE: the errno of a path that could not
+				* be examined, 0 for one that is no file */
 	bool is_dir;           /* ERROR: a directory could not be read */
 	/* SJOB_FILE only: */
 	bool infected;

@@ -234,12 +234,20 @@ static const char *detection_bad(const json_t *d)
 		return "quarantine";
 	if ((v = json_object_get(d, "task")) && (!json_is_integer(v) || json_integer_value(v) <= 0))
 		return "task";
+	/* Who: a local process (pid, uid, exe), or a clamd client by address. */
 	if ((p = json_object_get(d, "process"))) {
 		json_object_foreach(p, key, v)
-			if (strcmp(key, "pid") != 0 && strcmp(key, "exe") != 0)
+			if (!one_of(key, (const char *const[]){ "pid", "uid", "exe", "address",
+								NULL }))
 				return "process";
-		if (!json_is_object(p) || !json_is_integer(json_object_get(p, "pid")) ||
-		    json_integer_value(json_object_get(p, "pid")) <= 0 ||
+		v = json_object_get(p, "uid");
+		if (!json_is_object(p) ||
+		    (json_object_get(p, "address") ?
+		     !plain(json_object_get(p, "address"), 64) || json_object_get(p, "pid") :
+		     !json_is_integer(json_object_get(p, "pid")) ||
+		     json_integer_value(json_object_get(p, "pid")) <= 0) ||
+		    (v && (!json_is_integer(v) || json_integer_value(v) < 0 ||
+			   json_integer_value(v) > 4294967295LL)) ||
 		    (json_object_get(p, "exe") && !plain(json_object_get(p, "exe"), 4096)))
 			return "process";
 	}
@@ -282,7 +290,7 @@ json_t *logs_parse_report(const char *text, size_t len, char *errbuf, size_t err
 				     "scheduled, scan_now, manual, clamd; actions: quarantine, "
 				     "delete, rename, pass, deny; results: ok, failed; "
 				     "quarantine: an item id; task: an id; process: {pid, "
-				     "exe})" : "no such member");
+				     "uid, exe} or {address})" : "no such member");
 			json_decref(body);
 			return NULL;
 		}

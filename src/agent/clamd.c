@@ -1,0 +1,1362 @@
+/* clamd.c -- the agent's clamd service (see clamd.h). */
+#include "agent/clamd.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <malloc.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/astate.h"
+#include "agent/channel.h"
+#include "agent/components.h"
+#include "agent/cproto.h"
+#include "agent/reports.h"
+#include "agent/scanner.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "scan/job.h"
+
+/* The path Debian's clamd answers on, for programs configured for it. */
+#define DEBIAN_SOCKET "/run/clamav/clamd.ctl"
+#define MAX_LISTENERS 16
+/* Replies waiting to be written to a client that does not read: past
+ * this, nothing more is read from it. */
+#define MAX_OUT (1u << 20)
+
+struct listener {
+	struct clamd *d;
+	int fd;
+	bool local;  /* a UNIX socket: peers have credentials, FILDES works */
+	char *path;  /* UNIX: removed at the end */
+};
+
+enum mode {
+	MODE_COMMAND,   /* reading commands */
+	MODE_STREAM,    /* reading INSTREAM's chunks */
+	MODE_FILDES,    /* FILDES read: waiting for its byte and descriptor */
+	MODE_WAITREPLY, /* the one command outside a session was taken */
+	MODE_DONE,      /* END, an error, EOF: closes once answered */
+};
+
+struct conn {
+	struct clamd *d;
+	int fd;
+	bool local;
+	pid_t pid;               /* local peers (SO_PEERCRED); 0: unknown */
+	uid_t uid;
+	char exe[PATH_MAX];      /* the client program; "" unknown */
+	char addr[64];           /* TCP peers: address:port */
+	char in[CPROTO_MAX_COMMAND + 1];
+	size_t nin;
+	int recvfd;              /* a descriptor received, not claimed yet */
+	enum mode mode;
+	bool session;
+	unsigned id;             /* the next command's id in a session */
+	char term;               /* the last command's terminator */
+	struct cproto_stream stream;
+	int streamfd;            /* INSTREAM's data (a memfd) */
+	unsigned stream_id;
+	char stream_term;
+	struct util_buf out;
+	size_t out_at;           /* bytes of out written */
+	unsigned pending;        /* requests dispatched, not answered */
+	bool watching_out;
+	uint64_t deadline_ms;    /* reading gives up then (pending == 0) */
+	atomic_bool cancel;      /* the path scans it holds stop */
+	struct conn *prev, *next;
+};
+
+/* A scan request: a descriptor or stream to the workers, or a path to a
+ * pool thread. Owns fd and path. */
+struct req {
+	struct conn *c;
+	enum cproto_cmd cmd;
+	unsigned id;             /* 0: outside a session */
+	char term;
+	int fd;
+	char name[40];           /* the reply's name: "stream", "fd[N]" */
+	char *path;
+	const struct components_handle *h;
+	struct util_buf reply;   /* built off the loop, handed back whole */
+	json_t *found;           /* detections to queue */
+	struct req *next;        /* the pool's queue */
+};
+
+struct clamd {
+	struct agent *a;
+	struct loop *loop;
+	struct channel *ch;
+	struct listener lst[MAX_LISTENERS];
+	size_t nlst;
+	bool accepting;
+	struct conn *conns;
+	unsigned nconns;
+	uint64_t sweeper;
+	/* The pool: path commands and detection reports. */
+	pthread_mutex_t lock;
+	pthread_cond_t work;
+	struct req *first, *last;
+	bool stopping;
+	pthread_t *threads;
+	size_t nthreads;
+	/* Settings and counters: read by clamd_status() on any thread. */
+	bool closing;            /* SHUTDOWN: the listeners close */
+	atomic_uint inflight;    /* requests with the scan workers */
+	atomic_bool unverified_ok; /* clamd.unverified = clean */
+	atomic_uint_fast64_t requests, found, errors, unverified, refused;
+};
+
+static void conn_free(struct conn *c);
+
+/* Output. */
+
+/* Appends one reply line of c: "<id>: " inside a session, the text, the
+ * terminator. */
+static void reply_add(struct util_buf *b, unsigned id, char term, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void reply_add(struct util_buf *b, unsigned id, char term, const char *fmt, ...)
+{
+	char line[PATH_MAX + 1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (id)
+		util_buf_printf(b, "%u: ", id);
+	util_buf_append(b, line, strlen(line));
+	util_buf_append(b, &term, 1);
+}
+
+/* Writes what c has to send; watches for room when the socket is full. */
+static void flush_out(struct conn *c)
+{
+	ssize_t n;
+
+	while (c->fd >= 0 && c->out_at < c->out.len) {
+		n = send(c->fd, c->out.data + c->out_at, c->out.len - c->out_at,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			/* The client went away: what it waits for is dropped. */
+			c->out_at = c->out.len;
+			c->mode = MODE_DONE;
+			atomic_store(&c->cancel, true);
+			break;
+		}
+		c->out_at += (size_t)n;
+	}
+	if (c->out_at == c->out.len) {
+		c->out.len = 0;
+		c->out_at = 0;
+	}
+}
+
+/* Connections. */
+
+static uint32_t conn_events(const struct conn *c)
+{
+	uint32_t ev = 0;
+
+	if ((c->mode == MODE_COMMAND || c->mode == MODE_STREAM || c->mode == MODE_FILDES ||
+	     c->mode == MODE_WAITREPLY) &&
+	    c->out.len < MAX_OUT && c->pending < (unsigned)c->d->a->cfg.clamd_max_queue)
+		ev |= EPOLLIN;
+	if (c->out.len > c->out_at)
+		ev |= EPOLLOUT;
+	return ev;
+}
+
+/* Closes c once nothing is owed to it; else updates what it waits for. */
+static void conn_settle(struct conn *c)
+{
+	bool over;
+
+	flush_out(c);
+	over = c->fd < 0 || c->mode == MODE_DONE ||
+	       (c->mode == MODE_WAITREPLY && !c->session);
+	if (over && !c->pending && c->out.len == 0) {
+		conn_free(c);
+		return;
+	}
+	if (c->fd >= 0)
+		loop_fd_modify(c->d->loop, c->fd, conn_events(c));
+}
+
+static void conn_free(struct conn *c)
+{
+	struct clamd *d = c->d;
+
+	if (c->fd >= 0) {
+		loop_fd_remove(d->loop, c->fd);
+		close(c->fd);
+		c->fd = -1;
+	}
+	atomic_store(&c->cancel, true);
+	if (c->pending)
+		return; /* freed by the last answer */
+	if (c->recvfd >= 0)
+		close(c->recvfd);
+	if (c->streamfd >= 0)
+		close(c->streamfd);
+	util_buf_free(&c->out);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		d->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c);
+	d->nconns--; /* the sweep accepts again */
+}
+
+/* An error reply that ends the connection, as clamd's. */
+static void fail(struct conn *c, const char *text)
+{
+	if (text)
+		reply_add(&c->out, c->session ? c->id : 0, c->term, "%s", text);
+	c->mode = MODE_DONE;
+}
+
+/* Requests. */
+
+static struct req *req_new(struct conn *c, enum cproto_cmd cmd)
+{
+	struct req *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->c = c;
+	r->cmd = cmd;
+	r->id = c->session ? c->id : 0;
+	r->term = c->term;
+	r->fd = -1;
+	c->pending++;
+	atomic_fetch_add(&c->d->requests, 1);
+	return r;
+}
+
+/* Frees r (its descriptor, its handle on the component). */
+static void req_free(struct clamd *d, struct req *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);
+	components_release(d->a->comps, r->h);
+	free(r->path);
+	util_buf_free(&r->reply);
+	json_decref(r->found);
+	free(r);
+}
+
+/* The pool's queue. Any thread. */
+static void pool_push(struct clamd *d, struct req *r)
+{
+	pthread_mutex_lock(&d->lock);
+	r->next = NULL;
+	if (d->last)
+		d->last->next = r;
+	else
+		d->first = r;
+	d->last = r;
+	pthread_cond_signal(&d->work);
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* Adds the detections of path (names) to r's reports for the server
+ * (docs/protocol.md, "What a detection says"), and logs them. */
+static void add_found(struct req *r, const char *path, const char *const *names, size_t n)
+{
+	const struct conn *c = r->c;
+	json_t *det, *p;
+	size_t i;
+
+	if (!r->found)
+		r->found = json_array();
+	for (i = 0; i < n; i++) {
+		if (c->local)
+			log_msg(LOG_LVL_WARN, "clamd: %s: %s found (pid %d, uid %u, %s)", path,
+				names[i], (int)c->pid, (unsigned)c->uid,
+				c->exe[0] ? c->exe : "unknown executable");
+		else
+			log_msg(LOG_LVL_WARN, "clamd: %s: %s found (client %s)", path, names[i],
+				c->addr);
+		p = c->local ? json_pack("{sI sI}", "pid", (json_int_t)c->pid, "uid",
+					 (json_int_t)c->uid) :
+			       json_pack("{ss}", "address", c->addr);
+		if (p && c->exe[0])
+			json_object_set_new(p, "exe", util_json_bytes(c->exe));
+		det = json_pack("{sI so ss ss ss so*}", "time", (json_int_t)time(NULL), "path",
+				util_json_bytes(path), "name", names[i], "method",
+				r->h && r->h->smart ? "smart" : "conventional", "source", "clamd",
+				"process", c->local && c->pid <= 0 ? NULL : p);
+		if (c->local && c->pid <= 0)
+			json_decref(p);
+		if (r->found && det)
+			json_array_append_new(r->found, det);
+		else
+			json_decref(det);
+	}
+	atomic_fetch_add(&r->c->d->found, n);
+}
+
+/* Back on the loop's thread: r's reply goes out, its detections to the
+ * pool, which keeps them for the server. */
+static void req_answered(void *arg)
+{
+	struct req *r = arg;
+	struct conn *c = r->c;
+	struct clamd *d = c->d;
+
+	if (c->fd >= 0 && r->reply.len)
+		util_buf_append(&c->out, r->reply.data, r->reply.len);
+	c->pending--;
+	if (json_array_size(r->found) && d->stopping) {
+		/* The pool is gone: kept here, at the end. */
+		if (reports_queue_detections(d->a, r->found) != 0)
+			log_msg(LOG_LVL_ERROR, "clamd: detections could not be kept");
+		req_free(d, r);
+	} else if (json_array_size(r->found)) {
+		r->cmd = CPROTO_UNKNOWN; /* now a report for the pool */
+		r->c = NULL;
+		components_release(d->a->comps, r->h);
+		r->h = NULL;
+		if (r->fd >= 0)
+			close(r->fd);
+		r->fd = -1;
+		pool_push(d, r);
+	} else {
+		req_free(d, r);
+	}
+	if (c->fd < 0)
+		conn_free(c);
+	else
+		conn_settle(c);
+}
+
+/* The verdict line of a scan of name as clamd words it. */
+static void verdict_line(struct req *r, const char *name, const struct scanner_result *v)
+{
+	struct clamd *d = r->c->d;
+
+	if (v->err != AERR_OK) {
+		atomic_fetch_add(&d->errors, 1);
+		reply_add(&r->reply, r->id, r->term, "%s: %s ERROR", name, v->error);
+	} else if (v->res.infected) {
+		/* One name, as clamd without allmatch. */
+		reply_add(&r->reply, r->id, r->term, "%s: %s FOUND", name, v->res.names[0]);
+	} else if (v->out.unverified && !atomic_load(&d->unverified_ok)) {
+		atomic_fetch_add(&d->unverified, 1);
+		reply_add(&r->reply, r->id, r->term, "%s: Can't verify: no smart protection "
+			  "source answered ERROR", name);
+	} else {
+		if (v->out.unverified) {
+			atomic_fetch_add(&d->unverified, 1);
+			log_msg(LOG_LVL_WARN, "clamd: %s: answered OK unverified (no smart "
+				"protection source answered; clamd.unverified is \"clean\")",
+				r->path ? r->path : name);
+		}
+		reply_add(&r->reply, r->id, r->term, "%s: OK", name);
+	}
+}
+
+/* A scan worker's verdict on a descriptor or stream (a scanner thread). */
+static void on_verdict(void *arg, struct scanner_result *v)
+{
+	struct req *r = arg;
+
+	struct clamd *d = r->c->d;
+
+	verdict_line(r, r->name, v);
+	if (v->err == AERR_OK && v->res.infected)
+		add_found(r, r->path ? r->path : r->name, (const char *const *)v->res.names, 1);
+	if (loop_post(d->loop, req_answered, r) != 0)
+		log_msg(LOG_LVL_ERROR, "clamd: out of memory: an answer is lost");
+	atomic_fetch_sub(&d->inflight, 1);
+}
+
+/* Sends r's descriptor to the component's scan workers. */
+static void scan_descriptor(struct conn *c, struct req *r)
+{
+	struct clamd *d = c->d;
+	struct scanner_request rq = { .fd = r->fd, .name = r->path ? r->path : r->name,
+				      .flags = SCANNER_URGENT, .done = on_verdict, .arg = r };
+	char msg[512];
+	enum aerr e;
+
+	r->h = components_acquire(d->a->comps);
+	if (!r->h) {
+		components_error(d->a->comps, msg, sizeof(msg));
+		reply_add(&r->reply, r->id, r->term, "%s: No signatures loaded%s%s ERROR", r->name,
+			  msg[0] ? ": " : "", msg);
+		atomic_fetch_add(&d->errors, 1);
+		req_answered(r);
+		return;
+	}
+	atomic_fetch_add(&d->inflight, 1);
+	e = scanner_submit(r->h->scanner, &rq, msg, sizeof(msg));
+	if (e != AERR_OK) {
+		atomic_fetch_sub(&d->inflight, 1);
+		atomic_fetch_add(&d->errors, 1);
+		reply_add(&r->reply, r->id, r->term, "%s: %s ERROR", r->name,
+			  e == AERR_FULL ? "Too many scans waiting" : msg);
+		req_answered(r);
+	}
+}
+
+/* Path commands, on the pool's threads. */
+
+struct walk {
+	struct req *r;
+	const struct components_handle *h;
+	atomic_bool stop;
+	bool found_stop;         /* SCAN found one: the walk ends */
+	unsigned total, errors, infected;
+};
+
+static int walk_scan(void *arg, int fd, const char *name, struct engine_result *res,
+		     struct smart_outcome *out, char *errbuf, size_t errlen)
+{
+	struct walk *w = arg;
+
+	if (atomic_load(&w->r->c->cancel)) {
+		atomic_store(&w->stop, true);
+		util_set_msg(errbuf, errlen, "the client went away");
+		return -1;
+	}
+	return components_scan_fd(w->h, fd, name, 0, res, out, errbuf, errlen);
+}
+
+static void walk_report(const struct sjob_report *rep, void *arg)
+{
+	struct walk *w = arg;
+	struct req *r = w->r;
+	bool top = strcmp(rep->path, r->path) == 0;
+
+	/* SCAN stops at the first file found: what the walk had under way
+	 * beside it is not told. */
+	if (w->found_stop)
+		return;
+	w->total++;
+	switch (rep->kind) {
+	case SJOB_FILE:
+		if (rep->infected) {
+			size_t n = r->cmd == CPROTO_ALLMATCHSCAN ? rep->nnames : 1, i;
+
+			w->infected++;
+			for (i = 0; i < n; i++)
+				reply_add(&r->reply, r->id, r->term, "%s: %s FOUND", rep->path,
+					  rep->names[i]);
+			add_found(r, rep->path, (const char *const *)rep->names, n);
+			if (r->cmd == CPROTO_SCAN || r->cmd == CPROTO_ALLMATCHSCAN) {
+				w->found_stop = true;
+				atomic_store(&w->stop, true);
+			}
+		} else if (rep->unverified) {
+			atomic_fetch_add(&r->c->d->unverified, 1);
+			if (atomic_load(&r->c->d->unverified_ok)) {
+				log_msg(LOG_LVL_WARN, "clamd: %s: counted clean unverified "
+					"(no smart protection source answered; "
+					"clamd.unverified is \"clean\")", rep->path);
+			} else {
+				w->errors++;
+				reply_add(&r->reply, r->id, r->term, "%s: Can't verify: no smart "
+					  "protection source answered ERROR", rep->path);
+			}
+		}
+		break;
+	case SJOB_EMPTY:
+		break;
+	case SJOB_SKIPPED:
+		if (top)
+			reply_add(&r->reply, r->id, r->term, "%s: Not supported file type ERROR",
+				  rep->path);
+		break;
+	case SJOB_UNSCANNABLE:
+		/* Named by the client: missing, or no file to read (a FIFO). */
+		if (!rep->err) {
+			reply_add(&r->reply, r->id, r->term, "%s: Not supported file type ERROR",
+				  rep->path);
+			break;
+		}
+		w->errors++;
+		reply_add(&r->reply, r->id, r->term, "%s: File path check failure: %s. ERROR",
+			  rep->path, strerror(rep->err));
+		break;
+	case SJOB_ERROR:
+		w->errors++;
+		atomic_fetch_add(&r->c->d->errors, 1);
+		reply_add(&r->reply, r->id, r->term, "%s: %s ERROR", rep->path, rep->message);
+		break;
+	case SJOB_EXCLUDED:
+	case SJOB_LINK:
+		break;
+	}
+}
+
+/* SCAN, CONTSCAN, MULTISCAN, ALLMATCHSCAN of r->path: the walk and its
+ * lines, then clamd's closing "<path>: OK" when nothing was found and not
+ * everything failed. */
+static void run_path(struct clamd *d, struct req *r)
+{
+	struct walk w = { .r = r };
+	struct sjob_config cfg = { 0 };
+	const char *paths[1] = { r->path };
+	struct sjob_stats st;
+	struct stat sb;
+	char msg[512];
+
+	w.h = r->h = components_acquire(d->a->comps);
+	if (!r->h) {
+		components_error(d->a->comps, msg, sizeof(msg));
+		reply_add(&r->reply, r->id, r->term, "%s: No signatures loaded%s%s ERROR", r->path,
+			  msg[0] ? ": " : "", msg);
+		return;
+	}
+	cfg.jobs = r->cmd == CPROTO_MULTISCAN && stat(r->path, &sb) == 0 && S_ISDIR(sb.st_mode) ?
+		   (unsigned)d->a->cfg.clamd_max_threads : 1;
+	cfg.recursive = true;
+	cfg.max_depth = 15; /* clamd's MaxDirectoryRecursion */
+	cfg.scan = walk_scan;
+	cfg.scan_arg = &w;
+	cfg.report = walk_report;
+	cfg.report_arg = &w;
+	cfg.cancel = &w.stop;
+	/* A directory counts once, as clamd's walk counts it. */
+	if (stat(r->path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		w.total++;
+	if (sjob_run(&cfg, paths, 1, &st, msg, sizeof(msg)) != SCAN_OK && !atomic_load(&w.stop))
+		reply_add(&r->reply, r->id, r->term, "%s: %s ERROR", r->path, msg);
+	else if (!w.infected && w.errors < w.total)
+		reply_add(&r->reply, r->id, r->term, "%s: OK", r->path);
+}
+
+static void *pool_main(void *arg)
+{
+	struct clamd *d = arg;
+	struct req *r;
+	bool stopping;
+
+	for (;;) {
+		pthread_mutex_lock(&d->lock);
+		while (!d->first && !d->stopping)
+			pthread_cond_wait(&d->work, &d->lock);
+		r = d->first;
+		if (r) {
+			d->first = r->next;
+			if (!d->first)
+				d->last = NULL;
+		}
+		stopping = d->stopping;
+		pthread_mutex_unlock(&d->lock);
+		if (!r)
+			return NULL;
+		if (r->cmd == CPROTO_UNKNOWN) {
+			/* Detections to keep for the server. */
+			if (reports_queue_detections(d->a, r->found) == 0 && d->ch)
+				channel_wake(d->ch);
+			req_free(d, r);
+			continue;
+		}
+		if (!stopping)
+			run_path(d, r);
+		if (loop_post(d->loop, req_answered, r) != 0)
+			log_msg(LOG_LVL_ERROR, "clamd: out of memory: an answer is lost");
+	}
+}
+
+/* Commands. */
+
+/* "ClamAV <libclamav>/<component version>/<when it was installed>", as
+ * clamd's VERSION (no date: no component in use yet). */
+static void version_text(struct clamd *d, char *buf, size_t len)
+{
+	const struct components_handle *h = components_acquire(d->a->comps);
+	char path[PATH_MAX], when[64];
+	struct stat st;
+	struct tm tm;
+
+	if (!h) {
+		snprintf(buf, len, "ClamAV %s", engine_version());
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/%s/%lld", d->a->comp_dir, h->name,
+		 (long long)h->version);
+	if (stat(path, &st) != 0 || !localtime_r(&st.st_mtime, &tm) ||
+	    !strftime(when, sizeof(when), "%a %b %e %H:%M:%S %Y", &tm))
+		snprintf(when, sizeof(when), "unknown");
+	snprintf(buf, len, "ClamAV %s/%lld/%s", engine_version(), (long long)h->version, when);
+	components_release(d->a->comps, h);
+}
+
+/* STATS in clamd's layout ("subject to change", its manual says): the
+ * pool of path threads, what it holds (the STATS itself among them), the
+ * agent's heap. */
+static void stats_text(struct clamd *d, struct conn *c, unsigned id)
+{
+	struct mallinfo2 mi = mallinfo2();
+	unsigned queued = 0;
+	struct req *r;
+
+	pthread_mutex_lock(&d->lock);
+	for (r = d->first; r; r = r->next)
+		queued++;
+	pthread_mutex_unlock(&d->lock);
+	if (id)
+		util_buf_printf(&c->out, "%u: ", id);
+	util_buf_printf(&c->out, "POOLS: 1\n\nSTATE: VALID PRIMARY\n"
+			"THREADS: live %zu  idle %zu max %zu idle-timeout %u\nQUEUE: %u items\n"
+			"\tSTATS 0.000000 \n\n", d->nthreads, d->nthreads, d->nthreads, 30u,
+			queued);
+	util_buf_printf(&c->out, "MEMSTATS: heap %.3fM mmap %.3fM used %.3fM free %.3fM "
+			"releasable %.3fM pools 1 pools_used %.3fM pools_total %.3fM\nEND",
+			mi.arena / 1048576.0, mi.hblkhd / 1048576.0, mi.uordblks / 1048576.0,
+			mi.fordblks / 1048576.0, mi.keepcost / 1048576.0,
+			mi.uordblks / 1048576.0, mi.arena / 1048576.0);
+	util_buf_append(&c->out, &c->term, 1);
+}
+
+/* Starts INSTREAM: its data goes into a memfd. */
+static void start_stream(struct conn *c)
+{
+	c->streamfd = memfd_create("ward-clamd-stream", MFD_CLOEXEC);
+	if (c->streamfd < 0) {
+		log_msg(LOG_LVL_ERROR, "clamd: a stream's file: %s", strerror(errno));
+		fail(c, NULL); /* clamd closes without a word */
+		return;
+	}
+	cproto_stream_init(&c->stream, (uint64_t)c->d->a->cfg.clamd_stream_max);
+	c->stream_id = c->session ? c->id : 0;
+	c->stream_term = c->term;
+	c->mode = MODE_STREAM;
+}
+
+static int stream_sink(void *arg, const unsigned char *data, size_t n)
+{
+	struct conn *c = arg;
+	ssize_t w;
+
+	while (n) {
+		w = write(c->streamfd, data, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		data += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* The stream is whole: it is scanned. */
+static void end_stream(struct conn *c)
+{
+	struct req *r;
+
+	c->mode = c->session ? MODE_COMMAND : MODE_WAITREPLY;
+	c->term = c->stream_term;
+	r = req_new(c, CPROTO_INSTREAM);
+	if (!r) {
+		close(c->streamfd);
+		c->streamfd = -1;
+		fail(c, NULL);
+		return;
+	}
+	r->id = c->stream_id;
+	r->fd = c->streamfd;
+	c->streamfd = -1;
+	snprintf(r->name, sizeof(r->name), "stream");
+	if (c->local)
+		r->path = util_printf("instream(local)");
+	else
+		r->path = util_printf("instream(%s)", c->addr);
+	scan_descriptor(c, r);
+}
+
+/* FILDES got its byte: the descriptor received with it is scanned. */
+static void take_descriptor(struct conn *c)
+{
+	char link[64], target[PATH_MAX];
+	struct stat st;
+	struct req *r;
+	ssize_t n;
+
+	c->mode = c->session ? MODE_COMMAND : MODE_WAITREPLY;
+	if (c->recvfd < 0) {
+		fail(c, "No file descriptor received. ERROR");
+		return;
+	}
+	r = req_new(c, CPROTO_FILDES);
+	if (!r) {
+		fail(c, NULL);
+		return;
+	}
+	r->fd = c->recvfd;
+	c->recvfd = -1;
+	snprintf(r->name, sizeof(r->name), "fd[%d]", r->fd);
+	if (fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		reply_add(&r->reply, r->id, r->term, "%s: Not a regular file ERROR", r->name);
+		req_answered(r);
+		return;
+	}
+	/* The file's name, for the log and the server, as clamd logs it. */
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", r->fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n > 0) {
+		target[n] = 0;
+		r->path = strdup(target);
+	}
+	scan_descriptor(c, r);
+}
+
+/* A path command: to the pool. */
+static void path_command(struct conn *c, enum cproto_cmd cmd, const char *arg)
+{
+	struct req *r;
+
+	if (cmd == CPROTO_ALLMATCHSCAN && !c->d->a->cfg.clamd_allmatch) {
+		reply_add(&c->out, 0, c->term, "%s: ALLMATCHSCAN command disabled by clamd "
+			  "configuration. ERROR", arg);
+		return;
+	}
+	r = req_new(c, cmd);
+	if (!r || !(r->path = strdup(arg))) {
+		if (r)
+			req_answered(r);
+		fail(c, NULL);
+		return;
+	}
+	pool_push(c->d, r);
+}
+
+/* Whether the option enabled allows cmd; else says so, as newer clamd. */
+static bool available(struct conn *c, bool enabled)
+{
+	if (!enabled)
+		fail(c, "COMMAND UNAVAILABLE");
+	return enabled;
+}
+
+/* Carries out one command (its argument, if any, in c->in). */
+static void execute(struct conn *c, const struct cproto_command *cmd)
+{
+	struct clamd *d = c->d;
+	const struct agent_config *o = &d->a->cfg;
+	unsigned id = c->session ? c->id : 0;
+	char text[256];
+
+	if (c->session && cmd->oldstyle) {
+		fail(c, "Only nCMDS\\n and zCMDS\\0 are accepted inside IDSESSION. ERROR");
+		return;
+	}
+	c->term = cmd->term;
+	if (c->session && !cproto_in_session(cmd->cmd)) {
+		fail(c, "Command invalid inside IDSESSION. ERROR");
+		return;
+	}
+	if (!c->session && cmd->cmd != CPROTO_IDSESSION)
+		c->mode = MODE_WAITREPLY;
+	switch (cmd->cmd) {
+	case CPROTO_SHUTDOWN:
+	case CPROTO_QUIT:
+		if (available(c, o->clamd_shutdown)) {
+			log_msg(LOG_LVL_INFO, "clamd: SHUTDOWN: the service stops (the agent "
+				"goes on)");
+			d->closing = true;
+			c->mode = MODE_DONE;
+		}
+		break;
+	case CPROTO_RELOAD:
+		if (available(c, o->clamd_reload)) {
+			reply_add(&c->out, 0, c->term, "RELOADING");
+			if (d->ch)
+				channel_ask(d->ch, CHANNEL_UPDATE, 0);
+		}
+		break;
+	case CPROTO_PING:
+		reply_add(&c->out, id, c->term, "PONG");
+		break;
+	case CPROTO_VERSION:
+		version_text(d, text, sizeof(text));
+		reply_add(&c->out, id, c->term, "%s", text);
+		break;
+	case CPROTO_VERSIONCOMMANDS: {
+		enum cproto_cmd i;
+
+		version_text(d, text, sizeof(text));
+		if (id)
+			util_buf_printf(&c->out, "%u: ", id);
+		util_buf_printf(&c->out, "%s| COMMANDS:", text);
+		for (i = 0; i <= CPROTO_ALLMATCHSCAN; i++)
+			util_buf_printf(&c->out, " %s", cproto_name(i));
+		util_buf_append(&c->out, &c->term, 1);
+		break;
+	}
+	case CPROTO_END:
+		if (!c->session)
+			fail(c, "UNKNOWN COMMAND");
+		else
+			c->mode = MODE_DONE;
+		break;
+	case CPROTO_DETSTATS:
+	case CPROTO_DETSTATSCLEAR:
+		c->mode = MODE_DONE; /* removed from clamd: it closes */
+		break;
+	case CPROTO_IDSESSION:
+		c->session = true;
+		break;
+	case CPROTO_STATS:
+		stats_text(d, c, id);
+		break;
+	case CPROTO_INSTREAM:
+		start_stream(c);
+		break;
+	case CPROTO_FILDES:
+		c->mode = MODE_FILDES;
+		break;
+	case CPROTO_SCAN:
+	case CPROTO_CONTSCAN:
+	case CPROTO_MULTISCAN:
+	case CPROTO_ALLMATCHSCAN:
+		path_command(c, cmd->cmd, cmd->arg);
+		break;
+	default:
+		fail(c, "UNKNOWN COMMAND");
+		break;
+	}
+}
+
+/* Takes what c has read: commands, a stream's chunks, FILDES's byte. */
+static void process(struct conn *c)
+{
+	struct cproto_command cmd;
+	size_t used;
+	int st;
+
+	while (c->nin && c->fd >= 0) {
+		if (c->mode == MODE_STREAM) {
+			st = cproto_stream_feed(&c->stream, (unsigned char *)c->in, c->nin, &used,
+						stream_sink, c);
+			memmove(c->in, c->in + used, c->nin - used);
+			c->nin -= used;
+			if (st == CPROTO_STREAM_END) {
+				end_stream(c);
+			} else if (st == CPROTO_STREAM_LIMIT) {
+				c->term = c->stream_term;
+				reply_add(&c->out, c->stream_id, c->term,
+					  "INSTREAM size limit exceeded. ERROR");
+				c->mode = MODE_DONE;
+			} else if (st < 0) {
+				c->term = c->stream_term;
+				reply_add(&c->out, c->stream_id, c->term,
+					  "Error writing to temporary file ERROR");
+				c->mode = MODE_DONE;
+			}
+			continue;
+		}
+		if (c->mode == MODE_FILDES) {
+			/* The byte the descriptor came with. */
+			memmove(c->in, c->in + 1, --c->nin);
+			take_descriptor(c);
+			continue;
+		}
+		if (c->mode != MODE_COMMAND)
+			break;
+		if (cproto_next(c->in, c->nin, &cmd) == 0)
+			break;
+		execute(c, &cmd);
+		if (c->session && cmd.cmd != CPROTO_IDSESSION)
+			c->id++;
+		else if (cmd.cmd == CPROTO_IDSESSION)
+			c->id = 1;
+		memmove(c->in, c->in + cmd.used, c->nin - cmd.used);
+		c->nin -= cmd.used;
+		c->deadline_ms = loop_now_ms() + (uint64_t)c->d->a->cfg.clamd_read_timeout * 1000;
+	}
+	if (c->recvfd >= 0 && c->mode != MODE_FILDES) {
+		/* Unasked for: an error, unless the one command outside a
+		 * session was answered already (clamd has closed then). */
+		close(c->recvfd);
+		c->recvfd = -1;
+		if (c->mode != MODE_WAITREPLY || c->pending)
+			fail(c, "PROTOCOL ERROR: ancillary data sent without FILDES. ERROR");
+	}
+	if (c->mode == MODE_COMMAND && c->nin >= CPROTO_MAX_COMMAND)
+		fail(c, NULL); /* no command fits: clamd closes */
+	if (c->mode == MODE_WAITREPLY || c->mode == MODE_DONE)
+		c->nin = 0; /* nothing more is taken */
+}
+
+/* Reads what c sent, with a descriptor when one comes. */
+static void read_some(struct conn *c)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = c->in + c->nin,
+			     .iov_len = CPROTO_MAX_COMMAND - c->nin };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			      .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *cm;
+	ssize_t n;
+	int fd;
+
+	if (c->mode == MODE_WAITREPLY || c->mode == MODE_DONE) {
+		char sink[512];
+
+		/* After the one command, clamd takes nothing more. */
+		n = recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			loop_fd_modify(c->d->loop, c->fd, 0);
+		return;
+	}
+	n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	for (cm = n >= 0 ? CMSG_FIRSTHDR(&msg) : NULL; cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		/* Every descriptor is closed but the last one; more than one
+		 * in a message is the peer's mistake, not kept. */
+		for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (c->recvfd >= 0)
+				close(c->recvfd);
+			c->recvfd = fd;
+		}
+	}
+	if (n <= 0 || (msg.msg_flags & MSG_CTRUNC)) {
+		/* EOF or an error: whatever was asked is still answered. */
+		c->mode = MODE_DONE;
+		if (n < 0 || c->session)
+			atomic_store(&c->cancel, n < 0);
+		return;
+	}
+	c->nin += (size_t)n;
+	if (c->mode == MODE_STREAM)
+		c->deadline_ms = loop_now_ms() + (uint64_t)c->d->a->cfg.clamd_read_timeout * 1000;
+	process(c);
+}
+
+static void on_conn(int fd, uint32_t events, void *arg)
+{
+	struct conn *c = arg;
+
+	(void)fd;
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		read_some(c);
+	if (c->fd >= 0)
+		conn_settle(c);
+}
+
+/* The peer of a new connection: its credentials (UNIX) or address. */
+static void identify(struct conn *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN], port[8], link[64];
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	ssize_t n;
+
+	if (c->local) {
+		if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
+			c->pid = cred.pid;
+			c->uid = cred.uid;
+			snprintf(link, sizeof(link), "/proc/%d/exe", (int)cred.pid);
+			n = readlink(link, c->exe, sizeof(c->exe) - 1);
+			c->exe[n > 0 ? n : 0] = 0;
+		}
+		return;
+	}
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0 &&
+	    getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
+			NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+		snprintf(c->addr, sizeof(c->addr), ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
+			 host, port);
+	else
+		snprintf(c->addr, sizeof(c->addr), "unknown");
+}
+
+/* Stops or resumes accepting (at clamd.max_connections). */
+static void accepting(struct clamd *d, bool on)
+{
+	size_t i;
+
+	if (d->accepting == on)
+		return;
+	for (i = 0; i < d->nlst; i++)
+		loop_fd_modify(d->loop, d->lst[i].fd, on ? EPOLLIN : 0);
+	d->accepting = on;
+}
+
+static void on_accept(int fd, uint32_t events, void *arg)
+{
+	struct listener *l = arg;
+	struct clamd *d = l->d;
+	struct conn *c;
+	int s;
+
+	(void)events;
+	s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (s < 0)
+		return;
+	c = calloc(1, sizeof(*c));
+	if (!c || loop_fd_add(d->loop, s, EPOLLIN, on_conn, c) != 0) {
+		log_msg(LOG_LVL_ERROR, "clamd: out of memory: a connection is closed");
+		free(c);
+		close(s);
+		return;
+	}
+	c->d = d;
+	c->fd = s;
+	c->local = l->local;
+	c->recvfd = c->streamfd = -1;
+	c->term = '\n';
+	c->mode = MODE_COMMAND;
+	c->deadline_ms = loop_now_ms() + (uint64_t)d->a->cfg.clamd_command_timeout * 1000;
+	identify(c);
+	c->next = d->conns;
+	if (d->conns)
+		d->conns->prev = c;
+	d->conns = c;
+	if (++d->nconns >= (unsigned)d->a->cfg.clamd_max_connections)
+		accepting(d, false);
+}
+
+/* Closes the listening sockets (removing the UNIX ones' files). */
+static void close_listeners(struct clamd *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->nlst; i++) {
+		loop_fd_remove(d->loop, d->lst[i].fd);
+		close(d->lst[i].fd);
+		if (d->lst[i].path)
+			unlink(d->lst[i].path);
+		free(d->lst[i].path);
+	}
+	d->nlst = 0;
+}
+
+/* Every second: connections that sent no command in time are told and
+ * closed; after SHUTDOWN, the service closes its sockets. */
+static void sweep(void *arg)
+{
+	struct clamd *d = arg;
+	uint64_t now = loop_now_ms();
+	struct conn *c, *next;
+
+	for (c = d->conns; c; c = next) {
+		next = c->next;
+		if (c->fd < 0 || c->pending || now < c->deadline_ms ||
+		    (c->mode != MODE_COMMAND && c->mode != MODE_STREAM && c->mode != MODE_FILDES))
+			continue;
+		if (c->out.len == 0)
+			(void)!send(c->fd, "COMMAND READ TIMED OUT\n", 23,
+				    MSG_NOSIGNAL | MSG_DONTWAIT);
+		c->out.len = 0;
+		c->mode = MODE_DONE;
+		conn_settle(c);
+	}
+	if (d->closing)
+		close_listeners(d);
+	if (d->nconns < (unsigned)d->a->cfg.clamd_max_connections && !d->closing)
+		accepting(d, true);
+}
+
+/* Listeners. */
+
+/* Listens on the UNIX socket path with the options' mode and group. */
+static int listen_unix(struct clamd *d, const char *path, char *errbuf, size_t errlen)
+{
+	const struct agent_config *o = &d->a->cfg;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct listener *l = &d->lst[d->nlst];
+	char *end, *dir;
+	unsigned long mode = strtoul(o->clamd_socket_mode, &end, 8);
+	struct group *gr = NULL;
+	struct stat st;
+	int fd, probe;
+
+	if (strlen(path) >= sizeof(sun.sun_path) || path[0] != '/') {
+		util_set_msg(errbuf, errlen, "%s: not an absolute path of at most %zu bytes", path,
+			     sizeof(sun.sun_path) - 1);
+		return -1;
+	}
+	if (!o->clamd_socket_mode[0] || *end || mode > 0777) {
+		util_set_msg(errbuf, errlen, "clamd.socket_mode: %s is not an octal mode",
+			     o->clamd_socket_mode);
+		return -1;
+	}
+	if (o->clamd_socket_group[0] && !(gr = getgrnam(o->clamd_socket_group))) {
+		util_set_msg(errbuf, errlen, "clamd.socket_group: no group %s",
+			     o->clamd_socket_group);
+		return -1;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	/* A socket left by a process that is gone is replaced; one that
+	 * answers is another daemon's (clamd's, say), and stays. */
+	if (lstat(path, &st) == 0) {
+		probe = S_ISSOCK(st.st_mode) ? socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) : -1;
+		if (!S_ISSOCK(st.st_mode) ||
+		    (probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0)) {
+			if (probe >= 0)
+				close(probe);
+			util_set_msg(errbuf, errlen, "%s: %s", path,
+				     S_ISSOCK(st.st_mode) ? "another program answers on it" :
+				     "exists and is not a socket");
+			return -1;
+		}
+		if (probe >= 0)
+			close(probe);
+		unlink(path);
+	}
+	dir = strdup(path);
+	if (dir && strrchr(dir, '/') != dir) {
+		*strrchr(dir, '/') = 0;
+		(void)mkdir(dir, 0755);
+	}
+	free(dir);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
+	    chmod(path, (mode_t)mode) != 0 || (gr && chown(path, (uid_t)-1, gr->gr_gid) != 0) ||
+	    listen(fd, (int)o->clamd_max_connections) != 0) {
+		util_set_msg(errbuf, errlen, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	l->d = d;
+	l->fd = fd;
+	l->local = true;
+	l->path = strdup(path);
+	d->nlst++;
+	return 0;
+}
+
+/* Listens on the TCP address text ("HOST:PORT", "[V6]:PORT"): loopback
+ * only unless clamd.tcp_remote. */
+static int listen_tcp(struct clamd *d, const char *text, char *errbuf, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST |
+				  AI_NUMERICSERV | AI_PASSIVE }, *ai = NULL;
+	struct listener *l = &d->lst[d->nlst];
+	char host[INET6_ADDRSTRLEN + 2], *colon;
+	const char *port;
+	int fd = -1, one = 1, rc;
+	bool loopback;
+
+	snprintf(host, sizeof(host), "%s", text);
+	colon = strrchr(host, ':');
+	if (!colon || strlen(text) >= sizeof(host)) {
+		util_set_msg(errbuf, errlen, "clamd.tcp: %s is not HOST:PORT", text);
+		return -1;
+	}
+	*colon = 0;
+	port = colon + 1;
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = 0;
+	}
+	rc = getaddrinfo(host, port, &hints, &ai);
+	if (rc != 0 || !ai) {
+		util_set_msg(errbuf, errlen, "clamd.tcp: %s: %s", text, gai_strerror(rc));
+		return -1;
+	}
+	loopback = ai->ai_family == AF_INET ?
+		   (ntohl(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr) >> 24) == 127 :
+		   IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
+	if (!loopback && !d->a->cfg.clamd_tcp_remote) {
+		util_set_msg(errbuf, errlen, "clamd.tcp: %s is not a loopback address (only local "
+			     "peers unless clamd.tcp_remote = yes)", text);
+		freeaddrinfo(ai);
+		return -1;
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+	    listen(fd, (int)d->a->cfg.clamd_max_connections) != 0) {
+		util_set_msg(errbuf, errlen, "clamd.tcp: %s: %s", text, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return -1;
+	}
+	freeaddrinfo(ai);
+	l->d = d;
+	l->fd = fd;
+	l->local = false;
+	d->nlst++;
+	return 0;
+}
+
+static int listen_all(struct clamd *d, char *errbuf, size_t errlen)
+{
+	const struct agent_config *o = &d->a->cfg;
+	char *list, *save = NULL, *tok;
+	int rc = 0;
+
+	if (listen_unix(d, o->clamd_socket, errbuf, errlen) != 0)
+		return -1;
+	if (o->clamd_debian_socket && strcmp(o->clamd_socket, DEBIAN_SOCKET) != 0 &&
+	    listen_unix(d, DEBIAN_SOCKET, errbuf, errlen) != 0)
+		return -1;
+	list = strdup(o->clamd_tcp);
+	if (!list)
+		return -1;
+	for (tok = strtok_r(list, " ,", &save); tok && rc == 0; tok = strtok_r(NULL, " ,", &save)) {
+		if (d->nlst == MAX_LISTENERS) {
+			util_set_msg(errbuf, errlen, "clamd.tcp: more than %d addresses",
+				     MAX_LISTENERS - 2);
+			rc = -1;
+		} else {
+			rc = listen_tcp(d, tok, errbuf, errlen);
+		}
+	}
+	free(list);
+	return rc;
+}
+
+/* The service. */
+
+struct clamd *clamd_new(struct agent *a, struct loop *loop, struct channel *ch, bool *off,
+			char *errbuf, size_t errlen)
+{
+	struct clamd *d;
+	size_t i;
+
+	*off = !a->cfg.clamd_enabled;
+	if (*off)
+		return NULL;
+	if (strcmp(a->cfg.clamd_unverified, "error") != 0 &&
+	    strcmp(a->cfg.clamd_unverified, "clean") != 0) {
+		util_set_msg(errbuf, errlen, "clamd.unverified: %s is neither error nor clean",
+			     a->cfg.clamd_unverified);
+		return NULL;
+	}
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		util_set_msg(errbuf, errlen, "out of memory");
+		return NULL;
+	}
+	d->a = a;
+	d->loop = loop;
+	d->ch = ch;
+	atomic_store(&d->unverified_ok, strcmp(a->cfg.clamd_unverified, "clean") == 0);
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->work, NULL);
+	d->threads = calloc((size_t)a->cfg.clamd_max_threads, sizeof(*d->threads));
+	if (!d->threads || listen_all(d, errbuf, errlen) != 0)
+		goto fail;
+	for (; d->nthreads < (size_t)a->cfg.clamd_max_threads; d->nthreads++)
+		if (pthread_create(&d->threads[d->nthreads], NULL, pool_main, d) != 0) {
+			util_set_msg(errbuf, errlen, "a thread: %s", strerror(errno));
+			goto fail;
+		}
+	for (i = 0; i < d->nlst; i++)
+		if (loop_fd_add(loop, d->lst[i].fd, EPOLLIN, on_accept, &d->lst[i]) != 0) {
+			util_set_msg(errbuf, errlen, "out of memory");
+			goto fail;
+		}
+	d->accepting = true;
+	d->sweeper = loop_every(loop, 1000, sweep, d);
+	if (!d->sweeper) {
+		util_set_msg(errbuf, errlen, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < d->nlst; i++)
+		log_msg(LOG_LVL_INFO, "clamd: listening on %s", d->lst[i].path ? d->lst[i].path :
+			"a TCP address (clamd.tcp)");
+	return d;
+fail:
+	clamd_free(d);
+	return NULL;
+}
+
+json_t *clamd_status(struct clamd *d)
+{
+	if (!d)
+		return NULL;
+	return json_pack("{sI sI sI sI}", "requests", (json_int_t)atomic_load(&d->requests),
+			 "found", (json_int_t)atomic_load(&d->found), "errors",
+			 (json_int_t)atomic_load(&d->errors), "unverified",
+			 (json_int_t)atomic_load(&d->unverified));
+}
+
+void clamd_stop(struct clamd *d)
+{
+	const struct components_handle *h;
+	struct conn *c;
+	size_t i;
+
+	if (!d || d->stopping)
+		return;
+	loop_cancel(d->loop, d->sweeper);
+	close_listeners(d);
+	for (c = d->conns; c; c = c->next) {
+		atomic_store(&c->cancel, true);
+		if (c->fd >= 0) {
+			loop_fd_remove(d->loop, c->fd);
+			close(c->fd);
+			c->fd = -1;
+		}
+	}
+	pthread_mutex_lock(&d->lock);
+	d->stopping = true;
+	pthread_cond_broadcast(&d->work);
+	pthread_mutex_unlock(&d->lock);
+	for (i = 0; i < d->nthreads; i++)
+		pthread_join(d->threads[i], NULL);
+	d->nthreads = 0;
+	/* Streams and descriptors with the workers: those still queued end
+	 * now, those sent end within scan.timeout. Their answers run in
+	 * loop_free(), before clamd_free(). */
+	h = components_acquire(d->a->comps);
+	if (h)
+		scanner_cancel(h->scanner, on_verdict);
+	components_release(d->a->comps, h);
+	while (atomic_load(&d->inflight))
+		usleep(10000);
+}
+
+void clamd_free(struct clamd *d)
+{
+	struct req *r;
+
+	if (!d)
+		return;
+	clamd_stop(d);
+	while ((r = d->first)) {
+		d->first = r->next;
+		if (json_array_size(r->found) && reports_queue_detections(d->a, r->found) != 0)
+			log_msg(LOG_LVL_ERROR, "clamd: detections could not be kept");
+		req_free(d, r);
+	}
+	while (d->conns)
+		conn_free(d->conns);
+	free(d->threads);
+	pthread_cond_destroy(&d->work);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
