@@ -40,7 +40,7 @@ static void *scan_loop(void *arg)
 
 		if (fd < 0 || (r->g ? scanner_scan_fd(r->g, fd, r->path, 0, 0, &res, &out, err,
 						      sizeof(err)) != AERR_OK :
-			       engine_scan_fd(r->e, fd, r->path, NULL, NULL, &res, err,
+			       engine_scan_fd(r->e, fd, r->path, 0, NULL, NULL, &res, err,
 					      sizeof(err)) != ENGINE_OK)) {
 			fprintf(stderr, "%s: %s\n", r->path, fd < 0 ? "cannot open" : err);
 			exit(1);

@@ -37,6 +37,15 @@ packages="$packages libpq-dev postgresql"
 packages="$packages haproxy"
 # The alerts' tests: a real SMTP server on loopback (aiosmtpd).
 packages="$packages python3-aiosmtpd"
+# The agent's clamd service is tested with the clamd clients Debian
+# packages (server.clamd): pyclamd, c-icap with its virus_scan service's
+# clamd module (and c-icap-client), exim's malware condition (the heavy
+# daemon has content scanning; the tests run exim -bmalware with a
+# configuration of their own), check_clamd, and Perl's ClamAV::Client.
+# Debian starts exim's service when it installs it (mail to localhost
+# only); c-icap's stays off (/etc/default/c-icap).
+packages="$packages python3-pyclamd c-icap libc-icap-mod-virus-scan exim4-daemon-heavy
+monitoring-plugins-basic libclamav-client-perl"
 # Node.js and npm run the browser tests; a machine that has them (any
 # version from 18 on) keeps its own, others get Debian's.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages="$packages nodejs npm"

@@ -130,7 +130,7 @@ static void scan_one(struct slot *s, struct job *j)
 	bool infected, clean;
 
 	atomic_fetch_add(&n_scans, 1);
-	rc = engine_scan_fd(engine, j->fd, "file", NULL, NULL, &res, err, sizeof(err));
+	rc = engine_scan_fd(engine, j->fd, "file", 0, NULL, NULL, &res, err, sizeof(err));
 	infected = rc == ENGINE_OK && res.infected;
 	engine_result_clear(&res);
 	/* As Ward's worker: an error is not a detection, nor a clean verdict. */

@@ -122,6 +122,15 @@ static const struct ini_field fields[] = {
 	  "error", 0, 0, "the answer for what smart scan could not verify (no smart "
 	  "protection source answered): error (a mail server defers the mail; never a silent "
 	  "OK) or clean (logged and counted)" },
+	{ "clamd", "stream_command", INI_BOOL, offsetof(struct agent_config, clamd_stream_command),
+	  "no", 0, 0, "serve STREAM, which clamd removed in 0.104: \"PORT n\", the data on a "
+	  "TCP port of its own (ClamAV::Client, and so qpsmtpd and Courier::Filter)" },
+	{ "clamd", "stream_min_port", INI_INT,
+	  offsetof(struct agent_config, clamd_stream_min_port), "1024", 1024, 65535,
+	  "the lowest port STREAM offers" },
+	{ "clamd", "stream_max_port", INI_INT,
+	  offsetof(struct agent_config, clamd_stream_max_port), "2048", 1024, 65535,
+	  "the highest port STREAM offers" },
 	{ "clamd", "allmatch", INI_BOOL, offsetof(struct agent_config, clamd_allmatch), "yes", 0,
 	  0, "serve ALLMATCHSCAN" },
 };

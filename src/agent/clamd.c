@@ -10,6 +10,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@ enum mode {
 	MODE_COMMAND,   /* reading commands */
 	MODE_STREAM,    /* reading INSTREAM's chunks */
 	MODE_FILDES,    /* FILDES read: waiting for its byte and descriptor */
+	MODE_PORT,      /* legacy STREAM: its data comes on a port of its own */
 	MODE_WAITREPLY, /* the one command outside a session was taken */
 	MODE_DONE,      /* END, an error, EOF: closes once answered */
 };
@@ -70,7 +72,11 @@ struct conn {
 	unsigned id;             /* the next command's id in a session */
 	char term;               /* the last command's terminator */
 	struct cproto_stream stream;
-	int streamfd;            /* INSTREAM's data (a memfd) */
+	int streamfd;            /* INSTREAM's and STREAM's data (a memfd) */
+	int port_fd;             /* STREAM: the port listening, then the data's
+				  * connection */
+	bool port_data;          /* port_fd is the data's connection */
+	uint64_t port_bytes;
 	unsigned stream_id;
 	char stream_term;
 	struct util_buf out;
@@ -123,6 +129,7 @@ struct clamd {
 };
 
 static void conn_free(struct conn *c);
+static void port_close(struct conn *c);
 
 /* Output. */
 
@@ -219,6 +226,7 @@ static void conn_free(struct conn *c)
 		close(c->recvfd);
 	if (c->streamfd >= 0)
 		close(c->streamfd);
+	port_close(c);
 	util_buf_free(&c->out);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -431,6 +439,7 @@ struct walk {
 	atomic_bool stop;
 	bool found_stop;         /* SCAN found one: the walk ends */
 	unsigned total, errors, infected;
+	unsigned files, file_errors; /* MULTISCAN of a directory: its answer */
 };
 
 static int walk_scan(void *arg, int fd, const char *name, struct engine_result *res,
@@ -443,7 +452,9 @@ static int walk_scan(void *arg, int fd, const char *name, struct engine_result *
 		util_set_msg(errbuf, errlen, "the client went away");
 		return -1;
 	}
-	return components_scan_fd(w->h, fd, name, 0, res, out, errbuf, errlen);
+	return components_scan_fd(w->h, fd, name,
+				  w->r->cmd == CPROTO_ALLMATCHSCAN ? SCANNER_ALLMATCH : 0, res, out,
+				  errbuf, errlen);
 }
 
 static void walk_report(const struct sjob_report *rep, void *arg)
@@ -457,6 +468,11 @@ static void walk_report(const struct sjob_report *rep, void *arg)
 	if (w->found_stop)
 		return;
 	w->total++;
+	if (rep->kind == SJOB_FILE || rep->kind == SJOB_EMPTY || rep->kind == SJOB_ERROR)
+		w->files++;
+	if (rep->kind == SJOB_ERROR || (rep->kind == SJOB_FILE && rep->unverified &&
+					!atomic_load(&r->c->d->unverified_ok)))
+		w->file_errors++;
 	switch (rep->kind) {
 	case SJOB_FILE:
 		if (rep->infected) {
@@ -524,6 +540,7 @@ static void run_path(struct clamd *d, struct req *r)
 	struct sjob_stats st;
 	struct stat sb;
 	char msg[512];
+	bool dir;
 
 	w.h = r->h = components_acquire(d->a->comps);
 	if (!r->h) {
@@ -542,11 +559,16 @@ static void run_path(struct clamd *d, struct req *r)
 	cfg.report_arg = &w;
 	cfg.cancel = &w.stop;
 	/* A directory counts once, as clamd's walk counts it. */
-	if (stat(r->path, &sb) == 0 && S_ISDIR(sb.st_mode))
+	dir = stat(r->path, &sb) == 0 && S_ISDIR(sb.st_mode);
+	if (dir)
 		w.total++;
 	if (sjob_run(&cfg, paths, 1, &st, msg, sizeof(msg)) != SCAN_OK && !atomic_load(&w.stop))
 		reply_add(&r->reply, r->id, r->term, "%s: %s ERROR", r->path, msg);
-	else if (!w.infected && w.errors < w.total)
+	else if (r->cmd == CPROTO_MULTISCAN && dir ?
+		 /* clamd counts the files it handed to its threads only: a
+		  * directory without any gets no answer at all. */
+		 w.files && !w.infected && w.file_errors < w.files :
+		 !w.infected && w.errors < w.total)
 		reply_add(&r->reply, r->id, r->term, "%s: OK", r->path);
 }
 
@@ -728,10 +750,176 @@ static void take_descriptor(struct conn *c)
 	scan_descriptor(c, r);
 }
 
+/* Legacy STREAM (clamd 0.103, removed in 0.104; ClamAV::Client's
+ * scan_stream() and so qpsmtpd's and Courier::Filter's scanning): "PORT n",
+ * a TCP port of its own for the data, read to its end (at most
+ * stream_max_length: the rest is not read, as 0.103 did), then one answer
+ * on the command's connection. */
+
+static void port_close(struct conn *c)
+{
+	if (c->port_fd < 0)
+		return;
+	loop_fd_remove(c->d->loop, c->port_fd);
+	close(c->port_fd);
+	c->port_fd = -1;
+}
+
+/* The owner of the local TCP socket at addr (the connecting side), from
+ * /proc/net/tcp; -1 when not found. */
+static long tcp_owner(const struct sockaddr_in *addr)
+{
+	unsigned long ip, port, rip, rport, uid;
+	char line[512];
+	long found = -1;
+	FILE *f = fopen("/proc/net/tcp", "re");
+
+	if (!f)
+		return -1;
+	while (found < 0 && fgets(line, sizeof(line), f))
+		if (sscanf(line, " %*u: %lx:%lx %lx:%lx %*x %*x:%*x %*x:%*x %*x %lu", &ip, &port,
+			   &rip, &rport, &uid) == 5 &&
+		    ip == addr->sin_addr.s_addr && port == ntohs(addr->sin_port))
+			found = (long)uid;
+	fclose(f);
+	return found;
+}
+
+/* Says why the STREAM ended and closes the command's connection. */
+static void port_fail(struct conn *c, const char *text)
+{
+	port_close(c);
+	if (c->streamfd >= 0)
+		close(c->streamfd);
+	c->streamfd = -1;
+	reply_add(&c->out, 0, c->term, "%s", text);
+	c->mode = MODE_DONE;
+	conn_settle(c);
+}
+
+static void on_port_data(int fd, uint32_t events, void *arg)
+{
+	struct conn *c = arg;
+	uint64_t max = (uint64_t)c->d->a->cfg.clamd_stream_max;
+	unsigned char buf[65536];
+	struct req *r;
+	size_t want;
+	ssize_t n = 1;
+
+	(void)events;
+	while (n > 0 && c->port_bytes < max) {
+		want = max - c->port_bytes < sizeof(buf) ? (size_t)(max - c->port_bytes) :
+		       sizeof(buf);
+		n = recv(fd, buf, want, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n > 0 && stream_sink(c, buf, (size_t)n) != 0) {
+			port_fail(c, "Temporary file -> write ERROR");
+			return;
+		}
+		if (n > 0)
+			c->port_bytes += (size_t)n;
+		c->deadline_ms = loop_now_ms() + (uint64_t)c->d->a->cfg.clamd_read_timeout * 1000;
+	}
+	if (n < 0) {
+		port_fail(c, "read poll ERROR");
+		return;
+	}
+	/* Its end, or the limit: what came is scanned. */
+	port_close(c);
+	c->mode = MODE_WAITREPLY;
+	r = req_new(c, CPROTO_STREAM);
+	if (!r) {
+		port_fail(c, "Error processing command. ERROR");
+		return;
+	}
+	r->fd = c->streamfd;
+	c->streamfd = -1;
+	snprintf(r->name, sizeof(r->name), "stream");
+	r->path = c->local ? util_printf("stream(local)") : util_printf("stream(%s)", c->addr);
+	scan_descriptor(c, r);
+}
+
+static void on_port_accept(int fd, uint32_t events, void *arg)
+{
+	struct conn *c = arg;
+	struct sockaddr_in peer, ctl;
+	socklen_t pl = sizeof(peer), cl = sizeof(ctl);
+	int s;
+
+	(void)events;
+	s = accept4(fd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (s < 0)
+		return;
+	/* The data must come from the client that asked: over TCP from its
+	 * address, and for a client of the UNIX socket from a socket its
+	 * user owns (another local user could connect first). */
+	if (c->local ? tcp_owner(&peer) != (long)c->uid :
+	    getpeername(c->fd, (struct sockaddr *)&ctl, &cl) != 0 || ctl.sin_family != AF_INET ||
+	    ctl.sin_addr.s_addr != peer.sin_addr.s_addr) {
+		close(s);
+		log_msg(LOG_LVL_WARN, "clamd: STREAM: a connection to the data port from "
+			"another client was refused");
+		return;
+	}
+	port_close(c);
+	c->port_fd = s;
+	c->port_data = true;
+	c->deadline_ms = loop_now_ms() + (uint64_t)c->d->a->cfg.clamd_read_timeout * 1000;
+	if (loop_fd_add(c->d->loop, s, EPOLLIN, on_port_data, c) != 0) {
+		close(s);
+		c->port_fd = -1;
+		port_fail(c, "accept() ERROR");
+	}
+}
+
+/* STREAM: a port on the address the client reached (loopback for the
+ * UNIX socket), tried from a random one within the options' range. */
+static void legacy_stream(struct conn *c)
+{
+	const struct agent_config *o = &c->d->a->cfg;
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sin);
+	unsigned span = (unsigned)(o->clamd_stream_max_port - o->clamd_stream_min_port + 1), i;
+	unsigned start = randombytes_uniform(span);
+	int fd;
+
+	if (!c->local && (getsockname(c->fd, (struct sockaddr *)&sin, &sl) != 0 ||
+			  sin.sin_family != AF_INET)) {
+		fail(c, "Can't find any free port. ERROR"); /* IPv4 only, as 0.103 */
+		return;
+	}
+	c->streamfd = memfd_create("ward-clamd-stream", MFD_CLOEXEC);
+	fd = c->streamfd < 0 ? -1 : socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	for (i = 0; fd >= 0 && i < span; i++) {
+		sin.sin_port = htons((uint16_t)(o->clamd_stream_min_port + (start + i) % span));
+		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
+			break;
+	}
+	if (fd < 0 || i == span || listen(fd, 1) != 0 ||
+	    loop_fd_add(c->d->loop, fd, EPOLLIN, on_port_accept, c) != 0) {
+		if (fd >= 0)
+			close(fd);
+		if (c->streamfd >= 0)
+			close(c->streamfd);
+		c->streamfd = -1;
+		fail(c, "Can't find any free port. ERROR");
+		return;
+	}
+	c->port_fd = fd;
+	c->port_data = false;
+	c->port_bytes = 0;
+	c->mode = MODE_PORT;
+	c->deadline_ms = loop_now_ms() + (uint64_t)o->clamd_command_timeout * 1000;
+	reply_add(&c->out, 0, c->term, "PORT %u", (unsigned)ntohs(sin.sin_port));
+}
+
 /* A path command: to the pool. */
 static void path_command(struct conn *c, enum cproto_cmd cmd, const char *arg)
 {
 	struct req *r;
+	size_t n;
 
 	if (cmd == CPROTO_ALLMATCHSCAN && !c->d->a->cfg.clamd_allmatch) {
 		reply_add(&c->out, 0, c->term, "%s: ALLMATCHSCAN command disabled by clamd "
@@ -745,6 +933,10 @@ static void path_command(struct conn *c, enum cproto_cmd cmd, const char *arg)
 		fail(c, NULL);
 		return;
 	}
+	/* The answers name the path without its trailing slashes, as clamd. */
+	n = strlen(r->path);
+	while (n > 1 && r->path[n - 1] == '/')
+		r->path[--n] = 0;
 	pool_push(c->d, r);
 }
 
@@ -765,7 +957,9 @@ static void execute(struct conn *c, const struct cproto_command *cmd)
 	char text[256];
 
 	if (c->session && cmd->oldstyle) {
+		/* With the terminator of the command before, as clamd. */
 		fail(c, "Only nCMDS\\n and zCMDS\\0 are accepted inside IDSESSION. ERROR");
+		reply_add(&c->out, id, c->term, "Error processing command. ERROR");
 		return;
 	}
 	c->term = cmd->term;
@@ -838,6 +1032,12 @@ static void execute(struct conn *c, const struct cproto_command *cmd)
 	case CPROTO_MULTISCAN:
 	case CPROTO_ALLMATCHSCAN:
 		path_command(c, cmd->cmd, cmd->arg);
+		break;
+	case CPROTO_STREAM:
+		if (o->clamd_stream_command)
+			legacy_stream(c);
+		else
+			fail(c, "UNKNOWN COMMAND"); /* as clamd since 0.104 */
 		break;
 	default:
 		fail(c, "UNKNOWN COMMAND");
@@ -1031,7 +1231,7 @@ static void on_accept(int fd, uint32_t events, void *arg)
 	c->d = d;
 	c->fd = s;
 	c->local = l->local;
-	c->recvfd = c->streamfd = -1;
+	c->recvfd = c->streamfd = c->port_fd = -1;
 	c->term = '\n';
 	c->mode = MODE_COMMAND;
 	c->deadline_ms = loop_now_ms() + (uint64_t)d->a->cfg.clamd_command_timeout * 1000;
@@ -1069,6 +1269,10 @@ static void sweep(void *arg)
 
 	for (c = d->conns; c; c = next) {
 		next = c->next;
+		if (c->mode == MODE_PORT && c->fd >= 0 && now >= c->deadline_ms) {
+			port_fail(c, c->port_data ? "read timeout ERROR" : "Accept timeout. ERROR");
+			continue;
+		}
 		if (c->fd < 0 || c->pending || now < c->deadline_ms ||
 		    (c->mode != MODE_COMMAND && c->mode != MODE_STREAM && c->mode != MODE_FILDES))
 			continue;
@@ -1253,6 +1457,13 @@ struct clamd *clamd_new(struct agent *a, struct loop *loop, struct channel *ch, 
 	    strcmp(a->cfg.clamd_unverified, "clean") != 0) {
 		util_set_msg(errbuf, errlen, "clamd.unverified: %s is neither error nor clean",
 			     a->cfg.clamd_unverified);
+		return NULL;
+	}
+	if (a->cfg.clamd_stream_min_port > a->cfg.clamd_stream_max_port) {
+		util_set_msg(errbuf, errlen, "clamd.stream_min_port (%lld) is above "
+			     "clamd.stream_max_port (%lld)",
+			     (long long)a->cfg.clamd_stream_min_port,
+			     (long long)a->cfg.clamd_stream_max_port);
 		return NULL;
 	}
 	d = calloc(1, sizeof(*d));

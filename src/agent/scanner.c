@@ -309,7 +309,8 @@ static void start_worker(struct scanner *g, struct request **failed)
 static int send_request(struct proc *p, struct request *r)
 {
 	struct wmsg m = { .type = WMSG_SCAN, .id = r->id, .text = r->name,
-			  .flags = r->flags & SCANNER_LOW ? WMSG_LOW : 0 };
+			  .flags = (r->flags & SCANNER_LOW ? WMSG_LOW : 0) |
+				   (r->flags & SCANNER_ALLMATCH ? WMSG_ALLMATCH : 0) };
 
 	return send_msg(p->sock, &m, r->fd, r->why, sizeof(r->why));
 }

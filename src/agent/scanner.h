@@ -100,6 +100,8 @@ typedef void (*scanner_done_fn)(void *arg, struct scanner_result *r);
 			     * application waits on the verdict) */
 #define SCANNER_LOW 0x2     /* scanned by the worker's thread of the lowest
 			     * CPU and the idle I/O priority (scan.cpu=low) */
+#define SCANNER_ALLMATCH 0x4 /* every signature that matches is reported
+			      * (clamd's ALLMATCHSCAN) */
 
 /* A scan request. */
 struct scanner_request {

@@ -56,7 +56,8 @@ static int decode_payload(struct rd *r, struct wmsg *m)
 	case WMSG_READY:
 		return get_u64(r, "signature count", &m->signatures) ? 0 : -1;
 	case WMSG_SCAN:
-		if (!get_u32(r, "flags", &m->flags) || (m->flags & ~(uint32_t)WMSG_LOW))
+		if (!get_u32(r, "flags", &m->flags) ||
+		    (m->flags & ~(uint32_t)(WMSG_LOW | WMSG_ALLMATCH)))
 			return -1;
 		return get_str(r, "file name", WMSG_MAX_TEXT, false, &m->text) ? 0 : -1;
 	case WMSG_RESULT:

@@ -42,6 +42,7 @@ enum wmsg_verdict {
 
 #define WMSG_ASKED 0x1  /* RESULT flag: the verdict rests on smart answers */
 #define WMSG_LOW 0x1    /* SCAN flag: at the lowest CPU and idle I/O priority */
+#define WMSG_ALLMATCH 0x2 /* SCAN flag: every signature that matches */
 
 /* One message. Decoded, its pointers point into the buffer decoded (each
  * string is NUL-terminated there); to encode, fill what the type uses. */
@@ -50,7 +51,7 @@ struct wmsg {
 	uint64_t id;
 	uint64_t signatures;        /* READY */
 	enum wmsg_verdict verdict;  /* RESULT */
-	uint32_t flags;             /* RESULT: WMSG_ASKED; SCAN: WMSG_LOW */
+	uint32_t flags;             /* RESULT: WMSG_ASKED; SCAN: WMSG_LOW, WMSG_ALLMATCH */
 	uint64_t bytes;             /* RESULT: bytes scanned */
 	const char *names[WMSG_MAX_NAMES];  /* RESULT, infected: nnames >= 1 */
 	size_t nnames;

@@ -37,6 +37,7 @@ struct job {
 	int fd;
 	char *name;
 	bool low;               /* WMSG_LOW: for the low priority thread */
+	unsigned flags;         /* engine_scan_fd()'s (WMSG_ALLMATCH) */
 	struct job *next;
 };
 
@@ -119,8 +120,9 @@ static const char *channel_name(const char *name, char *buf)
 	return i ? buf : "?";
 }
 
-/* Scans fd (closed here) for request id and answers. */
-static void scan_file(struct worker *w, uint64_t id, int fd, const char *name)
+/* Scans fd (closed here) for request id, as flags (engine_scan_fd()'s)
+ * say, and answers. */
+static void scan_file(struct worker *w, uint64_t id, int fd, const char *name, unsigned flags)
 {
 	char names[WMSG_MAX_NAMES][WMSG_MAX_SIGNAME + 1];
 	struct engine_result res = { 0 };
@@ -130,9 +132,9 @@ static void scan_file(struct worker *w, uint64_t id, int fd, const char *name)
 	enum engine_err rc;
 	size_t i;
 
-	rc = w->smart ? smart_scan_fd(w->smart, w->engine, fd, name, &res, &out, err,
+	rc = w->smart ? smart_scan_fd(w->smart, w->engine, fd, name, flags, &res, &out, err,
 				      sizeof(err)) :
-	     engine_scan_fd(w->engine, fd, name, NULL, NULL, &res, err, sizeof(err));
+	     engine_scan_fd(w->engine, fd, name, flags, NULL, NULL, &res, err, sizeof(err));
 	if (rc != ENGINE_OK) {
 		m.verdict = WMSG_ERROR;
 		m.text = err[0] ? err : "the engine could not scan the file";
@@ -176,6 +178,7 @@ static void enqueue(struct worker *w, const struct job *src)
 	j->id = src->id;
 	j->fd = src->fd;
 	j->low = src->low;
+	j->flags = src->flags;
 	pthread_mutex_lock(&w->lock);
 	if (w->queued >= MAX_QUEUE) {
 		pthread_mutex_unlock(&w->lock);
@@ -271,7 +274,8 @@ static bool receive(struct worker *w, unsigned char *buf, int wait_ms, struct jo
 	}
 	if (m.type == WMSG_SCAN && nfds == 1) {
 		*j = (struct job){ .id = m.id, .fd = fds[0], .name = (char *)m.text,
-				   .low = (m.flags & WMSG_LOW) != 0 };
+				   .low = (m.flags & WMSG_LOW) != 0,
+				   .flags = m.flags & WMSG_ALLMATCH ? ENGINE_SCAN_ALLMATCH : 0 };
 		return true;
 	}
 	for (k = 0; k < nfds; k++)
@@ -341,7 +345,7 @@ static void *low_thread(void *arg)
 			w->low_tail = NULL;
 		w->queued--;
 		pthread_mutex_unlock(&w->lock);
-		scan_file(w, q->id, q->fd, q->name);
+		scan_file(w, q->id, q->fd, q->name, q->flags);
 		free(q->name);
 		free(q);
 	}
@@ -365,14 +369,14 @@ static void *scan_thread(void *arg)
 		}
 		pthread_mutex_unlock(&w->lock);
 		if (q) {
-			scan_file(w, q->id, q->fd, q->name);
+			scan_file(w, q->id, q->fd, q->name, q->flags);
 			free(q->name);
 			free(q);
 		} else if (read_turn(w, -1, &j)) {
 			if (j.low)
 				enqueue(w, &j);
 			else
-				scan_file(w, j.id, j.fd, j.name);
+				scan_file(w, j.id, j.fd, j.name, j.flags);
 		}
 	}
 	return NULL;

@@ -42,6 +42,7 @@ struct scan_ctx {
 	size_t depth, cap;
 	size_t lost;          /* layers opened without a frame (out of memory) */
 	struct frame *emit;   /* the names "Detected.By.Callback" stands for */
+	bool allmatch;        /* every match is reported */
 	bool nomem;
 };
 
@@ -173,7 +174,7 @@ static void emit_frame(struct scan_ctx *ctx)
 {
 	struct engine_result *res = ctx->res;
 	struct frame *f = ctx->emit;
-	size_t n = ctx->e->cfg.allmatch ? f->n : 1, i;
+	size_t n = ctx->allmatch ? f->n : 1, i;
 	char **names = realloc(res->names, (res->nnames + n) * sizeof(*names));
 
 	ctx->emit = NULL;
@@ -277,7 +278,7 @@ static cl_error_t on_post_scan(int fd, int result, const char *virname, void *co
 	if (ctx->depth == 0)
 		return CL_CLEAN;
 	f = &ctx->frames[--ctx->depth];
-	if (f->n && (ctx->e->cfg.allmatch || ctx->res->nnames == 0)) {
+	if (f->n && (ctx->allmatch || ctx->res->nnames == 0)) {
 		ctx->emit = f;
 		return CL_VIRUS;
 	}
@@ -520,10 +521,11 @@ static cl_error_t scan_desc(const struct engine *e, int fd, const char *name,
 }
 
 enum engine_err engine_scan_fd(const struct engine *e, int fd, const char *name,
-			       engine_layer_fn hook, void *hook_arg,
+			       unsigned flags, engine_layer_fn hook, void *hook_arg,
 			       struct engine_result *res, char *errbuf, size_t errlen)
 {
-	struct scan_ctx ctx = { .e = e, .res = res, .hook = hook, .hook_arg = hook_arg };
+	struct scan_ctx ctx = { .e = e, .res = res, .hook = hook, .hook_arg = hook_arg,
+				.allmatch = e->cfg.allmatch || (flags & ENGINE_SCAN_ALLMATCH) };
 	struct cl_scan_options opts;
 	char detail[ENGINE_ERRLEN] = "";
 	const char *virname = NULL;
@@ -543,7 +545,7 @@ enum engine_err engine_scan_fd(const struct engine *e, int fd, const char *name,
 		     CL_SCAN_PARSE_PE | CL_SCAN_PARSE_ONENOTE | CL_SCAN_PARSE_IMAGE |
 		     CL_SCAN_PARSE_IMAGE_FUZZY_HASH;
 	opts.general = CL_SCAN_GENERAL_HEURISTICS;
-	if (e->cfg.allmatch)
+	if (ctx.allmatch)
 		opts.general |= CL_SCAN_GENERAL_ALLMATCHES;
 
 	capture_buf = detail;

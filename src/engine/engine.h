@@ -130,12 +130,17 @@ enum engine_err engine_compile(struct engine *e, char *errbuf, size_t errlen);
 /* Returns how many signatures have been loaded. */
 unsigned engine_signatures(const struct engine *e);
 
-/* Scans the open file fd (its name is used in messages only). When the
+/* engine_scan_fd() flags. */
+#define ENGINE_SCAN_ALLMATCH 0x1  /* this scan reports every match (as the
+				   * engine's allmatch does for all) */
+
+/* Scans the open file fd (its name is used in messages only) as flags
+ * say (0: none). When the
  * engine was configured with layer_hook, hook (if non-NULL) sees each layer.
  * Thread-safe. On ENGINE_ESCAN errbuf says why; *res is filled on ENGINE_OK
  * and must be cleared by the caller in every case. */
 enum engine_err engine_scan_fd(const struct engine *e, int fd, const char *name,
-			       engine_layer_fn hook, void *hook_arg,
+			       unsigned flags, engine_layer_fn hook, void *hook_arg,
 			       struct engine_result *res, char *errbuf, size_t errlen);
 
 /* Called by a layer hook: reports the layer as matching signature name

@@ -302,10 +302,10 @@ static void scan_slot(struct job *j, struct slot *s)
 			s->dropped = true;
 			goto out;
 		}
-		if ((cfg->smart ? smart_scan_fd(cfg->smart, e, fd, s->path, &s->res, &smart, err,
+		if ((cfg->smart ? smart_scan_fd(cfg->smart, e, fd, s->path, 0, &s->res, &smart, err,
 						sizeof(err)) :
-		     engine_scan_fd(e, fd, s->path, cfg->layer_hook, cfg->layer_arg, &s->res, err,
-				    sizeof(err))) != ENGINE_OK) {
+		     engine_scan_fd(e, fd, s->path, 0, cfg->layer_hook, cfg->layer_arg, &s->res,
+				    err, sizeof(err))) != ENGINE_OK) {
 			set_outcome(s, SJOB_ERROR, 0, err);
 			goto out;
 		}

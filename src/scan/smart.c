@@ -590,7 +590,7 @@ static bool ask(struct smart *s, const struct spsq_query *q, size_t n)
 #define MAX_PASSES 3
 
 enum engine_err smart_scan_fd(struct smart *s, const struct engine *e, int fd,
-			      const char *name, struct engine_result *res,
+			      const char *name, unsigned flags, struct engine_result *res,
 			      struct smart_outcome *out, char *errbuf, size_t errlen)
 {
 	struct file_scan fs = { .s = s };
@@ -600,7 +600,7 @@ enum engine_err smart_scan_fd(struct smart *s, const struct engine *e, int fd,
 	int pass;
 
 	memset(out, 0, sizeof(*out));
-	err = engine_scan_fd(e, fd, name, on_layer, &fs, res, errbuf, errlen);
+	err = engine_scan_fd(e, fd, name, flags, on_layer, &fs, res, errbuf, errlen);
 	for (pass = 1; err == ENGINE_OK && fs.npending && answered && pass < MAX_PASSES;
 	     pass++) {
 		fs.at = util_now_ns();
@@ -614,7 +614,7 @@ enum engine_err smart_scan_fd(struct smart *s, const struct engine *e, int fd,
 		/* Again, now that the cache knows this file's prefixes. */
 		engine_result_clear(res);
 		fs.npending = 0;
-		err = engine_scan_fd(e, fd, name, on_layer, &fs, res, errbuf, errlen);
+		err = engine_scan_fd(e, fd, name, flags, on_layer, &fs, res, errbuf, errlen);
 	}
 	if (err == ENGINE_OK && fs.nomem) {
 		util_set_msg(errbuf, errlen, "%s: out of memory for smart scan", name);

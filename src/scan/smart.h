@@ -105,9 +105,9 @@ struct engine_config smart_engine_config(const struct engine_config *cfg);
 
 /* Scans fd with e (configured by smart_engine_config() and loaded with the
  * agent pattern of s), asking sources as needed; like engine_scan_fd()
- * otherwise. *out says what the verdict rests on. Thread-safe. */
+ * otherwise (flags as its). *out says what the verdict rests on. Thread-safe. */
 enum engine_err smart_scan_fd(struct smart *s, const struct engine *e, int fd,
-			      const char *name, struct engine_result *res,
+			      const char *name, unsigned flags, struct engine_result *res,
 			      struct smart_outcome *out, char *errbuf, size_t errlen);
 
 /* The HTTPS transport: posts to source i of s as smart_post_fn says

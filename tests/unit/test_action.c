@@ -370,7 +370,7 @@ static void test_archive(struct quarantine *q)
 	free(test_write(fs_a, "bundle.tar", tar, len));
 	t = target(fs_a, "bundle.tar");
 	fd = openat(t.dirfd, "bundle.tar", O_RDONLY | O_NOFOLLOW);
-	CHECK(e && engine_scan_fd(e, fd, "bundle.tar", NULL, NULL, &res, msg, sizeof(msg)) ==
+	CHECK(e && engine_scan_fd(e, fd, "bundle.tar", 0, NULL, NULL, &res, msg, sizeof(msg)) ==
 	      ENGINE_OK && res.infected && res.nnames == 1);
 	close(fd);
 	if (res.nnames == 1) {

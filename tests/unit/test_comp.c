@@ -194,7 +194,7 @@ static char *detect(const char *dir)
 	e = engine_new(&cfg, &err, m, sizeof(m));
 	if (e && engine_load(e, dir, m, sizeof(m)) == ENGINE_OK &&
 	    engine_compile(e, m, sizeof(m)) == ENGINE_OK &&
-	    engine_scan_fd(e, fd, "clam.exe", NULL, NULL, &res, m, sizeof(m)) == ENGINE_OK &&
+	    engine_scan_fd(e, fd, "clam.exe", 0, NULL, NULL, &res, m, sizeof(m)) == ENGINE_OK &&
 	    res.infected)
 		name = strdup(res.names[0]);
 	engine_result_clear(&res);

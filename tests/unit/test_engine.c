@@ -33,7 +33,7 @@ static enum engine_err scan_path(struct engine *e, const char *path, struct engi
 	int fd = open(path, O_RDONLY);
 
 	CHECK(fd >= 0);
-	rc = engine_scan_fd(e, fd, path, hook, arg, res, msg, sizeof(msg));
+	rc = engine_scan_fd(e, fd, path, 0, hook, arg, res, msg, sizeof(msg));
 	close(fd);
 	return rc;
 }

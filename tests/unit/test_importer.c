@@ -82,7 +82,7 @@ static void check_loads(const char *dir)
 	e = engine_new(&cfg, &err, m, sizeof(m));
 	CHECK(e && engine_load(e, dir, m, sizeof(m)) == ENGINE_OK);
 	CHECK(e && engine_compile(e, m, sizeof(m)) == ENGINE_OK);
-	CHECK(fd >= 0 && e && engine_scan_fd(e, fd, "clam.exe", NULL, NULL, &res, m,
+	CHECK(fd >= 0 && e && engine_scan_fd(e, fd, "clam.exe", 0, NULL, NULL, &res, m,
 					     sizeof(m)) == ENGINE_OK);
 	CHECK(res.infected && res.nnames == 1);
 	if (res.nnames)

@@ -81,7 +81,7 @@ static void scan_one(struct item *it)
 	pthread_mutex_lock(&be.lock);
 	e = be.engine;
 	pthread_mutex_unlock(&be.lock);
-	if (engine_scan_fd(e, it->fd, it->path, NULL, NULL, &res, err, sizeof(err)) != ENGINE_OK)
+	if (engine_scan_fd(e, it->fd, it->path, 0, NULL, NULL, &res, err, sizeof(err)) != ENGINE_OK)
 		realtime_done(it->job, REALTIME_ERROR, NULL, 0, err);
 	else if (res.infected)
 		realtime_done(it->job, REALTIME_INFECTED, (const char *const *)res.names,

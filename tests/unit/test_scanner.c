@@ -174,7 +174,7 @@ static void same_verdicts(struct scanner *g)
 		snprintf(path, sizeof(path), "%s/%s", TESTFILES, d->d_name);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		want[0] = 0;
-		if (engine_scan_fd(e, fd, path, NULL, NULL, &res, err, sizeof(err)) != ENGINE_OK)
+		if (engine_scan_fd(e, fd, path, 0, NULL, NULL, &res, err, sizeof(err)) != ENGINE_OK)
 			snprintf(want, sizeof(want), "error");
 		for (i = 0; i < res.nnames; i++)
 			snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s",
