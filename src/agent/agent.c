@@ -131,6 +131,10 @@ static const struct ini_field fields[] = {
 	{ "clamd", "stream_max_port", INI_INT,
 	  offsetof(struct agent_config, clamd_stream_max_port), "2048", 1024, 65535,
 	  "the highest port STREAM offers" },
+	{ "clamd", "cache", INI_BOOL, offsetof(struct agent_config, clamd_cache), "yes", 0, 0,
+	  "remember the verdicts of the files MULTISCAN reads (by device, inode, size and "
+	  "change time, under the component in use; in the state directory), so a tree "
+	  "scanned again is read only where it changed" },
 	{ "clamd", "allmatch", INI_BOOL, offsetof(struct agent_config, clamd_allmatch), "yes", 0,
 	  0, "serve ALLMATCHSCAN" },
 };
@@ -882,6 +886,13 @@ static int cmd_status(struct agent *a)
 	       (long long)json_integer_value(json_object_get(live, "scans")),
 	       (long long)json_integer_value(json_object_get(live, "unverified")));
 	print_realtime(json_object_get(live, "realtime"));
+	if (json_object_get(live, "clamd")) {
+		char *counters = json_dumps(json_object_get(live, "clamd"),
+					    JSON_COMPACT | JSON_SORT_KEYS);
+
+		printf("clamd: serving; counters: %s\n", counters ? counters : "?");
+		free(counters);
+	}
 	json_decref(live);
 	return 0;
 }

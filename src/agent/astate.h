@@ -47,6 +47,7 @@ struct agent_config {
 	int64_t clamd_command_timeout, clamd_read_timeout;
 	bool clamd_shutdown, clamd_reload, clamd_allmatch;
 	char *clamd_unverified;
+	bool clamd_cache;
 	bool clamd_stream_command;
 	int64_t clamd_stream_min_port, clamd_stream_max_port;
 };

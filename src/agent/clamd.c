@@ -31,6 +31,7 @@
 #include "agent/scanner.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "scan/cache.h"
 #include "scan/job.h"
 
 /* The path Debian's clamd answers on, for programs configured for it. */
@@ -119,13 +120,20 @@ struct clamd {
 	pthread_cond_t work;
 	struct req *first, *last;
 	bool stopping;
+	/* The verdicts of MULTISCAN (clamd.cache): for the component of
+	 * cache_name and cache_version; walks hold the lock shared, a switch
+	 * to another component and a save hold it alone. */
+	pthread_rwlock_t cache_lock;
+	struct scache *cache;
+	char cache_name[64];
+	int64_t cache_version;
 	pthread_t *threads;
 	size_t nthreads;
 	/* Settings and counters: read by clamd_status() on any thread. */
 	bool closing;            /* SHUTDOWN: the listeners close */
 	atomic_uint inflight;    /* requests with the scan workers */
 	atomic_bool unverified_ok; /* clamd.unverified = clean */
-	atomic_uint_fast64_t requests, found, errors, unverified, refused;
+	atomic_uint_fast64_t requests, found, errors, unverified, cached;
 };
 
 static void conn_free(struct conn *c);
@@ -440,6 +448,7 @@ struct walk {
 	bool found_stop;         /* SCAN found one: the walk ends */
 	unsigned total, errors, infected;
 	unsigned files, file_errors; /* MULTISCAN of a directory: its answer */
+	bool learned;            /* a verdict the cache did not have */
 };
 
 static int walk_scan(void *arg, int fd, const char *name, struct engine_result *res,
@@ -473,6 +482,10 @@ static void walk_report(const struct sjob_report *rep, void *arg)
 	if (rep->kind == SJOB_ERROR || (rep->kind == SJOB_FILE && rep->unverified &&
 					!atomic_load(&r->c->d->unverified_ok)))
 		w->file_errors++;
+	if (rep->cached)
+		atomic_fetch_add(&r->c->d->cached, 1);
+	else if (rep->kind == SJOB_FILE && !rep->unverified)
+		w->learned = true;
 	switch (rep->kind) {
 	case SJOB_FILE:
 		if (rep->infected) {
@@ -529,6 +542,82 @@ static void walk_report(const struct sjob_report *rep, void *arg)
 	}
 }
 
+/* The verdict cache of MULTISCAN, which clamdscan --multiscan sends for
+ * trees: a tree scanned again is answered from what the walk before
+ * learned. (The other commands' paths are mostly a mail server's temporary
+ * files, each new: they would only fill it.) */
+
+/* Opens the cache for h's component into d->cache (the lock held alone);
+ * false when it cannot be (logged). */
+static bool cache_open(struct clamd *d, const struct components_handle *h)
+{
+	unsigned char id[32];
+	char text[128], warn[256], msg[512], *dir;
+
+	/* The signatures are the component's version. */
+	snprintf(text, sizeof(text), "ward-agent clamd cache\n%s\n%lld", h->name,
+		 (long long)h->version);
+	engine_hash("sha256", text, strlen(text), id);
+	warn[0] = 0;
+	dir = astate_file(d->a, "clamd-cache");
+	if (!dir || scache_open(dir, id, &d->cache, warn, sizeof(warn), msg, sizeof(msg)) !=
+		    SCAN_OK) {
+		log_msg(LOG_LVL_WARN, "clamd: no verdict cache: %s", dir ? msg : "out of memory");
+		free(dir);
+		d->cache = NULL;
+		return false;
+	}
+	free(dir);
+	if (warn[0])
+		log_msg(LOG_LVL_WARN, "clamd: the verdict cache starts empty: %s", warn);
+	snprintf(d->cache_name, sizeof(d->cache_name), "%s", h->name);
+	d->cache_version = h->version;
+	return true;
+}
+
+/* Takes the cache shared for a walk with h's component, switching it to
+ * that component first; returns it, or NULL (no cache: off, or it could
+ * not be opened) with nothing held. */
+static struct scache *cache_take(struct clamd *d, const struct components_handle *h)
+{
+	bool ok = true;
+
+	if (!d->a->cfg.clamd_cache)
+		return NULL;
+	for (;;) {
+		pthread_rwlock_rdlock(&d->cache_lock);
+		if (d->cache && strcmp(d->cache_name, h->name) == 0 &&
+		    d->cache_version == h->version)
+			return d->cache;
+		pthread_rwlock_unlock(&d->cache_lock);
+		if (!ok)
+			return NULL;
+		pthread_rwlock_wrlock(&d->cache_lock);
+		if (!d->cache || strcmp(d->cache_name, h->name) != 0 ||
+		    d->cache_version != h->version) {
+			scache_close(d->cache);
+			ok = cache_open(d, h);
+		}
+		pthread_rwlock_unlock(&d->cache_lock);
+	}
+}
+
+/* After a walk that learned verdicts: they are written to the state
+ * directory and read back, for the walks that come next. */
+static void cache_commit(struct clamd *d, const struct components_handle *h)
+{
+	char msg[512];
+
+	pthread_rwlock_wrlock(&d->cache_lock);
+	if (d->cache && strcmp(d->cache_name, h->name) == 0 && d->cache_version == h->version) {
+		if (scache_save(d->cache, msg, sizeof(msg)) != SCAN_OK)
+			log_msg(LOG_LVL_WARN, "clamd: the verdict cache: %s", msg);
+		scache_close(d->cache);
+		cache_open(d, h);
+	}
+	pthread_rwlock_unlock(&d->cache_lock);
+}
+
 /* SCAN, CONTSCAN, MULTISCAN, ALLMATCHSCAN of r->path: the walk and its
  * lines, then clamd's closing "<path>: OK" when nothing was found and not
  * everything failed. */
@@ -540,6 +629,7 @@ static void run_path(struct clamd *d, struct req *r)
 	struct sjob_stats st;
 	struct stat sb;
 	char msg[512];
+	enum scan_err rc;
 	bool dir;
 
 	w.h = r->h = components_acquire(d->a->comps);
@@ -558,11 +648,20 @@ static void run_path(struct clamd *d, struct req *r)
 	cfg.report = walk_report;
 	cfg.report_arg = &w;
 	cfg.cancel = &w.stop;
+	/* Files known unchanged since their verdict are not read again. */
+	if (r->cmd == CPROTO_MULTISCAN && cfg.jobs > 1)
+		cfg.cache = cache_take(d, r->h);
 	/* A directory counts once, as clamd's walk counts it. */
 	dir = stat(r->path, &sb) == 0 && S_ISDIR(sb.st_mode);
 	if (dir)
 		w.total++;
-	if (sjob_run(&cfg, paths, 1, &st, msg, sizeof(msg)) != SCAN_OK && !atomic_load(&w.stop))
+	rc = sjob_run(&cfg, paths, 1, &st, msg, sizeof(msg));
+	if (cfg.cache) {
+		pthread_rwlock_unlock(&d->cache_lock);
+		if (w.learned)
+			cache_commit(d, r->h);
+	}
+	if (rc != SCAN_OK && !atomic_load(&w.stop))
 		reply_add(&r->reply, r->id, r->term, "%s: %s ERROR", r->path, msg);
 	else if (r->cmd == CPROTO_MULTISCAN && dir ?
 		 /* clamd counts the files it handed to its threads only: a
@@ -1477,6 +1576,7 @@ struct clamd *clamd_new(struct agent *a, struct loop *loop, struct channel *ch, 
 	atomic_store(&d->unverified_ok, strcmp(a->cfg.clamd_unverified, "clean") == 0);
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->work, NULL);
+	pthread_rwlock_init(&d->cache_lock, NULL);
 	d->threads = calloc((size_t)a->cfg.clamd_max_threads, sizeof(*d->threads));
 	if (!d->threads || listen_all(d, errbuf, errlen) != 0)
 		goto fail;
@@ -1509,10 +1609,11 @@ json_t *clamd_status(struct clamd *d)
 {
 	if (!d)
 		return NULL;
-	return json_pack("{sI sI sI sI}", "requests", (json_int_t)atomic_load(&d->requests),
+	return json_pack("{sI sI sI sI sI}", "requests", (json_int_t)atomic_load(&d->requests),
 			 "found", (json_int_t)atomic_load(&d->found), "errors",
 			 (json_int_t)atomic_load(&d->errors), "unverified",
-			 (json_int_t)atomic_load(&d->unverified));
+			 (json_int_t)atomic_load(&d->unverified), "cached",
+			 (json_int_t)atomic_load(&d->cached));
 }
 
 void clamd_stop(struct clamd *d)
@@ -1566,6 +1667,8 @@ void clamd_free(struct clamd *d)
 	}
 	while (d->conns)
 		conn_free(d->conns);
+	scache_close(d->cache);
+	pthread_rwlock_destroy(&d->cache_lock);
 	free(d->threads);
 	pthread_cond_destroy(&d->work);
 	pthread_mutex_destroy(&d->lock);

@@ -35,8 +35,9 @@ struct clamd;
 struct clamd *clamd_new(struct agent *a, struct loop *loop, struct channel *ch, bool *off,
 			char *errbuf, size_t errlen);
 
-/* The status report's "clamd" member: a new reference; NULL when d is
- * NULL or memory runs out. Thread-safe. */
+/* What `ward-agent status` shows of the service: {requests, found,
+ * errors, unverified, cached} (a new reference; NULL when d is NULL or
+ * memory runs out). Thread-safe. */
 json_t *clamd_status(struct clamd *d);
 
 /* Closes the listeners and every connection, joins the threads and waits

@@ -6,6 +6,8 @@ same bytes sent to each get the same answer bytes; clamdscan in its modes
 prints the same through both; what is found through the socket reaches
 the server as a detection whose source is clamd, with the client program."""
 import array
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -32,6 +34,11 @@ EXIM = "/usr/sbin/exim4"
 MULTI_SIGS = ("Ward.Test.MultiOne:0:*:" + b"ward multi one".hex() + "\n" +
               "Ward.Test.MultiTwo:0:*:" + b"ward multi two".hex() + "\n")
 MULTI = b"a file with ward multi one and ward multi two in it\n"
+# Files found by their hashes: smart scan asks the smart protection
+# server about them (the agent pattern holds their hashes' prefixes).
+HASHED = [b"ward clamd: found by its hash, %d\n" % i for i in range(2)]
+HASH_SIGS = "".join(f"{hashlib.md5(h).hexdigest()}:{len(h)}:Ward.Test.Hashed{i}\n"
+                    for i, h in enumerate(HASHED))
 CLAMDSCAN = "/usr/bin/clamdscan"
 STREAM_MAX = 1 << 20
 
@@ -96,6 +103,8 @@ class Fixture(unittest.TestCase):
         shutil.copy(clamav_cvd(5), os.path.join(src, "main.cvd"))
         with open(os.path.join(src, "multi.ndb"), "w") as f:
             f.write(MULTI_SIGS)
+        with open(os.path.join(src, "hashed.hdb"), "w") as f:
+            f.write(HASH_SIGS)
         cls.server = Wardd(cls.tmp, extra=f"[updates]\nsource_dir = {src}\n")
         cls.server.start()
         cls.addClassCleanup(cls.server.stop)
@@ -107,6 +116,8 @@ class Fixture(unittest.TestCase):
         shutil.copy(clamav_cvd(5), os.path.join(db, "main.cvd"))
         with open(os.path.join(db, "multi.ndb"), "w") as f:
             f.write(MULTI_SIGS)
+        with open(os.path.join(db, "hashed.hdb"), "w") as f:
+            f.write(HASH_SIGS)
         cls.clamd_sock = os.path.join(cls.tmp, "clamd.ctl")
         conf = os.path.join(cls.tmp, "clamd.conf")
         with open(conf, "w") as f:
@@ -315,6 +326,29 @@ class ProtocolTest(Fixture):
                      ["--ping", "1"], ["--version"], ["--reload"]):
             self.assertEqual(run(conf, *args), run(self.clamd_conf, *args), args)
 
+    def test_6b_cache(self):
+        """A tree MULTISCAN scans again is answered from the verdicts kept
+        (none of its files read), with the same answers and detections; a
+        file written since is read again."""
+        tree = os.path.join(self.files, "cached-tree")
+        shutil.copytree(self.tree, tree)
+
+        def counters():
+            line = [l for l in self.agent.status_text().splitlines() if l.startswith("clamd:")]
+            return json.loads(line[0].split("counters: ", 1)[1])
+        lines = lambda b: sorted(b.split(b"\0"))  # noqa: E731
+        first = exchange(self.ward_sock, b"zMULTISCAN " + tree.encode() + b"\0")
+        before = counters()["cached"]
+        again = exchange(self.ward_sock, b"zMULTISCAN " + tree.encode() + b"\0")
+        self.assertEqual(lines(again), lines(first))
+        self.assertEqual(counters()["cached"] - before, 3)  # every file of the tree
+        self.assertEqual(first.count(b"FOUND"), 2)
+        # Written: read again, and found.
+        shutil.copy(self.exe, os.path.join(tree, "c.txt"))
+        third = exchange(self.ward_sock, b"zMULTISCAN " + tree.encode() + b"\0")
+        self.assertEqual(third.count(b"FOUND"), 3, third)
+        self.assertEqual(counters()["cached"] - before, 5)
+
     def test_7_detections_reach_the_server(self):
         """What the socket finds is reported, with the client program."""
         with open(self.exe, "rb") as f:
@@ -335,6 +369,60 @@ class ProtocolTest(Fixture):
             self.assertIn(d["process"]["exe"], (os.path.realpath(sys.executable), CLAMDSCAN))
             self.assertGreater(d["process"]["pid"], 0)
         self.assertIn(os.path.realpath(sys.executable), {d["process"]["exe"] for d in found()})
+
+
+class SmartTest(Fixture):
+    """Smart scan behind the socket: what the smart protection server
+    confirms is found as clamd finds it; with no source answering, a file
+    smart scan cannot verify is an error (clamd.unverified = error, the
+    default: a mail server defers), or OK, logged and counted, with
+    clamd.unverified = clean (a second agent)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.agent2 = Agent(cls.tmp, "agent2")
+        cls.addClassCleanup(cls.agent2.stop)
+        cls.ward2_sock = os.path.join(cls.tmp, "ward2.ctl")
+        with open(cls.agent2.conf, "a") as f:
+            f.write(f"[clamd]\nenabled = yes\nsocket = {cls.ward2_sock}\nunverified = clean\n")
+        client2 = cls.agent2.enroll_with(cls.server)
+        cls.agent2.start()
+        for client, agent in ((cls.client, cls.agent), (client2, cls.agent2)):
+            status, body = cls.server.client_setting(cls.token, client, "scan_method", "smart")
+            assert status == 200, body
+        for agent in (cls.agent, cls.agent2):
+            agent.wait_status("in use: smart-agent-pattern version 1", timeout=60,
+                              what="smart scan in use")
+
+    def test_1_found_through_the_source(self):
+        unofficial = lambda b: b.replace(b".UNOFFICIAL", b"")  # noqa: E731
+        for sock in (self.ward_sock, self.ward2_sock):
+            ward = exchange(sock, b"zINSTREAM\0" + stream(HASHED[0]))
+            self.assertEqual(ward, b"stream: Ward.Test.Hashed0 FOUND\0")
+            self.assertEqual(ward, unofficial(exchange(self.clamd_sock,
+                                                       b"zINSTREAM\0" + stream(HASHED[0]))))
+        # A file whose hash is not asked about: answered by the agent alone.
+        self.assertEqual(exchange(self.ward_sock, b"zINSTREAM\0" + stream(b"clean\n")),
+                         b"stream: OK\0")
+
+    def test_2_no_source(self):
+        self.server.stop()
+        self.assertEqual(exchange(self.ward_sock, b"zINSTREAM\0" + stream(HASHED[1])),
+                         b"stream: Can't verify: no smart protection source answered ERROR\0")
+        path = os.path.join(self.files, "hashed1")
+        with open(path, "wb") as f:
+            f.write(HASHED[1])
+        self.assertEqual(exchange(self.ward_sock, b"zSCAN " + path.encode() + b"\0"),
+                         path.encode() + b": Can't verify: no smart protection source "
+                         b"answered ERROR\0")
+        # clamd.unverified = clean: OK, and the agent says so.
+        self.assertEqual(exchange(self.ward2_sock, b"zINSTREAM\0" + stream(HASHED[1])),
+                         b"stream: OK\0")
+        self.assertIn("answered OK unverified", self.agent2.log_text())
+        # What needs no answer is answered still.
+        self.assertEqual(exchange(self.ward_sock, b"zINSTREAM\0" + stream(b"clean\n")),
+                         b"stream: OK\0")
 
 
 CLAMD_TCP, WARD_TCP = free_port(), free_port()
