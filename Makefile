@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build install deb run test test-unit test-asan check-fresh fuzz bench bench-scan bench-server bench-scale bench-updates bench-smart bench-console bench-attack bench-realtime bench-backup style clean
+.PHONY: all deps build install deb run test test-unit test-asan check-fresh fuzz bench bench-scan bench-server bench-scale bench-updates bench-smart bench-console bench-attack bench-realtime bench-backup bench-clamd style clean
 
 all: build
 
@@ -98,6 +98,12 @@ bench-updates: build
 
 bench-smart: build
 	@python3 bench/smart.py --bin $(BUILD)/bin $(BENCH_SMART_ARGS)
+
+# The agent's clamd service beside Debian's clamd on the scan benchmark's
+# database: round trips, a pipelined session, clamdscan --multiscan of the
+# corpus twice, memory (root; about 15 min; not part of `make bench`).
+bench-clamd: build
+	@python3 bench/clamd.py --bin $(BUILD)/bin $(BENCH_CLAMD_ARGS)
 
 bench-console: build
 	@python3 bench/console.py --bin $(BUILD)/bin $(BENCH_CONSOLE_ARGS)

@@ -55,6 +55,9 @@ enum mode {
 	MODE_PORT,      /* legacy STREAM: its data comes on a port of its own */
 	MODE_WAITREPLY, /* the one command outside a session was taken */
 	MODE_DONE,      /* END, an error, EOF: closes once answered */
+	MODE_CLOSING,   /* answered and shut for writing: what the client
+			 * still sends is read and dropped until it closes
+			 * (or 2 s), so that it reads the answer, not a reset */
 };
 
 struct conn {
@@ -193,6 +196,8 @@ static uint32_t conn_events(const struct conn *c)
 {
 	uint32_t ev = 0;
 
+	if (c->mode == MODE_CLOSING)
+		return EPOLLIN;
 	if ((c->mode == MODE_COMMAND || c->mode == MODE_STREAM || c->mode == MODE_FILDES ||
 	     c->mode == MODE_WAITREPLY) &&
 	    c->out.len < MAX_OUT && c->pending < (unsigned)c->d->a->cfg.clamd_max_queue)
@@ -211,8 +216,12 @@ static void conn_settle(struct conn *c)
 	over = c->fd < 0 || c->mode == MODE_DONE ||
 	       (c->mode == MODE_WAITREPLY && !c->session);
 	if (over && !c->pending && c->out.len == 0) {
-		conn_free(c);
-		return;
+		if (c->fd < 0 || shutdown(c->fd, SHUT_WR) != 0) {
+			conn_free(c);
+			return;
+		}
+		c->mode = MODE_CLOSING;
+		c->deadline_ms = loop_now_ms() + 2000;
 	}
 	if (c->fd >= 0)
 		loop_fd_modify(c->d->loop, c->fd, conn_events(c));
@@ -1205,8 +1214,9 @@ static void process(struct conn *c)
 		c->nin = 0; /* nothing more is taken */
 }
 
-/* Reads what c sent, with a descriptor when one comes. */
-static void read_some(struct conn *c)
+/* Reads what c sent, with a descriptor when one comes; false when c was
+ * freed (closed and answered). */
+static bool read_some(struct conn *c)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -1220,18 +1230,23 @@ static void read_some(struct conn *c)
 	ssize_t n;
 	int fd;
 
-	if (c->mode == MODE_WAITREPLY || c->mode == MODE_DONE) {
-		char sink[512];
+	if (c->mode == MODE_WAITREPLY || c->mode == MODE_DONE || c->mode == MODE_CLOSING) {
+		char sink[4096];
 
 		/* After the one command, clamd takes nothing more. */
 		n = recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			if (c->mode == MODE_CLOSING) {
+				conn_free(c);
+				return false;
+			}
 			loop_fd_modify(c->d->loop, c->fd, 0);
-		return;
+		}
+		return true;
 	}
 	n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
+		return true;
 	for (cm = n >= 0 ? CMSG_FIRSTHDR(&msg) : NULL; cm; cm = CMSG_NXTHDR(&msg, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
@@ -1249,12 +1264,13 @@ static void read_some(struct conn *c)
 		c->mode = MODE_DONE;
 		if (n < 0 || c->session)
 			atomic_store(&c->cancel, n < 0);
-		return;
+		return true;
 	}
 	c->nin += (size_t)n;
 	if (c->mode == MODE_STREAM)
 		c->deadline_ms = loop_now_ms() + (uint64_t)c->d->a->cfg.clamd_read_timeout * 1000;
 	process(c);
+	return true;
 }
 
 static void on_conn(int fd, uint32_t events, void *arg)
@@ -1262,8 +1278,8 @@ static void on_conn(int fd, uint32_t events, void *arg)
 	struct conn *c = arg;
 
 	(void)fd;
-	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-		read_some(c);
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !read_some(c))
+		return;
 	if (c->fd >= 0)
 		conn_settle(c);
 }
@@ -1368,6 +1384,10 @@ static void sweep(void *arg)
 
 	for (c = d->conns; c; c = next) {
 		next = c->next;
+		if (c->mode == MODE_CLOSING && now >= c->deadline_ms) {
+			conn_free(c);
+			continue;
+		}
 		if (c->mode == MODE_PORT && c->fd >= 0 && now >= c->deadline_ms) {
 			port_fail(c, c->port_data ? "read timeout ERROR" : "Accept timeout. ERROR");
 			continue;
