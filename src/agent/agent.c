@@ -105,6 +105,14 @@ static const struct ini_field fields[] = {
 	{ "clamd", "max_queue", INI_INT, offsetof(struct agent_config, clamd_max_queue), "100", 1,
 	  10000, "requests of one connection (IDSESSION) waiting for their answers; past it, "
 	  "its further commands are read once answers go out" },
+	{ "clamd", "max_scans", INI_INT, offsetof(struct agent_config, clamd_max_scans), "256", 1,
+	  8192, "streams and descriptors (INSTREAM, FILDES) with the scan workers at once; "
+	  "past it no new command is read until one is answered (real-time scanning keeps "
+	  "the rest of the workers' queue)" },
+	{ "clamd", "stream_memory", INI_INT, offsetof(struct agent_config, clamd_stream_memory),
+	  "536870912", 1048576, 68719476736LL, "bytes of streams held in memory at once; past "
+	  "it no new command is read until a stream is scanned (each stream under way is "
+	  "bounded by stream_max_length)" },
 	{ "clamd", "stream_max_length", INI_INT, offsetof(struct agent_config, clamd_stream_max),
 	  "104857600", 1024, 4294967295LL, "bytes of one INSTREAM; more: \"INSTREAM size limit "
 	  "exceeded. ERROR\"" },

@@ -48,6 +48,7 @@ struct agent_config {
 	bool clamd_shutdown, clamd_reload, clamd_allmatch;
 	char *clamd_unverified;
 	bool clamd_cache;
+	int64_t clamd_max_scans, clamd_stream_memory;
 	bool clamd_stream_command;
 	int64_t clamd_stream_min_port, clamd_stream_max_port;
 };

@@ -75,7 +75,13 @@ struct conn {
 	bool session;
 	unsigned id;             /* the next command's id in a session */
 	char term;               /* the last command's terminator */
+	bool eof;                /* the client sends no more (shut or closed) */
+	bool loopback;           /* a TCP client on a loopback address */
+	unsigned fildes_id;      /* FILDES waiting for its descriptor: its id */
+	char fildes_term;        /* and terminator */
+	uint64_t out_since_ms;   /* when output last went out, or began to wait */
 	struct cproto_stream stream;
+	uint64_t stream_got;     /* bytes of the stream in streamfd */
 	int streamfd;            /* INSTREAM's and STREAM's data (a memfd) */
 	int port_fd;             /* STREAM: the port listening, then the data's
 				  * connection */
@@ -103,6 +109,9 @@ struct req {
 	char name[40];           /* the reply's name: "stream", "fd[N]" */
 	char *path;
 	const struct components_handle *h;
+	bool smart;              /* h is smart scan's (kept once h is released) */
+	bool commit;             /* MULTISCAN: the cache learned verdicts */
+	uint64_t stream_bytes;   /* the stream's bytes, counted in the budget */
 	struct util_buf reply;   /* built off the loop, handed back whole */
 	json_t *found;           /* detections to queue */
 	struct req *next;        /* the pool's queue */
@@ -134,6 +143,9 @@ struct clamd {
 	size_t nthreads;
 	/* Settings and counters: read by clamd_status() on any thread. */
 	bool closing;            /* SHUTDOWN: the listeners close */
+	uint64_t stream_bytes;   /* bytes of streams held (loop's thread) */
+	bool held;               /* a connection is not read for the caps */
+	uint64_t last_reload_ms; /* when RELOAD last asked for an update */
 	atomic_uint inflight;    /* requests with the scan workers */
 	atomic_bool unverified_ok; /* clamd.unverified = clean */
 	atomic_uint_fast64_t requests, found, errors, unverified, cached;
@@ -141,6 +153,25 @@ struct clamd {
 
 static void conn_free(struct conn *c);
 static void port_close(struct conn *c);
+static void process(struct conn *c);
+
+/* Forgets the stream c was receiving: its memfd and its bytes. */
+static void stream_drop(struct conn *c)
+{
+	if (c->streamfd >= 0)
+		close(c->streamfd);
+	c->streamfd = -1;
+	c->d->stream_bytes -= c->stream_got;
+	c->stream_got = 0;
+}
+
+/* The client is gone (a reset, an error): what it asked is dropped, the
+ * connection closed (freed once its answers are in). */
+static void conn_drop(struct conn *c)
+{
+	atomic_store(&c->cancel, true);
+	conn_free(c);
+}
 
 /* Output. */
 
@@ -183,10 +214,14 @@ static void flush_out(struct conn *c)
 			break;
 		}
 		c->out_at += (size_t)n;
+		c->out_since_ms = loop_now_ms();
 	}
 	if (c->out_at == c->out.len) {
 		c->out.len = 0;
 		c->out_at = 0;
+		c->out_since_ms = 0;
+	} else if (!c->out_since_ms) {
+		c->out_since_ms = loop_now_ms();
 	}
 }
 
@@ -196,11 +231,23 @@ static uint32_t conn_events(const struct conn *c)
 {
 	uint32_t ev = 0;
 
+	const struct agent_config *o = &c->d->a->cfg;
+	bool capped;
+
 	if (c->mode == MODE_CLOSING)
-		return EPOLLIN;
-	if ((c->mode == MODE_COMMAND || c->mode == MODE_STREAM || c->mode == MODE_FILDES ||
+		return c->eof ? 0 : EPOLLIN;
+	/* New commands wait while the workers hold clamd.max_scans of the
+	 * service's scans or its streams hold clamd.stream_memory (a stream
+	 * under way goes on: each is bounded by stream_max_length). */
+	capped = (c->mode == MODE_COMMAND || c->mode == MODE_FILDES) &&
+		 (atomic_load(&c->d->inflight) >= (unsigned)o->clamd_max_scans ||
+		  c->d->stream_bytes >= (uint64_t)o->clamd_stream_memory);
+	if (capped)
+		c->d->held = true;
+	if (!c->eof && !capped &&
+	    (c->mode == MODE_COMMAND || c->mode == MODE_STREAM || c->mode == MODE_FILDES ||
 	     c->mode == MODE_WAITREPLY) &&
-	    c->out.len < MAX_OUT && c->pending < (unsigned)c->d->a->cfg.clamd_max_queue)
+	    c->out.len < MAX_OUT && c->pending < (unsigned)o->clamd_max_queue)
 		ev |= EPOLLIN;
 	if (c->out.len > c->out_at)
 		ev |= EPOLLOUT;
@@ -241,8 +288,7 @@ static void conn_free(struct conn *c)
 		return; /* freed by the last answer */
 	if (c->recvfd >= 0)
 		close(c->recvfd);
-	if (c->streamfd >= 0)
-		close(c->streamfd);
+	stream_drop(c);
 	port_close(c);
 	util_buf_free(&c->out);
 	if (c->prev)
@@ -332,7 +378,7 @@ static void add_found(struct req *r, const char *path, const char *const *names,
 			json_object_set_new(p, "exe", util_json_bytes(c->exe));
 		det = json_pack("{sI so ss ss ss so*}", "time", (json_int_t)time(NULL), "path",
 				util_json_bytes(path), "name", names[i], "method",
-				r->h && r->h->smart ? "smart" : "conventional", "source", "clamd",
+				r->smart ? "smart" : "conventional", "source", "clamd",
 				"process", c->local && c->pid <= 0 ? NULL : p);
 		if (c->local && c->pid <= 0)
 			json_decref(p);
@@ -344,17 +390,33 @@ static void add_found(struct req *r, const char *path, const char *const *names,
 	atomic_fetch_add(&r->c->d->found, n);
 }
 
-/* Back on the loop's thread: r's reply goes out, its detections to the
- * pool, which keeps them for the server. */
-static void req_answered(void *arg)
+/* Reads again the connections the caps held back, once under them. */
+static void resume_held(struct clamd *d)
 {
-	struct req *r = arg;
+	const struct agent_config *o = &d->a->cfg;
+	struct conn *c;
+
+	if (!d->held || atomic_load(&d->inflight) >= (unsigned)o->clamd_max_scans ||
+	    d->stream_bytes >= (uint64_t)o->clamd_stream_memory)
+		return;
+	d->held = false;
+	for (c = d->conns; c; c = c->next)
+		if (c->fd >= 0)
+			loop_fd_modify(d->loop, c->fd, conn_events(c));
+}
+
+/* On the loop's thread: r's reply goes to its connection (which the
+ * caller settles), its detections to the pool, which keeps them for the
+ * server; r is freed. Never frees the connection. */
+static void req_finish(struct req *r)
+{
 	struct conn *c = r->c;
 	struct clamd *d = c->d;
 
 	if (c->fd >= 0 && r->reply.len)
 		util_buf_append(&c->out, r->reply.data, r->reply.len);
 	c->pending--;
+	d->stream_bytes -= r->stream_bytes;
 	if (json_array_size(r->found) && d->stopping) {
 		/* The pool is gone: kept here, at the end. */
 		if (reports_queue_detections(d->a, r->found) != 0)
@@ -372,10 +434,25 @@ static void req_answered(void *arg)
 	} else {
 		req_free(d, r);
 	}
+}
+
+/* Posted to the loop's thread: req_finish(), then the connection goes on
+ * or is freed, and those the caps held back are read again. */
+static void req_answered(void *arg)
+{
+	struct req *r = arg;
+	struct conn *c = r->c;
+	struct clamd *d = c->d;
+
+	req_finish(r);
+	/* Commands that waited for clamd.max_queue, already read. */
+	if (c->fd >= 0 && c->nin && c->mode == MODE_COMMAND)
+		process(c);
 	if (c->fd < 0)
 		conn_free(c);
 	else
 		conn_settle(c);
+	resume_held(d);
 }
 
 /* The verdict line of a scan of name as clamd words it. */
@@ -408,12 +485,15 @@ static void verdict_line(struct req *r, const char *name, const struct scanner_r
 static void on_verdict(void *arg, struct scanner_result *v)
 {
 	struct req *r = arg;
-
 	struct clamd *d = r->c->d;
 
 	verdict_line(r, r->name, v);
 	if (v->err == AERR_OK && v->res.infected)
 		add_found(r, r->path ? r->path : r->name, (const char *const *)v->res.names, 1);
+	/* Here, not on the loop: the last holder of a retired generation
+	 * waits for its worker to exit. */
+	components_release(d->a->comps, r->h);
+	r->h = NULL;
 	if (loop_post(d->loop, req_answered, r) != 0)
 		log_msg(LOG_LVL_ERROR, "clamd: out of memory: an answer is lost");
 	atomic_fetch_sub(&d->inflight, 1);
@@ -424,17 +504,18 @@ static void scan_descriptor(struct conn *c, struct req *r)
 {
 	struct clamd *d = c->d;
 	struct scanner_request rq = { .fd = r->fd, .name = r->path ? r->path : r->name,
-				      .flags = SCANNER_URGENT, .done = on_verdict, .arg = r };
+				      .done = on_verdict, .arg = r };
 	char msg[512];
 	enum aerr e;
 
 	r->h = components_acquire(d->a->comps);
+	r->smart = r->h && r->h->smart;
 	if (!r->h) {
 		components_error(d->a->comps, msg, sizeof(msg));
 		reply_add(&r->reply, r->id, r->term, "%s: No signatures loaded%s%s ERROR", r->name,
 			  msg[0] ? ": " : "", msg);
 		atomic_fetch_add(&d->errors, 1);
-		req_answered(r);
+		req_finish(r);
 		return;
 	}
 	atomic_fetch_add(&d->inflight, 1);
@@ -444,7 +525,7 @@ static void scan_descriptor(struct conn *c, struct req *r)
 		atomic_fetch_add(&d->errors, 1);
 		reply_add(&r->reply, r->id, r->term, "%s: %s ERROR", r->name,
 			  e == AERR_FULL ? "Too many scans waiting" : msg);
-		req_answered(r);
+		req_finish(r);
 	}
 }
 
@@ -475,6 +556,44 @@ static int walk_scan(void *arg, int fd, const char *name, struct engine_result *
 				  errbuf, errlen);
 }
 
+/* Posted: a part of a walk's answer goes out while the walk goes on (the
+ * connection lives: the walk is one of its pending requests). */
+static void part_deliver(void *arg)
+{
+	struct req *part = arg;
+
+	if (part->c->fd >= 0) {
+		util_buf_append(&part->c->out, part->reply.data, part->reply.len);
+		conn_settle(part->c);
+	}
+	util_buf_free(&part->reply);
+	free(part);
+}
+
+/* A long walk's lines go out as they come (64 KiB at a time) and what it
+ * found is kept for the server 100 at a time, so neither grows with the
+ * tree. */
+static void walk_flush(struct walk *w)
+{
+	struct req *r = w->r, *part;
+	struct clamd *d = r->c->d;
+
+	if (json_array_size(r->found) >= 100) {
+		if (reports_queue_detections(d->a, r->found) == 0 && d->ch)
+			channel_wake(d->ch);
+		json_array_clear(r->found);
+	}
+	if (r->reply.len < 65536 || !(part = calloc(1, sizeof(*part))))
+		return;
+	part->c = r->c;
+	part->reply = r->reply;
+	memset(&r->reply, 0, sizeof(r->reply));
+	if (loop_post(d->loop, part_deliver, part) != 0) {
+		util_buf_free(&part->reply);
+		free(part);
+	}
+}
+
 static void walk_report(const struct sjob_report *rep, void *arg)
 {
 	struct walk *w = arg;
@@ -485,6 +604,8 @@ static void walk_report(const struct sjob_report *rep, void *arg)
 	 * beside it is not told. */
 	if (w->found_stop)
 		return;
+	if (atomic_load(&r->c->cancel))
+		atomic_store(&w->stop, true);
 	w->total++;
 	if (rep->kind == SJOB_FILE || rep->kind == SJOB_EMPTY || rep->kind == SJOB_ERROR)
 		w->files++;
@@ -549,6 +670,7 @@ static void walk_report(const struct sjob_report *rep, void *arg)
 	case SJOB_LINK:
 		break;
 	}
+	walk_flush(w);
 }
 
 /* The verdict cache of MULTISCAN, which clamdscan --multiscan sends for
@@ -713,8 +835,8 @@ static void run_path(struct clamd *d, struct req *r)
 		rc = sjob_run(&cfg, paths, 1, &st, msg, sizeof(msg));
 	if (cfg.cache) {
 		pthread_rwlock_unlock(&d->cache_lock);
-		if (w.learned)
-			cache_commit(d, r->h);
+		/* Written back once the answer is out (pool_main()). */
+		r->commit = w.learned;
 	}
 	if (rc != SCAN_OK && !atomic_load(&w.stop))
 		reply_add(&r->reply, r->id, r->term, "%s: %s ERROR", r->path, msg);
@@ -729,8 +851,9 @@ static void run_path(struct clamd *d, struct req *r)
 static void *pool_main(void *arg)
 {
 	struct clamd *d = arg;
+	struct components_handle done = { 0 };
 	struct req *r;
-	bool stopping;
+	bool stopping, commit;
 
 	for (;;) {
 		pthread_mutex_lock(&d->lock);
@@ -755,8 +878,17 @@ static void *pool_main(void *arg)
 		}
 		if (!stopping)
 			run_path(d, r);
+		/* The component is let go here, not on the loop: the last
+		 * holder of a retired generation waits for its worker. */
+		done.name = r->h ? r->h->name : NULL;
+		done.version = r->h ? r->h->version : 0;
+		commit = r->commit;
+		components_release(d->a->comps, r->h);
+		r->h = NULL;
 		if (loop_post(d->loop, req_answered, r) != 0)
 			log_msg(LOG_LVL_ERROR, "clamd: out of memory: an answer is lost");
+		if (commit && done.name)
+			cache_commit(d, &done);
 	}
 }
 
@@ -839,6 +971,8 @@ static int stream_sink(void *arg, const unsigned char *data, size_t n)
 			return -1;
 		data += w;
 		n -= (size_t)w;
+		c->stream_got += (uint64_t)w;
+		c->d->stream_bytes += (uint64_t)w;
 	}
 	return 0;
 }
@@ -852,14 +986,15 @@ static void end_stream(struct conn *c)
 	c->term = c->stream_term;
 	r = req_new(c, CPROTO_INSTREAM);
 	if (!r) {
-		close(c->streamfd);
-		c->streamfd = -1;
+		stream_drop(c);
 		fail(c, NULL);
 		return;
 	}
 	r->id = c->stream_id;
 	r->fd = c->streamfd;
+	r->stream_bytes = c->stream_got;
 	c->streamfd = -1;
+	c->stream_got = 0;
 	snprintf(r->name, sizeof(r->name), "stream");
 	if (c->local)
 		r->path = util_printf("instream(local)");
@@ -878,7 +1013,10 @@ static void take_descriptor(struct conn *c)
 
 	c->mode = c->session ? MODE_COMMAND : MODE_WAITREPLY;
 	if (c->recvfd < 0) {
-		fail(c, "No file descriptor received. ERROR");
+		/* With FILDES's id, as clamd; the session ends. */
+		reply_add(&c->out, c->fildes_id, c->fildes_term,
+			  "No file descriptor received. ERROR");
+		c->mode = MODE_DONE;
 		return;
 	}
 	r = req_new(c, CPROTO_FILDES);
@@ -886,12 +1024,14 @@ static void take_descriptor(struct conn *c)
 		fail(c, NULL);
 		return;
 	}
+	r->id = c->fildes_id;
+	r->term = c->fildes_term;
 	r->fd = c->recvfd;
 	c->recvfd = -1;
 	snprintf(r->name, sizeof(r->name), "fd[%d]", r->fd);
 	if (fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		reply_add(&r->reply, r->id, r->term, "%s: Not a regular file ERROR", r->name);
-		req_answered(r);
+		req_finish(r);
 		return;
 	}
 	/* The file's name, for the log and the server, as clamd logs it. */
@@ -943,9 +1083,7 @@ static long tcp_owner(const struct sockaddr_in *addr)
 static void port_fail(struct conn *c, const char *text)
 {
 	port_close(c);
-	if (c->streamfd >= 0)
-		close(c->streamfd);
-	c->streamfd = -1;
+	stream_drop(c);
 	reply_add(&c->out, 0, c->term, "%s", text);
 	c->mode = MODE_DONE;
 	conn_settle(c);
@@ -988,10 +1126,13 @@ static void on_port_data(int fd, uint32_t events, void *arg)
 		return;
 	}
 	r->fd = c->streamfd;
+	r->stream_bytes = c->stream_got;
 	c->streamfd = -1;
+	c->stream_got = 0;
 	snprintf(r->name, sizeof(r->name), "stream");
 	r->path = c->local ? util_printf("stream(local)") : util_printf("stream(%s)", c->addr);
 	scan_descriptor(c, r);
+	conn_settle(c);
 }
 
 static void on_port_accept(int fd, uint32_t events, void *arg)
@@ -1055,9 +1196,7 @@ static void legacy_stream(struct conn *c)
 	    loop_fd_add(c->d->loop, fd, EPOLLIN, on_port_accept, c) != 0) {
 		if (fd >= 0)
 			close(fd);
-		if (c->streamfd >= 0)
-			close(c->streamfd);
-		c->streamfd = -1;
+		stream_drop(c);
 		fail(c, "Can't find any free port. ERROR");
 		return;
 	}
@@ -1075,6 +1214,13 @@ static void path_command(struct conn *c, enum cproto_cmd cmd, const char *arg)
 	struct req *r;
 	size_t n;
 
+	/* A path is read as the agent reads files: for this host's clients
+	 * (clamd.tcp_remote opens streams to others, not the host's files). */
+	if (!c->local && !c->loopback) {
+		reply_add(&c->out, c->session ? c->id : 0, c->term, "%s: Access denied. ERROR",
+			  arg);
+		return;
+	}
 	if (cmd == CPROTO_ALLMATCHSCAN && !c->d->a->cfg.clamd_allmatch) {
 		reply_add(&c->out, 0, c->term, "%s: ALLMATCHSCAN command disabled by clamd "
 			  "configuration. ERROR", arg);
@@ -1083,7 +1229,7 @@ static void path_command(struct conn *c, enum cproto_cmd cmd, const char *arg)
 	r = req_new(c, cmd);
 	if (!r || !(r->path = strdup(arg))) {
 		if (r)
-			req_answered(r);
+			req_finish(r);
 		fail(c, NULL);
 		return;
 	}
@@ -1136,8 +1282,13 @@ static void execute(struct conn *c, const struct cproto_command *cmd)
 	case CPROTO_RELOAD:
 		if (available(c, o->clamd_reload)) {
 			reply_add(&c->out, 0, c->term, "RELOADING");
-			if (d->ch)
+			/* One update a minute at most: each asks the channel to
+			 * cut what it is doing short. */
+			if (d->ch && (!d->last_reload_ms ||
+				      loop_now_ms() - d->last_reload_ms >= 60000)) {
+				d->last_reload_ms = loop_now_ms();
 				channel_ask(d->ch, CHANNEL_UPDATE, 0);
+			}
 		}
 		break;
 	case CPROTO_PING:
@@ -1179,6 +1330,8 @@ static void execute(struct conn *c, const struct cproto_command *cmd)
 		start_stream(c);
 		break;
 	case CPROTO_FILDES:
+		c->fildes_id = id;
+		c->fildes_term = c->term;
 		c->mode = MODE_FILDES;
 		break;
 	case CPROTO_SCAN:
@@ -1233,7 +1386,8 @@ static void process(struct conn *c)
 			take_descriptor(c);
 			continue;
 		}
-		if (c->mode != MODE_COMMAND)
+		if (c->mode != MODE_COMMAND ||
+		    c->pending >= (unsigned)c->d->a->cfg.clamd_max_queue)
 			break;
 		if (cproto_next(c->in, c->nin, &cmd) == 0)
 			break;
@@ -1276,23 +1430,28 @@ static bool read_some(struct conn *c)
 	ssize_t n;
 	int fd;
 
-	if (c->mode == MODE_WAITREPLY || c->mode == MODE_DONE || c->mode == MODE_CLOSING) {
+	if (c->mode != MODE_COMMAND && c->mode != MODE_STREAM && c->mode != MODE_FILDES) {
 		char sink[4096];
 
 		/* After the one command, clamd takes nothing more. */
 		n = recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-			if (c->mode == MODE_CLOSING) {
-				conn_free(c);
-				return false;
-			}
-			loop_fd_modify(c->d->loop, c->fd, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return true;
+		if (n < 0 || (n == 0 && c->mode == MODE_CLOSING)) {
+			conn_drop(c);
+			return false;
 		}
+		/* Shut for writing: its answer still goes out. */
+		c->eof = n == 0;
 		return true;
 	}
 	n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return true;
+	if (n < 0) {
+		conn_drop(c);
+		return false;
+	}
 	for (cm = n >= 0 ? CMSG_FIRSTHDR(&msg) : NULL; cm; cm = CMSG_NXTHDR(&msg, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 			continue;
@@ -1305,11 +1464,13 @@ static bool read_some(struct conn *c)
 			c->recvfd = fd;
 		}
 	}
-	if (n <= 0 || (msg.msg_flags & MSG_CTRUNC)) {
-		/* EOF or an error: whatever was asked is still answered. */
+	if (n == 0 || (msg.msg_flags & MSG_CTRUNC)) {
+		/* The client sends no more (or sent descriptors it may not):
+		 * whatever it asked is still answered. */
+		c->eof = n == 0;
+		if (c->mode == MODE_STREAM)
+			stream_drop(c);
 		c->mode = MODE_DONE;
-		if (n < 0 || c->session)
-			atomic_store(&c->cancel, n < 0);
 		return true;
 	}
 	c->nin += (size_t)n;
@@ -1324,8 +1485,13 @@ static void on_conn(int fd, uint32_t events, void *arg)
 	struct conn *c = arg;
 
 	(void)fd;
-	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !read_some(c))
+	if ((events & EPOLLIN) && !read_some(c))
 		return;
+	/* Gone both ways (or broken): nobody reads the answers. */
+	if (events & (EPOLLHUP | EPOLLERR)) {
+		conn_drop(c);
+		return;
+	}
 	if (c->fd >= 0)
 		conn_settle(c);
 }
@@ -1350,7 +1516,13 @@ static void identify(struct conn *c)
 		}
 		return;
 	}
-	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0 &&
+	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) != 0)
+		ss.ss_family = AF_UNSPEC;
+	c->loopback = ss.ss_family == AF_INET ?
+		      (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127 :
+		      ss.ss_family == AF_INET6 &&
+		      IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&ss)->sin6_addr);
+	if (ss.ss_family != AF_UNSPEC &&
 	    getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), port, sizeof(port),
 			NI_NUMERICHOST | NI_NUMERICSERV) == 0)
 		snprintf(c->addr, sizeof(c->addr), ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
@@ -1434,6 +1606,15 @@ static void sweep(void *arg)
 			conn_free(c);
 			continue;
 		}
+		/* A client that takes none of its answers for read_timeout
+		 * (clamd's SendBufTimeout) is cut off. */
+		if (c->fd >= 0 && c->out_since_ms && c->out.len > c->out_at &&
+		    now - c->out_since_ms >= (uint64_t)d->a->cfg.clamd_read_timeout * 1000) {
+			log_msg(LOG_LVL_WARN, "clamd: a client that took none of its answers for "
+				"%llds was cut off", (long long)d->a->cfg.clamd_read_timeout);
+			conn_drop(c);
+			continue;
+		}
 		if (c->mode == MODE_PORT && c->fd >= 0 && now >= c->deadline_ms) {
 			port_fail(c, c->port_data ? "read timeout ERROR" : "Accept timeout. ERROR");
 			continue;
@@ -1455,6 +1636,28 @@ static void sweep(void *arg)
 }
 
 /* Listeners. */
+
+/* Gives the socket just bound at path its mode and group, through a
+ * descriptor of the socket itself: whoever may write in its directory
+ * (clamav in /run/clamav) cannot have them given to another file by a
+ * link put there meanwhile. Returns 0, or -1 with errno set. */
+static int set_owner(const char *path, mode_t mode, gid_t gid)
+{
+	char proc[64];
+	struct stat st;
+	int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC), rc = -1;
+
+	if (fd < 0)
+		return -1;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+		errno = EEXIST;
+	else if (chmod(proc, mode) == 0 &&
+		 (gid == (gid_t)-1 || fchownat(fd, "", (uid_t)-1, gid, AT_EMPTY_PATH) == 0))
+		rc = 0;
+	close(fd);
+	return rc;
+}
 
 /* Listens on the UNIX socket path with the options' mode and group. */
 static int listen_unix(struct clamd *d, const char *path, char *errbuf, size_t errlen)
@@ -1509,7 +1712,7 @@ static int listen_unix(struct clamd *d, const char *path, char *errbuf, size_t e
 	free(dir);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
-	    chmod(path, (mode_t)mode) != 0 || (gr && chown(path, (uid_t)-1, gr->gr_gid) != 0) ||
+	    set_owner(path, (mode_t)mode, gr ? gr->gr_gid : (gid_t)-1) != 0 ||
 	    listen(fd, (int)o->clamd_max_connections) != 0) {
 		util_set_msg(errbuf, errlen, "%s: %s", path, strerror(errno));
 		if (fd >= 0)
@@ -1694,6 +1897,7 @@ void clamd_stop(struct clamd *d)
 	close_listeners(d);
 	for (c = d->conns; c; c = c->next) {
 		atomic_store(&c->cancel, true);
+		port_close(c);
 		if (c->fd >= 0) {
 			loop_fd_remove(d->loop, c->fd);
 			close(c->fd);

@@ -306,6 +306,27 @@ class ProtocolTest(Fixture):
         b = re.sub(rb"\t[A-Z]+ [0-9.]+ [^\n]*\n", b"", b)
         return re.sub(rb"N/A|[0-9]+(\.[0-9]+)?M?", b"#", b)
 
+    def test_5b_descriptors_in_a_session(self):
+        """FILDES inside IDSESSION answers with its own id (clamdscan
+        --multiscan --fdpass matches answers to files by it)."""
+        def session(sock):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s, \
+                    open(self.exe, "rb") as f:
+                s.settimeout(30)
+                s.connect(sock)
+                s.sendall(b"zIDSESSION\0zFILDES\0")
+                s.sendmsg([b"\0"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                      array.array("i", [f.fileno()]))])
+                s.sendall(b"zPING\0zEND\0")
+                out = b""
+                while chunk := s.recv(65536):
+                    out += chunk
+            return sorted(re.sub(rb"fd\[[0-9]+\]", b"fd[N]", out).split(b"\0"))
+        ward = session(self.ward_sock)
+        self.assertEqual(ward, session(self.clamd_sock))
+        self.assertIn(b"1: fd[N]: Clamav.Test.File-6 FOUND", ward)
+        self.assertIn(b"2: PONG", ward)
+
     def test_6_clamdscan(self):
         """clamdscan, in its modes, prints the same through both."""
         conf = os.path.join(self.tmp, "clamdscan-ward.conf")
@@ -322,6 +343,7 @@ class ProtocolTest(Fixture):
             return done.returncode, sorted(out.splitlines()), done.stderr
         for args in ([self.exe], [self.clean], ["--stream", self.exe], ["--stream", self.clean],
                      ["--fdpass", self.exe], ["--fdpass", self.zip], ["--multiscan", self.tree],
+                     ["--multiscan", "--fdpass", self.tree], ["--multiscan", "--stream", self.tree],
                      ["--allmatch", self.exe], ["--allmatch", self.multi], [self.tree],
                      ["--ping", "1"], ["--version"], ["--reload"]):
             self.assertEqual(run(conf, *args), run(self.clamd_conf, *args), args)
@@ -483,6 +505,47 @@ class LimitsTest(Fixture):
         finally:
             for s in idle:
                 s.close()
+
+    def test_client_gone(self):
+        """A client that asks for a long walk and goes away: the walk stops
+        and the agent does not spin on the closed connection."""
+        tree = os.path.join(self.files, "big-tree")
+        for d in range(40):
+            os.makedirs(os.path.join(tree, f"d{d}"))
+            for n in range(300):
+                with open(os.path.join(tree, f"d{d}", f"f{n}"), "w") as f:
+                    f.write(f"file {d} {n}\n")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(self.ward_sock)
+        s.sendall(b"zCONTSCAN " + tree.encode() + b"\0")
+        time.sleep(0.3)
+        s.close()
+        time.sleep(0.5)
+        with open(f"/proc/{self.agent.proc.pid}/stat") as f:
+            before = sum(int(x) for x in f.read().rpartition(")")[2].split()[11:13])
+        time.sleep(2)
+        with open(f"/proc/{self.agent.proc.pid}/stat") as f:
+            after = sum(int(x) for x in f.read().rpartition(")")[2].split()[11:13])
+        # Clock ticks of the agent's own threads (its workers are other
+        # processes) in 2 s: a loop spinning would take about 200.
+        self.assertLess(after - before, 60)
+        self.assertEqual(exchange(self.ward_sock, b"zPING\0"), b"PONG\0")
+
+    def test_not_reading(self):
+        """A client that takes none of its answers is cut off after
+        read_timeout, as clamd does after SendBufTimeout."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(self.ward_sock)
+        s.settimeout(10)
+        try:
+            s.sendall(b"zIDSESSION\0" + b"zSTATS\0" * 3000 + b"zEND\0")
+        except OSError:
+            pass
+        wait_for(lambda: "took none of its answers" in self.agent.log_text(), timeout=20,
+                 what="the client cut off")
+        s.close()
+        self.assertEqual(exchange(self.ward_sock, b"zPING\0"), b"PONG\0")
 
     def test_z_shutdown(self):
         """SHUTDOWN (clamd.enable_shutdown) stops the clamd service, not the
