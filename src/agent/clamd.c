@@ -30,6 +30,7 @@
 #include "agent/reports.h"
 #include "agent/scanner.h"
 #include "common/log.h"
+#include "common/updater.h"
 #include "common/util.h"
 #include "scan/cache.h"
 #include "scan/job.h"
@@ -1240,6 +1241,16 @@ static void path_command(struct conn *c, enum cproto_cmd cmd, const char *arg)
 	pool_push(c->d, r);
 }
 
+/* Has the agent update its component now (Update Now), once a minute at
+ * most: each asks the channel to cut what it is doing short. */
+static void ask_update(struct clamd *d)
+{
+	if (d->ch && (!d->last_reload_ms || loop_now_ms() - d->last_reload_ms >= 60000)) {
+		d->last_reload_ms = loop_now_ms();
+		channel_ask(d->ch, CHANNEL_UPDATE, 0);
+	}
+}
+
 /* Whether the option enabled allows cmd; else says so, as newer clamd. */
 static bool available(struct conn *c, bool enabled)
 {
@@ -1282,13 +1293,22 @@ static void execute(struct conn *c, const struct cproto_command *cmd)
 	case CPROTO_RELOAD:
 		if (available(c, o->clamd_reload)) {
 			reply_add(&c->out, 0, c->term, "RELOADING");
-			/* One update a minute at most: each asks the channel to
-			 * cut what it is doing short. */
-			if (d->ch && (!d->last_reload_ms ||
-				      loop_now_ms() - d->last_reload_ms >= 60000)) {
-				d->last_reload_ms = loop_now_ms();
-				channel_ask(d->ch, CHANNEL_UPDATE, 0);
-			}
+			ask_update(d);
+		}
+		break;
+	case CPROTO_SELFCHECK:
+		/* Newer clamd's: whether the signatures in use are the latest
+		 * installed ones, else they are taken (an update brings the
+		 * installed version into use). */
+		if (available(c, o->clamd_reload)) {
+			const struct components_handle *h = components_acquire(d->a->comps);
+			bool current = h && updater_installed(d->a->comp_dir, h->name) ==
+					    h->version;
+
+			components_release(d->a->comps, h);
+			reply_add(&c->out, 0, c->term, current ? "DBUPTODATE" : "RELOADING");
+			if (!current)
+				ask_update(d);
 		}
 		break;
 	case CPROTO_PING:

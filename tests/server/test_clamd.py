@@ -209,6 +209,9 @@ class ProtocolTest(Fixture):
                      b"VERSIONCOMMANDS\n", b"IDSESSION\n", b"INSTREAM\n", b"STATS\n",
                      b"zDETSTATS\0", b"\n", b"zALLMATCHSCAN\0", b"zRELOAD\0", b"RELOAD\n"):
             self.same(data)
+        # SELFCHECK (newer clamd's, not 1.4's): the component in use is
+        # the one installed.
+        self.assertEqual(exchange(self.ward_sock, b"zSELFCHECK\0"), b"DBUPTODATE\0")
         # Off unless clamd.enable_shutdown, in newer clamd's words.
         self.assertEqual(exchange(self.ward_sock, b"zSHUTDOWN\0"), b"COMMAND UNAVAILABLE\0")
         self.assertEqual(exchange(self.ward_sock, b"QUIT\n"), b"COMMAND UNAVAILABLE\n")
