@@ -99,6 +99,10 @@ static const struct ini_field fields[] = {
 	{ "clamd", "max_connections", INI_INT,
 	  offsetof(struct agent_config, clamd_max_connections), "200", 1, 10000,
 	  "connections served at once; more wait in the socket's backlog" },
+	{ "clamd", "max_per_client", INI_INT,
+	  offsetof(struct agent_config, clamd_max_per_client), "50", 1, 10000,
+	  "connections of one client at once (a user on the UNIX socket, an address over TCP); "
+	  "more are told so and closed" },
 	{ "clamd", "max_threads", INI_INT, offsetof(struct agent_config, clamd_max_threads), "10",
 	  2, 256, "path commands (SCAN, CONTSCAN, MULTISCAN, ALLMATCHSCAN) walked at once, "
 	  "and a MULTISCAN's scans in parallel" },
@@ -139,6 +143,9 @@ static const struct ini_field fields[] = {
 	{ "clamd", "stream_max_port", INI_INT,
 	  offsetof(struct agent_config, clamd_stream_max_port), "2048", 1024, 65535,
 	  "the highest port STREAM offers" },
+	{ "clamd", "actions", INI_BOOL, offsetof(struct agent_config, clamd_actions), "no", 0, 0,
+	  "take the policy's actions (action.*: quarantine, delete...) on the files SCAN and "
+	  "its kin find, as the agent's own scans do; off, the client decides, as with clamd" },
 	{ "clamd", "cache", INI_BOOL, offsetof(struct agent_config, clamd_cache), "yes", 0, 0,
 	  "remember the verdicts of the files MULTISCAN reads (by device, inode, size and "
 	  "change time, under the component in use; in the state directory), so a tree "
@@ -654,7 +661,7 @@ static int cmd_run(struct agent *a)
 		log_msg(LOG_LVL_ERROR, "control socket: %s", msg);
 		goto out;
 	}
-	sv.clamd = clamd_new(a, loop, sv.channel, &off, msg, sizeof(msg));
+	sv.clamd = clamd_new(a, loop, sv.channel, sv.vault, &off, msg, sizeof(msg));
 	if (!sv.clamd && !off) {
 		log_msg(LOG_LVL_ERROR, "clamd: %s", msg);
 		goto out;

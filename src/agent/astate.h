@@ -49,6 +49,8 @@ struct agent_config {
 	char *clamd_unverified;
 	bool clamd_cache;
 	int64_t clamd_max_scans, clamd_stream_memory;
+	bool clamd_actions;
+	int64_t clamd_max_per_client;
 	bool clamd_stream_command;
 	int64_t clamd_stream_min_port, clamd_stream_max_port;
 };

@@ -29,6 +29,7 @@
 #include "agent/cproto.h"
 #include "agent/reports.h"
 #include "agent/scanner.h"
+#include "agent/vault.h"
 #include "common/log.h"
 #include "common/updater.h"
 #include "common/util.h"
@@ -122,6 +123,7 @@ struct clamd {
 	struct agent *a;
 	struct loop *loop;
 	struct channel *ch;
+	struct vault *vault;     /* clamd.actions: path commands' findings acted on */
 	struct listener lst[MAX_LISTENERS];
 	size_t nlst;
 	bool accepting;
@@ -557,6 +559,45 @@ static int walk_scan(void *arg, int fd, const char *name, struct engine_result *
 				  errbuf, errlen);
 }
 
+/* clamd.actions: the policy's actions on a file a path command found (the
+ * answer is clamd's all the same), reported with what was done. Returns
+ * false when the vault is not asked (off) or cannot report (add_found()
+ * then reports the plain detection). A pool thread. */
+static bool act_on(struct req *r, const struct sjob_report *rep, size_t n)
+{
+	const struct conn *c = r->c;
+	struct vault_detection v = { .source = QUARANTINE_SOURCE_CLAMD, .path = rep->path,
+				     .dev = rep->dev, .ino = rep->ino,
+				     .names = (const char *const *)rep->names, .nnames = n };
+	json_t *det;
+
+	if (!c->d->vault)
+		return false;
+	if (c->local) {
+		v.pid = c->pid;
+		v.exe = c->exe[0] ? c->exe : NULL;
+	}
+	det = vault_respond_path(c->d->vault, &v);
+	if (!det)
+		return false;
+	/* The client: its uid beside the pid (and no empty exe: the server
+	 * takes only a path), or its address. */
+	if (c->local && json_object_get(det, "process")) {
+		json_t *p = json_object_get(det, "process");
+
+		json_object_set_new(p, "uid", json_integer((json_int_t)c->uid));
+		if (!c->exe[0])
+			json_object_del(p, "exe");
+	}
+	else if (!c->local)
+		json_object_set_new(det, "process", json_pack("{ss}", "address", c->addr));
+	if (!r->found)
+		r->found = json_array();
+	json_array_append_new(r->found, det);
+	atomic_fetch_add(&c->d->found, n);
+	return true;
+}
+
 /* Posted: a part of a walk's answer goes out while the walk goes on (the
  * connection lives: the walk is one of its pending requests). */
 static void part_deliver(void *arg)
@@ -626,7 +667,8 @@ static void walk_report(const struct sjob_report *rep, void *arg)
 			for (i = 0; i < n; i++)
 				reply_add(&r->reply, r->id, r->term, "%s: %s FOUND", rep->path,
 					  rep->names[i]);
-			add_found(r, rep->path, (const char *const *)rep->names, n);
+			if (!act_on(r, rep, n))
+				add_found(r, rep->path, (const char *const *)rep->names, n);
 			if (r->cmd == CPROTO_SCAN || r->cmd == CPROTO_ALLMATCHSCAN) {
 				w->found_stop = true;
 				atomic_store(&w->stop, true);
@@ -1563,6 +1605,25 @@ static void accepting(struct clamd *d, bool on)
 	d->accepting = on;
 }
 
+#define TOO_MANY "Too many connections from this client (clamd.max_per_client). ERROR\n"
+
+/* Whether c's client (its uid on the UNIX socket, its address over TCP)
+ * has clamd.max_per_client connections already. */
+static bool over_client_cap(const struct clamd *d, const struct conn *c)
+{
+	const struct conn *o;
+	unsigned n = 0;
+	size_t len = strcspn(c->addr, "]") + 1; /* "[v6]" or "v4:" before the port */
+
+	if (!c->local && c->addr[0] != '[')
+		len = strcspn(c->addr, ":") + 1;
+	for (o = d->conns; o; o = o->next)
+		if (o->fd >= 0 && o->local == c->local &&
+		    (c->local ? o->uid == c->uid : strncmp(o->addr, c->addr, len) == 0))
+			n++;
+	return n >= (unsigned)d->a->cfg.clamd_max_per_client;
+}
+
 static void on_accept(int fd, uint32_t events, void *arg)
 {
 	struct listener *l = arg;
@@ -1589,6 +1650,16 @@ static void on_accept(int fd, uint32_t events, void *arg)
 	c->mode = MODE_COMMAND;
 	c->deadline_ms = loop_now_ms() + (uint64_t)d->a->cfg.clamd_command_timeout * 1000;
 	identify(c);
+	if (over_client_cap(d, c)) {
+		/* Told, then closed: one client does not take every slot. */
+		(void)!send(s, TOO_MANY, sizeof(TOO_MANY) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		log_msg(LOG_LVL_WARN, "clamd: a connection past clamd.max_per_client from %s was "
+			"refused", c->local ? "a local user" : c->addr);
+		loop_fd_remove(d->loop, s);
+		close(s);
+		free(c);
+		return;
+	}
 	c->next = d->conns;
 	if (d->conns)
 		d->conns->prev = c;
@@ -1832,8 +1903,8 @@ static int listen_all(struct clamd *d, char *errbuf, size_t errlen)
 
 /* The service. */
 
-struct clamd *clamd_new(struct agent *a, struct loop *loop, struct channel *ch, bool *off,
-			char *errbuf, size_t errlen)
+struct clamd *clamd_new(struct agent *a, struct loop *loop, struct channel *ch,
+			struct vault *v, bool *off, char *errbuf, size_t errlen)
 {
 	struct clamd *d;
 	size_t i;
@@ -1862,6 +1933,7 @@ struct clamd *clamd_new(struct agent *a, struct loop *loop, struct channel *ch, 
 	d->a = a;
 	d->loop = loop;
 	d->ch = ch;
+	d->vault = a->cfg.clamd_actions ? v : NULL;
 	atomic_store(&d->unverified_ok, strcmp(a->cfg.clamd_unverified, "clean") == 0);
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->work, NULL);

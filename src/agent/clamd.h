@@ -25,15 +25,17 @@
 struct agent;
 struct channel;
 struct clamd;
+struct vault;
 
 /* Starts the service of a (its options: clamd.*) on loop when
  * clamd.enabled, listening at once; ch (may be NULL) is woken when a
- * detection is kept. Returns NULL with errbuf saying why when a socket
- * cannot be made or a thread started; *off is set when the service is
- * not enabled (NULL returned, nothing wrong). The caller frees it with
- * clamd_free(). */
-struct clamd *clamd_new(struct agent *a, struct loop *loop, struct channel *ch, bool *off,
-			char *errbuf, size_t errlen);
+ * detection is kept; v (outliving the service) takes the policy's actions
+ * on what path commands find when clamd.actions is on. Returns NULL with
+ * errbuf saying why when a socket cannot be made or a thread started;
+ * *off is set when the service is not enabled (NULL returned, nothing
+ * wrong). The caller frees it with clamd_free(). */
+struct clamd *clamd_new(struct agent *a, struct loop *loop, struct channel *ch,
+			struct vault *v, bool *off, char *errbuf, size_t errlen);
 
 /* What `ward-agent status` shows of the service: {requests, found,
  * errors, unverified, cached} (a new reference; NULL when d is NULL or

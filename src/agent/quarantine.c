@@ -68,7 +68,8 @@ struct quarantine {
 	size_t n_no_vault;
 };
 
-static const char *const source_names[] = { "realtime", "scheduled", "scan_now", "manual" };
+static const char *const source_names[] = { "realtime", "scheduled", "scan_now", "manual",
+					    "clamd" };
 
 const char *quarantine_source_name(enum quarantine_source s)
 {

@@ -39,6 +39,7 @@ enum quarantine_source {
 	QUARANTINE_SOURCE_SCHEDULED,
 	QUARANTINE_SOURCE_SCAN_NOW,
 	QUARANTINE_SOURCE_MANUAL,
+	QUARANTINE_SOURCE_CLAMD,  /* the clamd service's path scans (clamd.actions) */
 };
 
 /* The durable steps of quarantine_put(), then of quarantine_restore(), in

@@ -450,6 +450,55 @@ class SmartTest(Fixture):
                          b"stream: OK\0")
 
 
+class OptionsTest(Fixture):
+    """Options a host sets: clamd.actions, clamd.max_per_client."""
+    agent_extra = "actions = yes\nmax_per_client = 2\n"
+
+    def test_per_client(self):
+        """A client past clamd.max_per_client connections is told and
+        closed; the others are served."""
+        held = [socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(2)]
+        try:
+            for s in held:
+                s.connect(self.ward_sock)
+            self.assertEqual(exchange(self.ward_sock, b"zPING\0"),
+                             b"Too many connections from this client "
+                             b"(clamd.max_per_client). ERROR\n")
+            held.pop().close()
+            wait_for(lambda: exchange(self.ward_sock, b"zPING\0") == b"PONG\0",
+                     what="a slot freed")
+        finally:
+            for s in held:
+                s.close()
+
+    def test_quarantined(self):
+        """clamd.actions: what SCAN and its kin find gets the policy's
+        actions (quarantine by default), the answer is clamd's all the
+        same, and the server hears what was done; a stream has no file to
+        act on."""
+        victim = os.path.join(self.files, "victim.exe")
+        shutil.copy(self.exe, victim)
+        self.assertEqual(exchange(self.ward_sock, b"zSCAN " + victim.encode() + b"\0"),
+                         victim.encode() + b": Clamav.Test.File-6 FOUND\0")
+        self.assertFalse(os.path.exists(victim))
+        listing = self.agent.command("quarantine", "list").stdout
+        self.assertIn(victim, listing)
+
+        def found():
+            return [d for d in self.server.detections(self.token, client=self.client)
+                    if d.get("path") == victim]
+        wait_for(found, timeout=60, what="the detection reported")
+        det = found()[0]
+        self.assertEqual((det["source"], det["action"], det["action_result"]),
+                         ("clamd", "quarantine", "ok"))
+        self.assertEqual(det["process"]["uid"], os.getuid())
+        # A stream: found, nothing to act on.
+        with open(self.exe, "rb") as f:
+            self.assertEqual(exchange(self.ward_sock, b"zINSTREAM\0" + stream(f.read())),
+                             b"stream: Clamav.Test.File-6 FOUND\0")
+        self.assertTrue(os.path.exists(self.exe))
+
+
 CLAMD_TCP, WARD_TCP = free_port(), free_port()
 
 
