@@ -181,6 +181,9 @@ class Clamd:
         self.proc.wait(timeout=60)
         self.log.close()
 
+    def remove(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
 
 class Agent:
     def __init__(self, bin_dir, work, name, bundle):
@@ -221,6 +224,9 @@ class Agent:
         self.proc.terminate()
         self.proc.wait(timeout=120)
         self.log.close()
+
+    def remove(self):
+        shutil.rmtree(self.sockdir, ignore_errors=True)
 
 
 def main():
@@ -321,6 +327,8 @@ def main():
         for d in running:
             if getattr(d, "proc", None) and d.proc.poll() is None:
                 d.stop()
+            d.remove()
+        clamd.remove()
         wardd.terminate()
         wardd.wait(timeout=60)
     (args.work / "result.json").write_text(json.dumps(res, indent=2) + "\n")
