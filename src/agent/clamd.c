@@ -149,6 +149,7 @@ struct clamd {
 	uint64_t stream_bytes;   /* bytes of streams held (loop's thread) */
 	bool held;               /* a connection is not read for the caps */
 	uint64_t last_reload_ms; /* when RELOAD last asked for an update */
+	struct sjob_pattern proc; /* /proc and what is in it */
 	atomic_uint inflight;    /* requests with the scan workers */
 	atomic_bool unverified_ok; /* clamd.unverified = clean */
 	atomic_uint_fast64_t requests, found, errors, unverified, cached;
@@ -864,6 +865,9 @@ static void run_path(struct clamd *d, struct req *r)
 	cfg.report = walk_report;
 	cfg.report_arg = &w;
 	cfg.cancel = &w.stop;
+	/* /proc is passed over without a word, as clamd does. */
+	cfg.exclude = cfg.exclude_dir = &d->proc;
+	cfg.nexclude = cfg.nexclude_dir = 1;
 	/* Files known unchanged since their verdict are not read again. */
 	if (r->cmd == CPROTO_MULTISCAN && cfg.jobs > 1)
 		cfg.cache = cache_take(d, r->h);
@@ -871,7 +875,8 @@ static void run_path(struct clamd *d, struct req *r)
 	dir = stat(r->path, &sb) == 0 && S_ISDIR(sb.st_mode);
 	if (dir)
 		w.total++;
-	if (!dir && lstat(r->path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
+	if (!dir && regexec(&d->proc.re, r->path, 0, NULL, 0) != 0 &&
+	    lstat(r->path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 0 &&
 	    scan_alone(&w, r->path, &sb))
 		rc = SCAN_OK;
 	else
@@ -1140,9 +1145,12 @@ static void on_port_data(int fd, uint32_t events, void *arg)
 	struct req *r;
 	size_t want;
 	ssize_t n = 1;
+	int turns = 16; /* 1 MiB a wake-up: a fast sender does not hold the loop */
 
 	(void)events;
 	while (n > 0 && c->port_bytes < max) {
+		if (!turns--)
+			return;
 		want = max - c->port_bytes < sizeof(buf) ? (size_t)(max - c->port_bytes) :
 		       sizeof(buf);
 		n = recv(fd, buf, want, MSG_DONTWAIT);
@@ -1633,8 +1641,13 @@ static void on_accept(int fd, uint32_t events, void *arg)
 
 	(void)events;
 	s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (s < 0)
+	if (s < 0) {
+		/* Out of descriptors: the listeners rest until the sweep (a
+		 * second), rather than wake the loop for ever. */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			accepting(d, false);
 		return;
+	}
 	c = calloc(1, sizeof(*c));
 	if (!c || loop_fd_add(d->loop, s, EPOLLIN, on_conn, c) != 0) {
 		log_msg(LOG_LVL_ERROR, "clamd: out of memory: a connection is closed");
@@ -1938,6 +1951,14 @@ struct clamd *clamd_new(struct agent *a, struct loop *loop, struct channel *ch,
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->work, NULL);
 	pthread_rwlock_init(&d->cache_lock, NULL);
+	if (regcomp(&d->proc.re, "^/proc(/|$)", REG_EXTENDED | REG_NOSUB) != 0) {
+		util_set_msg(errbuf, errlen, "out of memory");
+		pthread_rwlock_destroy(&d->cache_lock);
+		pthread_cond_destroy(&d->work);
+		pthread_mutex_destroy(&d->lock);
+		free(d);
+		return NULL;
+	}
 	d->threads = calloc((size_t)a->cfg.clamd_max_threads, sizeof(*d->threads));
 	if (!d->threads || listen_all(d, errbuf, errlen) != 0)
 		goto fail;
@@ -2027,9 +2048,14 @@ void clamd_free(struct clamd *d)
 			log_msg(LOG_LVL_ERROR, "clamd: detections could not be kept");
 		req_free(d, r);
 	}
-	while (d->conns)
+	/* Every answer has run (loop_free()); one lost for want of memory
+	 * must not keep its connection. */
+	while (d->conns) {
+		d->conns->pending = 0;
 		conn_free(d->conns);
+	}
 	scache_close(d->cache);
+	regfree(&d->proc.re);
 	pthread_rwlock_destroy(&d->cache_lock);
 	free(d->threads);
 	pthread_cond_destroy(&d->work);

@@ -240,6 +240,9 @@ class ProtocolTest(Fixture):
                       normalize=tree_lines if cmd != b"SCAN" else
                       lambda b: b.count(b"FOUND"))
         self.same(b"SCAN " + self.exe.encode() + b"\n")
+        # /proc is passed over without a word (clamd skips its device).
+        for path in (b"/proc/self/status", b"/proc/kcore", b"/proc/self/"):
+            self.same(b"zCONTSCAN " + path + b"\0")
         self.same(b"nCONTSCAN " + self.tree.encode() + b"\n",
                   normalize=lambda b: sorted(b.split(b"\n")))
 
