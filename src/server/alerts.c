@@ -344,6 +344,12 @@ static void sps_servers(struct alerts *al, json_t *set, int64_t now)
 	json_array_foreach(list, i, s) {
 		json_int_t id = json_integer_value(json_object_get(s, "id"));
 		int64_t seen = json_integer_value(json_object_get(s, "last_seen"));
+		int64_t enrolled = json_integer_value(json_object_get(s, "enrolled"));
+
+		/* One that has not reported yet is judged from its enrollment:
+		 * it has had no time to be silent. */
+		if (seen < enrolled)
+			seen = enrolled;
 
 		if (strcmp(text_of(s, "trust", ""), "enabled") != 0 ||
 		    now - seen <= 3 * al->ctx->cfg->heartbeat_interval)
