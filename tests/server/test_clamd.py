@@ -98,26 +98,20 @@ class Fixture(unittest.TestCase):
             raise unittest.SkipTest("clamd is missing (scripts/deps.sh installs clamav-daemon)")
         tmp = temp_dir("ward-clamd-", cls.addClassCleanup)
         cls.tmp = tmp.name
-        src = os.path.join(cls.tmp, "source")
-        os.makedirs(src)
-        shutil.copy(clamav_cvd(5), os.path.join(src, "main.cvd"))
-        with open(os.path.join(src, "multi.ndb"), "w") as f:
-            f.write(MULTI_SIGS)
-        with open(os.path.join(src, "hashed.hdb"), "w") as f:
-            f.write(HASH_SIGS)
+        # One database twice: wardd's update source, clamd's directory.
+        src, db = os.path.join(cls.tmp, "source"), os.path.join(cls.tmp, "clamd-db")
+        for where in (src, db):
+            os.makedirs(where)
+            shutil.copy(clamav_cvd(5), os.path.join(where, "main.cvd"))
+            for name, text in (("multi.ndb", MULTI_SIGS), ("hashed.hdb", HASH_SIGS)):
+                with open(os.path.join(where, name), "w") as f:
+                    f.write(text)
         cls.server = Wardd(cls.tmp, extra=f"[updates]\nsource_dir = {src}\n")
         cls.server.start()
         cls.addClassCleanup(cls.server.stop)
         cls.token = cls.server.login()
         cls.server.wait_component(cls.token)
         # The real clamd, on the same database.
-        db = os.path.join(cls.tmp, "clamd-db")
-        os.makedirs(db)
-        shutil.copy(clamav_cvd(5), os.path.join(db, "main.cvd"))
-        with open(os.path.join(db, "multi.ndb"), "w") as f:
-            f.write(MULTI_SIGS)
-        with open(os.path.join(db, "hashed.hdb"), "w") as f:
-            f.write(HASH_SIGS)
         cls.clamd_sock = os.path.join(cls.tmp, "clamd.ctl")
         conf = os.path.join(cls.tmp, "clamd.conf")
         with open(conf, "w") as f:
