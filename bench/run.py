@@ -159,6 +159,15 @@ def ensure_data(args, data):
     return meta
 
 
+def scan_data(ward, data):
+    """Makes this benchmark's database and corpus in data when missing (the
+    clamd and smart scan benchmarks use them)."""
+    if not (data / "db" / "synth.hdb").exists() or not (data / "corpus").exists():
+        log("generating the scan benchmark's data")
+        subprocess.run([sys.executable, BENCH / "run.py", "--ward", ward, "--data", data,
+                        "--data-only"], check=True)
+
+
 def warm_page_cache(tree):
     """Read everything, so each first scan starts from the same cache state.
 

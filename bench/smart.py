@@ -37,9 +37,9 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from run import clamd_answers, median_run, run_timed, vm_hwm_kib  # noqa: E402
+from run import clamd_answers, median_run, run_timed, scan_data, vm_hwm_kib  # noqa: E402
 from server import free_port, log  # noqa: E402
-from updates import start_wardd, wait_import  # noqa: E402
+from updates import source_dir, start_wardd, wait_import  # noqa: E402
 
 
 def start_sps(args, api):
@@ -114,18 +114,9 @@ def main():
     ap.add_argument("--duration", type=float, default=10, help="seconds per SPS load run")
     args = ap.parse_args()
 
-    if not (args.data / "db" / "synth.hdb").exists() or not (args.data / "corpus").exists():
-        log("generating the scan benchmark's data")
-        subprocess.run([sys.executable, BENCH / "run.py", "--ward", args.bin / "ward",
-                        "--data-only"], check=True)
-    if args.work.exists():
-        shutil.rmtree(args.work)
-    src = args.work / "source"
-    src.mkdir(parents=True)
+    scan_data(args.bin / "ward", args.data)
     db = args.data / "db"
-    for f in sorted(db.iterdir()):
-        if f.suffix in (".hdb", ".hsb", ".ndb", ".ldb"):
-            os.link(f, src / f.name)
+    src = source_dir(db, args.work)
     log("wardd imports the database")
     wardd, api, port, data = start_wardd(args.bin, args.work, src)
     res = {}

@@ -71,6 +71,19 @@ def wait_import(api, want, timeout=1800):
     sys.exit(f"bench-updates: no version {want} after {timeout} s")
 
 
+def source_dir(db, work):
+    """Empties work and fills work/source with hard links of db's signature
+    files: wardd's update source. Returns it."""
+    if work.exists():
+        shutil.rmtree(work)
+    src = work / "source"
+    src.mkdir(parents=True)
+    for f in sorted(db.iterdir()):
+        if f.suffix in (".hdb", ".hsb", ".ndb", ".ldb"):
+            os.link(f, src / f.name)
+    return src
+
+
 def start_wardd(bin_dir, work, src, extra=""):
     """Starts wardd on work/data importing src; returns (process, logged-in
     Api, port, data directory)."""
@@ -118,13 +131,7 @@ def main():
     if not (args.db / "synth.hdb").exists():
         log(f"generating the synthetic database in {args.db}")
         subprocess.run([sys.executable, BENCH / "gen_db.py", "--out", args.db], check=True)
-    if args.work.exists():
-        shutil.rmtree(args.work)
-    src = args.work / "source"
-    src.mkdir(parents=True)
-    for f in sorted(args.db.iterdir()):
-        if f.suffix in (".hdb", ".hsb", ".ndb", ".ldb"):
-            os.link(f, src / f.name)
+    src = source_dir(args.db, args.work)
     wardd, api, port, data = start_wardd(
         args.bin, args.work, src, f"max_downloads = {args.cap}\n"
         f"[http]\nmax_connections = {args.agents + 200}\n"

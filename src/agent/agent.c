@@ -107,8 +107,9 @@ static const struct ini_field fields[] = {
 	  2, 256, "path commands (SCAN, CONTSCAN, MULTISCAN, ALLMATCHSCAN) walked at once, "
 	  "and a MULTISCAN's scans in parallel" },
 	{ "clamd", "max_queue", INI_INT, offsetof(struct agent_config, clamd_max_queue), "100", 1,
-	  10000, "requests of one connection (IDSESSION) waiting for their answers; past it, "
-	  "its further commands are read once answers go out" },
+	  10000, "requests of one connection (IDSESSION) waiting for their answers, and path "
+	  "commands of all waiting for a walker (as clamd's MaxQueue); past either, further "
+	  "commands are read once answers go out" },
 	{ "clamd", "max_scans", INI_INT, offsetof(struct agent_config, clamd_max_scans), "256", 1,
 	  8192, "streams and descriptors (INSTREAM, FILDES) with the scan workers at once; "
 	  "past it no new command is read until one is answered (real-time scanning keeps "
@@ -145,7 +146,8 @@ static const struct ini_field fields[] = {
 	  "the highest port STREAM offers" },
 	{ "clamd", "actions", INI_BOOL, offsetof(struct agent_config, clamd_actions), "no", 0, 0,
 	  "take the policy's actions (action.*: quarantine, delete...) on the files SCAN and "
-	  "its kin find, as the agent's own scans do; off, the client decides, as with clamd" },
+	  "its kin find and on FILDES descriptors' files, as the agent's own scans do; off, "
+	  "the client decides, as with clamd" },
 	{ "clamd", "cache", INI_BOOL, offsetof(struct agent_config, clamd_cache), "yes", 0, 0,
 	  "remember the verdicts of the files MULTISCAN reads (by device, inode, size and "
 	  "change time, under the component in use; in the state directory), so a tree "
@@ -666,6 +668,7 @@ static int cmd_run(struct agent *a)
 		log_msg(LOG_LVL_ERROR, "clamd: %s", msg);
 		goto out;
 	}
+	a->clamd = sv.clamd;
 	log_msg(LOG_LVL_INFO, "ward-agent %s: %s, settings version %lld", WARD_VERSION, a->server,
 		(long long)a->version);
 	if (!channel_start(sv.channel))
@@ -677,6 +680,7 @@ out:
 	sv.control = NULL;
 	if (sv.channel)
 		channel_stop(sv.channel);
+	a->clamd = NULL; /* the channel's heartbeats are over */
 	if (sv.tasks)
 		tasks_stop(sv.tasks);
 	protect_stop(sv.protect);
@@ -902,10 +906,12 @@ static int cmd_status(struct agent *a)
 	       (long long)json_integer_value(json_object_get(live, "unverified")));
 	print_realtime(json_object_get(live, "realtime"));
 	if (json_object_get(live, "clamd")) {
-		char *counters = json_dumps(json_object_get(live, "clamd"),
-					    JSON_COMPACT | JSON_SORT_KEYS);
+		json_t *cl = json_object_get(live, "clamd");
+		const char *state = json_string_value(json_object_get(cl, "state"));
+		char *counters = json_dumps(cl, JSON_COMPACT | JSON_SORT_KEYS);
 
-		printf("clamd: serving; counters: %s\n", counters ? counters : "?");
+		printf("clamd: %s; counters: %s\n", state && strcmp(state, "on") == 0 ?
+		       "serving" : "stopped by SHUTDOWN", counters ? counters : "?");
 		free(counters);
 	}
 	json_decref(live);

@@ -79,6 +79,8 @@ struct agent {
 	atomic_size_t unverified;      /* how many files are on the unverified list */
 	struct protect *protect;       /* real-time protection (protect.h); set
 					* before the channel starts */
+	struct clamd *clamd;           /* the clamd service (clamd.h), NULL when
+					* off; set before the channel starts */
 };
 
 /* Sets a's paths from a->cfg.state_dir and its defaults. Returns false

@@ -113,6 +113,8 @@ struct req {
 	const struct components_handle *h;
 	bool smart;              /* h is smart scan's (kept once h is released) */
 	bool commit;             /* MULTISCAN: the cache learned verdicts */
+	bool path_cmd;           /* counted in clamd's paths */
+	struct engine_result res; /* FILDES, clamd.actions: what the pool acts on */
 	uint64_t stream_bytes;   /* the stream's bytes, counted in the budget */
 	struct util_buf reply;   /* built off the loop, handed back whole */
 	json_t *found;           /* detections to queue */
@@ -145,9 +147,11 @@ struct clamd {
 	pthread_t *threads;
 	size_t nthreads;
 	/* Settings and counters: read by clamd_status() on any thread. */
-	bool closing;            /* SHUTDOWN: the listeners close */
+	atomic_bool closing;     /* SHUTDOWN: the listeners close */
 	uint64_t stream_bytes;   /* bytes of streams held (loop's thread) */
 	bool held;               /* a connection is not read for the caps */
+	uint64_t paths;          /* path commands queued or walked (loop's
+				  * thread) */
 	uint64_t last_reload_ms; /* when RELOAD last asked for an update */
 	struct sjob_pattern proc; /* /proc and what is in it */
 	atomic_uint inflight;    /* requests with the scan workers */
@@ -231,24 +235,40 @@ static void flush_out(struct conn *c)
 
 /* Connections. */
 
+/* Whether the service holds all its caps allow, so that no new command is
+ * read (a stream under way goes on: each is bounded by stream_max_length):
+ * clamd.max_scans streams and descriptors with the workers, streams of
+ * clamd.stream_memory bytes, clamd.max_threads path commands walked and
+ * clamd.max_queue waiting for a walker (clamd's MaxQueue). Marks the
+ * connections held, to be read again once under them. */
+static bool capped(struct clamd *d)
+{
+	const struct agent_config *o = &d->a->cfg;
+
+	if (atomic_load(&d->inflight) < (unsigned)o->clamd_max_scans &&
+	    d->stream_bytes < (uint64_t)o->clamd_stream_memory &&
+	    d->paths < (uint64_t)(o->clamd_max_threads + o->clamd_max_queue))
+		return false;
+	d->held = true;
+	return true;
+}
+
+/* The commands clamd hands to its threads. */
+static bool dispatched(enum cproto_cmd cmd)
+{
+	return cmd == CPROTO_SCAN || cmd == CPROTO_CONTSCAN || cmd == CPROTO_MULTISCAN ||
+	       cmd == CPROTO_ALLMATCHSCAN || cmd == CPROTO_STATS;
+}
+
 static uint32_t conn_events(const struct conn *c)
 {
 	uint32_t ev = 0;
-
 	const struct agent_config *o = &c->d->a->cfg;
-	bool capped;
+	bool held = (c->mode == MODE_COMMAND || c->mode == MODE_FILDES) && capped(c->d);
 
 	if (c->mode == MODE_CLOSING)
 		return c->eof ? 0 : EPOLLIN;
-	/* New commands wait while the workers hold clamd.max_scans of the
-	 * service's scans or its streams hold clamd.stream_memory (a stream
-	 * under way goes on: each is bounded by stream_max_length). */
-	capped = (c->mode == MODE_COMMAND || c->mode == MODE_FILDES) &&
-		 (atomic_load(&c->d->inflight) >= (unsigned)o->clamd_max_scans ||
-		  c->d->stream_bytes >= (uint64_t)o->clamd_stream_memory);
-	if (capped)
-		c->d->held = true;
-	if (!c->eof && !capped &&
+	if (!c->eof && !held &&
 	    (c->mode == MODE_COMMAND || c->mode == MODE_STREAM || c->mode == MODE_FILDES ||
 	     c->mode == MODE_WAITREPLY) &&
 	    c->out.len < MAX_OUT && c->pending < (unsigned)o->clamd_max_queue)
@@ -338,6 +358,7 @@ static void req_free(struct clamd *d, struct req *r)
 		close(r->fd);
 	components_release(d->a->comps, r->h);
 	free(r->path);
+	engine_result_clear(&r->res);
 	util_buf_free(&r->reply);
 	json_decref(r->found);
 	free(r);
@@ -394,19 +415,28 @@ static void add_found(struct req *r, const char *path, const char *const *names,
 	atomic_fetch_add(&r->c->d->found, n);
 }
 
-/* Reads again the connections the caps held back, once under them. */
+/* Reads again the connections the caps held back, once under them, and
+ * takes the commands they had sent already. */
 static void resume_held(struct clamd *d)
 {
-	const struct agent_config *o = &d->a->cfg;
-	struct conn *c;
+	struct conn *c, *next;
 
-	if (!d->held || atomic_load(&d->inflight) >= (unsigned)o->clamd_max_scans ||
-	    d->stream_bytes >= (uint64_t)o->clamd_stream_memory)
+	if (!d->held)
 		return;
 	d->held = false;
-	for (c = d->conns; c; c = c->next)
-		if (c->fd >= 0)
+	if (capped(d))
+		return;
+	for (c = d->conns; c; c = next) {
+		next = c->next;
+		if (c->fd < 0)
+			continue;
+		if (c->nin && c->mode == MODE_COMMAND) {
+			process(c);
+			conn_settle(c); /* may free c */
+		} else {
 			loop_fd_modify(d->loop, c->fd, conn_events(c));
+		}
+	}
 }
 
 /* On the loop's thread: r's reply goes to its connection (which the
@@ -448,6 +478,8 @@ static void req_answered(void *arg)
 	struct conn *c = r->c;
 	struct clamd *d = c->d;
 
+	if (r->path_cmd)
+		d->paths--;
 	req_finish(r);
 	/* Commands that waited for clamd.max_queue, already read. */
 	if (c->fd >= 0 && c->nin && c->mode == MODE_COMMAND)
@@ -492,14 +524,24 @@ static void on_verdict(void *arg, struct scanner_result *v)
 	struct clamd *d = r->c->d;
 
 	verdict_line(r, r->name, v);
-	if (v->err == AERR_OK && v->res.infected)
-		add_found(r, r->path ? r->path : r->name, (const char *const *)v->res.names, 1);
 	/* Here, not on the loop: the last holder of a retired generation
 	 * waits for its worker to exit. */
 	components_release(d->a->comps, r->h);
 	r->h = NULL;
-	if (loop_post(d->loop, req_answered, r) != 0)
-		log_msg(LOG_LVL_ERROR, "clamd: out of memory: an answer is lost");
+	if (v->err == AERR_OK && v->res.infected && r->cmd == CPROTO_FILDES && d->vault &&
+	    r->path) {
+		/* The client's file is acted on by a pool thread, which then
+		 * answers. */
+		r->res = v->res;
+		v->res = (struct engine_result){ 0 };
+		pool_push(d, r);
+	} else {
+		if (v->err == AERR_OK && v->res.infected)
+			add_found(r, r->path ? r->path : r->name,
+				  (const char *const *)v->res.names, 1);
+		if (loop_post(d->loop, req_answered, r) != 0)
+			log_msg(LOG_LVL_ERROR, "clamd: out of memory: an answer is lost");
+	}
 	atomic_fetch_sub(&d->inflight, 1);
 }
 
@@ -597,6 +639,24 @@ static bool act_on(struct req *r, const struct sjob_report *rep, size_t n)
 	json_array_append_new(r->found, det);
 	atomic_fetch_add(&c->d->found, n);
 	return true;
+}
+
+/* clamd.actions on the file of an infected FILDES descriptor, named by
+ * the descriptor's link and checked by its identity (vault.c); reported
+ * plain when it cannot be acted on (deleted, or the service stops). A pool
+ * thread. */
+static void act_descriptor(struct req *r, bool stopping)
+{
+	struct sjob_report rep = { .path = r->path, .names = r->res.names };
+	struct stat st;
+
+	if (!stopping && fstat(r->fd, &st) == 0) {
+		rep.dev = st.st_dev;
+		rep.ino = st.st_ino;
+		if (act_on(r, &rep, 1))
+			return;
+	}
+	add_found(r, r->path, (const char *const *)r->res.names, 1);
 }
 
 /* Posted: a part of a walk's answer goes out while the walk goes on (the
@@ -924,7 +984,9 @@ static void *pool_main(void *arg)
 			req_free(d, r);
 			continue;
 		}
-		if (!stopping)
+		if (r->cmd == CPROTO_FILDES)
+			act_descriptor(r, stopping);
+		else if (!stopping)
 			run_path(d, r);
 		/* The component is let go here, not on the loop: the last
 		 * holder of a retired generation waits for its worker. */
@@ -1288,6 +1350,8 @@ static void path_command(struct conn *c, enum cproto_cmd cmd, const char *arg)
 	n = strlen(r->path);
 	while (n > 1 && r->path[n - 1] == '/')
 		r->path[--n] = 0;
+	c->d->paths++;
+	r->path_cmd = true;
 	pool_push(c->d, r);
 }
 
@@ -1457,10 +1521,14 @@ static void process(struct conn *c)
 			continue;
 		}
 		if (c->mode != MODE_COMMAND ||
-		    c->pending >= (unsigned)c->d->a->cfg.clamd_max_queue)
+		    c->pending >= (unsigned)c->d->a->cfg.clamd_max_queue || capped(c->d))
 			break;
 		if (cproto_next(c->in, c->nin, &cmd) == 0)
 			break;
+		/* Bytes after a command clamd hands to its threads, outside a
+		 * session: it says so before the command's answer. */
+		if (!c->session && c->nin > cmd.used && dispatched(cmd.cmd))
+			reply_add(&c->out, 0, cmd.term, "Error processing command. ERROR");
 		execute(c, &cmd);
 		if (c->session && cmd.cmd != CPROTO_IDSESSION)
 			c->id++;
@@ -1535,8 +1603,12 @@ static bool read_some(struct conn *c)
 		}
 	}
 	if (n == 0 || (msg.msg_flags & MSG_CTRUNC)) {
-		/* The client sends no more (or sent descriptors it may not):
-		 * whatever it asked is still answered. */
+		/* The client sends no more, or sent more descriptors at once
+		 * than fit (clamd then answers nothing more either): whatever
+		 * it asked before is still answered. */
+		if (n > 0)
+			log_msg(LOG_LVL_WARN, "clamd: a client sent more descriptors at once "
+				"than FILDES takes: nothing more is read from it");
 		c->eof = n == 0;
 		if (c->mode == MODE_STREAM)
 			stream_drop(c);
@@ -1726,10 +1798,8 @@ static void sweep(void *arg)
 		if (c->fd < 0 || c->pending || now < c->deadline_ms ||
 		    (c->mode != MODE_COMMAND && c->mode != MODE_STREAM && c->mode != MODE_FILDES))
 			continue;
-		if (c->out.len == 0)
-			(void)!send(c->fd, "COMMAND READ TIMED OUT\n", 23,
-				    MSG_NOSIGNAL | MSG_DONTWAIT);
-		c->out.len = 0;
+		/* After the answers still to go, if any. */
+		util_buf_append(&c->out, "COMMAND READ TIMED OUT\n", 23);
 		c->mode = MODE_DONE;
 		conn_settle(c);
 	}
@@ -1991,7 +2061,8 @@ json_t *clamd_status(struct clamd *d)
 {
 	if (!d)
 		return NULL;
-	return json_pack("{sI sI sI sI sI}", "requests", (json_int_t)atomic_load(&d->requests),
+	return json_pack("{ss sI sI sI sI sI}", "state", atomic_load(&d->closing) ? "stopped" :
+			 "on", "requests", (json_int_t)atomic_load(&d->requests),
 			 "found", (json_int_t)atomic_load(&d->found), "errors",
 			 (json_int_t)atomic_load(&d->errors), "unverified",
 			 (json_int_t)atomic_load(&d->unverified), "cached",
@@ -2044,6 +2115,8 @@ void clamd_free(struct clamd *d)
 	clamd_stop(d);
 	while ((r = d->first)) {
 		d->first = r->next;
+		if (r->cmd == CPROTO_FILDES) /* its verdict came as the pool stopped */
+			add_found(r, r->path, (const char *const *)r->res.names, 1);
 		if (json_array_size(r->found) && reports_queue_detections(d->a, r->found) != 0)
 			log_msg(LOG_LVL_ERROR, "clamd: detections could not be kept");
 		req_free(d, r);

@@ -37,9 +37,10 @@ struct vault;
 struct clamd *clamd_new(struct agent *a, struct loop *loop, struct channel *ch,
 			struct vault *v, bool *off, char *errbuf, size_t errlen);
 
-/* What `ward-agent status` shows of the service: {requests, found,
- * errors, unverified, cached} (a new reference; NULL when d is NULL or
- * memory runs out). Thread-safe. */
+/* What `ward-agent status` and the heartbeat say of the service: {state
+ * ("on", or "stopped" after SHUTDOWN), requests, found, errors,
+ * unverified, cached} (a new reference; NULL when d is NULL or memory runs
+ * out). Thread-safe. */
 json_t *clamd_status(struct clamd *d);
 
 /* Closes the listeners and every connection, joins the threads and waits

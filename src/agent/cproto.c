@@ -73,9 +73,14 @@ int cproto_next(char *buf, size_t len, struct cproto_command *c)
 		*end = 0;
 		c->used = (size_t)(end - buf) + 1;
 		text = buf + 1;
-		/* clamd chomps n commands (a CR before the newline). */
+		/* clamd chomps n commands (a CR before the newline) and then
+		 * goes on from the newline, now a NUL: a stray byte that
+		 * follows the command (clamd's answer to it is what clients of
+		 * CRLF lines get). */
 		if (c->term) {
 			n = strlen(text);
+			if (n && text[n - 1] == '\r')
+				c->used--;
 			while (n && (text[n - 1] == '\r' || text[n - 1] == '\n'))
 				text[--n] = 0;
 		}

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent/astate.h"
+#include "agent/clamd.h"
 #include "agent/protect.h"
 #include "agent/vault.h"
 #include "common/log.h"
@@ -80,6 +81,8 @@ json_t *reports_status(struct agent *a)
 	json_object_set_new(s, "update_error", a->update_error[0] ?
 			    json_string(a->update_error) : json_null());
 	json_object_set_new(s, "realtime", protect_status(a->protect));
+	if (a->clamd)
+		json_object_set_new(s, "clamd", clamd_status(a->clamd));
 	/* The last scan of the server or the schedule (tasks.c keeps it). */
 	json_object_set_new(s, "last_scan", reports_last_scan(a));
 	json_object_set(s, "scan_method", a->settings ?

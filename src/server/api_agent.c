@@ -104,9 +104,9 @@ static const char *members_bad(const json_t *obj, const char *const *names, cons
 }
 
 /* Checks the protection parts of a status (issue 16): "realtime" {state,
- * mode, reason, counters} and "last_scan" {task, source, started,
- * finished, state, files, bytes, detections}; false with msg naming the
- * member. */
+ * mode, reason, counters}, "last_scan" {task, source, started, finished,
+ * state, files, bytes, detections} and "clamd" {state, requests, found,
+ * errors, unverified, cached}; false with msg naming the member. */
 static bool protection_ok(const json_t *status, char *msg, size_t len)
 {
 	static const char *const rt_names[] = { "state", "mode", "reason", "counters",
@@ -123,8 +123,14 @@ static bool protection_ok(const json_t *status, char *msg, size_t len)
 						 NULL };
 	static const char *const *const ls_choices[] = { NULL, sources, NULL, NULL, ls_states,
 							 NULL, NULL, NULL };
+	static const char *const cd_names[] = { "state", "requests", "found", "errors",
+						"unverified", "cached", NULL };
+	static const char *const cd_states[] = { "on", "stopped", NULL };
+	static const char *const *const cd_choices[] = { cd_states, NULL, NULL, NULL, NULL,
+							 NULL };
 	json_t *rt = json_object_get(status, "realtime"), *ls = json_object_get(status,
 										   "last_scan");
+	json_t *cd = json_object_get(status, "clamd");
 	const char *bad;
 
 	if (rt && !json_is_null(rt)) {
@@ -145,6 +151,16 @@ static bool protection_ok(const json_t *status, char *msg, size_t len)
 			snprintf(msg, len, "status.last_scan%s%.64s: expected {\"task\": ID|null, "
 				 "\"source\", \"started\", \"finished\", \"state\", \"files\", "
 				 "\"bytes\", \"detections\"}", bad && *bad ? "." : "",
+				 bad ? bad : "");
+			return false;
+		}
+	}
+	if (cd && !json_is_null(cd)) {
+		bad = json_is_object(cd) ? members_bad(cd, cd_names, "snnnnn", cd_choices) : "";
+		if (bad || !json_is_string(json_object_get(cd, "state"))) {
+			snprintf(msg, len, "status.clamd%s%.64s: expected {\"state\": \"on\"|"
+				 "\"stopped\", \"requests\": N, \"found\": N, \"errors\": N, "
+				 "\"unverified\": N, \"cached\": N}", bad && *bad ? "." : "",
 				 bad ? bad : "");
 			return false;
 		}

@@ -278,6 +278,7 @@ try {
 	await page.waitForSelector('#realtime-detail dd:text("detect (files are scanned after ' +
 		'they open)")');
 	await page.waitForSelector('#last-scan:text("none reported")');
+	await page.waitForSelector('#clamd-service:text("off")');
 	await shot('agent-protection');
 
 	step('the counters of real time running, as the details show them');
@@ -295,6 +296,12 @@ try {
 			text('#top-processes td'), text('#top-paths td')];
 	}), [['on (block)'], ['1,234', '1,000', '234', '2', 'p50 80 µs, p99 2.5 ms', '7'],
 		['/usr/bin/tar', '200', '90.0 ms'], ['/home/user/big\\x1b.iso', '3', '40.0 ms']]);
+	// And the clamd service's (test_clamd.py: a real one's reach the server).
+	assert.equal(await page.evaluate(async () => {
+		const { clamdText } = await import('./js/scans.js');
+		return clamdText({ state: 'on', requests: 12345, found: 2, errors: 1, unverified: 0,
+			cached: 300 });
+	}), 'on: 12,345 requests, 2 found, 1 errors, 0 unverified, 300 answered from the cache');
 
 	const taskRow = (id) => `#scan-tasks tr[data-task="${id}"]`;
 	// A scan's progress as the console writes it.

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -106,7 +107,8 @@ class Fixture(unittest.TestCase):
             for name, text in (("multi.ndb", MULTI_SIGS), ("hashed.hdb", HASH_SIGS)):
                 with open(os.path.join(where, name), "w") as f:
                     f.write(text)
-        cls.server = Wardd(cls.tmp, extra=f"[updates]\nsource_dir = {src}\n")
+        cls.server = Wardd(cls.tmp, extra=f"[updates]\nsource_dir = {src}\n"
+                           "[agents]\nheartbeat_interval = 5s\n")
         cls.server.start()
         cls.addClassCleanup(cls.server.stop)
         cls.token = cls.server.login()
@@ -206,6 +208,22 @@ class ProtocolTest(Fixture):
         # SELFCHECK (newer clamd's, not 1.4's): the component in use is
         # the one installed.
         self.assertEqual(exchange(self.ward_sock, b"zSELFCHECK\0"), b"DBUPTODATE\0")
+        # Not so: RELOADING (the update it would ask for waits for the
+        # minute since RELOAD's above).
+        current = os.path.join(self.agent.dir, "state", "components", "virus-pattern",
+                               "current")
+        installed = os.readlink(current)
+        os.symlink("2", current + ".new")
+        os.replace(current + ".new", current)
+        try:
+            self.assertEqual(exchange(self.ward_sock, b"zSELFCHECK\0"), b"RELOADING\0")
+        finally:
+            os.symlink(installed, current + ".new")
+            os.replace(current + ".new", current)
+        # A CR before the newline: clamd goes on from the newline, a stray
+        # byte after the command (see test_2_paths for what it does there).
+        self.same(b"nPING\r\n")
+        self.same(b"nVERSION\r\n", normalize=lambda b: re.sub(rb"/[^\n]*", b"", b))
         # Off unless clamd.enable_shutdown, in newer clamd's words.
         self.assertEqual(exchange(self.ward_sock, b"zSHUTDOWN\0"), b"COMMAND UNAVAILABLE\0")
         self.assertEqual(exchange(self.ward_sock, b"QUIT\n"), b"COMMAND UNAVAILABLE\n")
@@ -239,6 +257,13 @@ class ProtocolTest(Fixture):
             self.same(b"zCONTSCAN " + path + b"\0")
         self.same(b"nCONTSCAN " + self.tree.encode() + b"\n",
                   normalize=lambda b: sorted(b.split(b"\n")))
+        # Bytes after a command clamd hands to its threads: it says so
+        # before the answer; after another command, nothing.
+        self.same(b"zSCAN " + self.exe.encode() + b"\0zPING\0")
+        self.same(b"zCONTSCAN " + self.clean.encode() + b"\0garbage")
+        self.same(b"nSCAN " + self.clean.encode() + b"\r\n")
+        self.same(b"SCAN " + self.clean.encode() + b"\nPING\n")
+        self.same(b"zPING\0zPING\0")
 
     def test_2b_allmatch(self):
         """ALLMATCHSCAN tells every signature that matches, SCAN the first.
@@ -275,6 +300,27 @@ class ProtocolTest(Fixture):
         # A descriptor without FILDES, FILDES without a descriptor.
         self.same(b"zPING\0", fd_path=self.clean)
         self.same(b"zFILDES\0\0")
+
+        # More descriptors with FILDES's byte than fit: nothing is answered
+        # (and the kernel closes them).
+        def several(sock):
+            fds = [os.open(self.exe, os.O_RDONLY) for _ in range(4)]
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.settimeout(30)
+                    s.connect(sock)
+                    s.sendall(b"zFILDES\0")
+                    s.sendmsg([b"\0"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                                          array.array("i", fds))])
+                    out = b""
+                    while chunk := s.recv(65536):
+                        out += chunk
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            return fd_name(out)
+        self.assertEqual(several(self.clamd_sock), b"")
+        self.assertEqual(several(self.ward_sock), b"")
 
     def test_5_sessions(self):
         with open(self.exe, "rb") as f:
@@ -391,6 +437,16 @@ class ProtocolTest(Fixture):
             self.assertIn(d["process"]["exe"], (os.path.realpath(sys.executable), CLAMDSCAN))
             self.assertGreater(d["process"]["pid"], 0)
         self.assertIn(os.path.realpath(sys.executable), {d["process"]["exe"] for d in found()})
+        # The service's counters go with the agent's status.
+        def counters():
+            status, body = self.server.request("GET", f"/api/v1/client?id={self.client}",
+                                               token=self.token)
+            self.assertEqual(status, 200, body)
+            return (body.get("status") or {}).get("clamd") or {}
+        wait_for(lambda: counters().get("found", 0) >= 2, timeout=60,
+                 what="the clamd counters in the agent's status")
+        self.assertEqual(counters()["state"], "on")
+        self.assertGreater(counters()["requests"], counters()["found"])
 
 
 class SmartTest(Fixture):
@@ -494,6 +550,94 @@ class OptionsTest(Fixture):
             self.assertEqual(exchange(self.ward_sock, b"zINSTREAM\0" + stream(f.read())),
                              b"stream: Clamav.Test.File-6 FOUND\0")
         self.assertTrue(os.path.exists(self.exe))
+        # A descriptor: its file, by the descriptor's name, once answered.
+        passed = os.path.join(self.files, "passed.exe")
+        shutil.copy(self.exe, passed)
+        fd = os.open(passed, os.O_RDONLY)
+        try:
+            answer = exchange(self.ward_sock, b"zFILDES\0\0", fd)
+        finally:
+            os.close(fd)
+        self.assertRegex(answer, rb"^fd\[[0-9]+\]: Clamav.Test.File-6 FOUND\0$")
+        self.assertFalse(os.path.exists(passed))
+        self.assertIn(passed, self.agent.command("quarantine", "list").stdout)
+
+
+class QueueTest(Fixture):
+    """clamd.max_queue also bounds the path commands waiting for one of the
+    clamd.max_threads walkers, as clamd's MaxQueue."""
+    agent_extra = "max_threads = 2\nmax_queue = 1\n"
+
+    def test_path_commands_wait(self):
+        """Past the bound no further command is read, a PING included, until
+        an answer goes out (a stopped scan worker holds the walks)."""
+        worker = next(pid for pid in children(self.agent.proc.pid)
+                      if b"worker" in open(f"/proc/{pid}/cmdline", "rb").read())
+        scans, ping = [], socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            for _ in range(3):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(self.ward_sock)
+                s.sendall(b"zSCAN " + self.exe.encode() + b"\0")
+                scans.append(s)
+            time.sleep(0.5)
+            ping.connect(self.ward_sock)
+            ping.sendall(b"zPING\0")
+            ping.settimeout(1)
+            with self.assertRaises(socket.timeout):
+                ping.recv(100)
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        for s in scans:
+            s.settimeout(30)
+            out = b""
+            while chunk := s.recv(65536):
+                out += chunk
+            s.close()
+            self.assertEqual(out, self.exe.encode() + b": Clamav.Test.File-6 FOUND\0")
+        ping.settimeout(30)
+        self.assertEqual(ping.recv(100), b"PONG\0")
+        ping.close()
+
+
+DEBIAN_SOCKET = "/run/clamav/clamd.ctl"
+
+
+class DebianSocketTest(Fixture):
+    """clamd.debian_socket: the agent answers on Debian's clamd path too,
+    for programs configured for it, and never takes it from a program
+    answering there."""
+    agent_extra = "debian_socket = yes\n"
+
+    @classmethod
+    def setUpClass(cls):
+        if os.geteuid() != 0:
+            raise unittest.SkipTest("needs root (/run/clamav)")
+        if os.path.exists(DEBIAN_SOCKET):
+            raise unittest.SkipTest(f"{DEBIAN_SOCKET} is this machine's: not touched")
+        made = not os.path.exists(os.path.dirname(DEBIAN_SOCKET))
+        # Last, once the agent has stopped (cleanups run in reverse).
+        cls.addClassCleanup(lambda: made and shutil.rmtree(os.path.dirname(DEBIAN_SOCKET),
+                                                           ignore_errors=True))
+        super().setUpClass()
+
+    def test_answers_there(self):
+        self.assertEqual(exchange(DEBIAN_SOCKET, b"zPING\0"), b"PONG\0")
+        self.assertEqual(exchange(DEBIAN_SOCKET, b"zSCAN " + self.exe.encode() + b"\0"),
+                         exchange(self.clamd_sock, b"zSCAN " + self.exe.encode() + b"\0")
+                         .replace(b".UNOFFICIAL", b""))
+        # Another agent does not take it from this one: it says why and
+        # does not start.
+        other = Agent(self.tmp, "other")
+        with open(other.conf, "a") as f:
+            f.write(f"[clamd]\nenabled = yes\nsocket = {self.tmp}/other.ctl\n"
+                    "debian_socket = yes\n")
+        other.enroll_with(self.server)
+        done = other.command("run")
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertIn(f"clamd: {DEBIAN_SOCKET}: another program answers on it", done.stderr)
+        self.assertEqual(exchange(DEBIAN_SOCKET, b"zPING\0"), b"PONG\0")
 
 
 CLAMD_TCP, WARD_TCP = free_port(), free_port()
@@ -595,6 +739,55 @@ class LimitsTest(Fixture):
                  what="the client cut off")
         s.close()
         self.assertEqual(exchange(self.ward_sock, b"zPING\0"), b"PONG\0")
+
+    def test_stream_port(self):
+        """Legacy STREAM's data port takes the data of the client that asked
+        only: a connection from another address (TCP), or from another
+        user's socket (the UNIX socket), is closed, and the client's own
+        still comes through."""
+        with open(self.exe, "rb") as f:
+            exe = f.read()
+
+        def legacy(connect, intruder):
+            with connect() as s:
+                s.settimeout(30)
+                s.sendall(b"STREAM\n")
+                line = b""
+                while not line.endswith(b"\n"):
+                    line += s.recv(1)
+                port = int(re.fullmatch(rb"PORT ([0-9]+)\n", line).group(1))
+                self.assertEqual(intruder(port), b"")
+                with socket.create_connection(("127.0.0.1", port), timeout=30) as data:
+                    data.sendall(exe)
+                out = b""
+                while chunk := s.recv(65536):
+                    out += chunk
+            return out
+
+        def from_other_address(port):
+            with socket.create_connection(("127.0.0.1", port), timeout=30,
+                                          source_address=("127.0.0.2", 0)) as c:
+                return c.recv(100)
+        self.assertEqual(legacy(lambda: socket.create_connection(("127.0.0.1", WARD_TCP)),
+                                from_other_address),
+                         b"stream: Clamav.Test.File-6 FOUND\n")
+        if os.geteuid() != 0:
+            return  # connecting as another user needs root
+
+        def as_nobody(port):
+            return subprocess.run(
+                [DEBIAN_PYTHON, "-c", "import socket, sys\n"
+                 "c = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=30)\n"
+                 "sys.stdout.buffer.write(c.recv(100))", str(port)],
+                user=65534, capture_output=True, timeout=60, check=True).stdout
+
+        def unix():
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(self.ward_sock)
+            return s
+        self.assertEqual(legacy(unix, as_nobody), b"stream: Clamav.Test.File-6 FOUND\n")
+        self.assertIn("a connection to the data port from another client was refused",
+                      self.agent.log_text())
 
     def test_z_shutdown(self):
         """SHUTDOWN (clamd.enable_shutdown) stops the clamd service, not the
@@ -744,6 +937,15 @@ class ClientsTest(Fixture):
         self.assertEqual(out["ward"][1], f"scan {self.exe} Clamav.Test.File-6")
         self.assertEqual(out["clamd"][2:], ["stream error", "scalar error"])
         self.assertEqual(out["ward"][2:], ["stream Clamav.Test.File-6", "scalar clean"])
+
+
+def children(pid):
+    """The processes pid started."""
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/children") as f:
+            out += [int(c) for c in f.read().split()]
+    return out
 
 
 def connects(port):

@@ -312,7 +312,12 @@ class TasksTest(unittest.TestCase):
                 ({"last_scan": {"state": "done", "started": 1}}, "status.last_scan.state"),
                 ({"last_scan": {"state": "completed"}}, "status.last_scan"),
                 ({"last_scan": {"state": "completed", "started": 1, "source": "cron"}},
-                 "status.last_scan.source")]:
+                 "status.last_scan.source"),
+                ({"clamd": {"state": "serving"}}, "status.clamd.state"),
+                ({"clamd": {"requests": 1}}, "status.clamd"),
+                ({"clamd": {"state": "on", "found": -1}}, "status.clamd.found"),
+                ({"clamd": {"state": "on", "sockets": 2}}, "status.clamd.sockets"),
+                ({"clamd": []}, "status.clamd")]:
             with self.subTest(status=status_body):
                 status, body = self.b.call("POST", "/api/v1/agent/heartbeat", status_body)
                 self.assertEqual(status, 400, body)

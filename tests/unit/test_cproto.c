@@ -18,7 +18,7 @@ static const struct {
 #define CASE(s, cmd, term, arg, used) { s, sizeof(s) - 1, cmd, term, arg, used }
 	CASE("zPING\0", CPROTO_PING, '\0', NULL, 6),
 	CASE("nPING\n", CPROTO_PING, '\n', NULL, 6),
-	CASE("nPING\r\n", CPROTO_PING, '\n', NULL, 7),
+	CASE("nPING\r\n", CPROTO_PING, '\n', NULL, 6),    /* clamd's stray byte */
 	CASE("PING\n", CPROTO_PING, '\n', NULL, 5),
 	CASE("PING", CPROTO_PING, '\n', NULL, 4),          /* one read, one command */
 	CASE("zPINGX\0", CPROTO_UNKNOWN, '\0', NULL, 7),    /* trailing bytes */

@@ -6,8 +6,8 @@
 import { call, each, get, query } from './api.js';
 import { dialog, download, field, fill, fmtAgo, fmtTime, h, pill, toast } from './dom.js';
 import { describeScope, settingsPanel } from './settings.js';
-import { lastScanText, realtimeCell, realtimeDetail, scanNowFields, scanTasksPanel } from
-	'./scans.js';
+import { clamdText, lastScanText, realtimeCell, realtimeDetail, scanNowFields,
+	scanTasksPanel } from './scans.js';
 
 const ROW = 32;          // px; matches --row in console.css
 const AUTO_REFRESH = 2000; // agents up to which the list refreshes by itself
@@ -626,6 +626,7 @@ async function renderDetail() {
 			kv('last scan', h('span', { id: 'last-scan' }, lastScanText(c.last_scan ||
 				s.last_scan))),
 			kv('unverified files', s.unverified),
+			kv('clamd service', h('span', { id: 'clamd-service' }, clamdText(s.clamd))),
 			kv('update error', s.update_error || 'none'),
 			kv('settings', `version ${c.version}, acknowledged ${c.acked_version}`),
 			kv('last seen', fmtAgo(c.last_seen))),

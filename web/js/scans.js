@@ -81,6 +81,16 @@ const SOURCES = { realtime: 'real time', scheduled: 'scheduled scan', scan_now: 
 	manual: 'ward-agent scan', clamd: 'clamd' };
 
 // A client's last scan, for people.
+// The agent's clamd service as its status tells it (docs/protocol.md).
+export function clamdText(cl) {
+	if (!cl || !cl.state)
+		return 'off';
+	const n = (k) => fmtCount(cl[k] || 0);
+	return `${cl.state === 'on' ? 'on' : 'stopped by SHUTDOWN'}: ${n('requests')} requests, ` +
+		`${n('found')} found, ${n('errors')} errors, ${n('unverified')} unverified, ` +
+		`${n('cached')} answered from the cache`;
+}
+
 export function lastScanText(ls) {
 	if (!ls)
 		return 'none reported';
