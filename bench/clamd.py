@@ -6,8 +6,9 @@ bench/gen_corpus.py; made here when missing):
 1. wardd imports the database (the Virus Pattern and the Smart Scan Agent
    Pattern); two agents enroll with their clamd service on, one
    conventional, one smart; Debian's clamd loads the same database.
-   libclamav's per-scan temporary directories are on a tmpfs for both
-   (/dev/shm: the agent's package puts its scratch under /run).
+   libclamav's per-scan temporary directories are on the same
+   filesystem for both: --scratch, a tmpfs by default (/dev/shm: the
+   agent's package puts its scratch under /run).
 2. Round trips, each on a connection of its own as clamdscan makes them,
    p50 and p99 of --count: PING; FILDES, SCAN and INSTREAM of a tiny file
    and of a 1 MiB one. clamd and the conventional agent alternate, in
@@ -245,6 +246,9 @@ def main():
     ap.add_argument("--count", type=int, default=2000,
                     help="round trips of each kind a round (a fifth of it for 1 MiB)")
     ap.add_argument("--objects", type=int, default=20000, help="objects over the session")
+    ap.add_argument("--scratch", type=Path, default=Path("/dev/shm"),
+                    help="where both daemons' libclamav makes its per-scan directories "
+                         "(default a tmpfs; give a directory on disk to compare there)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench-clamd: needs root (the agents' scan workers run as nobody)")
@@ -259,9 +263,10 @@ def main():
     log("wardd imports the database")
     wardd, api, _, data = start_wardd(args.bin, args.work, src)
     # libclamav makes and removes a directory for each scan: both daemons
-    # get theirs on a tmpfs, as the agent's package has it (/run), so the
-    # daemons are compared, not the filesystems.
-    scratch = Path(tempfile.mkdtemp(prefix="ward-bench-clamd-", dir="/dev/shm"))
+    # get theirs on the same filesystem (a tmpfs by default, as the agent's
+    # package has it under /run), so the daemons are compared, not the
+    # filesystems.
+    scratch = Path(tempfile.mkdtemp(prefix="ward-bench-clamd-", dir=args.scratch))
     scratch.chmod(0o755)
     clamd = Clamd(db, args.work, scratch)
     running = []  # what to stop at the end
