@@ -150,8 +150,7 @@ struct clamd {
 	atomic_bool closing;     /* SHUTDOWN: the listeners close */
 	uint64_t stream_bytes;   /* bytes of streams held (loop's thread) */
 	bool held;               /* a connection is not read for the caps */
-	uint64_t paths;          /* path commands queued or walked (loop's
-				  * thread) */
+	atomic_uint paths;       /* path commands queued or walked */
 	uint64_t last_reload_ms; /* when RELOAD last asked for an update */
 	struct sjob_pattern proc; /* /proc and what is in it */
 	atomic_uint inflight;    /* requests with the scan workers */
@@ -247,7 +246,7 @@ static bool capped(struct clamd *d)
 
 	if (atomic_load(&d->inflight) < (unsigned)o->clamd_max_scans &&
 	    d->stream_bytes < (uint64_t)o->clamd_stream_memory &&
-	    d->paths < (uint64_t)(o->clamd_max_threads + o->clamd_max_queue))
+	    atomic_load(&d->paths) < (unsigned)(o->clamd_max_threads + o->clamd_max_queue))
 		return false;
 	d->held = true;
 	return true;
@@ -268,7 +267,8 @@ static uint32_t conn_events(const struct conn *c)
 
 	if (c->mode == MODE_CLOSING)
 		return c->eof ? 0 : EPOLLIN;
-	if (!c->eof && !held &&
+	/* A full buffer is read no further: its commands wait for the caps. */
+	if (!c->eof && !held && c->nin < CPROTO_MAX_COMMAND &&
 	    (c->mode == MODE_COMMAND || c->mode == MODE_STREAM || c->mode == MODE_FILDES ||
 	     c->mode == MODE_WAITREPLY) &&
 	    c->out.len < MAX_OUT && c->pending < (unsigned)o->clamd_max_queue)
@@ -364,16 +364,20 @@ static void req_free(struct clamd *d, struct req *r)
 	free(r);
 }
 
-/* The pool's queue. Any thread. */
-static void pool_push(struct clamd *d, struct req *r)
+/* The pool's queue: at its end, or first (what a client waits for that no
+ * walk should hold up). Any thread. */
+static void pool_push(struct clamd *d, struct req *r, bool first)
 {
 	pthread_mutex_lock(&d->lock);
-	r->next = NULL;
-	if (d->last)
+	r->next = first ? d->first : NULL;
+	if (first)
+		d->first = r;
+	else if (d->last)
 		d->last->next = r;
 	else
 		d->first = r;
-	d->last = r;
+	if (!r->next)
+		d->last = r;
 	pthread_cond_signal(&d->work);
 	pthread_mutex_unlock(&d->lock);
 }
@@ -464,7 +468,7 @@ static void req_finish(struct req *r)
 		if (r->fd >= 0)
 			close(r->fd);
 		r->fd = -1;
-		pool_push(d, r);
+		pool_push(d, r, false);
 	} else {
 		req_free(d, r);
 	}
@@ -479,7 +483,7 @@ static void req_answered(void *arg)
 	struct clamd *d = c->d;
 
 	if (r->path_cmd)
-		d->paths--;
+		atomic_fetch_sub(&d->paths, 1);
 	req_finish(r);
 	/* Commands that waited for clamd.max_queue, already read. */
 	if (c->fd >= 0 && c->nin && c->mode == MODE_COMMAND)
@@ -534,7 +538,7 @@ static void on_verdict(void *arg, struct scanner_result *v)
 		 * answers. */
 		r->res = v->res;
 		v->res = (struct engine_result){ 0 };
-		pool_push(d, r);
+		pool_push(d, r, true);
 	} else {
 		if (v->err == AERR_OK && v->res.infected)
 			add_found(r, r->path ? r->path : r->name,
@@ -995,8 +999,11 @@ static void *pool_main(void *arg)
 		commit = r->commit;
 		components_release(d->a->comps, r->h);
 		r->h = NULL;
-		if (loop_post(d->loop, req_answered, r) != 0)
+		if (loop_post(d->loop, req_answered, r) != 0) {
 			log_msg(LOG_LVL_ERROR, "clamd: out of memory: an answer is lost");
+			if (r->path_cmd) /* not for ever against the cap */
+				atomic_fetch_sub(&d->paths, 1);
+		}
 		if (commit && done.name)
 			cache_commit(d, &done);
 	}
@@ -1350,9 +1357,9 @@ static void path_command(struct conn *c, enum cproto_cmd cmd, const char *arg)
 	n = strlen(r->path);
 	while (n > 1 && r->path[n - 1] == '/')
 		r->path[--n] = 0;
-	c->d->paths++;
+	atomic_fetch_add(&c->d->paths, 1);
 	r->path_cmd = true;
-	pool_push(c->d, r);
+	pool_push(c->d, r, false);
 }
 
 /* Has the agent update its component now (Update Now), once a minute at
@@ -1490,6 +1497,7 @@ static void execute(struct conn *c, const struct cproto_command *cmd)
 static void process(struct conn *c)
 {
 	struct cproto_command cmd;
+	bool waiting = false;    /* commands left for the caps */
 	size_t used;
 	int st;
 
@@ -1520,9 +1528,12 @@ static void process(struct conn *c)
 			take_descriptor(c);
 			continue;
 		}
-		if (c->mode != MODE_COMMAND ||
-		    c->pending >= (unsigned)c->d->a->cfg.clamd_max_queue || capped(c->d))
+		if (c->mode != MODE_COMMAND)
 			break;
+		if (c->pending >= (unsigned)c->d->a->cfg.clamd_max_queue || capped(c->d)) {
+			waiting = true;
+			break;
+		}
 		if (cproto_next(c->in, c->nin, &cmd) == 0)
 			break;
 		/* Bytes after a command clamd hands to its threads, outside a
@@ -1546,7 +1557,7 @@ static void process(struct conn *c)
 		if (c->mode != MODE_WAITREPLY || c->pending)
 			fail(c, "PROTOCOL ERROR: ancillary data sent without FILDES. ERROR");
 	}
-	if (c->mode == MODE_COMMAND && c->nin >= CPROTO_MAX_COMMAND)
+	if (c->mode == MODE_COMMAND && !waiting && c->nin >= CPROTO_MAX_COMMAND)
 		fail(c, NULL); /* no command fits: clamd closes */
 	if (c->mode == MODE_WAITREPLY || c->mode == MODE_DONE)
 		c->nin = 0; /* nothing more is taken */
@@ -1795,6 +1806,12 @@ static void sweep(void *arg)
 			port_fail(c, c->port_data ? "read timeout ERROR" : "Accept timeout. ERROR");
 			continue;
 		}
+		/* Not read for the caps, as clamd's clients wait for its
+		 * receiving thread: no time runs out meanwhile. */
+		if (d->held && (c->mode == MODE_COMMAND || c->mode == MODE_FILDES)) {
+			c->deadline_ms = now + (uint64_t)d->a->cfg.clamd_read_timeout * 1000;
+			continue;
+		}
 		if (c->fd < 0 || c->pending || now < c->deadline_ms ||
 		    (c->mode != MODE_COMMAND && c->mode != MODE_STREAM && c->mode != MODE_FILDES))
 			continue;
@@ -1807,6 +1824,9 @@ static void sweep(void *arg)
 		close_listeners(d);
 	if (d->nconns < (unsigned)d->a->cfg.clamd_max_connections && !d->closing)
 		accepting(d, true);
+	/* Room may have come without an answer (a stream dropped, a scan
+	 * refused, an answer posted before its scan left the count). */
+	resume_held(d);
 }
 
 /* Listeners. */

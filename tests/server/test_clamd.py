@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import unittest
+from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from wardtest import (Agent, Wardd, clamav_cvd, free_port, temp_dir,  # noqa: E402
@@ -566,39 +567,70 @@ class OptionsTest(Fixture):
 class QueueTest(Fixture):
     """clamd.max_queue also bounds the path commands waiting for one of the
     clamd.max_threads walkers, as clamd's MaxQueue."""
-    agent_extra = "max_threads = 2\nmax_queue = 1\n"
+    agent_extra = "max_threads = 2\nmax_queue = 1\ncommand_timeout = 2\nread_timeout = 2\n"
+
+    def hold(self):
+        """Stops the scan worker and fills the bound with three SCANs of
+        their own connections; returns them and the worker."""
+        worker = next(pid for pid in children(self.agent.proc.pid)
+                      if b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes())
+        os.kill(worker, signal.SIGSTOP)
+        scans = []
+        for _ in range(3):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(self.ward_sock)
+            s.sendall(b"zSCAN " + self.exe.encode() + b"\0")
+            scans.append(s)
+        time.sleep(0.5)
+        return scans, worker
+
+    def release(self, scans, worker):
+        os.kill(worker, signal.SIGCONT)
+        for s in scans:
+            s.settimeout(30)
+            self.assertEqual(read_all(s), self.exe.encode() + b": Clamav.Test.File-6 FOUND\0")
+            s.close()
 
     def test_path_commands_wait(self):
         """Past the bound no further command is read, a PING included, until
-        an answer goes out (a stopped scan worker holds the walks)."""
-        worker = next(pid for pid in children(self.agent.proc.pid)
-                      if b"worker" in open(f"/proc/{pid}/cmdline", "rb").read())
-        scans, ping = [], socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        os.kill(worker, signal.SIGSTOP)
+        an answer goes out; a client kept waiting so is not timed out
+        (command_timeout is 2 s here)."""
+        ping = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        scans, worker = self.hold()
         try:
-            for _ in range(3):
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.connect(self.ward_sock)
-                s.sendall(b"zSCAN " + self.exe.encode() + b"\0")
-                scans.append(s)
-            time.sleep(0.5)
             ping.connect(self.ward_sock)
             ping.sendall(b"zPING\0")
-            ping.settimeout(1)
+            ping.settimeout(3.5)
             with self.assertRaises(socket.timeout):
                 ping.recv(100)
         finally:
-            os.kill(worker, signal.SIGCONT)
-        for s in scans:
-            s.settimeout(30)
-            out = b""
-            while chunk := s.recv(65536):
-                out += chunk
-            s.close()
-            self.assertEqual(out, self.exe.encode() + b": Clamav.Test.File-6 FOUND\0")
+            self.release(scans, worker)
         ping.settimeout(30)
         self.assertEqual(ping.recv(100), b"PONG\0")
         ping.close()
+
+    def test_full_buffer_waits(self):
+        """A session that fills the command buffer while the bound holds is
+        not taken for an oversized command: every command is answered."""
+        session = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        session.settimeout(60)
+        session.connect(self.ward_sock)
+        # Read before the bound is reached.
+        session.sendall(b"zIDSESSION\0zPING\0")
+        self.assertEqual(session.recv(100), b"1: PONG\0")
+        scan = b"zSCAN " + self.exe.encode() + b"\0"
+        self.assertGreater(len(scan) * 100, 4104)
+        scans, worker = self.hold()
+        try:
+            session.sendall(scan * 100 + b"zEND\0")
+            time.sleep(0.5)
+        finally:
+            self.release(scans, worker)
+        answers = read_all(session).split(b"\0")[:-1]
+        session.close()
+        self.assertEqual(len(answers), 100, answers[-3:])
+        self.assertEqual(answers[-1], b"101: " + self.exe.encode() +
+                         b": Clamav.Test.File-6 FOUND")
 
 
 DEBIAN_SOCKET = "/run/clamav/clamd.ctl"
@@ -937,6 +969,14 @@ class ClientsTest(Fixture):
         self.assertEqual(out["ward"][1], f"scan {self.exe} Clamav.Test.File-6")
         self.assertEqual(out["clamd"][2:], ["stream error", "scalar error"])
         self.assertEqual(out["ward"][2:], ["stream Clamav.Test.File-6", "scalar clean"])
+
+
+def read_all(s):
+    """What s receives until the other end closes."""
+    out = b""
+    while chunk := s.recv(65536):
+        out += chunk
+    return out
 
 
 def children(pid):

@@ -80,7 +80,6 @@ export function realtimeDetail(rt) {
 const SOURCES = { realtime: 'real time', scheduled: 'scheduled scan', scan_now: 'Scan Now',
 	manual: 'ward-agent scan', clamd: 'clamd' };
 
-// A client's last scan, for people.
 // The agent's clamd service as its status tells it (docs/protocol.md).
 export function clamdText(cl) {
 	if (!cl || !cl.state)
@@ -91,6 +90,7 @@ export function clamdText(cl) {
 		`${n('cached')} answered from the cache`;
 }
 
+// A client's last scan, for people.
 export function lastScanText(ls) {
 	if (!ls)
 		return 'none reported';
