@@ -901,7 +901,8 @@ class ClientsTest(Fixture):
                         f"virus_scan.DefaultEngine clamd\n")
             server = subprocess.Popen([C_ICAP, "-N", "-f", conf], stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL)
-            self.addCleanup(lambda p=server: (p.kill(), p.wait()))
+            # Stopped, not killed: it removes its shared memory from /dev/shm.
+            self.addCleanup(stop, server)
             wait_for(lambda: connects(port), what="c-icap listening")
             for path in (self.exe, self.zip, self.clean):
                 done = subprocess.run([C_ICAP_CLIENT, "-i", "127.0.0.1", "-p", str(port),
@@ -969,6 +970,16 @@ class ClientsTest(Fixture):
         self.assertEqual(out["ward"][1], f"scan {self.exe} Clamav.Test.File-6")
         self.assertEqual(out["clamd"][2:], ["stream error", "scalar error"])
         self.assertEqual(out["ward"][2:], ["stream Clamav.Test.File-6", "scalar clean"])
+
+
+def stop(proc):
+    """Ends proc as its service manager would: SIGTERM, then SIGKILL."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def read_all(s):
