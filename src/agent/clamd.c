@@ -423,15 +423,19 @@ static void add_found(struct req *r, const char *path, const char *const *names,
  * takes the commands they had sent already. */
 static void resume_held(struct clamd *d)
 {
-	struct conn *c, *next;
+	struct conn *c, *older;
 
 	if (!d->held)
 		return;
 	d->held = false;
 	if (capped(d))
 		return;
-	for (c = d->conns; c; c = next) {
-		next = c->next;
+	/* The oldest first (new ones are at the head), so that the room
+	 * goes to those that waited longest. */
+	for (c = d->conns; c && c->next; c = c->next)
+		;
+	for (; c; c = older) {
+		older = c->prev;
 		if (c->fd < 0)
 			continue;
 		if (c->nin && c->mode == MODE_COMMAND) {
