@@ -18,11 +18,10 @@ import subprocess
 import sys
 import time
 import unittest
-from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import (Agent, Wardd, clamav_cvd, free_port, temp_dir,  # noqa: E402
-                      testfile, wait_for)
+from wardtest import (Agent, Wardd, clamav_cvd, free_port, scan_workers_of,  # noqa: E402
+                      stop_process, temp_dir, testfile, wait_for)
 
 CLAMD = "/usr/sbin/clamd"
 # The clients Debian 12 packages (scripts/deps.sh installs them).
@@ -578,9 +577,8 @@ class QueueTest(Fixture):
     def hold(self):
         """Stops the scan worker and fills the bound with three SCANs of
         their own connections; returns them and the worker."""
-        worker = next(pid for pid in children(self.agent.proc.pid)
-                      if b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes())
-        os.kill(worker, signal.SIGSTOP)
+        worker = scan_workers_of(self.agent.proc.pid)[0]
+        stop_process(worker)
         scans = []
         for _ in range(3):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -993,15 +991,6 @@ def read_all(s):
     out = b""
     while chunk := s.recv(65536):
         out += chunk
-    return out
-
-
-def children(pid):
-    """The processes pid started."""
-    out = []
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/children") as f:
-            out += [int(c) for c in f.read().split()]
     return out
 
 
