@@ -109,6 +109,8 @@ PREFIXES = {
     "src/common/rest.c": ("rest_",),
     "src/common/ops.c": ("ops_",),
     "src/common/pkg.c": ("pkg_",),
+    "src/common/license.c": ("license_",),
+    "src/server/licenses.c": ("licenses_",),
     "src/common/sdelta.c": ("sdelta_",),
     "src/common/pset.c": ("pset_",),
     "src/common/pack.c": ("pack_",),
@@ -131,6 +133,7 @@ PREFIXES = {
     "src/cli/scan_cmd.c": ("scan_cmd_",),
     "src/cli/admin_cmd.c": ("admin_cmd_",),
     "src/cli/values.c": ("values_",),
+    "src/cli/license_cmd.c": ("license_cmd_",),
     "src/cli/ops_doc.c": ("ops_doc_",),
 }
 

@@ -9,6 +9,9 @@
  * name) and returns the process exit status. */
 int scan_cmd_main(int argc, char **argv);
 
+/* ward license-issuer keygen|issue: an issuer's key and license files. */
+int license_cmd_main(int argc, char **argv);
+
 /* ward login --server URL --ca FILE [--user NAME]: starts a session. */
 int admin_cmd_login(int argc, char **argv);
 

@@ -19,6 +19,8 @@ static int help_main(int argc, char **argv);
 static const struct cli_command commands[] = {
 	{ "scan", "scan files and directories (clamscan-compatible)", scan_cmd_main },
 	{ "login", "start a session with a wardd (see below)", admin_cmd_login },
+	{ "license-issuer", "make an issuer's key pair and sign license files (offline)",
+	  license_cmd_main },
 	{ "version", "print the versions of ward and of libclamav", version_main },
 	{ "help", "list the commands", help_main },
 };
@@ -31,7 +33,7 @@ static void usage(FILE *f)
 
 	fputs("usage: ward COMMAND [ARGS]\n\ncommands:\n", f);
 	for (i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
 	admin_cmd_usage(f);
 	fputs("\n'ward COMMAND --help' describes a command.\n", f);
 }

@@ -14,6 +14,7 @@
 #include "server/backups.h"
 #include "server/channels.h"
 #include "server/config.h"
+#include "server/licenses.h"
 #include "server/store.h"
 #include "server/updates.h"
 
@@ -33,7 +34,7 @@ static const struct {
 	bool agents;
 } kinds[] = {
 	{ "detection", true }, { "outbreak", true }, { "outdated", true }, { "sps", true },
-	{ "realtime", true }, { "import", false }, { "backup", false },
+	{ "realtime", true }, { "import", false }, { "backup", false }, { "license", false },
 };
 
 /* A channel test waiting for its message's outcome. */
@@ -428,6 +429,11 @@ static void evaluate(struct alerts *al, int64_t now)
 			outbreak(al, rule, set, now);
 		} else if (strcmp(w.kind, "import") == 0 || strcmp(w.kind, "backup") == 0) {
 			server_conditions(al, rule, set, now);
+		} else if (strcmp(w.kind, "license") == 0) {
+			json_decref(set);
+			set = licenses_conditions(al->ctx->licenses, now);
+			if (!set)
+				continue;
 		} else {
 			if (strcmp(w.kind, "sps") == 0)
 				sps_servers(al, set, now);
@@ -914,7 +920,7 @@ void alerts_put_rule(struct api_ctx *ctx, struct http_req *req, const char *who,
 		return;
 	if (!kind_agents(kind, &agents)) {
 		http_respond_error(req, 400, "kind: expected detection, outbreak, outdated, sps, "
-				   "realtime, import or backup");
+				   "realtime, import, backup or license");
 		return;
 	}
 	if (every < 0 || every > 7 * 86400) {

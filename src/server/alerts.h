@@ -20,8 +20,11 @@
  *   import     a signature import that failed
  *   backup     a backup wardd made that failed, or none newer than
  *              params.hours (26) while backup.schedule is set
+ *   license    a service's licenses end within 60, 30 or 7 days, have
+ *              expired (grace period) or stopped its updates; more
+ *              clients use a service than its seats, or use it unlicensed
  *
- * Conditions (outbreak, outdated, sps, realtime, backup) are looked at
+ * Conditions (outbreak, outdated, sps, realtime, backup, license) are looked at
  * every alerts.check_interval and told once each while they hold; events (detection,
  * import, a failed backup) each time. What a rule raises is stored before
  * it is sent (alert_items), and every message until it is sent or given

@@ -22,7 +22,8 @@
 void api_store_error(struct http_req *req, enum serr err, const char *msg)
 {
 	unsigned status = err == SERR_NOENT ? 404 : err == SERR_EXIST ? 409 :
-			  err == SERR_INVAL ? 400 : err == SERR_NOTEMPTY ? 409 : 500;
+			  err == SERR_INVAL ? 400 : err == SERR_NOTEMPTY ? 409 :
+			  err == SERR_LICENSE ? 403 : 500;
 
 	http_respond_error(req, status, "%s", msg);
 }

@@ -9,6 +9,7 @@
 #include "common/settings.h"
 #include "server/api_settings.h"
 #include "server/grouping.h"
+#include "server/licenses.h"
 #include "server/sources.h"
 
 enum serr api_settings_read(struct api_ctx *ctx, const char *scope, json_t **out,
@@ -82,6 +83,28 @@ void api_settings_keys(struct api_ctx *ctx, struct http_req *req, const char *wh
 	http_respond_json(req, 200, json_pack("{so}", "settings", list));
 }
 
+/* Refuses (SERR_LICENSE, msg saying why) a change of key at node that
+ * switches clients to what no active license covers (smart scan, real-time
+ * scanning): value placed there (all: overriding what is below too), or,
+ * value NULL, the node's own removed so that it takes what is above. */
+static enum serr refuse_unlicensed(struct api_ctx *ctx, int64_t node, const char *key,
+				   const json_t *value, bool all, char *msg, size_t len)
+{
+	json_t *eff = NULL, *above = NULL;
+	enum serr err = store_settings_get(ctx->st, node, NULL, &eff, msg, len);
+	int service;
+
+	if (err == SERR_OK && !value && (err = store_settings_inherited(ctx->st, node, &above,
+									 msg, len)) == SERR_OK)
+		value = json_object_get(above, key);
+	if (err == SERR_OK && value && (all || !json_equal(json_object_get(eff, key), value)) &&
+	    (service = licenses_setting_service(key, value)) >= 0)
+		err = licenses_switch(ctx->licenses, service, msg, len);
+	json_decref(eff);
+	json_decref(above);
+	return err;
+}
+
 enum serr api_settings_place(struct api_ctx *ctx, const char *who, const char *scope,
 			     const char *key, json_t *value, const char *apply,
 			     json_t **out, char *msg, size_t len)
@@ -99,6 +122,9 @@ enum serr api_settings_place(struct api_ctx *ctx, const char *who, const char *s
 	err = api_scope(ctx, scope, &node, msg, len);
 	if (err == SERR_OK)
 		err = api_refuse_moved(ctx, node, msg, len);
+	if (err == SERR_OK)
+		err = refuse_unlicensed(ctx, node, key, value, strcmp(apply, "all") == 0, msg,
+					len);
 	if (err == SERR_OK)
 		err = store_setting_set(ctx->st, node, key, value, strcmp(apply, "all") == 0 ?
 					STORE_APPLY_ALL : STORE_APPLY_INHERIT, &changed, msg,
@@ -126,6 +152,7 @@ void api_settings_set(struct api_ctx *ctx, struct http_req *req, const char *who
 						sizeof(msg)), &out, msg);
 }
 
+
 enum serr api_settings_remove(struct api_ctx *ctx, const char *who, const char *scope,
 			      const char *key, json_t **out, char *msg, size_t len)
 {
@@ -136,6 +163,8 @@ enum serr api_settings_remove(struct api_ctx *ctx, const char *who, const char *
 	err = api_scope(ctx, scope, &node, msg, len);
 	if (err == SERR_OK)
 		err = api_refuse_moved(ctx, node, msg, len);
+	if (err == SERR_OK)
+		err = refuse_unlicensed(ctx, node, key, NULL, false, msg, len);
 	if (err == SERR_OK)
 		err = store_setting_unset(ctx->st, node, key, &changed, msg, len);
 	if (err != SERR_OK)

@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/settings.h"
 #include "server/grouping.h"
+#include "server/licenses.h"
 
 void api_tree_get(struct api_ctx *ctx, struct http_req *req, const char *who,
 		  const struct api_args *args)
@@ -152,7 +153,15 @@ static enum serr import_node(struct api_ctx *ctx, int64_t node, json_t *want,
 	json_t *own = NULL, *v;
 	enum serr err = store_settings_get(ctx->st, node, &own, NULL, msg, len);
 	const char *key;
+	int service;
 
+	/* A node whose import would switch its clients to what no active
+	 * license covers is left as it is. */
+	json_object_foreach(want, key, v) {
+		if (err == SERR_OK && !json_equal(json_object_get(own, key), v) &&
+		    (service = licenses_setting_service(key, v)) >= 0)
+			err = licenses_switch(ctx->licenses, service, msg, len);
+	}
 	json_object_foreach(want, key, v) {
 		if (err != SERR_OK)
 			break;

@@ -7,6 +7,7 @@
 
 #include "common/comp.h"
 #include "server/api_clients.h"
+#include "server/licenses.h"
 
 /* What the fleet runs: clients by connection state and by the scan method
  * they report, and for each component how many of the clients that use it
@@ -265,6 +266,21 @@ out:
 	json_decref(results);
 }
 
+/* Whether the licenses let component's updates out: the Virus Pattern's
+ * are the antivirus service's, smart scan's patterns smart scan's. Answers
+ * 403 saying why when not. */
+static bool license_of(struct api_ctx *ctx, struct http_req *req, const char *component)
+{
+	int id = comp_find(component);
+	char msg[512];
+
+	if (id < 0 || licenses_updates(ctx->licenses, id == COMP_VIRUS ? LICENSE_ANTIVIRUS :
+				       LICENSE_SMART_SCAN, msg, sizeof(msg)))
+		return true;
+	http_respond_error(req, 403, "%s", msg);
+	return false;
+}
+
 void api_updates_agent_update(struct api_ctx *ctx, struct http_req *req, const char *who,
 			      const struct api_args *args)
 {
@@ -281,7 +297,7 @@ void api_updates_agent_update(struct api_ctx *ctx, struct http_req *req, const c
 			"full", &full) != 0 || have < 0)
 		http_respond_error(req, 400, "update: expected {\"component\", \"have\": N, "
 				   "\"full\"?: BOOL}");
-	else
+	else if (license_of(ctx, req, component))
 		updates_plan(ctx->updates, req, component, have, full);
 	json_decref(body);
 }

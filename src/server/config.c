@@ -1,6 +1,7 @@
 /* config.c -- wardd's configuration table (see config.h). */
 #include "server/config.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -165,10 +166,15 @@ static const struct ini_field fields[] = {
 	  "how long ended deployments are listed"),
 	F("alerts", "check_interval", INI_DURATION, alerts_check_interval, "30s", 1, 3600,
 	  "how often the conditions alert rules watch (outbreaks, outdated components, smart "
-	  "protection, real-time protection, imports, backups) are looked at"),
+	  "protection, real-time protection, imports, backups, licenses) are looked at"),
 	F("metrics", "token_file", INI_STRING, metrics_token_file, "", 0, 0,
 	  "a file (readable by wardd's user only) holding a bearer token a scraper presents "
 	  "for GET /metrics, and for nothing else; empty: administrators' sessions only"),
+	F("license", "issuers", INI_STRING, license_issuers, "", 0, 0,
+	  "the Ed25519 public keys (64 hex digits each, separated by commas) of the issuers "
+	  "whose license files this server accepts (`ward license-issuer keygen` makes a key "
+	  "pair); empty: none, only the 30-day evaluation license wardd made at its first "
+	  "start"),
 	F("http", "max_connections", INI_INT, max_connections, "16000", 16, 1000000,
 	  "simultaneous connections (agents hold one each); when all are taken, a new one "
 	  "replaces the one waiting longest for its request; wardd raises its open files limit "
@@ -193,6 +199,37 @@ static const struct ini_field fields[] = {
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
+/* Decodes license.issuers into cfg->issuers. */
+static bool issuers(struct config *cfg, const char *path, char *errbuf, size_t errlen)
+{
+	const char *p = cfg->license_issuers, *end;
+	size_t n, got;
+
+	cfg->nissuers = 0;
+	while (*p) {
+		p += strspn(p, " \t,");
+		if (!*p)
+			break;
+		n = strcspn(p, " \t,");
+		end = NULL;
+		if (cfg->nissuers == CONFIG_MAX_ISSUERS) {
+			snprintf(errbuf, errlen, "%s: license.issuers: more than %d keys",
+				 path ? path : "defaults", CONFIG_MAX_ISSUERS);
+			return false;
+		}
+		if (n != 64 || sodium_hex2bin(cfg->issuers[cfg->nissuers], 32, p, n, NULL, &got,
+					      &end) != 0 || got != 32 || end != p + n) {
+			snprintf(errbuf, errlen, "%s: license.issuers: key %zu: expected 64 hex "
+				 "digits, not \"%.*s\"", path ? path : "defaults",
+				 cfg->nissuers + 1, (int)(n > 80 ? 80 : n), p);
+			return false;
+		}
+		cfg->nissuers++;
+		p += n;
+	}
+	return true;
+}
+
 bool config_load(struct config *cfg, const char *path, char *errbuf, size_t errlen)
 {
 	struct settings_schedule sc;
@@ -213,6 +250,8 @@ bool config_load(struct config *cfg, const char *path, char *errbuf, size_t errl
 			 "archives are encrypted)", path ? path : "defaults");
 		return false;
 	}
+	if (!issuers(cfg, path, errbuf, errlen))
+		return false;
 	if (cfg->offline_after <= cfg->heartbeat_interval) {
 		snprintf(errbuf, errlen, "%s: agents.offline_after (%llds) must exceed "
 			 "agents.heartbeat_interval (%llds)", path ? path : "defaults",

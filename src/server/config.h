@@ -14,6 +14,9 @@
 /* At most this many URLs in server.frontends. */
 #define CONFIG_MAX_FRONTENDS 16
 
+/* At most this many license issuers' keys in license.issuers. */
+#define CONFIG_MAX_ISSUERS 16
+
 struct config {
 	/* [server] */
 	char *listen;            /* "ADDR:PORT, ..."; "*:PORT" = every IPv4 and IPv6 address */
@@ -90,6 +93,10 @@ struct config {
 	int64_t alerts_check_interval; /* seconds between looks at the conditions */
 	/* [metrics] */
 	char *metrics_token_file;    /* a scraper's bearer token for GET /metrics */
+	/* [license] */
+	char *license_issuers;       /* issuers' public keys, hex, as written */
+	size_t nissuers;             /* ... decoded by config_load() into issuers */
+	unsigned char issuers[CONFIG_MAX_ISSUERS][32];
 	/* [http] */
 	int64_t max_connections;
 	int64_t admin_reserve;       /* connections beyond max_connections for administrators */

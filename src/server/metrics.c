@@ -11,6 +11,7 @@
 #include "server/api.h"
 #include "server/api_clients.h"
 #include "server/backups.h"
+#include "server/licenses.h"
 #include "sps/service.h"
 
 /* The statuses counted apart; any other is counted as "other". */
@@ -226,6 +227,51 @@ static void backups(struct util_buf *b, const struct api_ctx *ctx)
 	json_decref(s);
 }
 
+/* Each service's licenses: their state, seats, the clients using it and
+ * their dates. */
+static void licenses(struct util_buf *b, const struct api_ctx *ctx)
+{
+	json_t *list = licenses_services(ctx->licenses, (int64_t)time(NULL)), *s;
+	static const char *const states[] = { "active", "grace", "ended", "pending",
+					      "unlicensed" };
+	const char *name, *state;
+	json_int_t until;
+	size_t i, j;
+
+	if (!list)
+		return;
+	head(b, "ward_license_state", "gauge", "1 for the state of each service's licenses "
+	     "(active; grace: expired, updates go on; ended: updates stopped; pending; "
+	     "unlicensed).");
+	json_array_foreach(list, i, s) {
+		name = json_string_value(json_object_get(s, "service"));
+		state = json_string_value(json_object_get(s, "state"));
+		for (j = 0; j < sizeof(states) / sizeof(states[0]); j++)
+			util_buf_printf(b, "ward_license_state{service=\"%s\",state=\"%s\"} %d\n",
+					name, states[j], strcmp(state, states[j]) == 0);
+	}
+	head(b, "ward_license_seats", "gauge", "Seats the licenses of each service cover.");
+	json_array_foreach(list, i, s)
+		util_buf_printf(b, "ward_license_seats{service=\"%s\"} %lld\n",
+				json_string_value(json_object_get(s, "service")),
+				(long long)json_integer_value(json_object_get(s, "seats")));
+	head(b, "ward_license_in_use", "gauge", "Clients using each service.");
+	json_array_foreach(list, i, s)
+		util_buf_printf(b, "ward_license_in_use{service=\"%s\"} %lld\n",
+				json_string_value(json_object_get(s, "service")),
+				(long long)json_integer_value(json_object_get(s, "in_use")));
+	head(b, "ward_license_expiry_timestamp_seconds", "gauge", "When each service's "
+	     "coverage ends (its licenses' expiry).");
+	json_array_foreach(list, i, s) {
+		name = json_string_value(json_object_get(s, "service"));
+		until = json_integer_value(json_object_get(s, "expires"));
+		if (until)
+			util_buf_printf(b, "ward_license_expiry_timestamp_seconds{service=\"%s\"} "
+					"%lld\n", name, (long long)until);
+	}
+	json_decref(list);
+}
+
 /* A gauge by state: one sample for each of states (NULL-terminated),
  * counted from counts ([{state, n}], taken; NULL: the store failed, no
  * samples). */
@@ -305,6 +351,7 @@ void metrics_get(struct api_ctx *ctx, struct http_req *req, const char *who,
 	updates(&b, ctx);
 	sps(&b, ctx);
 	backups(&b, ctx);
+	licenses(&b, ctx);
 	deployments_alerts(&b, ctx);
 	requests(&b, ctx->metrics);
 	http_respond_data(req, 200, "text/plain; version=0.0.4; charset=utf-8", &b);

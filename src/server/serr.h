@@ -20,6 +20,7 @@ enum serr {
 	SERR_EXIST,     /* the name or identity is taken */
 	SERR_NOTEMPTY,  /* a domain still holds domains or clients */
 	SERR_BUSY,      /* another transaction held what a soft-state write needs: later */
+	SERR_LICENSE,   /* no active license covers what was asked */
 };
 
 #endif

@@ -233,6 +233,11 @@ enum serr store_setting_unset(struct store *st, int64_t node, const char *key,
 enum serr store_settings_get(struct store *st, int64_t node, json_t **own,
 			     json_t **effective, char *errbuf, size_t errlen);
 
+/* The settings node would have from above it without its own: a new
+ * object in *out the caller owns (the root's: none). */
+enum serr store_settings_inherited(struct store *st, int64_t node, json_t **out,
+				   char *errbuf, size_t errlen);
+
 /* Stores in *out (a new object the caller owns) where each setting in
  * effect at node comes from: "root", "domain:/PATH" or "client:ID". */
 enum serr store_settings_origin(struct store *st, int64_t node, json_t **out);
@@ -567,6 +572,19 @@ enum serr store_kv_get(struct store *st, const char *key, char **value);
 /* Sets key to value. */
 enum serr store_kv_put(struct store *st, const char *key, const char *value,
 		       char *errbuf, size_t errlen);
+
+/* Sets key to value unless it has one: *claimed says whether this call
+ * set it, so that of servers sharing the database one does a thing once.
+ * When it does and also (may be NULL) names a key, that key is set to
+ * also_value in the same transaction. */
+enum serr store_kv_claim(struct store *st, const char *key, const char *value,
+			 const char *also, const char *also_value, bool *claimed, char *errbuf,
+			 size_t errlen);
+
+/* The keys starting with prefix (letters, digits, '.', ':', '-' and '_'
+ * only) and their values: a new JSON array of {key, value}, by key; the
+ * caller owns it. */
+enum serr store_kv_list(struct store *st, const char *prefix, json_t **out);
 
 /* Returns the number of queued deliveries. */
 enum serr store_delivery_count(struct store *st, int64_t *count);

@@ -29,6 +29,7 @@
 #include "server/console.h"
 #include "server/deploy.h"
 #include "server/enroll.h"
+#include "server/licenses.h"
 #include "server/logs.h"
 #include "server/maint.h"
 #include "server/metrics.h"
@@ -741,6 +742,11 @@ int main(int argc, char **argv)
 	/* libcurl (the alerts' email and webhooks) before any thread of it. */
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	ctx.alerts = alerts_new(&ctx, http);
+	ctx.licenses = licenses_new(&ctx, http, msg, sizeof(msg));
+	if (!ctx.licenses) {
+		log_msg(LOG_LVL_ERROR, "%s", msg);
+		goto out;
+	}
 	ctx.metrics = metrics_new();
 	if (ctx.metrics) {
 		http_on_answer(http, metrics_answered, ctx.metrics);
@@ -769,6 +775,7 @@ int main(int argc, char **argv)
 out:
 	doorbell_free(bell);
 	alerts_free(ctx.alerts);
+	licenses_free(ctx.licenses);
 	backups_free(ctx.backups);
 	deploy_free(ctx.deploy);
 	http_free(http);

@@ -9,6 +9,7 @@
 //               the quarantined files' paths as shown (eicar, evil), and
 //               the files and bytes of the first scan
 // WARD_SHOTS    the directory the screenshots go to
+// WARD_LICENSE  a license file an issuer the server trusts signed
 // CHROMIUM      the browser (default /usr/bin/chromium)
 //
 // What only test_browser.py can do on the agent's host (put a file in the
@@ -533,6 +534,32 @@ try {
 	await page.click('#ch-save');
 	await page.waitForSelector('main .error:has-text("url: expected an https:// URL")');
 	await shot('alerts');
+
+	step('licenses: the evaluation on every page, a license activated, a forged one refused');
+	await page.waitForSelector('#license-notices .notice[data-services~=antivirus]:has-text("licenses (evaluation) expire on")');
+	await page.click('nav a[data-page=licenses]');
+	await page.waitForSelector('#license-services tr[data-service=smart-scan] .pill:text("active")');
+	await page.click('#license-add');
+	await page.fill('#license-text', process.env.WARD_LICENSE);
+	await page.click('.dialog button:text("Activate")');
+	await page.waitForSelector('.toast:text("License browser-site activated")');
+	await page.waitForSelector('#license-list tr[data-license=browser-site] td:text("Browser Test Ltd")');
+	// Covered for a year now: nothing to warn of.
+	await page.waitForSelector('#license-notices .notice', { state: 'detached' });
+	// The evaluation's 1000 seats and these 50; the agent uses one.
+	await page.waitForSelector('#license-services tr[data-service=antivirus] td:text("1 of 1050")');
+	await shot('licenses');
+	const forgedLicense = JSON.parse(process.env.WARD_LICENSE);
+	forgedLicense.license = forgedLicense.license.replace('"seats":50', '"seats":5000');
+	await page.click('#license-add');
+	await page.fill('#license-text', JSON.stringify(forgedLicense));
+	await page.click('.dialog button:text("Activate")');
+	await page.waitForSelector('.dialog .error:has-text("the signature does not verify")');
+	await page.click('.dialog button:text("Cancel")');
+	await page.click('#license-list tr[data-license=browser-site] button:text("Remove")');
+	await page.click('.dialog button:text("Remove")');
+	await page.waitForSelector('.toast:text("License browser-site removed")');
+	await page.waitForSelector('#license-list tr[data-license=browser-site]', { state: 'detached' });
 
 	step('sign out');
 	await page.click('#signout');

@@ -35,8 +35,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import (AGENT, EICAR, WARD, Agent, demo_signatures, make_deb, wait_for,  # noqa: E402
-                      wait_for_components, Wardd)
+from wardtest import (AGENT, EICAR, WARD, Agent, demo_signatures, issue_license,  # noqa: E402
+                      license_issuer, make_deb, wait_for, wait_for_components, Wardd)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -102,7 +102,12 @@ class ConsoleBrowserTest(unittest.TestCase):
             f.write("a passphrase for the console's backups\n")
         # An agent package for the deployment page's deployment.
         make_deb(os.path.join(self.tmp.name, "agent-packages"), "1.2.3-1")
+        # A license the console activates, from an issuer the server trusts.
+        key, issuer = license_issuer(self.tmp.name, "issuer")
+        self.license = issue_license(key, "browser-site", "+365d", seats=50,
+                                     customer="Browser Test Ltd")
         self.server = Wardd(self.tmp.name, extra=(
+            f"[license]\nissuers = {issuer}\n"
             f"[agents]\nheartbeat_interval = 5s\noffline_after = 20s\n"
             f"[updates]\nsource_dir = {source}\n[http]\nlong_poll = 5s\n"
             f"[backup]\ndir = {self.tmp.name}/backups\npassphrase_file = {passphrase}\n"))
@@ -268,14 +273,16 @@ class ConsoleBrowserTest(unittest.TestCase):
                  "bytes": 2 * len(EICAR) + len(b"clean\n") + SLOW_FILES * SPARSE}
         env = dict(os.environ, WARD_URL=f"https://localhost:{self.server.port}",
                    WARD_PASSWORD=password, WARD_AGENT=self.client()["hostname"],
-                   WARD_SHOTS=SHOTS, CHROMIUM=CHROMIUM, WARD_SCANS=json.dumps(scans))
+                   WARD_SHOTS=SHOTS, CHROMIUM=CHROMIUM, WARD_SCANS=json.dumps(scans),
+                   WARD_LICENSE=self.license)
         code, output = self.run_console(env)
         print(output, file=sys.stderr)  # its steps, timed: in ctest's log whatever the result
         self.assertEqual(code, 0, output + "\nwardd log:\n" + self.server.log_text()[-4000:] +
                          "\nagent log:\n" + self.agent.log_text()[-4000:])
         for name in ("signin", "dashboard", "agents", "settings", "updates",
                      "smart-protection", "logs", "administrators", "read-only",
-                     "agent-protection", "scan-now", "quarantine", "dashboard-detections"):
+                     "agent-protection", "scan-now", "quarantine", "dashboard-detections",
+                     "licenses"):
             self.assertTrue(os.path.getsize(os.path.join(SHOTS, f"{name}.png")) > 10000, name)
         # The console changed admin's password: the initial one's file is
         # gone, and so are the sessions it opened.

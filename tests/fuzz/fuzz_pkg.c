@@ -20,20 +20,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* The harness's signing key pair, the same in every run (a fixed seed). */
 static unsigned char harness_pk[PKG_PK_BYTES], harness_sk[PKG_SK_BYTES];
 
-static bool harness_init(void)
-{
-	static const unsigned char seed[crypto_sign_SEEDBYTES] = "ward fuzz_pkg harness key seed";
-	static bool done;
-
-	if (!done) {
-		if (sodium_init() < 0 ||
-		    crypto_sign_seed_keypair(harness_pk, harness_sk, seed) != 0)
-			return false;
-		done = true;
-	}
-	return true;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const unsigned char nobody[PKG_PK_BYTES] = { 1 };
@@ -41,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t *m = NULL;
 	char msg[256], *text, *env;
 
-	if (!harness_init())
+	if (!fuzz_harness_keys("ward fuzz_pkg harness key seed", harness_pk, harness_sk))
 		return 0;
 	text = fuzz_text(data, size);
 	if (!text)

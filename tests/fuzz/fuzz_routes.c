@@ -27,6 +27,7 @@
 #include "server/alerts.h"
 #include "server/backups.h"
 #include "server/deploy.h"
+#include "server/licenses.h"
 #include "server/metrics.h"
 #include "server/pki.h"
 #include "server/logs.h"
@@ -256,6 +257,9 @@ static void setup(void)
 	ctx.metrics = metrics_new();
 	if (!ctx.backups || !ctx.deploy || !ctx.alerts || !ctx.metrics)
 		fail("backups", "out of memory");
+	ctx.licenses = licenses_new(&ctx, srv, msg, sizeof(msg));
+	if (!ctx.licenses)
+		fail("licenses", msg);
 	http_on_answer(srv, metrics_answered, ctx.metrics);
 	p = sps_pattern_load(scratch_file("hashes.wsp", pattern, sizeof(pattern) - 1), 7, msg,
 			     sizeof(msg));

@@ -7,6 +7,7 @@ says where tests/data is, and a missing fixture fails with a message
 naming the file. The programs are WARDD_BIN, WARD_AGENT_BIN, WARD_BIN and
 WARD_SPS_BIN (tests/CMakeLists.txt sets them), else build/bin of the clone.
 """
+import glob
 import hashlib
 import http.client
 import io
@@ -634,6 +635,41 @@ def stop_process(pid):
             return False
         return True
     wait_for(stopped, timeout=10, what=f"process {pid} to stop")
+
+
+def license_issuer(root, name):
+    """An issuer's key pair made by `ward license-issuer keygen`: (secret
+    key file, public key hex)."""
+    path = os.path.join(root, f"{name}.key")
+    done = subprocess.run([WARD, "license-issuer", "keygen", "--out", path],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    return path, done.stdout.strip()
+
+
+def issue_license(key, lid, expires, services=("antivirus", "smart-scan", "realtime"),
+                  seats=100, grace=0, start=None, customer="Example Ltd"):
+    """A license file's text signed with key; times as `ward license-issuer
+    issue` takes them (+Nd, Unix seconds)."""
+    argv = [WARD, "license-issuer", "issue", "--key", key, "--id", lid, "--customer", customer,
+            "--services", ",".join(services), "--seats", str(seats), "--expires", str(expires),
+            "--grace-days", str(grace)]
+    if start is not None:
+        argv += ["--start", str(start)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def clock_ahead(days):
+    """An environment whose wall clock is days ahead (libfaketime, Debian's
+    faketime package), the monotonic clock untouched: a clock step."""
+    lib = glob.glob("/usr/lib/*/faketime/libfaketime.so.1")
+    if not lib:
+        raise AssertionError("libfaketime is missing: scripts/deps.sh installs faketime")
+    return dict(os.environ, LD_PRELOAD=lib[0], FAKETIME=f"+{days}d",
+                FAKETIME_DONT_FAKE_MONOTONIC="1")
 
 
 def wait_for(cond, timeout=30, what="condition"):

@@ -8,6 +8,7 @@ import os
 import re
 import ssl
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -78,6 +79,14 @@ class MetricsTest(unittest.TestCase):
         self.assertGreaterEqual(got['ward_http_requests_total{method="PUT",route='
                                     '"/api/v1/settings",status="200"}'], 1)
         self.assertNotIn("ward_backup_age_seconds", got)
+        # The evaluation license: every service active; the agent uses smart scan.
+        self.assertEqual(got['ward_license_state{service="smart-scan",state="active"}'], 1)
+        self.assertEqual(got['ward_license_state{service="smart-scan",state="ended"}'], 0)
+        self.assertEqual(got['ward_license_seats{service="antivirus"}'], 1000)
+        wait_for(lambda: self.samples()['ward_license_in_use{service="smart-scan"}'] == 1,
+                 what="the agent counted as using smart scan")
+        self.assertGreater(got['ward_license_expiry_timestamp_seconds{service="realtime"}'],
+                           time.time() + 29 * 86400)
         status, _ = self.server.request("POST", "/api/v1/backups", token=self.admin,
                                         timeout=60)
         self.assertEqual(status, 201)

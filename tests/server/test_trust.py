@@ -20,7 +20,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from wardtest import Agent, backend, temp_wardd, wait_for  # noqa: E402
+from wardtest import Agent, backend, clock_ahead, temp_wardd, wait_for  # noqa: E402
 
 
 def uuid(i):
@@ -284,17 +284,6 @@ class TrustTest(unittest.TestCase):
         self.assertEqual(got[:6], [201] * 6)
         self.assertEqual(got[6:], [429] * 3)
         self.assertEqual(self.server.log_text().count("over enroll.per_token"), 1)
-
-
-def clock_ahead(days):
-    """An environment whose wall clock is days ahead (libfaketime, Debian's
-    faketime package), the monotonic clock untouched: a clock step."""
-    import glob
-    lib = glob.glob("/usr/lib/*/faketime/libfaketime.so.1")
-    if not lib:
-        raise AssertionError("libfaketime is missing: scripts/deps.sh installs faketime")
-    return dict(os.environ, LD_PRELOAD=lib[0], FAKETIME=f"+{days}d",
-                FAKETIME_DONT_FAKE_MONOTONIC="1")
 
 
 class ClockStepTest(unittest.TestCase):

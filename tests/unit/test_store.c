@@ -146,6 +146,19 @@ static void test_inheritance(struct store *st)
 	CHECK(strcmp(eff(st, c2, "scan_method"), "\"smart\"") == 0);
 	CHECK(strcmp(eff(st, c3, "scan_method"), "\"conventional\"") == 0);
 	CHECK(store_client_version(st, c1, &v1) == SERR_OK && v1 > v2);
+	{
+		/* What a node takes from above, without its own. */
+		json_t *above = NULL;
+
+		CHECK(store_settings_inherited(st, sub, &above, msg, sizeof(msg)) == SERR_OK);
+		CHECK(json_is_string(json_object_get(above, "scan_method")) &&
+		      strcmp(json_string_value(json_object_get(above, "scan_method")),
+			     "smart") == 0);
+		json_decref(above);
+		CHECK(store_settings_inherited(st, STORE_ROOT, &above, msg, sizeof(msg)) ==
+		      SERR_OK && json_object_size(above) == 0);
+		json_decref(above);
+	}
 
 	/* A client override survives an INHERIT change above it... */
 	CHECK(set(st, c2, "scan_method", "\"conventional\"", STORE_APPLY_INHERIT, &changed) ==
@@ -804,6 +817,41 @@ static void test_limits(struct store *st)
 /* The doorbell's question asked behind a backlog of notifications (as a
  * loop held for seconds finds them): the database that sends them is not
  * silent, and one read takes what waits. */
+/* Server-wide values: a prefix lists only its keys, byte for byte
+ * whatever the collation; a claim takes a key once, and with it a second
+ * key in the same transaction. */
+static void test_kv(struct store *st)
+{
+	json_t *rows = NULL;
+	bool claimed = true;
+	char *v = NULL;
+
+	CHECK(store_kv_put(st, "license:a", "1", msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_kv_put(st, "license:b", "2", msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_kv_put(st, "license.evaluation", "3", msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_kv_put(st, "LICENSE:c", "4", msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_kv_put(st, "licenseXd", "5", msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_kv_list(st, "license:", &rows) == SERR_OK);
+	CHECK(json_array_size(rows) == 2);
+	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(rows, 0), "key")),
+		     "license:a");
+	CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(rows, 1), "value")), "2");
+	json_decref(rows);
+	CHECK(store_kv_list(st, "a%", &rows) == SERR_INVAL);
+	CHECK(store_kv_claim(st, "told:x", "1", "also", "y", &claimed, msg, sizeof(msg)) ==
+	      SERR_OK);
+	CHECK(claimed);
+	CHECK(store_kv_get(st, "also", &v) == SERR_OK && v && strcmp(v, "y") == 0);
+	free(v);
+	CHECK(store_kv_put(st, "also", "z", msg, sizeof(msg)) == SERR_OK);
+	CHECK(store_kv_claim(st, "told:x", "1", "also", "w", &claimed, msg, sizeof(msg)) ==
+	      SERR_OK);
+	CHECK(!claimed);
+	v = NULL;
+	CHECK(store_kv_get(st, "also", &v) == SERR_OK && v && strcmp(v, "z") == 0);
+	free(v);
+}
+
 static void test_bell(const char *path)
 {
 	struct store_bell *b = store_bell_open(path, 99, msg, sizeof(msg));
@@ -855,6 +903,7 @@ int main(void)
 	test_token_ids(st);
 	test_admins(st);
 	test_limits(st);
+	test_kv(st);
 	test_refresh_many(st);
 	store_close(st);
 	test_reopen(path);

@@ -13,6 +13,7 @@ import * as admins from './admins.js';
 import * as backups from './backups.js';
 import * as deploy from './deploy.js';
 import * as alerts from './alerts.js';
+import * as licenses from './licenses.js';
 
 const pages = [
 	{ id: 'dashboard', title: 'Dashboard', mod: dashboard },
@@ -26,6 +27,7 @@ const pages = [
 	{ id: 'alerts', title: 'Alerts', mod: alerts },
 	{ id: 'admins', title: 'Administrators', mod: admins },
 	{ id: 'backups', title: 'Backups', mod: backups },
+	{ id: 'licenses', title: 'Licenses', mod: licenses },
 ];
 
 const app = document.getElementById('app');
@@ -79,7 +81,7 @@ async function signOut() {
 	signIn('Signed out.');
 }
 
-let main, nav;
+let main, nav, notices;
 
 function start(s) {
 	session = s;
@@ -89,6 +91,7 @@ function start(s) {
 	nav = h('nav', {}, pages.map((p) => h('a', { href: `#/${p.id}`, 'data-page': p.id },
 		p.title)));
 	main = h('main', {});
+	notices = h('div', { id: 'license-notices' });
 	fill(app,
 		h('header', { class: 'top' },
 			h('span', { class: 'brand' }, 'Ward'),
@@ -96,7 +99,7 @@ function start(s) {
 			h('span', { class: 'grow' }),
 			h('span', { id: 'who' }, s.role === 'admin' ? s.user : `${s.user} (${s.role})`),
 			h('button', { id: 'signout', onclick: signOut }, 'Sign out')),
-		h('div', { class: 'shell' }, nav, main));
+		notices, h('div', { class: 'shell' }, nav, main));
 	route();
 }
 
@@ -118,6 +121,7 @@ function route() {
 	document.title = `${page.title} - Ward console`;
 	fill(main);
 	current = { id: page.id, leave: page.mod.show(main, args, session) };
+	licenses.banner(notices);
 }
 
 window.addEventListener('hashchange', route);

@@ -595,3 +595,34 @@ enum serr store_kv_put(struct store *st, const char *key, const char *value,
 			      "(?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2", "ss", key,
 			      value);
 }
+
+enum serr store_kv_claim(struct store *st, const char *key, const char *value,
+			 const char *also, const char *also_value, bool *claimed, char *errbuf,
+			 size_t errlen)
+{
+	int64_t changes = 0;
+	enum serr err = store_begin(st, errbuf, errlen);
+
+	if (err == SERR_OK)
+		err = store_sql_count(st, &changes, errbuf, errlen, "INSERT INTO server_kv "
+				      "(key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+				      "ss", key, value);
+	if (err == SERR_OK && changes == 1 && also)
+		err = store_kv_put(st, also, also_value, errbuf, errlen);
+	err = store_finish(st, err, errbuf, errlen);
+	*claimed = err == SERR_OK && changes == 1;
+	return err;
+}
+
+enum serr store_kv_list(struct store *st, const char *prefix, json_t **out)
+{
+	size_t n = strlen(prefix);
+
+	*out = NULL;
+	if (n == 0 || n > 64 || strspn(prefix, "abcdefghijklmnopqrstuvwxyz"
+				       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:-_") != n)
+		return SERR_INVAL;
+	/* substr(), not a range or LIKE: byte-exact under any collation. */
+	return store_sql_rows(st, 0, out, "SELECT key, value FROM server_kv WHERE "
+			      "substr(key, 1, length(?1)) = ?1 ORDER BY key", "s", prefix);
+}

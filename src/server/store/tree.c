@@ -839,6 +839,18 @@ enum serr store_settings_get(struct store *st, int64_t node, json_t **own,
 	return err;
 }
 
+enum serr store_settings_inherited(struct store *st, int64_t node, json_t **out,
+				   char *errbuf, size_t errlen)
+{
+	return settings_object(st,
+		"WITH RECURSIVE up(id, depth) AS (SELECT parent, 1 FROM nodes WHERE id = ?1 "
+		"AND parent IS NOT NULL UNION ALL "
+		"SELECT n.parent, up.depth + 1 FROM nodes n JOIN up ON n.id = up.id "
+		"WHERE n.parent IS NOT NULL) "
+		"SELECT s.key, s.value FROM up JOIN settings s ON s.node = up.id "
+		"ORDER BY up.depth DESC", node, out, errbuf, errlen);
+}
+
 enum serr store_settings_origin(struct store *st, int64_t node, json_t **out)
 {
 	struct db_stmt *stmt = store_prepare(st, NULL, 0,
