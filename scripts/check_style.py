@@ -111,6 +111,8 @@ PREFIXES = {
     "src/common/pkg.c": ("pkg_",),
     "src/common/license.c": ("license_",),
     "src/server/licenses.c": ("licenses_",),
+    "src/server/rollout.c": ("rollout_",),
+    "src/agent/upgrade.c": ("upgrade_",),
     "src/common/sdelta.c": ("sdelta_",),
     "src/common/pset.c": ("pset_",),
     "src/common/pack.c": ("pack_",),

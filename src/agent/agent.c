@@ -30,6 +30,7 @@
 #include "agent/protect.h"
 #include "agent/reports.h"
 #include "agent/tasks.h"
+#include "agent/upgrade.h"
 #include "agent/vault.h"
 #include "agent/worker.h"
 #include "common/ini.h"
@@ -154,6 +155,12 @@ static const struct ini_field fields[] = {
 	  "scanned again is read only where it changed" },
 	{ "clamd", "allmatch", INI_BOOL, offsetof(struct agent_config, clamd_allmatch), "yes", 0,
 	  0, "serve ALLMATCHSCAN" },
+	{ "upgrade", "boot_id_file", INI_STRING, offsetof(struct agent_config, boot_id_file),
+	  "/proc/sys/kernel/random/boot_id", 0, 0, "where this host's boot id is read: an "
+	  "upgrade that needs the host restarted waits for another id" },
+	{ "upgrade", "utmp_file", INI_STRING, offsetof(struct agent_config, utmp_file),
+	  "/var/run/utmp", 0, 0, "who is logged in (utmp): their terminals are told of an "
+	  "update that waits for a restart (restart.notify)" },
 };
 
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -175,6 +182,9 @@ static void usage(FILE *f)
 	      "                                    names its id: the server records it)\n"
 	      "  run                               serve: event channel, heartbeats, settings,\n"
 	      "                                    component updates\n"
+	      "  supervise                         run the agent of ROOT/current (a versioned\n"
+	      "                                    install), restarting it, upgrading it and\n"
+	      "                                    bringing its version back when a new one fails\n"
 	      "  update                            have the running agent update its\n"
 	      "                                    components now (Update Now)\n"
 	      "  scan PATH...                      have the running agent scan files and\n"
@@ -700,7 +710,8 @@ out:
 	channel_free(sv.channel);
 	vault_close(sv.vault);
 	log_queue_stop(2000);
-	return ret;
+	/* A new version in place: the supervisor starts it. */
+	return ret == 0 && atomic_load(&a->restart) ? UPGRADE_EXIT_RESTART : ret;
 }
 
 /* Connects to the running agent's control socket and sends req (a
@@ -1101,7 +1112,7 @@ static int cmd_scan(struct agent *a, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	struct agent a = { .heartbeat_interval = 60, .long_poll = 55 };
-	int i, ret;
+	int i, j, ret;
 
 	if (argc > 1 && strcmp(argv[1], "worker") == 0)
 		return worker_main(argc - 1, argv + 1);
@@ -1124,6 +1135,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	a.up.max_wait = 3600;
+	for (j = 1; j + 1 < i; j++)
+		if (strcmp(argv[j], "--config") == 0)
+			a.conf_path = argv[j + 1];
 	if (strcmp(argv[i], "enroll") == 0)
 		ret = cmd_enroll(&a, argc - i, argv + i);
 	else if (strcmp(argv[i], "run") == 0 && i + 1 == argc)
@@ -1136,6 +1150,8 @@ int main(int argc, char **argv)
 		ret = cmd_scan(&a, argc - i, argv + i);
 	else if (strcmp(argv[i], "quarantine") == 0)
 		ret = cmd_quarantine(&a, argc - i, argv + i);
+	else if (strcmp(argv[i], "supervise") == 0 && i + 1 == argc)
+		ret = upgrade_supervise(&a, i - 1, argv + 1);
 	else {
 		usage(stderr);
 		ret = 2;

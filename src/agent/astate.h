@@ -53,10 +53,14 @@ struct agent_config {
 	int64_t clamd_max_per_client;
 	bool clamd_stream_command;
 	int64_t clamd_stream_min_port, clamd_stream_max_port;
+	/* Upgrades (upgrade.h). */
+	char *boot_id_file;     /* upgrade.boot_id_file: a new id, a new boot */
+	char *utmp_file;        /* upgrade.utmp_file: who is logged in */
 };
 
 struct agent {
 	struct agent_config cfg;
+	const char *conf_path;         /* the configuration file given (--config), or NULL */
 	char *cred_path, *ca_path, *settings_path, *comp_dir;
 	char *unverified_path;         /* the files smart scan left unverified */
 	char *detections_path;         /* detections not yet reported to the server */
@@ -81,6 +85,7 @@ struct agent {
 					* before the channel starts */
 	struct clamd *clamd;           /* the clamd service (clamd.h), NULL when
 					* off; set before the channel starts */
+	atomic_bool restart;           /* a new version is in place: exit to start it */
 };
 
 /* Sets a's paths from a->cfg.state_dir and its defaults. Returns false

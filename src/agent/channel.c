@@ -16,6 +16,7 @@
 #include "agent/astate.h"
 #include "agent/components.h"
 #include "agent/reports.h"
+#include "agent/upgrade.h"
 #include "agent/vault.h"
 #include "common/log.h"
 #include "common/rest.h"
@@ -56,6 +57,8 @@ struct channel {
 	channel_task_fn on_task;
 	channel_settings_fn on_settings;
 	void *hook_arg;
+	json_t *upgrades;              /* agent_upgrade tasks to take between polls */
+	bool connected;                /* the server answered a poll since the start */
 	int64_t seen[MAX_SEEN];        /* ids of the tasks taken, a ring */
 	size_t nseen;
 	json_int_t tasks_seen;         /* the highest id of a task in an answer */
@@ -483,6 +486,8 @@ static const char *task_invalid(const json_t *t, char *why, size_t len)
 				return why;
 			}
 		}
+	} else if (strcmp(kind, "agent_upgrade") == 0) {
+		return upgrade_task_invalid(t, why, len);
 	} else {
 		snprintf(why, len, "kind: this agent does not know tasks of kind \"%.64s\"", kind);
 		return why;
@@ -568,8 +573,68 @@ static void take_tasks(struct channel *ch, const json_t *tasks)
 		}
 		log_msg(LOG_LVL_INFO, "task %lld: %s", (long long)id,
 			json_string_value(json_object_get(t, "kind")));
-		post_to_loop(ch, json_deep_copy(t), false);
+		/* An offer of a new version is this thread's: it downloads with
+		 * the updater, as component updates do. */
+		if (strcmp(json_string_value(json_object_get(t, "kind")), "agent_upgrade") == 0)
+			json_array_append(ch->upgrades, (json_t *)t);
+		else
+			post_to_loop(ch, json_deep_copy(t), false);
 	}
+}
+
+/* A report from this thread: queued, without cutting short the download
+ * that follows (a stop or a request still does). */
+static void report_upgrade(void *arg, json_t *report)
+{
+	struct channel *ch = arg;
+
+	channel_report_task(ch, report);
+	pthread_mutex_lock(&ch->lock);
+	if (!ch->stop && !ch->npending)
+		atomic_store(&ch->abort, false);
+	pthread_mutex_unlock(&ch->lock);
+}
+
+/* Reports the status now (a heartbeat, answered at once); once the server
+ * took it, an upgrade waiting for that is told. */
+static void hello(struct channel *ch)
+{
+	json_t *status = reports_status(ch->a), *answer = NULL;
+	char msg[512];
+	long code = 0;
+
+	if (status && rest_call(ch->a->up.rc, "POST", "/api/v1/agent/heartbeat", status, 30,
+				&code, &answer, msg, sizeof(msg)) == ERR_OK && code == 200) {
+		ch->connected = true;
+		upgrade_connected(ch->a, report_upgrade, ch);
+		send_task_reports(ch);
+	} else {
+		log_msg(LOG_LVL_WARN, "events: the first status was not taken (%s); the poll "
+			"carries it", code ? "an error answer" : msg);
+	}
+	json_decref(status);
+	json_decref(answer);
+}
+
+/* Takes the offers of new versions that came: one that puts a new
+ * version in place stops the agent, for its supervisor to start it.
+ * Returns whether any came (the status may have changed: a restart
+ * pending). */
+static bool take_upgrades(struct channel *ch)
+{
+	bool any = json_array_size(ch->upgrades) > 0;
+	json_t *t;
+	size_t i;
+
+	json_array_foreach(ch->upgrades, i, t)
+		if (!atomic_load(&ch->a->restart) && upgrade_take(ch->a, t, report_upgrade, ch)) {
+			atomic_store(&ch->a->restart, true);
+			/* The running report goes first, as far as it can. */
+			send_task_reports(ch);
+			loop_stop(ch->loop);
+		}
+	json_array_clear(ch->upgrades);
+	return any;
 }
 
 /* Gives the loop a copy of the settings in effect. */
@@ -651,6 +716,10 @@ static void *run(void *arg)
 		components_update(a, components_needed(a, NULL));
 	channel_plan_update(a);
 	settings_to_loop(ch);
+	/* A version on trial tells the server it runs at once, not after a
+	 * long poll: its supervisor waits for that. */
+	if (upgrade_waiting(a))
+		hello(ch);
 	while (!stopping(ch)) {
 		serve_requests(ch);
 		send_task_reports(ch);
@@ -731,12 +800,18 @@ static void *run(void *arg)
 		}
 		json_decref(poll);
 		tried = 0;
+		if (!ch->connected) {
+			ch->connected = true;
+			upgrade_connected(a, report_upgrade, ch);
+		}
 		if (status == 204) {
 			backoff = 1;
 			json_decref(answer);
 			continue;
 		}
 		take_tasks(ch, json_object_get(answer, "tasks"));
+		if (take_upgrades(ch))
+			last_status = 0; /* with the next poll */
 		keep_servers(a, json_object_get(answer, "frontends"));
 		if (!json_object_get(answer, "version")) {
 			backoff = 1;
@@ -818,7 +893,10 @@ struct channel *channel_new(struct agent *a, struct loop *loop, channel_answer_f
 	ch->answer = answer;
 	ch->answer_arg = answer_arg;
 	ch->reports = json_array();
-	if (!ch->reports) {
+	ch->upgrades = json_array();
+	if (!ch->reports || !ch->upgrades) {
+		json_decref(ch->reports);
+		json_decref(ch->upgrades);
 		free(ch);
 		return NULL;
 	}
@@ -926,5 +1004,6 @@ void channel_free(struct channel *ch)
 	pthread_cond_destroy(&ch->wake);
 	pthread_mutex_destroy(&ch->lock);
 	json_decref(ch->reports);
+	json_decref(ch->upgrades);
 	free(ch);
 }

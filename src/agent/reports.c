@@ -15,6 +15,7 @@
 #include "agent/astate.h"
 #include "agent/clamd.h"
 #include "agent/protect.h"
+#include "agent/upgrade.h"
 #include "agent/vault.h"
 #include "common/log.h"
 #include "common/rest.h"
@@ -90,6 +91,7 @@ json_t *reports_status(struct agent *a)
 	json_object_set_new(s, "networks",
 			    json_string(astate_network_name(astate_network_family(a))));
 	json_object_set_new(s, "unverified", json_integer((json_int_t)a->unverified));
+	upgrade_status(a, s);
 	h = components_acquire(a->comps);
 	if (h && h->smart) {
 		struct smart_stats st;

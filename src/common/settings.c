@@ -10,6 +10,7 @@ static const char *const realtime_modes[] = { "detect", "block", NULL };
 static const char *const on_timeouts[] = { "allow", "deny", NULL };
 static const char *const cpu_levels[] = { "low", "normal", NULL };
 static const char *const actions[] = { "quarantine", "delete", "rename", "pass", NULL };
+static const char *const upgrade_modes[] = { "allow", "prevent", NULL };
 
 #define MIB (1024LL * 1024)
 
@@ -28,6 +29,16 @@ static const struct settings_def table[] = {
 	  "not all arrive at once", 0, 24 * 60 },
 	{ "update.allow_update_now", SETTINGS_BOOL, SETTINGS_AT_ANY, NULL, "true",
 	  "users may start an update from the agent (Update Now)", 0, 0 },
+	{ "agent.upgrade", SETTINGS_ENUM, SETTINGS_AT_ANY, upgrade_modes, "\"allow\"",
+	  "allow: the agent is upgraded when a new version is rolled out (ward agent-upgrade "
+	  "start); prevent: it stays on the version it has", 0, 0 },
+	{ "restart.postpone_updates", SETTINGS_BOOL, SETTINGS_AT_ANY, NULL, "false",
+	  "updates that need a restart (a new agent program: of the agent, or of the host) "
+	  "wait for the next one instead of interrupting protection now; the agent reports "
+	  "the restart pending", 0, 0 },
+	{ "restart.notify", SETTINGS_BOOL, SETTINGS_AT_ANY, NULL, "false",
+	  "logged-in users are told, once, when an update waits for a restart: on their "
+	  "terminals, and by a desktop notification where a desktop session runs", 0, 0 },
 	{ "roaming", SETTINGS_BOOL, SETTINGS_AT_ANY, NULL, "false",
 	  "the agent may roam: while away it gets no pushes and sends no logs", 0, 0 },
 	{ "realtime.enabled", SETTINGS_BOOL, SETTINGS_AT_ANY, NULL, "false",
@@ -81,12 +92,6 @@ static const struct settings_def table[] = {
 	  "quarantine.central_max_file caps it too)", 0, 1024LL * MIB },
 };
 
-/* Keys once offered that nothing read (restart.notify and
- * restart.postpone_updates, until agents restart for updates): wardd drops
- * their stored values when it opens its database, and passes over them in
- * an older export. */
-static const char *const retired[] = { "restart.notify", "restart.postpone_updates" };
-
 #define NSETTINGS (sizeof(table) / sizeof(table[0]))
 
 const struct settings_def *settings_table(size_t *n)
@@ -103,21 +108,6 @@ const struct settings_def *settings_find(const char *key)
 		if (strcmp(table[i].key, key) == 0)
 			return &table[i];
 	return NULL;
-}
-
-const char *settings_retired_key(size_t i)
-{
-	return i < sizeof(retired) / sizeof(retired[0]) ? retired[i] : NULL;
-}
-
-bool settings_retired(const char *key)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(retired) / sizeof(retired[0]); i++)
-		if (strcmp(retired[i], key) == 0)
-			return true;
-	return false;
 }
 
 bool settings_path_ok(const char *path, size_t len, const char **why)

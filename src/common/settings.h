@@ -59,14 +59,6 @@ const struct settings_def *settings_table(size_t *n);
 /* Returns the definition of key, or NULL when no setting has that name. */
 const struct settings_def *settings_find(const char *key);
 
-/* Returns true when key names a setting no longer offered: a value of it
- * from before is dropped, not refused. Safe from any thread. */
-bool settings_retired(const char *key);
-
-/* Returns the i-th key no longer offered (static storage), NULL past the
- * last. Safe from any thread. */
-const char *settings_retired_key(size_t i);
-
 /* Checks that value is valid for def at the given level (one SETTINGS_AT_*
  * bit). Returns true, or false with a message naming the setting and what
  * is wrong written to errbuf. */

@@ -40,12 +40,8 @@ int64_t updater_installed(const char *dir, const char *component)
 	return *end == '\0' && v > 0 ? v : 0;
 }
 
-/* Downloads file (size bytes) into path: from the update source when
- * there is one, else (or when the source fails) from the server, waiting
- * as a busy server asks, with random jitter so that refused agents do not
- * come back together. */
-static enum err download(struct updater *u, const char *source, const char *file,
-			 int64_t size, const char *path, char *errbuf, size_t errlen)
+enum err updater_download(struct updater *u, const char *source, const char *file,
+			  int64_t size, const char *path, char *errbuf, size_t errlen)
 {
 	char where[2048], msg[512];
 	bool mirror = source != NULL;
@@ -281,13 +277,13 @@ static enum err apply_step(struct step *s, const json_t *step, char *errbuf,
 	snprintf(out, sizeof(out), "%s/%s/.new", u->dir, s->component);
 	updater_path(u->dir, s->component, s->cur, base, sizeof(base));
 	updater_path(u->dir, s->component, version, to, sizeof(to));
-	err = download(u, s->source, file, size, tmp, errbuf, errlen);
+	err = updater_download(u, s->source, file, size, tmp, errbuf, errlen);
 	/* A source that served something else is passed over for the server. */
 	if (err == ERR_OK && s->source &&
 	    pkg_check_payload(s->manifest, pname, tmp, msg, sizeof(msg)) != ERR_OK) {
 		log_msg(LOG_LVL_WARN, "update: source %s served a bad %s (%s); downloading from "
 			"the server", s->source, file, msg);
-		err = download(u, NULL, file, size, tmp, errbuf, errlen);
+		err = updater_download(u, NULL, file, size, tmp, errbuf, errlen);
 	}
 	if (err != ERR_OK)
 		goto out;

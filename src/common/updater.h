@@ -48,6 +48,13 @@ struct updater {
 	bool rotated;                        /* key changed by a rotation: pin it */
 };
 
+/* Downloads file (size bytes) into path: from the update source when
+ * there is one (source NULL: none), else (or when the source fails) from
+ * the server, waiting as a busy server asks, with random jitter so that
+ * refused agents do not come back together. */
+enum err updater_download(struct updater *u, const char *source, const char *file,
+			  int64_t size, const char *path, char *errbuf, size_t errlen);
+
 /* Takes the pinned key from a credential's "package_key" (hex). Returns
  * false when it is missing or malformed. */
 bool updater_load_pin(struct updater *u, const json_t *cred);

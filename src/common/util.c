@@ -381,6 +381,89 @@ size_t util_escape(char *out, size_t outlen, const char *s)
 	return n;
 }
 
+#define DEB_VERSION_MAX 128
+
+/* dpkg's order of a character in a version's non-digit part: letters
+ * before other characters, '~' before the end. */
+static int order(int c)
+{
+	if (c >= '0' && c <= '9')
+		return 0;
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+		return c;
+	if (c == '~')
+		return -1;
+	return c ? c + 256 : 0;
+}
+
+static bool deb_digit(int c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Compares an upstream version or a revision as dpkg does. */
+static int part_cmp(const char *a, const char *b)
+{
+	int first, ac, bc;
+
+	while (*a || *b) {
+		first = 0;
+		while ((*a && !deb_digit(*a)) || (*b && !deb_digit(*b))) {
+			ac = order(*a);
+			bc = order(*b);
+			if (ac != bc)
+				return ac - bc;
+			a++;
+			b++;
+		}
+		while (*a == '0')
+			a++;
+		while (*b == '0')
+			b++;
+		while (deb_digit(*a) && deb_digit(*b)) {
+			if (!first)
+				first = *a - *b;
+			a++;
+			b++;
+		}
+		if (deb_digit(*a))
+			return 1;
+		if (deb_digit(*b))
+			return -1;
+		if (first)
+			return first;
+	}
+	return 0;
+}
+
+/* Splits version v ([EPOCH:]UPSTREAM[-REVISION]) into its parts, copied
+ * into up and rev (DEB_VERSION_MAX bytes each). */
+static long split_version(const char *v, char *up, char *rev)
+{
+	const char *colon = strchr(v, ':'), *dash;
+	long epoch = colon ? strtol(v, NULL, 10) : 0;
+
+	snprintf(up, DEB_VERSION_MAX, "%s", colon ? colon + 1 : v);
+	dash = strrchr(up, '-');
+	snprintf(rev, DEB_VERSION_MAX, "%s", dash ? dash + 1 : "");
+	if (dash)
+		up[dash - up] = '\0';
+	return epoch;
+}
+
+int util_deb_version_cmp(const char *a, const char *b)
+{
+	char up_a[DEB_VERSION_MAX], rev_a[DEB_VERSION_MAX];
+	char up_b[DEB_VERSION_MAX], rev_b[DEB_VERSION_MAX];
+	long ea = split_version(a, up_a, rev_a), eb = split_version(b, up_b, rev_b);
+	int c;
+
+	if (ea != eb)
+		return ea < eb ? -1 : 1;
+	c = part_cmp(up_a, up_b);
+	return c ? c : part_cmp(rev_a, rev_b);
+}
+
 int util_version_cmp(const char *a, const char *b)
 {
 	long x, y;

@@ -94,6 +94,10 @@ bool util_utf8_valid(const char *s, size_t n);
  * 0): below 0, 0 or above 0 as a is older than, as old as or newer than b. */
 int util_version_cmp(const char *a, const char *b);
 
+/* Compares two Debian version strings ([EPOCH:]UPSTREAM[-REVISION]) as
+ * dpkg does: <0, 0 or >0. Parts past 127 bytes are not compared. */
+int util_deb_version_cmp(const char *a, const char *b);
+
 /* Returns s as a new JSON string; when s is not UTF-8 (any bytes may name
  * a file), its bytes from 0x80 up are written as \xNN, so that it is
  * reported all the same. NULL when out of memory. Thread-safe. */

@@ -52,6 +52,7 @@ struct api_ctx {
 	struct deploy *deploy;   /* agent deployments */
 	struct alerts *alerts;   /* alert rules and the thread that sends them */
 	struct licenses *licenses; /* the licenses held and what they allow */
+	struct rollout *rollout; /* agent upgrades */
 	struct http_server *http;
 	bool metrics_token;      /* metrics.token_file is set: its token's SHA-256 */
 	unsigned char metrics_token_hash[32];

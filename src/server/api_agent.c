@@ -168,6 +168,63 @@ static bool protection_ok(const json_t *status, char *msg, size_t len)
 	return true;
 }
 
+/* Whether s is 1 to max bytes of set. */
+static bool word_ok(const json_t *s, size_t max, const char *set)
+{
+	const char *t = json_string_value(s);
+
+	return t && t[0] && strlen(t) <= max && strspn(t, set) == strlen(t);
+}
+
+#define RELEASE_CHARS "abcdefghijklmnopqrstuvwxyz0123456789.-"
+#define VERSION_CHARS "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.+~:-"
+
+/* Checks how an agent says it is installed (agent upgrades): "platform"
+ * {os, arch}, "install", "package_version" and "restart_pending" {version,
+ * needs, since}; false with msg naming the member. */
+static bool install_ok(const json_t *status, char *msg, size_t len)
+{
+	static const char *const p_names[] = { "os", "arch", NULL };
+	static const char *const installs[] = { "dir", "dpkg", "source", NULL };
+	static const char *const r_names[] = { "version", "needs", "since", NULL };
+	static const char *const needs[] = { "service", "host", NULL };
+	static const char *const *const p_choices[] = { NULL, NULL };
+	static const char *const *const r_choices[] = { NULL, needs, NULL };
+	json_t *p = json_object_get(status, "platform"), *r = json_object_get(status,
+									 "restart_pending");
+	json_t *i = json_object_get(status, "install"), *v = json_object_get(status,
+								      "package_version");
+	const char *bad;
+
+	if (p) {
+		bad = json_is_object(p) ? members_bad(p, p_names, "ss", p_choices) : "";
+		if (bad || !word_ok(json_object_get(p, "os"), 64, RELEASE_CHARS) ||
+		    !word_ok(json_object_get(p, "arch"), 32, RELEASE_CHARS)) {
+			snprintf(msg, len, "status.platform: expected {\"os\": RELEASE, \"arch\": "
+				 "ARCH} (lower case letters, digits, '.', '-')");
+			return false;
+		}
+	}
+	if (i && !one_of(json_string_value(i), installs)) {
+		snprintf(msg, len, "status.install: expected \"dir\", \"dpkg\" or \"source\"");
+		return false;
+	}
+	if (v && !word_ok(v, 63, VERSION_CHARS)) {
+		snprintf(msg, len, "status.package_version: expected a package version");
+		return false;
+	}
+	if (r && !json_is_null(r)) {
+		bad = json_is_object(r) ? members_bad(r, r_names, "ssn", r_choices) : "";
+		if (bad || !word_ok(json_object_get(r, "version"), 63, VERSION_CHARS)) {
+			snprintf(msg, len, "status.restart_pending%s%.64s: expected {\"version\", "
+				 "\"needs\": \"service\"|\"host\", \"since\": TIME}",
+				 bad && *bad ? "." : "", bad ? bad : "");
+			return false;
+		}
+	}
+	return true;
+}
+
 /* Checks an agent's status report (NULL: none); answers 400 when it is not
  * an object within the bounds above, or its protection parts are not as
  * docs/protocol.md says. */
@@ -183,7 +240,8 @@ static bool status_valid(struct http_req *req, const json_t *status)
 				   STATUS_ITEMS, STATUS_WIDTH, STATUS_STRING);
 		return false;
 	}
-	if (status && !protection_ok(status, msg, sizeof(msg))) {
+	if (status && (!protection_ok(status, msg, sizeof(msg)) ||
+		       !install_ok(status, msg, sizeof(msg)))) {
 		http_respond_error(req, 400, "%s", msg);
 		return false;
 	}

@@ -188,7 +188,7 @@ void api_tasks_list(struct api_ctx *ctx, struct http_req *req, const char *who,
 		    const struct api_args *args)
 {
 	static const char *const kinds[] = { "scan", "cancel", "quarantine_restore",
-					     "quarantine_delete", NULL };
+					     "quarantine_delete", "agent_upgrade", NULL };
 	struct store_task_filter f = { .limit = DEFAULT_LIMIT };
 	const char *domain = api_arg_string(args, "domain");
 	json_t *out = NULL;
@@ -209,8 +209,8 @@ void api_tasks_list(struct api_ctx *ctx, struct http_req *req, const char *who,
 		return;
 	}
 	if (f.kind && !one_of(f.kind, kinds)) {
-		http_respond_error(req, 400, "kind: expected scan, cancel, quarantine_restore or "
-				   "quarantine_delete, not '%.64s'", f.kind);
+		http_respond_error(req, 400, "kind: expected scan, cancel, quarantine_restore, "
+				   "quarantine_delete or agent_upgrade, not '%.64s'", f.kind);
 		return;
 	}
 	if (f.limit > MAX_LIMIT) {

@@ -165,8 +165,6 @@ static enum serr import_node(struct api_ctx *ctx, int64_t node, json_t *want,
 	json_object_foreach(want, key, v) {
 		if (err != SERR_OK)
 			break;
-		if (settings_retired(key))
-			continue;
 		if (!json_equal(json_object_get(own, key), v))
 			err = store_setting_set(ctx->st, node, key, v, STORE_APPLY_INHERIT,
 						NULL, msg, len);

@@ -8,6 +8,7 @@
 #include "common/comp.h"
 #include "server/api_clients.h"
 #include "server/licenses.h"
+#include "server/rollout.h"
 
 /* What the fleet runs: clients by connection state and by the scan method
  * they report, and for each component how many of the clients that use it
@@ -310,6 +311,6 @@ void api_updates_agent_download(struct api_ctx *ctx, struct http_req *req, const
 	(void)args;
 	if (!file)
 		http_respond_error(req, 400, "download: the file parameter is missing");
-	else
+	else if (!rollout_download(ctx->rollout, req, who, file))
 		updates_download(ctx->updates, req, who, file);
 }

@@ -93,84 +93,9 @@ bool deploy_id_valid(const char *text)
 	return text && strlen(text) == 32 && strspn(text, "0123456789abcdef") == 32;
 }
 
-/* dpkg's order of a character in a version's non-digit part: letters
- * before other characters, '~' before the end. */
-static int order(int c)
-{
-	if (c >= '0' && c <= '9')
-		return 0;
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-		return c;
-	if (c == '~')
-		return -1;
-	return c ? c + 256 : 0;
-}
-
 static bool digit(int c)
 {
 	return c >= '0' && c <= '9';
-}
-
-/* Compares an upstream version or a revision as dpkg does. */
-static int part_cmp(const char *a, const char *b)
-{
-	int first, ac, bc;
-
-	while (*a || *b) {
-		first = 0;
-		while ((*a && !digit(*a)) || (*b && !digit(*b))) {
-			ac = order(*a);
-			bc = order(*b);
-			if (ac != bc)
-				return ac - bc;
-			a++;
-			b++;
-		}
-		while (*a == '0')
-			a++;
-		while (*b == '0')
-			b++;
-		while (digit(*a) && digit(*b)) {
-			if (!first)
-				first = *a - *b;
-			a++;
-			b++;
-		}
-		if (digit(*a))
-			return 1;
-		if (digit(*b))
-			return -1;
-		if (first)
-			return first;
-	}
-	return 0;
-}
-
-/* Splits version v ([EPOCH:]UPSTREAM[-REVISION]) into its parts, copied
- * into up and rev (MAX_FIELD bytes each). */
-static long split_version(const char *v, char *up, char *rev)
-{
-	const char *colon = strchr(v, ':'), *dash;
-	long epoch = colon ? strtol(v, NULL, 10) : 0;
-
-	snprintf(up, MAX_FIELD, "%s", colon ? colon + 1 : v);
-	dash = strrchr(up, '-');
-	snprintf(rev, MAX_FIELD, "%s", dash ? dash + 1 : "");
-	if (dash)
-		up[dash - up] = '\0';
-	return epoch;
-}
-
-int deploy_version_cmp(const char *a, const char *b)
-{
-	char up_a[MAX_FIELD], rev_a[MAX_FIELD], up_b[MAX_FIELD], rev_b[MAX_FIELD];
-	long ea = split_version(a, up_a, rev_a), eb = split_version(b, up_b, rev_b);
-	int c;
-
-	if (ea != eb)
-		return ea < eb ? -1 : 1;
-	c = part_cmp(up_a, up_b);
-	return c ? c : part_cmp(rev_a, rev_b);
 }
 
 /* Reads the current member of a into a new buffer of at most max bytes
@@ -292,7 +217,7 @@ bool deploy_read_control(int fd, json_t **out, char *errbuf, size_t errlen)
 	struct archive *a = archive_read_new();
 	struct archive_entry *e;
 	char *member = NULL, *control = NULL, package[MAX_FIELD], version[MAX_FIELD],
-	     arch[MAX_FIELD];
+	     arch[MAX_FIELD], platform[MAX_FIELD] = "", restart[MAX_FIELD] = "service";
 	const char *name;
 	size_t len = 0;
 	bool ok = false, first = true;
@@ -354,7 +279,20 @@ bool deploy_read_control(int fd, json_t **out, char *errbuf, size_t errlen)
 			     "characters Debian does not allow there");
 		goto out;
 	}
-	*out = json_pack("{ss ss ss}", "package", package, "version", version, "arch", arch);
+	/* Optional: the system release it was built for (make deb writes it;
+	 * without it no agent is upgraded to it) and what applying it needs. */
+	if ((control_field(control, "Ward-Platform", platform) &&
+	     !only(platform, "abcdefghijklmnopqrstuvwxyz0123456789.-")) ||
+	    (control_field(control, "Ward-Restart", restart) && strcmp(restart, "none") != 0 &&
+	     strcmp(restart, "service") != 0 && strcmp(restart, "host") != 0)) {
+		util_set_msg(errbuf, errlen, "its Ward-Platform (a release such as debian-12) or "
+			     "Ward-Restart (none, service or host) is malformed");
+		goto out;
+	}
+	*out = json_pack("{ss ss ss ss}", "package", package, "version", version, "arch", arch,
+			 "restart", restart);
+	if (*out && platform[0])
+		json_object_set_new(*out, "platform", json_string(platform));
 	ok = *out != NULL;
 	if (!ok)
 		util_set_msg(errbuf, errlen, "out of memory");
@@ -491,7 +429,7 @@ json_t *deploy_packages(struct deploy *d)
 		json_array_append_new(packages, row);
 		arch = json_string_value(json_object_get(row, "arch"));
 		prev = json_object_get(best, arch);
-		if (!prev || deploy_version_cmp(version_of(row), version_of(prev)) > 0)
+		if (!prev || util_deb_version_cmp(version_of(row), version_of(prev)) > 0)
 			json_object_set(best, arch, row);
 	}
 	if (dh)

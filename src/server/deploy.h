@@ -46,21 +46,20 @@ struct deploy *deploy_new(const struct config *cfg, struct store *st, struct htt
 void deploy_free(struct deploy *d);
 
 /* The packages found in dir: {"dir", "packages": [{"file", "package",
- * "version", "arch", "size", "sha256", "served"}], "problems": [{"file",
+ * "version", "arch", "platform"? (Ward-Platform), "restart" (Ward-Restart:
+ * none, service, host), "size", "sha256", "served"}], "problems": [{"file",
  * "error"}]}, a new object; each file's reading is kept while its size and
  * time stay (the package directory is read again on each call). NULL when
  * out of memory. */
 json_t *deploy_packages(struct deploy *d);
 
 /* Reads the control file of the Debian package open at fd: its Package,
- * Version and Architecture fields into *out (a new object {"package",
- * "version", "arch"}). Returns false with the reason in errbuf when fd is
+ * Version and Architecture fields, and the optional Ward-Platform and
+ * Ward-Restart, into *out (a new object {"package", "version", "arch",
+ * "restart", "platform"?}). Returns false with the reason in errbuf when fd is
  * no Debian binary package, or one whose fields are missing or malformed.
  * Reads at most what a control member may hold; thread-safe. */
 bool deploy_read_control(int fd, json_t **out, char *errbuf, size_t errlen);
-
-/* Compares two Debian version strings as dpkg does: <0, 0 or >0. */
-int deploy_version_cmp(const char *a, const char *b);
 
 /* Whether text is a deployment id: 32 lowercase hex digits. */
 bool deploy_id_valid(const char *text);

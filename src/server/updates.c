@@ -1323,17 +1323,12 @@ static bool refuse_downloader(struct updates *u, struct http_req *req, struct do
 	return true;
 }
 
-void updates_download(struct updates *u, struct http_req *req, const char *who,
-		      const char *file)
+void updates_send(struct updates *u, struct http_req *req, const char *who, const char *path,
+		  const char *file, int64_t size)
 {
-	json_t *packages = NULL, *p;
 	struct downloader *d;
-	const char *name;
-	char *path = NULL;
-	int64_t size = -1;
-	size_t i, n;
 	struct stat sb;
-	int c, fd;
+	int fd;
 
 	d = downloader(u, who);
 	if (!d) {
@@ -1347,6 +1342,36 @@ void updates_download(struct updates *u, struct http_req *req, const char *who,
 				  "try again later", http_downloads(u->http, NULL));
 		goto out;
 	}
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT && u->mirror) {
+		/* Another server built it; the copy here is not done yet. */
+		http_respond_busy(req, (unsigned)u->cfg->retry_after, "%s is still being copied "
+				  "from the database; try again later", file);
+	} else if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size != size) {
+		http_respond_error(req, 500, "%s: %s", file, fd < 0 ? strerror(errno) :
+				   "its size differs from what was listed");
+		if (fd >= 0)
+			close(fd);
+	} else {
+		/* Counted until the download ends, sent or cut off. */
+		d->n++;
+		http_on_done(req, downloader_done, d);
+		http_respond_file(req, fd, (uint64_t)size, (unsigned)u->cfg->download_idle);
+	}
+out:
+	downloader_release(d);
+}
+
+void updates_download(struct updates *u, struct http_req *req, const char *who,
+		      const char *file)
+{
+	json_t *packages = NULL, *p;
+	const char *name;
+	char *path = NULL;
+	int64_t size = -1;
+	size_t i, n;
+	int c;
+
 	for (c = 0; c < COMP_COUNT && size < 0; c++) {
 		name = comp_name(c);
 		n = strlen(name);
@@ -1361,26 +1386,12 @@ void updates_download(struct updates *u, struct http_req *req, const char *who,
 	}
 	if (size < 0 || !pack_plain_name(file)) {
 		http_respond_error(req, 404, "no package file '%s'", file);
-		goto out;
+		return;
 	}
 	path = util_path_join(u->packages_dir, file);
-	fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-	if (fd < 0 && errno == ENOENT && u->mirror) {
-		/* Another server built it; the copy here is not done yet. */
-		http_respond_busy(req, (unsigned)u->cfg->retry_after, "%s is still being copied "
-				  "from the database; try again later", file);
-	} else if (fd < 0 || fstat(fd, &sb) != 0 || sb.st_size != size) {
-		http_respond_error(req, 500, "%s: %s", file, fd < 0 ? strerror(errno) :
-				   "its size differs from the package table's");
-		if (fd >= 0)
-			close(fd);
-	} else {
-		/* Counted until the download ends, sent or cut off. */
-		d->n++;
-		http_on_done(req, downloader_done, d);
-		http_respond_file(req, fd, (uint64_t)size, (unsigned)u->cfg->download_idle);
-	}
+	if (!path)
+		http_respond_error(req, 500, "out of memory");
+	else
+		updates_send(u, req, who, path, file, size);
 	free(path);
-out:
-	downloader_release(d);
 }

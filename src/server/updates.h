@@ -101,6 +101,11 @@ void updates_rotate_key(struct updates *u, struct http_req *req, const char *who
 void updates_plan(struct updates *u, struct http_req *req, const char *component, int64_t have,
 		  bool full);
 
+/* Sends the file at path (size bytes, shown as file in messages) to
+ * client who under the caps of updates_download(). */
+void updates_send(struct updates *u, struct http_req *req, const char *who, const char *path,
+		  const char *file, int64_t size);
+
 /* Answers client who's download of package file: 429 with Retry-After
  * when who is served updates.max_downloads_per_client already, 503 with
  * Retry-After when updates.max_downloads are being served. A download

@@ -39,6 +39,7 @@
 #include "server/doorbell.h"
 #include "server/notify.h"
 #include "server/pki.h"
+#include "server/rollout.h"
 #include "server/store.h"
 #include "server/upgrade.h"
 
@@ -747,6 +748,7 @@ int main(int argc, char **argv)
 		log_msg(LOG_LVL_ERROR, "%s", msg);
 		goto out;
 	}
+	ctx.rollout = rollout_new(&ctx, http);
 	ctx.metrics = metrics_new();
 	if (ctx.metrics) {
 		http_on_answer(http, metrics_answered, ctx.metrics);
@@ -760,6 +762,7 @@ int main(int argc, char **argv)
 		notify_set_frontends(ctx.notify, ctx.frontends);
 	}
 	if (!ctx.notify || !ctx.backups || !ctx.deploy || !ctx.alerts || !ctx.metrics ||
+	    !ctx.rollout ||
 	    !loop_every(loop, 1000, on_second, &ctx) ||
 	    !loop_every(loop, (uint64_t)cfg.verify_interval * 1000, on_verify, &ctx) ||
 	    !loop_every(loop, (uint64_t)(cfg.tasks_expire < 60 ? cfg.tasks_expire : 60) * 1000,
@@ -776,6 +779,7 @@ out:
 	doorbell_free(bell);
 	alerts_free(ctx.alerts);
 	licenses_free(ctx.licenses);
+	rollout_free(ctx.rollout);
 	backups_free(ctx.backups);
 	deploy_free(ctx.deploy);
 	http_free(http);

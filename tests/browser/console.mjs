@@ -490,6 +490,19 @@ try {
 	await page.waitForSelector('#backup-last:has-text("by admin")');
 	await shot('backups');
 
+	step('agent upgrades: a rollout started, the agent it cannot reach listed, cancelled');
+	await page.click('nav a[data-page=upgrades]');
+	await page.waitForSelector('#upgrade-packages tr[data-version="1.2.2-1"] td:text("debian-12/amd64")');
+	await page.waitForSelector('#upgrade-rollout:text("No rollout yet.")');
+	await page.selectOption('#upgrade-version', '1.2.2-1');
+	await page.fill('#upgrade-batch', '10');
+	await page.click('#upgrade-start');
+	await page.waitForSelector('.toast:text("Rolling 1.2.2-1 out")');
+	await page.waitForSelector(`#upgrade-agents tr[data-state=manual]:has-text("${host}")`);
+	await page.waitForSelector('#upgrade-rollout .pill:text("done")', { timeout: 15000 });
+	await page.waitForSelector('#upgrade-counts:has-text("Upgraded 0")');
+	await shot('agent-upgrades');
+
 	step('deployment: the command for a domain, a deployment in progress, cancelled');
 	await page.click('nav a[data-page=deploy]');
 	await page.waitForSelector('#deploy-packages tr[data-file="ward-agent_1.2.3-1_amd64.deb"] td:text("served")');

@@ -102,6 +102,10 @@ class ConsoleBrowserTest(unittest.TestCase):
             f.write("a passphrase for the console's backups\n")
         # An agent package for the deployment page's deployment.
         make_deb(os.path.join(self.tmp.name, "agent-packages"), "1.2.3-1")
+        # One for agent upgrades: of this host's release (the agent here,
+        # installed from source, is listed as upgraded by hand).
+        make_deb(os.path.join(self.tmp.name, "agent-packages"), "1.2.2-1",
+                 fields={"Ward-Platform": "debian-12"})
         # A license the console activates, from an issuer the server trusts.
         key, issuer = license_issuer(self.tmp.name, "issuer")
         self.license = issue_license(key, "browser-site", "+365d", seats=50,
@@ -282,7 +286,7 @@ class ConsoleBrowserTest(unittest.TestCase):
         for name in ("signin", "dashboard", "agents", "settings", "updates",
                      "smart-protection", "logs", "administrators", "read-only",
                      "agent-protection", "scan-now", "quarantine", "dashboard-detections",
-                     "licenses"):
+                     "licenses", "agent-upgrades"):
             self.assertTrue(os.path.getsize(os.path.join(SHOTS, f"{name}.png")) > 10000, name)
         # The console changed admin's password: the initial one's file is
         # gone, and so are the sessions it opened.

@@ -30,6 +30,7 @@
 #include "server/licenses.h"
 #include "server/metrics.h"
 #include "server/pki.h"
+#include "server/rollout.h"
 #include "server/logs.h"
 #include "server/session.h"
 #include "server/signin.h"
@@ -260,6 +261,9 @@ static void setup(void)
 	ctx.licenses = licenses_new(&ctx, srv, msg, sizeof(msg));
 	if (!ctx.licenses)
 		fail("licenses", msg);
+	ctx.rollout = rollout_new(&ctx, srv);
+	if (!ctx.rollout)
+		fail("rollout", "out of memory");
 	http_on_answer(srv, metrics_answered, ctx.metrics);
 	p = sps_pattern_load(scratch_file("hashes.wsp", pattern, sizeof(pattern) - 1), 7, msg,
 			     sizeof(msg));

@@ -97,8 +97,10 @@ def untar(path, dest):
         t.extractall(dest, members=members)
 
 
-def make_deb(out_dir, version, arch="amd64", package="ward-agent"):
-    """A real Debian package of that name, version and architecture."""
+def make_deb(out_dir, version, arch="amd64", package="ward-agent", fields=None, files=None):
+    """A real Debian package of that name, version and architecture, with
+    more control fields ({name: value}) and files ({path in the package:
+    (bytes, mode)})."""
     tmp = tempfile.TemporaryDirectory(prefix="ward-deb-")
     os.makedirs(out_dir, exist_ok=True)
     root = os.path.join(tmp.name, "pkg")
@@ -107,8 +109,15 @@ def make_deb(out_dir, version, arch="amd64", package="ward-agent"):
     with open(os.path.join(root, "DEBIAN/control"), "w") as f:
         f.write(f"Package: {package}\nVersion: {version}\nArchitecture: {arch}\n"
                 "Maintainer: Ward tests <tests@example.org>\nDescription: a test package\n")
+        for name, value in (fields or {}).items():
+            f.write(f"{name}: {value}\n")
     with open(os.path.join(root, "usr/share/doc", package, "README"), "w") as f:
         f.write(f"{package} {version} {arch}\n")
+    for path, (data, mode) in (files or {}).items():
+        os.makedirs(os.path.dirname(os.path.join(root, path)), exist_ok=True)
+        with open(os.path.join(root, path), "wb") as f:
+            f.write(data)
+        os.chmod(os.path.join(root, path), mode)
     path = os.path.join(out_dir, f"{package}_{version}_{arch}.deb".replace(":", "%3a"))
     subprocess.run(["dpkg-deb", "--root-owner-group", "-b", root, path], check=True,
                    capture_output=True, timeout=60)
@@ -269,6 +278,18 @@ class Wardd:
         return dict(os.environ, XDG_CONFIG_HOME=os.path.join(self.root, "cfg"),
                     WARD_PASSWORD=self.password(), **extra)
 
+    def cli(self, *args, timeout=60):
+        """Runs `ward ARGS` as this server's administrator (signed in with
+        `ward login` the first time); the CompletedProcess."""
+        env = self.cli_env()
+        if not os.path.exists(os.path.join(self.root, "cfg", "ward", "cli.json")):
+            done = subprocess.run([WARD, "login", "--server", f"https://localhost:{self.port}",
+                                   "--ca", os.path.join(self.data, "ca.crt")],
+                                  capture_output=True, text=True, env=env, timeout=timeout)
+            assert done.returncode == 0, done.stderr
+        return subprocess.run([WARD, *args], capture_output=True, text=True, env=env,
+                              timeout=timeout)
+
     def client_setting(self, token, client, key, value):
         """Sets key on client (a client id) as the administrator of token;
         (status, answer)."""
@@ -322,6 +343,9 @@ class Agent:
                     f"[agent]\nstate_dir = {self.dir}/state\n")
         self.log_path = os.path.join(self.dir, "agent.log")
         self.proc = None
+        # What start() runs: the program and its command (a versioned
+        # install runs ROOT/current/ward-agent supervise).
+        self.program, self.serve = AGENT, "run"
 
     @staticmethod
     def wrap(argv):
@@ -330,7 +354,7 @@ class Agent:
         return argv
 
     def enroll(self, *args):
-        return subprocess.run(self.wrap([AGENT, "--config", self.conf, "enroll", *args]),
+        return subprocess.run(self.wrap([self.program, "--config", self.conf, "enroll", *args]),
                               capture_output=True, text=True, timeout=60)
 
     def enroll_with(self, server):
@@ -373,7 +397,8 @@ class Agent:
         which `ward-agent scan`, `update` and `status` reach it (unless it
         exits first: not enrolled, say)."""
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.wrap([AGENT, "--config", self.conf, "run"]),
+        self.proc = subprocess.Popen(self.wrap([self.program, "--config", self.conf,
+                                                self.serve]),
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while (time.monotonic() < deadline and self.proc.poll() is None and

@@ -216,6 +216,13 @@ class DebsTest(unittest.TestCase):
         for name in UNITS:
             if name != "ward-agent":
                 units[name] = unit(self.path(f"/lib/systemd/system/{name}.service"))
+        # The agent's package names the release it was built for: agents of
+        # that release are offered it as an upgrade (rollout.h).
+        agent_deb = next(d for d in self.debs if "/ward-agent_" in d)
+        with open("/etc/os-release") as f:
+            release = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+        self.assertEqual(run("dpkg-deb", "-f", agent_deb, "Ward-Platform").strip(),
+                         f"{release['ID']}-{release['VERSION_ID'].strip(chr(34))}")
         # The agent's unit as its package holds it, to run it once deployed.
         with tempfile.TemporaryDirectory(prefix="ward-agent-deb-") as t:
             run("dpkg-deb", "-x", next(d for d in self.debs if "/ward-agent_" in d), t)

@@ -95,15 +95,7 @@ class LicenseTest(unittest.TestCase):
         path = os.path.join(self.root, "site.lic")
         with open(path, "w") as f:
             f.write(issue(self.key, "site-2027", "+400d", seats=250, grace=30))
-        env = self.server.cli_env()
-
-        def ward(*args):
-            return subprocess.run([WARD, *args], capture_output=True, text=True, env=env,
-                                  timeout=60)
-
-        done = ward("login", "--server", f"https://localhost:{self.server.port}", "--ca",
-                    os.path.join(self.server.data, "ca.crt"))
-        self.assertEqual(done.returncode, 0, done.stderr)
+        ward = self.server.cli
         done = ward("license", "add", f"@{path}")
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertIn("site-2027", done.stdout)

@@ -132,56 +132,22 @@ class WarddTest(unittest.TestCase):
         self.assertEqual(status, 400, body)
         self.assertIn("path: missing (/PARENT/NAME): the request body is empty", body["error"])
 
-    def test_retired_restart_settings(self):
-        """restart.notify and restart.postpone_updates, which nothing reads,
-        are not offered, are refused, and go from a database that has them."""
+    def test_restart_settings(self):
+        """restart.notify and restart.postpone_updates, which agent upgrades
+        read, are offered at every level, off by default, and booleans."""
         w = self.w
         token = w.login()
-        retired = ("restart.notify", "restart.postpone_updates")
         status, body = w.request("GET", "/api/v1/settings/keys", token=token)
         self.assertEqual(status, 200, body)
-        self.assertFalse(set(retired) & {k["key"] for k in body["settings"]})
-        for key in retired:
+        keys = {k["key"]: k for k in body["settings"]}
+        for key in ("restart.notify", "restart.postpone_updates"):
+            self.assertEqual((keys[key]["type"], keys[key]["default"]), ("bool", False))
+            status, body = w.request("PUT", "/api/v1/settings", {"scope": "root", "key": key,
+                                                                 "value": "yes"}, token=token)
+            self.assertEqual(status, 400, body)
             status, body = w.request("PUT", "/api/v1/settings", {"scope": "root", "key": key,
                                                                  "value": True}, token=token)
-            self.assertEqual(status, 400, body)
-            self.assertIn(f"{key}: no such setting", body["error"])
-        with open(os.path.join(w.data, "enroll-token")) as f:
-            enroll = f.read().strip()
-        status, body = w.request("POST", "/api/v1/agent/enroll",
-                                 {"uuid": "00000000-0000-4000-8000-0000000000b1",
-                                  "hostname": "old"}, token=enroll)
-        self.assertEqual(status, 201, body)
-        # A database from before: the values stored at the root and in the
-        # client's effective settings.
-        w.stop()
-        db = w.db()
-        db.execute("INSERT INTO settings VALUES (1, 'restart.notify', 'true'), "
-                   "(1, 'restart.postpone_updates', 'false')")
-        (eff,) = db.execute("SELECT eff_json FROM clients").fetchone()
-        eff = dict(json.loads(eff), **{"restart.notify": True,
-                                       "restart.postpone_updates": False})
-        db.execute("UPDATE clients SET eff_json = ?", (json.dumps(eff, sort_keys=True),))
-        db.commit()
-        (before,) = db.execute("SELECT eff_version FROM clients").fetchone()
-        db.close()
-        w.start()
-        token = w.login()
-        status, body = w.request("GET", "/api/v1/settings?scope=root", token=token)
-        self.assertEqual(status, 200, body)
-        self.assertFalse(set(retired) & (set(body["own"]) | set(body["effective"])))
-        db = w.db()
-        eff, version = db.execute("SELECT eff_json, eff_version FROM clients").fetchone()
-        db.close()
-        self.assertNotIn("restart.", eff)
-        self.assertEqual(version, before)
-        # An export made before imports, passing over them.
-        status, export = w.request("GET", "/api/v1/export", token=token)
-        self.assertEqual(status, 200, export)
-        export["domains"][0]["settings"]["restart.notify"] = False
-        status, body = w.request("POST", "/api/v1/import", {"export": export}, token=token)
-        self.assertEqual(status, 200, body)
-        self.assertTrue(all(r["ok"] for r in body["results"]), body)
+            self.assertEqual(status, 200, body)
 
     def test_restart_keeps_state(self):
         token = self.w.login()

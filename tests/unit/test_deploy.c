@@ -43,11 +43,11 @@ static void test_versions(void)
 	size_t i;
 
 	for (i = 0; i < sizeof(ordered) / sizeof(ordered[0]); i++) {
-		CHECK(deploy_version_cmp(ordered[i][0], ordered[i][1]) < 0);
-		CHECK(deploy_version_cmp(ordered[i][1], ordered[i][0]) > 0);
+		CHECK(util_deb_version_cmp(ordered[i][0], ordered[i][1]) < 0);
+		CHECK(util_deb_version_cmp(ordered[i][1], ordered[i][0]) > 0);
 	}
 	for (i = 0; i < sizeof(equal) / sizeof(equal[0]); i++)
-		CHECK(deploy_version_cmp(equal[i][0], equal[i][1]) == 0);
+		CHECK(util_deb_version_cmp(equal[i][0], equal[i][1]) == 0);
 }
 
 /* Runs argv (no shell) in dir, its output discarded: its exit status. */
@@ -99,17 +99,18 @@ static json_t *control(const char *dir, const char *name, char *errbuf, size_t l
 	return out;
 }
 
-/* A package of dpkg-deb's making, of that version, compressed so. */
+/* A package of dpkg-deb's making, of that version, compressed so, with
+ * more control fields (lines, or ""). */
 static int make_deb(const char *dir, const char *version, const char *compression,
-		    const char *name, bool check)
+		    const char *name, bool check, const char *more)
 {
-	char control_text[300], *argv[] = { "dpkg-deb", (char *)compression,
+	char control_text[400], *argv[] = { "dpkg-deb", (char *)compression,
 		"--root-owner-group", check ? "-b" : "--nocheck", check ? "p" : "-b",
 		check ? (char *)name : "p", check ? NULL : (char *)name, NULL };
 
 	snprintf(control_text, sizeof(control_text), "Package: ward-agent\nVersion: %s\n"
-		 "Architecture: arm64\nMaintainer: t <t@example.org>\nDescription: x\n",
-		 version);
+		 "Architecture: arm64\nMaintainer: t <t@example.org>\nDescription: x\n%s",
+		 version, more);
 	write_file(dir, "p/DEBIAN/control", control_text);
 	return run(dir, argv);
 }
@@ -125,14 +126,28 @@ static void test_control(const char *dir)
 	snprintf(sub, sizeof(sub), "%s/p/DEBIAN", dir);
 	CHECK(mkdir(sub, 0755) == 0);
 	/* A real package, xz-compressed (dpkg-deb's default) and gzip. */
-	CHECK(make_deb(dir, "1:2.3~rc1-4", "-Zxz", "xz.deb", true) == 0);
-	CHECK(make_deb(dir, "1:2.3~rc1-4", "-Zgzip", "gz.deb", true) == 0);
+	CHECK(make_deb(dir, "1:2.3~rc1-4", "-Zxz", "xz.deb", true, "") == 0);
+	CHECK(make_deb(dir, "1:2.3~rc1-4", "-Zgzip", "gz.deb", true, "") == 0);
 	c = control(dir, "xz.deb", msg, sizeof(msg));
 	CHECK(c != NULL);
 	CHECK_STR_EQ(json_string_value(json_object_get(c, "package")), "ward-agent");
 	CHECK_STR_EQ(json_string_value(json_object_get(c, "version")), "1:2.3~rc1-4");
 	CHECK_STR_EQ(json_string_value(json_object_get(c, "arch")), "arm64");
+	/* Without Ward-Platform, no platform (no upgrades); a service restart. */
+	CHECK(json_object_get(c, "platform") == NULL);
+	CHECK_STR_EQ(json_string_value(json_object_get(c, "restart")), "service");
 	json_decref(c);
+	CHECK(make_deb(dir, "2-1", "-Zxz", "plat.deb", true, "Ward-Platform: debian-12\n"
+		       "Ward-Restart: host\n") == 0);
+	c = control(dir, "plat.deb", msg, sizeof(msg));
+	CHECK_STR_EQ(json_string_value(json_object_get(c, "platform")), "debian-12");
+	CHECK_STR_EQ(json_string_value(json_object_get(c, "restart")), "host");
+	json_decref(c);
+	CHECK(make_deb(dir, "2-2", "-Zxz", "plat2.deb", true, "Ward-Platform: Debian 12\n") == 0);
+	CHECK(control(dir, "plat2.deb", msg, sizeof(msg)) == NULL);
+	CHECK(strstr(msg, "Ward-Platform") != NULL);
+	CHECK(make_deb(dir, "2-3", "-Zxz", "plat3.deb", true, "Ward-Restart: reboot\n") == 0);
+	CHECK(control(dir, "plat3.deb", msg, sizeof(msg)) == NULL);
 	c = control(dir, "gz.deb", msg, sizeof(msg));
 	CHECK(c != NULL);
 	json_decref(c);
@@ -146,7 +161,7 @@ static void test_control(const char *dir)
 	CHECK(strstr(msg, "no debian-binary member") != NULL);
 	/* A version with characters Debian does not allow there (which the
 	 * install script would write into a shell word). */
-	CHECK(make_deb(dir, "1.0$(id)", "-Zxz", "bad.deb", false) == 0);
+	CHECK(make_deb(dir, "1.0$(id)", "-Zxz", "bad.deb", false, "") == 0);
 	CHECK(control(dir, "bad.deb", msg, sizeof(msg)) == NULL);
 	CHECK(strstr(msg, "characters Debian does not allow") != NULL);
 	CHECK(deploy_id_valid("0123456789abcdef0123456789abcdef"));

@@ -285,10 +285,12 @@ static void test_validation(struct store *st)
 	CHECK(set(st, d, "update.schedule", "\"daily 7:00\"", STORE_APPLY_ALL, NULL) ==
 	      SERR_INVAL);
 	CHECK(set(st, d, "update.schedule", "\"hourly\"", STORE_APPLY_ALL, NULL) == SERR_OK);
-	/* Retired: offered once, read by nothing. */
-	CHECK(set(st, STORE_ROOT, "restart.notify", "false", STORE_APPLY_ALL, NULL) ==
+	/* Offered again since agents restart for updates; a boolean. */
+	CHECK(set(st, STORE_ROOT, "restart.notify", "\"yes\"", STORE_APPLY_ALL, NULL) ==
 	      SERR_INVAL);
-	CHECK_STR_CONTAINS(msg, "restart.notify: no such setting");
+	CHECK(set(st, STORE_ROOT, "restart.notify", "false", STORE_APPLY_ALL, NULL) == SERR_OK);
+	CHECK(set(st, STORE_ROOT, "restart.never", "false", STORE_APPLY_ALL, NULL) == SERR_INVAL);
+	CHECK_STR_CONTAINS(msg, "restart.never: no such setting");
 	CHECK(set(st, STORE_ROOT, "update.window", "45", STORE_APPLY_ALL, NULL) == SERR_OK);
 	CHECK(set(st, d, "no.such", "true", STORE_APPLY_ALL, NULL) == SERR_INVAL);
 	CHECK_STR_CONTAINS(msg, "no.such: no such setting");

@@ -159,11 +159,16 @@ static const char schema_v7[] =
 
 /* A client is moved once it acknowledges a version at least that of its
  * move (move_version), later changes notwithstanding; moved clients get no
- * deliveries, and those queued before go. */
+ * deliveries, and those queued before go. restart.notify and
+ * restart.postpone_updates, offered before and read by nothing, go: the
+ * agents' restarts for updates (issue 19) give them a meaning the values
+ * placed then never had (the next open sends every client settings
+ * without them). */
 static const char schema_v8[] =
 	"ALTER TABLE clients ADD COLUMN move_version INTEGER NOT NULL DEFAULT 0;"
 	"UPDATE clients SET move_version = eff_version WHERE move IS NOT NULL;"
-	"DELETE FROM deliveries WHERE client IN (SELECT node FROM clients WHERE state = 'moved');";
+	"DELETE FROM deliveries WHERE client IN (SELECT node FROM clients WHERE state = 'moved');"
+	"DELETE FROM settings WHERE key IN ('restart.notify', 'restart.postpone_updates');";
 
 /* Schema version 9: tasks for agents (Scan Now, quarantine restores and
  * deletes, cancellations; ids never reused, since an agent may still hold

@@ -126,65 +126,8 @@ enum serr store_expect_kind(struct store *st, int64_t id, enum store_kind want,
 	return err;
 }
 
-/* Removes key from the effective settings of every client holding it,
- * without a new settings version (agents read none of the retired ones;
- * they drop them with their next change). The clients are listed first
- * and changed after: a backend may leave undefined what a query sees of
- * rows changed while it runs. */
-static enum serr drop_effective(struct store *st, const char *key, char *errbuf,
-				size_t errlen)
-{
-	struct util_buf pattern = { 0 };
-	struct db_stmt *s = NULL;
-	json_t *found = json_array(), *row;
-	enum serr err = SERR_OK;
-	size_t i;
-
-	/* '"key":' anywhere, the key's own % and _ taken as themselves. */
-	util_buf_append(&pattern, "%\"", 2);
-	for (i = 0; key[i]; i++) {
-		if (key[i] == '%' || key[i] == '_' || key[i] == '\\')
-			util_buf_append(&pattern, "\\", 1);
-		util_buf_append(&pattern, key + i, 1);
-	}
-	if (util_buf_append(&pattern, "\":%", 4) == 0)
-		s = store_prepare(st, errbuf, errlen, "SELECT node, eff_json FROM clients WHERE "
-				  "eff_json LIKE ? ESCAPE '\\'", "s", pattern.data);
-	util_buf_free(&pattern);
-	while (s && found && err == SERR_OK && db_step(s, &err, errbuf, errlen)) {
-		row = json_pack("[Is]", (json_int_t)db_column_int(s, 0), db_column_text(s, 1));
-		if (!row || json_array_append_new(found, row) != 0)
-			err = SERR_NOMEM;
-	}
-	db_finalize(s);
-	if (!s || !found)
-		err = s ? SERR_NOMEM : SERR_DB;
-	json_array_foreach(found, i, row) {
-		json_t *eff = json_loads(json_string_value(json_array_get(row, 1)), 0, NULL);
-		char *text;
-
-		if (err != SERR_OK)
-			break;
-		if (!eff || json_object_del(eff, key) != 0) {
-			json_decref(eff);
-			continue;
-		}
-		text = json_dumps(eff, JSON_COMPACT | JSON_SORT_KEYS);
-		json_decref(eff);
-		err = text ? store_sql_exec(st, errbuf, errlen, "UPDATE clients SET eff_json = ? "
-					    "WHERE node = ?", "si", text,
-					    (int64_t)json_integer_value(json_array_get(row, 0))) :
-			     SERR_NOMEM;
-		free(text);
-	}
-	json_decref(found);
-	return err;
-}
-
 /* Puts at the root every setting it lacks, at its default (the root
- * holds every setting: those added since the database was made), and
- * drops the stored values of settings no longer offered (settings_
- * retired()). Idempotent, so a database keeps none whatever its age.
+ * holds every setting: those added since the database was made).
  * *added gets the number of settings put at the root. */
 static enum serr settle_settings(struct store *st, int64_t *added, char *errbuf,
 				 size_t errlen)
@@ -192,15 +135,8 @@ static enum serr settle_settings(struct store *st, int64_t *added, char *errbuf,
 	const struct settings_def *defs;
 	enum serr err = store_begin(st, errbuf, errlen);
 	int64_t one = 0;
-	const char *key;
 	size_t i, n;
 
-	for (i = 0; err == SERR_OK && (key = settings_retired_key(i)); i++) {
-		err = store_sql_exec(st, errbuf, errlen, "DELETE FROM settings WHERE key = ?", "s",
-				     key);
-		if (err == SERR_OK)
-			err = drop_effective(st, key, errbuf, errlen);
-	}
 	defs = settings_table(&n);
 	for (i = 0; err == SERR_OK && i < n; i++) {
 		err = store_sql_count(st, &one, errbuf, errlen, "INSERT INTO settings (node, key, "
