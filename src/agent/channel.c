@@ -623,16 +623,24 @@ static void hello(struct channel *ch)
 static bool take_upgrades(struct channel *ch)
 {
 	bool any = json_array_size(ch->upgrades) > 0;
-	json_t *t;
+	json_t *t, *r;
+	json_int_t now;
 	size_t i;
 
-	json_array_foreach(ch->upgrades, i, t)
-		if (!atomic_load(&ch->a->restart) && upgrade_take(ch->a, t, report_upgrade, ch)) {
+	json_array_foreach(ch->upgrades, i, t) {
+		now = (json_int_t)time(NULL);
+		if (atomic_load(&ch->a->restart)) {
+			r = json_pack("{sO ss ss sI sI}", "id", json_object_get(t, "id"), "state",
+				      "failed", "error", "superseded: another version is being "
+				      "put in place", "started", now, "finished", now);
+			report_upgrade(ch, r);
+		} else if (upgrade_take(ch->a, t, report_upgrade, ch)) {
 			atomic_store(&ch->a->restart, true);
 			/* The running report goes first, as far as it can. */
 			send_task_reports(ch);
 			loop_stop(ch->loop);
 		}
+	}
 	json_array_clear(ch->upgrades);
 	return any;
 }
@@ -710,16 +718,16 @@ static void *run(void *arg)
 	int64_t wait;
 	long status;
 
+	/* A version on trial tells the server it runs at once, not after its
+	 * components load or a long poll: its supervisor waits for that. */
+	if (upgrade_waiting(a))
+		hello(ch);
 	/* A new agent gets its pattern at once; others load what they have. */
 	if (!updater_installed(a->comp_dir, components_needed(a, NULL)) ||
 	    !components_use_installed(a, components_needed(a, NULL)))
 		components_update(a, components_needed(a, NULL));
 	channel_plan_update(a);
 	settings_to_loop(ch);
-	/* A version on trial tells the server it runs at once, not after a
-	 * long poll: its supervisor waits for that. */
-	if (upgrade_waiting(a))
-		hello(ch);
 	while (!stopping(ch)) {
 		serve_requests(ch);
 		send_task_reports(ch);

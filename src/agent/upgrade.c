@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -43,6 +44,11 @@
 #define SUPERVISED_ENV "WARD_AGENT_SUPERVISED"
 #define SELF_TEST_SECONDS 30
 #define BOOT_ID "/proc/sys/kernel/random/boot_id"
+/* Starts a version on trial gets when its supervisor does not outlive the
+ * trial. */
+#define UPGRADE_TRIALS 3
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 /* ---- what is installed, and where ------------------------------------ */
 
@@ -122,6 +128,7 @@ static bool first_line(char *const *argv, char *out, size_t len)
 			dup2(null, 2);
 		}
 		dup2(fds[1], 1);
+		close_range(3, ~0U, 0);
 		execv(argv[0], argv);
 		_exit(127);
 	}
@@ -275,6 +282,7 @@ void upgrade_status(const struct agent *a, json_t *status)
 	json_object_set_new(status, "platform", json_pack("{ss ss}", "os", ins.os, "arch",
 							 ins.arch));
 	json_object_set_new(status, "install", json_string(ins.mode));
+	json_object_set_new(status, "supervised", json_boolean(getenv(SUPERVISED_ENV) != NULL));
 	json_object_set_new(status, "package_version", json_string(ins.version));
 	if (s && strcmp(text(s, "state"), "staged") == 0)
 		json_object_set_new(status, "restart_pending", json_pack(
@@ -502,6 +510,7 @@ static bool run_program(const char *program, char *const *args, char *why, size_
 			dup2(null, 1);
 			dup2(null, 2);
 		}
+		close_range(3, ~0U, 0);
 		execv(program, argv);
 		_exit(127);
 	}
@@ -551,7 +560,7 @@ static bool point_current(const char *root, const char *version, char *why, size
 static bool tell_terminal(const char *line, uid_t uid, const char *text)
 {
 	char path[64];
-	struct stat st;
+	struct stat st, before;
 	bool ok = false;
 	int fd;
 
@@ -560,10 +569,13 @@ static bool tell_terminal(const char *line, uid_t uid, const char *text)
 	    strlen(line))
 		return false;
 	snprintf(path, sizeof(path), "/dev/%.40s", line);
+	/* Looked at before it is opened: opening some devices does things. */
+	if (lstat(path, &before) != 0 || !S_ISCHR(before.st_mode) || before.st_uid != uid)
+		return false;
 	fd = open(path, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	if (fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && st.st_uid == uid)
+	if (fstat(fd, &st) == 0 && st.st_rdev == before.st_rdev && st.st_uid == uid)
 		ok = util_write_all(fd, text, strlen(text)) == 0;
 	close(fd);
 	return ok;
@@ -589,6 +601,8 @@ static void tell_desktop(const struct passwd *pw, const char *text)
 	snprintf(env_home, sizeof(env_home), "HOME=%s", pw->pw_dir);
 	pid = fork();
 	if (pid == 0) {
+		/* Nothing of the agent's goes with it to the user. */
+		close_range(3, ~0U, 0);
 		if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 ||
 		    setuid(pw->pw_uid) != 0)
 			_exit(126);
@@ -799,6 +813,8 @@ bool upgrade_take(struct agent *a, const json_t *task, upgrade_report_fn report,
 nomem:
 	util_set_msg(why, sizeof(why), "out of memory");
 fail:
+	if (deb)
+		unlink(deb);
 	log_msg(LOG_LVL_ERROR, "upgrade to %s: %s", version, why);
 	report_state(report, arg, id, "failed", started, why);
 out:
@@ -844,7 +860,10 @@ void upgrade_connected(struct agent *a, upgrade_report_fn report, void *arg)
 	} else if (strcmp(state, "rolled_back") == 0) {
 		util_set_msg(why, sizeof(why), "%s %s; %s came back", text(s, "to"),
 			     text(s, "reason"), ins.version);
-		failed_add(a, text(s, "to"), text(s, "reason"));
+		/* A version that crashed is not tried again; one that did not
+		 * reach the server may have met a network down: it may be. */
+		if (json_is_true(json_object_get(s, "crashed")))
+			failed_add(a, text(s, "to"), text(s, "reason"));
 		report_state(report, arg, id, "failed", json_integer_value(json_object_get(s,
 										"started")), why);
 		state_save(a, NULL);
@@ -885,6 +904,9 @@ static pid_t start_child(struct supervisor *sv)
 	if (pid == 0) {
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* A supervisor killed outright takes its agent along: the next
+		 * one starts it again, never beside it. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		setenv(SUPERVISED_ENV, "1", 1);
 		execv(program, sv->argv);
 		fprintf(stderr, "error: supervise: %s: %s\n", program, strerror(errno));
@@ -897,20 +919,32 @@ static pid_t start_child(struct supervisor *sv)
 
 /* Puts the previous version back for reason, records so for it to report,
  * and removes the one that failed. */
-static void roll_back(struct supervisor *sv, json_t *s, const char *reason)
+static void roll_back(struct supervisor *sv, json_t *s, const char *reason, bool crashed)
 {
 	char why[300], dir[PATH_MAX + 300];
 
 	log_msg(LOG_LVL_ERROR, "supervise: %s %s: going back to %s", text(s, "to"), reason,
 		text(s, "from"));
-	if (!point_current(sv->root, text(s, "from"), why, sizeof(why)))
-		log_msg(LOG_LVL_ERROR, "supervise: %s", why);
+	/* Recorded before current moves: a kill between leaves a record the
+	 * previous version reports, never a switch that seems not to have
+	 * happened. */
 	json_object_set_new(s, "state", json_string("rolled_back"));
 	json_object_set_new(s, "reason", json_string(reason));
+	json_object_set_new(s, "crashed", json_boolean(crashed));
 	state_save(sv->a, s);
+	sv->trial_end = 0;
+	if (!point_current(sv->root, text(s, "from"), why, sizeof(why))) {
+		log_msg(LOG_LVL_ERROR, "supervise: %s", why);
+		return;
+	}
 	snprintf(dir, sizeof(dir), "%s/versions/%s", sv->root, text(s, "to"));
 	util_remove_tree(dir);
-	sv->trial_end = 0;
+}
+
+/* Whether s is the record of the version on trial now. */
+static bool on_trial(const json_t *s)
+{
+	return s && strcmp(text(s, "state"), "trial") == 0;
 }
 
 /* A healthy new version: every other version but the one it replaced
@@ -963,10 +997,11 @@ static void apply_staged(struct supervisor *sv)
 	json_decref(s);
 }
 
-/* After a child started: a version just switched to goes on trial. A
- * record whose switch never happened (the agent killed between writing it
- * and moving current) goes. */
-static void begin_trial(struct supervisor *sv)
+/* Before a child starts: a version just switched to goes on trial (false:
+ * it was rolled back instead, start the previous one). A record whose
+ * switch never happened (the agent killed between writing it and moving
+ * current) goes. */
+static bool begin_trial(struct supervisor *sv)
 {
 	json_t *s = state_load(sv->a);
 	int64_t window = json_integer_value(json_object_get(s, "window"));
@@ -984,15 +1019,25 @@ static void begin_trial(struct supervisor *sv)
 				"record goes", text(s, "to"));
 			state_save(sv->a, NULL);
 			json_decref(s);
-			return;
+			return true;
 		}
+		/* A version whose trial its supervisor did not outlive (the
+		 * host hung, the service restarted) gets UPGRADE_TRIALS starts. */
+		json_object_set_new(s, "starts", json_integer(json_integer_value(
+			json_object_get(s, "starts")) + 1));
 		json_object_set_new(s, "state", json_string("trial"));
 		state_save(sv->a, s);
+		if (json_integer_value(json_object_get(s, "starts")) > UPGRADE_TRIALS) {
+			roll_back(sv, s, "did not come up in " STR(UPGRADE_TRIALS) " starts", true);
+			json_decref(s);
+			return false;
+		}
 		sv->trial_end = util_clock_ms() + (window > 0 ? window : 60) * 1000;
 		log_msg(LOG_LVL_INFO, "supervise: %s on trial for %lld s", text(s, "to"),
 			(long long)(window > 0 ? window : 60));
 	}
 	json_decref(s);
+	return true;
 }
 
 /* Waits for the child to end (SIGKILL after 10 s), returning its status. */
@@ -1040,6 +1085,8 @@ int upgrade_supervise(struct agent *a, int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	sv.sfd = signalfd(-1, &set, SFD_CLOEXEC);
@@ -1054,16 +1101,16 @@ int upgrade_supervise(struct agent *a, int argc, char **argv)
 				/* backing off: wait below */
 			} else {
 				wait_until = 0;
+				begin_trial(&sv);
 				sv.child = start_child(&sv);
 				if (sv.child < 0)
 					goto out;
 				started_ms = util_clock_ms();
-				begin_trial(&sv);
 			}
 		}
 		p = (struct pollfd){ .fd = sv.sfd, .events = POLLIN };
 		if (poll(&p, 1, 500) > 0 && read(sv.sfd, &si, sizeof(si)) == sizeof(si)) {
-			if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			if (si.ssi_signo != SIGCHLD) {
 				if (sv.child > 0)
 					status = reap(sv.child, (int)si.ssi_signo);
 				else
@@ -1075,11 +1122,14 @@ int upgrade_supervise(struct agent *a, int argc, char **argv)
 		if (sv.child > 0 && waitpid(sv.child, &status, WNOHANG) == sv.child) {
 			sv.child = 0;
 			s = state_load(a);
+			/* Healthy before it ended: committed, whatever ended it. */
+			if (sv.trial_end && s && strcmp(text(s, "state"), "healthy") == 0)
+				commit(&sv, s);
 			if (WIFEXITED(status) && WEXITSTATUS(status) == UPGRADE_EXIT_RESTART) {
 				backoff = 1;
-			} else if (sv.trial_end && s) {
+			} else if (sv.trial_end && on_trial(s)) {
 				ended(status, how, sizeof(how));
-				roll_back(&sv, s, how);
+				roll_back(&sv, s, how, true);
 				backoff = 1;
 			} else {
 				ended(status, how, sizeof(how));
@@ -1088,7 +1138,7 @@ int upgrade_supervise(struct agent *a, int argc, char **argv)
 				wait_until = util_clock_ms() + backoff * 1000;
 				/* One that ran a minute was not failing at once. */
 				backoff = util_clock_ms() - started_ms > 60000 ? 1 :
-					  backoff >= 60 ? 60 : backoff * 2;
+					  backoff >= 30 ? 60 : backoff * 2;
 			}
 			json_decref(s);
 			continue;
@@ -1097,15 +1147,15 @@ int upgrade_supervise(struct agent *a, int argc, char **argv)
 			s = state_load(a);
 			if (s && strcmp(text(s, "state"), "healthy") == 0) {
 				commit(&sv, s);
-			} else if (s && util_clock_ms() > sv.trial_end) {
+			} else if (on_trial(s) && util_clock_ms() > sv.trial_end) {
 				snprintf(how, sizeof(how), "started but did not reach the server "
 					 "within %lld s", (long long)json_integer_value(
 						 json_object_get(s, "window")));
 				if (sv.child > 0)
 					reap(sv.child, SIGTERM);
 				sv.child = 0;
-				roll_back(&sv, s, how);
-			} else if (!s) {
+				roll_back(&sv, s, how, false);
+			} else if (!on_trial(s)) {
 				sv.trial_end = 0;
 			}
 			json_decref(s);

@@ -209,6 +209,11 @@ static bool install_ok(const json_t *status, char *msg, size_t len)
 		snprintf(msg, len, "status.install: expected \"dir\", \"dpkg\" or \"source\"");
 		return false;
 	}
+	if (json_object_get(status, "supervised") &&
+	    !json_is_boolean(json_object_get(status, "supervised"))) {
+		snprintf(msg, len, "status.supervised: expected true or false");
+		return false;
+	}
 	if (v && !word_ok(v, 63, VERSION_CHARS)) {
 		snprintf(msg, len, "status.package_version: expected a package version");
 		return false;

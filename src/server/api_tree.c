@@ -150,16 +150,25 @@ void api_tree_export(struct api_ctx *ctx, struct http_req *req, const char *who,
 static enum serr import_node(struct api_ctx *ctx, int64_t node, json_t *want,
 			     char *msg, size_t len)
 {
-	json_t *own = NULL, *v;
+	json_t *own = NULL, *above = NULL, *v;
 	enum serr err = store_settings_get(ctx->st, node, &own, NULL, msg, len);
 	const char *key;
 	int service;
 
 	/* A node whose import would switch its clients to what no active
-	 * license covers is left as it is. */
+	 * license covers is left as it is: a value placed, or one taken from
+	 * above once its own is removed. */
+	if (err == SERR_OK && node != STORE_ROOT)
+		err = store_settings_inherited(ctx->st, node, &above, msg, len);
 	json_object_foreach(want, key, v) {
 		if (err == SERR_OK && !json_equal(json_object_get(own, key), v) &&
 		    (service = licenses_setting_service(key, v)) >= 0)
+			err = licenses_switch(ctx->licenses, service, msg, len);
+	}
+	json_object_foreach(own, key, v) {
+		if (err == SERR_OK && above && !json_object_get(want, key) &&
+		    !json_equal(v, json_object_get(above, key)) &&
+		    (service = licenses_setting_service(key, json_object_get(above, key))) >= 0)
 			err = licenses_switch(ctx->licenses, service, msg, len);
 	}
 	json_object_foreach(want, key, v) {
@@ -174,6 +183,7 @@ static enum serr import_node(struct api_ctx *ctx, int64_t node, json_t *want,
 			err = store_setting_unset(ctx->st, node, key, NULL, msg, len);
 	}
 	json_decref(own);
+	json_decref(above);
 	return err;
 }
 

@@ -215,8 +215,7 @@ static enum stand stand_of(struct walk *w, json_t *c, const char *platform, cons
 			       "it waits for the agent's restart";
 			return STAND_RESTART;
 		}
-		if (task && (strcmp(state, "failed") == 0 || strcmp(state, "cancelled") == 0 ||
-			     strcmp(state, "completed") == 0)) {
+		if (task && (strcmp(state, "failed") == 0 || strcmp(state, "completed") == 0)) {
 			*why = json_string_value(json_object_get(task, "error"));
 			if (!*why && strcmp(state, "completed") == 0)
 				*why = "it reported the upgrade done, but runs another version";
@@ -234,13 +233,25 @@ static enum stand stand_of(struct walk *w, json_t *c, const char *platform, cons
 	}
 	if (strcmp(install, "source") == 0)
 		return STAND_MANUAL;
+	if (strcmp(install, "dpkg") == 0) {
+		*why = "installed by its Debian package: upgraded by the package manager";
+		return STAND_MANUAL;
+	}
+	if (!json_is_true(json_object_get(json_object_get(c, "status"), "supervised"))) {
+		*why = "not run by ward-agent supervise, which would bring its version back";
+		return STAND_MANUAL;
+	}
 	if (!w->rollout)
 		return util_deb_version_cmp(version_of(c), text_of(newest, "version")) < 0 ?
 		       STAND_BEHIND : STAND_CURRENT;
-	if (!allowed(w->r, json_integer_value(json_object_get(c, "id"))))
-		return STAND_PREVENTED;
 	if (strcmp(api_clients_state(w->r->ctx, c, w->now), "online") != 0)
 		return STAND_OFFLINE;
+	/* Its settings are read only when it could be offered one now, or
+	 * for a listing: a tick over a large fleet with no slot free reads
+	 * none. */
+	if ((!w->offer || w->free > 0) &&
+	    !allowed(w->r, json_integer_value(json_object_get(c, "id"))))
+		return STAND_PREVENTED;
 	return STAND_PENDING;
 }
 
@@ -254,6 +265,7 @@ static bool offer(struct walk *w, json_t *c, const char *platform)
 	const char *slash = strchr(platform, '/');
 	int64_t id = 0;
 	bool ok = false;
+	enum serr err;
 
 	/* What the agent checks before it installs anything, signed. */
 	snprintf(os, sizeof(os), "%.*s", (int)(slash - platform), platform);
@@ -268,9 +280,11 @@ static bool offer(struct walk *w, json_t *c, const char *platform)
 	args = signed_offer ? json_pack("{sO sO so}", "version", json_object_get(w->rollout,
 					"version"), "window", json_object_get(w->rollout, "window"),
 					"offer", signed_offer) : NULL;
-	if (args && api_tasks_queue(ctx, json_integer_value(json_object_get(c, "id")), KIND,
-				    args, text_of(w->rollout, "by"), &id, msg, sizeof(msg)) ==
-	    SERR_OK)
+	err = args ? api_tasks_queue(ctx, json_integer_value(json_object_get(c, "id")), KIND,
+				     args, text_of(w->rollout, "by"), &id, msg, sizeof(msg)) :
+		     SERR_NOMEM;
+	/* SERR_EXIST: an offer of an earlier rollout is still under way there. */
+	if (err == SERR_OK || err == SERR_EXIST)
 		ok = true;
 	else
 		log_msg(LOG_LVL_WARN, "agent upgrade: offering %s to client %lld failed: %s",
@@ -325,7 +339,7 @@ static int walk_client(json_t *c, void *arg)
 		w->queued++;
 	}
 	w->counts[s]++;
-	if (s != STAND_UPGRADED && s != STAND_PENDING && s != STAND_CURRENT)
+	if (!w->offer && s != STAND_UPGRADED && s != STAND_PENDING && s != STAND_CURRENT)
 		list_agent(w, c, platform, s, why);
 	return 0;
 }
@@ -441,7 +455,9 @@ static void tick(void *arg)
 	}
 	failures = w.counts[STAND_FAILED];
 	max = json_integer_value(json_object_get(rollout, "max_failures"));
-	if (max > 0 && failures >= max) {
+	/* Counted from the last resume: a resumed rollout gets max again. */
+	if (max > 0 && failures - json_integer_value(json_object_get(rollout, "failed_before")) >=
+	    max) {
 		snprintf(why, sizeof(why), "%lld agents failed to run it and went back to their "
 			 "version (max_failures %lld)", (long long)failures, (long long)max);
 		json_object_set_new(rollout, "state", json_string("paused"));
@@ -599,6 +615,7 @@ static void change(struct api_ctx *ctx, struct http_req *req, const char *who,
 	struct rollout *r = ctx->rollout;
 	json_t *rollout = load(r);
 	const char *state = text_of(rollout, "state");
+	struct walk w;
 
 	if (!rollout || (strcmp(state, from[0]) != 0 && (!from[1] || strcmp(state,
 									      from[1]) != 0))) {
@@ -608,6 +625,13 @@ static void change(struct api_ctx *ctx, struct http_req *req, const char *who,
 		return;
 	}
 	json_object_del(rollout, "reason");
+	if (strcmp(to, "running") == 0) {
+		/* The failures so far paused it: max_failures counts anew. */
+		if (walk(r, &w, rollout, false))
+			json_object_set_new(rollout, "failed_before",
+					    json_integer(w.counts[STAND_FAILED]));
+		walk_free(&w);
+	}
 	if (strcmp(to, "cancelled") == 0)
 		end(r, rollout, to, NULL);
 	else if (json_object_set_new(rollout, "state", json_string(to)) == 0 && save(r, rollout))

@@ -163,12 +163,16 @@ class AgentUpgradeTest(unittest.TestCase):
         failed = [a for a in self.api("GET", "/api/v1/agent-upgrade")["agents"]
                   if a["state"] == "failed"]
         self.assertEqual(len(failed), 1)
+        # Resumed, the failures that paused it do not pause it again.
+        self.api("POST", "/api/v1/agent-upgrade/resume")
+        wait_for(lambda: self.api("GET", "/api/v1/agent-upgrade")["rollout"]["state"] == "done",
+                 what="the resumed rollout over")
         # Offered again (a new rollout), it is refused at once: it failed here.
-        self.api("POST", "/api/v1/agent-upgrade/cancel")
         self.roll_out("0.1.0-3")
         wait_for(lambda: len(self.upgrades()) == 2 and self.upgrades()[0]["state"] == "failed",
                  what="the second offer refused")
         self.assertIn("0.1.0-3 failed here before", self.upgrades()[0]["error"])
+        self.api("POST", "/api/v1/agent-upgrade/cancel")
 
     def test_version_that_never_connects_rolls_back(self):
         started = time.monotonic()
@@ -180,6 +184,10 @@ class AgentUpgradeTest(unittest.TestCase):
         self.assertLess(time.monotonic() - started, 30)
         self.assertEqual(self.agent.current(), f"versions/{OLD}")
         self.assertEqual(self.agent.versions(), [OLD])
+        # Not reaching the server may have been the network's doing: the
+        # version is not barred here, as one that crashed is.
+        self.assertFalse(os.path.exists(os.path.join(self.agent.dir, "state",
+                                                     "upgrade-failed.json")))
 
     def test_prevented_and_unsupported_are_held_back(self):
         self.server.set_client(self.admin, self.client, {"agent.upgrade": "prevent"})
@@ -189,6 +197,12 @@ class AgentUpgradeTest(unittest.TestCase):
                   "platform": {"os": "plan9-4", "arch": "mips"}, "install": "dir",
                   "package_version": OLD}
         self.assertEqual(other.call("POST", "/api/v1/agent/heartbeat", status)[0], 200)
+        # One installed by its Debian package: its package manager upgrades it.
+        dpkg, = AgentWire.enrolled(self.server, self.root, "bydpkg")
+        os_name, arch = platform()
+        self.assertEqual(dpkg.call("POST", "/api/v1/agent/heartbeat", dict(
+            status, hostname="bydpkg", platform={"os": os_name, "arch": arch},
+            install="dpkg", supervised=False))[0], 200)
         self.roll_out("0.1.0-2")
         wait_for(lambda: self.api("GET", "/api/v1/agent-upgrade")["rollout"]["state"] == "done",
                  what="the rollout over")
@@ -196,6 +210,9 @@ class AgentUpgradeTest(unittest.TestCase):
         states = {a["client"]: (a["state"], a.get("reason")) for a in listed["agents"]}
         self.assertEqual(states[self.client], ("prevented", None))
         self.assertEqual(states[other.id], ("unsupported", "no package for its platform"))
+        self.assertEqual(states[dpkg.id], ("manual", "installed by its Debian package: "
+                                                     "upgraded by the package manager"))
+        self.assertEqual(self.api("GET", f"/api/v1/tasks?client={dpkg.id}")["tasks"], [])
         self.assertEqual(self.upgrades(), [])
         self.assertEqual(self.api("GET", f"/api/v1/tasks?client={other.id}")["tasks"], [])
         self.assertEqual(self.status()["package_version"], OLD)

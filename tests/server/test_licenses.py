@@ -188,6 +188,15 @@ class LicenseTest(unittest.TestCase):
             "DELETE", "/api/v1/settings?scope=domain:/eu/lab&key=scan_method", token=self.admin)
         self.assertEqual(status, 403, answer)
         self.assertIn("needs an active smart-scan license", answer["error"])
+        # Nor by an import that leaves its setting out.
+        export = self.api("GET", "/api/v1/export")
+        for d in export["domains"]:
+            if d["path"] == "/eu/lab":
+                del d["settings"]["scan_method"]
+        result = self.api("POST", "/api/v1/import", {"export": export})
+        lab = next(r for r in result["results"] if r["path"] == "/eu/lab")
+        self.assertFalse(lab["ok"], result)
+        self.assertIn("needs an active smart-scan license", lab["error"])
         self.api("DELETE", "/api/v1/settings?scope=domain:/eu&key=scan_method")
         self.api("DELETE", "/api/v1/settings?scope=domain:/eu/lab&key=scan_method")
 
