@@ -375,7 +375,7 @@ class ConsoleTest(Base):
         keys = {k["key"]: k for k in body["settings"]}
         self.assertEqual(keys["scan_method"]["choices"], ["smart", "conventional"])
         self.assertEqual(keys["roaming"]["levels"], ["root", "domain", "client"])
-        self.assertNotIn("restart.notify", keys)
+        self.assertEqual(keys["restart.notify"]["type"], "bool")
         self.assertIs(keys["roaming"]["default"], False)
         self.assertEqual(keys["update.window"]["type"], "int")
         status, o = s.request("GET", "/api/v1/overview", token=token)
