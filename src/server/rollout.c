@@ -498,11 +498,16 @@ void rollout_free(struct rollout *r)
 bool rollout_download(struct rollout *r, struct http_req *req, const char *who,
 		      const char *file)
 {
-	json_t *list = packages(r), *p;
+	json_t *list, *p;
 	const char *dir = r->ctx->cfg->deploy_package_dir;
 	char *path = NULL;
 	bool found = false;
-	size_t i;
+	size_t i, n = strlen(file);
+
+	/* Component downloads (the many) never read the package directory. */
+	if (strncmp(file, "ward-agent_", 11) != 0 || n < 5 || strcmp(file + n - 4, ".deb") != 0)
+		return false;
+	list = packages(r);
 
 	json_array_foreach(list, i, p)
 		if (strcmp(text_of(p, "file"), file) == 0) {
