@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "server/api_clients.h"
+#include "server/doorbell.h"
 
 #define DAY 86400
 /* License files a server keeps at most. */
@@ -172,7 +173,10 @@ static void fresh(struct licenses *ls)
 {
 	enum serr err;
 
-	if (ls->loaded_ms && util_clock_ms() - ls->loaded_ms < RELOAD_MS)
+	/* What was read serves while the database is silent or cut off: a
+	 * statement to it would hold the loop. */
+	if (ls->loaded_ms && (util_clock_ms() - ls->loaded_ms < RELOAD_MS ||
+			      !doorbell_answering(ls->ctx->bell)))
 		return;
 	err = load(ls);
 	if (err != SERR_OK) {
@@ -515,7 +519,10 @@ static void tell(struct licenses *ls)
 
 static void on_hour(void *arg)
 {
-	tell(arg);
+	struct licenses *ls = arg;
+
+	if (doorbell_answering(ls->ctx->bell))
+		tell(ls);
 }
 
 /* Clients over the seats of service s, or using it unlicensed: the

@@ -13,6 +13,7 @@
 #include "server/api_tasks.h"
 #include "server/config.h"
 #include "server/deploy.h"
+#include "server/doorbell.h"
 #include "server/updates.h"
 #include "server/upgrade.h"
 
@@ -440,11 +441,16 @@ static void end(struct rollout *r, json_t *rollout, const char *state, const cha
 static void tick(void *arg)
 {
 	struct rollout *r = arg;
-	json_t *rollout = load(r);
+	json_t *rollout;
 	int64_t failures, max;
 	struct walk w;
 	char why[300];
 
+	/* It can wait: a statement to a database cut off without a word
+	 * would hold the loop until the store gives up on it. */
+	if (!doorbell_answering(r->ctx->bell))
+		return;
+	rollout = load(r);
 	if (!rollout || strcmp(text_of(rollout, "state"), "running") != 0) {
 		json_decref(rollout);
 		return;
