@@ -70,6 +70,20 @@ class VersionedAgent(Agent):
         self.program = os.path.join(self.root, "current", "ward-agent")
         self.serve = "supervise"
 
+    def stop(self):
+        """Stops the supervisor as the service manager does, with SIGTERM: it
+        stops its agent and waits for it. (Killed outright, the supervisor
+        leaves its agent to PDEATHSIG, which may still be writing into the
+        test's directory while the test removes it.)"""
+        if self.proc and self.proc.poll() is None:
+            try:
+                self.terminate(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                self.log.close()
+                raise
+
     def current(self):
         return os.readlink(os.path.join(self.root, "current"))
 

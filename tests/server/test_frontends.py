@@ -126,8 +126,12 @@ class FrontendsTest(unittest.TestCase):
         self.assertLess(time.monotonic() - cut, 45)
         got = gen.deliveries()
         self.assertEqual(len(got), len(set(got)), "a version delivered twice")
-        wait_for(lambda: "doorbell: the database did not answer" in self.b.log_text(),
-                 timeout=10, what="b saying why it answers 503")
+        try:
+            wait_for(lambda: "doorbell: the database did not answer" in self.b.log_text(),
+                     timeout=10, what="b saying why it answers 503")
+        except AssertionError:
+            print("b's log:\n" + self.b.log_text()[-6000:], file=sys.stderr)
+            raise
         # Mended, b answers again and hears a change made through a.
         relay.mend()
         wait_for(lambda: self.status(self.b) == 200, timeout=40, what="b answering again")

@@ -492,9 +492,14 @@ static bool reconnect(struct pg_db *d)
 
 	if (d->unreachable || now < d->next_reconnect_ns)
 		return false;
-	d->next_reconnect_ns = now + (uint64_t)RECONNECT_MS * 1000000;
 	PQreset(d->c);
+	/* Counted from the end of this try: a try that waited out
+	 * connect_timeout (longer than RECONNECT_MS) would otherwise let the
+	 * next statement try again at once, and the loop would do nothing
+	 * else, its timers (the doorbell's) included, while the database is
+	 * out of reach. */
 	if (PQstatus(d->c) != CONNECTION_OK || !ready(d, why, sizeof(why))) {
+		d->next_reconnect_ns = util_now_ns() + (uint64_t)RECONNECT_MS * 1000000;
 		log_msg(LOG_LVL_WARN, "database: the connection to PostgreSQL was lost, and "
 			"opening it again failed: %s", PQstatus(d->c) != CONNECTION_OK ?
 			PQerrorMessage(d->c) : why);
@@ -1014,12 +1019,21 @@ void db_postgres_set_bell(struct db *db, struct db_bell *bell)
 }
 
 /* Within reach again (the doorbell just connected): a lost connection
- * is opened again at the next statement, without waiting RECONNECT_MS. */
+ * is opened again at the next statement, without waiting RECONNECT_MS.
+ * Out of reach (the doorbell heard no answer): the connection is given up
+ * now, so that statements fail at once instead of each waiting WAIT_MS
+ * for a database that does not answer (wardd's stop among them). */
 static void pg_set_reachable(struct db *db, bool reachable)
 {
-	conn(db)->unreachable = !reachable;
-	if (reachable)
-		conn(db)->next_reconnect_ns = 0;
+	struct pg_db *d = conn(db);
+
+	d->unreachable = !reachable;
+	if (reachable) {
+		d->next_reconnect_ns = 0;
+	} else if (PQstatus(d->c) == CONNECTION_OK) {
+		shutdown(PQsocket(d->c), SHUT_RDWR);
+		PQconsumeInput(d->c);
+	}
 }
 
 
