@@ -1017,6 +1017,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 			conn_enter(s, conn, CONN_BODY);
 		if (!admit(r, conn))
 			return queue_answer(r);
+		/* http_free()'s last pass takes requests in, but what handles them
+		 * may be gone already: none is handled. */
+		if (s->closing) {
+			http_respond_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "server stopping");
+			return queue_answer(r);
+		}
 		r->max_body = s->max_request;
 		if (s->headers && !s->headers(r, s->arg, &r->max_body)) {
 			/* The body is never read: the connection cannot go on. */
@@ -1042,6 +1048,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (r->too_big)
 		http_respond_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
 				   "request body larger than %zu bytes", r->max_body);
+	else if (s->closing)
+		http_respond_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "server stopping");
 	else
 		s->handler(r, s->arg);
 	if (r->resp)
