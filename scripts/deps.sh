@@ -46,6 +46,12 @@ packages="$packages python3-aiosmtpd"
 # only); c-icap's stays off (/etc/default/c-icap).
 packages="$packages python3-pyclamd c-icap libc-icap-mod-virus-scan exim4-daemon-heavy
 monitoring-plugins-basic libclamav-client-perl"
+# The posture report's policy server: FreeRADIUS with its rest module,
+# run by its test on loopback with a configuration of its own, and
+# radtest (freeradius-utils). Debian starts its own service when it
+# installs it (its default configuration, port 1812); the test's listens
+# on a port of its own.
+packages="$packages freeradius freeradius-rest freeradius-utils"
 # Node.js and npm run the browser tests; a machine that has them (any
 # version from 18 on) keeps its own, others get Debian's.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages="$packages nodejs npm"

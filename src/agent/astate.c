@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <netpacket/packet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,9 +89,37 @@ static int network_address(const struct ifaddrs *i, const void **addr)
 }
 
 /* The host's addresses (network_address()) as {"ipv4": [...], "ipv6": [...]}. */
+/* The hardware address of i as aa:bb:cc:dd:ee:ff in out, when it is an
+ * Ethernet-like interface's other than loopback (network access control
+ * knows hosts by it); false otherwise. */
+static bool mac_address(const struct ifaddrs *i, char out[18])
+{
+	const struct sockaddr_ll *ll = (const struct sockaddr_ll *)i->ifa_addr;
+	static const unsigned char zero[6];
+
+	if (!ll || ll->sll_family != AF_PACKET || (i->ifa_flags & IFF_LOOPBACK) ||
+	    ll->sll_halen != 6 || memcmp(ll->sll_addr, zero, 6) == 0)
+		return false;
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", ll->sll_addr[0], ll->sll_addr[1],
+		 ll->sll_addr[2], ll->sll_addr[3], ll->sll_addr[4], ll->sll_addr[5]);
+	return true;
+}
+
+static bool listed(const json_t *list, const char *s)
+{
+	const json_t *v;
+	size_t i;
+
+	json_array_foreach(list, i, v)
+		if (strcmp(json_string_value(v), s) == 0)
+			return true;
+	return false;
+}
+
 void astate_add_addresses(json_t *status)
 {
-	json_t *v4 = json_array(), *v6 = json_array();
+	json_t *v4 = json_array(), *v6 = json_array(), *macs = json_array();
+	char mac[18];
 	struct ifaddrs *ifs = NULL, *i;
 	char buf[INET6_ADDRSTRLEN];
 	const void *addr;
@@ -102,11 +131,16 @@ void astate_add_addresses(json_t *status)
 			if (family && inet_ntop(family, addr, buf, sizeof(buf)))
 				json_array_append_new(family == AF_INET ? v4 : v6,
 						      json_string(buf));
+			/* (Bonded and bridged ports share one: named once.) */
+			if (mac_address(i, mac) && !listed(macs, mac) &&
+			    json_array_size(macs) < ASTATE_MAX_MACS)
+				json_array_append_new(macs, json_string(mac));
 		}
 		freeifaddrs(ifs);
 	}
 	json_object_set_new(status, "ipv4", v4);
 	json_object_set_new(status, "ipv6", v6);
+	json_object_set_new(status, "macs", macs);
 }
 
 /* {name: version} of the installed components. */

@@ -131,8 +131,12 @@ int astate_network_family(const struct agent *a);
  * astate_network_family(). */
 const char *astate_network_name(int af);
 
+/* MAC addresses a status names at most. */
+#define ASTATE_MAX_MACS 16
+
 /* The host's addresses other hosts reach it by, as {"ipv4": [...],
- * "ipv6": [...]} members added to status. */
+ * "ipv6": [...], "macs": [...]} members added to status (macs: its
+ * interfaces' hardware addresses, aa:bb:cc:dd:ee:ff, loopback's not). */
 void astate_add_addresses(json_t *status);
 
 #endif

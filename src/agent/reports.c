@@ -15,6 +15,7 @@
 #include "agent/astate.h"
 #include "agent/clamd.h"
 #include "agent/protect.h"
+#include "agent/threats.h"
 #include "agent/upgrade.h"
 #include "agent/vault.h"
 #include "common/log.h"
@@ -51,9 +52,10 @@ static json_t *os_name(void)
 	return name;
 }
 
-json_t *reports_last_scan(const struct agent *a)
+/* The object kept in STATE/name (a new one), or a new JSON null. */
+static json_t *kept_object(const struct agent *a, const char *name)
 {
-	char *path = astate_file(a, "last_scan.json");
+	char *path = astate_file(a, name);
 	json_t *last = path ? json_load_file(path, 0, NULL) : NULL;
 
 	free(path);
@@ -62,6 +64,16 @@ json_t *reports_last_scan(const struct agent *a)
 		last = json_null();
 	}
 	return last;
+}
+
+json_t *reports_last_scan(const struct agent *a)
+{
+	return kept_object(a, "last_scan.json");
+}
+
+json_t *reports_last_full_scan(const struct agent *a)
+{
+	return kept_object(a, "last_full_scan.json");
 }
 
 /* What a heartbeat reports. */
@@ -86,6 +98,8 @@ json_t *reports_status(struct agent *a)
 		json_object_set_new(s, "clamd", clamd_status(a->clamd));
 	/* The last scan of the server or the schedule (tasks.c keeps it). */
 	json_object_set_new(s, "last_scan", reports_last_scan(a));
+	json_object_set_new(s, "last_full_scan", reports_last_full_scan(a));
+	json_object_set_new(s, "unresolved", threats_status(a));
 	json_object_set(s, "scan_method", a->settings ?
 			json_object_get(a->settings, "scan_method") : json_null());
 	json_object_set_new(s, "networks",
@@ -169,6 +183,7 @@ int reports_scan(struct agent *a, const struct components_handle *h,
 	a->unverified = json_array_size(list);
 	json_decref(list);
 	if (json_array_size(found)) {
+		threats_note(a, found);
 		kept = reports_keep_newest(reports_load_list(a->detections_path), found);
 		if (!kept || !state_write_json(a->detections_path, kept)) {
 			log_msg(LOG_LVL_ERROR, "scan: %s: the detections could not be kept for the "
@@ -240,6 +255,7 @@ int reports_queue_detections(struct agent *a, const json_t *found)
 	char *path = live_path(a);
 	int lock = live_lock(a, true), rc = -1;
 
+	threats_note(a, found);
 	if (path && lock >= 0) {
 		kept = reports_keep_newest(reports_load_list(path), found);
 		if (kept && state_write_json(path, kept))

@@ -26,6 +26,11 @@ struct vault;
  * JSON null when there is none. Any thread. */
 json_t *reports_last_scan(const struct agent *a);
 
+/* The last full scan (of scan.paths, scheduled or Scan Now) that
+ * completed, as STATE/last_full_scan.json keeps it (tasks.c): a new
+ * object {"finished", "source", "task"}, or a new JSON null. Any thread. */
+json_t *reports_last_full_scan(const struct agent *a);
+
 /* What a heartbeat reports (a new object; NULL when out of memory). */
 json_t *reports_status(struct agent *a);
 

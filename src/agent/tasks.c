@@ -18,6 +18,7 @@
 #include "agent/components.h"
 #include "agent/reports.h"
 #include "agent/sandbox.h"
+#include "agent/threats.h"
 #include "agent/vault.h"
 #include "common/log.h"
 #include "common/settings.h"
@@ -47,6 +48,7 @@ struct scan {
 	enum quarantine_source source;
 	int64_t task;         /* the server's task; 0: none */
 	bool low;             /* scan.cpu=low */
+	bool full;            /* of scan.paths: a full scan, for the posture */
 	int64_t started;
 	uint64_t last_progress; /* monotonic seconds */
 	int64_t cancel_task;  /* the cancel task to report completed at the end */
@@ -195,6 +197,23 @@ static void report_task(struct tasks *t, int64_t id, const char *state, int64_t 
 	t->report(r, t->report_arg);
 }
 
+/* A full scan completed: kept for the status's last_full_scan, and the
+ * threats it did not find again are forgotten. */
+static void keep_full(struct scan *s)
+{
+	char *path = astate_file(s->t->a, "last_full_scan.json");
+	json_t *full = json_pack("{sI ss so}", "finished", (json_int_t)time(NULL), "source",
+				 quarantine_source_name(s->source), "task", s->task > 0 ?
+				 json_integer(s->task) : json_null());
+
+	if (!path || !full || !state_write_json(path, full))
+		log_msg(LOG_LVL_WARN, "%s: the last full scan could not be kept",
+			path ? path : "last_full_scan.json");
+	threats_full_scan(s->t->a, s->started);
+	json_decref(full);
+	free(path);
+}
+
 /* Keeps the scan as the last one, for the status's last_scan, and has the
  * status sent. */
 static void keep_last(struct scan *s, const char *state, const struct ascan_totals *tot)
@@ -210,7 +229,9 @@ static void keep_last(struct scan *s, const char *state, const struct ascan_tota
 		json_object_set_new(last, "finished", json_integer((json_int_t)time(NULL)));
 	if (!last || !state_write_json(s->t->last_scan_path, last))
 		log_msg(LOG_LVL_WARN, "%s: the last scan could not be kept", s->t->last_scan_path);
-	else if (s->t->status)
+	if (s->full && strcmp(state, "completed") == 0)
+		keep_full(s);
+	if (s->t->status)
 		s->t->status(s->t->report_arg);
 	json_decref(last);
 }
@@ -604,6 +625,7 @@ int tasks_start(struct tasks *t, int64_t id, const char *const *paths, size_t n,
 	s->fd = -1;
 	s->task = id;
 	s->source = id > 0 ? QUARANTINE_SOURCE_SCAN_NOW : QUARANTINE_SOURCE_SCHEDULED;
+	s->full = given != NULL;
 	cpu = cpu ? cpu : json_string_value(cpu_set);
 	s->low = !cpu || strcmp(cpu, "normal") != 0;
 	rc = start(t, s, paths, n, exclude, errbuf, errlen);

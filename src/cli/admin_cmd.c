@@ -175,23 +175,23 @@ out:
 	return ret;
 }
 
-/* Finds the operation whose words start argv; *used = how many words. */
+/* Finds the operation whose words start argv, two words before one
+ * ("posture token NAME" before "posture"); *used = how many words. */
 static const struct ops_op *find_op(int argc, char **argv, int *used)
 {
-	const struct ops_op *ops = ops_table();
+	const struct ops_op *ops = ops_table(), *one = NULL;
 	char words[128];
 	size_t i;
 
 	words[0] = '\0';
 	if (argc >= 1)
 		snprintf(words, sizeof(words), "%s", argv[0]);
+	*used = 1;
 	for (i = 0; i < OPS_COUNT; i++) {
 		if (!ops[i].cli)
 			continue;
-		if (strcmp(ops[i].cli, words) == 0) {
-			*used = 1;
-			return &ops[i];
-		}
+		if (strcmp(ops[i].cli, words) == 0)
+			one = &ops[i];
 		if (argc >= 2 && strncmp(ops[i].cli, words, strlen(words)) == 0 &&
 		    ops[i].cli[strlen(words)] == ' ' &&
 		    strcmp(ops[i].cli + strlen(words) + 1, argv[1]) == 0) {
@@ -199,7 +199,7 @@ static const struct ops_op *find_op(int argc, char **argv, int *used)
 			return &ops[i];
 		}
 	}
-	return NULL;
+	return one;
 }
 
 bool admin_cmd_known(const char *word)

@@ -29,6 +29,8 @@ static const char *auth_text(enum ops_auth auth)
 		return "a smart protection server";
 	case OPS_AUTH_COMPONENTS:
 		return "an agent or a smart protection server";
+	case OPS_AUTH_POSTURE:
+		return "a posture token (a policy server's), or any administrator";
 	case OPS_AUTH_DEPLOY:
 		return "an agent enrollment token, in the path";
 	}

@@ -36,6 +36,8 @@ enum ops_auth {
 	OPS_AUTH_AGENT,   /* an agent's credential */
 	OPS_AUTH_SPS,     /* a smart protection server's credential */
 	OPS_AUTH_COMPONENTS, /* either: those who install components */
+	OPS_AUTH_POSTURE, /* a policy server's posture token, or any administrator's
+			   * session */
 	OPS_AUTH_DEPLOY,  /* an agent enrollment token in the path: a deployment's
 			   * script, package and reports */
 };

@@ -90,6 +90,20 @@ static const struct settings_def table[] = {
 	{ "quarantine.central_max_file", SETTINGS_INT, SETTINGS_AT_ANY, NULL, "33554432",
 	  "bytes: larger quarantined files are not copied to the server (the server's own "
 	  "quarantine.central_max_file caps it too)", 0, 1024LL * MIB },
+	{ "posture.component_max_age_hours", SETTINGS_INT, SETTINGS_AT_ANY, NULL, "24",
+	  "posture: the pattern of the client's scan method may be out of date (a newer one "
+	  "on the server) this many hours at most; 0: not checked", 0, 8760 },
+	{ "posture.realtime_required", SETTINGS_BOOL, SETTINGS_AT_ANY, NULL, "true",
+	  "posture: real-time protection must be on", 0, 0 },
+	{ "posture.full_scan_max_age_days", SETTINGS_INT, SETTINGS_AT_ANY, NULL, "7",
+	  "posture: a full scan (of scan.paths, scheduled or Scan Now) must have completed "
+	  "within this many days; 0: not checked", 0, 3650 },
+	{ "posture.license_required", SETTINGS_BOOL, SETTINGS_AT_ANY, NULL, "true",
+	  "posture: a valid license (active, or in its grace period) must cover each service "
+	  "the client uses", 0, 0 },
+	{ "posture.threats_resolved", SETTINGS_BOOL, SETTINGS_AT_ANY, NULL, "true",
+	  "posture: no detection may be left unresolved (a threat passed, denied or whose "
+	  "actions failed, still in place)", 0, 0 },
 };
 
 #define NSETTINGS (sizeof(table) / sizeof(table[0]))

@@ -15,6 +15,7 @@
 #include "server/channels.h"
 #include "server/config.h"
 #include "server/licenses.h"
+#include "server/posture.h"
 #include "server/store.h"
 #include "server/updates.h"
 
@@ -240,23 +241,6 @@ struct walk {
 	int64_t now;
 };
 
-/* When a client at version have of comp became out of date: the time
- * the first newer version was made; 0 when it is not. */
-static int64_t outdated_since(const json_t *latest, const char *comp, int64_t have)
-{
-	const json_t *v;
-	int64_t since = 0, ver;
-	size_t i;
-
-	json_array_foreach(json_object_get(latest, comp), i, v) {
-		ver = json_integer_value(json_object_get(v, "version"));
-		if (ver > have && (!since || json_integer_value(json_object_get(v, "created")) <
-				   since))
-			since = json_integer_value(json_object_get(v, "created"));
-	}
-	return since;
-}
-
 static int walk_client(json_t *c, void *arg)
 {
 	struct walk *w = arg;
@@ -299,10 +283,10 @@ static int walk_client(json_t *c, void *arg)
 		method = json_string_value(json_object_get(status, "scan_method"));
 		if (!method)
 			return 0;
-		comp = strcmp(method, "smart") == 0 ? "smart-agent-pattern" : "virus-pattern";
+		comp = posture_pattern(method);
 		have = json_integer_value(json_object_get(json_object_get(status, "components"),
 							  comp));
-		since = outdated_since(w->latest, comp, have);
+		since = posture_outdated_since(w->latest, comp, have);
 		if (!since || w->now - since <= param(w->rule, "hours", 24) * 3600)
 			return 0;
 		condition(w->set, key, json_pack("{sI ss ss sI sI}", "client", id, "hostname", host,

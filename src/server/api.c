@@ -432,7 +432,8 @@ static unsigned authorized(struct api_ctx *ctx, struct http_req *req, const stru
 	return token_valid(ctx, tok, auth, who, len);
 }
 
-/* Checks tok (64 characters) as an enrollment token of auth's kind, and
+/* Checks tok (64 characters) as a token of auth's kind (an enrollment or
+ * a posture token), and
  * holds its hash in ctx->caller_token: as authorized() answers. */
 static unsigned token_valid(struct api_ctx *ctx, const char *tok, enum ops_auth auth,
 			    char *who, size_t len)
@@ -442,9 +443,10 @@ static unsigned token_valid(struct api_ctx *ctx, const char *tok, enum ops_auth 
 	enum serr err;
 
 	crypto_hash_sha256(hash, (const unsigned char *)tok, 64);
-	/* Each kind of enrollment token opens its own route alone. */
+	/* Each kind of token opens its own routes alone. */
 	err = store_token_check(ctx->st, hash, auth == OPS_AUTH_SPS_ENROLL ?
-				STORE_TOKEN_SPS_ENROLL : STORE_TOKEN_ENROLL, now, 0, who, len,
+				STORE_TOKEN_SPS_ENROLL : auth == OPS_AUTH_POSTURE ?
+				STORE_TOKEN_POSTURE : STORE_TOKEN_ENROLL, now, 0, who, len,
 				NULL);
 	if (err != SERR_OK)
 		return err == SERR_NOENT ? 401 : 503;
@@ -503,6 +505,10 @@ void api_handle(struct http_req *req, void *arg)
 		snprintf(who, sizeof(who), "metrics");
 	else if (op->auth == OPS_AUTH_ADMIN || op->auth == OPS_AUTH_READ)
 		status = admins_authorize(ctx, req, op->auth, who, sizeof(who));
+	/* A policy server's token, else an administrator's session. */
+	else if (op->auth == OPS_AUTH_POSTURE &&
+		 (status = authorized(ctx, req, op, who, sizeof(who))) == 401)
+		status = admins_authorize(ctx, req, OPS_AUTH_READ, who, sizeof(who));
 	else if (op->auth != OPS_AUTH_NONE)
 		status = authorized(ctx, req, op, who, sizeof(who));
 	if (status == 503) {

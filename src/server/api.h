@@ -53,6 +53,7 @@ struct api_ctx {
 	struct alerts *alerts;   /* alert rules and the thread that sends them */
 	struct licenses *licenses; /* the licenses held and what they allow */
 	struct rollout *rollout; /* agent upgrades */
+	struct posture *posture; /* the posture report's index of hosts */
 	struct http_server *http;
 	bool metrics_token;      /* metrics.token_file is set: its token's SHA-256 */
 	unsigned char metrics_token_hash[32];

@@ -77,7 +77,7 @@ static bool one_of(const char *s, const char *const *list)
 
 /* Checks the members of obj against names (NULL-terminated) and their
  * types: 's' a string of choices[i] (NULL: any), 'n' a whole number, 'N'
- * a whole number or null, 'o' an object. Returns the first bad member's
+ * a whole number or null, 'o' an object, 'a' an array. Returns the first bad member's
  * name, or NULL when all are good. */
 static const char *members_bad(const json_t *obj, const char *const *names, const char *types,
 			       const char *const *const *choices)
@@ -97,7 +97,8 @@ static const char *members_bad(const json_t *obj, const char *const *names, cons
 		    ((types[i] == 'n' || types[i] == 'N') &&
 		     !(json_is_integer(v) && json_integer_value(v) >= 0) &&
 		     !(types[i] == 'N' && json_is_null(v))) ||
-		    (types[i] == 'o' && !json_is_object(v)))
+		    (types[i] == 'o' && !json_is_object(v)) ||
+		    (types[i] == 'a' && !json_is_array(v)))
 			return key;
 	}
 	return NULL;
@@ -230,6 +231,73 @@ static bool install_ok(const json_t *status, char *msg, size_t len)
 	return true;
 }
 
+/* Threats a status names at most ("unresolved"; the count covers all). */
+#define STATUS_THREATS 5
+
+/* MAC addresses a status names at most (the agent's ASTATE_MAX_MACS). */
+#define STATUS_MACS 16
+
+/* Checks what a status tells the posture report (docs/protocol.md,
+ * "Posture"): "macs" [MAC, ...], "last_full_scan" {finished, source, task}
+ * and "unresolved" {count, newest: [{time, path, name}]}; false with msg
+ * naming the member. */
+static bool posture_ok(const json_t *status, char *msg, size_t len)
+{
+	static const char *const f_names[] = { "finished", "source", "task", NULL };
+	static const char *const sources[] = { "scheduled", "scan_now", NULL };
+	static const char *const *const f_choices[] = { NULL, sources, NULL };
+	static const char *const u_names[] = { "count", "newest", NULL };
+	static const char *const *const u_choices[] = { NULL, NULL };
+	static const char *const t_names[] = { "time", "path", "name", NULL };
+	static const char *const *const t_choices[] = { NULL, NULL, NULL };
+	json_t *f = json_object_get(status, "last_full_scan"), *u = json_object_get(status,
+										   "unresolved");
+	json_t *newest = json_object_get(u, "newest"), *t, *macs = json_object_get(status, "macs");
+	const char *bad, *m;
+	size_t i, k;
+
+	json_array_foreach(macs, i, t) {
+		m = json_string_value(t);
+		for (k = 0; m && k < 17 && (k % 3 == 2 ? m[k] == ':' :
+					   strchr("0123456789abcdef", m[k]) && m[k]); k++)
+			;
+		if (!m || k != 17 || m[17])
+			macs = NULL;
+	}
+	if (json_object_get(status, "macs") && (!json_is_array(macs) ||
+						json_array_size(macs) > STATUS_MACS)) {
+		snprintf(msg, len, "status.macs: expected at most %d MAC addresses as "
+			 "\"aa:bb:cc:dd:ee:ff\"", STATUS_MACS);
+		return false;
+	}
+	if (f && !json_is_null(f)) {
+		bad = json_is_object(f) ? members_bad(f, f_names, "nsN", f_choices) : "";
+		if (bad || !json_is_integer(json_object_get(f, "finished"))) {
+			snprintf(msg, len, "status.last_full_scan%s%.64s: expected {\"finished\": "
+				 "TIME, \"source\": \"scheduled\"|\"scan_now\", \"task\": ID|null}",
+				 bad && *bad ? "." : "", bad ? bad : "");
+			return false;
+		}
+	}
+	if (!u || json_is_null(u))
+		return true;
+	bad = json_is_object(u) ? members_bad(u, u_names, "na", u_choices) : "";
+	if (!bad && (!json_is_integer(json_object_get(u, "count")) || !json_is_array(newest) ||
+		     json_array_size(newest) > STATUS_THREATS))
+		bad = "";
+	json_array_foreach(bad ? NULL : newest, i, t)
+		if (!json_is_object(t) || members_bad(t, t_names, "nss", t_choices) ||
+		    !json_is_string(json_object_get(t, "path")))
+			bad = "newest";
+	if (bad) {
+		snprintf(msg, len, "status.unresolved%s%.64s: expected {\"count\": N, \"newest\": "
+			 "[{\"time\", \"path\", \"name\"}, ...] (at most %d)}", *bad ? "." : "",
+			 bad, STATUS_THREATS);
+		return false;
+	}
+	return true;
+}
+
 /* Checks an agent's status report (NULL: none); answers 400 when it is not
  * an object within the bounds above, or its protection parts are not as
  * docs/protocol.md says. */
@@ -246,7 +314,8 @@ static bool status_valid(struct http_req *req, const json_t *status)
 		return false;
 	}
 	if (status && (!protection_ok(status, msg, sizeof(msg)) ||
-		       !install_ok(status, msg, sizeof(msg)))) {
+		       !install_ok(status, msg, sizeof(msg)) ||
+		       !posture_ok(status, msg, sizeof(msg)))) {
 		http_respond_error(req, 400, "%s", msg);
 		return false;
 	}

@@ -294,17 +294,26 @@ static void why_not(const struct cover *c, enum license_service s, char *msg, si
 	}
 }
 
-bool licenses_updates(struct licenses *ls, enum license_service service, char *msg,
-		      size_t len)
+bool licenses_valid(struct licenses *ls, enum license_service service, char *why,
+		    size_t len)
 {
 	struct cover c;
-	char why[200];
 
 	fresh(ls);
 	cover(ls, service, (int64_t)time(NULL), &c);
 	if (c.state == COVER_ACTIVE || c.state == COVER_GRACE)
 		return true;
-	why_not(&c, service, why, sizeof(why));
+	why_not(&c, service, why, len);
+	return false;
+}
+
+bool licenses_updates(struct licenses *ls, enum license_service service, char *msg,
+		      size_t len)
+{
+	char why[200];
+
+	if (licenses_valid(ls, service, why, sizeof(why)))
+		return true;
 	snprintf(msg, len, "%s: pattern updates for it stopped; protection goes on with the "
 		 "patterns the agents have", why);
 	return false;

@@ -44,6 +44,12 @@ struct licenses *licenses_new(struct api_ctx *ctx, struct http_server *http, cha
 /* Frees ls (NULL is accepted). */
 void licenses_free(struct licenses *ls);
 
+/* Whether a license covering service is valid now: active, or in its
+ * grace period (as the posture report asks); else false with why (len
+ * bytes) saying what ended or is missing. */
+bool licenses_valid(struct licenses *ls, enum license_service service, char *why,
+		    size_t len);
+
 /* Whether pattern updates of service may go out now: true while a license
  * covering it is active or in its grace period; else false with msg
  * saying why. */

@@ -254,6 +254,8 @@ enum store_token {
 				   * for a while; subject: admin name */
 	STORE_TOKEN_SPS_ENROLL = 4, /* lets one smart protection server enroll;
 				     * subject: the administrator who made it */
+	STORE_TOKEN_POSTURE = 5,  /* a policy server's: asks for one host's posture;
+				   * subject: the name it was given */
 };
 
 /* Creates administrator name (role "admin") with an Argon2id hash string,
@@ -465,6 +467,11 @@ enum serr store_deliveries_cancel(struct store *st, int64_t client, int64_t *n);
  * returns nonzero. */
 enum serr store_clients_each(struct store *st, int64_t only,
 			     int (*fn)(json_t *c, void *arg), void *arg);
+
+/* store_clients_each(), c with "settings" too: the client's effective
+ * settings (an object; null when they cannot be read). */
+enum serr store_clients_each_settings(struct store *st, int64_t only,
+				      int (*fn)(json_t *c, void *arg), void *arg);
 
 /* Records the connection state the last verification found for client id. */
 enum serr store_client_set_state(struct store *st, int64_t id, const char *state);

@@ -39,6 +39,7 @@
 #include "server/doorbell.h"
 #include "server/notify.h"
 #include "server/pki.h"
+#include "server/posture.h"
 #include "server/rollout.h"
 #include "server/store.h"
 #include "server/upgrade.h"
@@ -749,6 +750,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	ctx.rollout = rollout_new(&ctx, http);
+	ctx.posture = posture_new(&ctx);
 	ctx.metrics = metrics_new();
 	if (ctx.metrics) {
 		http_on_answer(http, metrics_answered, ctx.metrics);
@@ -762,7 +764,7 @@ int main(int argc, char **argv)
 		notify_set_frontends(ctx.notify, ctx.frontends);
 	}
 	if (!ctx.notify || !ctx.backups || !ctx.deploy || !ctx.alerts || !ctx.metrics ||
-	    !ctx.rollout ||
+	    !ctx.rollout || !ctx.posture ||
 	    !loop_every(loop, 1000, on_second, &ctx) ||
 	    !loop_every(loop, (uint64_t)cfg.verify_interval * 1000, on_verify, &ctx) ||
 	    !loop_every(loop, (uint64_t)(cfg.tasks_expire < 60 ? cfg.tasks_expire : 60) * 1000,
@@ -780,6 +782,7 @@ out:
 	alerts_free(ctx.alerts);
 	licenses_free(ctx.licenses);
 	rollout_free(ctx.rollout);
+	posture_free(ctx.posture);
 	backups_free(ctx.backups);
 	deploy_free(ctx.deploy);
 	http_free(http);

@@ -503,6 +503,24 @@ try {
 	await page.waitForSelector('#upgrade-counts:has-text("Upgraded 0")');
 	await shot('agent-upgrades');
 
+	step('posture: the agent non-compliant with the reasons, a policy server\'s token made and revoked');
+	await page.click('nav a[data-page=posture]');
+	await page.waitForSelector(`#posture-clients tr[data-compliant=false]:has-text("${host}") div[data-check=realtime]`);
+	await page.waitForSelector(`#posture-clients tr:has-text("${host}") div[data-check=full_scan]:has-text("no full scan completed in the last 7 days")`);
+	await page.selectOption('#posture-only', 'compliant');
+	await page.waitForSelector('#posture-clients td:text("None.")');
+	await page.selectOption('#posture-only', 'noncompliant');
+	await page.waitForSelector(`#posture-clients tr:has-text("${host}")`);
+	await page.fill('#posture-token-name', 'radius-1');
+	await page.click('#posture-token-make');
+	const postureToken = await (await page.waitForSelector('#posture-token-value')).textContent();
+	assert.match(postureToken, /^[0-9a-f]{64}$/);
+	await page.waitForSelector('#posture-tokens tr[data-token] td:text("radius-1")');
+	await shot('posture');
+	await page.click('#posture-tokens tr[data-token] button:text("Revoke")');
+	await page.waitForSelector('.toast:has-text("revoked")');
+	await page.waitForSelector('#posture-tokens tr[data-token]', { state: 'detached' });
+
 	step('deployment: the command for a domain, a deployment in progress, cancelled');
 	await page.click('nav a[data-page=deploy]');
 	await page.waitForSelector('#deploy-packages tr[data-file="ward-agent_1.2.3-1_amd64.deb"] td:text("served")');

@@ -286,7 +286,7 @@ class ConsoleBrowserTest(unittest.TestCase):
         for name in ("signin", "dashboard", "agents", "settings", "updates",
                      "smart-protection", "logs", "administrators", "read-only",
                      "agent-protection", "scan-now", "quarantine", "dashboard-detections",
-                     "licenses", "agent-upgrades"):
+                     "licenses", "agent-upgrades", "posture"):
             self.assertTrue(os.path.getsize(os.path.join(SHOTS, f"{name}.png")) > 10000, name)
         # The console changed admin's password: the initial one's file is
         # gone, and so are the sessions it opened.

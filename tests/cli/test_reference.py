@@ -67,7 +67,7 @@ class Reference(unittest.TestCase):
         # issue 16 added Scan Now, tasks and the quarantine, agents' routes too;
         # issue 18 the backups, holding deliveries, the metrics, deployments and alerts;
         # issue 19 the licenses and agent upgrades).
-        self.assertEqual(len(routes), 82)
+        self.assertEqual(len(routes), 86)
         man = ward("--print-reference", "man").stdout
         for words in ["client move-server", "export", "import", "logs", "sps revoke",
                       "scan-now", "task cancel", "quarantine restore", "deploy script"]:

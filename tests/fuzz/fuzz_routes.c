@@ -3,8 +3,8 @@
  * (api_handle(), which also serves the integrated smart protection
  * server's routes, the same code as ward-sps's) against a real store in a
  * scratch directory, as a request made in memory (http_local_request(),
- * no socket). The input's first byte picks the route (the operation table,
- * then the smart protection lookup); up to the first newline comes the
+ * no socket). The input's first byte picks the route (routes[] below:
+ * the operations and the smart protection lookup); up to the first newline comes the
  * query string ("a=1&b=2", not decoded), the rest is the body. Each route
  * gets the credential it asks for (an administrator's session, the
  * enrollment token, in a deployment's path too, an agent's or a smart
@@ -30,6 +30,7 @@
 #include "server/licenses.h"
 #include "server/metrics.h"
 #include "server/pki.h"
+#include "server/posture.h"
 #include "server/rollout.h"
 #include "server/logs.h"
 #include "server/session.h"
@@ -48,7 +49,7 @@ struct cred {
 static struct config cfg;
 static struct api_ctx ctx;
 static struct http_server *srv;
-static struct cred admin, enroll, sps_enroll, agent, sps;
+static struct cred admin, enroll, sps_enroll, agent, sps, posture;
 
 static void fail(const char *what, const char *msg)
 {
@@ -105,6 +106,15 @@ static void ensure(enum ops_auth auth)
 				    msg, sizeof(msg)) != SERR_OK)
 			fail("enrollment token", msg);
 		return;
+	case OPS_AUTH_POSTURE:
+		if (store_token_check(ctx.st, posture.hash, STORE_TOKEN_POSTURE, now, 0, who,
+				      sizeof(who), NULL) == SERR_OK)
+			return;
+		new_token(&posture, false);
+		if (store_token_put(ctx.st, posture.hash, STORE_TOKEN_POSTURE, "radius",
+				    now + 86400, 0, msg, sizeof(msg)) != SERR_OK)
+			fail("posture token", msg);
+		return;
 	case OPS_AUTH_SPS_ENROLL:
 		/* Good for one enrollment: made again once spent. */
 		if (store_token_check(ctx.st, sps_enroll.hash, STORE_TOKEN_SPS_ENROLL, now, 0, who,
@@ -152,6 +162,8 @@ static const struct cred *cred_of(enum ops_auth auth)
 		return &enroll;
 	case OPS_AUTH_SPS_ENROLL:
 		return &sps_enroll;
+	case OPS_AUTH_POSTURE:
+		return &posture;
 	case OPS_AUTH_AGENT:
 	case OPS_AUTH_COMPONENTS:
 		return &agent;
@@ -262,7 +274,8 @@ static void setup(void)
 	if (!ctx.licenses)
 		fail("licenses", msg);
 	ctx.rollout = rollout_new(&ctx, srv);
-	if (!ctx.rollout)
+	ctx.posture = posture_new(&ctx);
+	if (!ctx.rollout || !ctx.posture)
 		fail("rollout", "out of memory");
 	http_on_answer(srv, metrics_answered, ctx.metrics);
 	p = sps_pattern_load(scratch_file("hashes.wsp", pattern, sizeof(pattern) - 1), 7, msg,
@@ -294,6 +307,59 @@ static void split_query(char *q, const char **pairs, size_t max)
 	pairs[n] = NULL;
 }
 
+/* The routes in the order an input's first byte picks them: ops.def's
+ * order when the seeds were made, then the smart protection lookup, then
+ * each operation added since, at the end, so that an operation put in
+ * ops.def does not send the seeds to other routes. setup() checks that
+ * each operation has its place. */
+#define ROUTE_LOOKUP OPS_COUNT
+static const unsigned routes[] = {
+	OPS_HEALTH, OPS_LOGIN, OPS_LOGOUT, OPS_SESSION, OPS_ADMIN_PASSWD, OPS_ADMIN_LIST,
+	OPS_ADMIN_ADD, OPS_ADMIN_REMOVE, OPS_ADMIN_ROLE, OPS_OVERVIEW, OPS_TREE,
+	OPS_DOMAIN_CREATE, OPS_DOMAIN_RENAME, OPS_DOMAIN_MOVE, OPS_DOMAIN_DELETE,
+	OPS_CLIENT_LIST, OPS_CLIENT_SHOW, OPS_CLIENT_MOVE, OPS_CLIENT_VERIFY,
+	OPS_CLIENT_MOVE_SERVER, OPS_CLIENT_REMOVE, OPS_CLIENT_REMOVED, OPS_CLIENT_RESTORE,
+	OPS_ENROLL_TOKENS, OPS_ENROLL_TOKEN_NEW, OPS_ENROLL_TOKEN_REVOKE, OPS_EXPORT, OPS_IMPORT,
+	OPS_SETTINGS_KEYS, OPS_SETTINGS_GET, OPS_SETTINGS_SET, OPS_SETTINGS_UNSET,
+	OPS_NOTIFY_QUEUE, OPS_NOTIFY_PAUSE, OPS_NOTIFY_RESUME, OPS_NOTIFY_CANCEL,
+	OPS_GROUPING_GET, OPS_GROUPING_SET, OPS_SOURCES_GET, OPS_SOURCES_SET, OPS_SPS_GET,
+	OPS_SPS_SET, OPS_SPS_SERVERS, OPS_SPS_TOKEN_NEW, OPS_SPS_DISABLE, OPS_SPS_ENABLE,
+	OPS_SPS_REVOKE, OPS_SPS_ENROLL, OPS_SPS_HEARTBEAT, OPS_METRICS, OPS_BACKUP_CREATE,
+	OPS_BACKUP_LIST, OPS_DEPLOY_SCRIPT, OPS_DEPLOY_LIST, OPS_DEPLOY_CANCEL,
+	OPS_DEPLOY_PACKAGES, OPS_ALERT_CHANNELS, OPS_ALERT_CHANNEL_SET, OPS_ALERT_CHANNEL_REMOVE,
+	OPS_ALERT_CHANNEL_TEST, OPS_ALERT_RULES, OPS_ALERT_RULE_SET, OPS_ALERT_RULE_REMOVE,
+	OPS_ALERT_LOG, OPS_LICENSE_LIST, OPS_LICENSE_ADD, OPS_LICENSE_REMOVE,
+	OPS_AGENT_UPGRADE_STATUS, OPS_AGENT_UPGRADE_START, OPS_AGENT_UPGRADE_PAUSE,
+	OPS_AGENT_UPGRADE_RESUME, OPS_AGENT_UPGRADE_CANCEL, OPS_UPDATE_STATUS, OPS_UPDATE_NOW,
+	OPS_UPDATE_AGENTS, OPS_UPDATE_ROTATE_KEY, OPS_UPDATE_SETTINGS, OPS_UPDATE_CONFIGURE,
+	OPS_SCAN_NOW, OPS_TASK_LIST, OPS_TASK_SHOW, OPS_TASK_CANCEL, OPS_QUARANTINE_LIST,
+	OPS_QUARANTINE_RESTORE, OPS_QUARANTINE_DELETE, OPS_LOGS, OPS_AGENT_ENROLL,
+	OPS_AGENT_EVENTS, OPS_AGENT_ACK, OPS_AGENT_HEARTBEAT, OPS_AGENT_SOURCE, OPS_AGENT_SPS,
+	OPS_AGENT_UPDATE, OPS_AGENT_DOWNLOAD, OPS_AGENT_DETECTIONS, OPS_AGENT_TASKS,
+	OPS_AGENT_QUARANTINE, OPS_AGENT_QUARANTINE_FILE, OPS_DEPLOY_INSTALL, OPS_DEPLOY_PACKAGE,
+	OPS_DEPLOY_REPORT, ROUTE_LOOKUP, OPS_POSTURE, OPS_POSTURE_HOST, OPS_POSTURE_TOKENS,
+	OPS_POSTURE_TOKEN_NEW, OPS_POSTURE_TOKEN_REVOKE
+};
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* Aborts, naming it, when an operation has no place in routes[], or two. */
+static void check_routes(void)
+{
+	unsigned seen[OPS_COUNT + 1] = { 0 }, i;
+
+	for (i = 0; i < NROUTES; i++)
+		seen[routes[i]]++;
+	for (i = 0; i <= OPS_COUNT; i++) {
+		if (seen[i] != 1) {
+			fprintf(stderr, "fuzz_routes: route %u (%s) is %u times in routes[]: "
+				"append each new operation once\n", i, i < OPS_COUNT ?
+				ops_table()[i].path : "the lookup", seen[i]);
+			abort();
+		}
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static bool ready;
@@ -309,11 +375,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	if (!ready) {
+		check_routes();
 		setup();
 		ready = true;
 	}
-	pick = data[0] % (OPS_COUNT + 1);
-	if (pick == OPS_COUNT) {
+	pick = routes[data[0] % NROUTES];
+	if (pick == ROUTE_LOOKUP) {
 		method = "POST";
 		path = "/sps/v1/lookup";
 		c = NULL;

@@ -212,6 +212,41 @@ class AgentTasksTest(Fixture, unittest.TestCase):
         self.assertIn("action_error", det)
         self.assertFalse(os.path.exists(victim))
 
+    def posture(self):
+        """The client's posture checks that fail: {check: message}."""
+        uuid = self.agent.credential()["uuid"]
+        _, p = self.call("GET", f"/api/v1/posture/host?uuid={uuid}")
+        return {r["check"]: r["message"] for r in p["reasons"]}
+
+    def test_posture_reports(self):
+        """What the agent tells the posture report: the full scan (of
+        scan.paths) it completed, and a threat a pass left in place until
+        its file is gone."""
+        d, victim = self.eicar_in("posture")
+        self.setting("scan.paths", [d])
+        self.setting("action.malware.first", "pass")
+        try:
+            done = self.ward("scan-now", f"client:{self.client}", "--json")
+            self.assertEqual(done.returncode, 0, done.stderr)
+            tid = json.loads(done.stdout)["tasks"][0]["task"]
+            self.wait_task(tid)
+        finally:
+            self.setting("action.malware.first", "quarantine")
+        wait_for(lambda: "threats" in self.posture(), what="the threat left in the posture")
+        self.assertRegex(self.posture()["threats"], r"^1 detection left unresolved \(the "
+                         rf"newest: Demo\.Eicar\S* in {re.escape(victim)}\)$")
+        # Real time is off here; the rest holds: the full scan just done.
+        self.assertEqual(sorted(self.posture()), ["realtime", "threats"])
+        _, c = self.call("GET", f"/api/v1/client?id={self.client}")
+        full = c["status"]["last_full_scan"]
+        self.assertEqual((full["source"], full["task"]), ("scan_now", tid))
+        self.assertLessEqual(abs(full["finished"] - time.time()), 60)
+        # The file gone, the next status has no threat.
+        os.unlink(victim)
+        self.wait_task(self.scan_now(self.fresh_dir("posture-other")))
+        wait_for(lambda: sorted(self.posture()) == ["realtime"],
+                 what="the threat forgotten with its file")
+
     def test_central_copy(self):
         d, victim = self.eicar_in("central")
         self.setting("quarantine.central", True)

@@ -15,12 +15,14 @@ import * as deploy from './deploy.js';
 import * as alerts from './alerts.js';
 import * as licenses from './licenses.js';
 import * as upgrades from './upgrades.js';
+import * as posture from './posture.js';
 
 const pages = [
 	{ id: 'dashboard', title: 'Dashboard', mod: dashboard },
 	{ id: 'agents', title: 'Agents', mod: agents },
 	{ id: 'deploy', title: 'Deployment', mod: deploy },
 	{ id: 'upgrades', title: 'Agent upgrades', mod: upgrades },
+	{ id: 'posture', title: 'Posture', mod: posture },
 	{ id: 'settings', title: 'Global agent settings', mod: global },
 	{ id: 'updates', title: 'Updates', mod: updates },
 	{ id: 'smart', title: 'Smart protection', mod: sps },

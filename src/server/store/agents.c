@@ -417,16 +417,27 @@ enum serr store_deliveries_cancel(struct store *st, int64_t client, int64_t *n)
 			       client);
 }
 
-enum serr store_clients_each(struct store *st, int64_t only,
+/* store_clients_each(), with each client's effective settings as
+ * "settings" when settings is true. */
+static enum serr each_client(struct store *st, int64_t only, bool settings,
 			     int (*fn)(json_t *c, void *arg), void *arg)
 {
 #define CLIENT_COLUMNS "SELECT c.node, c.uuid, c.hostname, n.parent, c.last_seen, " \
 	"c.eff_version, c.acked_version, c.status, c.roaming, c.state, c.seen_observed, " \
-	"c.last_scan FROM "
+	"c.last_scan"
+#define ALL " FROM clients c JOIN nodes n ON n.id = c.node ORDER BY c.node"
+#define ONE " FROM clients c JOIN nodes n ON n.id = c.node WHERE c.node = ?"
+#define SUB " FROM sub JOIN clients c ON c.node = sub.id JOIN nodes n ON n.id = c.node " \
+	"ORDER BY c.node"
 	/* Three statements, not one with "?1 = 0 OR": that would read every
 	 * client to show one; and a client by its key, not as a subtree,
 	 * which PostgreSQL reads every node for (a recursive query's rows
-	 * are estimated, and a client has none below it). */
+	 * are estimated, and a client has none below it). The settings
+	 * (kilobytes each) only when asked for. */
+	static const char *const sql[2][3] = {
+		{ CLIENT_COLUMNS ALL, CLIENT_COLUMNS ONE, SUBTREE_CTE CLIENT_COLUMNS SUB },
+		{ CLIENT_COLUMNS ", c.eff_json" ALL, CLIENT_COLUMNS ", c.eff_json" ONE,
+		  SUBTREE_CTE CLIENT_COLUMNS ", c.eff_json" SUB } };
 	enum store_kind kind = STORE_KIND_DOMAIN;
 	enum serr err = only == 0 ? SERR_OK : store_node_kind(st, only, &kind, NULL, 0);
 	struct db_stmt *stmt = NULL;
@@ -440,16 +451,14 @@ enum serr store_clients_each(struct store *st, int64_t only,
 	if (err != SERR_OK)
 		return err;
 	if (only == 0)
-		stmt = store_prepare(st, NULL, 0, CLIENT_COLUMNS "clients c JOIN nodes n ON "
-				     "n.id = c.node ORDER BY c.node", "");
-	else if (kind == STORE_KIND_CLIENT)
-		stmt = store_prepare(st, NULL, 0, CLIENT_COLUMNS "clients c JOIN nodes n ON "
-				     "n.id = c.node WHERE c.node = ?", "i", only);
+		stmt = store_prepare(st, NULL, 0, sql[settings][0], "");
 	else
-		stmt = store_prepare(st, NULL, 0, SUBTREE_CTE CLIENT_COLUMNS "sub JOIN clients c "
-				     "ON c.node = sub.id JOIN nodes n ON n.id = c.node ORDER BY "
-				     "c.node", "i", only);
+		stmt = store_prepare(st, NULL, 0, sql[settings][kind == STORE_KIND_CLIENT ? 1 : 2],
+				     "i", only);
 #undef CLIENT_COLUMNS
+#undef ALL
+#undef ONE
+#undef SUB
 	if (!stmt)
 		return SERR_DB;
 	while (!stop && db_step(stmt, &err, NULL, 0)) {
@@ -473,6 +482,9 @@ enum serr store_clients_each(struct store *st, int64_t only,
 					    json_integer(held ? held->observed :
 							 db_column_int(stmt, 10)));
 			json_object_set_new(obj, "last_scan", db_column_json(stmt, 11, true));
+			if (settings)
+				json_object_set_new(obj, "settings",
+						    db_column_json(stmt, 12, true));
 		}
 		if (!obj) {
 			err = SERR_NOMEM;
@@ -483,6 +495,18 @@ enum serr store_clients_each(struct store *st, int64_t only,
 	}
 	db_finalize(stmt);
 	return err;
+}
+
+enum serr store_clients_each(struct store *st, int64_t only,
+			     int (*fn)(json_t *c, void *arg), void *arg)
+{
+	return each_client(st, only, false, fn, arg);
+}
+
+enum serr store_clients_each_settings(struct store *st, int64_t only,
+				      int (*fn)(json_t *c, void *arg), void *arg)
+{
+	return each_client(st, only, true, fn, arg);
 }
 
 enum serr store_client_set_state(struct store *st, int64_t id, const char *state)
