@@ -4,7 +4,6 @@ wardd with one agent; the commands it prints work as printed, from another
 folder, and Ctrl-C stops everything."""
 import os
 import re
-import shlex
 import signal
 import subprocess
 import sys

@@ -120,7 +120,7 @@ class TasksTest(unittest.TestCase):
         self.assertEqual(last, {"task": ta, "source": "scan_now", "started": now,
                                 "finished": now + 1, "state": "completed", "files": 120,
                                 "bytes": 99999, "detections": 2})
-        _, listed = self.admin_call("GET", f"/api/v1/clients")
+        _, listed = self.admin_call("GET", "/api/v1/clients")
         self.assertEqual([c["last_scan"] for c in listed["clients"] if c["id"] == self.a.id],
                          [last])
         log = self.events(self.a.id)
