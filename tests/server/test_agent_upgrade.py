@@ -253,6 +253,15 @@ class AgentUpgradeTest(unittest.TestCase):
                          (f"versions/{OLD}", OLD))
         wait_for(lambda: [a["state"] for a in self.api("GET", "/api/v1/agent-upgrade")[
             "agents"]] == ["restart_pending"], what="the agent listed waiting")
+        # A restart may take days: the staged task outlives tasks.expire
+        # (10 s here) while its agent reports the version pending.
+        self.assertEqual(self.server.stop(), 0)
+        with open(self.server.conf, "a") as f:
+            f.write("[tasks]\nexpire = 10s\n")
+        self.server.start()
+        self.admin = self.server.login()
+        time.sleep(25)
+        self.assertEqual(self.upgrades()[0]["state"], "running", self.upgrades()[0])
         self.restart_agent()
         self.wait_task("completed")
         wait_for(lambda: self.status().get("package_version") == "0.1.0-2",

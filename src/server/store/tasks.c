@@ -365,6 +365,49 @@ enum serr store_tasks_list(struct store *st, const struct store_task_filter *f, 
 		"iissiii", f->node, f->id, f->state, f->kind, f->since, f->before, f->limit);
 }
 
+/* The version a client's newest status says waits for a restart
+ * (status.restart_pending.version), into a new string in *version. */
+static int pending_of(json_t *c, void *arg)
+{
+	const char *v = json_string_value(json_object_get(json_object_get(json_object_get(
+		c, "status"), "restart_pending"), "version"));
+
+	*(char **)arg = v ? strdup(v) : NULL;
+	return 1;
+}
+
+/* An agent upgrade staged for the next restart (docs/protocol.md, "Agent
+ * upgrades") stays running for as long as the restart takes, days maybe:
+ * while its agent reports that version pending, its task is not expired
+ * but counted as heard of now. */
+static enum serr keep_staged(struct store *st, int64_t older, int64_t now)
+{
+	json_t *rows = NULL, *r, *args;
+	enum serr err = store_sql_rows(st, 0, &rows, "SELECT id, client, args FROM tasks WHERE "
+				       "kind = 'agent_upgrade' AND state = 'running' AND "
+				       "updated < ?", "i", now - older);
+	const char *want;
+	char *pending;
+	size_t i;
+
+	json_array_foreach(err == SERR_OK ? rows : NULL, i, r) {
+		pending = NULL;
+		args = json_loads(json_string_value(json_object_get(r, "args")), 0, NULL);
+		want = json_string_value(json_object_get(args, "version"));
+		err = store_clients_each(st, json_integer_value(json_object_get(r, "client")),
+					 pending_of, &pending);
+		if (err == SERR_OK && pending && want && strcmp(pending, want) == 0)
+			err = store_sql_exec(st, NULL, 0, "UPDATE tasks SET updated = ? WHERE id = ?",
+					     "ii", now, json_integer_value(json_object_get(r, "id")));
+		free(pending);
+		json_decref(args);
+		if (err != SERR_OK)
+			break;
+	}
+	json_decref(rows);
+	return err;
+}
+
 enum serr store_tasks_expire(struct store *st, int64_t older, int64_t now, int64_t *n)
 {
 	enum serr err = store_begin(st, NULL, 0);
@@ -374,11 +417,13 @@ enum serr store_tasks_expire(struct store *st, int64_t older, int64_t now, int64
 	*n = 0;
 	if (err != SERR_OK)
 		return err;
+	err = keep_staged(st, older, now);
 	snprintf(what, sizeof(what), "failed: expired (no report from its agent for %llds, "
 		 "tasks.expire)", (long long)older);
-	stmt = store_prepare(st, NULL, 0, "SELECT id, client, kind FROM tasks WHERE " TASK_OPEN
-			     " AND updated < ?", "i", now - older);
-	if (!stmt)
+	stmt = err == SERR_OK ? store_prepare(st, NULL, 0, "SELECT id, client, kind FROM tasks "
+					      "WHERE " TASK_OPEN " AND updated < ?", "i",
+					      now - older) : NULL;
+	if (err == SERR_OK && !stmt)
 		err = SERR_DB;
 	while (err == SERR_OK && db_step(stmt, &err, NULL, 0)) {
 		err = task_event(st, db_column_int(stmt, 1), db_column_int(stmt, 0),
