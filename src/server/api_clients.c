@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "server/api_clients.h"
+#include "server/licenses.h"
 
 /* A client's connection state: moved (to another server), online (event
  * channel open, or seen within agents.offline_after), inactive (not seen
@@ -158,13 +159,43 @@ struct move_to {
 	const char *path, *who;
 };
 
+/* Refuses (SERR_LICENSE, msg saying why) moving client id into domain
+ * when the domain would switch it to what no active license covers (its
+ * smart scan or real-time scanning, where the client has no value of its
+ * own), as placing the setting would be. */
+static enum serr move_licensed(struct api_ctx *ctx, int64_t id, int64_t domain, char *msg,
+			       size_t len)
+{
+	static const char *const keys[] = { "scan_method", "realtime.enabled" };
+	json_t *own = NULL, *eff = NULL, *there = NULL, *v;
+	enum serr err = store_settings_get(ctx->st, id, &own, &eff, msg, len);
+	int service;
+	size_t i;
+
+	if (err == SERR_OK)
+		err = store_settings_get(ctx->st, domain, NULL, &there, msg, len);
+	for (i = 0; err == SERR_OK && i < sizeof(keys) / sizeof(keys[0]); i++) {
+		v = json_object_get(there, keys[i]);
+		if (!json_object_get(own, keys[i]) && v &&
+		    !json_equal(v, json_object_get(eff, keys[i])) &&
+		    (service = licenses_setting_service(keys[i], v)) >= 0)
+			err = licenses_switch(ctx->licenses, service, msg, len);
+	}
+	json_decref(own);
+	json_decref(eff);
+	json_decref(there);
+	return err;
+}
+
 static enum serr move_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
 			  size_t len)
 {
 	const struct move_to *m = arg;
-	enum serr err = store_client_move(ctx->st, id, m->domain, msg, len);
+	enum serr err = move_licensed(ctx, id, m->domain, msg, len);
 	char note[300];
 
+	if (err == SERR_OK)
+		err = store_client_move(ctx->st, id, m->domain, msg, len);
 	if (err == SERR_OK) {
 		snprintf(note, sizeof(note), "moved to %s by %s", m->path, m->who);
 		store_event_add(ctx->st, "system", id, 0, note);

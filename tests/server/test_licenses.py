@@ -197,6 +197,15 @@ class LicenseTest(unittest.TestCase):
         lab = next(r for r in result["results"] if r["path"] == "/eu/lab")
         self.assertFalse(lab["ok"], result)
         self.assertIn("needs an active smart-scan license", lab["error"])
+        # Nor by moving a client into /eu, unless it keeps a method of its own.
+        wire, = AgentWire.enrolled(self.server, self.root, "mover")
+        moved = self.api("POST", "/api/v1/clients/move", {"ids": [wire.id], "to": "/eu"})
+        self.assertEqual(moved["moved"], 0, moved)
+        self.assertIn("needs an active smart-scan license", moved["results"][0]["error"])
+        self.api("PUT", "/api/v1/settings", {"scope": f"client:{wire.id}", "key": "scan_method",
+                                            "value": "conventional"})
+        moved = self.api("POST", "/api/v1/clients/move", {"ids": [wire.id], "to": "/eu"})
+        self.assertEqual(moved["moved"], 1, moved)
         self.api("DELETE", "/api/v1/settings?scope=domain:/eu&key=scan_method")
         self.api("DELETE", "/api/v1/settings?scope=domain:/eu/lab&key=scan_method")
 
