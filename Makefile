@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build install deb run test test-unit test-asan check-fresh fuzz bench bench-scan bench-server bench-scale bench-updates bench-smart bench-console bench-attack bench-realtime bench-backup bench-clamd style clean
+.PHONY: all deps build install deb run test test-unit test-asan check-fresh fuzz bench bench-scan bench-server bench-scale bench-updates bench-upgrades bench-smart bench-console bench-attack bench-realtime bench-backup bench-clamd style clean
 
 all: build
 
@@ -74,7 +74,7 @@ fuzz: deps
 # The benchmarks: ward scan against clamscan and clamd (about 25 min),
 # wardd holding 10,000 simulated agents (about 5 min), and signature
 # updates: delta sizes and 1,000 agents updating under the download cap.
-bench: bench-scan bench-server bench-updates bench-smart bench-console
+bench: bench-scan bench-server bench-updates bench-upgrades bench-smart bench-console
 
 bench-scan: build
 	@python3 bench/run.py --ward $(BUILD)/bin/ward $(BENCH_ARGS)
@@ -95,6 +95,11 @@ bench-scale: build
 
 bench-updates: build
 	@python3 bench/updates.py --bin $(BUILD)/bin $(BENCH_UPDATES_ARGS)
+
+# 1,000 simulated agents upgraded to a new agent version under a cap of 50
+# downloads, then rolling a broken one back; 3 rounds of each (bench/upgrades.py).
+bench-upgrades: build
+	@python3 bench/upgrades.py --bin $(BUILD)/bin $(BENCH_UPGRADES_ARGS)
 
 bench-smart: build
 	@python3 bench/smart.py --bin $(BUILD)/bin $(BENCH_SMART_ARGS)

@@ -28,6 +28,17 @@
  * downloads every step's payload, waiting out 503 answers for their
  * Retry-After plus random jitter; the run ends when every agent holds the
  * newest version, and the summary gives the time the last one took.
+ *
+ * With --upgrade-from VERSION --platform OS/ARCH, each agent reports
+ * itself as ward-agent VERSION installed in versioned directories under
+ * its supervisor, and takes the agent_upgrade tasks its polls bring as
+ * ward-agent does (docs/protocol.md, "Agent upgrades"): it reports the
+ * task running, downloads the offer's package (waiting out 503 answers as
+ * above) and checks its size; then the new version reports its status
+ * and the task completed, or with --broken it "crashes" and the old
+ * version reports the task failed and keeps reporting the old version.
+ * The summary counts the upgrades and the rollbacks; the run goes on
+ * until it is stopped.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -50,7 +61,8 @@
 /* Agents per multi handle. */
 #define GROUP_AGENTS 256
 
-enum lg_state { LG_ENROLL, LG_POLL, LG_ACK, LG_WAIT, LG_PLAN, LG_DOWNLOAD, LG_DONE };
+enum lg_state { LG_ENROLL, LG_POLL, LG_ACK, LG_WAIT, LG_PLAN, LG_DOWNLOAD, LG_DONE,
+		LG_TASK_RUN, LG_PACKAGE, LG_BEAT, LG_TASK_END };
 
 struct lg_agent {
 	int idx;
@@ -79,6 +91,14 @@ struct lg_agent {
 	bool setting_up;       /* counted in *setups until that connection is made */
 	bool queued;           /* in lg.queue, due and waiting for a setup */
 	int *setups;
+	/* upgrade mode */
+	char pkg_version[64];  /* the version it runs */
+	int64_t tasks_seen;    /* the highest task id an answer brought */
+	int64_t task;          /* the agent_upgrade task taken, 0: none */
+	int64_t task_started;
+	char offer_file[128], offer_version[64];
+	long long offer_size;
+	enum lg_state retry_st; /* the step of the task to do again after a wait */
 };
 
 struct lg;
@@ -121,6 +141,10 @@ struct lg {
 	FILE *acks;             /* "CLIENT VERSION" once acknowledged, or NULL */
 	const char *component;  /* update mode, else NULL */
 	long have;
+	const char *upgrade_from; /* upgrade mode, else NULL */
+	char os[64], arch[32];
+	bool broken;
+	long upgraded, rolled_back;
 	/* counters */
 	long deliveries, polls_empty, errors, enrolled, status_sent;
 	/* failed requests by cause: timed out, not connected, cut off (any
@@ -223,7 +247,7 @@ static void start(struct lg *lg, struct lg_agent *a, const char *path, char *bod
 	free(a->in);
 	a->in = NULL;
 	a->inlen = 0;
-	a->discard = a->st == LG_DOWNLOAD;
+	a->discard = a->st == LG_DOWNLOAD || a->st == LG_PACKAGE;
 	curl_easy_setopt(a->h, CURLOPT_URL, url);
 	if (body)
 		curl_easy_setopt(a->h, CURLOPT_POSTFIELDS, body);
@@ -239,18 +263,40 @@ static void start(struct lg *lg, struct lg_agent *a, const char *path, char *bod
 	curl_multi_add_handle(lg->groups[a->idx / GROUP_AGENTS].multi, a->h);
 }
 
+/* Upgrade mode: the status of an agent installed in versioned directories
+ * under its supervisor, running a->pkg_version: a new string. */
+static char *upgrade_status(const struct lg *lg, const struct lg_agent *a)
+{
+	char *s = malloc(512);
+
+	if (s)
+		snprintf(s, 512, "{\"hostname\":\"loadgen-%d\",\"os\":\"loadgen\","
+			 "\"agent_version\":\"%s\",\"platform\":{\"os\":\"%s\",\"arch\":\"%s\"},"
+			 "\"install\":\"dir\",\"supervised\":true,\"package_version\":\"%s\","
+			 "\"scan_method\":\"conventional\",\"components\":{\"virus-pattern\":1}}",
+			 a->idx, a->pkg_version, lg->os, lg->arch, a->pkg_version);
+	return s;
+}
+
 static void start_poll(struct lg *lg, struct lg_agent *a)
 {
-	char *body = malloc(512);
+	char *body = malloc(1024), *status;
 	uint64_t now = now_ms();
 
 	if (!body)
 		return;
-	/* As ward-agent: status once 90% of the heartbeat interval passed. */
-	if (now + (uint64_t)lg->heartbeat_ms / 10 >= a->next_status) {
+	if (lg->upgrade_from) {
+		/* The status with every poll: what the rollout goes by. */
+		status = upgrade_status(lg, a);
+		snprintf(body, 1024, "{\"version\":%lld,\"tasks_seen\":%lld,\"status\":%s}",
+			 (long long)a->version, (long long)a->tasks_seen, status ? status : "{}");
+		free(status);
+		lg->status_sent++;
+	} else if (now + (uint64_t)lg->heartbeat_ms / 10 >= a->next_status) {
+		/* As ward-agent: status once 90% of the heartbeat interval passed. */
 		/* What a real agent reports, as far as the console shows it: a
 		 * scan method (every third agent smart), an address, components. */
-		snprintf(body, 512, "{\"version\":%lld,\"status\":{\"hostname\":\"loadgen-%d\","
+		snprintf(body, 1024, "{\"version\":%lld,\"status\":{\"hostname\":\"loadgen-%d\","
 			 "\"os\":\"loadgen\",\"agent_version\":\"loadgen\",\"settings_version\":"
 			 "%lld,\"ipv4\":[\"10.%d.%d.%d\"],\"scan_method\":\"%s\",\"components\":"
 			 "{\"%s\":1}}}", (long long)a->version, a->idx, (long long)a->version,
@@ -260,7 +306,7 @@ static void start_poll(struct lg *lg, struct lg_agent *a)
 		a->next_status = now + (uint64_t)lg->heartbeat_ms;
 		lg->status_sent++;
 	} else {
-		snprintf(body, 512, "{\"version\":%lld}", (long long)a->version);
+		snprintf(body, 1024, "{\"version\":%lld}", (long long)a->version);
 	}
 	a->st = LG_POLL;
 	start(lg, a, "/api/v1/agent/events", body, lg->long_poll + 30);
@@ -353,6 +399,175 @@ static void finished_update(struct lg *lg, struct lg_agent *a, long status, json
 	fprintf(stderr, "loadgen: update of agent %d: %ld\n", a->idx, status);
 	a->retry_at = now_ms() + 1000;
 	a->st = LG_WAIT;
+}
+
+/* Upgrade mode: takes the first agent_upgrade task of a poll's answer
+ * (one at a time; every id seen raises tasks_seen, so none comes twice). */
+static void take_tasks(struct lg_agent *a, const json_t *tasks)
+{
+	const json_t *t;
+	json_t *env, *desc;
+	json_int_t id, size;
+	const char *file, *version;
+	size_t i;
+
+	json_array_foreach(tasks, i, t) {
+		id = json_integer_value(json_object_get(t, "id"));
+		if (id <= a->tasks_seen)
+			continue;
+		a->tasks_seen = id;
+		if (a->task || strcmp(json_string_value(json_object_get(t, "kind")) ?
+				      json_string_value(json_object_get(t, "kind")) : "",
+				      "agent_upgrade") != 0)
+			continue;
+		env = json_loads(json_string_value(json_object_get(json_object_get(t, "offer"),
+								   "signed")) ?
+				 json_string_value(json_object_get(json_object_get(t, "offer"),
+								   "signed")) : "", 0, NULL);
+		desc = json_loads(json_string_value(json_object_get(env, "manifest")) ?
+				  json_string_value(json_object_get(env, "manifest")) : "", 0,
+				  NULL);
+		if (json_unpack(desc, "{s:s, s:I, s:s}", "file", &file, "size", &size, "version",
+				&version) == 0) {
+			a->task = id;
+			a->task_started = (int64_t)time(NULL);
+			snprintf(a->offer_file, sizeof(a->offer_file), "%s", file);
+			snprintf(a->offer_version, sizeof(a->offer_version), "%s", version);
+			a->offer_size = size;
+		}
+		json_decref(desc);
+		json_decref(env);
+	}
+}
+
+/* Upgrade mode: reports a->task in state (with error when failed). */
+static void report_task(struct lg *lg, struct lg_agent *a, const char *state,
+			const char *error)
+{
+	char *body = malloc(512);
+	int n;
+
+	if (!body)
+		return;
+	n = snprintf(body, 512, "{\"id\":%lld,\"state\":\"%s\",\"started\":%lld",
+		     (long long)a->task, state, (long long)a->task_started);
+	if (strcmp(state, "running") != 0)
+		n += snprintf(body + n, 512 - (size_t)n, ",\"finished\":%lld",
+			      (long long)time(NULL));
+	if (error)
+		n += snprintf(body + n, 512 - (size_t)n, ",\"error\":\"%s\"", error);
+	snprintf(body + n, 512 - (size_t)n, "}");
+	a->st = strcmp(state, "running") == 0 ? LG_TASK_RUN : LG_TASK_END;
+	start(lg, a, "/api/v1/agent/tasks", body, 60);
+}
+
+static void start_package(struct lg *lg, struct lg_agent *a)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/api/v1/agent/download?file=%s", a->offer_file);
+	a->st = LG_PACKAGE;
+	start(lg, a, path, NULL, 600);
+}
+
+/* Upgrade mode: the package is here and checked; the new version starts. */
+static void installed(struct lg *lg, struct lg_agent *a)
+{
+	char why[200];
+
+	if (lg->broken) {
+		/* It crashes at once; the supervisor brings the old one back,
+		 * which says why. */
+		snprintf(why, sizeof(why), "%s was killed by signal 11 (Segmentation fault); %s "
+			 "came back", a->offer_version, a->pkg_version);
+		report_task(lg, a, "failed", why);
+		return;
+	}
+	/* The new version's first status, then its report. */
+	snprintf(a->pkg_version, sizeof(a->pkg_version), "%s", a->offer_version);
+	a->st = LG_BEAT;
+	start(lg, a, "/api/v1/agent/heartbeat", upgrade_status(lg, a), 60);
+}
+
+/* What an agent with nothing running does next: its upgrade task, else
+ * its poll. */
+static void next(struct lg *lg, struct lg_agent *a)
+{
+	if (lg->upgrade_from && a->task && a->st != LG_TASK_END)
+		report_task(lg, a, "running", NULL);
+	else
+		start_poll(lg, a);
+}
+
+/* Upgrade mode: the end of a task report, download or heartbeat. */
+static void finished_upgrade(struct lg *lg, struct lg_agent *a, long status)
+{
+	struct curl_header *h;
+	long after = 1;
+
+	if (a->st == LG_TASK_RUN && status == 200) {
+		start_package(lg, a);
+		return;
+	}
+	if (a->st == LG_PACKAGE && status == 200 && (long long)a->inlen == a->offer_size) {
+		lg->downloads++;
+		lg->bytes += (long long)a->inlen;
+		installed(lg, a);
+		return;
+	}
+	if (a->st == LG_PACKAGE && status == 503) {
+		lg->refused++;
+		if (curl_easy_header(a->h, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK)
+			after = strtol(h->value, NULL, 10) > 0 ? strtol(h->value, NULL, 10) : 1;
+		a->retry_at = now_ms() + (uint64_t)after * 1000 +
+			      lg_random() % ((uint64_t)after * 1000 + 1);
+		a->retry_st = LG_PACKAGE;
+		a->st = LG_WAIT;
+		return;
+	}
+	if (a->st == LG_BEAT && status == 200) {
+		report_task(lg, a, "completed", NULL);
+		return;
+	}
+	/* 409: reported before (an answer lost); the task is over either way. */
+	if (a->st == LG_TASK_END && (status == 200 || status == 409)) {
+		if (lg->broken)
+			lg->rolled_back++;
+		else
+			lg->upgraded++;
+		a->task = 0;
+		lg->last_done = now_ms();
+		start_poll(lg, a);
+		return;
+	}
+	lg->errors++;
+	fprintf(stderr, "loadgen: upgrade of agent %d: %ld %s\n", a->idx, status,
+		a->in && a->st != LG_PACKAGE ? a->in : "");
+	a->retry_st = a->st;
+	a->retry_at = now_ms() + 1000;
+	a->st = LG_WAIT;
+}
+
+/* Upgrade mode: the step of its task an agent does again after a wait. */
+static void resume_upgrade(struct lg *lg, struct lg_agent *a)
+{
+	switch (a->retry_st) {
+	case LG_TASK_RUN:
+		report_task(lg, a, "running", NULL);
+		break;
+	case LG_BEAT:
+		installed(lg, a);
+		break;
+	case LG_TASK_END:
+		if (lg->broken)
+			installed(lg, a);
+		else
+			report_task(lg, a, "completed", NULL);
+		break;
+	default:
+		start_package(lg, a);
+		break;
+	}
 }
 
 /* Handles the end of a's transfer with HTTP status (0: no answer). */
@@ -466,6 +681,8 @@ static void finished(struct lg *lg, struct lg_agent *a, long status)
 		}
 		break;
 	case LG_POLL:
+		if (status == 200 && lg->upgrade_from)
+			take_tasks(a, json_object_get(ans, "tasks"));
 		if (status == 200 && json_unpack(ans, "{s:I}", "version", &version) == 0) {
 			answered(a);
 			lg->deliveries++;
@@ -478,10 +695,10 @@ static void finished(struct lg *lg, struct lg_agent *a, long status)
 				a->st = LG_ACK;
 				start(lg, a, "/api/v1/agent/ack", body, 30);
 			}
-		} else if (status == 204) {
-			lg->polls_empty++;
+		} else if (status == 204 || (status == 200 && lg->upgrade_from)) {
+			lg->polls_empty += status == 204;
 			answered(a);
-			start_poll(lg, a);
+			next(lg, a);
 		} else {
 			failed(lg, a, status);
 		}
@@ -500,11 +717,17 @@ static void finished(struct lg *lg, struct lg_agent *a, long status)
 			lg->nready++;
 		}
 		if (a->st == LG_ACK)
-			start_poll(lg, a);
+			next(lg, a);
 		break;
 	case LG_PLAN:
 	case LG_DOWNLOAD:
 		finished_update(lg, a, status, ans);
+		break;
+	case LG_TASK_RUN:
+	case LG_PACKAGE:
+	case LG_BEAT:
+	case LG_TASK_END:
+		finished_upgrade(lg, a, status);
 		break;
 	case LG_WAIT:
 	case LG_DONE:
@@ -550,6 +773,8 @@ static void resume(struct lg *lg, struct lg_agent *a)
 		start_download(lg, a);
 	else if (lg->component)
 		start_plan(lg, a);
+	else if (lg->upgrade_from && a->task)
+		resume_upgrade(lg, a);
 	else
 		start_poll(lg, a);
 }
@@ -609,6 +834,9 @@ int main(int argc, char **argv)
 		{ "spread", required_argument, NULL, 'p' },
 		{ "acks", required_argument, NULL, 'a' },
 		{ "setups", required_argument, NULL, 'S' },
+		{ "upgrade-from", required_argument, NULL, 'U' },
+		{ "platform", required_argument, NULL, 'P' },
+		{ "broken", no_argument, NULL, 'B' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lg lg = { .heartbeat_ms = 60000, .long_poll = 55,
@@ -635,6 +863,15 @@ int main(int argc, char **argv)
 		case 'a': acks_path = optarg; break;
 		case 'p': lg.spread = (int)lg_number(optarg, "spread"); break;
 		case 'S': lg.setup_max = (int)lg_number(optarg, "setups"); break;
+		case 'U': lg.upgrade_from = optarg; break;
+		case 'P':
+			if (sscanf(optarg, "%63[^/]/%31s", lg.os, lg.arch) != 2) {
+				fprintf(stderr, "ward-loadgen: --platform: expected OS/ARCH "
+					"(debian-12/amd64), not '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'B': lg.broken = true; break;
 		default: return 2;
 		}
 	}
@@ -644,7 +881,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: ward-loadgen --server URL --ca FILE --token ENROLL_TOKEN "
 			"--agents N [--heartbeat S] [--long-poll S] [--duration S] "
 			"[--events FILE] [--concurrency N] [--update COMPONENT --have N] "
-			"[--spread N] [--acks FILE] [--setups N]\n");
+			"[--spread N] [--acks FILE] [--setups N] [--upgrade-from VERSION "
+			"--platform OS/ARCH [--broken]]\n");
+		return 2;
+	}
+	if (lg.upgrade_from && (!lg.os[0] || strlen(lg.upgrade_from) >= 64)) {
+		fprintf(stderr, "ward-loadgen: --upgrade-from needs --platform OS/ARCH\n");
 		return 2;
 	}
 	if (lg.spread > 250 * 256) {
@@ -707,6 +949,8 @@ int main(int argc, char **argv)
 		curl_easy_setopt(a->h, CURLOPT_PREREQFUNCTION, on_prereq);
 		curl_easy_setopt(a->h, CURLOPT_PREREQDATA, a);
 		a->setups = &lg.setting_up;
+		if (lg.upgrade_from)
+			snprintf(a->pkg_version, sizeof(a->pkg_version), "%s", lg.upgrade_from);
 		/* With a server on loopback, agents connect to 127.0.0.1 to
 		 * 127.0.0.N (certificates still checked against the URL's name):
 		 * libcurl looks for a connection to reuse among all those to the
@@ -784,9 +1028,10 @@ int main(int argc, char **argv)
 			/* For the driver: counters as they grow. */
 			fprintf(stderr, "STATS %.1f deliveries %ld status_reports %ld errors %ld "
 				"(timeouts %ld refusals %ld cuts %ld 503 %ld) ready %d "
-				"failovers %ld\n", (double)(now - start_ms) / 1000.0,
-				lg.deliveries, lg.status_sent, lg.errors, lg.timeouts, lg.refusals,
-				lg.cuts, lg.unavailable, lg.nready, lg.failovers);
+				"failovers %ld upgraded %ld rolled_back %ld downloads %ld\n",
+				(double)(now - start_ms) / 1000.0, lg.deliveries, lg.status_sent,
+				lg.errors, lg.timeouts, lg.refusals, lg.cuts, lg.unavailable,
+				lg.nready, lg.failovers, lg.upgraded, lg.rolled_back, lg.downloads);
 			last_stats = now;
 		}
 		if (!announced && lg.nready == lg.n) {
@@ -795,7 +1040,13 @@ int main(int argc, char **argv)
 			announced = 1;
 		}
 	}
-	if (lg.component)
+	if (lg.upgrade_from)
+		printf("{\"agents\": %d, \"enrolled\": %ld, \"upgraded\": %ld, \"rolled_back\": "
+		       "%ld, \"downloads\": %ld, \"refused\": %ld, \"bytes\": %lld, "
+		       "\"errors\": %ld}\n",
+		       lg.n, lg.enrolled, lg.upgraded, lg.rolled_back, lg.downloads, lg.refused,
+		       lg.bytes, lg.errors);
+	else if (lg.component)
 		printf("{\"agents\": %d, \"enrolled\": %ld, \"updated\": %ld, \"downloads\": %ld, "
 		       "\"refused\": %ld, \"bytes\": %lld, \"seconds\": %.2f, \"errors\": %ld}\n",
 		       lg.n, lg.enrolled, lg.updated, lg.downloads, lg.refused, lg.bytes,

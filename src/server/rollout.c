@@ -174,15 +174,20 @@ struct walk {
 	int64_t queued;
 };
 
-/* Whether client id's effective agent.upgrade lets it be upgraded. */
-static bool allowed(struct rollout *r, int64_t id)
+/* Whether client c's effective agent.upgrade lets it be upgraded. */
+static bool allowed(struct rollout *r, const json_t *c)
 {
 	char *text = NULL, msg[200];
 	int64_t version;
 	json_t *eff;
 	bool ok = true;
 
-	if (store_agent_settings(r->ctx->st, id, &text, &version, msg, sizeof(msg)) != SERR_OK)
+	/* A listing read every client's settings with the clients. */
+	if (json_is_object(json_object_get(c, "settings")))
+		return strcmp(text_of(json_object_get(c, "settings"), "agent.upgrade"),
+			      "prevent") != 0;
+	if (store_agent_settings(r->ctx->st, json_integer_value(json_object_get(c, "id")), &text,
+				 &version, msg, sizeof(msg)) != SERR_OK)
 		return false;
 	eff = json_loads(text, 0, NULL);
 	ok = strcmp(text_of(eff, "agent.upgrade"), "prevent") != 0;
@@ -250,8 +255,7 @@ static enum stand stand_of(struct walk *w, json_t *c, const char *platform, cons
 	/* Its settings are read only when it could be offered one now, or
 	 * for a listing: a tick over a large fleet with no slot free reads
 	 * none. */
-	if ((!w->offer || w->free > 0) &&
-	    !allowed(w->r, json_integer_value(json_object_get(c, "id"))))
+	if ((!w->offer || w->free > 0) && !allowed(w->r, c))
 		return STAND_PREVENTED;
 	return STAND_PENDING;
 }
@@ -403,7 +407,10 @@ static bool walk(struct rollout *r, struct walk *w, json_t *rollout, bool hand_o
 		w->offer = true;
 		w->free = json_integer_value(json_object_get(rollout, "batch")) - busy;
 	}
-	return store_clients_each(r->ctx->st, node, walk_client, w) == SERR_OK;
+	/* A listing reads the settings of every client with them, in one
+	 * statement; a tick those of the few it may offer to, one by one. */
+	return (hand_out ? store_clients_each(r->ctx->st, node, walk_client, w) :
+		store_clients_each_settings(r->ctx->st, node, walk_client, w)) == SERR_OK;
 }
 
 static void walk_free(struct walk *w)
