@@ -397,8 +397,9 @@ static enum serr keep_staged(struct store *st, int64_t older, int64_t now)
 		err = store_clients_each(st, json_integer_value(json_object_get(r, "client")),
 					 pending_of, &pending);
 		if (err == SERR_OK && pending && want && strcmp(pending, want) == 0)
-			err = store_sql_exec(st, NULL, 0, "UPDATE tasks SET updated = ? WHERE id = ?",
-					     "ii", now, json_integer_value(json_object_get(r, "id")));
+			err = store_sql_exec(st, NULL, 0, "UPDATE tasks SET updated = ? WHERE "
+					     "id = ?", "ii", now,
+					     json_integer_value(json_object_get(r, "id")));
 		free(pending);
 		json_decref(args);
 		if (err != SERR_OK)
