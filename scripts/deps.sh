@@ -52,6 +52,12 @@ monitoring-plugins-basic libclamav-client-perl"
 # installs it (its default configuration, port 1812); the test's listens
 # on a port of its own.
 packages="$packages freeradius freeradius-rest freeradius-utils"
+# Users told of a restart the agent's update waits for: notify-send
+# (libnotify-bin), which the agent runs; its test gives a user a desktop
+# session as one runs: an X server (xvfb), a session bus (dbus-daemon, and
+# dbus-monitor from dbus-bin to see the call) and Debian's
+# notification-daemon.
+packages="$packages libnotify-bin xvfb dbus-daemon dbus-bin notification-daemon"
 # Node.js and npm run the browser tests; a machine that has them (any
 # version from 18 on) keeps its own, others get Debian's.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || packages="$packages nodejs npm"

@@ -8,7 +8,10 @@ crashes when it runs, and one that starts but never reaches the server,
 are rolled back by the agent's supervisor within the window, and the
 agent reports why; an agent whose agent.upgrade is "prevent" is held back,
 one on a platform no package serves is never offered one, and both are
-listed."""
+listed. An update postponed to a restart waits for it (a host's, by a new
+boot id), outliving tasks.expire, and the logged-in user is told on their
+terminal and by a desktop notification (root: a terminal and a session
+bus of nobody's)."""
 import json
 import os
 import pwd
@@ -55,6 +58,56 @@ def script(run_does):
     agent's check of the configuration."""
     return (f"#!/bin/sh\ncase \" $* \" in *\" run \"*) {run_does};; esac\n"
             f"exec {AGENT} \"$@\"\n").encode()
+
+
+class DesktopSession:
+    """A desktop session of user (a pwd entry) as a desktop has one: an X
+    server (Xvfb), the user's session bus at /run/user/UID/bus (which the
+    agent looks for) and a notification server on it (Debian's
+    notification-daemon); dbus-monitor records the Notifications calls."""
+
+    def __init__(self, test, user, root):
+        self.bus_dir = f"/run/user/{user.pw_uid}"
+        if os.path.exists(self.bus_dir):
+            raise AssertionError(f"{self.bus_dir} exists: a session of that user runs here")
+        os.makedirs(self.bus_dir, mode=0o700)
+        test.addCleanup(shutil.rmtree, self.bus_dir, True)
+        os.chown(self.bus_dir, user.pw_uid, user.pw_gid)
+        self.monitor_path = os.path.join(root, "dbus-monitor.txt")
+        self.procs = []
+        test.addCleanup(self.stop)
+        r, w = os.pipe()
+        self.start(["Xvfb", "-displayfd", str(w), "-nolisten", "tcp", "-ac"], pass_fds=(w,))
+        os.close(w)
+        with os.fdopen(r) as f:
+            display = ":" + f.readline().strip()
+        as_user = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}",
+                   "--clear-groups", "env", "HOME=/tmp", f"DISPLAY={display}",
+                   f"DBUS_SESSION_BUS_ADDRESS=unix:path={self.bus_dir}/bus"]
+        self.start(as_user + ["dbus-daemon", "--session", "--nofork", "--nopidfile",
+                              f"--address=unix:path={self.bus_dir}/bus"])
+        wait_for(lambda: os.path.exists(f"{self.bus_dir}/bus"), what="the session bus")
+        self.monitor = open(self.monitor_path, "w")
+        self.start(as_user + ["dbus-monitor", "interface='org.freedesktop.Notifications'"],
+                   stdout=self.monitor)
+        self.start(as_user + ["/usr/lib/notification-daemon/notification-daemon"])
+
+    def start(self, argv, **kw):
+        kw.setdefault("stdout", subprocess.DEVNULL)
+        self.procs.append(subprocess.Popen(argv, stderr=subprocess.DEVNULL, **kw))
+
+    def calls(self):
+        """What dbus-monitor recorded so far."""
+        with open(self.monitor_path) as f:
+            return f.read()
+
+    def stop(self):
+        for p in reversed(self.procs):
+            p.terminate()
+            p.wait(timeout=10)
+        self.procs = []
+        if not self.monitor.closed:
+            self.monitor.close()
 
 
 class VersionedAgent(Agent):
@@ -277,13 +330,15 @@ class AgentUpgradeTest(unittest.TestCase):
         boot = os.path.join(self.root, "boot_id")
         with open(boot, "w") as f:
             f.write("first-boot\n")
-        # A user logged in on a terminal: a pty of nobody's, in a utmp file.
+        # A user logged in on a terminal: a pty of nobody's, in a utmp file;
+        # and in a desktop session.
         master, slave = os.openpty()
         self.addCleanup(os.close, master)
         self.addCleanup(os.close, slave)
         tty = os.ttyname(slave)
         nobody = pwd.getpwnam("nobody")
         os.chown(tty, nobody.pw_uid, -1)
+        desktop = DesktopSession(self, nobody, self.root)
         utmp = os.path.join(self.root, "utmp")
         with open(utmp, "wb") as f:
             f.write(struct.pack("hi32s4s32s256shhiii4i20s", 7, os.getpid(),
@@ -306,6 +361,12 @@ class AgentUpgradeTest(unittest.TestCase):
                 told += os.read(master, 4096)
         self.assertIn(b"Ward endpoint protection: an update (agent 0.1.0-5) waits for this "
                       b"computer to restart", told)
+        # The desktop notification, by notify-send on the user's bus.
+        wait_for(lambda: "member=Notify" in desktop.calls(), what="the desktop notification")
+        call = desktop.calls().split("member=Notify", 1)[1]
+        self.assertIn('string "Ward: a restart is needed"', call)
+        self.assertIn('string "an update (agent 0.1.0-5) waits for this computer to restart; '
+                      'please restart it when you can."', call)
         # The agent restarted, the host not: still waiting.
         self.restart_agent()
         time.sleep(3)
