@@ -448,7 +448,7 @@ static bool time_key(const char *key)
 {
 	static const char *const keys[] = {
 		"time", "expires", "last_seen", "started", "removed", "enrolled", "created",
-		"next_attempt", "updated", "delivered", "finished", "reported",
+		"next_attempt", "updated", "delivered", "finished", "reported", "checked",
 	};
 	size_t i;
 
