@@ -313,7 +313,10 @@ class AgentUpgradeTest(unittest.TestCase):
             f.write("[tasks]\nexpire = 10s\n")
         self.server.start()
         self.admin = self.server.login()
-        time.sleep(25)
+        # Past the second look for expired tasks (every 10 s from the start):
+        # by then the task was last heard of (at most at the agent's return
+        # to the server) more than 10 s before.
+        time.sleep(23)
         self.assertEqual(self.upgrades()[0]["state"], "running", self.upgrades()[0])
         self.restart_agent()
         self.wait_task("completed")
