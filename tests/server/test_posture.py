@@ -375,8 +375,11 @@ class PostureTest(unittest.TestCase):
         self.assertIsNone(proc.poll(), radius_log())
 
         def radtest(user):
+            # (The NAS named by address: radtest would resolve the host's
+            # name, which a fresh machine may not.)
             done = subprocess.run(["radtest", user, "unused", f"127.0.0.1:{port}", "0",
-                                   "testing123"], capture_output=True, text=True, timeout=60)
+                                   "testing123", "0", "127.0.0.1"], capture_output=True,
+                                  text=True, timeout=60)
             for answer in ("Access-Accept", "Access-Reject"):
                 if f"Received {answer}" in done.stdout:
                     return answer
