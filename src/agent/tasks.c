@@ -198,8 +198,9 @@ static void report_task(struct tasks *t, int64_t id, const char *state, int64_t 
 }
 
 /* A full scan completed: kept for the status's last_full_scan, and the
- * threats it did not find again are forgotten. */
-static void keep_full(struct scan *s)
+ * threats it covered and did not find again are forgotten, unless a file
+ * was left unverified or could not be scanned (it may be the threat). */
+static void keep_full(struct scan *s, const struct ascan_totals *tot)
 {
 	char *path = astate_file(s->t->a, "last_full_scan.json");
 	json_t *full = json_pack("{sI ss so}", "finished", (json_int_t)time(NULL), "source",
@@ -209,7 +210,9 @@ static void keep_full(struct scan *s)
 	if (!path || !full || !state_write_json(path, full))
 		log_msg(LOG_LVL_WARN, "%s: the last full scan could not be kept",
 			path ? path : "last_full_scan.json");
-	threats_full_scan(s->t->a, s->started);
+	if (!tot->unverified && !tot->errors)
+		threats_full_scan(s->t->a, s->started, (const char *const *)s->paths, s->n,
+				  (const char *const *)s->exclude, s->nexclude);
 	json_decref(full);
 	free(path);
 }
@@ -230,7 +233,7 @@ static void keep_last(struct scan *s, const char *state, const struct ascan_tota
 	if (!last || !state_write_json(s->t->last_scan_path, last))
 		log_msg(LOG_LVL_WARN, "%s: the last scan could not be kept", s->t->last_scan_path);
 	if (s->full && strcmp(state, "completed") == 0)
-		keep_full(s);
+		keep_full(s, tot);
 	if (s->t->status)
 		s->t->status(s->t->report_arg);
 	json_decref(last);
@@ -625,7 +628,7 @@ int tasks_start(struct tasks *t, int64_t id, const char *const *paths, size_t n,
 	s->fd = -1;
 	s->task = id;
 	s->source = id > 0 ? QUARANTINE_SOURCE_SCAN_NOW : QUARANTINE_SOURCE_SCHEDULED;
-	s->full = given != NULL;
+	s->full = given != NULL && n > 0;
 	cpu = cpu ? cpu : json_string_value(cpu_set);
 	s->low = !cpu || strcmp(cpu, "normal") != 0;
 	rc = start(t, s, paths, n, exclude, errbuf, errlen);

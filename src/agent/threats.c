@@ -2,6 +2,7 @@
 #include "agent/threats.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "agent/astate.h"
 #include "common/log.h"
 #include "common/state.h"
+#include "common/util.h"
 
 /* Threats kept at most: past it the oldest go (the count a posture report
  * needs is "any"; the newest say what). */
@@ -19,6 +21,10 @@
 
 /* Threats a status names (the count covers all). */
 #define STATUS_NEWEST 5
+
+/* Bytes of a path or name a status carries at most (the server takes
+ * strings of 256 bytes, without control characters). */
+#define STATUS_TEXT 200
 
 /* An action that took the threat away: the file is in the quarantine, gone
  * or renamed out of use. "pass" left it; "deny" (real time's block mode)
@@ -127,18 +133,44 @@ void threats_note(const struct agent *a, const json_t *found)
 	close(lock);
 }
 
-void threats_full_scan(const struct agent *a, int64_t started)
+/* Whether path is tree or beneath it. */
+static bool beneath(const char *path, const char *tree)
+{
+	size_t n = strlen(tree);
+
+	while (n > 1 && tree[n - 1] == '/')
+		n--;
+	return strncmp(path, tree, n) == 0 &&
+	       (path[n] == '\0' || path[n] == '/' || (n == 1 && tree[0] == '/'));
+}
+
+static bool beneath_any(const char *path, const char *const *trees, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (beneath(path, trees[i]))
+			return true;
+	return false;
+}
+
+void threats_full_scan(const struct agent *a, int64_t started, const char *const *roots,
+		       size_t nroots, const char *const *exclude, size_t nexclude)
 {
 	int lock = lock_list(a);
+	const char *path;
 	char *file = NULL;
-	json_t *list;
+	json_t *list, *t;
 	size_t i = 0;
 
 	if (lock < 0)
 		return;
 	list = load(a, &file);
 	while (i < json_array_size(list)) {
-		if (json_integer_value(json_object_get(json_array_get(list, i), "time")) < started)
+		t = json_array_get(list, i);
+		path = text(t, "path");
+		if (json_integer_value(json_object_get(t, "time")) < started && path &&
+		    beneath_any(path, roots, nroots) && !beneath_any(path, exclude, nexclude))
 			json_array_remove(list, i);
 		else
 			i++;
@@ -160,11 +192,24 @@ static bool gone(const char *path)
 								  errno == ENOTDIR);
 }
 
+/* s as a status carries it: control characters escaped, at most
+ * STATUS_TEXT bytes, cut between characters. */
+static json_t *status_text(const char *s)
+{
+	char buf[STATUS_TEXT + 1];
+	size_t n = util_escape(buf, sizeof(buf), s ? s : "");
+
+	while (n > 0 && !util_utf8_valid(buf, n))
+		n--;
+	buf[n] = '\0';
+	return json_string(buf);
+}
+
 json_t *threats_status(const struct agent *a)
 {
 	int lock = lock_list(a);
 	char *file = NULL;
-	json_t *list, *newest, *out;
+	json_t *list, *newest, *out, *t;
 	size_t i = 0, n, before;
 
 	if (lock < 0)
@@ -181,8 +226,13 @@ json_t *threats_status(const struct agent *a)
 		save(file, list);
 	n = json_array_size(list);
 	newest = json_array();
-	for (i = n > STATUS_NEWEST ? n - STATUS_NEWEST : 0; newest && i < n; i++)
-		json_array_append(newest, json_array_get(list, i));
+	for (i = n > STATUS_NEWEST ? n - STATUS_NEWEST : 0; newest && i < n; i++) {
+		t = json_array_get(list, i);
+		json_array_append_new(newest, json_pack("{sO* so so}", "time",
+				      json_object_get(t, "time"), "path",
+				      status_text(text(t, "path")), "name",
+				      status_text(text(t, "name"))));
+	}
 	out = newest ? json_pack("{sI so}", "count", (json_int_t)n, "newest", newest) : NULL;
 	json_decref(list);
 	free(file);

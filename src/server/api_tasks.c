@@ -404,8 +404,8 @@ int64_t api_tasks_expire(struct api_ctx *ctx)
 {
 	int64_t n = 0;
 
-	if (store_tasks_expire(ctx->st, ctx->cfg->tasks_expire, (int64_t)time(NULL), &n) !=
-	    SERR_OK)
+	if (store_tasks_expire(ctx->st, ctx->cfg->tasks_expire, ctx->cfg->offline_after,
+			       (int64_t)time(NULL), &n) != SERR_OK)
 		log_msg(LOG_LVL_ERROR, "tasks: expiring unreported tasks failed");
 	return n;
 }

@@ -103,6 +103,24 @@ static void check_component(const struct eval *e, const json_t *status, const ch
 		     (long long)((e->now - since) / 3600), (long long)hours);
 }
 
+/* The threats check: none left unresolved, as the agent reports them
+ * (one that does not is not compliant: nothing says it left none). */
+static void check_threats(const json_t *status, json_t *reasons)
+{
+	const json_t *threats = json_object_get(status, "unresolved");
+	const json_t *list = json_object_get(threats, "newest");
+	const json_t *newest = json_array_get(list, json_array_size(list) - 1);
+	int64_t count = json_integer_value(json_object_get(threats, "count"));
+
+	if (!json_is_object(threats))
+		fail(reasons, "threats", "its agent does not report the threats it left (agent "
+		     "%s)", text(status, "agent_version"));
+	else if (count > 0)
+		fail(reasons, "threats", "%lld detection%s left unresolved (the newest: %s in %s)",
+		     (long long)count, count == 1 ? "" : "s", text(newest, "name"),
+		     text(newest, "path"));
+}
+
 /* The license check: each service the client uses. */
 static void check_license(const struct eval *e, const char *method, bool realtime,
 			  json_t *reasons)
@@ -126,16 +144,19 @@ static void check_license(const struct eval *e, const char *method, bool realtim
 static json_t *evaluate(const struct eval *e, json_t *c)
 {
 	const json_t *status = json_object_get(c, "status"), *eff = json_object_get(c, "settings");
-	const json_t *rt = json_object_get(status, "realtime"), *full, *threats;
-	json_t *reasons = json_array(), *newest;
+	const json_t *rt = json_object_get(status, "realtime"), *full;
+	json_t *reasons = json_array();
 	const char *method = json_string_value(json_object_get(status, "scan_method"));
 	int64_t hours = json_integer_value(json_object_get(eff, "posture.component_max_age_hours"));
 	int64_t days = json_integer_value(json_object_get(eff, "posture.full_scan_max_age_days"));
-	int64_t finished, count;
+	int64_t finished;
 	char when[32];
 
 	if (!method)
 		method = json_string_value(json_object_get(eff, "scan_method"));
+	/* What cannot be read is not compliant: the policy, a report. */
+	if (!json_is_object(eff))
+		fail(reasons, "settings", "its settings cannot be read: the policy is unknown");
 	if (!json_is_object(status)) {
 		fail(reasons, "report", "has not reported its status yet");
 	} else {
@@ -152,14 +173,8 @@ static json_t *evaluate(const struct eval *e, json_t *c)
 		if (days > 0 && e->now - finished > days * 86400)
 			fail(reasons, "full_scan", "no full scan completed in the last %lld days "
 			     "(the last: %s)", (long long)days, finished ? when : "never");
-		threats = json_object_get(status, "unresolved");
-		count = json_integer_value(json_object_get(threats, "count"));
-		newest = json_array_get(json_object_get(threats, "newest"),
-					json_array_size(json_object_get(threats, "newest")) - 1);
-		if (json_is_true(json_object_get(eff, "posture.threats_resolved")) && count > 0)
-			fail(reasons, "threats", "%lld detection%s left unresolved (the newest: %s "
-			     "in %s)", (long long)count, count == 1 ? "" : "s",
-			     text(newest, "name"), text(newest, "path"));
+		if (json_is_true(json_object_get(eff, "posture.threats_resolved")))
+			check_threats(status, reasons);
 	}
 	if (json_is_true(json_object_get(eff, "posture.license_required")))
 		check_license(e, method, json_is_true(json_object_get(eff, "realtime.enabled")),

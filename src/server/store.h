@@ -771,9 +771,11 @@ enum serr store_tasks_list(struct store *st, const struct store_task_filter *f, 
 
 /* Fails every unfinished task not changed for older seconds at now (an
  * event each); *n is how many. An agent upgrade whose agent reports its
- * version waiting for a restart (restart_pending) is kept running: it
- * counts as changed now. */
-enum serr store_tasks_expire(struct store *st, int64_t older, int64_t now, int64_t *n);
+ * version waiting for a restart (restart_pending), and was seen within
+ * older + offline (seconds an agent counts as online after it was seen,
+ * its event channel open), is kept running: it counts as changed now. */
+enum serr store_tasks_expire(struct store *st, int64_t older, int64_t offline, int64_t now,
+			     int64_t *n);
 
 /* Deletes the finished tasks last changed more than keep seconds before
  * now; *n is how many. */

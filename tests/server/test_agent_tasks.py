@@ -223,6 +223,13 @@ class AgentTasksTest(Fixture, unittest.TestCase):
         scan.paths) it completed, and a threat a pass left in place until
         its file is gone."""
         d, victim = self.eicar_in("posture")
+        # One more, at a path past what a status string may carry, with a
+        # newline in its name: the status still goes (shortened, escaped).
+        deep = os.path.join(d, "a" * 200, "b" * 200)
+        os.makedirs(deep)
+        odd = os.path.join(deep, "evil\nname.com")
+        with open(odd, "wb") as f:
+            f.write(EICAR)
         self.setting("scan.paths", [d])
         self.setting("action.malware.first", "pass")
         try:
@@ -233,16 +240,29 @@ class AgentTasksTest(Fixture, unittest.TestCase):
         finally:
             self.setting("action.malware.first", "quarantine")
         wait_for(lambda: "threats" in self.posture(), what="the threat left in the posture")
-        self.assertRegex(self.posture()["threats"], r"^1 detection left unresolved \(the "
-                         rf"newest: Demo\.Eicar\S* in {re.escape(victim)}\)$")
+        self.assertRegex(self.posture()["threats"], r"^2 detections left unresolved \(the "
+                         r"newest: Demo\.Eicar\S* in /")
         # Real time is off here; the rest holds: the full scan just done.
         self.assertEqual(sorted(self.posture()), ["realtime", "threats"])
         _, c = self.call("GET", f"/api/v1/client?id={self.client}")
         full = c["status"]["last_full_scan"]
         self.assertEqual((full["source"], full["task"]), ("scan_now", tid))
         self.assertLessEqual(abs(full["finished"] - time.time()), 60)
-        # The file gone, the next status has no threat.
+        # A full scan of other trees leaves the threats it did not cover.
+        self.setting("scan.paths", [self.fresh_dir("posture-elsewhere")])
+        done = self.ward("scan-now", f"client:{self.client}", "--json")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        other = json.loads(done.stdout)["tasks"][0]["task"]
+        self.wait_task(other)
+
+        def full_scan_task():
+            _, c = self.call("GET", f"/api/v1/client?id={self.client}")
+            return c["status"]["last_full_scan"]["task"]
+        wait_for(lambda: full_scan_task() == other, what="the second full scan reported")
+        self.assertIn("2 detections", self.posture()["threats"])
+        # The files gone, the next status has no threat.
         os.unlink(victim)
+        os.unlink(odd)
         self.wait_task(self.scan_now(self.fresh_dir("posture-other")))
         wait_for(lambda: sorted(self.posture()) == ["realtime"],
                  what="the threat forgotten with its file")

@@ -203,6 +203,14 @@ class PostureTest(unittest.TestCase):
             ("threats", "2 detections left unresolved (the newest: Demo.Eicar in "
                         "/home/u/x.exe)")])
         self.assertEqual(self.reasons(silent), [("report", "has not reported its status yet")])
+        # An agent that does not say which threats it left is not taken
+        # to have left none.
+        old = status("good")
+        del old["unresolved"]
+        self.beat(good, old)
+        self.assertEqual(self.reasons(good), [
+            ("threats", "its agent does not report the threats it left (agent 0.1.0)")])
+        self.beat(good, status("good"))
         listed = self.api("GET", "/api/v1/posture?only=noncompliant")
         self.assertEqual(listed["summary"], {"compliant": 2, "noncompliant": 4})
         self.assertEqual(sorted(c["id"] for c in listed["clients"]),

@@ -365,42 +365,51 @@ enum serr store_tasks_list(struct store *st, const struct store_task_filter *f, 
 		"iissiii", f->node, f->id, f->state, f->kind, f->since, f->before, f->limit);
 }
 
-/* The version a client's newest status says waits for a restart
- * (status.restart_pending.version), into a new string in *version. */
+/* What a client's newest status says of an upgrade waiting for a restart. */
+struct pending {
+	char *version;       /* status.restart_pending.version (NULL: none) */
+	int64_t last_seen;
+};
+
 static int pending_of(json_t *c, void *arg)
 {
+	struct pending *p = arg;
 	const char *v = json_string_value(json_object_get(json_object_get(json_object_get(
 		c, "status"), "restart_pending"), "version"));
 
-	*(char **)arg = v ? strdup(v) : NULL;
+	p->version = v ? strdup(v) : NULL;
+	p->last_seen = json_integer_value(json_object_get(c, "last_seen"));
 	return 1;
 }
 
 /* An agent upgrade staged for the next restart (docs/protocol.md, "Agent
  * upgrades") stays running for as long as the restart takes, days maybe:
- * while its agent reports that version pending, its task is not expired
- * but counted as heard of now. */
-static enum serr keep_staged(struct store *st, int64_t older, int64_t now)
+ * while its agent, seen within older + offline (a long poll holds its last
+ * sight for a while), reports that version pending, its task is not
+ * expired but counted as heard of now. (An agent gone for good lets it
+ * expire: a rollout counts it in its batch.) */
+static enum serr keep_staged(struct store *st, int64_t older, int64_t offline, int64_t now)
 {
 	json_t *rows = NULL, *r, *args;
 	enum serr err = store_sql_rows(st, 0, &rows, "SELECT id, client, args FROM tasks WHERE "
 				       "kind = 'agent_upgrade' AND state = 'running' AND "
 				       "updated < ?", "i", now - older);
+	struct pending p;
 	const char *want;
-	char *pending;
 	size_t i;
 
 	json_array_foreach(err == SERR_OK ? rows : NULL, i, r) {
-		pending = NULL;
+		p = (struct pending){ 0 };
 		args = json_loads(json_string_value(json_object_get(r, "args")), 0, NULL);
 		want = json_string_value(json_object_get(args, "version"));
 		err = store_clients_each(st, json_integer_value(json_object_get(r, "client")),
-					 pending_of, &pending);
-		if (err == SERR_OK && pending && want && strcmp(pending, want) == 0)
+					 pending_of, &p);
+		if (err == SERR_OK && p.version && want && strcmp(p.version, want) == 0 &&
+		    now - p.last_seen <= older + offline)
 			err = store_sql_exec(st, NULL, 0, "UPDATE tasks SET updated = ? WHERE "
 					     "id = ?", "ii", now,
 					     json_integer_value(json_object_get(r, "id")));
-		free(pending);
+		free(p.version);
 		json_decref(args);
 		if (err != SERR_OK)
 			break;
@@ -409,7 +418,8 @@ static enum serr keep_staged(struct store *st, int64_t older, int64_t now)
 	return err;
 }
 
-enum serr store_tasks_expire(struct store *st, int64_t older, int64_t now, int64_t *n)
+enum serr store_tasks_expire(struct store *st, int64_t older, int64_t offline, int64_t now,
+			     int64_t *n)
 {
 	enum serr err = store_begin(st, NULL, 0);
 	struct db_stmt *stmt;
@@ -418,7 +428,7 @@ enum serr store_tasks_expire(struct store *st, int64_t older, int64_t now, int64
 	*n = 0;
 	if (err != SERR_OK)
 		return err;
-	err = keep_staged(st, older, now);
+	err = keep_staged(st, older, offline, now);
 	snprintf(what, sizeof(what), "failed: expired (no report from its agent for %llds, "
 		 "tasks.expire)", (long long)older);
 	stmt = err == SERR_OK ? store_prepare(st, NULL, 0, "SELECT id, client, kind FROM tasks "
