@@ -236,8 +236,10 @@ class AgentUpgradeTest(unittest.TestCase):
                  what="the resumed rollout over")
         # Offered again (a new rollout), it is refused at once: it failed here.
         self.roll_out("0.1.0-3")
+        # (A tick of the rollout, the agent's poll and report: seconds, more
+        # under the sanitizers on a loaded machine.)
         wait_for(lambda: len(self.upgrades()) == 2 and self.upgrades()[0]["state"] == "failed",
-                 what="the second offer refused")
+                 timeout=90, what="the second offer refused")
         self.assertIn("0.1.0-3 failed here before", self.upgrades()[0]["error"])
         self.api("POST", "/api/v1/agent-upgrade/cancel")
 
