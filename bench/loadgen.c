@@ -364,12 +364,25 @@ static void start_download(struct lg *lg, struct lg_agent *a)
 	start(lg, a, path, NULL, 600);
 }
 
-/* Update mode: the end of a plan or download. */
-static void finished_update(struct lg *lg, struct lg_agent *a, long status, json_t *ans)
+/* A download answered 503: as ward-agent, the agent waits the answer's
+ * Retry-After (1 s without one) plus up to as much again. */
+static void refused(struct lg *lg, struct lg_agent *a)
 {
 	struct curl_header *h;
 	long after = 1;
 
+	lg->refused++;
+	if (curl_easy_header(a->h, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK &&
+	    strtol(h->value, NULL, 10) > 0)
+		after = strtol(h->value, NULL, 10);
+	a->retry_at = now_ms() + (uint64_t)after * 1000 +
+		      lg_random() % ((uint64_t)after * 1000 + 1);
+	a->st = LG_WAIT;
+}
+
+/* Update mode: the end of a plan or download. */
+static void finished_update(struct lg *lg, struct lg_agent *a, long status, json_t *ans)
+{
 	if (a->st == LG_PLAN && status == 200 && json_is_array(json_object_get(ans, "steps"))) {
 		a->steps = json_incref(json_object_get(ans, "steps"));
 		a->step = 0;
@@ -386,13 +399,7 @@ static void finished_update(struct lg *lg, struct lg_agent *a, long status, json
 		return;
 	}
 	if (a->st == LG_DOWNLOAD && status == 503) {
-		lg->refused++;
-		if (curl_easy_header(a->h, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK)
-			after = strtol(h->value, NULL, 10) > 0 ? strtol(h->value, NULL, 10) : 1;
-		/* As ward-agent: Retry-After plus up to as much again. */
-		a->retry_at = now_ms() + (uint64_t)after * 1000 +
-			      lg_random() % ((uint64_t)after * 1000 + 1);
-		a->st = LG_WAIT;
+		refused(lg, a);
 		return;
 	}
 	lg->errors++;
@@ -502,9 +509,6 @@ static void next(struct lg *lg, struct lg_agent *a)
 /* Upgrade mode: the end of a task report, download or heartbeat. */
 static void finished_upgrade(struct lg *lg, struct lg_agent *a, long status)
 {
-	struct curl_header *h;
-	long after = 1;
-
 	if (a->st == LG_TASK_RUN && status == 200) {
 		start_package(lg, a);
 		return;
@@ -516,13 +520,8 @@ static void finished_upgrade(struct lg *lg, struct lg_agent *a, long status)
 		return;
 	}
 	if (a->st == LG_PACKAGE && status == 503) {
-		lg->refused++;
-		if (curl_easy_header(a->h, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK)
-			after = strtol(h->value, NULL, 10) > 0 ? strtol(h->value, NULL, 10) : 1;
-		a->retry_at = now_ms() + (uint64_t)after * 1000 +
-			      lg_random() % ((uint64_t)after * 1000 + 1);
+		refused(lg, a);
 		a->retry_st = LG_PACKAGE;
-		a->st = LG_WAIT;
 		return;
 	}
 	if (a->st == LG_BEAT && status == 200) {
