@@ -114,6 +114,7 @@ PREFIXES = {
     "src/server/rollout.c": ("rollout_",),
     "src/server/posture.c": ("posture_",),
     "src/agent/upgrade.c": ("upgrade_",),
+    "src/agent/dpkgup.c": ("dpkgup_",),
     "src/agent/threats.c": ("threats_",),
     "src/common/sdelta.c": ("sdelta_",),
     "src/common/pset.c": ("pset_",),

@@ -23,8 +23,10 @@ python3 time curl chromium faketime systemd iproute2 procps
 # for the ext4 image it mounts, is a required package).
 packages="$packages git"
 # make deb and its test: Debian's packaging tools, lintian, and
-# debootstrap for the fresh Debian 12 the packages are installed into.
-packages="$packages debhelper dpkg-dev lintian debootstrap"
+# debootstrap for the fresh Debian 12 the packages are installed into;
+# systemd-nspawn boots it, for the agent upgraded through dpkg under
+# systemd.
+packages="$packages debhelper dpkg-dev lintian debootstrap systemd-container"
 # The PostgreSQL backend: libpq to build, and the server its tests start
 # on a private directory and socket (postgresql; pg_dump for backups).
 # Debian starts a cluster of its own ("main", port 5432) when it installs

@@ -27,6 +27,7 @@
 #include "agent/clamd.h"
 #include "agent/components.h"
 #include "agent/control.h"
+#include "agent/dpkgup.h"
 #include "agent/protect.h"
 #include "agent/reports.h"
 #include "agent/tasks.h"
@@ -185,6 +186,10 @@ static void usage(FILE *f)
 	      "  supervise                         run the agent of ROOT/current (a versioned\n"
 	      "                                    install), restarting it, upgrading it and\n"
 	      "                                    bringing its version back when a new one fails\n"
+	      "  upgrade-dpkg                      install the version an upgrade of a packaged\n"
+	      "                                    agent brought, or go back (systemd runs it)\n"
+	      "  upgrade-dpkg-resume               start upgrade-dpkg again if an upgrade it\n"
+	      "                                    began did not end (the service's start)\n"
 	      "  update                            have the running agent update its\n"
 	      "                                    components now (Update Now)\n"
 	      "  scan PATH...                      have the running agent scan files and\n"
@@ -640,6 +645,7 @@ static int cmd_run(struct agent *a)
 
 	if (!astate_load(a))
 		return 1;
+	dpkgup_resume(a);
 	/* Before any thread: the loop blocks the signals it reads. */
 	loop = loop_new(msg, sizeof(msg));
 	if (!loop) {
@@ -1152,6 +1158,10 @@ int main(int argc, char **argv)
 		ret = cmd_quarantine(&a, argc - i, argv + i);
 	else if (strcmp(argv[i], "supervise") == 0 && i + 1 == argc)
 		ret = upgrade_supervise(&a, i - 1, argv + 1);
+	else if (strcmp(argv[i], "upgrade-dpkg") == 0 && i + 1 == argc)
+		ret = dpkgup_helper(&a);
+	else if (strcmp(argv[i], "upgrade-dpkg-resume") == 0 && i + 1 == argc)
+		ret = (dpkgup_resume(&a), 0);
 	else {
 		usage(stderr);
 		ret = 2;

@@ -1,5 +1,6 @@
 /* upgrade.c -- the agent's own upgrades (see upgrade.h). */
 #include "agent/upgrade.h"
+#include "agent/dpkgup.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -44,9 +45,6 @@
 #define SUPERVISED_ENV "WARD_AGENT_SUPERVISED"
 #define SELF_TEST_SECONDS 30
 #define BOOT_ID "/proc/sys/kernel/random/boot_id"
-/* Starts a version on trial gets when its supervisor does not outlive the
- * trial. */
-#define UPGRADE_TRIALS 3
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -109,52 +107,15 @@ static void release(char *out, size_t len)
 	}
 }
 
-/* Runs argv (argv[0] a path) and reads the first line it prints into out;
- * false when it cannot run or exits otherwise than 0. */
-static bool first_line(char *const *argv, char *out, size_t len)
-{
-	int fds[2], status = 0, null;
-	ssize_t n = 0, got;
-	pid_t pid;
-
-	out[0] = '\0';
-	if (pipe2(fds, O_CLOEXEC) != 0)
-		return false;
-	pid = fork();
-	if (pid == 0) {
-		null = open("/dev/null", O_RDWR);
-		if (null >= 0) {
-			dup2(null, 0);
-			dup2(null, 2);
-		}
-		dup2(fds[1], 1);
-		close_range(3, ~0U, 0);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	while (pid > 0 && (size_t)n + 1 < len &&
-	       (got = read(fds[0], out + n, len - 1 - (size_t)n)) > 0)
-		n += got;
-	close(fds[0]);
-	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0)
-		return false;
-	out[n] = '\0';
-	out[strcspn(out, "\n")] = '\0';
-	return true;
-}
-
-/* Whether dpkg installed path as ward-agent's (it is where the package
- * puts it, and dpkg has the package), and the package's version then
- * (dpkg-query, not dpkg's files: their format is dpkg's own). */
+/* Whether dpkg installed path as ward-agent's: it is where the package
+ * puts it, and dpkg has the package (its version then; while its
+ * maintainer scripts run too: they start the agent). */
 static bool dpkg_installed(const char *path, char *version, size_t len)
 {
-	char *query[] = { "/usr/bin/dpkg-query", "-W", "-f", "${Version}\\n", PROGRAM, NULL };
+	bool configured;
 
-	/* Where the package puts it; nothing else is asked about. */
-	return strcmp(path, "/usr/sbin/" PROGRAM) == 0 && access(query[0], X_OK) == 0 &&
-	       first_line(query, version, len) && version[0];
+	return strcmp(path, "/usr/sbin/" PROGRAM) == 0 &&
+	       dpkgup_installed(version, len, &configured);
 }
 
 static bool version_ok(const char *v)
@@ -230,7 +191,7 @@ void upgrade_install(struct upgrade_install *out)
 
 /* ---- the record of an upgrade ---------------------------------------- */
 
-static json_t *state_load(const struct agent *a)
+json_t *upgrade_record_load(const struct agent *a)
 {
 	char *path = astate_file(a, STATE_FILE);
 	json_t *s = path ? json_load_file(path, 0, NULL) : NULL;
@@ -243,8 +204,7 @@ static json_t *state_load(const struct agent *a)
 	return s;
 }
 
-/* Writes s (NULL: removes the record), replaced atomically. */
-static bool state_save(const struct agent *a, const json_t *s)
+bool upgrade_record_save(const struct agent *a, const json_t *s)
 {
 	char *path = astate_file(a, STATE_FILE);
 	bool ok = path && (s ? util_write_json(path, s) == 0 :
@@ -264,7 +224,7 @@ static const char *text(const json_t *o, const char *key)
 	return s ? s : "";
 }
 
-static void boot_id(const struct agent *a, char out[64])
+void upgrade_boot_id(const struct agent *a, char out[64])
 {
 	char *t = util_read_file(a->cfg.boot_id_file[0] ? a->cfg.boot_id_file : BOOT_ID, 256,
 				 NULL);
@@ -276,13 +236,18 @@ static void boot_id(const struct agent *a, char out[64])
 void upgrade_status(const struct agent *a, json_t *status)
 {
 	struct upgrade_install ins;
-	json_t *s = state_load(a);
+	json_t *s = upgrade_record_load(a);
+	char why[200];
 
 	upgrade_install(&ins);
 	json_object_set_new(status, "platform", json_pack("{ss ss}", "os", ins.os, "arch",
 							 ins.arch));
 	json_object_set_new(status, "install", json_string(ins.mode));
-	json_object_set_new(status, "supervised", json_boolean(getenv(SUPERVISED_ENV) != NULL));
+	/* Whether something brings the version back when a new one fails: the
+	 * supervisor of a versioned install, dpkg's helper under systemd. */
+	json_object_set_new(status, "supervised", json_boolean(
+		strcmp(ins.mode, "dpkg") == 0 ? dpkgup_available(why, sizeof(why)) :
+		getenv(SUPERVISED_ENV) != NULL));
 	json_object_set_new(status, "package_version", json_string(ins.version));
 	if (s && strcmp(text(s, "state"), "staged") == 0)
 		json_object_set_new(status, "restart_pending", json_pack(
@@ -296,12 +261,12 @@ void upgrade_status(const struct agent *a, json_t *status)
 const char *upgrade_task_invalid(const json_t *task, char *why, size_t len)
 {
 	const char *key, *version = json_string_value(json_object_get(task, "version"));
-	const json_t *v, *offer = json_object_get(task, "offer");
+	const json_t *v, *offer;
 
 	json_object_foreach((json_t *)task, key, v)
 		if (strcmp(key, "id") != 0 && strcmp(key, "kind") != 0 &&
 		    strcmp(key, "version") != 0 && strcmp(key, "window") != 0 &&
-		    strcmp(key, "offer") != 0) {
+		    strcmp(key, "offer") != 0 && strcmp(key, "previous") != 0) {
 			util_set_msg(why, len, "%.64s: not a member of an agent_upgrade task", key);
 			return why;
 		}
@@ -314,10 +279,14 @@ const char *upgrade_task_invalid(const json_t *task, char *why, size_t len)
 		util_set_msg(why, len, "window: expected 10 to 3600 seconds");
 		return why;
 	}
-	if (!json_is_object(offer) || !json_is_string(json_object_get(offer, "signed")) ||
-	    !json_is_array(json_object_get(offer, "rotations"))) {
-		util_set_msg(why, len, "offer: expected {\"signed\", \"rotations\"}");
-		return why;
+	for (key = "offer"; key; key = strcmp(key, "offer") == 0 ? "previous" : NULL) {
+		offer = json_object_get(task, key);
+		if ((offer || strcmp(key, "offer") == 0) &&
+		    (!json_is_object(offer) || !json_is_string(json_object_get(offer, "signed")) ||
+		     !json_is_array(json_object_get(offer, "rotations")))) {
+			util_set_msg(why, len, "%s: expected {\"signed\", \"rotations\"}", key);
+			return why;
+		}
 	}
 	return NULL;
 }
@@ -493,43 +462,21 @@ out:
 static bool run_program(const char *program, char *const *args, char *why, size_t len)
 {
 	char *argv[8] = { (char *)program };
-	int status = 0, null, i;
-	pid_t pid, done = 0;
+	int status, i;
 
 	for (i = 0; args[i] && i < 6; i++)
 		argv[i + 1] = args[i];
-	pid = fork();
-	if (pid < 0) {
-		util_set_msg(why, len, "fork: %s", strerror(errno));
-		return false;
-	}
-	if (pid == 0) {
-		null = open("/dev/null", O_RDWR);
-		if (null >= 0) {
-			dup2(null, 0);
-			dup2(null, 1);
-			dup2(null, 2);
-		}
-		close_range(3, ~0U, 0);
-		execv(program, argv);
-		_exit(127);
-	}
-	for (i = 0; i < SELF_TEST_SECONDS * 10 && (done = waitpid(pid, &status, WNOHANG)) == 0;
-	     i++)
-		usleep(100000);
-	if (done == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		util_set_msg(why, len, "did not end within %d s", SELF_TEST_SECONDS);
+	status = util_run(argv, SELF_TEST_SECONDS, NULL, 0);
+	if (status < 0) {
+		if (errno == ETIMEDOUT)
+			util_set_msg(why, len, "did not end within %d s", SELF_TEST_SECONDS);
+		else
+			util_set_msg(why, len, "could not be started: %s", strerror(errno));
 		return false;
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return true;
-	if (WIFSIGNALED(status))
-		util_set_msg(why, len, "was killed by signal %d (%s)", WTERMSIG(status),
-			 strsignal(WTERMSIG(status)));
-	else
-		util_set_msg(why, len, "exited with status %d", WEXITSTATUS(status));
+	util_status_text(status, why, len);
 	return false;
 }
 
@@ -677,20 +624,119 @@ static bool setting_on(const struct agent *a, const char *key)
 	return on;
 }
 
+/* Unpacks the program of the package deb into dir (made as dir.new, then
+ * renamed) and has it read the configuration: false with why when either
+ * fails (nothing is left then). */
+static bool unpack_checked(const struct agent *a, const char *deb, const char *dir, char *why,
+			   size_t len)
+{
+	char tmpdir[PATH_MAX], program[PATH_MAX + 32], how[300];
+	char *conf_args[4] = { NULL };
+
+	if ((size_t)snprintf(tmpdir, sizeof(tmpdir), "%s.new", dir) >= sizeof(tmpdir)) {
+		util_set_msg(why, len, "%s: %s", dir, strerror(ENAMETOOLONG));
+		return false;
+	}
+	util_remove_tree(tmpdir);
+	snprintf(program, sizeof(program), "%s/" PROGRAM, tmpdir);
+	if (mkdir(tmpdir, 0755) != 0) {
+		util_set_msg(why, len, "%s: %s", tmpdir, strerror(errno));
+		return false;
+	}
+	if (!unpack(deb, program, why, len))
+		goto fail;
+	/* The new program reads the configuration before anything depends on it. */
+	conf_args[0] = a->conf_path ? "--config" : "--check-config";
+	conf_args[1] = a->conf_path ? (char *)a->conf_path : NULL;
+	conf_args[2] = a->conf_path ? "--check-config" : NULL;
+	if (!run_program(program, conf_args, how, sizeof(how))) {
+		util_set_msg(why, len, "the new program, asked to read the configuration, %s", how);
+		goto fail;
+	}
+	util_remove_tree(dir);
+	if (rename(tmpdir, dir) == 0)
+		return true;
+	util_set_msg(why, len, "%s: %s", dir, strerror(errno));
+fail:
+	util_remove_tree(tmpdir);
+	return false;
+}
+
+/* Downloads the package d describes (checked) into path (through
+ * path.part): false with why when it fails or is not the one signed. */
+static bool download(struct agent *a, const json_t *d, const char *path, char *why, size_t len)
+{
+	char part[PATH_MAX + 8], sha[65];
+	uint64_t size;
+
+	snprintf(part, sizeof(part), "%s.part", path);
+	if (updater_download(&a->up, NULL, text(d, "file"),
+			     json_integer_value(json_object_get(d, "size")), part, why, len) !=
+	    ERR_OK)
+		goto fail;
+	if (!pkg_file_sha256(part, sha, &size) || strcmp(sha, text(d, "sha256")) != 0 ||
+	    (json_int_t)size != json_integer_value(json_object_get(d, "size"))) {
+		util_set_msg(why, len, "the package downloaded (%s) is not the one the server "
+			     "signed (size or SHA-256)", text(d, "file"));
+		goto fail;
+	}
+	if (rename(part, path) == 0)
+		return true;
+	util_set_msg(why, len, "%s: %s", path, strerror(errno));
+fail:
+	unlink(part);
+	return false;
+}
+
+/* The package of the version running here, which dpkg's helper installs
+ * again if the new one fails: kept from the last upgrade, else the one
+ * the task's "previous" describes (the server signs it when it has it),
+ * downloaded. False with why when there is none. */
+static bool previous_package(struct agent *a, const json_t *task,
+			     const struct upgrade_install *ins, char *why, size_t len)
+{
+	char *kept = dpkgup_kept(a, ins->version), what[400];
+	json_t *d = NULL;
+	bool ok = false;
+
+	if (!kept) {
+		util_set_msg(why, len, "out of memory");
+		return false;
+	}
+	if (access(kept, R_OK) == 0) {
+		ok = true;
+	} else if (!json_object_get(task, "previous")) {
+		util_set_msg(why, len, "no package of the version running here (%s) to go back "
+			     "to if the new one failed: none is kept here, and the server has "
+			     "none for %s/%s", ins->version, ins->os, ins->arch);
+	} else if (updater_open_signed(&a->up, json_object_get(task, "previous"), &d, what,
+				       sizeof(what)) != ERR_OK ||
+		   !description_ok(d, ins->version, ins, what, sizeof(what))) {
+		util_set_msg(why, len, "the package to go back to: %s", what);
+	} else if (!dpkgup_keep_only(a, NULL)) {
+		util_set_msg(why, len, "%s: %s", kept, strerror(errno));
+	} else {
+		ok = download(a, d, kept, why, len);
+	}
+	json_decref(d);
+	free(kept);
+	return ok;
+}
+
 bool upgrade_take(struct agent *a, const json_t *task, upgrade_report_fn report, void *arg)
 {
 	json_int_t id = json_integer_value(json_object_get(task, "id"));
 	const char *version = text(task, "version"), *why_before;
 	int64_t started = (int64_t)time(NULL);
-	char why[600], dir[PATH_MAX + 300], tmpdir[PATH_MAX + 310], program[PATH_MAX + 330];
-	char *work = NULL, *deb = NULL, *conf_args[4] = { NULL };
+	char why[600], dir[PATH_MAX + 300], message[300], missing[200];
+	char *work = NULL, *deb = NULL;
 	struct upgrade_install ins;
 	json_t *d = NULL, *failed = NULL, *s = NULL;
-	char sha[65], boot[64];
-	uint64_t size;
-	bool restart = false;
+	char boot[64];
+	bool restart = false, dpkg;
 
 	upgrade_install(&ins);
+	dpkg = strcmp(ins.mode, "dpkg") == 0;
 	if (updater_open_signed(&a->up, json_object_get(task, "offer"), &d, why, sizeof(why)) !=
 	    ERR_OK)
 		goto fail;
@@ -701,15 +747,19 @@ bool upgrade_take(struct agent *a, const json_t *task, upgrade_report_fn report,
 		report_state(report, arg, id, "completed", started, NULL);
 		goto out;
 	}
-	if (strcmp(ins.mode, "dir") != 0) {
-		util_set_msg(why, sizeof(why), strcmp(ins.mode, "dpkg") == 0 ? "this agent was "
-			 "installed by its Debian package: upgrade it with the package manager" :
-			 "this agent was installed from source: upgrade it by hand");
+	if (strcmp(ins.mode, "source") == 0) {
+		util_set_msg(why, sizeof(why), "this agent was installed from source: upgrade it "
+			     "by hand");
 		goto fail;
 	}
-	if (!getenv(SUPERVISED_ENV)) {
+	if (!dpkg && !getenv(SUPERVISED_ENV)) {
 		util_set_msg(why, sizeof(why), "this agent does not run under ward-agent "
 			     "supervise, which would bring its version back if the new one failed");
+		goto fail;
+	}
+	if (dpkg && !dpkgup_available(missing, sizeof(missing))) {
+		util_set_msg(why, sizeof(why), "this agent was installed by its Debian package, "
+			     "and %s: upgrade it with the package manager", missing);
 		goto fail;
 	}
 	failed = failed_load(a);
@@ -718,81 +768,60 @@ bool upgrade_take(struct agent *a, const json_t *task, upgrade_report_fn report,
 		util_set_msg(why, sizeof(why), "%s failed here before: %s", version, why_before);
 		goto fail;
 	}
-	s = state_load(a);
+	s = upgrade_record_load(a);
 	if (s && strcmp(text(s, "state"), "staged") == 0 && strcmp(text(s, "to"), version) == 0) {
 		report_state(report, arg, id, "running", started, NULL);
 		goto out;   /* waits for its restart already */
 	}
 	report_state(report, arg, id, "running", started, NULL);
-	log_msg(LOG_LVL_INFO, "upgrade: %s offered (running %s)", version, ins.version);
+	log_msg(LOG_LVL_INFO, "upgrade: %s offered (running %s, a %s install)", version,
+		ins.version, ins.mode);
 	work = astate_file(a, WORK_DIR);
 	if (!work || (mkdir(work, 0700) != 0 && errno != EEXIST)) {
 		util_set_msg(why, sizeof(why), "%s: %s", work ? work : WORK_DIR, strerror(errno));
 		goto fail;
 	}
 	deb = util_path_join(work, text(d, "file"));
-	if (!deb || updater_download(&a->up, NULL, text(d, "file"),
-				     json_integer_value(json_object_get(d, "size")), deb, why,
-				     sizeof(why)) != ERR_OK)
+	if (!deb || !download(a, d, deb, why, sizeof(why)))
 		goto fail;
-	if (!pkg_file_sha256(deb, sha, &size) || strcmp(sha, text(d, "sha256")) != 0 ||
-	    (json_int_t)size != json_integer_value(json_object_get(d, "size"))) {
-		util_set_msg(why, sizeof(why), "the package downloaded is not the one the server "
-			 "signed (size or SHA-256)");
+	/* dpkg: the program is only checked; a versioned install keeps it. */
+	if (dpkg)
+		snprintf(dir, sizeof(dir), "%s/check", work);
+	else
+		snprintf(dir, sizeof(dir), "%s/versions/%s", ins.root, version);
+	if (!unpack_checked(a, deb, dir, why, sizeof(why)))
 		goto fail;
+	if (dpkg) {
+		util_remove_tree(dir);
+		if (!previous_package(a, task, &ins, why, sizeof(why)))
+			goto fail;
+	} else {
+		unlink(deb);
 	}
-	snprintf(dir, sizeof(dir), "%s/versions/%s", ins.root, version);
-	snprintf(tmpdir, sizeof(tmpdir), "%s.new", dir);
-	util_remove_tree(tmpdir);
-	snprintf(program, sizeof(program), "%s/" PROGRAM, tmpdir);
-	if (mkdir(tmpdir, 0755) != 0) {
-		util_set_msg(why, sizeof(why), "%s: %s", tmpdir, strerror(errno));
-		goto fail;
-	}
-	if (!unpack(deb, program, why, sizeof(why))) {
-		util_remove_tree(tmpdir);
-		goto fail;
-	}
-	/* The new program reads the configuration before anything depends on it. */
-	conf_args[0] = a->conf_path ? "--config" : "--check-config";
-	conf_args[1] = a->conf_path ? (char *)a->conf_path : NULL;
-	conf_args[2] = a->conf_path ? "--check-config" : NULL;
-	if (!run_program(program, conf_args, why + 100, sizeof(why) - 100)) {
-		memmove(why, why + 100, strlen(why + 100) + 1);
-		snprintf(program, sizeof(program), "the new program, asked to read the "
-			 "configuration, %s", why);
-		util_set_msg(why, sizeof(why), "%s", program);
-		util_remove_tree(tmpdir);
-		goto fail;
-	}
-	util_remove_tree(dir);
-	if (rename(tmpdir, dir) != 0) {
-		util_set_msg(why, sizeof(why), "%s: %s", dir, strerror(errno));
-		goto fail;
-	}
-	unlink(deb);
-	boot_id(a, boot);
+	upgrade_boot_id(a, boot);
 	json_decref(s);
 	s = json_pack("{sI ss ss ss sI sI ss ss}", "task", id, "from", ins.version, "to",
 		      version, "root", ins.root, "window", json_integer_value(json_object_get(
 			      task, "window")), "started", (json_int_t)started, "needs",
 		      text(d, "restart"), "boot_id", boot);
-	if (!s)
+	if (!s || (dpkg && json_object_set_new(s, "new", json_string(deb)) != 0))
 		goto nomem;
+	if (dpkg && !dpkgup_prepare(a, s, why, sizeof(why)))
+		goto fail;
 	if (setting_on(a, "restart.postpone_updates") &&
 	    strcmp(text(d, "restart"), "none") != 0) {
 		json_object_set_new(s, "state", json_string("staged"));
 		if (setting_on(a, "restart.notify")) {
-			snprintf(program, sizeof(program), "an update (agent %s) waits for %s; "
+			snprintf(message, sizeof(message), "an update (agent %s) waits for %s; "
 				 "please restart it when you can.", version,
 				 strcmp(text(d, "restart"), "host") == 0 ?
 				 "this computer to restart" :
 				 "the Ward agent to restart (it does with this computer)");
 			log_msg(LOG_LVL_INFO, "upgrade: %d terminals told: %s",
-				tell_users(a, program), program);
+				tell_users(a, message), message);
 			json_object_set_new(s, "notified", json_integer((json_int_t)time(NULL)));
 		}
-		if (!state_save(a, s)) {
+		if (!upgrade_record_save(a, s)) {
 			util_set_msg(why, sizeof(why), "the upgrade's record could not be written");
 			goto fail;
 		}
@@ -802,9 +831,20 @@ bool upgrade_take(struct agent *a, const json_t *task, upgrade_report_fn report,
 			"start of the agent");
 		goto out;
 	}
+	if (dpkg) {
+		/* The helper installs it; dpkg restarts this agent. */
+		json_object_set_new(s, "state", json_string("installing"));
+		if (!upgrade_record_save(a, s) || !dpkgup_launch(a, s, why, sizeof(why))) {
+			upgrade_record_save(a, NULL);
+			goto fail;
+		}
+		log_msg(LOG_LVL_INFO, "upgrade: %s goes to dpkg (%s)", version,
+			"ward-agent-upgrade.service");
+		goto out;
+	}
 	json_object_set_new(s, "state", json_string("switching"));
-	if (!state_save(a, s) || !point_current(ins.root, version, why, sizeof(why))) {
-		state_save(a, NULL);
+	if (!upgrade_record_save(a, s) || !point_current(ins.root, version, why, sizeof(why))) {
+		upgrade_record_save(a, NULL);
 		goto fail;
 	}
 	log_msg(LOG_LVL_INFO, "upgrade: %s in place; restarting into it", version);
@@ -828,7 +868,7 @@ out:
 
 bool upgrade_waiting(const struct agent *a)
 {
-	json_t *s = state_load(a);
+	json_t *s = upgrade_record_load(a);
 	const char *state = text(s, "state");
 	bool waiting = strcmp(state, "trial") == 0 || strcmp(state, "switching") == 0 ||
 		       strcmp(state, "rolled_back") == 0;
@@ -839,7 +879,7 @@ bool upgrade_waiting(const struct agent *a)
 
 void upgrade_connected(struct agent *a, upgrade_report_fn report, void *arg)
 {
-	json_t *s = state_load(a);
+	json_t *s = upgrade_record_load(a);
 	struct upgrade_install ins;
 	const char *state = text(s, "state");
 	json_int_t id = json_integer_value(json_object_get(s, "task"));
@@ -851,13 +891,15 @@ void upgrade_connected(struct agent *a, upgrade_report_fn report, void *arg)
 	if ((strcmp(state, "trial") == 0 || strcmp(state, "switching") == 0) &&
 	    strcmp(text(s, "to"), ins.version) == 0) {
 		json_object_set_new(s, "state", json_string("healthy"));
-		if (state_save(a, s)) {
+		if (upgrade_record_save(a, s)) {
 			log_msg(LOG_LVL_INFO, "upgrade: %s runs and reached the server (from %s)",
 				ins.version, text(s, "from"));
 			report_state(report, arg, id, "completed", json_integer_value(
 					     json_object_get(s, "started")), NULL);
 		}
-	} else if (strcmp(state, "rolled_back") == 0) {
+	} else if (strcmp(state, "rolled_back") == 0 && strcmp(text(s, "to"), ins.version) != 0) {
+		/* (While the version that failed still runs, dpkg's helper has
+		 * yet to put the previous one back: that one reports.) */
 		util_set_msg(why, sizeof(why), "%s %s; %s came back", text(s, "to"),
 			     text(s, "reason"), ins.version);
 		/* A version that crashed is not tried again; one that did not
@@ -866,12 +908,19 @@ void upgrade_connected(struct agent *a, upgrade_report_fn report, void *arg)
 			failed_add(a, text(s, "to"), text(s, "reason"));
 		report_state(report, arg, id, "failed", json_integer_value(json_object_get(s,
 										"started")), why);
-		state_save(a, NULL);
+		upgrade_record_save(a, NULL);
 	}
 	json_decref(s);
 }
 
 /* ---- the supervisor ------------------------------------------------------ */
+
+/* Milliseconds on the monotonic clock: a step of the wall clock neither
+ * ends a trial early nor keeps it going. */
+static int64_t mono_ms(void)
+{
+	return (int64_t)(util_now_ns() / 1000000);
+}
 
 struct supervisor {
 	struct agent *a;
@@ -881,16 +930,6 @@ struct supervisor {
 	pid_t child;
 	int64_t trial_end;    /* monotonic ms the version on trial must be healthy by; 0: none */
 };
-
-/* How a child ended, in words. */
-static void ended(int status, char *out, size_t len)
-{
-	if (WIFSIGNALED(status))
-		snprintf(out, len, "was killed by signal %d (%s)", WTERMSIG(status),
-			 strsignal(WTERMSIG(status)));
-	else
-		snprintf(out, len, "exited with status %d", WEXITSTATUS(status));
-}
 
 static pid_t start_child(struct supervisor *sv)
 {
@@ -931,7 +970,7 @@ static void roll_back(struct supervisor *sv, json_t *s, const char *reason, bool
 	json_object_set_new(s, "state", json_string("rolled_back"));
 	json_object_set_new(s, "reason", json_string(reason));
 	json_object_set_new(s, "crashed", json_boolean(crashed));
-	state_save(sv->a, s);
+	upgrade_record_save(sv->a, s);
 	sv->trial_end = 0;
 	if (!point_current(sv->root, text(s, "from"), why, sizeof(why))) {
 		log_msg(LOG_LVL_ERROR, "supervise: %s", why);
@@ -968,7 +1007,7 @@ static void commit(struct supervisor *sv, json_t *s)
 		closedir(d);
 	log_msg(LOG_LVL_INFO, "supervise: %s committed (%s kept to go back to by hand)",
 		text(s, "to"), text(s, "from"));
-	state_save(sv->a, NULL);
+	upgrade_record_save(sv->a, NULL);
 	sv->trial_end = 0;
 }
 
@@ -976,21 +1015,21 @@ static void commit(struct supervisor *sv, json_t *s)
  * host restart, a new boot id): put in place, to go on trial. */
 static void apply_staged(struct supervisor *sv)
 {
-	json_t *s = state_load(sv->a);
+	json_t *s = upgrade_record_load(sv->a);
 	char boot[64], why[300];
 
 	if (!s || strcmp(text(s, "state"), "staged") != 0) {
 		json_decref(s);
 		return;
 	}
-	boot_id(sv->a, boot);
+	upgrade_boot_id(sv->a, boot);
 	if (strcmp(text(s, "needs"), "host") == 0 && strcmp(text(s, "boot_id"), boot) == 0) {
 		log_msg(LOG_LVL_INFO, "supervise: %s waits for this host's restart", text(s, "to"));
 	} else if (point_current(sv->root, text(s, "to"), why, sizeof(why))) {
 		log_msg(LOG_LVL_INFO, "supervise: the restart %s waited for: starting it",
 			text(s, "to"));
 		json_object_set_new(s, "state", json_string("switching"));
-		state_save(sv->a, s);
+		upgrade_record_save(sv->a, s);
 	} else {
 		log_msg(LOG_LVL_ERROR, "supervise: %s", why);
 	}
@@ -1003,7 +1042,7 @@ static void apply_staged(struct supervisor *sv)
  * current) goes. */
 static bool begin_trial(struct supervisor *sv)
 {
-	json_t *s = state_load(sv->a);
+	json_t *s = upgrade_record_load(sv->a);
 	int64_t window = json_integer_value(json_object_get(s, "window"));
 	char link[PATH_MAX + 16], target[PATH_MAX], want[PATH_MAX];
 	ssize_t n;
@@ -1017,7 +1056,7 @@ static bool begin_trial(struct supervisor *sv)
 		if (strcmp(target, want) != 0) {
 			log_msg(LOG_LVL_WARN, "supervise: the switch to %s never happened; its "
 				"record goes", text(s, "to"));
-			state_save(sv->a, NULL);
+			upgrade_record_save(sv->a, NULL);
 			json_decref(s);
 			return true;
 		}
@@ -1026,13 +1065,13 @@ static bool begin_trial(struct supervisor *sv)
 		json_object_set_new(s, "starts", json_integer(json_integer_value(
 			json_object_get(s, "starts")) + 1));
 		json_object_set_new(s, "state", json_string("trial"));
-		state_save(sv->a, s);
+		upgrade_record_save(sv->a, s);
 		if (json_integer_value(json_object_get(s, "starts")) > UPGRADE_TRIALS) {
 			roll_back(sv, s, "did not come up in " STR(UPGRADE_TRIALS) " starts", true);
 			json_decref(s);
 			return false;
 		}
-		sv->trial_end = util_clock_ms() + (window > 0 ? window : 60) * 1000;
+		sv->trial_end = mono_ms() + (window > 0 ? window : 60) * 1000;
 		log_msg(LOG_LVL_INFO, "supervise: %s on trial for %lld s", text(s, "to"),
 			(long long)(window > 0 ? window : 60));
 	}
@@ -1097,7 +1136,7 @@ int upgrade_supervise(struct agent *a, int argc, char **argv)
 	apply_staged(&sv);
 	for (;;) {
 		if (!sv.child) {
-			if (wait_until && util_clock_ms() < wait_until) {
+			if (wait_until && mono_ms() < wait_until) {
 				/* backing off: wait below */
 			} else {
 				wait_until = 0;
@@ -1105,7 +1144,7 @@ int upgrade_supervise(struct agent *a, int argc, char **argv)
 				sv.child = start_child(&sv);
 				if (sv.child < 0)
 					goto out;
-				started_ms = util_clock_ms();
+				started_ms = mono_ms();
 			}
 		}
 		p = (struct pollfd){ .fd = sv.sfd, .events = POLLIN };
@@ -1121,33 +1160,33 @@ int upgrade_supervise(struct agent *a, int argc, char **argv)
 		}
 		if (sv.child > 0 && waitpid(sv.child, &status, WNOHANG) == sv.child) {
 			sv.child = 0;
-			s = state_load(a);
+			s = upgrade_record_load(a);
 			/* Healthy before it ended: committed, whatever ended it. */
 			if (sv.trial_end && s && strcmp(text(s, "state"), "healthy") == 0)
 				commit(&sv, s);
 			if (WIFEXITED(status) && WEXITSTATUS(status) == UPGRADE_EXIT_RESTART) {
 				backoff = 1;
 			} else if (sv.trial_end && on_trial(s)) {
-				ended(status, how, sizeof(how));
+				util_status_text(status, how, sizeof(how));
 				roll_back(&sv, s, how, true);
 				backoff = 1;
 			} else {
-				ended(status, how, sizeof(how));
+				util_status_text(status, how, sizeof(how));
 				log_msg(LOG_LVL_ERROR, "supervise: the agent %s; again in %u s",
 					how, backoff);
-				wait_until = util_clock_ms() + backoff * 1000;
+				wait_until = mono_ms() + backoff * 1000;
 				/* One that ran a minute was not failing at once. */
-				backoff = util_clock_ms() - started_ms > 60000 ? 1 :
+				backoff = mono_ms() - started_ms > 60000 ? 1 :
 					  backoff >= 30 ? 60 : backoff * 2;
 			}
 			json_decref(s);
 			continue;
 		}
 		if (sv.trial_end) {
-			s = state_load(a);
+			s = upgrade_record_load(a);
 			if (s && strcmp(text(s, "state"), "healthy") == 0) {
 				commit(&sv, s);
-			} else if (on_trial(s) && util_clock_ms() > sv.trial_end) {
+			} else if (on_trial(s) && mono_ms() > sv.trial_end) {
 				snprintf(how, sizeof(how), "started but did not reach the server "
 					 "within %lld s", (long long)json_integer_value(
 						 json_object_get(s, "window")));

@@ -23,9 +23,11 @@
  * its directory for the next start of the service (a package that needs
  * the host restarted: for the next boot, by its boot id) instead.
  *
- * An agent installed by its Debian package (dpkg) or from source reports
- * so; the first is upgraded by its package manager (not yet by offers:
- * they fail saying so), the second by hand.
+ * An agent installed by its Debian package (dpkg) takes an offer the same
+ * way up to the check of the new program; then it makes sure it holds the
+ * package of the version it runs (to go back to), and a helper outside its
+ * service installs the new package and watches it on trial (dpkgup.h).
+ * An agent installed from source reports so, and is upgraded by hand.
  */
 #ifndef WARD_UPGRADE_H
 #define WARD_UPGRADE_H
@@ -41,6 +43,10 @@
  * again at once (a new version is in place). */
 #define UPGRADE_EXIT_RESTART 75
 
+/* Starts a version on trial gets when its supervisor (or, for dpkg, its
+ * helper) does not outlive the trial. */
+#define UPGRADE_TRIALS 3
+
 /* How the running program is installed. */
 struct upgrade_install {
 	const char *mode;        /* "dir", "dpkg" or "source" (static) */
@@ -52,6 +58,22 @@ struct upgrade_install {
 
 /* Finds how the running program is installed. Thread-safe. */
 void upgrade_install(struct upgrade_install *out);
+
+/* The record of the upgrade under way, STATE/upgrade.json (a new
+ * object), or NULL: none. Its members: task (the offer's id), from and to
+ * (versions), window, started, needs (none, service or host), boot_id
+ * (when it was taken), state (staged, switching, trial, healthy,
+ * rolled_back; dpkg: also installing), and for dpkg (dpkgup.h) mode,
+ * new, unit, helper, config. Thread-safe. */
+json_t *upgrade_record_load(const struct agent *a);
+
+/* Writes s as the record (NULL: removes it), replaced atomically; false
+ * (logged) when it could not be written. Thread-safe. */
+bool upgrade_record_save(const struct agent *a, const json_t *s);
+
+/* This boot's id (the configuration's boot_id_file, else the kernel's),
+ * "" when unknown. Thread-safe. */
+void upgrade_boot_id(const struct agent *a, char out[64]);
 
 /* Adds to status (a heartbeat's) "platform" {os, arch}, "install",
  * "package_version" and, while an upgrade waits for a restart,
@@ -78,8 +100,9 @@ bool upgrade_waiting(const struct agent *a);
 
 /* The server answered this agent (its first poll since it started): a
  * version on trial is this one, so it is recorded healthy and its offer
- * reported completed; an offer the supervisor rolled back is reported
- * failed with the reason. Channel's thread. */
+ * reported completed; an offer the supervisor (or dpkg's helper) rolled
+ * back is reported failed with the reason, by the previous version once it
+ * runs again. Channel's thread. */
 void upgrade_connected(struct agent *a, upgrade_report_fn report, void *arg);
 
 /* ward-agent supervise: runs `ROOT/current/ward-agent ARGS run` (args:

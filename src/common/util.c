@@ -12,7 +12,10 @@
 #include <linux/magic.h>
 #include <sys/random.h>
 #include <sys/statfs.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -291,6 +294,88 @@ uint64_t util_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Keeps the last outlen - 1 bytes read from fd in out (*n of them). */
+static void run_keep(int fd, char *out, size_t outlen, size_t *n, bool *open_)
+{
+	char buf[4096];
+	ssize_t got = read(fd, buf, sizeof(buf));
+	size_t take, drop;
+
+	if (got <= 0) {
+		*open_ = got < 0 && (errno == EINTR || errno == EAGAIN);
+		return;
+	}
+	if (!out || outlen < 2)
+		return;
+	take = (size_t)got > outlen - 1 ? outlen - 1 : (size_t)got;
+	drop = *n + take > outlen - 1 ? *n + take - (outlen - 1) : 0;
+	memmove(out, out + drop, *n - drop);
+	*n -= drop;
+	memcpy(out + *n, buf + (size_t)got - take, take);
+	*n += take;
+	out[*n] = '\0';
+}
+
+int util_run(char *const *argv, int timeout_s, char *out, size_t outlen)
+{
+	uint64_t deadline = util_now_ns() + (uint64_t)timeout_s * 1000000000u;
+	int fds[2] = { -1, -1 }, status = 0, null, err;
+	struct pollfd p;
+	bool open_ = true;
+	size_t n = 0;
+	pid_t pid, done = 0;
+
+	if (out && outlen)
+		out[0] = '\0';
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		null = open("/dev/null", O_RDWR);
+		if (null >= 0)
+			dup2(null, 0);
+		dup2(out ? fds[1] : null, 1);
+		dup2(out ? fds[1] : null, 2);
+		close_range(3, ~0U, 0);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	err = errno;
+	close(fds[1]);
+	if (pid < 0) {
+		close(fds[0]);
+		errno = err;
+		return -1;
+	}
+	/* The output until it ends (a daemon the program leaves behind may
+	 * hold the pipe: the deadline ends that too), then the program. */
+	while (open_ && util_now_ns() < deadline) {
+		p = (struct pollfd){ .fd = fds[0], .events = POLLIN };
+		if (poll(&p, 1, 100) > 0)
+			run_keep(fds[0], out, outlen, &n, &open_);
+	}
+	close(fds[0]);
+	while ((done = waitpid(pid, &status, WNOHANG)) == 0 &&
+	       util_now_ns() < deadline)
+		usleep(20000);
+	if (done != pid) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	return status;
+}
+
+void util_status_text(int status, char *out, size_t len)
+{
+	if (WIFSIGNALED(status))
+		snprintf(out, len, "was killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	else
+		snprintf(out, len, "exited with status %d", WEXITSTATUS(status));
 }
 
 int64_t util_clock_ms(void)

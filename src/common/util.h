@@ -135,6 +135,18 @@ int64_t util_clock_ms(void);
  * (a step of the wall clock neither hastens nor holds them). */
 void util_cond_init_monotonic(pthread_cond_t *c);
 
+/* Runs argv (argv[0] a path) in the caller's environment, its stdin
+ * /dev/null and its stdout and stderr into out (the last outlen - 1 bytes
+ * of them, NUL-terminated; out NULL: to /dev/null), for at most timeout_s
+ * seconds, then kills it (SIGKILL). Returns its wait status, or -1 with
+ * errno set when it could not be started (or ETIMEDOUT: it was killed
+ * for time). Thread-safe: the child only execs. */
+int util_run(char *const *argv, int timeout_s, char *out, size_t outlen);
+
+/* How a process ended, from its wait status, in words ("exited with
+ * status 3", "was killed by signal 11 (Segmentation fault)"). */
+void util_status_text(int status, char *out, size_t len);
+
 /* Whether url is a server's base address: https://HOST[:PORT] with HOST a
  * name, an IPv4 address or a bracketed IPv6 address, at most 300 bytes;
  * no path, which the API's paths are appended to. */

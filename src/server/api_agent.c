@@ -581,8 +581,12 @@ static void regroup(struct api_ctx *ctx, int64_t id, const json_t *status)
 	    !json_equal(json_object_get(old, "ipv6"), json_object_get(status, "ipv6")) ||
 	    !json_equal(json_object_get(old, "hostname"), json_object_get(status, "hostname"))) {
 		domain = grouped_domain(ctx, status);
-		if (domain &&
-		    store_client_move(ctx->st, id, domain, msg, sizeof(msg)) == SERR_OK) {
+		if (domain && api_clients_move_licensed(ctx, id, domain, msg, sizeof(msg)) !=
+		    SERR_OK) {
+			store_eventf(ctx->st, "system", id, "not regrouped after an address "
+				     "change: %s", msg);
+		} else if (domain &&
+			   store_client_move(ctx->st, id, domain, msg, sizeof(msg)) == SERR_OK) {
 			log_msg(LOG_LVL_INFO, "grouping: client %lld regrouped after an address "
 				"change", (long long)id);
 			notify_kick(ctx->notify);

@@ -159,12 +159,8 @@ struct move_to {
 	const char *path, *who;
 };
 
-/* Refuses (SERR_LICENSE, msg saying why) moving client id into domain
- * when the domain would switch it to what no active license covers (its
- * smart scan or real-time scanning, where the client has no value of its
- * own), as placing the setting would be. */
-static enum serr move_licensed(struct api_ctx *ctx, int64_t id, int64_t domain, char *msg,
-			       size_t len)
+enum serr api_clients_move_licensed(struct api_ctx *ctx, int64_t id, int64_t domain,
+				    char *msg, size_t len)
 {
 	static const char *const keys[] = { "scan_method", "realtime.enabled" };
 	json_t *own = NULL, *eff = NULL, *there = NULL, *v;
@@ -191,7 +187,7 @@ static enum serr move_one(struct api_ctx *ctx, int64_t id, void *arg, char *msg,
 			  size_t len)
 {
 	const struct move_to *m = arg;
-	enum serr err = move_licensed(ctx, id, m->domain, msg, len);
+	enum serr err = api_clients_move_licensed(ctx, id, m->domain, msg, len);
 	char note[300];
 
 	if (err == SERR_OK)

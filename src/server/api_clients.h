@@ -38,6 +38,14 @@ int64_t api_clients_each(struct api_ctx *ctx, json_t *ids, json_t *results,
  * (one client). Loop thread only. */
 int api_clients_addresses(json_t *c, void *arg);
 
+/* Refuses (SERR_LICENSE, msg saying why) moving node id (a client, or a
+ * domain with what is below it) into domain when the domain would switch
+ * it to what no active license covers (its smart scan or real-time
+ * scanning, where the node has no value of its own), as placing the
+ * setting would be. Loop thread only. */
+enum serr api_clients_move_licensed(struct api_ctx *ctx, int64_t id, int64_t domain,
+				    char *msg, size_t len);
+
 /* Moves the clients ids to the domain to: {"moved": N, "results"}. */
 enum serr api_clients_move_to(struct api_ctx *ctx, const char *who, json_t *ids,
 			      const char *to, json_t **out, char *msg, size_t len);

@@ -6,6 +6,7 @@
 
 #include "common/log.h"
 #include "common/settings.h"
+#include "server/api_clients.h"
 #include "server/grouping.h"
 #include "server/licenses.h"
 
@@ -84,6 +85,8 @@ enum serr api_tree_move(struct api_ctx *ctx, const char *who, const char *path,
 	err = store_domain_lookup(ctx->st, path, 0, &id, msg, len);
 	if (err == SERR_OK)
 		err = store_domain_lookup(ctx->st, to, 0, &parent, msg, len);
+	if (err == SERR_OK)
+		err = api_clients_move_licensed(ctx, id, parent, msg, len);
 	if (err == SERR_OK)
 		err = store_domain_move(ctx->st, id, parent, msg, len);
 	if (err != SERR_OK)

@@ -239,12 +239,12 @@ static enum stand stand_of(struct walk *w, json_t *c, const char *platform, cons
 	}
 	if (strcmp(install, "source") == 0)
 		return STAND_MANUAL;
-	if (strcmp(install, "dpkg") == 0) {
-		*why = "installed by its Debian package: upgraded by the package manager";
-		return STAND_MANUAL;
-	}
+	/* Nothing would bring its version back if the new one failed. */
 	if (!json_is_true(json_object_get(json_object_get(c, "status"), "supervised"))) {
-		*why = "not run by ward-agent supervise, which would bring its version back";
+		*why = strcmp(install, "dpkg") == 0 ?
+		       "installed by its Debian package, but not run by systemd as its service: "
+		       "upgraded by the package manager" :
+		       "not run by ward-agent supervise, which would bring its version back";
 		return STAND_MANUAL;
 	}
 	if (!w->rollout)
@@ -260,19 +260,14 @@ static enum stand stand_of(struct walk *w, json_t *c, const char *platform, cons
 	return STAND_PENDING;
 }
 
-/* Offers the rollout's package to client c; true when queued. */
-static bool offer(struct walk *w, json_t *c, const char *platform)
+/* The description of package p (of platform) that agents check before
+ * they install anything, signed: a new reference, or NULL (out of memory). */
+static json_t *signed_package(struct api_ctx *ctx, const json_t *p, const char *platform)
 {
-	struct api_ctx *ctx = w->r->ctx;
-	json_t *p = package_of(w->packages, platform, text_of(w->rollout, "version"));
-	json_t *desc, *signed_offer = NULL, *args = NULL;
-	char *text = NULL, msg[300], os[300];
 	const char *slash = strchr(platform, '/');
-	int64_t id = 0;
-	bool ok = false;
-	enum serr err;
+	char *text = NULL, os[300];
+	json_t *desc, *signed_desc = NULL;
 
-	/* What the agent checks before it installs anything, signed. */
 	snprintf(os, sizeof(os), "%.*s", (int)(slash - platform), platform);
 	desc = json_pack("{ss ss ss ss ss sO sO sO sO}", "kind", "agent-package", "package",
 			 "ward-agent", "version", text_of(p, "version"), "os", os, "arch",
@@ -281,10 +276,37 @@ static bool offer(struct walk *w, json_t *c, const char *platform)
 			 "sha256", json_object_get(p, "sha256"), "restart",
 			 json_object_get(p, "restart"));
 	text = desc ? json_dumps(desc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	signed_offer = text ? updates_sign(ctx->updates, text) : NULL;
-	args = signed_offer ? json_pack("{sO sO so}", "version", json_object_get(w->rollout,
+	signed_desc = text ? updates_sign(ctx->updates, text) : NULL;
+	json_decref(desc);
+	free(text);
+	return signed_desc;
+}
+
+/* Offers the rollout's package to client c; true when queued. An agent
+ * installed by its Debian package is also given the package of the
+ * version it runs, when there is one: it goes back to that one through
+ * dpkg if the new one fails. */
+static bool offer(struct walk *w, json_t *c, const char *platform)
+{
+	struct api_ctx *ctx = w->r->ctx;
+	json_t *p = package_of(w->packages, platform, text_of(w->rollout, "version"));
+	json_t *prev = NULL, *args = NULL, *signed_offer = signed_package(ctx, p, platform);
+	const char *install = text_of(json_object_get(c, "status"), "install");
+	char msg[300];
+	int64_t id = 0;
+	bool ok = false;
+	enum serr err;
+
+	if (strcmp(install, "dpkg") == 0 && package_of(w->packages, platform, version_of(c)))
+		prev = signed_package(ctx, package_of(w->packages, platform, version_of(c)),
+				      platform);
+	args = signed_offer ? json_pack("{sO sO sO}", "version", json_object_get(w->rollout,
 					"version"), "window", json_object_get(w->rollout, "window"),
 					"offer", signed_offer) : NULL;
+	if (args && prev && json_object_set(args, "previous", prev) != 0) {
+		json_decref(args);
+		args = NULL;
+	}
 	err = args ? api_tasks_queue(ctx, json_integer_value(json_object_get(c, "id")), KIND,
 				     args, text_of(w->rollout, "by"), &id, msg, sizeof(msg)) :
 		     SERR_NOMEM;
@@ -297,8 +319,8 @@ static bool offer(struct walk *w, json_t *c, const char *platform)
 			(long long)json_integer_value(json_object_get(c, "id")),
 			args ? msg : "out of memory");
 	json_decref(args);
-	json_decref(desc);
-	free(text);
+	json_decref(prev);
+	json_decref(signed_offer);
 	return ok;
 }
 

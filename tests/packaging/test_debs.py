@@ -26,7 +26,9 @@ and the fresh machine as debootstrap made it, as a tar file, used for a week).
 Exits 77 (skipped) without root or debootstrap.
 """
 import glob
+import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -36,6 +38,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from machine import Machine  # noqa: E402
 from unitfile import service_section  # noqa: E402
 
 TOP = os.path.realpath(os.path.join(os.path.dirname(__file__), "../.."))
@@ -98,6 +101,25 @@ def as_unit(u):
         cmd = (f"setpriv --reuid={u['User']} --regid={u.get('Group', u['User'])} "
                f"--init-groups -- {cmd}")
     return f"(umask {u.get('UMask', '0022')}; exec {cmd})"
+
+
+def agent_variant(deb, version, out_dir, program=None):
+    """The agent's package deb made version (dpkg-query, which the agent
+    reports, says so), with program (bytes) as its /usr/sbin/ward-agent."""
+    with tempfile.TemporaryDirectory(prefix="ward-agent-variant-") as t:
+        pkg = os.path.join(t, "pkg")
+        run("dpkg-deb", "-R", deb, pkg)
+        control = os.path.join(pkg, "DEBIAN/control")
+        with open(control) as f:
+            text = f.read()
+        with open(control, "w") as f:
+            f.write(re.sub(r"(?m)^Version: .*$", f"Version: {version}", text))
+        if program is not None:
+            with open(os.path.join(pkg, "usr/sbin/ward-agent"), "wb") as f:
+                f.write(program)
+        path = os.path.join(out_dir, f"ward-agent_{version}_amd64.deb")
+        run("dpkg-deb", "--root-owner-group", "-b", pkg, path)
+    return path
 
 
 class DebsTest(unittest.TestCase):
@@ -200,6 +222,149 @@ class DebsTest(unittest.TestCase):
                 f"/etc/systemd/system/multi-user.target.wants/{name}.service")), name)
             units[name] = u
         return units
+
+    def test_agent_upgrades_through_dpkg_under_systemd(self):
+        """On a machine systemd runs (a container booted from the chroot,
+        whose own files stay as they were): wardd installed from its
+        package, the agent deployed as an administrator deploys it, each
+        started by systemd as its unit, sandbox and all. Rolled out from
+        wardd, a new version of the agent's package is installed through
+        dpkg and stays; one that crashes, and one that never reaches the
+        server, are rolled back through dpkg to the version before, which
+        reports why."""
+        t0 = time.monotonic()
+        m = Machine(CHROOT, CHROOT + "-machine")
+        self.addCleanup(m.stop)
+        m.prepare("export DEBIAN_FRONTEND=noninteractive\n"
+                  "apt-get install -y -qq --no-install-recommends systemd >/dev/null")
+        agent_deb = next(d for d in self.debs if "/ward-agent_" in d)
+        debs = m.path("/root/ward-debs")
+        os.makedirs(debs)
+        for d in self.debs:
+            shutil.copy(d, debs)
+        # 0.1.1 is the agent as built; 0.1.2 crashes when it runs (its check
+        # of the configuration passes); 0.1.3 runs but never reaches wardd.
+        agent_variant(agent_deb, "0.1.1", debs)
+        agent_variant(agent_deb, "0.1.2", debs, b"#!/bin/sh\ncase \" $* \" in\n"
+                      b"*\" run \"*) echo crashing >&2; exit 3;;\nesac\nexit 0\n")
+        agent_variant(agent_deb, "0.1.3", debs, b"#!/bin/sh\ncase \" $* \" in\n"
+                      b"*\" run \"*) exec sleep 3600;;\nesac\nexit 0\n")
+        m.boot()
+        t1 = time.monotonic()
+        try:
+            self.upgrade_through_dpkg(m)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\nward-agent's journal:\n{m.journal('ward-agent')}\n"
+                                 f"the helper's journal:\n"
+                                 f"{m.journal('ward-agent-upgrade')}") from None
+        print(f"\ntimes: machine {t1 - t0:.0f} s, upgrades {time.monotonic() - t1:.0f} s",
+              file=sys.stderr)
+
+    def upgrade_through_dpkg(self, m):
+        # wardd from its package: systemd starts it (postinst).
+        m.run("""export DEBIAN_FRONTEND=noninteractive
+cd /root/ward-debs
+apt-get install -y -qq --no-install-recommends ./ward-server_0.1.0_amd64.deb \\
+	./ward-cli_0.1.0_amd64.deb >/dev/null
+data=/var/lib/ward/server
+i=0
+until [ -s $data/initial-admin-password ] &&
+	WARD_PASSWORD=$(cat $data/initial-admin-password) \\
+	ward login --server https://localhost:8443 --ca $data/ca.crt >/dev/null 2>&1; do
+	i=$((i + 1))
+	[ $i -lt 300 ] || { systemctl status wardd; exit 1; }
+	sleep 0.2
+done
+install -d /var/lib/ward/deploy
+cp ward-agent_0.1.0_amd64.deb /var/lib/ward/deploy/
+cmd=$(ward deploy script --domain / --days 1 | sed -n 's/^command: //p')
+mkdir /tmp/host && cp $data/ca.crt /tmp/host/ca.crt
+(cd /tmp/host && sh -c "${cmd%| sudo sh}| sh") >/tmp/deploy.log 2>&1 ||
+	{ cat /tmp/deploy.log; exit 1; }
+grep -q 'ward install: done: the agent runs' /tmp/deploy.log || { cat /tmp/deploy.log; exit 1; }
+""")
+        self.assertEqual(m.run("systemctl is-active ward-agent").strip(), "active")
+
+        def status():
+            return json.loads(m.run("ward agent-upgrade status --json"))
+
+        def agent():
+            agents = status()["agents"]
+            return agents[0] if agents else None
+
+        def wait(what, cond, timeout=120):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                got = cond()
+                if got:
+                    return got
+                time.sleep(1)
+            raise AssertionError(f"timed out waiting for {what}: {status()}")
+
+        def installed():
+            return m.run("dpkg-query -W -f '${Version} ${db:Status-Status}' ward-agent")
+
+        def kept():
+            return sorted(os.listdir(m.path("/var/lib/ward/agent/packages")))
+
+        # Behind once a newer package is there: systemd runs it, and dpkg's
+        # helper would bring its version back (otherwise: "manual").
+        m.run("cp /root/ward-debs/ward-agent_0.1.1_amd64.deb /var/lib/ward/deploy/")
+        wait("the agent behind", lambda: agent() and agent()["state"] == "behind")
+
+        m.run("ward agent-upgrade start 0.1.1 --window 60")
+        wait("the rollout of 0.1.1 done", lambda: status()["rollout"]["state"] == "done")
+        self.assertEqual(status()["rollout"]["counts"].get("upgraded"), 1, status())
+        self.assertEqual(installed(), "0.1.1 installed")
+        wait("0.1.1 reporting", lambda: agent() is None or agent()["version"] == "0.1.1")
+        # Its package is kept to go back to (the helper committed); 0.1.0's,
+        # downloaded from wardd with the offer in case 0.1.1 failed, is gone.
+        wait("the helper done", lambda: not os.path.exists(
+            m.path("/var/lib/ward/agent/upgrade.json")))
+        self.assertEqual(kept(), ["ward-agent_0.1.1.deb"])
+        self.assertEqual(m.run("systemctl is-active ward-agent").strip(), "active")
+
+        dropin = m.path("/etc/systemd/system/ward-agent.service.d/ward-agent-upgrade.conf")
+        for version, window, why in (
+                ("0.1.2", 60, "0.1.2 crashed: its service exited with status 3, and was "
+                              "restarted 2 times; 0.1.1 came back"),
+                ("0.1.3", 15, "0.1.3 started but did not reach the server within 15 s; "
+                              "0.1.1 came back")):
+            m.run(f"cp /root/ward-debs/ward-agent_{version}_amd64.deb /var/lib/ward/deploy/")
+            started = time.monotonic()
+            m.run(f"ward agent-upgrade start {version} --window {window} --max_failures 0")
+            if version == "0.1.2":
+                # The helper killed while the version that crashes is on
+                # trial: systemd starts it again (and so does each start
+                # of the service, by the drop-in it wrote), and it goes on.
+                wait("0.1.2 on trial", lambda: "0.1.2 on trial" in m.journal(
+                    "ward-agent-upgrade"), timeout=60)
+                self.assertTrue(os.path.exists(dropin))
+                m.run("systemctl kill --signal=KILL ward-agent-upgrade.service")
+            failed = wait(f"{version} rolled back",
+                          lambda: agent() and agent()["state"] == "failed" and agent())
+            self.assertEqual(failed.get("reason"), why)
+            if version == "0.1.2":
+                self.assertGreaterEqual(m.journal("ward-agent-upgrade").count(
+                    "upgrade-dpkg: 0.1.2 on trial"), 2, "the helper did not go on")
+            # Within the window, dpkg's runs and the old version's first report.
+            self.assertLess(time.monotonic() - started, window + 60)
+            self.assertEqual(installed(), "0.1.1 installed")
+            wait(f"0.1.1 back after {version}", lambda: self.online(m, "0.1.1"))
+            self.assertEqual(kept(), ["ward-agent_0.1.1.deb"])
+            self.assertFalse(os.path.exists(dropin))
+            wait(f"the rollout of {version} over",
+                 lambda: status()["rollout"]["state"] == "done")
+        # The version that crashed is not tried here again; the one that did
+        # not reach the server may be (the network may have been down).
+        self.assertEqual(list(json.loads(open(m.path(
+            "/var/lib/ward/agent/upgrade-failed.json")).read())), ["0.1.2"])
+
+    def online(self, m, version):
+        """Whether the one client is online, its agent running version."""
+        c, = json.loads(m.run("ward client list --json"))["clients"]
+        return (c["state"] == "online" and c["status"].get("package_version") == version and
+                c["status"].get("install") == "dpkg")
 
     def test_install_run_purge(self):
         t0 = time.monotonic()

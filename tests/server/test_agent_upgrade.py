@@ -266,7 +266,9 @@ class AgentUpgradeTest(unittest.TestCase):
                   "platform": {"os": "plan9-4", "arch": "mips"}, "install": "dir",
                   "package_version": OLD}
         self.assertEqual(other.call("POST", "/api/v1/agent/heartbeat", status)[0], 200)
-        # One installed by its Debian package: its package manager upgrades it.
+        # One installed by its Debian package but not run by systemd as its
+        # service: its package manager upgrades it (one that systemd runs
+        # is upgraded through dpkg: tests/packaging/test_debs.py).
         dpkg, = AgentWire.enrolled(self.server, self.root, "bydpkg")
         os_name, arch = platform()
         self.assertEqual(dpkg.call("POST", "/api/v1/agent/heartbeat", dict(
@@ -279,7 +281,8 @@ class AgentUpgradeTest(unittest.TestCase):
         states = {a["client"]: (a["state"], a.get("reason")) for a in listed["agents"]}
         self.assertEqual(states[self.client], ("prevented", None))
         self.assertEqual(states[other.id], ("unsupported", "no package for its platform"))
-        self.assertEqual(states[dpkg.id], ("manual", "installed by its Debian package: "
+        self.assertEqual(states[dpkg.id], ("manual", "installed by its Debian package, but "
+                                                     "not run by systemd as its service: "
                                                      "upgraded by the package manager"))
         self.assertEqual(self.api("GET", f"/api/v1/tasks?client={dpkg.id}")["tasks"], [])
         self.assertEqual(self.upgrades(), [])

@@ -206,6 +206,30 @@ class LicenseTest(unittest.TestCase):
                                             "value": "conventional"})
         moved = self.api("POST", "/api/v1/clients/move", {"ids": [wire.id], "to": "/eu"})
         self.assertEqual(moved["moved"], 1, moved)
+        # Nor by moving a domain under /eu, unless it keeps a method of its own.
+        self.api("POST", "/api/v1/domains", {"path": "/us"}, want=201)
+        status, answer = self.server.request("POST", "/api/v1/domains/move",
+                                             {"path": "/us", "to": "/eu"}, token=self.admin)
+        self.assertEqual(status, 403, answer)
+        self.assertIn("needs an active smart-scan license", answer["error"])
+        self.api("PUT", "/api/v1/settings", {"scope": "domain:/us", "key": "scan_method",
+                                            "value": "conventional"})
+        self.api("POST", "/api/v1/domains/move", {"path": "/us", "to": "/eu"})
+        # Nor by a grouping rule, when an agent's address changes: it stays.
+        self.api("PUT", "/api/v1/grouping", {"rules": [
+            {"match": "ip", "value": "198.51.100.0/24", "domain": "/eu"}]})
+        roamer, = AgentWire.enrolled(self.server, self.root, "roamer")
+        before = self.api("GET", f"/api/v1/client?id={roamer.id}")["domain"]
+        self.assertEqual(roamer.call("POST", "/api/v1/agent/heartbeat", {
+            "hostname": "roamer", "ipv4": ["198.51.100.5"], "ipv6": []})[0], 200)
+        client = self.api("GET", f"/api/v1/client?id={roamer.id}")
+        self.assertEqual((client["domain"], client["settings"]["scan_method"]),
+                         (before, "conventional"))
+        events = self.api("GET", f"/api/v1/logs?client={roamer.id}")["events"]
+        self.assertTrue(any("not regrouped after an address change: " in e["message"] and
+                            "needs an active smart-scan license" in e["message"]
+                            for e in events), events)
+        self.api("PUT", "/api/v1/grouping", {"rules": []})
         self.api("DELETE", "/api/v1/settings?scope=domain:/eu&key=scan_method")
         self.api("DELETE", "/api/v1/settings?scope=domain:/eu/lab&key=scan_method")
 
