@@ -29,7 +29,6 @@ passes --rss-abort).
 import argparse
 import http.client
 import json
-import os
 import random
 import resource
 import select

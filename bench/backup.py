@@ -20,7 +20,6 @@ missed (snapshot <= 5 s, none offline, p99 <= 1 s, restore plus migration
 < 60 s, back serving < 60 s).
 """
 import argparse
-import json
 import random
 import re
 import shutil

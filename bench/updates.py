@@ -17,7 +17,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import ssl
 import subprocess
 import sys

@@ -101,6 +101,12 @@ run)
 	mount --make-rprivate "$dir"
 	mount -t proc proc "$dir/proc"
 	mount -t sysfs sysfs "$dir/sys"
+	# The machine's control groups, as a machine has them: systemd-nspawn
+	# (the package tests boot a machine with it) needs them.
+	if mountpoint -q /sys/fs/cgroup; then
+		mount --rbind /sys/fs/cgroup "$dir/sys/fs/cgroup"
+		mount --make-rslave "$dir/sys/fs/cgroup"
+	fi
 	mount --rbind /dev "$dir/dev"
 	mount --make-rslave "$dir/dev"
 	mount -t tmpfs -o mode=1777 tmpfs "$dir/dev/shm"

@@ -18,7 +18,7 @@ import zipfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import fixtures  # noqa: E402
-from wardtest import clamav_cvd, data_file, digest, testfile, TESTFILES, WARD  # noqa: E402
+from wardtest import clamav_cvd, data_file, testfile, TESTFILES, WARD  # noqa: E402
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
