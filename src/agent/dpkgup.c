@@ -79,7 +79,10 @@ bool dpkgup_installed(char *version, size_t len, bool *configured)
 	    !strchr(out, ' '))
 		return false;
 	out[strcspn(out, "\n")] = '\0';
-	*configured = strncmp(out, "installed ", 10) == 0;
+	/* (Triggers still to run leave the package configured.) */
+	*configured = strncmp(out, "installed ", 10) == 0 ||
+		      strncmp(out, "triggers-pending ", 17) == 0 ||
+		      strncmp(out, "triggers-awaited ", 17) == 0;
 	snprintf(version, len, "%s", strchr(out, ' ') + 1);
 	return version[0] != '\0';
 }
@@ -248,13 +251,13 @@ void dpkgup_resume(struct agent *a)
 	json_t *s = upgrade_record_load(a);
 	const char *state = str(s, "state");
 	char boot[64], why[600], version[64];
-	bool configured = false;
+	bool configured = false, known;
+	int lock = -1;
 
 	if (!s || strcmp(str(s, "mode"), "dpkg") != 0)
 		goto out;
 	/* (dpkg's record, not this program's: the helper's copy runs this too.) */
-	if (!dpkgup_installed(version, sizeof(version), &configured))
-		configured = false;
+	known = dpkgup_installed(version, sizeof(version), &configured);
 	if (strcmp(state, "staged") == 0) {
 		upgrade_boot_id(a, boot);
 		if (strcmp(str(s, "needs"), "host") == 0 && strcmp(str(s, "boot_id"), boot) == 0) {
@@ -262,11 +265,31 @@ void dpkgup_resume(struct agent *a)
 				str(s, "to"));
 			goto out;
 		}
+		lock = upgrade_record_lock(a);
+		json_decref(s);
+		s = lock >= 0 ? upgrade_record_load(a) : NULL;
+		if (!s || strcmp(str(s, "state"), "staged") != 0)
+			goto out;
+		if (known && strcmp(version, str(s, "from")) != 0) {
+			/* The package manager put another version in meanwhile:
+			 * what was staged is dropped, and the offer reported so. */
+			util_set_msg(why, sizeof(why), "dropped: %s was installed meanwhile",
+				     version);
+			log_msg(LOG_LVL_WARN, "upgrade: %s %s", str(s, "to"), why);
+			unlink(str(s, "new"));
+			json_object_set_new(s, "state", json_string("rolled_back"));
+			json_object_set_new(s, "reason", json_string(why));
+			json_object_set_new(s, "from", json_string(version));
+			upgrade_record_save(a, s);
+			goto out;
+		}
 		log_msg(LOG_LVL_INFO, "upgrade: the restart %s waited for: installing it",
 			str(s, "to"));
 		json_object_set_new(s, "state", json_string("installing"));
 		if (!upgrade_record_save(a, s))
 			goto out;
+		upgrade_record_unlock(lock);
+		lock = -1;
 	} else if (strcmp(state, "installing") != 0 && strcmp(state, "trial") != 0 &&
 		   strcmp(state, "healthy") != 0 && !(strcmp(state, "rolled_back") == 0 &&
 			(!configured || strcmp(version, str(s, "from")) != 0))) {
@@ -275,6 +298,7 @@ void dpkgup_resume(struct agent *a)
 	if (!dpkgup_launch(a, s, why, sizeof(why)))
 		log_msg(LOG_LVL_ERROR, "upgrade: %s", why);
 out:
+	upgrade_record_unlock(lock);
 	json_decref(s);
 }
 
@@ -336,7 +360,10 @@ static bool install(const char *deb, char *why, size_t len)
 		status = util_run(argv, DPKG_SECONDS, out, sizeof(out));
 		if (status == 0)
 			return true;
-		if (status > 0 && strstr(out, "lock") && waited < LOCK_SECONDS) {
+		/* dpkg's "dpkg frontend lock was locked by another process",
+		 * "dpkg status database is locked by another process". */
+		if (status > 0 && strstr(out, "locked by another process") &&
+		    waited < LOCK_SECONDS) {
 			log_msg(LOG_LVL_INFO, "upgrade-dpkg: dpkg is busy (another holds its "
 				"lock); again in 5 s");
 			sleep(5);
@@ -359,16 +386,41 @@ static bool install(const char *deb, char *why, size_t len)
 	return false;
 }
 
-/* Records the version on trial rolled back, and why; going back is the
- * next step. */
+/* Sets the record's state to state, and extra's members (taken), under
+ * the record's lock, if it still is what s says (the same version, in s's
+ * state): false when another wrote it meanwhile (the new version recorded
+ * itself healthy, say). s becomes what was written. */
+static bool move(struct agent *a, json_t *s, const char *state, json_t *extra)
+{
+	int lock = upgrade_record_lock(a);
+	json_t *now = lock >= 0 ? upgrade_record_load(a) : NULL;
+	bool ok = false;
+
+	if (now && strcmp(str(now, "to"), str(s, "to")) == 0 &&
+	    strcmp(str(now, "state"), str(s, "state")) == 0) {
+		json_object_update(now, extra);
+		json_object_set_new(now, "state", json_string(state));
+		ok = upgrade_record_save(a, now);
+		if (ok)
+			json_object_update(s, now);
+	} else {
+		log_msg(LOG_LVL_INFO, "upgrade-dpkg: the upgrade to %s is %s now", str(s, "to"),
+			now ? str(now, "state") : "over");
+	}
+	json_decref(extra);
+	json_decref(now);
+	upgrade_record_unlock(lock);
+	return ok;
+}
+
+/* Records the version on trial rolled back, and why (crashed: it is not
+ * tried here again); going back is the next step. */
 static void roll_back(struct agent *a, json_t *s, const char *reason, bool crashed)
 {
-	log_msg(LOG_LVL_ERROR, "upgrade-dpkg: %s %s: going back to %s", str(s, "to"), reason,
-		str(s, "from"));
-	json_object_set_new(s, "state", json_string("rolled_back"));
-	json_object_set_new(s, "reason", json_string(reason));
-	json_object_set_new(s, "crashed", json_boolean(crashed));
-	upgrade_record_save(a, s);
+	if (move(a, s, "rolled_back", json_pack("{ss sb}", "reason", reason, "crashed",
+						crashed)))
+		log_msg(LOG_LVL_ERROR, "upgrade-dpkg: %s %s: going back to %s", str(s, "to"),
+			reason, str(s, "from"));
 }
 
 /* Counts a start of the version on trial (the record's state is set to
@@ -384,9 +436,7 @@ static bool count_start(struct agent *a, json_t *s, const char *state)
 		roll_back(a, s, reason, true);
 		return false;
 	}
-	json_object_set_new(s, "starts", json_integer(starts));
-	json_object_set_new(s, "state", json_string(state));
-	return upgrade_record_save(a, s);
+	return move(a, s, state, json_pack("{sI}", "starts", starts));
 }
 
 /* Installs the new version, on trial from before dpkg starts it. */
@@ -397,8 +447,10 @@ static void step_install(struct agent *a, json_t *s)
 	if (!count_start(a, s, "trial"))
 		return;
 	guard(s, true);
+	/* (A package that did not install never ran: a lock held too long, a
+	 * full disk or a missing dependency may be gone at the next offer.) */
 	if (!install(str(s, "new"), why, sizeof(why)))
-		roll_back(a, s, why, true);
+		roll_back(a, s, why, false);
 }
 
 /* Waits for the version on trial to reach the server (the agent records
@@ -411,7 +463,7 @@ static void step_trial(struct agent *a, json_t *s, bool resumed)
 	uint64_t deadline;
 	long base = 0, restarts;
 	char ended[80], last[80] = "", reason[300], version[64];
-	bool active, configured;
+	bool active, configured, known, shown;
 	json_t *t;
 
 	if (resumed) {
@@ -419,8 +471,7 @@ static void step_trial(struct agent *a, json_t *s, bool resumed)
 		 * installed again (which counts the start). */
 		if (!dpkgup_installed(version, sizeof(version), &configured) || !configured ||
 		    strcmp(version, str(s, "to")) != 0) {
-			json_object_set_new(s, "state", json_string("installing"));
-			upgrade_record_save(a, s);
+			move(a, s, "installing", json_object());
 			return;
 		}
 		if (!count_start(a, s, "trial"))
@@ -428,7 +479,7 @@ static void step_trial(struct agent *a, json_t *s, bool resumed)
 	}
 	if (window <= 0)
 		window = 60;
-	unit_show(str(s, "unit"), &base, ended, sizeof(ended), &active);
+	known = unit_show(str(s, "unit"), &base, ended, sizeof(ended), &active);
 	log_msg(LOG_LVL_INFO, "upgrade-dpkg: %s on trial for %lld s", str(s, "to"),
 		(long long)window);
 	deadline = util_now_ns() + (uint64_t)window * 1000000000u;
@@ -443,10 +494,15 @@ static void step_trial(struct agent *a, json_t *s, bool resumed)
 		json_decref(t);
 		/* (How the main process ended is shown until the next one
 		 * starts: kept from the poll that saw it.) */
-		unit_show(str(s, "unit"), &restarts, ended, sizeof(ended), &active);
-		if (ended[0])
+		shown = unit_show(str(s, "unit"), &restarts, ended, sizeof(ended), &active);
+		/* (The count starts again when someone restarts the service.) */
+		if (shown && (!known || restarts < base)) {
+			base = restarts;
+			known = true;
+		}
+		if (shown && ended[0])
 			snprintf(last, sizeof(last), "%s", ended);
-		if (restarts - base >= CRASH_RESTARTS) {
+		if (shown && restarts - base >= CRASH_RESTARTS) {
 			snprintf(reason, sizeof(reason), "crashed: its service %s, and was "
 				 "restarted %ld times", last[0] ? last : "ended",
 				 restarts - base);
@@ -472,14 +528,24 @@ static void step_trial(struct agent *a, json_t *s, bool resumed)
 static void step_commit(struct agent *a, json_t *s)
 {
 	char *kept = dpkgup_kept(a, str(s, "to"));
+	int lock;
+	json_t *now;
 
+	/* (Kept already when an earlier helper was killed past this.) */
 	if (kept && dpkgup_keep_only(a, strrchr(kept, '/') + 1) &&
-	    rename(str(s, "new"), kept) != 0)
+	    rename(str(s, "new"), kept) != 0 && access(kept, F_OK) != 0)
 		log_msg(LOG_LVL_WARN, "upgrade-dpkg: keeping %s as %s: %s", str(s, "new"), kept,
 			strerror(errno));
+	lock = upgrade_record_lock(a);
+	now = lock >= 0 ? upgrade_record_load(a) : NULL;
+	if (now && strcmp(str(now, "state"), "healthy") == 0 &&
+	    strcmp(str(now, "to"), str(s, "to")) == 0)
+		upgrade_record_save(a, NULL);
+	json_decref(now);
+	upgrade_record_unlock(lock);
+	/* Last: a helper killed before this finds no record, and removes it
+	 * then. (Its program stays; the next upgrade writes it again.) */
 	guard(s, false);
-	unlink(str(s, "helper"));
-	upgrade_record_save(a, NULL);
 	log_msg(LOG_LVL_INFO, "upgrade-dpkg: %s committed (its package kept to go back to at "
 		"the next upgrade)", str(s, "to"));
 	free(kept);
@@ -503,7 +569,6 @@ static int step_restore(struct agent *a, json_t *s)
 	} else {
 		log_msg(LOG_LVL_INFO, "upgrade-dpkg: %s is installed again", str(s, "from"));
 		guard(s, false);
-		unlink(str(s, "helper"));
 	}
 	free(old);
 	return ret;
@@ -523,6 +588,11 @@ int dpkgup_helper(struct agent *a)
 		state = str(s, "state");
 		if (!s || strcmp(str(s, "mode"), "dpkg") != 0) {
 			log_msg(LOG_LVL_INFO, "upgrade-dpkg: no upgrade through dpkg is under way");
+			/* (One ended: a helper killed as it finished left its drop-in.) */
+			if (!s) {
+				s = json_pack("{ss}", "unit", PACKAGE ".service");
+				guard(s, false);
+			}
 			done = true;
 		} else if (strcmp(state, "installing") == 0) {
 			step_install(a, s);

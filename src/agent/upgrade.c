@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -32,6 +33,9 @@
 #include "common/util.h"
 
 #define STATE_FILE "upgrade.json"
+/* Held (flock) by whoever reads the record to write it: the agent, its
+ * supervisor, dpkg's helper. */
+#define LOCK_FILE "upgrade.lock"
 #define FAILED_FILE "upgrade-failed.json"
 #define WORK_DIR "upgrade"
 #define PROGRAM "ward-agent"
@@ -202,6 +206,27 @@ json_t *upgrade_record_load(const struct agent *a)
 		s = NULL;
 	}
 	return s;
+}
+
+int upgrade_record_lock(const struct agent *a)
+{
+	char *path = astate_file(a, LOCK_FILE);
+	int fd = path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600) : -1;
+
+	if (fd >= 0 && flock(fd, LOCK_EX) != 0) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0)
+		log_msg(LOG_LVL_ERROR, "upgrade: %s: %s", path ? path : LOCK_FILE, strerror(errno));
+	free(path);
+	return fd;
+}
+
+void upgrade_record_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }
 
 bool upgrade_record_save(const struct agent *a, const json_t *s)
@@ -723,6 +748,42 @@ static bool previous_package(struct agent *a, const json_t *task,
 	return ok;
 }
 
+/* Whether the record s (of an earlier offer) may give way to a new one:
+ * one staged for a restart, or one done that only awaits its cleanup. */
+static bool replaceable(const json_t *s, const struct upgrade_install *ins)
+{
+	return !s || strcmp(text(s, "state"), "staged") == 0 ||
+	       (strcmp(text(s, "state"), "healthy") == 0 &&
+		strcmp(text(s, "to"), ins->version) == 0);
+}
+
+/* Writes s, a new offer's record, unless another upgrade got under way
+ * since it was looked at (why says so). A staged package it replaces
+ * goes. */
+static bool record_start(const struct agent *a, const json_t *s,
+			 const struct upgrade_install *ins, char *why, size_t len)
+{
+	int lock = upgrade_record_lock(a);
+	json_t *was = upgrade_record_load(a);
+	bool ok = false;
+
+	if (lock < 0) {
+		util_set_msg(why, len, "the upgrade's record could not be locked");
+	} else if (!replaceable(was, ins)) {
+		util_set_msg(why, len, "another upgrade is under way here (to %s: %s)",
+			     text(was, "to"), text(was, "state"));
+	} else if (!upgrade_record_save(a, s)) {
+		util_set_msg(why, len, "the upgrade's record could not be written");
+	} else {
+		if (text(was, "new")[0] && strcmp(text(was, "new"), text(s, "new")) != 0)
+			unlink(text(was, "new"));
+		ok = true;
+	}
+	json_decref(was);
+	upgrade_record_unlock(lock);
+	return ok;
+}
+
 bool upgrade_take(struct agent *a, const json_t *task, upgrade_report_fn report, void *arg)
 {
 	json_int_t id = json_integer_value(json_object_get(task, "id"));
@@ -773,6 +834,14 @@ bool upgrade_take(struct agent *a, const json_t *task, upgrade_report_fn report,
 		report_state(report, arg, id, "running", started, NULL);
 		goto out;   /* waits for its restart already */
 	}
+	if (!replaceable(s, &ins)) {
+		util_set_msg(why, sizeof(why), "another upgrade is under way here (to %s: %s)",
+			     text(s, "to"), text(s, "state"));
+		goto fail;
+	}
+	/* Nothing is downloaded for an upgrade that could not be undone. */
+	if (dpkg && !previous_package(a, task, &ins, why, sizeof(why)))
+		goto fail;
 	report_state(report, arg, id, "running", started, NULL);
 	log_msg(LOG_LVL_INFO, "upgrade: %s offered (running %s, a %s install)", version,
 		ins.version, ins.mode);
@@ -791,13 +860,10 @@ bool upgrade_take(struct agent *a, const json_t *task, upgrade_report_fn report,
 		snprintf(dir, sizeof(dir), "%s/versions/%s", ins.root, version);
 	if (!unpack_checked(a, deb, dir, why, sizeof(why)))
 		goto fail;
-	if (dpkg) {
+	if (dpkg)
 		util_remove_tree(dir);
-		if (!previous_package(a, task, &ins, why, sizeof(why)))
-			goto fail;
-	} else {
+	else
 		unlink(deb);
-	}
 	upgrade_boot_id(a, boot);
 	json_decref(s);
 	s = json_pack("{sI ss ss ss sI sI ss ss}", "task", id, "from", ins.version, "to",
@@ -821,10 +887,8 @@ bool upgrade_take(struct agent *a, const json_t *task, upgrade_report_fn report,
 				tell_users(a, message), message);
 			json_object_set_new(s, "notified", json_integer((json_int_t)time(NULL)));
 		}
-		if (!upgrade_record_save(a, s)) {
-			util_set_msg(why, sizeof(why), "the upgrade's record could not be written");
+		if (!record_start(a, s, &ins, why, sizeof(why)))
 			goto fail;
-		}
 		log_msg(LOG_LVL_INFO, "upgrade: %s waits for the next %s "
 			"(restart.postpone_updates)", version,
 			strcmp(text(d, "restart"), "host") == 0 ? "boot of this host" :
@@ -834,7 +898,9 @@ bool upgrade_take(struct agent *a, const json_t *task, upgrade_report_fn report,
 	if (dpkg) {
 		/* The helper installs it; dpkg restarts this agent. */
 		json_object_set_new(s, "state", json_string("installing"));
-		if (!upgrade_record_save(a, s) || !dpkgup_launch(a, s, why, sizeof(why))) {
+		if (!record_start(a, s, &ins, why, sizeof(why)))
+			goto fail;
+		if (!dpkgup_launch(a, s, why, sizeof(why))) {
 			upgrade_record_save(a, NULL);
 			goto fail;
 		}
@@ -843,7 +909,9 @@ bool upgrade_take(struct agent *a, const json_t *task, upgrade_report_fn report,
 		goto out;
 	}
 	json_object_set_new(s, "state", json_string("switching"));
-	if (!upgrade_record_save(a, s) || !point_current(ins.root, version, why, sizeof(why))) {
+	if (!record_start(a, s, &ins, why, sizeof(why)))
+		goto fail;
+	if (!point_current(ins.root, version, why, sizeof(why))) {
 		upgrade_record_save(a, NULL);
 		goto fail;
 	}
@@ -879,6 +947,7 @@ bool upgrade_waiting(const struct agent *a)
 
 void upgrade_connected(struct agent *a, upgrade_report_fn report, void *arg)
 {
+	int lock = upgrade_record_lock(a);
 	json_t *s = upgrade_record_load(a);
 	struct upgrade_install ins;
 	const char *state = text(s, "state");
@@ -886,7 +955,7 @@ void upgrade_connected(struct agent *a, upgrade_report_fn report, void *arg)
 	char why[700];
 
 	if (!s)
-		return;
+		goto out;
 	upgrade_install(&ins);
 	if ((strcmp(state, "trial") == 0 || strcmp(state, "switching") == 0) &&
 	    strcmp(text(s, "to"), ins.version) == 0) {
@@ -910,7 +979,9 @@ void upgrade_connected(struct agent *a, upgrade_report_fn report, void *arg)
 										"started")), why);
 		upgrade_record_save(a, NULL);
 	}
+out:
 	json_decref(s);
+	upgrade_record_unlock(lock);
 }
 
 /* ---- the supervisor ------------------------------------------------------ */
@@ -1193,7 +1264,14 @@ int upgrade_supervise(struct agent *a, int argc, char **argv)
 				if (sv.child > 0)
 					reap(sv.child, SIGTERM);
 				sv.child = 0;
-				roll_back(&sv, s, how, false);
+				/* Read again once the child is gone: it may have
+				 * recorded healthy on its way out. */
+				json_decref(s);
+				s = upgrade_record_load(a);
+				if (s && strcmp(text(s, "state"), "healthy") == 0)
+					commit(&sv, s);
+				else if (on_trial(s))
+					roll_back(&sv, s, how, false);
 			} else if (!on_trial(s)) {
 				sv.trial_end = 0;
 			}

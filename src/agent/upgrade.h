@@ -67,6 +67,13 @@ void upgrade_install(struct upgrade_install *out);
  * new, unit, helper, config. Thread-safe. */
 json_t *upgrade_record_load(const struct agent *a);
 
+/* Takes the record's lock (flock, waiting for it): who reads the record to
+ * write it holds it from the read to the write, never across a long step.
+ * Returns the lock (-1: it could not be taken, logged); released by
+ * upgrade_record_unlock(). Thread-safe. */
+int upgrade_record_lock(const struct agent *a);
+void upgrade_record_unlock(int lock);
+
 /* Writes s as the record (NULL: removes it), replaced atomically; false
  * (logged) when it could not be written. Thread-safe. */
 bool upgrade_record_save(const struct agent *a, const json_t *s);

@@ -325,6 +325,8 @@ int util_run(char *const *argv, int timeout_s, char *out, size_t outlen)
 	struct pollfd p;
 	bool open_ = true;
 	size_t n = 0;
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t none;
 	pid_t pid, done = 0;
 
 	if (out && outlen)
@@ -333,6 +335,13 @@ int util_run(char *const *argv, int timeout_s, char *out, size_t outlen)
 		return -1;
 	pid = fork();
 	if (pid == 0) {
+		/* A group of its own, which a timeout kills whole (dpkg's
+		 * maintainer scripts with dpkg); the signals the caller's threads
+		 * block or ignore are the program's again. */
+		setsid();
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		sigaction(SIGPIPE, &dfl, NULL);
 		null = open("/dev/null", O_RDWR);
 		if (null >= 0)
 			dup2(null, 0);
@@ -361,7 +370,7 @@ int util_run(char *const *argv, int timeout_s, char *out, size_t outlen)
 	       util_now_ns() < deadline)
 		usleep(20000);
 	if (done != pid) {
-		kill(pid, SIGKILL);
+		kill(-pid, SIGKILL);
 		waitpid(pid, &status, 0);
 		errno = ETIMEDOUT;
 		return -1;

@@ -14,6 +14,10 @@ recording the deployment -- enrolls the installed smart protection server
 with the installed wardd through the installed `ward`, sees both online,
 then purges the packages and compares the chroot's files with those before.
 
+Then, on a machine systemd-nspawn boots from that chroot (tests/lib/machine.py;
+the chroot's files stay as they were), the packages run as systemd runs them,
+and the agent is upgraded from wardd through dpkg, and rolled back.
+
 The daemons run in network and UTS namespaces of their own (loopback only,
 host name "localhost"): their installed configurations listen on every
 address, which outside such a namespace would be the host's.
@@ -229,9 +233,10 @@ class DebsTest(unittest.TestCase):
         package, the agent deployed as an administrator deploys it, each
         started by systemd as its unit, sandbox and all. Rolled out from
         wardd, a new version of the agent's package is installed through
-        dpkg and stays; one that crashes, and one that never reaches the
-        server, are rolled back through dpkg to the version before, which
-        reports why."""
+        dpkg and stays; one that crashes (its helper killed on the way), and
+        one that never reaches the server, are rolled back through dpkg to
+        the version before, which reports why; one postponed to a restart
+        waits for the service's next start."""
         t0 = time.monotonic()
         m = Machine(CHROOT, CHROOT + "-machine")
         self.addCleanup(m.stop)
@@ -249,6 +254,8 @@ class DebsTest(unittest.TestCase):
                       b"*\" run \"*) echo crashing >&2; exit 3;;\nesac\nexit 0\n")
         agent_variant(agent_deb, "0.1.3", debs, b"#!/bin/sh\ncase \" $* \" in\n"
                       b"*\" run \"*) exec sleep 3600;;\nesac\nexit 0\n")
+        # 0.1.4 is good, for an upgrade postponed to the service's restart.
+        agent_variant(agent_deb, "0.1.4", debs)
         m.boot()
         t1 = time.monotonic()
         try:
@@ -302,6 +309,7 @@ grep -q 'ward install: done: the agent runs' /tmp/deploy.log || { cat /tmp/deplo
             raise AssertionError(f"timed out waiting for {what}: {status()}")
 
         def installed():
+            # (An agent dpkg's postinst started reports before dpkg is done.)
             return m.run("dpkg-query -W -f '${Version} ${db:Status-Status}' ward-agent")
 
         def kept():
@@ -315,7 +323,7 @@ grep -q 'ward install: done: the agent runs' /tmp/deploy.log || { cat /tmp/deplo
         m.run("ward agent-upgrade start 0.1.1 --window 60")
         wait("the rollout of 0.1.1 done", lambda: status()["rollout"]["state"] == "done")
         self.assertEqual(status()["rollout"]["counts"].get("upgraded"), 1, status())
-        self.assertEqual(installed(), "0.1.1 installed")
+        wait("dpkg done with 0.1.1", lambda: installed() == "0.1.1 installed")
         wait("0.1.1 reporting", lambda: agent() is None or agent()["version"] == "0.1.1")
         # Its package is kept to go back to (the helper committed); 0.1.0's,
         # downloaded from wardd with the offer in case 0.1.1 failed, is gone.
@@ -349,7 +357,7 @@ grep -q 'ward install: done: the agent runs' /tmp/deploy.log || { cat /tmp/deplo
                     "upgrade-dpkg: 0.1.2 on trial"), 2, "the helper did not go on")
             # Within the window, dpkg's runs and the old version's first report.
             self.assertLess(time.monotonic() - started, window + 60)
-            self.assertEqual(installed(), "0.1.1 installed")
+            wait("dpkg done with 0.1.1", lambda: installed() == "0.1.1 installed")
             wait(f"0.1.1 back after {version}", lambda: self.online(m, "0.1.1"))
             self.assertEqual(kept(), ["ward-agent_0.1.1.deb"])
             self.assertFalse(os.path.exists(dropin))
@@ -359,6 +367,21 @@ grep -q 'ward install: done: the agent runs' /tmp/deploy.log || { cat /tmp/deplo
         # not reach the server may be (the network may have been down).
         self.assertEqual(list(json.loads(open(m.path(
             "/var/lib/ward/agent/upgrade-failed.json")).read())), ["0.1.2"])
+
+        # With restart.postpone_updates, the package waits for the service's
+        # next start, and is installed through dpkg then.
+        m.run("ward settings set --scope root restart.postpone_updates true")
+        m.run("cp /root/ward-debs/ward-agent_0.1.4_amd64.deb /var/lib/ward/deploy/")
+        m.run("ward agent-upgrade start 0.1.4 --window 60")
+        wait("0.1.4 staged", lambda: agent() and agent()["state"] == "restart_pending")
+        self.assertEqual(installed(), "0.1.1 installed")
+        m.run("systemctl restart ward-agent")
+        wait("the rollout of 0.1.4 done", lambda: status()["rollout"]["state"] == "done")
+        wait("dpkg done with 0.1.4", lambda: installed() == "0.1.4 installed")
+        wait("the helper done", lambda: not os.path.exists(
+            m.path("/var/lib/ward/agent/upgrade.json")))
+        self.assertEqual(kept(), ["ward-agent_0.1.4.deb"])
+        wait("0.1.4 reporting", lambda: self.online(m, "0.1.4"))
 
     def online(self, m, version):
         """Whether the one client is online, its agent running version."""
