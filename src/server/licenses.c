@@ -354,24 +354,28 @@ struct use {
 	int64_t n[LICENSE_NSERVICES];
 };
 
-/* Counts what client c uses, by what it reports: every client the
- * antivirus service, smart scan when it scans so, real time when that
- * runs. */
-static int count_client(json_t *c, void *arg)
+void licenses_count(const struct api_ctx *ctx, const json_t *c, int64_t now,
+		    int64_t n[LICENSE_NSERVICES])
 {
-	struct use *u = arg;
 	json_t *status = json_object_get(c, "status");
 	const char *method = json_string_value(json_object_get(status, "scan_method"));
 	const char *rt = json_string_value(json_object_get(json_object_get(status, "realtime"),
 							   "state"));
 
-	if (strcmp(api_clients_state(u->ctx, c, u->now), "moved") == 0)
-		return 0;
-	u->n[LICENSE_ANTIVIRUS]++;
+	if (strcmp(api_clients_state(ctx, (json_t *)c, now), "moved") == 0)
+		return;
+	n[LICENSE_ANTIVIRUS]++;
 	if (method && strcmp(method, "smart") == 0)
-		u->n[LICENSE_SMART_SCAN]++;
+		n[LICENSE_SMART_SCAN]++;
 	if (rt && (strcmp(rt, "on") == 0 || strcmp(rt, "degraded") == 0))
-		u->n[LICENSE_REALTIME]++;
+		n[LICENSE_REALTIME]++;
+}
+
+static int count_client(json_t *c, void *arg)
+{
+	struct use *u = arg;
+
+	licenses_count(u->ctx, c, u->now, u->n);
 	return 0;
 }
 
@@ -720,16 +724,21 @@ static json_t *notice(unsigned services, const char *kind, const char *text)
 
 json_t *licenses_services(struct licenses *ls, int64_t now)
 {
-	json_t *services = json_array(), *o;
 	int64_t n[LICENSE_NSERVICES];
+
+	return in_use(ls, now, n) ? licenses_services_counted(ls, now, n) : NULL;
+}
+
+json_t *licenses_services_counted(struct licenses *ls, int64_t now,
+				  const int64_t n[LICENSE_NSERVICES])
+{
+	json_t *services = json_array(), *o;
 	struct cover c;
 	int s;
 
 	fresh(ls);
-	if (!services || !in_use(ls, now, n)) {
-		json_decref(services);
+	if (!services)
 		return NULL;
-	}
 	for (s = 0; s < LICENSE_NSERVICES; s++) {
 		cover(ls, s, now, &c);
 		o = json_pack("{ss ss sI sI sb sb}", "service", license_service_name(s), "state",

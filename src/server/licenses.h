@@ -72,6 +72,19 @@ int licenses_setting_service(const char *key, const json_t *value);
  * be read. */
 json_t *licenses_services(struct licenses *ls, int64_t now);
 
+/* The same with n, the clients using each service as counted by the
+ * caller (licenses_count() over every client): a walk of its own shares
+ * it, with a cost that does not depend on when the last count was. */
+json_t *licenses_services_counted(struct licenses *ls, int64_t now,
+				  const int64_t n[LICENSE_NSERVICES]);
+
+/* Adds to n what client c (a store_clients_each() row) uses, by what it
+ * reports: every client the antivirus service, smart scan when it scans
+ * so, real time when that runs; a client moved away nothing. Loop
+ * thread. */
+void licenses_count(const struct api_ctx *ctx, const json_t *c, int64_t now,
+		    int64_t n[LICENSE_NSERVICES]);
+
 /* The conditions of the license alert rules now, as alerts.c keeps them:
  * a new object {key: {"subject", "detail"}}. */
 json_t *licenses_conditions(struct licenses *ls, int64_t now);

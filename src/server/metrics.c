@@ -81,6 +81,7 @@ struct census {
 	const struct api_ctx *ctx;
 	int64_t now;
 	json_t *counts;           /* {"STATE METHOD": n} */
+	int64_t *use;             /* the clients using each licensed service */
 };
 
 static int census_add(json_t *c, void *arg)
@@ -95,20 +96,28 @@ static int census_add(json_t *c, void *arg)
 		 method : "unknown");
 	json_object_set_new(k->counts, key, json_integer(json_integer_value(
 		json_object_get(k->counts, key)) + 1));
+	licenses_count(k->ctx, c, k->now, k->use);
 	return 0;
 }
 
-static void agents(struct util_buf *b, const struct api_ctx *ctx)
+/* The agents by state and method; use gets the clients using each
+ * licensed service, counted in the same walk (one per scrape, whatever
+ * the licenses' own count last was). False when the clients could not be
+ * read. */
+static bool agents(struct util_buf *b, const struct api_ctx *ctx,
+		   int64_t use[LICENSE_NSERVICES])
 {
-	struct census k = { ctx, (int64_t)time(NULL), json_object() };
+	struct census k = { ctx, (int64_t)time(NULL), json_object(), use };
 	const char *key;
 	json_t *n;
 	char state[48];
 	int64_t queued = 0;
+	bool counted;
 
 	head(b, "ward_agents", "gauge", "Clients by their verified state and the scan method "
 	     "they report.");
-	if (k.counts && store_clients_each(ctx->st, 0, census_add, &k) == SERR_OK)
+	counted = k.counts && store_clients_each(ctx->st, 0, census_add, &k) == SERR_OK;
+	if (counted)
 		json_object_foreach(k.counts, key, n) {
 			snprintf(state, sizeof(state), "%.*s", (int)strcspn(key, " "), key);
 			util_buf_printf(b, "ward_agents{state=\"%s\",method=\"%s\"} %lld\n", state,
@@ -124,6 +133,7 @@ static void agents(struct util_buf *b, const struct api_ctx *ctx)
 			(long long)notify_in_flight(ctx->notify));
 	head(b, "ward_deliveries_paused", "gauge", "1 while deliveries are held.");
 	util_buf_printf(b, "ward_deliveries_paused %d\n", notify_paused(ctx->notify) ? 1 : 0);
+	return counted;
 }
 
 static void deliveries(struct util_buf *b, const struct metrics *m)
@@ -229,9 +239,10 @@ static void backups(struct util_buf *b, const struct api_ctx *ctx)
 
 /* Each service's licenses: their state, seats, the clients using it and
  * their dates. */
-static void licenses(struct util_buf *b, const struct api_ctx *ctx)
+static void licenses(struct util_buf *b, const struct api_ctx *ctx,
+		     const int64_t use[LICENSE_NSERVICES])
 {
-	json_t *list = licenses_services(ctx->licenses, (int64_t)time(NULL)), *s;
+	json_t *list = licenses_services_counted(ctx->licenses, (int64_t)time(NULL), use), *s;
 	static const char *const states[] = { "active", "grace", "ended", "pending",
 					      "unlicensed" };
 	const char *name, *state;
@@ -343,15 +354,18 @@ void metrics_get(struct api_ctx *ctx, struct http_req *req, const char *who,
 		 const struct api_args *args)
 {
 	struct util_buf b = { 0 };
+	int64_t use[LICENSE_NSERVICES] = { 0 };
+	bool counted;
 
 	(void)who;
 	(void)args;
-	agents(&b, ctx);
+	counted = agents(&b, ctx, use);
 	deliveries(&b, ctx->metrics);
 	updates(&b, ctx);
 	sps(&b, ctx);
 	backups(&b, ctx);
-	licenses(&b, ctx);
+	if (counted)
+		licenses(&b, ctx, use);
 	deployments_alerts(&b, ctx);
 	requests(&b, ctx->metrics);
 	http_respond_data(req, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
