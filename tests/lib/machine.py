@@ -24,6 +24,17 @@ ENV = ("env -i HOME=/root LANG=C.UTF-8 "
        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 
 
+def chrooted():
+    """Whether this process runs in a chroot (make check-fresh runs the
+    tests in one): its root is not PID 1's. The kernel refuses a new user
+    namespace there (EPERM), which units with PrivateUsers= need."""
+    try:
+        a, b = os.stat("/proc/1/root/"), os.stat("/")
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino)
+
+
 class Machine:
     def __init__(self, chroot, workdir):
         chroot, self.workdir = os.path.abspath(chroot), os.path.abspath(workdir)
