@@ -214,7 +214,7 @@ static bool unit_show(const char *unit, long *restarts, char *ended, size_t len,
 	return true;
 }
 
-bool dpkgup_launch(const struct agent *a, const json_t *s, char *why, size_t len)
+bool dpkgup_launch(const json_t *s, char *why, size_t len)
 {
 	/* A helper killed (or failing to put the previous version back) is
 	 * started again by systemd, and goes on from the record. */
@@ -227,7 +227,6 @@ bool dpkgup_launch(const struct agent *a, const json_t *s, char *why, size_t len
 	bool active;
 	int i = 8, status;
 
-	(void)a;
 	if (unit_show(HELPER_UNIT, &restarts, ended, sizeof(ended), &active) && active)
 		return true;
 	if (str(s, "config")[0]) {
@@ -295,7 +294,7 @@ void dpkgup_resume(struct agent *a)
 			(!configured || strcmp(version, str(s, "from")) != 0))) {
 		goto out;   /* nothing left for the helper */
 	}
-	if (!dpkgup_launch(a, s, why, sizeof(why)))
+	if (!dpkgup_launch(s, why, sizeof(why)))
 		log_msg(LOG_LVL_ERROR, "upgrade: %s", why);
 out:
 	upgrade_record_unlock(lock);

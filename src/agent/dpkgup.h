@@ -57,7 +57,7 @@ bool dpkgup_prepare(struct agent *a, json_t *s, char *why, size_t len);
 
 /* Starts the helper outside the service (systemd-run), unless it runs
  * already. False with why when it cannot be started. Thread-safe. */
-bool dpkgup_launch(const struct agent *a, const json_t *s, char *why, size_t len);
+bool dpkgup_launch(const json_t *s, char *why, size_t len);
 
 /* At the start of `ward-agent run` and of the service (the drop-in's
  * `upgrade-dpkg-resume`): an update staged for this restart

@@ -900,7 +900,7 @@ bool upgrade_take(struct agent *a, const json_t *task, upgrade_report_fn report,
 		json_object_set_new(s, "state", json_string("installing"));
 		if (!record_start(a, s, &ins, why, sizeof(why)))
 			goto fail;
-		if (!dpkgup_launch(a, s, why, sizeof(why))) {
+		if (!dpkgup_launch(s, why, sizeof(why))) {
 			upgrade_record_save(a, NULL);
 			goto fail;
 		}
