@@ -133,6 +133,11 @@ class FrontendsTest(unittest.TestCase):
                 "doorbell: the database did not answer",
                 "database: PostgreSQL did not answer within")),
                 timeout=10, what="b saying why it answers 503")
+            # The doorbell itself is lost too, even when a statement found
+            # the silence first (its question stays unanswered): mended
+            # before that, b would never have stopped hearing.
+            wait_for(lambda: "answers 503 until it hears the other servers again"
+                     in self.b.log_text(), timeout=30, what="b's doorbell lost")
         except AssertionError:
             print("b's log:\n" + self.b.log_text()[-6000:], file=sys.stderr)
             raise
