@@ -262,17 +262,25 @@ class WardSpsTest(unittest.TestCase):
         q = query("md5", digest("md5", MALWARE[0]))
         wait_for(lambda: f"{q} 1" in self.lookup([q]), timeout=90, what="ward-sps on v2")
         packages = os.path.join(self.server.data, "packages")
+        # (stderr to a file: communicate() would read stdout past what
+        # readline() buffered, losing the lines in that buffer.)
+        errors = open(os.path.join(self.tmp.name, "scan.err"), "w+")
+        self.addCleanup(errors.close)
         proc = subprocess.Popen([WARD, "scan", "-r", "--no-cache", "--json", "-j", "1",
                                  "--agent-pattern",
                                  os.path.join(packages, "smart-agent-pattern-2.tar.zst"),
                                  "--sps-ca", os.path.join(self.server.data, "sps-ca.crt"),
                                  f"--sps=https://127.0.0.1:{self.sps.port}", bad],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=errors, text=True)
         first = proc.stdout.readline()
         self.sps.stop(signal.SIGKILL)
-        rest, err = proc.communicate(timeout=300)
+        rest = proc.stdout.read()
+        proc.stdout.close()
+        proc.wait(timeout=300)
+        errors.seek(0)
+        err = errors.read()
         results = [json.loads(l) for l in (first + rest).splitlines() if '"path"' in l]
-        self.assertEqual(len(results), len(MALWARE))
+        self.assertEqual(len(results), len(MALWARE), err)
         kinds = {r["result"] for r in results}
         # Infected while it answered, unverified after: never clean.
         self.assertNotIn("clean", kinds, err)
