@@ -292,14 +292,18 @@ static bool offer(struct walk *w, json_t *c, const char *platform)
 	json_t *p = package_of(w->packages, platform, text_of(w->rollout, "version"));
 	json_t *prev = NULL, *args = NULL, *signed_offer = signed_package(ctx, p, platform);
 	const char *install = text_of(json_object_get(c, "status"), "install");
+	const json_t *running = package_of(w->packages, platform, version_of(c));
 	char msg[300];
 	int64_t id = 0;
 	bool ok = false;
 	enum serr err;
 
-	if (strcmp(install, "dpkg") == 0 && package_of(w->packages, platform, version_of(c)))
-		prev = signed_package(ctx, package_of(w->packages, platform, version_of(c)),
-				      platform);
+	/* (Not offered without it when it could not be signed.) */
+	if (strcmp(install, "dpkg") == 0 && running &&
+	    !(prev = signed_package(ctx, running, platform))) {
+		json_decref(signed_offer);
+		signed_offer = NULL;
+	}
 	args = signed_offer ? json_pack("{sO sO sO}", "version", json_object_get(w->rollout,
 					"version"), "window", json_object_get(w->rollout, "window"),
 					"offer", signed_offer) : NULL;
