@@ -10,7 +10,7 @@
 #   WARD_FRESH_KEEP=1 keep the chroot for debugging (scripts/chroot.sh run
 #                     DIR/chroot sh to look inside, destroy to remove it)
 #   WARD_CHROOT_CACHE keeps the downloaded .deb files between runs
-#   JOBS              parallel build and test jobs (default: nproc)
+#   JOBS              parallel build jobs (default: nproc; tests run one more)
 #
 # Tests HEAD: uncommitted changes are not in the clone. Needs root.
 set -eu

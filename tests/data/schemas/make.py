@@ -40,7 +40,6 @@ namespace of their own (unshare -u) only so that each has its own host
 name. Loopback only.
 """
 import argparse
-import base64
 import importlib
 import json
 import os
