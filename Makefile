@@ -57,7 +57,7 @@ test-asan: deps
 		ctest --output-on-failure -j $(TEST_JOBS) -L sanitize
 
 # `make test` in a clean clone of HEAD on a fresh Debian 12 chroot (root;
-# about 20 min): what a new user's machine does with the committed tree.
+# about 35 min): what a new user's machine does with the committed tree.
 # WARD_FRESH_DIR, WARD_FRESH_KEEP and WARD_CHROOT_CACHE: see the script.
 check-fresh:
 	@JOBS=$(JOBS) sh scripts/check-fresh.sh

@@ -748,13 +748,19 @@ static bool previous_package(struct agent *a, const json_t *task,
 	return ok;
 }
 
-/* Whether the record s (of an earlier offer) may give way to a new one:
- * one staged for a restart, or one done that only awaits its cleanup. */
-static bool replaceable(const json_t *s, const struct upgrade_install *ins)
+/* Whether the record s (of an earlier offer) holds back a new one (why
+ * says so): all but one staged for a restart, or one done that only
+ * awaits its cleanup. */
+static bool under_way(const json_t *s, const struct upgrade_install *ins, char *why,
+		      size_t len)
 {
-	return !s || strcmp(text(s, "state"), "staged") == 0 ||
-	       (strcmp(text(s, "state"), "healthy") == 0 &&
-		strcmp(text(s, "to"), ins->version) == 0);
+	if (!s || strcmp(text(s, "state"), "staged") == 0 ||
+	    (strcmp(text(s, "state"), "healthy") == 0 &&
+	     strcmp(text(s, "to"), ins->version) == 0))
+		return false;
+	util_set_msg(why, len, "another upgrade is under way here (to %s: %s)", text(s, "to"),
+		     text(s, "state"));
+	return true;
 }
 
 /* Writes s, a new offer's record, unless another upgrade got under way
@@ -767,18 +773,13 @@ static bool record_start(const struct agent *a, const json_t *s,
 	json_t *was = upgrade_record_load(a);
 	bool ok = false;
 
-	if (lock < 0) {
+	if (lock < 0)
 		util_set_msg(why, len, "the upgrade's record could not be locked");
-	} else if (!replaceable(was, ins)) {
-		util_set_msg(why, len, "another upgrade is under way here (to %s: %s)",
-			     text(was, "to"), text(was, "state"));
-	} else if (!upgrade_record_save(a, s)) {
+	else if (!under_way(was, ins, why, len) && !(ok = upgrade_record_save(a, s)))
 		util_set_msg(why, len, "the upgrade's record could not be written");
-	} else {
-		if (text(was, "new")[0] && strcmp(text(was, "new"), text(s, "new")) != 0)
-			unlink(text(was, "new"));
-		ok = true;
-	}
+	/* (Its package replaced, a staged offer's goes.) */
+	if (ok && text(was, "new")[0] && strcmp(text(was, "new"), text(s, "new")) != 0)
+		unlink(text(was, "new"));
 	json_decref(was);
 	upgrade_record_unlock(lock);
 	return ok;
@@ -834,11 +835,8 @@ bool upgrade_take(struct agent *a, const json_t *task, upgrade_report_fn report,
 		report_state(report, arg, id, "running", started, NULL);
 		goto out;   /* waits for its restart already */
 	}
-	if (!replaceable(s, &ins)) {
-		util_set_msg(why, sizeof(why), "another upgrade is under way here (to %s: %s)",
-			     text(s, "to"), text(s, "state"));
+	if (under_way(s, &ins, why, sizeof(why)))
 		goto fail;
-	}
 	/* Nothing is downloaded for an upgrade that could not be undone. */
 	if (dpkg && !previous_package(a, task, &ins, why, sizeof(why)))
 		goto fail;
